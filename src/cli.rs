@@ -1,0 +1,210 @@
+//! The command line of SPEC §8. Parsed arguments are turned into a [`Context`] here; clap
+//! types go no further.
+
+use crate::config::{self, Pipeline};
+use crate::error::{Error, Result};
+use crate::ingest::{self, validate};
+use crate::period::{self, Period};
+use crate::store::Outcome;
+use crate::{sample, status};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit codes of SPEC §8.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const INVALID: i32 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fayuan",
+    version,
+    about = "Monthly legal aid livelihood-project reporting: ingest county submissions, check, analyse, report.",
+    after_help = "Exit codes: 0 success, 1 the run failed, 2 bad usage or configuration, 3 validation found errors."
+)]
+pub struct Args {
+    /// Pipeline definition (default: the one *.toml in pipelines/).
+    #[arg(long, global = true, env = "FAYUAN_PIPELINE")]
+    pub pipeline: Option<PathBuf>,
+    /// Where inbox/, archive/, quarantine/, the store and the outbox live (default: from the pipeline).
+    #[arg(long, global = true, env = "FAYUAN_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where reports are written.
+    #[arg(long, global = true, env = "FAYUAN_OUTPUT_DIR", default_value = "output")]
+    pub output_dir: PathBuf,
+    /// Treat this moment (Beijing time) as now, e.g. "2025-07-06 09:00".
+    #[arg(long, global = true, env = "FAYUAN_AS_OF")]
+    pub as_of: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Take new submissions from the inbox now.
+    Ingest,
+    /// Check files against the submission format without taking them in (exit 3 on errors).
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Who has reported for a month, when, and which version is in force.
+    Status {
+        /// The month, e.g. 2025-06 (default: the month before now).
+        #[arg(long)]
+        period: Option<Period>,
+    },
+    /// Check the pipeline definition and list every problem.
+    Check,
+    /// Write sample submissions for the pipeline's units (mixed formats, as counties send them).
+    Sample {
+        /// Folder to write into (created if missing; existing files are never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// Months 1..=M of the pipeline's year.
+        #[arg(long, default_value_t = 3)]
+        months: u32,
+        #[arg(long, default_value_t = 2025)]
+        seed: u64,
+    },
+}
+
+/// Everything a command needs, resolved from the arguments and the environment.
+pub struct Context {
+    pub pipeline: Pipeline,
+    pub data_dir: PathBuf,
+    pub output_dir: PathBuf,
+    pub now: DateTime<Tz>,
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FAYUAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn context(args: &Args) -> Result<Context> {
+    let path = match &args.pipeline {
+        Some(p) => p.clone(),
+        None => config::default_pipeline_path(std::path::Path::new("pipelines"))?,
+    };
+    let pipeline = Pipeline::load(&path)?;
+    for w in &pipeline.warnings {
+        tracing::warn!("{w}");
+    }
+    let now = match &args.as_of {
+        Some(t) => period::parse_instant(t).ok_or_else(|| {
+            Error::Usage(format!("--as-of {t:?}: expected a time such as \"2025-07-06 09:00\" (Beijing time)"))
+        })?,
+        None => chrono::Utc::now().with_timezone(&period::TZ),
+    };
+    Ok(Context {
+        data_dir: args.data_dir.clone().unwrap_or_else(|| pipeline.data_dir.clone()),
+        output_dir: args.output_dir.clone(),
+        pipeline,
+        now,
+    })
+}
+
+/// Runs a command; returns the exit code.
+pub fn run(args: Args) -> Result<i32> {
+    let ctx = context(&args)?;
+    match args.command {
+        Command::Check => {
+            println!(
+                "{}: {} units, year {}, data in {}",
+                ctx.pipeline.file.display(),
+                ctx.pipeline.units.len(),
+                ctx.pipeline.year(),
+                ctx.data_dir.display()
+            );
+            for w in &ctx.pipeline.warnings {
+                println!("warning: {w}");
+            }
+            Ok(exit::OK)
+        }
+        Command::Validate { files } => {
+            let mut bad = 0;
+            for path in &files {
+                let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                let checked = match std::fs::read(path) {
+                    Ok(bytes) => validate::check(&name, &bytes, &ctx.pipeline),
+                    Err(e) => {
+                        println!("✗ {}：无法读取文件（{e}）", path.display());
+                        bad += 1;
+                        continue;
+                    }
+                };
+                if checked.problems.is_empty() {
+                    println!("✓ {name}：通过，{} 行数据", checked.rows.len());
+                } else {
+                    bad += 1;
+                    println!("✗ {name}：发现 {} 个问题", checked.problems.len());
+                    for line in ingest::problem_lines(&name, &checked) {
+                        println!("  {line}");
+                    }
+                }
+            }
+            Ok(if bad > 0 { exit::INVALID } else { exit::OK })
+        }
+        Command::Ingest => {
+            let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, ctx.now)?;
+            print_ingest(&summary);
+            Ok(if summary.count(Outcome::Rejected) + summary.count(Outcome::Partial) > 0 {
+                exit::INVALID
+            } else {
+                exit::OK
+            })
+        }
+        Command::Status { period } => {
+            let period = period.unwrap_or_else(|| Period::of(ctx.now.date_naive()).prev());
+            print!("{}", status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now)?);
+            Ok(exit::OK)
+        }
+        Command::Sample { out, months, seed } => {
+            let names = sample::write_months(&ctx.pipeline, months, seed, &out)?;
+            println!("wrote {} sample submissions to {}", names.len(), out.display());
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn print_ingest(summary: &crate::ingest::Summary) {
+    if summary.files.is_empty() {
+        println!("收件箱中没有新文件。");
+        return;
+    }
+    for f in &summary.files {
+        println!("{} {}：{}（{} 行）→ {}", mark(f.outcome), f.file_name, f.outcome.zh(), f.rows_accepted, f.stored_as);
+        if f.outcome != Outcome::Accepted {
+            for line in f.problems.lines() {
+                println!("    {line}");
+            }
+        }
+    }
+    println!(
+        "共 {} 个文件：接收 {}，部分接收 {}，拒收 {}，重复 {}。",
+        summary.files.len(),
+        summary.count(Outcome::Accepted),
+        summary.count(Outcome::Partial),
+        summary.count(Outcome::Rejected),
+        summary.count(Outcome::Duplicate)
+    );
+}
+
+fn mark(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Accepted => "✓",
+        Outcome::Partial => "△",
+        Outcome::Rejected => "✗",
+        Outcome::Duplicate => "=",
+    }
+}

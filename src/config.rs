@@ -1,0 +1,299 @@
+//! The pipeline definition (`pipelines/*.toml`): reference data, thresholds and folders.
+//!
+//! Invariant: every fact about units, targets, populations, budgets, deadlines and alert
+//! thresholds comes from here; nothing of it is written in Rust. A definition is checked as a
+//! whole before any work and every problem is listed at once.
+
+use crate::error::Error;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    pub pipeline: PipelineSection,
+    pub folders: Folders,
+    pub submission: SubmissionRules,
+    pub funding: Funding,
+    pub alerts: AlertThresholds,
+    pub units: Vec<UnitDef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Short machine name, used for output folders: `luan-2025`.
+    pub name: String,
+    /// The project's Chinese title, used in file names and subjects.
+    pub title: String,
+    /// The city (or province, ministry) that aggregates: `六安市`.
+    pub city: String,
+    /// The reporting year.
+    pub year: i32,
+    /// The plan's overall target; checked against the sum of the units' targets.
+    pub total_target: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Folders {
+    /// Where inbox/, archive/, quarantine/, the store and the outbox live. Relative paths are
+    /// taken from the folder that holds the pipeline file.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionRules {
+    /// A month's submission is due by the end of this day of the next month (Beijing time).
+    pub deadline_day: u32,
+    /// One bad row rejects the whole file (a county corrects and resends the whole file).
+    pub reject_whole_file_on_error: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Funding {
+    /// 元 per case: the plan's 2024 案均 figure; the budget of a unit without one is target × this.
+    pub per_case_standard: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertThresholds {
+    pub behind_schedule_warning_pp: f64,
+    pub behind_schedule_critical_pp: f64,
+    pub case_share_min: f64,
+    pub spike_z: f64,
+    pub spike_min_history: u32,
+    pub spike_zero_median: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitDef {
+    pub code: String,
+    pub name: String,
+    pub target: i64,
+    /// Resident population (常住人口); absent where not yet sourced.
+    pub population: Option<i64>,
+    pub population_source: Option<String>,
+    /// The unit serves the whole city (市本级): it has no population of its own by design.
+    #[serde(default)]
+    pub whole_city: bool,
+    /// 计划安排经费 (元); absent → target × per_case_standard, marked as derived.
+    pub budget: Option<f64>,
+    /// Open cases carried over from last year (for the `inconsistent` alert).
+    #[serde(default)]
+    pub carry_over: i64,
+}
+
+/// One reporting unit, checked.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub code: String,
+    pub name: String,
+    pub target: i64,
+    pub population: Option<i64>,
+    pub population_source: Option<String>,
+    pub whole_city: bool,
+    pub budget: f64,
+    pub budget_derived: bool,
+    pub carry_over: i64,
+}
+
+/// A checked pipeline definition, with folders resolved.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub file: PathBuf,
+    pub def: PipelineFile,
+    pub units: Vec<Unit>,
+    pub data_dir: PathBuf,
+    /// Things that are allowed but worth telling at start-up (e.g. a population not yet sourced).
+    pub warnings: Vec<String>,
+}
+
+impl Pipeline {
+    pub fn load(path: &Path) -> Result<Pipeline, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Pipeline::from_toml(&text, path)
+    }
+
+    pub fn from_toml(text: &str, path: &Path) -> Result<Pipeline, Error> {
+        let def: PipelineFile = toml::from_str(text).map_err(|e| Error::Config {
+            file: path.to_path_buf(),
+            problems: vec![e.to_string().trim().to_string()],
+        })?;
+        let (units, warnings, problems) = check(&def);
+        if !problems.is_empty() {
+            return Err(Error::Config {
+                file: path.to_path_buf(),
+                problems,
+            });
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let data_dir = base.join(&def.folders.data_dir);
+        Ok(Pipeline {
+            file: path.to_path_buf(),
+            def,
+            units,
+            data_dir,
+            warnings,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.def.pipeline.name
+    }
+
+    pub fn year(&self) -> i32 {
+        self.def.pipeline.year
+    }
+
+    pub fn unit(&self, code: &str) -> Option<&Unit> {
+        self.units.iter().find(|u| u.code == code)
+    }
+}
+
+/// Every problem of a definition, at once; plus warnings.
+fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let p = &def.pipeline;
+    if p.name.trim().is_empty()
+        || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        problems.push(format!(
+            "pipeline.name {:?}: use letters, digits, '-' or '_' (it names output folders)",
+            p.name
+        ));
+    }
+    if !(2000..=2100).contains(&p.year) {
+        problems.push(format!("pipeline.year {}: expected a year such as 2025", p.year));
+    }
+    if !(1..=28).contains(&def.submission.deadline_day) {
+        problems.push(format!(
+            "submission.deadline_day {}: expected a day from 1 to 28",
+            def.submission.deadline_day
+        ));
+    }
+    if !(def.funding.per_case_standard > 0.0) {
+        problems.push("funding.per_case_standard must be more than 0".into());
+    }
+    let a = &def.alerts;
+    if !(a.behind_schedule_warning_pp > 0.0 && a.behind_schedule_critical_pp > a.behind_schedule_warning_pp) {
+        problems.push(
+            "alerts: expected 0 < behind_schedule_warning_pp < behind_schedule_critical_pp".into(),
+        );
+    }
+    if !(0.0..=1.0).contains(&a.case_share_min) {
+        problems.push(format!(
+            "alerts.case_share_min {}: a fraction between 0 and 1 (0.70 = 70%)",
+            a.case_share_min
+        ));
+    }
+    if !(a.spike_z > 0.0) || a.spike_min_history == 0 || a.spike_zero_median < 0.0 {
+        problems.push("alerts: spike_z > 0, spike_min_history ≥ 1 and spike_zero_median ≥ 0 expected".into());
+    }
+    if def.units.is_empty() {
+        problems.push("no [[units]] defined".into());
+    }
+    let mut codes = HashSet::new();
+    let mut names = HashSet::new();
+    let mut units = Vec::new();
+    for (i, u) in def.units.iter().enumerate() {
+        let at = format!("units[{}] ({} {})", i + 1, u.code, u.name);
+        if u.code.len() != 6 || !u.code.bytes().all(|b| b.is_ascii_digit()) {
+            problems.push(format!("{at}: code must be a 6-digit GB/T 2260 code"));
+        }
+        if !codes.insert(u.code.clone()) {
+            problems.push(format!("{at}: code {} is listed twice", u.code));
+        }
+        if u.name.trim().is_empty() {
+            problems.push(format!("{at}: name is empty"));
+        } else if !names.insert(u.name.clone()) {
+            problems.push(format!("{at}: name {} is listed twice", u.name));
+        }
+        if u.target <= 0 {
+            problems.push(format!("{at}: target must be more than 0"));
+        }
+        match (u.population, u.whole_city) {
+            (Some(n), _) if n <= 0 => problems.push(format!("{at}: population must be more than 0")),
+            (Some(_), true) => problems.push(format!(
+                "{at}: a whole_city unit has no population of its own; remove population"
+            )),
+            (Some(_), false) if u.population_source.as_deref().is_none_or(|s| s.trim().is_empty()) => {
+                problems.push(format!("{at}: population_source is required with population"))
+            }
+            (None, false) => warnings.push(format!(
+                "{} ({}) has no population in {}: its per-100k figures are shown as \"—\" and the city total is marked incomplete until it is filled in",
+                u.name, u.code, "the pipeline definition"
+            )),
+            _ => {}
+        }
+        if let Some(b) = u.budget {
+            if !(b > 0.0) {
+                problems.push(format!("{at}: budget must be more than 0"));
+            }
+        }
+        if u.carry_over < 0 {
+            problems.push(format!("{at}: carry_over must not be negative"));
+        }
+        let (budget, budget_derived) = match u.budget {
+            Some(b) => (b, false),
+            None => (u.target as f64 * def.funding.per_case_standard, true),
+        };
+        units.push(Unit {
+            code: u.code.clone(),
+            name: u.name.clone(),
+            target: u.target,
+            population: u.population,
+            population_source: u.population_source.clone(),
+            whole_city: u.whole_city,
+            budget,
+            budget_derived,
+            carry_over: u.carry_over,
+        });
+    }
+    if let Some(total) = p.total_target {
+        let sum: i64 = def.units.iter().map(|u| u.target).sum();
+        if sum != total {
+            problems.push(format!(
+                "pipeline.total_target is {total} but the units' targets add up to {sum}"
+            ));
+        }
+    }
+    (units, warnings, problems)
+}
+
+/// Finds the pipeline to use when `--pipeline` is not given: the one `*.toml` in `pipelines/`.
+pub fn default_pipeline_path(dir: &Path) -> Result<PathBuf, Error> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Error::Usage(format!(
+            "no --pipeline given and {} cannot be read ({e}); pass --pipeline FILE",
+            dir.display()
+        ))
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::Usage(format!(
+            "no pipeline definition (*.toml) in {}; pass --pipeline FILE",
+            dir.display()
+        ))),
+        _ => Err(Error::Usage(format!(
+            "several pipeline definitions in {} ({}); choose one with --pipeline FILE",
+            dir.display(),
+            found
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}

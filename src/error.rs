@@ -1,0 +1,51 @@
+//! The library's errors. Each variant carries what a person needs to act on it.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pipeline definition is wrong; every problem is listed.
+    #[error("pipeline definition {}:\n  - {}", file.display(), problems.join("\n  - "))]
+    Config { file: PathBuf, problems: Vec<String> },
+
+    /// The command line asks for something that cannot be done.
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The store under the data directory could not be read or written.
+    #[error("store {}: {message}", path.display())]
+    Store { path: PathBuf, message: String },
+}
+
+impl Error {
+    pub fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn store(path: &Path, message: impl std::fmt::Display) -> Error {
+        Error::Store {
+            path: path.to_path_buf(),
+            message: message.to_string(),
+        }
+    }
+
+    /// The process exit code of SPEC §8: 2 for bad usage or configuration, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config { .. } | Error::Usage(_) => 2,
+            Error::Io { .. } | Error::Store { .. } => 1,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,45 @@
+//! Small filesystem helpers for durable, never-overwriting file handling.
+
+use crate::error::{Error, Result};
+use std::fs::{self, File};
+use std::path::Path;
+
+/// Makes a directory's entries (new names, renames) durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Copies `bytes` to `dest` so that `dest` appears whole or not at all: written to a
+/// temporary name beside it, synced, then renamed. An existing `dest` with the same bytes is
+/// left as it is; one with other bytes is never overwritten (an error).
+pub fn write_new(dest: &Path, bytes: &[u8]) -> Result<()> {
+    if let Ok(existing) = fs::read(dest) {
+        if existing == bytes {
+            return Ok(());
+        }
+        return Err(Error::io(
+            dest,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a different file already has this name; refusing to overwrite it",
+            ),
+        ));
+    }
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| Error::io(&tmp, e))?;
+    fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))
+}

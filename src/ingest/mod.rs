@@ -1,0 +1,236 @@
+//! Taking county files in: from `<data-dir>/inbox/` to the archive (accepted, byte for byte,
+//! named by SHA-256) or to quarantine (rejected, with a Chinese error report beside it), and
+//! their rows into the store.
+//!
+//! Invariants:
+//! - nothing a county sends is deleted or overwritten: a file leaves the inbox only after its
+//!   bytes are safely in the archive or quarantine *and* the store has recorded it;
+//! - a crash at any point loses nothing: a file still in the inbox is taken again on the next
+//!   run, and one already recorded is recognised by its SHA-256;
+//! - the same bytes are never taken twice.
+
+pub mod read;
+pub mod validate;
+
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::period::{self, TZ};
+use crate::store::{FileEntry, Outcome, Store};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use validate::Checked;
+
+/// The folders under a data directory.
+pub struct Folders {
+    pub inbox: PathBuf,
+    pub archive: PathBuf,
+    pub quarantine: PathBuf,
+}
+
+impl Folders {
+    pub fn of(data_dir: &Path) -> Folders {
+        Folders {
+            inbox: data_dir.join("inbox"),
+            archive: data_dir.join("archive"),
+            quarantine: data_dir.join("quarantine"),
+        }
+    }
+}
+
+/// What one ingest run did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub batch: Option<i64>,
+    pub files: Vec<FileEntry>,
+}
+
+impl Summary {
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.files.iter().filter(|f| f.outcome == outcome).count()
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Files waiting in the inbox, oldest first (by modification time, then name). Hidden files
+/// and the lock files office software leaves (`~$…`) are not submissions.
+pub fn waiting(inbox: &Path) -> Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(inbox) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(inbox, e)),
+    };
+    let mut files = Vec::new();
+    for e in entries {
+        let e = e.map_err(|e| Error::io(inbox, e))?;
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') || name.starts_with("~$") {
+            continue;
+        }
+        let md = e.metadata().map_err(|err| Error::io(&e.path(), err))?;
+        if md.is_file() {
+            files.push((md.modified().ok(), name, e.path()));
+        }
+    }
+    files.sort();
+    Ok(files.into_iter().map(|(_, _, p)| p).collect())
+}
+
+/// Takes every file waiting in the inbox. One batch, one commit to the store.
+pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result<Summary> {
+    let folders = Folders::of(data_dir);
+    for dir in [&folders.inbox, &folders.archive, &folders.quarantine] {
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let paths = waiting(&folders.inbox)?;
+    if paths.is_empty() {
+        return Ok(Summary::default());
+    }
+    let store = Store::open(data_dir);
+    let batch = store.next_batch()?;
+    let mut known: HashMap<String, FileEntry> = store
+        .files()?
+        .into_iter()
+        .filter(|f| f.outcome != Outcome::Duplicate)
+        .map(|f| (f.sha256.clone(), f))
+        .collect();
+    let arrived_at = period::instant_text(&now);
+    let month_dir = now.with_timezone(&TZ).format("%Y-%m").to_string();
+    let reject_whole = pipeline.def.submission.reject_whole_file_on_error;
+
+    let mut entries: Vec<FileEntry> = Vec::new();
+    let mut checked_rows: Vec<(i64, validate::Row)> = Vec::new();
+    let mut sums: HashMap<PathBuf, String> = HashMap::new();
+    for (k, path) in paths.iter().enumerate() {
+        let seq = k as i64 + 1;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        let sha = sha256_hex(&bytes);
+        let stored_name = format!("{}_{}", &sha[..12], name);
+        let mut entry = FileEntry {
+            batch,
+            seq,
+            sha256: sha.clone(),
+            file_name: name.clone(),
+            size: bytes.len() as i64,
+            arrived_at: arrived_at.clone(),
+            outcome: Outcome::Duplicate,
+            stored_as: String::new(),
+            rows_accepted: 0,
+            rows_rejected: 0,
+            problems: String::new(),
+        };
+        if let Some(first) = known.get(&sha) {
+            // Same bytes as before: keep this copy beside the archive, take nothing.
+            let rel = format!("archive/duplicates/{month_dir}/{stored_name}");
+            fsutil::write_new(&data_dir.join(&rel), &bytes)?;
+            entry.stored_as = rel;
+            entry.problems = format!(
+                "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
+                first.arrived_at, first.file_name, &sha[..12]
+            );
+            tracing::info!(file = %name, first = %first.file_name, "duplicate file ignored");
+            entries.push(entry);
+            continue;
+        }
+        let checked = validate::check(&name, &bytes, pipeline);
+        let outcome = if checked.unusable
+            || checked.rows.is_empty()
+            || (reject_whole && !checked.problems.is_empty())
+        {
+            Outcome::Rejected
+        } else if checked.problems.is_empty() {
+            Outcome::Accepted
+        } else {
+            Outcome::Partial
+        };
+        let rel = match outcome {
+            Outcome::Rejected => format!("quarantine/{month_dir}/{stored_name}"),
+            _ => format!("archive/{month_dir}/{stored_name}"),
+        };
+        let dest = data_dir.join(&rel);
+        fsutil::write_new(&dest, &bytes)?;
+        entry.outcome = outcome;
+        entry.stored_as = rel;
+        entry.rows_accepted = if outcome == Outcome::Rejected { 0 } else { checked.rows.len() as i64 };
+        entry.rows_rejected = if outcome == Outcome::Rejected {
+            (checked.rows.len() + checked.bad_rows) as i64
+        } else {
+            checked.bad_rows as i64
+        };
+        entry.problems = problem_lines(&name, &checked).join("\n");
+        if !checked.problems.is_empty() {
+            let report = error_report(&entry, &checked);
+            let report_path = dest.with_file_name(format!("{stored_name}.错误报告.txt"));
+            fsutil::write_new(&report_path, report.as_bytes())?;
+        }
+        if outcome != Outcome::Rejected {
+            sums.entry(dest.parent().map(Path::to_path_buf).unwrap_or_default())
+                .or_default()
+                .push_str(&format!("{sha}  {stored_name}\n"));
+            checked_rows.extend(checked.rows.into_iter().map(|r| (seq, r)));
+        }
+        tracing::info!(file = %name, outcome = outcome.as_str(), rows = entry.rows_accepted, problems = checked.problems.len(), "file checked");
+        known.insert(sha, entry.clone());
+        entries.push(entry);
+    }
+    // A checksum list per archive folder and batch, verifiable with `sha256sum -c`.
+    for (dir, text) in &sums {
+        fsutil::write_new(&dir.join(format!("SHA256SUMS-b{batch:06}")), text.as_bytes())?;
+    }
+    let rows: Vec<(i64, &validate::Row)> = checked_rows.iter().map(|(s, r)| (*s, r)).collect();
+    store.commit(batch, &entries, &rows)?;
+    // Only now, with the bytes kept and the store committed, do the files leave the inbox.
+    for path in &paths {
+        fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(Summary {
+        batch: Some(batch),
+        files: entries,
+    })
+}
+
+/// Each problem as one line that names the file: `霍邱县_2025-06.xlsx 月报!D5 受理审批案件数：…`.
+pub fn problem_lines(name: &str, checked: &Checked) -> Vec<String> {
+    checked
+        .problems
+        .iter()
+        .map(|p| format!("{name} {p}"))
+        .collect()
+}
+
+/// The error report placed beside a rejected (or partly accepted) file, for county staff.
+fn error_report(entry: &FileEntry, checked: &Checked) -> String {
+    let verdict = match entry.outcome {
+        Outcome::Partial => format!(
+            "部分接收：已导入 {} 行，以下问题所在的 {} 行未导入。请更正后重新报送。",
+            entry.rows_accepted, entry.rows_rejected
+        ),
+        _ => "已拒收，本文件的数据均未导入。请更正以下全部问题后重新报送整个文件。".into(),
+    };
+    let mut out = format!(
+        "法律援助民生实事月报 数据校验报告\n\n文件：{}\n收到时间：{}\nSHA-256：{}\n结论：{}\n\n问题清单（共 {} 个）：\n",
+        entry.file_name,
+        entry.arrived_at,
+        entry.sha256,
+        verdict,
+        checked.problems.len()
+    );
+    for (i, line) in problem_lines(&entry.file_name, checked).iter().enumerate() {
+        out.push_str(&format!("{}. {line}\n", i + 1));
+    }
+    out.push_str(
+        "\n报送要求：每行为一个单位一个月的本月数（非累计数）；表头须包含“单位代码”等规定列名；\n金额单位为元，最多两位小数；案件数为不小于0的整数。\n",
+    );
+    out
+}

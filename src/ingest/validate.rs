@@ -1,0 +1,553 @@
+//! The rules of SPEC §2 applied to tables: find the header, map the columns, parse every
+//! cell, check every row and the file as a whole. Every problem of a file is gathered in one
+//! pass, in Chinese, each naming its place (sheet and cell, or JSON record) and column.
+//!
+//! Invariant: pure — bytes and the pipeline in, rows and problems out; no files, no clock.
+
+use super::read::{self, Cell, Table};
+use crate::config::Pipeline;
+use crate::period::Period;
+use crate::schema::{self, FIELDS, Kind, Rule};
+use chrono::NaiveDate;
+use std::collections::HashMap;
+use std::fmt;
+
+/// One parsed value of a field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Missing,
+    Text(String),
+    Period(Period),
+    Count(i64),
+    /// Money in 分 (hundredths of a 元), exact.
+    Fen(i64),
+    Date(NaiveDate),
+}
+
+/// One accepted row: a value for every field of [`FIELDS`], and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub values: Vec<Value>,
+    pub sheet: Option<String>,
+    /// The row as a person counts it in the source (sheet row, or JSON record number).
+    pub source_row: u32,
+}
+
+impl Row {
+    pub fn get(&self, key: &str) -> &Value {
+        &self.values[schema::idx(key)]
+    }
+
+    pub fn unit_code(&self) -> &str {
+        match self.get("unit_code") {
+            Value::Text(s) => s,
+            _ => "",
+        }
+    }
+
+    pub fn period(&self) -> Option<Period> {
+        match self.get("period") {
+            Value::Period(p) => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// A count or an amount of money, as a number (money in 分).
+    pub fn number(&self, key: &str) -> i64 {
+        match self.get(key) {
+            Value::Count(n) | Value::Fen(n) => *n,
+            _ => 0,
+        }
+    }
+}
+
+/// A problem found in a file, for county staff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// `月报!D5`, `D5`, `第3条记录`; empty for a problem of the whole file.
+    pub place: String,
+    /// The column's Chinese header, when the problem is about one column.
+    pub column: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut lead = self.place.clone();
+        if let Some(c) = &self.column {
+            if !lead.is_empty() {
+                lead.push(' ');
+            }
+            lead.push_str(c);
+        }
+        if lead.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{lead}：{}", self.message)
+        }
+    }
+}
+
+/// The outcome of checking one file.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    /// Rows that passed every rule.
+    pub rows: Vec<Row>,
+    /// Rows that broke at least one rule.
+    pub bad_rows: usize,
+    /// Every problem, in the order found.
+    pub problems: Vec<Problem>,
+    /// The file as a whole could not be used (unreadable, no header, a required column missing).
+    pub unusable: bool,
+}
+
+impl Checked {
+    fn whole_file(message: String) -> Checked {
+        Checked {
+            unusable: true,
+            problems: vec![Problem {
+                place: String::new(),
+                column: None,
+                message,
+            }],
+            ..Checked::default()
+        }
+    }
+}
+
+/// Checks a file's bytes against the submission format and the pipeline's reference data.
+pub fn check(name: &str, bytes: &[u8], pipeline: &Pipeline) -> Checked {
+    let tables = match read::read(name, bytes) {
+        Ok(t) => t,
+        Err(e) => return Checked::whole_file(e.0),
+    };
+    // The sheet named 月报 if there is one, else the first table that has a header row.
+    let chosen = tables
+        .iter()
+        .find(|t| t.sheet().is_some_and(|s| s.trim() == "月报"))
+        .or_else(|| tables.iter().find(|t| header_row(t).is_some()));
+    match chosen {
+        Some(t) => check_table(t, pipeline),
+        None => Checked::whole_file(
+            "未找到表头行：表中须有一行包含“单位代码”（或 unit_code）列名".into(),
+        ),
+    }
+}
+
+fn header_row(t: &Table) -> Option<usize> {
+    t.rows.iter().position(|row| {
+        row.iter().any(|c| match c {
+            Cell::Text(s) => schema::field_for_header(s) == Some(0),
+            _ => false,
+        })
+    })
+}
+
+fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
+    let Some(h) = header_row(t) else {
+        let at = t.sheet().map(|s| format!("工作表“{s}”中")).unwrap_or_default();
+        return Checked::whole_file(format!(
+            "{at}未找到表头行：须有一行包含“单位代码”（或 unit_code）列名"
+        ));
+    };
+    let mut out = Checked::default();
+    // Map columns to fields.
+    let mut column_of: Vec<Option<usize>> = vec![None; FIELDS.len()];
+    for (c, cell) in t.rows[h].iter().enumerate() {
+        let Cell::Text(s) = cell else { continue };
+        let Some(f) = schema::field_for_header(s) else { continue };
+        if let Some(first) = column_of[f] {
+            out.problems.push(Problem {
+                place: t.place(h, c),
+                column: Some(FIELDS[f].label.into()),
+                message: format!("列名重复（与 {} 重复），每列只能出现一次", t.place(h, first)),
+            });
+        } else {
+            column_of[f] = Some(c);
+        }
+    }
+    for (f, field) in FIELDS.iter().enumerate() {
+        if field.required && column_of[f].is_none() {
+            out.problems.push(Problem {
+                place: t.row_place(h),
+                column: Some(field.label.into()),
+                message: format!("缺少必填列“{}”（或 {}）", field.label, field.key),
+            });
+        }
+    }
+    if !out.problems.is_empty() {
+        out.unusable = true;
+        return out;
+    }
+
+    let year = pipeline.year();
+    let mut seen: HashMap<(String, Period), usize> = HashMap::new();
+    for r in h + 1..t.rows.len() {
+        let row = &t.rows[r];
+        let cell = |f: usize| column_of[f].and_then(|c| row.get(c)).unwrap_or(&Cell::Empty);
+        // A row with no month and no figures is a note or a blank line, not data.
+        let is_data = FIELDS
+            .iter()
+            .enumerate()
+            .any(|(f, field)| matches!(field.kind, Kind::Count | Kind::Money | Kind::Period) && !cell(f).is_empty());
+        if !is_data {
+            continue;
+        }
+        let before = out.problems.len();
+        let mut values = Vec::with_capacity(FIELDS.len());
+        for (f, field) in FIELDS.iter().enumerate() {
+            let c = cell(f);
+            let place = || t.place(r, column_of[f].unwrap_or(0));
+            let v = match parse_value(field.kind, c, field.required) {
+                Ok(v) => v,
+                Err(message) => {
+                    out.problems.push(Problem {
+                        place: place(),
+                        column: Some(field.label.into()),
+                        message,
+                    });
+                    Value::Missing
+                }
+            };
+            values.push(v);
+        }
+        let at = |key: &str| t.place(r, column_of[schema::idx(key)].unwrap_or(0));
+        let problem = |key: &str, message: String| Problem {
+            place: at(key),
+            column: Some(FIELDS[schema::idx(key)].label.into()),
+            message,
+        };
+        // Reference data: the unit and its name.
+        let code_ok = if let Value::Text(code) = &values[schema::idx("unit_code")] {
+            match pipeline.unit(code) {
+                None => {
+                    out.problems.push(problem(
+                        "unit_code",
+                        format!("“{code}”不是本流水线（{}）的报送单位", pipeline.def.pipeline.city),
+                    ));
+                    false
+                }
+                Some(unit) => {
+                    if let Value::Text(name) = &values[schema::idx("unit_name")] {
+                        if name.trim() != unit.name {
+                            out.problems.push(problem(
+                                "unit_name",
+                                format!("“{}”与单位代码 {code} 不符（应为“{}”）", name.trim(), unit.name),
+                            ));
+                        }
+                    }
+                    true
+                }
+            }
+        } else {
+            false
+        };
+        if let Value::Period(p) = values[schema::idx("period")] {
+            if p.year != year {
+                out.problems.push(problem(
+                    "period",
+                    format!("{p} 不在本流水线的年度（{year}年）内"),
+                ));
+            }
+        }
+        // Cross-field rules, only where every value involved was read.
+        let num = |key: &str| match &values[schema::idx(key)] {
+            Value::Count(n) | Value::Fen(n) => Some(*n),
+            _ => None,
+        };
+        for rule in schema::RULES {
+            match rule {
+                Rule::Sum(total, parts) => {
+                    let got: Option<Vec<i64>> = parts.iter().map(|p| num(p)).collect();
+                    if let (Some(t_), Some(parts_v)) = (num(total), got) {
+                        let sum: i64 = parts_v.iter().sum();
+                        if sum != t_ {
+                            let names: Vec<&str> = parts
+                                .iter()
+                                .map(|p| FIELDS[schema::idx(p)].label.trim_start_matches("其中："))
+                                .collect();
+                            out.problems.push(problem(
+                                total,
+                                format!(
+                                    "{} 不等于{}之和 {}（{}），相差 {}",
+                                    t_,
+                                    names.join("、"),
+                                    sum,
+                                    parts_v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("+"),
+                                    (t_ - sum).abs()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Rule::NotAbove(a, b) => {
+                    if let (Some(x), Some(y)) = (num(a), num(b)) {
+                        if x > y {
+                            let fa = &FIELDS[schema::idx(a)];
+                            let fb = &FIELDS[schema::idx(b)];
+                            let show = |f: &schema::Field, v: i64| match f.kind {
+                                Kind::Money => fen_text(v),
+                                _ => v.to_string(),
+                            };
+                            out.problems.push(problem(
+                                a,
+                                format!(
+                                    "{} 大于{} {}（{}）",
+                                    show(fa, x),
+                                    fb.label,
+                                    show(fb, y),
+                                    at(b)
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        // The same unit and month twice in one file.
+        if code_ok {
+            if let (Value::Text(code), Value::Period(p)) =
+                (&values[schema::idx("unit_code")], &values[schema::idx("period")])
+            {
+                if let Some(first) = seen.insert((code.clone(), *p), r) {
+                    out.problems.push(Problem {
+                        place: t.row_place(r),
+                        column: None,
+                        message: format!(
+                            "单位 {code} {p} 的数据重复出现（已在第{}{}填报）；同一单位同一月份每个文件只能有一行",
+                            t.row_number(first),
+                            t.row_word()
+                        ),
+                    });
+                }
+            }
+        }
+        if out.problems.len() > before {
+            out.bad_rows += 1;
+        } else {
+            out.rows.push(Row {
+                values,
+                sheet: t.sheet().map(str::to_string),
+                source_row: t.row_number(r),
+            });
+        }
+    }
+    if out.rows.is_empty() && out.bad_rows == 0 {
+        out.unusable = true;
+        out.problems.push(Problem {
+            place: String::new(),
+            column: None,
+            message: "表头下没有任何数据行".into(),
+        });
+    }
+    out
+}
+
+/// 分 as 元 text: `1234567` → `12,345.67`.
+pub fn fen_text(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let fen = fen.unsigned_abs();
+    let yuan = (fen / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in yuan.chars().enumerate() {
+        if i > 0 && (yuan.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{sign}{grouped}.{:02}", fen % 100)
+}
+
+/// Full-width digits and punctuation that Chinese input methods produce, made ASCII;
+/// thousands separators and spaces removed.
+fn clean_number(s: &str) -> String {
+    s.trim()
+        .chars()
+        .filter_map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32),
+            '．' | '。' => Some('.'),
+            '－' | '−' => Some('-'),
+            ',' | '，' | ' ' | '\u{3000}' | '\u{a0}' | '_' => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
+/// Excel's serial day number to a date (the 1900 system; serials before 1900-03-01 are not
+/// plausible here).
+fn excel_serial_date(n: f64) -> Option<NaiveDate> {
+    if n.fract() != 0.0 || !(36526.0..=73050.0).contains(&n) {
+        return None; // 2000-01-01 ..= 2099-12-31
+    }
+    NaiveDate::from_ymd_opt(1899, 12, 30)?.checked_add_days(chrono::Days::new(n as u64))
+}
+
+fn parse_value(kind: Kind, cell: &Cell, required: bool) -> Result<Value, String> {
+    if cell.is_empty() {
+        return match kind {
+            Kind::Count if !required => Ok(Value::Count(0)),
+            _ if required => Err(match kind {
+                Kind::Count => "未填写（应为不小于0的整数，没有请填 0）".into(),
+                Kind::Money => "未填写（应为金额，单位元，没有请填 0）".into(),
+                _ => "未填写".into(),
+            }),
+            _ => Ok(Value::Missing),
+        };
+    }
+    let shown = cell.shown();
+    match kind {
+        Kind::Code => {
+            let s = match cell {
+                Cell::Number(n) if n.fract() == 0.0 => format!("{}", *n as i64),
+                _ => clean_number(&shown),
+            };
+            if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(Value::Text(s))
+            } else {
+                Err(format!("“{shown}”不是6位单位代码（应如 341522）"))
+            }
+        }
+        Kind::Text => Ok(Value::Text(shown.trim().to_string())),
+        Kind::Period => {
+            let p = match cell {
+                Cell::Date(d) => Some(Period::of(*d)),
+                Cell::Number(n) => Period::parse(&read::format_number(*n))
+                    .or_else(|| excel_serial_date(*n).map(Period::of)),
+                _ => Period::parse(&shown),
+            };
+            p.map(Value::Period).ok_or_else(|| {
+                format!("“{shown}”不是有效的统计月份（应如 2025-06、2025/6 或 2025年6月）")
+            })
+        }
+        Kind::Date => {
+            let d = match cell {
+                Cell::Date(d) => Some(*d),
+                Cell::Number(n) => excel_serial_date(*n),
+                _ => parse_date(&shown),
+            };
+            d.map(Value::Date)
+                .ok_or_else(|| format!("“{shown}”不是有效日期（应如 2025-07-03）"))
+        }
+        Kind::Count => {
+            let n = match cell {
+                Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(*n as i64),
+                Cell::Number(_) => None,
+                Cell::Text(_) => {
+                    let s = clean_number(&shown);
+                    s.parse::<i64>().ok().or_else(|| {
+                        // "12.0" as some software writes whole numbers.
+                        s.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64)
+                    })
+                }
+                _ => None,
+            };
+            match n {
+                Some(n) if n < 0 => Err(format!("{n} 不能为负数")),
+                Some(n) => Ok(Value::Count(n)),
+                None => Err(format!("“{shown}”不是整数")),
+            }
+        }
+        Kind::Money => {
+            let fen = match cell {
+                Cell::Number(n) => {
+                    let f = (n * 100.0).round();
+                    if ((n * 100.0) - f).abs() > 1e-6 * n.abs().max(1.0) || f.abs() > 1e17 {
+                        return Err(format!("{shown} 最多保留两位小数（金额单位为元）"));
+                    }
+                    Some(f as i64)
+                }
+                Cell::Text(_) => parse_fen(&clean_number(&shown))?,
+                _ => None,
+            };
+            match fen {
+                Some(f) if f < 0 => Err(format!("{shown} 不能为负数")),
+                Some(f) => Ok(Value::Fen(f)),
+                None => Err(format!("“{shown}”不是金额（应如 12345.60 或 12,345.60，单位元）")),
+            }
+        }
+    }
+}
+
+/// Exact decimal text to 分: `"1234.5"` → 123450. Err for more than two decimals.
+fn parse_fen(s: &str) -> Result<Option<i64>, String> {
+    let s = s.trim_end_matches('元').trim_start_matches(['¥', '￥']);
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || int.len() > 15
+    {
+        return Ok(None);
+    }
+    if frac.trim_end_matches('0').len() > 2 {
+        return Err(format!("{s} 最多保留两位小数（金额单位为元）"));
+    }
+    let yuan: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| String::new())? };
+    let frac2: String = frac.chars().chain("00".chars()).take(2).collect();
+    let fen = yuan * 100 + frac2.parse::<i64>().unwrap_or(0);
+    Ok(Some(if neg { -fen } else { fen }))
+}
+
+fn parse_date(s: &str) -> Option<NaiveDate> {
+    let t = s.trim();
+    for fmt in ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d"] {
+        if let Ok(d) = NaiveDate::parse_from_str(t, fmt) {
+            return Some(d);
+        }
+    }
+    // "2025-07-03 00:00:00" as some software writes dates.
+    t.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_exact() {
+        assert_eq!(parse_fen("1234.5"), Ok(Some(123450)));
+        assert_eq!(parse_fen("34300.00"), Ok(Some(3430000)));
+        assert_eq!(parse_fen("0.07"), Ok(Some(7)));
+        assert_eq!(parse_fen("12元"), Ok(Some(1200)));
+        assert!(parse_fen("1.234").is_err());
+        assert_eq!(parse_fen("1.230"), Ok(Some(123)));
+        assert_eq!(parse_fen("abc"), Ok(None));
+        assert_eq!(clean_number("34,300.00"), "34300.00");
+        assert_eq!(clean_number("１２"), "12");
+        assert_eq!(
+            parse_value(Kind::Money, &Cell::Number(19635.76), true),
+            Ok(Value::Fen(1963576))
+        );
+        assert!(parse_value(Kind::Money, &Cell::Number(1.005), true).is_err());
+        assert_eq!(fen_text(4862299), "48,622.99");
+        assert_eq!(fen_text(5), "0.05");
+    }
+
+    #[test]
+    fn counts_reject_text_fractions_and_negatives() {
+        assert_eq!(parse_value(Kind::Count, &Cell::Text("1,234".into()), true), Ok(Value::Count(1234)));
+        assert_eq!(parse_value(Kind::Count, &Cell::Number(55.0), true), Ok(Value::Count(55)));
+        assert_eq!(parse_value(Kind::Count, &Cell::Text("十二".into()), true), Err("“十二”不是整数".into()));
+        assert_eq!(parse_value(Kind::Count, &Cell::Text("-5".into()), true), Err("-5 不能为负数".into()));
+        assert!(parse_value(Kind::Count, &Cell::Number(2.5), true).is_err());
+        assert_eq!(parse_value(Kind::Count, &Cell::Empty, false), Ok(Value::Count(0)));
+        assert!(parse_value(Kind::Count, &Cell::Empty, true).is_err());
+    }
+
+    #[test]
+    fn periods_from_cells() {
+        let jan = Value::Period(Period::new(2025, 1).unwrap());
+        assert_eq!(parse_value(Kind::Period, &Cell::Number(45658.0), true), Ok(jan.clone()));
+        assert_eq!(parse_value(Kind::Period, &Cell::Number(202501.0), true), Ok(jan.clone()));
+        assert_eq!(
+            parse_value(Kind::Period, &Cell::Date(NaiveDate::from_ymd_opt(2025, 1, 31).unwrap()), true),
+            Ok(jan)
+        );
+        assert_eq!(parse_value(Kind::Code, &Cell::Number(341522.0), true), Ok(Value::Text("341522".into())));
+        assert!(parse_value(Kind::Code, &Cell::Text("合计".into()), true).is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! fayuan — the monthly data pipeline of 六安市司法局's legal aid livelihood project.
+//!
+//! Data flows one way: sources → [`ingest`] (parse, validate, archive) → [`store`] →
+//! analyses → report → notify, driven by the [`cli`]. See ARCHITECTURE.md.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod ingest;
+pub mod period;
+pub mod sample;
+pub mod schema;
+pub mod status;
+pub mod store;
+
+pub use error::{Error, Result};

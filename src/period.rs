@@ -1,0 +1,179 @@
+//! Calendar months (统计月份) and the bureau's clock (Asia/Shanghai).
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono_tz::Tz;
+use std::fmt;
+use std::str::FromStr;
+
+/// The bureau's time zone: every deadline and schedule is in Beijing time.
+pub const TZ: Tz = chrono_tz::Asia::Shanghai;
+
+/// One calendar month, the unit of reporting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period {
+    pub year: i32,
+    pub month: u32,
+}
+
+impl Period {
+    pub fn new(year: i32, month: u32) -> Option<Period> {
+        ((1..=12).contains(&month) && (1900..=9999).contains(&year)).then_some(Period { year, month })
+    }
+
+    /// Parses what county staff write: `2025-06`, `2025-6`, `2025/6`, `2025.06`, `2025年6月`,
+    /// `202506`, and a full date such as `2025-06-01` or `2025/6/30` (its month is taken).
+    pub fn parse(text: &str) -> Option<Period> {
+        let t = text.trim();
+        if let Some(rest) = t.strip_suffix('月') {
+            let (y, m) = rest.split_once('年')?;
+            return Period::new(y.trim().parse().ok()?, m.trim().parse().ok()?);
+        }
+        if t.len() == 6 && t.bytes().all(|b| b.is_ascii_digit()) {
+            return Period::new(t[..4].parse().ok()?, t[4..].parse().ok()?);
+        }
+        let parts: Vec<&str> = t.split(['-', '/', '.']).collect();
+        match parts.as_slice() {
+            [y, m] => Period::new(digits(y)?, digits(m)? as u32),
+            [y, m, d] => {
+                let date = NaiveDate::from_ymd_opt(digits(y)?, digits(m)? as u32, digits(d)? as u32)?;
+                Some(Period::of(date))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn of(date: NaiveDate) -> Period {
+        Period {
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+
+    pub fn next(self) -> Period {
+        if self.month == 12 {
+            Period { year: self.year + 1, month: 1 }
+        } else {
+            Period { year: self.year, month: self.month + 1 }
+        }
+    }
+
+    pub fn prev(self) -> Period {
+        if self.month == 1 {
+            Period { year: self.year - 1, month: 12 }
+        } else {
+            Period { year: self.year, month: self.month - 1 }
+        }
+    }
+
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a Period is always a valid month")
+    }
+
+    /// The submission deadline for this month: the end of `day` of the next month, Beijing
+    /// time (SPEC §4 `late`). A submission accepted at or after the returned instant is late.
+    pub fn deadline(self, day: u32) -> DateTime<Tz> {
+        let next = self.next().first_day();
+        let end = next + chrono::Days::new(u64::from(day));
+        local(end.and_time(NaiveTime::MIN))
+    }
+
+    /// Chinese form used in reports: `2025年6月`.
+    pub fn zh(self) -> String {
+        format!("{}年{}月", self.year, self.month)
+    }
+}
+
+fn digits(s: &str) -> Option<i32> {
+    let s = s.trim();
+    (!s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Period::parse(s).ok_or_else(|| format!("not a month: {s:?} (expected e.g. 2025-06)"))
+    }
+}
+
+/// A wall-clock time in Beijing. Ambiguity cannot arise (China has no daylight saving time).
+pub fn local(naive: NaiveDateTime) -> DateTime<Tz> {
+    TZ.from_local_datetime(&naive)
+        .earliest()
+        .unwrap_or_else(|| TZ.from_utc_datetime(&naive))
+}
+
+/// Parses `--as-of`: `2025-07-06 09:00`, `2025-07-06 09:00:00`, `2025-07-06T09:00`, a bare
+/// date (midnight), all in Beijing time, or RFC 3339 with an explicit offset.
+pub fn parse_instant(text: &str) -> Option<DateTime<Tz>> {
+    let t = text.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Some(dt.with_timezone(&TZ));
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
+            return Some(local(n));
+        }
+    }
+    NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .ok()
+        .map(|d| local(d.and_time(NaiveTime::MIN)))
+}
+
+/// The canonical text form of an instant in the store: RFC 3339 in Beijing time, so that the
+/// text sorts in time order.
+pub fn instant_text(t: &DateTime<Tz>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+/// A deadline as people say it: the instant 2025-07-06 00:00 is "2025-07-05 24:00".
+pub fn deadline_zh(deadline: &DateTime<Tz>) -> String {
+    format!("{} 24:00", (*deadline - chrono::Days::new(1)).format("%Y-%m-%d"))
+}
+
+/// The form shown to people: `2025-07-06 09:00`.
+pub fn instant_zh(t: &DateTime<Tz>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_written_form() {
+        let june = Period::new(2025, 6).unwrap();
+        for s in ["2025-06", "2025-6", "2025/6", "2025.06", "2025年6月", "2025 年 6 月", "202506", "2025-06-30", "2025/6/1"] {
+            assert_eq!(Period::parse(s), Some(june), "{s}");
+        }
+        for s in ["2025-13", "2025", "六月", "2025-06-31", "", "25-06", "2025-0a"] {
+            assert_eq!(Period::parse(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn deadline_is_end_of_day_five_beijing() {
+        let d = Period::new(2025, 6).unwrap().deadline(5);
+        assert_eq!(instant_text(&d), "2025-07-06T00:00:00+08:00");
+        // 00:00 Beijing is 16:00 UTC the day before.
+        assert_eq!(d.naive_utc().to_string(), "2025-07-05 16:00:00");
+        let dec = Period::new(2025, 12).unwrap().deadline(5);
+        assert_eq!(instant_text(&dec), "2026-01-06T00:00:00+08:00");
+    }
+
+    #[test]
+    fn as_of_forms() {
+        let a = parse_instant("2025-07-06 09:00").unwrap();
+        assert_eq!(instant_text(&a), "2025-07-06T09:00:00+08:00");
+        let b = parse_instant("2025-07-06T01:00:00Z").unwrap();
+        assert_eq!(a, b);
+        assert!(parse_instant("next tuesday").is_none());
+    }
+}

@@ -1,0 +1,259 @@
+//! Sample submissions, written the way counties send them: .xlsx with title rows and Excel
+//! date cells, CSV in UTF-8, UTF-8 with BOM or GB18030, and JSON. Used for the samples shipped
+//! in the repository, by the tests, and by `fayuan sample`.
+//!
+//! Invariant: deterministic — the same pipeline, months and seed give the same figures.
+
+use crate::config::{Pipeline, Unit};
+use crate::error::{Error, Result};
+use crate::ingest::validate::{Row, Value, fen_text};
+use crate::period::Period;
+use crate::schema::{FIELDS, Kind};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
+use std::path::Path;
+
+/// How a sample file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// A workbook with a merged title row and a 填报单位 line above the header, the month as an
+    /// Excel date cell and money as text with thousands separators.
+    XlsxTitled,
+    /// A plain workbook: header in row 1, unit code as a number, everything as numbers.
+    XlsxPlain,
+    /// CSV, UTF-8, English keys as headers.
+    CsvUtf8,
+    /// CSV, UTF-8 with BOM, Chinese headers, month as `2025/1`.
+    CsvUtf8Bom,
+    /// CSV as Excel on Chinese Windows saves it: GB18030, Chinese headers.
+    CsvGb18030,
+    /// A JSON array of objects with English keys, as HTTP sources send.
+    Json,
+}
+
+impl Style {
+    pub const ALL: [Style; 6] = [
+        Style::XlsxTitled,
+        Style::CsvGb18030,
+        Style::XlsxPlain,
+        Style::CsvUtf8Bom,
+        Style::Json,
+        Style::CsvUtf8,
+    ];
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Style::XlsxTitled | Style::XlsxPlain => "xlsx",
+            Style::CsvUtf8 | Style::CsvUtf8Bom | Style::CsvGb18030 => "csv",
+            Style::Json => "json",
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64): no dependency, same figures everywhere.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
+    }
+}
+
+/// Plausible figures for one unit and month: about a twelfth of the target, funds arriving
+/// quarterly, about 80% of spending on case subsidies.
+pub fn figures(unit: &Unit, period: Period, rng: &mut Rng) -> Row {
+    let monthly = (unit.target as f64 / 12.0).max(1.0);
+    let approved = (monthly * rng.range(80, 120) as f64 / 100.0).round() as i64;
+    let criminal = approved * rng.range(20, 35) / 100;
+    let admin = if approved > 20 { rng.range(0, 1) } else { 0 };
+    let civil = approved - criminal - admin;
+    let closed = approved * rng.range(55, 90) / 100;
+    let received = if period.month % 3 == 0 {
+        (unit.budget * 100.0 / 4.0).round() as i64
+    } else {
+        0
+    };
+    let spend = approved * rng.range(55_000, 75_000);
+    let spend_case = spend * rng.range(74, 86) / 100;
+    let complaints = rng.range(0, 1);
+    let surveyed = (approved / 4).max(1);
+    let satisfied = surveyed - rng.range(0, 1).min(surveyed);
+    let reported = period.next().first_day() + chrono::Days::new(rng.range(0, 3) as u64);
+    let mut values = Vec::with_capacity(FIELDS.len());
+    for field in FIELDS {
+        values.push(match field.key {
+            "unit_code" => Value::Text(unit.code.clone()),
+            "unit_name" => Value::Text(unit.name.clone()),
+            "period" => Value::Period(period),
+            "cases_approved" => Value::Count(approved),
+            "cases_criminal" => Value::Count(criminal),
+            "cases_civil" => Value::Count(civil),
+            "cases_admin" => Value::Count(admin),
+            "cases_closed" => Value::Count(closed),
+            "legal_help" => Value::Count(approved * 2 + rng.range(0, 10)),
+            "funds_received" => Value::Fen(received),
+            "spend_total" => Value::Fen(spend),
+            "spend_case" => Value::Fen(spend_case),
+            "complaints" => Value::Count(complaints),
+            "complaints_resolved" => Value::Count(complaints),
+            "surveyed" => Value::Count(surveyed),
+            "satisfied" => Value::Count(satisfied),
+            "reporter" => Value::Text("填报员".into()),
+            "reported_on" => Value::Date(reported),
+            _ => Value::Missing,
+        });
+    }
+    Row {
+        values,
+        sheet: None,
+        source_row: 0,
+    }
+}
+
+/// Writes the monthly submissions of every unit for months 1..=`months` of the pipeline's
+/// year into `dir`, one file per unit and month, the styles mixed across units.
+pub fn write_months(pipeline: &Pipeline, months: u32, seed: u64, dir: &Path) -> Result<Vec<String>> {
+    let mut rng = Rng::new(seed);
+    let mut names = Vec::new();
+    for m in 1..=months {
+        let period = Period::new(pipeline.year(), m)
+            .ok_or_else(|| Error::Usage(format!("month {m} is not 1 to 12")))?;
+        for (k, unit) in pipeline.units.iter().enumerate() {
+            let style = Style::ALL[k % Style::ALL.len()];
+            let row = figures(unit, period, &mut rng);
+            let name = format!("{}_{}.{}", unit.name, period, style.extension());
+            let title = format!("{}{}法律援助民生实事月报表", unit.name, period.zh());
+            let bytes = render(style, &title, &[row])?;
+            crate::fsutil::write_new(&dir.join(&name), &bytes)?;
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// The text of a value as a county would type it.
+fn text_of(v: &Value, style: Style) -> String {
+    match v {
+        Value::Missing => String::new(),
+        Value::Text(s) => s.clone(),
+        Value::Period(p) if style == Style::CsvUtf8Bom => format!("{}/{}", p.year, p.month),
+        Value::Period(p) => p.to_string(),
+        Value::Count(n) => n.to_string(),
+        Value::Fen(f) if style == Style::XlsxTitled => fen_text(*f),
+        Value::Fen(f) => format!("{}.{:02}", f / 100, f % 100),
+        Value::Date(d) => d.to_string(),
+    }
+}
+
+/// One submission file's bytes in the given style.
+pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
+    match style {
+        Style::XlsxTitled | Style::XlsxPlain => xlsx(style, title, rows),
+        Style::Json => {
+            let items: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| {
+                    let mut map = serde_json::Map::new();
+                    for (f, field) in FIELDS.iter().enumerate() {
+                        let v = match &r.values[f] {
+                            Value::Count(n) => serde_json::json!(n),
+                            Value::Fen(n) => serde_json::json!(*n as f64 / 100.0),
+                            Value::Missing => serde_json::Value::Null,
+                            other => serde_json::json!(text_of(other, style)),
+                        };
+                        map.insert(field.key.into(), v);
+                    }
+                    serde_json::Value::Object(map)
+                })
+                .collect();
+            serde_json::to_vec_pretty(&items).map_err(|e| Error::Usage(e.to_string()))
+        }
+        Style::CsvUtf8 | Style::CsvUtf8Bom | Style::CsvGb18030 => {
+            let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+            let header: Vec<&str> = FIELDS
+                .iter()
+                .map(|f| if style == Style::CsvUtf8 { f.key } else { f.label })
+                .collect();
+            let csv_err = |e: csv::Error| Error::Usage(e.to_string());
+            w.write_record(&header).map_err(csv_err)?;
+            for r in rows {
+                w.write_record(r.values.iter().map(|v| text_of(v, style))).map_err(csv_err)?;
+            }
+            let text = String::from_utf8(w.into_inner().map_err(|e| Error::Usage(e.to_string()))?)
+                .map_err(|e| Error::Usage(e.to_string()))?;
+            Ok(match style {
+                Style::CsvUtf8Bom => format!("\u{feff}{text}").into_bytes(),
+                Style::CsvGb18030 => encoding_rs::GB18030.encode(&text).0.into_owned(),
+                _ => text.into_bytes(),
+            })
+        }
+    }
+}
+
+fn xlsx(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
+    let x = |e: rust_xlsxwriter::XlsxError| Error::Usage(format!("xlsx: {e}"));
+    let mut book = Workbook::new();
+    let created = ExcelDateTime::from_ymd(2025, 1, 1).map_err(x)?;
+    book.set_properties(&DocProperties::new().set_creation_datetime(&created));
+    let month_format = Format::new().set_num_format("yyyy-mm");
+    let date_format = Format::new().set_num_format("yyyy-mm-dd");
+    let sheet = book.add_worksheet();
+    sheet.set_name("月报").map_err(x)?;
+    let mut r = 0u32;
+    let last_col = (FIELDS.len() - 1) as u16;
+    if style == Style::XlsxTitled {
+        sheet
+            .merge_range(0, 0, 0, last_col, title, &Format::new().set_bold())
+            .map_err(x)?;
+        sheet.write_string(1, 0, "填报单位（盖章）：").map_err(x)?;
+        r = 2;
+    }
+    for (c, field) in FIELDS.iter().enumerate() {
+        sheet.write_string(r, c as u16, field.label).map_err(x)?;
+    }
+    for row in rows {
+        r += 1;
+        for (c, (field, v)) in FIELDS.iter().zip(&row.values).enumerate() {
+            let c = c as u16;
+            match (v, field.kind, style) {
+                (Value::Missing, ..) => {}
+                (Value::Text(s), Kind::Code, Style::XlsxPlain) => {
+                    let n: f64 = s.parse().unwrap_or(0.0);
+                    sheet.write_number(r, c, n).map_err(x)?;
+                }
+                (Value::Period(p), _, Style::XlsxTitled) => {
+                    let d = ExcelDateTime::from_ymd(p.year as u16, p.month as u8, 1).map_err(x)?;
+                    sheet.write_datetime_with_format(r, c, &d, &month_format).map_err(x)?;
+                }
+                (Value::Date(d), _, Style::XlsxPlain) => {
+                    use chrono::Datelike;
+                    let d = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8).map_err(x)?;
+                    sheet.write_datetime_with_format(r, c, &d, &date_format).map_err(x)?;
+                }
+                (Value::Count(n), ..) => {
+                    sheet.write_number(r, c, *n as f64).map_err(x)?;
+                }
+                (Value::Fen(f), _, Style::XlsxPlain) => {
+                    sheet.write_number(r, c, *f as f64 / 100.0).map_err(x)?;
+                }
+                (other, ..) => {
+                    sheet.write_string(r, c, text_of(other, style)).map_err(x)?;
+                }
+            }
+        }
+    }
+    sheet.set_column_width(0, 10).map_err(x)?;
+    book.save_to_buffer().map_err(x)
+}

@@ -1,0 +1,158 @@
+//! The submission format (月报表) of SPEC §2: one place that names every field, its Chinese
+//! header, its type and whether it must be present. Parsing, validation, the store and the
+//! sample writer all walk this table instead of naming fields again.
+
+/// What kind of value a field holds; decides how a cell is parsed and how it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A 6-digit GB/T 2260 unit code.
+    Code,
+    /// Free text.
+    Text,
+    /// A calendar month.
+    Period,
+    /// A whole number ≥ 0.
+    Count,
+    /// An amount of money in 元, ≥ 0, at most two decimals (kept as whole 分).
+    Money,
+    /// A calendar date.
+    Date,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub kind: Kind,
+    /// The column must be present in every submission.
+    pub required: bool,
+}
+
+const fn f(key: &'static str, label: &'static str, kind: Kind, required: bool) -> Field {
+    Field {
+        key,
+        label,
+        kind,
+        required,
+    }
+}
+
+/// Every field of a submission row, in the order of the official form.
+pub const FIELDS: [Field; 18] = [
+    f("unit_code", "单位代码", Kind::Code, true),
+    f("unit_name", "单位名称", Kind::Text, false),
+    f("period", "统计月份", Kind::Period, true),
+    f("cases_approved", "受理审批案件数", Kind::Count, true),
+    f("cases_criminal", "其中：刑事", Kind::Count, true),
+    f("cases_civil", "其中：民事", Kind::Count, true),
+    f("cases_admin", "其中：行政", Kind::Count, true),
+    f("cases_closed", "办结案件数", Kind::Count, true),
+    f("legal_help", "法律帮助人次", Kind::Count, false),
+    f("funds_received", "到位经费（元）", Kind::Money, true),
+    f("spend_total", "业务经费支出（元）", Kind::Money, true),
+    f("spend_case", "办案补贴及直接费用（元）", Kind::Money, true),
+    f("complaints", "投诉件数", Kind::Count, true),
+    f("complaints_resolved", "投诉办结件数", Kind::Count, true),
+    f("surveyed", "回访人数", Kind::Count, true),
+    f("satisfied", "满意人数", Kind::Count, true),
+    f("reporter", "填报人", Kind::Text, false),
+    f("reported_on", "填报日期", Kind::Date, false),
+];
+
+/// Index of a field in [`FIELDS`] by its key. Panics only on a key that is not in the table,
+/// which is a programming error caught by the unit tests, never by user input.
+pub fn idx(key: &str) -> usize {
+    FIELDS
+        .iter()
+        .position(|f| f.key == key)
+        .unwrap_or_else(|| panic!("no field named {key}"))
+}
+
+/// The numeric fields (counts and money), in form order.
+pub fn numeric_fields() -> impl Iterator<Item = (usize, &'static Field)> {
+    FIELDS
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.kind, Kind::Count | Kind::Money))
+}
+
+/// Cross-field rules of SPEC §2: (left, right, relation). `Sum` means the first key equals the
+/// sum of the others; `NotAbove` means the first is at most the second.
+pub enum Rule {
+    Sum(&'static str, &'static [&'static str]),
+    NotAbove(&'static str, &'static str),
+}
+
+pub const RULES: &[Rule] = &[
+    Rule::Sum(
+        "cases_approved",
+        &["cases_criminal", "cases_civil", "cases_admin"],
+    ),
+    Rule::NotAbove("spend_case", "spend_total"),
+    Rule::NotAbove("satisfied", "surveyed"),
+];
+
+/// Normalises a header cell so that "  其中(刑事) " and "其中：刑事" and "Cases_Approved" compare
+/// equal to their canonical forms: full-width brackets and colons become half-width, white
+/// space (also the ideographic space) is removed, ASCII is lower-cased.
+pub fn normalize_header(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            '（' => '(',
+            '）' => ')',
+            '：' => ':',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// Which field a header cell names, if any. Accepts the key, the Chinese label, and the label
+/// without its unit suffix "（元）" or its "其中：" prefix.
+pub fn field_for_header(cell: &str) -> Option<usize> {
+    let h = normalize_header(cell);
+    if h.is_empty() {
+        return None;
+    }
+    FIELDS.iter().position(|f| {
+        let label = normalize_header(f.label);
+        let short = label.trim_end_matches("(元)");
+        let bare = short.trim_start_matches("其中:");
+        h == f.key || h == label || h == short || h == bare
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_match_with_tolerance() {
+        assert_eq!(field_for_header(" 其中:刑事 "), Some(idx("cases_criminal")));
+        assert_eq!(field_for_header("其中（刑事）"), None);
+        assert_eq!(field_for_header("到位经费(元)"), Some(idx("funds_received")));
+        assert_eq!(field_for_header("到位经费"), Some(idx("funds_received")));
+        assert_eq!(field_for_header("Unit_Code"), Some(idx("unit_code")));
+        assert_eq!(field_for_header("单 位 代 码"), Some(idx("unit_code")));
+        assert_eq!(field_for_header("备注"), None);
+        assert_eq!(field_for_header(""), None);
+    }
+
+    #[test]
+    fn every_rule_names_real_fields() {
+        for r in RULES {
+            match r {
+                Rule::Sum(a, parts) => {
+                    idx(a);
+                    parts.iter().for_each(|p| {
+                        idx(p);
+                    });
+                }
+                Rule::NotAbove(a, b) => {
+                    idx(a);
+                    idx(b);
+                }
+            }
+        }
+    }
+}

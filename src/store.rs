@@ -1,0 +1,346 @@
+//! The store: every accepted row and every file taken in, kept under `<data-dir>/store/`.
+//!
+//! Layout: one folder per ingest batch, `store/batches/b000001/`, holding `files.parquet` (one
+//! entry per file seen: accepted, rejected or duplicate) and `rows.parquet` (the accepted rows).
+//! A batch folder is written under a temporary name, synced, then renamed into place, so a
+//! batch is either wholly in the store or not at all. Nothing is ever rewritten: a later
+//! submission for the same unit and month is a new row, and versions are numbered when the
+//! store is read (in arrival order: batch, then file, then row).
+//!
+//! Invariant: only this module knows the on-disk layout of the store; the rest of the program
+//! sees DataFrames and [`FileEntry`] values.
+
+use crate::error::{Error, Result};
+use crate::ingest::validate::{Row, Value};
+use crate::schema::{FIELDS, Kind};
+use polars::prelude::*;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+/// What became of a file that arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every row taken.
+    Accepted,
+    /// Some rows taken, the others rejected (only with `reject_whole_file_on_error = false`).
+    Partial,
+    /// Nothing taken; the file is in quarantine with an error report beside it.
+    Rejected,
+    /// The same bytes were taken before; ignored.
+    Duplicate,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Partial => "partial",
+            Outcome::Rejected => "rejected",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+
+    pub fn zh(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "已接收",
+            Outcome::Partial => "部分接收",
+            Outcome::Rejected => "已拒收",
+            Outcome::Duplicate => "重复文件，已忽略",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Outcome> {
+        [Outcome::Accepted, Outcome::Partial, Outcome::Rejected, Outcome::Duplicate]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
+/// One file that arrived, as recorded in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileEntry {
+    pub batch: i64,
+    /// Order within the batch (arrival order).
+    pub seq: i64,
+    pub sha256: String,
+    /// The name the county gave the file.
+    pub file_name: String,
+    pub size: i64,
+    /// RFC 3339, Beijing time.
+    pub arrived_at: String,
+    pub outcome: Outcome,
+    /// Where the bytes are kept, relative to the data directory (archive/… or quarantine/…).
+    pub stored_as: String,
+    pub rows_accepted: i64,
+    pub rows_rejected: i64,
+    /// Every problem found, one per line, in Chinese.
+    pub problems: String,
+}
+
+/// Column names of the rows table besides the submission fields.
+pub mod meta {
+    pub const BATCH: &str = "batch";
+    pub const FILE_SEQ: &str = "file_seq";
+    pub const SOURCE_ROW: &str = "source_row";
+    pub const SHEET: &str = "sheet";
+    pub const SOURCE_FILE: &str = "source_file";
+    pub const SHA256: &str = "sha256";
+    pub const STORED_AS: &str = "stored_as";
+    pub const ARRIVED_AT: &str = "arrived_at";
+    /// Added when the store is read: 1 for the first submission of a (unit, month), 2 for
+    /// the next, …
+    pub const VERSION: &str = "version";
+    /// Added when the store is read: the row is the latest version of its (unit, month).
+    pub const LATEST: &str = "latest";
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+const ROWS: &str = "rows.parquet";
+const FILES: &str = "files.parquet";
+
+impl Store {
+    pub fn open(data_dir: &Path) -> Store {
+        Store {
+            root: data_dir.join("store"),
+        }
+    }
+
+    fn batches_dir(&self) -> PathBuf {
+        self.root.join("batches")
+    }
+
+    /// The committed batches, oldest first.
+    fn batches(&self) -> Result<Vec<(i64, PathBuf)>> {
+        let dir = self.batches_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let e = e.map_err(|e| Error::io(&dir, e))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(n) = name.strip_prefix('b').and_then(|n| n.parse::<i64>().ok()) {
+                out.push((n, e.path()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    pub fn next_batch(&self) -> Result<i64> {
+        Ok(self.batches()?.last().map_or(1, |(n, _)| n + 1))
+    }
+
+    /// Writes one batch: the files seen and the rows accepted. All or nothing.
+    pub fn commit(&self, batch: i64, files: &[FileEntry], rows: &[(i64, &Row)]) -> Result<()> {
+        let final_dir = self.batches_dir().join(format!("b{batch:06}"));
+        let tmp = self.root.join(format!(".tmp-b{batch:06}-{}", std::process::id()));
+        fs::create_dir_all(self.batches_dir()).map_err(|e| Error::io(&self.root, e))?;
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let mut files_df = files_frame(files).map_err(|e| Error::store(&tmp, e))?;
+        write_parquet(&tmp.join(FILES), &mut files_df)?;
+        let mut rows_df = rows_frame(files, rows).map_err(|e| Error::store(&tmp, e))?;
+        write_parquet(&tmp.join(ROWS), &mut rows_df)?;
+        crate::fsutil::sync_dir(&tmp)?;
+        if final_dir.exists() {
+            return Err(Error::store(
+                &final_dir,
+                "this batch already exists: another fayuan process wrote the store at the same time; run again",
+            ));
+        }
+        fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
+        crate::fsutil::sync_dir(&self.batches_dir())?;
+        Ok(())
+    }
+
+    /// Every file ever seen, in arrival order.
+    pub fn files(&self) -> Result<Vec<FileEntry>> {
+        let mut out = Vec::new();
+        for (_, dir) in self.batches()? {
+            let path = dir.join(FILES);
+            let df = read_parquet(&path)?;
+            out.extend(entries_of(&df).map_err(|e| Error::store(&path, e))?);
+        }
+        Ok(out)
+    }
+
+    /// Every accepted row of every version, sorted by unit, month and arrival, with the
+    /// `version` and `latest` columns.
+    pub fn rows(&self) -> Result<DataFrame> {
+        let mut all = rows_frame(&[], &[]).map_err(|e| Error::store(&self.root, e))?;
+        for (_, dir) in self.batches()? {
+            let path = dir.join(ROWS);
+            let df = read_parquet(&path)?;
+            all.vstack_mut(&df).map_err(|e| Error::store(&path, e))?;
+        }
+        number_versions(all).map_err(|e| Error::store(&self.root, e))
+    }
+}
+
+fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    ParquetWriter::new(&file)
+        .finish(df)
+        .map_err(|e| Error::store(path, e))?;
+    file.sync_all().map_err(|e| Error::io(path, e))
+}
+
+fn read_parquet(path: &Path) -> Result<DataFrame> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| Error::store(path, e))
+}
+
+fn files_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
+    let s = |f: fn(&FileEntry) -> &str| files.iter().map(f).collect::<Vec<_>>();
+    let i = |f: fn(&FileEntry) -> i64| files.iter().map(f).collect::<Vec<_>>();
+    df!(
+        "batch" => i(|f| f.batch),
+        "seq" => i(|f| f.seq),
+        "sha256" => s(|f| &f.sha256),
+        "file_name" => s(|f| &f.file_name),
+        "size" => i(|f| f.size),
+        "arrived_at" => s(|f| &f.arrived_at),
+        "outcome" => s(|f| f.outcome.as_str()),
+        "stored_as" => s(|f| &f.stored_as),
+        "rows_accepted" => i(|f| f.rows_accepted),
+        "rows_rejected" => i(|f| f.rows_rejected),
+        "problems" => s(|f| &f.problems),
+    )
+}
+
+fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
+    let s = |name: &str| -> PolarsResult<Vec<String>> {
+        Ok(df
+            .column(name)?
+            .str()?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let i = |name: &str| -> PolarsResult<Vec<i64>> {
+        Ok(df.column(name)?.i64()?.iter().map(|v| v.unwrap_or_default()).collect())
+    };
+    let (batch, seq, size, ra, rr) = (i("batch")?, i("seq")?, i("size")?, i("rows_accepted")?, i("rows_rejected")?);
+    let (sha, name, at, outcome, stored, problems) = (
+        s("sha256")?,
+        s("file_name")?,
+        s("arrived_at")?,
+        s("outcome")?,
+        s("stored_as")?,
+        s("problems")?,
+    );
+    (0..df.height())
+        .map(|k| {
+            Ok(FileEntry {
+                batch: batch[k],
+                seq: seq[k],
+                sha256: sha[k].clone(),
+                file_name: name[k].clone(),
+                size: size[k],
+                arrived_at: at[k].clone(),
+                outcome: Outcome::parse(&outcome[k]).ok_or_else(|| {
+                    polars_err!(ComputeError: "unknown outcome {:?}", outcome[k])
+                })?,
+                stored_as: stored[k].clone(),
+                rows_accepted: ra[k],
+                rows_rejected: rr[k],
+                problems: problems[k].clone(),
+            })
+        })
+        .collect()
+}
+
+/// The rows table: one column per submission field (counts Int64, money Float64 in 元,
+/// text, months `YYYY-MM` and dates `YYYY-MM-DD` as strings), then where each row came from.
+fn rows_frame(files: &[FileEntry], rows: &[(i64, &Row)]) -> PolarsResult<DataFrame> {
+    let mut columns: Vec<Column> = Vec::with_capacity(FIELDS.len() + 8);
+    for (f, field) in FIELDS.iter().enumerate() {
+        let name: PlSmallStr = field.key.into();
+        let col = match field.kind {
+            Kind::Count => Column::new(
+                name,
+                rows.iter()
+                    .map(|(_, r)| match r.values[f] {
+                        Value::Count(n) => Some(n),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Kind::Money => Column::new(
+                name,
+                rows.iter()
+                    .map(|(_, r)| match r.values[f] {
+                        Value::Fen(n) => Some(n as f64 / 100.0),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Kind::Code | Kind::Text | Kind::Period | Kind::Date => Column::new(
+                name,
+                rows.iter()
+                    .map(|(_, r)| match &r.values[f] {
+                        Value::Text(s) => Some(s.clone()),
+                        Value::Period(p) => Some(p.to_string()),
+                        Value::Date(d) => Some(d.to_string()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        columns.push(col);
+    }
+    let file = |seq: i64| files.iter().find(|f| f.seq == seq);
+    let text = |get: fn(&FileEntry) -> &str| {
+        rows.iter()
+            .map(|(seq, _)| file(*seq).map(get).unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    let batch = files.first().map_or(0, |f| f.batch);
+    columns.push(Column::new(meta::BATCH.into(), vec![batch; rows.len()]));
+    columns.push(Column::new(meta::FILE_SEQ.into(), rows.iter().map(|(s, _)| *s).collect::<Vec<_>>()));
+    columns.push(Column::new(
+        meta::SOURCE_ROW.into(),
+        rows.iter().map(|(_, r)| i64::from(r.source_row)).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        meta::SHEET.into(),
+        rows.iter().map(|(_, r)| r.sheet.clone()).collect::<Vec<Option<String>>>(),
+    ));
+    columns.push(Column::new(meta::SOURCE_FILE.into(), text(|f| &f.file_name)));
+    columns.push(Column::new(meta::SHA256.into(), text(|f| &f.sha256)));
+    columns.push(Column::new(meta::STORED_AS.into(), text(|f| &f.stored_as)));
+    columns.push(Column::new(meta::ARRIVED_AT.into(), text(|f| &f.arrived_at)));
+    DataFrame::new(rows.len(), columns)
+}
+
+/// Sorts by unit, month and arrival and numbers the versions of each (unit, month).
+fn number_versions(df: DataFrame) -> PolarsResult<DataFrame> {
+    let mut df = df.sort(
+        ["unit_code", "period", meta::BATCH, meta::FILE_SEQ, meta::SOURCE_ROW],
+        SortMultipleOptions::default(),
+    )?;
+    let units: Vec<Option<&str>> = df.column("unit_code")?.str()?.iter().collect();
+    let periods: Vec<Option<&str>> = df.column("period")?.str()?.iter().collect();
+    let n = units.len();
+    let mut version = vec![1i64; n];
+    let mut latest = vec![true; n];
+    for k in 1..n {
+        if units[k] == units[k - 1] && periods[k] == periods[k - 1] {
+            version[k] = version[k - 1] + 1;
+            latest[k - 1] = false;
+        }
+    }
+    df.with_column(Column::new(meta::VERSION.into(), version))?;
+    df.with_column(Column::new(meta::LATEST.into(), latest))?;
+    Ok(df)
+}
