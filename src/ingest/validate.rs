@@ -289,15 +289,10 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                                 Kind::Money => fen_text(v),
                                 _ => v.to_string(),
                             };
+                            let other = if at(b) == at(a) { String::new() } else { format!("（{}）", at(b)) };
                             out.problems.push(problem(
                                 a,
-                                format!(
-                                    "{} 大于{} {}（{}）",
-                                    show(fa, x),
-                                    fb.label,
-                                    show(fb, y),
-                                    at(b)
-                                ),
+                                format!("{} 大于{} {}{other}", show(fa, x), fb.label, show(fb, y)),
                             ));
                         }
                     }

@@ -1,0 +1,93 @@
+//! The pipeline definition: the shipped one, and broken ones listing every problem at once.
+
+use crate::support::*;
+
+#[test]
+fn shipped_pipeline_holds_the_plan() {
+    let p = luan();
+    let codes: Vec<&str> = p.units.iter().map(|u| u.code.as_str()).collect();
+    // The plan's order: 霍邱县, 金寨县, 霍山县, 舒城县, 金安区, 裕安区, 叶集区, 市本级.
+    assert_eq!(codes, ["341522", "341524", "341525", "341523", "341502", "341503", "341504", "341500"]);
+    let targets: Vec<i64> = p.units.iter().map(|u| u.target).collect();
+    assert_eq!(targets, [1300, 780, 430, 980, 900, 1004, 260, 410]);
+    assert_eq!(targets.iter().sum::<i64>(), 6064);
+    // Budgets not given are target × 700 元 and marked derived.
+    let huoqiu = p.unit("341522").unwrap();
+    assert!(huoqiu.budget_derived);
+    assert_eq!(huoqiu.budget, 1300.0 * 700.0);
+    assert_eq!(huoqiu.population, Some(944_985));
+    // Two populations not yet sourced: one warning each; 市本级 has none by design.
+    assert_eq!(p.unit("341525").unwrap().population, None);
+    assert_eq!(p.unit("341503").unwrap().population, None);
+    assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+    assert!(p.warnings[0].contains("霍山县") && p.warnings[1].contains("裕安区"));
+    assert!(p.unit("341500").unwrap().whole_city);
+}
+
+fn broken(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn every_problem_of_a_definition_is_listed_at_once() {
+    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap()
+        .replace("code = \"341524\"", "code = \"341522\"") // a code twice
+        .replace("target = 430", "target = 0") // a target of zero
+        .replace("deadline_day = 5", "deadline_day = 31")
+        .replace("case_share_min = 0.70", "case_share_min = 70");
+    let (_dir, path) = broken(&text);
+    let env = Env::with_pipeline(&path);
+    let r = env.run(&["check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    for want in ["listed twice", "target must be more than 0", "deadline_day 31", "case_share_min 70", "total_target is 6064 but the units' targets add up to 5634"] {
+        assert!(r.stderr.contains(want), "expected {want:?} in\n{}", r.stderr);
+    }
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap().replace("target = 1300", "target = 1300\ntargte = 1");
+    let (_dir, path) = broken(&text);
+    let r = Env::with_pipeline(&path).run(&["ingest"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("targte"), "{}", r.stderr);
+}
+
+#[test]
+fn a_population_needs_its_source() {
+    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap().replace(
+        "target = 430\n",
+        "target = 430\npopulation = 300000\n",
+    );
+    let (_dir, path) = broken(&text);
+    let r = Env::with_pipeline(&path).run(&["check"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("population_source is required"), "{}", r.stderr);
+}
+
+#[test]
+fn environment_twins_and_default_pipeline() {
+    // No --pipeline: the one *.toml in ./pipelines/ is used; settings come from FAYUAN_*.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::copy(luan_pipeline_path(), dir.path().join("pipelines/x.toml")).unwrap();
+    let data = dir.path().join("elsewhere");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fayuan"))
+        .current_dir(dir.path())
+        .env("FAYUAN_DATA_DIR", &data)
+        .env("FAYUAN_AS_OF", "2025-02-10 08:00")
+        .env_remove("FAYUAN_PIPELINE")
+        .args(["status"])
+        .output()
+        .unwrap();
+    let r = output(out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The default period is the month before --as-of.
+    assert!(r.stdout.contains("2025年1月"), "{}", r.stdout);
+    assert!(r.stdout.contains("已报送 0/8"), "{}", r.stdout);
+    let r = output(std::process::Command::new(env!("CARGO_BIN_EXE_fayuan")).current_dir(dir.path()).env("FAYUAN_DATA_DIR", &data).args(["--as-of", "yesterday", "status"]).output().unwrap());
+    assert_eq!(r.code, 2, "a bad --as-of is bad usage");
+}

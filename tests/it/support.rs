@@ -1,0 +1,159 @@
+//! A small builder over a temp folder: write input files, run the real binary, read the store.
+
+use fayuan::config::Pipeline;
+use fayuan::store::Store;
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn luan_pipeline_path() -> PathBuf {
+    repo().join("pipelines/luan-2025.toml")
+}
+
+pub fn luan() -> Pipeline {
+    Pipeline::load(&luan_pipeline_path()).expect("the shipped pipeline loads")
+}
+
+/// A temp data directory and the binary run against it.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub pipeline: PathBuf,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env::with_pipeline(&luan_pipeline_path())
+    }
+
+    pub fn with_pipeline(pipeline: &Path) -> Env {
+        Env {
+            tmp: tempfile::tempdir().expect("temp dir"),
+            pipeline: pipeline.to_path_buf(),
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.tmp.path().join("data")
+    }
+
+    pub fn inbox(&self) -> PathBuf {
+        self.data().join("inbox")
+    }
+
+    /// Puts a file into the inbox, as a county would.
+    pub fn drop_in(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        std::fs::create_dir_all(self.inbox()).unwrap();
+        let p = self.inbox().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// Copies every file of a folder into the inbox (the source is never touched).
+    pub fn copy_in(&self, dir: &Path) -> usize {
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                self.drop_in(&p.file_name().unwrap().to_string_lossy(), &std::fs::read(&p).unwrap());
+                n += 1;
+            }
+        }
+        n
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fayuan"));
+        cmd.current_dir(self.tmp.path())
+            .arg("--pipeline")
+            .arg(&self.pipeline)
+            .arg("--data-dir")
+            .arg(self.data())
+            .args(args)
+            .env_remove("FAYUAN_PIPELINE")
+            .env_remove("FAYUAN_DATA_DIR")
+            .env_remove("FAYUAN_AS_OF")
+            .env("FAYUAN_LOG", "warn");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        output(cmd.output().expect("the binary runs"))
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(&self.data())
+    }
+
+    /// Every file (recursively) under a folder of the data directory, by name.
+    pub fn files_under(&self, sub: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.data().join(sub), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+pub fn output(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// The latest version of every (unit, month) in the store, as text keyed by field name,
+/// one map per row, sorted by unit and month.
+pub fn latest_rows(store: &Store) -> Vec<std::collections::BTreeMap<String, String>> {
+    let df = store.rows().expect("store reads");
+    let df = df.filter(df.column("latest").unwrap().bool().unwrap()).unwrap();
+    frame_as_text(&df)
+}
+
+pub fn frame_as_text(df: &DataFrame) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut out = vec![std::collections::BTreeMap::new(); df.height()];
+    for col in df.columns() {
+        let s = col.as_materialized_series();
+        for (k, row) in out.iter_mut().enumerate() {
+            let v = s.get(k).unwrap();
+            let text = match v {
+                AnyValue::Null => String::new(),
+                AnyValue::String(s) => s.to_string(),
+                AnyValue::StringOwned(s) => s.to_string(),
+                other => other.to_string(),
+            };
+            row.insert(col.name().to_string(), text);
+        }
+    }
+    out
+}
+
+/// The SHA-256 of a file, computed here with the sha2 crate directly.
+pub fn sha256_of(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
