@@ -35,7 +35,12 @@ pub struct Args {
     #[arg(long, global = true, env = "FAYUAN_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Where reports are written.
-    #[arg(long, global = true, env = "FAYUAN_OUTPUT_DIR", default_value = "output")]
+    #[arg(
+        long,
+        global = true,
+        env = "FAYUAN_OUTPUT_DIR",
+        default_value = "output"
+    )]
     pub output_dir: PathBuf,
     /// Treat this moment (Beijing time) as now, e.g. "2025-07-06 09:00".
     #[arg(long, global = true, env = "FAYUAN_AS_OF")]
@@ -46,8 +51,9 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Take new submissions from the inbox now.
-    Ingest,
+    /// Take new submissions from the inbox now. Files or folders given are first copied into
+    /// the inbox (the originals are left as they are).
+    Ingest { paths: Vec<PathBuf> },
     /// Check files against the submission format without taking them in (exit 3 on errors).
     Validate {
         #[arg(required = true)]
@@ -103,12 +109,17 @@ fn context(args: &Args) -> Result<Context> {
     }
     let now = match &args.as_of {
         Some(t) => period::parse_instant(t).ok_or_else(|| {
-            Error::Usage(format!("--as-of {t:?}: expected a time such as \"2025-07-06 09:00\" (Beijing time)"))
+            Error::Usage(format!(
+                "--as-of {t:?}: expected a time such as \"2025-07-06 09:00\" (Beijing time)"
+            ))
         })?,
         None => chrono::Utc::now().with_timezone(&period::TZ),
     };
     Ok(Context {
-        data_dir: args.data_dir.clone().unwrap_or_else(|| pipeline.data_dir.clone()),
+        data_dir: args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| pipeline.data_dir.clone()),
         output_dir: args.output_dir.clone(),
         pipeline,
         now,
@@ -135,7 +146,10 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Validate { files } => {
             let mut bad = 0;
             for path in &files {
-                let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 let checked = match std::fs::read(path) {
                     Ok(bytes) => validate::check(&name, &bytes, &ctx.pipeline),
                     Err(e) => {
@@ -156,23 +170,36 @@ pub fn run(args: Args) -> Result<i32> {
             }
             Ok(if bad > 0 { exit::INVALID } else { exit::OK })
         }
-        Command::Ingest => {
+        Command::Ingest { paths } => {
+            let copied = ingest::copy_into_inbox(&ctx.data_dir, &paths)?;
+            if !copied.is_empty() {
+                println!("已将 {} 个文件复制到收件箱。", copied.len());
+            }
             let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, ctx.now)?;
             print_ingest(&summary);
-            Ok(if summary.count(Outcome::Rejected) + summary.count(Outcome::Partial) > 0 {
-                exit::INVALID
-            } else {
-                exit::OK
-            })
+            Ok(
+                if summary.count(Outcome::Rejected) + summary.count(Outcome::Partial) > 0 {
+                    exit::INVALID
+                } else {
+                    exit::OK
+                },
+            )
         }
         Command::Status { period } => {
             let period = period.unwrap_or_else(|| Period::of(ctx.now.date_naive()).prev());
-            print!("{}", status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now)?);
+            print!(
+                "{}",
+                status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now)?
+            );
             Ok(exit::OK)
         }
         Command::Sample { out, months, seed } => {
             let names = sample::write_months(&ctx.pipeline, months, seed, &out)?;
-            println!("wrote {} sample submissions to {}", names.len(), out.display());
+            println!(
+                "wrote {} sample submissions to {}",
+                names.len(),
+                out.display()
+            );
             Ok(exit::OK)
         }
     }
@@ -184,7 +211,14 @@ fn print_ingest(summary: &crate::ingest::Summary) {
         return;
     }
     for f in &summary.files {
-        println!("{} {}：{}（{} 行）→ {}", mark(f.outcome), f.file_name, f.outcome.zh(), f.rows_accepted, f.stored_as);
+        println!(
+            "{} {}：{}（{} 行）→ {}",
+            mark(f.outcome),
+            f.file_name,
+            f.outcome.zh(),
+            f.rows_accepted,
+            f.stored_as
+        );
         if f.outcome != Outcome::Accepted {
             for line in f.problems.lines() {
                 println!("    {line}");

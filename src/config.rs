@@ -4,6 +4,9 @@
 //! thresholds comes from here; nothing of it is written in Rust. A definition is checked as a
 //! whole before any work and every problem is listed at once.
 
+// `!(x > 0.0)` is deliberate: it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use crate::error::Error;
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -162,7 +165,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
     let mut warnings = Vec::new();
     let p = &def.pipeline;
     if p.name.trim().is_empty()
-        || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !p
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         problems.push(format!(
             "pipeline.name {:?}: use letters, digits, '-' or '_' (it names output folders)",
@@ -170,7 +176,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         ));
     }
     if !(2000..=2100).contains(&p.year) {
-        problems.push(format!("pipeline.year {}: expected a year such as 2025", p.year));
+        problems.push(format!(
+            "pipeline.year {}: expected a year such as 2025",
+            p.year
+        ));
     }
     if !(1..=28).contains(&def.submission.deadline_day) {
         problems.push(format!(
@@ -182,7 +191,9 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         problems.push("funding.per_case_standard must be more than 0".into());
     }
     let a = &def.alerts;
-    if !(a.behind_schedule_warning_pp > 0.0 && a.behind_schedule_critical_pp > a.behind_schedule_warning_pp) {
+    if !(a.behind_schedule_warning_pp > 0.0
+        && a.behind_schedule_critical_pp > a.behind_schedule_warning_pp)
+    {
         problems.push(
             "alerts: expected 0 < behind_schedule_warning_pp < behind_schedule_critical_pp".into(),
         );
@@ -194,7 +205,9 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         ));
     }
     if !(a.spike_z > 0.0) || a.spike_min_history == 0 || a.spike_zero_median < 0.0 {
-        problems.push("alerts: spike_z > 0, spike_min_history ≥ 1 and spike_zero_median ≥ 0 expected".into());
+        problems.push(
+            "alerts: spike_z > 0, spike_min_history ≥ 1 and spike_zero_median ≥ 0 expected".into(),
+        );
     }
     if def.units.is_empty() {
         problems.push("no [[units]] defined".into());
@@ -232,11 +245,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             )),
             _ => {}
         }
-        if let Some(b) = u.budget {
-            if !(b > 0.0) {
+        if let Some(b) = u.budget
+            && !(b > 0.0) {
                 problems.push(format!("{at}: budget must be more than 0"));
             }
-        }
         if u.carry_over < 0 {
             problems.push(format!("{at}: carry_over must not be negative"));
         }

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 pub enum Error {
     /// The pipeline definition is wrong; every problem is listed.
     #[error("pipeline definition {}:\n  - {}", file.display(), problems.join("\n  - "))]
-    Config { file: PathBuf, problems: Vec<String> },
+    Config {
+        file: PathBuf,
+        problems: Vec<String>,
+    },
 
     /// The command line asks for something that cannot be done.
     #[error("{0}")]

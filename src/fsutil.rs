@@ -31,7 +31,9 @@ pub fn write_new(dest: &Path, bytes: &[u8]) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        dest.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        dest.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let write = || -> std::io::Result<()> {

@@ -17,7 +17,8 @@ pub struct Period {
 
 impl Period {
     pub fn new(year: i32, month: u32) -> Option<Period> {
-        ((1..=12).contains(&month) && (1900..=9999).contains(&year)).then_some(Period { year, month })
+        ((1..=12).contains(&month) && (1900..=9999).contains(&year))
+            .then_some(Period { year, month })
     }
 
     /// Parses what county staff write: `2025-06`, `2025-6`, `2025/6`, `2025.06`, `2025年6月`,
@@ -35,7 +36,8 @@ impl Period {
         match parts.as_slice() {
             [y, m] => Period::new(digits(y)?, digits(m)? as u32),
             [y, m, d] => {
-                let date = NaiveDate::from_ymd_opt(digits(y)?, digits(m)? as u32, digits(d)? as u32)?;
+                let date =
+                    NaiveDate::from_ymd_opt(digits(y)?, digits(m)? as u32, digits(d)? as u32)?;
                 Some(Period::of(date))
             }
             _ => None,
@@ -51,17 +53,29 @@ impl Period {
 
     pub fn next(self) -> Period {
         if self.month == 12 {
-            Period { year: self.year + 1, month: 1 }
+            Period {
+                year: self.year + 1,
+                month: 1,
+            }
         } else {
-            Period { year: self.year, month: self.month + 1 }
+            Period {
+                year: self.year,
+                month: self.month + 1,
+            }
         }
     }
 
     pub fn prev(self) -> Period {
         if self.month == 1 {
-            Period { year: self.year - 1, month: 12 }
+            Period {
+                year: self.year - 1,
+                month: 12,
+            }
         } else {
-            Period { year: self.year, month: self.month - 1 }
+            Period {
+                year: self.year,
+                month: self.month - 1,
+            }
         }
     }
 
@@ -117,7 +131,12 @@ pub fn parse_instant(text: &str) -> Option<DateTime<Tz>> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.with_timezone(&TZ));
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(t, fmt) {
             return Some(local(n));
         }
@@ -135,7 +154,10 @@ pub fn instant_text(t: &DateTime<Tz>) -> String {
 
 /// A deadline as people say it: the instant 2025-07-06 00:00 is "2025-07-05 24:00".
 pub fn deadline_zh(deadline: &DateTime<Tz>) -> String {
-    format!("{} 24:00", (*deadline - chrono::Days::new(1)).format("%Y-%m-%d"))
+    format!(
+        "{} 24:00",
+        (*deadline - chrono::Days::new(1)).format("%Y-%m-%d")
+    )
 }
 
 /// The form shown to people: `2025-07-06 09:00`.
@@ -150,10 +172,28 @@ mod tests {
     #[test]
     fn parses_every_written_form() {
         let june = Period::new(2025, 6).unwrap();
-        for s in ["2025-06", "2025-6", "2025/6", "2025.06", "2025年6月", "2025 年 6 月", "202506", "2025-06-30", "2025/6/1"] {
+        for s in [
+            "2025-06",
+            "2025-6",
+            "2025/6",
+            "2025.06",
+            "2025年6月",
+            "2025 年 6 月",
+            "202506",
+            "2025-06-30",
+            "2025/6/1",
+        ] {
             assert_eq!(Period::parse(s), Some(june), "{s}");
         }
-        for s in ["2025-13", "2025", "六月", "2025-06-31", "", "25-06", "2025-0a"] {
+        for s in [
+            "2025-13",
+            "2025",
+            "六月",
+            "2025-06-31",
+            "",
+            "25-06",
+            "2025-0a",
+        ] {
             assert_eq!(Period::parse(s), None, "{s}");
         }
     }

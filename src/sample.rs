@@ -80,7 +80,7 @@ pub fn figures(unit: &Unit, period: Period, rng: &mut Rng) -> Row {
     let admin = if approved > 20 { rng.range(0, 1) } else { 0 };
     let civil = approved - criminal - admin;
     let closed = approved * rng.range(55, 90) / 100;
-    let received = if period.month % 3 == 0 {
+    let received = if period.month.is_multiple_of(3) {
         (unit.budget * 100.0 / 4.0).round() as i64
     } else {
         0
@@ -124,7 +124,12 @@ pub fn figures(unit: &Unit, period: Period, rng: &mut Rng) -> Row {
 
 /// Writes the monthly submissions of every unit for months 1..=`months` of the pipeline's
 /// year into `dir`, one file per unit and month, the styles mixed across units.
-pub fn write_months(pipeline: &Pipeline, months: u32, seed: u64, dir: &Path) -> Result<Vec<String>> {
+pub fn write_months(
+    pipeline: &Pipeline,
+    months: u32,
+    seed: u64,
+    dir: &Path,
+) -> Result<Vec<String>> {
     let mut rng = Rng::new(seed);
     let mut names = Vec::new();
     for m in 1..=months {
@@ -181,15 +186,24 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
             serde_json::to_vec_pretty(&items).map_err(|e| Error::Usage(e.to_string()))
         }
         Style::CsvUtf8 | Style::CsvUtf8Bom | Style::CsvGb18030 => {
-            let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+            let mut w = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(Vec::new());
             let header: Vec<&str> = FIELDS
                 .iter()
-                .map(|f| if style == Style::CsvUtf8 { f.key } else { f.label })
+                .map(|f| {
+                    if style == Style::CsvUtf8 {
+                        f.key
+                    } else {
+                        f.label
+                    }
+                })
                 .collect();
             let csv_err = |e: csv::Error| Error::Usage(e.to_string());
             w.write_record(&header).map_err(csv_err)?;
             for r in rows {
-                w.write_record(r.values.iter().map(|v| text_of(v, style))).map_err(csv_err)?;
+                w.write_record(r.values.iter().map(|v| text_of(v, style)))
+                    .map_err(csv_err)?;
             }
             let text = String::from_utf8(w.into_inner().map_err(|e| Error::Usage(e.to_string()))?)
                 .map_err(|e| Error::Usage(e.to_string()))?;
@@ -235,12 +249,18 @@ fn xlsx(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
                 }
                 (Value::Period(p), _, Style::XlsxTitled) => {
                     let d = ExcelDateTime::from_ymd(p.year as u16, p.month as u8, 1).map_err(x)?;
-                    sheet.write_datetime_with_format(r, c, &d, &month_format).map_err(x)?;
+                    sheet
+                        .write_datetime_with_format(r, c, &d, &month_format)
+                        .map_err(x)?;
                 }
                 (Value::Date(d), _, Style::XlsxPlain) => {
                     use chrono::Datelike;
-                    let d = ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8).map_err(x)?;
-                    sheet.write_datetime_with_format(r, c, &d, &date_format).map_err(x)?;
+                    let d =
+                        ExcelDateTime::from_ymd(d.year() as u16, d.month() as u8, d.day() as u8)
+                            .map_err(x)?;
+                    sheet
+                        .write_datetime_with_format(r, c, &d, &date_format)
+                        .map_err(x)?;
                 }
                 (Value::Count(n), ..) => {
                     sheet.write_number(r, c, *n as f64).map_err(x)?;

@@ -130,7 +130,10 @@ mod tests {
     fn headers_match_with_tolerance() {
         assert_eq!(field_for_header(" 其中:刑事 "), Some(idx("cases_criminal")));
         assert_eq!(field_for_header("其中（刑事）"), None);
-        assert_eq!(field_for_header("到位经费(元)"), Some(idx("funds_received")));
+        assert_eq!(
+            field_for_header("到位经费(元)"),
+            Some(idx("funds_received"))
+        );
         assert_eq!(field_for_header("到位经费"), Some(idx("funds_received")));
         assert_eq!(field_for_header("Unit_Code"), Some(idx("unit_code")));
         assert_eq!(field_for_header("单 位 代 码"), Some(idx("unit_code")));

@@ -28,15 +28,28 @@ pub struct Latest {
 }
 
 /// The status of every unit for `period`, counting only what had arrived by `now`.
-pub fn unit_status(pipeline: &Pipeline, rows: &DataFrame, period: Period, now: &DateTime<Tz>) -> Result<Vec<UnitStatus>> {
+pub fn unit_status(
+    pipeline: &Pipeline,
+    rows: &DataFrame,
+    period: Period,
+    now: &DateTime<Tz>,
+) -> Result<Vec<UnitStatus>> {
     let now_text = period::instant_text(now);
     let deadline = period::instant_text(&period.deadline(pipeline.def.submission.deadline_day));
     let err = |e: PolarsError| Error::store(Path::new("store"), e);
     let col = |name: &str| -> Result<Vec<Option<String>>> {
-        let ca = rows.column(name).and_then(|c| c.str().cloned()).map_err(err)?;
+        let ca = rows
+            .column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(err)?;
         Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
     };
-    let (units, periods, arrived, files) = (col("unit_code")?, col("period")?, col(meta::ARRIVED_AT)?, col(meta::SOURCE_FILE)?);
+    let (units, periods, arrived, files) = (
+        col("unit_code")?,
+        col("period")?,
+        col(meta::ARRIVED_AT)?,
+        col(meta::SOURCE_FILE)?,
+    );
     let p = period.to_string();
     let mut out = Vec::new();
     for unit in &pipeline.units {
@@ -45,7 +58,9 @@ pub fn unit_status(pipeline: &Pipeline, rows: &DataFrame, period: Period, now: &
             .filter(|&k| {
                 units[k].as_deref() == Some(unit.code.as_str())
                     && periods[k].as_deref() == Some(p.as_str())
-                    && arrived[k].as_deref().is_some_and(|a| a <= now_text.as_str())
+                    && arrived[k]
+                        .as_deref()
+                        .is_some_and(|a| a <= now_text.as_str())
             })
             .collect();
         let latest = mine.last().map(|&k| {
@@ -70,7 +85,12 @@ pub fn unit_status(pipeline: &Pipeline, rows: &DataFrame, period: Period, now: &
 }
 
 /// The text `fayuan status` prints.
-pub fn render(pipeline: &Pipeline, data_dir: &Path, period: Period, now: &DateTime<Tz>) -> Result<String> {
+pub fn render(
+    pipeline: &Pipeline,
+    data_dir: &Path,
+    period: Period,
+    now: &DateTime<Tz>,
+) -> Result<String> {
     let store = Store::open(data_dir);
     let rows = store.rows()?;
     let status = unit_status(pipeline, &rows, period, now)?;
@@ -92,7 +112,10 @@ pub fn render(pipeline: &Pipeline, data_dir: &Path, period: Period, now: &DateTi
                 s.name,
                 if l.late { "（逾期）" } else { "" },
                 l.version,
-                l.arrived_at.replace('T', " ").get(..16).unwrap_or(&l.arrived_at),
+                l.arrived_at
+                    .replace('T', " ")
+                    .get(..16)
+                    .unwrap_or(&l.arrived_at),
                 l.source_file
             )),
             None => {
@@ -112,12 +135,27 @@ pub fn render(pipeline: &Pipeline, data_dir: &Path, period: Period, now: &DateTi
         }
     ));
     let files = store.files()?;
-    let rejected: Vec<&FileEntry> = files.iter().filter(|f| f.outcome == Outcome::Rejected).collect();
+    let rejected: Vec<&FileEntry> = files
+        .iter()
+        .filter(|f| f.outcome == Outcome::Rejected)
+        .collect();
     if !rejected.is_empty() {
-        out.push_str(&format!("已拒收的文件（共 {} 个，最近的在后；错误报告在隔离区文件旁）：\n", rejected.len()));
+        out.push_str(&format!(
+            "已拒收的文件（共 {} 个，最近的在后；错误报告在隔离区文件旁）：\n",
+            rejected.len()
+        ));
         for f in rejected.iter().rev().take(10).rev() {
             let first = f.problems.lines().next().unwrap_or("");
-            out.push_str(&format!("  {}  {}  → {}\n    {}\n", f.arrived_at.replace('T', " ").get(..16).unwrap_or(&f.arrived_at), f.file_name, f.stored_as, first));
+            out.push_str(&format!(
+                "  {}  {}  → {}\n    {}\n",
+                f.arrived_at
+                    .replace('T', " ")
+                    .get(..16)
+                    .unwrap_or(&f.arrived_at),
+                f.file_name,
+                f.stored_as,
+                first
+            ));
         }
     }
     Ok(out)

@@ -50,9 +50,14 @@ impl Outcome {
     }
 
     fn parse(s: &str) -> Option<Outcome> {
-        [Outcome::Accepted, Outcome::Partial, Outcome::Rejected, Outcome::Duplicate]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [
+            Outcome::Accepted,
+            Outcome::Partial,
+            Outcome::Rejected,
+            Outcome::Duplicate,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 
@@ -139,7 +144,9 @@ impl Store {
     /// Writes one batch: the files seen and the rows accepted. All or nothing.
     pub fn commit(&self, batch: i64, files: &[FileEntry], rows: &[(i64, &Row)]) -> Result<()> {
         let final_dir = self.batches_dir().join(format!("b{batch:06}"));
-        let tmp = self.root.join(format!(".tmp-b{batch:06}-{}", std::process::id()));
+        let tmp = self
+            .root
+            .join(format!(".tmp-b{batch:06}-{}", std::process::id()));
         fs::create_dir_all(self.batches_dir()).map_err(|e| Error::io(&self.root, e))?;
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -228,9 +235,20 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
             .collect())
     };
     let i = |name: &str| -> PolarsResult<Vec<i64>> {
-        Ok(df.column(name)?.i64()?.iter().map(|v| v.unwrap_or_default()).collect())
+        Ok(df
+            .column(name)?
+            .i64()?
+            .iter()
+            .map(|v| v.unwrap_or_default())
+            .collect())
     };
-    let (batch, seq, size, ra, rr) = (i("batch")?, i("seq")?, i("size")?, i("rows_accepted")?, i("rows_rejected")?);
+    let (batch, seq, size, ra, rr) = (
+        i("batch")?,
+        i("seq")?,
+        i("size")?,
+        i("rows_accepted")?,
+        i("rows_rejected")?,
+    );
     let (sha, name, at, outcome, stored, problems) = (
         s("sha256")?,
         s("file_name")?,
@@ -248,9 +266,8 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
                 file_name: name[k].clone(),
                 size: size[k],
                 arrived_at: at[k].clone(),
-                outcome: Outcome::parse(&outcome[k]).ok_or_else(|| {
-                    polars_err!(ComputeError: "unknown outcome {:?}", outcome[k])
-                })?,
+                outcome: Outcome::parse(&outcome[k])
+                    .ok_or_else(|| polars_err!(ComputeError: "unknown outcome {:?}", outcome[k]))?,
                 stored_as: stored[k].clone(),
                 rows_accepted: ra[k],
                 rows_rejected: rr[k],
@@ -307,26 +324,45 @@ fn rows_frame(files: &[FileEntry], rows: &[(i64, &Row)]) -> PolarsResult<DataFra
     };
     let batch = files.first().map_or(0, |f| f.batch);
     columns.push(Column::new(meta::BATCH.into(), vec![batch; rows.len()]));
-    columns.push(Column::new(meta::FILE_SEQ.into(), rows.iter().map(|(s, _)| *s).collect::<Vec<_>>()));
+    columns.push(Column::new(
+        meta::FILE_SEQ.into(),
+        rows.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+    ));
     columns.push(Column::new(
         meta::SOURCE_ROW.into(),
-        rows.iter().map(|(_, r)| i64::from(r.source_row)).collect::<Vec<_>>(),
+        rows.iter()
+            .map(|(_, r)| i64::from(r.source_row))
+            .collect::<Vec<_>>(),
     ));
     columns.push(Column::new(
         meta::SHEET.into(),
-        rows.iter().map(|(_, r)| r.sheet.clone()).collect::<Vec<Option<String>>>(),
+        rows.iter()
+            .map(|(_, r)| r.sheet.clone())
+            .collect::<Vec<Option<String>>>(),
     ));
-    columns.push(Column::new(meta::SOURCE_FILE.into(), text(|f| &f.file_name)));
+    columns.push(Column::new(
+        meta::SOURCE_FILE.into(),
+        text(|f| &f.file_name),
+    ));
     columns.push(Column::new(meta::SHA256.into(), text(|f| &f.sha256)));
     columns.push(Column::new(meta::STORED_AS.into(), text(|f| &f.stored_as)));
-    columns.push(Column::new(meta::ARRIVED_AT.into(), text(|f| &f.arrived_at)));
+    columns.push(Column::new(
+        meta::ARRIVED_AT.into(),
+        text(|f| &f.arrived_at),
+    ));
     DataFrame::new(rows.len(), columns)
 }
 
 /// Sorts by unit, month and arrival and numbers the versions of each (unit, month).
 fn number_versions(df: DataFrame) -> PolarsResult<DataFrame> {
     let mut df = df.sort(
-        ["unit_code", "period", meta::BATCH, meta::FILE_SEQ, meta::SOURCE_ROW],
+        [
+            "unit_code",
+            "period",
+            meta::BATCH,
+            meta::FILE_SEQ,
+            meta::SOURCE_ROW,
+        ],
         SortMultipleOptions::default(),
     )?;
     let units: Vec<Option<&str>> = df.column("unit_code")?.str()?.iter().collect();

@@ -83,6 +83,48 @@ pub fn waiting(inbox: &Path) -> Result<Vec<PathBuf>> {
     Ok(files.into_iter().map(|(_, _, p)| p).collect())
 }
 
+/// Copies files (and the files directly inside folders) into the inbox, as if a county had
+/// put them there. The originals are not touched; a different file already waiting under the
+/// same name is kept, and the copy gets a numbered name instead.
+pub fn copy_into_inbox(data_dir: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let inbox = Folders::of(data_dir).inbox;
+    let mut sources = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut inside: Vec<PathBuf> = fs::read_dir(p)
+                .map_err(|e| Error::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|q| q.is_file())
+                .collect();
+            inside.sort();
+            sources.extend(inside);
+        } else {
+            sources.push(p.clone());
+        }
+    }
+    let mut copied = Vec::new();
+    for src in sources {
+        let bytes = fs::read(&src).map_err(|e| Error::io(&src, e))?;
+        let name = src
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let (stem, ext) = match name.rsplit_once('.') {
+            Some((s, e)) => (s.to_string(), format!(".{e}")),
+            None => (name.clone(), String::new()),
+        };
+        let mut dest = inbox.join(&name);
+        let mut n = 1;
+        while fs::read(&dest).is_ok_and(|existing| existing != bytes) {
+            n += 1;
+            dest = inbox.join(format!("{stem}({n}){ext}"));
+        }
+        fsutil::write_new(&dest, &bytes)?;
+        copied.push(dest);
+    }
+    Ok(copied)
+}
+
 /// Takes every file waiting in the inbox. One batch, one commit to the store.
 pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result<Summary> {
     let folders = Folders::of(data_dir);
@@ -137,7 +179,9 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
             entry.stored_as = rel;
             entry.problems = format!(
                 "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
-                first.arrived_at, first.file_name, &sha[..12]
+                first.arrived_at,
+                first.file_name,
+                &sha[..12]
             );
             tracing::info!(file = %name, first = %first.file_name, "duplicate file ignored");
             entries.push(entry);
@@ -162,7 +206,11 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
         fsutil::write_new(&dest, &bytes)?;
         entry.outcome = outcome;
         entry.stored_as = rel;
-        entry.rows_accepted = if outcome == Outcome::Rejected { 0 } else { checked.rows.len() as i64 };
+        entry.rows_accepted = if outcome == Outcome::Rejected {
+            0
+        } else {
+            checked.rows.len() as i64
+        };
         entry.rows_rejected = if outcome == Outcome::Rejected {
             (checked.rows.len() + checked.bad_rows) as i64
         } else {
@@ -186,7 +234,10 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
     }
     // A checksum list per archive folder and batch, verifiable with `sha256sum -c`.
     for (dir, text) in &sums {
-        fsutil::write_new(&dir.join(format!("SHA256SUMS-b{batch:06}")), text.as_bytes())?;
+        fsutil::write_new(
+            &dir.join(format!("SHA256SUMS-b{batch:06}")),
+            text.as_bytes(),
+        )?;
     }
     let rows: Vec<(i64, &validate::Row)> = checked_rows.iter().map(|(s, r)| (*s, r)).collect();
     store.commit(batch, &entries, &rows)?;

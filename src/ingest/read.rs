@@ -189,9 +189,9 @@ fn read_workbook(bytes: &[u8]) -> Result<Vec<Table>, FileError> {
     })?;
     let mut tables = Vec::new();
     for name in book.sheet_names() {
-        let range = book.worksheet_range(&name).map_err(|e| {
-            FileError(format!("工作表“{name}”无法读取（{e}），文件可能已损坏"))
-        })?;
+        let range = book
+            .worksheet_range(&name)
+            .map_err(|e| FileError(format!("工作表“{name}”无法读取（{e}），文件可能已损坏")))?;
         let origin = range.start().unwrap_or((0, 0));
         let rows = range
             .rows()
@@ -223,13 +223,12 @@ fn cell_of(d: &Data) -> Cell {
                 .unwrap_or(Cell::Number(dt.as_f64()))
         }
         Data::DateTime(dt) => Cell::Number(dt.as_f64()),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => match NaiveDate::parse_from_str(
-            s.get(..10).unwrap_or(s),
-            "%Y-%m-%d",
-        ) {
-            Ok(d) => Cell::Date(d),
-            Err(_) => Cell::Text(s.clone()),
-        },
+        Data::DateTimeIso(s) | Data::DurationIso(s) => {
+            match NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d") {
+                Ok(d) => Cell::Date(d),
+                Err(_) => Cell::Text(s.clone()),
+            }
+        }
         Data::Error(e) => Cell::Error(format!("#{e:?}")),
     }
 }
@@ -295,7 +294,11 @@ fn read_json(bytes: &[u8]) -> Result<Table, FileError> {
     let records = match value {
         serde_json::Value::Array(items) => items,
         serde_json::Value::Object(_) => vec![value],
-        _ => return Err(FileError("JSON 须为对象数组：[{\"unit_code\": \"341522\", …}, …]".into())),
+        _ => {
+            return Err(FileError(
+                "JSON 须为对象数组：[{\"unit_code\": \"341522\", …}, …]".into(),
+            ));
+        }
     };
     let mut keys: Vec<String> = Vec::new();
     for rec in &records {
@@ -307,19 +310,27 @@ fn read_json(bytes: &[u8]) -> Result<Table, FileError> {
             }
         }
     }
-    let mut rows = vec![keys.iter().map(|k| Cell::Text(k.clone())).collect::<Vec<_>>()];
+    let mut rows = vec![
+        keys.iter()
+            .map(|k| Cell::Text(k.clone()))
+            .collect::<Vec<_>>(),
+    ];
     for (i, rec) in records.iter().enumerate() {
         let serde_json::Value::Object(map) = rec else {
-            return Err(FileError(format!("JSON 第{}条记录不是对象（{{…}}）", i + 1)));
+            return Err(FileError(format!(
+                "JSON 第{}条记录不是对象（{{…}}）",
+                i + 1
+            )));
         };
         rows.push(
             keys.iter()
                 .map(|k| match map.get(k) {
                     None | Some(serde_json::Value::Null) => Cell::Empty,
                     Some(serde_json::Value::String(s)) => Cell::Text(s.clone()),
-                    Some(serde_json::Value::Number(n)) => {
-                        n.as_f64().map(Cell::Number).unwrap_or(Cell::Text(n.to_string()))
-                    }
+                    Some(serde_json::Value::Number(n)) => n
+                        .as_f64()
+                        .map(Cell::Number)
+                        .unwrap_or(Cell::Text(n.to_string())),
                     Some(serde_json::Value::Bool(b)) => Cell::Bool(*b),
                     Some(other) => Cell::Text(other.to_string()),
                 })
@@ -357,7 +368,9 @@ mod tests {
 
     #[test]
     fn bom_is_dropped() {
-        let t = read("x.csv", "\u{feff}单位代码\n1\n".as_bytes()).unwrap().remove(0);
+        let t = read("x.csv", "\u{feff}单位代码\n1\n".as_bytes())
+            .unwrap()
+            .remove(0);
         assert_eq!(t.rows[0][0], Cell::Text("单位代码".into()));
     }
 
@@ -365,16 +378,29 @@ mod tests {
     fn unreadable_files_say_why() {
         assert!(read("a.docx", b"PK").unwrap_err().0.contains(".docx"));
         assert!(read("a.csv", b"").unwrap_err().0.contains("文件为空"));
-        assert!(read("a.xlsx", b"PK\x03\x04garbage").unwrap_err().0.contains("损坏"));
-        assert!(read("a.json", b"{\"a\": ").unwrap_err().0.contains("JSON 格式错误"));
+        assert!(
+            read("a.xlsx", b"PK\x03\x04garbage")
+                .unwrap_err()
+                .0
+                .contains("损坏")
+        );
+        assert!(
+            read("a.json", b"{\"a\": ")
+                .unwrap_err()
+                .0
+                .contains("JSON 格式错误")
+        );
         assert!(read("a.json", b"42").unwrap_err().0.contains("对象数组"));
     }
 
     #[test]
     fn json_places_name_records() {
-        let t = read("a.json", br#"[{"unit_code":"341522"},{"unit_code":341524,"x":null}]"#)
-            .unwrap()
-            .remove(0);
+        let t = read(
+            "a.json",
+            br#"[{"unit_code":"341522"},{"unit_code":341524,"x":null}]"#,
+        )
+        .unwrap()
+        .remove(0);
         assert_eq!(t.rows.len(), 3);
         assert_eq!(t.place(2, 0), "第2条记录");
         assert_eq!(t.rows[2][0], Cell::Number(341524.0));

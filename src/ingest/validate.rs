@@ -145,7 +145,10 @@ fn header_row(t: &Table) -> Option<usize> {
 
 fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
     let Some(h) = header_row(t) else {
-        let at = t.sheet().map(|s| format!("工作表“{s}”中")).unwrap_or_default();
+        let at = t
+            .sheet()
+            .map(|s| format!("工作表“{s}”中"))
+            .unwrap_or_default();
         return Checked::whole_file(format!(
             "{at}未找到表头行：须有一行包含“单位代码”（或 unit_code）列名"
         ));
@@ -155,12 +158,17 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
     let mut column_of: Vec<Option<usize>> = vec![None; FIELDS.len()];
     for (c, cell) in t.rows[h].iter().enumerate() {
         let Cell::Text(s) = cell else { continue };
-        let Some(f) = schema::field_for_header(s) else { continue };
+        let Some(f) = schema::field_for_header(s) else {
+            continue;
+        };
         if let Some(first) = column_of[f] {
             out.problems.push(Problem {
                 place: t.place(h, c),
                 column: Some(FIELDS[f].label.into()),
-                message: format!("列名重复（与 {} 重复），每列只能出现一次", t.place(h, first)),
+                message: format!(
+                    "列名重复（与 {} 重复），每列只能出现一次",
+                    t.place(h, first)
+                ),
             });
         } else {
             column_of[f] = Some(c);
@@ -184,12 +192,15 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
     let mut seen: HashMap<(String, Period), usize> = HashMap::new();
     for r in h + 1..t.rows.len() {
         let row = &t.rows[r];
-        let cell = |f: usize| column_of[f].and_then(|c| row.get(c)).unwrap_or(&Cell::Empty);
+        let cell = |f: usize| {
+            column_of[f]
+                .and_then(|c| row.get(c))
+                .unwrap_or(&Cell::Empty)
+        };
         // A row with no month and no figures is a note or a blank line, not data.
-        let is_data = FIELDS
-            .iter()
-            .enumerate()
-            .any(|(f, field)| matches!(field.kind, Kind::Count | Kind::Money | Kind::Period) && !cell(f).is_empty());
+        let is_data = FIELDS.iter().enumerate().any(|(f, field)| {
+            matches!(field.kind, Kind::Count | Kind::Money | Kind::Period) && !cell(f).is_empty()
+        });
         if !is_data {
             continue;
         }
@@ -223,33 +234,38 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                 None => {
                     out.problems.push(problem(
                         "unit_code",
-                        format!("“{code}”不是本流水线（{}）的报送单位", pipeline.def.pipeline.city),
+                        format!(
+                            "“{code}”不是本流水线（{}）的报送单位",
+                            pipeline.def.pipeline.city
+                        ),
                     ));
                     false
                 }
                 Some(unit) => {
-                    if let Value::Text(name) = &values[schema::idx("unit_name")] {
-                        if name.trim() != unit.name {
+                    if let Value::Text(name) = &values[schema::idx("unit_name")]
+                        && name.trim() != unit.name {
                             out.problems.push(problem(
                                 "unit_name",
-                                format!("“{}”与单位代码 {code} 不符（应为“{}”）", name.trim(), unit.name),
+                                format!(
+                                    "“{}”与单位代码 {code} 不符（应为“{}”）",
+                                    name.trim(),
+                                    unit.name
+                                ),
                             ));
                         }
-                    }
                     true
                 }
             }
         } else {
             false
         };
-        if let Value::Period(p) = values[schema::idx("period")] {
-            if p.year != year {
+        if let Value::Period(p) = values[schema::idx("period")]
+            && p.year != year {
                 out.problems.push(problem(
                     "period",
                     format!("{p} 不在本流水线的年度（{year}年）内"),
                 ));
             }
-        }
         // Cross-field rules, only where every value involved was read.
         let num = |key: &str| match &values[schema::idx(key)] {
             Value::Count(n) | Value::Fen(n) => Some(*n),
@@ -273,7 +289,11 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                                     t_,
                                     names.join("、"),
                                     sum,
-                                    parts_v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("+"),
+                                    parts_v
+                                        .iter()
+                                        .map(|v| v.to_string())
+                                        .collect::<Vec<_>>()
+                                        .join("+"),
                                     (t_ - sum).abs()
                                 ),
                             ));
@@ -281,30 +301,34 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                     }
                 }
                 Rule::NotAbove(a, b) => {
-                    if let (Some(x), Some(y)) = (num(a), num(b)) {
-                        if x > y {
+                    if let (Some(x), Some(y)) = (num(a), num(b))
+                        && x > y {
                             let fa = &FIELDS[schema::idx(a)];
                             let fb = &FIELDS[schema::idx(b)];
                             let show = |f: &schema::Field, v: i64| match f.kind {
                                 Kind::Money => fen_text(v),
                                 _ => v.to_string(),
                             };
-                            let other = if at(b) == at(a) { String::new() } else { format!("（{}）", at(b)) };
+                            let other = if at(b) == at(a) {
+                                String::new()
+                            } else {
+                                format!("（{}）", at(b))
+                            };
                             out.problems.push(problem(
                                 a,
                                 format!("{} 大于{} {}{other}", show(fa, x), fb.label, show(fb, y)),
                             ));
                         }
-                    }
                 }
             }
         }
         // The same unit and month twice in one file.
-        if code_ok {
-            if let (Value::Text(code), Value::Period(p)) =
-                (&values[schema::idx("unit_code")], &values[schema::idx("period")])
-            {
-                if let Some(first) = seen.insert((code.clone(), *p), r) {
+        if code_ok
+            && let (Value::Text(code), Value::Period(p)) = (
+                &values[schema::idx("unit_code")],
+                &values[schema::idx("period")],
+            )
+                && let Some(first) = seen.insert((code.clone(), *p), r) {
                     out.problems.push(Problem {
                         place: t.row_place(r),
                         column: None,
@@ -315,8 +339,6 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                         ),
                     });
                 }
-            }
-        }
         if out.problems.len() > before {
             out.bad_rows += 1;
         } else {
@@ -345,7 +367,7 @@ pub fn fen_text(fen: i64) -> String {
     let yuan = (fen / 100).to_string();
     let mut grouped = String::new();
     for (i, ch) in yuan.chars().enumerate() {
-        if i > 0 && (yuan.len() - i) % 3 == 0 {
+        if i > 0 && (yuan.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);
@@ -431,7 +453,10 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool) -> Result<Value, String>
                     let s = clean_number(&shown);
                     s.parse::<i64>().ok().or_else(|| {
                         // "12.0" as some software writes whole numbers.
-                        s.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64)
+                        s.parse::<f64>()
+                            .ok()
+                            .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                            .map(|f| f as i64)
                     })
                 }
                 _ => None,
@@ -457,7 +482,9 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool) -> Result<Value, String>
             match fen {
                 Some(f) if f < 0 => Err(format!("{shown} 不能为负数")),
                 Some(f) => Ok(Value::Fen(f)),
-                None => Err(format!("“{shown}”不是金额（应如 12345.60 或 12,345.60，单位元）")),
+                None => Err(format!(
+                    "“{shown}”不是金额（应如 12345.60 或 12,345.60，单位元）"
+                )),
             }
         }
     }
@@ -481,7 +508,11 @@ fn parse_fen(s: &str) -> Result<Option<i64>, String> {
     if frac.trim_end_matches('0').len() > 2 {
         return Err(format!("{s} 最多保留两位小数（金额单位为元）"));
     }
-    let yuan: i64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| String::new())? };
+    let yuan: i64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| String::new())?
+    };
     let frac2: String = frac.chars().chain("00".chars()).take(2).collect();
     let fen = yuan * 100 + frac2.parse::<i64>().unwrap_or(0);
     Ok(Some(if neg { -fen } else { fen }))
@@ -495,7 +526,8 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
         }
     }
     // "2025-07-03 00:00:00" as some software writes dates.
-    t.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    t.get(..10)
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
 }
 
 #[cfg(test)]
@@ -524,25 +556,53 @@ mod tests {
 
     #[test]
     fn counts_reject_text_fractions_and_negatives() {
-        assert_eq!(parse_value(Kind::Count, &Cell::Text("1,234".into()), true), Ok(Value::Count(1234)));
-        assert_eq!(parse_value(Kind::Count, &Cell::Number(55.0), true), Ok(Value::Count(55)));
-        assert_eq!(parse_value(Kind::Count, &Cell::Text("十二".into()), true), Err("“十二”不是整数".into()));
-        assert_eq!(parse_value(Kind::Count, &Cell::Text("-5".into()), true), Err("-5 不能为负数".into()));
+        assert_eq!(
+            parse_value(Kind::Count, &Cell::Text("1,234".into()), true),
+            Ok(Value::Count(1234))
+        );
+        assert_eq!(
+            parse_value(Kind::Count, &Cell::Number(55.0), true),
+            Ok(Value::Count(55))
+        );
+        assert_eq!(
+            parse_value(Kind::Count, &Cell::Text("十二".into()), true),
+            Err("“十二”不是整数".into())
+        );
+        assert_eq!(
+            parse_value(Kind::Count, &Cell::Text("-5".into()), true),
+            Err("-5 不能为负数".into())
+        );
         assert!(parse_value(Kind::Count, &Cell::Number(2.5), true).is_err());
-        assert_eq!(parse_value(Kind::Count, &Cell::Empty, false), Ok(Value::Count(0)));
+        assert_eq!(
+            parse_value(Kind::Count, &Cell::Empty, false),
+            Ok(Value::Count(0))
+        );
         assert!(parse_value(Kind::Count, &Cell::Empty, true).is_err());
     }
 
     #[test]
     fn periods_from_cells() {
         let jan = Value::Period(Period::new(2025, 1).unwrap());
-        assert_eq!(parse_value(Kind::Period, &Cell::Number(45658.0), true), Ok(jan.clone()));
-        assert_eq!(parse_value(Kind::Period, &Cell::Number(202501.0), true), Ok(jan.clone()));
         assert_eq!(
-            parse_value(Kind::Period, &Cell::Date(NaiveDate::from_ymd_opt(2025, 1, 31).unwrap()), true),
+            parse_value(Kind::Period, &Cell::Number(45658.0), true),
+            Ok(jan.clone())
+        );
+        assert_eq!(
+            parse_value(Kind::Period, &Cell::Number(202501.0), true),
+            Ok(jan.clone())
+        );
+        assert_eq!(
+            parse_value(
+                Kind::Period,
+                &Cell::Date(NaiveDate::from_ymd_opt(2025, 1, 31).unwrap()),
+                true
+            ),
             Ok(jan)
         );
-        assert_eq!(parse_value(Kind::Code, &Cell::Number(341522.0), true), Ok(Value::Text("341522".into())));
+        assert_eq!(
+            parse_value(Kind::Code, &Cell::Number(341522.0), true),
+            Ok(Value::Text("341522".into()))
+        );
         assert!(parse_value(Kind::Code, &Cell::Text("合计".into()), true).is_err());
     }
 }

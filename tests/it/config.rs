@@ -7,7 +7,12 @@ fn shipped_pipeline_holds_the_plan() {
     let p = luan();
     let codes: Vec<&str> = p.units.iter().map(|u| u.code.as_str()).collect();
     // The plan's order: 霍邱县, 金寨县, 霍山县, 舒城县, 金安区, 裕安区, 叶集区, 市本级.
-    assert_eq!(codes, ["341522", "341524", "341525", "341523", "341502", "341503", "341504", "341500"]);
+    assert_eq!(
+        codes,
+        [
+            "341522", "341524", "341525", "341523", "341502", "341503", "341504", "341500"
+        ]
+    );
     let targets: Vec<i64> = p.units.iter().map(|u| u.target).collect();
     assert_eq!(targets, [1300, 780, 430, 980, 900, 1004, 260, 410]);
     assert_eq!(targets.iter().sum::<i64>(), 6064);
@@ -33,7 +38,8 @@ fn broken(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn every_problem_of_a_definition_is_listed_at_once() {
-    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap()
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
         .replace("code = \"341524\"", "code = \"341522\"") // a code twice
         .replace("target = 430", "target = 0") // a target of zero
         .replace("deadline_day = 5", "deadline_day = 31")
@@ -42,14 +48,26 @@ fn every_problem_of_a_definition_is_listed_at_once() {
     let env = Env::with_pipeline(&path);
     let r = env.run(&["check"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    for want in ["listed twice", "target must be more than 0", "deadline_day 31", "case_share_min 70", "total_target is 6064 but the units' targets add up to 5634"] {
-        assert!(r.stderr.contains(want), "expected {want:?} in\n{}", r.stderr);
+    for want in [
+        "listed twice",
+        "target must be more than 0",
+        "deadline_day 31",
+        "case_share_min 70",
+        "total_target is 6064 but the units' targets add up to 5634",
+    ] {
+        assert!(
+            r.stderr.contains(want),
+            "expected {want:?} in\n{}",
+            r.stderr
+        );
     }
 }
 
 #[test]
 fn unknown_keys_are_rejected() {
-    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap().replace("target = 1300", "target = 1300\ntargte = 1");
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace("target = 1300", "target = 1300\ntargte = 1");
     let (_dir, path) = broken(&text);
     let r = Env::with_pipeline(&path).run(&["ingest"]);
     assert_eq!(r.code, 2);
@@ -58,14 +76,17 @@ fn unknown_keys_are_rejected() {
 
 #[test]
 fn a_population_needs_its_source() {
-    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap().replace(
-        "target = 430\n",
-        "target = 430\npopulation = 300000\n",
-    );
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace("target = 430\n", "target = 430\npopulation = 300000\n");
     let (_dir, path) = broken(&text);
     let r = Env::with_pipeline(&path).run(&["check"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("population_source is required"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("population_source is required"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -88,6 +109,13 @@ fn environment_twins_and_default_pipeline() {
     // The default period is the month before --as-of.
     assert!(r.stdout.contains("2025年1月"), "{}", r.stdout);
     assert!(r.stdout.contains("已报送 0/8"), "{}", r.stdout);
-    let r = output(std::process::Command::new(env!("CARGO_BIN_EXE_fayuan")).current_dir(dir.path()).env("FAYUAN_DATA_DIR", &data).args(["--as-of", "yesterday", "status"]).output().unwrap());
+    let r = output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_fayuan"))
+            .current_dir(dir.path())
+            .env("FAYUAN_DATA_DIR", &data)
+            .args(["--as-of", "yesterday", "status"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(r.code, 2, "a bad --as-of is bad usage");
 }

@@ -59,7 +59,11 @@ fn every_format_counties_use_is_read_exactly() {
         assert_stored(got, want, &format!("{style:?}"));
     }
     // The GB18030 file really is not UTF-8, and the titled workbook has its header on row 3.
-    let gbk = env.files_under("archive").into_iter().find(|p| p.to_string_lossy().contains("CsvGb18030")).unwrap();
+    let gbk = env
+        .files_under("archive")
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("CsvGb18030"))
+        .unwrap();
     assert!(std::str::from_utf8(&std::fs::read(gbk).unwrap()).is_err());
     let titled = stored.iter().find(|s| s["unit_code"] == "341522").unwrap();
     assert_eq!(titled["sheet"], "月报");
@@ -78,18 +82,34 @@ fn a_bulk_sheet_with_title_rows_holds_every_unit() {
     let stored = latest_rows(&env.store());
     assert_eq!(stored.len(), 8);
     for want in &rows {
-        let code = match &want.values[0] { Value::Text(c) => c.clone(), _ => unreachable!() };
-        assert_stored(stored.iter().find(|s| s["unit_code"] == code).unwrap(), want, &code);
+        let code = match &want.values[0] {
+            Value::Text(c) => c.clone(),
+            _ => unreachable!(),
+        };
+        assert_stored(
+            stored.iter().find(|s| s["unit_code"] == code).unwrap(),
+            want,
+            &code,
+        );
     }
 }
 
 const HEADER: &str = "单位代码,单位名称,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,法律帮助人次,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数,填报人,填报日期";
-const GOOD: &str = "341522,霍邱县,2025-03,10,3,7,0,8,20,\"1,000.50\",900,700,1,1,4,4,王芳,2025-04-02";
+const GOOD: &str =
+    "341522,霍邱县,2025-03,10,3,7,0,8,20,\"1,000.50\",900,700,1,1,4,4,王芳,2025-04-02";
 
 /// Replaces field `col` (0-based) of the good row.
 fn with(col: usize, value: &str) -> String {
-    let mut cells: Vec<String> = csv::ReaderBuilder::new().has_headers(false).from_reader(GOOD.as_bytes())
-        .records().next().unwrap().unwrap().iter().map(|c| format!("\"{c}\"")).collect();
+    let mut cells: Vec<String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(GOOD.as_bytes())
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(|c| format!("\"{c}\""))
+        .collect();
     cells[col] = format!("\"{value}\"");
     cells.join(",")
 }
@@ -97,30 +117,97 @@ fn with(col: usize, value: &str) -> String {
 #[test]
 fn every_rule_is_checked_and_named_by_cell() {
     let cases: Vec<(String, String, Vec<&str>)> = vec![
-        ("code".into(), with(0, "34152"), vec!["A2 单位代码", "不是6位单位代码"]),
-        ("unknown".into(), with(0, "341599"), vec!["A2 单位代码", "不是本流水线"]),
-        ("name".into(), with(1, "霍山县"), vec!["B2 单位名称", "应为“霍邱县”"]),
-        ("month".into(), with(2, "2025-13"), vec!["C2 统计月份", "不是有效的统计月份"]),
-        ("year".into(), with(2, "2026年1月"), vec!["C2 统计月份", "2026-01 不在本流水线的年度"]),
-        ("text".into(), with(3, "十"), vec!["D2 受理审批案件数", "“十”不是整数"]),
-        ("fraction".into(), with(3, "10.5"), vec!["D2 受理审批案件数", "不是整数"]),
-        ("negative".into(), with(7, "-1"), vec!["H2 办结案件数", "-1 不能为负数"]),
+        (
+            "code".into(),
+            with(0, "34152"),
+            vec!["A2 单位代码", "不是6位单位代码"],
+        ),
+        (
+            "unknown".into(),
+            with(0, "341599"),
+            vec!["A2 单位代码", "不是本流水线"],
+        ),
+        (
+            "name".into(),
+            with(1, "霍山县"),
+            vec!["B2 单位名称", "应为“霍邱县”"],
+        ),
+        (
+            "month".into(),
+            with(2, "2025-13"),
+            vec!["C2 统计月份", "不是有效的统计月份"],
+        ),
+        (
+            "year".into(),
+            with(2, "2026年1月"),
+            vec!["C2 统计月份", "2026-01 不在本流水线的年度"],
+        ),
+        (
+            "text".into(),
+            with(3, "十"),
+            vec!["D2 受理审批案件数", "“十”不是整数"],
+        ),
+        (
+            "fraction".into(),
+            with(3, "10.5"),
+            vec!["D2 受理审批案件数", "不是整数"],
+        ),
+        (
+            "negative".into(),
+            with(7, "-1"),
+            vec!["H2 办结案件数", "-1 不能为负数"],
+        ),
         ("blank".into(), with(12, ""), vec!["M2 投诉件数", "未填写"]),
-        ("sum".into(), with(4, "4"), vec!["D2 受理审批案件数", "相差 1"]),
-        ("decimals".into(), with(9, "1000.505"), vec!["J2 到位经费（元）", "最多保留两位小数"]),
-        ("money".into(), with(10, "九百"), vec!["K2 业务经费支出（元）", "不是金额"]),
-        ("spend".into(), with(11, "901"), vec!["L2 办案补贴及直接费用（元）", "大于业务经费支出"]),
-        ("satisfied".into(), with(15, "5"), vec!["P2 满意人数", "大于回访人数"]),
-        ("date".into(), with(17, "四月二日"), vec!["R2 填报日期", "不是有效日期"]),
-        ("twice".into(), format!("{GOOD}\r\n{GOOD}"), vec!["第3行", "重复", "第2行"]),
+        (
+            "sum".into(),
+            with(4, "4"),
+            vec!["D2 受理审批案件数", "相差 1"],
+        ),
+        (
+            "decimals".into(),
+            with(9, "1000.505"),
+            vec!["J2 到位经费（元）", "最多保留两位小数"],
+        ),
+        (
+            "money".into(),
+            with(10, "九百"),
+            vec!["K2 业务经费支出（元）", "不是金额"],
+        ),
+        (
+            "spend".into(),
+            with(11, "901"),
+            vec!["L2 办案补贴及直接费用（元）", "大于业务经费支出"],
+        ),
+        (
+            "satisfied".into(),
+            with(15, "5"),
+            vec!["P2 满意人数", "大于回访人数"],
+        ),
+        (
+            "date".into(),
+            with(17, "四月二日"),
+            vec!["R2 填报日期", "不是有效日期"],
+        ),
+        (
+            "twice".into(),
+            format!("{GOOD}\r\n{GOOD}"),
+            vec!["第3行", "重复", "第2行"],
+        ),
     ];
     let env = Env::new();
     for (what, line, wants) in &cases {
-        let path = env.drop_in(&format!("{what}.csv"), format!("{HEADER}\r\n{line}\r\n").as_bytes());
+        let path = env.drop_in(
+            &format!("{what}.csv"),
+            format!("{HEADER}\r\n{line}\r\n").as_bytes(),
+        );
         let r = env.run(&["validate", path.to_str().unwrap()]);
         assert_eq!(r.code, 3, "{what}: {}", r.stdout);
         for want in wants {
-            assert!(r.stdout.contains(want), "{what}: expected {want:?} in\n{}", r.stdout);
+            assert!(
+                r.stdout.contains(want),
+                "{what}: expected {want:?} in\n{}",
+                r.stdout
+            );
         }
         std::fs::remove_file(path).unwrap();
     }
@@ -137,13 +224,26 @@ fn every_rule_is_checked_and_named_by_cell() {
 #[test]
 fn all_problems_of_a_file_come_in_one_pass() {
     let env = Env::new();
-    let text = format!("{HEADER}\n{}\n{}\n", with(3, "十二"), with(15, "9").replace("2025-03", "2025-02"));
+    let text = format!(
+        "{HEADER}\n{}\n{}\n",
+        with(3, "十二"),
+        with(15, "9").replace("2025-03", "2025-02")
+    );
     let path = env.drop_in("two.csv", text.as_bytes());
     let r = env.run(&["validate", path.to_str().unwrap()]);
     assert_eq!(r.code, 3);
-    assert!(r.stdout.contains("发现 2 个问题") && r.stdout.contains("D2") && r.stdout.contains("P3"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("发现 2 个问题") && r.stdout.contains("D2") && r.stdout.contains("P3"),
+        "{}",
+        r.stdout
+    );
     // A file with a broken header and unreadable bytes still gives messages, not a panic.
-    for (name, bytes) in [("junk.xlsx", &b"not a zip at all"[..]), ("junk.json", &b"[1,2"[..]), ("noheader.csv", &b"a,b\n1,2\n"[..]), ("onlyheader.csv", HEADER.as_bytes())] {
+    for (name, bytes) in [
+        ("junk.xlsx", &b"not a zip at all"[..]),
+        ("junk.json", &b"[1,2"[..]),
+        ("noheader.csv", &b"a,b\n1,2\n"[..]),
+        ("onlyheader.csv", HEADER.as_bytes()),
+    ] {
         let path = env.drop_in(name, bytes);
         let r = env.run(&["validate", path.to_str().unwrap()]);
         assert_eq!(r.code, 3, "{name}: {}{}", r.stdout, r.stderr);
@@ -170,27 +270,65 @@ fn versions_duplicates_and_the_inbox() {
 
     let all = frame_as_text(&env.store().rows().unwrap());
     assert_eq!(all.len(), 2, "the duplicate added nothing");
-    assert_eq!((all[0]["version"].as_str(), all[0]["cases_approved"].as_str(), all[0]["latest"].as_str()), ("1", "10", "false"));
-    assert_eq!((all[1]["version"].as_str(), all[1]["cases_approved"].as_str(), all[1]["latest"].as_str()), ("2", "12", "true"));
+    assert_eq!(
+        (
+            all[0]["version"].as_str(),
+            all[0]["cases_approved"].as_str(),
+            all[0]["latest"].as_str()
+        ),
+        ("1", "10", "false")
+    );
+    assert_eq!(
+        (
+            all[1]["version"].as_str(),
+            all[1]["cases_approved"].as_str(),
+            all[1]["latest"].as_str()
+        ),
+        ("2", "12", "true")
+    );
     assert_eq!(all[1]["arrived_at"], "2025-04-08T10:00:00+08:00");
     // Nothing lost: three files in, three kept (two archived, one beside them as a duplicate).
     assert!(env.files_under("inbox").is_empty());
-    let kept: Vec<String> = env.files_under("archive").iter().map(|p| p.to_string_lossy().to_string()).filter(|p| p.ends_with(".csv")).collect();
+    let kept: Vec<String> = env
+        .files_under("archive")
+        .iter()
+        .map(|p| p.to_string_lossy().to_string())
+        .filter(|p| p.ends_with(".csv"))
+        .collect();
     assert_eq!(kept.len(), 3, "{kept:?}");
-    assert_eq!(kept.iter().filter(|p| p.contains("/duplicates/")).count(), 1);
+    assert_eq!(
+        kept.iter().filter(|p| p.contains("/duplicates/")).count(),
+        1
+    );
     let files = env.store().files().unwrap();
     assert_eq!(files.len(), 3);
     assert!(files[2].problems.contains("完全相同"), "{:?}", files[2]);
 
     // Status: version 2, late (first arrival 04-02 was on time, so the month is not late).
-    let r = env.run(&["--as-of", "2025-04-09 09:00", "status", "--period", "2025-03"]);
+    let r = env.run(&[
+        "--as-of",
+        "2025-04-09 09:00",
+        "status",
+        "--period",
+        "2025-03",
+    ]);
     let line = r.stdout.lines().find(|l| l.contains("霍邱县")).unwrap();
     assert!(line.contains("第2版") && !line.contains("逾期"), "{line}");
     // As of a moment before the correction, version 1 was in force.
-    let r = env.run(&["--as-of", "2025-04-05 09:00", "status", "--period", "2025-03"]);
+    let r = env.run(&[
+        "--as-of",
+        "2025-04-05 09:00",
+        "status",
+        "--period",
+        "2025-03",
+    ]);
     let line = r.stdout.lines().find(|l| l.contains("霍邱县")).unwrap();
     assert!(line.contains("第1版"), "{line}");
-    assert!(r.stdout.contains("已报送 1/8") && r.stdout.contains("未报送：金寨县"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("已报送 1/8") && r.stdout.contains("未报送：金寨县"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -198,45 +336,106 @@ fn late_is_after_the_end_of_day_five_beijing() {
     let env = Env::new();
     env.drop_in("a.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
     // 2025-04-05 23:59 Beijing = 15:59 UTC: on time.
-    assert_eq!(env.run(&["--as-of", "2025-04-05T15:59:00Z", "ingest"]).code, 0);
-    env.drop_in("b.csv", format!("{HEADER}\n{}\n", GOOD.replace("341522,霍邱县", "341524,金寨县")).as_bytes());
+    assert_eq!(
+        env.run(&["--as-of", "2025-04-05T15:59:00Z", "ingest"]).code,
+        0
+    );
+    env.drop_in(
+        "b.csv",
+        format!(
+            "{HEADER}\n{}\n",
+            GOOD.replace("341522,霍邱县", "341524,金寨县")
+        )
+        .as_bytes(),
+    );
     // 2025-04-06 00:00 Beijing: late.
     assert_eq!(env.run(&["--as-of", "2025-04-06 00:00", "ingest"]).code, 0);
-    let r = env.run(&["--as-of", "2025-04-07 00:00", "status", "--period", "2025-03"]);
-    let line = |name: &str| r.stdout.lines().find(|l| l.contains(name)).unwrap().to_string();
+    let r = env.run(&[
+        "--as-of",
+        "2025-04-07 00:00",
+        "status",
+        "--period",
+        "2025-03",
+    ]);
+    let line = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap()
+            .to_string()
+    };
     assert!(!line("霍邱县").contains("逾期"), "{}", r.stdout);
     assert!(line("金寨县").contains("逾期"), "{}", r.stdout);
-    assert!(r.stdout.contains("报送截止 2025-04-05 24:00"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("报送截止 2025-04-05 24:00"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn rejected_files_go_to_quarantine_with_a_report() {
     let env = Env::new();
-    let bad = format!("{HEADER}\n{GOOD}\n{}\n", with(3, "十二").replace("2025-03", "2025-02"));
+    let bad = format!(
+        "{HEADER}\n{GOOD}\n{}\n",
+        with(3, "十二").replace("2025-03", "2025-02")
+    );
     env.drop_in("霍邱县_bad.csv", bad.as_bytes());
     let r = env.run(&["--as-of", "2025-04-02 10:00", "ingest"]);
     assert_eq!(r.code, 3, "{}", r.stdout);
-    assert_eq!(env.store().rows().unwrap().height(), 0, "one bad row rejects the whole file by default");
+    assert_eq!(
+        env.store().rows().unwrap().height(),
+        0,
+        "one bad row rejects the whole file by default"
+    );
     let q = env.files_under("quarantine");
     assert_eq!(q.len(), 2, "{q:?}");
-    let original = q.iter().find(|p| p.to_string_lossy().ends_with("霍邱县_bad.csv")).unwrap();
+    let original = q
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("霍邱县_bad.csv"))
+        .unwrap();
     assert_eq!(std::fs::read(original).unwrap(), bad.as_bytes());
-    let report = std::fs::read_to_string(q.iter().find(|p| p.to_string_lossy().ends_with(".错误报告.txt")).unwrap()).unwrap();
-    assert!(report.contains("霍邱县_bad.csv D3 受理审批案件数：“十二”不是整数"), "{report}");
-    let r = env.run(&["--as-of", "2025-04-02 11:00", "status", "--period", "2025-03"]);
-    assert!(r.stdout.contains("已拒收的文件") && r.stdout.contains("霍邱县_bad.csv"), "{}", r.stdout);
+    let report = std::fs::read_to_string(
+        q.iter()
+            .find(|p| p.to_string_lossy().ends_with(".错误报告.txt"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        report.contains("霍邱县_bad.csv D3 受理审批案件数：“十二”不是整数"),
+        "{report}"
+    );
+    let r = env.run(&[
+        "--as-of",
+        "2025-04-02 11:00",
+        "status",
+        "--period",
+        "2025-03",
+    ]);
+    assert!(
+        r.stdout.contains("已拒收的文件") && r.stdout.contains("霍邱县_bad.csv"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
 fn good_rows_are_kept_when_the_pipeline_allows_partial_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("partial.toml");
-    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap()
-        .replace("reject_whole_file_on_error = true", "reject_whole_file_on_error = false")
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace(
+            "reject_whole_file_on_error = true",
+            "reject_whole_file_on_error = false",
+        )
         .replace("data_dir = \"../data/luan-2025\"", "data_dir = \"data\"");
     std::fs::write(&path, text).unwrap();
     let env = Env::with_pipeline(&path);
-    let bad = format!("{HEADER}\n{GOOD}\n{}\n", with(3, "十二").replace("2025-03", "2025-02"));
+    let bad = format!(
+        "{HEADER}\n{GOOD}\n{}\n",
+        with(3, "十二").replace("2025-03", "2025-02")
+    );
     env.drop_in("mixed.csv", bad.as_bytes());
     let r = env.run(&["--as-of", "2025-04-02 10:00", "ingest"]);
     assert_eq!(r.code, 3, "rows were rejected: {}", r.stdout);
@@ -256,7 +455,9 @@ fn a_crash_mid_ingest_loses_nothing() {
     // What a crash between archiving and committing leaves: the archive copy, a half-written
     // batch folder, and the file still in the inbox.
     let sha = fayuan::ingest::sha256_hex(bytes.as_bytes());
-    let archived = env.data().join(format!("archive/2025-04/{}_霍邱县.csv", &sha[..12]));
+    let archived = env
+        .data()
+        .join(format!("archive/2025-04/{}_霍邱县.csv", &sha[..12]));
     std::fs::create_dir_all(archived.parent().unwrap()).unwrap();
     std::fs::write(&archived, &bytes).unwrap();
     let half = env.data().join("store/.tmp-b000001-99999");
@@ -280,4 +481,37 @@ fn an_empty_inbox_is_fine() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("没有新文件"));
     assert_eq!(env.store().rows().unwrap().height(), 0);
+}
+
+#[test]
+fn shipped_samples_are_what_the_generator_writes_and_ingest_cleanly() {
+    let env = Env::new();
+    let fresh = env.tmp.path().join("fresh");
+    let r = env.run(&["sample", "--out", fresh.to_str().unwrap(), "--months", "6"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let shipped = repo().join("samples/luan-2025");
+    let mut names: Vec<String> = std::fs::read_dir(&shipped)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 8 * 6);
+    for name in &names {
+        assert_eq!(
+            std::fs::read(shipped.join(name)).unwrap(),
+            std::fs::read(fresh.join(name)).unwrap(),
+            "{name} differs from the generator's output: regenerate samples/ (see README)"
+        );
+    }
+    // `ingest FOLDER` copies into the inbox and takes everything; the folder is left as it was.
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-04 09:00",
+        "ingest",
+        shipped.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("接收 48"), "{}", r.stdout);
+    assert_eq!(std::fs::read_dir(&shipped).unwrap().count(), 48);
+    assert_eq!(latest_rows(&env.store()).len(), 48);
 }

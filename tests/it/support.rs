@@ -64,7 +64,10 @@ impl Env {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.is_file() {
-                self.drop_in(&p.file_name().unwrap().to_string_lossy(), &std::fs::read(&p).unwrap());
+                self.drop_in(
+                    &p.file_name().unwrap().to_string_lossy(),
+                    &std::fs::read(&p).unwrap(),
+                );
                 n += 1;
             }
         }
@@ -107,7 +110,9 @@ impl Env {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries {
         let p = e.unwrap().path();
         if p.is_dir() {
@@ -130,7 +135,9 @@ pub fn output(o: Output) -> Run {
 /// one map per row, sorted by unit and month.
 pub fn latest_rows(store: &Store) -> Vec<std::collections::BTreeMap<String, String>> {
     let df = store.rows().expect("store reads");
-    let df = df.filter(df.column("latest").unwrap().bool().unwrap()).unwrap();
+    let df = df
+        .filter(df.column("latest").unwrap().bool().unwrap())
+        .unwrap();
     frame_as_text(&df)
 }
 
