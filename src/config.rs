@@ -71,6 +71,8 @@ pub struct AlertThresholds {
     pub spike_z: f64,
     pub spike_min_history: u32,
     pub spike_zero_median: f64,
+    /// The median absolute deviation is taken as at least this many cases.
+    pub spike_mad_floor: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,9 +248,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             _ => {}
         }
         if let Some(b) = u.budget
-            && !(b > 0.0) {
-                problems.push(format!("{at}: budget must be more than 0"));
-            }
+            && !(b > 0.0)
+        {
+            problems.push(format!("{at}: budget must be more than 0"));
+        }
         if u.carry_over < 0 {
             problems.push(format!("{at}: carry_over must not be negative"));
         }

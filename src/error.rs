@@ -22,6 +22,14 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// An analysis (a `sql/` file) failed.
+    #[error("analysis {query}: {message}")]
+    Analysis { query: String, message: String },
+
+    /// A report could not be written.
+    #[error("report {}: {message}", path.display())]
+    Report { path: PathBuf, message: String },
+
     /// The store under the data directory could not be read or written.
     #[error("store {}: {message}", path.display())]
     Store { path: PathBuf, message: String },
@@ -46,7 +54,10 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config { .. } | Error::Usage(_) => 2,
-            Error::Io { .. } | Error::Store { .. } => 1,
+            Error::Io { .. }
+            | Error::Store { .. }
+            | Error::Analysis { .. }
+            | Error::Report { .. } => 1,
         }
     }
 }

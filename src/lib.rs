@@ -3,9 +3,11 @@
 //! Data flows one way: sources → [`ingest`] (parse, validate, archive) → [`store`] →
 //! analyses → report → notify, driven by the [`cli`]. See ARCHITECTURE.md.
 
+pub mod analyze;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod format;
 pub mod fsutil;
 pub mod ingest;
 pub mod period;

@@ -80,6 +80,8 @@ pub struct FileEntry {
     pub rows_rejected: i64,
     /// Every problem found, one per line, in Chinese.
     pub problems: String,
+    /// The known units the file's rows name, comma-separated (also for a rejected file).
+    pub unit_codes: String,
 }
 
 /// Column names of the rows table besides the submission fields.
@@ -222,6 +224,7 @@ fn files_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
         "rows_accepted" => i(|f| f.rows_accepted),
         "rows_rejected" => i(|f| f.rows_rejected),
         "problems" => s(|f| &f.problems),
+        "unit_codes" => s(|f| &f.unit_codes),
     )
 }
 
@@ -249,13 +252,14 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
         i("rows_accepted")?,
         i("rows_rejected")?,
     );
-    let (sha, name, at, outcome, stored, problems) = (
+    let (sha, name, at, outcome, stored, problems, codes) = (
         s("sha256")?,
         s("file_name")?,
         s("arrived_at")?,
         s("outcome")?,
         s("stored_as")?,
         s("problems")?,
+        s("unit_codes")?,
     );
     (0..df.height())
         .map(|k| {
@@ -272,6 +276,7 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
                 rows_accepted: ra[k],
                 rows_rejected: rr[k],
                 problems: problems[k].clone(),
+                unit_codes: codes[k].clone(),
             })
         })
         .collect()

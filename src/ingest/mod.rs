@@ -171,6 +171,7 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
             rows_accepted: 0,
             rows_rejected: 0,
             problems: String::new(),
+            unit_codes: String::new(),
         };
         if let Some(first) = known.get(&sha) {
             // Same bytes as before: keep this copy beside the archive, take nothing.
@@ -217,6 +218,7 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
             checked.bad_rows as i64
         };
         entry.problems = problem_lines(&name, &checked).join("\n");
+        entry.unit_codes = checked.unit_codes.join(",");
         if !checked.problems.is_empty() {
             let report = error_report(&entry, &checked);
             let report_path = dest.with_file_name(format!("{stored_name}.错误报告.txt"));

@@ -99,6 +99,9 @@ pub struct Checked {
     pub problems: Vec<Problem>,
     /// The file as a whole could not be used (unreadable, no header, a required column missing).
     pub unusable: bool,
+    /// The known units the file's rows name, valid or not, in order of first appearance (so
+    /// that a rejected file can be attributed to its unit).
+    pub unit_codes: Vec<String>,
 }
 
 impl Checked {
@@ -242,17 +245,21 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                     false
                 }
                 Some(unit) => {
+                    if !out.unit_codes.contains(code) {
+                        out.unit_codes.push(code.clone());
+                    }
                     if let Value::Text(name) = &values[schema::idx("unit_name")]
-                        && name.trim() != unit.name {
-                            out.problems.push(problem(
-                                "unit_name",
-                                format!(
-                                    "“{}”与单位代码 {code} 不符（应为“{}”）",
-                                    name.trim(),
-                                    unit.name
-                                ),
-                            ));
-                        }
+                        && name.trim() != unit.name
+                    {
+                        out.problems.push(problem(
+                            "unit_name",
+                            format!(
+                                "“{}”与单位代码 {code} 不符（应为“{}”）",
+                                name.trim(),
+                                unit.name
+                            ),
+                        ));
+                    }
                     true
                 }
             }
@@ -260,12 +267,13 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
             false
         };
         if let Value::Period(p) = values[schema::idx("period")]
-            && p.year != year {
-                out.problems.push(problem(
-                    "period",
-                    format!("{p} 不在本流水线的年度（{year}年）内"),
-                ));
-            }
+            && p.year != year
+        {
+            out.problems.push(problem(
+                "period",
+                format!("{p} 不在本流水线的年度（{year}年）内"),
+            ));
+        }
         // Cross-field rules, only where every value involved was read.
         let num = |key: &str| match &values[schema::idx(key)] {
             Value::Count(n) | Value::Fen(n) => Some(*n),
@@ -302,23 +310,24 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                 }
                 Rule::NotAbove(a, b) => {
                     if let (Some(x), Some(y)) = (num(a), num(b))
-                        && x > y {
-                            let fa = &FIELDS[schema::idx(a)];
-                            let fb = &FIELDS[schema::idx(b)];
-                            let show = |f: &schema::Field, v: i64| match f.kind {
-                                Kind::Money => fen_text(v),
-                                _ => v.to_string(),
-                            };
-                            let other = if at(b) == at(a) {
-                                String::new()
-                            } else {
-                                format!("（{}）", at(b))
-                            };
-                            out.problems.push(problem(
-                                a,
-                                format!("{} 大于{} {}{other}", show(fa, x), fb.label, show(fb, y)),
-                            ));
-                        }
+                        && x > y
+                    {
+                        let fa = &FIELDS[schema::idx(a)];
+                        let fb = &FIELDS[schema::idx(b)];
+                        let show = |f: &schema::Field, v: i64| match f.kind {
+                            Kind::Money => fen_text(v),
+                            _ => v.to_string(),
+                        };
+                        let other = if at(b) == at(a) {
+                            String::new()
+                        } else {
+                            format!("（{}）", at(b))
+                        };
+                        out.problems.push(problem(
+                            a,
+                            format!("{} 大于{} {}{other}", show(fa, x), fb.label, show(fb, y)),
+                        ));
+                    }
                 }
             }
         }
@@ -328,8 +337,9 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                 &values[schema::idx("unit_code")],
                 &values[schema::idx("period")],
             )
-                && let Some(first) = seen.insert((code.clone(), *p), r) {
-                    out.problems.push(Problem {
+            && let Some(first) = seen.insert((code.clone(), *p), r)
+        {
+            out.problems.push(Problem {
                         place: t.row_place(r),
                         column: None,
                         message: format!(
@@ -338,7 +348,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                             t.row_word()
                         ),
                     });
-                }
+        }
         if out.problems.len() > before {
             out.bad_rows += 1;
         } else {

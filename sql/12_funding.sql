@@ -1,0 +1,42 @@
+-- Funding compliance (经费合规), SPEC §3: arrival, expenditure, case-subsidy share, input per case.
+-- twin: funding.csv
+-- column: unit_code | 单位代码 | text
+-- column: unit_name | 单位 | text
+-- column: budget | 计划安排经费（元） | money
+-- column: budget_derived | 经费为推算（目标×案均标准） | bool
+-- column: ytd_received | 累计到位经费（元） | money
+-- column: arrival_rate | 资金到位率 | percent
+-- column: ytd_spend | 累计业务经费支出（元） | money
+-- column: expenditure_rate | 业务经费支出率 | percent
+-- column: ytd_spend_case | 累计办案补贴及直接费用（元） | money
+-- column: case_share | 办案补贴及直接费用占比 | percent
+-- column: per_case_input | 案均投入（元/件） | money
+-- column: per_case_standard | 案均标准（元/件） | money
+WITH per_unit AS (
+  SELECT u.ord, u.unit_code, u.unit_name, u.budget, u.budget_derived,
+         COALESCE(SUM(r.cases_approved), 0) AS ytd_approved,
+         COALESCE(SUM(r.funds_received), 0.0) AS ytd_received,
+         COALESCE(SUM(r.spend_total), 0.0) AS ytd_spend,
+         COALESCE(SUM(r.spend_case), 0.0) AS ytd_spend_case
+  FROM units u
+  LEFT JOIN used r ON r.unit_code = u.unit_code
+  GROUP BY u.ord, u.unit_code, u.unit_name, u.budget, u.budget_derived
+),
+rows AS (
+  SELECT ord, unit_code, unit_name, budget, budget_derived, ytd_approved, ytd_received, ytd_spend, ytd_spend_case
+  FROM per_unit
+  UNION ALL
+  SELECT CAST(1000000 AS BIGINT) AS ord, 'total' AS unit_code, '合计' AS unit_name, SUM(budget) AS budget,
+         MAX(budget_derived) AS budget_derived, SUM(ytd_approved) AS ytd_approved,
+         SUM(ytd_received) AS ytd_received, SUM(ytd_spend) AS ytd_spend, SUM(ytd_spend_case) AS ytd_spend_case
+  FROM per_unit
+)
+SELECT r.ord, r.unit_code, r.unit_name, r.budget, r.budget_derived,
+       r.ytd_received, r.ytd_received / NULLIF(r.budget, 0) AS arrival_rate,
+       r.ytd_spend, r.ytd_spend / NULLIF(r.ytd_received, 0) AS expenditure_rate,
+       r.ytd_spend_case, r.ytd_spend_case / NULLIF(r.ytd_spend, 0) AS case_share,
+       r.ytd_received / NULLIF(CAST(r.ytd_approved AS DOUBLE), 0) AS per_case_input,
+       p.per_case_standard
+FROM rows r
+CROSS JOIN params p
+ORDER BY r.ord

@@ -1,0 +1,487 @@
+//! The plan's indicators and alerts, as the SQL files in `sql/` run by polars over the stored
+//! submissions and the pipeline's reference data.
+//!
+//! Invariant: pure — (submissions, files seen, reference data, period, as-of, the rows the last
+//! report used) in, DataFrames out; no files, no network, no clock. The SQL files are embedded
+//! at build time and run in file-name order; each result is registered under its name (the file
+//! name without its number prefix and `.sql`) for the files after it.
+
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::format;
+use crate::period::{self, Period};
+use crate::schema::{FIELDS, Kind};
+use crate::store::{FileEntry, Outcome, meta};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use polars::prelude::*;
+use polars::sql::SQLContext;
+use std::collections::{BTreeMap, HashMap};
+
+include!(concat!(env!("OUT_DIR"), "/sql_files.rs"));
+
+/// How a column is shown in the workbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fmt {
+    Text,
+    Int,
+    Number,
+    Money,
+    Percent,
+    /// A difference of fractions, shown in percentage points.
+    Pp,
+    Bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnSpec {
+    pub key: String,
+    pub label: String,
+    pub fmt: Fmt,
+}
+
+/// One SQL file: its name, text, and the declared outputs from its header comments
+/// (`-- twin: x.csv`, `-- column: key | 中文列名 | fmt`).
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub name: String,
+    pub sql: &'static str,
+    pub twin: Option<String>,
+    pub columns: Vec<ColumnSpec>,
+}
+
+/// The embedded SQL files, with their headers parsed. A malformed header is an error naming
+/// the file and line.
+pub fn queries() -> Result<Vec<Query>> {
+    SQL_FILES
+        .iter()
+        .map(|(file, sql)| parse_query(file, sql))
+        .collect()
+}
+
+fn parse_query(file: &str, sql: &'static str) -> Result<Query> {
+    let stem = file.trim_end_matches(".sql");
+    let name = match stem.split_once('_') {
+        Some((n, rest)) if n.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => stem,
+    }
+    .to_string();
+    let bad = |line: usize, why: &str| Error::Analysis {
+        query: file.to_string(),
+        message: format!("line {}: {why}", line + 1),
+    };
+    let mut twin = None;
+    let mut columns = Vec::new();
+    for (i, line) in sql.lines().enumerate() {
+        let Some(rest) = line.trim().strip_prefix("--") else {
+            continue;
+        };
+        let rest = rest.trim();
+        if let Some(t) = rest.strip_prefix("twin:") {
+            twin = Some(t.trim().to_string());
+        } else if let Some(c) = rest.strip_prefix("column:") {
+            let parts: Vec<&str> = c.split('|').map(str::trim).collect();
+            let [key, label, fmt] = parts.as_slice() else {
+                return Err(bad(i, "expected `-- column: key | 中文列名 | fmt`"));
+            };
+            let fmt = match *fmt {
+                "text" => Fmt::Text,
+                "int" => Fmt::Int,
+                "number" => Fmt::Number,
+                "money" => Fmt::Money,
+                "percent" => Fmt::Percent,
+                "pp" => Fmt::Pp,
+                "bool" => Fmt::Bool,
+                other => {
+                    return Err(bad(
+                        i,
+                        &format!(
+                            "unknown format {other:?} (text, int, number, money, percent, pp, bool)"
+                        ),
+                    ));
+                }
+            };
+            columns.push(ColumnSpec {
+                key: key.to_string(),
+                label: label.to_string(),
+                fmt,
+            });
+        }
+    }
+    Ok(Query {
+        name,
+        sql,
+        twin,
+        columns,
+    })
+}
+
+/// Everything an analysis needs.
+pub struct Inputs<'a> {
+    pub pipeline: &'a Pipeline,
+    pub period: Period,
+    pub as_of: DateTime<Tz>,
+    /// Every stored version (the store's rows table).
+    pub submissions: &'a DataFrame,
+    /// Every file seen (for the `rejected` alert).
+    pub files: &'a [FileEntry],
+    /// The (unit_code, period) → version of the rows the last report for this period used.
+    pub previous: Option<&'a [UsedRow]>,
+}
+
+/// Which version of a (unit, month) a report used (recorded in the manifest).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UsedRow {
+    pub unit_code: String,
+    pub period: String,
+    pub version: i64,
+    pub sha256: String,
+}
+
+/// The frames of one analysis, by name (completion, per100k, funding, quality, monthly,
+/// submissions, alerts, used, …), with the queries that made them.
+pub struct Analysis {
+    pub frames: BTreeMap<String, DataFrame>,
+    pub queries: Vec<Query>,
+}
+
+impl Analysis {
+    pub fn frame(&self, name: &str) -> Result<&DataFrame> {
+        self.frames.get(name).ok_or_else(|| Error::Analysis {
+            query: name.to_string(),
+            message: "no such result (is the sql/ file missing?)".into(),
+        })
+    }
+
+    pub fn query(&self, name: &str) -> Option<&Query> {
+        self.queries.iter().find(|q| q.name == name)
+    }
+
+    /// The rows used, as recorded in the manifest.
+    pub fn used_rows(&self) -> Result<Vec<UsedRow>> {
+        let df = self.frame("used")?;
+        let err = |e: PolarsError| Error::Analysis {
+            query: "used".into(),
+            message: e.to_string(),
+        };
+        let s = |n: &str| -> Result<Vec<String>> {
+            Ok(df
+                .column(n)
+                .and_then(|c| c.str().cloned())
+                .map_err(err)?
+                .iter()
+                .map(|v| v.unwrap_or_default().to_string())
+                .collect())
+        };
+        let (units, periods, shas) = (s("unit_code")?, s("period")?, s(meta::SHA256)?);
+        let versions: Vec<i64> = df
+            .column(meta::VERSION)
+            .and_then(|c| c.i64().cloned())
+            .map_err(err)?
+            .iter()
+            .map(|v| v.unwrap_or_default())
+            .collect();
+        Ok((0..df.height())
+            .map(|k| UsedRow {
+                unit_code: units[k].clone(),
+                period: periods[k].clone(),
+                version: versions[k],
+                sha256: shas[k].clone(),
+            })
+            .collect())
+    }
+}
+
+/// The reference table `units`: the pipeline's units in plan order.
+pub fn units_frame(pipeline: &Pipeline) -> PolarsResult<DataFrame> {
+    let u = &pipeline.units;
+    df!(
+        "ord" => (0..u.len() as i64).collect::<Vec<_>>(),
+        "unit_code" => u.iter().map(|x| x.code.clone()).collect::<Vec<_>>(),
+        "unit_name" => u.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
+        "target" => u.iter().map(|x| x.target).collect::<Vec<_>>(),
+        "population" => u.iter().map(|x| x.population).collect::<Vec<_>>(),
+        "whole_city" => u.iter().map(|x| x.whole_city).collect::<Vec<_>>(),
+        "budget" => u.iter().map(|x| x.budget).collect::<Vec<_>>(),
+        "budget_derived" => u.iter().map(|x| x.budget_derived).collect::<Vec<_>>(),
+        "carry_over" => u.iter().map(|x| x.carry_over).collect::<Vec<_>>(),
+    )
+}
+
+/// The one-row table `params`: the period, the as-of time, and the thresholds.
+pub fn params_frame(
+    pipeline: &Pipeline,
+    period: Period,
+    as_of: &DateTime<Tz>,
+) -> PolarsResult<DataFrame> {
+    let a = &pipeline.def.alerts;
+    let deadline = period.deadline(pipeline.def.submission.deadline_day);
+    let window_start = period::local(period.next().first_day().and_time(chrono::NaiveTime::MIN));
+    df!(
+        "year" => [i64::from(period.year)],
+        "month" => [i64::from(period.month)],
+        "period" => [period.to_string()],
+        "period_zh" => [period.zh()],
+        "year_start" => [Period { year: period.year, month: 1 }.to_string()],
+        "as_of" => [period::instant_text(as_of)],
+        "as_of_zh" => [period::instant_zh(as_of)],
+        "deadline" => [period::instant_text(&deadline)],
+        "deadline_zh" => [period::deadline_zh(&deadline)],
+        "window_start" => [period::instant_text(&window_start)],
+        "per_case_standard" => [pipeline.def.funding.per_case_standard],
+        "behind_warning" => [a.behind_schedule_warning_pp / 100.0],
+        "behind_critical" => [a.behind_schedule_critical_pp / 100.0],
+        "case_share_min" => [a.case_share_min],
+        "spike_z" => [a.spike_z],
+        "spike_min_history" => [i64::from(a.spike_min_history)],
+        "spike_zero_median" => [a.spike_zero_median],
+        "spike_mad_floor" => [a.spike_mad_floor],
+    )
+}
+
+/// The table `rejections`: files rejected in whole or in part.
+pub fn rejections_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
+    let r: Vec<&FileEntry> = files
+        .iter()
+        .filter(|f| matches!(f.outcome, Outcome::Rejected | Outcome::Partial))
+        .collect();
+    df!(
+        "file_name" => r.iter().map(|f| f.file_name.clone()).collect::<Vec<_>>(),
+        "arrived_at" => r.iter().map(|f| f.arrived_at.clone()).collect::<Vec<_>>(),
+        "outcome" => r.iter().map(|f| f.outcome.as_str()).collect::<Vec<_>>(),
+        "rows_rejected" => r.iter().map(|f| f.rows_rejected).collect::<Vec<_>>(),
+        "unit_codes" => r.iter().map(|f| f.unit_codes.clone()).collect::<Vec<_>>(),
+        "first_problem" => r.iter().map(|f| {
+            // Drop the file name that starts each line: the message names the file already.
+            let line = f.problems.lines().next().unwrap_or("");
+            line.strip_prefix(&format!("{} ", f.file_name)).unwrap_or(line).to_string()
+        }).collect::<Vec<_>>(),
+        "problem_count" => r.iter().map(|f| f.problems.lines().count() as i64).collect::<Vec<_>>(),
+    )
+}
+
+/// Runs every SQL file, then adds the `restated` alerts and fills in the alert messages.
+pub fn analyze(inputs: &Inputs) -> Result<Analysis> {
+    let queries = queries()?;
+    let err = |q: &str| {
+        let q = q.to_string();
+        move |e: PolarsError| Error::Analysis {
+            query: q.clone(),
+            message: e.to_string(),
+        }
+    };
+    let mut ctx = SQLContext::new();
+    ctx.register("submissions", inputs.submissions.clone().lazy());
+    ctx.register(
+        "units",
+        units_frame(inputs.pipeline).map_err(err("units"))?.lazy(),
+    );
+    ctx.register(
+        "params",
+        params_frame(inputs.pipeline, inputs.period, &inputs.as_of)
+            .map_err(err("params"))?
+            .lazy(),
+    );
+    ctx.register(
+        "rejections",
+        rejections_frame(inputs.files)
+            .map_err(err("rejections"))?
+            .lazy(),
+    );
+    let mut frames = BTreeMap::new();
+    for q in &queries {
+        let df = ctx
+            .execute(q.sql)
+            .and_then(|lf| lf.collect())
+            .map_err(err(&q.name))?;
+        ctx.register(&q.name, df.clone().lazy());
+        frames.insert(q.name.clone(), df);
+    }
+    let mut analysis = Analysis { frames, queries };
+    let restated = restated(inputs, &analysis)?;
+    let alerts = analysis.frame("alerts")?.clone();
+    let alerts = add_alerts(alerts, &restated).map_err(err("alerts"))?;
+    let alerts = fill_messages(alerts).map_err(err("alerts"))?;
+    analysis.frames.insert("alerts".into(), alerts);
+    Ok(analysis)
+}
+
+/// One alert made outside SQL.
+pub struct Alert {
+    pub rule: &'static str,
+    pub severity: &'static str,
+    pub unit_code: String,
+    pub unit_name: String,
+    pub ord: i64,
+    pub message: String,
+}
+
+/// `restated`: a month the last report used has changed since (SPEC §4), naming the fields
+/// with old → new.
+fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert>> {
+    let Some(previous) = inputs.previous else {
+        return Ok(Vec::new());
+    };
+    let now = analysis.used_rows()?;
+    let before: HashMap<(&str, &str), &UsedRow> = previous
+        .iter()
+        .map(|r| ((r.unit_code.as_str(), r.period.as_str()), r))
+        .collect();
+    let subs = inputs.submissions;
+    let err = |e: PolarsError| Error::Analysis {
+        query: "restated".into(),
+        message: e.to_string(),
+    };
+    let text = |n: &str| -> Result<Vec<Option<String>>> {
+        Ok(subs
+            .column(n)
+            .and_then(|c| c.str().cloned())
+            .map_err(err)?
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect())
+    };
+    let (units, periods) = (text("unit_code")?, text("period")?);
+    let versions: Vec<Option<i64>> = subs
+        .column(meta::VERSION)
+        .and_then(|c| c.i64().cloned())
+        .map_err(err)?
+        .iter()
+        .collect();
+    let find = |u: &str, p: &str, v: i64| {
+        (0..subs.height()).find(|&k| {
+            units[k].as_deref() == Some(u)
+                && periods[k].as_deref() == Some(p)
+                && versions[k] == Some(v)
+        })
+    };
+    let mut out = Vec::new();
+    for row in &now {
+        let Some(old) = before.get(&(row.unit_code.as_str(), row.period.as_str())) else {
+            continue;
+        };
+        if old.version == row.version {
+            continue;
+        }
+        let (Some(a), Some(b)) = (
+            find(&row.unit_code, &row.period, old.version),
+            find(&row.unit_code, &row.period, row.version),
+        ) else {
+            continue;
+        };
+        let mut changes = Vec::new();
+        for field in FIELDS
+            .iter()
+            .filter(|f| matches!(f.kind, Kind::Count | Kind::Money))
+        {
+            let col = subs.column(field.key).map_err(err)?;
+            let (x, y) = (col.get(a).map_err(err)?, col.get(b).map_err(err)?);
+            if x != y {
+                let show = |v: &AnyValue| match v {
+                    AnyValue::Float64(f) if field.kind == Kind::Money => format::grouped(*f, 2),
+                    AnyValue::Null => format::DASH.to_string(),
+                    other => other.to_string(),
+                };
+                changes.push(format!("{} {} → {}", field.label, show(&x), show(&y)));
+            }
+        }
+        let unit = inputs.pipeline.unit(&row.unit_code);
+        let p = Period::parse(&row.period)
+            .map(|p| p.zh())
+            .unwrap_or_else(|| row.period.clone());
+        out.push(Alert {
+            rule: "restated",
+            severity: "info",
+            unit_code: row.unit_code.clone(),
+            unit_name: unit.map(|u| u.name.clone()).unwrap_or_default(),
+            ord: inputs
+                .pipeline
+                .units
+                .iter()
+                .position(|u| u.code == row.unit_code)
+                .unwrap_or(999_999) as i64,
+            message: if changes.is_empty() {
+                format!(
+                    "{p}数据已重新报送（第{}版 → 第{}版），数值无变化",
+                    old.version, row.version
+                )
+            } else {
+                format!(
+                    "{p}数据已更正（第{}版 → 第{}版）：{}",
+                    old.version,
+                    row.version,
+                    changes.join("；")
+                )
+            },
+        });
+    }
+    Ok(out)
+}
+
+fn add_alerts(alerts: DataFrame, extra: &[Alert]) -> PolarsResult<DataFrame> {
+    if extra.is_empty() {
+        return Ok(alerts);
+    }
+    let sev_order = |s: &str| match s {
+        "critical" => 1i32,
+        "warning" => 2,
+        _ => 3,
+    };
+    let sev_zh = |s: &str| match s {
+        "critical" => "严重",
+        "warning" => "警告",
+        _ => "提示",
+    };
+    let more = df!(
+        "rule" => extra.iter().map(|a| a.rule).collect::<Vec<_>>(),
+        "severity" => extra.iter().map(|a| a.severity).collect::<Vec<_>>(),
+        "severity_zh" => extra.iter().map(|a| sev_zh(a.severity)).collect::<Vec<_>>(),
+        "unit_code" => extra.iter().map(|a| a.unit_code.clone()).collect::<Vec<_>>(),
+        "unit_name" => extra.iter().map(|a| a.unit_name.clone()).collect::<Vec<_>>(),
+        "figure" => extra.iter().map(|_| None::<f64>).collect::<Vec<_>>(),
+        "threshold" => extra.iter().map(|_| None::<f64>).collect::<Vec<_>>(),
+        "message" => extra.iter().map(|a| a.message.clone()).collect::<Vec<_>>(),
+        "severity_order" => extra.iter().map(|a| sev_order(a.severity)).collect::<Vec<_>>(),
+        "ord" => extra.iter().map(|a| a.ord).collect::<Vec<_>>(),
+    )?;
+    // Same columns, same types as the SQL result, then the same order.
+    let more = more.select(alerts.get_column_names().into_iter().cloned())?;
+    let mut more_cast = Vec::new();
+    for (c, want) in more.columns().iter().zip(alerts.columns()) {
+        more_cast.push(c.cast(want.dtype())?);
+    }
+    let mut all = alerts;
+    all.vstack_mut(&DataFrame::new(extra.len(), more_cast)?)?;
+    all.sort(
+        ["severity_order", "ord", "rule"],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )
+}
+
+fn fill_messages(mut alerts: DataFrame) -> PolarsResult<DataFrame> {
+    let templates: Vec<Option<String>> = alerts
+        .column("message")?
+        .str()?
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect();
+    let figure: Vec<Option<f64>> = alerts
+        .column("figure")?
+        .cast(&DataType::Float64)?
+        .f64()?
+        .iter()
+        .collect();
+    let threshold: Vec<Option<f64>> = alerts
+        .column("threshold")?
+        .cast(&DataType::Float64)?
+        .f64()?
+        .iter()
+        .collect();
+    let filled: Vec<String> = templates
+        .iter()
+        .zip(figure.iter().zip(&threshold))
+        .map(|(t, (f, th))| format::fill(t.as_deref().unwrap_or(""), *f, *th))
+        .collect();
+    alerts.with_column(Column::new("message".into(), filled))?;
+    Ok(alerts)
+}

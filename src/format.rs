@@ -1,0 +1,128 @@
+//! How figures are shown to people: rounded half away from zero (四舍五入), percentages with
+//! two decimals, money in 元 with thousands separators, "—" where a figure is undefined.
+//!
+//! Invariant: pure; the only place that rounds for presentation (exported fractions are never
+//! rounded).
+
+/// Rounds half away from zero to `decimals` places. The tiny nudge absorbs binary noise such as
+/// 52.305 being stored as 52.30499999…, which a person reading the decimal expects to round up.
+pub fn round_half_away(x: f64, decimals: i32) -> f64 {
+    let f = 10f64.powi(decimals);
+    let y = x * f;
+    let r = (y.abs() * (1.0 + 1e-12) + 0.5).floor();
+    r.copysign(y) / f
+}
+
+pub const DASH: &str = "—";
+
+/// `0.52305` → `52.31%`.
+pub fn pct(x: Option<f64>) -> String {
+    finite(x).map_or(DASH.into(), |v| {
+        format!("{:.2}%", round_half_away(v * 100.0, 2))
+    })
+}
+
+/// A difference of fractions in percentage points, without sign: `-0.052` → `5.20个百分点`.
+pub fn pp(x: Option<f64>) -> String {
+    finite(x).map_or(DASH.into(), |v| {
+        format!("{:.2}个百分点", round_half_away(v.abs() * 100.0, 2))
+    })
+}
+
+/// `1234.5` → `1,234.50元`.
+pub fn yuan(x: Option<f64>) -> String {
+    finite(x).map_or(DASH.into(), |v| {
+        format!("{}元", grouped(round_half_away(v, 2), 2))
+    })
+}
+
+pub fn int(x: Option<f64>) -> String {
+    finite(x).map_or(DASH.into(), |v| grouped(round_half_away(v, 0), 0))
+}
+
+/// Two decimals, trailing zeros dropped: `12.5` → `12.5`, `12.0` → `12`.
+pub fn num(x: Option<f64>) -> String {
+    finite(x).map_or(DASH.into(), |v| {
+        let s = format!("{:.2}", round_half_away(v, 2));
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    })
+}
+
+fn finite(x: Option<f64>) -> Option<f64> {
+    x.filter(|v| v.is_finite())
+}
+
+/// Thousands separators: `1234567.5` with 2 decimals → `1,234,567.50`.
+pub fn grouped(v: f64, decimals: usize) -> String {
+    let s = format!("{:.*}", decimals, v.abs());
+    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+    let mut out = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if !frac.is_empty() {
+        out.push('.');
+        out.push_str(frac);
+    }
+    if v < 0.0 && out.chars().any(|c| c != '0' && c != '.' && c != ',') {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// Fills `{figure:FMT}` and `{threshold:FMT}` in an alert message template.
+pub fn fill(template: &str, figure: Option<f64>, threshold: Option<f64>) -> String {
+    let mut out = template.to_string();
+    for (name, value) in [("figure", figure), ("threshold", threshold)] {
+        for (fmt, f) in [
+            ("pct", pct as fn(Option<f64>) -> String),
+            ("pp", pp),
+            ("yuan", yuan),
+            ("int", int),
+            ("num", num),
+        ] {
+            let key = format!("{{{name}:{fmt}}}");
+            if out.contains(&key) {
+                out = out.replace(&key, &f(value));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(round_half_away(0.125, 2), 0.13); // half-even would give 0.12
+        assert_eq!(round_half_away(-0.125, 2), -0.13);
+        assert_eq!(round_half_away(52.305, 2), 52.31);
+        assert_eq!(round_half_away(2.5, 0), 3.0);
+        assert_eq!(pct(Some(0.523049)), "52.30%");
+        assert_eq!(pct(Some(0.52305)), "52.31%");
+        assert_eq!(pct(None), "—");
+        assert_eq!(pct(Some(f64::INFINITY)), "—");
+        assert_eq!(pp(Some(-0.052)), "5.20个百分点");
+        assert_eq!(yuan(Some(1234567.5)), "1,234,567.50元");
+        assert_eq!(int(Some(6064.0)), "6,064");
+        assert_eq!(num(Some(12.5)), "12.5");
+        assert_eq!(num(Some(12.0)), "12");
+    }
+
+    #[test]
+    fn fills_templates() {
+        assert_eq!(
+            fill(
+                "占比 {figure:pct}，低于 {threshold:pct}",
+                Some(0.6999),
+                Some(0.7)
+            ),
+            "占比 69.99%，低于 70.00%"
+        );
+    }
+}
