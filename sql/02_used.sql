@@ -19,7 +19,7 @@
 -- column: reporter | 填报人 | text
 -- column: reported_on | 填报日期 | text
 -- column: version | 版本 | int
--- column: arrived_at | 收到时间 | text
+-- column: arrived_at | 收到时间 | time
 -- column: source_file | 来源文件 | text
 -- column: sha256 | SHA-256 | text
 WITH newest AS (

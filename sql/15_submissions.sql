@@ -5,8 +5,8 @@
 -- column: unit_name | 单位 | text
 -- column: reported | 已报送 | bool
 -- column: version | 采用版本 | int
--- column: first_arrived_at | 首次报送时间 | text
--- column: arrived_at | 采用版本收到时间 | text
+-- column: first_arrived_at | 首次报送时间 | time
+-- column: arrived_at | 采用版本收到时间 | time
 -- column: source_file | 采用文件 | text
 -- column: late | 逾期 | bool
 -- column: deadline | 报送截止 | text

@@ -31,6 +31,8 @@ pub enum Fmt {
     /// A difference of fractions, shown in percentage points.
     Pp,
     Bool,
+    /// An RFC 3339 instant, shown as `2025-07-06 09:00`.
+    Time,
 }
 
 #[derive(Debug, Clone)]

@@ -51,6 +51,18 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Ingest what is waiting, then build the period's report in output/<pipeline>/<P>/.
+    Run {
+        /// The month to report, e.g. 2025-06.
+        #[arg(long)]
+        period: Period,
+        /// Build the report without sending it (sending comes with the email digest).
+        #[arg(long)]
+        no_email: bool,
+        /// Send again even if this period was sent before (with the email digest).
+        #[arg(long)]
+        force: bool,
+    },
     /// Take new submissions from the inbox now. Files or folders given are first copied into
     /// the inbox (the originals are left as they are).
     Ingest { paths: Vec<PathBuf> },
@@ -184,6 +196,17 @@ pub fn run(args: Args) -> Result<i32> {
                     exit::OK
                 },
             )
+        }
+        Command::Run {
+            period,
+            no_email: _,
+            force: _,
+        } => {
+            let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, ctx.now)?;
+            print_ingest(&summary);
+            let dir = crate::run::build_report(&ctx, period)?;
+            println!("报告已生成：{}", dir.display());
+            Ok(exit::OK)
         }
         Command::Status { period } => {
             let period = period.unwrap_or_else(|| Period::of(ctx.now.date_naive()).prev());

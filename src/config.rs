@@ -62,7 +62,7 @@ pub struct Funding {
     pub per_case_standard: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertThresholds {
     pub behind_schedule_warning_pp: f64,

@@ -11,6 +11,8 @@ pub mod format;
 pub mod fsutil;
 pub mod ingest;
 pub mod period;
+pub mod report;
+pub mod run;
 pub mod sample;
 pub mod schema;
 pub mod status;

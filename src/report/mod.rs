@@ -1,0 +1,225 @@
+//! A run's outputs (SPEC §5): the workbook, the CSV twins and the manifest, written into
+//! `output/<pipeline>/<P>/` so that the folder appears whole or not at all.
+//!
+//! Invariant: nothing here computes an indicator; it presents the frames of `analyze`. A run
+//! folder is built under a temporary name and renamed into place; the folder it replaces is
+//! kept under `output/<pipeline>/.history/<P>/`.
+
+pub mod workbook;
+
+use crate::analyze::{Analysis, UsedRow};
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::ingest::sha256_hex;
+use crate::period::{self, Period};
+use crate::store::FileEntry;
+use chrono::DateTime;
+use chrono_tz::Tz;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// `manifest.json`: what a run used and wrote.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub program: String,
+    pub version: String,
+    pub pipeline: String,
+    pub pipeline_file: String,
+    pub pipeline_sha256: String,
+    pub period: String,
+    pub as_of: String,
+    pub generated_at: String,
+    /// The files whose rows the report used.
+    pub inputs: Vec<InputFile>,
+    /// Which version of each (unit, month) the report used.
+    pub rows_used: Vec<UsedRow>,
+    pub outputs: Vec<OutputFile>,
+    pub reference: Reference,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InputFile {
+    pub file_name: String,
+    pub sha256: String,
+    pub stored_as: String,
+    pub arrived_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OutputFile {
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reference {
+    pub units: Vec<ReferenceUnit>,
+    pub per_case_standard: f64,
+    pub deadline_day: u32,
+    pub alerts: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReferenceUnit {
+    pub code: String,
+    pub name: String,
+    pub target: i64,
+    pub population: Option<i64>,
+    pub population_source: Option<String>,
+    pub budget: f64,
+    pub budget_derived: bool,
+}
+
+/// Where a period's run folder is.
+pub fn run_dir(output_dir: &Path, pipeline: &Pipeline, period: Period) -> PathBuf {
+    output_dir.join(pipeline.name()).join(period.to_string())
+}
+
+/// The manifest of the last run for a period, if any.
+pub fn last_manifest(output_dir: &Path, pipeline: &Pipeline, period: Period) -> Option<Manifest> {
+    let path = run_dir(output_dir, pipeline, period).join("manifest.json");
+    let text = fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Writes one CSV twin: the declared columns, UTF-8 with BOM, fractions unrounded.
+pub fn csv_twin(df: &DataFrame, columns: &[String], path: &Path) -> Result<Vec<u8>> {
+    let err = |e: PolarsError| Error::Report {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut df = df.select(columns.iter().map(|c| c.as_str())).map_err(err)?;
+    let mut buf = Vec::new();
+    CsvWriter::new(&mut buf)
+        .include_bom(true)
+        .with_line_terminator("\r\n".into())
+        .finish(&mut df)
+        .map_err(err)?;
+    Ok(buf)
+}
+
+pub struct RunMeta<'a> {
+    pub pipeline: &'a Pipeline,
+    pub period: Period,
+    pub as_of: DateTime<Tz>,
+    pub generated_at: DateTime<Tz>,
+    pub files: &'a [FileEntry],
+}
+
+/// Builds every output of a run in a temporary folder, then puts it in place. Returns the run
+/// folder.
+pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<PathBuf> {
+    let p = meta.pipeline;
+    let final_dir = run_dir(output_dir, p, meta.period);
+    let parent = final_dir.parent().unwrap_or(output_dir).to_path_buf();
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let tmp = parent.join(format!(".tmp-{}-{}", meta.period, std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let result = build(&tmp, meta, a);
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    fsutil::sync_dir(&tmp)?;
+    if final_dir.exists() {
+        let history = parent.join(".history").join(meta.period.to_string());
+        fs::create_dir_all(&history).map_err(|e| Error::io(&history, e))?;
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        let old = history.join(stamp);
+        fs::rename(&final_dir, &old).map_err(|e| Error::io(&final_dir, e))?;
+    }
+    fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
+    fsutil::sync_dir(&parent)?;
+    Ok(final_dir)
+}
+
+fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<()> {
+    let p = meta.pipeline;
+    let mut outputs = Vec::new();
+    let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
+        fsutil::write_new(&dir.join(name), bytes)?;
+        outputs.push(OutputFile {
+            file: name.to_string(),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        });
+        Ok(())
+    };
+    let book_name = workbook::file_name(p, meta.period);
+    let book = workbook::render(
+        &workbook::Meta {
+            pipeline: p,
+            period: meta.period,
+            as_of: meta.as_of,
+            generated_at: meta.generated_at,
+        },
+        a,
+        &dir.join(&book_name),
+    )?;
+    put(&book_name, &book)?;
+    for q in &a.queries {
+        let Some(twin) = &q.twin else { continue };
+        let cols: Vec<String> = q.columns.iter().map(|c| c.key.clone()).collect();
+        let bytes = csv_twin(a.frame(&q.name)?, &cols, &dir.join(twin))?;
+        put(twin, &bytes)?;
+    }
+    let rows_used = a.used_rows()?;
+    let mut inputs: Vec<InputFile> = Vec::new();
+    for r in &rows_used {
+        if inputs.iter().any(|i| i.sha256 == r.sha256) {
+            continue;
+        }
+        if let Some(f) = meta.files.iter().find(|f| f.sha256 == r.sha256) {
+            inputs.push(InputFile {
+                file_name: f.file_name.clone(),
+                sha256: f.sha256.clone(),
+                stored_as: f.stored_as.clone(),
+                arrived_at: f.arrived_at.clone(),
+            });
+        }
+    }
+    let pipeline_bytes = fs::read(&p.file).unwrap_or_default();
+    let manifest = Manifest {
+        program: "fayuan".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        pipeline: p.name().into(),
+        pipeline_file: p.file.display().to_string(),
+        pipeline_sha256: sha256_hex(&pipeline_bytes),
+        period: meta.period.to_string(),
+        as_of: period::instant_text(&meta.as_of),
+        generated_at: period::instant_text(&meta.generated_at),
+        inputs,
+        rows_used,
+        outputs,
+        reference: Reference {
+            units: p
+                .units
+                .iter()
+                .map(|u| ReferenceUnit {
+                    code: u.code.clone(),
+                    name: u.name.clone(),
+                    target: u.target,
+                    population: u.population,
+                    population_source: u.population_source.clone(),
+                    budget: u.budget,
+                    budget_derived: u.budget_derived,
+                })
+                .collect(),
+            per_case_standard: p.def.funding.per_case_standard,
+            deadline_day: p.def.submission.deadline_day,
+            alerts: serde_json::to_value(&p.def.alerts).unwrap_or_default(),
+        },
+    };
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
+        path: dir.join("manifest.json"),
+        message: e.to_string(),
+    })?;
+    fsutil::write_new(&dir.join("manifest.json"), &text)
+}

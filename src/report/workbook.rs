@@ -1,0 +1,746 @@
+//! The consolidated workbook (SPEC §5): cover, 汇总, 完成进度, 每10万人供给量, 经费合规, 质量,
+//! 月度明细, 异常预警, 原始数据.
+//!
+//! Invariant: only this module knows rust_xlsxwriter. Figures are written as numbers, rounded
+//! half away from zero to what is shown (percentages to two decimals of a percent), so that what
+//! Excel displays and what it sums agree; an undefined figure is the text "—".
+
+use crate::analyze::{Analysis, ColumnSpec, Fmt};
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::format::{self, DASH, round_half_away};
+use crate::period::{self, Period};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use polars::prelude::*;
+use rust_xlsxwriter::{
+    Chart, ChartType, Color, DocProperties, Format, FormatAlign, FormatBorder, Workbook, Worksheet,
+};
+use std::path::Path;
+
+const FONT: &str = "宋体";
+const TITLE_FONT: &str = "黑体";
+const HEADER_FILL: u32 = 0xDDEBF7;
+const RED: u32 = 0xF8CBAD;
+const AMBER: u32 = 0xFFE699;
+const GREEN: u32 = 0xC6EFCE;
+
+/// The sheet names, in order.
+pub const SHEETS: [&str; 9] = [
+    "封面",
+    "汇总",
+    "完成进度",
+    "每10万人供给量",
+    "经费合规",
+    "质量",
+    "月度明细",
+    "异常预警",
+    "原始数据",
+];
+
+pub struct Meta<'a> {
+    pub pipeline: &'a Pipeline,
+    pub period: Period,
+    pub as_of: DateTime<Tz>,
+    pub generated_at: DateTime<Tz>,
+}
+
+/// The workbook's file name: `六安市法律援助民生实事汇总_2025-06.xlsx`.
+pub fn file_name(pipeline: &Pipeline, period: Period) -> String {
+    format!(
+        "{}{}汇总_{}.xlsx",
+        pipeline.def.pipeline.city, pipeline.def.pipeline.title, period
+    )
+}
+
+/// Display width of text in character cells: CJK and full-width characters count two (Excel's
+/// autofit undercounts them).
+pub fn text_width(s: &str) -> f64 {
+    s.chars()
+        .map(|c| {
+            let u = c as u32;
+            let wide = (0x1100..=0x115F).contains(&u)
+                || (0x2E80..=0xA4CF).contains(&u)
+                || (0xAC00..=0xD7A3).contains(&u)
+                || (0xF900..=0xFAFF).contains(&u)
+                || (0xFE30..=0xFE4F).contains(&u)
+                || (0xFF00..=0xFF60).contains(&u)
+                || (0xFFE0..=0xFFE6).contains(&u)
+                || u == 0x2014;
+            if wide { 2.0 } else { 1.0 }
+        })
+        .sum()
+}
+
+fn xerr(path: &Path) -> impl Fn(rust_xlsxwriter::XlsxError) -> Error + '_ {
+    move |e| Error::Report {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn perr(path: &Path) -> impl Fn(PolarsError) -> Error + '_ {
+    move |e| Error::Report {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+struct Styles {
+    title: Format,
+    subtitle: Format,
+    header: Format,
+    text: Format,
+    int: Format,
+    number: Format,
+    money: Format,
+    percent: Format,
+    pp: Format,
+    dash: Format,
+    note: Format,
+}
+
+impl Styles {
+    fn new() -> Styles {
+        let base = Format::new()
+            .set_font_name(FONT)
+            .set_font_size(11)
+            .set_border(FormatBorder::Thin);
+        Styles {
+            title: Format::new()
+                .set_font_name(TITLE_FONT)
+                .set_font_size(16)
+                .set_bold(),
+            subtitle: Format::new().set_font_name(FONT).set_font_size(11),
+            header: base
+                .clone()
+                .set_bold()
+                .set_text_wrap()
+                .set_align(FormatAlign::Center)
+                .set_align(FormatAlign::VerticalCenter)
+                .set_background_color(Color::RGB(HEADER_FILL)),
+            text: base.clone(),
+            int: base.clone().set_num_format("#,##0"),
+            number: base.clone().set_num_format("#,##0.00"),
+            money: base.clone().set_num_format("#,##0.00"),
+            percent: base.clone().set_num_format("0.00%"),
+            pp: base.clone().set_num_format("+0.00;-0.00;0.00"),
+            dash: base.clone().set_align(FormatAlign::Center),
+            note: Format::new()
+                .set_font_name(FONT)
+                .set_font_size(10)
+                .set_text_wrap(),
+        }
+    }
+
+    fn for_fmt(&self, fmt: Fmt) -> &Format {
+        match fmt {
+            Fmt::Text | Fmt::Bool | Fmt::Time => &self.text,
+            Fmt::Int => &self.int,
+            Fmt::Number => &self.number,
+            Fmt::Money => &self.money,
+            Fmt::Percent => &self.percent,
+            Fmt::Pp => &self.pp,
+        }
+    }
+}
+
+/// A cell value as it is written: a number (already rounded for display) or text.
+enum Out {
+    Num(f64),
+    Text(String),
+}
+
+/// The value of a cell for display: rounded half away from zero; percentages as fractions
+/// rounded to 0.01%; percentage points as points rounded to 0.01; null → "—".
+fn cell(v: AnyValue, fmt: Fmt) -> Out {
+    if let (Fmt::Time, Some(s)) = (fmt, v.get_str()) {
+        return Out::Text(s.get(..16).unwrap_or(s).replace('T', " "));
+    }
+    let num = match &v {
+        AnyValue::Null => return Out::Text(DASH.into()),
+        AnyValue::Boolean(b) => return Out::Text(if *b { "是" } else { "否" }.into()),
+        AnyValue::String(s) => return Out::Text(s.to_string()),
+        AnyValue::StringOwned(s) => return Out::Text(s.to_string()),
+        other => other.extract::<f64>(),
+    };
+    let Some(x) = num.filter(|x| x.is_finite()) else {
+        return Out::Text(DASH.into());
+    };
+    Out::Num(match fmt {
+        Fmt::Percent => round_half_away(x, 4),
+        Fmt::Pp => round_half_away(x * 100.0, 2),
+        Fmt::Int => round_half_away(x, 0),
+        Fmt::Number | Fmt::Money => round_half_away(x, 2),
+        Fmt::Text | Fmt::Bool | Fmt::Time => x,
+    })
+}
+
+/// Fill colour for a cell, by the pipeline's thresholds (the workbook's "conditional colours").
+type Colorer<'a> = &'a dyn Fn(&str, &AnyValue) -> Option<u32>;
+
+/// Writes a frame as a table: header at `top`, then one row per frame row. Returns the row after
+/// the table. Columns are the specs (a spec naming a missing column is skipped).
+fn table(
+    sheet: &mut Worksheet,
+    st: &Styles,
+    top: u32,
+    df: &DataFrame,
+    specs: &[ColumnSpec],
+    colour: Colorer,
+    widths: &mut Vec<f64>,
+    path: &Path,
+) -> Result<u32> {
+    let x = xerr(path);
+    let specs: Vec<&ColumnSpec> = specs.iter().filter(|s| df.column(&s.key).is_ok()).collect();
+    sheet.set_row_height(top, 36).map_err(&x)?;
+    for (c, spec) in specs.iter().enumerate() {
+        let label = if spec.fmt == Fmt::Pp {
+            format!("{}（百分点）", spec.label)
+        } else {
+            spec.label.clone()
+        };
+        sheet
+            .write_string_with_format(top, c as u16, &label, &st.header)
+            .map_err(&x)?;
+        grow(widths, c, text_width(&label).min(16.0));
+    }
+    let is_total: Vec<bool> = match df.column("unit_code").and_then(|c| c.str().cloned()) {
+        Ok(ca) => ca.iter().map(|v| v == Some("total")).collect(),
+        Err(_) => vec![false; df.height()],
+    };
+    for k in 0..df.height() {
+        let r = top + 1 + k as u32;
+        for (c, spec) in specs.iter().enumerate() {
+            let v = df
+                .column(&spec.key)
+                .and_then(|col| col.get(k))
+                .map_err(perr(path))?;
+            let mut f = match cell(v.clone(), spec.fmt) {
+                Out::Text(_)
+                    if matches!(
+                        spec.fmt,
+                        Fmt::Int | Fmt::Number | Fmt::Money | Fmt::Percent | Fmt::Pp
+                    ) =>
+                {
+                    st.dash.clone()
+                }
+                _ => st.for_fmt(spec.fmt).clone(),
+            };
+            if is_total[k] {
+                f = f.set_bold().set_border_top(FormatBorder::Double);
+            }
+            if let Some(rgb) = colour(&spec.key, &v) {
+                f = f.set_background_color(Color::RGB(rgb));
+            }
+            match cell(v, spec.fmt) {
+                Out::Num(n) => {
+                    sheet
+                        .write_number_with_format(r, c as u16, n, &f)
+                        .map_err(&x)?;
+                    let shown = match spec.fmt {
+                        Fmt::Percent => format::pct(Some(n)),
+                        Fmt::Money | Fmt::Number => format::grouped(n, 2),
+                        _ => format::grouped(n, 0),
+                    };
+                    grow(widths, c, text_width(&shown));
+                }
+                Out::Text(s) => {
+                    sheet
+                        .write_string_with_format(r, c as u16, &s, &f)
+                        .map_err(&x)?;
+                    grow(widths, c, text_width(&s).min(60.0));
+                }
+            }
+        }
+    }
+    Ok(top + 1 + df.height() as u32)
+}
+
+fn grow(widths: &mut Vec<f64>, c: usize, w: f64) {
+    if widths.len() <= c {
+        widths.resize(c + 1, 0.0);
+    }
+    widths[c] = widths[c].max(w);
+}
+
+fn finish_sheet(
+    sheet: &mut Worksheet,
+    widths: &[f64],
+    header_row: u32,
+    freeze_cols: u16,
+    path: &Path,
+) -> Result<()> {
+    let x = xerr(path);
+    for (c, w) in widths.iter().enumerate() {
+        sheet
+            .set_column_width(c as u16, (w + 2.0).clamp(6.0, 62.0))
+            .map_err(&x)?;
+    }
+    sheet.set_paper_size(9); // A4
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    sheet.set_repeat_rows(header_row, header_row).map_err(&x)?;
+    sheet
+        .set_freeze_panes(header_row + 1, freeze_cols)
+        .map_err(&x)?;
+    sheet.set_footer("&C第 &P 页，共 &N 页");
+    Ok(())
+}
+
+/// A sheet holding one analysis frame under a title line.
+fn frame_sheet(
+    book: &mut Workbook,
+    st: &Styles,
+    name: &str,
+    title: &str,
+    df: &DataFrame,
+    specs: &[ColumnSpec],
+    colour: Colorer,
+    path: &Path,
+) -> Result<u32> {
+    let x = xerr(path);
+    let sheet = book.add_worksheet();
+    sheet.set_name(name).map_err(&x)?;
+    sheet
+        .write_string_with_format(0, 0, title, &st.title)
+        .map_err(&x)?;
+    let mut widths = Vec::new();
+    let end = table(sheet, st, 2, df, specs, colour, &mut widths, path)?;
+    finish_sheet(sheet, &widths, 2, 2, path)?;
+    Ok(end)
+}
+
+/// Builds the workbook's bytes.
+pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
+    let x = xerr(path);
+    let st = Styles::new();
+    let p = meta.pipeline;
+    let mut book = Workbook::new();
+    book.set_properties(
+        &DocProperties::new()
+            .set_title(format!(
+                "{}{}汇总（{}）",
+                p.def.pipeline.city,
+                p.def.pipeline.title,
+                meta.period.zh()
+            ))
+            .set_author("fayuan")
+            .set_company(p.def.pipeline.city.clone()),
+    );
+    let ytd = if meta.period.month == 1 {
+        meta.period.zh()
+    } else {
+        format!("{}年1—{}月", meta.period.year, meta.period.month)
+    };
+    let spec = |q: &str| a.query(q).map(|q| q.columns.clone()).unwrap_or_default();
+    let none: Colorer = &|_, _| None;
+    let alerts_cfg = &p.def.alerts;
+    let gap_colour = move |key: &str, v: &AnyValue| -> Option<u32> {
+        let x = v.extract::<f64>()?;
+        match key {
+            "schedule_gap" if x < -alerts_cfg.behind_schedule_critical_pp / 100.0 => Some(RED),
+            "schedule_gap" if x < -alerts_cfg.behind_schedule_warning_pp / 100.0 => Some(AMBER),
+            "schedule_gap" => Some(GREEN),
+            "case_share" if x < alerts_cfg.case_share_min => Some(RED),
+            "case_share" => Some(GREEN),
+            _ => None,
+        }
+    };
+
+    cover(&mut book, &st, meta, a, &ytd, path)?;
+    summary(&mut book, &st, meta, a, &ytd, &gap_colour, path)?;
+
+    let completion = a.frame("completion")?;
+    let end = frame_sheet(
+        &mut book,
+        &st,
+        "完成进度",
+        &format!(
+            "完成进度（{ytd}累计，序时进度 {}）",
+            format::pct(Some(meta.period.month as f64 / 12.0))
+        ),
+        completion,
+        &spec("completion"),
+        &gap_colour,
+        path,
+    )?;
+    let sheet = book.worksheet_from_name("完成进度").map_err(&x)?;
+    let units = p.units.len() as u32;
+    let col_of = |key: &str| {
+        spec("completion")
+            .iter()
+            .filter(|s| completion.column(&s.key).is_ok())
+            .position(|s| s.key == key)
+            .unwrap_or(0) as u16
+    };
+    let mut chart = Chart::new(ChartType::Column);
+    chart.title().set_name("完成率与序时进度");
+    chart
+        .add_series()
+        .set_name("完成率")
+        .set_categories((
+            "完成进度",
+            3,
+            col_of("unit_name"),
+            2 + units,
+            col_of("unit_name"),
+        ))
+        .set_values((
+            "完成进度",
+            3,
+            col_of("completion_rate"),
+            2 + units,
+            col_of("completion_rate"),
+        ));
+    let mut line = Chart::new(ChartType::Line);
+    line.add_series()
+        .set_name("序时进度")
+        .set_categories((
+            "完成进度",
+            3,
+            col_of("unit_name"),
+            2 + units,
+            col_of("unit_name"),
+        ))
+        .set_values((
+            "完成进度",
+            3,
+            col_of("schedule_rate"),
+            2 + units,
+            col_of("schedule_rate"),
+        ));
+    chart.combine(&line);
+    chart.y_axis().set_num_format("0%");
+    chart.set_width(720).set_height(340);
+    sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
+
+    let per100k = a.frame("per100k")?;
+    let end = frame_sheet(
+        &mut book,
+        &st,
+        "每10万人供给量",
+        &format!("每10万人法律援助供给量（{ytd}，件/10万人）"),
+        per100k,
+        &spec("per100k"),
+        none,
+        path,
+    )?;
+    let sheet = book.worksheet_from_name("每10万人供给量").map_err(&x)?;
+    let pcol = |key: &str| {
+        spec("per100k")
+            .iter()
+            .filter(|s| per100k.column(&s.key).is_ok())
+            .position(|s| s.key == key)
+            .unwrap_or(0) as u16
+    };
+    let mut chart = Chart::new(ChartType::Column);
+    chart.title().set_name("每10万人供给量：年化与目标");
+    for (key, name) in [
+        ("per100k_annualized", "年化供给量"),
+        ("per100k_target", "目标供给量"),
+    ] {
+        chart
+            .add_series()
+            .set_name(name)
+            .set_categories((
+                "每10万人供给量",
+                3,
+                pcol("unit_name"),
+                2 + units,
+                pcol("unit_name"),
+            ))
+            .set_values(("每10万人供给量", 3, pcol(key), 2 + units, pcol(key)));
+    }
+    chart.set_width(720).set_height(340);
+    sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
+
+    frame_sheet(
+        &mut book,
+        &st,
+        "经费合规",
+        &format!(
+            "经费合规（{ytd}累计；要求：资金到位率、支出率年底达100%，办案补贴及直接费用占比≥{}）",
+            format::pct(Some(alerts_cfg.case_share_min))
+        ),
+        a.frame("funding")?,
+        &spec("funding"),
+        &gap_colour,
+        path,
+    )?;
+    frame_sheet(
+        &mut book,
+        &st,
+        "质量",
+        &format!("质量（{ytd}累计）"),
+        a.frame("quality")?,
+        &spec("quality"),
+        none,
+        path,
+    )?;
+    let monthly_specs: Vec<ColumnSpec> = spec("monthly")
+        .into_iter()
+        .filter(
+            |s| match s.key.strip_prefix('m').and_then(|m| m.parse::<u32>().ok()) {
+                Some(m) => m <= meta.period.month,
+                None => true,
+            },
+        )
+        .collect();
+    frame_sheet(
+        &mut book,
+        &st,
+        "月度明细",
+        &format!("月度明细：受理审批案件数（件），{ytd}"),
+        a.frame("monthly")?,
+        &monthly_specs,
+        none,
+        path,
+    )?;
+    let alerts = a.frame("alerts")?;
+    let alert_specs: Vec<ColumnSpec> = spec("alerts")
+        .into_iter()
+        .filter(|s| s.key != "severity" && s.key != "figure" && s.key != "threshold")
+        .collect();
+    let sev_colour = |key: &str, v: &AnyValue| -> Option<u32> {
+        match (key, v) {
+            ("severity_zh", AnyValue::String("严重")) => Some(RED),
+            ("severity_zh", AnyValue::String("警告")) => Some(AMBER),
+            _ => None,
+        }
+    };
+    let end = frame_sheet(
+        &mut book,
+        &st,
+        "异常预警",
+        &format!(
+            "异常预警（{}，共 {} 条）",
+            meta.period.zh(),
+            alerts.height()
+        ),
+        alerts,
+        &alert_specs,
+        &sev_colour,
+        path,
+    )?;
+    if alerts.height() == 0 {
+        let sheet = book.worksheet_from_name("异常预警").map_err(&x)?;
+        sheet
+            .write_string_with_format(end, 0, "本期无预警。", &st.subtitle)
+            .map_err(&x)?;
+    }
+    frame_sheet(
+        &mut book,
+        &st,
+        "原始数据",
+        &format!("原始数据：本报告采用的各单位各月数据（{ytd}，每单位每月采用最新版本）"),
+        a.frame("used")?,
+        &spec("used"),
+        none,
+        path,
+    )?;
+    book.save_to_buffer().map_err(&x)
+}
+
+fn cover(
+    book: &mut Workbook,
+    st: &Styles,
+    meta: &Meta,
+    a: &Analysis,
+    ytd: &str,
+    path: &Path,
+) -> Result<()> {
+    let x = xerr(path);
+    let p = meta.pipeline;
+    let sheet = book.add_worksheet();
+    sheet.set_name("封面").map_err(&x)?;
+    let title = format!("{}{}汇总", p.def.pipeline.city, p.def.pipeline.title);
+    sheet
+        .write_string_with_format(0, 0, &title, &st.title)
+        .map_err(&x)?;
+    let lines = [
+        ("报告期", format!("{}（累计 {ytd}）", meta.period.zh())),
+        ("数据截至", period::instant_zh(&meta.as_of)),
+        ("生成时间", period::instant_zh(&meta.generated_at)),
+        (
+            "报送截止",
+            period::deadline_zh(&meta.period.deadline(p.def.submission.deadline_day)),
+        ),
+    ];
+    for (i, (k, v)) in lines.iter().enumerate() {
+        sheet
+            .write_string_with_format(2 + i as u32, 0, *k, &st.header)
+            .map_err(&x)?;
+        sheet
+            .write_string_with_format(2 + i as u32, 1, v, &st.text)
+            .map_err(&x)?;
+    }
+    let top = 2 + lines.len() as u32 + 1;
+    sheet
+        .write_string_with_format(top, 0, "各单位报送情况", &st.subtitle.clone().set_bold())
+        .map_err(&x)?;
+    let subs = a.frame("submissions")?;
+    let specs = a
+        .query("submissions")
+        .map(|q| q.columns.clone())
+        .unwrap_or_default();
+    let specs: Vec<ColumnSpec> = specs.into_iter().filter(|s| s.key != "deadline").collect();
+    let late_colour = |key: &str, v: &AnyValue| -> Option<u32> {
+        match (key, v) {
+            ("reported", AnyValue::Boolean(false)) => Some(RED),
+            ("late", AnyValue::Boolean(true)) => Some(AMBER),
+            _ => None,
+        }
+    };
+    let mut widths = vec![12.0, 40.0];
+    let end = table(
+        sheet,
+        st,
+        top + 1,
+        subs,
+        &specs,
+        &late_colour,
+        &mut widths,
+        path,
+    )?;
+    // Notes on reference data and completeness.
+    let mut notes = Vec::new();
+    let missing: Vec<String> = p
+        .units
+        .iter()
+        .zip(
+            subs.column("reported")
+                .and_then(|c| c.bool().cloned())
+                .map_err(perr(path))?
+                .iter(),
+        )
+        .filter(|(_, r)| *r != Some(true))
+        .map(|(u, _)| u.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        notes.push(format!(
+            "{}未报送{}数据，本期数字为初步数，待补报后更新。",
+            missing.join("、"),
+            meta.period.zh()
+        ));
+    }
+    let derived: Vec<String> = p
+        .units
+        .iter()
+        .filter(|u| u.budget_derived)
+        .map(|u| u.name.clone())
+        .collect();
+    if !derived.is_empty() {
+        notes.push(format!(
+            "计划安排经费为推算数（年度目标 × {} 元/件）：{}。",
+            format::num(Some(p.def.funding.per_case_standard)),
+            derived.join("、")
+        ));
+    }
+    let nopop: Vec<String> = p
+        .units
+        .iter()
+        .filter(|u| u.population.is_none() && !u.whole_city)
+        .map(|u| u.name.clone())
+        .collect();
+    if !nopop.is_empty() {
+        notes.push(format!(
+            "常住人口数据缺失：{}（待第七次全国人口普查公报数据）。其每10万人供给量显示为“—”，全市合计暂不计算。",
+            nopop.join("、")
+        ));
+    }
+    for u in p.units.iter().filter(|u| u.whole_city) {
+        notes.push(format!(
+            "{}服务全市，无单独常住人口；其案件计入全市合计的每10万人供给量。",
+            u.name
+        ));
+    }
+    if let Some(src) = p.units.iter().find_map(|u| u.population_source.clone()) {
+        notes.push(format!("常住人口来源：{src}。"));
+    }
+    notes.push("百分比按四舍五入保留两位小数；“—”表示分母为0或数据缺失，无法计算。".into());
+    sheet
+        .write_string_with_format(end + 1, 0, "说明", &st.subtitle.clone().set_bold())
+        .map_err(&x)?;
+    for (i, n) in notes.iter().enumerate() {
+        let r = end + 2 + i as u32;
+        sheet
+            .merge_range(r, 0, r, 8, &format!("{}. {n}", i + 1), &st.note)
+            .map_err(&x)?;
+        sheet.set_row_height(r, 30).map_err(&x)?;
+    }
+    for (c, w) in widths.iter().enumerate() {
+        sheet
+            .set_column_width(c as u16, (w + 2.0).clamp(8.0, 44.0))
+            .map_err(&x)?;
+    }
+    sheet.set_paper_size(9);
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    Ok(())
+}
+
+/// 汇总: one row per unit and 合计 with the headline figures from several analyses.
+fn summary(
+    book: &mut Workbook,
+    st: &Styles,
+    meta: &Meta,
+    a: &Analysis,
+    ytd: &str,
+    colour: Colorer,
+    path: &Path,
+) -> Result<()> {
+    // (analysis, column) of the headline figures, in order.
+    const HEADLINE: [(&str, &str); 13] = [
+        ("completion", "unit_name"),
+        ("completion", "target"),
+        ("completion", "ytd_approved"),
+        ("completion", "completion_rate"),
+        ("completion", "schedule_gap"),
+        ("completion", "rank_completion"),
+        ("per100k", "per100k_annualized"),
+        ("funding", "arrival_rate"),
+        ("funding", "expenditure_rate"),
+        ("funding", "case_share"),
+        ("funding", "per_case_input"),
+        ("quality", "satisfaction_rate"),
+        ("submissions", "reported"),
+    ];
+    let mut columns = Vec::new();
+    let mut specs = Vec::new();
+    let height = a.frame("completion")?.height();
+    for (q, key) in HEADLINE {
+        let df = a.frame(q)?;
+        let Some(spec) = a
+            .query(q)
+            .and_then(|q| q.columns.iter().find(|s| s.key == key))
+        else {
+            continue;
+        };
+        let mut col = df.column(key).map_err(perr(path))?.clone();
+        if col.len() < height {
+            // submissions has no 合计 row.
+            col = col
+                .extend_constant(AnyValue::Null, height - col.len())
+                .map_err(perr(path))?;
+        }
+        columns.push(col);
+        specs.push(spec.clone());
+    }
+    columns.push(
+        a.frame("completion")?
+            .column("unit_code")
+            .map_err(perr(path))?
+            .clone()
+            .with_name("unit_code".into()),
+    );
+    let df = DataFrame::new(height, columns).map_err(perr(path))?;
+    let title = format!(
+        "{}{}汇总（{}，累计 {ytd}）",
+        meta.pipeline.def.pipeline.city,
+        meta.pipeline.def.pipeline.title,
+        meta.period.zh()
+    );
+    frame_sheet(book, st, "汇总", &title, &df, &specs, colour, path)?;
+    Ok(())
+}
