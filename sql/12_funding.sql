@@ -15,21 +15,28 @@
 WITH per_unit AS (
   SELECT u.ord, u.unit_code, u.unit_name, u.budget, u.budget_derived,
          COALESCE(SUM(r.cases_approved), 0) AS ytd_approved,
-         COALESCE(SUM(r.funds_received), 0.0) AS ytd_received,
-         COALESCE(SUM(r.spend_total), 0.0) AS ytd_spend,
-         COALESCE(SUM(r.spend_case), 0.0) AS ytd_spend_case
+         COALESCE(SUM(r.funds_received_fen), 0) AS received_fen,
+         COALESCE(SUM(r.spend_total_fen), 0) AS spend_fen,
+         COALESCE(SUM(r.spend_case_fen), 0) AS spend_case_fen
   FROM units u
   LEFT JOIN used r ON r.unit_code = u.unit_code
   GROUP BY u.ord, u.unit_code, u.unit_name, u.budget, u.budget_derived
 ),
-rows AS (
-  SELECT ord, unit_code, unit_name, budget, budget_derived, ytd_approved, ytd_received, ytd_spend, ytd_spend_case
+sums AS (
+  SELECT ord, unit_code, unit_name, budget, budget_derived, ytd_approved, received_fen, spend_fen, spend_case_fen
   FROM per_unit
   UNION ALL
-  SELECT CAST(1000000 AS BIGINT) AS ord, 'total' AS unit_code, '合计' AS unit_name, SUM(budget) AS budget,
+  SELECT CAST(1000000 AS BIGINT) AS ord, 'total' AS unit_code, '合计' AS unit_name, CAST(SUM(CAST(ROUND(budget * 100) AS BIGINT)) AS DOUBLE) / 100 AS budget,
          MAX(budget_derived) AS budget_derived, SUM(ytd_approved) AS ytd_approved,
-         SUM(ytd_received) AS ytd_received, SUM(ytd_spend) AS ytd_spend, SUM(ytd_spend_case) AS ytd_spend_case
+         SUM(received_fen) AS received_fen, SUM(spend_fen) AS spend_fen, SUM(spend_case_fen) AS spend_case_fen
   FROM per_unit
+),
+rows AS (
+  SELECT ord, unit_code, unit_name, budget, budget_derived, ytd_approved,
+         CAST(received_fen AS DOUBLE) / 100 AS ytd_received,
+         CAST(spend_fen AS DOUBLE) / 100 AS ytd_spend,
+         CAST(spend_case_fen AS DOUBLE) / 100 AS ytd_spend_case
+  FROM sums
 )
 SELECT r.ord, r.unit_code, r.unit_name, r.budget, r.budget_derived,
        r.ytd_received, r.ytd_received / NULLIF(r.budget, 0) AS arrival_rate,

@@ -94,11 +94,12 @@ fn parse_query(file: &str, sql: &'static str) -> Result<Query> {
                 "percent" => Fmt::Percent,
                 "pp" => Fmt::Pp,
                 "bool" => Fmt::Bool,
+                "time" => Fmt::Time,
                 other => {
                     return Err(bad(
                         i,
                         &format!(
-                            "unknown format {other:?} (text, int, number, money, percent, pp, bool)"
+                            "unknown format {other:?} (text, int, number, money, percent, pp, bool, time)"
                         ),
                     ));
                 }
@@ -486,4 +487,52 @@ fn fill_messages(mut alerts: DataFrame) -> PolarsResult<DataFrame> {
         .collect();
     alerts.with_column(Column::new("message".into(), filled))?;
     Ok(alerts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sql_file_has_a_well_formed_header() {
+        let qs = queries().unwrap();
+        let names: Vec<&str> = qs.iter().map(|q| q.name.as_str()).collect();
+        for want in [
+            "used",
+            "completion",
+            "per100k",
+            "funding",
+            "quality",
+            "monthly",
+            "submissions",
+            "alerts",
+        ] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        for q in &qs {
+            if q.twin.is_some() {
+                assert!(
+                    q.columns.iter().any(|c| c.key == "unit_code"),
+                    "{}: a twin names its unit",
+                    q.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_headers_are_named() {
+        let e = parse_query("30_x.sql", "-- column: a | b\nSELECT 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("30_x.sql") && e.contains("line 1"), "{e}");
+        let e = parse_query("30_x.sql", "SELECT 1\n-- column: a | b | percentage")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("percentage"), "{e}");
+        assert_eq!(
+            parse_query("30_extra_thing.sql", "SELECT 1").unwrap().name,
+            "extra_thing"
+        );
+    }
 }

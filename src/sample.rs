@@ -122,16 +122,15 @@ pub fn figures(unit: &Unit, period: Period, rng: &mut Rng) -> Row {
     }
 }
 
-/// Writes the monthly submissions of every unit for months 1..=`months` of the pipeline's
-/// year into `dir`, one file per unit and month, the styles mixed across units.
-pub fn write_months(
+/// The submissions of every unit for months 1..=`months` of the pipeline's year: (file name,
+/// style, title, row), one file per unit and month, the styles mixed across units.
+pub fn plan(
     pipeline: &Pipeline,
     months: u32,
     seed: u64,
-    dir: &Path,
-) -> Result<Vec<String>> {
+) -> Result<Vec<(String, Style, String, Row)>> {
     let mut rng = Rng::new(seed);
-    let mut names = Vec::new();
+    let mut out = Vec::new();
     for m in 1..=months {
         let period = Period::new(pipeline.year(), m)
             .ok_or_else(|| Error::Usage(format!("month {m} is not 1 to 12")))?;
@@ -140,10 +139,24 @@ pub fn write_months(
             let row = figures(unit, period, &mut rng);
             let name = format!("{}_{}.{}", unit.name, period, style.extension());
             let title = format!("{}{}法律援助民生实事月报表", unit.name, period.zh());
-            let bytes = render(style, &title, &[row])?;
-            crate::fsutil::write_new(&dir.join(&name), &bytes)?;
-            names.push(name);
+            out.push((name, style, title, row));
         }
+    }
+    Ok(out)
+}
+
+/// Writes [`plan`] into `dir`.
+pub fn write_months(
+    pipeline: &Pipeline,
+    months: u32,
+    seed: u64,
+    dir: &Path,
+) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (name, style, title, row) in plan(pipeline, months, seed)? {
+        let bytes = render(style, &title, &[row])?;
+        crate::fsutil::write_new(&dir.join(&name), &bytes)?;
+        names.push(name);
     }
     Ok(names)
 }

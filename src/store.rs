@@ -144,7 +144,7 @@ impl Store {
     }
 
     /// Writes one batch: the files seen and the rows accepted. All or nothing.
-    pub fn commit(&self, batch: i64, files: &[FileEntry], rows: &[(i64, &Row)]) -> Result<()> {
+    pub fn commit(&self, batch: i64, files: &[FileEntry], rows: &[(usize, &Row)]) -> Result<()> {
         let final_dir = self.batches_dir().join(format!("b{batch:06}"));
         let tmp = self
             .root
@@ -282,9 +282,16 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
         .collect()
 }
 
+/// The rows table for rows not (yet) in a store, with versions numbered as the store numbers
+/// them: `rows` pairs an index into `files` (the file a row came from) with the row. Used for
+/// analyses of data in hand and by the tests.
+pub fn table_of(files: &[FileEntry], rows: &[(usize, &Row)]) -> PolarsResult<DataFrame> {
+    number_versions(rows_frame(files, rows)?)
+}
+
 /// The rows table: one column per submission field (counts Int64, money Float64 in 元,
 /// text, months `YYYY-MM` and dates `YYYY-MM-DD` as strings), then where each row came from.
-fn rows_frame(files: &[FileEntry], rows: &[(i64, &Row)]) -> PolarsResult<DataFrame> {
+fn rows_frame(files: &[FileEntry], rows: &[(usize, &Row)]) -> PolarsResult<DataFrame> {
     let mut columns: Vec<Column> = Vec::with_capacity(FIELDS.len() + 8);
     for (f, field) in FIELDS.iter().enumerate() {
         let name: PlSmallStr = field.key.into();
@@ -321,18 +328,18 @@ fn rows_frame(files: &[FileEntry], rows: &[(i64, &Row)]) -> PolarsResult<DataFra
         };
         columns.push(col);
     }
-    let file = |seq: i64| files.iter().find(|f| f.seq == seq);
     let text = |get: fn(&FileEntry) -> &str| {
         rows.iter()
-            .map(|(seq, _)| file(*seq).map(get).unwrap_or_default().to_string())
+            .map(|(i, _)| files.get(*i).map(get).unwrap_or_default().to_string())
             .collect::<Vec<_>>()
     };
-    let batch = files.first().map_or(0, |f| f.batch);
-    columns.push(Column::new(meta::BATCH.into(), vec![batch; rows.len()]));
-    columns.push(Column::new(
-        meta::FILE_SEQ.into(),
-        rows.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
-    ));
+    let num = |get: fn(&FileEntry) -> i64| {
+        rows.iter()
+            .map(|(i, _)| files.get(*i).map_or(0, get))
+            .collect::<Vec<_>>()
+    };
+    columns.push(Column::new(meta::BATCH.into(), num(|f| f.batch)));
+    columns.push(Column::new(meta::FILE_SEQ.into(), num(|f| f.seq)));
     columns.push(Column::new(
         meta::SOURCE_ROW.into(),
         rows.iter()

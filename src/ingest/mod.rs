@@ -241,7 +241,10 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
             text.as_bytes(),
         )?;
     }
-    let rows: Vec<(i64, &validate::Row)> = checked_rows.iter().map(|(s, r)| (*s, r)).collect();
+    let rows: Vec<(usize, &validate::Row)> = checked_rows
+        .iter()
+        .map(|(seq, r)| (entries.iter().position(|e| e.seq == *seq).unwrap_or(0), r))
+        .collect();
     store.commit(batch, &entries, &rows)?;
     // Only now, with the bytes kept and the store committed, do the files leave the inbox.
     for path in &paths {

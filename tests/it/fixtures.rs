@@ -235,3 +235,34 @@ fn bad_files_are_rejected_for_their_reason_and_quarantined_unchanged() {
     assert!(env.files_under("inbox").is_empty());
     assert!(env.files_under("archive").is_empty());
 }
+
+#[test]
+fn indicators_for_march_match_the_spec_on_the_fixtures() {
+    let Some(suite) = suite() else { return };
+    let env = Env::new();
+    env.copy_in(&suite.join("inbox"));
+    assert_eq!(env.run(&["--as-of", "2025-04-03 10:00", "ingest"]).code, 0);
+    env.copy_in(&suite.join("inbox-later"));
+    let r = env.run(&[
+        "--as-of",
+        "2025-04-08 10:00",
+        "run",
+        "--period",
+        "2025-03",
+        "--no-email",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let truth = truth(&suite.join("truth.csv"));
+    let dir = env.tmp.path().join("output/luan-2025/2025-03");
+    crate::indicators::assert_twins(&dir, &crate::indicators::expected(&truth, 3));
+    // February's report uses months 1–2 only.
+    assert_eq!(
+        env.run(&["--as-of", "2025-04-08 10:00", "run", "--period", "2025-02"])
+            .code,
+        0
+    );
+    crate::indicators::assert_twins(
+        &env.tmp.path().join("output/luan-2025/2025-02"),
+        &crate::indicators::expected(&truth, 2),
+    );
+}

@@ -2,5 +2,7 @@
 
 mod config;
 mod fixtures;
+mod indicators;
 mod ingest;
+mod report;
 mod support;
