@@ -263,8 +263,31 @@ pub fn rejections_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
     )
 }
 
+/// Stack for the thread that plans and runs the SQL: polars' planner recurses deeply over a
+/// query as large as `alerts.sql` (past the 2 MiB of a test or tokio worker thread in a debug
+/// build).
+const ANALYSIS_STACK: usize = 64 << 20;
+
 /// Runs every SQL file, then adds the `restated` alerts and fills in the alert messages.
 pub fn analyze(inputs: &Inputs) -> Result<Analysis> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("analyze".into())
+            .stack_size(ANALYSIS_STACK)
+            .spawn_scoped(scope, || analyze_here(inputs))
+            .map_err(|e| Error::Analysis {
+                query: "(thread)".into(),
+                message: e.to_string(),
+            })?
+            .join()
+            .map_err(|_| Error::Analysis {
+                query: "(thread)".into(),
+                message: "the analysis panicked".into(),
+            })?
+    })
+}
+
+fn analyze_here(inputs: &Inputs) -> Result<Analysis> {
     let queries = queries()?;
     let err = |q: &str| {
         let q = q.to_string();

@@ -1,5 +1,6 @@
 //! fayuan's integration tests: one binary, modules by capability.
 
+mod alerts;
 mod config;
 mod fixtures;
 mod indicators;
