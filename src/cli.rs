@@ -62,6 +62,8 @@ pub enum Command {
         /// Send again even if this period was sent before (with the email digest).
         #[arg(long)]
         force: bool,
+        /// Files or folders to copy into the inbox first (as with `ingest`).
+        paths: Vec<PathBuf>,
     },
     /// Take new submissions from the inbox now. Files or folders given are first copied into
     /// the inbox (the originals are left as they are).
@@ -183,10 +185,7 @@ pub fn run(args: Args) -> Result<i32> {
             Ok(if bad > 0 { exit::INVALID } else { exit::OK })
         }
         Command::Ingest { paths } => {
-            let copied = ingest::copy_into_inbox(&ctx.data_dir, &paths)?;
-            if !copied.is_empty() {
-                println!("已将 {} 个文件复制到收件箱。", copied.len());
-            }
+            copy_in(&ctx, &paths)?;
             let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, ctx.now)?;
             print_ingest(&summary);
             Ok(
@@ -201,11 +200,14 @@ pub fn run(args: Args) -> Result<i32> {
             period,
             no_email: _,
             force: _,
+            paths,
         } => {
+            copy_in(&ctx, &paths)?;
             let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, ctx.now)?;
             print_ingest(&summary);
-            let dir = crate::run::build_report(&ctx, period)?;
-            println!("报告已生成：{}", dir.display());
+            let built = crate::run::build_report(&ctx, period)?;
+            println!("{}", built.headline);
+            println!("报告已生成：{}", built.dir.display());
             Ok(exit::OK)
         }
         Command::Status { period } => {
@@ -226,6 +228,14 @@ pub fn run(args: Args) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+fn copy_in(ctx: &Context, paths: &[PathBuf]) -> Result<()> {
+    let copied = ingest::copy_into_inbox(&ctx.data_dir, paths)?;
+    if !copied.is_empty() {
+        println!("已将 {} 个文件复制到收件箱。", copied.len());
+    }
+    Ok(())
 }
 
 fn print_ingest(summary: &crate::ingest::Summary) {
