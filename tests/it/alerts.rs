@@ -76,6 +76,10 @@ impl Case {
 
     /// The alerts for `period` as of `as_of`: (rule, severity, unit_code, message).
     fn alerts(&self, period: &str, as_of: &str) -> Vec<BTreeMap<String, String>> {
+        frame_as_text(self.analysis(period, as_of).frame("alerts").unwrap())
+    }
+
+    fn analysis(&self, period: &str, as_of: &str) -> analyze::Analysis {
         let pipeline = luan();
         let mut files: Vec<FileEntry> = self
             .rows
@@ -113,7 +117,7 @@ impl Case {
             previous: self.previous.as_deref(),
         })
         .unwrap();
-        frame_as_text(a.frame("alerts").unwrap())
+        a
     }
 }
 
@@ -492,4 +496,52 @@ fn alerts_come_most_severe_first_in_plan_order() {
         ]
     );
     assert!(has(&a, "late", "341500").is_some());
+}
+
+#[test]
+fn ranks_share_the_lowest_on_ties_and_empty_denominators_are_null() {
+    // 霍邱县 1300 and 金寨县 780: 130 and 78 cases are both 10%; 霍山县 (430) 86 cases is 20%.
+    let rows = vec![
+        on_time(set(
+            set(row("341522", 1), "cases_approved", 130),
+            "cases_criminal",
+            130,
+        )),
+        on_time(set(
+            set(row("341524", 1), "cases_approved", 78),
+            "cases_criminal",
+            78,
+        )),
+        on_time(set(
+            set(row("341525", 1), "cases_approved", 86),
+            "cases_criminal",
+            86,
+        )),
+    ];
+    let a = Case::new(rows).analysis("2025-01", "2025-02-10 09:00");
+    let c = frame_as_text(a.frame("completion").unwrap());
+    let get =
+        |code: &str, key: &str| c.iter().find(|r| r["unit_code"] == code).unwrap()[key].clone();
+    assert_eq!(get("341525", "rank_completion"), "1");
+    assert_eq!(get("341522", "rank_completion"), "2");
+    assert_eq!(get("341524", "rank_completion"), "2");
+    // Units that sent nothing have 0%: they share the next rank after the two ties (4).
+    assert_eq!(get("341523", "rank_completion"), "4");
+    assert_eq!(get("341500", "rank_completion"), "4");
+    // No cases: no closure rate, no input per case, no shares — null, not 0 or infinity.
+    assert_eq!(get("341523", "closure_rate"), "");
+    let f = frame_as_text(a.frame("funding").unwrap());
+    let fget =
+        |code: &str, key: &str| f.iter().find(|r| r["unit_code"] == code).unwrap()[key].clone();
+    for key in ["expenditure_rate", "case_share", "per_case_input"] {
+        assert_eq!(fget("341523", key), "", "{key}");
+    }
+    assert_eq!(fget("341523", "arrival_rate"), "0.0");
+    let q = frame_as_text(a.frame("quality").unwrap());
+    let qrow = q.iter().find(|r| r["unit_code"] == "341522").unwrap();
+    assert_eq!(
+        qrow["complaint_resolution_rate"], "",
+        "no complaints: no rate"
+    );
+    assert_eq!(qrow["satisfaction_rate"], "1.0");
 }
