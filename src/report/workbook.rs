@@ -365,54 +365,31 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
         &gap_colour,
         path,
     )?;
-    let sheet = book.worksheet_from_name("完成进度").map_err(&x)?;
     let units = p.units.len() as u32;
-    let col_of = |key: &str| {
-        spec("completion")
-            .iter()
-            .filter(|s| completion.column(&s.key).is_ok())
-            .position(|s| s.key == key)
-            .unwrap_or(0) as u16
-    };
     let mut chart = Chart::new(ChartType::Column);
     chart.title().set_name("完成率与序时进度");
-    chart
-        .add_series()
-        .set_name("完成率")
-        .set_categories((
-            "完成进度",
-            3,
-            col_of("unit_name"),
-            2 + units,
-            col_of("unit_name"),
-        ))
-        .set_values((
-            "完成进度",
-            3,
-            col_of("completion_rate"),
-            2 + units,
-            col_of("completion_rate"),
-        ));
+    let cols = |key| column_index(&spec("completion"), completion, key);
+    series(
+        &mut chart,
+        "完成进度",
+        "完成率",
+        cols("unit_name"),
+        cols("completion_rate"),
+        units,
+    );
     let mut line = Chart::new(ChartType::Line);
-    line.add_series()
-        .set_name("序时进度")
-        .set_categories((
-            "完成进度",
-            3,
-            col_of("unit_name"),
-            2 + units,
-            col_of("unit_name"),
-        ))
-        .set_values((
-            "完成进度",
-            3,
-            col_of("schedule_rate"),
-            2 + units,
-            col_of("schedule_rate"),
-        ));
+    series(
+        &mut line,
+        "完成进度",
+        "序时进度",
+        cols("unit_name"),
+        cols("schedule_rate"),
+        units,
+    );
     chart.combine(&line);
     chart.y_axis().set_num_format("0%");
     chart.set_width(720).set_height(340);
+    let sheet = book.worksheet_from_name("完成进度").map_err(&x)?;
     sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
 
     let per100k = a.frame("per100k")?;
@@ -426,33 +403,27 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
         none,
         path,
     )?;
-    let sheet = book.worksheet_from_name("每10万人供给量").map_err(&x)?;
-    let pcol = |key: &str| {
-        spec("per100k")
-            .iter()
-            .filter(|s| per100k.column(&s.key).is_ok())
-            .position(|s| s.key == key)
-            .unwrap_or(0) as u16
-    };
     let mut chart = Chart::new(ChartType::Column);
     chart.title().set_name("每10万人供给量：年化与目标");
-    for (key, name) in [
-        ("per100k_annualized", "年化供给量"),
-        ("per100k_target", "目标供给量"),
-    ] {
-        chart
-            .add_series()
-            .set_name(name)
-            .set_categories((
-                "每10万人供给量",
-                3,
-                pcol("unit_name"),
-                2 + units,
-                pcol("unit_name"),
-            ))
-            .set_values(("每10万人供给量", 3, pcol(key), 2 + units, pcol(key)));
-    }
+    let cols = |key| column_index(&spec("per100k"), per100k, key);
+    series(
+        &mut chart,
+        "每10万人供给量",
+        "年化供给量",
+        cols("unit_name"),
+        cols("per100k_annualized"),
+        units,
+    );
+    series(
+        &mut chart,
+        "每10万人供给量",
+        "目标供给量",
+        cols("unit_name"),
+        cols("per100k_target"),
+        units,
+    );
     chart.set_width(720).set_height(340);
+    let sheet = book.worksheet_from_name("每10万人供给量").map_err(&x)?;
     sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
 
     frame_sheet(
@@ -540,6 +511,26 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
         path,
     )?;
     book.save_to_buffer().map_err(&x)
+}
+
+/// The sheet column of `key` in a table written by [`table`] (which skips specs whose column
+/// is missing from the frame).
+fn column_index(specs: &[ColumnSpec], df: &DataFrame, key: &str) -> u16 {
+    specs
+        .iter()
+        .filter(|s| df.column(&s.key).is_ok())
+        .position(|s| s.key == key)
+        .unwrap_or(0) as u16
+}
+
+/// A chart series over the unit rows of a table whose header is on row 2 (data from row 3,
+/// one row per unit; the 合计 row is left out of charts).
+fn series(chart: &mut Chart, sheet: &str, name: &str, categories: u16, values: u16, units: u32) {
+    chart
+        .add_series()
+        .set_name(name)
+        .set_categories((sheet, 3, categories, 2 + units, categories))
+        .set_values((sheet, 3, values, 2 + units, values));
 }
 
 fn cover(

@@ -30,18 +30,7 @@ fn suite() -> Option<PathBuf> {
 }
 
 fn truth(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    let mut rows: Vec<BTreeMap<String, String>> = r
-        .records()
-        .map(|rec| {
-            headers
-                .iter()
-                .zip(rec.unwrap().iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect();
+    let mut rows = crate::indicators::csv_rows(csv::Reader::from_path(path).unwrap());
     rows.sort_by(|a, b| (&a["unit_code"], &a["period"]).cmp(&(&b["unit_code"], &b["period"])));
     rows
 }

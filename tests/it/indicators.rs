@@ -176,7 +176,11 @@ pub fn read_twin(path: &Path) -> Rows {
         "{} has no BOM",
         path.display()
     );
-    let mut r = csv::Reader::from_reader(&bytes[3..]);
+    csv_rows(csv::Reader::from_reader(&bytes[3..]))
+}
+
+/// Every record of a CSV as a map from header to text.
+pub fn csv_rows<R: std::io::Read>(mut r: csv::Reader<R>) -> Rows {
     let headers = r.headers().unwrap().clone();
     r.records()
         .map(|rec| {
