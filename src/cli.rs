@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::ingest::{self, validate};
 use crate::period::{self, Period};
 use crate::store::Outcome;
-use crate::{sample, status};
+use crate::{notify, sample, status};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
@@ -64,6 +64,11 @@ pub enum Command {
         force: bool,
         /// Files or folders to copy into the inbox first (as with `ingest`).
         paths: Vec<PathBuf>,
+    },
+    /// Deliver the period's digest to every recipient that does not have it yet.
+    Send {
+        #[arg(long)]
+        period: Period,
     },
     /// Take new submissions from the inbox now. Files or folders given are first copied into
     /// the inbox (the originals are left as they are).
@@ -198,8 +203,8 @@ pub fn run(args: Args) -> Result<i32> {
         }
         Command::Run {
             period,
-            no_email: _,
-            force: _,
+            no_email,
+            force,
             paths,
         } => {
             copy_in(&ctx, &paths)?;
@@ -208,8 +213,29 @@ pub fn run(args: Args) -> Result<i32> {
             let built = crate::run::build_report(&ctx, period)?;
             println!("{}", built.headline);
             println!("报告已生成：{}", built.dir.display());
-            Ok(exit::OK)
+            if no_email {
+                println!("未发送摘要邮件（--no-email）。");
+                return Ok(exit::OK);
+            }
+            match notify::queue(
+                &ctx.data_dir,
+                &ctx.pipeline,
+                period,
+                &built.dir,
+                ctx.now,
+                force,
+            )? {
+                Some(id) => println!("摘要邮件 {id} 已放入发件箱。"),
+                None => println!(
+                    "{} 的摘要邮件此前已生成（重发请加 --force）；只补发未送达的收件人。",
+                    period.zh()
+                ),
+            }
+            let code = send(&ctx, period)?;
+            crate::run::webhooks(&ctx, &built);
+            Ok(code)
         }
+        Command::Send { period } => send(&ctx, period),
         Command::Status { period } => {
             let period = period.unwrap_or_else(|| Period::of(ctx.now.date_naive()).prev());
             print!(
@@ -228,6 +254,43 @@ pub fn run(args: Args) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+/// Delivers what is pending for the period; exit 1 when something stays in the outbox.
+fn send(ctx: &Context, period: Period) -> Result<i32> {
+    let settings = notify::Settings::resolve(&ctx.pipeline)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let d = rt.block_on(notify::deliver(
+        &ctx.data_dir,
+        &ctx.pipeline,
+        period,
+        &settings,
+    ))?;
+    for r in &d.sent {
+        println!("✓ 已发送：{r}");
+    }
+    if !d.to_outbox.is_empty() {
+        println!(
+            "未配置 SMTP 服务器：摘要邮件已写入发件箱（.eml），收件人 {}。",
+            d.to_outbox.join("、")
+        );
+    }
+    for (r, why) in &d.failed {
+        println!(
+            "✗ 未能发送：{r}（{why}）——邮件留在发件箱，可用 fayuan send --period {period} 重发"
+        );
+    }
+    if d.sent.is_empty() && d.to_outbox.is_empty() && d.failed.is_empty() {
+        println!("没有待发送的摘要邮件。");
+    }
+    Ok(if d.failed.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }
 
 fn copy_in(ctx: &Context, paths: &[PathBuf]) -> Result<()> {

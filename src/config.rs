@@ -20,7 +20,50 @@ pub struct PipelineFile {
     pub submission: SubmissionRules,
     pub funding: Funding,
     pub alerts: AlertThresholds,
+    pub email: EmailSettings,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookDef>,
     pub units: Vec<UnitDef>,
+}
+
+/// The email digest (SPEC §6). The SMTP password is never here: it comes from
+/// `FAYUAN_SMTP_PASSWORD`; `FAYUAN_SMTP_URL` overrides `server`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// Sender, e.g. `六安市司法局 <fayuan@example.gov.cn>`.
+    pub from: String,
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// `smtps://host:465` (implicit TLS), `smtp://host:587?tls=required` (STARTTLS),
+    /// `smtp://host:25` (plain, a local relay). Absent: digests are written to the outbox as
+    /// .eml files.
+    pub server: Option<String>,
+    pub username: Option<String>,
+    /// An extra CA certificate (PEM) to trust, for a server with a private certificate.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Above this size the workbook is not attached (the digest says so).
+    pub max_attachment_mb: f64,
+    /// A whole send to one recipient is abandoned after this long.
+    pub timeout_seconds: u64,
+    /// Attempts per recipient for transient failures (4xx, refused connection, timeout).
+    pub attempts: u32,
+    /// The first retry waits this long, doubling each time (with jitter).
+    pub retry_base_ms: u64,
+    /// CJK-capable fonts for the chart, first found is used (.ttf, .otf or .ttc).
+    #[serde(default)]
+    pub chart_fonts: Vec<PathBuf>,
+}
+
+/// A group-robot webhook (WeCom or DingTalk) that gets a short summary of critical alerts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookDef {
+    /// `{env:NAME}` in the URL is replaced by that environment variable (keep keys out of files).
+    pub url: String,
+    /// `wecom` or `dingtalk`.
+    pub kind: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,6 +253,40 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         problems.push(
             "alerts: spike_z > 0, spike_min_history ≥ 1 and spike_zero_median ≥ 0 expected".into(),
         );
+    }
+    let e = &def.email;
+    for (what, addr) in std::iter::once(("email.from", &e.from))
+        .chain(e.to.iter().map(|a| ("email.to", a)))
+        .chain(e.cc.iter().map(|a| ("email.cc", a)))
+    {
+        if addr.parse::<lettre::message::Mailbox>().is_err() {
+            problems.push(format!("{what} {addr:?}: not an email address"));
+        }
+    }
+    if e.to.is_empty() {
+        problems.push("email.to: at least one recipient".into());
+    }
+    if let Some(server) = &e.server {
+        if let Err(why) = crate::notify::smtp::ServerUrl::parse(server) {
+            problems.push(format!("email.server {server:?}: {why}"));
+        }
+    }
+    if !(e.max_attachment_mb > 0.0) || e.timeout_seconds == 0 || !(1..=10).contains(&e.attempts) {
+        problems.push(
+            "email: max_attachment_mb > 0, timeout_seconds > 0 and attempts 1..=10 expected".into(),
+        );
+    }
+    for (i, w) in def.webhooks.iter().enumerate() {
+        if !matches!(w.kind.as_str(), "wecom" | "dingtalk") {
+            problems.push(format!(
+                "webhooks[{}].kind {:?}: wecom or dingtalk",
+                i + 1,
+                w.kind
+            ));
+        }
+        if !w.url.starts_with("http://") && !w.url.starts_with("https://") {
+            problems.push(format!("webhooks[{}].url: an http(s) URL", i + 1));
+        }
     }
     if def.units.is_empty() {
         problems.push("no [[units]] defined".into());

@@ -10,6 +10,7 @@ pub mod error;
 pub mod format;
 pub mod fsutil;
 pub mod ingest;
+pub mod notify;
 pub mod period;
 pub mod report;
 pub mod run;

@@ -12,6 +12,9 @@ use std::path::PathBuf;
 /// What a report run produced.
 pub struct Built {
     pub dir: PathBuf,
+    /// Critical alerts as (unit, message), for the webhooks.
+    pub critical: Vec<(String, String)>,
+    pub subject: String,
     /// One line for people: completion against 序时进度 and the number of alerts.
     pub headline: String,
 }
@@ -64,5 +67,71 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         crate::format::pct(total("schedule_rate")),
         alerts
     );
-    Ok(Built { dir, headline })
+    let alerts_df = analysis.frame("alerts")?;
+    let col = |n: &str| -> Vec<String> {
+        alerts_df
+            .column(n)
+            .ok()
+            .and_then(|c| {
+                c.str().ok().map(|s| {
+                    s.iter()
+                        .map(|v| v.unwrap_or_default().to_string())
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
+    };
+    let (sev, units, msgs) = (col("severity"), col("unit_name"), col("message"));
+    let critical = (0..sev.len())
+        .filter(|&k| sev[k] == "critical")
+        .map(|k| (units[k].clone(), msgs[k].clone()))
+        .collect();
+    let subject = report::last_manifest(&ctx.output_dir, &ctx.pipeline, period)
+        .map(|m| m.digest.subject)
+        .unwrap_or_else(|| headline.clone());
+    Ok(Built {
+        dir,
+        critical,
+        subject,
+        headline,
+    })
+}
+
+/// Posts the critical alerts to the pipeline's webhooks. A failure is reported, never fatal.
+pub fn webhooks(ctx: &Context, built: &Built) {
+    let hooks = &ctx.pipeline.def.webhooks;
+    if hooks.is_empty() || built.critical.is_empty() {
+        return;
+    }
+    let mut md = format!(
+        "**{}**\n> 严重预警 {} 条\n",
+        built.subject,
+        built.critical.len()
+    );
+    for (unit, msg) in built.critical.iter().take(20) {
+        md.push_str(&format!("- **{unit}**：{msg}\n"));
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        tracing::error!("webhooks: cannot start the async runtime");
+        return;
+    };
+    let base = std::time::Duration::from_millis(ctx.pipeline.def.email.retry_base_ms);
+    for hook in hooks {
+        match rt.block_on(crate::notify::webhook::post(
+            hook,
+            &built.subject,
+            &md,
+            3,
+            base,
+        )) {
+            Ok(()) => println!("✓ 已推送严重预警到 {} 群机器人。", hook.kind),
+            Err(why) => {
+                tracing::warn!(kind = %hook.kind, error = %why, "webhook failed");
+                println!("✗ {} 群机器人推送失败：{why}（不影响邮件）", hook.kind);
+            }
+        }
+    }
 }

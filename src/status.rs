@@ -134,6 +134,10 @@ pub fn render(
             format!("；未报送：{}", missing.join("、"))
         }
     ));
+    for line in crate::notify::status_lines(data_dir, pipeline, period)? {
+        out.push_str(&line);
+        out.push('\n');
+    }
     let files = store.files()?;
     let rejected: Vec<&FileEntry> = files
         .iter()

@@ -5,15 +5,17 @@
 //! folder is built under a temporary name and renamed into place; the folder it replaces is
 //! kept under `output/<pipeline>/.history/<P>/`.
 
+pub mod chart;
+pub mod digest;
 pub mod workbook;
 
 use crate::analyze::{Analysis, UsedRow};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::ingest::sha256_hex;
 use crate::period::{self, Period};
 use crate::store::FileEntry;
+use crate::{format, fsutil};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use polars::prelude::*;
@@ -38,6 +40,19 @@ pub struct Manifest {
     pub rows_used: Vec<UsedRow>,
     pub outputs: Vec<OutputFile>,
     pub reference: Reference,
+    pub digest: DigestInfo,
+}
+
+/// What the email digest of this run is made of (files in the run folder).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DigestInfo {
+    pub subject: String,
+    pub html: String,
+    pub text: String,
+    /// The chart image, if one could be drawn.
+    pub chart: Option<String>,
+    /// The workbook to attach, if it is within the size limit.
+    pub attachment: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -140,6 +155,41 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Path
     Ok(final_dir)
 }
 
+/// The units' names and completion rates (without 合计) and 序时进度, for the chart.
+fn chart_data(a: &Analysis) -> Result<(Vec<String>, Vec<f64>, f64)> {
+    let df = a.frame("completion")?;
+    let err = |e: PolarsError| Error::Analysis {
+        query: "completion".into(),
+        message: e.to_string(),
+    };
+    let codes = df
+        .column("unit_code")
+        .and_then(|c| c.str().cloned())
+        .map_err(err)?;
+    let names = df
+        .column("unit_name")
+        .and_then(|c| c.str().cloned())
+        .map_err(err)?;
+    let rates = df
+        .column("completion_rate")
+        .and_then(|c| c.f64().cloned())
+        .map_err(err)?;
+    let schedule = df
+        .column("schedule_rate")
+        .and_then(|c| c.f64().cloned())
+        .map_err(err)?
+        .get(0)
+        .unwrap_or(0.0);
+    let mut out = (Vec::new(), Vec::new(), schedule);
+    for k in 0..df.height() {
+        if codes.get(k) != Some("total") {
+            out.0.push(names.get(k).unwrap_or_default().to_string());
+            out.1.push(rates.get(k).unwrap_or(0.0));
+        }
+    }
+    Ok(out)
+}
+
 fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<()> {
     let p = meta.pipeline;
     let mut outputs = Vec::new();
@@ -164,6 +214,58 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<()> {
         &dir.join(&book_name),
     )?;
     put(&book_name, &book)?;
+
+    // The digest: chart, HTML and text, and whether the workbook can go along.
+    let email = &p.def.email;
+    let limit = (email.max_attachment_mb * 1024.0 * 1024.0) as usize;
+    let attachment_note = (book.len() > limit).then(|| {
+        format!(
+            "工作簿（{:.1} MB）超过邮件附件上限 {} MB，本邮件未附工作簿，请在报告目录中查看。",
+            book.len() as f64 / 1048576.0,
+            format::num(Some(email.max_attachment_mb))
+        )
+    });
+    let (names, rates, schedule) = chart_data(a)?;
+    let chart_note = match chart::completion(
+        &dir.join("chart.png"),
+        &names,
+        &rates,
+        schedule,
+        &email.chart_fonts,
+    ) {
+        Ok(()) => None,
+        Err(why) => {
+            tracing::warn!("digest chart: {why}");
+            let _ = fs::remove_file(dir.join("chart.png"));
+            Some(format!("图表未生成：{why}"))
+        }
+    };
+    if chart_note.is_none() {
+        // Drawn straight to a file by plotters: take it back and record it like every output.
+        let drawn = dir.join("chart.png");
+        let png = fs::read(&drawn).map_err(|e| Error::io(&drawn, e))?;
+        fs::remove_file(&drawn).map_err(|e| Error::io(&drawn, e))?;
+        put("chart.png", &png)?;
+    }
+    let d = digest::render(
+        &digest::Meta {
+            pipeline: p,
+            period: meta.period,
+            as_of: meta.as_of,
+            chart_note: chart_note.clone(),
+            attachment_note: attachment_note.clone(),
+        },
+        a,
+    )?;
+    put("digest.html", d.html_file.as_bytes())?;
+    put("digest.txt", d.text.as_bytes())?;
+    let digest_info = DigestInfo {
+        subject: d.subject.clone(),
+        html: "digest.html".into(),
+        text: "digest.txt".into(),
+        chart: chart_note.is_none().then(|| "chart.png".to_string()),
+        attachment: attachment_note.is_none().then(|| book_name.clone()),
+    };
     for q in &a.queries {
         let Some(twin) = &q.twin else { continue };
         let cols: Vec<String> = q.columns.iter().map(|c| c.key.clone()).collect();
@@ -216,6 +318,7 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<()> {
             deadline_day: p.def.submission.deadline_day,
             alerts: serde_json::to_value(&p.def.alerts).unwrap_or_default(),
         },
+        digest: digest_info,
     };
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
         path: dir.join("manifest.json"),

@@ -1,0 +1,539 @@
+//! Notify: the digest of a run goes to its recipients exactly once — over SMTP, or as an .eml
+//! in the outbox when no server is configured — and critical alerts to group-robot webhooks.
+//!
+//! The delivery ledger (`<data-dir>/deliveries/<pipeline>.jsonl`, append-only, one synced line
+//! per event) is keyed by (pipeline, period, recipient). Each digest is kept whole in
+//! `<data-dir>/outbox/<pipeline>/<period>/<digest>/` (the exact message bytes and the run's
+//! manifest) until every recipient has it, and after.
+//!
+//! Invariants: a digest is never dropped — a recipient is done only when the ledger says `sent`
+//! (or `outbox` without a server); a send is recorded as `attempt` before and `sent` after, so a
+//! crash in between sends that recipient once more rather than never (the window errs towards a
+//! duplicate); only `smtp` knows SMTP.
+
+pub mod smtp;
+pub mod webhook;
+
+use crate::analyze::UsedRow;
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::period::{self, Period};
+use crate::report::Manifest;
+use chrono::DateTime;
+use chrono_tz::Tz;
+use lettre::message::header::{ContentDisposition, ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One line of the delivery ledger.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    pub at: String,
+    pub period: String,
+    pub digest: String,
+    /// `created` (with `recipients`), `attempt`, `sent`, `outbox` (written as .eml, no server),
+    /// `failed` (with `detail`; `transient` says whether a later try may succeed).
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transient: Option<bool>,
+}
+
+pub struct Ledger {
+    path: PathBuf,
+}
+
+impl Ledger {
+    pub fn open(data_dir: &Path, pipeline: &Pipeline) -> Ledger {
+        Ledger {
+            path: data_dir
+                .join("deliveries")
+                .join(format!("{}.jsonl", pipeline.name())),
+        }
+    }
+
+    pub fn events(&self) -> Result<Vec<Event>> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        // A line torn by a crash mid-write is the last one; it is skipped (its send is retried).
+        Ok(text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect())
+    }
+
+    pub fn append(&self, event: &Event) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut line = serde_json::to_string(event)
+            .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
+        line.push('\n');
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::io(&self.path, e))?;
+        f.write_all(line.as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// The state of one digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestState {
+    pub id: String,
+    pub period: String,
+    pub recipients: Vec<String>,
+    /// Recipients that have it (`sent` or `outbox`).
+    pub done: Vec<String>,
+    /// Recipients still waiting, with the last failure if any.
+    pub pending: Vec<(String, Option<String>)>,
+}
+
+/// Every digest of the ledger, oldest first.
+pub fn digests(events: &[Event]) -> Vec<DigestState> {
+    let mut out: Vec<DigestState> = Vec::new();
+    for e in events {
+        if e.event == "created" {
+            out.push(DigestState {
+                id: e.digest.clone(),
+                period: e.period.clone(),
+                recipients: e.recipients.clone().unwrap_or_default(),
+                done: Vec::new(),
+                pending: Vec::new(),
+            });
+        }
+    }
+    for d in &mut out {
+        for r in &d.recipients {
+            let mine: Vec<&Event> = events
+                .iter()
+                .filter(|e| e.digest == d.id && e.recipient.as_deref() == Some(r.as_str()))
+                .collect();
+            if mine
+                .iter()
+                .any(|e| e.event == "sent" || e.event == "outbox")
+            {
+                d.done.push(r.clone());
+            } else {
+                let last_failure = mine
+                    .iter()
+                    .rev()
+                    .find(|e| e.event == "failed")
+                    .map(|e| e.detail.clone());
+                d.pending.push((r.clone(), last_failure));
+            }
+        }
+    }
+    out
+}
+
+/// The rows used by the digests that reached anyone, latest first wins: what leadership has
+/// seen, for the `restated` alert.
+pub fn rows_last_sent(data_dir: &Path, pipeline: &Pipeline) -> Result<Option<Vec<UsedRow>>> {
+    let events = Ledger::open(data_dir, pipeline).events()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut any = false;
+    for d in digests(&events).iter().rev().filter(|d| !d.done.is_empty()) {
+        let path = outbox_dir(data_dir, pipeline, &d.period, &d.id).join("manifest.json");
+        let Ok(text) = fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(m) = serde_json::from_str::<Manifest>(&text) else {
+            continue;
+        };
+        any = true;
+        for r in m.rows_used {
+            if seen.insert((r.unit_code.clone(), r.period.clone())) {
+                out.push(r);
+            }
+        }
+    }
+    Ok(any.then_some(out))
+}
+
+pub fn outbox_dir(data_dir: &Path, pipeline: &Pipeline, period: &str, digest: &str) -> PathBuf {
+    data_dir
+        .join("outbox")
+        .join(pipeline.name())
+        .join(period)
+        .join(digest)
+}
+
+fn now_text() -> String {
+    period::instant_text(&chrono::Utc::now().with_timezone(&period::TZ))
+}
+
+/// Puts the digest of a run folder into the outbox as a new digest for every recipient, unless
+/// one was already made for the period (then nothing: it is delivered, or pending, already) and
+/// `force` is not given. Returns the new digest's id.
+pub fn queue(
+    data_dir: &Path,
+    pipeline: &Pipeline,
+    period: Period,
+    run_dir: &Path,
+    now: DateTime<Tz>,
+    force: bool,
+) -> Result<Option<String>> {
+    let ledger = Ledger::open(data_dir, pipeline);
+    let p = period.to_string();
+    let existing: Vec<DigestState> = digests(&ledger.events()?)
+        .into_iter()
+        .filter(|d| d.period == p)
+        .collect();
+    if !existing.is_empty() && !force {
+        return Ok(None);
+    }
+    let id = format!("{p}-{:02}", existing.len() + 1);
+    let manifest_path = run_dir.join("manifest.json");
+    let manifest_bytes = fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Report {
+            path: manifest_path.clone(),
+            message: e.to_string(),
+        })?;
+    let message = compose(pipeline, &manifest, run_dir, &id, now)?;
+    let dir = outbox_dir(data_dir, pipeline, &p, &id);
+    fsutil::write_new(&dir.join("manifest.json"), &manifest_bytes)?;
+    fsutil::write_new(&dir.join("message.eml"), &message)?;
+    let e = &pipeline.def.email;
+    ledger.append(&Event {
+        at: now_text(),
+        period: p,
+        digest: id.clone(),
+        event: "created".into(),
+        recipient: None,
+        recipients: Some(e.to.iter().chain(&e.cc).cloned().collect()),
+        detail: manifest.digest.subject.clone(),
+        transient: None,
+    })?;
+    Ok(Some(id))
+}
+
+/// `=?UTF-8?B?…?=`: a header word any mail program decodes.
+fn encoded_word(s: &str) -> String {
+    use base64::Engine;
+    format!(
+        "=?UTF-8?B?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(s)
+    )
+}
+
+/// The whole MIME message: text and HTML alternatives, the chart inline (cid:chart), the
+/// workbook attached under its Chinese name (RFC 2231 in Content-Disposition, an RFC 2047
+/// `name=` in Content-Type for older clients).
+fn compose(
+    pipeline: &Pipeline,
+    m: &Manifest,
+    run_dir: &Path,
+    id: &str,
+    now: DateTime<Tz>,
+) -> Result<Vec<u8>> {
+    let e = &pipeline.def.email;
+    let read = |name: &str| {
+        fs::read(run_dir.join(name)).map_err(|err| Error::io(&run_dir.join(name), err))
+    };
+    let bad = |what: String| Error::Report {
+        path: run_dir.to_path_buf(),
+        message: what,
+    };
+    let mailbox = |a: &str| {
+        a.parse::<Mailbox>()
+            .map_err(|err| bad(format!("{a}: {err}")))
+    };
+    let mut b = Message::builder()
+        .from(mailbox(&e.from)?)
+        .subject(m.digest.subject.clone())
+        .message_id(Some(format!("<{id}.{}@fayuan>", pipeline.name())))
+        .date(now.into());
+    for a in &e.to {
+        b = b.to(mailbox(a)?);
+    }
+    for a in &e.cc {
+        b = b.cc(mailbox(a)?);
+    }
+    let html = String::from_utf8_lossy(&read(&m.digest.html)?)
+        .replace("src=\"chart.png\"", "src=\"cid:chart\"");
+    let text = String::from_utf8_lossy(&read(&m.digest.text)?).into_owned();
+    let alternative = MultiPart::alternative()
+        .singlepart(SinglePart::plain(text))
+        .singlepart(SinglePart::html(html));
+    let body = match &m.digest.chart {
+        Some(chart) => MultiPart::related().multipart(alternative).singlepart(
+            Attachment::new_inline("chart".into()).body(
+                read(chart)?,
+                ContentType::parse("image/png").map_err(|e| bad(e.to_string()))?,
+            ),
+        ),
+        None => alternative,
+    };
+    let mut mixed = MultiPart::mixed().multipart(body);
+    if let Some(name) = &m.digest.attachment {
+        let ct = ContentType::parse(&format!(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet; name=\"{}\"",
+            encoded_word(name)
+        ))
+        .map_err(|e| bad(e.to_string()))?;
+        mixed = mixed.singlepart(
+            SinglePart::builder()
+                .header(ct)
+                .header(ContentDisposition::attachment(name))
+                .header(ContentTransferEncoding::Base64)
+                .body(read(name)?),
+        );
+    }
+    let msg = b.multipart(mixed).map_err(|e| bad(e.to_string()))?;
+    Ok(msg.formatted())
+}
+
+/// How to reach the server, from the pipeline and the environment.
+pub struct Settings {
+    pub server: Option<smtp::ServerUrl>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub ca_pem: Option<Vec<u8>>,
+    pub timeout: Duration,
+    pub attempts: u32,
+    pub retry_base: Duration,
+}
+
+impl Settings {
+    /// `FAYUAN_SMTP_URL` overrides the server; the password only from `FAYUAN_SMTP_PASSWORD`;
+    /// `FAYUAN_SMTP_CA_FILE` overrides `tls_ca_file`.
+    pub fn resolve(pipeline: &Pipeline) -> Result<Settings> {
+        let e = &pipeline.def.email;
+        let url = std::env::var("FAYUAN_SMTP_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| e.server.clone());
+        let server = match url {
+            Some(u) => Some(
+                smtp::ServerUrl::parse(&u)
+                    .map_err(|why| Error::Usage(format!("SMTP server {u:?}: {why}")))?,
+            ),
+            None => None,
+        };
+        let ca = std::env::var_os("FAYUAN_SMTP_CA_FILE")
+            .map(PathBuf::from)
+            .or_else(|| e.tls_ca_file.clone());
+        let ca_pem = match ca {
+            Some(p) => Some(fs::read(&p).map_err(|err| Error::io(&p, err))?),
+            None => None,
+        };
+        Ok(Settings {
+            server,
+            username: e.username.clone(),
+            password: std::env::var("FAYUAN_SMTP_PASSWORD").ok(),
+            ca_pem,
+            timeout: Duration::from_secs(e.timeout_seconds),
+            attempts: e.attempts,
+            retry_base: Duration::from_millis(e.retry_base_ms),
+        })
+    }
+}
+
+/// What one delivery round did.
+#[derive(Debug, Default)]
+pub struct Delivered {
+    pub sent: Vec<String>,
+    pub to_outbox: Vec<String>,
+    /// (recipient, why) — still pending.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Delivers every pending recipient of the period's latest digest.
+pub async fn deliver(
+    data_dir: &Path,
+    pipeline: &Pipeline,
+    period: Period,
+    settings: &Settings,
+) -> Result<Delivered> {
+    let ledger = Ledger::open(data_dir, pipeline);
+    let p = period.to_string();
+    let Some(d) = digests(&ledger.events()?)
+        .into_iter()
+        .rev()
+        .find(|d| d.period == p)
+    else {
+        return Ok(Delivered::default());
+    };
+    let mut out = Delivered::default();
+    if d.pending.is_empty() {
+        return Ok(out);
+    }
+    let dir = outbox_dir(data_dir, pipeline, &p, &d.id);
+    let eml = dir.join("message.eml");
+    let message = fs::read(&eml).map_err(|e| Error::io(&eml, e))?;
+    let event = |kind: &str, r: &str, detail: String, transient: Option<bool>| Event {
+        at: now_text(),
+        period: p.clone(),
+        digest: d.id.clone(),
+        event: kind.into(),
+        recipient: Some(r.to_string()),
+        recipients: None,
+        detail,
+        transient,
+    };
+    let Some(server) = &settings.server else {
+        for (r, _) in &d.pending {
+            ledger.append(&event("outbox", r, eml.display().to_string(), None))?;
+            out.to_outbox.push(r.clone());
+        }
+        return Ok(out);
+    };
+    let transport = smtp::Smtp::new(
+        server,
+        settings.username.as_deref(),
+        settings.password.as_deref(),
+        settings.ca_pem.as_deref(),
+        settings.timeout,
+    )
+    .map_err(|why| Error::Usage(format!("SMTP: {why}")))?;
+    let from = pipeline
+        .def
+        .email
+        .from
+        .parse::<Mailbox>()
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .email;
+    for (r, _) in &d.pending {
+        let to = match r.parse::<Mailbox>() {
+            Ok(m) => m.email,
+            Err(e) => {
+                ledger.append(&event("failed", r, e.to_string(), Some(false)))?;
+                out.failed.push((r.clone(), e.to_string()));
+                continue;
+            }
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            ledger.append(&event("attempt", r, format!("{attempt}"), None))?;
+            match transport.send(&from, &to, &message).await {
+                Ok(()) => {
+                    ledger.append(&event("sent", r, String::new(), None))?;
+                    tracing::info!(recipient = %r, digest = %d.id, "digest sent");
+                    out.sent.push(r.clone());
+                    break;
+                }
+                Err(e) if e.transient && attempt < settings.attempts => {
+                    let wait = backoff(settings.retry_base, attempt);
+                    tracing::warn!(recipient = %r, attempt, error = %e.message, wait_ms = wait.as_millis() as u64, "transient failure, retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    tracing::error!(recipient = %r, error = %e.message, transient = e.transient, "digest not delivered; kept in the outbox");
+                    ledger.append(&event("failed", r, e.message.clone(), Some(e.transient)))?;
+                    out.failed.push((r.clone(), e.message));
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Exponential backoff with jitter: base × 2^(attempt−1) × [0.5, 1.5), at most a minute.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << (attempt - 1).min(10));
+    exp.mul_f64(0.5 + fastrand::f64())
+        .min(Duration::from_secs(60))
+}
+
+/// One line per digest of a period for `fayuan status`.
+pub fn status_lines(data_dir: &Path, pipeline: &Pipeline, period: Period) -> Result<Vec<String>> {
+    let events = Ledger::open(data_dir, pipeline).events()?;
+    let p = period.to_string();
+    Ok(digests(&events)
+        .into_iter()
+        .filter(|d| d.period == p)
+        .map(|d| {
+            let mut line = format!(
+                "摘要邮件 {}：已送达 {}/{}",
+                d.id,
+                d.done.len(),
+                d.recipients.len()
+            );
+            for (r, why) in &d.pending {
+                line.push_str(&format!(
+                    "；待发送 {r}{}",
+                    why.as_ref().map(|w| format!("（{w}）")).unwrap_or_default()
+                ));
+            }
+            if !d.pending.is_empty() {
+                line.push_str("——留在发件箱中，可用 fayuan send --period 重发");
+            }
+            line
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_bounded() {
+        let base = Duration::from_millis(100);
+        for attempt in 1..=4 {
+            let d = backoff(base, attempt);
+            let nominal = 100.0 * f64::from(1u32 << (attempt - 1));
+            assert!(
+                d.as_millis() as f64 >= nominal * 0.5
+                    && (d.as_millis() as f64) < nominal * 1.5 + 1.0,
+                "{attempt}: {d:?}"
+            );
+        }
+        assert!(backoff(Duration::from_secs(10), 10) <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn ledger_state() {
+        let ev = |event: &str, r: Option<&str>| Event {
+            at: String::new(),
+            period: "2025-06".into(),
+            digest: "2025-06-01".into(),
+            event: event.into(),
+            recipient: r.map(str::to_string),
+            recipients: (event == "created")
+                .then(|| vec!["a@x.cn".to_string(), "b@x.cn".to_string()]),
+            detail: if event == "failed" {
+                "550 no".into()
+            } else {
+                String::new()
+            },
+            transient: None,
+        };
+        let events = vec![
+            ev("created", None),
+            ev("attempt", Some("a@x.cn")),
+            ev("sent", Some("a@x.cn")),
+            ev("attempt", Some("b@x.cn")),
+            ev("failed", Some("b@x.cn")),
+        ];
+        let d = &digests(&events)[0];
+        assert_eq!(d.done, ["a@x.cn"]);
+        assert_eq!(
+            d.pending,
+            [("b@x.cn".to_string(), Some("550 no".to_string()))]
+        );
+        // An attempt without an outcome (a crash mid-send) leaves the recipient pending.
+        let d = &digests(&events[..4])[0];
+        assert_eq!(d.pending.len(), 1);
+    }
+}

@@ -1,0 +1,192 @@
+//! SMTP delivery with lettre: implicit TLS, STARTTLS or plain, AUTH, a timeout around each
+//! whole send, and the difference between a transient failure (retry) and a permanent one.
+//!
+//! Invariant: only this module knows SMTP.
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::time::Duration;
+
+/// How to reach the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerUrl {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// `user@` in the URL, if any.
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Security {
+    /// `smtps://`: TLS from the first byte (port 465).
+    Implicit,
+    /// `smtp://…?tls=required`: STARTTLS, refuse to go on without it (port 587).
+    StartTls,
+    /// `smtp://…?tls=opportunistic`: STARTTLS when offered.
+    Opportunistic,
+    /// `smtp://`: no TLS, for a relay on the same machine or network.
+    Plain,
+}
+
+impl ServerUrl {
+    pub fn parse(text: &str) -> Result<ServerUrl, String> {
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or("expected smtp://host:port or smtps://host:port")?;
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let authority = authority.trim_end_matches('/');
+        let (username, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h),
+            None => (None, authority),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("port {p:?} is not a number"))?,
+                ),
+            ),
+            None => (hostport.to_string(), None),
+        };
+        if host.is_empty() {
+            return Err("no host".into());
+        }
+        let tls = query.split('&').find_map(|kv| kv.strip_prefix("tls="));
+        let security = match (scheme, tls) {
+            ("smtps", _) => Security::Implicit,
+            ("smtp", Some("required")) => Security::StartTls,
+            ("smtp", Some("opportunistic")) => Security::Opportunistic,
+            ("smtp", None | Some("none")) => Security::Plain,
+            ("smtp", Some(other)) => {
+                return Err(format!(
+                    "tls={other}: expected required, opportunistic or none"
+                ));
+            }
+            (other, _) => return Err(format!("scheme {other}: expected smtp or smtps")),
+        };
+        let port = port.unwrap_or(match security {
+            Security::Implicit => 465,
+            Security::StartTls | Security::Opportunistic => 587,
+            Security::Plain => 25,
+        });
+        Ok(ServerUrl {
+            host,
+            port,
+            security,
+            username,
+        })
+    }
+}
+
+/// What went wrong with one send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendError {
+    /// Worth trying again later (4xx, refused connection, timeout).
+    pub transient: bool,
+    pub message: String,
+}
+
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    timeout: Duration,
+}
+
+impl Smtp {
+    pub fn new(
+        url: &ServerUrl,
+        username: Option<&str>,
+        password: Option<&str>,
+        ca_pem: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Smtp, String> {
+        let tls_params = || -> Result<TlsParameters, String> {
+            let mut b = TlsParameters::builder(url.host.clone());
+            if let Some(pem) = ca_pem {
+                b = b.add_root_certificate(
+                    Certificate::from_pem(pem).map_err(|e| format!("CA certificate: {e}"))?,
+                );
+            }
+            b.build_rustls().map_err(|e| format!("TLS: {e}"))
+        };
+        let tls = match url.security {
+            Security::Implicit => Tls::Wrapper(tls_params()?),
+            Security::StartTls => Tls::Required(tls_params()?),
+            Security::Opportunistic => Tls::Opportunistic(tls_params()?),
+            Security::Plain => Tls::None,
+        };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(url.host.clone())
+            .port(url.port)
+            .tls(tls)
+            .timeout(Some(timeout));
+        let user = username
+            .map(str::to_string)
+            .or_else(|| url.username.clone());
+        if let Some(user) = user {
+            b = b.credentials(Credentials::new(
+                user,
+                password.unwrap_or_default().to_string(),
+            ));
+        }
+        Ok(Smtp {
+            transport: b.build(),
+            timeout,
+        })
+    }
+
+    /// Sends the message bytes to one recipient (one SMTP transaction, so that each recipient
+    /// succeeds or fails on its own).
+    pub async fn send(
+        &self,
+        from: &Address,
+        to: &Address,
+        message: &[u8],
+    ) -> Result<(), SendError> {
+        let envelope =
+            Envelope::new(Some(from.clone()), vec![to.clone()]).map_err(|e| SendError {
+                transient: false,
+                message: e.to_string(),
+            })?;
+        match tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, message)).await
+        {
+            Err(_) => Err(SendError {
+                transient: true,
+                message: format!("no answer within {} s", self.timeout.as_secs()),
+            }),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(SendError {
+                transient: !e.is_permanent(),
+                message: match e.status() {
+                    Some(code) => format!("{code}: {e}"),
+                    None => e.to_string(),
+                },
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = ServerUrl::parse("smtps://mail.example.gov.cn").unwrap();
+        assert_eq!((u.port, u.security), (465, Security::Implicit));
+        let u = ServerUrl::parse("smtp://fayuan@127.0.0.1:2525?tls=required").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.security, u.username.as_deref()),
+            ("127.0.0.1", 2525, Security::StartTls, Some("fayuan"))
+        );
+        assert_eq!(
+            ServerUrl::parse("smtp://relay").unwrap().security,
+            Security::Plain
+        );
+        assert!(ServerUrl::parse("http://x").is_err());
+        assert!(ServerUrl::parse("smtp://x:y").is_err());
+        assert!(ServerUrl::parse("smtp://x?tls=maybe").is_err());
+    }
+}

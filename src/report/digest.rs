@@ -1,0 +1,311 @@
+//! The email digest's body (SPEC §6): subject, HTML that reads well on a phone, and plain text,
+//! rendered with minijinja from the analysis frames.
+//!
+//! Invariant: presentation only — every figure comes from the analyses, formatted by `format`.
+
+use crate::analyze::Analysis;
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::format;
+use crate::period::{self, Period};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use polars::prelude::*;
+use serde::Serialize;
+
+const HTML: &str = include_str!("templates/digest.html.j2");
+const TEXT: &str = include_str!("templates/digest.txt.j2");
+
+const RED: &str = "#c0392b";
+const AMBER: &str = "#d68910";
+const GREEN: &str = "#1e8449";
+const GREY: &str = "#444";
+
+/// A rendered digest.
+pub struct Digest {
+    pub subject: String,
+    /// The body with the chart as `cid:chart` (for the email).
+    pub html_email: String,
+    /// The same body with the chart as `chart.png` beside it (saved in the run folder).
+    pub html_file: String,
+    pub text: String,
+}
+
+#[derive(Serialize)]
+struct Headline {
+    label: &'static str,
+    value: String,
+    colour: &'static str,
+    note: String,
+}
+
+#[derive(Serialize)]
+struct UnitLine {
+    name: String,
+    ytd: String,
+    target: String,
+    rate: String,
+    gap: String,
+    colour: &'static str,
+    reported: &'static str,
+    reported_colour: &'static str,
+    total: bool,
+}
+
+#[derive(Serialize)]
+struct AlertItem {
+    unit: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Group {
+    name: &'static str,
+    colour: &'static str,
+    items: Vec<AlertItem>,
+}
+
+/// Column `key` of frame `name` as f64 values by row (null → None).
+fn nums(a: &Analysis, name: &str, key: &str) -> Result<Vec<Option<f64>>> {
+    let err = |e: PolarsError| Error::Analysis {
+        query: name.into(),
+        message: e.to_string(),
+    };
+    let col = a
+        .frame(name)?
+        .column(key)
+        .map_err(err)?
+        .cast(&DataType::Float64)
+        .map_err(err)?;
+    Ok(col.f64().map_err(err)?.iter().collect())
+}
+
+fn texts(a: &Analysis, name: &str, key: &str) -> Result<Vec<String>> {
+    let err = |e: PolarsError| Error::Analysis {
+        query: name.into(),
+        message: e.to_string(),
+    };
+    let col = a
+        .frame(name)?
+        .column(key)
+        .map_err(err)?
+        .cast(&DataType::String)
+        .map_err(err)?;
+    Ok(col
+        .str()
+        .map_err(err)?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
+}
+
+/// The subject: `【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条`.
+pub fn subject(
+    pipeline: &Pipeline,
+    period: Period,
+    completion: Option<f64>,
+    schedule: Option<f64>,
+    alerts: usize,
+) -> String {
+    format!(
+        "【{}】{}{}汇总：完成{}（序时{}），预警{}条",
+        pipeline.def.pipeline.title,
+        pipeline.def.pipeline.city,
+        period.zh(),
+        format::pct(completion),
+        format::pct(schedule),
+        alerts
+    )
+}
+
+pub struct Meta<'a> {
+    pub pipeline: &'a Pipeline,
+    pub period: Period,
+    pub as_of: DateTime<Tz>,
+    /// Why the chart is missing, if it is.
+    pub chart_note: Option<String>,
+    /// Why the workbook is not attached, if it is not.
+    pub attachment_note: Option<String>,
+}
+
+pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
+    let p = meta.pipeline;
+    let th = &p.def.alerts;
+    let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
+    let completion = last(nums(a, "completion", "completion_rate")?);
+    let schedule = last(nums(a, "completion", "schedule_rate")?);
+    let alerts = a.frame("alerts")?.height();
+    let subject = subject(p, meta.period, completion, schedule, alerts);
+
+    let gap_colour = |g: Option<f64>| match g {
+        Some(g) if g < -th.behind_schedule_critical_pp / 100.0 => RED,
+        Some(g) if g < -th.behind_schedule_warning_pp / 100.0 => AMBER,
+        Some(_) => GREEN,
+        None => GREY,
+    };
+    let total_gap = last(nums(a, "completion", "schedule_gap")?);
+    let per100k = last(nums(a, "per100k", "per100k_annualized")?);
+    let case_share = last(nums(a, "funding", "case_share")?);
+    let headline = vec![
+        Headline {
+            label: "累计完成率",
+            value: format::pct(completion),
+            colour: gap_colour(total_gap),
+            note: format!("序时进度 {}", format::pct(schedule)),
+        },
+        Headline {
+            label: "每10万人供给量（年化）",
+            value: format::num(per100k),
+            colour: GREY,
+            note: if per100k.is_none() {
+                "部分单位人口数据缺失".into()
+            } else {
+                "件/10万人".into()
+            },
+        },
+        Headline {
+            label: "预警",
+            value: format!("{alerts} 条"),
+            colour: if alerts > 0 { AMBER } else { GREEN },
+            note: String::new(),
+        },
+        Headline {
+            label: "资金到位率",
+            value: format::pct(last(nums(a, "funding", "arrival_rate")?)),
+            colour: GREY,
+            note: String::new(),
+        },
+        Headline {
+            label: "业务经费支出率",
+            value: format::pct(last(nums(a, "funding", "expenditure_rate")?)),
+            colour: GREY,
+            note: String::new(),
+        },
+        Headline {
+            label: "办案补贴占比",
+            value: format::pct(case_share),
+            colour: if case_share.is_some_and(|c| c < th.case_share_min) {
+                RED
+            } else {
+                GREEN
+            },
+            note: format!("要求≥{}", format::pct(Some(th.case_share_min))),
+        },
+    ];
+
+    let names = texts(a, "completion", "unit_name")?;
+    let codes = texts(a, "completion", "unit_code")?;
+    let (ytd, target, rate, gap) = (
+        nums(a, "completion", "ytd_approved")?,
+        nums(a, "completion", "target")?,
+        nums(a, "completion", "completion_rate")?,
+        nums(a, "completion", "schedule_gap")?,
+    );
+    let reported = texts(a, "submissions", "reported")?;
+    let units: Vec<UnitLine> = (0..names.len())
+        .map(|k| {
+            let total = codes[k] == "total";
+            let rep = reported.get(k).map(|r| r == "true");
+            UnitLine {
+                name: names[k].clone(),
+                ytd: format::int(ytd[k]),
+                target: format::int(target[k]),
+                rate: format::pct(rate[k]),
+                gap: gap[k].map_or(format::DASH.into(), |g| {
+                    format!(
+                        "{}{}",
+                        if g < 0.0 { "−" } else { "+" },
+                        format::pp(Some(g)).replace("个百分点", "pp")
+                    )
+                }),
+                colour: match gap_colour(gap[k]) {
+                    RED => "#f8cbad",
+                    AMBER => "#ffe699",
+                    GREEN => "#c6efce",
+                    _ => "#ffffff",
+                },
+                reported: match rep {
+                    Some(true) => "已报",
+                    Some(false) => "未报",
+                    None if total => "",
+                    None => "",
+                },
+                reported_colour: if rep == Some(false) { RED } else { GREEN },
+                total,
+            }
+        })
+        .collect();
+    let missing: Vec<String> = units
+        .iter()
+        .filter(|u| u.reported == "未报")
+        .map(|u| u.name.clone())
+        .collect();
+
+    let (sev, unit_names, messages) = (
+        texts(a, "alerts", "severity")?,
+        texts(a, "alerts", "unit_name")?,
+        texts(a, "alerts", "message")?,
+    );
+    let groups: Vec<Group> = [
+        ("critical", "严重", RED),
+        ("warning", "警告", AMBER),
+        ("info", "提示", GREY),
+    ]
+    .into_iter()
+    .filter_map(|(key, name, colour)| {
+        let items: Vec<AlertItem> = (0..sev.len())
+            .filter(|&k| sev[k] == key)
+            .map(|k| AlertItem {
+                unit: unit_names[k].clone(),
+                message: messages[k].clone(),
+            })
+            .collect();
+        (!items.is_empty()).then_some(Group {
+            name,
+            colour,
+            items,
+        })
+    })
+    .collect();
+
+    let ytd_text = if meta.period.month == 1 {
+        meta.period.zh()
+    } else {
+        format!("{}年1—{}月", meta.period.year, meta.period.month)
+    };
+    let ctx = |chart_src: &str| {
+        minijinja::context! {
+            subject => subject.clone(),
+            city => p.def.pipeline.city.clone(),
+            title => p.def.pipeline.title.clone(),
+            period_zh => meta.period.zh(),
+            ytd => ytd_text.clone(),
+            as_of => period::instant_zh(&meta.as_of),
+            deadline => period::deadline_zh(&meta.period.deadline(p.def.submission.deadline_day)),
+            provisional => !missing.is_empty(),
+            missing => missing.clone(),
+            headline => minijinja::Value::from(minijinja::value::Serde(&headline)),
+            units => minijinja::Value::from(minijinja::value::Serde(&units)),
+            groups => minijinja::Value::from(minijinja::value::Serde(&groups)),
+            alert_count => alerts,
+            chart_src => if meta.chart_note.is_none() { chart_src } else { "" },
+            chart_note => meta.chart_note.clone().unwrap_or_default(),
+            attachment_note => meta.attachment_note.clone().unwrap_or_default(),
+        }
+    };
+    let mut env = minijinja::Environment::new();
+    let terr = |e: minijinja::Error| Error::Report {
+        path: "digest".into(),
+        message: e.to_string(),
+    };
+    env.add_template("digest.html", HTML).map_err(terr)?;
+    env.add_template("digest.txt", TEXT).map_err(terr)?;
+    let html = env.get_template("digest.html").map_err(terr)?;
+    let text = env.get_template("digest.txt").map_err(terr)?;
+    Ok(Digest {
+        subject: subject.clone(),
+        html_email: html.render(ctx("cid:chart")).map_err(terr)?,
+        html_file: html.render(ctx("chart.png")).map_err(terr)?,
+        text: text.render(ctx("")).map_err(terr)?,
+    })
+}
