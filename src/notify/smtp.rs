@@ -158,7 +158,11 @@ impl Smtp {
             }),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(SendError {
-                transient: !e.is_permanent(),
+                // 4xx, a refused or dropped connection, a timeout: later may work. 5xx, a
+                // certificate the client does not trust, a malformed reply: it will not.
+                transient: e.is_transient()
+                    || e.is_timeout()
+                    || !(e.is_permanent() || e.is_tls() || e.is_client() || e.is_response()),
                 message: match e.status() {
                     Some(code) => format!("{code}: {e}"),
                     None => e.to_string(),

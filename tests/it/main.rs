@@ -2,8 +2,14 @@
 
 mod alerts;
 mod config;
+mod email;
 mod fixtures;
 mod indicators;
 mod ingest;
 mod report;
 mod support;
+
+/// The shipped samples' figures for months 1..=`months`, as text keyed by field.
+pub fn report_rows(months: u32) -> indicators::Rows {
+    report::sample_rows(months)
+}

@@ -10,7 +10,7 @@ use fayuan::schema::FIELDS;
 use std::path::{Path, PathBuf};
 
 /// The shipped samples' figures, as text keyed by field (from the generator's plan).
-fn sample_rows(months: u32) -> Rows {
+pub fn sample_rows(months: u32) -> Rows {
     sample::plan(&luan(), months, 2025)
         .unwrap()
         .into_iter()
@@ -402,4 +402,45 @@ fn libreoffice_opens_the_workbook() {
         .filter(|w| w == b"/Type/Page" || w == b"/Type /Pag")
         .count();
     assert!(pages >= 9, "{pages} pages");
+}
+
+#[test]
+fn without_a_chinese_font_the_digest_says_the_chart_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap();
+    let start = text.find("chart_fonts = [").unwrap();
+    let end = start + text[start..].find(']').unwrap() + 1;
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{}chart_fonts = [\"/nonexistent/font.ttc\"]{}",
+            &text[..start],
+            &text[end..]
+        ),
+    )
+    .unwrap();
+    let env = Env::with_pipeline(&path);
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-06 09:00",
+        "run",
+        "--no-email",
+        "--period",
+        "2025-06",
+        repo().join("samples/luan-2025").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let out = run_dir(&env, "2025-06");
+    assert!(!out.join("chart.png").exists());
+    let html = std::fs::read_to_string(out.join("digest.html")).unwrap();
+    assert!(
+        html.contains("图表未生成") && !html.contains("chart.png"),
+        "{html}"
+    );
+    assert!(
+        r.stderr.contains("no font with Chinese characters"),
+        "{}",
+        r.stderr
+    );
 }

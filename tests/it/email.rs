@@ -1,0 +1,610 @@
+//! The email digest over a real SMTP server (aiosmtpd, from PyPI) and webhooks against a real
+//! HTTP server, both on 127.0.0.1, both run by `tests/servers.py`. Each received message is
+//! parsed back, its workbook opened with calamine.
+
+use crate::support::*;
+use mail_parser::{MessageParser, MimeHeaders};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A server process; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub out: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether python3 with aiosmtpd is here; under CI it must be (.ci/run installs it).
+fn python_ready() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install aiosmtpd (pip install aiosmtpd, see .ci/run)"
+        );
+        eprintln!(
+            "python3 with aiosmtpd is not installed: the SMTP tests did not run (pip install aiosmtpd)"
+        );
+    }
+    ok
+}
+
+impl Server {
+    pub fn start(kind: &str, port: u16, out: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new("python3")
+            .arg(repo().join("tests/servers.py"))
+            .args([
+                kind,
+                "--port",
+                &port.to_string(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "READY", "the {kind} server did not start");
+        Server {
+            child,
+            port,
+            out: out.to_path_buf(),
+        }
+    }
+
+    /// Stored messages or requests, in arrival order.
+    pub fn received(&self) -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(&self.out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().to_string(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Recipients of the stored messages (from the file names).
+    pub fn recipients(&self) -> Vec<String> {
+        self.received()
+            .into_iter()
+            .map(|(n, _)| n[4..n.len() - 4].to_string())
+            .collect()
+    }
+}
+
+const TO: &str = "leader@example.gov.cn";
+const CC: &str = "data-staff@example.gov.cn";
+
+/// The shipped pipeline with quick retries, for tests; `extra` edits applied in order.
+fn pipeline(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace("retry_base_ms = 2000", "retry_base_ms = 50")
+        .replace("timeout_seconds = 60", "timeout_seconds = 10");
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+struct Setup {
+    env: Env,
+    _dir: tempfile::TempDir,
+}
+
+fn setup(edits: &[(&str, &str)]) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path(), edits));
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-04 09:00",
+        "ingest",
+        repo().join("samples/luan-2025").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    Setup { env, _dir: dir }
+}
+
+fn run_with(env: &Env, url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+    let mut vars = vec![("FAYUAN_SMTP_URL", url)];
+    vars.extend_from_slice(extra_env);
+    let mut all = vec!["--as-of", "2025-07-06 09:00"];
+    all.extend_from_slice(args);
+    env.run_env(&all, &vars)
+}
+
+/// What the subject must say, worked out from the samples: Σ cases / 6064 against 6/12.
+fn expected_subject(env: &Env, period: &str) -> String {
+    let rows = crate::report_rows(6);
+    let ytd: f64 = rows
+        .iter()
+        .map(|r| r["cases_approved"].parse::<f64>().unwrap())
+        .sum();
+    let pct = (ytd / 6064.0 * 10000.0 + 0.5).floor() / 100.0;
+    let alerts = crate::indicators::read_twin(
+        &env.tmp
+            .path()
+            .join("output/luan-2025")
+            .join(period)
+            .join("alerts.csv"),
+    )
+    .len();
+    format!("【法律援助民生实事】六安市2025年6月汇总：完成{pct:.2}%（序时50.00%），预警{alerts}条")
+}
+
+fn check_message(bytes: &[u8], subject: &str, tmp: &Path) {
+    let msg = MessageParser::default()
+        .parse(bytes)
+        .expect("a MIME message");
+    assert_eq!(msg.subject(), Some(subject));
+    let to: Vec<String> = msg
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address().map(str::to_string))
+        .collect();
+    assert_eq!(to, [TO]);
+    let html = msg.body_html(0).expect("an HTML body");
+    assert!(
+        html.contains("各单位完成情况") && html.contains("霍邱县") && html.contains("cid:chart"),
+        "{html}"
+    );
+    let text = msg.body_text(0).expect("a text alternative");
+    assert!(text.contains("异常预警"), "{text}");
+    // The chart inline, the workbook attached under its Chinese name.
+    let chart = msg
+        .parts
+        .iter()
+        .find(|p| p.content_id() == Some("chart"))
+        .expect("the chart part");
+    assert!(chart.contents().starts_with(b"\x89PNG"));
+    let name = "六安市法律援助民生实事汇总_2025-06.xlsx";
+    let att = msg
+        .attachments()
+        .find(|a| a.attachment_name() == Some(name))
+        .unwrap_or_else(|| panic!("no attachment named {name}"));
+    let raw = String::from_utf8_lossy(bytes);
+    assert!(raw.contains("filename*"), "RFC 2231 in Content-Disposition");
+    assert!(
+        raw.contains("name=\"=?UTF-8?B?"),
+        "the name= fallback for older clients"
+    );
+    let path = tmp.join("attached.xlsx");
+    std::fs::write(&path, att.contents()).unwrap();
+    let book = calamine::open_workbook_auto(&path).unwrap();
+    use calamine::Reader;
+    assert_eq!(book.sheet_names()[1], "汇总");
+}
+
+#[test]
+fn plain_smtp_delivers_once_per_recipient_and_force_sends_again() {
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[]);
+    let server = Server::start("smtp", free_port(), &s.env.tmp.path().join("mail"), &[]);
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let r = run_with(&s.env, &url, &["run", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(server.recipients(), [TO, CC]);
+    let subject = expected_subject(&s.env, "2025-06");
+    check_message(&server.received()[0].1, &subject, s.env.tmp.path());
+    // digest.html is saved beside the workbook, with the chart as a file.
+    let html = std::fs::read_to_string(
+        s.env
+            .tmp
+            .path()
+            .join("output/luan-2025/2025-06/digest.html"),
+    )
+    .unwrap();
+    assert!(html.contains("src=\"chart.png\""));
+    // Again: nothing.
+    let r = run_with(&s.env, &url, &["run", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(server.received().len(), 2, "{}", r.stdout);
+    let r = run_with(&s.env, &url, &["send", "--period", "2025-06"], &[]);
+    assert!(r.stdout.contains("没有待发送"), "{}", r.stdout);
+    assert_eq!(server.received().len(), 2);
+    // --force: one more each.
+    let r = run_with(
+        &s.env,
+        &url,
+        &["run", "--period", "2025-06", "--force"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(server.received().len(), 4);
+    let status = run_with(&s.env, &url, &["status", "--period", "2025-06"], &[]);
+    assert!(
+        status.stdout.contains("摘要邮件 2025-06-01：已送达 2/2")
+            && status.stdout.contains("2025-06-02：已送达 2/2"),
+        "{}",
+        status.stdout
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with openssl.
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let sh = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    sh(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=fayuan test CA",
+    ]);
+    sh(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    sh(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[test]
+fn starttls_with_auth_and_implicit_tls() {
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[]);
+    let (ca, cert, key) = certificates(s.env.tmp.path());
+    let (cert, key, ca) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        ca.to_str().unwrap(),
+    );
+    let server = Server::start(
+        "smtp",
+        free_port(),
+        &s.env.tmp.path().join("mail"),
+        &["--auth", "fayuan:s3cret", "--starttls", cert, key],
+    );
+    let url = format!("smtp://fayuan@127.0.0.1:{}?tls=required", server.port);
+    // A wrong password is a permanent failure: reported, kept in the outbox.
+    let r = run_with(
+        &s.env,
+        &url,
+        &["run", "--period", "2025-06"],
+        &[
+            ("FAYUAN_SMTP_PASSWORD", "wrong"),
+            ("FAYUAN_SMTP_CA_FILE", ca),
+        ],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("未能发送"), "{}", r.stdout);
+    assert!(server.received().is_empty());
+    let st = run_with(&s.env, &url, &["status", "--period", "2025-06"], &[]);
+    assert!(
+        st.stdout.contains("已送达 0/2") && st.stdout.contains("待发送"),
+        "{}",
+        st.stdout
+    );
+    // The right one: delivered.
+    let r = run_with(
+        &s.env,
+        &url,
+        &["send", "--period", "2025-06"],
+        &[
+            ("FAYUAN_SMTP_PASSWORD", "s3cret"),
+            ("FAYUAN_SMTP_CA_FILE", ca),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(server.received().len(), 2);
+    check_message(
+        &server.received()[0].1,
+        &expected_subject(&s.env, "2025-06"),
+        s.env.tmp.path(),
+    );
+    // Without trusting the CA, TLS refuses the server's certificate.
+    let r = run_with(
+        &s.env,
+        &url,
+        &["run", "--period", "2025-06", "--force"],
+        &[("FAYUAN_SMTP_PASSWORD", "s3cret")],
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(server.received().len(), 2);
+    drop(server);
+
+    // Implicit TLS (smtps://).
+    let server = Server::start(
+        "smtp",
+        free_port(),
+        &s.env.tmp.path().join("mail465"),
+        &["--implicit-tls", cert, key],
+    );
+    let url = format!("smtps://127.0.0.1:{}", server.port);
+    let r = run_with(
+        &s.env,
+        &url,
+        &["send", "--period", "2025-06"],
+        &[("FAYUAN_SMTP_CA_FILE", ca)],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(server.received().len(), 2);
+}
+
+#[test]
+fn server_down_keeps_the_digest_until_send_delivers_it_once() {
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[]);
+    let port = free_port();
+    let url = format!("smtp://127.0.0.1:{port}");
+    let r = run_with(&s.env, &url, &["run", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    // Retried (attempts = 4 per recipient) before giving up.
+    let ledger = std::fs::read_to_string(s.env.data().join("deliveries/luan-2025.jsonl")).unwrap();
+    assert_eq!(
+        ledger.matches("\"event\":\"attempt\"").count(),
+        8,
+        "{ledger}"
+    );
+    let eml = s
+        .env
+        .data()
+        .join("outbox/luan-2025/2025-06/2025-06-01/message.eml");
+    assert!(eml.exists());
+    let st = run_with(&s.env, &url, &["status", "--period", "2025-06"], &[]);
+    assert!(st.stdout.contains("已送达 0/2"), "{}", st.stdout);
+    let server = Server::start("smtp", port, &s.env.tmp.path().join("mail"), &[]);
+    let r = run_with(&s.env, &url, &["send", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(server.received().len(), 2);
+    // The message delivered is the one kept in the outbox, byte for byte.
+    // (SMTP's end of DATA leaves the server one CRLF more.)
+    let (got, kept) = (server.received()[0].1.clone(), std::fs::read(&eml).unwrap());
+    assert_eq!(got.strip_suffix(b"\r\n").unwrap_or(&got), kept.as_slice());
+    let r = run_with(&s.env, &url, &["send", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 0);
+    assert_eq!(server.received().len(), 2, "nothing twice");
+}
+
+#[test]
+fn a_transient_failure_is_retried_into_one_delivery() {
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[]);
+    let server = Server::start(
+        "smtp",
+        free_port(),
+        &s.env.tmp.path().join("mail"),
+        &["--transient", "1"],
+    );
+    let r = run_with(
+        &s.env,
+        &format!("smtp://127.0.0.1:{}", server.port),
+        &["run", "--period", "2025-06"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut got = server.recipients();
+    got.sort();
+    assert_eq!(got, [CC, TO]);
+    let ledger = std::fs::read_to_string(s.env.data().join("deliveries/luan-2025.jsonl")).unwrap();
+    assert_eq!(
+        ledger.matches("\"event\":\"attempt\"").count(),
+        3,
+        "one retry: {ledger}"
+    );
+}
+
+#[test]
+fn a_permanent_failure_for_one_recipient_spares_the_others() {
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[]);
+    let server = Server::start(
+        "smtp",
+        free_port(),
+        &s.env.tmp.path().join("mail"),
+        &["--reject-rcpt", CC],
+    );
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let r = run_with(&s.env, &url, &["run", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains(CC) && r.stdout.contains("550"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(server.recipients(), [TO]);
+    let ledger = std::fs::read_to_string(s.env.data().join("deliveries/luan-2025.jsonl")).unwrap();
+    assert_eq!(
+        ledger
+            .matches(&format!("\"event\":\"attempt\",\"recipient\":\"{CC}\""))
+            .count(),
+        1,
+        "5xx is not retried: {ledger}"
+    );
+    // Sending again retries only the one that failed.
+    let r = run_with(&s.env, &url, &["send", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        server.recipients(),
+        [TO],
+        "the leader is not sent a second copy"
+    );
+}
+
+#[test]
+fn an_oversized_workbook_is_not_attached_and_the_body_says_so() {
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[("max_attachment_mb = 10.0", "max_attachment_mb = 0.001")]);
+    let server = Server::start("smtp", free_port(), &s.env.tmp.path().join("mail"), &[]);
+    let r = run_with(
+        &s.env,
+        &format!("smtp://127.0.0.1:{}", server.port),
+        &["run", "--period", "2025-06"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let bytes = &server.received()[0].1;
+    let msg = MessageParser::default().parse(bytes).unwrap();
+    assert_eq!(
+        msg.attachments()
+            .filter(|a| a.attachment_name().is_some_and(|n| n.ends_with(".xlsx")))
+            .count(),
+        0
+    );
+    assert!(msg.body_html(0).unwrap().contains("超过邮件附件上限"));
+    assert!(msg.body_text(0).unwrap().contains("超过邮件附件上限"));
+}
+
+#[test]
+fn critical_alerts_go_to_the_webhook_and_a_failing_one_does_not_block_email() {
+    if !python_ready() {
+        return;
+    }
+    let hook_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(
+        dir.path(),
+        &[(
+            "# The units in the plan's order.",
+            &format!(
+                "[[webhooks]]\nkind = \"wecom\"\nurl = \"http://127.0.0.1:{hook_port}/send?key={{env:FAYUAN_TEST_WECOM_KEY}}\"\n\n# The units in the plan's order."
+            ),
+        )],
+    ));
+    // 市本级 has not sent June: a critical `missing` alert.
+    for e in std::fs::read_dir(repo().join("samples/luan-2025")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name != "市本级_2025-06.csv" {
+            env.drop_in(&name, &std::fs::read(&p).unwrap());
+        }
+    }
+    let mail = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
+    let hooks = Server::start(
+        "http",
+        hook_port,
+        &env.tmp.path().join("hooks"),
+        &["--fail", "1"],
+    );
+    let url = format!("smtp://127.0.0.1:{}", mail.port);
+    let r = run_with(
+        &env,
+        &url,
+        &["run", "--period", "2025-06"],
+        &[("FAYUAN_TEST_WECOM_KEY", "k-42")],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("已推送严重预警"), "{}", r.stdout);
+    let posts = hooks.received();
+    assert_eq!(posts.len(), 2, "one failure (500), then success");
+    let last: serde_json::Value = serde_json::from_slice(&posts[1].1).unwrap();
+    assert_eq!(last["path"], "/send?key=k-42");
+    assert_eq!(last["body"]["msgtype"], "markdown");
+    let content = last["body"]["markdown"]["content"].as_str().unwrap();
+    assert!(
+        content.contains("市本级") && content.contains("未报送"),
+        "{content}"
+    );
+    assert_eq!(mail.received().len(), 2);
+    drop(hooks);
+
+    // A webhook that never answers well: reported, the email still goes.
+    let _hooks = Server::start(
+        "http",
+        hook_port,
+        &env.tmp.path().join("hooks2"),
+        &["--always-fail"],
+    );
+    let r = run_with(
+        &env,
+        &url,
+        &["run", "--period", "2025-06", "--force"],
+        &[("FAYUAN_TEST_WECOM_KEY", "k-42")],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("推送失败"), "{}", r.stdout);
+    assert_eq!(mail.received().len(), 4);
+}

@@ -1,0 +1,128 @@
+"""Real servers for fayuan's integration tests, on 127.0.0.1.
+
+    python3 tests/servers.py smtp --port P --out DIR [--auth USER:PASS] [--starttls CERT KEY]
+                                  [--implicit-tls CERT KEY] [--reject-rcpt ADDR] [--transient N]
+    python3 tests/servers.py http --port P --out DIR [--fail N] [--always-fail]
+
+The SMTP server is aiosmtpd (from PyPI); each accepted message is stored as DIR/<n>-<rcpt>.eml.
+The HTTP server is the standard library's; each POST body is stored as DIR/<n>.json. Both print
+READY once listening and run until killed.
+"""
+import argparse
+import itertools
+import json
+import os
+import ssl
+import sys
+import threading
+import time
+
+counter = itertools.count(1)
+lock = threading.Lock()
+
+
+def store(out, name, data):
+    tmp = os.path.join(out, "." + name)
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, os.path.join(out, name))
+
+
+def smtp(args):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    class Handler:
+        transient_left = args.transient
+
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if address in args.reject_rcpt:
+                return "550 5.1.1 mailbox unavailable"
+            if Handler.transient_left > 0:
+                Handler.transient_left -= 1
+                return "451 4.3.0 temporarily unavailable, try again later"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            for rcpt in envelope.rcpt_tos:
+                with lock:
+                    n = next(counter)
+                store(args.out, "%03d-%s.eml" % (n, rcpt), envelope.original_content)
+            return "250 Message accepted for delivery"
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and args.auth == "%s:%s" % (
+            auth_data.login.decode(), auth_data.password.decode())
+        # handled=False: aiosmtpd then answers 535 itself (with True it would say nothing).
+        return AuthResult(success=ok, handled=False)
+
+    kwargs = {}
+    if args.auth:
+        kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    if args.starttls:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(*args.starttls)
+        kwargs.update(tls_context=ctx, require_starttls=True)
+    ssl_context = None
+    if args.implicit_tls:
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(*args.implicit_tls)
+    controller = Controller(Handler(), hostname="127.0.0.1", port=args.port,
+                            ssl_context=ssl_context, ready_timeout=10, **kwargs)
+    controller.start()
+    print("READY", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        controller.stop()
+
+
+def http(args):
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {"fail_left": args.fail}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with lock:
+                fail = args.always_fail or state["fail_left"] > 0
+                if state["fail_left"] > 0:
+                    state["fail_left"] -= 1
+                n = next(counter)
+            store(args.out, "%03d.json" % n, json.dumps(
+                {"path": self.path, "body": json.loads(body or b"null"), "failed": fail}).encode())
+            self.send_response(500 if fail else 200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"errcode": 500}' if fail else b'{"errcode": 0, "errmsg": "ok"}')
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    print("READY", flush=True)
+    server.serve_forever()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("kind", choices=["smtp", "http"])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--auth")
+    p.add_argument("--starttls", nargs=2)
+    p.add_argument("--implicit-tls", nargs=2)
+    p.add_argument("--reject-rcpt", action="append", default=[])
+    p.add_argument("--transient", type=int, default=0)
+    p.add_argument("--fail", type=int, default=0)
+    p.add_argument("--always-fail", action="store_true")
+    args = p.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    (smtp if args.kind == "smtp" else http)(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
