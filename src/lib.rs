@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod format;
+pub mod frame;
 pub mod fsutil;
 pub mod ingest;
 pub mod notify;

@@ -69,17 +69,11 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     );
     let alerts_df = analysis.frame("alerts")?;
     let col = |n: &str| -> Vec<String> {
-        alerts_df
-            .column(n)
-            .ok()
-            .and_then(|c| {
-                c.str().ok().map(|s| {
-                    s.iter()
-                        .map(|v| v.unwrap_or_default().to_string())
-                        .collect()
-                })
-            })
+        crate::frame::strings(alerts_df, n)
             .unwrap_or_default()
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect()
     };
     let (sev, units, msgs) = (col("severity"), col("unit_name"), col("message"));
     let critical = (0..sev.len())

@@ -65,37 +65,24 @@ struct Group {
     items: Vec<AlertItem>,
 }
 
-/// Column `key` of frame `name` as f64 values by row (null → None).
-fn nums(a: &Analysis, name: &str, key: &str) -> Result<Vec<Option<f64>>> {
-    let err = |e: PolarsError| Error::Analysis {
+fn analysis_err(name: &str) -> impl Fn(PolarsError) -> Error + '_ {
+    move |e| Error::Analysis {
         query: name.into(),
         message: e.to_string(),
-    };
-    let col = a
-        .frame(name)?
-        .column(key)
-        .map_err(err)?
-        .cast(&DataType::Float64)
-        .map_err(err)?;
-    Ok(col.f64().map_err(err)?.iter().collect())
+    }
 }
 
+/// Column `key` of frame `name` as numbers (null → None).
+fn nums(a: &Analysis, name: &str, key: &str) -> Result<Vec<Option<f64>>> {
+    crate::frame::floats(a.frame(name)?, key).map_err(analysis_err(name))
+}
+
+/// Column `key` of frame `name` as text (null → "").
 fn texts(a: &Analysis, name: &str, key: &str) -> Result<Vec<String>> {
-    let err = |e: PolarsError| Error::Analysis {
-        query: name.into(),
-        message: e.to_string(),
-    };
-    let col = a
-        .frame(name)?
-        .column(key)
-        .map_err(err)?
-        .cast(&DataType::String)
-        .map_err(err)?;
-    Ok(col
-        .str()
-        .map_err(err)?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
+    Ok(crate::frame::strings(a.frame(name)?, key)
+        .map_err(analysis_err(name))?
+        .into_iter()
+        .map(Option::unwrap_or_default)
         .collect())
 }
 
