@@ -23,6 +23,9 @@ pub struct PipelineFile {
     pub email: EmailSettings,
     #[serde(default)]
     pub webhooks: Vec<WebhookDef>,
+    pub schedule: ScheduleSettings,
+    #[serde(default)]
+    pub sources: Vec<SourceDef>,
     pub units: Vec<UnitDef>,
 }
 
@@ -54,6 +57,41 @@ pub struct EmailSettings {
     /// CJK-capable fonts for the chart, first found is used (.ttf, .otf or .ttc).
     #[serde(default)]
     pub chart_fonts: Vec<PathBuf>,
+}
+
+/// The daemon's schedules (SPEC §7): cron expressions with seconds, Beijing time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSettings {
+    /// Take new files from the inbox and the HTTP sources.
+    pub ingest: String,
+    /// Remind units that have not reported (for the previous month).
+    pub remind: String,
+    /// Build and send the report for the previous month.
+    pub report: String,
+    /// How often the daemon proves it is alive (heartbeat file and log line).
+    pub heartbeat_seconds: u64,
+    /// How long a command waits for another fayuan process to finish writing.
+    pub lock_wait_seconds: u64,
+}
+
+/// An HTTP source polled on the ingest schedule; what it returns goes through the same
+/// validation, archive and quarantine as inbox files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceDef {
+    /// A short name, used in file names and reports.
+    pub name: String,
+    /// `{period}` is replaced by the month polled (`2025-06`); `{env:NAME}` by that variable.
+    pub url: String,
+    /// `xlsx`, `csv` or `json`: the format of what the URL returns.
+    pub format: String,
+    /// Request headers; values may use `{env:NAME}` (tokens stay out of files).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub timeout_seconds: u64,
+    pub max_bytes: u64,
+    pub attempts: u32,
 }
 
 /// A group-robot webhook (WeCom or DingTalk) that gets a short summary of critical alerts.
@@ -135,6 +173,8 @@ pub struct UnitDef {
     /// Open cases carried over from last year (for the `inconsistent` alert).
     #[serde(default)]
     pub carry_over: i64,
+    /// Where reminders go (the unit's data contact).
+    pub contact: Option<String>,
 }
 
 /// One reporting unit, checked.
@@ -149,6 +189,7 @@ pub struct Unit {
     pub budget: f64,
     pub budget_derived: bool,
     pub carry_over: i64,
+    pub contact: Option<String>,
 }
 
 /// A checked pipeline definition, with folders resolved.
@@ -276,6 +317,55 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             "email: max_attachment_mb > 0, timeout_seconds > 0 and attempts 1..=10 expected".into(),
         );
     }
+    let sch = &def.schedule;
+    for (what, expr) in [
+        ("schedule.ingest", &sch.ingest),
+        ("schedule.remind", &sch.remind),
+        ("schedule.report", &sch.report),
+    ] {
+        if let Err(why) = crate::schedule::parse_cron(expr) {
+            problems.push(format!("{what} {expr:?}: {why}"));
+        }
+    }
+    if sch.heartbeat_seconds == 0 {
+        problems.push("schedule.heartbeat_seconds must be more than 0".into());
+    }
+    let mut source_names = HashSet::new();
+    for (i, src) in def.sources.iter().enumerate() {
+        let at = format!("sources[{}] ({})", i + 1, src.name);
+        if src.name.is_empty()
+            || !src
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !source_names.insert(src.name.clone())
+        {
+            problems.push(format!(
+                "{at}: name must be unique, letters, digits, '-' or '_'"
+            ));
+        }
+        if !src.url.starts_with("http://") && !src.url.starts_with("https://") {
+            problems.push(format!("{at}: url must be http(s)"));
+        }
+        if !matches!(src.format.as_str(), "xlsx" | "csv" | "json") {
+            problems.push(format!("{at}: format {:?}: xlsx, csv or json", src.format));
+        }
+        if src.timeout_seconds == 0 || src.max_bytes == 0 || !(1..=10).contains(&src.attempts) {
+            problems.push(format!(
+                "{at}: timeout_seconds > 0, max_bytes > 0, attempts 1..=10"
+            ));
+        }
+    }
+    for u in &def.units {
+        if let Some(c) = &u.contact {
+            if c.parse::<lettre::message::Mailbox>().is_err() {
+                problems.push(format!(
+                    "units ({} {}): contact {c:?} is not an email address",
+                    u.code, u.name
+                ));
+            }
+        }
+    }
     for (i, w) in def.webhooks.iter().enumerate() {
         if !matches!(w.kind.as_str(), "wecom" | "dingtalk") {
             problems.push(format!(
@@ -346,6 +436,7 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             budget,
             budget_derived,
             carry_over: u.carry_over,
+            contact: u.contact.clone(),
         });
     }
     if let Some(total) = p.total_target {

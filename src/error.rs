@@ -30,6 +30,10 @@ pub enum Error {
     #[error("report {}: {message}", path.display())]
     Report { path: PathBuf, message: String },
 
+    /// Another fayuan process holds the write lock.
+    #[error("{0}")]
+    Busy(String),
+
     /// The store under the data directory could not be read or written.
     #[error("store {}: {message}", path.display())]
     Store { path: PathBuf, message: String },
@@ -54,7 +58,8 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config { .. } | Error::Usage(_) => 2,
-            Error::Io { .. }
+            Error::Busy(_)
+            | Error::Io { .. }
             | Error::Store { .. }
             | Error::Analysis { .. }
             | Error::Report { .. } => 1,
