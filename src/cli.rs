@@ -84,6 +84,8 @@ pub enum Command {
         #[arg(long)]
         period: Option<Period>,
     },
+    /// Run the schedules: ingest, reminders, the monthly report (SIGTERM/Ctrl-C to stop).
+    Daemon,
     /// Check the pipeline definition and list every problem.
     Check,
     /// Write sample submissions for the pipeline's units (mixed formats, as counties send them).
@@ -190,6 +192,7 @@ pub fn run(args: Args) -> Result<i32> {
             Ok(if bad > 0 { exit::INVALID } else { exit::OK })
         }
         Command::Ingest { paths } => {
+            let _lock = write_lock(&ctx, "ingest")?;
             copy_in(&ctx, &paths)?;
             let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, ctx.now)?;
             print_ingest(&summary);
@@ -207,6 +210,7 @@ pub fn run(args: Args) -> Result<i32> {
             force,
             paths,
         } => {
+            let _lock = write_lock(&ctx, "run")?;
             copy_in(&ctx, &paths)?;
             let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, ctx.now)?;
             print_ingest(&summary);
@@ -235,7 +239,11 @@ pub fn run(args: Args) -> Result<i32> {
             crate::run::webhooks(&ctx, &built);
             Ok(code)
         }
-        Command::Send { period } => send(&ctx, period),
+        Command::Send { period } => {
+            let _lock = write_lock(&ctx, "send")?;
+            send(&ctx, period)
+        }
+        Command::Daemon => crate::daemon::daemon(ctx),
         Command::Status { period } => {
             let period = period.unwrap_or_else(|| Period::of(ctx.now.date_naive()).prev());
             print!(
@@ -254,6 +262,11 @@ pub fn run(args: Args) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+fn write_lock(ctx: &Context, what: &str) -> Result<crate::lock::WriteLock> {
+    let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
+    crate::lock::acquire(&ctx.data_dir, wait, what)
 }
 
 /// Delivers what is pending for the period; exit 1 when something stays in the outbox.

@@ -134,6 +134,8 @@ pub struct SubmissionRules {
     pub deadline_day: u32,
     /// One bad row rejects the whole file (a county corrects and resends the whole file).
     pub reject_whole_file_on_error: bool,
+    /// How units send their files, for reminders (in Chinese).
+    pub how_to_send: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

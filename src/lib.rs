@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod format;
 pub mod frame;
@@ -18,6 +19,7 @@ pub mod report;
 pub mod run;
 pub mod sample;
 pub mod schedule;
+pub mod sources;
 pub mod schema;
 pub mod status;
 pub mod store;

@@ -48,6 +48,8 @@ pub struct History {
     pub reported: HashSet<Period>,
     /// Reminder rounds already done, by the fire time that asked for them.
     pub reminded: HashSet<DateTime<Tz>>,
+    /// Reports that failed and have not been made since: tried again on every wake-up.
+    pub failed_reports: Vec<(Period, DateTime<Tz>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +107,11 @@ pub fn due(s: &Schedules, h: &History, now: DateTime<Tz>) -> Vec<Job> {
         }
     }
     let mut seen = HashSet::new();
-    for fired in fires(&s.report, since, now) {
-        let period = Period::of(fired.date_naive()).prev();
+    let retries = h.failed_reports.iter().copied().filter(|(p, _)| !h.reported.contains(p));
+    let fresh = fires(&s.report, since, now).into_iter().map(|f| (Period::of(f.date_naive()).prev(), f));
+    let mut wanted: Vec<(Period, DateTime<Tz>)> = retries.chain(fresh).collect();
+    wanted.sort_by_key(|(p, f)| (*p, *f));
+    for (period, fired) in wanted {
         if !h.reported.contains(&period) && seen.insert(period) {
             jobs.push(Job::Report { period, fired });
         }
@@ -190,6 +195,15 @@ mod tests {
             reports(&due(&luan(), &History::default(), t("2025-07-06 09:05"))),
             ["2025-06"]
         );
+    }
+
+    #[test]
+    fn a_failed_report_is_tried_again_until_made() {
+        let mut h = History { last_seen: Some(t("2025-07-06 09:10")), ..History::default() };
+        h.failed_reports.push((Period::new(2025, 6).unwrap(), t("2025-07-06 09:00")));
+        assert_eq!(reports(&due(&luan(), &h, t("2025-07-06 09:20"))), ["2025-06"]);
+        h.reported.insert(Period::new(2025, 6).unwrap());
+        assert!(reports(&due(&luan(), &h, t("2025-07-06 09:30"))).is_empty());
     }
 
     #[test]

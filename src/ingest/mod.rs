@@ -87,7 +87,6 @@ pub fn waiting(inbox: &Path) -> Result<Vec<PathBuf>> {
 /// put them there. The originals are not touched; a different file already waiting under the
 /// same name is kept, and the copy gets a numbered name instead.
 pub fn copy_into_inbox(data_dir: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let inbox = Folders::of(data_dir).inbox;
     let mut sources = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -105,24 +104,28 @@ pub fn copy_into_inbox(data_dir: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf
     let mut copied = Vec::new();
     for src in sources {
         let bytes = fs::read(&src).map_err(|e| Error::io(&src, e))?;
-        let name = src
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let (stem, ext) = match name.rsplit_once('.') {
-            Some((s, e)) => (s.to_string(), format!(".{e}")),
-            None => (name.clone(), String::new()),
-        };
-        let mut dest = inbox.join(&name);
-        let mut n = 1;
-        while fs::read(&dest).is_ok_and(|existing| existing != bytes) {
-            n += 1;
-            dest = inbox.join(format!("{stem}({n}){ext}"));
-        }
-        fsutil::write_new(&dest, &bytes)?;
-        copied.push(dest);
+        let name = src.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        copied.push(drop_into_inbox(data_dir, &name, &bytes)?);
     }
     Ok(copied)
+}
+
+/// Puts bytes into the inbox under `name`, as if a county had sent them. A different file
+/// already waiting under that name is kept; the new one gets a numbered name instead.
+pub fn drop_into_inbox(data_dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let inbox = Folders::of(data_dir).inbox;
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) => (s.to_string(), format!(".{e}")),
+        None => (name.to_string(), String::new()),
+    };
+    let mut dest = inbox.join(name);
+    let mut n = 1;
+    while fs::read(&dest).is_ok_and(|existing| existing != bytes) {
+        n += 1;
+        dest = inbox.join(format!("{stem}({n}){ext}"));
+    }
+    fsutil::write_new(&dest, bytes)?;
+    Ok(dest)
 }
 
 /// Takes every file waiting in the inbox. One batch, one commit to the store.

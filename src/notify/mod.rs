@@ -47,6 +47,9 @@ pub struct Event {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transient: Option<bool>,
+    /// With `created`: `digest` (the default), `reminder` or `failure`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 pub struct Ledger {
@@ -92,10 +95,11 @@ impl Ledger {
     }
 }
 
-/// The state of one digest.
+/// The state of one message (a digest, a reminder, a failure notice).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DigestState {
     pub id: String,
+    pub kind: String,
     pub period: String,
     pub recipients: Vec<String>,
     /// Recipients that have it (`sent` or `outbox`).
@@ -104,13 +108,19 @@ pub struct DigestState {
     pub pending: Vec<(String, Option<String>)>,
 }
 
-/// Every digest of the ledger, oldest first.
+/// The digests of the ledger (not reminders or failure notices), oldest first.
 pub fn digests(events: &[Event]) -> Vec<DigestState> {
+    messages(events).into_iter().filter(|d| d.kind == "digest").collect()
+}
+
+/// Every message of the ledger, oldest first.
+pub fn messages(events: &[Event]) -> Vec<DigestState> {
     let mut out: Vec<DigestState> = Vec::new();
     for e in events {
         if e.event == "created" {
             out.push(DigestState {
                 id: e.digest.clone(),
+                kind: e.kind.clone().unwrap_or_else(|| "digest".into()),
                 period: e.period.clone(),
                 recipients: e.recipients.clone().unwrap_or_default(),
                 done: Vec::new(),
@@ -208,21 +218,69 @@ pub fn queue(
             message: e.to_string(),
         })?;
     let message = compose(pipeline, &manifest, run_dir, &id, now)?;
-    let dir = outbox_dir(data_dir, pipeline, &p, &id);
-    fsutil::write_new(&dir.join("manifest.json"), &manifest_bytes)?;
-    fsutil::write_new(&dir.join("message.eml"), &message)?;
     let e = &pipeline.def.email;
-    ledger.append(&Event {
+    let recipients: Vec<String> = e.to.iter().chain(&e.cc).cloned().collect();
+    let outgoing = Outgoing { id: &id, kind: "digest", period, recipients: &recipients, subject: &manifest.digest.subject, message: &message, manifest: Some(&manifest_bytes) };
+    put_in_outbox(data_dir, pipeline, &outgoing)?;
+    Ok(Some(id))
+}
+
+/// A message ready to go.
+pub struct Outgoing<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub period: Period,
+    pub recipients: &'a [String],
+    pub subject: &'a str,
+    /// The whole MIME message.
+    pub message: &'a [u8],
+    /// The run's manifest (digests only: `restated` reads it).
+    pub manifest: Option<&'a [u8]>,
+}
+
+/// Keeps a message whole in the outbox and records it in the ledger.
+pub fn put_in_outbox(data_dir: &Path, pipeline: &Pipeline, m: &Outgoing) -> Result<()> {
+    let p = m.period.to_string();
+    let dir = outbox_dir(data_dir, pipeline, &p, m.id);
+    if let Some(manifest) = m.manifest {
+        fsutil::write_new(&dir.join("manifest.json"), manifest)?;
+    }
+    fsutil::write_new(&dir.join("message.eml"), m.message)?;
+    Ledger::open(data_dir, pipeline).append(&Event {
         at: now_text(),
         period: p,
-        digest: id.clone(),
+        digest: m.id.to_string(),
         event: "created".into(),
         recipient: None,
-        recipients: Some(e.to.iter().chain(&e.cc).cloned().collect()),
-        detail: manifest.digest.subject.clone(),
+        recipients: Some(m.recipients.to_vec()),
+        detail: m.subject.to_string(),
         transient: None,
-    })?;
-    Ok(Some(id))
+        kind: Some(m.kind.to_string()),
+    })
+}
+
+/// Whether a message with this id was ever made.
+pub fn exists(data_dir: &Path, pipeline: &Pipeline, id: &str) -> Result<bool> {
+    Ok(Ledger::open(data_dir, pipeline).events()?.iter().any(|e| e.event == "created" && e.digest == id))
+}
+
+/// A plain message (reminders, failure notices): text and the same text as simple HTML.
+pub fn plain_message(pipeline: &Pipeline, id: &str, to: &[String], cc: &[String], subject: &str, text: &str, now: DateTime<Tz>) -> Result<Vec<u8>> {
+    let bad = |what: String| Error::Usage(format!("message {id}: {what}"));
+    let mailbox = |a: &str| a.parse::<Mailbox>().map_err(|err| bad(format!("{a}: {err}")));
+    let mut b = Message::builder()
+        .from(mailbox(&pipeline.def.email.from)?)
+        .subject(subject)
+        .message_id(Some(format!("<{id}.{}@fayuan>", pipeline.name())))
+        .date(now.into());
+    for a in to {
+        b = b.to(mailbox(a)?);
+    }
+    for a in cc {
+        b = b.cc(mailbox(a)?);
+    }
+    let msg = b.singlepart(SinglePart::plain(text.to_string())).map_err(|e| bad(e.to_string()))?;
+    Ok(msg.formatted())
 }
 
 /// `=?UTF-8?B?…?=`: a header word any mail program decodes.
@@ -363,15 +421,26 @@ pub async fn deliver(
     period: Period,
     settings: &Settings,
 ) -> Result<Delivered> {
-    let ledger = Ledger::open(data_dir, pipeline);
     let p = period.to_string();
-    let Some(d) = digests(&ledger.events()?)
-        .into_iter()
-        .rev()
-        .find(|d| d.period == p)
-    else {
+    let events = Ledger::open(data_dir, pipeline).events()?;
+    match digests(&events).into_iter().rev().find(|d| d.period == p) {
+        Some(d) => deliver_message(data_dir, pipeline, &d.id, settings).await,
+        None => Ok(Delivered::default()),
+    }
+}
+
+/// Delivers every pending recipient of one message.
+pub async fn deliver_message(
+    data_dir: &Path,
+    pipeline: &Pipeline,
+    id: &str,
+    settings: &Settings,
+) -> Result<Delivered> {
+    let ledger = Ledger::open(data_dir, pipeline);
+    let Some(d) = messages(&ledger.events()?).into_iter().find(|d| d.id == id) else {
         return Ok(Delivered::default());
     };
+    let p = d.period.clone();
     let mut out = Delivered::default();
     if d.pending.is_empty() {
         return Ok(out);
@@ -388,6 +457,7 @@ pub async fn deliver(
         recipients: None,
         detail,
         transient,
+        kind: None,
     };
     let Some(server) = &settings.server else {
         for (r, _) in &d.pending {

@@ -1,0 +1,156 @@
+//! HTTP sources: polled on the ingest schedule; what they return is put into the inbox and
+//! goes through exactly the same validation, archive and quarantine as files counties send.
+//!
+//! Each source is asked for the month being reported, with a timeout, bounded retries with
+//! backoff, conditional GET (ETag / Last-Modified remembered in `<data-dir>/sources/state.json`)
+//! and a size limit. A failing source never blocks the others; its last result is kept for
+//! `fayuan status` and the digest.
+
+use crate::config::{Pipeline, SourceDef};
+use crate::error::{Error, Result};
+use crate::notify::webhook::expand;
+use crate::period::{self, Period};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What is remembered of a source between polls.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SourceState {
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub checked_at: String,
+    /// `fetched`, `not_modified` or `failed`.
+    pub result: String,
+    pub detail: String,
+}
+
+fn state_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("sources").join("state.json")
+}
+
+pub fn load_state(data_dir: &Path) -> BTreeMap<String, SourceState> {
+    std::fs::read(state_path(data_dir)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+fn save_state(data_dir: &Path, state: &BTreeMap<String, SourceState>) -> Result<()> {
+    let path = state_path(data_dir);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = dir.join(".state.json.tmp");
+    let bytes = serde_json::to_vec_pretty(state).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+}
+
+enum Fetch {
+    Body(Vec<u8>, Option<String>, Option<String>),
+    NotModified,
+}
+
+/// One GET with the limits. `Err((retry, why))`.
+async fn get_once(client: &reqwest::Client, src: &SourceDef, url: &str, prev: Option<&SourceState>) -> std::result::Result<Fetch, (bool, String)> {
+    let mut req = client.get(url).timeout(Duration::from_secs(src.timeout_seconds));
+    for (k, v) in &src.headers {
+        req = req.header(k, expand(v).map_err(|e| (false, e))?);
+    }
+    if let Some(p) = prev.filter(|p| p.url == url) {
+        if let Some(etag) = &p.etag {
+            req = req.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = &p.last_modified {
+            req = req.header(reqwest::header::IF_MODIFIED_SINCE, lm);
+        }
+    }
+    let mut resp = req.send().await.map_err(|e| (true, if e.is_timeout() { format!("no answer within {} s", src.timeout_seconds) } else { e.to_string() }))?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(Fetch::NotModified);
+    }
+    if !status.is_success() {
+        return Err((status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS, format!("HTTP {status}")));
+    }
+    if resp.content_length().is_some_and(|n| n > src.max_bytes) {
+        return Err((false, format!("{} bytes is more than the limit of {}", resp.content_length().unwrap_or(0), src.max_bytes)));
+    }
+    let header = |name: reqwest::header::HeaderName| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (etag, lm) = (header(reqwest::header::ETAG), header(reqwest::header::LAST_MODIFIED));
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() as u64 > src.max_bytes {
+                    return Err((false, format!("more than the limit of {} bytes", src.max_bytes)));
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Err((true, if e.is_timeout() { format!("no answer within {} s", src.timeout_seconds) } else { e.to_string() })),
+        }
+    }
+    Ok(Fetch::Body(body, etag, lm))
+}
+
+/// Polls every source for `period`; what comes back goes into the inbox. Returns each source's
+/// new state (also saved).
+pub async fn poll(pipeline: &Pipeline, data_dir: &Path, period: Period, now: DateTime<Tz>, retry_base: Duration) -> Result<Vec<(String, SourceState)>> {
+    if pipeline.def.sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    let client = reqwest::Client::builder().build().map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
+    let mut state = load_state(data_dir);
+    let mut out = Vec::new();
+    for src in &pipeline.def.sources {
+        let url = match expand(&src.url.replace("{period}", &period.to_string())) {
+            Ok(u) => u,
+            Err(why) => {
+                let s = SourceState { url: src.url.clone(), checked_at: period::instant_text(&now), result: "failed".into(), detail: why, ..SourceState::default() };
+                state.insert(src.name.clone(), s.clone());
+                out.push((src.name.clone(), s));
+                continue;
+            }
+        };
+        let prev = state.get(&src.name).cloned();
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            match get_once(&client, src, &url, prev.as_ref()).await {
+                Err((true, why)) if attempt < src.attempts => {
+                    tracing::warn!(source = %src.name, attempt, error = %why, "source failed, retrying");
+                    tokio::time::sleep(retry_base.saturating_mul(1 << (attempt - 1).min(6))).await;
+                }
+                other => break other,
+            }
+        };
+        let mut s = SourceState { url: url.clone(), checked_at: period::instant_text(&now), ..prev.clone().unwrap_or_default() };
+        s.url = url.clone();
+        match result {
+            Ok(Fetch::NotModified) => {
+                s.result = "not_modified".into();
+                s.detail = String::new();
+            }
+            Ok(Fetch::Body(body, etag, lm)) => {
+                let name = format!("{}_{}.{}", src.name, period, src.format);
+                crate::ingest::drop_into_inbox(data_dir, &name, &body)?;
+                s.result = "fetched".into();
+                s.detail = format!("{} bytes", body.len());
+                s.etag = etag;
+                s.last_modified = lm;
+                tracing::info!(source = %src.name, bytes = body.len(), "source fetched");
+            }
+            Err((_, why)) => {
+                tracing::error!(source = %src.name, error = %why, "source failed");
+                s.result = "failed".into();
+                s.detail = why;
+            }
+        }
+        state.insert(src.name.clone(), s.clone());
+        out.push((src.name.clone(), s));
+    }
+    save_state(data_dir, &state)?;
+    Ok(out)
+}
