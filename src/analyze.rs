@@ -130,6 +130,8 @@ pub struct Inputs<'a> {
     pub files: &'a [FileEntry],
     /// The (unit_code, period) → version of the rows the last report for this period used.
     pub previous: Option<&'a [UsedRow]>,
+    /// Alerts about the machinery rather than the data (failed sources, failed jobs).
+    pub extra_alerts: Vec<Alert>,
 }
 
 /// Which version of a (unit, month) a report used (recorded in the manifest).
@@ -324,7 +326,8 @@ fn analyze_here(inputs: &Inputs) -> Result<Analysis> {
         frames.insert(q.name.clone(), df);
     }
     let mut analysis = Analysis { frames, queries };
-    let restated = restated(inputs, &analysis)?;
+    let mut restated = restated(inputs, &analysis)?;
+    restated.extend(inputs.extra_alerts.iter().cloned());
     let alerts = analysis.frame("alerts")?.clone();
     let alerts = add_alerts(alerts, &restated).map_err(err("alerts"))?;
     let alerts = fill_messages(alerts).map_err(err("alerts"))?;
@@ -333,6 +336,7 @@ fn analyze_here(inputs: &Inputs) -> Result<Analysis> {
 }
 
 /// One alert made outside SQL.
+#[derive(Debug, Clone)]
 pub struct Alert {
     pub rule: &'static str,
     pub severity: &'static str,

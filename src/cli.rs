@@ -306,10 +306,41 @@ fn send(ctx: &Context, period: Period) -> Result<i32> {
     })
 }
 
+/// Copies the files given into the inbox and polls the HTTP sources, as the daemon's ingest
+/// job does.
 fn copy_in(ctx: &Context, paths: &[PathBuf]) -> Result<()> {
     let copied = ingest::copy_into_inbox(&ctx.data_dir, paths)?;
     if !copied.is_empty() {
         println!("已将 {} 个文件复制到收件箱。", copied.len());
+    }
+    if !ctx.pipeline.def.sources.is_empty() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+        let base = std::time::Duration::from_millis(ctx.pipeline.def.email.retry_base_ms);
+        let period = Period::of(ctx.now.date_naive()).prev();
+        for (name, s) in rt.block_on(crate::sources::poll(
+            &ctx.pipeline,
+            &ctx.data_dir,
+            period,
+            ctx.now,
+            base,
+        ))? {
+            let zh = match s.result.as_str() {
+                "fetched" => "已获取",
+                "not_modified" => "无更新",
+                _ => "失败",
+            };
+            println!(
+                "数据源 {name}：{zh}{}",
+                if s.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("（{}）", s.detail)
+                }
+            );
+        }
     }
     Ok(())
 }

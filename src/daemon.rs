@@ -36,12 +36,18 @@ pub struct RunEvent {
 }
 
 fn ledger_path(data_dir: &Path, ctx: &Context) -> PathBuf {
-    data_dir.join("runs").join(format!("{}.jsonl", ctx.pipeline.name()))
+    data_dir
+        .join("runs")
+        .join(format!("{}.jsonl", ctx.pipeline.name()))
 }
 
 pub fn run_events(data_dir: &Path, pipeline_name: &str) -> Vec<RunEvent> {
     std::fs::read_to_string(data_dir.join("runs").join(format!("{pipeline_name}.jsonl")))
-        .map(|t| t.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -49,10 +55,17 @@ fn record(ctx: &Context, e: &RunEvent) -> Result<()> {
     let path = ledger_path(&ctx.data_dir, ctx);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
-    let mut line = serde_json::to_string(e).map_err(|err| Error::io(&path, std::io::Error::other(err)))?;
+    let mut line =
+        serde_json::to_string(e).map_err(|err| Error::io(&path, std::io::Error::other(err)))?;
     line.push('\n');
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|err| Error::io(&path, err))?;
-    f.write_all(line.as_bytes()).and_then(|_| f.sync_data()).map_err(|err| Error::io(&path, err))
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|err| Error::io(&path, err))?;
+    f.write_all(line.as_bytes())
+        .and_then(|_| f.sync_data())
+        .map_err(|err| Error::io(&path, err))
 }
 
 fn heartbeat_path(data_dir: &Path) -> PathBuf {
@@ -66,7 +79,9 @@ pub struct Heartbeat {
 }
 
 pub fn read_heartbeat(data_dir: &Path) -> Option<Heartbeat> {
-    std::fs::read(heartbeat_path(data_dir)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    std::fs::read(heartbeat_path(data_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 fn beat(data_dir: &Path, now: DateTime<Tz>) -> Result<()> {
@@ -74,8 +89,12 @@ fn beat(data_dir: &Path, now: DateTime<Tz>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join(".heartbeat.tmp");
-    let hb = Heartbeat { at: period::instant_text(&now), pid: std::process::id() };
-    std::fs::write(&tmp, serde_json::to_vec(&hb).unwrap_or_default()).map_err(|e| Error::io(&tmp, e))?;
+    let hb = Heartbeat {
+        at: period::instant_text(&now),
+        pid: std::process::id(),
+    };
+    std::fs::write(&tmp, serde_json::to_vec(&hb).unwrap_or_default())
+        .map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
 }
 
@@ -84,7 +103,11 @@ pub fn history(ctx: &Context) -> Result<History> {
     let events = run_events(&ctx.data_dir, ctx.pipeline.name());
     let parse = |s: &str| period::parse_instant(s);
     let mut h = History::default();
-    let seen = events.iter().filter_map(|e| parse(&e.at)).chain(read_heartbeat(&ctx.data_dir).and_then(|b| parse(&b.at))).max();
+    let seen = events
+        .iter()
+        .filter_map(|e| parse(&e.at))
+        .chain(read_heartbeat(&ctx.data_dir).and_then(|b| parse(&b.at)))
+        .max();
     h.last_seen = seen;
     for e in &events {
         let p = e.period.as_deref().and_then(Period::parse);
@@ -136,11 +159,18 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
     let sch = &ctx.pipeline.def.schedule;
     let schedules = Schedules::from(sch).map_err(Error::Usage)?;
-    let clock = Clock { base: ctx.now, started: Instant::now() };
+    let clock = Clock {
+        base: ctx.now,
+        started: Instant::now(),
+    };
     let bad = |e: tokio_cron_scheduler::JobSchedulerError| Error::Usage(format!("scheduler: {e}"));
     let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<&'static str>(8);
     let mut scheduler = JobScheduler::new().await.map_err(bad)?;
-    for (name, expr) in [("ingest", &sch.ingest), ("remind", &sch.remind), ("report", &sch.report)] {
+    for (name, expr) in [
+        ("ingest", &sch.ingest),
+        ("remind", &sch.remind),
+        ("report", &sch.report),
+    ] {
         let tx = wake_tx.clone();
         let job = CronJob::new_async_tz(expr.as_str(), TZ, move |_, _| {
             let tx = tx.clone();
@@ -154,12 +184,23 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     scheduler.start().await.map_err(bad)?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Usage(format!("cannot watch SIGTERM: {e}")))?;
-    let mut heartbeat = tokio::time::interval(std::time::Duration::from_secs(sch.heartbeat_seconds));
+    let mut heartbeat =
+        tokio::time::interval(std::time::Duration::from_secs(sch.heartbeat_seconds));
     tracing::info!(pid = std::process::id(), now = %period::instant_text(&clock.now()), "daemon started");
     // Catch up at start: whatever was due while the daemon was down (the history is read
     // before this start is recorded).
     tick(&ctx, &schedules, clock.now()).await;
-    record(&ctx, &RunEvent { at: period::instant_text(&clock.now()), job: "start".into(), period: None, fired: None, ok: true, detail: format!("pid {}", std::process::id()) })?;
+    record(
+        &ctx,
+        &RunEvent {
+            at: period::instant_text(&clock.now()),
+            job: "start".into(),
+            period: None,
+            fired: None,
+            ok: true,
+            detail: format!("pid {}", std::process::id()),
+        },
+    )?;
     loop {
         tokio::select! {
             Some(name) = wake.recv() => {
@@ -179,7 +220,17 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     }
     tracing::info!("stopping: no job in hand");
     let _ = scheduler.shutdown().await;
-    record(&ctx, &RunEvent { at: period::instant_text(&clock.now()), job: "stop".into(), period: None, fired: None, ok: true, detail: String::new() })?;
+    record(
+        &ctx,
+        &RunEvent {
+            at: period::instant_text(&clock.now()),
+            job: "stop".into(),
+            period: None,
+            fired: None,
+            ok: true,
+            detail: String::new(),
+        },
+    )?;
     Ok(crate::cli::exit::OK)
 }
 
@@ -233,22 +284,54 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
     match job {
         Job::Ingest => {
             let base = std::time::Duration::from_millis(ctx.pipeline.def.email.retry_base_ms);
-            let polled = sources::poll(&ctx.pipeline, &ctx.data_dir, Period::of(now.date_naive()).prev(), now, base).await?;
+            let polled = sources::poll(
+                &ctx.pipeline,
+                &ctx.data_dir,
+                Period::of(now.date_naive()).prev(),
+                now,
+                base,
+            )
+            .await?;
             let summary = tokio::task::block_in_place(|| {
                 let _lock = lock::acquire(&ctx.data_dir, wait, "daemon ingest")?;
                 ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)
             })?;
-            let failed: Vec<String> = polled.iter().filter(|(_, s)| s.result == "failed").map(|(n, s)| format!("{n}: {}", s.detail)).collect();
-            Ok(format!("{} files taken; sources: {} polled{}", summary.files.len(), polled.len(), if failed.is_empty() { String::new() } else { format!(", failed: {}", failed.join("; ")) }))
+            let failed: Vec<String> = polled
+                .iter()
+                .filter(|(_, s)| s.result == "failed")
+                .map(|(n, s)| format!("{n}: {}", s.detail))
+                .collect();
+            Ok(format!(
+                "{} files taken; sources: {} polled{}",
+                summary.files.len(),
+                polled.len(),
+                if failed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", failed: {}", failed.join("; "))
+                }
+            ))
         }
         Job::Remind { period, fired } => remind(ctx, *period, *fired, now, wait).await,
         Job::Report { period, .. } => {
-            let ctx_now = Context { pipeline: ctx.pipeline.clone(), data_dir: ctx.data_dir.clone(), output_dir: ctx.output_dir.clone(), now };
+            let ctx_now = Context {
+                pipeline: ctx.pipeline.clone(),
+                data_dir: ctx.data_dir.clone(),
+                output_dir: ctx.output_dir.clone(),
+                now,
+            };
             let built = tokio::task::block_in_place(|| {
                 let _lock = lock::acquire(&ctx.data_dir, wait, "daemon report")?;
                 ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)?;
                 let built = run::build_report(&ctx_now, *period)?;
-                notify::queue(&ctx.data_dir, &ctx.pipeline, *period, &built.dir, now, false)?;
+                notify::queue(
+                    &ctx.data_dir,
+                    &ctx.pipeline,
+                    *period,
+                    &built.dir,
+                    now,
+                    false,
+                )?;
                 Ok::<_, Error>(built)
             })?;
             let settings = notify::Settings::resolve(&ctx.pipeline)?;
@@ -257,16 +340,30 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
             if !d.failed.is_empty() {
                 return Err(Error::Usage(format!(
                     "report for {period} built, but not delivered to {} (kept in the outbox)",
-                    d.failed.iter().map(|(r, why)| format!("{r}: {why}")).collect::<Vec<_>>().join("; ")
+                    d.failed
+                        .iter()
+                        .map(|(r, why)| format!("{r}: {why}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 )));
             }
-            Ok(format!("{} — sent to {}", built.headline, d.sent.len() + d.to_outbox.len()))
+            Ok(format!(
+                "{} — sent to {}",
+                built.headline,
+                d.sent.len() + d.to_outbox.len()
+            ))
         }
     }
 }
 
 /// Reminds each unit that has not reported for `period`, at most once per (unit, period, day).
-async fn remind(ctx: &Context, period: Period, fired: DateTime<Tz>, now: DateTime<Tz>, wait: std::time::Duration) -> Result<String> {
+async fn remind(
+    ctx: &Context,
+    period: Period,
+    fired: DateTime<Tz>,
+    now: DateTime<Tz>,
+    wait: std::time::Duration,
+) -> Result<String> {
     let p = &ctx.pipeline;
     let rows = crate::store::Store::open(&ctx.data_dir).rows()?;
     let statuses = status::unit_status(p, &rows, period, &now)?;
@@ -279,11 +376,21 @@ async fn remind(ctx: &Context, period: Period, fired: DateTime<Tz>, now: DateTim
             problems.push(format!("{} has no contact", s.name));
             continue;
         };
-        let id = format!("remind-{period}-d{:02}-{}", chrono::Datelike::day(&fired), s.code);
+        let id = format!(
+            "remind-{period}-d{:02}-{}",
+            chrono::Datelike::day(&fired),
+            s.code
+        );
         if notify::exists(&ctx.data_dir, p, &id)? {
             continue;
         }
-        let subject = format!("【{}】请报送{}{}月报（截止 {}）", p.def.pipeline.title, s.name, period.zh(), deadline);
+        let subject = format!(
+            "【{}】请报送{}{}月报（截止 {}）",
+            p.def.pipeline.title,
+            s.name,
+            period.zh(),
+            deadline
+        );
         let text = format!(
             "{}：\n\n截至 {}，市司法局尚未收到贵单位{}的法律援助民生实事月报。请于 {} 前报送（北京时间）。\n\n{}\n\n表头须包含“单位代码”等规定列名；每行为一个单位一个月的本月数（非累计数）；金额单位为元。\n如已报送，请忽略本提醒。\n\n{}\n（本邮件由 fayuan 自动发送）\n",
             s.name,
@@ -293,11 +400,33 @@ async fn remind(ctx: &Context, period: Period, fired: DateTime<Tz>, now: DateTim
             p.def.submission.how_to_send,
             p.def.pipeline.city
         );
-        let msg = notify::plain_message(p, &id, std::slice::from_ref(&contact), &p.def.email.cc, &subject, &text, now)?;
-        let recipients: Vec<String> = std::iter::once(contact.clone()).chain(p.def.email.cc.iter().cloned()).collect();
+        let msg = notify::plain_message(
+            p,
+            &id,
+            std::slice::from_ref(&contact),
+            &p.def.email.cc,
+            &subject,
+            &text,
+            now,
+        )?;
+        let recipients: Vec<String> = std::iter::once(contact.clone())
+            .chain(p.def.email.cc.iter().cloned())
+            .collect();
         tokio::task::block_in_place(|| {
             let _lock = lock::acquire(&ctx.data_dir, wait, "daemon reminder")?;
-            notify::put_in_outbox(&ctx.data_dir, p, &notify::Outgoing { id: &id, kind: "reminder", period, recipients: &recipients, subject: &subject, message: &msg, manifest: None })
+            notify::put_in_outbox(
+                &ctx.data_dir,
+                p,
+                &notify::Outgoing {
+                    id: &id,
+                    kind: "reminder",
+                    period,
+                    recipients: &recipients,
+                    subject: &subject,
+                    message: &msg,
+                    manifest: None,
+                },
+            )
         })?;
         let d = notify::deliver_message(&ctx.data_dir, p, &id, &settings).await?;
         for (r, why) in d.failed {
@@ -306,17 +435,40 @@ async fn remind(ctx: &Context, period: Period, fired: DateTime<Tz>, now: DateTim
         sent.push(s.name.clone());
     }
     if !problems.is_empty() {
-        return Err(Error::Usage(format!("reminders for {period}: {}", problems.join("; "))));
+        return Err(Error::Usage(format!(
+            "reminders for {period}: {}",
+            problems.join("; ")
+        )));
     }
-    Ok(format!("reminded {} unit(s): {}", sent.len(), sent.join("、")))
+    Ok(format!(
+        "reminded {} unit(s): {}",
+        sent.len(),
+        sent.join("、")
+    ))
 }
 
 /// Tells the data staff that a job failed (best effort: a failure here is only logged).
-async fn failure_notice(ctx: &Context, job: &str, period: Option<Period>, e: &Error, now: DateTime<Tz>) {
+async fn failure_notice(
+    ctx: &Context,
+    job: &str,
+    period: Option<Period>,
+    e: &Error,
+    now: DateTime<Tz>,
+) {
     let p = &ctx.pipeline;
-    let staff: Vec<String> = if p.def.email.cc.is_empty() { p.def.email.to.clone() } else { p.def.email.cc.clone() };
+    let staff: Vec<String> = if p.def.email.cc.is_empty() {
+        p.def.email.to.clone()
+    } else {
+        p.def.email.cc.clone()
+    };
     let id = format!("failure-{job}-{}", now.format("%Y%m%dT%H%M%S"));
-    let subject = format!("【{}】fayuan 定时任务失败：{job}{}", p.def.pipeline.title, period.map(|x| format!("（{}）", x.zh())).unwrap_or_default());
+    let subject = format!(
+        "【{}】fayuan 定时任务失败：{job}{}",
+        p.def.pipeline.title,
+        period
+            .map(|x| format!("（{}）", x.zh()))
+            .unwrap_or_default()
+    );
     let text = format!(
         "fayuan 定时任务 {job} 于 {} 失败：\n\n{e}\n\n守护进程继续运行；该任务将在下次调度时重试。请用 fayuan status 查看详情。\n",
         period::instant_zh(&now)
@@ -324,7 +476,19 @@ async fn failure_notice(ctx: &Context, job: &str, period: Option<Period>, e: &Er
     let attempt = async {
         let msg = notify::plain_message(p, &id, &staff, &[], &subject, &text, now)?;
         let period = period.unwrap_or_else(|| Period::of(now.date_naive()));
-        notify::put_in_outbox(&ctx.data_dir, p, &notify::Outgoing { id: &id, kind: "failure", period, recipients: &staff, subject: &subject, message: &msg, manifest: None })?;
+        notify::put_in_outbox(
+            &ctx.data_dir,
+            p,
+            &notify::Outgoing {
+                id: &id,
+                kind: "failure",
+                period,
+                recipients: &staff,
+                subject: &subject,
+                message: &msg,
+                manifest: None,
+            },
+        )?;
         notify::deliver_message(&ctx.data_dir, p, &id, &notify::Settings::resolve(p)?).await
     };
     if let Err(err) = attempt.await {
@@ -335,21 +499,57 @@ async fn failure_notice(ctx: &Context, job: &str, period: Option<Period>, e: &Er
 /// Lines for `fayuan status`: heartbeat, next run and last result of each schedule, sources.
 pub fn status_lines(ctx: &Context) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(schedules) = Schedules::from(&ctx.pipeline.def.schedule) else { return out };
+    let Ok(schedules) = Schedules::from(&ctx.pipeline.def.schedule) else {
+        return out;
+    };
     match read_heartbeat(&ctx.data_dir) {
-        Some(hb) => out.push(format!("守护进程心跳：{}（pid {}）", hb.at.replace('T', " ").get(..16).unwrap_or(&hb.at), hb.pid)),
+        Some(hb) => out.push(format!(
+            "守护进程心跳：{}（pid {}）",
+            hb.at.replace('T', " ").get(..16).unwrap_or(&hb.at),
+            hb.pid
+        )),
         None => out.push("守护进程：尚无心跳记录（未运行过 fayuan daemon）".into()),
     }
     let events = run_events(&ctx.data_dir, ctx.pipeline.name());
-    for (name, zh, cron) in [("ingest", "收取", &schedules.ingest), ("remind", "催报", &schedules.remind), ("report", "报告", &schedules.report)] {
-        let next = schedule::next(cron, ctx.now).map(|t| period::instant_zh(&t)).unwrap_or_else(|| "—".into());
+    for (name, zh, cron) in [
+        ("ingest", "收取", &schedules.ingest),
+        ("remind", "催报", &schedules.remind),
+        ("report", "报告", &schedules.report),
+    ] {
+        let next = schedule::next(cron, ctx.now)
+            .map(|t| period::instant_zh(&t))
+            .unwrap_or_else(|| "—".into());
         let last = events.iter().rev().find(|e| e.job == name).map(|e| {
-            format!("上次 {} {}{}", e.at.replace('T', " ").get(..16).unwrap_or(&e.at), if e.ok { "成功" } else { "失败" }, if e.detail.is_empty() { String::new() } else { format!("：{}", e.detail) })
+            format!(
+                "上次 {} {}{}",
+                e.at.replace('T', " ").get(..16).unwrap_or(&e.at),
+                if e.ok { "成功" } else { "失败" },
+                if e.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("：{}", e.detail)
+                }
+            )
         });
-        out.push(format!("定时任务 {zh}（{name}）：下次 {next}；{}", last.unwrap_or_else(|| "尚未运行".into())));
+        out.push(format!(
+            "定时任务 {zh}（{name}）：下次 {next}；{}",
+            last.unwrap_or_else(|| "尚未运行".into())
+        ));
     }
     for (name, s) in sources::load_state(&ctx.data_dir) {
-        out.push(format!("数据源 {name}：{} {}{}", s.checked_at.replace('T', " ").get(..16).unwrap_or(&s.checked_at), s.result, if s.detail.is_empty() { String::new() } else { format!("（{}）", s.detail) }));
+        out.push(format!(
+            "数据源 {name}：{} {}{}",
+            s.checked_at
+                .replace('T', " ")
+                .get(..16)
+                .unwrap_or(&s.checked_at),
+            s.result,
+            if s.detail.is_empty() {
+                String::new()
+            } else {
+                format!("（{}）", s.detail)
+            }
+        ));
     }
     out
 }

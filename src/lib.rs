@@ -19,8 +19,8 @@ pub mod report;
 pub mod run;
 pub mod sample;
 pub mod schedule;
-pub mod sources;
 pub mod schema;
+pub mod sources;
 pub mod status;
 pub mod store;
 

@@ -34,6 +34,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         submissions: &submissions,
         files: &files,
         previous: previous.as_deref(),
+        extra_alerts: machinery_alerts(ctx, period),
     })?;
     let generated_at = chrono::Utc::now().with_timezone(&TZ);
     let dir = report::write_run(
@@ -89,6 +90,53 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         subject,
         headline,
     })
+}
+
+/// Alerts about the machinery for the report of `period`: HTTP sources whose last poll failed,
+/// and daemon jobs that failed since the period ended.
+fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
+    let mut out = Vec::new();
+    for (name, s) in crate::sources::load_state(&ctx.data_dir) {
+        if s.result == "failed" {
+            out.push(analyze::Alert {
+                rule: "source",
+                severity: "warning",
+                unit_code: String::new(),
+                unit_name: format!("数据源 {name}"),
+                ord: 999_998,
+                message: format!(
+                    "HTTP 数据源 {name} 最近一次获取失败（{}）：{}",
+                    s.checked_at
+                        .replace('T', " ")
+                        .get(..16)
+                        .unwrap_or(&s.checked_at),
+                    s.detail
+                ),
+            });
+        }
+    }
+    let window = crate::period::instant_text(&crate::period::local(
+        period.next().first_day().and_time(chrono::NaiveTime::MIN),
+    ));
+    let now = crate::period::instant_text(&ctx.now);
+    for e in crate::daemon::run_events(&ctx.data_dir, ctx.pipeline.name()) {
+        if !e.ok && e.at >= window && e.at <= now {
+            out.push(analyze::Alert {
+                rule: "job_failed",
+                severity: "warning",
+                unit_code: String::new(),
+                unit_name: "fayuan".into(),
+                ord: 999_999,
+                message: format!(
+                    "定时任务 {} 于 {} 失败：{}",
+                    e.job,
+                    e.at.replace('T', " ").get(..16).unwrap_or(&e.at),
+                    e.detail
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// Posts the critical alerts to the pipeline's webhooks. A failure is reported, never fatal.

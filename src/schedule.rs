@@ -107,8 +107,14 @@ pub fn due(s: &Schedules, h: &History, now: DateTime<Tz>) -> Vec<Job> {
         }
     }
     let mut seen = HashSet::new();
-    let retries = h.failed_reports.iter().copied().filter(|(p, _)| !h.reported.contains(p));
-    let fresh = fires(&s.report, since, now).into_iter().map(|f| (Period::of(f.date_naive()).prev(), f));
+    let retries = h
+        .failed_reports
+        .iter()
+        .copied()
+        .filter(|(p, _)| !h.reported.contains(p));
+    let fresh = fires(&s.report, since, now)
+        .into_iter()
+        .map(|f| (Period::of(f.date_naive()).prev(), f));
     let mut wanted: Vec<(Period, DateTime<Tz>)> = retries.chain(fresh).collect();
     wanted.sort_by_key(|(p, f)| (*p, *f));
     for (period, fired) in wanted {
@@ -199,9 +205,16 @@ mod tests {
 
     #[test]
     fn a_failed_report_is_tried_again_until_made() {
-        let mut h = History { last_seen: Some(t("2025-07-06 09:10")), ..History::default() };
-        h.failed_reports.push((Period::new(2025, 6).unwrap(), t("2025-07-06 09:00")));
-        assert_eq!(reports(&due(&luan(), &h, t("2025-07-06 09:20"))), ["2025-06"]);
+        let mut h = History {
+            last_seen: Some(t("2025-07-06 09:10")),
+            ..History::default()
+        };
+        h.failed_reports
+            .push((Period::new(2025, 6).unwrap(), t("2025-07-06 09:00")));
+        assert_eq!(
+            reports(&due(&luan(), &h, t("2025-07-06 09:20"))),
+            ["2025-06"]
+        );
         h.reported.insert(Period::new(2025, 6).unwrap());
         assert!(reports(&due(&luan(), &h, t("2025-07-06 09:30"))).is_empty());
     }

@@ -34,7 +34,10 @@ fn state_path(data_dir: &Path) -> PathBuf {
 }
 
 pub fn load_state(data_dir: &Path) -> BTreeMap<String, SourceState> {
-    std::fs::read(state_path(data_dir)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    std::fs::read(state_path(data_dir))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 fn save_state(data_dir: &Path, state: &BTreeMap<String, SourceState>) -> Result<()> {
@@ -42,7 +45,8 @@ fn save_state(data_dir: &Path, state: &BTreeMap<String, SourceState>) -> Result<
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join(".state.json.tmp");
-    let bytes = serde_json::to_vec_pretty(state).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+    let bytes =
+        serde_json::to_vec_pretty(state).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
 }
@@ -53,8 +57,15 @@ enum Fetch {
 }
 
 /// One GET with the limits. `Err((retry, why))`.
-async fn get_once(client: &reqwest::Client, src: &SourceDef, url: &str, prev: Option<&SourceState>) -> std::result::Result<Fetch, (bool, String)> {
-    let mut req = client.get(url).timeout(Duration::from_secs(src.timeout_seconds));
+async fn get_once(
+    client: &reqwest::Client,
+    src: &SourceDef,
+    url: &str,
+    prev: Option<&SourceState>,
+) -> std::result::Result<Fetch, (bool, String)> {
+    let mut req = client
+        .get(url)
+        .timeout(Duration::from_secs(src.timeout_seconds));
     for (k, v) in &src.headers {
         req = req.header(k, expand(v).map_err(|e| (false, e))?);
     }
@@ -66,30 +77,69 @@ async fn get_once(client: &reqwest::Client, src: &SourceDef, url: &str, prev: Op
             req = req.header(reqwest::header::IF_MODIFIED_SINCE, lm);
         }
     }
-    let mut resp = req.send().await.map_err(|e| (true, if e.is_timeout() { format!("no answer within {} s", src.timeout_seconds) } else { e.to_string() }))?;
+    let mut resp = req.send().await.map_err(|e| {
+        (
+            true,
+            if e.is_timeout() {
+                format!("no answer within {} s", src.timeout_seconds)
+            } else {
+                e.to_string()
+            },
+        )
+    })?;
     let status = resp.status();
     if status == reqwest::StatusCode::NOT_MODIFIED {
         return Ok(Fetch::NotModified);
     }
     if !status.is_success() {
-        return Err((status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS, format!("HTTP {status}")));
+        return Err((
+            status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS,
+            format!("HTTP {status}"),
+        ));
     }
     if resp.content_length().is_some_and(|n| n > src.max_bytes) {
-        return Err((false, format!("{} bytes is more than the limit of {}", resp.content_length().unwrap_or(0), src.max_bytes)));
+        return Err((
+            false,
+            format!(
+                "{} bytes is more than the limit of {}",
+                resp.content_length().unwrap_or(0),
+                src.max_bytes
+            ),
+        ));
     }
-    let header = |name: reqwest::header::HeaderName| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let (etag, lm) = (header(reqwest::header::ETAG), header(reqwest::header::LAST_MODIFIED));
+    let header = |name: reqwest::header::HeaderName| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (etag, lm) = (
+        header(reqwest::header::ETAG),
+        header(reqwest::header::LAST_MODIFIED),
+    );
     let mut body = Vec::new();
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 body.extend_from_slice(&chunk);
                 if body.len() as u64 > src.max_bytes {
-                    return Err((false, format!("more than the limit of {} bytes", src.max_bytes)));
+                    return Err((
+                        false,
+                        format!("more than the limit of {} bytes", src.max_bytes),
+                    ));
                 }
             }
             Ok(None) => break,
-            Err(e) => return Err((true, if e.is_timeout() { format!("no answer within {} s", src.timeout_seconds) } else { e.to_string() })),
+            Err(e) => {
+                return Err((
+                    true,
+                    if e.is_timeout() {
+                        format!("no answer within {} s", src.timeout_seconds)
+                    } else {
+                        e.to_string()
+                    },
+                ));
+            }
         }
     }
     Ok(Fetch::Body(body, etag, lm))
@@ -97,18 +147,32 @@ async fn get_once(client: &reqwest::Client, src: &SourceDef, url: &str, prev: Op
 
 /// Polls every source for `period`; what comes back goes into the inbox. Returns each source's
 /// new state (also saved).
-pub async fn poll(pipeline: &Pipeline, data_dir: &Path, period: Period, now: DateTime<Tz>, retry_base: Duration) -> Result<Vec<(String, SourceState)>> {
+pub async fn poll(
+    pipeline: &Pipeline,
+    data_dir: &Path,
+    period: Period,
+    now: DateTime<Tz>,
+    retry_base: Duration,
+) -> Result<Vec<(String, SourceState)>> {
     if pipeline.def.sources.is_empty() {
         return Ok(Vec::new());
     }
-    let client = reqwest::Client::builder().build().map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
+    let client = reqwest::Client::builder()
+        .build()
+        .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
     let mut state = load_state(data_dir);
     let mut out = Vec::new();
     for src in &pipeline.def.sources {
         let url = match expand(&src.url.replace("{period}", &period.to_string())) {
             Ok(u) => u,
             Err(why) => {
-                let s = SourceState { url: src.url.clone(), checked_at: period::instant_text(&now), result: "failed".into(), detail: why, ..SourceState::default() };
+                let s = SourceState {
+                    url: src.url.clone(),
+                    checked_at: period::instant_text(&now),
+                    result: "failed".into(),
+                    detail: why,
+                    ..SourceState::default()
+                };
                 state.insert(src.name.clone(), s.clone());
                 out.push((src.name.clone(), s));
                 continue;
@@ -126,7 +190,11 @@ pub async fn poll(pipeline: &Pipeline, data_dir: &Path, period: Period, now: Dat
                 other => break other,
             }
         };
-        let mut s = SourceState { url: url.clone(), checked_at: period::instant_text(&now), ..prev.clone().unwrap_or_default() };
+        let mut s = SourceState {
+            url: url.clone(),
+            checked_at: period::instant_text(&now),
+            ..prev.clone().unwrap_or_default()
+        };
         s.url = url.clone();
         match result {
             Ok(Fetch::NotModified) => {

@@ -104,7 +104,10 @@ pub fn copy_into_inbox(data_dir: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf
     let mut copied = Vec::new();
     for src in sources {
         let bytes = fs::read(&src).map_err(|e| Error::io(&src, e))?;
-        let name = src.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = src
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         copied.push(drop_into_inbox(data_dir, &name, &bytes)?);
     }
     Ok(copied)

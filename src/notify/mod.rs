@@ -110,7 +110,10 @@ pub struct DigestState {
 
 /// The digests of the ledger (not reminders or failure notices), oldest first.
 pub fn digests(events: &[Event]) -> Vec<DigestState> {
-    messages(events).into_iter().filter(|d| d.kind == "digest").collect()
+    messages(events)
+        .into_iter()
+        .filter(|d| d.kind == "digest")
+        .collect()
 }
 
 /// Every message of the ledger, oldest first.
@@ -220,7 +223,15 @@ pub fn queue(
     let message = compose(pipeline, &manifest, run_dir, &id, now)?;
     let e = &pipeline.def.email;
     let recipients: Vec<String> = e.to.iter().chain(&e.cc).cloned().collect();
-    let outgoing = Outgoing { id: &id, kind: "digest", period, recipients: &recipients, subject: &manifest.digest.subject, message: &message, manifest: Some(&manifest_bytes) };
+    let outgoing = Outgoing {
+        id: &id,
+        kind: "digest",
+        period,
+        recipients: &recipients,
+        subject: &manifest.digest.subject,
+        message: &message,
+        manifest: Some(&manifest_bytes),
+    };
     put_in_outbox(data_dir, pipeline, &outgoing)?;
     Ok(Some(id))
 }
@@ -261,13 +272,27 @@ pub fn put_in_outbox(data_dir: &Path, pipeline: &Pipeline, m: &Outgoing) -> Resu
 
 /// Whether a message with this id was ever made.
 pub fn exists(data_dir: &Path, pipeline: &Pipeline, id: &str) -> Result<bool> {
-    Ok(Ledger::open(data_dir, pipeline).events()?.iter().any(|e| e.event == "created" && e.digest == id))
+    Ok(Ledger::open(data_dir, pipeline)
+        .events()?
+        .iter()
+        .any(|e| e.event == "created" && e.digest == id))
 }
 
 /// A plain message (reminders, failure notices): text and the same text as simple HTML.
-pub fn plain_message(pipeline: &Pipeline, id: &str, to: &[String], cc: &[String], subject: &str, text: &str, now: DateTime<Tz>) -> Result<Vec<u8>> {
+pub fn plain_message(
+    pipeline: &Pipeline,
+    id: &str,
+    to: &[String],
+    cc: &[String],
+    subject: &str,
+    text: &str,
+    now: DateTime<Tz>,
+) -> Result<Vec<u8>> {
     let bad = |what: String| Error::Usage(format!("message {id}: {what}"));
-    let mailbox = |a: &str| a.parse::<Mailbox>().map_err(|err| bad(format!("{a}: {err}")));
+    let mailbox = |a: &str| {
+        a.parse::<Mailbox>()
+            .map_err(|err| bad(format!("{a}: {err}")))
+    };
     let mut b = Message::builder()
         .from(mailbox(&pipeline.def.email.from)?)
         .subject(subject)
@@ -279,7 +304,9 @@ pub fn plain_message(pipeline: &Pipeline, id: &str, to: &[String], cc: &[String]
     for a in cc {
         b = b.cc(mailbox(a)?);
     }
-    let msg = b.singlepart(SinglePart::plain(text.to_string())).map_err(|e| bad(e.to_string()))?;
+    let msg = b
+        .singlepart(SinglePart::plain(text.to_string()))
+        .map_err(|e| bad(e.to_string()))?;
     Ok(msg.formatted())
 }
 
@@ -588,6 +615,7 @@ mod tests {
                 String::new()
             },
             transient: None,
+            kind: None,
         };
         let events = vec![
             ev("created", None),

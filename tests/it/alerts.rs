@@ -115,6 +115,7 @@ impl Case {
             submissions: &subs,
             files: &files,
             previous: self.previous.as_deref(),
+            extra_alerts: Vec::new(),
         })
         .unwrap();
         a
