@@ -107,6 +107,8 @@ pub struct Context {
     pub data_dir: PathBuf,
     pub output_dir: PathBuf,
     pub now: DateTime<Tz>,
+    /// `now` was given with `--as-of` (not read from the clock).
+    pub as_of_given: bool,
 }
 
 pub fn init_logging() {
@@ -144,6 +146,7 @@ fn context(args: &Args) -> Result<Context> {
         output_dir: args.output_dir.clone(),
         pipeline,
         now,
+        as_of_given: args.as_of.is_some(),
     })
 }
 
@@ -250,6 +253,9 @@ pub fn run(args: Args) -> Result<i32> {
                 "{}",
                 status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now)?
             );
+            for line in crate::daemon::status_lines(&ctx) {
+                println!("{line}");
+            }
             Ok(exit::OK)
         }
         Command::Sample { out, months, seed } => {

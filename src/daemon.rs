@@ -16,7 +16,6 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// One line of the run ledger `<data-dir>/runs/<pipeline>.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -72,6 +71,12 @@ fn heartbeat_path(data_dir: &Path) -> PathBuf {
     data_dir.join("daemon").join("heartbeat.json")
 }
 
+/// When the planner last looked at what was due: what a restart catches up from. (The
+/// heartbeat only proves liveness; fires between two looks are taken at the next look.)
+fn last_look_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("daemon").join("last_look.json")
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub at: String,
@@ -85,10 +90,18 @@ pub fn read_heartbeat(data_dir: &Path) -> Option<Heartbeat> {
 }
 
 fn beat(data_dir: &Path, now: DateTime<Tz>) -> Result<()> {
-    let path = heartbeat_path(data_dir);
+    write_time(&heartbeat_path(data_dir), now)
+}
+
+fn write_time(path: &Path, now: DateTime<Tz>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = dir.join(".heartbeat.tmp");
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default()
+    ));
     let hb = Heartbeat {
         at: period::instant_text(&now),
         pid: std::process::id(),
@@ -106,7 +119,12 @@ pub fn history(ctx: &Context) -> Result<History> {
     let seen = events
         .iter()
         .filter_map(|e| parse(&e.at))
-        .chain(read_heartbeat(&ctx.data_dir).and_then(|b| parse(&b.at)))
+        .chain(
+            std::fs::read(last_look_path(&ctx.data_dir))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Heartbeat>(&b).ok())
+                .and_then(|b| parse(&b.at)),
+        )
         .max();
     h.last_seen = seen;
     for e in &events {
@@ -133,16 +151,26 @@ pub fn history(ctx: &Context) -> Result<History> {
     Ok(h)
 }
 
-/// The daemon's notion of now: `--as-of` (or the real clock) when it started, plus the time
-/// since.
+/// The daemon's notion of now: the real clock, or, with `--as-of`, that moment at start plus
+/// the time since.
 struct Clock {
-    base: DateTime<Tz>,
-    started: Instant,
+    offset: Duration,
 }
 
 impl Clock {
+    fn new(ctx: &Context) -> Clock {
+        let real = chrono::Utc::now().with_timezone(&TZ);
+        Clock {
+            offset: if ctx.as_of_given {
+                ctx.now - real
+            } else {
+                Duration::zero()
+            },
+        }
+    }
+
     fn now(&self) -> DateTime<Tz> {
-        self.base + Duration::from_std(self.started.elapsed()).unwrap_or_default()
+        chrono::Utc::now().with_timezone(&TZ) + self.offset
     }
 }
 
@@ -159,10 +187,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
     let sch = &ctx.pipeline.def.schedule;
     let schedules = Schedules::from(sch).map_err(Error::Usage)?;
-    let clock = Clock {
-        base: ctx.now,
-        started: Instant::now(),
-    };
+    let clock = Clock::new(&ctx);
     let bad = |e: tokio_cron_scheduler::JobSchedulerError| Error::Usage(format!("scheduler: {e}"));
     let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<&'static str>(8);
     let mut scheduler = JobScheduler::new().await.map_err(bad)?;
@@ -244,10 +269,13 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
             return;
         }
     };
-    if let Err(e) = beat(&ctx.data_dir, now) {
+    let jobs = schedule::due(schedules, &h, now);
+    if let Err(e) =
+        write_time(&last_look_path(&ctx.data_dir), now).and_then(|_| beat(&ctx.data_dir, now))
+    {
         tracing::error!(error = %e, "heartbeat not written");
     }
-    for job in schedule::due(schedules, &h, now) {
+    for job in jobs {
         let (name, period, fired) = match &job {
             Job::Ingest => ("ingest", None, None),
             Job::Remind { period, fired } => ("remind", Some(*period), Some(*fired)),
@@ -319,6 +347,7 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
                 data_dir: ctx.data_dir.clone(),
                 output_dir: ctx.output_dir.clone(),
                 now,
+                as_of_given: true,
             };
             let built = tokio::task::block_in_place(|| {
                 let _lock = lock::acquire(&ctx.data_dir, wait, "daemon report")?;

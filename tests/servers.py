@@ -2,10 +2,14 @@
 
     python3 tests/servers.py smtp --port P --out DIR [--auth USER:PASS] [--starttls CERT KEY]
                                   [--implicit-tls CERT KEY] [--reject-rcpt ADDR] [--transient N]
-    python3 tests/servers.py http --port P --out DIR [--fail N] [--always-fail]
+    python3 tests/servers.py http --port P --out DIR [--fail N] [--always-fail] [--routes FILE]
 
 The SMTP server is aiosmtpd (from PyPI); each accepted message is stored as DIR/<n>-<rcpt>.eml.
-The HTTP server is the standard library's; each POST body is stored as DIR/<n>.json. Both print
+The HTTP server is the standard library's; each POST body is stored as DIR/<n>.json. With
+--routes, GET answers come from a JSON file {path: [answer, ...]}: each request takes the next
+answer (the last one repeats); an answer has "status", and "file" (bytes to send), "random"
+(that many random bytes), "etag", "delay" (seconds before answering). Each GET is logged as
+DIR/<n>.json with its path and headers. Both print
 READY once listening and run until killed.
 """
 import argparse
@@ -83,8 +87,36 @@ def http(args):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     state = {"fail_left": args.fail}
+    routes = {}
+    if args.routes:
+        with open(args.routes) as f:
+            routes = json.load(f)
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            with lock:
+                n = next(counter)
+                answers = routes.get(self.path.split("?")[0], [{"status": 404}])
+                answer = answers.pop(0) if len(answers) > 1 else answers[0]
+            store(args.out, "%03d.json" % n, json.dumps(
+                {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode())
+            time.sleep(answer.get("delay", 0))
+            body = b""
+            if "file" in answer:
+                with open(answer["file"], "rb") as f:
+                    body = f.read()
+            if "random" in answer:
+                body = os.urandom(answer["random"])
+            try:
+                self.send_response(answer.get("status", 200))
+                if "etag" in answer:
+                    self.send_header("ETag", answer["etag"])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             with lock:
@@ -119,6 +151,7 @@ def main():
     p.add_argument("--transient", type=int, default=0)
     p.add_argument("--fail", type=int, default=0)
     p.add_argument("--always-fail", action="store_true")
+    p.add_argument("--routes")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     (smtp if args.kind == "smtp" else http)(args)

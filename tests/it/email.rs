@@ -22,7 +22,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -31,7 +31,7 @@ fn free_port() -> u16 {
 }
 
 /// Whether python3 with aiosmtpd is here; under CI it must be (.ci/run installs it).
-fn python_ready() -> bool {
+pub fn python_ready() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .output()
@@ -106,7 +106,7 @@ const TO: &str = "leader@example.gov.cn";
 const CC: &str = "data-staff@example.gov.cn";
 
 /// The shipped pipeline with quick retries, for tests; `extra` edits applied in order.
-fn pipeline(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
+pub fn pipeline(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
     let mut text = std::fs::read_to_string(luan_pipeline_path())
         .unwrap()
         .replace("retry_base_ms = 2000", "retry_base_ms = 50")

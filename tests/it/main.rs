@@ -2,6 +2,7 @@
 
 mod alerts;
 mod config;
+mod daemon;
 mod email;
 mod fixtures;
 mod indicators;

@@ -1,0 +1,395 @@
+//! The daemon as a real process: catch-up at start with a real SMTP server, a clean stop on
+//! SIGTERM, nothing twice after a restart, a real-time seconds schedule, HTTP sources against a
+//! real HTTP server, and the CLI and the daemon writing at the same time.
+
+use crate::email::{Server, free_port, pipeline, python_ready};
+use crate::support::*;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fayuan"));
+        cmd.current_dir(env.tmp.path())
+            .arg("--pipeline")
+            .arg(&env.pipeline)
+            .arg("--data-dir")
+            .arg(env.data())
+            .args(args)
+            .arg("daemon")
+            .env("FAYUAN_LOG", "info")
+            .env_remove("FAYUAN_AS_OF")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(env.tmp.path().join("daemon.log")).unwrap(),
+            ));
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        Daemon {
+            child: cmd.spawn().unwrap(),
+        }
+    }
+
+    /// SIGTERM, then the exit code (within 30 s).
+    fn stop(mut self) -> i32 {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the daemon did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn run_ledger(env: &Env) -> String {
+    std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).unwrap_or_default()
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if name.starts_with(".tmp") || name.contains(".tmp-") {
+                out.push(p.display().to_string());
+            }
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn drop_samples(env: &Env) {
+    for e in std::fs::read_dir(repo().join("samples/luan-2025")).unwrap() {
+        let p = e.unwrap().path();
+        env.drop_in(
+            &p.file_name().unwrap().to_string_lossy(),
+            &std::fs::read(&p).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn a_missed_report_is_made_at_start_once_and_sigterm_stops_cleanly() {
+    if !python_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
+    drop_samples(&env);
+    let mail = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
+    let url = format!("smtp://127.0.0.1:{}", mail.port);
+    let vars = [("FAYUAN_SMTP_URL", url.as_str())];
+    // Five minutes after the June report was due (day 6, 09:00), the daemon starts.
+    let d = Daemon::start(
+        &env,
+        &["--as-of", "2025-07-06 09:05", "--output-dir", "output"],
+        &vars,
+    );
+    wait_for("the June report", Duration::from_secs(90), || {
+        run_ledger(&env).contains("\"job\":\"report\"")
+    });
+    wait_for("the start record", Duration::from_secs(30), || {
+        run_ledger(&env).contains("\"job\":\"start\"")
+    });
+    assert_eq!(d.stop(), 0);
+    let ledger = run_ledger(&env);
+    assert!(ledger.contains("\"job\":\"report\",\"period\":\"2025-06\",\"fired\":\"2025-07-06T09:00:00+08:00\",\"ok\":true"), "{ledger}");
+    assert!(ledger.contains("\"job\":\"stop\""), "{ledger}");
+    assert_eq!(mail.received().len(), 2, "one digest to each recipient");
+    assert!(
+        env.tmp
+            .path()
+            .join("output/luan-2025/2025-06/manifest.json")
+            .exists()
+    );
+    assert!(
+        leftovers(env.tmp.path()).is_empty(),
+        "{:?}",
+        leftovers(env.tmp.path())
+    );
+    assert!(env.data().join("daemon/heartbeat.json").exists());
+
+    // Started again a little later: nothing is sent twice.
+    let d = Daemon::start(
+        &env,
+        &["--as-of", "2025-07-06 09:20", "--output-dir", "output"],
+        &vars,
+    );
+    wait_for("the second start", Duration::from_secs(60), || {
+        run_ledger(&env).matches("\"job\":\"start\"").count() == 2
+    });
+    assert_eq!(d.stop(), 0);
+    assert_eq!(run_ledger(&env).matches("\"job\":\"report\"").count(), 1);
+    assert_eq!(mail.received().len(), 2);
+    // status shows the schedules and their last results.
+    let st = env.run(&[
+        "--as-of",
+        "2025-07-06 09:30",
+        "status",
+        "--period",
+        "2025-06",
+    ]);
+    assert!(
+        st.stdout
+            .contains("定时任务 报告（report）：下次 2025-08-06 09:00")
+            && st.stdout.contains("成功"),
+        "{}",
+        st.stdout
+    );
+    assert!(st.stdout.contains("守护进程心跳"), "{}", st.stdout);
+}
+
+#[test]
+fn a_seconds_schedule_ingests_in_real_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(
+        dir.path(),
+        &[
+            ("ingest = \"0 */10 * * * *\"", "ingest = \"*/1 * * * * *\""),
+            ("heartbeat_seconds = 60", "heartbeat_seconds = 1"),
+        ],
+    ));
+    std::fs::create_dir_all(env.inbox()).unwrap();
+    let d = Daemon::start(&env, &[], &[]);
+    wait_for("the daemon to start", Duration::from_secs(60), || {
+        run_ledger(&env).contains("\"job\":\"start\"")
+    });
+    let sample = repo().join("samples/luan-2025/金寨县_2025-01.csv");
+    env.drop_in("金寨县_2025-01.csv", &std::fs::read(&sample).unwrap());
+    wait_for("the file to be taken", Duration::from_secs(30), || {
+        env.files_under("inbox").is_empty()
+    });
+    wait_for("the heartbeat", Duration::from_secs(10), || {
+        env.data().join("daemon/heartbeat.json").exists()
+    });
+    assert_eq!(d.stop(), 0);
+    assert_eq!(latest_rows(&env.store()).len(), 1);
+}
+
+#[test]
+fn http_sources_are_taken_like_inbox_files_and_every_failure_is_reported() {
+    if !python_ready() {
+        return;
+    }
+    let port = free_port();
+    let samples = repo().join("samples/luan-2025");
+    let f = |n: &str| samples.join(n).display().to_string();
+    let routes = serde_json::json!({
+        "/xlsx/2025-06": [{"status": 200, "file": f("霍邱县_2025-06.xlsx"), "etag": "\"x1\""}, {"status": 304}],
+        "/csv/2025-06": [{"status": 200, "file": f("金寨县_2025-06.csv")}],
+        "/json/2025-06": [{"status": 200, "file": f("金安区_2025-06.json")}],
+        "/flaky/2025-06": [{"status": 500}, {"status": 200, "file": f("舒城县_2025-06.csv")}],
+        "/hang/2025-06": [{"status": 200, "delay": 20, "file": f("裕安区_2025-06.csv")}],
+        "/garbage/2025-06": [{"status": 200, "random": 3000}],
+        "/huge/2025-06": [{"status": 200, "random": 300000}],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let routes_file = dir.path().join("routes.json");
+    std::fs::write(&routes_file, routes.to_string()).unwrap();
+    let mut sources = String::new();
+    for (name, format, max) in [
+        ("xlsx", "xlsx", 100000),
+        ("csv", "csv", 100000),
+        ("json", "json", 100000),
+        ("flaky", "csv", 100000),
+        ("hang", "csv", 100000),
+        ("garbage", "xlsx", 100000),
+        ("huge", "csv", 100000),
+    ] {
+        sources.push_str(&format!(
+            "[[sources]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:{port}/{name}/{{period}}\"\nformat = \"{format}\"\nheaders = {{ Authorization = \"Bearer {{env:FAYUAN_TEST_TOKEN}}\" }}\ntimeout_seconds = 2\nmax_bytes = {max}\nattempts = 2\n\n"
+        ));
+    }
+    let env = Env::with_pipeline(&pipeline(
+        dir.path(),
+        &[(
+            "# The units in the plan's order.",
+            &format!("{sources}# The units in the plan's order."),
+        )],
+    ));
+    let http = Server::start(
+        "http",
+        port,
+        &env.tmp.path().join("requests"),
+        &["--routes", routes_file.to_str().unwrap()],
+    );
+    let vars = [("FAYUAN_TEST_TOKEN", "t0k")];
+    let r = env.run_env(&["--as-of", "2025-07-03 09:00", "ingest"], &vars);
+    assert_eq!(
+        r.code, 3,
+        "the garbage file is rejected: {}{}",
+        r.stdout, r.stderr
+    );
+    for want in [
+        "数据源 xlsx：已获取",
+        "数据源 csv：已获取",
+        "数据源 json：已获取",
+        "数据源 flaky：已获取",
+        "数据源 hang：失败（no answer within 2 s）",
+        "数据源 garbage：已获取",
+        "数据源 huge：失败",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "expected {want:?} in\n{}",
+            r.stdout
+        );
+    }
+    let stored: Vec<String> = latest_rows(&env.store())
+        .iter()
+        .map(|r| r["unit_code"].clone())
+        .collect();
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert_eq!(
+        env.files_under("quarantine")
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with("garbage_2025-06.xlsx"))
+            .count(),
+        1
+    );
+    // The token came from the environment, and the second poll is conditional.
+    let r = env.run_env(&["--as-of", "2025-07-03 09:10", "ingest"], &vars);
+    assert!(r.stdout.contains("数据源 xlsx：无更新"), "{}", r.stdout);
+    let requests: Vec<serde_json::Value> = http
+        .received()
+        .iter()
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect();
+    let xlsx: Vec<&serde_json::Value> = requests
+        .iter()
+        .filter(|q| q["path"] == "/xlsx/2025-06")
+        .collect();
+    assert_eq!(xlsx.len(), 2);
+    assert_eq!(xlsx[0]["headers"]["authorization"], "Bearer t0k");
+    assert_eq!(xlsx[1]["headers"]["if-none-match"], "\"x1\"");
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|q| q["path"] == "/flaky/2025-06")
+            .count(),
+        2 + 1,
+        "500, retried to 200, then polled again"
+    );
+    // Status and the digest both report the failing sources.
+    let st = env.run(&[
+        "--as-of",
+        "2025-07-03 09:20",
+        "status",
+        "--period",
+        "2025-06",
+    ]);
+    assert!(
+        st.stdout.contains("数据源 hang") && st.stdout.contains("failed"),
+        "{}",
+        st.stdout
+    );
+    let r = env.run_env(
+        &[
+            "--as-of",
+            "2025-07-06 09:00",
+            "run",
+            "--no-email",
+            "--period",
+            "2025-06",
+        ],
+        &vars,
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let alerts =
+        crate::indicators::read_twin(&env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"));
+    let source_alerts: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "source")
+        .map(|a| a["message"].as_str())
+        .collect();
+    assert_eq!(source_alerts.len(), 2, "{source_alerts:?}");
+    assert!(
+        source_alerts.iter().any(|m| m.contains("hang"))
+            && source_alerts.iter().any(|m| m.contains("huge"))
+    );
+}
+
+#[test]
+fn the_cli_and_the_daemon_never_write_at_the_same_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(
+        dir.path(),
+        &[("ingest = \"0 */10 * * * *\"", "ingest = \"*/1 * * * * *\"")],
+    ));
+    std::fs::create_dir_all(env.inbox()).unwrap();
+    let d = Daemon::start(&env, &[], &[]);
+    wait_for("the daemon to start", Duration::from_secs(60), || {
+        run_ledger(&env).contains("\"job\":\"start\"")
+    });
+    let samples: Vec<_> = std::fs::read_dir(repo().join("samples/luan-2025"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    for chunk in samples.chunks(6).take(6) {
+        for p in chunk {
+            env.drop_in(
+                &p.file_name().unwrap().to_string_lossy(),
+                &std::fs::read(p).unwrap(),
+            );
+        }
+        let r = env.run(&["ingest"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+    wait_for("the inbox to empty", Duration::from_secs(30), || {
+        env.files_under("inbox").is_empty()
+    });
+    assert_eq!(d.stop(), 0);
+    // Every file taken exactly once: 36 rows, all version 1, batches numbered without gaps.
+    let all = frame_as_text(&env.store().rows().unwrap());
+    assert_eq!(all.len(), 36);
+    assert!(all.iter().all(|r| r["version"] == "1"));
+    let mut batches: Vec<String> = std::fs::read_dir(env.data().join("store/batches"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    batches.sort();
+    let want: Vec<String> = (1..=batches.len()).map(|n| format!("b{n:06}")).collect();
+    assert_eq!(batches, want);
+    let files = env.store().files().unwrap();
+    assert_eq!(files.len(), 36, "no file seen twice");
+    assert!(
+        leftovers(&env.data()).is_empty(),
+        "{:?}",
+        leftovers(&env.data())
+    );
+}
