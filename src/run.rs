@@ -93,7 +93,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
 }
 
 /// Alerts about the machinery for the report of `period`: HTTP sources whose last poll failed,
-/// and daemon jobs that failed since the period ended.
+/// and daemon jobs that failed since the last digest sent.
 fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
     let mut out = Vec::new();
     for (name, s) in crate::sources::load_state(&ctx.data_dir) {
@@ -115,9 +115,15 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
             });
         }
     }
-    let window = crate::period::instant_text(&crate::period::local(
-        period.next().first_day().and_time(chrono::NaiveTime::MIN),
-    ));
+    // Job failures since the last digest that reached anyone (or since the period ended).
+    let window = crate::notify::last_sent_as_of(&ctx.data_dir, &ctx.pipeline)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            crate::period::instant_text(&crate::period::local(
+                period.next().first_day().and_time(chrono::NaiveTime::MIN),
+            ))
+        });
     let now = crate::period::instant_text(&ctx.now);
     for e in crate::daemon::run_events(&ctx.data_dir, ctx.pipeline.name()) {
         if !e.ok && e.at >= window && e.at <= now {

@@ -180,6 +180,21 @@ pub fn rows_last_sent(data_dir: &Path, pipeline: &Pipeline) -> Result<Option<Vec
     Ok(any.then_some(out))
 }
 
+/// The as-of time of the latest digest that reached anyone: what leadership has been told up
+/// to. Failures after it are news for the next digest.
+pub fn last_sent_as_of(data_dir: &Path, pipeline: &Pipeline) -> Result<Option<String>> {
+    let events = Ledger::open(data_dir, pipeline).events()?;
+    Ok(digests(&events)
+        .iter()
+        .filter(|d| !d.done.is_empty())
+        .filter_map(|d| {
+            let path = outbox_dir(data_dir, pipeline, &d.period, &d.id).join("manifest.json");
+            let m: Manifest = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+            Some(m.as_of)
+        })
+        .max())
+}
+
 pub fn outbox_dir(data_dir: &Path, pipeline: &Pipeline, period: &str, digest: &str) -> PathBuf {
     data_dir
         .join("outbox")

@@ -393,3 +393,156 @@ fn the_cli_and_the_daemon_never_write_at_the_same_moment() {
         leftovers(&env.data())
     );
 }
+
+#[test]
+fn reminders_go_only_to_units_that_have_not_reported_and_only_once() {
+    if !python_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
+    // Everything but 霍山县's and 市本级's June.
+    for e in std::fs::read_dir(repo().join("samples/luan-2025")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if name != "霍山县_2025-06.xlsx" && name != "市本级_2025-06.csv" {
+            env.drop_in(&name, &std::fs::read(&p).unwrap());
+        }
+    }
+    let mail = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
+    let url = format!("smtp://127.0.0.1:{}", mail.port);
+    let vars = [("FAYUAN_SMTP_URL", url.as_str())];
+    // Just after 09:00 on day 3: the first reminder round for June.
+    let d = Daemon::start(&env, &["--as-of", "2025-07-03 09:01"], &vars);
+    wait_for("the reminders", Duration::from_secs(60), || {
+        run_ledger(&env).contains("\"job\":\"remind\"")
+    });
+    wait_for("the start record", Duration::from_secs(30), || {
+        run_ledger(&env).contains("\"job\":\"start\"")
+    });
+    assert_eq!(d.stop(), 0);
+    let mut got = mail.recipients();
+    got.sort();
+    // Each reminder to the unit's contact, the data staff in copy.
+    assert_eq!(
+        got,
+        [
+            "data-staff@example.gov.cn",
+            "data-staff@example.gov.cn",
+            "huoshan@example.gov.cn",
+            "shibenji@example.gov.cn"
+        ]
+    );
+    let first = mail.received();
+    let msg = mail_parser::MessageParser::default()
+        .parse(&first[0].1)
+        .unwrap();
+    assert!(
+        msg.subject().unwrap().contains("请报送霍山县2025年6月月报"),
+        "{:?}",
+        msg.subject()
+    );
+    let body = msg.body_text(0).unwrap();
+    assert!(
+        body.contains("2025-07-05 24:00") && body.contains("发送至"),
+        "{body}"
+    );
+    // Restarted the same morning: no second reminder.
+    let d = Daemon::start(&env, &["--as-of", "2025-07-03 09:30"], &vars);
+    wait_for("the second start", Duration::from_secs(60), || {
+        run_ledger(&env).matches("\"job\":\"start\"").count() == 2
+    });
+    assert_eq!(d.stop(), 0);
+    assert_eq!(mail.received().len(), 4);
+}
+
+#[test]
+fn a_second_writer_waits_then_gives_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(
+        dir.path(),
+        &[("lock_wait_seconds = 60", "lock_wait_seconds = 1")],
+    ));
+    std::fs::create_dir_all(env.data()).unwrap();
+    // Another process holds the lock (this test, as the OS sees it).
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.data().join(".fayuan.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let start = Instant::now();
+    let r = env.run(&["ingest"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(start.elapsed() >= Duration::from_secs(1), "it waited");
+    assert!(
+        r.stderr.contains("another fayuan process") && r.stderr.contains("try again later"),
+        "{}",
+        r.stderr
+    );
+    held.unlock().unwrap();
+    assert_eq!(env.run(&["ingest"]).code, 0);
+}
+
+#[test]
+fn a_failed_report_is_recorded_reported_and_made_at_the_next_start() {
+    if !python_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
+    drop_samples(&env);
+    let port = free_port();
+    let url = format!("smtp://127.0.0.1:{port}");
+    let vars = [("FAYUAN_SMTP_URL", url.as_str())];
+    // The mail server is down at report time: the job fails, the daemon carries on.
+    let d = Daemon::start(&env, &["--as-of", "2025-07-06 09:05"], &vars);
+    wait_for("the failed report", Duration::from_secs(90), || {
+        run_ledger(&env).contains("\"job\":\"report\"")
+    });
+    wait_for("the start record", Duration::from_secs(30), || {
+        run_ledger(&env).contains("\"job\":\"start\"")
+    });
+    assert_eq!(d.stop(), 0, "a failed job does not stop the daemon");
+    assert!(run_ledger(&env).contains("\"job\":\"report\",\"period\":\"2025-06\",\"fired\":\"2025-07-06T09:00:00+08:00\",\"ok\":false"), "{}", run_ledger(&env));
+    // The notice to the data staff waits in the outbox.
+    let notices: Vec<_> = env
+        .files_under("outbox")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("failure-report"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    // The server is back; the next start makes the report, and the digest says what failed.
+    let mail = Server::start("smtp", port, &env.tmp.path().join("mail"), &[]);
+    let d = Daemon::start(&env, &["--as-of", "2025-07-06 10:00"], &vars);
+    wait_for("the report", Duration::from_secs(90), || {
+        run_ledger(&env).contains("\"ok\":true,\"detail\":\"六安市2025年6月")
+    });
+    assert_eq!(d.stop(), 0);
+    // The digest made (and kept) at the failed run is the one delivered, once to each.
+    assert_eq!(mail.received().len(), 2);
+    // The next digest tells leadership about the failure.
+    let r = env.run_env(
+        &[
+            "--as-of",
+            "2025-07-06 10:30",
+            "run",
+            "--period",
+            "2025-06",
+            "--force",
+        ],
+        &vars,
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(mail.received().len(), 4);
+    let all = mail.received();
+    let msg = mail_parser::MessageParser::default()
+        .parse(&all[2].1)
+        .unwrap();
+    let text = msg.body_text(0).unwrap();
+    assert!(
+        text.contains("定时任务 report") && text.contains("失败"),
+        "{text}"
+    );
+}
