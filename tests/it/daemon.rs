@@ -93,16 +93,6 @@ fn leftovers(dir: &Path) -> Vec<String> {
     out
 }
 
-fn drop_samples(env: &Env) {
-    for e in std::fs::read_dir(repo().join("samples/luan-2025")).unwrap() {
-        let p = e.unwrap().path();
-        env.drop_in(
-            &p.file_name().unwrap().to_string_lossy(),
-            &std::fs::read(&p).unwrap(),
-        );
-    }
-}
-
 #[test]
 fn a_missed_report_is_made_at_start_once_and_sigterm_stops_cleanly() {
     if !python_ready() {
@@ -110,7 +100,7 @@ fn a_missed_report_is_made_at_start_once_and_sigterm_stops_cleanly() {
     }
     let dir = tempfile::tempdir().unwrap();
     let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
-    drop_samples(&env);
+    env.drop_samples_except(&[]);
     let mail = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
     let url = format!("smtp://127.0.0.1:{}", mail.port);
     let vars = [("FAYUAN_SMTP_URL", url.as_str())];
@@ -402,13 +392,7 @@ fn reminders_go_only_to_units_that_have_not_reported_and_only_once() {
     let dir = tempfile::tempdir().unwrap();
     let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
     // Everything but 霍山县's and 市本级's June.
-    for e in std::fs::read_dir(repo().join("samples/luan-2025")).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if name != "霍山县_2025-06.xlsx" && name != "市本级_2025-06.csv" {
-            env.drop_in(&name, &std::fs::read(&p).unwrap());
-        }
-    }
+    env.drop_samples_except(&["霍山县_2025-06.xlsx", "市本级_2025-06.csv"]);
     let mail = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
     let url = format!("smtp://127.0.0.1:{}", mail.port);
     let vars = [("FAYUAN_SMTP_URL", url.as_str())];
@@ -492,7 +476,7 @@ fn a_failed_report_is_recorded_reported_and_made_at_the_next_start() {
     }
     let dir = tempfile::tempdir().unwrap();
     let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
-    drop_samples(&env);
+    env.drop_samples_except(&[]);
     let port = free_port();
     let url = format!("smtp://127.0.0.1:{port}");
     let vars = [("FAYUAN_SMTP_URL", url.as_str())];

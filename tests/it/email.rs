@@ -555,13 +555,7 @@ fn critical_alerts_go_to_the_webhook_and_a_failing_one_does_not_block_email() {
         )],
     ));
     // 市本级 has not sent June: a critical `missing` alert.
-    for e in std::fs::read_dir(repo().join("samples/luan-2025")).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if name != "市本级_2025-06.csv" {
-            env.drop_in(&name, &std::fs::read(&p).unwrap());
-        }
-    }
+    env.drop_samples_except(&["市本级_2025-06.csv"]);
     let mail = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
     let hooks = Server::start(
         "http",

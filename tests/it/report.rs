@@ -279,13 +279,7 @@ fn a_rerun_gives_identical_twins_and_keeps_the_earlier_run() {
 fn a_missing_unit_and_a_correction_show_as_alerts() {
     let env = Env::new();
     // Every sample except 市本级's June file.
-    for e in std::fs::read_dir(repo().join("samples/luan-2025")).unwrap() {
-        let p = e.unwrap().path();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if name != "市本级_2025-06.csv" {
-            env.drop_in(&name, &std::fs::read(&p).unwrap());
-        }
-    }
+    env.drop_samples_except(&["市本级_2025-06.csv"]);
     assert_eq!(env.run(&["--as-of", "2025-07-04 09:00", "ingest"]).code, 0);
     assert_eq!(
         env.run(&["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"])

@@ -74,6 +74,17 @@ impl Env {
         n
     }
 
+    /// Puts every shipped sample into the inbox except the files named.
+    pub fn drop_samples_except(&self, skip: &[&str]) {
+        for e in std::fs::read_dir(repo().join("samples/luan-2025")).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            if !skip.contains(&name.as_str()) {
+                self.drop_in(&name, &std::fs::read(&p).unwrap());
+            }
+        }
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_env(args, &[])
     }
