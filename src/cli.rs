@@ -98,6 +98,10 @@ pub enum Command {
         months: u32,
         #[arg(long, default_value_t = 2025)]
         seed: u64,
+        /// Make a synthetic pipeline of this many units (DIR/pipeline.toml, DIR/inbox/) instead
+        /// of samples for the current pipeline's units.
+        #[arg(long)]
+        units: Option<usize>,
     },
 }
 
@@ -258,7 +262,30 @@ pub fn run(args: Args) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Sample { out, months, seed } => {
+        Command::Sample {
+            out,
+            months,
+            seed,
+            units: Some(units),
+        } => {
+            let w = sample::write_synthetic(&ctx.pipeline, units, months, seed, &out)?;
+            println!(
+                "wrote {} ({} units) and {} submissions ({} bad, {:.1} MB) to {}",
+                w.pipeline.display(),
+                units,
+                w.files,
+                w.bad_files,
+                w.bytes as f64 / 1e6,
+                out.join("inbox").display()
+            );
+            Ok(exit::OK)
+        }
+        Command::Sample {
+            out,
+            months,
+            seed,
+            units: None,
+        } => {
             let names = sample::write_months(&ctx.pipeline, months, seed, &out)?;
             println!(
                 "wrote {} sample submissions to {}",

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineFile {
     pub pipeline: PipelineSection,
@@ -31,7 +31,7 @@ pub struct PipelineFile {
 
 /// The email digest (SPEC §6). The SMTP password is never here: it comes from
 /// `FAYUAN_SMTP_PASSWORD`; `FAYUAN_SMTP_URL` overrides `server`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailSettings {
     /// Sender, e.g. `六安市司法局 <fayuan@example.gov.cn>`.
@@ -60,7 +60,7 @@ pub struct EmailSettings {
 }
 
 /// The daemon's schedules (SPEC §7): cron expressions with seconds, Beijing time.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleSettings {
     /// Take new files from the inbox and the HTTP sources.
@@ -77,7 +77,7 @@ pub struct ScheduleSettings {
 
 /// An HTTP source polled on the ingest schedule; what it returns goes through the same
 /// validation, archive and quarantine as inbox files.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceDef {
     /// A short name, used in file names and reports.
@@ -95,7 +95,7 @@ pub struct SourceDef {
 }
 
 /// A group-robot webhook (WeCom or DingTalk) that gets a short summary of critical alerts.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookDef {
     /// `{env:NAME}` in the URL is replaced by that environment variable (keep keys out of files).
@@ -104,7 +104,7 @@ pub struct WebhookDef {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSection {
     /// Short machine name, used for output folders: `luan-2025`.
@@ -119,7 +119,7 @@ pub struct PipelineSection {
     pub total_target: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Folders {
     /// Where inbox/, archive/, quarantine/, the store and the outbox live. Relative paths are
@@ -127,7 +127,7 @@ pub struct Folders {
     pub data_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmissionRules {
     /// A month's submission is due by the end of this day of the next month (Beijing time).
@@ -138,7 +138,7 @@ pub struct SubmissionRules {
     pub how_to_send: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Funding {
     /// 元 per case: the plan's 2024 案均 figure; the budget of a unit without one is target × this.
@@ -158,7 +158,7 @@ pub struct AlertThresholds {
     pub spike_mad_floor: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnitDef {
     pub code: String,

@@ -15,6 +15,27 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// temporary name beside it, synced, then renamed. An existing `dest` with the same bytes is
 /// left as it is; one with other bytes is never overwritten (an error).
 pub fn write_new(dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_new_inner(dest, bytes, true)
+}
+
+/// [`write_new`] without the sync: for many files at once, made durable together by one
+/// [`sync_filesystem`] (a group commit) before anything depends on them.
+pub fn write_new_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_new_inner(dest, bytes, false)
+}
+
+/// Flushes everything written on the filesystem that holds `path` (syncfs).
+pub fn sync_filesystem(path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: syncfs only reads the descriptor, which stays open for the call.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(Error::io(path, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+fn write_new_inner(dest: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     if let Ok(existing) = fs::read(dest) {
         if existing == bytes {
             return Ok(());
@@ -40,7 +61,7 @@ pub fn write_new(dest: &Path, bytes: &[u8]) -> Result<()> {
         use std::io::Write;
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()
+        if sync { f.sync_all() } else { Ok(()) }
     };
     write().map_err(|e| Error::io(&tmp, e))?;
     fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))

@@ -290,3 +290,135 @@ fn xlsx(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
     sheet.set_column_width(0, 10).map_err(x)?;
     book.save_to_buffer().map_err(x)
 }
+
+/// What [`write_synthetic`] wrote.
+pub struct Synthetic {
+    pub pipeline: std::path::PathBuf,
+    pub files: usize,
+    pub bad_files: usize,
+    pub bytes: u64,
+}
+
+/// A synthetic pipeline of `units` reporting units (a province ≈ 120, the country ≈ 3,000) in
+/// `out/pipeline.toml`, with the settings of `template` and folders under `out`, and their
+/// submissions for months 1..=`months` in `out/inbox/`: about half .xlsx with title rows, half
+/// CSV (a third of those GB18030), a few JSON, and three bad files. Deterministic from `seed`.
+pub fn write_synthetic(
+    template: &Pipeline,
+    units: usize,
+    months: u32,
+    seed: u64,
+    out: &Path,
+) -> Result<Synthetic> {
+    use crate::config::{PipelineFile, PipelineSection, UnitDef};
+    use rayon::prelude::*;
+    if units == 0 || units > 99_999 || !(1..=12).contains(&months) {
+        return Err(Error::Usage("--units 1..=99999 and --months 1..=12".into()));
+    }
+    let mut rng = Rng::new(seed);
+    let defs: Vec<UnitDef> = (0..units)
+        .map(|i| UnitDef {
+            code: format!("{}", 100_000 + i),
+            name: format!("样例县{:05}", i + 1),
+            target: rng.range(120, 1500),
+            population: Some(rng.range(80_000, 1_500_000)),
+            population_source: Some("样例数据".into()),
+            whole_city: false,
+            budget: None,
+            carry_over: 0,
+            contact: None,
+        })
+        .collect();
+    let t = &template.def;
+    let file = PipelineFile {
+        pipeline: PipelineSection {
+            name: format!("sample-{units}"),
+            title: t.pipeline.title.clone(),
+            city: format!("样例{units}单位"),
+            year: t.pipeline.year,
+            total_target: Some(defs.iter().map(|u| u.target).sum()),
+        },
+        folders: crate::config::Folders {
+            data_dir: ".".into(),
+        },
+        submission: t.submission.clone(),
+        funding: t.funding.clone(),
+        alerts: t.alerts.clone(),
+        email: t.email.clone(),
+        webhooks: Vec::new(),
+        schedule: t.schedule.clone(),
+        sources: Vec::new(),
+        units: defs,
+    };
+    let text = toml::to_string(&file).map_err(|e| Error::Usage(format!("pipeline.toml: {e}")))?;
+    let path = out.join("pipeline.toml");
+    crate::fsutil::write_new(&path, format!("# Synthetic pipeline written by `fayuan sample --units {units} --months {months} --seed {seed}`.\n{text}").as_bytes())?;
+    let pipeline = Pipeline::load(&path)?;
+    let inbox = out.join("inbox");
+    std::fs::create_dir_all(&inbox).map_err(|e| Error::io(&inbox, e))?;
+    // Figures first (sequential, so the seed decides them), then files in parallel.
+    let mut jobs = Vec::with_capacity(units * months as usize);
+    for m in 1..=months {
+        let period = Period::new(pipeline.year(), m).ok_or_else(|| Error::Usage("month".into()))?;
+        for (k, unit) in pipeline.units.iter().enumerate() {
+            let style = match k % 8 {
+                0 | 2 | 4 | 6 => Style::XlsxTitled,
+                1 | 5 => Style::CsvUtf8Bom,
+                3 => Style::CsvGb18030,
+                _ => Style::Json,
+            };
+            jobs.push((
+                style,
+                unit.code.clone(),
+                unit.name.clone(),
+                period,
+                figures(unit, period, &mut rng),
+            ));
+        }
+    }
+    let bytes: Vec<u64> = jobs
+        .par_iter()
+        .map(|(style, code, name, period, row)| {
+            let title = format!("{name}{}法律援助民生实事月报表", period.zh());
+            let body = render(*style, &title, std::slice::from_ref(row))?;
+            crate::fsutil::write_new(
+                &inbox.join(format!("{code}_{period}.{}", style.extension())),
+                &body,
+            )?;
+            Ok(body.len() as u64)
+        })
+        .collect::<Result<Vec<u64>>>()?;
+    // A few bad files, as real counties send them.
+    let first = &pipeline.units[0];
+    let mut bad = figures(
+        first,
+        Period::new(pipeline.year(), 1).ok_or_else(|| Error::Usage("year".into()))?,
+        &mut rng,
+    );
+    bad.values[crate::schema::idx("cases_closed")] = Value::Count(-3);
+    let mut unknown = bad.clone();
+    unknown.values[crate::schema::idx("unit_code")] = Value::Text("999999".into());
+    unknown.values[crate::schema::idx("cases_closed")] = Value::Count(1);
+    let good_xlsx = render(Style::XlsxTitled, "月报表", std::slice::from_ref(&unknown))?;
+    let bad_files: [(&str, Vec<u8>); 3] = [
+        ("bad_negative.csv", render(Style::CsvUtf8Bom, "", &[bad])?),
+        (
+            "bad_unknown_unit.csv",
+            render(Style::CsvGb18030, "", &[unknown])?,
+        ),
+        (
+            "bad_truncated.xlsx",
+            good_xlsx[..good_xlsx.len() / 2].to_vec(),
+        ),
+    ];
+    for (name, body) in &bad_files {
+        crate::fsutil::write_new(&inbox.join(name), body)?;
+    }
+    Ok(Synthetic {
+        pipeline: path,
+        files: bytes.len() + bad_files.len(),
+        bad_files: bad_files.len(),
+        bytes: bytes.iter().sum::<u64>()
+            + bad_files.iter().map(|(_, b)| b.len() as u64).sum::<u64>(),
+    })
+}

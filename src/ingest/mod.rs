@@ -131,8 +131,27 @@ pub fn drop_into_inbox(data_dir: &Path, name: &str, bytes: &[u8]) -> Result<Path
     Ok(dest)
 }
 
-/// Takes every file waiting in the inbox. One batch, one commit to the store.
+/// How many files one batch takes at most: one commit and one filesystem sync per batch, and
+/// a bound on the memory held.
+pub const BATCH_FILES: usize = 4096;
+
+/// Something to tell about progress (a progress bar on a terminal; nothing in the daemon).
+pub trait Progress: Sync {
+    fn start(&self, total: usize);
+    fn advance(&self, files: usize);
+}
+
+/// Takes every file waiting in the inbox, in batches of [`BATCH_FILES`].
 pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result<Summary> {
+    ingest_with(pipeline, data_dir, now, None)
+}
+
+pub fn ingest_with(
+    pipeline: &Pipeline,
+    data_dir: &Path,
+    now: DateTime<Tz>,
+    progress: Option<&dyn Progress>,
+) -> Result<Summary> {
     let folders = Folders::of(data_dir);
     for dir in [&folders.inbox, &folders.archive, &folders.quarantine] {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -141,36 +160,88 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
     if paths.is_empty() {
         return Ok(Summary::default());
     }
+    if let Some(p) = progress {
+        p.start(paths.len());
+    }
     let store = Store::open(data_dir);
-    let batch = store.next_batch()?;
     let mut known: HashMap<String, FileEntry> = store
         .files()?
         .into_iter()
         .filter(|f| f.outcome != Outcome::Duplicate)
         .map(|f| (f.sha256.clone(), f))
         .collect();
+    let mut summary = Summary::default();
+    for chunk in paths.chunks(BATCH_FILES) {
+        let batch = take_batch(pipeline, data_dir, &store, &mut known, chunk, now)?;
+        if let Some(p) = progress {
+            p.advance(chunk.len());
+        }
+        summary.batch = batch.batch;
+        summary.files.extend(batch.files);
+    }
+    Ok(summary)
+}
+
+/// A file read and checked (in parallel, before anything is decided).
+struct Read {
+    path: PathBuf,
+    name: String,
+    bytes: Vec<u8>,
+    sha: String,
+    checked: Option<Checked>,
+}
+
+fn take_batch(
+    pipeline: &Pipeline,
+    data_dir: &Path,
+    store: &Store,
+    known: &mut HashMap<String, FileEntry>,
+    paths: &[PathBuf],
+    now: DateTime<Tz>,
+) -> Result<Summary> {
+    use rayon::prelude::*;
+    let batch = store.next_batch()?;
     let arrived_at = period::instant_text(&now);
     let month_dir = now.with_timezone(&TZ).format("%Y-%m").to_string();
     let reject_whole = pipeline.def.submission.reject_whole_file_on_error;
 
-    let mut entries: Vec<FileEntry> = Vec::new();
+    // 1. Read, hash and check every file, in parallel. Files already known are not parsed.
+    let read: Vec<Read> = paths
+        .par_iter()
+        .map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+            let sha = sha256_hex(&bytes);
+            let checked =
+                (!known.contains_key(&sha)).then(|| validate::check(&name, &bytes, pipeline));
+            Ok(Read {
+                path: path.clone(),
+                name,
+                bytes,
+                sha,
+                checked,
+            })
+        })
+        .collect::<Result<Vec<Read>>>()?;
+
+    // 2. Decide, in arrival order (a file may repeat one earlier in the same batch).
+    let mut entries: Vec<FileEntry> = Vec::with_capacity(read.len());
     let mut checked_rows: Vec<(i64, validate::Row)> = Vec::new();
+    let mut writes: Vec<(PathBuf, &[u8])> = Vec::with_capacity(read.len());
+    let mut reports: Vec<(PathBuf, String)> = Vec::new();
     let mut sums: HashMap<PathBuf, String> = HashMap::new();
-    for (k, path) in paths.iter().enumerate() {
+    for (k, r) in read.iter().enumerate() {
         let seq = k as i64 + 1;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-        let sha = sha256_hex(&bytes);
-        let stored_name = format!("{}_{}", &sha[..12], name);
+        let stored_name = format!("{}_{}", &r.sha[..12], r.name);
         let mut entry = FileEntry {
             batch,
             seq,
-            sha256: sha.clone(),
-            file_name: name.clone(),
-            size: bytes.len() as i64,
+            sha256: r.sha.clone(),
+            file_name: r.name.clone(),
+            size: r.bytes.len() as i64,
             arrived_at: arrived_at.clone(),
             outcome: Outcome::Duplicate,
             stored_as: String::new(),
@@ -179,22 +250,25 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
             problems: String::new(),
             unit_codes: String::new(),
         };
-        if let Some(first) = known.get(&sha) {
-            // Same bytes as before: keep this copy beside the archive, take nothing.
-            let rel = format!("archive/duplicates/{month_dir}/{stored_name}");
-            fsutil::write_new(&data_dir.join(&rel), &bytes)?;
-            entry.stored_as = rel;
-            entry.problems = format!(
-                "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
-                first.arrived_at,
-                first.file_name,
-                &sha[..12]
-            );
-            tracing::info!(file = %name, first = %first.file_name, "duplicate file ignored");
-            entries.push(entry);
-            continue;
-        }
-        let checked = validate::check(&name, &bytes, pipeline);
+        let checked = match (known.get(&r.sha), &r.checked) {
+            (Some(first), _) => {
+                // Same bytes as before: keep this copy beside the archive, take nothing.
+                let rel = format!("archive/duplicates/{month_dir}/{stored_name}");
+                writes.push((data_dir.join(&rel), &r.bytes));
+                entry.stored_as = rel;
+                entry.problems = format!(
+                    "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
+                    first.arrived_at,
+                    first.file_name,
+                    &r.sha[..12]
+                );
+                tracing::info!(file = %r.name, first = %first.file_name, "duplicate file ignored");
+                entries.push(entry);
+                continue;
+            }
+            (None, Some(c)) => c.clone(),
+            (None, None) => validate::check(&r.name, &r.bytes, pipeline),
+        };
         let outcome = if checked.unusable
             || checked.rows.is_empty()
             || (reject_whole && !checked.problems.is_empty())
@@ -210,7 +284,6 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
             _ => format!("archive/{month_dir}/{stored_name}"),
         };
         let dest = data_dir.join(&rel);
-        fsutil::write_new(&dest, &bytes)?;
         entry.outcome = outcome;
         entry.stored_as = rel;
         entry.rows_accepted = if outcome == Outcome::Rejected {
@@ -223,39 +296,61 @@ pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result
         } else {
             checked.bad_rows as i64
         };
-        entry.problems = problem_lines(&name, &checked).join("\n");
+        entry.problems = problem_lines(&r.name, &checked).join("\n");
         entry.unit_codes = checked.unit_codes.join(",");
         if !checked.problems.is_empty() {
-            let report = error_report(&entry, &checked);
-            let report_path = dest.with_file_name(format!("{stored_name}.错误报告.txt"));
-            fsutil::write_new(&report_path, report.as_bytes())?;
+            reports.push((
+                dest.with_file_name(format!("{stored_name}.错误报告.txt")),
+                error_report(&entry, &checked),
+            ));
         }
         if outcome != Outcome::Rejected {
             sums.entry(dest.parent().map(Path::to_path_buf).unwrap_or_default())
                 .or_default()
-                .push_str(&format!("{sha}  {stored_name}\n"));
-            checked_rows.extend(checked.rows.into_iter().map(|r| (seq, r)));
+                .push_str(&format!("{}  {stored_name}\n", r.sha));
+            checked_rows.extend(checked.rows.into_iter().map(|row| (seq, row)));
         }
-        tracing::info!(file = %name, outcome = outcome.as_str(), rows = entry.rows_accepted, problems = checked.problems.len(), "file checked");
-        known.insert(sha, entry.clone());
+        tracing::debug!(file = %r.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
+        writes.push((dest, &r.bytes));
+        known.insert(r.sha.clone(), entry.clone());
         entries.push(entry);
     }
+
+    // 3. Keep every file's bytes (in parallel), then make them durable together.
+    writes
+        .par_iter()
+        .try_for_each(|(dest, bytes)| fsutil::write_new_unsynced(dest, bytes))?;
+    reports
+        .par_iter()
+        .try_for_each(|(dest, text)| fsutil::write_new_unsynced(dest, text.as_bytes()))?;
     // A checksum list per archive folder and batch, verifiable with `sha256sum -c`.
     for (dir, text) in &sums {
-        fsutil::write_new(
+        fsutil::write_new_unsynced(
             &dir.join(format!("SHA256SUMS-b{batch:06}")),
             text.as_bytes(),
         )?;
     }
+    fsutil::sync_filesystem(data_dir)?;
     let rows: Vec<(usize, &validate::Row)> = checked_rows
         .iter()
-        .map(|(seq, r)| (entries.iter().position(|e| e.seq == *seq).unwrap_or(0), r))
+        .map(|(seq, r)| ((*seq - 1) as usize, r))
         .collect();
     store.commit(batch, &entries, &rows)?;
     // Only now, with the bytes kept and the store committed, do the files leave the inbox.
-    for path in &paths {
-        fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    for r in &read {
+        fs::remove_file(&r.path).map_err(|e| Error::io(&r.path, e))?;
     }
+    let accepted = entries
+        .iter()
+        .filter(|e| e.outcome == Outcome::Accepted)
+        .count();
+    tracing::info!(
+        batch,
+        files = entries.len(),
+        accepted,
+        rows = rows.len(),
+        "batch committed"
+    );
     Ok(Summary {
         batch: Some(batch),
         files: entries,
