@@ -201,7 +201,7 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Ingest { paths } => {
             let _lock = write_lock(&ctx, "ingest")?;
             copy_in(&ctx, &paths)?;
-            let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, ctx.now)?;
+            let summary = ingest_now(&ctx)?;
             print_ingest(&summary);
             Ok(
                 if summary.count(Outcome::Rejected) + summary.count(Outcome::Partial) > 0 {
@@ -219,7 +219,7 @@ pub fn run(args: Args) -> Result<i32> {
         } => {
             let _lock = write_lock(&ctx, "run")?;
             copy_in(&ctx, &paths)?;
-            let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, ctx.now)?;
+            let summary = ingest_now(&ctx)?;
             print_ingest(&summary);
             let built = crate::run::build_report(&ctx, period)?;
             println!("{}", built.headline);
@@ -295,6 +295,49 @@ pub fn run(args: Args) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+/// A progress bar on a terminal (files, rate, ETA); nothing when output is piped, under CI or in
+/// the daemon, where the summary line in the log says it all.
+struct Bar(indicatif::ProgressBar);
+
+impl ingest::Progress for Bar {
+    fn start(&self, total: usize) {
+        self.0.set_length(total as u64);
+    }
+    fn advance(&self, files: usize) {
+        self.0.inc(files as u64);
+    }
+}
+
+fn progress_bar() -> Option<Bar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} 收取 {pos}/{len} 个文件 [{bar:30}] {per_sec}，剩余约 {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(Bar(bar))
+}
+
+/// Ingest with a progress bar where a person is watching.
+fn ingest_now(ctx: &Context) -> Result<ingest::Summary> {
+    let bar = progress_bar();
+    let summary = ingest::ingest_with(
+        &ctx.pipeline,
+        &ctx.data_dir,
+        ctx.now,
+        bar.as_ref().map(|b| b as &dyn ingest::Progress),
+    );
+    if let Some(b) = bar {
+        b.0.finish_and_clear();
+    }
+    summary
 }
 
 fn write_lock(ctx: &Context, what: &str) -> Result<crate::lock::WriteLock> {
@@ -383,7 +426,13 @@ fn print_ingest(summary: &crate::ingest::Summary) {
         println!("收件箱中没有新文件。");
         return;
     }
-    for f in &summary.files {
+    // Many files: list only those that need attention; the counts say the rest.
+    let brief = summary.files.len() > 50;
+    for f in summary
+        .files
+        .iter()
+        .filter(|f| !brief || f.outcome != Outcome::Accepted)
+    {
         println!(
             "{} {}：{}（{} 行）→ {}",
             mark(f.outcome),

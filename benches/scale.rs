@@ -1,0 +1,247 @@
+//! The scale benchmark (issue 6): Lu'an (8 units), a province (120) and the country (3,000),
+//! each × 12 months, through the real release binary. Run with `cargo bench --bench scale`
+//! (add `-- --quick` to skip the national scale). Prints a Markdown table for BENCHMARKS.md.
+//!
+//! Measures, per scale: cold ingest (wall time, files/s, MB/s, peak RSS), one month's report
+//! from the store (wall, peak RSS), ingest + report; and 8 new files into an empty store vs. a
+//! full one; and the daemon's idle RSS and CPU.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_fayuan");
+
+struct Measured {
+    wall: Duration,
+    max_rss_kb: i64,
+    ok: bool,
+}
+
+/// Runs the binary and measures it (wall time; peak RSS of that child via wait4).
+fn measure(dir: &Path, args: &[&str]) -> Measured {
+    let start = Instant::now();
+    let child = Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env("FAYUAN_LOG", "error")
+        .env("CI", "1") // no progress bar
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the release binary runs");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it in for this child only.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pid is our child's; status and usage are valid for writes.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let code = libc::WEXITSTATUS(status);
+    Measured {
+        wall: start.elapsed(),
+        max_rss_kb: usage.ru_maxrss,
+        ok: code == 0 || code == 3,
+    }
+}
+
+fn dir_bytes(dir: &Path) -> (usize, u64) {
+    let mut n = 0;
+    let mut b = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let m = e.unwrap().metadata().unwrap();
+        if m.is_file() {
+            n += 1;
+            b += m.len();
+        }
+    }
+    (n, b)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+fn sample(out: &Path, units: usize, months: u32, seed: u64) {
+    let pipeline = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/luan-2025.toml");
+    let ok = Command::new(BIN)
+        .args([
+            "--pipeline",
+            pipeline.to_str().unwrap(),
+            "sample",
+            "--units",
+            &units.to_string(),
+            "--months",
+            &months.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("FAYUAN_LOG", "error")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "sample generation failed");
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn mb(kb: i64) -> String {
+    format!("{:.0} MB", kb as f64 / 1024.0)
+}
+
+/// Eight new files for units of a scale's pipeline (corrections of month 1, other figures).
+fn eight_new(base: &Path, units: usize) -> PathBuf {
+    let extra = base.join(format!("extra-{units}"));
+    if !extra.exists() {
+        sample(&extra, 8, 1, 4242);
+    }
+    let only = base.join(format!("eight-{units}"));
+    std::fs::create_dir_all(&only).unwrap();
+    for e in std::fs::read_dir(extra.join("inbox")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("bad_") {
+            std::fs::copy(&p, only.join(&name)).unwrap();
+        }
+    }
+    only
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let base = tempfile::tempdir_in(
+        std::env::var("FAYUAN_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into()),
+    )
+    .unwrap();
+    println!(
+        "| scale | files | MB | cold ingest | files/s | MB/s | ingest RSS | report (1 month) | report RSS | ingest + report |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let scales: &[(&str, usize)] = if quick {
+        &[("Lu'an", 8), ("province", 120)]
+    } else {
+        &[("Lu'an", 8), ("province", 120), ("national", 3000)]
+    };
+    let mut incremental = Vec::new();
+    for (name, units) in scales {
+        let dir = base.path().join(format!("s{units}"));
+        sample(&dir, *units, 12, 2025);
+        let (files, bytes) = dir_bytes(&dir.join("inbox"));
+        let pipeline = dir.join("pipeline.toml");
+        let p = pipeline.to_str().unwrap();
+        let ingest = measure(
+            &dir,
+            &["--pipeline", p, "--as-of", "2026-01-05 09:00", "ingest"],
+        );
+        assert!(ingest.ok, "{name}: ingest failed");
+        let report = measure(
+            &dir,
+            &[
+                "--pipeline",
+                p,
+                "--as-of",
+                "2026-01-06 09:00",
+                "run",
+                "--no-email",
+                "--period",
+                "2025-12",
+            ],
+        );
+        assert!(report.ok, "{name}: report failed");
+        println!(
+            "| {name} ({units} units × 12) | {files} | {:.1} | {} | {:.0} | {:.1} | {} | {} | {} | {} |",
+            bytes as f64 / 1e6,
+            secs(ingest.wall),
+            files as f64 / ingest.wall.as_secs_f64(),
+            bytes as f64 / 1e6 / ingest.wall.as_secs_f64(),
+            mb(ingest.max_rss_kb),
+            secs(report.wall),
+            mb(report.max_rss_kb),
+            secs(ingest.wall + report.wall)
+        );
+        // 8 new files: into this full store, and into an empty store of the same pipeline.
+        let eight = eight_new(base.path(), *units);
+        copy_dir(&eight, &dir.join("inbox"));
+        let full = measure(
+            &dir,
+            &["--pipeline", p, "--as-of", "2026-01-07 09:00", "ingest"],
+        );
+        let empty_dir = base.path().join(format!("empty-{units}"));
+        std::fs::create_dir_all(&empty_dir).unwrap();
+        std::fs::copy(&pipeline, empty_dir.join("pipeline.toml")).unwrap();
+        copy_dir(&eight, &empty_dir.join("inbox"));
+        let empty = measure(
+            &empty_dir,
+            &[
+                "--pipeline",
+                empty_dir.join("pipeline.toml").to_str().unwrap(),
+                "--as-of",
+                "2026-01-07 09:00",
+                "ingest",
+            ],
+        );
+        incremental.push((name.to_string(), empty.wall, full.wall));
+    }
+    println!();
+    println!("| 8 new files into | empty store | full store (12 months) | ratio |");
+    println!("|---|---|---|---|");
+    for (name, empty, full) in &incremental {
+        println!(
+            "| {name} | {} | {} | {:.2}× |",
+            secs(*empty),
+            secs(*full),
+            full.as_secs_f64() / empty.as_secs_f64()
+        );
+    }
+    // The daemon at rest, on the Lu'an-sized data: RSS and CPU over 10 s.
+    let dir = base.path().join("s8");
+    let mut d = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["--pipeline", "pipeline.toml", "daemon"])
+        .env("FAYUAN_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let cpu = |pid: u32| -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        (fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap()) / 100.0
+    };
+    let c0 = cpu(d.id());
+    std::thread::sleep(Duration::from_secs(10));
+    let c1 = cpu(d.id());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.id())).unwrap();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap_or("VmRSS: ? kB")
+        .to_string();
+    let _ = Command::new("kill")
+        .args(["-TERM", &d.id().to_string()])
+        .status();
+    let _ = d.wait();
+    println!();
+    println!(
+        "daemon idle: {} , CPU {:.2}% over 10 s",
+        rss.replace("VmRSS:", "RSS")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        (c1 - c0) / 10.0 * 100.0
+    );
+}
