@@ -378,13 +378,15 @@ fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert>> {
         .map_err(err)?
         .iter()
         .collect();
-    let find = |u: &str, p: &str, v: i64| {
-        (0..subs.height()).find(|&k| {
-            units[k].as_deref() == Some(u)
-                && periods[k].as_deref() == Some(p)
-                && versions[k] == Some(v)
+    let index: HashMap<(&str, &str, i64), usize> = (0..subs.height())
+        .filter_map(|k| {
+            Some((
+                (units[k].as_deref()?, periods[k].as_deref()?, versions[k]?),
+                k,
+            ))
         })
-    };
+        .collect();
+    let find = |u: &str, p: &str, v: i64| index.get(&(u, p, v)).copied();
     let mut out = Vec::new();
     for row in &now {
         let Some(old) = before.get(&(row.unit_code.as_str(), row.period.as_str())) else {

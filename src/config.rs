@@ -203,6 +203,8 @@ pub struct Pipeline {
     pub data_dir: PathBuf,
     /// Things that are allowed but worth telling at start-up (e.g. a population not yet sourced).
     pub warnings: Vec<String>,
+    /// Unit code → index in `units` (a country has thousands of units).
+    by_code: std::collections::HashMap<String, usize>,
 }
 
 impl Pipeline {
@@ -225,12 +227,18 @@ impl Pipeline {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let data_dir = base.join(&def.folders.data_dir);
+        let by_code = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.code.clone(), i))
+            .collect();
         Ok(Pipeline {
             file: path.to_path_buf(),
             def,
             units,
             data_dir,
             warnings,
+            by_code,
         })
     }
 
@@ -243,7 +251,7 @@ impl Pipeline {
     }
 
     pub fn unit(&self, code: &str) -> Option<&Unit> {
-        self.units.iter().find(|u| u.code == code)
+        self.by_code.get(code).map(|&i| &self.units[i])
     }
 }
 

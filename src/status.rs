@@ -51,18 +51,26 @@ pub fn unit_status(
         col(meta::SOURCE_FILE)?,
     );
     let p = period.to_string();
+    // The period's rows that had arrived, by unit, in store order (unit, month, arrival).
+    let mut by_unit: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for k in 0..units.len() {
+        if periods[k].as_deref() == Some(p.as_str())
+            && arrived[k]
+                .as_deref()
+                .is_some_and(|a| a <= now_text.as_str())
+        {
+            if let Some(u) = units[k].as_deref() {
+                by_unit.entry(u).or_default().push(k);
+            }
+        }
+    }
     let mut out = Vec::new();
     for unit in &pipeline.units {
-        // Rows are sorted by unit, month and arrival: the last one that had arrived is in force.
-        let mine: Vec<usize> = (0..units.len())
-            .filter(|&k| {
-                units[k].as_deref() == Some(unit.code.as_str())
-                    && periods[k].as_deref() == Some(p.as_str())
-                    && arrived[k]
-                        .as_deref()
-                        .is_some_and(|a| a <= now_text.as_str())
-            })
-            .collect();
+        // The last one that had arrived is in force.
+        let mine: &[usize] = by_unit
+            .get(unit.code.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let latest = mine.last().map(|&k| {
             let at = arrived[k].clone().unwrap_or_default();
             Latest {

@@ -209,34 +209,44 @@ fn table(
         Ok(ca) => ca.iter().map(|v| v == Some("total")).collect(),
         Err(_) => vec![false; df.height()],
     };
+    // Columns are read once; formats are shared and only copied for a coloured or total cell.
+    let columns: Vec<&Column> = specs
+        .iter()
+        .map(|spec| df.column(&spec.key))
+        .collect::<PolarsResult<_>>()
+        .map_err(perr(path))?;
     for k in 0..df.height() {
         let r = top + 1 + k as u32;
         for (c, spec) in specs.iter().enumerate() {
-            let v = df
-                .column(&spec.key)
-                .and_then(|col| col.get(k))
-                .map_err(perr(path))?;
-            let mut f = match cell(v.clone(), spec.fmt) {
+            let v = columns[c].get(k).map_err(perr(path))?;
+            let out = cell(v.clone(), spec.fmt);
+            let base = match out {
                 Out::Text(_)
                     if matches!(
                         spec.fmt,
                         Fmt::Int | Fmt::Number | Fmt::Money | Fmt::Percent | Fmt::Pp
                     ) =>
                 {
-                    st.dash.clone()
+                    &st.dash
                 }
-                _ => st.for_fmt(spec.fmt).clone(),
+                _ => st.for_fmt(spec.fmt),
             };
-            if is_total[k] {
-                f = f.set_bold().set_border_top(FormatBorder::Double);
-            }
-            if let Some(rgb) = colour(&spec.key, &v) {
-                f = f.set_background_color(Color::RGB(rgb));
-            }
-            match cell(v, spec.fmt) {
+            let fill = colour(&spec.key, &v);
+            let special = (is_total[k] || fill.is_some()).then(|| {
+                let mut f = base.clone();
+                if is_total[k] {
+                    f = f.set_bold().set_border_top(FormatBorder::Double);
+                }
+                if let Some(rgb) = fill {
+                    f = f.set_background_color(Color::RGB(rgb));
+                }
+                f
+            });
+            let f = special.as_ref().unwrap_or(base);
+            match out {
                 Out::Num(n) => {
                     sheet
-                        .write_number_with_format(r, c as u16, n, &f)
+                        .write_number_with_format(r, c as u16, n, f)
                         .map_err(&x)?;
                     let shown = match spec.fmt {
                         Fmt::Percent => format::pct(Some(n)),
@@ -247,7 +257,7 @@ fn table(
                 }
                 Out::Text(s) => {
                     sheet
-                        .write_string_with_format(r, c as u16, &s, &f)
+                        .write_string_with_format(r, c as u16, &s, f)
                         .map_err(&x)?;
                     grow(widths, c, text_width(&s).min(60.0));
                 }
