@@ -24,6 +24,22 @@ pub fn write_new_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
     write_new_inner(dest, bytes, false)
 }
 
+/// Keeps `src` (whose bytes are `bytes`) as `dest` too, never overwriting: a hard link where
+/// the filesystem allows it (no copy: the archive holds the very bytes that arrived), else an
+/// unsynced copy. An existing `dest` with the same bytes is fine; with other bytes, an error.
+/// Durable after the next [`sync_filesystem`].
+pub fn keep_new(src: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    match fs::hard_link(src, dest) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            write_new_inner(dest, bytes, false)
+        }
+        Err(_) => write_new_inner(dest, bytes, false),
+    }
+}
+
 /// Flushes everything written on the filesystem that holds `path` (syncfs).
 pub fn sync_filesystem(path: &Path) -> Result<()> {
     use std::os::fd::AsRawFd;

@@ -110,16 +110,24 @@ pub fn normalize_header(s: &str) -> String {
 /// Which field a header cell names, if any. Accepts the key, the Chinese label, and the label
 /// without its unit suffix "（元）" or its "其中：" prefix.
 pub fn field_for_header(cell: &str) -> Option<usize> {
+    static ALIASES: std::sync::OnceLock<Vec<(String, usize)>> = std::sync::OnceLock::new();
+    let aliases = ALIASES.get_or_init(|| {
+        let mut v = Vec::new();
+        for (i, f) in FIELDS.iter().enumerate() {
+            let label = normalize_header(f.label);
+            let short = label.trim_end_matches("(元)").to_string();
+            let bare = short.trim_start_matches("其中:").to_string();
+            for alias in [f.key.to_string(), label, short, bare] {
+                v.push((alias, i));
+            }
+        }
+        v
+    });
     let h = normalize_header(cell);
     if h.is_empty() {
         return None;
     }
-    FIELDS.iter().position(|f| {
-        let label = normalize_header(f.label);
-        let short = label.trim_end_matches("(元)");
-        let bare = short.trim_start_matches("其中:");
-        h == f.key || h == label || h == short || h == bare
-    })
+    aliases.iter().find(|(a, _)| *a == h).map(|(_, i)| *i)
 }
 
 #[cfg(test)]

@@ -181,6 +181,51 @@ impl Store {
         Ok(out)
     }
 
+    /// The SHA-256 of every file taken (accepted, partly accepted or rejected; not duplicates),
+    /// with when it arrived and under which name: what ingest needs to recognise a file sent
+    /// again. Reads only those columns.
+    pub fn known(&self) -> Result<std::collections::HashMap<String, (String, String)>> {
+        let mut out = std::collections::HashMap::new();
+        for (_, dir) in self.batches()? {
+            let path = dir.join(FILES);
+            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let df = ParquetReader::new(file)
+                .with_columns(Some(vec![
+                    "sha256".into(),
+                    "outcome".into(),
+                    "arrived_at".into(),
+                    "file_name".into(),
+                ]))
+                .finish()
+                .map_err(|e| Error::store(&path, e))?;
+            let col = |n: &str| -> Result<StringChunked> {
+                df.column(n)
+                    .and_then(|c| c.str().cloned())
+                    .map_err(|e| Error::store(&path, e))
+            };
+            let (sha, outcome, at, name) = (
+                col("sha256")?,
+                col("outcome")?,
+                col("arrived_at")?,
+                col("file_name")?,
+            );
+            for k in 0..df.height() {
+                if outcome.get(k) != Some(Outcome::Duplicate.as_str()) {
+                    if let Some(h) = sha.get(k) {
+                        out.insert(
+                            h.to_string(),
+                            (
+                                at.get(k).unwrap_or("").to_string(),
+                                name.get(k).unwrap_or("").to_string(),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Every accepted row of every version, sorted by unit, month and arrival, with the
     /// `version` and `latest` columns.
     pub fn rows(&self) -> Result<DataFrame> {

@@ -164,12 +164,8 @@ pub fn ingest_with(
         p.start(paths.len());
     }
     let store = Store::open(data_dir);
-    let mut known: HashMap<String, FileEntry> = store
-        .files()?
-        .into_iter()
-        .filter(|f| f.outcome != Outcome::Duplicate)
-        .map(|f| (f.sha256.clone(), f))
-        .collect();
+    // SHA-256 → (arrived_at, file name) of every file taken before.
+    let mut known: HashMap<String, (String, String)> = store.known()?;
     let mut summary = Summary::default();
     for chunk in paths.chunks(BATCH_FILES) {
         let batch = take_batch(pipeline, data_dir, &store, &mut known, chunk, now)?;
@@ -195,7 +191,7 @@ fn take_batch(
     pipeline: &Pipeline,
     data_dir: &Path,
     store: &Store,
-    known: &mut HashMap<String, FileEntry>,
+    known: &mut HashMap<String, (String, String)>,
     paths: &[PathBuf],
     now: DateTime<Tz>,
 ) -> Result<Summary> {
@@ -230,7 +226,8 @@ fn take_batch(
     // 2. Decide, in arrival order (a file may repeat one earlier in the same batch).
     let mut entries: Vec<FileEntry> = Vec::with_capacity(read.len());
     let mut checked_rows: Vec<(i64, validate::Row)> = Vec::new();
-    let mut writes: Vec<(PathBuf, &[u8])> = Vec::with_capacity(read.len());
+    // (source in the inbox, where to keep it, its bytes)
+    let mut writes: Vec<(&Path, PathBuf, &[u8])> = Vec::with_capacity(read.len());
     let mut reports: Vec<(PathBuf, String)> = Vec::new();
     let mut sums: HashMap<PathBuf, String> = HashMap::new();
     for (k, r) in read.iter().enumerate() {
@@ -251,18 +248,18 @@ fn take_batch(
             unit_codes: String::new(),
         };
         let checked = match (known.get(&r.sha), &r.checked) {
-            (Some(first), _) => {
+            (Some((first_at, first_name)), _) => {
                 // Same bytes as before: keep this copy beside the archive, take nothing.
                 let rel = format!("archive/duplicates/{month_dir}/{stored_name}");
-                writes.push((data_dir.join(&rel), &r.bytes));
+                writes.push((&r.path, data_dir.join(&rel), &r.bytes));
                 entry.stored_as = rel;
                 entry.problems = format!(
                     "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
-                    first.arrived_at,
-                    first.file_name,
+                    first_at,
+                    first_name,
                     &r.sha[..12]
                 );
-                tracing::info!(file = %r.name, first = %first.file_name, "duplicate file ignored");
+                tracing::info!(file = %r.name, first = %first_name, "duplicate file ignored");
                 entries.push(entry);
                 continue;
             }
@@ -311,15 +308,18 @@ fn take_batch(
             checked_rows.extend(checked.rows.into_iter().map(|row| (seq, row)));
         }
         tracing::debug!(file = %r.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
-        writes.push((dest, &r.bytes));
-        known.insert(r.sha.clone(), entry.clone());
+        writes.push((&r.path, dest, &r.bytes));
+        known.insert(
+            r.sha.clone(),
+            (entry.arrived_at.clone(), entry.file_name.clone()),
+        );
         entries.push(entry);
     }
 
     // 3. Keep every file's bytes (in parallel), then make them durable together.
     writes
         .par_iter()
-        .try_for_each(|(dest, bytes)| fsutil::write_new_unsynced(dest, bytes))?;
+        .try_for_each(|(src, dest, bytes)| fsutil::keep_new(src, dest, bytes))?;
     reports
         .par_iter()
         .try_for_each(|(dest, text)| fsutil::write_new_unsynced(dest, text.as_bytes()))?;

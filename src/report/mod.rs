@@ -273,12 +273,20 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<()> {
         put(twin, &bytes)?;
     }
     let rows_used = a.used_rows()?;
+    // The files the rows came from, once each, in the order of the rows.
+    let by_sha: std::collections::HashMap<&str, &FileEntry> = meta
+        .files
+        .iter()
+        .filter(|f| f.outcome != crate::store::Outcome::Duplicate)
+        .map(|f| (f.sha256.as_str(), f))
+        .collect();
+    let mut listed = std::collections::HashSet::new();
     let mut inputs: Vec<InputFile> = Vec::new();
     for r in &rows_used {
-        if inputs.iter().any(|i| i.sha256 == r.sha256) {
+        if !listed.insert(r.sha256.as_str()) {
             continue;
         }
-        if let Some(f) = meta.files.iter().find(|f| f.sha256 == r.sha256) {
+        if let Some(f) = by_sha.get(r.sha256.as_str()) {
             inputs.push(InputFile {
                 file_name: f.file_name.clone(),
                 sha256: f.sha256.clone(),
