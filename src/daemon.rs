@@ -349,8 +349,11 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
                 now,
                 as_of_given: true,
             };
+            // The lock is held through delivery too: the ledger has one writer at a time.
+            let _lock = tokio::task::block_in_place(|| {
+                lock::acquire(&ctx.data_dir, wait, "daemon report")
+            })?;
             let built = tokio::task::block_in_place(|| {
-                let _lock = lock::acquire(&ctx.data_dir, wait, "daemon report")?;
                 ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)?;
                 let built = run::build_report(&ctx_now, *period)?;
                 notify::queue(
@@ -441,8 +444,9 @@ async fn remind(
         let recipients: Vec<String> = std::iter::once(contact.clone())
             .chain(p.def.email.cc.iter().cloned())
             .collect();
+        let _lock =
+            tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon reminder"))?;
         tokio::task::block_in_place(|| {
-            let _lock = lock::acquire(&ctx.data_dir, wait, "daemon reminder")?;
             notify::put_in_outbox(
                 &ctx.data_dir,
                 p,
