@@ -51,15 +51,15 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Ingest what is waiting, then build the period's report in output/<pipeline>/<P>/.
+    /// Ingest what is waiting, build the period's report in output/<pipeline>/<P>/, send the digest.
     Run {
         /// The month to report, e.g. 2025-06.
         #[arg(long)]
         period: Period,
-        /// Build the report without sending it (sending comes with the email digest).
+        /// Build the report without sending the digest.
         #[arg(long)]
         no_email: bool,
-        /// Send again even if this period was sent before (with the email digest).
+        /// Make and send a new digest even if this period was sent before.
         #[arg(long)]
         force: bool,
         /// Files or folders to copy into the inbox first (as with `ingest`).
