@@ -20,13 +20,13 @@ pub struct Built {
 }
 
 /// Builds `output/<pipeline>/<P>/` from the store, as of the context's "now". `restated` alerts
-/// compare with the rows the last report for the period used.
+/// compare with the rows of the digests already sent.
 pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     let store = Store::open(&ctx.data_dir);
     let submissions = store.rows()?;
     let files = store.files()?;
-    let previous =
-        report::last_manifest(&ctx.output_dir, &ctx.pipeline, period).map(|m| m.rows_used);
+    // `restated` compares with what leadership has seen: the digests that reached anyone.
+    let previous = crate::notify::rows_last_sent(&ctx.data_dir, &ctx.pipeline)?;
     let analysis = analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
         period,

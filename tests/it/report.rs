@@ -438,3 +438,58 @@ fn without_a_chinese_font_the_digest_says_the_chart_is_missing() {
         r.stderr
     );
 }
+
+#[test]
+fn restated_compares_with_what_was_sent_not_with_what_was_only_built() {
+    let env = Env::new();
+    env.drop_samples_except(&[]);
+    let correct = |n: i64, name: &str| {
+        let may = sample::plan(&luan(), 5, 2025)
+            .unwrap()
+            .into_iter()
+            .find(|(f, ..)| f == "霍邱县_2025-05.xlsx")
+            .unwrap();
+        let mut row = may.3.clone();
+        let old = match row.values[3] {
+            Value::Count(v) => v,
+            _ => unreachable!(),
+        };
+        row.values[3] = Value::Count(old + n);
+        row.values[5] = match row.values[5] {
+            Value::Count(v) => Value::Count(v + n),
+            ref v => v.clone(),
+        };
+        env.drop_in(
+            name,
+            &sample::render(sample::Style::CsvUtf8, "", &[row]).unwrap(),
+        );
+        old
+    };
+    let restated = |at: &str| {
+        let r = env.run(&["--as-of", at, "run", "--no-email", "--period", "2025-06"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        indicators::read_twin(&run_dir(&env, "2025-06").join("alerts.csv"))
+            .into_iter()
+            .filter(|a| a["rule"] == "restated")
+            .count()
+    };
+    assert_eq!(restated("2025-07-06 09:00"), 0);
+    // Built but never sent: a correction is not news yet.
+    correct(1, "霍邱县_2025-05（更正1）.csv");
+    assert_eq!(restated("2025-07-07 09:00"), 0);
+    // Sent (to the outbox: no server), then corrected again: now it is.
+    assert_eq!(
+        env.run(&["--as-of", "2025-07-07 10:00", "run", "--period", "2025-06"])
+            .code,
+        0
+    );
+    let old = correct(3, "霍邱县_2025-05（更正2）.csv");
+    assert_eq!(restated("2025-07-08 09:00"), 1);
+    let alerts = indicators::read_twin(&run_dir(&env, "2025-06").join("alerts.csv"));
+    let msg = &alerts.iter().find(|a| a["rule"] == "restated").unwrap()["message"];
+    assert!(
+        msg.contains(&format!("受理审批案件数 {} → {}", old + 1, old + 3))
+            && msg.contains("第2版 → 第3版"),
+        "{msg}"
+    );
+}
