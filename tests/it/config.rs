@@ -119,3 +119,29 @@ fn environment_twins_and_default_pipeline() {
     );
     assert_eq!(r.code, 2, "a bad --as-of is bad usage");
 }
+
+#[test]
+fn email_schedules_and_sources_are_checked_with_the_rest() {
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace("to = [\"leader@example.gov.cn\"]", "to = [\"leader at example\"]")
+        .replace("report = \"0 0 9 6 * *\"", "report = \"9 on the 6th\"")
+        .replace("contact = \"yeji@example.gov.cn\"", "contact = \"yeji\"")
+        .replace("# The units in the plan's order.", "[[sources]]\nname = \"p\"\nurl = \"ftp://x/{period}\"\nformat = \"xls\"\ntimeout_seconds = 1\nmax_bytes = 10\nattempts = 1\n\n# The units in the plan's order.");
+    let (_dir, path) = broken(&text);
+    let r = Env::with_pipeline(&path).run(&["check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    for want in [
+        "email.to \"leader at example\"",
+        "schedule.report \"9 on the 6th\"",
+        "contact \"yeji\"",
+        "url must be http(s)",
+        "format \"xls\"",
+    ] {
+        assert!(
+            r.stderr.contains(want),
+            "expected {want:?} in\n{}",
+            r.stderr
+        );
+    }
+}
