@@ -128,7 +128,8 @@ pub struct Inputs<'a> {
     pub submissions: &'a DataFrame,
     /// Every file seen (for the `rejected` alert).
     pub files: &'a [FileEntry],
-    /// The (unit_code, period) → version of the rows the last report for this period used.
+    /// Which version of each (unit, month) leadership has already been sent (digests that reached
+    /// anyone, latest first); `None` when nothing was sent yet.
     pub previous: Option<&'a [UsedRow]>,
     /// Alerts about the machinery rather than the data (failed sources, failed jobs).
     pub extra_alerts: Vec<Alert>,
@@ -346,7 +347,7 @@ pub struct Alert {
     pub message: String,
 }
 
-/// `restated`: a month the last report used has changed since (SPEC §4), naming the fields
+/// `restated`: a month already in a digest that was sent has changed since (SPEC §4), naming the fields
 /// with old → new.
 fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert>> {
     let Some(previous) = inputs.previous else {
