@@ -19,6 +19,7 @@ struct Measured {
 }
 
 /// Runs the binary and measures it (wall time; peak RSS of that child via wait4).
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
 fn measure(dir: &Path, args: &[&str]) -> Measured {
     let start = Instant::now();
     let child = Command::new(BIN)

@@ -317,10 +317,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
     if e.to.is_empty() {
         problems.push("email.to: at least one recipient".into());
     }
-    if let Some(server) = &e.server {
-        if let Err(why) = crate::notify::smtp::ServerUrl::parse(server) {
-            problems.push(format!("email.server {server:?}: {why}"));
-        }
+    if let Some(server) = &e.server
+        && let Err(why) = crate::notify::smtp::ServerUrl::parse(server)
+    {
+        problems.push(format!("email.server {server:?}: {why}"));
     }
     if !(e.max_attachment_mb > 0.0) || e.timeout_seconds == 0 || !(1..=10).contains(&e.attempts) {
         problems.push(
@@ -367,13 +367,13 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         }
     }
     for u in &def.units {
-        if let Some(c) = &u.contact {
-            if c.parse::<lettre::message::Mailbox>().is_err() {
-                problems.push(format!(
-                    "units ({} {}): contact {c:?} is not an email address",
-                    u.code, u.name
-                ));
-            }
+        if let Some(c) = &u.contact
+            && c.parse::<lettre::message::Mailbox>().is_err()
+        {
+            problems.push(format!(
+                "units ({} {}): contact {c:?} is not an email address",
+                u.code, u.name
+            ));
         }
     }
     for (i, w) in def.webhooks.iter().enumerate() {

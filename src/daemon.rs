@@ -108,7 +108,7 @@ fn write_time(path: &Path, now: DateTime<Tz>) -> Result<()> {
     };
     std::fs::write(&tmp, serde_json::to_vec(&hb).unwrap_or_default())
         .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 /// What has run: the run ledger, the heartbeat and the digests sent by anyone.
@@ -142,10 +142,10 @@ pub fn history(ctx: &Context) -> Result<History> {
         }
     }
     for d in notify::digests(&notify::Ledger::open(&ctx.data_dir, &ctx.pipeline).events()?) {
-        if !d.done.is_empty() {
-            if let Some(p) = Period::parse(&d.period) {
-                h.reported.insert(p);
-            }
+        if !d.done.is_empty()
+            && let Some(p) = Period::parse(&d.period)
+        {
+            h.reported.insert(p);
         }
     }
     Ok(h)

@@ -58,10 +58,9 @@ pub fn unit_status(
             && arrived[k]
                 .as_deref()
                 .is_some_and(|a| a <= now_text.as_str())
+            && let Some(u) = units[k].as_deref()
         {
-            if let Some(u) = units[k].as_deref() {
-                by_unit.entry(u).or_default().push(k);
-            }
+            by_unit.entry(u).or_default().push(k);
         }
     }
     let mut out = Vec::new();

@@ -210,16 +210,16 @@ impl Store {
                 col("file_name")?,
             );
             for k in 0..df.height() {
-                if outcome.get(k) != Some(Outcome::Duplicate.as_str()) {
-                    if let Some(h) = sha.get(k) {
-                        out.insert(
-                            h.to_string(),
-                            (
-                                at.get(k).unwrap_or("").to_string(),
-                                name.get(k).unwrap_or("").to_string(),
-                            ),
-                        );
-                    }
+                if outcome.get(k) != Some(Outcome::Duplicate.as_str())
+                    && let Some(h) = sha.get(k)
+                {
+                    out.insert(
+                        h.to_string(),
+                        (
+                            at.get(k).unwrap_or("").to_string(),
+                            name.get(k).unwrap_or("").to_string(),
+                        ),
+                    );
                 }
             }
         }

@@ -181,6 +181,7 @@ type Colorer<'a> = &'a dyn Fn(&str, &AnyValue) -> Option<u32>;
 
 /// Writes a frame as a table: header at `top`, then one row per frame row. Returns the row after
 /// the table. Columns are the specs (a spec naming a missing column is skipped).
+#[allow(clippy::too_many_arguments)] // one call site per sheet; a struct would only rename them
 fn table(
     sheet: &mut Worksheet,
     st: &Styles,
@@ -299,6 +300,7 @@ fn finish_sheet(
 }
 
 /// A sheet holding one analysis frame under a title line.
+#[allow(clippy::too_many_arguments)]
 fn frame_sheet(
     book: &mut Workbook,
     st: &Styles,

@@ -108,7 +108,8 @@ impl Case {
             .collect();
         let subs = store::table_of(&files, &pairs).unwrap();
         files.extend(self.rejected.iter().cloned());
-        let a = analyze::analyze(&Inputs {
+
+        analyze::analyze(&Inputs {
             pipeline: &pipeline,
             period: Period::parse(period).unwrap(),
             as_of: parse_instant(as_of).unwrap(),
@@ -117,8 +118,7 @@ impl Case {
             previous: self.previous.as_deref(),
             extra_alerts: Vec::new(),
         })
-        .unwrap();
-        a
+        .unwrap()
     }
 }
 
