@@ -222,7 +222,7 @@ pub fn run(args: Args) -> Result<i32> {
             let summary = ingest_now(&ctx)?;
             print_ingest(&summary);
             let built = crate::run::build_report(&ctx, period)?;
-            println!("{}", built.headline);
+            println!("{}", built.subject);
             println!("报告已生成：{}", built.dir.display());
             if no_email {
                 println!("未发送摘要邮件（--no-email）。");

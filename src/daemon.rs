@@ -381,7 +381,7 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
             }
             Ok(format!(
                 "{} — sent to {}",
-                built.headline,
+                built.subject,
                 d.sent.len() + d.to_outbox.len()
             ))
         }

@@ -31,11 +31,9 @@ pub fn write_new_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
 pub fn keep_new(src: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    // Already there (compared, never overwritten) or another filesystem: fall back to a copy.
     match fs::hard_link(src, dest) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            write_new_inner(dest, bytes, false)
-        }
         Err(_) => write_new_inner(dest, bytes, false),
     }
 }

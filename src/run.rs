@@ -14,9 +14,9 @@ pub struct Built {
     pub dir: PathBuf,
     /// Critical alerts as (unit, message), for the webhooks.
     pub critical: Vec<(String, String)>,
+    /// The digest's subject, also the one line for people: completion against 序时进度 and
+    /// the number of alerts.
     pub subject: String,
-    /// One line for people: completion against 序时进度 and the number of alerts.
-    pub headline: String,
 }
 
 /// Builds `output/<pipeline>/<P>/` from the store, as of the context's "now". `restated` alerts
@@ -37,7 +37,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         extra_alerts: machinery_alerts(ctx, period),
     })?;
     let generated_at = chrono::Utc::now().with_timezone(&TZ);
-    let dir = report::write_run(
+    let written = report::write_run(
         &ctx.output_dir,
         &RunMeta {
             pipeline: &ctx.pipeline,
@@ -48,26 +48,6 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         },
         &analysis,
     )?;
-    let total = |name: &str| -> Option<f64> {
-        let df = analysis.frame("completion").ok()?;
-        let k = df
-            .column("unit_code")
-            .ok()?
-            .str()
-            .ok()?
-            .iter()
-            .position(|u| u == Some("total"))?;
-        df.column(name).ok()?.get(k).ok()?.extract::<f64>()
-    };
-    let alerts = analysis.frame("alerts")?.height();
-    let headline = format!(
-        "{}{}：完成{}（序时{}），预警{}条",
-        ctx.pipeline.def.pipeline.city,
-        period.zh(),
-        crate::format::pct(total("completion_rate")),
-        crate::format::pct(total("schedule_rate")),
-        alerts
-    );
     let alerts_df = analysis.frame("alerts")?;
     let col = |n: &str| -> Vec<String> {
         crate::frame::strings(alerts_df, n)
@@ -81,14 +61,10 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         .filter(|&k| sev[k] == "critical")
         .map(|k| (units[k].clone(), msgs[k].clone()))
         .collect();
-    let subject = report::last_manifest(&ctx.output_dir, &ctx.pipeline, period)
-        .map(|m| m.digest.subject)
-        .unwrap_or_else(|| headline.clone());
     Ok(Built {
-        dir,
+        dir: written.dir,
         critical,
-        subject,
-        headline,
+        subject: written.digest.subject,
     })
 }
 

@@ -68,14 +68,6 @@ pub fn idx(key: &str) -> usize {
         .unwrap_or_else(|| panic!("no field named {key}"))
 }
 
-/// The numeric fields (counts and money), in form order.
-pub fn numeric_fields() -> impl Iterator<Item = (usize, &'static Field)> {
-    FIELDS
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| matches!(f.kind, Kind::Count | Kind::Money))
-}
-
 /// Cross-field rules of SPEC §2: (left, right, relation). `Sum` means the first key equals the
 /// sum of the others; `NotAbove` means the first is at most the second.
 pub enum Rule {

@@ -94,13 +94,6 @@ pub fn run_dir(output_dir: &Path, pipeline: &Pipeline, period: Period) -> PathBu
     output_dir.join(pipeline.name()).join(period.to_string())
 }
 
-/// The manifest of the last run for a period, if any.
-pub fn last_manifest(output_dir: &Path, pipeline: &Pipeline, period: Period) -> Option<Manifest> {
-    let path = run_dir(output_dir, pipeline, period).join("manifest.json");
-    let text = fs::read_to_string(path).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
 /// Writes one CSV twin: the declared columns, UTF-8 with BOM, fractions unrounded.
 pub fn csv_twin(df: &DataFrame, columns: &[String], path: &Path) -> Result<Vec<u8>> {
     let err = |e: PolarsError| Error::Report {
@@ -127,7 +120,13 @@ pub struct RunMeta<'a> {
 
 /// Builds every output of a run in a temporary folder, then puts it in place. Returns the run
 /// folder.
-pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<PathBuf> {
+/// A run folder put in place.
+pub struct Written {
+    pub dir: PathBuf,
+    pub digest: DigestInfo,
+}
+
+pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Written> {
     let p = meta.pipeline;
     let final_dir = run_dir(output_dir, p, meta.period);
     let parent = final_dir.parent().unwrap_or(output_dir).to_path_buf();
@@ -137,11 +136,13 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Path
         fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let result = build(&tmp, meta, a);
-    if let Err(e) = result {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    let digest = match build(&tmp, meta, a) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
     fsutil::sync_dir(&tmp)?;
     if final_dir.exists() {
         let history = parent.join(".history").join(meta.period.to_string());
@@ -152,7 +153,10 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Path
     }
     fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
     fsutil::sync_dir(&parent)?;
-    Ok(final_dir)
+    Ok(Written {
+        dir: final_dir,
+        digest,
+    })
 }
 
 /// The units' names and completion rates (without 合计) and 序时进度, for the chart.
@@ -190,7 +194,8 @@ fn chart_data(a: &Analysis) -> Result<(Vec<String>, Vec<f64>, f64)> {
     Ok(out)
 }
 
-fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<()> {
+/// Writes every output into `dir`; returns what the digest is made of.
+fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
     let p = meta.pipeline;
     let mut outputs = Vec::new();
     let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
@@ -326,11 +331,12 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<()> {
             deadline_day: p.def.submission.deadline_day,
             alerts: serde_json::to_value(&p.def.alerts).unwrap_or_default(),
         },
-        digest: digest_info,
+        digest: digest_info.clone(),
     };
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
         path: dir.join("manifest.json"),
         message: e.to_string(),
     })?;
-    fsutil::write_new(&dir.join("manifest.json"), &text)
+    fsutil::write_new(&dir.join("manifest.json"), &text)?;
+    Ok(digest_info)
 }

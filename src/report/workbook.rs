@@ -25,19 +25,6 @@ const RED: u32 = 0xF8CBAD;
 const AMBER: u32 = 0xFFE699;
 const GREEN: u32 = 0xC6EFCE;
 
-/// The sheet names, in order.
-pub const SHEETS: [&str; 9] = [
-    "封面",
-    "汇总",
-    "完成进度",
-    "每10万人供给量",
-    "经费合规",
-    "质量",
-    "月度明细",
-    "异常预警",
-    "原始数据",
-];
-
 pub struct Meta<'a> {
     pub pipeline: &'a Pipeline,
     pub period: Period,

@@ -501,7 +501,7 @@ fn a_failed_report_is_recorded_reported_and_made_at_the_next_start() {
     let mail = Server::start("smtp", port, &env.tmp.path().join("mail"), &[]);
     let d = Daemon::start(&env, &["--as-of", "2025-07-06 10:00"], &vars);
     wait_for("the report", Duration::from_secs(90), || {
-        run_ledger(&env).contains("\"ok\":true,\"detail\":\"六安市2025年6月")
+        run_ledger(&env).contains("\"ok\":true,\"detail\":\"【法律援助民生实事】六安市2025年6月")
     });
     assert_eq!(d.stop(), 0);
     // The digest made (and kept) at the failed run is the one delivered, once to each.
