@@ -157,6 +157,10 @@ fn context(args: &Args) -> Result<Context> {
 /// Runs a command; returns the exit code.
 pub fn run(args: Args) -> Result<i32> {
     let ctx = context(&args)?;
+    // Workbooks are opened by copies of this binary, so that none can take this process down.
+    if let Ok(exe) = std::env::current_exe() {
+        ingest::isolate::enable(exe, ctx.pipeline.def.limits.reader_memory_mb);
+    }
     match args.command {
         Command::Check => {
             println!(
@@ -178,8 +182,17 @@ pub fn run(args: Args) -> Result<i32> {
                     .file_name()
                     .map(|n| n.to_string_lossy().to_string())
                     .unwrap_or_default();
-                let checked = match std::fs::read(path) {
-                    Ok(bytes) => validate::check(&name, &bytes, &ctx.pipeline),
+                let limits = ingest::read::Limits::of(&ctx.pipeline.def.limits);
+                // Size and format first: a 200 MB file is refused without being read.
+                let bytes = std::fs::metadata(path).and_then(|md| {
+                    match ingest::read::precheck(&name, md.len(), &limits) {
+                        Ok(_) => std::fs::read(path).map(Ok),
+                        Err(e) => Ok(Err(e)),
+                    }
+                });
+                let checked = match bytes {
+                    Ok(Ok(bytes)) => validate::check(&name, &bytes, &ctx.pipeline),
+                    Ok(Err(why)) => validate::Checked::unreadable(why.0),
                     Err(e) => {
                         println!("✗ {}：无法读取文件（{e}）", path.display());
                         bad += 1;
@@ -190,9 +203,12 @@ pub fn run(args: Args) -> Result<i32> {
                     println!("✓ {name}：通过，{} 行数据", checked.rows.len());
                 } else {
                     bad += 1;
-                    println!("✗ {name}：发现 {} 个问题", checked.problems.len());
+                    println!("✗ {name}：发现 {} 个问题", checked.problem_count);
                     for line in ingest::problem_lines(&name, &checked) {
                         println!("  {line}");
+                    }
+                    if checked.unlisted() > 0 {
+                        println!("  ……另有 {} 个问题未列出", checked.unlisted());
                     }
                 }
             }
@@ -422,6 +438,9 @@ fn copy_in(ctx: &Context, paths: &[PathBuf]) -> Result<()> {
 }
 
 fn print_ingest(summary: &crate::ingest::Summary) {
+    for l in &summary.left {
+        println!("… {}：暂未收取——{}", l.name, l.reason);
+    }
     if summary.files.is_empty() {
         println!("收件箱中没有新文件。");
         return;

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct PipelineFile {
     pub pipeline: PipelineSection,
     pub folders: Folders,
@@ -24,6 +23,9 @@ pub struct PipelineFile {
     #[serde(default)]
     pub webhooks: Vec<WebhookDef>,
     pub schedule: ScheduleSettings,
+    /// How much of one file is read, and for how long (defaults when the section is absent).
+    #[serde(default)]
+    pub limits: Limits,
     #[serde(default)]
     pub sources: Vec<SourceDef>,
     pub units: Vec<UnitDef>,
@@ -32,7 +34,6 @@ pub struct PipelineFile {
 /// The email digest (SPEC §6). The SMTP password is never here: it comes from
 /// `FAYUAN_SMTP_PASSWORD`; `FAYUAN_SMTP_URL` overrides `server`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct EmailSettings {
     /// Sender, e.g. `六安市司法局 <fayuan@example.gov.cn>`.
     pub from: String,
@@ -61,7 +62,6 @@ pub struct EmailSettings {
 
 /// The daemon's schedules (SPEC §7): cron expressions with seconds, Beijing time.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct ScheduleSettings {
     /// Take new files from the inbox and the HTTP sources.
     pub ingest: String,
@@ -78,7 +78,6 @@ pub struct ScheduleSettings {
 /// An HTTP source polled on the ingest schedule; what it returns goes through the same
 /// validation, archive and quarantine as inbox files.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct SourceDef {
     /// A short name, used in file names and reports.
     pub name: String,
@@ -96,7 +95,6 @@ pub struct SourceDef {
 
 /// A group-robot webhook (WeCom or DingTalk) that gets a short summary of critical alerts.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct WebhookDef {
     /// `{env:NAME}` in the URL is replaced by that environment variable (keep keys out of files).
     pub url: String,
@@ -105,7 +103,6 @@ pub struct WebhookDef {
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct PipelineSection {
     /// Short machine name, used for output folders: `luan-2025`.
     pub name: String,
@@ -120,7 +117,6 @@ pub struct PipelineSection {
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Folders {
     /// Where inbox/, archive/, quarantine/, the store and the outbox live. Relative paths are
     /// taken from the folder that holds the pipeline file.
@@ -128,7 +124,6 @@ pub struct Folders {
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct SubmissionRules {
     /// A month's submission is due by the end of this day of the next month (Beijing time).
     pub deadline_day: u32,
@@ -136,17 +131,79 @@ pub struct SubmissionRules {
     pub reject_whole_file_on_error: bool,
     /// How units send their files, for reminders (in Chinese).
     pub how_to_send: String,
+    /// The largest count a row may hold (cases, people, complaints in one unit's month).
+    #[serde(default = "default_max_count")]
+    pub max_count: i64,
+    /// The largest amount of money (元) a row may hold for one unit's month.
+    #[serde(default = "default_max_money_yuan")]
+    pub max_money_yuan: i64,
+    /// The longest free text (单位名称, 填报人) a cell may hold, in characters.
+    #[serde(default = "default_max_text_chars")]
+    pub max_text_chars: usize,
+}
+
+// The bounds below are far above any real month of any unit (a county approves tens to hundreds
+// of cases a month; all of 六安市 plans 6,064 in a year; the whole country about 1.4 million),
+// yet small enough that every sum fayuan makes stays exact: 1,000,000 cases × 100,000 rows fits
+// an i64 many times over, and 10亿元 in 分 (10^11) × 90,000 rows stays under 2^53, where f64
+// money is still exact to the 分.
+fn default_max_count() -> i64 {
+    1_000_000
+}
+fn default_max_money_yuan() -> i64 {
+    1_000_000_000
+}
+fn default_max_text_chars() -> usize {
+    200
+}
+
+/// How much of one file fayuan reads, and how long it may take: a county's monthly file is a
+/// few kilobytes with a handful of rows; a city's bulk sheet a few hundred rows. Anything beyond
+/// these is rejected in seconds with a Chinese reason, never read into memory whole.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct Limits {
+    /// A larger file is not read at all (it is kept in quarantine with the reason).
+    pub max_file_mb: f64,
+    /// A workbook (.xlsx, .ods: a zip) whose parts unpack to more than this is rejected.
+    pub max_unpacked_mb: f64,
+    /// Rows read from one table (sheet, CSV, JSON array).
+    pub max_rows: usize,
+    /// Columns read from one table.
+    pub max_columns: usize,
+    /// Wall-clock time one file may take to read.
+    pub read_seconds: u64,
+    /// Memory the separate process that opens workbooks may use.
+    pub reader_memory_mb: u64,
+    /// Problems listed in one error report (the rest are counted).
+    pub max_problems: usize,
+    /// A file in the inbox is taken only once it has not changed for this long (an upload or
+    /// a copy still being written is left for the next ingest).
+    pub quiet_seconds: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_file_mb: 20.0,
+            max_unpacked_mb: 64.0,
+            max_rows: 10_000,
+            max_columns: 200,
+            read_seconds: 30,
+            reader_memory_mb: 1024,
+            max_problems: 200,
+            quiet_seconds: 2.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Funding {
     /// 元 per case: the plan's 2024 案均 figure; the budget of a unit without one is target × this.
     pub per_case_standard: f64,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct AlertThresholds {
     pub behind_schedule_warning_pp: f64,
     pub behind_schedule_critical_pp: f64,
@@ -159,7 +216,6 @@ pub struct AlertThresholds {
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct UnitDef {
     pub code: String,
     pub name: String,
@@ -213,12 +269,29 @@ impl Pipeline {
         Pipeline::from_toml(&text, path)
     }
 
+    /// Reads a definition and checks it as a whole: unknown keys (a misspelt key would
+    /// otherwise be silently ignored) and every value problem are listed together.
     pub fn from_toml(text: &str, path: &Path) -> Result<Pipeline, Error> {
-        let def: PipelineFile = toml::from_str(text).map_err(|e| Error::Config {
-            file: path.to_path_buf(),
-            problems: vec![e.to_string().trim().to_string()],
-        })?;
-        let (units, warnings, problems) = check(&def);
+        let mut problems = Vec::new();
+        let parsed = toml::Deserializer::parse(text).and_then(|de| {
+            serde_ignored::deserialize(de, |key| {
+                problems.push(format!(
+                    "{key}: unknown key (not part of a pipeline definition; check its spelling and section)"
+                ));
+            })
+        });
+        let def: PipelineFile = match parsed {
+            Ok(def) => def,
+            Err(e) => {
+                problems.push(e.to_string().trim().to_string());
+                return Err(Error::Config {
+                    file: path.to_path_buf(),
+                    problems,
+                });
+            }
+        };
+        let (units, warnings, more) = check(&def);
+        problems.extend(more);
         if !problems.is_empty() {
             return Err(Error::Config {
                 file: path.to_path_buf(),
@@ -281,6 +354,56 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         problems.push(format!(
             "submission.deadline_day {}: expected a day from 1 to 28",
             def.submission.deadline_day
+        ));
+    }
+    let sub = &def.submission;
+    if !(1..=1_000_000_000).contains(&sub.max_count) {
+        problems.push(format!(
+            "submission.max_count {}: expected 1 to 1000000000",
+            sub.max_count
+        ));
+    }
+    if !(1..=100_000_000_000).contains(&sub.max_money_yuan) {
+        problems.push(format!(
+            "submission.max_money_yuan {}: expected 1 to 100000000000 (money is kept exact in 分)",
+            sub.max_money_yuan
+        ));
+    }
+    if !(1..=30_000).contains(&sub.max_text_chars) {
+        problems.push(format!(
+            "submission.max_text_chars {}: expected 1 to 30000 (a spreadsheet cell holds 32767)",
+            sub.max_text_chars
+        ));
+    }
+    let l = &def.limits;
+    for (key, v, max) in [
+        ("max_file_mb", l.max_file_mb, 4096.0),
+        ("max_unpacked_mb", l.max_unpacked_mb, 4096.0),
+    ] {
+        if !(v > 0.0 && v <= max) {
+            problems.push(format!("limits.{key} {v}: expected more than 0 and at most {max}"));
+        }
+    }
+    for (key, v, max) in [
+        ("max_rows", l.max_rows as u64, 10_000_000),
+        ("max_columns", l.max_columns as u64, 16_384),
+        ("read_seconds", l.read_seconds, 3_600),
+        ("max_problems", l.max_problems as u64, 100_000),
+    ] {
+        if !(1..=max).contains(&v) {
+            problems.push(format!("limits.{key} {v}: expected 1 to {max}"));
+        }
+    }
+    if !(0.0..=600.0).contains(&l.quiet_seconds) {
+        problems.push(format!(
+            "limits.quiet_seconds {}: expected 0 to 600",
+            l.quiet_seconds
+        ));
+    }
+    if !(64..=65_536).contains(&l.reader_memory_mb) {
+        problems.push(format!(
+            "limits.reader_memory_mb {}: expected 64 to 65536",
+            l.reader_memory_mb
         ));
     }
     if !(def.funding.per_case_standard > 0.0) {

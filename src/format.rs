@@ -98,6 +98,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn csv_fields_never_run_as_formulas() {
+        assert_eq!(csv_safe("=HYPERLINK(\"http:evil\",\"x\")"), "'=HYPERLINK(\"http:evil\",\"x\")");
+        for risky in ["+1+2", "-1+A1", "@SUM(A1)", "\tx", "\r=1"] {
+            assert!(csv_safe(risky).starts_with('\''), "{risky:?}");
+        }
+        assert_eq!(csv_safe("-5"), "-5");
+        assert_eq!(csv_safe("-0.25"), "-0.25");
+        assert_eq!(csv_safe("霍邱县"), "霍邱县");
+        assert_eq!(csv_safe("a\0b"), "ab");
+        assert_eq!(cell_text(&"张".repeat(40_000)).chars().count(), 32_000 + "……（内容过长，已截断）".chars().count());
+    }
+
+    #[test]
     fn rounds_half_away_from_zero() {
         assert_eq!(round_half_away(0.125, 2), 0.13); // half-even would give 0.12
         assert_eq!(round_half_away(-0.125, 2), -0.13);
@@ -124,5 +137,33 @@ mod tests {
             ),
             "占比 69.99%，低于 70.00%"
         );
+    }
+}
+
+/// A spreadsheet cell holds at most 32,767 characters; longer text (a county's paste, a long
+/// list of problems) is cut with a note rather than failing the whole workbook.
+pub fn cell_text(s: &str) -> String {
+    const MAX: usize = 32_000;
+    if s.chars().count() <= MAX {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(MAX).collect();
+    format!("{head}……（内容过长，已截断）")
+}
+
+/// A text field as written to a CSV twin: one that a spreadsheet would run as a formula (it
+/// begins with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'` (OWASP's rule
+/// against CSV injection), unless it reads as a plain number; NUL characters are dropped.
+pub fn csv_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let s: std::borrow::Cow<'_, str> = if s.contains('\0') {
+        s.replace('\0', "").into()
+    } else {
+        s.into()
+    };
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && s.trim().parse::<f64>().is_err() {
+        format!("'{s}").into()
+    } else {
+        s
     }
 }

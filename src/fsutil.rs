@@ -24,18 +24,61 @@ pub fn write_new_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
     write_new_inner(dest, bytes, false)
 }
 
-/// Keeps `src` (whose bytes are `bytes`) as `dest` too, never overwriting: a hard link where
-/// the filesystem allows it (no copy: the archive holds the very bytes that arrived), else an
-/// unsynced copy. An existing `dest` with the same bytes is fine; with other bytes, an error.
-/// Durable after the next [`sync_filesystem`].
-pub fn keep_new(src: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` as `dest` whole or not at all, replacing what was there: for fayuan's own
+/// derived files (error reports, checksum lists), which a run killed before its commit may have
+/// left with other contents. Never for a county's bytes. Durable after the next
+/// [`sync_filesystem`].
+pub fn replace_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    // Already there (compared, never overwritten) or another filesystem: fall back to a copy.
-    match fs::hard_link(src, dest) {
-        Ok(()) => Ok(()),
-        Err(_) => write_new_inner(dest, bytes, false),
+    let tmp = temp_name(dest);
+    if let Err(e) = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, dest)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(dest, e));
     }
+    Ok(())
+}
+
+/// The name a file is written under before it is renamed into place: hidden, and ending in
+/// `.tmp-<pid>` so that [`is_temp_name`] recognises a leftover of a killed process.
+fn temp_name(dest: &Path) -> std::path::PathBuf {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    dir.join(format!(
+        ".{}.tmp-{}",
+        dest.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        std::process::id()
+    ))
+}
+
+/// True for a name [`write_new`] and friends write before renaming: `.NAME.tmp-1234`.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".tmp-")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Removes the temporary files a killed process left below `dir` (a few levels deep). Only
+/// names of [`is_temp_name`]'s form are touched: each is an unfinished copy whose original is
+/// still where it came from. Call with the write lock held.
+pub fn sweep_temp_files(dir: &Path, depth: u32) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let Ok(kind) = e.file_type() else { continue };
+        let name = e.file_name().to_string_lossy().to_string();
+        if kind.is_dir() && depth > 0 {
+            removed += sweep_temp_files(&e.path(), depth - 1);
+        } else if kind.is_file() && is_temp_name(&name) && fs::remove_file(e.path()).is_ok() {
+            tracing::info!(file = %e.path().display(), "removed a leftover temporary file");
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Flushes everything written on the filesystem that holds `path` (syncfs).
@@ -64,19 +107,17 @@ fn write_new_inner(dest: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     }
     let dir = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        dest.file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
+    let tmp = temp_name(dest);
     let write = || -> std::io::Result<()> {
         use std::io::Write;
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
         if sync { f.sync_all() } else { Ok(()) }
     };
-    write().map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))
+    if let Err(e) = write().and_then(|()| fs::rename(&tmp, dest)) {
+        // A full disk leaves no half-written file behind.
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(dest, e));
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod faults;
 pub mod format;
 pub mod frame;
 pub mod fsutil;

@@ -347,6 +347,7 @@ pub fn write_synthetic(
         email: t.email.clone(),
         webhooks: Vec::new(),
         schedule: t.schedule.clone(),
+        limits: t.limits.clone(),
         sources: Vec::new(),
         units: defs,
     };

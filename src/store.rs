@@ -150,15 +150,14 @@ impl Store {
             .root
             .join(format!(".tmp-b{batch:06}-{}", std::process::id()));
         fs::create_dir_all(self.batches_dir()).map_err(|e| Error::io(&self.root, e))?;
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        }
+        self.sweep()?;
         fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut files_df = files_frame(files).map_err(|e| Error::store(&tmp, e))?;
         write_parquet(&tmp.join(FILES), &mut files_df)?;
         let mut rows_df = rows_frame(files, rows).map_err(|e| Error::store(&tmp, e))?;
         write_parquet(&tmp.join(ROWS), &mut rows_df)?;
         crate::fsutil::sync_dir(&tmp)?;
+        crate::faults::point("store", &tmp)?;
         if final_dir.exists() {
             return Err(Error::store(
                 &final_dir,
@@ -167,6 +166,22 @@ impl Store {
         }
         fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
         crate::fsutil::sync_dir(&self.batches_dir())?;
+        Ok(())
+    }
+
+    /// Removes the unfinished batch folders (`.tmp-b…`) of a process killed before it committed:
+    /// what they held is still in the inbox and is taken again. Called with the write lock held.
+    fn sweep(&self) -> Result<()> {
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return Ok(());
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with(".tmp-b") {
+                fs::remove_dir_all(e.path()).map_err(|err| Error::io(&e.path(), err))?;
+                tracing::info!(folder = %name, "removed an unfinished batch of a killed run");
+            }
+        }
         Ok(())
     }
 

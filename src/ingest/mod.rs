@@ -9,6 +9,7 @@
 //!   run, and one already recorded is recognised by its SHA-256;
 //! - the same bytes are never taken twice.
 
+pub mod isolate;
 pub mod read;
 pub mod validate;
 
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use validate::Checked;
 
 /// The folders under a data directory.
@@ -42,11 +44,21 @@ impl Folders {
     }
 }
 
+/// Something in the inbox that was not taken this time, and why (in Chinese, for the staff).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeftAside {
+    /// The name as found, relative to the inbox.
+    pub name: String,
+    pub reason: String,
+}
+
 /// What one ingest run did.
 #[derive(Debug, Default)]
 pub struct Summary {
     pub batch: Option<i64>,
     pub files: Vec<FileEntry>,
+    /// What stays in the inbox, with the reason; nothing is ever ignored without a word.
+    pub left: Vec<LeftAside>,
 }
 
 impl Summary {
@@ -59,33 +71,145 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Files waiting in the inbox, oldest first (by modification time, then name). Hidden files
-/// and the lock files office software leaves (`~$…`) are not submissions.
-pub fn waiting(inbox: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match fs::read_dir(inbox) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(inbox, e)),
-    };
-    let mut files = Vec::new();
-    for e in entries {
-        let e = e.map_err(|e| Error::io(inbox, e))?;
-        let name = e.file_name().to_string_lossy().to_string();
-        if name.starts_with('.') || name.starts_with("~$") {
-            continue;
-        }
-        let md = e.metadata().map_err(|err| Error::io(&e.path(), err))?;
-        if md.is_file() {
-            files.push((md.modified().ok(), name, e.path()));
+/// A file found in the inbox, as it was when found.
+#[derive(Debug, Clone)]
+struct Found {
+    path: PathBuf,
+    /// Relative to the inbox, with `/` between folders: what the records call the file.
+    name: String,
+    seen: Stamp,
+}
+
+/// Enough of a file's metadata to tell whether it changed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(md: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            len: md.len(),
+            modified: md.modified().ok(),
+            inode: md.ino(),
         }
     }
-    files.sort();
-    Ok(files.into_iter().map(|(_, _, p)| p).collect())
+
+    fn now(path: &Path) -> Option<Stamp> {
+        fs::symlink_metadata(path).ok().map(|m| Stamp::of(&m))
+    }
+}
+
+/// Folders inside the inbox are looked into this deep (a county may drop a folder of files).
+const INBOX_DEPTH: u32 = 3;
+
+/// Office writes these beside a document it has open; they are not submissions.
+fn office_lock(name: &str) -> bool {
+    name.starts_with("~$") || (name.starts_with(".~lock.") && name.ends_with('#'))
+}
+
+/// Everything in the inbox: the files to take, oldest first (by modification time, then name),
+/// and what is left aside with the reason.
+fn scan(inbox: &Path) -> Result<(Vec<Found>, Vec<LeftAside>)> {
+    let mut found = Vec::new();
+    let mut left = Vec::new();
+    match fs::read_dir(inbox) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((found, left)),
+        Err(e) => return Err(Error::io(inbox, e)),
+        Ok(_) => scan_dir(inbox, "", INBOX_DEPTH, &mut found, &mut left)?,
+    }
+    found.sort_by(|a, b| (a.seen.modified, &a.name).cmp(&(b.seen.modified, &b.name)));
+    Ok((found, left))
+}
+
+fn scan_dir(
+    dir: &Path,
+    prefix: &str,
+    depth: u32,
+    found: &mut Vec<Found>,
+    left: &mut Vec<LeftAside>,
+) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for e in entries {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        let base = e.file_name().to_string_lossy().to_string();
+        let name = format!("{prefix}{base}");
+        let aside = |reason: &str| LeftAside {
+            name: name.clone(),
+            reason: reason.into(),
+        };
+        // symlink_metadata: a link is never followed out of the inbox.
+        let md = match fs::symlink_metadata(e.path()) {
+            Ok(md) => md,
+            Err(_) => continue, // gone since the listing
+        };
+        let kind = md.file_type();
+        if fsutil::is_temp_name(&base) {
+            left.push(aside("正在写入的临时文件，写完后自动收取"));
+        } else if office_lock(&base) {
+            left.push(aside("Office 打开文件时生成的锁文件，不是报表（关闭文件后自动消失）"));
+        } else if kind.is_symlink() {
+            left.push(aside("符号链接，未收取：请把文件本身放入收件箱"));
+        } else if kind.is_dir() && depth == 0 {
+            left.push(aside("文件夹层级过深，未收取：请把文件直接放入收件箱"));
+        } else if kind.is_dir() {
+            scan_dir(&e.path(), &format!("{name}/"), depth - 1, found, left)?;
+        } else if !kind.is_file() {
+            left.push(aside("不是普通文件（管道、设备等），未收取"));
+        } else {
+            found.push(Found {
+                path: e.path(),
+                name,
+                seen: Stamp::of(&md),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Keeps only the files that have stopped changing. A file modified within `quiet` is waited
+/// for (once, at most `quiet`) and looked at again; one that changed meanwhile is still being
+/// written (an upload, a copy) and stays in the inbox for the next ingest.
+fn settled(found: Vec<Found>, quiet: Duration) -> (Vec<Found>, Vec<LeftAside>) {
+    let age = |f: &Found| {
+        f.seen
+            .modified
+            .and_then(|m| m.elapsed().ok())
+            .unwrap_or(quiet)
+    };
+    let youngest = found.iter().map(age).min().unwrap_or(quiet);
+    if youngest >= quiet {
+        return (found, Vec::new());
+    }
+    let was_quiet: Vec<bool> = found.iter().map(|f| age(f) >= quiet).collect();
+    std::thread::sleep(quiet - youngest);
+    let mut left = Vec::new();
+    let mut keep = Vec::new();
+    for (f, was_quiet) in found.into_iter().zip(was_quiet) {
+        // A file quiet at the listing is looked at again when it is read; a young one is kept
+        // only if it did not change while we waited.
+        if was_quiet || Stamp::now(&f.path) == Some(f.seen) {
+            keep.push(f);
+        } else {
+            left.push(LeftAside {
+                name: f.name,
+                reason: format!(
+                    "文件仍在写入（{:.0} 秒内有变化），写完后下次收取",
+                    quiet.as_secs_f64().max(1.0)
+                ),
+            });
+        }
+    }
+    (keep, left)
 }
 
 /// Copies files (and the files directly inside folders) into the inbox, as if a county had
 /// put them there. The originals are not touched; a different file already waiting under the
-/// same name is kept, and the copy gets a numbered name instead.
+/// same name is kept, and the copy gets a numbered name instead. The copy keeps the original's
+/// modification time (a finished file is not waited for).
 pub fn copy_into_inbox(data_dir: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut sources = Vec::new();
     for p in paths {
@@ -108,7 +232,14 @@ pub fn copy_into_inbox(data_dir: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        copied.push(drop_into_inbox(data_dir, &name, &bytes)?);
+        let dest = drop_into_inbox(data_dir, &name, &bytes)?;
+        if let Ok(modified) = fs::metadata(&src).and_then(|m| m.modified()) {
+            let _ = fs::File::options()
+                .write(true)
+                .open(&dest)
+                .and_then(|f| f.set_modified(modified));
+        }
+        copied.push(dest);
     }
     Ok(copied)
 }
@@ -117,11 +248,12 @@ pub fn copy_into_inbox(data_dir: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf
 /// already waiting under that name is kept; the new one gets a numbered name instead.
 pub fn drop_into_inbox(data_dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     let inbox = Folders::of(data_dir).inbox;
+    let name = disk_name(name, 120);
     let (stem, ext) = match name.rsplit_once('.') {
-        Some((s, e)) => (s.to_string(), format!(".{e}")),
-        None => (name.to_string(), String::new()),
+        Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
+        _ => (name.to_string(), String::new()),
     };
-    let mut dest = inbox.join(name);
+    let mut dest = inbox.join(&name);
     let mut n = 1;
     while fs::read(&dest).is_ok_and(|existing| existing != bytes) {
         n += 1;
@@ -129,6 +261,35 @@ pub fn drop_into_inbox(data_dir: &Path, name: &str, bytes: &[u8]) -> Result<Path
     }
     fsutil::write_new(&dest, bytes)?;
     Ok(dest)
+}
+
+/// A county's file name made safe to use as (part of) a file name on disk: no folder
+/// separators or control characters, no leading dot, at most `max_bytes` bytes (cut at a
+/// character boundary, the extension kept). The records keep the original name.
+pub fn disk_name(name: &str, max_bytes: usize) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c })
+        .collect();
+    let clean = clean.trim_start_matches('.');
+    let clean = if clean.is_empty() { "_" } else { clean };
+    if clean.len() <= max_bytes {
+        return clean.to_string();
+    }
+    let ext = clean
+        .rsplit_once('.')
+        .map(|(_, e)| e)
+        .filter(|e| e.len() <= 10)
+        .map(|e| format!(".{e}"))
+        .unwrap_or_default();
+    let mut stem = String::new();
+    for c in clean.chars() {
+        if stem.len() + c.len_utf8() + ext.len() + 1 > max_bytes {
+            break;
+        }
+        stem.push(c);
+    }
+    format!("{stem}~{ext}")
 }
 
 /// How many files one batch takes at most: one commit and one filesystem sync per batch, and
@@ -156,9 +317,24 @@ pub fn ingest_with(
     for dir in [&folders.inbox, &folders.archive, &folders.quarantine] {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let paths = waiting(&folders.inbox)?;
+    // A run killed before its commit may have left unfinished copies; the originals are still
+    // in the inbox, so the copies are only clutter.
+    for dir in [&folders.archive, &folders.quarantine] {
+        fsutil::sweep_temp_files(dir, 3);
+    }
+    let (found, mut left) = scan(&folders.inbox)?;
+    let quiet = Duration::from_secs_f64(pipeline.def.limits.quiet_seconds);
+    let (paths, young) = settled(found, quiet);
+    left.extend(young);
+    for l in &left {
+        tracing::warn!(file = %l.name, reason = %l.reason, "left in the inbox");
+    }
+    let mut summary = Summary {
+        left,
+        ..Summary::default()
+    };
     if paths.is_empty() {
-        return Ok(Summary::default());
+        return Ok(summary);
     }
     if let Some(p) = progress {
         p.start(paths.len());
@@ -166,7 +342,6 @@ pub fn ingest_with(
     let store = Store::open(data_dir);
     // SHA-256 → (arrived_at, file name) of every file taken before.
     let mut known: HashMap<String, (String, String)> = store.known()?;
-    let mut summary = Summary::default();
     for chunk in paths.chunks(BATCH_FILES) {
         let batch = take_batch(pipeline, data_dir, &store, &mut known, chunk, now)?;
         if let Some(p) = progress {
@@ -174,17 +349,94 @@ pub fn ingest_with(
         }
         summary.batch = batch.batch;
         summary.files.extend(batch.files);
+        summary.left.extend(batch.left);
     }
+    remove_empty_folders(&folders.inbox);
     Ok(summary)
+}
+
+/// Folders a county dropped into the inbox go once every file in them is taken.
+fn remove_empty_folders(inbox: &Path) {
+    let Ok(entries) = fs::read_dir(inbox) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_empty_folders(&e.path());
+            let _ = fs::remove_dir(e.path()); // fails, harmlessly, unless empty
+        }
+    }
+}
+
+/// A file's bytes as read: in memory, or (over the size limit) copied aside while hashed, so
+/// that what the SHA-256 names is exactly what is kept.
+enum Bytes {
+    Memory(Vec<u8>),
+    Staged(PathBuf),
 }
 
 /// A file read and checked (in parallel, before anything is decided).
 struct Read {
-    path: PathBuf,
-    name: String,
-    bytes: Vec<u8>,
+    found: Found,
+    bytes: Bytes,
+    size: u64,
     sha: String,
     checked: Option<Checked>,
+}
+
+/// Reads one file: all of it into memory, or, when larger than the limit, streamed into a
+/// staging copy in quarantine (it will only be kept, never parsed). `None` when the file
+/// changed while it was read (still being written): it is left for the next ingest.
+fn read_one(
+    f: &Found,
+    max_bytes: u64,
+    staging: &Path,
+) -> Result<Option<(Bytes, u64, String)>> {
+    if f.seen.len > max_bytes {
+        use std::io::{Read as _, Write as _};
+        fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+        let tmp = staging.join(format!(
+            ".{}.tmp-{}",
+            sha256_hex(f.name.as_bytes()),
+            std::process::id()
+        ));
+        let copy = || -> std::io::Result<(u64, String)> {
+            let mut src = fs::File::open(&f.path)?;
+            let mut dst = fs::File::create(&tmp)?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut size = 0u64;
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                dst.write_all(&buf[..n])?;
+                size += n as u64;
+            }
+            Ok((size, hex::encode(hasher.finalize())))
+        };
+        return match copy() {
+            Ok((size, sha)) if Stamp::now(&f.path) == Some(f.seen) => {
+                Ok(Some((Bytes::Staged(tmp), size, sha)))
+            }
+            Ok(_) => {
+                let _ = fs::remove_file(&tmp);
+                Ok(None)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(Error::io(&f.path, e))
+            }
+        };
+    }
+    let bytes = fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?;
+    if Stamp::now(&f.path) != Some(f.seen) || bytes.len() as u64 != f.seen.len {
+        return Ok(None);
+    }
+    let sha = sha256_hex(&bytes);
+    Ok(Some((Bytes::Memory(bytes), f.seen.len, sha)))
 }
 
 fn take_batch(
@@ -192,7 +444,7 @@ fn take_batch(
     data_dir: &Path,
     store: &Store,
     known: &mut HashMap<String, (String, String)>,
-    paths: &[PathBuf],
+    found: &[Found],
     now: DateTime<Tz>,
 ) -> Result<Summary> {
     use rayon::prelude::*;
@@ -200,45 +452,64 @@ fn take_batch(
     let arrived_at = period::instant_text(&now);
     let month_dir = now.with_timezone(&TZ).format("%Y-%m").to_string();
     let reject_whole = pipeline.def.submission.reject_whole_file_on_error;
+    let limits = read::Limits::of(&pipeline.def.limits);
+    let staging = data_dir.join("quarantine").join(&month_dir);
 
     // 1. Read, hash and check every file, in parallel. Files already known are not parsed.
-    let read: Vec<Read> = paths
+    let results: Vec<Result<std::result::Result<Read, LeftAside>>> = found
         .par_iter()
-        .map(|path| {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default();
-            let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-            let sha = sha256_hex(&bytes);
-            let checked =
-                (!known.contains_key(&sha)).then(|| validate::check(&name, &bytes, pipeline));
-            Ok(Read {
-                path: path.clone(),
-                name,
+        .map(|f| {
+            let Some((bytes, size, sha)) = read_one(f, limits.max_file_bytes, &staging)? else {
+                return Ok(Err(LeftAside {
+                    name: f.name.clone(),
+                    reason: "读取时文件仍在变化（正在写入），写完后下次收取".into(),
+                }));
+            };
+            let checked = (!known.contains_key(&sha)).then(|| match &bytes {
+                Bytes::Memory(b) => validate::check(&f.name, b, pipeline),
+                Bytes::Staged(_) => {
+                    let e = read::precheck(&f.name, size, &limits)
+                        .err()
+                        .unwrap_or_else(|| read::FileError("文件过大".into()));
+                    validate::Checked::unreadable(e.0)
+                }
+            });
+            Ok(Ok(Read {
+                found: f.clone(),
                 bytes,
+                size,
                 sha,
                 checked,
-            })
+            }))
         })
-        .collect::<Result<Vec<Read>>>()?;
+        .collect();
+    let mut read = Vec::with_capacity(results.len());
+    let mut left = Vec::new();
+    for r in results {
+        match r? {
+            Ok(r) => read.push(r),
+            Err(l) => left.push(l),
+        }
+    }
+    crate::faults::point("read", data_dir)?;
 
     // 2. Decide, in arrival order (a file may repeat one earlier in the same batch).
     let mut entries: Vec<FileEntry> = Vec::with_capacity(read.len());
     let mut checked_rows: Vec<(i64, validate::Row)> = Vec::new();
-    // (source in the inbox, where to keep it, its bytes)
-    let mut writes: Vec<(&Path, PathBuf, &[u8])> = Vec::with_capacity(read.len());
+    // (what to keep, where)
+    let mut keeps: Vec<(&Bytes, PathBuf)> = Vec::with_capacity(read.len());
     let mut reports: Vec<(PathBuf, String)> = Vec::new();
     let mut sums: HashMap<PathBuf, String> = HashMap::new();
     for (k, r) in read.iter().enumerate() {
         let seq = k as i64 + 1;
-        let stored_name = format!("{}_{}", &r.sha[..12], r.name);
+        // Bounded and safe on disk; the records keep the county's own name.
+        let stored_name = format!("{}_{}", &r.sha[..12], disk_name(&r.found.name, 150));
         let mut entry = FileEntry {
             batch,
             seq,
             sha256: r.sha.clone(),
-            file_name: r.name.clone(),
-            size: r.bytes.len() as i64,
+            file_name: r.found.name.clone(),
+            size: r.size as i64,
             arrived_at: arrived_at.clone(),
             outcome: Outcome::Duplicate,
             stored_as: String::new(),
@@ -251,20 +522,23 @@ fn take_batch(
             (Some((first_at, first_name)), _) => {
                 // Same bytes as before: keep this copy beside the archive, take nothing.
                 let rel = format!("archive/duplicates/{month_dir}/{stored_name}");
-                writes.push((&r.path, data_dir.join(&rel), &r.bytes));
+                keeps.push((&r.bytes, data_dir.join(&rel)));
                 entry.stored_as = rel;
                 entry.problems = format!(
                     "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
                     first_at,
-                    first_name,
+                    read::shorten(first_name, 80),
                     &r.sha[..12]
                 );
-                tracing::info!(file = %r.name, first = %first_name, "duplicate file ignored");
+                tracing::info!(file = %r.found.name, first = %first_name, "duplicate file ignored");
                 entries.push(entry);
                 continue;
             }
             (None, Some(c)) => c.clone(),
-            (None, None) => validate::check(&r.name, &r.bytes, pipeline),
+            (None, None) => match &r.bytes {
+                Bytes::Memory(b) => validate::check(&r.found.name, b, pipeline),
+                Bytes::Staged(_) => validate::Checked::unreadable("文件过大".into()),
+            },
         };
         let outcome = if checked.unusable
             || checked.rows.is_empty()
@@ -293,7 +567,7 @@ fn take_batch(
         } else {
             checked.bad_rows as i64
         };
-        entry.problems = problem_lines(&r.name, &checked).join("\n");
+        entry.problems = recorded_problems(&r.found.name, &checked);
         entry.unit_codes = checked.unit_codes.join(",");
         if !checked.problems.is_empty() {
             reports.push((
@@ -307,8 +581,8 @@ fn take_batch(
                 .push_str(&format!("{}  {stored_name}\n", r.sha));
             checked_rows.extend(checked.rows.into_iter().map(|row| (seq, row)));
         }
-        tracing::debug!(file = %r.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
-        writes.push((&r.path, dest, &r.bytes));
+        tracing::debug!(file = %r.found.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
+        keeps.push((&r.bytes, dest));
         known.insert(
             r.sha.clone(),
             (entry.arrived_at.clone(), entry.file_name.clone()),
@@ -316,29 +590,43 @@ fn take_batch(
         entries.push(entry);
     }
 
-    // 3. Keep every file's bytes (in parallel), then make them durable together.
-    writes
-        .par_iter()
-        .try_for_each(|(src, dest, bytes)| fsutil::keep_new(src, dest, bytes))?;
+    // 3. Keep every file's bytes — a copy of exactly what was hashed, never a link to the inbox
+    //    file, which its writer could still change — then make everything durable together.
+    keeps.par_iter().try_for_each(|(bytes, dest)| match bytes {
+        Bytes::Memory(b) => fsutil::write_new_unsynced(dest, b),
+        Bytes::Staged(tmp) => keep_staged(tmp, dest),
+    })?;
+    crate::faults::point("kept", data_dir)?;
+    // Error reports and checksum lists are fayuan's own: a killed run's leftovers are replaced.
     reports
         .par_iter()
-        .try_for_each(|(dest, text)| fsutil::write_new_unsynced(dest, text.as_bytes()))?;
+        .try_for_each(|(dest, text)| fsutil::replace_unsynced(dest, text.as_bytes()))?;
     // A checksum list per archive folder and batch, verifiable with `sha256sum -c`.
     for (dir, text) in &sums {
-        fsutil::write_new_unsynced(
+        fsutil::replace_unsynced(
             &dir.join(format!("SHA256SUMS-b{batch:06}")),
             text.as_bytes(),
         )?;
     }
+    crate::faults::point("reports", data_dir)?;
     fsutil::sync_filesystem(data_dir)?;
     let rows: Vec<(usize, &validate::Row)> = checked_rows
         .iter()
         .map(|(seq, r)| ((*seq - 1) as usize, r))
         .collect();
     store.commit(batch, &entries, &rows)?;
-    // Only now, with the bytes kept and the store committed, do the files leave the inbox.
-    for r in &read {
-        fs::remove_file(&r.path).map_err(|e| Error::io(&r.path, e))?;
+    crate::faults::point("committed", data_dir)?;
+    // Only now, with the bytes kept and the store committed, do the files leave the inbox —
+    // unless one changed since it was read: those new bytes are taken next time.
+    for (k, r) in read.iter().enumerate() {
+        if Stamp::now(&r.found.path) == Some(r.found.seen) {
+            fs::remove_file(&r.found.path).map_err(|e| Error::io(&r.found.path, e))?;
+        } else {
+            tracing::warn!(file = %r.found.name, "changed after it was read; left for the next ingest");
+        }
+        if k == 0 {
+            crate::faults::point("removing", data_dir)?;
+        }
     }
     let accepted = entries
         .iter()
@@ -354,7 +642,18 @@ fn take_batch(
     Ok(Summary {
         batch: Some(batch),
         files: entries,
+        left,
     })
+}
+
+/// Puts a staged copy (of a file over the size limit) in its place; an identical copy already
+/// there (from a run killed after this step) is kept and the staged one dropped.
+fn keep_staged(tmp: &Path, dest: &Path) -> Result<()> {
+    if dest.exists() {
+        fs::remove_file(tmp).map_err(|e| Error::io(tmp, e))?;
+        return Ok(());
+    }
+    fs::rename(tmp, dest).map_err(|e| Error::io(dest, e))
 }
 
 /// Each problem as one line that names the file: `霍邱县_2025-06.xlsx 月报!D5 受理审批案件数：…`.
@@ -364,6 +663,26 @@ pub fn problem_lines(name: &str, checked: &Checked) -> Vec<String> {
         .iter()
         .map(|p| format!("{name} {p}"))
         .collect()
+}
+
+/// Problems listed in the store's record of a file (and so in `status`, the digest and the
+/// workbook); the error report beside the file lists up to `limits.max_problems`.
+const RECORDED_PROBLEMS: usize = 20;
+
+/// The problems as recorded with the file: the first few, then how many more there are.
+fn recorded_problems(name: &str, checked: &Checked) -> String {
+    let lines = problem_lines(name, checked);
+    let mut text = lines
+        .iter()
+        .take(RECORDED_PROBLEMS)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let more = checked.problem_count.saturating_sub(RECORDED_PROBLEMS);
+    if more > 0 {
+        text.push_str(&format!("\n……另有 {more} 个问题，详见错误报告"));
+    }
+    text
 }
 
 /// The error report placed beside a rejected (or partly accepted) file, for county staff.
@@ -381,10 +700,17 @@ fn error_report(entry: &FileEntry, checked: &Checked) -> String {
         entry.arrived_at,
         entry.sha256,
         verdict,
-        checked.problems.len()
+        checked.problem_count
     );
     for (i, line) in problem_lines(&entry.file_name, checked).iter().enumerate() {
         out.push_str(&format!("{}. {line}\n", i + 1));
+    }
+    if checked.unlisted() > 0 {
+        out.push_str(&format!(
+            "……另有 {} 个问题未列出（共 {} 个）。请先更正以上问题，再检查整个文件。\n",
+            checked.unlisted(),
+            checked.problem_count
+        ));
     }
     out.push_str(
         "\n报送要求：每行为一个单位一个月的本月数（非累计数）；表头须包含“单位代码”等规定列名；\n金额单位为元，最多两位小数；案件数为不小于0的整数。\n",

@@ -7,6 +7,7 @@
 use calamine::{Data, Reader};
 use chrono::NaiveDate;
 use std::io::Cursor;
+use std::time::{Duration, Instant};
 
 /// One cell as read, before any field rule is applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +62,7 @@ pub enum Layout {
 }
 
 /// A grid of cells with its position in the source.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     pub layout: Layout,
     pub rows: Vec<Vec<Cell>>,
@@ -137,6 +138,57 @@ pub fn column_letters(mut col: u32) -> String {
 #[error("{0}")]
 pub struct FileError(pub String);
 
+/// How much of one file is read and for how long (from the pipeline's `[limits]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_file_bytes: u64,
+    pub max_unpacked_bytes: u64,
+    pub max_rows: usize,
+    pub max_columns: usize,
+    pub read_time: Duration,
+}
+
+impl Limits {
+    pub fn of(l: &crate::config::Limits) -> Limits {
+        Limits {
+            max_file_bytes: (l.max_file_mb * 1e6) as u64,
+            max_unpacked_bytes: (l.max_unpacked_mb * 1e6) as u64,
+            max_rows: l.max_rows,
+            max_columns: l.max_columns,
+            read_time: Duration::from_secs(l.read_seconds),
+        }
+    }
+}
+
+/// The moment a read must stop by; checked inside every loop over a file's contents.
+struct Deadline {
+    at: Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    fn start(limit: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + limit,
+            limit,
+        }
+    }
+
+    fn check(&self) -> Result<(), FileError> {
+        if Instant::now() > self.at {
+            return Err(FileError(format!(
+                "读取超时：超过 {} 秒仍未读完，文件过大或结构异常",
+                self.limit.as_secs()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.0} MB", bytes as f64 / 1e6)
+}
+
 /// The formats fayuan reads, by file name extension.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Format {
@@ -155,58 +207,254 @@ pub fn format_of(name: &str) -> Option<Format> {
     }
 }
 
-/// Reads a file's bytes into tables. A workbook yields its sheets in order (the caller picks
-/// the one named 月报, else the first that has a header row).
-pub fn read(name: &str, bytes: &[u8]) -> Result<Vec<Table>, FileError> {
+/// What can be said of a file from its name and size alone, before any byte is parsed: an
+/// unknown format, an empty file, a file over the size limit.
+pub fn precheck(name: &str, size: u64, limits: &Limits) -> Result<Format, FileError> {
     let format = format_of(name).ok_or_else(|| {
         let ext = name
             .rsplit_once('.')
-            .map(|(_, e)| format!("“.{e}”"))
+            .map(|(_, e)| format!("“.{}”", shorten(e, 20)))
             .unwrap_or_else(|| "（无扩展名）".into());
         FileError(format!(
             "不支持的文件格式{ext}：请以 Excel（.xlsx）、CSV（.csv）或 JSON（.json）格式报送"
         ))
     })?;
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(FileError(if bytes.is_empty() {
-            "文件为空（0 字节），没有任何数据".into()
-        } else {
-            "文件没有任何内容（只有空白）".into()
-        }));
+    if size == 0 {
+        return Err(FileError("文件为空（0 字节），没有任何数据".into()));
     }
-    match format {
-        Format::Workbook => read_workbook(bytes),
-        Format::Csv => read_csv(bytes).map(|t| vec![t]),
-        Format::Json => read_json(bytes).map(|t| vec![t]),
+    if size > limits.max_file_bytes {
+        return Err(FileError(format!(
+            "文件过大（{}，上限 {}）：月报表通常只有几 KB，请只报送本单位的月报表",
+            mb(size),
+            mb(limits.max_file_bytes)
+        )));
     }
+    Ok(format)
 }
 
-fn read_workbook(bytes: &[u8]) -> Result<Vec<Table>, FileError> {
-    let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(|e| {
-        FileError(format!(
-            "Excel 文件已损坏或不完整，无法打开（{e}）。请在 Excel/WPS 中打开确认后重新保存并报送"
+/// Reads a file's bytes into tables, in this process. A workbook yields its sheets in order
+/// (the caller picks the one named 月报, else the first that has a header row). Never panics
+/// on any input: a panic inside a library is caught and reported as a damaged file.
+pub fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Vec<Table>, FileError> {
+    let format = precheck(name, bytes.len() as u64, limits)?;
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(FileError("文件没有任何内容（只有空白）".into()));
+    }
+    let deadline = Deadline::start(limits.read_time);
+    let read = || match format {
+        Format::Workbook => read_workbook(bytes, limits, &deadline),
+        Format::Csv => read_csv(bytes, limits, &deadline).map(|t| vec![t]),
+        Format::Json => read_json(bytes, limits, &deadline).map(|t| vec![t]),
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
+        Err(FileError(
+            "文件结构异常，无法读取（读取程序出错）。请在 Excel/WPS 中打开确认后重新保存并报送".into(),
         ))
-    })?;
+    })
+}
+
+/// Quotes at most `max` characters of a county's text in a message: `前20个字…（共40000个字符）`.
+pub fn shorten(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(max).collect();
+    format!("{head}…（共{n}个字符）")
+}
+
+fn damaged(e: impl std::fmt::Display) -> FileError {
+    FileError(format!(
+        "Excel 文件已损坏或不完整，无法打开（{}）。请在 Excel/WPS 中打开确认后重新保存并报送",
+        shorten(&e.to_string(), 200)
+    ))
+}
+
+/// A zip (xlsx, ods) is unpacked once into nothing, counting, before any library opens it: the
+/// declared sizes of a zip bomb lie, the count does not. Also refuses a shared-string table that
+/// declares more strings than it can hold (the library would reserve memory for all of them).
+fn check_zip(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<(), FileError> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(damaged)?;
+    if zip.len() > 10_000 {
+        return Err(FileError(format!(
+            "Excel 文件结构异常：包含 {} 个部件，正常文件只有几十个",
+            zip.len()
+        )));
+    }
+    let mut total: u64 = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).map_err(damaged)?;
+        let is_sst = part.name().is_ok_and(|n| n.ends_with("sharedStrings.xml"));
+        let mut head: Vec<u8> = Vec::new();
+        let mut size: u64 = 0;
+        loop {
+            deadline.check()?;
+            let n = part.read(&mut buf).map_err(damaged)?;
+            if n == 0 {
+                break;
+            }
+            if is_sst && head.len() < 4096 {
+                head.extend_from_slice(&buf[..n.min(4096 - head.len())]);
+            }
+            size += n as u64;
+            total += n as u64;
+            if total > limits.max_unpacked_bytes {
+                return Err(FileError(format!(
+                    "Excel 文件解压后超过 {}（压缩炸弹或异常文件），已拒收；月报表解压后通常不足 1 MB",
+                    mb(limits.max_unpacked_bytes)
+                )));
+            }
+        }
+        if is_sst && let Some(declared) = declared_strings(&head) {
+            // Each string takes at least `<si/>`, five bytes.
+            if declared > size / 5 + 1 {
+                return Err(FileError(format!(
+                    "Excel 文件结构异常：声明了 {declared} 个共享字符串，但内容只有 {size} 字节。请在 Excel/WPS 中重新保存后报送"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `uniqueCount="N"` (else `count="N"`) of a shared-string table's opening tag.
+fn declared_strings(head: &[u8]) -> Option<u64> {
+    let text = String::from_utf8_lossy(head);
+    let tag = &text[text.find("<sst")?..];
+    let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+    let mut most = None;
+    for key in ["uniqueCount=\"", "count=\""] {
+        if let Some(at) = tag.find(key) {
+            let digits: String = tag[at + key.len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit())
+                .collect();
+            // More digits than a u64 holds is certainly more than the part holds.
+            let n = digits.parse::<u64>().unwrap_or(u64::MAX);
+            most = Some(most.map_or(n, |m: u64| m.max(n)));
+        }
+    }
+    most
+}
+
+fn read_workbook(
+    bytes: &[u8],
+    limits: &Limits,
+    deadline: &Deadline,
+) -> Result<Vec<Table>, FileError> {
+    let zipped = bytes.starts_with(b"PK");
+    if zipped {
+        check_zip(bytes, limits, deadline)?;
+    }
     let mut tables = Vec::new();
-    for name in book.sheet_names() {
-        let range = book
-            .worksheet_range(&name)
-            .map_err(|e| FileError(format!("工作表“{name}”无法读取（{e}），文件可能已损坏")))?;
-        let origin = range.start().unwrap_or((0, 0));
-        let rows = range
-            .rows()
-            .map(|row| row.iter().map(cell_of).collect())
-            .collect();
-        tables.push(Table {
-            layout: Layout::Sheet(name),
-            rows,
-            origin,
-        });
+    // An .xlsx is read cell by cell: only cells that hold something are kept, so a sheet with
+    // one cell at A1 and one at XFD1048576 costs two cells, not the grid between them.
+    match calamine::Xlsx::new(Cursor::new(bytes)) {
+        Ok(mut book) => {
+            for name in book.sheet_names() {
+                let mut grid = Grid::new(&name, limits);
+                let mut cells = book
+                    .worksheet_cells_reader(&name)
+                    .map_err(|e| sheet_error(&name, e))?;
+                while let Some(cell) = cells.next_cell().map_err(|e| sheet_error(&name, e))? {
+                    deadline.check()?;
+                    let (r, c) = cell.get_position();
+                    grid.put(r, c, cell_of(&Data::from(cell.get_value().clone())))?;
+                }
+                tables.push(grid.table(Layout::Sheet(name)));
+            }
+        }
+        Err(_) => {
+            // .xls and .ods: calamine reads the whole sheet; their size is bounded above
+            // (file size, unpacked size) and ingest opens them in a separate process.
+            let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(damaged)?;
+            for name in book.sheet_names() {
+                deadline.check()?;
+                let range = book
+                    .worksheet_range(&name)
+                    .map_err(|e| sheet_error(&name, e))?;
+                let mut grid = Grid::new(&name, limits);
+                for (r, c, d) in range.used_cells() {
+                    deadline.check()?;
+                    let (r0, c0) = range.start().unwrap_or((0, 0));
+                    grid.put(r0 + r as u32, c0 + c as u32, cell_of(d))?;
+                }
+                tables.push(grid.table(Layout::Sheet(name)));
+            }
+        }
     }
     if tables.is_empty() {
         return Err(FileError("Excel 文件中没有工作表".into()));
     }
     Ok(tables)
+}
+
+fn sheet_error(name: &str, e: impl std::fmt::Display) -> FileError {
+    FileError(format!(
+        "工作表“{}”无法读取（{}），文件可能已损坏",
+        shorten(name, 40),
+        shorten(&e.to_string(), 200)
+    ))
+}
+
+/// The cells of one sheet that hold something, placed in rows as far as their last cell.
+struct Grid<'a> {
+    sheet: String,
+    limits: &'a Limits,
+    cells: Vec<(u32, u32, Cell)>,
+}
+
+impl Grid<'_> {
+    fn new<'a>(sheet: &str, limits: &'a Limits) -> Grid<'a> {
+        Grid {
+            sheet: sheet.to_string(),
+            limits,
+            cells: Vec::new(),
+        }
+    }
+
+    fn put(&mut self, r: u32, c: u32, cell: Cell) -> Result<(), FileError> {
+        if cell.is_empty() {
+            return Ok(());
+        }
+        if r as usize >= self.limits.max_rows || c as usize >= self.limits.max_columns {
+            return Err(FileError(format!(
+                "工作表“{}”在 {}{} 有内容，超出月报表的范围（最多 {} 行、{} 列）。请删除表格范围外的内容后重新报送",
+                shorten(&self.sheet, 40),
+                column_letters(c),
+                u64::from(r) + 1,
+                self.limits.max_rows,
+                self.limits.max_columns
+            )));
+        }
+        self.cells.push((r, c, cell));
+        Ok(())
+    }
+
+    fn table(mut self, layout: Layout) -> Table {
+        self.cells.sort_by_key(|(r, c, _)| (*r, *c));
+        let r0 = self.cells.iter().map(|x| x.0).min().unwrap_or(0);
+        let c0 = self.cells.iter().map(|x| x.1).min().unwrap_or(0);
+        let mut rows: Vec<Vec<Cell>> = Vec::new();
+        for (r, c, cell) in self.cells {
+            let (r, c) = ((r - r0) as usize, (c - c0) as usize);
+            if rows.len() <= r {
+                rows.resize_with(r + 1, Vec::new);
+            }
+            let row = &mut rows[r];
+            if row.len() <= c {
+                row.resize(c + 1, Cell::Empty);
+            }
+            row[c] = cell;
+        }
+        Table {
+            layout,
+            rows,
+            origin: (r0, c0),
+        }
+    }
 }
 
 fn cell_of(d: &Data) -> Cell {
@@ -233,20 +481,72 @@ fn cell_of(d: &Data) -> Cell {
     }
 }
 
-/// Decodes CSV text: UTF-8 (a BOM is dropped), else GB18030 (which covers GBK), as Excel on
-/// Chinese Windows saves "CSV (逗号分隔)".
-pub fn decode_text(bytes: &[u8]) -> String {
-    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return String::from_utf8_lossy(rest).into_owned();
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_string(),
-        Err(_) => encoding_rs::GB18030.decode(bytes).0.into_owned(),
-    }
+/// How a text file's bytes were decoded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Encoding {
+    Utf8,
+    Gb18030,
 }
 
-fn read_csv(bytes: &[u8]) -> Result<Table, FileError> {
-    let text = decode_text(bytes);
+/// Decodes CSV or JSON text: UTF-8 (a BOM is dropped), else GB18030 (which covers GBK), as Excel
+/// on Chinese Windows saves "CSV (逗号分隔)". Bytes that are neither are an error that says so
+/// and where, never a silent replacement character.
+pub fn decode_text(bytes: &[u8]) -> Result<(String, Encoding), FileError> {
+    let (bytes, bom) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => (rest, true),
+        None => (bytes, false),
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(s) => return Ok((s.to_string(), Encoding::Utf8)),
+        Err(e) if bom => {
+            return Err(encoding_error(bytes, e.valid_up_to(), "文件标明为 UTF-8（带 BOM）"));
+        }
+        Err(_) => {}
+    }
+    let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+    // Rows pasted together from files of both kinds: say so rather than "no header".
+    if mixed_utf8(bytes) {
+        return Err(encoding_error(bytes, at, "文件中混有 UTF-8 和 GBK 两种编码"));
+    }
+    let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
+    if had_errors {
+        return Err(encoding_error(bytes, at, "文件既不是 UTF-8 也不是 GB18030/GBK 编码"));
+    }
+    let text = text.into_owned();
+    Ok((text, Encoding::Gb18030))
+}
+
+/// True when some lines are UTF-8 Chinese and others are not UTF-8 at all: rows pasted
+/// together from files of both kinds. (A GBK line is almost never valid UTF-8 holding three
+/// Chinese characters, so the test does not fire on plain GBK files.)
+fn mixed_utf8(bytes: &[u8]) -> bool {
+    let mut utf8_chinese = false;
+    let mut not_utf8 = false;
+    for line in bytes.split(|&b| b == b'\n') {
+        match std::str::from_utf8(line) {
+            Ok(s) => utf8_chinese |= s.chars().filter(|c| c.len_utf8() == 3).count() >= 3,
+            Err(_) => not_utf8 = true,
+        }
+        if utf8_chinese && not_utf8 {
+            return true;
+        }
+    }
+    false
+}
+
+fn encoding_error(bytes: &[u8], at: usize, what: &str) -> FileError {
+    let line = bytes[..at.min(bytes.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1;
+    FileError(format!(
+        "文件编码无法识别：{what}（第{line}行起无法解码）。请在 Excel 中“另存为”→“CSV UTF-8（逗号分隔）”后重新报送"
+    ))
+}
+
+fn read_csv(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Table, FileError> {
+    let (text, _) = decode_text(bytes)?;
     let first = text.lines().next().unwrap_or("");
     let delimiter = if !first.contains(',') && first.contains('\t') {
         b'\t'
@@ -262,7 +562,28 @@ fn read_csv(bytes: &[u8]) -> Result<Table, FileError> {
         .from_reader(text.as_bytes());
     let mut rows = Vec::new();
     for (i, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|e| FileError(format!("CSV 第{}行无法解析（{e}）", i + 1)))?;
+        deadline.check()?;
+        let rec = rec.map_err(|e| {
+            FileError(format!(
+                "CSV 第{}行无法解析（{}）",
+                i + 1,
+                shorten(&e.to_string(), 200)
+            ))
+        })?;
+        if i >= limits.max_rows {
+            return Err(FileError(format!(
+                "CSV 文件超过 {} 行，超出月报表的范围。请只报送本单位的月报表",
+                limits.max_rows
+            )));
+        }
+        if rec.len() > limits.max_columns {
+            return Err(FileError(format!(
+                "CSV 第{}行有 {} 列，超出月报表的范围（最多 {} 列）",
+                i + 1,
+                rec.len(),
+                limits.max_columns
+            )));
+        }
         rows.push(
             rec.iter()
                 .map(|s| {
@@ -282,13 +603,14 @@ fn read_csv(bytes: &[u8]) -> Result<Table, FileError> {
     })
 }
 
-fn read_json(bytes: &[u8]) -> Result<Table, FileError> {
-    let text = decode_text(bytes);
+fn read_json(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Table, FileError> {
+    let (text, _) = decode_text(bytes)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         FileError(format!(
-            "JSON 格式错误（第{}行第{}列）：{e}",
+            "JSON 格式错误（第{}行第{}列）：{}",
             e.line(),
-            e.column()
+            e.column(),
+            shorten(&e.to_string(), 200)
         ))
     })?;
     let records = match value {
@@ -300,12 +622,28 @@ fn read_json(bytes: &[u8]) -> Result<Table, FileError> {
             ));
         }
     };
+    if records.len() > limits.max_rows {
+        return Err(FileError(format!(
+            "JSON 有 {} 条记录，超出月报表的范围（最多 {} 条）",
+            records.len(),
+            limits.max_rows
+        )));
+    }
+    // Keys in order of first appearance; the set makes each lookup O(1).
     let mut keys: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for rec in &records {
+        deadline.check()?;
         if let serde_json::Value::Object(map) = rec {
             for k in map.keys() {
-                if !keys.contains(k) {
+                if seen.insert(k) {
                     keys.push(k.clone());
+                    if keys.len() > limits.max_columns {
+                        return Err(FileError(format!(
+                            "JSON 记录的字段超过 {} 个，超出月报表的范围",
+                            limits.max_columns
+                        )));
+                    }
                 }
             }
         }
@@ -316,6 +654,7 @@ fn read_json(bytes: &[u8]) -> Result<Table, FileError> {
             .collect::<Vec<_>>(),
     ];
     for (i, rec) in records.iter().enumerate() {
+        deadline.check()?;
         let serde_json::Value::Object(map) = rec else {
             return Err(FileError(format!(
                 "JSON 第{}条记录不是对象（{{…}}）",
@@ -348,6 +687,14 @@ fn read_json(bytes: &[u8]) -> Result<Table, FileError> {
 mod tests {
     use super::*;
 
+    const L: Limits = Limits {
+        max_file_bytes: 20_000_000,
+        max_unpacked_bytes: 64_000_000,
+        max_rows: 10_000,
+        max_columns: 200,
+        read_time: Duration::from_secs(30),
+    };
+
     #[test]
     fn column_letters_roll_over() {
         assert_eq!(column_letters(0), "A");
@@ -362,13 +709,13 @@ mod tests {
     #[test]
     fn gbk_csv_is_decoded() {
         let (bytes, _, _) = encoding_rs::GBK.encode("单位代码,单位名称\n341522,霍邱县\n");
-        let t = read("x.csv", &bytes).unwrap().remove(0);
+        let t = read("x.csv", &bytes, &L).unwrap().remove(0);
         assert_eq!(t.rows[1][1], Cell::Text("霍邱县".into()));
     }
 
     #[test]
     fn bom_is_dropped() {
-        let t = read("x.csv", "\u{feff}单位代码\n1\n".as_bytes())
+        let t = read("x.csv", "\u{feff}单位代码\n1\n".as_bytes(), &L)
             .unwrap()
             .remove(0);
         assert_eq!(t.rows[0][0], Cell::Text("单位代码".into()));
@@ -376,29 +723,26 @@ mod tests {
 
     #[test]
     fn unreadable_files_say_why() {
-        assert!(read("a.docx", b"PK").unwrap_err().0.contains(".docx"));
-        assert!(read("a.csv", b"").unwrap_err().0.contains("文件为空"));
+        assert!(read("a.docx", b"PK", &L).unwrap_err().0.contains(".docx"));
+        assert!(read("a.csv", b"", &L).unwrap_err().0.contains("文件为空"));
         assert!(
-            read("a.xlsx", b"PK\x03\x04garbage")
+            read("a.xlsx", b"PK\x03\x04garbage", &L)
                 .unwrap_err()
                 .0
                 .contains("损坏")
         );
         assert!(
-            read("a.json", b"{\"a\": ")
+            read("a.json", b"{\"a\": ", &L)
                 .unwrap_err()
                 .0
                 .contains("JSON 格式错误")
         );
-        assert!(read("a.json", b"42").unwrap_err().0.contains("对象数组"));
+        assert!(read("a.json", b"42", &L).unwrap_err().0.contains("对象数组"));
     }
 
     #[test]
     fn json_places_name_records() {
-        let t = read(
-            "a.json",
-            br#"[{"unit_code":"341522"},{"unit_code":341524,"x":null}]"#,
-        )
+        let t = read("a.json", br#"[{"unit_code":"341522"},{"unit_code":341524,"x":null}]"#, &L)
         .unwrap()
         .remove(0);
         assert_eq!(t.rows.len(), 3);

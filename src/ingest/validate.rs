@@ -95,8 +95,12 @@ pub struct Checked {
     pub rows: Vec<Row>,
     /// Rows that broke at least one rule.
     pub bad_rows: usize,
-    /// Every problem, in the order found.
+    /// The problems, in the order found, at most `limits.max_problems` of them.
     pub problems: Vec<Problem>,
+    /// Every problem found, also those not listed.
+    pub problem_count: usize,
+    /// How many problems are listed at most.
+    max_listed: usize,
     /// The file as a whole could not be used (unreadable, no header, a required column missing).
     pub unusable: bool,
     /// The known units the file's rows name, valid or not, in order of first appearance (so
@@ -105,6 +109,11 @@ pub struct Checked {
 }
 
 impl Checked {
+    /// A file that cannot be used at all, for the reason given.
+    pub fn unreadable(message: String) -> Checked {
+        Checked::whole_file(message)
+    }
+
     fn whole_file(message: String) -> Checked {
         Checked {
             unusable: true,
@@ -113,14 +122,53 @@ impl Checked {
                 column: None,
                 message,
             }],
+            problem_count: 1,
             ..Checked::default()
+        }
+    }
+
+    /// Records a problem; beyond `max` only counts it (an error report stays readable and
+    /// small however broken the file is).
+    fn push(&mut self, p: Problem) {
+        self.problem_count += 1;
+        if self.problems.len() < self.max_listed {
+            self.problems.push(p);
+        }
+    }
+
+    /// Problems found but not listed.
+    pub fn unlisted(&self) -> usize {
+        self.problem_count.saturating_sub(self.problems.len())
+    }
+}
+
+/// What one row's values may be, from the pipeline: upper bounds that keep every sum exact.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub max_count: i64,
+    /// In 分.
+    pub max_fen: i64,
+    pub max_text_chars: usize,
+}
+
+impl Bounds {
+    pub fn of(pipeline: &Pipeline) -> Bounds {
+        let s = &pipeline.def.submission;
+        Bounds {
+            max_count: s.max_count,
+            max_fen: s.max_money_yuan.saturating_mul(100),
+            max_text_chars: s.max_text_chars,
         }
     }
 }
 
+/// How much of a cell's text a message quotes.
+const QUOTE_CHARS: usize = 40;
+
 /// Checks a file's bytes against the submission format and the pipeline's reference data.
 pub fn check(name: &str, bytes: &[u8], pipeline: &Pipeline) -> Checked {
-    let tables = match read::read(name, bytes) {
+    let limits = read::Limits::of(&pipeline.def.limits);
+    let tables = match super::isolate::read(name, bytes, &limits) {
         Ok(t) => t,
         Err(e) => return Checked::whole_file(e.0),
     };
@@ -147,6 +195,7 @@ fn header_row(t: &Table) -> Option<usize> {
 }
 
 fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
+    let bounds = Bounds::of(pipeline);
     let Some(h) = header_row(t) else {
         let at = t
             .sheet()
@@ -156,7 +205,10 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
             "{at}未找到表头行：须有一行包含“单位代码”（或 unit_code）列名"
         ));
     };
-    let mut out = Checked::default();
+    let mut out = Checked {
+        max_listed: pipeline.def.limits.max_problems,
+        ..Checked::default()
+    };
     // Map columns to fields.
     let mut column_of: Vec<Option<usize>> = vec![None; FIELDS.len()];
     for (c, cell) in t.rows[h].iter().enumerate() {
@@ -165,7 +217,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
             continue;
         };
         if let Some(first) = column_of[f] {
-            out.problems.push(Problem {
+            out.push(Problem {
                 place: t.place(h, c),
                 column: Some(FIELDS[f].label.into()),
                 message: format!(
@@ -179,14 +231,14 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
     }
     for (f, field) in FIELDS.iter().enumerate() {
         if field.required && column_of[f].is_none() {
-            out.problems.push(Problem {
+            out.push(Problem {
                 place: t.row_place(h),
                 column: Some(field.label.into()),
                 message: format!("缺少必填列“{}”（或 {}）", field.label, field.key),
             });
         }
     }
-    if !out.problems.is_empty() {
+    if out.problem_count > 0 {
         out.unusable = true;
         return out;
     }
@@ -207,15 +259,15 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
         if !is_data {
             continue;
         }
-        let before = out.problems.len();
+        let before = out.problem_count;
         let mut values = Vec::with_capacity(FIELDS.len());
         for (f, field) in FIELDS.iter().enumerate() {
             let c = cell(f);
             let place = || t.place(r, column_of[f].unwrap_or(0));
-            let v = match parse_value(field.kind, c, field.required) {
+            let v = match parse_value(field.kind, c, field.required, &bounds) {
                 Ok(v) => v,
                 Err(message) => {
-                    out.problems.push(Problem {
+                    out.push(Problem {
                         place: place(),
                         column: Some(field.label.into()),
                         message,
@@ -235,7 +287,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
         let code_ok = if let Value::Text(code) = &values[schema::idx("unit_code")] {
             match pipeline.unit(code) {
                 None => {
-                    out.problems.push(problem(
+                    out.push(problem(
                         "unit_code",
                         format!(
                             "“{code}”不是本流水线（{}）的报送单位",
@@ -251,11 +303,11 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                     if let Value::Text(name) = &values[schema::idx("unit_name")]
                         && name.trim() != unit.name
                     {
-                        out.problems.push(problem(
+                        out.push(problem(
                             "unit_name",
                             format!(
                                 "“{}”与单位代码 {code} 不符（应为“{}”）",
-                                name.trim(),
+                                read::shorten(name.trim(), QUOTE_CHARS),
                                 unit.name
                             ),
                         ));
@@ -269,7 +321,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
         if let Value::Period(p) = values[schema::idx("period")]
             && p.year != year
         {
-            out.problems.push(problem(
+            out.push(problem(
                 "period",
                 format!("{p} 不在本流水线的年度（{year}年）内"),
             ));
@@ -284,13 +336,14 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                 Rule::Sum(total, parts) => {
                     let got: Option<Vec<i64>> = parts.iter().map(|p| num(p)).collect();
                     if let (Some(t_), Some(parts_v)) = (num(total), got) {
-                        let sum: i64 = parts_v.iter().sum();
-                        if sum != t_ {
+                        // In i128: no sum of i64 values can overflow it.
+                        let sum: i128 = parts_v.iter().map(|&v| i128::from(v)).sum();
+                        if sum != i128::from(t_) {
                             let names: Vec<&str> = parts
                                 .iter()
                                 .map(|p| FIELDS[schema::idx(p)].label.trim_start_matches("其中："))
                                 .collect();
-                            out.problems.push(problem(
+                            out.push(problem(
                                 total,
                                 format!(
                                     "{} 不等于{}之和 {}（{}），相差 {}",
@@ -302,7 +355,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                                         .map(|v| v.to_string())
                                         .collect::<Vec<_>>()
                                         .join("+"),
-                                    (t_ - sum).abs()
+                                    (i128::from(t_) - sum).abs()
                                 ),
                             ));
                         }
@@ -323,7 +376,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                         } else {
                             format!("（{}）", at(b))
                         };
-                        out.problems.push(problem(
+                        out.push(problem(
                             a,
                             format!("{} 大于{} {}{other}", show(fa, x), fb.label, show(fb, y)),
                         ));
@@ -339,7 +392,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
             )
             && let Some(first) = seen.insert((code.clone(), *p), r)
         {
-            out.problems.push(Problem {
+            out.push(Problem {
                         place: t.row_place(r),
                         column: None,
                         message: format!(
@@ -349,7 +402,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
                         ),
                     });
         }
-        if out.problems.len() > before {
+        if out.problem_count > before {
             out.bad_rows += 1;
         } else {
             out.rows.push(Row {
@@ -361,7 +414,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
     }
     if out.rows.is_empty() && out.bad_rows == 0 {
         out.unusable = true;
-        out.problems.push(Problem {
+        out.push(Problem {
             place: String::new(),
             column: None,
             message: "表头下没有任何数据行".into(),
@@ -409,7 +462,7 @@ fn excel_serial_date(n: f64) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(1899, 12, 30)?.checked_add_days(chrono::Days::new(n as u64))
 }
 
-fn parse_value(kind: Kind, cell: &Cell, required: bool) -> Result<Value, String> {
+fn parse_value(kind: Kind, cell: &Cell, required: bool, bounds: &Bounds) -> Result<Value, String> {
     if cell.is_empty() {
         return match kind {
             Kind::Count if !required => Ok(Value::Count(0)),
@@ -421,12 +474,14 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool) -> Result<Value, String>
             _ => Ok(Value::Missing),
         };
     }
-    let shown = cell.shown();
+    let full = cell.shown();
+    // What a message quotes of the cell: never a whole 40,000-character paste.
+    let shown = read::shorten(&full, QUOTE_CHARS);
     match kind {
         Kind::Code => {
             let s = match cell {
-                Cell::Number(n) if n.fract() == 0.0 => format!("{}", *n as i64),
-                _ => clean_number(&shown),
+                Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+                _ => clean_number(&full),
             };
             if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
                 Ok(Value::Text(s))
@@ -434,13 +489,13 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool) -> Result<Value, String>
                 Err(format!("“{shown}”不是6位单位代码（应如 341522）"))
             }
         }
-        Kind::Text => Ok(Value::Text(shown.trim().to_string())),
+        Kind::Text => parse_text(&full, bounds.max_text_chars).map(Value::Text),
         Kind::Period => {
             let p = match cell {
                 Cell::Date(d) => Some(Period::of(*d)),
                 Cell::Number(n) => Period::parse(&read::format_number(*n))
                     .or_else(|| excel_serial_date(*n).map(Period::of)),
-                _ => Period::parse(&shown),
+                _ => Period::parse(&full),
             };
             p.map(Value::Period).ok_or_else(|| {
                 format!("“{shown}”不是有效的统计月份（应如 2025-06、2025/6 或 2025年6月）")
@@ -450,47 +505,60 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool) -> Result<Value, String>
             let d = match cell {
                 Cell::Date(d) => Some(*d),
                 Cell::Number(n) => excel_serial_date(*n),
-                _ => parse_date(&shown),
+                _ => parse_date(&full),
             };
             d.map(Value::Date)
                 .ok_or_else(|| format!("“{shown}”不是有效日期（应如 2025-07-03）"))
         }
         Kind::Count => {
-            let n = match cell {
-                Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(*n as i64),
-                Cell::Number(_) => None,
+            let n: Option<f64> = match cell {
+                Cell::Number(n) => Some(*n),
                 Cell::Text(_) => {
-                    let s = clean_number(&shown);
-                    s.parse::<i64>().ok().or_else(|| {
-                        // "12.0" as some software writes whole numbers.
-                        s.parse::<f64>()
-                            .ok()
-                            .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
-                            .map(|f| f as i64)
+                    let s = clean_number(&full);
+                    // "12.0" as some software writes whole numbers.
+                    s.parse::<f64>().ok().filter(|_| {
+                        s.bytes()
+                            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
                     })
                 }
                 _ => None,
             };
             match n {
-                Some(n) if n < 0 => Err(format!("{n} 不能为负数")),
-                Some(n) => Ok(Value::Count(n)),
+                Some(n) if !n.is_finite() || n.fract() != 0.0 => Err(format!("“{shown}”不是整数")),
+                Some(n) if n < 0.0 => Err(format!("{shown} 不能为负数")),
+                Some(n) if n > bounds.max_count as f64 => Err(format!(
+                    "{shown} 超出合理范围（一个单位一个月最多 {}），请核对是否多输了位数",
+                    bounds.max_count
+                )),
+                Some(n) => Ok(Value::Count(n as i64)),
                 None => Err(format!("“{shown}”不是整数")),
             }
         }
         Kind::Money => {
             let fen = match cell {
+                Cell::Number(n) if !n.is_finite() => None,
+                Cell::Number(n) if n.abs() * 100.0 > bounds.max_fen as f64 => {
+                    return Err(money_too_large(&shown, bounds));
+                }
                 Cell::Number(n) => {
                     let f = (n * 100.0).round();
-                    if ((n * 100.0) - f).abs() > 1e-6 * n.abs().max(1.0) || f.abs() > 1e17 {
+                    if ((n * 100.0) - f).abs() > 1e-6 * n.abs().max(1.0) {
                         return Err(format!("{shown} 最多保留两位小数（金额单位为元）"));
                     }
                     Some(f as i64)
                 }
-                Cell::Text(_) => parse_fen(&clean_number(&shown))?,
+                Cell::Text(_) => parse_fen(&clean_number(&full)).map_err(|e| {
+                    if e.is_empty() {
+                        money_too_large(&shown, bounds)
+                    } else {
+                        format!("{shown} {e}")
+                    }
+                })?,
                 _ => None,
             };
             match fen {
                 Some(f) if f < 0 => Err(format!("{shown} 不能为负数")),
+                Some(f) if f > bounds.max_fen => Err(money_too_large(&shown, bounds)),
                 Some(f) => Ok(Value::Fen(f)),
                 None => Err(format!(
                     "“{shown}”不是金额（应如 12345.60 或 12,345.60，单位元）"
@@ -498,6 +566,37 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool) -> Result<Value, String>
             }
         }
     }
+}
+
+fn money_too_large(shown: &str, bounds: &Bounds) -> String {
+    format!(
+        "{shown} 超出合理范围（一个单位一个月最多 {} 元），请核对是否多输了位数",
+        bounds.max_fen / 100
+    )
+}
+
+/// Free text as kept: line breaks and tabs (Alt+Enter in a cell) become spaces; other control
+/// characters (a NUL from a broken export) and over-long text are errors, never silently cut.
+fn parse_text(s: &str, max_chars: usize) -> Result<String, String> {
+    let text: String = s
+        .trim()
+        .chars()
+        .map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+        .collect();
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "含有不可见的控制字符（U+{:04X}），请删除后重新报送",
+            u32::from(c)
+        ));
+    }
+    let n = text.chars().count();
+    if n > max_chars {
+        return Err(format!(
+            "内容过长（共{n}个字符，最多 {max_chars} 个）：“{}”",
+            read::shorten(&text, 20)
+        ));
+    }
+    Ok(text)
 }
 
 /// Exact decimal text to 分: `"1234.5"` → 123450. Err for more than two decimals.
@@ -511,12 +610,15 @@ fn parse_fen(s: &str) -> Result<Option<i64>, String> {
     if int.is_empty() && frac.is_empty()
         || !int.bytes().all(|b| b.is_ascii_digit())
         || !frac.bytes().all(|b| b.is_ascii_digit())
-        || int.len() > 15
     {
         return Ok(None);
     }
+    if int.trim_start_matches('0').len() > 15 {
+        // More than any bound allows; the caller says so.
+        return Err(String::new());
+    }
     if frac.trim_end_matches('0').len() > 2 {
-        return Err(format!("{s} 最多保留两位小数（金额单位为元）"));
+        return Err("最多保留两位小数（金额单位为元）".into());
     }
     let yuan: i64 = if int.is_empty() {
         0
@@ -544,6 +646,12 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 mod tests {
     use super::*;
 
+    const B: Bounds = Bounds {
+        max_count: 1_000_000,
+        max_fen: 100_000_000_000,
+        max_text_chars: 200,
+    };
+
     #[test]
     fn money_is_exact() {
         assert_eq!(parse_fen("1234.5"), Ok(Some(123450)));
@@ -556,63 +664,82 @@ mod tests {
         assert_eq!(clean_number("34,300.00"), "34300.00");
         assert_eq!(clean_number("１２"), "12");
         assert_eq!(
-            parse_value(Kind::Money, &Cell::Number(19635.76), true),
+            parse_value(Kind::Money, &Cell::Number(19635.76), true, &B),
             Ok(Value::Fen(1963576))
         );
-        assert!(parse_value(Kind::Money, &Cell::Number(1.005), true).is_err());
+        assert!(parse_value(Kind::Money, &Cell::Number(1.005), true, &B).is_err());
         assert_eq!(fen_text(4862299), "48,622.99");
         assert_eq!(fen_text(5), "0.05");
     }
 
     #[test]
+    fn bounds_and_text() {
+        let big = Cell::Text("9223372036854775807".into());
+        assert!(parse_value(Kind::Count, &big, true, &B).unwrap_err().contains("超出合理范围"));
+        assert_eq!(parse_value(Kind::Count, &Cell::Number(1e6), true, &B), Ok(Value::Count(1_000_000)));
+        assert!(parse_value(Kind::Count, &Cell::Number(1e6 + 1.0), true, &B).is_err());
+        assert!(parse_value(Kind::Count, &Cell::Number(f64::INFINITY), true, &B).is_err());
+        assert!(parse_value(Kind::Money, &Cell::Text("99999999999999999999".into()), true, &B).unwrap_err().contains("超出合理范围"));
+        assert_eq!(parse_value(Kind::Money, &Cell::Text("1000000000".into()), true, &B), Ok(Value::Fen(100_000_000_000)));
+        assert!(parse_value(Kind::Money, &Cell::Number(1_000_000_000.01), true, &B).is_err());
+        let long = "张".repeat(40_000);
+        let e = parse_value(Kind::Text, &Cell::Text(long), false, &B).unwrap_err();
+        assert!(e.contains("共40000个字符") && e.chars().count() < 80, "{e}");
+        assert!(parse_value(Kind::Text, &Cell::Text("张\u{0}三".into()), false, &B).unwrap_err().contains("U+0000"));
+        assert_eq!(parse_value(Kind::Text, &Cell::Text(" 张\n三 ".into()), false, &B), Ok(Value::Text("张 三".into())));
+        let e = parse_value(Kind::Code, &Cell::Text("x".repeat(40_000)), true, &B).unwrap_err();
+        assert!(e.chars().count() < 100, "{e}");
+    }
+
+    #[test]
     fn counts_reject_text_fractions_and_negatives() {
         assert_eq!(
-            parse_value(Kind::Count, &Cell::Text("1,234".into()), true),
+            parse_value(Kind::Count, &Cell::Text("1,234".into()), true, &B),
             Ok(Value::Count(1234))
         );
         assert_eq!(
-            parse_value(Kind::Count, &Cell::Number(55.0), true),
+            parse_value(Kind::Count, &Cell::Number(55.0), true, &B),
             Ok(Value::Count(55))
         );
         assert_eq!(
-            parse_value(Kind::Count, &Cell::Text("十二".into()), true),
+            parse_value(Kind::Count, &Cell::Text("十二".into()), true, &B),
             Err("“十二”不是整数".into())
         );
         assert_eq!(
-            parse_value(Kind::Count, &Cell::Text("-5".into()), true),
+            parse_value(Kind::Count, &Cell::Text("-5".into()), true, &B),
             Err("-5 不能为负数".into())
         );
-        assert!(parse_value(Kind::Count, &Cell::Number(2.5), true).is_err());
+        assert!(parse_value(Kind::Count, &Cell::Number(2.5), true, &B).is_err());
         assert_eq!(
-            parse_value(Kind::Count, &Cell::Empty, false),
+            parse_value(Kind::Count, &Cell::Empty, false, &B),
             Ok(Value::Count(0))
         );
-        assert!(parse_value(Kind::Count, &Cell::Empty, true).is_err());
+        assert!(parse_value(Kind::Count, &Cell::Empty, true, &B).is_err());
     }
 
     #[test]
     fn periods_from_cells() {
         let jan = Value::Period(Period::new(2025, 1).unwrap());
         assert_eq!(
-            parse_value(Kind::Period, &Cell::Number(45658.0), true),
+            parse_value(Kind::Period, &Cell::Number(45658.0), true, &B),
             Ok(jan.clone())
         );
         assert_eq!(
-            parse_value(Kind::Period, &Cell::Number(202501.0), true),
+            parse_value(Kind::Period, &Cell::Number(202501.0), true, &B),
             Ok(jan.clone())
         );
         assert_eq!(
             parse_value(
                 Kind::Period,
                 &Cell::Date(NaiveDate::from_ymd_opt(2025, 1, 31).unwrap()),
-                true
+                true, &B
             ),
             Ok(jan)
         );
         assert_eq!(
-            parse_value(Kind::Code, &Cell::Number(341522.0), true),
+            parse_value(Kind::Code, &Cell::Number(341522.0), true, &B),
             Ok(Value::Text("341522".into()))
         );
-        assert!(parse_value(Kind::Code, &Cell::Text("合计".into()), true).is_err());
+        assert!(parse_value(Kind::Code, &Cell::Text("合计".into()), true, &B).is_err());
     }
 }

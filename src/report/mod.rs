@@ -101,6 +101,23 @@ pub fn csv_twin(df: &DataFrame, columns: &[String], path: &Path) -> Result<Vec<u
         message: e.to_string(),
     };
     let mut df = df.select(columns.iter().map(|c| c.as_str())).map_err(err)?;
+    // Text a county typed (填报人, a file name, a quoted problem) must not run as a formula.
+    let text_columns: Vec<PlSmallStr> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype() == &DataType::String)
+        .map(|c| c.name().clone())
+        .collect();
+    for name in text_columns {
+        let safe: Vec<Option<String>> = df
+            .column(&name)
+            .and_then(|c| c.str().cloned())
+            .map_err(err)?
+            .iter()
+            .map(|v| v.map(|s| crate::format::csv_safe(s).into_owned()))
+            .collect();
+        df.with_column(Column::new(name, safe)).map_err(err)?;
+    }
     let mut buf = Vec::new();
     CsvWriter::new(&mut buf)
         .include_bom(true)
@@ -132,8 +149,11 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Writ
     let parent = final_dir.parent().unwrap_or(output_dir).to_path_buf();
     fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
     let tmp = parent.join(format!(".tmp-{}-{}", meta.period, std::process::id()));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    // Unfinished run folders of killed processes (any period: runs hold the write lock).
+    for e in fs::read_dir(&parent).map_err(|e| Error::io(&parent, e))?.flatten() {
+        if e.file_name().to_string_lossy().starts_with(".tmp-") {
+            fs::remove_dir_all(e.path()).map_err(|err| Error::io(&e.path(), err))?;
+        }
     }
     fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let digest = match build(&tmp, meta, a) {
@@ -144,6 +164,7 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Writ
         }
     };
     fsutil::sync_dir(&tmp)?;
+    crate::faults::point("report", &tmp)?;
     if final_dir.exists() {
         let history = parent.join(".history").join(meta.period.to_string());
         fs::create_dir_all(&history).map_err(|e| Error::io(&history, e))?;

@@ -147,8 +147,8 @@ fn cell(v: AnyValue, fmt: Fmt) -> Out {
     let num = match &v {
         AnyValue::Null => return Out::Text(DASH.into()),
         AnyValue::Boolean(b) => return Out::Text(if *b { "是" } else { "否" }.into()),
-        AnyValue::String(s) => return Out::Text(s.to_string()),
-        AnyValue::StringOwned(s) => return Out::Text(s.to_string()),
+        AnyValue::String(s) => return Out::Text(format::cell_text(s)),
+        AnyValue::StringOwned(s) => return Out::Text(format::cell_text(s)),
         other => other.extract::<f64>(),
     };
     let Some(x) = num.filter(|x| x.is_finite()) else {
@@ -562,7 +562,7 @@ fn cover(
             .write_string_with_format(2 + i as u32, 0, *k, &st.header)
             .map_err(&x)?;
         sheet
-            .write_string_with_format(2 + i as u32, 1, v, &st.text)
+            .write_string_with_format(2 + i as u32, 1, format::cell_text(v), &st.text)
             .map_err(&x)?;
     }
     let top = 2 + lines.len() as u32 + 1;

@@ -4,6 +4,7 @@ mod alerts;
 mod config;
 mod daemon;
 mod email;
+mod faults;
 mod fixtures;
 mod indicators;
 mod ingest;

@@ -50,10 +50,23 @@ impl Env {
         self.data().join("inbox")
     }
 
-    /// Puts a file into the inbox, as a county would.
+    /// Puts a file into the inbox, as a county would, a minute ago (so ingest need not wait
+    /// for it to settle; `fresh_in` puts one there just now).
     pub fn drop_in(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        std::fs::create_dir_all(self.inbox()).unwrap();
+        let p = self.fresh_in(name, bytes);
+        let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .and_then(|f| f.set_modified(minute_ago))
+            .unwrap();
+        p
+    }
+
+    /// Puts a file into the inbox just now.
+    pub fn fresh_in(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let p = self.inbox().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, bytes).unwrap();
         p
     }

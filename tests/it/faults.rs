@@ -1,0 +1,641 @@
+//! The fault suite: hostile files, names, crashes and full disks, each tried through the real
+//! binary beside the shipped samples. For every one: the exit code is 0 or 3 (never a panic,
+//! an abort or 1 for a county's file), the good files are taken, the inbox is emptied, the
+//! report is built, and the bad file sits in quarantine byte for byte with a Chinese reason.
+
+use crate::support::*;
+use fayuan::store::Outcome;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The shipped samples hold 8 units × 6 months.
+const SAMPLE_ROWS: usize = 48;
+
+/// Headers of the submission form, in order, and a sound June row of 市本级 with the same
+/// figures as the shipped sample (so the store's latest figures do not depend on the test).
+const ROW: [(&str, &str); 18] = [
+    ("单位代码", "341500"),
+    ("单位名称", "市本级"),
+    ("统计月份", "2025-06"),
+    ("受理审批案件数", "38"),
+    ("其中：刑事", "11"),
+    ("其中：民事", "26"),
+    ("其中：行政", "1"),
+    ("办结案件数", "20"),
+    ("法律帮助人次", "86"),
+    ("到位经费（元）", "71750.00"),
+    ("业务经费支出（元）", "28365.86"),
+    ("办案补贴及直接费用（元）", "24110.98"),
+    ("投诉件数", "1"),
+    ("投诉办结件数", "1"),
+    ("回访人数", "9"),
+    ("满意人数", "8"),
+    ("填报人", "张三"),
+    ("填报日期", "2025-07-04"),
+];
+
+/// A UTF-8 CSV of that row with some cells replaced (by header).
+fn csv_row(changes: &[(&str, &str)]) -> Vec<u8> {
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let header: Vec<String> = ROW.iter().map(|(h, _)| quote(h)).collect();
+    let values: Vec<String> = ROW
+        .iter()
+        .map(|(h, v)| {
+            let v = changes.iter().find(|(k, _)| k == h).map_or(*v, |(_, x)| x);
+            quote(v)
+        })
+        .collect();
+    format!("{}\n{}\n", header.join(","), values.join(",")).into_bytes()
+}
+
+const AS_OF: &str = "2025-07-06 09:00";
+
+/// The samples and one hostile file in the inbox, then `run` for June.
+fn run_beside_samples(name: &str, bytes: &[u8]) -> (Env, Run) {
+    let env = Env::new();
+    env.drop_samples_except(&[]);
+    env.drop_in(name, bytes);
+    let r = env.run(&["--as-of", AS_OF, "run", "--period", "2025-06", "--no-email"]);
+    (env, r)
+}
+
+/// What holds after any hostile file: no crash, everything good taken, inbox empty, report
+/// built. Returns the store's record of the file with these bytes.
+fn survived(env: &Env, r: &Run, bytes: &[u8]) -> fayuan::store::FileEntry {
+    assert!(
+        r.code == 0 || r.code == 3,
+        "exit {}\n{}\n{}",
+        r.code,
+        r.stdout,
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    let left = env.files_under("inbox");
+    assert!(left.is_empty(), "inbox not emptied: {left:?}\n{}", r.stdout);
+    let latest = latest_rows(&env.store());
+    assert_eq!(latest.len(), SAMPLE_ROWS, "{}", r.stdout);
+    let book = env
+        .tmp
+        .path()
+        .join("output/luan-2025/2025-06/六安市法律援助民生实事汇总_2025-06.xlsx");
+    assert!(book.exists(), "no workbook\n{}\n{}", r.stdout, r.stderr);
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+    let files = env.store().files().unwrap();
+    let entry = files
+        .iter()
+        .find(|f| f.sha256 == sha)
+        .unwrap_or_else(|| panic!("no record of the file\n{}", r.stdout))
+        .clone();
+    // Every byte kept: the copy the record points to has exactly these bytes.
+    let kept = env.data().join(&entry.stored_as);
+    assert_eq!(sha256_of(&kept), sha, "{}", kept.display());
+    entry
+}
+
+/// The file was rejected; its error report (beside it in quarantine) says `why`.
+fn rejected_saying(env: &Env, entry: &fayuan::store::FileEntry, why: &str) {
+    assert_eq!(entry.outcome, Outcome::Rejected, "{}", entry.problems);
+    assert!(entry.stored_as.starts_with("quarantine/"), "{}", entry.stored_as);
+    let report = env
+        .data()
+        .join(format!("{}.错误报告.txt", entry.stored_as));
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains(why), "expected {why:?} in\n{text}");
+    assert!(entry.problems.contains(why), "{}", entry.problems);
+}
+
+#[test]
+fn counts_near_i64_max_are_rejected_not_overflowed() {
+    let max = "9223372036854775807";
+    for (name, changes) in [
+        // The breakdown's sum would overflow.
+        (
+            "霍邱县_2025-06_溢出.csv",
+            vec![("其中：刑事", max), ("其中：民事", max)],
+        ),
+        // Consistent, but a count no month can have: the analyses would overflow.
+        (
+            "市本级_2025-06_巨大.csv",
+            vec![
+                ("受理审批案件数", max),
+                ("其中：刑事", max),
+                ("其中：民事", "0"),
+                ("其中：行政", "0"),
+            ],
+        ),
+    ] {
+        let bytes = csv_row(&changes);
+        let (env, r) = run_beside_samples(name, &bytes);
+        let entry = survived(&env, &r, &bytes);
+        rejected_saying(&env, &entry, "超出合理范围（一个单位一个月最多 1000000）");
+    }
+    // The bound itself passes: 1,000,000 cases in a month is accepted as it is.
+    let bytes = csv_row(&[
+        ("受理审批案件数", "1000000"),
+        ("其中：刑事", "999999"),
+        ("其中：行政", "1"),
+        ("其中：民事", "0"),
+    ]);
+    let env = Env::new();
+    env.drop_in("市本级_2025-06.csv", &bytes);
+    let r = env.run(&["--as-of", AS_OF, "run", "--period", "2025-06", "--no-email"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let rows = latest_rows(&env.store());
+    assert_eq!(rows[0]["cases_approved"], "1000000");
+}
+
+#[test]
+fn money_beyond_its_bound_is_rejected() {
+    let bytes = csv_row(&[("到位经费（元）", "99999999999999999999.00")]);
+    let (env, r) = run_beside_samples("市本级_2025-06_金额.csv", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "超出合理范围（一个单位一个月最多 1000000000 元）");
+}
+
+/// A sheet with one cell at A1 and one at XFD1048576 (the last cell Excel has).
+fn far_cell_workbook() -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("月报").unwrap();
+    sheet.write_string(0, 0, "单位代码").unwrap();
+    sheet.write_string(1_048_575, 16_383, "x").unwrap();
+    book.save_to_buffer().unwrap()
+}
+
+#[test]
+fn a_cell_at_xfd1048576_is_rejected_without_allocating_the_grid() {
+    let bytes = far_cell_workbook();
+    assert!(bytes.len() < 10_000, "{} bytes", bytes.len());
+    let (env, r) = run_beside_samples("霍山县_2025-06_远.xlsx", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "XFD1048576 有内容，超出月报表的范围");
+    // validate, on its own, says the same and exits 3.
+    let path = env.tmp.path().join("far.xlsx");
+    std::fs::write(&path, &bytes).unwrap();
+    let v = env.run(&["validate", path.to_str().unwrap()]);
+    assert_eq!(v.code, 3, "{}{}", v.stdout, v.stderr);
+    assert!(v.stdout.contains("超出月报表的范围"), "{}", v.stdout);
+}
+
+/// A real sample workbook with its sheet XML replaced by `sheet` (deflated).
+fn with_sheet_xml(sheet: &[u8]) -> Vec<u8> {
+    let src = std::fs::read(repo().join("samples/luan-2025/叶集区_2025-06.xlsx")).unwrap();
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(src)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .large_file(sheet.len() > u32::MAX as usize / 2);
+    for i in 0..zin.len() {
+        let mut part = zin.by_index(i).unwrap();
+        let name = part.name().unwrap().to_string();
+        out.start_file(&name, options).unwrap();
+        if name.starts_with("xl/worksheets/sheet") {
+            out.write_all(sheet).unwrap();
+        } else {
+            std::io::copy(&mut part, &mut out).unwrap();
+        }
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_zip_bomb_is_rejected_by_its_unpacked_size() {
+    // 100 MB of spaces inside the sheet: a few hundred kilobytes packed.
+    let mut xml = b"<?xml version=\"1.0\"?><worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData/>".to_vec();
+    xml.resize(xml.len() + 100_000_000, b' ');
+    xml.extend_from_slice(b"</worksheet>");
+    let bytes = with_sheet_xml(&xml);
+    assert!(bytes.len() < 2_000_000, "{} bytes", bytes.len());
+    let (env, r) = run_beside_samples("叶集区_2025-06_炸弹.xlsx", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "解压后超过 64 MB");
+}
+
+#[test]
+fn a_million_row_sheet_is_cut_at_the_row_limit() {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\"?><worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>",
+    );
+    xml.push_str("<row r=\"1\"><c r=\"A1\" t=\"inlineStr\"><is><t>单位代码</t></is></c></row>");
+    for r in 2..=1_000_000 {
+        xml.push_str(&format!("<row r=\"{r}\"><c r=\"A{r}\"><v>1</v></c></row>"));
+    }
+    xml.push_str("</sheetData></worksheet>");
+    let bytes = with_sheet_xml(xml.as_bytes());
+    let (env, r) = run_beside_samples("叶集区_2025-06_百万行.xlsx", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "A10001 有内容，超出月报表的范围（最多 10000 行、200 列）");
+}
+
+#[test]
+fn a_200_mb_csv_is_refused_unread_and_kept_whole() {
+    let mut bytes = csv_row(&[]);
+    let line = b"341500,\xe5\xb8\x82\xe6\x9c\xac\xe7\xba\xa7,2025-06,38,11,26,1,20,86,71750.00,28365.86,24110.98,1,1,9,8,x,2025-07-04\n";
+    while bytes.len() < 200_000_000 {
+        bytes.extend_from_slice(line);
+    }
+    let (env, r) = run_beside_samples("市本级_2025-06_大.csv", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "文件过大（200 MB，上限 20 MB）");
+    // The error report is short, and status afterwards reads only small records.
+    let report = env.data().join(format!("{}.错误报告.txt", entry.stored_as));
+    assert!(std::fs::metadata(report).unwrap().len() < 4_000);
+    let s = env.run(&["--as-of", AS_OF, "status", "--period", "2025-06"]);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+}
+
+#[test]
+fn an_error_report_lists_the_first_problems_and_counts_the_rest() {
+    // 5,000 rows, each with a non-number in one cell: 5,000 problems.
+    let mut text = String::from_utf8(csv_row(&[])).unwrap();
+    let bad = text.lines().nth(1).unwrap().replacen(",38,", ",三十八,", 1);
+    text = text.lines().next().unwrap().to_string() + "\n";
+    for _ in 0..5_000 {
+        text.push_str(&bad);
+        text.push('\n');
+    }
+    let bytes = text.into_bytes();
+    let (env, r) = run_beside_samples("市本级_2025-06_多错.csv", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "“三十八”不是整数");
+    let report = env.data().join(format!("{}.错误报告.txt", entry.stored_as));
+    let text = std::fs::read_to_string(report).unwrap();
+    // 5,000 bad cells, and every row after the first repeats 市本级 2025-06: 9,999 problems.
+    assert!(text.contains("问题清单（共 9999 个）"), "{}", &text[..400]);
+    assert!(text.contains("另有 9799 个问题未列出"), "{}", &text[text.len() - 400..]);
+    assert!(text.len() < 100_000, "{} bytes", text.len());
+    assert!(entry.problems.lines().count() <= 21);
+}
+
+#[test]
+fn long_names_newlines_dots_and_folders_are_all_taken() {
+    let env = Env::new();
+    env.drop_samples_except(&[]);
+    // 80 Chinese characters + `_2025-04.csv`: 252 bytes, a legal name.
+    let long = format!("{}_2025-04.csv", "霍".repeat(80));
+    assert_eq!(long.len(), 252);
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (long.clone(), csv_row(&[("统计月份", "2025-04"), ("填报人", "长名")])),
+        ("市本级\n_2025-05.csv".into(), csv_row(&[("统计月份", "2025-05"), ("填报人", "换行")])),
+        (".市本级_2025-03.csv".into(), csv_row(&[("统计月份", "2025-03"), ("填报人", "点")])),
+        ("六月/市本级_2025-02.csv".into(), csv_row(&[("统计月份", "2025-02"), ("填报人", "夹")])),
+    ];
+    for (name, bytes) in &files {
+        env.drop_in(name, bytes);
+    }
+    let r = env.run(&["--as-of", AS_OF, "run", "--period", "2025-06", "--no-email"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(env.files_under("inbox").is_empty(), "{:?}", env.files_under("inbox"));
+    assert!(!env.inbox().join("六月").exists(), "the emptied folder goes");
+    let records = env.store().files().unwrap();
+    for (name, bytes) in &files {
+        let e = records
+            .iter()
+            .find(|f| &f.file_name == name)
+            .unwrap_or_else(|| panic!("{name:?} not recorded under its own name"));
+        assert_eq!(e.outcome, Outcome::Accepted, "{name:?}: {}", e.problems);
+        let kept = env.data().join(&e.stored_as);
+        assert_eq!(std::fs::read(&kept).unwrap(), *bytes);
+        let disk = kept.file_name().unwrap().to_string_lossy().to_string();
+        assert!(disk.len() <= 200 && !disk.contains('\n') && !disk.contains('/'), "{disk:?}");
+    }
+    // Each checksum list verifies with coreutils' sha256sum.
+    let sums: Vec<PathBuf> = env
+        .files_under("archive")
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("SHA256SUMS"))
+        .collect();
+    assert!(!sums.is_empty());
+    for list in sums {
+        let out = std::process::Command::new("sha256sum")
+            .arg("-c")
+            .arg(list.file_name().unwrap())
+            .current_dir(list.parent().unwrap())
+            .output()
+            .expect("sha256sum (coreutils) runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    // The rows are in the store under the months they name: 4 more versions of 市本级.
+    let all = fayuan::store::Store::open(&env.data()).rows().unwrap();
+    assert_eq!(all.height(), SAMPLE_ROWS + 4);
+}
+
+#[test]
+fn what_is_left_in_the_inbox_is_said() {
+    let env = Env::new();
+    env.drop_in("~$霍邱县_2025-06.xlsx", b"lock");
+    env.drop_in(".~lock.霍邱县_2025-06.xlsx#", b"lock");
+    std::os::unix::fs::symlink("/etc/passwd", env.inbox().join("link.csv")).unwrap();
+    let r = env.run(&["--as-of", AS_OF, "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for want in [
+        "~$霍邱县_2025-06.xlsx：暂未收取——Office 打开文件时生成的锁文件",
+        ".~lock.霍邱县_2025-06.xlsx#：暂未收取——Office",
+        "link.csv：暂未收取——符号链接",
+    ] {
+        assert!(r.stdout.contains(want), "expected {want:?} in\n{}", r.stdout);
+    }
+    assert!(env.store().files().unwrap().is_empty());
+}
+
+#[test]
+fn long_text_is_rejected_at_ingest_and_quoted_short() {
+    let long = "张".repeat(40_000);
+    for (name, header, why) in [
+        ("市本级_2025-06_填报人.csv", "填报人", "内容过长（共40000个字符，最多 200 个）"),
+        ("市本级_2025-06_单位名称.csv", "单位名称", "内容过长（共40000个字符，最多 200 个）"),
+    ] {
+        let bytes = csv_row(&[(header, &long)]);
+        let (env, r) = run_beside_samples(name, &bytes);
+        let entry = survived(&env, &r, &bytes);
+        rejected_saying(&env, &entry, why);
+        assert!(entry.problems.chars().count() < 300, "{}", entry.problems.len());
+    }
+}
+
+#[test]
+fn nul_and_control_characters_in_text_are_rejected() {
+    let bytes = csv_row(&[("填报人", "张\u{0}三")]);
+    let (env, r) = run_beside_samples("市本级_2025-06_NUL.csv", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "含有不可见的控制字符（U+0000）");
+}
+
+/// The fields of a CSV twin's rows, by header.
+fn twin(env: &Env, name: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let path = env.tmp.path().join("output/luan-2025/2025-06").join(name);
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').to_string())
+        .collect();
+    reader
+        .records()
+        .map(|r| headers.iter().cloned().zip(r.unwrap().iter().map(String::from)).collect())
+        .collect()
+}
+
+#[test]
+fn formulas_in_county_text_never_run_in_the_csv_twins() {
+    let env = Env::new();
+    env.drop_samples_except(&["市本级_2025-06.csv"]);
+    let name = "=HYPERLINK(\"http:evil\",\"x\")-2025-06.csv";
+    env.drop_in(name, &csv_row(&[("填报人", "=1+2")]));
+    let r = env.run(&["--as-of", AS_OF, "run", "--period", "2025-06", "--no-email"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let used = twin(&env, "rows_used.csv");
+    let city = used
+        .iter()
+        .find(|r| r["unit_code"] == "341500" && r["period"] == "2025-06")
+        .unwrap();
+    assert_eq!(city["reporter"], "'=1+2");
+    assert_eq!(city["cases_approved"], "38", "numbers stay numbers");
+    let subs = twin(&env, "submissions.csv");
+    let city = subs.iter().find(|r| r["unit_code"] == "341500").unwrap();
+    assert_eq!(city["source_file"], format!("'{name}"));
+    // Negative figures in the twins are numbers, not quoted text.
+    let completion = twin(&env, "completion.csv");
+    assert!(
+        completion.iter().any(|r| r["schedule_gap"].starts_with('-')),
+        "some unit is behind schedule in June"
+    );
+}
+
+#[test]
+fn encoding_problems_are_named() {
+    // The header in UTF-8, the data row in GBK: two encodings in one file.
+    let mut bytes = csv_row(&[]);
+    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    bytes.truncate(header_end);
+    let (row, _, _) = encoding_rs::GBK
+        .encode("341500,市本级,2025-06,38,11,26,1,20,86,71750.00,28365.86,24110.98,1,1,9,8,张三,2025-07-04\n");
+    bytes.extend_from_slice(&row);
+    let (env, r) = run_beside_samples("市本级_2025-06_混合编码.csv", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "混有 UTF-8 和 GBK 两种编码");
+
+    // Bytes that are no text encoding at all.
+    let mut bytes = b"\xff\xfe\xfd\xfc,\x80\x81\n".to_vec();
+    bytes.extend_from_slice(&[0xff; 64]);
+    let (env, r) = run_beside_samples("市本级_2025-06_乱码.csv", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "文件编码无法识别");
+}
+
+#[test]
+fn a_json_object_with_100000_keys_is_refused() {
+    let mut text = String::from("[{\"unit_code\":\"341500\"");
+    for k in 0..100_000 {
+        text.push_str(&format!(",\"k{k}\":{k}"));
+    }
+    text.push_str("}]");
+    let bytes = text.into_bytes();
+    let (env, r) = run_beside_samples("市本级_2025-06_键.json", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    rejected_saying(&env, &entry, "字段超过 200 个");
+}
+
+#[test]
+fn a_configuration_lists_unknown_keys_with_every_value_problem() {
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace("target = 1300", "target = 1300\ntargte = 1")
+        .replace("deadline_day = 5", "deadline_day = 31")
+        .replace("case_share_min = 0.70", "case_share_min = 70")
+        .replace("max_rows = 10000", "max_rows = 0")
+        .replace("quiet_seconds = 2.0", "quiet_seconds = -1.0");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text).unwrap();
+    let r = Env::with_pipeline(&path).run(&["check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    for want in [
+        "units.0.targte: unknown key",
+        "deadline_day 31",
+        "case_share_min 70",
+        "limits.max_rows 0",
+        "limits.quiet_seconds -1",
+    ] {
+        assert!(r.stderr.contains(want), "expected {want:?} in\n{}", r.stderr);
+    }
+}
+
+/// A file still being written (appended every 300 ms for 3 s) is left in the inbox with a word,
+/// and taken whole once it stops changing; the archive holds exactly the final bytes.
+#[test]
+fn a_file_still_being_written_waits_until_it_is_whole() {
+    let env = Env::new();
+    let full = {
+        let mut t = String::from_utf8(csv_row(&[])).unwrap();
+        for (m, n) in [("2025-05", "37"), ("2025-04", "36"), ("2025-03", "35")] {
+            let mut row = t.lines().nth(1).unwrap().replacen("2025-06", m, 1);
+            row = row.replacen(",38,11,", &format!(",{n},{},", n.parse::<i32>().unwrap() - 27), 1);
+            t.push_str(&row);
+            t.push('\n');
+        }
+        t.into_bytes()
+    };
+    let path = env.fresh_in("市本级_2025_续传.csv", &full[..100]);
+    let writer = {
+        let full = full.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::options().append(true).open(&path).unwrap();
+            let rest = &full[100..];
+            let step = rest.len().div_ceil(10);
+            for chunk in rest.chunks(step) {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                f.write_all(chunk).unwrap();
+                f.flush().unwrap();
+            }
+        })
+    };
+    let r = env.run(&["--as-of", AS_OF, "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("仍在写入"), "{}", r.stdout);
+    assert!(env.store().files().unwrap().is_empty(), "nothing half-written taken");
+    writer.join().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2_200));
+    let r = env.run(&["--as-of", AS_OF, "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let files = env.store().files().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].rows_accepted, 4);
+    assert_eq!(std::fs::read(env.data().join(&files[0].stored_as)).unwrap(), full);
+}
+
+/// Names of every file under a folder that a killed run could have left behind.
+fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with(".tmp-") || name.contains(".tmp-") {
+                out.push(e.path());
+            }
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// `kill -9` at each stage of ingest (and of the report), then a later ingest — in another
+/// month, with a new file waiting — recovers: everything taken once, nothing lost, no
+/// leftovers, and the report is built.
+#[test]
+fn a_kill_at_any_stage_recovers_later_with_new_files() {
+    let bad = csv_row(&[("其中：刑事", "12")]); // breakdown off by one: rejected
+    let newer = csv_row(&[("填报人", "李四")]); // same figures, a new version
+    for stage in ["read", "kept", "reports", "store", "committed", "removing", "report"] {
+        let env = Env::new();
+        env.drop_samples_except(&[]);
+        env.drop_in("市本级_2025-06_错.csv", &bad);
+        let fault = format!("crash@{stage}");
+        let args = ["--as-of", "2025-07-04 09:00", "run", "--period", "2025-06", "--no-email"];
+        let r = env.run_env(&args, &[("FAYUAN_TEST_FAULT", &fault)]);
+        assert_eq!(r.code, -1, "{stage}: killed by SIGKILL\n{}{}", r.stdout, r.stderr);
+
+        env.drop_in("市本级_2025-06_更正.csv", &newer);
+        let r = env.run(&["--as-of", "2025-08-02 10:00", "run", "--period", "2025-06", "--no-email"]);
+        assert_eq!(r.code, 0, "{stage}\n{}{}", r.stdout, r.stderr);
+        assert!(env.files_under("inbox").is_empty(), "{stage}: {:?}", env.files_under("inbox"));
+        let files = env.store().files().unwrap();
+        let taken = |bytes: &[u8]| {
+            let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+            files
+                .iter()
+                .filter(|f| f.sha256 == sha && f.outcome != Outcome::Duplicate)
+                .count()
+        };
+        assert_eq!(taken(&bad), 1, "{stage}: the rejected file recorded once");
+        assert_eq!(taken(&newer), 1, "{stage}");
+        let rows = env.store().rows().unwrap();
+        assert_eq!(rows.height(), SAMPLE_ROWS + 1, "{stage}: each row taken once");
+        for f in &files {
+            assert!(env.data().join(&f.stored_as).exists(), "{stage}: {}", f.stored_as);
+        }
+        let left = leftovers(&env.data());
+        assert!(left.is_empty(), "{stage}: {left:?}");
+        let out = leftovers(&env.tmp.path().join("output"));
+        assert!(out.is_empty(), "{stage}: {out:?}");
+        assert!(env.tmp.path().join("output/luan-2025/2025-06").is_dir());
+    }
+}
+
+/// A disk that fills while a batch holding a rejected file is written: the ingest fails
+/// (exit 1, an operator's problem), and once there is room again the next ingest takes
+/// everything, once.
+#[test]
+fn a_full_disk_during_the_commit_recovers_when_there_is_room() {
+    let bad = csv_row(&[("其中：刑事", "12")]);
+    for stage in ["kept", "reports", "store"] {
+        let env = Env::new();
+        env.drop_samples_except(&[]);
+        env.drop_in("市本级_2025-06_错.csv", &bad);
+        let fault = format!("full@{stage}");
+        let r = env.run_env(&["--as-of", "2025-07-04 09:00", "ingest"], &[("FAYUAN_TEST_FAULT", &fault)]);
+        assert_eq!(r.code, 1, "{stage}\n{}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+        assert_eq!(env.files_under("inbox").len(), SAMPLE_ROWS + 1);
+        let r = env.run(&["--as-of", "2025-07-05 09:00", "ingest"]);
+        assert_eq!(r.code, 3, "{stage}\n{}{}", r.stdout, r.stderr);
+        assert!(env.files_under("inbox").is_empty());
+        assert_eq!(env.store().rows().unwrap().height(), SAMPLE_ROWS);
+        assert!(leftovers(&env.data()).is_empty());
+    }
+}
+
+/// The same on a real full disk: a 2 MB tmpfs holds the data folder (needs root to mount).
+#[test]
+fn a_real_full_disk_recovers_when_there_is_room() {
+    let env = Env::new();
+    let data = env.data();
+    std::fs::create_dir_all(&data).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&data)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        println!("SKIPPED: a_real_full_disk_recovers_when_there_is_room needs root to mount a tmpfs (run the tests as root)");
+        assert!(std::env::var_os("CI").is_none(), "CI must run this test");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(data.clone());
+    env.drop_samples_except(&[]);
+    env.drop_in("市本级_2025-06_错.csv", &csv_row(&[("其中：刑事", "12")]));
+    // Fill the disk but for 60 KB: the copies of the inbox (about 150 KB) cannot all be kept.
+    let filler = data.join("filler");
+    let free = {
+        let out = std::process::Command::new("df").args(["-B1", "--output=avail"]).arg(&data).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse::<u64>().unwrap()
+    };
+    std::fs::write(&filler, vec![0u8; (free - 60_000) as usize]).unwrap();
+    let r = env.run(&["--as-of", "2025-07-04 09:00", "ingest"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+    assert_eq!(env.files_under("inbox").len(), SAMPLE_ROWS + 1);
+    std::fs::remove_file(&filler).unwrap();
+    let r = env.run(&["--as-of", "2025-07-05 09:00", "ingest"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(env.files_under("inbox").is_empty());
+    assert_eq!(env.store().rows().unwrap().height(), SAMPLE_ROWS);
+    assert!(leftovers(&data).is_empty(), "{:?}", leftovers(&data));
+}
