@@ -90,6 +90,14 @@ fn sample(out: &Path, units: usize, months: u32, seed: u64) {
     assert!(ok, "sample generation failed");
 }
 
+/// The generated files are complete: the inbox's quiet period (a wait for files still being
+/// written, not work) is set to 0 so that the figures measure work only.
+fn no_quiet(pipeline: &Path) {
+    let text = std::fs::read_to_string(pipeline).unwrap();
+    assert!(text.contains("quiet_seconds = 2.0"), "the pipeline's quiet period");
+    std::fs::write(pipeline, text.replace("quiet_seconds = 2.0", "quiet_seconds = 0.0")).unwrap();
+}
+
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
@@ -137,6 +145,7 @@ fn main() {
         sample(&dir, *units, 12, 2025);
         let (files, bytes) = dir_bytes(&dir.join("inbox"));
         let pipeline = dir.join("pipeline.toml");
+        no_quiet(&pipeline);
         let p = pipeline.to_str().unwrap();
         let ingest = measure(
             &dir,

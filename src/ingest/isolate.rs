@@ -107,7 +107,7 @@ fn via_worker(
         return read::read(name, bytes, limits);
     };
     // The worker stops itself at read_seconds; the grace covers starting and answering.
-    let deadline = Instant::now() + limits.read_time + Duration::from_secs(5);
+    let deadline = Instant::now() + limits.read_time + Duration::from_secs(2);
     match exchange(worker, name, bytes, limits, deadline) {
         Ok(answer) => answer,
         Err(e) => {
@@ -221,6 +221,7 @@ pub fn worker_main(memory_mb: &str) -> i32 {
         let Some((name, limits, bytes)) = read_request(&mut input) else {
             return 0;
         };
+        let _ = crate::faults::point("reader", std::path::Path::new(&name));
         let answer = encode_answer(&read::read(&name, &bytes, &limits));
         let sent = output
             .write_all(&(answer.len() as u64).to_le_bytes())

@@ -246,12 +246,12 @@ pub fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Vec<Table>, Fil
         Format::Csv => read_csv(bytes, limits, &deadline).map(|t| vec![t]),
         Format::Json => read_json(bytes, limits, &deadline).map(|t| vec![t]),
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
-        Err(FileError(
-            "文件结构异常，无法读取（读取程序出错）。请在 Excel/WPS 中打开确认后重新保存并报送".into(),
-        ))
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err(FileError(format!("{INTERNAL}。请在 Excel/WPS 中打开确认后重新保存并报送"))))
 }
+
+/// How a panic inside a reading library is reported (the fuzz test counts these).
+pub const INTERNAL: &str = "文件结构异常，无法读取（读取程序出错）";
 
 /// Quotes at most `max` characters of a county's text in a message: `前20个字…（共40000个字符）`.
 pub fn shorten(s: &str, max: usize) -> String {

@@ -639,3 +639,44 @@ fn a_real_full_disk_recovers_when_there_is_room() {
     assert_eq!(env.store().rows().unwrap().height(), SAMPLE_ROWS);
     assert!(leftovers(&data).is_empty(), "{:?}", leftovers(&data));
 }
+
+/// A reader that dies (as on an allocation it cannot have) or never answers takes only its own
+/// worker process down: the workbook is rejected with the reason, everything else goes through.
+#[test]
+fn a_crashing_or_hanging_workbook_reader_rejects_only_its_file() {
+    let env = Env::new();
+    env.drop_samples_except(&[]);
+    let args = ["--as-of", AS_OF, "run", "--period", "2025-06", "--no-email"];
+    let r = env.run_env(&args, &[("FAYUAN_TEST_FAULT", "crash@reader")]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let files = env.store().files().unwrap();
+    let workbooks: Vec<_> = files.iter().filter(|f| f.file_name.ends_with(".xlsx")).collect();
+    let shipped = std::fs::read_dir(repo().join("samples/luan-2025"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".xlsx"))
+        .count();
+    assert!(shipped > 0);
+    assert_eq!(workbooks.len(), shipped);
+    for f in &workbooks {
+        assert_eq!(f.outcome, Outcome::Rejected);
+        assert!(f.problems.contains("文件结构异常，读取时超出内存限制或无法解析"), "{}", f.problems);
+    }
+    let others = files.iter().filter(|f| f.outcome == Outcome::Accepted).count();
+    assert_eq!(others, SAMPLE_ROWS - shipped);
+    assert!(env.files_under("inbox").is_empty());
+    assert!(env.tmp.path().join("output/luan-2025/2025-06").is_dir());
+
+    // A reader that hangs is stopped after read_seconds (1 s here) and the grace.
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace("read_seconds = 30", "read_seconds = 1");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text.replace("data_dir = \"../data/luan-2025\"", "data_dir = \"data\"")).unwrap();
+    let env = Env::with_pipeline(&path);
+    let bytes = std::fs::read(repo().join("samples/luan-2025/叶集区_2025-06.xlsx")).unwrap();
+    env.drop_in("叶集区_2025-06.xlsx", &bytes);
+    let r = env.run_env(&["--as-of", AS_OF, "ingest"], &[("FAYUAN_TEST_FAULT", "hang@reader")]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("读取超时：超过 1 秒仍未读完"), "{}", r.stdout);
+}

@@ -6,6 +6,7 @@ mod daemon;
 mod email;
 mod faults;
 mod fixtures;
+mod fuzz;
 mod indicators;
 mod ingest;
 mod report;
