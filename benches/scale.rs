@@ -94,8 +94,15 @@ fn sample(out: &Path, units: usize, months: u32, seed: u64) {
 /// written, not work) is set to 0 so that the figures measure work only.
 fn no_quiet(pipeline: &Path) {
     let text = std::fs::read_to_string(pipeline).unwrap();
-    assert!(text.contains("quiet_seconds = 2.0"), "the pipeline's quiet period");
-    std::fs::write(pipeline, text.replace("quiet_seconds = 2.0", "quiet_seconds = 0.0")).unwrap();
+    assert!(
+        text.contains("quiet_seconds = 2.0"),
+        "the pipeline's quiet period"
+    );
+    std::fs::write(
+        pipeline,
+        text.replace("quiet_seconds = 2.0", "quiet_seconds = 0.0"),
+    )
+    .unwrap();
 }
 
 fn secs(d: Duration) -> String {

@@ -276,6 +276,9 @@ pub fn run(args: Args) -> Result<i32> {
             for line in crate::daemon::status_lines(&ctx) {
                 println!("{line}");
             }
+            for l in ingest::left_in_inbox(&ctx.data_dir)? {
+                println!("收件箱中未收取：{}——{}", l.name, l.reason);
+            }
             Ok(exit::OK)
         }
         Command::Sample {

@@ -381,7 +381,9 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         ("max_unpacked_mb", l.max_unpacked_mb, 4096.0),
     ] {
         if !(v > 0.0 && v <= max) {
-            problems.push(format!("limits.{key} {v}: expected more than 0 and at most {max}"));
+            problems.push(format!(
+                "limits.{key} {v}: expected more than 0 and at most {max}"
+            ));
         }
     }
     for (key, v, max) in [

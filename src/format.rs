@@ -99,7 +99,10 @@ mod tests {
 
     #[test]
     fn csv_fields_never_run_as_formulas() {
-        assert_eq!(csv_safe("=HYPERLINK(\"http:evil\",\"x\")"), "'=HYPERLINK(\"http:evil\",\"x\")");
+        assert_eq!(
+            csv_safe("=HYPERLINK(\"http:evil\",\"x\")"),
+            "'=HYPERLINK(\"http:evil\",\"x\")"
+        );
         for risky in ["+1+2", "-1+A1", "@SUM(A1)", "\tx", "\r=1"] {
             assert!(csv_safe(risky).starts_with('\''), "{risky:?}");
         }
@@ -107,7 +110,10 @@ mod tests {
         assert_eq!(csv_safe("-0.25"), "-0.25");
         assert_eq!(csv_safe("霍邱县"), "霍邱县");
         assert_eq!(csv_safe("a\0b"), "ab");
-        assert_eq!(cell_text(&"张".repeat(40_000)).chars().count(), 32_000 + "……（内容过长，已截断）".chars().count());
+        assert_eq!(
+            cell_text(&"张".repeat(40_000)).chars().count(),
+            32_000 + "……（内容过长，已截断）".chars().count()
+        );
     }
 
     #[test]

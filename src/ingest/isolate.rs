@@ -435,6 +435,9 @@ mod tests {
             assert!(decode_answer(&good[..cut]).is_none(), "cut at {cut}");
         }
         // A row count of four billion in a short answer.
-        assert!(decode_answer(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255]).is_none());
+        assert!(
+            decode_answer(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255])
+                .is_none()
+        );
     }
 }

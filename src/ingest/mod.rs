@@ -150,7 +150,9 @@ fn scan_dir(
         if fsutil::is_temp_name(&base) {
             left.push(aside("正在写入的临时文件，写完后自动收取"));
         } else if office_lock(&base) {
-            left.push(aside("Office 打开文件时生成的锁文件，不是报表（关闭文件后自动消失）"));
+            left.push(aside(
+                "Office 打开文件时生成的锁文件，不是报表（关闭文件后自动消失）",
+            ));
         } else if kind.is_symlink() {
             left.push(aside("符号链接，未收取：请把文件本身放入收件箱"));
         } else if kind.is_dir() && depth == 0 {
@@ -168,6 +170,12 @@ fn scan_dir(
         }
     }
     Ok(())
+}
+
+/// What waits in the inbox and will not be taken as it is (links, Office lock files, folders
+/// too deep…), for `status`: the staff hear of it even when only the daemon ingests.
+pub fn left_in_inbox(data_dir: &Path) -> Result<Vec<LeftAside>> {
+    Ok(scan(&Folders::of(data_dir).inbox)?.1)
 }
 
 /// Keeps only the files that have stopped changing. A file modified within `quiet` is waited
@@ -269,7 +277,13 @@ pub fn drop_into_inbox(data_dir: &Path, name: &str, bytes: &[u8]) -> Result<Path
 pub fn disk_name(name: &str, max_bytes: usize) -> String {
     let clean: String = name
         .chars()
-        .map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c })
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let clean = clean.trim_start_matches('.');
     let clean = if clean.is_empty() { "_" } else { clean };
@@ -387,11 +401,7 @@ struct Read {
 /// Reads one file: all of it into memory, or, when larger than the limit, streamed into a
 /// staging copy in quarantine (it will only be kept, never parsed). `None` when the file
 /// changed while it was read (still being written): it is left for the next ingest.
-fn read_one(
-    f: &Found,
-    max_bytes: u64,
-    staging: &Path,
-) -> Result<Option<(Bytes, u64, String)>> {
+fn read_one(f: &Found, max_bytes: u64, staging: &Path) -> Result<Option<(Bytes, u64, String)>> {
     if f.seen.len > max_bytes {
         use std::io::{Read as _, Write as _};
         fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
@@ -696,11 +706,7 @@ fn error_report(entry: &FileEntry, checked: &Checked) -> String {
     };
     let mut out = format!(
         "法律援助民生实事月报 数据校验报告\n\n文件：{}\n收到时间：{}\nSHA-256：{}\n结论：{}\n\n问题清单（共 {} 个）：\n",
-        entry.file_name,
-        entry.arrived_at,
-        entry.sha256,
-        verdict,
-        checked.problem_count
+        entry.file_name, entry.arrived_at, entry.sha256, verdict, checked.problem_count
     );
     for (i, line) in problem_lines(&entry.file_name, checked).iter().enumerate() {
         out.push_str(&format!("{}. {line}\n", i + 1));

@@ -246,8 +246,11 @@ pub fn read(name: &str, bytes: &[u8], limits: &Limits) -> Result<Vec<Table>, Fil
         Format::Csv => read_csv(bytes, limits, &deadline).map(|t| vec![t]),
         Format::Json => read_json(bytes, limits, &deadline).map(|t| vec![t]),
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
-        .unwrap_or_else(|_| Err(FileError(format!("{INTERNAL}。请在 Excel/WPS 中打开确认后重新保存并报送"))))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
+        Err(FileError(format!(
+            "{INTERNAL}。请在 Excel/WPS 中打开确认后重新保存并报送"
+        )))
+    })
 }
 
 /// How a panic inside a reading library is reported (the fuzz test counts these).
@@ -369,7 +372,8 @@ fn read_workbook(
         Err(_) => {
             // .xls and .ods: calamine reads the whole sheet; their size is bounded above
             // (file size, unpacked size) and ingest opens them in a separate process.
-            let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(damaged)?;
+            let mut book =
+                calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(damaged)?;
             for name in book.sheet_names() {
                 deadline.check()?;
                 let range = book
@@ -499,18 +503,32 @@ pub fn decode_text(bytes: &[u8]) -> Result<(String, Encoding), FileError> {
     match std::str::from_utf8(bytes) {
         Ok(s) => return Ok((s.to_string(), Encoding::Utf8)),
         Err(e) if bom => {
-            return Err(encoding_error(bytes, e.valid_up_to(), "文件标明为 UTF-8（带 BOM）"));
+            return Err(encoding_error(
+                bytes,
+                e.valid_up_to(),
+                "文件标明为 UTF-8（带 BOM）",
+            ));
         }
         Err(_) => {}
     }
-    let at = std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to());
+    let at = std::str::from_utf8(bytes)
+        .err()
+        .map_or(0, |e| e.valid_up_to());
     // Rows pasted together from files of both kinds: say so rather than "no header".
     if mixed_utf8(bytes) {
-        return Err(encoding_error(bytes, at, "文件中混有 UTF-8 和 GBK 两种编码"));
+        return Err(encoding_error(
+            bytes,
+            at,
+            "文件中混有 UTF-8 和 GBK 两种编码",
+        ));
     }
     let (text, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(bytes);
     if had_errors {
-        return Err(encoding_error(bytes, at, "文件既不是 UTF-8 也不是 GB18030/GBK 编码"));
+        return Err(encoding_error(
+            bytes,
+            at,
+            "文件既不是 UTF-8 也不是 GB18030/GBK 编码",
+        ));
     }
     let text = text.into_owned();
     Ok((text, Encoding::Gb18030))
@@ -737,12 +755,21 @@ mod tests {
                 .0
                 .contains("JSON 格式错误")
         );
-        assert!(read("a.json", b"42", &L).unwrap_err().0.contains("对象数组"));
+        assert!(
+            read("a.json", b"42", &L)
+                .unwrap_err()
+                .0
+                .contains("对象数组")
+        );
     }
 
     #[test]
     fn json_places_name_records() {
-        let t = read("a.json", br#"[{"unit_code":"341522"},{"unit_code":341524,"x":null}]"#, &L)
+        let t = read(
+            "a.json",
+            br#"[{"unit_code":"341522"},{"unit_code":341524,"x":null}]"#,
+            &L,
+        )
         .unwrap()
         .remove(0);
         assert_eq!(t.rows.len(), 3);

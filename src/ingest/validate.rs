@@ -581,7 +581,13 @@ fn parse_text(s: &str, max_chars: usize) -> Result<String, String> {
     let text: String = s
         .trim()
         .chars()
-        .map(|c| if matches!(c, '\t' | '\n' | '\r') { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\t' | '\n' | '\r') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(format!(
@@ -675,18 +681,44 @@ mod tests {
     #[test]
     fn bounds_and_text() {
         let big = Cell::Text("9223372036854775807".into());
-        assert!(parse_value(Kind::Count, &big, true, &B).unwrap_err().contains("超出合理范围"));
-        assert_eq!(parse_value(Kind::Count, &Cell::Number(1e6), true, &B), Ok(Value::Count(1_000_000)));
+        assert!(
+            parse_value(Kind::Count, &big, true, &B)
+                .unwrap_err()
+                .contains("超出合理范围")
+        );
+        assert_eq!(
+            parse_value(Kind::Count, &Cell::Number(1e6), true, &B),
+            Ok(Value::Count(1_000_000))
+        );
         assert!(parse_value(Kind::Count, &Cell::Number(1e6 + 1.0), true, &B).is_err());
         assert!(parse_value(Kind::Count, &Cell::Number(f64::INFINITY), true, &B).is_err());
-        assert!(parse_value(Kind::Money, &Cell::Text("99999999999999999999".into()), true, &B).unwrap_err().contains("超出合理范围"));
-        assert_eq!(parse_value(Kind::Money, &Cell::Text("1000000000".into()), true, &B), Ok(Value::Fen(100_000_000_000)));
+        assert!(
+            parse_value(
+                Kind::Money,
+                &Cell::Text("99999999999999999999".into()),
+                true,
+                &B
+            )
+            .unwrap_err()
+            .contains("超出合理范围")
+        );
+        assert_eq!(
+            parse_value(Kind::Money, &Cell::Text("1000000000".into()), true, &B),
+            Ok(Value::Fen(100_000_000_000))
+        );
         assert!(parse_value(Kind::Money, &Cell::Number(1_000_000_000.01), true, &B).is_err());
         let long = "张".repeat(40_000);
         let e = parse_value(Kind::Text, &Cell::Text(long), false, &B).unwrap_err();
         assert!(e.contains("共40000个字符") && e.chars().count() < 80, "{e}");
-        assert!(parse_value(Kind::Text, &Cell::Text("张\u{0}三".into()), false, &B).unwrap_err().contains("U+0000"));
-        assert_eq!(parse_value(Kind::Text, &Cell::Text(" 张\n三 ".into()), false, &B), Ok(Value::Text("张 三".into())));
+        assert!(
+            parse_value(Kind::Text, &Cell::Text("张\u{0}三".into()), false, &B)
+                .unwrap_err()
+                .contains("U+0000")
+        );
+        assert_eq!(
+            parse_value(Kind::Text, &Cell::Text(" 张\n三 ".into()), false, &B),
+            Ok(Value::Text("张 三".into()))
+        );
         let e = parse_value(Kind::Code, &Cell::Text("x".repeat(40_000)), true, &B).unwrap_err();
         assert!(e.chars().count() < 100, "{e}");
     }
@@ -732,7 +764,8 @@ mod tests {
             parse_value(
                 Kind::Period,
                 &Cell::Date(NaiveDate::from_ymd_opt(2025, 1, 31).unwrap()),
-                true, &B
+                true,
+                &B
             ),
             Ok(jan)
         );

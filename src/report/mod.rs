@@ -150,7 +150,10 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Writ
     fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
     let tmp = parent.join(format!(".tmp-{}-{}", meta.period, std::process::id()));
     // Unfinished run folders of killed processes (any period: runs hold the write lock).
-    for e in fs::read_dir(&parent).map_err(|e| Error::io(&parent, e))?.flatten() {
+    for e in fs::read_dir(&parent)
+        .map_err(|e| Error::io(&parent, e))?
+        .flatten()
+    {
         if e.file_name().to_string_lossy().starts_with(".tmp-") {
             fs::remove_dir_all(e.path()).map_err(|err| Error::io(&e.path(), err))?;
         }

@@ -101,10 +101,12 @@ fn survived(env: &Env, r: &Run, bytes: &[u8]) -> fayuan::store::FileEntry {
 /// The file was rejected; its error report (beside it in quarantine) says `why`.
 fn rejected_saying(env: &Env, entry: &fayuan::store::FileEntry, why: &str) {
     assert_eq!(entry.outcome, Outcome::Rejected, "{}", entry.problems);
-    assert!(entry.stored_as.starts_with("quarantine/"), "{}", entry.stored_as);
-    let report = env
-        .data()
-        .join(format!("{}.错误报告.txt", entry.stored_as));
+    assert!(
+        entry.stored_as.starts_with("quarantine/"),
+        "{}",
+        entry.stored_as
+    );
+    let report = env.data().join(format!("{}.错误报告.txt", entry.stored_as));
     let text = std::fs::read_to_string(&report).unwrap();
     assert!(text.contains(why), "expected {why:?} in\n{text}");
     assert!(entry.problems.contains(why), "{}", entry.problems);
@@ -155,7 +157,11 @@ fn money_beyond_its_bound_is_rejected() {
     let bytes = csv_row(&[("到位经费（元）", "99999999999999999999.00")]);
     let (env, r) = run_beside_samples("市本级_2025-06_金额.csv", &bytes);
     let entry = survived(&env, &r, &bytes);
-    rejected_saying(&env, &entry, "超出合理范围（一个单位一个月最多 1000000000 元）");
+    rejected_saying(
+        &env,
+        &entry,
+        "超出合理范围（一个单位一个月最多 1000000000 元）",
+    );
 }
 
 /// A sheet with one cell at A1 and one at XFD1048576 (the last cell Excel has).
@@ -231,7 +237,11 @@ fn a_million_row_sheet_is_cut_at_the_row_limit() {
     let bytes = with_sheet_xml(xml.as_bytes());
     let (env, r) = run_beside_samples("叶集区_2025-06_百万行.xlsx", &bytes);
     let entry = survived(&env, &r, &bytes);
-    rejected_saying(&env, &entry, "A10001 有内容，超出月报表的范围（最多 10000 行、200 列）");
+    rejected_saying(
+        &env,
+        &entry,
+        "A10001 有内容，超出月报表的范围（最多 10000 行、200 列）",
+    );
 }
 
 #[test]
@@ -269,7 +279,11 @@ fn an_error_report_lists_the_first_problems_and_counts_the_rest() {
     let text = std::fs::read_to_string(report).unwrap();
     // 5,000 bad cells, and every row after the first repeats 市本级 2025-06: 9,999 problems.
     assert!(text.contains("问题清单（共 9999 个）"), "{}", &text[..400]);
-    assert!(text.contains("另有 9799 个问题未列出"), "{}", &text[text.len() - 400..]);
+    assert!(
+        text.contains("另有 9799 个问题未列出"),
+        "{}",
+        &text[text.len() - 400..]
+    );
     assert!(text.len() < 100_000, "{} bytes", text.len());
     assert!(entry.problems.lines().count() <= 21);
 }
@@ -282,18 +296,37 @@ fn long_names_newlines_dots_and_folders_are_all_taken() {
     let long = format!("{}_2025-04.csv", "霍".repeat(80));
     assert_eq!(long.len(), 252);
     let files: Vec<(String, Vec<u8>)> = vec![
-        (long.clone(), csv_row(&[("统计月份", "2025-04"), ("填报人", "长名")])),
-        ("市本级\n_2025-05.csv".into(), csv_row(&[("统计月份", "2025-05"), ("填报人", "换行")])),
-        (".市本级_2025-03.csv".into(), csv_row(&[("统计月份", "2025-03"), ("填报人", "点")])),
-        ("六月/市本级_2025-02.csv".into(), csv_row(&[("统计月份", "2025-02"), ("填报人", "夹")])),
+        (
+            long.clone(),
+            csv_row(&[("统计月份", "2025-04"), ("填报人", "长名")]),
+        ),
+        (
+            "市本级\n_2025-05.csv".into(),
+            csv_row(&[("统计月份", "2025-05"), ("填报人", "换行")]),
+        ),
+        (
+            ".市本级_2025-03.csv".into(),
+            csv_row(&[("统计月份", "2025-03"), ("填报人", "点")]),
+        ),
+        (
+            "六月/市本级_2025-02.csv".into(),
+            csv_row(&[("统计月份", "2025-02"), ("填报人", "夹")]),
+        ),
     ];
     for (name, bytes) in &files {
         env.drop_in(name, bytes);
     }
     let r = env.run(&["--as-of", AS_OF, "run", "--period", "2025-06", "--no-email"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(env.files_under("inbox").is_empty(), "{:?}", env.files_under("inbox"));
-    assert!(!env.inbox().join("六月").exists(), "the emptied folder goes");
+    assert!(
+        env.files_under("inbox").is_empty(),
+        "{:?}",
+        env.files_under("inbox")
+    );
+    assert!(
+        !env.inbox().join("六月").exists(),
+        "the emptied folder goes"
+    );
     let records = env.store().files().unwrap();
     for (name, bytes) in &files {
         let e = records
@@ -304,13 +337,21 @@ fn long_names_newlines_dots_and_folders_are_all_taken() {
         let kept = env.data().join(&e.stored_as);
         assert_eq!(std::fs::read(&kept).unwrap(), *bytes);
         let disk = kept.file_name().unwrap().to_string_lossy().to_string();
-        assert!(disk.len() <= 200 && !disk.contains('\n') && !disk.contains('/'), "{disk:?}");
+        assert!(
+            disk.len() <= 200 && !disk.contains('\n') && !disk.contains('/'),
+            "{disk:?}"
+        );
     }
     // Each checksum list verifies with coreutils' sha256sum.
     let sums: Vec<PathBuf> = env
         .files_under("archive")
         .into_iter()
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("SHA256SUMS"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("SHA256SUMS")
+        })
         .collect();
     assert!(!sums.is_empty());
     for list in sums {
@@ -320,7 +361,11 @@ fn long_names_newlines_dots_and_folders_are_all_taken() {
             .current_dir(list.parent().unwrap())
             .output()
             .expect("sha256sum (coreutils) runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     // The rows are in the store under the months they name: 4 more versions of 市本级.
     let all = fayuan::store::Store::open(&env.data()).rows().unwrap();
@@ -340,23 +385,45 @@ fn what_is_left_in_the_inbox_is_said() {
         ".~lock.霍邱县_2025-06.xlsx#：暂未收取——Office",
         "link.csv：暂未收取——符号链接",
     ] {
-        assert!(r.stdout.contains(want), "expected {want:?} in\n{}", r.stdout);
+        assert!(
+            r.stdout.contains(want),
+            "expected {want:?} in\n{}",
+            r.stdout
+        );
     }
     assert!(env.store().files().unwrap().is_empty());
+    let s = env.run(&["--as-of", AS_OF, "status", "--period", "2025-06"]);
+    assert!(
+        s.stdout.contains("收件箱中未收取：link.csv——符号链接"),
+        "{}",
+        s.stdout
+    );
 }
 
 #[test]
 fn long_text_is_rejected_at_ingest_and_quoted_short() {
     let long = "张".repeat(40_000);
     for (name, header, why) in [
-        ("市本级_2025-06_填报人.csv", "填报人", "内容过长（共40000个字符，最多 200 个）"),
-        ("市本级_2025-06_单位名称.csv", "单位名称", "内容过长（共40000个字符，最多 200 个）"),
+        (
+            "市本级_2025-06_填报人.csv",
+            "填报人",
+            "内容过长（共40000个字符，最多 200 个）",
+        ),
+        (
+            "市本级_2025-06_单位名称.csv",
+            "单位名称",
+            "内容过长（共40000个字符，最多 200 个）",
+        ),
     ] {
         let bytes = csv_row(&[(header, &long)]);
         let (env, r) = run_beside_samples(name, &bytes);
         let entry = survived(&env, &r, &bytes);
         rejected_saying(&env, &entry, why);
-        assert!(entry.problems.chars().count() < 300, "{}", entry.problems.len());
+        assert!(
+            entry.problems.chars().count() < 300,
+            "{}",
+            entry.problems.len()
+        );
     }
 }
 
@@ -380,7 +447,13 @@ fn twin(env: &Env, name: &str) -> Vec<std::collections::HashMap<String, String>>
         .collect();
     reader
         .records()
-        .map(|r| headers.iter().cloned().zip(r.unwrap().iter().map(String::from)).collect())
+        .map(|r| {
+            headers
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(String::from))
+                .collect()
+        })
         .collect()
 }
 
@@ -405,7 +478,9 @@ fn formulas_in_county_text_never_run_in_the_csv_twins() {
     // Negative figures in the twins are numbers, not quoted text.
     let completion = twin(&env, "completion.csv");
     assert!(
-        completion.iter().any(|r| r["schedule_gap"].starts_with('-')),
+        completion
+            .iter()
+            .any(|r| r["schedule_gap"].starts_with('-')),
         "some unit is behind schedule in June"
     );
 }
@@ -465,7 +540,11 @@ fn a_configuration_lists_unknown_keys_with_every_value_problem() {
         "limits.max_rows 0",
         "limits.quiet_seconds -1",
     ] {
-        assert!(r.stderr.contains(want), "expected {want:?} in\n{}", r.stderr);
+        assert!(
+            r.stderr.contains(want),
+            "expected {want:?} in\n{}",
+            r.stderr
+        );
     }
 }
 
@@ -478,7 +557,11 @@ fn a_file_still_being_written_waits_until_it_is_whole() {
         let mut t = String::from_utf8(csv_row(&[])).unwrap();
         for (m, n) in [("2025-05", "37"), ("2025-04", "36"), ("2025-03", "35")] {
             let mut row = t.lines().nth(1).unwrap().replacen("2025-06", m, 1);
-            row = row.replacen(",38,11,", &format!(",{n},{},", n.parse::<i32>().unwrap() - 27), 1);
+            row = row.replacen(
+                ",38,11,",
+                &format!(",{n},{},", n.parse::<i32>().unwrap() - 27),
+                1,
+            );
             t.push_str(&row);
             t.push('\n');
         }
@@ -501,7 +584,10 @@ fn a_file_still_being_written_waits_until_it_is_whole() {
     let r = env.run(&["--as-of", AS_OF, "ingest"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("仍在写入"), "{}", r.stdout);
-    assert!(env.store().files().unwrap().is_empty(), "nothing half-written taken");
+    assert!(
+        env.store().files().unwrap().is_empty(),
+        "nothing half-written taken"
+    );
     writer.join().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2_200));
     let r = env.run(&["--as-of", AS_OF, "ingest"]);
@@ -509,7 +595,10 @@ fn a_file_still_being_written_waits_until_it_is_whole() {
     let files = env.store().files().unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].rows_accepted, 4);
-    assert_eq!(std::fs::read(env.data().join(&files[0].stored_as)).unwrap(), full);
+    assert_eq!(
+        std::fs::read(env.data().join(&files[0].stored_as)).unwrap(),
+        full
+    );
 }
 
 /// Names of every file under a folder that a killed run could have left behind.
@@ -537,19 +626,49 @@ fn leftovers(dir: &Path) -> Vec<PathBuf> {
 fn a_kill_at_any_stage_recovers_later_with_new_files() {
     let bad = csv_row(&[("其中：刑事", "12")]); // breakdown off by one: rejected
     let newer = csv_row(&[("填报人", "李四")]); // same figures, a new version
-    for stage in ["read", "kept", "reports", "store", "committed", "removing", "report"] {
+    for stage in [
+        "read",
+        "kept",
+        "reports",
+        "store",
+        "committed",
+        "removing",
+        "report",
+    ] {
         let env = Env::new();
         env.drop_samples_except(&[]);
         env.drop_in("市本级_2025-06_错.csv", &bad);
         let fault = format!("crash@{stage}");
-        let args = ["--as-of", "2025-07-04 09:00", "run", "--period", "2025-06", "--no-email"];
+        let args = [
+            "--as-of",
+            "2025-07-04 09:00",
+            "run",
+            "--period",
+            "2025-06",
+            "--no-email",
+        ];
         let r = env.run_env(&args, &[("FAYUAN_TEST_FAULT", &fault)]);
-        assert_eq!(r.code, -1, "{stage}: killed by SIGKILL\n{}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, -1,
+            "{stage}: killed by SIGKILL\n{}{}",
+            r.stdout, r.stderr
+        );
 
         env.drop_in("市本级_2025-06_更正.csv", &newer);
-        let r = env.run(&["--as-of", "2025-08-02 10:00", "run", "--period", "2025-06", "--no-email"]);
+        let r = env.run(&[
+            "--as-of",
+            "2025-08-02 10:00",
+            "run",
+            "--period",
+            "2025-06",
+            "--no-email",
+        ]);
         assert_eq!(r.code, 0, "{stage}\n{}{}", r.stdout, r.stderr);
-        assert!(env.files_under("inbox").is_empty(), "{stage}: {:?}", env.files_under("inbox"));
+        assert!(
+            env.files_under("inbox").is_empty(),
+            "{stage}: {:?}",
+            env.files_under("inbox")
+        );
         let files = env.store().files().unwrap();
         let taken = |bytes: &[u8]| {
             let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
@@ -561,9 +680,17 @@ fn a_kill_at_any_stage_recovers_later_with_new_files() {
         assert_eq!(taken(&bad), 1, "{stage}: the rejected file recorded once");
         assert_eq!(taken(&newer), 1, "{stage}");
         let rows = env.store().rows().unwrap();
-        assert_eq!(rows.height(), SAMPLE_ROWS + 1, "{stage}: each row taken once");
+        assert_eq!(
+            rows.height(),
+            SAMPLE_ROWS + 1,
+            "{stage}: each row taken once"
+        );
         for f in &files {
-            assert!(env.data().join(&f.stored_as).exists(), "{stage}: {}", f.stored_as);
+            assert!(
+                env.data().join(&f.stored_as).exists(),
+                "{stage}: {}",
+                f.stored_as
+            );
         }
         let left = leftovers(&env.data());
         assert!(left.is_empty(), "{stage}: {left:?}");
@@ -584,7 +711,10 @@ fn a_full_disk_during_the_commit_recovers_when_there_is_room() {
         env.drop_samples_except(&[]);
         env.drop_in("市本级_2025-06_错.csv", &bad);
         let fault = format!("full@{stage}");
-        let r = env.run_env(&["--as-of", "2025-07-04 09:00", "ingest"], &[("FAYUAN_TEST_FAULT", &fault)]);
+        let r = env.run_env(
+            &["--as-of", "2025-07-04 09:00", "ingest"],
+            &[("FAYUAN_TEST_FAULT", &fault)],
+        );
         assert_eq!(r.code, 1, "{stage}\n{}{}", r.stdout, r.stderr);
         assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
         assert_eq!(env.files_under("inbox").len(), SAMPLE_ROWS + 1);
@@ -608,7 +738,9 @@ fn a_real_full_disk_recovers_when_there_is_room() {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        println!("SKIPPED: a_real_full_disk_recovers_when_there_is_room needs root to mount a tmpfs (run the tests as root)");
+        println!(
+            "SKIPPED: a_real_full_disk_recovers_when_there_is_room needs root to mount a tmpfs (run the tests as root)"
+        );
         assert!(std::env::var_os("CI").is_none(), "CI must run this test");
         return;
     }
@@ -624,8 +756,18 @@ fn a_real_full_disk_recovers_when_there_is_room() {
     // Fill the disk but for 60 KB: the copies of the inbox (about 150 KB) cannot all be kept.
     let filler = data.join("filler");
     let free = {
-        let out = std::process::Command::new("df").args(["-B1", "--output=avail"]).arg(&data).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().nth(1).unwrap().trim().parse::<u64>().unwrap()
+        let out = std::process::Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
     };
     std::fs::write(&filler, vec![0u8; (free - 60_000) as usize]).unwrap();
     let r = env.run(&["--as-of", "2025-07-04 09:00", "ingest"]);
@@ -650,18 +792,35 @@ fn a_crashing_or_hanging_workbook_reader_rejects_only_its_file() {
     let r = env.run_env(&args, &[("FAYUAN_TEST_FAULT", "crash@reader")]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let files = env.store().files().unwrap();
-    let workbooks: Vec<_> = files.iter().filter(|f| f.file_name.ends_with(".xlsx")).collect();
+    let workbooks: Vec<_> = files
+        .iter()
+        .filter(|f| f.file_name.ends_with(".xlsx"))
+        .collect();
     let shipped = std::fs::read_dir(repo().join("samples/luan-2025"))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".xlsx"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".xlsx")
+        })
         .count();
     assert!(shipped > 0);
     assert_eq!(workbooks.len(), shipped);
     for f in &workbooks {
         assert_eq!(f.outcome, Outcome::Rejected);
-        assert!(f.problems.contains("文件结构异常，读取时超出内存限制或无法解析"), "{}", f.problems);
+        assert!(
+            f.problems
+                .contains("文件结构异常，读取时超出内存限制或无法解析"),
+            "{}",
+            f.problems
+        );
     }
-    let others = files.iter().filter(|f| f.outcome == Outcome::Accepted).count();
+    let others = files
+        .iter()
+        .filter(|f| f.outcome == Outcome::Accepted)
+        .count();
     assert_eq!(others, SAMPLE_ROWS - shipped);
     assert!(env.files_under("inbox").is_empty());
     assert!(env.tmp.path().join("output/luan-2025/2025-06").is_dir());
@@ -672,11 +831,22 @@ fn a_crashing_or_hanging_workbook_reader_rejects_only_its_file() {
         .replace("read_seconds = 30", "read_seconds = 1");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.toml");
-    std::fs::write(&path, text.replace("data_dir = \"../data/luan-2025\"", "data_dir = \"data\"")).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("data_dir = \"../data/luan-2025\"", "data_dir = \"data\""),
+    )
+    .unwrap();
     let env = Env::with_pipeline(&path);
     let bytes = std::fs::read(repo().join("samples/luan-2025/叶集区_2025-06.xlsx")).unwrap();
     env.drop_in("叶集区_2025-06.xlsx", &bytes);
-    let r = env.run_env(&["--as-of", AS_OF, "ingest"], &[("FAYUAN_TEST_FAULT", "hang@reader")]);
+    let r = env.run_env(
+        &["--as-of", AS_OF, "ingest"],
+        &[("FAYUAN_TEST_FAULT", "hang@reader")],
+    );
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("读取超时：超过 1 秒仍未读完"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("读取超时：超过 1 秒仍未读完"),
+        "{}",
+        r.stdout
+    );
 }
