@@ -1,7 +1,13 @@
 //! The store: every accepted row and every file taken in, kept under `<data-dir>/store/`.
 //!
 //! Layout: one folder per ingest batch, `store/batches/b000001/`, holding `files.parquet` (one
-//! entry per file seen: accepted, rejected or duplicate) and `rows.parquet` (the accepted rows).
+//! entry per file seen: accepted, rejected or duplicate), `rows.parquet` (the accepted rows) and
+//! `batch.json` (the schema version it was written with; batches written before versions
+//! existed have none and are version 1).
+//!
+//! Columns are read **by name** and conformed to today's schema: a column a batch lacks (a
+//! field added since) reads as null, a column no longer known is dropped, types are cast. So a
+//! new submission field never makes an existing store unreadable.
 //! A batch folder is written under a temporary name, synced, then renamed into place, so a
 //! batch is either wholly in the store or not at all. Nothing is ever rewritten: a later
 //! submission for the same unit and month is a new row, and versions are numbered when the
@@ -107,6 +113,57 @@ pub struct Store {
 
 const ROWS: &str = "rows.parquet";
 const FILES: &str = "files.parquet";
+const BATCH_META: &str = "batch.json";
+
+/// The version of the batch layout this program writes. 1: no `batch.json` (before versions);
+/// 2: `batch.json`, columns read by name.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The columns of a table and their types: what a batch is conformed to when read.
+pub type Schema = Vec<(PlSmallStr, DataType)>;
+
+/// The rows table's columns today: every submission field (counts Int64, money Float64 in 元,
+/// the rest text), then where each row came from.
+pub fn rows_schema() -> Schema {
+    let mut schema: Schema = FIELDS
+        .iter()
+        .map(|f| {
+            let dtype = match f.kind {
+                Kind::Count => DataType::Int64,
+                Kind::Money => DataType::Float64,
+                Kind::Code | Kind::Text | Kind::Period | Kind::Date => DataType::String,
+            };
+            (f.key.into(), dtype)
+        })
+        .collect();
+    for (name, dtype) in [
+        (meta::BATCH, DataType::Int64),
+        (meta::FILE_SEQ, DataType::Int64),
+        (meta::SOURCE_ROW, DataType::Int64),
+        (meta::SHEET, DataType::String),
+        (meta::SOURCE_FILE, DataType::String),
+        (meta::SHA256, DataType::String),
+        (meta::STORED_AS, DataType::String),
+        (meta::ARRIVED_AT, DataType::String),
+    ] {
+        schema.push((name.into(), dtype));
+    }
+    schema
+}
+
+/// A batch's table as today's schema: by name, missing columns null, unknown ones dropped.
+fn conform(df: &DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
+    let height = df.height();
+    let columns = schema
+        .iter()
+        .map(|(name, dtype)| match df.column(name) {
+            Ok(c) if c.dtype() == dtype => Ok(c.clone()),
+            Ok(c) => c.cast(dtype),
+            Err(_) => Ok(Column::full_null(name.clone(), height, dtype)),
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
+    DataFrame::new(height, columns)
+}
 
 impl Store {
     pub fn open(data_dir: &Path) -> Store {
@@ -156,6 +213,8 @@ impl Store {
         write_parquet(&tmp.join(FILES), &mut files_df)?;
         let mut rows_df = rows_frame(files, rows).map_err(|e| Error::store(&tmp, e))?;
         write_parquet(&tmp.join(ROWS), &mut rows_df)?;
+        let meta = format!("{{\"schema_version\": {SCHEMA_VERSION}}}\n");
+        std::fs::write(tmp.join(BATCH_META), meta).map_err(|e| Error::io(&tmp, e))?;
         crate::fsutil::sync_dir(&tmp)?;
         crate::faults::point("store", &tmp)?;
         if final_dir.exists() {
@@ -244,13 +303,46 @@ impl Store {
     /// Every accepted row of every version, sorted by unit, month and arrival, with the
     /// `version` and `latest` columns.
     pub fn rows(&self) -> Result<DataFrame> {
-        let mut all = rows_frame(&[], &[]).map_err(|e| Error::store(&self.root, e))?;
+        self.rows_as(&rows_schema())
+    }
+
+    /// [`Store::rows`] conformed to a given schema (today's, or — in tests — tomorrow's).
+    pub fn rows_as(&self, schema: &Schema) -> Result<DataFrame> {
+        let empty = DataFrame::new(
+            0,
+            schema
+                .iter()
+                .map(|(n, t)| Column::full_null(n.clone(), 0, t))
+                .collect(),
+        )
+        .map_err(|e| Error::store(&self.root, e))?;
+        let mut all = empty;
         for (_, dir) in self.batches()? {
             let path = dir.join(ROWS);
-            let df = read_parquet(&path)?;
+            let df = conform(&read_parquet(&path)?, schema).map_err(|e| Error::store(&path, e))?;
             all.vstack_mut(&df).map_err(|e| Error::store(&path, e))?;
         }
         number_versions(all).map_err(|e| Error::store(&self.root, e))
+    }
+
+    /// The schema version each batch was written with, oldest batch first.
+    pub fn schema_versions(&self) -> Result<Vec<(i64, u32)>> {
+        self.batches()?
+            .into_iter()
+            .map(|(n, dir)| {
+                let path = dir.join(BATCH_META);
+                let version = match std::fs::read_to_string(&path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
+                    Err(e) => return Err(Error::io(&path, e)),
+                    Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["schema_version"].as_u64())
+                        .ok_or_else(|| Error::store(&path, "no schema_version"))?
+                        as u32,
+                };
+                Ok((n, version))
+            })
+            .collect()
     }
 }
 
@@ -288,7 +380,19 @@ fn files_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
     )
 }
 
+/// The files table's columns today.
+fn files_schema() -> Schema {
+    let text = ["sha256", "file_name", "arrived_at", "outcome", "stored_as", "problems", "unit_codes"];
+    let ints = ["batch", "seq", "size", "rows_accepted", "rows_rejected"];
+    ints.iter()
+        .map(|n| (PlSmallStr::from(*n), DataType::Int64))
+        .chain(text.iter().map(|n| (PlSmallStr::from(*n), DataType::String)))
+        .collect()
+}
+
 fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
+    // By name, conformed: a column added since the batch was written reads as empty.
+    let df = &conform(df, &files_schema())?;
     let s = |name: &str| -> PolarsResult<Vec<String>> {
         Ok(df
             .column(name)?

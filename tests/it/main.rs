@@ -10,6 +10,7 @@ mod fuzz;
 mod indicators;
 mod ingest;
 mod report;
+mod store;
 mod support;
 
 /// The shipped samples' figures for months 1..=`months`, as text keyed by field.

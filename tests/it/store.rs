@@ -1,0 +1,111 @@
+//! The store across versions: a store written by an earlier fayuan (tests/data/store-v0, made
+//! by commit a11b811 before batches had a schema version) still reads — also once a field is
+//! added — and new batches stack onto it.
+
+use crate::support::*;
+use fayuan::store::{Outcome, Store};
+use polars::prelude::*;
+use std::path::Path;
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The v0 store in a fresh data directory.
+fn v0() -> Env {
+    let env = Env::new();
+    copy_tree(&repo().join("tests/data/store-v0/store"), &env.data().join("store"));
+    env
+}
+
+/// The sample generator's figure for a unit and month (the samples' ground truth).
+fn planned(unit: &str, period: &str, key: &str) -> String {
+    crate::report_rows(2)
+        .into_iter()
+        .find(|r| r["unit_code"] == unit && r["period"] == period)
+        .unwrap()[key]
+        .clone()
+}
+
+#[test]
+fn a_store_from_before_schema_versions_still_reads() {
+    let env = v0();
+    let store = env.store();
+    assert_eq!(store.schema_versions().unwrap(), vec![(1, 1), (2, 1)]);
+    let rows = latest_rows(&store);
+    let keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["unit_code"].clone(), r["period"].clone()))
+        .collect();
+    assert_eq!(
+        keys,
+        [("341500", "2025-01"), ("341502", "2025-01"), ("341522", "2025-01"), ("341522", "2025-02")]
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+    );
+    for r in &rows {
+        for key in ["cases_approved", "cases_closed", "surveyed"] {
+            assert_eq!(r[key], planned(&r["unit_code"], &r["period"], key), "{key}");
+        }
+    }
+    let files = store.files().unwrap();
+    let count = |o: Outcome| files.iter().filter(|f| f.outcome == o).count();
+    assert_eq!(files.len(), 6);
+    assert_eq!((count(Outcome::Accepted), count(Outcome::Rejected), count(Outcome::Duplicate)), (4, 1, 1));
+}
+
+#[test]
+fn a_field_added_later_reads_as_null_in_old_batches() {
+    let env = v0();
+    // Tomorrow's schema: today's plus a text field and a count.
+    let mut schema = fayuan::store::rows_schema();
+    schema.insert(3, ("note".into(), DataType::String));
+    schema.push(("cases_mediated".into(), DataType::Int64));
+    let df = env.store().rows_as(&schema).unwrap();
+    assert_eq!(df.height(), 4);
+    assert_eq!(df.column("note").unwrap().null_count(), 4);
+    assert_eq!(df.column("cases_mediated").unwrap().null_count(), 4);
+    // The old figures are where they were, by name.
+    let approved: Vec<Option<i64>> = df.column("cases_approved").unwrap().i64().unwrap().iter().collect();
+    assert!(approved.iter().all(|v| v.is_some_and(|n| n > 0)), "{approved:?}");
+    // A batch from before that lacks a column it should have reads too (drop one and stack).
+    let path = env.data().join("store/batches/b000002/rows.parquet");
+    let old = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
+    let mut narrower = old.drop("legal_help").unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut narrower).unwrap();
+    let df = env.store().rows().unwrap();
+    assert_eq!(df.height(), 4);
+    assert_eq!(df.column("legal_help").unwrap().null_count(), 1);
+}
+
+#[test]
+fn new_batches_stack_onto_an_old_store() {
+    let env = v0();
+    env.drop_in(
+        "霍邱县_2025-01_again.xlsx",
+        &std::fs::read(repo().join("samples/luan-2025/霍邱县_2025-01.xlsx")).unwrap(),
+    );
+    env.drop_in(
+        "叶集区_2025-01.xlsx",
+        &std::fs::read(repo().join("samples/luan-2025/叶集区_2025-01.xlsx")).unwrap(),
+    );
+    let r = env.run(&["--as-of", "2025-04-02 10:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("重复 1"), "the old store's file is recognised: {}", r.stdout);
+    let store = Store::open(&env.data());
+    assert_eq!(
+        store.schema_versions().unwrap(),
+        vec![(1, 1), (2, 1), (3, fayuan::store::SCHEMA_VERSION)]
+    );
+    assert_eq!(store.rows().unwrap().height(), 5);
+    let r = env.run(&["--as-of", "2025-04-06 09:00", "run", "--period", "2025-02", "--no-email"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
