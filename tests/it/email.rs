@@ -37,12 +37,10 @@ pub fn python_ready() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install aiosmtpd (pip install aiosmtpd, see .ci/run)"
-        );
-        eprintln!(
-            "python3 with aiosmtpd is not installed: the SMTP tests did not run (pip install aiosmtpd)"
+        skipped(
+            "the email and daemon tests",
+            "python3 with aiosmtpd, the real SMTP server they deliver to",
+            "pip install aiosmtpd",
         );
     }
     ok

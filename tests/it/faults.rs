@@ -738,10 +738,11 @@ fn a_real_full_disk_recovers_when_there_is_room() {
         .status()
         .is_ok_and(|s| s.success());
     if !mounted {
-        println!(
-            "SKIPPED: a_real_full_disk_recovers_when_there_is_room needs root to mount a tmpfs (run the tests as root)"
+        skipped(
+            "a_real_full_disk_recovers_when_there_is_room",
+            "root, to mount a 2 MB tmpfs",
+            "run the tests as root, as CI does",
         );
-        assert!(std::env::var_os("CI").is_none(), "CI must run this test");
         return;
     }
     struct Unmount(PathBuf);

@@ -19,11 +19,11 @@ fn suite() -> Option<PathBuf> {
             Some(dir)
         }
         None => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must set FAYUAN_FIXTURES"
+            crate::support::skipped(
+                "the shared conformance suite",
+                "FAYUAN_FIXTURES pointing at shared/fixtures",
+                "FAYUAN_FIXTURES=../shared/fixtures, as .ci/run sets it",
             );
-            eprintln!("FAYUAN_FIXTURES is not set: the shared conformance suite was not run");
             None
         }
     }

@@ -349,11 +349,11 @@ fn libreoffice_opens_the_workbook() {
             .is_ok_and(|o| o.status.success())
     });
     let Some(soffice) = soffice else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install LibreOffice (see .ci/run)"
+        skipped(
+            "libreoffice_opens_the_workbook",
+            "LibreOffice",
+            "apt-get install libreoffice-calc-nogui",
         );
-        eprintln!("LibreOffice is not installed: the workbook was not opened in it");
         return;
     };
     let env = Env::new();

@@ -6,6 +6,19 @@ use polars::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A test whose outside program is missing: says so where a person sees it (straight to the
+/// process's stderr, past the test harness's capture) and fails under CI, which must have it.
+pub fn skipped(test: &str, needs: &str, install: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED: {test} needs {needs} (install: {install})\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{}CI must provide it (.ci/run installs it)",
+        line
+    );
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
