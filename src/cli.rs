@@ -1,24 +1,17 @@
 //! The command line of SPEC §8. Parsed arguments are turned into a [`Context`] here; clap
 //! types go no further.
 
+use crate::app::Context;
 use crate::config::{self, Pipeline};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, exit};
 use crate::ingest::{self, validate};
+use crate::layout::DataDir;
+use crate::period::Clock;
 use crate::period::{self, Period};
 use crate::store::Outcome;
 use crate::{notify, sample, status};
-use chrono::DateTime;
-use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-
-/// Exit codes of SPEC §8.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const INVALID: i32 = 3;
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,16 +98,6 @@ pub enum Command {
     },
 }
 
-/// Everything a command needs, resolved from the arguments and the environment.
-pub struct Context {
-    pub pipeline: Pipeline,
-    pub data_dir: PathBuf,
-    pub output_dir: PathBuf,
-    pub now: DateTime<Tz>,
-    /// `now` was given with `--as-of` (not read from the clock).
-    pub as_of_given: bool,
-}
-
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FAYUAN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -140,16 +123,18 @@ fn context(args: &Args) -> Result<Context> {
                 "--as-of {t:?}: expected a time such as \"2025-07-06 09:00\" (Beijing time)"
             ))
         })?,
-        None => chrono::Utc::now().with_timezone(&period::TZ),
+        None => Clock::system().now(),
     };
     Ok(Context {
-        data_dir: args
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| pipeline.data_dir.clone()),
+        data_dir: DataDir::new(
+            args.data_dir
+                .clone()
+                .unwrap_or_else(|| pipeline.data_dir.clone()),
+        ),
         output_dir: args.output_dir.clone(),
         pipeline,
-        now,
+        // A command keeps the moment it started (or --as-of) as "now" throughout.
+        clock: Clock::Fixed(now),
         as_of_given: args.as_of.is_some(),
     })
 }
@@ -249,7 +234,7 @@ pub fn run(args: Args) -> Result<i32> {
                 &ctx.pipeline,
                 period,
                 &built.dir,
-                ctx.now,
+                ctx.now(),
                 force,
             )? {
                 Some(id) => println!("摘要邮件 {id} 已放入发件箱。"),
@@ -268,10 +253,10 @@ pub fn run(args: Args) -> Result<i32> {
         }
         Command::Daemon => crate::daemon::daemon(ctx),
         Command::Status { period } => {
-            let period = period.unwrap_or_else(|| Period::of(ctx.now.date_naive()).prev());
+            let period = period.unwrap_or_else(|| Period::of(ctx.now().date_naive()).prev());
             print!(
                 "{}",
-                status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now)?
+                status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now())?
             );
             for line in crate::daemon::status_lines(&ctx) {
                 println!("{line}");
@@ -350,7 +335,7 @@ fn ingest_now(ctx: &Context) -> Result<ingest::Summary> {
     let summary = ingest::ingest_with(
         &ctx.pipeline,
         &ctx.data_dir,
-        ctx.now,
+        ctx.now(),
         bar.as_ref().map(|b| b as &dyn ingest::Progress),
     );
     if let Some(b) = bar {
@@ -366,7 +351,7 @@ fn write_lock(ctx: &Context, what: &str) -> Result<crate::lock::WriteLock> {
 
 /// Delivers what is pending for the period; exit 1 when something stays in the outbox.
 fn send(ctx: &Context, period: Period) -> Result<i32> {
-    let settings = notify::Settings::resolve(&ctx.pipeline)?;
+    let settings = notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -414,12 +399,12 @@ fn copy_in(ctx: &Context, paths: &[PathBuf]) -> Result<()> {
             .build()
             .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
         let base = std::time::Duration::from_millis(ctx.pipeline.def.email.retry_base_ms);
-        let period = Period::of(ctx.now.date_naive()).prev();
+        let period = Period::of(ctx.now().date_naive()).prev();
         for (name, s) in rt.block_on(crate::sources::poll(
             &ctx.pipeline,
             &ctx.data_dir,
             period,
-            ctx.now,
+            ctx.now(),
             base,
         ))? {
             let zh = match s.result.as_str() {

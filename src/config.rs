@@ -31,6 +31,97 @@ pub struct PipelineFile {
     pub units: Vec<UnitDef>,
 }
 
+/// The SMTP server of `email.server`, parsed (the transport in `notify::smtp` uses it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerUrl {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    /// `user@` in the URL, if any.
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Security {
+    /// `smtps://`: TLS from the first byte (port 465).
+    Implicit,
+    /// `smtp://…?tls=required`: STARTTLS, refuse to go on without it (port 587).
+    StartTls,
+    /// `smtp://…?tls=opportunistic`: STARTTLS when offered.
+    Opportunistic,
+    /// `smtp://`: no TLS, for a relay on the same machine or network.
+    Plain,
+}
+
+impl ServerUrl {
+    pub fn parse(text: &str) -> Result<ServerUrl, String> {
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or("expected smtp://host:port or smtps://host:port")?;
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let authority = authority.trim_end_matches('/');
+        let (username, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h),
+            None => (None, authority),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| format!("port {p:?} is not a number"))?,
+                ),
+            ),
+            None => (hostport.to_string(), None),
+        };
+        if host.is_empty() {
+            return Err("no host".into());
+        }
+        let tls = query.split('&').find_map(|kv| kv.strip_prefix("tls="));
+        let security = match (scheme, tls) {
+            ("smtps", _) => Security::Implicit,
+            ("smtp", Some("required")) => Security::StartTls,
+            ("smtp", Some("opportunistic")) => Security::Opportunistic,
+            ("smtp", None | Some("none")) => Security::Plain,
+            ("smtp", Some(other)) => {
+                return Err(format!(
+                    "tls={other}: expected required, opportunistic or none"
+                ));
+            }
+            (other, _) => return Err(format!("scheme {other}: expected smtp or smtps")),
+        };
+        let port = port.unwrap_or(match security {
+            Security::Implicit => 465,
+            Security::StartTls | Security::Opportunistic => 587,
+            Security::Plain => 25,
+        });
+        Ok(ServerUrl {
+            host,
+            port,
+            security,
+            username,
+        })
+    }
+}
+
+/// `{env:NAME}` in a value → that environment variable (keys and tokens stay out of files).
+pub fn expand_env(text: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("{env:") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 5..];
+        let end = tail.find('}').ok_or("unclosed {env:…}")?;
+        let name = &tail[..end];
+        out.push_str(
+            &std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?,
+        );
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// The email digest (SPEC §6). The SMTP password is never here: it comes from
 /// `FAYUAN_SMTP_PASSWORD`; `FAYUAN_SMTP_URL` overrides `server`.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -443,7 +534,7 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         problems.push("email.to: at least one recipient".into());
     }
     if let Some(server) = &e.server
-        && let Err(why) = crate::notify::smtp::ServerUrl::parse(server)
+        && let Err(why) = ServerUrl::parse(server)
     {
         problems.push(format!("email.server {server:?}: {why}"));
     }
@@ -458,7 +549,7 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         ("schedule.remind", &sch.remind),
         ("schedule.report", &sch.report),
     ] {
-        if let Err(why) = crate::schedule::parse_cron(expr) {
+        if let Err(why) = crate::cron::parse(expr) {
             problems.push(format!("{what} {expr:?}: {why}"));
         }
     }

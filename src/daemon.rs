@@ -6,75 +6,30 @@
 //! data staff now, an alert in the next digest) and never stops the daemon; SIGTERM/SIGINT let
 //! the job in hand finish, then the daemon exits 0; a heartbeat file proves it is alive.
 
-use crate::cli::Context;
+use crate::app::Context;
 use crate::error::{Error, Result};
-use crate::period::{self, Period, TZ};
+use crate::jobs::{self, RunEvent};
+use crate::layout::DataDir;
+use crate::period::{self, Clock, Period, TZ};
 use crate::schedule::{self, History, Job, Schedules};
 use crate::{ingest, lock, notify, run, sources, status};
-use chrono::{DateTime, Duration};
+use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// One line of the run ledger `<data-dir>/runs/<pipeline>.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct RunEvent {
-    /// The daemon's clock (Beijing time; `--as-of` shifts it).
-    pub at: String,
-    /// `ingest`, `remind`, `report`, `start` or `stop`.
-    pub job: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub period: Option<String>,
-    /// The scheduled time that asked for the job.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fired: Option<String>,
-    pub ok: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub detail: String,
-}
-
-fn ledger_path(data_dir: &Path, ctx: &Context) -> PathBuf {
-    data_dir
-        .join("runs")
-        .join(format!("{}.jsonl", ctx.pipeline.name()))
-}
-
-pub fn run_events(data_dir: &Path, pipeline_name: &str) -> Vec<RunEvent> {
-    std::fs::read_to_string(data_dir.join("runs").join(format!("{pipeline_name}.jsonl")))
-        .map(|t| {
-            t.lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn record(ctx: &Context, e: &RunEvent) -> Result<()> {
-    let path = ledger_path(&ctx.data_dir, ctx);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|err| Error::io(dir, err))?;
-    let mut line =
-        serde_json::to_string(e).map_err(|err| Error::io(&path, std::io::Error::other(err)))?;
-    line.push('\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|err| Error::io(&path, err))?;
-    f.write_all(line.as_bytes())
-        .and_then(|_| f.sync_data())
-        .map_err(|err| Error::io(&path, err))
+    jobs::ledger(&ctx.data_dir, ctx.pipeline.name()).append(e)
 }
 
-fn heartbeat_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("daemon").join("heartbeat.json")
+fn heartbeat_path(data_dir: &DataDir) -> PathBuf {
+    data_dir.heartbeat()
 }
 
 /// When the planner last looked at what was due: what a restart catches up from. (The
 /// heartbeat only proves liveness; fires between two looks are taken at the next look.)
-fn last_look_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("daemon").join("last_look.json")
+fn last_look_path(data_dir: &DataDir) -> PathBuf {
+    data_dir.last_look()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,13 +38,13 @@ pub struct Heartbeat {
     pub pid: u32,
 }
 
-pub fn read_heartbeat(data_dir: &Path) -> Option<Heartbeat> {
+pub fn read_heartbeat(data_dir: &DataDir) -> Option<Heartbeat> {
     std::fs::read(heartbeat_path(data_dir))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
-fn beat(data_dir: &Path, now: DateTime<Tz>) -> Result<()> {
+fn beat(data_dir: &DataDir, now: DateTime<Tz>) -> Result<()> {
     write_time(&heartbeat_path(data_dir), now)
 }
 
@@ -113,7 +68,7 @@ fn write_time(path: &Path, now: DateTime<Tz>) -> Result<()> {
 
 /// What has run: the run ledger, the heartbeat and the digests sent by anyone.
 pub fn history(ctx: &Context) -> Result<History> {
-    let events = run_events(&ctx.data_dir, ctx.pipeline.name());
+    let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
     let parse = |s: &str| period::parse_instant(s);
     let mut h = History::default();
     let seen = events
@@ -141,7 +96,7 @@ pub fn history(ctx: &Context) -> Result<History> {
             _ => {}
         }
     }
-    for d in notify::digests(&notify::Ledger::open(&ctx.data_dir, &ctx.pipeline).events()?) {
+    for d in notify::digests(&notify::ledger(&ctx.data_dir, &ctx.pipeline).read()?) {
         if !d.done.is_empty()
             && let Some(p) = Period::parse(&d.period)
         {
@@ -149,29 +104,6 @@ pub fn history(ctx: &Context) -> Result<History> {
         }
     }
     Ok(h)
-}
-
-/// The daemon's notion of now: the real clock, or, with `--as-of`, that moment at start plus
-/// the time since.
-struct Clock {
-    offset: Duration,
-}
-
-impl Clock {
-    fn new(ctx: &Context) -> Clock {
-        let real = chrono::Utc::now().with_timezone(&TZ);
-        Clock {
-            offset: if ctx.as_of_given {
-                ctx.now - real
-            } else {
-                Duration::zero()
-            },
-        }
-    }
-
-    fn now(&self) -> DateTime<Tz> {
-        chrono::Utc::now().with_timezone(&TZ) + self.offset
-    }
 }
 
 pub fn daemon(ctx: Context) -> Result<i32> {
@@ -185,9 +117,15 @@ pub fn daemon(ctx: Context) -> Result<i32> {
 
 async fn main_loop(ctx: Context) -> Result<i32> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
+    // The daemon's clock runs: from --as-of if given (tests, replays), else the system's.
+    let clock = if ctx.as_of_given {
+        Clock::running_from(ctx.now())
+    } else {
+        Clock::system()
+    };
+    let ctx = Context { clock, ..ctx };
     let sch = &ctx.pipeline.def.schedule;
     let schedules = Schedules::from(sch).map_err(Error::Usage)?;
-    let clock = Clock::new(&ctx);
     let bad = |e: tokio_cron_scheduler::JobSchedulerError| Error::Usage(format!("scheduler: {e}"));
     let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<&'static str>(8);
     let mut scheduler = JobScheduler::new().await.map_err(bad)?;
@@ -256,7 +194,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
             detail: String::new(),
         },
     )?;
-    Ok(crate::cli::exit::OK)
+    Ok(crate::error::exit::OK)
 }
 
 /// Runs everything due at `now`, one job at a time. Never fails: a failed job is recorded,
@@ -342,13 +280,7 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
         }
         Job::Remind { period, fired } => remind(ctx, *period, *fired, now, wait).await,
         Job::Report { period, .. } => {
-            let ctx_now = Context {
-                pipeline: ctx.pipeline.clone(),
-                data_dir: ctx.data_dir.clone(),
-                output_dir: ctx.output_dir.clone(),
-                now,
-                as_of_given: true,
-            };
+            let ctx_now = ctx.at(now);
             // The lock is held through delivery too: the ledger has one writer at a time.
             let _lock = tokio::task::block_in_place(|| {
                 lock::acquire(&ctx.data_dir, wait, "daemon report")
@@ -366,7 +298,7 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
                 )?;
                 Ok::<_, Error>(built)
             })?;
-            let settings = notify::Settings::resolve(&ctx.pipeline)?;
+            let settings = notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
             let d = notify::deliver(&ctx.data_dir, &ctx.pipeline, *period, &settings).await?;
             tokio::task::block_in_place(|| run::webhooks(&ctx_now, &built));
             if !d.failed.is_empty() {
@@ -400,7 +332,7 @@ async fn remind(
     let rows = crate::store::Store::open(&ctx.data_dir).rows()?;
     let statuses = status::unit_status(p, &rows, period, &now)?;
     let deadline = period::deadline_zh(&period.deadline(p.def.submission.deadline_day));
-    let settings = notify::Settings::resolve(p)?;
+    let settings = notify::Settings::resolve(p, ctx.clock)?;
     let mut sent = Vec::new();
     let mut problems = Vec::new();
     for s in statuses.iter().filter(|s| s.latest.is_none()) {
@@ -459,6 +391,7 @@ async fn remind(
                     message: &msg,
                     manifest: None,
                 },
+                now,
             )
         })?;
         let d = notify::deliver_message(&ctx.data_dir, p, &id, &settings).await?;
@@ -521,8 +454,15 @@ async fn failure_notice(
                 message: &msg,
                 manifest: None,
             },
+            now,
         )?;
-        notify::deliver_message(&ctx.data_dir, p, &id, &notify::Settings::resolve(p)?).await
+        notify::deliver_message(
+            &ctx.data_dir,
+            p,
+            &id,
+            &notify::Settings::resolve(p, ctx.clock)?,
+        )
+        .await
     };
     if let Err(err) = attempt.await {
         tracing::error!(error = %err, "failure notice not sent");
@@ -543,13 +483,13 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
         )),
         None => out.push("守护进程：尚无心跳记录（未运行过 fayuan daemon）".into()),
     }
-    let events = run_events(&ctx.data_dir, ctx.pipeline.name());
+    let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
     for (name, zh, cron) in [
         ("ingest", "收取", &schedules.ingest),
         ("remind", "催报", &schedules.remind),
         ("report", "报告", &schedules.report),
     ] {
-        let next = schedule::next(cron, ctx.now)
+        let next = schedule::next(cron, ctx.now())
             .map(|t| period::instant_zh(&t))
             .unwrap_or_else(|| "—".into());
         let last = events.iter().rev().find(|e| e.job == name).map(|e| {

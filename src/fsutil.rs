@@ -4,6 +4,12 @@ use crate::error::{Error, Result};
 use std::fs::{self, File};
 use std::path::Path;
 
+/// The SHA-256 of bytes, in lower-case hex: what names a county's file everywhere.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// Makes a directory's entries (new names, renames) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

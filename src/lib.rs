@@ -4,8 +4,10 @@
 //! analyses → report → notify, driven by the [`cli`]. See ARCHITECTURE.md.
 
 pub mod analyze;
+pub mod app;
 pub mod cli;
 pub mod config;
+pub mod cron;
 pub mod daemon;
 pub mod error;
 pub mod faults;
@@ -13,6 +15,9 @@ pub mod format;
 pub mod frame;
 pub mod fsutil;
 pub mod ingest;
+pub mod jobs;
+pub mod layout;
+pub mod ledger;
 pub mod lock;
 pub mod notify;
 pub mod period;

@@ -2,9 +2,9 @@
 //! `<data-dir>/.fayuan.lock` (an OS file lock, released when the process ends, even by a crash).
 
 use crate::error::{Error, Result};
+use crate::layout::DataDir;
 use std::fs::{self, File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 pub struct WriteLock {
@@ -12,9 +12,9 @@ pub struct WriteLock {
 }
 
 /// Takes the lock, waiting at most `wait` for another fayuan process to let go of it.
-pub fn acquire(data_dir: &Path, wait: Duration, what: &str) -> Result<WriteLock> {
-    fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
-    let path = data_dir.join(".fayuan.lock");
+pub fn acquire(data_dir: &DataDir, wait: Duration, what: &str) -> Result<WriteLock> {
+    fs::create_dir_all(data_dir.root()).map_err(|e| Error::io(data_dir, e))?;
+    let path = data_dir.lock();
     let mut file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -8,6 +8,40 @@ use std::str::FromStr;
 /// The bureau's time zone: every deadline and schedule is in Beijing time.
 pub const TZ: Tz = chrono_tz::Asia::Shanghai;
 
+/// The only source of "now" in fayuan. A command reads it once (`--as-of`, or the system clock
+/// when it starts) and keeps that moment; the daemon's clock runs on from `--as-of` (or is the
+/// system's). Tests fix it with `--as-of`.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// Always this moment.
+    Fixed(DateTime<Tz>),
+    /// The system clock shifted by an offset (zero for the real time).
+    Running(chrono::Duration),
+}
+
+impl Clock {
+    fn system_now() -> DateTime<Tz> {
+        chrono::Utc::now().with_timezone(&TZ)
+    }
+
+    /// A clock that says `start` now and runs on in real time from there.
+    pub fn running_from(start: DateTime<Tz>) -> Clock {
+        Clock::Running(start - Clock::system_now())
+    }
+
+    /// The system's clock.
+    pub fn system() -> Clock {
+        Clock::Running(chrono::Duration::zero())
+    }
+
+    pub fn now(&self) -> DateTime<Tz> {
+        match self {
+            Clock::Fixed(t) => *t,
+            Clock::Running(offset) => Clock::system_now() + *offset,
+        }
+    }
+}
+
 /// One calendar month, the unit of reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {

@@ -2,9 +2,9 @@
 //! command; sending, after.)
 
 use crate::analyze::{self, Inputs};
-use crate::cli::Context;
+use crate::app::Context;
 use crate::error::Result;
-use crate::period::{Period, TZ};
+use crate::period::Period;
 use crate::report::{self, RunMeta};
 use crate::store::Store;
 use std::path::PathBuf;
@@ -30,19 +30,19 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     let analysis = analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
         period,
-        as_of: ctx.now,
+        as_of: ctx.now(),
         submissions: &submissions,
         files: &files,
         previous: previous.as_deref(),
         extra_alerts: machinery_alerts(ctx, period),
     })?;
-    let generated_at = chrono::Utc::now().with_timezone(&TZ);
+    let generated_at = ctx.now();
     let written = report::write_run(
         &ctx.output_dir,
         &RunMeta {
             pipeline: &ctx.pipeline,
             period,
-            as_of: ctx.now,
+            as_of: ctx.now(),
             generated_at,
             files: &files,
         },
@@ -100,8 +100,8 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
                 period.next().first_day().and_time(chrono::NaiveTime::MIN),
             ))
         });
-    let now = crate::period::instant_text(&ctx.now);
-    for e in crate::daemon::run_events(&ctx.data_dir, ctx.pipeline.name()) {
+    let now = crate::period::instant_text(&ctx.now());
+    for e in crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name()) {
         if !e.ok && e.at >= window && e.at <= now {
             out.push(analyze::Alert {
                 rule: "job_failed",

@@ -6,9 +6,10 @@
 
 use crate::config::{Pipeline, Unit};
 use crate::error::{Error, Result};
-use crate::ingest::validate::{Row, Value, fen_text};
+use crate::ingest::validate::fen_text;
 use crate::period::Period;
 use crate::schema::{FIELDS, Kind};
+use crate::schema::{Row, Value};
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
 use std::path::Path;
 

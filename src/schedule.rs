@@ -8,19 +8,9 @@ use crate::period::{Period, TZ};
 use chrono::{DateTime, Duration};
 use chrono_tz::Tz;
 use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 use std::collections::HashSet;
 
-/// Parses a cron expression with seconds (`sec min hour day month weekday`), as the scheduler
-/// does.
-pub fn parse_cron(expr: &str) -> Result<Cron, String> {
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(expr)
-        .map_err(|e| format!("not a cron expression with seconds ({e})"))
-}
+use crate::cron::parse as parse_cron;
 
 /// The three schedules.
 pub struct Schedules {

@@ -68,6 +68,58 @@ pub fn idx(key: &str) -> usize {
         .unwrap_or_else(|| panic!("no field named {key}"))
 }
 
+use crate::period::Period;
+use chrono::NaiveDate;
+
+/// One parsed value of a field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Missing,
+    Text(String),
+    Period(Period),
+    Count(i64),
+    /// Money in 分 (hundredths of a 元), exact.
+    Fen(i64),
+    Date(NaiveDate),
+}
+
+/// One accepted row: a value for every field of [`FIELDS`], and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub values: Vec<Value>,
+    pub sheet: Option<String>,
+    /// The row as a person counts it in the source (sheet row, or JSON record number).
+    pub source_row: u32,
+}
+
+impl Row {
+    pub fn get(&self, key: &str) -> &Value {
+        &self.values[idx(key)]
+    }
+
+    pub fn unit_code(&self) -> &str {
+        match self.get("unit_code") {
+            Value::Text(s) => s,
+            _ => "",
+        }
+    }
+
+    pub fn period(&self) -> Option<Period> {
+        match self.get("period") {
+            Value::Period(p) => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// A count or an amount of money, as a number (money in 分).
+    pub fn number(&self, key: &str) -> i64 {
+        match self.get(key) {
+            Value::Count(n) | Value::Fen(n) => *n,
+            _ => 0,
+        }
+    }
+}
+
 /// Cross-field rules of SPEC §2: (left, right, relation). `Sum` means the first key equals the
 /// sum of the others; `NotAbove` means the first is at most the second.
 pub enum Rule {

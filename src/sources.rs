@@ -6,9 +6,10 @@
 //! and a size limit. A failing source never blocks the others; its last result is kept for
 //! `fayuan status` and the digest.
 
+use crate::config::expand_env as expand;
 use crate::config::{Pipeline, SourceDef};
 use crate::error::{Error, Result};
-use crate::notify::webhook::expand;
+use crate::layout::DataDir;
 use crate::period::{self, Period};
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -29,18 +30,18 @@ pub struct SourceState {
     pub detail: String,
 }
 
-fn state_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("sources").join("state.json")
+fn state_path(data_dir: &DataDir) -> PathBuf {
+    data_dir.sources_state()
 }
 
-pub fn load_state(data_dir: &Path) -> BTreeMap<String, SourceState> {
+pub fn load_state(data_dir: &DataDir) -> BTreeMap<String, SourceState> {
     std::fs::read(state_path(data_dir))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
 }
 
-fn save_state(data_dir: &Path, state: &BTreeMap<String, SourceState>) -> Result<()> {
+fn save_state(data_dir: &DataDir, state: &BTreeMap<String, SourceState>) -> Result<()> {
     let path = state_path(data_dir);
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -149,7 +150,7 @@ async fn get_once(
 /// new state (also saved).
 pub async fn poll(
     pipeline: &Pipeline,
-    data_dir: &Path,
+    data_dir: &DataDir,
     period: Period,
     now: DateTime<Tz>,
     retry_base: Duration,

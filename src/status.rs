@@ -3,6 +3,7 @@
 
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
+use crate::layout::DataDir;
 use crate::period::{self, Period};
 use crate::store::{FileEntry, Outcome, Store, meta};
 use chrono::DateTime;
@@ -94,7 +95,7 @@ pub fn unit_status(
 /// The text `fayuan status` prints.
 pub fn render(
     pipeline: &Pipeline,
-    data_dir: &Path,
+    data_dir: &DataDir,
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<String> {

@@ -17,8 +17,9 @@
 //! sees DataFrames and [`FileEntry`] values.
 
 use crate::error::{Error, Result};
-use crate::ingest::validate::{Row, Value};
+use crate::layout::DataDir;
 use crate::schema::{FIELDS, Kind};
+use crate::schema::{Row, Value};
 use polars::prelude::*;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -166,9 +167,9 @@ fn conform(df: &DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
 }
 
 impl Store {
-    pub fn open(data_dir: &Path) -> Store {
+    pub fn open(data_dir: &DataDir) -> Store {
         Store {
-            root: data_dir.join("store"),
+            root: data_dir.store(),
         }
     }
 
@@ -382,11 +383,22 @@ fn files_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
 
 /// The files table's columns today.
 fn files_schema() -> Schema {
-    let text = ["sha256", "file_name", "arrived_at", "outcome", "stored_as", "problems", "unit_codes"];
+    let text = [
+        "sha256",
+        "file_name",
+        "arrived_at",
+        "outcome",
+        "stored_as",
+        "problems",
+        "unit_codes",
+    ];
     let ints = ["batch", "seq", "size", "rows_accepted", "rows_rejected"];
     ints.iter()
         .map(|n| (PlSmallStr::from(*n), DataType::Int64))
-        .chain(text.iter().map(|n| (PlSmallStr::from(*n), DataType::String)))
+        .chain(
+            text.iter()
+                .map(|n| (PlSmallStr::from(*n), DataType::String)),
+        )
         .collect()
 }
 

@@ -16,6 +16,7 @@ pub mod validate;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::layout::DataDir;
 use crate::period::{self, TZ};
 use crate::store::{FileEntry, Outcome, Store};
 use chrono::DateTime;
@@ -26,23 +27,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use validate::Checked;
-
-/// The folders under a data directory.
-pub struct Folders {
-    pub inbox: PathBuf,
-    pub archive: PathBuf,
-    pub quarantine: PathBuf,
-}
-
-impl Folders {
-    pub fn of(data_dir: &Path) -> Folders {
-        Folders {
-            inbox: data_dir.join("inbox"),
-            archive: data_dir.join("archive"),
-            quarantine: data_dir.join("quarantine"),
-        }
-    }
-}
 
 /// Something in the inbox that was not taken this time, and why (in Chinese, for the staff).
 #[derive(Debug, Clone, PartialEq)]
@@ -65,10 +49,6 @@ impl Summary {
     pub fn count(&self, outcome: Outcome) -> usize {
         self.files.iter().filter(|f| f.outcome == outcome).count()
     }
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 /// A file found in the inbox, as it was when found.
@@ -174,8 +154,8 @@ fn scan_dir(
 
 /// What waits in the inbox and will not be taken as it is (links, Office lock files, folders
 /// too deep…), for `status`: the staff hear of it even when only the daemon ingests.
-pub fn left_in_inbox(data_dir: &Path) -> Result<Vec<LeftAside>> {
-    Ok(scan(&Folders::of(data_dir).inbox)?.1)
+pub fn left_in_inbox(data_dir: &DataDir) -> Result<Vec<LeftAside>> {
+    Ok(scan(&data_dir.inbox())?.1)
 }
 
 /// Keeps only the files that have stopped changing. A file modified within `quiet` is waited
@@ -218,7 +198,7 @@ fn settled(found: Vec<Found>, quiet: Duration) -> (Vec<Found>, Vec<LeftAside>) {
 /// put them there. The originals are not touched; a different file already waiting under the
 /// same name is kept, and the copy gets a numbered name instead. The copy keeps the original's
 /// modification time (a finished file is not waited for).
-pub fn copy_into_inbox(data_dir: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub fn copy_into_inbox(data_dir: &DataDir, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut sources = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -254,8 +234,8 @@ pub fn copy_into_inbox(data_dir: &Path, paths: &[PathBuf]) -> Result<Vec<PathBuf
 
 /// Puts bytes into the inbox under `name`, as if a county had sent them. A different file
 /// already waiting under that name is kept; the new one gets a numbered name instead.
-pub fn drop_into_inbox(data_dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    let inbox = Folders::of(data_dir).inbox;
+pub fn drop_into_inbox(data_dir: &DataDir, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let inbox = data_dir.inbox();
     let name = disk_name(name, 120);
     let (stem, ext) = match name.rsplit_once('.') {
         Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
@@ -317,26 +297,27 @@ pub trait Progress: Sync {
 }
 
 /// Takes every file waiting in the inbox, in batches of [`BATCH_FILES`].
-pub fn ingest(pipeline: &Pipeline, data_dir: &Path, now: DateTime<Tz>) -> Result<Summary> {
+pub fn ingest(pipeline: &Pipeline, data_dir: &DataDir, now: DateTime<Tz>) -> Result<Summary> {
     ingest_with(pipeline, data_dir, now, None)
 }
 
 pub fn ingest_with(
     pipeline: &Pipeline,
-    data_dir: &Path,
+    data_dir: &DataDir,
     now: DateTime<Tz>,
     progress: Option<&dyn Progress>,
 ) -> Result<Summary> {
-    let folders = Folders::of(data_dir);
-    for dir in [&folders.inbox, &folders.archive, &folders.quarantine] {
+    let (inbox, archive, quarantine) =
+        (data_dir.inbox(), data_dir.archive(), data_dir.quarantine());
+    for dir in [&inbox, &archive, &quarantine] {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     // A run killed before its commit may have left unfinished copies; the originals are still
     // in the inbox, so the copies are only clutter.
-    for dir in [&folders.archive, &folders.quarantine] {
+    for dir in [&archive, &quarantine] {
         fsutil::sweep_temp_files(dir, 3);
     }
-    let (found, mut left) = scan(&folders.inbox)?;
+    let (found, mut left) = scan(&inbox)?;
     let quiet = Duration::from_secs_f64(pipeline.def.limits.quiet_seconds);
     let (paths, young) = settled(found, quiet);
     left.extend(young);
@@ -365,7 +346,7 @@ pub fn ingest_with(
         summary.files.extend(batch.files);
         summary.left.extend(batch.left);
     }
-    remove_empty_folders(&folders.inbox);
+    remove_empty_folders(&inbox);
     Ok(summary)
 }
 
@@ -407,7 +388,7 @@ fn read_one(f: &Found, max_bytes: u64, staging: &Path) -> Result<Option<(Bytes, 
         fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
         let tmp = staging.join(format!(
             ".{}.tmp-{}",
-            sha256_hex(f.name.as_bytes()),
+            fsutil::sha256_hex(f.name.as_bytes()),
             std::process::id()
         ));
         let copy = || -> std::io::Result<(u64, String)> {
@@ -445,13 +426,13 @@ fn read_one(f: &Found, max_bytes: u64, staging: &Path) -> Result<Option<(Bytes, 
     if Stamp::now(&f.path) != Some(f.seen) || bytes.len() as u64 != f.seen.len {
         return Ok(None);
     }
-    let sha = sha256_hex(&bytes);
+    let sha = fsutil::sha256_hex(&bytes);
     Ok(Some((Bytes::Memory(bytes), f.seen.len, sha)))
 }
 
 fn take_batch(
     pipeline: &Pipeline,
-    data_dir: &Path,
+    data_dir: &DataDir,
     store: &Store,
     known: &mut HashMap<String, (String, String)>,
     found: &[Found],
@@ -463,7 +444,7 @@ fn take_batch(
     let month_dir = now.with_timezone(&TZ).format("%Y-%m").to_string();
     let reject_whole = pipeline.def.submission.reject_whole_file_on_error;
     let limits = read::Limits::of(&pipeline.def.limits);
-    let staging = data_dir.join("quarantine").join(&month_dir);
+    let staging = data_dir.quarantine().join(&month_dir);
 
     // 1. Read, hash and check every file, in parallel. Files already known are not parsed.
     let results: Vec<Result<std::result::Result<Read, LeftAside>>> = found
@@ -505,7 +486,7 @@ fn take_batch(
 
     // 2. Decide, in arrival order (a file may repeat one earlier in the same batch).
     let mut entries: Vec<FileEntry> = Vec::with_capacity(read.len());
-    let mut checked_rows: Vec<(i64, validate::Row)> = Vec::new();
+    let mut checked_rows: Vec<(i64, crate::schema::Row)> = Vec::new();
     // (what to keep, where)
     let mut keeps: Vec<(&Bytes, PathBuf)> = Vec::with_capacity(read.len());
     let mut reports: Vec<(PathBuf, String)> = Vec::new();
@@ -532,7 +513,7 @@ fn take_batch(
             (Some((first_at, first_name)), _) => {
                 // Same bytes as before: keep this copy beside the archive, take nothing.
                 let rel = format!("archive/duplicates/{month_dir}/{stored_name}");
-                keeps.push((&r.bytes, data_dir.join(&rel)));
+                keeps.push((&r.bytes, data_dir.resolve(&rel)));
                 entry.stored_as = rel;
                 entry.problems = format!(
                     "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
@@ -564,7 +545,7 @@ fn take_batch(
             Outcome::Rejected => format!("quarantine/{month_dir}/{stored_name}"),
             _ => format!("archive/{month_dir}/{stored_name}"),
         };
-        let dest = data_dir.join(&rel);
+        let dest = data_dir.resolve(&rel);
         entry.outcome = outcome;
         entry.stored_as = rel;
         entry.rows_accepted = if outcome == Outcome::Rejected {
@@ -620,7 +601,7 @@ fn take_batch(
     }
     crate::faults::point("reports", data_dir)?;
     fsutil::sync_filesystem(data_dir)?;
-    let rows: Vec<(usize, &validate::Row)> = checked_rows
+    let rows: Vec<(usize, &crate::schema::Row)> = checked_rows
         .iter()
         .map(|(seq, r)| ((*seq - 1) as usize, r))
         .collect();

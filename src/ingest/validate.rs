@@ -7,59 +7,10 @@
 use super::read::{self, Cell, Table};
 use crate::config::Pipeline;
 use crate::period::Period;
-use crate::schema::{self, FIELDS, Kind, Rule};
+use crate::schema::{self, FIELDS, Kind, Row, Rule, Value};
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::fmt;
-
-/// One parsed value of a field.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Missing,
-    Text(String),
-    Period(Period),
-    Count(i64),
-    /// Money in 分 (hundredths of a 元), exact.
-    Fen(i64),
-    Date(NaiveDate),
-}
-
-/// One accepted row: a value for every field of [`FIELDS`], and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub values: Vec<Value>,
-    pub sheet: Option<String>,
-    /// The row as a person counts it in the source (sheet row, or JSON record number).
-    pub source_row: u32,
-}
-
-impl Row {
-    pub fn get(&self, key: &str) -> &Value {
-        &self.values[schema::idx(key)]
-    }
-
-    pub fn unit_code(&self) -> &str {
-        match self.get("unit_code") {
-            Value::Text(s) => s,
-            _ => "",
-        }
-    }
-
-    pub fn period(&self) -> Option<Period> {
-        match self.get("period") {
-            Value::Period(p) => Some(*p),
-            _ => None,
-        }
-    }
-
-    /// A count or an amount of money, as a number (money in 分).
-    pub fn number(&self, key: &str) -> i64 {
-        match self.get(key) {
-            Value::Count(n) | Value::Fen(n) => *n,
-            _ => 0,
-        }
-    }
-}
 
 /// A problem found in a file, for county staff.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,8 @@ use crate::analyze::UsedRow;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::layout::DataDir;
+use crate::ledger::Ledger;
 use crate::period::{self, Period};
 use crate::report::Manifest;
 use chrono::DateTime;
@@ -26,7 +28,6 @@ use lettre::message::header::{ContentDisposition, ContentTransferEncoding, Conte
 use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
 use serde::{Deserialize, Serialize};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -52,47 +53,9 @@ pub struct Event {
     pub kind: Option<String>,
 }
 
-pub struct Ledger {
-    path: PathBuf,
-}
-
-impl Ledger {
-    pub fn open(data_dir: &Path, pipeline: &Pipeline) -> Ledger {
-        Ledger {
-            path: data_dir
-                .join("deliveries")
-                .join(format!("{}.jsonl", pipeline.name())),
-        }
-    }
-
-    pub fn events(&self) -> Result<Vec<Event>> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&self.path, e)),
-        };
-        // A line torn by a crash mid-write is the last one; it is skipped (its send is retried).
-        Ok(text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect())
-    }
-
-    pub fn append(&self, event: &Event) -> Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let mut line = serde_json::to_string(event)
-            .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
-        line.push('\n');
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| Error::io(&self.path, e))?;
-        f.write_all(line.as_bytes())
-            .and_then(|_| f.sync_data())
-            .map_err(|e| Error::io(&self.path, e))
-    }
+/// The delivery ledger of a pipeline.
+pub fn ledger(data_dir: &DataDir, pipeline: &Pipeline) -> Ledger<Event> {
+    Ledger::at(data_dir.deliveries(pipeline.name()))
 }
 
 /// The state of one message (a digest, a reminder, a failure notice).
@@ -157,8 +120,8 @@ pub fn messages(events: &[Event]) -> Vec<DigestState> {
 
 /// The rows used by the digests that reached anyone, latest first wins: what leadership has
 /// seen, for the `restated` alert.
-pub fn rows_last_sent(data_dir: &Path, pipeline: &Pipeline) -> Result<Option<Vec<UsedRow>>> {
-    let events = Ledger::open(data_dir, pipeline).events()?;
+pub fn rows_last_sent(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option<Vec<UsedRow>>> {
+    let events = ledger(data_dir, pipeline).read()?;
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     let mut any = false;
@@ -182,8 +145,8 @@ pub fn rows_last_sent(data_dir: &Path, pipeline: &Pipeline) -> Result<Option<Vec
 
 /// The as-of time of the latest digest that reached anyone: what leadership has been told up
 /// to. Failures after it are news for the next digest.
-pub fn last_sent_as_of(data_dir: &Path, pipeline: &Pipeline) -> Result<Option<String>> {
-    let events = Ledger::open(data_dir, pipeline).events()?;
+pub fn last_sent_as_of(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option<String>> {
+    let events = ledger(data_dir, pipeline).read()?;
     Ok(digests(&events)
         .iter()
         .filter(|d| !d.done.is_empty())
@@ -195,32 +158,24 @@ pub fn last_sent_as_of(data_dir: &Path, pipeline: &Pipeline) -> Result<Option<St
         .max())
 }
 
-pub fn outbox_dir(data_dir: &Path, pipeline: &Pipeline, period: &str, digest: &str) -> PathBuf {
-    data_dir
-        .join("outbox")
-        .join(pipeline.name())
-        .join(period)
-        .join(digest)
-}
-
-fn now_text() -> String {
-    period::instant_text(&chrono::Utc::now().with_timezone(&period::TZ))
+pub fn outbox_dir(data_dir: &DataDir, pipeline: &Pipeline, period: &str, digest: &str) -> PathBuf {
+    data_dir.outbox(pipeline.name()).join(period).join(digest)
 }
 
 /// Puts the digest of a run folder into the outbox as a new digest for every recipient, unless
 /// one was already made for the period (then nothing: it is delivered, or pending, already) and
 /// `force` is not given. Returns the new digest's id.
 pub fn queue(
-    data_dir: &Path,
+    data_dir: &DataDir,
     pipeline: &Pipeline,
     period: Period,
     run_dir: &Path,
     now: DateTime<Tz>,
     force: bool,
 ) -> Result<Option<String>> {
-    let ledger = Ledger::open(data_dir, pipeline);
+    let ledger = ledger(data_dir, pipeline);
     let p = period.to_string();
-    let existing: Vec<DigestState> = digests(&ledger.events()?)
+    let existing: Vec<DigestState> = digests(&ledger.read()?)
         .into_iter()
         .filter(|d| d.period == p)
         .collect();
@@ -247,7 +202,7 @@ pub fn queue(
         message: &message,
         manifest: Some(&manifest_bytes),
     };
-    put_in_outbox(data_dir, pipeline, &outgoing)?;
+    put_in_outbox(data_dir, pipeline, &outgoing, now)?;
     Ok(Some(id))
 }
 
@@ -265,15 +220,20 @@ pub struct Outgoing<'a> {
 }
 
 /// Keeps a message whole in the outbox and records it in the ledger.
-pub fn put_in_outbox(data_dir: &Path, pipeline: &Pipeline, m: &Outgoing) -> Result<()> {
+pub fn put_in_outbox(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    m: &Outgoing,
+    now: DateTime<Tz>,
+) -> Result<()> {
     let p = m.period.to_string();
     let dir = outbox_dir(data_dir, pipeline, &p, m.id);
     if let Some(manifest) = m.manifest {
         fsutil::write_new(&dir.join("manifest.json"), manifest)?;
     }
     fsutil::write_new(&dir.join("message.eml"), m.message)?;
-    Ledger::open(data_dir, pipeline).append(&Event {
-        at: now_text(),
+    ledger(data_dir, pipeline).append(&Event {
+        at: period::instant_text(&now),
         period: p,
         digest: m.id.to_string(),
         event: "created".into(),
@@ -286,9 +246,9 @@ pub fn put_in_outbox(data_dir: &Path, pipeline: &Pipeline, m: &Outgoing) -> Resu
 }
 
 /// Whether a message with this id was ever made.
-pub fn exists(data_dir: &Path, pipeline: &Pipeline, id: &str) -> Result<bool> {
-    Ok(Ledger::open(data_dir, pipeline)
-        .events()?
+pub fn exists(data_dir: &DataDir, pipeline: &Pipeline, id: &str) -> Result<bool> {
+    Ok(ledger(data_dir, pipeline)
+        .read()?
         .iter()
         .any(|e| e.event == "created" && e.digest == id))
 }
@@ -403,6 +363,8 @@ fn compose(
 
 /// How to reach the server, from the pipeline and the environment.
 pub struct Settings {
+    /// Times the ledger's events.
+    pub clock: period::Clock,
     pub server: Option<smtp::ServerUrl>,
     pub username: Option<String>,
     pub password: Option<String>,
@@ -415,7 +377,7 @@ pub struct Settings {
 impl Settings {
     /// `FAYUAN_SMTP_URL` overrides the server; the password only from `FAYUAN_SMTP_PASSWORD`;
     /// `FAYUAN_SMTP_CA_FILE` overrides `tls_ca_file`.
-    pub fn resolve(pipeline: &Pipeline) -> Result<Settings> {
+    pub fn resolve(pipeline: &Pipeline, clock: period::Clock) -> Result<Settings> {
         let e = &pipeline.def.email;
         let url = std::env::var("FAYUAN_SMTP_URL")
             .ok()
@@ -436,6 +398,7 @@ impl Settings {
             None => None,
         };
         Ok(Settings {
+            clock,
             server,
             username: e.username.clone(),
             password: std::env::var("FAYUAN_SMTP_PASSWORD").ok(),
@@ -458,13 +421,13 @@ pub struct Delivered {
 
 /// Delivers every pending recipient of the period's latest digest.
 pub async fn deliver(
-    data_dir: &Path,
+    data_dir: &DataDir,
     pipeline: &Pipeline,
     period: Period,
     settings: &Settings,
 ) -> Result<Delivered> {
     let p = period.to_string();
-    let events = Ledger::open(data_dir, pipeline).events()?;
+    let events = ledger(data_dir, pipeline).read()?;
     match digests(&events).into_iter().rev().find(|d| d.period == p) {
         Some(d) => deliver_message(data_dir, pipeline, &d.id, settings).await,
         None => Ok(Delivered::default()),
@@ -473,13 +436,13 @@ pub async fn deliver(
 
 /// Delivers every pending recipient of one message.
 pub async fn deliver_message(
-    data_dir: &Path,
+    data_dir: &DataDir,
     pipeline: &Pipeline,
     id: &str,
     settings: &Settings,
 ) -> Result<Delivered> {
-    let ledger = Ledger::open(data_dir, pipeline);
-    let Some(d) = messages(&ledger.events()?).into_iter().find(|d| d.id == id) else {
+    let ledger = ledger(data_dir, pipeline);
+    let Some(d) = messages(&ledger.read()?).into_iter().find(|d| d.id == id) else {
         return Ok(Delivered::default());
     };
     let p = d.period.clone();
@@ -491,7 +454,7 @@ pub async fn deliver_message(
     let eml = dir.join("message.eml");
     let message = fs::read(&eml).map_err(|e| Error::io(&eml, e))?;
     let event = |kind: &str, r: &str, detail: String, transient: Option<bool>| Event {
-        at: now_text(),
+        at: period::instant_text(&settings.clock.now()),
         period: p.clone(),
         digest: d.id.clone(),
         event: kind.into(),
@@ -568,8 +531,12 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 }
 
 /// One line per digest of a period for `fayuan status`.
-pub fn status_lines(data_dir: &Path, pipeline: &Pipeline, period: Period) -> Result<Vec<String>> {
-    let events = Ledger::open(data_dir, pipeline).events()?;
+pub fn status_lines(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    period: Period,
+) -> Result<Vec<String>> {
+    let events = ledger(data_dir, pipeline).read()?;
     let p = period.to_string();
     Ok(digests(&events)
         .into_iter()

@@ -9,78 +9,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 
-/// How to reach the server.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServerUrl {
-    pub host: String,
-    pub port: u16,
-    pub security: Security,
-    /// `user@` in the URL, if any.
-    pub username: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Security {
-    /// `smtps://`: TLS from the first byte (port 465).
-    Implicit,
-    /// `smtp://…?tls=required`: STARTTLS, refuse to go on without it (port 587).
-    StartTls,
-    /// `smtp://…?tls=opportunistic`: STARTTLS when offered.
-    Opportunistic,
-    /// `smtp://`: no TLS, for a relay on the same machine or network.
-    Plain,
-}
-
-impl ServerUrl {
-    pub fn parse(text: &str) -> Result<ServerUrl, String> {
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or("expected smtp://host:port or smtps://host:port")?;
-        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
-        let authority = authority.trim_end_matches('/');
-        let (username, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u.to_string()), h),
-            None => (None, authority),
-        };
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (
-                h.to_string(),
-                Some(
-                    p.parse::<u16>()
-                        .map_err(|_| format!("port {p:?} is not a number"))?,
-                ),
-            ),
-            None => (hostport.to_string(), None),
-        };
-        if host.is_empty() {
-            return Err("no host".into());
-        }
-        let tls = query.split('&').find_map(|kv| kv.strip_prefix("tls="));
-        let security = match (scheme, tls) {
-            ("smtps", _) => Security::Implicit,
-            ("smtp", Some("required")) => Security::StartTls,
-            ("smtp", Some("opportunistic")) => Security::Opportunistic,
-            ("smtp", None | Some("none")) => Security::Plain,
-            ("smtp", Some(other)) => {
-                return Err(format!(
-                    "tls={other}: expected required, opportunistic or none"
-                ));
-            }
-            (other, _) => return Err(format!("scheme {other}: expected smtp or smtps")),
-        };
-        let port = port.unwrap_or(match security {
-            Security::Implicit => 465,
-            Security::StartTls | Security::Opportunistic => 587,
-            Security::Plain => 25,
-        });
-        Ok(ServerUrl {
-            host,
-            port,
-            security,
-            username,
-        })
-    }
-}
+pub use crate::config::{Security, ServerUrl};
 
 /// What went wrong with one send.
 #[derive(Debug, Clone, PartialEq)]

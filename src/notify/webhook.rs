@@ -4,23 +4,7 @@
 use crate::config::WebhookDef;
 use std::time::Duration;
 
-/// `{env:NAME}` in a URL → the environment variable (keys stay out of files).
-pub fn expand(url: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = url;
-    while let Some(i) = rest.find("{env:") {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i + 5..];
-        let end = tail.find('}').ok_or("unclosed {env:…}")?;
-        let name = &tail[..end];
-        out.push_str(
-            &std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?,
-        );
-        rest = &tail[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
+use crate::config::expand_env as expand;
 
 /// The JSON body each kind of robot expects.
 pub fn body(kind: &str, title: &str, markdown: &str) -> serde_json::Value {

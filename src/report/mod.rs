@@ -12,7 +12,7 @@ pub mod workbook;
 use crate::analyze::{Analysis, UsedRow};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
-use crate::ingest::sha256_hex;
+use crate::fsutil::sha256_hex;
 use crate::period::{self, Period};
 use crate::store::FileEntry;
 use crate::{format, fsutil};
@@ -171,8 +171,15 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Writ
     if final_dir.exists() {
         let history = parent.join(".history").join(meta.period.to_string());
         fs::create_dir_all(&history).map_err(|e| Error::io(&history, e))?;
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string();
-        let old = history.join(stamp);
+        // Named by when the replacing run was made; a second run at the same moment (the same
+        // --as-of) gets a numbered name.
+        let stamp = meta.generated_at.format("%Y%m%dT%H%M%S").to_string();
+        let mut old = history.join(&stamp);
+        let mut n = 1;
+        while old.exists() {
+            n += 1;
+            old = history.join(format!("{stamp}-{n}"));
+        }
         fs::rename(&final_dir, &old).map_err(|e| Error::io(&final_dir, e))?;
     }
     fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;

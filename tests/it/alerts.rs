@@ -3,9 +3,9 @@
 
 use crate::support::*;
 use fayuan::analyze::{self, Inputs, UsedRow};
-use fayuan::ingest::validate::{Row, Value};
 use fayuan::period::{Period, parse_instant};
 use fayuan::schema::{FIELDS, idx};
+use fayuan::schema::{Row, Value};
 use fayuan::store::{self, FileEntry, Outcome};
 use std::collections::BTreeMap;
 

@@ -368,7 +368,7 @@ fn long_names_newlines_dots_and_folders_are_all_taken() {
         );
     }
     // The rows are in the store under the months they name: 4 more versions of 市本级.
-    let all = fayuan::store::Store::open(&env.data()).rows().unwrap();
+    let all = env.store().rows().unwrap();
     assert_eq!(all.height(), SAMPLE_ROWS + 4);
 }
 

@@ -2,10 +2,10 @@
 //! quarantine, duplicates, versions, crash recovery.
 
 use crate::support::*;
-use fayuan::ingest::validate::{Row, Value};
 use fayuan::period::Period;
 use fayuan::sample::{self, Rng, Style};
 use fayuan::schema::FIELDS;
+use fayuan::schema::{Row, Value};
 
 fn row(code: &str, month: u32, seed: u64) -> Row {
     let p = luan();
@@ -454,7 +454,7 @@ fn a_crash_mid_ingest_loses_nothing() {
     env.drop_in("霍邱县.csv", bytes.as_bytes());
     // What a crash between archiving and committing leaves: the archive copy, a half-written
     // batch folder, and the file still in the inbox.
-    let sha = fayuan::ingest::sha256_hex(bytes.as_bytes());
+    let sha = fayuan::fsutil::sha256_hex(bytes.as_bytes());
     let archived = env
         .data()
         .join(format!("archive/2025-04/{}_霍邱县.csv", &sha[..12]));

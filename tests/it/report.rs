@@ -4,9 +4,9 @@
 use crate::indicators::{self, Rows, UNITS};
 use crate::support::*;
 use calamine::{Data, Reader};
-use fayuan::ingest::validate::Value;
 use fayuan::sample;
 use fayuan::schema::FIELDS;
+use fayuan::schema::Value;
 use std::path::{Path, PathBuf};
 
 /// The shipped samples' figures, as text keyed by field (from the generator's plan).

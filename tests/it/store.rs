@@ -3,7 +3,7 @@
 //! added — and new batches stack onto it.
 
 use crate::support::*;
-use fayuan::store::{Outcome, Store};
+use fayuan::store::Outcome;
 use polars::prelude::*;
 use std::path::Path;
 
@@ -23,7 +23,10 @@ fn copy_tree(from: &Path, to: &Path) {
 /// The v0 store in a fresh data directory.
 fn v0() -> Env {
     let env = Env::new();
-    copy_tree(&repo().join("tests/data/store-v0/store"), &env.data().join("store"));
+    copy_tree(
+        &repo().join("tests/data/store-v0/store"),
+        &env.data().join("store"),
+    );
     env
 }
 
@@ -48,8 +51,13 @@ fn a_store_from_before_schema_versions_still_reads() {
         .collect();
     assert_eq!(
         keys,
-        [("341500", "2025-01"), ("341502", "2025-01"), ("341522", "2025-01"), ("341522", "2025-02")]
-            .map(|(u, p)| (u.to_string(), p.to_string()))
+        [
+            ("341500", "2025-01"),
+            ("341502", "2025-01"),
+            ("341522", "2025-01"),
+            ("341522", "2025-02")
+        ]
+        .map(|(u, p)| (u.to_string(), p.to_string()))
     );
     for r in &rows {
         for key in ["cases_approved", "cases_closed", "surveyed"] {
@@ -59,7 +67,14 @@ fn a_store_from_before_schema_versions_still_reads() {
     let files = store.files().unwrap();
     let count = |o: Outcome| files.iter().filter(|f| f.outcome == o).count();
     assert_eq!(files.len(), 6);
-    assert_eq!((count(Outcome::Accepted), count(Outcome::Rejected), count(Outcome::Duplicate)), (4, 1, 1));
+    assert_eq!(
+        (
+            count(Outcome::Accepted),
+            count(Outcome::Rejected),
+            count(Outcome::Duplicate)
+        ),
+        (4, 1, 1)
+    );
 }
 
 #[test]
@@ -74,13 +89,26 @@ fn a_field_added_later_reads_as_null_in_old_batches() {
     assert_eq!(df.column("note").unwrap().null_count(), 4);
     assert_eq!(df.column("cases_mediated").unwrap().null_count(), 4);
     // The old figures are where they were, by name.
-    let approved: Vec<Option<i64>> = df.column("cases_approved").unwrap().i64().unwrap().iter().collect();
-    assert!(approved.iter().all(|v| v.is_some_and(|n| n > 0)), "{approved:?}");
+    let approved: Vec<Option<i64>> = df
+        .column("cases_approved")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert!(
+        approved.iter().all(|v| v.is_some_and(|n| n > 0)),
+        "{approved:?}"
+    );
     // A batch from before that lacks a column it should have reads too (drop one and stack).
     let path = env.data().join("store/batches/b000002/rows.parquet");
-    let old = ParquetReader::new(std::fs::File::open(&path).unwrap()).finish().unwrap();
+    let old = ParquetReader::new(std::fs::File::open(&path).unwrap())
+        .finish()
+        .unwrap();
     let mut narrower = old.drop("legal_help").unwrap();
-    ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut narrower).unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut narrower)
+        .unwrap();
     let df = env.store().rows().unwrap();
     assert_eq!(df.height(), 4);
     assert_eq!(df.column("legal_help").unwrap().null_count(), 1);
@@ -99,13 +127,24 @@ fn new_batches_stack_onto_an_old_store() {
     );
     let r = env.run(&["--as-of", "2025-04-02 10:00", "ingest"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("重复 1"), "the old store's file is recognised: {}", r.stdout);
-    let store = Store::open(&env.data());
+    assert!(
+        r.stdout.contains("重复 1"),
+        "the old store's file is recognised: {}",
+        r.stdout
+    );
+    let store = env.store();
     assert_eq!(
         store.schema_versions().unwrap(),
         vec![(1, 1), (2, 1), (3, fayuan::store::SCHEMA_VERSION)]
     );
     assert_eq!(store.rows().unwrap().height(), 5);
-    let r = env.run(&["--as-of", "2025-04-06 09:00", "run", "--period", "2025-02", "--no-email"]);
+    let r = env.run(&[
+        "--as-of",
+        "2025-04-06 09:00",
+        "run",
+        "--period",
+        "2025-02",
+        "--no-email",
+    ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }

@@ -134,7 +134,7 @@ impl Env {
     }
 
     pub fn store(&self) -> Store {
-        Store::open(&self.data())
+        Store::open(&fayuan::layout::DataDir::new(self.data()))
     }
 
     /// Every file (recursively) under a folder of the data directory, by name.

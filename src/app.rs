@@ -1,0 +1,34 @@
+//! The application context every command and job works with: the checked pipeline, the data
+//! directory's layout, where reports go, and the clock. Built by the command line; used by the
+//! daemon, a report run and whatever drives them — below all of them.
+
+use crate::config::Pipeline;
+use crate::layout::DataDir;
+use crate::period::Clock;
+use chrono::DateTime;
+use chrono_tz::Tz;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub pipeline: Pipeline,
+    pub data_dir: DataDir,
+    pub output_dir: PathBuf,
+    pub clock: Clock,
+    /// "now" was given with `--as-of` (not read from the system clock).
+    pub as_of_given: bool,
+}
+
+impl Context {
+    pub fn now(&self) -> DateTime<Tz> {
+        self.clock.now()
+    }
+
+    /// The same context with the clock stopped at `now` (one job of the daemon).
+    pub fn at(&self, now: DateTime<Tz>) -> Context {
+        Context {
+            clock: Clock::Fixed(now),
+            ..self.clone()
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The data directory's layout: the one place that knows where each thing lives under
+//! `<data-dir>/`. Every module asks a [`DataDir`] for its paths and builds none itself.
+//!
+//! ```text
+//! inbox/                       files waiting to be taken (counties, HTTP sources, `ingest FILE`)
+//! archive/<month>/             accepted files, byte for byte, with SHA256SUMS-b… lists
+//! archive/duplicates/<month>/  files whose bytes were taken before
+//! quarantine/<month>/          rejected files, each with its 错误报告.txt
+//! store/batches/b000001/       the store (see store.rs)
+//! outbox/<pipeline>/<P>/<id>/  messages kept whole until every recipient has them
+//! deliveries/<pipeline>.jsonl  the delivery ledger
+//! runs/<pipeline>.jsonl        the daemon's run ledger
+//! daemon/                      heartbeat and the planner's last look
+//! sources/state.json           the HTTP sources' last polls
+//! .fayuan.lock                 one writer at a time
+//! ```
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> DataDir {
+        DataDir(root.into())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.0
+    }
+
+    /// A path recorded relative to the data directory (a file's `stored_as`).
+    pub fn resolve(&self, relative: &str) -> PathBuf {
+        self.0.join(relative)
+    }
+
+    pub fn inbox(&self) -> PathBuf {
+        self.0.join("inbox")
+    }
+
+    pub fn archive(&self) -> PathBuf {
+        self.0.join("archive")
+    }
+
+    pub fn quarantine(&self) -> PathBuf {
+        self.0.join("quarantine")
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.0.join("store")
+    }
+
+    pub fn outbox(&self, pipeline: &str) -> PathBuf {
+        self.0.join("outbox").join(pipeline)
+    }
+
+    pub fn deliveries(&self, pipeline: &str) -> PathBuf {
+        self.0.join("deliveries").join(format!("{pipeline}.jsonl"))
+    }
+
+    pub fn runs(&self, pipeline: &str) -> PathBuf {
+        self.0.join("runs").join(format!("{pipeline}.jsonl"))
+    }
+
+    pub fn heartbeat(&self) -> PathBuf {
+        self.0.join("daemon").join("heartbeat.json")
+    }
+
+    /// When the daemon's planner last looked at what was due.
+    pub fn last_look(&self) -> PathBuf {
+        self.0.join("daemon").join("last_look.json")
+    }
+
+    pub fn sources_state(&self) -> PathBuf {
+        self.0.join("sources").join("state.json")
+    }
+
+    pub fn lock(&self) -> PathBuf {
+        self.0.join(".fayuan.lock")
+    }
+}
+
+impl std::ops::Deref for DataDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for DataDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
