@@ -32,3 +32,13 @@ impl Context {
         }
     }
 }
+
+/// The one async runtime builder: two worker threads (the daemon's jobs block in place on one
+/// while the scheduler and signals run on the other), every driver enabled.
+pub fn runtime() -> crate::error::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| crate::error::Error::Runtime(format!("cannot start the async runtime: {e}")))
+}

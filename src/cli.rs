@@ -244,7 +244,7 @@ pub fn run(args: Args) -> Result<i32> {
                 ),
             }
             let code = send(&ctx, period)?;
-            crate::run::webhooks(&ctx, &built);
+            crate::app::runtime()?.block_on(crate::run::webhooks(&ctx, &built));
             Ok(code)
         }
         Command::Send { period } => {
@@ -352,11 +352,7 @@ fn write_lock(ctx: &Context, what: &str) -> Result<crate::lock::WriteLock> {
 /// Delivers what is pending for the period; exit 1 when something stays in the outbox.
 fn send(ctx: &Context, period: Period) -> Result<i32> {
     let settings = notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    let d = rt.block_on(notify::deliver(
+    let d = crate::app::runtime()?.block_on(notify::deliver(
         &ctx.data_dir,
         &ctx.pipeline,
         period,
@@ -394,24 +390,14 @@ fn copy_in(ctx: &Context, paths: &[PathBuf]) -> Result<()> {
         println!("已将 {} 个文件复制到收件箱。", copied.len());
     }
     if !ctx.pipeline.def.sources.is_empty() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-        let base = std::time::Duration::from_millis(ctx.pipeline.def.email.retry_base_ms);
         let period = Period::of(ctx.now().date_naive()).prev();
-        for (name, s) in rt.block_on(crate::sources::poll(
+        for (name, s) in crate::app::runtime()?.block_on(crate::sources::poll(
             &ctx.pipeline,
             &ctx.data_dir,
             period,
             ctx.now(),
-            base,
         ))? {
-            let zh = match s.result.as_str() {
-                "fetched" => "已获取",
-                "not_modified" => "无更新",
-                _ => "失败",
-            };
+            let zh = s.result.zh();
             println!(
                 "数据源 {name}：{zh}{}",
                 if s.detail.is_empty() {

@@ -182,6 +182,9 @@ pub struct SourceDef {
     pub timeout_seconds: u64,
     pub max_bytes: u64,
     pub attempts: u32,
+    /// The first pause between tries; later ones double.
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
 }
 
 /// A group-robot webhook (WeCom or DingTalk) that gets a short summary of critical alerts.
@@ -189,8 +192,58 @@ pub struct SourceDef {
 pub struct WebhookDef {
     /// `{env:NAME}` in the URL is replaced by that environment variable (keep keys out of files).
     pub url: String,
-    /// `wecom` or `dingtalk`.
-    pub kind: String,
+    pub kind: WebhookKind,
+    /// Tries in all for one post.
+    #[serde(default = "default_webhook_attempts")]
+    pub attempts: u32,
+    /// The first pause between tries; later ones double.
+    #[serde(default = "default_retry_base_ms")]
+    pub retry_base_ms: u64,
+}
+
+/// Which group robot a webhook is: each expects its own JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookKind {
+    /// 企业微信群机器人.
+    Wecom,
+    /// 钉钉群机器人.
+    Dingtalk,
+}
+
+impl std::fmt::Display for WebhookKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WebhookKind::Wecom => "企业微信",
+            WebhookKind::Dingtalk => "钉钉",
+        })
+    }
+}
+
+fn default_webhook_attempts() -> u32 {
+    3
+}
+
+fn default_retry_base_ms() -> u64 {
+    2000
+}
+
+impl WebhookDef {
+    pub fn retry(&self) -> crate::retry::Retry {
+        crate::retry::Retry::new(self.attempts, self.retry_base_ms)
+    }
+}
+
+impl SourceDef {
+    pub fn retry(&self) -> crate::retry::Retry {
+        crate::retry::Retry::new(self.attempts, self.retry_base_ms)
+    }
+}
+
+impl EmailSettings {
+    pub fn retry(&self) -> crate::retry::Retry {
+        crate::retry::Retry::new(self.attempts, self.retry_base_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -593,13 +646,6 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
         }
     }
     for (i, w) in def.webhooks.iter().enumerate() {
-        if !matches!(w.kind.as_str(), "wecom" | "dingtalk") {
-            problems.push(format!(
-                "webhooks[{}].kind {:?}: wecom or dingtalk",
-                i + 1,
-                w.kind
-            ));
-        }
         if !w.url.starts_with("http://") && !w.url.starts_with("https://") {
             problems.push(format!("webhooks[{}].url: an http(s) URL", i + 1));
         }

@@ -107,12 +107,7 @@ pub fn history(ctx: &Context) -> Result<History> {
 }
 
 pub fn daemon(ctx: Context) -> Result<i32> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(main_loop(ctx))
+    crate::app::runtime()?.block_on(main_loop(ctx))
 }
 
 async fn main_loop(ctx: Context) -> Result<i32> {
@@ -126,7 +121,8 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     let ctx = Context { clock, ..ctx };
     let sch = &ctx.pipeline.def.schedule;
     let schedules = Schedules::from(sch).map_err(Error::Usage)?;
-    let bad = |e: tokio_cron_scheduler::JobSchedulerError| Error::Usage(format!("scheduler: {e}"));
+    let bad =
+        |e: tokio_cron_scheduler::JobSchedulerError| Error::Runtime(format!("scheduler: {e}"));
     let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<&'static str>(8);
     let mut scheduler = JobScheduler::new().await.map_err(bad)?;
     for (name, expr) in [
@@ -146,7 +142,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     }
     scheduler.start().await.map_err(bad)?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::Usage(format!("cannot watch SIGTERM: {e}")))?;
+        .map_err(|e| Error::Runtime(format!("cannot watch SIGTERM: {e}")))?;
     let mut heartbeat =
         tokio::time::interval(std::time::Duration::from_secs(sch.heartbeat_seconds));
     tracing::info!(pid = std::process::id(), now = %period::instant_text(&clock.now()), "daemon started");
@@ -249,13 +245,11 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
     let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
     match job {
         Job::Ingest => {
-            let base = std::time::Duration::from_millis(ctx.pipeline.def.email.retry_base_ms);
             let polled = sources::poll(
                 &ctx.pipeline,
                 &ctx.data_dir,
                 Period::of(now.date_naive()).prev(),
                 now,
-                base,
             )
             .await?;
             let summary = tokio::task::block_in_place(|| {
@@ -264,7 +258,7 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
             })?;
             let failed: Vec<String> = polled
                 .iter()
-                .filter(|(_, s)| s.result == "failed")
+                .filter(|(_, s)| s.result == sources::Polled::Failed)
                 .map(|(n, s)| format!("{n}: {}", s.detail))
                 .collect();
             Ok(format!(
@@ -300,9 +294,9 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
             })?;
             let settings = notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
             let d = notify::deliver(&ctx.data_dir, &ctx.pipeline, *period, &settings).await?;
-            tokio::task::block_in_place(|| run::webhooks(&ctx_now, &built));
+            run::webhooks(&ctx_now, &built).await;
             if !d.failed.is_empty() {
-                return Err(Error::Usage(format!(
+                return Err(Error::Undelivered(format!(
                     "report for {period} built, but not delivered to {} (kept in the outbox)",
                     d.failed
                         .iter()
@@ -401,7 +395,7 @@ async fn remind(
         sent.push(s.name.clone());
     }
     if !problems.is_empty() {
-        return Err(Error::Usage(format!(
+        return Err(Error::Undelivered(format!(
             "reminders for {period}: {}",
             problems.join("; ")
         )));
@@ -516,7 +510,7 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
                 .replace('T', " ")
                 .get(..16)
                 .unwrap_or(&s.checked_at),
-            s.result,
+            s.result.zh(),
             if s.detail.is_empty() {
                 String::new()
             } else {

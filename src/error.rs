@@ -11,9 +11,26 @@ pub enum Error {
         problems: Vec<String>,
     },
 
-    /// The command line asks for something that cannot be done.
+    /// The command line (or an environment variable it reads) asks for something that cannot
+    /// be done.
     #[error("{0}")]
     Usage(String),
+
+    /// The machinery could not run: the async runtime, the scheduler, signals, an HTTP client.
+    #[error("{0}")]
+    Runtime(String),
+
+    /// Something was made but could not be delivered to everyone; it stays in the outbox.
+    #[error("{0}")]
+    Undelivered(String),
+
+    /// A message (digest, reminder, notice) could not be composed.
+    #[error("message {id}: {message}")]
+    Message { id: String, message: String },
+
+    /// Sample files could not be written.
+    #[error("samples: {0}")]
+    Sample(String),
 
     #[error("{}: {source}", path.display())]
     Io {
@@ -59,6 +76,10 @@ impl Error {
         match self {
             Error::Config { .. } | Error::Usage(_) => 2,
             Error::Busy(_)
+            | Error::Runtime(_)
+            | Error::Undelivered(_)
+            | Error::Message { .. }
+            | Error::Sample(_)
             | Error::Io { .. }
             | Error::Store { .. }
             | Error::Analysis { .. }

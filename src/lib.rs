@@ -22,6 +22,7 @@ pub mod lock;
 pub mod notify;
 pub mod period;
 pub mod report;
+pub mod retry;
 pub mod run;
 pub mod sample;
 pub mod schedule;

@@ -73,7 +73,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
 fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
     let mut out = Vec::new();
     for (name, s) in crate::sources::load_state(&ctx.data_dir) {
-        if s.result == "failed" {
+        if s.result == crate::sources::Polled::Failed {
             out.push(analyze::Alert {
                 rule: "source",
                 severity: "warning",
@@ -122,7 +122,7 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
 }
 
 /// Posts the critical alerts to the pipeline's webhooks. A failure is reported, never fatal.
-pub fn webhooks(ctx: &Context, built: &Built) {
+pub async fn webhooks(ctx: &Context, built: &Built) {
     let hooks = &ctx.pipeline.def.webhooks;
     if hooks.is_empty() || built.critical.is_empty() {
         return;
@@ -135,26 +135,12 @@ pub fn webhooks(ctx: &Context, built: &Built) {
     for (unit, msg) in built.critical.iter().take(20) {
         md.push_str(&format!("- **{unit}**：{msg}\n"));
     }
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
-        tracing::error!("webhooks: cannot start the async runtime");
-        return;
-    };
-    let base = std::time::Duration::from_millis(ctx.pipeline.def.email.retry_base_ms);
     for hook in hooks {
-        match rt.block_on(crate::notify::webhook::post(
-            hook,
-            &built.subject,
-            &md,
-            3,
-            base,
-        )) {
-            Ok(()) => println!("✓ 已推送严重预警到 {} 群机器人。", hook.kind),
+        match crate::notify::webhook::post(hook, &built.subject, &md).await {
+            Ok(()) => println!("✓ 已推送严重预警到{}群机器人。", hook.kind),
             Err(why) => {
                 tracing::warn!(kind = %hook.kind, error = %why, "webhook failed");
-                println!("✗ {} 群机器人推送失败：{why}（不影响邮件）", hook.kind);
+                println!("✗ {}群机器人推送失败：{why}（不影响邮件）", hook.kind);
             }
         }
     }

@@ -134,7 +134,7 @@ pub fn plan(
     let mut out = Vec::new();
     for m in 1..=months {
         let period = Period::new(pipeline.year(), m)
-            .ok_or_else(|| Error::Usage(format!("month {m} is not 1 to 12")))?;
+            .ok_or_else(|| Error::Sample(format!("month {m} is not 1 to 12")))?;
         for (k, unit) in pipeline.units.iter().enumerate() {
             let style = Style::ALL[k % Style::ALL.len()];
             let row = figures(unit, period, &mut rng);
@@ -197,7 +197,7 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
                     serde_json::Value::Object(map)
                 })
                 .collect();
-            serde_json::to_vec_pretty(&items).map_err(|e| Error::Usage(e.to_string()))
+            serde_json::to_vec_pretty(&items).map_err(|e| Error::Sample(e.to_string()))
         }
         Style::CsvUtf8 | Style::CsvUtf8Bom | Style::CsvGb18030 => {
             let mut w = csv::WriterBuilder::new()
@@ -213,14 +213,14 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
                     }
                 })
                 .collect();
-            let csv_err = |e: csv::Error| Error::Usage(e.to_string());
+            let csv_err = |e: csv::Error| Error::Sample(e.to_string());
             w.write_record(&header).map_err(csv_err)?;
             for r in rows {
                 w.write_record(r.values.iter().map(|v| text_of(v, style)))
                     .map_err(csv_err)?;
             }
-            let text = String::from_utf8(w.into_inner().map_err(|e| Error::Usage(e.to_string()))?)
-                .map_err(|e| Error::Usage(e.to_string()))?;
+            let text = String::from_utf8(w.into_inner().map_err(|e| Error::Sample(e.to_string()))?)
+                .map_err(|e| Error::Sample(e.to_string()))?;
             Ok(match style {
                 Style::CsvUtf8Bom => format!("\u{feff}{text}").into_bytes(),
                 Style::CsvGb18030 => encoding_rs::GB18030.encode(&text).0.into_owned(),
@@ -231,7 +231,7 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
 }
 
 fn xlsx(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
-    let x = |e: rust_xlsxwriter::XlsxError| Error::Usage(format!("xlsx: {e}"));
+    let x = |e: rust_xlsxwriter::XlsxError| Error::Sample(format!("xlsx: {e}"));
     let mut book = Workbook::new();
     let created = ExcelDateTime::from_ymd(2025, 1, 1).map_err(x)?;
     book.set_properties(&DocProperties::new().set_creation_datetime(&created));
@@ -352,7 +352,7 @@ pub fn write_synthetic(
         sources: Vec::new(),
         units: defs,
     };
-    let text = toml::to_string(&file).map_err(|e| Error::Usage(format!("pipeline.toml: {e}")))?;
+    let text = toml::to_string(&file).map_err(|e| Error::Sample(format!("pipeline.toml: {e}")))?;
     let path = out.join("pipeline.toml");
     crate::fsutil::write_new(&path, format!("# Synthetic pipeline written by `fayuan sample --units {units} --months {months} --seed {seed}`.\n{text}").as_bytes())?;
     let pipeline = Pipeline::load(&path)?;
@@ -361,7 +361,8 @@ pub fn write_synthetic(
     // Figures first (sequential, so the seed decides them), then files in parallel.
     let mut jobs = Vec::with_capacity(units * months as usize);
     for m in 1..=months {
-        let period = Period::new(pipeline.year(), m).ok_or_else(|| Error::Usage("month".into()))?;
+        let period =
+            Period::new(pipeline.year(), m).ok_or_else(|| Error::Sample("month".into()))?;
         for (k, unit) in pipeline.units.iter().enumerate() {
             let style = match k % 8 {
                 0 | 2 | 4 | 6 => Style::XlsxTitled,
@@ -394,7 +395,7 @@ pub fn write_synthetic(
     let first = &pipeline.units[0];
     let mut bad = figures(
         first,
-        Period::new(pipeline.year(), 1).ok_or_else(|| Error::Usage("year".into()))?,
+        Period::new(pipeline.year(), 1).ok_or_else(|| Error::Sample("year".into()))?,
         &mut rng,
     );
     bad.values[crate::schema::idx("cases_closed")] = Value::Count(-3);

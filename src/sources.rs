@@ -11,6 +11,7 @@ use crate::config::{Pipeline, SourceDef};
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
 use crate::period::{self, Period};
+use crate::retry::Failure;
 use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -25,9 +26,31 @@ pub struct SourceState {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub checked_at: String,
-    /// `fetched`, `not_modified` or `failed`.
-    pub result: String,
+    pub result: Polled,
     pub detail: String,
+}
+
+/// How the last poll of a source went.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Polled {
+    /// New content, put into the inbox.
+    Fetched,
+    /// The server said nothing changed (304).
+    NotModified,
+    #[default]
+    Failed,
+}
+
+impl Polled {
+    /// In words, for the staff.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Polled::Fetched => "已获取",
+            Polled::NotModified => "无更新",
+            Polled::Failed => "失败",
+        }
+    }
 }
 
 fn state_path(data_dir: &DataDir) -> PathBuf {
@@ -153,14 +176,13 @@ pub async fn poll(
     data_dir: &DataDir,
     period: Period,
     now: DateTime<Tz>,
-    retry_base: Duration,
 ) -> Result<Vec<(String, SourceState)>> {
     if pipeline.def.sources.is_empty() {
         return Ok(Vec::new());
     }
     let client = reqwest::Client::builder()
         .build()
-        .map_err(|e| Error::Usage(format!("HTTP client: {e}")))?;
+        .map_err(|e| Error::Runtime(format!("HTTP client: {e}")))?;
     let mut state = load_state(data_dir);
     let mut out = Vec::new();
     for src in &pipeline.def.sources {
@@ -170,7 +192,7 @@ pub async fn poll(
                 let s = SourceState {
                     url: src.url.clone(),
                     checked_at: period::instant_text(&now),
-                    result: "failed".into(),
+                    result: Polled::Failed,
                     detail: why,
                     ..SourceState::default()
                 };
@@ -180,17 +202,18 @@ pub async fn poll(
             }
         };
         let prev = state.get(&src.name).cloned();
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            match get_once(&client, src, &url, prev.as_ref()).await {
-                Err((true, why)) if attempt < src.attempts => {
-                    tracing::warn!(source = %src.name, attempt, error = %why, "source failed, retrying");
-                    tokio::time::sleep(retry_base.saturating_mul(1 << (attempt - 1).min(6))).await;
-                }
-                other => break other,
-            }
-        };
+        let result = src
+            .retry()
+            .run("source", |_| async {
+                get_once(&client, src, &url, prev.as_ref())
+                    .await
+                    .map_err(|(transient, why)| Failure {
+                        error: why,
+                        transient,
+                    })
+            })
+            .await
+            .map_err(|f| (f.transient, f.error));
         let mut s = SourceState {
             url: url.clone(),
             checked_at: period::instant_text(&now),
@@ -199,13 +222,13 @@ pub async fn poll(
         s.url = url.clone();
         match result {
             Ok(Fetch::NotModified) => {
-                s.result = "not_modified".into();
+                s.result = Polled::NotModified;
                 s.detail = String::new();
             }
             Ok(Fetch::Body(body, etag, lm)) => {
                 let name = format!("{}_{}.{}", src.name, period, src.format);
                 crate::ingest::drop_into_inbox(data_dir, &name, &body)?;
-                s.result = "fetched".into();
+                s.result = Polled::Fetched;
                 s.detail = format!("{} bytes", body.len());
                 s.etag = etag;
                 s.last_modified = lm;
@@ -213,7 +236,7 @@ pub async fn poll(
             }
             Err((_, why)) => {
                 tracing::error!(source = %src.name, error = %why, "source failed");
-                s.result = "failed".into();
+                s.result = Polled::Failed;
                 s.detail = why;
             }
         }

@@ -22,6 +22,7 @@ use crate::layout::DataDir;
 use crate::ledger::Ledger;
 use crate::period::{self, Period};
 use crate::report::Manifest;
+use crate::retry::{Failure, Retry};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use lettre::message::header::{ContentDisposition, ContentTransferEncoding, ContentType};
@@ -263,7 +264,10 @@ pub fn plain_message(
     text: &str,
     now: DateTime<Tz>,
 ) -> Result<Vec<u8>> {
-    let bad = |what: String| Error::Usage(format!("message {id}: {what}"));
+    let bad = |message: String| Error::Message {
+        id: id.to_string(),
+        message,
+    };
     let mailbox = |a: &str| {
         a.parse::<Mailbox>()
             .map_err(|err| bad(format!("{a}: {err}")))
@@ -370,8 +374,8 @@ pub struct Settings {
     pub password: Option<String>,
     pub ca_pem: Option<Vec<u8>>,
     pub timeout: Duration,
-    pub attempts: u32,
-    pub retry_base: Duration,
+    /// Tries per recipient for transient failures.
+    pub retry: Retry,
 }
 
 impl Settings {
@@ -404,8 +408,7 @@ impl Settings {
             password: std::env::var("FAYUAN_SMTP_PASSWORD").ok(),
             ca_pem,
             timeout: Duration::from_secs(e.timeout_seconds),
-            attempts: e.attempts,
-            retry_base: Duration::from_millis(e.retry_base_ms),
+            retry: e.retry(),
         })
     }
 }
@@ -495,39 +498,61 @@ pub async fn deliver_message(
                 continue;
             }
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            ledger.append(&event("attempt", r, format!("{attempt}"), None))?;
-            match transport.send(&from, &to, &message).await {
-                Ok(()) => {
-                    ledger.append(&event("sent", r, String::new(), None))?;
-                    tracing::info!(recipient = %r, digest = %d.id, "digest sent");
-                    out.sent.push(r.clone());
-                    break;
+        let sent = settings
+            .retry
+            .run("smtp", |attempt| {
+                let (ledger, transport, event) = (&ledger, &transport, &event);
+                let (from, to, message) = (&from, &to, &message);
+                async move {
+                    ledger
+                        .append(&event("attempt", r, format!("{attempt}"), None))
+                        .map_err(|e| Failure::permanent(Sending::Ledger(e)))?;
+                    transport
+                        .send(from, to, message)
+                        .await
+                        .map_err(|e| Failure {
+                            transient: e.transient,
+                            error: Sending::Smtp(e),
+                        })
                 }
-                Err(e) if e.transient && attempt < settings.attempts => {
-                    let wait = backoff(settings.retry_base, attempt);
-                    tracing::warn!(recipient = %r, attempt, error = %e.message, wait_ms = wait.as_millis() as u64, "transient failure, retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => {
-                    tracing::error!(recipient = %r, error = %e.message, transient = e.transient, "digest not delivered; kept in the outbox");
-                    ledger.append(&event("failed", r, e.message.clone(), Some(e.transient)))?;
-                    out.failed.push((r.clone(), e.message));
-                    break;
-                }
+            })
+            .await;
+        match sent {
+            Ok(()) => {
+                ledger.append(&event("sent", r, String::new(), None))?;
+                tracing::info!(recipient = %r, digest = %d.id, "digest sent");
+                out.sent.push(r.clone());
+            }
+            Err(Failure {
+                error: Sending::Ledger(e),
+                ..
+            }) => return Err(e),
+            Err(Failure {
+                error: Sending::Smtp(e),
+                transient,
+            }) => {
+                tracing::error!(recipient = %r, error = %e.message, transient, "digest not delivered; kept in the outbox");
+                ledger.append(&event("failed", r, e.message.clone(), Some(transient)))?;
+                out.failed.push((r.clone(), e.message));
             }
         }
     }
     Ok(out)
 }
 
-/// Exponential backoff with jitter: base × 2^(attempt−1) × [0.5, 1.5), at most a minute.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base.saturating_mul(1u32 << (attempt - 1).min(10));
-    exp.mul_f64(0.5 + fastrand::f64())
-        .min(Duration::from_secs(60))
+/// Why one try to send failed: the server (maybe worth another try), or the ledger (never).
+enum Sending {
+    Smtp(smtp::SendError),
+    Ledger(Error),
+}
+
+impl std::fmt::Display for Sending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sending::Smtp(e) => f.write_str(&e.message),
+            Sending::Ledger(e) => write!(f, "{e}"),
+        }
+    }
 }
 
 /// One line per digest of a period for `fayuan status`.
@@ -565,21 +590,6 @@ pub fn status_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_bounded() {
-        let base = Duration::from_millis(100);
-        for attempt in 1..=4 {
-            let d = backoff(base, attempt);
-            let nominal = 100.0 * f64::from(1u32 << (attempt - 1));
-            assert!(
-                d.as_millis() as f64 >= nominal * 0.5
-                    && (d.as_millis() as f64) < nominal * 1.5 + 1.0,
-                "{attempt}: {d:?}"
-            );
-        }
-        assert!(backoff(Duration::from_secs(10), 10) <= Duration::from_secs(60));
-    }
 
     #[test]
     fn ledger_state() {
