@@ -143,11 +143,12 @@ alerts AS (
   JOIN units u ON u.unit_code = c.unit_code
   WHERE c.ytd_closed > c.ytd_approved + u.carry_over
 )
-SELECT a.rule, a.severity,
-       CASE a.severity WHEN 'critical' THEN '严重' WHEN 'warning' THEN '警告' ELSE '提示' END AS severity_zh,
+-- Words and order of each severity come from `severities` (made from analyze::Severity).
+SELECT a.rule, a.severity, s.severity_zh,
        a.unit_code, a.unit_name, a.figure, a.threshold, a.message,
-       CASE a.severity WHEN 'critical' THEN 1 WHEN 'warning' THEN 2 ELSE 3 END AS severity_order,
+       s.severity_order,
        COALESCE(u.ord, 999999) AS ord
 FROM alerts a
+JOIN severities s ON s.severity = a.severity
 LEFT JOIN units u ON u.unit_code = a.unit_code
 ORDER BY severity_order, ord, a.rule

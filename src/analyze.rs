@@ -312,6 +312,10 @@ fn analyze_here(inputs: &Inputs) -> Result<Analysis> {
             .lazy(),
     );
     ctx.register(
+        "severities",
+        severities_frame().map_err(err("severities"))?.lazy(),
+    );
+    ctx.register(
         "rejections",
         rejections_frame(inputs.files)
             .map_err(err("rejections"))?
@@ -336,11 +340,64 @@ fn analyze_here(inputs: &Inputs) -> Result<Analysis> {
     Ok(analysis)
 }
 
+/// How serious an alert is (SPEC §4). The SQL emits the code; the words and the order people
+/// see them in live here only (the SQL reads them from the `severities` table made from this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Info];
+
+    /// The code in frames and CSV twins.
+    pub fn code(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// 严重 / 警告 / 提示.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Severity::Critical => "严重",
+            Severity::Warning => "警告",
+            Severity::Info => "提示",
+        }
+    }
+
+    /// Most serious first.
+    pub fn order(self) -> i32 {
+        match self {
+            Severity::Critical => 1,
+            Severity::Warning => 2,
+            Severity::Info => 3,
+        }
+    }
+}
+
+/// The `severities` reference table the alerts SQL joins.
+fn severities_frame() -> PolarsResult<DataFrame> {
+    df!(
+        "severity" => Severity::ALL.map(Severity::code).to_vec(),
+        "severity_zh" => Severity::ALL.map(Severity::zh).to_vec(),
+        "severity_order" => Severity::ALL.map(Severity::order).to_vec(),
+    )
+}
+
 /// One alert made outside SQL.
 #[derive(Debug, Clone)]
 pub struct Alert {
     pub rule: &'static str,
-    pub severity: &'static str,
+    pub severity: Severity,
     pub unit_code: String,
     pub unit_name: String,
     pub ord: i64,
@@ -424,7 +481,7 @@ fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert>> {
             .unwrap_or_else(|| row.period.clone());
         out.push(Alert {
             rule: "restated",
-            severity: "info",
+            severity: Severity::Info,
             unit_code: row.unit_code.clone(),
             unit_name: unit.map(|u| u.name.clone()).unwrap_or_default(),
             ord: inputs
@@ -455,26 +512,16 @@ fn add_alerts(alerts: DataFrame, extra: &[Alert]) -> PolarsResult<DataFrame> {
     if extra.is_empty() {
         return Ok(alerts);
     }
-    let sev_order = |s: &str| match s {
-        "critical" => 1i32,
-        "warning" => 2,
-        _ => 3,
-    };
-    let sev_zh = |s: &str| match s {
-        "critical" => "严重",
-        "warning" => "警告",
-        _ => "提示",
-    };
     let more = df!(
         "rule" => extra.iter().map(|a| a.rule).collect::<Vec<_>>(),
-        "severity" => extra.iter().map(|a| a.severity).collect::<Vec<_>>(),
-        "severity_zh" => extra.iter().map(|a| sev_zh(a.severity)).collect::<Vec<_>>(),
+        "severity" => extra.iter().map(|a| a.severity.code()).collect::<Vec<_>>(),
+        "severity_zh" => extra.iter().map(|a| a.severity.zh()).collect::<Vec<_>>(),
         "unit_code" => extra.iter().map(|a| a.unit_code.clone()).collect::<Vec<_>>(),
         "unit_name" => extra.iter().map(|a| a.unit_name.clone()).collect::<Vec<_>>(),
         "figure" => extra.iter().map(|_| None::<f64>).collect::<Vec<_>>(),
         "threshold" => extra.iter().map(|_| None::<f64>).collect::<Vec<_>>(),
         "message" => extra.iter().map(|a| a.message.clone()).collect::<Vec<_>>(),
-        "severity_order" => extra.iter().map(|a| sev_order(a.severity)).collect::<Vec<_>>(),
+        "severity_order" => extra.iter().map(|a| a.severity.order()).collect::<Vec<_>>(),
         "ord" => extra.iter().map(|a| a.ord).collect::<Vec<_>>(),
     )?;
     // Same columns, same types as the SQL result, then the same order.

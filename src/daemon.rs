@@ -8,9 +8,9 @@
 
 use crate::app::Context;
 use crate::error::{Error, Result};
-use crate::jobs::{self, RunEvent};
+use crate::jobs::{self, JobKind, RunEvent};
 use crate::layout::DataDir;
-use crate::period::{self, Clock, Period, TZ};
+use crate::period::{self, Clock, Moment, Period, TZ};
 use crate::schedule::{self, History, Job, Schedules};
 use crate::{ingest, lock, notify, run, sources, status};
 use chrono::DateTime;
@@ -34,7 +34,7 @@ fn last_look_path(data_dir: &DataDir) -> PathBuf {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Heartbeat {
-    pub at: String,
+    pub at: Moment,
     pub pid: u32,
 }
 
@@ -49,48 +49,38 @@ fn beat(data_dir: &DataDir, now: DateTime<Tz>) -> Result<()> {
 }
 
 fn write_time(path: &Path, now: DateTime<Tz>) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default()
-    ));
     let hb = Heartbeat {
-        at: period::instant_text(&now),
+        at: now.into(),
         pid: std::process::id(),
     };
-    std::fs::write(&tmp, serde_json::to_vec(&hb).unwrap_or_default())
-        .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let bytes = serde_json::to_vec(&hb).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    crate::fsutil::replace_unsynced(path, &bytes)
 }
 
 /// What has run: the run ledger, the heartbeat and the digests sent by anyone.
 pub fn history(ctx: &Context) -> Result<History> {
     let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
-    let parse = |s: &str| period::parse_instant(s);
     let mut h = History::default();
     let seen = events
         .iter()
-        .filter_map(|e| parse(&e.at))
+        .map(|e| e.at.0)
         .chain(
             std::fs::read(last_look_path(&ctx.data_dir))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Heartbeat>(&b).ok())
-                .and_then(|b| parse(&b.at)),
+                .map(|b| b.at.0),
         )
         .max();
     h.last_seen = seen;
     for e in &events {
         let p = e.period.as_deref().and_then(Period::parse);
-        let fired = e.fired.as_deref().and_then(parse);
-        match (e.job.as_str(), e.ok, p, fired) {
-            ("report", true, Some(p), _) => {
+        let fired = e.fired.map(|f| f.0);
+        match (e.job, e.ok, p, fired) {
+            (JobKind::Report, true, Some(p), _) => {
                 h.reported.insert(p);
             }
-            ("report", false, Some(p), Some(f)) => h.failed_reports.push((p, f)),
-            ("remind", true, _, Some(f)) => {
+            (JobKind::Report, false, Some(p), Some(f)) => h.failed_reports.push((p, f)),
+            (JobKind::Remind, true, _, Some(f)) => {
                 h.reminded.insert(f);
             }
             _ => {}
@@ -152,8 +142,8 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     record(
         &ctx,
         &RunEvent {
-            at: period::instant_text(&clock.now()),
-            job: "start".into(),
+            at: clock.now().into(),
+            job: JobKind::Start,
             period: None,
             fired: None,
             ok: true,
@@ -182,8 +172,8 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     record(
         &ctx,
         &RunEvent {
-            at: period::instant_text(&clock.now()),
-            job: "stop".into(),
+            at: clock.now().into(),
+            job: JobKind::Stop,
             period: None,
             fired: None,
             ok: true,
@@ -210,18 +200,19 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
         tracing::error!(error = %e, "heartbeat not written");
     }
     for job in jobs {
-        let (name, period, fired) = match &job {
-            Job::Ingest => ("ingest", None, None),
-            Job::Remind { period, fired } => ("remind", Some(*period), Some(*fired)),
-            Job::Report { period, fired } => ("report", Some(*period), Some(*fired)),
+        let (kind, period, fired) = match &job {
+            Job::Ingest => (JobKind::Ingest, None, None),
+            Job::Remind { period, fired } => (JobKind::Remind, Some(*period), Some(*fired)),
+            Job::Report { period, fired } => (JobKind::Report, Some(*period), Some(*fired)),
         };
+        let name = kind.as_str();
         tracing::info!(job = name, period = ?period.map(|p| p.to_string()), "job starting");
         let result = run_job(ctx, &job, now).await;
         let event = RunEvent {
-            at: period::instant_text(&now),
-            job: name.into(),
+            at: now.into(),
+            job: kind,
             period: period.map(|p| p.to_string()),
-            fired: fired.map(|f| period::instant_text(&f)),
+            fired: fired.map(Moment::from),
             ok: result.is_ok(),
             detail: match &result {
                 Ok(d) => d.clone(),
@@ -378,7 +369,7 @@ async fn remind(
                 p,
                 &notify::Outgoing {
                     id: &id,
-                    kind: "reminder",
+                    kind: notify::MessageKind::Reminder,
                     period,
                     recipients: &recipients,
                     subject: &subject,
@@ -441,7 +432,7 @@ async fn failure_notice(
             p,
             &notify::Outgoing {
                 id: &id,
-                kind: "failure",
+                kind: notify::MessageKind::Failure,
                 period,
                 recipients: &staff,
                 subject: &subject,
@@ -472,16 +463,16 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
     match read_heartbeat(&ctx.data_dir) {
         Some(hb) => out.push(format!(
             "守护进程心跳：{}（pid {}）",
-            hb.at.replace('T', " ").get(..16).unwrap_or(&hb.at),
+            hb.at.minute(),
             hb.pid
         )),
         None => out.push("守护进程：尚无心跳记录（未运行过 fayuan daemon）".into()),
     }
     let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
     for (name, zh, cron) in [
-        ("ingest", "收取", &schedules.ingest),
-        ("remind", "催报", &schedules.remind),
-        ("report", "报告", &schedules.report),
+        (JobKind::Ingest, "收取", &schedules.ingest),
+        (JobKind::Remind, "催报", &schedules.remind),
+        (JobKind::Report, "报告", &schedules.report),
     ] {
         let next = schedule::next(cron, ctx.now())
             .map(|t| period::instant_zh(&t))
@@ -489,7 +480,7 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
         let last = events.iter().rev().find(|e| e.job == name).map(|e| {
             format!(
                 "上次 {} {}{}",
-                e.at.replace('T', " ").get(..16).unwrap_or(&e.at),
+                e.at.minute(),
                 if e.ok { "成功" } else { "失败" },
                 if e.detail.is_empty() {
                     String::new()
@@ -506,10 +497,7 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
     for (name, s) in sources::load_state(&ctx.data_dir) {
         out.push(format!(
             "数据源 {name}：{} {}{}",
-            s.checked_at
-                .replace('T', " ")
-                .get(..16)
-                .unwrap_or(&s.checked_at),
+            s.checked_at.minute(),
             s.result.zh(),
             if s.detail.is_empty() {
                 String::new()

@@ -4,20 +4,20 @@
 
 use crate::layout::DataDir;
 use crate::ledger::Ledger;
+use crate::period::Moment;
 use serde::{Deserialize, Serialize};
 
 /// One line of the run ledger `<data-dir>/runs/<pipeline>.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunEvent {
     /// The daemon's clock (Beijing time; `--as-of` shifts it).
-    pub at: String,
-    /// `ingest`, `remind`, `report`, `start` or `stop`.
-    pub job: String,
+    pub at: Moment,
+    pub job: JobKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
     /// The scheduled time that asked for the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fired: Option<String>,
+    pub fired: Option<Moment>,
     pub ok: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
@@ -30,4 +30,33 @@ pub fn ledger(data_dir: &DataDir, pipeline: &str) -> Ledger<RunEvent> {
 
 pub fn run_events(data_dir: &DataDir, pipeline_name: &str) -> Vec<RunEvent> {
     ledger(data_dir, pipeline_name).read().unwrap_or_default()
+}
+
+/// What the daemon did.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    Ingest,
+    Remind,
+    Report,
+    Start,
+    Stop,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Ingest => "ingest",
+            JobKind::Remind => "remind",
+            JobKind::Report => "report",
+            JobKind::Start => "start",
+            JobKind::Stop => "stop",
+        }
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

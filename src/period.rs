@@ -186,6 +186,57 @@ pub fn instant_text(t: &DateTime<Tz>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
 }
 
+/// A moment in Beijing time, as the ledgers and state files keep it: written as RFC 3339
+/// (`2025-07-06T09:00:00+08:00`, the form fayuan has always written), read back typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Moment(pub DateTime<Tz>);
+
+impl Moment {
+    /// The form shown to people: `2025-07-06 09:00`.
+    pub fn minute(&self) -> String {
+        instant_zh(&self.0)
+    }
+}
+
+impl From<DateTime<Tz>> for Moment {
+    fn from(t: DateTime<Tz>) -> Moment {
+        Moment(t)
+    }
+}
+
+impl Default for Moment {
+    /// The Unix epoch: "never", for state not yet filled in.
+    fn default() -> Moment {
+        Moment(chrono::DateTime::UNIX_EPOCH.with_timezone(&TZ))
+    }
+}
+
+impl fmt::Display for Moment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&instant_text(&self.0))
+    }
+}
+
+impl serde::Serialize for Moment {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&instant_text(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Moment {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Moment, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_instant(&text)
+            .map(Moment)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a time: {text:?}")))
+    }
+}
+
+/// A time column's text (RFC 3339) as people read it: `2025-07-06 09:00`.
+pub fn minute_text(rfc3339: &str) -> String {
+    parse_instant(rfc3339).map_or_else(|| rfc3339.to_string(), |t| instant_zh(&t))
+}
+
 /// A deadline as people say it: the instant 2025-07-06 00:00 is "2025-07-05 24:00".
 pub fn deadline_zh(deadline: &DateTime<Tz>) -> String {
     format!(

@@ -4,7 +4,7 @@
 use crate::analyze::{self, Inputs};
 use crate::app::Context;
 use crate::error::Result;
-use crate::period::Period;
+use crate::period::{Moment, Period};
 use crate::report::{self, RunMeta};
 use crate::store::Store;
 use std::path::PathBuf;
@@ -58,7 +58,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     };
     let (sev, units, msgs) = (col("severity"), col("unit_name"), col("message"));
     let critical = (0..sev.len())
-        .filter(|&k| sev[k] == "critical")
+        .filter(|&k| sev[k] == analyze::Severity::Critical.code())
         .map(|k| (units[k].clone(), msgs[k].clone()))
         .collect();
     Ok(Built {
@@ -76,16 +76,13 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
         if s.result == crate::sources::Polled::Failed {
             out.push(analyze::Alert {
                 rule: "source",
-                severity: "warning",
+                severity: analyze::Severity::Warning,
                 unit_code: String::new(),
                 unit_name: format!("数据源 {name}"),
                 ord: 999_998,
                 message: format!(
                     "HTTP 数据源 {name} 最近一次获取失败（{}）：{}",
-                    s.checked_at
-                        .replace('T', " ")
-                        .get(..16)
-                        .unwrap_or(&s.checked_at),
+                    s.checked_at.minute(),
                     s.detail
                 ),
             });
@@ -96,25 +93,20 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
         .ok()
         .flatten()
         .unwrap_or_else(|| {
-            crate::period::instant_text(&crate::period::local(
+            Moment(crate::period::local(
                 period.next().first_day().and_time(chrono::NaiveTime::MIN),
             ))
         });
-    let now = crate::period::instant_text(&ctx.now());
+    let now = Moment(ctx.now());
     for e in crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name()) {
         if !e.ok && e.at >= window && e.at <= now {
             out.push(analyze::Alert {
                 rule: "job_failed",
-                severity: "warning",
+                severity: analyze::Severity::Warning,
                 unit_code: String::new(),
                 unit_name: "fayuan".into(),
                 ord: 999_999,
-                message: format!(
-                    "定时任务 {} 于 {} 失败：{}",
-                    e.job,
-                    e.at.replace('T', " ").get(..16).unwrap_or(&e.at),
-                    e.detail
-                ),
+                message: format!("定时任务 {} 于 {} 失败：{}", e.job, e.at.minute(), e.detail),
             });
         }
     }

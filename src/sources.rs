@@ -10,7 +10,7 @@ use crate::config::expand_env as expand;
 use crate::config::{Pipeline, SourceDef};
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
-use crate::period::{self, Period};
+use crate::period::{Moment, Period};
 use crate::retry::Failure;
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -25,7 +25,7 @@ pub struct SourceState {
     pub url: String,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
-    pub checked_at: String,
+    pub checked_at: Moment,
     pub result: Polled,
     pub detail: String,
 }
@@ -191,7 +191,7 @@ pub async fn poll(
             Err(why) => {
                 let s = SourceState {
                     url: src.url.clone(),
-                    checked_at: period::instant_text(&now),
+                    checked_at: now.into(),
                     result: Polled::Failed,
                     detail: why,
                     ..SourceState::default()
@@ -216,7 +216,7 @@ pub async fn poll(
             .map_err(|f| (f.transient, f.error));
         let mut s = SourceState {
             url: url.clone(),
-            checked_at: period::instant_text(&now),
+            checked_at: now.into(),
             ..prev.clone().unwrap_or_default()
         };
         s.url = url.clone();

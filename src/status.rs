@@ -120,10 +120,7 @@ pub fn render(
                 s.name,
                 if l.late { "（逾期）" } else { "" },
                 l.version,
-                l.arrived_at
-                    .replace('T', " ")
-                    .get(..16)
-                    .unwrap_or(&l.arrived_at),
+                period::minute_text(&l.arrived_at),
                 l.source_file
             )),
             None => {
@@ -160,10 +157,7 @@ pub fn render(
             let first = f.problems.lines().next().unwrap_or("");
             out.push_str(&format!(
                 "  {}  {}  → {}\n    {}\n",
-                f.arrived_at
-                    .replace('T', " ")
-                    .get(..16)
-                    .unwrap_or(&f.arrived_at),
+                period::minute_text(&f.arrived_at),
                 f.file_name,
                 f.stored_as,
                 first

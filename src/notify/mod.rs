@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::layout::DataDir;
 use crate::ledger::Ledger;
-use crate::period::{self, Period};
+use crate::period::{self, Moment, Period};
 use crate::report::Manifest;
 use crate::retry::{Failure, Retry};
 use chrono::DateTime;
@@ -35,12 +35,10 @@ use std::time::Duration;
 /// One line of the delivery ledger.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Event {
-    pub at: String,
+    pub at: Moment,
     pub period: String,
     pub digest: String,
-    /// `created` (with `recipients`), `attempt`, `sent`, `outbox` (written as .eml, no server),
-    /// `failed` (with `detail`; `transient` says whether a later try may succeed).
-    pub event: String,
+    pub event: EventKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,9 +47,37 @@ pub struct Event {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transient: Option<bool>,
-    /// With `created`: `digest` (the default), `reminder` or `failure`.
+    /// With `created`: what the message is (absent in old ledgers: a digest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<MessageKind>,
+}
+
+/// What happened to a message (for one recipient, but `created`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// Kept whole in the outbox, with `recipients`.
+    Created,
+    /// A send to one recipient begins (recorded before it, so a crash errs towards a resend).
+    Attempt,
+    Sent,
+    /// Written as .eml (no SMTP server configured): done for that recipient.
+    Outbox,
+    /// With `detail`; `transient` says whether a later try may succeed.
+    Failed,
+}
+
+/// What a message is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// The monthly digest to leadership.
+    #[default]
+    Digest,
+    /// A reminder to a unit that has not reported.
+    Reminder,
+    /// A failed job, to the data staff.
+    Failure,
 }
 
 /// The delivery ledger of a pipeline.
@@ -63,7 +89,7 @@ pub fn ledger(data_dir: &DataDir, pipeline: &Pipeline) -> Ledger<Event> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DigestState {
     pub id: String,
-    pub kind: String,
+    pub kind: MessageKind,
     pub period: String,
     pub recipients: Vec<String>,
     /// Recipients that have it (`sent` or `outbox`).
@@ -76,7 +102,7 @@ pub struct DigestState {
 pub fn digests(events: &[Event]) -> Vec<DigestState> {
     messages(events)
         .into_iter()
-        .filter(|d| d.kind == "digest")
+        .filter(|d| d.kind == MessageKind::Digest)
         .collect()
 }
 
@@ -84,10 +110,10 @@ pub fn digests(events: &[Event]) -> Vec<DigestState> {
 pub fn messages(events: &[Event]) -> Vec<DigestState> {
     let mut out: Vec<DigestState> = Vec::new();
     for e in events {
-        if e.event == "created" {
+        if e.event == EventKind::Created {
             out.push(DigestState {
                 id: e.digest.clone(),
-                kind: e.kind.clone().unwrap_or_else(|| "digest".into()),
+                kind: e.kind.unwrap_or_default(),
                 period: e.period.clone(),
                 recipients: e.recipients.clone().unwrap_or_default(),
                 done: Vec::new(),
@@ -103,14 +129,14 @@ pub fn messages(events: &[Event]) -> Vec<DigestState> {
                 .collect();
             if mine
                 .iter()
-                .any(|e| e.event == "sent" || e.event == "outbox")
+                .any(|e| e.event == EventKind::Sent || e.event == EventKind::Outbox)
             {
                 d.done.push(r.clone());
             } else {
                 let last_failure = mine
                     .iter()
                     .rev()
-                    .find(|e| e.event == "failed")
+                    .find(|e| e.event == EventKind::Failed)
                     .map(|e| e.detail.clone());
                 d.pending.push((r.clone(), last_failure));
             }
@@ -146,7 +172,7 @@ pub fn rows_last_sent(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option<
 
 /// The as-of time of the latest digest that reached anyone: what leadership has been told up
 /// to. Failures after it are news for the next digest.
-pub fn last_sent_as_of(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option<String>> {
+pub fn last_sent_as_of(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option<Moment>> {
     let events = ledger(data_dir, pipeline).read()?;
     Ok(digests(&events)
         .iter()
@@ -154,7 +180,7 @@ pub fn last_sent_as_of(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option
         .filter_map(|d| {
             let path = outbox_dir(data_dir, pipeline, &d.period, &d.id).join("manifest.json");
             let m: Manifest = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
-            Some(m.as_of)
+            period::parse_instant(&m.as_of).map(Moment)
         })
         .max())
 }
@@ -196,7 +222,7 @@ pub fn queue(
     let recipients: Vec<String> = e.to.iter().chain(&e.cc).cloned().collect();
     let outgoing = Outgoing {
         id: &id,
-        kind: "digest",
+        kind: MessageKind::Digest,
         period,
         recipients: &recipients,
         subject: &manifest.digest.subject,
@@ -210,7 +236,7 @@ pub fn queue(
 /// A message ready to go.
 pub struct Outgoing<'a> {
     pub id: &'a str,
-    pub kind: &'a str,
+    pub kind: MessageKind,
     pub period: Period,
     pub recipients: &'a [String],
     pub subject: &'a str,
@@ -234,15 +260,15 @@ pub fn put_in_outbox(
     }
     fsutil::write_new(&dir.join("message.eml"), m.message)?;
     ledger(data_dir, pipeline).append(&Event {
-        at: period::instant_text(&now),
+        at: now.into(),
         period: p,
         digest: m.id.to_string(),
-        event: "created".into(),
+        event: EventKind::Created,
         recipient: None,
         recipients: Some(m.recipients.to_vec()),
         detail: m.subject.to_string(),
         transient: None,
-        kind: Some(m.kind.to_string()),
+        kind: Some(m.kind),
     })
 }
 
@@ -251,7 +277,7 @@ pub fn exists(data_dir: &DataDir, pipeline: &Pipeline, id: &str) -> Result<bool>
     Ok(ledger(data_dir, pipeline)
         .read()?
         .iter()
-        .any(|e| e.event == "created" && e.digest == id))
+        .any(|e| e.event == EventKind::Created && e.digest == id))
 }
 
 /// A plain message (reminders, failure notices): text and the same text as simple HTML.
@@ -456,11 +482,11 @@ pub async fn deliver_message(
     let dir = outbox_dir(data_dir, pipeline, &p, &d.id);
     let eml = dir.join("message.eml");
     let message = fs::read(&eml).map_err(|e| Error::io(&eml, e))?;
-    let event = |kind: &str, r: &str, detail: String, transient: Option<bool>| Event {
-        at: period::instant_text(&settings.clock.now()),
+    let event = |kind: EventKind, r: &str, detail: String, transient: Option<bool>| Event {
+        at: settings.clock.now().into(),
         period: p.clone(),
         digest: d.id.clone(),
-        event: kind.into(),
+        event: kind,
         recipient: Some(r.to_string()),
         recipients: None,
         detail,
@@ -469,7 +495,12 @@ pub async fn deliver_message(
     };
     let Some(server) = &settings.server else {
         for (r, _) in &d.pending {
-            ledger.append(&event("outbox", r, eml.display().to_string(), None))?;
+            ledger.append(&event(
+                EventKind::Outbox,
+                r,
+                eml.display().to_string(),
+                None,
+            ))?;
             out.to_outbox.push(r.clone());
         }
         return Ok(out);
@@ -493,7 +524,7 @@ pub async fn deliver_message(
         let to = match r.parse::<Mailbox>() {
             Ok(m) => m.email,
             Err(e) => {
-                ledger.append(&event("failed", r, e.to_string(), Some(false)))?;
+                ledger.append(&event(EventKind::Failed, r, e.to_string(), Some(false)))?;
                 out.failed.push((r.clone(), e.to_string()));
                 continue;
             }
@@ -505,7 +536,7 @@ pub async fn deliver_message(
                 let (from, to, message) = (&from, &to, &message);
                 async move {
                     ledger
-                        .append(&event("attempt", r, format!("{attempt}"), None))
+                        .append(&event(EventKind::Attempt, r, format!("{attempt}"), None))
                         .map_err(|e| Failure::permanent(Sending::Ledger(e)))?;
                     transport
                         .send(from, to, message)
@@ -519,7 +550,7 @@ pub async fn deliver_message(
             .await;
         match sent {
             Ok(()) => {
-                ledger.append(&event("sent", r, String::new(), None))?;
+                ledger.append(&event(EventKind::Sent, r, String::new(), None))?;
                 tracing::info!(recipient = %r, digest = %d.id, "digest sent");
                 out.sent.push(r.clone());
             }
@@ -532,7 +563,12 @@ pub async fn deliver_message(
                 transient,
             }) => {
                 tracing::error!(recipient = %r, error = %e.message, transient, "digest not delivered; kept in the outbox");
-                ledger.append(&event("failed", r, e.message.clone(), Some(transient)))?;
+                ledger.append(&event(
+                    EventKind::Failed,
+                    r,
+                    e.message.clone(),
+                    Some(transient),
+                ))?;
                 out.failed.push((r.clone(), e.message));
             }
         }
@@ -593,15 +629,15 @@ mod tests {
 
     #[test]
     fn ledger_state() {
-        let ev = |event: &str, r: Option<&str>| Event {
-            at: String::new(),
+        let ev = |event: EventKind, r: Option<&str>| Event {
+            at: Moment::default(),
             period: "2025-06".into(),
             digest: "2025-06-01".into(),
-            event: event.into(),
+            event,
             recipient: r.map(str::to_string),
-            recipients: (event == "created")
+            recipients: (event == EventKind::Created)
                 .then(|| vec!["a@x.cn".to_string(), "b@x.cn".to_string()]),
-            detail: if event == "failed" {
+            detail: if event == EventKind::Failed {
                 "550 no".into()
             } else {
                 String::new()
@@ -610,11 +646,11 @@ mod tests {
             kind: None,
         };
         let events = vec![
-            ev("created", None),
-            ev("attempt", Some("a@x.cn")),
-            ev("sent", Some("a@x.cn")),
-            ev("attempt", Some("b@x.cn")),
-            ev("failed", Some("b@x.cn")),
+            ev(EventKind::Created, None),
+            ev(EventKind::Attempt, Some("a@x.cn")),
+            ev(EventKind::Sent, Some("a@x.cn")),
+            ev(EventKind::Attempt, Some("b@x.cn")),
+            ev(EventKind::Failed, Some("b@x.cn")),
         ];
         let d = &digests(&events)[0];
         assert_eq!(d.done, ["a@x.cn"]);
@@ -625,5 +661,14 @@ mod tests {
         // An attempt without an outcome (a crash mid-send) leaves the recipient pending.
         let d = &digests(&events[..4])[0];
         assert_eq!(d.pending.len(), 1);
+    }
+
+    #[test]
+    fn a_ledger_line_written_before_the_types_reads() {
+        let line = r#"{"at":"2025-07-06T09:00:03+08:00","period":"2025-06","digest":"2025-06-01","event":"created","recipients":["a@x.cn"]}"#;
+        let e: Event = serde_json::from_str(line).unwrap();
+        assert_eq!((e.event, e.kind), (EventKind::Created, None));
+        assert_eq!(e.at.minute(), "2025-07-06 09:00");
+        assert_eq!(serde_json::to_string(&e).unwrap(), line);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Invariant: presentation only — every figure comes from the analyses, formatted by `format`.
 
-use crate::analyze::Analysis;
+use crate::analyze::{Analysis, Severity};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::format;
@@ -20,6 +20,15 @@ const RED: &str = "#c0392b";
 const AMBER: &str = "#d68910";
 const GREEN: &str = "#1e8449";
 const GREY: &str = "#444";
+
+/// The colour of a severity's heading in the digest (the words say it too).
+fn severity_colour(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => RED,
+        Severity::Warning => AMBER,
+        Severity::Info => GREY,
+    }
+}
 
 /// A rendered digest.
 pub struct Digest {
@@ -233,27 +242,24 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         texts(a, "alerts", "unit_name")?,
         texts(a, "alerts", "message")?,
     );
-    let groups: Vec<Group> = [
-        ("critical", "严重", RED),
-        ("warning", "警告", AMBER),
-        ("info", "提示", GREY),
-    ]
-    .into_iter()
-    .filter_map(|(key, name, colour)| {
-        let items: Vec<AlertItem> = (0..sev.len())
-            .filter(|&k| sev[k] == key)
-            .map(|k| AlertItem {
-                unit: unit_names[k].clone(),
-                message: messages[k].clone(),
+    let groups: Vec<Group> = Severity::ALL
+        .into_iter()
+        .filter_map(|s| {
+            let (key, name, colour) = (s.code(), s.zh(), severity_colour(s));
+            let items: Vec<AlertItem> = (0..sev.len())
+                .filter(|&k| sev[k] == key)
+                .map(|k| AlertItem {
+                    unit: unit_names[k].clone(),
+                    message: messages[k].clone(),
+                })
+                .collect();
+            (!items.is_empty()).then_some(Group {
+                name,
+                colour,
+                items,
             })
-            .collect();
-        (!items.is_empty()).then_some(Group {
-            name,
-            colour,
-            items,
         })
-    })
-    .collect();
+        .collect();
 
     let ytd_text = if meta.period.month == 1 {
         meta.period.zh()

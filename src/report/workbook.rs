@@ -5,7 +5,7 @@
 //! half away from zero to what is shown (percentages to two decimals of a percent), so that what
 //! Excel displays and what it sums agree; an undefined figure is the text "—".
 
-use crate::analyze::{Analysis, ColumnSpec, Fmt};
+use crate::analyze::{Analysis, ColumnSpec, Fmt, Severity};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::format::{self, DASH, round_half_away};
@@ -142,7 +142,7 @@ enum Out {
 /// rounded to 0.01%; percentage points as points rounded to 0.01; null → "—".
 fn cell(v: AnyValue, fmt: Fmt) -> Out {
     if let (Fmt::Time, Some(s)) = (fmt, v.get_str()) {
-        return Out::Text(s.get(..16).unwrap_or(s).replace('T', " "));
+        return Out::Text(period::minute_text(s));
     }
     let num = match &v {
         AnyValue::Null => return Out::Text(DASH.into()),
@@ -474,8 +474,13 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
         .collect();
     let sev_colour = |key: &str, v: &AnyValue| -> Option<u32> {
         match (key, v) {
-            ("severity_zh", AnyValue::String("严重")) => Some(RED),
-            ("severity_zh", AnyValue::String("警告")) => Some(AMBER),
+            ("severity_zh", AnyValue::String(zh)) => {
+                match Severity::ALL.into_iter().find(|s| s.zh() == *zh) {
+                    Some(Severity::Critical) => Some(RED),
+                    Some(Severity::Warning) => Some(AMBER),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     };
