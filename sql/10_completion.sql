@@ -44,7 +44,8 @@ rows AS (
   SELECT ord, unit_code, unit_name, target, ytd_approved, ytd_closed, months_reported,
          completion_rate, rank_completion
   FROM total
-)
+),
+result AS (
 SELECT r.ord, r.unit_code, r.unit_name, r.target, r.ytd_approved, r.ytd_closed,
        r.completion_rate,
        CAST(p.month AS DOUBLE) / 12 AS schedule_rate,
@@ -58,4 +59,12 @@ SELECT r.ord, r.unit_code, r.unit_name, r.target, r.ytd_approved, r.ytd_closed,
        r.rank_completion
 FROM rows r
 CROSS JOIN params p
-ORDER BY r.ord
+)
+-- The band of the gap (ok / warning / critical): the one home of the behind-schedule rule; the
+-- alert and the colours of the workbook and digest read it.
+SELECT result.*,
+       CASE WHEN schedule_gap < -p.behind_critical THEN 'critical'
+            WHEN schedule_gap < -p.behind_warning THEN 'warning'
+            ELSE 'ok' END AS schedule_gap_band
+FROM result CROSS JOIN params p
+ORDER BY ord

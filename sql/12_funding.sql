@@ -43,7 +43,11 @@ SELECT r.ord, r.unit_code, r.unit_name, r.budget, r.budget_derived,
        r.ytd_spend, r.ytd_spend / NULLIF(r.ytd_received, 0) AS expenditure_rate,
        r.ytd_spend_case, r.ytd_spend_case / NULLIF(r.ytd_spend, 0) AS case_share,
        r.ytd_received / NULLIF(CAST(r.ytd_approved AS DOUBLE), 0) AS per_case_input,
-       p.per_case_standard
+       p.per_case_standard,
+       -- The one home of the case-share rule (the alert and the colours read it).
+       CASE WHEN r.ytd_spend_case / NULLIF(r.ytd_spend, 0) IS NULL THEN NULL
+            WHEN r.ytd_spend_case / NULLIF(r.ytd_spend, 0) < p.case_share_min THEN 'critical'
+            ELSE 'ok' END AS case_share_band
 FROM rows r
 CROSS JOIN params p
 ORDER BY r.ord

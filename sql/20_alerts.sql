@@ -72,19 +72,19 @@ alerts AS (
 
   UNION ALL
   SELECT 'behind_schedule' AS rule,
-         CASE WHEN c.schedule_gap < -p.behind_critical THEN 'critical' ELSE 'warning' END AS severity,
+         c.schedule_gap_band AS severity,
          c.unit_code, c.unit_name, c.schedule_gap AS figure,
-         CASE WHEN c.schedule_gap < -p.behind_critical THEN -p.behind_critical ELSE -p.behind_warning END AS threshold,
+         CASE c.schedule_gap_band WHEN 'critical' THEN -p.behind_critical ELSE -p.behind_warning END AS threshold,
          '完成进度落后序时进度 {figure:pp}（预警线：落后 {threshold:pp}）' AS message
   FROM units_only c CROSS JOIN params p
-  WHERE c.schedule_gap < -p.behind_warning
+  WHERE c.schedule_gap_band <> 'ok'
 
   UNION ALL
   SELECT 'case_share' AS rule, 'critical' AS severity, f.unit_code, f.unit_name,
          f.case_share AS figure, p.case_share_min AS threshold,
          '办案补贴及直接费用占比 {figure:pct}，低于 {threshold:pct} 的要求' AS message
   FROM fund f CROSS JOIN params p
-  WHERE f.case_share < p.case_share_min
+  WHERE f.case_share_band = 'critical'
 
   UNION ALL
   SELECT 'overspend' AS rule, 'warning' AS severity, f.unit_code, f.unit_name,

@@ -81,6 +81,17 @@ fn parse_query(file: &str, sql: &'static str) -> Result<Query> {
         let rest = rest.trim();
         if let Some(t) = rest.strip_prefix("twin:") {
             twin = Some(t.trim().to_string());
+        } else if rest == "columns: submission fields" {
+            // The submission's fields, from the one list of them (schema.rs).
+            columns.extend(crate::schema::FIELDS.iter().map(|f| ColumnSpec {
+                key: f.key.to_string(),
+                label: f.label.to_string(),
+                fmt: match f.kind {
+                    Kind::Count => Fmt::Int,
+                    Kind::Money => Fmt::Money,
+                    _ => Fmt::Text,
+                },
+            }));
         } else if let Some(c) = rest.strip_prefix("column:") {
             let parts: Vec<&str> = c.split('|').map(str::trim).collect();
             let [key, label, fmt] = parts.as_slice() else {

@@ -52,10 +52,8 @@ fn finite(x: Option<f64>) -> Option<f64> {
     x.filter(|v| v.is_finite())
 }
 
-/// Thousands separators: `1234567.5` with 2 decimals → `1,234,567.50`.
-pub fn grouped(v: f64, decimals: usize) -> String {
-    let s = format!("{:.*}", decimals, v.abs());
-    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+/// Digits with thousands separators: `"1234567"` → `1,234,567` (the one place that groups).
+pub fn group_digits(int: &str) -> String {
     let mut out = String::new();
     for (i, ch) in int.chars().enumerate() {
         if i > 0 && (int.len() - i).is_multiple_of(3) {
@@ -63,6 +61,14 @@ pub fn grouped(v: f64, decimals: usize) -> String {
         }
         out.push(ch);
     }
+    out
+}
+
+/// Thousands separators: `1234567.5` with 2 decimals → `1,234,567.50`.
+pub fn grouped(v: f64, decimals: usize) -> String {
+    let s = format!("{:.*}", decimals, v.abs());
+    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+    let mut out = group_digits(int);
     if !frac.is_empty() {
         out.push('.');
         out.push_str(frac);

@@ -92,34 +92,6 @@ pub struct Row {
     pub source_row: u32,
 }
 
-impl Row {
-    pub fn get(&self, key: &str) -> &Value {
-        &self.values[idx(key)]
-    }
-
-    pub fn unit_code(&self) -> &str {
-        match self.get("unit_code") {
-            Value::Text(s) => s,
-            _ => "",
-        }
-    }
-
-    pub fn period(&self) -> Option<Period> {
-        match self.get("period") {
-            Value::Period(p) => Some(*p),
-            _ => None,
-        }
-    }
-
-    /// A count or an amount of money, as a number (money in 分).
-    pub fn number(&self, key: &str) -> i64 {
-        match self.get(key) {
-            Value::Count(n) | Value::Fen(n) => *n,
-            _ => 0,
-        }
-    }
-}
-
 /// Cross-field rules of SPEC §2: (left, right, relation). `Sum` means the first key equals the
 /// sum of the others; `NotAbove` means the first is at most the second.
 pub enum Rule {

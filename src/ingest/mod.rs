@@ -39,7 +39,6 @@ pub struct LeftAside {
 /// What one ingest run did.
 #[derive(Debug, Default)]
 pub struct Summary {
-    pub batch: Option<i64>,
     pub files: Vec<FileEntry>,
     /// What stays in the inbox, with the reason; nothing is ever ignored without a word.
     pub left: Vec<LeftAside>,
@@ -342,7 +341,6 @@ pub fn ingest_with(
         if let Some(p) = progress {
             p.advance(chunk.len());
         }
-        summary.batch = batch.batch;
         summary.files.extend(batch.files);
         summary.left.extend(batch.left);
     }
@@ -631,7 +629,6 @@ fn take_batch(
         "batch committed"
     );
     Ok(Summary {
-        batch: Some(batch),
         files: entries,
         left,
     })

@@ -378,14 +378,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
 pub fn fen_text(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };
     let fen = fen.unsigned_abs();
-    let yuan = (fen / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in yuan.chars().enumerate() {
-        if i > 0 && (yuan.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
+    let grouped = crate::format::group_digits(&(fen / 100).to_string());
     format!("{sign}{grouped}.{:02}", fen % 100)
 }
 

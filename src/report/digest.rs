@@ -30,11 +30,19 @@ fn severity_colour(s: Severity) -> &'static str {
     }
 }
 
+/// The colours of a band (ok, warning, critical) the analyses emit: (text, cell background).
+fn band_colour(band: &str) -> (&'static str, &'static str) {
+    match band {
+        "critical" => (RED, "#f8cbad"),
+        "warning" => (AMBER, "#ffe699"),
+        "ok" => (GREEN, "#c6efce"),
+        _ => (GREY, "#ffffff"),
+    }
+}
+
 /// A rendered digest.
 pub struct Digest {
     pub subject: String,
-    /// The body with the chart as `cid:chart` (for the email).
-    pub html_email: String,
     /// The same body with the chart as `chart.png` beside it (saved in the run folder).
     pub html_file: String,
     pub text: String,
@@ -133,20 +141,20 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let alerts = a.frame("alerts")?.height();
     let subject = subject(p, meta.period, completion, schedule, alerts);
 
-    let gap_colour = |g: Option<f64>| match g {
-        Some(g) if g < -th.behind_schedule_critical_pp / 100.0 => RED,
-        Some(g) if g < -th.behind_schedule_warning_pp / 100.0 => AMBER,
-        Some(_) => GREEN,
-        None => GREY,
-    };
-    let total_gap = last(nums(a, "completion", "schedule_gap")?);
+    // The bands come from the analyses (the rules' one home); here they only get colours.
+    let gap_bands = texts(a, "completion", "schedule_gap_band")?;
+    let total_band = gap_bands.last().cloned().unwrap_or_default();
+    let case_share_band = texts(a, "funding", "case_share_band")?
+        .last()
+        .cloned()
+        .unwrap_or_default();
     let per100k = last(nums(a, "per100k", "per100k_annualized")?);
     let case_share = last(nums(a, "funding", "case_share")?);
     let headline = vec![
         Headline {
             label: "累计完成率",
             value: format::pct(completion),
-            colour: gap_colour(total_gap),
+            colour: band_colour(&total_band).0,
             note: format!("序时进度 {}", format::pct(schedule)),
         },
         Headline {
@@ -180,11 +188,7 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         Headline {
             label: "办案补贴占比",
             value: format::pct(case_share),
-            colour: if case_share.is_some_and(|c| c < th.case_share_min) {
-                RED
-            } else {
-                GREEN
-            },
+            colour: band_colour(&case_share_band).0,
             note: format!("要求≥{}", format::pct(Some(th.case_share_min))),
         },
     ];
@@ -214,12 +218,7 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
                         format::pp(Some(g)).replace("个百分点", "pp")
                     )
                 }),
-                colour: match gap_colour(gap[k]) {
-                    RED => "#f8cbad",
-                    AMBER => "#ffe699",
-                    GREEN => "#c6efce",
-                    _ => "#ffffff",
-                },
+                colour: band_colour(&gap_bands[k]).1,
                 reported: match rep {
                     Some(true) => "已报",
                     Some(false) => "未报",
@@ -297,7 +296,6 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let text = env.get_template("digest.txt").map_err(terr)?;
     Ok(Digest {
         subject: subject.clone(),
-        html_email: html.render(ctx("cid:chart")).map_err(terr)?,
         html_file: html.render(ctx("chart.png")).map_err(terr)?,
         text: text.render(ctx("")).map_err(terr)?,
     })

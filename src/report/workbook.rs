@@ -163,8 +163,19 @@ fn cell(v: AnyValue, fmt: Fmt) -> Out {
     })
 }
 
-/// Fill colour for a cell, by the pipeline's thresholds (the workbook's "conditional colours").
+/// Fill colour for a cell besides its band (the alerts' severity words).
 type Colorer<'a> = &'a dyn Fn(&str, &AnyValue) -> Option<u32>;
+
+/// The colour of a band the analyses emit beside a figure (`<column>_band`: ok, warning,
+/// critical). The rules live in the SQL; this only paints them.
+fn band_fill(band: &str) -> Option<u32> {
+    match band {
+        "critical" => Some(RED),
+        "warning" => Some(AMBER),
+        "ok" => Some(GREEN),
+        _ => None,
+    }
+}
 
 /// Writes a frame as a table: header at `top`, then one row per frame row. Returns the row after
 /// the table. Columns are the specs (a spec naming a missing column is skipped).
@@ -203,6 +214,10 @@ fn table(
         .map(|spec| df.column(&spec.key))
         .collect::<PolarsResult<_>>()
         .map_err(perr(path))?;
+    let bands: Vec<Option<&Column>> = specs
+        .iter()
+        .map(|spec| df.column(&format!("{}_band", spec.key)).ok())
+        .collect();
     for k in 0..df.height() {
         let r = top + 1 + k as u32;
         for (c, spec) in specs.iter().enumerate() {
@@ -219,7 +234,11 @@ fn table(
                 }
                 _ => st.for_fmt(spec.fmt),
             };
-            let fill = colour(&spec.key, &v);
+            let band = match bands[c] {
+                Some(b) => b.get(k).map_err(perr(path))?.get_str().and_then(band_fill),
+                None => None,
+            };
+            let fill = band.or_else(|| colour(&spec.key, &v));
             let special = (is_total[k] || fill.is_some()).then(|| {
                 let mut f = base.clone();
                 if is_total[k] {
@@ -334,21 +353,9 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
     };
     let spec = |q: &str| a.query(q).map(|q| q.columns.clone()).unwrap_or_default();
     let none: Colorer = &|_, _| None;
-    let alerts_cfg = &p.def.alerts;
-    let gap_colour = move |key: &str, v: &AnyValue| -> Option<u32> {
-        let x = v.extract::<f64>()?;
-        match key {
-            "schedule_gap" if x < -alerts_cfg.behind_schedule_critical_pp / 100.0 => Some(RED),
-            "schedule_gap" if x < -alerts_cfg.behind_schedule_warning_pp / 100.0 => Some(AMBER),
-            "schedule_gap" => Some(GREEN),
-            "case_share" if x < alerts_cfg.case_share_min => Some(RED),
-            "case_share" => Some(GREEN),
-            _ => None,
-        }
-    };
 
     cover(&mut book, &st, meta, a, &ytd, path)?;
-    summary(&mut book, &st, meta, a, &ytd, &gap_colour, path)?;
+    summary(&mut book, &st, meta, a, &ytd, none, path)?;
 
     let completion = a.frame("completion")?;
     let end = frame_sheet(
@@ -361,7 +368,7 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
         ),
         completion,
         &spec("completion"),
-        &gap_colour,
+        none,
         path,
     )?;
     let units = p.units.len() as u32;
@@ -431,11 +438,11 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
         "经费合规",
         &format!(
             "经费合规（{ytd}累计；要求：资金到位率、支出率年底达100%，办案补贴及直接费用占比≥{}）",
-            format::pct(Some(alerts_cfg.case_share_min))
+            format::pct(Some(p.def.alerts.case_share_min))
         ),
         a.frame("funding")?,
         &spec("funding"),
-        &gap_colour,
+        none,
         path,
     )?;
     frame_sheet(
@@ -721,6 +728,10 @@ fn summary(
         }
         columns.push(col);
         specs.push(spec.clone());
+        // The figure's band, where the analysis emits one, colours it here too.
+        if let Ok(band) = df.column(&format!("{key}_band")) {
+            columns.push(band.clone());
+        }
     }
     columns.push(
         a.frame("completion")?
