@@ -284,11 +284,17 @@ const ANALYSIS_STACK: usize = 64 << 20;
 
 /// Runs every SQL file, then adds the `restated` alerts and fills in the alert messages.
 pub fn analyze(inputs: &Inputs) -> Result<Analysis> {
+    analyze_until(inputs, None)
+}
+
+/// Runs the SQL files in order up to and including the one named `last` (e.g. `submissions` for
+/// who has reported): the same rules, without the work after them. `None`: everything.
+pub fn analyze_until(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("analyze".into())
             .stack_size(ANALYSIS_STACK)
-            .spawn_scoped(scope, || analyze_here(inputs))
+            .spawn_scoped(scope, || analyze_here(inputs, last))
             .map_err(|e| Error::Analysis {
                 query: "(thread)".into(),
                 message: e.to_string(),
@@ -301,8 +307,18 @@ pub fn analyze(inputs: &Inputs) -> Result<Analysis> {
     })
 }
 
-fn analyze_here(inputs: &Inputs) -> Result<Analysis> {
-    let queries = queries()?;
+fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
+    let mut queries = queries()?;
+    if let Some(last) = last {
+        let end = queries
+            .iter()
+            .position(|q| q.name == last)
+            .ok_or_else(|| Error::Analysis {
+                query: last.to_string(),
+                message: "no such analysis".into(),
+            })?;
+        queries.truncate(end + 1);
+    }
     let err = |q: &str| {
         let q = q.to_string();
         move |e: PolarsError| Error::Analysis {
@@ -342,6 +358,9 @@ fn analyze_here(inputs: &Inputs) -> Result<Analysis> {
         frames.insert(q.name.clone(), df);
     }
     let mut analysis = Analysis { frames, queries };
+    if last.is_some() {
+        return Ok(analysis);
+    }
     let mut restated = restated(inputs, &analysis)?;
     restated.extend(inputs.extra_alerts.iter().cloned());
     let alerts = analysis.frame("alerts")?.clone();

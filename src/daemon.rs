@@ -314,8 +314,8 @@ async fn remind(
     wait: std::time::Duration,
 ) -> Result<String> {
     let p = &ctx.pipeline;
-    let rows = crate::store::Store::open(&ctx.data_dir).rows()?;
-    let statuses = status::unit_status(p, &rows, period, &now)?;
+    let store = crate::store::Store::open(&ctx.data_dir);
+    let statuses = status::unit_status(p, &store, period, &now)?;
     let deadline = period::deadline_zh(&period.deadline(p.def.submission.deadline_day));
     let settings = notify::Settings::resolve(p, ctx.clock)?;
     let mut sent = Vec::new();

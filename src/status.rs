@@ -5,11 +5,10 @@ use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
 use crate::period::{self, Period};
-use crate::store::{FileEntry, Outcome, Store, meta};
+use crate::store::{FileEntry, Outcome, Store};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use polars::prelude::*;
-use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitStatus {
@@ -28,68 +27,61 @@ pub struct Latest {
     pub late: bool,
 }
 
-/// The status of every unit for `period`, counting only what had arrived by `now`.
+/// The status of every unit for `period`, counting only what had arrived by `now`: the
+/// `submissions` analysis (sql/15_submissions.sql, the one home of the `late` rule), read back.
 pub fn unit_status(
     pipeline: &Pipeline,
-    rows: &DataFrame,
+    store: &Store,
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
-    let now_text = period::instant_text(now);
-    let deadline = period::instant_text(&period.deadline(pipeline.def.submission.deadline_day));
-    let err = |e: PolarsError| Error::store(Path::new("store"), e);
-    let col = |name: &str| -> Result<Vec<Option<String>>> {
-        let ca = rows
-            .column(name)
-            .and_then(|c| c.str().cloned())
-            .map_err(err)?;
-        Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
+    let rows = store.rows()?;
+    let files = store.files()?;
+    let analysis = crate::analyze::analyze_until(
+        &crate::analyze::Inputs {
+            pipeline,
+            period,
+            as_of: *now,
+            submissions: &rows,
+            files: &files,
+            previous: None,
+            extra_alerts: Vec::new(),
+        },
+        Some("submissions"),
+    )?;
+    let df = analysis.frame("submissions")?;
+    let err = |e: PolarsError| Error::Analysis {
+        query: "submissions".into(),
+        message: e.to_string(),
     };
-    let (units, periods, arrived, files) = (
-        col("unit_code")?,
-        col("period")?,
-        col(meta::ARRIVED_AT)?,
-        col(meta::SOURCE_FILE)?,
+    let text = |n: &str| crate::frame::strings(df, n).map_err(err);
+    let (codes, names, arrived, files) = (
+        text("unit_code")?,
+        text("unit_name")?,
+        text("arrived_at")?,
+        text("source_file")?,
     );
-    let p = period.to_string();
-    // The period's rows that had arrived, by unit, in store order (unit, month, arrival).
-    let mut by_unit: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
-    for k in 0..units.len() {
-        if periods[k].as_deref() == Some(p.as_str())
-            && arrived[k]
-                .as_deref()
-                .is_some_and(|a| a <= now_text.as_str())
-            && let Some(u) = units[k].as_deref()
-        {
-            by_unit.entry(u).or_default().push(k);
-        }
-    }
-    let mut out = Vec::new();
-    for unit in &pipeline.units {
-        // The last one that had arrived is in force.
-        let mine: &[usize] = by_unit
-            .get(unit.code.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let latest = mine.last().map(|&k| {
-            let at = arrived[k].clone().unwrap_or_default();
-            Latest {
-                version: mine.len() as i64,
-                late: mine
-                    .first()
-                    .and_then(|&f| arrived[f].as_deref())
-                    .is_some_and(|first| first >= deadline.as_str()),
-                arrived_at: at,
+    let versions: Vec<Option<i64>> = df
+        .column("version")
+        .and_then(|c| c.cast(&DataType::Int64))
+        .and_then(|c| c.i64().map(|ca| ca.iter().collect()))
+        .map_err(err)?;
+    let late: Vec<Option<bool>> = df
+        .column("late")
+        .and_then(|c| c.bool().map(|ca| ca.iter().collect()))
+        .map_err(err)?;
+    Ok((0..df.height())
+        .map(|k| UnitStatus {
+            code: codes[k].clone().unwrap_or_default(),
+            name: names[k].clone().unwrap_or_default(),
+            latest: versions[k].map(|version| Latest {
+                version,
+                arrived_at: arrived[k].clone().unwrap_or_default(),
                 source_file: files[k].clone().unwrap_or_default(),
-            }
-        });
-        out.push(UnitStatus {
-            code: unit.code.clone(),
-            name: unit.name.clone(),
-            latest,
-        });
-    }
-    Ok(out)
+                late: late[k].unwrap_or(false),
+            }),
+        })
+        .collect())
 }
 
 /// The text `fayuan status` prints.
@@ -100,8 +92,7 @@ pub fn render(
     now: &DateTime<Tz>,
 ) -> Result<String> {
     let store = Store::open(data_dir);
-    let rows = store.rows()?;
-    let status = unit_status(pipeline, &rows, period, now)?;
+    let status = unit_status(pipeline, &store, period, now)?;
     let deadline = period.deadline(pipeline.def.submission.deadline_day);
     let mut out = format!(
         "{}{} {} 报送情况（截至 {}；报送截止 {}）\n",
