@@ -21,6 +21,7 @@ use crate::layout::DataDir;
 use crate::schema::{FIELDS, Kind};
 use crate::schema::{Row, Value};
 use polars::prelude::*;
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -115,6 +116,9 @@ pub struct Store {
 const ROWS: &str = "rows.parquet";
 const FILES: &str = "files.parquet";
 const BATCH_META: &str = "batch.json";
+/// The SHA index: 32 bytes of SHA-256, then batch and seq as little-endian i64, per file taken.
+const SHA_INDEX: &str = "sha.idx";
+const INDEX_RECORD: usize = 48;
 
 /// The version of the batch layout this program writes. 1: no `batch.json` (before versions);
 /// 2: `batch.json`, columns read by name.
@@ -226,6 +230,14 @@ impl Store {
         }
         fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
         crate::fsutil::sync_dir(&self.batches_dir())?;
+        crate::faults::point("unindexed", &final_dir)?;
+        // After the batch is in place: the index may lag behind the batches, never lead them.
+        let taken: Vec<(i64, i64, String)> = files
+            .iter()
+            .filter(|f| f.outcome != Outcome::Duplicate)
+            .map(|f| (batch, f.seq, f.sha256.clone()))
+            .collect();
+        self.append_index(&taken);
         Ok(())
     }
 
@@ -257,48 +269,90 @@ impl Store {
     }
 
     /// The SHA-256 of every file taken (accepted, partly accepted or rejected; not duplicates),
-    /// with when it arrived and under which name: what ingest needs to recognise a file sent
-    /// again. Reads only those columns.
-    pub fn known(&self) -> Result<std::collections::HashMap<String, (String, String)>> {
-        let mut out = std::collections::HashMap::new();
-        for (_, dir) in self.batches()? {
-            let path = dir.join(FILES);
-            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let df = ParquetReader::new(file)
-                .with_columns(Some(vec![
-                    "sha256".into(),
-                    "outcome".into(),
-                    "arrived_at".into(),
-                    "file_name".into(),
-                ]))
-                .finish()
-                .map_err(|e| Error::store(&path, e))?;
-            let col = |n: &str| -> Result<StringChunked> {
-                df.column(n)
-                    .and_then(|c| c.str().cloned())
-                    .map_err(|e| Error::store(&path, e))
-            };
-            let (sha, outcome, at, name) = (
-                col("sha256")?,
-                col("outcome")?,
-                col("arrived_at")?,
-                col("file_name")?,
-            );
-            for k in 0..df.height() {
-                if outcome.get(k) != Some(Outcome::Duplicate.as_str())
-                    && let Some(h) = sha.get(k)
-                {
-                    out.insert(
-                        h.to_string(),
-                        (
-                            at.get(k).unwrap_or("").to_string(),
-                            name.get(k).unwrap_or("").to_string(),
-                        ),
-                    );
+    /// with where it is recorded (batch, seq): what ingest needs to recognise a file sent again.
+    /// Read from the store's SHA index (`store/sha.idx`), which is brought up to date from the
+    /// batches first if a commit was interrupted before it was appended to; so its cost is
+    /// one small file, not every batch.
+    pub fn known(&self) -> Result<HashMap<String, (i64, i64)>> {
+        let index = self.root.join(SHA_INDEX);
+        let mut bytes = match fs::read(&index) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(&index, e)),
+        };
+        let batches = self.batches()?;
+        let newest = batches.last().map_or(0, |(n, _)| *n);
+        // A crash may have torn the last record: cut it off, so that appends stay aligned.
+        let whole = bytes.len() - bytes.len() % INDEX_RECORD;
+        if whole < bytes.len() {
+            bytes.truncate(whole);
+            truncate(&index, whole as u64)?;
+        }
+        let mut out = HashMap::new();
+        let mut last = 0;
+        for rec in bytes.chunks_exact(INDEX_RECORD) {
+            let batch = i64::from_le_bytes(rec[32..40].try_into().unwrap_or_default());
+            let seq = i64::from_le_bytes(rec[40..48].try_into().unwrap_or_default());
+            if !(1..=newest).contains(&batch) {
+                // Not an index of these batches (damaged, or copied from elsewhere): rebuild.
+                tracing::warn!(index = %index.display(), "SHA index does not match the batches; rebuilding it");
+                truncate(&index, 0)?;
+                out.clear();
+                last = 0;
+                break;
+            }
+            out.insert(hex::encode(&rec[..32]), (batch, seq));
+            last = last.max(batch);
+        }
+        // Batches committed after the index was last appended to (and the last indexed one, in
+        // case it was appended only in part) are read and appended now.
+        let mut append = Vec::new();
+        for (n, dir) in batches.into_iter().filter(|(n, _)| *n >= last) {
+            for (seq, sha) in taken_in(&dir.join(FILES))? {
+                if out.insert(sha.clone(), (n, seq)).is_none() {
+                    append.push((n, seq, sha));
                 }
             }
         }
+        if !append.is_empty() {
+            self.append_index(&append);
+        }
         Ok(out)
+    }
+
+    /// Appends (batch, seq, SHA-256) records to the SHA index. The index is derived data: a
+    /// failure here is logged and mended by the next [`Store::known`], never an error.
+    fn append_index(&self, records: &[(i64, i64, String)]) {
+        use std::io::Write;
+        let path = self.root.join(SHA_INDEX);
+        let mut buf = Vec::with_capacity(records.len() * INDEX_RECORD);
+        for (batch, seq, sha) in records {
+            let Ok(raw) = hex::decode(sha) else { continue };
+            if raw.len() != 32 {
+                continue;
+            }
+            buf.extend_from_slice(&raw);
+            buf.extend_from_slice(&batch.to_le_bytes());
+            buf.extend_from_slice(&seq.to_le_bytes());
+        }
+        let written = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&buf).and_then(|()| f.sync_data()));
+        if let Err(e) = written {
+            tracing::warn!(index = %path.display(), error = %e, "SHA index not appended; it is rebuilt from the batches");
+        }
+    }
+
+    /// One recorded file, by where the index says it is.
+    pub fn entry(&self, batch: i64, seq: i64) -> Result<Option<FileEntry>> {
+        let path = self.batches_dir().join(format!("b{batch:06}")).join(FILES);
+        let df = read_parquet(&path)?;
+        Ok(entries_of(&df)
+            .map_err(|e| Error::store(&path, e))?
+            .into_iter()
+            .find(|e| e.seq == seq))
     }
 
     /// Every accepted row of every version, sorted by unit, month and arrival, with the
@@ -345,6 +399,41 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Cuts a file to `len` bytes (an index's torn tail).
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len))
+        .map_err(|e| Error::io(path, e))
+}
+
+/// (seq, SHA-256) of the files a batch took (not its duplicates), reading only those columns.
+fn taken_in(path: &Path) -> Result<Vec<(i64, String)>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let df = ParquetReader::new(file)
+        .with_columns(Some(vec!["seq".into(), "sha256".into(), "outcome".into()]))
+        .finish()
+        .map_err(|e| Error::store(path, e))?;
+    let err = |e: PolarsError| Error::store(path, e);
+    let seq = df
+        .column("seq")
+        .and_then(|c| c.i64().cloned())
+        .map_err(err)?;
+    let sha = df
+        .column("sha256")
+        .and_then(|c| c.str().cloned())
+        .map_err(err)?;
+    let outcome = df
+        .column("outcome")
+        .and_then(|c| c.str().cloned())
+        .map_err(err)?;
+    Ok((0..df.height())
+        .filter(|&k| outcome.get(k) != Some(Outcome::Duplicate.as_str()))
+        .filter_map(|k| Some((seq.get(k)?, sha.get(k)?.to_string())))
+        .collect())
 }
 
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {

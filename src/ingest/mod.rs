@@ -335,7 +335,8 @@ pub fn ingest_with(
     }
     let store = Store::open(data_dir);
     // SHA-256 → (arrived_at, file name) of every file taken before.
-    let mut known: HashMap<String, (String, String)> = store.known()?;
+    // SHA-256 → where the file is recorded (batch, seq) of every file taken before.
+    let mut known: HashMap<String, (i64, i64)> = store.known()?;
     for chunk in paths.chunks(BATCH_FILES) {
         let batch = take_batch(pipeline, data_dir, &store, &mut known, chunk, now)?;
         if let Some(p) = progress {
@@ -432,7 +433,7 @@ fn take_batch(
     pipeline: &Pipeline,
     data_dir: &DataDir,
     store: &Store,
-    known: &mut HashMap<String, (String, String)>,
+    known: &mut HashMap<String, (i64, i64)>,
     found: &[Found],
     now: DateTime<Tz>,
 ) -> Result<Summary> {
@@ -508,7 +509,16 @@ fn take_batch(
             unit_codes: String::new(),
         };
         let checked = match (known.get(&r.sha), &r.checked) {
-            (Some((first_at, first_name)), _) => {
+            (Some(&(first_batch, first_seq)), _) => {
+                // Who sent these bytes first: from this batch, or (rarely) from the store.
+                let first = if first_batch == batch {
+                    entries.iter().find(|e| e.seq == first_seq).cloned()
+                } else {
+                    store.entry(first_batch, first_seq)?
+                };
+                let (first_at, first_name) = first
+                    .map(|e| (e.arrived_at, e.file_name))
+                    .unwrap_or_default();
                 // Same bytes as before: keep this copy beside the archive, take nothing.
                 let rel = format!("archive/duplicates/{month_dir}/{stored_name}");
                 keeps.push((&r.bytes, data_dir.resolve(&rel)));
@@ -516,7 +526,7 @@ fn take_batch(
                 entry.problems = format!(
                     "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
                     first_at,
-                    read::shorten(first_name, 80),
+                    read::shorten(&first_name, 80),
                     &r.sha[..12]
                 );
                 tracing::info!(file = %r.found.name, first = %first_name, "duplicate file ignored");
@@ -572,10 +582,7 @@ fn take_batch(
         }
         tracing::debug!(file = %r.found.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
         keeps.push((&r.bytes, dest));
-        known.insert(
-            r.sha.clone(),
-            (entry.arrived_at.clone(), entry.file_name.clone()),
-        );
+        known.insert(r.sha.clone(), (batch, seq));
         entries.push(entry);
     }
 

@@ -148,3 +148,53 @@ fn new_batches_stack_onto_an_old_store() {
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
+
+/// The SHA index (store/sha.idx) is a cache of the batches: a missing, torn or lagging index is
+/// mended from them, and a file sent again is still recognised.
+#[test]
+fn the_sha_index_is_mended_from_the_batches() {
+    let env = v0();
+    // The v0 store has no index: the first ingest builds it.
+    let again = std::fs::read(repo().join("samples/luan-2025/霍邱县_2025-01.xlsx")).unwrap();
+    env.drop_in("again1.xlsx", &again);
+    let r = env.run(&["--as-of", "2025-04-02 10:00", "ingest"]);
+    assert!(r.stdout.contains("重复 1"), "{}", r.stdout);
+    let index = env.data().join("store/sha.idx");
+    // 5 files taken in the two v0 batches (the duplicate is not indexed), 48 bytes each.
+    assert_eq!(std::fs::metadata(&index).unwrap().len(), 5 * 48);
+    // Torn: the last record cut in half.
+    let bytes = std::fs::read(&index).unwrap();
+    std::fs::write(&index, &bytes[..bytes.len() - 20]).unwrap();
+    env.drop_in("again2.xlsx", &again);
+    let r = env.run(&["--as-of", "2025-04-03 10:00", "ingest"]);
+    assert!(r.stdout.contains("重复 1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("2025-02-04"),
+        "names the first arrival: {}",
+        r.stdout
+    );
+    assert_eq!(
+        std::fs::metadata(&index).unwrap().len() % 48,
+        0,
+        "appends stay aligned"
+    );
+    // Mended once, it serves the next ingest too (every record whole and in range).
+    env.drop_in("again2b.xlsx", &again);
+    let r = env.run(&["--as-of", "2025-04-03 11:00", "ingest"]);
+    assert!(r.stdout.contains("重复 1"), "{}", r.stdout);
+    // Garbage: rebuilt from the batches.
+    std::fs::write(&index, vec![0xAB; 96]).unwrap();
+    env.drop_in("again2c.xlsx", &again);
+    let r = env.run(&["--as-of", "2025-04-03 12:00", "ingest"]);
+    assert!(r.stdout.contains("重复 1"), "{}", r.stdout);
+    // Gone: rebuilt.
+    std::fs::remove_file(&index).unwrap();
+    env.drop_in("again3.xlsx", &again);
+    let r = env.run(&["--as-of", "2025-04-04 10:00", "ingest"]);
+    assert!(r.stdout.contains("重复 1"), "{}", r.stdout);
+    assert_eq!(
+        env.store().rows().unwrap().height(),
+        4,
+        "nothing taken twice"
+    );
+}
