@@ -254,6 +254,8 @@ pub struct PipelineSection {
     pub title: String,
     /// The city (or province, ministry) that aggregates: `六安市`.
     pub city: String,
+    /// The office that collects the reports, as units address it: `六安市司法局`.
+    pub office: String,
     /// The reporting year.
     pub year: i32,
     /// The plan's overall target; checked against the sum of the units' targets.

@@ -341,13 +341,15 @@ async fn remind(
             deadline
         );
         let text = format!(
-            "{}：\n\n截至 {}，市司法局尚未收到贵单位{}的法律援助民生实事月报。请于 {} 前报送（北京时间）。\n\n{}\n\n表头须包含“单位代码”等规定列名；每行为一个单位一个月的本月数（非累计数）；金额单位为元。\n如已报送，请忽略本提醒。\n\n{}\n（本邮件由 fayuan 自动发送）\n",
+            "{}：\n\n截至 {}，{}尚未收到贵单位{}的{}月报。请于 {} 前报送（北京时间）。\n\n{}\n\n表头须包含“单位代码”等规定列名；每行为一个单位一个月的本月数（非累计数）；金额单位为元。\n如已报送，请忽略本提醒。\n\n{}\n（本邮件由 fayuan 自动发送）\n",
             s.name,
             period::instant_zh(&now),
+            p.def.pipeline.office,
             period.zh(),
+            p.def.pipeline.title,
             deadline,
             p.def.submission.how_to_send,
-            p.def.pipeline.city
+            p.def.pipeline.office
         );
         let msg = notify::plain_message(
             p,

@@ -139,7 +139,7 @@ pub fn plan(
             let style = Style::ALL[k % Style::ALL.len()];
             let row = figures(unit, period, &mut rng);
             let name = format!("{}_{}.{}", unit.name, period, style.extension());
-            let title = format!("{}{}法律援助民生实事月报表", unit.name, period.zh());
+            let title = format!("{}{}{}月报表", unit.name, period.zh(), pipeline.def.pipeline.title);
             out.push((name, style, title, row));
         }
     }
@@ -336,6 +336,7 @@ pub fn write_synthetic(
             name: format!("sample-{units}"),
             title: t.pipeline.title.clone(),
             city: format!("样例{units}单位"),
+            office: t.pipeline.office.clone(),
             year: t.pipeline.year,
             total_target: Some(defs.iter().map(|u| u.target).sum()),
         },
@@ -382,7 +383,7 @@ pub fn write_synthetic(
     let bytes: Vec<u64> = jobs
         .par_iter()
         .map(|(style, code, name, period, row)| {
-            let title = format!("{name}{}法律援助民生实事月报表", period.zh());
+            let title = format!("{name}{}{}月报表", period.zh(), pipeline.def.pipeline.title);
             let body = render(*style, &title, std::slice::from_ref(row))?;
             crate::fsutil::write_new(
                 &inbox.join(format!("{code}_{period}.{}", style.extension())),

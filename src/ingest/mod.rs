@@ -571,7 +571,7 @@ fn take_batch(
         if !checked.problems.is_empty() {
             reports.push((
                 dest.with_file_name(format!("{stored_name}.错误报告.txt")),
-                error_report(&entry, &checked),
+                error_report(&pipeline.def.pipeline.title, &entry, &checked),
             ));
         }
         if outcome != Outcome::Rejected {
@@ -681,7 +681,7 @@ fn recorded_problems(name: &str, checked: &Checked) -> String {
 }
 
 /// The error report placed beside a rejected (or partly accepted) file, for county staff.
-fn error_report(entry: &FileEntry, checked: &Checked) -> String {
+fn error_report(title: &str, entry: &FileEntry, checked: &Checked) -> String {
     let verdict = match entry.outcome {
         Outcome::Partial => format!(
             "部分接收：已导入 {} 行，以下问题所在的 {} 行未导入。请更正后重新报送。",
@@ -690,7 +690,7 @@ fn error_report(entry: &FileEntry, checked: &Checked) -> String {
         _ => "已拒收，本文件的数据均未导入。请更正以下全部问题后重新报送整个文件。".into(),
     };
     let mut out = format!(
-        "法律援助民生实事月报 数据校验报告\n\n文件：{}\n收到时间：{}\nSHA-256：{}\n结论：{}\n\n问题清单（共 {} 个）：\n",
+        "{title}月报 数据校验报告\n\n文件：{}\n收到时间：{}\nSHA-256：{}\n结论：{}\n\n问题清单（共 {} 个）：\n",
         entry.file_name, entry.arrived_at, entry.sha256, verdict, checked.problem_count
     );
     for (i, line) in problem_lines(&entry.file_name, checked).iter().enumerate() {
