@@ -24,12 +24,6 @@ pub fn write_new(dest: &Path, bytes: &[u8]) -> Result<()> {
     write_new_inner(dest, bytes, true)
 }
 
-/// [`write_new`] without the sync: for many files at once, made durable together by one
-/// [`sync_filesystem`] (a group commit) before anything depends on them.
-pub fn write_new_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
-    write_new_inner(dest, bytes, false)
-}
-
 /// Writes `bytes` as `dest` whole or not at all, replacing what was there: for fayuan's own
 /// derived files (error reports, checksum lists), which a run killed before its commit may have
 /// left with other contents. Never for a county's bytes. Durable after the next
@@ -85,6 +79,48 @@ pub fn sweep_temp_files(dir: &Path, depth: u32) -> usize {
         }
     }
     removed
+}
+
+/// Keeps a county's bytes as `dest`, a name that carries (a prefix of) their SHA-256 `sha`:
+/// created new and written in place — no temporary name, since nothing reads an archive copy
+/// before the store commits it, after the next [`sync_filesystem`]. A file already there with
+/// these bytes is left alone; one with other bytes can only be a copy torn by a killed run (its
+/// name says which bytes belong there), and is replaced whole. Folders are made on demand.
+pub fn keep_copy(dest: &Path, bytes: &[u8], sha: &str) -> Result<()> {
+    use std::io::Write;
+    let create = || {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dest)
+    };
+    let file = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = dest.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            create()
+        }
+        other => other,
+    };
+    match file {
+        Ok(mut f) => {
+            if let Err(e) = f.write_all(bytes) {
+                // A full disk leaves no torn copy behind.
+                let _ = fs::remove_file(dest);
+                return Err(Error::io(dest, e));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let existing = fs::read(dest).map_err(|e| Error::io(dest, e))?;
+            if sha256_hex(&existing) == sha {
+                return Ok(());
+            }
+            tracing::info!(file = %dest.display(), "replacing a copy torn by a killed run");
+            replace_unsynced(dest, bytes)
+        }
+        Err(e) => Err(Error::io(dest, e)),
+    }
 }
 
 /// Flushes everything written on the filesystem that holds `path` (syncfs).

@@ -139,7 +139,12 @@ pub fn plan(
             let style = Style::ALL[k % Style::ALL.len()];
             let row = figures(unit, period, &mut rng);
             let name = format!("{}_{}.{}", unit.name, period, style.extension());
-            let title = format!("{}{}{}月报表", unit.name, period.zh(), pipeline.def.pipeline.title);
+            let title = format!(
+                "{}{}{}月报表",
+                unit.name,
+                period.zh(),
+                pipeline.def.pipeline.title
+            );
             out.push((name, style, title, row));
         }
     }

@@ -337,14 +337,18 @@ pub fn ingest_with(
     // SHA-256 → (arrived_at, file name) of every file taken before.
     // SHA-256 → where the file is recorded (batch, seq) of every file taken before.
     let mut known: HashMap<String, (i64, i64)> = store.known()?;
+    let mut done = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(BATCH_FILES) {
         let batch = take_batch(pipeline, data_dir, &store, &mut known, chunk, now)?;
         if let Some(p) = progress {
             p.advance(chunk.len());
         }
-        summary.files.extend(batch.files);
-        summary.left.extend(batch.left);
+        summary.files.extend(batch.summary.files);
+        summary.left.extend(batch.summary.left);
+        done.extend(batch.done);
     }
+    // Only now, with every batch's bytes kept and committed, do the files leave the inbox.
+    leave_inbox(&done, data_dir)?;
     remove_empty_folders(&inbox);
     Ok(summary)
 }
@@ -436,7 +440,7 @@ fn take_batch(
     known: &mut HashMap<String, (i64, i64)>,
     found: &[Found],
     now: DateTime<Tz>,
-) -> Result<Summary> {
+) -> Result<Taken> {
     use rayon::prelude::*;
     let batch = store.next_batch()?;
     let arrived_at = period::instant_text(&now);
@@ -486,8 +490,8 @@ fn take_batch(
     // 2. Decide, in arrival order (a file may repeat one earlier in the same batch).
     let mut entries: Vec<FileEntry> = Vec::with_capacity(read.len());
     let mut checked_rows: Vec<(i64, crate::schema::Row)> = Vec::new();
-    // (what to keep, where)
-    let mut keeps: Vec<(&Bytes, PathBuf)> = Vec::with_capacity(read.len());
+    // (what to keep, its SHA-256, where)
+    let mut keeps: Vec<(&Bytes, &str, PathBuf)> = Vec::with_capacity(read.len());
     let mut reports: Vec<(PathBuf, String)> = Vec::new();
     let mut sums: HashMap<PathBuf, String> = HashMap::new();
     for (k, r) in read.iter().enumerate() {
@@ -521,7 +525,7 @@ fn take_batch(
                     .unwrap_or_default();
                 // Same bytes as before: keep this copy beside the archive, take nothing.
                 let rel = format!("archive/duplicates/{month_dir}/{stored_name}");
-                keeps.push((&r.bytes, data_dir.resolve(&rel)));
+                keeps.push((&r.bytes, &r.sha, data_dir.resolve(&rel)));
                 entry.stored_as = rel;
                 entry.problems = format!(
                     "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
@@ -581,17 +585,19 @@ fn take_batch(
             checked_rows.extend(checked.rows.into_iter().map(|row| (seq, row)));
         }
         tracing::debug!(file = %r.found.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
-        keeps.push((&r.bytes, dest));
+        keeps.push((&r.bytes, &r.sha, dest));
         known.insert(r.sha.clone(), (batch, seq));
         entries.push(entry);
     }
 
     // 3. Keep every file's bytes — a copy of exactly what was hashed, never a link to the inbox
     //    file, which its writer could still change — then make everything durable together.
-    keeps.par_iter().try_for_each(|(bytes, dest)| match bytes {
-        Bytes::Memory(b) => fsutil::write_new_unsynced(dest, b),
-        Bytes::Staged(tmp) => keep_staged(tmp, dest),
-    })?;
+    keeps
+        .par_iter()
+        .try_for_each(|(bytes, sha, dest)| match bytes {
+            Bytes::Memory(b) => fsutil::keep_copy(dest, b, sha),
+            Bytes::Staged(tmp) => keep_staged(tmp, dest),
+        })?;
     crate::faults::point("kept", data_dir)?;
     // Error reports and checksum lists are fayuan's own: a killed run's leftovers are replaced.
     reports
@@ -612,18 +618,6 @@ fn take_batch(
         .collect();
     store.commit(batch, &entries, &rows)?;
     crate::faults::point("committed", data_dir)?;
-    // Only now, with the bytes kept and the store committed, do the files leave the inbox —
-    // unless one changed since it was read: those new bytes are taken next time.
-    for (k, r) in read.iter().enumerate() {
-        if Stamp::now(&r.found.path) == Some(r.found.seen) {
-            fs::remove_file(&r.found.path).map_err(|e| Error::io(&r.found.path, e))?;
-        } else {
-            tracing::warn!(file = %r.found.name, "changed after it was read; left for the next ingest");
-        }
-        if k == 0 {
-            crate::faults::point("removing", data_dir)?;
-        }
-    }
     let accepted = entries
         .iter()
         .filter(|e| e.outcome == Outcome::Accepted)
@@ -635,10 +629,36 @@ fn take_batch(
         rows = rows.len(),
         "batch committed"
     );
-    Ok(Summary {
-        files: entries,
-        left,
+    Ok(Taken {
+        summary: Summary {
+            files: entries,
+            left,
+        },
+        done: read.into_iter().map(|r| r.found).collect(),
     })
+}
+
+/// What one batch took, and the inbox files it is done with.
+struct Taken {
+    summary: Summary,
+    done: Vec<Found>,
+}
+
+/// The files of committed batches leave the inbox — unless one changed since it was read: those
+/// new bytes are taken next time. Done once after all batches: unlinking between batches would
+/// make the filesystem slower at creating the next batch's archive copies.
+fn leave_inbox(done: &[Found], data_dir: &DataDir) -> Result<()> {
+    for (k, f) in done.iter().enumerate() {
+        if Stamp::now(&f.path) == Some(f.seen) {
+            fs::remove_file(&f.path).map_err(|e| Error::io(&f.path, e))?;
+        } else {
+            tracing::warn!(file = %f.name, "changed after it was read; left for the next ingest");
+        }
+        if k == 0 {
+            crate::faults::point("removing", data_dir)?;
+        }
+    }
+    Ok(())
 }
 
 /// Puts a staged copy (of a file over the size limit) in its place; an identical copy already
