@@ -441,109 +441,211 @@ fn take_batch(
     found: &[Found],
     now: DateTime<Tz>,
 ) -> Result<Taken> {
-    use rayon::prelude::*;
-    let batch = store.next_batch()?;
-    let arrived_at = period::instant_text(&now);
     let month_dir = now.with_timezone(&TZ).format("%Y-%m").to_string();
-    let reject_whole = pipeline.def.submission.reject_whole_file_on_error;
-    let limits = read::Limits::of(&pipeline.def.limits);
-    let staging = data_dir.quarantine().join(&month_dir);
-
-    // 1. Read, hash and check every file, in parallel. Files already known are not parsed.
-    let results: Vec<Result<std::result::Result<Read, LeftAside>>> = found
-        .par_iter()
-        .map(|f| {
-            let Some((bytes, size, sha)) = read_one(f, limits.max_file_bytes, &staging)? else {
-                return Ok(Err(LeftAside {
-                    name: f.name.clone(),
-                    reason: "读取时文件仍在变化（正在写入），写完后下次收取".into(),
-                }));
-            };
-            let checked = (!known.contains_key(&sha)).then(|| match &bytes {
-                Bytes::Memory(b) => validate::check(&f.name, b, pipeline),
-                Bytes::Staged(_) => {
-                    let e = read::precheck(&f.name, size, &limits)
-                        .err()
-                        .unwrap_or_else(|| read::FileError("文件过大".into()));
-                    validate::Checked::unreadable(e.0)
-                }
-            });
-            Ok(Ok(Read {
-                found: f.clone(),
-                bytes,
-                size,
-                sha,
-                checked,
-            }))
-        })
+    let b = Batch {
+        pipeline,
+        data_dir,
+        store,
+        number: store.next_batch()?,
+        arrived_at: period::instant_text(&now),
+        limits: read::Limits::of(&pipeline.def.limits),
+        staging: data_dir.quarantine().join(&month_dir),
+        month_dir,
+    };
+    let (read, left) = b.read_all(found, known)?;
+    crate::faults::point("read", data_dir)?;
+    let decided = b.decide(&read, known)?;
+    b.keep(&decided)?;
+    let rows: Vec<(usize, &crate::schema::Row)> = decided
+        .rows
+        .iter()
+        .map(|(seq, r)| ((*seq - 1) as usize, r))
         .collect();
-    let mut read = Vec::with_capacity(results.len());
-    let mut left = Vec::new();
-    for r in results {
-        match r? {
-            Ok(r) => read.push(r),
-            Err(l) => left.push(l),
+    store.commit(b.number, &decided.entries, &rows)?;
+    crate::faults::point("committed", data_dir)?;
+    let accepted = decided
+        .entries
+        .iter()
+        .filter(|e| e.outcome == Outcome::Accepted)
+        .count();
+    tracing::info!(
+        batch = b.number,
+        files = decided.entries.len(),
+        accepted,
+        rows = rows.len(),
+        "batch committed"
+    );
+    Ok(Taken {
+        summary: Summary {
+            files: decided.entries,
+            left,
+        },
+        done: read.into_iter().map(|r| r.found).collect(),
+    })
+}
+
+/// One batch in the making: what every step needs to know.
+struct Batch<'a> {
+    pipeline: &'a Pipeline,
+    data_dir: &'a DataDir,
+    store: &'a Store,
+    number: i64,
+    arrived_at: String,
+    limits: read::Limits,
+    /// `archive/…/<month>` and `quarantine/…/<month>`: the month the files arrived in.
+    month_dir: String,
+    /// Where files over the size limit are copied while they are hashed.
+    staging: PathBuf,
+}
+
+/// What a batch decided: the record of every file, the rows taken, and what to write.
+struct Decided<'r> {
+    entries: Vec<FileEntry>,
+    /// (the file's seq, a row it gave)
+    rows: Vec<(i64, crate::schema::Row)>,
+    /// (the bytes, their SHA-256, where they are kept)
+    keeps: Vec<(&'r Bytes, &'r str, PathBuf)>,
+    /// (where, the text) of each error report
+    reports: Vec<(PathBuf, String)>,
+    /// a `SHA256SUMS` list per archive folder
+    sums: HashMap<PathBuf, String>,
+}
+
+impl Batch<'_> {
+    /// 1. Reads, hashes and checks every file, in parallel. Files already known are not parsed;
+    ///    files that changed while read are left aside.
+    fn read_all(
+        &self,
+        found: &[Found],
+        known: &HashMap<String, (i64, i64)>,
+    ) -> Result<(Vec<Read>, Vec<LeftAside>)> {
+        use rayon::prelude::*;
+        let results: Vec<Result<std::result::Result<Read, LeftAside>>> = found
+            .par_iter()
+            .map(|f| {
+                let Some((bytes, size, sha)) =
+                    read_one(f, self.limits.max_file_bytes, &self.staging)?
+                else {
+                    return Ok(Err(LeftAside {
+                        name: f.name.clone(),
+                        reason: "读取时文件仍在变化（正在写入），写完后下次收取".into(),
+                    }));
+                };
+                let checked =
+                    (!known.contains_key(&sha)).then(|| self.check(&f.name, &bytes, size));
+                Ok(Ok(Read {
+                    found: f.clone(),
+                    bytes,
+                    size,
+                    sha,
+                    checked,
+                }))
+            })
+            .collect();
+        let mut read = Vec::with_capacity(results.len());
+        let mut left = Vec::new();
+        for r in results {
+            match r? {
+                Ok(r) => read.push(r),
+                Err(l) => left.push(l),
+            }
+        }
+        Ok((read, left))
+    }
+
+    /// The checks of one file's bytes (a file over the size limit is not parsed).
+    fn check(&self, name: &str, bytes: &Bytes, size: u64) -> Checked {
+        match bytes {
+            Bytes::Memory(b) => validate::check(name, b, self.pipeline),
+            Bytes::Staged(_) => {
+                let e = read::precheck(name, size, &self.limits)
+                    .err()
+                    .unwrap_or_else(|| read::FileError("文件过大".into()));
+                Checked::unreadable(e.0)
+            }
         }
     }
-    crate::faults::point("read", data_dir)?;
 
-    // 2. Decide, in arrival order (a file may repeat one earlier in the same batch).
-    let mut entries: Vec<FileEntry> = Vec::with_capacity(read.len());
-    let mut checked_rows: Vec<(i64, crate::schema::Row)> = Vec::new();
-    // (what to keep, its SHA-256, where)
-    let mut keeps: Vec<(&Bytes, &str, PathBuf)> = Vec::with_capacity(read.len());
-    let mut reports: Vec<(PathBuf, String)> = Vec::new();
-    let mut sums: HashMap<PathBuf, String> = HashMap::new();
-    for (k, r) in read.iter().enumerate() {
-        let seq = k as i64 + 1;
-        // Bounded and safe on disk; the records keep the county's own name.
-        let stored_name = format!("{}_{}", &r.sha[..12], disk_name(&r.found.name, 150));
-        let mut entry = FileEntry {
-            batch,
-            seq,
-            sha256: r.sha.clone(),
-            file_name: r.found.name.clone(),
-            size: r.size as i64,
-            arrived_at: arrived_at.clone(),
-            outcome: Outcome::Duplicate,
-            stored_as: String::new(),
-            rows_accepted: 0,
-            rows_rejected: 0,
-            problems: String::new(),
-            unit_codes: String::new(),
+    /// 2. Decides, in arrival order, what becomes of each file (a file may repeat one earlier
+    ///    in the same batch).
+    fn decide<'r>(
+        &self,
+        read: &'r [Read],
+        known: &mut HashMap<String, (i64, i64)>,
+    ) -> Result<Decided<'r>> {
+        let mut d = Decided {
+            entries: Vec::with_capacity(read.len()),
+            rows: Vec::new(),
+            keeps: Vec::with_capacity(read.len()),
+            reports: Vec::new(),
+            sums: HashMap::new(),
         };
-        let checked = match (known.get(&r.sha), &r.checked) {
-            (Some(&(first_batch, first_seq)), _) => {
-                // Who sent these bytes first: from this batch, or (rarely) from the store.
-                let first = if first_batch == batch {
-                    entries.iter().find(|e| e.seq == first_seq).cloned()
-                } else {
-                    store.entry(first_batch, first_seq)?
-                };
-                let (first_at, first_name) = first
-                    .map(|e| (e.arrived_at, e.file_name))
-                    .unwrap_or_default();
-                // Same bytes as before: keep this copy beside the archive, take nothing.
-                let rel = format!("archive/duplicates/{month_dir}/{stored_name}");
-                keeps.push((&r.bytes, &r.sha, data_dir.resolve(&rel)));
-                entry.stored_as = rel;
-                entry.problems = format!(
-                    "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
-                    first_at,
-                    read::shorten(&first_name, 80),
-                    &r.sha[..12]
-                );
-                tracing::info!(file = %r.found.name, first = %first_name, "duplicate file ignored");
-                entries.push(entry);
+        for (k, r) in read.iter().enumerate() {
+            let seq = k as i64 + 1;
+            // Bounded and safe on disk; the records keep the county's own name.
+            let stored_name = format!("{}_{}", &r.sha[..12], disk_name(&r.found.name, 150));
+            let mut entry = FileEntry {
+                batch: self.number,
+                seq,
+                sha256: r.sha.clone(),
+                file_name: r.found.name.clone(),
+                size: r.size as i64,
+                arrived_at: self.arrived_at.clone(),
+                outcome: Outcome::Duplicate,
+                stored_as: String::new(),
+                rows_accepted: 0,
+                rows_rejected: 0,
+                problems: String::new(),
+                unit_codes: String::new(),
+            };
+            if let Some(&first) = known.get(&r.sha) {
+                self.duplicate(&mut d, r, entry, first, &stored_name)?;
                 continue;
             }
-            (None, Some(c)) => c.clone(),
-            (None, None) => match &r.bytes {
-                Bytes::Memory(b) => validate::check(&r.found.name, b, pipeline),
-                Bytes::Staged(_) => validate::Checked::unreadable("文件过大".into()),
-            },
-        };
-        let outcome = if checked.unusable
+            let checked = match &r.checked {
+                Some(c) => c.clone(),
+                None => self.check(&r.found.name, &r.bytes, r.size),
+            };
+            let outcome = self.outcome(&checked);
+            let rel = match outcome {
+                Outcome::Rejected => format!("quarantine/{}/{stored_name}", self.month_dir),
+                _ => format!("archive/{}/{stored_name}", self.month_dir),
+            };
+            let dest = self.data_dir.resolve(&rel);
+            entry.outcome = outcome;
+            entry.stored_as = rel;
+            let (all, bad) = (checked.rows.len(), checked.bad_rows);
+            (entry.rows_accepted, entry.rows_rejected) = match outcome {
+                Outcome::Rejected => (0, (all + bad) as i64),
+                _ => (all as i64, bad as i64),
+            };
+            entry.problems = recorded_problems(&r.found.name, &checked);
+            entry.unit_codes = checked.unit_codes.join(",");
+            if !checked.problems.is_empty() {
+                d.reports.push((
+                    dest.with_file_name(format!("{stored_name}.错误报告.txt")),
+                    error_report(&self.pipeline.def.pipeline.title, &entry, &checked),
+                ));
+            }
+            if outcome != Outcome::Rejected {
+                d.sums
+                    .entry(dest.parent().map(Path::to_path_buf).unwrap_or_default())
+                    .or_default()
+                    .push_str(&format!("{}  {stored_name}\n", r.sha));
+                d.rows
+                    .extend(checked.rows.into_iter().map(|row| (seq, row)));
+            }
+            tracing::debug!(file = %r.found.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
+            d.keeps.push((&r.bytes, &r.sha, dest));
+            known.insert(r.sha.clone(), (self.number, seq));
+            d.entries.push(entry);
+        }
+        Ok(d)
+    }
+
+    fn outcome(&self, checked: &Checked) -> Outcome {
+        let reject_whole = self.pipeline.def.submission.reject_whole_file_on_error;
+        if checked.unusable
             || checked.rows.is_empty()
             || (reject_whole && !checked.problems.is_empty())
         {
@@ -552,90 +654,68 @@ fn take_batch(
             Outcome::Accepted
         } else {
             Outcome::Partial
-        };
-        let rel = match outcome {
-            Outcome::Rejected => format!("quarantine/{month_dir}/{stored_name}"),
-            _ => format!("archive/{month_dir}/{stored_name}"),
-        };
-        let dest = data_dir.resolve(&rel);
-        entry.outcome = outcome;
-        entry.stored_as = rel;
-        entry.rows_accepted = if outcome == Outcome::Rejected {
-            0
-        } else {
-            checked.rows.len() as i64
-        };
-        entry.rows_rejected = if outcome == Outcome::Rejected {
-            (checked.rows.len() + checked.bad_rows) as i64
-        } else {
-            checked.bad_rows as i64
-        };
-        entry.problems = recorded_problems(&r.found.name, &checked);
-        entry.unit_codes = checked.unit_codes.join(",");
-        if !checked.problems.is_empty() {
-            reports.push((
-                dest.with_file_name(format!("{stored_name}.错误报告.txt")),
-                error_report(&pipeline.def.pipeline.title, &entry, &checked),
-            ));
         }
-        if outcome != Outcome::Rejected {
-            sums.entry(dest.parent().map(Path::to_path_buf).unwrap_or_default())
-                .or_default()
-                .push_str(&format!("{}  {stored_name}\n", r.sha));
-            checked_rows.extend(checked.rows.into_iter().map(|row| (seq, row)));
-        }
-        tracing::debug!(file = %r.found.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
-        keeps.push((&r.bytes, &r.sha, dest));
-        known.insert(r.sha.clone(), (batch, seq));
-        entries.push(entry);
     }
 
-    // 3. Keep every file's bytes — a copy of exactly what was hashed, never a link to the inbox
-    //    file, which its writer could still change — then make everything durable together.
-    keeps
-        .par_iter()
-        .try_for_each(|(bytes, sha, dest)| match bytes {
-            Bytes::Memory(b) => fsutil::keep_copy(dest, b, sha),
-            Bytes::Staged(tmp) => keep_staged(tmp, dest),
-        })?;
-    crate::faults::point("kept", data_dir)?;
-    // Error reports and checksum lists are fayuan's own: a killed run's leftovers are replaced.
-    reports
-        .par_iter()
-        .try_for_each(|(dest, text)| fsutil::replace_unsynced(dest, text.as_bytes()))?;
-    // A checksum list per archive folder and batch, verifiable with `sha256sum -c`.
-    for (dir, text) in &sums {
-        fsutil::replace_unsynced(
-            &dir.join(format!("SHA256SUMS-b{batch:06}")),
-            text.as_bytes(),
-        )?;
+    /// Same bytes as before: this copy is kept beside the archive, nothing taken.
+    fn duplicate<'r>(
+        &self,
+        d: &mut Decided<'r>,
+        r: &'r Read,
+        mut entry: FileEntry,
+        (first_batch, first_seq): (i64, i64),
+        stored_name: &str,
+    ) -> Result<()> {
+        // Who sent these bytes first: from this batch, or (rarely) from the store.
+        let first = if first_batch == self.number {
+            d.entries.iter().find(|e| e.seq == first_seq).cloned()
+        } else {
+            self.store.entry(first_batch, first_seq)?
+        };
+        let (first_at, first_name) = first
+            .map(|e| (e.arrived_at, e.file_name))
+            .unwrap_or_default();
+        let rel = format!("archive/duplicates/{}/{stored_name}", self.month_dir);
+        d.keeps
+            .push((&r.bytes, &r.sha, self.data_dir.resolve(&rel)));
+        entry.stored_as = rel;
+        entry.problems = format!(
+            "与 {} 收到的文件“{}”完全相同（SHA-256 {}），已忽略",
+            first_at,
+            read::shorten(&first_name, 80),
+            &r.sha[..12]
+        );
+        tracing::info!(file = %r.found.name, first = %first_name, "duplicate file ignored");
+        d.entries.push(entry);
+        Ok(())
     }
-    crate::faults::point("reports", data_dir)?;
-    fsutil::sync_filesystem(data_dir)?;
-    let rows: Vec<(usize, &crate::schema::Row)> = checked_rows
-        .iter()
-        .map(|(seq, r)| ((*seq - 1) as usize, r))
-        .collect();
-    store.commit(batch, &entries, &rows)?;
-    crate::faults::point("committed", data_dir)?;
-    let accepted = entries
-        .iter()
-        .filter(|e| e.outcome == Outcome::Accepted)
-        .count();
-    tracing::info!(
-        batch,
-        files = entries.len(),
-        accepted,
-        rows = rows.len(),
-        "batch committed"
-    );
-    Ok(Taken {
-        summary: Summary {
-            files: entries,
-            left,
-        },
-        done: read.into_iter().map(|r| r.found).collect(),
-    })
+
+    /// 3. Keeps every file's bytes — a copy of exactly what was hashed, never a link to the
+    ///    inbox file, which its writer could still change — and fayuan's own reports and
+    ///    checksum lists (a killed run's leftovers are replaced), then makes it all durable
+    ///    together.
+    fn keep(&self, d: &Decided) -> Result<()> {
+        use rayon::prelude::*;
+        d.keeps
+            .par_iter()
+            .try_for_each(|(bytes, sha, dest)| match bytes {
+                Bytes::Memory(b) => fsutil::keep_copy(dest, b, sha),
+                Bytes::Staged(tmp) => keep_staged(tmp, dest),
+            })?;
+        crate::faults::point("kept", self.data_dir)?;
+        d.reports
+            .par_iter()
+            .try_for_each(|(dest, text)| fsutil::replace_unsynced(dest, text.as_bytes()))?;
+        // A checksum list per archive folder and batch, verifiable with `sha256sum -c`.
+        for (dir, text) in &d.sums {
+            fsutil::replace_unsynced(
+                &dir.join(format!("SHA256SUMS-b{:06}", self.number)),
+                text.as_bytes(),
+            )?;
+        }
+        crate::faults::point("reports", self.data_dir)?;
+        fsutil::sync_filesystem(self.data_dir)
+    }
 }
 
 /// What one batch took, and the inbox files it is done with.
