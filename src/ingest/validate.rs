@@ -146,7 +146,6 @@ fn header_row(t: &Table) -> Option<usize> {
 }
 
 fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
-    let bounds = Bounds::of(pipeline);
     let Some(h) = header_row(t) else {
         let at = t
             .sheet()
@@ -160,7 +159,54 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
         max_listed: pipeline.def.limits.max_problems,
         ..Checked::default()
     };
-    // Map columns to fields.
+    let column_of = map_columns(t, h, &mut out);
+    if out.problem_count > 0 {
+        out.unusable = true;
+        return out;
+    }
+    let rows = Rows {
+        t,
+        pipeline,
+        column_of,
+        bounds: Bounds::of(pipeline),
+    };
+    let mut seen: HashMap<(String, Period), usize> = HashMap::new();
+    for r in h + 1..t.rows.len() {
+        // A row with no month and no figures is a note or a blank line, not data.
+        if !rows.is_data(r) {
+            continue;
+        }
+        let before = out.problem_count;
+        let values = rows.values(r, &mut out);
+        let unit_known = rows.reference(r, &values, &mut out);
+        rows.cross_field(r, &values, &mut out);
+        if unit_known {
+            rows.once_per_file(r, &values, &mut seen, &mut out);
+        }
+        if out.problem_count > before {
+            out.bad_rows += 1;
+        } else {
+            out.rows.push(Row {
+                values,
+                sheet: t.sheet().map(str::to_string),
+                source_row: t.row_number(r),
+            });
+        }
+    }
+    if out.rows.is_empty() && out.bad_rows == 0 {
+        out.unusable = true;
+        out.push(Problem {
+            place: String::new(),
+            column: None,
+            message: "表头下没有任何数据行".into(),
+        });
+    }
+    out
+}
+
+/// Which column holds each field (by the header row `h`); duplicate and missing required
+/// columns are problems.
+fn map_columns(t: &Table, h: usize, out: &mut Checked) -> Vec<Option<usize>> {
     let mut column_of: Vec<Option<usize>> = vec![None; FIELDS.len()];
     for (c, cell) in t.rows[h].iter().enumerate() {
         let Cell::Text(s) = cell else { continue };
@@ -189,95 +235,112 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
             });
         }
     }
-    if out.problem_count > 0 {
-        out.unusable = true;
-        return out;
+    column_of
+}
+
+/// The data rows of a table with its columns mapped: each check of SPEC §2 on one row.
+struct Rows<'a> {
+    t: &'a Table,
+    pipeline: &'a Pipeline,
+    column_of: Vec<Option<usize>>,
+    bounds: Bounds,
+}
+
+impl Rows<'_> {
+    fn cell(&self, r: usize, f: usize) -> &Cell {
+        self.column_of[f]
+            .and_then(|c| self.t.rows[r].get(c))
+            .unwrap_or(&Cell::Empty)
     }
 
-    let year = pipeline.year();
-    let mut seen: HashMap<(String, Period), usize> = HashMap::new();
-    for r in h + 1..t.rows.len() {
-        let row = &t.rows[r];
-        let cell = |f: usize| {
-            column_of[f]
-                .and_then(|c| row.get(c))
-                .unwrap_or(&Cell::Empty)
-        };
-        // A row with no month and no figures is a note or a blank line, not data.
-        let is_data = FIELDS.iter().enumerate().any(|(f, field)| {
-            matches!(field.kind, Kind::Count | Kind::Money | Kind::Period) && !cell(f).is_empty()
-        });
-        if !is_data {
-            continue;
-        }
-        let before = out.problem_count;
-        let mut values = Vec::with_capacity(FIELDS.len());
-        for (f, field) in FIELDS.iter().enumerate() {
-            let c = cell(f);
-            let place = || t.place(r, column_of[f].unwrap_or(0));
-            let v = match parse_value(field.kind, c, field.required, &bounds) {
-                Ok(v) => v,
-                Err(message) => {
-                    out.push(Problem {
-                        place: place(),
-                        column: Some(field.label.into()),
-                        message,
-                    });
-                    Value::Missing
-                }
-            };
-            values.push(v);
-        }
-        let at = |key: &str| t.place(r, column_of[schema::idx(key)].unwrap_or(0));
-        let problem = |key: &str, message: String| Problem {
-            place: at(key),
+    /// Where field `key` of row `r` is, for a person.
+    fn at(&self, r: usize, key: &str) -> String {
+        self.t
+            .place(r, self.column_of[schema::idx(key)].unwrap_or(0))
+    }
+
+    fn problem(&self, r: usize, key: &str, message: String) -> Problem {
+        Problem {
+            place: self.at(r, key),
             column: Some(FIELDS[schema::idx(key)].label.into()),
             message,
-        };
-        // Reference data: the unit and its name.
-        let code_ok = if let Value::Text(code) = &values[schema::idx("unit_code")] {
-            match pipeline.unit(code) {
-                None => {
-                    out.push(problem(
-                        "unit_code",
-                        format!(
-                            "“{code}”不是本流水线（{}）的报送单位",
-                            pipeline.def.pipeline.city
-                        ),
-                    ));
-                    false
-                }
-                Some(unit) => {
-                    if !out.unit_codes.contains(code) {
-                        out.unit_codes.push(code.clone());
+        }
+    }
+
+    fn is_data(&self, r: usize) -> bool {
+        FIELDS.iter().enumerate().any(|(f, field)| {
+            matches!(field.kind, Kind::Count | Kind::Money | Kind::Period)
+                && !self.cell(r, f).is_empty()
+        })
+    }
+
+    /// Every cell parsed by its field's kind and bounds (a bad one is a problem and Missing).
+    fn values(&self, r: usize, out: &mut Checked) -> Vec<Value> {
+        FIELDS
+            .iter()
+            .enumerate()
+            .map(|(f, field)| {
+                match parse_value(field.kind, self.cell(r, f), field.required, &self.bounds) {
+                    Ok(v) => v,
+                    Err(message) => {
+                        out.push(self.problem(r, field.key, message));
+                        Value::Missing
                     }
-                    if let Value::Text(name) = &values[schema::idx("unit_name")]
-                        && name.trim() != unit.name
-                    {
-                        out.push(problem(
-                            "unit_name",
-                            format!(
-                                "“{}”与单位代码 {code} 不符（应为“{}”）",
-                                read::shorten(name.trim(), QUOTE_CHARS),
-                                unit.name
-                            ),
-                        ));
-                    }
-                    true
                 }
-            }
-        } else {
-            false
-        };
+            })
+            .collect()
+    }
+
+    /// Reference data: the unit is one of the pipeline's, its name matches, the month is in the
+    /// pipeline's year. True when the unit is known.
+    fn reference(&self, r: usize, values: &[Value], out: &mut Checked) -> bool {
+        let known = self.unit(r, values, out);
+        let year = self.pipeline.year();
         if let Value::Period(p) = values[schema::idx("period")]
             && p.year != year
         {
-            out.push(problem(
-                "period",
-                format!("{p} 不在本流水线的年度（{year}年）内"),
+            out.push(self.problem(r, "period", format!("{p} 不在本流水线的年度（{year}年）内")));
+        }
+        known
+    }
+
+    /// The unit is one of the pipeline's and its name (if given) matches its code.
+    fn unit(&self, r: usize, values: &[Value], out: &mut Checked) -> bool {
+        let Value::Text(code) = &values[schema::idx("unit_code")] else {
+            return false;
+        };
+        let Some(unit) = self.pipeline.unit(code) else {
+            out.push(self.problem(
+                r,
+                "unit_code",
+                format!(
+                    "“{code}”不是本流水线（{}）的报送单位",
+                    self.pipeline.def.pipeline.city
+                ),
+            ));
+            return false;
+        };
+        if !out.unit_codes.contains(code) {
+            out.unit_codes.push(code.clone());
+        }
+        if let Value::Text(name) = &values[schema::idx("unit_name")]
+            && name.trim() != unit.name
+        {
+            out.push(self.problem(
+                r,
+                "unit_name",
+                format!(
+                    "“{}”与单位代码 {code} 不符（应为“{}”）",
+                    read::shorten(name.trim(), QUOTE_CHARS),
+                    unit.name
+                ),
             ));
         }
-        // Cross-field rules, only where every value involved was read.
+        true
+    }
+
+    /// The cross-field rules of `schema::RULES`, where every value involved was read.
+    fn cross_field(&self, r: usize, values: &[Value], out: &mut Checked) {
         let num = |key: &str| match &values[schema::idx(key)] {
             Value::Count(n) | Value::Fen(n) => Some(*n),
             _ => None,
@@ -286,92 +349,81 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
             match rule {
                 Rule::Sum(total, parts) => {
                     let got: Option<Vec<i64>> = parts.iter().map(|p| num(p)).collect();
-                    if let (Some(t_), Some(parts_v)) = (num(total), got) {
-                        // In i128: no sum of i64 values can overflow it.
-                        let sum: i128 = parts_v.iter().map(|&v| i128::from(v)).sum();
-                        if sum != i128::from(t_) {
-                            let names: Vec<&str> = parts
-                                .iter()
-                                .map(|p| FIELDS[schema::idx(p)].label.trim_start_matches("其中："))
-                                .collect();
-                            out.push(problem(
-                                total,
-                                format!(
-                                    "{} 不等于{}之和 {}（{}），相差 {}",
-                                    t_,
-                                    names.join("、"),
-                                    sum,
-                                    parts_v
-                                        .iter()
-                                        .map(|v| v.to_string())
-                                        .collect::<Vec<_>>()
-                                        .join("+"),
-                                    (i128::from(t_) - sum).abs()
-                                ),
-                            ));
-                        }
+                    let (Some(whole), Some(parts_v)) = (num(total), got) else {
+                        continue;
+                    };
+                    // In i128: no sum of i64 values can overflow it.
+                    let sum: i128 = parts_v.iter().map(|&v| i128::from(v)).sum();
+                    if sum == i128::from(whole) {
+                        continue;
                     }
+                    let names: Vec<&str> = parts
+                        .iter()
+                        .map(|p| FIELDS[schema::idx(p)].label.trim_start_matches("其中："))
+                        .collect();
+                    let terms: Vec<String> = parts_v.iter().map(|v| v.to_string()).collect();
+                    out.push(self.problem(
+                        r,
+                        total,
+                        format!(
+                            "{whole} 不等于{}之和 {sum}（{}），相差 {}",
+                            names.join("、"),
+                            terms.join("+"),
+                            (i128::from(whole) - sum).abs()
+                        ),
+                    ));
                 }
                 Rule::NotAbove(a, b) => {
-                    if let (Some(x), Some(y)) = (num(a), num(b))
-                        && x > y
-                    {
-                        let fa = &FIELDS[schema::idx(a)];
-                        let fb = &FIELDS[schema::idx(b)];
-                        let show = |f: &schema::Field, v: i64| match f.kind {
-                            Kind::Money => fen_text(v),
-                            _ => v.to_string(),
-                        };
-                        let other = if at(b) == at(a) {
-                            String::new()
-                        } else {
-                            format!("（{}）", at(b))
-                        };
-                        out.push(problem(
-                            a,
-                            format!("{} 大于{} {}{other}", show(fa, x), fb.label, show(fb, y)),
-                        ));
+                    let (Some(x), Some(y)) = (num(a), num(b)) else {
+                        continue;
+                    };
+                    if x <= y {
+                        continue;
                     }
+                    let (fa, fb) = (&FIELDS[schema::idx(a)], &FIELDS[schema::idx(b)]);
+                    let show = |f: &schema::Field, v: i64| match f.kind {
+                        Kind::Money => fen_text(v),
+                        _ => v.to_string(),
+                    };
+                    let other = if self.at(r, b) == self.at(r, a) {
+                        String::new()
+                    } else {
+                        format!("（{}）", self.at(r, b))
+                    };
+                    out.push(self.problem(
+                        r,
+                        a,
+                        format!("{} 大于{} {}{other}", show(fa, x), fb.label, show(fb, y)),
+                    ));
                 }
             }
         }
-        // The same unit and month twice in one file.
-        if code_ok
-            && let (Value::Text(code), Value::Period(p)) = (
-                &values[schema::idx("unit_code")],
-                &values[schema::idx("period")],
-            )
-            && let Some(first) = seen.insert((code.clone(), *p), r)
+    }
+
+    /// The same unit and month at most once in a file.
+    fn once_per_file(
+        &self,
+        r: usize,
+        values: &[Value],
+        seen: &mut HashMap<(String, Period), usize>,
+        out: &mut Checked,
+    ) {
+        if let (Value::Text(code), Value::Period(p)) = (
+            &values[schema::idx("unit_code")],
+            &values[schema::idx("period")],
+        ) && let Some(first) = seen.insert((code.clone(), *p), r)
         {
             out.push(Problem {
-                        place: t.row_place(r),
-                        column: None,
-                        message: format!(
-                            "单位 {code} {p} 的数据重复出现（已在第{}{}填报）；同一单位同一月份每个文件只能有一行",
-                            t.row_number(first),
-                            t.row_word()
-                        ),
-                    });
-        }
-        if out.problem_count > before {
-            out.bad_rows += 1;
-        } else {
-            out.rows.push(Row {
-                values,
-                sheet: t.sheet().map(str::to_string),
-                source_row: t.row_number(r),
+                place: self.t.row_place(r),
+                column: None,
+                message: format!(
+                    "单位 {code} {p} 的数据重复出现（已在第{}{}填报）；同一单位同一月份每个文件只能有一行",
+                    self.t.row_number(first),
+                    self.t.row_word()
+                ),
             });
         }
     }
-    if out.rows.is_empty() && out.bad_rows == 0 {
-        out.unusable = true;
-        out.push(Problem {
-            place: String::new(),
-            column: None,
-            message: "表头下没有任何数据行".into(),
-        });
-    }
-    out
 }
 
 /// 分 as 元 text: `1234567` → `12,345.67`.
