@@ -478,6 +478,19 @@ impl Pipeline {
 fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
+    check_pipeline(def, &mut problems);
+    check_submission(def, &mut problems);
+    check_limits(&def.limits, &mut problems);
+    check_thresholds(def, &mut problems);
+    check_email(&def.email, &mut problems);
+    check_schedule(&def.schedule, &mut problems);
+    check_sources_and_hooks(def, &mut problems);
+    let units = check_units(def, &mut warnings, &mut problems);
+    (units, warnings, problems)
+}
+
+/// `[pipeline]`: the name (it names folders) and the year.
+fn check_pipeline(def: &PipelineFile, problems: &mut Vec<String>) {
     let p = &def.pipeline;
     if p.name.trim().is_empty()
         || !p
@@ -496,6 +509,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             p.year
         ));
     }
+}
+
+/// `[submission]`: the deadline and the bounds of a row.
+fn check_submission(def: &PipelineFile, problems: &mut Vec<String>) {
     if !(1..=28).contains(&def.submission.deadline_day) {
         problems.push(format!(
             "submission.deadline_day {}: expected a day from 1 to 28",
@@ -521,7 +538,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             sub.max_text_chars
         ));
     }
-    let l = &def.limits;
+}
+
+/// `[limits]`: how much of a file is read.
+fn check_limits(l: &Limits, problems: &mut Vec<String>) {
     for (key, v, max) in [
         ("max_file_mb", l.max_file_mb, 4096.0),
         ("max_unpacked_mb", l.max_unpacked_mb, 4096.0),
@@ -554,6 +574,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             l.reader_memory_mb
         ));
     }
+}
+
+/// `[funding]` and `[alerts]`: the standard and the thresholds.
+fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
     if !(def.funding.per_case_standard > 0.0) {
         problems.push("funding.per_case_standard must be more than 0".into());
     }
@@ -576,7 +600,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             "alerts: spike_z > 0, spike_min_history ≥ 1 and spike_zero_median ≥ 0 expected".into(),
         );
     }
-    let e = &def.email;
+}
+
+/// `[email]`: addresses, server, delivery settings.
+fn check_email(e: &EmailSettings, problems: &mut Vec<String>) {
     for (what, addr) in std::iter::once(("email.from", &e.from))
         .chain(e.to.iter().map(|a| ("email.to", a)))
         .chain(e.cc.iter().map(|a| ("email.cc", a)))
@@ -598,7 +625,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             "email: max_attachment_mb > 0, timeout_seconds > 0 and attempts 1..=10 expected".into(),
         );
     }
-    let sch = &def.schedule;
+}
+
+/// `[schedule]`: cron expressions and intervals.
+fn check_schedule(sch: &ScheduleSettings, problems: &mut Vec<String>) {
     for (what, expr) in [
         ("schedule.ingest", &sch.ingest),
         ("schedule.remind", &sch.remind),
@@ -611,6 +641,10 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
     if sch.heartbeat_seconds == 0 {
         problems.push("schedule.heartbeat_seconds must be more than 0".into());
     }
+}
+
+/// `[[sources]]`, the units' contacts and `[[webhooks]]`.
+fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
     let mut source_names = HashSet::new();
     for (i, src) in def.sources.iter().enumerate() {
         let at = format!("sources[{}] ({})", i + 1, src.name);
@@ -652,6 +686,16 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             problems.push(format!("webhooks[{}].url: an http(s) URL", i + 1));
         }
     }
+}
+
+/// `[[units]]`: codes and names once each, targets, populations with their source, budgets;
+/// the checked units, and the plan's total.
+fn check_units(
+    def: &PipelineFile,
+    warnings: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) -> Vec<Unit> {
+    let p = &def.pipeline;
     if def.units.is_empty() {
         problems.push("no [[units]] defined".into());
     }
@@ -721,7 +765,7 @@ fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
             ));
         }
     }
-    (units, warnings, problems)
+    units
 }
 
 /// Finds the pipeline to use when `--pipeline` is not given: the one `*.toml` in `pipelines/`.
