@@ -273,7 +273,7 @@ impl Store {
     /// Read from the store's SHA index (`store/sha.idx`), which is brought up to date from the
     /// batches first if a commit was interrupted before it was appended to; so its cost is
     /// one small file, not every batch.
-    pub fn known(&self) -> Result<HashMap<String, (i64, i64)>> {
+    pub fn known(&self) -> Result<Known> {
         let index = self.root.join(SHA_INDEX);
         let mut bytes = match fs::read(&index) {
             Ok(b) => b,
@@ -301,7 +301,9 @@ impl Store {
                 last = 0;
                 break;
             }
-            out.insert(hex::encode(&rec[..32]), (batch, seq));
+            let mut key = [0u8; 32];
+            key.copy_from_slice(&rec[..32]);
+            out.insert(key, (batch, seq));
             last = last.max(batch);
         }
         // Batches committed after the index was last appended to (and the last indexed one, in
@@ -309,7 +311,8 @@ impl Store {
         let mut append = Vec::new();
         for (n, dir) in batches.into_iter().filter(|(n, _)| *n >= last) {
             for (seq, sha) in taken_in(&dir.join(FILES))? {
-                if out.insert(sha.clone(), (n, seq)).is_none() {
+                let Some(key) = sha_key(&sha) else { continue };
+                if out.insert(key, (n, seq)).is_none() {
                     append.push((n, seq, sha));
                 }
             }
@@ -399,6 +402,16 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// SHA-256 digests (raw bytes) → where the file is recorded: (batch, seq).
+pub type Known = HashMap<[u8; 32], (i64, i64)>;
+
+/// A SHA-256 in hex as the raw key of [`Known`].
+pub fn sha_key(hex_sha: &str) -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(hex_sha, &mut key).ok()?;
+    Some(key)
 }
 
 /// Cuts a file to `len` bytes (an index's torn tail).

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::layout::DataDir;
 use crate::period::{self, TZ};
-use crate::store::{FileEntry, Outcome, Store};
+use crate::store::{FileEntry, Known, Outcome, Store, sha_key};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
@@ -336,7 +336,7 @@ pub fn ingest_with(
     let store = Store::open(data_dir);
     // SHA-256 → (arrived_at, file name) of every file taken before.
     // SHA-256 → where the file is recorded (batch, seq) of every file taken before.
-    let mut known: HashMap<String, (i64, i64)> = store.known()?;
+    let mut known: Known = store.known()?;
     let mut done = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(BATCH_FILES) {
         let batch = take_batch(pipeline, data_dir, &store, &mut known, chunk, now)?;
@@ -437,7 +437,7 @@ fn take_batch(
     pipeline: &Pipeline,
     data_dir: &DataDir,
     store: &Store,
-    known: &mut HashMap<String, (i64, i64)>,
+    known: &mut Known,
     found: &[Found],
     now: DateTime<Tz>,
 ) -> Result<Taken> {
@@ -514,11 +514,7 @@ struct Decided<'r> {
 impl Batch<'_> {
     /// 1. Reads, hashes and checks every file, in parallel. Files already known are not parsed;
     ///    files that changed while read are left aside.
-    fn read_all(
-        &self,
-        found: &[Found],
-        known: &HashMap<String, (i64, i64)>,
-    ) -> Result<(Vec<Read>, Vec<LeftAside>)> {
+    fn read_all(&self, found: &[Found], known: &Known) -> Result<(Vec<Read>, Vec<LeftAside>)> {
         use rayon::prelude::*;
         let results: Vec<Result<std::result::Result<Read, LeftAside>>> = found
             .par_iter()
@@ -531,8 +527,7 @@ impl Batch<'_> {
                         reason: "读取时文件仍在变化（正在写入），写完后下次收取".into(),
                     }));
                 };
-                let checked =
-                    (!known.contains_key(&sha)).then(|| self.check(&f.name, &bytes, size));
+                let checked = (!is_known(known, &sha)).then(|| self.check(&f.name, &bytes, size));
                 Ok(Ok(Read {
                     found: f.clone(),
                     bytes,
@@ -568,11 +563,7 @@ impl Batch<'_> {
 
     /// 2. Decides, in arrival order, what becomes of each file (a file may repeat one earlier
     ///    in the same batch).
-    fn decide<'r>(
-        &self,
-        read: &'r [Read],
-        known: &mut HashMap<String, (i64, i64)>,
-    ) -> Result<Decided<'r>> {
+    fn decide<'r>(&self, read: &'r [Read], known: &mut Known) -> Result<Decided<'r>> {
         let mut d = Decided {
             entries: Vec::with_capacity(read.len()),
             rows: Vec::new(),
@@ -598,7 +589,7 @@ impl Batch<'_> {
                 problems: String::new(),
                 unit_codes: String::new(),
             };
-            if let Some(&first) = known.get(&r.sha) {
+            if let Some(&first) = sha_key(&r.sha).and_then(|k| known.get(&k)) {
                 self.duplicate(&mut d, r, entry, first, &stored_name)?;
                 continue;
             }
@@ -637,7 +628,9 @@ impl Batch<'_> {
             }
             tracing::debug!(file = %r.found.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
             d.keeps.push((&r.bytes, &r.sha, dest));
-            known.insert(r.sha.clone(), (self.number, seq));
+            if let Some(k) = sha_key(&r.sha) {
+                known.insert(k, (self.number, seq));
+            }
             d.entries.push(entry);
         }
         Ok(d)
@@ -716,6 +709,10 @@ impl Batch<'_> {
         crate::faults::point("reports", self.data_dir)?;
         fsutil::sync_filesystem(self.data_dir)
     }
+}
+
+fn is_known(known: &Known, sha: &str) -> bool {
+    sha_key(sha).is_some_and(|k| known.contains_key(&k))
 }
 
 /// What one batch took, and the inbox files it is done with.
