@@ -331,8 +331,6 @@ fn frame_sheet(
 
 /// Builds the workbook's bytes.
 pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
-    let x = xerr(path);
-    let st = Styles::new();
     let p = meta.pipeline;
     let mut book = Workbook::new();
     book.set_properties(
@@ -346,182 +344,235 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
             .set_author("fayuan")
             .set_company(p.def.pipeline.city.clone()),
     );
-    let ytd = if meta.period.month == 1 {
-        meta.period.zh()
-    } else {
-        format!("{}年1—{}月", meta.period.year, meta.period.month)
+    let w = Sheets {
+        st: Styles::new(),
+        meta,
+        a,
+        ytd: if meta.period.month == 1 {
+            meta.period.zh()
+        } else {
+            format!("{}年1—{}月", meta.period.year, meta.period.month)
+        },
+        path,
     };
-    let spec = |q: &str| a.query(q).map(|q| q.columns.clone()).unwrap_or_default();
-    let none: Colorer = &|_, _| None;
+    cover(&mut book, &w.st, meta, a, &w.ytd, path)?;
+    summary(&mut book, &w.st, meta, a, &w.ytd, NONE, path)?;
+    w.completion(&mut book)?;
+    w.per100k(&mut book)?;
+    w.funding_and_quality(&mut book)?;
+    w.monthly(&mut book)?;
+    w.alerts(&mut book)?;
+    w.rows_used(&mut book)?;
+    book.save_to_buffer().map_err(xerr(path))
+}
 
-    cover(&mut book, &st, meta, a, &ytd, path)?;
-    summary(&mut book, &st, meta, a, &ytd, none, path)?;
+/// No colour besides the bands.
+const NONE: Colorer = &|_, _| None;
 
-    let completion = a.frame("completion")?;
-    let end = frame_sheet(
-        &mut book,
-        &st,
-        "完成进度",
-        &format!(
-            "完成进度（{ytd}累计，序时进度 {}）",
-            format::pct(Some(meta.period.month as f64 / 12.0))
-        ),
-        completion,
-        &spec("completion"),
-        none,
-        path,
-    )?;
-    let units = p.units.len() as u32;
-    let mut chart = Chart::new(ChartType::Column);
-    chart.title().set_name("完成率与序时进度");
-    let cols = |key| column_index(&spec("completion"), completion, key);
-    series(
-        &mut chart,
-        "完成进度",
-        "完成率",
-        cols("unit_name"),
-        cols("completion_rate"),
-        units,
-    );
-    let mut line = Chart::new(ChartType::Line);
-    series(
-        &mut line,
-        "完成进度",
-        "序时进度",
-        cols("unit_name"),
-        cols("schedule_rate"),
-        units,
-    );
-    chart.combine(&line);
-    chart.y_axis().set_num_format("0%");
-    chart.set_width(720).set_height(340);
-    let sheet = book.worksheet_from_name("完成进度").map_err(&x)?;
-    sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
+/// What every sheet of the workbook is made from.
+struct Sheets<'a> {
+    st: Styles,
+    meta: &'a Meta<'a>,
+    a: &'a Analysis,
+    /// The months the figures cover: `2025年1—6月`.
+    ytd: String,
+    path: &'a Path,
+}
 
-    let per100k = a.frame("per100k")?;
-    let end = frame_sheet(
-        &mut book,
-        &st,
-        "每10万人供给量",
-        &format!("每10万人法律援助供给量（{ytd}，件/10万人）"),
-        per100k,
-        &spec("per100k"),
-        none,
-        path,
-    )?;
-    let mut chart = Chart::new(ChartType::Column);
-    chart.title().set_name("每10万人供给量：年化与目标");
-    let cols = |key| column_index(&spec("per100k"), per100k, key);
-    series(
-        &mut chart,
-        "每10万人供给量",
-        "年化供给量",
-        cols("unit_name"),
-        cols("per100k_annualized"),
-        units,
-    );
-    series(
-        &mut chart,
-        "每10万人供给量",
-        "目标供给量",
-        cols("unit_name"),
-        cols("per100k_target"),
-        units,
-    );
-    chart.set_width(720).set_height(340);
-    let sheet = book.worksheet_from_name("每10万人供给量").map_err(&x)?;
-    sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
-
-    frame_sheet(
-        &mut book,
-        &st,
-        "经费合规",
-        &format!(
-            "经费合规（{ytd}累计；要求：资金到位率、支出率年底达100%，办案补贴及直接费用占比≥{}）",
-            format::pct(Some(p.def.alerts.case_share_min))
-        ),
-        a.frame("funding")?,
-        &spec("funding"),
-        none,
-        path,
-    )?;
-    frame_sheet(
-        &mut book,
-        &st,
-        "质量",
-        &format!("质量（{ytd}累计）"),
-        a.frame("quality")?,
-        &spec("quality"),
-        none,
-        path,
-    )?;
-    let monthly_specs: Vec<ColumnSpec> = spec("monthly")
-        .into_iter()
-        .filter(
-            |s| match s.key.strip_prefix('m').and_then(|m| m.parse::<u32>().ok()) {
-                Some(m) => m <= meta.period.month,
-                None => true,
-            },
-        )
-        .collect();
-    frame_sheet(
-        &mut book,
-        &st,
-        "月度明细",
-        &format!("月度明细：受理审批案件数（件），{ytd}"),
-        a.frame("monthly")?,
-        &monthly_specs,
-        none,
-        path,
-    )?;
-    let alerts = a.frame("alerts")?;
-    let alert_specs: Vec<ColumnSpec> = spec("alerts")
-        .into_iter()
-        .filter(|s| s.key != "severity" && s.key != "figure" && s.key != "threshold")
-        .collect();
-    let sev_colour = |key: &str, v: &AnyValue| -> Option<u32> {
-        match (key, v) {
-            ("severity_zh", AnyValue::String(zh)) => {
-                match Severity::ALL.into_iter().find(|s| s.zh() == *zh) {
-                    Some(Severity::Critical) => Some(RED),
-                    Some(Severity::Warning) => Some(AMBER),
-                    _ => None,
-                }
-            }
-            _ => None,
-        }
-    };
-    let end = frame_sheet(
-        &mut book,
-        &st,
-        "异常预警",
-        &format!(
-            "异常预警（{}，共 {} 条）",
-            meta.period.zh(),
-            alerts.height()
-        ),
-        alerts,
-        &alert_specs,
-        &sev_colour,
-        path,
-    )?;
-    if alerts.height() == 0 {
-        let sheet = book.worksheet_from_name("异常预警").map_err(&x)?;
-        sheet
-            .write_string_with_format(end, 0, "本期无预警。", &st.subtitle)
-            .map_err(&x)?;
+impl Sheets<'_> {
+    fn spec(&self, q: &str) -> Vec<ColumnSpec> {
+        self.a
+            .query(q)
+            .map(|q| q.columns.clone())
+            .unwrap_or_default()
     }
-    frame_sheet(
-        &mut book,
-        &st,
-        "原始数据",
-        &format!("原始数据：本报告采用的各单位各月数据（{ytd}，每单位每月采用最新版本）"),
-        a.frame("used")?,
-        &spec("used"),
-        none,
-        path,
-    )?;
-    book.save_to_buffer().map_err(&x)
+
+    /// A sheet of one analysis with its declared columns; returns the row after the table.
+    fn sheet(&self, book: &mut Workbook, name: &str, title: &str, q: &str) -> Result<u32> {
+        frame_sheet(
+            book,
+            &self.st,
+            name,
+            title,
+            self.a.frame(q)?,
+            &self.spec(q),
+            NONE,
+            self.path,
+        )
+    }
+
+    fn units(&self) -> u32 {
+        self.meta.pipeline.units.len() as u32
+    }
+
+    /// 完成进度, with the completion rate against 序时进度 as a chart.
+    fn completion(&self, book: &mut Workbook) -> Result<()> {
+        let x = xerr(self.path);
+        let title = format!(
+            "完成进度（{}累计，序时进度 {}）",
+            self.ytd,
+            format::pct(Some(self.meta.period.month as f64 / 12.0))
+        );
+        let end = self.sheet(book, "完成进度", &title, "completion")?;
+        let df = self.a.frame("completion")?;
+        let spec = self.spec("completion");
+        let cols = |key| column_index(&spec, df, key);
+        let mut chart = Chart::new(ChartType::Column);
+        chart.title().set_name("完成率与序时进度");
+        series(
+            &mut chart,
+            "完成进度",
+            "完成率",
+            cols("unit_name"),
+            cols("completion_rate"),
+            self.units(),
+        );
+        let mut line = Chart::new(ChartType::Line);
+        series(
+            &mut line,
+            "完成进度",
+            "序时进度",
+            cols("unit_name"),
+            cols("schedule_rate"),
+            self.units(),
+        );
+        chart.combine(&line);
+        chart.y_axis().set_num_format("0%");
+        chart.set_width(720).set_height(340);
+        let sheet = book.worksheet_from_name("完成进度").map_err(&x)?;
+        sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
+        Ok(())
+    }
+
+    /// 每10万人供给量, with the annualised supply against the target as a chart.
+    fn per100k(&self, book: &mut Workbook) -> Result<()> {
+        let x = xerr(self.path);
+        let title = format!("每10万人法律援助供给量（{}，件/10万人）", self.ytd);
+        let end = self.sheet(book, "每10万人供给量", &title, "per100k")?;
+        let df = self.a.frame("per100k")?;
+        let spec = self.spec("per100k");
+        let cols = |key| column_index(&spec, df, key);
+        let mut chart = Chart::new(ChartType::Column);
+        chart.title().set_name("每10万人供给量：年化与目标");
+        let sheet_name = "每10万人供给量";
+        series(
+            &mut chart,
+            sheet_name,
+            "年化供给量",
+            cols("unit_name"),
+            cols("per100k_annualized"),
+            self.units(),
+        );
+        series(
+            &mut chart,
+            sheet_name,
+            "目标供给量",
+            cols("unit_name"),
+            cols("per100k_target"),
+            self.units(),
+        );
+        chart.set_width(720).set_height(340);
+        let sheet = book.worksheet_from_name(sheet_name).map_err(&x)?;
+        sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
+        Ok(())
+    }
+
+    /// 经费合规 and 质量.
+    fn funding_and_quality(&self, book: &mut Workbook) -> Result<()> {
+        let funding = format!(
+            "经费合规（{}累计；要求：资金到位率、支出率年底达100%，办案补贴及直接费用占比≥{}）",
+            self.ytd,
+            format::pct(Some(self.meta.pipeline.def.alerts.case_share_min))
+        );
+        self.sheet(book, "经费合规", &funding, "funding")?;
+        self.sheet(
+            book,
+            "质量",
+            &format!("质量（{}累计）", self.ytd),
+            "quality",
+        )?;
+        Ok(())
+    }
+
+    /// 月度明细: the unit × month matrix, months up to the period's.
+    fn monthly(&self, book: &mut Workbook) -> Result<()> {
+        let month = self.meta.period.month;
+        let specs: Vec<ColumnSpec> = self
+            .spec("monthly")
+            .into_iter()
+            .filter(
+                |s| match s.key.strip_prefix('m').and_then(|m| m.parse::<u32>().ok()) {
+                    Some(m) => m <= month,
+                    None => true,
+                },
+            )
+            .collect();
+        let title = format!("月度明细：受理审批案件数（件），{}", self.ytd);
+        frame_sheet(
+            book,
+            &self.st,
+            "月度明细",
+            &title,
+            self.a.frame("monthly")?,
+            &specs,
+            NONE,
+            self.path,
+        )?;
+        Ok(())
+    }
+
+    /// 异常预警, the severity's words coloured.
+    fn alerts(&self, book: &mut Workbook) -> Result<()> {
+        let x = xerr(self.path);
+        let alerts = self.a.frame("alerts")?;
+        let specs: Vec<ColumnSpec> = self
+            .spec("alerts")
+            .into_iter()
+            .filter(|s| s.key != "severity" && s.key != "figure" && s.key != "threshold")
+            .collect();
+        let colour = |key: &str, v: &AnyValue| -> Option<u32> {
+            let ("severity_zh", AnyValue::String(zh)) = (key, v) else {
+                return None;
+            };
+            match Severity::ALL.into_iter().find(|s| s.zh() == *zh) {
+                Some(Severity::Critical) => Some(RED),
+                Some(Severity::Warning) => Some(AMBER),
+                _ => None,
+            }
+        };
+        let title = format!(
+            "异常预警（{}，共 {} 条）",
+            self.meta.period.zh(),
+            alerts.height()
+        );
+        let end = frame_sheet(
+            book,
+            &self.st,
+            "异常预警",
+            &title,
+            alerts,
+            &specs,
+            &colour,
+            self.path,
+        )?;
+        if alerts.height() == 0 {
+            let sheet = book.worksheet_from_name("异常预警").map_err(&x)?;
+            sheet
+                .write_string_with_format(end, 0, "本期无预警。", &self.st.subtitle)
+                .map_err(&x)?;
+        }
+        Ok(())
+    }
+
+    /// 原始数据: the rows the report used.
+    fn rows_used(&self, book: &mut Workbook) -> Result<()> {
+        let title = format!(
+            "原始数据：本报告采用的各单位各月数据（{}，每单位每月采用最新版本）",
+            self.ytd
+        );
+        self.sheet(book, "原始数据", &title, "used")?;
+        Ok(())
+    }
 }
 
 /// The sheet column of `key` in a table written by [`table`] (which skips specs whose column

@@ -304,7 +304,9 @@ fn http_sources_are_taken_like_inbox_files_and_every_failure_is_reported() {
         "2025-06",
     ]);
     assert!(
-        st.stdout.contains("数据源 hang") && st.stdout.contains("failed"),
+        st.stdout
+            .lines()
+            .any(|l| l.starts_with("数据源 hang：") && l.contains("失败")),
         "{}",
         st.stdout
     );
