@@ -129,6 +129,15 @@ impl Period {
     pub fn zh(self) -> String {
         format!("{}年{}月", self.year, self.month)
     }
+
+    /// The months a year-to-date figure covers, as people say it: `2025年1—6月` (`2025年1月`).
+    pub fn ytd_zh(self) -> String {
+        if self.month == 1 {
+            self.zh()
+        } else {
+            format!("{}年1—{}月", self.year, self.month)
+        }
+    }
 }
 
 fn digits(s: &str) -> Option<i32> {

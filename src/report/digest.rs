@@ -134,144 +134,26 @@ pub struct Meta<'a> {
 
 pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let p = meta.pipeline;
-    let th = &p.def.alerts;
     let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
     let completion = last(nums(a, "completion", "completion_rate")?);
     let schedule = last(nums(a, "completion", "schedule_rate")?);
     let alerts = a.frame("alerts")?.height();
     let subject = subject(p, meta.period, completion, schedule, alerts);
-
-    // The bands come from the analyses (the rules' one home); here they only get colours.
-    let gap_bands = texts(a, "completion", "schedule_gap_band")?;
-    let total_band = gap_bands.last().cloned().unwrap_or_default();
-    let case_share_band = texts(a, "funding", "case_share_band")?
-        .last()
-        .cloned()
-        .unwrap_or_default();
-    let per100k = last(nums(a, "per100k", "per100k_annualized")?);
-    let case_share = last(nums(a, "funding", "case_share")?);
-    let headline = vec![
-        Headline {
-            label: "累计完成率",
-            value: format::pct(completion),
-            colour: band_colour(&total_band).0,
-            note: format!("序时进度 {}", format::pct(schedule)),
-        },
-        Headline {
-            label: "每10万人供给量（年化）",
-            value: format::num(per100k),
-            colour: GREY,
-            note: if per100k.is_none() {
-                "部分单位人口数据缺失".into()
-            } else {
-                "件/10万人".into()
-            },
-        },
-        Headline {
-            label: "预警",
-            value: format!("{alerts} 条"),
-            colour: if alerts > 0 { AMBER } else { GREEN },
-            note: String::new(),
-        },
-        Headline {
-            label: "资金到位率",
-            value: format::pct(last(nums(a, "funding", "arrival_rate")?)),
-            colour: GREY,
-            note: String::new(),
-        },
-        Headline {
-            label: "业务经费支出率",
-            value: format::pct(last(nums(a, "funding", "expenditure_rate")?)),
-            colour: GREY,
-            note: String::new(),
-        },
-        Headline {
-            label: "办案补贴占比",
-            value: format::pct(case_share),
-            colour: band_colour(&case_share_band).0,
-            note: format!("要求≥{}", format::pct(Some(th.case_share_min))),
-        },
-    ];
-
-    let names = texts(a, "completion", "unit_name")?;
-    let codes = texts(a, "completion", "unit_code")?;
-    let (ytd, target, rate, gap) = (
-        nums(a, "completion", "ytd_approved")?,
-        nums(a, "completion", "target")?,
-        nums(a, "completion", "completion_rate")?,
-        nums(a, "completion", "schedule_gap")?,
-    );
-    let reported = texts(a, "submissions", "reported")?;
-    let units: Vec<UnitLine> = (0..names.len())
-        .map(|k| {
-            let total = codes[k] == "total";
-            let rep = reported.get(k).map(|r| r == "true");
-            UnitLine {
-                name: names[k].clone(),
-                ytd: format::int(ytd[k]),
-                target: format::int(target[k]),
-                rate: format::pct(rate[k]),
-                gap: gap[k].map_or(format::DASH.into(), |g| {
-                    format!(
-                        "{}{}",
-                        if g < 0.0 { "−" } else { "+" },
-                        format::pp(Some(g)).replace("个百分点", "pp")
-                    )
-                }),
-                colour: band_colour(&gap_bands[k]).1,
-                reported: match rep {
-                    Some(true) => "已报",
-                    Some(false) => "未报",
-                    None if total => "",
-                    None => "",
-                },
-                reported_colour: if rep == Some(false) { RED } else { GREEN },
-                total,
-            }
-        })
-        .collect();
+    let headline = headline(meta, a)?;
+    let units = unit_lines(a)?;
+    let groups = alert_groups(a)?;
     let missing: Vec<String> = units
         .iter()
         .filter(|u| u.reported == "未报")
         .map(|u| u.name.clone())
         .collect();
-
-    let (sev, unit_names, messages) = (
-        texts(a, "alerts", "severity")?,
-        texts(a, "alerts", "unit_name")?,
-        texts(a, "alerts", "message")?,
-    );
-    let groups: Vec<Group> = Severity::ALL
-        .into_iter()
-        .filter_map(|s| {
-            let (key, name, colour) = (s.code(), s.zh(), severity_colour(s));
-            let items: Vec<AlertItem> = (0..sev.len())
-                .filter(|&k| sev[k] == key)
-                .map(|k| AlertItem {
-                    unit: unit_names[k].clone(),
-                    message: messages[k].clone(),
-                })
-                .collect();
-            (!items.is_empty()).then_some(Group {
-                name,
-                colour,
-                items,
-            })
-        })
-        .collect();
-
-    let ytd_text = if meta.period.month == 1 {
-        meta.period.zh()
-    } else {
-        format!("{}年1—{}月", meta.period.year, meta.period.month)
-    };
     let ctx = |chart_src: &str| {
         minijinja::context! {
             subject => subject.clone(),
             city => p.def.pipeline.city.clone(),
             title => p.def.pipeline.title.clone(),
             period_zh => meta.period.zh(),
-            ytd => ytd_text.clone(),
+            ytd => meta.period.ytd_zh(),
             as_of => period::instant_zh(&meta.as_of),
             deadline => period::deadline_zh(&meta.period.deadline(p.def.submission.deadline_day)),
             provisional => !missing.is_empty(),
@@ -299,4 +181,127 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         html_file: html.render(ctx("chart.png")).map_err(terr)?,
         text: text.render(ctx("")).map_err(terr)?,
     })
+}
+
+/// The tiles at the top: the city's headline figures, coloured by the bands the analyses emit.
+fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
+    let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
+    let band = |q: &str, key: &str| -> Result<String> {
+        Ok(texts(a, q, key)?.last().cloned().unwrap_or_default())
+    };
+    let completion = last(nums(a, "completion", "completion_rate")?);
+    let schedule = last(nums(a, "completion", "schedule_rate")?);
+    let per100k = last(nums(a, "per100k", "per100k_annualized")?);
+    let case_share = last(nums(a, "funding", "case_share")?);
+    let alerts = a.frame("alerts")?.height();
+    let plain = |label, value| Headline {
+        label,
+        value,
+        colour: GREY,
+        note: String::new(),
+    };
+    Ok(vec![
+        Headline {
+            label: "累计完成率",
+            value: format::pct(completion),
+            colour: band_colour(&band("completion", "schedule_gap_band")?).0,
+            note: format!("序时进度 {}", format::pct(schedule)),
+        },
+        Headline {
+            note: if per100k.is_none() {
+                "部分单位人口数据缺失".into()
+            } else {
+                "件/10万人".into()
+            },
+            ..plain("每10万人供给量（年化）", format::num(per100k))
+        },
+        Headline {
+            colour: if alerts > 0 { AMBER } else { GREEN },
+            ..plain("预警", format!("{alerts} 条"))
+        },
+        plain(
+            "资金到位率",
+            format::pct(last(nums(a, "funding", "arrival_rate")?)),
+        ),
+        plain(
+            "业务经费支出率",
+            format::pct(last(nums(a, "funding", "expenditure_rate")?)),
+        ),
+        Headline {
+            label: "办案补贴占比",
+            value: format::pct(case_share),
+            colour: band_colour(&band("funding", "case_share_band")?).0,
+            note: format!(
+                "要求≥{}",
+                format::pct(Some(meta.pipeline.def.alerts.case_share_min))
+            ),
+        },
+    ])
+}
+
+/// One line per unit and 合计: cases, target, completion, the gap (coloured by its band),
+/// reported or not.
+fn unit_lines(a: &Analysis) -> Result<Vec<UnitLine>> {
+    let names = texts(a, "completion", "unit_name")?;
+    let codes = texts(a, "completion", "unit_code")?;
+    let bands = texts(a, "completion", "schedule_gap_band")?;
+    let (ytd, target, rate, gap) = (
+        nums(a, "completion", "ytd_approved")?,
+        nums(a, "completion", "target")?,
+        nums(a, "completion", "completion_rate")?,
+        nums(a, "completion", "schedule_gap")?,
+    );
+    let reported = texts(a, "submissions", "reported")?;
+    Ok((0..names.len())
+        .map(|k| {
+            let rep = reported.get(k).map(|r| r == "true");
+            UnitLine {
+                name: names[k].clone(),
+                ytd: format::int(ytd[k]),
+                target: format::int(target[k]),
+                rate: format::pct(rate[k]),
+                gap: gap[k].map_or(format::DASH.into(), |g| {
+                    format!(
+                        "{}{}",
+                        if g < 0.0 { "−" } else { "+" },
+                        format::pp(Some(g)).replace("个百分点", "pp")
+                    )
+                }),
+                colour: band_colour(&bands[k]).1,
+                reported: match rep {
+                    Some(true) => "已报",
+                    Some(false) => "未报",
+                    None => "",
+                },
+                reported_colour: if rep == Some(false) { RED } else { GREEN },
+                total: codes[k] == "total",
+            }
+        })
+        .collect())
+}
+
+/// The alerts grouped by severity, most serious first (empty groups left out).
+fn alert_groups(a: &Analysis) -> Result<Vec<Group>> {
+    let (sev, unit_names, messages) = (
+        texts(a, "alerts", "severity")?,
+        texts(a, "alerts", "unit_name")?,
+        texts(a, "alerts", "message")?,
+    );
+    Ok(Severity::ALL
+        .into_iter()
+        .filter_map(|s| {
+            let items: Vec<AlertItem> = (0..sev.len())
+                .filter(|&k| sev[k] == s.code())
+                .map(|k| AlertItem {
+                    unit: unit_names[k].clone(),
+                    message: messages[k].clone(),
+                })
+                .collect();
+            (!items.is_empty()).then_some(Group {
+                name: s.zh(),
+                colour: severity_colour(s),
+                items,
+            })
+        })
+        .collect())
 }

@@ -348,11 +348,7 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
         st: Styles::new(),
         meta,
         a,
-        ytd: if meta.period.month == 1 {
-            meta.period.zh()
-        } else {
-            format!("{}年1—{}月", meta.period.year, meta.period.month)
-        },
+        ytd: meta.period.ytd_zh(),
         path,
     };
     cover(&mut book, &w.st, meta, a, &w.ytd, path)?;
