@@ -273,11 +273,14 @@ fn damaged(e: impl std::fmt::Display) -> FileError {
     ))
 }
 
-/// A zip (xlsx, ods) is unpacked once into nothing, counting, before any library opens it: the
-/// declared sizes of a zip bomb lie, the count does not. Also refuses a shared-string table that
-/// declares more strings than it can hold (the library would reserve memory for all of them).
+/// A zip (xlsx, ods) is measured before any library opens it. Each part's declared size is
+/// trusted where it is plausible — deflate cannot make data smaller than its packed size, and
+/// real sheets pack well under 200:1 — and counted by unpacking it into nothing where it is not
+/// (a zip bomb that lies about its sizes). Also refuses a shared-string table that declares more
+/// strings than it can hold (the library would reserve memory for all of them). A part that
+/// unpacks to more than it declares is refused by the zip reader itself ("larger than its
+/// declared uncompressed size"), here and in calamine, so a lie cannot get past the count.
 fn check_zip(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<(), FileError> {
-    use std::io::Read;
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(damaged)?;
     if zip.len() > 10_000 {
         return Err(FileError(format!(
@@ -285,31 +288,40 @@ fn check_zip(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<(), F
             zip.len()
         )));
     }
+    let too_big = || {
+        FileError(format!(
+            "Excel 文件解压后超过 {}（压缩炸弹或异常文件），已拒收；月报表解压后通常不足 1 MB",
+            mb(limits.max_unpacked_bytes)
+        ))
+    };
     let mut total: u64 = 0;
-    let mut buf = vec![0u8; 64 * 1024];
     for i in 0..zip.len() {
+        deadline.check()?;
         let mut part = zip.by_index(i).map_err(damaged)?;
         let is_sst = part.name().is_ok_and(|n| n.ends_with("sharedStrings.xml"));
-        let mut head: Vec<u8> = Vec::new();
-        let mut size: u64 = 0;
-        loop {
-            deadline.check()?;
-            let n = part.read(&mut buf).map_err(damaged)?;
-            if n == 0 {
-                break;
-            }
-            if is_sst && head.len() < 4096 {
-                head.extend_from_slice(&buf[..n.min(4096 - head.len())]);
-            }
-            size += n as u64;
-            total += n as u64;
+        let (declared, packed) = (part.size(), part.compressed_size());
+        let plausible = declared.saturating_add(1024) >= packed
+            && declared <= packed.saturating_mul(200).saturating_add(1 << 16);
+        let (size, head) = if plausible {
+            total = total.saturating_add(declared);
             if total > limits.max_unpacked_bytes {
-                return Err(FileError(format!(
-                    "Excel 文件解压后超过 {}（压缩炸弹或异常文件），已拒收；月报表解压后通常不足 1 MB",
-                    mb(limits.max_unpacked_bytes)
-                )));
+                return Err(too_big());
             }
-        }
+            let head = if is_sst {
+                unpack(&mut part, Some(4096), u64::MAX, deadline)?.1
+            } else {
+                Vec::new()
+            };
+            (declared, head)
+        } else {
+            let room = limits.max_unpacked_bytes.saturating_sub(total);
+            let (size, head) = unpack(&mut part, is_sst.then_some(4096), room, deadline)?;
+            if size > room {
+                return Err(too_big());
+            }
+            total += size;
+            (size, head)
+        };
         if is_sst && let Some(declared) = declared_strings(&head) {
             // Each string takes at least `<si/>`, five bytes.
             if declared > size / 5 + 1 {
@@ -320,6 +332,38 @@ fn check_zip(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<(), F
         }
     }
     Ok(())
+}
+
+/// Unpacks a zip part into nothing, counting: stops past `room` bytes (returning more than
+/// `room`), or once `head` bytes are kept when only the head is wanted and `room` is unlimited.
+fn unpack(
+    part: &mut impl std::io::Read,
+    head_len: Option<usize>,
+    room: u64,
+    deadline: &Deadline,
+) -> Result<(u64, Vec<u8>), FileError> {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut head = Vec::new();
+    let mut size: u64 = 0;
+    loop {
+        deadline.check()?;
+        let n = part.read(&mut buf).map_err(damaged)?;
+        if n == 0 {
+            return Ok((size, head));
+        }
+        if let Some(want) = head_len
+            && head.len() < want
+        {
+            head.extend_from_slice(&buf[..n.min(want - head.len())]);
+            if head.len() >= want && room == u64::MAX {
+                return Ok((size + n as u64, head));
+            }
+        }
+        size += n as u64;
+        if size > room {
+            return Ok((size, head));
+        }
+    }
 }
 
 /// `uniqueCount="N"` (else `count="N"`) of a shared-string table's opening tag.

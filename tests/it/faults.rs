@@ -224,6 +224,43 @@ fn a_zip_bomb_is_rejected_by_its_unpacked_size() {
     rejected_saying(&env, &entry, "解压后超过 64 MB");
 }
 
+/// Sets the declared unpacked size of every part whose name starts with `prefix`, in the local
+/// and central headers (32-bit fields), as a hostile zip would.
+fn lie_about_size(zip: &mut [u8], prefix: &[u8], declared: u32) -> usize {
+    let mut patched = 0;
+    for i in 0..zip.len().saturating_sub(46) {
+        let (sig, size_at, name_len_at, name_at) = match &zip[i..i + 4] {
+            [0x50, 0x4b, 0x03, 0x04] => ("local", 22, 26, 30),
+            [0x50, 0x4b, 0x01, 0x02] => ("central", 24, 28, 46),
+            _ => continue,
+        };
+        let _ = sig;
+        let n = u16::from_le_bytes([zip[i + name_len_at], zip[i + name_len_at + 1]]) as usize;
+        if zip.len() >= i + name_at + n && zip[i + name_at..i + name_at + n].starts_with(prefix) {
+            zip[i + size_at..i + size_at + 4].copy_from_slice(&declared.to_le_bytes());
+            patched += 1;
+        }
+    }
+    patched
+}
+
+#[test]
+fn a_zip_bomb_that_lies_about_its_size_is_still_rejected() {
+    let mut xml = b"<?xml version=\"1.0\"?><worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData/>".to_vec();
+    xml.resize(xml.len() + 100_000_000, b' ');
+    xml.extend_from_slice(b"</worksheet>");
+    let mut bytes = with_sheet_xml(&xml);
+    assert_eq!(lie_about_size(&mut bytes, b"xl/worksheets/sheet", 1000), 2);
+    let (env, r) = run_beside_samples("叶集区_2025-06_说谎.xlsx", &bytes);
+    let entry = survived(&env, &r, &bytes);
+    // The zip reader refuses a part that unpacks to more than it declares.
+    rejected_saying(
+        &env,
+        &entry,
+        "Excel 文件已损坏或不完整，无法打开（File is larger than its declared uncompressed size）",
+    );
+}
+
 #[test]
 fn a_million_row_sheet_is_cut_at_the_row_limit() {
     let mut xml = String::from(
