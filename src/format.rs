@@ -99,6 +99,34 @@ pub fn fill(template: &str, figure: Option<f64>, threshold: Option<f64>) -> Stri
     out
 }
 
+/// A spreadsheet cell holds at most 32,767 characters; longer text (a county's paste, a long
+/// list of problems) is cut with a note rather than failing the whole workbook.
+pub fn cell_text(s: &str) -> String {
+    const MAX: usize = 32_000;
+    if s.chars().count() <= MAX {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(MAX).collect();
+    format!("{head}……（内容过长，已截断）")
+}
+
+/// A text field as written to a CSV twin: one that a spreadsheet would run as a formula (it
+/// begins with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'` (OWASP's rule
+/// against CSV injection), unless it reads as a plain number; NUL characters are dropped.
+pub fn csv_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    let s: std::borrow::Cow<'_, str> = if s.contains('\0') {
+        s.replace('\0', "").into()
+    } else {
+        s.into()
+    };
+    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && s.trim().parse::<f64>().is_err() {
+        format!("'{s}").into()
+    } else {
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,33 +177,5 @@ mod tests {
             ),
             "占比 69.99%，低于 70.00%"
         );
-    }
-}
-
-/// A spreadsheet cell holds at most 32,767 characters; longer text (a county's paste, a long
-/// list of problems) is cut with a note rather than failing the whole workbook.
-pub fn cell_text(s: &str) -> String {
-    const MAX: usize = 32_000;
-    if s.chars().count() <= MAX {
-        return s.to_string();
-    }
-    let head: String = s.chars().take(MAX).collect();
-    format!("{head}……（内容过长，已截断）")
-}
-
-/// A text field as written to a CSV twin: one that a spreadsheet would run as a formula (it
-/// begins with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'` (OWASP's rule
-/// against CSV injection), unless it reads as a plain number; NUL characters are dropped.
-pub fn csv_safe(s: &str) -> std::borrow::Cow<'_, str> {
-    let s: std::borrow::Cow<'_, str> = if s.contains('\0') {
-        s.replace('\0', "").into()
-    } else {
-        s.into()
-    };
-    let risky = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && s.trim().parse::<f64>().is_err() {
-        format!("'{s}").into()
-    } else {
-        s
     }
 }
