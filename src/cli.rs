@@ -11,7 +11,7 @@ use crate::period::{self, Period};
 use crate::store::Outcome;
 use crate::{notify, sample, status};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -147,132 +147,162 @@ pub fn run(args: Args) -> Result<i32> {
         ingest::isolate::enable(exe, ctx.pipeline.def.limits.reader_memory_mb);
     }
     match args.command {
-        Command::Check => {
-            println!(
-                "{}: {} units, year {}, data in {}",
-                ctx.pipeline.file.display(),
-                ctx.pipeline.units.len(),
-                ctx.pipeline.year(),
-                ctx.data_dir.display()
-            );
-            for w in &ctx.pipeline.warnings {
-                println!("warning: {w}");
-            }
-            Ok(exit::OK)
-        }
-        Command::Validate { files } => {
-            let mut bad = 0;
-            for path in &files {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                let limits = ingest::read::Limits::of(&ctx.pipeline.def.limits);
-                // Size and format first: a 200 MB file is refused without being read.
-                let bytes = std::fs::metadata(path).and_then(|md| {
-                    match ingest::read::precheck(&name, md.len(), &limits) {
-                        Ok(_) => std::fs::read(path).map(Ok),
-                        Err(e) => Ok(Err(e)),
-                    }
-                });
-                let checked = match bytes {
-                    Ok(Ok(bytes)) => validate::check(&name, &bytes, &ctx.pipeline),
-                    Ok(Err(why)) => validate::Checked::unreadable(why.0),
-                    Err(e) => {
-                        println!("✗ {}：无法读取文件（{e}）", path.display());
-                        bad += 1;
-                        continue;
-                    }
-                };
-                if checked.problems.is_empty() {
-                    println!("✓ {name}：通过，{} 行数据", checked.rows.len());
-                } else {
-                    bad += 1;
-                    println!("✗ {name}：发现 {} 个问题", checked.problem_count);
-                    for line in ingest::problem_lines(&name, &checked) {
-                        println!("  {line}");
-                    }
-                    if checked.unlisted() > 0 {
-                        println!("  ……另有 {} 个问题未列出", checked.unlisted());
-                    }
-                }
-            }
-            Ok(if bad > 0 { exit::INVALID } else { exit::OK })
-        }
+        Command::Check => check(&ctx),
+        Command::Validate { files } => validate_files(&ctx, &files),
         Command::Ingest { paths } => {
             let _lock = write_lock(&ctx, "ingest")?;
-            copy_in(&ctx, &paths)?;
-            let summary = ingest_now(&ctx)?;
-            print_ingest(&summary);
-            Ok(
-                if summary.count(Outcome::Rejected) + summary.count(Outcome::Partial) > 0 {
-                    exit::INVALID
-                } else {
-                    exit::OK
-                },
-            )
+            let summary = take_in(&ctx, &paths)?;
+            let refused = summary.count(Outcome::Rejected) + summary.count(Outcome::Partial);
+            Ok(if refused > 0 { exit::INVALID } else { exit::OK })
         }
         Command::Run {
             period,
             no_email,
             force,
             paths,
-        } => {
-            let _lock = write_lock(&ctx, "run")?;
-            copy_in(&ctx, &paths)?;
-            let summary = ingest_now(&ctx)?;
-            print_ingest(&summary);
-            let built = crate::run::build_report(&ctx, period)?;
-            println!("{}", built.subject);
-            println!("报告已生成：{}", built.dir.display());
-            if no_email {
-                println!("未发送摘要邮件（--no-email）。");
-                return Ok(exit::OK);
-            }
-            match notify::queue(
-                &ctx.data_dir,
-                &ctx.pipeline,
-                period,
-                &built.dir,
-                ctx.now(),
-                force,
-            )? {
-                Some(id) => println!("摘要邮件 {id} 已放入发件箱。"),
-                None => println!(
-                    "{} 的摘要邮件此前已生成（重发请加 --force）；只补发未送达的收件人。",
-                    period.zh()
-                ),
-            }
-            let code = send(&ctx, period)?;
-            crate::app::runtime()?.block_on(crate::run::webhooks(&ctx, &built));
-            Ok(code)
-        }
+        } => run_period(&ctx, period, no_email, force, &paths),
         Command::Send { period } => {
             let _lock = write_lock(&ctx, "send")?;
             send(&ctx, period)
         }
         Command::Daemon => crate::daemon::daemon(ctx),
-        Command::Status { period } => {
-            let period = period.unwrap_or_else(|| Period::of(ctx.now().date_naive()).prev());
-            print!(
-                "{}",
-                status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now())?
-            );
-            for line in crate::daemon::status_lines(&ctx) {
-                println!("{line}");
-            }
-            for l in ingest::left_in_inbox(&ctx.data_dir)? {
-                println!("收件箱中未收取：{}——{}", l.name, l.reason);
-            }
-            Ok(exit::OK)
-        }
+        Command::Status { period } => show_status(&ctx, period),
         Command::Sample {
             out,
             months,
             seed,
-            units: Some(units),
-        } => {
-            let w = sample::write_synthetic(&ctx.pipeline, units, months, seed, &out)?;
+            units,
+        } => write_samples(&ctx, &out, months, seed, units),
+    }
+}
+
+/// `fayuan check`: the definition loaded (every problem was listed by loading it).
+fn check(ctx: &Context) -> Result<i32> {
+    println!(
+        "{}: {} units, year {}, data in {}",
+        ctx.pipeline.file.display(),
+        ctx.pipeline.units.len(),
+        ctx.pipeline.year(),
+        ctx.data_dir.display()
+    );
+    for w in &ctx.pipeline.warnings {
+        println!("warning: {w}");
+    }
+    Ok(exit::OK)
+}
+
+/// `fayuan validate FILE…`: the checks, nothing taken in; exit 3 on any problem.
+fn validate_files(ctx: &Context, files: &[PathBuf]) -> Result<i32> {
+    let limits = ingest::read::Limits::of(&ctx.pipeline.def.limits);
+    let mut bad = 0;
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        // Size and format first: a 200 MB file is refused without being read.
+        let bytes = std::fs::metadata(path).and_then(|md| {
+            match ingest::read::precheck(&name, md.len(), &limits) {
+                Ok(_) => std::fs::read(path).map(Ok),
+                Err(e) => Ok(Err(e)),
+            }
+        });
+        let checked = match bytes {
+            Ok(Ok(bytes)) => validate::check(&name, &bytes, &ctx.pipeline),
+            Ok(Err(why)) => validate::Checked::unreadable(why.0),
+            Err(e) => {
+                println!("✗ {}：无法读取文件（{e}）", path.display());
+                bad += 1;
+                continue;
+            }
+        };
+        if checked.problems.is_empty() {
+            println!("✓ {name}：通过，{} 行数据", checked.rows.len());
+            continue;
+        }
+        bad += 1;
+        println!("✗ {name}：发现 {} 个问题", checked.problem_count);
+        for line in ingest::problem_lines(&name, &checked) {
+            println!("  {line}");
+        }
+        if checked.unlisted() > 0 {
+            println!("  ……另有 {} 个问题未列出", checked.unlisted());
+        }
+    }
+    Ok(if bad > 0 { exit::INVALID } else { exit::OK })
+}
+
+/// Copies the files given into the inbox, polls the sources, takes everything in, and says so.
+fn take_in(ctx: &Context, paths: &[PathBuf]) -> Result<ingest::Summary> {
+    copy_in(ctx, paths)?;
+    let summary = ingest_now(ctx)?;
+    print_ingest(&summary);
+    Ok(summary)
+}
+
+/// `fayuan run --period P`: take in, build the report, queue and send the digest, webhooks.
+fn run_period(
+    ctx: &Context,
+    period: Period,
+    no_email: bool,
+    force: bool,
+    paths: &[PathBuf],
+) -> Result<i32> {
+    let _lock = write_lock(ctx, "run")?;
+    take_in(ctx, paths)?;
+    let built = crate::run::build_report(ctx, period)?;
+    println!("{}", built.subject);
+    println!("报告已生成：{}", built.dir.display());
+    if no_email {
+        println!("未发送摘要邮件（--no-email）。");
+        return Ok(exit::OK);
+    }
+    match notify::queue(
+        &ctx.data_dir,
+        &ctx.pipeline,
+        period,
+        &built.dir,
+        ctx.now(),
+        force,
+    )? {
+        Some(id) => println!("摘要邮件 {id} 已放入发件箱。"),
+        None => println!(
+            "{} 的摘要邮件此前已生成（重发请加 --force）；只补发未送达的收件人。",
+            period.zh()
+        ),
+    }
+    let code = send(ctx, period)?;
+    crate::app::runtime()?.block_on(crate::run::webhooks(ctx, &built));
+    Ok(code)
+}
+
+/// `fayuan status`: who has reported, the daemon, the sources, what waits in the inbox.
+fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
+    let period = period.unwrap_or_else(|| Period::of(ctx.now().date_naive()).prev());
+    print!(
+        "{}",
+        status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now())?
+    );
+    for line in crate::daemon::status_lines(ctx) {
+        println!("{line}");
+    }
+    for l in ingest::left_in_inbox(&ctx.data_dir)? {
+        println!("收件箱中未收取：{}——{}", l.name, l.reason);
+    }
+    Ok(exit::OK)
+}
+
+/// `fayuan sample`: submissions for the pipeline's units, or a synthetic pipeline of N units.
+fn write_samples(
+    ctx: &Context,
+    out: &Path,
+    months: u32,
+    seed: u64,
+    units: Option<usize>,
+) -> Result<i32> {
+    match units {
+        Some(units) => {
+            let w = sample::write_synthetic(&ctx.pipeline, units, months, seed, out)?;
             println!(
                 "wrote {} ({} units) and {} submissions ({} bad, {:.1} MB) to {}",
                 w.pipeline.display(),
@@ -282,23 +312,17 @@ pub fn run(args: Args) -> Result<i32> {
                 w.bytes as f64 / 1e6,
                 out.join("inbox").display()
             );
-            Ok(exit::OK)
         }
-        Command::Sample {
-            out,
-            months,
-            seed,
-            units: None,
-        } => {
-            let names = sample::write_months(&ctx.pipeline, months, seed, &out)?;
+        None => {
+            let names = sample::write_months(&ctx.pipeline, months, seed, out)?;
             println!(
                 "wrote {} sample submissions to {}",
                 names.len(),
                 out.display()
             );
-            Ok(exit::OK)
         }
     }
+    Ok(exit::OK)
 }
 
 /// A progress bar on a terminal (files, rate, ETA); nothing when output is piped, under CI or in
