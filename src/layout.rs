@@ -13,6 +13,7 @@
 //! daemon/                      heartbeat and the planner's last look
 //! sources/state.json           the HTTP sources' last polls
 //! .fayuan.lock                 one writer at a time
+//! store/.batch-in-progress     while a batch is taken (a killed run leaves it)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,12 @@ impl DataDir {
 
     pub fn lock(&self) -> PathBuf {
         self.0.join(".fayuan.lock")
+    }
+
+    /// Present while an ingest batch is being taken: found at the start of an ingest, it says
+    /// a run was killed mid-batch and its leftovers should be swept.
+    pub fn batch_marker(&self) -> PathBuf {
+        self.0.join("store").join(".batch-in-progress")
     }
 }
 

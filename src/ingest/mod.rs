@@ -311,10 +311,14 @@ pub fn ingest_with(
     for dir in [&inbox, &archive, &quarantine] {
         fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    // A run killed before its commit may have left unfinished copies; the originals are still
-    // in the inbox, so the copies are only clutter.
-    for dir in [&archive, &quarantine] {
-        fsutil::sweep_temp_files(dir, 3);
+    // A run killed before its commit may have left unfinished copies (it left its marker); the
+    // originals are still in the inbox, so the copies are only clutter. Without a marker there
+    // is nothing to sweep, and the archive (which grows with the years) is not walked.
+    if data_dir.batch_marker().exists() {
+        for dir in [&archive, &quarantine] {
+            fsutil::sweep_temp_files(dir, 3);
+        }
+        let _ = fs::remove_file(data_dir.batch_marker());
     }
     let (found, mut left) = scan(&inbox)?;
     let quiet = Duration::from_secs_f64(pipeline.def.limits.quiet_seconds);
@@ -452,6 +456,9 @@ fn take_batch(
         staging: data_dir.quarantine().join(&month_dir),
         month_dir,
     };
+    let marker = data_dir.batch_marker();
+    fs::create_dir_all(data_dir.store()).map_err(|e| Error::io(&data_dir.store(), e))?;
+    fs::write(&marker, std::process::id().to_string()).map_err(|e| Error::io(&marker, e))?;
     let (read, left) = b.read_all(found, known)?;
     crate::faults::point("read", data_dir)?;
     let decided = b.decide(&read, known)?;
@@ -463,6 +470,7 @@ fn take_batch(
         .collect();
     store.commit(b.number, &decided.entries, &rows)?;
     crate::faults::point("committed", data_dir)?;
+    fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
     let accepted = decided
         .entries
         .iter()

@@ -731,6 +731,10 @@ fn a_kill_at_any_stage_recovers_later_with_new_files() {
         }
         let left = leftovers(&env.data());
         assert!(left.is_empty(), "{stage}: {left:?}");
+        assert!(
+            !env.data().join("store/.batch-in-progress").exists(),
+            "{stage}"
+        );
         let out = leftovers(&env.tmp.path().join("output"));
         assert!(out.is_empty(), "{stage}: {out:?}");
         assert!(env.tmp.path().join("output/luan-2025/2025-06").is_dir());
@@ -887,4 +891,30 @@ fn a_crashing_or_hanging_workbook_reader_rejects_only_its_file() {
         "{}",
         r.stdout
     );
+}
+
+/// The leftovers of a run killed mid-write (a temporary copy) are swept by the next ingest — it
+/// knows from the marker the killed batch left; an ingest after a clean one does not walk the
+/// archive at all.
+#[test]
+fn leftovers_of_a_killed_batch_are_swept_by_the_next_ingest() {
+    let env = Env::new();
+    let month = env.data().join("archive/2025-07");
+    std::fs::create_dir_all(&month).unwrap();
+    std::fs::create_dir_all(env.data().join("store")).unwrap();
+    let torn = month.join(".abc_霍邱县.xlsx.tmp-4242");
+    std::fs::write(&torn, b"half").unwrap();
+    std::fs::write(env.data().join("store/.batch-in-progress"), b"4242").unwrap();
+    env.drop_in("市本级_2025-06.csv", &csv_row(&[]));
+    let r = env.run(&["--as-of", "2025-07-06 09:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!torn.exists(), "swept");
+    assert!(!env.data().join("store/.batch-in-progress").exists());
+    // Without a marker nothing is swept: a file of that shape is left as it is.
+    let other = month.join(".def_x.csv.tmp-77");
+    std::fs::write(&other, b"x").unwrap();
+    env.drop_in("市本级_2025-05.csv", &csv_row(&[("统计月份", "2025-05")]));
+    let r = env.run(&["--as-of", "2025-07-06 10:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(other.exists());
 }
