@@ -348,14 +348,11 @@ impl Store {
         }
     }
 
-    /// One recorded file, by where the index says it is.
-    pub fn entry(&self, batch: i64, seq: i64) -> Result<Option<FileEntry>> {
+    /// The files one batch recorded.
+    pub fn batch_files(&self, batch: i64) -> Result<Vec<FileEntry>> {
         let path = self.batches_dir().join(format!("b{batch:06}")).join(FILES);
         let df = read_parquet(&path)?;
-        Ok(entries_of(&df)
-            .map_err(|e| Error::store(&path, e))?
-            .into_iter()
-            .find(|e| e.seq == seq))
+        entries_of(&df).map_err(|e| Error::store(&path, e))
     }
 
     /// Every accepted row of every version, sorted by unit, month and arrival, with the

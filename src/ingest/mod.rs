@@ -517,6 +517,8 @@ struct Decided<'r> {
     reports: Vec<(PathBuf, String)>,
     /// a `SHA256SUMS` list per archive folder
     sums: HashMap<PathBuf, String>,
+    /// The records of earlier batches that duplicates were first sent in, read once each.
+    earlier: HashMap<i64, Vec<FileEntry>>,
 }
 
 impl Batch<'_> {
@@ -578,6 +580,7 @@ impl Batch<'_> {
             keeps: Vec::with_capacity(read.len()),
             reports: Vec::new(),
             sums: HashMap::new(),
+            earlier: HashMap::new(),
         };
         for (k, r) in read.iter().enumerate() {
             let seq = k as i64 + 1;
@@ -667,11 +670,19 @@ impl Batch<'_> {
         (first_batch, first_seq): (i64, i64),
         stored_name: &str,
     ) -> Result<()> {
-        // Who sent these bytes first: from this batch, or (rarely) from the store.
+        // Who sent these bytes first: from this batch, or from the store (each earlier batch's
+        // records read once, however many duplicates point into it).
         let first = if first_batch == self.number {
             d.entries.iter().find(|e| e.seq == first_seq).cloned()
         } else {
-            self.store.entry(first_batch, first_seq)?
+            if !d.earlier.contains_key(&first_batch) {
+                d.earlier
+                    .insert(first_batch, self.store.batch_files(first_batch)?);
+            }
+            d.earlier[&first_batch]
+                .iter()
+                .find(|e| e.seq == first_seq)
+                .cloned()
         };
         let (first_at, first_name) = first
             .map(|e| (e.arrived_at, e.file_name))
