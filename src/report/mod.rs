@@ -227,21 +227,14 @@ fn chart_data(a: &Analysis) -> Result<(Vec<String>, Vec<f64>, f64)> {
 
 /// Writes every output into `dir`; returns what the digest is made of.
 fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
-    let p = meta.pipeline;
-    let mut outputs = Vec::new();
-    let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
-        fsutil::write_new(&dir.join(name), bytes)?;
-        outputs.push(OutputFile {
-            file: name.to_string(),
-            sha256: sha256_hex(bytes),
-            bytes: bytes.len() as u64,
-        });
-        Ok(())
+    let mut out = Outputs {
+        dir,
+        files: Vec::new(),
     };
-    let book_name = workbook::file_name(p, meta.period);
+    let book_name = workbook::file_name(meta.pipeline, meta.period);
     let book = workbook::render(
         &workbook::Meta {
-            pipeline: p,
+            pipeline: meta.pipeline,
             period: meta.period,
             as_of: meta.as_of,
             generated_at: meta.generated_at,
@@ -249,43 +242,62 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
         a,
         &dir.join(&book_name),
     )?;
-    put(&book_name, &book)?;
+    out.put(&book_name, &book)?;
+    let digest = write_digest(&mut out, meta, a, &book_name, book.len())?;
+    for q in &a.queries {
+        let Some(twin) = &q.twin else { continue };
+        let cols: Vec<String> = q.columns.iter().map(|c| c.key.clone()).collect();
+        let bytes = csv_twin(a.frame(&q.name)?, &cols, &dir.join(twin))?;
+        out.put(twin, &bytes)?;
+    }
+    let manifest = manifest(meta, a, out.files, digest.clone())?;
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
+        path: dir.join("manifest.json"),
+        message: e.to_string(),
+    })?;
+    fsutil::write_new(&dir.join("manifest.json"), &text)?;
+    Ok(digest)
+}
 
-    // The digest: chart, HTML and text, and whether the workbook can go along.
-    let email = &p.def.email;
+/// The files of a run folder as they are written, each recorded for the manifest.
+struct Outputs<'a> {
+    dir: &'a Path,
+    files: Vec<OutputFile>,
+}
+
+impl Outputs<'_> {
+    fn put(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        fsutil::write_new(&self.dir.join(name), bytes)?;
+        self.files.push(OutputFile {
+            file: name.to_string(),
+            sha256: sha256_hex(bytes),
+            bytes: bytes.len() as u64,
+        });
+        Ok(())
+    }
+}
+
+/// The digest: the chart, HTML and text, and whether the workbook can go along.
+fn write_digest(
+    out: &mut Outputs,
+    meta: &RunMeta,
+    a: &Analysis,
+    book_name: &str,
+    book_len: usize,
+) -> Result<DigestInfo> {
+    let email = &meta.pipeline.def.email;
     let limit = (email.max_attachment_mb * 1024.0 * 1024.0) as usize;
-    let attachment_note = (book.len() > limit).then(|| {
+    let attachment_note = (book_len > limit).then(|| {
         format!(
             "工作簿（{:.1} MB）超过邮件附件上限 {} MB，本邮件未附工作簿，请在报告目录中查看。",
-            book.len() as f64 / 1048576.0,
+            book_len as f64 / 1048576.0,
             format::num(Some(email.max_attachment_mb))
         )
     });
-    let (names, rates, schedule) = chart_data(a)?;
-    let chart_note = match chart::completion(
-        &dir.join("chart.png"),
-        &names,
-        &rates,
-        schedule,
-        &email.chart_fonts,
-    ) {
-        Ok(()) => None,
-        Err(why) => {
-            tracing::warn!("digest chart: {why}");
-            let _ = fs::remove_file(dir.join("chart.png"));
-            Some(format!("图表未生成：{why}"))
-        }
-    };
-    if chart_note.is_none() {
-        // Drawn straight to a file by plotters: take it back and record it like every output.
-        let drawn = dir.join("chart.png");
-        let png = fs::read(&drawn).map_err(|e| Error::io(&drawn, e))?;
-        fs::remove_file(&drawn).map_err(|e| Error::io(&drawn, e))?;
-        put("chart.png", &png)?;
-    }
+    let chart_note = write_chart(out, a, &email.chart_fonts)?;
     let d = digest::render(
         &digest::Meta {
-            pipeline: p,
+            pipeline: meta.pipeline,
             period: meta.period,
             as_of: meta.as_of,
             chart_note: chart_note.clone(),
@@ -293,21 +305,42 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
         },
         a,
     )?;
-    put("digest.html", d.html_file.as_bytes())?;
-    put("digest.txt", d.text.as_bytes())?;
-    let digest_info = DigestInfo {
-        subject: d.subject.clone(),
+    out.put("digest.html", d.html_file.as_bytes())?;
+    out.put("digest.txt", d.text.as_bytes())?;
+    Ok(DigestInfo {
+        subject: d.subject,
         html: "digest.html".into(),
         text: "digest.txt".into(),
         chart: chart_note.is_none().then(|| "chart.png".to_string()),
-        attachment: attachment_note.is_none().then(|| book_name.clone()),
-    };
-    for q in &a.queries {
-        let Some(twin) = &q.twin else { continue };
-        let cols: Vec<String> = q.columns.iter().map(|c| c.key.clone()).collect();
-        let bytes = csv_twin(a.frame(&q.name)?, &cols, &dir.join(twin))?;
-        put(twin, &bytes)?;
+        attachment: attachment_note.is_none().then(|| book_name.to_string()),
+    })
+}
+
+/// The completion chart as `chart.png`; `Some(why)` when it could not be drawn.
+fn write_chart(out: &mut Outputs, a: &Analysis, fonts: &[PathBuf]) -> Result<Option<String>> {
+    let drawn = out.dir.join("chart.png");
+    let (names, rates, schedule) = chart_data(a)?;
+    if let Err(why) = chart::completion(&drawn, &names, &rates, schedule, fonts) {
+        tracing::warn!("digest chart: {why}");
+        let _ = fs::remove_file(&drawn);
+        return Ok(Some(format!("图表未生成：{why}")));
     }
+    // Drawn straight to a file by plotters: take it back and record it like every output.
+    let png = fs::read(&drawn).map_err(|e| Error::io(&drawn, e))?;
+    fs::remove_file(&drawn).map_err(|e| Error::io(&drawn, e))?;
+    out.put("chart.png", &png)?;
+    Ok(None)
+}
+
+/// What a run used and made: inputs with their SHA-256, the rows used, the outputs, the
+/// reference data, the program version and the times.
+fn manifest(
+    meta: &RunMeta,
+    a: &Analysis,
+    outputs: Vec<OutputFile>,
+    digest: DigestInfo,
+) -> Result<Manifest> {
+    let p = meta.pipeline;
     let rows_used = a.used_rows()?;
     // The files the rows came from, once each, in the order of the rows.
     let by_sha: std::collections::HashMap<&str, &FileEntry> = meta
@@ -317,22 +350,19 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
         .map(|f| (f.sha256.as_str(), f))
         .collect();
     let mut listed = std::collections::HashSet::new();
-    let mut inputs: Vec<InputFile> = Vec::new();
-    for r in &rows_used {
-        if !listed.insert(r.sha256.as_str()) {
-            continue;
-        }
-        if let Some(f) = by_sha.get(r.sha256.as_str()) {
-            inputs.push(InputFile {
-                file_name: f.file_name.clone(),
-                sha256: f.sha256.clone(),
-                stored_as: f.stored_as.clone(),
-                arrived_at: f.arrived_at.clone(),
-            });
-        }
-    }
+    let inputs: Vec<InputFile> = rows_used
+        .iter()
+        .filter(|r| listed.insert(r.sha256.as_str()))
+        .filter_map(|r| by_sha.get(r.sha256.as_str()))
+        .map(|f| InputFile {
+            file_name: f.file_name.clone(),
+            sha256: f.sha256.clone(),
+            stored_as: f.stored_as.clone(),
+            arrived_at: f.arrived_at.clone(),
+        })
+        .collect();
     let pipeline_bytes = fs::read(&p.file).unwrap_or_default();
-    let manifest = Manifest {
+    Ok(Manifest {
         program: "fayuan".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         pipeline: p.name().into(),
@@ -362,12 +392,6 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
             deadline_day: p.def.submission.deadline_day,
             alerts: serde_json::to_value(&p.def.alerts).unwrap_or_default(),
         },
-        digest: digest_info.clone(),
-    };
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
-        path: dir.join("manifest.json"),
-        message: e.to_string(),
-    })?;
-    fsutil::write_new(&dir.join("manifest.json"), &text)?;
-    Ok(digest_info)
+        digest,
+    })
 }
