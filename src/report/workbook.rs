@@ -652,7 +652,32 @@ fn cover(
         &mut widths,
         path,
     )?;
-    // Notes on reference data and completeness.
+    let notes = cover_notes(meta, subs, path)?;
+    sheet
+        .write_string_with_format(end + 1, 0, "说明", &st.subtitle.clone().set_bold())
+        .map_err(&x)?;
+    for (i, n) in notes.iter().enumerate() {
+        let r = end + 2 + i as u32;
+        sheet
+            .merge_range(r, 0, r, 8, &format!("{}. {n}", i + 1), &st.note)
+            .map_err(&x)?;
+        sheet.set_row_height(r, 30).map_err(&x)?;
+    }
+    for (c, w) in widths.iter().enumerate() {
+        sheet
+            .set_column_width(c as u16, (w + 2.0).clamp(8.0, 44.0))
+            .map_err(&x)?;
+    }
+    sheet.set_paper_size(9);
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    Ok(())
+}
+
+/// The cover's notes on completeness and reference data: who has not reported, derived budgets,
+/// missing populations, units that serve the whole city, the populations' source.
+fn cover_notes(meta: &Meta, subs: &DataFrame, path: &Path) -> Result<Vec<String>> {
+    let p = meta.pipeline;
     let mut notes = Vec::new();
     let missing: Vec<String> = p
         .units
@@ -708,25 +733,7 @@ fn cover(
         notes.push(format!("常住人口来源：{src}。"));
     }
     notes.push("百分比按四舍五入保留两位小数；“—”表示分母为0或数据缺失，无法计算。".into());
-    sheet
-        .write_string_with_format(end + 1, 0, "说明", &st.subtitle.clone().set_bold())
-        .map_err(&x)?;
-    for (i, n) in notes.iter().enumerate() {
-        let r = end + 2 + i as u32;
-        sheet
-            .merge_range(r, 0, r, 8, &format!("{}. {n}", i + 1), &st.note)
-            .map_err(&x)?;
-        sheet.set_row_height(r, 30).map_err(&x)?;
-    }
-    for (c, w) in widths.iter().enumerate() {
-        sheet
-            .set_column_width(c as u16, (w + 2.0).clamp(8.0, 44.0))
-            .map_err(&x)?;
-    }
-    sheet.set_paper_size(9);
-    sheet.set_landscape();
-    sheet.set_print_fit_to_pages(1, 0);
-    Ok(())
+    Ok(notes)
 }
 
 /// 汇总: one row per unit and 合计 with the headline figures from several analyses.
