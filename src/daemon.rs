@@ -16,20 +16,10 @@ use crate::{ingest, lock, notify, run, sources, status};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn record(ctx: &Context, e: &RunEvent) -> Result<()> {
     jobs::ledger(&ctx.data_dir, ctx.pipeline.name()).append(e)
-}
-
-fn heartbeat_path(data_dir: &DataDir) -> PathBuf {
-    data_dir.heartbeat()
-}
-
-/// When the planner last looked at what was due: what a restart catches up from. (The
-/// heartbeat only proves liveness; fires between two looks are taken at the next look.)
-fn last_look_path(data_dir: &DataDir) -> PathBuf {
-    data_dir.last_look()
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,13 +29,13 @@ pub struct Heartbeat {
 }
 
 pub fn read_heartbeat(data_dir: &DataDir) -> Option<Heartbeat> {
-    std::fs::read(heartbeat_path(data_dir))
+    std::fs::read(data_dir.heartbeat())
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 fn beat(data_dir: &DataDir, now: DateTime<Tz>) -> Result<()> {
-    write_time(&heartbeat_path(data_dir), now)
+    write_time(&data_dir.heartbeat(), now)
 }
 
 fn write_time(path: &Path, now: DateTime<Tz>) -> Result<()> {
@@ -65,7 +55,7 @@ pub fn history(ctx: &Context) -> Result<History> {
         .iter()
         .map(|e| e.at.0)
         .chain(
-            std::fs::read(last_look_path(&ctx.data_dir))
+            std::fs::read(ctx.data_dir.last_look())
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Heartbeat>(&b).ok())
                 .map(|b| b.at.0),
@@ -195,7 +185,7 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
     };
     let jobs = schedule::due(schedules, &h, now);
     if let Err(e) =
-        write_time(&last_look_path(&ctx.data_dir), now).and_then(|_| beat(&ctx.data_dir, now))
+        write_time(&ctx.data_dir.last_look(), now).and_then(|_| beat(&ctx.data_dir, now))
     {
         tracing::error!(error = %e, "heartbeat not written");
     }

@@ -41,7 +41,7 @@ pub fn replace_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
 
 /// The name a file is written under before it is renamed into place: hidden, and ending in
 /// `.tmp-<pid>` so that [`is_temp_name`] recognises a leftover of a killed process.
-fn temp_name(dest: &Path) -> std::path::PathBuf {
+pub fn temp_name(dest: &Path) -> std::path::PathBuf {
     let dir = dest.parent().unwrap_or(Path::new("."));
     dir.join(format!(
         ".{}.tmp-{}",

@@ -16,7 +16,7 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// What is remembered of a source between polls.
@@ -53,19 +53,15 @@ impl Polled {
     }
 }
 
-fn state_path(data_dir: &DataDir) -> PathBuf {
-    data_dir.sources_state()
-}
-
 pub fn load_state(data_dir: &DataDir) -> BTreeMap<String, SourceState> {
-    std::fs::read(state_path(data_dir))
+    std::fs::read(data_dir.sources_state())
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
 }
 
 fn save_state(data_dir: &DataDir, state: &BTreeMap<String, SourceState>) -> Result<()> {
-    let path = state_path(data_dir);
+    let path = data_dir.sources_state();
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join(".state.json.tmp");

@@ -393,11 +393,7 @@ fn read_one(f: &Found, max_bytes: u64, staging: &Path) -> Result<Option<(Bytes, 
     if f.seen.len > max_bytes {
         use std::io::{Read as _, Write as _};
         fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
-        let tmp = staging.join(format!(
-            ".{}.tmp-{}",
-            fsutil::sha256_hex(f.name.as_bytes()),
-            std::process::id()
-        ));
+        let tmp = fsutil::temp_name(&staging.join(fsutil::sha256_hex(f.name.as_bytes())));
         let copy = || -> std::io::Result<(u64, String)> {
             let mut src = fs::File::open(&f.path)?;
             let mut dst = fs::File::create(&tmp)?;
@@ -675,14 +671,12 @@ impl Batch<'_> {
         let first = if first_batch == self.number {
             d.entries.iter().find(|e| e.seq == first_seq).cloned()
         } else {
-            if !d.earlier.contains_key(&first_batch) {
-                d.earlier
-                    .insert(first_batch, self.store.batch_files(first_batch)?);
-            }
-            d.earlier[&first_batch]
-                .iter()
-                .find(|e| e.seq == first_seq)
-                .cloned()
+            use std::collections::hash_map::Entry;
+            let earlier = match d.earlier.entry(first_batch) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(v) => v.insert(self.store.batch_files(first_batch)?),
+            };
+            earlier.iter().find(|e| e.seq == first_seq).cloned()
         };
         let (first_at, first_name) = first
             .map(|e| (e.arrived_at, e.file_name))

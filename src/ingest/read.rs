@@ -529,23 +529,16 @@ fn cell_of(d: &Data) -> Cell {
     }
 }
 
-/// How a text file's bytes were decoded.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Encoding {
-    Utf8,
-    Gb18030,
-}
-
 /// Decodes CSV or JSON text: UTF-8 (a BOM is dropped), else GB18030 (which covers GBK), as Excel
 /// on Chinese Windows saves "CSV (逗号分隔)". Bytes that are neither are an error that says so
 /// and where, never a silent replacement character.
-pub fn decode_text(bytes: &[u8]) -> Result<(String, Encoding), FileError> {
+pub fn decode_text(bytes: &[u8]) -> Result<String, FileError> {
     let (bytes, bom) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
         Some(rest) => (rest, true),
         None => (bytes, false),
     };
     match std::str::from_utf8(bytes) {
-        Ok(s) => return Ok((s.to_string(), Encoding::Utf8)),
+        Ok(s) => return Ok(s.to_string()),
         Err(e) if bom => {
             return Err(encoding_error(
                 bytes,
@@ -575,7 +568,7 @@ pub fn decode_text(bytes: &[u8]) -> Result<(String, Encoding), FileError> {
         ));
     }
     let text = text.into_owned();
-    Ok((text, Encoding::Gb18030))
+    Ok(text)
 }
 
 /// True when some lines are UTF-8 Chinese and others are not UTF-8 at all: rows pasted
@@ -608,7 +601,7 @@ fn encoding_error(bytes: &[u8], at: usize, what: &str) -> FileError {
 }
 
 fn read_csv(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Table, FileError> {
-    let (text, _) = decode_text(bytes)?;
+    let text = decode_text(bytes)?;
     let first = text.lines().next().unwrap_or("");
     let delimiter = if !first.contains(',') && first.contains('\t') {
         b'\t'
@@ -666,7 +659,7 @@ fn read_csv(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Table,
 }
 
 fn read_json(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Table, FileError> {
-    let (text, _) = decode_text(bytes)?;
+    let text = decode_text(bytes)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         FileError(format!(
             "JSON 格式错误（第{}行第{}列）：{}",

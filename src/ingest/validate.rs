@@ -62,10 +62,6 @@ pub struct Checked {
 impl Checked {
     /// A file that cannot be used at all, for the reason given.
     pub fn unreadable(message: String) -> Checked {
-        Checked::whole_file(message)
-    }
-
-    fn whole_file(message: String) -> Checked {
         Checked {
             unusable: true,
             problems: vec![Problem {
@@ -121,7 +117,7 @@ pub fn check(name: &str, bytes: &[u8], pipeline: &Pipeline) -> Checked {
     let limits = read::Limits::of(&pipeline.def.limits);
     let tables = match super::isolate::read(name, bytes, &limits) {
         Ok(t) => t,
-        Err(e) => return Checked::whole_file(e.0),
+        Err(e) => return Checked::unreadable(e.0),
     };
     // The sheet named 月报 if there is one, else the first table that has a header row.
     let chosen = tables
@@ -130,7 +126,7 @@ pub fn check(name: &str, bytes: &[u8], pipeline: &Pipeline) -> Checked {
         .or_else(|| tables.iter().find(|t| header_row(t).is_some()));
     match chosen {
         Some(t) => check_table(t, pipeline),
-        None => Checked::whole_file(
+        None => Checked::unreadable(
             "未找到表头行：表中须有一行包含“单位代码”（或 unit_code）列名".into(),
         ),
     }
@@ -151,7 +147,7 @@ fn check_table(t: &Table, pipeline: &Pipeline) -> Checked {
             .sheet()
             .map(|s| format!("工作表“{s}”中"))
             .unwrap_or_default();
-        return Checked::whole_file(format!(
+        return Checked::unreadable(format!(
             "{at}未找到表头行：须有一行包含“单位代码”（或 unit_code）列名"
         ));
     };

@@ -397,13 +397,27 @@ impl Sheets<'_> {
         )
     }
 
+    /// Puts a chart below the table that ends at row `end` of a sheet.
+    fn place_chart(
+        &self,
+        book: &mut Workbook,
+        sheet: &str,
+        end: u32,
+        chart: &mut Chart,
+    ) -> Result<()> {
+        let x = xerr(self.path);
+        chart.set_width(720).set_height(340);
+        let sheet = book.worksheet_from_name(sheet).map_err(&x)?;
+        sheet.insert_chart(end + 2, 1, chart).map_err(&x)?;
+        Ok(())
+    }
+
     fn units(&self) -> u32 {
         self.meta.pipeline.units.len() as u32
     }
 
     /// 完成进度, with the completion rate against 序时进度 as a chart.
     fn completion(&self, book: &mut Workbook) -> Result<()> {
-        let x = xerr(self.path);
         let title = format!(
             "完成进度（{}累计，序时进度 {}）",
             self.ytd,
@@ -434,15 +448,11 @@ impl Sheets<'_> {
         );
         chart.combine(&line);
         chart.y_axis().set_num_format("0%");
-        chart.set_width(720).set_height(340);
-        let sheet = book.worksheet_from_name("完成进度").map_err(&x)?;
-        sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
-        Ok(())
+        self.place_chart(book, "完成进度", end, &mut chart)
     }
 
     /// 每10万人供给量, with the annualised supply against the target as a chart.
     fn per100k(&self, book: &mut Workbook) -> Result<()> {
-        let x = xerr(self.path);
         let title = format!("每10万人法律援助供给量（{}，件/10万人）", self.ytd);
         let end = self.sheet(book, "每10万人供给量", &title, "per100k")?;
         let df = self.a.frame("per100k")?;
@@ -467,10 +477,7 @@ impl Sheets<'_> {
             cols("per100k_target"),
             self.units(),
         );
-        chart.set_width(720).set_height(340);
-        let sheet = book.worksheet_from_name(sheet_name).map_err(&x)?;
-        sheet.insert_chart(end + 2, 1, &chart).map_err(&x)?;
-        Ok(())
+        self.place_chart(book, sheet_name, end, &mut chart)
     }
 
     /// 经费合规 and 质量.

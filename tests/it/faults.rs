@@ -229,12 +229,13 @@ fn a_zip_bomb_is_rejected_by_its_unpacked_size() {
 fn lie_about_size(zip: &mut [u8], prefix: &[u8], declared: u32) -> usize {
     let mut patched = 0;
     for i in 0..zip.len().saturating_sub(46) {
-        let (sig, size_at, name_len_at, name_at) = match &zip[i..i + 4] {
-            [0x50, 0x4b, 0x03, 0x04] => ("local", 22, 26, 30),
-            [0x50, 0x4b, 0x01, 0x02] => ("central", 24, 28, 46),
+        // (where the unpacked size, the name's length and the name are) in a local header,
+        // then in a central directory header.
+        let (size_at, name_len_at, name_at) = match &zip[i..i + 4] {
+            [0x50, 0x4b, 0x03, 0x04] => (22, 26, 30),
+            [0x50, 0x4b, 0x01, 0x02] => (24, 28, 46),
             _ => continue,
         };
-        let _ = sig;
         let n = u16::from_le_bytes([zip[i + name_len_at], zip[i + name_len_at + 1]]) as usize;
         if zip.len() >= i + name_at + n && zip[i + name_at..i + name_at + n].starts_with(prefix) {
             zip[i + size_at..i + size_at + 4].copy_from_slice(&declared.to_le_bytes());
