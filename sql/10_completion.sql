@@ -61,10 +61,14 @@ FROM rows r
 CROSS JOIN params p
 )
 -- The band of the gap (ok / warning / critical): the one home of the behind-schedule rule; the
--- alert and the colours of the workbook and digest read it.
+-- alert and the colours of the workbook and digest read it. Compared exactly, in whole numbers
+-- (SPEC §4): gap < −w ⇔ ytd/target − m/12 < −w_bp/10000 ⇔, times 120000·target,
+-- 120000·ytd − 10000·m·target < −12·w_bp·target. A gap of exactly −5.00 pp is not below −5 pp.
 SELECT result.*,
-       CASE WHEN schedule_gap < -p.behind_critical THEN 'critical'
-            WHEN schedule_gap < -p.behind_warning THEN 'warning'
+       CASE WHEN 120000 * result.ytd_approved - 10000 * p.month * result.target
+                 < -12 * p.behind_critical_bp * result.target THEN 'critical'
+            WHEN 120000 * result.ytd_approved - 10000 * p.month * result.target
+                 < -12 * p.behind_warning_bp * result.target THEN 'warning'
             ELSE 'ok' END AS schedule_gap_band
 FROM result CROSS JOIN params p
 ORDER BY ord

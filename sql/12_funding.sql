@@ -23,30 +23,40 @@ WITH per_unit AS (
   GROUP BY u.ord, u.unit_code, u.unit_name, u.budget, u.budget_derived
 ),
 sums AS (
-  SELECT ord, unit_code, unit_name, budget, budget_derived, ytd_approved, received_fen, spend_fen, spend_case_fen
+  SELECT ord, unit_code, unit_name, CAST(ROUND(budget * 100) AS BIGINT) AS budget_fen, budget_derived,
+         ytd_approved, received_fen, spend_fen, spend_case_fen
   FROM per_unit
   UNION ALL
-  SELECT CAST(1000000 AS BIGINT) AS ord, 'total' AS unit_code, '合计' AS unit_name, CAST(SUM(CAST(ROUND(budget * 100) AS BIGINT)) AS DOUBLE) / 100 AS budget,
+  SELECT CAST(1000000 AS BIGINT) AS ord, 'total' AS unit_code, '合计' AS unit_name,
+         SUM(CAST(ROUND(budget * 100) AS BIGINT)) AS budget_fen,
          MAX(budget_derived) AS budget_derived, SUM(ytd_approved) AS ytd_approved,
          SUM(received_fen) AS received_fen, SUM(spend_fen) AS spend_fen, SUM(spend_case_fen) AS spend_case_fen
   FROM per_unit
 ),
 rows AS (
-  SELECT ord, unit_code, unit_name, budget, budget_derived, ytd_approved,
+  SELECT *,
+         CAST(budget_fen AS DOUBLE) / 100 AS budget,
          CAST(received_fen AS DOUBLE) / 100 AS ytd_received,
          CAST(spend_fen AS DOUBLE) / 100 AS ytd_spend,
          CAST(spend_case_fen AS DOUBLE) / 100 AS ytd_spend_case
   FROM sums
 )
+-- The whole-分 sums stay in the result (not in the twin) for the exact comparisons of the
+-- alerts (SPEC §4).
 SELECT r.ord, r.unit_code, r.unit_name, r.budget, r.budget_derived,
        r.ytd_received, r.ytd_received / NULLIF(r.budget, 0) AS arrival_rate,
        r.ytd_spend, r.ytd_spend / NULLIF(r.ytd_received, 0) AS expenditure_rate,
        r.ytd_spend_case, r.ytd_spend_case / NULLIF(r.ytd_spend, 0) AS case_share,
        r.ytd_received / NULLIF(CAST(r.ytd_approved AS DOUBLE), 0) AS per_case_input,
        p.per_case_standard,
-       -- The one home of the case-share rule (the alert and the colours read it).
-       CASE WHEN r.ytd_spend_case / NULLIF(r.ytd_spend, 0) IS NULL THEN NULL
-            WHEN r.ytd_spend_case / NULLIF(r.ytd_spend, 0) < p.case_share_min THEN 'critical'
+       r.ytd_approved, r.budget_fen, r.received_fen, r.spend_fen, r.spend_case_fen,
+       -- The one home of the case-share rule (the alert and the colours read it), exact:
+       -- spend_case/spend < min_bp/10000 ⇔ 10000·spend_case < min_bp·spend (spend_case ≤ spend,
+       -- so the products stay below 2^63 up to 9·10^14 分; beyond, a fraction decides).
+       CASE WHEN r.spend_fen = 0 THEN NULL
+            WHEN r.spend_fen < 900000000000000 THEN
+                 CASE WHEN 10000 * r.spend_case_fen < p.case_share_min_bp * r.spend_fen THEN 'critical' ELSE 'ok' END
+            WHEN CAST(r.spend_case_fen AS DOUBLE) / r.spend_fen < p.case_share_min THEN 'critical'
             ELSE 'ok' END AS case_share_band
 FROM rows r
 CROSS JOIN params p

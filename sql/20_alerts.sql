@@ -3,7 +3,8 @@
 -- {figure:FMT} and {threshold:FMT} are filled in by the report layer, rounded half away from
 -- zero (四舍五入): FMT is pct (52.30%), pp (−5.20个百分点), yuan (1,234.50元), int or num.
 -- twin: alerts.csv
--- column: rule | 规则 | text
+-- column: rule | 规则代码 | text
+-- column: rule_zh | 预警类型 | text
 -- column: severity | 级别代码 | text
 -- column: severity_zh | 级别 | text
 -- column: unit_code | 单位代码 | text
@@ -15,34 +16,55 @@ WITH
 units_only AS (SELECT * FROM completion WHERE unit_code <> 'total'),
 fund AS (SELECT * FROM funding WHERE unit_code <> 'total'),
 qual AS (SELECT * FROM quality WHERE unit_code <> 'total'),
--- Spike: this month's cases against the unit's own earlier months (robust z with the median
--- absolute deviation, floored at spike_mad_floor cases so that identical months do not make
--- every change infinite).
+-- Spike (SPEC §4, v2): this month's cases x against the unit's own earlier months of the year.
+-- Robust z = 0.6745·(x − median)/max(MAD, floor) beyond ±z, compared exactly: medians are
+-- whole or half cases, so doubled (med2, mad2) they are whole numbers, and
+-- 0.6745·(x − med)/M > z_milli/1000 ⇔ 6745·(2x − med2) > 10·z_milli·M2.
+-- Upward only when x is also above 1.5 × the largest earlier month (a December push is not a
+-- spike), downward only when below 0.5 × the smallest; or x = 0 when the median is ≥ 5.
 hist AS (
-  SELECT r.unit_code, CAST(r.cases_approved AS DOUBLE) AS x
+  SELECT r.unit_code, r.cases_approved AS x
   FROM used r CROSS JOIN params p
   WHERE r.month_num < p.month
 ),
 hist_median AS (
-  SELECT unit_code, MEDIAN(x) AS med, COUNT(x) AS n FROM hist GROUP BY unit_code
+  SELECT unit_code, MEDIAN(CAST(x AS DOUBLE)) AS med, COUNT(x) AS n,
+         MAX(x) AS largest, MIN(x) AS smallest, SUM(x) AS earlier_sum
+  FROM hist GROUP BY unit_code
 ),
 hist_mad AS (
-  SELECT h.unit_code, MEDIAN(ABS(h.x - m.med)) AS mad
+  SELECT h.unit_code, MEDIAN(ABS(CAST(h.x AS DOUBLE) - m.med)) AS mad
   FROM hist h JOIN hist_median m ON h.unit_code = m.unit_code
   GROUP BY h.unit_code
 ),
 this_month AS (
-  SELECT r.unit_code, CAST(r.cases_approved AS DOUBLE) AS x
+  SELECT r.unit_code, r.cases_approved AS x
   FROM used r CROSS JOIN params p
   WHERE r.month_num = p.month
 ),
-spike AS (
-  SELECT t.unit_code, t.x, m.med, m.n,
-         0.6745 * (t.x - m.med) / GREATEST(d.mad, p.spike_mad_floor) AS z
+spike_in AS (
+  SELECT t.unit_code, t.x, m.med, m.n, m.largest, m.smallest, m.earlier_sum,
+         6745 * (2 * t.x - CAST(ROUND(2 * m.med) AS BIGINT)) AS lhs,
+         10 * p.spike_z_milli * GREATEST(CAST(ROUND(2 * d.mad) AS BIGINT), p.spike_mad_floor2) AS rhs,
+         CAST(ROUND(2 * m.med) AS BIGINT) AS med2
   FROM this_month t
   JOIN hist_median m ON t.unit_code = m.unit_code
   JOIN hist_mad d ON t.unit_code = d.unit_code
   CROSS JOIN params p
+  WHERE m.n >= p.spike_min_history
+),
+spike AS (
+  SELECT k.*,
+         CASE WHEN k.x = 0 AND k.med2 >= p.spike_zero_median2 THEN 'zero'
+              WHEN k.lhs > k.rhs AND 1000 * k.x > p.spike_above_milli * k.largest THEN 'up'
+              WHEN k.lhs < -k.rhs AND 1000 * k.x < p.spike_below_milli * k.smallest THEN 'down'
+              ELSE NULL END AS direction,
+         -- A cumulative figure typed as the month's: x is the earlier months' total plus a
+         -- month that would itself be ordinary (not above 1.5 × the largest).
+         k.x - k.earlier_sum AS implied,
+         k.earlier_sum > 0 AND k.x >= k.earlier_sum
+           AND 1000 * (k.x - k.earlier_sum) <= p.spike_above_milli * k.largest AS cumulative
+  FROM spike_in k CROSS JOIN params p
 ),
 alerts AS (
   SELECT 'missing' AS rule, 'critical' AS severity, s.unit_code, s.unit_name,
@@ -59,6 +81,7 @@ alerts AS (
   WHERE s.late
 
   UNION ALL
+  -- Every file rejected since the last digest that reached anyone (none falls between two).
   SELECT 'rejected' AS rule, 'critical' AS severity, COALESCE(u.unit_code, r.unit_codes) AS unit_code,
          COALESCE(u.unit_name, '（无法识别单位）') AS unit_name,
          CAST(r.rows_rejected AS DOUBLE) AS figure, CAST(NULL AS DOUBLE) AS threshold,
@@ -68,7 +91,7 @@ alerts AS (
   FROM rejections r
   CROSS JOIN params p
   LEFT JOIN units u ON u.unit_code = r.unit_codes
-  WHERE r.arrived_at >= p.window_start AND r.arrived_at <= p.as_of
+  WHERE r.arrived_at > p.rejected_after AND r.arrived_at <= p.as_of
 
   UNION ALL
   SELECT 'behind_schedule' AS rule,
@@ -82,51 +105,63 @@ alerts AS (
   UNION ALL
   SELECT 'case_share' AS rule, 'critical' AS severity, f.unit_code, f.unit_name,
          f.case_share AS figure, p.case_share_min AS threshold,
-         '办案补贴及直接费用占比 {figure:pct}，低于 {threshold:pct} 的要求' AS message
+         CASE WHEN p.month = 12 THEN '年度要求未达到：办案补贴及直接费用占比低于{threshold:pct0}（全年 {figure:pct}）'
+              ELSE '办案补贴及直接费用占比 {figure:pct}，低于 {threshold:pct0} 的要求' END AS message
   FROM fund f CROSS JOIN params p
   WHERE f.case_share_band = 'critical'
 
+  -- Money rules in whole 分 (SPEC §4: exact).
   UNION ALL
   SELECT 'overspend' AS rule, 'warning' AS severity, f.unit_code, f.unit_name,
          f.ytd_spend AS figure, f.ytd_received AS threshold,
          '累计业务经费支出 {figure:yuan}，超过累计到位经费 {threshold:yuan}' AS message
   FROM fund f
-  WHERE f.ytd_spend > f.ytd_received
+  WHERE f.spend_fen > f.received_fen
 
   UNION ALL
+  -- received/budget < m/12 ⇔ 12·received < m·budget; at m = 12 the plan's 100%.
   SELECT 'arrival' AS rule, CASE WHEN p.month = 12 THEN 'critical' ELSE 'warning' END AS severity,
          f.unit_code, f.unit_name, f.arrival_rate AS figure,
          CASE WHEN p.month = 12 THEN 1.0 ELSE CAST(p.month AS DOUBLE) / 12 END AS threshold,
-         CASE WHEN p.month = 12 THEN '资金到位率 {figure:pct}，年底未达到 {threshold:pct}'
+         CASE WHEN p.month = 12 THEN '年度要求未达到：资金到位率未达{threshold:pct0}（全年 {figure:pct}）'
               ELSE '资金到位率 {figure:pct}，低于序时进度 {threshold:pct}' END AS message
   FROM fund f CROSS JOIN params p
-  WHERE (p.month = 12 AND f.arrival_rate < 1.0)
-     OR (p.month < 12 AND f.arrival_rate < CAST(p.month AS DOUBLE) / 12)
+  WHERE f.budget_fen > 0 AND 12 * f.received_fen < p.month * f.budget_fen
 
   UNION ALL
+  -- At m = 12 only, and never when nothing arrived (the rate cannot be computed; `arrival`
+  -- says it).
   SELECT 'expenditure' AS rule, 'critical' AS severity, f.unit_code, f.unit_name,
          f.expenditure_rate AS figure, 1.0 AS threshold,
-         '业务经费支出率 {figure:pct}，年底未达到 {threshold:pct}' AS message
+         '年度要求未达到：业务经费支出率未达{threshold:pct0}（全年 {figure:pct}）' AS message
   FROM fund f CROSS JOIN params p
-  WHERE p.month = 12 AND f.expenditure_rate < 1.0
+  WHERE p.month = 12 AND f.received_fen > 0 AND f.spend_fen < f.received_fen
 
   UNION ALL
+  -- received/approved < standard ⇔ received < standard·approved (in 分).
   SELECT 'per_case_input' AS rule, 'warning' AS severity, f.unit_code, f.unit_name,
          f.per_case_input AS figure, f.per_case_standard AS threshold,
          '案均投入 {figure:yuan}/件，低于 {threshold:yuan}/件 的标准' AS message
-  FROM fund f
-  WHERE f.per_case_input < f.per_case_standard
+  FROM fund f CROSS JOIN params p
+  WHERE f.ytd_approved > 0 AND f.received_fen < p.per_case_standard_fen * f.ytd_approved
 
   UNION ALL
-  SELECT 'spike' AS rule, 'warning' AS severity, k.unit_code, u.unit_name, k.x AS figure, k.med AS threshold,
-         CASE WHEN k.x = 0 AND k.med >= p.spike_zero_median
+  SELECT 'spike' AS rule, 'warning' AS severity, k.unit_code, u.unit_name,
+         CAST(k.x AS DOUBLE) AS figure, k.med AS threshold,
+         CASE WHEN k.direction = 'zero'
               THEN CONCAT('本月受理审批 0 件，此前', CAST(k.n AS VARCHAR), '个月的中位数为 {threshold:num} 件')
-              ELSE CONCAT('本月受理审批 {figure:int} 件，明显偏离此前', CAST(k.n AS VARCHAR), '个月的中位数 {threshold:num} 件') END AS message
+              WHEN k.direction = 'up' AND k.cumulative
+              THEN CONCAT('本月受理审批 {figure:int} 件，接近本年此前', CAST(k.n AS VARCHAR), '个月的累计 ',
+                          CAST(k.earlier_sum AS VARCHAR), ' 件：疑似将累计数误填为本月数，若如此本月应为 ',
+                          CAST(k.implied AS VARCHAR), ' 件（此前月中位数 {threshold:num} 件）')
+              WHEN k.direction = 'up'
+              THEN CONCAT('本月受理审批 {figure:int} 件，明显高于此前', CAST(k.n AS VARCHAR),
+                          '个月（中位数 {threshold:num} 件，最多 ', CAST(k.largest AS VARCHAR), ' 件）')
+              ELSE CONCAT('本月受理审批 {figure:int} 件，明显低于此前', CAST(k.n AS VARCHAR),
+                          '个月（中位数 {threshold:num} 件，最少 ', CAST(k.smallest AS VARCHAR), ' 件）') END AS message
   FROM spike k
   JOIN units u ON u.unit_code = k.unit_code
-  CROSS JOIN params p
-  WHERE k.n >= p.spike_min_history
-    AND (ABS(k.z) > p.spike_z OR (k.x = 0 AND k.med >= p.spike_zero_median))
+  WHERE k.direction IS NOT NULL
 
   UNION ALL
   SELECT 'inconsistent' AS rule, 'warning' AS severity, q.unit_code, q.unit_name,
@@ -143,12 +178,14 @@ alerts AS (
   JOIN units u ON u.unit_code = c.unit_code
   WHERE c.ytd_closed > c.ytd_approved + u.carry_over
 )
--- Words and order of each severity come from `severities` (made from analyze::Severity).
-SELECT a.rule, a.severity, s.severity_zh,
+-- Words and order of each severity come from `severities` (made from analyze::Severity), the
+-- names of the rules from `rules` (analyze::RULES).
+SELECT a.rule, COALESCE(k.rule_zh, a.rule) AS rule_zh, a.severity, s.severity_zh,
        a.unit_code, a.unit_name, a.figure, a.threshold, a.message,
        s.severity_order,
        COALESCE(u.ord, 999999) AS ord
 FROM alerts a
 JOIN severities s ON s.severity = a.severity
+LEFT JOIN rules k ON k.rule = a.rule
 LEFT JOIN units u ON u.unit_code = a.unit_code
 ORDER BY severity_order, ord, a.rule

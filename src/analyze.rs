@@ -144,6 +144,9 @@ pub struct Inputs<'a> {
     pub previous: Option<&'a [UsedRow]>,
     /// Alerts about the machinery rather than the data (failed sources, failed jobs).
     pub extra_alerts: Vec<Alert>,
+    /// The as-of time of the last digest that reached anyone before this one: files rejected
+    /// after it are news (`None`: nothing was sent yet).
+    pub rejected_after: Option<DateTime<Tz>>,
 }
 
 /// Which version of a (unit, month) a report used (recorded in the manifest).
@@ -230,10 +233,10 @@ pub fn params_frame(
     pipeline: &Pipeline,
     period: Period,
     as_of: &DateTime<Tz>,
+    rejected_after: Option<DateTime<Tz>>,
 ) -> PolarsResult<DataFrame> {
     let a = &pipeline.def.alerts;
     let deadline = period.deadline(pipeline.def.submission.deadline_day);
-    let window_start = period::local(period.next().first_day().and_time(chrono::NaiveTime::MIN));
     df!(
         "year" => [i64::from(period.year)],
         "month" => [i64::from(period.month)],
@@ -244,16 +247,31 @@ pub fn params_frame(
         "as_of_zh" => [period::instant_zh(as_of)],
         "deadline" => [period::instant_text(&deadline)],
         "deadline_zh" => [period::deadline_zh(&deadline)],
-        "window_start" => [period::instant_text(&window_start)],
         "per_case_standard" => [pipeline.def.funding.per_case_standard],
         "behind_warning" => [a.behind_schedule_warning_pp / 100.0],
         "behind_critical" => [a.behind_schedule_critical_pp / 100.0],
         "case_share_min" => [a.case_share_min],
-        "spike_z" => [a.spike_z],
+        // The same thresholds as whole numbers, for exact comparisons (SPEC §4): basis points
+        // (1 pp = 100 bp), 分, thousandths, and doubled medians (a median is a whole or a half).
+        "per_case_standard_fen" => [scaled(pipeline.def.funding.per_case_standard, 100.0)],
+        "behind_warning_bp" => [scaled(a.behind_schedule_warning_pp, 100.0)],
+        "behind_critical_bp" => [scaled(a.behind_schedule_critical_pp, 100.0)],
+        "case_share_min_bp" => [scaled(a.case_share_min, 10_000.0)],
+        "spike_z_milli" => [scaled(a.spike_z, 1000.0)],
         "spike_min_history" => [i64::from(a.spike_min_history)],
-        "spike_zero_median" => [a.spike_zero_median],
-        "spike_mad_floor" => [a.spike_mad_floor],
+        "spike_zero_median2" => [scaled(a.spike_zero_median, 2.0)],
+        "spike_mad_floor2" => [scaled(a.spike_mad_floor, 2.0)],
+        "spike_above_milli" => [scaled(a.spike_above_largest, 1000.0)],
+        "spike_below_milli" => [scaled(a.spike_below_smallest, 1000.0)],
+        // `rejected` lists the files rejected after this instant (the as-of time of the last
+        // digest that reached anyone; empty: none was sent, so every rejection is news).
+        "rejected_after" => [rejected_after.map(|t| period::instant_text(&t)).unwrap_or_default()],
     )
+}
+
+/// A threshold as a whole number of `unit`s (rounded: 5.0 pp → 500 bp, 0.70 → 7000 bp).
+fn scaled(value: f64, unit: f64) -> i64 {
+    (value * unit).round() as i64
 }
 
 /// The table `rejections`: files rejected in whole or in part.
@@ -334,14 +352,20 @@ fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
     );
     ctx.register(
         "params",
-        params_frame(inputs.pipeline, inputs.period, &inputs.as_of)
-            .map_err(err("params"))?
-            .lazy(),
+        params_frame(
+            inputs.pipeline,
+            inputs.period,
+            &inputs.as_of,
+            inputs.rejected_after,
+        )
+        .map_err(err("params"))?
+        .lazy(),
     );
     ctx.register(
         "severities",
         severities_frame().map_err(err("severities"))?.lazy(),
     );
+    ctx.register("rules", rules_frame().map_err(err("rules"))?.lazy());
     ctx.register(
         "rejections",
         rejections_frame(inputs.files)
@@ -414,6 +438,40 @@ impl Severity {
     }
 }
 
+/// Every alert rule's id (in frames and CSV twins) and the name people read (the workbook's
+/// 预警类型 column): the one list of them; the alerts SQL joins it as `rules`.
+pub const RULES: [(&str, &str); 14] = [
+    ("missing", "未报送"),
+    ("late", "逾期报送"),
+    ("rejected", "文件被拒收"),
+    ("behind_schedule", "进度落后"),
+    ("case_share", "办案补贴占比不足"),
+    ("overspend", "支出超过到位经费"),
+    ("arrival", "资金到位不足"),
+    ("expenditure", "经费支出不足"),
+    ("per_case_input", "案均投入不足"),
+    ("spike", "数据异常波动"),
+    ("restated", "数据更正"),
+    ("inconsistent", "数据不一致"),
+    ("source", "数据源获取失败"),
+    ("job_failed", "定时任务失败"),
+];
+
+/// The name people read for a rule id.
+pub fn rule_zh(rule: &str) -> &'static str {
+    RULES
+        .iter()
+        .find(|(id, _)| *id == rule)
+        .map_or("其他", |(_, zh)| zh)
+}
+
+fn rules_frame() -> PolarsResult<DataFrame> {
+    df!(
+        "rule" => RULES.map(|r| r.0).to_vec(),
+        "rule_zh" => RULES.map(|r| r.1).to_vec(),
+    )
+}
+
 /// The `severities` reference table the alerts SQL joins.
 fn severities_frame() -> PolarsResult<DataFrame> {
     df!(
@@ -434,8 +492,8 @@ pub struct Alert {
     pub message: String,
 }
 
-/// `restated`: a month already in a digest that was sent has changed since (SPEC §4), naming the fields
-/// with old → new.
+/// `restated`: a month already in a digest that was sent has a different figure since (SPEC §4),
+/// naming the fields with old → new. A later version with the same figures is no alert.
 fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert>> {
     let Some(previous) = inputs.previous else {
         return Ok(Vec::new());
@@ -505,6 +563,10 @@ fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert>> {
                 changes.push(format!("{} {} → {}", field.label, show(&x), show(&y)));
             }
         }
+        // A resend with the same figures (a running Jan..m sheet) is no restatement.
+        if changes.is_empty() {
+            continue;
+        }
         let unit = inputs.pipeline.unit(&row.unit_code);
         let p = Period::parse(&row.period)
             .map(|p| p.zh())
@@ -520,19 +582,12 @@ fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert>> {
                 .iter()
                 .position(|u| u.code == row.unit_code)
                 .unwrap_or(999_999) as i64,
-            message: if changes.is_empty() {
-                format!(
-                    "{p}数据已重新报送（第{}版 → 第{}版），数值无变化",
-                    old.version, row.version
-                )
-            } else {
-                format!(
-                    "{p}数据已更正（第{}版 → 第{}版）：{}",
-                    old.version,
-                    row.version,
-                    changes.join("；")
-                )
-            },
+            message: format!(
+                "{p}数据已更正（第{}版 → 第{}版）：{}",
+                old.version,
+                row.version,
+                changes.join("；")
+            ),
         });
     }
     Ok(out)
@@ -544,6 +599,7 @@ fn add_alerts(alerts: DataFrame, extra: &[Alert]) -> PolarsResult<DataFrame> {
     }
     let more = df!(
         "rule" => extra.iter().map(|a| a.rule).collect::<Vec<_>>(),
+        "rule_zh" => extra.iter().map(|a| rule_zh(a.rule)).collect::<Vec<_>>(),
         "severity" => extra.iter().map(|a| a.severity.code()).collect::<Vec<_>>(),
         "severity_zh" => extra.iter().map(|a| a.severity.zh()).collect::<Vec<_>>(),
         "unit_code" => extra.iter().map(|a| a.unit_code.clone()).collect::<Vec<_>>(),

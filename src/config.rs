@@ -359,6 +359,21 @@ pub struct AlertThresholds {
     pub spike_zero_median: f64,
     /// The median absolute deviation is taken as at least this many cases.
     pub spike_mad_floor: f64,
+    /// An upward spike also lies above this multiple of the largest earlier month (a December
+    /// push is not a spike).
+    #[serde(default = "default_spike_above_largest")]
+    pub spike_above_largest: f64,
+    /// A downward spike also lies below this multiple of the smallest earlier month.
+    #[serde(default = "default_spike_below_smallest")]
+    pub spike_below_smallest: f64,
+}
+
+fn default_spike_above_largest() -> f64 {
+    1.5
+}
+
+fn default_spike_below_smallest() -> f64 {
+    0.5
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -598,6 +613,14 @@ fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
     if !(a.spike_z > 0.0) || a.spike_min_history == 0 || a.spike_zero_median < 0.0 {
         problems.push(
             "alerts: spike_z > 0, spike_min_history ≥ 1 and spike_zero_median ≥ 0 expected".into(),
+        );
+    }
+    if !(a.spike_above_largest >= 1.0 && a.spike_above_largest <= 100.0)
+        || !(a.spike_below_smallest > 0.0 && a.spike_below_smallest <= 1.0)
+    {
+        problems.push(
+            "alerts: expected 1 ≤ spike_above_largest ≤ 100 and 0 < spike_below_smallest ≤ 1"
+                .into(),
         );
     }
 }

@@ -22,6 +22,19 @@ pub fn pct(x: Option<f64>) -> String {
     })
 }
 
+/// A threshold in the plan's words: `0.7` → `70%`, `1.0` → `100%` (two decimals only where
+/// the percentage is not whole: `0.655` → `65.50%`).
+pub fn pct0(x: Option<f64>) -> String {
+    finite(x).map_or(DASH.into(), |v| {
+        let p = round_half_away(v * 100.0, 2);
+        if p.fract() == 0.0 {
+            format!("{p:.0}%")
+        } else {
+            format!("{p:.2}%")
+        }
+    })
+}
+
 /// A difference of fractions in percentage points, without sign: `-0.052` → `5.20个百分点`.
 pub fn pp(x: Option<f64>) -> String {
     finite(x).map_or(DASH.into(), |v| {
@@ -85,6 +98,7 @@ pub fn fill(template: &str, figure: Option<f64>, threshold: Option<f64>) -> Stri
     for (name, value) in [("figure", figure), ("threshold", threshold)] {
         for (fmt, f) in [
             ("pct", pct as fn(Option<f64>) -> String),
+            ("pct0", pct0),
             ("pp", pp),
             ("yuan", yuan),
             ("int", int),

@@ -27,6 +27,10 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     let files = store.files()?;
     // `restated` compares with what leadership has seen: the digests that reached anyone.
     let previous = crate::notify::rows_last_sent(&ctx.data_dir, &ctx.pipeline)?;
+    // `rejected` lists what was rejected since leadership was last told.
+    let rejected_after =
+        crate::notify::last_sent_as_of(&ctx.data_dir, &ctx.pipeline, Moment(ctx.now()))?
+            .map(|m| m.0);
     let analysis = analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
         period,
@@ -35,6 +39,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         files: &files,
         previous: previous.as_deref(),
         extra_alerts: machinery_alerts(ctx, period),
+        rejected_after,
     })?;
     let generated_at = ctx.now();
     let written = report::write_run(
@@ -89,7 +94,7 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
         }
     }
     // Job failures since the last digest that reached anyone (or since the period ended).
-    let window = crate::notify::last_sent_as_of(&ctx.data_dir, &ctx.pipeline)
+    let window = crate::notify::last_sent_as_of(&ctx.data_dir, &ctx.pipeline, Moment(ctx.now()))
         .ok()
         .flatten()
         .unwrap_or_else(|| {

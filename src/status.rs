@@ -46,6 +46,7 @@ pub fn unit_status(
             files: &files,
             previous: None,
             extra_alerts: Vec::new(),
+            rejected_after: None,
         },
         Some("submissions"),
     )?;

@@ -640,12 +640,16 @@ fn rows_frame(files: &[FileEntry], rows: &[(usize, &Row)]) -> PolarsResult<DataF
     DataFrame::new(rows.len(), columns)
 }
 
-/// Sorts by unit, month and arrival and numbers the versions of each (unit, month).
+/// Sorts by unit, month and arrival and numbers the versions of each (unit, month). A later
+/// *arrival* is a later version, whatever the order of ingest (a backfill ingested with an
+/// earlier `--as-of` does not override what arrived after it); within one arrival time, the
+/// batch, the file and the row decide.
 fn number_versions(df: DataFrame) -> PolarsResult<DataFrame> {
     let mut df = df.sort(
         [
             "unit_code",
             "period",
+            meta::ARRIVED_AT,
             meta::BATCH,
             meta::FILE_SEQ,
             meta::SOURCE_ROW,

@@ -485,8 +485,17 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool, bounds: &Bounds) -> Resu
         Kind::Period => {
             let p = match cell {
                 Cell::Date(d) => Some(Period::of(*d)),
-                Cell::Number(n) => Period::parse(&read::format_number(*n))
-                    .or_else(|| excel_serial_date(*n).map(Period::of)),
+                // A whole number in the range of Excel's day serials is a date cell whose date
+                // format was lost: unambiguous. Any other plain number (2025.1, 202506) is not
+                // read: Excel stores 2025.10 as 2025.1 (SPEC §2).
+                Cell::Number(n) => match excel_serial_date(*n) {
+                    Some(d) => Some(Period::of(d)),
+                    None => return Err(plain_number_period(&shown)),
+                },
+                // The same number as text, as Excel writes it into a CSV.
+                _ if looks_like_excel_decimal_month(&full) => {
+                    return Err(plain_number_period(&shown));
+                }
                 _ => Period::parse(&full),
             };
             p.map(Value::Period).ok_or_else(|| {
@@ -532,13 +541,15 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool, bounds: &Bounds) -> Resu
                 Cell::Number(n) if n.abs() * 100.0 > bounds.max_fen as f64 => {
                     return Err(money_too_large(&shown, bounds));
                 }
-                Cell::Number(n) => {
-                    let f = (n * 100.0).round();
-                    if ((n * 100.0) - f).abs() > 1e-6 * n.abs().max(1.0) {
-                        return Err(format!("{shown} 最多保留两位小数（金额单位为元）"));
+                // The number as Excel keeps it (15 significant digits), read as a decimal:
+                // 12345678.123 has three decimals however large it is.
+                Cell::Number(n) => parse_fen(&excel_decimal(*n)).map_err(|e| {
+                    if e.is_empty() {
+                        money_too_large(&shown, bounds)
+                    } else {
+                        format!("{shown} {e}")
                     }
-                    Some(f as i64)
-                }
+                })?,
                 Cell::Text(_) => parse_fen(&clean_number(&full)).map_err(|e| {
                     if e.is_empty() {
                         money_too_large(&shown, bounds)
@@ -558,6 +569,20 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool, bounds: &Bounds) -> Resu
             }
         }
     }
+}
+
+fn plain_number_period(shown: &str) -> String {
+    format!(
+        "“{shown}”是数字，无法确定月份（Excel 会把 2025.10 存成 2025.1）。请填写文本如 2025-10，或设置为日期格式"
+    )
+}
+
+/// `2025.1`: a year and a one-digit month after a dot, which is how a number cell holding
+/// 2025.10 reaches a CSV. (`2025.06` or `2025.12` cannot be a shortened October and are read.)
+fn looks_like_excel_decimal_month(text: &str) -> bool {
+    let t = text.trim();
+    t.split_once('.')
+        .is_some_and(|(y, m)| y.len() == 4 && y.bytes().all(|b| b.is_ascii_digit()) && m == "1")
 }
 
 fn money_too_large(shown: &str, bounds: &Bounds) -> String {
@@ -628,6 +653,28 @@ fn parse_fen(s: &str) -> Result<Option<i64>, String> {
     Ok(Some(if neg { -fen } else { fen }))
 }
 
+/// A finite number in decimal notation with 15 significant digits — Excel's precision, so
+/// that 5946.4800000000005 (a formula's binary rest) reads as 5946.48.
+fn excel_decimal(n: f64) -> String {
+    let sci = format!("{:.14e}", n.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let point = exp + 1; // digits before the decimal point
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        format!(
+            "{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
+    };
+    if n < 0.0 { format!("-{body}") } else { body }
+}
+
 fn parse_date(s: &str) -> Option<NaiveDate> {
     let t = s.trim();
     for fmt in ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d"] {
@@ -666,6 +713,26 @@ mod tests {
             Ok(Value::Fen(1963576))
         );
         assert!(parse_value(Kind::Money, &Cell::Number(1.005), true, &B).is_err());
+        // SPEC v2 §2: three decimals are an error in a number cell however large the amount
+        // (a relative tolerance used to round 12345678.123 to 12345678.12).
+        let e = parse_value(Kind::Money, &Cell::Number(12_345_678.123), true, &B).unwrap_err();
+        assert!(e.contains("最多保留两位小数"), "{e}");
+        // A formula's binary rest is not a third decimal: 0.1 + 0.2 and 8494.97 × 0.7.
+        assert_eq!(
+            parse_value(Kind::Money, &Cell::Number(0.1 + 0.2), true, &B),
+            Ok(Value::Fen(30))
+        );
+        assert_eq!(
+            parse_value(Kind::Money, &Cell::Number(5946.4800000000005), true, &B),
+            Ok(Value::Fen(594_648))
+        );
+        assert_eq!(
+            parse_value(Kind::Money, &Cell::Number(999_999_999.99), true, &B),
+            Ok(Value::Fen(99_999_999_999))
+        );
+        assert_eq!(excel_decimal(0.05), "0.0500000000000000");
+        assert_eq!(excel_decimal(1.5e9), "1500000000.00000");
+        assert_eq!(excel_decimal(-2.0), "-2.00000000000000");
         assert_eq!(fen_text(4862299), "48,622.99");
         assert_eq!(fen_text(5), "0.05");
     }
@@ -748,9 +815,23 @@ mod tests {
             parse_value(Kind::Period, &Cell::Number(45658.0), true, &B),
             Ok(jan.clone())
         );
+        // SPEC v2 §2: a plain number is never guessed (Excel stores 2025.10 as 2025.1).
+        for n in [2025.1, 202501.0, 2025.06, 2025.0] {
+            let e = parse_value(Kind::Period, &Cell::Number(n), true, &B).unwrap_err();
+            assert!(
+                e.contains("无法确定月份") && e.contains("2025-10"),
+                "{n}: {e}"
+            );
+        }
+        let e = parse_value(Kind::Period, &Cell::Text("2025.1".into()), true, &B).unwrap_err();
+        assert!(e.contains("无法确定月份"), "{e}");
         assert_eq!(
-            parse_value(Kind::Period, &Cell::Number(202501.0), true, &B),
+            parse_value(Kind::Period, &Cell::Text("2025.01".into()), true, &B),
             Ok(jan.clone())
+        );
+        assert_eq!(
+            parse_value(Kind::Period, &Cell::Text("2025-10".into()), true, &B),
+            Ok(Value::Period(Period::new(2025, 10).unwrap()))
         );
         assert_eq!(
             parse_value(

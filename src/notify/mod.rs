@@ -170,9 +170,14 @@ pub fn rows_last_sent(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option<
     Ok(any.then_some(out))
 }
 
-/// The as-of time of the latest digest that reached anyone: what leadership has been told up
-/// to. Failures after it are news for the next digest.
-pub fn last_sent_as_of(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option<Moment>> {
+/// The as-of time of the latest digest that reached anyone, among those made for an as-of time
+/// before `before`: what leadership has been told up to. Rejected files and failures after it
+/// are news for the next digest.
+pub fn last_sent_as_of(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    before: Moment,
+) -> Result<Option<Moment>> {
     let events = ledger(data_dir, pipeline).read()?;
     Ok(digests(&events)
         .iter()
@@ -182,6 +187,7 @@ pub fn last_sent_as_of(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option
             let m: Manifest = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
             period::parse_instant(&m.as_of).map(Moment)
         })
+        .filter(|t| *t < before)
         .max())
 }
 

@@ -24,6 +24,8 @@ const HEADER_FILL: u32 = 0xDDEBF7;
 const RED: u32 = 0xF8CBAD;
 const AMBER: u32 = 0xFFE699;
 const GREEN: u32 = 0xC6EFCE;
+/// What people read for the total row (its code is `total` in the data and the CSV twins).
+const TOTAL_ZH: &str = "合计";
 
 pub struct Meta<'a> {
     pub pipeline: &'a Pipeline,
@@ -177,6 +179,30 @@ fn band_fill(band: &str) -> Option<u32> {
     }
 }
 
+/// A column's header as printed: the name, and its unit or note in brackets on a line of its
+/// own when the whole would be wider than a figure column (`累计受理审批\n（件）`).
+fn header_label(spec: &ColumnSpec) -> String {
+    let label = if spec.fmt == Fmt::Pp {
+        format!("{}（百分点）", spec.label)
+    } else {
+        spec.label.clone()
+    };
+    match label.find('（') {
+        Some(at) if at > 0 && text_width(&label) > HEADER_LINE => {
+            format!("{}\n{}", &label[..at], &label[at..])
+        }
+        _ => label,
+    }
+}
+
+/// The printable width of A4 landscape with Excel's default margins (297 mm − 2 × 0.7 in), in
+/// pixels at 96 dpi, and the smallest print scale that stays readable.
+const A4_LANDSCAPE_PIXELS: f64 = 10.3 * 96.0;
+const MIN_PRINT_SCALE: f64 = 0.75;
+
+/// Header text up to this width stays on one line.
+const HEADER_LINE: f64 = 14.0;
+
 /// Writes a frame as a table: header at `top`, then one row per frame row. Returns the row after
 /// the table. Columns are the specs (a spec naming a missing column is skipped).
 #[allow(clippy::too_many_arguments)] // one call site per sheet; a struct would only rename them
@@ -192,18 +218,21 @@ fn table(
 ) -> Result<u32> {
     let x = xerr(path);
     let specs: Vec<&ColumnSpec> = specs.iter().filter(|s| df.column(&s.key).is_ok()).collect();
-    sheet.set_row_height(top, 36).map_err(&x)?;
+    let mut lines = 1;
     for (c, spec) in specs.iter().enumerate() {
-        let label = if spec.fmt == Fmt::Pp {
-            format!("{}（百分点）", spec.label)
-        } else {
-            spec.label.clone()
-        };
+        let label = header_label(spec);
         sheet
             .write_string_with_format(top, c as u16, &label, &st.header)
             .map_err(&x)?;
-        grow(widths, c, text_width(&label).min(16.0));
+        // The column is as wide as the widest line of its header: a line never wraps, so a
+        // closing bracket is never left alone on a line.
+        let widest = label.lines().map(text_width).fold(0.0, f64::max);
+        grow(widths, c, widest);
+        lines = lines.max(label.lines().count());
     }
+    sheet
+        .set_row_height(top, 16.0 * lines as f64 + 6.0)
+        .map_err(&x)?;
     let is_total: Vec<bool> = match df.column("unit_code").and_then(|c| c.str().cloned()) {
         Ok(ca) => ca.iter().map(|v| v == Some("total")).collect(),
         Err(_) => vec![false; df.height()],
@@ -222,7 +251,12 @@ fn table(
         let r = top + 1 + k as u32;
         for (c, spec) in specs.iter().enumerate() {
             let v = columns[c].get(k).map_err(perr(path))?;
-            let out = cell(v.clone(), spec.fmt);
+            // The total row's code is the machine's `total` (CSV twins); people read 合计.
+            let out = if is_total[k] && spec.key == "unit_code" {
+                Out::Text(TOTAL_ZH.into())
+            } else {
+                cell(v.clone(), spec.fmt)
+            };
             let base = match out {
                 Out::Text(_)
                     if matches!(
@@ -232,6 +266,9 @@ fn table(
                 {
                     &st.dash
                 }
+                // A figure that is a whole number (1,282 cases projected) prints without
+                // decimals; money keeps its 分.
+                Out::Num(n) if spec.fmt == Fmt::Number && n.fract() == 0.0 => &st.int,
                 _ => st.for_fmt(spec.fmt),
             };
             let band = match bands[c] {
@@ -257,7 +294,8 @@ fn table(
                         .map_err(&x)?;
                     let shown = match spec.fmt {
                         Fmt::Percent => format::pct(Some(n)),
-                        Fmt::Money | Fmt::Number => format::grouped(n, 2),
+                        Fmt::Money => format::grouped(n, 2),
+                        Fmt::Number if n.fract() != 0.0 => format::grouped(n, 2),
                         _ => format::grouped(n, 0),
                     };
                     grow(widths, c, text_width(&shown));
@@ -296,7 +334,20 @@ fn finish_sheet(
     }
     sheet.set_paper_size(9); // A4
     sheet.set_landscape();
-    sheet.set_print_fit_to_pages(1, 0);
+    // One page wide when that keeps the print at least 75% of its size (11 pt reads as 8 pt);
+    // a wider table (原始数据) prints at 75% over several pages, its first columns repeated.
+    let pixels: f64 = widths
+        .iter()
+        .map(|w| (w + 2.0).clamp(6.0, 62.0) * 7.0 + 5.0)
+        .sum();
+    if pixels * MIN_PRINT_SCALE <= A4_LANDSCAPE_PIXELS {
+        sheet.set_print_fit_to_pages(1, 0);
+    } else {
+        sheet.set_print_scale((MIN_PRINT_SCALE * 100.0) as u16);
+        if freeze_cols > 0 {
+            sheet.set_repeat_columns(0, freeze_cols - 1).map_err(&x)?;
+        }
+    }
     sheet.set_repeat_rows(header_row, header_row).map_err(&x)?;
     sheet
         .set_freeze_panes(header_row + 1, freeze_cols)
@@ -333,6 +384,9 @@ fn frame_sheet(
 pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
     let p = meta.pipeline;
     let mut book = Workbook::new();
+    // The fastest deflate: the workbook is a few hundred KB at most, and writing it was a fifth
+    // of a report's time at level 6 (BENCHMARKS.md).
+    book.set_zip_compression_level(1);
     book.set_properties(
         &DocProperties::new()
             .set_title(format!(
@@ -447,7 +501,8 @@ impl Sheets<'_> {
             self.units(),
         );
         chart.combine(&line);
-        chart.y_axis().set_num_format("0%");
+        // From 0: an axis from 40% makes 45.6% look a quarter of 53.7%.
+        chart.y_axis().set_num_format("0%").set_min(0.0);
         self.place_chart(book, "完成进度", end, &mut chart)
     }
 
@@ -477,6 +532,7 @@ impl Sheets<'_> {
             cols("per100k_target"),
             self.units(),
         );
+        chart.y_axis().set_min(0.0);
         self.place_chart(book, sheet_name, end, &mut chart)
     }
 
@@ -531,7 +587,8 @@ impl Sheets<'_> {
         let specs: Vec<ColumnSpec> = self
             .spec("alerts")
             .into_iter()
-            .filter(|s| s.key != "severity" && s.key != "figure" && s.key != "threshold")
+            // People read the names (预警类型, 级别); the ids stay in alerts.csv.
+            .filter(|s| !matches!(s.key.as_str(), "rule" | "severity" | "figure" | "threshold"))
             .collect();
         let colour = |key: &str, v: &AnyValue| -> Option<u32> {
             let ("severity_zh", AnyValue::String(zh)) = (key, v) else {
@@ -726,7 +783,7 @@ fn cover_notes(meta: &Meta, subs: &DataFrame, path: &Path) -> Result<Vec<String>
         .collect();
     if !nopop.is_empty() {
         notes.push(format!(
-            "常住人口数据缺失：{}（待第七次全国人口普查公报数据）。其每10万人供给量显示为“—”，全市合计暂不计算。",
+            "常住人口数据缺失：{}（流水线定义中未填写）。其每10万人供给量显示为“—”，全市合计暂不计算。",
             nopop.join("、")
         ));
     }

@@ -63,6 +63,8 @@ struct Case {
     rows: Vec<(String, Row)>,
     rejected: Vec<FileEntry>,
     previous: Option<Vec<UsedRow>>,
+    /// The as-of time of the last digest sent (files rejected after it are news).
+    rejected_after: Option<String>,
 }
 
 impl Case {
@@ -71,6 +73,7 @@ impl Case {
             rows,
             rejected: Vec::new(),
             previous: None,
+            rejected_after: None,
         }
     }
 
@@ -117,6 +120,10 @@ impl Case {
             files: &files,
             previous: self.previous.as_deref(),
             extra_alerts: Vec::new(),
+            rejected_after: self
+                .rejected_after
+                .as_deref()
+                .map(|t| parse_instant(t).unwrap()),
         })
         .unwrap()
     }
@@ -150,64 +157,145 @@ fn months(code: &str, cases: &[i64]) -> Vec<(String, Row)> {
         .collect()
 }
 
+fn spike(cases: &[i64]) -> Option<BTreeMap<String, String>> {
+    let period = format!("2025-{:02}", cases.len());
+    has(
+        &Case::new(months(HQ, cases)).alerts(&period, "2026-01-10 09:00"),
+        "spike",
+        HQ,
+    )
+}
+
 #[test]
 fn spike_needs_history_and_a_robust_outlier() {
-    let as_of = "2025-06-01 09:00";
-    // Identical months: the MAD floor of one case keeps small changes quiet, big ones not.
-    let a = Case::new(months(HQ, &[100, 100, 100, 102])).alerts("2025-04", as_of);
-    assert!(has(&a, "spike", HQ).is_none(), "z = 0.6745·2/1 = 1.35");
-    let a = Case::new(months(HQ, &[100, 100, 100, 120])).alerts("2025-04", as_of);
-    let s = has(&a, "spike", HQ).expect("z = 0.6745·20/1 = 13.5");
+    // Identical months: the MAD floor of one case keeps small changes quiet.
+    assert!(
+        spike(&[100, 100, 100, 102]).is_none(),
+        "z = 0.6745·2/1 = 1.35"
+    );
+    // SPEC v2: z = 0.6745·20/1 = 13.5, but 120 is not above 1.5 × the largest month (150).
+    assert!(spike(&[100, 100, 100, 120]).is_none());
+    assert!(
+        spike(&[100, 100, 100, 150]).is_none(),
+        "150 is not above 150"
+    );
+    let s = spike(&[100, 100, 100, 151]).expect("z = 34.4 and 151 > 150");
     assert_eq!(
         (
             s["severity"].as_str(),
             s["figure"].as_str(),
             s["threshold"].as_str()
         ),
-        ("warning", "120.0", "100.0")
+        ("warning", "151.0", "100.0")
     );
-    // MAD 4: 110 gives z = 1.69 (quiet), 130 gives z = 5.06.
-    assert!(
-        has(
-            &Case::new(months(HQ, &[100, 104, 96, 110])).alerts("2025-04", as_of),
-            "spike",
-            HQ
-        )
-        .is_none()
-    );
-    assert!(
-        has(
-            &Case::new(months(HQ, &[100, 104, 96, 130])).alerts("2025-04", as_of),
-            "spike",
-            HQ
-        )
-        .is_some()
-    );
+    assert!(s["message"].contains("最多 100 件"), "{s:?}");
+    // Spread months [10, 20, 30]: median 20, MAD 10; above 45 and z > 3.5 needs x − 20 > 51.9:
+    // 71 gives z = 0.6745·51/10 = 3.44 (quiet), 72 gives 3.51.
+    assert!(spike(&[10, 20, 30, 71]).is_none());
+    assert!(spike(&[10, 20, 30, 72]).is_some());
+    // A December push: 140 after eleven months around 100 (largest 104) is no spike
+    // (median 100, MAD 1: z = 0.6745·40/1 = 27, but 140 < 1.5 × 104 = 156).
+    assert!(spike(&[100, 104, 96, 100, 102, 98, 100, 101, 99, 100, 103, 140]).is_none());
+    // Downward only below half the smallest month: 49 < 50 is, 50 and 60 are not.
+    assert!(spike(&[100, 100, 100, 49]).is_some_and(|s| s["message"].contains("明显低于")));
+    assert!(spike(&[100, 100, 100, 50]).is_none());
+    assert!(spike(&[100, 100, 100, 60]).is_none(), "z = −27 but 60 ≥ 50");
     // Two earlier months are not enough history, however far off the third is.
-    assert!(
-        has(
-            &Case::new(months(HQ, &[100, 100, 400])).alerts("2025-03", as_of),
-            "spike",
-            HQ
-        )
-        .is_none()
-    );
+    assert!(spike(&[100, 100, 400]).is_none());
     // Zero cases: a spike when the earlier median is at least 5, not below.
-    let z = has(
-        &Case::new(months(HQ, &[6, 6, 6, 0])).alerts("2025-04", as_of),
-        "spike",
-        HQ,
-    )
-    .expect("0 after a median of 6");
+    let z = spike(&[6, 6, 6, 0]).expect("0 after a median of 6");
     assert!(z["message"].contains("0 件"), "{z:?}");
+    assert!(spike(&[3, 3, 4, 0]).is_none());
+    assert!(spike(&[5, 5, 4, 0]).is_some(), "median exactly 5");
+}
+
+#[test]
+fn a_cumulative_figure_typed_as_the_month_is_named() {
+    // January–March 100 + 110 + 90 = 300; April's 400 is that total plus an ordinary month
+    // of 100: z = 0.6745·300/10 = 20.2 and 400 > 165.
+    let s = spike(&[100, 110, 90, 400]).expect("a spike");
     assert!(
-        has(
-            &Case::new(months(HQ, &[3, 3, 4, 0])).alerts("2025-04", as_of),
-            "spike",
-            HQ
-        )
-        .is_none()
+        s["message"].contains("疑似将累计数误填为本月数")
+            && s["message"].contains("累计 300 件")
+            && s["message"].contains("本月应为 100 件"),
+        "{s:?}"
     );
+    // 900 is no running total (300 + 600, and 600 would itself be a spike).
+    let s = spike(&[100, 110, 90, 900]).expect("a spike");
+    assert!(!s["message"].contains("累计"), "{s:?}");
+    assert!(s["message"].contains("明显高于"), "{s:?}");
+}
+
+#[test]
+fn thresholds_are_compared_exactly() {
+    // 霍邱县 (target 1300) with 910 cases by September: 70% against 序时 75%, a gap of exactly
+    // −5.00 pp — not below −5 pp (in floating point 0.7 − 0.75 = −0.05000000000000004).
+    let by = |ytd: i64, m: usize| {
+        let mut cases = vec![ytd / m as i64; m];
+        cases[m - 1] += ytd - ytd / m as i64 * m as i64;
+        let as_of = "2026-01-10 09:00";
+        Case::new(months(HQ, &cases)).alerts(&format!("2025-{m:02}"), as_of)
+    };
+    assert!(has(&by(910, 9), "behind_schedule", HQ).is_none());
+    assert_eq!(
+        has(&by(909, 9), "behind_schedule", HQ).unwrap()["severity"],
+        "warning"
+    );
+    // 455 by June: 35% against 50%, exactly −15 pp: a warning, not critical.
+    assert_eq!(
+        has(&by(455, 6), "behind_schedule", HQ).unwrap()["severity"],
+        "warning"
+    );
+    assert_eq!(
+        has(&by(454, 6), "behind_schedule", HQ).unwrap()["severity"],
+        "critical"
+    );
+    // A case share of exactly 70% where the division is not exact in binary:
+    // 7,000.07 / 10,000.10 元.
+    let share = |spend_case: i64, spend: i64| {
+        let r = set(
+            set(row(HQ, 1), "spend_total", spend),
+            "spend_case",
+            spend_case,
+        );
+        let r = set(r, "funds_received", 2_000_000);
+        Case::new(vec![on_time(r)]).alerts("2025-01", "2025-02-10 09:00")
+    };
+    assert!(has(&share(700_007, 1_000_010), "case_share", HQ).is_none());
+    assert!(has(&share(700_006, 1_000_010), "case_share", HQ).is_some());
+    // Arrival by March: exactly a quarter of the budget (910,000 元 / 4 = 227,500 元) is on
+    // schedule; one 分 less is behind.
+    let p = luan();
+    let budget_fen = (p.unit(HQ).unwrap().budget * 100.0).round() as i64;
+    assert_eq!(budget_fen, 91_000_000);
+    let q1 = |march: i64| {
+        let rows = (1..=3)
+            .map(|m| {
+                let got = if m == 3 { march } else { 0 };
+                let r = set(row(HQ, m), "funds_received", got);
+                on_time(set(set(r, "spend_total", 0), "spend_case", 0))
+            })
+            .collect();
+        Case::new(rows).alerts("2025-03", "2025-04-10 09:00")
+    };
+    assert!(has(&q1(22_750_000), "arrival", HQ).is_none());
+    assert!(has(&q1(22_749_999), "arrival", HQ).is_some());
+    // Input per case: 300 cases and exactly 210,000 元 is 700 元/件.
+    let per_case = |fen: i64| {
+        let r = set(
+            set(row(HQ, 1), "cases_approved", 300),
+            "cases_criminal",
+            300,
+        );
+        let r = set(
+            set(set(r, "funds_received", fen), "spend_total", 0),
+            "spend_case",
+            0,
+        );
+        Case::new(vec![on_time(r)]).alerts("2025-01", "2025-02-10 09:00")
+    };
+    assert!(has(&per_case(21_000_000), "per_case_input", HQ).is_none());
+    assert!(has(&per_case(20_999_999), "per_case_input", HQ).is_some());
 }
 
 #[test]
@@ -223,7 +311,7 @@ fn case_share_below_seventy_percent() {
     let a = has(&at(699_900), "case_share", HQ).expect("69.99% is below 70%");
     assert_eq!(a["severity"], "critical");
     assert!(
-        a["message"].contains("69.99%") && a["message"].contains("70.00%"),
+        a["message"].contains("69.99%") && a["message"].contains("低于 70% 的要求"),
         "{a:?}"
     );
     assert!(
@@ -363,6 +451,27 @@ fn funding_rules() {
         has(&a, "expenditure", HQ).is_none(),
         "all that arrived was spent"
     );
+    // In the plan's words (SPEC v2 §4).
+    let a =
+        Case::new(year(budget_fen - 100, budget_fen - 200)).alerts("2025-12", "2026-01-06 09:00");
+    assert!(has(&a, "arrival", HQ).unwrap()["message"].contains("资金到位率未达100%"));
+    assert!(has(&a, "expenditure", HQ).unwrap()["message"].contains("业务经费支出率未达100%"));
+    // Nothing arrived all year: `arrival` says it; the expenditure rate cannot be computed.
+    let a = Case::new(year(0, 0)).alerts("2025-12", "2026-01-06 09:00");
+    assert!(has(&a, "arrival", HQ).is_some_and(|x| x["message"].contains("0.00%")));
+    assert!(has(&a, "expenditure", HQ).is_none());
+    // A year-end case share below 70%, in the plan's words.
+    let r = set(
+        set(row(HQ, 12), "spend_total", 1_000_000),
+        "spend_case",
+        600_000,
+    );
+    let a = Case::new(vec![on_time(r)]).alerts("2025-12", "2026-01-06 09:00");
+    assert!(
+        has(&a, "case_share", HQ)
+            .is_some_and(|x| x["message"].contains("办案补贴及直接费用占比低于70%")),
+        "{a:?}"
+    );
     // Before December, spending below 100% is no alert.
     let a = Case::new(year(budget_fen, budget_fen - 100)[..11].to_vec())
         .alerts("2025-11", "2025-12-06 09:00");
@@ -440,9 +549,20 @@ fn rejected_files_and_restated_months() {
         r["message"].contains("月报!D5") && r["message"].contains("等 2 个问题"),
         "{r:?}"
     );
-    // A file rejected before the month ended is about an earlier month: not in this report.
+    // SPEC v2: every file rejected since the last digest sent, whenever in the month. The
+    // December digest went out as of 2025-01-06 09:00: a file rejected on 20 January is news.
     case.rejected[0].arrived_at = "2025-01-20T08:00:00+08:00".into();
+    case.rejected_after = Some("2025-01-06 09:00".into());
+    assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_some());
+    // Rejected before that digest: it was in that digest already.
+    case.rejected[0].arrived_at = "2025-01-06T08:59:00+08:00".into();
     assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_none());
+    // Rejected on the 15th, after this month's digest (as of the 6th): not yet in a digest ...
+    case.rejected[0].arrived_at = "2025-02-15T08:00:00+08:00".into();
+    case.rejected_after = Some("2025-02-06 09:00".into());
+    assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_none());
+    // ... and in the next one.
+    assert!(has(&case.alerts("2025-02", "2025-03-06 09:00"), "rejected", HQ).is_some());
 
     // Restated: the last report used version 1 of January; now version 2 is in force.
     let v1 = on_time(row(HQ, 1));
@@ -472,6 +592,13 @@ fn rejected_files_and_restated_months() {
         !r["message"].contains("办结"),
         "unchanged fields are not named: {r:?}"
     );
+    // A resend with the same figures (a running Jan..m sheet resent each month) is a new
+    // version but no restatement.
+    let same = ("2025-03-02T10:00:00+08:00".to_string(), row(HQ, 1));
+    let mut resent = Case::new(vec![on_time(row(HQ, 1)), same]);
+    resent.previous = case.previous.clone();
+    let a = resent.alerts("2025-02", "2025-03-06 09:00");
+    assert!(has(&a, "restated", HQ).is_none(), "{a:?}");
     // Without a previous report, nothing is restated.
     case.previous = None;
     assert!(has(&case.alerts("2025-01", "2025-02-21 09:00"), "restated", HQ).is_none());

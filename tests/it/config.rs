@@ -21,12 +21,31 @@ fn shipped_pipeline_holds_the_plan() {
     assert!(huoqiu.budget_derived);
     assert_eq!(huoqiu.budget, 1300.0 * 700.0);
     assert_eq!(huoqiu.population, Some(944_985));
-    // Two populations not yet sourced: one warning each; 市本级 has none by design.
-    assert_eq!(p.unit("341525").unwrap().population, None);
-    assert_eq!(p.unit("341503").unwrap().population, None);
-    assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
-    assert!(p.warnings[0].contains("霍山县") && p.warnings[1].contains("裕安区"));
+    // SPEC v2 §1: every county has its 2020 census population; 市本级 has none by design, and
+    // the seven add up to the city's published 4,393,699. No start-up warning.
+    assert_eq!(p.unit("341525").unwrap().population, Some(286_197));
+    assert_eq!(p.unit("341503").unwrap().population, Some(923_301));
+    let city: i64 = p.units.iter().filter_map(|u| u.population).sum();
+    assert_eq!(city, 4_393_699);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     assert!(p.unit("341500").unwrap().whole_city);
+}
+
+/// The pipeline file with 霍山县's population (and its source) taken out.
+pub fn without_huoshan_population() -> String {
+    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap();
+    let cut = "target = 430\npopulation = 286197\npopulation_source = \"第七次全国人口普查（2020年）常住人口\"\n";
+    assert!(text.contains(cut), "the shipped pipeline changed");
+    text.replace(cut, "target = 430\n")
+}
+
+#[test]
+fn a_unit_without_population_is_warned_about() {
+    let (_dir, path) = broken(&without_huoshan_population());
+    let p = fayuan::config::Pipeline::load(&path).unwrap();
+    assert_eq!(p.unit("341525").unwrap().population, None);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].contains("霍山县"), "{:?}", p.warnings);
 }
 
 fn broken(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
@@ -76,8 +95,7 @@ fn unknown_keys_are_rejected() {
 
 #[test]
 fn a_population_needs_its_source() {
-    let text = std::fs::read_to_string(luan_pipeline_path())
-        .unwrap()
+    let text = without_huoshan_population()
         .replace("target = 430\n", "target = 430\npopulation = 300000\n");
     let (_dir, path) = broken(&text);
     let r = Env::with_pipeline(&path).run(&["check"]);

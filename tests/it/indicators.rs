@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// SPEC §1: code, name, target, population (None where not yet sourced or 市本级).
+/// SPEC §1 (v2): code, name, target, population (None for 市本级, which serves the whole city).
 pub const UNITS: [(&str, &str, f64, Option<f64>); 8] = [
     ("341522", "霍邱县", 1300.0, Some(944_985.0)),
     ("341524", "金寨县", 780.0, Some(496_501.0)),
-    ("341525", "霍山县", 430.0, None),
+    ("341525", "霍山县", 430.0, Some(286_197.0)),
     ("341523", "舒城县", 980.0, Some(697_250.0)),
     ("341502", "金安区", 900.0, Some(829_236.0)),
-    ("341503", "裕安区", 1004.0, None),
+    ("341503", "裕安区", 1004.0, Some(923_301.0)),
     ("341504", "叶集区", 260.0, Some(216_229.0)),
     ("341500", "市本级", 410.0, None),
 ];

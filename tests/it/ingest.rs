@@ -138,6 +138,12 @@ fn every_rule_is_checked_and_named_by_cell() {
             vec!["C2 统计月份", "不是有效的统计月份"],
         ),
         (
+            // Excel writes a number cell holding 2025.10 into a CSV as 2025.1 (SPEC v2 §2).
+            "plain-number-month".into(),
+            with(2, "2025.1"),
+            vec!["C2 统计月份", "无法确定月份", "2025-10"],
+        ),
+        (
             "year".into(),
             with(2, "2026年1月"),
             vec!["C2 统计月份", "2026-01 不在本流水线的年度"],
@@ -219,6 +225,94 @@ fn every_rule_is_checked_and_named_by_cell() {
     let path = env.drop_in("minimal.csv", minimal.as_bytes());
     let r = env.run(&["validate", path.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stdout);
+}
+
+#[test]
+fn number_cells_are_never_guessed_at() {
+    // SPEC v2 §2, in a real workbook: Excel stores 2025.10 as the number 2025.1 (it used to be
+    // read as January and replace January's row), and a number cell's money with three
+    // decimals is an error however large the amount (it used to be rounded).
+    let env = Env::new();
+    let headers: Vec<&str> = HEADER.split(',').collect();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("月报").unwrap();
+    for (c, h) in headers.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    let numbers: [(u16, f64); 14] = [
+        (2, 2025.1),
+        (3, 10.0),
+        (4, 3.0),
+        (5, 7.0),
+        (6, 0.0),
+        (7, 8.0),
+        (8, 20.0),
+        (9, 12_345_678.123),
+        (10, 900.0),
+        (11, 700.0),
+        (12, 1.0),
+        (13, 1.0),
+        (14, 4.0),
+        (15, 4.0),
+    ];
+    sheet.write_string(1, 0, "341522").unwrap();
+    sheet.write_string(1, 1, "霍邱县").unwrap();
+    for (c, v) in numbers {
+        sheet.write_number(1, c, v).unwrap();
+    }
+    let path = env.drop_in("霍邱县_2025-10.xlsx", &book.save_to_buffer().unwrap());
+    let r = env.run(&["validate", path.to_str().unwrap()]);
+    assert_eq!(r.code, 3, "{}", r.stdout);
+    for want in [
+        "月报!C2 统计月份",
+        "无法确定月份",
+        "月报!J2 到位经费（元）",
+        "最多保留两位小数",
+    ] {
+        assert!(
+            r.stdout.contains(want),
+            "expected {want:?} in\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn a_later_arrival_supersedes_a_later_ingest() {
+    // SPEC v2: the correction arrived on 8 April and was ingested; a backfill of the first
+    // version, which had arrived on 2 April, is ingested afterwards with that --as-of. The
+    // report must keep the correction.
+    let env = Env::new();
+    let corrected = format!("{HEADER}\n{}\n", with(3, "12").replace("\"7\"", "\"9\""));
+    env.drop_in("霍邱县_2025-03（更正）.csv", corrected.as_bytes());
+    assert_eq!(env.run(&["--as-of", "2025-04-08 10:00", "ingest"]).code, 0);
+    env.drop_in(
+        "霍邱县_2025-03.csv",
+        format!("{HEADER}\n{GOOD}\n").as_bytes(),
+    );
+    assert_eq!(env.run(&["--as-of", "2025-04-02 10:00", "ingest"]).code, 0);
+    let all = frame_as_text(&env.store().rows().unwrap());
+    let by_version: Vec<(&str, &str, &str)> = all
+        .iter()
+        .map(|r| {
+            (
+                r["version"].as_str(),
+                r["cases_approved"].as_str(),
+                r["latest"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(by_version, [("1", "10", "false"), ("2", "12", "true")]);
+    let r = env.run(&[
+        "--as-of",
+        "2025-04-09 09:00",
+        "status",
+        "--period",
+        "2025-03",
+    ]);
+    let line = r.stdout.lines().find(|l| l.contains("霍邱县")).unwrap();
+    assert!(line.contains("第2版"), "{line}");
 }
 
 #[test]

@@ -99,9 +99,14 @@ fn find_row<'a>(rows: &'a [Vec<Data>], first: &str) -> &'a Vec<Data> {
         .unwrap_or_else(|| panic!("no row with {first}"))
 }
 
+/// The column whose header reads `header` (a header may break onto a second line before its
+/// unit: `累计受理审批\n（件）`).
 fn col(rows: &[Vec<Data>], header: &str) -> usize {
     rows.iter()
-        .find_map(|r| r.iter().position(|c| cell_text(c) == header))
+        .find_map(|r| {
+            r.iter()
+                .position(|c| cell_text(c).replace('\n', "") == header)
+        })
         .unwrap_or_else(|| panic!("no column {header}"))
 }
 
@@ -154,11 +159,28 @@ fn the_workbook_reads_back_with_every_sheet_and_rounded_figures() {
     want.push("合计".into());
     assert_eq!(names, want);
 
-    // Per-100k: "—" where the population is unknown, and for the incomplete total.
+    // Per-100k (SPEC v2): every unit with a population has a figure, and so has the city
+    // (4,393,699 residents, 市本级's cases included); 市本级 alone has none.
     let per100k = sheet(&path, "每10万人供给量");
     let c_ann = col(&per100k, "每10万人供给量（年化）");
-    assert_eq!(cell_text(&find_row(&per100k, "霍山县")[c_ann]), "—");
-    assert_eq!(cell_text(&find_row(&per100k, "合计")[c_ann]), "—");
+    let annualized = |ytd: f64, pop: f64| {
+        let v = ytd / pop * 100_000.0 * 12.0 / 6.0;
+        Data::Float((v * 100.0 + 0.5).floor() / 100.0)
+    };
+    let huoshan_ytd: f64 = rows
+        .iter()
+        .filter(|r| r["unit_code"] == "341525")
+        .map(|r| r["cases_approved"].parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(
+        find_row(&per100k, "霍山县")[c_ann],
+        annualized(huoshan_ytd, 286_197.0)
+    );
+    assert_eq!(
+        find_row(&per100k, "合计")[c_ann],
+        annualized(total_ytd, 4_393_699.0)
+    );
+    assert_eq!(cell_text(&find_row(&per100k, "市本级")[c_ann]), "—");
     let huoqiu_ytd: f64 = rows
         .iter()
         .filter(|r| r["unit_code"] == "341522")
@@ -205,7 +227,14 @@ fn the_workbook_reads_back_with_every_sheet_and_rounded_figures() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(cover.contains("计划安排经费为推算数"), "{cover}");
-    assert!(cover.contains("霍山县、裕安区"), "{cover}");
+    assert!(
+        !cover.contains("霍山县、裕安区"),
+        "no unit lacks a population: {cover}"
+    );
+    assert!(
+        !cover.contains("不完整"),
+        "the city total is complete: {cover}"
+    );
     assert!(cover.contains("霍邱县_2025-06.xlsx"), "{cover}");
 }
 
@@ -396,6 +425,140 @@ fn libreoffice_opens_the_workbook() {
         .filter(|w| w == b"/Type/Page" || w == b"/Type /Pag")
         .count();
     assert!(pages >= 9, "{pages} pages");
+
+    // What a person sees (SPEC v2, issue 11 §7): every sheet exported by LibreOffice as the
+    // cells are shown (filter token 9) — whole counts without decimals, Chinese labels only.
+    let csv_dir = env.tmp.path().join("shown");
+    let o = std::process::Command::new(soffice)
+        .arg(format!(
+            "-env:UserInstallation=file://{}",
+            profile.display()
+        ))
+        .args([
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1",
+            "--outdir",
+        ])
+        .arg(&csv_dir)
+        .arg(&book)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let shown = |sheet: &str| -> Vec<Vec<String>> {
+        let path = csv_dir.join(format!("六安市法律援助民生实事汇总_2025-06-{sheet}.csv"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect()
+    };
+    let machine_words = [
+        "total",
+        "critical",
+        "warning",
+        "behind_schedule",
+        "case_share",
+        "missing",
+        "late",
+        "spike",
+    ];
+    for sheet in [
+        "封面",
+        "汇总",
+        "完成进度",
+        "每10万人供给量",
+        "经费合规",
+        "质量",
+        "月度明细",
+        "异常预警",
+        "原始数据",
+    ] {
+        for row in shown(sheet) {
+            for cell in &row {
+                assert!(
+                    !machine_words.contains(&cell.as_str()),
+                    "{sheet}: {cell:?} in {row:?}"
+                );
+            }
+        }
+    }
+    // 完成进度: 霍邱县's projection for the year is a whole number of cases (ytd × 12 / 6), shown
+    // as such; the cases still needed per month keep two decimals when they are not whole.
+    let rows = sample_rows(6);
+    let ytd: i64 = rows
+        .iter()
+        .filter(|r| r["unit_code"] == "341522")
+        .map(|r| r["cases_approved"].parse::<i64>().unwrap())
+        .sum();
+    let completion = shown("完成进度");
+    let header = completion
+        .iter()
+        .find(|r| r.iter().any(|c| c == "单位"))
+        .unwrap();
+    let at = |label: &str| {
+        header
+            .iter()
+            .position(|c| c.replace('\n', "") == label)
+            .unwrap_or_else(|| panic!("{label} in {header:?}"))
+    };
+    let huoqiu = completion
+        .iter()
+        .find(|r| r.contains(&"霍邱县".to_string()))
+        .unwrap();
+    let grouped = |n: i64| {
+        let s = n.to_string();
+        let mut out = String::new();
+        for (k, ch) in s.chars().enumerate() {
+            if k > 0 && (s.len() - k) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        out
+    };
+    assert_eq!(huoqiu[at("按当前进度预计全年（件）")], grouped(ytd * 2));
+    let remaining = (1300 - ytd).max(0);
+    let per_month = remaining as f64 / 6.0;
+    let want = if remaining % 6 == 0 {
+        grouped(remaining / 6)
+    } else {
+        format!("{:.2}", (per_month * 100.0).round() / 100.0)
+    };
+    assert_eq!(huoqiu[at("剩余月均需完成（件）")], want);
+    // No header line begins with a closing bracket (a bracket orphaned by wrapping).
+    for row in shown("汇总").iter().chain(&completion) {
+        for cell in row {
+            assert!(cell.lines().all(|l| !l.starts_with('）')), "{cell:?}");
+        }
+    }
+}
+
+#[test]
+fn the_charts_value_axes_start_at_zero() {
+    let env = Env::new();
+    ingest_samples(&env);
+    let r = env.run(&["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let book = run_dir(&env, "2025-06").join("六安市法律援助民生实事汇总_2025-06.xlsx");
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&book).unwrap()).unwrap();
+    let charts: Vec<String> = (0..zip.len())
+        .map(|k| zip.by_index(k).unwrap().name().unwrap().to_string())
+        .filter(|n| n.starts_with("xl/charts/chart"))
+        .collect();
+    assert_eq!(charts.len(), 2, "{charts:?}");
+    for name in charts {
+        let mut xml = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(&name).unwrap(), &mut xml).unwrap();
+        // The value axis (c:valAx) has its minimum fixed at 0.
+        let val_ax = &xml[xml.find("<c:valAx>").expect("a value axis")..];
+        let val_ax = &val_ax[..val_ax.find("</c:valAx>").unwrap()];
+        assert!(val_ax.contains("<c:min val=\"0\"/>"), "{name}: {val_ax}");
+    }
 }
 
 #[test]
@@ -443,7 +606,7 @@ fn without_a_chinese_font_the_digest_says_the_chart_is_missing() {
 fn restated_compares_with_what_was_sent_not_with_what_was_only_built() {
     let env = Env::new();
     env.drop_samples_except(&[]);
-    let correct = |n: i64, name: &str| {
+    let correct = |n: i64, name: &str, style: sample::Style| {
         let may = sample::plan(&luan(), 5, 2025)
             .unwrap()
             .into_iter()
@@ -459,10 +622,7 @@ fn restated_compares_with_what_was_sent_not_with_what_was_only_built() {
             Value::Count(v) => Value::Count(v + n),
             ref v => v.clone(),
         };
-        env.drop_in(
-            name,
-            &sample::render(sample::Style::CsvUtf8, "", &[row]).unwrap(),
-        );
+        env.drop_in(name, &sample::render(style, "", &[row]).unwrap());
         old
     };
     let restated = |at: &str| {
@@ -475,7 +635,7 @@ fn restated_compares_with_what_was_sent_not_with_what_was_only_built() {
     };
     assert_eq!(restated("2025-07-06 09:00"), 0);
     // Built but never sent: a correction is not news yet.
-    correct(1, "霍邱县_2025-05（更正1）.csv");
+    correct(1, "霍邱县_2025-05（更正1）.csv", sample::Style::CsvUtf8);
     assert_eq!(restated("2025-07-07 09:00"), 0);
     // Sent (to the outbox: no server), then corrected again: now it is.
     assert_eq!(
@@ -483,13 +643,85 @@ fn restated_compares_with_what_was_sent_not_with_what_was_only_built() {
             .code,
         0
     );
-    let old = correct(3, "霍邱县_2025-05（更正2）.csv");
+    // SPEC v2: the same figures sent again (a new version, other bytes) are no restatement,
+    // and do not add to the subject's 预警N条.
+    let subject = || {
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(run_dir(&env, "2025-06").join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        m["digest"]["subject"].as_str().unwrap().to_string()
+    };
+    assert_eq!(restated("2025-07-07 11:00"), 0);
+    let before = subject();
+    // (the same figures in another file: GB18030 rather than UTF-8).
+    correct(1, "霍邱县_2025-05（重发）.csv", sample::Style::CsvGb18030);
+    assert_eq!(restated("2025-07-07 12:00"), 0);
+    assert_eq!(subject(), before);
+    let old = correct(3, "霍邱县_2025-05（更正2）.csv", sample::Style::CsvUtf8);
     assert_eq!(restated("2025-07-08 09:00"), 1);
     let alerts = indicators::read_twin(&run_dir(&env, "2025-06").join("alerts.csv"));
     let msg = &alerts.iter().find(|a| a["rule"] == "restated").unwrap()["message"];
     assert!(
         msg.contains(&format!("受理审批案件数 {} → {}", old + 1, old + 3))
-            && msg.contains("第2版 → 第3版"),
+            && msg.contains("第2版 → 第4版"),
         "{msg}"
     );
+}
+
+#[test]
+fn a_file_rejected_between_two_digests_reaches_the_next() {
+    let env = Env::new();
+    env.drop_samples_except(&[]);
+    // June's digest goes out (to the outbox: no server) on 6 July.
+    let r = env.run(&["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // On the 15th 霍邱县 sends a July file that is rejected.
+    env.drop_in(
+        "霍邱县_2025-07.csv",
+        "单位代码,统计月份,受理审批案件数\n341522,2025-07,十二\n".as_bytes(),
+    );
+    assert_eq!(env.run(&["--as-of", "2025-07-15 10:00", "ingest"]).code, 3);
+    let rejected = |period: &str, at: &str| {
+        let r = env.run(&["--as-of", at, "run", "--no-email", "--period", period]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        indicators::read_twin(&run_dir(&env, period).join("alerts.csv"))
+            .into_iter()
+            .filter(|a| a["rule"] == "rejected" && a["message"].contains("霍邱县_2025-07.csv"))
+            .count()
+    };
+    // July's report on 6 August tells leadership (it used to fall between the two windows).
+    assert_eq!(rejected("2025-07", "2025-08-06 09:00"), 1);
+    // June's report rebuilt as of the 10th knows nothing of it yet.
+    assert_eq!(rejected("2025-06", "2025-07-10 09:00"), 0);
+}
+
+#[test]
+fn a_unit_without_population_shows_a_dash_and_an_incomplete_total() {
+    // The mechanism stays for a future pipeline: 霍山县 without its population.
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(&pipeline, crate::config::without_huoshan_population()).unwrap();
+    let env = Env::with_pipeline(&pipeline);
+    ingest_samples(&env);
+    let r = env.run(&["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("霍山县 (341525) has no population"),
+        "{}",
+        r.stderr
+    );
+    let path = run_dir(&env, "2025-06").join("六安市法律援助民生实事汇总_2025-06.xlsx");
+    let per100k = sheet(&path, "每10万人供给量");
+    let c_ann = col(&per100k, "每10万人供给量（年化）");
+    assert_eq!(cell_text(&find_row(&per100k, "霍山县")[c_ann]), "—");
+    assert_eq!(cell_text(&find_row(&per100k, "合计")[c_ann]), "—");
+    assert_ne!(cell_text(&find_row(&per100k, "裕安区")[c_ann]), "—");
+    let cover: String = sheet(&path, "封面")
+        .iter()
+        .flatten()
+        .map(cell_text)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(cover.contains("常住人口数据缺失：霍山县"), "{cover}");
 }
