@@ -615,9 +615,8 @@ fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
             "alerts: spike_z > 0, spike_min_history ≥ 1 and spike_zero_median ≥ 0 expected".into(),
         );
     }
-    if !(a.spike_above_largest >= 1.0 && a.spike_above_largest <= 100.0)
-        || !(a.spike_below_smallest > 0.0 && a.spike_below_smallest <= 1.0)
-    {
+    let below_ok = a.spike_below_smallest > 0.0 && a.spike_below_smallest <= 1.0;
+    if !(1.0..=100.0).contains(&a.spike_above_largest) || !below_ok {
         problems.push(
             "alerts: expected 1 ≤ spike_above_largest ≤ 100 and 0 < spike_below_smallest ≤ 1"
                 .into(),

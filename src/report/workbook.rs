@@ -247,12 +247,12 @@ fn table(
         .iter()
         .map(|spec| df.column(&format!("{}_band", spec.key)).ok())
         .collect();
-    for k in 0..df.height() {
+    for (k, &total) in is_total.iter().enumerate() {
         let r = top + 1 + k as u32;
         for (c, spec) in specs.iter().enumerate() {
             let v = columns[c].get(k).map_err(perr(path))?;
             // The total row's code is the machine's `total` (CSV twins); people read 合计.
-            let out = if is_total[k] && spec.key == "unit_code" {
+            let out = if total && spec.key == "unit_code" {
                 Out::Text(TOTAL_ZH.into())
             } else {
                 cell(v.clone(), spec.fmt)
@@ -276,9 +276,9 @@ fn table(
                 None => None,
             };
             let fill = band.or_else(|| colour(&spec.key, &v));
-            let special = (is_total[k] || fill.is_some()).then(|| {
+            let special = (total || fill.is_some()).then(|| {
                 let mut f = base.clone();
-                if is_total[k] {
+                if total {
                     f = f.set_bold().set_border_top(FormatBorder::Double);
                 }
                 if let Some(rgb) = fill {
