@@ -200,8 +200,9 @@ fn header_label(spec: &ColumnSpec) -> String {
 const A4_LANDSCAPE_PIXELS: f64 = 10.3 * 96.0;
 const MIN_PRINT_SCALE: f64 = 0.75;
 
-/// Header text up to this width stays on one line.
-const HEADER_LINE: f64 = 14.0;
+/// Header text up to this width (four Chinese characters) stays on one line; a longer one breaks
+/// before its bracket, so the columns stay as narrow as their figures.
+const HEADER_LINE: f64 = 8.0;
 
 /// Writes a frame as a table: header at `top`, then one row per frame row. Returns the row after
 /// the table. Columns are the specs (a spec naming a missing column is skipped).

@@ -539,7 +539,7 @@ fn libreoffice_opens_the_workbook() {
 }
 
 #[test]
-fn the_charts_value_axes_start_at_zero() {
+fn the_charts_start_at_zero_and_sheets_print_readably() {
     let env = Env::new();
     ingest_samples(&env);
     let r = env.run(&["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"]);
@@ -559,6 +559,17 @@ fn the_charts_value_axes_start_at_zero() {
         let val_ax = &val_ax[..val_ax.find("</c:valAx>").unwrap()];
         assert!(val_ax.contains("<c:min val=\"0\"/>"), "{name}: {val_ax}");
     }
+    // Printing on A4 stays readable: 汇总 fits one page wide; 原始数据 (25 columns) would be
+    // scaled below 75% to fit, so it prints at 75% over several pages instead.
+    let mut xml = |name: &str| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    let summary = xml("xl/worksheets/sheet2.xml");
+    assert!(summary.contains("fitToPage=\"1\""), "{summary}");
+    let raw = xml("xl/worksheets/sheet9.xml");
+    assert!(raw.contains("scale=\"75\"") && !raw.contains("fitToPage"));
 }
 
 #[test]
