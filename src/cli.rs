@@ -77,6 +77,19 @@ pub enum Command {
         #[arg(long)]
         period: Option<Period>,
     },
+    /// Write each unit's fill-in template for a month: <单位>_<P>_月报表.xlsx (data validation,
+    /// live checks, a 说明 cell, a 执行情况 sheet; protected so only input cells change).
+    Template {
+        /// The month, e.g. 2025-07.
+        #[arg(long)]
+        period: Period,
+        /// Only these units (codes, e.g. 341522); default: every unit.
+        #[arg(long = "unit")]
+        units: Vec<String>,
+        /// Folder to write into (default: output/<pipeline>/templates/<P>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the schedules: ingest, reminders, the monthly report (SIGTERM/Ctrl-C to stop).
     Daemon,
     /// Check the pipeline definition and list every problem.
@@ -164,6 +177,9 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Send { period } => {
             let _lock = write_lock(&ctx, "send")?;
             send(&ctx, period)
+        }
+        Command::Template { period, units, out } => {
+            write_templates(&ctx, period, &units, out.as_deref())
         }
         Command::Daemon => crate::daemon::daemon(ctx),
         Command::Status { period } => show_status(&ctx, period),
@@ -293,6 +309,50 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
 }
 
 /// `fayuan sample`: submissions for the pipeline's units, or a synthetic pipeline of N units.
+/// `fayuan template`: each unit's fill-in template for the month.
+fn write_templates(
+    ctx: &Context,
+    period: Period,
+    codes: &[String],
+    out: Option<&std::path::Path>,
+) -> Result<i32> {
+    let p = &ctx.pipeline;
+    if period.year != p.year() {
+        return Err(Error::Usage(format!(
+            "--period {period}: the pipeline's year is {}",
+            p.year()
+        )));
+    }
+    let unknown: Vec<&String> = codes.iter().filter(|c| p.unit(c).is_none()).collect();
+    if !unknown.is_empty() {
+        return Err(Error::Usage(format!(
+            "--unit {unknown:?}: not a unit of this pipeline (known: {})",
+            p.units
+                .iter()
+                .map(|u| u.code.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let dir = out.map(PathBuf::from).unwrap_or_else(|| {
+        ctx.output_dir
+            .join(p.name())
+            .join("templates")
+            .join(period.to_string())
+    });
+    for unit in p
+        .units
+        .iter()
+        .filter(|u| codes.is_empty() || codes.contains(&u.code))
+    {
+        let bytes = crate::report::template::render(p, unit, period)?;
+        let path = dir.join(crate::report::template::file_name(unit, period));
+        crate::fsutil::replace_unsynced(&path, &bytes)?;
+        println!("{}", path.display());
+    }
+    Ok(exit::OK)
+}
+
 fn write_samples(
     ctx: &Context,
     out: &Path,

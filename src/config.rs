@@ -286,6 +286,9 @@ pub struct SubmissionRules {
     /// The longest free text (单位名称, 填报人) a cell may hold, in characters.
     #[serde(default = "default_max_text_chars")]
     pub max_text_chars: usize,
+    /// The longest 执行情况 (the month's progress in words), in characters.
+    #[serde(default = "default_max_narrative_chars")]
+    pub max_narrative_chars: usize,
 }
 
 // The bounds below are far above any real month of any unit (a county approves tens to hundreds
@@ -301,6 +304,9 @@ fn default_max_money_yuan() -> i64 {
 }
 fn default_max_text_chars() -> usize {
     200
+}
+fn default_max_narrative_chars() -> usize {
+    2000
 }
 
 /// How much of one file fayuan reads, and how long it may take: a county's monthly file is a
@@ -547,11 +553,15 @@ fn check_submission(def: &PipelineFile, problems: &mut Vec<String>) {
             sub.max_money_yuan
         ));
     }
-    if !(1..=30_000).contains(&sub.max_text_chars) {
-        problems.push(format!(
-            "submission.max_text_chars {}: expected 1 to 30000 (a spreadsheet cell holds 32767)",
-            sub.max_text_chars
-        ));
+    for (key, v) in [
+        ("max_text_chars", sub.max_text_chars),
+        ("max_narrative_chars", sub.max_narrative_chars),
+    ] {
+        if !(1..=30_000).contains(&v) {
+            problems.push(format!(
+                "submission.{key} {v}: expected 1 to 30000 (a spreadsheet cell holds 32767)"
+            ));
+        }
     }
 }
 

@@ -181,16 +181,28 @@ fn text_of(v: &Value, style: Style) -> String {
     }
 }
 
+/// The fields a file of these rows has columns for: every required field, and each optional one
+/// that some row fills (a county's file has no 说明 column when it has nothing to explain).
+fn written(rows: &[Row]) -> Vec<usize> {
+    (0..FIELDS.len())
+        .filter(|&f| {
+            FIELDS[f].required || rows.iter().any(|r| !matches!(r.values[f], Value::Missing))
+        })
+        .collect()
+}
+
 /// One submission file's bytes in the given style.
 pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
+    let cols = written(rows);
     match style {
-        Style::XlsxTitled | Style::XlsxPlain => xlsx(style, title, rows),
+        Style::XlsxTitled | Style::XlsxPlain => xlsx(style, title, rows, &cols),
         Style::Json => {
             let items: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|r| {
                     let mut map = serde_json::Map::new();
-                    for (f, field) in FIELDS.iter().enumerate() {
+                    for &f in &cols {
+                        let field = &FIELDS[f];
                         let v = match &r.values[f] {
                             Value::Count(n) => serde_json::json!(n),
                             Value::Fen(n) => serde_json::json!(*n as f64 / 100.0),
@@ -208,8 +220,9 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
             let mut w = csv::WriterBuilder::new()
                 .terminator(csv::Terminator::CRLF)
                 .from_writer(Vec::new());
-            let header: Vec<&str> = FIELDS
+            let header: Vec<&str> = cols
                 .iter()
+                .map(|&f| &FIELDS[f])
                 .map(|f| {
                     if style == Style::CsvUtf8 {
                         f.key
@@ -221,7 +234,7 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
             let csv_err = |e: csv::Error| Error::Sample(e.to_string());
             w.write_record(&header).map_err(csv_err)?;
             for r in rows {
-                w.write_record(r.values.iter().map(|v| text_of(v, style)))
+                w.write_record(cols.iter().map(|&f| text_of(&r.values[f], style)))
                     .map_err(csv_err)?;
             }
             let text = String::from_utf8(w.into_inner().map_err(|e| Error::Sample(e.to_string()))?)
@@ -235,7 +248,7 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
     }
 }
 
-fn xlsx(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
+fn xlsx(style: Style, title: &str, rows: &[Row], cols: &[usize]) -> Result<Vec<u8>> {
     let x = |e: rust_xlsxwriter::XlsxError| Error::Sample(format!("xlsx: {e}"));
     let mut book = Workbook::new();
     let created = ExcelDateTime::from_ymd(2025, 1, 1).map_err(x)?;
@@ -245,7 +258,7 @@ fn xlsx(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
     let sheet = book.add_worksheet();
     sheet.set_name("月报").map_err(x)?;
     let mut r = 0u32;
-    let last_col = (FIELDS.len() - 1) as u16;
+    let last_col = (cols.len() - 1) as u16;
     if style == Style::XlsxTitled {
         sheet
             .merge_range(0, 0, 0, last_col, title, &Format::new().set_bold())
@@ -253,12 +266,15 @@ fn xlsx(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
         sheet.write_string(1, 0, "填报单位（盖章）：").map_err(x)?;
         r = 2;
     }
-    for (c, field) in FIELDS.iter().enumerate() {
-        sheet.write_string(r, c as u16, field.label).map_err(x)?;
+    for (c, &f) in cols.iter().enumerate() {
+        sheet
+            .write_string(r, c as u16, FIELDS[f].label)
+            .map_err(x)?;
     }
     for row in rows {
         r += 1;
-        for (c, (field, v)) in FIELDS.iter().zip(&row.values).enumerate() {
+        for (c, &f) in cols.iter().enumerate() {
+            let (field, v) = (&FIELDS[f], &row.values[f]);
             let c = c as u16;
             match (v, field.kind, style) {
                 (Value::Missing, ..) => {}

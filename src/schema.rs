@@ -7,8 +7,10 @@
 pub enum Kind {
     /// A 6-digit GB/T 2260 unit code.
     Code,
-    /// Free text.
+    /// Free text on one line (单位名称, 填报人, 说明): line breaks become spaces.
     Text,
+    /// Free text that keeps its line breaks (执行情况), with its own length bound.
+    LongText,
     /// A calendar month.
     Period,
     /// A whole number ≥ 0.
@@ -38,7 +40,7 @@ const fn f(key: &'static str, label: &'static str, kind: Kind, required: bool) -
 }
 
 /// Every field of a submission row, in the order of the official form.
-pub const FIELDS: [Field; 18] = [
+pub const FIELDS: [Field; 20] = [
     f("unit_code", "单位代码", Kind::Code, true),
     f("unit_name", "单位名称", Kind::Text, false),
     f("period", "统计月份", Kind::Period, true),
@@ -57,7 +59,22 @@ pub const FIELDS: [Field; 18] = [
     f("satisfied", "满意人数", Kind::Count, true),
     f("reporter", "填报人", Kind::Text, false),
     f("reported_on", "填报日期", Kind::Date, false),
+    // The county's explanation of a figure a soft check finds unusual (核实性审核).
+    f("note", "说明", Kind::Text, false),
+    // The month's progress in words (执行情况: 本月工作进展 / 存在问题 / 下月计划).
+    f("narrative", "执行情况", Kind::LongText, false),
 ];
+
+/// The fill-in template's sheets beside 月报 (SPEC §2, templates): the month's progress in words,
+/// in three parts, and a hidden sheet saying which unit, month and pipeline the template is for.
+pub const NARRATIVE_SHEET: &str = "执行情况";
+pub const NARRATIVE_PARTS: [&str; 3] = ["本月工作进展", "存在问题", "下月计划"];
+pub const TEMPLATE_META_SHEET: &str = "模板信息";
+/// The template layout's version, written into the hidden sheet.
+pub const TEMPLATE_VERSION: &str = "1";
+/// The rows of the hidden sheet: (label, what it holds).
+pub const TEMPLATE_META_KEYS: [&str; 5] =
+    ["单位代码", "单位名称", "统计月份", "流水线", "模板版本"];
 
 /// Index of a field in [`FIELDS`] by its key. Panics only on a key that is not in the table,
 /// which is a programming error caught by the unit tests, never by user input.

@@ -121,8 +121,9 @@ const SHA_INDEX: &str = "sha.idx";
 const INDEX_RECORD: usize = 48;
 
 /// The version of the batch layout this program writes. 1: no `batch.json` (before versions);
-/// 2: `batch.json`, columns read by name.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 2: `batch.json`, columns read by name; 3: the fields `note` (说明) and `narrative` (执行情况),
+/// null in older batches.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The columns of a table and their types: what a batch is conformed to when read.
 pub type Schema = Vec<(PlSmallStr, DataType)>;
@@ -136,7 +137,9 @@ pub fn rows_schema() -> Schema {
             let dtype = match f.kind {
                 Kind::Count => DataType::Int64,
                 Kind::Money => DataType::Float64,
-                Kind::Code | Kind::Text | Kind::Period | Kind::Date => DataType::String,
+                Kind::Code | Kind::Text | Kind::LongText | Kind::Period | Kind::Date => {
+                    DataType::String
+                }
             };
             (f.key.into(), dtype)
         })
@@ -589,7 +592,7 @@ fn rows_frame(files: &[FileEntry], rows: &[(usize, &Row)]) -> PolarsResult<DataF
                     })
                     .collect::<Vec<_>>(),
             ),
-            Kind::Code | Kind::Text | Kind::Period | Kind::Date => Column::new(
+            Kind::Code | Kind::Text | Kind::LongText | Kind::Period | Kind::Date => Column::new(
                 name,
                 rows.iter()
                     .map(|(_, r)| match &r.values[f] {

@@ -96,6 +96,7 @@ pub struct Bounds {
     /// In 分.
     pub max_fen: i64,
     pub max_text_chars: usize,
+    pub max_narrative_chars: usize,
 }
 
 impl Bounds {
@@ -105,6 +106,7 @@ impl Bounds {
             max_count: s.max_count,
             max_fen: s.max_money_yuan.saturating_mul(100),
             max_text_chars: s.max_text_chars,
+            max_narrative_chars: s.max_narrative_chars,
         }
     }
 }
@@ -124,11 +126,133 @@ pub fn check(name: &str, bytes: &[u8], pipeline: &Pipeline) -> Checked {
         .iter()
         .find(|t| t.sheet().is_some_and(|s| s.trim() == "月报"))
         .or_else(|| tables.iter().find(|t| header_row(t).is_some()));
-    match chosen {
+    let mut out = match chosen {
         Some(t) => check_table(t, pipeline),
-        None => Checked::unreadable(
-            "未找到表头行：表中须有一行包含“单位代码”（或 unit_code）列名".into(),
-        ),
+        None => {
+            return Checked::unreadable(
+                "未找到表头行：表中须有一行包含“单位代码”（或 unit_code）列名".into(),
+            );
+        }
+    };
+    template_sheets(&tables, pipeline, &mut out);
+    out
+}
+
+/// The sheets of fayuan's fill-in template beside 月报: the hidden 模板信息 (the template must be
+/// this pipeline's, and its rows the unit and month it was made for) and 执行情况 (the month's
+/// progress in words, which becomes the rows' `narrative`). A problem in either rejects the
+/// rows, since it concerns all of them.
+fn template_sheets(tables: &[Table], pipeline: &Pipeline, out: &mut Checked) {
+    let before = out.problem_count;
+    let labelled = |t: &Table| -> Vec<(String, usize, usize)> {
+        // (label in column A, row, column of the value beside it)
+        t.rows
+            .iter()
+            .enumerate()
+            .filter_map(|(r, row)| match row.first() {
+                Some(Cell::Text(s)) => Some((s.trim().to_string(), r, 1)),
+                _ => None,
+            })
+            .collect()
+    };
+    if let Some(meta) = tables
+        .iter()
+        .find(|t| t.sheet() == Some(schema::TEMPLATE_META_SHEET))
+    {
+        let value = |key: &str| {
+            labelled(meta)
+                .into_iter()
+                .find(|(k, ..)| k == key)
+                .and_then(|(_, r, c)| meta.rows[r].get(c))
+                .map(|c| c.shown().trim().to_string())
+                .unwrap_or_default()
+        };
+        let (code, month, name) = (value("单位代码"), value("统计月份"), value("流水线"));
+        if name != pipeline.name() {
+            let r = labelled(meta)
+                .into_iter()
+                .find(|(k, ..)| k == "流水线")
+                .map_or(0, |(_, r, _)| r);
+            out.push(Problem {
+                place: meta.place(r, 1),
+                column: None,
+                message: format!(
+                    "此模板属于“{}”，不是本次报送的“{}”，请使用本年度下发的模板",
+                    read::shorten(&name, 40),
+                    pipeline.name()
+                ),
+            });
+        }
+        let rows: Vec<(String, String, u32)> = out
+            .rows
+            .iter()
+            .filter_map(|row| {
+                match (
+                    &row.values[schema::idx("unit_code")],
+                    &row.values[schema::idx("period")],
+                ) {
+                    (Value::Text(c), Value::Period(p)) => {
+                        Some((c.clone(), p.to_string(), row.source_row))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        for (c, p, source_row) in rows {
+            if c != code || p != month {
+                out.push(Problem {
+                    place: format!("月报!第{source_row}行"),
+                    column: None,
+                    message: format!(
+                        "此模板为 {code} {month} 的模板，表中却填了 {c} {p}：请勿修改单位和月份，另取对应模板填写"
+                    ),
+                });
+            }
+        }
+    }
+    if let Some(sheet) = tables
+        .iter()
+        .find(|t| t.sheet() == Some(schema::NARRATIVE_SHEET))
+    {
+        let max = pipeline.def.submission.max_narrative_chars;
+        let mut parts = Vec::new();
+        for (label, r, c) in labelled(sheet) {
+            if !schema::NARRATIVE_PARTS.contains(&label.as_str()) {
+                continue;
+            }
+            let text = sheet.rows[r].get(c).map(Cell::shown).unwrap_or_default();
+            match parse_long_text(&text, max) {
+                Ok(t) if t.is_empty() => {}
+                Ok(t) => parts.push(format!("{label}：{t}")),
+                Err(message) => out.push(Problem {
+                    place: sheet.place(r, c),
+                    column: Some(label.clone()),
+                    message,
+                }),
+            }
+        }
+        let narrative = parts.join("\n");
+        if narrative.chars().count() > max {
+            out.push(Problem {
+                place: format!("{}!B2", schema::NARRATIVE_SHEET),
+                column: None,
+                message: format!(
+                    "执行情况共{}个字符，最多 {max} 个，请精简后重新报送",
+                    narrative.chars().count()
+                ),
+            });
+        } else if !narrative.is_empty() {
+            let f = schema::idx("narrative");
+            for row in &mut out.rows {
+                if row.values[f] == Value::Missing {
+                    row.values[f] = Value::Text(narrative.clone());
+                }
+            }
+        }
+    }
+    if out.problem_count > before {
+        out.bad_rows += out.rows.len();
+        out.rows.clear();
     }
 }
 
@@ -482,6 +606,7 @@ fn parse_value(kind: Kind, cell: &Cell, required: bool, bounds: &Bounds) -> Resu
             }
         }
         Kind::Text => parse_text(&full, bounds.max_text_chars).map(Value::Text),
+        Kind::LongText => parse_long_text(&full, bounds.max_narrative_chars).map(Value::Text),
         Kind::Period => {
             let p = match cell {
                 Cell::Date(d) => Some(Period::of(*d)),
@@ -592,6 +717,29 @@ fn money_too_large(shown: &str, bounds: &Bounds) -> String {
     )
 }
 
+/// Long free text (执行情况) as sent: line breaks kept (CR LF → LF), surrounding blanks trimmed;
+/// other control characters and over-long text are errors.
+fn parse_long_text(s: &str, max_chars: usize) -> Result<String, String> {
+    let text = s.trim().replace("\r\n", "\n").replace('\r', "\n");
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(format!(
+            "含有不可见的控制字符（U+{:04X}），请删除后重新报送",
+            u32::from(c)
+        ));
+    }
+    let n = text.chars().count();
+    if n > max_chars {
+        return Err(format!(
+            "内容过长（共{n}个字符，最多 {max_chars} 个），请精简后重新报送：“{}”",
+            read::shorten(&text, 20)
+        ));
+    }
+    Ok(text)
+}
+
 /// Free text as kept: line breaks and tabs (Alt+Enter in a cell) become spaces; other control
 /// characters (a NUL from a broken export) and over-long text are errors, never silently cut.
 fn parse_text(s: &str, max_chars: usize) -> Result<String, String> {
@@ -695,6 +843,7 @@ mod tests {
         max_count: 1_000_000,
         max_fen: 100_000_000_000,
         max_text_chars: 200,
+        max_narrative_chars: 2000,
     };
 
     #[test]

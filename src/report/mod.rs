@@ -7,6 +7,7 @@
 
 pub mod chart;
 pub mod digest;
+pub mod template;
 pub mod workbook;
 
 use crate::analyze::{Analysis, UsedRow};
