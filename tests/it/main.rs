@@ -12,6 +12,7 @@ mod ingest;
 mod report;
 mod store;
 mod support;
+mod templates;
 
 /// The shipped samples' figures for months 1..=`months`, as text keyed by field.
 pub fn report_rows(months: u32) -> indicators::Rows {
