@@ -37,6 +37,12 @@ hist_mad AS (
   FROM hist h JOIN hist_median m ON h.unit_code = m.unit_code
   GROUP BY h.unit_code
 ),
+-- The county's 说明 of the report's month, per unit.
+month_notes AS (
+  SELECT r.unit_code, TRIM(r.note) AS note
+  FROM used r CROSS JOIN params p
+  WHERE r.month_num = p.month AND COALESCE(TRIM(r.note), '') <> ''
+),
 this_month AS (
   SELECT r.unit_code, r.cases_approved AS x
   FROM used r CROSS JOIN params p
@@ -82,16 +88,16 @@ alerts AS (
 
   UNION ALL
   -- Every file rejected since the last digest that reached anyone (none falls between two).
-  SELECT 'rejected' AS rule, 'critical' AS severity, COALESCE(u.unit_code, r.unit_codes) AS unit_code,
+  SELECT 'rejected' AS rule, 'critical' AS severity, COALESCE(u.unit_code, rj.unit_codes) AS unit_code,
          COALESCE(u.unit_name, '（无法识别单位）') AS unit_name,
-         CAST(r.rows_rejected AS DOUBLE) AS figure, CAST(NULL AS DOUBLE) AS threshold,
-         CONCAT('文件“', r.file_name, '”', CASE WHEN r.outcome = 'partial' THEN '部分行被拒收' ELSE '被拒收' END,
-                '（', REPLACE(SUBSTR(r.arrived_at, 1, 16), 'T', ' '), '）：', r.first_problem,
-                CASE WHEN r.problem_count > 1 THEN CONCAT(' 等 ', CAST(r.problem_count AS VARCHAR), ' 个问题') ELSE '' END) AS message
-  FROM rejections r
+         CAST(rj.rows_rejected AS DOUBLE) AS figure, CAST(NULL AS DOUBLE) AS threshold,
+         CONCAT('文件“', rj.file_name, '”', CASE WHEN rj.outcome = 'partial' THEN '部分行被拒收' ELSE '被拒收' END,
+                '（', REPLACE(SUBSTR(rj.arrived_at, 1, 16), 'T', ' '), '）：', rj.first_problem,
+                CASE WHEN rj.problem_count > 1 THEN CONCAT(' 等 ', CAST(rj.problem_count AS VARCHAR), ' 个问题') ELSE '' END) AS message
+  FROM rejections rj
   CROSS JOIN params p
-  LEFT JOIN units u ON u.unit_code = r.unit_codes
-  WHERE r.arrived_at > p.rejected_after AND r.arrived_at <= p.as_of
+  LEFT JOIN units u ON u.unit_code = rj.unit_codes
+  WHERE rj.arrived_at > p.rejected_after AND rj.arrived_at <= p.as_of
 
   UNION ALL
   SELECT 'behind_schedule' AS rule,
@@ -164,6 +170,15 @@ alerts AS (
   WHERE k.direction IS NOT NULL
 
   UNION ALL
+  -- Soft checks: this month's (explained or not) and earlier months' still unexplained.
+  SELECT 'soft_check' AS rule, 'info' AS severity, k.unit_code, k.unit_name,
+         CAST(NULL AS DOUBLE) AS figure, CAST(NULL AS DOUBLE) AS threshold,
+         CONCAT(CAST(k.month_num AS VARCHAR), '月：', k.check_text, '（', k.detail, '）',
+                CASE WHEN k.explained THEN CONCAT('；已说明：', k.note) ELSE '；待说明' END) AS message
+  FROM checks k CROSS JOIN params p
+  WHERE k.month_num = p.month OR NOT k.explained
+
+  UNION ALL
   SELECT 'inconsistent' AS rule, 'warning' AS severity, q.unit_code, q.unit_name,
          CAST(q.complaints_resolved AS DOUBLE) AS figure, CAST(q.complaints AS DOUBLE) AS threshold,
          '累计投诉办结 {figure:int} 件，多于累计投诉 {threshold:int} 件' AS message
@@ -180,12 +195,17 @@ alerts AS (
 )
 -- Words and order of each severity come from `severities` (made from analyze::Severity), the
 -- names of the rules from `rules` (analyze::RULES).
+-- An alert about the month's figures carries the county's 说明 of that month (已说明：…).
 SELECT a.rule, COALESCE(k.rule_zh, a.rule) AS rule_zh, a.severity, s.severity_zh,
-       a.unit_code, a.unit_name, a.figure, a.threshold, a.message,
+       a.unit_code, a.unit_name, a.figure, a.threshold,
+       CASE WHEN a.rule IN ('spike', 'case_share') AND n.note IS NOT NULL
+            THEN CONCAT(a.message, '（已说明：', n.note, '）')
+            ELSE a.message END AS message,
        s.severity_order,
        COALESCE(u.ord, 999999) AS ord
 FROM alerts a
 JOIN severities s ON s.severity = a.severity
 LEFT JOIN rules k ON k.rule = a.rule
+LEFT JOIN month_notes n ON n.unit_code = a.unit_code
 LEFT JOIN units u ON u.unit_code = a.unit_code
 ORDER BY severity_order, ord, a.rule

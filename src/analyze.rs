@@ -367,6 +367,12 @@ fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
     );
     ctx.register("rules", rules_frame().map_err(err("rules"))?.lazy());
     ctx.register(
+        "soft_checks",
+        soft_checks_frame(inputs.pipeline)
+            .map_err(err("soft_checks"))?
+            .lazy(),
+    );
+    ctx.register(
         "rejections",
         rejections_frame(inputs.files)
             .map_err(err("rejections"))?
@@ -440,7 +446,7 @@ impl Severity {
 
 /// Every alert rule's id (in frames and CSV twins) and the name people read (the workbook's
 /// 预警类型 column): the one list of them; the alerts SQL joins it as `rules`.
-pub const RULES: [(&str, &str); 14] = [
+pub const RULES: [(&str, &str); 15] = [
     ("missing", "未报送"),
     ("late", "逾期报送"),
     ("rejected", "文件被拒收"),
@@ -455,6 +461,7 @@ pub const RULES: [(&str, &str); 14] = [
     ("inconsistent", "数据不一致"),
     ("source", "数据源获取失败"),
     ("job_failed", "定时任务失败"),
+    ("soft_check", "待核实（说明）"),
 ];
 
 /// The name people read for a rule id.
@@ -469,6 +476,17 @@ fn rules_frame() -> PolarsResult<DataFrame> {
     df!(
         "rule" => RULES.map(|r| r.0).to_vec(),
         "rule_zh" => RULES.map(|r| r.1).to_vec(),
+    )
+}
+
+/// The `soft_checks` reference table: the pipeline's soft checks with their wording filled in
+/// and their thresholds as thousandths (for exact comparisons).
+fn soft_checks_frame(pipeline: &Pipeline) -> PolarsResult<DataFrame> {
+    let c = &pipeline.def.soft_checks;
+    df!(
+        "check_id" => c.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
+        "wording" => c.iter().map(|x| format::fill(&x.wording, None, Some(x.threshold))).collect::<Vec<_>>(),
+        "threshold_milli" => c.iter().map(|x| scaled(x.threshold, 1000.0)).collect::<Vec<_>>(),
     )
 }
 

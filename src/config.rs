@@ -28,8 +28,47 @@ pub struct PipelineFile {
     pub limits: Limits,
     #[serde(default)]
     pub sources: Vec<SourceDef>,
+    /// Soft checks (核实性审核): unusual figures that are accepted but need a 说明.
+    #[serde(default)]
+    pub soft_checks: Vec<SoftCheck>,
     pub units: Vec<UnitDef>,
 }
+
+/// One soft check: which rule (`id`, one of [`SOFT_CHECK_IDS`], implemented in
+/// `sql/16_checks.sql`), its Chinese wording and its threshold.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct SoftCheck {
+    pub id: String,
+    /// What a county reads, e.g. "本月受理审批数超过此前各月中位数的{threshold:int}倍";
+    /// `{threshold:FMT}` is filled in (int, num, pct0, pct, yuan).
+    pub wording: String,
+    pub threshold: f64,
+}
+
+/// The soft checks the analyses know, and the threshold each takes.
+pub const SOFT_CHECK_IDS: [(&str, &str); 6] = [
+    (
+        "approvals_jump",
+        "a multiple of the earlier months' median (e.g. 3)",
+    ),
+    (
+        "approvals_drop",
+        "a divisor of the earlier months' median (3 = under a third)",
+    ),
+    (
+        "case_share_month",
+        "a fraction of the month's spending (e.g. 0.70)",
+    ),
+    (
+        "satisfaction_month",
+        "a fraction of those surveyed (e.g. 0.90)",
+    ),
+    (
+        "funds_over_budget",
+        "a multiple of the year's budget (e.g. 1.0)",
+    ),
+    ("no_cases", "unused (0)"),
+];
 
 /// The SMTP server of `email.server`, parsed (the transport in `notify::smtp` uses it).
 #[derive(Debug, Clone, PartialEq)]
@@ -603,6 +642,29 @@ fn check_limits(l: &Limits, problems: &mut Vec<String>) {
 
 /// `[funding]` and `[alerts]`: the standard and the thresholds.
 fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    for c in &def.soft_checks {
+        match SOFT_CHECK_IDS.iter().find(|(id, _)| *id == c.id) {
+            None => problems.push(format!(
+                "soft_checks: unknown id {:?} (known: {})",
+                c.id,
+                SOFT_CHECK_IDS.map(|(id, _)| id).join(", ")
+            )),
+            Some((_, what)) if !(c.threshold.is_finite() && c.threshold >= 0.0) => {
+                problems.push(format!(
+                    "soft_checks.{}: threshold {} (expected {what})",
+                    c.id, c.threshold
+                ));
+            }
+            Some(_) => {}
+        }
+        if !seen.insert(c.id.as_str()) {
+            problems.push(format!("soft_checks: {} listed twice", c.id));
+        }
+        if c.wording.trim().is_empty() {
+            problems.push(format!("soft_checks.{}: wording is empty", c.id));
+        }
+    }
     if !(def.funding.per_case_standard > 0.0) {
         problems.push("funding.per_case_standard must be more than 0".into());
     }

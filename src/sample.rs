@@ -372,6 +372,7 @@ pub fn write_synthetic(
         schedule: t.schedule.clone(),
         limits: t.limits.clone(),
         sources: Vec::new(),
+        soft_checks: t.soft_checks.clone(),
         units: defs,
     };
     let text = toml::to_string(&file).map_err(|e| Error::Sample(format!("pipeline.toml: {e}")))?;

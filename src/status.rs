@@ -16,6 +16,9 @@ pub struct UnitStatus {
     pub name: String,
     /// The version in force, if any: (version, how many versions, arrived_at, source file).
     pub latest: Option<Latest>,
+    /// Soft checks of months up to the period still waiting for a 说明 (待说明):
+    /// `7月 本月满意度低于90%（满意 7 人，回访 8 人）`.
+    pub pending: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +51,7 @@ pub fn unit_status(
             extra_alerts: Vec::new(),
             rejected_after: None,
         },
-        Some("submissions"),
+        Some("checks"),
     )?;
     let df = analysis.frame("submissions")?;
     let err = |e: PolarsError| Error::Analysis {
@@ -71,8 +74,14 @@ pub fn unit_status(
         .column("late")
         .and_then(|c| c.bool().map(|ca| ca.iter().collect()))
         .map_err(err)?;
+    let pending = pending_checks(&analysis)?;
     Ok((0..df.height())
         .map(|k| UnitStatus {
+            pending: pending
+                .iter()
+                .filter(|(code, _)| Some(code) == codes[k].as_ref())
+                .map(|(_, text)| text.clone())
+                .collect(),
             code: codes[k].clone().unwrap_or_default(),
             name: names[k].clone().unwrap_or_default(),
             latest: versions[k].map(|version| Latest {
@@ -81,6 +90,47 @@ pub fn unit_status(
                 source_file: files[k].clone().unwrap_or_default(),
                 late: late[k].unwrap_or(false),
             }),
+        })
+        .collect())
+}
+
+/// (unit code, `7月 检查项（数值）`) of every soft check not yet explained (sql/16_checks.sql).
+fn pending_checks(analysis: &crate::analyze::Analysis) -> Result<Vec<(String, String)>> {
+    let df = analysis.frame("checks")?;
+    let err = |e: PolarsError| Error::Analysis {
+        query: "checks".into(),
+        message: e.to_string(),
+    };
+    let text = |n: &str| crate::frame::strings(df, n).map_err(err);
+    let (codes, periods, checks, details) = (
+        text("unit_code")?,
+        text("period")?,
+        text("check_text")?,
+        text("detail")?,
+    );
+    let explained: Vec<bool> = df
+        .column("explained")
+        .and_then(|c| {
+            c.bool()
+                .map(|b| b.iter().map(|v| v.unwrap_or(false)).collect())
+        })
+        .map_err(err)?;
+    Ok((0..df.height())
+        .filter(|&k| !explained[k])
+        .map(|k| {
+            let month = periods[k]
+                .as_deref()
+                .and_then(Period::parse)
+                .map(|p| format!("{}月", p.month))
+                .unwrap_or_default();
+            (
+                codes[k].clone().unwrap_or_default(),
+                format!(
+                    "{month} {}（{}）",
+                    checks[k].clone().unwrap_or_default(),
+                    details[k].clone().unwrap_or_default()
+                ),
+            )
         })
         .collect())
 }
@@ -104,6 +154,7 @@ pub fn render(
         period::deadline_zh(&deadline),
     );
     let mut missing = Vec::new();
+    let mut to_explain = Vec::new();
     for s in &status {
         match &s.latest {
             Some(l) => out.push_str(&format!(
@@ -120,6 +171,12 @@ pub fn render(
                 missing.push(s.name.clone());
             }
         }
+        for p in &s.pending {
+            out.push_str(&format!("      待说明：{p}\n"));
+        }
+        if !s.pending.is_empty() {
+            to_explain.push(s.name.clone());
+        }
     }
     out.push_str(&format!(
         "已报送 {}/{} 个单位{}\n",
@@ -131,6 +188,12 @@ pub fn render(
             format!("；未报送：{}", missing.join("、"))
         }
     ));
+    if !to_explain.is_empty() {
+        out.push_str(&format!(
+            "待说明：{}（数据异常但已接收，请在“说明”栏写明原因后重新报送）\n",
+            to_explain.join("、")
+        ));
+    }
     for line in crate::notify::status_lines(data_dir, pipeline, period)? {
         out.push_str(&line);
         out.push('\n');

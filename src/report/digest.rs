@@ -147,8 +147,11 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         .filter(|u| u.reported == "未报")
         .map(|u| u.name.clone())
         .collect();
+    let (pending, narratives) = (pending(a)?, narratives(a)?);
     let ctx = |chart_src: &str| {
         minijinja::context! {
+            pending => pending.clone(),
+            narratives => narratives.clone(),
             subject => subject.clone(),
             city => p.def.pipeline.city.clone(),
             title => p.def.pipeline.title.clone(),
@@ -181,6 +184,56 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         html_file: html.render(ctx("chart.png")).map_err(terr)?,
         text: text.render(ctx("")).map_err(terr)?,
     })
+}
+
+/// Soft checks still waiting for the county's 说明 (any month so far): `霍邱县：7月 本月…（…）`.
+fn pending(a: &Analysis) -> Result<Vec<String>> {
+    let df = a.frame("checks")?;
+    let (units, checks, details) = (
+        texts(a, "checks", "unit_name")?,
+        texts(a, "checks", "check_text")?,
+        texts(a, "checks", "detail")?,
+    );
+    let months = nums(a, "checks", "month_num")?;
+    let explained: Vec<bool> = df
+        .column("explained")
+        .and_then(|c| {
+            c.bool()
+                .map(|b| b.iter().map(|v| v.unwrap_or(false)).collect())
+        })
+        .map_err(analysis_err("checks"))?;
+    Ok((0..df.height())
+        .filter(|&k| !explained[k])
+        .map(|k| {
+            format!(
+                "{}：{}月 {}（{}）",
+                units[k],
+                months[k].unwrap_or(0.0),
+                checks[k],
+                details[k]
+            )
+        })
+        .collect())
+}
+
+/// Each unit's 执行情况 for the month, its first two lines (at most 80 characters).
+fn narratives(a: &Analysis) -> Result<Vec<String>> {
+    let (units, words) = (
+        texts(a, "narrative", "unit_name")?,
+        texts(a, "narrative", "narrative")?,
+    );
+    Ok(units
+        .iter()
+        .zip(&words)
+        .map(|(u, w)| {
+            let head: Vec<&str> = w.lines().filter(|l| !l.trim().is_empty()).take(2).collect();
+            let mut text: String = head.join(" ").chars().take(80).collect();
+            if text.chars().count() < w.chars().count() && !w.is_empty() {
+                text.push('…');
+            }
+            format!("{u}：{text}")
+        })
+        .collect())
 }
 
 /// The tiles at the top: the city's headline figures, coloured by the bands the analyses emit.

@@ -413,6 +413,7 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
     w.funding_and_quality(&mut book)?;
     w.monthly(&mut book)?;
     w.alerts(&mut book)?;
+    w.narrative(&mut book)?;
     w.rows_used(&mut book)?;
     book.save_to_buffer().map_err(xerr(path))
 }
@@ -620,6 +621,40 @@ impl Sheets<'_> {
             let sheet = book.worksheet_from_name("异常预警").map_err(&x)?;
             sheet
                 .write_string_with_format(end, 0, "本期无预警。", &self.st.subtitle)
+                .map_err(&x)?;
+        }
+        Ok(())
+    }
+
+    /// 执行情况: each unit's words for the month, as sent, wrapped in a wide column.
+    fn narrative(&self, book: &mut Workbook) -> Result<()> {
+        const WIDTH: f64 = 90.0;
+        let x = xerr(self.path);
+        let title = format!("各单位执行情况（{}）", self.meta.period.zh());
+        self.sheet(book, "执行情况", &title, "narrative")?;
+        let df = self.a.frame("narrative")?;
+        let texts = crate::frame::strings(df, "narrative").map_err(perr(self.path))?;
+        let col = column_index(&self.spec("narrative"), df, "narrative");
+        let wrap = self
+            .st
+            .text
+            .clone()
+            .set_text_wrap()
+            .set_align(FormatAlign::Top);
+        let sheet = book.worksheet_from_name("执行情况").map_err(&x)?;
+        sheet.set_column_width(col, WIDTH).map_err(&x)?;
+        for (k, text) in texts.iter().enumerate() {
+            let text = format::cell_text(text.as_deref().unwrap_or(""));
+            let r = 3 + k as u32;
+            sheet
+                .write_string_with_format(r, col, &text, &wrap)
+                .map_err(&x)?;
+            let lines: f64 = text
+                .lines()
+                .map(|l| (text_width(l) / WIDTH).ceil().max(1.0))
+                .sum();
+            sheet
+                .set_row_height(r, 15.0 * lines.clamp(1.0, 20.0) + 3.0)
                 .map_err(&x)?;
         }
         Ok(())

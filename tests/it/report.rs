@@ -258,7 +258,7 @@ fn a_rerun_gives_identical_twins_and_keeps_the_earlier_run() {
         .collect();
     assert_eq!(
         first.len(),
-        8,
+        10,
         "{:?}",
         first.iter().map(|f| &f.0).collect::<Vec<_>>()
     );

@@ -80,13 +80,19 @@ fn a_store_from_before_schema_versions_still_reads() {
 #[test]
 fn a_field_added_later_reads_as_null_in_old_batches() {
     let env = v0();
+    // Issue 12 added 说明 (`note`) and 执行情况 (`narrative`): the store written before them
+    // reads, with both empty.
+    let today = env.store().rows().unwrap();
+    assert_eq!(today.height(), 4);
+    assert_eq!(today.column("note").unwrap().null_count(), 4);
+    assert_eq!(today.column("narrative").unwrap().null_count(), 4);
     // Tomorrow's schema: today's plus a text field and a count.
     let mut schema = fayuan::store::rows_schema();
-    schema.insert(3, ("note".into(), DataType::String));
+    schema.insert(3, ("reviewer".into(), DataType::String));
     schema.push(("cases_mediated".into(), DataType::Int64));
     let df = env.store().rows_as(&schema).unwrap();
     assert_eq!(df.height(), 4);
-    assert_eq!(df.column("note").unwrap().null_count(), 4);
+    assert_eq!(df.column("reviewer").unwrap().null_count(), 4);
     assert_eq!(df.column("cases_mediated").unwrap().null_count(), 4);
     // The old figures are where they were, by name.
     let approved: Vec<Option<i64>> = df
