@@ -34,7 +34,10 @@ facts AS (
   SELECT r.unit_code, r.period, r.month_num, r.cases_approved, r.spend_total_fen, r.spend_case_fen,
          r.surveyed, r.satisfied, COALESCE(TRIM(r.note), '') AS note,
          e.med, COALESCE(e.n, 0) AS n, CAST(ROUND(2 * COALESCE(e.med, 0)) AS BIGINT) AS med2,
-         y.received_fen, CAST(ROUND(u.budget * 100) AS BIGINT) AS budget_fen
+         y.received_fen, CAST(ROUND(u.budget * 100) AS BIGINT) AS budget_fen,
+         -- the median as people write it: 100 or 100.5
+         CONCAT(CAST(CAST(FLOOR(COALESCE(e.med, 0)) AS BIGINT) AS VARCHAR),
+                CASE WHEN CAST(ROUND(2 * COALESCE(e.med, 0)) AS BIGINT) % 2 = 1 THEN '.5' ELSE '' END) AS med_text
   FROM used r
   LEFT JOIN earlier e ON e.unit_code = r.unit_code AND e.month_num = r.month_num
   LEFT JOIN ytd y ON y.unit_code = r.unit_code AND y.month_num = r.month_num
@@ -44,14 +47,14 @@ tripped AS (
   -- x > t × median ⇔ 2000·x > t_milli·med2
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
          CONCAT('本月 ', CAST(f.cases_approved AS VARCHAR), ' 件，此前', CAST(f.n AS VARCHAR),
-                '个月中位数 ', CAST(f.med AS VARCHAR), ' 件') AS detail
+                '个月中位数 ', f.med_text, ' 件') AS detail
   FROM facts f CROSS JOIN soft_checks c
   WHERE c.check_id = 'approvals_jump' AND f.n >= 1 AND f.med2 > 0 AND 2000 * f.cases_approved > c.threshold_milli * f.med2
   UNION ALL
   -- x < median / t ⇔ 2·x·t_milli < 1000·med2
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
          CONCAT('本月 ', CAST(f.cases_approved AS VARCHAR), ' 件，此前', CAST(f.n AS VARCHAR),
-                '个月中位数 ', CAST(f.med AS VARCHAR), ' 件') AS detail
+                '个月中位数 ', f.med_text, ' 件') AS detail
   FROM facts f CROSS JOIN soft_checks c
   WHERE c.check_id = 'approvals_drop' AND f.n >= 1 AND f.med2 > 0 AND f.cases_approved > 0
     AND 2 * f.cases_approved * c.threshold_milli < 1000 * f.med2

@@ -673,3 +673,113 @@ fn ranks_share_the_lowest_on_ties_and_empty_denominators_are_null() {
     );
     assert_eq!(qrow["satisfaction_rate"], "1.0");
 }
+
+/// The soft checks tripped (sql/16_checks.sql): (check_id, period, explained, note).
+fn checks(case: &Case, period: &str) -> Vec<(String, String, String, String)> {
+    frame_as_text(
+        case.analysis(period, "2026-01-10 09:00")
+            .frame("checks")
+            .unwrap(),
+    )
+    .into_iter()
+    .map(|r| {
+        (
+            r["check_id"].clone(),
+            r["period"].clone(),
+            r["explained"].clone(),
+            r["note"].clone(),
+        )
+    })
+    .collect()
+}
+
+fn note(mut r: Row, text: &str) -> Row {
+    r.values[idx("note")] = Value::Text(text.into());
+    r
+}
+
+#[test]
+fn soft_checks_are_exact_and_explained_by_a_note() {
+    let ids = |case: &Case, period: &str| -> Vec<String> {
+        checks(case, period).into_iter().map(|c| c.0).collect()
+    };
+    // approvals_jump: above 3 × the earlier median (100): 300 is not, 301 is.
+    assert!(ids(&Case::new(months(HQ, &[100, 100, 100, 300])), "2025-04").is_empty());
+    assert_eq!(
+        ids(&Case::new(months(HQ, &[100, 100, 100, 301])), "2025-04"),
+        ["approvals_jump"]
+    );
+    // approvals_drop: under a third of the median (99): 33 is not (33 × 3 = 99), 32 is.
+    assert!(ids(&Case::new(months(HQ, &[99, 99, 99, 33])), "2025-04").is_empty());
+    assert_eq!(
+        ids(&Case::new(months(HQ, &[99, 99, 99, 32])), "2025-04"),
+        ["approvals_drop"]
+    );
+    // no_cases.
+    assert!(ids(&Case::new(months(HQ, &[0])), "2025-01").contains(&"no_cases".to_string()));
+    // satisfaction_month: 9 of 10 is 90% (passes), 8 of 9 is 88.9%.
+    let sat = |satisfied: i64, surveyed: i64| {
+        let r = set(
+            set(row(HQ, 1), "surveyed", surveyed),
+            "satisfied",
+            satisfied,
+        );
+        ids(&Case::new(vec![on_time(r)]), "2025-01")
+    };
+    assert!(sat(9, 10).is_empty());
+    assert_eq!(sat(8, 9), ["satisfaction_month"]);
+    // case_share_month: exactly 70% of the month's spending passes, one 分 less does not.
+    let share = |spend_case: i64| {
+        let r = set(
+            set(row(HQ, 1), "spend_total", 1_000_000),
+            "spend_case",
+            spend_case,
+        );
+        ids(&Case::new(vec![on_time(r)]), "2025-01")
+    };
+    assert!(share(700_000).is_empty());
+    assert_eq!(share(699_999), ["case_share_month"]);
+    // funds_over_budget: 霍邱县's budget is 910,000 元; exactly that passes.
+    let funds = |fen: i64| {
+        let r = set(row(HQ, 1), "funds_received", fen);
+        ids(&Case::new(vec![on_time(r)]), "2025-01")
+    };
+    assert!(funds(91_000_000).is_empty());
+    assert_eq!(funds(91_000_001), ["funds_over_budget"]);
+
+    // Explained: the row's 说明 is carried, and the alerts about the month say so.
+    let mut rows = months(HQ, &[100, 100, 100]);
+    let (at, april) = on_time(set(
+        set(row(HQ, 4), "cases_approved", 400),
+        "cases_criminal",
+        400,
+    ));
+    rows.push((at.clone(), april.clone()));
+    let case = Case::new(rows.clone());
+    assert_eq!(
+        checks(&case, "2025-04"),
+        [(
+            "approvals_jump".to_string(),
+            "2025-04".to_string(),
+            "false".to_string(),
+            String::new()
+        )]
+    );
+    let a = case.alerts("2025-04", "2026-01-10 09:00");
+    let s = has(&a, "soft_check", HQ).unwrap();
+    assert!(s["message"].ends_with("；待说明"), "{s:?}");
+    rows.pop();
+    rows.push((at, note(april, "4月开展集中援助专项行动")));
+    let a = Case::new(rows).alerts("2025-04", "2026-01-10 09:00");
+    let s = has(&a, "soft_check", HQ).unwrap();
+    assert!(
+        s["message"].contains("本月受理审批数超过此前各月中位数的3倍")
+            && s["message"].ends_with("；已说明：4月开展集中援助专项行动"),
+        "{s:?}"
+    );
+    let spike = has(&a, "spike", HQ).expect("400 after 100s is also a spike");
+    assert!(
+        spike["message"].ends_with("（已说明：4月开展集中援助专项行动）"),
+        "{spike:?}"
+    );
+}

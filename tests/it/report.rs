@@ -69,7 +69,7 @@ fn indicators_match_the_spec_for_june_and_march() {
     }
 }
 
-fn cell_text(d: &Data) -> String {
+pub fn cell_text(d: &Data) -> String {
     match d {
         Data::String(s) => s.clone(),
         Data::Float(f) => f.to_string(),

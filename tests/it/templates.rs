@@ -328,3 +328,119 @@ fn an_over_long_narrative_in_a_template_names_its_cell() {
         r.stdout
     );
 }
+
+/// A CSV row of 霍邱县 for `month` with `cases` approved (all criminal), and a 说明 and 执行情况.
+fn csv(month: u32, cases: i64, note: &str, narrative: &str) -> Vec<u8> {
+    format!(
+        "单位代码,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数,说明,执行情况\r\n\
+         341522,2025-{month:02},{cases},{cases},0,0,10,80000,70000,56000,0,0,10,10,{note},\"{narrative}\"\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_soft_check_waits_for_a_note_and_the_note_travels_with_the_figure() {
+    let env = Env::new();
+    for m in 1..=3 {
+        env.drop_in(&format!("霍邱县_2025-{m:02}.csv"), &csv(m, 100, "", ""));
+    }
+    // April: 400 cases, more than 3 × the earlier median of 100 — accepted, 待说明.
+    env.drop_in(
+        "霍邱县_2025-04.csv",
+        &csv(4, 400, "", "本月工作进展：专项行动\n存在问题：无"),
+    );
+    let r = env.run(&["--as-of", "2025-05-04 09:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let status = env.run(&[
+        "--as-of",
+        "2025-05-06 08:00",
+        "status",
+        "--period",
+        "2025-04",
+    ]);
+    assert!(
+        status
+            .stdout
+            .contains("待说明：4月 本月受理审批数超过此前各月中位数的3倍（本月 400 件，此前3个月中位数 100 件）")
+            && status.stdout.contains("待说明：霍邱县"),
+        "{}",
+        status.stdout
+    );
+    // The April digest is sent (to the outbox) with the unit as 待说明 and its 执行情况.
+    let r = env.run(&["--as-of", "2025-05-06 09:00", "run", "--period", "2025-04"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let dir = env.tmp.path().join("output/luan-2025/2025-04");
+    let digest = std::fs::read_to_string(dir.join("digest.txt")).unwrap();
+    assert!(
+        digest.contains("待说明（")
+            && digest.contains("霍邱县：4月 本月受理审批数超过此前各月中位数的3倍"),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("霍邱县：本月工作进展：专项行动 存在问题：无"),
+        "{digest}"
+    );
+    assert!(digest.contains("金寨县：未报送"), "{digest}");
+
+    // The same figures again with a 说明: explained, and no restatement.
+    env.drop_in(
+        "霍邱县_2025-04（说明）.csv",
+        &csv(
+            4,
+            400,
+            "4月开展集中援助专项行动",
+            "本月工作进展：专项行动\n存在问题：无",
+        ),
+    );
+    let r = env.run(&[
+        "--as-of",
+        "2025-05-07 09:00",
+        "run",
+        "--no-email",
+        "--period",
+        "2025-04",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let alerts = crate::indicators::read_twin(&dir.join("alerts.csv"));
+    assert!(
+        !alerts.iter().any(|a| a["rule"] == "restated"),
+        "{alerts:?}"
+    );
+    let soft = alerts.iter().find(|a| a["rule"] == "soft_check").unwrap();
+    assert!(
+        soft["message"].ends_with("已说明：4月开展集中援助专项行动"),
+        "{soft:?}"
+    );
+    let status = env.run(&[
+        "--as-of",
+        "2025-05-07 10:00",
+        "status",
+        "--period",
+        "2025-04",
+    ]);
+    assert!(!status.stdout.contains("待说明"), "{}", status.stdout);
+    // The workbook's 异常预警 carries the county's words; 执行情况 has each unit's text.
+    let book = dir.join("六安市法律援助民生实事汇总_2025-04.xlsx");
+    let mut wb = calamine::open_workbook_auto(&book).unwrap();
+    use calamine::Reader;
+    let cells = |wb: &mut calamine::Sheets<_>, name: &str| -> Vec<String> {
+        wb.worksheet_range(name)
+            .unwrap()
+            .rows()
+            .flat_map(|r| r.iter().map(crate::report::cell_text).collect::<Vec<_>>())
+            .collect()
+    };
+    let warnings = cells(&mut wb, "异常预警");
+    assert!(
+        warnings
+            .iter()
+            .any(|c| c.contains("已说明：4月开展集中援助专项行动")),
+        "{warnings:?}"
+    );
+    let narrative = cells(&mut wb, "执行情况");
+    assert!(
+        narrative.contains(&"本月工作进展：专项行动\n存在问题：无".to_string())
+            && narrative.contains(&"未报送".to_string()),
+        "{narrative:?}"
+    );
+}
