@@ -331,7 +331,7 @@ async fn remind(
             deadline
         );
         let text = format!(
-            "{}：\n\n截至 {}，{}尚未收到贵单位{}的{}月报。请于 {} 前报送（北京时间）。\n\n{}\n\n表头须包含“单位代码”等规定列名；每行为一个单位一个月的本月数（非累计数）；金额单位为元。\n如已报送，请忽略本提醒。\n\n{}\n（本邮件由 fayuan 自动发送）\n",
+            "{}：\n\n截至 {}，{}尚未收到贵单位{}的{}月报。请于 {} 前报送（北京时间）。\n\n{}\n\n表头须包含“单位代码”等规定列名；每行为一个单位一个月的本月数（非累计数）；金额单位为元。\n附件为贵单位{}的月报表模板（填写区为黄色，随填随查；执行情况请填在“执行情况”工作表）。\n如已报送，请忽略本提醒。\n\n{}\n（本邮件由 fayuan 自动发送）\n",
             s.name,
             period::instant_zh(&now),
             p.def.pipeline.office,
@@ -339,8 +339,15 @@ async fn remind(
             p.def.pipeline.title,
             deadline,
             p.def.submission.how_to_send,
+            period.zh(),
             p.def.pipeline.office
         );
+        // The unit's fill-in template for the month rides along.
+        let unit = p
+            .unit(&s.code)
+            .ok_or_else(|| Error::Usage(format!("unit {}", s.code)))?;
+        let template = crate::report::template::render(p, unit, period)?;
+        let template_name = crate::report::template::file_name(unit, period);
         let msg = notify::plain_message(
             p,
             &id,
@@ -348,6 +355,7 @@ async fn remind(
             &p.def.email.cc,
             &subject,
             &text,
+            Some((&template_name, template)),
             now,
         )?;
         let recipients: Vec<String> = std::iter::once(contact.clone())
@@ -417,7 +425,7 @@ async fn failure_notice(
         period::instant_zh(&now)
     );
     let attempt = async {
-        let msg = notify::plain_message(p, &id, &staff, &[], &subject, &text, now)?;
+        let msg = notify::plain_message(p, &id, &staff, &[], &subject, &text, None, now)?;
         let period = period.unwrap_or_else(|| Period::of(now.date_naive()));
         notify::put_in_outbox(
             &ctx.data_dir,

@@ -287,6 +287,9 @@ pub fn exists(data_dir: &DataDir, pipeline: &Pipeline, id: &str) -> Result<bool>
 }
 
 /// A plain message (reminders, failure notices): text and the same text as simple HTML.
+/// A plain-text message, with a workbook attached when one is given (a reminder carries the
+/// unit's template for the month).
+#[allow(clippy::too_many_arguments)] // the message's parts; two call sites
 pub fn plain_message(
     pipeline: &Pipeline,
     id: &str,
@@ -294,6 +297,7 @@ pub fn plain_message(
     cc: &[String],
     subject: &str,
     text: &str,
+    attachment: Option<(&str, Vec<u8>)>,
     now: DateTime<Tz>,
 ) -> Result<Vec<u8>> {
     let bad = |message: String| Error::Message {
@@ -315,10 +319,31 @@ pub fn plain_message(
     for a in cc {
         b = b.cc(mailbox(a)?);
     }
-    let msg = b
-        .singlepart(SinglePart::plain(text.to_string()))
-        .map_err(|e| bad(e.to_string()))?;
+    let msg = match attachment {
+        None => b.singlepart(SinglePart::plain(text.to_string())),
+        Some((name, bytes)) => b.multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(text.to_string()))
+                .singlepart(xlsx_part(name, bytes).map_err(bad)?),
+        ),
+    }
+    .map_err(|e| bad(e.to_string()))?;
     Ok(msg.formatted())
+}
+
+/// A workbook as an attachment under its Chinese name (RFC 2231 in Content-Disposition, an RFC
+/// 2047 `name=` in Content-Type for older clients).
+fn xlsx_part(name: &str, bytes: Vec<u8>) -> std::result::Result<SinglePart, String> {
+    let ct = ContentType::parse(&format!(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet; name=\"{}\"",
+        encoded_word(name)
+    ))
+    .map_err(|e| e.to_string())?;
+    Ok(SinglePart::builder()
+        .header(ct)
+        .header(ContentDisposition::attachment(name))
+        .header(ContentTransferEncoding::Base64)
+        .body(bytes))
 }
 
 /// `=?UTF-8?B?…?=`: a header word any mail program decodes.
@@ -380,18 +405,7 @@ fn compose(
     };
     let mut mixed = MultiPart::mixed().multipart(body);
     if let Some(name) = &m.digest.attachment {
-        let ct = ContentType::parse(&format!(
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet; name=\"{}\"",
-            encoded_word(name)
-        ))
-        .map_err(|e| bad(e.to_string()))?;
-        mixed = mixed.singlepart(
-            SinglePart::builder()
-                .header(ct)
-                .header(ContentDisposition::attachment(name))
-                .header(ContentTransferEncoding::Base64)
-                .body(read(name)?),
-        );
+        mixed = mixed.singlepart(xlsx_part(name, read(name)?).map_err(bad)?);
     }
     let msg = b.multipart(mixed).map_err(|e| bad(e.to_string()))?;
     Ok(msg.formatted())

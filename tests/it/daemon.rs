@@ -433,6 +433,19 @@ fn reminders_go_only_to_units_that_have_not_reported_and_only_once() {
         body.contains("2025-07-05 24:00") && body.contains("发送至"),
         "{body}"
     );
+    // The unit's template for the month is attached under its Chinese name, and it is the
+    // template: 霍山县, June, this pipeline (its hidden sheet, read back).
+    let att = msg.attachments().next().expect("the template is attached");
+    assert_eq!(
+        mail_parser::MimeHeaders::attachment_name(att),
+        Some("霍山县_2025-06_月报表.xlsx")
+    );
+    let path = env.tmp.path().join("attached.xlsx");
+    std::fs::write(&path, att.contents()).unwrap();
+    let mut book = calamine::open_workbook_auto(&path).unwrap();
+    let meta = calamine::Reader::worksheet_range(&mut book, "模板信息").unwrap();
+    let values: Vec<String> = meta.rows().skip(1).map(|r| r[1].to_string()).collect();
+    assert_eq!(values, ["341525", "霍山县", "2025-06", "luan-2025", "1"]);
     // Restarted the same morning: no second reminder.
     let d = Daemon::start(&env, &["--as-of", "2025-07-03 09:30"], &vars);
     wait_for("the second start", Duration::from_secs(60), || {
