@@ -129,6 +129,7 @@ fn the_workbook_reads_back_with_every_sheet_and_rounded_figures() {
             "质量",
             "月度明细",
             "异常预警",
+            "执行情况",
             "原始数据"
         ]
     );
@@ -419,12 +420,12 @@ fn libreoffice_opens_the_workbook() {
     );
     let bytes = std::fs::read(&pdf).unwrap();
     assert!(bytes.starts_with(b"%PDF"));
-    // One page or more per sheet: nine sheets.
+    // One page or more per sheet: ten sheets.
     let pages = bytes
         .windows(10)
         .filter(|w| w == b"/Type/Page" || w == b"/Type /Pag")
         .count();
-    assert!(pages >= 9, "{pages} pages");
+    assert!(pages >= 10, "{pages} pages");
 
     // What a person sees (SPEC v2, issue 11 §7): every sheet exported by LibreOffice as the
     // cells are shown (filter token 9) — whole counts without decimals, Chinese labels only.
@@ -476,6 +477,7 @@ fn libreoffice_opens_the_workbook() {
         "质量",
         "月度明细",
         "异常预警",
+        "执行情况",
         "原始数据",
     ] {
         for row in shown(sheet) {
@@ -568,7 +570,7 @@ fn the_charts_start_at_zero_and_sheets_print_readably() {
     };
     let summary = xml("xl/worksheets/sheet2.xml");
     assert!(summary.contains("fitToPage=\"1\""), "{summary}");
-    let raw = xml("xl/worksheets/sheet9.xml");
+    let raw = xml("xl/worksheets/sheet10.xml");
     assert!(raw.contains("scale=\"75\"") && !raw.contains("fitToPage"));
 }
 
