@@ -473,6 +473,25 @@ fn copy_in(ctx: &Context, paths: &[PathBuf]) -> Result<()> {
     if !copied.is_empty() {
         println!("已将 {} 个文件复制到收件箱。", copied.len());
     }
+    if !ctx.pipeline.def.mailboxes.is_empty() {
+        let settings = notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
+        let rt = crate::app::runtime()?;
+        for m in &ctx.pipeline.def.mailboxes {
+            match rt.block_on(crate::mailin::fetch_once(
+                &ctx.pipeline,
+                &ctx.data_dir,
+                m,
+                &settings,
+                ctx.now(),
+            )) {
+                Ok(f) => println!(
+                    "邮箱 {}：新邮件 {} 封，回执 {} 封，转人工 {} 封，收取附件 {} 个。",
+                    m.name, f.messages, f.receipts, f.held, f.files
+                ),
+                Err(e) => println!("邮箱 {}：获取失败（{e}）", m.name),
+            }
+        }
+    }
     if !ctx.pipeline.def.sources.is_empty() {
         let period = Period::of(ctx.now().date_naive()).prev();
         for (name, s) in crate::app::runtime()?.block_on(crate::sources::poll(

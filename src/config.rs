@@ -31,7 +31,81 @@ pub struct PipelineFile {
     /// Soft checks (核实性审核): unusual figures that are accepted but need a 说明.
     #[serde(default)]
     pub soft_checks: Vec<SoftCheck>,
+    /// Mailboxes fayuan reads county files from (email-in).
+    #[serde(default)]
+    pub mailboxes: Vec<MailboxDef>,
     pub units: Vec<UnitDef>,
+}
+
+/// A mailbox counties send their files to (`[[mailboxes]]`). The password only from the
+/// environment variable named.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct MailboxDef {
+    pub name: String,
+    /// `imaps://host:993` (TLS from the first byte).
+    pub url: String,
+    pub user: String,
+    /// The environment variable holding the password.
+    #[serde(default = "default_imap_password_env")]
+    pub password_env: String,
+    #[serde(default = "default_imap_folder")]
+    pub folder: String,
+    /// Where processed messages are moved (created if missing); the mailbox is never emptied.
+    #[serde(default = "default_processed_folder")]
+    pub processed_folder: String,
+    /// Where messages from unknown senders, auto-replies and bounces are moved.
+    #[serde(default = "default_held_folder")]
+    pub held_folder: String,
+    /// The city's data staff, who may send bulk sheets holding every unit.
+    #[serde(default)]
+    pub bulk_senders: Vec<String>,
+    #[serde(default = "default_max_message_mb")]
+    pub max_message_mb: f64,
+    #[serde(default = "default_max_attachments")]
+    pub max_attachments: usize,
+    /// Without IDLE (or between IDLE waits), look this often.
+    #[serde(default = "default_poll_seconds")]
+    pub poll_seconds: u64,
+}
+
+fn default_imap_password_env() -> String {
+    "FAYUAN_IMAP_PASSWORD".into()
+}
+fn default_imap_folder() -> String {
+    "INBOX".into()
+}
+fn default_processed_folder() -> String {
+    "fayuan-processed".into()
+}
+fn default_held_folder() -> String {
+    "fayuan-held".into()
+}
+fn default_max_message_mb() -> f64 {
+    25.0
+}
+fn default_max_attachments() -> usize {
+    10
+}
+fn default_poll_seconds() -> u64 {
+    300
+}
+
+impl MailboxDef {
+    /// (host, port) of an `imaps://host[:port]` URL.
+    pub fn host_port(&self) -> std::result::Result<(String, u16), String> {
+        let rest = self
+            .url
+            .strip_prefix("imaps://")
+            .ok_or_else(|| format!("{}: expected imaps://host:993", self.url))?;
+        let rest = rest.trim_end_matches('/');
+        match rest.rsplit_once(':') {
+            Some((h, p)) => Ok((
+                h.to_string(),
+                p.parse().map_err(|_| format!("{}: bad port", self.url))?,
+            )),
+            None => Ok((rest.to_string(), 993)),
+        }
+    }
 }
 
 /// One soft check: which rule (`id`, one of [`SOFT_CHECK_IDS`], implemented in
@@ -439,6 +513,10 @@ pub struct UnitDef {
     pub carry_over: i64,
     /// Where reminders go (the unit's data contact).
     pub contact: Option<String>,
+    /// Further addresses that may send the unit's files by email (email-in); the `contact` may
+    /// always.
+    #[serde(default)]
+    pub contacts: Vec<String>,
 }
 
 /// One reporting unit, checked.
@@ -454,6 +532,8 @@ pub struct Unit {
     pub budget_derived: bool,
     pub carry_over: i64,
     pub contact: Option<String>,
+    /// Every address registered for the unit (the contact first), lower-cased.
+    pub senders: Vec<String>,
 }
 
 /// A checked pipeline definition, with folders resolved.
@@ -766,13 +846,40 @@ fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
         }
     }
     for u in &def.units {
-        if let Some(c) = &u.contact
-            && c.parse::<lettre::message::Mailbox>().is_err()
+        for c in u.contact.iter().chain(&u.contacts) {
+            if c.parse::<lettre::message::Mailbox>().is_err() {
+                problems.push(format!(
+                    "units ({} {}): contact {c:?} is not an email address",
+                    u.code, u.name
+                ));
+            }
+        }
+    }
+    for (i, m) in def.mailboxes.iter().enumerate() {
+        let at = format!("mailboxes[{}] ({})", i + 1, m.name);
+        if let Err(why) = m.host_port() {
+            problems.push(format!("{at}: url {why}"));
+        }
+        if m.name.is_empty()
+            || !m
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            problems.push(format!("{at}: name: letters, digits and - only"));
+        }
+        if !(m.max_message_mb > 0.0 && m.max_message_mb <= 100.0)
+            || !(1..=50).contains(&m.max_attachments)
+            || m.poll_seconds == 0
         {
             problems.push(format!(
-                "units ({} {}): contact {c:?} is not an email address",
-                u.code, u.name
+                "{at}: 0 < max_message_mb ≤ 100, 1 ≤ max_attachments ≤ 50, poll_seconds > 0"
             ));
+        }
+        for a in &m.bulk_senders {
+            if a.parse::<lettre::message::Mailbox>().is_err() {
+                problems.push(format!("{at}: bulk sender {a:?} is not an email address"));
+            }
         }
     }
     for (i, w) in def.webhooks.iter().enumerate() {
@@ -849,6 +956,12 @@ fn check_units(
             budget_derived,
             carry_over: u.carry_over,
             contact: u.contact.clone(),
+            senders: u
+                .contact
+                .iter()
+                .chain(&u.contacts)
+                .map(|a| a.trim().to_lowercase())
+                .collect(),
         });
     }
     if let Some(total) = p.total_target {

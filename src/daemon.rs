@@ -407,11 +407,7 @@ async fn failure_notice(
     now: DateTime<Tz>,
 ) {
     let p = &ctx.pipeline;
-    let staff: Vec<String> = if p.def.email.cc.is_empty() {
-        p.def.email.to.clone()
-    } else {
-        p.def.email.cc.clone()
-    };
+    let staff = notify::staff(p);
     let id = format!("failure-{job}-{}", now.format("%Y%m%dT%H%M%S"));
     let subject = format!(
         "【{}】fayuan 定时任务失败：{job}{}",

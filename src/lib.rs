@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod layout;
 pub mod ledger;
 pub mod lock;
+pub mod mailin;
 pub mod notify;
 pub mod period;
 pub mod report;

@@ -349,6 +349,7 @@ pub fn write_synthetic(
             budget: None,
             carry_over: 0,
             contact: None,
+            contacts: Vec::new(),
         })
         .collect();
     let t = &template.def;
@@ -373,6 +374,7 @@ pub fn write_synthetic(
         limits: t.limits.clone(),
         sources: Vec::new(),
         soft_checks: t.soft_checks.clone(),
+        mailboxes: Vec::new(),
         units: defs,
     };
     let text = toml::to_string(&file).map_err(|e| Error::Sample(format!("pipeline.toml: {e}")))?;

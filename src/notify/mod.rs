@@ -78,6 +78,77 @@ pub enum MessageKind {
     Reminder,
     /// A failed job, to the data staff.
     Failure,
+    /// A receipt to a county for a message it sent (email-in).
+    Receipt,
+    /// A message held for the data staff (unknown sender, auto-reply, too large).
+    Held,
+}
+
+/// The data staff: `email.cc`, or `email.to` when there is no copy list.
+pub fn staff(pipeline: &Pipeline) -> Vec<String> {
+    if pipeline.def.email.cc.is_empty() {
+        pipeline.def.email.to.clone()
+    } else {
+        pipeline.def.email.cc.clone()
+    }
+}
+
+/// `Auto-Submitted: auto-replied` (RFC 3834): other machines do not answer it.
+#[derive(Debug, Clone)]
+struct AutoSubmitted;
+
+impl lettre::message::header::Header for AutoSubmitted {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(_: &str) -> std::result::Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted)
+    }
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), "auto-replied".into())
+    }
+}
+
+/// A receipt: plain text in the thread of the county's message (In-Reply-To, References),
+/// marked `Auto-Submitted: auto-replied`.
+#[allow(clippy::too_many_arguments)] // the message's parts; one call site
+pub fn receipt_message(
+    pipeline: &Pipeline,
+    id: &str,
+    to: &[String],
+    cc: &[String],
+    subject: &str,
+    text: &str,
+    in_reply_to: &str,
+    now: DateTime<Tz>,
+) -> Result<Vec<u8>> {
+    let bad = |message: String| Error::Message {
+        id: id.to_string(),
+        message,
+    };
+    let mailbox = |a: &str| {
+        a.parse::<Mailbox>()
+            .map_err(|err| bad(format!("{a}: {err}")))
+    };
+    let thread = format!("<{}>", in_reply_to.trim_matches(['<', '>']));
+    let mut b = Message::builder()
+        .from(mailbox(&pipeline.def.email.from)?)
+        .subject(subject)
+        .message_id(Some(format!("<{id}.{}@fayuan>", pipeline.name())))
+        .in_reply_to(thread.clone())
+        .references(thread)
+        .header(AutoSubmitted)
+        .date(now.into());
+    for a in to {
+        b = b.to(mailbox(a)?);
+    }
+    for a in cc {
+        b = b.cc(mailbox(a)?);
+    }
+    let msg = b
+        .singlepart(SinglePart::plain(text.to_string()))
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(msg.formatted())
 }
 
 /// The delivery ledger of a pipeline.

@@ -255,7 +255,7 @@ fn plain_smtp_delivers_once_per_recipient_and_force_sends_again() {
 }
 
 /// A CA and a server certificate for 127.0.0.1, made with openssl.
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let sh = |args: &[&str]| {
         let o = Command::new("openssl")
             .args(args)

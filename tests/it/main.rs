@@ -9,6 +9,7 @@ mod fixtures;
 mod fuzz;
 mod indicators;
 mod ingest;
+mod mail;
 mod report;
 mod store;
 mod support;

@@ -1,0 +1,765 @@
+//! Email-in (issue 13): fayuan reads the bureau's data mailbox over IMAP, takes the attachments
+//! of registered senders through the same ingest as inbox files, and answers each county with a
+//! receipt in Chinese.
+//!
+//! For each message, in this order (each step repeatable, so a crash at any point resumes
+//! without losing or repeating anything):
+//! 1. fetched by UID above the last one done (never by sequence number), its bytes archived
+//!    under `<data-dir>/mail/<mailbox>/<yyyy-mm>/<sha12>.eml` (an immutable copy, SHA-256 in
+//!    the ledger) before anything else;
+//! 2. classified: auto-replies, bounces and list mail are held without a receipt; unknown
+//!    senders are held and the data staff are told; a registered sender's attachments
+//!    (.xlsx .xls .ods .csv .json) are put into `inbox/mail-<validity>-<uid>/` — only when every
+//!    row is the sender's unit (a bulk sender may send any) — and ingested;
+//! 3. the receipt (id `receipt-<validity>-<uid>`) goes through the outbox and the delivery
+//!    ledger (exactly once per recipient), in the message's thread, `Auto-Submitted`;
+//! 4. the message is moved to the processed (or held) folder, and the ledger says `done`.
+//!
+//! Invariant: a message is handled once per (UID validity, UID) and once per Message-ID +
+//! SHA-256; the mailbox is never emptied; the password comes only from the environment.
+
+use crate::config::{MailboxDef, Pipeline};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::ingest;
+use crate::layout::DataDir;
+use crate::ledger::Ledger;
+use crate::notify;
+use crate::period::{self, Moment, Period};
+use crate::store::{FileEntry, Outcome, Store};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The file kinds taken from a message (calamine reads .xls and .ods too).
+const TAKEN: [&str; 5] = ["xlsx", "xls", "ods", "csv", "json"];
+
+/// One step of one message, in the mail ledger.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MailEvent {
+    pub at: Moment,
+    pub validity: u32,
+    pub uid: u32,
+    pub message_id: String,
+    pub sha256: String,
+    pub step: MailStep,
+    /// Where the bytes are, who sent them, what happened (for `status` and people).
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailStep {
+    Archived,
+    /// Moved to the held folder (unknown sender, auto-reply, bounce, too large).
+    Held,
+    Done,
+}
+
+fn mail_dir(data_dir: &DataDir, m: &MailboxDef) -> PathBuf {
+    data_dir.root().join("mail").join(&m.name)
+}
+
+pub fn ledger(data_dir: &DataDir, m: &MailboxDef) -> Ledger<MailEvent> {
+    Ledger::at(mail_dir(data_dir, m).join("ledger.jsonl"))
+}
+
+/// What one look at a mailbox did.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub messages: usize,
+    pub held: usize,
+    pub receipts: usize,
+    pub files: usize,
+}
+
+type Session = async_imap::Session<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+fn imap_err(m: &MailboxDef, e: impl std::fmt::Display) -> Error {
+    Error::Runtime(format!("mailbox {}: {e}", m.name))
+}
+
+/// TLS to the server: the system's roots, plus `FAYUAN_IMAP_CA_FILE` (a PEM file) if set.
+fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>> {
+    use tokio_rustls::rustls::{self, RootCertStore, pki_types::CertificateDer};
+    let mut roots = RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Ok(path) = std::env::var("FAYUAN_IMAP_CA_FILE") {
+        use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_file_iter(&path)
+            .map_err(|e| Error::Usage(format!("FAYUAN_IMAP_CA_FILE {path}: {e}")))?;
+        for cert in certs {
+            let cert =
+                cert.map_err(|e| Error::Usage(format!("FAYUAN_IMAP_CA_FILE {path}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::Usage(format!("FAYUAN_IMAP_CA_FILE {path}: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Runtime(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Connects, logs in and selects the folder; returns the session and the UID validity.
+pub async fn connect(m: &MailboxDef) -> Result<(Session, u32)> {
+    let (host, port) = m.host_port().map_err(Error::Usage)?;
+    let password = std::env::var(&m.password_env).map_err(|_| {
+        Error::Usage(format!(
+            "mailbox {}: the password is read from {} only, and it is not set",
+            m.name, m.password_env
+        ))
+    })?;
+    let tcp = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| imap_err(m, "connection timed out"))?
+    .map_err(|e| imap_err(m, e))?;
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| imap_err(m, e))?;
+    let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| imap_err(m, e))?;
+    let mut client = async_imap::Client::new(tls);
+    client
+        .read_response()
+        .await
+        .map_err(|e| imap_err(m, e))?
+        .ok_or_else(|| imap_err(m, "no greeting"))?;
+    let mut session = client
+        .login(&m.user, &password)
+        .await
+        .map_err(|(e, _)| imap_err(m, format!("login: {e}")))?;
+    let mailbox = session
+        .select(&m.folder)
+        .await
+        .map_err(|e| imap_err(m, e))?;
+    for folder in [&m.processed_folder, &m.held_folder] {
+        // Exists already, or is made now; either way the MOVE below names it.
+        let _ = session.create(folder).await;
+    }
+    Ok((session, mailbox.uid_validity.unwrap_or(0)))
+}
+
+/// Looks at a mailbox once: every message above the last UID done.
+pub async fn fetch_once(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    m: &MailboxDef,
+    settings: &notify::Settings,
+    now: DateTime<Tz>,
+) -> Result<Fetched> {
+    let (mut session, validity) = connect(m).await?;
+    let out = handle_new(&mut session, validity, pipeline, data_dir, m, settings, now).await;
+    let _ = session.logout().await;
+    out
+}
+
+/// Handles every message of the selected folder not yet done.
+pub async fn handle_new(
+    session: &mut Session,
+    validity: u32,
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    m: &MailboxDef,
+    settings: &notify::Settings,
+    now: DateTime<Tz>,
+) -> Result<Fetched> {
+    let events = ledger(data_dir, m).read()?;
+    let done: HashSet<(u32, u32)> = events
+        .iter()
+        .filter(|e| e.step == MailStep::Done)
+        .map(|e| (e.validity, e.uid))
+        .collect();
+    let mut uids: Vec<u32> = session
+        .uid_search("ALL")
+        .await
+        .map_err(|e| imap_err(m, e))?
+        .into_iter()
+        .collect();
+    uids.sort_unstable();
+    let mut out = Fetched::default();
+    let max_bytes = (m.max_message_mb * 1024.0 * 1024.0) as u32;
+    for uid in uids {
+        if done.contains(&(validity, uid)) {
+            // Done but still here (a crash between the ledger and the move): move it now.
+            let _ = session.uid_mv(uid.to_string(), &m.processed_folder).await;
+            continue;
+        }
+        out.messages += 1;
+        let size = fetch_size(session, m, uid).await?;
+        if size > max_bytes {
+            hold(
+                session,
+                pipeline,
+                data_dir,
+                m,
+                settings,
+                validity,
+                uid,
+                now,
+                &Held {
+                    message_id: format!("uid-{validity}-{uid}"),
+                    sha256: String::new(),
+                    from: String::new(),
+                    subject: String::new(),
+                    why: format!(
+                        "邮件过大（{:.1} MB，上限 {} MB），未下载",
+                        f64::from(size) / 1024.0 / 1024.0,
+                        m.max_message_mb
+                    ),
+                },
+            )
+            .await?;
+            out.held += 1;
+            continue;
+        }
+        let bytes = fetch_body(session, m, uid).await?;
+        let handled = tokio::task::block_in_place(|| {
+            handle_message(pipeline, data_dir, m, validity, uid, &bytes, now)
+        })?;
+        match handled {
+            Handled::Held(h) => {
+                hold(
+                    session, pipeline, data_dir, m, settings, validity, uid, now, &h,
+                )
+                .await?;
+                out.held += 1;
+            }
+            Handled::Receipt { id, files } => {
+                let d = notify::deliver_message(data_dir, pipeline, &id, settings).await?;
+                for (r, why) in &d.failed {
+                    tracing::warn!(mailbox = %m.name, recipient = %r, "receipt not delivered yet: {why}");
+                }
+                out.receipts += 1;
+                out.files += files;
+                finish(
+                    session,
+                    data_dir,
+                    m,
+                    validity,
+                    uid,
+                    &m.processed_folder,
+                    now,
+                    "processed",
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn fetch_size(session: &mut Session, m: &MailboxDef, uid: u32) -> Result<u32> {
+    let fetched: Vec<_> = session
+        .uid_fetch(uid.to_string(), "(UID RFC822.SIZE)")
+        .await
+        .map_err(|e| imap_err(m, e))?
+        .try_collect()
+        .await
+        .map_err(|e| imap_err(m, e))?;
+    Ok(fetched.iter().find_map(|f| f.size).unwrap_or(0))
+}
+
+async fn fetch_body(session: &mut Session, m: &MailboxDef, uid: u32) -> Result<Vec<u8>> {
+    let fetched: Vec<_> = session
+        .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+        .await
+        .map_err(|e| imap_err(m, e))?
+        .try_collect()
+        .await
+        .map_err(|e| imap_err(m, e))?;
+    fetched
+        .iter()
+        .find_map(|f| f.body().map(<[u8]>::to_vec))
+        .ok_or_else(|| imap_err(m, format!("UID {uid}: no body")))
+}
+
+/// Moves the message and records it done.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    session: &mut Session,
+    data_dir: &DataDir,
+    m: &MailboxDef,
+    validity: u32,
+    uid: u32,
+    folder: &str,
+    now: DateTime<Tz>,
+    detail: &str,
+) -> Result<()> {
+    session
+        .uid_mv(uid.to_string(), folder)
+        .await
+        .map_err(|e| imap_err(m, format!("move UID {uid} to {folder}: {e}")))?;
+    ledger(data_dir, m).append(&MailEvent {
+        at: Moment(now),
+        validity,
+        uid,
+        message_id: String::new(),
+        sha256: String::new(),
+        step: MailStep::Done,
+        detail: detail.to_string(),
+    })
+}
+
+/// A message that gets no receipt, and why.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub message_id: String,
+    pub sha256: String,
+    pub from: String,
+    pub subject: String,
+    pub why: String,
+}
+
+/// Tells the data staff (once: the notice's id is the message's) and moves it to the held folder.
+#[allow(clippy::too_many_arguments)]
+async fn hold(
+    session: &mut Session,
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    m: &MailboxDef,
+    settings: &notify::Settings,
+    validity: u32,
+    uid: u32,
+    now: DateTime<Tz>,
+    h: &Held,
+) -> Result<()> {
+    let id = format!("held-{}-{validity}-{uid}", m.name);
+    let staff = notify::staff(pipeline);
+    if !tokio::task::block_in_place(|| notify::exists(data_dir, pipeline, &id))? {
+        let subject = format!(
+            "【{}】邮箱 {} 中有一封邮件待人工处理",
+            pipeline.def.pipeline.title, m.name
+        );
+        let text = format!(
+            "fayuan 未处理邮箱 {} 中的一封邮件，已移至文件夹“{}”：\n\n发件人：{}\n主题：{}\n原因：{}\n存档：{}\n\n未向发件人回复。\n",
+            m.user,
+            m.held_folder,
+            h.from,
+            h.subject,
+            h.why,
+            if h.sha256.is_empty() {
+                "（未下载）".to_string()
+            } else {
+                format!("SHA-256 {}", h.sha256)
+            }
+        );
+        let msg = notify::plain_message(pipeline, &id, &staff, &[], &subject, &text, None, now)?;
+        tokio::task::block_in_place(|| {
+            notify::put_in_outbox(
+                data_dir,
+                pipeline,
+                &notify::Outgoing {
+                    id: &id,
+                    kind: notify::MessageKind::Held,
+                    period: Period::of(now.date_naive()),
+                    recipients: &staff,
+                    subject: &subject,
+                    message: &msg,
+                    manifest: None,
+                },
+                now,
+            )
+        })?;
+    }
+    notify::deliver_message(data_dir, pipeline, &id, settings).await?;
+    ledger(data_dir, m).append(&MailEvent {
+        at: Moment(now),
+        validity,
+        uid,
+        message_id: h.message_id.clone(),
+        sha256: h.sha256.clone(),
+        step: MailStep::Held,
+        detail: h.why.clone(),
+    })?;
+    finish(
+        session,
+        data_dir,
+        m,
+        validity,
+        uid,
+        &m.held_folder,
+        now,
+        "held",
+    )
+    .await
+}
+
+/// What to do with a message once its bytes are archived.
+pub enum Handled {
+    Held(Held),
+    /// The receipt is in the outbox under this id; `files` attachments were taken in.
+    Receipt {
+        id: String,
+        files: usize,
+    },
+}
+
+/// The synchronous part: archive, classify, ingest, queue the receipt. Repeatable.
+pub fn handle_message(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    m: &MailboxDef,
+    validity: u32,
+    uid: u32,
+    bytes: &[u8],
+    now: DateTime<Tz>,
+) -> Result<Handled> {
+    let sha = fsutil::sha256_hex(bytes);
+    let month = now.format("%Y-%m").to_string();
+    let stored = mail_dir(data_dir, m)
+        .join(&month)
+        .join(format!("{}.eml", &sha[..12]));
+    fsutil::keep_copy(&stored, bytes, &sha)?;
+    let parsed = mail_parser::MessageParser::default().parse(bytes);
+    let header = |name: &str| -> Option<String> {
+        parsed.as_ref().and_then(|p| {
+            p.headers_raw()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+        })
+    };
+    let from = parsed
+        .as_ref()
+        .and_then(|p| p.from())
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .map(|a| a.trim().to_lowercase())
+        .unwrap_or_default();
+    let subject = parsed
+        .as_ref()
+        .and_then(|p| p.subject())
+        .unwrap_or("")
+        .to_string();
+    let message_id = parsed
+        .as_ref()
+        .and_then(|p| p.message_id())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("uid-{validity}-{uid}"));
+    ledger(data_dir, m).append(&MailEvent {
+        at: Moment(now),
+        validity,
+        uid,
+        message_id: message_id.clone(),
+        sha256: sha.clone(),
+        step: MailStep::Archived,
+        detail: format!("{} from {from}", data_dir_relative(data_dir, &stored)),
+    })?;
+    let held = |why: &str| {
+        Ok(Handled::Held(Held {
+            message_id: message_id.clone(),
+            sha256: sha.clone(),
+            from: from.clone(),
+            subject: subject.clone(),
+            why: why.to_string(),
+        }))
+    };
+    let Some(msg) = parsed.as_ref() else {
+        return held("邮件格式无法解析");
+    };
+    // Never answer machines: auto-replies, bounces, mailing lists.
+    let auto = header("Auto-Submitted").is_some_and(|v| !v.eq_ignore_ascii_case("no"));
+    let bounce = header("Content-Type")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("multipart/report"))
+        || from.starts_with("mailer-daemon@")
+        || from.starts_with("postmaster@")
+        || header("Return-Path").is_some_and(|v| v == "<>");
+    let list = header("List-Id").is_some()
+        || header("List-Unsubscribe").is_some()
+        || header("Precedence")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "bulk" | "list" | "junk"));
+    if auto || bounce || list {
+        return held("自动回复、退信或群发邮件，不予处理");
+    }
+    let bulk = m
+        .bulk_senders
+        .iter()
+        .any(|b| b.trim().eq_ignore_ascii_case(&from));
+    let unit = pipeline.units.iter().find(|u| u.senders.contains(&from));
+    if unit.is_none() && !bulk {
+        return held("发件人不是已登记的报送联系人");
+    }
+    // The attachments fayuan takes, in order.
+    let mut taken = Vec::new();
+    let mut skipped = Vec::new();
+    for part in msg.attachments() {
+        let name = mail_parser::MimeHeaders::attachment_name(part)
+            .unwrap_or("未命名附件")
+            .to_string();
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        if !TAKEN.contains(&ext.as_str()) {
+            skipped.push(format!(
+                "{name}：不是报送文件（须为 .xlsx、.xls、.ods、.csv 或 .json），未处理"
+            ));
+            continue;
+        }
+        if taken.len() >= m.max_attachments {
+            skipped.push(format!("{name}：附件超过 {} 个，未处理", m.max_attachments));
+            continue;
+        }
+        taken.push((name, part.contents().to_vec()));
+    }
+    let folder = format!("mail-{}-{validity}-{uid}", m.name);
+    let mut lines = Vec::new();
+    let mut refused = Vec::new();
+    for (k, (name, body)) in taken.iter().enumerate() {
+        if let Some(u) = unit.filter(|_| !bulk) {
+            let checked = ingest::validate::check(name, body, pipeline);
+            let others: Vec<&String> = checked
+                .unit_codes
+                .iter()
+                .filter(|c| **c != u.code)
+                .collect();
+            if !others.is_empty() {
+                refused.push(k);
+                lines.push(format!(
+                    "{}. {name}：未接收。附件中含有其他单位（{}）的数据，{} 只能报送{}的数据。请只保留本单位的行后重新发送。",
+                    k + 1,
+                    others.iter().map(|c| c.as_str()).collect::<Vec<_>>().join("、"),
+                    from,
+                    u.name
+                ));
+                continue;
+            }
+        }
+        let dest = data_dir.inbox().join(&folder).join(format!(
+            "{}-{}",
+            k + 1,
+            ingest::disk_name(name, 120)
+        ));
+        fsutil::write_new(&dest, body)?;
+    }
+    let summary = ingest::ingest(pipeline, data_dir, now)?;
+    let store = Store::open(data_dir);
+    let files = store.files()?;
+    let rows = crate::frame::strings_table(&store.rows()?, &["sha256", "period", "version"])
+        .map_err(|e| Error::store(&data_dir.store(), e))?;
+    for (k, (name, body)) in taken.iter().enumerate() {
+        if refused.contains(&k) {
+            continue;
+        }
+        let recorded = format!("{folder}/{}-{}", k + 1, ingest::disk_name(name, 120));
+        lines.push(attachment_line(
+            k + 1,
+            name,
+            &recorded,
+            &fsutil::sha256_hex(body),
+            &files,
+            &rows,
+        ));
+    }
+    let _ = summary;
+    for s in &skipped {
+        lines.push(format!("- {s}"));
+    }
+    let id = format!("receipt-{}-{validity}-{uid}", m.name);
+    if !notify::exists(data_dir, pipeline, &id)? {
+        let to = vec![from.clone()];
+        let cc: Vec<String> = unit
+            .map(|u| u.senders.iter().filter(|a| **a != from).cloned().collect())
+            .unwrap_or_default();
+        let text = receipt_text(
+            pipeline,
+            data_dir,
+            unit.map(|u| u.code.as_str()),
+            &subject,
+            &lines,
+            now,
+        )?;
+        let reply_subject = format!(
+            "回执：{}",
+            if subject.is_empty() {
+                "（无主题）"
+            } else {
+                &subject
+            }
+        );
+        let msg = notify::receipt_message(
+            pipeline,
+            &id,
+            &to,
+            &cc,
+            &reply_subject,
+            &text,
+            &message_id,
+            now,
+        )?;
+        let recipients: Vec<String> = to.iter().chain(&cc).cloned().collect();
+        notify::put_in_outbox(
+            data_dir,
+            pipeline,
+            &notify::Outgoing {
+                id: &id,
+                kind: notify::MessageKind::Receipt,
+                period: Period::of(now.date_naive()),
+                recipients: &recipients,
+                subject: &reply_subject,
+                message: &msg,
+                manifest: None,
+            },
+            now,
+        )?;
+    }
+    Ok(Handled::Receipt {
+        id,
+        files: taken.len() - refused.len(),
+    })
+}
+
+fn data_dir_relative(data_dir: &DataDir, p: &std::path::Path) -> String {
+    p.strip_prefix(data_dir.root())
+        .unwrap_or(p)
+        .to_string_lossy()
+        .to_string()
+}
+
+/// One attachment's line of the receipt, from what the store recorded of it.
+fn attachment_line(
+    n: usize,
+    name: &str,
+    recorded: &str,
+    sha: &str,
+    files: &[FileEntry],
+    rows: &[Vec<String>],
+) -> String {
+    let mine = files
+        .iter()
+        .find(|f| f.file_name == recorded && f.sha256 == sha);
+    let Some(f) = mine else {
+        return format!(
+            "{n}. {name}：已收到，等待处理（文件仍在写入或排队），稍后的回执或汇总会说明结果。"
+        );
+    };
+    match f.outcome {
+        Outcome::Accepted | Outcome::Partial => {
+            let mut months: Vec<String> = rows
+                .iter()
+                .filter(|r| r[0] == sha)
+                .map(|r| {
+                    let p = Period::parse(&r[1])
+                        .map(|p| p.zh())
+                        .unwrap_or_else(|| r[1].clone());
+                    let v: i64 = r[2].parse().unwrap_or(1);
+                    if v > 1 {
+                        format!("{p}（第{v}版，替代第{}版）", v - 1)
+                    } else {
+                        format!("{p}（第1版）")
+                    }
+                })
+                .collect();
+            months.sort();
+            let head = if f.outcome == Outcome::Partial {
+                format!(
+                    "部分接收：{} 行接收，{} 行被拒收",
+                    f.rows_accepted, f.rows_rejected
+                )
+            } else {
+                format!("已接收，{} 行", f.rows_accepted)
+            };
+            let mut line = format!("{n}. {name}：{head}：{}。", months.join("、"));
+            if f.outcome == Outcome::Partial {
+                line.push_str(&format!(
+                    "\n   被拒收的问题：\n{}",
+                    indent(&f.problems.replace(recorded, name))
+                ));
+            }
+            line
+        }
+        Outcome::Rejected => format!(
+            "{n}. {name}：未接收。问题如下，请改正后重新发送整个文件：\n{}",
+            indent(&f.problems.replace(recorded, name))
+        ),
+        Outcome::Duplicate => {
+            let first = files
+                .iter()
+                .find(|e| e.sha256 == sha && e.outcome != Outcome::Duplicate);
+            format!(
+                "{n}. {name}：此前已收到完全相同的文件{}，未重复收取。",
+                first
+                    .map(|e| format!("（{} 收到）", period::minute_text(&e.arrived_at)))
+                    .unwrap_or_default()
+            )
+        }
+    }
+}
+
+fn indent(problems: &str) -> String {
+    problems
+        .lines()
+        .map(|l| format!("   {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The receipt's text: per attachment, soft checks waiting for a 说明, what is still missing.
+fn receipt_text(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    unit: Option<&str>,
+    subject: &str,
+    lines: &[String],
+    now: DateTime<Tz>,
+) -> Result<String> {
+    let p = pipeline;
+    let mut text = format!(
+        "您好：\n\n{}已收到您的邮件“{}”（{}）。处理结果如下：\n\n",
+        p.def.pipeline.office,
+        if subject.is_empty() {
+            "（无主题）"
+        } else {
+            subject
+        },
+        period::instant_zh(&now)
+    );
+    if lines.is_empty() {
+        text.push_str("邮件中没有附件。请将月报表（Excel、CSV 或 JSON）作为附件发送。\n");
+    }
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    // The month being collected now: the one before this one.
+    let period = Period::of(now.date_naive()).prev();
+    if period.year == p.year()
+        && let Some(code) = unit
+    {
+        let store = Store::open(data_dir);
+        let status = crate::status::unit_status(p, &store, period, &now)?;
+        if let Some(s) = status.iter().find(|s| s.code == code) {
+            text.push('\n');
+            if s.latest.is_none() {
+                text.push_str(&format!("{}的{}数据尚未收到。\n", s.name, period.zh()));
+            } else {
+                text.push_str(&format!("{}的{}数据已收到。\n", s.name, period.zh()));
+            }
+            if !s.pending.is_empty() {
+                text.push_str("以下数据异常，已接收，但须在“说明”栏写明原因后重新发送（数字不变不算更正）：\n");
+                for x in &s.pending {
+                    text.push_str(&format!("   待说明：{x}\n"));
+                }
+            }
+        }
+    }
+    text.push_str(&format!(
+        "\n{}\n（本邮件由 fayuan 自动发送；如有疑问请联系市局数据人员。）\n",
+        p.def.pipeline.office
+    ));
+    Ok(text)
+}

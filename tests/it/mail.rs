@@ -1,0 +1,447 @@
+//! Email-in (issue 13) against real servers: Dovecot on 127.0.0.1 (IMAP over TLS, started here
+//! with a temporary configuration and a password file) and the SMTP server the email tests use
+//! (aiosmtpd, `tests/servers.py`) for the receipts.
+
+use crate::email::{Server, certificates, free_port, pipeline, python_ready};
+use crate::support::*;
+use base64::Engine;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+const USER: &str = "data@example.gov.cn";
+const PASSWORD: &str = "s3cret-for-tests";
+const HUOQIU: &str = "huoqiu@example.gov.cn";
+
+/// A Dovecot serving one user over TLS on a free port of 127.0.0.1.
+struct Dovecot {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    ca: PathBuf,
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dovecot_ready() -> bool {
+    let ok = Command::new("dovecot")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && python_ready();
+    if !ok {
+        skipped(
+            "email-in tests",
+            "Dovecot (the real IMAP server) and python3 with aiosmtpd",
+            "apt-get install dovecot-imapd; pip install aiosmtpd",
+        );
+    }
+    ok
+}
+
+impl Dovecot {
+    fn start(dir: &Path) -> Dovecot {
+        // Dovecot's own users must reach these files: the folder is world-readable.
+        std::fs::create_dir_all(dir).unwrap();
+        for p in dir.ancestors() {
+            if p == std::env::temp_dir() || p == Path::new("/") || p.as_os_str().is_empty() {
+                break;
+            }
+            let mode = std::fs::metadata(p).unwrap().permissions().mode();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o755)).unwrap();
+        }
+        let (ca, cert, key) = certificates(dir);
+        for f in [&cert, &key] {
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let ok = Command::new("chown")
+            .args(["-R", "dovecot:dovecot"])
+            .arg(&home)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        std::fs::write(dir.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();
+        let port = free_port();
+        let d = dir.display();
+        let conf = format!(
+            "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
+             log_path = {d}/dovecot.log\nssl = required\nssl_cert = <{}\nssl_key = <{}\n\
+             disable_plaintext_auth = yes\nauth_mechanisms = plain login\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    port = {port}\n    ssl = yes\n  }}\n}}\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={d}/home/%u\n}}\n\
+             mail_location = maildir:~/Maildir\ndefault_internal_user = dovecot\ndefault_internal_group = dovecot\n\
+             default_login_user = dovenull\nfirst_valid_uid = 1\nnamespace inbox {{\n  inbox = yes\n}}\n",
+            cert.display(),
+            key.display()
+        );
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        std::fs::write(dir.join("dovecot.conf"), conf).unwrap();
+        let child = Command::new("dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(dir.join("dovecot.conf"))
+            .spawn()
+            .expect("dovecot starts");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "dovecot did not listen: {}",
+                std::fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Dovecot {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+            ca,
+        }
+    }
+
+    fn tool(&self, args: &[&str]) -> String {
+        let o = Command::new("python3")
+            .arg(repo().join("tests/tools/imap.py"))
+            .args(["127.0.0.1", &self.port.to_string()])
+            .arg(&self.ca)
+            .args([USER, PASSWORD])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "imap.py {args:?}: {}\ndovecot.log:\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            std::fs::read_to_string(self.dir.join("dovecot.log")).unwrap_or_default()
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Delivers a message into INBOX, as a county's mail would arrive.
+    fn deliver(&self, message: &[u8]) {
+        let path = self.dir.join(format!("m{}.eml", fastrand::u64(..)));
+        std::fs::write(&path, message).unwrap();
+        self.tool(&["append", path.to_str().unwrap()]);
+    }
+
+    fn count(&self, folder: &str) -> i64 {
+        self.tool(&["count", folder]).parse().unwrap()
+    }
+}
+
+/// A MIME message with attachments: (file name header form, bytes). `name_header` is the
+/// Content-Disposition parameter exactly as a mail program writes it.
+fn message(
+    from: &str,
+    subject: &str,
+    extra_headers: &str,
+    attachments: &[(&str, &[u8])],
+) -> Vec<u8> {
+    let b64 = |b: &[u8]| {
+        let s = base64::engine::general_purpose::STANDARD.encode(b);
+        s.as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c).to_string())
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    };
+    let subject = format!(
+        "=?UTF-8?B?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(subject)
+    );
+    let id = format!("<t{}@county.example>", fastrand::u64(..));
+    let mut m = format!(
+        "From: {from}\r\nTo: {USER}\r\nSubject: {subject}\r\nMessage-ID: {id}\r\nDate: Mon, 4 Aug 2025 09:00:00 +0800\r\nMIME-Version: 1.0\r\n{extra_headers}Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+        b64("请查收本月月报。".as_bytes())
+    );
+    for (disposition, bytes) in attachments {
+        m.push_str(&format!(
+            "--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; {disposition}\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            b64(bytes)
+        ));
+    }
+    m.push_str("--XX--\r\n");
+    m.into_bytes()
+}
+
+/// `filename*=UTF-8''…` (RFC 2231).
+fn rfc2231(name: &str) -> String {
+    let enc: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("filename*=UTF-8''{enc}")
+}
+
+/// `filename="=?GBK?B?…?="` (RFC 2047 in GBK, as older Chinese mail programs write it).
+fn gbk(name: &str) -> String {
+    let bytes = encoding_rs::GBK.encode(name).0;
+    format!(
+        "filename=\"=?GBK?B?{}?=\"",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
+const HEADER: &str = "单位代码,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数";
+
+fn csv_row(code: &str, month: u32, cases: i64) -> String {
+    format!("{code},2025-{month:02},{cases},{cases},0,0,5,80000,70000,56000,0,0,10,10")
+}
+
+struct Setup {
+    env: Env,
+    imap: Dovecot,
+    smtp: Server,
+    _dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut path = pipeline(
+        dir.path(),
+        &[(
+            "contact = \"huoqiu@example.gov.cn\"",
+            "contact = \"huoqiu@example.gov.cn\"\ncontacts = [\"huoqiu-2@example.gov.cn\"]",
+        )],
+    );
+    let imap = Dovecot::start(&dir.path().join("imap"));
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "\n[[mailboxes]]\nname = \"data\"\nurl = \"imaps://127.0.0.1:{}\"\nuser = \"{USER}\"\nbulk_senders = [\"data-staff@example.gov.cn\"]\nmax_message_mb = 5\n",
+        imap.port
+    ));
+    std::fs::write(&path, text).unwrap();
+    path = path.canonicalize().unwrap();
+    let env = Env::with_pipeline(&path);
+    let smtp = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
+    Setup {
+        env,
+        imap,
+        smtp,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    fn ingest(&self, at: &str) -> Run {
+        let url = format!("smtp://127.0.0.1:{}", self.smtp.port);
+        let ca = self.imap.ca.to_str().unwrap().to_string();
+        self.env.run_env(
+            &["--as-of", at, "ingest"],
+            &[
+                ("FAYUAN_IMAP_PASSWORD", PASSWORD),
+                ("FAYUAN_IMAP_CA_FILE", &ca),
+                ("FAYUAN_SMTP_URL", &url),
+            ],
+        )
+    }
+
+    /// Received SMTP messages, parsed: (recipients, subject, text, raw headers).
+    fn receipts(&self) -> Vec<(String, String, String, String)> {
+        self.smtp
+            .received()
+            .into_iter()
+            .map(|(file, raw)| {
+                // The server names each delivery `NNN-<recipient>.eml`.
+                let rcpt = file
+                    .split_once('-')
+                    .map_or(file.as_str(), |(_, r)| r)
+                    .trim_end_matches(".eml")
+                    .to_string();
+                let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+                let head = String::from_utf8_lossy(&raw[..raw.len().min(4000)]).to_string();
+                (
+                    rcpt,
+                    m.subject().unwrap_or("").to_string(),
+                    m.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
+                    head,
+                )
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_county_emails_its_files_and_gets_a_receipt() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let p = luan();
+    let row = fayuan::sample::figures(
+        p.unit("341522").unwrap(),
+        fayuan::period::Period::new(2025, 7).unwrap(),
+        &mut fayuan::sample::Rng::new(7),
+    );
+    let xlsx =
+        fayuan::sample::render(fayuan::sample::Style::XlsxTitled, "霍邱县月报", &[row]).unwrap();
+    let csv = encoding_rs::GB18030
+        .encode(&format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40)))
+        .0
+        .into_owned();
+    let json = serde_json::json!([{
+        "unit_code": "341522", "period": "2025-05", "cases_approved": 3, "cases_criminal": 3,
+        "cases_civil": 0, "cases_admin": 0, "cases_closed": 1, "funds_received": 0,
+        "spend_total": 0, "spend_case": 0, "complaints": 0, "complaints_resolved": 0,
+        "surveyed": 0, "satisfied": 0
+    }])
+    .to_string();
+    let bad = format!("{HEADER}\r\n341522,2025-04,十二,1,0,0,5,80000,70000,56000,0,0,10,10\r\n");
+    s.imap.deliver(&message(
+        &format!("霍邱县司法局 <{HUOQIU}>"),
+        "霍邱县7月月报",
+        "",
+        &[
+            (&rfc2231("霍邱县_2025-07.xlsx"), &xlsx),
+            (&gbk("霍邱县_2025-06.csv"), &csv),
+            (&rfc2231("霍邱县_2025-05.json"), json.as_bytes()),
+            (&rfc2231("霍邱县_2025-04.csv"), bad.as_bytes()),
+            (&rfc2231("说明.docx"), b"PK\x03\x04"),
+        ],
+    ));
+    let r = s.ingest("2025-08-03 10:00");
+    assert!(
+        r.stdout
+            .contains("邮箱 data：新邮件 1 封，回执 1 封，转人工 0 封，收取附件 4 个"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    // The rows are in the store, from the message.
+    let stored = latest_rows(&s.env.store());
+    let months: Vec<&str> = stored
+        .iter()
+        .filter(|r| r["unit_code"] == "341522")
+        .map(|r| r["period"].as_str())
+        .collect();
+    assert_eq!(months, ["2025-05", "2025-06", "2025-07"]);
+    // The receipt: to the sender, the unit's other contact in copy, in the thread, automatic.
+    let got = s.receipts();
+    let mut rcpts: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+    rcpts.sort();
+    assert_eq!(rcpts, ["huoqiu-2@example.gov.cn", HUOQIU]);
+    let (_, subject, text, head) = &got[0];
+    assert_eq!(subject, "回执：霍邱县7月月报");
+    assert!(
+        head.contains("In-Reply-To: <t") && head.contains("Auto-Submitted: auto-replied"),
+        "{head}"
+    );
+    for want in [
+        "1. 霍邱县_2025-07.xlsx：已接收，1 行：2025年7月（第1版）。",
+        "2. 霍邱县_2025-06.csv：已接收，1 行：2025年6月（第1版）。",
+        "3. 霍邱县_2025-05.json：已接收，1 行：2025年5月（第1版）。",
+        "4. 霍邱县_2025-04.csv：未接收。",
+        "   霍邱县_2025-04.csv C2 受理审批案件数：“十二”不是整数",
+        "说明.docx：不是报送文件",
+        "霍邱县的2025年7月数据已收到。",
+    ] {
+        assert!(text.contains(want), "expected {want:?} in\n{text}");
+    }
+    // The message is archived byte for byte and moved to the processed folder.
+    let archived = s.env.files_under("mail");
+    assert!(
+        archived
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "eml")),
+        "{archived:?}"
+    );
+    assert_eq!(s.imap.count("INBOX"), 0);
+    assert_eq!(s.imap.count("fayuan-processed"), 1);
+
+    // Looked at again (a restart, the same mailbox): nothing twice.
+    let r = s.ingest("2025-08-03 10:10");
+    assert!(r.stdout.contains("新邮件 0 封"), "{}", r.stdout);
+    assert_eq!(s.receipts().len(), 2);
+    assert_eq!(latest_rows(&s.env.store()).len(), 3);
+}
+
+#[test]
+fn strangers_machines_and_other_units_rows_are_not_answered_or_taken() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let row = |code: &str| format!("{HEADER}\r\n{}\r\n", csv_row(code, 7, 12)).into_bytes();
+    // An unknown sender.
+    s.imap.deliver(&message(
+        "someone@elsewhere.example",
+        "月报",
+        "",
+        &[(&rfc2231("霍邱县_2025-07.csv"), &row("341522"))],
+    ));
+    // A bounce.
+    s.imap.deliver(&message(
+        "MAILER-DAEMON@example.gov.cn",
+        "Undelivered Mail Returned to Sender",
+        "Auto-Submitted: auto-replied\r\n",
+        &[],
+    ));
+    // A registered sender sending another unit's rows.
+    s.imap.deliver(&message(
+        HUOQIU,
+        "金寨县月报（代发）",
+        "",
+        &[(&rfc2231("金寨县_2025-07.csv"), &row("341524"))],
+    ));
+    // A message with no attachment.
+    s.imap.deliver(&message(HUOQIU, "请问报送格式", "", &[]));
+    let r = s.ingest("2025-08-03 10:00");
+    assert!(
+        r.stdout.contains("新邮件 4 封，回执 2 封，转人工 2 封"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(latest_rows(&s.env.store()).is_empty(), "nothing taken");
+    assert_eq!(s.imap.count("fayuan-held"), 2);
+    assert_eq!(s.imap.count("fayuan-processed"), 2);
+    let got = s.receipts();
+    // No receipt to the stranger or the daemon; the data staff told of both.
+    assert!(
+        got.iter()
+            .all(|g| g.0 != "someone@elsewhere.example" && !g.0.starts_with("MAILER"))
+    );
+    let staff: Vec<&(String, String, String, String)> = got
+        .iter()
+        .filter(|g| g.0 == "data-staff@example.gov.cn")
+        .collect();
+    assert_eq!(staff.len(), 2, "{got:?}");
+    assert!(
+        staff
+            .iter()
+            .any(|g| g.2.contains("发件人不是已登记的报送联系人"))
+    );
+    assert!(
+        staff
+            .iter()
+            .any(|g| g.2.contains("自动回复、退信或群发邮件"))
+    );
+    let to_huoqiu: Vec<&String> = got.iter().filter(|g| g.0 == HUOQIU).map(|g| &g.2).collect();
+    assert!(
+        to_huoqiu
+            .iter()
+            .any(|t| t.contains("含有其他单位（341524）的数据")
+                && t.contains("只能报送霍邱县的数据")),
+        "{to_huoqiu:?}"
+    );
+    assert!(
+        to_huoqiu.iter().any(|t| t.contains("邮件中没有附件")),
+        "{to_huoqiu:?}"
+    );
+}

@@ -1,0 +1,28 @@
+"""A test's hands on the IMAP server (Dovecot): put a message into a folder, or count a folder.
+
+python3 imap.py HOST PORT CA_PEM USER PASSWORD append FILE [FOLDER]
+python3 imap.py HOST PORT CA_PEM USER PASSWORD count FOLDER
+"""
+import imaplib
+import ssl
+import sys
+
+
+def main():
+    host, port, ca, user, password, command = sys.argv[1:7]
+    context = ssl.create_default_context(cafile=ca)
+    m = imaplib.IMAP4_SSL(host, int(port), ssl_context=context)
+    m.login(user, password)
+    if command == "append":
+        folder = sys.argv[8] if len(sys.argv) > 8 else "INBOX"
+        with open(sys.argv[7], "rb") as f:
+            typ, data = m.append(folder, None, None, f.read())
+        assert typ == "OK", data
+    elif command == "count":
+        typ, data = m.select(sys.argv[7], readonly=True)
+        print(int(data[0]) if typ == "OK" else -1)
+    m.logout()
+
+
+if __name__ == "__main__":
+    main()
