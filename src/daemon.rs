@@ -121,6 +121,19 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         scheduler.add(job).await.map_err(bad)?;
     }
     scheduler.start().await.map_err(bad)?;
+    // Each mailbox is watched by its own task (IDLE), stopped with the daemon.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut watchers = Vec::new();
+    for m in &ctx.pipeline.def.mailboxes {
+        watchers.push(tokio::spawn(crate::mailin::watch(
+            ctx.pipeline.clone(),
+            ctx.data_dir.clone(),
+            m.clone(),
+            clock,
+            std::time::Duration::from_secs(sch.lock_wait_seconds),
+            stop_rx.clone(),
+        )));
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Runtime(format!("cannot watch SIGTERM: {e}")))?;
     let mut heartbeat =
@@ -158,6 +171,10 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         }
     }
     tracing::info!("stopping: no job in hand");
+    let _ = stop_tx.send(true);
+    for w in watchers {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), w).await;
+    }
     let _ = scheduler.shutdown().await;
     record(
         &ctx,

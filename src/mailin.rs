@@ -517,6 +517,12 @@ pub fn handle_message(
         taken.push((name, part.contents().to_vec()));
     }
     let folder = format!("mail-{}-{validity}-{uid}", m.name);
+    // Attachments taken in already (a run killed after its ingest): not written again.
+    let recorded: HashSet<(String, String)> = Store::open(data_dir)
+        .files()?
+        .into_iter()
+        .map(|f| (f.file_name, f.sha256))
+        .collect();
     let mut lines = Vec::new();
     let mut refused = Vec::new();
     for (k, (name, body)) in taken.iter().enumerate() {
@@ -539,14 +545,14 @@ pub fn handle_message(
                 continue;
             }
         }
-        let dest = data_dir.inbox().join(&folder).join(format!(
-            "{}-{}",
-            k + 1,
-            ingest::disk_name(name, 120)
-        ));
-        fsutil::write_new(&dest, body)?;
+        let inbox_name = format!("{}-{}", k + 1, ingest::disk_name(name, 120));
+        if recorded.contains(&(format!("{folder}/{inbox_name}"), fsutil::sha256_hex(body))) {
+            continue;
+        }
+        fsutil::write_new(&data_dir.inbox().join(&folder).join(&inbox_name), body)?;
     }
-    let summary = ingest::ingest(pipeline, data_dir, now)?;
+    ingest::ingest(pipeline, data_dir, now)?;
+    crate::faults::point("mail-receipt", &stored)?;
     let store = Store::open(data_dir);
     let files = store.files()?;
     let rows = crate::frame::strings_table(&store.rows()?, &["sha256", "period", "version"])
@@ -565,7 +571,6 @@ pub fn handle_message(
             &rows,
         ));
     }
-    let _ = summary;
     for s in &skipped {
         lines.push(format!("- {s}"));
     }
@@ -762,4 +767,92 @@ fn receipt_text(
         p.def.pipeline.office
     ));
     Ok(text)
+}
+
+/// The daemon's watch of one mailbox: handle what is new, then wait with IDLE (up to
+/// `poll_seconds`, then look anyway — the polling fallback) until the server says something
+/// changed; on any failure reconnect with a growing pause (2 s doubling to 5 minutes). Ends
+/// when `stop` turns true.
+pub async fn watch(
+    pipeline: Pipeline,
+    data_dir: DataDir,
+    m: MailboxDef,
+    clock: period::Clock,
+    lock_wait: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut pause = std::time::Duration::from_secs(2);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match session_round(&pipeline, &data_dir, &m, clock, lock_wait, &mut stop).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(mailbox = %m.name, error = %e, pause_s = pause.as_secs(), "mailbox: reconnecting");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => return,
+                }
+                pause = (pause * 2).min(std::time::Duration::from_secs(300));
+            }
+        }
+    }
+}
+
+/// One connection: rounds of (handle new, IDLE) until stopped (Ok) or a failure (Err).
+async fn session_round(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    m: &MailboxDef,
+    clock: period::Clock,
+    lock_wait: std::time::Duration,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let (mut session, validity) = connect(m).await?;
+    tracing::info!(mailbox = %m.name, validity, "mailbox connected");
+    loop {
+        let settings = notify::Settings::resolve(pipeline, clock)?;
+        {
+            let _lock = tokio::task::block_in_place(|| {
+                crate::lock::acquire(data_dir, lock_wait, "daemon mail")
+            })?;
+            let f = handle_new(
+                &mut session,
+                validity,
+                pipeline,
+                data_dir,
+                m,
+                &settings,
+                clock.now(),
+            )
+            .await?;
+            if f.messages > 0 {
+                tracing::info!(mailbox = %m.name, messages = f.messages, receipts = f.receipts, held = f.held, "mailbox handled");
+            }
+        }
+        let mut idle = session.idle();
+        idle.init()
+            .await
+            .map_err(|e| imap_err(m, format!("IDLE: {e}")))?;
+        let stopped = {
+            let (wait, _interrupt) =
+                idle.wait_with_timeout(std::time::Duration::from_secs(m.poll_seconds));
+            tokio::select! {
+                r = wait => {
+                    r.map_err(|e| imap_err(m, format!("IDLE: {e}")))?;
+                    false
+                }
+                _ = stop.changed() => true,
+            }
+        };
+        session = idle
+            .done()
+            .await
+            .map_err(|e| imap_err(m, format!("IDLE done: {e}")))?;
+        if stopped {
+            let _ = session.logout().await;
+            return Ok(());
+        }
+    }
 }

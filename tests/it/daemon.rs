@@ -8,12 +8,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Daemon {
+pub struct Daemon {
     child: Child,
 }
 
 impl Daemon {
-    fn start(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Daemon {
+    pub fn start(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fayuan"));
         cmd.current_dir(env.tmp.path())
             .arg("--pipeline")
@@ -37,7 +37,7 @@ impl Daemon {
     }
 
     /// SIGTERM, then the exit code (within 30 s).
-    fn stop(mut self) -> i32 {
+    pub fn stop(mut self) -> i32 {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -63,7 +63,7 @@ impl Drop for Daemon {
     }
 }
 
-fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
         assert!(start.elapsed() < limit, "timed out waiting for {what}");

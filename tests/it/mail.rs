@@ -155,10 +155,15 @@ fn message(
             .collect::<Vec<_>>()
             .join("\r\n")
     };
-    let subject = format!(
-        "=?UTF-8?B?{}?=",
-        base64::engine::general_purpose::STANDARD.encode(subject)
-    );
+    // A subject already encoded (e.g. in GBK) is kept as the mail program wrote it.
+    let subject = if subject.starts_with("=?") {
+        subject.to_string()
+    } else {
+        format!(
+            "=?UTF-8?B?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(subject)
+        )
+    };
     let id = format!("<t{}@county.example>", fastrand::u64(..));
     let mut m = format!(
         "From: {from}\r\nTo: {USER}\r\nSubject: {subject}\r\nMessage-ID: {id}\r\nDate: Mon, 4 Aug 2025 09:00:00 +0800\r\nMIME-Version: 1.0\r\n{extra_headers}Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
@@ -444,4 +449,156 @@ fn strangers_machines_and_other_units_rows_are_not_answered_or_taken() {
         to_huoqiu.iter().any(|t| t.contains("邮件中没有附件")),
         "{to_huoqiu:?}"
     );
+}
+
+#[test]
+fn a_message_over_the_size_limit_is_held_without_being_read() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    // 6 MB of attachment against `max_message_mb = 5` (the test's setting; 25 by default).
+    let big = vec![b'x'; 6 * 1024 * 1024];
+    s.imap.deliver(&message(
+        HUOQIU,
+        "大文件",
+        "",
+        &[(&rfc2231("霍邱县_2025-07.csv"), &big)],
+    ));
+    let r = s.ingest("2025-08-03 10:00");
+    assert!(
+        r.stdout.contains("新邮件 1 封，回执 0 封，转人工 1 封"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert_eq!(s.imap.count("fayuan-held"), 1);
+    let got = s.receipts();
+    assert_eq!(got.len(), 1, "only the staff are told");
+    assert!(
+        got[0].2.contains("邮件过大") && got[0].2.contains("上限 5 MB"),
+        "{}",
+        got[0].2
+    );
+    assert!(latest_rows(&s.env.store()).is_empty());
+}
+
+#[test]
+fn killed_between_the_ingest_and_the_receipt_it_resumes_without_repeating() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 33));
+    // Subject and file name in GBK (RFC 2047), as older Chinese mail programs send them.
+    let subject = format!(
+        "=?GBK?B?{}?=",
+        base64::engine::general_purpose::STANDARD
+            .encode(encoding_rs::GBK.encode("霍邱县7月报表").0)
+    );
+    s.imap.deliver(&message(
+        HUOQIU,
+        &subject,
+        "",
+        &[(&gbk("霍邱县_2025-07.csv"), csv.as_bytes())],
+    ));
+    let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
+    let ca = s.imap.ca.to_str().unwrap().to_string();
+    let r = s.env.run_env(
+        &["--as-of", "2025-08-03 10:00", "ingest"],
+        &[
+            ("FAYUAN_IMAP_PASSWORD", PASSWORD),
+            ("FAYUAN_IMAP_CA_FILE", &ca),
+            ("FAYUAN_SMTP_URL", &url),
+            ("FAYUAN_TEST_FAULT", "crash@mail-receipt"),
+        ],
+    );
+    assert_ne!(r.code, 0, "killed: {}{}", r.stdout, r.stderr);
+    assert_eq!(latest_rows(&s.env.store()).len(), 1, "the file was taken");
+    assert!(s.receipts().is_empty(), "no receipt yet");
+    assert_eq!(s.imap.count("INBOX"), 1, "the message waits");
+    // Started again: the receipt goes once per recipient, the file is not taken again.
+    let r = s.ingest("2025-08-03 10:05");
+    assert!(r.stdout.contains("回执 1 封"), "{}{}", r.stdout, r.stderr);
+    let got = s.receipts();
+    assert_eq!(got.len(), 2, "sender and copy, once each");
+    assert_eq!(got[0].1, "回执：霍邱县7月报表");
+    assert!(
+        got[0]
+            .2
+            .contains("霍邱县_2025-07.csv：已接收，1 行：2025年7月（第1版）"),
+        "{}",
+        got[0].2
+    );
+    let files = s.env.store().files().unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let r = s.ingest("2025-08-03 10:10");
+    assert!(r.stdout.contains("新邮件 0 封"), "{}", r.stdout);
+    assert_eq!(s.receipts().len(), 2);
+    assert_eq!(s.imap.count("fayuan-processed"), 1);
+}
+
+#[test]
+fn the_daemon_picks_a_new_message_up_with_idle() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
+    let ca = s.imap.ca.to_str().unwrap().to_string();
+    // Polling every 300 s (the default); IDLE must bring the message in long before.
+    let d = crate::daemon::Daemon::start(
+        &s.env,
+        &["--as-of", "2025-08-03 10:00"],
+        &[
+            ("FAYUAN_IMAP_PASSWORD", PASSWORD),
+            ("FAYUAN_IMAP_CA_FILE", &ca),
+            ("FAYUAN_SMTP_URL", &url),
+        ],
+    );
+    // Let it connect and go idle on an empty mailbox first.
+    crate::daemon::wait_for("the mailbox watch", Duration::from_secs(30), || {
+        std::fs::read_to_string(s.imap.dir.join("dovecot.log"))
+            .is_ok_and(|l| l.contains("Login: user=<data@example.gov.cn>"))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 21));
+    let sent = Instant::now();
+    s.imap.deliver(&message(
+        HUOQIU,
+        "7月月报",
+        "",
+        &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // (The daemon also sends its reminders and catch-up reports: receipts are told by subject.)
+    let receipts = || {
+        s.receipts()
+            .into_iter()
+            .filter(|g| g.1.starts_with("回执："))
+            .collect::<Vec<_>>()
+    };
+    while receipts().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no receipt; daemon.log:\n{}\ndovecot.log:\n{}",
+            std::fs::read_to_string(s.env.tmp.path().join("daemon.log")).unwrap_or_default(),
+            std::fs::read_to_string(s.imap.dir.join("dovecot.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        sent.elapsed() < Duration::from_secs(60),
+        "IDLE, not the 300 s poll"
+    );
+    assert_eq!(d.stop(), 0, "stops cleanly with its mailbox watch");
+    let got = receipts();
+    assert!(
+        got[0]
+            .2
+            .contains("霍邱县_2025-07.csv：已接收，1 行：2025年7月（第1版）"),
+        "{}",
+        got[0].2
+    );
+    assert_eq!(latest_rows(&s.env.store()).len(), 1);
 }
