@@ -202,6 +202,52 @@ pub async fn handle_new(
         out.messages += 1;
         let size = fetch_size(session, m, uid).await?;
         if size > max_bytes {
+            // Only the header is read: who sent it, and about what.
+            let head = fetch_part(session, m, uid, "BODY.PEEK[HEADER]").await?;
+            let parsed = mail_parser::MessageParser::default().parse(&head);
+            let from = parsed
+                .as_ref()
+                .and_then(|p| p.from())
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .map(|a| a.trim().to_lowercase())
+                .unwrap_or_default();
+            let subject = parsed
+                .as_ref()
+                .and_then(|p| p.subject())
+                .unwrap_or("")
+                .to_string();
+            let message_id = parsed
+                .as_ref()
+                .and_then(|p| p.message_id())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("uid-{validity}-{uid}"));
+            let why = format!(
+                "邮件过大（{:.1} MB，上限 {} MB），未下载",
+                f64::from(size) / 1024.0 / 1024.0,
+                m.max_message_mb
+            );
+            // A registered sender is told; a stranger is not (no backscatter).
+            if let Some(unit) = pipeline.units.iter().find(|u| u.senders.contains(&from)) {
+                let lines = [format!(
+                    "{why}。请只附月报表文件（每个不超过 {} MB）后重新发送。",
+                    pipeline.def.limits.max_file_mb
+                )];
+                let id = tokio::task::block_in_place(|| {
+                    queue_receipt(
+                        pipeline,
+                        data_dir,
+                        m,
+                        (validity, uid),
+                        Some(unit),
+                        (&from, &subject, &message_id),
+                        &lines,
+                        now,
+                    )
+                })?;
+                notify::deliver_message(data_dir, pipeline, &id, settings).await?;
+                out.receipts += 1;
+            }
             hold(
                 session,
                 pipeline,
@@ -212,15 +258,11 @@ pub async fn handle_new(
                 uid,
                 now,
                 &Held {
-                    message_id: format!("uid-{validity}-{uid}"),
+                    message_id,
                     sha256: String::new(),
-                    from: String::new(),
-                    subject: String::new(),
-                    why: format!(
-                        "邮件过大（{:.1} MB，上限 {} MB），未下载",
-                        f64::from(size) / 1024.0 / 1024.0,
-                        m.max_message_mb
-                    ),
+                    from,
+                    subject,
+                    why,
                 },
             )
             .await?;
@@ -275,8 +317,18 @@ async fn fetch_size(session: &mut Session, m: &MailboxDef, uid: u32) -> Result<u
 }
 
 async fn fetch_body(session: &mut Session, m: &MailboxDef, uid: u32) -> Result<Vec<u8>> {
+    fetch_part(session, m, uid, "BODY.PEEK[]").await
+}
+
+/// One part of a message by UID (`BODY.PEEK[]`, `BODY.PEEK[HEADER]`), leaving it unread.
+async fn fetch_part(
+    session: &mut Session,
+    m: &MailboxDef,
+    uid: u32,
+    part: &str,
+) -> Result<Vec<u8>> {
     let fetched: Vec<_> = session
-        .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+        .uid_fetch(uid.to_string(), format!("(UID {part})"))
         .await
         .map_err(|e| imap_err(m, e))?
         .try_collect()
@@ -284,7 +336,7 @@ async fn fetch_body(session: &mut Session, m: &MailboxDef, uid: u32) -> Result<V
         .map_err(|e| imap_err(m, e))?;
     fetched
         .iter()
-        .find_map(|f| f.body().map(<[u8]>::to_vec))
+        .find_map(|f| f.body().or_else(|| f.header()).map(<[u8]>::to_vec))
         .ok_or_else(|| imap_err(m, format!("UID {uid}: no body")))
 }
 
@@ -574,6 +626,41 @@ pub fn handle_message(
     for s in &skipped {
         lines.push(format!("- {s}"));
     }
+    let id = queue_receipt(
+        pipeline,
+        data_dir,
+        m,
+        (validity, uid),
+        unit,
+        (&from, &subject, &message_id),
+        &lines,
+        now,
+    )?;
+    Ok(Handled::Receipt {
+        id,
+        files: taken.len() - refused.len(),
+    })
+}
+
+/// Puts the receipt for a message into the outbox (once: its id is the message's), to the
+/// sender with the unit's other contacts in copy. Returns its id.
+#[allow(clippy::too_many_arguments)]
+fn queue_receipt(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    m: &MailboxDef,
+    at: (u32, u32),
+    unit: Option<&crate::config::Unit>,
+    (from, subject, message_id): (&str, &str, &str),
+    lines: &[String],
+    now: DateTime<Tz>,
+) -> Result<String> {
+    let (validity, uid) = at;
+    let (from, subject, message_id) = (
+        from.to_string(),
+        subject.to_string(),
+        message_id.to_string(),
+    );
     let id = format!("receipt-{}-{validity}-{uid}", m.name);
     if !notify::exists(data_dir, pipeline, &id)? {
         let to = vec![from.clone()];
@@ -622,10 +709,7 @@ pub fn handle_message(
             now,
         )?;
     }
-    Ok(Handled::Receipt {
-        id,
-        files: taken.len() - refused.len(),
-    })
+    Ok(id)
 }
 
 fn data_dir_relative(data_dir: &DataDir, p: &std::path::Path) -> String {

@@ -228,7 +228,7 @@ fn setup() -> Setup {
     let imap = Dovecot::start(&dir.path().join("imap"));
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!(
-        "\n[[mailboxes]]\nname = \"data\"\nurl = \"imaps://127.0.0.1:{}\"\nuser = \"{USER}\"\nbulk_senders = [\"data-staff@example.gov.cn\"]\nmax_message_mb = 5\n",
+        "\n[[mailboxes]]\nname = \"data\"\nurl = \"imaps://127.0.0.1:{}\"\nuser = \"{USER}\"\nbulk_senders = [\"data-staff@example.gov.cn\"]\n",
         imap.port
     ));
     std::fs::write(&path, text).unwrap();
@@ -457,8 +457,8 @@ fn a_message_over_the_size_limit_is_held_without_being_read() {
         return;
     }
     let s = setup();
-    // 6 MB of attachment against `max_message_mb = 5` (the test's setting; 25 by default).
-    let big = vec![b'x'; 6 * 1024 * 1024];
+    // A 30 MB message against the default `max_message_mb = 25`.
+    let big = vec![b'x'; 22 * 1024 * 1024]; // 30 MB once base64-encoded
     s.imap.deliver(&message(
         HUOQIU,
         "大文件",
@@ -467,18 +467,31 @@ fn a_message_over_the_size_limit_is_held_without_being_read() {
     ));
     let r = s.ingest("2025-08-03 10:00");
     assert!(
-        r.stdout.contains("新邮件 1 封，回执 0 封，转人工 1 封"),
+        r.stdout.contains("新邮件 1 封，回执 1 封，转人工 1 封"),
         "{}{}",
         r.stdout,
         r.stderr
     );
     assert_eq!(s.imap.count("fayuan-held"), 1);
     let got = s.receipts();
-    assert_eq!(got.len(), 1, "only the staff are told");
+    // The registered sender (and the unit's other contact) is told why; the staff too.
+    let staff: Vec<&String> = got
+        .iter()
+        .filter(|g| g.0 == "data-staff@example.gov.cn")
+        .map(|g| &g.2)
+        .collect();
+    assert_eq!(staff.len(), 1, "{got:?}");
     assert!(
-        got[0].2.contains("邮件过大") && got[0].2.contains("上限 5 MB"),
+        staff[0].contains("邮件过大（30.") && staff[0].contains(HUOQIU),
         "{}",
-        got[0].2
+        staff[0]
+    );
+    let county = got.iter().find(|g| g.0 == HUOQIU).expect("a receipt");
+    assert_eq!(county.1, "回执：大文件");
+    assert!(
+        county.2.contains("上限 25 MB") && county.2.contains("每个不超过 20 MB"),
+        "{}",
+        county.2
     );
     assert!(latest_rows(&s.env.store()).is_empty());
 }
@@ -601,4 +614,52 @@ fn the_daemon_picks_a_new_message_up_with_idle() {
         got[0].2
     );
     assert_eq!(latest_rows(&s.env.store()).len(), 1);
+}
+
+#[test]
+fn the_same_file_twice_and_a_bulk_sheet_from_the_data_staff() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 12));
+    for _ in 0..2 {
+        s.imap.deliver(&message(
+            HUOQIU,
+            "7月",
+            "",
+            &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())],
+        ));
+    }
+    // The city's data staff (a bulk sender) may send every unit's rows in one sheet.
+    let p = luan();
+    let rows: Vec<String> = p.units.iter().map(|u| csv_row(&u.code, 6, 10)).collect();
+    let bulk = format!("{HEADER}\r\n{}\r\n", rows.join("\r\n"));
+    s.imap.deliver(&message(
+        "data-staff@example.gov.cn",
+        "6月全市汇总",
+        "",
+        &[(&rfc2231("全市_2025-06.csv"), bulk.as_bytes())],
+    ));
+    let r = s.ingest("2025-08-03 10:00");
+    assert!(
+        r.stdout.contains("新邮件 3 封，回执 3 封"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    let texts: Vec<String> = s.receipts().into_iter().map(|g| g.2).collect();
+    assert!(
+        texts.iter().any(|t| t.contains(
+            "霍邱县_2025-07.csv：此前已收到完全相同的文件（2025-08-03 10:00 收到），未重复收取"
+        )),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("全市_2025-06.csv：已接收，8 行")),
+        "{texts:?}"
+    );
+    assert_eq!(latest_rows(&s.env.store()).len(), 9);
 }
