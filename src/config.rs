@@ -868,10 +868,8 @@ fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
         {
             problems.push(format!("{at}: name: letters, digits and - only"));
         }
-        if !(m.max_message_mb > 0.0 && m.max_message_mb <= 100.0)
-            || !(1..=50).contains(&m.max_attachments)
-            || m.poll_seconds == 0
-        {
+        let size_ok = m.max_message_mb > 0.0 && m.max_message_mb <= 100.0;
+        if !size_ok || !(1..=50).contains(&m.max_attachments) || m.poll_seconds == 0 {
             problems.push(format!(
                 "{at}: 0 < max_message_mb ≤ 100, 1 ≤ max_attachments ≤ 50, poll_seconds > 0"
             ));

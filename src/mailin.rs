@@ -672,7 +672,7 @@ fn queue_receipt(
             data_dir,
             unit.map(|u| u.code.as_str()),
             &subject,
-            &lines,
+            lines,
             now,
         )?;
         let reply_subject = format!(
