@@ -281,6 +281,19 @@ pub async fn handle_new(
                 .await?;
                 out.held += 1;
             }
+            Handled::Again => {
+                finish(
+                    session,
+                    data_dir,
+                    m,
+                    validity,
+                    uid,
+                    &m.processed_folder,
+                    now,
+                    "again",
+                )
+                .await?;
+            }
             Handled::Receipt { id, files } => {
                 let d = notify::deliver_message(data_dir, pipeline, &id, settings).await?;
                 for (r, why) in &d.failed {
@@ -356,12 +369,22 @@ async fn finish(
         .uid_mv(uid.to_string(), folder)
         .await
         .map_err(|e| imap_err(m, format!("move UID {uid} to {folder}: {e}")))?;
-    ledger(data_dir, m).append(&MailEvent {
+    // The message's identity, from its archiving, so that the same message found again under
+    // another UID (copied back, or after a UIDVALIDITY change) is recognised.
+    let ledger = ledger(data_dir, m);
+    let (message_id, sha256) = ledger
+        .read()?
+        .into_iter()
+        .rev()
+        .find(|e| e.validity == validity && e.uid == uid && e.step == MailStep::Archived)
+        .map(|e| (e.message_id, e.sha256))
+        .unwrap_or_default();
+    ledger.append(&MailEvent {
         at: Moment(now),
         validity,
         uid,
-        message_id: String::new(),
-        sha256: String::new(),
+        message_id,
+        sha256,
         step: MailStep::Done,
         detail: detail.to_string(),
     })
@@ -454,6 +477,8 @@ async fn hold(
 /// What to do with a message once its bytes are archived.
 pub enum Handled {
     Held(Held),
+    /// The same message (Message-ID and bytes) was handled before under another UID.
+    Again,
     /// The receipt is in the outbox under this id; `files` attachments were taken in.
     Receipt {
         id: String,
@@ -502,6 +527,15 @@ pub fn handle_message(
         .and_then(|p| p.message_id())
         .map(str::to_string)
         .unwrap_or_else(|| format!("uid-{validity}-{uid}"));
+    let seen_before = ledger(data_dir, m).read()?.into_iter().any(|e| {
+        e.step == MailStep::Done
+            && e.message_id == message_id
+            && e.sha256 == sha
+            && (e.validity, e.uid) != (validity, uid)
+    });
+    if seen_before {
+        return Ok(Handled::Again);
+    }
     ledger(data_dir, m).append(&MailEvent {
         at: Moment(now),
         validity,
