@@ -114,12 +114,15 @@ fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>> {
 /// Connects, logs in and selects the folder; returns the session and the UID validity.
 pub async fn connect(m: &MailboxDef) -> Result<(Session, u32)> {
     let (host, port) = m.host_port().map_err(Error::Usage)?;
-    let password = std::env::var(&m.password_env).map_err(|_| {
-        Error::Usage(format!(
-            "mailbox {}: the password is read from {} only, and it is not set",
-            m.name, m.password_env
-        ))
-    })?;
+    let password = std::env::var(&m.password_env)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "mailbox {}: the password is read from {} only, and it is not set",
+                m.name, m.password_env
+            ))
+        })?;
     let tcp = tokio::time::timeout(
         std::time::Duration::from_secs(30),
         tokio::net::TcpStream::connect((host.as_str(), port)),

@@ -163,3 +163,45 @@ fn email_schedules_and_sources_are_checked_with_the_rest() {
         );
     }
 }
+
+#[test]
+fn a_mailbox_is_checked_with_the_rest() {
+    let mut text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace(
+            "contact = \"huoqiu@example.gov.cn\"",
+            "contact = \"huoqiu@example.gov.cn\"\ncontacts = [\"not an address\"]",
+        );
+    text.push_str(
+        "\n[[mailboxes]]\nname = \"da ta\"\nurl = \"imap://mail.example.gov.cn\"\nuser = \"u\"\nmax_attachments = 0\nbulk_senders = [\"nobody\"]\n",
+    );
+    let (_dir, path) = broken(&text);
+    let r = Env::with_pipeline(&path).run(&["check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    for want in [
+        "contact \"not an address\" is not an email address",
+        "url imap://mail.example.gov.cn: expected imaps://host:993",
+        "name: letters, digits and - only",
+        "1 ≤ max_attachments ≤ 50",
+        "bulk sender \"nobody\" is not an email address",
+    ] {
+        assert!(
+            r.stderr.contains(want),
+            "expected {want:?} in\n{}",
+            r.stderr
+        );
+    }
+    // The password is never in the file: without its variable, `ingest` says which to set.
+    let ok = std::fs::read_to_string(luan_pipeline_path()).unwrap()
+        + "\n[[mailboxes]]\nname = \"data\"\nurl = \"imaps://127.0.0.1:1\"\nuser = \"u@example.gov.cn\"\n";
+    let (_dir2, path) = broken(&ok);
+    let r = Env::with_pipeline(&path).run_env(&["ingest"], &[("FAYUAN_IMAP_PASSWORD", "")]);
+    assert!(
+        r.stdout.contains("邮箱 data：获取失败")
+            && r.stdout
+                .contains("the password is read from FAYUAN_IMAP_PASSWORD only"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+}
