@@ -302,6 +302,7 @@ pub async fn handle_new(
                 for (r, why) in &d.failed {
                     tracing::warn!(mailbox = %m.name, recipient = %r, "receipt not delivered yet: {why}");
                 }
+                crate::faults::point("mail-delivered", &data_dir.root().join("mail"))?;
                 out.receipts += 1;
                 out.files += files;
                 finish(
@@ -548,6 +549,7 @@ pub fn handle_message(
         step: MailStep::Archived,
         detail: format!("{} from {from}", data_dir_relative(data_dir, &stored)),
     })?;
+    crate::faults::point("mail-archived", &stored)?;
     let held = |why: &str| {
         Ok(Handled::Held(Held {
             message_id: message_id.clone(),

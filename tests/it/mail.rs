@@ -587,10 +587,22 @@ fn a_message_over_the_size_limit_is_held_without_being_read() {
 }
 
 #[test]
-fn killed_between_the_ingest_and_the_receipt_it_resumes_without_repeating() {
+fn killed_at_any_step_it_resumes_without_losing_or_repeating() {
     if !dovecot_ready() {
         return;
     }
+    // Killed (SIGKILL, at a known moment) after the message is archived, after its file is
+    // taken in, and after the receipt went out but before the message was moved.
+    for (stage, taken, receipts) in [
+        ("mail-archived", 0, 0),
+        ("mail-receipt", 1, 0),
+        ("mail-delivered", 1, 2),
+    ] {
+        killed_at(stage, taken, receipts);
+    }
+}
+
+fn killed_at(stage: &str, taken_before: usize, receipts_before: usize) {
     let s = setup();
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 33));
     // Subject and file name in GBK (RFC 2047), as older Chinese mail programs send them.
@@ -613,18 +625,23 @@ fn killed_between_the_ingest_and_the_receipt_it_resumes_without_repeating() {
             ("FAYUAN_IMAP_PASSWORD", PASSWORD),
             ("FAYUAN_IMAP_CA_FILE", &ca),
             ("FAYUAN_SMTP_URL", &url),
-            ("FAYUAN_TEST_FAULT", "crash@mail-receipt"),
+            ("FAYUAN_TEST_FAULT", &format!("crash@{stage}")),
         ],
     );
-    assert_ne!(r.code, 0, "killed: {}{}", r.stdout, r.stderr);
-    assert_eq!(latest_rows(&s.env.store()).len(), 1, "the file was taken");
-    assert!(s.receipts().is_empty(), "no receipt yet");
-    assert_eq!(s.imap.count("INBOX"), 1, "the message waits");
+    assert_ne!(r.code, 0, "{stage}: killed: {}{}", r.stdout, r.stderr);
+    assert_eq!(latest_rows(&s.env.store()).len(), taken_before, "{stage}");
+    assert_eq!(s.receipts().len(), receipts_before, "{stage}");
+    assert_eq!(s.imap.count("INBOX"), 1, "{stage}: the message waits");
     // Started again: the receipt goes once per recipient, the file is not taken again.
     let r = s.ingest("2025-08-03 10:05");
-    assert!(r.stdout.contains("回执 1 封"), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("回执 1 封"),
+        "{stage}: {}{}",
+        r.stdout,
+        r.stderr
+    );
     let got = s.receipts();
-    assert_eq!(got.len(), 2, "sender and copy, once each");
+    assert_eq!(got.len(), 2, "{stage}: sender and copy, once each");
     assert_eq!(got[0].1, "回执：霍邱县7月报表");
     assert!(
         got[0]
@@ -634,7 +651,7 @@ fn killed_between_the_ingest_and_the_receipt_it_resumes_without_repeating() {
         got[0].2
     );
     let files = s.env.store().files().unwrap();
-    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files.len(), 1, "{stage}: {files:?}");
     let r = s.ingest("2025-08-03 10:10");
     assert!(r.stdout.contains("新邮件 0 封"), "{}", r.stdout);
     assert_eq!(s.receipts().len(), 2);
