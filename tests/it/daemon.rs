@@ -36,6 +36,11 @@ impl Daemon {
         }
     }
 
+    /// Whether the process has ended (killed at a fault point, say).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
     /// SIGTERM, then the exit code (within 30 s).
     pub fn stop(mut self) -> i32 {
         Command::new("kill")

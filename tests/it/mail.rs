@@ -796,3 +796,55 @@ fn the_same_file_twice_and_a_bulk_sheet_from_the_data_staff() {
     );
     assert_eq!(latest_rows(&s.env.store()).len(), 9);
 }
+
+#[test]
+fn the_daemon_killed_before_the_receipt_sends_it_once_after_a_restart() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
+    let ca = s.imap.ca.to_str().unwrap().to_string();
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 17));
+    s.imap.deliver(&message(
+        HUOQIU,
+        "7月月报",
+        "",
+        &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())],
+    ));
+    let vars = |fault: &'static str| {
+        vec![
+            ("FAYUAN_IMAP_PASSWORD", PASSWORD.to_string()),
+            ("FAYUAN_IMAP_CA_FILE", ca.clone()),
+            ("FAYUAN_SMTP_URL", url.clone()),
+            ("FAYUAN_TEST_FAULT", fault.to_string()),
+        ]
+    };
+    let receipts = || {
+        s.receipts()
+            .into_iter()
+            .filter(|g| g.1.starts_with("回执："))
+            .count()
+    };
+    // The daemon takes the file in and is killed before the receipt.
+    let v = vars("crash@mail-receipt");
+    let v: Vec<(&str, &str)> = v.iter().map(|(k, x)| (*k, x.as_str())).collect();
+    let mut d = crate::daemon::Daemon::start(&s.env, &["--as-of", "2025-08-10 10:00"], &v);
+    crate::daemon::wait_for(
+        "the daemon to die at the fault",
+        Duration::from_secs(60),
+        || d.exited(),
+    );
+    assert_eq!(latest_rows(&s.env.store()).len(), 1);
+    assert_eq!(receipts(), 0);
+    // Started again: the receipt goes out once to each recipient, nothing is taken twice.
+    let v = vars("");
+    let v: Vec<(&str, &str)> = v.iter().map(|(k, x)| (*k, x.as_str())).collect();
+    let d = crate::daemon::Daemon::start(&s.env, &["--as-of", "2025-08-10 10:05"], &v);
+    crate::daemon::wait_for("the receipt", Duration::from_secs(60), || receipts() == 2);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.stop(), 0);
+    assert_eq!(receipts(), 2);
+    assert_eq!(s.env.store().files().unwrap().len(), 1);
+    assert_eq!(s.imap.count("fayuan-processed"), 1);
+}
