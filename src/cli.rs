@@ -92,6 +92,11 @@ pub enum Command {
     },
     /// Run the schedules: ingest, reminders, the monthly report (SIGTERM/Ctrl-C to stop).
     Daemon,
+    /// Serve the web pages only (the daemon serves them too): the bureau's status page and each
+    /// unit's page at its secret link (`[web]` in the pipeline; SIGTERM/Ctrl-C to stop).
+    Serve,
+    /// Print each unit's page link (derived from FAYUAN_WEB_SECRET).
+    Links,
     /// Check the pipeline definition and list every problem.
     Check,
     /// Write sample submissions for the pipeline's units (mixed formats, as counties send them).
@@ -182,6 +187,8 @@ pub fn run(args: Args) -> Result<i32> {
             write_templates(&ctx, period, &units, out.as_deref())
         }
         Command::Daemon => crate::daemon::daemon(ctx),
+        Command::Serve => serve(ctx),
+        Command::Links => links(&ctx),
         Command::Status { period } => show_status(&ctx, period),
         Command::Sample {
             out,
@@ -308,7 +315,54 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// `fayuan sample`: submissions for the pipeline's units, or a synthetic pipeline of N units.
+/// `fayuan serve`: the web pages alone, until SIGTERM or Ctrl-C.
+fn serve(ctx: Context) -> Result<i32> {
+    crate::app::runtime()?.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(crate::web::serve(ctx, crate::daemon::status_lines, stop_rx));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| Error::Runtime(format!("cannot watch SIGTERM: {e}")))?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+            r = server => {
+                return match r {
+                    Ok(Ok(())) => Ok(exit::OK),
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(Error::Runtime(format!("web: {e}"))),
+                };
+            }
+        }
+        let _ = stop_tx.send(true);
+        Ok(exit::OK)
+    })
+}
+
+/// `fayuan links`: each unit's page link, for the data staff to send (or for reminders).
+fn links(ctx: &Context) -> Result<i32> {
+    let secret = std::env::var("FAYUAN_WEB_SECRET")
+        .ok()
+        .filter(|s| s.len() >= 16)
+        .ok_or_else(|| Error::Usage("FAYUAN_WEB_SECRET: set it (at least 16 characters)".into()))?;
+    let base = ctx
+        .pipeline
+        .def
+        .web
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", ctx.pipeline.def.web.listen));
+    for u in &ctx.pipeline.units {
+        println!(
+            "{} {}  {}{}",
+            u.code,
+            u.name,
+            base.trim_end_matches('/'),
+            crate::web::unit_path(secret.as_bytes(), &u.code)
+        );
+    }
+    Ok(exit::OK)
+}
+
 /// `fayuan template`: each unit's fill-in template for the month.
 fn write_templates(
     ctx: &Context,
@@ -353,6 +407,7 @@ fn write_templates(
     Ok(exit::OK)
 }
 
+/// `fayuan sample`: submissions for the pipeline's units, or a synthetic pipeline of N units.
 fn write_samples(
     ctx: &Context,
     out: &Path,

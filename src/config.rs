@@ -34,7 +34,33 @@ pub struct PipelineFile {
     /// Mailboxes fayuan reads county files from (email-in).
     #[serde(default)]
     pub mailboxes: Vec<MailboxDef>,
+    /// The web pages (the daemon and `fayuan serve` serve them).
+    #[serde(default)]
+    pub web: WebSettings,
     pub units: Vec<UnitDef>,
+}
+
+/// `[web]`: where the pages are served, and how large an upload may be. The bureau's token and
+/// the secret the county links are derived from come only from the environment
+/// (`FAYUAN_WEB_TOKEN`, `FAYUAN_WEB_SECRET`).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct WebSettings {
+    /// `127.0.0.1:8080` by default: a public address only when set here.
+    pub listen: String,
+    pub max_upload_mb: f64,
+    /// The address people open, for the links in reminders (e.g. `https://fayuan.example.gov.cn`).
+    pub public_url: Option<String>,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            listen: "127.0.0.1:8080".into(),
+            max_upload_mb: 20.0,
+            public_url: None,
+        }
+    }
 }
 
 /// A mailbox counties send their files to (`[[mailboxes]]`). The password only from the

@@ -134,6 +134,19 @@ async fn main_loop(ctx: Context) -> Result<i32> {
             stop_rx.clone(),
         )));
     }
+    // The web pages, stopped with the daemon.
+    watchers.push(tokio::spawn({
+        let ctx = Context {
+            clock,
+            ..ctx.clone()
+        };
+        let stop = stop_rx.clone();
+        async move {
+            if let Err(e) = crate::web::serve(ctx, status_lines, stop).await {
+                tracing::error!(error = %e, "web pages not served");
+            }
+        }
+    }));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Runtime(format!("cannot watch SIGTERM: {e}")))?;
     let mut heartbeat =

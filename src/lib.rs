@@ -31,5 +31,6 @@ pub mod schema;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod web;
 
 pub use error::{Error, Result};

@@ -375,6 +375,7 @@ pub fn write_synthetic(
         sources: Vec::new(),
         soft_checks: t.soft_checks.clone(),
         mailboxes: Vec::new(),
+        web: t.web.clone(),
         units: defs,
     };
     let text = toml::to_string(&file).map_err(|e| Error::Sample(format!("pipeline.toml: {e}")))?;

@@ -14,6 +14,7 @@ mod report;
 mod store;
 mod support;
 mod templates;
+mod web;
 
 /// The shipped samples' figures for months 1..=`months`, as text keyed by field.
 pub fn report_rows(months: u32) -> indicators::Rows {

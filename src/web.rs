@@ -1,0 +1,830 @@
+//! Web pages (issue 14): the bureau's status page (behind a token), a JSON twin of the status,
+//! and each county's self-service page at a secret link, with an upload form that goes through
+//! the same ingest. Served by the daemon, or alone by `fayuan serve`.
+//!
+//! Invariants: tokens only from the environment (`FAYUAN_WEB_TOKEN` for the bureau,
+//! `FAYUAN_WEB_SECRET` from which each unit's link is derived by HMAC-SHA256), compared in
+//! constant time, never logged; a wrong token is a plain 404 that reveals nothing; no path is
+//! built from a request (downloads are looked up among the files a run's manifest lists, the
+//! unit among the pipeline's units); uploads are size-limited and held only in memory until
+//! checked; the write lock is held for the ingest only; a handler's error is a page, never a
+//! crash.
+
+use crate::app::Context;
+use crate::error::{Error, Result};
+use crate::period::{self, Period};
+use crate::store::{Outcome, Store};
+use crate::{fsutil, ingest, status};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Lines about the machinery (schedules, heartbeat) the driver adds to the bureau's page: the
+/// daemon knows them, this module does not import it.
+pub type ExtraStatus = fn(&Context) -> Vec<String>;
+
+struct Web {
+    ctx: Context,
+    bureau_token: Option<String>,
+    secret: Option<Vec<u8>>,
+    extra: ExtraStatus,
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    for k in 0..a.len().max(b.len()) {
+        diff |= a.get(k).copied().unwrap_or(0) ^ b.get(k).copied().unwrap_or(0xff);
+    }
+    diff == 0
+}
+
+/// HMAC-SHA256 (RFC 2104).
+fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| k.map(|x| x ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// A unit's link token: derived from the server secret, so links change when it does.
+pub fn unit_token(secret: &[u8], code: &str) -> String {
+    hex::encode(&hmac(secret, format!("fayuan-unit:{code}").as_bytes())[..16])
+}
+
+/// The county page's path for a unit, given the secret (for reminders and the README).
+pub fn unit_path(secret: &[u8], code: &str) -> String {
+    format!("/u/{code}/{}", unit_token(secret, code))
+}
+
+/// Serves the pages until `stop` turns true.
+pub async fn serve(
+    ctx: Context,
+    extra: ExtraStatus,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let w = &ctx.pipeline.def.web;
+    let listen = w.listen.clone();
+    let limit = (w.max_upload_mb * 1024.0 * 1024.0) as usize;
+    let bureau_token = std::env::var("FAYUAN_WEB_TOKEN")
+        .ok()
+        .filter(|t| t.len() >= 16);
+    let secret = std::env::var("FAYUAN_WEB_SECRET")
+        .ok()
+        .filter(|t| t.len() >= 16)
+        .map(String::into_bytes);
+    if bureau_token.is_none() {
+        tracing::warn!(
+            "FAYUAN_WEB_TOKEN unset or shorter than 16 characters: the bureau's page is off"
+        );
+    }
+    if secret.is_none() {
+        tracing::warn!(
+            "FAYUAN_WEB_SECRET unset or shorter than 16 characters: the county pages are off"
+        );
+    }
+    let state = Arc::new(Web {
+        ctx,
+        bureau_token,
+        secret,
+        extra,
+    });
+    let app = Router::new()
+        .route("/", get(home))
+        .route("/bureau", get(bureau))
+        .route("/bureau/file/{period}/{name}", get(download))
+        .route("/api/status", get(api_status))
+        .route("/u/{code}/{token}", get(county))
+        .route("/u/{code}/{token}/template", get(county_template))
+        .route("/u/{code}/{token}/upload", post(upload))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Error::Runtime(format!("web: cannot listen on {listen}: {e}")))?;
+    tracing::info!(listen = %listen, "web pages served");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("web: {e}")))
+}
+
+/// The one answer to anything unknown or unauthorised: nothing revealed.
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, page("未找到", "<p>页面不存在。</p>")).into_response()
+}
+
+fn nf() -> Response {
+    (StatusCode::NOT_FOUND, page("未找到", "<p>页面不存在。</p>")).into_response()
+}
+
+async fn home() -> Response {
+    Html(page(
+        "法律援助民生实事",
+        "<p>请使用市局或本单位收到的专用链接打开报送情况页面。</p>",
+    ))
+    .into_response()
+}
+
+/// The bureau's token from `?token=` or `Authorization: Bearer`.
+fn bureau_ok(w: &Web, query: &HashMap<String, String>, headers: &HeaderMap) -> bool {
+    let Some(want) = &w.bureau_token else {
+        return false;
+    };
+    let given = query.get("token").cloned().or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+    });
+    given.is_some_and(|g| same_secret(&g, want))
+}
+
+/// The unit of a county link, if the token is right.
+fn unit_ok<'a>(w: &'a Web, code: &str, token: &str) -> Option<&'a crate::config::Unit> {
+    let secret = w.secret.as_ref()?;
+    let unit = w.ctx.pipeline.units.iter().find(|u| u.code == code)?;
+    same_secret(token, &unit_token(secret, &unit.code)).then_some(unit)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A whole page: Chinese, readable on a phone, no script, no outside asset.
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title>\
+<style>body{{font-family:\"PingFang SC\",\"Microsoft YaHei\",\"WenQuanYi Micro Hei\",sans-serif;margin:12px;color:#222;max-width:1100px}}\
+table{{border-collapse:collapse;margin:6px 0 14px;font-size:14px}}td,th{{border:1px solid #bbb;padding:4px 6px;text-align:center}}\
+th{{background:#ddebf7}}.ok{{background:#c6efce}}.late{{background:#ffe699}}.missing{{background:#f8cbad}}\
+.rejected{{background:#f4b084}}.pending{{background:#fff2cc}}.none{{color:#999}}pre{{white-space:pre-wrap;font-size:13px;background:#f6f6f6;padding:8px}}\
+h1{{font-size:20px}}h2{{font-size:17px;margin-top:18px}}.wrap{{overflow-x:auto}}</style></head>\
+<body><h1>{t}</h1>{body}</body></html>",
+        t = esc(title)
+    )
+}
+
+/// One cell of the grid: the state in words (and a colour class).
+#[derive(Debug, Clone, Serialize)]
+pub struct CellState {
+    pub month: u32,
+    /// 已报 / 逾期 / 未报 / 被拒 / 待说明 / — (not yet due)
+    pub state: String,
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitRow {
+    pub code: String,
+    pub name: String,
+    pub months: Vec<CellState>,
+}
+
+/// The units × months grid of the year, up to `period`, as of now.
+pub fn grid(ctx: &Context, period: Period) -> Result<Vec<UnitRow>> {
+    let p = &ctx.pipeline;
+    let now = ctx.now();
+    let store = Store::open(&ctx.data_dir);
+    let files = store.files()?;
+    let mut rows: Vec<UnitRow> = p
+        .units
+        .iter()
+        .map(|u| UnitRow {
+            code: u.code.clone(),
+            name: u.name.clone(),
+            months: Vec::new(),
+        })
+        .collect();
+    for m in 1..=period.month {
+        let month = Period::new(period.year, m).ok_or_else(|| Error::Usage("month".into()))?;
+        let due = now >= month.deadline(p.def.submission.deadline_day);
+        let statuses = status::unit_status(p, &store, month, &now)?;
+        let month_start = period::instant_text(&period::local(
+            month.next().first_day().and_time(chrono::NaiveTime::MIN),
+        ));
+        for (row, s) in rows.iter_mut().zip(&statuses) {
+            let this_month = format!("{m}月");
+            let pending = s
+                .pending
+                .iter()
+                .any(|x| x.starts_with(&format!("{this_month} ")));
+            let rejected = files.iter().any(|f| {
+                f.outcome == Outcome::Rejected
+                    && f.unit_codes.split(',').any(|c| c == row.code)
+                    && f.arrived_at >= month_start
+            });
+            let (state, version) = match &s.latest {
+                Some(l) if pending => ("待说明".to_string(), Some(l.version)),
+                Some(l) if l.late => ("逾期".to_string(), Some(l.version)),
+                Some(l) => ("已报".to_string(), Some(l.version)),
+                None if rejected => ("被拒".to_string(), None),
+                None if due => ("未报".to_string(), None),
+                None => ("—".to_string(), None),
+            };
+            row.months.push(CellState {
+                month: m,
+                state,
+                version,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn class(state: &str) -> &'static str {
+    match state {
+        "已报" => "ok",
+        "逾期" => "late",
+        "未报" => "missing",
+        "被拒" => "rejected",
+        "待说明" => "pending",
+        _ => "none",
+    }
+}
+
+fn grid_html(rows: &[UnitRow], period: Period) -> String {
+    let mut h = String::from("<div class=\"wrap\"><table id=\"grid\"><tr><th>单位</th>");
+    for m in 1..=period.month {
+        h.push_str(&format!("<th>{m}月</th>"));
+    }
+    h.push_str("</tr>");
+    for r in rows {
+        h.push_str(&format!(
+            "<tr data-unit=\"{}\"><th>{}</th>",
+            esc(&r.code),
+            esc(&r.name)
+        ));
+        for c in &r.months {
+            h.push_str(&format!(
+                "<td class=\"{}\" data-month=\"{}\">{}</td>",
+                class(&c.state),
+                c.month,
+                esc(&c.state)
+            ));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table></div><p>图例：已报 / 逾期（晚于截止时间报送）/ 未报（已过截止时间）/ 被拒（有被拒收的文件，尚无有效数据）/ 待说明（数据异常，待县区说明）/ —（尚未到期）</p>");
+    h
+}
+
+/// The period asked for (`?period=2025-06`), else the month before now, within the year.
+fn period_of(ctx: &Context, query: &HashMap<String, String>) -> Option<Period> {
+    let p = match query.get("period") {
+        Some(s) => Period::parse(s)?,
+        None => Period::of(ctx.now().date_naive()).prev(),
+    };
+    let year = ctx.pipeline.year();
+    Some(if p.year < year {
+        Period::new(year, 1)?
+    } else if p.year > year {
+        Period::new(year, 12)?
+    } else {
+        p
+    })
+}
+
+/// The run folders of the pipeline (newest first): (period, the manifest's output files).
+fn runs(ctx: &Context) -> Vec<(Period, Vec<String>, String)> {
+    let dir = ctx.output_dir.join(ctx.pipeline.name());
+    let mut out = Vec::new();
+    for m in 1..=12 {
+        let Some(p) = Period::new(ctx.pipeline.year(), m) else {
+            continue;
+        };
+        let manifest = dir.join(p.to_string()).join("manifest.json");
+        let Ok(bytes) = std::fs::read(&manifest) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        let files = v["outputs"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|o| o["file"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let subject = v["digest"]["subject"].as_str().unwrap_or("").to_string();
+        out.push((p, files, subject));
+    }
+    out.reverse();
+    out
+}
+
+async fn bureau(
+    State(w): State<Arc<Web>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !bureau_ok(&w, &query, &headers) {
+        return nf();
+    }
+    let Some(period) = period_of(&w.ctx, &query) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(page("参数错误", "<p>统计月份应如 2025-06。</p>")),
+        )
+            .into_response();
+    };
+    let w2 = w.clone();
+    match tokio::task::spawn_blocking(move || bureau_body(&w2, period)).await {
+        Ok(Ok(body)) => Html(page(
+            &format!(
+                "{}{} 报送情况（{}）",
+                w.ctx.pipeline.def.pipeline.city,
+                w.ctx.pipeline.def.pipeline.title,
+                period.zh()
+            ),
+            &body,
+        ))
+        .into_response(),
+        Ok(Err(e)) => server_error(&e.to_string()),
+        Err(_) => server_error("内部错误"),
+    }
+}
+
+fn server_error(why: &str) -> Response {
+    tracing::error!(error = %why, "web page failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(page(
+            "出错了",
+            "<p>页面生成失败，请稍后再试或联系数据人员。</p>",
+        )),
+    )
+        .into_response()
+}
+
+fn bureau_body(w: &Web, period: Period) -> Result<String> {
+    let ctx = &w.ctx;
+    let token = w.bureau_token.clone().unwrap_or_default();
+    let mut h = String::new();
+    h.push_str(&format!(
+        "<p>数据截至 {}。<a href=\"/api/status?period={period}&amp;token={}\">JSON</a></p>",
+        esc(&period::instant_zh(&ctx.now())),
+        esc(&token)
+    ));
+    h.push_str("<h2>各单位各月报送情况</h2>");
+    h.push_str(&grid_html(&grid(ctx, period)?, period));
+    // The latest report: its subject (headline figures) and alerts.
+    let runs = runs(ctx);
+    if let Some((p, _, subject)) = runs.iter().find(|r| r.0 <= period).or(runs.first()) {
+        h.push_str(&format!(
+            "<h2>最新报告（{}）</h2><p id=\"headline\">{}</p>",
+            p.zh(),
+            esc(subject)
+        ));
+        let alerts = ctx
+            .output_dir
+            .join(ctx.pipeline.name())
+            .join(p.to_string())
+            .join("alerts.csv");
+        if let Ok(text) = std::fs::read_to_string(&alerts) {
+            h.push_str("<table id=\"alerts\"><tr><th>级别</th><th>单位</th><th>说明</th></tr>");
+            let mut rd = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+            let head = rd.headers().cloned().unwrap_or_default();
+            let at = |k: &str| head.iter().position(|x| x == k);
+            for r in rd.records().flatten() {
+                let get = |k: &str| at(k).and_then(|i| r.get(i)).unwrap_or("");
+                h.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+                    esc(get("severity_zh")),
+                    esc(get("unit_name")),
+                    esc(get("message"))
+                ));
+            }
+            h.push_str("</table>");
+        }
+    }
+    h.push_str("<h2>报告与下载</h2><ul>");
+    for (p, files, subject) in &runs {
+        h.push_str(&format!("<li>{}：{}<br>", p.zh(), esc(subject)));
+        for f in files {
+            h.push_str(&format!(
+                "<a href=\"/bureau/file/{p}/{}?token={}\">{}</a> ",
+                urlencode(f),
+                esc(&token),
+                esc(f)
+            ));
+        }
+        h.push_str("</li>");
+    }
+    h.push_str("</ul>");
+    // Everything `fayuan status` says: deliveries, rejected files, schedules, sources.
+    let mut text = status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now())?;
+    for line in (w.extra)(ctx) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    h.push_str(&format!(
+        "<h2>详细状态（与 fayuan status 相同）</h2><pre>{}</pre>",
+        esc(&text)
+    ));
+    let store = Store::open(&ctx.data_dir);
+    let rejected: Vec<_> = store
+        .files()?
+        .into_iter()
+        .filter(|f| f.outcome == Outcome::Rejected)
+        .collect();
+    if !rejected.is_empty() {
+        h.push_str("<h2>最近被拒收的文件</h2>");
+        for f in rejected.iter().rev().take(10) {
+            h.push_str(&format!(
+                "<p><b>{}</b>（{}）</p><pre>{}</pre>",
+                esc(&f.file_name),
+                esc(&period::minute_text(&f.arrived_at)),
+                esc(&f.problems)
+            ));
+        }
+    }
+    Ok(h)
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A run's file, only if the run's manifest lists it (the path is never the request's).
+async fn download(
+    State(w): State<Arc<Web>>,
+    UrlPath((period, name)): UrlPath<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !bureau_ok(&w, &query, &headers) {
+        return nf();
+    }
+    let Some(p) = Period::parse(&period) else {
+        return nf();
+    };
+    let Some((_, files, _)) = runs(&w.ctx).into_iter().find(|r| r.0 == p) else {
+        return nf();
+    };
+    let Some(listed) = files.into_iter().find(|f| *f == name) else {
+        return nf();
+    };
+    let path = w
+        .ctx
+        .output_dir
+        .join(w.ctx.pipeline.name())
+        .join(p.to_string())
+        .join(&listed);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let kind = if listed.ends_with(".xlsx") {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            } else if listed.ends_with(".csv") {
+                "text/csv; charset=utf-8"
+            } else if listed.ends_with(".html") {
+                "text/html; charset=utf-8"
+            } else if listed.ends_with(".png") {
+                "image/png"
+            } else {
+                "application/octet-stream"
+            };
+            let disposition = format!("attachment; filename*=UTF-8''{}", urlencode(&listed));
+            let mut r = bytes.into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(_) => nf(),
+    }
+}
+
+/// The JSON twin of the status, for other systems.
+async fn api_status(
+    State(w): State<Arc<Web>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !bureau_ok(&w, &query, &headers) {
+        return nf();
+    }
+    let Some(period) = period_of(&w.ctx, &query) else {
+        return (StatusCode::BAD_REQUEST, "period: e.g. 2025-06").into_response();
+    };
+    let w2 = w.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let ctx = &w2.ctx;
+        let store = Store::open(&ctx.data_dir);
+        let units = status::unit_status(&ctx.pipeline, &store, period, &ctx.now())?;
+        let grid = grid(ctx, period)?;
+        Ok::<_, Error>(serde_json::json!({
+            "pipeline": ctx.pipeline.name(),
+            "period": period.to_string(),
+            "as_of": period::instant_text(&ctx.now()),
+            "units": units.iter().map(|u| serde_json::json!({
+                "unit_code": u.code,
+                "unit_name": u.name,
+                "reported": u.latest.is_some(),
+                "late": u.latest.as_ref().is_some_and(|l| l.late),
+                "version": u.latest.as_ref().map(|l| l.version),
+                "arrived_at": u.latest.as_ref().map(|l| l.arrived_at.clone()),
+                "source_file": u.latest.as_ref().map(|l| l.source_file.clone()),
+                "pending": u.pending,
+            })).collect::<Vec<_>>(),
+            "grid": grid,
+        }))
+    })
+    .await;
+    match result {
+        Ok(Ok(v)) => axum::Json(v).into_response(),
+        Ok(Err(e)) => server_error(&e.to_string()),
+        Err(_) => server_error("内部错误"),
+    }
+}
+
+async fn county(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token) else {
+        return nf();
+    };
+    let unit = unit.clone();
+    let w2 = w.clone();
+    match tokio::task::spawn_blocking(move || county_body(&w2, &unit, &token, None)).await {
+        Ok(Ok(html)) => Html(html).into_response(),
+        Ok(Err(e)) => server_error(&e.to_string()),
+        Err(_) => server_error("内部错误"),
+    }
+}
+
+fn county_body(
+    w: &Web,
+    unit: &crate::config::Unit,
+    token: &str,
+    result: Option<&str>,
+) -> Result<String> {
+    let ctx = &w.ctx;
+    let period = Period::of(ctx.now().date_naive()).prev();
+    let period = if period.year == ctx.pipeline.year() {
+        period
+    } else {
+        Period::new(ctx.pipeline.year(), 12).unwrap_or(period)
+    };
+    let base = format!("/u/{}/{}", unit.code, token);
+    let mut h = String::new();
+    if let Some(r) = result {
+        h.push_str(&format!(
+            "<h2>本次上传结果</h2><pre id=\"result\">{}</pre>",
+            esc(r)
+        ));
+    }
+    h.push_str(&format!(
+        "<p>数据截至 {}。</p>",
+        esc(&period::instant_zh(&ctx.now()))
+    ));
+    let rows: Vec<UnitRow> = grid(ctx, period)?
+        .into_iter()
+        .filter(|r| r.code == unit.code)
+        .collect();
+    h.push_str("<h2>本单位各月报送情况</h2>");
+    h.push_str(&grid_html(&rows, period));
+    // Versions in force, month by month.
+    h.push_str("<table id=\"versions\"><tr><th>月份</th><th>采用版本</th></tr>");
+    if let Some(r) = rows.first() {
+        for c in &r.months {
+            h.push_str(&format!(
+                "<tr><td>{}月</td><td>{}</td></tr>",
+                c.month,
+                c.version
+                    .map(|v| format!("第{v}版"))
+                    .unwrap_or_else(|| "—".into())
+            ));
+        }
+    }
+    h.push_str("</table>");
+    let store = Store::open(&ctx.data_dir);
+    let rejected: Vec<_> = store
+        .files()?
+        .into_iter()
+        .filter(|f| {
+            f.outcome == Outcome::Rejected && f.unit_codes.split(',').any(|c| c == unit.code)
+        })
+        .collect();
+    if !rejected.is_empty() {
+        h.push_str("<h2>被拒收的文件</h2>");
+        for f in rejected.iter().rev().take(10) {
+            h.push_str(&format!(
+                "<p><b>{}</b>（{}）</p><pre>{}</pre>",
+                esc(&f.file_name),
+                esc(&period::minute_text(&f.arrived_at)),
+                esc(&f.problems)
+            ));
+        }
+    }
+    // The template of the month being collected (the one before now, within the year).
+    let template_month = period;
+    h.push_str(&format!(
+        "<h2>报送</h2><p><a id=\"template\" href=\"{base}/template?period={template_month}\">下载{}月报表模板</a></p>\
+<form id=\"upload\" method=\"post\" action=\"{base}/upload\" enctype=\"multipart/form-data\">\
+<p><input type=\"file\" name=\"file\" id=\"file\" accept=\".xlsx,.xls,.ods,.csv,.json\"> \
+<button type=\"submit\" id=\"send\">上传</button></p>\
+<p>每次上传一个文件，不超过 {} MB；只能包含本单位的数据。上传后立即检查并显示结果。</p></form>",
+        template_month.zh(),
+        ctx.pipeline.def.web.max_upload_mb
+    ));
+    Ok(page(
+        &format!("{} {} 报送情况", ctx.pipeline.def.pipeline.title, unit.name),
+        &h,
+    ))
+}
+
+async fn county_template(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token) else {
+        return nf();
+    };
+    let Some(p) = query.get("period").and_then(|s| Period::parse(s)) else {
+        return nf();
+    };
+    if p.year != w.ctx.pipeline.year() {
+        return nf();
+    }
+    match crate::report::template::render(&w.ctx.pipeline, unit, p) {
+        Ok(bytes) => {
+            let name = crate::report::template::file_name(unit, p);
+            let mut r = bytes.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "attachment; filename*=UTF-8''{}",
+                urlencode(&name)
+            )) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => server_error(&e.to_string()),
+    }
+}
+
+/// A county's upload: checked (only its own unit's rows), put into the inbox and ingested under
+/// the write lock, the result shown at once.
+async fn upload(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+    mut form: Multipart,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token) else {
+        return nf();
+    };
+    let unit = unit.clone();
+    let mut file: Option<(String, Vec<u8>)> = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                if field.name() != Some("file") {
+                    continue;
+                }
+                let name = field.file_name().unwrap_or("上传文件").to_string();
+                match field.bytes().await {
+                    Ok(b) => file = Some((name, b.to_vec())),
+                    Err(_) => return too_large(&w),
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return too_large(&w),
+        }
+    }
+    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(page(
+                "未选择文件",
+                "<p>请选择要上传的月报表文件后再点“上传”。</p>",
+            )),
+        )
+            .into_response();
+    };
+    let w2 = w.clone();
+    let token2 = token.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let text = take_upload(&w2, &unit, &name, &bytes)?;
+        county_body(&w2, &unit, &token2, Some(&text))
+    })
+    .await;
+    match outcome {
+        Ok(Ok(html)) => Html(html).into_response(),
+        Ok(Err(e)) => server_error(&e.to_string()),
+        Err(_) => server_error("内部错误"),
+    }
+}
+
+fn too_large(w: &Web) -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Html(page(
+            "文件过大",
+            &format!(
+                "<p>上传的文件超过 {} MB，未接收、未保存。月报表通常只有几 KB，请检查是否选错了文件。</p>",
+                w.ctx.pipeline.def.web.max_upload_mb
+            ),
+        )),
+    )
+        .into_response()
+}
+
+/// Checks an upload, puts it into the inbox and ingests it; returns the result in Chinese.
+fn take_upload(w: &Web, unit: &crate::config::Unit, name: &str, bytes: &[u8]) -> Result<String> {
+    let ctx = &w.ctx;
+    let checked = ingest::validate::check(name, bytes, &ctx.pipeline);
+    let others: Vec<&String> = checked
+        .unit_codes
+        .iter()
+        .filter(|c| **c != unit.code)
+        .collect();
+    if !others.is_empty() {
+        return Ok(format!(
+            "{name}：未接收。文件中含有其他单位（{}）的数据，本页面只能报送{}的数据。",
+            others
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join("、"),
+            unit.name
+        ));
+    }
+    let now = ctx.now();
+    let folder = format!("web-{}-{}", unit.code, now.format("%Y%m%dT%H%M%S"));
+    let sha = fsutil::sha256_hex(bytes);
+    let inbox_name = format!("{folder}/{}", ingest::disk_name(name, 120));
+    let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
+    let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web upload")?;
+    fsutil::write_new(&ctx.data_dir.inbox().join(&inbox_name), bytes)?;
+    let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)?;
+    drop(_lock);
+    let Some(f) = summary
+        .files
+        .iter()
+        .find(|f| f.sha256 == sha && f.file_name == inbox_name)
+    else {
+        return Ok(format!("{name}：已收到，稍后处理。"));
+    };
+    Ok(match f.outcome {
+        Outcome::Accepted => format!("{name}：已接收，{} 行。", f.rows_accepted),
+        Outcome::Partial => format!(
+            "{name}：部分接收，{} 行接收，{} 行被拒收：\n{}",
+            f.rows_accepted,
+            f.rows_rejected,
+            f.problems.replace(&inbox_name, name)
+        ),
+        Outcome::Rejected => format!(
+            "{name}：未接收。问题如下，请改正后重新上传整个文件：\n{}",
+            f.problems.replace(&inbox_name, name)
+        ),
+        Outcome::Duplicate => format!("{name}：此前已收到完全相同的文件，未重复收取。"),
+    })
+}

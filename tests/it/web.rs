@@ -1,0 +1,498 @@
+//! The web pages (issue 14) served by the real binary (`fayuan serve`) on sample data: HTTP-level
+//! checks with a real client, and a real headless Chromium driven over WebDriver (chromedriver),
+//! which reads what a person sees, uploads through the county's form, and keeps screenshots in
+//! `target/tmp/web-screenshots/`.
+
+use crate::email::{free_port, pipeline};
+use crate::support::*;
+use base64::Engine;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "bureau-token-for-tests-0123456789";
+const SECRET: &str = "server-secret-for-tests-0123456789";
+
+struct Served {
+    env: Env,
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn samples() -> std::path::PathBuf {
+    repo().join("samples/luan-2025")
+}
+
+/// Sample data for June as of 10 July: 霍山县 missing, 舒城县 late, 金寨县's file rejected, the
+/// rest on time; June's report built; the pages served.
+fn served() -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = pipeline(dir.path(), &[]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(&path, text).unwrap();
+    let env = Env::with_pipeline(&path);
+    env.drop_samples_except(&[
+        "霍山县_2025-06.xlsx",
+        "舒城县_2025-06.csv",
+        "金寨县_2025-06.csv",
+    ]);
+    assert_eq!(env.run(&["--as-of", "2025-07-04 09:00", "ingest"]).code, 0);
+    env.drop_in(
+        "舒城县_2025-06.csv",
+        &std::fs::read(samples().join("舒城县_2025-06.csv")).unwrap(),
+    );
+    env.drop_in(
+        "金寨县_2025-06.csv",
+        "单位代码,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数\n341524,2025-06,十二,1,0,0,5,80000,70000,56000,0,0,10,10\n".as_bytes(),
+    );
+    assert_eq!(env.run(&["--as-of", "2025-07-08 09:00", "ingest"]).code, 3);
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-09 09:00",
+        "run",
+        "--no-email",
+        "--period",
+        "2025-06",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let child = Command::new(env!("CARGO_BIN_EXE_fayuan"))
+        .current_dir(env.tmp.path())
+        .arg("--pipeline")
+        .arg(&env.pipeline)
+        .arg("--data-dir")
+        .arg(env.data())
+        .args(["--as-of", "2025-07-10 09:00", "serve"])
+        .env("FAYUAN_WEB_TOKEN", TOKEN)
+        .env("FAYUAN_WEB_SECRET", SECRET)
+        .env("FAYUAN_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(env.tmp.path().join("serve.log")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the pages were not served"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Served {
+        env,
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+impl Served {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn county(&self, code: &str) -> String {
+        self.url(&fayuan::web::unit_path(SECRET.as_bytes(), code))
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The grid's cell of a unit and month in a page's HTML.
+fn cell(html: &str, code: &str, month: u32) -> String {
+    let row = &html[html.find(&format!("data-unit=\"{code}\"")).expect(code)..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    let at = row.find(&format!("data-month=\"{month}\">")).unwrap();
+    let rest = &row[at..];
+    rest[rest.find('>').unwrap() + 1..rest.find("</td>").unwrap()].to_string()
+}
+
+#[test]
+fn the_bureau_page_and_its_json_twin_tell_the_truth_behind_a_token() {
+    let s = served();
+    rt().block_on(async {
+        // No token, a wrong one: 404, and nothing about the units.
+        for url in [
+            s.url("/bureau"),
+            s.url("/bureau?token=wrong-token-0123456789"),
+        ] {
+            let (code, body) = get(&url).await;
+            assert_eq!(code, 404);
+            assert!(
+                !body.contains("霍邱县") && !body.contains("341522"),
+                "{body}"
+            );
+        }
+        let (code, page) = get(&s.url(&format!("/bureau?token={TOKEN}&period=2025-06"))).await;
+        assert_eq!(code, 200, "{page}");
+        assert_eq!(cell(&page, "341525", 6), "未报", "霍山县 sent nothing");
+        assert_eq!(cell(&page, "341523", 6), "逾期", "舒城县 sent on 8 July");
+        assert_eq!(
+            cell(&page, "341524", 6),
+            "被拒",
+            "金寨县's file was rejected"
+        );
+        assert_eq!(cell(&page, "341522", 6), "已报");
+        // May's files arrived on 4 July too, after May's deadline (5 June).
+        assert_eq!(cell(&page, "341522", 5), "逾期");
+        assert!(
+            page.contains("id=\"alerts\"") && page.contains("数据未报送"),
+            "the alert list"
+        );
+        assert!(
+            page.contains("“十二”不是整数"),
+            "the rejected file's report"
+        );
+        // Downloads: a file the manifest lists, and nothing else.
+        let (code, body) = get(&s.url(&format!(
+            "/bureau/file/2025-06/completion.csv?token={TOKEN}"
+        )))
+        .await;
+        assert_eq!(code, 200);
+        assert!(body.contains("unit_code"));
+        for trick in [
+            format!("/bureau/file/2025-06/..%2F..%2Fpipeline.toml?token={TOKEN}"),
+            format!("/bureau/file/2025-06/%2Fetc%2Fpasswd?token={TOKEN}"),
+            format!("/bureau/file/..%2F2025-06/completion.csv?token={TOKEN}"),
+            "/u/341522/../../../etc/passwd".to_string(),
+            "/static/../../pipeline.toml".to_string(),
+        ] {
+            let (code, body) = get(&s.url(&trick)).await;
+            assert_eq!(code, 404, "{trick}: {body}");
+            assert!(!body.contains("root:") && !body.contains("[pipeline]"));
+        }
+        // The JSON twin.
+        let r = reqwest::Client::new()
+            .get(s.url("/api/status?period=2025-06"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["period"], "2025-06");
+        let unit = |code: &str| {
+            v["units"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["unit_code"] == code)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(unit("341525")["reported"], false);
+        assert_eq!(unit("341523")["late"], true);
+        assert_eq!(unit("341522")["reported"], true);
+        let (code, _) = get(&s.url("/api/status?period=2025-06&token=nope")).await;
+        assert_eq!(code, 404);
+    });
+}
+
+#[test]
+fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
+    let s = served();
+    rt().block_on(async {
+        let (code, page) = get(&s.county("341522")).await;
+        assert_eq!(code, 200);
+        assert!(
+            page.contains("霍邱县") && !page.contains("金寨县"),
+            "only its own unit"
+        );
+        // Another unit's token on this unit, a made-up token, an unknown unit: 404.
+        let other = fayuan::web::unit_token(SECRET.as_bytes(), "341524");
+        for url in [
+            s.url(&format!("/u/341522/{other}")),
+            s.url("/u/341522/00000000000000000000000000000000"),
+            s.url(&format!("/u/999999/{other}")),
+        ] {
+            let (code, body) = get(&url).await;
+            assert_eq!(code, 404, "{url}");
+            assert!(!body.contains("霍邱县"));
+        }
+        // An upload over the limit (20 MB): a clear error, nothing kept.
+        let big = vec![b'x'; 21 * 1024 * 1024];
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(big).file_name("霍邱县_2025-07.csv"),
+        );
+        let r = reqwest::Client::new()
+            .post(format!("{}/upload", s.county("341522")))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 413);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("超过 20 MB，未接收、未保存")
+        );
+        assert!(s.env.files_under("inbox").is_empty());
+        // Another unit's rows through this unit's page: refused, nothing taken.
+        let csv = std::fs::read(samples().join("金寨县_2025-06.csv")).unwrap();
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(csv).file_name("金寨县_2025-06.csv"),
+        );
+        let r = reqwest::Client::new()
+            .post(format!("{}/upload", s.county("341522")))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let body = r.text().await.unwrap();
+        assert!(body.contains("含有其他单位（341524）的数据"), "{body}");
+        let (_, page) = get(&s.url(&format!("/bureau?token={TOKEN}&period=2025-06"))).await;
+        assert_eq!(cell(&page, "341524", 6), "被拒");
+        // The month's template downloads.
+        let r = reqwest::get(format!("{}/template?period=2025-06", s.county("341522")))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert!(r.bytes().await.unwrap().starts_with(b"PK"));
+    });
+}
+
+/// A WebDriver session on a headless Chromium (chromedriver on a free port).
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn chromium_ready() -> bool {
+    let ok = Command::new("chromedriver")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        skipped(
+            "the browser tests",
+            "headless Chromium with chromedriver",
+            "apt-get install chromium chromium-driver",
+        );
+    }
+    ok
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let start = Instant::now();
+        loop {
+            if client.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--window-size=1200,1600", "--lang=zh-CN"]}
+        }}});
+        let v: serde_json::Value = client
+            .post(format!("{base}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_string();
+        Browser {
+            driver,
+            base,
+            session,
+            client,
+        }
+    }
+
+    async fn cmd(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let req = match method {
+            "GET" => self.client.get(url),
+            _ => self.client.post(url).json(&body),
+        };
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn open(&self, url: &str) {
+        self.cmd("POST", "/url", serde_json::json!({ "url": url }))
+            .await;
+    }
+
+    /// The text a person sees on the page.
+    async fn text(&self) -> String {
+        let v = self
+            .cmd(
+                "POST",
+                "/execute/sync",
+                serde_json::json!({"script": "return document.body.innerText", "args": []}),
+            )
+            .await;
+        v["value"].as_str().unwrap_or("").to_string()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self
+            .cmd(
+                "POST",
+                "/element",
+                serde_json::json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        v["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|x| x.as_str())
+            .unwrap_or_else(|| panic!("{css}: {v}"))
+            .to_string()
+    }
+
+    async fn element_text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        let v = self
+            .cmd(
+                "GET",
+                &format!("/element/{id}/text"),
+                serde_json::Value::Null,
+            )
+            .await;
+        v["value"].as_str().unwrap_or("").to_string()
+    }
+
+    /// The June cell of a unit's row in the grid, as shown.
+    async fn june(&self, code: &str) -> String {
+        self.element_text(&format!("tr[data-unit=\"{code}\"] td[data-month=\"6\"]"))
+            .await
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let v = self
+            .cmd("GET", "/screenshot", serde_json::Value::Null)
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v["value"].as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(name), png).unwrap();
+    }
+}
+
+#[test]
+fn in_a_real_browser_the_grid_the_alerts_and_an_upload() {
+    if !chromium_ready() {
+        return;
+    }
+    let s = served();
+    rt().block_on(async {
+        let b = Browser::start().await;
+        b.open(&s.url(&format!("/bureau?token={TOKEN}&period=2025-06")))
+            .await;
+        let text = b.text().await;
+        assert!(text.contains("各单位各月报送情况"), "{text}");
+        assert_eq!(b.june("341525").await, "未报");
+        assert_eq!(b.june("341523").await, "逾期");
+        assert_eq!(b.june("341524").await, "被拒");
+        let alerts = b.element_text("#alerts").await;
+        assert!(
+            alerts.contains("霍山县") && alerts.contains("数据未报送"),
+            "{alerts}"
+        );
+        b.screenshot("bureau.png").await;
+
+        // 霍山县 opens its own page and uploads its June file through the form.
+        b.open(&s.county("341525")).await;
+        assert_eq!(b.june("341525").await, "未报");
+        let june = s.env.tmp.path().join("霍山县_2025-06.xlsx");
+        std::fs::copy(samples().join("霍山县_2025-06.xlsx"), &june).unwrap();
+        let input = b.find("#file").await;
+        b.cmd(
+            "POST",
+            &format!("/element/{input}/value"),
+            serde_json::json!({ "text": june.to_str().unwrap() }),
+        )
+        .await;
+        b.screenshot("county-before-upload.png").await;
+        let send = b.find("#send").await;
+        b.cmd(
+            "POST",
+            &format!("/element/{send}/click"),
+            serde_json::json!({}),
+        )
+        .await;
+        let start = Instant::now();
+        let result = loop {
+            let t = b.text().await;
+            if t.contains("本次上传结果") {
+                break t;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "no result: {t}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(
+            result.contains("霍山县_2025-06.xlsx：已接收，1 行"),
+            "{result}"
+        );
+        assert_eq!(
+            b.june("341525").await,
+            "逾期",
+            "June arrived on 10 July: late"
+        );
+        b.screenshot("county-after-upload.png").await;
+    });
+    let stored = latest_rows(&s.env.store());
+    assert!(
+        stored
+            .iter()
+            .any(|r| r["unit_code"] == "341525" && r["period"] == "2025-06")
+    );
+}
