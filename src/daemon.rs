@@ -361,7 +361,7 @@ async fn remind(
             deadline
         );
         let text = format!(
-            "{}：\n\n截至 {}，{}尚未收到贵单位{}的{}月报。请于 {} 前报送（北京时间）。\n\n{}\n\n表头须包含“单位代码”等规定列名；每行为一个单位一个月的本月数（非累计数）；金额单位为元。\n附件为贵单位{}的月报表模板（填写区为黄色，随填随查；执行情况请填在“执行情况”工作表）。\n如已报送，请忽略本提醒。\n\n{}\n（本邮件由 fayuan 自动发送）\n",
+            "{}：\n\n截至 {}，{}尚未收到贵单位{}的{}月报。请于 {} 前报送（北京时间）。\n\n{}\n\n表头须包含“单位代码”等规定列名；每行为一个单位一个月的本月数（非累计数）；金额单位为元。\n附件为贵单位{}的月报表模板（填写区为黄色，随填随查；执行情况请填在“执行情况”工作表）。\n{}如已报送，请忽略本提醒。\n\n{}\n（本邮件由 fayuan 自动发送）\n",
             s.name,
             period::instant_zh(&now),
             p.def.pipeline.office,
@@ -370,6 +370,7 @@ async fn remind(
             deadline,
             p.def.submission.how_to_send,
             period.zh(),
+            unit_link(p, &s.code),
             p.def.pipeline.office
         );
         // The unit's fill-in template for the month rides along.
@@ -426,6 +427,27 @@ async fn remind(
         sent.len(),
         sent.join("、")
     ))
+}
+
+/// The line of a reminder with the unit's own page (when the pages are on).
+fn unit_link(p: &crate::config::Pipeline, code: &str) -> String {
+    let Some(secret) = std::env::var("FAYUAN_WEB_SECRET")
+        .ok()
+        .filter(|s| s.len() >= 16)
+    else {
+        return String::new();
+    };
+    let base = p
+        .def
+        .web
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", p.def.web.listen));
+    format!(
+        "本单位报送情况、模板下载和网上报送：{}{}\n",
+        base.trim_end_matches('/'),
+        crate::web::unit_path(secret.as_bytes(), code)
+    )
 }
 
 /// Tells the data staff that a job failed (best effort: a failure here is only logged).
@@ -531,6 +553,9 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
                 format!("（{}）", s.detail)
             }
         ));
+    }
+    for m in &ctx.pipeline.def.mailboxes {
+        out.push(crate::mailin::status_line(&ctx.data_dir, m));
     }
     out
 }

@@ -979,3 +979,19 @@ async fn session_round(
         }
     }
 }
+
+/// One line for `fayuan status` and the bureau's page: the mailbox's last step.
+pub fn status_line(data_dir: &DataDir, m: &MailboxDef) -> String {
+    let events = ledger(data_dir, m).read().unwrap_or_default();
+    let done = events.iter().filter(|e| e.step == MailStep::Done).count();
+    let held = events.iter().filter(|e| e.step == MailStep::Held).count();
+    match events.last() {
+        Some(e) => format!(
+            "邮箱 {}（{}）：最近处理 {}；共处理 {done} 封，其中转人工 {held} 封",
+            m.name,
+            m.user,
+            e.at.minute()
+        ),
+        None => format!("邮箱 {}（{}）：尚未处理过邮件", m.name, m.user),
+    }
+}

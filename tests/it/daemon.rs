@@ -402,7 +402,10 @@ fn reminders_go_only_to_units_that_have_not_reported_and_only_once() {
     env.drop_samples_except(&["霍山县_2025-06.xlsx", "市本级_2025-06.csv"]);
     let mail = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
     let url = format!("smtp://127.0.0.1:{}", mail.port);
-    let vars = [("FAYUAN_SMTP_URL", url.as_str())];
+    let vars = [
+        ("FAYUAN_SMTP_URL", url.as_str()),
+        ("FAYUAN_WEB_SECRET", "reminder-secret-0123456789"),
+    ];
     // Just after 09:00 on day 3: the first reminder round for June.
     let d = Daemon::start(&env, &["--as-of", "2025-07-03 09:01"], &vars);
     wait_for("the reminders", Duration::from_secs(60), || {
@@ -436,6 +439,12 @@ fn reminders_go_only_to_units_that_have_not_reported_and_only_once() {
     let body = msg.body_text(0).unwrap();
     assert!(
         body.contains("2025-07-05 24:00") && body.contains("发送至"),
+        "{body}"
+    );
+    // The unit's own page (its link derived from the secret).
+    let link = fayuan::web::unit_path(b"reminder-secret-0123456789", "341525");
+    assert!(
+        body.contains(&format!("网上报送：http://127.0.0.1:8080{link}")),
         "{body}"
     );
     // The unit's template for the month is attached under its Chinese name, and it is the

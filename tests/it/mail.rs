@@ -464,6 +464,13 @@ fn a_county_emails_its_files_and_gets_a_receipt() {
     );
     assert_eq!(s.receipts().len(), 2);
     assert_eq!(s.imap.count("fayuan-processed"), 2);
+    // `fayuan status` tells the mailbox's last look.
+    let r = s.env.run(&["--as-of", "2025-08-03 10:30", "status"]);
+    assert!(
+        r.stdout.contains("邮箱 data（data@example.gov.cn）：最近处理 2025-08-03 10:20；共处理 2 封，其中转人工 0 封"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

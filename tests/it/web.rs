@@ -207,6 +207,29 @@ fn the_bureau_page_and_its_json_twin_tell_the_truth_behind_a_token() {
         let (code, _) = get(&s.url("/api/status?period=2025-06&token=nope")).await;
         assert_eq!(code, 404);
     });
+    // SIGTERM: the server stops cleanly.
+    let mut s = s;
+    Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    let code = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, Some(0));
+    let log = std::fs::read_to_string(s.env.tmp.path().join("serve.log")).unwrap();
+    assert!(
+        !log.contains(TOKEN) && !log.contains(SECRET),
+        "no secret in the log"
+    );
 }
 
 #[test]
