@@ -881,6 +881,18 @@ fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
             }
         }
     }
+    if def.web.listen.parse::<std::net::SocketAddr>().is_err() {
+        problems.push(format!(
+            "web.listen {:?}: an address and port such as 127.0.0.1:8080",
+            def.web.listen
+        ));
+    }
+    if !(def.web.max_upload_mb > 0.0 && def.web.max_upload_mb <= 100.0) {
+        problems.push(format!(
+            "web.max_upload_mb {}: expected more than 0 and at most 100",
+            def.web.max_upload_mb
+        ));
+    }
     for (i, m) in def.mailboxes.iter().enumerate() {
         let at = format!("mailboxes[{}] ({})", i + 1, m.name);
         if let Err(why) = m.host_port() {

@@ -172,6 +172,7 @@ fn a_mailbox_is_checked_with_the_rest() {
             "contact = \"huoqiu@example.gov.cn\"",
             "contact = \"huoqiu@example.gov.cn\"\ncontacts = [\"not an address\"]",
         );
+    text.push_str("\n[web]\nlisten = \"everywhere\"\nmax_upload_mb = 0\n");
     text.push_str(
         "\n[[mailboxes]]\nname = \"da ta\"\nurl = \"imap://mail.example.gov.cn\"\nuser = \"u\"\nmax_attachments = 0\nbulk_senders = [\"nobody\"]\n",
     );
@@ -184,6 +185,8 @@ fn a_mailbox_is_checked_with_the_rest() {
         "name: letters, digits and - only",
         "1 ≤ max_attachments ≤ 50",
         "bulk sender \"nobody\" is not an email address",
+        "web.listen \"everywhere\": an address and port",
+        "web.max_upload_mb 0: expected more than 0",
     ] {
         assert!(
             r.stderr.contains(want),
