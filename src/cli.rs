@@ -338,26 +338,21 @@ fn serve(ctx: Context) -> Result<i32> {
     })
 }
 
-/// `fayuan links`: each unit's page link, for the data staff to send (or for reminders).
+/// `fayuan links`: `<code> <name> <url of the unit's page>` per unit (SPEC §10).
 fn links(ctx: &Context) -> Result<i32> {
-    let secret = std::env::var("FAYUAN_WEB_SECRET")
-        .ok()
-        .filter(|s| s.len() >= 16)
-        .ok_or_else(|| Error::Usage("FAYUAN_WEB_SECRET: set it (at least 16 characters)".into()))?;
-    let base = ctx
-        .pipeline
-        .def
-        .web
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", ctx.pipeline.def.web.listen));
-    for u in &ctx.pipeline.units {
+    let p = &ctx.pipeline;
+    let secret = crate::web::secret(p).ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: set it (at least 16 characters); the unit links are derived from it",
+            p.def.web.secret_env
+        ))
+    })?;
+    for u in &p.units {
         println!(
-            "{} {}  {}{}",
+            "{} {} {}",
             u.code,
             u.name,
-            base.trim_end_matches('/'),
-            crate::web::unit_path(secret.as_bytes(), &u.code)
+            crate::web::unit_url(p, &secret, &u.code)
         );
     }
     Ok(exit::OK)

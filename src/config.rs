@@ -48,6 +48,10 @@ pub struct PipelineFile {
 pub struct WebSettings {
     /// `127.0.0.1:8080` by default: a public address only when set here.
     pub listen: String,
+    /// The environment variables of the bureau's token and of the secret the unit links are
+    /// derived from (SPEC §10).
+    pub token_env: String,
+    pub secret_env: String,
     pub max_upload_mb: f64,
     /// The address people open, for the links in reminders (e.g. `https://fayuan.example.gov.cn`).
     pub public_url: Option<String>,
@@ -57,10 +61,22 @@ impl Default for WebSettings {
     fn default() -> Self {
         WebSettings {
             listen: "127.0.0.1:8080".into(),
+            token_env: "FAYUAN_WEB_TOKEN".into(),
+            secret_env: "FAYUAN_WEB_SECRET".into(),
             max_upload_mb: 20.0,
             public_url: None,
         }
     }
+}
+
+/// The bare address of `Name <a@b>` or `a@b`, lower-cased: what a message's From is compared with.
+pub fn sender_address(a: &str) -> String {
+    let a = a.trim();
+    let bare = match (a.rfind('<'), a.rfind('>')) {
+        (Some(l), Some(r)) if l < r => &a[l + 1..r],
+        _ => a,
+    };
+    bare.trim().to_lowercase()
 }
 
 /// A mailbox counties send their files to (`[[mailboxes]]`). The password only from the
@@ -68,7 +84,7 @@ impl Default for WebSettings {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct MailboxDef {
     pub name: String,
-    /// `imaps://host:993` (TLS from the first byte).
+    /// `imaps://host:993` (TLS from the first byte) or `imap://host:143` (STARTTLS required).
     pub url: String,
     pub user: String,
     /// The environment variable holding the password.
@@ -77,12 +93,13 @@ pub struct MailboxDef {
     #[serde(default = "default_imap_folder")]
     pub folder: String,
     /// Where processed messages are moved (created if missing); the mailbox is never emptied.
-    #[serde(default = "default_processed_folder")]
+    /// `done_folder` in SPEC §9.
+    #[serde(default = "default_processed_folder", alias = "done_folder")]
     pub processed_folder: String,
     /// Where messages from unknown senders, auto-replies and bounces are moved.
     #[serde(default = "default_held_folder")]
     pub held_folder: String,
-    /// The city's data staff, who may send bulk sheets holding every unit.
+    /// Who may send bulk sheets holding every unit, besides the staff in `[email] cc` (SPEC §9).
     #[serde(default)]
     pub bulk_senders: Vec<String>,
     #[serde(default = "default_max_message_mb")]
@@ -101,10 +118,10 @@ fn default_imap_folder() -> String {
     "INBOX".into()
 }
 fn default_processed_folder() -> String {
-    "fayuan-processed".into()
+    "已处理".into()
 }
 fn default_held_folder() -> String {
-    "fayuan-held".into()
+    "待人工处理".into()
 }
 fn default_max_message_mb() -> f64 {
     25.0
@@ -117,19 +134,27 @@ fn default_poll_seconds() -> u64 {
 }
 
 impl MailboxDef {
-    /// (host, port) of an `imaps://host[:port]` URL.
-    pub fn host_port(&self) -> std::result::Result<(String, u16), String> {
-        let rest = self
-            .url
-            .strip_prefix("imaps://")
-            .ok_or_else(|| format!("{}: expected imaps://host:993", self.url))?;
+    /// (host, port, TLS from the first byte) of an `imaps://host[:port]` or `imap://host[:port]`
+    /// URL (the latter upgraded with STARTTLS, never used in plain text).
+    pub fn host_port(&self) -> std::result::Result<(String, u16, bool), String> {
+        let (rest, implicit) = if let Some(r) = self.url.strip_prefix("imaps://") {
+            (r, true)
+        } else if let Some(r) = self.url.strip_prefix("imap://") {
+            (r, false)
+        } else {
+            return Err(format!(
+                "{}: expected imaps://host:993 or imap://host:143",
+                self.url
+            ));
+        };
         let rest = rest.trim_end_matches('/');
         match rest.rsplit_once(':') {
             Some((h, p)) => Ok((
                 h.to_string(),
                 p.parse().map_err(|_| format!("{}: bad port", self.url))?,
+                implicit,
             )),
-            None => Ok((rest.to_string(), 993)),
+            None => Ok((rest.to_string(), if implicit { 993 } else { 143 }, implicit)),
         }
     }
 }
@@ -537,12 +562,29 @@ pub struct UnitDef {
     /// Open cases carried over from last year (for the `inconsistent` alert).
     #[serde(default)]
     pub carry_over: i64,
-    /// Where reminders go (the unit's data contact).
-    pub contact: Option<String>,
-    /// Further addresses that may send the unit's files by email (email-in); the `contact` may
-    /// always.
+    /// Where reminders go (the unit's data contact): one address or a list (SPEC §9); every
+    /// address listed may send the unit's files by email, the first gets the reminders.
+    pub contact: Option<Contacts>,
+    /// Further addresses that may send the unit's files by email (email-in).
     #[serde(default)]
     pub contacts: Vec<String>,
+}
+
+/// `contact = "a@…"` or `contact = ["a@…", "b@…"]`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum Contacts {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Contacts {
+    pub fn all(&self) -> Vec<String> {
+        match self {
+            Contacts::One(a) => vec![a.clone()],
+            Contacts::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// One reporting unit, checked.
@@ -872,7 +914,8 @@ fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
         }
     }
     for u in &def.units {
-        for c in u.contact.iter().chain(&u.contacts) {
+        let listed: Vec<String> = u.contact.iter().flat_map(Contacts::all).collect();
+        for c in listed.iter().chain(&u.contacts) {
             if c.parse::<lettre::message::Mailbox>().is_err() {
                 problems.push(format!(
                     "units ({} {}): contact {c:?} is not an email address",
@@ -991,12 +1034,13 @@ fn check_units(
             budget,
             budget_derived,
             carry_over: u.carry_over,
-            contact: u.contact.clone(),
+            contact: u.contact.as_ref().and_then(|c| c.all().into_iter().next()),
             senders: u
                 .contact
                 .iter()
-                .chain(&u.contacts)
-                .map(|a| a.trim().to_lowercase())
+                .flat_map(Contacts::all)
+                .chain(u.contacts.iter().cloned())
+                .map(|a| sender_address(&a))
                 .collect(),
         });
     }

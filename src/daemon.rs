@@ -431,23 +431,13 @@ async fn remind(
 
 /// The line of a reminder with the unit's own page (when the pages are on).
 fn unit_link(p: &crate::config::Pipeline, code: &str) -> String {
-    let Some(secret) = std::env::var("FAYUAN_WEB_SECRET")
-        .ok()
-        .filter(|s| s.len() >= 16)
-    else {
-        return String::new();
-    };
-    let base = p
-        .def
-        .web
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", p.def.web.listen));
-    format!(
-        "本单位报送情况、模板下载和网上报送：{}{}\n",
-        base.trim_end_matches('/'),
-        crate::web::unit_path(secret.as_bytes(), code)
-    )
+    match crate::web::secret(p) {
+        Some(secret) => format!(
+            "本单位报送情况、模板下载和网上报送：{}\n",
+            crate::web::unit_url(p, &secret, code)
+        ),
+        None => String::new(),
+    }
 }
 
 /// Tells the data staff that a job failed (best effort: a failure here is only logged).

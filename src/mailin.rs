@@ -111,9 +111,44 @@ fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>> {
     Ok(Arc::new(config))
 }
 
+/// A folder name as IMAP spells it: modified UTF-7 (RFC 3501 §5.1.3), so that 已处理 works.
+pub fn imap_folder(name: &str) -> String {
+    use base64::Engine;
+    let mut out = String::new();
+    let mut wide: Vec<u16> = Vec::new();
+    let flush = |wide: &mut Vec<u16>, out: &mut String| {
+        if wide.is_empty() {
+            return;
+        }
+        let bytes: Vec<u8> = wide.iter().flat_map(|u| u.to_be_bytes()).collect();
+        let b64 = base64::engine::general_purpose::STANDARD_NO_PAD
+            .encode(bytes)
+            .replace('/', ",");
+        out.push('&');
+        out.push_str(&b64);
+        out.push('-');
+        wide.clear();
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut wide, &mut out);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            let mut buf = [0u16; 2];
+            wide.extend_from_slice(c.encode_utf16(&mut buf));
+        }
+    }
+    flush(&mut wide, &mut out);
+    out
+}
+
 /// Connects, logs in and selects the folder; returns the session and the UID validity.
 pub async fn connect(m: &MailboxDef) -> Result<(Session, u32)> {
-    let (host, port) = m.host_port().map_err(Error::Usage)?;
+    let (host, port, implicit) = m.host_port().map_err(Error::Usage)?;
     let password = std::env::var(&m.password_env)
         .ok()
         .filter(|p| !p.is_empty())
@@ -132,27 +167,45 @@ pub async fn connect(m: &MailboxDef) -> Result<(Session, u32)> {
     .map_err(|e| imap_err(m, e))?;
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
         .map_err(|e| imap_err(m, e))?;
+    // imap://: the greeting in plain text, then STARTTLS — never a login without TLS.
+    let tcp = if implicit {
+        tcp
+    } else {
+        let mut plain = async_imap::Client::new(tcp);
+        plain
+            .read_response()
+            .await
+            .map_err(|e| imap_err(m, e))?
+            .ok_or_else(|| imap_err(m, "no greeting"))?;
+        plain
+            .run_command_and_check_ok("STARTTLS", None)
+            .await
+            .map_err(|e| imap_err(m, format!("STARTTLS refused: {e}")))?;
+        plain.into_inner()
+    };
     let tls = tokio_rustls::TlsConnector::from(tls_config()?)
         .connect(name, tcp)
         .await
         .map_err(|e| imap_err(m, e))?;
     let mut client = async_imap::Client::new(tls);
-    client
-        .read_response()
-        .await
-        .map_err(|e| imap_err(m, e))?
-        .ok_or_else(|| imap_err(m, "no greeting"))?;
+    if implicit {
+        client
+            .read_response()
+            .await
+            .map_err(|e| imap_err(m, e))?
+            .ok_or_else(|| imap_err(m, "no greeting"))?;
+    }
     let mut session = client
         .login(&m.user, &password)
         .await
         .map_err(|(e, _)| imap_err(m, format!("login: {e}")))?;
     let mailbox = session
-        .select(&m.folder)
+        .select(imap_folder(&m.folder))
         .await
         .map_err(|e| imap_err(m, e))?;
     for folder in [&m.processed_folder, &m.held_folder] {
         // Exists already, or is made now; either way the MOVE below names it.
-        let _ = session.create(folder).await;
+        let _ = session.create(imap_folder(folder)).await;
     }
     Ok((session, mailbox.uid_validity.unwrap_or(0)))
 }
@@ -199,7 +252,9 @@ pub async fn handle_new(
     for uid in uids {
         if done.contains(&(validity, uid)) {
             // Done but still here (a crash between the ledger and the move): move it now.
-            let _ = session.uid_mv(uid.to_string(), &m.processed_folder).await;
+            let _ = session
+                .uid_mv(uid.to_string(), imap_folder(&m.processed_folder))
+                .await;
             continue;
         }
         out.messages += 1;
@@ -370,7 +425,7 @@ async fn finish(
     detail: &str,
 ) -> Result<()> {
     session
-        .uid_mv(uid.to_string(), folder)
+        .uid_mv(uid.to_string(), imap_folder(folder))
         .await
         .map_err(|e| imap_err(m, format!("move UID {uid} to {folder}: {e}")))?;
     // The message's identity, from its archiving, so that the same message found again under
@@ -576,10 +631,12 @@ pub fn handle_message(
     if auto || bounce || list {
         return held("自动回复、退信或群发邮件，不予处理");
     }
+    // Bulk sheets: the staff in `[email] cc` (SPEC §9) and any listed `bulk_senders`.
     let bulk = m
         .bulk_senders
         .iter()
-        .any(|b| b.trim().eq_ignore_ascii_case(&from));
+        .chain(&pipeline.def.email.cc)
+        .any(|b| crate::config::sender_address(b) == from);
     let unit = pipeline.units.iter().find(|u| u.senders.contains(&from));
     if unit.is_none() && !bulk {
         return held("发件人不是已登记的报送联系人");

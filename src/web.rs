@@ -76,6 +76,25 @@ pub fn unit_path(secret: &[u8], code: &str) -> String {
     format!("/u/{code}/{}", unit_token(secret, code))
 }
 
+/// The secret the unit links are derived from (`[web] secret_env`), if set (16+ characters).
+pub fn secret(p: &crate::config::Pipeline) -> Option<Vec<u8>> {
+    std::env::var(&p.def.web.secret_env)
+        .ok()
+        .filter(|t| t.len() >= 16)
+        .map(String::into_bytes)
+}
+
+/// A unit's page as people open it: `public_url` (or `http://<listen>`) + its path.
+pub fn unit_url(p: &crate::config::Pipeline, secret: &[u8], code: &str) -> String {
+    let base = p
+        .def
+        .web
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", p.def.web.listen));
+    format!("{}{}", base.trim_end_matches('/'), unit_path(secret, code))
+}
+
 /// Serves the pages until `stop` turns true.
 pub async fn serve(
     ctx: Context,
@@ -85,22 +104,13 @@ pub async fn serve(
     let w = &ctx.pipeline.def.web;
     let listen = w.listen.clone();
     let limit = (w.max_upload_mb * 1024.0 * 1024.0) as usize;
-    let bureau_token = std::env::var("FAYUAN_WEB_TOKEN")
-        .ok()
-        .filter(|t| t.len() >= 16);
-    let secret = std::env::var("FAYUAN_WEB_SECRET")
-        .ok()
-        .filter(|t| t.len() >= 16)
-        .map(String::into_bytes);
+    let bureau_token = std::env::var(&w.token_env).ok().filter(|t| t.len() >= 16);
+    let secret = secret(&ctx.pipeline);
     if bureau_token.is_none() {
-        tracing::warn!(
-            "FAYUAN_WEB_TOKEN unset or shorter than 16 characters: the bureau's page is off"
-        );
+        tracing::warn!(variable = %w.token_env, "the bureau's token is unset or shorter than 16 characters: the bureau's pages are off");
     }
     if secret.is_none() {
-        tracing::warn!(
-            "FAYUAN_WEB_SECRET unset or shorter than 16 characters: the county pages are off"
-        );
+        tracing::warn!(variable = %w.secret_env, "the link secret is unset or shorter than 16 characters: the county pages are off");
     }
     let state = Arc::new(Web {
         ctx,
@@ -109,11 +119,11 @@ pub async fn serve(
         extra,
     });
     let app = Router::new()
-        .route("/", get(home))
+        .route("/", get(bureau))
         .route("/bureau", get(bureau))
         .route("/bureau/file/{period}/{name}", get(download))
         .route("/api/status", get(api_status))
-        .route("/u/{code}/{token}", get(county))
+        .route("/u/{code}/{token}", get(county).post(upload))
         .route("/u/{code}/{token}/template", get(county_template))
         .route("/u/{code}/{token}/upload", post(upload))
         .fallback(not_found)
@@ -140,19 +150,13 @@ fn nf() -> Response {
     (StatusCode::NOT_FOUND, page("未找到", "<p>页面不存在。</p>")).into_response()
 }
 
-async fn home() -> Response {
-    Html(page(
-        "法律援助民生实事",
-        "<p>请使用市局或本单位收到的专用链接打开报送情况页面。</p>",
-    ))
-    .into_response()
-}
-
-/// The bureau's token from `?token=` or `Authorization: Bearer`.
-fn bureau_ok(w: &Web, query: &HashMap<String, String>, headers: &HeaderMap) -> bool {
-    let Some(want) = &w.bureau_token else {
-        return false;
-    };
+/// The bureau's token from `?token=` or `Authorization: Bearer`: `Ok` when right; else the
+/// answer — 401 without a token (SPEC §10), the plain 404 with a wrong one — saying nothing else.
+fn bureau_ok(
+    w: &Web,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> std::result::Result<(), Response> {
     let given = query.get("token").cloned().or_else(|| {
         headers
             .get(header::AUTHORIZATION)
@@ -160,7 +164,16 @@ fn bureau_ok(w: &Web, query: &HashMap<String, String>, headers: &HeaderMap) -> b
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_string)
     });
-    given.is_some_and(|g| same_secret(&g, want))
+    match (&w.bureau_token, given) {
+        (Some(want), Some(g)) if same_secret(&g, want) => Ok(()),
+        (_, None) => Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            page("需要令牌", "<p>需要令牌。</p>"),
+        )
+            .into_response()),
+        _ => Err(nf()),
+    }
 }
 
 /// The unit of a county link, if the token is right.
@@ -348,8 +361,8 @@ async fn bureau(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !bureau_ok(&w, &query, &headers) {
-        return nf();
+    if let Err(r) = bureau_ok(&w, &query, &headers) {
+        return r;
     }
     let Some(period) = period_of(&w.ctx, &query) else {
         return (
@@ -491,8 +504,8 @@ async fn download(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !bureau_ok(&w, &query, &headers) {
-        return nf();
+    if let Err(r) = bureau_ok(&w, &query, &headers) {
+        return r;
     }
     let Some(p) = Period::parse(&period) else {
         return nf();
@@ -541,8 +554,8 @@ async fn api_status(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !bureau_ok(&w, &query, &headers) {
-        return nf();
+    if let Err(r) = bureau_ok(&w, &query, &headers) {
+        return r;
     }
     let Some(period) = period_of(&w.ctx, &query) else {
         return (StatusCode::BAD_REQUEST, "period: e.g. 2025-06").into_response();
@@ -662,7 +675,7 @@ fn county_body(
     let template_month = period;
     h.push_str(&format!(
         "<h2>报送</h2><p><a id=\"template\" href=\"{base}/template?period={template_month}\">下载{}月报表模板</a></p>\
-<form id=\"upload\" method=\"post\" action=\"{base}/upload\" enctype=\"multipart/form-data\">\
+<form id=\"upload\" method=\"post\" action=\"{base}\" enctype=\"multipart/form-data\">\
 <p><input type=\"file\" name=\"file\" id=\"file\" accept=\".xlsx,.xls,.ods,.csv,.json\"> \
 <button type=\"submit\" id=\"send\">上传</button></p>\
 <p>每次上传一个文件，不超过 {} MB；只能包含本单位的数据。上传后立即检查并显示结果。</p></form>",

@@ -174,14 +174,14 @@ fn a_mailbox_is_checked_with_the_rest() {
         );
     text.push_str("\n[web]\nlisten = \"everywhere\"\nmax_upload_mb = 0\n");
     text.push_str(
-        "\n[[mailboxes]]\nname = \"da ta\"\nurl = \"imap://mail.example.gov.cn\"\nuser = \"u\"\nmax_attachments = 0\nbulk_senders = [\"nobody\"]\n",
+        "\n[[mailboxes]]\nname = \"da ta\"\nurl = \"http://mail.example.gov.cn\"\nuser = \"u\"\nmax_attachments = 0\nbulk_senders = [\"nobody\"]\n",
     );
     let (_dir, path) = broken(&text);
     let r = Env::with_pipeline(&path).run(&["check"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     for want in [
         "contact \"not an address\" is not an email address",
-        "url imap://mail.example.gov.cn: expected imaps://host:993",
+        "url http://mail.example.gov.cn: expected imaps://host:993 or imap://host:143",
         "name: letters, digits and - only",
         "1 ≤ max_attachments ≤ 50",
         "bulk sender \"nobody\" is not an email address",

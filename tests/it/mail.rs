@@ -19,6 +19,8 @@ struct Dovecot {
     child: Child,
     dir: PathBuf,
     port: u16,
+    /// Plain IMAP, upgraded with STARTTLS (the server requires TLS before a login).
+    starttls_port: u16,
     ca: PathBuf,
 }
 
@@ -70,12 +72,13 @@ impl Dovecot {
         assert!(ok.success());
         std::fs::write(dir.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n")).unwrap();
         let port = free_port();
+        let starttls_port = free_port();
         let d = dir.display();
         let conf = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
              log_path = {d}/dovecot.log\nssl = required\nssl_cert = <{}\nssl_key = <{}\n\
              disable_plaintext_auth = yes\nauth_mechanisms = plain login\n\
-             service imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    port = {port}\n    ssl = yes\n  }}\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = {starttls_port}\n  }}\n  inet_listener imaps {{\n    port = {port}\n    ssl = yes\n  }}\n}}\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
              userdb {{\n  driver = static\n  args = uid=dovecot gid=dovecot home={d}/home/%u\n}}\n\
              mail_location = maildir:~/Maildir\ndefault_internal_user = dovecot\ndefault_internal_group = dovecot\n\
@@ -105,6 +108,7 @@ impl Dovecot {
             child,
             dir: dir.to_path_buf(),
             port,
+            starttls_port,
             ca,
         }
     }
@@ -238,19 +242,28 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_with(
+        |imap| format!("imaps://127.0.0.1:{}", imap.port),
+        "done_folder = \"fayuan-processed\"\nheld_folder = \"fayuan-held\"\n",
+    )
+}
+
+/// A setup with the mailbox's URL made from the server, and its folder settings.
+fn setup_with(url: impl Fn(&Dovecot) -> String, folders: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
+    // SPEC §9: a unit's `contact` may be a list; every address in it may send.
     let mut path = pipeline(
         dir.path(),
         &[(
             "contact = \"huoqiu@example.gov.cn\"",
-            "contact = \"huoqiu@example.gov.cn\"\ncontacts = [\"huoqiu-2@example.gov.cn\"]",
+            "contact = [\"huoqiu@example.gov.cn\", \"霍邱县二 <huoqiu-2@example.gov.cn>\"]",
         )],
     );
     let imap = Dovecot::start(&dir.path().join("imap"));
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!(
-        "\n[[mailboxes]]\nname = \"data\"\nurl = \"imaps://127.0.0.1:{}\"\nuser = \"{USER}\"\nbulk_senders = [\"data-staff@example.gov.cn\"]\n",
-        imap.port
+        "\n[[mailboxes]]\nname = \"data\"\nurl = \"{}\"\nuser = \"{USER}\"\n{folders}",
+        url(&imap)
     ));
     std::fs::write(&path, text).unwrap();
     path = path.canonicalize().unwrap();
@@ -854,4 +867,41 @@ fn the_daemon_killed_before_the_receipt_sends_it_once_after_a_restart() {
     assert_eq!(receipts(), 2);
     assert_eq!(s.env.store().files().unwrap().len(), 1);
     assert_eq!(s.imap.count("fayuan-processed"), 1);
+}
+
+#[test]
+fn starttls_and_the_default_chinese_folders() {
+    if !dovecot_ready() {
+        return;
+    }
+    // `imap://` (SPEC §9): plain IMAP upgraded with STARTTLS before the login; no folder
+    // settings, so the defaults 已处理 and 待人工处理 (modified UTF-7 on the wire).
+    let s = setup_with(
+        |imap| format!("imap://127.0.0.1:{}", imap.starttls_port),
+        "",
+    );
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 9));
+    s.imap.deliver(&message(
+        HUOQIU,
+        "7月",
+        "",
+        &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())],
+    ));
+    s.imap
+        .deliver(&message("stranger@elsewhere.example", "hi", "", &[]));
+    let r = s.ingest("2025-08-03 10:00");
+    assert!(
+        r.stdout.contains("新邮件 2 封，回执 1 封，转人工 1 封"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    // 已处理 = U+5DF2 U+5904 U+7406: UTF-16BE 5D F2 59 04 74 06, base64 "XfJZBHQG".
+    assert_eq!(fayuan::mailin::imap_folder("已处理"), "&XfJZBHQG-");
+    assert_eq!(s.imap.count(&fayuan::mailin::imap_folder("已处理")), 1);
+    assert_eq!(s.imap.count(&fayuan::mailin::imap_folder("待人工处理")), 1);
+    assert_eq!(latest_rows(&s.env.store()).len(), 1);
+    // The login went over TLS (Dovecot refuses a plain-text login here anyway).
+    let log = std::fs::read_to_string(s.imap.dir.join("dovecot.log")).unwrap();
+    assert!(log.contains("method=PLAIN") && log.contains("TLS"), "{log}");
 }

@@ -132,19 +132,22 @@ fn cell(html: &str, code: &str, month: u32) -> String {
 fn the_bureau_page_and_its_json_twin_tell_the_truth_behind_a_token() {
     let s = served();
     rt().block_on(async {
-        // No token, a wrong one: 404, and nothing about the units.
-        for url in [
-            s.url("/bureau"),
-            s.url("/bureau?token=wrong-token-0123456789"),
+        // No token: 401 (SPEC §10); a wrong one: 404; nothing about the units either way.
+        for (url, want) in [
+            (s.url("/"), 401),
+            (s.url("/api/status?period=2025-06"), 401),
+            (s.url("/?token=wrong-token-0123456789"), 404),
+            (s.url("/bureau?token=wrong-token-0123456789"), 404),
         ] {
             let (code, body) = get(&url).await;
-            assert_eq!(code, 404);
+            assert_eq!(code, want, "{url}");
             assert!(
                 !body.contains("霍邱县") && !body.contains("341522"),
                 "{body}"
             );
         }
-        let (code, page) = get(&s.url(&format!("/bureau?token={TOKEN}&period=2025-06"))).await;
+        // The bureau's page is `/` (and `/bureau`).
+        let (code, page) = get(&s.url(&format!("/?token={TOKEN}&period=2025-06"))).await;
         assert_eq!(code, 200, "{page}");
         assert_eq!(cell(&page, "341525", 6), "未报", "霍山县 sent nothing");
         assert_eq!(cell(&page, "341523", 6), "逾期", "舒城县 sent on 8 July");
@@ -260,7 +263,7 @@ fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
             reqwest::multipart::Part::bytes(big).file_name("霍邱县_2025-07.csv"),
         );
         let r = reqwest::Client::new()
-            .post(format!("{}/upload", s.county("341522")))
+            .post(s.county("341522"))
             .multipart(form)
             .send()
             .await
@@ -280,7 +283,7 @@ fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
             reqwest::multipart::Part::bytes(csv).file_name("金寨县_2025-06.csv"),
         );
         let r = reqwest::Client::new()
-            .post(format!("{}/upload", s.county("341522")))
+            .post(s.county("341522"))
             .multipart(form)
             .send()
             .await
@@ -518,4 +521,30 @@ fn in_a_real_browser_the_grid_the_alerts_and_an_upload() {
             .iter()
             .any(|r| r["unit_code"] == "341525" && r["period"] == "2025-06")
     );
+}
+
+#[test]
+fn links_print_each_units_page_and_the_variables_are_configurable() {
+    // SPEC §10: `fayuan links` prints `<code> <name> <url>`; the variables' names are settings.
+    let dir = tempfile::tempdir().unwrap();
+    let path = pipeline(dir.path(), &[]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        "\n[web]\nlisten = \"127.0.0.1:8099\"\ntoken_env = \"MY_TOKEN\"\nsecret_env = \"MY_SECRET\"\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let env = Env::with_pipeline(&path);
+    let r = env.run_env(&["links"], &[("MY_SECRET", SECRET)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 8);
+    let token = fayuan::web::unit_token(SECRET.as_bytes(), "341522");
+    assert_eq!(
+        lines[0],
+        format!("341522 霍邱县 http://127.0.0.1:8099/u/341522/{token}")
+    );
+    // Without the secret: a usage error naming the variable.
+    let r = env.run(&["links"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("MY_SECRET"), "{}", r.stderr);
 }
