@@ -152,6 +152,7 @@ fn nf() -> Response {
 
 /// The bureau's token from `?token=` or `Authorization: Bearer`: `Ok` when right; else the
 /// answer — 401 without a token (SPEC §10), the plain 404 with a wrong one — saying nothing else.
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
 fn bureau_ok(
     w: &Web,
     query: &HashMap<String, String>,
