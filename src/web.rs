@@ -127,7 +127,9 @@ pub async fn serve(
         .route("/u/{code}/{token}/template", get(county_template))
         .route("/u/{code}/{token}/upload", post(upload))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(limit))
+        // The hard cap of a request: an upload a little over `max_upload_mb` is read and dropped
+        // with a clear answer; one past four times the limit is cut off.
+        .layer(DefaultBodyLimit::max(limit * 4 + (1 << 20)))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -736,22 +738,41 @@ async fn upload(
         return nf();
     };
     let unit = unit.clone();
+    // Read to the end, keeping at most the limit: a file over it is drained and dropped (so the
+    // sender gets the answer instead of a reset connection), never kept.
+    let limit = (w.ctx.pipeline.def.web.max_upload_mb * 1024.0 * 1024.0) as usize;
     let mut file: Option<(String, Vec<u8>)> = None;
+    let mut over = false;
     loop {
         match form.next_field().await {
-            Ok(Some(field)) => {
-                if field.name() != Some("file") {
-                    continue;
-                }
+            Ok(Some(mut field)) => {
+                let wanted = field.name() == Some("file");
                 let name = field.file_name().unwrap_or("上传文件").to_string();
-                match field.bytes().await {
-                    Ok(b) => file = Some((name, b.to_vec())),
-                    Err(_) => return too_large(&w),
+                let mut kept = Vec::new();
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if kept.len() + chunk.len() > limit {
+                                over = true;
+                                kept = Vec::new();
+                            } else if wanted && !over {
+                                kept.extend_from_slice(&chunk);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(_) => return too_large(&w),
+                    }
+                }
+                if wanted && !over {
+                    file = Some((name, kept));
                 }
             }
             Ok(None) => break,
             Err(_) => return too_large(&w),
         }
+    }
+    if over {
+        return too_large(&w);
     }
     let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
         return (
