@@ -380,10 +380,12 @@ fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
     );
     let mut frames = BTreeMap::new();
     for q in &queries {
+        let started = std::time::Instant::now();
         let df = ctx
             .execute(q.sql)
             .and_then(|lf| lf.collect())
             .map_err(err(&q.name))?;
+        tracing::debug!(query = %q.name, rows = df.height(), ms = started.elapsed().as_secs_f64() * 1e3, "analysis");
         ctx.register(&q.name, df.clone().lazy());
         frames.insert(q.name.clone(), df);
     }

@@ -160,7 +160,7 @@ impl MailboxDef {
 }
 
 /// One soft check: which rule (`id`, one of [`SOFT_CHECK_IDS`], implemented in
-/// `sql/16_checks.sql`), its Chinese wording and its threshold.
+/// `sql/17_checks.sql`), its Chinese wording and its threshold.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct SoftCheck {
     pub id: String,

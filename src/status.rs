@@ -94,7 +94,7 @@ pub fn unit_status(
         .collect())
 }
 
-/// (unit code, `7月 检查项（数值）`) of every soft check not yet explained (sql/16_checks.sql).
+/// (unit code, `7月 检查项（数值）`) of every soft check not yet explained (sql/17_checks.sql).
 fn pending_checks(analysis: &crate::analyze::Analysis) -> Result<Vec<(String, String)>> {
     let df = analysis.frame("checks")?;
     let err = |e: PolarsError| Error::Analysis {

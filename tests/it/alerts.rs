@@ -674,7 +674,7 @@ fn ranks_share_the_lowest_on_ties_and_empty_denominators_are_null() {
     assert_eq!(qrow["satisfaction_rate"], "1.0");
 }
 
-/// The soft checks tripped (sql/16_checks.sql): (check_id, period, explained, note).
+/// The soft checks tripped (sql/17_checks.sql): (check_id, period, explained, note).
 fn checks(case: &Case, period: &str) -> Vec<(String, String, String, String)> {
     frame_as_text(
         case.analysis(period, "2026-01-10 09:00")

@@ -12,72 +12,41 @@
 -- column: detail | 数值 | text
 -- column: explained | 已说明 | bool
 -- column: note | 说明 | text
-WITH pairs AS (
-  SELECT r.unit_code, r.month_num, h.month_num AS h_month, h.cases_approved AS h_cases,
-         h.funds_received_fen AS h_received_fen
-  FROM used r
-  JOIN used h ON h.unit_code = r.unit_code
-),
-earlier AS (
-  SELECT unit_code, month_num, MEDIAN(CAST(h_cases AS DOUBLE)) AS med, COUNT(h_cases) AS n
-  FROM pairs
-  WHERE h_month < month_num
-  GROUP BY unit_code, month_num
-),
-ytd AS (
-  SELECT unit_code, month_num, SUM(h_received_fen) AS received_fen
-  FROM pairs
-  WHERE h_month <= month_num
-  GROUP BY unit_code, month_num
-),
-facts AS (
-  SELECT r.unit_code, r.period, r.month_num, r.cases_approved, r.spend_total_fen, r.spend_case_fen,
-         r.surveyed, r.satisfied, COALESCE(TRIM(r.note), '') AS note,
-         e.med, COALESCE(e.n, 0) AS n, CAST(ROUND(2 * COALESCE(e.med, 0)) AS BIGINT) AS med2,
-         y.received_fen, CAST(ROUND(u.budget * 100) AS BIGINT) AS budget_fen,
-         -- the median as people write it: 100 or 100.5
-         CONCAT(CAST(CAST(FLOOR(COALESCE(e.med, 0)) AS BIGINT) AS VARCHAR),
-                CASE WHEN CAST(ROUND(2 * COALESCE(e.med, 0)) AS BIGINT) % 2 = 1 THEN '.5' ELSE '' END) AS med_text
-  FROM used r
-  LEFT JOIN earlier e ON e.unit_code = r.unit_code AND e.month_num = r.month_num
-  LEFT JOIN ytd y ON y.unit_code = r.unit_code AND y.month_num = r.month_num
-  JOIN units u ON u.unit_code = r.unit_code
-),
-tripped AS (
+WITH tripped AS (
   -- x > t × median ⇔ 2000·x > t_milli·med2
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
          CONCAT('本月 ', CAST(f.cases_approved AS VARCHAR), ' 件，此前', CAST(f.n AS VARCHAR),
                 '个月中位数 ', f.med_text, ' 件') AS detail
-  FROM facts f CROSS JOIN soft_checks c
+  FROM check_facts f CROSS JOIN soft_checks c
   WHERE c.check_id = 'approvals_jump' AND f.n >= 1 AND f.med2 > 0 AND 2000 * f.cases_approved > c.threshold_milli * f.med2
   UNION ALL
   -- x < median / t ⇔ 2·x·t_milli < 1000·med2
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
          CONCAT('本月 ', CAST(f.cases_approved AS VARCHAR), ' 件，此前', CAST(f.n AS VARCHAR),
                 '个月中位数 ', f.med_text, ' 件') AS detail
-  FROM facts f CROSS JOIN soft_checks c
+  FROM check_facts f CROSS JOIN soft_checks c
   WHERE c.check_id = 'approvals_drop' AND f.n >= 1 AND f.med2 > 0 AND f.cases_approved > 0
     AND 2 * f.cases_approved * c.threshold_milli < 1000 * f.med2
   UNION ALL
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
          CONCAT('办案补贴及直接费用 ', CAST(CAST(f.spend_case_fen AS DOUBLE) / 100 AS VARCHAR),
                 ' 元，业务经费支出 ', CAST(CAST(f.spend_total_fen AS DOUBLE) / 100 AS VARCHAR), ' 元') AS detail
-  FROM facts f CROSS JOIN soft_checks c
+  FROM check_facts f CROSS JOIN soft_checks c
   WHERE c.check_id = 'case_share_month' AND f.spend_total_fen > 0 AND 1000 * f.spend_case_fen < c.threshold_milli * f.spend_total_fen
   UNION ALL
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
          CONCAT('满意 ', CAST(f.satisfied AS VARCHAR), ' 人，回访 ', CAST(f.surveyed AS VARCHAR), ' 人') AS detail
-  FROM facts f CROSS JOIN soft_checks c
+  FROM check_facts f CROSS JOIN soft_checks c
   WHERE c.check_id = 'satisfaction_month' AND f.surveyed > 0 AND 1000 * f.satisfied < c.threshold_milli * f.surveyed
   UNION ALL
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
          CONCAT('累计到位 ', CAST(CAST(f.received_fen AS DOUBLE) / 100 AS VARCHAR), ' 元，计划安排 ',
                 CAST(CAST(f.budget_fen AS DOUBLE) / 100 AS VARCHAR), ' 元') AS detail
-  FROM facts f CROSS JOIN soft_checks c
+  FROM check_facts f CROSS JOIN soft_checks c
   WHERE c.check_id = 'funds_over_budget' AND f.budget_fen > 0 AND 1000 * f.received_fen > c.threshold_milli * f.budget_fen
   UNION ALL
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id, '本月 0 件' AS detail
-  FROM facts f CROSS JOIN soft_checks c
+  FROM check_facts f CROSS JOIN soft_checks c
   WHERE c.check_id = 'no_cases' AND f.cases_approved = 0
 )
 SELECT u.ord, t.unit_code, u.unit_name, t.period, t.month_num, t.check_id, c.wording AS check_text,
