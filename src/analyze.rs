@@ -212,6 +212,50 @@ impl Analysis {
     }
 }
 
+/// A soft check still waiting for the county's 说明 (sql/17_checks.sql).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unexplained {
+    pub unit_code: String,
+    pub unit_name: String,
+    /// `7月 本月满意度低于90%（满意 7 人，回访 8 人）`.
+    pub text: String,
+}
+
+impl Analysis {
+    /// Every soft check of months 1..m not yet explained, in plan and month order.
+    pub fn unexplained_checks(&self) -> Result<Vec<Unexplained>> {
+        let df = self.frame("checks")?;
+        let err = |e: PolarsError| Error::Analysis {
+            query: "checks".into(),
+            message: e.to_string(),
+        };
+        let text = |n: &str| -> Result<Vec<String>> {
+            Ok(crate::frame::strings(df, n)
+                .map_err(err)?
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect())
+        };
+        let (codes, names, months) = (text("unit_code")?, text("unit_name")?, text("month_num")?);
+        let (checks, details) = (text("check_text")?, text("detail")?);
+        let explained: Vec<bool> = df
+            .column("explained")
+            .and_then(|c| {
+                c.bool()
+                    .map(|b| b.iter().map(|v| v.unwrap_or(false)).collect())
+            })
+            .map_err(err)?;
+        Ok((0..df.height())
+            .filter(|&k| !explained[k])
+            .map(|k| Unexplained {
+                unit_code: codes[k].clone(),
+                unit_name: names[k].clone(),
+                text: format!("{}月 {}（{}）", months[k], checks[k], details[k]),
+            })
+            .collect())
+    }
+}
+
 /// The reference table `units`: the pipeline's units in plan order.
 pub fn units_frame(pipeline: &Pipeline) -> PolarsResult<DataFrame> {
     let u = &pipeline.units;

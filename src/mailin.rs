@@ -263,23 +263,11 @@ pub async fn handle_new(
             // Only the header is read: who sent it, and about what.
             let head = fetch_part(session, m, uid, "BODY.PEEK[HEADER]").await?;
             let parsed = mail_parser::MessageParser::default().parse(&head);
-            let from = parsed
-                .as_ref()
-                .and_then(|p| p.from())
-                .and_then(|a| a.first())
-                .and_then(|a| a.address())
-                .map(|a| a.trim().to_lowercase())
-                .unwrap_or_default();
-            let subject = parsed
-                .as_ref()
-                .and_then(|p| p.subject())
-                .unwrap_or("")
-                .to_string();
-            let message_id = parsed
-                .as_ref()
-                .and_then(|p| p.message_id())
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("uid-{validity}-{uid}"));
+            let Envelope {
+                from,
+                subject,
+                message_id,
+            } = envelope(parsed.as_ref(), validity, uid);
             let why = format!(
                 "邮件过大（{:.1} MB，上限 {} MB），未下载",
                 f64::from(size) / 1024.0 / 1024.0,
@@ -545,6 +533,30 @@ pub enum Handled {
     },
 }
 
+/// Who sent a message, about what, under which Message-ID (the header is enough).
+struct Envelope {
+    /// The bare address, lower-cased, as registered senders are kept.
+    from: String,
+    subject: String,
+    message_id: String,
+}
+
+fn envelope(parsed: Option<&mail_parser::Message>, validity: u32, uid: u32) -> Envelope {
+    Envelope {
+        from: parsed
+            .and_then(|p| p.from())
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(crate::config::sender_address)
+            .unwrap_or_default(),
+        subject: parsed.and_then(|p| p.subject()).unwrap_or("").to_string(),
+        message_id: parsed
+            .and_then(|p| p.message_id())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("uid-{validity}-{uid}")),
+    }
+}
+
 /// The synchronous part: archive, classify, ingest, queue the receipt. Repeatable.
 pub fn handle_message(
     pipeline: &Pipeline,
@@ -569,23 +581,11 @@ pub fn handle_message(
                 .map(|(_, v)| v.trim().to_string())
         })
     };
-    let from = parsed
-        .as_ref()
-        .and_then(|p| p.from())
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .map(|a| a.trim().to_lowercase())
-        .unwrap_or_default();
-    let subject = parsed
-        .as_ref()
-        .and_then(|p| p.subject())
-        .unwrap_or("")
-        .to_string();
-    let message_id = parsed
-        .as_ref()
-        .and_then(|p| p.message_id())
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("uid-{validity}-{uid}"));
+    let Envelope {
+        from,
+        subject,
+        message_id,
+    } = envelope(parsed.as_ref(), validity, uid);
     let seen_before = ledger(data_dir, m).read()?.into_iter().any(|e| {
         e.step == MailStep::Done
             && e.message_id == message_id

@@ -38,15 +38,24 @@ pub fn unit_status(
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
-    let rows = store.rows()?;
-    let files = store.files()?;
+    unit_status_of(pipeline, &store.rows()?, &store.files()?, period, now)
+}
+
+/// [`unit_status`] from the store's rows and files read once (for several months at a time).
+pub fn unit_status_of(
+    pipeline: &Pipeline,
+    rows: &DataFrame,
+    files: &[FileEntry],
+    period: Period,
+    now: &DateTime<Tz>,
+) -> Result<Vec<UnitStatus>> {
     let analysis = crate::analyze::analyze_until(
         &crate::analyze::Inputs {
             pipeline,
             period,
             as_of: *now,
-            submissions: &rows,
-            files: &files,
+            submissions: rows,
+            files,
             previous: None,
             extra_alerts: Vec::new(),
             rejected_after: None,
@@ -74,13 +83,13 @@ pub fn unit_status(
         .column("late")
         .and_then(|c| c.bool().map(|ca| ca.iter().collect()))
         .map_err(err)?;
-    let pending = pending_checks(&analysis)?;
+    let pending = analysis.unexplained_checks()?;
     Ok((0..df.height())
         .map(|k| UnitStatus {
             pending: pending
                 .iter()
-                .filter(|(code, _)| Some(code) == codes[k].as_ref())
-                .map(|(_, text)| text.clone())
+                .filter(|u| Some(&u.unit_code) == codes[k].as_ref())
+                .map(|u| u.text.clone())
                 .collect(),
             code: codes[k].clone().unwrap_or_default(),
             name: names[k].clone().unwrap_or_default(),
@@ -90,47 +99,6 @@ pub fn unit_status(
                 source_file: files[k].clone().unwrap_or_default(),
                 late: late[k].unwrap_or(false),
             }),
-        })
-        .collect())
-}
-
-/// (unit code, `7月 检查项（数值）`) of every soft check not yet explained (sql/17_checks.sql).
-fn pending_checks(analysis: &crate::analyze::Analysis) -> Result<Vec<(String, String)>> {
-    let df = analysis.frame("checks")?;
-    let err = |e: PolarsError| Error::Analysis {
-        query: "checks".into(),
-        message: e.to_string(),
-    };
-    let text = |n: &str| crate::frame::strings(df, n).map_err(err);
-    let (codes, periods, checks, details) = (
-        text("unit_code")?,
-        text("period")?,
-        text("check_text")?,
-        text("detail")?,
-    );
-    let explained: Vec<bool> = df
-        .column("explained")
-        .and_then(|c| {
-            c.bool()
-                .map(|b| b.iter().map(|v| v.unwrap_or(false)).collect())
-        })
-        .map_err(err)?;
-    Ok((0..df.height())
-        .filter(|&k| !explained[k])
-        .map(|k| {
-            let month = periods[k]
-                .as_deref()
-                .and_then(Period::parse)
-                .map(|p| format!("{}月", p.month))
-                .unwrap_or_default();
-            (
-                codes[k].clone().unwrap_or_default(),
-                format!(
-                    "{month} {}（{}）",
-                    checks[k].clone().unwrap_or_default(),
-                    details[k].clone().unwrap_or_default()
-                ),
-            )
         })
         .collect())
 }

@@ -39,7 +39,7 @@ struct Web {
 /// Whether two secrets are equal, in time that does not depend on where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+    let mut diff = u8::from(a.len() != b.len());
     for k in 0..a.len().max(b.len()) {
         diff |= a.get(k).copied().unwrap_or(0) ^ b.get(k).copied().unwrap_or(0xff);
     }
@@ -230,7 +230,7 @@ pub fn grid(ctx: &Context, period: Period) -> Result<Vec<UnitRow>> {
     let p = &ctx.pipeline;
     let now = ctx.now();
     let store = Store::open(&ctx.data_dir);
-    let files = store.files()?;
+    let (stored, files) = (store.rows()?, store.files()?);
     let mut rows: Vec<UnitRow> = p
         .units
         .iter()
@@ -243,7 +243,7 @@ pub fn grid(ctx: &Context, period: Period) -> Result<Vec<UnitRow>> {
     for m in 1..=period.month {
         let month = Period::new(period.year, m).ok_or_else(|| Error::Usage("month".into()))?;
         let due = now >= month.deadline(p.def.submission.deadline_day);
-        let statuses = status::unit_status(p, &store, month, &now)?;
+        let statuses = status::unit_status_of(p, &stored, &files, month, &now)?;
         let month_start = period::instant_text(&period::local(
             month.next().first_day().and_time(chrono::NaiveTime::MIN),
         ));
@@ -862,4 +862,26 @@ fn take_upload(w: &Web, unit: &crate::config::Unit, name: &str, bytes: &[u8]) ->
         ),
         Outcome::Duplicate => format!("{name}：此前已收到完全相同的文件，未重复收取。"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hex::encode(hmac(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert!(!same_secret("", "a"));
+    }
 }

@@ -720,7 +720,31 @@ fn money_too_large(shown: &str, bounds: &Bounds) -> String {
 /// Long free text (执行情况) as sent: line breaks kept (CR LF → LF), surrounding blanks trimmed;
 /// other control characters and over-long text are errors.
 fn parse_long_text(s: &str, max_chars: usize) -> Result<String, String> {
-    let text = s.trim().replace("\r\n", "\n").replace('\r', "\n");
+    checked_text(
+        s.trim().replace("\r\n", "\n").replace('\r', "\n"),
+        max_chars,
+    )
+}
+
+/// Free text as kept: line breaks and tabs (Alt+Enter in a cell) become spaces; other control
+/// characters (a NUL from a broken export) and over-long text are errors, never silently cut.
+fn parse_text(s: &str, max_chars: usize) -> Result<String, String> {
+    let one_line = s
+        .trim()
+        .chars()
+        .map(|c| {
+            if matches!(c, '\t' | '\n' | '\r') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    checked_text(one_line, max_chars)
+}
+
+/// Text without control characters (line breaks and tabs aside) and within `max_chars`.
+fn checked_text(text: String, max_chars: usize) -> Result<String, String> {
     if let Some(c) = text
         .chars()
         .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
@@ -734,36 +758,6 @@ fn parse_long_text(s: &str, max_chars: usize) -> Result<String, String> {
     if n > max_chars {
         return Err(format!(
             "内容过长（共{n}个字符，最多 {max_chars} 个），请精简后重新报送：“{}”",
-            read::shorten(&text, 20)
-        ));
-    }
-    Ok(text)
-}
-
-/// Free text as kept: line breaks and tabs (Alt+Enter in a cell) become spaces; other control
-/// characters (a NUL from a broken export) and over-long text are errors, never silently cut.
-fn parse_text(s: &str, max_chars: usize) -> Result<String, String> {
-    let text: String = s
-        .trim()
-        .chars()
-        .map(|c| {
-            if matches!(c, '\t' | '\n' | '\r') {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    if let Some(c) = text.chars().find(|c| c.is_control()) {
-        return Err(format!(
-            "含有不可见的控制字符（U+{:04X}），请删除后重新报送",
-            u32::from(c)
-        ));
-    }
-    let n = text.chars().count();
-    if n > max_chars {
-        return Err(format!(
-            "内容过长（共{n}个字符，最多 {max_chars} 个）：“{}”",
             read::shorten(&text, 20)
         ));
     }

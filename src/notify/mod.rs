@@ -122,22 +122,41 @@ pub fn receipt_message(
     in_reply_to: &str,
     now: DateTime<Tz>,
 ) -> Result<Vec<u8>> {
-    let bad = |message: String| Error::Message {
+    let thread = format!("<{}>", in_reply_to.trim_matches(['<', '>']));
+    let b = addressed(pipeline, id, to, cc, subject, now)?
+        .in_reply_to(thread.clone())
+        .references(thread)
+        .header(AutoSubmitted);
+    let msg = b
+        .singlepart(SinglePart::plain(text.to_string()))
+        .map_err(|e| message_error(id, e.to_string()))?;
+    Ok(msg.formatted())
+}
+
+fn message_error(id: &str, message: String) -> Error {
+    Error::Message {
         id: id.to_string(),
         message,
-    };
+    }
+}
+
+/// A message's envelope from the pipeline's sender: subject, Message-ID, date, recipients.
+fn addressed(
+    pipeline: &Pipeline,
+    id: &str,
+    to: &[String],
+    cc: &[String],
+    subject: &str,
+    now: DateTime<Tz>,
+) -> Result<lettre::message::MessageBuilder> {
     let mailbox = |a: &str| {
         a.parse::<Mailbox>()
-            .map_err(|err| bad(format!("{a}: {err}")))
+            .map_err(|err| message_error(id, format!("{a}: {err}")))
     };
-    let thread = format!("<{}>", in_reply_to.trim_matches(['<', '>']));
     let mut b = Message::builder()
         .from(mailbox(&pipeline.def.email.from)?)
         .subject(subject)
         .message_id(Some(format!("<{id}.{}@fayuan>", pipeline.name())))
-        .in_reply_to(thread.clone())
-        .references(thread)
-        .header(AutoSubmitted)
         .date(now.into());
     for a in to {
         b = b.to(mailbox(a)?);
@@ -145,10 +164,7 @@ pub fn receipt_message(
     for a in cc {
         b = b.cc(mailbox(a)?);
     }
-    let msg = b
-        .singlepart(SinglePart::plain(text.to_string()))
-        .map_err(|e| bad(e.to_string()))?;
-    Ok(msg.formatted())
+    Ok(b)
 }
 
 /// The delivery ledger of a pipeline.
@@ -357,9 +373,8 @@ pub fn exists(data_dir: &DataDir, pipeline: &Pipeline, id: &str) -> Result<bool>
         .any(|e| e.event == EventKind::Created && e.digest == id))
 }
 
-/// A plain message (reminders, failure notices): text and the same text as simple HTML.
-/// A plain-text message, with a workbook attached when one is given (a reminder carries the
-/// unit's template for the month).
+/// A plain-text message (reminders, failure notices), with a workbook attached when one is
+/// given (a reminder carries the unit's template for the month).
 #[allow(clippy::too_many_arguments)] // the message's parts; two call sites
 pub fn plain_message(
     pipeline: &Pipeline,
@@ -371,25 +386,8 @@ pub fn plain_message(
     attachment: Option<(&str, Vec<u8>)>,
     now: DateTime<Tz>,
 ) -> Result<Vec<u8>> {
-    let bad = |message: String| Error::Message {
-        id: id.to_string(),
-        message,
-    };
-    let mailbox = |a: &str| {
-        a.parse::<Mailbox>()
-            .map_err(|err| bad(format!("{a}: {err}")))
-    };
-    let mut b = Message::builder()
-        .from(mailbox(&pipeline.def.email.from)?)
-        .subject(subject)
-        .message_id(Some(format!("<{id}.{}@fayuan>", pipeline.name())))
-        .date(now.into());
-    for a in to {
-        b = b.to(mailbox(a)?);
-    }
-    for a in cc {
-        b = b.cc(mailbox(a)?);
-    }
+    let bad = |message: String| message_error(id, message);
+    let b = addressed(pipeline, id, to, cc, subject, now)?;
     let msg = match attachment {
         None => b.singlepart(SinglePart::plain(text.to_string())),
         Some((name, bytes)) => b.multipart(

@@ -188,31 +188,9 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
 
 /// Soft checks still waiting for the county's 说明 (any month so far): `霍邱县：7月 本月…（…）`.
 fn pending(a: &Analysis) -> Result<Vec<String>> {
-    let df = a.frame("checks")?;
-    let (units, checks, details) = (
-        texts(a, "checks", "unit_name")?,
-        texts(a, "checks", "check_text")?,
-        texts(a, "checks", "detail")?,
-    );
-    let months = nums(a, "checks", "month_num")?;
-    let explained: Vec<bool> = df
-        .column("explained")
-        .and_then(|c| {
-            c.bool()
-                .map(|b| b.iter().map(|v| v.unwrap_or(false)).collect())
-        })
-        .map_err(analysis_err("checks"))?;
-    Ok((0..df.height())
-        .filter(|&k| !explained[k])
-        .map(|k| {
-            format!(
-                "{}：{}月 {}（{}）",
-                units[k],
-                months[k].unwrap_or(0.0),
-                checks[k],
-                details[k]
-            )
-        })
+    Ok(a.unexplained_checks()?
+        .into_iter()
+        .map(|u| format!("{}：{}", u.unit_name, u.text))
         .collect())
 }
 

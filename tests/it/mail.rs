@@ -686,7 +686,8 @@ fn the_daemon_picks_a_new_message_up_with_idle() {
     let s = setup();
     let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
     let ca = s.imap.ca.to_str().unwrap().to_string();
-    // Polling every 300 s (the default); IDLE must bring the message in long before.
+    // Polling every 300 s (the default); IDLE must bring the message in long before: the wait for
+    // the receipt below gives it 60 s.
     let d = crate::daemon::Daemon::start(
         &s.env,
         &["--as-of", "2025-08-03 10:00"],
@@ -703,7 +704,6 @@ fn the_daemon_picks_a_new_message_up_with_idle() {
     });
     std::thread::sleep(Duration::from_secs(1));
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 21));
-    let sent = Instant::now();
     s.imap.deliver(&message(
         HUOQIU,
         "7月月报",
@@ -727,10 +727,6 @@ fn the_daemon_picks_a_new_message_up_with_idle() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(
-        sent.elapsed() < Duration::from_secs(60),
-        "IDLE, not the 300 s poll"
-    );
     // The server goes away and comes back: the daemon reconnects (2 s, then 4 s, …) and the
     // next message is taken too.
     let mut s = s;
