@@ -57,7 +57,22 @@ SELECT r.ord, r.unit_code, r.unit_name, r.budget, r.budget_derived,
             WHEN r.spend_fen < 900000000000000 THEN
                  CASE WHEN 10000 * r.spend_case_fen < p.case_share_min_bp * r.spend_fen THEN 'critical' ELSE 'ok' END
             WHEN CAST(r.spend_case_fen AS DOUBLE) / r.spend_fen < p.case_share_min THEN 'critical'
-            ELSE 'ok' END AS case_share_band
+            ELSE 'ok' END AS case_share_band,
+       -- The one home of the arrival rule: received/budget < m/12 ⇔ 12·received < m·budget
+       -- (a warning during the year; at m = 12 the plan's 100%, critical).
+       CASE WHEN r.budget_fen = 0 THEN NULL
+            WHEN 12 * r.received_fen < p.month * r.budget_fen THEN
+                 CASE WHEN p.month = 12 THEN 'critical' ELSE 'warning' END
+            ELSE 'ok' END AS arrival_band,
+       -- The plan's 100% spent, a year-end rule (none before December, none when nothing arrived:
+       -- the arrival rule says it).
+       CASE WHEN p.month < 12 OR r.received_fen = 0 THEN NULL
+            WHEN r.spend_fen < r.received_fen THEN 'critical'
+            ELSE 'ok' END AS expenditure_band,
+       -- received/approved < standard ⇔ received < standard·approved (in 分).
+       CASE WHEN r.ytd_approved = 0 THEN NULL
+            WHEN r.received_fen < p.per_case_standard_fen * r.ytd_approved THEN 'warning'
+            ELSE 'ok' END AS per_case_input_band
 FROM rows r
 CROSS JOIN params p
 ORDER BY r.ord

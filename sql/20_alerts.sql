@@ -75,31 +75,28 @@ alerts AS (
   WHERE f.spend_fen > f.received_fen
 
   UNION ALL
-  -- received/budget < m/12 ⇔ 12·received < m·budget; at m = 12 the plan's 100%.
-  SELECT 'arrival' AS rule, CASE WHEN p.month = 12 THEN 'critical' ELSE 'warning' END AS severity,
+  -- The money rules are decided in 12_funding.sql (the bands), exactly, in whole 分.
+  SELECT 'arrival' AS rule, f.arrival_band AS severity,
          f.unit_code, f.unit_name, f.arrival_rate AS figure,
          CASE WHEN p.month = 12 THEN 1.0 ELSE CAST(p.month AS DOUBLE) / 12 END AS threshold,
          CASE WHEN p.month = 12 THEN '年度要求未达到：资金到位率未达{threshold:pct0}（全年 {figure:pct}）'
               ELSE '资金到位率 {figure:pct}，低于序时进度 {threshold:pct}' END AS message
   FROM fund f CROSS JOIN params p
-  WHERE f.budget_fen > 0 AND 12 * f.received_fen < p.month * f.budget_fen
+  WHERE f.arrival_band IN ('warning', 'critical')
 
   UNION ALL
-  -- At m = 12 only, and never when nothing arrived (the rate cannot be computed; `arrival`
-  -- says it).
   SELECT 'expenditure' AS rule, 'critical' AS severity, f.unit_code, f.unit_name,
          f.expenditure_rate AS figure, 1.0 AS threshold,
          '年度要求未达到：业务经费支出率未达{threshold:pct0}（全年 {figure:pct}）' AS message
-  FROM fund f CROSS JOIN params p
-  WHERE p.month = 12 AND f.received_fen > 0 AND f.spend_fen < f.received_fen
+  FROM fund f
+  WHERE f.expenditure_band = 'critical'
 
   UNION ALL
-  -- received/approved < standard ⇔ received < standard·approved (in 分).
   SELECT 'per_case_input' AS rule, 'warning' AS severity, f.unit_code, f.unit_name,
          f.per_case_input AS figure, f.per_case_standard AS threshold,
          '案均投入 {figure:yuan}/件，低于 {threshold:yuan}/件 的标准' AS message
-  FROM fund f CROSS JOIN params p
-  WHERE f.ytd_approved > 0 AND f.received_fen < p.per_case_standard_fen * f.ytd_approved
+  FROM fund f
+  WHERE f.per_case_input_band = 'warning'
 
   UNION ALL
   SELECT 'spike' AS rule, 'warning' AS severity, k.unit_code, u.unit_name,

@@ -33,6 +33,8 @@ pub enum Fmt {
     Bool,
     /// An RFC 3339 instant, shown as `2025-07-06 09:00`.
     Time,
+    /// A requirement met or not: `true`/`pass` shown as 达标, `false`/`fail` as 未达标.
+    Verdict,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +58,14 @@ pub struct Query {
 /// the file and line.
 pub fn queries() -> Result<Vec<Query>> {
     SQL_FILES
+        .iter()
+        .map(|(file, sql)| parse_query(file, sql))
+        .collect()
+}
+
+/// The year's review (`sql/review/*.sql`): run after every other analysis of a December report.
+pub fn review_queries() -> Result<Vec<Query>> {
+    REVIEW_SQL_FILES
         .iter()
         .map(|(file, sql)| parse_query(file, sql))
         .collect()
@@ -106,11 +116,12 @@ fn parse_query(file: &str, sql: &'static str) -> Result<Query> {
                 "pp" => Fmt::Pp,
                 "bool" => Fmt::Bool,
                 "time" => Fmt::Time,
+                "verdict" => Fmt::Verdict,
                 other => {
                     return Err(bad(
                         i,
                         &format!(
-                            "unknown format {other:?} (text, int, number, money, percent, pp, bool, time)"
+                            "unknown format {other:?} (text, int, number, money, percent, pp, bool, time, verdict)"
                         ),
                     ));
                 }
@@ -280,6 +291,7 @@ pub fn params_frame(
     rejected_after: Option<DateTime<Tz>>,
 ) -> PolarsResult<DataFrame> {
     let a = &pipeline.def.alerts;
+    let r = &pipeline.def.review;
     let deadline = period.deadline(pipeline.def.submission.deadline_day);
     df!(
         "year" => [i64::from(period.year)],
@@ -307,9 +319,24 @@ pub fn params_frame(
         "spike_mad_floor2" => [scaled(a.spike_mad_floor, 2.0)],
         "spike_above_milli" => [scaled(a.spike_above_largest, 1000.0)],
         "spike_below_milli" => [scaled(a.spike_below_smallest, 1000.0)],
+        // The year's review (sql/review/): its own thresholds, in basis points.
+        "review_completion_bp" => [scaled(r.completion_min, 10_000.0)],
+        "review_satisfaction_bp" => [scaled(r.satisfaction_min, 10_000.0)],
+        "review_complaint_bp" => [scaled(r.complaint_resolution_min, 10_000.0)],
         // `rejected` lists the files rejected after this instant (the as-of time of the last
         // digest that reached anyone; empty: none was sent, so every rejection is news).
         "rejected_after" => [rejected_after.map(|t| period::instant_text(&t)).unwrap_or_default()],
+    )
+}
+
+/// The table `deadlines`: each month of the report's year and its deadline (the year's review
+/// counts the months reported late).
+pub fn deadlines_frame(pipeline: &Pipeline, year: i32) -> PolarsResult<DataFrame> {
+    let day = pipeline.def.submission.deadline_day;
+    let months: Vec<Period> = (1..=12).filter_map(|m| Period::new(year, m)).collect();
+    df!(
+        "month_num" => months.iter().map(|p| i64::from(p.month)).collect::<Vec<_>>(),
+        "deadline" => months.iter().map(|p| period::instant_text(&p.deadline(day))).collect::<Vec<_>>(),
     )
 }
 
@@ -371,6 +398,10 @@ pub fn analyze_until(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
 
 fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
     let mut queries = queries()?;
+    // A December report is also the year's review.
+    if inputs.period.month == 12 {
+        queries.extend(review_queries()?);
+    }
     if let Some(last) = last {
         let end = queries
             .iter()
@@ -410,6 +441,12 @@ fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
         severities_frame().map_err(err("severities"))?.lazy(),
     );
     ctx.register("rules", rules_frame().map_err(err("rules"))?.lazy());
+    ctx.register(
+        "deadlines",
+        deadlines_frame(inputs.pipeline, inputs.period.year)
+            .map_err(err("deadlines"))?
+            .lazy(),
+    );
     ctx.register(
         "soft_checks",
         soft_checks_frame(inputs.pipeline)

@@ -58,6 +58,13 @@ pub enum Command {
         /// Files or folders to copy into the inbox first (as with `ingest`).
         paths: Vec<PathBuf>,
     },
+    /// The year's review (考核验收): output/<pipeline>/review-<Y>/ with the workbook, review.csv
+    /// and memo.txt, from what the store holds now (a December report makes it too).
+    Review {
+        /// The pipeline's year, e.g. 2025.
+        #[arg(long)]
+        year: i32,
+    },
     /// Deliver the period's digest to every recipient that does not have it yet.
     Send {
         #[arg(long)]
@@ -179,6 +186,13 @@ pub fn run(args: Args) -> Result<i32> {
             force,
             paths,
         } => run_period(&ctx, period, no_email, force, &paths),
+        Command::Review { year } => {
+            let _lock = write_lock(&ctx, "review")?;
+            let (dir, memo) = crate::run::build_review(&ctx, year)?;
+            print!("{memo}");
+            println!("考核验收已生成：{}", dir.display());
+            Ok(exit::OK)
+        }
         Command::Send { period } => {
             let _lock = write_lock(&ctx, "send")?;
             send(&ctx, period)
@@ -276,6 +290,9 @@ fn run_period(
     let built = crate::run::build_report(ctx, period)?;
     println!("{}", built.subject);
     println!("报告已生成：{}", built.dir.display());
+    if let Some(review) = &built.review {
+        println!("年度考核验收已生成：{}", review.display());
+    }
     if no_email {
         println!("未发送摘要邮件（--no-email）。");
         return Ok(exit::OK);

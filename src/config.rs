@@ -37,7 +37,34 @@ pub struct PipelineFile {
     /// The web pages (the daemon and `fayuan serve` serve them).
     #[serde(default)]
     pub web: WebSettings,
+    /// The year's review (考核验收): the thresholds the plan leaves to the bureau.
+    #[serde(default)]
+    pub review: ReviewSettings,
     pub units: Vec<UnitDef>,
+}
+
+/// `[review]`: the requirements of the year's review that the plan states without a figure
+/// (fractions: 0.90 = 90%). The others are the plan's own: 100% of the target, funds 100% arrived
+/// and spent, case subsidies ≥ `alerts.case_share_min`, input ≥ `funding.per_case_standard`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct ReviewSettings {
+    /// 年度目标完成率 at least this (the plan: 100%).
+    pub completion_min: f64,
+    /// 满意度 (satisfied / surveyed over the year) at least this.
+    pub satisfaction_min: f64,
+    /// 投诉办结率 (resolved / complaints over the year) at least this.
+    pub complaint_resolution_min: f64,
+}
+
+impl Default for ReviewSettings {
+    fn default() -> Self {
+        ReviewSettings {
+            completion_min: 1.0,
+            satisfaction_min: 0.90,
+            complaint_resolution_min: 1.0,
+        }
+    }
 }
 
 /// `[web]`: where the pages are served, and how large an upload may be. The bureau's token and
@@ -424,6 +451,11 @@ pub struct PipelineSection {
     pub year: i32,
     /// The plan's overall target; checked against the sum of the units' targets.
     pub total_target: Option<i64>,
+    /// The previous year's pipeline (its `name`, a file beside this one): reports add
+    /// same-month-last-year and growth columns, propose `carry_over`, and the spike rule looks
+    /// at last year's same month.
+    #[serde(default)]
+    pub previous: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -536,6 +568,14 @@ pub struct AlertThresholds {
     /// A downward spike also lies below this multiple of the smallest earlier month.
     #[serde(default = "default_spike_below_smallest")]
     pub spike_below_smallest: f64,
+    /// With a previous year: a month within this fraction of last year's same month, scaled by
+    /// this year's year-to-date ratio to last year's, is not a spike (0.5 = ±50%).
+    #[serde(default = "default_spike_last_year_band")]
+    pub spike_last_year_band: f64,
+}
+
+fn default_spike_last_year_band() -> f64 {
+    0.5
 }
 
 fn default_spike_above_largest() -> f64 {
@@ -835,7 +875,25 @@ fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
             "alerts: spike_z > 0, spike_min_history ≥ 1 and spike_zero_median ≥ 0 expected".into(),
         );
     }
+    let r = &def.review;
+    for (key, v) in [
+        ("completion_min", r.completion_min),
+        ("satisfaction_min", r.satisfaction_min),
+        ("complaint_resolution_min", r.complaint_resolution_min),
+    ] {
+        if !(v > 0.0 && v <= 1.0) {
+            problems.push(format!(
+                "review.{key} {v}: a fraction more than 0 and at most 1 (0.90 = 90%)"
+            ));
+        }
+    }
     let below_ok = a.spike_below_smallest > 0.0 && a.spike_below_smallest <= 1.0;
+    if !(a.spike_last_year_band >= 0.0 && a.spike_last_year_band <= 10.0) {
+        problems.push(format!(
+            "alerts.spike_last_year_band {}: a fraction from 0 to 10 (0.5 = ±50%)",
+            a.spike_last_year_band
+        ));
+    }
     if !(1.0..=100.0).contains(&a.spike_above_largest) || !below_ok {
         problems.push(
             "alerts: expected 1 ≤ spike_above_largest ≤ 100 and 0 < spike_below_smallest ≤ 1"

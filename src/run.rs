@@ -17,11 +17,69 @@ pub struct Built {
     /// The digest's subject, also the one line for people: completion against 序时进度 and
     /// the number of alerts.
     pub subject: String,
+    /// A December report also writes the year's review (`output/<pipeline>/review-<Y>/`).
+    pub review: Option<PathBuf>,
 }
 
 /// Builds `output/<pipeline>/<P>/` from the store, as of the context's "now". `restated` alerts
 /// compare with the rows of the digests already sent.
 pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
+    let (analysis, files) = analyse(ctx, period)?;
+    let meta = RunMeta {
+        pipeline: &ctx.pipeline,
+        period,
+        as_of: ctx.now(),
+        generated_at: ctx.now(),
+        files: &files,
+    };
+    let written = report::write_run(&ctx.output_dir, &meta, &analysis)?;
+    // December is also the year's review, made from the same analysis (the same rows).
+    let review = if period.month == 12 {
+        Some(report::review::write(&ctx.output_dir, &meta, &analysis)?.0)
+    } else {
+        None
+    };
+    let alerts_df = analysis.frame("alerts")?;
+    let col = |n: &str| -> Vec<String> {
+        crate::frame::strings(alerts_df, n)
+            .unwrap_or_default()
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect()
+    };
+    let (sev, units, msgs) = (col("severity"), col("unit_name"), col("message"));
+    let critical = (0..sev.len())
+        .filter(|&k| sev[k] == analyze::Severity::Critical.code())
+        .map(|k| (units[k].clone(), msgs[k].clone()))
+        .collect();
+    Ok(Built {
+        dir: written.dir,
+        critical,
+        subject: written.digest.subject,
+        review,
+    })
+}
+
+/// `fayuan review --year Y`: the year's review alone, from the store as of now (the December
+/// report's analysis). Returns the folder and the memo.
+pub fn build_review(ctx: &Context, year: i32) -> Result<(PathBuf, String)> {
+    let period = report::review::december(&ctx.pipeline, year)?;
+    let (analysis, files) = analyse(ctx, period)?;
+    report::review::write(
+        &ctx.output_dir,
+        &RunMeta {
+            pipeline: &ctx.pipeline,
+            period,
+            as_of: ctx.now(),
+            generated_at: ctx.now(),
+            files: &files,
+        },
+        &analysis,
+    )
+}
+
+/// The analysis of a report for `period` as of the context's "now", with the files seen.
+fn analyse(ctx: &Context, period: Period) -> Result<(analyze::Analysis, Vec<crate::store::FileEntry>)> {
     let store = Store::open(&ctx.data_dir);
     let submissions = store.rows()?;
     let files = store.files()?;
@@ -41,36 +99,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         extra_alerts: machinery_alerts(ctx, period),
         rejected_after,
     })?;
-    let generated_at = ctx.now();
-    let written = report::write_run(
-        &ctx.output_dir,
-        &RunMeta {
-            pipeline: &ctx.pipeline,
-            period,
-            as_of: ctx.now(),
-            generated_at,
-            files: &files,
-        },
-        &analysis,
-    )?;
-    let alerts_df = analysis.frame("alerts")?;
-    let col = |n: &str| -> Vec<String> {
-        crate::frame::strings(alerts_df, n)
-            .unwrap_or_default()
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect()
-    };
-    let (sev, units, msgs) = (col("severity"), col("unit_name"), col("message"));
-    let critical = (0..sev.len())
-        .filter(|&k| sev[k] == analyze::Severity::Critical.code())
-        .map(|k| (units[k].clone(), msgs[k].clone()))
-        .collect();
-    Ok(Built {
-        dir: written.dir,
-        critical,
-        subject: written.digest.subject,
-    })
+    Ok((analysis, files))
 }
 
 /// Alerts about the machinery for the report of `period`: HTTP sources whose last poll failed,

@@ -361,6 +361,7 @@ pub fn write_synthetic(
             office: t.pipeline.office.clone(),
             year: t.pipeline.year,
             total_target: Some(defs.iter().map(|u| u.target).sum()),
+            previous: None,
         },
         folders: crate::config::Folders {
             data_dir: ".".into(),
@@ -376,6 +377,7 @@ pub fn write_synthetic(
         soft_checks: t.soft_checks.clone(),
         mailboxes: Vec::new(),
         web: t.web.clone(),
+        review: t.review.clone(),
         units: defs,
     };
     let text = toml::to_string(&file).map_err(|e| Error::Sample(format!("pipeline.toml: {e}")))?;

@@ -148,8 +148,11 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         .map(|u| u.name.clone())
         .collect();
     let (pending, narratives) = (pending(a)?, narratives(a)?);
+    let review = super::review::digest_lines(p, a)?.unwrap_or_default();
     let ctx = |chart_src: &str| {
         minijinja::context! {
+            review => review.clone(),
+            year => meta.period.year,
             pending => pending.clone(),
             narratives => narratives.clone(),
             subject => subject.clone(),

@@ -7,6 +7,7 @@
 
 pub mod chart;
 pub mod digest;
+pub mod review;
 pub mod template;
 pub mod workbook;
 
@@ -145,14 +146,41 @@ pub struct Written {
 }
 
 pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Written> {
-    let p = meta.pipeline;
-    let final_dir = run_dir(output_dir, p, meta.period);
-    let parent = final_dir.parent().unwrap_or(output_dir).to_path_buf();
-    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
-    let tmp = parent.join(format!(".tmp-{}-{}", meta.period, std::process::id()));
-    // Unfinished run folders of killed processes (any period: runs hold the write lock).
-    for e in fs::read_dir(&parent)
-        .map_err(|e| Error::io(&parent, e))?
+    let parent = output_dir.join(meta.pipeline.name());
+    let mut digest = None;
+    let dir = put_in_place(
+        &parent,
+        &meta.period.to_string(),
+        meta.generated_at,
+        |tmp| {
+            digest = Some(build(tmp, meta, a)?);
+            Ok(())
+        },
+    )?;
+    Ok(Written {
+        dir,
+        digest: digest.ok_or_else(|| Error::Report {
+            path: parent.clone(),
+            message: "no digest was built".into(),
+        })?,
+    })
+}
+
+/// Builds the folder `parent/name` with `fill` under a temporary name and renames it into place;
+/// the folder it replaces is kept under `parent/.history/<name>/<generated_at>`. A half-built
+/// folder is never visible (and is removed when `fill` fails).
+pub(crate) fn put_in_place(
+    parent: &Path,
+    name: &str,
+    generated_at: DateTime<Tz>,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<PathBuf> {
+    let final_dir = parent.join(name);
+    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
+    // Unfinished folders of killed processes (any name: runs and reviews hold the write lock).
+    for e in fs::read_dir(parent)
+        .map_err(|e| Error::io(parent, e))?
         .flatten()
     {
         if e.file_name().to_string_lossy().starts_with(".tmp-") {
@@ -160,21 +188,18 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Writ
         }
     }
     fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let digest = match build(&tmp, meta, a) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
+    if let Err(e) = fill(&tmp) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     fsutil::sync_dir(&tmp)?;
     crate::faults::point("report", &tmp)?;
     if final_dir.exists() {
-        let history = parent.join(".history").join(meta.period.to_string());
+        let history = parent.join(".history").join(name);
         fs::create_dir_all(&history).map_err(|e| Error::io(&history, e))?;
         // Named by when the replacing run was made; a second run at the same moment (the same
         // --as-of) gets a numbered name.
-        let stamp = meta.generated_at.format("%Y%m%dT%H%M%S").to_string();
+        let stamp = generated_at.format("%Y%m%dT%H%M%S").to_string();
         let mut old = history.join(&stamp);
         let mut n = 1;
         while old.exists() {
@@ -184,11 +209,8 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Writ
         fs::rename(&final_dir, &old).map_err(|e| Error::io(&final_dir, e))?;
     }
     fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
-    fsutil::sync_dir(&parent)?;
-    Ok(Written {
-        dir: final_dir,
-        digest,
-    })
+    fsutil::sync_dir(parent)?;
+    Ok(final_dir)
 }
 
 /// The units' names and completion rates (without 合计) and 序时进度, for the chart.
@@ -343,25 +365,7 @@ fn manifest(
 ) -> Result<Manifest> {
     let p = meta.pipeline;
     let rows_used = a.used_rows()?;
-    // The files the rows came from, once each, in the order of the rows.
-    let by_sha: std::collections::HashMap<&str, &FileEntry> = meta
-        .files
-        .iter()
-        .filter(|f| f.outcome != crate::store::Outcome::Duplicate)
-        .map(|f| (f.sha256.as_str(), f))
-        .collect();
-    let mut listed = std::collections::HashSet::new();
-    let inputs: Vec<InputFile> = rows_used
-        .iter()
-        .filter(|r| listed.insert(r.sha256.as_str()))
-        .filter_map(|r| by_sha.get(r.sha256.as_str()))
-        .map(|f| InputFile {
-            file_name: f.file_name.clone(),
-            sha256: f.sha256.clone(),
-            stored_as: f.stored_as.clone(),
-            arrived_at: f.arrived_at.clone(),
-        })
-        .collect();
+    let inputs = inputs_of(meta.files, &rows_used);
     let pipeline_bytes = fs::read(&p.file).unwrap_or_default();
     Ok(Manifest {
         program: "fayuan".into(),
@@ -395,4 +399,25 @@ fn manifest(
         },
         digest,
     })
+}
+
+/// The files the rows used came from, once each, in the order of the rows.
+pub(crate) fn inputs_of(files: &[FileEntry], rows_used: &[UsedRow]) -> Vec<InputFile> {
+    let by_sha: std::collections::HashMap<&str, &FileEntry> = files
+        .iter()
+        .filter(|f| f.outcome != crate::store::Outcome::Duplicate)
+        .map(|f| (f.sha256.as_str(), f))
+        .collect();
+    let mut listed = std::collections::HashSet::new();
+    rows_used
+        .iter()
+        .filter(|r| listed.insert(r.sha256.as_str()))
+        .filter_map(|r| by_sha.get(r.sha256.as_str()))
+        .map(|f| InputFile {
+            file_name: f.file_name.clone(),
+            sha256: f.sha256.clone(),
+            stored_as: f.stored_as.clone(),
+            arrived_at: f.arrived_at.clone(),
+        })
+        .collect()
 }

@@ -1,0 +1,415 @@
+//! The year's review (考核验收, SPEC §11): `output/<pipeline>/review-<Y>/` with the workbook
+//! `<城市><项目>考核验收_<Y>.xlsx`, `review.csv`, `memo.txt` (the draft for the leadership memo)
+//! and `manifest.json`; and the lines of the December digest's section.
+//!
+//! Invariant: nothing here decides a requirement; the verdicts are the `review` frame's
+//! (sql/review/). The memo only puts the frame's figures into sentences, with the same rounding
+//! as the workbook, and says nothing the frame does not hold.
+
+use super::{InputFile, OutputFile, Outputs, RunMeta, csv_twin, workbook};
+use crate::analyze::{Analysis, UsedRow};
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::format;
+use crate::fsutil::{self, sha256_hex};
+use crate::period::{self, Period};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// `output/<pipeline>/review-<Y>/`.
+pub fn dir(output_dir: &Path, pipeline: &Pipeline, year: i32) -> PathBuf {
+    output_dir.join(pipeline.name()).join(folder(year))
+}
+
+fn folder(year: i32) -> String {
+    format!("review-{year}")
+}
+
+/// `六安市法律援助民生实事考核验收_2025.xlsx`.
+pub fn file_name(pipeline: &Pipeline, year: i32) -> String {
+    format!(
+        "{}{}考核验收_{year}.xlsx",
+        pipeline.def.pipeline.city, pipeline.def.pipeline.title
+    )
+}
+
+/// One row of the `review` frame, as read for sentences.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub code: String,
+    pub name: String,
+    pub target: Option<f64>,
+    pub ytd_approved: Option<f64>,
+    /// (requirement id, its figure, met)
+    pub figures: Vec<(&'static str, Option<f64>, bool)>,
+    pub months_late: i64,
+    pub months_missing: i64,
+    pub months_due: i64,
+    pub checks: i64,
+    pub checks_unexplained: i64,
+    pub pass: bool,
+}
+
+/// The requirements in the order of the workbook's columns: (id, figure column, verdict column).
+const REQUIREMENTS: [(&str, &str, &str); 9] = [
+    ("completion", "completion_rate", "completion_pass"),
+    ("arrival", "arrival_rate", "arrival_pass"),
+    ("expenditure", "expenditure_rate", "expenditure_pass"),
+    ("case_share", "case_share", "case_share_pass"),
+    ("per_case_input", "per_case_input", "per_case_input_pass"),
+    ("satisfaction", "satisfaction_rate", "satisfaction_pass"),
+    ("complaint_resolution", "complaint_resolution_rate", "complaint_resolution_pass"),
+    ("on_time", "months_late", "on_time_pass"),
+    ("checks", "checks_unexplained", "checks_pass"),
+];
+
+fn err(e: polars::prelude::PolarsError) -> Error {
+    Error::Analysis {
+        query: "review".into(),
+        message: e.to_string(),
+    }
+}
+
+/// The `review` frame's rows (units in plan order, then 合计).
+pub fn rows(a: &Analysis) -> Result<Vec<Row>> {
+    let df = a.frame("review")?;
+    let text = |k: &str| -> Result<Vec<String>> {
+        Ok(crate::frame::strings(df, k)
+            .map_err(err)?
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect())
+    };
+    let num = |k: &str| crate::frame::floats(df, k).map_err(err);
+    let whole = |k: &str| -> Result<Vec<i64>> {
+        Ok(num(k)?
+            .into_iter()
+            .map(|v| v.unwrap_or(0.0) as i64)
+            .collect())
+    };
+    let (codes, names, verdicts) = (text("unit_code")?, text("unit_name")?, text("verdict")?);
+    let (targets, ytd) = (num("target")?, num("ytd_approved")?);
+    let mut figures = Vec::new();
+    for (id, fig, pass) in REQUIREMENTS {
+        figures.push((id, num(fig)?, text(pass)?));
+    }
+    let (late, missing, checks, unexplained) = (
+        whole("months_late")?,
+        whole("months_missing")?,
+        whole("checks")?,
+        whole("checks_unexplained")?,
+    );
+    let due = whole_of(a.frame("timeliness")?, &codes)?;
+    Ok((0..df.height())
+        .map(|k| Row {
+            code: codes[k].clone(),
+            name: names[k].clone(),
+            target: targets[k],
+            ytd_approved: ytd[k],
+            figures: figures
+                .iter()
+                .map(|(id, f, p)| (*id, f[k], p[k] == "true"))
+                .collect(),
+            months_late: late[k],
+            months_missing: missing[k],
+            months_due: due[k],
+            checks: checks[k],
+            checks_unexplained: unexplained[k],
+            pass: verdicts[k] == "pass",
+        })
+        .collect())
+}
+
+/// `months_due` of the timeliness frame, in the order of `codes`.
+fn whole_of(t: &polars::prelude::DataFrame, codes: &[String]) -> Result<Vec<i64>> {
+    let tc = crate::frame::strings(t, "unit_code").map_err(err)?;
+    let tv = crate::frame::floats(t, "months_due").map_err(err)?;
+    Ok(codes
+        .iter()
+        .map(|c| {
+            tc.iter()
+                .position(|x| x.as_deref() == Some(c.as_str()))
+                .and_then(|i| tv[i])
+                .unwrap_or(0.0) as i64
+        })
+        .collect())
+}
+
+/// A failed requirement in words: `资金到位率99.00%（要求100%）`.
+fn failure(p: &Pipeline, r: &Row, id: &str, figure: Option<f64>) -> String {
+    let rv = &p.def.review;
+    let at_least = |name: &str, min: f64| {
+        format!("{name}{}（要求不低于{}）", format::pct(figure), format::pct0(Some(min)))
+    };
+    match id {
+        "completion" => at_least("年度目标完成率", rv.completion_min),
+        "arrival" => format!("资金到位率{}（要求100%）", format::pct(figure)),
+        "expenditure" => format!("业务经费支出率{}（要求100%）", format::pct(figure)),
+        "case_share" => at_least("办案补贴及直接费用占比", p.def.alerts.case_share_min),
+        "per_case_input" => format!(
+            "案均投入{}/件（要求不低于{}/件）",
+            format::yuan(figure),
+            format::yuan(Some(p.def.funding.per_case_standard))
+        ),
+        "satisfaction" if figure.is_none() => "满意度无法计算（全年无回访记录）".into(),
+        "satisfaction" => at_least("满意度", rv.satisfaction_min),
+        "complaint_resolution" => at_least("投诉办结率", rv.complaint_resolution_min),
+        "on_time" => {
+            let mut parts = Vec::new();
+            if r.months_late > 0 {
+                parts.push(format!("逾期报送{}个月", r.months_late));
+            }
+            if r.months_missing > 0 {
+                parts.push(format!("未报送{}个月", r.months_missing));
+            }
+            format!("按时报送未达标（{}）", parts.join("、"))
+        }
+        "checks" => format!("核实事项{}项未说明", r.checks_unexplained),
+        _ => id.to_string(),
+    }
+}
+
+/// What a unit failed, in words, `；`-separated (empty: every requirement met).
+pub fn failures(p: &Pipeline, r: &Row) -> String {
+    r.figures
+        .iter()
+        .filter(|(_, _, pass)| !pass)
+        .map(|(id, fig, _)| failure(p, r, id, *fig))
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
+/// The body of the memo: the year's result in numbers, each from the `review` frame.
+pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
+    let Some(total) = rows.iter().find(|r| r.code == "total") else {
+        return Vec::new();
+    };
+    let units: Vec<&Row> = rows.iter().filter(|r| r.code != "total").collect();
+    let passed: Vec<&str> = units
+        .iter()
+        .filter(|r| r.pass)
+        .map(|r| r.name.as_str())
+        .collect();
+    let fig = |id: &str| {
+        total
+            .figures
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .and_then(|(_, f, _)| *f)
+    };
+    let mut out = Vec::new();
+    let outcome = if passed.len() == units.len() {
+        format!("{}个单位全部达标", units.len())
+    } else if passed.is_empty() {
+        format!("{}个单位均有未达标事项", units.len())
+    } else {
+        format!(
+            "{}个单位中{}个全部达标（{}），{}个有未达标事项",
+            units.len(),
+            passed.len(),
+            passed.join("、"),
+            units.len() - passed.len()
+        )
+    };
+    out.push(format!(
+        "全市全年受理审批法律援助案件{}件，完成年度目标（{}件）的{}；{}。",
+        format::int(total.ytd_approved),
+        format::int(total.target),
+        format::pct(fig("completion")),
+        outcome
+    ));
+    out.push(format!(
+        "全市资金到位率{}，业务经费支出率{}，办案补贴及直接费用占比{}，案均投入{}/件；满意度{}，投诉办结率{}。",
+        format::pct(fig("arrival")),
+        format::pct(fig("expenditure")),
+        format::pct(fig("case_share")),
+        format::yuan(fig("per_case_input")),
+        format::pct(fig("satisfaction")),
+        format::pct(fig("complaint_resolution")),
+    ));
+    out.push(format!(
+        "全年应报送月报{}份，逾期报送{}份，未报送{}份；核实事项{}项，未说明{}项。",
+        total.months_due,
+        total.months_late,
+        total.months_missing,
+        total.checks,
+        total.checks_unexplained
+    ));
+    let failing: Vec<&&Row> = units.iter().filter(|r| !r.pass).collect();
+    if failing.is_empty() {
+        out.push("未达标事项：无。".into());
+    } else {
+        out.push("未达标事项：".into());
+        for (i, r) in failing.iter().enumerate() {
+            out.push(format!("{}. {}：{}。", i + 1, r.name, failures(p, r)));
+        }
+    }
+    out.push(format!(
+        "全市总体结论：{}。",
+        if total.pass { "达标" } else { "未达标" }
+    ));
+    out
+}
+
+/// `memo.txt`: title, the summary, where the figures come from.
+pub fn memo(meta: &RunMeta, rows: &[Row]) -> String {
+    let p = meta.pipeline;
+    let year = meta.period.year;
+    let mut text = format!(
+        "{}{year}年度{}考核验收情况（初稿）\n\n",
+        p.def.pipeline.city, p.def.pipeline.title
+    );
+    for line in summary_lines(p, rows) {
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "\n（本稿由 fayuan 根据{}汇总的数据（截至 {}）自动生成，数字均取自《{}》，请核对后使用。）\n",
+        meta.period.zh(),
+        period::instant_zh(&meta.as_of),
+        file_name(p, year)
+    ));
+    text
+}
+
+/// The December report this review agrees with (or not).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecemberRun {
+    /// `output/<pipeline>/<Y>-12/manifest.json`.
+    pub manifest: String,
+    pub manifest_sha256: String,
+    /// The review used exactly the rows (unit, month, version, file) of that report.
+    pub same_rows: bool,
+}
+
+/// `manifest.json` of a review folder.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReviewManifest {
+    pub program: String,
+    pub version: String,
+    pub pipeline: String,
+    pub pipeline_sha256: String,
+    pub year: i32,
+    /// The report the figures are computed as: December of the year.
+    pub period: String,
+    pub as_of: String,
+    pub generated_at: String,
+    pub december_run: Option<DecemberRun>,
+    pub thresholds: crate::config::ReviewSettings,
+    pub inputs: Vec<InputFile>,
+    pub rows_used: Vec<UsedRow>,
+    pub outputs: Vec<OutputFile>,
+}
+
+/// Compares the rows used with the December run folder's, if there is one.
+fn december_run(output_dir: &Path, meta: &RunMeta, used: &[UsedRow]) -> Option<DecemberRun> {
+    let path = super::run_dir(output_dir, meta.pipeline, meta.period).join("manifest.json");
+    let bytes = std::fs::read(&path).ok()?;
+    let m: super::Manifest = serde_json::from_slice(&bytes).ok()?;
+    Some(DecemberRun {
+        manifest: path.display().to_string(),
+        manifest_sha256: sha256_hex(&bytes),
+        same_rows: m.rows_used == used,
+    })
+}
+
+/// Writes `output/<pipeline>/review-<Y>/` whole (or not at all) from a December analysis.
+/// Returns the folder and the memo.
+pub fn write(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<(PathBuf, String)> {
+    let p = meta.pipeline;
+    let year = meta.period.year;
+    if meta.period.month != 12 || !a.frames.contains_key("review") {
+        return Err(Error::Usage(format!(
+            "the year's review is made from a December analysis, not {}",
+            meta.period
+        )));
+    }
+    let rows = rows(a)?;
+    let memo = memo(meta, &rows);
+    let used = a.used_rows()?;
+    let december = december_run(output_dir, meta, &used);
+    let dir = super::put_in_place(
+        &output_dir.join(p.name()),
+        &folder(year),
+        meta.generated_at,
+        |tmp| {
+            let mut out = Outputs {
+                dir: tmp,
+                files: Vec::new(),
+            };
+            let book_name = file_name(p, year);
+            let book = workbook::render_review(
+                &workbook::Meta {
+                    pipeline: p,
+                    period: meta.period,
+                    as_of: meta.as_of,
+                    generated_at: meta.generated_at,
+                },
+                a,
+                &memo,
+                december.as_ref().map(|d| d.same_rows),
+                &tmp.join(&book_name),
+            )?;
+            out.put(&book_name, &book)?;
+            let q = a.query("review").ok_or_else(|| Error::Analysis {
+                query: "review".into(),
+                message: "no review query".into(),
+            })?;
+            let cols: Vec<String> = q.columns.iter().map(|c| c.key.clone()).collect();
+            let csv = csv_twin(a.frame("review")?, &cols, &tmp.join("review.csv"))?;
+            out.put("review.csv", &csv)?;
+            out.put("memo.txt", memo.as_bytes())?;
+            let manifest = ReviewManifest {
+                program: "fayuan".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                pipeline: p.name().into(),
+                pipeline_sha256: sha256_hex(&std::fs::read(&p.file).unwrap_or_default()),
+                year,
+                period: meta.period.to_string(),
+                as_of: period::instant_text(&meta.as_of),
+                generated_at: period::instant_text(&meta.generated_at),
+                december_run: december.clone(),
+                thresholds: p.def.review.clone(),
+                inputs: super::inputs_of(meta.files, &used),
+                rows_used: used.clone(),
+                outputs: out.files,
+            };
+            let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
+                path: tmp.join("manifest.json"),
+                message: e.to_string(),
+            })?;
+            fsutil::write_new(&tmp.join("manifest.json"), &text)
+        },
+    )?;
+    Ok((dir, memo))
+}
+
+/// The December digest's section: the memo's sentences and each unit's verdict.
+pub fn digest_lines(p: &Pipeline, a: &Analysis) -> Result<Option<Vec<String>>> {
+    if !a.frames.contains_key("review") {
+        return Ok(None);
+    }
+    let rows = rows(a)?;
+    let mut lines = summary_lines(p, &rows);
+    lines.push("各单位考核结论：".into());
+    for r in rows.iter().filter(|r| r.code != "total") {
+        lines.push(if r.pass {
+            format!("{}：达标", r.name)
+        } else {
+            format!("{}：未达标（{}）", r.name, failures(p, r))
+        });
+    }
+    Ok(Some(lines))
+}
+
+/// The year of a `--year` argument, checked against the pipeline.
+pub fn december(pipeline: &Pipeline, year: i32) -> Result<Period> {
+    if year != pipeline.year() {
+        return Err(Error::Usage(format!(
+            "--year {year}: the pipeline {} is for {}",
+            pipeline.name(),
+            pipeline.year()
+        )));
+    }
+    Period::new(year, 12).ok_or_else(|| Error::Usage(format!("--year {year}")))
+}
