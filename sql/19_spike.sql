@@ -27,20 +27,38 @@ this_month AS (
   FROM used r CROSS JOIN params p
   WHERE r.month_num = p.month
 ),
+ly_same AS (
+  SELECT l.unit_code, l.cases_approved AS ly_x
+  FROM last_year l CROSS JOIN params p
+  WHERE l.month_num = p.month
+),
+ly_before AS (
+  SELECT l.unit_code, SUM(l.cases_approved) AS ly_earlier
+  FROM last_year l CROSS JOIN params p
+  WHERE l.month_num < p.month
+  GROUP BY l.unit_code
+),
 spike_in AS (
   SELECT t.unit_code, t.x, m.med, m.n, m.largest, m.smallest, m.earlier_sum,
+         ls.ly_x, lb.ly_earlier,
+         COALESCE(ls.ly_x IS NOT NULL AND lb.ly_earlier > 0 AND m.earlier_sum > 0
+                  AND 1000 * ABS(t.x * lb.ly_earlier - ls.ly_x * m.earlier_sum)
+                      <= p.spike_last_year_milli * ls.ly_x * m.earlier_sum, FALSE) AS like_last_year,
          6745 * (2 * t.x - CAST(ROUND(2 * m.med) AS BIGINT)) AS lhs,
          10 * p.spike_z_milli * GREATEST(CAST(ROUND(2 * d.mad) AS BIGINT), p.spike_mad_floor2) AS rhs,
          CAST(ROUND(2 * m.med) AS BIGINT) AS med2
   FROM this_month t
   JOIN hist_median m ON t.unit_code = m.unit_code
   JOIN hist_mad d ON t.unit_code = d.unit_code
+  LEFT JOIN ly_same ls ON ls.unit_code = t.unit_code
+  LEFT JOIN ly_before lb ON lb.unit_code = t.unit_code
   CROSS JOIN params p
   WHERE m.n >= p.spike_min_history
 ),
 spike AS (
   SELECT k.*,
-         CASE WHEN k.x = 0 AND k.med2 >= p.spike_zero_median2 THEN 'zero'
+         CASE WHEN k.like_last_year THEN NULL
+              WHEN k.x = 0 AND k.med2 >= p.spike_zero_median2 THEN 'zero'
               WHEN k.lhs > k.rhs AND 1000 * k.x > p.spike_above_milli * k.largest THEN 'up'
               WHEN k.lhs < -k.rhs AND 1000 * k.x < p.spike_below_milli * k.smallest THEN 'down'
               ELSE NULL END AS direction,

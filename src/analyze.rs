@@ -52,6 +52,9 @@ pub struct Query {
     pub sql: &'static str,
     pub twin: Option<String>,
     pub columns: Vec<ColumnSpec>,
+    /// `-- requires: previous`: shown (sheet, twin) only for a pipeline that names the previous
+    /// year's.
+    pub requires_previous: bool,
 }
 
 /// The embedded SQL files, with their headers parsed. A malformed header is an error naming
@@ -84,6 +87,7 @@ fn parse_query(file: &str, sql: &'static str) -> Result<Query> {
     };
     let mut twin = None;
     let mut columns = Vec::new();
+    let mut requires_previous = false;
     for (i, line) in sql.lines().enumerate() {
         let Some(rest) = line.trim().strip_prefix("--") else {
             continue;
@@ -91,6 +95,8 @@ fn parse_query(file: &str, sql: &'static str) -> Result<Query> {
         let rest = rest.trim();
         if let Some(t) = rest.strip_prefix("twin:") {
             twin = Some(t.trim().to_string());
+        } else if rest == "requires: previous" {
+            requires_previous = true;
         } else if rest == "columns: submission fields" {
             // The submission's fields, from the one list of them (schema.rs).
             columns.extend(crate::schema::FIELDS.iter().map(|f| ColumnSpec {
@@ -138,6 +144,7 @@ fn parse_query(file: &str, sql: &'static str) -> Result<Query> {
         sql,
         twin,
         columns,
+        requires_previous,
     })
 }
 
@@ -158,6 +165,9 @@ pub struct Inputs<'a> {
     /// The as-of time of the last digest that reached anyone before this one: files rejected
     /// after it are news (`None`: nothing was sent yet).
     pub rejected_after: Option<DateTime<Tz>>,
+    /// The previous year's stored rows (the store of `pipeline.previous`), for the
+    /// year-over-year columns, the carry-over proposal and the spike rule.
+    pub last_year: Option<&'a DataFrame>,
 }
 
 /// Which version of a (unit, month) a report used (recorded in the manifest).
@@ -326,6 +336,21 @@ pub fn params_frame(
         // `rejected` lists the files rejected after this instant (the as-of time of the last
         // digest that reached anyone; empty: none was sent, so every rejection is news).
         "rejected_after" => [rejected_after.map(|t| period::instant_text(&t)).unwrap_or_default()],
+        // The previous year (sql/03_last_year.sql) and the spike rule's band around last year's
+        // same month (thousandths).
+        "last_year_start" => [Period { year: period.year - 1, month: 1 }.to_string()],
+        "last_year_end" => [Period { year: period.year - 1, month: 12 }.to_string()],
+        "spike_last_year_milli" => [scaled(a.spike_last_year_band, 1000.0)],
+    )
+}
+
+/// The table `last_year_units`: the previous year's units and the open cases they carried over
+/// into it (none without a previous year).
+fn last_year_units_frame(pipeline: &Pipeline) -> PolarsResult<DataFrame> {
+    let units: &[crate::config::Unit] = pipeline.previous.as_deref().map_or(&[], |p| &p.units);
+    df!(
+        "unit_code" => units.iter().map(|u| u.code.clone()).collect::<Vec<_>>(),
+        "carry_over" => units.iter().map(|u| u.carry_over).collect::<Vec<_>>(),
     )
 }
 
@@ -421,6 +446,21 @@ fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
     };
     let mut ctx = SQLContext::new();
     ctx.register("submissions", inputs.submissions.clone().lazy());
+    // Without a previous year, the same columns and no rows.
+    ctx.register(
+        "last_year_submissions",
+        inputs
+            .last_year
+            .cloned()
+            .unwrap_or_else(|| inputs.submissions.clear())
+            .lazy(),
+    );
+    ctx.register(
+        "last_year_units",
+        last_year_units_frame(inputs.pipeline)
+            .map_err(err("last_year_units"))?
+            .lazy(),
+    );
     ctx.register(
         "units",
         units_frame(inputs.pipeline).map_err(err("units"))?.lazy(),

@@ -225,6 +225,27 @@ fn check(ctx: &Context) -> Result<i32> {
     for w in &ctx.pipeline.warnings {
         println!("warning: {w}");
     }
+    if let Some(prev) = &ctx.pipeline.previous {
+        println!(
+            "上一年度：{}（{}），数据在 {}",
+            prev.name(),
+            prev.file.display(),
+            prev.data_dir.display()
+        );
+        println!("建议的上年结转（carry_over = 上年结转 + 上年受理审批 − 上年办结）：");
+        for c in crate::run::carry_over_proposal(ctx)? {
+            match c.proposed {
+                Some(n) if n == c.configured => {
+                    println!("  {} {}：{n} 件（已配置，一致）", c.code, c.name)
+                }
+                Some(n) => println!(
+                    "  {} {}：建议 carry_over = {n}（已配置 {}；依据上年 {} 个月的数据）",
+                    c.code, c.name, c.configured, c.months
+                ),
+                None => println!("  {} {}：上年无该单位数据", c.code, c.name),
+            }
+        }
+    }
     Ok(exit::OK)
 }
 

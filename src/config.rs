@@ -655,10 +655,39 @@ pub struct Pipeline {
     pub warnings: Vec<String>,
     /// Unit code → index in `units` (a country has thousands of units).
     by_code: std::collections::HashMap<String, usize>,
+    /// The previous year's pipeline (`pipeline.previous`), loaded from the same folder; its own
+    /// `previous` is not followed.
+    pub previous: Option<Box<Pipeline>>,
 }
 
 impl Pipeline {
+    /// Loads a definition and the previous year's it names (a file in the same folder).
     pub fn load(path: &Path) -> Result<Pipeline, Error> {
+        let mut p = Pipeline::load_alone(path)?;
+        if let Some(name) = p.def.pipeline.previous.clone() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let found = pipeline_files(dir)
+                .into_iter()
+                .filter(|f| f.as_path() != path)
+                .find_map(|f| Pipeline::load_alone(&f).ok().filter(|q| q.name() == name));
+            match found {
+                Some(prev) if prev.name() != p.name() => p.previous = Some(Box::new(prev)),
+                _ => {
+                    return Err(Error::Config {
+                        file: path.to_path_buf(),
+                        problems: vec![format!(
+                            "pipeline.previous {name:?}: no other pipeline named so in {} (a loadable *.toml beside this one)",
+                            dir.display()
+                        )],
+                    });
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// Loads a definition without following `previous`.
+    fn load_alone(path: &Path) -> Result<Pipeline, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         Pipeline::from_toml(&text, path)
     }
@@ -706,6 +735,7 @@ impl Pipeline {
             data_dir,
             warnings,
             by_code,
+            previous: None,
         })
     }
 
@@ -1113,19 +1143,32 @@ fn check_units(
     units
 }
 
-/// Finds the pipeline to use when `--pipeline` is not given: the one `*.toml` in `pipelines/`.
-pub fn default_pipeline_path(dir: &Path) -> Result<PathBuf, Error> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::Usage(format!(
-            "no --pipeline given and {} cannot be read ({e}); pass --pipeline FILE",
-            dir.display()
-        ))
-    })?;
-    let mut found: Vec<PathBuf> = entries
+/// The pipeline definitions of a folder: its `*.toml` files, sorted, except examples
+/// (`*.example.toml`, which are templates to copy, not pipelines to run).
+pub fn pipeline_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(".example.toml"))
+        })
         .collect();
     found.sort();
+    found
+}
+
+/// Finds the pipeline to use when `--pipeline` is not given: the one `*.toml` in `pipelines/`.
+pub fn default_pipeline_path(dir: &Path) -> Result<PathBuf, Error> {
+    if let Err(e) = std::fs::read_dir(dir) {
+        return Err(Error::Usage(format!(
+            "no --pipeline given and {} cannot be read ({e}); pass --pipeline FILE",
+            dir.display()
+        )));
+    }
+    let mut found = pipeline_files(dir);
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => Err(Error::Usage(format!(

@@ -79,7 +79,10 @@ pub fn build_review(ctx: &Context, year: i32) -> Result<(PathBuf, String)> {
 }
 
 /// The analysis of a report for `period` as of the context's "now", with the files seen.
-fn analyse(ctx: &Context, period: Period) -> Result<(analyze::Analysis, Vec<crate::store::FileEntry>)> {
+fn analyse(
+    ctx: &Context,
+    period: Period,
+) -> Result<(analyze::Analysis, Vec<crate::store::FileEntry>)> {
     let store = Store::open(&ctx.data_dir);
     let submissions = store.rows()?;
     let files = store.files()?;
@@ -89,6 +92,13 @@ fn analyse(ctx: &Context, period: Period) -> Result<(analyze::Analysis, Vec<crat
     let rejected_after =
         crate::notify::last_sent_as_of(&ctx.data_dir, &ctx.pipeline, Moment(ctx.now()))?
             .map(|m| m.0);
+    // The previous year's pipeline keeps its own store (its data folder).
+    let last_year = match &ctx.pipeline.previous {
+        Some(prev) => {
+            Some(Store::open(&crate::layout::DataDir::new(prev.data_dir.clone())).rows()?)
+        }
+        None => None,
+    };
     let analysis = analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
         period,
@@ -98,6 +108,7 @@ fn analyse(ctx: &Context, period: Period) -> Result<(analyze::Analysis, Vec<crat
         previous: previous.as_deref(),
         extra_alerts: machinery_alerts(ctx, period),
         rejected_after,
+        last_year: last_year.as_ref(),
     })?;
     Ok((analysis, files))
 }
@@ -170,4 +181,49 @@ pub async fn webhooks(ctx: &Context, built: &Built) {
             }
         }
     }
+}
+
+/// One unit's open cases carried over from the previous year, as the previous year's figures
+/// give them (sql/21_yoy.sql), beside the configured `carry_over`.
+pub struct CarryOver {
+    pub code: String,
+    pub name: String,
+    /// None: the previous year has no figures of this unit.
+    pub proposed: Option<i64>,
+    pub configured: i64,
+    /// Months of last year stored for the unit.
+    pub months: i64,
+}
+
+/// The carry-over proposal of a pipeline that names `previous` (empty otherwise), from the
+/// stores as of now.
+pub fn carry_over_proposal(ctx: &Context) -> Result<Vec<CarryOver>> {
+    if ctx.pipeline.previous.is_none() {
+        return Ok(Vec::new());
+    }
+    let period = Period {
+        year: ctx.pipeline.year(),
+        month: 1,
+    };
+    let (analysis, _) = analyse(ctx, period)?;
+    let df = analysis.frame("yoy")?;
+    let err = |e: polars::prelude::PolarsError| crate::error::Error::Analysis {
+        query: "yoy".into(),
+        message: e.to_string(),
+    };
+    let codes = crate::frame::strings(df, "unit_code").map_err(err)?;
+    let names = crate::frame::strings(df, "unit_name").map_err(err)?;
+    let proposed = crate::frame::floats(df, "proposed_carry_over").map_err(err)?;
+    let configured = crate::frame::floats(df, "carry_over").map_err(err)?;
+    let months = crate::frame::floats(df, "ly_months").map_err(err)?;
+    Ok((0..df.height())
+        .filter(|&k| codes[k].as_deref() != Some("total"))
+        .map(|k| CarryOver {
+            code: codes[k].clone().unwrap_or_default(),
+            name: names[k].clone().unwrap_or_default(),
+            proposed: proposed[k].map(|v| v as i64),
+            configured: configured[k].unwrap_or(0.0) as i64,
+            months: months[k].unwrap_or(0.0) as i64,
+        })
+        .collect())
 }

@@ -59,6 +59,7 @@ pub fn unit_status_of(
             previous: None,
             extra_alerts: Vec::new(),
             rejected_after: None,
+            last_year: None,
         },
         Some("checks"),
     )?;

@@ -269,6 +269,9 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
     let digest = write_digest(&mut out, meta, a, &book_name, book.len())?;
     for q in &a.queries {
         let Some(twin) = &q.twin else { continue };
+        if q.requires_previous && meta.pipeline.previous.is_none() {
+            continue;
+        }
         let cols: Vec<String> = q.columns.iter().map(|c| c.key.clone()).collect();
         let bytes = csv_twin(a.frame(&q.name)?, &cols, &dir.join(twin))?;
         out.put(twin, &bytes)?;

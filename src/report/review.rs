@@ -58,7 +58,11 @@ const REQUIREMENTS: [(&str, &str, &str); 9] = [
     ("case_share", "case_share", "case_share_pass"),
     ("per_case_input", "per_case_input", "per_case_input_pass"),
     ("satisfaction", "satisfaction_rate", "satisfaction_pass"),
-    ("complaint_resolution", "complaint_resolution_rate", "complaint_resolution_pass"),
+    (
+        "complaint_resolution",
+        "complaint_resolution_rate",
+        "complaint_resolution_pass",
+    ),
     ("on_time", "months_late", "on_time_pass"),
     ("checks", "checks_unexplained", "checks_pass"),
 ];
@@ -139,7 +143,11 @@ fn whole_of(t: &polars::prelude::DataFrame, codes: &[String]) -> Result<Vec<i64>
 fn failure(p: &Pipeline, r: &Row, id: &str, figure: Option<f64>) -> String {
     let rv = &p.def.review;
     let at_least = |name: &str, min: f64| {
-        format!("{name}{}（要求不低于{}）", format::pct(figure), format::pct0(Some(min)))
+        format!(
+            "{name}{}（要求不低于{}）",
+            format::pct(figure),
+            format::pct0(Some(min))
+        )
     };
     match id {
         "completion" => at_least("年度目标完成率", rv.completion_min),
@@ -162,7 +170,7 @@ fn failure(p: &Pipeline, r: &Row, id: &str, figure: Option<f64>) -> String {
             if r.months_missing > 0 {
                 parts.push(format!("未报送{}个月", r.months_missing));
             }
-            format!("按时报送未达标（{}）", parts.join("、"))
+            parts.join("、")
         }
         "checks" => format!("核实事项{}项未说明", r.checks_unexplained),
         _ => id.to_string(),

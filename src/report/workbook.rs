@@ -424,6 +424,15 @@ pub fn render(meta: &Meta, a: &Analysis, path: &Path) -> Result<Vec<u8>> {
     w.per100k(&mut book)?;
     w.funding_and_quality(&mut book)?;
     w.monthly(&mut book)?;
+    if let Some(prev) = &p.previous {
+        // 同比: this year against the previous pipeline's.
+        let title = format!(
+            "同比：{}与上年（{}）同期，受理审批案件数；建议上年结转 = 上年结转 + 上年受理审批 − 上年办结",
+            w.ytd,
+            prev.year()
+        );
+        w.sheet(&mut book, "同比", &title, "yoy")?;
+    }
     w.alerts(&mut book)?;
     w.narrative(&mut book)?;
     w.rows_used(&mut book)?;
@@ -1000,15 +1009,51 @@ pub fn render_review(
     let rv = &p.def.review;
     let std_yuan = format::yuan(Some(p.def.funding.per_case_standard));
     let requirements = [
-        ("年度目标完成率", format!("≥ {}", format::pct0(Some(rv.completion_min))), "全年受理审批案件数 ÷ 年度目标"),
-        ("资金到位率", "100%".to_string(), "全年到位经费 ÷ 计划安排经费"),
-        ("业务经费支出率", "100%".to_string(), "全年业务经费支出 ÷ 全年到位经费"),
-        ("办案补贴及直接费用占比", format!("≥ {}", format::pct0(Some(p.def.alerts.case_share_min))), "全年办案补贴及直接费用 ÷ 全年业务经费支出"),
-        ("案均投入", format!("≥ {std_yuan}/件"), "全年到位经费 ÷ 全年受理审批案件数"),
-        ("满意度", format!("≥ {}", format::pct0(Some(rv.satisfaction_min))), "全年满意人数 ÷ 全年回访人数（无回访记录为未达标）"),
-        ("投诉办结率", format!("≥ {}", format::pct0(Some(rv.complaint_resolution_min))), "全年投诉办结件数 ÷ 全年投诉件数（无投诉为达标）"),
-        ("按时报送", "逾期 0 个月、未报送 0 个月".to_string(), "每月数据首次报送时间不晚于报送截止时间"),
-        ("核实事项说明", "未说明 0 项".to_string(), "数据核实提示均已在“说明”栏写明原因"),
+        (
+            "年度目标完成率",
+            format!("≥ {}", format::pct0(Some(rv.completion_min))),
+            "全年受理审批案件数 ÷ 年度目标",
+        ),
+        (
+            "资金到位率",
+            "100%".to_string(),
+            "全年到位经费 ÷ 计划安排经费",
+        ),
+        (
+            "业务经费支出率",
+            "100%".to_string(),
+            "全年业务经费支出 ÷ 全年到位经费",
+        ),
+        (
+            "办案补贴及直接费用占比",
+            format!("≥ {}", format::pct0(Some(p.def.alerts.case_share_min))),
+            "全年办案补贴及直接费用 ÷ 全年业务经费支出",
+        ),
+        (
+            "案均投入",
+            format!("≥ {std_yuan}/件"),
+            "全年到位经费 ÷ 全年受理审批案件数",
+        ),
+        (
+            "满意度",
+            format!("≥ {}", format::pct0(Some(rv.satisfaction_min))),
+            "全年满意人数 ÷ 全年回访人数（无回访记录为未达标）",
+        ),
+        (
+            "投诉办结率",
+            format!("≥ {}", format::pct0(Some(rv.complaint_resolution_min))),
+            "全年投诉办结件数 ÷ 全年投诉件数（无投诉为达标）",
+        ),
+        (
+            "按时报送",
+            "逾期 0 个月、未报送 0 个月".to_string(),
+            "每月数据首次报送时间不晚于报送截止时间",
+        ),
+        (
+            "核实事项说明",
+            "未说明 0 项".to_string(),
+            "数据核实提示均已在“说明”栏写明原因",
+        ),
     ];
     let sheet = book.add_worksheet();
     sheet.set_name("考核要求").map_err(&x)?;
@@ -1022,9 +1067,15 @@ pub fn render_review(
     }
     for (i, (name, req, how)) in requirements.iter().enumerate() {
         let r = 3 + i as u32;
-        sheet.write_string_with_format(r, 0, *name, &st.text).map_err(&x)?;
-        sheet.write_string_with_format(r, 1, req, &st.text).map_err(&x)?;
-        sheet.write_string_with_format(r, 2, *how, &st.text).map_err(&x)?;
+        sheet
+            .write_string_with_format(r, 0, *name, &st.text)
+            .map_err(&x)?;
+        sheet
+            .write_string_with_format(r, 1, req, &st.text)
+            .map_err(&x)?;
+        sheet
+            .write_string_with_format(r, 2, *how, &st.text)
+            .map_err(&x)?;
     }
     finish_sheet(sheet, &[24.0, 28.0, 50.0], 2, 1, path)?;
     // 核实事项

@@ -124,6 +124,7 @@ impl Case {
                 .rejected_after
                 .as_deref()
                 .map(|t| parse_instant(t).unwrap()),
+            last_year: None,
         })
         .unwrap()
     }

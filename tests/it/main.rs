@@ -11,6 +11,7 @@ mod indicators;
 mod ingest;
 mod mail;
 mod report;
+mod review;
 mod store;
 mod support;
 mod templates;

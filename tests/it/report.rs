@@ -79,7 +79,7 @@ pub fn cell_text(d: &Data) -> String {
     }
 }
 
-fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
+pub fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
     let mut book = calamine::open_workbook_auto(path).unwrap();
     let range = book.worksheet_range(name).unwrap();
     let (r0, c0) = range.start().unwrap();
