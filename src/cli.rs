@@ -138,7 +138,12 @@ fn context(args: &Args) -> Result<Context> {
         Some(p) => p.clone(),
         None => config::default_pipeline_path(std::path::Path::new("pipelines"))?,
     };
-    let pipeline = Pipeline::load(&path)?;
+    context_for(args, &path)
+}
+
+/// The context of one pipeline file with the global options.
+fn context_for(args: &Args, path: &Path) -> Result<Context> {
+    let pipeline = Pipeline::load(path)?;
     for w in &pipeline.warnings {
         tracing::warn!("{w}");
     }
@@ -166,6 +171,31 @@ fn context(args: &Args) -> Result<Context> {
 
 /// Runs a command; returns the exit code.
 pub fn run(args: Args) -> Result<i32> {
+    // `fayuan daemon` without --pipeline runs every pipeline in pipelines/.
+    if matches!(args.command, Command::Daemon) && args.pipeline.is_none() {
+        let files = config::pipeline_files(Path::new("pipelines"));
+        if files.len() > 1 {
+            if args.data_dir.is_some() {
+                return Err(Error::Usage(format!(
+                    "--data-dir with {} pipelines: each keeps its own data folder (folders.data_dir); run one with --pipeline FILE --data-dir DIR",
+                    files.len()
+                )));
+            }
+            let ctxs = files
+                .iter()
+                .map(|f| context_for(&args, f))
+                .collect::<Result<Vec<_>>>()?;
+            if let Ok(exe) = std::env::current_exe() {
+                let mb = ctxs
+                    .iter()
+                    .map(|c| c.pipeline.def.limits.reader_memory_mb)
+                    .max()
+                    .unwrap_or(1024);
+                ingest::isolate::enable(exe, mb);
+            }
+            return crate::daemon::daemon_all(ctxs);
+        }
+    }
     let ctx = context(&args)?;
     // Workbooks are opened by copies of this binary, so that none can take this process down.
     if let Ok(exe) = std::env::current_exe() {

@@ -90,6 +90,66 @@ pub fn daemon(ctx: Context) -> Result<i32> {
     crate::app::runtime()?.block_on(main_loop(ctx))
 }
 
+/// One daemon for several pipelines (every pipeline in `pipelines/`): each keeps its own
+/// schedules, data folder, outbox, ledgers, mailboxes and web port, and runs as its own task;
+/// SIGTERM stops them all. They must not share a data folder, a web port or a mailbox folder.
+pub fn daemon_all(ctxs: Vec<Context>) -> Result<i32> {
+    let problems = shared_resources(&ctxs);
+    if !problems.is_empty() {
+        return Err(Error::Usage(format!(
+            "these pipelines cannot run in one daemon:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    for c in &ctxs {
+        tracing::info!(pipeline = %c.pipeline.name(), file = %c.pipeline.file.display(), "pipeline");
+    }
+    crate::app::runtime()?.block_on(async move {
+        let tasks: Vec<_> = ctxs.into_iter().map(|c| tokio::spawn(main_loop(c))).collect();
+        let mut code = crate::error::exit::OK;
+        for t in tasks {
+            match t.await {
+                Ok(Ok(c)) => code = code.max(c),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(Error::Runtime(format!("pipeline task: {e}"))),
+            }
+        }
+        Ok(code)
+    })
+}
+
+/// What two pipelines of one daemon would share and must not: a data folder, a web address,
+/// a mailbox folder.
+fn shared_resources(ctxs: &[Context]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, a) in ctxs.iter().enumerate() {
+        for b in &ctxs[i + 1..] {
+            let (x, y) = (a.pipeline.name(), b.pipeline.name());
+            if x == y {
+                problems.push(format!("{} and {}: both are named {x}", a.pipeline.file.display(), b.pipeline.file.display()));
+            }
+            if a.data_dir.root() == b.data_dir.root() {
+                problems.push(format!("{x} and {y}: the same data folder {}", a.data_dir.display()));
+            }
+            if a.pipeline.def.web.listen == b.pipeline.def.web.listen {
+                problems.push(format!(
+                    "{x} and {y}: the same web.listen {} (give each pipeline its own port in [web])",
+                    a.pipeline.def.web.listen
+                ));
+            }
+            for m in &a.pipeline.def.mailboxes {
+                if b.pipeline.def.mailboxes.iter().any(|n| n.url == m.url && n.user == m.user && n.folder == m.folder) {
+                    problems.push(format!(
+                        "{x} and {y}: both read {} {} {} (one pipeline per mailbox folder)",
+                        m.url, m.user, m.folder
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
 async fn main_loop(ctx: Context) -> Result<i32> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
     // The daemon's clock runs: from --as-of if given (tests, replays), else the system's.
@@ -213,7 +273,22 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
             return;
         }
     };
-    let jobs = schedule::due(schedules, &h, now);
+    // A pipeline reminds and reports only the months of its own year (the previous year's keeps
+    // ingesting late figures; the new year's starts with January).
+    let year = ctx.pipeline.year();
+    let jobs: Vec<Job> = schedule::due(schedules, &h, now)
+        .into_iter()
+        .filter(|j| match j {
+            Job::Ingest => true,
+            Job::Remind { period, .. } | Job::Report { period, .. } => {
+                let inside = period.year == year;
+                if !inside {
+                    tracing::debug!(pipeline = %ctx.pipeline.name(), period = %period, "outside the pipeline's year: skipped");
+                }
+                inside
+            }
+        })
+        .collect();
     if let Err(e) =
         write_time(&ctx.data_dir.last_look(), now).and_then(|_| beat(&ctx.data_dir, now))
     {

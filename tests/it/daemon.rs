@@ -36,6 +36,28 @@ impl Daemon {
         }
     }
 
+    /// A daemon started in `dir` with no --pipeline: every pipeline in `dir/pipelines/`.
+    pub fn start_all(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fayuan"));
+        cmd.current_dir(dir)
+            .args(args)
+            .arg("daemon")
+            .env("FAYUAN_LOG", "info")
+            .env_remove("FAYUAN_AS_OF")
+            .env_remove("FAYUAN_PIPELINE")
+            .env_remove("FAYUAN_DATA_DIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("daemon.log")).unwrap(),
+            ));
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        Daemon {
+            child: cmd.spawn().unwrap(),
+        }
+    }
+
     /// Whether the process has ended (killed at a fault point, say).
     pub fn exited(&mut self) -> bool {
         self.child.try_wait().unwrap().is_some()

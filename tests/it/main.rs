@@ -10,6 +10,7 @@ mod fuzz;
 mod indicators;
 mod ingest;
 mod mail;
+mod newyear;
 mod report;
 mod review;
 mod store;
