@@ -105,7 +105,10 @@ pub fn daemon_all(ctxs: Vec<Context>) -> Result<i32> {
         tracing::info!(pipeline = %c.pipeline.name(), file = %c.pipeline.file.display(), "pipeline");
     }
     crate::app::runtime()?.block_on(async move {
-        let tasks: Vec<_> = ctxs.into_iter().map(|c| tokio::spawn(main_loop(c))).collect();
+        let tasks: Vec<_> = ctxs
+            .into_iter()
+            .map(|c| tokio::spawn(main_loop(c)))
+            .collect();
         let mut code = crate::error::exit::OK;
         for t in tasks {
             match t.await {
@@ -126,10 +129,17 @@ fn shared_resources(ctxs: &[Context]) -> Vec<String> {
         for b in &ctxs[i + 1..] {
             let (x, y) = (a.pipeline.name(), b.pipeline.name());
             if x == y {
-                problems.push(format!("{} and {}: both are named {x}", a.pipeline.file.display(), b.pipeline.file.display()));
+                problems.push(format!(
+                    "{} and {}: both are named {x}",
+                    a.pipeline.file.display(),
+                    b.pipeline.file.display()
+                ));
             }
             if a.data_dir.root() == b.data_dir.root() {
-                problems.push(format!("{x} and {y}: the same data folder {}", a.data_dir.display()));
+                problems.push(format!(
+                    "{x} and {y}: the same data folder {}",
+                    a.data_dir.display()
+                ));
             }
             if a.pipeline.def.web.listen == b.pipeline.def.web.listen {
                 problems.push(format!(
@@ -138,7 +148,12 @@ fn shared_resources(ctxs: &[Context]) -> Vec<String> {
                 ));
             }
             for m in &a.pipeline.def.mailboxes {
-                if b.pipeline.def.mailboxes.iter().any(|n| n.url == m.url && n.user == m.user && n.folder == m.folder) {
+                if b.pipeline
+                    .def
+                    .mailboxes
+                    .iter()
+                    .any(|n| n.url == m.url && n.user == m.user && n.folder == m.folder)
+                {
                     problems.push(format!(
                         "{x} and {y}: both read {} {} {} (one pipeline per mailbox folder)",
                         m.url, m.user, m.folder

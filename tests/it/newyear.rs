@@ -113,7 +113,13 @@ fn a_new_year_compares_with_the_last_and_proposes_its_carry_over() {
             last.push((code, m, n, 40));
         }
     }
-    ingest(root, &y2025, "2025.csv", &csv(2025, &last), "2025-05-03 10:00");
+    ingest(
+        root,
+        &y2025,
+        "2025.csv",
+        &csv(2025, &last),
+        "2025-05-03 10:00",
+    );
     // 2026: 100 a month for three months, then April: 400 (霍邱县), 600 (金寨县), 601 (霍山县).
     // Against its own months alone each April is a spike (z far above 3.5, above 1.5 × 100).
     // Last year's April scaled by this year's pace: 200 × 300/150 = 400; within ±50% is 200..600.
@@ -124,16 +130,33 @@ fn a_new_year_compares_with_the_last_and_proposes_its_carry_over() {
         }
         this.push((code, 4, april, 90));
     }
-    ingest(root, &y2026, "2026.csv", &csv(2026, &this), "2026-05-03 10:00");
+    ingest(
+        root,
+        &y2026,
+        "2026.csv",
+        &csv(2026, &this),
+        "2026-05-03 10:00",
+    );
 
     let r = fayuan(
         root,
         &y2026,
-        &["--as-of", "2026-05-06 09:00", "run", "--period", "2026-04", "--no-email"],
+        &[
+            "--as-of",
+            "2026-05-06 09:00",
+            "run",
+            "--period",
+            "2026-04",
+            "--no-email",
+        ],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let run = root.join("output/luan-2026/2026-04");
-    assert_eq!(spikes(&run), vec!["341525"], "only 601 lies outside 200..600");
+    assert_eq!(
+        spikes(&run),
+        vec!["341525"],
+        "only 601 lies outside 200..600"
+    );
 
     // 同比, worked out here: 霍邱县 April 400 against 200 (+100%), Jan–Apr 700 against 350.
     let yoy = csv_rows(&run.join("yoy.csv"));
@@ -175,7 +198,11 @@ fn a_new_year_compares_with_the_last_and_proposes_its_carry_over() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("341523 舒城县：上年无该单位数据"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("341523 舒城县：上年无该单位数据"),
+        "{}",
+        r.stdout
+    );
 
     // The same year without `previous`: every April is a spike, and there is no 同比.
     let alone = root.join("alone");
@@ -211,7 +238,11 @@ fn a_new_year_compares_with_the_last_and_proposes_its_carry_over() {
     std::fs::remove_file(&y2025).unwrap();
     let r = fayuan(root, &y2026, &["check"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("pipeline.previous \"luan-2025\""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("pipeline.previous \"luan-2025\""),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -226,13 +257,31 @@ fn one_daemon_runs_every_pipeline_each_with_its_own_digest() {
         root,
         &[
             ("retry_base_ms = 2000", "retry_base_ms = 50"),
-            ("listen = \"127.0.0.1:8081\"", &format!("listen = \"127.0.0.1:{p26}\"")),
-            ("# [web]\n# listen = \"127.0.0.1:8080\"", &format!("[web]\nlisten = \"127.0.0.1:{p25}\"")),
+            (
+                "listen = \"127.0.0.1:8081\"",
+                &format!("listen = \"127.0.0.1:{p26}\""),
+            ),
+            (
+                "# [web]\n# listen = \"127.0.0.1:8080\"",
+                &format!("[web]\nlisten = \"127.0.0.1:{p25}\""),
+            ),
         ],
     );
     // December 2025 for 霍邱县 (sent on time), January 2026 for 霍邱县.
-    ingest(root, &y2025, "2025-12.csv", &csv(2025, &[("341522", 12, 120, 100)]), "2026-01-03 10:00");
-    ingest(root, &y2026, "2026-01.csv", &csv(2026, &[("341522", 1, 110, 100)]), "2026-02-03 10:00");
+    ingest(
+        root,
+        &y2025,
+        "2025-12.csv",
+        &csv(2025, &[("341522", 12, 120, 100)]),
+        "2026-01-03 10:00",
+    );
+    ingest(
+        root,
+        &y2026,
+        "2026-01.csv",
+        &csv(2026, &[("341522", 1, 110, 100)]),
+        "2026-02-03 10:00",
+    );
     // An example file beside them is not a pipeline to run.
     std::fs::copy(
         repo().join("pipelines/luan-2026.example.toml"),
@@ -268,7 +317,10 @@ fn one_daemon_runs_every_pipeline_each_with_its_own_digest() {
     assert_eq!(d.stop(), 0);
     let s = subjects();
     assert_eq!(s.len(), 2, "to and cc: {s:?}");
-    assert!(s.iter().all(|x| x.contains("六安市2025年12月汇总")), "{s:?}");
+    assert!(
+        s.iter().all(|x| x.contains("六安市2025年12月汇总")),
+        "{s:?}"
+    );
     assert!(!ledger("luan-2026").contains("\"job\":\"report\""));
     // The December digest carries the year's review; the review folder is there.
     let digest = std::fs::read_to_string(root.join("output/luan-2025/2025-12/digest.txt")).unwrap();
@@ -285,7 +337,13 @@ fn one_daemon_runs_every_pipeline_each_with_its_own_digest() {
     assert_eq!(d.stop(), 0);
     let s = subjects();
     assert_eq!(s.len(), 4, "{s:?}");
-    assert_eq!(s.iter().filter(|x| x.contains("六安市2026年1月汇总")).count(), 2, "{s:?}");
+    assert_eq!(
+        s.iter()
+            .filter(|x| x.contains("六安市2026年1月汇总"))
+            .count(),
+        2,
+        "{s:?}"
+    );
     assert_eq!(ledger("luan-2025").matches("\"job\":\"report\"").count(), 1);
     assert!(root.join("output/luan-2026/2026-01/yoy.csv").exists());
     assert!(!root.join("output/luan-2027").exists());
