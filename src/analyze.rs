@@ -427,6 +427,10 @@ fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
     if inputs.period.month == 12 {
         queries.extend(review_queries()?);
     }
+    // 同比 only for a pipeline that names the previous year's.
+    if inputs.pipeline.previous.is_none() {
+        queries.retain(|q| !q.requires_previous);
+    }
     if let Some(last) = last {
         let end = queries
             .iter()

@@ -359,6 +359,23 @@ fn runs(ctx: &Context) -> Vec<(Period, Vec<String>, String)> {
     out
 }
 
+/// The files of the year's review folder (`review-<Y>/`) as its manifest lists them.
+fn review_files(ctx: &Context) -> Option<(String, Vec<String>)> {
+    let folder = format!("review-{}", ctx.pipeline.year());
+    let manifest = ctx
+        .output_dir
+        .join(ctx.pipeline.name())
+        .join(&folder)
+        .join("manifest.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).ok()?).ok()?;
+    let files = v["outputs"]
+        .as_array()?
+        .iter()
+        .filter_map(|o| o["file"].as_str().map(str::to_string))
+        .collect();
+    Some((folder, files))
+}
+
 async fn bureau(
     State(w): State<Arc<Web>>,
     Query(query): Query<HashMap<String, String>>,
@@ -445,6 +462,21 @@ fn bureau_body(w: &Web, period: Period) -> Result<String> {
         }
     }
     h.push_str("<h2>报告与下载</h2><ul>");
+    if let Some((folder, files)) = review_files(ctx) {
+        h.push_str(&format!(
+            "<li id=\"review\">{}年度考核验收<br>",
+            ctx.pipeline.year()
+        ));
+        for f in &files {
+            h.push_str(&format!(
+                "<a href=\"/bureau/file/{folder}/{}?token={}\">{}</a> ",
+                urlencode(f),
+                esc(&token),
+                esc(f)
+            ));
+        }
+        h.push_str("</li>");
+    }
     for (p, files, subject) in &runs {
         h.push_str(&format!("<li>{}：{}<br>", p.zh(), esc(subject)));
         for f in files {
@@ -510,10 +542,15 @@ async fn download(
     if let Err(r) = bureau_ok(&w, &query, &headers) {
         return r;
     }
-    let Some(p) = Period::parse(&period) else {
-        return nf();
+    // A run folder (a month) or the year's review, and only a file its manifest lists.
+    let found = match Period::parse(&period) {
+        Some(p) => runs(&w.ctx)
+            .into_iter()
+            .find(|r| r.0 == p)
+            .map(|r| (p.to_string(), r.1)),
+        None => review_files(&w.ctx).filter(|r| r.0 == period),
     };
-    let Some((_, files, _)) = runs(&w.ctx).into_iter().find(|r| r.0 == p) else {
+    let Some((folder, files)) = found else {
         return nf();
     };
     let Some(listed) = files.into_iter().find(|f| *f == name) else {
@@ -523,7 +560,7 @@ async fn download(
         .ctx
         .output_dir
         .join(w.ctx.pipeline.name())
-        .join(p.to_string())
+        .join(&folder)
         .join(&listed);
     match std::fs::read(&path) {
         Ok(bytes) => {
@@ -535,6 +572,8 @@ async fn download(
                 "text/html; charset=utf-8"
             } else if listed.ends_with(".png") {
                 "image/png"
+            } else if listed.ends_with(".txt") {
+                "text/plain; charset=utf-8"
             } else {
                 "application/octet-stream"
             };

@@ -65,6 +65,9 @@ fn served() -> Served {
         "2025-06",
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // The year's review so far (staff may look at it any time).
+    let r = env.run(&["--as-of", "2025-07-09 09:10", "review", "--year", "2025"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let child = Command::new(env!("CARGO_BIN_EXE_fayuan"))
         .current_dir(env.tmp.path())
         .arg("--pipeline")
@@ -174,7 +177,15 @@ fn the_bureau_page_and_its_json_twin_tell_the_truth_behind_a_token() {
         .await;
         assert_eq!(code, 200);
         assert!(body.contains("unit_code"));
+        // The year's review is listed and its files download.
+        assert!(page.contains("id=\"review\""), "the review's entry");
+        let (code, body) =
+            get(&s.url(&format!("/bureau/file/review-2025/memo.txt?token={TOKEN}"))).await;
+        assert_eq!(code, 200);
+        assert!(body.contains("考核验收情况（初稿）"), "{body}");
         for trick in [
+            format!("/bureau/file/review-2025/..%2F2025-06%2Fcompletion.csv?token={TOKEN}"),
+            format!("/bureau/file/review-2024/memo.txt?token={TOKEN}"),
             format!("/bureau/file/2025-06/..%2F..%2Fpipeline.toml?token={TOKEN}"),
             format!("/bureau/file/2025-06/%2Fetc%2Fpasswd?token={TOKEN}"),
             format!("/bureau/file/..%2F2025-06/completion.csv?token={TOKEN}"),
