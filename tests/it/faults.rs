@@ -565,7 +565,15 @@ fn a_configuration_lists_unknown_keys_with_every_value_problem() {
         .replace("deadline_day = 5", "deadline_day = 31")
         .replace("case_share_min = 0.70", "case_share_min = 70")
         .replace("max_rows = 10000", "max_rows = 0")
-        .replace("quiet_seconds = 2.0", "quiet_seconds = -1.0");
+        .replace("quiet_seconds = 2.0", "quiet_seconds = -1.0")
+        .replace(
+            "spike_below_smallest = 0.5\n",
+            "spike_below_smallest = 0.5\nspike_last_year_band = -0.5\n",
+        )
+        .replace(
+            "[email]\n",
+            "[review]\nsatisfaction_min = 90\ncompletion_mn = 1.0\n\n[email]\n",
+        );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.toml");
     std::fs::write(&path, text).unwrap();
@@ -577,6 +585,9 @@ fn a_configuration_lists_unknown_keys_with_every_value_problem() {
         "case_share_min 70",
         "limits.max_rows 0",
         "limits.quiet_seconds -1",
+        "alerts.spike_last_year_band -0.5",
+        "review.satisfaction_min 90",
+        "review.completion_mn: unknown key",
     ] {
         assert!(
             r.stderr.contains(want),
