@@ -22,12 +22,23 @@ impl Drop for Server {
     }
 }
 
+/// A port nothing listens on now, never handed out before in this test process: the tests run in
+/// parallel, and a port one test has been given but not yet bound (a server still starting, a
+/// daemon that binds its web port later) must not be given to another.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Whether python3 with aiosmtpd is here; under CI it must be (.ci/run installs it).
