@@ -173,7 +173,7 @@ fn context_for(args: &Args, path: &Path) -> Result<Context> {
 pub fn run(args: Args) -> Result<i32> {
     // `fayuan daemon` without --pipeline runs every pipeline in pipelines/.
     if matches!(args.command, Command::Daemon) && args.pipeline.is_none() {
-        let files = config::pipeline_files(Path::new("pipelines"));
+        let files = config::pipeline_files(Path::new("pipelines")).unwrap_or_default();
         if files.len() > 1 {
             if args.data_dir.is_some() {
                 return Err(Error::Usage(format!(
@@ -185,22 +185,12 @@ pub fn run(args: Args) -> Result<i32> {
                 .iter()
                 .map(|f| context_for(&args, f))
                 .collect::<Result<Vec<_>>>()?;
-            if let Ok(exe) = std::env::current_exe() {
-                let mb = ctxs
-                    .iter()
-                    .map(|c| c.pipeline.def.limits.reader_memory_mb)
-                    .max()
-                    .unwrap_or(1024);
-                ingest::isolate::enable(exe, mb);
-            }
+            isolate_readers(&ctxs);
             return crate::daemon::daemon_all(ctxs);
         }
     }
     let ctx = context(&args)?;
-    // Workbooks are opened by copies of this binary, so that none can take this process down.
-    if let Ok(exe) = std::env::current_exe() {
-        ingest::isolate::enable(exe, ctx.pipeline.def.limits.reader_memory_mb);
-    }
+    isolate_readers(std::slice::from_ref(&ctx));
     match args.command {
         Command::Check => check(&ctx),
         Command::Validate { files } => validate_files(&ctx, &files),
@@ -230,7 +220,7 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Template { period, units, out } => {
             write_templates(&ctx, period, &units, out.as_deref())
         }
-        Command::Daemon => crate::daemon::daemon(ctx),
+        Command::Daemon => crate::daemon::daemon_all(vec![ctx]),
         Command::Serve => serve(ctx),
         Command::Links => links(&ctx),
         Command::Status { period } => show_status(&ctx, period),
@@ -240,6 +230,18 @@ pub fn run(args: Args) -> Result<i32> {
             seed,
             units,
         } => write_samples(&ctx, &out, months, seed, units),
+    }
+}
+
+/// Workbooks are opened by copies of this binary, so that none can take this process down (with
+/// the largest memory limit of the pipelines run).
+fn isolate_readers(ctxs: &[Context]) {
+    let mb = ctxs
+        .iter()
+        .map(|c| c.pipeline.def.limits.reader_memory_mb)
+        .max();
+    if let (Ok(exe), Some(mb)) = (std::env::current_exe(), mb) {
+        ingest::isolate::enable(exe, mb);
     }
 }
 

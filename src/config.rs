@@ -667,6 +667,7 @@ impl Pipeline {
         if let Some(name) = p.def.pipeline.previous.clone() {
             let dir = path.parent().unwrap_or(Path::new("."));
             let found = pipeline_files(dir)
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|f| f.as_path() != path)
                 .find_map(|f| Pipeline::load_alone(&f).ok().filter(|q| q.name() == name));
@@ -1145,10 +1146,8 @@ fn check_units(
 
 /// The pipeline definitions of a folder: its `*.toml` files, sorted, except examples
 /// (`*.example.toml`, which are templates to copy, not pipelines to run).
-pub fn pipeline_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
+pub fn pipeline_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .filter(|p| {
@@ -1157,18 +1156,17 @@ pub fn pipeline_files(dir: &Path) -> Vec<PathBuf> {
         })
         .collect();
     found.sort();
-    found
+    Ok(found)
 }
 
 /// Finds the pipeline to use when `--pipeline` is not given: the one `*.toml` in `pipelines/`.
 pub fn default_pipeline_path(dir: &Path) -> Result<PathBuf, Error> {
-    if let Err(e) = std::fs::read_dir(dir) {
-        return Err(Error::Usage(format!(
+    let mut found = pipeline_files(dir).map_err(|e| {
+        Error::Usage(format!(
             "no --pipeline given and {} cannot be read ({e}); pass --pipeline FILE",
             dir.display()
-        )));
-    }
-    let mut found = pipeline_files(dir);
+        ))
+    })?;
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => Err(Error::Usage(format!(

@@ -86,11 +86,7 @@ pub fn history(ctx: &Context) -> Result<History> {
     Ok(h)
 }
 
-pub fn daemon(ctx: Context) -> Result<i32> {
-    crate::app::runtime()?.block_on(main_loop(ctx))
-}
-
-/// One daemon for several pipelines (every pipeline in `pipelines/`): each keeps its own
+/// The daemon for one pipeline or several (every pipeline in `pipelines/`): each keeps its own
 /// schedules, data folder, outbox, ledgers, mailboxes and web port, and runs as its own task;
 /// SIGTERM stops them all. They must not share a data folder, a web port or a mailbox folder.
 pub fn daemon_all(ctxs: Vec<Context>) -> Result<i32> {

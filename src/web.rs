@@ -330,31 +330,29 @@ fn period_of(ctx: &Context, query: &HashMap<String, String>) -> Option<Period> {
 }
 
 /// The run folders of the pipeline (newest first): (period, the manifest's output files).
+/// The files a run or review folder's manifest lists, and the manifest.
+fn listed_outputs(dir: &std::path::Path) -> Option<(Vec<String>, serde_json::Value)> {
+    let bytes = std::fs::read(dir.join("manifest.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let files = v["outputs"]
+        .as_array()?
+        .iter()
+        .filter_map(|o| o["file"].as_str().map(str::to_string))
+        .collect();
+    Some((files, v))
+}
+
+/// The report runs of the year, newest first: (month, files listed, subject).
 fn runs(ctx: &Context) -> Vec<(Period, Vec<String>, String)> {
     let dir = ctx.output_dir.join(ctx.pipeline.name());
-    let mut out = Vec::new();
-    for m in 1..=12 {
-        let Some(p) = Period::new(ctx.pipeline.year(), m) else {
-            continue;
-        };
-        let manifest = dir.join(p.to_string()).join("manifest.json");
-        let Ok(bytes) = std::fs::read(&manifest) else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        let files = v["outputs"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|o| o["file"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let subject = v["digest"]["subject"].as_str().unwrap_or("").to_string();
-        out.push((p, files, subject));
-    }
+    let mut out: Vec<_> = (1..=12)
+        .filter_map(|m| Period::new(ctx.pipeline.year(), m))
+        .filter_map(|p| {
+            let (files, v) = listed_outputs(&dir.join(p.to_string()))?;
+            let subject = v["digest"]["subject"].as_str().unwrap_or("").to_string();
+            Some((p, files, subject))
+        })
+        .collect();
     out.reverse();
     out
 }
@@ -362,18 +360,20 @@ fn runs(ctx: &Context) -> Vec<(Period, Vec<String>, String)> {
 /// The files of the year's review folder (`review-<Y>/`) as its manifest lists them.
 fn review_files(ctx: &Context) -> Option<(String, Vec<String>)> {
     let folder = format!("review-{}", ctx.pipeline.year());
-    let manifest = ctx
-        .output_dir
-        .join(ctx.pipeline.name())
-        .join(&folder)
-        .join("manifest.json");
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).ok()?).ok()?;
-    let files = v["outputs"]
-        .as_array()?
-        .iter()
-        .filter_map(|o| o["file"].as_str().map(str::to_string))
-        .collect();
-    Some((folder, files))
+    let dir = ctx.output_dir.join(ctx.pipeline.name()).join(&folder);
+    listed_outputs(&dir).map(|(files, _)| (folder, files))
+}
+
+/// Download links to a folder's files.
+fn file_links(h: &mut String, folder: &str, files: &[String], token: &str) {
+    for f in files {
+        h.push_str(&format!(
+            "<a href=\"/bureau/file/{folder}/{}?token={}\">{}</a> ",
+            urlencode(f),
+            esc(token),
+            esc(f)
+        ));
+    }
 }
 
 async fn bureau(
@@ -467,26 +467,12 @@ fn bureau_body(w: &Web, period: Period) -> Result<String> {
             "<li id=\"review\">{}年度考核验收<br>",
             ctx.pipeline.year()
         ));
-        for f in &files {
-            h.push_str(&format!(
-                "<a href=\"/bureau/file/{folder}/{}?token={}\">{}</a> ",
-                urlencode(f),
-                esc(&token),
-                esc(f)
-            ));
-        }
+        file_links(&mut h, &folder, &files, &token);
         h.push_str("</li>");
     }
     for (p, files, subject) in &runs {
         h.push_str(&format!("<li>{}：{}<br>", p.zh(), esc(subject)));
-        for f in files {
-            h.push_str(&format!(
-                "<a href=\"/bureau/file/{p}/{}?token={}\">{}</a> ",
-                urlencode(f),
-                esc(&token),
-                esc(f)
-            ));
-        }
+        file_links(&mut h, &p.to_string(), files, &token);
         h.push_str("</li>");
     }
     h.push_str("</ul>");

@@ -28,6 +28,7 @@
 -- column: satisfaction_pass | 满意度结论 | verdict
 -- column: complaint_resolution_rate | 投诉办结率 | percent
 -- column: complaint_resolution_pass | 投诉办结率结论 | verdict
+-- column: months_due | 应报送（月） | int
 -- column: months_late | 逾期报送（月） | int
 -- column: months_missing | 未报送（月） | int
 -- column: on_time_pass | 按时报送结论 | verdict
@@ -60,7 +61,7 @@ facts AS (
          q.surveyed > 0 AND 10000 * q.satisfied >= pr.review_satisfaction_bp * q.surveyed AS satisfaction_pass,
          q.complaint_resolution_rate,
          q.complaints = 0 OR 10000 * q.complaints_resolved >= pr.review_complaint_bp * q.complaints AS complaint_resolution_pass,
-         t.months_late, t.months_missing,
+         t.months_due, t.months_late, t.months_missing,
          t.months_late = 0 AND t.months_missing = 0 AS on_time_pass,
          COALESCE(k.checks, 0) AS checks, COALESCE(k.checks_unexplained, 0) AS checks_unexplained,
          COALESCE(k.checks_unexplained, 0) = 0 AS checks_pass
@@ -88,7 +89,7 @@ SELECT nm.ord, nm.unit_code, nm.unit_name, nm.target, nm.ytd_approved, nm.comple
        nm.completion_pass, nm.arrival_rate, nm.arrival_pass, nm.expenditure_rate,
        nm.expenditure_pass, nm.case_share, nm.case_share_pass, nm.per_case_input,
        nm.per_case_input_pass, nm.satisfaction_rate, nm.satisfaction_pass,
-       nm.complaint_resolution_rate, nm.complaint_resolution_pass, nm.months_late,
+       nm.complaint_resolution_rate, nm.complaint_resolution_pass, nm.months_due, nm.months_late,
        nm.months_missing, nm.on_time_pass, nm.checks, nm.checks_unexplained, nm.checks_pass,
        SUBSTR(nm.failed_list, 2) AS failed,
        CASE WHEN nm.failed_list = '' THEN 'pass' ELSE 'fail' END AS verdict

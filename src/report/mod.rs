@@ -146,35 +146,25 @@ pub struct Written {
 }
 
 pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Written> {
-    let parent = output_dir.join(meta.pipeline.name());
-    let mut digest = None;
-    let dir = put_in_place(
-        &parent,
+    let (dir, digest) = put_in_place(
+        &output_dir.join(meta.pipeline.name()),
         &meta.period.to_string(),
         meta.generated_at,
-        |tmp| {
-            digest = Some(build(tmp, meta, a)?);
-            Ok(())
-        },
+        |tmp| build(tmp, meta, a),
     )?;
-    Ok(Written {
-        dir,
-        digest: digest.ok_or_else(|| Error::Report {
-            path: parent.clone(),
-            message: "no digest was built".into(),
-        })?,
-    })
+    Ok(Written { dir, digest })
 }
 
 /// Builds the folder `parent/name` with `fill` under a temporary name and renames it into place;
 /// the folder it replaces is kept under `parent/.history/<name>/<generated_at>`. A half-built
-/// folder is never visible (and is removed when `fill` fails).
-pub(crate) fn put_in_place(
+/// folder is never visible (and is removed when `fill` fails). Returns the folder and what
+/// `fill` returned.
+pub(crate) fn put_in_place<T>(
     parent: &Path,
     name: &str,
     generated_at: DateTime<Tz>,
-    fill: impl FnOnce(&Path) -> Result<()>,
-) -> Result<PathBuf> {
+    fill: impl FnOnce(&Path) -> Result<T>,
+) -> Result<(PathBuf, T)> {
     let final_dir = parent.join(name);
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
@@ -188,10 +178,13 @@ pub(crate) fn put_in_place(
         }
     }
     fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    if let Err(e) = fill(&tmp) {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
+    let filled = match fill(&tmp) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
     fsutil::sync_dir(&tmp)?;
     crate::faults::point("report", &tmp)?;
     if final_dir.exists() {
@@ -210,7 +203,7 @@ pub(crate) fn put_in_place(
     }
     fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
     fsutil::sync_dir(parent)?;
-    Ok(final_dir)
+    Ok((final_dir, filled))
 }
 
 /// The units' names and completion rates (without 合计) and 序时进度, for the chart.

@@ -97,13 +97,12 @@ pub fn rows(a: &Analysis) -> Result<Vec<Row>> {
     for (id, fig, pass) in REQUIREMENTS {
         figures.push((id, num(fig)?, text(pass)?));
     }
-    let (late, missing, checks, unexplained) = (
+    let (due, late, missing) = (
+        whole("months_due")?,
         whole("months_late")?,
         whole("months_missing")?,
-        whole("checks")?,
-        whole("checks_unexplained")?,
     );
-    let due = whole_of(a.frame("timeliness")?, &codes)?;
+    let (checks, unexplained) = (whole("checks")?, whole("checks_unexplained")?);
     Ok((0..df.height())
         .map(|k| Row {
             code: codes[k].clone(),
@@ -120,21 +119,6 @@ pub fn rows(a: &Analysis) -> Result<Vec<Row>> {
             checks: checks[k],
             checks_unexplained: unexplained[k],
             pass: verdicts[k] == "pass",
-        })
-        .collect())
-}
-
-/// `months_due` of the timeliness frame, in the order of `codes`.
-fn whole_of(t: &polars::prelude::DataFrame, codes: &[String]) -> Result<Vec<i64>> {
-    let tc = crate::frame::strings(t, "unit_code").map_err(err)?;
-    let tv = crate::frame::floats(t, "months_due").map_err(err)?;
-    Ok(codes
-        .iter()
-        .map(|c| {
-            tc.iter()
-                .position(|x| x.as_deref() == Some(c.as_str()))
-                .and_then(|i| tv[i])
-                .unwrap_or(0.0) as i64
         })
         .collect())
 }
@@ -336,7 +320,7 @@ pub fn write(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<(PathBuf
     let memo = memo(meta, &rows);
     let used = a.used_rows()?;
     let december = december_run(output_dir, meta, &used);
-    let dir = super::put_in_place(
+    let (dir, ()) = super::put_in_place(
         &output_dir.join(p.name()),
         &folder(year),
         meta.generated_at,

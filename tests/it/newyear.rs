@@ -5,8 +5,8 @@
 
 use crate::daemon::{Daemon, wait_for};
 use crate::email::{Server, free_port, python_ready};
+use crate::indicators::read_twin;
 use crate::support::{Run, output, repo};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -74,27 +74,8 @@ fn ingest(dir: &Path, pipeline: &Path, name: &str, text: &str, at: &str) {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
 
-fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers: Vec<String> = r
-        .headers()
-        .unwrap()
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_string())
-        .collect();
-    r.records()
-        .map(|rec| {
-            headers
-                .iter()
-                .cloned()
-                .zip(rec.unwrap().iter().map(str::to_string))
-                .collect()
-        })
-        .collect()
-}
-
 fn spikes(run: &Path) -> Vec<String> {
-    csv_rows(&run.join("alerts.csv"))
+    read_twin(&run.join("alerts.csv"))
         .into_iter()
         .filter(|r| r["rule"] == "spike")
         .map(|r| r["unit_code"].clone())
@@ -159,7 +140,7 @@ fn a_new_year_compares_with_the_last_and_proposes_its_carry_over() {
     );
 
     // 同比, worked out here: 霍邱县 April 400 against 200 (+100%), Jan–Apr 700 against 350.
-    let yoy = csv_rows(&run.join("yoy.csv"));
+    let yoy = read_twin(&run.join("yoy.csv"));
     let huoqiu = &yoy[0];
     assert_eq!(huoqiu["unit_code"], "341522");
     assert_eq!(huoqiu["month_approved"], "400");

@@ -2,6 +2,7 @@
 //! requirement (several exactly at the line) and each other requirement is missed by one unit,
 //! through the real binary; the verdicts worked out here, the memo against the workbook.
 
+use crate::indicators::read_twin;
 use crate::report::{cell_text, sheet};
 use crate::support::Env;
 use calamine::Data;
@@ -163,25 +164,6 @@ fn ingest_year(env: &Env) {
     }
 }
 
-fn csv_rows(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers: Vec<String> = r
-        .headers()
-        .unwrap()
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').to_string())
-        .collect();
-    r.records()
-        .map(|rec| {
-            headers
-                .iter()
-                .cloned()
-                .zip(rec.unwrap().iter().map(str::to_string))
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn the_years_review_gives_each_requirement_its_verdict() {
     let dir = tempfile::tempdir().unwrap();
@@ -223,7 +205,7 @@ fn the_years_review_gives_each_requirement_its_verdict() {
         "on_time",
         "checks",
     ];
-    let rows = csv_rows(&review.join("review.csv"));
+    let rows = read_twin(&review.join("review.csv"));
     assert_eq!(rows.len(), 9, "eight units and the total");
     for (k, (code, failing)) in expected.iter().enumerate() {
         let row = &rows[k];
@@ -377,7 +359,7 @@ fn the_years_review_gives_each_requirement_its_verdict() {
     let r = env.run(&["--as-of", "2026-01-10 09:00", "review", "--year", "2025"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("全市总体结论：未达标"), "{}", r.stdout);
-    assert_eq!(csv_rows(&review.join("review.csv")), rows);
+    assert_eq!(read_twin(&review.join("review.csv")), rows);
     assert!(out.join(".history/review-2025").is_dir());
     let r = env.run(&["review", "--year", "2024"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
