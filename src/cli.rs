@@ -35,9 +35,14 @@ pub struct Args {
         default_value = "output"
     )]
     pub output_dir: PathBuf,
-    /// Treat this moment (Beijing time) as now, e.g. "2025-07-06 09:00".
+    /// Treat this moment (Beijing time) as now, e.g. "2025-07-06 09:00". The daemon's and the
+    /// web server's clock runs on from it.
     #[arg(long, global = true, env = "FAYUAN_AS_OF")]
     pub as_of: Option<String>,
+    /// With `daemon` or `serve` and --as-of: run that clock this many times as fast as real time
+    /// (3600 = an hour a second), to rehearse a year on a copy of the data.
+    #[arg(long, global = true, env = "FAYUAN_CLOCK_RATE")]
+    pub clock_rate: Option<f64>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -65,10 +70,12 @@ pub enum Command {
         #[arg(long)]
         year: i32,
     },
-    /// Deliver the period's digest to every recipient that does not have it yet.
+    /// Deliver everything waiting in the outbox now (digests, receipts, reminders, notices),
+    /// without waiting out back-offs; exit 1 while the period's digest (or, without --period,
+    /// anything) is still undelivered.
     Send {
         #[arg(long)]
-        period: Period,
+        period: Option<Period>,
     },
     /// Take new submissions from the inbox now. Files or folders given are first copied into
     /// the inbox (the originals are left as they are).
@@ -147,13 +154,39 @@ fn context_for(args: &Args, path: &Path) -> Result<Context> {
     for w in &pipeline.warnings {
         tracing::warn!("{w}");
     }
-    let now = match &args.as_of {
-        Some(t) => period::parse_instant(t).ok_or_else(|| {
+    let as_of = match &args.as_of {
+        Some(t) => Some(period::parse_instant(t).ok_or_else(|| {
             Error::Usage(format!(
                 "--as-of {t:?}: expected a time such as \"2025-07-06 09:00\" (Beijing time)"
             ))
-        })?,
-        None => Clock::system().now(),
+        })?),
+        None => None,
+    };
+    let runs_on = matches!(args.command, Command::Daemon | Command::Serve);
+    if let Some(rate) = args.clock_rate {
+        if !runs_on {
+            return Err(Error::Usage(
+                "--clock-rate: only `fayuan daemon` and `fayuan serve` run on a clock; a command keeps the moment it started (or --as-of)".into(),
+            ));
+        }
+        if as_of.is_none() {
+            return Err(Error::Usage(
+                "--clock-rate needs --as-of: a clock that runs faster than real time must start at a chosen moment (e.g. --as-of \"2025-01-01 00:00\")".into(),
+            ));
+        }
+        if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
+            return Err(Error::Usage(format!(
+                "--clock-rate {rate}: expected a number more than 0 and at most 1000000 (simulated seconds per real second)"
+            )));
+        }
+    }
+    // A command keeps the moment it started (or --as-of) as "now" throughout; the daemon and
+    // the web server run on from it.
+    let clock = match (runs_on, as_of) {
+        (true, Some(t)) => Clock::scaled_from(t, args.clock_rate.unwrap_or(1.0)),
+        (true, None) => Clock::system(),
+        (false, Some(t)) => Clock::Fixed(t),
+        (false, None) => Clock::Fixed(Clock::system().now()),
     };
     Ok(Context {
         data_dir: DataDir::new(
@@ -163,8 +196,7 @@ fn context_for(args: &Args, path: &Path) -> Result<Context> {
         ),
         output_dir: args.output_dir.clone(),
         pipeline,
-        // A command keeps the moment it started (or --as-of) as "now" throughout.
-        clock: Clock::Fixed(now),
+        clock,
         as_of_given: args.as_of.is_some(),
     })
 }
@@ -364,7 +396,7 @@ fn run_period(
             period.zh()
         ),
     }
-    let code = send(ctx, period)?;
+    let code = send(ctx, Some(period))?;
     crate::app::runtime()?.block_on(crate::run::webhooks(ctx, &built));
     Ok(code)
 }
@@ -553,37 +585,59 @@ fn write_lock(ctx: &Context, what: &str) -> Result<crate::lock::WriteLock> {
     crate::lock::acquire(&ctx.data_dir, wait, what)
 }
 
-/// Delivers what is pending for the period; exit 1 when something stays in the outbox.
-fn send(ctx: &Context, period: Period) -> Result<i32> {
+/// Delivers everything waiting in the outbox, now; exit 1 while the period's digest (without a
+/// period: any message) has a recipient it has not reached.
+fn send(ctx: &Context, period: Option<Period>) -> Result<i32> {
     let settings = notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
-    let d = crate::app::runtime()?.block_on(notify::deliver(
+    let d = crate::app::runtime()?.block_on(notify::deliver_due(
         &ctx.data_dir,
         &ctx.pipeline,
-        period,
         &settings,
+        notify::Round {
+            respect_backoff: false,
+            retry: settings.retry,
+        },
     ))?;
-    for r in &d.sent {
-        println!("✓ 已发送：{r}");
+    let events = notify::ledger(&ctx.data_dir, &ctx.pipeline).read()?;
+    let all = notify::messages(&events);
+    let what = |id: &str| {
+        all.iter()
+            .find(|m| m.id == id)
+            .map(|m| m.kind.zh())
+            .unwrap_or("邮件")
+    };
+    for (id, r) in &d.sent {
+        println!("✓ 已发送：{}（{id}）→ {r}", what(id));
+    }
+    for (id, r) in &d.small {
+        println!("  {}（{id}）→ {r}：附件过大被拒收，已改为不带工作簿发送", what(id));
     }
     if !d.to_outbox.is_empty() {
         println!(
-            "未配置 SMTP 服务器：摘要邮件已写入发件箱（.eml），收件人 {}。",
-            d.to_outbox.join("、")
+            "未配置 SMTP 服务器：{} 封（收件人）已写入发件箱（.eml）。",
+            d.to_outbox.len()
         );
     }
-    for (r, why) in &d.failed {
+    for (id, r, why) in &d.failed {
         println!(
-            "✗ 未能发送：{r}（{why}）——邮件留在发件箱，可用 fayuan send --period {period} 重发"
+            "✗ 未能发送：{}（{id}）→ {r}（{why}）——邮件留在发件箱，可用 fayuan send 重发",
+            what(id)
         );
     }
-    if d.sent.is_empty() && d.to_outbox.is_empty() && d.failed.is_empty() {
-        println!("没有待发送的摘要邮件。");
+    for (id, r, why) in &d.gave_up {
+        println!("✗ 已停止重试：{}（{id}）→ {r}：{why}（已通知数据人员）", what(id));
     }
-    Ok(if d.failed.is_empty() {
-        exit::OK
-    } else {
-        exit::FAILED
-    })
+    if !d.tried() {
+        println!("没有待发送的邮件。");
+    }
+    let undelivered = all.iter().any(|m| {
+        let wanted = match period {
+            Some(p) => m.kind == notify::MessageKind::Digest && m.period == p.to_string(),
+            None => true,
+        };
+        wanted && m.recipients.iter().any(|r| !r.done)
+    });
+    Ok(if undelivered { exit::FAILED } else { exit::OK })
 }
 
 /// Copies the files given into the inbox and polls the HTTP sources, as the daemon's ingest

@@ -40,6 +40,9 @@ pub struct PipelineFile {
     /// The year's review (考核验收): the thresholds the plan leaves to the bureau.
     #[serde(default)]
     pub review: ReviewSettings,
+    /// The report folders (`output/<pipeline>/`).
+    #[serde(default)]
+    pub output: OutputSettings,
     pub units: Vec<UnitDef>,
 }
 
@@ -67,6 +70,26 @@ impl Default for ReviewSettings {
     }
 }
 
+/// `[output]`: what is kept of earlier versions of a report.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct OutputSettings {
+    /// Versions of a period's report kept in `.history/` when it is made again (oldest go).
+    pub keep_history: usize,
+}
+
+impl Default for OutputSettings {
+    fn default() -> Self {
+        OutputSettings { keep_history: 10 }
+    }
+}
+
+/// Megabytes as fayuan counts them everywhere a size is configured (`limits.max_file_mb`,
+/// `web.max_upload_mb`): 1 MB = 1,000,000 bytes.
+pub fn mb_bytes(mb: f64) -> u64 {
+    (mb * 1e6) as u64
+}
+
 /// `[web]`: where the pages are served, and how large an upload may be. The bureau's token and
 /// the secret the county links are derived from come only from the environment
 /// (`FAYUAN_WEB_TOKEN`, `FAYUAN_WEB_SECRET`).
@@ -79,9 +102,20 @@ pub struct WebSettings {
     /// derived from (SPEC §10).
     pub token_env: String,
     pub secret_env: String,
+    /// The largest upload kept and checked (MB = 1,000,000 bytes, as `limits.max_file_mb`); a
+    /// larger one is kept in quarantine up to four times this, refused beyond.
     pub max_upload_mb: f64,
     /// The address people open, for the links in reminders (e.g. `https://fayuan.example.gov.cn`).
     pub public_url: Option<String>,
+    /// Connections served at once (more wait to be accepted); also kept below the process's
+    /// open-file limit.
+    pub max_connections: usize,
+    /// Uploads received at once (more wait their turn).
+    pub max_concurrent_uploads: usize,
+    /// A connection that has not sent a whole request header within this long is closed.
+    pub header_timeout_seconds: u64,
+    /// An upload whose body has not arrived whole within this long is dropped (nothing kept).
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for WebSettings {
@@ -92,6 +126,10 @@ impl Default for WebSettings {
             secret_env: "FAYUAN_WEB_SECRET".into(),
             max_upload_mb: 20.0,
             public_url: None,
+            max_connections: 4096,
+            max_concurrent_uploads: 8,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 300,
         }
     }
 }
@@ -133,9 +171,18 @@ pub struct MailboxDef {
     pub max_message_mb: f64,
     #[serde(default = "default_max_attachments")]
     pub max_attachments: usize,
-    /// Without IDLE (or between IDLE waits), look this often.
+    /// Without IDLE (or between IDLE waits), look this often — whatever keepalives the server
+    /// sends, this is the longest a new message waits.
     #[serde(default = "default_poll_seconds")]
     pub poll_seconds: u64,
+    /// A message whose handling fails this many times is moved to the held folder (the staff
+    /// are told) and the mailbox moves on.
+    #[serde(default = "default_max_failures")]
+    pub max_failures: u32,
+}
+
+fn default_max_failures() -> u32 {
+    3
 }
 
 fn default_imap_password_env() -> String {
@@ -337,6 +384,11 @@ pub struct EmailSettings {
     pub attempts: u32,
     /// The first retry waits this long, doubling each time (with jitter).
     pub retry_base_ms: u64,
+    /// A message still undelivered this long after it was made is given up, and the data staff
+    /// get one notice listing it (until then it is tried at every wake-up, backing off to an
+    /// hour between tries).
+    #[serde(default = "default_give_up_hours")]
+    pub give_up_hours: u32,
     /// CJK-capable fonts for the chart, first found is used (.ttf, .otf or .ttc).
     #[serde(default)]
     pub chart_fonts: Vec<PathBuf>,
@@ -409,6 +461,10 @@ impl std::fmt::Display for WebhookKind {
             WebhookKind::Dingtalk => "钉钉",
         })
     }
+}
+
+fn default_give_up_hours() -> u32 {
+    72
 }
 
 fn default_webhook_attempts() -> u32 {
@@ -666,13 +722,38 @@ impl Pipeline {
         let mut p = Pipeline::load_alone(path)?;
         if let Some(name) = p.def.pipeline.previous.clone() {
             let dir = path.parent().unwrap_or(Path::new("."));
-            let found = pipeline_files(dir)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|f| f.as_path() != path)
-                .find_map(|f| Pipeline::load_alone(&f).ok().filter(|q| q.name() == name));
+            let mut found = None;
+            let mut broken = Vec::new();
+            for f in pipeline_files(dir).unwrap_or_default() {
+                if f.as_path() == path {
+                    continue;
+                }
+                match Pipeline::load_alone(&f) {
+                    Ok(q) if q.name() == name => {
+                        found = Some(q);
+                        break;
+                    }
+                    Ok(_) => {}
+                    // A file that names itself so but does not load: its own problems are the
+                    // answer, not "no pipeline named so".
+                    Err(e) if declared_name(&f).as_deref() == Some(name.as_str()) => {
+                        broken.push(format!(
+                            "pipeline.previous {name:?}: {} does not load:\n    {}",
+                            f.display(),
+                            e.to_string().replace('\n', "\n    ")
+                        ))
+                    }
+                    Err(_) => {}
+                }
+            }
             match found {
                 Some(prev) if prev.name() != p.name() => p.previous = Some(Box::new(prev)),
+                _ if !broken.is_empty() => {
+                    return Err(Error::Config {
+                        file: path.to_path_buf(),
+                        problems: broken,
+                    });
+                }
                 _ => {
                     return Err(Error::Config {
                         file: path.to_path_buf(),
@@ -751,6 +832,13 @@ impl Pipeline {
     pub fn unit(&self, code: &str) -> Option<&Unit> {
         self.by_code.get(code).map(|&i| &self.units[i])
     }
+}
+
+/// The `[pipeline] name` a file gives itself, read even when the rest of it is wrong.
+fn declared_name(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: toml::Table = text.parse().ok()?;
+    Some(v.get("pipeline")?.get("name")?.as_str()?.to_string())
 }
 
 /// Every problem of a definition, at once; plus warnings.
@@ -956,6 +1044,12 @@ fn check_email(e: &EmailSettings, problems: &mut Vec<String>) {
             "email: max_attachment_mb > 0, timeout_seconds > 0 and attempts 1..=10 expected".into(),
         );
     }
+    if !(1..=24 * 60).contains(&e.give_up_hours) {
+        problems.push(format!(
+            "email.give_up_hours {}: expected 1 to 1440 (hours a message is retried)",
+            e.give_up_hours
+        ));
+    }
 }
 
 /// `[schedule]`: cron expressions and intervals.
@@ -1025,6 +1119,23 @@ fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
             def.web.max_upload_mb
         ));
     }
+    let w = &def.web;
+    for (key, v, max) in [
+        ("max_connections", w.max_connections as u64, 100_000),
+        ("max_concurrent_uploads", w.max_concurrent_uploads as u64, 256),
+        ("header_timeout_seconds", w.header_timeout_seconds, 600),
+        ("body_timeout_seconds", w.body_timeout_seconds, 3_600),
+    ] {
+        if !(1..=max).contains(&v) {
+            problems.push(format!("web.{key} {v}: expected 1 to {max}"));
+        }
+    }
+    if !(1..=1000).contains(&def.output.keep_history) {
+        problems.push(format!(
+            "output.keep_history {}: expected 1 to 1000 (versions of a report kept)",
+            def.output.keep_history
+        ));
+    }
     for (i, m) in def.mailboxes.iter().enumerate() {
         let at = format!("mailboxes[{}] ({})", i + 1, m.name);
         if let Err(why) = m.host_port() {
@@ -1043,6 +1154,9 @@ fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
             problems.push(format!(
                 "{at}: 0 < max_message_mb ≤ 100, 1 ≤ max_attachments ≤ 50, poll_seconds > 0"
             ));
+        }
+        if !(1..=100).contains(&m.max_failures) {
+            problems.push(format!("{at}: max_failures {}: expected 1 to 100", m.max_failures));
         }
         for a in &m.bulk_senders {
             if a.parse::<lettre::message::Mailbox>().is_err() {

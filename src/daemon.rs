@@ -10,7 +10,7 @@ use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobKind, RunEvent};
 use crate::layout::DataDir;
-use crate::period::{self, Clock, Moment, Period, TZ};
+use crate::period::{self, Moment, Period, TZ};
 use crate::schedule::{self, History, Job, Schedules};
 use crate::{ingest, lock, notify, run, sources, status};
 use chrono::DateTime;
@@ -76,10 +76,10 @@ pub fn history(ctx: &Context) -> Result<History> {
             _ => {}
         }
     }
+    // A digest made for a period (delivered or still waiting in the outbox): the report is
+    // not built again for it — only its delivery is retried.
     for d in notify::digests(&notify::ledger(&ctx.data_dir, &ctx.pipeline).read()?) {
-        if !d.done.is_empty()
-            && let Some(p) = Period::parse(&d.period)
-        {
+        if let Some(p) = Period::parse(&d.period) {
             h.reported.insert(p);
         }
     }
@@ -89,6 +89,7 @@ pub fn history(ctx: &Context) -> Result<History> {
 /// The daemon for one pipeline or several (every pipeline in `pipelines/`): each keeps its own
 /// schedules, data folder, outbox, ledgers, mailboxes and web port, and runs as its own task;
 /// SIGTERM stops them all. They must not share a data folder, a web port or a mailbox folder.
+/// A pipeline whose task dies is logged and told to its data staff at once; the others go on.
 pub fn daemon_all(ctxs: Vec<Context>) -> Result<i32> {
     let problems = shared_resources(&ctxs);
     if !problems.is_empty() {
@@ -101,17 +102,34 @@ pub fn daemon_all(ctxs: Vec<Context>) -> Result<i32> {
         tracing::info!(pipeline = %c.pipeline.name(), file = %c.pipeline.file.display(), "pipeline");
     }
     crate::app::runtime()?.block_on(async move {
-        let tasks: Vec<_> = ctxs
-            .into_iter()
-            .map(|c| tokio::spawn(main_loop(c)))
-            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        let count = ctxs.len();
+        for c in ctxs {
+            tasks.spawn(async move {
+                let outcome = tokio::spawn(main_loop(c.clone())).await;
+                (c, outcome)
+            });
+        }
         let mut code = crate::error::exit::OK;
-        for t in tasks {
-            match t.await {
-                Ok(Ok(c)) => code = code.max(c),
-                Ok(Err(e)) => return Err(e),
-                Err(e) => return Err(Error::Runtime(format!("pipeline task: {e}"))),
-            }
+        let mut died = 0;
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((c, outcome)) = joined else { continue };
+            let why = match outcome {
+                Ok(Ok(c)) => {
+                    code = code.max(c);
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("the pipeline's task ended abnormally: {e}"),
+            };
+            died += 1;
+            code = crate::error::exit::FAILED;
+            tracing::error!(pipeline = %c.pipeline.name(), error = %why, "pipeline stopped; the others go on");
+            let now = c.now();
+            failure_notice(&c, "daemon", None, &why, now).await;
+        }
+        if died == count && died > 0 {
+            return Err(Error::Runtime("every pipeline of the daemon stopped".into()));
         }
         Ok(code)
     })
@@ -163,35 +181,38 @@ fn shared_resources(ctxs: &[Context]) -> Vec<String> {
 
 async fn main_loop(ctx: Context) -> Result<i32> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
-    // The daemon's clock runs: from --as-of if given (tests, replays), else the system's.
-    let clock = if ctx.as_of_given {
-        Clock::running_from(ctx.now())
-    } else {
-        Clock::system()
-    };
-    let ctx = Context { clock, ..ctx };
+    // The daemon's clock runs (the command line made it: the system's, or from --as-of at
+    // --clock-rate); every "now" below is read from it.
+    let clock = ctx.clock;
     let sch = &ctx.pipeline.def.schedule;
     let schedules = Schedules::from(sch).map_err(Error::Usage)?;
     let bad =
         |e: tokio_cron_scheduler::JobSchedulerError| Error::Runtime(format!("scheduler: {e}"));
     let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<&'static str>(8);
-    let mut scheduler = JobScheduler::new().await.map_err(bad)?;
-    for (name, expr) in [
-        ("ingest", &sch.ingest),
-        ("remind", &sch.remind),
-        ("report", &sch.report),
-    ] {
-        let tx = wake_tx.clone();
-        let job = CronJob::new_async_tz(expr.as_str(), TZ, move |_, _| {
-            let tx = tx.clone();
-            Box::pin(async move {
-                let _ = tx.try_send(name);
+    // In real time the cron scheduler wakes the daemon; on a clock of its own (--as-of,
+    // --clock-rate) the daemon sleeps until the next fire time of that clock. Either way the
+    // jobs are the same: `schedule::due` decides.
+    let mut scheduler = None;
+    if clock.is_real_time() {
+        let s = JobScheduler::new().await.map_err(bad)?;
+        for (name, expr) in [
+            ("ingest", &sch.ingest),
+            ("remind", &sch.remind),
+            ("report", &sch.report),
+        ] {
+            let tx = wake_tx.clone();
+            let job = CronJob::new_async_tz(expr.as_str(), TZ, move |_, _| {
+                let tx = tx.clone();
+                Box::pin(async move {
+                    let _ = tx.try_send(name);
+                })
             })
-        })
-        .map_err(bad)?;
-        scheduler.add(job).await.map_err(bad)?;
+            .map_err(bad)?;
+            s.add(job).await.map_err(bad)?;
+        }
+        s.start().await.map_err(bad)?;
+        scheduler = Some(s);
     }
-    scheduler.start().await.map_err(bad)?;
     // Each mailbox is watched by its own task (IDLE), stopped with the daemon.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut watchers = Vec::new();
@@ -207,10 +228,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     }
     // The web pages, stopped with the daemon.
     watchers.push(tokio::spawn({
-        let ctx = Context {
-            clock,
-            ..ctx.clone()
-        };
+        let ctx = ctx.clone();
         let stop = stop_rx.clone();
         async move {
             if let Err(e) = crate::web::serve(ctx, status_lines, stop).await {
@@ -220,9 +238,12 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     }));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Runtime(format!("cannot watch SIGTERM: {e}")))?;
-    let mut heartbeat =
-        tokio::time::interval(std::time::Duration::from_secs(sch.heartbeat_seconds));
-    tracing::info!(pid = std::process::id(), now = %period::instant_text(&clock.now()), "daemon started");
+    // The heartbeat on the daemon's clock, but not more often than once a real second.
+    let beat_every = clock
+        .real(std::time::Duration::from_secs(sch.heartbeat_seconds))
+        .max(std::time::Duration::from_secs(1));
+    let mut heartbeat = tokio::time::interval(beat_every);
+    tracing::info!(pid = std::process::id(), now = %period::instant_text(&clock.now()), rate = clock.rate(), "daemon started");
     // Catch up at start: whatever was due while the daemon was down (the history is read
     // before this start is recorded).
     tick(&ctx, &schedules, clock.now()).await;
@@ -236,11 +257,33 @@ async fn main_loop(ctx: Context) -> Result<i32> {
             ok: true,
             detail: format!("pid {}", std::process::id()),
         },
-    )?;
+    )
+    .unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the start"));
     loop {
+        // The next fire time of any schedule, on the daemon's own clock.
+        let next_fire = async {
+            if scheduler.is_some() {
+                return std::future::pending::<()>().await;
+            }
+            let now = clock.now();
+            let next = [&schedules.ingest, &schedules.remind, &schedules.report]
+                .into_iter()
+                .filter_map(|c| schedule::next(c, now))
+                .min()
+                .unwrap_or(now + chrono::Duration::hours(1));
+            let wait = (next - now).to_std().unwrap_or_default();
+            clock.sleep(wait).await;
+            // A rate that makes the sleep end a hair early would wake a tick before the fire.
+            while clock.now() < next {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        };
         tokio::select! {
             Some(name) = wake.recv() => {
                 tracing::debug!(schedule = name, "woken");
+                tick(&ctx, &schedules, clock.now()).await;
+            }
+            _ = next_fire => {
                 tick(&ctx, &schedules, clock.now()).await;
             }
             _ = heartbeat.tick() => {
@@ -259,7 +302,9 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     for w in watchers {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), w).await;
     }
-    let _ = scheduler.shutdown().await;
+    if let Some(mut s) = scheduler {
+        let _ = s.shutdown().await;
+    }
     record(
         &ctx,
         &RunEvent {
@@ -270,12 +315,14 @@ async fn main_loop(ctx: Context) -> Result<i32> {
             ok: true,
             detail: String::new(),
         },
-    )?;
+    )
+    .unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the stop"));
     Ok(crate::error::exit::OK)
 }
 
-/// Runs everything due at `now`, one job at a time. Never fails: a failed job is recorded,
-/// reported and left for the next wake-up.
+/// Runs everything due at `now`, one job at a time, then a delivery round for whatever waits in
+/// the outbox. Never fails: a failed job is recorded and left for the next wake-up; the data staff
+/// hear of it once when it starts failing and once when it recovers.
 async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
     let h = match history(ctx) {
         Ok(h) => h,
@@ -314,28 +361,104 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
         let name = kind.as_str();
         tracing::info!(job = name, period = ?period.map(|p| p.to_string()), "job starting");
         let result = run_job(ctx, &job, now).await;
-        let event = RunEvent {
-            at: now.into(),
-            job: kind,
-            period: period.map(|p| p.to_string()),
-            fired: fired.map(Moment::from),
-            ok: result.is_ok(),
-            detail: match &result {
-                Ok(d) => d.clone(),
-                Err(e) => e.to_string(),
-            },
-        };
-        if let Err(e) = record(ctx, &event) {
-            tracing::error!(error = %e, "cannot record the job in the run ledger");
+        done(ctx, kind, period, fired, result, now).await;
+    }
+    // Whatever waits in the outbox: digests, receipts, reminders, notices.
+    let round = deliver_round(ctx).await;
+    let tried = match &round {
+        Ok(d) => d.tried(),
+        Err(_) => true,
+    };
+    if tried {
+        let result = round.and_then(|d| {
+            if d.failed.is_empty() {
+                Ok(format!(
+                    "delivered {}{}",
+                    d.sent.len() + d.to_outbox.len(),
+                    if d.gave_up.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", gave up {}", d.gave_up.len())
+                    }
+                ))
+            } else {
+                Err(Error::Undelivered(format!(
+                    "{} message(s) not delivered, kept in the outbox: {}",
+                    d.failed.len(),
+                    d.failed
+                        .iter()
+                        .take(5)
+                        .map(|(id, r, why)| format!("{id} → {r}: {why}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )))
+            }
+        });
+        done(ctx, JobKind::Deliver, None, None, result, now).await;
+    }
+}
+
+/// Records a job's outcome; tells the staff when a job starts failing and when it recovers.
+async fn done(
+    ctx: &Context,
+    kind: JobKind,
+    period: Option<Period>,
+    fired: Option<DateTime<Tz>>,
+    result: Result<String>,
+    now: DateTime<Tz>,
+) {
+    let name = kind.as_str();
+    let was_failing = jobs::run_events(&ctx.data_dir, ctx.pipeline.name())
+        .iter()
+        .rev()
+        .find(|e| e.job == kind)
+        .is_some_and(|e| !e.ok);
+    let event = RunEvent {
+        at: now.into(),
+        job: kind,
+        period: period.map(|p| p.to_string()),
+        fired: fired.map(Moment::from),
+        ok: result.is_ok(),
+        detail: match &result {
+            Ok(d) => d.clone(),
+            Err(e) => e.to_string(),
+        },
+    };
+    if let Err(e) = record(ctx, &event) {
+        tracing::error!(error = %e, "cannot record the job in the run ledger");
+    }
+    match result {
+        Ok(detail) => {
+            tracing::info!(job = name, %detail, "job done");
+            if was_failing {
+                recovery_notice(ctx, name, now).await;
+            }
         }
-        match result {
-            Ok(detail) => tracing::info!(job = name, %detail, "job done"),
-            Err(e) => {
-                tracing::error!(job = name, error = %e, "job failed");
-                failure_notice(ctx, name, period, &e, now).await;
+        Err(e) => {
+            tracing::error!(job = name, error = %e, "job failed");
+            if !was_failing {
+                failure_notice(ctx, name, period, &e.to_string(), now).await;
             }
         }
     }
+}
+
+/// One delivery round under the write lock (the ledger has one writer at a time).
+async fn deliver_round(ctx: &Context) -> Result<notify::Delivered> {
+    let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
+    let _lock =
+        tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon delivery"))?;
+    let settings = notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
+    notify::deliver_due(
+        &ctx.data_dir,
+        &ctx.pipeline,
+        &settings,
+        notify::Round {
+            respect_backoff: true,
+            retry: crate::retry::Retry::new(1, 0),
+        },
+    )
+    .await
 }
 
 async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> {
@@ -372,11 +495,10 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
         Job::Remind { period, fired } => remind(ctx, *period, *fired, now, wait).await,
         Job::Report { period, .. } => {
             let ctx_now = ctx.at(now);
-            // The lock is held through delivery too: the ledger has one writer at a time.
-            let _lock = tokio::task::block_in_place(|| {
-                lock::acquire(&ctx.data_dir, wait, "daemon report")
-            })?;
+            // Built and queued under the lock; delivered by the round that follows (and, if
+            // that fails, by later rounds — the report is never built again for it).
             let built = tokio::task::block_in_place(|| {
+                let _lock = lock::acquire(&ctx.data_dir, wait, "daemon report")?;
                 ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)?;
                 let built = run::build_report(&ctx_now, *period)?;
                 notify::queue(
@@ -389,29 +511,14 @@ async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> 
                 )?;
                 Ok::<_, Error>(built)
             })?;
-            let settings = notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
-            let d = notify::deliver(&ctx.data_dir, &ctx.pipeline, *period, &settings).await?;
             run::webhooks(&ctx_now, &built).await;
-            if !d.failed.is_empty() {
-                return Err(Error::Undelivered(format!(
-                    "report for {period} built, but not delivered to {} (kept in the outbox)",
-                    d.failed
-                        .iter()
-                        .map(|(r, why)| format!("{r}: {why}"))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )));
-            }
-            Ok(format!(
-                "{} — sent to {}",
-                built.subject,
-                d.sent.len() + d.to_outbox.len()
-            ))
+            Ok(format!("{} — queued for delivery", built.subject))
         }
     }
 }
 
-/// Reminds each unit that has not reported for `period`, at most once per (unit, period, day).
+/// Puts a reminder into the outbox for each unit that has not reported for `period`, at most once
+/// per (unit, period, day); the delivery round sends them.
 async fn remind(
     ctx: &Context,
     period: Period,
@@ -420,11 +527,12 @@ async fn remind(
     wait: std::time::Duration,
 ) -> Result<String> {
     let p = &ctx.pipeline;
+    let _lock =
+        tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon reminder"))?;
     let store = crate::store::Store::open(&ctx.data_dir);
     let statuses = status::unit_status(p, &store, period, &now)?;
     let deadline = period::deadline_zh(&period.deadline(p.def.submission.deadline_day));
-    let settings = notify::Settings::resolve(p, ctx.clock)?;
-    let mut sent = Vec::new();
+    let mut queued = Vec::new();
     let mut problems = Vec::new();
     for s in statuses.iter().filter(|s| s.latest.is_none()) {
         let Some(contact) = p.unit(&s.code).and_then(|u| u.contact.clone()) else {
@@ -465,21 +573,22 @@ async fn remind(
             .ok_or_else(|| Error::Usage(format!("unit {}", s.code)))?;
         let template = crate::report::template::render(p, unit, period)?;
         let template_name = crate::report::template::file_name(unit, period);
-        let msg = notify::plain_message(
+        let to = std::slice::from_ref(&contact);
+        let msg = notify::mime::plain(
             p,
-            &id,
-            std::slice::from_ref(&contact),
-            &p.def.email.cc,
-            &subject,
+            &notify::mime::Envelope {
+                id: &id,
+                to,
+                cc: &p.def.email.cc,
+                subject: &subject,
+                now,
+            },
             &text,
             Some((&template_name, template)),
-            now,
         )?;
         let recipients: Vec<String> = std::iter::once(contact.clone())
             .chain(p.def.email.cc.iter().cloned())
             .collect();
-        let _lock =
-            tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon reminder"))?;
         tokio::task::block_in_place(|| {
             notify::put_in_outbox(
                 &ctx.data_dir,
@@ -491,16 +600,13 @@ async fn remind(
                     recipients: &recipients,
                     subject: &subject,
                     message: &msg,
+                    small: None,
                     manifest: None,
                 },
                 now,
             )
         })?;
-        let d = notify::deliver_message(&ctx.data_dir, p, &id, &settings).await?;
-        for (r, why) in d.failed {
-            problems.push(format!("{r}: {why}"));
-        }
-        sent.push(s.name.clone());
+        queued.push(s.name.clone());
     }
     if !problems.is_empty() {
         return Err(Error::Undelivered(format!(
@@ -509,9 +615,9 @@ async fn remind(
         )));
     }
     Ok(format!(
-        "reminded {} unit(s): {}",
-        sent.len(),
-        sent.join("、")
+        "reminders queued for {} unit(s): {}",
+        queued.len(),
+        queued.join("、")
     ))
 }
 
@@ -526,16 +632,57 @@ fn unit_link(p: &crate::config::Pipeline, code: &str) -> String {
     }
 }
 
-/// Tells the data staff that a job failed (best effort: a failure here is only logged).
+/// A notice to the data staff, through the outbox (best effort: a failure here is only logged;
+/// what is put in the outbox is delivered by later rounds).
+async fn staff_notice(ctx: &Context, id: &str, subject: &str, text: &str, period: Period, now: DateTime<Tz>) {
+    let p = &ctx.pipeline;
+    let staff = notify::staff(p);
+    let attempt = async {
+        let msg = notify::mime::plain(
+            p,
+            &notify::mime::Envelope {
+                id,
+                to: &staff,
+                cc: &[],
+                subject,
+                now,
+            },
+            text,
+            None,
+        )?;
+        let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
+        let _lock = tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon notice"))?;
+        notify::send_now(
+            &ctx.data_dir,
+            p,
+            &notify::Outgoing {
+                id,
+                kind: notify::MessageKind::Failure,
+                period,
+                recipients: &staff,
+                subject,
+                message: &msg,
+                small: None,
+                manifest: None,
+            },
+            &notify::Settings::resolve(p, ctx.at(now).clock)?,
+        )
+        .await
+    };
+    if let Err(err) = attempt.await {
+        tracing::error!(error = %err, "notice to the data staff not sent");
+    }
+}
+
+/// Tells the data staff that a job started failing (once per incident).
 async fn failure_notice(
     ctx: &Context,
     job: &str,
     period: Option<Period>,
-    e: &Error,
+    e: &str,
     now: DateTime<Tz>,
 ) {
     let p = &ctx.pipeline;
-    let staff = notify::staff(p);
     let id = format!("failure-{job}-{}", now.format("%Y%m%dT%H%M%S"));
     let subject = format!(
         "【{}】fayuan 定时任务失败：{job}{}",
@@ -545,37 +692,23 @@ async fn failure_notice(
             .unwrap_or_default()
     );
     let text = format!(
-        "fayuan 定时任务 {job} 于 {} 失败：\n\n{e}\n\n守护进程继续运行；该任务将在下次调度时重试。请用 fayuan status 查看详情。\n",
+        "fayuan 定时任务 {job} 于 {} 失败：\n\n{e}\n\n守护进程继续运行，每次唤醒都会重试；恢复正常时会再发一封通知，期间不再重复提醒。请用 fayuan status 查看详情。\n",
         period::instant_zh(&now)
     );
-    let attempt = async {
-        let msg = notify::plain_message(p, &id, &staff, &[], &subject, &text, None, now)?;
-        let period = period.unwrap_or_else(|| Period::of(now.date_naive()));
-        notify::put_in_outbox(
-            &ctx.data_dir,
-            p,
-            &notify::Outgoing {
-                id: &id,
-                kind: notify::MessageKind::Failure,
-                period,
-                recipients: &staff,
-                subject: &subject,
-                message: &msg,
-                manifest: None,
-            },
-            now,
-        )?;
-        notify::deliver_message(
-            &ctx.data_dir,
-            p,
-            &id,
-            &notify::Settings::resolve(p, ctx.clock)?,
-        )
-        .await
-    };
-    if let Err(err) = attempt.await {
-        tracing::error!(error = %err, "failure notice not sent");
-    }
+    let month = period.unwrap_or_else(|| Period::of(now.date_naive()));
+    staff_notice(ctx, &id, &subject, &text, month, now).await;
+}
+
+/// Tells the data staff that a job that was failing works again.
+async fn recovery_notice(ctx: &Context, job: &str, now: DateTime<Tz>) {
+    let p = &ctx.pipeline;
+    let id = format!("recovered-{job}-{}", now.format("%Y%m%dT%H%M%S"));
+    let subject = format!("【{}】fayuan 定时任务已恢复：{job}", p.def.pipeline.title);
+    let text = format!(
+        "fayuan 定时任务 {job} 于 {} 恢复正常。此前未完成的工作（如待发送的邮件）已补做或仍在自动重试，详见 fayuan status。\n",
+        period::instant_zh(&now)
+    );
+    staff_notice(ctx, &id, &subject, &text, Period::of(now.date_naive()), now).await;
 }
 
 /// Lines for `fayuan status`: heartbeat, next run and last result of each schedule, sources.

@@ -39,6 +39,24 @@ pub fn replace_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` as `dest` whole or not at all, replacing what was there, and makes it durable
+/// (the file and its folder synced): for fayuan's own files that must survive a crash, such as a
+/// message in the outbox, which a killed run may have left with other contents.
+pub fn replace_synced(dest: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = temp_name(dest);
+    let written = File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| fs::rename(&tmp, dest));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(dest, e));
+    }
+    sync_dir(dir)
+}
+
 /// The name a file is written under before it is renamed into place: hidden, and ending in
 /// `.tmp-<pid>` so that [`is_temp_name`] recognises a leftover of a killed process.
 pub fn temp_name(dest: &Path) -> std::path::PathBuf {

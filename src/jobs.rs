@@ -39,6 +39,8 @@ pub enum JobKind {
     Ingest,
     Remind,
     Report,
+    /// A delivery round that tried something (recorded only then).
+    Deliver,
     Start,
     Stop,
 }
@@ -49,6 +51,7 @@ impl JobKind {
             JobKind::Ingest => "ingest",
             JobKind::Remind => "remind",
             JobKind::Report => "report",
+            JobKind::Deliver => "deliver",
             JobKind::Start => "start",
             JobKind::Stop => "stop",
         }

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! inbox/                       files waiting to be taken (counties, HTTP sources, `ingest FILE`)
+//! arrivals/                    what a door knows of a file it put into the inbox (when, for whom)
 //! archive/<month>/             accepted files, byte for byte, with SHA256SUMS-b… lists
 //! archive/duplicates/<month>/  files whose bytes were taken before
 //! quarantine/<month>/          rejected files, each with its 错误报告.txt
@@ -37,6 +38,12 @@ impl DataDir {
 
     pub fn inbox(&self) -> PathBuf {
         self.0.join("inbox")
+    }
+
+    /// Notes of the doors (mail, web) on the files they put into the inbox: when each arrived,
+    /// for which unit.
+    pub fn arrivals(&self) -> PathBuf {
+        self.0.join("arrivals")
     }
 
     pub fn archive(&self) -> PathBuf {

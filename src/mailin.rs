@@ -4,19 +4,25 @@
 //!
 //! For each message, in this order (each step repeatable, so a crash at any point resumes
 //! without losing or repeating anything):
-//! 1. fetched by UID above the last one done (never by sequence number), its bytes archived
-//!    under `<data-dir>/mail/<mailbox>/<yyyy-mm>/<sha12>.eml` (an immutable copy, SHA-256 in
-//!    the ledger) before anything else;
+//! 1. fetched by UID (never by sequence number) with its INTERNALDATE, its bytes archived under
+//!    `<data-dir>/mail/<mailbox>/<yyyy-mm>/<sha12>.eml` (an immutable copy, SHA-256 in the
+//!    ledger) before anything else;
 //! 2. classified: auto-replies, bounces and list mail are held without a receipt; unknown
 //!    senders are held and the data staff are told; a registered sender's attachments
-//!    (.xlsx .xls .ods .csv .json) are put into `inbox/mail-<validity>-<uid>/` — only when every
-//!    row is the sender's unit (a bulk sender may send any) — and ingested;
-//! 3. the receipt (id `receipt-<validity>-<uid>`) goes through the outbox and the delivery
-//!    ledger (exactly once per recipient), in the message's thread, `Auto-Submitted`;
+//!    (.xlsx .xls .ods .csv .json) are put into `inbox/mail-<mailbox>-<sha12>/` with a note of
+//!    their arrival (the server's INTERNALDATE, never later than now) and, for a county's
+//!    address, of its unit (the ingest refuses other units' rows, keeping the file in
+//!    quarantine) — then ingested;
+//! 3. the receipt (id `receipt-<mailbox>-<sha16>`: the message's own bytes name it) goes through
+//!    the outbox and the delivery ledger (exactly once per recipient), in the message's thread,
+//!    `Auto-Submitted`;
 //! 4. the message is moved to the processed (or held) folder, and the ledger says `done`.
 //!
-//! Invariant: a message is handled once per (UID validity, UID) and once per Message-ID +
-//! SHA-256; the mailbox is never emptied; the password comes only from the environment.
+//! Invariants: a message is known by its bytes (SHA-256), so neither a new UID nor a UIDVALIDITY
+//! change takes a file or sends a receipt twice; a message whose handling fails `max_failures`
+//! times is held with a notice to the staff, and the mailbox moves on; after each message and
+//! each wake-up the server is asked for what is new, and `poll_seconds` bounds every wait; the
+//! mailbox is never emptied; the password comes only from the environment.
 
 use crate::config::{MailboxDef, Pipeline};
 use crate::error::{Error, Result};
@@ -55,9 +61,11 @@ pub struct MailEvent {
 #[serde(rename_all = "lowercase")]
 pub enum MailStep {
     Archived,
-    /// Moved to the held folder (unknown sender, auto-reply, bounce, too large).
+    /// Moved to the held folder (unknown sender, auto-reply, bounce, too large, failing).
     Held,
     Done,
+    /// Its handling failed (`detail` says why); after `max_failures` of these it is held.
+    Failed,
 }
 
 fn mail_dir(data_dir: &DataDir, m: &MailboxDef) -> PathBuf {
@@ -210,7 +218,7 @@ pub async fn connect(m: &MailboxDef) -> Result<(Session, u32)> {
     Ok((session, mailbox.uid_validity.unwrap_or(0)))
 }
 
-/// Looks at a mailbox once: every message above the last UID done.
+/// Looks at a mailbox once: every message in the folder not yet done, then what came meanwhile.
 pub async fn fetch_once(
     pipeline: &Pipeline,
     data_dir: &DataDir,
@@ -219,12 +227,58 @@ pub async fn fetch_once(
     now: DateTime<Tz>,
 ) -> Result<Fetched> {
     let (mut session, validity) = connect(m).await?;
-    let out = handle_new(&mut session, validity, pipeline, data_dir, m, settings, now).await;
+    let mut out = Fetched::default();
+    let mut after = None;
+    let result = loop {
+        match handle_new(&mut session, validity, pipeline, data_dir, m, settings, now, after).await {
+            Ok((f, last)) => {
+                let more = f.messages > 0;
+                out.add(f);
+                after = last.or(after);
+                if !more {
+                    break Ok(out);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
     let _ = session.logout().await;
-    out
+    result
 }
 
-/// Handles every message of the selected folder not yet done.
+impl Fetched {
+    fn add(&mut self, o: Fetched) {
+        self.messages += o.messages;
+        self.held += o.held;
+        self.receipts += o.receipts;
+        self.files += o.files;
+    }
+}
+
+/// The UIDs to look at: every message of the folder, or those above `after` (the last one this
+/// connection handled: what arrived since). `n:*` always names the newest message, even one
+/// below `n`, so those are left out.
+async fn uids(session: &mut Session, m: &MailboxDef, after: Option<u32>) -> Result<Vec<u32>> {
+    let query = match after {
+        Some(last) => format!("UID {}:*", last.saturating_add(1)),
+        None => "ALL".to_string(),
+    };
+    let mut uids: Vec<u32> = session
+        .uid_search(&query)
+        .await
+        .map_err(|e| imap_err(m, e))?
+        .into_iter()
+        .filter(|u| after.is_none_or(|a| *u > a))
+        .collect();
+    uids.sort_unstable();
+    Ok(uids)
+}
+
+/// Handles every message of the selected folder not yet done (above `after`, when given).
+/// Returns what it did and the highest UID it looked at. An error is the server's (the caller
+/// reconnects) or the machine's (a full disk: nothing is counted against the message); a
+/// message's own failure is recorded and, after `max_failures`, the message is held.
+#[allow(clippy::too_many_arguments)] // the mailbox's context, and where to start
 pub async fn handle_new(
     session: &mut Session,
     validity: u32,
@@ -233,23 +287,18 @@ pub async fn handle_new(
     m: &MailboxDef,
     settings: &notify::Settings,
     now: DateTime<Tz>,
-) -> Result<Fetched> {
+    after: Option<u32>,
+) -> Result<(Fetched, Option<u32>)> {
     let events = ledger(data_dir, m).read()?;
     let done: HashSet<(u32, u32)> = events
         .iter()
         .filter(|e| e.step == MailStep::Done)
         .map(|e| (e.validity, e.uid))
         .collect();
-    let mut uids: Vec<u32> = session
-        .uid_search("ALL")
-        .await
-        .map_err(|e| imap_err(m, e))?
-        .into_iter()
-        .collect();
-    uids.sort_unstable();
     let mut out = Fetched::default();
-    let max_bytes = (m.max_message_mb * 1024.0 * 1024.0) as u32;
-    for uid in uids {
+    let mut last = None;
+    for uid in uids(session, m, after).await? {
+        last = Some(uid);
         if done.contains(&(validity, uid)) {
             // Done but still here (a crash between the ledger and the move): move it now.
             let _ = session
@@ -258,122 +307,177 @@ pub async fn handle_new(
             continue;
         }
         out.messages += 1;
-        let size = fetch_size(session, m, uid).await?;
+        let (size, internal) = fetch_meta(session, m, uid).await?;
+        // When the county sent it: the server's INTERNALDATE, never later than now.
+        let arrived = internal.map(|t| t.min(now)).unwrap_or(now);
+        let at = Place { validity, uid, arrived, now };
+        let max_bytes = crate::config::mb_bytes(m.max_message_mb).min(u64::from(u32::MAX)) as u32;
         if size > max_bytes {
-            // Only the header is read: who sent it, and about what.
-            let head = fetch_part(session, m, uid, "BODY.PEEK[HEADER]").await?;
-            let parsed = mail_parser::MessageParser::default().parse(&head);
-            let Envelope {
-                from,
-                subject,
-                message_id,
-            } = envelope(parsed.as_ref(), validity, uid);
-            let why = format!(
-                "邮件过大（{:.1} MB，上限 {} MB），未下载",
-                f64::from(size) / 1024.0 / 1024.0,
-                m.max_message_mb
-            );
-            // A registered sender is told; a stranger is not (no backscatter).
-            if let Some(unit) = pipeline.units.iter().find(|u| u.senders.contains(&from)) {
-                let lines = [format!(
-                    "{why}。请只附月报表文件（每个不超过 {} MB）后重新发送。",
-                    pipeline.def.limits.max_file_mb
-                )];
-                let id = tokio::task::block_in_place(|| {
-                    queue_receipt(
-                        pipeline,
-                        data_dir,
-                        m,
-                        (validity, uid),
-                        Some(unit),
-                        (&from, &subject, &message_id),
-                        &lines,
-                        now,
-                    )
-                })?;
-                notify::deliver_message(data_dir, pipeline, &id, settings).await?;
-                out.receipts += 1;
-            }
-            hold(
-                session,
-                pipeline,
-                data_dir,
-                m,
-                settings,
-                validity,
-                uid,
-                now,
-                &Held {
-                    message_id,
-                    sha256: String::new(),
-                    from,
-                    subject,
-                    why,
-                },
-            )
-            .await?;
+            oversize(session, pipeline, data_dir, m, settings, &at, size).await?;
             out.held += 1;
             continue;
         }
         let bytes = fetch_body(session, m, uid).await?;
+        let sha = fsutil::sha256_hex(&bytes);
+        // A message that failed too often is held, with the reason, and the mailbox moves on.
+        let failures: Vec<&MailEvent> = events
+            .iter()
+            .filter(|e| e.step == MailStep::Failed && e.sha256 == sha)
+            .collect();
+        if failures.len() >= m.max_failures as usize {
+            let parsed = mail_parser::MessageParser::default().parse(&bytes);
+            let Envelope { from, subject, message_id } = envelope(parsed.as_ref(), validity, uid);
+            let why = format!(
+                "处理失败 {} 次（最近一次：{}），已停止自动处理",
+                failures.len(),
+                failures.last().map(|e| e.detail.as_str()).unwrap_or("")
+            );
+            hold(session, pipeline, data_dir, m, settings, &at, &Held { message_id, sha256: sha, from, subject, why }).await?;
+            out.held += 1;
+            continue;
+        }
         let handled = tokio::task::block_in_place(|| {
-            handle_message(pipeline, data_dir, m, validity, uid, &bytes, now)
-        })?;
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle_message(pipeline, data_dir, m, &at, &bytes)
+            }))
+            .unwrap_or_else(|panic| {
+                Err(Error::Message {
+                    id: format!("UID {uid}"),
+                    message: format!(
+                        "处理时出现内部错误：{}",
+                        panic
+                            .downcast_ref::<String>()
+                            .map(String::as_str)
+                            .or_else(|| panic.downcast_ref::<&str>().copied())
+                            .unwrap_or("panic")
+                    ),
+                })
+            })
+        });
+        let handled = match handled {
+            Ok(h) => h,
+            // The machine, not the message (a full disk, the lock): tried again later as it is.
+            Err(e @ (Error::Io { .. } | Error::Busy(_) | Error::Store { .. })) => return Err(e),
+            Err(e) => {
+                tracing::error!(mailbox = %m.name, uid, error = %e, "message not handled; tried again later");
+                ledger(data_dir, m).append(&MailEvent {
+                    at: Moment(now),
+                    validity,
+                    uid,
+                    message_id: String::new(),
+                    sha256: sha,
+                    step: MailStep::Failed,
+                    detail: e.to_string(),
+                })?;
+                continue;
+            }
+        };
         match handled {
             Handled::Held(h) => {
-                hold(
-                    session, pipeline, data_dir, m, settings, validity, uid, now, &h,
-                )
-                .await?;
+                hold(session, pipeline, data_dir, m, settings, &at, &h).await?;
                 out.held += 1;
             }
             Handled::Again => {
-                finish(
-                    session,
-                    data_dir,
-                    m,
-                    validity,
-                    uid,
-                    &m.processed_folder,
-                    now,
-                    "again",
-                )
-                .await?;
+                finish(session, data_dir, m, &at, &m.processed_folder, "again").await?;
             }
             Handled::Receipt { id, files } => {
                 let d = notify::deliver_message(data_dir, pipeline, &id, settings).await?;
-                for (r, why) in &d.failed {
-                    tracing::warn!(mailbox = %m.name, recipient = %r, "receipt not delivered yet: {why}");
+                for (_, r, why) in &d.failed {
+                    tracing::warn!(mailbox = %m.name, recipient = %r, "receipt not delivered yet (retried by the delivery rounds): {why}");
                 }
                 crate::faults::point("mail-delivered", &data_dir.root().join("mail"))?;
                 out.receipts += 1;
                 out.files += files;
-                finish(
-                    session,
-                    data_dir,
-                    m,
-                    validity,
-                    uid,
-                    &m.processed_folder,
-                    now,
-                    "processed",
-                )
-                .await?;
+                finish(session, data_dir, m, &at, &m.processed_folder, "processed").await?;
             }
         }
     }
-    Ok(out)
+    Ok((out, last))
 }
 
-async fn fetch_size(session: &mut Session, m: &MailboxDef, uid: u32) -> Result<u32> {
+/// Where a message is and when it came.
+pub struct Place {
+    pub validity: u32,
+    pub uid: u32,
+    /// When the county sent it (the server's INTERNALDATE, never later than `now`).
+    pub arrived: DateTime<Tz>,
+    /// When it is handled.
+    pub now: DateTime<Tz>,
+}
+
+/// A message over the size limit: only its header is read; a registered sender is told, the
+/// message held. Known by its header's bytes.
+#[allow(clippy::too_many_arguments)]
+async fn oversize(
+    session: &mut Session,
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    m: &MailboxDef,
+    settings: &notify::Settings,
+    at: &Place,
+    size: u32,
+) -> Result<()> {
+    let head = fetch_part(session, m, at.uid, "BODY.PEEK[HEADER]").await?;
+    let sha = fsutil::sha256_hex(&head);
+    let parsed = mail_parser::MessageParser::default().parse(&head);
+    let Envelope { from, subject, message_id } = envelope(parsed.as_ref(), at.validity, at.uid);
+    let why = format!(
+        "邮件过大（{:.1} MB，上限 {} MB），未下载",
+        f64::from(size) / 1e6,
+        m.max_message_mb
+    );
+    // A registered sender is told; a stranger is not (no backscatter).
+    if let Some(unit) = pipeline.units.iter().find(|u| u.senders.contains(&from)) {
+        let lines = [format!(
+            "{why}。请只附月报表文件（每个不超过 {} MB）后重新发送。",
+            pipeline.def.limits.max_file_mb
+        )];
+        let id = tokio::task::block_in_place(|| {
+            queue_receipt(
+                pipeline,
+                data_dir,
+                m,
+                &sha,
+                at,
+                Some(unit),
+                (&from, &subject, &message_id),
+                &lines,
+            )
+        })?;
+        notify::deliver_message(data_dir, pipeline, &id, settings).await?;
+    }
+    hold(
+        session,
+        pipeline,
+        data_dir,
+        m,
+        settings,
+        at,
+        &Held { message_id, sha256: sha, from, subject, why },
+    )
+    .await
+}
+
+/// A message's size and INTERNALDATE (when the server received it), by UID.
+async fn fetch_meta(
+    session: &mut Session,
+    m: &MailboxDef,
+    uid: u32,
+) -> Result<(u32, Option<DateTime<Tz>>)> {
     let fetched: Vec<_> = session
-        .uid_fetch(uid.to_string(), "(UID RFC822.SIZE)")
+        .uid_fetch(uid.to_string(), "(UID RFC822.SIZE INTERNALDATE)")
         .await
         .map_err(|e| imap_err(m, e))?
         .try_collect()
         .await
         .map_err(|e| imap_err(m, e))?;
-    Ok(fetched.iter().find_map(|f| f.size).unwrap_or(0))
+    Ok((
+        fetched.iter().find_map(|f| f.size).unwrap_or(0),
+        fetched
+            .iter()
+            .find_map(|f| f.internal_date())
+            .map(|t| t.with_timezone(&period::TZ)),
+    ))
 }
 
 async fn fetch_body(session: &mut Session, m: &MailboxDef, uid: u32) -> Result<Vec<u8>> {
@@ -401,17 +505,15 @@ async fn fetch_part(
 }
 
 /// Moves the message and records it done.
-#[allow(clippy::too_many_arguments)]
 async fn finish(
     session: &mut Session,
     data_dir: &DataDir,
     m: &MailboxDef,
-    validity: u32,
-    uid: u32,
+    at: &Place,
     folder: &str,
-    now: DateTime<Tz>,
     detail: &str,
 ) -> Result<()> {
+    let (validity, uid) = (at.validity, at.uid);
     session
         .uid_mv(uid.to_string(), imap_folder(folder))
         .await
@@ -423,11 +525,11 @@ async fn finish(
         .read()?
         .into_iter()
         .rev()
-        .find(|e| e.validity == validity && e.uid == uid && e.step == MailStep::Archived)
+        .find(|e| e.validity == validity && e.uid == uid && matches!(e.step, MailStep::Archived | MailStep::Held))
         .map(|e| (e.message_id, e.sha256))
         .unwrap_or_default();
     ledger.append(&MailEvent {
-        at: Moment(now),
+        at: Moment(at.now),
         validity,
         uid,
         message_id,
@@ -448,77 +550,69 @@ pub struct Held {
 }
 
 /// Tells the data staff (once: the notice's id is the message's) and moves it to the held folder.
-#[allow(clippy::too_many_arguments)]
 async fn hold(
     session: &mut Session,
     pipeline: &Pipeline,
     data_dir: &DataDir,
     m: &MailboxDef,
     settings: &notify::Settings,
-    validity: u32,
-    uid: u32,
-    now: DateTime<Tz>,
+    at: &Place,
     h: &Held,
 ) -> Result<()> {
-    let id = format!("held-{}-{validity}-{uid}", m.name);
+    let id = format!("held-{}-{}", m.name, &h.sha256[..16.min(h.sha256.len())]);
     let staff = notify::staff(pipeline);
-    if !tokio::task::block_in_place(|| notify::exists(data_dir, pipeline, &id))? {
-        let subject = format!(
-            "【{}】邮箱 {} 中有一封邮件待人工处理",
-            pipeline.def.pipeline.title, m.name
-        );
-        let text = format!(
-            "fayuan 未处理邮箱 {} 中的一封邮件，已移至文件夹“{}”：\n\n发件人：{}\n主题：{}\n原因：{}\n存档：{}\n\n未向发件人回复。\n",
-            m.user,
-            m.held_folder,
-            h.from,
-            h.subject,
-            h.why,
-            if h.sha256.is_empty() {
-                "（未下载）".to_string()
-            } else {
-                format!("SHA-256 {}", h.sha256)
-            }
-        );
-        let msg = notify::plain_message(pipeline, &id, &staff, &[], &subject, &text, None, now)?;
-        tokio::task::block_in_place(|| {
-            notify::put_in_outbox(
-                data_dir,
-                pipeline,
-                &notify::Outgoing {
-                    id: &id,
-                    kind: notify::MessageKind::Held,
-                    period: Period::of(now.date_naive()),
-                    recipients: &staff,
-                    subject: &subject,
-                    message: &msg,
-                    manifest: None,
-                },
-                now,
-            )
-        })?;
-    }
+    let subject = format!(
+        "【{}】邮箱 {} 中有一封邮件待人工处理",
+        pipeline.def.pipeline.title, m.name
+    );
+    let text = format!(
+        "fayuan 未处理邮箱 {} 中的一封邮件，已移至文件夹“{}”：\n\n发件人：{}\n主题：{}\n收到时间：{}\n原因：{}\n存档：{}\n\n未向发件人回复。\n",
+        m.user,
+        m.held_folder,
+        h.from,
+        h.subject,
+        period::instant_zh(&at.arrived),
+        h.why,
+        if h.sha256.is_empty() {
+            "（未下载）".to_string()
+        } else {
+            format!("SHA-256 {}", h.sha256)
+        }
+    );
+    let msg = notify::mime::plain(
+        pipeline,
+        &notify::mime::Envelope { id: &id, to: &staff, cc: &[], subject: &subject, now: at.now },
+        &text,
+        None,
+    )?;
+    tokio::task::block_in_place(|| {
+        notify::put_in_outbox(
+            data_dir,
+            pipeline,
+            &notify::Outgoing {
+                id: &id,
+                kind: notify::MessageKind::Held,
+                period: Period::of(at.now.date_naive()),
+                recipients: &staff,
+                subject: &subject,
+                message: &msg,
+                small: None,
+                manifest: None,
+            },
+            at.now,
+        )
+    })?;
     notify::deliver_message(data_dir, pipeline, &id, settings).await?;
     ledger(data_dir, m).append(&MailEvent {
-        at: Moment(now),
-        validity,
-        uid,
+        at: Moment(at.now),
+        validity: at.validity,
+        uid: at.uid,
         message_id: h.message_id.clone(),
         sha256: h.sha256.clone(),
         step: MailStep::Held,
         detail: h.why.clone(),
     })?;
-    finish(
-        session,
-        data_dir,
-        m,
-        validity,
-        uid,
-        &m.held_folder,
-        now,
-        "held",
-    )
-    .await
+    finish(session, data_dir, m, at, &m.held_folder, "held").await
 }
 
 /// What to do with a message once its bytes are archived.
@@ -557,18 +651,19 @@ fn envelope(parsed: Option<&mail_parser::Message>, validity: u32, uid: u32) -> E
     }
 }
 
-/// The synchronous part: archive, classify, ingest, queue the receipt. Repeatable.
+/// The synchronous part: archive, classify, ingest, queue the receipt. Repeatable: a message is
+/// known by its bytes, so handling it again (after a crash, under another UID or UIDVALIDITY)
+/// takes no file twice and makes no second receipt.
 pub fn handle_message(
     pipeline: &Pipeline,
     data_dir: &DataDir,
     m: &MailboxDef,
-    validity: u32,
-    uid: u32,
+    at: &Place,
     bytes: &[u8],
-    now: DateTime<Tz>,
 ) -> Result<Handled> {
+    let (validity, uid, now) = (at.validity, at.uid, at.now);
     let sha = fsutil::sha256_hex(bytes);
-    let month = now.format("%Y-%m").to_string();
+    let month = at.arrived.format("%Y-%m").to_string();
     let stored = mail_dir(data_dir, m)
         .join(&month)
         .join(format!("{}.eml", &sha[..12]));
@@ -587,10 +682,7 @@ pub fn handle_message(
         message_id,
     } = envelope(parsed.as_ref(), validity, uid);
     let seen_before = ledger(data_dir, m).read()?.into_iter().any(|e| {
-        e.step == MailStep::Done
-            && e.message_id == message_id
-            && e.sha256 == sha
-            && (e.validity, e.uid) != (validity, uid)
+        e.step == MailStep::Done && e.sha256 == sha && (e.validity, e.uid) != (validity, uid)
     });
     if seen_before {
         return Ok(Handled::Again);
@@ -664,40 +756,35 @@ pub fn handle_message(
         }
         taken.push((name, part.contents().to_vec()));
     }
-    let folder = format!("mail-{}-{validity}-{uid}", m.name);
+    let folder = format!("mail-{}-{}", m.name, &sha[..12]);
     // Attachments taken in already (a run killed after its ingest): not written again.
     let recorded: HashSet<(String, String)> = Store::open(data_dir)
         .files()?
         .into_iter()
         .map(|f| (f.file_name, f.sha256))
         .collect();
-    let mut lines = Vec::new();
-    let mut refused = Vec::new();
+    let only_unit = unit
+        .filter(|_| !bulk)
+        .map(|u| (u.code.clone(), u.name.clone()));
     for (k, (name, body)) in taken.iter().enumerate() {
-        if let Some(u) = unit.filter(|_| !bulk) {
-            let checked = ingest::validate::check(name, body, pipeline);
-            let others: Vec<&String> = checked
-                .unit_codes
-                .iter()
-                .filter(|c| **c != u.code)
-                .collect();
-            if !others.is_empty() {
-                refused.push(k);
-                lines.push(format!(
-                    "{}. {name}：未接收。附件中含有其他单位（{}）的数据，{} 只能报送{}的数据。请只保留本单位的行后重新发送。",
-                    k + 1,
-                    others.iter().map(|c| c.as_str()).collect::<Vec<_>>().join("、"),
-                    from,
-                    u.name
-                ));
-                continue;
-            }
-        }
-        let inbox_name = format!("{}-{}", k + 1, ingest::disk_name(name, 120));
-        if recorded.contains(&(format!("{folder}/{inbox_name}"), fsutil::sha256_hex(body))) {
+        let inbox_name = format!("{folder}/{}-{}", k + 1, ingest::disk_name(name, 120));
+        let body_sha = fsutil::sha256_hex(body);
+        if recorded.contains(&(inbox_name.clone(), body_sha.clone())) {
             continue;
         }
-        fsutil::write_new(&data_dir.inbox().join(&folder).join(&inbox_name), body)?;
+        ingest::arrival::put(
+            data_dir,
+            body,
+            &ingest::arrival::Arrival {
+                name: inbox_name,
+                sha256: body_sha,
+                at: Moment(at.arrived),
+                door: ingest::arrival::Door::Mail,
+                only_unit: only_unit.clone(),
+                original_name: name.clone(),
+                refuse: None,
+            },
+        )?;
     }
     ingest::ingest(pipeline, data_dir, now)?;
     crate::faults::point("mail-receipt", &stored)?;
@@ -705,10 +792,8 @@ pub fn handle_message(
     let files = store.files()?;
     let rows = crate::frame::strings_table(&store.rows()?, &["sha256", "period", "version"])
         .map_err(|e| Error::store(&data_dir.store(), e))?;
+    let mut lines = Vec::new();
     for (k, (name, body)) in taken.iter().enumerate() {
-        if refused.contains(&k) {
-            continue;
-        }
         let recorded = format!("{folder}/{}-{}", k + 1, ingest::disk_name(name, 120));
         lines.push(attachment_line(
             k + 1,
@@ -726,40 +811,35 @@ pub fn handle_message(
         pipeline,
         data_dir,
         m,
-        (validity, uid),
+        &sha,
+        at,
         unit,
         (&from, &subject, &message_id),
         &lines,
-        now,
     )?;
     Ok(Handled::Receipt {
         id,
-        files: taken.len() - refused.len(),
+        files: taken.len(),
     })
 }
 
-/// Puts the receipt for a message into the outbox (once: its id is the message's), to the
+/// Puts the receipt for a message into the outbox (once: its id is the message's bytes'), to the
 /// sender with the unit's other contacts in copy. Returns its id.
 #[allow(clippy::too_many_arguments)]
 fn queue_receipt(
     pipeline: &Pipeline,
     data_dir: &DataDir,
     m: &MailboxDef,
-    at: (u32, u32),
+    sha: &str,
+    at: &Place,
     unit: Option<&crate::config::Unit>,
     (from, subject, message_id): (&str, &str, &str),
     lines: &[String],
-    now: DateTime<Tz>,
 ) -> Result<String> {
-    let (validity, uid) = at;
-    let (from, subject, message_id) = (
-        from.to_string(),
-        subject.to_string(),
-        message_id.to_string(),
-    );
-    let id = format!("receipt-{}-{validity}-{uid}", m.name);
+    let now = at.now;
+    let id = format!("receipt-{}-{}", m.name, &sha[..16]);
     if !notify::exists(data_dir, pipeline, &id)? {
-        let to = vec![from.clone()];
+        let to = vec![from.to_string()];
         let cc: Vec<String> = unit
             .map(|u| u.senders.iter().filter(|a| **a != from).cloned().collect())
             .unwrap_or_default();
@@ -767,7 +847,7 @@ fn queue_receipt(
             pipeline,
             data_dir,
             unit.map(|u| u.code.as_str()),
-            &subject,
+            subject,
             lines,
             now,
         )?;
@@ -776,18 +856,20 @@ fn queue_receipt(
             if subject.is_empty() {
                 "（无主题）"
             } else {
-                &subject
+                subject
             }
         );
-        let msg = notify::receipt_message(
+        let msg = notify::mime::receipt(
             pipeline,
-            &id,
-            &to,
-            &cc,
-            &reply_subject,
+            &notify::mime::Envelope {
+                id: &id,
+                to: &to,
+                cc: &cc,
+                subject: &reply_subject,
+                now,
+            },
             &text,
-            &message_id,
-            now,
+            message_id,
         )?;
         let recipients: Vec<String> = to.iter().chain(&cc).cloned().collect();
         notify::put_in_outbox(
@@ -800,6 +882,7 @@ fn queue_receipt(
                 recipients: &recipients,
                 subject: &reply_subject,
                 message: &msg,
+                small: None,
                 manifest: None,
             },
             now,
@@ -949,10 +1032,11 @@ fn receipt_text(
     Ok(text)
 }
 
-/// The daemon's watch of one mailbox: handle what is new, then wait with IDLE (up to
-/// `poll_seconds`, then look anyway — the polling fallback) until the server says something
-/// changed; on any failure reconnect with a growing pause (2 s doubling to 5 minutes). Ends
-/// when `stop` turns true.
+/// The daemon's watch of one mailbox: handle what is new, ask again until nothing more came,
+/// then wait with IDLE — at most `poll_seconds` on the daemon's clock, whatever keepalives the
+/// server sends — until the server says something changed; on any failure reconnect after a
+/// pause (2 s doubling to 5 minutes, back to 2 s after a connection that worked). Ends when
+/// `stop` turns true.
 pub async fn watch(
     pipeline: Pipeline,
     data_dir: DataDir,
@@ -961,17 +1045,22 @@ pub async fn watch(
     lock_wait: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut pause = std::time::Duration::from_secs(2);
+    const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+    let mut pause = FIRST_PAUSE;
     loop {
         if *stop.borrow() {
             return;
         }
-        match session_round(&pipeline, &data_dir, &m, clock, lock_wait, &mut stop).await {
+        let mut worked = false;
+        match session_round(&pipeline, &data_dir, &m, clock, lock_wait, &mut stop, &mut worked).await {
             Ok(()) => return,
             Err(e) => {
+                if worked {
+                    pause = FIRST_PAUSE;
+                }
                 tracing::warn!(mailbox = %m.name, error = %e, pause_s = pause.as_secs(), "mailbox: reconnecting");
                 tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
+                    _ = clock.sleep(pause) => {}
                     _ = stop.changed() => return,
                 }
                 pause = (pause * 2).min(std::time::Duration::from_secs(300));
@@ -980,7 +1069,23 @@ pub async fn watch(
     }
 }
 
-/// One connection: rounds of (handle new, IDLE) until stopped (Ok) or a failure (Err).
+/// Whether the server announced new mail in what it sent unasked (drained).
+fn new_mail_announced(session: &mut Session) -> bool {
+    let mut any = false;
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        if matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        ) {
+            any = true;
+        }
+    }
+    any
+}
+
+/// One connection: rounds of (handle new, IDLE) until stopped (Ok) or a failure (Err). `worked`
+/// turns true once a round went through.
 async fn session_round(
     pipeline: &Pipeline,
     data_dir: &DataDir,
@@ -988,16 +1093,19 @@ async fn session_round(
     clock: period::Clock,
     lock_wait: std::time::Duration,
     stop: &mut tokio::sync::watch::Receiver<bool>,
+    worked: &mut bool,
 ) -> Result<()> {
     let (mut session, validity) = connect(m).await?;
     tracing::info!(mailbox = %m.name, validity, "mailbox connected");
     loop {
-        let settings = notify::Settings::resolve(pipeline, clock)?;
-        {
+        // Everything in the folder, then what came while handling it, until nothing more.
+        let mut after = None;
+        loop {
+            let settings = notify::Settings::resolve(pipeline, clock)?;
             let _lock = tokio::task::block_in_place(|| {
                 crate::lock::acquire(data_dir, lock_wait, "daemon mail")
             })?;
-            let f = handle_new(
+            let (f, last) = handle_new(
                 &mut session,
                 validity,
                 pipeline,
@@ -1005,26 +1113,40 @@ async fn session_round(
                 m,
                 &settings,
                 clock.now(),
+                after,
             )
             .await?;
+            *worked = true;
             if f.messages > 0 {
                 tracing::info!(mailbox = %m.name, messages = f.messages, receipts = f.receipts, held = f.held, "mailbox handled");
             }
+            after = last.or(after);
+            if f.messages == 0 {
+                break;
+            }
+        }
+        // Mail announced while we were busy: look again before going idle.
+        if new_mail_announced(&mut session) {
+            continue;
         }
         let mut idle = session.idle();
         idle.init()
             .await
             .map_err(|e| imap_err(m, format!("IDLE: {e}")))?;
         let stopped = {
-            let (wait, _interrupt) =
-                idle.wait_with_timeout(std::time::Duration::from_secs(m.poll_seconds));
-            tokio::select! {
+            let (wait, interrupt) = idle.wait();
+            // The poll bound on our own clock: a server's keepalives do not push it back.
+            let poll = clock.sleep(std::time::Duration::from_secs(m.poll_seconds));
+            let stopped = tokio::select! {
                 r = wait => {
                     r.map_err(|e| imap_err(m, format!("IDLE: {e}")))?;
                     false
                 }
+                _ = poll => false,
                 _ = stop.changed() => true,
-            }
+            };
+            drop(interrupt);
+            stopped
         };
         session = idle
             .done()
@@ -1037,14 +1159,34 @@ async fn session_round(
     }
 }
 
-/// One line for `fayuan status` and the bureau's page: the mailbox's last step.
+/// One line for `fayuan status` and the bureau's page: the mailbox's last step, and any message
+/// whose handling failed and waits for another try.
 pub fn status_line(data_dir: &DataDir, m: &MailboxDef) -> String {
     let events = ledger(data_dir, m).read().unwrap_or_default();
     let done = events.iter().filter(|e| e.step == MailStep::Done).count();
     let held = events.iter().filter(|e| e.step == MailStep::Held).count();
+    let finished: HashSet<&str> = events
+        .iter()
+        .filter(|e| matches!(e.step, MailStep::Done | MailStep::Held))
+        .map(|e| e.sha256.as_str())
+        .collect();
+    let failing: HashSet<&str> = events
+        .iter()
+        .filter(|e| e.step == MailStep::Failed && !finished.contains(e.sha256.as_str()))
+        .map(|e| e.sha256.as_str())
+        .collect();
+    let failing = if failing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "；{} 封处理失败，等待重试（失败 {} 次即转人工）",
+            failing.len(),
+            m.max_failures
+        )
+    };
     match events.last() {
         Some(e) => format!(
-            "邮箱 {}（{}）：最近处理 {}；共处理 {done} 封，其中转人工 {held} 封",
+            "邮箱 {}（{}）：最近处理 {}；共处理 {done} 封，其中转人工 {held} 封{failing}",
             m.name,
             m.user,
             e.at.minute()

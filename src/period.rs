@@ -9,36 +9,98 @@ use std::str::FromStr;
 pub const TZ: Tz = chrono_tz::Asia::Shanghai;
 
 /// The only source of "now" in fayuan. A command reads it once (`--as-of`, or the system clock
-/// when it starts) and keeps that moment; the daemon's clock runs on from `--as-of` (or is the
-/// system's). Tests fix it with `--as-of`.
+/// when it starts) and keeps that moment; the daemon's and the web server's clock runs on from
+/// `--as-of` (or is the system's), `rate` simulated seconds per real second (`--clock-rate`, for
+/// rehearsals and the year in simulation). Tests fix it with `--as-of`.
 #[derive(Debug, Clone, Copy)]
 pub enum Clock {
     /// Always this moment.
     Fixed(DateTime<Tz>),
-    /// The system clock shifted by an offset (zero for the real time).
-    Running(chrono::Duration),
+    /// Said `start` when the system clock said `real_start`, and runs `rate` times as fast.
+    Running {
+        start: DateTime<Tz>,
+        real_start: DateTime<chrono::Utc>,
+        rate: f64,
+    },
 }
 
 impl Clock {
-    fn system_now() -> DateTime<Tz> {
-        chrono::Utc::now().with_timezone(&TZ)
+    fn system_now() -> DateTime<chrono::Utc> {
+        chrono::Utc::now()
     }
 
     /// A clock that says `start` now and runs on in real time from there.
     pub fn running_from(start: DateTime<Tz>) -> Clock {
-        Clock::Running(start - Clock::system_now())
+        Clock::scaled_from(start, 1.0)
+    }
+
+    /// A clock that says `start` now and runs `rate` simulated seconds per real second.
+    pub fn scaled_from(start: DateTime<Tz>, rate: f64) -> Clock {
+        Clock::Running {
+            start,
+            real_start: Clock::system_now(),
+            rate,
+        }
     }
 
     /// The system's clock.
     pub fn system() -> Clock {
-        Clock::Running(chrono::Duration::zero())
+        let now = Clock::system_now();
+        Clock::Running {
+            start: now.with_timezone(&TZ),
+            real_start: now,
+            rate: 1.0,
+        }
     }
 
     pub fn now(&self) -> DateTime<Tz> {
         match self {
             Clock::Fixed(t) => *t,
-            Clock::Running(offset) => Clock::system_now() + *offset,
+            Clock::Running {
+                start,
+                real_start,
+                rate,
+            } => {
+                let real = Clock::system_now() - *real_start;
+                if *rate == 1.0 {
+                    return *start + real;
+                }
+                let ms = (real.num_milliseconds() as f64 * rate) as i64;
+                *start + chrono::Duration::milliseconds(ms)
+            }
         }
+    }
+
+    /// Simulated seconds per real second (1 for a fixed clock and the system's).
+    pub fn rate(&self) -> f64 {
+        match self {
+            Clock::Fixed(_) => 1.0,
+            Clock::Running { rate, .. } => *rate,
+        }
+    }
+
+    /// Whether this is the system's own time (no `--as-of`, rate 1): cron may wake it.
+    pub fn is_real_time(&self) -> bool {
+        match self {
+            Clock::Fixed(_) => false,
+            Clock::Running {
+                start,
+                real_start,
+                rate,
+            } => *rate == 1.0 && (start.with_timezone(&chrono::Utc) - *real_start).abs() < chrono::Duration::seconds(1),
+        }
+    }
+
+    /// How long to sleep, in real time, for `simulated` to pass on this clock (at least 1 ms).
+    pub fn real(&self, simulated: std::time::Duration) -> std::time::Duration {
+        simulated
+            .div_f64(self.rate().max(1e-6))
+            .max(std::time::Duration::from_millis(1))
+    }
+
+    /// Sleeps until `simulated` has passed on this clock.
+    pub async fn sleep(&self, simulated: std::time::Duration) {
+        tokio::time::sleep(self.real(simulated)).await;
     }
 }
 

@@ -143,17 +143,47 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
             ))
         });
     let now = Moment(ctx.now());
+    // One alert per incident: a job that failed over and over (every wake-up while a server
+    // was down) is one thing to tell, with when it began, how often, and the last reason.
+    let mut open: Vec<(crate::jobs::JobKind, Moment, usize, Moment, String)> = Vec::new();
+    let mut incidents = Vec::new();
     for e in crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name()) {
-        if !e.ok && e.at >= window && e.at <= now {
-            out.push(analyze::Alert {
-                rule: "job_failed",
-                severity: analyze::Severity::Warning,
-                unit_code: String::new(),
-                unit_name: "fayuan".into(),
-                ord: 999_999,
-                message: format!("定时任务 {} 于 {} 失败：{}", e.job, e.at.minute(), e.detail),
-            });
+        if e.at > now {
+            continue;
         }
+        let at = open.iter().position(|o| o.0 == e.job);
+        match (e.ok, at) {
+            (false, Some(k)) => {
+                open[k].2 += 1;
+                open[k].3 = e.at;
+                open[k].4 = e.detail.clone();
+            }
+            (false, None) => open.push((e.job, e.at, 1, e.at, e.detail.clone())),
+            (true, Some(k)) => incidents.push(open.remove(k)),
+            (true, None) => {}
+        }
+    }
+    incidents.extend(open);
+    for (job, first, times, last, detail) in incidents {
+        if last < window {
+            continue;
+        }
+        out.push(analyze::Alert {
+            rule: "job_failed",
+            severity: analyze::Severity::Warning,
+            unit_code: String::new(),
+            unit_name: "fayuan".into(),
+            ord: 999_999,
+            message: if times == 1 {
+                format!("定时任务 {job} 于 {} 失败：{detail}", first.minute())
+            } else {
+                format!(
+                    "定时任务 {job} 自 {} 起失败 {times} 次（最近一次 {}）：{detail}",
+                    first.minute(),
+                    last.minute()
+                )
+            },
+        });
     }
     out
 }

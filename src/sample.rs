@@ -378,6 +378,7 @@ pub fn write_synthetic(
         mailboxes: Vec::new(),
         web: t.web.clone(),
         review: t.review.clone(),
+        output: t.output.clone(),
         units: defs,
     };
     let text = toml::to_string(&file).map_err(|e| Error::Sample(format!("pipeline.toml: {e}")))?;

@@ -163,7 +163,7 @@ pub fn render(
             to_explain.join("、")
         ));
     }
-    for line in crate::notify::status_lines(data_dir, pipeline, period)? {
+    for line in crate::notify::status_lines(data_dir, pipeline, period, now)? {
         out.push_str(&line);
         out.push('\n');
     }

@@ -57,6 +57,11 @@ impl Outcome {
         }
     }
 
+    /// Whether rows of the file were taken (so the same bytes again are a duplicate).
+    pub fn taken(self) -> bool {
+        matches!(self, Outcome::Accepted | Outcome::Partial)
+    }
+
     fn parse(s: &str) -> Option<Outcome> {
         [
             Outcome::Accepted,
@@ -116,8 +121,11 @@ pub struct Store {
 const ROWS: &str = "rows.parquet";
 const FILES: &str = "files.parquet";
 const BATCH_META: &str = "batch.json";
-/// The SHA index: 32 bytes of SHA-256, then batch and seq as little-endian i64, per file taken.
-const SHA_INDEX: &str = "sha.idx";
+/// The SHA index: 32 bytes of SHA-256, then batch and seq as little-endian i64, per file
+/// accepted (wholly or in part). Named anew when rejected files left it ("seen before" means
+/// accepted before): the index of earlier versions, `sha.idx`, is removed and rebuilt.
+const SHA_INDEX: &str = "accepted.idx";
+const OLD_SHA_INDEX: &str = "sha.idx";
 const INDEX_RECORD: usize = 48;
 
 /// The version of the batch layout this program writes. 1: no `batch.json` (before versions);
@@ -237,7 +245,7 @@ impl Store {
         // After the batch is in place: the index may lag behind the batches, never lead them.
         let taken: Vec<(i64, i64, String)> = files
             .iter()
-            .filter(|f| f.outcome != Outcome::Duplicate)
+            .filter(|f| f.outcome.taken())
             .map(|f| (batch, f.seq, f.sha256.clone()))
             .collect();
         self.append_index(&taken);
@@ -271,12 +279,14 @@ impl Store {
         Ok(out)
     }
 
-    /// The SHA-256 of every file taken (accepted, partly accepted or rejected; not duplicates),
-    /// with where it is recorded (batch, seq): what ingest needs to recognise a file sent again.
+    /// The SHA-256 of every file taken in (accepted or partly accepted; not rejected, not
+    /// duplicates), with where it is recorded (batch, seq): what ingest needs to recognise a file
+    /// sent again.
     /// Read from the store's SHA index (`store/sha.idx`), which is brought up to date from the
     /// batches first if a commit was interrupted before it was appended to; so its cost is
     /// one small file, not every batch.
     pub fn known(&self) -> Result<Known> {
+        let _ = fs::remove_file(self.root.join(OLD_SHA_INDEX));
         let index = self.root.join(SHA_INDEX);
         let mut bytes = match fs::read(&index) {
             Ok(b) => b,
@@ -423,7 +433,8 @@ fn truncate(path: &Path, len: u64) -> Result<()> {
         .map_err(|e| Error::io(path, e))
 }
 
-/// (seq, SHA-256) of the files a batch took (not its duplicates), reading only those columns.
+/// (seq, SHA-256) of the files a batch took in (accepted wholly or in part), reading only those
+/// columns.
 fn taken_in(path: &Path) -> Result<Vec<(i64, String)>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let df = ParquetReader::new(file)
@@ -444,7 +455,12 @@ fn taken_in(path: &Path) -> Result<Vec<(i64, String)>> {
         .and_then(|c| c.str().cloned())
         .map_err(err)?;
     Ok((0..df.height())
-        .filter(|&k| outcome.get(k) != Some(Outcome::Duplicate.as_str()))
+        .filter(|&k| {
+            outcome
+                .get(k)
+                .and_then(Outcome::parse)
+                .is_some_and(Outcome::taken)
+        })
         .filter_map(|k| Some((seq.get(k)?, sha.get(k)?.to_string())))
         .collect())
 }

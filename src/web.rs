@@ -5,10 +5,14 @@
 //! Invariants: tokens only from the environment (`FAYUAN_WEB_TOKEN` for the bureau,
 //! `FAYUAN_WEB_SECRET` from which each unit's link is derived by HMAC-SHA256), compared in
 //! constant time, never logged; a wrong token is a plain 404 that reveals nothing; no path is
-//! built from a request (downloads are looked up among the files a run's manifest lists, the
-//! unit among the pipeline's units); uploads are size-limited and held only in memory until
-//! checked; the write lock is held for the ingest only; a handler's error is a page, never a
-//! crash.
+//! built from a request (downloads are looked up among the files a run's manifest lists, never
+//! through a link, `..` or an absolute name, the unit among the pipeline's units); every upload
+//! is answered and kept — streamed to disk (never whole in memory), written into the inbox with
+//! its arrival note (synced) before the answer, and a refused one (another unit's rows, a
+//! lock-file name, too large) kept in quarantine with its reason by the same ingest; uploads
+//! are ingested in arrival order by one ingest task, which holds the write lock for the ingest
+//! only; connections, header and body read times and concurrent uploads are bounded; a
+//! handler's error is a page, never a crash; pages behind a token are never cached or framed.
 
 use crate::app::Context;
 use crate::error::{Error, Result};
@@ -34,7 +38,14 @@ struct Web {
     bureau_token: Option<String>,
     secret: Option<Vec<u8>>,
     extra: ExtraStatus,
+    /// Uploads being received at once.
+    uploads: Arc<tokio::sync::Semaphore>,
+    /// Asks the ingest task to take what waits in the inbox; answers with what it took.
+    ingest: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>>,
 }
+
+/// What one ingest of the web's ingest task took (or why it could not).
+type Taken = Arc<std::result::Result<Vec<crate::store::FileEntry>, String>>;
 
 /// Whether two secrets are equal, in time that does not depend on where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
@@ -95,6 +106,41 @@ pub fn unit_url(p: &crate::config::Pipeline, secret: &[u8], code: &str) -> Strin
     format!("{}{}", base.trim_end_matches('/'), unit_path(secret, code))
 }
 
+/// The hard cap of an upload: what is over `max_upload_mb` is still kept (in quarantine, with the
+/// reason) up to four times the limit; beyond, the upload is cut off and nothing is kept.
+fn hard_cap(w: &crate::config::WebSettings) -> u64 {
+    crate::config::mb_bytes(w.max_upload_mb) * 4 + (1 << 20)
+}
+
+/// The read and write buffer of one connection (hyper's minimum is 8 KiB): with
+/// `max_connections`, what bounds the server's memory (see README "Limits of the web server").
+const CONNECTION_BUFFER: usize = 16 * 1024;
+
+/// Raises this process's open-file limit to its hard limit (connections are files); returns the
+/// soft limit now in force.
+fn raise_open_files() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur as u64
+}
+
 /// Serves the pages until `stop` turns true.
 pub async fn serve(
     ctx: Context,
@@ -103,7 +149,6 @@ pub async fn serve(
 ) -> Result<()> {
     let w = &ctx.pipeline.def.web;
     let listen = w.listen.clone();
-    let limit = (w.max_upload_mb * 1024.0 * 1024.0) as usize;
     let bureau_token = std::env::var(&w.token_env).ok().filter(|t| t.len() >= 16);
     let secret = secret(&ctx.pipeline);
     if bureau_token.is_none() {
@@ -112,11 +157,22 @@ pub async fn serve(
     if secret.is_none() {
         tracing::warn!(variable = %w.secret_env, "the link secret is unset or shorter than 16 characters: the county pages are off");
     }
+    // Connections are open files: at most the configured number, and always some files to spare.
+    let open_files = raise_open_files();
+    let max_connections = w
+        .max_connections
+        .min(open_files.saturating_sub(256).max(16) as usize);
+    let header_timeout = std::time::Duration::from_secs(w.header_timeout_seconds);
+    sweep_uploads(&ctx.data_dir);
+    let uploads = Arc::new(tokio::sync::Semaphore::new(w.max_concurrent_uploads));
+    let ingest = ingest_task(ctx.clone());
     let state = Arc::new(Web {
         ctx,
         bureau_token,
         secret,
         extra,
+        uploads,
+        ingest,
     });
     let app = Router::new()
         .route("/", get(bureau))
@@ -127,20 +183,83 @@ pub async fn serve(
         .route("/u/{code}/{token}/template", get(county_template))
         .route("/u/{code}/{token}/upload", post(upload))
         .fallback(not_found)
-        // The hard cap of a request: an upload a little over `max_upload_mb` is read and dropped
-        // with a clear answer; one past four times the limit is cut off.
-        .layer(DefaultBodyLimit::max(limit * 4 + (1 << 20)))
+        // Uploads are streamed to disk with their own cap; nothing else has a body worth reading.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(private_headers))
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| Error::Runtime(format!("web: cannot listen on {listen}: {e}")))?;
-    tracing::info!(listen = %listen, "web pages served");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
-        .map_err(|e| Error::Runtime(format!("web: {e}")))
+    tracing::info!(listen = %listen, max_connections, "web pages served");
+    eprintln!("fayuan: 网页服务已启动：http://{listen}/（单位页面链接用 fayuan links 查看）");
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let mut open = tokio::task::JoinSet::new();
+    loop {
+        // A free slot first: beyond the cap, connections wait in the listen queue.
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        };
+        let (stream, _) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of files or the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "web: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        };
+        while open.try_join_next().is_some() {}
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut closing = closing.clone();
+        open.spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(CONNECTION_BUFFER);
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = async { let _ = closing.wait_for(|c| *c).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), conn).await;
+                }
+            }
+        });
+    }
+    // Stop: no new connection; those open finish what they are doing (at most 10 s).
+    let _ = closing_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(12), async {
+        while open.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
+
+/// Every answer: never cached, never framed, no referrer (the pages carry tokens in their links).
+async fn private_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
 }
 
 /// The one answer to anything unknown or unauthorised: nothing revealed.
@@ -542,13 +661,16 @@ async fn download(
     let Some(listed) = files.into_iter().find(|f| *f == name) else {
         return nf();
     };
-    let path = w
-        .ctx
-        .output_dir
-        .join(w.ctx.pipeline.name())
-        .join(&folder)
-        .join(&listed);
-    match std::fs::read(&path) {
+    // A plain name in the folder, even if a manifest said otherwise: no folder, no `..`.
+    if listed.is_empty()
+        || listed.starts_with('.')
+        || listed.contains(['/', '\\', '\0'])
+        || std::path::Path::new(&listed).is_absolute()
+    {
+        return nf();
+    }
+    let dir = w.ctx.output_dir.join(w.ctx.pipeline.name()).join(&folder);
+    match read_no_links(&dir, &listed) {
         Ok(bytes) => {
             let kind = if listed.ends_with(".xlsx") {
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -574,6 +696,25 @@ async fn download(
         }
         Err(_) => nf(),
     }
+}
+
+/// A file of a report folder, neither the folder nor the file a symbolic link.
+fn read_no_links(dir: &std::path::Path, name: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::symlink_metadata(dir)?.file_type().is_symlink() {
+        return Err(std::io::Error::other("a link"));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dir.join(name))?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a file"));
+    }
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The JSON twin of the status, for other systems.
@@ -752,8 +893,119 @@ async fn county_template(
     }
 }
 
-/// A county's upload: checked (only its own unit's rows), put into the inbox and ingested under
-/// the write lock, the result shown at once.
+/// The folder uploads are streamed into before they are put into the inbox whole.
+fn uploads_dir(data_dir: &crate::layout::DataDir) -> std::path::PathBuf {
+    data_dir.arrivals().join("uploads")
+}
+
+/// Removes uploads a killed server was still receiving (nothing was answered for them).
+fn sweep_uploads(data_dir: &crate::layout::DataDir) {
+    fsutil::sweep_temp_files(&uploads_dir(data_dir), 0);
+}
+
+/// The one task that ingests uploads: each request takes what waits in the inbox (every upload
+/// put there before it, in arrival order) under the write lock; requests that come while it
+/// works are answered by the next ingest, together.
+fn ingest_task(ctx: Context) -> tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Taken>>(1024);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut waiting = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                waiting.push(more);
+            }
+            let c = ctx.clone();
+            let taken = tokio::task::spawn_blocking(move || {
+                let wait =
+                    std::time::Duration::from_secs(c.pipeline.def.schedule.lock_wait_seconds);
+                let _lock = crate::lock::acquire(&c.data_dir, wait, "web upload")?;
+                ingest::ingest(&c.pipeline, &c.data_dir, c.now()).map(|s| s.files)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            if let Err(e) = &taken {
+                tracing::warn!(error = %e, "web: uploads kept in the inbox, not yet ingested");
+            }
+            let taken: Taken = Arc::new(taken);
+            for w in waiting {
+                let _ = w.send(taken.clone());
+            }
+        }
+    });
+    tx
+}
+
+/// An upload as received: its bytes on disk (a temporary file), their size and SHA-256.
+struct Received {
+    tmp: std::path::PathBuf,
+    name: String,
+    size: u64,
+    sha: String,
+}
+
+/// Why an upload could not be received whole.
+enum NotReceived {
+    /// No file field, or an empty one.
+    NoFile,
+    /// Beyond the hard cap: cut off, nothing kept.
+    TooLarge,
+    /// The form is not multipart as a browser sends it.
+    Malformed,
+    /// The body did not arrive within `body_timeout_seconds`.
+    Slow,
+    /// The disk.
+    Failed(String),
+}
+
+/// Streams the `file` field of a multipart form to a temporary file, hashing it; other fields
+/// are read and dropped. At most `cap` bytes are kept.
+async fn receive(form: &mut Multipart, dir: &std::path::Path, cap: u64) -> std::result::Result<Received, NotReceived> {
+    use tokio::io::AsyncWriteExt;
+    let mut got: Option<Received> = None;
+    while let Some(mut field) = form.next_field().await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE { NotReceived::TooLarge } else { NotReceived::Malformed }
+    })? {
+        let wanted = field.name() == Some("file") && got.is_none();
+        if !wanted {
+            while field.chunk().await.map_err(|_| NotReceived::Malformed)?.is_some() {}
+            continue;
+        }
+        let name = field.file_name().unwrap_or("上传文件").to_string();
+        tokio::fs::create_dir_all(dir).await.map_err(|e| NotReceived::Failed(e.to_string()))?;
+        let tmp = fsutil::temp_name(&dir.join(format!("{:016x}", fastrand::u64(..))));
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| NotReceived::Failed(e.to_string()))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let written = async {
+            while let Some(chunk) = field.chunk().await.map_err(|_| NotReceived::Malformed)? {
+                size += chunk.len() as u64;
+                if size > cap {
+                    return Err(NotReceived::TooLarge);
+                }
+                hasher.update(&chunk);
+                file.write_all(&chunk).await.map_err(|e| NotReceived::Failed(e.to_string()))?;
+            }
+            file.sync_all().await.map_err(|e| NotReceived::Failed(e.to_string()))
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        got = Some(Received {
+            tmp,
+            name,
+            size,
+            sha: hex::encode(hasher.finalize()),
+        });
+    }
+    got.filter(|r| r.size > 0).ok_or(NotReceived::NoFile)
+}
+
+/// A county's upload: received to disk (its request time is its arrival), put into the inbox
+/// with a note that only this unit's rows may be taken, ingested by the ingest task, the result
+/// shown at once. A refused upload is kept in quarantine with the reason, like any rejected file.
 async fn upload(
     State(w): State<Arc<Web>>,
     UrlPath((code, token)): UrlPath<(String, String)>,
@@ -763,130 +1015,149 @@ async fn upload(
         return nf();
     };
     let unit = unit.clone();
-    // Read to the end, keeping at most the limit: a file over it is drained and dropped (so the
-    // sender gets the answer instead of a reset connection), never kept.
-    let limit = (w.ctx.pipeline.def.web.max_upload_mb * 1024.0 * 1024.0) as usize;
-    let mut file: Option<(String, Vec<u8>)> = None;
-    let mut over = false;
-    loop {
-        match form.next_field().await {
-            Ok(Some(mut field)) => {
-                let wanted = field.name() == Some("file");
-                let name = field.file_name().unwrap_or("上传文件").to_string();
-                let mut kept = Vec::new();
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if kept.len() + chunk.len() > limit {
-                                over = true;
-                                kept = Vec::new();
-                            } else if wanted && !over {
-                                kept.extend_from_slice(&chunk);
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(_) => return too_large(&w),
-                    }
-                }
-                if wanted && !over {
-                    file = Some((name, kept));
-                }
-            }
-            Ok(None) => break,
-            Err(_) => return too_large(&w),
+    let arrived = w.ctx.now();
+    let web = &w.ctx.pipeline.def.web;
+    let Ok(_permit) = w.uploads.clone().acquire_owned().await else {
+        return server_error("上传通道已关闭");
+    };
+    let dir = uploads_dir(&w.ctx.data_dir);
+    let got = tokio::time::timeout(
+        std::time::Duration::from_secs(web.body_timeout_seconds),
+        receive(&mut form, &dir, hard_cap(web)),
+    )
+    .await
+    .unwrap_or(Err(NotReceived::Slow));
+    let r = match got {
+        Ok(r) => r,
+        Err(NotReceived::NoFile) => {
+            return answer(StatusCode::BAD_REQUEST, "未选择文件", "<p>请选择要上传的月报表文件后再点“上传”。</p>");
         }
+        Err(NotReceived::TooLarge) => return too_large(&w),
+        Err(NotReceived::Malformed) => {
+            return answer(StatusCode::BAD_REQUEST, "上传格式有误", "<p>上传的表单格式有误（应为浏览器提交的 multipart/form-data 表单），文件未收到。请在本页面用“上传”按钮重新上传。</p>");
+        }
+        Err(NotReceived::Slow) => {
+            return answer(StatusCode::REQUEST_TIMEOUT, "上传超时", &format!("<p>文件未在 {} 秒内传完，未收到。请检查网络后重新上传。</p>", web.body_timeout_seconds));
+        }
+        Err(NotReceived::Failed(why)) => return server_error(&format!("上传未能保存：{why}")),
+    };
+    // Where it waits in the inbox: a folder of its own, the county's name made safe (an Office
+    // lock-file name would otherwise be left aside by the ingest).
+    let mut disk = ingest::disk_name(&r.name, 120);
+    if disk.starts_with("~$") {
+        disk.replace_range(0..1, "_");
     }
-    if over {
-        return too_large(&w);
+    let inbox_name = format!(
+        "web-{}-{}-{:04x}/{disk}",
+        unit.code,
+        arrived.format("%Y%m%dT%H%M%S"),
+        fastrand::u16(..)
+    );
+    let limit = crate::config::mb_bytes(web.max_upload_mb);
+    let refuse = if ingest::office_lock(&r.name) {
+        Some(format!("文件名“{}”是 Office 打开文件时生成的锁文件，不是报表。请关闭 Excel 后上传报表文件本身。", r.name))
+    } else if r.size > limit {
+        Some(format!(
+            "文件过大（{:.1} MB，上限 {} MB），未读取。月报表通常只有几 KB，请检查是否选错了文件。",
+            r.size as f64 / 1e6,
+            web.max_upload_mb
+        ))
+    } else {
+        None
+    };
+    let note = ingest::arrival::Arrival {
+        name: inbox_name.clone(),
+        sha256: r.sha.clone(),
+        at: arrived.into(),
+        door: ingest::arrival::Door::Web,
+        only_unit: Some((unit.code.clone(), unit.name.clone())),
+        original_name: r.name.clone(),
+        refuse,
+    };
+    let data_dir = w.ctx.data_dir.clone();
+    let tmp = r.tmp.clone();
+    let kept = tokio::task::spawn_blocking(move || ingest::arrival::put_file(&data_dir, &tmp, &note)).await;
+    if !matches!(kept, Ok(Ok(_))) {
+        let _ = std::fs::remove_file(&r.tmp);
+        let why = match kept {
+            Ok(Err(e)) => e.to_string(),
+            _ => "内部错误".into(),
+        };
+        return server_error(&format!("上传未能保存：{why}"));
     }
-    let Some((name, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Html(page(
-                "未选择文件",
-                "<p>请选择要上传的月报表文件后再点“上传”。</p>",
-            )),
+    // Kept: from here on the county is told so, whatever the ingest says.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let taken = match w.ingest.send(tx).await {
+        Ok(()) => tokio::time::timeout(
+            std::time::Duration::from_secs(w.ctx.pipeline.def.schedule.lock_wait_seconds + 120),
+            rx,
         )
-            .into_response();
+        .await
+        .ok()
+        .and_then(|r| r.ok()),
+        Err(_) => None,
     };
     let w2 = w.clone();
     let token2 = token.clone();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let text = take_upload(&w2, &unit, &name, &bytes)?;
+    let text = tokio::task::spawn_blocking(move || {
+        let entry = taken
+            .as_ref()
+            .and_then(|t| t.as_ref().as_ref().ok())
+            .and_then(|files| files.iter().find(|f| f.file_name == inbox_name && f.sha256 == r.sha).cloned())
+            .or_else(|| {
+                // Taken by another ingest (the daemon's) meanwhile: the store knows.
+                Store::open(&w2.ctx.data_dir)
+                    .files()
+                    .ok()?
+                    .into_iter()
+                    .find(|f| f.file_name == inbox_name && f.sha256 == r.sha)
+            });
+        let text = upload_result(&r.name, &inbox_name, entry.as_ref());
         county_body(&w2, &unit, &token2, Some(&text))
     })
     .await;
-    match outcome {
+    match text {
         Ok(Ok(html)) => Html(html).into_response(),
         Ok(Err(e)) => server_error(&e.to_string()),
         Err(_) => server_error("内部错误"),
     }
 }
 
-fn too_large(w: &Web) -> Response {
-    (
-        StatusCode::PAYLOAD_TOO_LARGE,
-        Html(page(
-            "文件过大",
-            &format!(
-                "<p>上传的文件超过 {} MB，未接收、未保存。月报表通常只有几 KB，请检查是否选错了文件。</p>",
-                w.ctx.pipeline.def.web.max_upload_mb
-            ),
-        )),
-    )
-        .into_response()
+/// A small page with a status.
+fn answer(status: StatusCode, title: &str, body: &str) -> Response {
+    (status, Html(page(title, body))).into_response()
 }
 
-/// Checks an upload, puts it into the inbox and ingests it; returns the result in Chinese.
-fn take_upload(w: &Web, unit: &crate::config::Unit, name: &str, bytes: &[u8]) -> Result<String> {
-    let ctx = &w.ctx;
-    let checked = ingest::validate::check(name, bytes, &ctx.pipeline);
-    let others: Vec<&String> = checked
-        .unit_codes
-        .iter()
-        .filter(|c| **c != unit.code)
-        .collect();
-    if !others.is_empty() {
-        return Ok(format!(
-            "{name}：未接收。文件中含有其他单位（{}）的数据，本页面只能报送{}的数据。",
-            others
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join("、"),
-            unit.name
-        ));
-    }
-    let now = ctx.now();
-    let folder = format!("web-{}-{}", unit.code, now.format("%Y%m%dT%H%M%S"));
-    let sha = fsutil::sha256_hex(bytes);
-    let inbox_name = format!("{folder}/{}", ingest::disk_name(name, 120));
-    let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
-    let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web upload")?;
-    fsutil::write_new(&ctx.data_dir.inbox().join(&inbox_name), bytes)?;
-    let summary = ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)?;
-    drop(_lock);
-    let Some(f) = summary
-        .files
-        .iter()
-        .find(|f| f.sha256 == sha && f.file_name == inbox_name)
-    else {
-        return Ok(format!("{name}：已收到，稍后处理。"));
+fn too_large(w: &Web) -> Response {
+    answer(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "文件过大",
+        &format!(
+            "<p>上传的文件远超 {} MB 的上限，已中止接收，未保存。月报表通常只有几 KB，请检查是否选错了文件。</p>",
+            w.ctx.pipeline.def.web.max_upload_mb
+        ),
+    )
+}
+
+/// What an upload came to, in Chinese, from the store's record of it.
+fn upload_result(name: &str, inbox_name: &str, f: Option<&crate::store::FileEntry>) -> String {
+    let Some(f) = f else {
+        return format!("{name}：已收到并保存，稍后处理（系统繁忙），处理结果将显示在本页面。");
     };
-    Ok(match f.outcome {
+    match f.outcome {
         Outcome::Accepted => format!("{name}：已接收，{} 行。", f.rows_accepted),
         Outcome::Partial => format!(
             "{name}：部分接收，{} 行接收，{} 行被拒收：\n{}",
             f.rows_accepted,
             f.rows_rejected,
-            f.problems.replace(&inbox_name, name)
+            f.problems.replace(inbox_name, name)
         ),
         Outcome::Rejected => format!(
-            "{name}：未接收。问题如下，请改正后重新上传整个文件：\n{}",
-            f.problems.replace(&inbox_name, name)
+            "{name}：未接收（文件已保存备查）。问题如下，请改正后重新上传整个文件：\n{}",
+            f.problems.replace(inbox_name, name)
         ),
-        Outcome::Duplicate => format!("{name}：此前已收到完全相同的文件，未重复收取。"),
-    })
+        Outcome::Duplicate => format!("{name}：此前已接收完全相同的文件，未重复收取。"),
+    }
 }
 
 #[cfg(test)]

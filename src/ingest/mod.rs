@@ -7,8 +7,13 @@
 //!   bytes are safely in the archive or quarantine *and* the store has recorded it;
 //! - a crash at any point loses nothing: a file still in the inbox is taken again on the next
 //!   run, and one already recorded is recognised by its SHA-256;
-//! - the same bytes are never taken twice.
+//! - the same bytes are never taken twice: bytes accepted before are set aside as a duplicate;
+//!   bytes rejected before are checked again (a file rejected for its name is taken when it
+//!   comes back under a usable one, and one rejected for its content gets the same answer);
+//! - a file's arrival is when the county sent it, as its door noted it (`arrival`), else its
+//!   first sighting here — never later than the moment it is taken.
 
+pub mod arrival;
 pub mod isolate;
 pub mod read;
 pub mod validate;
@@ -57,6 +62,8 @@ struct Found {
     /// Relative to the inbox, with `/` between folders: what the records call the file.
     name: String,
     seen: Stamp,
+    /// What the door that put it here noted (mail, web), if it was one.
+    note: Option<arrival::Arrival>,
 }
 
 /// Enough of a file's metadata to tell whether it changed.
@@ -86,7 +93,7 @@ impl Stamp {
 const INBOX_DEPTH: u32 = 3;
 
 /// Office writes these beside a document it has open; they are not submissions.
-fn office_lock(name: &str) -> bool {
+pub fn office_lock(name: &str) -> bool {
     name.starts_with("~$") || (name.starts_with(".~lock.") && name.ends_with('#'))
 }
 
@@ -145,6 +152,7 @@ fn scan_dir(
                 path: e.path(),
                 name,
                 seen: Stamp::of(&md),
+                note: None,
             });
         }
     }
@@ -159,9 +167,13 @@ pub fn left_in_inbox(data_dir: &DataDir) -> Result<Vec<LeftAside>> {
 
 /// Keeps only the files that have stopped changing. A file modified within `quiet` is waited
 /// for (once, at most `quiet`) and looked at again; one that changed meanwhile is still being
-/// written (an upload, a copy) and stays in the inbox for the next ingest.
+/// written (an upload, a copy) and stays in the inbox for the next ingest. A file a door of
+/// fayuan wrote (it has a note) was written whole and is never waited for.
 fn settled(found: Vec<Found>, quiet: Duration) -> (Vec<Found>, Vec<LeftAside>) {
     let age = |f: &Found| {
+        if f.note.is_some() {
+            return quiet;
+        }
         f.seen
             .modified
             .and_then(|m| m.elapsed().ok())
@@ -320,9 +332,17 @@ pub fn ingest_with(
         }
         let _ = fs::remove_file(data_dir.batch_marker());
     }
-    let (found, mut left) = scan(&inbox)?;
+    let (mut found, mut left) = scan(&inbox)?;
+    for f in &mut found {
+        f.note = arrival::read(data_dir, &f.name);
+    }
     let quiet = Duration::from_secs_f64(pipeline.def.limits.quiet_seconds);
-    let (paths, young) = settled(found, quiet);
+    let (mut paths, young) = settled(found, quiet);
+    // In arrival order: what a door noted first, then the rest as they were last written.
+    paths.sort_by(|a, b| {
+        let at = |f: &Found| f.note.as_ref().map(|n| n.at.0.min(now)).unwrap_or(now);
+        (at(a), a.seen.modified, &a.name).cmp(&(at(b), b.seen.modified, &b.name))
+    });
     left.extend(young);
     for l in &left {
         tracing::warn!(file = %l.name, reason = %l.reason, "left in the inbox");
@@ -353,6 +373,9 @@ pub fn ingest_with(
     }
     // Only now, with every batch's bytes kept and committed, do the files leave the inbox.
     leave_inbox(&done, data_dir)?;
+    for f in done.iter().filter(|f| f.note.is_some()) {
+        arrival::remove(data_dir, &f.name);
+    }
     remove_empty_folders(&inbox);
     Ok(summary)
 }
@@ -447,7 +470,7 @@ fn take_batch(
         data_dir,
         store,
         number: store.next_batch()?,
-        arrived_at: period::instant_text(&now),
+        now,
         limits: read::Limits::of(&pipeline.def.limits),
         staging: data_dir.quarantine().join(&month_dir),
         month_dir,
@@ -494,7 +517,8 @@ struct Batch<'a> {
     data_dir: &'a DataDir,
     store: &'a Store,
     number: i64,
-    arrived_at: String,
+    /// When the batch is taken: the arrival of a file no door noted (its first sighting).
+    now: DateTime<Tz>,
     limits: read::Limits,
     /// `archive/…/<month>` and `quarantine/…/<month>`: the month the files arrived in.
     month_dir: String,
@@ -533,7 +557,8 @@ impl Batch<'_> {
                         reason: "读取时文件仍在变化（正在写入），写完后下次收取".into(),
                     }));
                 };
-                let checked = (!is_known(known, &sha)).then(|| self.check(&f.name, &bytes, size));
+                let checked =
+                    (!is_known(known, &sha)).then(|| self.check(f, &bytes, size, &sha));
                 Ok(Ok(Read {
                     found: f.clone(),
                     bytes,
@@ -554,17 +579,55 @@ impl Batch<'_> {
         Ok((read, left))
     }
 
-    /// The checks of one file's bytes (a file over the size limit is not parsed).
-    fn check(&self, name: &str, bytes: &Bytes, size: u64) -> Checked {
-        match bytes {
-            Bytes::Memory(b) => validate::check(name, b, self.pipeline),
+    /// The checks of one file's bytes (a file over the size limit is not parsed), and what
+    /// its door asked: a file refused at the door is not read; one from a county's own door
+    /// may hold only that unit's rows.
+    fn check(&self, f: &Found, bytes: &Bytes, size: u64, sha: &str) -> Checked {
+        let note = f.note.as_ref().filter(|n| n.sha256 == sha);
+        if let Some(why) = note.and_then(|n| n.refuse.clone()) {
+            return Checked::unreadable(why);
+        }
+        let checked = match bytes {
+            Bytes::Memory(b) => validate::check(&f.name, b, self.pipeline),
             Bytes::Staged(_) => {
-                let e = read::precheck(name, size, &self.limits)
+                let e = read::precheck(&f.name, size, &self.limits)
                     .err()
                     .unwrap_or_else(|| read::FileError("文件过大".into()));
                 Checked::unreadable(e.0)
             }
+        };
+        match note.and_then(|n| n.only_unit.as_ref().map(|u| (n.door, u))) {
+            Some((door, (code, name))) => {
+                let others: Vec<&str> = checked
+                    .unit_codes
+                    .iter()
+                    .filter(|c| *c != code)
+                    .map(String::as_str)
+                    .collect();
+                if others.is_empty() {
+                    checked
+                } else {
+                    let why = format!(
+                        "文件中含有其他单位（{}）的数据，{}只能报送{name}的数据。请只保留本单位的行后重新报送。",
+                        others.join("、"),
+                        door.zh()
+                    );
+                    checked.refused(why)
+                }
+            }
+            None => checked,
         }
+    }
+
+    /// When a file arrived: as its door noted (never later than now), else now.
+    fn arrived_at(&self, f: &Found, sha: &str) -> String {
+        let at = f
+            .note
+            .as_ref()
+            .filter(|n| n.sha256 == sha)
+            .map(|n| n.at.0.min(self.now))
+            .unwrap_or(self.now);
+        period::instant_text(&at)
     }
 
     /// 2. Decides, in arrival order, what becomes of each file (a file may repeat one earlier
@@ -588,7 +651,7 @@ impl Batch<'_> {
                 sha256: r.sha.clone(),
                 file_name: r.found.name.clone(),
                 size: r.size as i64,
-                arrived_at: self.arrived_at.clone(),
+                arrived_at: self.arrived_at(&r.found, &r.sha),
                 outcome: Outcome::Duplicate,
                 stored_as: String::new(),
                 rows_accepted: 0,
@@ -602,7 +665,7 @@ impl Batch<'_> {
             }
             let checked = match &r.checked {
                 Some(c) => c.clone(),
-                None => self.check(&r.found.name, &r.bytes, r.size),
+                None => self.check(&r.found, &r.bytes, r.size, &r.sha),
             };
             let outcome = self.outcome(&checked);
             let rel = match outcome {
@@ -635,7 +698,10 @@ impl Batch<'_> {
             }
             tracing::debug!(file = %r.found.name, outcome = outcome.as_str(), rows = entry.rows_accepted, "file checked");
             d.keeps.push((&r.bytes, &r.sha, dest));
-            if let Some(k) = sha_key(&r.sha) {
+            // Only bytes taken in make a later copy a duplicate: rejected bytes are checked again.
+            if outcome != Outcome::Rejected
+                && let Some(k) = sha_key(&r.sha)
+            {
                 known.insert(k, (self.number, seq));
             }
             d.entries.push(entry);

@@ -74,6 +74,22 @@ impl Checked {
         }
     }
 
+    /// The same file refused as a whole, for `message` first (the other problems follow): no
+    /// row of it is taken, and it still names its units.
+    pub fn refused(mut self, message: String) -> Checked {
+        self.unusable = true;
+        self.problems.insert(
+            0,
+            Problem {
+                place: String::new(),
+                column: None,
+                message,
+            },
+        );
+        self.problem_count += 1;
+        self
+    }
+
     /// Records a problem; beyond `max` only counts it (an error report stays readable and
     /// small however broken the file is).
     fn push(&mut self, p: Problem) {

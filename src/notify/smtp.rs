@@ -17,6 +17,8 @@ pub struct SendError {
     /// Worth trying again later (4xx, refused connection, timeout).
     pub transient: bool,
     pub message: String,
+    /// The server's reply code, when it answered with one (552: too large).
+    pub code: Option<u16>,
 }
 
 pub struct Smtp {
@@ -78,12 +80,14 @@ impl Smtp {
             Envelope::new(Some(from.clone()), vec![to.clone()]).map_err(|e| SendError {
                 transient: false,
                 message: e.to_string(),
+                code: None,
             })?;
         match tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, message)).await
         {
             Err(_) => Err(SendError {
                 transient: true,
                 message: format!("no answer within {} s", self.timeout.as_secs()),
+                code: None,
             }),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(SendError {
@@ -96,6 +100,7 @@ impl Smtp {
                     Some(code) => format!("{code}: {e}"),
                     None => e.to_string(),
                 },
+                code: e.status().and_then(|c| c.to_string().parse().ok()),
             }),
         }
     }

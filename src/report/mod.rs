@@ -147,6 +147,7 @@ pub struct Written {
 
 pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Written> {
     let (dir, digest) = put_in_place(
+        meta.pipeline.def.output.keep_history,
         &output_dir.join(meta.pipeline.name()),
         &meta.period.to_string(),
         meta.generated_at,
@@ -156,10 +157,11 @@ pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Writ
 }
 
 /// Builds the folder `parent/name` with `fill` under a temporary name and renames it into place;
-/// the folder it replaces is kept under `parent/.history/<name>/<generated_at>`. A half-built
-/// folder is never visible (and is removed when `fill` fails). Returns the folder and what
-/// `fill` returned.
+/// the folder it replaces is kept under `parent/.history/<name>/<generated_at>`, the newest
+/// `keep` of them (older ones go). A half-built folder is never visible (and is removed when
+/// `fill` fails). Returns the folder and what `fill` returned.
 pub(crate) fn put_in_place<T>(
+    keep: usize,
     parent: &Path,
     name: &str,
     generated_at: DateTime<Tz>,
@@ -200,10 +202,39 @@ pub(crate) fn put_in_place<T>(
             old = history.join(format!("{stamp}-{n}"));
         }
         fs::rename(&final_dir, &old).map_err(|e| Error::io(&final_dir, e))?;
+        prune_history(&history, keep);
     }
     fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
     fsutil::sync_dir(parent)?;
     Ok((final_dir, filled))
+}
+
+/// Keeps the newest `keep` versions in a `.history/<name>/` folder (named by when they were
+/// replaced, so the names sort in time order; `-2`, `-3` … after the same moment).
+fn prune_history(history: &Path, keep: usize) {
+    let Ok(entries) = fs::read_dir(history) else {
+        return;
+    };
+    let mut versions: Vec<(String, u32, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let (stamp, n) = match name.split_once('-') {
+                Some((s, n)) => (s.to_string(), n.parse().unwrap_or(0)),
+                None => (name.clone(), 1),
+            };
+            (stamp, n, e.path())
+        })
+        .collect();
+    versions.sort();
+    let surplus = versions.len().saturating_sub(keep);
+    for (_, _, path) in versions.into_iter().take(surplus) {
+        match fs::remove_dir_all(&path) {
+            Ok(()) => tracing::info!(folder = %path.display(), "an old version of a report removed (output.keep_history)"),
+            Err(e) => tracing::warn!(folder = %path.display(), error = %e, "an old version of a report could not be removed"),
+        }
+    }
 }
 
 /// The units' names and completion rates (without 合计) and 序时进度, for the chart.

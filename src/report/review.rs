@@ -321,6 +321,7 @@ pub fn write(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<(PathBuf
     let used = a.used_rows()?;
     let december = december_run(output_dir, meta, &used);
     let (dir, ()) = super::put_in_place(
+        p.def.output.keep_history,
         &output_dir.join(p.name()),
         &folder(year),
         meta.generated_at,
