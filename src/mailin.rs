@@ -313,7 +313,9 @@ pub async fn handle_new(
         let at = Place { validity, uid, arrived, now };
         let max_bytes = crate::config::mb_bytes(m.max_message_mb).min(u64::from(u32::MAX)) as u32;
         if size > max_bytes {
-            oversize(session, pipeline, data_dir, m, settings, &at, size).await?;
+            if oversize(session, pipeline, data_dir, m, settings, &at, size).await? {
+                out.receipts += 1;
+            }
             out.held += 1;
             continue;
         }
@@ -405,8 +407,8 @@ pub struct Place {
     pub now: DateTime<Tz>,
 }
 
-/// A message over the size limit: only its header is read; a registered sender is told, the
-/// message held. Known by its header's bytes.
+/// A message over the size limit: only its header is read; a registered sender is told (true
+/// then), the message held. Known by its header's bytes.
 #[allow(clippy::too_many_arguments)]
 async fn oversize(
     session: &mut Session,
@@ -416,9 +418,10 @@ async fn oversize(
     settings: &notify::Settings,
     at: &Place,
     size: u32,
-) -> Result<()> {
+) -> Result<bool> {
     let head = fetch_part(session, m, at.uid, "BODY.PEEK[HEADER]").await?;
-    let sha = fsutil::sha256_hex(&head);
+    // Not downloaded: known by the SHA-256 of its header, marked as such.
+    let sha = format!("header-{}", fsutil::sha256_hex(&head));
     let parsed = mail_parser::MessageParser::default().parse(&head);
     let Envelope { from, subject, message_id } = envelope(parsed.as_ref(), at.validity, at.uid);
     let why = format!(
@@ -427,7 +430,8 @@ async fn oversize(
         m.max_message_mb
     );
     // A registered sender is told; a stranger is not (no backscatter).
-    if let Some(unit) = pipeline.units.iter().find(|u| u.senders.contains(&from)) {
+    let unit = pipeline.units.iter().find(|u| u.senders.contains(&from));
+    if let Some(unit) = unit {
         let lines = [format!(
             "{why}。请只附月报表文件（每个不超过 {} MB）后重新发送。",
             pipeline.def.limits.max_file_mb
@@ -455,7 +459,8 @@ async fn oversize(
         at,
         &Held { message_id, sha256: sha, from, subject, why },
     )
-    .await
+    .await?;
+    Ok(unit.is_some())
 }
 
 /// A message's size and INTERNALDATE (when the server received it), by UID.
@@ -559,7 +564,8 @@ async fn hold(
     at: &Place,
     h: &Held,
 ) -> Result<()> {
-    let id = format!("held-{}-{}", m.name, &h.sha256[..16.min(h.sha256.len())]);
+    let key = h.sha256.trim_start_matches("header-");
+    let id = format!("held-{}-{}", m.name, &key[..16.min(key.len())]);
     let staff = notify::staff(pipeline);
     let subject = format!(
         "【{}】邮箱 {} 中有一封邮件待人工处理",
@@ -573,7 +579,7 @@ async fn hold(
         h.subject,
         period::instant_zh(&at.arrived),
         h.why,
-        if h.sha256.is_empty() {
+        if h.sha256.is_empty() || h.sha256.starts_with("header-") {
             "（未下载）".to_string()
         } else {
             format!("SHA-256 {}", h.sha256)
@@ -837,7 +843,8 @@ fn queue_receipt(
     lines: &[String],
 ) -> Result<String> {
     let now = at.now;
-    let id = format!("receipt-{}-{}", m.name, &sha[..16]);
+    let key = sha.trim_start_matches("header-");
+    let id = format!("receipt-{}-{}", m.name, &key[..16.min(key.len())]);
     if !notify::exists(data_dir, pipeline, &id)? {
         let to = vec![from.to_string()];
         let cc: Vec<String> = unit

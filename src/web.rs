@@ -1054,6 +1054,7 @@ async fn upload(
         fastrand::u16(..)
     );
     let limit = crate::config::mb_bytes(web.max_upload_mb);
+    let over = r.size > limit;
     let refuse = if ingest::office_lock(&r.name) {
         Some(format!("文件名“{}”是 Office 打开文件时生成的锁文件，不是报表。请关闭 Excel 后上传报表文件本身。", r.name))
     } else if r.size > limit {
@@ -1116,8 +1117,10 @@ async fn upload(
         county_body(&w2, &unit, &token2, Some(&text))
     })
     .await;
+    // Kept, but over the limit: the page says what happened, under the status that says so.
+    let status = if over { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::OK };
     match text {
-        Ok(Ok(html)) => Html(html).into_response(),
+        Ok(Ok(html)) => (status, Html(html)).into_response(),
         Ok(Err(e)) => server_error(&e.to_string()),
         Err(_) => server_error("内部错误"),
     }

@@ -474,6 +474,7 @@ fn take_batch(
         limits: read::Limits::of(&pipeline.def.limits),
         staging: data_dir.quarantine().join(&month_dir),
         month_dir,
+        rejected: std::sync::OnceLock::new(),
     };
     let marker = data_dir.batch_marker();
     fs::create_dir_all(data_dir.store()).map_err(|e| Error::io(&data_dir.store(), e))?;
@@ -524,6 +525,8 @@ struct Batch<'a> {
     month_dir: String,
     /// Where files over the size limit are copied while they are hashed.
     staging: PathBuf,
+    /// (name, SHA-256) of every file recorded as rejected, read when first needed.
+    rejected: std::sync::OnceLock<std::collections::HashSet<(String, String)>>,
 }
 
 /// What a batch decided: the record of every file, the rows taken, and what to write.
@@ -641,8 +644,8 @@ impl Batch<'_> {
             sums: HashMap::new(),
             earlier: HashMap::new(),
         };
-        for (k, r) in read.iter().enumerate() {
-            let seq = k as i64 + 1;
+        for r in read {
+            let seq = d.entries.len() as i64 + 1;
             // Bounded and safe on disk; the records keep the county's own name.
             let stored_name = format!("{}_{}", &r.sha[..12], disk_name(&r.found.name, 150));
             let mut entry = FileEntry {
@@ -668,6 +671,12 @@ impl Batch<'_> {
                 None => self.check(&r.found, &r.bytes, r.size, &r.sha),
             };
             let outcome = self.outcome(&checked);
+            // The very file recorded as rejected before, still in the inbox (a run killed after
+            // its commit): recorded once; it leaves the inbox now.
+            if outcome == Outcome::Rejected && self.rejected_before(&r.found.name, &r.sha)? {
+                tracing::info!(file = %r.found.name, "already recorded as rejected; leaves the inbox");
+                continue;
+            }
             let rel = match outcome {
                 Outcome::Rejected => format!("quarantine/{}/{stored_name}", self.month_dir),
                 _ => format!("archive/{}/{stored_name}", self.month_dir),
@@ -707,6 +716,24 @@ impl Batch<'_> {
             d.entries.push(entry);
         }
         Ok(d)
+    }
+
+    /// Whether this name with these bytes was recorded as rejected by an earlier batch.
+    fn rejected_before(&self, name: &str, sha: &str) -> Result<bool> {
+        if self.rejected.get().is_none() {
+            let set = self
+                .store
+                .files()?
+                .into_iter()
+                .filter(|f| f.outcome == Outcome::Rejected)
+                .map(|f| (f.file_name, f.sha256))
+                .collect();
+            let _ = self.rejected.set(set);
+        }
+        Ok(self
+            .rejected
+            .get()
+            .is_some_and(|s| s.contains(&(name.to_string(), sha.to_string()))))
     }
 
     fn outcome(&self, checked: &Checked) -> Outcome {

@@ -607,7 +607,8 @@ pub async fn deliver_due(
             {
                 continue;
             }
-            if out.unreachable {
+            // The daemon does not knock on a door that is shut; a person asking waits it out.
+            if out.unreachable && round.respect_backoff {
                 continue;
             }
             let small = r.small
@@ -859,10 +860,13 @@ impl Connection {
                 out.sent.push(key);
             }
             Err(Failure { error: Sending::Ledger(e), .. }) => return Err(e),
-            Err(Failure { error: Sending::Smtp(e), transient }) => {
-                tracing::warn!(recipient = %r, message = %m.id, error = %e.message, transient, "not delivered; kept in the outbox");
-                record(data_dir, pipeline, settings, m, r, EventKind::Failed, e.message.clone(), Some(transient), e.code)?;
-                out.unreachable |= transient && e.code.is_none();
+            Err(Failure { error: Sending::Smtp(e), .. }) => {
+                let later = e.later;
+                tracing::warn!(recipient = %r, message = %m.id, error = %e.message, later, "not delivered; kept in the outbox");
+                record(data_dir, pipeline, settings, m, r, EventKind::Failed, e.message.clone(), Some(later), e.code)?;
+                // No connection, or one fayuan's settings cannot use: the other recipients would
+                // fare no better now.
+                out.unreachable |= later && (e.code.is_none() || !e.transient);
                 out.failed.push((m.id.clone(), r.to_string(), e.message));
             }
         }

@@ -14,8 +14,12 @@ pub use crate::config::{Security, ServerUrl};
 /// What went wrong with one send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendError {
-    /// Worth trying again later (4xx, refused connection, timeout).
+    /// Worth trying again at once (4xx, refused connection, timeout).
     pub transient: bool,
+    /// Worth trying again in a later round: a transient failure, or one of the server or of
+    /// fayuan's settings (authentication, TLS) that a person can mend — not a refusal of this
+    /// message or recipient (550 no such mailbox, 552 too large).
+    pub later: bool,
     pub message: String,
     /// The server's reply code, when it answered with one (552: too large).
     pub code: Option<u16>,
@@ -79,6 +83,7 @@ impl Smtp {
         let envelope =
             Envelope::new(Some(from.clone()), vec![to.clone()]).map_err(|e| SendError {
                 transient: false,
+                later: false,
                 message: e.to_string(),
                 code: None,
             })?;
@@ -86,22 +91,33 @@ impl Smtp {
         {
             Err(_) => Err(SendError {
                 transient: true,
+                later: true,
                 message: format!("no answer within {} s", self.timeout.as_secs()),
                 code: None,
             }),
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(SendError {
+            Ok(Err(e)) => {
                 // 4xx, a refused or dropped connection, a timeout: later may work. 5xx, a
-                // certificate the client does not trust, a malformed reply: it will not.
-                transient: e.is_transient()
+                // certificate the client does not trust, a malformed reply: not at once.
+                let transient = e.is_transient()
                     || e.is_timeout()
-                    || !(e.is_permanent() || e.is_tls() || e.is_client() || e.is_response()),
-                message: match e.status() {
-                    Some(code) => format!("{code}: {e}"),
-                    None => e.to_string(),
-                },
-                code: e.status().and_then(|c| c.to_string().parse().ok()),
-            }),
+                    || !(e.is_permanent() || e.is_tls() || e.is_client() || e.is_response());
+                let code: Option<u16> = e.status().and_then(|c| c.to_string().parse().ok());
+                // Authentication and TLS are the server's or the settings', never the
+                // recipient's: the message waits until they are mended.
+                let settings = e.is_tls()
+                    || e.is_client()
+                    || matches!(code, Some(530 | 534 | 535 | 538 | 454 | 421));
+                Err(SendError {
+                    transient,
+                    later: transient || settings,
+                    message: match e.status() {
+                        Some(code) => format!("{code}: {e}"),
+                        None => e.to_string(),
+                    },
+                    code,
+                })
+            }
         }
     }
 }

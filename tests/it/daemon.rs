@@ -520,8 +520,10 @@ fn a_second_writer_waits_then_gives_up_with_a_clear_message() {
     assert_eq!(env.run(&["ingest"]).code, 0);
 }
 
+/// Issue 20: a report built while the mail server is down is not built again; its delivery is
+/// retried, the staff hear of the failing delivery once and of its recovery once.
 #[test]
-fn a_failed_report_is_recorded_reported_and_made_at_the_next_start() {
+fn a_report_that_reached_nobody_is_delivered_later_not_built_again() {
     if !python_ready() {
         return;
     }
@@ -531,37 +533,72 @@ fn a_failed_report_is_recorded_reported_and_made_at_the_next_start() {
     let port = free_port();
     let url = format!("smtp://127.0.0.1:{port}");
     let vars = [("FAYUAN_SMTP_URL", url.as_str())];
-    // The mail server is down at report time: the job fails, the daemon carries on.
+    // The mail server is down at report time: the report is made and queued, its delivery fails,
+    // the daemon carries on.
     let d = Daemon::start(&env, &["--as-of", "2025-07-06 09:05"], &vars);
-    wait_for("the failed report", Duration::from_secs(90), || {
-        run_ledger(&env).contains("\"job\":\"report\"")
+    wait_for("the failed delivery", Duration::from_secs(90), || {
+        run_ledger(&env).contains("\"job\":\"deliver\"")
     });
     wait_for("the start record", Duration::from_secs(30), || {
         run_ledger(&env).contains("\"job\":\"start\"")
     });
     assert_eq!(d.stop(), 0, "a failed job does not stop the daemon");
-    assert!(run_ledger(&env).contains("\"job\":\"report\",\"period\":\"2025-06\",\"fired\":\"2025-07-06T09:00:00+08:00\",\"ok\":false"), "{}", run_ledger(&env));
-    // The notice to the data staff waits in the outbox.
-    let notices: Vec<_> = env
-        .files_under("outbox")
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains("failure-report"))
-        .collect();
-    assert_eq!(notices.len(), 1, "{notices:?}");
-    // The server is back; the next start makes the report, and the digest says what failed.
-    let mail = Server::start("smtp", port, &env.tmp.path().join("mail"), &[]);
-    let d = Daemon::start(&env, &["--as-of", "2025-07-06 10:00"], &vars);
-    wait_for("the report", Duration::from_secs(90), || {
-        run_ledger(&env).contains("\"ok\":true,\"detail\":\"【法律援助民生实事】六安市2025年6月")
+    let ledger = run_ledger(&env);
+    assert!(ledger.contains("\"job\":\"report\",\"period\":\"2025-06\",\"fired\":\"2025-07-06T09:00:00+08:00\",\"ok\":true"), "{ledger}");
+    assert!(ledger.contains("\"job\":\"deliver\",\"ok\":false"), "{ledger}");
+    // One notice to the data staff waits in the outbox, with the digest.
+    let waiting = |what: &str| {
+        env.files_under("outbox")
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains(what) && p.ends_with("message.eml"))
+            .count()
+    };
+    assert_eq!(waiting("failure-deliver"), 1);
+    assert_eq!(waiting("2025-06-01"), 1);
+    // `status` lists what waits: the digest to both, the notice to the staff.
+    let st = env.run_env(&["--as-of", "2025-07-06 09:30", "status", "--period", "2025-06"], &vars);
+    assert!(st.stdout.contains("发件箱：3 封（收件人）待发送"), "{}", st.stdout);
+    assert!(st.stdout.contains("摘要邮件（2025-06-01）→ leader@example.gov.cn：已等待 25 分钟"), "{}", st.stdout);
+    // Restarted an hour later, still down: no second notice, no second report.
+    let d = Daemon::start(&env, &["--as-of", "2025-07-06 10:05"], &vars);
+    wait_for("a second delivery round", Duration::from_secs(90), || {
+        run_ledger(&env).matches("\"job\":\"deliver\"").count() >= 2
     });
     assert_eq!(d.stop(), 0);
-    // The digest made (and kept) at the failed run is the one delivered, once to each.
-    assert_eq!(mail.received().len(), 2);
-    // The next digest tells leadership about the failure.
+    assert_eq!(waiting("failure-"), 1, "one incident, one notice");
+    // The server is back; the next start delivers what waited and says it recovered.
+    let mail = Server::start("smtp", port, &env.tmp.path().join("mail"), &[]);
+    let d = Daemon::start(&env, &["--as-of", "2025-07-06 11:00"], &vars);
+    wait_for("the delivery", Duration::from_secs(90), || {
+        run_ledger(&env).contains("\"job\":\"deliver\",\"ok\":true")
+    });
+    wait_for("the recovery notice", Duration::from_secs(30), || {
+        mail.received().len() >= 4
+    });
+    assert_eq!(d.stop(), 0);
+    let ledger = run_ledger(&env);
+    assert_eq!(ledger.matches("\"job\":\"report\"").count(), 1, "built once: {ledger}");
+    assert_eq!(env.files_under("output/.history").len(), 0);
+    // The digest to leader and staff, the failure notice and the recovery notice to the staff.
+    let mut got: Vec<(String, String)> = mail
+        .received()
+        .iter()
+        .map(|(name, raw)| {
+            let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+            (name[4..].to_string(), m.subject().unwrap_or("").to_string())
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.iter().any(|(r, s)| r.starts_with("leader@") && s.contains("2025年6月汇总")));
+    assert!(got.iter().any(|(r, s)| r.starts_with("data-staff@") && s.contains("2025年6月汇总")));
+    assert!(got.iter().any(|(r, s)| r.starts_with("data-staff@") && s.contains("定时任务失败：deliver")));
+    assert!(got.iter().any(|(r, s)| r.starts_with("data-staff@") && s.contains("定时任务已恢复：deliver")));
+    // The next digest tells leadership about the failure, once for the whole incident.
     let r = env.run_env(
         &[
             "--as-of",
-            "2025-07-06 10:30",
+            "2025-07-06 11:30",
             "run",
             "--period",
             "2025-06",
@@ -570,14 +607,15 @@ fn a_failed_report_is_recorded_reported_and_made_at_the_next_start() {
         &vars,
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert_eq!(mail.received().len(), 4);
+    assert_eq!(mail.received().len(), 6);
     let all = mail.received();
     let msg = mail_parser::MessageParser::default()
-        .parse(&all[2].1)
+        .parse(&all[4].1)
         .unwrap();
     let text = msg.body_text(0).unwrap();
     assert!(
-        text.contains("定时任务 report") && text.contains("失败"),
+        text.contains("定时任务 deliver 自 2025-07-06 09:05 起失败 2 次（最近一次 2025-07-06 10:05）"),
         "{text}"
     );
+    assert_eq!(text.matches("定时任务 deliver").count(), 1, "{text}");
 }

@@ -567,8 +567,9 @@ fn a_message_over_the_size_limit_is_held_without_being_read() {
         return;
     }
     let s = setup();
-    // A 30 MB message against the default `max_message_mb = 25`.
-    let big = vec![b'x'; 22 * 1024 * 1024]; // 30 MB once base64-encoded
+    // A 31.6 MB message against the default `max_message_mb = 25` (MB = 1,000,000 bytes): 22 MiB
+    // of attachment, base64 (4/3) in lines of 76 characters and CRLF (78/76).
+    let big = vec![b'x'; 22 * 1024 * 1024];
     s.imap.deliver(&message(
         HUOQIU,
         "大文件",
@@ -592,7 +593,7 @@ fn a_message_over_the_size_limit_is_held_without_being_read() {
         .collect();
     assert_eq!(staff.len(), 1, "{got:?}");
     assert!(
-        staff[0].contains("邮件过大（30.") && staff[0].contains(HUOQIU),
+        staff[0].contains("邮件过大（31.6 MB，上限 25 MB）") && staff[0].contains(HUOQIU),
         "{}",
         staff[0]
     );

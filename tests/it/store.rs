@@ -155,8 +155,8 @@ fn new_batches_stack_onto_an_old_store() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 }
 
-/// The SHA index (store/sha.idx) is a cache of the batches: a missing, torn or lagging index is
-/// mended from them, and a file sent again is still recognised.
+/// The SHA index (store/accepted.idx) is a cache of the batches: a missing, torn or lagging index
+/// is mended from them, and a file sent again is still recognised.
 #[test]
 fn the_sha_index_is_mended_from_the_batches() {
     let env = v0();
@@ -165,9 +165,10 @@ fn the_sha_index_is_mended_from_the_batches() {
     env.drop_in("again1.xlsx", &again);
     let r = env.run(&["--as-of", "2025-04-02 10:00", "ingest"]);
     assert!(r.stdout.contains("重复 1"), "{}", r.stdout);
-    let index = env.data().join("store/sha.idx");
-    // 5 files taken in the two v0 batches (the duplicate is not indexed), 48 bytes each.
-    assert_eq!(std::fs::metadata(&index).unwrap().len(), 5 * 48);
+    let index = env.data().join("store/accepted.idx");
+    // 4 files accepted in the two v0 batches (the README: 3 + 1; the rejected file and the
+    // duplicate are not indexed), 48 bytes each.
+    assert_eq!(std::fs::metadata(&index).unwrap().len(), 4 * 48);
     // Torn: the last record cut in half.
     let bytes = std::fs::read(&index).unwrap();
     std::fs::write(&index, &bytes[..bytes.len() - 20]).unwrap();

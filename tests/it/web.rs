@@ -267,7 +267,8 @@ fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
             assert_eq!(code, 404, "{url}");
             assert!(!body.contains("霍邱县"));
         }
-        // An upload over the limit (20 MB): a clear error, nothing kept.
+        // An upload over the limit (20 MB = 20,000,000 bytes): a clear error; kept in quarantine
+        // with the reason, never read (issue 20: nothing refused is lost).
         let big = vec![b'x'; 21 * 1024 * 1024];
         let form = reqwest::multipart::Form::new().part(
             "file",
@@ -280,13 +281,20 @@ fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 413);
+        let body = r.text().await.unwrap();
+        // 21 × 1,048,576 bytes = 22,020,096 bytes = 22.0 MB.
         assert!(
-            r.text()
-                .await
-                .unwrap()
-                .contains("超过 20 MB，未接收、未保存")
+            body.contains("未接收（文件已保存备查）") && body.contains("文件过大（22.0 MB，上限 20 MB）"),
+            "{body}"
         );
         assert!(s.env.files_under("inbox").is_empty());
+        let kept: Vec<_> = s
+            .env
+            .files_under("quarantine")
+            .into_iter()
+            .filter(|p| std::fs::metadata(p).unwrap().len() == 21 * 1024 * 1024)
+            .collect();
+        assert_eq!(kept.len(), 1, "{:?}", s.env.files_under("quarantine"));
         // Another unit's rows through this unit's page: refused, nothing taken.
         let csv = std::fs::read(samples().join("金寨县_2025-06.csv")).unwrap();
         let form = reqwest::multipart::Form::new().part(
@@ -300,7 +308,25 @@ fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
             .await
             .unwrap();
         let body = r.text().await.unwrap();
-        assert!(body.contains("含有其他单位（341524）的数据"), "{body}");
+        assert!(
+            body.contains("含有其他单位（341524）的数据，本页面只能报送霍邱县的数据"),
+            "{body}"
+        );
+        // Kept in quarantine with its reason, byte for byte.
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            std::fs::read(samples().join("金寨县_2025-06.csv")).unwrap(),
+        ));
+        let refused = s
+            .env
+            .store()
+            .files()
+            .unwrap()
+            .into_iter()
+            .find(|f| f.sha256 == sha)
+            .expect("recorded");
+        assert_eq!(refused.outcome, fayuan::store::Outcome::Rejected);
+        assert!(refused.stored_as.starts_with("quarantine/"), "{}", refused.stored_as);
+        assert_eq!(sha256_of(&s.env.data().join(&refused.stored_as)), sha);
         let (_, page) = get(&s.url(&format!("/bureau?token={TOKEN}&period=2025-06"))).await;
         assert_eq!(cell(&page, "341524", 6), "被拒");
         // The month's template downloads.
