@@ -51,16 +51,13 @@ fn write_time(path: &Path, now: DateTime<Tz>) -> Result<()> {
 pub fn history(ctx: &Context) -> Result<History> {
     let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
     let mut h = History::default();
-    let seen = events
-        .iter()
-        .map(|e| e.at.0)
-        .chain(
-            std::fs::read(ctx.data_dir.last_look())
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Heartbeat>(&b).ok())
-                .map(|b| b.at.0),
-        )
-        .max();
+    // Where the planner got to: the end of the last tick that finished (a tick killed midway
+    // leaves it where it was, so that what it had not done is due again; what it had done is
+    // in the ledgers and not done twice). Without it, a first start.
+    let seen = std::fs::read(ctx.data_dir.last_look())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Heartbeat>(&b).ok())
+        .map(|b| b.at.0);
     h.last_seen = seen;
     for e in &events {
         let p = e.period.as_deref().and_then(Period::parse);
@@ -181,6 +178,10 @@ fn shared_resources(ctxs: &[Context]) -> Vec<String> {
 
 async fn main_loop(ctx: Context) -> Result<i32> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
+    crate::faults::point(
+        &format!("daemon-start-{}", ctx.pipeline.name()),
+        ctx.data_dir.root(),
+    )?;
     // The daemon's clock runs (the command line made it: the system's, or from --as-of at
     // --clock-rate); every "now" below is read from it.
     let clock = ctx.clock;
@@ -347,9 +348,7 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
             }
         })
         .collect();
-    if let Err(e) =
-        write_time(&ctx.data_dir.last_look(), now).and_then(|_| beat(&ctx.data_dir, now))
-    {
+    if let Err(e) = beat(&ctx.data_dir, now) {
         tracing::error!(error = %e, "heartbeat not written");
     }
     for job in jobs {
@@ -395,6 +394,10 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
             }
         });
         done(ctx, JobKind::Deliver, None, None, result, now).await;
+    }
+    // The planner got this far: what was due until `now` has been done (or recorded failing).
+    if let Err(e) = write_time(&ctx.data_dir.last_look(), now) {
+        tracing::error!(error = %e, "the planner's last look not written");
     }
 }
 
@@ -665,7 +668,7 @@ async fn staff_notice(ctx: &Context, id: &str, subject: &str, text: &str, period
                 small: None,
                 manifest: None,
             },
-            &notify::Settings::resolve(p, ctx.at(now).clock)?,
+            &notify::Settings::resolve(p, ctx.clock)?,
         )
         .await
     };

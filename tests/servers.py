@@ -2,9 +2,13 @@
 
     python3 tests/servers.py smtp --port P --out DIR [--auth USER:PASS] [--starttls CERT KEY]
                                   [--implicit-tls CERT KEY] [--reject-rcpt ADDR] [--transient N]
+                                  [--max-size BYTES] [--control FILE]
     python3 tests/servers.py http --port P --out DIR [--fail N] [--always-fail] [--routes FILE]
 
 The SMTP server is aiosmtpd (from PyPI); each accepted message is stored as DIR/<n>-<rcpt>.eml.
+With --max-size, a message larger than BYTES is refused as aiosmtpd refuses it (552). With
+--control, FILE is read at each recipient: "4xx" refuses it for now (451), "5xx" for good (550),
+anything else (or no file) accepts.
 The HTTP server is the standard library's; each POST body is stored as DIR/<n>.json. With
 --routes, GET answers come from a JSON file {path: [answer, ...]}: each request takes the next
 answer (the last one repeats); an answer has "status", and "file" (bytes to send), "random"
@@ -42,6 +46,16 @@ def smtp(args):
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
             if address in args.reject_rcpt:
                 return "550 5.1.1 mailbox unavailable"
+            if args.control:
+                try:
+                    with open(args.control) as f:
+                        mode = f.read().strip()
+                except OSError:
+                    mode = ""
+                if mode == "4xx":
+                    return "451 4.3.0 temporarily unavailable, try again later"
+                if mode == "5xx":
+                    return "554 5.7.1 refused by policy"
             if Handler.transient_left > 0:
                 Handler.transient_left -= 1
                 return "451 4.3.0 temporarily unavailable, try again later"
@@ -72,6 +86,8 @@ def smtp(args):
     if args.implicit_tls:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(*args.implicit_tls)
+    if args.max_size:
+        kwargs.update(data_size_limit=args.max_size)
     controller = Controller(Handler(), hostname="127.0.0.1", port=args.port,
                             ssl_context=ssl_context, ready_timeout=10, **kwargs)
     controller.start()
@@ -149,6 +165,8 @@ def main():
     p.add_argument("--implicit-tls", nargs=2)
     p.add_argument("--reject-rcpt", action="append", default=[])
     p.add_argument("--transient", type=int, default=0)
+    p.add_argument("--max-size", type=int, default=0)
+    p.add_argument("--control")
     p.add_argument("--fail", type=int, default=0)
     p.add_argument("--always-fail", action="store_true")
     p.add_argument("--routes")

@@ -473,6 +473,10 @@ pub struct Settings {
     pub timeout: Duration,
     /// Tries per recipient for transient failures.
     pub retry: Retry,
+    /// Tries for a message sent the moment it is made: on a running clock (the daemon), one —
+    /// the delivery rounds try again, so a down server does not hold up a county's mail; for a
+    /// command, `retry`.
+    pub immediate: Retry,
 }
 
 impl Settings {
@@ -506,6 +510,10 @@ impl Settings {
             ca_pem,
             timeout: Duration::from_secs(e.timeout_seconds),
             retry: e.retry(),
+            immediate: match clock {
+                period::Clock::Fixed(_) => e.retry(),
+                period::Clock::Running { .. } => Retry::new(1, 0),
+            },
         })
     }
 }
@@ -523,6 +531,8 @@ pub struct Delivered {
     pub small: Vec<(String, String)>,
     /// The round stopped early: the server could not be reached.
     pub unreachable: bool,
+    /// The last refusal of a single send (what `send_or_small` looks at).
+    refused: Option<smtp::SendError>,
 }
 
 impl Delivered {
@@ -615,7 +625,7 @@ pub async fn deliver_due(
                 || r.last_failure
                     .as_ref()
                     .is_some_and(|f| m.kind == MessageKind::Digest && f.too_large());
-            out.add(conn.send(data_dir, pipeline, settings, &m, &r.address, small, round.retry).await?);
+            out.add(conn.send_or_small(data_dir, pipeline, settings, &m, &r.address, small, round.retry).await?);
         }
     }
     notice_undelivered(data_dir, pipeline, settings, &mut conn, &out, &events).await?;
@@ -734,7 +744,7 @@ pub async fn deliver_message(
         if out.unreachable || r.last_failure.as_ref().is_some_and(|f| !f.transient) {
             continue;
         }
-        out.add(conn.send(data_dir, pipeline, settings, &m, &r.address, r.small, settings.retry).await?);
+        out.add(conn.send_or_small(data_dir, pipeline, settings, &m, &r.address, r.small, settings.immediate).await?);
     }
     Ok(out)
 }
@@ -794,6 +804,36 @@ impl Connection {
         Ok(Connection {
             smtp: Some((transport, from)),
         })
+    }
+
+    /// Sends one message to one recipient; a digest the server refuses as too large is sent
+    /// again at once without its workbook (once: `small` says it was tried already).
+    #[allow(clippy::too_many_arguments)] // the round's context and the one send
+    async fn send_or_small(
+        &mut self,
+        data_dir: &DataDir,
+        pipeline: &Pipeline,
+        settings: &Settings,
+        m: &MessageState,
+        r: &str,
+        small: bool,
+        retry: Retry,
+    ) -> Result<Delivered> {
+        let out = self.send(data_dir, pipeline, settings, m, r, small, retry).await?;
+        let too_large = out.refused.as_ref().is_some_and(|e| {
+            LastFailure {
+                at: Moment::default(),
+                detail: e.message.clone(),
+                transient: e.later,
+                code: e.code,
+            }
+            .too_large()
+        });
+        if small || !too_large || m.kind != MessageKind::Digest || !has_small(data_dir, pipeline, m) {
+            return Ok(out);
+        }
+        tracing::warn!(message = %m.id, recipient = %r, "refused as too large; sending it without the workbook");
+        self.send(data_dir, pipeline, settings, m, r, true, retry).await
     }
 
     /// Sends one message to one recipient (the form without the workbook when `small`).
@@ -867,7 +907,8 @@ impl Connection {
                 // No connection, or one fayuan's settings cannot use: the other recipients would
                 // fare no better now.
                 out.unreachable |= later && (e.code.is_none() || !e.transient);
-                out.failed.push((m.id.clone(), r.to_string(), e.message));
+                out.failed.push((m.id.clone(), r.to_string(), e.message.clone()));
+                out.refused = Some(e);
             }
         }
         Ok(out)

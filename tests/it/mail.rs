@@ -10,18 +10,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const USER: &str = "data@example.gov.cn";
-const PASSWORD: &str = "s3cret-for-tests";
-const HUOQIU: &str = "huoqiu@example.gov.cn";
+pub const USER: &str = "data@example.gov.cn";
+pub const PASSWORD: &str = "s3cret-for-tests";
+pub const HUOQIU: &str = "huoqiu@example.gov.cn";
 
 /// A Dovecot serving one user over TLS on a free port of 127.0.0.1.
-struct Dovecot {
+pub struct Dovecot {
     child: Child,
     dir: PathBuf,
-    port: u16,
+    pub port: u16,
     /// Plain IMAP, upgraded with STARTTLS (the server requires TLS before a login).
     starttls_port: u16,
-    ca: PathBuf,
+    pub ca: PathBuf,
 }
 
 impl Drop for Dovecot {
@@ -31,7 +31,7 @@ impl Drop for Dovecot {
     }
 }
 
-fn dovecot_ready() -> bool {
+pub fn dovecot_ready() -> bool {
     let ok = Command::new("dovecot")
         .arg("--version")
         .output()
@@ -48,7 +48,7 @@ fn dovecot_ready() -> bool {
 }
 
 impl Dovecot {
-    fn start(dir: &Path) -> Dovecot {
+    pub fn start(dir: &Path) -> Dovecot {
         // Dovecot's own users must reach these files: the folder is world-readable.
         std::fs::create_dir_all(dir).unwrap();
         for p in dir.ancestors() {
@@ -114,7 +114,7 @@ impl Dovecot {
     }
 
     /// Stops the server and starts it again on the same port with the same mail.
-    fn restart(&mut self) {
+    pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(self.dir.join("run/master.pid"));
@@ -134,7 +134,7 @@ impl Dovecot {
         }
     }
 
-    fn tool(&self, args: &[&str]) -> String {
+    pub fn tool(&self, args: &[&str]) -> String {
         let o = Command::new("python3")
             .arg(repo().join("tests/tools/imap.py"))
             .args(["127.0.0.1", &self.port.to_string()])
@@ -153,20 +153,28 @@ impl Dovecot {
     }
 
     /// Delivers a message into INBOX, as a county's mail would arrive.
-    fn deliver(&self, message: &[u8]) {
+    pub fn deliver(&self, message: &[u8]) {
         let path = self.dir.join(format!("m{}.eml", fastrand::u64(..)));
         std::fs::write(&path, message).unwrap();
         self.tool(&["append", path.to_str().unwrap()]);
     }
 
-    fn count(&self, folder: &str) -> i64 {
+    /// Delivers a message into INBOX as received by the server at `when` ("2025-07-04 10:00
+    /// +0800": its INTERNALDATE).
+    pub fn deliver_at(&self, message: &[u8], when: &str) {
+        let path = self.dir.join(format!("m{}.eml", fastrand::u64(..)));
+        std::fs::write(&path, message).unwrap();
+        self.tool(&["append", path.to_str().unwrap(), "INBOX", when]);
+    }
+
+    pub fn count(&self, folder: &str) -> i64 {
         self.tool(&["count", folder]).parse().unwrap()
     }
 }
 
 /// A MIME message with attachments: (file name header form, bytes). `name_header` is the
 /// Content-Disposition parameter exactly as a mail program writes it.
-fn message(
+pub fn message(
     from: &str,
     subject: &str,
     extra_headers: &str,
@@ -205,7 +213,7 @@ fn message(
 }
 
 /// `filename*=UTF-8''…` (RFC 2231).
-fn rfc2231(name: &str) -> String {
+pub fn rfc2231(name: &str) -> String {
     let enc: String = name
         .bytes()
         .map(|b| {
@@ -228,20 +236,20 @@ fn gbk(name: &str) -> String {
     )
 }
 
-const HEADER: &str = "单位代码,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数";
+pub const HEADER: &str = "单位代码,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数";
 
-fn csv_row(code: &str, month: u32, cases: i64) -> String {
+pub fn csv_row(code: &str, month: u32, cases: i64) -> String {
     format!("{code},2025-{month:02},{cases},{cases},0,0,5,80000,70000,56000,0,0,10,10")
 }
 
-struct Setup {
-    env: Env,
-    imap: Dovecot,
-    smtp: Server,
+pub struct Setup {
+    pub env: Env,
+    pub imap: Dovecot,
+    pub smtp: Server,
     _dir: tempfile::TempDir,
 }
 
-fn setup() -> Setup {
+pub fn setup() -> Setup {
     setup_with(
         |imap| format!("imaps://127.0.0.1:{}", imap.port),
         "done_folder = \"fayuan-processed\"\nheld_folder = \"fayuan-held\"\n",
@@ -249,7 +257,7 @@ fn setup() -> Setup {
 }
 
 /// A setup with the mailbox's URL made from the server, and its folder settings.
-fn setup_with(url: impl Fn(&Dovecot) -> String, folders: &str) -> Setup {
+pub fn setup_with(url: impl Fn(&Dovecot) -> String, folders: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     // SPEC §9: a unit's `contact` may be a list; every address in it may send.
     let mut path = pipeline(
@@ -278,7 +286,7 @@ fn setup_with(url: impl Fn(&Dovecot) -> String, folders: &str) -> Setup {
 }
 
 impl Setup {
-    fn ingest(&self, at: &str) -> Run {
+    pub fn ingest(&self, at: &str) -> Run {
         let url = format!("smtp://127.0.0.1:{}", self.smtp.port);
         let ca = self.imap.ca.to_str().unwrap().to_string();
         self.env.run_env(
@@ -292,7 +300,7 @@ impl Setup {
     }
 
     /// Received SMTP messages, parsed: (recipients, subject, text, raw headers).
-    fn receipts(&self) -> Vec<(String, String, String, String)> {
+    pub fn receipts(&self) -> Vec<(String, String, String, String)> {
         self.smtp
             .received()
             .into_iter()

@@ -3,6 +3,7 @@
 mod alerts;
 mod config;
 mod daemon;
+mod doors;
 mod email;
 mod faults;
 mod fixtures;

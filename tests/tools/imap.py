@@ -1,7 +1,9 @@
 """A test's hands on the IMAP server (Dovecot): put a message into a folder, or count a folder.
 
-python3 imap.py HOST PORT CA_PEM USER PASSWORD append FILE [FOLDER]
+python3 imap.py HOST PORT CA_PEM USER PASSWORD append FILE [FOLDER [INTERNALDATE]]
 python3 imap.py HOST PORT CA_PEM USER PASSWORD count FOLDER
+
+INTERNALDATE as "2025-07-04 10:00 +0800": when the server says it received the message.
 """
 import imaplib
 import ssl
@@ -15,8 +17,13 @@ def main():
     m.login(user, password)
     if command == "append":
         folder = sys.argv[8] if len(sys.argv) > 8 else "INBOX"
+        when = None
+        if len(sys.argv) > 9:
+            import datetime
+            t = datetime.datetime.strptime(sys.argv[9], "%Y-%m-%d %H:%M %z")
+            when = imaplib.Time2Internaldate(t)
         with open(sys.argv[7], "rb") as f:
-            typ, data = m.append(folder, None, None, f.read())
+            typ, data = m.append(folder, None, when, f.read())
         assert typ == "OK", data
     elif command == "count":
         typ, data = m.select(sys.argv[7], readonly=True)
