@@ -9,7 +9,7 @@ use crate::mail::{self, HEADER, HUOQIU, PASSWORD, csv_row, dovecot_ready, rfc223
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LEADER: &str = "leader@example.gov.cn";
 const STAFF: &str = "data-staff@example.gov.cn";
@@ -358,4 +358,143 @@ fn a_digest_refused_as_too_large_goes_once_without_its_workbook() {
     exactly_once(&server);
     let text = ledger_text(&env);
     assert_eq!(text.matches("\"detail\":\"small\"").count(), 2, "{text}");
+}
+
+/// The daemon's own "now", from its heartbeat (written at every wake-up).
+fn daemon_now(env: &Env) -> Option<chrono::DateTime<chrono_tz::Tz>> {
+    let b = std::fs::read(env.data().join("daemon/heartbeat.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+    fayuan::period::parse_instant(v["at"].as_str()?)
+}
+
+fn mailbox_vars(s: &mail::Setup, smtp_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("FAYUAN_IMAP_PASSWORD", PASSWORD.to_string()),
+        ("FAYUAN_IMAP_CA_FILE", s.imap.ca.to_str().unwrap().to_string()),
+        ("FAYUAN_SMTP_URL", smtp_url.to_string()),
+    ]
+}
+
+/// The mail server down for two days (the daemon's clock run fast, 5,000 s a second) across a
+/// reminder round, a county's mail and the report day, then up: every reminder, the receipt and
+/// the digest reach each recipient exactly once, the staff get one failure notice and one
+/// recovery notice, and `status` listed what waited while it waited.
+#[test]
+fn smtp_down_for_two_days_then_everything_once_and_one_notice_each_way() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = mail::setup();
+    let port = free_port();
+    let vars = mailbox_vars(&s, &format!("smtp://127.0.0.1:{port}"));
+    let d = Daemon::start(
+        &s.env,
+        &["--as-of", "2025-07-04 09:30", "--clock-rate", "5000"],
+        &with(&vars, &[]),
+    );
+    let env = &s.env;
+    let past = |t: &str| {
+        let t = fayuan::period::parse_instant(t).unwrap();
+        move || daemon_now(env).is_some_and(|n| n >= t)
+    };
+    // 霍邱县 sends June on the 4th, before the reminder round of the 5th.
+    wait_for("4 July 15:00", Duration::from_secs(60), past("2025-07-04 15:00"));
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40));
+    s.imap.deliver_at(
+        &mail::message(HUOQIU, "霍邱县6月", "", &[(&rfc2231("霍邱县_2025-06.csv"), csv.as_bytes())]),
+        "2025-07-04 15:00 +0800",
+    );
+    wait_for("the report day", Duration::from_secs(90), past("2025-07-06 09:30"));
+    // Waiting: the reminders of the 5th (7 units: 霍邱县 had sent), each to the unit's contact
+    // and the staff; the receipt to 霍邱县's two addresses; the digest to leader and staff; the
+    // failure notice to the staff: 14 + 2 + 2 + 1.
+    let now = fayuan::period::instant_text(&daemon_now(env).unwrap());
+    let st = s.env.run_env(&["--as-of", &now, "status", "--period", "2025-06"], &with(&vars, &[]));
+    assert!(st.stdout.contains("发件箱：19 封（收件人）待发送"), "{}", st.stdout);
+    assert!(st.stdout.contains("回执（receipt-data-"), "{}", st.stdout);
+    assert!(st.stdout.contains("最近错误：Connection error: Connection refused"), "{}", st.stdout);
+    assert_eq!(s.imap.count("fayuan-processed"), 1);
+    let smtp = Server::start("smtp", port, &s.env.tmp.path().join("mail-up"), &[]);
+    wait_for("everything delivered", Duration::from_secs(90), || smtp.received().len() >= 20);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(d.stop(), 0);
+    exactly_once(&smtp);
+    let got = delivered(&smtp);
+    let count = |pred: &dyn Fn(&(String, String, String, Vec<u8>)) -> bool| got.iter().filter(|g| pred(g)).count();
+    assert_eq!(count(&|g| g.2.contains("请报送") && g.2.contains("2025年6月")), 14);
+    assert_eq!(count(&|g| g.2.contains("请报送") && g.0 == STAFF), 7);
+    assert_eq!(count(&|g| g.2.contains("请报送霍邱县")), 0, "霍邱县 had sent");
+    assert_eq!(count(&|g| g.2 == "回执：霍邱县6月"), 2);
+    assert_eq!(count(&|g| g.2.contains("2025年6月汇总")), 2);
+    assert_eq!(count(&|g| g.2.contains("定时任务失败：deliver")), 1);
+    assert_eq!(count(&|g| g.2.contains("定时任务已恢复：deliver")), 1);
+    assert_eq!(got.len(), 20, "{:?}", got.iter().map(|g| (&g.0, &g.2)).collect::<Vec<_>>());
+    // The receipt is in the county's thread.
+    let receipt = got.iter().find(|g| g.2 == "回执：霍邱县6月").unwrap();
+    assert!(String::from_utf8_lossy(&receipt.3).contains("In-Reply-To: <t"));
+    let st = s.env.run_env(&["--as-of", "2025-07-07 12:00", "status", "--period", "2025-06"], &with(&vars, &[]));
+    assert!(st.stdout.contains("发件箱：没有待发送的邮件"), "{}", st.stdout);
+    // 霍邱县's June: sent (INTERNALDATE) on the 4th.
+    assert!(st.stdout.contains("341522 霍邱县  已报送  第1版  收到 2025-07-04 15:00"), "{}", st.stdout);
+}
+
+/// A county mail sent before the deadline (the server's INTERNALDATE) but processed after it
+/// (the daemon was down) is on time.
+#[test]
+fn a_mail_sent_before_the_deadline_and_taken_after_it_is_on_time() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = mail::setup();
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40));
+    s.imap.deliver_at(
+        &mail::message(HUOQIU, "霍邱县6月", "", &[(&rfc2231("霍邱县_2025-06.csv"), csv.as_bytes())]),
+        "2025-07-04 10:00 +0800",
+    );
+    // The deadline is the end of 5 July; fayuan looks on the 8th.
+    let r = s.ingest("2025-07-08 09:00");
+    assert!(r.stdout.contains("回执 1 封"), "{}{}", r.stdout, r.stderr);
+    let st = s.env.run(&["--as-of", "2025-07-08 09:05", "status", "--period", "2025-06"]);
+    assert!(st.stdout.contains("341522 霍邱县  已报送  第1版  收到 2025-07-04 10:00"), "{}", st.stdout);
+    // A later INTERNALDATE than now is taken as now (a server clock ahead is not believed).
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 5, 30));
+    s.imap.deliver_at(
+        &mail::message(HUOQIU, "霍邱县5月", "", &[(&rfc2231("霍邱县_2025-05.csv"), csv.as_bytes())]),
+        "2025-07-20 10:00 +0800",
+    );
+    let r = s.ingest("2025-07-09 09:00");
+    assert!(r.stdout.contains("回执 1 封"), "{}{}", r.stdout, r.stderr);
+    let st = s.env.run(&["--as-of", "2025-07-09 09:05", "status", "--period", "2025-05"]);
+    assert!(st.stdout.contains("341522 霍邱县  已报送（逾期）  第1版  收到 2025-07-09 09:00"), "{}", st.stdout);
+}
+
+/// Two county mails a second apart, with the default `poll_seconds` (300): both are answered
+/// within a minute (the second came while the first was handled).
+#[test]
+fn two_mails_a_second_apart_are_both_answered_within_a_minute() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = mail::setup();
+    let vars = mailbox_vars(&s, &format!("smtp://127.0.0.1:{}", s.smtp.port));
+    let d = Daemon::start(&s.env, &["--as-of", "2025-08-03 10:00"], &with(&vars, &[]));
+    // Connected and idle on an empty mailbox first.
+    wait_for("the mailbox", Duration::from_secs(30), || {
+        std::fs::read_to_string(s.env.tmp.path().join("daemon.log")).is_ok_and(|l| l.contains("mailbox connected"))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let start = Instant::now();
+    for (code, unit, cases) in [("341522", "霍邱县", 40), ("341524", "金寨县", 20)] {
+        let csv = format!("{HEADER}\r\n{}\r\n", csv_row(code, 7, cases));
+        let from = if code == "341522" { HUOQIU } else { "jinzhai@example.gov.cn" };
+        s.imap.deliver(&mail::message(from, &format!("{unit}7月"), "", &[(&rfc2231(&format!("{unit}_2025-07.csv")), csv.as_bytes())]));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    wait_for("both receipts", Duration::from_secs(60), || {
+        s.receipts().iter().filter(|r| r.1.starts_with("回执：")).count() >= 3
+    });
+    assert!(start.elapsed() < Duration::from_secs(61));
+    assert_eq!(d.stop(), 0);
+    exactly_once(&s.smtp);
+    assert_eq!(latest_rows(&s.env.store()).len(), 2);
 }
