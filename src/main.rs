@@ -7,6 +7,12 @@ fn main() {
         let memory = raw.next().unwrap_or_default();
         std::process::exit(fayuan::ingest::isolate::worker_main(&memory));
     }
+    // Output into a closed pipe (`fayuan status | head`) ends the program quietly, as with any
+    // command-line tool, instead of a panic.
+    // SAFETY: sets this process's own disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = fayuan::cli::Args::parse();
     fayuan::cli::init_logging();
     match fayuan::cli::run(args) {

@@ -212,6 +212,12 @@ impl Store {
         Ok(out)
     }
 
+    /// The store's generation: the number of its newest batch (0 when empty). Every commit
+    /// raises it, so what is computed from the store can be kept until it changes.
+    pub fn generation(&self) -> Result<i64> {
+        Ok(self.batches()?.last().map_or(0, |(n, _)| *n))
+    }
+
     pub fn next_batch(&self) -> Result<i64> {
         Ok(self.batches()?.last().map_or(1, |(n, _)| n + 1))
     }

@@ -42,6 +42,31 @@ struct Web {
     uploads: Arc<tokio::sync::Semaphore>,
     /// Asks the ingest task to take what waits in the inbox; answers with what it took.
     ingest: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>>,
+    /// Grids already computed, by (store generation, month, minute of "now").
+    grids: std::sync::Mutex<HashMap<(i64, Period, i64), Arc<Vec<UnitRow>>>>,
+}
+
+impl Web {
+    /// The units × months grid, computed once per store generation, month and minute: a page
+    /// asked for again (or by many counties at once) reads it from memory.
+    fn grid(&self, period: Period) -> Result<Arc<Vec<UnitRow>>> {
+        let ctx = &self.ctx;
+        let key = (
+            Store::open(&ctx.data_dir).generation()?,
+            period,
+            ctx.now().timestamp() / 60,
+        );
+        // One computation at a time: pages asked for together wait for the first, then read it.
+        let mut m = self.grids.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = m.get(&key) {
+            return Ok(g.clone());
+        }
+        let g = Arc::new(grid(ctx, period)?);
+        // Only the newest generation and minute are worth keeping.
+        m.retain(|k, _| k.0 == key.0 && k.2 == key.2);
+        m.insert(key, g.clone());
+        Ok(g)
+    }
 }
 
 /// What one ingest of the web's ingest task took (or why it could not).
@@ -173,6 +198,7 @@ pub async fn serve(
         extra,
         uploads,
         ingest,
+        grids: std::sync::Mutex::new(HashMap::new()),
     });
     let app = Router::new()
         .route("/", get(bureau))
@@ -264,11 +290,11 @@ async fn private_headers(mut r: Response) -> Response {
 
 /// The one answer to anything unknown or unauthorised: nothing revealed.
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, page("未找到", "<p>页面不存在。</p>")).into_response()
+    nf()
 }
 
 fn nf() -> Response {
-    (StatusCode::NOT_FOUND, page("未找到", "<p>页面不存在。</p>")).into_response()
+    answer(StatusCode::NOT_FOUND, "未找到", "<p>页面不存在。</p>")
 }
 
 /// The bureau's token from `?token=` or `Authorization: Bearer`: `Ok` when right; else the
@@ -291,7 +317,7 @@ fn bureau_ok(
         (_, None) => Err((
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            page("需要令牌", "<p>需要令牌。</p>"),
+            Html(page("需要令牌", "<p>需要令牌。</p>")),
         )
             .into_response()),
         _ => Err(nf()),
@@ -549,7 +575,7 @@ fn bureau_body(w: &Web, period: Period) -> Result<String> {
         esc(&token)
     ));
     h.push_str("<h2>各单位各月报送情况</h2>");
-    h.push_str(&grid_html(&grid(ctx, period)?, period));
+    h.push_str(&grid_html(&w.grid(period)?, period));
     // The latest report: its subject (headline figures) and alerts.
     let runs = runs(ctx);
     if let Some((p, _, subject)) = runs.iter().find(|r| r.0 <= period).or(runs.first()) {
@@ -734,7 +760,7 @@ async fn api_status(
         let ctx = &w2.ctx;
         let store = Store::open(&ctx.data_dir);
         let units = status::unit_status(&ctx.pipeline, &store, period, &ctx.now())?;
-        let grid = grid(ctx, period)?;
+        let grid = w2.grid(period)?;
         Ok::<_, Error>(serde_json::json!({
             "pipeline": ctx.pipeline.name(),
             "period": period.to_string(),
@@ -801,8 +827,10 @@ fn county_body(
         "<p>数据截至 {}。</p>",
         esc(&period::instant_zh(&ctx.now()))
     ));
-    let rows: Vec<UnitRow> = grid(ctx, period)?
-        .into_iter()
+    let rows: Vec<UnitRow> = w
+        .grid(period)?
+        .iter()
+        .cloned()
         .filter(|r| r.code == unit.code)
         .collect();
     h.push_str("<h2>本单位各月报送情况</h2>");
@@ -1017,7 +1045,7 @@ async fn upload(
     let unit = unit.clone();
     let arrived = w.ctx.now();
     let web = &w.ctx.pipeline.def.web;
-    let Ok(_permit) = w.uploads.clone().acquire_owned().await else {
+    let Ok(permit) = w.uploads.clone().acquire_owned().await else {
         return server_error("上传通道已关闭");
     };
     let dir = uploads_dir(&w.ctx.data_dir);
@@ -1086,7 +1114,9 @@ async fn upload(
         };
         return server_error(&format!("上传未能保存：{why}"));
     }
-    // Kept: from here on the county is told so, whatever the ingest says.
+    // Kept: from here on the county is told so, whatever the ingest says; the next upload may
+    // come in.
+    drop(permit);
     let (tx, rx) = tokio::sync::oneshot::channel();
     let taken = match w.ingest.send(tx).await {
         Ok(()) => tokio::time::timeout(

@@ -498,3 +498,277 @@ fn two_mails_a_second_apart_are_both_answered_within_a_minute() {
     exactly_once(&s.smtp);
     assert_eq!(latest_rows(&s.env.store()).len(), 2);
 }
+
+const TOKEN: &str = "bureau-token-for-tests-0123456789";
+const SECRET: &str = "server-secret-for-tests-0123456789";
+
+/// `fayuan serve` on its own port, with `args` before `serve` (none: the real clock).
+struct Served {
+    env: Env,
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start(args: &[&str], web: &str) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let path = pipeline(dir.path(), &[]);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n{web}"));
+        std::fs::write(&path, text).unwrap();
+        let env = Env::with_pipeline(&path);
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_fayuan"))
+            .current_dir(env.tmp.path())
+            .arg("--pipeline")
+            .arg(&env.pipeline)
+            .arg("--data-dir")
+            .arg(env.data())
+            .args(args)
+            .arg("serve")
+            .env("FAYUAN_WEB_TOKEN", TOKEN)
+            .env("FAYUAN_WEB_SECRET", SECRET)
+            .env("FAYUAN_LOG", "info")
+            .env_remove("FAYUAN_AS_OF")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(
+                std::fs::File::create(env.tmp.path().join("serve.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "not served");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Served { env, child, port, _dir: dir }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// A county's page, its link derived here with an HMAC of our own (not fayuan's function).
+    fn county(&self, code: &str) -> String {
+        self.url(&format!("/u/{code}/{}", hmac_token(SECRET.as_bytes(), code)))
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104) of `fayuan-unit:<code>`, the first 16 bytes in hex: the link token as
+/// SPEC §10 defines it, computed by the test itself.
+fn hmac_token(key: &[u8], code: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut k = [0u8; 64];
+    k[..key.len()].copy_from_slice(key);
+    let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let ih = Sha256::new().chain_update(&inner).chain_update(format!("fayuan-unit:{code}")).finalize();
+    let oh = Sha256::new().chain_update(&outer).chain_update(ih).finalize();
+    hex::encode(&oh[..16])
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn post_file(url: &str, name: &str, bytes: Vec<u8>) -> (u16, String) {
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+    let r = reqwest::Client::new()
+        .post(url)
+        .multipart(form)
+        .timeout(Duration::from_secs(300))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// `serve` on the real clock: an upload arrives when it is made. Fifty uploads at once are all
+/// answered (no 5xx), all kept, each taken exactly once, in the order they came.
+#[test]
+fn fifty_uploads_at_once_are_all_answered_kept_and_taken_once() {
+    let s = Served::start(&[], "");
+    let rt = runtime();
+    let before = chrono::Utc::now();
+    let url = s.county("341522");
+    let answers: Vec<(u16, String)> = rt.block_on(async {
+        let tasks: Vec<_> = (0..50)
+            .map(|k| {
+                let url = url.clone();
+                // Fifty different files of 霍邱县's July (the cases differ), as fifty clerks might.
+                let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 10 + k));
+                tokio::spawn(async move { post_file(&url, &format!("霍邱县_7月_{k}.csv"), csv.into_bytes()).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    let after = chrono::Utc::now();
+    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    assert_eq!(statuses, vec![200; 50]);
+    for (k, (_, body)) in answers.iter().enumerate() {
+        assert!(body.contains(&format!("霍邱县_7月_{k}.csv：已接收，1 行。")), "{k}: {body}");
+    }
+    let files = s.env.store().files().unwrap();
+    assert_eq!(files.len(), 50, "each taken once");
+    assert!(files.iter().all(|f| f.outcome == fayuan::store::Outcome::Accepted));
+    let shas: std::collections::BTreeSet<&str> = files.iter().map(|f| f.sha256.as_str()).collect();
+    assert_eq!(shas.len(), 50);
+    for f in &files {
+        let at = chrono::DateTime::parse_from_rfc3339(&f.arrived_at).unwrap().with_timezone(&chrono::Utc);
+        assert!(at >= before - chrono::Duration::seconds(1) && at <= after, "{}", f.arrived_at);
+        assert!(s.env.data().join(&f.stored_as).exists());
+    }
+    // 50 versions of July: the latest arrival is in force.
+    let rows = latest_rows(&s.env.store());
+    assert_eq!(rows.len(), 1);
+    assert!(s.env.files_under("inbox").is_empty());
+}
+
+/// Refused at the door but kept: a file named like an Office lock file goes to quarantine with the
+/// reason (never "received" and left in the inbox); a form that is not multipart is answered as
+/// such; pages are not cached or framed; unknown and unauthorised pages are small Chinese pages.
+#[test]
+fn refused_uploads_are_kept_with_their_reason_and_answers_are_plain() {
+    let s = Served::start(&["--as-of", "2025-08-03 10:00"], "");
+    let rt = runtime();
+    rt.block_on(async {
+        let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 12));
+        let (code, body) = post_file(&s.county("341522"), "~$霍邱县_2025-07.xlsx", csv.clone().into_bytes()).await;
+        assert_eq!(code, 200);
+        assert!(body.contains("未接收（文件已保存备查）") && body.contains("Office 打开文件时生成的锁文件"), "{body}");
+        assert!(s.env.files_under("inbox").is_empty());
+        let f = s.env.store().files().unwrap();
+        assert_eq!(f.len(), 1);
+        assert!(f[0].stored_as.starts_with("quarantine/"));
+        // The same bytes under a proper name: accepted (what was refused for its name was never
+        // "received before").
+        let (code, body) = post_file(&s.county("341522"), "霍邱县_2025-07.csv", csv.into_bytes()).await;
+        assert_eq!(code, 200);
+        assert!(body.contains("霍邱县_2025-07.csv：已接收，1 行。"), "{body}");
+        // Not a multipart form.
+        let r = reqwest::Client::new()
+            .post(s.county("341522"))
+            .header("Content-Type", "multipart/form-data; boundary=XYZ")
+            .body("--XYZ\r\nthis is not a part")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("上传格式有误"), "{body}");
+        // Headers of a page behind a token.
+        let r = reqwest::get(s.url(&format!("/?token={TOKEN}"))).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        for (k, v) in [("cache-control", "no-store"), ("referrer-policy", "no-referrer"), ("x-frame-options", "DENY")] {
+            assert_eq!(r.headers().get(k).map(|v| v.to_str().unwrap()), Some(v), "{k}");
+        }
+        // 401 and 404: small Chinese pages.
+        for (url, want) in [(s.url("/"), 401u16), (s.url("/nothing-here"), 404)] {
+            let r = reqwest::get(&url).await.unwrap();
+            assert_eq!(r.status().as_u16(), want);
+            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+            let body = r.text().await.unwrap();
+            assert!(body.len() < 4000 && body.contains("lang=\"zh-CN\""), "{body}");
+        }
+    });
+}
+
+/// A thousand and one hundred connections held open and silent: a page still answers within two
+/// seconds, and the silent ones are closed after the header timeout.
+#[test]
+fn eleven_hundred_idle_connections_do_not_stop_a_page() {
+    let s = Served::start(&["--as-of", "2025-08-03 10:00"], "header_timeout_seconds = 3\n");
+    // This process needs the files too.
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    if lim.rlim_cur < 1300 {
+        skipped(
+            "eleven_hundred_idle_connections_do_not_stop_a_page",
+            "an open-file limit of at least 1300",
+            "ulimit -Hn 4096",
+        );
+        return;
+    }
+    // The page once before (its figures are then kept in memory, as on any busy day).
+    let warm = runtime().block_on(async { reqwest::get(s.url(&format!("/?token={TOKEN}"))).await.unwrap().status().as_u16() });
+    assert_eq!(warm, 200);
+    let idle: Vec<std::net::TcpStream> = (0..1100)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap())
+        .collect();
+    let start = Instant::now();
+    let status = runtime().block_on(async {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap()
+            .get(s.url(&format!("/?token={TOKEN}")))
+            .send()
+            .await
+            .expect("answered within 2 s")
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 200);
+    assert!(start.elapsed() < Duration::from_secs(2));
+    // After the header timeout the server has closed them: a read sees the end.
+    std::thread::sleep(Duration::from_secs(5));
+    let mut closed = 0;
+    for mut c in idle {
+        use std::io::Read;
+        c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let mut b = [0u8; 1];
+        if matches!(c.read(&mut b), Ok(0)) || matches!(c.read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 1100);
+}
+
+/// A download never goes through a symbolic link or outside the report folder, even when a
+/// manifest lists such a name.
+#[test]
+fn downloads_never_follow_a_link_or_leave_the_folder() {
+    let s = Served::start(&["--as-of", "2025-07-10 09:00"], "");
+    s.env.drop_samples_except(&[]);
+    let r = s.env.run(&["--as-of", "2025-07-09 09:00", "run", "--no-email", "--period", "2025-06"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let run = s.env.tmp.path().join("output/luan-2025/2025-06");
+    std::fs::write(s.env.tmp.path().join("secret.txt"), "not for the web").unwrap();
+    std::os::unix::fs::symlink(s.env.tmp.path().join("secret.txt"), run.join("link.csv")).unwrap();
+    let manifest = run.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    for name in ["link.csv", "../../../secret.txt", "/etc/passwd"] {
+        m["outputs"].as_array_mut().unwrap().push(serde_json::json!({"file": name, "sha256": "", "bytes": 0}));
+    }
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    runtime().block_on(async {
+        for name in ["link.csv", "..%2F..%2F..%2Fsecret.txt", "%2Fetc%2Fpasswd"] {
+            let r = reqwest::get(s.url(&format!("/bureau/file/2025-06/{name}?token={TOKEN}"))).await.unwrap();
+            assert_eq!(r.status().as_u16(), 404, "{name}");
+            assert!(!r.text().await.unwrap().contains("not for the web"));
+        }
+        let r = reqwest::get(s.url(&format!("/bureau/file/2025-06/completion.csv?token={TOKEN}"))).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    });
+}
