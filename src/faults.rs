@@ -2,7 +2,8 @@
 //! `FAYUAN_TEST_FAULT=crash@STAGE` kills the process with SIGKILL when it reaches STAGE (as
 //! `kill -9` would, but at a known moment, not by luck); `full@STAGE` makes STAGE fail as a full
 //! disk does; `hang@STAGE` stops there for an hour (a reader that never answers); `torn@STAGE`
-//! (at a ledger's append) writes half the record, then fails as a full disk does. `STAGE#N`
+//! (at a ledger's append) writes half the record, then fails as a full disk does; `panic@STAGE`
+//! panics there (a bug, or a message no code path expected). `STAGE#N`
 //! fires only the Nth time the point is passed in this process. Without the variable a point
 //! costs one environment lookup and does nothing.
 
@@ -16,6 +17,7 @@ pub enum Fault {
     Full,
     Hang,
     Torn,
+    Panic,
 }
 
 /// The fault set for `stage` now, counting this pass (see the module's `STAGE#N`).
@@ -41,6 +43,7 @@ pub fn armed(stage: &str) -> Option<Fault> {
         "full" => Some(Fault::Full),
         "hang" => Some(Fault::Hang),
         "torn" => Some(Fault::Torn),
+        "panic" => Some(Fault::Panic),
         _ => None,
     }
 }
@@ -69,6 +72,7 @@ pub fn point(stage: &str, path: &Path) -> Result<()> {
             Ok(())
         }
         Some(Fault::Full | Fault::Torn) => Err(disk_full(path)),
+        Some(Fault::Panic) => panic!("test fault at {stage}"),
         None => Ok(()),
     }
 }

@@ -361,16 +361,26 @@ pub async fn handle_new(
             // The machine, not the message (a full disk, the lock): tried again later as it is.
             Err(e @ (Error::Io { .. } | Error::Busy(_) | Error::Store { .. })) => return Err(e),
             Err(e) => {
-                tracing::error!(mailbox = %m.name, uid, error = %e, "message not handled; tried again later");
+                tracing::error!(mailbox = %m.name, uid, error = %e, "message not handled");
                 ledger(data_dir, m).append(&MailEvent {
                     at: Moment(now),
                     validity,
                     uid,
                     message_id: String::new(),
-                    sha256: sha,
+                    sha256: sha.clone(),
                     step: MailStep::Failed,
                     detail: e.to_string(),
                 })?;
+                if failures.len() + 1 >= m.max_failures as usize {
+                    let parsed = mail_parser::MessageParser::default().parse(&bytes);
+                    let Envelope { from, subject, message_id } = envelope(parsed.as_ref(), validity, uid);
+                    let why = format!(
+                        "处理失败 {} 次（最近一次：{e}），已停止自动处理",
+                        failures.len() + 1
+                    );
+                    hold(session, pipeline, data_dir, m, settings, &at, &Held { message_id, sha256: sha, from, subject, why }).await?;
+                    out.held += 1;
+                }
                 continue;
             }
         };
@@ -703,6 +713,8 @@ pub fn handle_message(
         detail: format!("{} from {from}", data_dir_relative(data_dir, &stored)),
     })?;
     crate::faults::point("mail-archived", &stored)?;
+    // A message no code path expected (the simulation's poison mail).
+    crate::faults::point("mail-poison", &stored)?;
     let held = |why: &str| {
         Ok(Handled::Held(Held {
             message_id: message_id.clone(),

@@ -772,3 +772,192 @@ fn downloads_never_follow_a_link_or_leave_the_folder() {
         assert_eq!(r.status().as_u16(), 200);
     });
 }
+
+/// A message whose handling fails (here: it panics, as a message no code path expected would) is
+/// tried three times, then held with a notice to the staff; the mail behind it is not held up.
+#[test]
+fn a_poison_mail_is_held_after_three_failures_and_the_mailbox_moves_on() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = mail::setup();
+    let csv = |code: &str, cases: i64| format!("{HEADER}\r\n{}\r\n", csv_row(code, 7, cases)).into_bytes();
+    s.imap.deliver(&mail::message(HUOQIU, "霍邱县7月（坏）", "", &[(&rfc2231("霍邱县_2025-07.csv"), &csv("341522", 30))]));
+    s.imap.deliver(&mail::message("jinzhai@example.gov.cn", "金寨县7月", "", &[(&rfc2231("金寨县_2025-07.csv"), &csv("341524", 20))]));
+    let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
+    let vars = mailbox_vars(&s, &url);
+    // Each look: the first message handled (the bad one, lowest UID) panics.
+    for (k, at) in ["2025-08-03 10:00", "2025-08-03 10:10", "2025-08-03 10:20"].into_iter().enumerate() {
+        let r = s.env.run_env(&["--as-of", at, "ingest"], &with(&vars, &[("FAYUAN_TEST_FAULT", "panic@mail-poison#1")]));
+        assert_eq!(r.code, 0, "{k}: {}{}", r.stdout, r.stderr);
+        if k == 0 {
+            assert!(r.stdout.contains("新邮件 2 封，回执 1 封，转人工 0 封"), "{}", r.stdout);
+            let st = s.env.run(&["--as-of", at, "status"]);
+            assert!(st.stdout.contains("1 封处理失败，等待重试（失败 3 次即转人工）"), "{}", st.stdout);
+        }
+    }
+    assert_eq!(s.imap.count("fayuan-held"), 1);
+    assert_eq!(s.imap.count("fayuan-processed"), 1);
+    assert_eq!(s.imap.count("INBOX"), 0);
+    let got = s.receipts();
+    let staff: Vec<_> = got.iter().filter(|g| g.0 == STAFF).collect();
+    assert_eq!(staff.len(), 1, "{got:?}");
+    assert!(staff[0].2.contains("处理失败 3 次") && staff[0].2.contains("霍邱县7月（坏）"), "{}", staff[0].2);
+    // No receipt to 霍邱县 (its message is with the staff); 金寨县 answered once.
+    assert!(got.iter().all(|g| g.0 != HUOQIU));
+    assert_eq!(got.iter().filter(|g| g.0 == "jinzhai@example.gov.cn").count(), 1);
+    // Nothing more on the next look.
+    let r = s.env.run_env(&["--as-of", "2025-08-03 10:30", "ingest"], &with(&vars, &[]));
+    assert!(r.stdout.contains("新邮件 0 封"), "{}", r.stdout);
+}
+
+/// Killed after the receipt went out but before the message was moved, then the server renumbers
+/// its messages (a new UIDVALIDITY): the message is recognised by its bytes — no second file, no
+/// second receipt calling it a duplicate.
+#[test]
+fn a_new_uidvalidity_after_a_kill_answers_nothing_twice() {
+    if !dovecot_ready() {
+        return;
+    }
+    let mut s = mail::setup();
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 33));
+    s.imap.deliver(&mail::message(HUOQIU, "霍邱县7月", "", &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())]));
+    let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
+    let vars = mailbox_vars(&s, &url);
+    let r = s.env.run_env(&["--as-of", "2025-08-03 10:00", "ingest"], &with(&vars, &[("FAYUAN_TEST_FAULT", "crash@mail-delivered")]));
+    assert_eq!(r.code, -1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(s.receipts().len(), 2, "the receipt went out");
+    assert_eq!(s.imap.count("INBOX"), 1, "not moved");
+    let before = s.imap.tool(&["validity", "INBOX"]);
+    s.imap.renumber();
+    assert_ne!(s.imap.tool(&["validity", "INBOX"]), before, "a new UIDVALIDITY");
+    let r = s.ingest("2025-08-03 10:10");
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(s.receipts().len(), 2, "no second receipt: {:?}", s.receipts());
+    assert_eq!(s.imap.count("INBOX"), 0);
+    assert_eq!(s.imap.count("fayuan-processed"), 1);
+    let files = s.env.store().files().unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].outcome, fayuan::store::Outcome::Accepted);
+}
+
+/// A CSV named `.xlsx` is rejected for its format; the same bytes sent again as `.csv` are taken
+/// (rejected bytes were never "received before"). The same bytes rejected for their content get
+/// the same answer again, not "already received".
+#[test]
+fn bytes_rejected_for_their_name_are_taken_under_a_usable_one() {
+    let env = Env::new();
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40));
+    env.drop_in("霍邱县_2025-06.xlsx", csv.as_bytes());
+    let r = env.run(&["--as-of", "2025-07-04 10:00", "ingest"]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("拒收 1"), "{}", r.stdout);
+    env.drop_in("霍邱县_2025-06.csv", csv.as_bytes());
+    let r = env.run(&["--as-of", "2025-07-04 11:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("接收 1，部分接收 0，拒收 0，重复 0"), "{}", r.stdout);
+    assert_eq!(latest_rows(&env.store()).len(), 1);
+    // Bad content twice: rejected twice, with its problem both times.
+    let bad = format!("{HEADER}\r\n341524,2025-06,十二,1,0,0,5,80000,70000,56000,0,0,10,10\r\n");
+    for (k, at) in ["2025-07-04 12:00", "2025-07-04 13:00"].into_iter().enumerate() {
+        env.drop_in(&format!("金寨县_2025-06_{k}.csv"), bad.as_bytes());
+        let r = env.run(&["--as-of", at, "ingest"]);
+        assert_eq!(r.code, 3);
+        assert!(r.stdout.contains("“十二”不是整数") && r.stdout.contains("拒收 1，重复 0"), "{}", r.stdout);
+    }
+}
+
+/// A period's report made again and again keeps the last `[output] keep_history` versions.
+#[test]
+fn history_keeps_the_last_versions_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = pipeline(dir.path(), &[]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("\n[output]\nkeep_history = 3\n");
+    std::fs::write(&path, text).unwrap();
+    let env = Env::with_pipeline(&path);
+    env.drop_samples_except(&[]);
+    for minute in 0..6 {
+        let at = format!("2025-07-06 09:{minute:02}");
+        let r = env.run(&["--as-of", &at, "run", "--no-email", "--period", "2025-06"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+    let history = env.tmp.path().join("output/luan-2025/.history/2025-06");
+    let mut kept: Vec<String> = std::fs::read_dir(&history).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    kept.sort();
+    // Six runs replace five folders; the newest three replaced are kept (named by the run that
+    // replaced them: 09:03, 09:04, 09:05).
+    assert_eq!(kept, ["20250706T090300", "20250706T090400", "20250706T090500"]);
+}
+
+/// `--clock-rate` belongs to the daemon and the web server, and needs a start.
+#[test]
+fn clock_rate_is_refused_where_it_means_nothing() {
+    let env = Env::new();
+    for (args, why) in [
+        (vec!["--clock-rate", "60", "daemon"], "--clock-rate needs --as-of"),
+        (vec!["--as-of", "2025-07-01 00:00", "--clock-rate", "60", "status"], "only `fayuan daemon` and `fayuan serve` run on a clock"),
+        (vec!["--as-of", "2025-07-01 00:00", "--clock-rate", "0", "serve"], "expected a number more than 0"),
+    ] {
+        let r = env.run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(why), "{args:?}: {}", r.stderr);
+    }
+}
+
+/// A previous year's pipeline that does not load is reported with its own problems.
+#[test]
+fn a_broken_previous_pipeline_is_told_with_its_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let this = std::fs::read_to_string(repo().join("pipelines/luan-2025.toml")).unwrap();
+    std::fs::write(dir.path().join("luan-2025.toml"), this.replace("year = 2025", "year = 2025\nprevious = \"luan-2024\"")).unwrap();
+    let last = this
+        .replace("name = \"luan-2025\"", "name = \"luan-2024\"")
+        .replace("year = 2025", "year = 2024")
+        .replace("deadline_day = 5", "deadline_day = 40");
+    std::fs::write(dir.path().join("luan-2024.toml"), last).unwrap();
+    let env = Env::with_pipeline(&dir.path().join("luan-2025.toml"));
+    let r = env.run(&["check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("pipeline.previous \"luan-2024\""), "{}", r.stderr);
+    assert!(r.stderr.contains("luan-2024.toml does not load"), "{}", r.stderr);
+    assert!(r.stderr.contains("submission.deadline_day 40"), "{}", r.stderr);
+    assert!(!r.stderr.contains("no other pipeline named so"), "{}", r.stderr);
+}
+
+/// In a daemon of two pipelines, one that dies is told to its staff at once; the other goes on.
+#[test]
+fn a_pipeline_that_dies_in_a_shared_daemon_is_told_at_once() {
+    if !python_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pipes = dir.path().join("pipelines");
+    std::fs::create_dir_all(&pipes).unwrap();
+    let server = Server::start("smtp", free_port(), &dir.path().join("mail"), &[]);
+    let base = std::fs::read_to_string(pipeline(dir.path(), &[])).unwrap();
+    for (name, port) in [("luan-2025", free_port()), ("other-2025", free_port())] {
+        let text = base
+            .replace("name = \"luan-2025\"", &format!("name = \"{name}\""))
+            .replace("data_dir = \"../data/luan-2025\"", &format!("data_dir = \"../data/{name}\""))
+            + &format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n");
+        std::fs::write(pipes.join(format!("{name}.toml")), text).unwrap();
+    }
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let d = Daemon::start_all(
+        dir.path(),
+        &["--as-of", "2025-07-10 10:00"],
+        &[("FAYUAN_SMTP_URL", url.as_str()), ("FAYUAN_TEST_FAULT", "full@daemon-start-other-2025")],
+    );
+    wait_for("the notice", Duration::from_secs(60), || !server.received().is_empty());
+    let got = delivered(&server);
+    assert_eq!(got.len(), 1, "{:?}", got.iter().map(|g| (&g.0, &g.2)).collect::<Vec<_>>());
+    assert_eq!(got[0].0, STAFF);
+    assert!(got[0].2.contains("定时任务失败：daemon"), "{}", got[0].2);
+    let body = mail_parser::MessageParser::default().parse(&got[0].3).unwrap().body_text(0).unwrap().to_string();
+    assert!(body.contains("No space left on device"), "{body}");
+    // The other pipeline goes on: its heartbeat is written.
+    wait_for("the live pipeline", Duration::from_secs(30), || dir.path().join("data/luan-2025/daemon/heartbeat.json").exists());
+    assert!(!dir.path().join("data/other-2025/daemon/heartbeat.json").exists());
+    assert_eq!(d.stop(), 1, "a pipeline stopped: the daemon says so when it ends");
+}

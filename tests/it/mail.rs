@@ -159,6 +159,29 @@ impl Dovecot {
         self.tool(&["append", path.to_str().unwrap()]);
     }
 
+    /// Stops the server, forgets the folder's UIDs (a new UIDVALIDITY, as after a restore or a
+    /// migration) and starts it again: every message gets a new UID.
+    pub fn renumber(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut gone = 0;
+        let mut stack = vec![self.dir.join("home")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                let name = e.file_name().to_string_lossy().to_string();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if name == "dovecot-uidlist" || name.starts_with("dovecot.index") {
+                    std::fs::remove_file(&p).unwrap();
+                    gone += 1;
+                }
+            }
+        }
+        assert!(gone > 0, "no UID list to forget");
+        self.restart();
+    }
+
     /// Delivers a message into INBOX as received by the server at `when` ("2025-07-04 10:00
     /// +0800": its INTERNALDATE).
     pub fn deliver_at(&self, message: &[u8], when: &str) {

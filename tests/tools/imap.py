@@ -2,6 +2,7 @@
 
 python3 imap.py HOST PORT CA_PEM USER PASSWORD append FILE [FOLDER [INTERNALDATE]]
 python3 imap.py HOST PORT CA_PEM USER PASSWORD count FOLDER
+python3 imap.py HOST PORT CA_PEM USER PASSWORD validity FOLDER
 
 INTERNALDATE as "2025-07-04 10:00 +0800": when the server says it received the message.
 """
@@ -25,6 +26,9 @@ def main():
         with open(sys.argv[7], "rb") as f:
             typ, data = m.append(folder, None, when, f.read())
         assert typ == "OK", data
+    elif command == "validity":
+        m.select(sys.argv[7], readonly=True)
+        print(m.response("UIDVALIDITY")[1][0].decode())
     elif command == "count":
         typ, data = m.select(sys.argv[7], readonly=True)
         print(int(data[0]) if typ == "OK" else -1)
