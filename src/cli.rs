@@ -610,7 +610,10 @@ fn send(ctx: &Context, period: Option<Period>) -> Result<i32> {
         println!("✓ 已发送：{}（{id}）→ {r}", what(id));
     }
     for (id, r) in &d.small {
-        println!("  {}（{id}）→ {r}：附件过大被拒收，已改为不带工作簿发送", what(id));
+        println!(
+            "  {}（{id}）→ {r}：附件过大被拒收，已改为不带工作簿发送",
+            what(id)
+        );
     }
     if !d.to_outbox.is_empty() {
         println!(
@@ -625,7 +628,10 @@ fn send(ctx: &Context, period: Option<Period>) -> Result<i32> {
         );
     }
     for (id, r, why) in &d.gave_up {
-        println!("✗ 已停止重试：{}（{id}）→ {r}：{why}（已通知数据人员）", what(id));
+        println!(
+            "✗ 已停止重试：{}（{id}）→ {r}：{why}（已通知数据人员）",
+            what(id)
+        );
     }
     if !d.tried() {
         println!("没有待发送的邮件。");

@@ -1122,7 +1122,11 @@ fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
     let w = &def.web;
     for (key, v, max) in [
         ("max_connections", w.max_connections as u64, 100_000),
-        ("max_concurrent_uploads", w.max_concurrent_uploads as u64, 256),
+        (
+            "max_concurrent_uploads",
+            w.max_concurrent_uploads as u64,
+            256,
+        ),
         ("header_timeout_seconds", w.header_timeout_seconds, 600),
         ("body_timeout_seconds", w.body_timeout_seconds, 3_600),
     ] {
@@ -1156,7 +1160,10 @@ fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
             ));
         }
         if !(1..=100).contains(&m.max_failures) {
-            problems.push(format!("{at}: max_failures {}: expected 1 to 100", m.max_failures));
+            problems.push(format!(
+                "{at}: max_failures {}: expected 1 to 100",
+                m.max_failures
+            ));
         }
         for a in &m.bulk_senders {
             if a.parse::<lettre::message::Mailbox>().is_err() {

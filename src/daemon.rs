@@ -637,7 +637,14 @@ fn unit_link(p: &crate::config::Pipeline, code: &str) -> String {
 
 /// A notice to the data staff, through the outbox (best effort: a failure here is only logged;
 /// what is put in the outbox is delivered by later rounds).
-async fn staff_notice(ctx: &Context, id: &str, subject: &str, text: &str, period: Period, now: DateTime<Tz>) {
+async fn staff_notice(
+    ctx: &Context,
+    id: &str,
+    subject: &str,
+    text: &str,
+    period: Period,
+    now: DateTime<Tz>,
+) {
     let p = &ctx.pipeline;
     let staff = notify::staff(p);
     let attempt = async {
@@ -654,7 +661,8 @@ async fn staff_notice(ctx: &Context, id: &str, subject: &str, text: &str, period
             None,
         )?;
         let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
-        let _lock = tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon notice"))?;
+        let _lock =
+            tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon notice"))?;
         notify::send_now(
             &ctx.data_dir,
             p,

@@ -100,7 +100,12 @@ impl<T: Serialize + DeserializeOwned> Ledger<T> {
     /// The fault point inside [`Ledger::append`]: `append-deliveries`, `append-runs`,
     /// `append-mail` (every mailbox's ledger), …
     fn fault_stage(&self) -> String {
-        let mut parts = self.path.components().rev().skip(1).map(|c| c.as_os_str().to_string_lossy().to_string());
+        let mut parts = self
+            .path
+            .components()
+            .rev()
+            .skip(1)
+            .map(|c| c.as_os_str().to_string_lossy().to_string());
         let parent = parts.next().unwrap_or_default();
         if parts.next().as_deref() == Some("mail") {
             "append-mail".into()

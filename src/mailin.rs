@@ -230,7 +230,18 @@ pub async fn fetch_once(
     let mut out = Fetched::default();
     let mut after = None;
     let result = loop {
-        match handle_new(&mut session, validity, pipeline, data_dir, m, settings, now, after).await {
+        match handle_new(
+            &mut session,
+            validity,
+            pipeline,
+            data_dir,
+            m,
+            settings,
+            now,
+            after,
+        )
+        .await
+        {
             Ok((f, last)) => {
                 let more = f.messages > 0;
                 out.add(f);
@@ -310,7 +321,12 @@ pub async fn handle_new(
         let (size, internal) = fetch_meta(session, m, uid).await?;
         // When the county sent it: the server's INTERNALDATE, never later than now.
         let arrived = internal.map(|t| t.min(now)).unwrap_or(now);
-        let at = Place { validity, uid, arrived, now };
+        let at = Place {
+            validity,
+            uid,
+            arrived,
+            now,
+        };
         let max_bytes = crate::config::mb_bytes(m.max_message_mb).min(u64::from(u32::MAX)) as u32;
         if size > max_bytes {
             if oversize(session, pipeline, data_dir, m, settings, &at, size).await? {
@@ -328,13 +344,32 @@ pub async fn handle_new(
             .collect();
         if failures.len() >= m.max_failures as usize {
             let parsed = mail_parser::MessageParser::default().parse(&bytes);
-            let Envelope { from, subject, message_id } = envelope(parsed.as_ref(), validity, uid);
+            let Envelope {
+                from,
+                subject,
+                message_id,
+            } = envelope(parsed.as_ref(), validity, uid);
             let why = format!(
                 "处理失败 {} 次（最近一次：{}），已停止自动处理",
                 failures.len(),
                 failures.last().map(|e| e.detail.as_str()).unwrap_or("")
             );
-            hold(session, pipeline, data_dir, m, settings, &at, &Held { message_id, sha256: sha, from, subject, why }).await?;
+            hold(
+                session,
+                pipeline,
+                data_dir,
+                m,
+                settings,
+                &at,
+                &Held {
+                    message_id,
+                    sha256: sha,
+                    from,
+                    subject,
+                    why,
+                },
+            )
+            .await?;
             out.held += 1;
             continue;
         }
@@ -373,12 +408,31 @@ pub async fn handle_new(
                 })?;
                 if failures.len() + 1 >= m.max_failures as usize {
                     let parsed = mail_parser::MessageParser::default().parse(&bytes);
-                    let Envelope { from, subject, message_id } = envelope(parsed.as_ref(), validity, uid);
+                    let Envelope {
+                        from,
+                        subject,
+                        message_id,
+                    } = envelope(parsed.as_ref(), validity, uid);
                     let why = format!(
                         "处理失败 {} 次（最近一次：{e}），已停止自动处理",
                         failures.len() + 1
                     );
-                    hold(session, pipeline, data_dir, m, settings, &at, &Held { message_id, sha256: sha, from, subject, why }).await?;
+                    hold(
+                        session,
+                        pipeline,
+                        data_dir,
+                        m,
+                        settings,
+                        &at,
+                        &Held {
+                            message_id,
+                            sha256: sha,
+                            from,
+                            subject,
+                            why,
+                        },
+                    )
+                    .await?;
                     out.held += 1;
                 }
                 continue;
@@ -433,7 +487,11 @@ async fn oversize(
     // Not downloaded: known by the SHA-256 of its header, marked as such.
     let sha = format!("header-{}", fsutil::sha256_hex(&head));
     let parsed = mail_parser::MessageParser::default().parse(&head);
-    let Envelope { from, subject, message_id } = envelope(parsed.as_ref(), at.validity, at.uid);
+    let Envelope {
+        from,
+        subject,
+        message_id,
+    } = envelope(parsed.as_ref(), at.validity, at.uid);
     let why = format!(
         "邮件过大（{:.1} MB，上限 {} MB），未下载",
         f64::from(size) / 1e6,
@@ -467,7 +525,13 @@ async fn oversize(
         m,
         settings,
         at,
-        &Held { message_id, sha256: sha, from, subject, why },
+        &Held {
+            message_id,
+            sha256: sha,
+            from,
+            subject,
+            why,
+        },
     )
     .await?;
     Ok(unit.is_some())
@@ -540,7 +604,11 @@ async fn finish(
         .read()?
         .into_iter()
         .rev()
-        .find(|e| e.validity == validity && e.uid == uid && matches!(e.step, MailStep::Archived | MailStep::Held))
+        .find(|e| {
+            e.validity == validity
+                && e.uid == uid
+                && matches!(e.step, MailStep::Archived | MailStep::Held)
+        })
         .map(|e| (e.message_id, e.sha256))
         .unwrap_or_default();
     ledger.append(&MailEvent {
@@ -597,7 +665,13 @@ async fn hold(
     );
     let msg = notify::mime::plain(
         pipeline,
-        &notify::mime::Envelope { id: &id, to: &staff, cc: &[], subject: &subject, now: at.now },
+        &notify::mime::Envelope {
+            id: &id,
+            to: &staff,
+            cc: &[],
+            subject: &subject,
+            now: at.now,
+        },
         &text,
         None,
     )?;
@@ -1071,7 +1145,17 @@ pub async fn watch(
             return;
         }
         let mut worked = false;
-        match session_round(&pipeline, &data_dir, &m, clock, lock_wait, &mut stop, &mut worked).await {
+        match session_round(
+            &pipeline,
+            &data_dir,
+            &m,
+            clock,
+            lock_wait,
+            &mut stop,
+            &mut worked,
+        )
+        .await
+        {
             Ok(()) => return,
             Err(e) => {
                 if worked {

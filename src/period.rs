@@ -87,7 +87,11 @@ impl Clock {
                 start,
                 real_start,
                 rate,
-            } => *rate == 1.0 && (start.with_timezone(&chrono::Utc) - *real_start).abs() < chrono::Duration::seconds(1),
+            } => {
+                *rate == 1.0
+                    && (start.with_timezone(&chrono::Utc) - *real_start).abs()
+                        < chrono::Duration::seconds(1)
+            }
         }
     }
 

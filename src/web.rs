@@ -43,7 +43,7 @@ struct Web {
     /// Asks the ingest task to take what waits in the inbox; answers with what it took.
     ingest: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>>,
     /// Grids already computed, by (store generation, month, minute of "now").
-    grids: std::sync::Mutex<HashMap<(i64, Period, i64), Arc<Vec<UnitRow>>>>,
+    grids: std::sync::Mutex<HashMap<GridKey, Arc<Vec<UnitRow>>>>,
 }
 
 impl Web {
@@ -68,6 +68,9 @@ impl Web {
         Ok(g)
     }
 }
+
+/// (store generation, month, minute of "now"): what a grid is computed from.
+type GridKey = (i64, Period, i64);
 
 /// What one ingest of the web's ingest task took (or why it could not).
 type Taken = Arc<std::result::Result<Vec<crate::store::FileEntry>, String>>;
@@ -163,7 +166,7 @@ fn raise_open_files() -> u64 {
             }
         }
     }
-    lim.rlim_cur as u64
+    lim.rlim_cur
 }
 
 /// Serves the pages until `stop` turns true.
@@ -830,8 +833,8 @@ fn county_body(
     let rows: Vec<UnitRow> = w
         .grid(period)?
         .iter()
-        .cloned()
         .filter(|r| r.code == unit.code)
+        .cloned()
         .collect();
     h.push_str("<h2>本单位各月报送情况</h2>");
     h.push_str(&grid_html(&rows, period));
@@ -988,21 +991,38 @@ enum NotReceived {
 
 /// Streams the `file` field of a multipart form to a temporary file, hashing it; other fields
 /// are read and dropped. At most `cap` bytes are kept.
-async fn receive(form: &mut Multipart, dir: &std::path::Path, cap: u64) -> std::result::Result<Received, NotReceived> {
+async fn receive(
+    form: &mut Multipart,
+    dir: &std::path::Path,
+    cap: u64,
+) -> std::result::Result<Received, NotReceived> {
     use tokio::io::AsyncWriteExt;
     let mut got: Option<Received> = None;
     while let Some(mut field) = form.next_field().await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE { NotReceived::TooLarge } else { NotReceived::Malformed }
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            NotReceived::TooLarge
+        } else {
+            NotReceived::Malformed
+        }
     })? {
         let wanted = field.name() == Some("file") && got.is_none();
         if !wanted {
-            while field.chunk().await.map_err(|_| NotReceived::Malformed)?.is_some() {}
+            while field
+                .chunk()
+                .await
+                .map_err(|_| NotReceived::Malformed)?
+                .is_some()
+            {}
             continue;
         }
         let name = field.file_name().unwrap_or("上传文件").to_string();
-        tokio::fs::create_dir_all(dir).await.map_err(|e| NotReceived::Failed(e.to_string()))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| NotReceived::Failed(e.to_string()))?;
         let tmp = fsutil::temp_name(&dir.join(format!("{:016x}", fastrand::u64(..))));
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(|e| NotReceived::Failed(e.to_string()))?;
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| NotReceived::Failed(e.to_string()))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let written = async {
@@ -1012,9 +1032,13 @@ async fn receive(form: &mut Multipart, dir: &std::path::Path, cap: u64) -> std::
                     return Err(NotReceived::TooLarge);
                 }
                 hasher.update(&chunk);
-                file.write_all(&chunk).await.map_err(|e| NotReceived::Failed(e.to_string()))?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| NotReceived::Failed(e.to_string()))?;
             }
-            file.sync_all().await.map_err(|e| NotReceived::Failed(e.to_string()))
+            file.sync_all()
+                .await
+                .map_err(|e| NotReceived::Failed(e.to_string()))
         }
         .await;
         if let Err(e) = written {
@@ -1058,14 +1082,29 @@ async fn upload(
     let r = match got {
         Ok(r) => r,
         Err(NotReceived::NoFile) => {
-            return answer(StatusCode::BAD_REQUEST, "未选择文件", "<p>请选择要上传的月报表文件后再点“上传”。</p>");
+            return answer(
+                StatusCode::BAD_REQUEST,
+                "未选择文件",
+                "<p>请选择要上传的月报表文件后再点“上传”。</p>",
+            );
         }
         Err(NotReceived::TooLarge) => return too_large(&w),
         Err(NotReceived::Malformed) => {
-            return answer(StatusCode::BAD_REQUEST, "上传格式有误", "<p>上传的表单格式有误（应为浏览器提交的 multipart/form-data 表单），文件未收到。请在本页面用“上传”按钮重新上传。</p>");
+            return answer(
+                StatusCode::BAD_REQUEST,
+                "上传格式有误",
+                "<p>上传的表单格式有误（应为浏览器提交的 multipart/form-data 表单），文件未收到。请在本页面用“上传”按钮重新上传。</p>",
+            );
         }
         Err(NotReceived::Slow) => {
-            return answer(StatusCode::REQUEST_TIMEOUT, "上传超时", &format!("<p>文件未在 {} 秒内传完，未收到。请检查网络后重新上传。</p>", web.body_timeout_seconds));
+            return answer(
+                StatusCode::REQUEST_TIMEOUT,
+                "上传超时",
+                &format!(
+                    "<p>文件未在 {} 秒内传完，未收到。请检查网络后重新上传。</p>",
+                    web.body_timeout_seconds
+                ),
+            );
         }
         Err(NotReceived::Failed(why)) => return server_error(&format!("上传未能保存：{why}")),
     };
@@ -1084,7 +1123,10 @@ async fn upload(
     let limit = crate::config::mb_bytes(web.max_upload_mb);
     let over = r.size > limit;
     let refuse = if ingest::office_lock(&r.name) {
-        Some(format!("文件名“{}”是 Office 打开文件时生成的锁文件，不是报表。请关闭 Excel 后上传报表文件本身。", r.name))
+        Some(format!(
+            "文件名“{}”是 Office 打开文件时生成的锁文件，不是报表。请关闭 Excel 后上传报表文件本身。",
+            r.name
+        ))
     } else if r.size > limit {
         Some(format!(
             "文件过大（{:.1} MB，上限 {} MB），未读取。月报表通常只有几 KB，请检查是否选错了文件。",
@@ -1105,7 +1147,9 @@ async fn upload(
     };
     let data_dir = w.ctx.data_dir.clone();
     let tmp = r.tmp.clone();
-    let kept = tokio::task::spawn_blocking(move || ingest::arrival::put_file(&data_dir, &tmp, &note)).await;
+    let kept =
+        tokio::task::spawn_blocking(move || ingest::arrival::put_file(&data_dir, &tmp, &note))
+            .await;
     if !matches!(kept, Ok(Ok(_))) {
         let _ = std::fs::remove_file(&r.tmp);
         let why = match kept {
@@ -1134,7 +1178,12 @@ async fn upload(
         let entry = taken
             .as_ref()
             .and_then(|t| t.as_ref().as_ref().ok())
-            .and_then(|files| files.iter().find(|f| f.file_name == inbox_name && f.sha256 == r.sha).cloned())
+            .and_then(|files| {
+                files
+                    .iter()
+                    .find(|f| f.file_name == inbox_name && f.sha256 == r.sha)
+                    .cloned()
+            })
             .or_else(|| {
                 // Taken by another ingest (the daemon's) meanwhile: the store knows.
                 Store::open(&w2.ctx.data_dir)
@@ -1148,7 +1197,11 @@ async fn upload(
     })
     .await;
     // Kept, but over the limit: the page says what happened, under the status that says so.
-    let status = if over { StatusCode::PAYLOAD_TOO_LARGE } else { StatusCode::OK };
+    let status = if over {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::OK
+    };
     match text {
         Ok(Ok(html)) => (status, Html(html)).into_response(),
         Ok(Err(e)) => server_error(&e.to_string()),

@@ -57,15 +57,17 @@ pub struct Arrival {
 }
 
 fn note_path(data_dir: &DataDir, name: &str) -> PathBuf {
-    data_dir
-        .arrivals()
-        .join(format!("{}.json", &fsutil::sha256_hex(name.as_bytes())[..32]))
+    data_dir.arrivals().join(format!(
+        "{}.json",
+        &fsutil::sha256_hex(name.as_bytes())[..32]
+    ))
 }
 
 /// Writes the note, then the file as `inbox/<name>` (whole, synced, its folder synced); returns
 /// the file's path. The same bytes put again under the same name change nothing.
 pub fn put(data_dir: &DataDir, bytes: &[u8], note: &Arrival) -> Result<PathBuf> {
-    let text = serde_json::to_vec(note).map_err(|e| Error::io(&data_dir.arrivals(), std::io::Error::other(e)))?;
+    let text = serde_json::to_vec(note)
+        .map_err(|e| Error::io(&data_dir.arrivals(), std::io::Error::other(e)))?;
     fsutil::replace_synced(&note_path(data_dir, &note.name), &text)?;
     let dest = data_dir.inbox().join(&note.name);
     fsutil::write_new(&dest, bytes)?;
@@ -78,7 +80,8 @@ pub fn put(data_dir: &DataDir, bytes: &[u8], note: &Arrival) -> Result<PathBuf> 
 /// Writes the note, then moves a file already written whole and synced (an upload received to a
 /// temporary file on the same disk) into the inbox as `inbox/<name>`; its folder is synced.
 pub fn put_file(data_dir: &DataDir, tmp: &std::path::Path, note: &Arrival) -> Result<PathBuf> {
-    let text = serde_json::to_vec(note).map_err(|e| Error::io(&data_dir.arrivals(), std::io::Error::other(e)))?;
+    let text = serde_json::to_vec(note)
+        .map_err(|e| Error::io(&data_dir.arrivals(), std::io::Error::other(e)))?;
     fsutil::replace_synced(&note_path(data_dir, &note.name), &text)?;
     let dest = data_dir.inbox().join(&note.name);
     let dir = dest.parent().unwrap_or(data_dir.root());

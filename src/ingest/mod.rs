@@ -560,8 +560,7 @@ impl Batch<'_> {
                         reason: "读取时文件仍在变化（正在写入），写完后下次收取".into(),
                     }));
                 };
-                let checked =
-                    (!is_known(known, &sha)).then(|| self.check(f, &bytes, size, &sha));
+                let checked = (!is_known(known, &sha)).then(|| self.check(f, &bytes, size, &sha));
                 Ok(Ok(Read {
                     found: f.clone(),
                     bytes,

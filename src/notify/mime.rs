@@ -71,7 +71,12 @@ pub fn message_id(pipeline: &Pipeline, id: &str) -> String {
 
 /// A receipt: plain text in the thread of the county's message (In-Reply-To, References),
 /// marked `Auto-Submitted: auto-replied`.
-pub fn receipt(pipeline: &Pipeline, e: &Envelope, text: &str, in_reply_to: &str) -> Result<Vec<u8>> {
+pub fn receipt(
+    pipeline: &Pipeline,
+    e: &Envelope,
+    text: &str,
+    in_reply_to: &str,
+) -> Result<Vec<u8>> {
     let thread = format!("<{}>", in_reply_to.trim_matches(['<', '>']));
     let b = addressed(pipeline, e)?
         .in_reply_to(thread.clone())
@@ -157,10 +162,11 @@ pub fn digest(
             .replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;");
-        let p = format!(
-            "<p style=\"background:#fff2cc;padding:8px;\">{escaped}</p>"
-        );
-        html = match html.find("<body") .and_then(|i| html[i..].find('>').map(|j| i + j + 1)) {
+        let p = format!("<p style=\"background:#fff2cc;padding:8px;\">{escaped}</p>");
+        html = match html
+            .find("<body")
+            .and_then(|i| html[i..].find('>').map(|j| i + j + 1))
+        {
             Some(at) => format!("{}{p}{}", &html[..at], &html[at..]),
             None => format!("{p}{html}"),
         };

@@ -147,7 +147,10 @@ impl LastFailure {
         !self.transient
             && (self.code == Some(552)
                 || self.detail.contains("5.3.4")
-                || self.detail.to_ascii_lowercase().contains("too much mail data")
+                || self
+                    .detail
+                    .to_ascii_lowercase()
+                    .contains("too much mail data")
                 || self.detail.to_ascii_lowercase().contains("too large"))
     }
 }
@@ -377,7 +380,9 @@ pub fn queue(
             Some(&format!(
                 "邮件服务器拒收了带工作簿的邮件（邮件过大），本邮件未附工作簿“{book}”。工作簿在报告目录 {}/{book}{}。",
                 run_dir.display(),
-                if pipeline.def.web.public_url.is_some() || std::env::var_os(&pipeline.def.web.token_env).is_some() {
+                if pipeline.def.web.public_url.is_some()
+                    || std::env::var_os(&pipeline.def.web.token_env).is_some()
+                {
                     "，也可在市局网页的“报告与下载”中下载"
                 } else {
                     ""
@@ -567,7 +572,8 @@ pub struct Round {
 /// The pause before trying a recipient again after `failures` failed rounds: a minute, doubling,
 /// at most an hour (on the daemon's clock).
 pub fn backoff(failures: u32) -> chrono::Duration {
-    chrono::Duration::minutes(1i64 << failures.saturating_sub(1).min(6)).min(chrono::Duration::hours(1))
+    chrono::Duration::minutes(1i64 << failures.saturating_sub(1).min(6))
+        .min(chrono::Duration::hours(1))
 }
 
 /// One delivery round over every message with a pending recipient, oldest first: each is tried
@@ -591,8 +597,15 @@ pub async fn deliver_due(
             continue;
         }
         for r in m.recipients.iter().filter(|r| r.pending()) {
+            // A refusal as too large still has the form without the workbook to try (once).
+            let small_left = |f: &LastFailure| {
+                m.kind == MessageKind::Digest
+                    && f.too_large()
+                    && !r.small
+                    && has_small(data_dir, pipeline, &m)
+            };
             let why_give_up = match &r.last_failure {
-                Some(f) if !f.transient && !(m.kind == MessageKind::Digest && f.too_large() && !r.small && has_small(data_dir, pipeline, &m)) => {
+                Some(f) if !f.transient && !small_left(f) => {
                     Some(format!("被邮件服务器拒收：{}", f.detail))
                 }
                 _ if now - m.created.0 > give_up => Some(format!(
@@ -606,7 +619,17 @@ pub async fn deliver_due(
                 _ => None,
             };
             if let Some(why) = why_give_up {
-                record(data_dir, pipeline, settings, &m, &r.address, EventKind::GaveUp, why.clone(), None, None)?;
+                record(
+                    data_dir,
+                    pipeline,
+                    settings,
+                    &m,
+                    &r.address,
+                    EventKind::GaveUp,
+                    why.clone(),
+                    None,
+                    None,
+                )?;
                 tracing::error!(message = %m.id, recipient = %r.address, reason = %why, "message given up");
                 out.gave_up.push((m.id.clone(), r.address.clone(), why));
                 continue;
@@ -625,7 +648,18 @@ pub async fn deliver_due(
                 || r.last_failure
                     .as_ref()
                     .is_some_and(|f| m.kind == MessageKind::Digest && f.too_large());
-            out.add(conn.send_or_small(data_dir, pipeline, settings, &m, &r.address, small, round.retry).await?);
+            out.add(
+                conn.send_or_small(
+                    data_dir,
+                    pipeline,
+                    settings,
+                    &m,
+                    &r.address,
+                    small,
+                    round.retry,
+                )
+                .await?,
+            );
         }
     }
     notice_undelivered(data_dir, pipeline, settings, &mut conn, &out, &events).await?;
@@ -633,7 +667,9 @@ pub async fn deliver_due(
 }
 
 fn has_small(data_dir: &DataDir, pipeline: &Pipeline, m: &MessageState) -> bool {
-    outbox_dir(data_dir, pipeline, &m.period, &m.id).join(SMALL).exists()
+    outbox_dir(data_dir, pipeline, &m.period, &m.id)
+        .join(SMALL)
+        .exists()
 }
 
 /// Tells the data staff, in one message, what this round gave up or sent without the workbook
@@ -650,18 +686,23 @@ async fn notice_undelivered(
         .into_iter()
         .map(|m| (m.id.clone(), (m.kind, m.subject.clone())))
         .collect();
-    let worth = |id: &String| kinds.get(id).is_some_and(|(k, _)| *k != MessageKind::Notice);
-    let gave_up: Vec<&(String, String, String)> = round.gave_up.iter().filter(|(id, _, _)| worth(id)).collect();
+    let worth = |id: &String| {
+        kinds
+            .get(id)
+            .is_some_and(|(k, _)| *k != MessageKind::Notice)
+    };
+    let gave_up: Vec<&(String, String, String)> = round
+        .gave_up
+        .iter()
+        .filter(|(id, _, _)| worth(id))
+        .collect();
     let small: Vec<&(String, String)> = round.small.iter().filter(|(id, _)| worth(id)).collect();
     if gave_up.is_empty() && small.is_empty() {
         return Ok(());
     }
     let now = settings.clock.now();
     let id = format!("notice-{}", now.format("%Y%m%dT%H%M%S"));
-    let mut text = format!(
-        "fayuan 于 {} 处理发件箱时：\n\n",
-        period::instant_zh(&now)
-    );
+    let mut text = format!("fayuan 于 {} 处理发件箱时：\n\n", period::instant_zh(&now));
     if !gave_up.is_empty() {
         text.push_str("以下邮件未能送达，已停止重试（邮件保存在发件箱中，可用 fayuan send 重新投递或手工转发）：\n");
         for (m, r, why) in &gave_up {
@@ -683,7 +724,13 @@ async fn notice_undelivered(
     let staff = staff(pipeline);
     let msg = mime::plain(
         pipeline,
-        &mime::Envelope { id: &id, to: &staff, cc: &[], subject: &subject, now },
+        &mime::Envelope {
+            id: &id,
+            to: &staff,
+            cc: &[],
+            subject: &subject,
+            now,
+        },
         &text,
         None,
     )?;
@@ -706,7 +753,15 @@ async fn notice_undelivered(
     if let Some(m) = messages(&events).into_iter().find(|m| m.id == id) {
         for r in staff {
             let _ = conn
-                .send(data_dir, pipeline, settings, &m, &r, false, Retry::new(1, 0))
+                .send(
+                    data_dir,
+                    pipeline,
+                    settings,
+                    &m,
+                    &r,
+                    false,
+                    Retry::new(1, 0),
+                )
                 .await?;
         }
     }
@@ -744,7 +799,18 @@ pub async fn deliver_message(
         if out.unreachable || r.last_failure.as_ref().is_some_and(|f| !f.transient) {
             continue;
         }
-        out.add(conn.send_or_small(data_dir, pipeline, settings, &m, &r.address, r.small, settings.immediate).await?);
+        out.add(
+            conn.send_or_small(
+                data_dir,
+                pipeline,
+                settings,
+                &m,
+                &r.address,
+                r.small,
+                settings.immediate,
+            )
+            .await?,
+        );
     }
     Ok(out)
 }
@@ -819,7 +885,9 @@ impl Connection {
         small: bool,
         retry: Retry,
     ) -> Result<Delivered> {
-        let out = self.send(data_dir, pipeline, settings, m, r, small, retry).await?;
+        let out = self
+            .send(data_dir, pipeline, settings, m, r, small, retry)
+            .await?;
         let too_large = out.refused.as_ref().is_some_and(|e| {
             LastFailure {
                 at: Moment::default(),
@@ -829,11 +897,13 @@ impl Connection {
             }
             .too_large()
         });
-        if small || !too_large || m.kind != MessageKind::Digest || !has_small(data_dir, pipeline, m) {
+        if small || !too_large || m.kind != MessageKind::Digest || !has_small(data_dir, pipeline, m)
+        {
             return Ok(out);
         }
         tracing::warn!(message = %m.id, recipient = %r, "refused as too large; sending it without the workbook");
-        self.send(data_dir, pipeline, settings, m, r, true, retry).await
+        self.send(data_dir, pipeline, settings, m, r, true, retry)
+            .await
     }
 
     /// Sends one message to one recipient (the form without the workbook when `small`).
@@ -853,7 +923,17 @@ impl Connection {
         let eml = dir.join(if small { SMALL } else { MESSAGE });
         let key = (m.id.clone(), r.to_string());
         let Some((transport, from)) = &self.smtp else {
-            record(data_dir, pipeline, settings, m, r, EventKind::Outbox, eml.display().to_string(), None, None)?;
+            record(
+                data_dir,
+                pipeline,
+                settings,
+                m,
+                r,
+                EventKind::Outbox,
+                eml.display().to_string(),
+                None,
+                None,
+            )?;
             out.to_outbox.push(key);
             return Ok(out);
         };
@@ -861,8 +941,19 @@ impl Connection {
         let to = match r.parse::<Mailbox>() {
             Ok(mb) => mb.email,
             Err(e) => {
-                record(data_dir, pipeline, settings, m, r, EventKind::Failed, e.to_string(), Some(false), None)?;
-                out.failed.push((m.id.clone(), r.to_string(), e.to_string()));
+                record(
+                    data_dir,
+                    pipeline,
+                    settings,
+                    m,
+                    r,
+                    EventKind::Failed,
+                    e.to_string(),
+                    Some(false),
+                    None,
+                )?;
+                out.failed
+                    .push((m.id.clone(), r.to_string(), e.to_string()));
                 return Ok(out);
             }
         };
@@ -877,37 +968,71 @@ impl Connection {
                         m,
                         r,
                         EventKind::Attempt,
-                        if small { "small".to_string() } else { format!("{attempt}") },
+                        if small {
+                            "small".to_string()
+                        } else {
+                            format!("{attempt}")
+                        },
                         None,
                         None,
                     )
                     .map_err(|e| Failure::permanent(Sending::Ledger(e)))?;
-                    transport.send(from, to, message).await.map_err(|e| Failure {
-                        transient: e.transient,
-                        error: Sending::Smtp(e),
-                    })
+                    transport
+                        .send(from, to, message)
+                        .await
+                        .map_err(|e| Failure {
+                            transient: e.transient,
+                            error: Sending::Smtp(e),
+                        })
                 }
             })
             .await;
         match sent {
             Ok(()) => {
                 crate::faults::point("smtp-sent", &eml)?;
-                record(data_dir, pipeline, settings, m, r, EventKind::Sent, String::new(), None, None)?;
+                record(
+                    data_dir,
+                    pipeline,
+                    settings,
+                    m,
+                    r,
+                    EventKind::Sent,
+                    String::new(),
+                    None,
+                    None,
+                )?;
                 tracing::info!(recipient = %r, message = %m.id, small, "message sent");
                 if small {
                     out.small.push(key.clone());
                 }
                 out.sent.push(key);
             }
-            Err(Failure { error: Sending::Ledger(e), .. }) => return Err(e),
-            Err(Failure { error: Sending::Smtp(e), .. }) => {
+            Err(Failure {
+                error: Sending::Ledger(e),
+                ..
+            }) => return Err(e),
+            Err(Failure {
+                error: Sending::Smtp(e),
+                ..
+            }) => {
                 let later = e.later;
                 tracing::warn!(recipient = %r, message = %m.id, error = %e.message, later, "not delivered; kept in the outbox");
-                record(data_dir, pipeline, settings, m, r, EventKind::Failed, e.message.clone(), Some(later), e.code)?;
+                record(
+                    data_dir,
+                    pipeline,
+                    settings,
+                    m,
+                    r,
+                    EventKind::Failed,
+                    e.message.clone(),
+                    Some(later),
+                    e.code,
+                )?;
                 // No connection, or one fayuan's settings cannot use: the other recipients would
                 // fare no better now.
                 out.unreachable |= later && (e.code.is_none() || !e.transient);
-                out.failed.push((m.id.clone(), r.to_string(), e.message.clone()));
+                out.failed
+                    .push((m.id.clone(), r.to_string(), e.message.clone()));
                 out.refused = Some(e);
             }
         }
@@ -957,7 +1082,10 @@ pub fn status_lines(
                 line.push_str(&format!(
                     "；待发送 {}{}",
                     r.address,
-                    r.last_failure.as_ref().map(|f| format!("（{}）", f.detail)).unwrap_or_default()
+                    r.last_failure
+                        .as_ref()
+                        .map(|f| format!("（{}）", f.detail))
+                        .unwrap_or_default()
                 ));
             }
             for r in d.recipients.iter().filter(|r| r.gave_up.is_some()) {
@@ -1013,7 +1141,10 @@ pub fn status_lines(
         })
         .collect();
     if !given.is_empty() {
-        out.push(format!("近 30 天未能送达、已停止重试的邮件 {} 封（收件人）：", given.len()));
+        out.push(format!(
+            "近 30 天未能送达、已停止重试的邮件 {} 封（收件人）：",
+            given.len()
+        ));
         out.extend(given);
     }
     Ok(out)
@@ -1063,7 +1194,10 @@ mod tests {
         assert_eq!(d.done(), ["a@x.cn"]);
         let b: Vec<&Recipient> = d.pending().collect();
         assert_eq!(b.len(), 1);
-        assert_eq!((b[0].address.as_str(), b[0].attempts, b[0].failures), ("b@x.cn", 1, 1));
+        assert_eq!(
+            (b[0].address.as_str(), b[0].attempts, b[0].failures),
+            ("b@x.cn", 1, 1)
+        );
         assert_eq!(b[0].last_failure.as_ref().unwrap().detail, "550 no");
         // An attempt without an outcome (a crash mid-send) leaves the recipient pending.
         let d = &digests(&events[..4])[0];

@@ -231,8 +231,12 @@ fn prune_history(history: &Path, keep: usize) {
     let surplus = versions.len().saturating_sub(keep);
     for (_, _, path) in versions.into_iter().take(surplus) {
         match fs::remove_dir_all(&path) {
-            Ok(()) => tracing::info!(folder = %path.display(), "an old version of a report removed (output.keep_history)"),
-            Err(e) => tracing::warn!(folder = %path.display(), error = %e, "an old version of a report could not be removed"),
+            Ok(()) => {
+                tracing::info!(folder = %path.display(), "an old version of a report removed (output.keep_history)")
+            }
+            Err(e) => {
+                tracing::warn!(folder = %path.display(), error = %e, "an old version of a report could not be removed")
+            }
         }
     }
 }

@@ -545,7 +545,10 @@ fn a_report_that_reached_nobody_is_delivered_later_not_built_again() {
     assert_eq!(d.stop(), 0, "a failed job does not stop the daemon");
     let ledger = run_ledger(&env);
     assert!(ledger.contains("\"job\":\"report\",\"period\":\"2025-06\",\"fired\":\"2025-07-06T09:00:00+08:00\",\"ok\":true"), "{ledger}");
-    assert!(ledger.contains("\"job\":\"deliver\",\"ok\":false"), "{ledger}");
+    assert!(
+        ledger.contains("\"job\":\"deliver\",\"ok\":false"),
+        "{ledger}"
+    );
     // One notice to the data staff waits in the outbox, with the digest.
     let waiting = |what: &str| {
         env.files_under("outbox")
@@ -556,9 +559,27 @@ fn a_report_that_reached_nobody_is_delivered_later_not_built_again() {
     assert_eq!(waiting("failure-deliver"), 1);
     assert_eq!(waiting("2025-06-01"), 1);
     // `status` lists what waits: the digest to both, the notice to the staff.
-    let st = env.run_env(&["--as-of", "2025-07-06 09:30", "status", "--period", "2025-06"], &vars);
-    assert!(st.stdout.contains("发件箱：3 封（收件人）待发送"), "{}", st.stdout);
-    assert!(st.stdout.contains("摘要邮件（2025-06-01）→ leader@example.gov.cn：已等待 25 分钟"), "{}", st.stdout);
+    let st = env.run_env(
+        &[
+            "--as-of",
+            "2025-07-06 09:30",
+            "status",
+            "--period",
+            "2025-06",
+        ],
+        &vars,
+    );
+    assert!(
+        st.stdout.contains("发件箱：3 封（收件人）待发送"),
+        "{}",
+        st.stdout
+    );
+    assert!(
+        st.stdout
+            .contains("摘要邮件（2025-06-01）→ leader@example.gov.cn：已等待 25 分钟"),
+        "{}",
+        st.stdout
+    );
     // Restarted an hour later, still down: no second notice, no second report.
     let d = Daemon::start(&env, &["--as-of", "2025-07-06 10:05"], &vars);
     wait_for("a second delivery round", Duration::from_secs(90), || {
@@ -577,7 +598,11 @@ fn a_report_that_reached_nobody_is_delivered_later_not_built_again() {
     });
     assert_eq!(d.stop(), 0);
     let ledger = run_ledger(&env);
-    assert_eq!(ledger.matches("\"job\":\"report\"").count(), 1, "built once: {ledger}");
+    assert_eq!(
+        ledger.matches("\"job\":\"report\"").count(),
+        1,
+        "built once: {ledger}"
+    );
     assert_eq!(env.files_under("output/.history").len(), 0);
     // The digest to leader and staff, the failure notice and the recovery notice to the staff.
     let mut got: Vec<(String, String)> = mail
@@ -590,10 +615,22 @@ fn a_report_that_reached_nobody_is_delivered_later_not_built_again() {
         .collect();
     got.sort();
     assert_eq!(got.len(), 4, "{got:?}");
-    assert!(got.iter().any(|(r, s)| r.starts_with("leader@") && s.contains("2025年6月汇总")));
-    assert!(got.iter().any(|(r, s)| r.starts_with("data-staff@") && s.contains("2025年6月汇总")));
-    assert!(got.iter().any(|(r, s)| r.starts_with("data-staff@") && s.contains("定时任务失败：deliver")));
-    assert!(got.iter().any(|(r, s)| r.starts_with("data-staff@") && s.contains("定时任务已恢复：deliver")));
+    assert!(
+        got.iter()
+            .any(|(r, s)| r.starts_with("leader@") && s.contains("2025年6月汇总"))
+    );
+    assert!(
+        got.iter()
+            .any(|(r, s)| r.starts_with("data-staff@") && s.contains("2025年6月汇总"))
+    );
+    assert!(
+        got.iter()
+            .any(|(r, s)| r.starts_with("data-staff@") && s.contains("定时任务失败：deliver"))
+    );
+    assert!(
+        got.iter()
+            .any(|(r, s)| r.starts_with("data-staff@") && s.contains("定时任务已恢复：deliver"))
+    );
     // The next digest tells leadership about the failure, once for the whole incident.
     let r = env.run_env(
         &[
@@ -614,7 +651,9 @@ fn a_report_that_reached_nobody_is_delivered_later_not_built_again() {
         .unwrap();
     let text = msg.body_text(0).unwrap();
     assert!(
-        text.contains("定时任务 deliver 自 2025-07-06 09:05 起失败 2 次（最近一次 2025-07-06 10:05）"),
+        text.contains(
+            "定时任务 deliver 自 2025-07-06 09:05 起失败 2 次（最近一次 2025-07-06 10:05）"
+        ),
         "{text}"
     );
     assert_eq!(text.matches("定时任务 deliver").count(), 1, "{text}");

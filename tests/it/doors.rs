@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 const LEADER: &str = "leader@example.gov.cn";
 const STAFF: &str = "data-staff@example.gov.cn";
 
-/// What an SMTP server received: (recipient, Message-ID, subject, the whole message).
-fn delivered(server: &Server) -> Vec<(String, String, String, Vec<u8>)> {
+/// One message as an SMTP server received it: (recipient, Message-ID, subject, the whole message).
+type Received = (String, String, String, Vec<u8>);
+
+/// What an SMTP server received.
+fn delivered(server: &Server) -> Vec<Received> {
     server
         .received()
         .into_iter()
@@ -42,7 +45,10 @@ fn copies(server: &Server) -> BTreeMap<(String, String), usize> {
 }
 
 fn exactly_once(server: &Server) {
-    let twice: Vec<_> = copies(server).into_iter().filter(|(_, n)| *n != 1).collect();
+    let twice: Vec<_> = copies(server)
+        .into_iter()
+        .filter(|(_, n)| *n != 1)
+        .collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
 }
 
@@ -54,7 +60,10 @@ fn smtp_env(url: &str) -> Vec<(&'static str, String)> {
     vec![("FAYUAN_SMTP_URL", url.to_string())]
 }
 
-fn with<'a>(vars: &'a [(&'static str, String)], more: &[(&'static str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+fn with<'a>(
+    vars: &'a [(&'static str, String)],
+    more: &[(&'static str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
     vars.iter()
         .map(|(k, v)| (*k, v.as_str()))
         .chain(more.iter().copied())
@@ -74,20 +83,42 @@ fn a_digest_killed_between_outbox_and_ledger_is_sent_once_later() {
     let server = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
     let vars = smtp_env(&format!("smtp://127.0.0.1:{}", server.port));
     let args = ["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"];
-    let r = env.run_env(&args, &with(&vars, &[("FAYUAN_TEST_FAULT", "crash@outbox-written")]));
+    let r = env.run_env(
+        &args,
+        &with(&vars, &[("FAYUAN_TEST_FAULT", "crash@outbox-written")]),
+    );
     assert_eq!(r.code, -1, "killed: {}{}", r.stdout, r.stderr);
-    assert!(env.data().join("outbox/luan-2025/2025-06/2025-06-01/message.eml").exists());
-    assert!(!ledger_text(&env).contains("\"created\""), "{}", ledger_text(&env));
+    assert!(
+        env.data()
+            .join("outbox/luan-2025/2025-06/2025-06-01/message.eml")
+            .exists()
+    );
+    assert!(
+        !ledger_text(&env).contains("\"created\""),
+        "{}",
+        ledger_text(&env)
+    );
     assert!(server.received().is_empty());
     // Again, as a person would: the leftover is replaced, the digest made and sent.
     let r = env.run_env(&args, &with(&vars, &[]));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(server.received().len(), 2);
-    let r = env.run_env(&["--as-of", "2025-07-06 09:30", "run", "--period", "2025-06", "--force"], &with(&vars, &[]));
+    let r = env.run_env(
+        &[
+            "--as-of",
+            "2025-07-06 09:30",
+            "run",
+            "--period",
+            "2025-06",
+            "--force",
+        ],
+        &with(&vars, &[]),
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(server.received().len(), 4);
     exactly_once(&server);
-    let ids: std::collections::BTreeSet<String> = delivered(&server).into_iter().map(|d| d.1).collect();
+    let ids: std::collections::BTreeSet<String> =
+        delivered(&server).into_iter().map(|d| d.1).collect();
     assert_eq!(ids.len(), 2, "two digests: {ids:?}");
 }
 
@@ -101,7 +132,11 @@ fn reminders_killed_between_outbox_and_ledger_go_once_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
     // Five units have reported June; 霍山县, 舒城县 and 金寨县 have not.
-    env.drop_samples_except(&["霍山县_2025-06.xlsx", "舒城县_2025-06.csv", "金寨县_2025-06.csv"]);
+    env.drop_samples_except(&[
+        "霍山县_2025-06.xlsx",
+        "舒城县_2025-06.csv",
+        "金寨县_2025-06.csv",
+    ]);
     assert_eq!(env.run(&["--as-of", "2025-07-02 10:00", "ingest"]).code, 0);
     let server = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
     let vars = smtp_env(&format!("smtp://127.0.0.1:{}", server.port));
@@ -113,7 +148,9 @@ fn reminders_killed_between_outbox_and_ledger_go_once_after_a_restart() {
     );
     wait_for("the kill", Duration::from_secs(60), || d.exited());
     let d = Daemon::start(&env, &["--as-of", "2025-07-03 09:01"], &with(&vars, &[]));
-    wait_for("the reminders", Duration::from_secs(60), || server.received().len() >= 6);
+    wait_for("the reminders", Duration::from_secs(60), || {
+        server.received().len() >= 6
+    });
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(d.stop(), 0);
     exactly_once(&server);
@@ -122,7 +159,9 @@ fn reminders_killed_between_outbox_and_ledger_go_once_after_a_restart() {
     assert_eq!(
         to,
         [
-            STAFF, STAFF, STAFF,
+            STAFF,
+            STAFF,
+            STAFF,
             "huoshan@example.gov.cn",
             "jinzhai@example.gov.cn",
             "shucheng@example.gov.cn",
@@ -139,7 +178,12 @@ fn a_receipt_killed_between_outbox_and_ledger_does_not_jam_the_mailbox() {
     }
     let s = mail::setup();
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 33));
-    s.imap.deliver(&mail::message(HUOQIU, "霍邱县7月", "", &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())]));
+    s.imap.deliver(&mail::message(
+        HUOQIU,
+        "霍邱县7月",
+        "",
+        &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())],
+    ));
     let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
     let ca = s.imap.ca.to_str().unwrap().to_string();
     let vars = [
@@ -149,20 +193,35 @@ fn a_receipt_killed_between_outbox_and_ledger_does_not_jam_the_mailbox() {
     ];
     let mut killed = vars.to_vec();
     killed.push(("FAYUAN_TEST_FAULT", "crash@outbox-written"));
-    let r = s.env.run_env(&["--as-of", "2025-08-03 10:00", "ingest"], &killed);
+    let r = s
+        .env
+        .run_env(&["--as-of", "2025-08-03 10:00", "ingest"], &killed);
     assert_eq!(r.code, -1, "{}{}", r.stdout, r.stderr);
     assert!(s.receipts().is_empty());
     // A second county mail arrives meanwhile.
     let csv2 = format!("{HEADER}\r\n{}\r\n", csv_row("341524", 7, 20));
-    let second = mail::message("jinzhai@example.gov.cn", "金寨县7月", "", &[(&rfc2231("金寨县_2025-07.csv"), csv2.as_bytes())]);
+    let second = mail::message(
+        "jinzhai@example.gov.cn",
+        "金寨县7月",
+        "",
+        &[(&rfc2231("金寨县_2025-07.csv"), csv2.as_bytes())],
+    );
     s.imap.deliver(&second);
     let r = s.ingest("2025-08-03 10:05");
-    assert!(r.stdout.contains("新邮件 2 封，回执 2 封"), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("新邮件 2 封，回执 2 封"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
     let got = s.receipts();
     // 霍邱县's receipt to its two addresses, 金寨县's to its one: once each.
     let mut to: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
     to.sort();
-    assert_eq!(to, ["huoqiu-2@example.gov.cn", HUOQIU, "jinzhai@example.gov.cn"]);
+    assert_eq!(
+        to,
+        ["huoqiu-2@example.gov.cn", HUOQIU, "jinzhai@example.gov.cn"]
+    );
     exactly_once(&s.smtp);
     assert_eq!(s.imap.count("fayuan-processed"), 2);
     assert_eq!(latest_rows(&s.env.store()).len(), 2);
@@ -183,7 +242,10 @@ fn a_torn_ledger_line_swallows_nothing() {
     let vars = smtp_env(&format!("smtp://127.0.0.1:{}", server.port));
     // The 2nd append to the delivery ledger is the leader's `attempt`: torn, nothing sent.
     let args = ["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"];
-    let r = env.run_env(&args, &with(&vars, &[("FAYUAN_TEST_FAULT", "torn@append-deliveries#2")]));
+    let r = env.run_env(
+        &args,
+        &with(&vars, &[("FAYUAN_TEST_FAULT", "torn@append-deliveries#2")]),
+    );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
     let text = ledger_text(&env);
@@ -290,25 +352,70 @@ fn a_message_undelivered_for_give_up_hours_is_told_once() {
     env.drop_samples_except(&[]);
     let port = free_port();
     let vars = smtp_env(&format!("smtp://127.0.0.1:{port}"));
-    let r = env.run_env(&["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"], &with(&vars, &[]));
+    let r = env.run_env(
+        &["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"],
+        &with(&vars, &[]),
+    );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     // 71 hours on: still tried, not given up.
     let r = env.run_env(&["--as-of", "2025-07-09 08:00", "send"], &with(&vars, &[]));
     assert_eq!(r.code, 1);
     assert!(!ledger_text(&env).contains("gaveup"));
-    let st = env.run_env(&["--as-of", "2025-07-09 08:00", "status", "--period", "2025-06"], &with(&vars, &[]));
-    assert!(st.stdout.contains("摘要邮件（2025-06-01）→ leader@example.gov.cn：已等待 2 天 23 小时"), "{}", st.stdout);
+    let st = env.run_env(
+        &[
+            "--as-of",
+            "2025-07-09 08:00",
+            "status",
+            "--period",
+            "2025-06",
+        ],
+        &with(&vars, &[]),
+    );
+    assert!(
+        st.stdout
+            .contains("摘要邮件（2025-06-01）→ leader@example.gov.cn：已等待 2 天 23 小时"),
+        "{}",
+        st.stdout
+    );
     // 73 hours on: both recipients given up; one notice to the staff (which waits in turn).
     let r = env.run_env(&["--as-of", "2025-07-09 10:00", "send"], &with(&vars, &[]));
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("已停止重试：摘要邮件（2025-06-01）→ leader@example.gov.cn：超过 72 小时仍未送达"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "已停止重试：摘要邮件（2025-06-01）→ leader@example.gov.cn：超过 72 小时仍未送达"
+        ),
+        "{}",
+        r.stdout
+    );
     let text = ledger_text(&env);
     assert_eq!(text.matches("\"event\":\"gaveup\"").count(), 2, "{text}");
-    let notices: Vec<&str> = text.lines().filter(|l| l.contains("\"kind\":\"notice\"")).collect();
+    let notices: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"notice\""))
+        .collect();
     assert_eq!(notices.len(), 1, "{text}");
-    let st = env.run_env(&["--as-of", "2025-07-09 10:05", "status", "--period", "2025-06"], &with(&vars, &[]));
-    assert!(st.stdout.contains("已送达 0/2；未送达 leader@example.gov.cn（已停止重试）"), "{}", st.stdout);
-    assert!(st.stdout.contains("近 30 天未能送达、已停止重试的邮件 2 封"), "{}", st.stdout);
+    let st = env.run_env(
+        &[
+            "--as-of",
+            "2025-07-09 10:05",
+            "status",
+            "--period",
+            "2025-06",
+        ],
+        &with(&vars, &[]),
+    );
+    assert!(
+        st.stdout
+            .contains("已送达 0/2；未送达 leader@example.gov.cn（已停止重试）"),
+        "{}",
+        st.stdout
+    );
+    assert!(
+        st.stdout
+            .contains("近 30 天未能送达、已停止重试的邮件 2 封"),
+        "{}",
+        st.stdout
+    );
     // The server comes back: the notice goes to the staff; the digest is not sent by itself.
     let server = Server::start("smtp", port, &env.tmp.path().join("mail"), &[]);
     let r = env.run_env(&["--as-of", "2025-07-09 11:00", "send"], &with(&vars, &[]));
@@ -316,8 +423,16 @@ fn a_message_undelivered_for_give_up_hours_is_told_once() {
     assert_eq!(got.len(), 1, "{}", r.stdout);
     assert_eq!(got[0].0, STAFF);
     assert_eq!(got[0].2, "【法律援助民生实事】有邮件未能正常送达");
-    let body = mail_parser::MessageParser::default().parse(&got[0].3).unwrap().body_text(0).unwrap().to_string();
-    assert!(body.contains("摘要邮件（2025-06-01）") && body.contains(LEADER) && body.contains(STAFF), "{body}");
+    let body = mail_parser::MessageParser::default()
+        .parse(&got[0].3)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .to_string();
+    assert!(
+        body.contains("摘要邮件（2025-06-01）") && body.contains(LEADER) && body.contains(STAFF),
+        "{body}"
+    );
     assert_eq!(ledger_text(&env).matches("\"kind\":\"notice\"").count(), 1);
 }
 
@@ -333,22 +448,57 @@ fn a_digest_refused_as_too_large_goes_once_without_its_workbook() {
     env.drop_samples_except(&[]);
     // The June digest is about 120 KB with its workbook (44 KB, base64) and 60 KB without (the
     // chart and the bodies); the server takes 80 KB.
-    let server = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &["--max-size", "80000"]);
+    let server = Server::start(
+        "smtp",
+        free_port(),
+        &env.tmp.path().join("mail"),
+        &["--max-size", "80000"],
+    );
     let vars = smtp_env(&format!("smtp://127.0.0.1:{}", server.port));
-    let r = env.run_env(&["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"], &with(&vars, &[]));
+    let r = env.run_env(
+        &["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"],
+        &with(&vars, &[]),
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("附件过大被拒收，已改为不带工作簿发送"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("附件过大被拒收，已改为不带工作簿发送"),
+        "{}",
+        r.stdout
+    );
     let got = delivered(&server);
-    let digests: Vec<_> = got.iter().filter(|g| g.2.contains("2025年6月汇总")).collect();
-    assert_eq!(digests.len(), 2, "{:?}", got.iter().map(|g| (&g.0, &g.2)).collect::<Vec<_>>());
+    let digests: Vec<_> = got
+        .iter()
+        .filter(|g| g.2.contains("2025年6月汇总"))
+        .collect();
+    assert_eq!(
+        digests.len(),
+        2,
+        "{:?}",
+        got.iter().map(|g| (&g.0, &g.2)).collect::<Vec<_>>()
+    );
     for d in &digests {
         let m = mail_parser::MessageParser::default().parse(&d.3).unwrap();
-        assert_eq!(m.attachments().filter(|a| mail_parser::MimeHeaders::attachment_name(*a).is_some_and(|n| n.ends_with(".xlsx"))).count(), 0);
+        assert_eq!(
+            m.attachments()
+                .filter(|a| mail_parser::MimeHeaders::attachment_name(*a)
+                    .is_some_and(|n| n.ends_with(".xlsx")))
+                .count(),
+            0
+        );
         let text = m.body_text(0).unwrap();
-        assert!(text.starts_with("邮件服务器拒收了带工作簿的邮件（邮件过大）"), "{text}");
-        assert!(text.contains("output/luan-2025/2025-06/六安市法律援助民生实事汇总_2025-06.xlsx"), "{text}");
+        assert!(
+            text.starts_with("邮件服务器拒收了带工作簿的邮件（邮件过大）"),
+            "{text}"
+        );
+        assert!(
+            text.contains("output/luan-2025/2025-06/六安市法律援助民生实事汇总_2025-06.xlsx"),
+            "{text}"
+        );
     }
-    let notices: Vec<_> = got.iter().filter(|g| g.2.contains("有邮件未能正常送达")).collect();
+    let notices: Vec<_> = got
+        .iter()
+        .filter(|g| g.2.contains("有邮件未能正常送达"))
+        .collect();
     assert_eq!(notices.len(), 1);
     assert_eq!(notices[0].0, STAFF);
     // A later round (the daemon's, or a person's) sends nothing again.
@@ -370,7 +520,10 @@ fn daemon_now(env: &Env) -> Option<chrono::DateTime<chrono_tz::Tz>> {
 fn mailbox_vars(s: &mail::Setup, smtp_url: &str) -> Vec<(&'static str, String)> {
     vec![
         ("FAYUAN_IMAP_PASSWORD", PASSWORD.to_string()),
-        ("FAYUAN_IMAP_CA_FILE", s.imap.ca.to_str().unwrap().to_string()),
+        (
+            "FAYUAN_IMAP_CA_FILE",
+            s.imap.ca.to_str().unwrap().to_string(),
+        ),
         ("FAYUAN_SMTP_URL", smtp_url.to_string()),
     ]
 }
@@ -398,44 +551,101 @@ fn smtp_down_for_two_days_then_everything_once_and_one_notice_each_way() {
         move || daemon_now(env).is_some_and(|n| n >= t)
     };
     // 霍邱县 sends June on the 4th, before the reminder round of the 5th.
-    wait_for("4 July 15:00", Duration::from_secs(60), past("2025-07-04 15:00"));
+    wait_for(
+        "4 July 15:00",
+        Duration::from_secs(60),
+        past("2025-07-04 15:00"),
+    );
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40));
     s.imap.deliver_at(
-        &mail::message(HUOQIU, "霍邱县6月", "", &[(&rfc2231("霍邱县_2025-06.csv"), csv.as_bytes())]),
+        &mail::message(
+            HUOQIU,
+            "霍邱县6月",
+            "",
+            &[(&rfc2231("霍邱县_2025-06.csv"), csv.as_bytes())],
+        ),
         "2025-07-04 15:00 +0800",
     );
-    wait_for("the report day", Duration::from_secs(90), past("2025-07-06 09:30"));
+    wait_for(
+        "the report day",
+        Duration::from_secs(90),
+        past("2025-07-06 09:30"),
+    );
     // Waiting: the reminders of the 5th (7 units: 霍邱县 had sent), each to the unit's contact
     // and the staff; the receipt to 霍邱县's two addresses; the digest to leader and staff; the
     // failure notice to the staff: 14 + 2 + 2 + 1.
     let now = fayuan::period::instant_text(&daemon_now(env).unwrap());
-    let st = s.env.run_env(&["--as-of", &now, "status", "--period", "2025-06"], &with(&vars, &[]));
-    assert!(st.stdout.contains("发件箱：19 封（收件人）待发送"), "{}", st.stdout);
+    let st = s.env.run_env(
+        &["--as-of", &now, "status", "--period", "2025-06"],
+        &with(&vars, &[]),
+    );
+    assert!(
+        st.stdout.contains("发件箱：19 封（收件人）待发送"),
+        "{}",
+        st.stdout
+    );
     assert!(st.stdout.contains("回执（receipt-data-"), "{}", st.stdout);
-    assert!(st.stdout.contains("最近错误：Connection error: Connection refused"), "{}", st.stdout);
+    assert!(
+        st.stdout
+            .contains("最近错误：Connection error: Connection refused"),
+        "{}",
+        st.stdout
+    );
     assert_eq!(s.imap.count("fayuan-processed"), 1);
     let smtp = Server::start("smtp", port, &s.env.tmp.path().join("mail-up"), &[]);
-    wait_for("everything delivered", Duration::from_secs(90), || smtp.received().len() >= 20);
+    wait_for("everything delivered", Duration::from_secs(90), || {
+        smtp.received().len() >= 20
+    });
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(d.stop(), 0);
     exactly_once(&smtp);
     let got = delivered(&smtp);
-    let count = |pred: &dyn Fn(&(String, String, String, Vec<u8>)) -> bool| got.iter().filter(|g| pred(g)).count();
-    assert_eq!(count(&|g| g.2.contains("请报送") && g.2.contains("2025年6月")), 14);
+    let count = |pred: &dyn Fn(&Received) -> bool| got.iter().filter(|g| pred(g)).count();
+    assert_eq!(
+        count(&|g| g.2.contains("请报送") && g.2.contains("2025年6月")),
+        14
+    );
     assert_eq!(count(&|g| g.2.contains("请报送") && g.0 == STAFF), 7);
-    assert_eq!(count(&|g| g.2.contains("请报送霍邱县")), 0, "霍邱县 had sent");
+    assert_eq!(
+        count(&|g| g.2.contains("请报送霍邱县")),
+        0,
+        "霍邱县 had sent"
+    );
     assert_eq!(count(&|g| g.2 == "回执：霍邱县6月"), 2);
     assert_eq!(count(&|g| g.2.contains("2025年6月汇总")), 2);
     assert_eq!(count(&|g| g.2.contains("定时任务失败：deliver")), 1);
     assert_eq!(count(&|g| g.2.contains("定时任务已恢复：deliver")), 1);
-    assert_eq!(got.len(), 20, "{:?}", got.iter().map(|g| (&g.0, &g.2)).collect::<Vec<_>>());
+    assert_eq!(
+        got.len(),
+        20,
+        "{:?}",
+        got.iter().map(|g| (&g.0, &g.2)).collect::<Vec<_>>()
+    );
     // The receipt is in the county's thread.
     let receipt = got.iter().find(|g| g.2 == "回执：霍邱县6月").unwrap();
     assert!(String::from_utf8_lossy(&receipt.3).contains("In-Reply-To: <t"));
-    let st = s.env.run_env(&["--as-of", "2025-07-07 12:00", "status", "--period", "2025-06"], &with(&vars, &[]));
-    assert!(st.stdout.contains("发件箱：没有待发送的邮件"), "{}", st.stdout);
+    let st = s.env.run_env(
+        &[
+            "--as-of",
+            "2025-07-07 12:00",
+            "status",
+            "--period",
+            "2025-06",
+        ],
+        &with(&vars, &[]),
+    );
+    assert!(
+        st.stdout.contains("发件箱：没有待发送的邮件"),
+        "{}",
+        st.stdout
+    );
     // 霍邱县's June: sent (INTERNALDATE) on the 4th.
-    assert!(st.stdout.contains("341522 霍邱县  已报送  第1版  收到 2025-07-04 15:00"), "{}", st.stdout);
+    assert!(
+        st.stdout
+            .contains("341522 霍邱县  已报送  第1版  收到 2025-07-04 15:00"),
+        "{}",
+        st.stdout
+    );
 }
 
 /// A county mail sent before the deadline (the server's INTERNALDATE) but processed after it
@@ -448,24 +658,56 @@ fn a_mail_sent_before_the_deadline_and_taken_after_it_is_on_time() {
     let s = mail::setup();
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40));
     s.imap.deliver_at(
-        &mail::message(HUOQIU, "霍邱县6月", "", &[(&rfc2231("霍邱县_2025-06.csv"), csv.as_bytes())]),
+        &mail::message(
+            HUOQIU,
+            "霍邱县6月",
+            "",
+            &[(&rfc2231("霍邱县_2025-06.csv"), csv.as_bytes())],
+        ),
         "2025-07-04 10:00 +0800",
     );
     // The deadline is the end of 5 July; fayuan looks on the 8th.
     let r = s.ingest("2025-07-08 09:00");
     assert!(r.stdout.contains("回执 1 封"), "{}{}", r.stdout, r.stderr);
-    let st = s.env.run(&["--as-of", "2025-07-08 09:05", "status", "--period", "2025-06"]);
-    assert!(st.stdout.contains("341522 霍邱县  已报送  第1版  收到 2025-07-04 10:00"), "{}", st.stdout);
+    let st = s.env.run(&[
+        "--as-of",
+        "2025-07-08 09:05",
+        "status",
+        "--period",
+        "2025-06",
+    ]);
+    assert!(
+        st.stdout
+            .contains("341522 霍邱县  已报送  第1版  收到 2025-07-04 10:00"),
+        "{}",
+        st.stdout
+    );
     // A later INTERNALDATE than now is taken as now (a server clock ahead is not believed).
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 5, 30));
     s.imap.deliver_at(
-        &mail::message(HUOQIU, "霍邱县5月", "", &[(&rfc2231("霍邱县_2025-05.csv"), csv.as_bytes())]),
+        &mail::message(
+            HUOQIU,
+            "霍邱县5月",
+            "",
+            &[(&rfc2231("霍邱县_2025-05.csv"), csv.as_bytes())],
+        ),
         "2025-07-20 10:00 +0800",
     );
     let r = s.ingest("2025-07-09 09:00");
     assert!(r.stdout.contains("回执 1 封"), "{}{}", r.stdout, r.stderr);
-    let st = s.env.run(&["--as-of", "2025-07-09 09:05", "status", "--period", "2025-05"]);
-    assert!(st.stdout.contains("341522 霍邱县  已报送（逾期）  第1版  收到 2025-07-09 09:00"), "{}", st.stdout);
+    let st = s.env.run(&[
+        "--as-of",
+        "2025-07-09 09:05",
+        "status",
+        "--period",
+        "2025-05",
+    ]);
+    assert!(
+        st.stdout
+            .contains("341522 霍邱县  已报送（逾期）  第1版  收到 2025-07-09 09:00"),
+        "{}",
+        st.stdout
+    );
 }
 
 /// Two county mails a second apart, with the default `poll_seconds` (300): both are answered
@@ -480,18 +722,32 @@ fn two_mails_a_second_apart_are_both_answered_within_a_minute() {
     let d = Daemon::start(&s.env, &["--as-of", "2025-08-03 10:00"], &with(&vars, &[]));
     // Connected and idle on an empty mailbox first.
     wait_for("the mailbox", Duration::from_secs(30), || {
-        std::fs::read_to_string(s.env.tmp.path().join("daemon.log")).is_ok_and(|l| l.contains("mailbox connected"))
+        std::fs::read_to_string(s.env.tmp.path().join("daemon.log"))
+            .is_ok_and(|l| l.contains("mailbox connected"))
     });
     std::thread::sleep(Duration::from_secs(2));
     let start = Instant::now();
     for (code, unit, cases) in [("341522", "霍邱县", 40), ("341524", "金寨县", 20)] {
         let csv = format!("{HEADER}\r\n{}\r\n", csv_row(code, 7, cases));
-        let from = if code == "341522" { HUOQIU } else { "jinzhai@example.gov.cn" };
-        s.imap.deliver(&mail::message(from, &format!("{unit}7月"), "", &[(&rfc2231(&format!("{unit}_2025-07.csv")), csv.as_bytes())]));
+        let from = if code == "341522" {
+            HUOQIU
+        } else {
+            "jinzhai@example.gov.cn"
+        };
+        s.imap.deliver(&mail::message(
+            from,
+            &format!("{unit}7月"),
+            "",
+            &[(&rfc2231(&format!("{unit}_2025-07.csv")), csv.as_bytes())],
+        ));
         std::thread::sleep(Duration::from_secs(1));
     }
     wait_for("both receipts", Duration::from_secs(60), || {
-        s.receipts().iter().filter(|r| r.1.starts_with("回执：")).count() >= 3
+        s.receipts()
+            .iter()
+            .filter(|r| r.1.starts_with("回执："))
+            .count()
+            >= 3
     });
     assert!(start.elapsed() < Duration::from_secs(61));
     assert_eq!(d.stop(), 0);
@@ -549,7 +805,12 @@ impl Served {
             assert!(start.elapsed() < Duration::from_secs(30), "not served");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Served { env, child, port, _dir: dir }
+        Served {
+            env,
+            child,
+            port,
+            _dir: dir,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -558,7 +819,10 @@ impl Served {
 
     /// A county's page, its link derived here with an HMAC of our own (not fayuan's function).
     fn county(&self, code: &str) -> String {
-        self.url(&format!("/u/{code}/{}", hmac_token(SECRET.as_bytes(), code)))
+        self.url(&format!(
+            "/u/{code}/{}",
+            hmac_token(SECRET.as_bytes(), code)
+        ))
     }
 }
 
@@ -570,8 +834,14 @@ fn hmac_token(key: &[u8], code: &str) -> String {
     k[..key.len()].copy_from_slice(key);
     let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
     let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let ih = Sha256::new().chain_update(&inner).chain_update(format!("fayuan-unit:{code}")).finalize();
-    let oh = Sha256::new().chain_update(&outer).chain_update(ih).finalize();
+    let ih = Sha256::new()
+        .chain_update(&inner)
+        .chain_update(format!("fayuan-unit:{code}"))
+        .finalize();
+    let oh = Sha256::new()
+        .chain_update(&outer)
+        .chain_update(ih)
+        .finalize();
     hex::encode(&oh[..16])
 }
 
@@ -584,8 +854,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn post_file(url: &str, name: &str, bytes: Vec<u8>) -> (u16, String) {
-    let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+    );
     let r = reqwest::Client::new()
         .post(url)
         .multipart(form)
@@ -610,7 +882,9 @@ fn fifty_uploads_at_once_are_all_answered_kept_and_taken_once() {
                 let url = url.clone();
                 // Fifty different files of 霍邱县's July (the cases differ), as fifty clerks might.
                 let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 10 + k));
-                tokio::spawn(async move { post_file(&url, &format!("霍邱县_7月_{k}.csv"), csv.into_bytes()).await })
+                tokio::spawn(async move {
+                    post_file(&url, &format!("霍邱县_7月_{k}.csv"), csv.into_bytes()).await
+                })
             })
             .collect();
         let mut out = Vec::new();
@@ -623,16 +897,29 @@ fn fifty_uploads_at_once_are_all_answered_kept_and_taken_once() {
     let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
     assert_eq!(statuses, vec![200; 50]);
     for (k, (_, body)) in answers.iter().enumerate() {
-        assert!(body.contains(&format!("霍邱县_7月_{k}.csv：已接收，1 行。")), "{k}: {body}");
+        assert!(
+            body.contains(&format!("霍邱县_7月_{k}.csv：已接收，1 行。")),
+            "{k}: {body}"
+        );
     }
     let files = s.env.store().files().unwrap();
     assert_eq!(files.len(), 50, "each taken once");
-    assert!(files.iter().all(|f| f.outcome == fayuan::store::Outcome::Accepted));
+    assert!(
+        files
+            .iter()
+            .all(|f| f.outcome == fayuan::store::Outcome::Accepted)
+    );
     let shas: std::collections::BTreeSet<&str> = files.iter().map(|f| f.sha256.as_str()).collect();
     assert_eq!(shas.len(), 50);
     for f in &files {
-        let at = chrono::DateTime::parse_from_rfc3339(&f.arrived_at).unwrap().with_timezone(&chrono::Utc);
-        assert!(at >= before - chrono::Duration::seconds(1) && at <= after, "{}", f.arrived_at);
+        let at = chrono::DateTime::parse_from_rfc3339(&f.arrived_at)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert!(
+            at >= before - chrono::Duration::seconds(1) && at <= after,
+            "{}",
+            f.arrived_at
+        );
         assert!(s.env.data().join(&f.stored_as).exists());
     }
     // 50 versions of July: the latest arrival is in force.
@@ -650,18 +937,31 @@ fn refused_uploads_are_kept_with_their_reason_and_answers_are_plain() {
     let rt = runtime();
     rt.block_on(async {
         let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 12));
-        let (code, body) = post_file(&s.county("341522"), "~$霍邱县_2025-07.xlsx", csv.clone().into_bytes()).await;
+        let (code, body) = post_file(
+            &s.county("341522"),
+            "~$霍邱县_2025-07.xlsx",
+            csv.clone().into_bytes(),
+        )
+        .await;
         assert_eq!(code, 200);
-        assert!(body.contains("未接收（文件已保存备查）") && body.contains("Office 打开文件时生成的锁文件"), "{body}");
+        assert!(
+            body.contains("未接收（文件已保存备查）")
+                && body.contains("Office 打开文件时生成的锁文件"),
+            "{body}"
+        );
         assert!(s.env.files_under("inbox").is_empty());
         let f = s.env.store().files().unwrap();
         assert_eq!(f.len(), 1);
         assert!(f[0].stored_as.starts_with("quarantine/"));
         // The same bytes under a proper name: accepted (what was refused for its name was never
         // "received before").
-        let (code, body) = post_file(&s.county("341522"), "霍邱县_2025-07.csv", csv.into_bytes()).await;
+        let (code, body) =
+            post_file(&s.county("341522"), "霍邱县_2025-07.csv", csv.into_bytes()).await;
         assert_eq!(code, 200);
-        assert!(body.contains("霍邱县_2025-07.csv：已接收，1 行。"), "{body}");
+        assert!(
+            body.contains("霍邱县_2025-07.csv：已接收，1 行。"),
+            "{body}"
+        );
         // Not a multipart form.
         let r = reqwest::Client::new()
             .post(s.county("341522"))
@@ -674,18 +974,36 @@ fn refused_uploads_are_kept_with_their_reason_and_answers_are_plain() {
         let body = r.text().await.unwrap();
         assert!(body.contains("上传格式有误"), "{body}");
         // Headers of a page behind a token.
-        let r = reqwest::get(s.url(&format!("/?token={TOKEN}"))).await.unwrap();
+        let r = reqwest::get(s.url(&format!("/?token={TOKEN}")))
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
-        for (k, v) in [("cache-control", "no-store"), ("referrer-policy", "no-referrer"), ("x-frame-options", "DENY")] {
-            assert_eq!(r.headers().get(k).map(|v| v.to_str().unwrap()), Some(v), "{k}");
+        for (k, v) in [
+            ("cache-control", "no-store"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+        ] {
+            assert_eq!(
+                r.headers().get(k).map(|v| v.to_str().unwrap()),
+                Some(v),
+                "{k}"
+            );
         }
         // 401 and 404: small Chinese pages.
         for (url, want) in [(s.url("/"), 401u16), (s.url("/nothing-here"), 404)] {
             let r = reqwest::get(&url).await.unwrap();
             assert_eq!(r.status().as_u16(), want);
-            assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+            assert!(
+                r.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/html")
+            );
             let body = r.text().await.unwrap();
-            assert!(body.len() < 4000 && body.contains("lang=\"zh-CN\""), "{body}");
+            assert!(
+                body.len() < 4000 && body.contains("lang=\"zh-CN\""),
+                "{body}"
+            );
         }
     });
 }
@@ -694,9 +1012,15 @@ fn refused_uploads_are_kept_with_their_reason_and_answers_are_plain() {
 /// seconds, and the silent ones are closed after the header timeout.
 #[test]
 fn eleven_hundred_idle_connections_do_not_stop_a_page() {
-    let s = Served::start(&["--as-of", "2025-08-03 10:00"], "header_timeout_seconds = 3\n");
+    let s = Served::start(
+        &["--as-of", "2025-08-03 10:00"],
+        "header_timeout_seconds = 3\n",
+    );
     // This process needs the files too.
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         lim.rlim_cur = lim.rlim_max;
@@ -711,7 +1035,13 @@ fn eleven_hundred_idle_connections_do_not_stop_a_page() {
         return;
     }
     // The page once before (its figures are then kept in memory, as on any busy day).
-    let warm = runtime().block_on(async { reqwest::get(s.url(&format!("/?token={TOKEN}"))).await.unwrap().status().as_u16() });
+    let warm = runtime().block_on(async {
+        reqwest::get(s.url(&format!("/?token={TOKEN}")))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
     assert_eq!(warm, 200);
     let idle: Vec<std::net::TcpStream> = (0..1100)
         .map(|_| std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap())
@@ -736,9 +1066,12 @@ fn eleven_hundred_idle_connections_do_not_stop_a_page() {
     let mut closed = 0;
     for mut c in idle {
         use std::io::Read;
-        c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let mut b = [0u8; 1];
-        if matches!(c.read(&mut b), Ok(0)) || matches!(c.read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset) {
+        if matches!(c.read(&mut b), Ok(0))
+            || matches!(c.read(&mut b), Err(ref e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+        {
             closed += 1;
         }
     }
@@ -751,24 +1084,41 @@ fn eleven_hundred_idle_connections_do_not_stop_a_page() {
 fn downloads_never_follow_a_link_or_leave_the_folder() {
     let s = Served::start(&["--as-of", "2025-07-10 09:00"], "");
     s.env.drop_samples_except(&[]);
-    let r = s.env.run(&["--as-of", "2025-07-09 09:00", "run", "--no-email", "--period", "2025-06"]);
+    let r = s.env.run(&[
+        "--as-of",
+        "2025-07-09 09:00",
+        "run",
+        "--no-email",
+        "--period",
+        "2025-06",
+    ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let run = s.env.tmp.path().join("output/luan-2025/2025-06");
     std::fs::write(s.env.tmp.path().join("secret.txt"), "not for the web").unwrap();
     std::os::unix::fs::symlink(s.env.tmp.path().join("secret.txt"), run.join("link.csv")).unwrap();
     let manifest = run.join("manifest.json");
-    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     for name in ["link.csv", "../../../secret.txt", "/etc/passwd"] {
-        m["outputs"].as_array_mut().unwrap().push(serde_json::json!({"file": name, "sha256": "", "bytes": 0}));
+        m["outputs"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"file": name, "sha256": "", "bytes": 0}));
     }
     std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
     runtime().block_on(async {
         for name in ["link.csv", "..%2F..%2F..%2Fsecret.txt", "%2Fetc%2Fpasswd"] {
-            let r = reqwest::get(s.url(&format!("/bureau/file/2025-06/{name}?token={TOKEN}"))).await.unwrap();
+            let r = reqwest::get(s.url(&format!("/bureau/file/2025-06/{name}?token={TOKEN}")))
+                .await
+                .unwrap();
             assert_eq!(r.status().as_u16(), 404, "{name}");
             assert!(!r.text().await.unwrap().contains("not for the web"));
         }
-        let r = reqwest::get(s.url(&format!("/bureau/file/2025-06/completion.csv?token={TOKEN}"))).await.unwrap();
+        let r = reqwest::get(s.url(&format!(
+            "/bureau/file/2025-06/completion.csv?token={TOKEN}"
+        )))
+        .await
+        .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     });
 }
@@ -781,19 +1131,46 @@ fn a_poison_mail_is_held_after_three_failures_and_the_mailbox_moves_on() {
         return;
     }
     let s = mail::setup();
-    let csv = |code: &str, cases: i64| format!("{HEADER}\r\n{}\r\n", csv_row(code, 7, cases)).into_bytes();
-    s.imap.deliver(&mail::message(HUOQIU, "霍邱县7月（坏）", "", &[(&rfc2231("霍邱县_2025-07.csv"), &csv("341522", 30))]));
-    s.imap.deliver(&mail::message("jinzhai@example.gov.cn", "金寨县7月", "", &[(&rfc2231("金寨县_2025-07.csv"), &csv("341524", 20))]));
+    let csv = |code: &str, cases: i64| {
+        format!("{HEADER}\r\n{}\r\n", csv_row(code, 7, cases)).into_bytes()
+    };
+    s.imap.deliver(&mail::message(
+        HUOQIU,
+        "霍邱县7月（坏）",
+        "",
+        &[(&rfc2231("霍邱县_2025-07.csv"), &csv("341522", 30))],
+    ));
+    s.imap.deliver(&mail::message(
+        "jinzhai@example.gov.cn",
+        "金寨县7月",
+        "",
+        &[(&rfc2231("金寨县_2025-07.csv"), &csv("341524", 20))],
+    ));
     let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
     let vars = mailbox_vars(&s, &url);
     // Each look: the first message handled (the bad one, lowest UID) panics.
-    for (k, at) in ["2025-08-03 10:00", "2025-08-03 10:10", "2025-08-03 10:20"].into_iter().enumerate() {
-        let r = s.env.run_env(&["--as-of", at, "ingest"], &with(&vars, &[("FAYUAN_TEST_FAULT", "panic@mail-poison#1")]));
+    for (k, at) in ["2025-08-03 10:00", "2025-08-03 10:10", "2025-08-03 10:20"]
+        .into_iter()
+        .enumerate()
+    {
+        let r = s.env.run_env(
+            &["--as-of", at, "ingest"],
+            &with(&vars, &[("FAYUAN_TEST_FAULT", "panic@mail-poison#1")]),
+        );
         assert_eq!(r.code, 0, "{k}: {}{}", r.stdout, r.stderr);
         if k == 0 {
-            assert!(r.stdout.contains("新邮件 2 封，回执 1 封，转人工 0 封"), "{}", r.stdout);
+            assert!(
+                r.stdout.contains("新邮件 2 封，回执 1 封，转人工 0 封"),
+                "{}",
+                r.stdout
+            );
             let st = s.env.run(&["--as-of", at, "status"]);
-            assert!(st.stdout.contains("1 封处理失败，等待重试（失败 3 次即转人工）"), "{}", st.stdout);
+            assert!(
+                st.stdout
+                    .contains("1 封处理失败，等待重试（失败 3 次即转人工）"),
+                "{}",
+                st.stdout
+            );
         }
     }
     assert_eq!(s.imap.count("fayuan-held"), 1);
@@ -802,12 +1179,24 @@ fn a_poison_mail_is_held_after_three_failures_and_the_mailbox_moves_on() {
     let got = s.receipts();
     let staff: Vec<_> = got.iter().filter(|g| g.0 == STAFF).collect();
     assert_eq!(staff.len(), 1, "{got:?}");
-    assert!(staff[0].2.contains("处理失败 3 次") && staff[0].2.contains("霍邱县7月（坏）"), "{}", staff[0].2);
+    assert!(
+        staff[0].2.contains("处理失败 3 次") && staff[0].2.contains("霍邱县7月（坏）"),
+        "{}",
+        staff[0].2
+    );
     // No receipt to 霍邱县 (its message is with the staff); 金寨县 answered once.
     assert!(got.iter().all(|g| g.0 != HUOQIU));
-    assert_eq!(got.iter().filter(|g| g.0 == "jinzhai@example.gov.cn").count(), 1);
+    assert_eq!(
+        got.iter()
+            .filter(|g| g.0 == "jinzhai@example.gov.cn")
+            .count(),
+        1
+    );
     // Nothing more on the next look.
-    let r = s.env.run_env(&["--as-of", "2025-08-03 10:30", "ingest"], &with(&vars, &[]));
+    let r = s.env.run_env(
+        &["--as-of", "2025-08-03 10:30", "ingest"],
+        &with(&vars, &[]),
+    );
     assert!(r.stdout.contains("新邮件 0 封"), "{}", r.stdout);
 }
 
@@ -821,19 +1210,36 @@ fn a_new_uidvalidity_after_a_kill_answers_nothing_twice() {
     }
     let mut s = mail::setup();
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 33));
-    s.imap.deliver(&mail::message(HUOQIU, "霍邱县7月", "", &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())]));
+    s.imap.deliver(&mail::message(
+        HUOQIU,
+        "霍邱县7月",
+        "",
+        &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())],
+    ));
     let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
     let vars = mailbox_vars(&s, &url);
-    let r = s.env.run_env(&["--as-of", "2025-08-03 10:00", "ingest"], &with(&vars, &[("FAYUAN_TEST_FAULT", "crash@mail-delivered")]));
+    let r = s.env.run_env(
+        &["--as-of", "2025-08-03 10:00", "ingest"],
+        &with(&vars, &[("FAYUAN_TEST_FAULT", "crash@mail-delivered")]),
+    );
     assert_eq!(r.code, -1, "{}{}", r.stdout, r.stderr);
     assert_eq!(s.receipts().len(), 2, "the receipt went out");
     assert_eq!(s.imap.count("INBOX"), 1, "not moved");
     let before = s.imap.tool(&["validity", "INBOX"]);
     s.imap.renumber();
-    assert_ne!(s.imap.tool(&["validity", "INBOX"]), before, "a new UIDVALIDITY");
+    assert_ne!(
+        s.imap.tool(&["validity", "INBOX"]),
+        before,
+        "a new UIDVALIDITY"
+    );
     let r = s.ingest("2025-08-03 10:10");
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert_eq!(s.receipts().len(), 2, "no second receipt: {:?}", s.receipts());
+    assert_eq!(
+        s.receipts().len(),
+        2,
+        "no second receipt: {:?}",
+        s.receipts()
+    );
     assert_eq!(s.imap.count("INBOX"), 0);
     assert_eq!(s.imap.count("fayuan-processed"), 1);
     let files = s.env.store().files().unwrap();
@@ -855,15 +1261,26 @@ fn bytes_rejected_for_their_name_are_taken_under_a_usable_one() {
     env.drop_in("霍邱县_2025-06.csv", csv.as_bytes());
     let r = env.run(&["--as-of", "2025-07-04 11:00", "ingest"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("接收 1，部分接收 0，拒收 0，重复 0"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("接收 1，部分接收 0，拒收 0，重复 0"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(latest_rows(&env.store()).len(), 1);
     // Bad content twice: rejected twice, with its problem both times.
     let bad = format!("{HEADER}\r\n341524,2025-06,十二,1,0,0,5,80000,70000,56000,0,0,10,10\r\n");
-    for (k, at) in ["2025-07-04 12:00", "2025-07-04 13:00"].into_iter().enumerate() {
+    for (k, at) in ["2025-07-04 12:00", "2025-07-04 13:00"]
+        .into_iter()
+        .enumerate()
+    {
         env.drop_in(&format!("金寨县_2025-06_{k}.csv"), bad.as_bytes());
         let r = env.run(&["--as-of", at, "ingest"]);
         assert_eq!(r.code, 3);
-        assert!(r.stdout.contains("“十二”不是整数") && r.stdout.contains("拒收 1，重复 0"), "{}", r.stdout);
+        assert!(
+            r.stdout.contains("“十二”不是整数") && r.stdout.contains("拒收 1，重复 0"),
+            "{}",
+            r.stdout
+        );
     }
 }
 
@@ -883,11 +1300,17 @@ fn history_keeps_the_last_versions_only() {
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     }
     let history = env.tmp.path().join("output/luan-2025/.history/2025-06");
-    let mut kept: Vec<String> = std::fs::read_dir(&history).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    let mut kept: Vec<String> = std::fs::read_dir(&history)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
     kept.sort();
     // Six runs replace five folders; the newest three replaced are kept (named by the run that
     // replaced them: 09:03, 09:04, 09:05).
-    assert_eq!(kept, ["20250706T090300", "20250706T090400", "20250706T090500"]);
+    assert_eq!(
+        kept,
+        ["20250706T090300", "20250706T090400", "20250706T090500"]
+    );
 }
 
 /// `--clock-rate` belongs to the daemon and the web server, and needs a start.
@@ -895,9 +1318,24 @@ fn history_keeps_the_last_versions_only() {
 fn clock_rate_is_refused_where_it_means_nothing() {
     let env = Env::new();
     for (args, why) in [
-        (vec!["--clock-rate", "60", "daemon"], "--clock-rate needs --as-of"),
-        (vec!["--as-of", "2025-07-01 00:00", "--clock-rate", "60", "status"], "only `fayuan daemon` and `fayuan serve` run on a clock"),
-        (vec!["--as-of", "2025-07-01 00:00", "--clock-rate", "0", "serve"], "expected a number more than 0"),
+        (
+            vec!["--clock-rate", "60", "daemon"],
+            "--clock-rate needs --as-of",
+        ),
+        (
+            vec![
+                "--as-of",
+                "2025-07-01 00:00",
+                "--clock-rate",
+                "60",
+                "status",
+            ],
+            "only `fayuan daemon` and `fayuan serve` run on a clock",
+        ),
+        (
+            vec!["--as-of", "2025-07-01 00:00", "--clock-rate", "0", "serve"],
+            "expected a number more than 0",
+        ),
     ] {
         let r = env.run(&args);
         assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
@@ -910,7 +1348,11 @@ fn clock_rate_is_refused_where_it_means_nothing() {
 fn a_broken_previous_pipeline_is_told_with_its_problems() {
     let dir = tempfile::tempdir().unwrap();
     let this = std::fs::read_to_string(repo().join("pipelines/luan-2025.toml")).unwrap();
-    std::fs::write(dir.path().join("luan-2025.toml"), this.replace("year = 2025", "year = 2025\nprevious = \"luan-2024\"")).unwrap();
+    std::fs::write(
+        dir.path().join("luan-2025.toml"),
+        this.replace("year = 2025", "year = 2025\nprevious = \"luan-2024\""),
+    )
+    .unwrap();
     let last = this
         .replace("name = \"luan-2025\"", "name = \"luan-2024\"")
         .replace("year = 2025", "year = 2024")
@@ -919,10 +1361,26 @@ fn a_broken_previous_pipeline_is_told_with_its_problems() {
     let env = Env::with_pipeline(&dir.path().join("luan-2025.toml"));
     let r = env.run(&["check"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("pipeline.previous \"luan-2024\""), "{}", r.stderr);
-    assert!(r.stderr.contains("luan-2024.toml does not load"), "{}", r.stderr);
-    assert!(r.stderr.contains("submission.deadline_day 40"), "{}", r.stderr);
-    assert!(!r.stderr.contains("no other pipeline named so"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("pipeline.previous \"luan-2024\""),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("luan-2024.toml does not load"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("submission.deadline_day 40"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        !r.stderr.contains("no other pipeline named so"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// In a daemon of two pipelines, one that dies is told to its staff at once; the other goes on.
@@ -939,7 +1397,10 @@ fn a_pipeline_that_dies_in_a_shared_daemon_is_told_at_once() {
     for (name, port) in [("luan-2025", free_port()), ("other-2025", free_port())] {
         let text = base
             .replace("name = \"luan-2025\"", &format!("name = \"{name}\""))
-            .replace("data_dir = \"../data/luan-2025\"", &format!("data_dir = \"../data/{name}\""))
+            .replace(
+                "data_dir = \"../data/luan-2025\"",
+                &format!("data_dir = \"../data/{name}\""),
+            )
             + &format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n");
         std::fs::write(pipes.join(format!("{name}.toml")), text).unwrap();
     }
@@ -947,17 +1408,44 @@ fn a_pipeline_that_dies_in_a_shared_daemon_is_told_at_once() {
     let d = Daemon::start_all(
         dir.path(),
         &["--as-of", "2025-07-10 10:00"],
-        &[("FAYUAN_SMTP_URL", url.as_str()), ("FAYUAN_TEST_FAULT", "full@daemon-start-other-2025")],
+        &[
+            ("FAYUAN_SMTP_URL", url.as_str()),
+            ("FAYUAN_TEST_FAULT", "full@daemon-start-other-2025"),
+        ],
     );
-    wait_for("the notice", Duration::from_secs(60), || !server.received().is_empty());
+    wait_for("the notice", Duration::from_secs(60), || {
+        !server.received().is_empty()
+    });
     let got = delivered(&server);
-    assert_eq!(got.len(), 1, "{:?}", got.iter().map(|g| (&g.0, &g.2)).collect::<Vec<_>>());
+    assert_eq!(
+        got.len(),
+        1,
+        "{:?}",
+        got.iter().map(|g| (&g.0, &g.2)).collect::<Vec<_>>()
+    );
     assert_eq!(got[0].0, STAFF);
     assert!(got[0].2.contains("定时任务失败：daemon"), "{}", got[0].2);
-    let body = mail_parser::MessageParser::default().parse(&got[0].3).unwrap().body_text(0).unwrap().to_string();
+    let body = mail_parser::MessageParser::default()
+        .parse(&got[0].3)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .to_string();
     assert!(body.contains("No space left on device"), "{body}");
     // The other pipeline goes on: its heartbeat is written.
-    wait_for("the live pipeline", Duration::from_secs(30), || dir.path().join("data/luan-2025/daemon/heartbeat.json").exists());
-    assert!(!dir.path().join("data/other-2025/daemon/heartbeat.json").exists());
-    assert_eq!(d.stop(), 1, "a pipeline stopped: the daemon says so when it ends");
+    wait_for("the live pipeline", Duration::from_secs(30), || {
+        dir.path()
+            .join("data/luan-2025/daemon/heartbeat.json")
+            .exists()
+    });
+    assert!(
+        !dir.path()
+            .join("data/other-2025/daemon/heartbeat.json")
+            .exists()
+    );
+    assert_eq!(
+        d.stop(),
+        1,
+        "a pipeline stopped: the daemon says so when it ends"
+    );
 }

@@ -284,7 +284,8 @@ fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
         let body = r.text().await.unwrap();
         // 21 × 1,048,576 bytes = 22,020,096 bytes = 22.0 MB.
         assert!(
-            body.contains("未接收（文件已保存备查）") && body.contains("文件过大（22.0 MB，上限 20 MB）"),
+            body.contains("未接收（文件已保存备查）")
+                && body.contains("文件过大（22.0 MB，上限 20 MB）"),
             "{body}"
         );
         assert!(s.env.files_under("inbox").is_empty());
@@ -325,7 +326,11 @@ fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
             .find(|f| f.sha256 == sha)
             .expect("recorded");
         assert_eq!(refused.outcome, fayuan::store::Outcome::Rejected);
-        assert!(refused.stored_as.starts_with("quarantine/"), "{}", refused.stored_as);
+        assert!(
+            refused.stored_as.starts_with("quarantine/"),
+            "{}",
+            refused.stored_as
+        );
         assert_eq!(sha256_of(&s.env.data().join(&refused.stored_as)), sha);
         let (_, page) = get(&s.url(&format!("/bureau?token={TOKEN}&period=2025-06"))).await;
         assert_eq!(cell(&page, "341524", 6), "被拒");
