@@ -301,6 +301,36 @@ pub fn disk_name(name: &str, max_bytes: usize) -> String {
 /// a bound on the memory held.
 pub const BATCH_FILES: usize = 4096;
 
+/// How many bytes of files one batch reads into memory at most (a file over the size limit is
+/// streamed, never held, and counts nothing): with a batch's files read at once, this is what
+/// bounds an ingest's memory however large the files waiting (eight 19 MB uploads are three
+/// batches, not one of 152 MB).
+pub const BATCH_BYTES: u64 = 48_000_000;
+
+/// What a file takes in memory when read: its size, or nothing when over the size limit.
+fn max_read_bytes(limits: &crate::config::Limits) -> u64 {
+    crate::config::mb_bytes(limits.max_file_mb)
+}
+
+/// The files in batches of at most [`BATCH_FILES`] files and [`BATCH_BYTES`] bytes read (at
+/// least one file each), in order.
+fn batches(files: &[Found], max_file: u64) -> Vec<&[Found]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (k, f) in files.iter().enumerate() {
+        let size = if f.seen.len > max_file { 0 } else { f.seen.len };
+        if k > start && (k - start >= BATCH_FILES || bytes + size > BATCH_BYTES) {
+            out.push(&files[start..k]);
+            (start, bytes) = (k, 0);
+        }
+        bytes += size;
+    }
+    if start < files.len() {
+        out.push(&files[start..]);
+    }
+    out
+}
+
 /// Something to tell about progress (a progress bar on a terminal; nothing in the daemon).
 pub trait Progress: Sync {
     fn start(&self, total: usize);
@@ -362,7 +392,7 @@ pub fn ingest_with(
     // SHA-256 → where the file is recorded (batch, seq) of every file taken before.
     let mut known: Known = store.known()?;
     let mut done = Vec::with_capacity(paths.len());
-    for chunk in paths.chunks(BATCH_FILES) {
+    for chunk in batches(&paths, max_read_bytes(&pipeline.def.limits)) {
         let batch = take_batch(pipeline, data_dir, &store, &mut known, chunk, now)?;
         if let Some(p) = progress {
             p.advance(chunk.len());

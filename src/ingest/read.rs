@@ -532,13 +532,13 @@ fn cell_of(d: &Data) -> Cell {
 /// Decodes CSV or JSON text: UTF-8 (a BOM is dropped), else GB18030 (which covers GBK), as Excel
 /// on Chinese Windows saves "CSV (逗号分隔)". Bytes that are neither are an error that says so
 /// and where, never a silent replacement character.
-pub fn decode_text(bytes: &[u8]) -> Result<String, FileError> {
+pub fn decode_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, FileError> {
     let (bytes, bom) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
         Some(rest) => (rest, true),
         None => (bytes, false),
     };
     match std::str::from_utf8(bytes) {
-        Ok(s) => return Ok(s.to_string()),
+        Ok(s) => return Ok(std::borrow::Cow::Borrowed(s)),
         Err(e) if bom => {
             return Err(encoding_error(
                 bytes,
@@ -567,8 +567,7 @@ pub fn decode_text(bytes: &[u8]) -> Result<String, FileError> {
             "文件既不是 UTF-8 也不是 GB18030/GBK 编码",
         ));
     }
-    let text = text.into_owned();
-    Ok(text)
+    Ok(std::borrow::Cow::Owned(text.into_owned()))
 }
 
 /// True when some lines are UTF-8 Chinese and others are not UTF-8 at all: rows pasted
@@ -599,6 +598,9 @@ fn encoding_error(bytes: &[u8], at: usize, what: &str) -> FileError {
         "文件编码无法识别：{what}（第{line}行起无法解码）。请在 Excel 中“另存为”→“CSV UTF-8（逗号分隔）”后重新报送"
     ))
 }
+
+/// The most characters a spreadsheet cell holds (Excel's limit).
+const CELL_CHARS: usize = 32_767;
 
 fn read_csv(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Table, FileError> {
     let text = decode_text(bytes)?;
@@ -637,6 +639,15 @@ fn read_csv(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Table,
                 i + 1,
                 rec.len(),
                 limits.max_columns
+            )));
+        }
+        // No spreadsheet cell holds more (Excel's limit): a longer one is a broken export, refused
+        // before it is copied again.
+        if let Some(long) = rec.iter().position(|c| c.chars().count() > CELL_CHARS) {
+            return Err(FileError(format!(
+                "CSV 第{}行第{}列的内容超过 {CELL_CHARS} 个字符（电子表格单元格的上限），不是月报表的数据",
+                i + 1,
+                long + 1
             )));
         }
         rows.push(
