@@ -247,7 +247,8 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     tracing::info!(pid = std::process::id(), now = %period::instant_text(&clock.now()), rate = clock.rate(), "daemon started");
     // Catch up at start: whatever was due while the daemon was down (the history is read
     // before this start is recorded).
-    tick(&ctx, &schedules, clock.now()).await;
+    let mut failing = Failing::from_ledger(&ctx);
+    tick(&ctx, &schedules, clock.now(), &mut failing).await;
     record(
         &ctx,
         &RunEvent {
@@ -282,10 +283,10 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         tokio::select! {
             Some(name) = wake.recv() => {
                 tracing::debug!(schedule = name, "woken");
-                tick(&ctx, &schedules, clock.now()).await;
+                tick(&ctx, &schedules, clock.now(), &mut failing).await;
             }
             _ = next_fire => {
-                tick(&ctx, &schedules, clock.now()).await;
+                tick(&ctx, &schedules, clock.now(), &mut failing).await;
             }
             _ = heartbeat.tick() => {
                 let now = clock.now();
@@ -324,7 +325,26 @@ async fn main_loop(ctx: Context) -> Result<i32> {
 /// Runs everything due at `now`, one job at a time, then a delivery round for whatever waits in
 /// the outbox. Never fails: a failed job is recorded and left for the next wake-up; the data staff
 /// hear of it once when it starts failing and once when it recovers.
-async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
+/// Which jobs are failing now (their last record says so): read from the run ledger once at
+/// start, then kept as the jobs run, so a wake-up does not read the whole ledger again.
+struct Failing(std::collections::HashSet<JobKind>);
+
+impl Failing {
+    fn from_ledger(ctx: &Context) -> Failing {
+        let mut last = std::collections::HashMap::new();
+        for e in jobs::run_events(&ctx.data_dir, ctx.pipeline.name()) {
+            last.insert(e.job, e.ok);
+        }
+        Failing(
+            last.into_iter()
+                .filter(|(_, ok)| !ok)
+                .map(|(j, _)| j)
+                .collect(),
+        )
+    }
+}
+
+async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>, failing: &mut Failing) {
     let h = match history(ctx) {
         Ok(h) => h,
         Err(e) => {
@@ -360,7 +380,16 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
         let name = kind.as_str();
         tracing::info!(job = name, period = ?period.map(|p| p.to_string()), "job starting");
         let result = run_job(ctx, &job, now).await;
-        done(ctx, kind, period, fired, result, now).await;
+        // An ingest that found nothing (every ten minutes) is not worth a line of the run
+        // ledger — unless it ends an incident; the planner's last look says when it ran.
+        let nothing = matches!(job, Job::Ingest)
+            && result
+                .as_ref()
+                .is_ok_and(|d| d.starts_with("0 files taken") && !d.contains("failed"));
+        if nothing && !failing.0.contains(&kind) {
+            continue;
+        }
+        done(ctx, kind, period, fired, result, now, failing).await;
     }
     // Whatever waits in the outbox: digests, receipts, reminders, notices.
     let round = deliver_round(ctx).await;
@@ -393,7 +422,7 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>) {
                 )))
             }
         });
-        done(ctx, JobKind::Deliver, None, None, result, now).await;
+        done(ctx, JobKind::Deliver, None, None, result, now, failing).await;
     }
     // The planner got this far: what was due until `now` has been done (or recorded failing).
     if let Err(e) = write_time(&ctx.data_dir.last_look(), now) {
@@ -409,13 +438,14 @@ async fn done(
     fired: Option<DateTime<Tz>>,
     result: Result<String>,
     now: DateTime<Tz>,
+    failing: &mut Failing,
 ) {
     let name = kind.as_str();
-    let was_failing = jobs::run_events(&ctx.data_dir, ctx.pipeline.name())
-        .iter()
-        .rev()
-        .find(|e| e.job == kind)
-        .is_some_and(|e| !e.ok);
+    let was_failing = if result.is_ok() {
+        failing.0.remove(&kind)
+    } else {
+        !failing.0.insert(kind)
+    };
     let event = RunEvent {
         at: now.into(),
         job: kind,
@@ -745,7 +775,26 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
         let next = schedule::next(cron, ctx.now())
             .map(|t| period::instant_zh(&t))
             .unwrap_or_else(|| "—".into());
-        let last = events.iter().rev().find(|e| e.job == name).map(|e| {
+        let recorded = events.iter().rev().find(|e| e.job == name);
+        // Ingests that found nothing are not recorded: the planner's last look is the last.
+        let looked = std::fs::read(ctx.data_dir.last_look())
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Heartbeat>(&b).ok())
+            .map(|b| b.at);
+        if name == JobKind::Ingest
+            && let Some(at) = looked
+            && recorded.is_none_or(|e| e.ok && e.at < at)
+        {
+            out.push(format!(
+                "定时任务 收取（ingest）：下次 {}；上次 {} 成功（收件箱中没有新文件）",
+                schedule::next(cron, ctx.now())
+                    .map(|t| period::instant_zh(&t))
+                    .unwrap_or_else(|| "—".into()),
+                at.minute()
+            ));
+            continue;
+        }
+        let last = recorded.map(|e| {
             format!(
                 "上次 {} {}{}",
                 e.at.minute(),

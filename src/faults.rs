@@ -4,7 +4,8 @@
 //! disk does; `hang@STAGE` stops there for an hour (a reader that never answers); `torn@STAGE`
 //! (at a ledger's append) writes half the record, then fails as a full disk does; `panic@STAGE`
 //! panics there (a bug, or a message no code path expected). `STAGE#N`
-//! fires only the Nth time the point is passed in this process. Without the variable a point
+//! fires only the Nth time the point is passed in this process; several faults are separated by
+//! commas. Without the variable a point
 //! costs one environment lookup and does nothing.
 
 use crate::error::{Error, Result};
@@ -20,32 +21,50 @@ pub enum Fault {
     Panic,
 }
 
-/// The fault set for `stage` now, counting this pass (see the module's `STAGE#N`).
+/// The fault set for `stage` now, counting this pass (see the module's `STAGE#N`). Several faults
+/// may be set at once, separated by commas (the simulation sets a poison mail and a kill).
 pub fn armed(stage: &str) -> Option<Fault> {
-    let spec = std::env::var("FAYUAN_TEST_FAULT").ok()?;
-    let (kind, at) = spec.split_once('@')?;
-    let (name, nth) = match at.split_once('#') {
-        Some((n, k)) => (n, k.parse::<u64>().ok()?),
-        None => (at, 0),
-    };
-    if name != stage {
-        return None;
-    }
-    if nth > 0 {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static PASSED: AtomicU64 = AtomicU64::new(0);
-        if PASSED.fetch_add(1, Ordering::SeqCst) + 1 != nth {
-            return None;
+    let specs = std::env::var("FAYUAN_TEST_FAULT").ok()?;
+    let mut passed = None;
+    for spec in specs.split(',') {
+        let Some((kind, at)) = spec.trim().split_once('@') else {
+            continue;
+        };
+        let (name, nth) = match at.split_once('#') {
+            Some((n, k)) => (n, k.parse::<u64>().ok()?),
+            None => (at, 0),
+        };
+        if name != stage {
+            continue;
         }
+        if nth > 0 {
+            // Passes of this stage in this process, counted once per pass.
+            let n = *passed.get_or_insert_with(|| {
+                use std::collections::HashMap;
+                use std::sync::Mutex;
+                static PASSES: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
+                let mut m = PASSES.lock().unwrap_or_else(|e| e.into_inner());
+                let count = m
+                    .get_or_insert_with(HashMap::new)
+                    .entry(stage.to_string())
+                    .or_default();
+                *count += 1;
+                *count
+            });
+            if n != nth {
+                continue;
+            }
+        }
+        return match kind {
+            "crash" => Some(Fault::Crash),
+            "full" => Some(Fault::Full),
+            "hang" => Some(Fault::Hang),
+            "torn" => Some(Fault::Torn),
+            "panic" => Some(Fault::Panic),
+            _ => None,
+        };
     }
-    match kind {
-        "crash" => Some(Fault::Crash),
-        "full" => Some(Fault::Full),
-        "hang" => Some(Fault::Hang),
-        "torn" => Some(Fault::Torn),
-        "panic" => Some(Fault::Panic),
-        _ => None,
-    }
+    None
 }
 
 /// Kills this process at once, as `kill -9` does.

@@ -33,7 +33,7 @@ pub fn run_events(data_dir: &DataDir, pipeline_name: &str) -> Vec<RunEvent> {
 }
 
 /// What the daemon did.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
     Ingest,

@@ -787,8 +787,10 @@ pub fn handle_message(
         detail: format!("{} from {from}", data_dir_relative(data_dir, &stored)),
     })?;
     crate::faults::point("mail-archived", &stored)?;
-    // A message no code path expected (the simulation's poison mail).
+    // A message no code path expected: `mail-poison` (any message), `mail-poison-<sha12>` (this
+    // one: the simulation's poison mail).
     crate::faults::point("mail-poison", &stored)?;
+    crate::faults::point(&format!("mail-poison-{}", &sha[..12]), &stored)?;
     let held = |why: &str| {
         Ok(Handled::Held(Held {
             message_id: message_id.clone(),
@@ -1145,7 +1147,9 @@ pub async fn watch(
             return;
         }
         let mut worked = false;
-        match session_round(
+        // A panic anywhere in a round (a library, a message no one expected) ends that round
+        // like any failure: logged, then a new connection — never a watcher silently gone.
+        let round = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(session_round(
             &pipeline,
             &data_dir,
             &m,
@@ -1153,9 +1157,10 @@ pub async fn watch(
             lock_wait,
             &mut stop,
             &mut worked,
-        )
+        )))
         .await
-        {
+        .unwrap_or_else(|_| Err(imap_err(&m, "the mailbox's watcher panicked")));
+        match round {
             Ok(()) => return,
             Err(e) => {
                 if worked {

@@ -38,6 +38,8 @@ pub enum Polled {
     Fetched,
     /// The server said nothing changed (304).
     NotModified,
+    /// Nothing published for the month yet (404): not a failure.
+    Absent,
     #[default]
     Failed,
 }
@@ -48,6 +50,7 @@ impl Polled {
         match self {
             Polled::Fetched => "已获取",
             Polled::NotModified => "无更新",
+            Polled::Absent => "尚未发布",
             Polled::Failed => "失败",
         }
     }
@@ -74,6 +77,8 @@ fn save_state(data_dir: &DataDir, state: &BTreeMap<String, SourceState>) -> Resu
 enum Fetch {
     Body(Vec<u8>, Option<String>, Option<String>),
     NotModified,
+    /// 404: nothing for the month yet.
+    Absent,
 }
 
 /// One GET with the limits. `Err((retry, why))`.
@@ -110,6 +115,10 @@ async fn get_once(
     let status = resp.status();
     if status == reqwest::StatusCode::NOT_MODIFIED {
         return Ok(Fetch::NotModified);
+    }
+    // The month's export is not published yet: asked again at the next poll, not a failure.
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Ok(Fetch::Absent);
     }
     if !status.is_success() {
         return Err((
@@ -219,6 +228,10 @@ pub async fn poll(
         match result {
             Ok(Fetch::NotModified) => {
                 s.result = Polled::NotModified;
+                s.detail = String::new();
+            }
+            Ok(Fetch::Absent) => {
+                s.result = Polled::Absent;
                 s.detail = String::new();
             }
             Ok(Fetch::Body(body, etag, lm)) => {

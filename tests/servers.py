@@ -4,6 +4,7 @@
                                   [--implicit-tls CERT KEY] [--reject-rcpt ADDR] [--transient N]
                                   [--max-size BYTES] [--control FILE]
     python3 tests/servers.py http --port P --out DIR [--fail N] [--always-fail] [--routes FILE]
+                                  [--files DIR]
 
 The SMTP server is aiosmtpd (from PyPI); each accepted message is stored as DIR/<n>-<rcpt>.eml.
 With --max-size, a message larger than BYTES is refused as aiosmtpd refuses it (552). With
@@ -13,7 +14,9 @@ The HTTP server is the standard library's; each POST body is stored as DIR/<n>.j
 --routes, GET answers come from a JSON file {path: [answer, ...]}: each request takes the next
 answer (the last one repeats); an answer has "status", and "file" (bytes to send), "random"
 (that many random bytes), "etag", "delay" (seconds before answering). Each GET is logged as
-DIR/<n>.json with its path and headers. Both print
+DIR/<n>.json with its path and headers. With --files, GET /<name> answers the file DIR/<name>
+as it is at that moment (404 while there is none), with an ETag of its bytes (304 to a matching
+If-None-Match): an export published when its file appears. Both print
 READY once listening and run until killed.
 """
 import argparse
@@ -49,13 +52,14 @@ def smtp(args):
             if args.control:
                 try:
                     with open(args.control) as f:
-                        mode = f.read().strip()
+                        lines = [l.split() for l in f.read().splitlines() if l.strip()]
                 except OSError:
-                    mode = ""
-                if mode == "4xx":
-                    return "451 4.3.0 temporarily unavailable, try again later"
-                if mode == "5xx":
-                    return "554 5.7.1 refused by policy"
+                    lines = []
+                for words in lines:
+                    if words[0] == "4xx" and (len(words) == 1 or address in words[1:]):
+                        return "451 4.3.0 temporarily unavailable, try again later"
+                    if words[0] == "5xx" and (len(words) == 1 or address in words[1:]):
+                        return "550 5.2.2 mailbox full"
             if Handler.transient_left > 0:
                 Handler.transient_left -= 1
                 return "451 4.3.0 temporarily unavailable, try again later"
@@ -110,6 +114,30 @@ def http(args):
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
+            if args.files:
+                import hashlib
+                name = os.path.basename(self.path.split("?")[0])
+                path = os.path.join(args.files, name)
+                try:
+                    with open(path, "rb") as f:
+                        body = f.read()
+                except OSError:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                etag = '"%s"' % hashlib.sha1(body).hexdigest()
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             with lock:
                 n = next(counter)
                 answers = routes.get(self.path.split("?")[0], [{"status": 404}])
@@ -170,6 +198,7 @@ def main():
     p.add_argument("--fail", type=int, default=0)
     p.add_argument("--always-fail", action="store_true")
     p.add_argument("--routes")
+    p.add_argument("--files")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     (smtp if args.kind == "smtp" else http)(args)

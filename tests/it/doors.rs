@@ -325,7 +325,7 @@ fn a_real_full_disk_while_queueing_loses_nothing() {
     assert!(temps.is_empty(), "{temps:?}");
 }
 
-fn free_bytes(path: &Path) -> u64 {
+pub fn free_bytes(path: &Path) -> u64 {
     let out = std::process::Command::new("df")
         .args(["-B1", "--output=avail"])
         .arg(path)

@@ -269,7 +269,7 @@ pub struct Setup {
     pub env: Env,
     pub imap: Dovecot,
     pub smtp: Server,
-    _dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 pub fn setup() -> Setup {

@@ -14,6 +14,7 @@ mod mail;
 mod newyear;
 mod report;
 mod review;
+mod sim;
 mod store;
 mod support;
 mod templates;
