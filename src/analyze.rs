@@ -398,17 +398,18 @@ const ANALYSIS_STACK: usize = 64 << 20;
 
 /// Runs every SQL file, then adds the `restated` alerts and fills in the alert messages.
 pub fn analyze(inputs: &Inputs) -> Result<Analysis> {
-    analyze_until(inputs, None)
+    analyze_only(inputs, None)
 }
 
-/// Runs the SQL files in order up to and including the one named `last` (e.g. `submissions` for
-/// who has reported): the same rules, without the work after them. `None`: everything.
-pub fn analyze_until(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
+/// Runs only the SQL files the named analyses read (e.g. `submissions` and `checks` for who has
+/// reported and what waits for a 说明), in order: the same rules, without the work no one asked
+/// for. `None`: everything.
+pub fn analyze_only(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("analyze".into())
             .stack_size(ANALYSIS_STACK)
-            .spawn_scoped(scope, || analyze_here(inputs, last))
+            .spawn_scoped(scope, || analyze_here(inputs, wanted))
             .map_err(|e| Error::Analysis {
                 query: "(thread)".into(),
                 message: e.to_string(),
@@ -421,7 +422,14 @@ pub fn analyze_until(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
     })
 }
 
-fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
+/// The names a query's SQL mentions (its words), to find what it reads.
+fn words(sql: &str) -> std::collections::HashSet<&str> {
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
     let mut queries = queries()?;
     // A December report is also the year's review.
     if inputs.period.month == 12 {
@@ -431,15 +439,29 @@ fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
     if inputs.pipeline.previous.is_none() {
         queries.retain(|q| !q.requires_previous);
     }
-    if let Some(last) = last {
-        let end = queries
-            .iter()
-            .position(|q| q.name == last)
-            .ok_or_else(|| Error::Analysis {
-                query: last.to_string(),
-                message: "no such analysis".into(),
-            })?;
-        queries.truncate(end + 1);
+    if let Some(wanted) = wanted {
+        // What the wanted ones read, and what that reads, back to the inputs.
+        let mut needed: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for w in wanted {
+            if !queries.iter().any(|q| q.name == *w) {
+                return Err(Error::Analysis {
+                    query: w.to_string(),
+                    message: "no such analysis".into(),
+                });
+            }
+            needed.insert(w.to_string());
+        }
+        for (k, q) in queries.iter().enumerate().rev() {
+            if needed.contains(&q.name) {
+                let read = words(q.sql);
+                for earlier in &queries[..k] {
+                    if read.contains(earlier.name.as_str()) {
+                        needed.insert(earlier.name.clone());
+                    }
+                }
+            }
+        }
+        queries.retain(|q| needed.contains(&q.name));
     }
     let err = |q: &str| {
         let q = q.to_string();
@@ -515,7 +537,7 @@ fn analyze_here(inputs: &Inputs, last: Option<&str>) -> Result<Analysis> {
         frames.insert(q.name.clone(), df);
     }
     let mut analysis = Analysis { frames, queries };
-    if last.is_some() {
+    if wanted.is_some() {
         return Ok(analysis);
     }
     let mut restated = restated(inputs, &analysis)?;

@@ -182,6 +182,10 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         &format!("daemon-start-{}", ctx.pipeline.name()),
         ctx.data_dir.root(),
     )?;
+    // What a killed process left half-written (a heartbeat, a message, an upload).
+    for (dir, depth) in ctx.data_dir.scratch() {
+        crate::fsutil::sweep_temp_files(&dir, depth);
+    }
     // The daemon's clock runs (the command line made it: the system's, or from --as-of at
     // --clock-rate); every "now" below is read from it.
     let clock = ctx.clock;

@@ -79,8 +79,9 @@ pub fn is_temp_name(name: &str) -> bool {
 }
 
 /// Removes the temporary files a killed process left below `dir` (a few levels deep). Only
-/// names of [`is_temp_name`]'s form are touched: each is an unfinished copy whose original is
-/// still where it came from. Call with the write lock held.
+/// names of [`is_temp_name`]'s form are touched, and only those of a process no longer running:
+/// each is an unfinished copy whose original is still where it came from (or a file fayuan will
+/// write again).
 pub fn sweep_temp_files(dir: &Path, depth: u32) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -91,12 +92,33 @@ pub fn sweep_temp_files(dir: &Path, depth: u32) -> usize {
         let name = e.file_name().to_string_lossy().to_string();
         if kind.is_dir() && depth > 0 {
             removed += sweep_temp_files(&e.path(), depth - 1);
-        } else if kind.is_file() && is_temp_name(&name) && fs::remove_file(e.path()).is_ok() {
+        } else if kind.is_file()
+            && is_temp_name(&name)
+            && !writer_alive(&name)
+            && fs::remove_file(e.path()).is_ok()
+        {
             tracing::info!(file = %e.path().display(), "removed a leftover temporary file");
             removed += 1;
         }
     }
     removed
+}
+
+/// Whether the process that names a temporary file (`.NAME.tmp-<pid>`) still runs (then it is
+/// still writing it). This process counts as running only for files it could still be writing:
+/// a sweep in this process runs before it writes any.
+fn writer_alive(name: &str) -> bool {
+    let Some(pid) = name
+        .rsplit_once(".tmp-")
+        .and_then(|(_, p)| p.parse::<i32>().ok())
+    else {
+        return false;
+    };
+    if pid == std::process::id() as i32 {
+        return false;
+    }
+    // SAFETY: signal 0 only asks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
 }
 
 /// Keeps a county's bytes as `dest`, a name that carries (a prefix of) their SHA-256 `sha`:

@@ -87,6 +87,17 @@ impl DataDir {
         self.0.join(".fayuan.lock")
     }
 
+    /// Where fayuan writes its own files under temporary names (and how deep): what a killed
+    /// process may leave half-written there is swept when the daemon starts.
+    pub fn scratch(&self) -> Vec<(PathBuf, u32)> {
+        vec![
+            (self.0.join("daemon"), 0),
+            (self.0.join("sources"), 0),
+            (self.arrivals(), 1),
+            (self.0.join("outbox"), 4),
+        ]
+    }
+
     /// Present while an ingest batch is being taken: found at the start of an ingest, it says
     /// a run was killed mid-batch and its leftovers should be swept.
     pub fn batch_marker(&self) -> PathBuf {

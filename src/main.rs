@@ -8,11 +8,21 @@ fn main() {
         std::process::exit(fayuan::ingest::isolate::worker_main(&memory));
     }
     // Output into a closed pipe (`fayuan status | head`) ends the program quietly, as with any
-    // command-line tool, instead of a panic.
-    // SAFETY: sets this process's own disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // command-line tool, instead of a panic. (SIGPIPE itself stays ignored: a mail or web
+    // connection closed by the other side is an error to handle, never the end of the daemon.)
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
     let args = fayuan::cli::Args::parse();
     fayuan::cli::init_logging();
     match fayuan::cli::run(args) {

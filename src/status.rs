@@ -49,7 +49,7 @@ pub fn unit_status_of(
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
-    let analysis = crate::analyze::analyze_until(
+    let analysis = crate::analyze::analyze_only(
         &crate::analyze::Inputs {
             pipeline,
             period,
@@ -61,7 +61,7 @@ pub fn unit_status_of(
             rejected_after: None,
             last_year: None,
         },
-        Some("checks"),
+        Some(&["submissions", "checks"]),
     )?;
     let df = analysis.frame("submissions")?;
     let err = |e: PolarsError| Error::Analysis {

@@ -201,6 +201,11 @@ def main():
     p.add_argument("--files")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    # A server started again on the same folder numbers on after what is there (never over it).
+    global counter
+    taken = [int(n.split("-")[0].split(".")[0]) for n in os.listdir(args.out)
+             if n[:1].isdigit() and n.split("-")[0].split(".")[0].isdigit()]
+    counter = itertools.count(max(taken, default=0) + 1)
     (smtp if args.kind == "smtp" else http)(args)
 
 

@@ -829,7 +829,10 @@ fn inbox_of(dir: &Path) -> Vec<(String, String, String, String)> {
             let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
             let reply = m.in_reply_to().as_text().unwrap_or("").to_string();
             (
-                name[4..name.len() - 4].to_string(),
+                name.split_once('-')
+                    .map_or("", |(_, r)| r)
+                    .trim_end_matches(".eml")
+                    .to_string(),
                 m.message_id().unwrap_or("").to_string(),
                 reply,
                 m.subject().unwrap_or("").to_string(),
