@@ -1494,3 +1494,122 @@ fn eight_large_uploads_at_once_keep_memory_bounded() {
     eprintln!("serve peak memory: {peak} MB");
     assert!(peak < 400, "peak {peak} MB");
 }
+
+// Findings of the year in simulation (issue 21), each with a test of its own.
+
+/// Found by the simulation: a daemon writing to a mail server that closed the connection must
+/// not die of SIGPIPE (the daemon "exited by itself" twice in a quarter). A server that accepts
+/// and closes at once, then a real one: the daemon lives on and delivers.
+#[test]
+fn a_mail_server_that_hangs_up_does_not_end_the_daemon() {
+    if !python_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
+    env.drop_samples_except(&[]);
+    // A "server" that greets, reads a line and hangs up, over and over.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rude = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        listener.set_nonblocking(false).unwrap();
+        for c in listener.incoming().take(20) {
+            let Ok(mut c) = c else { continue };
+            let _ = c.write_all(b"220 rude.example ESMTP\r\n");
+            let mut b = [0u8; 64];
+            let _ = c.read(&mut b);
+        }
+    });
+    let vars = smtp_env(&format!("smtp://127.0.0.1:{port}"));
+    let mut d = Daemon::start(&env, &["--as-of", "2025-07-06 09:05"], &with(&vars, &[]));
+    wait_for("a failed delivery", Duration::from_secs(60), || {
+        std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).is_ok_and(|l| l.contains("\"job\":\"deliver\",\"ok\":false"))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!d.exited(), "the daemon died: {}", std::fs::read_to_string(env.tmp.path().join("daemon.log")).unwrap_or_default());
+    assert_eq!(d.stop(), 0);
+    drop(rude);
+}
+
+/// Found by the simulation: `fayuan status | head -1` ends quietly (a closed pipe is no panic).
+#[test]
+fn status_into_a_closed_pipe_ends_quietly() {
+    let env = Env::new();
+    env.drop_samples_except(&[]);
+    assert_eq!(env.run(&["--as-of", "2025-07-10 09:00", "ingest"]).code, 0);
+    // The reader closes the pipe before fayuan writes a word: every write meets a broken pipe.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --pipeline '{}' --data-dir '{}' --as-of '2025-07-10 09:00' status | (exec 0<&-; sleep 1); echo \"code=${{PIPESTATUS[0]}}\"",
+            env!("CARGO_BIN_EXE_fayuan"),
+            env.pipeline.display(),
+            env.data().display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "code=0");
+}
+
+/// Found by the simulation: a heartbeat (or a message) half-written by a killed daemon is swept
+/// when the daemon starts; a temporary file of a process still running is left alone.
+#[test]
+fn leftovers_of_a_killed_daemon_are_swept_at_start() {
+    let env = Env::new();
+    let daemon_dir = env.data().join("daemon");
+    let outbox = env.data().join("outbox/luan-2025/2025-06/2025-06-01");
+    std::fs::create_dir_all(&daemon_dir).unwrap();
+    std::fs::create_dir_all(&outbox).unwrap();
+    // pid 2^22 + 1 is above Linux's highest pid: no such process.
+    let dead = daemon_dir.join(".heartbeat.json.tmp-4194305");
+    let dead_message = outbox.join(".message.eml.tmp-4194305");
+    let live = daemon_dir.join(format!(".last_look.json.tmp-{}", std::process::id()));
+    for p in [&dead, &dead_message, &live] {
+        std::fs::write(p, b"half").unwrap();
+    }
+    let d = Daemon::start(&env, &["--as-of", "2025-07-10 09:00"], &[]);
+    wait_for("the daemon's first look", Duration::from_secs(60), || daemon_dir.join("last_look.json").exists());
+    assert_eq!(d.stop(), 0);
+    assert!(!dead.exists() && !dead_message.exists());
+    assert!(live.exists(), "a running process's file is its own business");
+}
+
+/// Found by the simulation: a source that has not published the month yet (404) is not a failing
+/// source — no failure notice every month, no alert; it is asked again at the next poll.
+#[test]
+fn a_source_that_has_not_published_yet_is_not_failing() {
+    if !python_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("exports");
+    std::fs::create_dir_all(&files).unwrap();
+    let http = Server::start("http", free_port(), &dir.path().join("requests"), &["--files", files.to_str().unwrap()]);
+    let env = Env::with_pipeline(&pipeline(
+        dir.path(),
+        &[(
+            "# The units in the plan's order.",
+            &format!(
+                "[[sources]]\nname = \"province\"\nurl = \"http://127.0.0.1:{}/{{period}}.csv\"\nformat = \"csv\"\ntimeout_seconds = 5\nmax_bytes = 100000\nattempts = 1\n\n# The units in the plan's order.",
+                http.port
+            ),
+        )],
+    ));
+    let r = env.run(&["--as-of", "2025-07-02 09:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("数据源 province：尚未发布"), "{}", r.stdout);
+    // Published: taken; asked again, the same export is not taken twice (ETag, 304).
+    std::fs::copy(repo().join("samples/luan-2025/市本级_2025-06.csv"), files.join("2025-06.csv")).unwrap();
+    let r = env.run(&["--as-of", "2025-07-02 10:00", "ingest"]);
+    assert!(r.stdout.contains("数据源 province：已获取") && r.stdout.contains("接收 1"), "{}", r.stdout);
+    let r = env.run(&["--as-of", "2025-07-02 11:00", "ingest"]);
+    assert!(r.stdout.contains("数据源 province：无更新") && r.stdout.contains("收件箱中没有新文件"), "{}", r.stdout);
+    // No alert about a failing source in the month's report.
+    let r = env.run(&["--as-of", "2025-07-06 09:00", "run", "--no-email", "--period", "2025-06"]);
+    assert_eq!(r.code, 0);
+    let alerts = std::fs::read_to_string(env.tmp.path().join("output/luan-2025/2025-06/alerts.csv")).unwrap();
+    assert!(!alerts.contains("province"), "{alerts}");
+}
