@@ -182,6 +182,8 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         &format!("daemon-start-{}", ctx.pipeline.name()),
         ctx.data_dir.root(),
     )?;
+    // Pauses between tries (sources, webhooks, SMTP) on the daemon's clock.
+    crate::retry::set_rate(ctx.clock.rate());
     // What a killed process left half-written (a heartbeat, a message, an upload).
     for (dir, depth) in ctx.data_dir.scratch() {
         crate::fsutil::sweep_temp_files(&dir, depth);

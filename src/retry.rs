@@ -3,7 +3,20 @@
 //! in the pipeline (`email`, each `[[webhooks]]`, each `[[sources]]`).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// The process's clock rate (simulated seconds per real second) as f64 bits: the pauses between
+/// tries are on the daemon's clock, so a rehearsal at `--clock-rate 3600` waits an hour-long
+/// back-off in a second. 1 unless the daemon or the web server set it.
+static RATE: AtomicU64 = AtomicU64::new(0x3FF0_0000_0000_0000); // 1.0
+
+/// Sets the clock rate the pauses are measured on (the daemon and `serve`, from their clock).
+pub fn set_rate(rate: f64) {
+    if rate.is_finite() && rate > 0.0 {
+        RATE.store(rate.to_bits(), Ordering::Relaxed);
+    }
+}
 
 /// How often and how patiently to try.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,7 +83,8 @@ impl Retry {
                 Err(f) if f.transient && attempt < self.attempts => {
                     let pause = self.pause(attempt);
                     tracing::warn!(what, attempt, error = %f.error, pause_ms = pause.as_millis() as u64, "transient failure, trying again");
-                    tokio::time::sleep(pause).await;
+                    let rate = f64::from_bits(RATE.load(Ordering::Relaxed));
+                    tokio::time::sleep(pause.div_f64(rate)).await;
                 }
                 other => return other,
             }

@@ -963,8 +963,16 @@ fn a_year_without_a_person() {
             _ => {}
         }
     }
-    timeline.push((at(2025, 2, 10, 0, 0), Action::Memory(1)));
-    timeline.push((plan.end - Span::hours(12), Action::Memory(months)));
+    // The daemon's memory every six hours: its peak over the weeks after month 1's report and
+    // over those after the last month's are compared (the same work: a month's report).
+    let mut t = at(2025, 2, 1, 0, 0);
+    while t < plan.end {
+        let month = if t < next_month(1, 28, 0) { 1 } else if t >= next_month(months, 1, 0) { months } else { 0 };
+        if month > 0 {
+            timeline.push((t, Action::Memory(month)));
+        }
+        t += Span::hours(6);
+    }
     timeline.sort_by_key(|(t, _)| *t);
     let mut down = 0;
     let mut refusals: Vec<String> = Vec::new();
