@@ -117,20 +117,44 @@ impl Dovecot {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(self.dir.join("run/master.pid"));
-        self.child = Command::new("dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(self.dir.join("dovecot.conf"))
-            .spawn()
-            .expect("dovecot starts again");
+        // Its login processes outlive a killed master for a moment: wait until the ports are
+        // free, or the new master cannot listen.
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        while [self.port, self.starttls_port]
+            .iter()
+            .any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
+            && start.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(self.dir.join("run/master.pid"));
+        for attempt in 0.. {
+            self.child = Command::new("dovecot")
+                .arg("-F")
+                .arg("-c")
+                .arg(self.dir.join("dovecot.conf"))
+                .spawn()
+                .expect("dovecot starts again");
+            let start = Instant::now();
+            loop {
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                    && self.child.try_wait().unwrap().is_none()
+                {
+                    return;
+                }
+                if self.child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(20) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
             assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "dovecot did not come back"
+                attempt < 3,
+                "dovecot did not come back: {}",
+                std::fs::read_to_string(self.dir.join("dovecot.log")).unwrap_or_default()
             );
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(500));
         }
     }
 
