@@ -343,33 +343,12 @@ pub async fn handle_new(
             .filter(|e| e.step == MailStep::Failed && e.sha256 == sha)
             .collect();
         if failures.len() >= m.max_failures as usize {
-            let parsed = mail_parser::MessageParser::default().parse(&bytes);
-            let Envelope {
-                from,
-                subject,
-                message_id,
-            } = envelope(parsed.as_ref(), validity, uid);
-            let why = format!(
-                "处理失败 {} 次（最近一次：{}），已停止自动处理",
-                failures.len(),
-                failures.last().map(|e| e.detail.as_str()).unwrap_or("")
-            );
-            hold(
-                session,
-                pipeline,
-                data_dir,
-                m,
-                settings,
-                &at,
-                &Held {
-                    message_id,
-                    sha256: sha,
-                    from,
-                    subject,
-                    why,
-                },
-            )
-            .await?;
+            let last = failures
+                .last()
+                .map(|e| e.detail.clone())
+                .unwrap_or_default();
+            let h = held_for_failing(&bytes, validity, uid, sha, failures.len(), &last);
+            hold(session, pipeline, data_dir, m, settings, &at, &h).await?;
             out.held += 1;
             continue;
         }
@@ -407,32 +386,15 @@ pub async fn handle_new(
                     detail: e.to_string(),
                 })?;
                 if failures.len() + 1 >= m.max_failures as usize {
-                    let parsed = mail_parser::MessageParser::default().parse(&bytes);
-                    let Envelope {
-                        from,
-                        subject,
-                        message_id,
-                    } = envelope(parsed.as_ref(), validity, uid);
-                    let why = format!(
-                        "处理失败 {} 次（最近一次：{e}），已停止自动处理",
-                        failures.len() + 1
+                    let h = held_for_failing(
+                        &bytes,
+                        validity,
+                        uid,
+                        sha,
+                        failures.len() + 1,
+                        &e.to_string(),
                     );
-                    hold(
-                        session,
-                        pipeline,
-                        data_dir,
-                        m,
-                        settings,
-                        &at,
-                        &Held {
-                            message_id,
-                            sha256: sha,
-                            from,
-                            subject,
-                            why,
-                        },
-                    )
-                    .await?;
+                    hold(session, pipeline, data_dir, m, settings, &at, &h).await?;
                     out.held += 1;
                 }
                 continue;
@@ -459,6 +421,30 @@ pub async fn handle_new(
         }
     }
     Ok((out, last))
+}
+
+/// A message held because its handling failed `count` times, the last time for `last`.
+fn held_for_failing(
+    bytes: &[u8],
+    validity: u32,
+    uid: u32,
+    sha: String,
+    count: usize,
+    last: &str,
+) -> Held {
+    let parsed = mail_parser::MessageParser::default().parse(bytes);
+    let Envelope {
+        from,
+        subject,
+        message_id,
+    } = envelope(parsed.as_ref(), validity, uid);
+    Held {
+        message_id,
+        sha256: sha,
+        from,
+        subject,
+        why: format!("处理失败 {count} 次（最近一次：{last}），已停止自动处理"),
+    }
 }
 
 /// Where a message is and when it came.

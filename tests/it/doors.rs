@@ -1524,10 +1524,15 @@ fn a_mail_server_that_hangs_up_does_not_end_the_daemon() {
     let vars = smtp_env(&format!("smtp://127.0.0.1:{port}"));
     let mut d = Daemon::start(&env, &["--as-of", "2025-07-06 09:05"], &with(&vars, &[]));
     wait_for("a failed delivery", Duration::from_secs(60), || {
-        std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).is_ok_and(|l| l.contains("\"job\":\"deliver\",\"ok\":false"))
+        std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl"))
+            .is_ok_and(|l| l.contains("\"job\":\"deliver\",\"ok\":false"))
     });
     std::thread::sleep(Duration::from_secs(2));
-    assert!(!d.exited(), "the daemon died: {}", std::fs::read_to_string(env.tmp.path().join("daemon.log")).unwrap_or_default());
+    assert!(
+        !d.exited(),
+        "the daemon died: {}",
+        std::fs::read_to_string(env.tmp.path().join("daemon.log")).unwrap_or_default()
+    );
     assert_eq!(d.stop(), 0);
     drop(rude);
 }
@@ -1571,10 +1576,15 @@ fn leftovers_of_a_killed_daemon_are_swept_at_start() {
         std::fs::write(p, b"half").unwrap();
     }
     let d = Daemon::start(&env, &["--as-of", "2025-07-10 09:00"], &[]);
-    wait_for("the daemon's first look", Duration::from_secs(60), || daemon_dir.join("last_look.json").exists());
+    wait_for("the daemon's first look", Duration::from_secs(60), || {
+        daemon_dir.join("last_look.json").exists()
+    });
     assert_eq!(d.stop(), 0);
     assert!(!dead.exists() && !dead_message.exists());
-    assert!(live.exists(), "a running process's file is its own business");
+    assert!(
+        live.exists(),
+        "a running process's file is its own business"
+    );
 }
 
 /// Found by the simulation: a source that has not published the month yet (404) is not a failing
@@ -1587,7 +1597,12 @@ fn a_source_that_has_not_published_yet_is_not_failing() {
     let dir = tempfile::tempdir().unwrap();
     let files = dir.path().join("exports");
     std::fs::create_dir_all(&files).unwrap();
-    let http = Server::start("http", free_port(), &dir.path().join("requests"), &["--files", files.to_str().unwrap()]);
+    let http = Server::start(
+        "http",
+        free_port(),
+        &dir.path().join("requests"),
+        &["--files", files.to_str().unwrap()],
+    );
     let env = Env::with_pipeline(&pipeline(
         dir.path(),
         &[(
@@ -1600,16 +1615,41 @@ fn a_source_that_has_not_published_yet_is_not_failing() {
     ));
     let r = env.run(&["--as-of", "2025-07-02 09:00", "ingest"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("数据源 province：尚未发布"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("数据源 province：尚未发布"),
+        "{}",
+        r.stdout
+    );
     // Published: taken; asked again, the same export is not taken twice (ETag, 304).
-    std::fs::copy(repo().join("samples/luan-2025/市本级_2025-06.csv"), files.join("2025-06.csv")).unwrap();
+    std::fs::copy(
+        repo().join("samples/luan-2025/市本级_2025-06.csv"),
+        files.join("2025-06.csv"),
+    )
+    .unwrap();
     let r = env.run(&["--as-of", "2025-07-02 10:00", "ingest"]);
-    assert!(r.stdout.contains("数据源 province：已获取") && r.stdout.contains("接收 1"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("数据源 province：已获取") && r.stdout.contains("接收 1"),
+        "{}",
+        r.stdout
+    );
     let r = env.run(&["--as-of", "2025-07-02 11:00", "ingest"]);
-    assert!(r.stdout.contains("数据源 province：无更新") && r.stdout.contains("收件箱中没有新文件"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("数据源 province：无更新") && r.stdout.contains("收件箱中没有新文件"),
+        "{}",
+        r.stdout
+    );
     // No alert about a failing source in the month's report.
-    let r = env.run(&["--as-of", "2025-07-06 09:00", "run", "--no-email", "--period", "2025-06"]);
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-06 09:00",
+        "run",
+        "--no-email",
+        "--period",
+        "2025-06",
+    ]);
     assert_eq!(r.code, 0);
-    let alerts = std::fs::read_to_string(env.tmp.path().join("output/luan-2025/2025-06/alerts.csv")).unwrap();
+    let alerts =
+        std::fs::read_to_string(env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"))
+            .unwrap();
     assert!(!alerts.contains("province"), "{alerts}");
 }

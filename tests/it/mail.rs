@@ -142,7 +142,9 @@ impl Dovecot {
                 {
                     return;
                 }
-                if self.child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(20) {
+                if self.child.try_wait().unwrap().is_some()
+                    || start.elapsed() > Duration::from_secs(20)
+                {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(100));

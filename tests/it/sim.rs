@@ -967,7 +967,13 @@ fn a_year_without_a_person() {
     // over those after the last month's are compared (the same work: a month's report).
     let mut t = at(2025, 2, 1, 0, 0);
     while t < plan.end {
-        let month = if t < next_month(1, 28, 0) { 1 } else if t >= next_month(months, 1, 0) { months } else { 0 };
+        let month = if t < next_month(1, 28, 0) {
+            1
+        } else if t >= next_month(months, 1, 0) {
+            months
+        } else {
+            0
+        };
         if month > 0 {
             timeline.push((t, Action::Memory(month)));
         }
@@ -1088,14 +1094,21 @@ fn a_year_without_a_person() {
     let ran = began.elapsed();
     let report = Findings::check(&w, &plan, &status(&w));
     eprintln!(
-        "simulation: seed {}, {months} months at {rate}× in {:.0} s real; {} files sent ({} of {} never), {} faults, {} messages delivered",
+        "simulation: seed {}, {months} months at {rate}× in {:.0} s real; {} files sent ({} of {} never), {} faults, {} messages delivered; daemon memory peaks {:?} kB",
         w.seed,
         ran.as_secs_f64(),
         w.done.len(),
         plan.units[plan.missing.0].name,
         plan.missing.1,
         plan.faults.len(),
-        report.delivered
+        report.delivered,
+        w.memory
+            .iter()
+            .fold(BTreeMap::new(), |mut m: BTreeMap<u32, u64>, (k, kb)| {
+                let e = m.entry(*k).or_default();
+                *e = (*e).max(*kb);
+                m
+            })
     );
     if let Some(broken) = report.broken.first() {
         // What a person needs to look into it, kept past the temporary folder.
@@ -1157,11 +1170,19 @@ impl Findings {
         if !temps.is_empty() {
             f.broken.push(format!("temporary files left: {temps:?}"));
         }
-        if let (Some((_, first)), Some((_, last))) = (w.memory.first(), w.memory.last())
-            && *last as f64 > *first as f64 * 1.5
+        let peak = |m: u32| {
+            w.memory
+                .iter()
+                .filter(|(k, _)| *k == m)
+                .map(|(_, kb)| *kb)
+                .max()
+        };
+        if let (Some(first), Some(last)) = (peak(1), peak(w.months))
+            && last as f64 > first as f64 * 1.5
         {
             f.broken.push(format!(
-                "the daemon's memory grew from {first} kB after month 1 to {last} kB"
+                "the daemon's memory grew from a peak of {first} kB after month 1 to {last} kB after month {}",
+                w.months
             ));
         }
         f
