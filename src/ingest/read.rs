@@ -599,8 +599,10 @@ fn encoding_error(bytes: &[u8], at: usize, what: &str) -> FileError {
     ))
 }
 
-/// The most characters a spreadsheet cell holds (Excel's limit).
-const CELL_CHARS: usize = 32_767;
+/// The most characters a CSV cell may hold before it is refused unread: far beyond any cell of a
+/// monthly form (the fields' own limits, e.g. 200 for 填报人, are checked later with their names),
+/// small enough that a broken export's one enormous cell is not copied again and again.
+const CELL_CHARS: usize = 1_000_000;
 
 fn read_csv(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Table, FileError> {
     let text = decode_text(bytes)?;
@@ -641,11 +643,10 @@ fn read_csv(bytes: &[u8], limits: &Limits, deadline: &Deadline) -> Result<Table,
                 limits.max_columns
             )));
         }
-        // No spreadsheet cell holds more (Excel's limit): a longer one is a broken export, refused
-        // before it is copied again.
+        // A cell of megabytes is a broken export, refused before it is copied again.
         if let Some(long) = rec.iter().position(|c| c.chars().count() > CELL_CHARS) {
             return Err(FileError(format!(
-                "CSV 第{}行第{}列的内容超过 {CELL_CHARS} 个字符（电子表格单元格的上限），不是月报表的数据",
+                "CSV 第{}行第{}列的内容超过 {CELL_CHARS} 个字符，不是月报表的数据",
                 i + 1,
                 long + 1
             )));

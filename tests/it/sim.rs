@@ -473,7 +473,7 @@ fn script(seed: u64, months: u32, disk_full: bool) -> Script {
     let days = (span_end - at(2025, 1, 1, 0, 0)).num_days();
     let moment =
         |rng: &mut Rng| at(2025, 1, 2, 0, 0) + Span::minutes(rng.range(0, (days - 1) * 1440));
-    for _ in 0..(months + 1) / 2 {
+    for _ in 0..months.div_ceil(2) {
         let from = moment(&mut rng);
         faults.push(Fault::SmtpDown {
             from,
