@@ -522,7 +522,7 @@ fn write_samples(
                 w.files,
                 w.bad_files,
                 w.bytes as f64 / 1e6,
-                out.join("inbox").display()
+                crate::layout::DataDir::new(out).inbox().display()
             );
         }
         None => {

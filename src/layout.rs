@@ -12,6 +12,7 @@
 //! deliveries/<pipeline>.jsonl  the delivery ledger
 //! runs/<pipeline>.jsonl        the daemon's run ledger
 //! daemon/                      heartbeat and the planner's last look
+//! mail/<mailbox>/              each mailbox's archived messages and its ledger
 //! sources/state.json           the HTTP sources' last polls
 //! .fayuan.lock                 one writer at a time
 //! store/.batch-in-progress     while a batch is taken (a killed run leaves it)
@@ -77,6 +78,11 @@ impl DataDir {
     /// When the daemon's planner last looked at what was due.
     pub fn last_look(&self) -> PathBuf {
         self.0.join("daemon").join("last_look.json")
+    }
+
+    /// A mailbox's archive of messages and its ledger (`mail/<mailbox>/`).
+    pub fn mail(&self, mailbox: &str) -> PathBuf {
+        self.0.join("mail").join(mailbox)
     }
 
     pub fn sources_state(&self) -> PathBuf {

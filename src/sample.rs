@@ -385,7 +385,7 @@ pub fn write_synthetic(
     let path = out.join("pipeline.toml");
     crate::fsutil::write_new(&path, format!("# Synthetic pipeline written by `fayuan sample --units {units} --months {months} --seed {seed}`.\n{text}").as_bytes())?;
     let pipeline = Pipeline::load(&path)?;
-    let inbox = out.join("inbox");
+    let inbox = crate::layout::DataDir::new(out).inbox();
     std::fs::create_dir_all(&inbox).map_err(|e| Error::io(&inbox, e))?;
     // Figures first (sequential, so the seed decides them), then files in parallel.
     let mut jobs = Vec::with_capacity(units * months as usize);

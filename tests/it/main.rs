@@ -1,6 +1,7 @@
 //! fayuan's integration tests: one binary, modules by capability.
 
 mod alerts;
+mod architecture;
 mod config;
 mod daemon;
 mod doors;

@@ -1,0 +1,310 @@
+//! ARCHITECTURE.md, enforced (issue 22), in the spirit of rust-analyzer's tidy tests: the source
+//! is read as text and the documented rules are checked — the floors (from the `crate::` paths of
+//! every file against the table in ARCHITECTURE.md), one home for "now", for the data folder's
+//! layout and for the spreadsheet writer, no printing below the command line, and the size of a
+//! file and of a function.
+
+use crate::support::repo;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The longest a source file may be (lines, its unit tests included).
+const MAX_FILE_LINES: usize = 800;
+/// The longest a function may be (lines, from its signature to its closing brace).
+const MAX_FN_LINES: usize = 100;
+
+fn sources() -> Vec<(PathBuf, String)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&repo().join("src"), &mut files);
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p.strip_prefix(repo()).unwrap().to_path_buf(), text)
+        })
+        .collect()
+}
+
+/// The module a file belongs to: `src/notify/smtp.rs` → `notify`, `src/cli.rs` → `cli`.
+fn module_of(path: &Path) -> String {
+    let rel = path.strip_prefix("src").unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy()
+        .to_string();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// The code of a file without its comments and string literals (so that words in prose or in
+/// Chinese text are not taken for code), and without its `#[cfg(test)]` module.
+fn code_of(text: &str) -> String {
+    let text = match text.find("#[cfg(test)]") {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                out.push('"');
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                    }
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' {
+                        escaped = true;
+                    } else if c == '"' {
+                        break;
+                    }
+                }
+                out.push('"');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The floors of ARCHITECTURE.md's table, top (0) to bottom: module → floor.
+fn floors() -> BTreeMap<String, usize> {
+    let doc = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).unwrap();
+    let table = &doc[doc.find("| floor | modules |").expect("the floors table")..];
+    let mut out = BTreeMap::new();
+    for (k, line) in table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .enumerate()
+    {
+        let modules = line.split('|').nth(2).unwrap_or("");
+        for part in modules.split('`').skip(1).step_by(2) {
+            let name = part
+                .trim_end_matches('/')
+                .trim_end_matches(".rs")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string();
+            out.insert(name, k);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_module_imports_only_its_own_floor_and_below() {
+    let floors = floors();
+    let mut wrong = Vec::new();
+    for (path, text) in sources() {
+        let me = module_of(&path);
+        if me == "main" || me == "lib" {
+            continue;
+        }
+        let Some(&mine) = floors.get(&me) else {
+            wrong.push(format!(
+                "{}: module {me} is not in ARCHITECTURE.md's floors table",
+                path.display()
+            ));
+            continue;
+        };
+        let code = code_of(&text);
+        for (at, _) in code.match_indices("crate::") {
+            let name: String = code[at + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name.is_empty() || name == me {
+                continue;
+            }
+            match floors.get(&name) {
+                Some(&theirs) if theirs < mine => wrong.push(format!(
+                    "{}: {me} (floor {mine}) uses crate::{name}, a floor above (floor {theirs})",
+                    path.display()
+                )),
+                None => wrong.push(format!("{}: crate::{name} is in no floor", path.display())),
+                _ => {}
+            }
+        }
+    }
+    wrong.sort();
+    wrong.dedup();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// One rule checked over every file but the ones allowed: `(what, allowed files, needle)`, on the
+/// code without comments and string literals.
+fn only_in(what: &str, allowed: &[&str], needle: &dyn Fn(&str) -> bool) -> Vec<String> {
+    only_in_text(what, allowed, needle, &code_of)
+}
+
+/// The same on the code without comments (string literals kept).
+fn only_in_strings(what: &str, allowed: &[&str], needle: &dyn Fn(&str) -> bool) -> Vec<String> {
+    only_in_text(what, allowed, needle, &|t: &str| {
+        let t = t.find("#[cfg(test)]").map_or(t, |at| &t[..at]);
+        t.lines()
+            .map(|l| {
+                if l.trim_start().starts_with("//") {
+                    ""
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn only_in_text(
+    what: &str,
+    allowed: &[&str],
+    needle: &dyn Fn(&str) -> bool,
+    prepare: &dyn Fn(&str) -> String,
+) -> Vec<String> {
+    sources()
+        .into_iter()
+        .filter(|(p, _)| !allowed.iter().any(|a| p.starts_with(a)))
+        .flat_map(|(p, text)| {
+            prepare(&text)
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| needle(l))
+                .map(|(k, l)| format!("{}:{}: {what}: {}", p.display(), k + 1, l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn now_comes_only_from_the_clock() {
+    let wrong = only_in(
+        "the system clock read outside period.rs",
+        &["src/period.rs"],
+        &|l| l.contains("Utc::now") || l.contains("Local::now") || l.contains("SystemTime::now"),
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn only_layout_knows_the_data_folder() {
+    let tops = [
+        "inbox",
+        "archive",
+        "quarantine",
+        "store",
+        "outbox",
+        "deliveries",
+        "runs",
+        "daemon",
+        "mail",
+        "arrivals",
+        "sources",
+    ];
+    let wrong = only_in_strings(
+        "a data-folder path built outside layout.rs",
+        &["src/layout.rs"],
+        &|l| {
+            tops.iter().any(|t| {
+                l.contains(&format!(".join(\"{t}\")")) || l.contains(&format!(".join(\"{t}/"))
+            })
+        },
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn only_the_xlsx_kit_and_the_samples_write_spreadsheets() {
+    let wrong = only_in(
+        "rust_xlsxwriter outside the xlsx kit",
+        &["src/report/xlsx.rs", "src/sample.rs"],
+        &|l| l.contains("rust_xlsxwriter"),
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn only_the_command_line_prints() {
+    let wrong = only_in(
+        "printing below cli.rs",
+        &["src/cli.rs", "src/main.rs"],
+        &|l| l.contains("println!") || l.contains("print!("),
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn no_file_and_no_function_is_too_long() {
+    let mut wrong = Vec::new();
+    for (path, text) in sources() {
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() > MAX_FILE_LINES {
+            wrong.push(format!(
+                "{}: {} lines (at most {MAX_FILE_LINES})",
+                path.display(),
+                lines.len()
+            ));
+        }
+        // rustfmt puts a function's closing brace at its signature's indentation.
+        for (k, line) in lines.iter().enumerate() {
+            let body = line.trim_start();
+            let indent = line.len() - body.len();
+            let is_fn = [
+                "fn ",
+                "pub fn ",
+                "async fn ",
+                "pub async fn ",
+                "pub(crate) fn ",
+                "const fn ",
+            ]
+            .iter()
+            .any(|p| body.starts_with(p));
+            if !is_fn || body.ends_with(';') {
+                continue;
+            }
+            let close = format!("{}}}", " ".repeat(indent));
+            if let Some(end) = lines[k..].iter().position(|l| *l == close) {
+                if end + 1 > MAX_FN_LINES {
+                    let name: String = body
+                        .split("fn ")
+                        .nth(1)
+                        .unwrap_or("")
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    wrong.push(format!(
+                        "{}:{}: fn {name}: {} lines (at most {MAX_FN_LINES})",
+                        path.display(),
+                        k + 1,
+                        end + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
