@@ -1,0 +1,125 @@
+//! Who may see what: the bureau's token (`?token=` or `Authorization: Bearer`) and each unit's
+//! link token, an HMAC-SHA256 of the server secret and the unit's code. Tokens are compared in
+//! constant time and never logged; a wrong one is the plain 404.
+
+use super::Web;
+use super::pages::{nf, page};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = u8::from(a.len() != b.len());
+    for k in 0..a.len().max(b.len()) {
+        diff |= a.get(k).copied().unwrap_or(0) ^ b.get(k).copied().unwrap_or(0xff);
+    }
+    diff == 0
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub(super) fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| k.map(|x| x ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// A unit's link token: derived from the server secret, so links change when it does.
+pub fn unit_token(secret: &[u8], code: &str) -> String {
+    hex::encode(&hmac(secret, format!("fayuan-unit:{code}").as_bytes())[..16])
+}
+
+/// The county page's path for a unit, given the secret (for reminders and the README).
+pub fn unit_path(secret: &[u8], code: &str) -> String {
+    format!("/u/{code}/{}", unit_token(secret, code))
+}
+
+/// The secret the unit links are derived from (`[web] secret_env`), if set (16+ characters).
+pub fn secret(p: &crate::config::Pipeline) -> Option<Vec<u8>> {
+    std::env::var(&p.def.web.secret_env)
+        .ok()
+        .filter(|t| t.len() >= 16)
+        .map(String::into_bytes)
+}
+
+/// A unit's page as people open it: `public_url` (or `http://<listen>`) + its path.
+pub fn unit_url(p: &crate::config::Pipeline, secret: &[u8], code: &str) -> String {
+    let base = p
+        .def
+        .web
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", p.def.web.listen));
+    format!("{}{}", base.trim_end_matches('/'), unit_path(secret, code))
+}
+
+/// The bureau's token from `?token=` or `Authorization: Bearer`: `Ok` when right; else the
+/// answer — 401 without a token (SPEC §10), the plain 404 with a wrong one — saying nothing else.
+#[allow(clippy::result_large_err)] // the error is the response itself, returned at once
+pub(super) fn bureau_ok(
+    w: &Web,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> std::result::Result<(), Response> {
+    let given = query.get("token").cloned().or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+    });
+    match (&w.bureau_token, given) {
+        (Some(want), Some(g)) if same_secret(&g, want) => Ok(()),
+        (_, None) => Err((
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Html(page("需要令牌", "<p>需要令牌。</p>")),
+        )
+            .into_response()),
+        _ => Err(nf()),
+    }
+}
+
+/// The unit of a county link, if the token is right.
+pub(super) fn unit_ok<'a>(w: &'a Web, code: &str, token: &str) -> Option<&'a crate::config::Unit> {
+    let secret = w.secret.as_ref()?;
+    let unit = w.ctx.pipeline.units.iter().find(|u| u.code == code)?;
+    same_secret(token, &unit_token(secret, &unit.code)).then_some(unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hex::encode(hmac(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert!(!same_secret("", "a"));
+    }
+}

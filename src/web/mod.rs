@@ -1,0 +1,247 @@
+//! Web pages (issue 14): the bureau's status page (behind a token), a JSON twin of the status,
+//! and each county's self-service page at a secret link, with an upload form that goes through
+//! the same ingest. Served by the daemon, or alone by `fayuan serve`.
+//!
+//! Invariants: tokens only from the environment (`FAYUAN_WEB_TOKEN` for the bureau,
+//! `FAYUAN_WEB_SECRET` from which each unit's link is derived by HMAC-SHA256), compared in
+//! constant time, never logged; a wrong token is a plain 404 that reveals nothing; no path is
+//! built from a request (downloads are looked up among the files a run's manifest lists, never
+//! through a link, `..` or an absolute name, the unit among the pipeline's units); every upload
+//! is answered and kept — streamed to disk (never whole in memory), written into the inbox with
+//! its arrival note (synced) before the answer, and a refused one (another unit's rows, a
+//! lock-file name, too large) kept in quarantine with its reason by the same ingest; uploads
+//! are ingested in arrival order by one ingest task, which holds the write lock for the ingest
+//! only; connections, header and body read times and concurrent uploads are bounded; a
+//! handler's error is a page, never a crash; pages behind a token are never cached or framed.
+
+mod auth;
+mod pages;
+mod upload;
+
+pub use auth::{same_secret, secret, unit_path, unit_token, unit_url};
+pub use pages::{CellState, UnitRow, grid};
+
+use crate::app::Context;
+use crate::error::{Error, Result};
+use crate::period::Period;
+use crate::store::Store;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use pages::{api_status, bureau, county, county_template, download, not_found};
+use std::collections::HashMap;
+use std::sync::Arc;
+use upload::{ingest_task, sweep_uploads, upload};
+
+/// Lines about the machinery (schedules, heartbeat) the driver adds to the bureau's page: the
+/// daemon knows them, this module does not import it.
+pub type ExtraStatus = fn(&Context) -> Vec<String>;
+
+struct Web {
+    ctx: Context,
+    bureau_token: Option<String>,
+    secret: Option<Vec<u8>>,
+    extra: ExtraStatus,
+    /// Uploads being received at once.
+    uploads: Arc<tokio::sync::Semaphore>,
+    /// Asks the ingest task to take what waits in the inbox; answers with what it took.
+    ingest: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>>,
+    /// Grids already computed, by (store generation, month, minute of "now").
+    grids: std::sync::Mutex<HashMap<GridKey, Arc<Vec<UnitRow>>>>,
+}
+
+impl Web {
+    /// The units × months grid, computed once per store generation, month and minute: a page
+    /// asked for again (or by many counties at once) reads it from memory.
+    fn grid(&self, period: Period) -> Result<Arc<Vec<UnitRow>>> {
+        let ctx = &self.ctx;
+        let key = (
+            Store::open(&ctx.data_dir).generation()?,
+            period,
+            ctx.now().timestamp() / 60,
+        );
+        // One computation at a time: pages asked for together wait for the first, then read it.
+        let mut m = self.grids.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = m.get(&key) {
+            return Ok(g.clone());
+        }
+        let g = Arc::new(grid(ctx, period)?);
+        // Only the newest generation and minute are worth keeping.
+        m.retain(|k, _| k.0 == key.0 && k.2 == key.2);
+        m.insert(key, g.clone());
+        Ok(g)
+    }
+}
+
+/// (store generation, month, minute of "now"): what a grid is computed from.
+type GridKey = (i64, Period, i64);
+
+/// What one ingest of the web's ingest task took (or why it could not).
+type Taken = Arc<std::result::Result<Vec<crate::store::FileEntry>, String>>;
+
+/// The read and write buffer of one connection (hyper's minimum is 8 KiB): with
+/// `max_connections`, what bounds the server's memory (see README "Limits of the web server").
+const CONNECTION_BUFFER: usize = 16 * 1024;
+
+/// Raises this process's open-file limit to its hard limit (connections are files); returns the
+/// soft limit now in force.
+fn raise_open_files() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// Serves the pages until `stop` turns true.
+pub async fn serve(
+    ctx: Context,
+    extra: ExtraStatus,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let w = &ctx.pipeline.def.web;
+    let listen = w.listen.clone();
+    let bureau_token = std::env::var(&w.token_env).ok().filter(|t| t.len() >= 16);
+    let secret = secret(&ctx.pipeline);
+    if bureau_token.is_none() {
+        tracing::warn!(variable = %w.token_env, "the bureau's token is unset or shorter than 16 characters: the bureau's pages are off");
+    }
+    if secret.is_none() {
+        tracing::warn!(variable = %w.secret_env, "the link secret is unset or shorter than 16 characters: the county pages are off");
+    }
+    // Connections are open files: at most the configured number, and always some files to spare.
+    let open_files = raise_open_files();
+    let max_connections = w
+        .max_connections
+        .min(open_files.saturating_sub(256).max(16) as usize);
+    let header_timeout = std::time::Duration::from_secs(w.header_timeout_seconds);
+    sweep_uploads(&ctx.data_dir);
+    let uploads = Arc::new(tokio::sync::Semaphore::new(w.max_concurrent_uploads));
+    let ingest = ingest_task(ctx.clone());
+    let state = Arc::new(Web {
+        ctx,
+        bureau_token,
+        secret,
+        extra,
+        uploads,
+        ingest,
+        grids: std::sync::Mutex::new(HashMap::new()),
+    });
+    let app = Router::new()
+        .route("/", get(bureau))
+        .route("/bureau", get(bureau))
+        .route("/bureau/file/{period}/{name}", get(download))
+        .route("/api/status", get(api_status))
+        .route("/u/{code}/{token}", get(county).post(upload))
+        .route("/u/{code}/{token}/template", get(county_template))
+        .route("/u/{code}/{token}/upload", post(upload))
+        .fallback(not_found)
+        // Uploads are streamed to disk with their own cap; nothing else has a body worth reading.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(private))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Error::Runtime(format!("web: cannot listen on {listen}: {e}")))?;
+    tracing::info!(listen = %listen, max_connections, "web pages served");
+    eprintln!("fayuan: 网页服务已启动：http://{listen}/（单位页面链接用 fayuan links 查看）");
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let mut open = tokio::task::JoinSet::new();
+    loop {
+        // A free slot first: beyond the cap, connections wait in the listen queue.
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        };
+        let (stream, _) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of files or the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "web: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+        };
+        while open.try_join_next().is_some() {}
+        open.spawn(one_connection(
+            stream,
+            app.clone(),
+            header_timeout,
+            closing.clone(),
+            slot,
+        ));
+    }
+    // Stop: no new connection; those open finish what they are doing (at most 10 s).
+    let _ = closing_tx.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(12), async {
+        while open.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
+
+/// One connection, HTTP/1 with the header-read timeout and bounded buffers, until it ends or the
+/// server stops (then it finishes what it is doing, at most 10 s); it holds its slot until then.
+async fn one_connection(
+    stream: tokio::net::TcpStream,
+    app: Router,
+    header_timeout: std::time::Duration,
+    mut closing: tokio::sync::watch::Receiver<bool>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(CONNECTION_BUFFER);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = async { let _ = closing.wait_for(|c| *c).await; } => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), conn).await;
+        }
+    }
+}
+
+/// Every answer: never cached, never framed, no referrer (the pages carry tokens in their links).
+pub(super) async fn private(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}

@@ -1,0 +1,358 @@
+//! A county's upload: received to disk (never held whole in memory), put into the inbox with
+//! its arrival note and unit before the answer, taken by the one ingest task in arrival order,
+//! and answered with what became of it — a refused upload kept in quarantine with its reason.
+
+use super::auth::unit_ok;
+use super::pages::{answer, county_body, nf, server_error};
+use super::{Taken, Web};
+use crate::app::Context;
+use crate::store::{Outcome, Store};
+use crate::{fsutil, ingest};
+use axum::extract::{Multipart, Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// The hard cap of an upload: what is over `max_upload_mb` is still kept (in quarantine, with the
+/// reason) up to four times the limit; beyond, the upload is cut off and nothing is kept.
+pub(super) fn hard_cap(w: &crate::config::WebSettings) -> u64 {
+    crate::config::mb_bytes(w.max_upload_mb) * 4 + (1 << 20)
+}
+
+/// The folder uploads are streamed into before they are put into the inbox whole.
+pub(super) fn uploads_dir(data_dir: &crate::layout::DataDir) -> std::path::PathBuf {
+    data_dir.arrivals().join("uploads")
+}
+
+/// Removes uploads a killed server was still receiving (nothing was answered for them).
+pub(super) fn sweep_uploads(data_dir: &crate::layout::DataDir) {
+    fsutil::sweep_temp_files(&uploads_dir(data_dir), 0);
+}
+
+/// The one task that ingests uploads: each request takes what waits in the inbox (every upload
+/// put there before it, in arrival order) under the write lock; requests that come while it
+/// works are answered by the next ingest, together.
+pub(super) fn ingest_task(
+    ctx: Context,
+) -> tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Taken>>(1024);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut waiting = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                waiting.push(more);
+            }
+            let c = ctx.clone();
+            let taken = tokio::task::spawn_blocking(move || {
+                let wait =
+                    std::time::Duration::from_secs(c.pipeline.def.schedule.lock_wait_seconds);
+                let _lock = crate::lock::acquire(&c.data_dir, wait, "web upload")?;
+                ingest::ingest(&c.pipeline, &c.data_dir, c.now()).map(|s| s.files)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            if let Err(e) = &taken {
+                tracing::warn!(error = %e, "web: uploads kept in the inbox, not yet ingested");
+            }
+            let taken: Taken = Arc::new(taken);
+            for w in waiting {
+                let _ = w.send(taken.clone());
+            }
+        }
+    });
+    tx
+}
+
+/// An upload as received: its bytes on disk (a temporary file), their size and SHA-256.
+pub(super) struct Received {
+    tmp: std::path::PathBuf,
+    name: String,
+    size: u64,
+    sha: String,
+}
+
+/// Why an upload could not be received whole.
+pub(super) enum NotReceived {
+    /// No file field, or an empty one.
+    NoFile,
+    /// Beyond the hard cap: cut off, nothing kept.
+    TooLarge,
+    /// The form is not multipart as a browser sends it.
+    Malformed,
+    /// The body did not arrive within `body_timeout_seconds`.
+    Slow,
+    /// The disk.
+    Failed(String),
+}
+
+/// Streams the `file` field of a multipart form to a temporary file, hashing it; other fields
+/// are read and dropped. At most `cap` bytes are kept.
+pub(super) async fn receive(
+    form: &mut Multipart,
+    dir: &std::path::Path,
+    cap: u64,
+) -> std::result::Result<Received, NotReceived> {
+    use tokio::io::AsyncWriteExt;
+    let mut got: Option<Received> = None;
+    while let Some(mut field) = form.next_field().await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            NotReceived::TooLarge
+        } else {
+            NotReceived::Malformed
+        }
+    })? {
+        let wanted = field.name() == Some("file") && got.is_none();
+        if !wanted {
+            while field
+                .chunk()
+                .await
+                .map_err(|_| NotReceived::Malformed)?
+                .is_some()
+            {}
+            continue;
+        }
+        let name = field.file_name().unwrap_or("上传文件").to_string();
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| NotReceived::Failed(e.to_string()))?;
+        let tmp = fsutil::temp_name(&dir.join(format!("{:016x}", fastrand::u64(..))));
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| NotReceived::Failed(e.to_string()))?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let written = async {
+            while let Some(chunk) = field.chunk().await.map_err(|_| NotReceived::Malformed)? {
+                size += chunk.len() as u64;
+                if size > cap {
+                    return Err(NotReceived::TooLarge);
+                }
+                hasher.update(&chunk);
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| NotReceived::Failed(e.to_string()))?;
+            }
+            file.sync_all()
+                .await
+                .map_err(|e| NotReceived::Failed(e.to_string()))
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        got = Some(Received {
+            tmp,
+            name,
+            size,
+            sha: hex::encode(hasher.finalize()),
+        });
+    }
+    got.filter(|r| r.size > 0).ok_or(NotReceived::NoFile)
+}
+
+/// A county's upload: received to disk (its request time is its arrival), put into the inbox
+/// with a note that only this unit's rows may be taken, ingested by the ingest task, the result
+/// shown at once. A refused upload is kept in quarantine with the reason, like any rejected file.
+pub(super) async fn upload(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+    mut form: Multipart,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token) else {
+        return nf();
+    };
+    let unit = unit.clone();
+    let arrived = w.ctx.now();
+    let web = &w.ctx.pipeline.def.web;
+    let Ok(permit) = w.uploads.clone().acquire_owned().await else {
+        return server_error("上传通道已关闭");
+    };
+    let dir = uploads_dir(&w.ctx.data_dir);
+    let got = tokio::time::timeout(
+        std::time::Duration::from_secs(web.body_timeout_seconds),
+        receive(&mut form, &dir, hard_cap(web)),
+    )
+    .await
+    .unwrap_or(Err(NotReceived::Slow));
+    let r = match got {
+        Ok(r) => r,
+        Err(why) => return not_received(&w, why),
+    };
+    let inbox_name = match keep(&w, &unit, &r, arrived).await {
+        Ok(name) => name,
+        Err(why) => {
+            let _ = std::fs::remove_file(&r.tmp);
+            return server_error(&format!("上传未能保存：{why}"));
+        }
+    };
+    let over = r.size > crate::config::mb_bytes(web.max_upload_mb);
+    // Kept: from here on the county is told so, whatever the ingest says; the next upload may
+    // come in.
+    drop(permit);
+    let taken = ingested(&w).await;
+    let w2 = w.clone();
+    let token2 = token.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        let entry = taken
+            .as_ref()
+            .and_then(|t| t.as_ref().as_ref().ok())
+            .and_then(|files| {
+                files
+                    .iter()
+                    .find(|f| f.file_name == inbox_name && f.sha256 == r.sha)
+                    .cloned()
+            })
+            .or_else(|| {
+                // Taken by another ingest (the daemon's) meanwhile: the store knows.
+                Store::open(&w2.ctx.data_dir)
+                    .files()
+                    .ok()?
+                    .into_iter()
+                    .find(|f| f.file_name == inbox_name && f.sha256 == r.sha)
+            });
+        let text = upload_result(&r.name, &inbox_name, entry.as_ref());
+        county_body(&w2, &unit, &token2, Some(&text))
+    })
+    .await;
+    // Kept, but over the limit: the page says what happened, under the status that says so.
+    let status = if over {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::OK
+    };
+    match text {
+        Ok(Ok(html)) => (status, Html(html)).into_response(),
+        Ok(Err(e)) => server_error(&e.to_string()),
+        Err(_) => server_error("内部错误"),
+    }
+}
+
+/// Why an upload could not be received, as a small page with its status.
+fn not_received(w: &Web, why: NotReceived) -> Response {
+    match why {
+        NotReceived::NoFile => answer(
+            StatusCode::BAD_REQUEST,
+            "未选择文件",
+            "<p>请选择要上传的月报表文件后再点“上传”。</p>",
+        ),
+        NotReceived::TooLarge => too_large(w),
+        NotReceived::Malformed => answer(
+            StatusCode::BAD_REQUEST,
+            "上传格式有误",
+            "<p>上传的表单格式有误（应为浏览器提交的 multipart/form-data 表单），文件未收到。请在本页面用“上传”按钮重新上传。</p>",
+        ),
+        NotReceived::Slow => answer(
+            StatusCode::REQUEST_TIMEOUT,
+            "上传超时",
+            &format!(
+                "<p>文件未在 {} 秒内传完，未收到。请检查网络后重新上传。</p>",
+                w.ctx.pipeline.def.web.body_timeout_seconds
+            ),
+        ),
+        NotReceived::Failed(why) => server_error(&format!("上传未能保存：{why}")),
+    }
+}
+
+/// Puts a received upload into the inbox with its arrival note: when it came, that only the
+/// unit's rows may be taken, or why it is refused at the door (a lock-file name, too large).
+/// Returns its name in the inbox.
+async fn keep(
+    w: &Web,
+    unit: &crate::config::Unit,
+    r: &Received,
+    arrived: chrono::DateTime<chrono_tz::Tz>,
+) -> std::result::Result<String, String> {
+    let web = &w.ctx.pipeline.def.web;
+    // A folder of its own, the county's name made safe (an Office lock-file name would
+    // otherwise be left aside by the ingest).
+    let mut disk = ingest::disk_name(&r.name, 120);
+    if disk.starts_with("~$") {
+        disk.replace_range(0..1, "_");
+    }
+    let inbox_name = format!(
+        "web-{}-{}-{:04x}/{disk}",
+        unit.code,
+        arrived.format("%Y%m%dT%H%M%S"),
+        fastrand::u16(..)
+    );
+    let refuse = if ingest::office_lock(&r.name) {
+        Some(format!(
+            "文件名“{}”是 Office 打开文件时生成的锁文件，不是报表。请关闭 Excel 后上传报表文件本身。",
+            r.name
+        ))
+    } else if r.size > crate::config::mb_bytes(web.max_upload_mb) {
+        Some(format!(
+            "文件过大（{:.1} MB，上限 {} MB），未读取。月报表通常只有几 KB，请检查是否选错了文件。",
+            r.size as f64 / 1e6,
+            web.max_upload_mb
+        ))
+    } else {
+        None
+    };
+    let note = ingest::arrival::Arrival {
+        name: inbox_name.clone(),
+        sha256: r.sha.clone(),
+        at: arrived.into(),
+        door: ingest::arrival::Door::Web,
+        only_unit: Some((unit.code.clone(), unit.name.clone())),
+        original_name: r.name.clone(),
+        refuse,
+    };
+    let data_dir = w.ctx.data_dir.clone();
+    let tmp = r.tmp.clone();
+    match tokio::task::spawn_blocking(move || ingest::arrival::put_file(&data_dir, &tmp, &note))
+        .await
+    {
+        Ok(Ok(_)) => Ok(inbox_name),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("内部错误".into()),
+    }
+}
+
+/// Asks the ingest task to take what waits (this upload among it) and waits for its answer,
+/// within the lock's wait and two minutes; None: not yet taken (it stays kept).
+async fn ingested(w: &Web) -> Option<Taken> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    w.ingest.send(tx).await.ok()?;
+    let wait = std::time::Duration::from_secs(w.ctx.pipeline.def.schedule.lock_wait_seconds + 120);
+    tokio::time::timeout(wait, rx).await.ok()?.ok()
+}
+
+pub(super) fn too_large(w: &Web) -> Response {
+    answer(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "文件过大",
+        &format!(
+            "<p>上传的文件远超 {} MB 的上限，已中止接收，未保存。月报表通常只有几 KB，请检查是否选错了文件。</p>",
+            w.ctx.pipeline.def.web.max_upload_mb
+        ),
+    )
+}
+
+/// What an upload came to, in Chinese, from the store's record of it.
+pub(super) fn upload_result(
+    name: &str,
+    inbox_name: &str,
+    f: Option<&crate::store::FileEntry>,
+) -> String {
+    let Some(f) = f else {
+        return format!("{name}：已收到并保存，稍后处理（系统繁忙），处理结果将显示在本页面。");
+    };
+    match f.outcome {
+        Outcome::Accepted => format!("{name}：已接收，{} 行。", f.rows_accepted),
+        Outcome::Partial => format!(
+            "{name}：部分接收，{} 行接收，{} 行被拒收：\n{}",
+            f.rows_accepted,
+            f.rows_rejected,
+            f.problems.replace(inbox_name, name)
+        ),
+        Outcome::Rejected => format!(
+            "{name}：未接收（文件已保存备查）。问题如下，请改正后重新上传整个文件：\n{}",
+            f.problems.replace(inbox_name, name)
+        ),
+        Outcome::Duplicate => format!("{name}：此前已接收完全相同的文件，未重复收取。"),
+    }
+}
