@@ -1,0 +1,579 @@
+//! Delivery: every message of the outbox to each of its recipients — at once when it is made,
+//! then at every round (each daemon wake-up, each `fayuan send`) with a back-off per recipient,
+//! until it is delivered, refused for good or too old, when the data staff are told once.
+
+use super::{
+    Event, EventKind, LastFailure, MESSAGE, MessageKind, MessageState, Outgoing, SMALL, ledger,
+    messages, mime, outbox_dir, put_in_outbox, smtp, staff,
+};
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::layout::DataDir;
+use crate::period::{self, Moment, Period};
+use crate::retry::{Failure, Retry};
+use lettre::message::Mailbox;
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to reach the server, from the pipeline and the environment.
+pub struct Settings {
+    /// Times the ledger's events.
+    pub clock: period::Clock,
+    pub server: Option<smtp::ServerUrl>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub ca_pem: Option<Vec<u8>>,
+    pub timeout: Duration,
+    /// Tries per recipient for transient failures.
+    pub retry: Retry,
+    /// Tries for a message sent the moment it is made: on a running clock (the daemon), one —
+    /// the delivery rounds try again, so a down server does not hold up a county's mail; for a
+    /// command, `retry`.
+    pub immediate: Retry,
+}
+
+impl Settings {
+    /// `FAYUAN_SMTP_URL` overrides the server; the password only from `FAYUAN_SMTP_PASSWORD`;
+    /// `FAYUAN_SMTP_CA_FILE` overrides `tls_ca_file`.
+    pub fn resolve(pipeline: &Pipeline, clock: period::Clock) -> Result<Settings> {
+        let e = &pipeline.def.email;
+        let url = std::env::var("FAYUAN_SMTP_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| e.server.clone());
+        let server = match url {
+            Some(u) => Some(
+                smtp::ServerUrl::parse(&u)
+                    .map_err(|why| Error::Usage(format!("SMTP server {u:?}: {why}")))?,
+            ),
+            None => None,
+        };
+        let ca = std::env::var_os("FAYUAN_SMTP_CA_FILE")
+            .map(PathBuf::from)
+            .or_else(|| e.tls_ca_file.clone());
+        let ca_pem = match ca {
+            Some(p) => Some(fs::read(&p).map_err(|err| Error::io(&p, err))?),
+            None => None,
+        };
+        Ok(Settings {
+            clock,
+            server,
+            username: e.username.clone(),
+            password: std::env::var("FAYUAN_SMTP_PASSWORD").ok(),
+            ca_pem,
+            timeout: Duration::from_secs(e.timeout_seconds),
+            retry: e.retry(),
+            immediate: match clock {
+                period::Clock::Fixed(_) => e.retry(),
+                period::Clock::Running { .. } => Retry::new(1, 0),
+            },
+        })
+    }
+}
+
+/// What one delivery round did, per (message id, recipient).
+#[derive(Debug, Default)]
+pub struct Delivered {
+    pub sent: Vec<(String, String)>,
+    pub to_outbox: Vec<(String, String)>,
+    /// Still pending after this round: (id, recipient, why).
+    pub failed: Vec<(String, String, String)>,
+    /// Given up in this round (and told to the staff): (id, recipient, why).
+    pub gave_up: Vec<(String, String, String)>,
+    /// Sent without the workbook after a refusal as too large.
+    pub small: Vec<(String, String)>,
+    /// The round stopped early: the server could not be reached.
+    pub unreachable: bool,
+    /// The last refusal of a single send (what `send_or_small` looks at).
+    refused: Option<smtp::SendError>,
+}
+
+impl Delivered {
+    /// Whether this round tried anything at all.
+    pub fn tried(&self) -> bool {
+        !(self.sent.is_empty()
+            && self.to_outbox.is_empty()
+            && self.failed.is_empty()
+            && self.gave_up.is_empty()
+            && self.small.is_empty())
+    }
+
+    fn add(&mut self, other: Delivered) {
+        self.sent.extend(other.sent);
+        self.to_outbox.extend(other.to_outbox);
+        self.failed.extend(other.failed);
+        self.gave_up.extend(other.gave_up);
+        self.small.extend(other.small);
+        self.unreachable |= other.unreachable;
+    }
+}
+
+/// How a delivery round treats what is pending.
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    /// Wait out each recipient's back-off (the daemon); `false` when a person asks (`fayuan send`).
+    pub respect_backoff: bool,
+    /// Tries per recipient within this round (transient failures only).
+    pub retry: Retry,
+}
+
+/// The pause before trying a recipient again after `failures` failed rounds: a minute, doubling,
+/// at most an hour (on the daemon's clock).
+pub fn backoff(failures: u32) -> chrono::Duration {
+    chrono::Duration::minutes(1i64 << failures.saturating_sub(1).min(6))
+        .min(chrono::Duration::hours(1))
+}
+
+/// One delivery round over every message with a pending recipient, oldest first: each is tried
+/// (unless its back-off has not passed), a permanent refusal is given up (a digest refused as too
+/// large is first sent once without its workbook), anything older than `give_up_hours` is given
+/// up; then the data staff get one notice of what was given up or sent without its workbook in
+/// this round. Stops early when the server cannot be reached.
+pub async fn deliver_due(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    settings: &Settings,
+    round: Round,
+) -> Result<Delivered> {
+    let now = settings.clock.now();
+    let events = ledger(data_dir, pipeline).read()?;
+    let give_up = chrono::Duration::hours(i64::from(pipeline.def.email.give_up_hours));
+    let mut out = Delivered::default();
+    let conn = Connection::open(data_dir, pipeline, settings)?;
+    for m in messages(&events) {
+        if m.pending().next().is_none() {
+            continue;
+        }
+        for r in m.recipients.iter().filter(|r| r.pending()) {
+            // A refusal as too large still has the form without the workbook to try (once).
+            let small_left = |f: &LastFailure| {
+                m.kind == MessageKind::Digest
+                    && f.too_large()
+                    && !r.small
+                    && has_small(data_dir, pipeline, &m)
+            };
+            let why_give_up = match &r.last_failure {
+                Some(f) if !f.transient && !small_left(f) => {
+                    Some(format!("被邮件服务器拒收：{}", f.detail))
+                }
+                _ if now - m.created.0 > give_up => Some(format!(
+                    "超过 {} 小时仍未送达{}",
+                    pipeline.def.email.give_up_hours,
+                    r.last_failure
+                        .as_ref()
+                        .map(|f| format!("（最后一次：{}）", f.detail))
+                        .unwrap_or_default()
+                )),
+                _ => None,
+            };
+            if let Some(why) = why_give_up {
+                record(
+                    data_dir,
+                    pipeline,
+                    settings,
+                    &m,
+                    &r.address,
+                    EventKind::GaveUp,
+                    why.clone(),
+                    None,
+                    None,
+                )?;
+                tracing::error!(message = %m.id, recipient = %r.address, reason = %why, "message given up");
+                out.gave_up.push((m.id.clone(), r.address.clone(), why));
+                continue;
+            }
+            if round.respect_backoff
+                && let Some(f) = &r.last_failure
+                && now < f.at.0 + backoff(r.failures)
+            {
+                continue;
+            }
+            // The daemon does not knock on a door that is shut; a person asking waits it out.
+            if out.unreachable && round.respect_backoff {
+                continue;
+            }
+            let small = r.small
+                || r.last_failure
+                    .as_ref()
+                    .is_some_and(|f| m.kind == MessageKind::Digest && f.too_large());
+            out.add(
+                conn.send_or_small(&m, &r.address, small, round.retry)
+                    .await?,
+            );
+        }
+    }
+    notice_undelivered(data_dir, pipeline, settings, &conn, &out, &events).await?;
+    Ok(out)
+}
+
+pub(super) fn has_small(data_dir: &DataDir, pipeline: &Pipeline, m: &MessageState) -> bool {
+    outbox_dir(data_dir, pipeline, &m.period, &m.id)
+        .join(SMALL)
+        .exists()
+}
+
+/// Tells the data staff, in one message, what this round gave up or sent without the workbook
+/// (never about a notice of this kind itself).
+async fn notice_undelivered(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    settings: &Settings,
+    conn: &Connection<'_>,
+    round: &Delivered,
+    events: &[Event],
+) -> Result<()> {
+    let kinds: HashMap<String, (MessageKind, String)> = messages(events)
+        .into_iter()
+        .map(|m| (m.id.clone(), (m.kind, m.subject.clone())))
+        .collect();
+    let worth = |id: &String| {
+        kinds
+            .get(id)
+            .is_some_and(|(k, _)| *k != MessageKind::Notice)
+    };
+    let gave_up: Vec<&(String, String, String)> = round
+        .gave_up
+        .iter()
+        .filter(|(id, _, _)| worth(id))
+        .collect();
+    let small: Vec<&(String, String)> = round.small.iter().filter(|(id, _)| worth(id)).collect();
+    if gave_up.is_empty() && small.is_empty() {
+        return Ok(());
+    }
+    let now = settings.clock.now();
+    let id = format!("notice-{}", now.format("%Y%m%dT%H%M%S"));
+    let mut text = format!("fayuan 于 {} 处理发件箱时：\n\n", period::instant_zh(&now));
+    if !gave_up.is_empty() {
+        text.push_str("以下邮件未能送达，已停止重试（邮件保存在发件箱中，可用 fayuan send 重新投递或手工转发）：\n");
+        for (m, r, why) in &gave_up {
+            let (kind, subject) = &kinds[m.as_str()];
+            text.push_str(&format!("- {}（{m}）“{subject}” → {r}：{why}\n", kind.zh()));
+        }
+        text.push('\n');
+    }
+    if !small.is_empty() {
+        text.push_str("以下摘要邮件因附件过大被邮件服务器拒收，已改为不带工作簿发送（工作簿在报告目录和市局网页中）：\n");
+        for (m, r) in &small {
+            let (kind, subject) = &kinds[m.as_str()];
+            text.push_str(&format!("- {}（{m}）“{subject}” → {r}\n", kind.zh()));
+        }
+        text.push('\n');
+    }
+    text.push_str("详情见 fayuan status。\n");
+    let subject = format!("【{}】有邮件未能正常送达", pipeline.def.pipeline.title);
+    let staff = staff(pipeline);
+    let msg = mime::plain(
+        pipeline,
+        &mime::Envelope {
+            id: &id,
+            to: &staff,
+            cc: &[],
+            subject: &subject,
+            now,
+        },
+        &text,
+        None,
+    )?;
+    put_in_outbox(
+        data_dir,
+        pipeline,
+        &Outgoing {
+            id: &id,
+            kind: MessageKind::Notice,
+            period: Period::of(now.date_naive()),
+            recipients: &staff,
+            subject: &subject,
+            message: &msg,
+            small: None,
+            manifest: None,
+        },
+        now,
+    )?;
+    let events = ledger(data_dir, pipeline).read()?;
+    if let Some(m) = messages(&events).into_iter().find(|m| m.id == id) {
+        for r in staff {
+            let _ = conn.send(&m, &r, false, Retry::new(1, 0)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Composes nothing: puts a message made by the caller into the outbox (once) and tries to
+/// deliver it at once; what is not delivered now waits for the next round. The one sequence
+/// every kind of message goes through.
+pub async fn send_now(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    m: &Outgoing<'_>,
+    settings: &Settings,
+) -> Result<Delivered> {
+    put_in_outbox(data_dir, pipeline, m, settings.clock.now())?;
+    deliver_message(data_dir, pipeline, m.id, settings).await
+}
+
+/// Delivers every pending recipient of one message now (with the in-call retries), ignoring
+/// back-off; give-ups are left to the next round.
+pub async fn deliver_message(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    id: &str,
+    settings: &Settings,
+) -> Result<Delivered> {
+    let events = ledger(data_dir, pipeline).read()?;
+    let Some(m) = messages(&events).into_iter().find(|d| d.id == id) else {
+        return Ok(Delivered::default());
+    };
+    let mut out = Delivered::default();
+    let conn = Connection::open(data_dir, pipeline, settings)?;
+    for r in m.recipients.iter().filter(|r| r.pending()) {
+        if out.unreachable || r.last_failure.as_ref().is_some_and(|f| !f.transient) {
+            continue;
+        }
+        out.add(
+            conn.send_or_small(&m, &r.address, r.small, settings.immediate)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// Records one event of one recipient.
+#[allow(clippy::too_many_arguments)] // the event's fields
+fn record(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    settings: &Settings,
+    m: &MessageState,
+    recipient: &str,
+    event: EventKind,
+    detail: String,
+    transient: Option<bool>,
+    code: Option<u16>,
+) -> Result<()> {
+    ledger(data_dir, pipeline).append(&Event {
+        at: settings.clock.now().into(),
+        period: m.period.clone(),
+        digest: m.id.clone(),
+        event,
+        recipient: Some(recipient.to_string()),
+        recipients: None,
+        detail,
+        transient,
+        kind: None,
+        code,
+    })
+}
+
+/// The way out for one round: the SMTP server (one transport for the round), or the outbox.
+struct Connection<'a> {
+    data_dir: &'a DataDir,
+    pipeline: &'a Pipeline,
+    settings: &'a Settings,
+    smtp: Option<(smtp::Smtp, lettre::Address)>,
+}
+
+impl<'a> Connection<'a> {
+    fn open(
+        data_dir: &'a DataDir,
+        pipeline: &'a Pipeline,
+        settings: &'a Settings,
+    ) -> Result<Connection<'a>> {
+        let mut conn = Connection {
+            data_dir,
+            pipeline,
+            settings,
+            smtp: None,
+        };
+        let Some(server) = &settings.server else {
+            return Ok(conn);
+        };
+        let transport = smtp::Smtp::new(
+            server,
+            settings.username.as_deref(),
+            settings.password.as_deref(),
+            settings.ca_pem.as_deref(),
+            settings.timeout,
+        )
+        .map_err(|why| Error::Usage(format!("SMTP: {why}")))?;
+        let from = pipeline
+            .def
+            .email
+            .from
+            .parse::<Mailbox>()
+            .map_err(|e| Error::Usage(e.to_string()))?
+            .email;
+        conn.smtp = Some((transport, from));
+        Ok(conn)
+    }
+
+    /// Records one event of one recipient.
+    fn record(
+        &self,
+        m: &MessageState,
+        r: &str,
+        event: EventKind,
+        detail: String,
+        transient: Option<bool>,
+        code: Option<u16>,
+    ) -> Result<()> {
+        record(
+            self.data_dir,
+            self.pipeline,
+            self.settings,
+            m,
+            r,
+            event,
+            detail,
+            transient,
+            code,
+        )
+    }
+
+    /// Sends one message to one recipient; a digest the server refuses as too large is sent
+    /// again at once without its workbook (once: `small` says it was tried already).
+    #[allow(clippy::too_many_arguments)] // the round's context and the one send
+    async fn send_or_small(
+        &self,
+        m: &MessageState,
+        r: &str,
+        small: bool,
+        retry: Retry,
+    ) -> Result<Delivered> {
+        let (data_dir, pipeline) = (self.data_dir, self.pipeline);
+        let out = self.send(m, r, small, retry).await?;
+        let too_large = out.refused.as_ref().is_some_and(|e| {
+            LastFailure {
+                at: Moment::default(),
+                detail: e.message.clone(),
+                transient: e.later,
+                code: e.code,
+            }
+            .too_large()
+        });
+        if small || !too_large || m.kind != MessageKind::Digest || !has_small(data_dir, pipeline, m)
+        {
+            return Ok(out);
+        }
+        tracing::warn!(message = %m.id, recipient = %r, "refused as too large; sending it without the workbook");
+        self.send(m, r, true, retry).await
+    }
+
+    /// Sends one message to one recipient (the form without the workbook when `small`).
+    #[allow(clippy::too_many_arguments)] // the round's context and the one send
+    async fn send(
+        &self,
+        m: &MessageState,
+        r: &str,
+        small: bool,
+        retry: Retry,
+    ) -> Result<Delivered> {
+        let (data_dir, pipeline) = (self.data_dir, self.pipeline);
+        let mut out = Delivered::default();
+        let dir = outbox_dir(data_dir, pipeline, &m.period, &m.id);
+        let eml = dir.join(if small { SMALL } else { MESSAGE });
+        let key = (m.id.clone(), r.to_string());
+        let Some((transport, from)) = &self.smtp else {
+            self.record(
+                m,
+                r,
+                EventKind::Outbox,
+                eml.display().to_string(),
+                None,
+                None,
+            )?;
+            out.to_outbox.push(key);
+            return Ok(out);
+        };
+        let message = fs::read(&eml).map_err(|e| Error::io(&eml, e))?;
+        let to = match r.parse::<Mailbox>() {
+            Ok(mb) => mb.email,
+            Err(e) => {
+                self.record(m, r, EventKind::Failed, e.to_string(), Some(false), None)?;
+                out.failed
+                    .push((m.id.clone(), r.to_string(), e.to_string()));
+                return Ok(out);
+            }
+        };
+        let sent = retry
+            .run("smtp", |attempt| {
+                let (message, to) = (&message, &to);
+                async move {
+                    self.record(
+                        m,
+                        r,
+                        EventKind::Attempt,
+                        if small {
+                            "small".to_string()
+                        } else {
+                            format!("{attempt}")
+                        },
+                        None,
+                        None,
+                    )
+                    .map_err(|e| Failure::permanent(Sending::Ledger(e)))?;
+                    transport
+                        .send(from, to, message)
+                        .await
+                        .map_err(|e| Failure {
+                            transient: e.transient,
+                            error: Sending::Smtp(e),
+                        })
+                }
+            })
+            .await;
+        match sent {
+            Ok(()) => {
+                crate::faults::point("smtp-sent", &eml)?;
+                self.record(m, r, EventKind::Sent, String::new(), None, None)?;
+                tracing::info!(recipient = %r, message = %m.id, small, "message sent");
+                if small {
+                    out.small.push(key.clone());
+                }
+                out.sent.push(key);
+            }
+            Err(Failure {
+                error: Sending::Ledger(e),
+                ..
+            }) => return Err(e),
+            Err(Failure {
+                error: Sending::Smtp(e),
+                ..
+            }) => {
+                let later = e.later;
+                tracing::warn!(recipient = %r, message = %m.id, error = %e.message, later, "not delivered; kept in the outbox");
+                self.record(
+                    m,
+                    r,
+                    EventKind::Failed,
+                    e.message.clone(),
+                    Some(later),
+                    e.code,
+                )?;
+                // No connection, or one fayuan's settings cannot use: the other recipients would
+                // fare no better now.
+                out.unreachable |= later && (e.code.is_none() || !e.transient);
+                out.failed
+                    .push((m.id.clone(), r.to_string(), e.message.clone()));
+                out.refused = Some(e);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Why one try to send failed: the server (maybe worth another try), or the ledger (never).
+enum Sending {
+    Smtp(smtp::SendError),
+    Ledger(Error),
+}
+
+impl std::fmt::Display for Sending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sending::Smtp(e) => f.write_str(&e.message),
+            Sending::Ledger(e) => write!(f, "{e}"),
+        }
+    }
+}
