@@ -273,36 +273,39 @@ fn no_file_and_no_function_is_too_long() {
         for (k, line) in lines.iter().enumerate() {
             let body = line.trim_start();
             let indent = line.len() - body.len();
-            let is_fn = [
-                "fn ",
-                "pub fn ",
-                "async fn ",
-                "pub async fn ",
-                "pub(crate) fn ",
-                "const fn ",
-            ]
-            .iter()
-            .any(|p| body.starts_with(p));
+            // `fn`, after any of `pub`, `pub(crate)`, `pub(super)`, `async`, `const`, `unsafe`.
+            let mut rest = body;
+            for word in [
+                "pub(crate) ",
+                "pub(super) ",
+                "pub ",
+                "const ",
+                "async ",
+                "unsafe ",
+            ] {
+                rest = rest.strip_prefix(word).unwrap_or(rest);
+            }
+            let is_fn = rest.starts_with("fn ");
             if !is_fn || body.ends_with(';') {
                 continue;
             }
             let close = format!("{}}}", " ".repeat(indent));
-            if let Some(end) = lines[k..].iter().position(|l| *l == close) {
-                if end + 1 > MAX_FN_LINES {
-                    let name: String = body
-                        .split("fn ")
-                        .nth(1)
-                        .unwrap_or("")
-                        .chars()
-                        .take_while(|c| c.is_alphanumeric() || *c == '_')
-                        .collect();
-                    wrong.push(format!(
-                        "{}:{}: fn {name}: {} lines (at most {MAX_FN_LINES})",
-                        path.display(),
-                        k + 1,
-                        end + 1
-                    ));
-                }
+            if let Some(end) = lines[k..].iter().position(|l| *l == close)
+                && end + 1 > MAX_FN_LINES
+            {
+                let name: String = body
+                    .split("fn ")
+                    .nth(1)
+                    .unwrap_or("")
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                wrong.push(format!(
+                    "{}:{}: fn {name}: {} lines (at most {MAX_FN_LINES})",
+                    path.display(),
+                    k + 1,
+                    end + 1
+                ));
             }
         }
     }

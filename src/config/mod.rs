@@ -1,0 +1,218 @@
+//! The pipeline definition (`pipelines/*.toml`): reference data, thresholds and folders.
+//!
+//! Invariant: every fact about units, targets, populations, budgets, deadlines and alert
+//! thresholds comes from here; nothing of it is written in Rust. A definition is checked as a
+//! whole before any work and every problem is listed at once.
+
+// `!(x > 0.0)` is deliberate: it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+use crate::error::Error;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+mod check;
+mod file;
+mod values;
+
+pub use file::*;
+pub use values::*;
+
+/// One reporting unit, checked.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub code: String,
+    pub name: String,
+    pub target: i64,
+    pub population: Option<i64>,
+    pub population_source: Option<String>,
+    pub whole_city: bool,
+    pub budget: f64,
+    pub budget_derived: bool,
+    pub carry_over: i64,
+    pub contact: Option<String>,
+    /// Every address registered for the unit (the contact first), lower-cased.
+    pub senders: Vec<String>,
+}
+
+/// A checked pipeline definition, with folders resolved.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub file: PathBuf,
+    pub def: PipelineFile,
+    pub units: Vec<Unit>,
+    pub data_dir: PathBuf,
+    /// Things that are allowed but worth telling at start-up (e.g. a population not yet sourced).
+    pub warnings: Vec<String>,
+    /// Unit code → index in `units` (a country has thousands of units).
+    by_code: std::collections::HashMap<String, usize>,
+    /// The previous year's pipeline (`pipeline.previous`), loaded from the same folder; its own
+    /// `previous` is not followed.
+    pub previous: Option<Box<Pipeline>>,
+}
+
+impl Pipeline {
+    /// Loads a definition and the previous year's it names (a file in the same folder).
+    pub fn load(path: &Path) -> Result<Pipeline, Error> {
+        let mut p = Pipeline::load_alone(path)?;
+        if let Some(name) = p.def.pipeline.previous.clone() {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let mut found = None;
+            let mut broken = Vec::new();
+            for f in pipeline_files(dir).unwrap_or_default() {
+                if f.as_path() == path {
+                    continue;
+                }
+                match Pipeline::load_alone(&f) {
+                    Ok(q) if q.name() == name => {
+                        found = Some(q);
+                        break;
+                    }
+                    Ok(_) => {}
+                    // A file that names itself so but does not load: its own problems are the
+                    // answer, not "no pipeline named so".
+                    Err(e) if declared_name(&f).as_deref() == Some(name.as_str()) => {
+                        broken.push(format!(
+                            "pipeline.previous {name:?}: {} does not load:\n    {}",
+                            f.display(),
+                            e.to_string().replace('\n', "\n    ")
+                        ))
+                    }
+                    Err(_) => {}
+                }
+            }
+            match found {
+                Some(prev) if prev.name() != p.name() => p.previous = Some(Box::new(prev)),
+                _ if !broken.is_empty() => {
+                    return Err(Error::Config {
+                        file: path.to_path_buf(),
+                        problems: broken,
+                    });
+                }
+                _ => {
+                    return Err(Error::Config {
+                        file: path.to_path_buf(),
+                        problems: vec![format!(
+                            "pipeline.previous {name:?}: no other pipeline named so in {} (a loadable *.toml beside this one)",
+                            dir.display()
+                        )],
+                    });
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// Loads a definition without following `previous`.
+    fn load_alone(path: &Path) -> Result<Pipeline, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Pipeline::from_toml(&text, path)
+    }
+
+    /// Reads a definition and checks it as a whole: unknown keys (a misspelt key would
+    /// otherwise be silently ignored) and every value problem are listed together.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Pipeline, Error> {
+        let mut problems = Vec::new();
+        let parsed = toml::Deserializer::parse(text).and_then(|de| {
+            serde_ignored::deserialize(de, |key| {
+                problems.push(format!(
+                    "{key}: unknown key (not part of a pipeline definition; check its spelling and section)"
+                ));
+            })
+        });
+        let def: PipelineFile = match parsed {
+            Ok(def) => def,
+            Err(e) => {
+                problems.push(e.to_string().trim().to_string());
+                return Err(Error::Config {
+                    file: path.to_path_buf(),
+                    problems,
+                });
+            }
+        };
+        let (units, warnings, more) = check::check(&def);
+        problems.extend(more);
+        if !problems.is_empty() {
+            return Err(Error::Config {
+                file: path.to_path_buf(),
+                problems,
+            });
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let data_dir = base.join(&def.folders.data_dir);
+        let by_code = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.code.clone(), i))
+            .collect();
+        Ok(Pipeline {
+            file: path.to_path_buf(),
+            def,
+            units,
+            data_dir,
+            warnings,
+            by_code,
+            previous: None,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.def.pipeline.name
+    }
+
+    pub fn year(&self) -> i32 {
+        self.def.pipeline.year
+    }
+
+    pub fn unit(&self, code: &str) -> Option<&Unit> {
+        self.by_code.get(code).map(|&i| &self.units[i])
+    }
+}
+
+/// The `[pipeline] name` a file gives itself, read even when the rest of it is wrong.
+fn declared_name(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: toml::Table = text.parse().ok()?;
+    Some(v.get("pipeline")?.get("name")?.as_str()?.to_string())
+}
+
+/// The pipeline definitions of a folder: its `*.toml` files, sorted, except examples
+/// (`*.example.toml`, which are templates to copy, not pipelines to run).
+pub fn pipeline_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(".example.toml"))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Finds the pipeline to use when `--pipeline` is not given: the one `*.toml` in `pipelines/`.
+pub fn default_pipeline_path(dir: &Path) -> Result<PathBuf, Error> {
+    let mut found = pipeline_files(dir).map_err(|e| {
+        Error::Usage(format!(
+            "no --pipeline given and {} cannot be read ({e}); pass --pipeline FILE",
+            dir.display()
+        ))
+    })?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::Usage(format!(
+            "no pipeline definition (*.toml) in {}; pass --pipeline FILE",
+            dir.display()
+        ))),
+        _ => Err(Error::Usage(format!(
+            "several pipeline definitions in {} ({}); choose one with --pipeline FILE",
+            dir.display(),
+            found
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
