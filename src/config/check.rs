@@ -14,6 +14,7 @@ pub(super) fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>)
     check_email(&def.email, &mut problems);
     check_schedule(&def.schedule, &mut problems);
     check_sources_and_hooks(def, &mut problems);
+    check_web_and_mailboxes(def, &mut problems);
     let units = check_units(def, &mut warnings, &mut problems);
     (units, warnings, problems)
 }
@@ -269,6 +270,15 @@ pub(super) fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<Str
             }
         }
     }
+    for (i, w) in def.webhooks.iter().enumerate() {
+        if !w.url.starts_with("http://") && !w.url.starts_with("https://") {
+            problems.push(format!("webhooks[{}].url: an http(s) URL", i + 1));
+        }
+    }
+}
+
+/// `[web]`, `[output]` and `[[mailboxes]]`.
+pub(super) fn check_web_and_mailboxes(def: &PipelineFile, problems: &mut Vec<String>) {
     if def.web.listen.parse::<std::net::SocketAddr>().is_err() {
         problems.push(format!(
             "web.listen {:?}: an address and port such as 127.0.0.1:8080",
@@ -331,11 +341,6 @@ pub(super) fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<Str
             if a.parse::<lettre::message::Mailbox>().is_err() {
                 problems.push(format!("{at}: bulk sender {a:?} is not an email address"));
             }
-        }
-    }
-    for (i, w) in def.webhooks.iter().enumerate() {
-        if !w.url.starts_with("http://") && !w.url.starts_with("https://") {
-            problems.push(format!("webhooks[{}].url: an http(s) URL", i + 1));
         }
     }
 }
