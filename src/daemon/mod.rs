@@ -6,13 +6,19 @@
 //! data staff now, an alert in the next digest) and never stops the daemon; SIGTERM/SIGINT let
 //! the job in hand finish, then the daemon exits 0; a heartbeat file proves it is alive.
 
+mod lines;
+mod work;
+
+pub use lines::status_lines;
+use work::{failure_notice, recovery_notice, run_job};
+
 use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobKind, RunEvent};
 use crate::layout::DataDir;
 use crate::period::{self, Moment, Period, TZ};
 use crate::schedule::{self, History, Job, Schedules};
-use crate::{ingest, lock, notify, run, sources, status};
+use crate::{lock, notify};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -177,72 +183,20 @@ fn shared_resources(ctxs: &[Context]) -> Vec<String> {
 }
 
 async fn main_loop(ctx: Context) -> Result<i32> {
-    use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
     crate::faults::point(
         &format!("daemon-start-{}", ctx.pipeline.name()),
         ctx.data_dir.root(),
     )?;
-    // Pauses between tries (sources, webhooks, SMTP) on the daemon's clock.
-    crate::retry::set_rate(ctx.clock.rate());
-    // What a killed process left half-written (a heartbeat, a message, an upload).
-    for (dir, depth) in ctx.data_dir.scratch() {
-        crate::fsutil::sweep_temp_files(&dir, depth);
-    }
+    prepare(&ctx);
     // The daemon's clock runs (the command line made it: the system's, or from --as-of at
     // --clock-rate); every "now" below is read from it.
     let clock = ctx.clock;
     let sch = &ctx.pipeline.def.schedule;
     let schedules = Schedules::from(sch).map_err(Error::Usage)?;
-    let bad =
-        |e: tokio_cron_scheduler::JobSchedulerError| Error::Runtime(format!("scheduler: {e}"));
     let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<&'static str>(8);
-    // In real time the cron scheduler wakes the daemon; on a clock of its own (--as-of,
-    // --clock-rate) the daemon sleeps until the next fire time of that clock. Either way the
-    // jobs are the same: `schedule::due` decides.
-    let mut scheduler = None;
-    if clock.is_real_time() {
-        let s = JobScheduler::new().await.map_err(bad)?;
-        for (name, expr) in [
-            ("ingest", &sch.ingest),
-            ("remind", &sch.remind),
-            ("report", &sch.report),
-        ] {
-            let tx = wake_tx.clone();
-            let job = CronJob::new_async_tz(expr.as_str(), TZ, move |_, _| {
-                let tx = tx.clone();
-                Box::pin(async move {
-                    let _ = tx.try_send(name);
-                })
-            })
-            .map_err(bad)?;
-            s.add(job).await.map_err(bad)?;
-        }
-        s.start().await.map_err(bad)?;
-        scheduler = Some(s);
-    }
-    // Each mailbox is watched by its own task (IDLE), stopped with the daemon.
+    let scheduler = cron_waker(&ctx, wake_tx).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut watchers = Vec::new();
-    for m in &ctx.pipeline.def.mailboxes {
-        watchers.push(tokio::spawn(crate::mailin::watch(
-            ctx.pipeline.clone(),
-            ctx.data_dir.clone(),
-            m.clone(),
-            clock,
-            std::time::Duration::from_secs(sch.lock_wait_seconds),
-            stop_rx.clone(),
-        )));
-    }
-    // The web pages, stopped with the daemon.
-    watchers.push(tokio::spawn({
-        let ctx = ctx.clone();
-        let stop = stop_rx.clone();
-        async move {
-            if let Err(e) = crate::web::serve(ctx, status_lines, stop).await {
-                tracing::error!(error = %e, "web pages not served");
-            }
-        }
-    }));
+    let watchers = helpers(&ctx, &stop_rx);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Runtime(format!("cannot watch SIGTERM: {e}")))?;
     // The heartbeat on the daemon's clock, but not more often than once a real second.
@@ -331,6 +285,78 @@ async fn main_loop(ctx: Context) -> Result<i32> {
 /// Runs everything due at `now`, one job at a time, then a delivery round for whatever waits in
 /// the outbox. Never fails: a failed job is recorded and left for the next wake-up; the data staff
 /// hear of it once when it starts failing and once when it recovers.
+/// Before the first wake-up: pauses between tries (sources, webhooks, SMTP) on the daemon's
+/// clock, and what a killed process left half-written (a heartbeat, a message, an upload) swept.
+fn prepare(ctx: &Context) {
+    crate::retry::set_rate(ctx.clock.rate());
+    for (dir, depth) in ctx.data_dir.scratch() {
+        crate::fsutil::sweep_temp_files(&dir, depth);
+    }
+}
+
+/// In real time the cron scheduler wakes the daemon; on a clock of its own (--as-of,
+/// --clock-rate) the daemon sleeps until the next fire time of that clock (None here). Either way
+/// the jobs are the same: `schedule::due` decides.
+async fn cron_waker(
+    ctx: &Context,
+    wake_tx: tokio::sync::mpsc::Sender<&'static str>,
+) -> Result<Option<tokio_cron_scheduler::JobScheduler>> {
+    use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
+    if !ctx.clock.is_real_time() {
+        return Ok(None);
+    }
+    let bad =
+        |e: tokio_cron_scheduler::JobSchedulerError| Error::Runtime(format!("scheduler: {e}"));
+    let sch = &ctx.pipeline.def.schedule;
+    let s = JobScheduler::new().await.map_err(bad)?;
+    for (name, expr) in [
+        ("ingest", &sch.ingest),
+        ("remind", &sch.remind),
+        ("report", &sch.report),
+    ] {
+        let tx = wake_tx.clone();
+        let job = CronJob::new_async_tz(expr.as_str(), TZ, move |_, _| {
+            let tx = tx.clone();
+            Box::pin(async move {
+                let _ = tx.try_send(name);
+            })
+        })
+        .map_err(bad)?;
+        s.add(job).await.map_err(bad)?;
+    }
+    s.start().await.map_err(bad)?;
+    Ok(Some(s))
+}
+
+/// The daemon's helpers, each its own task stopped with it: a watcher per mailbox (IDLE) and
+/// the web pages.
+fn helpers(
+    ctx: &Context,
+    stop_rx: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut watchers = Vec::new();
+    for m in &ctx.pipeline.def.mailboxes {
+        watchers.push(tokio::spawn(crate::mailin::watch(
+            ctx.pipeline.clone(),
+            ctx.data_dir.clone(),
+            m.clone(),
+            ctx.clock,
+            std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds),
+            stop_rx.clone(),
+        )));
+    }
+    watchers.push(tokio::spawn({
+        let ctx = ctx.clone();
+        let stop = stop_rx.clone();
+        async move {
+            if let Err(e) = crate::web::serve(ctx, status_lines, stop).await {
+                tracing::error!(error = %e, "web pages not served");
+            }
+        }
+    }));
+    watchers
+}
+
 /// Which jobs are failing now (their last record says so): read from the run ledger once at
 /// start, then kept as the jobs run, so a wake-up does not read the whole ledger again.
 struct Failing(std::collections::HashSet<JobKind>);
@@ -498,339 +524,4 @@ async fn deliver_round(ctx: &Context) -> Result<notify::Delivered> {
         },
     )
     .await
-}
-
-async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Result<String> {
-    let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
-    match job {
-        Job::Ingest => {
-            let polled = sources::poll(
-                &ctx.pipeline,
-                &ctx.data_dir,
-                Period::of(now.date_naive()).prev(),
-                now,
-            )
-            .await?;
-            let summary = tokio::task::block_in_place(|| {
-                let _lock = lock::acquire(&ctx.data_dir, wait, "daemon ingest")?;
-                ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)
-            })?;
-            let failed: Vec<String> = polled
-                .iter()
-                .filter(|(_, s)| s.result == sources::Polled::Failed)
-                .map(|(n, s)| format!("{n}: {}", s.detail))
-                .collect();
-            Ok(format!(
-                "{} files taken; sources: {} polled{}",
-                summary.files.len(),
-                polled.len(),
-                if failed.is_empty() {
-                    String::new()
-                } else {
-                    format!(", failed: {}", failed.join("; "))
-                }
-            ))
-        }
-        Job::Remind { period, fired } => remind(ctx, *period, *fired, now, wait).await,
-        Job::Report { period, .. } => {
-            let ctx_now = ctx.at(now);
-            // Built and queued under the lock; delivered by the round that follows (and, if
-            // that fails, by later rounds — the report is never built again for it).
-            let built = tokio::task::block_in_place(|| {
-                let _lock = lock::acquire(&ctx.data_dir, wait, "daemon report")?;
-                ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)?;
-                let built = run::build_report(&ctx_now, *period)?;
-                notify::queue(
-                    &ctx.data_dir,
-                    &ctx.pipeline,
-                    *period,
-                    &built.dir,
-                    now,
-                    false,
-                )?;
-                Ok::<_, Error>(built)
-            })?;
-            run::webhooks(&ctx_now, &built).await;
-            Ok(format!("{} — queued for delivery", built.subject))
-        }
-    }
-}
-
-/// Puts a reminder into the outbox for each unit that has not reported for `period`, at most once
-/// per (unit, period, day); the delivery round sends them.
-async fn remind(
-    ctx: &Context,
-    period: Period,
-    fired: DateTime<Tz>,
-    now: DateTime<Tz>,
-    wait: std::time::Duration,
-) -> Result<String> {
-    let p = &ctx.pipeline;
-    let _lock =
-        tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon reminder"))?;
-    let store = crate::store::Store::open(&ctx.data_dir);
-    let statuses = status::unit_status(p, &store, period, &now)?;
-    let deadline = period::deadline_zh(&period.deadline(p.def.submission.deadline_day));
-    let mut queued = Vec::new();
-    let mut problems = Vec::new();
-    for s in statuses.iter().filter(|s| s.latest.is_none()) {
-        let Some(contact) = p.unit(&s.code).and_then(|u| u.contact.clone()) else {
-            problems.push(format!("{} has no contact", s.name));
-            continue;
-        };
-        let id = format!(
-            "remind-{period}-d{:02}-{}",
-            chrono::Datelike::day(&fired),
-            s.code
-        );
-        if notify::exists(&ctx.data_dir, p, &id)? {
-            continue;
-        }
-        let subject = format!(
-            "【{}】请报送{}{}月报（截止 {}）",
-            p.def.pipeline.title,
-            s.name,
-            period.zh(),
-            deadline
-        );
-        let text = format!(
-            "{}：\n\n截至 {}，{}尚未收到贵单位{}的{}月报。请于 {} 前报送（北京时间）。\n\n{}\n\n表头须包含“单位代码”等规定列名；每行为一个单位一个月的本月数（非累计数）；金额单位为元。\n附件为贵单位{}的月报表模板（填写区为黄色，随填随查；执行情况请填在“执行情况”工作表）。\n{}如已报送，请忽略本提醒。\n\n{}\n（本邮件由 fayuan 自动发送）\n",
-            s.name,
-            period::instant_zh(&now),
-            p.def.pipeline.office,
-            period.zh(),
-            p.def.pipeline.title,
-            deadline,
-            p.def.submission.how_to_send,
-            period.zh(),
-            unit_link(p, &s.code),
-            p.def.pipeline.office
-        );
-        // The unit's fill-in template for the month rides along.
-        let unit = p
-            .unit(&s.code)
-            .ok_or_else(|| Error::Usage(format!("unit {}", s.code)))?;
-        let template = crate::report::template::render(p, unit, period)?;
-        let template_name = crate::report::template::file_name(unit, period);
-        let to = std::slice::from_ref(&contact);
-        let msg = notify::mime::plain(
-            p,
-            &notify::mime::Envelope {
-                id: &id,
-                to,
-                cc: &p.def.email.cc,
-                subject: &subject,
-                now,
-            },
-            &text,
-            Some((&template_name, template)),
-        )?;
-        let recipients: Vec<String> = std::iter::once(contact.clone())
-            .chain(p.def.email.cc.iter().cloned())
-            .collect();
-        tokio::task::block_in_place(|| {
-            notify::put_in_outbox(
-                &ctx.data_dir,
-                p,
-                &notify::Outgoing {
-                    id: &id,
-                    kind: notify::MessageKind::Reminder,
-                    period,
-                    recipients: &recipients,
-                    subject: &subject,
-                    message: &msg,
-                    small: None,
-                    manifest: None,
-                },
-                now,
-            )
-        })?;
-        queued.push(s.name.clone());
-    }
-    if !problems.is_empty() {
-        return Err(Error::Undelivered(format!(
-            "reminders for {period}: {}",
-            problems.join("; ")
-        )));
-    }
-    Ok(format!(
-        "reminders queued for {} unit(s): {}",
-        queued.len(),
-        queued.join("、")
-    ))
-}
-
-/// The line of a reminder with the unit's own page (when the pages are on).
-fn unit_link(p: &crate::config::Pipeline, code: &str) -> String {
-    match crate::web::secret(p) {
-        Some(secret) => format!(
-            "本单位报送情况、模板下载和网上报送：{}\n",
-            crate::web::unit_url(p, &secret, code)
-        ),
-        None => String::new(),
-    }
-}
-
-/// A notice to the data staff, through the outbox (best effort: a failure here is only logged;
-/// what is put in the outbox is delivered by later rounds).
-async fn staff_notice(
-    ctx: &Context,
-    id: &str,
-    subject: &str,
-    text: &str,
-    period: Period,
-    now: DateTime<Tz>,
-) {
-    let p = &ctx.pipeline;
-    let staff = notify::staff(p);
-    let attempt = async {
-        let msg = notify::mime::plain(
-            p,
-            &notify::mime::Envelope {
-                id,
-                to: &staff,
-                cc: &[],
-                subject,
-                now,
-            },
-            text,
-            None,
-        )?;
-        let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
-        let _lock =
-            tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon notice"))?;
-        notify::send_now(
-            &ctx.data_dir,
-            p,
-            &notify::Outgoing {
-                id,
-                kind: notify::MessageKind::Failure,
-                period,
-                recipients: &staff,
-                subject,
-                message: &msg,
-                small: None,
-                manifest: None,
-            },
-            &notify::Settings::resolve(p, ctx.clock)?,
-        )
-        .await
-    };
-    if let Err(err) = attempt.await {
-        tracing::error!(error = %err, "notice to the data staff not sent");
-    }
-}
-
-/// Tells the data staff that a job started failing (once per incident).
-async fn failure_notice(
-    ctx: &Context,
-    job: &str,
-    period: Option<Period>,
-    e: &str,
-    now: DateTime<Tz>,
-) {
-    let p = &ctx.pipeline;
-    let id = format!("failure-{job}-{}", now.format("%Y%m%dT%H%M%S"));
-    let subject = format!(
-        "【{}】fayuan 定时任务失败：{job}{}",
-        p.def.pipeline.title,
-        period
-            .map(|x| format!("（{}）", x.zh()))
-            .unwrap_or_default()
-    );
-    let text = format!(
-        "fayuan 定时任务 {job} 于 {} 失败：\n\n{e}\n\n守护进程继续运行，每次唤醒都会重试；恢复正常时会再发一封通知，期间不再重复提醒。请用 fayuan status 查看详情。\n",
-        period::instant_zh(&now)
-    );
-    let month = period.unwrap_or_else(|| Period::of(now.date_naive()));
-    staff_notice(ctx, &id, &subject, &text, month, now).await;
-}
-
-/// Tells the data staff that a job that was failing works again.
-async fn recovery_notice(ctx: &Context, job: &str, now: DateTime<Tz>) {
-    let p = &ctx.pipeline;
-    let id = format!("recovered-{job}-{}", now.format("%Y%m%dT%H%M%S"));
-    let subject = format!("【{}】fayuan 定时任务已恢复：{job}", p.def.pipeline.title);
-    let text = format!(
-        "fayuan 定时任务 {job} 于 {} 恢复正常。此前未完成的工作（如待发送的邮件）已补做或仍在自动重试，详见 fayuan status。\n",
-        period::instant_zh(&now)
-    );
-    staff_notice(ctx, &id, &subject, &text, Period::of(now.date_naive()), now).await;
-}
-
-/// Lines for `fayuan status`: heartbeat, next run and last result of each schedule, sources.
-pub fn status_lines(ctx: &Context) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(schedules) = Schedules::from(&ctx.pipeline.def.schedule) else {
-        return out;
-    };
-    match read_heartbeat(&ctx.data_dir) {
-        Some(hb) => out.push(format!(
-            "守护进程心跳：{}（pid {}）",
-            hb.at.minute(),
-            hb.pid
-        )),
-        None => out.push("守护进程：尚无心跳记录（未运行过 fayuan daemon）".into()),
-    }
-    let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
-    for (name, zh, cron) in [
-        (JobKind::Ingest, "收取", &schedules.ingest),
-        (JobKind::Remind, "催报", &schedules.remind),
-        (JobKind::Report, "报告", &schedules.report),
-    ] {
-        let next = schedule::next(cron, ctx.now())
-            .map(|t| period::instant_zh(&t))
-            .unwrap_or_else(|| "—".into());
-        let recorded = events.iter().rev().find(|e| e.job == name);
-        // Ingests that found nothing are not recorded: the planner's last look is the last.
-        let looked = std::fs::read(ctx.data_dir.last_look())
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Heartbeat>(&b).ok())
-            .map(|b| b.at);
-        if name == JobKind::Ingest
-            && let Some(at) = looked
-            && recorded.is_none_or(|e| e.ok && e.at < at)
-        {
-            out.push(format!(
-                "定时任务 收取（ingest）：下次 {}；上次 {} 成功（收件箱中没有新文件）",
-                schedule::next(cron, ctx.now())
-                    .map(|t| period::instant_zh(&t))
-                    .unwrap_or_else(|| "—".into()),
-                at.minute()
-            ));
-            continue;
-        }
-        let last = recorded.map(|e| {
-            format!(
-                "上次 {} {}{}",
-                e.at.minute(),
-                if e.ok { "成功" } else { "失败" },
-                if e.detail.is_empty() {
-                    String::new()
-                } else {
-                    format!("：{}", e.detail)
-                }
-            )
-        });
-        out.push(format!(
-            "定时任务 {zh}（{name}）：下次 {next}；{}",
-            last.unwrap_or_else(|| "尚未运行".into())
-        ));
-    }
-    for (name, s) in sources::load_state(&ctx.data_dir) {
-        out.push(format!(
-            "数据源 {name}：{} {}{}",
-            s.checked_at.minute(),
-            s.result.zh(),
-            if s.detail.is_empty() {
-                String::new()
-            } else {
-                format!("（{}）", s.detail)
-            }
-        ));
-    }
-    for m in &ctx.pipeline.def.mailboxes {
-        out.push(crate::mailin::status_line(&ctx.data_dir, m));
-    }
-    out
 }
