@@ -14,9 +14,17 @@
 //!   first sighting here — never later than the moment it is taken.
 
 pub mod arrival;
+mod inbox;
 pub mod isolate;
+mod problems;
 pub mod read;
 pub mod validate;
+
+pub use inbox::{copy_into_inbox, disk_name, drop_into_inbox, left_in_inbox, office_lock};
+pub use problems::problem_lines;
+
+use inbox::{Found, Stamp, leave_inbox, remove_empty_folders, scan, settled};
+use problems::{error_report, recorded_problems};
 
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -53,248 +61,6 @@ impl Summary {
     pub fn count(&self, outcome: Outcome) -> usize {
         self.files.iter().filter(|f| f.outcome == outcome).count()
     }
-}
-
-/// A file found in the inbox, as it was when found.
-#[derive(Debug, Clone)]
-struct Found {
-    path: PathBuf,
-    /// Relative to the inbox, with `/` between folders: what the records call the file.
-    name: String,
-    seen: Stamp,
-    /// What the door that put it here noted (mail, web), if it was one.
-    note: Option<arrival::Arrival>,
-}
-
-/// Enough of a file's metadata to tell whether it changed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Stamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    inode: u64,
-}
-
-impl Stamp {
-    fn of(md: &fs::Metadata) -> Stamp {
-        use std::os::unix::fs::MetadataExt;
-        Stamp {
-            len: md.len(),
-            modified: md.modified().ok(),
-            inode: md.ino(),
-        }
-    }
-
-    fn now(path: &Path) -> Option<Stamp> {
-        fs::symlink_metadata(path).ok().map(|m| Stamp::of(&m))
-    }
-}
-
-/// Folders inside the inbox are looked into this deep (a county may drop a folder of files).
-const INBOX_DEPTH: u32 = 3;
-
-/// Office writes these beside a document it has open; they are not submissions.
-pub fn office_lock(name: &str) -> bool {
-    name.starts_with("~$") || (name.starts_with(".~lock.") && name.ends_with('#'))
-}
-
-/// Everything in the inbox: the files to take, oldest first (by modification time, then name),
-/// and what is left aside with the reason.
-fn scan(inbox: &Path) -> Result<(Vec<Found>, Vec<LeftAside>)> {
-    let mut found = Vec::new();
-    let mut left = Vec::new();
-    match fs::read_dir(inbox) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((found, left)),
-        Err(e) => return Err(Error::io(inbox, e)),
-        Ok(_) => scan_dir(inbox, "", INBOX_DEPTH, &mut found, &mut left)?,
-    }
-    found.sort_by(|a, b| (a.seen.modified, &a.name).cmp(&(b.seen.modified, &b.name)));
-    Ok((found, left))
-}
-
-fn scan_dir(
-    dir: &Path,
-    prefix: &str,
-    depth: u32,
-    found: &mut Vec<Found>,
-    left: &mut Vec<LeftAside>,
-) -> Result<()> {
-    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    for e in entries {
-        let e = e.map_err(|e| Error::io(dir, e))?;
-        let base = e.file_name().to_string_lossy().to_string();
-        let name = format!("{prefix}{base}");
-        let aside = |reason: &str| LeftAside {
-            name: name.clone(),
-            reason: reason.into(),
-        };
-        // symlink_metadata: a link is never followed out of the inbox.
-        let md = match fs::symlink_metadata(e.path()) {
-            Ok(md) => md,
-            Err(_) => continue, // gone since the listing
-        };
-        let kind = md.file_type();
-        if fsutil::is_temp_name(&base) {
-            left.push(aside("正在写入的临时文件，写完后自动收取"));
-        } else if office_lock(&base) {
-            left.push(aside(
-                "Office 打开文件时生成的锁文件，不是报表（关闭文件后自动消失）",
-            ));
-        } else if kind.is_symlink() {
-            left.push(aside("符号链接，未收取：请把文件本身放入收件箱"));
-        } else if kind.is_dir() && depth == 0 {
-            left.push(aside("文件夹层级过深，未收取：请把文件直接放入收件箱"));
-        } else if kind.is_dir() {
-            scan_dir(&e.path(), &format!("{name}/"), depth - 1, found, left)?;
-        } else if !kind.is_file() {
-            left.push(aside("不是普通文件（管道、设备等），未收取"));
-        } else {
-            found.push(Found {
-                path: e.path(),
-                name,
-                seen: Stamp::of(&md),
-                note: None,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// What waits in the inbox and will not be taken as it is (links, Office lock files, folders
-/// too deep…), for `status`: the staff hear of it even when only the daemon ingests.
-pub fn left_in_inbox(data_dir: &DataDir) -> Result<Vec<LeftAside>> {
-    Ok(scan(&data_dir.inbox())?.1)
-}
-
-/// Keeps only the files that have stopped changing. A file modified within `quiet` is waited
-/// for (once, at most `quiet`) and looked at again; one that changed meanwhile is still being
-/// written (an upload, a copy) and stays in the inbox for the next ingest. A file a door of
-/// fayuan wrote (it has a note) was written whole and is never waited for.
-fn settled(found: Vec<Found>, quiet: Duration) -> (Vec<Found>, Vec<LeftAside>) {
-    let age = |f: &Found| {
-        if f.note.is_some() {
-            return quiet;
-        }
-        f.seen
-            .modified
-            .and_then(|m| m.elapsed().ok())
-            .unwrap_or(quiet)
-    };
-    let youngest = found.iter().map(age).min().unwrap_or(quiet);
-    if youngest >= quiet {
-        return (found, Vec::new());
-    }
-    let was_quiet: Vec<bool> = found.iter().map(|f| age(f) >= quiet).collect();
-    std::thread::sleep(quiet - youngest);
-    let mut left = Vec::new();
-    let mut keep = Vec::new();
-    for (f, was_quiet) in found.into_iter().zip(was_quiet) {
-        // A file quiet at the listing is looked at again when it is read; a young one is kept
-        // only if it did not change while we waited.
-        if was_quiet || Stamp::now(&f.path) == Some(f.seen) {
-            keep.push(f);
-        } else {
-            left.push(LeftAside {
-                name: f.name,
-                reason: format!(
-                    "文件仍在写入（{:.0} 秒内有变化），写完后下次收取",
-                    quiet.as_secs_f64().max(1.0)
-                ),
-            });
-        }
-    }
-    (keep, left)
-}
-
-/// Copies files (and the files directly inside folders) into the inbox, as if a county had
-/// put them there. The originals are not touched; a different file already waiting under the
-/// same name is kept, and the copy gets a numbered name instead. The copy keeps the original's
-/// modification time (a finished file is not waited for).
-pub fn copy_into_inbox(data_dir: &DataDir, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut sources = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut inside: Vec<PathBuf> = fs::read_dir(p)
-                .map_err(|e| Error::io(p, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|q| q.is_file())
-                .collect();
-            inside.sort();
-            sources.extend(inside);
-        } else {
-            sources.push(p.clone());
-        }
-    }
-    let mut copied = Vec::new();
-    for src in sources {
-        let bytes = fs::read(&src).map_err(|e| Error::io(&src, e))?;
-        let name = src
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let dest = drop_into_inbox(data_dir, &name, &bytes)?;
-        if let Ok(modified) = fs::metadata(&src).and_then(|m| m.modified()) {
-            let _ = fs::File::options()
-                .write(true)
-                .open(&dest)
-                .and_then(|f| f.set_modified(modified));
-        }
-        copied.push(dest);
-    }
-    Ok(copied)
-}
-
-/// Puts bytes into the inbox under `name`, as if a county had sent them. A different file
-/// already waiting under that name is kept; the new one gets a numbered name instead.
-pub fn drop_into_inbox(data_dir: &DataDir, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    let inbox = data_dir.inbox();
-    let name = disk_name(name, 120);
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
-        _ => (name.to_string(), String::new()),
-    };
-    let mut dest = inbox.join(&name);
-    let mut n = 1;
-    while fs::read(&dest).is_ok_and(|existing| existing != bytes) {
-        n += 1;
-        dest = inbox.join(format!("{stem}({n}){ext}"));
-    }
-    fsutil::write_new(&dest, bytes)?;
-    Ok(dest)
-}
-
-/// A county's file name made safe to use as (part of) a file name on disk: no folder
-/// separators or control characters, no leading dot, at most `max_bytes` bytes (cut at a
-/// character boundary, the extension kept). The records keep the original name.
-pub fn disk_name(name: &str, max_bytes: usize) -> String {
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    let clean = clean.trim_start_matches('.');
-    let clean = if clean.is_empty() { "_" } else { clean };
-    if clean.len() <= max_bytes {
-        return clean.to_string();
-    }
-    let ext = clean
-        .rsplit_once('.')
-        .map(|(_, e)| e)
-        .filter(|e| e.len() <= 10)
-        .map(|e| format!(".{e}"))
-        .unwrap_or_default();
-    let mut stem = String::new();
-    for c in clean.chars() {
-        if stem.len() + c.len_utf8() + ext.len() + 1 > max_bytes {
-            break;
-        }
-        stem.push(c);
-    }
-    format!("{stem}~{ext}")
 }
 
 /// How many files one batch takes at most: one commit and one filesystem sync per batch, and
@@ -408,19 +174,6 @@ pub fn ingest_with(
     }
     remove_empty_folders(&inbox);
     Ok(summary)
-}
-
-/// Folders a county dropped into the inbox go once every file in them is taken.
-fn remove_empty_folders(inbox: &Path) {
-    let Ok(entries) = fs::read_dir(inbox) else {
-        return;
-    };
-    for e in entries.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_empty_folders(&e.path());
-            let _ = fs::remove_dir(e.path()); // fails, harmlessly, unless empty
-        }
-    }
 }
 
 /// A file's bytes as read: in memory, or (over the size limit) copied aside while hashed, so
@@ -856,23 +609,6 @@ struct Taken {
     done: Vec<Found>,
 }
 
-/// The files of committed batches leave the inbox — unless one changed since it was read: those
-/// new bytes are taken next time. Done once after all batches: unlinking between batches would
-/// make the filesystem slower at creating the next batch's archive copies.
-fn leave_inbox(done: &[Found], data_dir: &DataDir) -> Result<()> {
-    for (k, f) in done.iter().enumerate() {
-        if Stamp::now(&f.path) == Some(f.seen) {
-            fs::remove_file(&f.path).map_err(|e| Error::io(&f.path, e))?;
-        } else {
-            tracing::warn!(file = %f.name, "changed after it was read; left for the next ingest");
-        }
-        if k == 0 {
-            crate::faults::point("removing", data_dir)?;
-        }
-    }
-    Ok(())
-}
-
 /// Puts a staged copy (of a file over the size limit) in its place; an identical copy already
 /// there (from a run killed after this step) is kept and the staged one dropped.
 fn keep_staged(tmp: &Path, dest: &Path) -> Result<()> {
@@ -881,62 +617,4 @@ fn keep_staged(tmp: &Path, dest: &Path) -> Result<()> {
         return Ok(());
     }
     fs::rename(tmp, dest).map_err(|e| Error::io(dest, e))
-}
-
-/// Each problem as one line that names the file: `霍邱县_2025-06.xlsx 月报!D5 受理审批案件数：…`.
-pub fn problem_lines(name: &str, checked: &Checked) -> Vec<String> {
-    checked
-        .problems
-        .iter()
-        .map(|p| format!("{name} {p}"))
-        .collect()
-}
-
-/// Problems listed in the store's record of a file (and so in `status`, the digest and the
-/// workbook); the error report beside the file lists up to `limits.max_problems`.
-const RECORDED_PROBLEMS: usize = 20;
-
-/// The problems as recorded with the file: the first few, then how many more there are.
-fn recorded_problems(name: &str, checked: &Checked) -> String {
-    let lines = problem_lines(name, checked);
-    let mut text = lines
-        .iter()
-        .take(RECORDED_PROBLEMS)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n");
-    let more = checked.problem_count.saturating_sub(RECORDED_PROBLEMS);
-    if more > 0 {
-        text.push_str(&format!("\n……另有 {more} 个问题，详见错误报告"));
-    }
-    text
-}
-
-/// The error report placed beside a rejected (or partly accepted) file, for county staff.
-fn error_report(title: &str, entry: &FileEntry, checked: &Checked) -> String {
-    let verdict = match entry.outcome {
-        Outcome::Partial => format!(
-            "部分接收：已导入 {} 行，以下问题所在的 {} 行未导入。请更正后重新报送。",
-            entry.rows_accepted, entry.rows_rejected
-        ),
-        _ => "已拒收，本文件的数据均未导入。请更正以下全部问题后重新报送整个文件。".into(),
-    };
-    let mut out = format!(
-        "{title}月报 数据校验报告\n\n文件：{}\n收到时间：{}\nSHA-256：{}\n结论：{}\n\n问题清单（共 {} 个）：\n",
-        entry.file_name, entry.arrived_at, entry.sha256, verdict, checked.problem_count
-    );
-    for (i, line) in problem_lines(&entry.file_name, checked).iter().enumerate() {
-        out.push_str(&format!("{}. {line}\n", i + 1));
-    }
-    if checked.unlisted() > 0 {
-        out.push_str(&format!(
-            "……另有 {} 个问题未列出（共 {} 个）。请先更正以上问题，再检查整个文件。\n",
-            checked.unlisted(),
-            checked.problem_count
-        ));
-    }
-    out.push_str(
-        "\n报送要求：每行为一个单位一个月的本月数（非累计数）；表头须包含“单位代码”等规定列名；\n金额单位为元，最多两位小数；案件数为不小于0的整数。\n",
-    );
-    out
 }
