@@ -18,6 +18,13 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 use std::collections::{BTreeMap, HashMap};
 
+mod alerts;
+mod frames;
+
+pub use alerts::Alert;
+use alerts::{add_alerts, fill_messages, restated};
+use frames::*;
+
 include!(concat!(env!("OUT_DIR"), "/sql_files.rs"));
 
 /// How a column is shown in the workbook.
@@ -277,120 +284,6 @@ impl Analysis {
     }
 }
 
-/// The reference table `units`: the pipeline's units in plan order.
-pub fn units_frame(pipeline: &Pipeline) -> PolarsResult<DataFrame> {
-    let u = &pipeline.units;
-    df!(
-        "ord" => (0..u.len() as i64).collect::<Vec<_>>(),
-        "unit_code" => u.iter().map(|x| x.code.clone()).collect::<Vec<_>>(),
-        "unit_name" => u.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
-        "target" => u.iter().map(|x| x.target).collect::<Vec<_>>(),
-        "population" => u.iter().map(|x| x.population).collect::<Vec<_>>(),
-        "whole_city" => u.iter().map(|x| x.whole_city).collect::<Vec<_>>(),
-        "budget" => u.iter().map(|x| x.budget).collect::<Vec<_>>(),
-        "budget_derived" => u.iter().map(|x| x.budget_derived).collect::<Vec<_>>(),
-        "carry_over" => u.iter().map(|x| x.carry_over).collect::<Vec<_>>(),
-    )
-}
-
-/// The one-row table `params`: the period, the as-of time, and the thresholds.
-pub fn params_frame(
-    pipeline: &Pipeline,
-    period: Period,
-    as_of: &DateTime<Tz>,
-    rejected_after: Option<DateTime<Tz>>,
-) -> PolarsResult<DataFrame> {
-    let a = &pipeline.def.alerts;
-    let r = &pipeline.def.review;
-    let deadline = period.deadline(pipeline.def.submission.deadline_day);
-    df!(
-        "year" => [i64::from(period.year)],
-        "month" => [i64::from(period.month)],
-        "period" => [period.to_string()],
-        "period_zh" => [period.zh()],
-        "year_start" => [Period { year: period.year, month: 1 }.to_string()],
-        "as_of" => [period::instant_text(as_of)],
-        "as_of_zh" => [period::instant_zh(as_of)],
-        "deadline" => [period::instant_text(&deadline)],
-        "deadline_zh" => [period::deadline_zh(&deadline)],
-        "per_case_standard" => [pipeline.def.funding.per_case_standard],
-        "behind_warning" => [a.behind_schedule_warning_pp / 100.0],
-        "behind_critical" => [a.behind_schedule_critical_pp / 100.0],
-        "case_share_min" => [a.case_share_min],
-        // The same thresholds as whole numbers, for exact comparisons (SPEC §4): basis points
-        // (1 pp = 100 bp), 分, thousandths, and doubled medians (a median is a whole or a half).
-        "per_case_standard_fen" => [scaled(pipeline.def.funding.per_case_standard, 100.0)],
-        "behind_warning_bp" => [scaled(a.behind_schedule_warning_pp, 100.0)],
-        "behind_critical_bp" => [scaled(a.behind_schedule_critical_pp, 100.0)],
-        "case_share_min_bp" => [scaled(a.case_share_min, 10_000.0)],
-        "spike_z_milli" => [scaled(a.spike_z, 1000.0)],
-        "spike_min_history" => [i64::from(a.spike_min_history)],
-        "spike_zero_median2" => [scaled(a.spike_zero_median, 2.0)],
-        "spike_mad_floor2" => [scaled(a.spike_mad_floor, 2.0)],
-        "spike_above_milli" => [scaled(a.spike_above_largest, 1000.0)],
-        "spike_below_milli" => [scaled(a.spike_below_smallest, 1000.0)],
-        // The year's review (sql/review/): its own thresholds, in basis points.
-        "review_completion_bp" => [scaled(r.completion_min, 10_000.0)],
-        "review_satisfaction_bp" => [scaled(r.satisfaction_min, 10_000.0)],
-        "review_complaint_bp" => [scaled(r.complaint_resolution_min, 10_000.0)],
-        // `rejected` lists the files rejected after this instant (the as-of time of the last
-        // digest that reached anyone; empty: none was sent, so every rejection is news).
-        "rejected_after" => [rejected_after.map(|t| period::instant_text(&t)).unwrap_or_default()],
-        // The previous year (sql/03_last_year.sql) and the spike rule's band around last year's
-        // same month (thousandths).
-        "last_year_start" => [Period { year: period.year - 1, month: 1 }.to_string()],
-        "last_year_end" => [Period { year: period.year - 1, month: 12 }.to_string()],
-        "spike_last_year_milli" => [scaled(a.spike_last_year_band, 1000.0)],
-    )
-}
-
-/// The table `last_year_units`: the previous year's units and the open cases they carried over
-/// into it (none without a previous year).
-fn last_year_units_frame(pipeline: &Pipeline) -> PolarsResult<DataFrame> {
-    let units: &[crate::config::Unit] = pipeline.previous.as_deref().map_or(&[], |p| &p.units);
-    df!(
-        "unit_code" => units.iter().map(|u| u.code.clone()).collect::<Vec<_>>(),
-        "carry_over" => units.iter().map(|u| u.carry_over).collect::<Vec<_>>(),
-    )
-}
-
-/// The table `deadlines`: each month of the report's year and its deadline (the year's review
-/// counts the months reported late).
-pub fn deadlines_frame(pipeline: &Pipeline, year: i32) -> PolarsResult<DataFrame> {
-    let day = pipeline.def.submission.deadline_day;
-    let months: Vec<Period> = (1..=12).filter_map(|m| Period::new(year, m)).collect();
-    df!(
-        "month_num" => months.iter().map(|p| i64::from(p.month)).collect::<Vec<_>>(),
-        "deadline" => months.iter().map(|p| period::instant_text(&p.deadline(day))).collect::<Vec<_>>(),
-    )
-}
-
-/// A threshold as a whole number of `unit`s (rounded: 5.0 pp → 500 bp, 0.70 → 7000 bp).
-fn scaled(value: f64, unit: f64) -> i64 {
-    (value * unit).round() as i64
-}
-
-/// The table `rejections`: files rejected in whole or in part.
-pub fn rejections_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
-    let r: Vec<&FileEntry> = files
-        .iter()
-        .filter(|f| matches!(f.outcome, Outcome::Rejected | Outcome::Partial))
-        .collect();
-    df!(
-        "file_name" => r.iter().map(|f| f.file_name.clone()).collect::<Vec<_>>(),
-        "arrived_at" => r.iter().map(|f| f.arrived_at.clone()).collect::<Vec<_>>(),
-        "outcome" => r.iter().map(|f| f.outcome.as_str()).collect::<Vec<_>>(),
-        "rows_rejected" => r.iter().map(|f| f.rows_rejected).collect::<Vec<_>>(),
-        "unit_codes" => r.iter().map(|f| f.unit_codes.clone()).collect::<Vec<_>>(),
-        "first_problem" => r.iter().map(|f| {
-            // Drop the file name that starts each line: the message names the file already.
-            let line = f.problems.lines().next().unwrap_or("");
-            line.strip_prefix(&format!("{} ", f.file_name)).unwrap_or(line).to_string()
-        }).collect::<Vec<_>>(),
-        "problem_count" => r.iter().map(|f| f.problems.lines().count() as i64).collect::<Vec<_>>(),
-    )
-}
-
 /// Stack for the thread that plans and runs the SQL: polars' planner recurses deeply over a
 /// query as large as `alerts.sql` (past the 2 MiB of a test or tokio worker thread in a debug
 /// build).
@@ -429,6 +322,34 @@ fn words(sql: &str) -> std::collections::HashSet<&str> {
         .collect()
 }
 
+/// The queries the wanted ones read, and what those read, back to the inputs — in order.
+fn only_what_is_read(queries: Vec<Query>, wanted: &[&str]) -> Result<Vec<Query>> {
+    let mut needed: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for w in wanted {
+        if !queries.iter().any(|q| q.name == *w) {
+            return Err(Error::Analysis {
+                query: w.to_string(),
+                message: "no such analysis".into(),
+            });
+        }
+        needed.insert(w.to_string());
+    }
+    for (k, q) in queries.iter().enumerate().rev() {
+        if needed.contains(&q.name) {
+            let read = words(q.sql);
+            for earlier in &queries[..k] {
+                if read.contains(earlier.name.as_str()) {
+                    needed.insert(earlier.name.clone());
+                }
+            }
+        }
+    }
+    Ok(queries
+        .into_iter()
+        .filter(|q| needed.contains(&q.name))
+        .collect())
+}
+
 fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
     let mut queries = queries()?;
     // A December report is also the year's review.
@@ -440,28 +361,7 @@ fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
         queries.retain(|q| !q.requires_previous);
     }
     if let Some(wanted) = wanted {
-        // What the wanted ones read, and what that reads, back to the inputs.
-        let mut needed: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for w in wanted {
-            if !queries.iter().any(|q| q.name == *w) {
-                return Err(Error::Analysis {
-                    query: w.to_string(),
-                    message: "no such analysis".into(),
-                });
-            }
-            needed.insert(w.to_string());
-        }
-        for (k, q) in queries.iter().enumerate().rev() {
-            if needed.contains(&q.name) {
-                let read = words(q.sql);
-                for earlier in &queries[..k] {
-                    if read.contains(earlier.name.as_str()) {
-                        needed.insert(earlier.name.clone());
-                    }
-                }
-            }
-        }
-        queries.retain(|q| needed.contains(&q.name));
+        queries = only_what_is_read(queries, wanted)?;
     }
     let err = |q: &str| {
         let q = q.to_string();
@@ -619,204 +519,6 @@ pub fn rule_zh(rule: &str) -> &'static str {
         .iter()
         .find(|(id, _)| *id == rule)
         .map_or("其他", |(_, zh)| zh)
-}
-
-fn rules_frame() -> PolarsResult<DataFrame> {
-    df!(
-        "rule" => RULES.map(|r| r.0).to_vec(),
-        "rule_zh" => RULES.map(|r| r.1).to_vec(),
-    )
-}
-
-/// The `soft_checks` reference table: the pipeline's soft checks with their wording filled in
-/// and their thresholds as thousandths (for exact comparisons).
-fn soft_checks_frame(pipeline: &Pipeline) -> PolarsResult<DataFrame> {
-    let c = &pipeline.def.soft_checks;
-    df!(
-        "check_id" => c.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
-        "wording" => c.iter().map(|x| format::fill(&x.wording, None, Some(x.threshold))).collect::<Vec<_>>(),
-        "threshold_milli" => c.iter().map(|x| scaled(x.threshold, 1000.0)).collect::<Vec<_>>(),
-    )
-}
-
-/// The `severities` reference table the alerts SQL joins.
-fn severities_frame() -> PolarsResult<DataFrame> {
-    df!(
-        "severity" => Severity::ALL.map(Severity::code).to_vec(),
-        "severity_zh" => Severity::ALL.map(Severity::zh).to_vec(),
-        "severity_order" => Severity::ALL.map(Severity::order).to_vec(),
-    )
-}
-
-/// One alert made outside SQL.
-#[derive(Debug, Clone)]
-pub struct Alert {
-    pub rule: &'static str,
-    pub severity: Severity,
-    pub unit_code: String,
-    pub unit_name: String,
-    pub ord: i64,
-    pub message: String,
-}
-
-/// `restated`: a month already in a digest that was sent has a different figure since (SPEC §4),
-/// naming the fields with old → new. A later version with the same figures is no alert.
-fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert>> {
-    let Some(previous) = inputs.previous else {
-        return Ok(Vec::new());
-    };
-    let now = analysis.used_rows()?;
-    let before: HashMap<(&str, &str), &UsedRow> = previous
-        .iter()
-        .map(|r| ((r.unit_code.as_str(), r.period.as_str()), r))
-        .collect();
-    let subs = inputs.submissions;
-    let err = |e: PolarsError| Error::Analysis {
-        query: "restated".into(),
-        message: e.to_string(),
-    };
-    let text = |n: &str| -> Result<Vec<Option<String>>> {
-        Ok(subs
-            .column(n)
-            .and_then(|c| c.str().cloned())
-            .map_err(err)?
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect())
-    };
-    let (units, periods) = (text("unit_code")?, text("period")?);
-    let versions: Vec<Option<i64>> = subs
-        .column(meta::VERSION)
-        .and_then(|c| c.i64().cloned())
-        .map_err(err)?
-        .iter()
-        .collect();
-    let index: HashMap<(&str, &str, i64), usize> = (0..subs.height())
-        .filter_map(|k| {
-            Some((
-                (units[k].as_deref()?, periods[k].as_deref()?, versions[k]?),
-                k,
-            ))
-        })
-        .collect();
-    let find = |u: &str, p: &str, v: i64| index.get(&(u, p, v)).copied();
-    let mut out = Vec::new();
-    for row in &now {
-        let Some(old) = before.get(&(row.unit_code.as_str(), row.period.as_str())) else {
-            continue;
-        };
-        if old.version == row.version {
-            continue;
-        }
-        let (Some(a), Some(b)) = (
-            find(&row.unit_code, &row.period, old.version),
-            find(&row.unit_code, &row.period, row.version),
-        ) else {
-            continue;
-        };
-        let mut changes = Vec::new();
-        for field in FIELDS
-            .iter()
-            .filter(|f| matches!(f.kind, Kind::Count | Kind::Money))
-        {
-            let col = subs.column(field.key).map_err(err)?;
-            let (x, y) = (col.get(a).map_err(err)?, col.get(b).map_err(err)?);
-            if x != y {
-                let show = |v: &AnyValue| match v {
-                    AnyValue::Float64(f) if field.kind == Kind::Money => format::grouped(*f, 2),
-                    AnyValue::Null => format::DASH.to_string(),
-                    other => other.to_string(),
-                };
-                changes.push(format!("{} {} → {}", field.label, show(&x), show(&y)));
-            }
-        }
-        // A resend with the same figures (a running Jan..m sheet) is no restatement.
-        if changes.is_empty() {
-            continue;
-        }
-        let unit = inputs.pipeline.unit(&row.unit_code);
-        let p = Period::parse(&row.period)
-            .map(|p| p.zh())
-            .unwrap_or_else(|| row.period.clone());
-        out.push(Alert {
-            rule: "restated",
-            severity: Severity::Info,
-            unit_code: row.unit_code.clone(),
-            unit_name: unit.map(|u| u.name.clone()).unwrap_or_default(),
-            ord: inputs
-                .pipeline
-                .units
-                .iter()
-                .position(|u| u.code == row.unit_code)
-                .unwrap_or(999_999) as i64,
-            message: format!(
-                "{p}数据已更正（第{}版 → 第{}版）：{}",
-                old.version,
-                row.version,
-                changes.join("；")
-            ),
-        });
-    }
-    Ok(out)
-}
-
-fn add_alerts(alerts: DataFrame, extra: &[Alert]) -> PolarsResult<DataFrame> {
-    if extra.is_empty() {
-        return Ok(alerts);
-    }
-    let more = df!(
-        "rule" => extra.iter().map(|a| a.rule).collect::<Vec<_>>(),
-        "rule_zh" => extra.iter().map(|a| rule_zh(a.rule)).collect::<Vec<_>>(),
-        "severity" => extra.iter().map(|a| a.severity.code()).collect::<Vec<_>>(),
-        "severity_zh" => extra.iter().map(|a| a.severity.zh()).collect::<Vec<_>>(),
-        "unit_code" => extra.iter().map(|a| a.unit_code.clone()).collect::<Vec<_>>(),
-        "unit_name" => extra.iter().map(|a| a.unit_name.clone()).collect::<Vec<_>>(),
-        "figure" => extra.iter().map(|_| None::<f64>).collect::<Vec<_>>(),
-        "threshold" => extra.iter().map(|_| None::<f64>).collect::<Vec<_>>(),
-        "message" => extra.iter().map(|a| a.message.clone()).collect::<Vec<_>>(),
-        "severity_order" => extra.iter().map(|a| a.severity.order()).collect::<Vec<_>>(),
-        "ord" => extra.iter().map(|a| a.ord).collect::<Vec<_>>(),
-    )?;
-    // Same columns, same types as the SQL result, then the same order.
-    let more = more.select(alerts.get_column_names().into_iter().cloned())?;
-    let mut more_cast = Vec::new();
-    for (c, want) in more.columns().iter().zip(alerts.columns()) {
-        more_cast.push(c.cast(want.dtype())?);
-    }
-    let mut all = alerts;
-    all.vstack_mut(&DataFrame::new(extra.len(), more_cast)?)?;
-    all.sort(
-        ["severity_order", "ord", "rule"],
-        SortMultipleOptions::default().with_maintain_order(true),
-    )
-}
-
-fn fill_messages(mut alerts: DataFrame) -> PolarsResult<DataFrame> {
-    let templates: Vec<Option<String>> = alerts
-        .column("message")?
-        .str()?
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect();
-    let figure: Vec<Option<f64>> = alerts
-        .column("figure")?
-        .cast(&DataType::Float64)?
-        .f64()?
-        .iter()
-        .collect();
-    let threshold: Vec<Option<f64>> = alerts
-        .column("threshold")?
-        .cast(&DataType::Float64)?
-        .f64()?
-        .iter()
-        .collect();
-    let filled: Vec<String> = templates
-        .iter()
-        .zip(figure.iter().zip(&threshold))
-        .map(|(t, (f, th))| format::fill(t.as_deref().unwrap_or(""), *f, *th))
-        .collect();
-    alerts.with_column(Column::new("message".into(), filled))?;
-    Ok(alerts)
 }
 
 #[cfg(test)]
