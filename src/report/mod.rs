@@ -8,8 +8,10 @@
 pub mod chart;
 pub mod digest;
 pub mod review;
+mod review_book;
 pub mod template;
 pub mod workbook;
+pub(crate) mod xlsx;
 
 use crate::analyze::{Analysis, UsedRow};
 use crate::config::Pipeline;

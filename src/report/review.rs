@@ -331,7 +331,7 @@ pub fn write(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<(PathBuf
                 files: Vec::new(),
             };
             let book_name = file_name(p, year);
-            let book = workbook::render_review(
+            let book = super::review_book::render_review(
                 &workbook::Meta {
                     pipeline: p,
                     period: meta.period,

@@ -11,15 +11,11 @@
 //! Invariant: the layout comes from `schema` (fields, kinds, rules, sheet names): a field added
 //! there appears here; ingest reads a filled-in template back exactly like any other workbook.
 
+use super::xlsx::*;
 use crate::config::{Pipeline, Unit};
 use crate::error::{Error, Result};
 use crate::period::Period;
 use crate::schema::{self, FIELDS, Kind, Rule};
-use rust_xlsxwriter::utility::column_number_to_name;
-use rust_xlsxwriter::{
-    Color, DataValidation, DataValidationRule, DocProperties, Format, FormatAlign, FormatBorder,
-    Formula, Workbook, Worksheet, XlsxError,
-};
 
 const FONT: &str = "宋体";
 const INPUT_FILL: u32 = 0xFFF2CC;
@@ -125,8 +121,8 @@ fn validation(field: &schema::Field, pipeline: &Pipeline, cell: &str) -> Result<
             .map_err(x)?,
         Kind::Date => DataValidation::new()
             .allow_date(DataValidationRule::Between(
-                rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1).map_err(x)?,
-                rust_xlsxwriter::ExcelDateTime::from_ymd(2099, 12, 31).map_err(x)?,
+                ExcelDateTime::from_ymd(2000, 1, 1).map_err(x)?,
+                ExcelDateTime::from_ymd(2099, 12, 31).map_err(x)?,
             ))
             .set_input_message("填日期，如 2025-08-03。")
             .map_err(x)?

@@ -1,0 +1,187 @@
+//! The year's review workbook (考核验收): the first sheet one row per unit with each requirement's
+//! figure and verdict, then the requirements, the soft checks of the year and the memo.
+
+use super::workbook::Meta;
+use super::xlsx::*;
+use crate::analyze::Analysis;
+use crate::error::Result;
+use crate::{format, period};
+use polars::prelude::*;
+use std::path::Path;
+
+/// Green for a requirement met, red for one not met (the verdicts are the review SQL's).
+fn verdict_fill(key: &str, v: &AnyValue) -> Option<u32> {
+    if !(key.ends_with("_pass") || key == "verdict") {
+        return None;
+    }
+    match v {
+        AnyValue::Boolean(true) => Some(GREEN),
+        AnyValue::Boolean(false) => Some(RED),
+        other => match other.get_str() {
+            Some("pass") => Some(GREEN),
+            Some("fail") => Some(RED),
+            _ => None,
+        },
+    }
+}
+
+/// The year's review workbook (SPEC §11): 考核验收 (one row per unit and 合计, each requirement's
+/// figure and verdict, 总体结论 last), 考核要求 (the requirements and their thresholds), 核实事项
+/// (every soft check of the year with the county's 说明) and 报告初稿 (the memo's text).
+/// `same_rows`: whether the December report used the same rows (None: no December report).
+pub fn render_review(
+    meta: &Meta,
+    a: &Analysis,
+    memo: &str,
+    same_rows: Option<bool>,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    let x = xerr(path);
+    let p = meta.pipeline;
+    let st = Styles::new();
+    let mut book = Workbook::new();
+    book.set_zip_compression_level(1);
+    let title = format!(
+        "{}{}年度{}考核验收",
+        p.def.pipeline.city, meta.period.year, p.def.pipeline.title
+    );
+    book.set_properties(
+        &DocProperties::new()
+            .set_title(title.clone())
+            .set_author("fayuan")
+            .set_company(p.def.pipeline.city.clone()),
+    );
+    let spec = |q: &str| a.query(q).map(|q| q.columns.clone()).unwrap_or_default();
+    // 考核验收
+    let sheet = book.add_worksheet();
+    sheet.set_name("考核验收").map_err(&x)?;
+    sheet
+        .write_string_with_format(0, 0, &title, &st.title)
+        .map_err(&x)?;
+    let source = match same_rows {
+        Some(true) => format!("与{}汇总所用数据一致", meta.period.zh()),
+        Some(false) => format!(
+            "注意：{}汇总之后有新报送或更正，本表按最新数据",
+            meta.period.zh()
+        ),
+        None => format!("{}汇总尚未生成", meta.period.zh()),
+    };
+    let sub = format!(
+        "全年（{}）；数据截至 {}；生成于 {}；{}。各项逐一精确比较，总体结论为“达标”须各项均达标。",
+        meta.period.ytd_zh(),
+        period::instant_zh(&meta.as_of),
+        period::instant_zh(&meta.generated_at),
+        source
+    );
+    sheet
+        .write_string_with_format(1, 0, &sub, &st.subtitle)
+        .map_err(&x)?;
+    let mut widths = Vec::new();
+    table(
+        sheet,
+        &st,
+        3,
+        a.frame("review")?,
+        &spec("review"),
+        &verdict_fill,
+        &mut widths,
+        path,
+    )?;
+    finish_sheet(sheet, &widths, 3, 2, path)?;
+    // 考核要求
+    let rv = &p.def.review;
+    let std_yuan = format::yuan(Some(p.def.funding.per_case_standard));
+    let requirements = [
+        (
+            "年度目标完成率",
+            format!("≥ {}", format::pct0(Some(rv.completion_min))),
+            "全年受理审批案件数 ÷ 年度目标",
+        ),
+        (
+            "资金到位率",
+            "100%".to_string(),
+            "全年到位经费 ÷ 计划安排经费",
+        ),
+        (
+            "业务经费支出率",
+            "100%".to_string(),
+            "全年业务经费支出 ÷ 全年到位经费",
+        ),
+        (
+            "办案补贴及直接费用占比",
+            format!("≥ {}", format::pct0(Some(p.def.alerts.case_share_min))),
+            "全年办案补贴及直接费用 ÷ 全年业务经费支出",
+        ),
+        (
+            "案均投入",
+            format!("≥ {std_yuan}/件"),
+            "全年到位经费 ÷ 全年受理审批案件数",
+        ),
+        (
+            "满意度",
+            format!("≥ {}", format::pct0(Some(rv.satisfaction_min))),
+            "全年满意人数 ÷ 全年回访人数（无回访记录为未达标）",
+        ),
+        (
+            "投诉办结率",
+            format!("≥ {}", format::pct0(Some(rv.complaint_resolution_min))),
+            "全年投诉办结件数 ÷ 全年投诉件数（无投诉为达标）",
+        ),
+        (
+            "按时报送",
+            "逾期 0 个月、未报送 0 个月".to_string(),
+            "每月数据首次报送时间不晚于报送截止时间",
+        ),
+        (
+            "核实事项说明",
+            "未说明 0 项".to_string(),
+            "数据核实提示均已在“说明”栏写明原因",
+        ),
+    ];
+    let sheet = book.add_worksheet();
+    sheet.set_name("考核要求").map_err(&x)?;
+    sheet
+        .write_string_with_format(0, 0, "考核要求及口径", &st.title)
+        .map_err(&x)?;
+    for (c, h) in ["考核事项", "要求", "口径"].iter().enumerate() {
+        sheet
+            .write_string_with_format(2, c as u16, *h, &st.header)
+            .map_err(&x)?;
+    }
+    for (i, (name, req, how)) in requirements.iter().enumerate() {
+        let r = 3 + i as u32;
+        sheet
+            .write_string_with_format(r, 0, *name, &st.text)
+            .map_err(&x)?;
+        sheet
+            .write_string_with_format(r, 1, req, &st.text)
+            .map_err(&x)?;
+        sheet
+            .write_string_with_format(r, 2, *how, &st.text)
+            .map_err(&x)?;
+    }
+    finish_sheet(sheet, &[24.0, 28.0, 50.0], 2, 1, path)?;
+    // 核实事项
+    frame_sheet(
+        &mut book,
+        &st,
+        "核实事项",
+        "全年数据核实事项及说明",
+        a.frame("checks")?,
+        &spec("checks"),
+        NONE,
+        path,
+    )?;
+    // 报告初稿
+    let sheet = book.add_worksheet();
+    sheet.set_name("报告初稿").map_err(&x)?;
+    sheet.set_column_width(0, 100.0).map_err(&x)?;
+    for (i, line) in memo.lines().enumerate() {
+        let f = if i == 0 { &st.title } else { &st.note };
+        sheet
+            .write_string_with_format(i as u32, 0, format::cell_text(line), f)
+            .map_err(&x)?;
+    }
+    sheet.set_paper_size(9);
+    book.save_to_buffer().map_err(xerr(path))
+}
