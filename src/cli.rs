@@ -397,7 +397,12 @@ fn run_period(
         ),
     }
     let code = send(ctx, Some(period))?;
-    crate::app::runtime()?.block_on(crate::run::webhooks(ctx, &built));
+    for (kind, posted) in crate::app::runtime()?.block_on(crate::run::webhooks(ctx, &built)) {
+        match posted {
+            Ok(()) => println!("✓ 已推送严重预警到{kind}群机器人。"),
+            Err(why) => println!("✗ {kind}群机器人推送失败：{why}（不影响邮件）"),
+        }
+    }
     Ok(code)
 }
 
@@ -419,6 +424,10 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
 
 /// `fayuan serve`: the web pages alone, until SIGTERM or Ctrl-C.
 fn serve(ctx: Context) -> Result<i32> {
+    eprintln!(
+        "fayuan: 网页服务 http://{}/（单位页面链接用 fayuan links 查看；Ctrl-C 停止）",
+        ctx.pipeline.def.web.listen
+    );
     crate::app::runtime()?.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::web::serve(ctx, crate::daemon::status_lines, stop_rx));

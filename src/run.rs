@@ -188,11 +188,16 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
     out
 }
 
-/// Posts the critical alerts to the pipeline's webhooks. A failure is reported, never fatal.
-pub async fn webhooks(ctx: &Context, built: &Built) {
+/// Posts the critical alerts to the pipeline's webhooks. A failure is logged and returned, never
+/// fatal: (which robot, what became of the post), for the caller to tell.
+pub async fn webhooks(
+    ctx: &Context,
+    built: &Built,
+) -> Vec<(crate::config::WebhookKind, std::result::Result<(), String>)> {
     let hooks = &ctx.pipeline.def.webhooks;
+    let mut out = Vec::new();
     if hooks.is_empty() || built.critical.is_empty() {
-        return;
+        return out;
     }
     let mut md = format!(
         "**{}**\n> 严重预警 {} 条\n",
@@ -203,14 +208,13 @@ pub async fn webhooks(ctx: &Context, built: &Built) {
         md.push_str(&format!("- **{unit}**：{msg}\n"));
     }
     for hook in hooks {
-        match crate::notify::webhook::post(hook, &built.subject, &md).await {
-            Ok(()) => println!("✓ 已推送严重预警到{}群机器人。", hook.kind),
-            Err(why) => {
-                tracing::warn!(kind = %hook.kind, error = %why, "webhook failed");
-                println!("✗ {}群机器人推送失败：{why}（不影响邮件）", hook.kind);
-            }
+        let posted = crate::notify::webhook::post(hook, &built.subject, &md).await;
+        if let Err(why) = &posted {
+            tracing::warn!(kind = %hook.kind, error = %why, "webhook failed");
         }
+        out.push((hook.kind, posted));
     }
+    out
 }
 
 /// One unit's open cases carried over from the previous year, as the previous year's figures

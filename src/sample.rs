@@ -332,12 +332,29 @@ pub fn write_synthetic(
     seed: u64,
     out: &Path,
 ) -> Result<Synthetic> {
-    use crate::config::{PipelineFile, PipelineSection, UnitDef};
-    use rayon::prelude::*;
     if units == 0 || units > 99_999 || !(1..=12).contains(&months) {
         return Err(Error::Usage("--units 1..=99999 and --months 1..=12".into()));
     }
     let mut rng = Rng::new(seed);
+    let path = out.join("pipeline.toml");
+    let text = synthetic_pipeline(template, units, &mut rng)?;
+    crate::fsutil::write_new(&path, format!("# Synthetic pipeline written by `fayuan sample --units {units} --months {months} --seed {seed}`.\n{text}").as_bytes())?;
+    let pipeline = Pipeline::load(&path)?;
+    let inbox = crate::layout::DataDir::new(out).inbox();
+    std::fs::create_dir_all(&inbox).map_err(|e| Error::io(&inbox, e))?;
+    let bytes = synthetic_files(&pipeline, months, &mut rng, &inbox)?;
+    let bad = synthetic_bad_files(&pipeline, &mut rng, &inbox)?;
+    Ok(Synthetic {
+        pipeline: path,
+        files: bytes.len() + bad.len(),
+        bad_files: bad.len(),
+        bytes: bytes.iter().sum::<u64>() + bad.iter().sum::<u64>(),
+    })
+}
+
+/// The text of a synthetic `pipeline.toml`: `units` made-up counties, settings of `template`.
+fn synthetic_pipeline(template: &Pipeline, units: usize, rng: &mut Rng) -> Result<String> {
+    use crate::config::{PipelineFile, PipelineSection, UnitDef};
     let defs: Vec<UnitDef> = (0..units)
         .map(|i| UnitDef {
             code: format!("{}", 100_000 + i),
@@ -381,14 +398,19 @@ pub fn write_synthetic(
         output: t.output.clone(),
         units: defs,
     };
-    let text = toml::to_string(&file).map_err(|e| Error::Sample(format!("pipeline.toml: {e}")))?;
-    let path = out.join("pipeline.toml");
-    crate::fsutil::write_new(&path, format!("# Synthetic pipeline written by `fayuan sample --units {units} --months {months} --seed {seed}`.\n{text}").as_bytes())?;
-    let pipeline = Pipeline::load(&path)?;
-    let inbox = crate::layout::DataDir::new(out).inbox();
-    std::fs::create_dir_all(&inbox).map_err(|e| Error::io(&inbox, e))?;
+    toml::to_string(&file).map_err(|e| Error::Sample(format!("pipeline.toml: {e}")))
+}
+
+/// Every unit's file for months 1..=`months` into `inbox`; the size of each.
+fn synthetic_files(
+    pipeline: &Pipeline,
+    months: u32,
+    rng: &mut Rng,
+    inbox: &Path,
+) -> Result<Vec<u64>> {
+    use rayon::prelude::*;
     // Figures first (sequential, so the seed decides them), then files in parallel.
-    let mut jobs = Vec::with_capacity(units * months as usize);
+    let mut jobs = Vec::with_capacity(pipeline.units.len() * months as usize);
     for m in 1..=months {
         let period =
             Period::new(pipeline.year(), m).ok_or_else(|| Error::Sample("month".into()))?;
@@ -404,12 +426,11 @@ pub fn write_synthetic(
                 unit.code.clone(),
                 unit.name.clone(),
                 period,
-                figures(unit, period, &mut rng),
+                figures(unit, period, rng),
             ));
         }
     }
-    let bytes: Vec<u64> = jobs
-        .par_iter()
+    jobs.par_iter()
         .map(|(style, code, name, period, row)| {
             let title = format!("{name}{}{}月报表", period.zh(), pipeline.def.pipeline.title);
             let body = render(*style, &title, std::slice::from_ref(row))?;
@@ -419,13 +440,16 @@ pub fn write_synthetic(
             )?;
             Ok(body.len() as u64)
         })
-        .collect::<Result<Vec<u64>>>()?;
-    // A few bad files, as real counties send them.
+        .collect()
+}
+
+/// Three bad files, as real counties send them, into `inbox`; the size of each.
+fn synthetic_bad_files(pipeline: &Pipeline, rng: &mut Rng, inbox: &Path) -> Result<Vec<u64>> {
     let first = &pipeline.units[0];
     let mut bad = figures(
         first,
         Period::new(pipeline.year(), 1).ok_or_else(|| Error::Sample("year".into()))?,
-        &mut rng,
+        rng,
     );
     bad.values[crate::schema::idx("cases_closed")] = Value::Count(-3);
     let mut unknown = bad.clone();
@@ -446,11 +470,5 @@ pub fn write_synthetic(
     for (name, body) in &bad_files {
         crate::fsutil::write_new(&inbox.join(name), body)?;
     }
-    Ok(Synthetic {
-        pipeline: path,
-        files: bytes.len() + bad_files.len(),
-        bad_files: bad_files.len(),
-        bytes: bytes.iter().sum::<u64>()
-            + bad_files.iter().map(|(_, b)| b.len() as u64).sum::<u64>(),
-    })
+    Ok(bad_files.iter().map(|(_, b)| b.len() as u64).collect())
 }

@@ -88,10 +88,30 @@ pub fn render_review(
         path,
     )?;
     finish_sheet(sheet, &widths, 3, 2, path)?;
-    // 考核要求
+    requirements_sheet(&mut book, &st, &requirements(p), path)?;
+    // 核实事项
+    frame_sheet(
+        &mut book,
+        &st,
+        "核实事项",
+        "全年数据核实事项及说明",
+        a.frame("checks")?,
+        &spec("checks"),
+        NONE,
+        path,
+    )?;
+    memo_sheet(&mut book, &st, memo, path)?;
+    book.save_to_buffer().map_err(xerr(path))
+}
+
+/// The review's requirements as people read them: (what, the requirement, how it is computed),
+/// in the order of the 考核验收 sheet.
+pub(crate) fn requirements(
+    p: &crate::config::Pipeline,
+) -> [(&'static str, String, &'static str); 9] {
     let rv = &p.def.review;
     let std_yuan = format::yuan(Some(p.def.funding.per_case_standard));
-    let requirements = [
+    [
         (
             "年度目标完成率",
             format!("≥ {}", format::pct0(Some(rv.completion_min))),
@@ -137,7 +157,17 @@ pub fn render_review(
             "未说明 0 项".to_string(),
             "数据核实提示均已在“说明”栏写明原因",
         ),
-    ];
+    ]
+}
+
+/// The sheet 考核要求: each requirement, its threshold and how it is computed.
+fn requirements_sheet(
+    book: &mut Workbook,
+    st: &Styles,
+    requirements: &[(&str, String, &str)],
+    path: &Path,
+) -> Result<()> {
+    let x = xerr(path);
     let sheet = book.add_worksheet();
     sheet.set_name("考核要求").map_err(&x)?;
     sheet
@@ -161,18 +191,12 @@ pub fn render_review(
             .map_err(&x)?;
     }
     finish_sheet(sheet, &[24.0, 28.0, 50.0], 2, 1, path)?;
-    // 核实事项
-    frame_sheet(
-        &mut book,
-        &st,
-        "核实事项",
-        "全年数据核实事项及说明",
-        a.frame("checks")?,
-        &spec("checks"),
-        NONE,
-        path,
-    )?;
-    // 报告初稿
+    Ok(())
+}
+
+/// The sheet 报告初稿: the memo's text, a line a row.
+fn memo_sheet(book: &mut Workbook, st: &Styles, memo: &str, path: &Path) -> Result<()> {
+    let x = xerr(path);
     let sheet = book.add_worksheet();
     sheet.set_name("报告初稿").map_err(&x)?;
     sheet.set_column_width(0, 100.0).map_err(&x)?;
@@ -183,5 +207,5 @@ pub fn render_review(
             .map_err(&x)?;
     }
     sheet.set_paper_size(9);
-    book.save_to_buffer().map_err(xerr(path))
+    Ok(())
 }

@@ -186,40 +186,7 @@ fn report_sheet(
         .set_background_color(Color::RGB(INPUT_FILL));
     sheet.set_name("月报").map_err(x)?;
     let last = cols.len() as u16; // the check column
-    sheet
-        .merge_range(
-            0,
-            0,
-            0,
-            last,
-            &format!(
-                "{}{}月报表（{}，{}）",
-                pipeline.def.pipeline.city,
-                pipeline.def.pipeline.title,
-                unit.name,
-                period.zh()
-            ),
-            &Format::new()
-                .set_font_name("黑体")
-                .set_font_size(16)
-                .set_bold(),
-        )
-        .map_err(x)?;
-    sheet
-        .merge_range(
-            1,
-            0,
-            1,
-            last,
-            "填写说明：黄色单元格为填写区（本月数，不是累计数）；单位和月份已填好，不能修改。没有的项目请填 0。\
-             金额单位为元，最多两位小数。“自动检查”一栏随填随查；数据有异常时请在“说明”栏写明原因。\
-             本月工作进展、存在问题和下月计划请填在“执行情况”工作表。",
-            &Format::new()
-                .set_font_name(FONT)
-                .set_font_size(10)
-                .set_text_wrap(),
-        )
-        .map_err(x)?;
+    report_titles(sheet, pipeline, unit, period, last)?;
     sheet.set_row_height(1, 45).map_err(x)?;
     sheet.set_row_height(HEADER_ROW, 48).map_err(x)?;
     sheet.set_row_height(DATA_ROW, 24).map_err(x)?;
@@ -270,6 +237,51 @@ fn report_sheet(
     sheet.set_print_fit_to_pages(1, 0);
     sheet.set_active(true);
     sheet.protect();
+    Ok(())
+}
+
+/// The sheet's title and how to fill it in, over every column.
+fn report_titles(
+    sheet: &mut Worksheet,
+    pipeline: &Pipeline,
+    unit: &Unit,
+    period: Period,
+    last: u16,
+) -> Result<()> {
+    sheet
+        .merge_range(
+            0,
+            0,
+            0,
+            last,
+            &format!(
+                "{}{}月报表（{}，{}）",
+                pipeline.def.pipeline.city,
+                pipeline.def.pipeline.title,
+                unit.name,
+                period.zh()
+            ),
+            &Format::new()
+                .set_font_name("黑体")
+                .set_font_size(16)
+                .set_bold(),
+        )
+        .map_err(x)?;
+    sheet
+        .merge_range(
+            1,
+            0,
+            1,
+            last,
+            "填写说明：黄色单元格为填写区（本月数，不是累计数）；单位和月份已填好，不能修改。没有的项目请填 0。\
+             金额单位为元，最多两位小数。“自动检查”一栏随填随查；数据有异常时请在“说明”栏写明原因。\
+             本月工作进展、存在问题和下月计划请填在“执行情况”工作表。",
+            &Format::new()
+                .set_font_name(FONT)
+                .set_font_size(10)
+                .set_text_wrap(),
+        )
+        .map_err(x)?;
     Ok(())
 }
 

@@ -220,21 +220,7 @@ pub(crate) fn table(
 ) -> Result<u32> {
     let x = xerr(path);
     let specs: Vec<&ColumnSpec> = specs.iter().filter(|s| df.column(&s.key).is_ok()).collect();
-    let mut lines = 1;
-    for (c, spec) in specs.iter().enumerate() {
-        let label = header_label(spec);
-        sheet
-            .write_string_with_format(top, c as u16, &label, &st.header)
-            .map_err(&x)?;
-        // The column is as wide as the widest line of its header: a line never wraps, so a
-        // closing bracket is never left alone on a line.
-        let widest = label.lines().map(text_width).fold(0.0, f64::max);
-        grow(widths, c, widest);
-        lines = lines.max(label.lines().count());
-    }
-    sheet
-        .set_row_height(top, 16.0 * lines as f64 + 6.0)
-        .map_err(&x)?;
+    header_row(sheet, st, top, &specs, widths, path)?;
     let is_total: Vec<bool> = match df.column("unit_code").and_then(|c| c.str().cloned()) {
         Ok(ca) => ca.iter().map(|v| v == Some("total")).collect(),
         Err(_) => vec![false; df.height()],
@@ -312,6 +298,33 @@ pub(crate) fn table(
         }
     }
     Ok(top + 1 + df.height() as u32)
+}
+
+/// A table's header row: each column as wide as the widest line of its label (a line never
+/// wraps, so a closing bracket is never left alone on a line), the row as tall as its lines.
+fn header_row(
+    sheet: &mut Worksheet,
+    st: &Styles,
+    top: u32,
+    specs: &[&ColumnSpec],
+    widths: &mut Vec<f64>,
+    path: &Path,
+) -> Result<()> {
+    let x = xerr(path);
+    let mut lines = 1;
+    for (c, spec) in specs.iter().enumerate() {
+        let label = header_label(spec);
+        sheet
+            .write_string_with_format(top, c as u16, &label, &st.header)
+            .map_err(&x)?;
+        let widest = label.lines().map(text_width).fold(0.0, f64::max);
+        grow(widths, c, widest);
+        lines = lines.max(label.lines().count());
+    }
+    sheet
+        .set_row_height(top, 16.0 * lines as f64 + 6.0)
+        .map_err(&x)?;
+    Ok(())
 }
 
 pub(crate) fn grow(widths: &mut Vec<f64>, c: usize, w: f64) {

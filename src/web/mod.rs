@@ -161,7 +161,6 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Runtime(format!("web: cannot listen on {listen}: {e}")))?;
     tracing::info!(listen = %listen, max_connections, "web pages served");
-    eprintln!("fayuan: 网页服务已启动：http://{listen}/（单位页面链接用 fayuan links 查看）");
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let mut open = tokio::task::JoinSet::new();
