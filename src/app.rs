@@ -3,17 +3,16 @@
 //! daemon, a report run and whatever drives them — below all of them.
 
 use crate::config::Pipeline;
-use crate::layout::DataDir;
+use crate::layout::{DataDir, OutputDir};
 use crate::period::Clock;
 use chrono::DateTime;
 use chrono_tz::Tz;
-use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Context {
     pub pipeline: Pipeline,
     pub data_dir: DataDir,
-    pub output_dir: PathBuf,
+    pub output_dir: OutputDir,
     pub clock: Clock,
     /// "now" was given with `--as-of` (not read from the system clock).
     pub as_of_given: bool,

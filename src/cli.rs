@@ -194,7 +194,7 @@ fn context_for(args: &Args, path: &Path) -> Result<Context> {
                 .clone()
                 .unwrap_or_else(|| pipeline.data_dir.clone()),
         ),
-        output_dir: args.output_dir.clone(),
+        output_dir: crate::layout::OutputDir::new(args.output_dir.clone()),
         pipeline,
         clock,
         as_of_given: args.as_of.is_some(),
@@ -494,12 +494,9 @@ fn write_templates(
                 .join(", ")
         )));
     }
-    let dir = out.map(PathBuf::from).unwrap_or_else(|| {
-        ctx.output_dir
-            .join(p.name())
-            .join("templates")
-            .join(period.to_string())
-    });
+    let dir = out
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ctx.output_dir.templates(p.name(), period));
     for unit in p
         .units
         .iter()

@@ -1,5 +1,6 @@
-//! The data directory's layout: the one place that knows where each thing lives under
-//! `<data-dir>/`. Every module asks a [`DataDir`] for its paths and builds none itself.
+//! The folders' layout: the one place that knows where each thing lives under `<data-dir>/`
+//! ([`DataDir`]) and under the output folder ([`OutputDir`]). Every module asks them for its
+//! paths and builds none itself.
 //!
 //! ```text
 //! inbox/                       files waiting to be taken (counties, HTTP sources, `ingest FILE`)
@@ -18,6 +19,7 @@
 //! store/.batch-in-progress     while a batch is taken (a killed run leaves it)
 //! ```
 
+use crate::period::Period;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +121,73 @@ impl std::ops::Deref for DataDir {
 }
 
 impl AsRef<Path> for DataDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// The output folder (`--output-dir`, SPEC §5): what people open.
+///
+/// ```text
+/// <pipeline>/<YYYY-MM>/           a month's report: workbook, CSV twins, digest, manifest.json
+/// <pipeline>/review-<Y>/          the year's review
+/// <pipeline>/templates/<YYYY-MM>/ the counties' templates (`fayuan template`)
+/// <pipeline>/.history/<folder>/   the folders a rerun replaced (`keep_history`)
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputDir(PathBuf);
+
+/// The manifest every report folder carries.
+pub const MANIFEST: &str = "manifest.json";
+
+impl OutputDir {
+    pub fn new(root: impl Into<PathBuf>) -> OutputDir {
+        OutputDir(root.into())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.0
+    }
+
+    /// The folder of a pipeline's report folders.
+    pub fn pipeline(&self, pipeline: &str) -> PathBuf {
+        self.0.join(pipeline)
+    }
+
+    /// The name of a month's report folder: `2025-06`.
+    pub fn run_folder(period: Period) -> String {
+        period.to_string()
+    }
+
+    /// A month's report folder.
+    pub fn run(&self, pipeline: &str, period: Period) -> PathBuf {
+        self.pipeline(pipeline).join(Self::run_folder(period))
+    }
+
+    /// The name of the year's review folder: `review-2025`.
+    pub fn review_folder(year: i32) -> String {
+        format!("review-{year}")
+    }
+
+    /// The year's review folder.
+    pub fn review(&self, pipeline: &str, year: i32) -> PathBuf {
+        self.pipeline(pipeline).join(Self::review_folder(year))
+    }
+
+    /// Where `fayuan template` writes a month's templates unless told otherwise.
+    pub fn templates(&self, pipeline: &str, period: Period) -> PathBuf {
+        self.pipeline(pipeline)
+            .join("templates")
+            .join(period.to_string())
+    }
+
+    /// Where the folders a rerun replaced are kept: `.history/<folder>/`.
+    pub fn history(parent: &Path, folder: &str) -> PathBuf {
+        parent.join(".history").join(folder)
+    }
+}
+
+impl AsRef<Path> for OutputDir {
     fn as_ref(&self) -> &Path {
         &self.0
     }

@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod lock;
 pub mod mailin;
 pub mod notify;
+pub mod palette;
 pub mod period;
 pub mod report;
 pub mod retry;

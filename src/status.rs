@@ -49,7 +49,59 @@ pub fn unit_status_of(
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
-    let analysis = crate::analyze::analyze_only(
+    let a = analysis(
+        pipeline,
+        rows,
+        files,
+        period,
+        now,
+        &["submissions", "checks"],
+    )?;
+    units_of(&a)
+}
+
+/// Who has reported, from one analysis of the store: each unit's status for `period` and the
+/// units × months grid of months 1..=`period`, as of `now`.
+pub struct Board {
+    pub units: Vec<UnitStatus>,
+    pub grid: Vec<UnitRow>,
+    /// Every file seen, in arrival order (the store's record).
+    pub files: Vec<FileEntry>,
+}
+
+/// The [`Board`] of `period` from the store's rows and files.
+pub fn board(
+    pipeline: &Pipeline,
+    store: &Store,
+    period: Period,
+    now: &DateTime<Tz>,
+) -> Result<Board> {
+    let files = store.files()?;
+    let a = analysis(
+        pipeline,
+        &store.rows()?,
+        &files,
+        period,
+        now,
+        &["submissions", "grid"],
+    )?;
+    Ok(Board {
+        units: units_of(&a)?,
+        grid: grid_of(&a)?,
+        files,
+    })
+}
+
+/// The analyses `wanted` (and what they read) of `period` as of `now`.
+fn analysis(
+    pipeline: &Pipeline,
+    rows: &DataFrame,
+    files: &[FileEntry],
+    period: Period,
+    now: &DateTime<Tz>,
+    wanted: &[&str],
+) -> Result<crate::analyze::Analysis> {
+    crate::analyze::analyze_only(
         &crate::analyze::Inputs {
             pipeline,
             period,
@@ -61,14 +113,22 @@ pub fn unit_status_of(
             rejected_after: None,
             last_year: None,
         },
-        Some(&["submissions", "checks"]),
-    )?;
-    let df = analysis.frame("submissions")?;
-    let err = |e: PolarsError| Error::Analysis {
-        query: "submissions".into(),
+        Some(wanted),
+    )
+}
+
+fn frame_err(query: &'static str) -> impl Fn(PolarsError) -> Error {
+    move |e| Error::Analysis {
+        query: query.into(),
         message: e.to_string(),
-    };
-    let text = |n: &str| crate::frame::strings(df, n).map_err(err);
+    }
+}
+
+/// The `submissions` and `checks` analyses read back, a [`UnitStatus`] per unit.
+fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
+    let df = analysis.frame("submissions")?;
+    let err = frame_err("submissions");
+    let text = |n: &str| crate::frame::strings(df, n).map_err(&err);
     let (codes, names, arrived, files) = (
         text("unit_code")?,
         text("unit_name")?,
@@ -79,11 +139,11 @@ pub fn unit_status_of(
         .column("version")
         .and_then(|c| c.cast(&DataType::Int64))
         .and_then(|c| c.i64().map(|ca| ca.iter().collect()))
-        .map_err(err)?;
+        .map_err(&err)?;
     let late: Vec<Option<bool>> = df
         .column("late")
         .and_then(|c| c.bool().map(|ca| ca.iter().collect()))
-        .map_err(err)?;
+        .map_err(&err)?;
     let pending = analysis.unexplained_checks()?;
     Ok((0..df.height())
         .map(|k| UnitStatus {
@@ -104,6 +164,65 @@ pub fn unit_status_of(
         .collect())
 }
 
+/// One cell of the grid: the state (sql/22_grid.sql decides it), in words and as a code.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CellState {
+    pub month: u32,
+    /// 已报 / 逾期 / 未报 / 被拒 / 待说明 / — (not yet due)
+    pub state: String,
+    /// ok / late / missing / rejected / pending / none.
+    #[serde(skip)]
+    pub code: String,
+    pub version: Option<i64>,
+}
+
+/// A unit's row of the grid.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnitRow {
+    pub code: String,
+    pub name: String,
+    pub months: Vec<CellState>,
+}
+
+/// The `grid` analysis read back, a row per unit in plan order.
+fn grid_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitRow>> {
+    let df = analysis.frame("grid")?;
+    let table = crate::frame::strings_table(
+        df,
+        &[
+            "unit_code",
+            "unit_name",
+            "month_num",
+            "state",
+            "state_zh",
+            "version",
+        ],
+    )
+    .map_err(frame_err("grid"))?;
+    let mut rows: Vec<UnitRow> = Vec::new();
+    for r in table {
+        let [code, name, month, state, zh, version] = &r[..] else {
+            continue;
+        };
+        if rows.last().is_none_or(|l| l.code != *code) {
+            rows.push(UnitRow {
+                code: code.clone(),
+                name: name.clone(),
+                months: Vec::new(),
+            });
+        }
+        if let Some(row) = rows.last_mut() {
+            row.months.push(CellState {
+                month: month.parse().unwrap_or_default(),
+                state: zh.clone(),
+                code: state.clone(),
+                version: version.parse().ok(),
+            });
+        }
+    }
+    Ok(rows)
+}
+
 /// The text `fayuan status` prints.
 pub fn render(
     pipeline: &Pipeline,
@@ -112,7 +231,20 @@ pub fn render(
     now: &DateTime<Tz>,
 ) -> Result<String> {
     let store = Store::open(data_dir);
-    let status = unit_status(pipeline, &store, period, now)?;
+    let files = store.files()?;
+    let status = unit_status_of(pipeline, &store.rows()?, &files, period, now)?;
+    render_from(pipeline, data_dir, period, now, &status, &files)
+}
+
+/// [`render`] from the units' status and the files seen, already read.
+pub fn render_from(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    period: Period,
+    now: &DateTime<Tz>,
+    status: &[UnitStatus],
+    files: &[FileEntry],
+) -> Result<String> {
     let deadline = period.deadline(pipeline.def.submission.deadline_day);
     let mut out = format!(
         "{}{} {} 报送情况（截至 {}；报送截止 {}）\n",
@@ -124,7 +256,7 @@ pub fn render(
     );
     let mut missing = Vec::new();
     let mut to_explain = Vec::new();
-    for s in &status {
+    for s in status {
         match &s.latest {
             Some(l) => out.push_str(&format!(
                 "  {} {}  已报送{}  第{}版  收到 {}  文件 {}\n",
@@ -167,7 +299,6 @@ pub fn render(
         out.push_str(&line);
         out.push('\n');
     }
-    let files = store.files()?;
     let rejected: Vec<&FileEntry> = files
         .iter()
         .filter(|f| f.outcome == Outcome::Rejected)

@@ -81,14 +81,15 @@ pub(super) fn last_year_units_frame(pipeline: &Pipeline) -> PolarsResult<DataFra
     )
 }
 
-/// The table `deadlines`: each month of the report's year and its deadline (the year's review
-/// counts the months reported late).
+/// The table `deadlines`: each month of the report's year, its deadline (the year's review
+/// counts the months reported late) and the month it is collected in (`2025-07` for June).
 pub fn deadlines_frame(pipeline: &Pipeline, year: i32) -> PolarsResult<DataFrame> {
     let day = pipeline.def.submission.deadline_day;
     let months: Vec<Period> = (1..=12).filter_map(|m| Period::new(year, m)).collect();
     df!(
         "month_num" => months.iter().map(|p| i64::from(p.month)).collect::<Vec<_>>(),
         "deadline" => months.iter().map(|p| period::instant_text(&p.deadline(day))).collect::<Vec<_>>(),
+        "collected_in" => months.iter().map(|p| p.next().to_string()).collect::<Vec<_>>(),
     )
 }
 

@@ -162,7 +162,10 @@ pub fn digest(
             .replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;");
-        let p = format!("<p style=\"background:#fff2cc;padding:8px;\">{escaped}</p>");
+        let p = format!(
+            "<p style=\"background:{};padding:8px;\">{escaped}</p>",
+            crate::palette::INPUT_FILL.css()
+        );
         html = match html
             .find("<body")
             .and_then(|i| html[i..].find('>').map(|j| i + j + 1))

@@ -286,7 +286,7 @@ pub fn rows_last_sent(data_dir: &DataDir, pipeline: &Pipeline) -> Result<Option<
     let mut out = Vec::new();
     let mut any = false;
     for d in digests(&events).iter().rev().filter(|d| d.reached_anyone()) {
-        let path = outbox_dir(data_dir, pipeline, &d.period, &d.id).join("manifest.json");
+        let path = outbox_dir(data_dir, pipeline, &d.period, &d.id).join(crate::layout::MANIFEST);
         let Ok(text) = fs::read_to_string(&path) else {
             continue;
         };
@@ -316,7 +316,8 @@ pub fn last_sent_as_of(
         .iter()
         .filter(|d| d.reached_anyone())
         .filter_map(|d| {
-            let path = outbox_dir(data_dir, pipeline, &d.period, &d.id).join("manifest.json");
+            let path =
+                outbox_dir(data_dir, pipeline, &d.period, &d.id).join(crate::layout::MANIFEST);
             let m: Manifest = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
             period::parse_instant(&m.as_of).map(Moment)
         })
@@ -357,7 +358,7 @@ pub fn queue(
     // Numbered by the digests recorded: an id whose folder a killed run left without its
     // `created` line is made again (and its folder replaced).
     let id = format!("{p}-{:02}", existing.len() + 1);
-    let manifest_path = run_dir.join("manifest.json");
+    let manifest_path = run_dir.join(crate::layout::MANIFEST);
     let manifest_bytes = fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
     let manifest: Manifest =
         serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Report {
@@ -440,7 +441,7 @@ pub fn put_in_outbox(
     let p = m.period.to_string();
     let dir = outbox_dir(data_dir, pipeline, &p, m.id);
     if let Some(manifest) = m.manifest {
-        fsutil::replace_synced(&dir.join("manifest.json"), manifest)?;
+        fsutil::replace_synced(&dir.join(crate::layout::MANIFEST), manifest)?;
     }
     if let Some(small) = m.small {
         fsutil::replace_synced(&dir.join(SMALL), small)?;

@@ -79,12 +79,16 @@ fn draw(
         .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
         .label_style((FAMILY, 13))
         .draw()?;
-    let blue = RGBColor(68, 114, 196);
+    let rgb = |c: crate::palette::Colour| {
+        let (r, g, b) = c.rgb();
+        RGBColor(r, g, b)
+    };
+    let line = rgb(crate::palette::CHART_SCHEDULE);
     chart.draw_series(rates.iter().enumerate().map(|(i, r)| {
         let colour = if *r < schedule {
-            RGBColor(237, 125, 49)
+            rgb(crate::palette::CHART_BEHIND)
         } else {
-            blue
+            rgb(crate::palette::CHART_BAR)
         };
         let i = i as i32;
         let mut bar = Rectangle::new(
@@ -103,10 +107,10 @@ fn draw(
                 (SegmentValue::Exact(0), schedule),
                 (SegmentValue::Exact(n), schedule),
             ],
-            RED.stroke_width(2),
+            line.stroke_width(2),
         ))?
         .label(format!("序时进度 {:.2}%", schedule * 100.0))
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED.stroke_width(2)));
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], line.stroke_width(2)));
     chart
         .configure_series_labels()
         .label_font((FAMILY, 13))

@@ -7,6 +7,7 @@ use crate::analyze::{Analysis, Severity};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::format;
+use crate::palette;
 use crate::period::{self, Period};
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -16,28 +17,22 @@ use serde::Serialize;
 const HTML: &str = include_str!("templates/digest.html.j2");
 const TEXT: &str = include_str!("templates/digest.txt.j2");
 
-const RED: &str = "#c0392b";
-const AMBER: &str = "#d68910";
-const GREEN: &str = "#1e8449";
-const GREY: &str = "#444";
-
 /// The colour of a severity's heading in the digest (the words say it too).
-fn severity_colour(s: Severity) -> &'static str {
+fn severity_colour(s: Severity) -> String {
     match s {
-        Severity::Critical => RED,
-        Severity::Warning => AMBER,
-        Severity::Info => GREY,
+        Severity::Critical => palette::CRITICAL_TEXT,
+        Severity::Warning => palette::WARNING_TEXT,
+        Severity::Info => palette::PLAIN_TEXT,
     }
+    .css()
 }
 
 /// The colours of a band (ok, warning, critical) the analyses emit: (text, cell background).
-fn band_colour(band: &str) -> (&'static str, &'static str) {
-    match band {
-        "critical" => (RED, "#f8cbad"),
-        "warning" => (AMBER, "#ffe699"),
-        "ok" => (GREEN, "#c6efce"),
-        _ => (GREY, "#ffffff"),
-    }
+fn band_colour(band: &str) -> (String, String) {
+    (
+        palette::band_text(band).css(),
+        palette::band_fill(band).css(),
+    )
 }
 
 /// A rendered digest.
@@ -52,7 +47,7 @@ pub struct Digest {
 struct Headline {
     label: &'static str,
     value: String,
-    colour: &'static str,
+    colour: String,
     note: String,
 }
 
@@ -63,9 +58,9 @@ struct UnitLine {
     target: String,
     rate: String,
     gap: String,
-    colour: &'static str,
+    colour: String,
     reported: &'static str,
-    reported_colour: &'static str,
+    reported_colour: String,
     total: bool,
 }
 
@@ -78,7 +73,7 @@ struct AlertItem {
 #[derive(Serialize)]
 struct Group {
     name: &'static str,
-    colour: &'static str,
+    colour: String,
     items: Vec<AlertItem>,
 }
 
@@ -152,6 +147,7 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let ctx = |chart_src: &str| {
         minijinja::context! {
             review => review.clone(),
+            palette => palette::for_templates(),
             year => meta.period.year,
             pending => pending.clone(),
             narratives => narratives.clone(),
@@ -231,7 +227,7 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
     let plain = |label, value| Headline {
         label,
         value,
-        colour: GREY,
+        colour: palette::PLAIN_TEXT.css(),
         note: String::new(),
     };
     Ok(vec![
@@ -250,7 +246,12 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
             ..plain("每10万人供给量（年化）", format::num(per100k))
         },
         Headline {
-            colour: if alerts > 0 { AMBER } else { GREEN },
+            colour: if alerts > 0 {
+                palette::WARNING_TEXT
+            } else {
+                palette::OK_TEXT
+            }
+            .css(),
             ..plain("预警", format!("{alerts} 条"))
         },
         plain(
@@ -307,7 +308,12 @@ fn unit_lines(a: &Analysis) -> Result<Vec<UnitLine>> {
                     Some(false) => "未报",
                     None => "",
                 },
-                reported_colour: if rep == Some(false) { RED } else { GREEN },
+                reported_colour: if rep == Some(false) {
+                    palette::CRITICAL_TEXT
+                } else {
+                    palette::OK_TEXT
+                }
+                .css(),
                 total: codes[k] == "total",
             }
         })

@@ -17,6 +17,7 @@ use crate::analyze::{Analysis, UsedRow};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::fsutil::sha256_hex;
+use crate::layout::OutputDir;
 use crate::period::{self, Period};
 use crate::store::FileEntry;
 use crate::{format, fsutil};
@@ -94,8 +95,8 @@ pub struct ReferenceUnit {
 }
 
 /// Where a period's run folder is.
-pub fn run_dir(output_dir: &Path, pipeline: &Pipeline, period: Period) -> PathBuf {
-    output_dir.join(pipeline.name()).join(period.to_string())
+pub fn run_dir(output_dir: &OutputDir, pipeline: &Pipeline, period: Period) -> PathBuf {
+    output_dir.run(pipeline.name(), period)
 }
 
 /// Writes one CSV twin: the declared columns, UTF-8 with BOM, fractions unrounded.
@@ -147,11 +148,11 @@ pub struct Written {
     pub digest: DigestInfo,
 }
 
-pub fn write_run(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Written> {
+pub fn write_run(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<Written> {
     let (dir, digest) = put_in_place(
         meta.pipeline.def.output.keep_history,
-        &output_dir.join(meta.pipeline.name()),
-        &meta.period.to_string(),
+        &output_dir.pipeline(meta.pipeline.name()),
+        &OutputDir::run_folder(meta.period),
         meta.generated_at,
         |tmp| build(tmp, meta, a),
     )?;
@@ -192,7 +193,7 @@ pub(crate) fn put_in_place<T>(
     fsutil::sync_dir(&tmp)?;
     crate::faults::point("report", &tmp)?;
     if final_dir.exists() {
-        let history = parent.join(".history").join(name);
+        let history = OutputDir::history(parent, name);
         fs::create_dir_all(&history).map_err(|e| Error::io(&history, e))?;
         // Named by when the replacing run was made; a second run at the same moment (the same
         // --as-of) gets a numbered name.
@@ -308,10 +309,10 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
     }
     let manifest = manifest(meta, a, out.files, digest.clone())?;
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
-        path: dir.join("manifest.json"),
+        path: dir.join(crate::layout::MANIFEST),
         message: e.to_string(),
     })?;
-    fsutil::write_new(&dir.join("manifest.json"), &text)?;
+    fsutil::write_new(&dir.join(crate::layout::MANIFEST), &text)?;
     Ok(digest)
 }
 

@@ -12,17 +12,14 @@ use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::format;
 use crate::fsutil::{self, sha256_hex};
+use crate::layout::OutputDir;
 use crate::period::{self, Period};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `output/<pipeline>/review-<Y>/`.
-pub fn dir(output_dir: &Path, pipeline: &Pipeline, year: i32) -> PathBuf {
-    output_dir.join(pipeline.name()).join(folder(year))
-}
-
-fn folder(year: i32) -> String {
-    format!("review-{year}")
+pub fn dir(output_dir: &OutputDir, pipeline: &Pipeline, year: i32) -> PathBuf {
+    output_dir.review(pipeline.name(), year)
 }
 
 /// `六安市法律援助民生实事考核验收_2025.xlsx`.
@@ -294,8 +291,8 @@ pub struct ReviewManifest {
 }
 
 /// Compares the rows used with the December run folder's, if there is one.
-fn december_run(output_dir: &Path, meta: &RunMeta, used: &[UsedRow]) -> Option<DecemberRun> {
-    let path = super::run_dir(output_dir, meta.pipeline, meta.period).join("manifest.json");
+fn december_run(output_dir: &OutputDir, meta: &RunMeta, used: &[UsedRow]) -> Option<DecemberRun> {
+    let path = super::run_dir(output_dir, meta.pipeline, meta.period).join(crate::layout::MANIFEST);
     let bytes = std::fs::read(&path).ok()?;
     let m: super::Manifest = serde_json::from_slice(&bytes).ok()?;
     Some(DecemberRun {
@@ -307,7 +304,7 @@ fn december_run(output_dir: &Path, meta: &RunMeta, used: &[UsedRow]) -> Option<D
 
 /// Writes `output/<pipeline>/review-<Y>/` whole (or not at all) from a December analysis.
 /// Returns the folder and the memo.
-pub fn write(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<(PathBuf, String)> {
+pub fn write(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<(PathBuf, String)> {
     let p = meta.pipeline;
     let year = meta.period.year;
     if meta.period.month != 12 || !a.frames.contains_key("review") {
@@ -322,8 +319,8 @@ pub fn write(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<(PathBuf
     let december = december_run(output_dir, meta, &used);
     let (dir, ()) = super::put_in_place(
         p.def.output.keep_history,
-        &output_dir.join(p.name()),
-        &folder(year),
+        &output_dir.pipeline(p.name()),
+        &OutputDir::review_folder(year),
         meta.generated_at,
         |tmp| {
             let mut out = Outputs {
@@ -368,10 +365,10 @@ pub fn write(output_dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<(PathBuf
                 outputs: out.files,
             };
             let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
-                path: tmp.join("manifest.json"),
+                path: tmp.join(crate::layout::MANIFEST),
                 message: e.to_string(),
             })?;
-            fsutil::write_new(&tmp.join("manifest.json"), &text)
+            fsutil::write_new(&tmp.join(crate::layout::MANIFEST), &text)
         },
     )?;
     Ok((dir, memo))

@@ -18,8 +18,8 @@ use crate::period::Period;
 use crate::schema::{self, FIELDS, Kind, Rule};
 
 const FONT: &str = "宋体";
-const INPUT_FILL: u32 = 0xFFF2CC;
-const HEADER_FILL: u32 = 0xDDEBF7;
+const INPUT_FILL: u32 = crate::palette::INPUT_FILL.0;
+const HEADER_FILL: u32 = crate::palette::HEADER.0;
 /// The sheet row (0-based) of the header and of the unit's row.
 const HEADER_ROW: u32 = 2;
 const DATA_ROW: u32 = 3;
@@ -179,7 +179,9 @@ fn report_sheet(
         .set_align(FormatAlign::Center)
         .set_align(FormatAlign::VerticalCenter)
         .set_background_color(Color::RGB(HEADER_FILL));
-    let locked = base.clone().set_background_color(Color::RGB(0xF2F2F2));
+    let locked = base
+        .clone()
+        .set_background_color(Color::RGB(crate::palette::LOCKED_FILL.0));
     let input = base
         .clone()
         .set_unlocked()

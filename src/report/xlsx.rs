@@ -6,6 +6,7 @@
 use crate::analyze::{ColumnSpec, Fmt};
 use crate::error::{Error, Result};
 use crate::format::{self, DASH, round_half_away};
+use crate::palette;
 use crate::period;
 use polars::prelude::*;
 pub use rust_xlsxwriter::utility::column_number_to_name;
@@ -19,13 +20,13 @@ pub(crate) const FONT: &str = "宋体";
 
 pub(crate) const TITLE_FONT: &str = "黑体";
 
-pub(crate) const HEADER_FILL: u32 = 0xDDEBF7;
+pub(crate) const HEADER_FILL: u32 = palette::HEADER.0;
 
-pub(crate) const RED: u32 = 0xF8CBAD;
+pub(crate) const RED: u32 = palette::CRITICAL_FILL.0;
 
-pub(crate) const AMBER: u32 = 0xFFE699;
+pub(crate) const AMBER: u32 = palette::WARNING_FILL.0;
 
-pub(crate) const GREEN: u32 = 0xC6EFCE;
+pub(crate) const GREEN: u32 = palette::OK_FILL.0;
 
 /// What people read for the total row (its code is `total` in the data and the CSV twins).
 pub(crate) const TOTAL_ZH: &str = "合计";

@@ -88,7 +88,7 @@ pub(super) fn bureau_ok(
         (_, None) => Err((
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            Html(page("需要令牌", "<p>需要令牌。</p>")),
+            Html(page("需要令牌", "需要令牌。")),
         )
             .into_response()),
         _ => Err(nf()),

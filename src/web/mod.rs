@@ -19,11 +19,11 @@ mod pages;
 mod upload;
 
 pub use auth::{same_secret, secret, unit_path, unit_token, unit_url};
-pub use pages::{CellState, UnitRow, grid};
 
 use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::period::Period;
+use crate::status::Board;
 use crate::store::Store;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -48,35 +48,38 @@ struct Web {
     uploads: Arc<tokio::sync::Semaphore>,
     /// Asks the ingest task to take what waits in the inbox; answers with what it took.
     ingest: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>>,
-    /// Grids already computed, by (store generation, month, minute of "now").
-    grids: std::sync::Mutex<HashMap<GridKey, Arc<Vec<UnitRow>>>>,
+    /// Boards already computed, by (store generation, month, minute of "now").
+    boards: std::sync::Mutex<HashMap<BoardKey, Arc<Board>>>,
 }
 
 impl Web {
-    /// The units × months grid, computed once per store generation, month and minute: a page
-    /// asked for again (or by many counties at once) reads it from memory.
-    fn grid(&self, period: Period) -> Result<Arc<Vec<UnitRow>>> {
+    /// Who has reported (the units' status, the grid, the files seen), analysed once per store
+    /// generation, month and minute: a page asked for again, or by many counties at once, reads
+    /// it from memory; each commit of the store (a new generation) makes it anew.
+    fn board(&self, period: Period) -> Result<Arc<Board>> {
         let ctx = &self.ctx;
-        let key = (
-            Store::open(&ctx.data_dir).generation()?,
-            period,
-            ctx.now().timestamp() / 60,
-        );
+        let store = Store::open(&ctx.data_dir);
+        let key = (store.generation()?, period, ctx.now().timestamp() / 60);
         // One computation at a time: pages asked for together wait for the first, then read it.
-        let mut m = self.grids.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(g) = m.get(&key) {
-            return Ok(g.clone());
+        let mut m = self.boards.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = m.get(&key) {
+            return Ok(b.clone());
         }
-        let g = Arc::new(grid(ctx, period)?);
+        let b = Arc::new(crate::status::board(
+            &ctx.pipeline,
+            &store,
+            period,
+            &ctx.now(),
+        )?);
         // Only the newest generation and minute are worth keeping.
         m.retain(|k, _| k.0 == key.0 && k.2 == key.2);
-        m.insert(key, g.clone());
-        Ok(g)
+        m.insert(key, b.clone());
+        Ok(b)
     }
 }
 
-/// (store generation, month, minute of "now"): what a grid is computed from.
-type GridKey = (i64, Period, i64);
+/// (store generation, month, minute of "now"): what a board is computed from.
+type BoardKey = (i64, Period, i64);
 
 /// What one ingest of the web's ingest task took (or why it could not).
 type Taken = Arc<std::result::Result<Vec<crate::store::FileEntry>, String>>;
@@ -142,7 +145,7 @@ pub async fn serve(
         extra,
         uploads,
         ingest,
-        grids: std::sync::Mutex::new(HashMap::new()),
+        boards: std::sync::Mutex::new(HashMap::new()),
     });
     let app = Router::new()
         .route("/", get(bureau))

@@ -1,20 +1,67 @@
 //! The pages: the bureau's status page and its JSON twin, each county's page, downloads of a
-//! run's files and the monthly template. HTML is written here, escaped, with no script and no
-//! outside asset; every figure comes from the store, the analyses or a run's manifest.
+//! run's files and the monthly template. The HTML is the minijinja templates in `templates/`
+//! (every value escaped, no script, no outside asset); this module gathers what they show —
+//! every figure from the store's analyses (the grid's states from sql/22_grid.sql), the run
+//! folders' manifests or `fayuan status` — and paints nothing itself.
 
 use super::Web;
 use super::auth::{bureau_ok, unit_ok};
 use crate::app::Context;
 use crate::error::{Error, Result};
+use crate::layout::OutputDir;
 use crate::period::{self, Period};
-use crate::status;
-use crate::store::{Outcome, Store};
+use crate::status::{self, UnitRow};
+use crate::store::{FileEntry, Outcome};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock};
+
+/// The pages' templates, compiled once.
+static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
+    let mut env = minijinja::Environment::new();
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    // Every value escaped as [`esc`] does, whatever minijinja's own escaping would be.
+    env.set_formatter(|out, state, value| {
+        if *state.auto_escape() == minijinja::AutoEscape::Html
+            && !value.is_safe()
+            && !value.is_none()
+            && !value.is_undefined()
+        {
+            out.write_str(&esc(&value.to_string()))
+                .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
+    for (name, text) in [
+        ("page.html", include_str!("templates/page.html")),
+        ("parts.html", include_str!("templates/parts.html")),
+        ("bureau.html", include_str!("templates/bureau.html")),
+        ("county.html", include_str!("templates/county.html")),
+    ] {
+        // Checked by the unit test below: a template that does not parse fails the build's tests.
+        if let Err(e) = env.add_template(name, text) {
+            tracing::error!(template = name, error = %e, "web template");
+        }
+    }
+    env
+});
+
+/// A page from its template and values; a template that fails is the plain error page.
+fn render(template: &str, ctx: minijinja::Value) -> std::result::Result<String, String> {
+    PAGES
+        .get_template(template)
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| format!("{template}: {e:#}"))
+}
 
 /// The one answer to anything unknown or unauthorised: nothing revealed.
 pub(super) async fn not_found() -> Response {
@@ -22,7 +69,7 @@ pub(super) async fn not_found() -> Response {
 }
 
 pub(super) fn nf() -> Response {
-    answer(StatusCode::NOT_FOUND, "未找到", "<p>页面不存在。</p>")
+    answer(StatusCode::NOT_FOUND, "未找到", "页面不存在。")
 }
 
 pub(super) fn esc(s: &str) -> String {
@@ -33,123 +80,94 @@ pub(super) fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// A whole page: Chinese, readable on a phone, no script, no outside asset.
-pub(super) fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title>\
-<style>body{{font-family:\"PingFang SC\",\"Microsoft YaHei\",\"WenQuanYi Micro Hei\",sans-serif;margin:12px;color:#222;max-width:1100px}}\
-table{{border-collapse:collapse;margin:6px 0 14px;font-size:14px}}td,th{{border:1px solid #bbb;padding:4px 6px;text-align:center}}\
-th{{background:#ddebf7}}.ok{{background:#c6efce}}.late{{background:#ffe699}}.missing{{background:#f8cbad}}\
-.rejected{{background:#f4b084}}.pending{{background:#fff2cc}}.none{{color:#999}}pre{{white-space:pre-wrap;font-size:13px;background:#f6f6f6;padding:8px}}\
-h1{{font-size:20px}}h2{{font-size:17px;margin-top:18px}}.wrap{{overflow-x:auto}}</style></head>\
-<body><h1>{t}</h1>{body}</body></html>",
-        t = esc(title)
+/// A small page with a title and one paragraph.
+pub(super) fn page(title: &str, message: &str) -> String {
+    render(
+        "page.html",
+        minijinja::context! { title, message, palette => ser(crate::palette::for_templates()) },
     )
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "web page failed");
+        String::from("<!DOCTYPE html><title>出错了</title><p>页面生成失败。</p>")
+    })
 }
 
-/// One cell of the grid: the state in words (and a colour class).
-#[derive(Debug, Clone, Serialize)]
-pub struct CellState {
-    pub month: u32,
-    /// 已报 / 逾期 / 未报 / 被拒 / 待说明 / — (not yet due)
-    pub state: String,
-    pub version: Option<i64>,
+/// A small page with a status.
+pub(super) fn answer(status: StatusCode, title: &str, message: &str) -> Response {
+    (status, Html(page(title, message))).into_response()
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct UnitRow {
-    pub code: String,
-    pub name: String,
-    pub months: Vec<CellState>,
+/// A serialisable value for a template.
+fn ser<T: Serialize>(v: T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(v))
 }
 
-/// The units × months grid of the year, up to `period`, as of now.
-pub fn grid(ctx: &Context, period: Period) -> Result<Vec<UnitRow>> {
-    let p = &ctx.pipeline;
-    let now = ctx.now();
-    let store = Store::open(&ctx.data_dir);
-    let (stored, files) = (store.rows()?, store.files()?);
-    let mut rows: Vec<UnitRow> = p
-        .units
-        .iter()
-        .map(|u| UnitRow {
-            code: u.code.clone(),
-            name: u.name.clone(),
-            months: Vec::new(),
-        })
-        .collect();
-    for m in 1..=period.month {
-        let month = Period::new(period.year, m).ok_or_else(|| Error::Usage("month".into()))?;
-        let due = now >= month.deadline(p.def.submission.deadline_day);
-        let statuses = status::unit_status_of(p, &stored, &files, month, &now)?;
-        let month_start = period::instant_text(&period::local(
-            month.next().first_day().and_time(chrono::NaiveTime::MIN),
-        ));
-        for (row, s) in rows.iter_mut().zip(&statuses) {
-            let this_month = format!("{m}月");
-            let pending = s
-                .pending
+/// A whole page from its template, or the error page.
+fn whole(template: &str, ctx: minijinja::Value) -> Response {
+    match render(template, ctx) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => server_error(&e),
+    }
+}
+
+/// One cell of the grid as painted: the state's words and its code (the CSS class).
+#[derive(Serialize)]
+struct CellView<'a> {
+    month: u32,
+    state: &'a str,
+    code: &'a str,
+    /// The version in force (the county page's table).
+    version: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct RowView<'a> {
+    code: &'a str,
+    name: &'a str,
+    months: Vec<CellView<'a>>,
+}
+
+/// The grid's rows as the templates read them.
+fn grid_view(rows: &[UnitRow]) -> Vec<RowView<'_>> {
+    rows.iter()
+        .map(|r| RowView {
+            code: &r.code,
+            name: &r.name,
+            months: r
+                .months
                 .iter()
-                .any(|x| x.starts_with(&format!("{this_month} ")));
-            let rejected = files.iter().any(|f| {
-                f.outcome == Outcome::Rejected
-                    && f.unit_codes.split(',').any(|c| c == row.code)
-                    && f.arrived_at >= month_start
-            });
-            let (state, version) = match &s.latest {
-                Some(l) if pending => ("待说明".to_string(), Some(l.version)),
-                Some(l) if l.late => ("逾期".to_string(), Some(l.version)),
-                Some(l) => ("已报".to_string(), Some(l.version)),
-                None if rejected => ("被拒".to_string(), None),
-                None if due => ("未报".to_string(), None),
-                None => ("—".to_string(), None),
-            };
-            row.months.push(CellState {
-                month: m,
-                state,
-                version,
-            });
-        }
-    }
-    Ok(rows)
+                .map(|c| CellView {
+                    month: c.month,
+                    state: &c.state,
+                    code: &c.code,
+                    version: c.version,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
-pub(super) fn class(state: &str) -> &'static str {
-    match state {
-        "已报" => "ok",
-        "逾期" => "late",
-        "未报" => "missing",
-        "被拒" => "rejected",
-        "待说明" => "pending",
-        _ => "none",
-    }
+/// A refused file as the pages list it.
+#[derive(Serialize)]
+struct Refused {
+    name: String,
+    arrived: String,
+    problems: String,
 }
 
-pub(super) fn grid_html(rows: &[UnitRow], period: Period) -> String {
-    let mut h = String::from("<div class=\"wrap\"><table id=\"grid\"><tr><th>单位</th>");
-    for m in 1..=period.month {
-        h.push_str(&format!("<th>{m}月</th>"));
-    }
-    h.push_str("</tr>");
-    for r in rows {
-        h.push_str(&format!(
-            "<tr data-unit=\"{}\"><th>{}</th>",
-            esc(&r.code),
-            esc(&r.name)
-        ));
-        for c in &r.months {
-            h.push_str(&format!(
-                "<td class=\"{}\" data-month=\"{}\">{}</td>",
-                class(&c.state),
-                c.month,
-                esc(&c.state)
-            ));
-        }
-        h.push_str("</tr>");
-    }
-    h.push_str("</table></div><p>图例：已报 / 逾期（晚于截止时间报送）/ 未报（已过截止时间）/ 被拒（有被拒收的文件，尚无有效数据）/ 待说明（数据异常，待县区说明）/ —（尚未到期）</p>");
-    h
+/// The last ten files refused (newest first) among `files` that `keep` keeps.
+fn refused(files: &[FileEntry], keep: impl Fn(&FileEntry) -> bool) -> Vec<Refused> {
+    files
+        .iter()
+        .filter(|f| f.outcome == Outcome::Rejected && keep(f))
+        .rev()
+        .take(10)
+        .map(|f| Refused {
+            name: f.file_name.clone(),
+            arrived: period::minute_text(&f.arrived_at),
+            problems: f.problems.clone(),
+        })
+        .collect()
 }
 
 /// The period asked for (`?period=2025-06`), else the month before now, within the year.
@@ -168,10 +186,9 @@ pub(super) fn period_of(ctx: &Context, query: &HashMap<String, String>) -> Optio
     })
 }
 
-/// The run folders of the pipeline (newest first): (period, the manifest's output files).
 /// The files a run or review folder's manifest lists, and the manifest.
 pub(super) fn listed_outputs(dir: &std::path::Path) -> Option<(Vec<String>, serde_json::Value)> {
-    let bytes = std::fs::read(dir.join("manifest.json")).ok()?;
+    let bytes = std::fs::read(dir.join(crate::layout::MANIFEST)).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let files = v["outputs"]
         .as_array()?
@@ -183,11 +200,10 @@ pub(super) fn listed_outputs(dir: &std::path::Path) -> Option<(Vec<String>, serd
 
 /// The report runs of the year, newest first: (month, files listed, subject).
 pub(super) fn runs(ctx: &Context) -> Vec<(Period, Vec<String>, String)> {
-    let dir = ctx.output_dir.join(ctx.pipeline.name());
     let mut out: Vec<_> = (1..=12)
         .filter_map(|m| Period::new(ctx.pipeline.year(), m))
         .filter_map(|p| {
-            let (files, v) = listed_outputs(&dir.join(p.to_string()))?;
+            let (files, v) = listed_outputs(&ctx.output_dir.run(ctx.pipeline.name(), p))?;
             let subject = v["digest"]["subject"].as_str().unwrap_or("").to_string();
             Some((p, files, subject))
         })
@@ -198,21 +214,27 @@ pub(super) fn runs(ctx: &Context) -> Vec<(Period, Vec<String>, String)> {
 
 /// The files of the year's review folder (`review-<Y>/`) as its manifest lists them.
 pub(super) fn review_files(ctx: &Context) -> Option<(String, Vec<String>)> {
-    let folder = format!("review-{}", ctx.pipeline.year());
-    let dir = ctx.output_dir.join(ctx.pipeline.name()).join(&folder);
-    listed_outputs(&dir).map(|(files, _)| (folder, files))
+    let year = ctx.pipeline.year();
+    let dir = ctx.output_dir.review(ctx.pipeline.name(), year);
+    listed_outputs(&dir).map(|(files, _)| (OutputDir::review_folder(year), files))
+}
+
+/// A download link.
+#[derive(Serialize)]
+struct Link {
+    href: String,
+    name: String,
 }
 
 /// Download links to a folder's files.
-pub(super) fn file_links(h: &mut String, folder: &str, files: &[String], token: &str) {
-    for f in files {
-        h.push_str(&format!(
-            "<a href=\"/bureau/file/{folder}/{}?token={}\">{}</a> ",
-            urlencode(f),
-            esc(token),
-            esc(f)
-        ));
-    }
+fn links(folder: &str, files: &[String], token: &str) -> Vec<Link> {
+    files
+        .iter()
+        .map(|f| Link {
+            href: format!("/bureau/file/{folder}/{}?token={token}", urlencode(f)),
+            name: f.clone(),
+        })
+        .collect()
 }
 
 pub(super) async fn bureau(
@@ -224,24 +246,15 @@ pub(super) async fn bureau(
         return r;
     }
     let Some(period) = period_of(&w.ctx, &query) else {
-        return (
+        return answer(
             StatusCode::BAD_REQUEST,
-            Html(page("参数错误", "<p>统计月份应如 2025-06。</p>")),
-        )
-            .into_response();
+            "参数错误",
+            "统计月份应如 2025-06。",
+        );
     };
     let w2 = w.clone();
-    match tokio::task::spawn_blocking(move || bureau_body(&w2, period)).await {
-        Ok(Ok(body)) => Html(page(
-            &format!(
-                "{}{} 报送情况（{}）",
-                w.ctx.pipeline.def.pipeline.city,
-                w.ctx.pipeline.def.pipeline.title,
-                period.zh()
-            ),
-            &body,
-        ))
-        .into_response(),
+    match tokio::task::spawn_blocking(move || bureau_page(&w2, period)).await {
+        Ok(Ok(page)) => page,
         Ok(Err(e)) => server_error(&e.to_string()),
         Err(_) => server_error("内部错误"),
     }
@@ -249,100 +262,99 @@ pub(super) async fn bureau(
 
 pub(super) fn server_error(why: &str) -> Response {
     tracing::error!(error = %why, "web page failed");
-    (
+    answer(
         StatusCode::INTERNAL_SERVER_ERROR,
-        Html(page(
-            "出错了",
-            "<p>页面生成失败，请稍后再试或联系数据人员。</p>",
-        )),
+        "出错了",
+        "页面生成失败，请稍后再试或联系数据人员。",
     )
-        .into_response()
 }
 
-pub(super) fn bureau_body(w: &Web, period: Period) -> Result<String> {
+/// The latest report's alerts, as its `alerts.csv` lists them (None: no such file).
+fn latest_alerts(ctx: &Context, p: Period) -> Option<Vec<BTreeMap<&'static str, String>>> {
+    let path = ctx
+        .output_dir
+        .run(ctx.pipeline.name(), p)
+        .join("alerts.csv");
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut rd = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let head = rd.headers().cloned().unwrap_or_default();
+    let at = |k: &str| head.iter().position(|x| x == k);
+    Some(
+        rd.records()
+            .flatten()
+            .map(|r| {
+                let get = |k: &str| at(k).and_then(|i| r.get(i)).unwrap_or("").to_string();
+                BTreeMap::from([
+                    ("severity", get("severity_zh")),
+                    ("unit", get("unit_name")),
+                    ("message", get("message")),
+                ])
+            })
+            .collect(),
+    )
+}
+
+/// The bureau's page: the grid, the latest report and its alerts, every report's files, the
+/// text of `fayuan status`, the files refused lately.
+pub(super) fn bureau_page(w: &Web, period: Period) -> Result<Response> {
     let ctx = &w.ctx;
     let token = w.bureau_token.clone().unwrap_or_default();
-    let mut h = String::new();
-    h.push_str(&format!(
-        "<p>数据截至 {}。<a href=\"/api/status?period={period}&amp;token={}\">JSON</a></p>",
-        esc(&period::instant_zh(&ctx.now())),
-        esc(&token)
-    ));
-    h.push_str("<h2>各单位各月报送情况</h2>");
-    h.push_str(&grid_html(&w.grid(period)?, period));
-    // The latest report: its subject (headline figures) and alerts.
+    let board = w.board(period)?;
     let runs = runs(ctx);
-    if let Some((p, _, subject)) = runs.iter().find(|r| r.0 <= period).or(runs.first()) {
-        h.push_str(&format!(
-            "<h2>最新报告（{}）</h2><p id=\"headline\">{}</p>",
-            p.zh(),
-            esc(subject)
-        ));
-        let alerts = ctx
-            .output_dir
-            .join(ctx.pipeline.name())
-            .join(p.to_string())
-            .join("alerts.csv");
-        if let Ok(text) = std::fs::read_to_string(&alerts) {
-            h.push_str("<table id=\"alerts\"><tr><th>级别</th><th>单位</th><th>说明</th></tr>");
-            let mut rd = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-            let head = rd.headers().cloned().unwrap_or_default();
-            let at = |k: &str| head.iter().position(|x| x == k);
-            for r in rd.records().flatten() {
-                let get = |k: &str| at(k).and_then(|i| r.get(i)).unwrap_or("");
-                h.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
-                    esc(get("severity_zh")),
-                    esc(get("unit_name")),
-                    esc(get("message"))
-                ));
+    let latest = runs
+        .iter()
+        .find(|r| r.0 <= period)
+        .or(runs.first())
+        .map(|(p, _, subject)| {
+            minijinja::context! {
+                period_zh => p.zh(),
+                subject => subject,
+                alerts => ser(latest_alerts(ctx, *p)),
             }
-            h.push_str("</table>");
-        }
-    }
-    h.push_str("<h2>报告与下载</h2><ul>");
-    if let Some((folder, files)) = review_files(ctx) {
-        h.push_str(&format!(
-            "<li id=\"review\">{}年度考核验收<br>",
-            ctx.pipeline.year()
-        ));
-        file_links(&mut h, &folder, &files, &token);
-        h.push_str("</li>");
-    }
-    for (p, files, subject) in &runs {
-        h.push_str(&format!("<li>{}：{}<br>", p.zh(), esc(subject)));
-        file_links(&mut h, &p.to_string(), files, &token);
-        h.push_str("</li>");
-    }
-    h.push_str("</ul>");
-    // Everything `fayuan status` says: deliveries, rejected files, schedules, sources.
-    let mut text = status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now())?;
-    for line in (w.extra)(ctx) {
-        text.push_str(&line);
-        text.push('\n');
-    }
-    h.push_str(&format!(
-        "<h2>详细状态（与 fayuan status 相同）</h2><pre>{}</pre>",
-        esc(&text)
-    ));
-    let store = Store::open(&ctx.data_dir);
-    let rejected: Vec<_> = store
-        .files()?
-        .into_iter()
-        .filter(|f| f.outcome == Outcome::Rejected)
+        });
+    let review = review_files(ctx).map(|(folder, files)| {
+        minijinja::context! { year => ctx.pipeline.year(), links => ser(links(&folder, &files, &token)) }
+    });
+    let runs: Vec<_> = runs
+        .iter()
+        .map(|(p, files, subject)| {
+            minijinja::context! {
+                period_zh => p.zh(),
+                subject => subject,
+                links => ser(links(&OutputDir::run_folder(*p), files, &token)),
+            }
+        })
         .collect();
-    if !rejected.is_empty() {
-        h.push_str("<h2>最近被拒收的文件</h2>");
-        for f in rejected.iter().rev().take(10) {
-            h.push_str(&format!(
-                "<p><b>{}</b>（{}）</p><pre>{}</pre>",
-                esc(&f.file_name),
-                esc(&period::minute_text(&f.arrived_at)),
-                esc(&f.problems)
-            ));
-        }
+    // Everything `fayuan status` says: deliveries, rejected files, schedules, sources.
+    let mut status_text = status::render_from(
+        &ctx.pipeline,
+        &ctx.data_dir,
+        period,
+        &ctx.now(),
+        &board.units,
+        &board.files,
+    )?;
+    for line in (w.extra)(ctx) {
+        status_text.push_str(&line);
+        status_text.push('\n');
     }
-    Ok(h)
+    let def = &ctx.pipeline.def.pipeline;
+    Ok(whole(
+        "bureau.html",
+        minijinja::context! {
+            title => format!("{}{} 报送情况（{}）", def.city, def.title, period.zh()),
+            palette => ser(crate::palette::for_templates()),
+            as_of => period::instant_zh(&ctx.now()),
+            json_href => format!("/api/status?period={period}&token={token}"),
+            months => (1..=period.month).collect::<Vec<_>>(),
+            rows => ser(grid_view(&board.grid)),
+            latest,
+            review,
+            runs,
+            status_text,
+            rejected => ser(refused(&board.files, |_| true)),
+        },
+    ))
 }
 
 pub(super) fn urlencode(s: &str) -> String {
@@ -389,7 +401,11 @@ pub(super) async fn download(
     {
         return nf();
     }
-    let dir = w.ctx.output_dir.join(w.ctx.pipeline.name()).join(&folder);
+    let dir = w
+        .ctx
+        .output_dir
+        .pipeline(w.ctx.pipeline.name())
+        .join(&folder);
     match read_no_links(&dir, &listed) {
         Ok(bytes) => {
             let kind = if listed.ends_with(".xlsx") {
@@ -452,14 +468,12 @@ pub(super) async fn api_status(
     let w2 = w.clone();
     let result = tokio::task::spawn_blocking(move || {
         let ctx = &w2.ctx;
-        let store = Store::open(&ctx.data_dir);
-        let units = status::unit_status(&ctx.pipeline, &store, period, &ctx.now())?;
-        let grid = w2.grid(period)?;
+        let board = w2.board(period)?;
         Ok::<_, Error>(serde_json::json!({
             "pipeline": ctx.pipeline.name(),
             "period": period.to_string(),
             "as_of": period::instant_text(&ctx.now()),
-            "units": units.iter().map(|u| serde_json::json!({
+            "units": board.units.iter().map(|u| serde_json::json!({
                 "unit_code": u.code,
                 "unit_name": u.name,
                 "reported": u.latest.is_some(),
@@ -469,7 +483,7 @@ pub(super) async fn api_status(
                 "source_file": u.latest.as_ref().map(|l| l.source_file.clone()),
                 "pending": u.pending,
             })).collect::<Vec<_>>(),
-            "grid": grid,
+            "grid": board.grid,
         }))
     })
     .await;
@@ -489,20 +503,23 @@ pub(super) async fn county(
     };
     let unit = unit.clone();
     let w2 = w.clone();
-    match tokio::task::spawn_blocking(move || county_body(&w2, &unit, &token, None)).await {
-        Ok(Ok(html)) => Html(html).into_response(),
+    match tokio::task::spawn_blocking(move || county_page(&w2, &unit, &token, None)).await {
+        Ok(Ok(html)) => html,
         Ok(Err(e)) => server_error(&e.to_string()),
         Err(_) => server_error("内部错误"),
     }
 }
 
-pub(super) fn county_body(
+/// A county's page: its months, the versions in force, its refused files, the template of the
+/// month being collected and the upload form — with the result of an upload just made.
+pub(super) fn county_page(
     w: &Web,
     unit: &crate::config::Unit,
     token: &str,
     result: Option<&str>,
-) -> Result<String> {
+) -> Result<Response> {
     let ctx = &w.ctx;
+    // The month being collected: the one before now, within the pipeline's year.
     let period = Period::of(ctx.now().date_naive()).prev();
     let period = if period.year == ctx.pipeline.year() {
         period
@@ -510,72 +527,28 @@ pub(super) fn county_body(
         Period::new(ctx.pipeline.year(), 12).unwrap_or(period)
     };
     let base = format!("/u/{}/{}", unit.code, token);
-    let mut h = String::new();
-    if let Some(r) = result {
-        h.push_str(&format!(
-            "<h2>本次上传结果</h2><pre id=\"result\">{}</pre>",
-            esc(r)
-        ));
-    }
-    h.push_str(&format!(
-        "<p>数据截至 {}。</p>",
-        esc(&period::instant_zh(&ctx.now()))
-    ));
-    let rows: Vec<UnitRow> = w
-        .grid(period)?
+    let board = w.board(period)?;
+    let rows: Vec<UnitRow> = board
+        .grid
         .iter()
         .filter(|r| r.code == unit.code)
         .cloned()
         .collect();
-    h.push_str("<h2>本单位各月报送情况</h2>");
-    h.push_str(&grid_html(&rows, period));
-    // Versions in force, month by month.
-    h.push_str("<table id=\"versions\"><tr><th>月份</th><th>采用版本</th></tr>");
-    if let Some(r) = rows.first() {
-        for c in &r.months {
-            h.push_str(&format!(
-                "<tr><td>{}月</td><td>{}</td></tr>",
-                c.month,
-                c.version
-                    .map(|v| format!("第{v}版"))
-                    .unwrap_or_else(|| "—".into())
-            ));
-        }
-    }
-    h.push_str("</table>");
-    let store = Store::open(&ctx.data_dir);
-    let rejected: Vec<_> = store
-        .files()?
-        .into_iter()
-        .filter(|f| {
-            f.outcome == Outcome::Rejected && f.unit_codes.split(',').any(|c| c == unit.code)
-        })
-        .collect();
-    if !rejected.is_empty() {
-        h.push_str("<h2>被拒收的文件</h2>");
-        for f in rejected.iter().rev().take(10) {
-            h.push_str(&format!(
-                "<p><b>{}</b>（{}）</p><pre>{}</pre>",
-                esc(&f.file_name),
-                esc(&period::minute_text(&f.arrived_at)),
-                esc(&f.problems)
-            ));
-        }
-    }
-    // The template of the month being collected (the one before now, within the year).
-    let template_month = period;
-    h.push_str(&format!(
-        "<h2>报送</h2><p><a id=\"template\" href=\"{base}/template?period={template_month}\">下载{}月报表模板</a></p>\
-<form id=\"upload\" method=\"post\" action=\"{base}\" enctype=\"multipart/form-data\">\
-<p><input type=\"file\" name=\"file\" id=\"file\" accept=\".xlsx,.xls,.ods,.csv,.json\"> \
-<button type=\"submit\" id=\"send\">上传</button></p>\
-<p>每次上传一个文件，不超过 {} MB；只能包含本单位的数据。上传后立即检查并显示结果。</p></form>",
-        template_month.zh(),
-        ctx.pipeline.def.web.max_upload_mb
-    ));
-    Ok(page(
-        &format!("{} {} 报送情况", ctx.pipeline.def.pipeline.title, unit.name),
-        &h,
+    Ok(whole(
+        "county.html",
+        minijinja::context! {
+            title => format!("{} {} 报送情况", ctx.pipeline.def.pipeline.title, unit.name),
+            palette => ser(crate::palette::for_templates()),
+            result,
+            as_of => period::instant_zh(&ctx.now()),
+            months => (1..=period.month).collect::<Vec<_>>(),
+            rows => ser(grid_view(&rows)),
+            rejected => ser(refused(&board.files, |f| f.unit_codes.split(',').any(|c| c == unit.code))),
+            template_href => format!("{base}/template?period={period}"),
+            template_month => period.zh(),
+            base,
+            max_upload_mb => ctx.pipeline.def.web.max_upload_mb,
+        },
     ))
 }
 
@@ -615,7 +588,21 @@ pub(super) async fn county_template(
     }
 }
 
-/// A small page with a status.
-pub(super) fn answer(status: StatusCode, title: &str, body: &str) -> Response {
-    (status, Html(page(title, body))).into_response()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_template_parses_and_escapes_as_esc_does() {
+        for name in ["page.html", "parts.html", "bureau.html", "county.html"] {
+            assert!(PAGES.get_template(name).is_ok(), "{name}");
+        }
+        let html = page("<a & 'b'>", "x/y \"z\"");
+        assert!(
+            html.contains("<title>&lt;a &amp; &#39;b&#39;&gt;</title>"),
+            "{html}"
+        );
+        assert!(html.contains("<p>x/y &quot;z&quot;</p>"), "{html}");
+        assert!(html.contains(".ok{background:#c6efce}"), "{html}");
+    }
 }

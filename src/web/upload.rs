@@ -3,14 +3,14 @@
 //! and answered with what became of it — a refused upload kept in quarantine with its reason.
 
 use super::auth::unit_ok;
-use super::pages::{answer, county_body, nf, server_error};
+use super::pages::{answer, county_page, nf, server_error};
 use super::{Taken, Web};
 use crate::app::Context;
 use crate::store::{Outcome, Store};
 use crate::{fsutil, ingest};
 use axum::extract::{Multipart, Path as UrlPath, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -214,7 +214,7 @@ pub(super) async fn upload(
                     .find(|f| f.file_name == inbox_name && f.sha256 == r.sha)
             });
         let text = upload_result(&r.name, &inbox_name, entry.as_ref());
-        county_body(&w2, &unit, &token2, Some(&text))
+        county_page(&w2, &unit, &token2, Some(&text))
     })
     .await;
     // Kept, but over the limit: the page says what happened, under the status that says so.
@@ -224,7 +224,10 @@ pub(super) async fn upload(
         StatusCode::OK
     };
     match text {
-        Ok(Ok(html)) => (status, Html(html)).into_response(),
+        Ok(Ok(mut page)) => {
+            *page.status_mut() = status;
+            page
+        }
         Ok(Err(e)) => server_error(&e.to_string()),
         Err(_) => server_error("内部错误"),
     }
@@ -236,19 +239,19 @@ fn not_received(w: &Web, why: NotReceived) -> Response {
         NotReceived::NoFile => answer(
             StatusCode::BAD_REQUEST,
             "未选择文件",
-            "<p>请选择要上传的月报表文件后再点“上传”。</p>",
+            "请选择要上传的月报表文件后再点“上传”。",
         ),
         NotReceived::TooLarge => too_large(w),
         NotReceived::Malformed => answer(
             StatusCode::BAD_REQUEST,
             "上传格式有误",
-            "<p>上传的表单格式有误（应为浏览器提交的 multipart/form-data 表单），文件未收到。请在本页面用“上传”按钮重新上传。</p>",
+            "上传的表单格式有误（应为浏览器提交的 multipart/form-data 表单），文件未收到。请在本页面用“上传”按钮重新上传。",
         ),
         NotReceived::Slow => answer(
             StatusCode::REQUEST_TIMEOUT,
             "上传超时",
             &format!(
-                "<p>文件未在 {} 秒内传完，未收到。请检查网络后重新上传。</p>",
+                "文件未在 {} 秒内传完，未收到。请检查网络后重新上传。",
                 w.ctx.pipeline.def.web.body_timeout_seconds
             ),
         ),
@@ -326,7 +329,7 @@ pub(super) fn too_large(w: &Web) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE,
         "文件过大",
         &format!(
-            "<p>上传的文件远超 {} MB 的上限，已中止接收，未保存。月报表通常只有几 KB，请检查是否选错了文件。</p>",
+            "上传的文件远超 {} MB 的上限，已中止接收，未保存。月报表通常只有几 KB，请检查是否选错了文件。",
             w.ctx.pipeline.def.web.max_upload_mb
         ),
     )

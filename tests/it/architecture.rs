@@ -311,3 +311,39 @@ fn no_file_and_no_function_is_too_long() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn every_colour_comes_from_the_palette() {
+    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
+    let wrong = only_in_strings(
+        "a colour written outside palette.rs",
+        &["src/palette.rs"],
+        &|l| {
+            let bytes: Vec<char> = l.chars().collect();
+            (0..bytes.len()).any(|k| {
+                let lead = bytes[k] == '#' || (bytes[k] == 'x' && k > 0 && bytes[k - 1] == '0');
+                let digits: String = bytes[k + 1..].iter().take(7).collect();
+                lead && digits.chars().count() >= 6
+                    && hex(&digits.chars().take(6).collect::<String>())
+                    && !digits.chars().nth(6).is_some_and(|c| c.is_ascii_hexdigit())
+            })
+        },
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn only_layout_knows_the_output_folder() {
+    let wrong = only_in_strings(
+        "an output-folder path built outside layout.rs",
+        &["src/layout.rs"],
+        &|l| {
+            l.contains("\"review-")
+                || l.contains(".join(\".history\")")
+                || l.contains(".join(\"templates\")")
+                || l.contains("\"manifest.json\"")
+                || l.contains("output_dir.join(")
+        },
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -9,6 +9,7 @@ mod email;
 mod faults;
 mod fixtures;
 mod fuzz;
+mod grid;
 mod indicators;
 mod ingest;
 mod mail;
