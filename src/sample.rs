@@ -376,6 +376,7 @@ fn synthetic_pipeline(template: &Pipeline, units: usize, rng: &mut Rng) -> Resul
             title: t.pipeline.title.clone(),
             city: format!("样例{units}单位"),
             office: t.pipeline.office.clone(),
+            area: None,
             year: t.pipeline.year,
             total_target: Some(defs.iter().map(|u| u.target).sum()),
             previous: None,

@@ -73,17 +73,19 @@ facts AS (
   CROSS JOIN params pr
 ),
 named AS (
+  -- The names of the requirements not met, from the one list of them (requirement_names).
   SELECT fc.*,
-         CONCAT(CASE WHEN fc.completion_pass THEN '' ELSE '、年度目标完成率' END,
-                CASE WHEN fc.arrival_pass THEN '' ELSE '、资金到位率' END,
-                CASE WHEN fc.expenditure_pass THEN '' ELSE '、业务经费支出率' END,
-                CASE WHEN fc.case_share_pass THEN '' ELSE '、办案补贴及直接费用占比' END,
-                CASE WHEN fc.per_case_input_pass THEN '' ELSE '、案均投入' END,
-                CASE WHEN fc.satisfaction_pass THEN '' ELSE '、满意度' END,
-                CASE WHEN fc.complaint_resolution_pass THEN '' ELSE '、投诉办结率' END,
-                CASE WHEN fc.on_time_pass THEN '' ELSE '、按时报送' END,
-                CASE WHEN fc.checks_pass THEN '' ELSE '、核实事项说明' END) AS failed_list
+         CONCAT(CASE WHEN fc.completion_pass THEN '' ELSE CONCAT('、', rn.name_completion) END,
+                CASE WHEN fc.arrival_pass THEN '' ELSE CONCAT('、', rn.name_arrival) END,
+                CASE WHEN fc.expenditure_pass THEN '' ELSE CONCAT('、', rn.name_expenditure) END,
+                CASE WHEN fc.case_share_pass THEN '' ELSE CONCAT('、', rn.name_case_share) END,
+                CASE WHEN fc.per_case_input_pass THEN '' ELSE CONCAT('、', rn.name_per_case_input) END,
+                CASE WHEN fc.satisfaction_pass THEN '' ELSE CONCAT('、', rn.name_satisfaction) END,
+                CASE WHEN fc.complaint_resolution_pass THEN '' ELSE CONCAT('、', rn.name_complaint_resolution) END,
+                CASE WHEN fc.on_time_pass THEN '' ELSE CONCAT('、', rn.name_on_time) END,
+                CASE WHEN fc.checks_pass THEN '' ELSE CONCAT('、', rn.name_checks) END) AS failed_list
   FROM facts fc
+  CROSS JOIN requirement_names rn
 )
 SELECT nm.ord, nm.unit_code, nm.unit_name, nm.target, nm.ytd_approved, nm.completion_rate,
        nm.completion_pass, nm.arrival_rate, nm.arrival_pass, nm.expenditure_rate,

@@ -35,6 +35,7 @@ pub fn params_frame(
         "month" => [i64::from(period.month)],
         "period" => [period.to_string()],
         "period_zh" => [period.zh()],
+        "area" => [pipeline.area()],
         "year_start" => [Period { year: period.year, month: 1 }.to_string()],
         "as_of" => [period::instant_text(as_of)],
         "as_of_zh" => [period::instant_zh(as_of)],

@@ -20,10 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 
 mod alerts;
 mod frames;
+mod requirements;
 
 pub use alerts::Alert;
 use alerts::{add_alerts, fill_messages, restated};
 use frames::*;
+pub use requirements::{REQUIREMENTS, Requirement};
 
 include!(concat!(env!("OUT_DIR"), "/sql_files.rs"));
 
@@ -371,6 +373,41 @@ fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
         }
     };
     let mut ctx = SQLContext::new();
+    register_inputs(&mut ctx, inputs)?;
+    let mut frames = BTreeMap::new();
+    for q in &queries {
+        let started = std::time::Instant::now();
+        let df = ctx
+            .execute(q.sql)
+            .and_then(|lf| lf.collect())
+            .map_err(err(&q.name))?;
+        tracing::debug!(query = %q.name, rows = df.height(), ms = started.elapsed().as_secs_f64() * 1e3, "analysis");
+        ctx.register(&q.name, df.clone().lazy());
+        frames.insert(q.name.clone(), df);
+    }
+    let mut analysis = Analysis { frames, queries };
+    if wanted.is_some() {
+        return Ok(analysis);
+    }
+    let mut restated = restated(inputs, &analysis)?;
+    restated.extend(inputs.extra_alerts.iter().cloned());
+    let alerts = analysis.frame("alerts")?.clone();
+    let alerts = add_alerts(alerts, &restated).map_err(err("alerts"))?;
+    let alerts = fill_messages(alerts).map_err(err("alerts"))?;
+    analysis.frames.insert("alerts".into(), alerts);
+    Ok(analysis)
+}
+
+/// Registers the analyses' inputs: the submissions (this year's and last year's), the units
+/// and the reference tables, the parameters, the files rejected.
+fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
+    let err = |q: &str| {
+        let q = q.to_string();
+        move |e: PolarsError| Error::Analysis {
+            query: q.clone(),
+            message: e.to_string(),
+        }
+    };
     ctx.register("submissions", inputs.submissions.clone().lazy());
     // Without a previous year, the same columns and no rows.
     ctx.register(
@@ -408,6 +445,12 @@ fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
     );
     ctx.register("rules", rules_frame().map_err(err("rules"))?.lazy());
     ctx.register(
+        "requirement_names",
+        requirements::requirement_names_frame()
+            .map_err(err("requirement_names"))?
+            .lazy(),
+    );
+    ctx.register(
         "deadlines",
         deadlines_frame(inputs.pipeline, inputs.period.year)
             .map_err(err("deadlines"))?
@@ -425,28 +468,7 @@ fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
             .map_err(err("rejections"))?
             .lazy(),
     );
-    let mut frames = BTreeMap::new();
-    for q in &queries {
-        let started = std::time::Instant::now();
-        let df = ctx
-            .execute(q.sql)
-            .and_then(|lf| lf.collect())
-            .map_err(err(&q.name))?;
-        tracing::debug!(query = %q.name, rows = df.height(), ms = started.elapsed().as_secs_f64() * 1e3, "analysis");
-        ctx.register(&q.name, df.clone().lazy());
-        frames.insert(q.name.clone(), df);
-    }
-    let mut analysis = Analysis { frames, queries };
-    if wanted.is_some() {
-        return Ok(analysis);
-    }
-    let mut restated = restated(inputs, &analysis)?;
-    restated.extend(inputs.extra_alerts.iter().cloned());
-    let alerts = analysis.frame("alerts")?.clone();
-    let alerts = add_alerts(alerts, &restated).map_err(err("alerts"))?;
-    let alerts = fill_messages(alerts).map_err(err("alerts"))?;
-    analysis.frames.insert("alerts".into(), alerts);
-    Ok(analysis)
+    Ok(())
 }
 
 /// How serious an alert is (SPEC §4). The SQL emits the code; the words and the order people

@@ -39,6 +39,15 @@ pub(super) fn check_pipeline(def: &PipelineFile, problems: &mut Vec<String>) {
             p.year
         ));
     }
+    if let Some(area) = &p.area
+        && (area.trim().is_empty()
+            || area.chars().count() > 10
+            || area.chars().any(char::is_control))
+    {
+        problems.push(format!(
+            "pipeline.area {area:?}: the word for the whole area, such as 全市 or 全省 (at most 10 characters)"
+        ));
+    }
 }
 
 /// `[submission]`: the deadline and the bounds of a row.
@@ -135,16 +144,26 @@ pub(super) fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
             problems.push(format!("soft_checks.{}: wording is empty", c.id));
         }
     }
-    if !(def.funding.per_case_standard > 0.0) {
-        problems.push("funding.per_case_standard must be more than 0".into());
+    if !(def.funding.per_case_standard > 0.0 && def.funding.per_case_standard <= 1_000_000.0) {
+        problems.push(format!(
+            "funding.per_case_standard {}: 元 per case, more than 0 and at most 1000000",
+            def.funding.per_case_standard
+        ));
     }
     let a = &def.alerts;
     if !(a.behind_schedule_warning_pp > 0.0
-        && a.behind_schedule_critical_pp > a.behind_schedule_warning_pp)
+        && a.behind_schedule_critical_pp > a.behind_schedule_warning_pp
+        && a.behind_schedule_critical_pp <= 100.0)
     {
         problems.push(
-            "alerts: expected 0 < behind_schedule_warning_pp < behind_schedule_critical_pp".into(),
+            "alerts: expected 0 < behind_schedule_warning_pp < behind_schedule_critical_pp ≤ 100 (percentage points)".into(),
         );
+    }
+    if !(a.spike_mad_floor >= 0.0 && a.spike_mad_floor <= 10_000.0) {
+        problems.push(format!(
+            "alerts.spike_mad_floor {}: a number of cases from 0 to 10000",
+            a.spike_mad_floor
+        ));
     }
     if !(0.0..=1.0).contains(&a.case_share_min) {
         problems.push(format!(
@@ -152,9 +171,14 @@ pub(super) fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
             a.case_share_min
         ));
     }
-    if !(a.spike_z > 0.0) || a.spike_min_history == 0 || a.spike_zero_median < 0.0 {
+    let spike_ok = a.spike_z > 0.0
+        && a.spike_z <= 100.0
+        && (1..=11).contains(&a.spike_min_history)
+        && a.spike_zero_median >= 0.0
+        && a.spike_zero_median <= 10_000.0;
+    if !spike_ok {
         problems.push(
-            "alerts: spike_z > 0, spike_min_history ≥ 1 and spike_zero_median ≥ 0 expected".into(),
+            "alerts: expected 0 < spike_z ≤ 100, 1 ≤ spike_min_history ≤ 11 and 0 ≤ spike_zero_median ≤ 10000".into(),
         );
     }
     let r = &def.review;

@@ -325,6 +325,10 @@ pub struct PipelineSection {
     pub city: String,
     /// The office that collects the reports, as units address it: `六安市司法局`.
     pub office: String,
+    /// The word for the whole area in sentences (`全市合计`, `全市总体结论`); by default from
+    /// `city`: 六安市 → 全市, 安徽省 → 全省, 霍邱县 → 全县.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
     /// The reporting year.
     pub year: i32,
     /// The plan's overall target; checked against the sum of the units' targets.

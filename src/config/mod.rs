@@ -164,6 +164,20 @@ impl Pipeline {
         self.def.pipeline.year
     }
 
+    /// The word for the whole area: `[pipeline] area`, else 全 + the last character of `city`
+    /// (六安市 → 全市, 安徽省 → 全省).
+    pub fn area(&self) -> String {
+        let p = &self.def.pipeline;
+        p.area.clone().unwrap_or_else(|| {
+            let last = p
+                .city
+                .chars()
+                .last()
+                .filter(|c| "省市县区州盟旗".contains(*c));
+            format!("全{}", last.unwrap_or('市'))
+        })
+    }
+
     pub fn unit(&self, code: &str) -> Option<&Unit> {
         self.by_code.get(code).map(|&i| &self.units[i])
     }

@@ -7,7 +7,7 @@
 //! as the workbook, and says nothing the frame does not hold.
 
 use super::{InputFile, OutputFile, Outputs, RunMeta, csv_twin, workbook};
-use crate::analyze::{Analysis, UsedRow};
+use crate::analyze::{Analysis, REQUIREMENTS, UsedRow};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::format;
@@ -47,23 +47,6 @@ pub struct Row {
     pub pass: bool,
 }
 
-/// The requirements in the order of the workbook's columns: (id, figure column, verdict column).
-const REQUIREMENTS: [(&str, &str, &str); 9] = [
-    ("completion", "completion_rate", "completion_pass"),
-    ("arrival", "arrival_rate", "arrival_pass"),
-    ("expenditure", "expenditure_rate", "expenditure_pass"),
-    ("case_share", "case_share", "case_share_pass"),
-    ("per_case_input", "per_case_input", "per_case_input_pass"),
-    ("satisfaction", "satisfaction_rate", "satisfaction_pass"),
-    (
-        "complaint_resolution",
-        "complaint_resolution_rate",
-        "complaint_resolution_pass",
-    ),
-    ("on_time", "months_late", "on_time_pass"),
-    ("checks", "checks_unexplained", "checks_pass"),
-];
-
 fn err(e: polars::prelude::PolarsError) -> Error {
     Error::Analysis {
         query: "review".into(),
@@ -91,8 +74,8 @@ pub fn rows(a: &Analysis) -> Result<Vec<Row>> {
     let (codes, names, verdicts) = (text("unit_code")?, text("unit_name")?, text("verdict")?);
     let (targets, ytd) = (num("target")?, num("ytd_approved")?);
     let mut figures = Vec::new();
-    for (id, fig, pass) in REQUIREMENTS {
-        figures.push((id, num(fig)?, text(pass)?));
+    for r in REQUIREMENTS {
+        figures.push((r.id, num(r.figure)?, text(r.pass)?));
     }
     let (due, late, missing) = (
         whole("months_due")?,
@@ -120,30 +103,53 @@ pub fn rows(a: &Analysis) -> Result<Vec<Row>> {
         .collect())
 }
 
+/// The least a rate must reach (a fraction), for the requirements that are a rate with a floor.
+fn floor_of(p: &Pipeline, id: &str) -> Option<f64> {
+    let rv = &p.def.review;
+    match id {
+        "completion" => Some(rv.completion_min),
+        "case_share" => Some(p.def.alerts.case_share_min),
+        "satisfaction" => Some(rv.satisfaction_min),
+        "complaint_resolution" => Some(rv.complaint_resolution_min),
+        _ => None,
+    }
+}
+
+/// A requirement's threshold as people read it: `≥ 100%`, `100%`, `≥ 700.00 元/件`, ….
+pub fn requirement_words(p: &Pipeline, id: &str) -> String {
+    match (id, floor_of(p, id)) {
+        (_, Some(min)) => format!("≥ {}", format::pct0(Some(min))),
+        ("arrival" | "expenditure", _) => "100%".to_string(),
+        ("per_case_input", _) => format!(
+            "≥ {}/件",
+            format::yuan(Some(p.def.funding.per_case_standard))
+        ),
+        ("on_time", _) => "逾期 0 个月、未报送 0 个月".to_string(),
+        ("checks", _) => "未说明 0 项".to_string(),
+        _ => String::new(),
+    }
+}
+
 /// A failed requirement in words: `资金到位率99.00%（要求100%）`.
 fn failure(p: &Pipeline, r: &Row, id: &str, figure: Option<f64>) -> String {
-    let rv = &p.def.review;
-    let at_least = |name: &str, min: f64| {
-        format!(
+    let name = REQUIREMENTS
+        .iter()
+        .find(|q| q.id == id)
+        .map_or(id, |q| q.name);
+    match (id, floor_of(p, id)) {
+        ("satisfaction", _) if figure.is_none() => format!("{name}无法计算（全年无回访记录）"),
+        (_, Some(min)) => format!(
             "{name}{}（要求不低于{}）",
             format::pct(figure),
             format::pct0(Some(min))
-        )
-    };
-    match id {
-        "completion" => at_least("年度目标完成率", rv.completion_min),
-        "arrival" => format!("资金到位率{}（要求100%）", format::pct(figure)),
-        "expenditure" => format!("业务经费支出率{}（要求100%）", format::pct(figure)),
-        "case_share" => at_least("办案补贴及直接费用占比", p.def.alerts.case_share_min),
-        "per_case_input" => format!(
-            "案均投入{}/件（要求不低于{}/件）",
+        ),
+        ("arrival" | "expenditure", _) => format!("{name}{}（要求100%）", format::pct(figure)),
+        ("per_case_input", _) => format!(
+            "{name}{}/件（要求不低于{}/件）",
             format::yuan(figure),
             format::yuan(Some(p.def.funding.per_case_standard))
         ),
-        "satisfaction" if figure.is_none() => "满意度无法计算（全年无回访记录）".into(),
-        "satisfaction" => at_least("满意度", rv.satisfaction_min),
-        "complaint_resolution" => at_least("投诉办结率", rv.complaint_resolution_min),
-        "on_time" => {
+        ("on_time", _) => {
             let mut parts = Vec::new();
             if r.months_late > 0 {
                 parts.push(format!("逾期报送{}个月", r.months_late));
@@ -153,8 +159,8 @@ fn failure(p: &Pipeline, r: &Row, id: &str, figure: Option<f64>) -> String {
             }
             parts.join("、")
         }
-        "checks" => format!("核实事项{}项未说明", r.checks_unexplained),
-        _ => id.to_string(),
+        ("checks", _) => format!("核实事项{}项未说明", r.checks_unexplained),
+        _ => name.to_string(),
     }
 }
 
@@ -201,14 +207,16 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
         )
     };
     out.push(format!(
-        "全市全年受理审批法律援助案件{}件，完成年度目标（{}件）的{}；{}。",
+        "{}全年受理审批法律援助案件{}件，完成年度目标（{}件）的{}；{}。",
+        p.area(),
         format::int(total.ytd_approved),
         format::int(total.target),
         format::pct(fig("completion")),
         outcome
     ));
     out.push(format!(
-        "全市资金到位率{}，业务经费支出率{}，办案补贴及直接费用占比{}，案均投入{}/件；满意度{}，投诉办结率{}。",
+        "{}资金到位率{}，业务经费支出率{}，办案补贴及直接费用占比{}，案均投入{}/件；满意度{}，投诉办结率{}。",
+        p.area(),
         format::pct(fig("arrival")),
         format::pct(fig("expenditure")),
         format::pct(fig("case_share")),
@@ -234,7 +242,8 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
         }
     }
     out.push(format!(
-        "全市总体结论：{}。",
+        "{}总体结论：{}。",
+        p.area(),
         if total.pass { "达标" } else { "未达标" }
     ));
     out

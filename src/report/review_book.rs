@@ -108,56 +108,11 @@ pub fn render_review(
 /// in the order of the 考核验收 sheet.
 pub(crate) fn requirements(
     p: &crate::config::Pipeline,
-) -> [(&'static str, String, &'static str); 9] {
-    let rv = &p.def.review;
-    let std_yuan = format::yuan(Some(p.def.funding.per_case_standard));
-    [
-        (
-            "年度目标完成率",
-            format!("≥ {}", format::pct0(Some(rv.completion_min))),
-            "全年受理审批案件数 ÷ 年度目标",
-        ),
-        (
-            "资金到位率",
-            "100%".to_string(),
-            "全年到位经费 ÷ 计划安排经费",
-        ),
-        (
-            "业务经费支出率",
-            "100%".to_string(),
-            "全年业务经费支出 ÷ 全年到位经费",
-        ),
-        (
-            "办案补贴及直接费用占比",
-            format!("≥ {}", format::pct0(Some(p.def.alerts.case_share_min))),
-            "全年办案补贴及直接费用 ÷ 全年业务经费支出",
-        ),
-        (
-            "案均投入",
-            format!("≥ {std_yuan}/件"),
-            "全年到位经费 ÷ 全年受理审批案件数",
-        ),
-        (
-            "满意度",
-            format!("≥ {}", format::pct0(Some(rv.satisfaction_min))),
-            "全年满意人数 ÷ 全年回访人数（无回访记录为未达标）",
-        ),
-        (
-            "投诉办结率",
-            format!("≥ {}", format::pct0(Some(rv.complaint_resolution_min))),
-            "全年投诉办结件数 ÷ 全年投诉件数（无投诉为达标）",
-        ),
-        (
-            "按时报送",
-            "逾期 0 个月、未报送 0 个月".to_string(),
-            "每月数据首次报送时间不晚于报送截止时间",
-        ),
-        (
-            "核实事项说明",
-            "未说明 0 项".to_string(),
-            "数据核实提示均已在“说明”栏写明原因",
-        ),
-    ]
+) -> Vec<(&'static str, String, &'static str)> {
+    crate::analyze::REQUIREMENTS
+        .iter()
+        .map(|r| (r.name, super::review::requirement_words(p, r.id), r.method))
+        .collect()
 }
 
 /// The sheet 考核要求: each requirement, its threshold and how it is computed.

@@ -455,14 +455,16 @@ fn cover_notes(meta: &Meta, subs: &DataFrame, path: &Path) -> Result<Vec<String>
         .collect();
     if !nopop.is_empty() {
         notes.push(format!(
-            "常住人口数据缺失：{}（流水线定义中未填写）。其每10万人供给量显示为“—”，全市合计暂不计算。",
-            nopop.join("、")
+            "常住人口数据缺失：{}（流水线定义中未填写）。其每10万人供给量显示为“—”，{}合计暂不计算。",
+            nopop.join("、"),
+            p.area()
         ));
     }
     for u in p.units.iter().filter(|u| u.whole_city) {
         notes.push(format!(
-            "{}服务全市，无单独常住人口；其案件计入全市合计的每10万人供给量。",
-            u.name
+            "{}服务{area}，无单独常住人口；其案件计入{area}合计的每10万人供给量。",
+            u.name,
+            area = p.area()
         ));
     }
     if let Some(src) = p.units.iter().find_map(|u| u.population_source.clone()) {

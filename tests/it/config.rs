@@ -83,6 +83,34 @@ fn every_problem_of_a_definition_is_listed_at_once() {
 }
 
 #[test]
+fn every_threshold_is_checked_and_the_area_word_too() {
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace("spike_mad_floor = 1.0", "spike_mad_floor = -1.0")
+        .replace("spike_zero_median = 5.0", "spike_zero_median = nan")
+        .replace("per_case_standard = 700.0", "per_case_standard = inf")
+        .replace(
+            "office = \"六安市司法局\"",
+            "office = \"六安市司法局\"\narea = \"\"",
+        );
+    let (_dir, path) = broken(&text);
+    let r = Env::with_pipeline(&path).run(&["check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    for want in [
+        "alerts.spike_mad_floor -1",
+        "spike_zero_median ≤ 10000",
+        "funding.per_case_standard inf",
+        "pipeline.area \"\"",
+    ] {
+        assert!(
+            r.stderr.contains(want),
+            "expected {want:?} in\n{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
 fn unknown_keys_are_rejected() {
     let text = std::fs::read_to_string(luan_pipeline_path())
         .unwrap()
