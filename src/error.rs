@@ -28,6 +28,14 @@ pub enum Error {
     #[error("message {id}: {message}")]
     Message { id: String, message: String },
 
+    /// A text people receive could not be made from its template.
+    #[error("text {template}: {source:#}")]
+    Text {
+        template: String,
+        #[source]
+        source: minijinja::Error,
+    },
+
     /// Sample files could not be written.
     #[error("samples: {0}")]
     Sample(String),
@@ -79,6 +87,7 @@ impl Error {
             | Error::Runtime(_)
             | Error::Undelivered(_)
             | Error::Message { .. }
+            | Error::Text { .. }
             | Error::Sample(_)
             | Error::Io { .. }
             | Error::Store { .. }

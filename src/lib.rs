@@ -32,6 +32,7 @@ pub mod schema;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod texts;
 pub mod web;
 
 pub use error::{Error, Result};

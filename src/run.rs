@@ -199,14 +199,24 @@ pub async fn webhooks(
     if hooks.is_empty() || built.critical.is_empty() {
         return out;
     }
-    let mut md = format!(
-        "**{}**\n> 严重预警 {} 条\n",
-        built.subject,
-        built.critical.len()
-    );
-    for (unit, msg) in built.critical.iter().take(20) {
-        md.push_str(&format!("- **{unit}**：{msg}\n"));
-    }
+    let d = &ctx.pipeline.def.pipeline;
+    let values = minijinja::context! {
+        title => d.title.clone(),
+        city => d.city.clone(),
+        office => d.office.clone(),
+        subject => built.subject.clone(),
+        count => built.critical.len(),
+        critical => built.critical.iter().take(20).map(|(unit, message)| {
+            minijinja::context! { unit, message }
+        }).collect::<Vec<_>>(),
+    };
+    let md = match ctx.pipeline.texts.body("webhook.md", &values) {
+        Ok(md) => md,
+        Err(e) => {
+            tracing::error!(error = %e, "the robots' summary could not be made");
+            return out;
+        }
+    };
     for hook in hooks {
         let posted = crate::notify::webhook::post(hook, &built.subject, &md).await;
         if let Err(why) = &posted {

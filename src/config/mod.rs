@@ -49,6 +49,9 @@ pub struct Pipeline {
     /// The previous year's pipeline (`pipeline.previous`), loaded from the same folder; its own
     /// `previous` is not followed.
     pub previous: Option<Box<Pipeline>>,
+    /// The texts people receive: the built-in templates and the bureau's own (`texts/` beside
+    /// the pipeline file), checked.
+    pub texts: std::sync::Arc<crate::texts::Texts>,
 }
 
 impl Pipeline {
@@ -132,13 +135,18 @@ impl Pipeline {
         };
         let (units, warnings, more) = check::check(&def);
         problems.extend(more);
+        let base = path.parent().unwrap_or(Path::new("."));
+        let texts =
+            crate::texts::Texts::load(&base.join(crate::texts::FOLDER)).unwrap_or_else(|more| {
+                problems.extend(more);
+                crate::texts::Texts::builtin()
+            });
         if !problems.is_empty() {
             return Err(Error::Config {
                 file: path.to_path_buf(),
                 problems,
             });
         }
-        let base = path.parent().unwrap_or(Path::new("."));
         let data_dir = base.join(&def.folders.data_dir);
         let by_code = units
             .iter()
@@ -153,6 +161,7 @@ impl Pipeline {
             warnings,
             by_code,
             previous: None,
+            texts: std::sync::Arc::new(texts),
         })
     }
 

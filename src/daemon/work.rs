@@ -95,42 +95,30 @@ pub(super) async fn remind(
         if notify::exists(&ctx.data_dir, p, &id)? {
             continue;
         }
-        let (subject, text) = reminder_text(p, &s.code, &s.name, period, now);
+        let (subject, text) = p.texts.message(
+            "reminder.txt",
+            &reminder_values(p, &s.code, &s.name, period, now),
+        )?;
         // The unit's fill-in template for the month rides along.
         let unit = p
             .unit(&s.code)
-            .ok_or_else(|| Error::Usage(format!("unit {}", s.code)))?;
+            .ok_or_else(|| Error::Runtime(format!("unit {} is not the pipeline's", s.code)))?;
         let template = crate::report::template::render(p, unit, period)?;
         let template_name = crate::report::template::file_name(unit, period);
-        let to = std::slice::from_ref(&contact);
-        let msg = notify::mime::plain(
-            p,
-            &notify::mime::Envelope {
-                id: &id,
-                to,
-                cc: &p.def.email.cc,
-                subject: &subject,
-                now,
-            },
-            &text,
-            Some((&template_name, template)),
-        )?;
-        let recipients: Vec<String> = std::iter::once(contact.clone())
-            .chain(p.def.email.cc.iter().cloned())
-            .collect();
         tokio::task::block_in_place(|| {
-            notify::put_in_outbox(
+            notify::post(
                 &ctx.data_dir,
                 p,
-                &notify::Outgoing {
+                notify::Letter {
                     id: &id,
                     kind: notify::MessageKind::Reminder,
                     period,
-                    recipients: &recipients,
+                    to: std::slice::from_ref(&contact),
+                    cc: &p.def.email.cc,
                     subject: &subject,
-                    message: &msg,
-                    small: None,
-                    manifest: None,
+                    text: &text,
+                    attachment: Some((&template_name, template)),
+                    in_reply_to: None,
                 },
                 now,
             )
@@ -150,89 +138,64 @@ pub(super) async fn remind(
     ))
 }
 
-/// A reminder's subject and text, for a unit that has not reported `period` by `now`.
-fn reminder_text(
+/// The values of a reminder (texts/reminder.txt) to a unit that has not reported `period` by
+/// `now`.
+fn reminder_values(
     p: &crate::config::Pipeline,
     code: &str,
     name: &str,
     period: Period,
     now: DateTime<Tz>,
-) -> (String, String) {
-    let deadline = period::deadline_zh(&period.deadline(p.def.submission.deadline_day));
-    let subject = format!(
-        "【{}】请报送{}{}月报（截止 {}）",
-        p.def.pipeline.title,
-        name,
-        period.zh(),
-        deadline
-    );
-    let text = format!(
-        "{}：\n\n截至 {}，{}尚未收到贵单位{}的{}月报。请于 {} 前报送（北京时间）。\n\n{}\n\n表头须包含“单位代码”等规定列名；每行为一个单位一个月的本月数（非累计数）；金额单位为元。\n附件为贵单位{}的月报表模板（填写区为黄色，随填随查；执行情况请填在“执行情况”工作表）。\n{}如已报送，请忽略本提醒。\n\n{}\n（本邮件由 fayuan 自动发送）\n",
-        name,
-        period::instant_zh(&now),
-        p.def.pipeline.office,
-        period.zh(),
-        p.def.pipeline.title,
-        deadline,
-        p.def.submission.how_to_send,
-        period.zh(),
-        unit_link(p, code),
-        p.def.pipeline.office
-    );
-    (subject, text)
-}
-
-/// The line of a reminder with the unit's own page (when the pages are on).
-pub(super) fn unit_link(p: &crate::config::Pipeline, code: &str) -> String {
-    match crate::web::secret(p) {
-        Some(secret) => format!(
-            "本单位报送情况、模板下载和网上报送：{}\n",
-            crate::web::unit_url(p, &secret, code)
-        ),
-        None => String::new(),
+) -> minijinja::Value {
+    minijinja::context! {
+        ..pipeline_values(p),
+        ..minijinja::context! {
+            unit => name,
+            period_zh => period.zh(),
+            deadline => period::deadline_zh(&period.deadline(p.def.submission.deadline_day)),
+            now => period::instant_zh(&now),
+            how_to_send => p.def.submission.how_to_send.clone(),
+            unit_url => crate::web::secret(p).map(|secret| crate::web::unit_url(p, &secret, code)),
+        }
     }
 }
 
-/// A notice to the data staff, through the outbox (best effort: a failure here is only logged;
-/// what is put in the outbox is delivered by later rounds).
+/// What every text knows of the pipeline: its title, city and office.
+pub(super) fn pipeline_values(p: &crate::config::Pipeline) -> minijinja::Value {
+    let d = &p.def.pipeline;
+    minijinja::context! { title => d.title.clone(), city => d.city.clone(), office => d.office.clone() }
+}
+
+/// A notice to the data staff from its template, through the outbox (best effort: a failure
+/// here is only logged; what is put in the outbox is delivered by later rounds).
 pub(super) async fn staff_notice(
     ctx: &Context,
     id: &str,
-    subject: &str,
-    text: &str,
+    template: &str,
+    values: minijinja::Value,
     period: Period,
-    now: DateTime<Tz>,
 ) {
     let p = &ctx.pipeline;
     let staff = notify::staff(p);
     let attempt = async {
-        let msg = notify::mime::plain(
-            p,
-            &notify::mime::Envelope {
-                id,
-                to: &staff,
-                cc: &[],
-                subject,
-                now,
-            },
-            text,
-            None,
-        )?;
+        let values = minijinja::context! { ..pipeline_values(p), ..values };
+        let (subject, text) = p.texts.message(template, &values)?;
         let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
         let _lock =
             tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon notice"))?;
         notify::send_now(
             &ctx.data_dir,
             p,
-            &notify::Outgoing {
+            notify::Letter {
                 id,
                 kind: notify::MessageKind::Failure,
                 period,
-                recipients: &staff,
-                subject,
-                message: &msg,
-                small: None,
-                manifest: None,
+                to: &staff,
+                cc: &[],
+                subject: &subject,
+                text: &text,
+                attachment: None,
+                in_reply_to: None,
             },
             &notify::Settings::resolve(p, ctx.clock)?,
         )
@@ -251,31 +214,21 @@ pub(super) async fn failure_notice(
     e: &str,
     now: DateTime<Tz>,
 ) {
-    let p = &ctx.pipeline;
     let id = format!("failure-{job}-{}", now.format("%Y%m%dT%H%M%S"));
-    let subject = format!(
-        "【{}】fayuan 定时任务失败：{job}{}",
-        p.def.pipeline.title,
-        period
-            .map(|x| format!("（{}）", x.zh()))
-            .unwrap_or_default()
-    );
-    let text = format!(
-        "fayuan 定时任务 {job} 于 {} 失败：\n\n{e}\n\n守护进程继续运行，每次唤醒都会重试；恢复正常时会再发一封通知，期间不再重复提醒。请用 fayuan status 查看详情。\n",
-        period::instant_zh(&now)
-    );
+    let values = minijinja::context! {
+        job,
+        period_zh => period.map(|x| x.zh()),
+        now => period::instant_zh(&now),
+        error => e,
+    };
     let month = period.unwrap_or_else(|| Period::of(now.date_naive()));
-    staff_notice(ctx, &id, &subject, &text, month, now).await;
+    staff_notice(ctx, &id, "notice-failure.txt", values, month).await;
 }
 
 /// Tells the data staff that a job that was failing works again.
 pub(super) async fn recovery_notice(ctx: &Context, job: &str, now: DateTime<Tz>) {
-    let p = &ctx.pipeline;
     let id = format!("recovered-{job}-{}", now.format("%Y%m%dT%H%M%S"));
-    let subject = format!("【{}】fayuan 定时任务已恢复：{job}", p.def.pipeline.title);
-    let text = format!(
-        "fayuan 定时任务 {job} 于 {} 恢复正常。此前未完成的工作（如待发送的邮件）已补做或仍在自动重试，详见 fayuan status。\n",
-        period::instant_zh(&now)
-    );
-    staff_notice(ctx, &id, &subject, &text, Period::of(now.date_naive()), now).await;
+    let values = minijinja::context! { job, now => period::instant_zh(&now) };
+    let month = Period::of(now.date_naive());
+    staff_notice(ctx, &id, "notice-recovered.txt", values, month).await;
 }

@@ -476,7 +476,7 @@ impl Batch<'_> {
             if !checked.problems.is_empty() {
                 d.reports.push((
                     dest.with_file_name(format!("{stored_name}.错误报告.txt")),
-                    error_report(&self.pipeline.def.pipeline.title, &entry, &checked),
+                    error_report(self.pipeline, &entry, &checked)?,
                 ));
             }
             if outcome != Outcome::Rejected {

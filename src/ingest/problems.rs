@@ -33,31 +33,27 @@ pub(super) fn recorded_problems(name: &str, checked: &Checked) -> String {
     text
 }
 
-/// The error report placed beside a rejected (or partly accepted) file, for county staff.
-pub(super) fn error_report(title: &str, entry: &FileEntry, checked: &Checked) -> String {
-    let verdict = match entry.outcome {
-        Outcome::Partial => format!(
-            "部分接收：已导入 {} 行，以下问题所在的 {} 行未导入。请更正后重新报送。",
-            entry.rows_accepted, entry.rows_rejected
-        ),
-        _ => "已拒收，本文件的数据均未导入。请更正以下全部问题后重新报送整个文件。".into(),
+/// The error report placed beside a rejected (or partly accepted) file, for county staff
+/// (texts/error-report.txt).
+pub(super) fn error_report(
+    pipeline: &crate::config::Pipeline,
+    entry: &FileEntry,
+    checked: &Checked,
+) -> crate::error::Result<String> {
+    let d = &pipeline.def.pipeline;
+    let values = minijinja::context! {
+        title => d.title.clone(),
+        city => d.city.clone(),
+        office => d.office.clone(),
+        file_name => entry.file_name.clone(),
+        arrived_at => entry.arrived_at.clone(),
+        sha256 => entry.sha256.clone(),
+        partial => entry.outcome == Outcome::Partial,
+        rows_accepted => entry.rows_accepted,
+        rows_rejected => entry.rows_rejected,
+        problem_count => checked.problem_count,
+        unlisted => checked.unlisted(),
+        problems => problem_lines(&entry.file_name, checked),
     };
-    let mut out = format!(
-        "{title}月报 数据校验报告\n\n文件：{}\n收到时间：{}\nSHA-256：{}\n结论：{}\n\n问题清单（共 {} 个）：\n",
-        entry.file_name, entry.arrived_at, entry.sha256, verdict, checked.problem_count
-    );
-    for (i, line) in problem_lines(&entry.file_name, checked).iter().enumerate() {
-        out.push_str(&format!("{}. {line}\n", i + 1));
-    }
-    if checked.unlisted() > 0 {
-        out.push_str(&format!(
-            "……另有 {} 个问题未列出（共 {} 个）。请先更正以上问题，再检查整个文件。\n",
-            checked.unlisted(),
-            checked.problem_count
-        ));
-    }
-    out.push_str(
-        "\n报送要求：每行为一个单位一个月的本月数（非累计数）；表头须包含“单位代码”等规定列名；\n金额单位为元，最多两位小数；案件数为不小于0的整数。\n",
-    );
-    out
+    pipeline.texts.body("error-report.txt", &values)
 }

@@ -45,7 +45,7 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use classify::{Class, Envelope, classify, envelope, held_for_failing};
 use imap::{Session, fetch_body, fetch_meta, fetch_part, imap_err, uids};
-use receipt::{attachment_line, data_dir_relative, queue_receipt};
+use receipt::{Said, attachment, data_dir_relative, queue_receipt};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -306,10 +306,13 @@ impl Desk<'_> {
         // A registered sender is told; a stranger is not (no backscatter).
         let unit = pipeline.units.iter().find(|u| u.senders.contains(&from));
         if let Some(unit) = unit {
-            let lines = [format!(
-                "{why}。请只附月报表文件（每个不超过 {} MB）后重新发送。",
-                pipeline.def.limits.max_file_mb
-            )];
+            let said = Said {
+                notes: vec![format!(
+                    "{why}。请只附月报表文件（每个不超过 {} MB）后重新发送。",
+                    pipeline.def.limits.max_file_mb
+                )],
+                ..Said::default()
+            };
             let id = tokio::task::block_in_place(|| {
                 queue_receipt(
                     pipeline,
@@ -319,7 +322,7 @@ impl Desk<'_> {
                     at,
                     Some(unit),
                     (&from, &subject, &message_id),
-                    &lines,
+                    said,
                 )
             })?;
             notify::deliver_message(data_dir, pipeline, &id, settings).await?;
@@ -385,49 +388,36 @@ impl Desk<'_> {
         let key = h.sha256.trim_start_matches("header-");
         let id = format!("held-{}-{}", m.name, &key[..16.min(key.len())]);
         let staff = notify::staff(pipeline);
-        let subject = format!(
-            "【{}】邮箱 {} 中有一封邮件待人工处理",
-            pipeline.def.pipeline.title, m.name
-        );
-        let text = format!(
-            "fayuan 未处理邮箱 {} 中的一封邮件，已移至文件夹“{}”：\n\n发件人：{}\n主题：{}\n收到时间：{}\n原因：{}\n存档：{}\n\n未向发件人回复。\n",
-            m.user,
-            m.held_folder,
-            h.from,
-            h.subject,
-            period::instant_zh(&at.arrived),
-            h.why,
-            if h.sha256.is_empty() || h.sha256.starts_with("header-") {
-                "（未下载）".to_string()
-            } else {
-                format!("SHA-256 {}", h.sha256)
-            }
-        );
-        let msg = notify::mime::plain(
-            pipeline,
-            &notify::mime::Envelope {
-                id: &id,
-                to: &staff,
-                cc: &[],
-                subject: &subject,
-                now: at.now,
-            },
-            &text,
-            None,
-        )?;
+        let d = &pipeline.def.pipeline;
+        let values = minijinja::context! {
+            title => d.title.clone(),
+            city => d.city.clone(),
+            office => d.office.clone(),
+            mailbox => m.name.clone(),
+            user => m.user.clone(),
+            held_folder => m.held_folder.clone(),
+            from => h.from.clone(),
+            mail_subject => h.subject.clone(),
+            received => period::instant_zh(&at.arrived),
+            why => h.why.clone(),
+            sha256 => (!(h.sha256.is_empty() || h.sha256.starts_with("header-")))
+                .then(|| h.sha256.clone()),
+        };
+        let (subject, text) = pipeline.texts.message("notice-held.txt", &values)?;
         tokio::task::block_in_place(|| {
-            notify::put_in_outbox(
+            notify::post(
                 data_dir,
                 pipeline,
-                &notify::Outgoing {
+                notify::Letter {
                     id: &id,
                     kind: notify::MessageKind::Held,
                     period: Period::of(at.now.date_naive()),
-                    recipients: &staff,
+                    to: &staff,
+                    cc: &[],
                     subject: &subject,
-                    message: &msg,
-                    small: None,
-                    manifest: None,
+                    text: &text,
+                    attachment: None,
+                    in_reply_to: None,
                 },
                 at.now,
             )
@@ -563,8 +553,11 @@ pub fn handle_message(
     put_attachments(data_dir, &folder, &taken, only_unit, at)?;
     ingest::ingest(pipeline, data_dir, now)?;
     crate::faults::point("mail-receipt", &stored)?;
-    let mut lines = attachment_lines(data_dir, &folder, &taken)?;
-    lines.extend(skipped.iter().map(|s| format!("- {s}")));
+    let said = Said {
+        attachments: attachments(data_dir, &folder, &taken)?,
+        skipped,
+        notes: Vec::new(),
+    };
     let id = queue_receipt(
         pipeline,
         data_dir,
@@ -573,7 +566,7 @@ pub fn handle_message(
         at,
         unit,
         (&from, &subject, &message_id),
-        &lines,
+        said,
     )?;
     Ok(Handled::Receipt {
         id,
@@ -623,12 +616,12 @@ fn put_attachments(
     Ok(())
 }
 
-/// One receipt line per attachment, from what the store recorded of it.
-fn attachment_lines(
+/// Each attachment as the receipt tells it, from what the store recorded of it.
+fn attachments(
     data_dir: &DataDir,
     folder: &str,
     taken: &[(String, Vec<u8>)],
-) -> Result<Vec<String>> {
+) -> Result<Vec<minijinja::Value>> {
     let store = Store::open(data_dir);
     let files = store.files()?;
     let rows = crate::frame::strings_table(&store.rows()?, &["sha256", "period", "version"])
@@ -638,7 +631,7 @@ fn attachment_lines(
         .enumerate()
         .map(|(k, (name, body))| {
             let recorded = inbox_name(folder, k + 1, name);
-            attachment_line(
+            attachment(
                 k + 1,
                 name,
                 &recorded,

@@ -3,8 +3,8 @@
 //! until it is delivered, refused for good or too old, when the data staff are told once.
 
 use super::{
-    Event, EventKind, LastFailure, MESSAGE, MessageKind, MessageState, Outgoing, SMALL, ledger,
-    messages, mime, outbox_dir, put_in_outbox, smtp, staff,
+    Event, EventKind, LastFailure, Letter, MESSAGE, MessageKind, MessageState, SMALL, ledger,
+    messages, outbox_dir, post, smtp, staff,
 };
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -244,50 +244,33 @@ async fn notice_undelivered(
     }
     let now = settings.clock.now();
     let id = format!("notice-{}", now.format("%Y%m%dT%H%M%S"));
-    let mut text = format!("fayuan 于 {} 处理发件箱时：\n\n", period::instant_zh(&now));
-    if !gave_up.is_empty() {
-        text.push_str("以下邮件未能送达，已停止重试（邮件保存在发件箱中，可用 fayuan send 重新投递或手工转发）：\n");
-        for (m, r, why) in &gave_up {
-            let (kind, subject) = &kinds[m.as_str()];
-            text.push_str(&format!("- {}（{m}）“{subject}” → {r}：{why}\n", kind.zh()));
-        }
-        text.push('\n');
-    }
-    if !small.is_empty() {
-        text.push_str("以下摘要邮件因附件过大被邮件服务器拒收，已改为不带工作簿发送（工作簿在报告目录和市局网页中）：\n");
-        for (m, r) in &small {
-            let (kind, subject) = &kinds[m.as_str()];
-            text.push_str(&format!("- {}（{m}）“{subject}” → {r}\n", kind.zh()));
-        }
-        text.push('\n');
-    }
-    text.push_str("详情见 fayuan status。\n");
-    let subject = format!("【{}】有邮件未能正常送达", pipeline.def.pipeline.title);
+    let item = |m: &str, r: &str, why: Option<&str>| {
+        let (kind, subject) = &kinds[m];
+        minijinja::context! { kind => kind.zh(), id => m, subject, to => r, why }
+    };
+    let ctx = minijinja::context! {
+        title => pipeline.def.pipeline.title.clone(),
+        city => pipeline.def.pipeline.city.clone(),
+        office => pipeline.def.pipeline.office.clone(),
+        now => period::instant_zh(&now),
+        gave_up => gave_up.iter().map(|(m, r, why)| item(m, r, Some(why))).collect::<Vec<_>>(),
+        small => small.iter().map(|(m, r)| item(m, r, None)).collect::<Vec<_>>(),
+    };
+    let (subject, text) = pipeline.texts.message("notice-undelivered.txt", &ctx)?;
     let staff = staff(pipeline);
-    let msg = mime::plain(
-        pipeline,
-        &mime::Envelope {
-            id: &id,
-            to: &staff,
-            cc: &[],
-            subject: &subject,
-            now,
-        },
-        &text,
-        None,
-    )?;
-    put_in_outbox(
+    post(
         data_dir,
         pipeline,
-        &Outgoing {
+        Letter {
             id: &id,
             kind: MessageKind::Notice,
             period: Period::of(now.date_naive()),
-            recipients: &staff,
+            to: &staff,
+            cc: &[],
             subject: &subject,
-            message: &msg,
-            small: None,
-            manifest: None,
+            text: &text,
+            attachment: None,
+            in_reply_to: None,
         },
         now,
     )?;
@@ -300,17 +283,17 @@ async fn notice_undelivered(
     Ok(())
 }
 
-/// Composes nothing: puts a message made by the caller into the outbox (once) and tries to
-/// deliver it at once; what is not delivered now waits for the next round. The one sequence
-/// every kind of message goes through.
+/// Posts a letter (once) and tries to deliver it at once; what is not delivered now waits for
+/// the next round.
 pub async fn send_now(
     data_dir: &DataDir,
     pipeline: &Pipeline,
-    m: &Outgoing<'_>,
+    letter: Letter<'_>,
     settings: &Settings,
 ) -> Result<Delivered> {
-    put_in_outbox(data_dir, pipeline, m, settings.clock.now())?;
-    deliver_message(data_dir, pipeline, m.id, settings).await
+    let id = letter.id.to_string();
+    post(data_dir, pipeline, letter, settings.clock.now())?;
+    deliver_message(data_dir, pipeline, &id, settings).await
 }
 
 /// Delivers every pending recipient of one message now (with the in-call retries), ignoring

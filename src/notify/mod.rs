@@ -381,17 +381,16 @@ pub fn queue(
             &manifest,
             run_dir,
             &envelope,
-            Some(&format!(
-                "邮件服务器拒收了带工作簿的邮件（邮件过大），本邮件未附工作簿“{book}”。工作簿在报告目录 {}/{book}{}。",
-                run_dir.display(),
-                if pipeline.def.web.public_url.is_some()
-                    || std::env::var_os(&pipeline.def.web.token_env).is_some()
-                {
-                    "，也可在市局网页的“报告与下载”中下载"
-                } else {
-                    ""
-                }
-            )),
+            Some(&pipeline.texts.block(
+                "digest.txt",
+                "without_workbook",
+                &minijinja::context! {
+                    book,
+                    run_dir => run_dir.display().to_string(),
+                    on_the_web => pipeline.def.web.public_url.is_some()
+                        || std::env::var_os(&pipeline.def.web.token_env).is_some(),
+                },
+            )?),
         )?),
         None => None,
     };
@@ -424,6 +423,57 @@ pub struct Outgoing<'a> {
     pub small: Option<&'a [u8]>,
     /// The run's manifest (digests only: `restated` reads it).
     pub manifest: Option<&'a [u8]>,
+}
+
+/// A plain message — every kind but the digest (which is made from its run folder by [`queue`]).
+pub struct Letter<'a> {
+    pub id: &'a str,
+    pub kind: MessageKind,
+    pub period: Period,
+    pub to: &'a [String],
+    pub cc: &'a [String],
+    /// From its template (crate::texts), like the text.
+    pub subject: &'a str,
+    pub text: &'a str,
+    /// A file that rides along (a reminder's fill-in template).
+    pub attachment: Option<(&'a str, Vec<u8>)>,
+    /// The message this one answers (a receipt goes into the county's thread).
+    pub in_reply_to: Option<&'a str>,
+}
+
+/// Composes a letter and keeps it in the outbox, once (see [`put_in_outbox`]): the one way a
+/// message other than the digest gets there. Delivery is the rounds' (or [`send_now`]'s).
+pub fn post(data_dir: &DataDir, pipeline: &Pipeline, l: Letter, now: DateTime<Tz>) -> Result<bool> {
+    if exists(data_dir, pipeline, l.id)? {
+        return Ok(false);
+    }
+    let envelope = mime::Envelope {
+        id: l.id,
+        to: l.to,
+        cc: l.cc,
+        subject: l.subject,
+        now,
+    };
+    let message = match l.in_reply_to {
+        Some(thread) => mime::receipt(pipeline, &envelope, l.text, thread)?,
+        None => mime::plain(pipeline, &envelope, l.text, l.attachment)?,
+    };
+    let recipients: Vec<String> = l.to.iter().chain(l.cc).cloned().collect();
+    put_in_outbox(
+        data_dir,
+        pipeline,
+        &Outgoing {
+            id: l.id,
+            kind: l.kind,
+            period: l.period,
+            recipients: &recipients,
+            subject: l.subject,
+            message: &message,
+            small: None,
+            manifest: None,
+        },
+        now,
+    )
 }
 
 /// Keeps a message whole in the outbox and records it in the ledger — once: a message already

@@ -14,9 +14,6 @@ use chrono_tz::Tz;
 use polars::prelude::*;
 use serde::Serialize;
 
-const HTML: &str = include_str!("templates/digest.html.j2");
-const TEXT: &str = include_str!("templates/digest.txt.j2");
-
 /// The colour of a severity's heading in the digest (the words say it too).
 fn severity_colour(s: Severity) -> String {
     match s {
@@ -98,25 +95,6 @@ fn texts(a: &Analysis, name: &str, key: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// The subject: `【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条`.
-pub fn subject(
-    pipeline: &Pipeline,
-    period: Period,
-    completion: Option<f64>,
-    schedule: Option<f64>,
-    alerts: usize,
-) -> String {
-    format!(
-        "【{}】{}{}汇总：完成{}（序时{}），预警{}条",
-        pipeline.def.pipeline.title,
-        pipeline.def.pipeline.city,
-        period.zh(),
-        format::pct(completion),
-        format::pct(schedule),
-        alerts
-    )
-}
-
 pub struct Meta<'a> {
     pub pipeline: &'a Pipeline,
     pub period: Period,
@@ -127,13 +105,14 @@ pub struct Meta<'a> {
     pub attachment_note: Option<String>,
 }
 
+/// The digest of an analysis: its subject, HTML and plain text, from the templates
+/// `digest.txt` and `digest.html` (crate::texts).
 pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let p = meta.pipeline;
     let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
     let completion = last(nums(a, "completion", "completion_rate")?);
     let schedule = last(nums(a, "completion", "schedule_rate")?);
     let alerts = a.frame("alerts")?.height();
-    let subject = subject(p, meta.period, completion, schedule, alerts);
     let headline = headline(meta, a)?;
     let units = unit_lines(a)?;
     let groups = alert_groups(a)?;
@@ -144,44 +123,42 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         .collect();
     let (pending, narratives) = (pending(a)?, narratives(a)?);
     let review = super::review::digest_lines(p, a)?.unwrap_or_default();
-    let ctx = |chart_src: &str| {
+    let base = minijinja::context! {
+        review,
+        year => meta.period.year,
+        pending,
+        narratives,
+        city => p.def.pipeline.city.clone(),
+        title => p.def.pipeline.title.clone(),
+        office => p.def.pipeline.office.clone(),
+        period_zh => meta.period.zh(),
+        ytd => meta.period.ytd_zh(),
+        as_of => period::instant_zh(&meta.as_of),
+        deadline => period::deadline_zh(&meta.period.deadline(p.def.submission.deadline_day)),
+        completion => format::pct(completion),
+        schedule => format::pct(schedule),
+        provisional => !missing.is_empty(),
+        missing,
+        headline => minijinja::Value::from(minijinja::value::Serde(&headline)),
+        units => minijinja::Value::from(minijinja::value::Serde(&units)),
+        groups => minijinja::Value::from(minijinja::value::Serde(&groups)),
+        alert_count => alerts,
+        palette => palette::for_templates(),
+        chart_note => meta.chart_note.clone().unwrap_or_default(),
+        attachment_note => meta.attachment_note.clone().unwrap_or_default(),
+    };
+    let subject = p.texts.block("digest.txt", "subject", &base)?;
+    let with = |chart_src: &str| {
         minijinja::context! {
-            review => review.clone(),
-            palette => palette::for_templates(),
-            year => meta.period.year,
-            pending => pending.clone(),
-            narratives => narratives.clone(),
             subject => subject.clone(),
-            city => p.def.pipeline.city.clone(),
-            title => p.def.pipeline.title.clone(),
-            period_zh => meta.period.zh(),
-            ytd => meta.period.ytd_zh(),
-            as_of => period::instant_zh(&meta.as_of),
-            deadline => period::deadline_zh(&meta.period.deadline(p.def.submission.deadline_day)),
-            provisional => !missing.is_empty(),
-            missing => missing.clone(),
-            headline => minijinja::Value::from(minijinja::value::Serde(&headline)),
-            units => minijinja::Value::from(minijinja::value::Serde(&units)),
-            groups => minijinja::Value::from(minijinja::value::Serde(&groups)),
-            alert_count => alerts,
             chart_src => if meta.chart_note.is_none() { chart_src } else { "" },
-            chart_note => meta.chart_note.clone().unwrap_or_default(),
-            attachment_note => meta.attachment_note.clone().unwrap_or_default(),
+            ..base.clone()
         }
     };
-    let mut env = minijinja::Environment::new();
-    let terr = |e: minijinja::Error| Error::Report {
-        path: "digest".into(),
-        message: e.to_string(),
-    };
-    env.add_template("digest.html", HTML).map_err(terr)?;
-    env.add_template("digest.txt", TEXT).map_err(terr)?;
-    let html = env.get_template("digest.html").map_err(terr)?;
-    let text = env.get_template("digest.txt").map_err(terr)?;
     Ok(Digest {
-        subject: subject.clone(),
-        html_file: html.render(ctx("chart.png")).map_err(terr)?,
-        text: text.render(ctx("")).map_err(terr)?,
+        html_file: p.texts.body("digest.html", &with("chart.png"))?,
+        text: p.texts.body("digest.txt", &with(""))?,
+        subject,
     })
 }
 

@@ -1,0 +1,386 @@
+//! Every text people receive, in one place: the digest (HTML, plain text, subject), a county's
+//! receipt, the reminders, the notices to the data staff, the error report beside a refused file
+//! and the group robots' summary — each a minijinja template in this folder (`subject` and `body`
+//! blocks), filled from values the callers gather.
+//!
+//! A bureau may reword any of them: a file of the same name in a `texts/` folder beside the
+//! pipeline file replaces the built-in one. Each such file is checked when the pipeline loads
+//! (so by `fayuan check` too): it must parse, name a template fayuan has, and render every block
+//! from an example of the values the real message gets without touching an unknown variable. A
+//! bureau's template that still fails when a message is made (values of an unforeseen shape) is
+//! logged and the built-in one is used: the message is never lost for it.
+//!
+//! Invariant: no text that reaches a person is assembled anywhere else (the words inside a
+//! problem's description are the rule's that found it).
+
+use crate::error::{Error, Result};
+use crate::palette;
+use minijinja::{Environment, UndefinedBehavior, Value, context};
+use std::path::Path;
+
+/// The templates: (name, built-in text, the blocks a bureau's version must render).
+const TEMPLATES: [(&str, &str, &[&str]); 10] = [
+    ("digest.html", include_str!("digest.html"), &["body"]),
+    (
+        "digest.txt",
+        include_str!("digest.txt"),
+        &["subject", "body", "without_workbook"],
+    ),
+    (
+        "receipt.txt",
+        include_str!("receipt.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "reminder.txt",
+        include_str!("reminder.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "notice-failure.txt",
+        include_str!("notice-failure.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "notice-recovered.txt",
+        include_str!("notice-recovered.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "notice-undelivered.txt",
+        include_str!("notice-undelivered.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "notice-held.txt",
+        include_str!("notice-held.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "error-report.txt",
+        include_str!("error-report.txt"),
+        &["body"],
+    ),
+    ("webhook.md", include_str!("webhook.md"), &["body"]),
+];
+
+/// The largest template a bureau may put beside its pipeline.
+const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
+
+/// The folder beside the pipeline file whose files replace the built-in templates.
+pub const FOLDER: &str = "texts";
+
+/// The names of the templates, for documentation and messages.
+pub fn names() -> Vec<&'static str> {
+    TEMPLATES.iter().map(|t| t.0).collect()
+}
+
+/// The templates in force: the built-in ones, and the bureau's where it has its own.
+pub struct Texts {
+    env: Environment<'static>,
+    builtin: Environment<'static>,
+    /// The templates the bureau replaced.
+    pub overridden: Vec<String>,
+}
+
+impl std::fmt::Debug for Texts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Texts")
+            .field("overridden", &self.overridden)
+            .finish()
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    // A value the data do not have prints as nothing (a bureau's template is checked strictly
+    // at load, see `check`).
+    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    env
+}
+
+fn builtin_env() -> Environment<'static> {
+    let mut env = environment();
+    for (name, text, _) in TEMPLATES {
+        if let Err(e) = env.add_template(name, text) {
+            // Checked by the unit tests: a built-in template always parses.
+            tracing::error!(template = name, error = %e, "built-in template");
+        }
+    }
+    env
+}
+
+impl Texts {
+    /// Only the built-in templates.
+    pub fn builtin() -> Texts {
+        Texts {
+            env: builtin_env(),
+            builtin: builtin_env(),
+            overridden: Vec::new(),
+        }
+    }
+
+    /// The built-in templates with the bureau's from `folder` (`texts/` beside the pipeline), if
+    /// it exists; every problem of every file listed.
+    pub fn load(folder: &Path) -> std::result::Result<Texts, Vec<String>> {
+        let mut texts = Texts::builtin();
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            return Ok(texts);
+        };
+        let mut problems = Vec::new();
+        let mut names: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for path in names {
+            let file = path.file_name().unwrap_or_default().to_string_lossy();
+            let at = format!("{FOLDER}/{file}");
+            if file.starts_with('.') || file.ends_with('~') {
+                continue;
+            }
+            let Some((name, _, blocks)) = TEMPLATES.iter().find(|t| t.0 == file) else {
+                problems.push(format!(
+                    "{at}: not a template fayuan has (its templates: {})",
+                    names_joined()
+                ));
+                continue;
+            };
+            match read_small(&path) {
+                Ok(text) => match check(name, &text, blocks) {
+                    Ok(()) => {
+                        if let Err(e) = texts.env.add_template_owned(*name, text) {
+                            problems.push(format!("{at}: {e:#}"));
+                        } else {
+                            texts.overridden.push(name.to_string());
+                        }
+                    }
+                    Err(why) => problems.push(format!("{at}: {why}")),
+                },
+                Err(why) => problems.push(format!("{at}: {why}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(texts)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// One block of a template (`subject`, `body`, …) filled with `ctx`. A bureau's template
+    /// that fails here is logged and the built-in one is used.
+    pub fn block(&self, name: &str, block: &str, ctx: &Value) -> Result<String> {
+        match render_block(&self.env, name, block, ctx) {
+            Ok(text) => Ok(text),
+            Err(e) if self.overridden.iter().any(|o| o == name) => {
+                tracing::error!(template = name, block, error = %format!("{e:#}"), "the bureau's template failed; the built-in one is used");
+                render_block(&self.builtin, name, block, ctx).map_err(|source| Error::Text {
+                    template: format!("{name} ({block})"),
+                    source,
+                })
+            }
+            Err(source) => Err(Error::Text {
+                template: format!("{name} ({block})"),
+                source,
+            }),
+        }
+    }
+
+    /// A message's subject and body.
+    pub fn message(&self, name: &str, ctx: &Value) -> Result<(String, String)> {
+        Ok((
+            self.block(name, "subject", ctx)?,
+            self.block(name, "body", ctx)?,
+        ))
+    }
+
+    /// A text's body (the error report, the robots' summary, the digest's HTML).
+    pub fn body(&self, name: &str, ctx: &Value) -> Result<String> {
+        self.block(name, "body", ctx)
+    }
+}
+
+fn names_joined() -> String {
+    names().join(", ")
+}
+
+fn render_block(
+    env: &Environment<'static>,
+    name: &str,
+    block: &str,
+    ctx: &Value,
+) -> std::result::Result<String, minijinja::Error> {
+    let t = env.get_template(name)?;
+    let mut captured = t.render_captured_to(ctx.clone(), std::io::sink())?;
+    captured.with_state_mut(|state| state.render_block(block))
+}
+
+/// A bureau's file, read whole if it is small.
+fn read_small(path: &Path) -> std::result::Result<String, String> {
+    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if size > MAX_TEMPLATE_BYTES {
+        return Err(format!(
+            "{size} bytes, more than a template may be ({MAX_TEMPLATE_BYTES})"
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+}
+
+/// A bureau's template checked as it will be used: parsed, and each block rendered from an
+/// example of its values with unknown variables refused.
+fn check(name: &str, text: &str, blocks: &[&str]) -> std::result::Result<(), String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_template_owned(name.to_string(), text.to_string())
+        .map_err(|e| format!("{e:#}"))?;
+    let ctx = example(name);
+    for block in blocks {
+        render_block(&env, name, block, &ctx).map_err(|e| format!("block {block}: {e:#}"))?;
+    }
+    Ok(())
+}
+
+/// An example of the values each template gets (the README lists them): a bureau's template is
+/// rendered from it when the pipeline loads.
+pub fn example(name: &str) -> Value {
+    let pipeline = context! {
+        title => "法律援助民生实事",
+        city => "六安市",
+        office => "六安市司法局",
+    };
+    let extra = match name {
+        "digest.html" | "digest.txt" => digest_example(),
+        "receipt.txt" => context! {
+            mail_subject => "霍邱县2025年6月月报",
+            received => "2025年7月3日 09:00",
+            period_zh => "2025年6月",
+            attachments => vec![context! {
+                n => 1, name => "霍邱县_2025-06.xlsx", outcome => "accepted",
+                rows_accepted => 1, rows_rejected => 0,
+                months => vec![context! { period_zh => "2025年6月", version => 1 }],
+                problems => "", first_seen => "",
+            }],
+            skipped => vec!["说明.docx：不是月报表文件，未处理"],
+            notes => Vec::<String>::new(),
+            unit_status => context! {
+                name => "霍邱县", reported => true,
+                pending => vec!["6月 本月满意度低于90%（满意 7 人，回访 8 人）"],
+            },
+        },
+        "reminder.txt" => context! {
+            unit => "霍邱县", period_zh => "2025年6月", deadline => "2025年7月5日",
+            now => "2025年7月3日 09:00", how_to_send => "请将月报表发送至 data@example.cn。",
+            unit_url => "https://fayuan.example.cn/u/341522/0123456789abcdef",
+        },
+        "notice-failure.txt" => context! {
+            job => "report", period_zh => "2025年6月", now => "2025年7月6日 09:00",
+            error => "analysis completion: …",
+        },
+        "notice-recovered.txt" => context! { job => "report", now => "2025年7月6日 09:10" },
+        "notice-undelivered.txt" => context! {
+            now => "2025年7月6日 09:00",
+            gave_up => vec![context! {
+                kind => "摘要", id => "2025-06-01", subject => "【…】汇总", to => "leader@example.cn",
+                why => "550 mailbox unavailable",
+            }],
+            small => vec![context! {
+                kind => "摘要", id => "2025-06-01", subject => "【…】汇总", to => "leader@example.cn",
+            }],
+        },
+        "notice-held.txt" => context! {
+            mailbox => "county", user => "reports@example.cn", held_folder => "fayuan-held",
+            from => "someone@example.cn", mail_subject => "你好", received => "2025年7月3日 09:00",
+            why => "发件人不是任何单位登记的地址", sha256 => "ab12…",
+        },
+        "error-report.txt" => context! {
+            file_name => "金寨县_2025-06.csv", arrived_at => "2025-07-03T09:00:00+08:00",
+            sha256 => "ab12…", partial => false, rows_accepted => 0, rows_rejected => 1,
+            problem_count => 1, unlisted => 0,
+            problems => vec!["金寨县_2025-06.csv 第2行 受理审批案件数：“十二”不是整数"],
+        },
+        "webhook.md" => context! {
+            subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",
+            count => 1,
+            critical => vec![context! { unit => "霍山县", message => "2025年6月数据未报送" }],
+        },
+        _ => context! {},
+    };
+    context! { ..pipeline, ..extra }
+}
+
+fn digest_example() -> Value {
+    context! {
+        subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",
+        period_zh => "2025年6月", ytd => "2025年1—6月", as_of => "2025年7月6日 09:00",
+        deadline => "2025年7月5日", year => 2025, completion => "52.30%", schedule => "50.00%",
+        alert_count => 3, provisional => true, missing => vec!["霍山县"],
+        headline => vec![context! { label => "累计完成率", value => "52.30%", colour => palette::OK_TEXT.css(), note => "序时进度 50.00%" }],
+        units => vec![context! {
+            name => "霍邱县", ytd => "700", target => "1,300", rate => "53.85%", gap => "+3.85pp",
+            colour => palette::OK_FILL.css(), reported => "已报", reported_colour => palette::OK_TEXT.css(), total => false,
+        }],
+        groups => vec![context! {
+            name => "严重", colour => palette::CRITICAL_TEXT.css(),
+            items => vec![context! { unit => "霍山县", message => "2025年6月数据未报送" }],
+        }],
+        pending => vec!["金寨县：4月 本月未受理审批任何案件（本月 0 件）"],
+        narratives => vec!["霍邱县：本月开展法律援助进社区活动"],
+        review => Vec::<String>::new(),
+        chart_src => "chart.png", chart_note => "", attachment_note => "",
+        palette => palette::for_templates(),
+        book => "六安市法律援助民生实事汇总_2025-06.xlsx", run_dir => "output/luan-2025/2025-06",
+        on_the_web => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_template_renders_its_example_strictly() {
+        for (name, text, blocks) in TEMPLATES {
+            check(name, text, blocks).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_bureaus_template_replaces_the_builtin_and_a_broken_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("notice-recovered.txt"),
+            "{% block subject %}已恢复：{{ job }}{% endblock %}{% block body %}{{ office }}：{{ job }} 好了。{% endblock %}",
+        )
+        .unwrap();
+        let t = Texts::load(dir.path()).unwrap();
+        let (subject, body) = t
+            .message("notice-recovered.txt", &example("notice-recovered.txt"))
+            .unwrap();
+        assert_eq!(subject, "已恢复：report");
+        assert_eq!(body, "六安市司法局：report 好了。");
+        // A misspelt variable, a syntax error, an unknown file: each named, all at once.
+        std::fs::write(
+            dir.path().join("reminder.txt"),
+            "{% block subject %}{{ untit }}{% endblock %}{% block body %}x{% endblock %}",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("receipt.txt"), "{% block subject %}{{ x").unwrap();
+        std::fs::write(dir.path().join("reciept.txt"), "x").unwrap();
+        let problems = Texts::load(dir.path()).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("texts/reminder.txt") && p.contains("untit")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.starts_with("texts/receipt.txt")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("texts/reciept.txt") && p.contains("not a template")),
+            "{problems:?}"
+        );
+    }
+}
