@@ -232,8 +232,16 @@ fn check(name: &str, text: &str, blocks: &[&str]) -> std::result::Result<(), Str
     env.add_template_owned(name.to_string(), text.to_string())
         .map_err(|e| format!("{e:#}"))?;
     let ctx = example(name);
+    // Rendering a block first renders the whole file (outside any block, then every block once):
+    // its error names the place itself. Each block is then asked for by name.
+    let t = env.get_template(name).map_err(|e| format!("{e:#}"))?;
+    let mut captured = t
+        .render_captured_to(ctx, std::io::sink())
+        .map_err(|e| format!("{e:#}"))?;
     for block in blocks {
-        render_block(&env, name, block, &ctx).map_err(|e| format!("block {block}: {e:#}"))?;
+        captured
+            .with_state_mut(|state| state.render_block(block))
+            .map_err(|e| format!("block {block}: {e:#}"))?;
     }
     Ok(())
 }

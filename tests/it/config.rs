@@ -236,3 +236,67 @@ fn a_mailbox_is_checked_with_the_rest() {
         r.stderr
     );
 }
+
+#[test]
+fn a_bureaus_wording_is_checked_at_load_and_used_in_real_messages() {
+    let (dir, path) = broken(&std::fs::read_to_string(luan_pipeline_path()).unwrap());
+    let texts = dir.path().join("texts");
+    std::fs::create_dir(&texts).unwrap();
+    // Three ways to get it wrong, all listed at once.
+    std::fs::write(
+        texts.join("receipt.txt"),
+        "{% block subject %}回执{% block body %}",
+    )
+    .unwrap();
+    std::fs::write(
+        texts.join("reminder.txt"),
+        "{% block subject %}提醒{% endblock %}{% block body %}{{ untit }}{% endblock %}",
+    )
+    .unwrap();
+    std::fs::write(texts.join("greeting.txt"), "你好").unwrap();
+    let env = Env::with_pipeline(&path);
+    let r = env.run(&["check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    for want in [
+        "texts/receipt.txt",
+        "texts/reminder.txt",
+        "untit",
+        "texts/greeting.txt",
+    ] {
+        assert!(
+            r.stderr.contains(want),
+            "expected {want:?} in\n{}",
+            r.stderr
+        );
+    }
+    for f in ["receipt.txt", "reminder.txt", "greeting.txt"] {
+        std::fs::remove_file(texts.join(f)).unwrap();
+    }
+    // A good one: the error report beside a refused file speaks the bureau's words.
+    std::fs::write(
+        texts.join("error-report.txt"),
+        "{% block body %}{{ office }}退回：{{ file_name }}\n\
+         {% for p in problems %}- {{ p }}\n{% endfor %}请于本月{{ deadline_day | default(5) }}日前重报。\n{% endblock %}",
+    )
+    .unwrap();
+    let r = env.run(&["check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    env.drop_in(
+        "金寨县_2025-06.csv",
+        "单位代码,月份\n341524,2025-06\n".as_bytes(),
+    );
+    let r = env.run(&["--as-of", "2025-07-06T09:00:00+08:00", "ingest"]);
+    assert!(r.code == 0 || r.code == 3, "{}{}", r.stdout, r.stderr);
+    let report = env
+        .files_under("quarantine")
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".错误报告.txt"))
+        .unwrap_or_else(|| panic!("no error report: {:?}", env.files_under("")));
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        text.starts_with("六安市司法局退回：金寨县_2025-06.csv\n- "),
+        "{text}"
+    );
+    assert!(text.ends_with("请于本月5日前重报。\n"), "{text}");
+    assert!(!text.contains("数据校验报告"), "{text}");
+}
