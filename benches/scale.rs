@@ -131,6 +131,155 @@ fn eight_new(base: &Path, units: usize) -> PathBuf {
     only
 }
 
+/// Copies, hashes (SHA-256), syncs and unlinks every file of `inbox` — what any ingest must do
+/// at least — into `work/`: the floor an ingest is compared with (issue 22 §7).
+fn copy_hash_sync_unlink(inbox: &Path, work: &Path) -> Duration {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let staged = work.join("staged");
+    let kept = work.join("kept");
+    copy_dir(inbox, &staged);
+    std::fs::create_dir_all(&kept).unwrap();
+    // Cold as the ingest's files are not: drop what the copy left in the page cache is not
+    // possible without root, so both read warm files.
+    let start = Instant::now();
+    for e in std::fs::read_dir(&staged).unwrap() {
+        let p = e.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        let digest = Sha256::digest(&bytes);
+        let to = kept.join(hex::encode(&digest[..8]));
+        let mut f = std::fs::File::create(&to).unwrap();
+        f.write_all(&bytes).unwrap();
+        f.sync_all().unwrap();
+        std::fs::remove_file(&p).unwrap();
+    }
+    std::fs::File::open(&kept).unwrap().sync_all().unwrap();
+    std::fs::File::open(&staged).unwrap().sync_all().unwrap();
+    start.elapsed()
+}
+
+/// The same sums by pandas + openpyxl (`benches/same_sums.py`): None when python3 with pandas
+/// and openpyxl is not here.
+fn pandas_same_sums(inbox: &Path, work: &Path) -> Option<Duration> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/same_sums.py");
+    let copy = work.join("pandas-inbox");
+    copy_dir(inbox, &copy);
+    let start = Instant::now();
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&copy)
+        .arg(work.join("pandas.xlsx"))
+        .output()
+        .ok()?;
+    let wall = start.elapsed();
+    if !out.status.success() {
+        eprintln!("same_sums.py: {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    Some(wall)
+}
+
+/// One GET over a fresh connection; the answer's status line must say 200.
+fn get(port: u16, path: &str, token: Option<&str>) -> Duration {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    c.read_to_end(&mut answer).unwrap();
+    let wall = start.elapsed();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{path}: {}",
+        String::from_utf8_lossy(&answer[..answer.len().min(200)])
+    );
+    wall
+}
+
+fn p95(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (v[v.len() / 2], v[(v.len() * 95).div_ceil(100) - 1])
+}
+
+/// The pages on the shipped sample data (Lu'an, January to June): 100 requests each to the
+/// bureau's page, its JSON and a county's page, through `fayuan serve`; median and p95.
+fn pages(base: &Path) {
+    let dir = base.join("pages");
+    std::fs::create_dir_all(&dir).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let text = std::fs::read_to_string(repo.join("pipelines/luan-2025.toml")).unwrap();
+    std::fs::write(
+        dir.join("pipeline.toml"),
+        format!("{text}\n[web]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let samples = repo.join("samples/luan-2025");
+    let ingest = measure(
+        &dir,
+        &[
+            "--pipeline",
+            "pipeline.toml",
+            "--as-of",
+            "2025-07-04 09:00",
+            "ingest",
+            samples.to_str().unwrap(),
+        ],
+    );
+    assert!(ingest.ok, "pages: ingest failed");
+    let token = "bench-token-0123456789abcdef";
+    let secret = "bench-secret-0123456789abcdef";
+    let mut server = Command::new(BIN)
+        .current_dir(&dir)
+        .args(["--pipeline", "pipeline.toml", "serve"])
+        .env("FAYUAN_LOG", "error")
+        .env("FAYUAN_WEB_TOKEN", token)
+        .env("FAYUAN_WEB_SECRET", secret)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            up.elapsed() < Duration::from_secs(30),
+            "serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let county = fayuan::web::unit_path(secret.as_bytes(), "341522");
+    println!();
+    println!("| page (sample data, 100 requests) | median | p95 |");
+    println!("|---|---|---|");
+    for (name, path, auth) in [
+        ("bureau page `/`", "/", Some(token)),
+        ("`/api/status`", "/api/status", Some(token)),
+        ("county page `/u/341522/…`", county.as_str(), None),
+    ] {
+        let times: Vec<Duration> = (0..100).map(|_| get(port, path, auth)).collect();
+        let (median, p95) = p95(times);
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms |",
+            median.as_secs_f64() * 1e3,
+            p95.as_secs_f64() * 1e3
+        );
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let base = tempfile::tempdir_in(
@@ -147,12 +296,20 @@ fn main() {
         &[("Lu'an", 8), ("province", 120), ("national", 3000)]
     };
     let mut incremental = Vec::new();
+    let mut comparisons: Vec<String> = Vec::new();
     for (name, units) in scales {
         let dir = base.path().join(format!("s{units}"));
         sample(&dir, *units, 12, 2025);
         let (files, bytes) = dir_bytes(&dir.join("inbox"));
         let pipeline = dir.join("pipeline.toml");
         no_quiet(&pipeline);
+        let floor = (*units == 120).then(|| {
+            let work = base.path().join(format!("floor-{units}"));
+            (
+                copy_hash_sync_unlink(&dir.join("inbox"), &work),
+                pandas_same_sums(&dir.join("inbox"), &work),
+            )
+        });
         let p = pipeline.to_str().unwrap();
         let ingest = measure(
             &dir,
@@ -184,6 +341,19 @@ fn main() {
             mb(report.max_rss_kb),
             secs(ingest.wall + report.wall)
         );
+        if let Some((floor, pandas)) = floor {
+            let ours = ingest.wall + report.wall;
+            comparisons.push(format!(
+                "{name}: ingest + December report {} = {:.2}× copying, hashing, syncing and unlinking the same files ({}); pandas + openpyxl doing the same sums: {}",
+                secs(ours),
+                ours.as_secs_f64() / floor.as_secs_f64(),
+                secs(floor),
+                match pandas {
+                    Some(p) => format!("{} ({:.0}× as long)", secs(p), p.as_secs_f64() / ours.as_secs_f64()),
+                    None => "not measured (needs python3 with pandas and openpyxl)".into(),
+                }
+            ));
+        }
         // 8 new files: into this full store, and into an empty store of the same pipeline.
         let eight = eight_new(base.path(), *units);
         copy_dir(&eight, &dir.join("inbox"));
@@ -207,6 +377,11 @@ fn main() {
         );
         incremental.push((name.to_string(), empty.wall, full.wall));
     }
+    println!();
+    for c in &comparisons {
+        println!("{c}");
+    }
+    pages(base.path());
     println!();
     println!("| 8 new files into | empty store | full store (12 months) | ratio |");
     println!("|---|---|---|---|");

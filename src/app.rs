@@ -39,5 +39,7 @@ pub fn runtime() -> crate::error::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| crate::error::Error::Runtime(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| {
+            crate::error::Error::Runtime(crate::error::during("cannot start the async runtime", e))
+        })
 }

@@ -432,7 +432,7 @@ fn serve(ctx: Context) -> Result<i32> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::web::serve(ctx, crate::daemon::status_lines, stop_rx));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| Error::Runtime(format!("cannot watch SIGTERM: {e}")))?;
+            .map_err(|e| Error::Runtime(crate::error::during("cannot watch SIGTERM", e)))?;
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -440,7 +440,7 @@ fn serve(ctx: Context) -> Result<i32> {
                 return match r {
                     Ok(Ok(())) => Ok(exit::OK),
                     Ok(Err(e)) => Err(e),
-                    Err(e) => Err(Error::Runtime(format!("web: {e}"))),
+                    Err(e) => Err(Error::Runtime(crate::error::during("web", e))),
                 };
             }
         }
@@ -477,7 +477,7 @@ fn write_templates(
     out: Option<&std::path::Path>,
 ) -> Result<i32> {
     let p = &ctx.pipeline;
-    if period.year != p.year() {
+    if period.year() != p.year() {
         return Err(Error::Usage(format!(
             "--period {period}: the pipeline's year is {}",
             p.year()

@@ -2,6 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+/// The cause an error keeps (`source()`): the library's own error, or only words where the
+/// problem was found by fayuan itself.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The pipeline definition is wrong; every problem is listed.
@@ -18,15 +22,19 @@ pub enum Error {
 
     /// The machinery could not run: the async runtime, the scheduler, signals, an HTTP client.
     #[error("{0}")]
-    Runtime(String),
+    Runtime(#[source] Cause),
 
     /// Something was made but could not be delivered to everyone; it stays in the outbox.
     #[error("{0}")]
     Undelivered(String),
 
     /// A message (digest, reminder, notice) could not be composed.
-    #[error("message {id}: {message}")]
-    Message { id: String, message: String },
+    #[error("message {id}: {source}")]
+    Message {
+        id: String,
+        #[source]
+        source: Cause,
+    },
 
     /// A text people receive could not be made from its template.
     #[error("text {template}: {source:#}")]
@@ -38,7 +46,7 @@ pub enum Error {
 
     /// Sample files could not be written.
     #[error("samples: {0}")]
-    Sample(String),
+    Sample(#[source] Cause),
 
     #[error("{}: {source}", path.display())]
     Io {
@@ -48,20 +56,72 @@ pub enum Error {
     },
 
     /// An analysis (a `sql/` file) failed.
-    #[error("analysis {query}: {message}")]
-    Analysis { query: String, message: String },
+    #[error("analysis {query}: {source}")]
+    Analysis {
+        query: String,
+        #[source]
+        source: Cause,
+    },
 
     /// A report could not be written.
-    #[error("report {}: {message}", path.display())]
-    Report { path: PathBuf, message: String },
+    #[error("report {}: {source}", path.display())]
+    Report {
+        path: PathBuf,
+        #[source]
+        source: Cause,
+    },
 
     /// Another fayuan process holds the write lock.
     #[error("{0}")]
     Busy(String),
 
     /// The store under the data directory could not be read or written.
-    #[error("store {}: {message}", path.display())]
-    Store { path: PathBuf, message: String },
+    #[error("store {}: {source}", path.display())]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: Cause,
+    },
+
+    /// fayuan asked itself for something it cannot do: a bug, not the user's mistake.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// A value that does not read as what it should be (a cron expression, a server URL, an
+/// `{env:NAME}` that is not set): the typed error of the value parsers, which the definition's
+/// check turns into its listed problems.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<&str> for Invalid {
+    fn from(s: &str) -> Invalid {
+        Invalid(s.to_string())
+    }
+}
+
+impl From<String> for Invalid {
+    fn from(s: String) -> Invalid {
+        Invalid(s)
+    }
+}
+
+/// A cause with what was being done when it happened (`Display`: "what: cause").
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct During {
+    pub what: String,
+    #[source]
+    pub source: Cause,
+}
+
+/// `e`, kept as the cause, with what was being done.
+pub fn during(what: impl Into<String>, e: impl Into<Cause>) -> Cause {
+    Box::new(During {
+        what: what.into(),
+        source: e.into(),
+    })
 }
 
 impl Error {
@@ -72,10 +132,10 @@ impl Error {
         }
     }
 
-    pub fn store(path: &Path, message: impl std::fmt::Display) -> Error {
+    pub fn store(path: &Path, cause: impl Into<Cause>) -> Error {
         Error::Store {
             path: path.to_path_buf(),
-            message: message.to_string(),
+            source: cause.into(),
         }
     }
 
@@ -92,7 +152,8 @@ impl Error {
             | Error::Io { .. }
             | Error::Store { .. }
             | Error::Analysis { .. }
-            | Error::Report { .. } => 1,
+            | Error::Report { .. }
+            | Error::Internal(_) => 1,
         }
     }
 }

@@ -108,14 +108,42 @@ impl Clock {
     }
 }
 
-/// One calendar month, the unit of reporting.
+/// One calendar month, the unit of reporting. Made only by `new` (checked), `parse`, `of` a
+/// date and the steps from another month, so a `Period` is always a real month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {
-    pub year: i32,
-    pub month: u32,
+    year: i32,
+    month: u32,
 }
 
 impl Period {
+    pub fn year(self) -> i32 {
+        self.year
+    }
+
+    /// 1 to 12.
+    pub fn month(self) -> u32 {
+        self.month
+    }
+
+    /// January of the same year.
+    pub fn january(self) -> Period {
+        Period { month: 1, ..self }
+    }
+
+    /// December of the same year.
+    pub fn december(self) -> Period {
+        Period { month: 12, ..self }
+    }
+
+    /// The same month a year earlier.
+    pub fn a_year_earlier(self) -> Period {
+        Period {
+            year: self.year - 1,
+            ..self
+        }
+    }
+
     pub fn new(year: i32, month: u32) -> Option<Period> {
         ((1..=12).contains(&month) && (1900..=9999).contains(&year))
             .then_some(Period { year, month })

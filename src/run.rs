@@ -34,7 +34,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     };
     let written = report::write_run(&ctx.output_dir, &meta, &analysis)?;
     // December is also the year's review, made from the same analysis (the same rows).
-    let review = if period.month == 12 {
+    let review = if period.month() == 12 {
         Some(report::review::write(&ctx.output_dir, &meta, &analysis)?.0)
     } else {
         None
@@ -193,7 +193,10 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
 pub async fn webhooks(
     ctx: &Context,
     built: &Built,
-) -> Vec<(crate::config::WebhookKind, std::result::Result<(), String>)> {
+) -> Vec<(
+    crate::config::WebhookKind,
+    std::result::Result<(), crate::notify::webhook::HookError>,
+)> {
     let hooks = &ctx.pipeline.def.webhooks;
     let mut out = Vec::new();
     if hooks.is_empty() || built.critical.is_empty() {
@@ -245,15 +248,14 @@ pub fn carry_over_proposal(ctx: &Context) -> Result<Vec<CarryOver>> {
     if ctx.pipeline.previous.is_none() {
         return Ok(Vec::new());
     }
-    let period = Period {
-        year: ctx.pipeline.year(),
-        month: 1,
-    };
+    let year = ctx.pipeline.year();
+    let period = Period::new(year, 1)
+        .ok_or_else(|| crate::error::Error::Internal(format!("pipeline.year {year}")))?;
     let (analysis, _) = analyse(ctx, period)?;
     let df = analysis.frame("yoy")?;
     let err = |e: polars::prelude::PolarsError| crate::error::Error::Analysis {
         query: "yoy".into(),
-        message: e.to_string(),
+        source: e.into(),
     };
     let codes = crate::frame::strings(df, "unit_code").map_err(err)?;
     let names = crate::frame::strings(df, "unit_name").map_err(err)?;

@@ -81,7 +81,7 @@ pub fn figures(unit: &Unit, period: Period, rng: &mut Rng) -> Row {
     let admin = if approved > 20 { rng.range(0, 1) } else { 0 };
     let civil = approved - criminal - admin;
     let closed = approved * rng.range(55, 90) / 100;
-    let received = if period.month.is_multiple_of(3) {
+    let received = if period.month().is_multiple_of(3) {
         (unit.budget * 100.0 / 4.0).round() as i64
     } else {
         0
@@ -134,7 +134,7 @@ pub fn plan(
     let mut out = Vec::new();
     for m in 1..=months {
         let period = Period::new(pipeline.year(), m)
-            .ok_or_else(|| Error::Sample(format!("month {m} is not 1 to 12")))?;
+            .ok_or_else(|| Error::Sample(format!("month {m} is not 1 to 12").into()))?;
         for (k, unit) in pipeline.units.iter().enumerate() {
             let style = Style::ALL[k % Style::ALL.len()];
             let row = figures(unit, period, &mut rng);
@@ -172,7 +172,7 @@ fn text_of(v: &Value, style: Style) -> String {
     match v {
         Value::Missing => String::new(),
         Value::Text(s) => s.clone(),
-        Value::Period(p) if style == Style::CsvUtf8Bom => format!("{}/{}", p.year, p.month),
+        Value::Period(p) if style == Style::CsvUtf8Bom => format!("{}/{}", p.year(), p.month()),
         Value::Period(p) => p.to_string(),
         Value::Count(n) => n.to_string(),
         Value::Fen(f) if style == Style::XlsxTitled => fen_text(*f),
@@ -214,7 +214,7 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
                     serde_json::Value::Object(map)
                 })
                 .collect();
-            serde_json::to_vec_pretty(&items).map_err(|e| Error::Sample(e.to_string()))
+            serde_json::to_vec_pretty(&items).map_err(|e| Error::Sample(e.into()))
         }
         Style::CsvUtf8 | Style::CsvUtf8Bom | Style::CsvGb18030 => {
             let mut w = csv::WriterBuilder::new()
@@ -231,14 +231,14 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
                     }
                 })
                 .collect();
-            let csv_err = |e: csv::Error| Error::Sample(e.to_string());
+            let csv_err = |e: csv::Error| Error::Sample(e.into());
             w.write_record(&header).map_err(csv_err)?;
             for r in rows {
                 w.write_record(cols.iter().map(|&f| text_of(&r.values[f], style)))
                     .map_err(csv_err)?;
             }
-            let text = String::from_utf8(w.into_inner().map_err(|e| Error::Sample(e.to_string()))?)
-                .map_err(|e| Error::Sample(e.to_string()))?;
+            let text = String::from_utf8(w.into_inner().map_err(|e| Error::Sample(e.into()))?)
+                .map_err(|e| Error::Sample(e.into()))?;
             Ok(match style {
                 Style::CsvUtf8Bom => format!("\u{feff}{text}").into_bytes(),
                 Style::CsvGb18030 => encoding_rs::GB18030.encode(&text).0.into_owned(),
@@ -249,7 +249,7 @@ pub fn render(style: Style, title: &str, rows: &[Row]) -> Result<Vec<u8>> {
 }
 
 fn xlsx(style: Style, title: &str, rows: &[Row], cols: &[usize]) -> Result<Vec<u8>> {
-    let x = |e: rust_xlsxwriter::XlsxError| Error::Sample(format!("xlsx: {e}"));
+    let x = |e: rust_xlsxwriter::XlsxError| Error::Sample(crate::error::during("xlsx", e));
     let mut book = Workbook::new();
     let created = ExcelDateTime::from_ymd(2025, 1, 1).map_err(x)?;
     book.set_properties(&DocProperties::new().set_creation_datetime(&created));
@@ -283,7 +283,8 @@ fn xlsx(style: Style, title: &str, rows: &[Row], cols: &[usize]) -> Result<Vec<u
                     sheet.write_number(r, c, n).map_err(x)?;
                 }
                 (Value::Period(p), _, Style::XlsxTitled) => {
-                    let d = ExcelDateTime::from_ymd(p.year as u16, p.month as u8, 1).map_err(x)?;
+                    let d =
+                        ExcelDateTime::from_ymd(p.year() as u16, p.month() as u8, 1).map_err(x)?;
                     sheet
                         .write_datetime_with_format(r, c, &d, &month_format)
                         .map_err(x)?;
@@ -399,7 +400,7 @@ fn synthetic_pipeline(template: &Pipeline, units: usize, rng: &mut Rng) -> Resul
         output: t.output.clone(),
         units: defs,
     };
-    toml::to_string(&file).map_err(|e| Error::Sample(format!("pipeline.toml: {e}")))
+    toml::to_string(&file).map_err(|e| Error::Sample(crate::error::during("pipeline.toml", e)))
 }
 
 /// Every unit's file for months 1..=`months` into `inbox`; the size of each.

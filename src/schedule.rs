@@ -10,24 +10,7 @@ use chrono_tz::Tz;
 use croner::Cron;
 use std::collections::HashSet;
 
-use crate::cron::parse as parse_cron;
-
-/// The three schedules.
-pub struct Schedules {
-    pub ingest: Cron,
-    pub remind: Cron,
-    pub report: Cron,
-}
-
-impl Schedules {
-    pub fn from(s: &crate::config::ScheduleSettings) -> Result<Schedules, String> {
-        Ok(Schedules {
-            ingest: parse_cron(&s.ingest)?,
-            remind: parse_cron(&s.remind)?,
-            report: parse_cron(&s.report)?,
-        })
-    }
-}
+pub use crate::cron::Schedules;
 
 /// What has run, from the daemon's run ledger (and the delivery ledger).
 #[derive(Debug, Default, Clone)]
@@ -124,6 +107,7 @@ pub fn next(cron: &Cron, now: DateTime<Tz>) -> Option<DateTime<Tz>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cron::parse as parse_cron;
     use crate::period::parse_instant;
 
     fn luan() -> Schedules {

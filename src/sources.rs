@@ -92,7 +92,7 @@ async fn get_once(
         .get(url)
         .timeout(Duration::from_secs(src.timeout_seconds));
     for (k, v) in &src.headers {
-        req = req.header(k, expand(v).map_err(|e| (false, e))?);
+        req = req.header(k, expand(v).map_err(|e| (false, e.to_string()))?);
     }
     if let Some(p) = prev.filter(|p| p.url == url) {
         if let Some(etag) = &p.etag {
@@ -187,7 +187,7 @@ pub async fn poll(
     }
     let client = reqwest::Client::builder()
         .build()
-        .map_err(|e| Error::Runtime(format!("HTTP client: {e}")))?;
+        .map_err(|e| Error::Runtime(crate::error::during("HTTP client", e)))?;
     let mut state = load_state(data_dir);
     let mut out = Vec::new();
     for src in &pipeline.def.sources {
@@ -198,7 +198,7 @@ pub async fn poll(
                     url: src.url.clone(),
                     checked_at: now.into(),
                     result: Polled::Failed,
-                    detail: why,
+                    detail: why.to_string(),
                     ..SourceState::default()
                 };
                 state.insert(src.name.clone(), s.clone());

@@ -120,7 +120,7 @@ fn analysis(
 fn frame_err(query: &'static str) -> impl Fn(PolarsError) -> Error {
     move |e| Error::Analysis {
         query: query.into(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 

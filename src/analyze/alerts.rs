@@ -28,7 +28,7 @@ pub(super) fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert
     let subs = inputs.submissions;
     let err = |e: PolarsError| Error::Analysis {
         query: "restated".into(),
-        message: e.to_string(),
+        source: e.into(),
     };
     let text = |n: &str| -> Result<Vec<Option<String>>> {
         Ok(subs

@@ -31,12 +31,12 @@ pub fn params_frame(
     let r = &pipeline.def.review;
     let deadline = period.deadline(pipeline.def.submission.deadline_day);
     df!(
-        "year" => [i64::from(period.year)],
-        "month" => [i64::from(period.month)],
+        "year" => [i64::from(period.year())],
+        "month" => [i64::from(period.month())],
         "period" => [period.to_string()],
         "period_zh" => [period.zh()],
         "area" => [pipeline.area()],
-        "year_start" => [Period { year: period.year, month: 1 }.to_string()],
+        "year_start" => [period.january().to_string()],
         "as_of" => [period::instant_text(as_of)],
         "as_of_zh" => [period::instant_zh(as_of)],
         "deadline" => [period::instant_text(&deadline)],
@@ -66,8 +66,8 @@ pub fn params_frame(
         "rejected_after" => [rejected_after.map(|t| period::instant_text(&t)).unwrap_or_default()],
         // The previous year (sql/03_last_year.sql) and the spike rule's band around last year's
         // same month (thousandths).
-        "last_year_start" => [Period { year: period.year - 1, month: 1 }.to_string()],
-        "last_year_end" => [Period { year: period.year - 1, month: 12 }.to_string()],
+        "last_year_start" => [period.a_year_earlier().january().to_string()],
+        "last_year_end" => [period.a_year_earlier().december().to_string()],
         "spike_last_year_milli" => [scaled(a.spike_last_year_band, 1000.0)],
     )
 }
@@ -88,7 +88,7 @@ pub fn deadlines_frame(pipeline: &Pipeline, year: i32) -> PolarsResult<DataFrame
     let day = pipeline.def.submission.deadline_day;
     let months: Vec<Period> = (1..=12).filter_map(|m| Period::new(year, m)).collect();
     df!(
-        "month_num" => months.iter().map(|p| i64::from(p.month)).collect::<Vec<_>>(),
+        "month_num" => months.iter().map(|p| i64::from(p.month())).collect::<Vec<_>>(),
         "deadline" => months.iter().map(|p| period::instant_text(&p.deadline(day))).collect::<Vec<_>>(),
         "collected_in" => months.iter().map(|p| p.next().to_string()).collect::<Vec<_>>(),
     )

@@ -92,7 +92,7 @@ fn parse_query(file: &str, sql: &'static str) -> Result<Query> {
     .to_string();
     let bad = |line: usize, why: &str| Error::Analysis {
         query: file.to_string(),
-        message: format!("line {}: {why}", line + 1),
+        source: format!("line {}: {why}", line + 1).into(),
     };
     let mut twin = None;
     let mut columns = Vec::new();
@@ -199,7 +199,7 @@ impl Analysis {
     pub fn frame(&self, name: &str) -> Result<&DataFrame> {
         self.frames.get(name).ok_or_else(|| Error::Analysis {
             query: name.to_string(),
-            message: "no such result (is the sql/ file missing?)".into(),
+            source: "no such result (is the sql/ file missing?)".into(),
         })
     }
 
@@ -212,7 +212,7 @@ impl Analysis {
         let df = self.frame("used")?;
         let err = |e: PolarsError| Error::Analysis {
             query: "used".into(),
-            message: e.to_string(),
+            source: e.into(),
         };
         let s = |n: &str| -> Result<Vec<String>> {
             Ok(df
@@ -257,7 +257,7 @@ impl Analysis {
         let df = self.frame("checks")?;
         let err = |e: PolarsError| Error::Analysis {
             query: "checks".into(),
-            message: e.to_string(),
+            source: e.into(),
         };
         let text = |n: &str| -> Result<Vec<String>> {
             Ok(crate::frame::strings(df, n)
@@ -307,12 +307,12 @@ pub fn analyze_only(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis
             .spawn_scoped(scope, || analyze_here(inputs, wanted))
             .map_err(|e| Error::Analysis {
                 query: "(thread)".into(),
-                message: e.to_string(),
+                source: e.into(),
             })?
             .join()
             .map_err(|_| Error::Analysis {
                 query: "(thread)".into(),
-                message: "the analysis panicked".into(),
+                source: "the analysis panicked".into(),
             })?
     })
 }
@@ -331,7 +331,7 @@ fn only_what_is_read(queries: Vec<Query>, wanted: &[&str]) -> Result<Vec<Query>>
         if !queries.iter().any(|q| q.name == *w) {
             return Err(Error::Analysis {
                 query: w.to_string(),
-                message: "no such analysis".into(),
+                source: "no such analysis".into(),
             });
         }
         needed.insert(w.to_string());
@@ -355,7 +355,7 @@ fn only_what_is_read(queries: Vec<Query>, wanted: &[&str]) -> Result<Vec<Query>>
 fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
     let mut queries = queries()?;
     // A December report is also the year's review.
-    if inputs.period.month == 12 {
+    if inputs.period.month() == 12 {
         queries.extend(review_queries()?);
     }
     // 同比 only for a pipeline that names the previous year's.
@@ -369,7 +369,7 @@ fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
         let q = q.to_string();
         move |e: PolarsError| Error::Analysis {
             query: q.clone(),
-            message: e.to_string(),
+            source: e.into(),
         }
     };
     let mut ctx = SQLContext::new();
@@ -405,7 +405,7 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
         let q = q.to_string();
         move |e: PolarsError| Error::Analysis {
             query: q.clone(),
-            message: e.to_string(),
+            source: e.into(),
         }
     };
     ctx.register("submissions", inputs.submissions.clone().lazy());
@@ -452,7 +452,7 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
     );
     ctx.register(
         "deadlines",
-        deadlines_frame(inputs.pipeline, inputs.period.year)
+        deadlines_frame(inputs.pipeline, inputs.period.year())
             .map_err(err("deadlines"))?
             .lazy(),
     );

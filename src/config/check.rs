@@ -3,20 +3,34 @@
 
 use super::*;
 
-/// Every problem of a definition, at once; plus warnings.
-pub(super) fn check(def: &PipelineFile) -> (Vec<Unit>, Vec<String>, Vec<String>) {
+/// What checking a definition gives: its units, its values that have a type of their own parsed
+/// (the server and mailbox URLs into `def`, the schedules here), warnings, and every problem.
+pub(super) struct Checked {
+    pub units: Vec<Unit>,
+    pub schedules: Option<crate::cron::Schedules>,
+    pub warnings: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+/// Every problem of a definition, at once; plus warnings. Each value is parsed here, once.
+pub(super) fn check(def: &mut PipelineFile) -> Checked {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     check_pipeline(def, &mut problems);
     check_submission(def, &mut problems);
     check_limits(&def.limits, &mut problems);
     check_thresholds(def, &mut problems);
-    check_email(&def.email, &mut problems);
-    check_schedule(&def.schedule, &mut problems);
+    check_email(&mut def.email, &mut problems);
+    let schedules = check_schedule(&def.schedule, &mut problems);
     check_sources_and_hooks(def, &mut problems);
     check_web_and_mailboxes(def, &mut problems);
     let units = check_units(def, &mut warnings, &mut problems);
-    (units, warnings, problems)
+    Checked {
+        units,
+        schedules,
+        warnings,
+        problems,
+    }
 }
 
 /// `[pipeline]`: the name (it names folders) and the year.
@@ -209,7 +223,7 @@ pub(super) fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
 }
 
 /// `[email]`: addresses, server, delivery settings.
-pub(super) fn check_email(e: &EmailSettings, problems: &mut Vec<String>) {
+pub(super) fn check_email(e: &mut EmailSettings, problems: &mut Vec<String>) {
     for (what, addr) in std::iter::once(("email.from", &e.from))
         .chain(e.to.iter().map(|a| ("email.to", a)))
         .chain(e.cc.iter().map(|a| ("email.cc", a)))
@@ -221,10 +235,11 @@ pub(super) fn check_email(e: &EmailSettings, problems: &mut Vec<String>) {
     if e.to.is_empty() {
         problems.push("email.to: at least one recipient".into());
     }
-    if let Some(server) = &e.server
-        && let Err(why) = ServerUrl::parse(server)
-    {
-        problems.push(format!("email.server {server:?}: {why}"));
+    if let Some(server) = &e.server {
+        match ServerUrl::parse(server) {
+            Ok(url) => e.server_url = Some(url),
+            Err(why) => problems.push(format!("email.server {server:?}: {why}")),
+        }
     }
     if !(e.max_attachment_mb > 0.0) || e.timeout_seconds == 0 || !(1..=10).contains(&e.attempts) {
         problems.push(
@@ -240,19 +255,29 @@ pub(super) fn check_email(e: &EmailSettings, problems: &mut Vec<String>) {
 }
 
 /// `[schedule]`: cron expressions and intervals.
-pub(super) fn check_schedule(sch: &ScheduleSettings, problems: &mut Vec<String>) {
-    for (what, expr) in [
-        ("schedule.ingest", &sch.ingest),
-        ("schedule.remind", &sch.remind),
-        ("schedule.report", &sch.report),
-    ] {
-        if let Err(why) = crate::cron::parse(expr) {
+/// Returns them parsed when all three are good.
+pub(super) fn check_schedule(
+    sch: &ScheduleSettings,
+    problems: &mut Vec<String>,
+) -> Option<crate::cron::Schedules> {
+    let mut parse = |what: &str, expr: &str| match crate::cron::parse(expr) {
+        Ok(c) => Some(c),
+        Err(why) => {
             problems.push(format!("{what} {expr:?}: {why}"));
+            None
         }
-    }
+    };
+    let ingest = parse("schedule.ingest", &sch.ingest);
+    let remind = parse("schedule.remind", &sch.remind);
+    let report = parse("schedule.report", &sch.report);
     if sch.heartbeat_seconds == 0 {
         problems.push("schedule.heartbeat_seconds must be more than 0".into());
     }
+    Some(crate::cron::Schedules {
+        ingest: ingest?,
+        remind: remind?,
+        report: report?,
+    })
 }
 
 /// `[[sources]]`, the units' contacts and `[[webhooks]]`.
@@ -302,7 +327,7 @@ pub(super) fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<Str
 }
 
 /// `[web]`, `[output]` and `[[mailboxes]]`.
-pub(super) fn check_web_and_mailboxes(def: &PipelineFile, problems: &mut Vec<String>) {
+pub(super) fn check_web_and_mailboxes(def: &mut PipelineFile, problems: &mut Vec<String>) {
     if def.web.listen.parse::<std::net::SocketAddr>().is_err() {
         problems.push(format!(
             "web.listen {:?}: an address and port such as 127.0.0.1:8080",
@@ -336,10 +361,11 @@ pub(super) fn check_web_and_mailboxes(def: &PipelineFile, problems: &mut Vec<Str
             def.output.keep_history
         ));
     }
-    for (i, m) in def.mailboxes.iter().enumerate() {
+    for (i, m) in def.mailboxes.iter_mut().enumerate() {
         let at = format!("mailboxes[{}] ({})", i + 1, m.name);
-        if let Err(why) = m.host_port() {
-            problems.push(format!("{at}: url {why}"));
+        match ImapEndpoint::parse(&m.url) {
+            Ok(e) => m.endpoint = e,
+            Err(why) => problems.push(format!("{at}: url {why}")),
         }
         if m.name.is_empty()
             || !m

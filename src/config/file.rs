@@ -128,6 +128,9 @@ pub struct MailboxDef {
     pub name: String,
     /// `imaps://host:993` (TLS from the first byte) or `imap://host:143` (STARTTLS required).
     pub url: String,
+    /// `url`, parsed when the pipeline loads.
+    #[serde(skip)]
+    pub endpoint: super::ImapEndpoint,
     pub user: String,
     /// The environment variable holding the password.
     #[serde(default = "default_imap_password_env")]
@@ -214,6 +217,9 @@ pub struct EmailSettings {
     /// `smtp://host:25` (plain, a local relay). Absent: digests are written to the outbox as
     /// .eml files.
     pub server: Option<String>,
+    /// `server`, parsed when the pipeline loads.
+    #[serde(skip)]
+    pub server_url: Option<super::ServerUrl>,
     pub username: Option<String>,
     /// An extra CA certificate (PEM) to trust, for a server with a private certificate.
     pub tls_ca_file: Option<PathBuf>,

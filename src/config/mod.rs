@@ -52,6 +52,8 @@ pub struct Pipeline {
     /// The texts people receive: the built-in templates and the bureau's own (`texts/` beside
     /// the pipeline file), checked.
     pub texts: std::sync::Arc<crate::texts::Texts>,
+    /// The daemon's schedules, parsed.
+    pub schedules: crate::cron::Schedules,
 }
 
 impl Pipeline {
@@ -123,7 +125,7 @@ impl Pipeline {
                 ));
             })
         });
-        let def: PipelineFile = match parsed {
+        let mut def: PipelineFile = match parsed {
             Ok(def) => def,
             Err(e) => {
                 problems.push(e.to_string().trim().to_string());
@@ -133,7 +135,12 @@ impl Pipeline {
                 });
             }
         };
-        let (units, warnings, more) = check::check(&def);
+        let check::Checked {
+            units,
+            schedules,
+            warnings,
+            problems: more,
+        } = check::check(&mut def);
         problems.extend(more);
         let base = path.parent().unwrap_or(Path::new("."));
         let texts =
@@ -141,12 +148,15 @@ impl Pipeline {
                 problems.extend(more);
                 crate::texts::Texts::builtin()
             });
-        if !problems.is_empty() {
-            return Err(Error::Config {
-                file: path.to_path_buf(),
-                problems,
-            });
-        }
+        let schedules = match schedules {
+            Some(s) if problems.is_empty() => s,
+            _ => {
+                return Err(Error::Config {
+                    file: path.to_path_buf(),
+                    problems,
+                });
+            }
+        };
         let data_dir = base.join(&def.folders.data_dir);
         let by_code = units
             .iter()
@@ -162,6 +172,7 @@ impl Pipeline {
             by_code,
             previous: None,
             texts: std::sync::Arc::new(texts),
+            schedules,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The typed forms of a definition's values and the rules of reading them: SMTP and IMAP
 //! server URLs, `{env:NAME}`, sizes in MB, addresses, the soft checks' ids, a unit's contacts.
 
-use super::MailboxDef;
+use crate::error::Invalid;
 use serde::Deserialize;
 
 /// Megabytes as fayuan counts them everywhere a size is configured (`limits.max_file_mb`,
@@ -20,29 +20,43 @@ pub fn sender_address(a: &str) -> String {
     bare.trim().to_lowercase()
 }
 
-impl MailboxDef {
-    /// (host, port, TLS from the first byte) of an `imaps://host[:port]` or `imap://host[:port]`
-    /// URL (the latter upgraded with STARTTLS, never used in plain text).
-    pub fn host_port(&self) -> std::result::Result<(String, u16, bool), String> {
-        let (rest, implicit) = if let Some(r) = self.url.strip_prefix("imaps://") {
+/// An IMAP server of `[[mailboxes]] url`, parsed when the pipeline loads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImapEndpoint {
+    pub host: String,
+    pub port: u16,
+    /// TLS from the first byte (`imaps://`); else STARTTLS, never plain text.
+    pub implicit_tls: bool,
+}
+
+impl ImapEndpoint {
+    /// An `imaps://host[:port]` or `imap://host[:port]` URL (the latter upgraded with STARTTLS).
+    pub fn parse(url: &str) -> Result<ImapEndpoint, Invalid> {
+        let (rest, implicit_tls) = if let Some(r) = url.strip_prefix("imaps://") {
             (r, true)
-        } else if let Some(r) = self.url.strip_prefix("imap://") {
+        } else if let Some(r) = url.strip_prefix("imap://") {
             (r, false)
         } else {
-            return Err(format!(
-                "{}: expected imaps://host:993 or imap://host:143",
-                self.url
-            ));
+            return Err(Invalid(format!(
+                "{url}: expected imaps://host:993 or imap://host:143"
+            )));
         };
         let rest = rest.trim_end_matches('/');
-        match rest.rsplit_once(':') {
-            Some((h, p)) => Ok((
-                h.to_string(),
-                p.parse().map_err(|_| format!("{}: bad port", self.url))?,
-                implicit,
-            )),
-            None => Ok((rest.to_string(), if implicit { 993 } else { 143 }, implicit)),
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse().map_err(|_| Invalid(format!("{url}: bad port")))?,
+            ),
+            None => (rest, if implicit_tls { 993 } else { 143 }),
+        };
+        if host.is_empty() {
+            return Err(Invalid(format!("{url}: no host")));
         }
+        Ok(ImapEndpoint {
+            host: host.to_string(),
+            port,
+            implicit_tls,
+        })
     }
 }
 
@@ -94,7 +108,7 @@ pub enum Security {
 }
 
 impl ServerUrl {
-    pub fn parse(text: &str) -> Result<ServerUrl, String> {
+    pub fn parse(text: &str) -> Result<ServerUrl, Invalid> {
         let (scheme, rest) = text
             .split_once("://")
             .ok_or("expected smtp://host:port or smtps://host:port")?;
@@ -109,7 +123,7 @@ impl ServerUrl {
                 h.to_string(),
                 Some(
                     p.parse::<u16>()
-                        .map_err(|_| format!("port {p:?} is not a number"))?,
+                        .map_err(|_| Invalid(format!("port {p:?} is not a number")))?,
                 ),
             ),
             None => (hostport.to_string(), None),
@@ -124,11 +138,13 @@ impl ServerUrl {
             ("smtp", Some("opportunistic")) => Security::Opportunistic,
             ("smtp", None | Some("none")) => Security::Plain,
             ("smtp", Some(other)) => {
-                return Err(format!(
+                return Err(Invalid(format!(
                     "tls={other}: expected required, opportunistic or none"
-                ));
+                )));
             }
-            (other, _) => return Err(format!("scheme {other}: expected smtp or smtps")),
+            (other, _) => {
+                return Err(Invalid(format!("scheme {other}: expected smtp or smtps")));
+            }
         };
         let port = port.unwrap_or(match security {
             Security::Implicit => 465,
@@ -145,7 +161,7 @@ impl ServerUrl {
 }
 
 /// `{env:NAME}` in a value → that environment variable (keys and tokens stay out of files).
-pub fn expand_env(text: &str) -> Result<String, String> {
+pub fn expand_env(text: &str) -> Result<String, Invalid> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(i) = rest.find("{env:") {
@@ -154,7 +170,8 @@ pub fn expand_env(text: &str) -> Result<String, String> {
         let end = tail.find('}').ok_or("unclosed {env:…}")?;
         let name = &tail[..end];
         out.push_str(
-            &std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?,
+            &std::env::var(name)
+                .map_err(|_| Invalid(format!("environment variable {name} is not set")))?,
         );
         rest = &tail[end + 1..];
     }

@@ -5,15 +5,13 @@ use super::{Heartbeat, read_heartbeat};
 use crate::app::Context;
 use crate::jobs::{self, JobKind};
 use crate::period;
-use crate::schedule::{self, Schedules};
+use crate::schedule;
 use crate::sources;
 
 /// Lines for `fayuan status`: heartbeat, next run and last result of each schedule, sources.
 pub fn status_lines(ctx: &Context) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(schedules) = Schedules::from(&ctx.pipeline.def.schedule) else {
-        return out;
-    };
+    let schedules = &ctx.pipeline.schedules;
     match read_heartbeat(&ctx.data_dir) {
         Some(hb) => out.push(format!(
             "守护进程心跳：{}（pid {}）",

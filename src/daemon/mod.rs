@@ -191,24 +191,25 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     // The daemon's clock runs (the command line made it: the system's, or from --as-of at
     // --clock-rate); every "now" below is read from it.
     let clock = ctx.clock;
-    let sch = &ctx.pipeline.def.schedule;
-    let schedules = Schedules::from(sch).map_err(Error::Usage)?;
+    let schedules = &ctx.pipeline.schedules;
     let (wake_tx, mut wake) = tokio::sync::mpsc::channel::<&'static str>(8);
     let scheduler = cron_waker(&ctx, wake_tx).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let watchers = helpers(&ctx, &stop_rx);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::Runtime(format!("cannot watch SIGTERM: {e}")))?;
+        .map_err(|e| Error::Runtime(crate::error::during("cannot watch SIGTERM", e)))?;
     // The heartbeat on the daemon's clock, but not more often than once a real second.
     let beat_every = clock
-        .real(std::time::Duration::from_secs(sch.heartbeat_seconds))
+        .real(std::time::Duration::from_secs(
+            ctx.pipeline.def.schedule.heartbeat_seconds,
+        ))
         .max(std::time::Duration::from_secs(1));
     let mut heartbeat = tokio::time::interval(beat_every);
     tracing::info!(pid = std::process::id(), now = %period::instant_text(&clock.now()), rate = clock.rate(), "daemon started");
     // Catch up at start: whatever was due while the daemon was down (the history is read
     // before this start is recorded).
     let mut failing = Failing::from_ledger(&ctx);
-    tick(&ctx, &schedules, clock.now(), &mut failing).await;
+    tick(&ctx, schedules, clock.now(), &mut failing).await;
     record(
         &ctx,
         &RunEvent {
@@ -243,10 +244,10 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         tokio::select! {
             Some(name) = wake.recv() => {
                 tracing::debug!(schedule = name, "woken");
-                tick(&ctx, &schedules, clock.now(), &mut failing).await;
+                tick(&ctx, schedules, clock.now(), &mut failing).await;
             }
             _ = next_fire => {
-                tick(&ctx, &schedules, clock.now(), &mut failing).await;
+                tick(&ctx, schedules, clock.now(), &mut failing).await;
             }
             _ = heartbeat.tick() => {
                 let now = clock.now();
@@ -305,8 +306,9 @@ async fn cron_waker(
     if !ctx.clock.is_real_time() {
         return Ok(None);
     }
-    let bad =
-        |e: tokio_cron_scheduler::JobSchedulerError| Error::Runtime(format!("scheduler: {e}"));
+    let bad = |e: tokio_cron_scheduler::JobSchedulerError| {
+        Error::Runtime(crate::error::during("scheduler", e))
+    };
     let sch = &ctx.pipeline.def.schedule;
     let s = JobScheduler::new().await.map_err(bad)?;
     for (name, expr) in [
@@ -392,7 +394,7 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>, failing: 
         .filter(|j| match j {
             Job::Ingest => true,
             Job::Remind { period, .. } | Job::Report { period, .. } => {
-                let inside = period.year == year;
+                let inside = period.year() == year;
                 if !inside {
                     tracing::debug!(pipeline = %ctx.pipeline.name(), period = %period, "outside the pipeline's year: skipped");
                 }

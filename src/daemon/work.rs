@@ -100,9 +100,9 @@ pub(super) async fn remind(
             &reminder_values(p, &s.code, &s.name, period, now),
         )?;
         // The unit's fill-in template for the month rides along.
-        let unit = p
-            .unit(&s.code)
-            .ok_or_else(|| Error::Runtime(format!("unit {} is not the pipeline's", s.code)))?;
+        let unit = p.unit(&s.code).ok_or_else(|| {
+            Error::Runtime(format!("unit {} is not the pipeline's", s.code).into())
+        })?;
         let template = crate::report::template::render(p, unit, period)?;
         let template_name = crate::report::template::file_name(unit, period);
         tokio::task::block_in_place(|| {

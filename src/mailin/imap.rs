@@ -15,8 +15,8 @@ use std::sync::Arc;
 pub(super) type Session =
     async_imap::Session<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
-pub(super) fn imap_err(m: &MailboxDef, e: impl std::fmt::Display) -> Error {
-    Error::Runtime(format!("mailbox {}: {e}", m.name))
+pub(super) fn imap_err(m: &MailboxDef, e: impl Into<crate::error::Cause>) -> Error {
+    Error::Runtime(crate::error::during(format!("mailbox {}", m.name), e))
 }
 
 /// TLS to the server: the system's roots, plus `FAYUAN_IMAP_CA_FILE` (a PEM file) if set.
@@ -41,7 +41,7 @@ pub(super) fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Runtime(e.to_string()))?
+        .map_err(|e| Error::Runtime(e.into()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
@@ -84,7 +84,7 @@ pub fn imap_folder(name: &str) -> String {
 
 /// Connects, logs in and selects the folder; returns the session and the UID validity.
 pub async fn connect(m: &MailboxDef) -> Result<(Session, u32)> {
-    let (host, port, implicit) = m.host_port().map_err(Error::Usage)?;
+    let (host, port, implicit) = (&m.endpoint.host, m.endpoint.port, m.endpoint.implicit_tls);
     let password = std::env::var(&m.password_env)
         .ok()
         .filter(|p| !p.is_empty())

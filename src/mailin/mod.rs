@@ -452,14 +452,15 @@ fn guarded(uid: u32, handle: impl FnOnce() -> Result<Handled>) -> Result<Handled
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(handle)).unwrap_or_else(|panic| {
         Err(Error::Message {
             id: format!("UID {uid}"),
-            message: format!(
+            source: format!(
                 "处理时出现内部错误：{}",
                 panic
                     .downcast_ref::<String>()
                     .map(String::as_str)
                     .or_else(|| panic.downcast_ref::<&str>().copied())
                     .unwrap_or("panic")
-            ),
+            )
+            .into(),
         })
     })
 }

@@ -137,7 +137,7 @@ pub(super) fn receipt_values(
     // The month being collected now: the one before this one.
     let period = Period::of(now.date_naive()).prev();
     let mut unit_status = None;
-    if period.year == p.year()
+    if period.year() == p.year()
         && let Some(code) = unit
     {
         let store = Store::open(data_dir);

@@ -39,16 +39,17 @@ impl Settings {
     /// `FAYUAN_SMTP_CA_FILE` overrides `tls_ca_file`.
     pub fn resolve(pipeline: &Pipeline, clock: period::Clock) -> Result<Settings> {
         let e = &pipeline.def.email;
-        let url = std::env::var("FAYUAN_SMTP_URL")
+        // The environment's URL (read now, as every secret-bearing setting) over the
+        // definition's, which was parsed when the pipeline loaded.
+        let server = match std::env::var("FAYUAN_SMTP_URL")
             .ok()
             .filter(|s| !s.is_empty())
-            .or_else(|| e.server.clone());
-        let server = match url {
+        {
             Some(u) => Some(
                 smtp::ServerUrl::parse(&u)
-                    .map_err(|why| Error::Usage(format!("SMTP server {u:?}: {why}")))?,
+                    .map_err(|why| Error::Usage(format!("FAYUAN_SMTP_URL {u:?}: {why}")))?,
             ),
-            None => None,
+            None => e.server_url.clone(),
         };
         let ca = std::env::var_os("FAYUAN_SMTP_CA_FILE")
             .map(PathBuf::from)
@@ -379,13 +380,14 @@ impl<'a> Connection<'a> {
             settings.ca_pem.as_deref(),
             settings.timeout,
         )
-        .map_err(|why| Error::Usage(format!("SMTP: {why}")))?;
+        .map_err(|why| Error::Usage(format!("SMTP: {why}")))?; // the CA file named by the settings
         let from = pipeline
             .def
             .email
             .from
             .parse::<Mailbox>()
-            .map_err(|e| Error::Usage(e.to_string()))?
+            // Checked when the pipeline loaded.
+            .map_err(|e| Error::Internal(format!("email.from: {e}")))?
             .email;
         conn.smtp = Some((transport, from));
         Ok(conn)

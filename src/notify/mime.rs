@@ -31,7 +31,7 @@ impl lettre::message::header::Header for AutoSubmitted {
 fn message_error(id: &str, message: String) -> Error {
     Error::Message {
         id: id.to_string(),
-        message,
+        source: message.into(),
     }
 }
 
@@ -150,7 +150,7 @@ pub fn digest(
     };
     let bad = |what: String| Error::Report {
         path: run_dir.to_path_buf(),
-        message: what,
+        source: what.into(),
     };
     let b = addressed(pipeline, e)?;
     let mut html = String::from_utf8_lossy(&read(&m.digest.html)?)

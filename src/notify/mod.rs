@@ -363,7 +363,7 @@ pub fn queue(
     let manifest: Manifest =
         serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Report {
             path: manifest_path.clone(),
-            message: e.to_string(),
+            source: e.into(),
         })?;
     let e = &pipeline.def.email;
     let envelope = mime::Envelope {

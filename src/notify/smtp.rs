@@ -37,15 +37,16 @@ impl Smtp {
         password: Option<&str>,
         ca_pem: Option<&[u8]>,
         timeout: Duration,
-    ) -> Result<Smtp, String> {
-        let tls_params = || -> Result<TlsParameters, String> {
+    ) -> Result<Smtp, crate::error::Cause> {
+        let tls_params = || -> Result<TlsParameters, crate::error::Cause> {
             let mut b = TlsParameters::builder(url.host.clone());
             if let Some(pem) = ca_pem {
                 b = b.add_root_certificate(
-                    Certificate::from_pem(pem).map_err(|e| format!("CA certificate: {e}"))?,
+                    Certificate::from_pem(pem)
+                        .map_err(|e| crate::error::during("CA certificate", e))?,
                 );
             }
-            b.build_rustls().map_err(|e| format!("TLS: {e}"))
+            b.build_rustls().map_err(|e| crate::error::during("TLS", e))
         };
         let tls = match url.security {
             Security::Implicit => Tls::Wrapper(tls_params()?),

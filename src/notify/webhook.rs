@@ -18,14 +18,27 @@ pub fn body(kind: WebhookKind, title: &str, markdown: &str) -> serde_json::Value
     }
 }
 
+/// Why a post to a robot did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// The URL names an environment variable that is not set.
+    #[error("{0}")]
+    Url(#[from] crate::error::Invalid),
+    #[error("HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// Every try failed; the last one's answer.
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Posts to one webhook, trying again (the hook's own `attempts` and `retry_base_ms`) when the
 /// robot is unreachable or answers with an error; 10 s per try.
-pub async fn post(hook: &WebhookDef, title: &str, markdown: &str) -> Result<(), String> {
+pub async fn post(hook: &WebhookDef, title: &str, markdown: &str) -> Result<(), HookError> {
     let url = expand(&hook.url)?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(HookError::Client)?;
     let payload = body(hook.kind, title, markdown);
     hook.retry()
         .run("webhook", |_| async {
@@ -49,7 +62,7 @@ pub async fn post(hook: &WebhookDef, title: &str, markdown: &str) -> Result<(), 
             }
         })
         .await
-        .map_err(|f| f.error)
+        .map_err(|f| HookError::Failed(f.error))
 }
 
 #[cfg(test)]

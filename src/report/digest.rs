@@ -77,7 +77,7 @@ struct Group {
 fn analysis_err(name: &str) -> impl Fn(PolarsError) -> Error + '_ {
     move |e| Error::Analysis {
         query: name.into(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -125,7 +125,7 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let review = super::review::digest_lines(p, a)?.unwrap_or_default();
     let base = minijinja::context! {
         review,
-        year => meta.period.year,
+        year => meta.period.year(),
         pending,
         narratives,
         city => p.def.pipeline.city.clone(),

@@ -103,7 +103,7 @@ pub fn run_dir(output_dir: &OutputDir, pipeline: &Pipeline, period: Period) -> P
 pub fn csv_twin(df: &DataFrame, columns: &[String], path: &Path) -> Result<Vec<u8>> {
     let err = |e: PolarsError| Error::Report {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     };
     let mut df = df.select(columns.iter().map(|c| c.as_str())).map_err(err)?;
     // Text a county typed (填报人, a file name, a quoted problem) must not run as a formula.
@@ -249,7 +249,7 @@ fn chart_data(a: &Analysis) -> Result<(Vec<String>, Vec<f64>, f64)> {
     let df = a.frame("completion")?;
     let err = |e: PolarsError| Error::Analysis {
         query: "completion".into(),
-        message: e.to_string(),
+        source: e.into(),
     };
     let codes = df
         .column("unit_code")
@@ -310,7 +310,7 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
     let manifest = manifest(meta, a, out.files, digest.clone())?;
     let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
         path: dir.join(crate::layout::MANIFEST),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     fsutil::write_new(&dir.join(crate::layout::MANIFEST), &text)?;
     Ok(digest)

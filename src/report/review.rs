@@ -50,7 +50,7 @@ pub struct Row {
 fn err(e: polars::prelude::PolarsError) -> Error {
     Error::Analysis {
         query: "review".into(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 
@@ -252,7 +252,7 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
 /// `memo.txt`: title, the summary, where the figures come from.
 pub fn memo(meta: &RunMeta, rows: &[Row]) -> String {
     let p = meta.pipeline;
-    let year = meta.period.year;
+    let year = meta.period.year();
     let mut text = format!(
         "{}{year}年度{}考核验收情况（初稿）\n\n",
         p.def.pipeline.city, p.def.pipeline.title
@@ -315,9 +315,9 @@ fn december_run(output_dir: &OutputDir, meta: &RunMeta, used: &[UsedRow]) -> Opt
 /// Returns the folder and the memo.
 pub fn write(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<(PathBuf, String)> {
     let p = meta.pipeline;
-    let year = meta.period.year;
-    if meta.period.month != 12 || !a.frames.contains_key("review") {
-        return Err(Error::Usage(format!(
+    let year = meta.period.year();
+    if meta.period.month() != 12 || !a.frames.contains_key("review") {
+        return Err(Error::Internal(format!(
             "the year's review is made from a December analysis, not {}",
             meta.period
         )));
@@ -352,7 +352,7 @@ pub fn write(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<(Pa
             out.put(&book_name, &book)?;
             let q = a.query("review").ok_or_else(|| Error::Analysis {
                 query: "review".into(),
-                message: "no review query".into(),
+                source: "no review query".into(),
             })?;
             let cols: Vec<String> = q.columns.iter().map(|c| c.key.clone()).collect();
             let csv = csv_twin(a.frame("review")?, &cols, &tmp.join("review.csv"))?;
@@ -375,7 +375,7 @@ pub fn write(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<(Pa
             };
             let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
                 path: tmp.join(crate::layout::MANIFEST),
-                message: e.to_string(),
+                source: e.into(),
             })?;
             fsutil::write_new(&tmp.join(crate::layout::MANIFEST), &text)
         },

@@ -43,7 +43,9 @@ pub fn render_review(
     book.set_zip_compression_level(1);
     let title = format!(
         "{}{}年度{}考核验收",
-        p.def.pipeline.city, meta.period.year, p.def.pipeline.title
+        p.def.pipeline.city,
+        meta.period.year(),
+        p.def.pipeline.title
     );
     book.set_properties(
         &DocProperties::new()

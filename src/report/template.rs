@@ -34,7 +34,7 @@ pub fn file_name(unit: &Unit, period: Period) -> String {
 fn x(e: XlsxError) -> Error {
     Error::Report {
         path: "template.xlsx".into(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 

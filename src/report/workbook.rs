@@ -133,7 +133,7 @@ impl Sheets<'_> {
         let title = format!(
             "完成进度（{}累计，序时进度 {}）",
             self.ytd,
-            format::pct(Some(self.meta.period.month as f64 / 12.0))
+            format::pct(Some(self.meta.period.month() as f64 / 12.0))
         );
         let end = self.sheet(book, "完成进度", &title, "completion")?;
         let df = self.a.frame("completion")?;
@@ -213,7 +213,7 @@ impl Sheets<'_> {
 
     /// 月度明细: the unit × month matrix, months up to the period's.
     fn monthly(&self, book: &mut Workbook) -> Result<()> {
-        let month = self.meta.period.month;
+        let month = self.meta.period.month();
         let specs: Vec<ColumnSpec> = self
             .spec("monthly")
             .into_iter()

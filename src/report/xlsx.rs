@@ -53,14 +53,14 @@ pub fn text_width(s: &str) -> f64 {
 pub(crate) fn xerr(path: &Path) -> impl Fn(rust_xlsxwriter::XlsxError) -> Error + '_ {
     move |e| Error::Report {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 
 pub(crate) fn perr(path: &Path) -> impl Fn(PolarsError) -> Error + '_ {
     move |e| Error::Report {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     }
 }
 

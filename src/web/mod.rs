@@ -82,7 +82,7 @@ impl Web {
 type BoardKey = (i64, Period, i64);
 
 /// What one ingest of the web's ingest task took (or why it could not).
-type Taken = Arc<std::result::Result<Vec<crate::store::FileEntry>, String>>;
+type Taken = Arc<crate::error::Result<Vec<crate::store::FileEntry>>>;
 
 /// The read and write buffer of one connection (hyper's minimum is 8 KiB): with
 /// `max_connections`, what bounds the server's memory (see README "Limits of the web server").
@@ -160,9 +160,12 @@ pub async fn serve(
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(private))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| Error::Runtime(format!("web: cannot listen on {listen}: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
+        Error::Runtime(crate::error::during(
+            format!("web: cannot listen on {listen}"),
+            e,
+        ))
+    })?;
     tracing::info!(listen = %listen, max_connections, "web pages served");
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let (closing_tx, closing) = tokio::sync::watch::channel(false);

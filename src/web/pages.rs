@@ -177,9 +177,9 @@ pub(super) fn period_of(ctx: &Context, query: &HashMap<String, String>) -> Optio
         None => Period::of(ctx.now().date_naive()).prev(),
     };
     let year = ctx.pipeline.year();
-    Some(if p.year < year {
+    Some(if p.year() < year {
         Period::new(year, 1)?
-    } else if p.year > year {
+    } else if p.year() > year {
         Period::new(year, 12)?
     } else {
         p
@@ -346,7 +346,7 @@ pub(super) fn bureau_page(w: &Web, period: Period) -> Result<Response> {
             palette => ser(crate::palette::for_templates()),
             as_of => period::instant_zh(&ctx.now()),
             json_href => format!("/api/status?period={period}&token={token}"),
-            months => (1..=period.month).collect::<Vec<_>>(),
+            months => (1..=period.month()).collect::<Vec<_>>(),
             rows => ser(grid_view(&board.grid)),
             latest,
             review,
@@ -521,7 +521,7 @@ pub(super) fn county_page(
     let ctx = &w.ctx;
     // The month being collected: the one before now, within the pipeline's year.
     let period = Period::of(ctx.now().date_naive()).prev();
-    let period = if period.year == ctx.pipeline.year() {
+    let period = if period.year() == ctx.pipeline.year() {
         period
     } else {
         Period::new(ctx.pipeline.year(), 12).unwrap_or(period)
@@ -541,7 +541,7 @@ pub(super) fn county_page(
             palette => ser(crate::palette::for_templates()),
             result,
             as_of => period::instant_zh(&ctx.now()),
-            months => (1..=period.month).collect::<Vec<_>>(),
+            months => (1..=period.month()).collect::<Vec<_>>(),
             rows => ser(grid_view(&rows)),
             rejected => ser(refused(&board.files, |f| f.unit_codes.split(',').any(|c| c == unit.code))),
             template_href => format!("{base}/template?period={period}"),
@@ -563,7 +563,7 @@ pub(super) async fn county_template(
     let Some(p) = query.get("period").and_then(|s| Period::parse(s)) else {
         return nf();
     };
-    if p.year != w.ctx.pipeline.year() {
+    if p.year() != w.ctx.pipeline.year() {
         return nf();
     }
     match crate::report::template::render(&w.ctx.pipeline, unit, p) {

@@ -51,8 +51,10 @@ pub(super) fn ingest_task(
                 ingest::ingest(&c.pipeline, &c.data_dir, c.now()).map(|s| s.files)
             })
             .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+            .map_err(|e| {
+                crate::error::Error::Runtime(crate::error::during("web: the ingest task", e))
+            })
+            .and_then(|r| r);
             if let Err(e) = &taken {
                 tracing::warn!(error = %e, "web: uploads kept in the inbox, not yet ingested");
             }

@@ -464,7 +464,10 @@ fn reminders_go_only_to_units_that_have_not_reported_and_only_once() {
         "{body}"
     );
     // The unit's own page (its link derived from the secret).
-    let link = fayuan::web::unit_path(b"reminder-secret-0123456789", "341525");
+    let link = format!(
+        "/u/341525/{}",
+        crate::support::hmac_token(b"reminder-secret-0123456789", "341525")
+    );
     assert!(
         body.contains(&format!("网上报送：http://127.0.0.1:8080{link}")),
         "{body}"

@@ -826,25 +826,6 @@ impl Served {
     }
 }
 
-/// HMAC-SHA256 (RFC 2104) of `fayuan-unit:<code>`, the first 16 bytes in hex: the link token as
-/// SPEC §10 defines it, computed by the test itself.
-fn hmac_token(key: &[u8], code: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut k = [0u8; 64];
-    k[..key.len()].copy_from_slice(key);
-    let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let ih = Sha256::new()
-        .chain_update(&inner)
-        .chain_update(format!("fayuan-unit:{code}"))
-        .finalize();
-    let oh = Sha256::new()
-        .chain_update(&outer)
-        .chain_update(ih)
-        .finalize();
-    hex::encode(&oh[..16])
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)

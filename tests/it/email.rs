@@ -155,23 +155,53 @@ fn run_with(env: &Env, url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> 
     env.run_env(&all, &vars)
 }
 
-/// What the subject must say, worked out from the samples: Σ cases / 6064 against 6/12.
-fn expected_subject(env: &Env, period: &str) -> String {
+/// What the subject must say, worked out from the samples: Σ cases / 6064 against 6/12, and the
+/// alerts the plan's rules give on them (pinned, and worked out again here from the files).
+fn expected_subject(_env: &Env, period: &str) -> String {
+    assert_eq!(period, "2025-06");
     let rows = crate::report_rows(6);
     let ytd: f64 = rows
         .iter()
         .map(|r| r["cases_approved"].parse::<f64>().unwrap())
         .sum();
     let pct = (ytd / 6064.0 * 10000.0 + 0.5).floor() / 100.0;
-    let alerts = crate::indicators::read_twin(
-        &env.tmp
-            .path()
-            .join("output/luan-2025")
-            .join(period)
-            .join("alerts.csv"),
+    // The samples' June alerts: 案均投入 (Σ funds received / Σ cases) under 700 元 for three
+    // units (金寨县, 霍山县, 金安区), and nine months whose satisfaction is under 90% still
+    // waiting for a 说明 (霍山县 January; 叶集区 January, March to June; 市本级 April to June).
+    // Nothing else fires: every unit is within 5 pp of the schedule and every file came on time.
+    const JUNE_ALERTS: usize = 3 + 9;
+    let sum = |code: &str, key: &str| -> f64 {
+        rows.iter()
+            .filter(|r| r["unit_code"] == code)
+            .map(|r| r[key].parse::<f64>().unwrap())
+            .sum()
+    };
+    let mut codes: Vec<&str> = rows.iter().map(|r| r["unit_code"].as_str()).collect();
+    codes.dedup();
+    codes.sort();
+    codes.dedup();
+    let per_case = codes
+        .iter()
+        .filter(|c| sum(c, "funds_received") / sum(c, "cases_approved") < 700.0)
+        .count();
+    let unsatisfied = rows
+        .iter()
+        .filter(|r| {
+            let surveyed: f64 = r["surveyed"].parse().unwrap();
+            surveyed > 0.0 && r["satisfied"].parse::<f64>().unwrap() / surveyed < 0.9
+        })
+        .count();
+    assert_eq!((per_case, unsatisfied), (3, 9), "the samples changed");
+    for u in crate::indicators::UNITS {
+        assert!(
+            sum(u.0, "cases_approved") / u.2 >= 0.45,
+            "{} behind schedule",
+            u.1
+        );
+    }
+    format!(
+        "【法律援助民生实事】六安市2025年6月汇总：完成{pct:.2}%（序时50.00%），预警{JUNE_ALERTS}条"
     )
-    .len();
-    format!("【法律援助民生实事】六安市2025年6月汇总：完成{pct:.2}%（序时50.00%），预警{alerts}条")
 }
 
 fn check_message(bytes: &[u8], subject: &str, tmp: &Path) {

@@ -18,7 +18,7 @@ fn expected_text(v: &Value) -> String {
     match v {
         Value::Missing => String::new(),
         Value::Text(s) => s.clone(),
-        Value::Period(p) => format!("{:04}-{:02}", p.year, p.month),
+        Value::Period(p) => format!("{:04}-{:02}", p.year(), p.month()),
         Value::Count(n) => n.to_string(),
         Value::Fen(f) => format!("{}", *f as f64 / 100.0),
         Value::Date(d) => d.format("%Y-%m-%d").to_string(),

@@ -16,6 +16,7 @@ mod mail;
 mod newyear;
 mod report;
 mod review;
+mod shipped;
 mod sim;
 mod store;
 mod support;
@@ -24,5 +25,5 @@ mod web;
 
 /// The shipped samples' figures for months 1..=`months`, as text keyed by field.
 pub fn report_rows(months: u32) -> indicators::Rows {
-    report::sample_rows(months)
+    shipped::shipped_rows(months)
 }

@@ -201,3 +201,36 @@ pub fn sha256_of(path: &Path) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
+
+/// HMAC-SHA256 (RFC 2104) of `fayuan-unit:<code>`, the first 16 bytes in hex: the link token as
+/// SPEC §10 defines it, computed by the test itself.
+pub fn hmac_token(key: &[u8], code: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut k = [0u8; 64];
+    k[..key.len()].copy_from_slice(key);
+    let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+    let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+    let ih = Sha256::new()
+        .chain_update(&inner)
+        .chain_update(format!("fayuan-unit:{code}"))
+        .finalize();
+    let oh = Sha256::new()
+        .chain_update(&outer)
+        .chain_update(ih)
+        .finalize();
+    hex::encode(&oh[..16])
+}
+
+#[test]
+fn the_tests_own_link_tokens_match_pythons_hmac() {
+    // python3 -c "import hmac,hashlib; print(hmac.new(b'server-secret-for-tests-0123456789',
+    //   b'fayuan-unit:341522', hashlib.sha256).hexdigest()[:32])"
+    assert_eq!(
+        hmac_token(b"server-secret-for-tests-0123456789", "341522"),
+        "dc1b0d3d905cf6ce00f96adba2a7aa18"
+    );
+    assert_eq!(
+        hmac_token(b"reminder-secret-0123456789", "341525"),
+        "4251b8274f95e4eb6a1eb95adfa8b9db"
+    );
+}

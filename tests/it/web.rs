@@ -106,7 +106,10 @@ impl Served {
     }
 
     fn county(&self, code: &str) -> String {
-        self.url(&fayuan::web::unit_path(SECRET.as_bytes(), code))
+        self.url(&format!(
+            "/u/{code}/{}",
+            hmac_token(SECRET.as_bytes(), code)
+        ))
     }
 }
 
@@ -257,7 +260,7 @@ fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
             "only its own unit"
         );
         // Another unit's token on this unit, a made-up token, an unknown unit: 404.
-        let other = fayuan::web::unit_token(SECRET.as_bytes(), "341524");
+        let other = hmac_token(SECRET.as_bytes(), "341524");
         for url in [
             s.url(&format!("/u/341522/{other}")),
             s.url("/u/341522/00000000000000000000000000000000"),
@@ -580,7 +583,7 @@ fn links_print_each_units_page_and_the_variables_are_configurable() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 8);
-    let token = fayuan::web::unit_token(SECRET.as_bytes(), "341522");
+    let token = hmac_token(SECRET.as_bytes(), "341522");
     assert_eq!(
         lines[0],
         format!("341522 霍邱县 http://127.0.0.1:8099/u/341522/{token}")

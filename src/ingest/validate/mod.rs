@@ -422,7 +422,7 @@ impl Rows<'_> {
         let known = self.unit(r, values, out);
         let year = self.pipeline.year();
         if let Value::Period(p) = values[schema::idx("period")]
-            && p.year != year
+            && p.year() != year
         {
             out.push(self.problem(r, "period", format!("{p} 不在本流水线的年度（{year}年）内")));
         }
