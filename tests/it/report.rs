@@ -5,7 +5,6 @@ use crate::indicators::{self, Rows, UNITS};
 use crate::support::*;
 use calamine::{Data, Reader};
 use fayuan::sample;
-use fayuan::schema::FIELDS;
 use fayuan::schema::Value;
 use std::path::{Path, PathBuf};
 

@@ -38,15 +38,32 @@ fn number(text: &str) -> String {
     }
 }
 
+/// A month as counties write it (`2025-06`, `2025/6`, `2025年6月`, `202506`, a date) → `2025-06`.
+fn month(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let (y, m) = match parts.as_slice() {
+        [ym] if ym.len() == 6 => (&ym[..4], &ym[4..]),
+        [y, m, ..] => (*y, *m),
+        _ => panic!("not a month: {text:?}"),
+    };
+    format!("{y}-{:02}", m.parse::<u32>().unwrap())
+}
+
 fn row_of(cells: Vec<(String, String)>) -> BTreeMap<String, String> {
     cells
         .into_iter()
         .filter_map(|(header, v)| {
-            let key = HEADERS.iter().find(|(h, _)| *h == header.trim())?.1;
+            // The spec's Chinese header, or the English key itself (SPEC §2 allows both).
+            let key = HEADERS
+                .iter()
+                .find(|(h, k)| *h == header.trim() || *k == header.trim())?
+                .1;
             let v = match key {
-                "unit_code" | "unit_name" | "period" | "reporter" | "reported_on" => {
-                    v.trim().to_string()
-                }
+                "period" => month(&v),
+                "unit_code" | "unit_name" | "reporter" | "reported_on" => v.trim().to_string(),
                 _ => number(&v),
             };
             Some((key.to_string(), v))
@@ -85,10 +102,13 @@ fn read_xlsx(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
         Data::Int(i) => i.to_string(),
         Data::String(s) => s.clone(),
         Data::DateTime(dt) => {
-            let d = dt.as_datetime().unwrap();
-            d.format("%Y-%m").to_string()
+            // Excel's serial day, counted from 1899-12-30.
+            let epoch = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).unwrap();
+            (epoch + chrono::Days::new(dt.as_f64() as u64))
+                .format("%Y-%m-%d")
+                .to_string()
         }
-        Data::DateTimeIso(s) => s[..7].to_string(),
+        Data::DateTimeIso(s) => s.clone(),
         Data::Empty => String::new(),
         other => other.to_string(),
     };
@@ -111,6 +131,7 @@ fn read_json(bytes: &[u8]) -> Vec<BTreeMap<String, String>> {
             o.into_iter()
                 .map(|(k, v)| {
                     let t = match v {
+                        serde_json::Value::String(s) if k == "period" => month(&s),
                         serde_json::Value::String(s) => s,
                         other => number(&other.to_string()),
                     };
