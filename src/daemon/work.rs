@@ -186,17 +186,14 @@ pub(super) async fn staff_notice(
         notify::send_now(
             &ctx.data_dir,
             p,
-            notify::Letter {
+            notify::Letter::notice(
                 id,
-                kind: notify::MessageKind::Failure,
+                notify::MessageKind::Failure,
                 period,
-                to: &staff,
-                cc: &[],
-                subject: &subject,
-                text: &text,
-                attachment: None,
-                in_reply_to: None,
-            },
+                &staff,
+                &subject,
+                &text,
+            ),
             &notify::Settings::resolve(p, ctx.clock)?,
         )
         .await

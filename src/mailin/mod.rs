@@ -408,17 +408,14 @@ impl Desk<'_> {
             notify::post(
                 data_dir,
                 pipeline,
-                notify::Letter {
-                    id: &id,
-                    kind: notify::MessageKind::Held,
-                    period: Period::of(at.now.date_naive()),
-                    to: &staff,
-                    cc: &[],
-                    subject: &subject,
-                    text: &text,
-                    attachment: None,
-                    in_reply_to: None,
-                },
+                notify::Letter::notice(
+                    &id,
+                    notify::MessageKind::Held,
+                    Period::of(at.now.date_naive()),
+                    &staff,
+                    &subject,
+                    &text,
+                ),
                 at.now,
             )
         })?;

@@ -262,17 +262,14 @@ async fn notice_undelivered(
     post(
         data_dir,
         pipeline,
-        Letter {
-            id: &id,
-            kind: MessageKind::Notice,
-            period: Period::of(now.date_naive()),
-            to: &staff,
-            cc: &[],
-            subject: &subject,
-            text: &text,
-            attachment: None,
-            in_reply_to: None,
-        },
+        Letter::notice(
+            &id,
+            MessageKind::Notice,
+            Period::of(now.date_naive()),
+            &staff,
+            &subject,
+            &text,
+        ),
         now,
     )?;
     let events = ledger(data_dir, pipeline).read()?;

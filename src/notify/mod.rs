@@ -441,6 +441,30 @@ pub struct Letter<'a> {
     pub in_reply_to: Option<&'a str>,
 }
 
+impl<'a> Letter<'a> {
+    /// A notice to the data staff: no copy, no attachment, not an answer.
+    pub fn notice(
+        id: &'a str,
+        kind: MessageKind,
+        period: Period,
+        to: &'a [String],
+        subject: &'a str,
+        text: &'a str,
+    ) -> Letter<'a> {
+        Letter {
+            id,
+            kind,
+            period,
+            to,
+            cc: &[],
+            subject,
+            text,
+            attachment: None,
+            in_reply_to: None,
+        }
+    }
+}
+
 /// Composes a letter and keeps it in the outbox, once (see [`put_in_outbox`]): the one way a
 /// message other than the digest gets there. Delivery is the rounds' (or [`send_now`]'s).
 pub fn post(data_dir: &DataDir, pipeline: &Pipeline, l: Letter, now: DateTime<Tz>) -> Result<bool> {

@@ -55,6 +55,19 @@ fn broken(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
+/// `fayuan check` on a definition refuses it (exit 2) and names every one of `wants`.
+fn check_refuses(path: &std::path::Path, wants: &[&str]) {
+    let r = Env::with_pipeline(path).run(&["check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    for want in wants {
+        assert!(
+            r.stderr.contains(want),
+            "expected {want:?} in\n{}",
+            r.stderr
+        );
+    }
+}
+
 #[test]
 fn every_problem_of_a_definition_is_listed_at_once() {
     let text = std::fs::read_to_string(luan_pipeline_path())
@@ -64,22 +77,16 @@ fn every_problem_of_a_definition_is_listed_at_once() {
         .replace("deadline_day = 5", "deadline_day = 31")
         .replace("case_share_min = 0.70", "case_share_min = 70");
     let (_dir, path) = broken(&text);
-    let env = Env::with_pipeline(&path);
-    let r = env.run(&["check"]);
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    for want in [
-        "listed twice",
-        "target must be more than 0",
-        "deadline_day 31",
-        "case_share_min 70",
-        "total_target is 6064 but the units' targets add up to 5634",
-    ] {
-        assert!(
-            r.stderr.contains(want),
-            "expected {want:?} in\n{}",
-            r.stderr
-        );
-    }
+    check_refuses(
+        &path,
+        &[
+            "listed twice",
+            "target must be more than 0",
+            "deadline_day 31",
+            "case_share_min 70",
+            "total_target is 6064 but the units' targets add up to 5634",
+        ],
+    );
 }
 
 #[test]
@@ -94,20 +101,15 @@ fn every_threshold_is_checked_and_the_area_word_too() {
             "office = \"六安市司法局\"\narea = \"\"",
         );
     let (_dir, path) = broken(&text);
-    let r = Env::with_pipeline(&path).run(&["check"]);
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    for want in [
-        "alerts.spike_mad_floor -1",
-        "spike_zero_median ≤ 10000",
-        "funding.per_case_standard inf",
-        "pipeline.area \"\"",
-    ] {
-        assert!(
-            r.stderr.contains(want),
-            "expected {want:?} in\n{}",
-            r.stderr
-        );
-    }
+    check_refuses(
+        &path,
+        &[
+            "alerts.spike_mad_floor -1",
+            "spike_zero_median ≤ 10000",
+            "funding.per_case_standard inf",
+            "pipeline.area \"\"",
+        ],
+    );
 }
 
 #[test]
@@ -175,21 +177,16 @@ fn email_schedules_and_sources_are_checked_with_the_rest() {
         .replace("contact = \"yeji@example.gov.cn\"", "contact = \"yeji\"")
         .replace("# The units in the plan's order.", "[[sources]]\nname = \"p\"\nurl = \"ftp://x/{period}\"\nformat = \"xls\"\ntimeout_seconds = 1\nmax_bytes = 10\nattempts = 1\n\n# The units in the plan's order.");
     let (_dir, path) = broken(&text);
-    let r = Env::with_pipeline(&path).run(&["check"]);
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    for want in [
-        "email.to \"leader at example\"",
-        "schedule.report \"9 on the 6th\"",
-        "contact \"yeji\"",
-        "url must be http(s)",
-        "format \"xls\"",
-    ] {
-        assert!(
-            r.stderr.contains(want),
-            "expected {want:?} in\n{}",
-            r.stderr
-        );
-    }
+    check_refuses(
+        &path,
+        &[
+            "email.to \"leader at example\"",
+            "schedule.report \"9 on the 6th\"",
+            "contact \"yeji\"",
+            "url must be http(s)",
+            "format \"xls\"",
+        ],
+    );
 }
 
 #[test]
@@ -205,23 +202,18 @@ fn a_mailbox_is_checked_with_the_rest() {
         "\n[[mailboxes]]\nname = \"da ta\"\nurl = \"http://mail.example.gov.cn\"\nuser = \"u\"\nmax_attachments = 0\nbulk_senders = [\"nobody\"]\n",
     );
     let (_dir, path) = broken(&text);
-    let r = Env::with_pipeline(&path).run(&["check"]);
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    for want in [
-        "contact \"not an address\" is not an email address",
-        "url http://mail.example.gov.cn: expected imaps://host:993 or imap://host:143",
-        "name: letters, digits and - only",
-        "1 ≤ max_attachments ≤ 50",
-        "bulk sender \"nobody\" is not an email address",
-        "web.listen \"everywhere\": an address and port",
-        "web.max_upload_mb 0: expected more than 0",
-    ] {
-        assert!(
-            r.stderr.contains(want),
-            "expected {want:?} in\n{}",
-            r.stderr
-        );
-    }
+    check_refuses(
+        &path,
+        &[
+            "contact \"not an address\" is not an email address",
+            "url http://mail.example.gov.cn: expected imaps://host:993 or imap://host:143",
+            "name: letters, digits and - only",
+            "1 ≤ max_attachments ≤ 50",
+            "bulk sender \"nobody\" is not an email address",
+            "web.listen \"everywhere\": an address and port",
+            "web.max_upload_mb 0: expected more than 0",
+        ],
+    );
     // The password is never in the file: without its variable, `ingest` says which to set.
     let ok = std::fs::read_to_string(luan_pipeline_path()).unwrap()
         + "\n[[mailboxes]]\nname = \"data\"\nurl = \"imaps://127.0.0.1:1\"\nuser = \"u@example.gov.cn\"\n";
@@ -254,21 +246,16 @@ fn a_bureaus_wording_is_checked_at_load_and_used_in_real_messages() {
     )
     .unwrap();
     std::fs::write(texts.join("greeting.txt"), "你好").unwrap();
+    check_refuses(
+        &path,
+        &[
+            "texts/receipt.txt",
+            "texts/reminder.txt",
+            "untit",
+            "texts/greeting.txt",
+        ],
+    );
     let env = Env::with_pipeline(&path);
-    let r = env.run(&["check"]);
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    for want in [
-        "texts/receipt.txt",
-        "texts/reminder.txt",
-        "untit",
-        "texts/greeting.txt",
-    ] {
-        assert!(
-            r.stderr.contains(want),
-            "expected {want:?} in\n{}",
-            r.stderr
-        );
-    }
     for f in ["receipt.txt", "reminder.txt", "greeting.txt"] {
         std::fs::remove_file(texts.join(f)).unwrap();
     }

@@ -627,24 +627,10 @@ impl World {
     }
 
     fn county_url(&self, code: &str) -> String {
-        use sha2::{Digest, Sha256};
-        let key = SECRET.as_bytes();
-        let mut k = [0u8; 64];
-        k[..key.len()].copy_from_slice(key);
-        let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-        let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-        let ih = Sha256::new()
-            .chain_update(&inner)
-            .chain_update(format!("fayuan-unit:{code}"))
-            .finalize();
-        let oh = Sha256::new()
-            .chain_update(&outer)
-            .chain_update(ih)
-            .finalize();
         format!(
             "http://127.0.0.1:{}/u/{code}/{}",
             self.web_port,
-            hex::encode(&oh[..16])
+            crate::support::hmac_token(SECRET.as_bytes(), code)
         )
     }
 
