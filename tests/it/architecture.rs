@@ -347,3 +347,56 @@ fn only_layout_knows_the_output_folder() {
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn a_period_is_made_only_checked() {
+    // Its fields are private; a literal anywhere but period.rs would not compile — and neither
+    // would reading `.year`/`.month` as fields. This keeps the claim honest if they ever open.
+    let wrong = only_in(
+        "a Period built field by field outside period.rs",
+        &["src/period.rs"],
+        &|l| l.contains("Period {") && !l.contains("struct Period") && !l.contains("impl"),
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn no_string_errors_cross_a_module_edge() {
+    // A public function answers with a typed error; words alone stay inside a module (the cell
+    // checks of ingest/validate speak the problem's own Chinese text to their module).
+    let wrong = only_in(
+        "a public function whose error is a bare String",
+        &["src/ingest/validate/"],
+        &|l| {
+            let l = l.trim_start();
+            (l.starts_with("pub fn")
+                || l.starts_with("pub async fn")
+                || l.starts_with("pub(crate) fn"))
+                && (l.contains(", String>") || l.contains(", String>>"))
+                && l.contains("Result<")
+        },
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn no_internal_impossibility_is_a_usage_error() {
+    // `Error::Usage` (exit 2) is for what a person typed or set; where fayuan contradicts
+    // itself it says `Internal`. Usage errors come only from the places that read the command
+    // line, the environment or the pipeline's folder.
+    let wrong = only_in(
+        "Error::Usage outside the places that read what a person gives",
+        &[
+            "src/cli.rs",
+            "src/config/mod.rs",
+            "src/daemon/mod.rs",
+            "src/notify/deliver.rs",
+            "src/mailin/imap.rs",
+            "src/report/review.rs",
+            "src/sample.rs",
+            "src/error.rs",
+        ],
+        &|l| l.contains("Error::Usage("),
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
