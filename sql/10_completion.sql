@@ -64,8 +64,10 @@ CROSS JOIN params p
 -- alert and the colours of the workbook and digest read it. Compared exactly, in whole numbers
 -- (SPEC §4): gap < −w ⇔ ytd/target − m/12 < −w_bp/10000 ⇔, times 120000·target,
 -- 120000·ytd − 10000·m·target < −12·w_bp·target. A gap of exactly −5.00 pp is not below −5 pp.
+-- In December the year is measured: any case short of the annual target is critical.
 SELECT result.*,
-       CASE WHEN 120000 * result.ytd_approved - 10000 * p.month * result.target
+       CASE WHEN p.month = 12 AND result.ytd_approved < result.target THEN 'critical'
+            WHEN 120000 * result.ytd_approved - 10000 * p.month * result.target
                  < -12 * p.behind_critical_bp * result.target THEN 'critical'
             WHEN 120000 * result.ytd_approved - 10000 * p.month * result.target
                  < -12 * p.behind_warning_bp * result.target THEN 'warning'

@@ -3,6 +3,8 @@
 -- (unit, month, check) tripped in months 1..m, with the county's words where it gave them.
 -- The checks and their thresholds are the pipeline's `[[soft_checks]]` (table `soft_checks`,
 -- thresholds in thousandths); every comparison is exact (whole cases, whole 分, doubled medians).
+-- Each judges only a large enough sample (`min_median2`, `min_surveyed`, `min_dissatisfied`):
+-- "3 of 4 satisfied" or a jump from a median of 2 cases asks nobody for a 说明.
 -- twin: checks.csv
 -- column: unit_code | 单位代码 | text
 -- column: unit_name | 单位 | text
@@ -18,14 +20,16 @@ WITH tripped AS (
          CONCAT('本月 ', CAST(f.cases_approved AS VARCHAR), ' 件，此前', CAST(f.n AS VARCHAR),
                 '个月中位数 ', f.med_text, ' 件') AS detail
   FROM check_facts f CROSS JOIN soft_checks c
-  WHERE c.check_id = 'approvals_jump' AND f.n >= 1 AND f.med2 > 0 AND 2000 * f.cases_approved > c.threshold_milli * f.med2
+  WHERE c.check_id = 'approvals_jump' AND f.n >= 1 AND f.med2 > 0 AND f.med2 >= c.min_median2
+    AND 2000 * f.cases_approved > c.threshold_milli * f.med2
   UNION ALL
   -- x < median / t ⇔ 2·x·t_milli < 1000·med2
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
          CONCAT('本月 ', CAST(f.cases_approved AS VARCHAR), ' 件，此前', CAST(f.n AS VARCHAR),
                 '个月中位数 ', f.med_text, ' 件') AS detail
   FROM check_facts f CROSS JOIN soft_checks c
-  WHERE c.check_id = 'approvals_drop' AND f.n >= 1 AND f.med2 > 0 AND f.cases_approved > 0
+  WHERE c.check_id = 'approvals_drop' AND f.n >= 1 AND f.med2 > 0 AND f.med2 >= c.min_median2
+    AND f.cases_approved > 0
     AND 2 * f.cases_approved * c.threshold_milli < 1000 * f.med2
   UNION ALL
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
@@ -38,6 +42,7 @@ WITH tripped AS (
          CONCAT('满意 ', CAST(f.satisfied AS VARCHAR), ' 人，回访 ', CAST(f.surveyed AS VARCHAR), ' 人') AS detail
   FROM check_facts f CROSS JOIN soft_checks c
   WHERE c.check_id = 'satisfaction_month' AND f.surveyed > 0 AND 1000 * f.satisfied < c.threshold_milli * f.surveyed
+    AND (f.surveyed >= c.min_surveyed OR f.surveyed - f.satisfied >= c.min_dissatisfied)
   UNION ALL
   SELECT f.unit_code, f.period, f.month_num, f.note, c.check_id,
          CONCAT('累计到位 ', CAST(CAST(f.received_fen AS DOUBLE) / 100 AS VARCHAR), ' 元，计划安排 ',

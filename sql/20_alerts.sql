@@ -23,9 +23,13 @@ month_notes AS (
   WHERE r.month_num = p.month AND COALESCE(TRIM(r.note), '') <> ''
 ),
 alerts AS (
-  SELECT 'missing' AS rule, 'critical' AS severity, s.unit_code, s.unit_name,
+  -- Before the deadline a month not yet in is a reminder (提示), after it 严重.
+  SELECT 'missing' AS rule, CASE WHEN p.as_of <= p.deadline THEN 'info' ELSE 'critical' END AS severity,
+         s.unit_code, s.unit_name,
          CAST(NULL AS DOUBLE) AS figure, CAST(NULL AS DOUBLE) AS threshold,
-         CONCAT(p.period_zh, '数据未报送（截至 ', p.as_of_zh, '，截止 ', p.deadline_zh, '）') AS message
+         CASE WHEN p.as_of <= p.deadline
+              THEN CONCAT(p.period_zh, '数据尚未报送，截止 ', p.deadline_zh)
+              ELSE CONCAT(p.period_zh, '数据未报送（截至 ', p.as_of_zh, '，截止 ', p.deadline_zh, '）') END AS message
   FROM submissions s CROSS JOIN params p
   WHERE NOT s.reported
 
@@ -56,7 +60,27 @@ alerts AS (
          CASE c.schedule_gap_band WHEN 'critical' THEN -p.behind_critical ELSE -p.behind_warning END AS threshold,
          '完成进度落后序时进度 {figure:pp}（预警线：落后 {threshold:pp}）' AS message
   FROM units_only c CROSS JOIN params p
-  WHERE c.schedule_gap_band <> 'ok'
+  WHERE c.schedule_gap_band <> 'ok' AND p.month < 12
+
+  UNION ALL
+  -- December: the annual target, case for case.
+  SELECT 'annual_target' AS rule, 'critical' AS severity, c.unit_code, c.unit_name,
+         CAST(c.ytd_approved AS DOUBLE) AS figure, CAST(c.target AS DOUBLE) AS threshold,
+         CONCAT('年度目标未完成：完成', CAST(c.ytd_approved AS VARCHAR), '件，差',
+                CAST(c.target - c.ytd_approved AS VARCHAR), '件（年度目标', CAST(c.target AS VARCHAR), '件）') AS message
+  FROM units_only c CROSS JOIN params p
+  WHERE p.month = 12 AND c.ytd_approved < c.target
+
+  UNION ALL
+  -- From October: the pace so far projected to the year end (ytd × 12 / m, whole cases down)
+  -- falls short of the target — ytd·12 < target·m, exactly.
+  SELECT 'projected_shortfall' AS rule, 'warning' AS severity, c.unit_code, c.unit_name,
+         FLOOR(CAST(c.ytd_approved * 12 AS DOUBLE) / p.month) AS figure, CAST(c.target AS DOUBLE) AS threshold,
+         CONCAT('按当前进度预计全年', CAST(CAST(FLOOR(CAST(c.ytd_approved * 12 AS DOUBLE) / p.month) AS BIGINT) AS VARCHAR),
+                '件，差', CAST(c.target - CAST(FLOOR(CAST(c.ytd_approved * 12 AS DOUBLE) / p.month) AS BIGINT) AS VARCHAR),
+                '件（年度目标', CAST(c.target AS VARCHAR), '件）') AS message
+  FROM units_only c CROSS JOIN params p
+  WHERE p.month BETWEEN 10 AND 11 AND c.ytd_approved * 12 < c.target * p.month
 
   UNION ALL
   SELECT 'case_share' AS rule, 'critical' AS severity, f.unit_code, f.unit_name,

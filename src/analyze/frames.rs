@@ -135,6 +135,10 @@ pub(super) fn soft_checks_frame(pipeline: &Pipeline) -> PolarsResult<DataFrame> 
         "check_id" => c.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
         "wording" => c.iter().map(|x| format::fill(&x.wording, None, Some(x.threshold))).collect::<Vec<_>>(),
         "threshold_milli" => c.iter().map(|x| scaled(x.threshold, 1000.0)).collect::<Vec<_>>(),
+        // The smallest sample each judges (doubled median, as check_facts keeps it).
+        "min_surveyed" => c.iter().map(|x| i64::from(x.sample().min_surveyed)).collect::<Vec<_>>(),
+        "min_dissatisfied" => c.iter().map(|x| i64::from(x.sample().min_dissatisfied)).collect::<Vec<_>>(),
+        "min_median2" => c.iter().map(|x| scaled(x.sample().min_median, 2.0)).collect::<Vec<_>>(),
     )
 }
 

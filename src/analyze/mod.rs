@@ -517,11 +517,13 @@ impl Severity {
 
 /// Every alert rule's id (in frames and CSV twins) and the name people read (the workbook's
 /// 预警类型 column): the one list of them; the alerts SQL joins it as `rules`.
-pub const RULES: [(&str, &str); 15] = [
+pub const RULES: [(&str, &str); 17] = [
     ("missing", "未报送"),
     ("late", "逾期报送"),
     ("rejected", "文件被拒收"),
     ("behind_schedule", "进度落后"),
+    ("annual_target", "年度目标未完成"),
+    ("projected_shortfall", "预计完不成年度目标"),
     ("case_share", "办案补贴占比不足"),
     ("overspend", "支出超过到位经费"),
     ("arrival", "资金到位不足"),

@@ -133,8 +133,8 @@ pub(super) fn check_limits(l: &Limits, problems: &mut Vec<String>) {
     }
 }
 
-/// `[funding]` and `[alerts]`: the standard and the thresholds.
-pub(super) fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
+/// `[[soft_checks]]`: known ids, thresholds, wording, the smallest sample each judges.
+pub(super) fn check_soft_checks(def: &PipelineFile, problems: &mut Vec<String>) {
     let mut seen = std::collections::HashSet::new();
     for c in &def.soft_checks {
         match SOFT_CHECK_IDS.iter().find(|(id, _)| *id == c.id) {
@@ -157,7 +157,36 @@ pub(super) fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
         if c.wording.trim().is_empty() {
             problems.push(format!("soft_checks.{}: wording is empty", c.id));
         }
+        let given = [
+            ("min_surveyed", c.min_surveyed.is_some()),
+            ("min_dissatisfied", c.min_dissatisfied.is_some()),
+            ("min_median", c.min_median.is_some()),
+        ];
+        for (key, _) in given.iter().filter(|(_, set)| *set) {
+            let applies = SoftCheck::SAMPLE_KEYS
+                .iter()
+                .any(|(ids, keys)| ids.split(' ').any(|i| i == c.id) && keys.contains(key));
+            if !applies {
+                problems.push(format!(
+                    "soft_checks.{}: {key} is not a setting of this check (satisfaction_month takes min_surveyed and min_dissatisfied; approvals_jump and approvals_drop take min_median)",
+                    c.id
+                ));
+            }
+        }
+        if let Some(m) = c.min_median
+            && !(m.is_finite() && (0.0..=1_000_000.0).contains(&m))
+        {
+            problems.push(format!(
+                "soft_checks.{}: min_median {m} (expected cases, 0 to 1000000)",
+                c.id
+            ));
+        }
     }
+}
+
+/// `[funding]` and `[alerts]`: the standard and the thresholds.
+pub(super) fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
+    check_soft_checks(def, problems);
     if !(def.funding.per_case_standard > 0.0 && def.funding.per_case_standard <= 1_000_000.0) {
         problems.push(format!(
             "funding.per_case_standard {}: 元 per case, more than 0 and at most 1000000",

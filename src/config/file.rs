@@ -202,6 +202,40 @@ pub struct SoftCheck {
     /// `{threshold:FMT}` is filled in (int, num, pct0, pct, yuan).
     pub wording: String,
     pub threshold: f64,
+    /// The smallest sample the check judges (issue 23): `satisfaction_month` only when at least
+    /// `min_surveyed` were surveyed in the month or at least `min_dissatisfied` were not
+    /// satisfied; `approvals_jump` and `approvals_drop` only when the earlier months' median is
+    /// at least `min_median` cases. Defaults in `SoftCheck::sample` (20, 3 and 5).
+    #[serde(default)]
+    pub min_surveyed: Option<u32>,
+    #[serde(default)]
+    pub min_dissatisfied: Option<u32>,
+    #[serde(default)]
+    pub min_median: Option<f64>,
+}
+
+/// The smallest sample a soft check judges, defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub min_surveyed: u32,
+    pub min_dissatisfied: u32,
+    pub min_median: f64,
+}
+
+impl SoftCheck {
+    /// The keys of the smallest sample each check takes.
+    pub const SAMPLE_KEYS: [(&'static str, &'static [&'static str]); 2] = [
+        ("satisfaction_month", &["min_surveyed", "min_dissatisfied"]),
+        ("approvals_jump approvals_drop", &["min_median"]),
+    ];
+
+    pub fn sample(&self) -> Sample {
+        Sample {
+            min_surveyed: self.min_surveyed.unwrap_or(20),
+            min_dissatisfied: self.min_dissatisfied.unwrap_or(3),
+            min_median: self.min_median.unwrap_or(5.0),
+        }
+    }
 }
 
 /// The email digest (SPEC §6). The SMTP password is never here: it comes from

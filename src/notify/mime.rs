@@ -187,10 +187,15 @@ pub fn digest(
         None => alternative,
     };
     let mut mixed = MultiPart::mixed().multipart(body);
-    if without_workbook.is_none()
-        && let Some(name) = &m.digest.attachment
-    {
-        mixed = mixed.singlepart(xlsx_part(name, read(name)?).map_err(bad)?);
+    if without_workbook.is_none() {
+        for name in m
+            .digest
+            .attachment
+            .iter()
+            .chain(&m.digest.review_attachment)
+        {
+            mixed = mixed.singlepart(xlsx_part(name, read(name)?).map_err(bad)?);
+        }
     }
     let msg = b.multipart(mixed).map_err(|err| bad(err.to_string()))?;
     Ok(msg.formatted())

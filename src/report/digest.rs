@@ -103,6 +103,8 @@ pub struct Meta<'a> {
     pub chart_note: Option<String>,
     /// Why the workbook is not attached, if it is not.
     pub attachment_note: Option<String>,
+    /// December: the review workbook's name when it is attached.
+    pub review_book: Option<String>,
 }
 
 /// The digest of an analysis: its subject, HTML and plain text, from the templates
@@ -112,7 +114,13 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
     let completion = last(nums(a, "completion", "completion_rate")?);
     let schedule = last(nums(a, "completion", "schedule_rate")?);
-    let alerts = a.frame("alerts")?.height();
+    // 预警 counts 严重 and 警告; 提示 are counted apart.
+    let severities = texts(a, "alerts", "severity")?;
+    let notes = severities
+        .iter()
+        .filter(|s| s.as_str() == Severity::Info.code())
+        .count();
+    let alerts = severities.len() - notes;
     let headline = headline(meta, a)?;
     let units = unit_lines(a)?;
     let groups = alert_groups(a)?;
@@ -123,6 +131,7 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         .collect();
     let (pending, narratives) = (pending(a)?, narratives(a)?);
     let review = super::review::digest_lines(p, a)?.unwrap_or_default();
+    let verdict = super::review::verdict(a)?;
     let base = minijinja::context! {
         review,
         year => meta.period.year(),
@@ -143,6 +152,9 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         units => minijinja::Value::from(minijinja::value::Serde(&units)),
         groups => minijinja::Value::from(minijinja::value::Serde(&groups)),
         alert_count => alerts,
+        verdict,
+        review_book => meta.review_book.clone(),
+        info_count => notes,
         palette => palette::for_templates(),
         chart_note => meta.chart_note.clone().unwrap_or_default(),
         attachment_note => meta.attachment_note.clone().unwrap_or_default(),
@@ -298,17 +310,19 @@ fn unit_lines(a: &Analysis) -> Result<Vec<UnitLine>> {
 }
 
 /// The alerts grouped by severity, most serious first (empty groups left out).
+/// The alerts by severity, each once: the soft checks are the 待说明 section's, not repeated here.
 fn alert_groups(a: &Analysis) -> Result<Vec<Group>> {
-    let (sev, unit_names, messages) = (
+    let (sev, unit_names, messages, rules) = (
         texts(a, "alerts", "severity")?,
         texts(a, "alerts", "unit_name")?,
         texts(a, "alerts", "message")?,
+        texts(a, "alerts", "rule")?,
     );
     Ok(Severity::ALL
         .into_iter()
         .filter_map(|s| {
             let items: Vec<AlertItem> = (0..sev.len())
-                .filter(|&k| sev[k] == s.code())
+                .filter(|&k| sev[k] == s.code() && rules[k] != "soft_check")
                 .map(|k| AlertItem {
                     unit: unit_names[k].clone(),
                     message: messages[k].clone(),

@@ -58,6 +58,10 @@ pub struct DigestInfo {
     pub chart: Option<String>,
     /// The workbook to attach, if it is within the size limit.
     pub attachment: Option<String>,
+    /// December: the year's review workbook (a copy in the run folder), attached too when both
+    /// are within the size limit.
+    #[serde(default)]
+    pub review_attachment: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -297,7 +301,28 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
         &dir.join(&book_name),
     )?;
     out.put(&book_name, &book)?;
-    let digest = write_digest(&mut out, meta, a, &book_name, book.len())?;
+    // December: the review workbook goes along with the monthly one (the same analysis).
+    let review = if a.frames.contains_key("review") {
+        let name = review::file_name(meta.pipeline, meta.period.year());
+        let memo = review::memo(meta, &review::rows(a)?);
+        let bytes = review_book::render_review(
+            &workbook::Meta {
+                pipeline: meta.pipeline,
+                period: meta.period,
+                as_of: meta.as_of,
+                generated_at: meta.generated_at,
+            },
+            a,
+            &memo,
+            Some(true),
+            &dir.join(&name),
+        )?;
+        out.put(&name, &bytes)?;
+        Some((name, bytes.len()))
+    } else {
+        None
+    };
+    let digest = write_digest(&mut out, meta, a, (&book_name, book.len()), review)?;
     for q in &a.queries {
         let Some(twin) = &q.twin else { continue };
         if q.requires_previous && meta.pipeline.previous.is_none() {
@@ -339,8 +364,8 @@ fn write_digest(
     out: &mut Outputs,
     meta: &RunMeta,
     a: &Analysis,
-    book_name: &str,
-    book_len: usize,
+    (book_name, book_len): (&str, usize),
+    review: Option<(String, usize)>,
 ) -> Result<DigestInfo> {
     let email = &meta.pipeline.def.email;
     let limit = (email.max_attachment_mb * 1024.0 * 1024.0) as usize;
@@ -351,6 +376,15 @@ fn write_digest(
             format::num(Some(email.max_attachment_mb))
         )
     });
+    // The review workbook goes along when it fits beside what is attached already.
+    let attached = if attachment_note.is_none() {
+        book_len
+    } else {
+        0
+    };
+    let review_attachment = review
+        .filter(|(_, len)| attached + len <= limit)
+        .map(|(name, _)| name);
     let chart_note = write_chart(out, a, &email.chart_fonts)?;
     let d = digest::render(
         &digest::Meta {
@@ -359,6 +393,7 @@ fn write_digest(
             as_of: meta.as_of,
             chart_note: chart_note.clone(),
             attachment_note: attachment_note.clone(),
+            review_book: review_attachment.clone(),
         },
         a,
     )?;
@@ -370,6 +405,7 @@ fn write_digest(
         text: "digest.txt".into(),
         chart: chart_note.is_none().then(|| "chart.png".to_string()),
         attachment: attachment_note.is_none().then(|| book_name.to_string()),
+        review_attachment,
     })
 }
 

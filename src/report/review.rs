@@ -388,17 +388,23 @@ pub fn digest_lines(p: &Pipeline, a: &Analysis) -> Result<Option<Vec<String>>> {
     if !a.frames.contains_key("review") {
         return Ok(None);
     }
-    let rows = rows(a)?;
-    let mut lines = summary_lines(p, &rows);
-    lines.push("各单位考核结论：".into());
-    for r in rows.iter().filter(|r| r.code != "total") {
-        lines.push(if r.pass {
-            format!("{}：达标", r.name)
-        } else {
-            format!("{}：未达标（{}）", r.name, failures(p, r))
-        });
+    // The summary names each failing item once (未达标事项) and the units that passed.
+    Ok(Some(summary_lines(p, &rows(a)?)))
+}
+
+/// The verdict a December subject carries: "考核验收：8个单位中N个达标".
+pub fn verdict(a: &Analysis) -> Result<Option<String>> {
+    if !a.frames.contains_key("review") {
+        return Ok(None);
     }
-    Ok(Some(lines))
+    let rows = rows(a)?;
+    let units: Vec<&Row> = rows.iter().filter(|r| r.code != "total").collect();
+    let passed = units.iter().filter(|r| r.pass).count();
+    Ok(Some(format!(
+        "考核验收：{}个单位中{}个达标",
+        units.len(),
+        passed
+    )))
 }
 
 /// The year of a `--year` argument, checked against the pipeline.

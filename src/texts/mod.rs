@@ -319,7 +319,8 @@ fn digest_example() -> Value {
         subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",
         period_zh => "2025年6月", ytd => "2025年1—6月", as_of => "2025年7月6日 09:00",
         deadline => "2025年7月5日", year => 2025, completion => "52.30%", schedule => "50.00%",
-        alert_count => 3, provisional => true, missing => vec!["霍山县"],
+        alert_count => 3, info_count => 2, verdict => "考核验收：8个单位中6个达标",
+        review_book => "六安市法律援助民生实事考核验收_2025.xlsx", provisional => true, missing => vec!["霍山县"],
         headline => vec![context! { label => "累计完成率", value => "52.30%", colour => palette::OK_TEXT.css(), note => "序时进度 50.00%" }],
         units => vec![context! {
             name => "霍邱县", ytd => "700", target => "1,300", rate => "53.85%", gap => "+3.85pp",

@@ -341,9 +341,20 @@ fn missing_and_late_around_the_deadline() {
     let late = has(&a, "late", HQ).expect("arrived at 24:00");
     assert_eq!(late["severity"], "info");
     assert!(late["message"].contains("2025-04-05 24:00"), "{late:?}");
-    // As of a moment before it arrived, the unit is missing.
-    let a = Case::new(vec![just_late]).alerts("2025-03", "2025-04-05 23:00");
-    assert!(has(&a, "missing", HQ).is_some());
+    // As of a moment before it arrived — and before the deadline — the unit is not yet in: a
+    // 提示 saying when the deadline is, not 严重.
+    let a = Case::new(vec![just_late.clone()]).alerts("2025-03", "2025-04-05 23:00");
+    let early = has(&a, "missing", HQ).expect("not yet in");
+    assert_eq!(early["severity"], "info");
+    assert!(
+        early["message"].contains("尚未报送，截止 2025-04-05 24:00"),
+        "{early:?}"
+    );
+    // Exactly at the deadline (24:00 of the 5th) still 提示; a second later 严重.
+    let a = Case::new(vec![just_late.clone()]).alerts("2025-03", "2025-04-05 23:59:59");
+    assert_eq!(has(&a, "missing", HQ).unwrap()["severity"], "info");
+    let a = Case::new(vec![on_time(row("341524", 3))]).alerts("2025-03", "2025-04-06 00:00:01");
+    assert_eq!(has(&a, "missing", HQ).unwrap()["severity"], "critical");
 }
 
 #[test]
@@ -728,7 +739,23 @@ fn soft_checks_are_exact_and_explained_by_a_note() {
         ids(&Case::new(vec![on_time(r)]), "2025-01")
     };
     assert!(sat(9, 10).is_empty());
-    assert_eq!(sat(8, 9), ["satisfaction_month"]);
+    // …but only on a sample large enough to judge (at least 20 surveyed, or at least 3 not
+    // satisfied): 3 of 4 (75%) and 8 of 9 ask for nothing; 12 of 40 (30%) does, 18 of 20 (90%)
+    // passes, 17 of 19 (2 not satisfied, 19 surveyed) is too small, 7 of 10 (3 not) is judged.
+    assert!(sat(3, 4).is_empty());
+    assert!(sat(8, 9).is_empty());
+    assert_eq!(sat(12, 40), ["satisfaction_month"]);
+    assert!(sat(18, 20).is_empty());
+    assert!(sat(17, 19).is_empty());
+    assert_eq!(sat(7, 10), ["satisfaction_month"]);
+    // The month-jump checks judge only an earlier median of at least 5 cases: 2, 2, 2 then 30
+    // is ten times the median and asks for nothing; 5, 5, 5 then 16 does.
+    assert!(ids(&Case::new(months(HQ, &[2, 2, 2, 30])), "2025-04").is_empty());
+    assert_eq!(
+        ids(&Case::new(months(HQ, &[5, 5, 5, 16])), "2025-04"),
+        ["approvals_jump"]
+    );
+    assert!(ids(&Case::new(months(HQ, &[4, 4, 4, 1])), "2025-04").is_empty());
     // case_share_month: exactly 70% of the month's spending passes, one 分 less does not.
     let share = |spend_case: i64| {
         let r = set(
@@ -782,5 +809,64 @@ fn soft_checks_are_exact_and_explained_by_a_note() {
     assert!(
         spike["message"].ends_with("（已说明：4月开展集中援助专项行动）"),
         "{spike:?}"
+    );
+}
+
+#[test]
+fn december_measures_the_year_and_october_projects_it() {
+    // 霍邱县's target is 1,300. December with 1,299 cases: red, and the annual alert says how
+    // many short; with 1,300 nothing.
+    let year = |total: i64, m: u32| {
+        // m months, the total spread as evenly as whole cases allow, the rest in the last.
+        let each = total / i64::from(m);
+        let mut cases: Vec<i64> = vec![each; m as usize];
+        *cases.last_mut().unwrap() += total - each * i64::from(m);
+        Case::new(months(HQ, &cases))
+    };
+    let a = year(1299, 12).alerts("2025-12", "2026-01-10 09:00");
+    let short = has(&a, "annual_target", HQ).expect("one case short");
+    assert_eq!(short["severity"], "critical");
+    assert!(short["message"].contains("完成1299件，差1件"), "{short:?}");
+    assert!(
+        has(&a, "behind_schedule", HQ).is_none(),
+        "said once, by annual_target"
+    );
+    let c = frame_as_text(
+        year(1299, 12)
+            .analysis("2025-12", "2026-01-10 09:00")
+            .frame("completion")
+            .unwrap(),
+    );
+    let hq = c.iter().find(|r| r["unit_code"] == HQ).unwrap();
+    assert_eq!(hq["schedule_gap_band"], "critical", "1,299 of 1,300 is red");
+    assert!(
+        has(
+            &year(1300, 12).alerts("2025-12", "2026-01-10 09:00"),
+            "annual_target",
+            HQ
+        )
+        .is_none()
+    );
+    // October: 1,080 cases in ten months project 1,296 (1,080 × 12 / 10), 4 short; 1,084
+    // project 1,300.8, enough. September says nothing of the year yet.
+    let a = year(1080, 10).alerts("2025-10", "2025-11-10 09:00");
+    let p = has(&a, "projected_shortfall", HQ).expect("short at this pace");
+    assert_eq!(p["severity"], "warning");
+    assert!(p["message"].contains("预计全年1296件，差4件"), "{p:?}");
+    assert!(
+        has(
+            &year(1084, 10).alerts("2025-10", "2025-11-10 09:00"),
+            "projected_shortfall",
+            HQ
+        )
+        .is_none()
+    );
+    assert!(
+        has(
+            &year(900, 9).alerts("2025-09", "2025-10-10 09:00"),
+            "projected_shortfall",
+            HQ
+        )
+        .is_none()
     );
 }

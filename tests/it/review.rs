@@ -78,8 +78,9 @@ fn plan() -> Vec<(&'static str, &'static str, Vec<Month>)> {
     // 裕安区 1004: 1,005 cases on the budget of 1,004 → below 700 元 per case.
     let mut yuan_qu = ok(1004);
     yuan_qu[0].approved += 1;
-    // 叶集区 260: July 8 of 10 satisfied (explained) → 107/120 for the year; March 2
-    // complaints, 1 resolved.
+    // 叶集区 260: July 8 of 10 satisfied → 107/120 for the year (a sample too small for the
+    // monthly soft check: fewer than 20 surveyed, fewer than 3 not satisfied; its 说明 is
+    // kept all the same); March 2 complaints, 1 resolved.
     let mut yeji = ok(260);
     yeji[6].satisfied = 8;
     yeji[6].note = "回访对象对办理时限不满意，已整改";
@@ -318,7 +319,7 @@ fn the_years_review_gives_each_requirement_its_verdict() {
         "{memo}"
     );
     assert!(
-        memo.contains("全年应报送月报96份，逾期报送1份，未报送0份；核实事项3项，未说明1项"),
+        memo.contains("全年应报送月报96份，逾期报送1份，未报送0份；核实事项2项，未说明1项"),
         "{memo}"
     );
     assert!(
@@ -337,12 +338,34 @@ fn the_years_review_gives_each_requirement_its_verdict() {
 
     // The December digest's section.
     let digest = std::fs::read_to_string(out.join("2025-12/digest.txt")).unwrap();
+    // It comes first, names the units that passed and each failing item once, and the
+    // subject carries the verdict: 1 of the 8 units met every requirement (霍邱县).
     assert!(digest.contains("2025年度考核验收"), "{digest}");
-    assert!(digest.contains("霍邱县：达标"), "{digest}");
     assert!(
-        digest.contains(
-            "叶集区：未达标（满意度89.17%（要求不低于90%）；投诉办结率50.00%（要求不低于100%））"
-        ),
+        digest.find("2025年度考核验收") < digest.find("各单位完成情况"),
+        "{digest}"
+    );
+    assert!(
+        digest.contains("8个单位中1个全部达标（霍邱县）"),
+        "{digest}"
+    );
+    let yeji = "叶集区：满意度89.17%（要求不低于90%）；投诉办结率50.00%（要求不低于100%）";
+    assert_eq!(digest.matches(yeji).count(), 1, "{digest}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("2025-12/manifest.json")).unwrap()).unwrap();
+    assert!(
+        manifest["digest"]["subject"]
+            .as_str()
+            .unwrap()
+            .ends_with("；考核验收：8个单位中1个达标"),
+        "{manifest}"
+    );
+    // The review workbook travels with the December report (a copy in its folder, attached).
+    let review_book = "六安市法律援助民生实事考核验收_2025.xlsx";
+    assert!(out.join("2025-12").join(review_book).exists());
+    assert_eq!(manifest["digest"]["review_attachment"], review_book);
+    assert!(
+        digest.contains(&format!("考核验收表见附件“{review_book}”")),
         "{digest}"
     );
 
