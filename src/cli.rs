@@ -79,7 +79,14 @@ pub enum Command {
     },
     /// Take new submissions from the inbox now. Files or folders given are first copied into
     /// the inbox (the originals are left as they are).
-    Ingest { paths: Vec<PathBuf> },
+    Ingest {
+        paths: Vec<PathBuf>,
+        /// 补录: the files given were sent by the county at this time (Beijing), e.g.
+        /// "2025-07-03 10:00" — a backlog typed in by the data staff. Their lateness is judged
+        /// by it, and they are marked 补录 in status and the workbook.
+        #[arg(long, requires = "paths")]
+        received: Option<String>,
+    },
     /// Check files against the submission format without taking them in (exit 3 on errors).
     Validate {
         #[arg(required = true)]
@@ -226,9 +233,13 @@ pub fn run(args: Args) -> Result<i32> {
     match args.command {
         Command::Check => check(&ctx),
         Command::Validate { files } => validate_files(&ctx, &files),
-        Command::Ingest { paths } => {
+        Command::Ingest { paths, received } => {
+            let received = match received {
+                Some(t) => Some(received_at(&ctx, &t)?),
+                None => None,
+            };
             let _lock = write_lock(&ctx, "ingest")?;
-            let summary = take_in(&ctx, &paths)?;
+            let summary = take_in(&ctx, &paths, received)?;
             let refused = summary.count(Outcome::Rejected) + summary.count(Outcome::Partial);
             Ok(if refused > 0 { exit::INVALID } else { exit::OK })
         }
@@ -355,8 +366,12 @@ fn validate_files(ctx: &Context, files: &[PathBuf]) -> Result<i32> {
 }
 
 /// Copies the files given into the inbox, polls the sources, takes everything in, and says so.
-fn take_in(ctx: &Context, paths: &[PathBuf]) -> Result<ingest::Summary> {
-    copy_in(ctx, paths)?;
+fn take_in(
+    ctx: &Context,
+    paths: &[PathBuf],
+    received: Option<period::Moment>,
+) -> Result<ingest::Summary> {
+    copy_in(ctx, paths, received)?;
     let summary = ingest_now(ctx)?;
     print_ingest(&summary);
     Ok(summary)
@@ -371,7 +386,7 @@ fn run_period(
     paths: &[PathBuf],
 ) -> Result<i32> {
     let _lock = write_lock(ctx, "run")?;
-    take_in(ctx, paths)?;
+    take_in(ctx, paths, None)?;
     let built = crate::run::build_report(ctx, period)?;
     println!("{}", built.subject);
     println!("报告已生成：{}", built.dir.display());
@@ -654,8 +669,24 @@ fn send(ctx: &Context, period: Option<Period>) -> Result<i32> {
 
 /// Copies the files given into the inbox and polls the HTTP sources, as the daemon's ingest
 /// job does.
-fn copy_in(ctx: &Context, paths: &[PathBuf]) -> Result<()> {
-    let copied = ingest::copy_into_inbox(&ctx.data_dir, paths)?;
+/// `--received T`: a time in Beijing, not after now.
+fn received_at(ctx: &Context, text: &str) -> Result<period::Moment> {
+    let at = period::parse_instant(text).ok_or_else(|| {
+        Error::Usage(format!(
+            "--received {text:?}: expected the time the county sent the files, such as \"2025-07-03 10:00\" (Beijing time)"
+        ))
+    })?;
+    if at > ctx.now() {
+        return Err(Error::Usage(format!(
+            "--received {text:?} is later than now ({}): a file cannot have been sent in the future",
+            period::instant_zh(&ctx.now())
+        )));
+    }
+    Ok(period::Moment(at))
+}
+
+fn copy_in(ctx: &Context, paths: &[PathBuf], received: Option<period::Moment>) -> Result<()> {
+    let copied = ingest::copy_into_inbox(&ctx.data_dir, paths, received)?;
     if !copied.is_empty() {
         println!("已将 {} 个文件复制到收件箱。", copied.len());
     }

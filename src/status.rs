@@ -28,6 +28,8 @@ pub struct Latest {
     pub arrived_at: String,
     pub source_file: String,
     pub late: bool,
+    /// Typed in by the data staff for a backlog (补录), with the time the county sent it.
+    pub backfilled: bool,
 }
 
 /// The status of every unit for `period`, counting only what had arrived by `now`: the
@@ -144,6 +146,10 @@ fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
         .column("late")
         .and_then(|c| c.bool().map(|ca| ca.iter().collect()))
         .map_err(&err)?;
+    let backfilled: Vec<Option<bool>> = df
+        .column("backfilled")
+        .and_then(|c| c.bool().map(|ca| ca.iter().collect()))
+        .map_err(&err)?;
     let pending = analysis.unexplained_checks()?;
     Ok((0..df.height())
         .map(|k| UnitStatus {
@@ -159,6 +165,7 @@ fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
                 arrived_at: arrived[k].clone().unwrap_or_default(),
                 source_file: files[k].clone().unwrap_or_default(),
                 late: late[k].unwrap_or(false),
+                backfilled: backfilled[k].unwrap_or(false),
             }),
         })
         .collect())
@@ -259,12 +266,13 @@ pub fn render_from(
     for s in status {
         match &s.latest {
             Some(l) => out.push_str(&format!(
-                "  {} {}  已报送{}  第{}版  收到 {}  文件 {}\n",
+                "  {} {}  已报送{}  第{}版  收到 {}{}  文件 {}\n",
                 s.code,
                 s.name,
                 if l.late { "（逾期）" } else { "" },
                 l.version,
                 period::minute_text(&l.arrived_at),
+                if l.backfilled { "（补录）" } else { "" },
                 l.source_file
             )),
             None => {

@@ -95,6 +95,10 @@ pub struct FileEntry {
     pub problems: String,
     /// The known units the file's rows name, comma-separated (also for a rejected file).
     pub unit_codes: String,
+    /// The door that noted its arrival: `mail`, `web`, `backfill` (补录: typed in by the data
+    /// staff with the time the county sent it), or empty (the inbox folder, a source, the
+    /// command line). Empty in batches written before it was recorded.
+    pub door: String,
 }
 
 /// Column names of the rows table besides the submission fields.
@@ -502,6 +506,7 @@ fn files_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
         "rows_rejected" => i(|f| f.rows_rejected),
         "problems" => s(|f| &f.problems),
         "unit_codes" => s(|f| &f.unit_codes),
+        "door" => s(|f| &f.door),
     )
 }
 
@@ -515,6 +520,7 @@ fn files_schema() -> Schema {
         "stored_as",
         "problems",
         "unit_codes",
+        "door",
     ];
     let ints = ["batch", "seq", "size", "rows_accepted", "rows_rejected"];
     ints.iter()
@@ -561,6 +567,7 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
         s("problems")?,
         s("unit_codes")?,
     );
+    let door = s("door")?;
     (0..df.height())
         .map(|k| {
             Ok(FileEntry {
@@ -577,6 +584,7 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
                 rows_rejected: rr[k],
                 problems: problems[k].clone(),
                 unit_codes: codes[k].clone(),
+                door: door[k].clone(),
             })
         })
         .collect()

@@ -120,6 +120,17 @@ pub fn rejections_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
     )
 }
 
+/// The table `backfilled`: the files the data staff typed in for a backlog (补录), by SHA-256.
+pub(super) fn backfilled_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
+    df!(
+        "sha256" => files
+            .iter()
+            .filter(|f| f.door == crate::ingest::arrival::Door::Backfill.code())
+            .map(|f| f.sha256.clone())
+            .collect::<Vec<_>>(),
+    )
+}
+
 pub(super) fn rules_frame() -> PolarsResult<DataFrame> {
     df!(
         "rule" => RULES.map(|r| r.0).to_vec(),

@@ -468,6 +468,12 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
             .map_err(err("rejections"))?
             .lazy(),
     );
+    ctx.register(
+        "backfilled",
+        backfilled_frame(inputs.files)
+            .map_err(err("backfilled"))?
+            .lazy(),
+    );
     Ok(())
 }
 

@@ -23,6 +23,8 @@ pub enum Door {
     Mail,
     /// An upload on a unit's page.
     Web,
+    /// Typed in by the data staff for a backlog: `fayuan ingest --received T FILE…` (补录).
+    Backfill,
 }
 
 impl Door {
@@ -31,6 +33,16 @@ impl Door {
         match self {
             Door::Mail => "该邮箱地址",
             Door::Web => "本页面",
+            Door::Backfill => "补录",
+        }
+    }
+
+    /// How the store records it (`FileEntry::door`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Door::Mail => "mail",
+            Door::Web => "web",
+            Door::Backfill => "backfill",
         }
     }
 }

@@ -165,7 +165,14 @@ pub(super) fn settled(found: Vec<Found>, quiet: Duration) -> (Vec<Found>, Vec<Le
 /// put them there. The originals are not touched; a different file already waiting under the
 /// same name is kept, and the copy gets a numbered name instead. The copy keeps the original's
 /// modification time (a finished file is not waited for).
-pub fn copy_into_inbox(data_dir: &DataDir, paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+///
+/// With `received` (补录: a backlog typed in by the data staff), each file goes in with an arrival
+/// note saying when the county sent it; otherwise it arrives when the ingest first sees it.
+pub fn copy_into_inbox(
+    data_dir: &DataDir,
+    paths: &[PathBuf],
+    received: Option<crate::period::Moment>,
+) -> Result<Vec<PathBuf>> {
     let mut sources = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -187,7 +194,25 @@ pub fn copy_into_inbox(data_dir: &DataDir, paths: &[PathBuf]) -> Result<Vec<Path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let dest = drop_into_inbox(data_dir, &name, &bytes)?;
+        let dest = match received {
+            Some(at) => {
+                let inbox_name = free_name(data_dir, &name, &bytes);
+                super::arrival::put(
+                    data_dir,
+                    &bytes,
+                    &super::arrival::Arrival {
+                        name: inbox_name,
+                        sha256: crate::fsutil::sha256_hex(&bytes),
+                        at,
+                        door: super::arrival::Door::Backfill,
+                        only_unit: None,
+                        original_name: name.clone(),
+                        refuse: None,
+                    },
+                )?
+            }
+            None => drop_into_inbox(data_dir, &name, &bytes)?,
+        };
         if let Ok(modified) = fs::metadata(&src).and_then(|m| m.modified()) {
             let _ = fs::File::options()
                 .write(true)
@@ -202,20 +227,27 @@ pub fn copy_into_inbox(data_dir: &DataDir, paths: &[PathBuf]) -> Result<Vec<Path
 /// Puts bytes into the inbox under `name`, as if a county had sent them. A different file
 /// already waiting under that name is kept; the new one gets a numbered name instead.
 pub fn drop_into_inbox(data_dir: &DataDir, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+    let dest = data_dir.inbox().join(free_name(data_dir, name, bytes));
+    fsutil::write_new(&dest, bytes)?;
+    Ok(dest)
+}
+
+/// The inbox name for these bytes: the county's name made safe, numbered when a different file
+/// waits under it.
+fn free_name(data_dir: &DataDir, name: &str, bytes: &[u8]) -> String {
     let inbox = data_dir.inbox();
     let name = disk_name(name, 120);
     let (stem, ext) = match name.rsplit_once('.') {
         Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
         _ => (name.to_string(), String::new()),
     };
-    let mut dest = inbox.join(&name);
+    let mut candidate = name.clone();
     let mut n = 1;
-    while fs::read(&dest).is_ok_and(|existing| existing != bytes) {
+    while fs::read(inbox.join(&candidate)).is_ok_and(|existing| existing != bytes) {
         n += 1;
-        dest = inbox.join(format!("{stem}({n}){ext}"));
+        candidate = format!("{stem}({n}){ext}");
     }
-    fsutil::write_new(&dest, bytes)?;
-    Ok(dest)
+    candidate
 }
 
 /// A county's file name made safe to use as (part of) a file name on disk: no folder

@@ -443,6 +443,13 @@ impl Batch<'_> {
                 rows_rejected: 0,
                 problems: String::new(),
                 unit_codes: String::new(),
+                door: r
+                    .found
+                    .note
+                    .as_ref()
+                    .filter(|n| n.sha256 == r.sha)
+                    .map(|n| n.door.code().to_string())
+                    .unwrap_or_default(),
             };
             if let Some(&first) = sha_key(&r.sha).and_then(|k| known.get(&k)) {
                 self.duplicate(&mut d, r, entry, first, &stored_name)?;

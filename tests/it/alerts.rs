@@ -101,6 +101,7 @@ impl Case {
                 rows_rejected: 0,
                 problems: String::new(),
                 unit_codes: String::new(),
+                door: String::new(),
             })
             .collect();
         let pairs: Vec<(usize, &Row)> = self
@@ -553,6 +554,7 @@ fn rejected_files_and_restated_months() {
         rows_accepted: 0, rows_rejected: 1,
         problems: "霍邱县_2025-01.xlsx 月报!D5 受理审批案件数：“十二”不是整数\n霍邱县_2025-01.xlsx 月报!E5 其中：刑事：“三”不是整数".into(),
         unit_codes: HQ.into(),
+        door: String::new(),
     });
     let a = case.alerts("2025-01", "2025-02-10 09:00");
     let r = has(&a, "rejected", HQ).expect("the rejected file is reported");

@@ -468,6 +468,91 @@ fn late_is_after_the_end_of_day_five_beijing() {
 }
 
 #[test]
+fn a_backlog_typed_in_with_received_is_judged_by_when_it_was_sent() {
+    // The data staff type in two counties' March files on 10 April — long after the deadline
+    // (the end of 5 April). 霍邱县's says it was sent on 3 April (on time), 金寨县's on 6 April
+    // (late); both are marked 补录. A file dropped into the inbox the same day is late.
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let huoqiu = dir.path().join("霍邱县_2025-03.csv");
+    std::fs::write(&huoqiu, format!("{HEADER}\n{GOOD}\n")).unwrap();
+    let jinzhai = dir.path().join("金寨县_2025-03.csv");
+    std::fs::write(
+        &jinzhai,
+        format!(
+            "{HEADER}\n{}\n",
+            GOOD.replace("341522,霍邱县", "341524,金寨县")
+        ),
+    )
+    .unwrap();
+    let at = |when: &str, file: &std::path::Path| {
+        env.run(&[
+            "--as-of",
+            "2025-04-10 09:00",
+            "ingest",
+            "--received",
+            when,
+            file.to_str().unwrap(),
+        ])
+    };
+    assert_eq!(at("2025-04-03 10:00", &huoqiu).code, 0);
+    assert_eq!(at("2025-04-06 08:30", &jinzhai).code, 0);
+    env.drop_in(
+        "叶集区_2025-03.csv",
+        format!(
+            "{HEADER}\n{}\n",
+            GOOD.replace("341522,霍邱县", "341504,叶集区")
+        )
+        .as_bytes(),
+    );
+    assert_eq!(env.run(&["--as-of", "2025-04-10 09:00", "ingest"]).code, 0);
+    let r = env.run(&[
+        "--as-of",
+        "2025-04-10 10:00",
+        "status",
+        "--period",
+        "2025-03",
+    ]);
+    let line = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} in {}", r.stdout))
+            .to_string()
+    };
+    assert!(!line("霍邱县").contains("逾期"), "{}", r.stdout);
+    assert!(
+        line("霍邱县").contains("收到 2025-04-03 10:00（补录）"),
+        "{}",
+        r.stdout
+    );
+    assert!(line("金寨县").contains("逾期"), "{}", r.stdout);
+    assert!(line("金寨县").contains("（补录）"), "{}", r.stdout);
+    assert!(line("叶集区").contains("逾期") && !line("叶集区").contains("补录"));
+    // The store records the door.
+    let doors: Vec<(String, String)> = env
+        .store()
+        .files()
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.file_name, f.door))
+        .collect();
+    assert!(
+        doors.contains(&("霍邱县_2025-03.csv".into(), "backfill".into())),
+        "{doors:?}"
+    );
+    assert!(
+        doors.contains(&("叶集区_2025-03.csv".into(), String::new())),
+        "{doors:?}"
+    );
+    // A time in the future, or not a time, is refused before anything is taken.
+    let r = at("2025-04-11 10:00", &huoqiu);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("later than now"), "{}", r.stderr);
+    assert_eq!(at("yesterday", &huoqiu).code, 2);
+}
+
+#[test]
 fn rejected_files_go_to_quarantine_with_a_report() {
     let env = Env::new();
     let bad = format!(
