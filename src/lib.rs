@@ -24,6 +24,7 @@ pub mod notify;
 pub mod palette;
 pub mod period;
 pub mod report;
+pub mod requirements;
 pub mod retry;
 pub mod run;
 pub mod sample;

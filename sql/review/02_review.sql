@@ -9,6 +9,10 @@
 --   投诉办结率 ≥ review.complaint_resolution_min (no complaint: met)
 --   按时报送: no month late, none missing (01_timeliness.sql)
 --   核实事项: every soft check of the year explained (17_checks.sql)
+-- Two groups, each with its own conclusion: the plan's own requirements (完成率, 到位率, 支出率,
+-- 占比) and the bureau's management rules (案均投入, 满意度, 投诉办结, 按时报送, 核实事项);
+-- 总体结论 counts those `[review] verdict_includes` names (requirement_names.counts_<id>;
+-- default the plan's four). `failed` lists every requirement not met, of either group.
 -- twin (written by the review): review.csv
 -- column: unit_code | 单位代码 | text
 -- column: unit_name | 单位 | text
@@ -35,6 +39,8 @@
 -- column: checks | 核实事项（项） | int
 -- column: checks_unexplained | 未说明（项） | int
 -- column: checks_pass | 核实事项结论 | verdict
+-- column: plan_pass | 方案考核要求结论 | verdict
+-- column: bureau_pass | 管理要求结论 | verdict
 -- column: failed | 未达标事项 | text
 -- column: verdict | 总体结论 | verdict
 WITH chk_units AS (
@@ -83,7 +89,34 @@ named AS (
                 CASE WHEN fc.satisfaction_pass THEN '' ELSE CONCAT('、', rn.name_satisfaction) END,
                 CASE WHEN fc.complaint_resolution_pass THEN '' ELSE CONCAT('、', rn.name_complaint_resolution) END,
                 CASE WHEN fc.on_time_pass THEN '' ELSE CONCAT('、', rn.name_on_time) END,
-                CASE WHEN fc.checks_pass THEN '' ELSE CONCAT('、', rn.name_checks) END) AS failed_list
+                CASE WHEN fc.checks_pass THEN '' ELSE CONCAT('、', rn.name_checks) END) AS failed_list,
+         ((NOT (rn.plan_completion) OR fc.completion_pass)
+             AND (NOT (rn.plan_arrival) OR fc.arrival_pass)
+             AND (NOT (rn.plan_expenditure) OR fc.expenditure_pass)
+             AND (NOT (rn.plan_case_share) OR fc.case_share_pass)
+             AND (NOT (rn.plan_per_case_input) OR fc.per_case_input_pass)
+             AND (NOT (rn.plan_satisfaction) OR fc.satisfaction_pass)
+             AND (NOT (rn.plan_complaint_resolution) OR fc.complaint_resolution_pass)
+             AND (NOT (rn.plan_on_time) OR fc.on_time_pass)
+             AND (NOT (rn.plan_checks) OR fc.checks_pass)) AS plan_pass,
+         ((NOT (NOT rn.plan_completion) OR fc.completion_pass)
+             AND (NOT (NOT rn.plan_arrival) OR fc.arrival_pass)
+             AND (NOT (NOT rn.plan_expenditure) OR fc.expenditure_pass)
+             AND (NOT (NOT rn.plan_case_share) OR fc.case_share_pass)
+             AND (NOT (NOT rn.plan_per_case_input) OR fc.per_case_input_pass)
+             AND (NOT (NOT rn.plan_satisfaction) OR fc.satisfaction_pass)
+             AND (NOT (NOT rn.plan_complaint_resolution) OR fc.complaint_resolution_pass)
+             AND (NOT (NOT rn.plan_on_time) OR fc.on_time_pass)
+             AND (NOT (NOT rn.plan_checks) OR fc.checks_pass)) AS bureau_pass,
+         ((NOT (rn.counts_completion) OR fc.completion_pass)
+             AND (NOT (rn.counts_arrival) OR fc.arrival_pass)
+             AND (NOT (rn.counts_expenditure) OR fc.expenditure_pass)
+             AND (NOT (rn.counts_case_share) OR fc.case_share_pass)
+             AND (NOT (rn.counts_per_case_input) OR fc.per_case_input_pass)
+             AND (NOT (rn.counts_satisfaction) OR fc.satisfaction_pass)
+             AND (NOT (rn.counts_complaint_resolution) OR fc.complaint_resolution_pass)
+             AND (NOT (rn.counts_on_time) OR fc.on_time_pass)
+             AND (NOT (rn.counts_checks) OR fc.checks_pass)) AS counted_pass
   FROM facts fc
   CROSS JOIN requirement_names rn
 )
@@ -93,7 +126,8 @@ SELECT nm.ord, nm.unit_code, nm.unit_name, nm.target, nm.ytd_approved, nm.comple
        nm.per_case_input_pass, nm.satisfaction_rate, nm.satisfaction_pass,
        nm.complaint_resolution_rate, nm.complaint_resolution_pass, nm.months_due, nm.months_late,
        nm.months_missing, nm.on_time_pass, nm.checks, nm.checks_unexplained, nm.checks_pass,
+       nm.plan_pass, nm.bureau_pass,
        SUBSTR(nm.failed_list, 2) AS failed,
-       CASE WHEN nm.failed_list = '' THEN 'pass' ELSE 'fail' END AS verdict
+       CASE WHEN nm.counted_pass THEN 'pass' ELSE 'fail' END AS verdict
 FROM named nm
 ORDER BY nm.ord

@@ -25,7 +25,7 @@ mod requirements;
 pub use alerts::Alert;
 use alerts::{add_alerts, fill_messages, restated};
 use frames::*;
-pub use requirements::{REQUIREMENTS, Requirement};
+pub use requirements::{Group, REQUIREMENTS, Requirement};
 
 include!(concat!(env!("OUT_DIR"), "/sql_files.rs"));
 
@@ -446,7 +446,7 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
     ctx.register("rules", rules_frame().map_err(err("rules"))?.lazy());
     ctx.register(
         "requirement_names",
-        requirements::requirement_names_frame()
+        requirements::requirement_names_frame(inputs.pipeline)
             .map_err(err("requirement_names"))?
             .lazy(),
     );

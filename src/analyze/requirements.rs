@@ -2,95 +2,26 @@
 //! failed requirement from it (table `requirement_names`), the review's workbook lists it on its
 //! 考核要求 sheet, the memo words each failure with its name.
 
+use crate::config::Pipeline;
+pub use crate::requirements::{Group, REQUIREMENTS, Requirement};
 use polars::prelude::*;
 
-/// One requirement: its id, the name people read, the review frame's figure and verdict
-/// columns, and how the figure is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Requirement {
-    pub id: &'static str,
-    pub name: &'static str,
-    pub figure: &'static str,
-    pub pass: &'static str,
-    pub method: &'static str,
-}
-
-/// In the order of the 考核验收 sheet's columns. The thresholds are the pipeline's (`[review]`,
-/// `[alerts] case_share_min`, `[funding] per_case_standard`).
-pub const REQUIREMENTS: [Requirement; 9] = [
-    Requirement {
-        id: "completion",
-        name: "年度目标完成率",
-        figure: "completion_rate",
-        pass: "completion_pass",
-        method: "全年受理审批案件数 ÷ 年度目标",
-    },
-    Requirement {
-        id: "arrival",
-        name: "资金到位率",
-        figure: "arrival_rate",
-        pass: "arrival_pass",
-        method: "全年到位经费 ÷ 计划安排经费",
-    },
-    Requirement {
-        id: "expenditure",
-        name: "业务经费支出率",
-        figure: "expenditure_rate",
-        pass: "expenditure_pass",
-        method: "全年业务经费支出 ÷ 全年到位经费",
-    },
-    Requirement {
-        id: "case_share",
-        name: "办案补贴及直接费用占比",
-        figure: "case_share",
-        pass: "case_share_pass",
-        method: "全年办案补贴及直接费用 ÷ 全年业务经费支出",
-    },
-    Requirement {
-        id: "per_case_input",
-        name: "案均投入",
-        figure: "per_case_input",
-        pass: "per_case_input_pass",
-        method: "全年到位经费 ÷ 全年受理审批案件数",
-    },
-    Requirement {
-        id: "satisfaction",
-        name: "满意度",
-        figure: "satisfaction_rate",
-        pass: "satisfaction_pass",
-        method: "全年满意人数 ÷ 全年回访人数（无回访记录为未达标）",
-    },
-    Requirement {
-        id: "complaint_resolution",
-        name: "投诉办结率",
-        figure: "complaint_resolution_rate",
-        pass: "complaint_resolution_pass",
-        method: "全年投诉办结件数 ÷ 全年投诉件数（无投诉为达标）",
-    },
-    Requirement {
-        id: "on_time",
-        name: "按时报送",
-        figure: "months_late",
-        pass: "on_time_pass",
-        method: "每月数据首次报送时间不晚于报送截止时间",
-    },
-    Requirement {
-        id: "checks",
-        name: "核实事项说明",
-        figure: "checks_unexplained",
-        pass: "checks_pass",
-        method: "数据核实提示均已在“说明”栏写明原因",
-    },
-];
-
-/// The one-row table `requirement_names`: a column `name_<id>` per requirement, its name.
-pub(super) fn requirement_names_frame() -> PolarsResult<DataFrame> {
-    let height = 1;
-    DataFrame::new(
-        height,
-        REQUIREMENTS
-            .iter()
-            .map(|r| Column::new(format!("name_{}", r.id).into(), [r.name]))
-            .collect(),
-    )
+/// The one-row table `requirement_names`: per requirement a column `name_<id>` (its name),
+/// `counts_<id>` (whether it counts toward 总体结论: `[review] verdict_includes`) and `plan_<id>`
+/// (whether it is the plan's own).
+pub(super) fn requirement_names_frame(pipeline: &Pipeline) -> PolarsResult<DataFrame> {
+    let includes = &pipeline.def.review.verdict_includes;
+    let mut columns = Vec::new();
+    for r in REQUIREMENTS {
+        columns.push(Column::new(format!("name_{}", r.id).into(), [r.name]));
+        columns.push(Column::new(
+            format!("counts_{}", r.id).into(),
+            [includes.iter().any(|i| i == r.id)],
+        ));
+        columns.push(Column::new(
+            format!("plan_{}", r.id).into(),
+            [r.group == Group::Plan],
+        ));
+    }
+    DataFrame::new(1, columns)
 }

@@ -225,6 +225,17 @@ pub(super) fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
         );
     }
     let r = &def.review;
+    for id in &r.verdict_includes {
+        if !crate::requirements::REQUIREMENTS.iter().any(|q| q.id == id) {
+            problems.push(format!(
+                "review.verdict_includes: unknown requirement {id:?} (known: {})",
+                crate::requirements::REQUIREMENTS.map(|q| q.id).join(", ")
+            ));
+        }
+    }
+    if r.verdict_includes.is_empty() {
+        problems.push("review.verdict_includes: at least one requirement".into());
+    }
     for (key, v) in [
         ("completion_min", r.completion_min),
         ("satisfaction_min", r.satisfaction_min),

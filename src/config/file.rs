@@ -51,6 +51,11 @@ pub struct ReviewSettings {
     pub satisfaction_min: f64,
     /// 投诉办结率 (resolved / complaints over the year) at least this.
     pub complaint_resolution_min: f64,
+    /// The requirements that count toward 总体结论 (ids of `crate::requirements`); default the
+    /// plan's own four (completion, arrival, expenditure, case_share). The others are shown with
+    /// their own conclusion (管理要求).
+    #[serde(default = "crate::requirements::plan_ids")]
+    pub verdict_includes: Vec<String>,
 }
 
 impl Default for ReviewSettings {
@@ -59,6 +64,7 @@ impl Default for ReviewSettings {
             completion_min: 1.0,
             satisfaction_min: 0.90,
             complaint_resolution_min: 1.0,
+            verdict_includes: crate::requirements::plan_ids(),
         }
     }
 }

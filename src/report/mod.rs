@@ -303,7 +303,11 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
     out.put(&book_name, &book)?;
     // December: the review workbook goes along with the monthly one (the same analysis).
     let review = if a.frames.contains_key("review") {
-        let name = review::file_name(meta.pipeline, meta.period.year());
+        let name = review::file_name(
+            meta.pipeline,
+            meta.period.year(),
+            review::provisional(meta.pipeline, &meta.as_of),
+        );
         let memo = review::memo(meta, &review::rows(a)?);
         let bytes = review_book::render_review(
             &workbook::Meta {

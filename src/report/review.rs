@@ -7,7 +7,7 @@
 //! as the workbook, and says nothing the frame does not hold.
 
 use super::{InputFile, OutputFile, Outputs, RunMeta, csv_twin, workbook};
-use crate::analyze::{Analysis, REQUIREMENTS, UsedRow};
+use crate::analyze::{Analysis, Group, REQUIREMENTS, UsedRow};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::format;
@@ -23,11 +23,20 @@ pub fn dir(output_dir: &OutputDir, pipeline: &Pipeline, year: i32) -> PathBuf {
 }
 
 /// `六安市法律援助民生实事考核验收_2025.xlsx`.
-pub fn file_name(pipeline: &Pipeline, year: i32) -> String {
+pub fn file_name(pipeline: &Pipeline, year: i32, provisional: bool) -> String {
     format!(
-        "{}{}考核验收_{year}.xlsx",
-        pipeline.def.pipeline.city, pipeline.def.pipeline.title
+        "{}{}考核验收_{year}{}.xlsx",
+        pipeline.def.pipeline.city,
+        pipeline.def.pipeline.title,
+        if provisional { "_暂定" } else { "" }
     )
+}
+
+/// A review made before December's deadline has passed is 暂定 (provisional): the year is not
+/// over, and only the months already due are counted.
+pub fn provisional(pipeline: &Pipeline, as_of: &chrono::DateTime<chrono_tz::Tz>) -> bool {
+    Period::new(pipeline.year(), 12)
+        .is_some_and(|dec| *as_of < dec.deadline(pipeline.def.submission.deadline_day))
 }
 
 /// One row of the `review` frame, as read for sentences.
@@ -44,7 +53,11 @@ pub struct Row {
     pub months_due: i64,
     pub checks: i64,
     pub checks_unexplained: i64,
+    /// 总体结论: the requirements `[review] verdict_includes` names all met.
     pub pass: bool,
+    /// The plan's own requirements all met; the bureau's management requirements all met.
+    pub plan_pass: bool,
+    pub bureau_pass: bool,
 }
 
 fn err(e: polars::prelude::PolarsError) -> Error {
@@ -83,6 +96,7 @@ pub fn rows(a: &Analysis) -> Result<Vec<Row>> {
         whole("months_missing")?,
     );
     let (checks, unexplained) = (whole("checks")?, whole("checks_unexplained")?);
+    let (plan, bureau) = (text("plan_pass")?, text("bureau_pass")?);
     Ok((0..df.height())
         .map(|k| Row {
             code: codes[k].clone(),
@@ -99,6 +113,8 @@ pub fn rows(a: &Analysis) -> Result<Vec<Row>> {
             checks: checks[k],
             checks_unexplained: unexplained[k],
             pass: verdicts[k] == "pass",
+            plan_pass: plan[k] == "true",
+            bureau_pass: bureau[k] == "true",
         })
         .collect())
 }
@@ -174,6 +190,30 @@ pub fn failures(p: &Pipeline, r: &Row) -> String {
         .join("；")
 }
 
+/// "方案考核要求（…）：8个单位中X个达标；管理要求（…）：8个单位中Y个达标。"
+fn group_line(units: &[&Row]) -> String {
+    let names = |g: Group| {
+        REQUIREMENTS
+            .iter()
+            .filter(|q| q.group == g)
+            .map(|q| q.name)
+            .collect::<Vec<_>>()
+            .join("、")
+    };
+    let count = |f: fn(&Row) -> bool| units.iter().filter(|r| f(r)).count();
+    format!(
+        "{}（{}）：{}个单位中{}个达标；{}（{}）：{}个单位中{}个达标。",
+        Group::Plan.zh(),
+        names(Group::Plan),
+        units.len(),
+        count(|r| r.plan_pass),
+        Group::Bureau.zh(),
+        names(Group::Bureau),
+        units.len(),
+        count(|r| r.bureau_pass)
+    )
+}
+
 /// The body of the memo: the year's result in numbers, each from the `review` frame.
 pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
     let Some(total) = rows.iter().find(|r| r.code == "total") else {
@@ -194,12 +234,12 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
     };
     let mut out = Vec::new();
     let outcome = if passed.len() == units.len() {
-        format!("{}个单位全部达标", units.len())
+        format!("{}个单位总体结论均为达标", units.len())
     } else if passed.is_empty() {
-        format!("{}个单位均有未达标事项", units.len())
+        format!("{}个单位总体结论均为未达标", units.len())
     } else {
         format!(
-            "{}个单位中{}个全部达标（{}），{}个有未达标事项",
+            "{}个单位中{}个达标（{}），{}个未达标",
             units.len(),
             passed.len(),
             passed.join("、"),
@@ -232,7 +272,11 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
         total.checks,
         total.checks_unexplained
     ));
-    let failing: Vec<&&Row> = units.iter().filter(|r| !r.pass).collect();
+    out.push(group_line(&units));
+    let failing: Vec<&&Row> = units
+        .iter()
+        .filter(|r| r.figures.iter().any(|(_, _, pass)| !pass))
+        .collect();
     if failing.is_empty() {
         out.push("未达标事项：无。".into());
     } else {
@@ -241,10 +285,16 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
             out.push(format!("{}. {}：{}。", i + 1, r.name, failures(p, r)));
         }
     }
+    let counted: Vec<&str> = REQUIREMENTS
+        .iter()
+        .filter(|q| p.def.review.verdict_includes.iter().any(|i| i == q.id))
+        .map(|q| q.name)
+        .collect();
     out.push(format!(
-        "{}总体结论：{}。",
+        "{}总体结论：{}（计入总体结论的：{}）。",
         p.area(),
-        if total.pass { "达标" } else { "未达标" }
+        if total.pass { "达标" } else { "未达标" },
+        counted.join("、")
     ));
     out
 }
@@ -253,9 +303,16 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
 pub fn memo(meta: &RunMeta, rows: &[Row]) -> String {
     let p = meta.pipeline;
     let year = meta.period.year();
+    let draft = provisional(p, &meta.as_of);
     let mut text = format!(
-        "{}{year}年度{}考核验收情况（初稿）\n\n",
-        p.def.pipeline.city, p.def.pipeline.title
+        "{}{year}年度{}考核验收情况（{}）\n\n",
+        p.def.pipeline.city,
+        p.def.pipeline.title,
+        if draft {
+            "暂定，年度未结束"
+        } else {
+            "初稿"
+        }
     );
     for line in summary_lines(p, rows) {
         text.push_str(&line);
@@ -265,7 +322,7 @@ pub fn memo(meta: &RunMeta, rows: &[Row]) -> String {
         "\n（本稿由 fayuan 根据{}汇总的数据（截至 {}）自动生成，数字均取自《{}》，请核对后使用。）\n",
         meta.period.zh(),
         period::instant_zh(&meta.as_of),
-        file_name(p, year)
+        file_name(p, year, draft)
     ));
     text
 }
@@ -336,7 +393,7 @@ pub fn write(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<(Pa
                 dir: tmp,
                 files: Vec::new(),
             };
-            let book_name = file_name(p, year);
+            let book_name = file_name(p, year, provisional(p, &meta.as_of));
             let book = super::review_book::render_review(
                 &workbook::Meta {
                     pipeline: p,

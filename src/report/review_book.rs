@@ -42,10 +42,15 @@ pub fn render_review(
     let mut book = Workbook::new();
     book.set_zip_compression_level(1);
     let title = format!(
-        "{}{}年度{}考核验收",
+        "{}{}年度{}考核验收{}",
         p.def.pipeline.city,
         meta.period.year(),
-        p.def.pipeline.title
+        p.def.pipeline.title,
+        if super::review::provisional(p, &meta.as_of) {
+            "（暂定：年度未结束，只计已到报送截止的月份）"
+        } else {
+            ""
+        }
     );
     book.set_properties(
         &DocProperties::new()
@@ -69,7 +74,7 @@ pub fn render_review(
         None => format!("{}汇总尚未生成", meta.period.zh()),
     };
     let sub = format!(
-        "全年（{}）；数据截至 {}；生成于 {}；{}。各项逐一精确比较，总体结论为“达标”须各项均达标。",
+        "全年（{}）；数据截至 {}；生成于 {}；{}。各项逐一精确比较；方案考核要求与管理要求分别给出结论，总体结论按 [review] verdict_includes 所列各项均达标。",
         meta.period.ytd_zh(),
         period::instant_zh(&meta.as_of),
         period::instant_zh(&meta.generated_at),

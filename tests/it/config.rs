@@ -287,3 +287,14 @@ fn a_bureaus_wording_is_checked_at_load_and_used_in_real_messages() {
     assert!(text.ends_with("请于本月5日前重报。\n"), "{text}");
     assert!(!text.contains("数据校验报告"), "{text}");
 }
+
+#[test]
+fn the_reviews_verdict_counts_only_known_requirements() {
+    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap()
+        + "\n[review]\ncompletion_min = 1.0\nsatisfaction_min = 0.9\ncomplaint_resolution_min = 1.0\nverdict_includes = [\"completion\", \"punctuality\"]\n";
+    let (_dir, path) = broken(&text);
+    check_refuses(
+        &path,
+        &["review.verdict_includes: unknown requirement \"punctuality\""],
+    );
+}

@@ -219,7 +219,14 @@ fn the_years_review_gives_each_requirement_its_verdict() {
             };
             assert_eq!(row[&format!("{req}_pass")], want, "{code} {req}");
         }
-        let verdict = if failing.is_empty() { "pass" } else { "fail" };
+        // 总体结论 counts the plan's own four (the default `verdict_includes`); the bureau's
+        // management requirements have their own conclusion.
+        let plan = ["completion", "arrival", "expenditure", "case_share"];
+        let plan_ok = !failing.iter().any(|f| plan.contains(f));
+        let bureau_ok = failing.iter().all(|f| plan.contains(f));
+        assert_eq!(row["plan_pass"], plan_ok.to_string(), "{code}");
+        assert_eq!(row["bureau_pass"], bureau_ok.to_string(), "{code}");
+        let verdict = if plan_ok { "pass" } else { "fail" };
         assert_eq!(row["verdict"], verdict, "{code}");
     }
     // Figures at the line, computed here.
@@ -271,7 +278,9 @@ fn the_years_review_gives_each_requirement_its_verdict() {
             .clone()
     };
     assert_eq!(cell_text(&row_of("霍邱县")[last]), "达标");
-    assert_eq!(cell_text(&row_of("市本级")[last]), "未达标");
+    // 市本级 misses only the bureau's management rules: 总体结论 达标, 管理要求 未达标.
+    assert_eq!(cell_text(&row_of("市本级")[last]), "达标");
+    assert_eq!(cell_text(&row_of("霍山县")[last]), "未达标");
     let col = |label: &str| {
         header
             .iter()
@@ -280,6 +289,11 @@ fn the_years_review_gives_each_requirement_its_verdict() {
     };
     assert_eq!(cell_text(&row_of("霍山县")[col("到位率结论")]), "未达标");
     assert_eq!(cell_text(&row_of("霍山县")[col("完成率结论")]), "达标");
+    assert_eq!(
+        cell_text(&row_of("市本级")[col("方案考核要求结论")]),
+        "达标"
+    );
+    assert_eq!(cell_text(&row_of("市本级")[col("管理要求结论")]), "未达标");
 
     // The memo's numbers are the workbook's (合计 row, shown as the workbook rounds them).
     let memo = std::fs::read_to_string(review.join("memo.txt")).unwrap();
@@ -314,10 +328,15 @@ fn the_years_review_gives_each_requirement_its_verdict() {
     );
     // 99.79% worked out by hand: 4,244,800 / 4,253,800.
     assert!(memo.contains("全市资金到位率99.79%"), "{memo}");
+    // 总体结论 by the plan's four: 金寨县 (completion), 霍山县 (arrival), 舒城县 (expenditure)
+    // and 金安区 (case share) miss one; the other four meet them.
     assert!(
-        memo.contains("8个单位中1个全部达标（霍邱县），7个有未达标事项"),
+        memo.contains("8个单位中4个达标（霍邱县、裕安区、叶集区、市本级），4个未达标"),
         "{memo}"
     );
+    // 管理要求: 裕安区 (案均), 叶集区 (满意度, 投诉) and 市本级 (按时, 核实) miss one or more.
+    assert!(memo.contains("：8个单位中4个达标；管理要求（"), "{memo}");
+    assert!(memo.contains("）：8个单位中5个达标。"), "{memo}");
     assert!(
         memo.contains("全年应报送月报96份，逾期报送1份，未报送0份；核实事项2项，未说明1项"),
         "{memo}"
@@ -346,7 +365,7 @@ fn the_years_review_gives_each_requirement_its_verdict() {
         "{digest}"
     );
     assert!(
-        digest.contains("8个单位中1个全部达标（霍邱县）"),
+        digest.contains("8个单位中4个达标（霍邱县、裕安区、叶集区、市本级）"),
         "{digest}"
     );
     let yeji = "叶集区：满意度89.17%（要求不低于90%）；投诉办结率50.00%（要求不低于100%）";
@@ -357,7 +376,7 @@ fn the_years_review_gives_each_requirement_its_verdict() {
         manifest["digest"]["subject"]
             .as_str()
             .unwrap()
-            .ends_with("；考核验收：8个单位中1个达标"),
+            .ends_with("；考核验收：8个单位中4个达标"),
         "{manifest}"
     );
     // The review workbook travels with the December report (a copy in its folder, attached).
@@ -387,4 +406,39 @@ fn the_years_review_gives_each_requirement_its_verdict() {
     let r = env.run(&["review", "--year", "2024"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("2025"), "{}", r.stderr);
+}
+
+#[test]
+fn a_review_before_the_year_is_over_is_provisional_and_counts_only_months_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path()));
+    ingest_year(&env);
+    // On 15 September the months due are January to August (August's deadline, the end of
+    // 5 September, has passed; September's has not): 8 a unit, none missing — every unit sent
+    // each of them (市本级's May late).
+    let r = env.run(&["--as-of", "2025-09-15 10:00", "review", "--year", "2025"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let review = env.tmp.path().join("output/luan-2025/review-2025");
+    let rows = read_twin(&review.join("review.csv"));
+    for row in &rows[..8] {
+        assert_eq!(row["months_due"], "8", "{row:?}");
+        assert_eq!(row["months_missing"], "0", "{row:?}");
+    }
+    assert_eq!(rows[8]["months_due"], "64");
+    assert_eq!(rows[7]["months_late"], "1");
+    // 暂定 in the file name, on the first sheet and in the memo.
+    let book = review.join("六安市法律援助民生实事考核验收_2025_暂定.xlsx");
+    assert!(
+        book.exists(),
+        "{:?}",
+        std::fs::read_dir(&review).unwrap().collect::<Vec<_>>()
+    );
+    let cells = sheet(&book, "考核验收");
+    assert!(cell_text(&cells[0][0]).contains("暂定"), "{:?}", cells[0]);
+    let memo = std::fs::read_to_string(review.join("memo.txt")).unwrap();
+    assert!(memo.lines().next().unwrap().contains("暂定"), "{memo}");
+    assert!(
+        memo.contains("全年应报送月报64份，逾期报送1份，未报送0份"),
+        "{memo}"
+    );
 }
