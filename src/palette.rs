@@ -87,7 +87,11 @@ pub fn state_fill(state: &str) -> Option<Colour> {
 
 /// The colours HTML templates use, by name: `header` and each grid state's code.
 pub fn for_templates() -> std::collections::BTreeMap<&'static str, String> {
-    let mut m = std::collections::BTreeMap::from([("header", HEADER.css())]);
+    let mut m = std::collections::BTreeMap::from([
+        ("header", HEADER.css()),
+        ("ok_text", OK_TEXT.css()),
+        ("critical_text", CRITICAL_TEXT.css()),
+    ]);
     for state in ["ok", "late", "missing", "rejected", "pending"] {
         if let Some(c) = state_fill(state) {
             m.insert(state, c.css());

@@ -19,6 +19,8 @@ pub struct UnitStatus {
     /// Soft checks of months up to the period still waiting for a 说明 (待说明):
     /// `7月 本月满意度低于90%（满意 7 人，回访 8 人）`.
     pub pending: Vec<String>,
+    /// The month of each of `pending`, in the same order.
+    pub pending_months: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +159,11 @@ fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
                 .iter()
                 .filter(|u| Some(&u.unit_code) == codes[k].as_ref())
                 .map(|u| u.text.clone())
+                .collect(),
+            pending_months: pending
+                .iter()
+                .filter(|u| Some(&u.unit_code) == codes[k].as_ref())
+                .map(|u| u.month)
                 .collect(),
             code: codes[k].clone().unwrap_or_default(),
             name: names[k].clone().unwrap_or_default(),

@@ -99,6 +99,9 @@ pub struct FileEntry {
     /// staff with the time the county sent it), or empty (the inbox folder, a source, the
     /// command line). Empty in batches written before it was recorded.
     pub door: String,
+    /// The months the file's rows name, comma-separated (also for a rejected file). Empty in
+    /// batches written before it was recorded.
+    pub periods: String,
 }
 
 /// Column names of the rows table besides the submission fields.
@@ -507,6 +510,7 @@ fn files_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
         "problems" => s(|f| &f.problems),
         "unit_codes" => s(|f| &f.unit_codes),
         "door" => s(|f| &f.door),
+        "periods" => s(|f| &f.periods),
     )
 }
 
@@ -521,6 +525,7 @@ fn files_schema() -> Schema {
         "problems",
         "unit_codes",
         "door",
+        "periods",
     ];
     let ints = ["batch", "seq", "size", "rows_accepted", "rows_rejected"];
     ints.iter()
@@ -567,7 +572,7 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
         s("problems")?,
         s("unit_codes")?,
     );
-    let door = s("door")?;
+    let (door, periods) = (s("door")?, s("periods")?);
     (0..df.height())
         .map(|k| {
             Ok(FileEntry {
@@ -585,6 +590,7 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
                 problems: problems[k].clone(),
                 unit_codes: codes[k].clone(),
                 door: door[k].clone(),
+                periods: periods[k].clone(),
             })
         })
         .collect()

@@ -249,6 +249,8 @@ pub struct Unexplained {
     pub unit_name: String,
     /// `7月 本月满意度低于90%（满意 7 人，回访 8 人）`.
     pub text: String,
+    /// The month it is about (1 to 12).
+    pub month: u32,
 }
 
 impl Analysis {
@@ -281,6 +283,7 @@ impl Analysis {
                 unit_code: codes[k].clone(),
                 unit_name: names[k].clone(),
                 text: format!("{}月 {}（{}）", months[k], checks[k], details[k]),
+                month: months[k].parse().unwrap_or(0),
             })
             .collect())
     }

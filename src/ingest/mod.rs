@@ -443,13 +443,10 @@ impl Batch<'_> {
                 rows_rejected: 0,
                 problems: String::new(),
                 unit_codes: String::new(),
-                door: r
-                    .found
-                    .note
-                    .as_ref()
-                    .filter(|n| n.sha256 == r.sha)
+                door: note_of(r)
                     .map(|n| n.door.code().to_string())
                     .unwrap_or_default(),
+                periods: String::new(),
             };
             if let Some(&first) = sha_key(&r.sha).and_then(|k| known.get(&k)) {
                 self.duplicate(&mut d, r, entry, first, &stored_name)?;
@@ -480,6 +477,14 @@ impl Batch<'_> {
             };
             entry.problems = recorded_problems(&r.found.name, &checked);
             entry.unit_codes = checked.unit_codes.join(",");
+            // A file from a unit's own door that names no unit (unreadable, no header) is still
+            // that unit's: its page lists it.
+            if entry.unit_codes.is_empty()
+                && let Some((code, _)) = note_of(r).and_then(|n| n.only_unit.as_ref())
+            {
+                entry.unit_codes = code.clone();
+            }
+            entry.periods = checked.periods.join(",");
             if !checked.problems.is_empty() {
                 d.reports.push((
                     dest.with_file_name(format!("{stored_name}.错误报告.txt")),
@@ -624,4 +629,9 @@ fn keep_staged(tmp: &Path, dest: &Path) -> Result<()> {
         return Ok(());
     }
     fs::rename(tmp, dest).map_err(|e| Error::io(dest, e))
+}
+
+/// The door's note about these very bytes, if there is one.
+fn note_of(r: &Read) -> Option<&arrival::Arrival> {
+    r.found.note.as_ref().filter(|n| n.sha256 == r.sha)
 }

@@ -285,11 +285,7 @@ fn unit_lines(a: &Analysis) -> Result<Vec<UnitLine>> {
                 target: format::int(target[k]),
                 rate: format::pct(rate[k]),
                 gap: gap[k].map_or(format::DASH.into(), |g| {
-                    format!(
-                        "{}{}",
-                        if g < 0.0 { "−" } else { "+" },
-                        format::pp(Some(g)).replace("个百分点", "pp")
-                    )
+                    format!("{}{}", if g < 0.0 { "−" } else { "+" }, format::pp(Some(g)))
                 }),
                 colour: band_colour(&bands[k]).1,
                 reported: match rep {

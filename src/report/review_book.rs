@@ -103,7 +103,11 @@ pub fn render_review(
         "核实事项",
         "全年数据核实事项及说明",
         a.frame("checks")?,
-        &spec("checks"),
+        // The check's id is for the twin; people read its words (检查项).
+        &spec("checks")
+            .into_iter()
+            .filter(|c| c.key != "check_id")
+            .collect::<Vec<_>>(),
         NONE,
         path,
     )?;

@@ -88,11 +88,15 @@ struct Sheets<'a> {
 }
 
 impl Sheets<'_> {
+    /// The columns people read: a check's id is for the CSV twin (its words are 检查项).
     fn spec(&self, q: &str) -> Vec<ColumnSpec> {
         self.a
             .query(q)
             .map(|q| q.columns.clone())
             .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.key != "check_id")
+            .collect()
     }
 
     /// A sheet of one analysis with its declared columns; returns the row after the table.

@@ -323,7 +323,7 @@ fn digest_example() -> Value {
         review_book => "六安市法律援助民生实事考核验收_2025.xlsx", provisional => true, missing => vec!["霍山县"],
         headline => vec![context! { label => "累计完成率", value => "52.30%", colour => palette::OK_TEXT.css(), note => "序时进度 50.00%" }],
         units => vec![context! {
-            name => "霍邱县", ytd => "700", target => "1,300", rate => "53.85%", gap => "+3.85pp",
+            name => "霍邱县", ytd => "700", target => "1,300", rate => "53.85%", gap => "+3.85个百分点",
             colour => palette::OK_FILL.css(), reported => "已报", reported_colour => palette::OK_TEXT.css(), total => false,
         }],
         groups => vec![context! {

@@ -153,19 +153,59 @@ struct Refused {
     name: String,
     arrived: String,
     problems: String,
+    /// 已被第N版取代: a version of its month(s) accepted since is in force.
+    replaced: Option<String>,
 }
 
-/// The last ten files refused (newest first) among `files` that `keep` keeps.
-fn refused(files: &[FileEntry], keep: impl Fn(&FileEntry) -> bool) -> Vec<Refused> {
+/// The name a person gave a file: the last part of its inbox name (an upload's inbox folder is
+/// fayuan's own).
+fn own_name(file_name: &str) -> &str {
+    file_name.rsplit('/').next().unwrap_or(file_name)
+}
+
+/// The last ten files refused (newest first) among `files` that `keep` keeps, each under the
+/// name its sender gave it, and whether a later accepted file of the same unit and month has
+/// replaced it (the version in force, from `grid`).
+fn refused(
+    files: &[FileEntry],
+    grid: &[UnitRow],
+    keep: impl Fn(&FileEntry) -> bool,
+) -> Vec<Refused> {
     files
         .iter()
         .filter(|f| f.outcome == Outcome::Rejected && keep(f))
         .rev()
         .take(10)
-        .map(|f| Refused {
-            name: f.file_name.clone(),
-            arrived: period::minute_text(&f.arrived_at),
-            problems: f.problems.clone(),
+        .map(|f| {
+            let name = own_name(&f.file_name);
+            let replaced = f
+                .periods
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .find_map(|p| {
+                    let later = files.iter().any(|g| {
+                        matches!(g.outcome, Outcome::Accepted | Outcome::Partial)
+                            && g.arrived_at > f.arrived_at
+                            && g.periods.split(',').any(|q| q == p)
+                            && g.unit_codes
+                                .split(',')
+                                .any(|c| f.unit_codes.split(',').any(|d| d == c))
+                    });
+                    let month: u32 = p.get(5..7)?.parse().ok()?;
+                    let version = grid
+                        .iter()
+                        .filter(|r| f.unit_codes.split(',').any(|c| c == r.code))
+                        .flat_map(|r| r.months.iter())
+                        .find(|c| c.month == month)?
+                        .version?;
+                    later.then(|| format!("{}月已被第{version}版取代", month))
+                });
+            Refused {
+                name: name.to_string(),
+                arrived: period::minute_text(&f.arrived_at),
+                problems: f.problems.replace(&f.file_name, name),
+                replaced,
+            }
         })
         .collect()
 }
@@ -352,7 +392,7 @@ pub(super) fn bureau_page(w: &Web, period: Period) -> Result<Response> {
             review,
             runs,
             status_text,
-            rejected => ser(refused(&board.files, |_| true)),
+            rejected => ser(refused(&board.files, &board.grid, |_| true)),
         },
     ))
 }
@@ -512,20 +552,38 @@ pub(super) async fn county(
 
 /// A county's page: its months, the versions in force, its refused files, the template of the
 /// month being collected and the upload form — with the result of an upload just made.
+/// The month being collected: the one before now, within the pipeline's year.
+pub(super) fn collected(ctx: &Context) -> Period {
+    let period = Period::of(ctx.now().date_naive()).prev();
+    if period.year() == ctx.pipeline.year() {
+        period
+    } else {
+        Period::new(ctx.pipeline.year(), 12).unwrap_or(period)
+    }
+}
+
+/// What an upload came to, for the county page: accepted (green) or not (red), in words.
+#[derive(serde::Serialize)]
+pub(super) struct UploadResult {
+    pub ok: bool,
+    pub text: String,
+}
+
+/// A 待说明 on the county page: the check's words and figures, and the month's template.
+#[derive(serde::Serialize)]
+struct ToExplain {
+    text: String,
+    template_href: String,
+}
+
 pub(super) fn county_page(
     w: &Web,
     unit: &crate::config::Unit,
     token: &str,
-    result: Option<&str>,
+    result: Option<&UploadResult>,
 ) -> Result<Response> {
     let ctx = &w.ctx;
-    // The month being collected: the one before now, within the pipeline's year.
-    let period = Period::of(ctx.now().date_naive()).prev();
-    let period = if period.year() == ctx.pipeline.year() {
-        period
-    } else {
-        Period::new(ctx.pipeline.year(), 12).unwrap_or(period)
-    };
+    let period = collected(ctx);
     let base = format!("/u/{}/{}", unit.code, token);
     let board = w.board(period)?;
     let rows: Vec<UnitRow> = board
@@ -539,17 +597,45 @@ pub(super) fn county_page(
         minijinja::context! {
             title => format!("{} {} 报送情况", ctx.pipeline.def.pipeline.title, unit.name),
             palette => ser(crate::palette::for_templates()),
-            result,
+            result => result.map(ser),
             as_of => period::instant_zh(&ctx.now()),
             months => (1..=period.month()).collect::<Vec<_>>(),
             rows => ser(grid_view(&rows)),
-            rejected => ser(refused(&board.files, |f| f.unit_codes.split(',').any(|c| c == unit.code))),
+            rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code))),
+            pending => ser(to_explain(&board, unit, ctx.pipeline.year(), &base)),
             template_href => format!("{base}/template?period={period}"),
             template_month => period.zh(),
+            templates => ser((1..=12)
+                .filter_map(|m| Period::new(ctx.pipeline.year(), m))
+                .map(|p| minijinja::context! { month => p.month(), href => format!("{base}/template?period={p}") })
+                .collect::<Vec<_>>()),
             base,
             max_upload_mb => ctx.pipeline.def.web.max_upload_mb,
         },
     ))
+}
+
+/// The unit's soft checks still waiting for a 说明, each with its month's template.
+fn to_explain(
+    board: &crate::status::Board,
+    unit: &crate::config::Unit,
+    year: i32,
+    base: &str,
+) -> Vec<ToExplain> {
+    let Some(s) = board.units.iter().find(|s| s.code == unit.code) else {
+        return Vec::new();
+    };
+    s.pending
+        .iter()
+        .zip(&s.pending_months)
+        .filter_map(|(text, &m)| {
+            let p = Period::new(year, m)?;
+            Some(ToExplain {
+                text: text.clone(),
+                template_href: format!("{base}/template?period={p}"),
+            })
+        })
+        .collect()
 }
 
 pub(super) async fn county_template(

@@ -3,7 +3,7 @@
 //! and answered with what became of it — a refused upload kept in quarantine with its reason.
 
 use super::auth::unit_ok;
-use super::pages::{answer, county_page, nf, server_error};
+use super::pages::{UploadResult, answer, county_page, nf, server_error};
 use super::{Taken, Web};
 use crate::app::Context;
 use crate::store::{Outcome, Store};
@@ -215,7 +215,18 @@ pub(super) async fn upload(
                     .into_iter()
                     .find(|f| f.file_name == inbox_name && f.sha256 == r.sha)
             });
-        let text = upload_result(&r.name, &inbox_name, entry.as_ref());
+        let board = w2.board(super::pages::collected(&w2.ctx)).ok();
+        let versions = entry
+            .as_ref()
+            .map(|e| file_versions(&w2.ctx.data_dir, &e.sha256))
+            .unwrap_or_default();
+        let text = upload_result(
+            &r.name,
+            &inbox_name,
+            entry.as_ref(),
+            &versions,
+            board.as_deref(),
+        );
         county_page(&w2, &unit, &token2, Some(&text))
     })
     .await;
@@ -338,26 +349,98 @@ pub(super) fn too_large(w: &Web) -> Response {
 }
 
 /// What an upload came to, in Chinese, from the store's record of it.
+/// The months a file's rows are for, each with the version it became (from the store's rows).
+fn file_versions(data_dir: &crate::layout::DataDir, sha: &str) -> Vec<(u32, i64)> {
+    let Ok(df) = Store::open(data_dir).rows() else {
+        return Vec::new();
+    };
+    let (Ok(shas), Ok(periods)) = (
+        crate::frame::strings(&df, crate::store::meta::SHA256),
+        crate::frame::strings(&df, "period"),
+    ) else {
+        return Vec::new();
+    };
+    let versions = crate::frame::floats(&df, "version").unwrap_or_default();
+    let mut out: Vec<(u32, i64)> = (0..df.height())
+        .filter(|&k| shas[k].as_deref() == Some(sha))
+        .filter_map(|k| {
+            let month = periods[k].as_deref()?.get(5..7)?.parse().ok()?;
+            Some((month, versions.get(k).copied().flatten()? as i64))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 pub(super) fn upload_result(
     name: &str,
     inbox_name: &str,
     f: Option<&crate::store::FileEntry>,
-) -> String {
+    versions: &[(u32, i64)],
+    board: Option<&crate::status::Board>,
+) -> UploadResult {
     let Some(f) = f else {
-        return format!("{name}：已收到并保存，稍后处理（系统繁忙），处理结果将显示在本页面。");
+        return UploadResult {
+            ok: true,
+            text: format!("{name}：已收到并保存，稍后处理（系统繁忙），处理结果将显示在本页面。"),
+        };
     };
-    match f.outcome {
-        Outcome::Accepted => format!("{name}：已接收，{} 行。", f.rows_accepted),
-        Outcome::Partial => format!(
-            "{name}：部分接收，{} 行接收，{} 行被拒收：\n{}",
-            f.rows_accepted,
-            f.rows_rejected,
-            f.problems.replace(inbox_name, name)
-        ),
-        Outcome::Rejected => format!(
-            "{name}：未接收（文件已保存备查）。问题如下，请改正后重新上传整个文件：\n{}",
-            f.problems.replace(inbox_name, name)
-        ),
-        Outcome::Duplicate => format!("{name}：此前已接收完全相同的文件，未重复收取。"),
+    // The months the file held, each with the version now in force, and what still waits for a
+    // 说明 among them.
+    let months: Vec<u32> = f
+        .periods
+        .split(',')
+        .filter_map(|p| p.get(5..7)?.parse().ok())
+        .collect();
+    let code = f.unit_codes.split(',').next().unwrap_or("");
+    let versions: Vec<String> = versions
+        .iter()
+        .map(|(m, v)| format!("{m}月第{v}版"))
+        .collect();
+    let mut pending = Vec::new();
+    if let Some(b) = board
+        && let Some(s) = b.units.iter().find(|s| s.code == code)
+    {
+        for (text, m) in s.pending.iter().zip(&s.pending_months) {
+            if months.contains(m) {
+                pending.push(format!("待说明：{text}——请在说明栏写明原因后重新报送该月"));
+            }
+        }
     }
+    let held = if versions.is_empty() {
+        String::new()
+    } else {
+        format!("（{}）", versions.join("、"))
+    };
+    let problems = f.problems.replace(inbox_name, name);
+    let (ok, text) = match f.outcome {
+        Outcome::Accepted => (
+            true,
+            format!("{name}：已接收，{} 行{held}。", f.rows_accepted),
+        ),
+        Outcome::Partial => (
+            false,
+            format!(
+                "{name}：部分接收，{} 行接收{held}，{} 行被拒收：\n{problems}",
+                f.rows_accepted, f.rows_rejected
+            ),
+        ),
+        Outcome::Rejected => (
+            false,
+            format!(
+                "{name}：未接收（文件已保存备查）。问题如下，请改正后重新上传整个文件：\n{problems}"
+            ),
+        ),
+        Outcome::Duplicate => (
+            true,
+            format!("{name}：此前已接收完全相同的文件，未重复收取。"),
+        ),
+    };
+    let text = if pending.is_empty() {
+        text
+    } else {
+        format!("{text}\n{}", pending.join("\n"))
+    };
+    UploadResult { ok, text }
 }

@@ -102,6 +102,7 @@ impl Case {
                 problems: String::new(),
                 unit_codes: String::new(),
                 door: String::new(),
+                periods: String::new(),
             })
             .collect();
         let pairs: Vec<(usize, &Row)> = self
@@ -555,6 +556,7 @@ fn rejected_files_and_restated_months() {
         problems: "霍邱县_2025-01.xlsx 月报!D5 受理审批案件数：“十二”不是整数\n霍邱县_2025-01.xlsx 月报!E5 其中：刑事：“三”不是整数".into(),
         unit_codes: HQ.into(),
         door: String::new(),
+        periods: "2025-01".into(),
     });
     let a = case.alerts("2025-01", "2025-02-10 09:00");
     let r = has(&a, "rejected", HQ).expect("the rejected file is reported");

@@ -834,7 +834,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn post_file(url: &str, name: &str, bytes: Vec<u8>) -> (u16, String) {
+pub async fn post_file(url: &str, name: &str, bytes: Vec<u8>) -> (u16, String) {
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
@@ -877,12 +877,21 @@ fn fifty_uploads_at_once_are_all_answered_kept_and_taken_once() {
     let after = chrono::Utc::now();
     let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
     assert_eq!(statuses, vec![200; 50]);
+    // Each answer names the version its file became: fifty uploads of one month, fifty
+    // different versions, 1 to 50.
+    let mut versions = Vec::new();
     for (k, (_, body)) in answers.iter().enumerate() {
+        let head = format!("霍邱县_7月_{k}.csv：已接收，1 行（7月第");
+        let at = body.find(&head).unwrap_or_else(|| panic!("{k}: {body}")) + head.len();
+        let v: u32 = body[at..].split('版').next().unwrap().parse().unwrap();
         assert!(
-            body.contains(&format!("霍邱县_7月_{k}.csv：已接收，1 行。")),
-            "{k}: {body}"
+            body.contains("id=\"result\" class=\"accepted\""),
+            "green: {body}"
         );
+        versions.push(v);
     }
+    versions.sort();
+    assert_eq!(versions, (1..=50).collect::<Vec<u32>>());
     let files = s.env.store().files().unwrap();
     assert_eq!(files.len(), 50, "each taken once");
     assert!(
@@ -940,7 +949,7 @@ fn refused_uploads_are_kept_with_their_reason_and_answers_are_plain() {
             post_file(&s.county("341522"), "霍邱县_2025-07.csv", csv.into_bytes()).await;
         assert_eq!(code, 200);
         assert!(
-            body.contains("霍邱县_2025-07.csv：已接收，1 行。"),
+            body.contains("霍邱县_2025-07.csv：已接收，1 行（7月第1版）。"),
             "{body}"
         );
         // Not a multipart form.

@@ -362,6 +362,58 @@ impl Drop for Browser {
     }
 }
 
+#[test]
+fn a_county_page_says_what_to_explain_offers_every_months_template_and_marks_replaced_files() {
+    let s = served();
+    let url = s.county("341524");
+    rt().block_on(async {
+        // 金寨县's June file was refused ("十二" is not a number). Its clerk uploads a good one:
+        // 12 cases (under a third of its earlier median: a soft check), 12 of 40 satisfied (30%,
+        // a sample large enough to judge: another).
+        let csv = "单位代码,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数\n341524,2025-06,12,1,11,0,5,80000,70000,56000,0,0,40,12\n";
+        let (code, page) =
+            crate::doors::post_file(&url, "金寨县_2025-06.csv", csv.as_bytes().to_vec()).await;
+        assert_eq!(code, 200, "{page}");
+        // Green, with the month and the version it became, and what now waits for a 说明.
+        assert!(page.contains("id=\"result\" class=\"accepted\""), "{page}");
+        assert!(page.contains("金寨县_2025-06.csv：已接收，1 行（6月第1版）。"), "{page}");
+        assert!(
+            page.contains("待说明：6月 本月满意度低于90%（满意 12 人，回访 40 人）"),
+            "{page}"
+        );
+        // The 待说明 list with the words, the figures and June's template.
+        let pending = page
+            .split("id=\"pending\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no 待说明 list: {page}"));
+        assert!(pending.contains("本月满意度低于90%（满意 12 人，回访 40 人）"), "{pending}");
+        assert!(pending.contains("template?period=2025-06"), "{pending}");
+        assert!(page.contains("须在该月报表的“说明”栏写明原因后重新报送该月"));
+        // A template for every month of the year.
+        for m in 1..=12 {
+            assert!(page.contains(&format!("template?period=2025-{m:02}\">{m}月</a>")), "{m}");
+        }
+        let (code, _) = get(&s.url(&format!(
+            "{}/template?period=2025-01",
+            url.trim_start_matches(&s.url(""))
+        )))
+        .await;
+        assert_eq!(code, 200, "January's template downloads");
+        // The refused file, under its own name, is marked as replaced by June's version 1.
+        let refused = page.split("<h2>被拒收的文件</h2>").nth(1).unwrap();
+        assert!(refused.contains("<b>金寨县_2025-06.csv</b>"), "{refused}");
+        assert!(refused.contains("6月已被第1版取代"), "{refused}");
+        // A refused upload is red, under the name the clerk gave it (not fayuan's inbox folder).
+        let (code, page) =
+            crate::doors::post_file(&url, "金寨县_7月.csv", b"not,a,report\n1,2,3\n".to_vec())
+                .await;
+        assert_eq!(code, 200);
+        assert!(page.contains("id=\"result\" class=\"refused\""), "{page}");
+        assert!(page.contains("<b>金寨县_7月.csv</b>"), "{page}");
+        assert!(!page.contains("web-341524-"), "no inbox folder in sight: {page}");
+    });
+}
+
 fn chromium_ready() -> bool {
     let ok = Command::new("chromedriver")
         .arg("--version")

@@ -60,6 +60,9 @@ pub struct Checked {
     /// The known units the file's rows name, valid or not, in order of first appearance (so
     /// that a rejected file can be attributed to its unit).
     pub unit_codes: Vec<String>,
+    /// The months the file's rows name (`2025-07`), valid or not, in order of first appearance
+    /// (so that a county sees which month a refused file was for, and when it was replaced).
+    pub periods: Vec<String>,
 }
 
 impl Checked {
@@ -420,6 +423,12 @@ impl Rows<'_> {
     /// pipeline's year. True when the unit is known.
     fn reference(&self, r: usize, values: &[Value], out: &mut Checked) -> bool {
         let known = self.unit(r, values, out);
+        if let Value::Period(p) = values[schema::idx("period")] {
+            let p = p.to_string();
+            if !out.periods.contains(&p) {
+                out.periods.push(p);
+            }
+        }
         let year = self.pipeline.year();
         if let Value::Period(p) = values[schema::idx("period")]
             && p.year() != year
