@@ -16,6 +16,10 @@
 -- twin (written by the review): review.csv
 -- column: unit_code | 单位代码 | text
 -- column: unit_name | 单位 | text
+-- column: verdict | 总体结论 | verdict
+-- column: plan_pass | 方案考核要求结论 | verdict
+-- column: bureau_pass | 管理要求结论 | verdict
+-- column: failed | 未达标事项 | text
 -- column: target | 年度目标（件） | int
 -- column: ytd_approved | 全年受理审批（件） | int
 -- column: completion_rate | 年度目标完成率 | percent
@@ -39,10 +43,6 @@
 -- column: checks | 核实事项（项） | int
 -- column: checks_unexplained | 未说明（项） | int
 -- column: checks_pass | 核实事项结论 | verdict
--- column: plan_pass | 方案考核要求结论 | verdict
--- column: bureau_pass | 管理要求结论 | verdict
--- column: failed | 未达标事项 | text
--- column: verdict | 总体结论 | verdict
 WITH chk_units AS (
   SELECT ck.unit_code, COUNT(*) AS checks,
          SUM(CASE WHEN ck.explained THEN 0 ELSE 1 END) AS checks_unexplained
@@ -120,14 +120,15 @@ named AS (
   FROM facts fc
   CROSS JOIN requirement_names rn
 )
-SELECT nm.ord, nm.unit_code, nm.unit_name, nm.target, nm.ytd_approved, nm.completion_rate,
+-- The conclusions come first, next to the unit, so that the printed first page has them.
+SELECT nm.ord, nm.unit_code, nm.unit_name,
+       CASE WHEN nm.counted_pass THEN 'pass' ELSE 'fail' END AS verdict,
+       nm.plan_pass, nm.bureau_pass, SUBSTR(nm.failed_list, 2) AS failed,
+       nm.target, nm.ytd_approved, nm.completion_rate,
        nm.completion_pass, nm.arrival_rate, nm.arrival_pass, nm.expenditure_rate,
        nm.expenditure_pass, nm.case_share, nm.case_share_pass, nm.per_case_input,
        nm.per_case_input_pass, nm.satisfaction_rate, nm.satisfaction_pass,
        nm.complaint_resolution_rate, nm.complaint_resolution_pass, nm.months_due, nm.months_late,
-       nm.months_missing, nm.on_time_pass, nm.checks, nm.checks_unexplained, nm.checks_pass,
-       nm.plan_pass, nm.bureau_pass,
-       SUBSTR(nm.failed_list, 2) AS failed,
-       CASE WHEN nm.counted_pass THEN 'pass' ELSE 'fail' END AS verdict
+       nm.months_missing, nm.on_time_pass, nm.checks, nm.checks_unexplained, nm.checks_pass
 FROM named nm
 ORDER BY nm.ord

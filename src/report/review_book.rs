@@ -94,7 +94,18 @@ pub fn render_review(
         &mut widths,
         path,
     )?;
-    finish_sheet(sheet, &widths, 3, 2, path)?;
+    let scale = finish_printing(sheet, &widths, 3, 2, widths.len(), path)?;
+    // On paper: the conclusions next to each unit on the first page, the whole in two pages.
+    sheet.set_print_fit_to_pages(2, 1);
+    fit_title(
+        sheet,
+        0,
+        (&title, &st.title, TITLE_PT),
+        &widths,
+        scale,
+        path,
+    )?;
+    fit_title(sheet, 1, (&sub, &st.subtitle, 11.0), &widths, scale, path)?;
     requirements_sheet(&mut book, &st, &requirements(p), path)?;
     // 核实事项
     frame_sheet(
@@ -165,13 +176,27 @@ fn memo_sheet(book: &mut Workbook, st: &Styles, memo: &str, path: &Path) -> Resu
     let x = xerr(path);
     let sheet = book.add_worksheet();
     sheet.set_name("报告初稿").map_err(&x)?;
-    sheet.set_column_width(0, 100.0).map_err(&x)?;
+    const WIDTH: f64 = 72.0;
+    sheet.set_column_width(0, WIDTH).map_err(&x)?;
     for (i, line) in memo.lines().enumerate() {
-        let f = if i == 0 { &st.title } else { &st.note };
+        let (f, pt) = if i == 0 {
+            (&st.title, TITLE_PT)
+        } else {
+            (&st.note, 11.0)
+        };
+        // Each line wraps within the column, its row as tall as its lines: every item prints
+        // whole ("说明。" alone was the end of a line cut off).
+        let wrapped = f.clone().set_text_wrap().set_align(FormatAlign::Top);
         sheet
-            .write_string_with_format(i as u32, 0, format::cell_text(line), f)
+            .write_string_with_format(i as u32, 0, format::cell_text(line), &wrapped)
+            .map_err(&x)?;
+        let per_line = WIDTH * 11.0 / pt * 0.9;
+        let lines = (text_width(line) / per_line).ceil().max(1.0);
+        sheet
+            .set_row_height(i as u32, lines * pt * 1.5 + 3.0)
             .map_err(&x)?;
     }
     sheet.set_paper_size(9);
+    sheet.set_print_fit_to_pages(1, 0);
     Ok(())
 }

@@ -72,13 +72,13 @@ fn check_formula(cols: &[usize]) -> String {
                     .join("+");
                 let words = items.iter().map(|k| short(k)).collect::<Vec<_>>().join("+");
                 parts.push(format!(
-                    "IF({}<>{sum},\"{words}≠{}；\",\"\")",
+                    "IF({}<>{sum},CHAR(10)&\"· {words}≠{}\",\"\")",
                     cell_of(cols, total),
                     short(total)
                 ));
             }
             Rule::NotAbove(a, b) => parts.push(format!(
-                "IF({}>{},\"{}大于{}；\",\"\")",
+                "IF({}>{},CHAR(10)&\"· {}大于{}\",\"\")",
                 cell_of(cols, a),
                 cell_of(cols, b),
                 short(a),
@@ -161,6 +161,30 @@ pub fn render(pipeline: &Pipeline, unit: &Unit, period: Period) -> Result<Vec<u8
     book.save_to_buffer().map_err(x)
 }
 
+/// A header as it wraps in a narrow column: never inside its brackets ("业务经费支出\n（元）").
+fn header_label(label: &str) -> String {
+    match label.find('（') {
+        Some(i) if i > 0 => format!("{}\n{}", &label[..i], &label[i..]),
+        _ => label.to_string(),
+    }
+}
+
+/// The report sheet's font size: it prints at about 60% (one A4 landscape page for twenty
+/// columns), so 17 pt prints at about 9 pt or more.
+const REPORT_PT: f64 = 17.0;
+
+/// A column's width (characters): counts narrow, money wider, the 说明 wider still.
+fn column_width(field: &schema::Field) -> f64 {
+    match (field.key, field.kind) {
+        ("note", _) => 16.0,
+        ("unit_code" | "unit_name" | "period", _) => 9.0,
+        ("reported_on", _) => 12.0,
+        ("reporter", _) => 8.0,
+        (_, Kind::Money) => 13.0,
+        _ => 7.0,
+    }
+}
+
 fn report_sheet(
     sheet: &mut Worksheet,
     pipeline: &Pipeline,
@@ -170,7 +194,7 @@ fn report_sheet(
     let cols = sheet_fields();
     let base = Format::new()
         .set_font_name(FONT)
-        .set_font_size(11)
+        .set_font_size(REPORT_PT)
         .set_border(FormatBorder::Thin);
     let header = base
         .clone()
@@ -190,17 +214,20 @@ fn report_sheet(
     let last = cols.len() as u16; // the check column
     report_titles(sheet, pipeline, unit, period, last)?;
     sheet.set_row_height(1, 45).map_err(x)?;
-    sheet.set_row_height(HEADER_ROW, 48).map_err(x)?;
-    sheet.set_row_height(DATA_ROW, 24).map_err(x)?;
+    sheet
+        .set_row_height(HEADER_ROW, 5.0 * REPORT_PT * 1.3)
+        .map_err(x)?;
+    // Room for the check's problems, a line each.
+    sheet
+        .set_row_height(DATA_ROW, 4.0 * REPORT_PT * 1.3)
+        .map_err(x)?;
     for (c, &f) in cols.iter().enumerate() {
         let c = c as u16;
         let field = &FIELDS[f];
         sheet
-            .write_string_with_format(HEADER_ROW, c, field.label, &header)
+            .write_string_with_format(HEADER_ROW, c, header_label(field.label), &header)
             .map_err(x)?;
-        sheet
-            .set_column_width(c, if field.key == "note" { 30.0 } else { 12.0 })
-            .map_err(x)?;
+        sheet.set_column_width(c, column_width(field)).map_err(x)?;
         let cell = format!("{}{}", column_number_to_name(c), DATA_ROW + 1);
         match field.key {
             "unit_code" => sheet.write_string_with_format(DATA_ROW, c, &unit.code, &locked),
@@ -216,7 +243,13 @@ fn report_sheet(
                         &validation(field, pipeline, &cell)?,
                     )
                     .map_err(x)?;
-                sheet.write_blank(DATA_ROW, c, &input)
+                // The 说明 wraps within its cell.
+                let f = if field.key == "note" {
+                    input.clone().set_text_wrap().set_align(FormatAlign::Top)
+                } else {
+                    input.clone()
+                };
+                sheet.write_blank(DATA_ROW, c, &f)
             }
         }
         .map_err(x)?;
@@ -224,21 +257,41 @@ fn report_sheet(
     sheet
         .write_string_with_format(HEADER_ROW, last, CHECK_LABEL, &header)
         .map_err(x)?;
-    sheet.set_column_width(last, 36.0).map_err(x)?;
+    sheet.set_column_width(last, 20.0).map_err(x)?;
+    check_cell(sheet, &base, &cols, last)?;
+    sheet.set_freeze_panes(DATA_ROW, 3).map_err(x)?;
+    sheet.set_paper_size(9);
+    sheet.set_landscape();
+    sheet.set_margins(0.4, 0.4, 0.6, 0.6, 0.3, 0.3);
+    // One page: the columns are narrow enough that it prints at about 85% (≥ 9 pt).
+    sheet.set_print_fit_to_pages(1, 1);
+    sheet.set_active(true);
+    sheet.protect();
+    Ok(())
+}
+
+/// The live check: each problem on its own line, the cell red while any is open.
+fn check_cell(sheet: &mut Worksheet, base: &Format, cols: &[usize], last: u16) -> Result<()> {
+    let check = base.clone().set_text_wrap().set_align(FormatAlign::Top);
     sheet
         .write_formula_with_format(
             DATA_ROW,
             last,
-            Formula::new(check_formula(&cols)).set_result("填写后自动检查"),
-            &base.clone().set_text_wrap(),
+            Formula::new(check_formula(cols)).set_result("填写后自动检查"),
+            &check,
         )
         .map_err(x)?;
-    sheet.set_freeze_panes(DATA_ROW, 3).map_err(x)?;
-    sheet.set_paper_size(9);
-    sheet.set_landscape();
-    sheet.set_print_fit_to_pages(1, 0);
-    sheet.set_active(true);
-    sheet.protect();
+    // Red while any problem is open.
+    let red = ConditionalFormatText::new()
+        .set_rule(ConditionalFormatTextRule::BeginsWith("✗".to_string()))
+        .set_format(
+            Format::new()
+                .set_font_color(Color::RGB(crate::palette::CRITICAL_TEXT.0))
+                .set_background_color(Color::RGB(crate::palette::CRITICAL_FILL.0)),
+        );
+    sheet
+        .add_conditional_format(DATA_ROW, last, DATA_ROW, last, &red)
+        .map_err(x)?;
     Ok(())
 }
 
@@ -342,7 +395,10 @@ fn narrative_sheet(sheet: &mut Worksheet, pipeline: &Pipeline) -> Result<()> {
             .map_err(x)?;
         sheet.add_data_validation(r, 1, r, 1, &v).map_err(x)?;
     }
+    // Labels and their boxes on one page.
     sheet.set_paper_size(9);
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 1);
     sheet.protect();
     Ok(())
 }

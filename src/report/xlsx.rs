@@ -11,8 +11,9 @@ use crate::period;
 use polars::prelude::*;
 pub use rust_xlsxwriter::utility::column_number_to_name;
 pub use rust_xlsxwriter::{
-    Chart, ChartType, Color, DataValidation, DataValidationRule, DocProperties, ExcelDateTime,
-    Format, FormatAlign, FormatBorder, Formula, Workbook, Worksheet, XlsxError,
+    Chart, ChartType, Color, ConditionalFormatText, ConditionalFormatTextRule, DataValidation,
+    DataValidationRule, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Formula,
+    Workbook, Worksheet, XlsxError,
 };
 use std::path::Path;
 
@@ -87,7 +88,7 @@ impl Styles {
         Styles {
             title: Format::new()
                 .set_font_name(TITLE_FONT)
-                .set_font_size(16)
+                .set_font_size(TITLE_PT)
                 .set_bold(),
             subtitle: Format::new().set_font_name(FONT).set_font_size(11),
             header: base
@@ -201,6 +202,8 @@ pub(crate) fn header_label(spec: &ColumnSpec) -> String {
 pub(crate) const A4_LANDSCAPE_PIXELS: f64 = 10.3 * 96.0;
 
 pub(crate) const MIN_PRINT_SCALE: f64 = 0.75;
+/// The titles' font size (points).
+pub(crate) const TITLE_PT: f64 = 16.0;
 
 /// Header text up to this width (four Chinese characters) stays on one line; a longer one breaks
 /// before its bracket, so the columns stay as narrow as their figures.
@@ -342,6 +345,24 @@ pub(crate) fn finish_sheet(
     freeze_cols: u16,
     path: &Path,
 ) -> Result<()> {
+    finish_printing(sheet, widths, header_row, freeze_cols, widths.len(), path).map(|_| ())
+}
+
+/// A column's width on screen, in pixels (as `finish_printing` sets it).
+fn column_pixels(w: f64) -> f64 {
+    (w + 2.0).clamp(6.0, 62.0) * 7.0 + 5.0
+}
+
+/// Like [`finish_sheet`], printing only the first `print_cols` columns (the rest — hashes,
+/// file paths — stay in the sheet, out of the print area). Returns the print scale.
+pub(crate) fn finish_printing(
+    sheet: &mut Worksheet,
+    widths: &[f64],
+    header_row: u32,
+    freeze_cols: u16,
+    print_cols: usize,
+    path: &Path,
+) -> Result<f64> {
     let x = xerr(path);
     for (c, w) in widths.iter().enumerate() {
         sheet
@@ -352,23 +373,72 @@ pub(crate) fn finish_sheet(
     sheet.set_landscape();
     // One page wide when that keeps the print at least 75% of its size (11 pt reads as 8 pt);
     // a wider table (原始数据) prints at 75% over several pages, its first columns repeated.
-    let pixels: f64 = widths
-        .iter()
-        .map(|w| (w + 2.0).clamp(6.0, 62.0) * 7.0 + 5.0)
-        .sum();
-    if pixels * MIN_PRINT_SCALE <= A4_LANDSCAPE_PIXELS {
+    let printed = &widths[..print_cols.min(widths.len())];
+    let pixels: f64 = printed.iter().map(|w| column_pixels(*w)).sum();
+    let scale = if pixels * MIN_PRINT_SCALE <= A4_LANDSCAPE_PIXELS {
         sheet.set_print_fit_to_pages(1, 0);
+        (A4_LANDSCAPE_PIXELS / pixels).min(1.0)
     } else {
         sheet.set_print_scale((MIN_PRINT_SCALE * 100.0) as u16);
         if freeze_cols > 0 {
             sheet.set_repeat_columns(0, freeze_cols - 1).map_err(&x)?;
         }
+        MIN_PRINT_SCALE
+    };
+    if print_cols < widths.len() && print_cols > 0 {
+        sheet
+            .set_print_area(0, 0, 1_048_575, print_cols as u16 - 1)
+            .map_err(&x)?;
     }
-    sheet.set_repeat_rows(header_row, header_row).map_err(&x)?;
+    // The title block and the header repeat, whole, on every page.
+    sheet.set_repeat_rows(0, header_row).map_err(&x)?;
     sheet
         .set_freeze_panes(header_row + 1, freeze_cols)
         .map_err(&x)?;
     sheet.set_footer("&C第 &P 页，共 &N 页");
+    Ok(scale)
+}
+
+/// The title of row `row`: merged across the columns the first printed page holds, wrapped,
+/// the row as tall as its lines — never clipped, never cut at a page's edge.
+/// `(text, format, size in points)`.
+pub(crate) fn fit_title(
+    sheet: &mut Worksheet,
+    row: u32,
+    (text, format, size_pt): (&str, &Format, f64),
+    widths: &[f64],
+    scale: f64,
+    path: &Path,
+) -> Result<()> {
+    let x = xerr(path);
+    // What a page holds, with room to spare: office suites lay columns out wider than the
+    // 7-pixel character (LibreOffice fits A–H of 经费合规 where this counts A–I).
+    let page = A4_LANDSCAPE_PIXELS / scale * 0.6;
+    let (mut cols, mut px) = (0usize, 0.0);
+    for w in widths {
+        if px + column_pixels(*w) > page {
+            break;
+        }
+        px += column_pixels(*w);
+        cols += 1;
+    }
+    let cols = cols.max(1);
+    // A wide character of `size_pt` is about size_pt × 4/3 pixels.
+    let text_px = text_width(text) / 2.0 * size_pt * 4.0 / 3.0 * 1.05;
+    let lines = (text_px / px.max(1.0)).ceil().max(1.0);
+    let wrapped = format.clone().set_text_wrap().set_align(FormatAlign::Top);
+    if cols > 1 {
+        sheet
+            .merge_range(row, 0, row, cols as u16 - 1, text, &wrapped)
+            .map_err(&x)?;
+    } else {
+        sheet
+            .write_string_with_format(row, 0, text, &wrapped)
+            .map_err(&x)?;
+    }
+    sheet
+        .set_row_height(row, lines * size_pt * 1.45 + 4.0)
+        .map_err(&x)?;
     Ok(())
 }
 
@@ -392,7 +462,14 @@ pub(crate) fn frame_sheet(
         .map_err(&x)?;
     let mut widths = Vec::new();
     let end = table(sheet, st, 2, df, specs, colour, &mut widths, path)?;
-    finish_sheet(sheet, &widths, 2, 2, path)?;
+    // Hashes and file paths (the last columns, where a frame has them) stay out of print.
+    let unprinted = specs
+        .iter()
+        .filter(|s| df.column(&s.key).is_ok())
+        .filter(|s| matches!(s.key.as_str(), "sha256" | "source_file" | "stored_as"))
+        .count();
+    let scale = finish_printing(sheet, &widths, 2, 2, widths.len() - unprinted, path)?;
+    fit_title(sheet, 0, (title, &st.title, TITLE_PT), &widths, scale, path)?;
     Ok(end)
 }
 

@@ -14,6 +14,7 @@ mod indicators;
 mod ingest;
 mod mail;
 mod newyear;
+mod prints;
 mod report;
 mod review;
 mod shipped;

@@ -257,7 +257,7 @@ fn the_years_review_gives_each_requirement_its_verdict() {
     assert_eq!(total["months_late"], "1");
     assert_eq!(total["verdict"], "fail");
 
-    // The workbook: first sheet 考核验收, 总体结论 last, 达标/未达标 in words.
+    // The workbook: first sheet 考核验收, 总体结论 by the unit, 达标/未达标 in words.
     let book = review.join("六安市法律援助民生实事考核验收_2025.xlsx");
     let names = calamine::open_workbook_auto(&book)
         .map(|b: calamine::Sheets<_>| calamine::Reader::sheet_names(&b))
@@ -265,11 +265,12 @@ fn the_years_review_gives_each_requirement_its_verdict() {
     assert_eq!(names[0], "考核验收", "{names:?}");
     let cells = sheet(&book, "考核验收");
     let header = &cells[3];
+    // 总体结论 next to the unit (printed on the first page), then the two groups' conclusions.
     let last = header
         .iter()
-        .rposition(|c| !matches!(c, Data::Empty))
+        .position(|c| cell_text(c) == "总体结论")
         .unwrap();
-    assert_eq!(cell_text(&header[last]), "总体结论");
+    assert_eq!(last, 2, "{header:?}");
     let row_of = |name: &str| {
         cells
             .iter()

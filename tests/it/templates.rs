@@ -177,6 +177,12 @@ fn a_template_carries_its_rules_protection_and_hidden_sheet() {
         sheet.contains("D4&lt;&gt;E4+F4+G4") && sheet.contains("P4&gt;O4"),
         "{sheet}"
     );
+    // Each problem on a line of its own, and the cell red while any is open.
+    assert!(sheet.contains("CHAR(10)"), "{sheet}");
+    assert!(
+        sheet.contains("<conditionalFormatting") && sheet.contains("beginsWith"),
+        "{sheet}"
+    );
     // Unit, name and month are filled in.
     let strings = part(t, "xl/sharedStrings.xml");
     for s in [

@@ -19,7 +19,8 @@ def main(template, out, values_path):
     header_row = next(
         r for r in range(1, 10) if any(c.value == "单位代码" for c in sheet[r])
     )
-    columns = {c.value: c.column for c in sheet[header_row] if c.value}
+    # A header may wrap in its cell ("业务经费支出\n（元）"); a person reads it as one label.
+    columns = {c.value.replace("\n", ""): c.column for c in sheet[header_row] if c.value}
     for label, value in values.get("月报", {}).items():
         sheet.cell(row=header_row + 1, column=columns[label], value=value)
     narrative = book["执行情况"]
