@@ -6,6 +6,7 @@ use crate::indicators::read_twin;
 use crate::report::{cell_text, sheet};
 use crate::support::Env;
 use calamine::Data;
+use mail_parser::MimeHeaders;
 use std::collections::BTreeMap;
 
 /// One unit's month, in whole cases and 分.
@@ -441,5 +442,62 @@ fn a_review_before_the_year_is_over_is_provisional_and_counts_only_months_due() 
     assert!(
         memo.contains("全年应报送月报64份，逾期报送1份，未报送0份"),
         "{memo}"
+    );
+}
+
+#[test]
+fn the_december_digest_carries_the_verdict_and_the_review_workbook() {
+    if !crate::email::python_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path()));
+    ingest_year(&env);
+    let mail = env.tmp.path().join("mail");
+    let server = crate::email::Server::start("smtp", crate::email::free_port(), &mail, &[]);
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let r = env.run_env(
+        &["--as-of", "2026-01-06 09:00", "run", "--period", "2025-12"],
+        &[("FAYUAN_SMTP_URL", &url)],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let received = server.received();
+    assert!(!received.is_empty(), "no digest arrived");
+    let msg = mail_parser::MessageParser::default()
+        .parse(&received[0].1)
+        .unwrap();
+    // The verdict in the subject: by the plan's four, 4 of the 8 units (worked out above).
+    let subject = msg.subject().unwrap();
+    assert!(
+        subject.ends_with("；考核验收：8个单位中4个达标"),
+        "{subject}"
+    );
+    // Both workbooks attached; the review's reads back with its first sheet.
+    let names: Vec<String> = msg
+        .attachments()
+        .filter_map(|a| a.attachment_name().map(str::to_string))
+        .collect();
+    assert!(
+        names.contains(&"六安市法律援助民生实事汇总_2025-12.xlsx".to_string()),
+        "{names:?}"
+    );
+    let review_name = "六安市法律援助民生实事考核验收_2025.xlsx";
+    let att = msg
+        .attachments()
+        .find(|a| a.attachment_name() == Some(review_name))
+        .unwrap_or_else(|| panic!("no {review_name} in {names:?}"));
+    let path = env.tmp.path().join("attached-review.xlsx");
+    std::fs::write(&path, att.contents()).unwrap();
+    let cells = sheet(&path, "考核验收");
+    assert!(
+        cell_text(&cells[0][0]).contains("考核验收"),
+        "{:?}",
+        cells[0]
+    );
+    // The body starts with the review: its section before the units' table.
+    let text = msg.body_text(0).unwrap();
+    assert!(
+        text.find("2025年度考核验收") < text.find("各单位完成情况"),
+        "{text}"
     );
 }

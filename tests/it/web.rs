@@ -612,6 +612,16 @@ fn in_a_real_browser_the_grid_the_alerts_and_an_upload() {
             "June arrived on 10 July: late"
         );
         b.screenshot("county-after-upload.png").await;
+        // The same page on a phone's width: the result still reads first.
+        b.cmd(
+            "POST",
+            "/window/rect",
+            serde_json::json!({"width": 420, "height": 1400}),
+        )
+        .await;
+        let narrow = b.text().await;
+        assert!(narrow.contains("本次上传结果"), "{narrow}");
+        b.screenshot("county-after-upload-420px.png").await;
     });
     let stored = latest_rows(&s.env.store());
     assert!(
