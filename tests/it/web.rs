@@ -253,6 +253,12 @@ fn the_bureau_page_and_its_json_twin_tell_the_truth_behind_a_token() {
 #[test]
 fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
     let s = served();
+    // `serve` says where it listens as it starts.
+    let log = std::fs::read_to_string(s.env.tmp.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains(&format!("网页服务 http://127.0.0.1:{}/", s.port)),
+        "{log}"
+    );
     rt().block_on(async {
         let (code, page) = get(&s.county("341522")).await;
         assert_eq!(code, 200);
