@@ -425,6 +425,15 @@ fn versions_duplicates_and_the_inbox() {
     );
 }
 
+/// The line of `fayuan status` about a unit.
+fn status_line(stdout: &str, name: &str) -> String {
+    stdout
+        .lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_else(|| panic!("{name} in {stdout}"))
+        .to_string()
+}
+
 #[test]
 fn late_is_after_the_end_of_day_five_beijing() {
     let env = Env::new();
@@ -451,13 +460,7 @@ fn late_is_after_the_end_of_day_five_beijing() {
         "--period",
         "2025-03",
     ]);
-    let line = |name: &str| {
-        r.stdout
-            .lines()
-            .find(|l| l.contains(name))
-            .unwrap()
-            .to_string()
-    };
+    let line = |name: &str| status_line(&r.stdout, name);
     assert!(!line("霍邱县").contains("逾期"), "{}", r.stdout);
     assert!(line("金寨县").contains("逾期"), "{}", r.stdout);
     assert!(
@@ -513,13 +516,7 @@ fn a_backlog_typed_in_with_received_is_judged_by_when_it_was_sent() {
         "--period",
         "2025-03",
     ]);
-    let line = |name: &str| {
-        r.stdout
-            .lines()
-            .find(|l| l.contains(name))
-            .unwrap_or_else(|| panic!("{name} in {}", r.stdout))
-            .to_string()
-    };
+    let line = |name: &str| status_line(&r.stdout, name);
     assert!(!line("霍邱县").contains("逾期"), "{}", r.stdout);
     assert!(
         line("霍邱县").contains("收到 2025-04-03 10:00（补录）"),

@@ -30,8 +30,9 @@ fn tools(test: &str) -> Option<&'static str> {
     }
 }
 
-/// The workbook printed to PDF; its pages' text (pdftotext, one string a page).
-fn pages(soffice: &str, book: &Path, work: &Path) -> Vec<String> {
+/// The workbook printed to PDF by LibreOffice (a profile of its own under `work`), into
+/// `work/pdf/`; the PDF's path.
+pub fn to_pdf(soffice: &str, book: &Path, work: &Path) -> PathBuf {
     let out = work.join("pdf");
     let o = Command::new(soffice)
         .arg(format!(
@@ -55,6 +56,12 @@ fn pages(soffice: &str, book: &Path, work: &Path) -> Vec<String> {
         "LibreOffice could not convert: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    pdf
+}
+
+/// The workbook printed to PDF; its pages' text (pdftotext, one string a page).
+fn pages(soffice: &str, book: &Path, work: &Path) -> Vec<String> {
+    let pdf = to_pdf(soffice, book, work);
     let text = Command::new("pdftotext")
         .arg(&pdf)
         .arg("-")

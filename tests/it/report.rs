@@ -373,30 +373,7 @@ fn libreoffice_opens_the_workbook() {
         0
     );
     let book = run_dir(&env, "2025-06").join("六安市法律援助民生实事汇总_2025-06.xlsx");
-    let out = env.tmp.path().join("pdf");
-    let profile = env.tmp.path().join("lo-profile");
-    let o = std::process::Command::new(soffice)
-        .arg(format!(
-            "-env:UserInstallation=file://{}",
-            profile.display()
-        ))
-        .args([
-            "--headless",
-            "--norestore",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-        ])
-        .arg(&out)
-        .arg(&book)
-        .output()
-        .unwrap();
-    let pdf = out.join("六安市法律援助民生实事汇总_2025-06.pdf");
-    assert!(
-        o.status.success() && pdf.exists(),
-        "LibreOffice could not convert: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let pdf = crate::prints::to_pdf(soffice, &book, env.tmp.path());
     let bytes = std::fs::read(&pdf).unwrap();
     assert!(bytes.starts_with(b"%PDF"));
     // One page or more per sheet: ten sheets.
@@ -419,7 +396,7 @@ fn libreoffice_opens_the_workbook() {
     let o = std::process::Command::new(soffice)
         .arg(format!(
             "-env:UserInstallation=file://{}",
-            profile.display()
+            env.tmp.path().join("lo-profile").display()
         ))
         .args([
             "--headless",

@@ -207,27 +207,11 @@ fn a_template_carries_its_rules_protection_and_hidden_sheet() {
             .output()
             .is_ok_and(|o| o.status.success())
     }) {
-        let out = env.tmp.path().join("pdf");
-        let o = Command::new(soffice)
-            .arg(format!(
-                "-env:UserInstallation=file://{}",
-                env.tmp.path().join("lo").display()
-            ))
-            .args([
-                "--headless",
-                "--norestore",
-                "--convert-to",
-                "pdf",
-                "--outdir",
-            ])
-            .arg(&out)
-            .arg(t)
-            .output()
-            .unwrap();
+        let pdf = crate::prints::to_pdf(soffice, t, env.tmp.path());
         assert!(
-            o.status.success() && out.join("霍邱县_2025-07_月报表.pdf").exists(),
+            pdf.ends_with("霍邱县_2025-07_月报表.pdf"),
             "{}",
-            String::from_utf8_lossy(&o.stderr)
+            pdf.display()
         );
     } else {
         skipped(
