@@ -398,6 +398,7 @@ fn synthetic_pipeline(template: &Pipeline, units: usize, rng: &mut Rng) -> Resul
         web: t.web.clone(),
         review: t.review.clone(),
         output: t.output.clone(),
+        docs: t.docs.clone(),
         units: defs,
     };
     toml::to_string(&file).map_err(|e| Error::Sample(crate::error::during("pipeline.toml", e)))

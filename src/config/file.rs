@@ -36,6 +36,9 @@ pub struct PipelineFile {
     /// The report folders (`output/<pipeline>/`).
     #[serde(default)]
     pub output: OutputSettings,
+    /// The Word documents (工作通报).
+    #[serde(default)]
+    pub docs: DocsSettings,
     pub units: Vec<UnitDef>,
 }
 
@@ -66,6 +69,20 @@ impl Default for ReviewSettings {
             complaint_resolution_min: 1.0,
             verdict_includes: crate::requirements::plan_ids(),
         }
+    }
+}
+
+/// `[docs]`: the Word documents of a run (the monthly 工作通报).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct DocsSettings {
+    /// Attach the 工作通报 to the digest (within `email.max_attachment_mb`).
+    pub attach: bool,
+}
+
+impl Default for DocsSettings {
+    fn default() -> Self {
+        DocsSettings { attach: true }
     }
 }
 

@@ -103,7 +103,7 @@ pub fn plain(
         Some((name, bytes)) => b.multipart(
             MultiPart::mixed()
                 .singlepart(SinglePart::plain(text.to_string()))
-                .singlepart(xlsx_part(name, bytes).map_err(bad)?),
+                .singlepart(office_part(name, XLSX, bytes).map_err(bad)?),
         ),
     }
     .map_err(|err| bad(err.to_string()))?;
@@ -112,12 +112,12 @@ pub fn plain(
 
 /// A workbook as an attachment under its Chinese name (RFC 2231 in Content-Disposition, an RFC
 /// 2047 `name=` in Content-Type for older clients).
-fn xlsx_part(name: &str, bytes: Vec<u8>) -> std::result::Result<SinglePart, String> {
-    let ct = ContentType::parse(&format!(
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet; name=\"{}\"",
-        encoded_word(name)
-    ))
-    .map_err(|e| e.to_string())?;
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+
+fn office_part(name: &str, mime: &str, bytes: Vec<u8>) -> std::result::Result<SinglePart, String> {
+    let ct = ContentType::parse(&format!("{mime}; name=\"{}\"", encoded_word(name)))
+        .map_err(|e| e.to_string())?;
     Ok(SinglePart::builder()
         .header(ct)
         .header(ContentDisposition::attachment(name))
@@ -194,7 +194,10 @@ pub fn digest(
             .iter()
             .chain(&m.digest.review_attachment)
         {
-            mixed = mixed.singlepart(xlsx_part(name, read(name)?).map_err(bad)?);
+            mixed = mixed.singlepart(office_part(name, XLSX, read(name)?).map_err(bad)?);
+        }
+        if let Some(name) = &m.digest.notice_attachment {
+            mixed = mixed.singlepart(office_part(name, DOCX, read(name)?).map_err(bad)?);
         }
     }
     let msg = b.multipart(mixed).map_err(|err| bad(err.to_string()))?;

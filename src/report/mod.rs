@@ -7,6 +7,8 @@
 
 pub mod chart;
 pub mod digest;
+pub mod docx;
+pub mod notice;
 pub mod review;
 mod review_book;
 pub mod template;
@@ -62,6 +64,9 @@ pub struct DigestInfo {
     /// are within the size limit.
     #[serde(default)]
     pub review_attachment: Option<String>,
+    /// The month's 工作通报 (.docx), attached unless `[docs] attach = false` or over the limit.
+    #[serde(default)]
+    pub notice_attachment: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -326,7 +331,17 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
     } else {
         None
     };
-    let digest = write_digest(&mut out, meta, a, (&book_name, book.len()), review)?;
+    // The month's 工作通报, from the same analysis.
+    let notice_name = notice::file_name(meta.pipeline, meta.period);
+    let notice = notice::render(meta.pipeline, meta.period, &meta.as_of, a)?;
+    out.put(&notice_name, &notice)?;
+    let notice = meta
+        .pipeline
+        .def
+        .docs
+        .attach
+        .then_some((notice_name, notice.len()));
+    let digest = write_digest(&mut out, meta, a, (&book_name, book.len()), review, notice)?;
     for q in &a.queries {
         let Some(twin) = &q.twin else { continue };
         if q.requires_previous && meta.pipeline.previous.is_none() {
@@ -370,6 +385,7 @@ fn write_digest(
     a: &Analysis,
     (book_name, book_len): (&str, usize),
     review: Option<(String, usize)>,
+    notice: Option<(String, usize)>,
 ) -> Result<DigestInfo> {
     let email = &meta.pipeline.def.email;
     let limit = (email.max_attachment_mb * 1024.0 * 1024.0) as usize;
@@ -387,6 +403,11 @@ fn write_digest(
         0
     };
     let review_attachment = review
+        .filter(|(_, len)| attached + len <= limit)
+        .map(|(name, len)| (name, len));
+    let attached = attached + review_attachment.as_ref().map_or(0, |(_, len)| *len);
+    let review_attachment = review_attachment.map(|(name, _)| name);
+    let notice_attachment = notice
         .filter(|(_, len)| attached + len <= limit)
         .map(|(name, _)| name);
     let chart_note = write_chart(out, a, &email.chart_fonts)?;
@@ -410,6 +431,7 @@ fn write_digest(
         chart: chart_note.is_none().then(|| "chart.png".to_string()),
         attachment: attachment_note.is_none().then(|| book_name.to_string()),
         review_attachment,
+        notice_attachment,
     })
 }
 

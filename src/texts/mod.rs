@@ -19,7 +19,7 @@ use minijinja::{Environment, UndefinedBehavior, Value, context};
 use std::path::Path;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
-const TEMPLATES: [(&str, &str, &[&str]); 10] = [
+const TEMPLATES: [(&str, &str, &[&str]); 11] = [
     ("digest.html", include_str!("digest.html"), &["body"]),
     (
         "digest.txt",
@@ -62,6 +62,11 @@ const TEMPLATES: [(&str, &str, &[&str]); 10] = [
         &["body"],
     ),
     ("webhook.md", include_str!("webhook.md"), &["body"]),
+    (
+        "notice.txt",
+        include_str!("notice.txt"),
+        &["title", "to", "body"],
+    ),
 ];
 
 /// The largest template a bureau may put beside its pipeline.
@@ -303,6 +308,17 @@ pub fn example(name: &str) -> Value {
             sha256 => "ab12…", partial => false, rows_accepted => 0, rows_rejected => 1,
             problem_count => 1, unlisted => 0,
             problems => vec!["金寨县_2025-06.csv 第2行 受理审批案件数：“十二”不是整数"],
+        },
+        "notice.txt" => context! {
+            year => 2025, period_zh => "2025年6月", ytd_zh => "2025年1—6月", area => "全市",
+            ytd => "2,990", target => "6,064", completion => "49.31%", schedule => "50.00%",
+            gap => "0.69", behind_total => true, per100k => "68.05", warning_pp => "5",
+            behind => vec!["霍邱县落后5.20个百分点"], behind_names => vec!["霍邱县"],
+            arrival => "50.00%", expenditure => "91.52%", case_share => "80.07%",
+            funding => vec!["金寨县办案补贴及直接费用占比69.50%"], funding_names => vec!["金寨县"],
+            missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
+            pending => vec!["叶集区6月本月满意度低于90%（满意 12 人，回访 40 人）"],
+            deadline_day => 5,
         },
         "webhook.md" => context! {
             subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",

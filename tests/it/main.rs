@@ -4,6 +4,7 @@ mod alerts;
 mod architecture;
 mod config;
 mod daemon;
+mod docs;
 mod doors;
 mod email;
 mod faults;

@@ -1,0 +1,231 @@
+//! The monthly 工作通报 (issue 24): a Word document in 公文 layout whose every figure is the run's —
+//! read from the same analysis frames the workbook shows, formatted as the workbook shows them
+//! (`format.rs`), never computed again. The words are `texts/notice.txt` (a bureau may reword it);
+//! the layout is `docx.rs`.
+//!
+//! Invariant: the units named as behind schedule are exactly those whose gap the workbook colours
+//! (`schedule_gap_band` not ok); the units named for funding exactly those whose money bands are
+//! not ok (`sql/12_funding.sql`).
+
+use super::docx::{self, Block};
+use crate::analyze::Analysis;
+use crate::config::Pipeline;
+use crate::error::Result;
+use crate::format::{self, round_half_away};
+use crate::frame;
+use crate::period::Period;
+use chrono::DateTime;
+use chrono_tz::Tz;
+
+/// `六安市法律援助民生实事工作通报_2025-06.docx`.
+pub fn file_name(pipeline: &Pipeline, period: Period) -> String {
+    format!(
+        "{}{}工作通报_{period}.docx",
+        pipeline.def.pipeline.city, pipeline.def.pipeline.title
+    )
+}
+
+/// A table column of the units' progress: its header and how a row's cell reads.
+const TABLE_HEADER: [&str; 6] = [
+    "单位",
+    "年度目标（件）",
+    "累计受理审批（件）",
+    "完成率",
+    "与序时进度差距（百分点）",
+    "完成率排名",
+];
+
+/// The gap as the workbook's cell shows it: percentage points, two decimals (`-5.20`).
+pub fn gap_cell(g: Option<f64>) -> String {
+    g.filter(|g| g.is_finite())
+        .map_or(format::DASH.into(), |g| {
+            format!("{:.2}", round_half_away(g * 100.0, 2))
+        })
+}
+
+struct Frames<'a> {
+    a: &'a Analysis,
+}
+
+impl Frames<'_> {
+    fn text(&self, q: &str, col: &str) -> Result<Vec<String>> {
+        Ok(frame::strings(self.a.frame(q)?, col)
+            .map_err(|e| err(q, e))?
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect())
+    }
+
+    fn num(&self, q: &str, col: &str) -> Result<Vec<Option<f64>>> {
+        frame::floats(self.a.frame(q)?, col).map_err(|e| err(q, e))
+    }
+}
+
+fn err(q: &str, e: polars::prelude::PolarsError) -> crate::error::Error {
+    crate::error::Error::Analysis {
+        query: q.to_string(),
+        source: e.into(),
+    }
+}
+
+/// The units' table rows (plan order, then 合计) and the units behind schedule, named with
+/// their gap.
+fn progress(f: &Frames) -> Result<(Vec<Vec<String>>, Vec<String>, Vec<String>)> {
+    let (codes, names, bands) = (
+        f.text("completion", "unit_code")?,
+        f.text("completion", "unit_name")?,
+        f.text("completion", "schedule_gap_band")?,
+    );
+    let (target, ytd, rate, gap, rank) = (
+        f.num("completion", "target")?,
+        f.num("completion", "ytd_approved")?,
+        f.num("completion", "completion_rate")?,
+        f.num("completion", "schedule_gap")?,
+        f.num("completion", "rank_completion")?,
+    );
+    let mut rows = Vec::new();
+    let (mut behind, mut behind_names) = (Vec::new(), Vec::new());
+    for k in 0..codes.len() {
+        rows.push(vec![
+            names[k].clone(),
+            format::int(target[k]),
+            format::int(ytd[k]),
+            format::pct(rate[k]),
+            gap_cell(gap[k]),
+            rank[k].map_or(format::DASH.into(), |r| format!("{r:.0}")),
+        ]);
+        if codes[k] != "total" && bands[k] != "ok" {
+            behind.push(format!("{}落后{}", names[k], format::pp(gap[k])));
+            behind_names.push(names[k].clone());
+        }
+    }
+    Ok((rows, behind, behind_names))
+}
+
+/// The units below the plan's money lines, each with its figure.
+fn funding(f: &Frames) -> Result<(Vec<String>, Vec<String>)> {
+    let (codes, names) = (
+        f.text("funding", "unit_code")?,
+        f.text("funding", "unit_name")?,
+    );
+    let mut out = Vec::new();
+    let mut named = Vec::new();
+    for (band, figure, words) in [
+        ("arrival_band", "arrival_rate", "资金到位率"),
+        ("expenditure_band", "expenditure_rate", "业务经费支出率"),
+        ("case_share_band", "case_share", "办案补贴及直接费用占比"),
+    ] {
+        let (bands, figures) = (f.text("funding", band)?, f.num("funding", figure)?);
+        for k in 0..codes.len() {
+            if codes[k] != "total" && !bands[k].is_empty() && bands[k] != "ok" {
+                out.push(format!("{}{words}{}", names[k], format::pct(figures[k])));
+                if !named.contains(&names[k]) {
+                    named.push(names[k].clone());
+                }
+            }
+        }
+    }
+    Ok((out, named))
+}
+
+/// The notice's blocks, from the run's analysis.
+pub fn blocks(
+    pipeline: &Pipeline,
+    period: Period,
+    as_of: &DateTime<Tz>,
+    a: &Analysis,
+) -> Result<Vec<Block>> {
+    let f = Frames { a };
+    let total = |q: &str, col: &str| -> Result<Option<f64>> {
+        let codes = f.text(q, "unit_code")?;
+        let v = f.num(q, col)?;
+        Ok(codes.iter().position(|c| c == "total").and_then(|k| v[k]))
+    };
+    let (rows, behind, behind_names) = progress(&f)?;
+    let (funding, funding_names) = funding(&f)?;
+    let subs_names = f.text("submissions", "unit_name")?;
+    let reported = f.text("submissions", "reported")?;
+    let late = f.text("submissions", "late")?;
+    let gap = total("completion", "schedule_gap")?;
+    let p = &pipeline.def.pipeline;
+    let values = minijinja::context! {
+        title => p.title.clone(),
+        city => p.city.clone(),
+        office => p.office.clone(),
+        year => period.year(),
+        period_zh => period.zh(),
+        ytd_zh => period.ytd_zh(),
+        area => pipeline.area(),
+        ytd => format::int(total("completion", "ytd_approved")?),
+        target => format::int(total("completion", "target")?),
+        completion => format::pct(total("completion", "completion_rate")?),
+        schedule => format::pct(total("completion", "schedule_rate")?),
+        gap => gap_cell(gap.map(f64::abs)),
+        behind_total => gap.is_some_and(|g| g < 0.0),
+        per100k => format::num(total("per100k", "per100k_ytd")?),
+        warning_pp => format::num(Some(pipeline.def.alerts.behind_schedule_warning_pp)),
+        behind, behind_names, funding, funding_names,
+        arrival => format::pct(total("funding", "arrival_rate")?),
+        expenditure => format::pct(total("funding", "expenditure_rate")?),
+        case_share => format::pct(total("funding", "case_share")?),
+        missing => (0..subs_names.len()).filter(|&k| reported[k] != "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
+        late => (0..subs_names.len()).filter(|&k| late[k] == "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
+        pending => a.unexplained_checks()?.into_iter().map(|u| format!("{}{}", u.unit_name, u.text.replacen(' ', "", 1))).collect::<Vec<_>>(),
+        as_of => date_zh(as_of),
+        deadline_day => pipeline.def.submission.deadline_day,
+    };
+    let texts = &pipeline.texts;
+    let mut out = vec![
+        Block::Title(
+            texts
+                .block("notice.txt", "title", &values)?
+                .trim()
+                .to_string(),
+        ),
+        Block::Blank,
+        Block::To(texts.block("notice.txt", "to", &values)?.trim().to_string()),
+    ];
+    for line in texts.body("notice.txt", &values)?.lines().map(str::trim) {
+        out.push(if line.is_empty() {
+            continue;
+        } else if let Some(h) = line.strip_prefix("## ") {
+            Block::Heading2(h.to_string())
+        } else if let Some(h) = line.strip_prefix("# ") {
+            Block::Heading1(h.to_string())
+        } else if line == "[[各单位进展表]]" {
+            Block::Table {
+                header: TABLE_HEADER.map(str::to_string).to_vec(),
+                rows: rows.clone(),
+            }
+        } else {
+            Block::Para(line.to_string())
+        });
+    }
+    out.push(Block::Blank);
+    out.push(Block::Signature {
+        office: p.office.clone(),
+        date: date_zh(as_of),
+    });
+    Ok(out)
+}
+
+/// 成文日期 in Arabic numerals: `2025年7月6日`.
+pub fn date_zh(t: &DateTime<Tz>) -> String {
+    use chrono::Datelike;
+    format!("{}年{}月{}日", t.year(), t.month(), t.day())
+}
+
+/// The notice as `.docx` bytes.
+pub fn render(
+    pipeline: &Pipeline,
+    period: Period,
+    as_of: &DateTime<Tz>,
+    a: &Analysis,
+) -> Result<Vec<u8>> {
+    let blocks = blocks(pipeline, period, as_of, a)?;
+    docx::render(
+        &blocks,
+        &file_name(pipeline, period),
+        &pipeline.def.pipeline.office,
+    )
+}
