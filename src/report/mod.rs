@@ -11,6 +11,7 @@ pub mod docx;
 pub mod notice;
 pub mod review;
 mod review_book;
+mod review_doc;
 pub mod template;
 pub mod workbook;
 pub(crate) mod xlsx;

@@ -185,28 +185,36 @@ pub fn blocks(
         Block::Blank,
         Block::To(texts.block("notice.txt", "to", &values)?.trim().to_string()),
     ];
-    for line in texts.body("notice.txt", &values)?.lines().map(str::trim) {
-        out.push(if line.is_empty() {
-            continue;
-        } else if let Some(h) = line.strip_prefix("## ") {
-            Block::Heading2(h.to_string())
-        } else if let Some(h) = line.strip_prefix("# ") {
-            Block::Heading1(h.to_string())
-        } else if line == "[[各单位进展表]]" {
-            Block::Table {
-                header: TABLE_HEADER.map(str::to_string).to_vec(),
-                rows: rows.clone(),
-            }
-        } else {
-            Block::Para(line.to_string())
-        });
-    }
+    out.extend(body_blocks(&texts.body("notice.txt", &values)?, &rows));
     out.push(Block::Blank);
     out.push(Block::Signature {
         office: p.office.clone(),
         date: date_zh(as_of),
     });
     Ok(out)
+}
+
+/// A template's body as blocks: "# " a first-level heading, "## " a second-level one,
+/// "[[各单位进展表]]" the units' table (`rows`), anything else a paragraph; blank lines dropped.
+pub(crate) fn body_blocks(body: &str, rows: &[Vec<String>]) -> Vec<Block> {
+    body.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            if let Some(h) = line.strip_prefix("## ") {
+                Block::Heading2(h.to_string())
+            } else if let Some(h) = line.strip_prefix("# ") {
+                Block::Heading1(h.to_string())
+            } else if line == "[[各单位进展表]]" {
+                Block::Table {
+                    header: TABLE_HEADER.map(str::to_string).to_vec(),
+                    rows: rows.to_vec(),
+                }
+            } else {
+                Block::Para(line.to_string())
+            }
+        })
+        .collect()
 }
 
 /// 成文日期 in Arabic numerals: `2025年7月6日`.

@@ -147,7 +147,7 @@ pub fn requirement_words(p: &Pipeline, id: &str) -> String {
 }
 
 /// A failed requirement in words: `资金到位率99.00%（要求100%）`.
-fn failure(p: &Pipeline, r: &Row, id: &str, figure: Option<f64>) -> String {
+pub(crate) fn failure(p: &Pipeline, r: &Row, id: &str, figure: Option<f64>) -> String {
     let name = REQUIREMENTS
         .iter()
         .find(|q| q.id == id)
@@ -415,6 +415,11 @@ pub fn write(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<(Pa
             let csv = csv_twin(a.frame("review")?, &cols, &tmp.join("review.csv"))?;
             out.put("review.csv", &csv)?;
             out.put("memo.txt", memo.as_bytes())?;
+            let draft = provisional(p, &meta.as_of);
+            out.put(
+                &super::review_doc::file_name(meta, draft),
+                &super::review_doc::render(meta, &rows, draft)?,
+            )?;
             let manifest = ReviewManifest {
                 program: "fayuan".into(),
                 version: env!("CARGO_PKG_VERSION").into(),

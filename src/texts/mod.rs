@@ -19,7 +19,7 @@ use minijinja::{Environment, UndefinedBehavior, Value, context};
 use std::path::Path;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
-const TEMPLATES: [(&str, &str, &[&str]); 11] = [
+const TEMPLATES: [(&str, &str, &[&str]); 12] = [
     ("digest.html", include_str!("digest.html"), &["body"]),
     (
         "digest.txt",
@@ -65,6 +65,11 @@ const TEMPLATES: [(&str, &str, &[&str]); 11] = [
     (
         "notice.txt",
         include_str!("notice.txt"),
+        &["title", "to", "body"],
+    ),
+    (
+        "review-report.txt",
+        include_str!("review-report.txt"),
         &["title", "to", "body"],
     ),
 ];
@@ -319,6 +324,18 @@ pub fn example(name: &str) -> Value {
             missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
             pending => vec!["叶集区6月本月满意度低于90%（满意 12 人，回访 40 人）"],
             deadline_day => 5,
+        },
+        "review-report.txt" => context! {
+            year => 2025, provisional => false,
+            summary => vec!["全市全年受理审批法律援助案件6,064件，完成年度目标（6,064件）的100.00%。"],
+            groups => vec![context! {
+                number => "一", name => "方案考核要求",
+                requirements => vec![context! {
+                    name => "资金到位率", words => "100%",
+                    met => vec!["霍邱县"], missed => vec!["霍山县（97.10%）"],
+                }],
+            }],
+            verdict => "全市总体结论：未达标。",
         },
         "webhook.md" => context! {
             subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",

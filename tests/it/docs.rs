@@ -5,7 +5,7 @@ use crate::support::*;
 use std::path::Path;
 use std::process::Command;
 
-fn python_docx_ready() -> bool {
+pub fn python_docx_ready() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import docx, openpyxl"])
         .output()
@@ -20,7 +20,7 @@ fn python_docx_ready() -> bool {
     ok
 }
 
-fn read_docx(path: &Path) -> serde_json::Value {
+pub fn read_docx(path: &Path) -> serde_json::Value {
     let o = Command::new("python3")
         .arg(repo().join("tests/tools/read_docx.py"))
         .arg(path)

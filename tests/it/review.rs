@@ -501,3 +501,56 @@ fn the_december_digest_carries_the_verdict_and_the_review_workbook() {
         "{text}"
     );
 }
+
+#[test]
+fn the_review_report_names_exactly_the_units_that_missed_each_requirement() {
+    if !crate::docs::python_docx_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path()));
+    ingest_year(&env);
+    let r = env.run(&["--as-of", "2026-01-06 09:00", "review", "--year", "2025"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let review = env.tmp.path().join("output/luan-2025/review-2025");
+    let d = crate::docs::read_docx(&review.join("六安市法律援助民生实事考核验收报告_2025.docx"));
+    let paras: Vec<String> = d["paragraphs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap().to_string())
+        .collect();
+    let rows = read_twin(&review.join("review.csv"));
+    let units = &rows[..8];
+    for (id, name) in [
+        ("completion", "年度目标完成率"),
+        ("arrival", "资金到位率"),
+        ("expenditure", "业务经费支出率"),
+        ("case_share", "办案补贴及直接费用占比"),
+        ("per_case_input", "案均投入"),
+        ("satisfaction", "满意度"),
+        ("complaint_resolution", "投诉办结率"),
+        ("on_time", "按时报送"),
+        ("checks", "核实事项说明"),
+    ] {
+        let line = paras
+            .iter()
+            .find(|p| p.starts_with(&format!("{name}（")))
+            .unwrap_or_else(|| panic!("no line for {name}: {paras:#?}"));
+        let missed_part = line.split("未达标").next().unwrap();
+        for u in units {
+            let failed = u[&format!("{id}_pass")] == "false";
+            let unit = u["unit_name"].as_str();
+            assert_eq!(
+                missed_part.contains(&format!("{unit}（")),
+                failed,
+                "{name}, {unit}: {line}"
+            );
+        }
+    }
+    assert!(
+        paras.iter().any(|p| p.starts_with("全市总体结论：未达标")),
+        "{paras:#?}"
+    );
+    assert!(!paras[0].contains("暂定"));
+}
