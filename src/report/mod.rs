@@ -403,9 +403,7 @@ fn write_digest(
     } else {
         0
     };
-    let review_attachment = review
-        .filter(|(_, len)| attached + len <= limit)
-        .map(|(name, len)| (name, len));
+    let review_attachment = review.filter(|(_, len)| attached + len <= limit);
     let attached = attached + review_attachment.as_ref().map_or(0, |(_, len)| *len);
     let review_attachment = review_attachment.map(|(name, _)| name);
     let notice_attachment = notice

@@ -70,7 +70,10 @@ fn err(q: &str, e: polars::prelude::PolarsError) -> crate::error::Error {
 
 /// The units' table rows (plan order, then 合计) and the units behind schedule, named with
 /// their gap.
-fn progress(f: &Frames) -> Result<(Vec<Vec<String>>, Vec<String>, Vec<String>)> {
+/// The units' table rows, the units behind schedule (with their gap) and their names.
+type Progress = (Vec<Vec<String>>, Vec<String>, Vec<String>);
+
+fn progress(f: &Frames) -> Result<Progress> {
     let (codes, names, bands) = (
         f.text("completion", "unit_code")?,
         f.text("completion", "unit_name")?,

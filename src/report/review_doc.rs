@@ -1,7 +1,7 @@
 //! The year's 考核验收报告 (issue 24): a Word document in 公文 layout (`docx.rs`) following the
 //! memo's structure — 全年完成情况, each requirement with the units that met and missed it,
 //! 总体结论 — from the `review` frame's rows, as the memo and the workbook read them. The words
-//! are `texts/review-report.txt`.
+//! are `texts/acceptance-report.txt`.
 //!
 //! Invariant: a unit is named as missing a requirement exactly when review.csv says it failed it.
 
@@ -100,20 +100,20 @@ pub fn render(meta: &RunMeta, rows: &[Row], provisional: bool) -> Result<Vec<u8>
     let mut blocks = vec![
         Block::Title(
             texts
-                .block("review-report.txt", "title", &values)?
+                .block("acceptance-report.txt", "title", &values)?
                 .trim()
                 .to_string(),
         ),
         Block::Blank,
         Block::To(
             texts
-                .block("review-report.txt", "to", &values)?
+                .block("acceptance-report.txt", "to", &values)?
                 .trim()
                 .to_string(),
         ),
     ];
     blocks.extend(super::notice::body_blocks(
-        &texts.body("review-report.txt", &values)?,
+        &texts.body("acceptance-report.txt", &values)?,
         &[],
     ));
     blocks.push(Block::Blank);

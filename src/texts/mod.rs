@@ -68,8 +68,8 @@ const TEMPLATES: [(&str, &str, &[&str]); 12] = [
         &["title", "to", "body"],
     ),
     (
-        "review-report.txt",
-        include_str!("review-report.txt"),
+        "acceptance-report.txt",
+        include_str!("acceptance-report.txt"),
         &["title", "to", "body"],
     ),
 ];
@@ -325,7 +325,7 @@ pub fn example(name: &str) -> Value {
             pending => vec!["叶集区6月本月满意度低于90%（满意 12 人，回访 40 人）"],
             deadline_day => 5,
         },
-        "review-report.txt" => context! {
+        "acceptance-report.txt" => context! {
             year => 2025, provisional => false,
             summary => vec!["全市全年受理审批法律援助案件6,064件，完成年度目标（6,064件）的100.00%。"],
             groups => vec![context! {
