@@ -271,3 +271,89 @@ fn a_full_page_holds_22_lines_of_28_characters() {
         assert_eq!(l.chars().count(), 28, "{l}");
     }
 }
+
+/// The children of every `<w:TAG>…</w:TAG>` in `xml`, by name, in order (one level: fayuan's
+/// property elements hold no nested properties).
+fn children(xml: &str, tag: &str) -> Vec<Vec<String>> {
+    let (open, close) = (format!("<w:{tag}>"), format!("</w:{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let j = after.find(&close).unwrap();
+        let inner = &after[..j];
+        out.push(
+            inner
+                .split("<w:")
+                .skip(1)
+                .map(|s| {
+                    s.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric())
+                        .collect::<String>()
+                })
+                .collect(),
+        );
+        rest = &after[j..];
+    }
+    out
+}
+
+#[test]
+fn properties_are_written_in_the_schemas_order() {
+    // ECMA-376 Part 1, CT_RPr and CT_PPrBase: the order Word checks (out of order, it asks to
+    // repair the file — docx-rs 0.4.22 writes w:sz before w:rFonts and w:rPr first in w:pPr).
+    const RPR: [&str; 8] = [
+        "rStyle", "rFonts", "b", "bCs", "color", "spacing", "sz", "szCs",
+    ];
+    const PPR: [&str; 8] = [
+        "pStyle",
+        "keepNext",
+        "keepLines",
+        "widowControl",
+        "spacing",
+        "ind",
+        "jc",
+        "rPr",
+    ];
+    use fayuan::report::docx::{Block, render};
+    let blocks = vec![
+        Block::Title("标题".into()),
+        Block::To("各县（区）司法局：".into()),
+        Block::Heading1("一、总体进展".into()),
+        Block::Heading2("（一）加快进度。".into()),
+        Block::Para("正文。".into()),
+        Block::Table {
+            header: vec!["单位".into()],
+            rows: vec![vec!["霍邱县".into()]],
+        },
+        Block::Signature {
+            office: "六安市司法局".into(),
+            date: "2025年7月6日".into(),
+        },
+    ];
+    let bytes = render(&blocks, "order", "fayuan").unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    for part in [
+        "word/document.xml",
+        "word/footer1.xml",
+        "word/footer2.xml",
+        "word/styles.xml",
+    ] {
+        let mut xml = String::new();
+        std::io::Read::read_to_string(&mut zip.by_name(part).unwrap(), &mut xml).unwrap();
+        for (tag, order) in [("rPr", &RPR[..]), ("pPr", &PPR[..])] {
+            for kids in children(&xml, tag) {
+                let at: Vec<usize> = kids
+                    .iter()
+                    .map(|k| {
+                        order
+                            .iter()
+                            .position(|o| o == k)
+                            .unwrap_or_else(|| panic!("{part}: {k} in {tag}"))
+                    })
+                    .collect();
+                assert!(at.windows(2).all(|w| w[0] < w[1]), "{part}: {tag} {kids:?}");
+            }
+        }
+    }
+}
