@@ -450,6 +450,8 @@ pub(super) async fn download(
         Ok(bytes) => {
             let kind = if listed.ends_with(".xlsx") {
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            } else if listed.ends_with(".docx") {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
             } else if listed.ends_with(".csv") {
                 "text/csv; charset=utf-8"
             } else if listed.ends_with(".html") {

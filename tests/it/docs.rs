@@ -357,3 +357,51 @@ fn properties_are_written_in_the_schemas_order() {
         }
     }
 }
+
+#[test]
+fn the_notice_goes_with_the_digest_unless_the_bureau_says_not() {
+    let run = |extra: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(luan_pipeline_path())
+            .unwrap()
+            .replacen("[email]", &format!("{extra}[email]"), 1);
+        let path = dir.path().join("luan-2025.toml");
+        std::fs::write(&path, text).unwrap();
+        let env = Env::with_pipeline(&path);
+        env.drop_samples_except(&[]);
+        assert_eq!(env.run(&["--as-of", "2025-07-04 09:00", "ingest"]).code, 0);
+        let r = env.run(&[
+            "--as-of",
+            "2025-07-06 09:00",
+            "run",
+            "--no-email",
+            "--period",
+            "2025-06",
+        ]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                env.tmp
+                    .path()
+                    .join("output/luan-2025/2025-06/manifest.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        (dir, m)
+    };
+    let (_a, m) = run("");
+    let name = "六安市法律援助民生实事工作通报_2025-06.docx";
+    assert_eq!(m["digest"]["notice_attachment"], name);
+    // Listed with its SHA-256 among the run's outputs.
+    assert!(
+        m["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["file"] == name && o["sha256"].as_str().is_some_and(|s| s.len() == 64)),
+        "{m}"
+    );
+    let (_b, m) = run("[docs]\nattach = false\n\n");
+    assert!(m["digest"]["notice_attachment"].is_null(), "{m}");
+}

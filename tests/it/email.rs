@@ -251,6 +251,20 @@ fn check_message(bytes: &[u8], subject: &str, tmp: &Path) {
     let book = calamine::open_workbook_auto(&path).unwrap();
     use calamine::Reader;
     assert_eq!(book.sheet_names()[1], "汇总");
+    // The month's 工作通报 goes along, a Word document (a zip holding word/document.xml).
+    let notice = "六安市法律援助民生实事工作通报_2025-06.docx";
+    let doc = msg
+        .attachments()
+        .find(|a| a.attachment_name() == Some(notice))
+        .unwrap_or_else(|| panic!("no attachment named {notice}"));
+    assert!(doc.contents().starts_with(b"PK"));
+    assert!(
+        doc.content_type()
+            .and_then(|c| c.subtype())
+            .is_some_and(|t| t.contains("wordprocessingml")),
+        "{:?}",
+        doc.content_type()
+    );
 }
 
 #[test]
