@@ -113,6 +113,19 @@ pub enum Command {
     },
     /// Run the schedules: ingest, reminders, the monthly report (SIGTERM/Ctrl-C to stop).
     Daemon,
+    /// The record (工作台账): every file taken and what became of it, every message sent, in a
+    /// hash-chained log. `--verify` checks that no line was changed or deleted (exit 1 if one
+    /// was, naming it).
+    Audit {
+        /// The year (default: the pipeline's).
+        #[arg(long)]
+        year: Option<i32>,
+        /// Only events about this unit (code).
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        verify: bool,
+    },
     /// Serve the web pages only (the daemon serves them too): the bureau's status page and each
     /// unit's page at its secret link (`[web]` in the pipeline; SIGTERM/Ctrl-C to stop).
     Serve,
@@ -265,6 +278,7 @@ pub fn run(args: Args) -> Result<i32> {
         }
         Command::Daemon => crate::daemon::daemon_all(vec![ctx]),
         Command::Serve => serve(ctx),
+        Command::Audit { year, unit, verify } => audit(&ctx, year, unit.as_deref(), verify),
         Command::Links => links(&ctx),
         Command::Status { period } => show_status(&ctx, period),
         Command::Sample {
@@ -433,6 +447,46 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
     }
     for l in ingest::left_in_inbox(&ctx.data_dir)? {
         println!("收件箱中未收取：{}——{}", l.name, l.reason);
+    }
+    Ok(exit::OK)
+}
+
+/// `fayuan audit`: the record, or its check.
+fn audit(ctx: &Context, year: Option<i32>, unit: Option<&str>, verify: bool) -> Result<i32> {
+    let year = year.unwrap_or(ctx.pipeline.year());
+    if verify {
+        return Ok(match crate::audit::verify(&ctx.data_dir, year)? {
+            crate::audit::Verified::Whole(n) => {
+                println!("{year}年工作台账完整：{n} 条记录，逐条校验无误。");
+                exit::OK
+            }
+            crate::audit::Verified::Broken { line, why } => {
+                println!("{year}年工作台账第 {line} 行有误：{why}。该行或其前一行已被改动或删除。");
+                1
+            }
+        });
+    }
+    for e in crate::audit::events(&ctx.data_dir, year)? {
+        if unit.is_some_and(|u| !e.unit.split(',').any(|c| c == u)) {
+            continue;
+        }
+        let names: Vec<&str> = e
+            .unit
+            .split(',')
+            .filter_map(|c| ctx.pipeline.unit(c).map(|u| u.name.as_str()))
+            .collect();
+        println!(
+            "{}  {}  {}  {}  {}",
+            e.at.minute(),
+            if names.is_empty() {
+                "—".to_string()
+            } else {
+                names.join("、")
+            },
+            e.period,
+            e.who,
+            e.what
+        );
     }
     Ok(exit::OK)
 }

@@ -65,6 +65,11 @@ impl DataDir {
         self.0.join("outbox").join(pipeline)
     }
 
+    /// The record (工作台账): `audit/<year>.jsonl`.
+    pub fn audit(&self) -> PathBuf {
+        self.0.join("audit")
+    }
+
     pub fn deliveries(&self, pipeline: &str) -> PathBuf {
         self.0.join("deliveries").join(format!("{pipeline}.jsonl"))
     }

@@ -128,6 +128,9 @@ pub fn ingest_with(
         }
         let _ = fs::remove_file(data_dir.batch_marker());
     }
+    // The record (audit.rs) of the newest batch, if a crash came between its commit and its
+    // record; recorded once (the record skips what it has).
+    record_batch(data_dir, &Store::open(data_dir), None, now)?;
     let (mut found, mut left) = scan(&inbox)?;
     for f in &mut found {
         f.note = arrival::read(data_dir, &f.name);
@@ -273,6 +276,7 @@ fn take_batch(
         .collect();
     store.commit(b.number, &decided.entries, &rows)?;
     crate::faults::point("committed", data_dir)?;
+    record_batch(data_dir, store, Some(&decided.entries), b.now)?;
     fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
     let accepted = decided
         .entries
@@ -634,4 +638,66 @@ fn keep_staged(tmp: &Path, dest: &Path) -> Result<()> {
 /// The door's note about these very bytes, if there is one.
 fn note_of(r: &Read) -> Option<&arrival::Arrival> {
     r.found.note.as_ref().filter(|n| n.sha256 == r.sha)
+}
+
+/// Records a batch's files in the record (工作台账): `entries`, or else the store's newest batch.
+fn record_batch(
+    data_dir: &DataDir,
+    store: &Store,
+    entries: Option<&[FileEntry]>,
+    now: DateTime<Tz>,
+) -> Result<()> {
+    let owned;
+    let entries = match entries {
+        Some(e) => e,
+        None => {
+            let newest = store.generation()?;
+            if newest == 0 {
+                return Ok(());
+            }
+            owned = store.batch_files(newest)?;
+            &owned
+        }
+    };
+    let events = entries
+        .iter()
+        .map(|f| {
+            let (kind, words) = match f.outcome {
+                Outcome::Accepted => ("file_accepted", format!("已接收，{} 行", f.rows_accepted)),
+                Outcome::Partial => (
+                    "file_partial",
+                    format!(
+                        "部分接收，{} 行接收，{} 行被拒收",
+                        f.rows_accepted, f.rows_rejected
+                    ),
+                ),
+                Outcome::Rejected => (
+                    "file_refused",
+                    format!("被拒收：{}", f.problems.lines().next().unwrap_or("")),
+                ),
+                Outcome::Duplicate => (
+                    "file_duplicate",
+                    "与此前已接收的文件相同，未重复收取".to_string(),
+                ),
+            };
+            crate::audit::New {
+                kind,
+                key: format!("file {} batch {} seq {}", f.sha256, f.batch, f.seq),
+                unit: f.unit_codes.clone(),
+                period: f.periods.clone(),
+                who: if f.door.is_empty() {
+                    "inbox".to_string()
+                } else {
+                    f.door.clone()
+                },
+                what: format!(
+                    "{}（收到 {}）：{words}",
+                    f.file_name,
+                    period::minute_text(&f.arrived_at)
+                ),
+            }
+        })
+        .collect();
+    crate::audit::record(data_dir, now.into(), events)?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod architecture;
+mod audit;
 mod config;
 mod daemon;
 mod docs;

@@ -1,0 +1,279 @@
+//! The record (工作台账, issue 25 §5): every event — a file arriving through any door and what
+//! became of it, every message sent — in an append-only, hash-chained log
+//! `<data-dir>/audit/<year>.jsonl`. Each line carries the SHA-256 of the line before it (the first
+//! line of a year, 64 zeros), so an edit or a deletion anywhere breaks the chain at that line:
+//! `fayuan audit --verify`.
+//!
+//! Invariants: lines are only appended (under an OS lock on the file, synced); a line torn by a
+//! crash mid-append (no newline at the end) was never part of the record and is cut off before
+//! the next append; each event has a key (the store's batch and file, a message and recipient),
+//! and an event whose key is in the log already is not recorded again — so a restart that
+//! records what a crash left unrecorded (`catch_up`) records it exactly once.
+
+use crate::error::{Error, Result};
+use crate::fsutil::sha256_hex;
+use crate::layout::DataDir;
+use crate::period::Moment;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The hash before a year's first line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One event of the record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    /// 1, 2, … within the year's file.
+    pub seq: u64,
+    pub at: Moment,
+    /// `file_accepted`, `file_partial`, `file_refused`, `file_duplicate`, `message_sent`.
+    pub kind: String,
+    /// What makes the event unique (`batch 3 file 2`, `message 2025-06-01 to a@b`).
+    pub key: String,
+    /// The unit(s) it concerns (codes, comma-separated), if any.
+    #[serde(default)]
+    pub unit: String,
+    /// The month(s) it concerns (`2025-06`, comma-separated), if any.
+    #[serde(default)]
+    pub period: String,
+    /// Who: a door (`mail`, `web`, `backfill`, `inbox`), a staff name, `fayuan`.
+    pub who: String,
+    /// What, in words.
+    pub what: String,
+    /// SHA-256 (hex) of the previous line's bytes, without its newline.
+    pub prev: String,
+    /// SHA-256 (hex) of this line as written with `own` empty: an edit of the line itself is
+    /// found at the line, not only at the next one.
+    #[serde(default)]
+    pub own: String,
+}
+
+impl Event {
+    /// The line as written: compact JSON, `own` filled in.
+    fn line(mut self) -> std::result::Result<String, serde_json::Error> {
+        self.own = String::new();
+        let blank = serde_json::to_string(&self)?;
+        self.own = sha256_hex(blank.as_bytes());
+        serde_json::to_string(&self)
+    }
+}
+
+/// An event before it has its place in the chain.
+#[derive(Debug, Clone)]
+pub struct New {
+    pub kind: &'static str,
+    pub key: String,
+    pub unit: String,
+    pub period: String,
+    pub who: String,
+    pub what: String,
+}
+
+fn file_of(data_dir: &DataDir, year: i32) -> PathBuf {
+    data_dir.audit().join(format!("{year}.jsonl"))
+}
+
+/// The keys recorded in a year's file (and the year before, for events recorded late).
+pub fn keys(data_dir: &DataDir, year: i32) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for y in [year - 1, year] {
+        for line in lines(&file_of(data_dir, y))? {
+            if let Ok(e) = serde_json::from_str::<Event>(&line) {
+                out.insert(e.key);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A file's complete lines (a torn last line left out).
+fn lines(path: &Path) -> Result<Vec<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let complete = match text.rfind('\n') {
+        Some(i) => &text[..i],
+        None => "",
+    };
+    Ok(complete
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// Appends the events not recorded yet (by key) to the year's file of `at`, chained.
+pub fn record(data_dir: &DataDir, at: Moment, events: Vec<New>) -> Result<usize> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let year = chrono::Datelike::year(&at.0);
+    let path = file_of(data_dir, year);
+    let dir = data_dir.audit();
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    lock(&f, &path)?;
+    // A line torn by a crash is cut off: it never completed, so it was never in the record.
+    let mut text = String::new();
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(&path, e))?;
+    f.read_to_string(&mut text)
+        .map_err(|e| Error::io(&path, e))?;
+    let keep = text.rfind('\n').map_or(0, |i| i + 1);
+    if keep < text.len() {
+        tracing::warn!(file = %path.display(), "audit: a torn last line is cut off");
+        f.set_len(keep as u64).map_err(|e| Error::io(&path, e))?;
+    }
+    let existing: Vec<&str> = text[..keep].lines().filter(|l| !l.is_empty()).collect();
+    let mut known: HashSet<String> = keys(data_dir, year - 1)?;
+    for l in &existing {
+        if let Ok(e) = serde_json::from_str::<Event>(l) {
+            known.insert(e.key);
+        }
+    }
+    let mut prev = existing
+        .last()
+        .map_or(GENESIS.to_string(), |l| sha256_hex(l.as_bytes()));
+    let mut seq = existing.len() as u64;
+    let mut out = String::new();
+    let mut n = 0;
+    for e in events {
+        if !known.insert(e.key.clone()) {
+            continue;
+        }
+        seq += 1;
+        let line = Event {
+            seq,
+            at: at.clone(),
+            kind: e.kind.to_string(),
+            key: e.key,
+            unit: e.unit,
+            period: e.period,
+            who: e.who,
+            what: e.what,
+            prev: prev.clone(),
+            own: String::new(),
+        }
+        .line()
+        .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        prev = sha256_hex(line.as_bytes());
+        out.push_str(&line);
+        out.push('\n');
+        n += 1;
+    }
+    f.write_all(out.as_bytes())
+        .map_err(|e| Error::io(&path, e))?;
+    f.sync_all().map_err(|e| Error::io(&path, e))?;
+    Ok(n)
+}
+
+/// An exclusive OS lock on the log, released when the file closes.
+fn lock(f: &std::fs::File, path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; flock only locks.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(Error::io(path, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verified {
+    /// Every line chained to the one before: how many.
+    Whole(usize),
+    /// The first line (1-based) that does not follow from the one before, and why.
+    Broken { line: usize, why: String },
+}
+
+/// Checks a year's chain from its first line.
+pub fn verify(data_dir: &DataDir, year: i32) -> Result<Verified> {
+    let path = file_of(data_dir, year);
+    let text = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Verified::Whole(0)),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let mut prev = GENESIS.to_string();
+    let mut n = 0;
+    for (k, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() && k > 0 && k == text.split(|b| *b == b'\n').count() - 1 {
+            break;
+        }
+        let broken = |why: String| Ok(Verified::Broken { line: k + 1, why });
+        let Ok(e) = serde_json::from_slice::<Event>(line) else {
+            return broken("不是一条完整的记录".into());
+        };
+        if e.prev != prev {
+            return broken("与上一行的校验值不符（上一行被改动、删除，或本行被插入）".into());
+        }
+        if e.seq != k as u64 + 1 {
+            return broken(format!("序号 {} 应为 {}", e.seq, k + 1));
+        }
+        // The line must be exactly what was written.
+        if e.clone().line().ok().as_deref().map(str::as_bytes) != Some(line) {
+            return broken("本行内容被改动".into());
+        }
+        prev = sha256_hex(line);
+        n += 1;
+    }
+    Ok(Verified::Whole(n))
+}
+
+/// Every event of a year, in order (unreadable lines left out: `verify` names them).
+pub fn events(data_dir: &DataDir, year: i32) -> Result<Vec<Event>> {
+    Ok(lines(&file_of(data_dir, year))?
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(key: &str) -> New {
+        New {
+            kind: "file_accepted",
+            key: key.into(),
+            unit: "341522".into(),
+            period: "2025-06".into(),
+            who: "inbox".into(),
+            what: "霍邱县_2025-06.csv".into(),
+        }
+    }
+
+    #[test]
+    fn a_chain_verifies_skips_known_keys_and_breaks_where_edited() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DataDir::new(dir.path());
+        let at = Moment(crate::period::parse_instant("2025-07-03 10:00").unwrap());
+        assert_eq!(record(&d, at.clone(), vec![new("a"), new("b")]).unwrap(), 2);
+        assert_eq!(record(&d, at.clone(), vec![new("b"), new("c")]).unwrap(), 1);
+        assert_eq!(verify(&d, 2025).unwrap(), Verified::Whole(3));
+        let path = file_of(&d, 2025);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("\"b\"", "\"x\"", 1)).unwrap();
+        // The edited line itself is named.
+        assert!(matches!(
+            verify(&d, 2025).unwrap(),
+            Verified::Broken { line: 2, .. }
+        ));
+        // A deleted line: the next one no longer follows.
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(&path, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+        assert!(matches!(
+            verify(&d, 2025).unwrap(),
+            Verified::Broken { line: 2, .. }
+        ));
+    }
+}
