@@ -153,7 +153,7 @@ pub fn record(data_dir: &DataDir, at: Moment, events: Vec<New>) -> Result<usize>
         seq += 1;
         let line = Event {
             seq,
-            at: at.clone(),
+            at,
             kind: e.kind.to_string(),
             key: e.key,
             unit: e.unit,
@@ -237,6 +237,51 @@ pub fn events(data_dir: &DataDir, year: i32) -> Result<Vec<Event>> {
         .collect())
 }
 
+/// `fayuan audit`'s text: the record in words (optionally one unit's), or with `verify` the
+/// check's verdict; and whether the record is whole.
+pub fn report(
+    data_dir: &DataDir,
+    year: i32,
+    unit: Option<&str>,
+    verify: bool,
+    name_of: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, bool)> {
+    if verify {
+        return Ok(match self::verify(data_dir, year)? {
+            Verified::Whole(n) => (
+                format!("{year}年工作台账完整：{n} 条记录，逐条校验无误。\n"),
+                true,
+            ),
+            Verified::Broken { line, why } => (
+                format!(
+                    "{year}年工作台账第 {line} 行有误：{why}。该行或其前一行已被改动或删除。\n"
+                ),
+                false,
+            ),
+        });
+    }
+    let mut out = String::new();
+    for e in events(data_dir, year)? {
+        if unit.is_some_and(|u| !e.unit.split(',').any(|c| c == u)) {
+            continue;
+        }
+        let names: Vec<String> = e.unit.split(',').filter_map(name_of).collect();
+        out.push_str(&format!(
+            "{}  {}  {}  {}  {}\n",
+            e.at.minute(),
+            if names.is_empty() {
+                "—".to_string()
+            } else {
+                names.join("、")
+            },
+            e.period,
+            e.who,
+            e.what
+        ));
+    }
+    Ok((out, true))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,8 +302,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = DataDir::new(dir.path());
         let at = Moment(crate::period::parse_instant("2025-07-03 10:00").unwrap());
-        assert_eq!(record(&d, at.clone(), vec![new("a"), new("b")]).unwrap(), 2);
-        assert_eq!(record(&d, at.clone(), vec![new("b"), new("c")]).unwrap(), 1);
+        assert_eq!(record(&d, at, vec![new("a"), new("b")]).unwrap(), 2);
+        assert_eq!(record(&d, at, vec![new("b"), new("c")]).unwrap(), 1);
         assert_eq!(verify(&d, 2025).unwrap(), Verified::Whole(3));
         let path = file_of(&d, 2025);
         let text = std::fs::read_to_string(&path).unwrap();

@@ -113,14 +113,11 @@ pub enum Command {
     },
     /// Run the schedules: ingest, reminders, the monthly report (SIGTERM/Ctrl-C to stop).
     Daemon,
-    /// The record (工作台账): every file taken and what became of it, every message sent, in a
-    /// hash-chained log. `--verify` checks that no line was changed or deleted (exit 1 if one
-    /// was, naming it).
+    /// The record (工作台账) of files taken and messages sent, for --year (default: the
+    /// pipeline's), one --unit or all; --verify: no line changed or deleted (else exit 1).
     Audit {
-        /// The year (default: the pipeline's).
         #[arg(long)]
         year: Option<i32>,
-        /// Only events about this unit (code).
         #[arg(long)]
         unit: Option<String>,
         #[arg(long)]
@@ -451,44 +448,13 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// `fayuan audit`: the record, or its check.
+/// `fayuan audit`: the record, or its check (exit 1 when a line does not check out).
 fn audit(ctx: &Context, year: Option<i32>, unit: Option<&str>, verify: bool) -> Result<i32> {
     let year = year.unwrap_or(ctx.pipeline.year());
-    if verify {
-        return Ok(match crate::audit::verify(&ctx.data_dir, year)? {
-            crate::audit::Verified::Whole(n) => {
-                println!("{year}年工作台账完整：{n} 条记录，逐条校验无误。");
-                exit::OK
-            }
-            crate::audit::Verified::Broken { line, why } => {
-                println!("{year}年工作台账第 {line} 行有误：{why}。该行或其前一行已被改动或删除。");
-                1
-            }
-        });
-    }
-    for e in crate::audit::events(&ctx.data_dir, year)? {
-        if unit.is_some_and(|u| !e.unit.split(',').any(|c| c == u)) {
-            continue;
-        }
-        let names: Vec<&str> = e
-            .unit
-            .split(',')
-            .filter_map(|c| ctx.pipeline.unit(c).map(|u| u.name.as_str()))
-            .collect();
-        println!(
-            "{}  {}  {}  {}  {}",
-            e.at.minute(),
-            if names.is_empty() {
-                "—".to_string()
-            } else {
-                names.join("、")
-            },
-            e.period,
-            e.who,
-            e.what
-        );
-    }
-    Ok(exit::OK)
+    let name = |c: &str| ctx.pipeline.unit(c).map(|u| u.name.clone());
+    let (text, whole) = crate::audit::report(&ctx.data_dir, year, unit, verify, &name)?;
+    print!("{text}");
+    Ok(if whole { exit::OK } else { 1 })
 }
 
 /// `fayuan serve`: the web pages alone, until SIGTERM or Ctrl-C.

@@ -143,7 +143,9 @@ pub async fn deliver_due(
     let give_up = chrono::Duration::hours(i64::from(pipeline.def.email.give_up_hours));
     let mut out = Delivered::default();
     let conn = Connection::open(data_dir, pipeline, settings)?;
-    for m in messages(&events) {
+    let all = messages(&events);
+    record_sent(data_dir, &all, now)?;
+    for m in all {
         if m.pending().next().is_none() {
             continue;
         }
@@ -333,6 +335,7 @@ fn record(
     transient: Option<bool>,
     code: Option<u16>,
 ) -> Result<()> {
+    let done = matches!(event, EventKind::Sent | EventKind::Outbox);
     ledger(data_dir, pipeline).append(&Event {
         at: settings.clock.now().into(),
         period: m.period.clone(),
@@ -344,7 +347,47 @@ fn record(
         transient,
         kind: None,
         code,
-    })
+    })?;
+    if done {
+        crate::audit::record(
+            data_dir,
+            settings.clock.now().into(),
+            vec![sent_event(m, recipient)],
+        )?;
+    }
+    Ok(())
+}
+
+/// A message that reached a recipient, for the record (工作台账).
+fn sent_event(m: &MessageState, recipient: &str) -> crate::audit::New {
+    crate::audit::New {
+        kind: "message_sent",
+        key: format!("message {} to {recipient}", m.id),
+        unit: String::new(),
+        period: m.period.clone(),
+        who: "fayuan".into(),
+        what: format!("{}“{}”已发送至 {recipient}", m.kind.zh(), m.subject),
+    }
+}
+
+/// Every message the ledger says reached someone, on the record — what a crash between the
+/// ledger and the record left out is recorded now, once.
+fn record_sent(
+    data_dir: &DataDir,
+    messages: &[MessageState],
+    now: chrono::DateTime<chrono_tz::Tz>,
+) -> Result<()> {
+    let events: Vec<crate::audit::New> = messages
+        .iter()
+        .flat_map(|m| {
+            m.recipients
+                .iter()
+                .filter(|r| r.done)
+                .map(move |r| sent_event(m, &r.address))
+        })
+        .collect();
+    crate::audit::record(data_dir, now.into(), events)?;
+    Ok(())
 }
 
 /// The way out for one round: the SMTP server (one transport for the round), or the outbox.

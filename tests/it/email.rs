@@ -280,6 +280,16 @@ fn plain_smtp_delivers_once_per_recipient_and_force_sends_again() {
     assert_eq!(server.recipients(), [TO, CC]);
     let subject = expected_subject(&s.env, "2025-06");
     check_message(&server.received()[0].1, &subject, s.env.tmp.path());
+    // On the record (工作台账): the digest reached each of the two, once.
+    let r = s.env.run(&["audit"]);
+    let sent: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("摘要邮件"))
+        .collect();
+    assert_eq!(sent.len(), 2, "{}", r.stdout);
+    assert!(sent.iter().any(|l| l.contains(TO)) && sent.iter().any(|l| l.contains(CC)));
+    assert_eq!(s.env.run(&["audit", "--verify"]).code, 0);
     // digest.html is saved beside the workbook, with the chart as a file.
     let html = std::fs::read_to_string(
         s.env
