@@ -180,6 +180,15 @@ fn the_bureau_page_and_its_json_twin_tell_the_truth_behind_a_token() {
         .await;
         assert_eq!(code, 200);
         assert!(body.contains("unit_code"));
+        // The month's 工作通报 is offered too, as a Word document.
+        assert!(page.contains("工作通报_2025-06.docx"), "the notice's link");
+        let (code, body) = get(&s.url(&format!(
+            "/bureau/file/2025-06/{}?token={TOKEN}",
+            "%E5%85%AD%E5%AE%89%E5%B8%82%E6%B3%95%E5%BE%8B%E6%8F%B4%E5%8A%A9%E6%B0%91%E7%94%9F%E5%AE%9E%E4%BA%8B%E5%B7%A5%E4%BD%9C%E9%80%9A%E6%8A%A5_2025-06.docx"
+        )))
+        .await;
+        assert_eq!(code, 200);
+        assert!(body.starts_with("PK"), "a zip");
         // The year's review is listed and its files download.
         assert!(page.contains("id=\"review\""), "the review's entry");
         let (code, body) =
