@@ -23,6 +23,23 @@ impl Context {
         self.clock.now()
     }
 
+    /// `--received T`: when the county sent a file, in Beijing time and not after now.
+    pub fn received(&self, text: &str) -> crate::error::Result<crate::period::Moment> {
+        use crate::error::Error;
+        let at = crate::period::parse_instant(text).ok_or_else(|| {
+            Error::Usage(format!(
+                "--received {text:?}: expected the time the county sent the files, such as \"2025-07-03 10:00\" (Beijing time)"
+            ))
+        })?;
+        if at > self.now() {
+            return Err(Error::Usage(format!(
+                "--received {text:?} is later than now ({}): a file cannot have been sent in the future",
+                crate::period::instant_zh(&self.now())
+            )));
+        }
+        Ok(crate::period::Moment(at))
+    }
+
     /// The same context with the clock stopped at `now` (one job of the daemon).
     pub fn at(&self, now: DateTime<Tz>) -> Context {
         Context {

@@ -113,6 +113,20 @@ pub enum Command {
     },
     /// Run the schedules: ingest, reminders, the monthly report (SIGTERM/Ctrl-C to stop).
     Daemon,
+    /// Return a unit's month for correction (退回) with --reason; its contacts get a notice with
+    /// the month's template; --cancel withdraws an open return. --by: who (the staff's name).
+    Return {
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        period: Period,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[arg(long, default_value = "数据员")]
+        by: String,
+        #[arg(long)]
+        cancel: bool,
+    },
     /// The record (工作台账) of files taken and messages sent, for --year (default: the
     /// pipeline's), one --unit or all; --verify: no line changed or deleted (else exit 1).
     Audit {
@@ -245,7 +259,7 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Validate { files } => validate_files(&ctx, &files),
         Command::Ingest { paths, received } => {
             let received = match received {
-                Some(t) => Some(received_at(&ctx, &t)?),
+                Some(t) => Some(ctx.received(&t)?),
                 None => None,
             };
             let _lock = write_lock(&ctx, "ingest")?;
@@ -276,6 +290,20 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Daemon => crate::daemon::daemon_all(vec![ctx]),
         Command::Serve => serve(ctx),
         Command::Audit { year, unit, verify } => audit(&ctx, year, unit.as_deref(), verify),
+        Command::Return {
+            unit,
+            period,
+            reason,
+            by,
+            cancel,
+        } => {
+            let _lock = write_lock(&ctx, "return")?;
+            println!(
+                "{}",
+                crate::supervision::run_return(&ctx, &unit, period, &reason, &by, cancel)?
+            );
+            Ok(exit::OK)
+        }
         Command::Links => links(&ctx),
         Command::Status { period } => show_status(&ctx, period),
         Command::Sample {
@@ -689,22 +717,6 @@ fn send(ctx: &Context, period: Option<Period>) -> Result<i32> {
 
 /// Copies the files given into the inbox and polls the HTTP sources, as the daemon's ingest
 /// job does.
-/// `--received T`: a time in Beijing, not after now.
-fn received_at(ctx: &Context, text: &str) -> Result<period::Moment> {
-    let at = period::parse_instant(text).ok_or_else(|| {
-        Error::Usage(format!(
-            "--received {text:?}: expected the time the county sent the files, such as \"2025-07-03 10:00\" (Beijing time)"
-        ))
-    })?;
-    if at > ctx.now() {
-        return Err(Error::Usage(format!(
-            "--received {text:?} is later than now ({}): a file cannot have been sent in the future",
-            period::instant_zh(&ctx.now())
-        )));
-    }
-    Ok(period::Moment(at))
-}
-
 fn copy_in(ctx: &Context, paths: &[PathBuf], received: Option<period::Moment>) -> Result<()> {
     let copied = ingest::copy_into_inbox(&ctx.data_dir, paths, received)?;
     if !copied.is_empty() {
@@ -752,49 +764,5 @@ fn copy_in(ctx: &Context, paths: &[PathBuf], received: Option<period::Moment>) -
 }
 
 fn print_ingest(summary: &crate::ingest::Summary) {
-    for l in &summary.left {
-        println!("… {}：暂未收取——{}", l.name, l.reason);
-    }
-    if summary.files.is_empty() {
-        println!("收件箱中没有新文件。");
-        return;
-    }
-    // Many files: list only those that need attention; the counts say the rest.
-    let brief = summary.files.len() > 50;
-    for f in summary
-        .files
-        .iter()
-        .filter(|f| !brief || f.outcome != Outcome::Accepted)
-    {
-        println!(
-            "{} {}：{}（{} 行）→ {}",
-            mark(f.outcome),
-            f.file_name,
-            f.outcome.zh(),
-            f.rows_accepted,
-            f.stored_as
-        );
-        if f.outcome != Outcome::Accepted {
-            for line in f.problems.lines() {
-                println!("    {line}");
-            }
-        }
-    }
-    println!(
-        "共 {} 个文件：接收 {}，部分接收 {}，拒收 {}，重复 {}。",
-        summary.files.len(),
-        summary.count(Outcome::Accepted),
-        summary.count(Outcome::Partial),
-        summary.count(Outcome::Rejected),
-        summary.count(Outcome::Duplicate)
-    );
-}
-
-fn mark(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Accepted => "✓",
-        Outcome::Partial => "△",
-        Outcome::Rejected => "✗",
-        Outcome::Duplicate => "=",
-    }
+    print!("{}", summary.describe());
 }

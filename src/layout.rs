@@ -65,6 +65,11 @@ impl DataDir {
         self.0.join("outbox").join(pipeline)
     }
 
+    /// The returns for correction (退回): `supervision/returns.jsonl`.
+    pub fn returns(&self) -> PathBuf {
+        self.0.join("supervision").join("returns.jsonl")
+    }
+
     /// The record (工作台账): `audit/<year>.jsonl`.
     pub fn audit(&self) -> PathBuf {
         self.0.join("audit")

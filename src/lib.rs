@@ -34,6 +34,7 @@ pub mod schema;
 pub mod sources;
 pub mod status;
 pub mod store;
+pub mod supervision;
 pub mod texts;
 pub mod web;
 

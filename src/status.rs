@@ -270,6 +270,7 @@ pub fn render_from(
     );
     let mut missing = Vec::new();
     let mut to_explain = Vec::new();
+    let returns = crate::supervision::open_returns(data_dir, files)?;
     for s in status {
         match &s.latest {
             Some(l) => out.push_str(&format!(
@@ -289,6 +290,15 @@ pub fn render_from(
         }
         for p in &s.pending {
             out.push_str(&format!("      待说明：{p}\n"));
+        }
+        for r in returns.iter().filter(|r| r.unit == s.code) {
+            out.push_str(&format!(
+                "      已退回待修改：{}——{}（{}，{}）\n",
+                Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh()),
+                r.reason,
+                r.by,
+                r.at
+            ));
         }
         if !s.pending.is_empty() {
             to_explain.push(s.name.clone());

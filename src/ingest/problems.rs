@@ -57,3 +57,54 @@ pub(super) fn error_report(
     };
     pipeline.texts.body("error-report.txt", &values)
 }
+
+impl super::Summary {
+    /// What an ingest took, in words, for the command line: every file (only those that need
+    /// attention when there are many), the problems of those not accepted, the counts.
+    pub fn describe(&self) -> String {
+        use crate::store::Outcome;
+        let mark = |o: Outcome| match o {
+            Outcome::Accepted => "✓",
+            Outcome::Partial => "△",
+            Outcome::Rejected => "✗",
+            Outcome::Duplicate => "=",
+        };
+        let mut out = String::new();
+        for l in &self.left {
+            out.push_str(&format!("… {}：暂未收取——{}\n", l.name, l.reason));
+        }
+        if self.files.is_empty() {
+            out.push_str("收件箱中没有新文件。\n");
+            return out;
+        }
+        let brief = self.files.len() > 50;
+        for f in self
+            .files
+            .iter()
+            .filter(|f| !brief || f.outcome != Outcome::Accepted)
+        {
+            out.push_str(&format!(
+                "{} {}：{}（{} 行）→ {}\n",
+                mark(f.outcome),
+                f.file_name,
+                f.outcome.zh(),
+                f.rows_accepted,
+                f.stored_as
+            ));
+            if f.outcome != Outcome::Accepted {
+                for line in f.problems.lines() {
+                    out.push_str(&format!("    {line}\n"));
+                }
+            }
+        }
+        out.push_str(&format!(
+            "共 {} 个文件：接收 {}，部分接收 {}，拒收 {}，重复 {}。\n",
+            self.files.len(),
+            self.count(Outcome::Accepted),
+            self.count(Outcome::Partial),
+            self.count(Outcome::Rejected),
+            self.count(Outcome::Duplicate)
+        ));
+        out
+    }
+}

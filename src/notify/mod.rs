@@ -104,6 +104,8 @@ pub enum MessageKind {
     Held,
     /// Messages that could not be delivered, to the data staff (never noticed in turn).
     Notice,
+    /// A unit's month returned for correction (退回), to the unit's contacts.
+    Return,
 }
 
 impl MessageKind {
@@ -116,6 +118,7 @@ impl MessageKind {
             MessageKind::Receipt => "回执",
             MessageKind::Held => "转人工通知",
             MessageKind::Notice => "未送达通知",
+            MessageKind::Return => "退回通知",
         }
     }
 }

@@ -19,7 +19,7 @@ use minijinja::{Environment, UndefinedBehavior, Value, context};
 use std::path::Path;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
-const TEMPLATES: [(&str, &str, &[&str]); 12] = [
+const TEMPLATES: [(&str, &str, &[&str]); 13] = [
     ("digest.html", include_str!("digest.html"), &["body"]),
     (
         "digest.txt",
@@ -66,6 +66,11 @@ const TEMPLATES: [(&str, &str, &[&str]); 12] = [
         "notice.txt",
         include_str!("notice.txt"),
         &["title", "to", "body"],
+    ),
+    (
+        "return.txt",
+        include_str!("return.txt"),
+        &["subject", "body"],
     ),
     (
         "acceptance-report.txt",
@@ -324,6 +329,10 @@ pub fn example(name: &str) -> Value {
             missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
             pending => vec!["叶集区6月本月满意度低于90%（满意 12 人，回访 40 人）"],
             deadline_day => 5,
+        },
+        "return.txt" => context! {
+            unit => "霍邱县", period_zh => "2025年6月", reason => "刑事案件数与台账不符，请核实",
+            now => "2025年7月8日 10:00",
         },
         "acceptance-report.txt" => context! {
             year => 2025, provisional => false,

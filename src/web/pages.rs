@@ -605,6 +605,15 @@ pub(super) fn county_page(
             rows => ser(grid_view(&rows)),
             rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code))),
             pending => ser(to_explain(&board, unit, ctx.pipeline.year(), &base)),
+            returned => ser(crate::supervision::open_returns(&ctx.data_dir, &board.files)?
+                .into_iter()
+                .filter(|r| r.unit == unit.code)
+                .map(|r| minijinja::context! {
+                    month => Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh()),
+                    reason => r.reason, at => r.at,
+                    template_href => format!("{base}/template?period={}", r.period),
+                })
+                .collect::<Vec<_>>()),
             template_href => format!("{base}/template?period={period}"),
             template_month => period.zh(),
             templates => ser((1..=12)

@@ -129,12 +129,12 @@ pub fn pipeline(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
     path
 }
 
-struct Setup {
-    env: Env,
+pub struct Setup {
+    pub env: Env,
     _dir: tempfile::TempDir,
 }
 
-fn setup(edits: &[(&str, &str)]) -> Setup {
+pub fn setup(edits: &[(&str, &str)]) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let env = Env::with_pipeline(&pipeline(dir.path(), edits));
     let r = env.run(&[
@@ -147,7 +147,7 @@ fn setup(edits: &[(&str, &str)]) -> Setup {
     Setup { env, _dir: dir }
 }
 
-fn run_with(env: &Env, url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
+pub fn run_with(env: &Env, url: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
     let mut vars = vec![("FAYUAN_SMTP_URL", url)];
     vars.extend_from_slice(extra_env);
     let mut all = vec!["--as-of", "2025-07-06 09:00"];

@@ -22,6 +22,7 @@ mod review;
 mod shipped;
 mod sim;
 mod store;
+mod supervision;
 mod support;
 mod templates;
 mod web;

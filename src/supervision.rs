@@ -1,0 +1,229 @@
+//! 指导督促 (issue 25): a unit's month returned for correction (退回). The data staff return it
+//! with a reason (`fayuan return`); the unit's contacts get a 退回通知 with the month's template;
+//! `status` and the unit's page show 已退回待修改 with the reason until a new version of that month
+//! arrives, which closes it; `fayuan return --cancel` withdraws it. Every return and withdrawal is
+//! on the record (工作台账).
+//!
+//! Invariants: the returns are an append-only ledger (`supervision/returns.jsonl`); whether a
+//! return is open is decided from that ledger and the store alone (the last word on the
+//! unit-month is a return, and no file with that unit's rows for that month was accepted after
+//! it); a return's notice is one message, made once (its id is the return's).
+
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::layout::DataDir;
+use crate::ledger::Ledger;
+use crate::period::{self, Moment, Period};
+use crate::store::{FileEntry, Outcome, Store};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// One line of the returns ledger.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReturnRecord {
+    pub at: Moment,
+    pub unit: String,
+    pub period: String,
+    pub reason: String,
+    /// The staff member who returned (or withdrew) it.
+    pub by: String,
+    /// A withdrawal of the return before it.
+    #[serde(default)]
+    pub cancel: bool,
+}
+
+/// A return still waiting for the unit's new version.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenReturn {
+    pub unit: String,
+    pub period: String,
+    pub reason: String,
+    pub by: String,
+    /// When it was returned (`2025-07-08 10:00`).
+    pub at: String,
+}
+
+fn ledger(data_dir: &DataDir) -> Ledger<ReturnRecord> {
+    Ledger::at(data_dir.returns())
+}
+
+/// The returns still open, from the ledger and the store's files.
+pub fn open_returns(data_dir: &DataDir, files: &[FileEntry]) -> Result<Vec<OpenReturn>> {
+    let records = ledger(data_dir).read()?;
+    let mut last: Vec<&ReturnRecord> = Vec::new();
+    for r in &records {
+        last.retain(|x| !(x.unit == r.unit && x.period == r.period));
+        last.push(r);
+    }
+    Ok(last
+        .into_iter()
+        .filter(|r| !r.cancel)
+        .filter(|r| {
+            let at = period::instant_text(&r.at.0);
+            !files.iter().any(|f| {
+                matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
+                    && f.arrived_at > at
+                    && f.unit_codes.split(',').any(|c| c == r.unit)
+                    && f.periods.split(',').any(|p| p == r.period)
+            })
+        })
+        .map(|r| OpenReturn {
+            unit: r.unit.clone(),
+            period: r.period.clone(),
+            reason: r.reason.clone(),
+            by: r.by.clone(),
+            at: r.at.minute(),
+        })
+        .collect())
+}
+
+/// `fayuan return` from the command line: the return, its notice sent at once (what cannot be
+/// sent now waits in the outbox for the delivery rounds), and what happened, in words.
+pub fn run_return(
+    ctx: &crate::app::Context,
+    unit: &str,
+    period: Period,
+    reason: &str,
+    by: &str,
+    cancel: bool,
+) -> Result<String> {
+    let p = &ctx.pipeline;
+    let id = return_month(
+        &ctx.data_dir,
+        p,
+        unit,
+        period,
+        reason,
+        by,
+        cancel,
+        ctx.now(),
+    )?;
+    let name = p.unit(unit).map_or(unit.to_string(), |u| u.name.clone());
+    let Some(id) = id else {
+        return Ok(if cancel {
+            format!("已撤销对{name}{}的退回。", period.zh())
+        } else {
+            format!(
+                "已退回{name}{}（该单位无联系邮箱，未发通知）。",
+                period.zh()
+            )
+        });
+    };
+    let settings = crate::notify::Settings::resolve(p, ctx.clock)?;
+    let sent = crate::app::runtime()?.block_on(crate::notify::deliver_message(
+        &ctx.data_dir,
+        p,
+        &id,
+        &settings,
+    ));
+    Ok(match sent {
+        Ok(_) => format!("已退回{name}{}，退回通知已发出（{id}）。", period.zh()),
+        Err(e) => format!(
+            "已退回{name}{}；退回通知暂未送达，已留在发件箱中自动重试（{e}）。",
+            period.zh()
+        ),
+    })
+}
+
+/// `fayuan return`: records the return (or, with `cancel`, its withdrawal), puts it on the
+/// record, and (a return) makes the unit's 退回通知 with the month's template. Returns the
+/// notice's id, if one was made.
+#[allow(clippy::too_many_arguments)] // what a person types: unit, month, reason, who, cancel
+pub fn return_month(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    unit: &str,
+    period: Period,
+    reason: &str,
+    by: &str,
+    cancel: bool,
+    now: DateTime<Tz>,
+) -> Result<Option<String>> {
+    let u = pipeline.unit(unit).ok_or_else(|| {
+        Error::Usage(format!(
+            "--unit {unit}: not a unit of the pipeline {}",
+            pipeline.name()
+        ))
+    })?;
+    let reason = reason.trim();
+    if !cancel && (reason.is_empty() || reason.chars().count() > 500) {
+        return Err(Error::Usage(
+            "--reason: why the month is returned, 1 to 500 characters".into(),
+        ));
+    }
+    let open = open_returns(data_dir, &Store::open(data_dir).files()?)?
+        .into_iter()
+        .any(|r| r.unit == unit && r.period == period.to_string());
+    if cancel && !open {
+        return Err(Error::Usage(format!(
+            "{} {}: no open return to withdraw",
+            u.name,
+            period.zh()
+        )));
+    }
+    let record = ReturnRecord {
+        at: now.into(),
+        unit: unit.to_string(),
+        period: period.to_string(),
+        reason: reason.to_string(),
+        by: by.to_string(),
+        cancel,
+    };
+    ledger(data_dir).append(&record)?;
+    let key = format!("return {unit} {period} {}", record.at.minute());
+    crate::audit::record(
+        data_dir,
+        now.into(),
+        vec![crate::audit::New {
+            kind: if cancel {
+                "return_cancelled"
+            } else {
+                "returned"
+            },
+            key: key.clone(),
+            unit: unit.to_string(),
+            period: period.to_string(),
+            who: by.to_string(),
+            what: if cancel {
+                format!("撤销对{}{}的退回", u.name, period.zh())
+            } else {
+                format!("退回{}{}：{reason}", u.name, period.zh())
+            },
+        }],
+    )?;
+    if cancel {
+        return Ok(None);
+    }
+    let Some(contact) = u.contact.clone() else {
+        tracing::warn!(unit = %u.name, "no contact: the return is recorded, no notice sent");
+        return Ok(None);
+    };
+    let p = &pipeline.def.pipeline;
+    let values = minijinja::context! {
+        title => p.title.clone(), city => p.city.clone(), office => p.office.clone(),
+        unit => u.name.clone(), period_zh => period.zh(), reason,
+        now => period::instant_zh(&now),
+    };
+    let (subject, text) = pipeline.texts.message("return.txt", &values)?;
+    let template = crate::report::template::render(pipeline, u, period)?;
+    let template_name = crate::report::template::file_name(u, period);
+    let id = format!("return-{unit}-{period}-{}", now.format("%Y%m%dT%H%M%S"));
+    crate::notify::post(
+        data_dir,
+        pipeline,
+        crate::notify::Letter {
+            id: &id,
+            kind: crate::notify::MessageKind::Return,
+            period,
+            to: std::slice::from_ref(&contact),
+            cc: &pipeline.def.email.cc,
+            subject: &subject,
+            text: &text,
+            attachment: Some((&template_name, template)),
+            in_reply_to: None,
+        },
+        now,
+    )?;
+    Ok(Some(id))
+}

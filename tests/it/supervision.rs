@@ -1,0 +1,180 @@
+//! 指导督促 (issue 25): a month returned for correction, through the real binary and a real SMTP
+//! server — the notice, status and the unit's page, the record, closed by the new version.
+
+use crate::email::{Server, free_port, python_ready, setup};
+use fayuan::store::FileEntry;
+
+#[test]
+fn a_returned_month_is_told_shown_recorded_and_closed_by_the_new_version() {
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[]);
+    let env = &s.env;
+    let server = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let reason = "刑事案件数与台账不符，请核实";
+    let r = env.run_env(
+        &[
+            "--as-of",
+            "2025-07-08 10:00",
+            "return",
+            "--unit",
+            "341522",
+            "--period",
+            "2025-06",
+            "--reason",
+            reason,
+            "--by",
+            "张三",
+        ],
+        &[("FAYUAN_SMTP_URL", &url)],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("已退回霍邱县2025年6月，退回通知已发出"),
+        "{}",
+        r.stdout
+    );
+    // One notice, to 霍邱县's contact (the data staff in copy), with the reason and the template.
+    let got = server.received();
+    let to_county: Vec<_> = got
+        .iter()
+        .filter(|(rcpt, _)| {
+            rcpt.ends_with("huoqiu@example.gov.cn.eml") || rcpt == "huoqiu@example.gov.cn"
+        })
+        .collect();
+    assert_eq!(
+        to_county.len(),
+        1,
+        "{:?}",
+        got.iter().map(|g| &g.0).collect::<Vec<_>>()
+    );
+    let msg = mail_parser::MessageParser::default()
+        .parse(&to_county[0].1)
+        .unwrap();
+    assert_eq!(
+        msg.subject(),
+        Some("【法律援助民生实事】霍邱县2025年6月月报退回修改")
+    );
+    assert!(msg.body_text(0).unwrap().contains(reason));
+    use mail_parser::MimeHeaders;
+    assert!(
+        msg.attachments()
+            .any(|a| a.attachment_name() == Some("霍邱县_2025-06_月报表.xlsx"))
+    );
+    // status and the record say so.
+    let status = |at: &str| {
+        env.run(&["--as-of", at, "status", "--period", "2025-06"])
+            .stdout
+    };
+    let st = status("2025-07-08 11:00");
+    assert!(
+        st.contains(&format!(
+            "已退回待修改：2025年6月——{reason}（张三，2025-07-08 10:00）"
+        )),
+        "{st}"
+    );
+    let audit = env.run(&["audit", "--unit", "341522"]).stdout;
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("张三") && l.contains(reason)),
+        "{audit}"
+    );
+    // Nothing to withdraw for another month.
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-08 12:00",
+        "return",
+        "--unit",
+        "341522",
+        "--period",
+        "2025-05",
+        "--cancel",
+    ]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    // The corrected June arrives: the return is closed.
+    let row = crate::shipped::shipped_rows(6)
+        .into_iter()
+        .find(|r| r["unit_code"] == "341522" && r["period"] == "2025-06")
+        .unwrap();
+    let keys: [&str; 14] = [
+        "unit_code",
+        "period",
+        "cases_approved",
+        "cases_criminal",
+        "cases_civil",
+        "cases_admin",
+        "cases_closed",
+        "funds_received",
+        "spend_total",
+        "spend_case",
+        "complaints",
+        "complaints_resolved",
+        "surveyed",
+        "satisfied",
+    ];
+    let mut criminal: i64 = row["cases_criminal"].parse().unwrap();
+    let mut civil: i64 = row["cases_civil"].parse().unwrap();
+    criminal += 1;
+    civil -= 1;
+    let values: Vec<String> = keys
+        .iter()
+        .map(|k| match *k {
+            "cases_criminal" => criminal.to_string(),
+            "cases_civil" => civil.to_string(),
+            _ => row[*k].clone(),
+        })
+        .collect();
+    env.drop_in(
+        "霍邱县_2025-06_更正.csv",
+        format!("{}\n{}\n", keys.join(","), values.join(",")).as_bytes(),
+    );
+    let r = env.run(&["--as-of", "2025-07-09 09:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let files: Vec<FileEntry> = env.store().files().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f.file_name == "霍邱县_2025-06_更正.csv" && f.periods == "2025-06")
+    );
+    let st = status("2025-07-09 10:00");
+    assert!(!st.contains("已退回待修改"), "{st}");
+    // A second return, withdrawn: shown, then gone; both on the record.
+    let r = env.run_env(
+        &[
+            "--as-of",
+            "2025-07-10 10:00",
+            "return",
+            "--unit",
+            "341522",
+            "--period",
+            "2025-06",
+            "--reason",
+            "满意人数请核对",
+            "--by",
+            "李四",
+        ],
+        &[("FAYUAN_SMTP_URL", &url)],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(status("2025-07-10 11:00").contains("满意人数请核对"));
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-10 12:00",
+        "return",
+        "--unit",
+        "341522",
+        "--period",
+        "2025-06",
+        "--cancel",
+        "--by",
+        "李四",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!status("2025-07-10 13:00").contains("已退回待修改"));
+    let audit = env.run(&["audit", "--unit", "341522"]).stdout;
+    assert!(audit.contains("撤销对霍邱县2025年6月的退回"), "{audit}");
+    assert_eq!(env.run(&["audit", "--verify"]).code, 0);
+}
