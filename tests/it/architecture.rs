@@ -388,6 +388,8 @@ fn no_internal_impossibility_is_a_usage_error() {
         "Error::Usage outside the places that read what a person gives",
         &[
             "src/cli.rs",
+            "src/app.rs",
+            "src/supervision.rs",
             "src/config/mod.rs",
             "src/daemon/mod.rs",
             "src/notify/deliver.rs",
