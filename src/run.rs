@@ -106,11 +106,50 @@ fn analyse(
         submissions: &submissions,
         files: &files,
         previous: previous.as_deref(),
-        extra_alerts: machinery_alerts(ctx, period),
+        extra_alerts: {
+            let mut extra = machinery_alerts(ctx, period);
+            extra.extend(returned_alerts(ctx, period, &files)?);
+            extra
+        },
         rejected_after,
         last_year: last_year.as_ref(),
     })?;
     Ok((analysis, files))
+}
+
+/// The months of the report's year (up to `period`) returned for correction and not corrected
+/// yet: their figures are in use, marked 已退回待修改 (an alert, so the digest, the workbook and
+/// alerts.csv all say it).
+fn returned_alerts(
+    ctx: &Context,
+    period: Period,
+    files: &[crate::store::FileEntry],
+) -> Result<Vec<analyze::Alert>> {
+    let open = crate::supervision::open_returns(&ctx.data_dir, files)?;
+    Ok(open
+        .into_iter()
+        .filter_map(|r| {
+            let p = Period::parse(&r.period)?;
+            if p.year() != period.year() || p > period {
+                return None;
+            }
+            let ord = ctx.pipeline.units.iter().position(|u| u.code == r.unit)? as i64;
+            Some(analyze::Alert {
+                rule: "returned",
+                severity: analyze::Severity::Warning,
+                unit_code: r.unit.clone(),
+                unit_name: ctx.pipeline.unit(&r.unit)?.name.clone(),
+                ord,
+                message: format!(
+                    "{}数据已退回待修改：{}（{}，{} 退回）",
+                    p.zh(),
+                    r.reason,
+                    r.by,
+                    r.at
+                ),
+            })
+        })
+        .collect())
 }
 
 /// Alerts about the machinery for the report of `period`: HTTP sources whose last poll failed,

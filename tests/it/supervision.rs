@@ -82,6 +82,19 @@ fn a_returned_month_is_told_shown_recorded_and_closed_by_the_new_version() {
             .any(|l| l.contains("张三") && l.contains(reason)),
         "{audit}"
     );
+    // The report marks the figures in use: an alert the digest and the workbook carry.
+    let report = |at: &str| {
+        let r = env.run(&["--as-of", at, "run", "--no-email", "--period", "2025-06"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        std::fs::read_to_string(env.tmp.path().join("output/luan-2025/2025-06/digest.txt")).unwrap()
+    };
+    let digest = report("2025-07-08 11:30");
+    assert!(
+        digest.contains(&format!(
+            "霍邱县：2025年6月数据已退回待修改：{reason}（张三，2025-07-08 10:00 退回）"
+        )),
+        "{digest}"
+    );
     // Nothing to withdraw for another month.
     let r = env.run(&[
         "--as-of",
@@ -141,6 +154,7 @@ fn a_returned_month_is_told_shown_recorded_and_closed_by_the_new_version() {
     );
     let st = status("2025-07-09 10:00");
     assert!(!st.contains("已退回待修改"), "{st}");
+    assert!(!report("2025-07-09 10:30").contains("已退回待修改"));
     // A second return, withdrawn: shown, then gone; both on the record.
     let r = env.run_env(
         &[
