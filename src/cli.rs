@@ -127,6 +127,20 @@ pub enum Command {
         #[arg(long)]
         cancel: bool,
     },
+    /// Supervision items (督办事项): open one on --unit with --text and --due (2025-08-15),
+    /// --close N, or list the open ones; --by: who.
+    Supervise {
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long)]
+        due: Option<String>,
+        #[arg(long)]
+        close: Option<u32>,
+        #[arg(long, default_value = "数据员")]
+        by: String,
+    },
     /// The record (工作台账) of files taken and messages sent, for --year (default: the
     /// pipeline's), one --unit or all; --verify: no line changed or deleted (else exit 1).
     Audit {
@@ -290,6 +304,29 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Daemon => crate::daemon::daemon_all(vec![ctx]),
         Command::Serve => serve(ctx),
         Command::Audit { year, unit, verify } => audit(&ctx, year, unit.as_deref(), verify),
+        Command::Supervise {
+            unit,
+            text,
+            due,
+            close,
+            by,
+        } => {
+            let _lock = write_lock(&ctx, "supervise")?;
+            println!(
+                "{}",
+                crate::supervision::supervise(
+                    &ctx.data_dir,
+                    &ctx.pipeline,
+                    unit.as_deref(),
+                    text.as_deref(),
+                    due.as_deref(),
+                    close,
+                    &by,
+                    ctx.now()
+                )?
+            );
+            Ok(exit::OK)
+        }
         Command::Return {
             unit,
             period,
@@ -514,21 +551,7 @@ fn serve(ctx: Context) -> Result<i32> {
 
 /// `fayuan links`: `<code> <name> <url of the unit's page>` per unit (SPEC §10).
 fn links(ctx: &Context) -> Result<i32> {
-    let p = &ctx.pipeline;
-    let secret = crate::web::secret(p).ok_or_else(|| {
-        Error::Usage(format!(
-            "{}: set it (at least 16 characters); the unit links are derived from it",
-            p.def.web.secret_env
-        ))
-    })?;
-    for u in &p.units {
-        println!(
-            "{} {} {}",
-            u.code,
-            u.name,
-            crate::web::unit_url(p, &secret, &u.code)
-        );
-    }
+    print!("{}", crate::web::links(&ctx.pipeline)?);
     Ok(exit::OK)
 }
 

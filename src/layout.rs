@@ -70,6 +70,11 @@ impl DataDir {
         self.0.join("supervision").join("returns.jsonl")
     }
 
+    /// The supervision items (督办事项): `supervision/items.jsonl`.
+    pub fn supervision_items(&self) -> PathBuf {
+        self.0.join("supervision").join("items.jsonl")
+    }
+
     /// The record (工作台账): `audit/<year>.jsonl`.
     pub fn audit(&self) -> PathBuf {
         self.0.join("audit")

@@ -109,6 +109,7 @@ fn analyse(
         extra_alerts: {
             let mut extra = machinery_alerts(ctx, period);
             extra.extend(returned_alerts(ctx, period, &files)?);
+            extra.extend(supervision_alerts(ctx)?);
             extra
         },
         rejected_after,
@@ -146,6 +147,36 @@ fn returned_alerts(
                     r.reason,
                     r.by,
                     r.at
+                ),
+            })
+        })
+        .collect())
+}
+
+/// The supervision items still open, in every digest until the staff close them; an overdue one
+/// is 严重.
+fn supervision_alerts(ctx: &Context) -> Result<Vec<analyze::Alert>> {
+    Ok(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
+        .into_iter()
+        .filter_map(|i| {
+            let ord = ctx.pipeline.units.iter().position(|u| u.code == i.unit)? as i64;
+            Some(analyze::Alert {
+                rule: "supervision",
+                severity: if i.overdue {
+                    analyze::Severity::Critical
+                } else {
+                    analyze::Severity::Info
+                },
+                unit_code: i.unit.clone(),
+                unit_name: ctx.pipeline.unit(&i.unit)?.name.clone(),
+                ord,
+                message: format!(
+                    "督办事项 {}{}：{}（期限 {}，{} 交办）",
+                    i.id,
+                    if i.overdue { "已逾期" } else { "" },
+                    i.text,
+                    i.due,
+                    i.by
                 ),
             })
         })

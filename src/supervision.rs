@@ -227,3 +227,173 @@ pub fn return_month(
     )?;
     Ok(Some(id))
 }
+
+/// One line of the supervision items' ledger (督办事项): opened, or closed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ItemRecord {
+    pub at: Moment,
+    /// 1, 2, … in the order opened.
+    pub id: u32,
+    pub unit: String,
+    pub text: String,
+    /// The day it is due (`2025-08-15`).
+    pub due: String,
+    pub by: String,
+    #[serde(default)]
+    pub close: bool,
+}
+
+/// An item still open.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenItem {
+    pub id: u32,
+    pub unit: String,
+    pub text: String,
+    pub due: String,
+    pub by: String,
+    pub opened: String,
+    /// Past its due day (the end of it, Beijing time).
+    pub overdue: bool,
+}
+
+fn items(data_dir: &DataDir) -> Ledger<ItemRecord> {
+    Ledger::at(data_dir.supervision_items())
+}
+
+/// The items still open, as of `now`.
+pub fn open_items(data_dir: &DataDir, now: DateTime<Tz>) -> Result<Vec<OpenItem>> {
+    let records = items(data_dir).read()?;
+    let today = now.date_naive();
+    Ok(records
+        .iter()
+        .filter(|r| !r.close && !records.iter().any(|c| c.close && c.id == r.id))
+        .map(|r| OpenItem {
+            id: r.id,
+            unit: r.unit.clone(),
+            text: r.text.clone(),
+            due: r.due.clone(),
+            by: r.by.clone(),
+            opened: r.at.minute(),
+            overdue: chrono::NaiveDate::parse_from_str(&r.due, "%Y-%m-%d").is_ok_and(|d| today > d),
+        })
+        .collect())
+}
+
+/// `fayuan supervise`: opens an item on a unit (`text` and `due`), closes item `close`, or (with
+/// neither) lists the open ones. Every opening and closing is on the record.
+#[allow(clippy::too_many_arguments)] // what a person types
+pub fn supervise(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    unit: Option<&str>,
+    text: Option<&str>,
+    due: Option<&str>,
+    close: Option<u32>,
+    by: &str,
+    now: DateTime<Tz>,
+) -> Result<String> {
+    let name = |code: &str| {
+        pipeline
+            .unit(code)
+            .map_or(code.to_string(), |u| u.name.clone())
+    };
+    let record = |kind: &'static str, key: String, unit: &str, what: String| {
+        crate::audit::record(
+            data_dir,
+            now.into(),
+            vec![crate::audit::New {
+                kind,
+                key,
+                unit: unit.to_string(),
+                period: String::new(),
+                who: by.to_string(),
+                what,
+            }],
+        )
+    };
+    if let Some(id) = close {
+        let Some(item) = open_items(data_dir, now)?.into_iter().find(|i| i.id == id) else {
+            return Err(Error::Usage(format!(
+                "--close {id}: no open supervision item {id}"
+            )));
+        };
+        items(data_dir).append(&ItemRecord {
+            at: now.into(),
+            id,
+            unit: item.unit.clone(),
+            text: item.text.clone(),
+            due: item.due.clone(),
+            by: by.to_string(),
+            close: true,
+        })?;
+        record(
+            "supervision_closed",
+            format!("item {id} closed"),
+            &item.unit,
+            format!("办结督办事项 {id}：{}", item.text),
+        )?;
+        return Ok(format!("督办事项 {id}（{}）已办结。", name(&item.unit)));
+    }
+    let (Some(unit), Some(text), Some(due)) = (unit, text, due) else {
+        let open = open_items(data_dir, now)?;
+        if open.is_empty() {
+            return Ok("没有未办结的督办事项。".into());
+        }
+        return Ok(open
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}. {}：{}（期限 {}{}；{} 于 {} 交办）",
+                    i.id,
+                    name(&i.unit),
+                    i.text,
+                    i.due,
+                    if i.overdue { "，已逾期" } else { "" },
+                    i.by,
+                    i.opened
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"));
+    };
+    if pipeline.unit(unit).is_none() {
+        return Err(Error::Usage(format!(
+            "--unit {unit}: not a unit of the pipeline"
+        )));
+    }
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 500 {
+        return Err(Error::Usage("--text: the item, 1 to 500 characters".into()));
+    }
+    if chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").is_err() {
+        return Err(Error::Usage(format!(
+            "--due {due:?}: a day such as 2025-08-15"
+        )));
+    }
+    let id = items(data_dir)
+        .read()?
+        .iter()
+        .map(|r| r.id)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    items(data_dir).append(&ItemRecord {
+        at: now.into(),
+        id,
+        unit: unit.to_string(),
+        text: text.to_string(),
+        due: due.to_string(),
+        by: by.to_string(),
+        close: false,
+    })?;
+    record(
+        "supervision_opened",
+        format!("item {id} opened"),
+        unit,
+        format!("交办督办事项 {id}：{text}（期限 {due}）"),
+    )?;
+    Ok(format!(
+        "已交办督办事项 {id}：{}——{text}（期限 {due}）。",
+        name(unit)
+    ))
+}

@@ -57,6 +57,20 @@ pub fn secret(p: &crate::config::Pipeline) -> Option<Vec<u8>> {
         .map(String::into_bytes)
 }
 
+/// `fayuan links`: `<code> <name> <url>` a line per unit.
+pub fn links(p: &crate::config::Pipeline) -> crate::error::Result<String> {
+    let secret = secret(p).ok_or_else(|| {
+        crate::error::Error::Usage(format!(
+            "{}: set it (at least 16 characters); the unit links are derived from it",
+            p.def.web.secret_env
+        ))
+    })?;
+    Ok(p.units
+        .iter()
+        .map(|u| format!("{} {} {}\n", u.code, u.name, unit_url(p, &secret, &u.code)))
+        .collect())
+}
+
 /// A unit's page as people open it: `public_url` (or `http://<listen>`) + its path.
 pub fn unit_url(p: &crate::config::Pipeline, secret: &[u8], code: &str) -> String {
     let base = p

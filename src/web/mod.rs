@@ -18,7 +18,7 @@ mod auth;
 mod pages;
 mod upload;
 
-pub use auth::{same_secret, secret, unit_path, unit_token, unit_url};
+pub use auth::{links, same_secret, secret, unit_path, unit_token, unit_url};
 
 use crate::app::Context;
 use crate::error::{Error, Result};

@@ -390,6 +390,7 @@ fn no_internal_impossibility_is_a_usage_error() {
             "src/cli.rs",
             "src/app.rs",
             "src/supervision.rs",
+            "src/web/auth.rs",
             "src/config/mod.rs",
             "src/daemon/mod.rs",
             "src/notify/deliver.rs",

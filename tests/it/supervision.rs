@@ -192,3 +192,102 @@ fn a_returned_month_is_told_shown_recorded_and_closed_by_the_new_version() {
     assert!(audit.contains("撤销对霍邱县2025年6月的退回"), "{audit}");
     assert_eq!(env.run(&["audit", "--verify"]).code, 0);
 }
+
+#[test]
+fn a_supervision_item_stays_in_every_report_until_closed_and_is_critical_when_overdue() {
+    let env = crate::support::Env::new();
+    env.drop_samples_except(&[]);
+    assert_eq!(env.run(&["--as-of", "2025-07-04 09:00", "ingest"]).code, 0);
+    let text = "支出率连续三个月低于序时进度，请书面说明原因及整改措施";
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-06 10:00",
+        "supervise",
+        "--unit",
+        "341503",
+        "--text",
+        text,
+        "--due",
+        "2025-07-20",
+        "--by",
+        "王五",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("已交办督办事项 1：裕安区"),
+        "{}",
+        r.stdout
+    );
+    // A bad due day or an unknown unit: refused, nothing opened.
+    assert_eq!(
+        env.run(&[
+            "supervise",
+            "--unit",
+            "341503",
+            "--text",
+            "x",
+            "--due",
+            "下周"
+        ])
+        .code,
+        2
+    );
+    assert_eq!(
+        env.run(&[
+            "supervise",
+            "--unit",
+            "999999",
+            "--text",
+            "x",
+            "--due",
+            "2025-07-20"
+        ])
+        .code,
+        2
+    );
+    let report = |at: &str| {
+        let r = env.run(&["--as-of", at, "run", "--no-email", "--period", "2025-06"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        crate::indicators::read_twin(&env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"))
+            .into_iter()
+            .filter(|a| a["rule"] == "supervision")
+            .collect::<Vec<_>>()
+    };
+    // Before the due day: a 提示 in the report; the day after it: 严重, 已逾期.
+    let a = report("2025-07-10 09:00");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0]["severity"], "info");
+    assert!(a[0]["message"].contains(text), "{a:?}");
+    let a = report("2025-07-21 09:00");
+    assert_eq!(a[0]["severity"], "critical");
+    assert!(a[0]["message"].contains("督办事项 1已逾期"), "{a:?}");
+    // The list, then the close; closed items leave the report; both on the record, with who.
+    let r = env.run(&["--as-of", "2025-07-21 10:00", "supervise"]);
+    assert!(
+        r.stdout.contains("1. 裕安区：") && r.stdout.contains("已逾期"),
+        "{}",
+        r.stdout
+    );
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-22 10:00",
+        "supervise",
+        "--close",
+        "1",
+        "--by",
+        "王五",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        env.run(&["supervise", "--close", "1"]).code,
+        2,
+        "closed already"
+    );
+    assert!(report("2025-07-23 09:00").is_empty());
+    let audit = env.run(&["audit", "--unit", "341503"]).stdout;
+    assert!(
+        audit.contains("交办督办事项 1") && audit.contains("办结督办事项 1"),
+        "{audit}"
+    );
+    assert_eq!(env.run(&["audit", "--verify"]).code, 0);
+}
