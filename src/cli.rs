@@ -304,43 +304,8 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Daemon => crate::daemon::daemon_all(vec![ctx]),
         Command::Serve => serve(ctx),
         Command::Audit { year, unit, verify } => audit(&ctx, year, unit.as_deref(), verify),
-        Command::Supervise {
-            unit,
-            text,
-            due,
-            close,
-            by,
-        } => {
-            let _lock = write_lock(&ctx, "supervise")?;
-            println!(
-                "{}",
-                crate::supervision::supervise(
-                    &ctx.data_dir,
-                    &ctx.pipeline,
-                    unit.as_deref(),
-                    text.as_deref(),
-                    due.as_deref(),
-                    close,
-                    &by,
-                    ctx.now()
-                )?
-            );
-            Ok(exit::OK)
-        }
-        Command::Return {
-            unit,
-            period,
-            reason,
-            by,
-            cancel,
-        } => {
-            let _lock = write_lock(&ctx, "return")?;
-            println!(
-                "{}",
-                crate::supervision::run_return(&ctx, &unit, period, &reason, &by, cancel)?
-            );
-            Ok(exit::OK)
-        }
+        Command::Supervise { .. } => supervise(&ctx, args.command),
+        Command::Return { .. } => return_month(&ctx, args.command),
         Command::Links => links(&ctx),
         Command::Status { period } => show_status(&ctx, period),
         Command::Sample {
@@ -510,6 +475,48 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
     for l in ingest::left_in_inbox(&ctx.data_dir)? {
         println!("收件箱中未收取：{}——{}", l.name, l.reason);
     }
+    Ok(exit::OK)
+}
+
+/// `fayuan return`: a unit's month back for correction (or the return withdrawn).
+fn return_month(ctx: &Context, command: Command) -> Result<i32> {
+    let Command::Return {
+        unit,
+        period,
+        reason,
+        by,
+        cancel,
+    } = command
+    else {
+        return Err(Error::Internal("return_month: not a return".into()));
+    };
+    let _lock = write_lock(ctx, "return")?;
+    let said = crate::supervision::run_return(ctx, &unit, period, &reason, &by, cancel)?;
+    println!("{said}");
+    Ok(exit::OK)
+}
+
+/// `fayuan supervise`: a supervision item opened, closed, or the open ones listed.
+fn supervise(ctx: &Context, command: Command) -> Result<i32> {
+    let Command::Supervise {
+        unit,
+        text,
+        due,
+        close,
+        by,
+    } = command
+    else {
+        return Err(Error::Internal("supervise: not a supervise".into()));
+    };
+    let _lock = write_lock(ctx, "supervise")?;
+    let item = crate::supervision::Item {
+        unit: unit.as_deref(),
+        text: text.as_deref(),
+        due: due.as_deref(),
+    };
+    let said =
+        crate::supervision::supervise(&ctx.data_dir, &ctx.pipeline, item, close, &by, ctx.now())?;
+    println!("{said}");
     Ok(exit::OK)
 }
 

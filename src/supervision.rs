@@ -279,15 +279,49 @@ pub fn open_items(data_dir: &DataDir, now: DateTime<Tz>) -> Result<Vec<OpenItem>
         .collect())
 }
 
-/// `fayuan supervise`: opens an item on a unit (`text` and `due`), closes item `close`, or (with
-/// neither) lists the open ones. Every opening and closing is on the record.
-#[allow(clippy::too_many_arguments)] // what a person types
+/// What `fayuan supervise` was given for a new item.
+pub struct Item<'a> {
+    pub unit: Option<&'a str>,
+    pub text: Option<&'a str>,
+    pub due: Option<&'a str>,
+}
+
+/// Puts an item's opening or closing on the record.
+fn record_item(data_dir: &DataDir, now: DateTime<Tz>, by: &str, r: &ItemRecord) -> Result<()> {
+    let (kind, key, what) = if r.close {
+        (
+            "supervision_closed",
+            format!("item {} closed", r.id),
+            format!("办结督办事项 {}：{}", r.id, r.text),
+        )
+    } else {
+        (
+            "supervision_opened",
+            format!("item {} opened", r.id),
+            format!("交办督办事项 {}：{}（期限 {}）", r.id, r.text, r.due),
+        )
+    };
+    crate::audit::record(
+        data_dir,
+        now.into(),
+        vec![crate::audit::New {
+            kind,
+            key,
+            unit: r.unit.clone(),
+            period: String::new(),
+            who: by.to_string(),
+            what,
+        }],
+    )?;
+    Ok(())
+}
+
+/// `fayuan supervise`: opens an item on a unit (its unit, text and due day), closes item
+/// `close`, or (given neither) lists the open ones. Every opening and closing is on the record.
 pub fn supervise(
     data_dir: &DataDir,
     pipeline: &Pipeline,
-    unit: Option<&str>,
-    text: Option<&str>,
-    due: Option<&str>,
+    item: Item,
     close: Option<u32>,
     by: &str,
     now: DateTime<Tz>,
@@ -297,64 +331,27 @@ pub fn supervise(
             .unit(code)
             .map_or(code.to_string(), |u| u.name.clone())
     };
-    let record = |kind: &'static str, key: String, unit: &str, what: String| {
-        crate::audit::record(
-            data_dir,
-            now.into(),
-            vec![crate::audit::New {
-                kind,
-                key,
-                unit: unit.to_string(),
-                period: String::new(),
-                who: by.to_string(),
-                what,
-            }],
-        )
-    };
     if let Some(id) = close {
-        let Some(item) = open_items(data_dir, now)?.into_iter().find(|i| i.id == id) else {
+        let Some(open) = open_items(data_dir, now)?.into_iter().find(|i| i.id == id) else {
             return Err(Error::Usage(format!(
                 "--close {id}: no open supervision item {id}"
             )));
         };
-        items(data_dir).append(&ItemRecord {
+        let r = ItemRecord {
             at: now.into(),
             id,
-            unit: item.unit.clone(),
-            text: item.text.clone(),
-            due: item.due.clone(),
+            unit: open.unit.clone(),
+            text: open.text.clone(),
+            due: open.due.clone(),
             by: by.to_string(),
             close: true,
-        })?;
-        record(
-            "supervision_closed",
-            format!("item {id} closed"),
-            &item.unit,
-            format!("办结督办事项 {id}：{}", item.text),
-        )?;
-        return Ok(format!("督办事项 {id}（{}）已办结。", name(&item.unit)));
+        };
+        items(data_dir).append(&r)?;
+        record_item(data_dir, now, by, &r)?;
+        return Ok(format!("督办事项 {id}（{}）已办结。", name(&open.unit)));
     }
-    let (Some(unit), Some(text), Some(due)) = (unit, text, due) else {
-        let open = open_items(data_dir, now)?;
-        if open.is_empty() {
-            return Ok("没有未办结的督办事项。".into());
-        }
-        return Ok(open
-            .iter()
-            .map(|i| {
-                format!(
-                    "{}. {}：{}（期限 {}{}；{} 于 {} 交办）",
-                    i.id,
-                    name(&i.unit),
-                    i.text,
-                    i.due,
-                    if i.overdue { "，已逾期" } else { "" },
-                    i.by,
-                    i.opened
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n"));
+    let (Some(unit), Some(text), Some(due)) = (item.unit, item.text, item.due) else {
+        return list_items(data_dir, now, &name);
     };
     if pipeline.unit(unit).is_none() {
         return Err(Error::Usage(format!(
@@ -377,7 +374,7 @@ pub fn supervise(
         .max()
         .unwrap_or(0)
         + 1;
-    items(data_dir).append(&ItemRecord {
+    let r = ItemRecord {
         at: now.into(),
         id,
         unit: unit.to_string(),
@@ -385,15 +382,39 @@ pub fn supervise(
         due: due.to_string(),
         by: by.to_string(),
         close: false,
-    })?;
-    record(
-        "supervision_opened",
-        format!("item {id} opened"),
-        unit,
-        format!("交办督办事项 {id}：{text}（期限 {due}）"),
-    )?;
+    };
+    items(data_dir).append(&r)?;
+    record_item(data_dir, now, by, &r)?;
     Ok(format!(
         "已交办督办事项 {id}：{}——{text}（期限 {due}）。",
         name(unit)
     ))
+}
+
+/// The open items, a line each.
+fn list_items(
+    data_dir: &DataDir,
+    now: DateTime<Tz>,
+    name: &dyn Fn(&str) -> String,
+) -> Result<String> {
+    let open = open_items(data_dir, now)?;
+    if open.is_empty() {
+        return Ok("没有未办结的督办事项。".into());
+    }
+    Ok(open
+        .iter()
+        .map(|i| {
+            format!(
+                "{}. {}：{}（期限 {}{}；{} 于 {} 交办）",
+                i.id,
+                name(&i.unit),
+                i.text,
+                i.due,
+                if i.overdue { "，已逾期" } else { "" },
+                i.by,
+                i.opened
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
