@@ -39,17 +39,7 @@ fn june() -> (Env, std::path::PathBuf) {
         "叶集区_2025-05.xlsx",
         "叶集区_2025-06.xlsx",
     ]);
-    assert_eq!(env.run(&["--as-of", "2025-07-04 09:00", "ingest"]).code, 0);
-    let r = env.run(&[
-        "--as-of",
-        "2025-07-06 09:00",
-        "run",
-        "--no-email",
-        "--period",
-        "2025-06",
-    ]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let dir = env.tmp.path().join("output/luan-2025/2025-06");
+    let dir = june_report(&env);
     (env, dir)
 }
 
@@ -369,25 +359,9 @@ fn the_notice_goes_with_the_digest_unless_the_bureau_says_not() {
         std::fs::write(&path, text).unwrap();
         let env = Env::with_pipeline(&path);
         env.drop_samples_except(&[]);
-        assert_eq!(env.run(&["--as-of", "2025-07-04 09:00", "ingest"]).code, 0);
-        let r = env.run(&[
-            "--as-of",
-            "2025-07-06 09:00",
-            "run",
-            "--no-email",
-            "--period",
-            "2025-06",
-        ]);
-        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-        let m: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                env.tmp
-                    .path()
-                    .join("output/luan-2025/2025-06/manifest.json"),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let run_dir = june_report(&env);
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap();
         (dir, m)
     };
     let (_a, m) = run("");

@@ -234,3 +234,19 @@ fn the_tests_own_link_tokens_match_pythons_hmac() {
         "4251b8274f95e4eb6a1eb95adfa8b9db"
     );
 }
+
+/// What waits in the inbox taken on 4 July and June's report built on the 6th (no email);
+/// the run folder.
+pub fn june_report(env: &Env) -> PathBuf {
+    assert_eq!(env.run(&["--as-of", "2025-07-04 09:00", "ingest"]).code, 0);
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-06 09:00",
+        "run",
+        "--no-email",
+        "--period",
+        "2025-06",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    env.tmp.path().join("output/luan-2025/2025-06")
+}
