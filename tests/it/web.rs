@@ -671,3 +671,37 @@ fn links_print_each_units_page_and_the_variables_are_configurable() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("MY_SECRET"), "{}", r.stderr);
 }
+
+#[test]
+fn a_returned_month_shows_on_the_units_page_with_its_template() {
+    let s = served();
+    let r = s.env.run(&[
+        "--as-of",
+        "2025-07-10 09:30",
+        "return",
+        "--unit",
+        "341522",
+        "--period",
+        "2025-06",
+        "--reason",
+        "办结案件数与台账不符",
+        "--by",
+        "张三",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    rt().block_on(async {
+        // The board is cached by store generation and minute: the next minute reads it anew.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let (code, page) = get(&s.county("341522")).await;
+        assert_eq!(code, 200);
+        let returned = page
+            .split("id=\"returned\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no 已退回待修改 list: {page}"));
+        assert!(returned.contains("2025年6月") && returned.contains("办结案件数与台账不符"));
+        assert!(returned.contains("template?period=2025-06"), "{returned}");
+        // Another unit's page says nothing of it.
+        let (_, other) = get(&s.county("341524")).await;
+        assert!(!other.contains("办结案件数与台账不符"));
+    });
+}
