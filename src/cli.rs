@@ -127,6 +127,16 @@ pub enum Command {
         #[arg(long)]
         cancel: bool,
     },
+    /// Confirm (确认) a unit's month: its figures are locked; a later version waits (待确认的更正)
+    /// until the month is confirmed again. --by: who.
+    Confirm {
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        period: Period,
+        #[arg(long, default_value = "数据员")]
+        by: String,
+    },
     /// Supervision items (督办事项): open one on --unit with --text and --due (2025-08-15),
     /// --close N, or list the open ones; --by: who.
     Supervise {
@@ -306,6 +316,19 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Audit { year, unit, verify } => audit(&ctx, year, unit.as_deref(), verify),
         Command::Supervise { .. } => supervise(&ctx, args.command),
         Command::Return { .. } => return_month(&ctx, args.command),
+        Command::Confirm { unit, period, by } => {
+            let _lock = write_lock(&ctx, "confirm")?;
+            let said = crate::supervision::confirm(
+                &ctx.data_dir,
+                &ctx.pipeline,
+                &unit,
+                period,
+                &by,
+                ctx.now(),
+            )?;
+            println!("{said}");
+            Ok(exit::OK)
+        }
         Command::Links => links(&ctx),
         Command::Status { period } => show_status(&ctx, period),
         Command::Sample {
@@ -313,7 +336,13 @@ pub fn run(args: Args) -> Result<i32> {
             months,
             seed,
             units,
-        } => write_samples(&ctx, &out, months, seed, units),
+        } => {
+            println!(
+                "{}",
+                sample::write(&ctx.pipeline, &out, months, seed, units)?
+            );
+            Ok(exit::OK)
+        }
     }
 }
 
@@ -599,39 +628,6 @@ fn write_templates(
         let path = dir.join(crate::report::template::file_name(unit, period));
         crate::fsutil::replace_unsynced(&path, &bytes)?;
         println!("{}", path.display());
-    }
-    Ok(exit::OK)
-}
-
-/// `fayuan sample`: submissions for the pipeline's units, or a synthetic pipeline of N units.
-fn write_samples(
-    ctx: &Context,
-    out: &Path,
-    months: u32,
-    seed: u64,
-    units: Option<usize>,
-) -> Result<i32> {
-    match units {
-        Some(units) => {
-            let w = sample::write_synthetic(&ctx.pipeline, units, months, seed, out)?;
-            println!(
-                "wrote {} ({} units) and {} submissions ({} bad, {:.1} MB) to {}",
-                w.pipeline.display(),
-                units,
-                w.files,
-                w.bad_files,
-                w.bytes as f64 / 1e6,
-                crate::layout::DataDir::new(out).inbox().display()
-            );
-        }
-        None => {
-            let names = sample::write_months(&ctx.pipeline, months, seed, out)?;
-            println!(
-                "wrote {} sample submissions to {}",
-                names.len(),
-                out.display()
-            );
-        }
     }
     Ok(exit::OK)
 }

@@ -70,6 +70,11 @@ impl DataDir {
         self.0.join("supervision").join("returns.jsonl")
     }
 
+    /// The confirmed months (确认): `supervision/confirms.jsonl`.
+    pub fn confirms(&self) -> PathBuf {
+        self.0.join("supervision").join("confirms.jsonl")
+    }
+
     /// The supervision items (督办事项): `supervision/items.jsonl`.
     pub fn supervision_items(&self) -> PathBuf {
         self.0.join("supervision").join("items.jsonl")

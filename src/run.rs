@@ -99,6 +99,7 @@ fn analyse(
         }
         None => None,
     };
+    let locks = crate::supervision::locks(&ctx.data_dir)?;
     let analysis = analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
         period,
@@ -114,6 +115,7 @@ fn analyse(
         },
         rejected_after,
         last_year: last_year.as_ref(),
+        locks: &locks,
     })?;
     Ok((analysis, files))
 }

@@ -475,3 +475,36 @@ fn synthetic_bad_files(pipeline: &Pipeline, rng: &mut Rng, inbox: &Path) -> Resu
     }
     Ok(bad_files.iter().map(|(_, b)| b.len() as u64).collect())
 }
+
+/// `fayuan sample`: the Lu'an-style samples of months 1..=`months`, or (with `units`) a
+/// synthetic pipeline of that many units and its year; what was written, in words.
+pub fn write(
+    pipeline: &Pipeline,
+    out: &Path,
+    months: u32,
+    seed: u64,
+    units: Option<usize>,
+) -> Result<String> {
+    Ok(match units {
+        Some(units) => {
+            let w = write_synthetic(pipeline, units, months, seed, out)?;
+            format!(
+                "wrote {} ({} units) and {} submissions ({} bad, {:.1} MB) to {}",
+                w.pipeline.display(),
+                units,
+                w.files,
+                w.bad_files,
+                w.bytes as f64 / 1e6,
+                crate::layout::DataDir::new(out).inbox().display()
+            )
+        }
+        None => {
+            let names = write_months(pipeline, months, seed, out)?;
+            format!(
+                "wrote {} sample submissions to {}",
+                names.len(),
+                out.display()
+            )
+        }
+    })
+}

@@ -42,20 +42,27 @@ pub fn unit_status(
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
-    unit_status_of(pipeline, &store.rows()?, &store.files()?, period, now)
+    let locks = crate::supervision::locks(store.data_dir())?;
+    unit_status_of(
+        pipeline,
+        (&store.rows()?, &locks),
+        &store.files()?,
+        period,
+        now,
+    )
 }
 
 /// [`unit_status`] from the store's rows and files read once (for several months at a time).
 pub fn unit_status_of(
     pipeline: &Pipeline,
-    rows: &DataFrame,
+    (rows, locks): (&DataFrame, &[(String, String, String)]),
     files: &[FileEntry],
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
     let a = analysis(
         pipeline,
-        rows,
+        (rows, locks),
         files,
         period,
         now,
@@ -81,9 +88,10 @@ pub fn board(
     now: &DateTime<Tz>,
 ) -> Result<Board> {
     let files = store.files()?;
+    let locks = crate::supervision::locks(store.data_dir())?;
     let a = analysis(
         pipeline,
-        &store.rows()?,
+        (&store.rows()?, &locks),
         &files,
         period,
         now,
@@ -99,7 +107,7 @@ pub fn board(
 /// The analyses `wanted` (and what they read) of `period` as of `now`.
 fn analysis(
     pipeline: &Pipeline,
-    rows: &DataFrame,
+    (rows, locks): (&DataFrame, &[(String, String, String)]),
     files: &[FileEntry],
     period: Period,
     now: &DateTime<Tz>,
@@ -116,6 +124,7 @@ fn analysis(
             extra_alerts: Vec::new(),
             rejected_after: None,
             last_year: None,
+            locks,
         },
         Some(wanted),
     )
@@ -246,7 +255,8 @@ pub fn render(
 ) -> Result<String> {
     let store = Store::open(data_dir);
     let files = store.files()?;
-    let status = unit_status_of(pipeline, &store.rows()?, &files, period, now)?;
+    let locks = crate::supervision::locks(data_dir)?;
+    let status = unit_status_of(pipeline, (&store.rows()?, &locks), &files, period, now)?;
     render_from(pipeline, data_dir, period, now, &status, &files)
 }
 
@@ -271,6 +281,7 @@ pub fn render_from(
     let mut missing = Vec::new();
     let mut to_explain = Vec::new();
     let returns = crate::supervision::open_returns(data_dir, files)?;
+    let waiting = crate::supervision::pending_corrections(data_dir, files)?;
     for s in status {
         match &s.latest {
             Some(l) => out.push_str(&format!(
@@ -290,6 +301,13 @@ pub fn render_from(
         }
         for p in &s.pending {
             out.push_str(&format!("      待说明：{p}\n"));
+        }
+        for (_, month, file, at) in waiting.iter().filter(|w| w.0 == s.code) {
+            out.push_str(&format!(
+                "      待确认的更正：{}——{file}（{at} 收到；{}已确认，确认后才采用）\n",
+                Period::parse(month).map_or(month.clone(), |p| p.zh()),
+                Period::parse(month).map_or(month.clone(), |p| p.zh()),
+            ));
         }
         for r in returns.iter().filter(|r| r.unit == s.code) {
             out.push_str(&format!(

@@ -123,6 +123,7 @@ pub mod meta {
 
 pub struct Store {
     root: PathBuf,
+    data_dir: DataDir,
 }
 
 const ROWS: &str = "rows.parquet";
@@ -192,7 +193,14 @@ impl Store {
     pub fn open(data_dir: &DataDir) -> Store {
         Store {
             root: data_dir.store(),
+            data_dir: data_dir.clone(),
         }
+    }
+
+    /// The data folder the store is in (the supervision ledgers beside it decide which
+    /// versions are in use).
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data_dir
     }
 
     fn batches_dir(&self) -> PathBuf {

@@ -418,3 +418,104 @@ fn list_items(
         .collect::<Vec<_>>()
         .join("\n"))
 }
+
+/// One line of the confirmations' ledger (确认).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConfirmRecord {
+    pub at: Moment,
+    pub unit: String,
+    pub period: String,
+    pub by: String,
+}
+
+fn confirms(data_dir: &DataDir) -> Ledger<ConfirmRecord> {
+    Ledger::at(data_dir.confirms())
+}
+
+/// The confirmed months: (unit, month, the latest confirmation — RFC 3339), for the analyses.
+pub fn locks(data_dir: &DataDir) -> Result<Vec<(String, String, String)>> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    for r in confirms(data_dir).read()? {
+        out.retain(|l| !(l.0 == r.unit && l.1 == r.period));
+        out.push((r.unit, r.period, period::instant_text(&r.at.0)));
+    }
+    Ok(out)
+}
+
+/// `fayuan confirm`: the unit's month as it stands now is accepted and locked (已确认); a later
+/// version waits as 待确认的更正 until the month is confirmed again. On the record.
+pub fn confirm(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    unit: &str,
+    period: Period,
+    by: &str,
+    now: DateTime<Tz>,
+) -> Result<String> {
+    let u = pipeline.unit(unit).ok_or_else(|| {
+        Error::Usage(format!(
+            "--unit {unit}: not a unit of the pipeline {}",
+            pipeline.name()
+        ))
+    })?;
+    let files = Store::open(data_dir).files()?;
+    let has = files.iter().any(|f| {
+        matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
+            && f.unit_codes.split(',').any(|c| c == unit)
+            && f.periods.split(',').any(|p| p == period.to_string())
+    });
+    if !has {
+        return Err(Error::Usage(format!(
+            "{}{}: nothing received to confirm",
+            u.name,
+            period.zh()
+        )));
+    }
+    let r = ConfirmRecord {
+        at: now.into(),
+        unit: unit.to_string(),
+        period: period.to_string(),
+        by: by.to_string(),
+    };
+    confirms(data_dir).append(&r)?;
+    crate::audit::record(
+        data_dir,
+        now.into(),
+        vec![crate::audit::New {
+            kind: "confirmed",
+            key: format!("confirm {unit} {period} {}", r.at.minute()),
+            unit: unit.to_string(),
+            period: period.to_string(),
+            who: by.to_string(),
+            what: format!("确认{}{}（此前收到的版本锁定使用）", u.name, period.zh()),
+        }],
+    )?;
+    Ok(format!("已确认{}{}。", u.name, period.zh()))
+}
+
+/// The versions that arrived after their month was confirmed and wait (待确认的更正): (unit,
+/// month, file name, arrival).
+pub fn pending_corrections(
+    data_dir: &DataDir,
+    files: &[FileEntry],
+) -> Result<Vec<(String, String, String, String)>> {
+    let locks = locks(data_dir)?;
+    let mut out = Vec::new();
+    for (unit, month, at) in &locks {
+        for f in files {
+            if matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
+                && f.arrived_at > *at
+                && f.unit_codes.split(',').any(|c| c == unit)
+                && f.periods.split(',').any(|p| p == month)
+            {
+                out.push((
+                    unit.clone(),
+                    month.clone(),
+                    f.file_name.clone(),
+                    period::minute_text(&f.arrived_at),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

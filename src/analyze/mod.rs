@@ -177,6 +177,9 @@ pub struct Inputs<'a> {
     /// The previous year's stored rows (the store of `pipeline.previous`), for the
     /// year-over-year columns, the carry-over proposal and the spike rule.
     pub last_year: Option<&'a DataFrame>,
+    /// Confirmed months (确认, issue 25): (unit code, month, confirmed at — RFC 3339). A version
+    /// that arrived after its month was confirmed is not used until the month is confirmed again.
+    pub locks: &'a [(String, String, String)],
 }
 
 /// Which version of a (unit, month) a report used (recorded in the manifest).
@@ -412,6 +415,16 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
         }
     };
     ctx.register("submissions", inputs.submissions.clone().lazy());
+    ctx.register(
+        "locks",
+        df!(
+            "unit_code" => inputs.locks.iter().map(|l| l.0.clone()).collect::<Vec<_>>(),
+            "period" => inputs.locks.iter().map(|l| l.1.clone()).collect::<Vec<_>>(),
+            "locked_at" => inputs.locks.iter().map(|l| l.2.clone()).collect::<Vec<_>>(),
+        )
+        .map_err(err("locks"))?
+        .lazy(),
+    );
     // Without a previous year, the same columns and no rows.
     ctx.register(
         "last_year_submissions",

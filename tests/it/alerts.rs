@@ -115,6 +115,7 @@ impl Case {
         files.extend(self.rejected.iter().cloned());
 
         analyze::analyze(&Inputs {
+            locks: &[],
             pipeline: &pipeline,
             period: Period::parse(period).unwrap(),
             as_of: parse_instant(as_of).unwrap(),

@@ -291,3 +291,119 @@ fn a_supervision_item_stays_in_every_report_until_closed_and_is_critical_when_ov
     );
     assert_eq!(env.run(&["audit", "--verify"]).code, 0);
 }
+
+#[test]
+fn a_confirmed_month_keeps_its_figures_until_a_correction_is_confirmed() {
+    let env = crate::support::Env::new();
+    env.drop_samples_except(&[]);
+    assert_eq!(env.run(&["--as-of", "2025-07-04 09:00", "ingest"]).code, 0);
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-06 10:00",
+        "confirm",
+        "--unit",
+        "341522",
+        "--period",
+        "2025-06",
+        "--by",
+        "张三",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("已确认霍邱县2025年6月"), "{}", r.stdout);
+    // Nothing received for 2025-07: nothing to confirm.
+    assert_eq!(
+        env.run(&["confirm", "--unit", "341522", "--period", "2025-07"])
+            .code,
+        2
+    );
+    // A correction arrives after the confirmation: 5 more cases in June.
+    let row = crate::shipped::shipped_rows(6)
+        .into_iter()
+        .find(|r| r["unit_code"] == "341522" && r["period"] == "2025-06")
+        .unwrap();
+    let approved: i64 = row["cases_approved"].parse().unwrap();
+    let civil: i64 = row["cases_civil"].parse().unwrap();
+    let keys = [
+        "unit_code",
+        "period",
+        "cases_approved",
+        "cases_criminal",
+        "cases_civil",
+        "cases_admin",
+        "cases_closed",
+        "funds_received",
+        "spend_total",
+        "spend_case",
+        "complaints",
+        "complaints_resolved",
+        "surveyed",
+        "satisfied",
+    ];
+    let values: Vec<String> = keys
+        .iter()
+        .map(|k| match *k {
+            "cases_approved" => (approved + 5).to_string(),
+            "cases_civil" => (civil + 5).to_string(),
+            _ => row[*k].clone(),
+        })
+        .collect();
+    env.drop_in(
+        "霍邱县_2025-06_更正.csv",
+        format!("{}\n{}\n", keys.join(","), values.join(",")).as_bytes(),
+    );
+    assert_eq!(env.run(&["--as-of", "2025-07-07 09:00", "ingest"]).code, 0);
+    let used = |at: &str| -> String {
+        let r = env.run(&["--as-of", at, "run", "--no-email", "--period", "2025-06"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        crate::indicators::read_twin(
+            &env.tmp
+                .path()
+                .join("output/luan-2025/2025-06/rows_used.csv"),
+        )
+        .into_iter()
+        .find(|r| r["unit_code"] == "341522" && r["period"] == "2025-06")
+        .unwrap()["cases_approved"]
+            .clone()
+    };
+    // The report keeps the confirmed figures; status shows the correction waiting.
+    assert_eq!(used("2025-07-07 10:00"), approved.to_string());
+    let st = env
+        .run(&[
+            "--as-of",
+            "2025-07-07 10:30",
+            "status",
+            "--period",
+            "2025-06",
+        ])
+        .stdout;
+    assert!(
+        st.contains("待确认的更正：2025年6月——霍邱县_2025-06_更正.csv"),
+        "{st}"
+    );
+    // Confirmed again: the correction is used, and waits no more.
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-08 09:00",
+        "confirm",
+        "--unit",
+        "341522",
+        "--period",
+        "2025-06",
+        "--by",
+        "张三",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(used("2025-07-08 10:00"), (approved + 5).to_string());
+    let st = env
+        .run(&[
+            "--as-of",
+            "2025-07-08 10:30",
+            "status",
+            "--period",
+            "2025-06",
+        ])
+        .stdout;
+    assert!(!st.contains("待确认的更正"), "{st}");
+    let audit = env.run(&["audit", "--unit", "341522"]).stdout;
+    assert_eq!(audit.matches("确认霍邱县2025年6月").count(), 2, "{audit}");
+}
