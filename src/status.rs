@@ -187,6 +187,33 @@ fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
         .collect())
 }
 
+/// A unit's lines about supervision: corrections waiting for a confirmation, open returns.
+fn supervision_lines(
+    code: &str,
+    returns: &[crate::supervision::OpenReturn],
+    waiting: &[(String, String, String, String)],
+) -> String {
+    let zh = |m: &str| Period::parse(m).map_or(m.to_string(), |p| p.zh());
+    let mut out = String::new();
+    for (_, month, file, at) in waiting.iter().filter(|w| w.0 == code) {
+        out.push_str(&format!(
+            "      待确认的更正：{}——{file}（{at} 收到；{}已确认，确认后才采用）\n",
+            zh(month),
+            zh(month)
+        ));
+    }
+    for r in returns.iter().filter(|r| r.unit == code) {
+        out.push_str(&format!(
+            "      已退回待修改：{}——{}（{}，{}）\n",
+            zh(&r.period),
+            r.reason,
+            r.by,
+            r.at
+        ));
+    }
+    out
+}
+
 /// One cell of the grid: the state (sql/22_grid.sql decides it), in words and as a code.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CellState {
@@ -302,22 +329,7 @@ pub fn render_from(
         for p in &s.pending {
             out.push_str(&format!("      待说明：{p}\n"));
         }
-        for (_, month, file, at) in waiting.iter().filter(|w| w.0 == s.code) {
-            out.push_str(&format!(
-                "      待确认的更正：{}——{file}（{at} 收到；{}已确认，确认后才采用）\n",
-                Period::parse(month).map_or(month.clone(), |p| p.zh()),
-                Period::parse(month).map_or(month.clone(), |p| p.zh()),
-            ));
-        }
-        for r in returns.iter().filter(|r| r.unit == s.code) {
-            out.push_str(&format!(
-                "      已退回待修改：{}——{}（{}，{}）\n",
-                Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh()),
-                r.reason,
-                r.by,
-                r.at
-            ));
-        }
+        out.push_str(&supervision_lines(&s.code, &returns, &waiting));
         if !s.pending.is_empty() {
             to_explain.push(s.name.clone());
         }
