@@ -519,3 +519,36 @@ pub fn pending_corrections(
     }
     Ok(out)
 }
+
+/// The returns that files with these SHA-256s closed (the first file accepted for the returned
+/// unit-month after the return is one of them): (unit, month, reason).
+pub fn closed_by(
+    data_dir: &DataDir,
+    files: &[FileEntry],
+    shas: &[String],
+) -> Result<Vec<(String, String, String)>> {
+    let records = ledger(data_dir).read()?;
+    let mut last: Vec<&ReturnRecord> = Vec::new();
+    for r in &records {
+        last.retain(|x| !(x.unit == r.unit && x.period == r.period));
+        last.push(r);
+    }
+    Ok(last
+        .into_iter()
+        .filter(|r| !r.cancel)
+        .filter(|r| {
+            let at = period::instant_text(&r.at.0);
+            files
+                .iter()
+                .filter(|f| {
+                    matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
+                        && f.arrived_at > at
+                        && f.unit_codes.split(',').any(|c| c == r.unit)
+                        && f.periods.split(',').any(|p| p == r.period)
+                })
+                .min_by(|a, b| a.arrived_at.cmp(&b.arrived_at))
+                .is_some_and(|f| shas.contains(&f.sha256))
+        })
+        .map(|r| (r.unit.clone(), r.period.clone(), r.reason.clone()))
+        .collect())
+}

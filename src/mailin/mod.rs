@@ -554,7 +554,7 @@ pub fn handle_message(
     let said = Said {
         attachments: attachments(data_dir, &folder, &taken)?,
         skipped,
-        notes: Vec::new(),
+        notes: closed_returns(data_dir, &taken)?,
     };
     let id = queue_receipt(
         pipeline,
@@ -615,6 +615,19 @@ fn put_attachments(
 }
 
 /// Each attachment as the receipt tells it, from what the store recorded of it.
+/// The returns (退回) this message's files closed, in words for the receipt.
+fn closed_returns(data_dir: &DataDir, taken: &[(String, Vec<u8>)]) -> Result<Vec<String>> {
+    let shas: Vec<String> = taken.iter().map(|(_, b)| fsutil::sha256_hex(b)).collect();
+    let files = Store::open(data_dir).files()?;
+    Ok(crate::supervision::closed_by(data_dir, &files, &shas)?
+        .into_iter()
+        .map(|(_, month, reason)| {
+            let month = Period::parse(&month).map_or(month, |p| p.zh());
+            format!("{month}数据此前被退回修改（{reason}），本次报送的新版本已收到，该退回已办结。")
+        })
+        .collect())
+}
+
 fn attachments(
     data_dir: &DataDir,
     folder: &str,

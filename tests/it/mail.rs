@@ -462,6 +462,22 @@ fn a_county_emails_its_files_and_gets_a_receipt() {
             (&rfc2231("说明.docx"), b"PK\x03\x04"),
         ],
     );
+    // June had been returned for correction (退回) before the mail came: its new version closes
+    // the return, and the receipt says so.
+    let r = s.env.run(&[
+        "--as-of",
+        "2025-08-02 10:00",
+        "return",
+        "--unit",
+        "341522",
+        "--period",
+        "2025-06",
+        "--reason",
+        "请补报6月数据",
+        "--by",
+        "张三",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     s.imap.deliver(&sent);
     let r = s.ingest("2025-08-03 10:00");
     assert!(
@@ -503,6 +519,7 @@ fn a_county_emails_its_files_and_gets_a_receipt() {
         "5. 霍邱县_2025-03.xls：已接收，1 行：2025年3月（第1版）。",
         "6. 霍邱县_2025-02.ods：已接收，1 行：2025年2月（第1版）。",
         "霍邱县的2025年7月数据已收到。",
+        "2025年6月数据此前被退回修改（请补报6月数据），本次报送的新版本已收到，该退回已办结。",
     ] {
         assert!(text.contains(want), "expected {want:?} in\n{text}");
     }
