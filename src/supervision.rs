@@ -48,25 +48,42 @@ fn ledger(data_dir: &DataDir) -> Ledger<ReturnRecord> {
     Ledger::at(data_dir.returns())
 }
 
-/// The returns still open, from the ledger and the store's files.
-pub fn open_returns(data_dir: &DataDir, files: &[FileEntry]) -> Result<Vec<OpenReturn>> {
-    let records = ledger(data_dir).read()?;
+/// The last word on each unit-month of the returns' ledger (a return or its withdrawal).
+fn last_words(records: &[ReturnRecord]) -> Vec<&ReturnRecord> {
     let mut last: Vec<&ReturnRecord> = Vec::new();
-    for r in &records {
+    for r in records {
         last.retain(|x| !(x.unit == r.unit && x.period == r.period));
         last.push(r);
     }
-    Ok(last
+    last
+}
+
+/// The files accepted (wholly or in part) for a unit's month after `at` (RFC 3339).
+fn accepted_after<'f>(
+    files: &'f [FileEntry],
+    unit: &'f str,
+    month: &'f str,
+    at: &'f str,
+) -> impl Iterator<Item = &'f FileEntry> {
+    files.iter().filter(move |f| {
+        matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
+            && f.arrived_at.as_str() > at
+            && f.unit_codes.split(',').any(|c| c == unit)
+            && f.periods.split(',').any(|p| p == month)
+    })
+}
+
+/// The returns still open, from the ledger and the store's files.
+pub fn open_returns(data_dir: &DataDir, files: &[FileEntry]) -> Result<Vec<OpenReturn>> {
+    let records = ledger(data_dir).read()?;
+    Ok(last_words(&records)
         .into_iter()
         .filter(|r| !r.cancel)
         .filter(|r| {
             let at = period::instant_text(&r.at.0);
-            !files.iter().any(|f| {
-                matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
-                    && f.arrived_at > at
-                    && f.unit_codes.split(',').any(|c| c == r.unit)
-                    && f.periods.split(',').any(|p| p == r.period)
-            })
+            accepted_after(files, &r.unit, &r.period, &at)
+                .next()
+                .is_none()
         })
         .map(|r| OpenReturn {
             unit: r.unit.clone(),
@@ -459,11 +476,8 @@ pub fn confirm(
         ))
     })?;
     let files = Store::open(data_dir).files()?;
-    let has = files.iter().any(|f| {
-        matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
-            && f.unit_codes.split(',').any(|c| c == unit)
-            && f.periods.split(',').any(|p| p == period.to_string())
-    });
+    let month = period.to_string();
+    let has = accepted_after(&files, unit, &month, "").next().is_some();
     if !has {
         return Err(Error::Usage(format!(
             "{}{}: nothing received to confirm",
@@ -502,19 +516,13 @@ pub fn pending_corrections(
     let locks = locks(data_dir)?;
     let mut out = Vec::new();
     for (unit, month, at) in &locks {
-        for f in files {
-            if matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
-                && f.arrived_at > *at
-                && f.unit_codes.split(',').any(|c| c == unit)
-                && f.periods.split(',').any(|p| p == month)
-            {
-                out.push((
-                    unit.clone(),
-                    month.clone(),
-                    f.file_name.clone(),
-                    period::minute_text(&f.arrived_at),
-                ));
-            }
+        for f in accepted_after(files, unit, month, at) {
+            out.push((
+                unit.clone(),
+                month.clone(),
+                f.file_name.clone(),
+                period::minute_text(&f.arrived_at),
+            ));
         }
     }
     Ok(out)
@@ -528,24 +536,12 @@ pub fn closed_by(
     shas: &[String],
 ) -> Result<Vec<(String, String, String)>> {
     let records = ledger(data_dir).read()?;
-    let mut last: Vec<&ReturnRecord> = Vec::new();
-    for r in &records {
-        last.retain(|x| !(x.unit == r.unit && x.period == r.period));
-        last.push(r);
-    }
-    Ok(last
+    Ok(last_words(&records)
         .into_iter()
         .filter(|r| !r.cancel)
         .filter(|r| {
             let at = period::instant_text(&r.at.0);
-            files
-                .iter()
-                .filter(|f| {
-                    matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
-                        && f.arrived_at > at
-                        && f.unit_codes.split(',').any(|c| c == r.unit)
-                        && f.periods.split(',').any(|p| p == r.period)
-                })
+            accepted_after(files, &r.unit, &r.period, &at)
                 .min_by(|a, b| a.arrived_at.cmp(&b.arrived_at))
                 .is_some_and(|f| shas.contains(&f.sha256))
         })

@@ -107,43 +107,13 @@ fn a_returned_month_is_told_shown_recorded_and_closed_by_the_new_version() {
         "--cancel",
     ]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    // The corrected June arrives: the return is closed.
-    let row = crate::shipped::shipped_rows(6)
-        .into_iter()
-        .find(|r| r["unit_code"] == "341522" && r["period"] == "2025-06")
-        .unwrap();
-    let keys: [&str; 14] = [
-        "unit_code",
-        "period",
-        "cases_approved",
-        "cases_criminal",
-        "cases_civil",
-        "cases_admin",
-        "cases_closed",
-        "funds_received",
-        "spend_total",
-        "spend_case",
-        "complaints",
-        "complaints_resolved",
-        "surveyed",
-        "satisfied",
-    ];
-    let mut criminal: i64 = row["cases_criminal"].parse().unwrap();
-    let mut civil: i64 = row["cases_civil"].parse().unwrap();
-    criminal += 1;
-    civil -= 1;
-    let values: Vec<String> = keys
-        .iter()
-        .map(|k| match *k {
-            "cases_criminal" => criminal.to_string(),
-            "cases_civil" => civil.to_string(),
-            _ => row[*k].clone(),
-        })
-        .collect();
-    env.drop_in(
+    // The corrected June arrives (one case moved from civil to criminal): the return is closed.
+    let civil = corrected_june(
+        env,
         "霍邱县_2025-06_更正.csv",
-        format!("{}\n{}\n", keys.join(","), values.join(",")).as_bytes(),
+        &[("cases_criminal", 1), ("cases_civil", -1)],
     );
+    assert!(civil > 0);
     let r = env.run(&["--as-of", "2025-07-09 09:00", "ingest"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let files: Vec<FileEntry> = env.store().files().unwrap();
@@ -317,40 +287,11 @@ fn a_confirmed_month_keeps_its_figures_until_a_correction_is_confirmed() {
         2
     );
     // A correction arrives after the confirmation: 5 more cases in June.
-    let row = crate::shipped::shipped_rows(6)
-        .into_iter()
-        .find(|r| r["unit_code"] == "341522" && r["period"] == "2025-06")
-        .unwrap();
-    let approved: i64 = row["cases_approved"].parse().unwrap();
-    let civil: i64 = row["cases_civil"].parse().unwrap();
-    let keys = [
-        "unit_code",
-        "period",
-        "cases_approved",
-        "cases_criminal",
-        "cases_civil",
-        "cases_admin",
-        "cases_closed",
-        "funds_received",
-        "spend_total",
-        "spend_case",
-        "complaints",
-        "complaints_resolved",
-        "surveyed",
-        "satisfied",
-    ];
-    let values: Vec<String> = keys
-        .iter()
-        .map(|k| match *k {
-            "cases_approved" => (approved + 5).to_string(),
-            "cases_civil" => (civil + 5).to_string(),
-            _ => row[*k].clone(),
-        })
-        .collect();
-    env.drop_in(
+    let approved = corrected_june(
+        &env,
         "霍邱县_2025-06_更正.csv",
-        format!("{}\n{}\n", keys.join(","), values.join(",")).as_bytes(),
-    );
+        &[("cases_approved", 5), ("cases_civil", 5)],
+    ) - 5;
     assert_eq!(env.run(&["--as-of", "2025-07-07 09:00", "ingest"]).code, 0);
     let used = |at: &str| -> String {
         let r = env.run(&["--as-of", at, "run", "--no-email", "--period", "2025-06"]);
@@ -406,4 +347,41 @@ fn a_confirmed_month_keeps_its_figures_until_a_correction_is_confirmed() {
     assert!(!st.contains("待确认的更正"), "{st}");
     let audit = env.run(&["audit", "--unit", "341522"]).stdout;
     assert_eq!(audit.matches("确认霍邱县2025年6月").count(), 2, "{audit}");
+}
+
+/// 霍邱县's June as shipped, with `changes` (field, amount added), dropped into the inbox as a
+/// CSV under `name`; returns the changed value of the first field.
+fn corrected_june(env: &crate::support::Env, name: &str, changes: &[(&str, i64)]) -> i64 {
+    let row = crate::shipped::shipped_rows(6)
+        .into_iter()
+        .find(|r| r["unit_code"] == "341522" && r["period"] == "2025-06")
+        .unwrap();
+    let keys = [
+        "unit_code",
+        "period",
+        "cases_approved",
+        "cases_criminal",
+        "cases_civil",
+        "cases_admin",
+        "cases_closed",
+        "funds_received",
+        "spend_total",
+        "spend_case",
+        "complaints",
+        "complaints_resolved",
+        "surveyed",
+        "satisfied",
+    ];
+    let value = |k: &str| -> String {
+        match changes.iter().find(|c| c.0 == k) {
+            Some((_, d)) => (row[k].parse::<i64>().unwrap() + d).to_string(),
+            None => row[k].clone(),
+        }
+    };
+    let values: Vec<String> = keys.iter().map(|k| value(k)).collect();
+    env.drop_in(
+        name,
+        format!("{}\n{}\n", keys.join(","), values.join(",")).as_bytes(),
+    );
+    value(changes[0].0).parse().unwrap()
 }
