@@ -393,6 +393,25 @@ pub(super) fn bureau_page(w: &Web, period: Period) -> Result<Response> {
             runs,
             status_text,
             rejected => ser(refused(&board.files, &board.grid, |_| true)),
+            // 指导督促: the returns waiting for a new version, the supervision items still open.
+            returned => ser(crate::supervision::open_returns(&ctx.data_dir, &board.files)?
+                .into_iter()
+                .map(|r| format!(
+                    "{}：{}——{}（{}，{} 退回）",
+                    ctx.pipeline.unit(&r.unit).map_or(r.unit.clone(), |u| u.name.clone()),
+                    Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh()),
+                    r.reason, r.by, r.at
+                ))
+                .collect::<Vec<_>>()),
+            items => ser(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
+                .into_iter()
+                .map(|i| format!(
+                    "{}. {}：{}（期限 {}{}）",
+                    i.id,
+                    ctx.pipeline.unit(&i.unit).map_or(i.unit.clone(), |u| u.name.clone()),
+                    i.text, i.due, if i.overdue { "，已逾期" } else { "" }
+                ))
+                .collect::<Vec<_>>()),
         },
     ))
 }

@@ -703,5 +703,36 @@ fn a_returned_month_shows_on_the_units_page_with_its_template() {
         // Another unit's page says nothing of it.
         let (_, other) = get(&s.county("341524")).await;
         assert!(!other.contains("办结案件数与台账不符"));
+        // The bureau's page lists it, and an open supervision item.
+        let r = s.env.run(&[
+            "--as-of",
+            "2025-07-10 09:40",
+            "supervise",
+            "--unit",
+            "341503",
+            "--text",
+            "请说明支出率偏低原因",
+            "--due",
+            "2025-07-31",
+        ]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let (code, page) = get(&s.url(&format!("/bureau?token={TOKEN}"))).await;
+        assert_eq!(code, 200);
+        let returned = page
+            .split("id=\"returned\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{page}"));
+        assert!(
+            returned.contains("霍邱县：2025年6月——办结案件数与台账不符"),
+            "{returned}"
+        );
+        let items = page
+            .split("id=\"items\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{page}"));
+        assert!(
+            items.contains("1. 裕安区：请说明支出率偏低原因（期限 2025-07-31）"),
+            "{items}"
+        );
     });
 }
