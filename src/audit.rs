@@ -75,23 +75,19 @@ fn file_of(data_dir: &DataDir, year: i32) -> PathBuf {
     data_dir.audit().join(format!("{year}.jsonl"))
 }
 
-/// The keys recorded in a year's file (and the year before, for events recorded late).
-pub fn keys(data_dir: &DataDir, year: i32) -> Result<HashSet<String>> {
-    let mut out = HashSet::new();
-    for y in [year - 1, year] {
-        for line in lines(&file_of(data_dir, y))? {
-            if let Ok(e) = serde_json::from_str::<Event>(&line) {
-                out.insert(e.key);
-            }
-        }
-    }
-    Ok(out)
+/// The keys recorded in one year's file.
+fn keys_of(data_dir: &DataDir, year: i32) -> Result<HashSet<String>> {
+    Ok(lines(&file_of(data_dir, year))?
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Event>(l).ok())
+        .map(|e| e.key)
+        .collect())
 }
 
 /// A file's complete lines (a torn last line left out).
 fn lines(path: &Path) -> Result<Vec<String>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let text = match std::fs::read(path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(path, e)),
     };
@@ -123,26 +119,31 @@ pub fn record(data_dir: &DataDir, at: Moment, events: Vec<New>) -> Result<usize>
         .map_err(|e| Error::io(&path, e))?;
     lock(&f, &path)?;
     // A line torn by a crash is cut off: it never completed, so it was never in the record.
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     f.seek(SeekFrom::Start(0))
         .map_err(|e| Error::io(&path, e))?;
-    f.read_to_string(&mut text)
-        .map_err(|e| Error::io(&path, e))?;
-    let keep = text.rfind('\n').map_or(0, |i| i + 1);
-    if keep < text.len() {
+    f.read_to_end(&mut bytes).map_err(|e| Error::io(&path, e))?;
+    let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if keep < bytes.len() {
         tracing::warn!(file = %path.display(), "audit: a torn last line is cut off");
         f.set_len(keep as u64).map_err(|e| Error::io(&path, e))?;
     }
-    let existing: Vec<&str> = text[..keep].lines().filter(|l| !l.is_empty()).collect();
-    let mut known: HashSet<String> = keys(data_dir, year - 1)?;
-    for l in &existing {
-        if let Ok(e) = serde_json::from_str::<Event>(l) {
-            known.insert(e.key);
-        }
-    }
+    // Bytes, not text: a line damaged by hand must not stop the record (`verify` names it).
+    let existing: Vec<&[u8]> = bytes[..keep]
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    // This year's keys and last year's (an event recorded late, across New Year).
+    let mut known: HashSet<String> = keys_of(data_dir, year - 1)?;
+    known.extend(
+        existing
+            .iter()
+            .filter_map(|l| serde_json::from_slice::<Event>(l).ok())
+            .map(|e| e.key),
+    );
     let mut prev = existing
         .last()
-        .map_or(GENESIS.to_string(), |l| sha256_hex(l.as_bytes()));
+        .map_or(GENESIS.to_string(), |l| sha256_hex(l));
     let mut seq = existing.len() as u64;
     let mut out = String::new();
     let mut n = 0;
@@ -174,6 +175,14 @@ pub fn record(data_dir: &DataDir, at: Moment, events: Vec<New>) -> Result<usize>
         .map_err(|e| Error::io(&path, e))?;
     f.sync_all().map_err(|e| Error::io(&path, e))?;
     Ok(n)
+}
+
+/// [`record`] for work that must go on whatever happens to the record (an ingest, a delivery
+/// round): a failure is logged, and what was not recorded is recorded by the next catch-up.
+pub fn record_or_log(data_dir: &DataDir, at: Moment, events: Vec<New>) {
+    if let Err(e) = record(data_dir, at, events) {
+        tracing::error!(error = %e, "audit: not recorded now; the next catch-up records it");
+    }
 }
 
 /// An exclusive OS lock on the log, released when the file closes.

@@ -40,7 +40,7 @@ use crate::layout::DataDir;
 use crate::ledger::Ledger;
 use crate::notify;
 use crate::period::{self, Moment, Period};
-use crate::store::Store;
+use crate::store::{FileEntry, Store};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use classify::{Class, Envelope, classify, envelope, held_for_failing};
@@ -551,10 +551,11 @@ pub fn handle_message(
     put_attachments(data_dir, &folder, &taken, only_unit, at)?;
     ingest::ingest(pipeline, data_dir, now)?;
     crate::faults::point("mail-receipt", &stored)?;
+    let files = Store::open(data_dir).files()?;
     let said = Said {
-        attachments: attachments(data_dir, &folder, &taken)?,
+        attachments: attachments(data_dir, &files, &folder, &taken)?,
         skipped,
-        notes: closed_returns(data_dir, &taken)?,
+        notes: closed_returns(data_dir, &files, &taken)?,
     };
     let id = queue_receipt(
         pipeline,
@@ -616,10 +617,13 @@ fn put_attachments(
 
 /// Each attachment as the receipt tells it, from what the store recorded of it.
 /// The returns (退回) this message's files closed, in words for the receipt.
-fn closed_returns(data_dir: &DataDir, taken: &[(String, Vec<u8>)]) -> Result<Vec<String>> {
+fn closed_returns(
+    data_dir: &DataDir,
+    files: &[FileEntry],
+    taken: &[(String, Vec<u8>)],
+) -> Result<Vec<String>> {
     let shas: Vec<String> = taken.iter().map(|(_, b)| fsutil::sha256_hex(b)).collect();
-    let files = Store::open(data_dir).files()?;
-    Ok(crate::supervision::closed_by(data_dir, &files, &shas)?
+    Ok(crate::supervision::closed_by(data_dir, files, &shas)?
         .into_iter()
         .map(|(_, month, reason)| {
             let month = Period::parse(&month).map_or(month, |p| p.zh());
@@ -630,11 +634,11 @@ fn closed_returns(data_dir: &DataDir, taken: &[(String, Vec<u8>)]) -> Result<Vec
 
 fn attachments(
     data_dir: &DataDir,
+    files: &[FileEntry],
     folder: &str,
     taken: &[(String, Vec<u8>)],
 ) -> Result<Vec<minijinja::Value>> {
     let store = Store::open(data_dir);
-    let files = store.files()?;
     let rows = crate::frame::strings_table(&store.rows()?, &["sha256", "period", "version"])
         .map_err(|e| Error::store(&data_dir.store(), e))?;
     Ok(taken
@@ -647,7 +651,7 @@ fn attachments(
                 name,
                 &recorded,
                 &fsutil::sha256_hex(body),
-                &files,
+                files,
                 &rows,
             )
         })

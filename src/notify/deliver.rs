@@ -349,11 +349,11 @@ fn record(
         code,
     })?;
     if done {
-        crate::audit::record(
+        crate::audit::record_or_log(
             data_dir,
             settings.clock.now().into(),
             vec![sent_event(m, recipient)],
-        )?;
+        );
     }
     Ok(())
 }
@@ -386,7 +386,7 @@ fn record_sent(
                 .map(move |r| sent_event(m, &r.address))
         })
         .collect();
-    crate::audit::record(data_dir, now.into(), events)?;
+    crate::audit::record_or_log(data_dir, now.into(), events);
     Ok(())
 }
 

@@ -64,4 +64,31 @@ fn every_file_is_on_the_record_once_and_an_edit_is_found_at_its_line() {
     let r = env.run(&["audit", "--verify"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("第 5 行"), "{}", r.stdout);
+    // A line damaged past reading (a byte that is not UTF-8) stops nothing: the next file is
+    // taken and recorded after it, and the check still names the damaged line.
+    let mut bytes = std::fs::read(env.data().join("audit/2025.jsonl")).unwrap();
+    let third = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(1)
+        .unwrap()
+        .0
+        + 10;
+    bytes[third] = 0xFF;
+    std::fs::write(env.data().join("audit/2025.jsonl"), &bytes).unwrap();
+    env.drop_in(
+        "市本级_2025-07.csv",
+        "单位代码,统计月份\n341500,2025-07\n".as_bytes(),
+    );
+    let r = env.run(&["--as-of", "2025-08-03 09:00", "ingest"]);
+    assert_eq!(r.code, 3, "refused, but taken: {}{}", r.stdout, r.stderr);
+    let log = std::fs::read(env.data().join("audit/2025.jsonl")).unwrap();
+    assert_eq!(
+        log.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(),
+        files + 1
+    );
+    let r = env.run(&["audit", "--verify"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("第 3 行"), "{}", r.stdout);
 }

@@ -108,12 +108,20 @@ fn a_returned_month_is_told_shown_recorded_and_closed_by_the_new_version() {
     ]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     // The corrected June arrives (one case moved from civil to criminal): the return is closed.
-    let civil = corrected_june(
+    let criminal = corrected_june(
         env,
         "霍邱县_2025-06_更正.csv",
         &[("cases_criminal", 1), ("cases_civil", -1)],
     );
-    assert!(civil > 0);
+    assert_eq!(
+        criminal,
+        1 + crate::shipped::shipped_rows(6)
+            .into_iter()
+            .find(|r| r["unit_code"] == "341522" && r["period"] == "2025-06")
+            .unwrap()["cases_criminal"]
+            .parse::<i64>()
+            .unwrap()
+    );
     let r = env.run(&["--as-of", "2025-07-09 09:00", "ingest"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let files: Vec<FileEntry> = env.store().files().unwrap();
