@@ -17,6 +17,7 @@ pub mod frame;
 pub mod fsutil;
 pub mod ingest;
 pub mod jobs;
+pub mod ladder;
 pub mod layout;
 pub mod ledger;
 pub mod lock;

@@ -368,6 +368,7 @@ fn synthetic_pipeline(template: &Pipeline, units: usize, rng: &mut Rng) -> Resul
             carry_over: 0,
             contact: None,
             contacts: Vec::new(),
+            leader: None,
         })
         .collect();
     let t = &template.def;
@@ -399,6 +400,7 @@ fn synthetic_pipeline(template: &Pipeline, units: usize, rng: &mut Rng) -> Resul
         review: t.review.clone(),
         output: t.output.clone(),
         docs: t.docs.clone(),
+        reminders: t.reminders.clone(),
         units: defs,
     };
     toml::to_string(&file).map_err(|e| Error::Sample(crate::error::during("pipeline.toml", e)))

@@ -22,6 +22,7 @@ pub(super) fn check(def: &mut PipelineFile) -> Checked {
     check_thresholds(def, &mut problems);
     check_email(&mut def.email, &mut problems);
     let schedules = check_schedule(&def.schedule, &mut problems);
+    check_reminders(def, &mut problems);
     check_sources_and_hooks(def, &mut problems);
     check_web_and_mailboxes(def, &mut problems);
     let units = check_units(def, &mut warnings, &mut problems);
@@ -320,6 +321,45 @@ pub(super) fn check_schedule(
     })
 }
 
+/// The templates a ladder's step may be worded by.
+pub const REMINDER_TEMPLATES: [&str; 3] = ["reminder.txt", "reminder-overdue.txt", "reminder-urge.txt"];
+
+/// `[[reminders]]`: the 催报 ladder — named steps on distinct days, to and copied to people the
+/// pipeline knows, each worded by a reminder template.
+fn check_reminders(def: &PipelineFile, problems: &mut Vec<String>) {
+    let mut days = HashSet::new();
+    let mut names = HashSet::new();
+    for (i, s) in def.reminders.iter().enumerate() {
+        let at = format!("reminders[{}] ({})", i + 1, s.name);
+        if s.name.trim().is_empty() || !names.insert(s.name.clone()) {
+            problems.push(format!("{at}: name must be given and unique"));
+        }
+        if !(-25..=25).contains(&s.day) || !days.insert(s.day) {
+            problems.push(format!(
+                "{at}: day {} must be unique and within 25 days of the deadline",
+                s.day
+            ));
+        }
+        if s.to.is_empty() {
+            problems.push(format!("{at}: to must name someone (contact, leader, staff)"));
+        }
+        for who in s.to.iter().chain(&s.cc) {
+            if !matches!(who.as_str(), "contact" | "leader" | "staff") {
+                problems.push(format!(
+                    "{at}: {who:?} is not contact, leader or staff"
+                ));
+            }
+        }
+        if !REMINDER_TEMPLATES.contains(&s.template.as_str()) {
+            problems.push(format!(
+                "{at}: template {:?}: one of {}",
+                s.template,
+                REMINDER_TEMPLATES.join(", ")
+            ));
+        }
+    }
+}
+
 /// `[[sources]]`, the units' contacts and `[[webhooks]]`.
 pub(super) fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<String>) {
     let mut source_names = HashSet::new();
@@ -350,7 +390,7 @@ pub(super) fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<Str
     }
     for u in &def.units {
         let listed: Vec<String> = u.contact.iter().flat_map(Contacts::all).collect();
-        for c in listed.iter().chain(&u.contacts) {
+        for c in listed.iter().chain(&u.contacts).chain(&u.leader) {
             if c.parse::<lettre::message::Mailbox>().is_err() {
                 problems.push(format!(
                     "units ({} {}): contact {c:?} is not an email address",
@@ -509,6 +549,7 @@ pub(super) fn check_units(
                 .chain(u.contacts.iter().cloned())
                 .map(|a| sender_address(&a))
                 .collect(),
+            leader: u.leader.clone(),
         });
     }
     if let Some(total) = p.total_target {

@@ -39,6 +39,9 @@ pub struct PipelineFile {
     /// The Word documents (工作通报).
     #[serde(default)]
     pub docs: DocsSettings,
+    /// The 催报 ladder: steps relative to the deadline (none: every reminder round reminds).
+    #[serde(default)]
+    pub reminders: Vec<ReminderStep>,
     pub units: Vec<UnitDef>,
 }
 
@@ -296,6 +299,34 @@ pub struct EmailSettings {
     /// CJK-capable fonts for the chart, first found is used (.ttf, .otf or .ttc).
     #[serde(default)]
     pub chart_fonts: Vec<PathBuf>,
+}
+
+/// One step of the 催报 ladder (SPEC §12): on the deadline's day plus `day` (−3: three days
+/// before, 0: the deadline day, 3: three days after), at the reminder round of that day or the
+/// first one after, each unit that has not reported gets this step's message, once.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct ReminderStep {
+    /// What the step is called on the bureau's page (e.g. "逾期通知", "督办").
+    pub name: String,
+    /// Days relative to the deadline's day.
+    pub day: i32,
+    /// Who gets it: "contact" (the unit's data contact), "leader" (the unit's leader), "staff".
+    #[serde(default = "default_step_to")]
+    pub to: Vec<String>,
+    /// Who is in copy (the same words).
+    #[serde(default)]
+    pub cc: Vec<String>,
+    /// The wording: a template of `texts/` (reminder.txt, reminder-overdue.txt, reminder-urge.txt).
+    #[serde(default = "default_step_template")]
+    pub template: String,
+}
+
+fn default_step_to() -> Vec<String> {
+    vec!["contact".into()]
+}
+
+fn default_step_template() -> String {
+    "reminder.txt".into()
 }
 
 /// The daemon's schedules (SPEC §7): cron expressions with seconds, Beijing time.
@@ -556,4 +587,6 @@ pub struct UnitDef {
     /// Further addresses that may send the unit's files by email (email-in).
     #[serde(default)]
     pub contacts: Vec<String>,
+    /// The unit's leader (分管负责人): in copy of the ladder's 督办 step.
+    pub leader: Option<String>,
 }

@@ -33,6 +33,8 @@ pub struct Unit {
     pub contact: Option<String>,
     /// Every address registered for the unit (the contact first), lower-cased.
     pub senders: Vec<String>,
+    /// The unit's leader (`leader`), for the ladder's steps that copy them.
+    pub leader: Option<String>,
 }
 
 /// A checked pipeline definition, with folders resolved.

@@ -6,7 +6,7 @@ use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::period::{self, Period};
 use crate::schedule::Job;
-use crate::{ingest, lock, notify, run, sources, status};
+use crate::{ingest, ladder, lock, notify, run, sources, status};
 use chrono::DateTime;
 use chrono_tz::Tz;
 
@@ -66,8 +66,10 @@ pub(super) async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Resu
     }
 }
 
-/// Puts a reminder into the outbox for each unit that has not reported for `period`, at most once
-/// per (unit, period, day); the delivery round sends them.
+/// A reminder round: puts into the outbox, for each unit that has not reported, the reminder
+/// due — with a ladder (`[[reminders]]`) the latest step reached, once per unit, month and
+/// step; without one a reminder for the month being collected, once per unit and day. The
+/// delivery round sends them.
 pub(super) async fn remind(
     ctx: &Context,
     period: Period,
@@ -79,51 +81,83 @@ pub(super) async fn remind(
     let _lock =
         tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon reminder"))?;
     let store = crate::store::Store::open(&ctx.data_dir);
-    let statuses = status::unit_status(p, &store, period, &now)?;
+    // (month, the step, or None for a plain reminder round)
+    let months: Vec<(Period, Option<&crate::config::ReminderStep>)> = if p.def.reminders.is_empty()
+    {
+        vec![(period, None)]
+    } else {
+        // A step may fall in the month after the deadline's, or (before it) in the month collected.
+        [period.next(), period, period.prev()]
+            .into_iter()
+            .filter_map(|m| ladder::due_step(p, m, fired.date_naive()).map(|s| (m, Some(s))))
+            .collect()
+    };
     let mut queued = Vec::new();
     let mut problems = Vec::new();
-    for s in statuses.iter().filter(|s| s.latest.is_none()) {
-        let Some(contact) = p.unit(&s.code).and_then(|u| u.contact.clone()) else {
-            problems.push(format!("{} has no contact", s.name));
-            continue;
-        };
-        let id = format!(
-            "remind-{period}-d{:02}-{}",
-            chrono::Datelike::day(&fired),
-            s.code
-        );
-        if notify::exists(&ctx.data_dir, p, &id)? {
-            continue;
+    for (month, step) in months {
+        let statuses = status::unit_status(p, &store, month, &now)?;
+        for s in statuses.iter().filter(|s| s.latest.is_none()) {
+            let (id, to, cc, template) = match step {
+                None => (
+                    format!("remind-{month}-d{:02}-{}", chrono::Datelike::day(&fired), s.code),
+                    ladder::people(p, &s.code, &["contact".into()]),
+                    p.def.email.cc.clone(),
+                    "reminder.txt",
+                ),
+                Some(step) => (
+                    ladder::message_id(month, step, &s.code),
+                    ladder::people(p, &s.code, &step.to),
+                    ladder::people(p, &s.code, &step.cc),
+                    step.template.as_str(),
+                ),
+            };
+            if to.is_empty() {
+                problems.push(format!("{} has no contact", s.name));
+                continue;
+            }
+            if notify::exists(&ctx.data_dir, p, &id)? {
+                continue;
+            }
+            let mut values = reminder_values(p, &s.code, &s.name, month, now);
+            if let Some(step) = step {
+                let late = (fired.date_naive() - ladder::last_day(p, month)).num_days();
+                let leader_cc = step.cc.iter().chain(&step.to).any(|r| r == "leader")
+                    && p.unit(&s.code).is_some_and(|u| u.leader.is_some());
+                values = minijinja::context! {
+                    ..values,
+                    ..minijinja::context! { step => step.name.clone(), days_late => late, leader_cc }
+                };
+            }
+            let (subject, text) = p.texts.message(template, &values)?;
+            // The unit's fill-in template for the month rides along.
+            let unit = p.unit(&s.code).ok_or_else(|| {
+                Error::Runtime(format!("unit {} is not the pipeline's", s.code).into())
+            })?;
+            let attachment = crate::report::template::render(p, unit, month)?;
+            let attachment_name = crate::report::template::file_name(unit, month);
+            tokio::task::block_in_place(|| {
+                notify::post(
+                    &ctx.data_dir,
+                    p,
+                    notify::Letter {
+                        id: &id,
+                        kind: notify::MessageKind::Reminder,
+                        period: month,
+                        to: &to,
+                        cc: &cc,
+                        subject: &subject,
+                        text: &text,
+                        attachment: Some((&attachment_name, attachment)),
+                        in_reply_to: None,
+                    },
+                    now,
+                )
+            })?;
+            queued.push(match step {
+                Some(step) => format!("{}（{}）", s.name, step.name),
+                None => s.name.clone(),
+            });
         }
-        let (subject, text) = p.texts.message(
-            "reminder.txt",
-            &reminder_values(p, &s.code, &s.name, period, now),
-        )?;
-        // The unit's fill-in template for the month rides along.
-        let unit = p.unit(&s.code).ok_or_else(|| {
-            Error::Runtime(format!("unit {} is not the pipeline's", s.code).into())
-        })?;
-        let template = crate::report::template::render(p, unit, period)?;
-        let template_name = crate::report::template::file_name(unit, period);
-        tokio::task::block_in_place(|| {
-            notify::post(
-                &ctx.data_dir,
-                p,
-                notify::Letter {
-                    id: &id,
-                    kind: notify::MessageKind::Reminder,
-                    period,
-                    to: std::slice::from_ref(&contact),
-                    cc: &p.def.email.cc,
-                    subject: &subject,
-                    text: &text,
-                    attachment: Some((&template_name, template)),
-                    in_reply_to: None,
-                },
-                now,
-            )
-        })?;
-        queued.push(s.name.clone());
     }
     if !problems.is_empty() {
         return Err(Error::Undelivered(format!(

@@ -19,7 +19,7 @@ use minijinja::{Environment, UndefinedBehavior, Value, context};
 use std::path::Path;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
-const TEMPLATES: [(&str, &str, &[&str]); 13] = [
+const TEMPLATES: [(&str, &str, &[&str]); 15] = [
     ("digest.html", include_str!("digest.html"), &["body"]),
     (
         "digest.txt",
@@ -34,6 +34,16 @@ const TEMPLATES: [(&str, &str, &[&str]); 13] = [
     (
         "reminder.txt",
         include_str!("reminder.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "reminder-overdue.txt",
+        include_str!("reminder-overdue.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "reminder-urge.txt",
+        include_str!("reminder-urge.txt"),
         &["subject", "body"],
     ),
     (
@@ -288,10 +298,11 @@ pub fn example(name: &str) -> Value {
                 pending => vec!["6月 本月满意度低于90%（满意 7 人，回访 8 人）"],
             },
         },
-        "reminder.txt" => context! {
+        "reminder.txt" | "reminder-overdue.txt" | "reminder-urge.txt" => context! {
             unit => "霍邱县", period_zh => "2025年6月", deadline => "2025年7月5日",
             now => "2025年7月3日 09:00", how_to_send => "请将月报表发送至 data@example.cn。",
             unit_url => "https://fayuan.example.cn/u/341522/0123456789abcdef",
+            step => "逾期通知", days_late => 1, leader_cc => true,
         },
         "notice-failure.txt" => context! {
             job => "report", period_zh => "2025年6月", now => "2025年7月6日 09:00",

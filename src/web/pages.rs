@@ -403,6 +403,18 @@ pub(super) fn bureau_page(w: &Web, period: Period) -> Result<Response> {
                     r.reason, r.by, r.at
                 ))
                 .collect::<Vec<_>>()),
+            period_zh => period.zh(),
+            ladder => ser(crate::ladder::standing(&ctx.pipeline, &ctx.data_dir, period)?
+                .into_iter()
+                .map(|(code, sent)| format!(
+                    "{}：{}",
+                    ctx.pipeline.unit(&code).map_or(code.clone(), |u| u.name.clone()),
+                    sent.iter()
+                        .map(|s| format!("{}（{}）", s.step, s.at.minute()))
+                        .collect::<Vec<_>>()
+                        .join(" → ")
+                ))
+                .collect::<Vec<_>>()),
             items => ser(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
                 .into_iter()
                 .map(|i| format!(

@@ -298,3 +298,27 @@ fn the_reviews_verdict_counts_only_known_requirements() {
         &["review.verdict_includes: unknown requirement \"punctuality\""],
     );
 }
+
+#[test]
+fn a_ladder_is_checked_with_the_rest() {
+    let mut text = std::fs::read_to_string(luan_pipeline_path()).unwrap().replace(
+        "contact = \"huoqiu@example.gov.cn\"",
+        "contact = \"huoqiu@example.gov.cn\"\nleader = \"the boss\"",
+    );
+    text.push_str(
+        "\n[[reminders]]\nname = \"提醒\"\nday = -3\n\n[[reminders]]\nname = \"提醒\"\nday = -3\nto = [\"mayor\"]\ntemplate = \"greeting.txt\"\n\n[[reminders]]\nname = \"远\"\nday = 40\nto = []\n",
+    );
+    let (_dir, path) = broken(&text);
+    check_refuses(
+        &path,
+        &[
+            "contact \"the boss\" is not an email address",
+            "reminders[2] (提醒): name must be given and unique",
+            "reminders[2] (提醒): day -3 must be unique",
+            "reminders[2] (提醒): \"mayor\" is not contact, leader or staff",
+            "reminders[2] (提醒): template \"greeting.txt\": one of reminder.txt, reminder-overdue.txt, reminder-urge.txt",
+            "reminders[3] (远): day 40 must be unique and within 25 days of the deadline",
+            "reminders[3] (远): to must name someone",
+        ],
+    );
+}

@@ -13,6 +13,7 @@ mod fixtures;
 mod fuzz;
 mod grid;
 mod indicators;
+mod ladder;
 mod ingest;
 mod mail;
 mod newyear;
