@@ -97,20 +97,7 @@ pub(super) async fn remind(
     for (month, step) in months {
         let statuses = status::unit_status(p, &store, month, &now)?;
         for s in statuses.iter().filter(|s| s.latest.is_none()) {
-            let (id, to, cc, template) = match step {
-                None => (
-                    format!("remind-{month}-d{:02}-{}", chrono::Datelike::day(&fired), s.code),
-                    ladder::people(p, &s.code, &["contact".into()]),
-                    p.def.email.cc.clone(),
-                    "reminder.txt",
-                ),
-                Some(step) => (
-                    ladder::message_id(month, step, &s.code),
-                    ladder::people(p, &s.code, &step.to),
-                    ladder::people(p, &s.code, &step.cc),
-                    step.template.as_str(),
-                ),
-            };
+            let (id, to, cc, template) = addressing(p, month, step, &s.code, fired);
             if to.is_empty() {
                 problems.push(format!("{} has no contact", s.name));
                 continue;
@@ -170,6 +157,31 @@ pub(super) async fn remind(
         queued.len(),
         queued.join("、")
     ))
+}
+
+/// A reminder's outbox id, people and template: a ladder's step, or a plain round's reminder
+/// (once per unit and day, to the contact, the data staff in copy).
+fn addressing<'a>(
+    p: &'a crate::config::Pipeline,
+    month: Period,
+    step: Option<&'a crate::config::ReminderStep>,
+    code: &str,
+    fired: DateTime<Tz>,
+) -> (String, Vec<String>, Vec<String>, &'a str) {
+    match step {
+        None => (
+            format!("remind-{month}-d{:02}-{code}", chrono::Datelike::day(&fired)),
+            ladder::people(p, code, &["contact".into()]),
+            p.def.email.cc.clone(),
+            "reminder.txt",
+        ),
+        Some(step) => (
+            ladder::message_id(month, step, code),
+            ladder::people(p, code, &step.to),
+            ladder::people(p, code, &step.cc),
+            step.template.as_str(),
+        ),
+    }
 }
 
 /// The values of a reminder (texts/reminder.txt) to a unit that has not reported `period` by
