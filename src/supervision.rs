@@ -106,14 +106,24 @@ pub fn run_return(
     cancel: bool,
 ) -> Result<String> {
     let p = &ctx.pipeline;
+    let thread = crate::mailin::thread_of(
+        p,
+        &ctx.data_dir,
+        &Store::open(&ctx.data_dir).files()?,
+        unit,
+        &period.to_string(),
+    );
     let id = return_month(
         &ctx.data_dir,
         p,
-        unit,
-        period,
-        reason,
-        by,
-        cancel,
+        Returned {
+            unit,
+            period,
+            reason,
+            by,
+            cancel,
+            thread: thread.as_deref(),
+        },
         ctx.now(),
     )?;
     let name = p.unit(unit).map_or(unit.to_string(), |u| u.name.clone());
@@ -143,20 +153,35 @@ pub fn run_return(
     })
 }
 
+/// A return as a person asks for it: the unit, the month, why, who, whether it withdraws one,
+/// and the Message-ID of the mail that brought the figures (the notice answers it).
+#[derive(Debug, Clone, Copy)]
+pub struct Returned<'a> {
+    pub unit: &'a str,
+    pub period: Period,
+    pub reason: &'a str,
+    pub by: &'a str,
+    pub cancel: bool,
+    pub thread: Option<&'a str>,
+}
+
 /// `fayuan return`: records the return (or, with `cancel`, its withdrawal), puts it on the
 /// record, and (a return) makes the unit's 退回通知 with the month's template. Returns the
 /// notice's id, if one was made.
-#[allow(clippy::too_many_arguments)] // what a person types: unit, month, reason, who, cancel
 pub fn return_month(
     data_dir: &DataDir,
     pipeline: &Pipeline,
-    unit: &str,
-    period: Period,
-    reason: &str,
-    by: &str,
-    cancel: bool,
+    r: Returned,
     now: DateTime<Tz>,
 ) -> Result<Option<String>> {
+    let Returned {
+        unit,
+        period,
+        reason,
+        by,
+        cancel,
+        thread,
+    } = r;
     let u = pipeline.unit(unit).ok_or_else(|| {
         Error::Usage(format!(
             "--unit {unit}: not a unit of the pipeline {}",
@@ -212,6 +237,21 @@ pub fn return_month(
     if cancel {
         return Ok(None);
     }
+    return_notice(data_dir, pipeline, u, period, reason, thread, now)
+}
+
+/// The unit's 退回通知 (texts/return.txt) with the month's template, in the outbox: its id, or
+/// None when the unit has no contact.
+fn return_notice(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    u: &crate::config::Unit,
+    period: Period,
+    reason: &str,
+    thread: Option<&str>,
+    now: DateTime<Tz>,
+) -> Result<Option<String>> {
+    let unit = u.code.as_str();
     let Some(contact) = u.contact.clone() else {
         tracing::warn!(unit = %u.name, "no contact: the return is recorded, no notice sent");
         return Ok(None);
@@ -238,7 +278,7 @@ pub fn return_month(
             subject: &subject,
             text: &text,
             attachment: Some((&template_name, template)),
-            in_reply_to: None,
+            in_reply_to: thread,
         },
         now,
     )?;

@@ -82,6 +82,38 @@ pub fn ledger(data_dir: &DataDir, m: &MailboxDef) -> Ledger<MailEvent> {
     Ledger::at(mail_dir(data_dir, m).join("ledger.jsonl"))
 }
 
+/// The Message-ID of the mail that brought a unit's latest accepted figures for `month`
+/// (`2025-06`), when they came by mail: a message to the unit about that month (a return)
+/// answers it, in its thread.
+pub fn thread_of(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    files: &[FileEntry],
+    unit: &str,
+    month: &str,
+) -> Option<String> {
+    let latest = files
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.outcome,
+                crate::store::Outcome::Accepted | crate::store::Outcome::Partial
+            ) && f.unit_codes.split(',').any(|c| c == unit)
+                && f.periods.split(',').any(|p| p == month)
+        })
+        .max_by(|a, b| a.arrived_at.cmp(&b.arrived_at))?;
+    // Attachments are taken in as `mail-<mailbox>-<sha12>/<k>-<name>`.
+    let folder = latest.file_name.split('/').next()?.strip_prefix("mail-")?;
+    let (mailbox, sha12) = folder.rsplit_once('-')?;
+    let m = pipeline.def.mailboxes.iter().find(|m| m.name == mailbox)?;
+    ledger(data_dir, m)
+        .read()
+        .ok()?
+        .into_iter()
+        .find(|e| e.sha256.starts_with(sha12) && !e.message_id.is_empty())
+        .map(|e| e.message_id)
+}
+
 /// What one look at a mailbox did.
 #[derive(Debug, Default)]
 pub struct Fetched {

@@ -88,16 +88,21 @@ pub fn receipt(
     Ok(msg.formatted())
 }
 
-/// A plain-text message (reminders, notices), with a workbook attached when one is given (a
-/// reminder carries the unit's template for the month).
+/// A plain-text message (reminders, notices, returns), with a workbook attached when one is
+/// given (a reminder carries the unit's template for the month), in a thread when one is given.
 pub fn plain(
     pipeline: &Pipeline,
     e: &Envelope,
     text: &str,
     attachment: Option<(&str, Vec<u8>)>,
+    in_reply_to: Option<&str>,
 ) -> Result<Vec<u8>> {
     let bad = |message: String| message_error(e.id, message);
-    let b = addressed(pipeline, e)?;
+    let mut b = addressed(pipeline, e)?;
+    if let Some(t) = in_reply_to {
+        let thread = format!("<{}>", t.trim_matches(['<', '>']));
+        b = b.in_reply_to(thread.clone()).references(thread);
+    }
     let msg = match attachment {
         None => b.singlepart(SinglePart::plain(text.to_string())),
         Some((name, bytes)) => b.multipart(

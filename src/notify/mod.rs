@@ -481,9 +481,11 @@ pub fn post(data_dir: &DataDir, pipeline: &Pipeline, l: Letter, now: DateTime<Tz
         subject: l.subject,
         now,
     };
-    let message = match l.in_reply_to {
-        Some(thread) => mime::receipt(pipeline, &envelope, l.text, thread)?,
-        None => mime::plain(pipeline, &envelope, l.text, l.attachment)?,
+    // A receipt is an automatic answer; anything else in a thread (a return answering the
+    // mail that brought the figures) is a person's message with its attachment.
+    let message = match (l.kind, l.in_reply_to) {
+        (MessageKind::Receipt, Some(thread)) => mime::receipt(pipeline, &envelope, l.text, thread)?,
+        (_, thread) => mime::plain(pipeline, &envelope, l.text, l.attachment, thread)?,
     };
     let recipients: Vec<String> = l.to.iter().chain(l.cc).cloned().collect();
     put_in_outbox(

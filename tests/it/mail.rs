@@ -976,3 +976,84 @@ fn starttls_and_the_default_chinese_folders() {
     let log = std::fs::read_to_string(s.imap.dir.join("dovecot.log")).unwrap();
     assert!(log.contains("method=PLAIN") && log.contains("TLS"), "{log}");
 }
+
+/// A return (退回) of figures that came by mail answers that mail: in its thread, to the unit's
+/// contact, with the month's template — and a return of figures that came otherwise starts a
+/// message of its own.
+#[test]
+fn a_return_answers_the_mail_that_brought_the_figures() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 12));
+    let sent = message(
+        HUOQIU,
+        "霍邱县7月月报",
+        "",
+        &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())],
+    );
+    let raw = String::from_utf8_lossy(&sent).to_string();
+    let county_id = raw
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap()
+        .to_string();
+    s.imap.deliver(&sent);
+    let r = s.ingest("2025-08-03 10:00");
+    assert!(r.stdout.contains("回执 1 封"), "{}{}", r.stdout, r.stderr);
+    let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
+    let give_back = |month: &str, at: &str| {
+        let r = s.env.run_env(
+            &[
+                "--as-of", at, "return", "--unit", "341522", "--period", month, "--reason",
+                "办结案件数与台账不符", "--by", "张三",
+            ],
+            &[("FAYUAN_SMTP_URL", &url)],
+        );
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    };
+    give_back("2025-07", "2025-08-04 09:00");
+    let notices: Vec<_> = s
+        .receipts()
+        .into_iter()
+        .filter(|m| m.1.contains("退回修改") && m.0 == HUOQIU)
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let head = &notices[0].3;
+    assert!(
+        head.contains(&format!("In-Reply-To: {county_id}"))
+            && head.contains(&format!("References: {county_id}")),
+        "{head}"
+    );
+    // A person's message, not an automatic answer; the template rides along.
+    assert!(!head.contains("Auto-Submitted"), "{head}");
+    let raw = s
+        .smtp
+        .received()
+        .into_iter()
+        .find(|(f, b)| f.ends_with(&format!("{HUOQIU}.eml")) && String::from_utf8_lossy(b).contains(&county_id) && !String::from_utf8_lossy(b).contains("Auto-Submitted"))
+        .unwrap()
+        .1;
+    let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        mail_parser::MimeHeaders::attachment_name(m.attachments().next().unwrap()),
+        Some("霍邱县_2025-07_月报表.xlsx")
+    );
+    // June came through no mail (the samples' folder): its return starts a thread of its own.
+    let r = s.env.run(&[
+        "--as-of",
+        "2025-08-04 09:10",
+        "ingest",
+        repo().join("samples/luan-2025/霍邱县_2025-06.xlsx").to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    give_back("2025-06", "2025-08-04 09:20");
+    let june: Vec<_> = s
+        .receipts()
+        .into_iter()
+        .filter(|m| m.1.contains("2025年6月月报退回修改") && m.0 == HUOQIU)
+        .collect();
+    assert_eq!(june.len(), 1);
+    assert!(!june[0].3.contains("In-Reply-To"), "{}", june[0].3);
+}
