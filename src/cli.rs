@@ -543,9 +543,15 @@ fn supervise(ctx: &Context, command: Command) -> Result<i32> {
         text: text.as_deref(),
         due: due.as_deref(),
     };
-    let said =
+    let (said, notice) =
         crate::supervision::supervise(&ctx.data_dir, &ctx.pipeline, item, close, &by, ctx.now())?;
     println!("{said}");
+    if let Some(id) = notice {
+        match crate::supervision::deliver_now(ctx, &id) {
+            Ok(()) => println!("督办通知已发出（{id}）。"),
+            Err(e) => println!("督办通知暂未送达，已留在发件箱中自动重试（{e}）。"),
+        }
+    }
     Ok(exit::OK)
 }
 

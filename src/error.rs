@@ -20,6 +20,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A person may not do this (a unit answering an item that is not its own, an item no
+    /// longer open): nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+
     /// The machinery could not run: the async runtime, the scheduler, signals, an HTTP client.
     #[error("{0}")]
     Runtime(#[source] Cause),
@@ -142,7 +147,7 @@ impl Error {
     /// The process exit code of SPEC §8: 2 for bad usage or configuration, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Config { .. } | Error::Usage(_) => 2,
+            Error::Config { .. } | Error::Usage(_) | Error::Refused(_) => 2,
             Error::Busy(_)
             | Error::Runtime(_)
             | Error::Undelivered(_)

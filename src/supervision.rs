@@ -137,14 +137,7 @@ pub fn run_return(
             )
         });
     };
-    let settings = crate::notify::Settings::resolve(p, ctx.clock)?;
-    let sent = crate::app::runtime()?.block_on(crate::notify::deliver_message(
-        &ctx.data_dir,
-        p,
-        &id,
-        &settings,
-    ));
-    Ok(match sent {
+    Ok(match deliver_now(ctx, &id) {
         Ok(_) => format!("已退回{name}{}，退回通知已发出（{id}）。", period.zh()),
         Err(e) => format!(
             "已退回{name}{}；退回通知暂未送达，已留在发件箱中自动重试（{e}）。",
@@ -163,6 +156,15 @@ pub struct Returned<'a> {
     pub by: &'a str,
     pub cancel: bool,
     pub thread: Option<&'a str>,
+}
+
+/// Sends a message of the outbox at once (what cannot be sent now waits there for the
+/// delivery rounds).
+pub fn deliver_now(ctx: &crate::app::Context, id: &str) -> Result<()> {
+    let settings = crate::notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
+    crate::app::runtime()?
+        .block_on(crate::notify::deliver_message(&ctx.data_dir, &ctx.pipeline, id, &settings))
+        .map(|_| ())
 }
 
 /// `fayuan return`: records the return (or, with `cancel`, its withdrawal), puts it on the
@@ -298,6 +300,9 @@ pub struct ItemRecord {
     pub by: String,
     #[serde(default)]
     pub close: bool,
+    /// The unit's answer (its text in `text`, who in `by`: the mail sender or the unit's page).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answer: bool,
 }
 
 /// An item still open.
@@ -311,6 +316,8 @@ pub struct OpenItem {
     pub opened: String,
     /// Past its due day (the end of it, Beijing time).
     pub overdue: bool,
+    /// The unit's answers: "2025-07-20 10:00 huoqiu@…：text".
+    pub answers: Vec<String>,
 }
 
 fn items(data_dir: &DataDir) -> Ledger<ItemRecord> {
@@ -323,8 +330,13 @@ pub fn open_items(data_dir: &DataDir, now: DateTime<Tz>) -> Result<Vec<OpenItem>
     let today = now.date_naive();
     Ok(records
         .iter()
-        .filter(|r| !r.close && !records.iter().any(|c| c.close && c.id == r.id))
+        .filter(|r| !r.close && !r.answer && !records.iter().any(|c| c.close && c.id == r.id))
         .map(|r| OpenItem {
+            answers: records
+                .iter()
+                .filter(|a| a.answer && a.id == r.id)
+                .map(|a| format!("{} {}：{}", a.at.minute(), a.by, a.text))
+                .collect(),
             id: r.id,
             unit: r.unit.clone(),
             text: r.text.clone(),
@@ -345,7 +357,13 @@ pub struct Item<'a> {
 
 /// Puts an item's opening or closing on the record.
 fn record_item(data_dir: &DataDir, now: DateTime<Tz>, by: &str, r: &ItemRecord) -> Result<()> {
-    let (kind, key, what) = if r.close {
+    let (kind, key, what) = if r.answer {
+        (
+            "supervision_answered",
+            format!("item {} answered {}", r.id, r.at.minute()),
+            format!("答复督办事项 {}：{}", r.id, r.text),
+        )
+    } else if r.close {
         (
             "supervision_closed",
             format!("item {} closed", r.id),
@@ -382,7 +400,7 @@ pub fn supervise(
     close: Option<u32>,
     by: &str,
     now: DateTime<Tz>,
-) -> Result<String> {
+) -> Result<(String, Option<String>)> {
     let name = |code: &str| {
         pipeline
             .unit(code)
@@ -402,13 +420,14 @@ pub fn supervise(
             due: open.due.clone(),
             by: by.to_string(),
             close: true,
+            answer: false,
         };
         items(data_dir).append(&r)?;
         record_item(data_dir, now, by, &r)?;
-        return Ok(format!("督办事项 {id}（{}）已办结。", name(&open.unit)));
+        return Ok((format!("督办事项 {id}（{}）已办结。", name(&open.unit)), None));
     }
     let (Some(unit), Some(text), Some(due)) = (item.unit, item.text, item.due) else {
-        return list_items(data_dir, now, &name);
+        return Ok((list_items(data_dir, now, &name)?, None));
     };
     if pipeline.unit(unit).is_none() {
         return Err(Error::Usage(format!(
@@ -439,13 +458,119 @@ pub fn supervise(
         due: due.to_string(),
         by: by.to_string(),
         close: false,
+        answer: false,
     };
     items(data_dir).append(&r)?;
     record_item(data_dir, now, by, &r)?;
-    Ok(format!(
-        "已交办督办事项 {id}：{}——{text}（期限 {due}）。",
-        name(unit)
+    let notice = item_notice(data_dir, pipeline, &r, now)?;
+    Ok((
+        format!("已交办督办事项 {id}：{}——{text}（期限 {due}）。", name(unit)),
+        notice,
     ))
+}
+
+/// The outbox id of an item's 督办通知 (its Message-ID names it, so a reply finds the item).
+pub fn item_notice_id(id: u32) -> String {
+    format!("item-{id}")
+}
+
+/// The item a message answers: the one whose 督办通知 its In-Reply-To or References name.
+pub fn item_in_thread(pipeline: &Pipeline, headers: &str) -> Option<u32> {
+    let tail = format!(".{}@fayuan>", pipeline.name());
+    headers.split('<').skip(1).find_map(|h| {
+        let inner = h.split('>').next()?;
+        let id = format!("<{inner}>").strip_suffix(&tail)?.strip_prefix("<item-")?.to_string();
+        id.parse().ok()
+    })
+}
+
+/// The unit's 督办通知 (texts/supervision.txt) in the outbox, to its contact with the data staff
+/// in copy (none when the unit has no contact: the item is on its page).
+fn item_notice(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    r: &ItemRecord,
+    now: DateTime<Tz>,
+) -> Result<Option<String>> {
+    let Some(u) = pipeline.unit(&r.unit) else {
+        return Ok(None);
+    };
+    let Some(contact) = u.contact.clone() else {
+        return Ok(None);
+    };
+    let id = item_notice_id(r.id);
+    let p = &pipeline.def.pipeline;
+    let values = minijinja::context! {
+        title => p.title.clone(), city => p.city.clone(), office => p.office.clone(),
+        id => r.id, unit => u.name.clone(), due => r.due.clone(), text => r.text.clone(),
+        now => period::instant_zh(&now),
+    };
+    let (subject, text) = pipeline.texts.message("supervision.txt", &values)?;
+    crate::notify::post(
+        data_dir,
+        pipeline,
+        crate::notify::Letter {
+            id: &id,
+            kind: crate::notify::MessageKind::Supervision,
+            period: Period::of(now.date_naive()),
+            to: std::slice::from_ref(&contact),
+            cc: &pipeline.def.email.cc,
+            subject: &subject,
+            text: &text,
+            attachment: None,
+            in_reply_to: None,
+        },
+        now,
+    )?;
+    Ok(Some(id))
+}
+
+/// The most an answer keeps of what the unit wrote.
+pub const MAX_ANSWER_CHARS: usize = 2000;
+
+/// A unit's answer to an open item of its own (through its page, or a reply to the item's
+/// mail): recorded and on the record, with who. An item that is not open, or not the unit's,
+/// takes no answer.
+pub fn answer_item(
+    data_dir: &DataDir,
+    id: u32,
+    unit: &str,
+    text: &str,
+    by: &str,
+    now: DateTime<Tz>,
+) -> Result<String> {
+    let Some(open) = open_items(data_dir, now)?
+        .into_iter()
+        .find(|i| i.id == id && i.unit == unit)
+    else {
+        return Err(Error::Refused(format!("督办事项 {id} 不是本单位未办结的事项")));
+    };
+    let text: String = text.trim().chars().take(MAX_ANSWER_CHARS).collect();
+    if text.is_empty() {
+        return Err(Error::Refused("答复内容为空".into()));
+    }
+    let said = format!("督办事项 {id} 的答复已收到，待市局审阅后办结。");
+    // The same answer again (a message handled again after a crash): recorded once.
+    if items(data_dir)
+        .read()?
+        .iter()
+        .any(|a| a.answer && a.id == id && a.by == by && a.text == text)
+    {
+        return Ok(said);
+    }
+    let r = ItemRecord {
+        at: now.into(),
+        id,
+        unit: unit.to_string(),
+        text,
+        due: open.due,
+        by: by.to_string(),
+        close: false,
+        answer: true,
+    };
+    items(data_dir).append(&r)?;
+    record_item(data_dir, now, by, &r)?;
+    Ok(said)
 }
 
 /// The open items, a line each.
@@ -470,7 +595,11 @@ fn list_items(
                 if i.overdue { "，已逾期" } else { "" },
                 i.by,
                 i.opened
-            )
+            ) + &i
+                .answers
+                .iter()
+                .map(|a| format!("\n   答复：{a}"))
+                .collect::<String>()
         })
         .collect::<Vec<_>>()
         .join("\n"))

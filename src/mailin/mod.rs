@@ -45,7 +45,7 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use classify::{Class, Envelope, classify, envelope, held_for_failing};
 use imap::{Session, fetch_body, fetch_meta, fetch_part, imap_err, uids};
-use receipt::{Said, attachment, data_dir_relative, queue_receipt};
+use receipt::{Said, answered_item, attachment, data_dir_relative, queue_receipt};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -584,10 +584,12 @@ pub fn handle_message(
     ingest::ingest(pipeline, data_dir, now)?;
     crate::faults::point("mail-receipt", &stored)?;
     let files = Store::open(data_dir).files()?;
+    let mut notes = closed_returns(data_dir, &files, &taken)?;
+    notes.extend(answered_item(pipeline, data_dir, parsed.as_ref(), unit, &from, now)?);
     let said = Said {
         attachments: attachments(data_dir, &files, &folder, &taken)?,
         skipped,
-        notes: closed_returns(data_dir, &files, &taken)?,
+        notes,
     };
     let id = queue_receipt(
         pipeline,

@@ -164,3 +164,45 @@ pub(super) fn receipt_values(
         unit_status,
     })
 }
+
+/// A reply to an item's 督办通知 (its In-Reply-To or References name the notice) from the unit's
+/// own address is the unit's answer: recorded, and told in the receipt. Repeatable (the same
+/// message handled again records nothing twice).
+pub(super) fn answered_item(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    parsed: Option<&mail_parser::Message>,
+    unit: Option<&crate::config::Unit>,
+    from: &str,
+    now: DateTime<Tz>,
+) -> Result<Vec<String>> {
+    let (Some(msg), Some(unit)) = (parsed, unit) else {
+        return Ok(Vec::new());
+    };
+    let thread: Vec<&str> = msg
+        .headers_raw()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("In-Reply-To") || k.eq_ignore_ascii_case("References"))
+        .map(|(_, v)| v)
+        .collect();
+    let Some(id) = crate::supervision::item_in_thread(pipeline, &thread.join(" ")) else {
+        return Ok(Vec::new());
+    };
+    // What the unit wrote, without the quoted notice below it.
+    let text: String = msg
+        .body_text(0)
+        .map(|t| {
+            t.lines()
+                .take_while(|l| !(l.starts_with("在 ") && l.ends_with("写道：")) && !l.starts_with("-----"))
+                .filter(|l| !l.starts_with('>'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    match crate::supervision::answer_item(data_dir, id, &unit.code, &text, from, now) {
+        Ok(said) => Ok(vec![said]),
+        Err(crate::error::Error::Refused(why)) => Ok(vec![format!(
+            "本邮件是对督办事项 {id} 的回复，未记为答复：{why}。"
+        )]),
+        Err(e) => Err(e),
+    }
+}

@@ -106,6 +106,8 @@ pub enum MessageKind {
     Notice,
     /// A unit's month returned for correction (退回), to the unit's contacts.
     Return,
+    /// A supervision item (督办事项) opened on a unit, to the unit's contacts.
+    Supervision,
 }
 
 impl MessageKind {
@@ -119,6 +121,7 @@ impl MessageKind {
             MessageKind::Held => "转人工通知",
             MessageKind::Notice => "未送达通知",
             MessageKind::Return => "退回通知",
+            MessageKind::Supervision => "督办通知",
         }
     }
 }

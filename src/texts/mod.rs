@@ -19,7 +19,7 @@ use minijinja::{Environment, UndefinedBehavior, Value, context};
 use std::path::Path;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
-const TEMPLATES: [(&str, &str, &[&str]); 15] = [
+const TEMPLATES: [(&str, &str, &[&str]); 16] = [
     ("digest.html", include_str!("digest.html"), &["body"]),
     (
         "digest.txt",
@@ -80,6 +80,11 @@ const TEMPLATES: [(&str, &str, &[&str]); 15] = [
     (
         "return.txt",
         include_str!("return.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "supervision.txt",
+        include_str!("supervision.txt"),
         &["subject", "body"],
     ),
     (
@@ -329,6 +334,10 @@ pub fn example(name: &str) -> Value {
             sha256 => "ab12…", partial => false, rows_accepted => 0, rows_rejected => 1,
             problem_count => 1, unlisted => 0,
             problems => vec!["金寨县_2025-06.csv 第2行 受理审批案件数：“十二”不是整数"],
+        },
+        "supervision.txt" => context! {
+            id => 1, unit => "霍邱县", due => "2025-08-15", now => "2025年7月20日 10:00",
+            text => "支出率连续三个月低于序时进度，请书面说明原因及整改措施",
         },
         "notice.txt" => context! {
             year => 2025, period_zh => "2025年6月", ytd_zh => "2025年1—6月", area => "全市",

@@ -418,10 +418,11 @@ pub(super) fn bureau_page(w: &Web, period: Period) -> Result<Response> {
             items => ser(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
                 .into_iter()
                 .map(|i| format!(
-                    "{}. {}：{}（期限 {}{}）",
+                    "{}. {}：{}（期限 {}{}）{}",
                     i.id,
                     ctx.pipeline.unit(&i.unit).map_or(i.unit.clone(), |u| u.name.clone()),
-                    i.text, i.due, if i.overdue { "，已逾期" } else { "" }
+                    i.text, i.due, if i.overdue { "，已逾期" } else { "" },
+                    i.answers.last().map_or(String::new(), |a| format!("——答复：{a}"))
                 ))
                 .collect::<Vec<_>>()),
         },

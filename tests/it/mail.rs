@@ -1057,3 +1057,90 @@ fn a_return_answers_the_mail_that_brought_the_figures() {
     assert_eq!(june.len(), 1);
     assert!(!june[0].3.contains("In-Reply-To"), "{}", june[0].3);
 }
+
+/// A supervision item (督办事项): its notice goes to the unit, the unit's reply to that mail is
+/// its answer (recorded with who, told in the receipt, shown by `fayuan supervise`), another
+/// unit's reply in the same thread is not, and the staff close it.
+#[test]
+fn a_supervision_item_is_answered_by_a_reply_and_closed_by_the_staff() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
+    let r = s.env.run_env(
+        &[
+            "--as-of", "2025-07-20 10:00", "supervise", "--unit", "341522", "--text",
+            "支出率连续三个月低于序时进度，请书面说明原因及整改措施", "--due", "2025-07-31", "--by", "张三",
+        ],
+        &[("FAYUAN_SMTP_URL", &url)],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("督办通知已发出（item-1）"), "{}", r.stdout);
+    let notice: Vec<_> = s
+        .receipts()
+        .into_iter()
+        .filter(|m| m.0 == HUOQIU)
+        .collect();
+    assert_eq!(notice.len(), 1);
+    assert_eq!(
+        notice[0].1,
+        "【法律援助民生实事】督办事项1：霍邱县（期限 2025-07-31）"
+    );
+    assert!(notice[0].2.contains("支出率连续三个月低于序时进度"), "{}", notice[0].2);
+    // The notice's Message-ID, as the county's mail program sees it.
+    let item_id = notice[0]
+        .3
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .unwrap()
+        .to_string();
+    assert_eq!(item_id, "<item-1.luan-2025@fayuan>");
+    let reply = |from: &str| {
+        let m = message(
+            from,
+            "Re: 督办事项1",
+            &format!("In-Reply-To: {item_id}\r\nReferences: {item_id}\r\n"),
+            &[],
+        );
+        // The body: the county's words (the helper's text), then the quoted notice.
+        String::from_utf8(m).unwrap()
+    };
+    // 金寨县 answers 霍邱县's item: not its own.
+    s.imap.deliver(reply("jinzhai@example.gov.cn").as_bytes());
+    s.imap.deliver(reply(HUOQIU).as_bytes());
+    let r = s.ingest("2025-07-22 09:00");
+    assert!(r.stdout.contains("回执 2 封"), "{}{}", r.stdout, r.stderr);
+    let receipts: Vec<_> = s
+        .receipts()
+        .into_iter()
+        .filter(|m| m.1.starts_with("回执"))
+        .collect();
+    let to = |who: &str| receipts.iter().find(|m| m.0 == who).unwrap().2.clone();
+    assert!(
+        to(HUOQIU).contains("督办事项 1 的答复已收到，待市局审阅后办结。"),
+        "{}",
+        to(HUOQIU)
+    );
+    assert!(
+        to("jinzhai@example.gov.cn").contains("本邮件是对督办事项 1 的回复，未记为答复：督办事项 1 不是本单位未办结的事项"),
+        "{}",
+        to("jinzhai@example.gov.cn")
+    );
+    // The same answer sent again: recorded once.
+    s.imap.deliver(reply(HUOQIU).as_bytes());
+    s.ingest("2025-07-22 09:10");
+    let listed = s.env.run(&["--as-of", "2025-07-22 10:00", "supervise"]).stdout;
+    assert_eq!(listed.matches("答复：").count(), 1, "{listed}");
+    assert!(
+        listed.contains(&format!("答复：2025-07-22 09:00 {HUOQIU}：请查收本月月报。")),
+        "{listed}"
+    );
+    let r = s.env.run(&["--as-of", "2025-07-23 10:00", "supervise", "--close", "1", "--by", "张三"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let audit = s.env.run(&["audit", "--unit", "341522"]).stdout;
+    for want in ["交办督办事项 1", "答复督办事项 1：请查收本月月报。", "办结督办事项 1"] {
+        assert!(audit.contains(want), "{want} in {audit}");
+    }
+    assert!(audit.contains(HUOQIU), "{audit}");
+}
