@@ -408,6 +408,22 @@ pub(super) fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<Str
 
 /// `[web]`, `[output]` and `[[mailboxes]]`.
 pub(super) fn check_web_and_mailboxes(def: &mut PipelineFile, problems: &mut Vec<String>) {
+    let mut names = HashSet::new();
+    let mut vars = HashSet::new();
+    for (i, s) in def.web.staff.iter().enumerate() {
+        let at = format!("web.staff[{}] ({})", i + 1, s.name);
+        if s.name.trim().is_empty() || !names.insert(s.name.clone()) {
+            problems.push(format!("{at}: name must be given and unique"));
+        }
+        let good = !s.token_env.is_empty()
+            && s.token_env.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !good || !vars.insert(s.token_env.clone()) || s.token_env == def.web.secret_env {
+            problems.push(format!(
+                "{at}: token_env {:?} must be an environment variable's name (A-Z, 0-9, _), one per person, not the link secret's",
+                s.token_env
+            ));
+        }
+    }
     if def.web.listen.parse::<std::net::SocketAddr>().is_err() {
         problems.push(format!(
             "web.listen {:?}: an address and port such as 127.0.0.1:8080",

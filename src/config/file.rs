@@ -129,6 +129,17 @@ pub struct WebSettings {
     pub header_timeout_seconds: u64,
     /// An upload whose body has not arrived whole within this long is dropped (nothing kept).
     pub body_timeout_seconds: u64,
+    /// The data staff who act on the bureau's page (`[[web.staff]]`), each with a token of their
+    /// own from the environment, so every action is attributed to a person.
+    pub staff: Vec<StaffDef>,
+}
+
+/// One of the data staff on the bureau's page: their name (as the record shows it) and the
+/// environment variable holding their token (16+ characters).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct StaffDef {
+    pub name: String,
+    pub token_env: String,
 }
 
 impl Default for WebSettings {
@@ -143,6 +154,7 @@ impl Default for WebSettings {
             max_concurrent_uploads: 8,
             header_timeout_seconds: 10,
             body_timeout_seconds: 300,
+            staff: Vec::new(),
         }
     }
 }

@@ -82,14 +82,26 @@ pub fn unit_url(p: &crate::config::Pipeline, secret: &[u8], code: &str) -> Strin
     format!("{}{}", base.trim_end_matches('/'), unit_path(secret, code))
 }
 
-/// The bureau's token from `?token=` or `Authorization: Bearer`: `Ok` when right; else the
-/// answer — 401 without a token (SPEC §10), the plain 404 with a wrong one — saying nothing else.
+/// Who is on the bureau's page: the name actions are recorded under, and the token they came
+/// with (their forms' anti-forgery tokens are derived from it).
+#[derive(Debug, Clone)]
+pub(super) struct Viewer {
+    pub name: String,
+    pub token: String,
+}
+
+/// The name actions taken with the shared bureau token are recorded under.
+pub(super) const SHARED: &str = "市局数据人员（共用令牌）";
+
+/// The bureau's token (the shared one or one of `[[web.staff]]`) from `?token=` or
+/// `Authorization: Bearer`: `Ok` with who it is; else the answer — 401 without a token (SPEC
+/// §10), the plain 404 with a wrong one — saying nothing else.
 #[allow(clippy::result_large_err)] // the error is the response itself, returned at once
-pub(super) fn bureau_ok(
+pub(super) fn bureau_who(
     w: &Web,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
-) -> std::result::Result<(), Response> {
+) -> std::result::Result<Viewer, Response> {
     let given = query.get("token").cloned().or_else(|| {
         headers
             .get(header::AUTHORIZATION)
@@ -97,16 +109,40 @@ pub(super) fn bureau_ok(
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_string)
     });
-    match (&w.bureau_token, given) {
-        (Some(want), Some(g)) if same_secret(&g, want) => Ok(()),
-        (_, None) => Err((
+    let Some(g) = given else {
+        return Err((
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
             Html(page("需要令牌", "需要令牌。")),
         )
-            .into_response()),
-        _ => Err(nf()),
+            .into_response());
+    };
+    // Every token compared (no early exit on the first that matches).
+    let mut found = None;
+    let shared = w.bureau_token.iter().map(|t| (SHARED.to_string(), t.clone()));
+    for (name, token) in shared.chain(w.staff.iter().cloned()) {
+        if same_secret(&g, &token) && found.is_none() {
+            found = Some(Viewer { name, token });
+        }
     }
+    found.ok_or_else(nf)
+}
+
+/// The bureau's token is right (see [`bureau_who`]).
+#[allow(clippy::result_large_err)]
+pub(super) fn bureau_ok(
+    w: &Web,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> std::result::Result<(), Response> {
+    bureau_who(w, query, headers).map(|_| ())
+}
+
+/// A form's anti-forgery token: an HMAC of the token the page was opened with and the page
+/// (`bureau`, `u/341522`) — only someone who has that token can make it, and a form of one page
+/// does not act on another's.
+pub(super) fn form_token(token: &str, page: &str) -> String {
+    hex::encode(&hmac(token.as_bytes(), format!("fayuan-form:{page}").as_bytes())[..16])
 }
 
 /// The unit of a county link, if the token is right.

@@ -14,6 +14,7 @@
 //! only; connections, header and body read times and concurrent uploads are bounded; a
 //! handler's error is a page, never a crash; pages behind a token are never cached or framed.
 
+mod act;
 mod auth;
 mod pages;
 mod upload;
@@ -42,6 +43,8 @@ pub type ExtraStatus = fn(&Context) -> Vec<String>;
 struct Web {
     ctx: Context,
     bureau_token: Option<String>,
+    /// `[[web.staff]]` whose token is set: (name, token).
+    staff: Vec<(String, String)>,
     secret: Option<Vec<u8>>,
     extra: ExtraStatus,
     /// Uploads being received at once.
@@ -113,6 +116,20 @@ fn raise_open_files() -> u64 {
     lim.rlim_cur
 }
 
+/// `[[web.staff]]` whose token is set (16+ characters): (name, token); the others are told.
+fn staff_tokens(staff: &[crate::config::StaffDef]) -> Vec<(String, String)> {
+    staff
+        .iter()
+        .filter_map(|s| {
+            let token = std::env::var(&s.token_env).ok().filter(|t| t.len() >= 16);
+            if token.is_none() {
+                tracing::warn!(variable = %s.token_env, staff = %s.name, "a staff token is unset or shorter than 16 characters: that person cannot sign in");
+            }
+            token.map(|t| (s.name.clone(), t))
+        })
+        .collect()
+}
+
 /// Serves the pages until `stop` turns true.
 pub async fn serve(
     ctx: Context,
@@ -122,8 +139,9 @@ pub async fn serve(
     let w = &ctx.pipeline.def.web;
     let listen = w.listen.clone();
     let bureau_token = std::env::var(&w.token_env).ok().filter(|t| t.len() >= 16);
+    let staff = staff_tokens(&w.staff);
     let secret = secret(&ctx.pipeline);
-    if bureau_token.is_none() {
+    if bureau_token.is_none() && staff.is_empty() {
         tracing::warn!(variable = %w.token_env, "the bureau's token is unset or shorter than 16 characters: the bureau's pages are off");
     }
     if secret.is_none() {
@@ -141,6 +159,7 @@ pub async fn serve(
     let state = Arc::new(Web {
         ctx,
         bureau_token,
+        staff,
         secret,
         extra,
         uploads,
@@ -155,6 +174,9 @@ pub async fn serve(
         .route("/u/{code}/{token}", get(county).post(upload))
         .route("/u/{code}/{token}/template", get(county_template))
         .route("/u/{code}/{token}/upload", post(upload))
+        // What people change: POST forms with the page's anti-forgery token (anything else 403).
+        .route("/bureau/act", post(act::bureau_act).fallback(act::not_post))
+        .route("/u/{code}/{token}/answer", post(act::county_answer).fallback(act::not_post))
         .fallback(not_found)
         // Uploads are streamed to disk with their own cap; nothing else has a body worth reading.
         .layer(DefaultBodyLimit::disable())

@@ -5,7 +5,7 @@
 //! folders' manifests or `fayuan status` — and paints nothing itself.
 
 use super::Web;
-use super::auth::{bureau_ok, unit_ok};
+use super::auth::{Viewer, bureau_ok, bureau_who, form_token, unit_ok};
 use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::layout::OutputDir;
@@ -282,9 +282,10 @@ pub(super) async fn bureau(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = bureau_ok(&w, &query, &headers) {
-        return r;
-    }
+    let viewer = match bureau_who(&w, &query, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let Some(period) = period_of(&w.ctx, &query) else {
         return answer(
             StatusCode::BAD_REQUEST,
@@ -293,7 +294,7 @@ pub(super) async fn bureau(
         );
     };
     let w2 = w.clone();
-    match tokio::task::spawn_blocking(move || bureau_page(&w2, period)).await {
+    match tokio::task::spawn_blocking(move || bureau_page(&w2, period, &viewer)).await {
         Ok(Ok(page)) => page,
         Ok(Err(e)) => server_error(&e.to_string()),
         Err(_) => server_error("内部错误"),
@@ -336,9 +337,9 @@ fn latest_alerts(ctx: &Context, p: Period) -> Option<Vec<BTreeMap<&'static str, 
 
 /// The bureau's page: the grid, the latest report and its alerts, every report's files, the
 /// text of `fayuan status`, the files refused lately.
-pub(super) fn bureau_page(w: &Web, period: Period) -> Result<Response> {
+pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Response> {
     let ctx = &w.ctx;
-    let token = w.bureau_token.clone().unwrap_or_default();
+    let token = viewer.token.clone();
     let board = w.board(period)?;
     let runs = runs(ctx);
     let latest = runs
@@ -404,6 +405,12 @@ pub(super) fn bureau_page(w: &Web, period: Period) -> Result<Response> {
                 ))
                 .collect::<Vec<_>>()),
             period_zh => period.zh(),
+            // The forms: who acts, and the page's anti-forgery token.
+            who => viewer.name.clone(),
+            act_href => format!("/bureau/act?token={token}&period={period}"),
+            csrf => form_token(&token, "bureau"),
+            units => ser(ctx.pipeline.units.iter().map(|u| (u.code.clone(), u.name.clone())).collect::<Vec<_>>()),
+            periods => (1..=period.month()).filter_map(|m| Period::new(period.year(), m)).map(|p| p.to_string()).collect::<Vec<_>>(),
             ladder => ser(crate::ladder::standing(&ctx.pipeline, &ctx.data_dir, period)?
                 .into_iter()
                 .map(|(code, sent)| format!(
@@ -646,6 +653,13 @@ pub(super) fn county_page(
                     template_href => format!("{base}/template?period={}", r.period),
                 })
                 .collect::<Vec<_>>()),
+            // The unit's open supervision items, each with an answer form.
+            items => ser(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
+                .into_iter()
+                .filter(|i| i.unit == unit.code)
+                .collect::<Vec<_>>()),
+            csrf => form_token(token, &format!("u/{}", unit.code)),
+            answer_href => format!("{base}/answer"),
             template_href => format!("{base}/template?period={period}"),
             template_month => period.zh(),
             templates => ser((1..=12)

@@ -1,5 +1,6 @@
 //! fayuan's integration tests: one binary, modules by capability.
 
+mod actions;
 mod alerts;
 mod architecture;
 mod audit;

@@ -205,6 +205,12 @@ pub fn sha256_of(path: &Path) -> String {
 /// HMAC-SHA256 (RFC 2104) of `fayuan-unit:<code>`, the first 16 bytes in hex: the link token as
 /// SPEC §10 defines it, computed by the test itself.
 pub fn hmac_token(key: &[u8], code: &str) -> String {
+    hmac16(key, &format!("fayuan-unit:{code}"))
+}
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key` (at most 64 bytes), the first 16 bytes in hex
+/// (link tokens; the forms' anti-forgery tokens under `fayuan-form:<page>`).
+pub fn hmac16(key: &[u8], message: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut k = [0u8; 64];
     k[..key.len()].copy_from_slice(key);
@@ -212,7 +218,7 @@ pub fn hmac_token(key: &[u8], code: &str) -> String {
     let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
     let ih = Sha256::new()
         .chain_update(&inner)
-        .chain_update(format!("fayuan-unit:{code}"))
+        .chain_update(message)
         .finalize();
     let oh = Sha256::new()
         .chain_update(&outer)

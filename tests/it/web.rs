@@ -10,13 +10,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "bureau-token-for-tests-0123456789";
-const SECRET: &str = "server-secret-for-tests-0123456789";
+pub const TOKEN: &str = "bureau-token-for-tests-0123456789";
+pub const SECRET: &str = "server-secret-for-tests-0123456789";
 
-struct Served {
-    env: Env,
+pub struct Served {
+    pub env: Env,
     child: Child,
-    port: u16,
+    pub port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -34,11 +34,16 @@ fn samples() -> std::path::PathBuf {
 /// Sample data for June as of 10 July: 霍山县 missing, 舒城县 late, 金寨县's file rejected, the
 /// rest on time; June's report built; the pages served.
 fn served() -> Served {
+    served_with("", &[])
+}
+
+/// The same, with more `[web]` settings and environment (staff tokens).
+pub fn served_with(web: &str, vars: &[(&str, &str)]) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let path = pipeline(dir.path(), &[]);
     let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n{web}"));
     std::fs::write(&path, text).unwrap();
     let env = Env::with_pipeline(&path);
     env.drop_samples_except(&[
@@ -77,6 +82,7 @@ fn served() -> Served {
         .args(["--as-of", "2025-07-10 09:00", "serve"])
         .env("FAYUAN_WEB_TOKEN", TOKEN)
         .env("FAYUAN_WEB_SECRET", SECRET)
+        .envs(vars.iter().copied())
         .env("FAYUAN_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::from(
@@ -101,11 +107,11 @@ fn served() -> Served {
 }
 
 impl Served {
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn county(&self, code: &str) -> String {
+    pub fn county(&self, code: &str) -> String {
         self.url(&format!(
             "/u/{code}/{}",
             hmac_token(SECRET.as_bytes(), code)
@@ -120,7 +126,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn get(url: &str) -> (u16, String) {
+pub async fn get(url: &str) -> (u16, String) {
     let r = reqwest::get(url).await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }

@@ -1,0 +1,168 @@
+//! What people change through the pages (issue 25): the data staff return, withdraw, confirm,
+//! open and close supervision items from the bureau's page; a county answers its own items from
+//! its page. Each action is a POST of a small form carrying the page's anti-forgery token, done
+//! under the write lock by the same functions as the commands, and recorded with who did it.
+//!
+//! Invariants: nothing changes unless the request is a POST with the right token (bureau or
+//! county link) and the anti-forgery token of that very page (compared in constant time) —
+//! otherwise 403 (a wrong bureau or link token stays the plain 404/401) and nothing is written;
+//! a county acts only on its own unit's items; the body read is at most `MAX_FORM_BYTES`.
+
+use super::Web;
+use super::auth::{bureau_who, form_token, same_secret, unit_ok};
+use super::pages::answer;
+use crate::error::Error;
+use crate::period::Period;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The largest form read.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
+/// A state-changing address asked for with GET (or anything but POST): refused, nothing done.
+pub(super) async fn not_post() -> Response {
+    forbidden("只接受以 POST 提交的表单。")
+}
+
+fn forbidden(why: &str) -> Response {
+    answer(StatusCode::FORBIDDEN, "不允许的操作", why)
+}
+
+/// The form's fields (the last of a name wins), or the answer when it is too large.
+async fn fields(body: Body) -> Result<HashMap<String, String>, Response> {
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| answer(StatusCode::PAYLOAD_TOO_LARGE, "表单过大", "表单内容过多。"))?;
+    Ok(form_urlencoded::parse(&bytes).into_owned().collect())
+}
+
+/// Whether the form carries the page's anti-forgery token.
+fn genuine(f: &HashMap<String, String>, token: &str, page: &str) -> bool {
+    f.get("csrf")
+        .is_some_and(|c| same_secret(c, &form_token(token, page)))
+}
+
+/// What an action came to, as a page: done, refused (403) or not possible as asked (400).
+fn outcome(r: crate::error::Result<String>) -> Response {
+    match r {
+        Ok(said) => answer(StatusCode::OK, "已完成", &format!("{said}（返回上一页并刷新即可看到）")),
+        Err(Error::Refused(why)) => forbidden(&why),
+        Err(Error::Usage(why)) => answer(StatusCode::BAD_REQUEST, "无法办理", &why),
+        Err(e) => super::pages::server_error(&e.to_string()),
+    }
+}
+
+/// `POST /bureau/act?token=…`: a return, its withdrawal, a confirmation, or a supervision item
+/// opened or closed, by the person whose token it is.
+pub(super) async fn bureau_act(
+    State(w): State<Arc<Web>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let viewer = match bureau_who(&w, &query, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let f = match fields(body).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if !genuine(&f, &viewer.token, "bureau") {
+        return forbidden("表单已失效或不是本页面提交的，请刷新页面后重试。");
+    }
+    let w2 = w.clone();
+    let done = tokio::task::spawn_blocking(move || act(&w2, &f, &viewer.name)).await;
+    outcome(done.unwrap_or_else(|_| Err(Error::Internal("内部错误".into()))))
+}
+
+/// One staff action, under the write lock.
+fn act(w: &Web, f: &HashMap<String, String>, by: &str) -> crate::error::Result<String> {
+    let ctx = &w.ctx;
+    let p = &ctx.pipeline;
+    let get = |k: &str| f.get(k).map(|v| v.trim()).unwrap_or("");
+    let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
+    let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web action")?;
+    let now = ctx.now();
+    let period = || {
+        Period::parse(get("period"))
+            .ok_or_else(|| Error::Usage(format!("统计月份 {:?} 应如 2025-06", get("period"))))
+    };
+    match get("action") {
+        action @ ("return" | "cancel") => {
+            let period = period()?;
+            let files = crate::store::Store::open(&ctx.data_dir).files()?;
+            let thread = crate::mailin::thread_of(p, &ctx.data_dir, &files, get("unit"), &period.to_string());
+            let cancel = action == "cancel";
+            let r = crate::supervision::Returned {
+                unit: get("unit"),
+                period,
+                reason: get("reason"),
+                by,
+                cancel,
+                thread: thread.as_deref(),
+            };
+            let notice = crate::supervision::return_month(&ctx.data_dir, p, r, now)?;
+            let name = p.unit(get("unit")).map_or(get("unit").to_string(), |u| u.name.clone());
+            Ok(match (cancel, notice) {
+                (true, _) => format!("已撤销对{name}{}的退回。", period.zh()),
+                (false, Some(_)) => format!("已退回{name}{}，退回通知已放入发件箱，随即发出。", period.zh()),
+                (false, None) => format!("已退回{name}{}（该单位无联系邮箱，未发通知）。", period.zh()),
+            })
+        }
+        "confirm" => crate::supervision::confirm(&ctx.data_dir, p, get("unit"), period()?, by, now),
+        "supervise" => {
+            let item = crate::supervision::Item {
+                unit: Some(get("unit")),
+                text: Some(get("text")),
+                due: Some(get("due")),
+            };
+            Ok(crate::supervision::supervise(&ctx.data_dir, p, item, None, by, now)?.0)
+        }
+        "close" => {
+            let id = get("item")
+                .parse::<u32>()
+                .map_err(|_| Error::Usage(format!("督办事项编号 {:?} 应为数字", get("item"))))?;
+            let none = crate::supervision::Item { unit: None, text: None, due: None };
+            Ok(crate::supervision::supervise(&ctx.data_dir, p, none, Some(id), by, now)?.0)
+        }
+        other => Err(Error::Usage(format!("未知的操作 {other:?}"))),
+    }
+}
+
+/// `POST /u/{code}/{token}/answer`: the unit's answer to one of its own open items.
+pub(super) async fn county_answer(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+    body: Body,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token).cloned() else {
+        return super::pages::nf();
+    };
+    let f = match fields(body).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if !genuine(&f, &token, &format!("u/{code}")) {
+        return forbidden("表单已失效或不是本页面提交的，请刷新页面后重试。");
+    }
+    let w2 = w.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let ctx = &w2.ctx;
+        let id = f
+            .get("item")
+            .and_then(|i| i.trim().parse::<u32>().ok())
+            .ok_or_else(|| Error::Usage("督办事项编号应为数字".into()))?;
+        let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
+        let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web answer")?;
+        let text = f.get("text").map_or("", String::as_str);
+        let by = format!("{}（报送页面）", unit.name);
+        crate::supervision::answer_item(&ctx.data_dir, id, &unit.code, text, &by, ctx.now())
+    })
+    .await;
+    outcome(done.unwrap_or_else(|_| Err(Error::Internal("内部错误".into()))))
+}

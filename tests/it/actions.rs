@@ -1,0 +1,132 @@
+//! 指导督促 through the pages (issue 25 items 1, 4 and 6): named staff tokens act on the bureau's
+//! page and every action is recorded under their name; a county answers its own item on its
+//! page; a forged request (no or a wrong anti-forgery token, another page's, GET instead of
+//! POST, a county link acting on another unit's item) is refused with 403 and changes nothing.
+
+use crate::support::*;
+use crate::web::{SECRET, served_with};
+
+const ZHANG: &str = "staff-token-zhangsan-0123456789";
+const LI: &str = "staff-token-lisi-0123456789abcd";
+
+/// The anti-forgery token of a page (`bureau`, `u/341522`) for a token, computed by the test.
+fn csrf(token: &str, page: &str) -> String {
+    hmac16(token.as_bytes(), &format!("fayuan-form:{page}"))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn post(url: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let r = reqwest::Client::new().post(url).form(form).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[test]
+fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() {
+    let s = served_with(
+        "\n[[web.staff]]\nname = \"张三\"\ntoken_env = \"FAYUAN_TOKEN_ZHANG\"\n\n[[web.staff]]\nname = \"李四\"\ntoken_env = \"FAYUAN_TOKEN_LI\"\n",
+        &[("FAYUAN_TOKEN_ZHANG", ZHANG), ("FAYUAN_TOKEN_LI", LI)],
+    );
+    let record = || s.env.run(&["audit"]).stdout;
+    let act = s.url(&format!("/bureau/act?token={ZHANG}&period=2025-06"));
+    let month = |csrf: &str| {
+        vec![
+            ("csrf".to_string(), csrf.to_string()),
+            ("action".into(), "return".into()),
+            ("unit".into(), "341522".into()),
+            ("period".into(), "2025-06".into()),
+            ("reason".into(), "刑事案件数与台账不符，请核实".into()),
+        ]
+    };
+    rt().block_on(async {
+        // The page shows who is signed in and carries the page's anti-forgery token.
+        let (code, page) = crate::web::get(&s.url(&format!("/bureau?token={ZHANG}"))).await;
+        assert_eq!(code, 200);
+        assert!(page.contains("指导督促操作（张三）"), "{page}");
+        assert!(page.contains(&format!("name=\"csrf\" value=\"{}\"", csrf(ZHANG, "bureau"))));
+        let before = record();
+        // Forged: no token, a wrong one, another person's, the county page's; GET.
+        for bad in ["", "0123456789abcdef0123456789abcdef", &csrf(LI, "bureau"), &csrf(ZHANG, "u/341522")] {
+            let f = month(bad);
+            let f: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let (code, body) = post(&act, &f).await;
+            assert_eq!(code, 403, "csrf {bad:?}: {body}");
+        }
+        let (code, _) = crate::web::get(&format!(
+            "{act}&csrf={}&action=return&unit=341522&period=2025-06&reason=x",
+            csrf(ZHANG, "bureau")
+        ))
+        .await;
+        assert_eq!(code, 403, "GET");
+        assert_eq!(record(), before, "nothing changed");
+        let st = s.env.run(&["status", "--period", "2025-06"]).stdout;
+        assert!(!st.contains("已退回待修改"), "{st}");
+
+        // Genuine: the return, recorded under 张三's name, on the county's page.
+        let f = month(&csrf(ZHANG, "bureau"));
+        let f: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let (code, body) = post(&act, &f).await;
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("已退回霍邱县2025年6月"), "{body}");
+        let rec = record();
+        assert!(
+            rec.lines().any(|l| l.contains("张三") && l.contains("退回霍邱县2025年6月：刑事案件数与台账不符")),
+            "{rec}"
+        );
+        let (_, county) = crate::web::get(&s.county("341522")).await;
+        assert!(county.contains("刑事案件数与台账不符，请核实"), "{county}");
+
+        // 李四 opens an item on 霍邱县 with their own token and page.
+        let act_li = s.url(&format!("/bureau/act?token={LI}&period=2025-06"));
+        let c = csrf(LI, "bureau");
+        let (code, body) = post(
+            &act_li,
+            &[("csrf", c.as_str()), ("action", "supervise"), ("unit", "341522"), ("text", "请说明支出率偏低原因"), ("due", "2025-07-31")],
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+        assert!(record().lines().any(|l| l.contains("李四") && l.contains("交办督办事项 1")));
+
+        // The county's page offers the answer form; 金寨县's link cannot answer 霍邱县's item.
+        let (_, county) = crate::web::get(&s.county("341522")).await;
+        assert!(county.contains("请说明支出率偏低原因") && county.contains("提交答复"), "{county}");
+        let before = record();
+        let jinzhai = format!("{}/answer", s.county("341524"));
+        let cj = csrf(&hmac_token(SECRET.as_bytes(), "341524"), "u/341524");
+        let (code, body) = post(&jinzhai, &[("csrf", cj.as_str()), ("item", "1"), ("text", "不是我们的事")]).await;
+        assert_eq!(code, 403, "{body}");
+        // 霍邱县's form token on 金寨县's link, and 霍邱县's link without one.
+        let huoqiu = format!("{}/answer", s.county("341522"));
+        let ch = csrf(&hmac_token(SECRET.as_bytes(), "341522"), "u/341522");
+        let (code, _) = post(&jinzhai, &[("csrf", ch.as_str()), ("item", "1"), ("text", "x")]).await;
+        assert_eq!(code, 403);
+        let (code, _) = post(&huoqiu, &[("item", "1"), ("text", "x")]).await;
+        assert_eq!(code, 403);
+        let (code, _) = crate::web::get(&format!("{huoqiu}?csrf={ch}&item=1&text=x")).await;
+        assert_eq!(code, 403);
+        assert_eq!(record(), before, "nothing changed");
+        // 霍邱县 answers on its own page.
+        let (code, body) = post(&huoqiu, &[("csrf", ch.as_str()), ("item", "1"), ("text", "已核实，系经费拨付滞后，8月补足。")]).await;
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("督办事项 1 的答复已收到"), "{body}");
+        let (_, page) = crate::web::get(&s.url(&format!("/bureau?token={LI}"))).await;
+        assert!(
+            page.contains("——答复：") && page.contains("霍邱县（报送页面）：已核实，系经费拨付滞后，8月补足。"),
+            "{page}"
+        );
+        // 张三 closes it.
+        let c = csrf(ZHANG, "bureau");
+        let (code, body) = post(&act, &[("csrf", c.as_str()), ("action", "close"), ("item", "1")]).await;
+        assert_eq!(code, 200, "{body}");
+        let rec = record();
+        assert!(rec.lines().any(|l| l.contains("霍邱县（报送页面）") && l.contains("答复督办事项 1")), "{rec}");
+        assert!(rec.lines().any(|l| l.contains("张三") && l.contains("办结督办事项 1")), "{rec}");
+    });
+    let r = s.env.run(&["audit", "--verify"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}
