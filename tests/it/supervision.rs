@@ -301,8 +301,20 @@ fn a_confirmed_month_keeps_its_figures_until_a_correction_is_confirmed() {
         &[("cases_approved", 5), ("cases_civil", 5)],
     ) - 5;
     assert_eq!(env.run(&["--as-of", "2025-07-07 09:00", "ingest"]).code, 0);
+    // The first report goes to leadership (a real SMTP server): what they saw is the confirmed
+    // June; the second, after the correction is confirmed, says what changed (`restated`).
+    let server = python_ready()
+        .then(|| Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]));
+    let url = server
+        .as_ref()
+        .map(|s| format!("smtp://127.0.0.1:{}", s.port))
+        .unwrap_or_default();
     let used = |at: &str| -> String {
-        let r = env.run(&["--as-of", at, "run", "--no-email", "--period", "2025-06"]);
+        let mut args = vec!["--as-of", at, "run", "--period", "2025-06"];
+        if server.is_none() {
+            args.push("--no-email");
+        }
+        let r = env.run_env(&args, &[("FAYUAN_SMTP_URL", &url)]);
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
         crate::indicators::read_twin(
             &env.tmp
@@ -343,6 +355,22 @@ fn a_confirmed_month_keeps_its_figures_until_a_correction_is_confirmed() {
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(used("2025-07-08 10:00"), (approved + 5).to_string());
+    if server.is_some() {
+        let alerts = std::fs::read_to_string(
+            env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"),
+        )
+        .unwrap();
+        let restated: Vec<&str> = alerts
+            .lines()
+            .filter(|l| l.contains("restated") && l.contains("霍邱县"))
+            .collect();
+        assert_eq!(restated.len(), 1, "{alerts}");
+        assert!(
+            restated[0].contains(&format!("受理审批案件数 {approved} → {}", approved + 5)),
+            "{}",
+            restated[0]
+        );
+    }
     let st = env
         .run(&[
             "--as-of",
