@@ -25,12 +25,19 @@ pub struct Built {
 /// compare with the rows of the digests already sent.
 pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     let (analysis, files) = analyse(ctx, period)?;
+    // The record is the review's (December) only.
+    let record = if period.month() == 12 {
+        crate::audit::events(&ctx.data_dir, period.year())?
+    } else {
+        Vec::new()
+    };
     let meta = RunMeta {
         pipeline: &ctx.pipeline,
         period,
         as_of: ctx.now(),
         generated_at: ctx.now(),
         files: &files,
+        record: &record,
     };
     let written = report::write_run(&ctx.output_dir, &meta, &analysis)?;
     // December is also the year's review, made from the same analysis (the same rows).
@@ -65,6 +72,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
 pub fn build_review(ctx: &Context, year: i32) -> Result<(PathBuf, String)> {
     let period = report::review::december(&ctx.pipeline, year)?;
     let (analysis, files) = analyse(ctx, period)?;
+    let record = crate::audit::events(&ctx.data_dir, year)?;
     report::review::write(
         &ctx.output_dir,
         &RunMeta {
@@ -73,6 +81,7 @@ pub fn build_review(ctx: &Context, year: i32) -> Result<(PathBuf, String)> {
             as_of: ctx.now(),
             generated_at: ctx.now(),
             files: &files,
+            record: &record,
         },
         &analysis,
     )

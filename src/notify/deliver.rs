@@ -358,12 +358,25 @@ fn record(
     Ok(())
 }
 
+/// The unit a message to a county concerns, from its id: a reminder's ends with the unit's code
+/// (`remind-2025-06-t+3-341522`), a return's names it second (`return-341522-2025-06-…`).
+fn unit_of(m: &MessageState) -> String {
+    let code = match m.kind {
+        MessageKind::Reminder => m.id.rsplit('-').next(),
+        MessageKind::Return => m.id.split('-').nth(1),
+        _ => None,
+    };
+    code.filter(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric()))
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A message that reached a recipient, for the record (工作台账).
 fn sent_event(m: &MessageState, recipient: &str) -> crate::audit::New {
     crate::audit::New {
         kind: "message_sent",
         key: format!("message {} to {recipient}", m.id),
-        unit: String::new(),
+        unit: unit_of(m),
         period: m.period.clone(),
         who: "fayuan".into(),
         what: format!("{}“{}”已发送至 {recipient}", m.kind.zh(), m.subject),

@@ -148,6 +148,8 @@ pub struct RunMeta<'a> {
     pub as_of: DateTime<Tz>,
     pub generated_at: DateTime<Tz>,
     pub files: &'a [FileEntry],
+    /// The year's record (工作台账), for the review's 督促记录 (empty for a monthly report).
+    pub record: &'a [crate::audit::Event],
 }
 
 /// Builds every output of a run in a temporary folder, then puts it in place. Returns the run
@@ -325,6 +327,7 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
             a,
             &memo,
             Some(true),
+            &review_book::record_lines(meta),
             &dir.join(&name),
         )?;
         out.put(&name, &bytes)?;

@@ -404,6 +404,7 @@ pub fn write(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<(Pa
                 a,
                 &memo,
                 december.as_ref().map(|d| d.same_rows),
+                &super::review_book::record_lines(meta),
                 &tmp.join(&book_name),
             )?;
             out.put(&book_name, &book)?;

@@ -27,13 +27,15 @@ fn verdict_fill(key: &str, v: &AnyValue) -> Option<u32> {
 
 /// The year's review workbook (SPEC §11): 考核验收 (one row per unit and 合计, each requirement's
 /// figure and verdict, 总体结论 last), 考核要求 (the requirements and their thresholds), 核实事项
-/// (every soft check of the year with the county's 说明) and 报告初稿 (the memo's text).
+/// (every soft check of the year with the county's 说明), 报告初稿 (the memo's text) and 督促记录
+/// (the year's returns, confirmations, supervision items and reminders, per unit and in order).
 /// `same_rows`: whether the December report used the same rows (None: no December report).
 pub fn render_review(
     meta: &Meta,
     a: &Analysis,
     memo: &str,
     same_rows: Option<bool>,
+    record: &[RecordLine],
     path: &Path,
 ) -> Result<Vec<u8>> {
     let x = xerr(path);
@@ -123,7 +125,125 @@ pub fn render_review(
         path,
     )?;
     memo_sheet(&mut book, &st, memo, path)?;
+    record_sheet(&mut book, &st, p, meta.period.year(), record, path)?;
     book.save_to_buffer().map_err(xerr(path))
+}
+
+/// One step of 指导督促 from the record: when, which unit, what kind, who, what.
+#[derive(Debug, Clone)]
+pub struct RecordLine {
+    pub at: String,
+    pub unit: String,
+    pub kind: &'static str,
+    pub who: String,
+    pub what: String,
+}
+
+/// The kinds of the record that are 指导督促, as the sheet names them (messages: reminders).
+const SUPERVISING: [(&str, &str); 6] = [
+    ("returned", "退回"),
+    ("return_cancelled", "撤销退回"),
+    ("confirmed", "确认"),
+    ("supervision_opened", "交办督办"),
+    ("supervision_answered", "答复督办"),
+    ("supervision_closed", "办结督办"),
+];
+
+/// The year's 指导督促 from the record, as of the review's "now": returns, confirmations,
+/// supervision items and their answers, and every reminder (催报) that reached a unit.
+pub fn record_lines(meta: &super::RunMeta) -> Vec<RecordLine> {
+    let mut out: Vec<RecordLine> = Vec::new();
+    // A reminder is one line however many people it reached (its recipients joined).
+    let mut messages: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for e in meta.record.iter().filter(|e| e.at.0 <= meta.as_of && !e.unit.is_empty()) {
+        if let Some((_, zh)) = SUPERVISING.iter().find(|(k, _)| *k == e.kind) {
+            out.push(RecordLine {
+                at: e.at.minute(),
+                unit: e.unit.clone(),
+                kind: zh,
+                who: e.who.clone(),
+                what: e.what.clone(),
+            });
+            continue;
+        }
+        let Some(rest) = e.key.strip_prefix("message remind-") else {
+            continue;
+        };
+        if e.kind != "message_sent" {
+            continue;
+        }
+        let (id, to) = rest.split_once(" to ").unwrap_or((rest, ""));
+        match messages.get(id) {
+            Some(&k) => {
+                out[k].what.push('、');
+                out[k].what.push_str(to);
+            }
+            None => {
+                messages.insert(id, out.len());
+                out.push(RecordLine {
+                    at: e.at.minute(),
+                    unit: e.unit.clone(),
+                    kind: "催报",
+                    who: e.who.clone(),
+                    what: e.what.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The sheet 督促记录: per unit the returns, supervision items and reminders of the year, then
+/// every step in order.
+fn record_sheet(
+    book: &mut Workbook,
+    st: &Styles,
+    p: &crate::config::Pipeline,
+    year: i32,
+    lines: &[RecordLine],
+    path: &Path,
+) -> Result<()> {
+    let x = xerr(path);
+    let sheet = book.add_worksheet();
+    sheet.set_name("督促记录").map_err(&x)?;
+    sheet
+        .write_string_with_format(0, 0, format!("{year}年指导督促记录"), &st.title)
+        .map_err(&x)?;
+    let heads = ["单位", "退回", "确认", "交办督办", "答复督办", "办结督办", "催报"];
+    for (c, h) in heads.iter().enumerate() {
+        sheet
+            .write_string_with_format(2, c as u16, *h, &st.header)
+            .map_err(&x)?;
+    }
+    for (i, u) in p.units.iter().enumerate() {
+        let r = 3 + i as u32;
+        sheet
+            .write_string_with_format(r, 0, &u.name, &st.text)
+            .map_err(&x)?;
+        for (c, kind) in heads.iter().enumerate().skip(1) {
+            let n = lines.iter().filter(|l| l.unit == u.code && l.kind == *kind).count();
+            sheet
+                .write_number_with_format(r, c as u16, n as f64, &st.text)
+                .map_err(&x)?;
+        }
+    }
+    let mut r = 4 + p.units.len() as u32;
+    for (c, h) in ["时间", "单位", "类别", "经办", "内容"].iter().enumerate() {
+        sheet
+            .write_string_with_format(r, c as u16, *h, &st.header)
+            .map_err(&x)?;
+    }
+    for l in lines {
+        r += 1;
+        let name = p.unit(&l.unit).map_or(l.unit.clone(), |u| u.name.clone());
+        for (c, v) in [&l.at, &name, &l.kind.to_string(), &l.who, &l.what].iter().enumerate() {
+            sheet
+                .write_string_with_format(r, c as u16, format::cell_text(v), &st.text)
+                .map_err(&x)?;
+        }
+    }
+    finish_sheet(sheet, &[18.0, 12.0, 10.0, 14.0, 60.0, 10.0, 10.0], 2, 1, path)?;
+    Ok(())
 }
 
 /// The review's requirements as people read them: (what, the requirement, how it is computed),

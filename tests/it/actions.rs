@@ -129,4 +129,51 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
     });
     let r = s.env.run(&["audit", "--verify"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // The year's review keeps it: 霍邱县 returned once, one item opened, answered and closed.
+    let (summary, details) = supervision_record(&s.env, "2025-07-11 09:00", "霍邱县");
+    assert_eq!(summary, ["1", "0", "1", "1", "1", "0"], "{details:?}");
+    assert_eq!(details.len(), 4, "{details:?}");
+    assert!(details[0].contains("退回 张三 退回霍邱县2025年6月：刑事案件数与台账不符"), "{details:?}");
+    assert!(details[3].contains("办结督办 张三"), "{details:?}");
+    let (jinzhai, _) = supervision_record(&s.env, "2025-07-11 09:00", "金寨县");
+    assert_eq!(jinzhai, ["0", "0", "0", "0", "0", "0"]);
+}
+
+/// The year's review (`fayuan review --year 2025` as of `at`): the 督促记录 sheet's summary row
+/// of a unit (退回, 确认, 交办督办, 答复督办, 办结督办, 催报) and every detail line, as text.
+pub fn supervision_record(env: &Env, at: &str, unit: &str) -> (Vec<String>, Vec<String>) {
+    let r = env.run(&["--as-of", at, "review", "--year", "2025"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut stack = vec![env.tmp.path().to_path_buf()];
+    let mut book = None;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.ends_with(".history") {
+                stack.push(p);
+            } else if p.parent().is_some_and(|d| d.ends_with("review-2025"))
+                && p.extension().is_some_and(|e| e == "xlsx")
+            {
+                book = Some(p);
+            }
+        }
+    }
+    let book = book.unwrap_or_else(|| panic!("no review workbook: {}", r.stdout));
+    let mut wb = calamine::open_workbook_auto(&book).unwrap();
+    let sheet = calamine::Reader::worksheet_range(&mut wb, "督促记录").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let summary = rows
+        .iter()
+        .find(|r| r[0] == unit)
+        .unwrap_or_else(|| panic!("{unit} in {rows:?}"))[1..7]
+        .to_vec();
+    let details = rows
+        .iter()
+        .filter(|r| r.get(1).is_some_and(|c| c == unit))
+        .map(|r| r.join(" "))
+        .collect();
+    (summary, details)
 }

@@ -179,4 +179,16 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
         reminders.iter().filter(|m| m.1.contains("leader")).count() == 1,
         "{reminders:#?}"
     );
+    // The year's review counts the reminders that reached each unit (催报, the last column).
+    let (huoshan, steps) = crate::actions::supervision_record(&env, "2025-07-16 12:00", "霍山县");
+    assert_eq!(huoshan[5], "4", "{steps:?}");
+    assert!(steps.iter().all(|s| s.contains(" 催报 fayuan ")), "{steps:?}");
+    // One line a step, its recipients together: the 督办 went to three people.
+    assert!(
+        steps[3].contains("督办") && steps[3].contains("huoshan-leader@example.gov.cn")
+            && steps[3].contains("data-staff@example.gov.cn"),
+        "{steps:?}"
+    );
+    let (shibenji, _) = crate::actions::supervision_record(&env, "2025-07-16 12:00", "市本级");
+    assert_eq!(shibenji, ["0", "0", "0", "0", "0", "3"]);
 }
