@@ -120,6 +120,7 @@ fn analyse(
             let mut extra = machinery_alerts(ctx, period);
             extra.extend(returned_alerts(ctx, period, &files)?);
             extra.extend(supervision_alerts(ctx)?);
+            extra.extend(unconfirmed_alerts(ctx, period, &files)?);
             extra
         },
         rejected_after,
@@ -159,6 +160,37 @@ fn returned_alerts(
                     r.by,
                     r.at
                 ),
+            })
+        })
+        .collect())
+}
+
+/// `[supervision] confirm_required`: a unit's months reported and not confirmed yet (提示, one
+/// alert a unit): the figures are in use, the staff have not accepted them.
+fn unconfirmed_alerts(
+    ctx: &Context,
+    period: Period,
+    files: &[crate::store::FileEntry],
+) -> Result<Vec<analyze::Alert>> {
+    let open = crate::supervision::unconfirmed(&ctx.data_dir, &ctx.pipeline, files, period)?;
+    Ok(ctx
+        .pipeline
+        .units
+        .iter()
+        .enumerate()
+        .filter_map(|(ord, u)| {
+            let months: Vec<String> = open
+                .iter()
+                .filter(|(c, _)| *c == u.code)
+                .map(|(_, m)| format!("{}月", m.month()))
+                .collect();
+            (!months.is_empty()).then(|| analyze::Alert {
+                rule: "unconfirmed",
+                severity: analyze::Severity::Info,
+                unit_code: u.code.clone(),
+                unit_name: u.name.clone(),
+                ord: ord as i64,
+                message: format!("{}年{}数据待市局确认", period.year(), months.join("、")),
             })
         })
         .collect())

@@ -401,6 +401,7 @@ fn synthetic_pipeline(template: &Pipeline, units: usize, rng: &mut Rng) -> Resul
         output: t.output.clone(),
         docs: t.docs.clone(),
         reminders: t.reminders.clone(),
+        supervision: t.supervision.clone(),
         units: defs,
     };
     toml::to_string(&file).map_err(|e| Error::Sample(crate::error::during("pipeline.toml", e)))

@@ -287,6 +287,36 @@ pub fn render(
     render_from(pipeline, data_dir, period, now, &status, &files)
 }
 
+/// `[supervision] confirm_required`: the months reported and not yet confirmed, per unit, in a
+/// line (None when there are none or confirmation is not asked for).
+pub fn unconfirmed_line(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    files: &[FileEntry],
+    period: Period,
+) -> Result<Option<String>> {
+    let open = crate::supervision::unconfirmed(data_dir, pipeline, files, period)?;
+    if open.is_empty() {
+        return Ok(None);
+    }
+    let by_unit: Vec<String> = pipeline
+        .units
+        .iter()
+        .filter_map(|u| {
+            let months: Vec<String> = open
+                .iter()
+                .filter(|(c, _)| *c == u.code)
+                .map(|(_, m)| format!("{}月", m.month()))
+                .collect();
+            (!months.is_empty()).then(|| format!("{} {}", u.name, months.join("、")))
+        })
+        .collect();
+    Ok(Some(format!(
+        "待确认（fayuan confirm 确认后锁定）：{}\n",
+        by_unit.join("；")
+    )))
+}
+
 /// [`render`] from the units' status and the files seen, already read.
 pub fn render_from(
     pipeline: &Pipeline,
@@ -349,6 +379,9 @@ pub fn render_from(
             "待说明：{}（数据异常但已接收，请在“说明”栏写明原因后重新报送）\n",
             to_explain.join("、")
         ));
+    }
+    if let Some(line) = unconfirmed_line(pipeline, data_dir, files, period)? {
+        out.push_str(&line);
     }
     for line in crate::notify::status_lines(data_dir, pipeline, period, now)? {
         out.push_str(&line);

@@ -697,6 +697,53 @@ pub fn pending_corrections(
     Ok(out)
 }
 
+/// What a county is told of the files it just sent (receipt, upload result), as 指导督促 sees
+/// them: the returns they closed, and the months they correct that were confirmed (the new
+/// version waits for the staff).
+pub fn notes_for(data_dir: &DataDir, files: &[FileEntry], shas: &[String]) -> Result<Vec<String>> {
+    let zh = |m: &str| Period::parse(m).map_or(m.to_string(), |p| p.zh());
+    let mut out: Vec<String> = closed_by(data_dir, files, shas)?
+        .into_iter()
+        .map(|(_, month, reason)| {
+            format!("{}数据此前被退回修改（{reason}），本次报送的新版本已收到，该退回已办结。", zh(&month))
+        })
+        .collect();
+    for (unit, month, at) in locks(data_dir)? {
+        if accepted_after(files, &unit, &month, &at).any(|f| shas.contains(&f.sha256)) {
+            out.push(format!(
+                "{}数据此前已经市局确认，本次报送的新版本已收到，作为待确认的更正，经市局确认后采用。",
+                zh(&month)
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The months reported but not yet confirmed (待确认) up to `period` of its year, when the
+/// pipeline asks for confirmation (`[supervision] confirm_required`): (unit, month).
+pub fn unconfirmed(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    files: &[FileEntry],
+    period: Period,
+) -> Result<Vec<(String, Period)>> {
+    if !pipeline.def.supervision.confirm_required {
+        return Ok(Vec::new());
+    }
+    let locked = locks(data_dir)?;
+    let mut out = Vec::new();
+    for u in &pipeline.units {
+        for m in (1..=period.month()).filter_map(|m| Period::new(period.year(), m)) {
+            let month = m.to_string();
+            let is_locked = locked.iter().any(|l| l.0 == u.code && l.1 == month);
+            if !is_locked && accepted_after(files, &u.code, &month, "").next().is_some() {
+                out.push((u.code.clone(), m));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The returns that files with these SHA-256s closed (the first file accepted for the returned
 /// unit-month after the return is one of them): (unit, month, reason).
 pub fn closed_by(

@@ -539,7 +539,7 @@ impl Severity {
 
 /// Every alert rule's id (in frames and CSV twins) and the name people read (the workbook's
 /// 预警类型 column): the one list of them; the alerts SQL joins it as `rules`.
-pub const RULES: [(&str, &str); 19] = [
+pub const RULES: [(&str, &str); 20] = [
     ("missing", "未报送"),
     ("late", "逾期报送"),
     ("rejected", "文件被拒收"),
@@ -559,6 +559,7 @@ pub const RULES: [(&str, &str); 19] = [
     ("soft_check", "待核实（说明）"),
     ("returned", "已退回待修改"),
     ("supervision", "督办事项"),
+    ("unconfirmed", "待确认"),
 ];
 
 /// The name people read for a rule id.

@@ -39,6 +39,9 @@ pub struct PipelineFile {
     /// The Word documents (工作通报).
     #[serde(default)]
     pub docs: DocsSettings,
+    /// 指导督促: whether months must be confirmed (确认) by the staff.
+    #[serde(default)]
+    pub supervision: SupervisionSettings,
     /// The 催报 ladder: steps relative to the deadline (none: every reminder round reminds).
     #[serde(default)]
     pub reminders: Vec<ReminderStep>,
@@ -311,6 +314,16 @@ pub struct EmailSettings {
     /// CJK-capable fonts for the chart, first found is used (.ttf, .otf or .ttc).
     #[serde(default)]
     pub chart_fonts: Vec<PathBuf>,
+}
+
+/// `[supervision]` (SPEC §12).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct SupervisionSettings {
+    /// Every month a unit reports waits as 待确认 (in `status`, on the bureau's page and as an
+    /// alert) until the staff confirm it; false (the default): only months the staff chose to
+    /// confirm are locked.
+    pub confirm_required: bool,
 }
 
 /// One step of the 催报 ladder (SPEC §12): on the deadline's day plus `day` (−3: three days

@@ -649,21 +649,15 @@ fn put_attachments(
     Ok(())
 }
 
-/// Each attachment as the receipt tells it, from what the store recorded of it.
-/// The returns (退回) this message's files closed, in words for the receipt.
+/// What 指导督促 says of this message's files, in words for the receipt (returns closed,
+/// corrections of confirmed months waiting).
 fn closed_returns(
     data_dir: &DataDir,
     files: &[FileEntry],
     taken: &[(String, Vec<u8>)],
 ) -> Result<Vec<String>> {
     let shas: Vec<String> = taken.iter().map(|(_, b)| fsutil::sha256_hex(b)).collect();
-    Ok(crate::supervision::closed_by(data_dir, files, &shas)?
-        .into_iter()
-        .map(|(_, month, reason)| {
-            let month = Period::parse(&month).map_or(month, |p| p.zh());
-            format!("{month}数据此前被退回修改（{reason}），本次报送的新版本已收到，该退回已办结。")
-        })
-        .collect())
+    crate::supervision::notes_for(data_dir, files, &shas)
 }
 
 fn attachments(

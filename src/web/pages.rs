@@ -405,6 +405,7 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
                 ))
                 .collect::<Vec<_>>()),
             period_zh => period.zh(),
+            unconfirmed => status::unconfirmed_line(&ctx.pipeline, &ctx.data_dir, &board.files, period)?,
             // The forms: who acts, and the page's anti-forgery token.
             who => viewer.name.clone(),
             act_href => format!("/bureau/act?token={token}&period={period}"),

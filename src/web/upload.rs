@@ -220,13 +220,23 @@ pub(super) async fn upload(
             .as_ref()
             .map(|e| file_versions(&w2.ctx.data_dir, &e.sha256))
             .unwrap_or_default();
-        let text = upload_result(
+        let mut text = upload_result(
             &r.name,
             &inbox_name,
             entry.as_ref(),
             &versions,
             board.as_deref(),
         );
+        // 指导督促: a return this file closed, a confirmed month it corrects.
+        if let Some(e) = &entry
+            && let Ok(files) = Store::open(&w2.ctx.data_dir).files()
+            && let Ok(notes) = crate::supervision::notes_for(&w2.ctx.data_dir, &files, std::slice::from_ref(&e.sha256))
+        {
+            for n in notes {
+                text.text.push('\n');
+                text.text.push_str(&n);
+            }
+        }
         county_page(&w2, &unit, &token2, Some(&text))
     })
     .await;

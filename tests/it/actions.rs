@@ -80,6 +80,20 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
         );
         let (_, county) = crate::web::get(&s.county("341522")).await;
         assert!(county.contains("刑事案件数与台账不符，请核实"), "{county}");
+        // The corrected June through the unit's page closes it, and the result says so (a
+        // second later: the server's clock runs on from --as-of, and only a later file corrects).
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let csv = format!("{}\r\n{}\r\n", crate::mail::HEADER, crate::mail::csv_row("341522", 6, 33));
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("霍邱县_2025-06.csv"),
+        );
+        let r = reqwest::Client::new().post(s.county("341522")).multipart(form).send().await.unwrap();
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("2025年6月数据此前被退回修改（刑事案件数与台账不符，请核实），本次报送的新版本已收到，该退回已办结。"),
+            "{body}"
+        );
 
         // 李四 opens an item on 霍邱县 with their own token and page.
         let act_li = s.url(&format!("/bureau/act?token={LI}&period=2025-06"));

@@ -1144,3 +1144,41 @@ fn a_supervision_item_is_answered_by_a_reply_and_closed_by_the_staff() {
     }
     assert!(audit.contains(HUOQIU), "{audit}");
 }
+
+/// A correction of a month the staff confirmed: kept, and the receipt says it waits for them.
+#[test]
+fn a_correction_of_a_confirmed_month_is_told_it_waits_for_the_staff() {
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let send = |cases: i64, at: &str| {
+        let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, cases));
+        s.imap.deliver(&message(
+            HUOQIU,
+            "霍邱县7月月报",
+            "",
+            &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())],
+        ));
+        let r = s.ingest(at);
+        assert!(r.stdout.contains("回执 1 封"), "{}{}", r.stdout, r.stderr);
+    };
+    send(12, "2025-08-03 10:00");
+    let r = s.env.run(&[
+        "--as-of", "2025-08-04 09:00", "confirm", "--unit", "341522", "--period", "2025-07", "--by", "张三",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    send(14, "2025-08-05 10:00");
+    let receipts: Vec<_> = s
+        .receipts()
+        .into_iter()
+        .filter(|m| m.0 == HUOQIU && m.1.starts_with("回执"))
+        .map(|m| m.2)
+        .collect();
+    assert_eq!(receipts.len(), 2);
+    let (first, second) = (&receipts[0], &receipts[1]);
+    let note = "2025年7月数据此前已经市局确认，本次报送的新版本已收到，作为待确认的更正，经市局确认后采用。";
+    assert!(!first.contains(note) && second.contains(note) || !second.contains(note) && first.contains(note), "{receipts:?}");
+    let st = s.env.run(&["--as-of", "2025-08-05 11:00", "status", "--period", "2025-07"]).stdout;
+    assert!(st.contains("待确认的更正：2025年7月——"), "{st}");
+}

@@ -421,3 +421,60 @@ fn corrected_june(env: &crate::support::Env, name: &str, changes: &[(&str, i64)]
     );
     value(changes[0].0).parse().unwrap()
 }
+
+/// `[supervision] confirm_required`: every month reported waits as 待确认 (status, an alert in
+/// the report) until the staff confirm it; confirmed months are no longer listed.
+#[test]
+fn with_confirmation_required_every_reported_month_waits_until_confirmed() {
+    let s = setup(&[(
+        "[schedule]",
+        "[supervision]\nconfirm_required = true\n\n[schedule]",
+    )]);
+    let env = &s.env;
+    let status = || {
+        env.run(&["--as-of", "2025-07-08 10:00", "status", "--period", "2025-06"])
+            .stdout
+    };
+    let st = status();
+    let line = st
+        .lines()
+        .find(|l| l.starts_with("待确认（fayuan confirm 确认后锁定）："))
+        .unwrap_or_else(|| panic!("{st}"));
+    // Eight units, January to June each.
+    assert_eq!(line.matches("1月、2月、3月、4月、5月、6月").count(), 8, "{line}");
+    for m in 1..=6 {
+        let r = env.run(&[
+            "--as-of",
+            "2025-07-08 09:00",
+            "confirm",
+            "--unit",
+            "341522",
+            "--period",
+            &format!("2025-{m:02}"),
+            "--by",
+            "张三",
+        ]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+    let st = status();
+    assert!(!st.contains("霍邱县 1月") && st.contains("金寨县 1月"), "{st}");
+    let r = env.run(&["--as-of", "2025-07-08 11:00", "run", "--no-email", "--period", "2025-06"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let alerts =
+        std::fs::read_to_string(env.tmp.path().join("output/luan-2025/2025-06/alerts.csv")).unwrap();
+    let unconfirmed: Vec<&str> = alerts.lines().filter(|l| l.contains("unconfirmed")).collect();
+    // Seven units wait (霍邱县 confirmed), a line each.
+    assert_eq!(unconfirmed.len(), 7, "{alerts}");
+    assert!(!unconfirmed.iter().any(|l| l.contains("霍邱县")));
+    assert!(
+        unconfirmed.iter().any(|l| l.contains("金寨县") && l.contains("2025年1月、2月、3月、4月、5月、6月数据待市局确认")),
+        "{unconfirmed:?}"
+    );
+    // Without the setting (the default), nothing waits.
+    let plain = setup(&[]);
+    let st = plain
+        .env
+        .run(&["--as-of", "2025-07-08 10:00", "status", "--period", "2025-06"])
+        .stdout;
+    assert!(!st.contains("待确认（"), "{st}");
+}
