@@ -252,6 +252,7 @@ pub fn report(
     data_dir: &DataDir,
     year: i32,
     unit: Option<&str>,
+    since: Option<chrono::NaiveDate>,
     verify: bool,
     name_of: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, bool)> {
@@ -271,7 +272,9 @@ pub fn report(
     }
     let mut out = String::new();
     for e in events(data_dir, year)? {
-        if unit.is_some_and(|u| !e.unit.split(',').any(|c| c == u)) {
+        if unit.is_some_and(|u| !e.unit.split(',').any(|c| c == u))
+            || since.is_some_and(|d| e.at.0.date_naive() < d)
+        {
             continue;
         }
         let names: Vec<String> = e.unit.split(',').filter_map(name_of).collect();

@@ -11,6 +11,8 @@ use crate::period::{self, Period};
 use crate::store::Outcome;
 use crate::{notify, sample, status};
 use clap::{Parser, Subcommand};
+
+mod supervise;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]
@@ -152,12 +154,15 @@ pub enum Command {
         by: String,
     },
     /// The record (工作台账) of files taken and messages sent, for --year (default: the
-    /// pipeline's), one --unit or all; --verify: no line changed or deleted (else exit 1).
+    /// pipeline's), one --unit or all, --since a day (2025-07-01); --verify: no line changed or
+    /// deleted (else exit 1).
     Audit {
         #[arg(long)]
         year: Option<i32>,
         #[arg(long)]
         unit: Option<String>,
+        #[arg(long)]
+        since: Option<String>,
         #[arg(long)]
         verify: bool,
     },
@@ -313,22 +318,15 @@ pub fn run(args: Args) -> Result<i32> {
         }
         Command::Daemon => crate::daemon::daemon_all(vec![ctx]),
         Command::Serve => serve(ctx),
-        Command::Audit { year, unit, verify } => audit(&ctx, year, unit.as_deref(), verify),
-        Command::Supervise { .. } => supervise(&ctx, args.command),
-        Command::Return { .. } => return_month(&ctx, args.command),
-        Command::Confirm { unit, period, by } => {
-            let _lock = write_lock(&ctx, "confirm")?;
-            let said = crate::supervision::confirm(
-                &ctx.data_dir,
-                &ctx.pipeline,
-                &unit,
-                period,
-                &by,
-                ctx.now(),
-            )?;
-            println!("{said}");
-            Ok(exit::OK)
-        }
+        Command::Audit {
+            year,
+            unit,
+            since,
+            verify,
+        } => supervise::audit(&ctx, year, unit.as_deref(), since.as_deref(), verify),
+        Command::Supervise { .. } => supervise::supervise(&ctx, args.command),
+        Command::Return { .. } => supervise::return_month(&ctx, args.command),
+        Command::Confirm { unit, period, by } => supervise::confirm(&ctx, &unit, period, &by),
         Command::Links => links(&ctx),
         Command::Status { period } => show_status(&ctx, period),
         Command::Sample {
@@ -505,63 +503,6 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
         println!("收件箱中未收取：{}——{}", l.name, l.reason);
     }
     Ok(exit::OK)
-}
-
-/// `fayuan return`: a unit's month back for correction (or the return withdrawn).
-fn return_month(ctx: &Context, command: Command) -> Result<i32> {
-    let Command::Return {
-        unit,
-        period,
-        reason,
-        by,
-        cancel,
-    } = command
-    else {
-        return Err(Error::Internal("return_month: not a return".into()));
-    };
-    let _lock = write_lock(ctx, "return")?;
-    let said = crate::supervision::run_return(ctx, &unit, period, &reason, &by, cancel)?;
-    println!("{said}");
-    Ok(exit::OK)
-}
-
-/// `fayuan supervise`: a supervision item opened, closed, or the open ones listed.
-fn supervise(ctx: &Context, command: Command) -> Result<i32> {
-    let Command::Supervise {
-        unit,
-        text,
-        due,
-        close,
-        by,
-    } = command
-    else {
-        return Err(Error::Internal("supervise: not a supervise".into()));
-    };
-    let _lock = write_lock(ctx, "supervise")?;
-    let item = crate::supervision::Item {
-        unit: unit.as_deref(),
-        text: text.as_deref(),
-        due: due.as_deref(),
-    };
-    let (said, notice) =
-        crate::supervision::supervise(&ctx.data_dir, &ctx.pipeline, item, close, &by, ctx.now())?;
-    println!("{said}");
-    if let Some(id) = notice {
-        match crate::supervision::deliver_now(ctx, &id) {
-            Ok(()) => println!("督办通知已发出（{id}）。"),
-            Err(e) => println!("督办通知暂未送达，已留在发件箱中自动重试（{e}）。"),
-        }
-    }
-    Ok(exit::OK)
-}
-
-/// `fayuan audit`: the record, or its check (exit 1 when a line does not check out).
-fn audit(ctx: &Context, year: Option<i32>, unit: Option<&str>, verify: bool) -> Result<i32> {
-    let year = year.unwrap_or(ctx.pipeline.year());
-    let name = |c: &str| ctx.pipeline.unit(c).map(|u| u.name.clone());
-    let (text, whole) = crate::audit::report(&ctx.data_dir, year, unit, verify, &name)?;
-    print!("{text}");
-    Ok(if whole { exit::OK } else { 1 })
 }
 
 /// `fayuan serve`: the web pages alone, until SIGTERM or Ctrl-C.
