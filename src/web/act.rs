@@ -134,6 +134,35 @@ fn act(w: &Web, f: &HashMap<String, String>, by: &str) -> crate::error::Result<S
     }
 }
 
+/// `GET /bureau/record?token=…&unit=341522`: the unit's record (工作台账) of the year, as
+/// `fayuan audit --unit` prints it.
+pub(super) async fn bureau_record(
+    State(w): State<Arc<Web>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = bureau_who(&w, &query, &headers) {
+        return r;
+    }
+    let p = &w.ctx.pipeline;
+    let Some(unit) = query.get("unit").and_then(|c| p.unit(c)).cloned() else {
+        return answer(StatusCode::BAD_REQUEST, "参数错误", "unit 应为本项目的单位代码。");
+    };
+    let w2 = w.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        let ctx = &w2.ctx;
+        let name = |c: &str| ctx.pipeline.unit(c).map(|u| u.name.clone());
+        crate::audit::report(&ctx.data_dir, ctx.pipeline.year(), Some(&unit.code), None, false, &name)
+            .map(|(t, _)| (unit.name.clone(), t))
+    })
+    .await;
+    match text {
+        Ok(Ok((name, t))) => super::pages::record_page(&w.ctx, &name, &t),
+        Ok(Err(e)) => super::pages::server_error(&e.to_string()),
+        Err(_) => super::pages::server_error("内部错误"),
+    }
+}
+
 /// `POST /u/{code}/{token}/answer`: the unit's answer to one of its own open items.
 pub(super) async fn county_answer(
     State(w): State<Arc<Web>>,

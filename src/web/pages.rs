@@ -46,6 +46,7 @@ static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
         ("parts.html", include_str!("templates/parts.html")),
         ("bureau.html", include_str!("templates/bureau.html")),
         ("county.html", include_str!("templates/county.html")),
+        ("record.html", include_str!("templates/record.html")),
     ] {
         // Checked by the unit test below: a template that does not parse fails the build's tests.
         if let Err(e) = env.add_template(name, text) {
@@ -90,6 +91,18 @@ pub(super) fn page(title: &str, message: &str) -> String {
         tracing::error!(error = %e, "web page failed");
         String::from("<!DOCTYPE html><title>出错了</title><p>页面生成失败。</p>")
     })
+}
+
+/// A unit's record (工作台账) as a page: a line per event.
+pub(super) fn record_page(ctx: &Context, unit: &str, text: &str) -> Response {
+    whole(
+        "record.html",
+        minijinja::context! {
+            title => format!("{} {}年工作台账", unit, ctx.pipeline.year()),
+            palette => ser(crate::palette::for_templates()),
+            lines => text.lines().map(str::to_string).collect::<Vec<_>>(),
+        },
+    )
 }
 
 /// A small page with a status.
@@ -411,6 +424,7 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
             act_href => format!("/bureau/act?token={token}&period={period}"),
             csrf => form_token(&token, "bureau"),
             units => ser(ctx.pipeline.units.iter().map(|u| (u.code.clone(), u.name.clone())).collect::<Vec<_>>()),
+            record_href => format!("/bureau/record?token={token}&unit="),
             periods => (1..=period.month()).filter_map(|m| Period::new(period.year(), m)).map(|p| p.to_string()).collect::<Vec<_>>(),
             ladder => ser(crate::ladder::standing(&ctx.pipeline, &ctx.data_dir, period)?
                 .into_iter()
@@ -738,7 +752,7 @@ mod tests {
 
     #[test]
     fn every_page_template_parses_and_escapes_as_esc_does() {
-        for name in ["page.html", "parts.html", "bureau.html", "county.html"] {
+        for name in ["page.html", "parts.html", "bureau.html", "county.html", "record.html"] {
             assert!(PAGES.get_template(name).is_ok(), "{name}");
         }
         let html = page("<a & 'b'>", "x/y \"z\"");

@@ -139,6 +139,15 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
         assert_eq!(code, 200, "{body}");
         let rec = record();
         assert!(rec.lines().any(|l| l.contains("霍邱县（报送页面）") && l.contains("答复督办事项 1")), "{rec}");
+        // The bureau's page links each unit's record; 霍邱县's shows the same events.
+        let (code, page) = crate::web::get(&s.url(&format!("/bureau/record?token={LI}&unit=341522"))).await;
+        assert_eq!(code, 200);
+        for want in ["退回霍邱县2025年6月", "交办督办事项 1", "答复督办事项 1", "办结督办事项 1"] {
+            assert!(page.contains(want), "{want}: {page}");
+        }
+        assert!(!page.contains("金寨县"), "{page}");
+        let (code, _) = crate::web::get(&s.url("/bureau/record?token=wrong-token-0123456789abcdef&unit=341522")).await;
+        assert_eq!(code, 404);
         assert!(rec.lines().any(|l| l.contains("张三") && l.contains("办结督办事项 1")), "{rec}");
     });
     let r = s.env.run(&["audit", "--verify"]);
