@@ -184,6 +184,7 @@ pub fn return_month(
         cancel,
         thread,
     } = r;
+    catch_up_record(data_dir, pipeline)?;
     let u = pipeline.unit(unit).ok_or_else(|| {
         Error::Usage(format!(
             "--unit {unit}: not a unit of the pipeline {}",
@@ -215,27 +216,8 @@ pub fn return_month(
         cancel,
     };
     ledger(data_dir).append(&record)?;
-    let key = format!("return {unit} {period} {}", record.at.minute());
-    crate::audit::record(
-        data_dir,
-        now.into(),
-        vec![crate::audit::New {
-            kind: if cancel {
-                "return_cancelled"
-            } else {
-                "returned"
-            },
-            key: key.clone(),
-            unit: unit.to_string(),
-            period: period.to_string(),
-            who: by.to_string(),
-            what: if cancel {
-                format!("撤销对{}{}的退回", u.name, period.zh())
-            } else {
-                format!("退回{}{}：{reason}", u.name, period.zh())
-            },
-        }],
-    )?;
+    crate::faults::point("supervision-ledger", &data_dir.returns())?;
+    on_record(data_dir, record.at, return_event(pipeline, &record))?;
     if cancel {
         return Ok(None);
     }
@@ -267,7 +249,7 @@ fn return_notice(
     let (subject, text) = pipeline.texts.message("return.txt", &values)?;
     let template = crate::report::template::render(pipeline, u, period)?;
     let template_name = crate::report::template::file_name(u, period);
-    let id = format!("return-{unit}-{period}-{}", now.format("%Y%m%dT%H%M%S"));
+    let id = return_notice_id(unit, period, now);
     crate::notify::post(
         data_dir,
         pipeline,
@@ -355,8 +337,8 @@ pub struct Item<'a> {
     pub due: Option<&'a str>,
 }
 
-/// Puts an item's opening or closing on the record.
-fn record_item(data_dir: &DataDir, now: DateTime<Tz>, by: &str, r: &ItemRecord) -> Result<()> {
+/// An item's opening, answer or closing as the record says it.
+fn item_event(r: &ItemRecord) -> crate::audit::New {
     let (kind, key, what) = if r.answer {
         (
             "supervision_answered",
@@ -376,19 +358,111 @@ fn record_item(data_dir: &DataDir, now: DateTime<Tz>, by: &str, r: &ItemRecord) 
             format!("交办督办事项 {}：{}（期限 {}）", r.id, r.text, r.due),
         )
     };
-    crate::audit::record(
-        data_dir,
-        now.into(),
-        vec![crate::audit::New {
-            kind,
-            key,
-            unit: r.unit.clone(),
-            period: String::new(),
-            who: by.to_string(),
-            what,
-        }],
-    )?;
+    crate::audit::New {
+        kind,
+        key,
+        unit: r.unit.clone(),
+        period: String::new(),
+        who: r.by.clone(),
+        what,
+    }
+}
+
+/// A return or its withdrawal as the record says it.
+fn return_event(pipeline: &Pipeline, r: &ReturnRecord) -> crate::audit::New {
+    let name = pipeline.unit(&r.unit).map_or(r.unit.clone(), |u| u.name.clone());
+    let month = Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh());
+    crate::audit::New {
+        kind: if r.cancel { "return_cancelled" } else { "returned" },
+        key: format!("return {} {} {}", r.unit, r.period, r.at.minute()),
+        unit: r.unit.clone(),
+        period: r.period.clone(),
+        who: r.by.clone(),
+        what: if r.cancel {
+            format!("撤销对{name}{month}的退回")
+        } else {
+            format!("退回{name}{month}：{}", r.reason)
+        },
+    }
+}
+
+/// A confirmation as the record says it.
+fn confirm_event(pipeline: &Pipeline, r: &ConfirmRecord) -> crate::audit::New {
+    let name = pipeline.unit(&r.unit).map_or(r.unit.clone(), |u| u.name.clone());
+    let month = Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh());
+    crate::audit::New {
+        kind: "confirmed",
+        key: format!("confirm {} {} {}", r.unit, r.period, r.at.minute()),
+        unit: r.unit.clone(),
+        period: r.period.clone(),
+        who: r.by.clone(),
+        what: format!("确认{name}{month}（此前收到的版本锁定使用）"),
+    }
+}
+
+/// Puts one step on the record at the time it was taken.
+fn on_record(data_dir: &DataDir, at: Moment, e: crate::audit::New) -> Result<()> {
+    crate::audit::record(data_dir, at, vec![e]).map(|_| ())
+}
+
+/// Every step of the three ledgers (returns, confirmations, items) on the record: a step whose
+/// record a crash (or a full disk) left out between its ledger and the record is recorded now,
+/// once, at its own time. Run before each new step. Returns how many were missing.
+pub fn catch_up_record(data_dir: &DataDir, pipeline: &Pipeline) -> Result<usize> {
+    let mut steps: Vec<(Moment, crate::audit::New)> = Vec::new();
+    steps.extend(ledger(data_dir).read()?.iter().map(|r| (r.at, return_event(pipeline, r))));
+    steps.extend(confirms(data_dir).read()?.iter().map(|r| (r.at, confirm_event(pipeline, r))));
+    steps.extend(items(data_dir).read()?.iter().map(|r| (r.at, item_event(r))));
+    let mut known: std::collections::HashMap<i32, std::collections::HashSet<String>> =
+        std::collections::HashMap::new();
+    let mut missing = 0;
+    for (at, e) in steps {
+        let year = chrono::Datelike::year(&at.0);
+        if !known.contains_key(&year) {
+            let keys = crate::audit::events(data_dir, year)?.into_iter().map(|e| e.key).collect();
+            known.insert(year, keys);
+        }
+        if known.get(&year).is_some_and(|k| k.contains(&e.key)) {
+            continue;
+        }
+        tracing::warn!(key = %e.key, "the record lacked a 指导督促 step: recorded now");
+        on_record(data_dir, at, e)?;
+        missing += 1;
+    }
+    catch_up_notices(data_dir, pipeline)?;
+    Ok(missing)
+}
+
+/// The 退回通知 of every open return and the 督办通知 of every open item in the outbox: one a crash
+/// left unmade between the ledger and the outbox is made now, with the id it would have had (the
+/// step's own time), so it is never made twice.
+fn catch_up_notices(data_dir: &DataDir, pipeline: &Pipeline) -> Result<()> {
+    let files = Store::open(data_dir).files()?;
+    let records = ledger(data_dir).read()?;
+    for r in last_words(&records).into_iter().filter(|r| !r.cancel) {
+        let (Some(u), Some(period)) = (pipeline.unit(&r.unit), Period::parse(&r.period)) else {
+            continue;
+        };
+        let at = period::instant_text(&r.at.0);
+        let still_open = accepted_after(&files, &r.unit, &r.period, &at).next().is_none();
+        if still_open && !crate::notify::exists(data_dir, pipeline, &return_notice_id(&r.unit, period, r.at.0))? {
+            let thread = crate::mailin::thread_of(pipeline, data_dir, &files, &r.unit, &r.period);
+            return_notice(data_dir, pipeline, u, period, &r.reason, thread.as_deref(), r.at.0)?;
+        }
+    }
+    let all = items(data_dir).read()?;
+    for r in all.iter().filter(|r| !r.close && !r.answer) {
+        let closed = all.iter().any(|c| c.close && c.id == r.id);
+        if !closed && !crate::notify::exists(data_dir, pipeline, &item_notice_id(r.id))? {
+            item_notice(data_dir, pipeline, r, r.at.0)?;
+        }
+    }
     Ok(())
+}
+
+/// The outbox id of a return's 退回通知 (the time of the return).
+fn return_notice_id(unit: &str, period: Period, at: DateTime<Tz>) -> String {
+    format!("return-{unit}-{period}-{}", at.format("%Y%m%dT%H%M%S"))
 }
 
 /// `fayuan supervise`: opens an item on a unit (its unit, text and due day), closes item
@@ -401,6 +475,7 @@ pub fn supervise(
     by: &str,
     now: DateTime<Tz>,
 ) -> Result<(String, Option<String>)> {
+    catch_up_record(data_dir, pipeline)?;
     let name = |code: &str| {
         pipeline
             .unit(code)
@@ -423,7 +498,8 @@ pub fn supervise(
             answer: false,
         };
         items(data_dir).append(&r)?;
-        record_item(data_dir, now, by, &r)?;
+        crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
+        on_record(data_dir, r.at, item_event(&r))?;
         return Ok((format!("督办事项 {id}（{}）已办结。", name(&open.unit)), None));
     }
     let (Some(unit), Some(text), Some(due)) = (item.unit, item.text, item.due) else {
@@ -461,7 +537,8 @@ pub fn supervise(
         answer: false,
     };
     items(data_dir).append(&r)?;
-    record_item(data_dir, now, by, &r)?;
+    crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
+    on_record(data_dir, r.at, item_event(&r))?;
     let notice = item_notice(data_dir, pipeline, &r, now)?;
     Ok((
         format!("已交办督办事项 {id}：{}——{text}（期限 {due}）。", name(unit)),
@@ -533,12 +610,14 @@ pub const MAX_ANSWER_CHARS: usize = 2000;
 /// takes no answer.
 pub fn answer_item(
     data_dir: &DataDir,
+    pipeline: &Pipeline,
     id: u32,
     unit: &str,
     text: &str,
     by: &str,
     now: DateTime<Tz>,
 ) -> Result<String> {
+    catch_up_record(data_dir, pipeline)?;
     let Some(open) = open_items(data_dir, now)?
         .into_iter()
         .find(|i| i.id == id && i.unit == unit)
@@ -569,7 +648,8 @@ pub fn answer_item(
         answer: true,
     };
     items(data_dir).append(&r)?;
-    record_item(data_dir, now, by, &r)?;
+    crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
+    on_record(data_dir, r.at, item_event(&r))?;
     Ok(said)
 }
 
@@ -638,6 +718,7 @@ pub fn confirm(
     by: &str,
     now: DateTime<Tz>,
 ) -> Result<String> {
+    catch_up_record(data_dir, pipeline)?;
     let u = pipeline.unit(unit).ok_or_else(|| {
         Error::Usage(format!(
             "--unit {unit}: not a unit of the pipeline {}",
@@ -661,18 +742,8 @@ pub fn confirm(
         by: by.to_string(),
     };
     confirms(data_dir).append(&r)?;
-    crate::audit::record(
-        data_dir,
-        now.into(),
-        vec![crate::audit::New {
-            kind: "confirmed",
-            key: format!("confirm {unit} {period} {}", r.at.minute()),
-            unit: unit.to_string(),
-            period: period.to_string(),
-            who: by.to_string(),
-            what: format!("确认{}{}（此前收到的版本锁定使用）", u.name, period.zh()),
-        }],
-    )?;
+    crate::faults::point("supervision-ledger", &data_dir.confirms())?;
+    on_record(data_dir, r.at, confirm_event(pipeline, &r))?;
     Ok(format!("已确认{}{}。", u.name, period.zh()))
 }
 

@@ -77,6 +77,11 @@ pub(super) fn audit(
                 .map_err(|_| Error::Usage(format!("--since {d:?}: a day such as 2025-07-01")))
         })
         .transpose()?;
+    if !verify {
+        // A step a crash left off the record is put there first (under the write lock).
+        let _lock = write_lock(ctx, "audit")?;
+        crate::supervision::catch_up_record(&ctx.data_dir, &ctx.pipeline)?;
+    }
     let name = |c: &str| ctx.pipeline.unit(c).map(|u| u.name.clone());
     let (text, whole) = crate::audit::report(&ctx.data_dir, year, unit, since, verify, &name)?;
     print!("{text}");

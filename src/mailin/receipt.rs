@@ -198,7 +198,7 @@ pub(super) fn answered_item(
                 .join("\n")
         })
         .unwrap_or_default();
-    match crate::supervision::answer_item(data_dir, id, &unit.code, &text, from, now) {
+    match crate::supervision::answer_item(data_dir, pipeline, id, &unit.code, &text, from, now) {
         Ok(said) => Ok(vec![said]),
         Err(crate::error::Error::Refused(why)) => Ok(vec![format!(
             "本邮件是对督办事项 {id} 的回复，未记为答复：{why}。"

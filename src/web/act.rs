@@ -190,7 +190,7 @@ pub(super) async fn county_answer(
         let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web answer")?;
         let text = f.get("text").map_or("", String::as_str);
         let by = format!("{}（报送页面）", unit.name);
-        crate::supervision::answer_item(&ctx.data_dir, id, &unit.code, text, &by, ctx.now())
+        crate::supervision::answer_item(&ctx.data_dir, &ctx.pipeline, id, &unit.code, text, &by, ctx.now())
     })
     .await;
     outcome(done.unwrap_or_else(|_| Err(Error::Internal("内部错误".into()))))

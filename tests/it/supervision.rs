@@ -478,3 +478,71 @@ fn with_confirmation_required_every_reported_month_waits_until_confirmed() {
         .stdout;
     assert!(!st.contains("待确认（"), "{st}");
 }
+
+/// Killed between a step's ledger and the record (and the unit's notice): the next command puts
+/// the step on the record and the notice in the outbox, once, and the notice is delivered once.
+#[test]
+fn a_return_killed_before_its_record_and_notice_is_finished_once_by_the_next_command() {
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[]);
+    let env = &s.env;
+    let server = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let give_back = |faults: &str| {
+        env.run_env(
+            &[
+                "--as-of", "2025-07-08 10:00", "return", "--unit", "341522", "--period", "2025-06",
+                "--reason", "办结案件数与台账不符", "--by", "张三",
+            ],
+            &[("FAYUAN_SMTP_URL", &url), ("FAYUAN_TEST_FAULT", faults)],
+        )
+    };
+    let r = give_back("crash@supervision-ledger");
+    assert_ne!(r.code, 0, "killed: {}{}", r.stdout, r.stderr);
+    let audit = |what: &[&str]| env.run(&[&["--as-of", "2025-07-08 11:00", "audit"], what].concat());
+    // The record had no line of it; the next command (here: audit) adds it, once.
+    assert!(!std::fs::read_to_string(env.data().join("audit/2025.jsonl")).unwrap().contains("退回霍邱县"));
+    for _ in 0..2 {
+        let out = audit(&["--unit", "341522"]).stdout;
+        assert_eq!(out.matches("退回霍邱县2025年6月：办结案件数与台账不符").count(), 1, "{out}");
+        assert!(out.contains("2025-07-08 10:00"), "at the return's own time: {out}");
+    }
+    assert_eq!(audit(&["--verify"]).code, 0);
+    // The notice the crash left unmade is in the outbox now; delivered once.
+    for at in ["2025-07-08 11:10", "2025-07-08 11:20"] {
+        let r = env.run_env(&["--as-of", at, "send"], &[("FAYUAN_SMTP_URL", &url)]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+    let notices: Vec<_> = server
+        .received()
+        .into_iter()
+        .filter(|(rcpt, raw)| {
+            rcpt.ends_with("huoqiu@example.gov.cn.eml")
+                && mail_parser::MessageParser::default()
+                    .parse(raw)
+                    .and_then(|m| m.subject().map(|s| s.contains("月报退回修改")))
+                    .unwrap_or(false)
+        })
+        .collect();
+    assert_eq!(notices.len(), 1);
+    // An item opened and killed the same way: on the record once, its 督办通知 made.
+    let r = env.run_env(
+        &["--as-of", "2025-07-09 10:00", "supervise", "--unit", "341522", "--text", "请说明", "--due", "2025-07-31"],
+        &[("FAYUAN_TEST_FAULT", "crash@supervision-ledger")],
+    );
+    assert_ne!(r.code, 0);
+    let out = audit(&["--unit", "341522"]).stdout;
+    assert_eq!(out.matches("交办督办事项 1：请说明").count(), 1, "{out}");
+    let r = env.run_env(&["--as-of", "2025-07-09 11:00", "send"], &[("FAYUAN_SMTP_URL", &url)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let items = server
+        .received()
+        .into_iter()
+        .filter(|(rcpt, raw)| {
+            rcpt.ends_with("huoqiu@example.gov.cn.eml") && String::from_utf8_lossy(raw).contains("item-1.luan-2025@fayuan")
+        })
+        .count();
+    assert_eq!(items, 1);
+}
