@@ -391,6 +391,7 @@ fn no_internal_impossibility_is_a_usage_error() {
             "src/cli/supervise.rs",
             "src/app.rs",
             "src/supervision.rs",
+            "src/supervision/items.rs",
             "src/web/auth.rs",
             "src/web/act.rs",
             "src/config/mod.rs",

@@ -1,0 +1,333 @@
+//! 督办事项 (supervision items): opened on a unit with a due day and told to it (its 督办通知),
+//! answered by the unit (its page, or a reply to that mail), closed by the staff. Every step in
+//! `supervision/items.jsonl` and on the record.
+
+use super::{catch_up_record, on_record};
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::layout::DataDir;
+use crate::ledger::Ledger;
+use crate::period::{self, Moment, Period};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// One line of the supervision items' ledger (督办事项): opened, or closed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ItemRecord {
+    pub at: Moment,
+    /// 1, 2, … in the order opened.
+    pub id: u32,
+    pub unit: String,
+    pub text: String,
+    /// The day it is due (`2025-08-15`).
+    pub due: String,
+    pub by: String,
+    #[serde(default)]
+    pub close: bool,
+    /// The unit's answer (its text in `text`, who in `by`: the mail sender or the unit's page).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answer: bool,
+}
+
+/// An item still open.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenItem {
+    pub id: u32,
+    pub unit: String,
+    pub text: String,
+    pub due: String,
+    pub by: String,
+    pub opened: String,
+    /// Past its due day (the end of it, Beijing time).
+    pub overdue: bool,
+    /// The unit's answers: "2025-07-20 10:00 huoqiu@…：text".
+    pub answers: Vec<String>,
+}
+
+pub(super) fn items(data_dir: &DataDir) -> Ledger<ItemRecord> {
+    Ledger::at(data_dir.supervision_items())
+}
+
+/// The items still open, as of `now`.
+pub fn open_items(data_dir: &DataDir, now: DateTime<Tz>) -> Result<Vec<OpenItem>> {
+    let records = items(data_dir).read()?;
+    let today = now.date_naive();
+    Ok(records
+        .iter()
+        .filter(|r| !r.close && !r.answer && !records.iter().any(|c| c.close && c.id == r.id))
+        .map(|r| OpenItem {
+            answers: records
+                .iter()
+                .filter(|a| a.answer && a.id == r.id)
+                .map(|a| format!("{} {}：{}", a.at.minute(), a.by, a.text))
+                .collect(),
+            id: r.id,
+            unit: r.unit.clone(),
+            text: r.text.clone(),
+            due: r.due.clone(),
+            by: r.by.clone(),
+            opened: r.at.minute(),
+            overdue: chrono::NaiveDate::parse_from_str(&r.due, "%Y-%m-%d").is_ok_and(|d| today > d),
+        })
+        .collect())
+}
+
+/// What `fayuan supervise` was given for a new item.
+pub struct Item<'a> {
+    pub unit: Option<&'a str>,
+    pub text: Option<&'a str>,
+    pub due: Option<&'a str>,
+}
+
+/// An item's opening, answer or closing as the record says it.
+pub(super) fn item_event(r: &ItemRecord) -> crate::audit::New {
+    let (kind, key, what) = if r.answer {
+        (
+            "supervision_answered",
+            format!("item {} answered {}", r.id, r.at.minute()),
+            format!("答复督办事项 {}：{}", r.id, r.text),
+        )
+    } else if r.close {
+        (
+            "supervision_closed",
+            format!("item {} closed", r.id),
+            format!("办结督办事项 {}：{}", r.id, r.text),
+        )
+    } else {
+        (
+            "supervision_opened",
+            format!("item {} opened", r.id),
+            format!("交办督办事项 {}：{}（期限 {}）", r.id, r.text, r.due),
+        )
+    };
+    crate::audit::New {
+        kind,
+        key,
+        unit: r.unit.clone(),
+        period: String::new(),
+        who: r.by.clone(),
+        what,
+    }
+}
+
+/// `fayuan supervise`: opens an item on a unit (its unit, text and due day), closes item
+/// `close`, or (given neither) lists the open ones. Every opening and closing is on the record.
+pub fn supervise(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    item: Item,
+    close: Option<u32>,
+    by: &str,
+    now: DateTime<Tz>,
+) -> Result<(String, Option<String>)> {
+    catch_up_record(data_dir, pipeline)?;
+    let name = |code: &str| {
+        pipeline
+            .unit(code)
+            .map_or(code.to_string(), |u| u.name.clone())
+    };
+    if let Some(id) = close {
+        let Some(open) = open_items(data_dir, now)?.into_iter().find(|i| i.id == id) else {
+            return Err(Error::Usage(format!(
+                "--close {id}: no open supervision item {id}"
+            )));
+        };
+        let r = ItemRecord {
+            at: now.into(),
+            id,
+            unit: open.unit.clone(),
+            text: open.text.clone(),
+            due: open.due.clone(),
+            by: by.to_string(),
+            close: true,
+            answer: false,
+        };
+        items(data_dir).append(&r)?;
+        crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
+        on_record(data_dir, r.at, item_event(&r))?;
+        return Ok((format!("督办事项 {id}（{}）已办结。", name(&open.unit)), None));
+    }
+    let (Some(unit), Some(text), Some(due)) = (item.unit, item.text, item.due) else {
+        return Ok((list_items(data_dir, now, &name)?, None));
+    };
+    if pipeline.unit(unit).is_none() {
+        return Err(Error::Usage(format!(
+            "--unit {unit}: not a unit of the pipeline"
+        )));
+    }
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 500 {
+        return Err(Error::Usage("--text: the item, 1 to 500 characters".into()));
+    }
+    if chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").is_err() {
+        return Err(Error::Usage(format!(
+            "--due {due:?}: a day such as 2025-08-15"
+        )));
+    }
+    let id = items(data_dir)
+        .read()?
+        .iter()
+        .map(|r| r.id)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let r = ItemRecord {
+        at: now.into(),
+        id,
+        unit: unit.to_string(),
+        text: text.to_string(),
+        due: due.to_string(),
+        by: by.to_string(),
+        close: false,
+        answer: false,
+    };
+    items(data_dir).append(&r)?;
+    crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
+    on_record(data_dir, r.at, item_event(&r))?;
+    let notice = item_notice(data_dir, pipeline, &r, now)?;
+    Ok((
+        format!("已交办督办事项 {id}：{}——{text}（期限 {due}）。", name(unit)),
+        notice,
+    ))
+}
+
+/// The outbox id of an item's 督办通知 (its Message-ID names it, so a reply finds the item).
+pub fn item_notice_id(id: u32) -> String {
+    format!("item-{id}")
+}
+
+/// The item a message answers: the one whose 督办通知 its In-Reply-To or References name.
+pub fn item_in_thread(pipeline: &Pipeline, headers: &str) -> Option<u32> {
+    let tail = format!(".{}@fayuan>", pipeline.name());
+    headers.split('<').skip(1).find_map(|h| {
+        let inner = h.split('>').next()?;
+        let id = format!("<{inner}>").strip_suffix(&tail)?.strip_prefix("<item-")?.to_string();
+        id.parse().ok()
+    })
+}
+
+/// The unit's 督办通知 (texts/supervision.txt) in the outbox, to its contact with the data staff
+/// in copy (none when the unit has no contact: the item is on its page).
+pub(super) fn item_notice(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    r: &ItemRecord,
+    now: DateTime<Tz>,
+) -> Result<Option<String>> {
+    let Some(u) = pipeline.unit(&r.unit) else {
+        return Ok(None);
+    };
+    let Some(contact) = u.contact.clone() else {
+        return Ok(None);
+    };
+    let id = item_notice_id(r.id);
+    let p = &pipeline.def.pipeline;
+    let values = minijinja::context! {
+        title => p.title.clone(), city => p.city.clone(), office => p.office.clone(),
+        id => r.id, unit => u.name.clone(), due => r.due.clone(), text => r.text.clone(),
+        now => period::instant_zh(&now),
+    };
+    let (subject, text) = pipeline.texts.message("supervision.txt", &values)?;
+    crate::notify::post(
+        data_dir,
+        pipeline,
+        crate::notify::Letter {
+            id: &id,
+            kind: crate::notify::MessageKind::Supervision,
+            period: Period::of(now.date_naive()),
+            to: std::slice::from_ref(&contact),
+            cc: &pipeline.def.email.cc,
+            subject: &subject,
+            text: &text,
+            attachment: None,
+            in_reply_to: None,
+        },
+        now,
+    )?;
+    Ok(Some(id))
+}
+
+/// The most an answer keeps of what the unit wrote.
+pub const MAX_ANSWER_CHARS: usize = 2000;
+
+/// A unit's answer to an open item of its own (through its page, or a reply to the item's
+/// mail): recorded and on the record, with who. An item that is not open, or not the unit's,
+/// takes no answer.
+pub fn answer_item(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    id: u32,
+    unit: &str,
+    text: &str,
+    by: &str,
+    now: DateTime<Tz>,
+) -> Result<String> {
+    catch_up_record(data_dir, pipeline)?;
+    let Some(open) = open_items(data_dir, now)?
+        .into_iter()
+        .find(|i| i.id == id && i.unit == unit)
+    else {
+        return Err(Error::Refused(format!("督办事项 {id} 不是本单位未办结的事项")));
+    };
+    let text: String = text.trim().chars().take(MAX_ANSWER_CHARS).collect();
+    if text.is_empty() {
+        return Err(Error::Refused("答复内容为空".into()));
+    }
+    let said = format!("督办事项 {id} 的答复已收到，待市局审阅后办结。");
+    // The same answer again (a message handled again after a crash): recorded once.
+    if items(data_dir)
+        .read()?
+        .iter()
+        .any(|a| a.answer && a.id == id && a.by == by && a.text == text)
+    {
+        return Ok(said);
+    }
+    let r = ItemRecord {
+        at: now.into(),
+        id,
+        unit: unit.to_string(),
+        text,
+        due: open.due,
+        by: by.to_string(),
+        close: false,
+        answer: true,
+    };
+    items(data_dir).append(&r)?;
+    crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
+    on_record(data_dir, r.at, item_event(&r))?;
+    Ok(said)
+}
+
+/// The open items, a line each.
+fn list_items(
+    data_dir: &DataDir,
+    now: DateTime<Tz>,
+    name: &dyn Fn(&str) -> String,
+) -> Result<String> {
+    let open = open_items(data_dir, now)?;
+    if open.is_empty() {
+        return Ok("没有未办结的督办事项。".into());
+    }
+    Ok(open
+        .iter()
+        .map(|i| {
+            format!(
+                "{}. {}：{}（期限 {}{}；{} 于 {} 交办）",
+                i.id,
+                name(&i.unit),
+                i.text,
+                i.due,
+                if i.overdue { "，已逾期" } else { "" },
+                i.by,
+                i.opened
+            ) + &i
+                .answers
+                .iter()
+                .map(|a| format!("\n   答复：{a}"))
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
