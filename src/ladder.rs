@@ -104,11 +104,13 @@ pub fn standing(
         let sent: Vec<Sent> = steps(p)
             .into_iter()
             .filter_map(|s| {
-                by_id.get(message_id(period, s, &u.code).as_str()).map(|m| Sent {
-                    step: s.name.clone(),
-                    day: s.day,
-                    at: m.created,
-                })
+                by_id
+                    .get(message_id(period, s, &u.code).as_str())
+                    .map(|m| Sent {
+                        step: s.name.clone(),
+                        day: s.day,
+                        at: m.created,
+                    })
             })
             .collect();
         if !sent.is_empty() {
@@ -139,7 +141,12 @@ mod tests {
             "/pipelines/luan-2025.toml"
         )))
         .unwrap();
-        p.def.reminders = vec![step("督办", 3), step("提醒", -3), step("逾期", 1), step("截止", 0)];
+        p.def.reminders = vec![
+            step("督办", 3),
+            step("提醒", -3),
+            step("逾期", 1),
+            step("截止", 0),
+        ];
         let june = Period::new(2025, 6).unwrap();
         let d = |m: u32, day: u32| NaiveDate::from_ymd_opt(2025, m, day).unwrap();
         // Deadline day 5: July 5 is the last day.
@@ -155,7 +162,13 @@ mod tests {
         // The last step: July 8 + 7 days is the last day it may still go.
         assert_eq!(name(d(7, 15)).as_deref(), Some("督办"));
         assert_eq!(name(d(7, 16)), None);
-        assert_eq!(message_id(june, &step("x", -3), "341522"), "remind-2025-06-t-3-341522");
-        assert_eq!(message_id(june, &step("x", 0), "341522"), "remind-2025-06-t+0-341522");
+        assert_eq!(
+            message_id(june, &step("x", -3), "341522"),
+            "remind-2025-06-t-3-341522"
+        );
+        assert_eq!(
+            message_id(june, &step("x", 0), "341522"),
+            "remind-2025-06-t+0-341522"
+        );
     }
 }

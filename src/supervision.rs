@@ -143,7 +143,11 @@ pub fn run_return(
         });
     };
     Ok(match deliver_now(ctx, &id) {
-        Ok(_) => format!("已退回{name}{}，退回通知已发出（{id}）。", period.zh()),
+        Ok(false) => format!(
+            "已退回{name}{}；未配置 SMTP 服务器，退回通知已写入发件箱（{id}）。",
+            period.zh()
+        ),
+        Ok(true) => format!("已退回{name}{}，退回通知已发出（{id}）。", period.zh()),
         Err(e) => format!(
             "已退回{name}{}；退回通知暂未送达，已留在发件箱中自动重试（{e}）。",
             period.zh()
@@ -163,13 +167,31 @@ pub struct Returned<'a> {
     pub thread: Option<&'a str>,
 }
 
-/// Sends a message of the outbox at once (what cannot be sent now waits there for the
-/// delivery rounds).
-pub fn deliver_now(ctx: &crate::app::Context, id: &str) -> Result<()> {
+/// Sends a message of the outbox at once: Ok when it reached every recipient (Ok(false): no
+/// SMTP server is set, it was written to the outbox as .eml); else why not (what was not sent
+/// waits in the outbox for the delivery rounds).
+pub fn deliver_now(ctx: &crate::app::Context, id: &str) -> Result<bool> {
     let settings = crate::notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
-    crate::app::runtime()?
-        .block_on(crate::notify::deliver_message(&ctx.data_dir, &ctx.pipeline, id, &settings))
-        .map(|_| ())
+    let done = crate::app::runtime()?.block_on(crate::notify::deliver_message(
+        &ctx.data_dir,
+        &ctx.pipeline,
+        id,
+        &settings,
+    ))?;
+    let why: Vec<String> = done
+        .failed
+        .iter()
+        .chain(&done.gave_up)
+        .map(|(_, to, why)| format!("{to}: {why}"))
+        .collect();
+    if done.unreachable || !why.is_empty() {
+        return Err(Error::Undelivered(if why.is_empty() {
+            "the mail server could not be reached".into()
+        } else {
+            why.join("; ")
+        }));
+    }
+    Ok(done.to_outbox.is_empty())
 }
 
 /// `fayuan return`: records the return (or, with `cancel`, its withdrawal), puts it on the
@@ -276,10 +298,16 @@ fn return_notice(
 
 /// A return or its withdrawal as the record says it.
 fn return_event(pipeline: &Pipeline, r: &ReturnRecord) -> crate::audit::New {
-    let name = pipeline.unit(&r.unit).map_or(r.unit.clone(), |u| u.name.clone());
+    let name = pipeline
+        .unit(&r.unit)
+        .map_or(r.unit.clone(), |u| u.name.clone());
     let month = Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh());
     crate::audit::New {
-        kind: if r.cancel { "return_cancelled" } else { "returned" },
+        kind: if r.cancel {
+            "return_cancelled"
+        } else {
+            "returned"
+        },
         key: format!("return {} {} {}", r.unit, r.period, r.at.minute()),
         unit: r.unit.clone(),
         period: r.period.clone(),
@@ -294,7 +322,9 @@ fn return_event(pipeline: &Pipeline, r: &ReturnRecord) -> crate::audit::New {
 
 /// A confirmation as the record says it.
 fn confirm_event(pipeline: &Pipeline, r: &ConfirmRecord) -> crate::audit::New {
-    let name = pipeline.unit(&r.unit).map_or(r.unit.clone(), |u| u.name.clone());
+    let name = pipeline
+        .unit(&r.unit)
+        .map_or(r.unit.clone(), |u| u.name.clone());
     let month = Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh());
     crate::audit::New {
         kind: "confirmed",
@@ -316,16 +346,34 @@ fn on_record(data_dir: &DataDir, at: Moment, e: crate::audit::New) -> Result<()>
 /// once, at its own time. Run before each new step. Returns how many were missing.
 pub fn catch_up_record(data_dir: &DataDir, pipeline: &Pipeline) -> Result<usize> {
     let mut steps: Vec<(Moment, crate::audit::New)> = Vec::new();
-    steps.extend(ledger(data_dir).read()?.iter().map(|r| (r.at, return_event(pipeline, r))));
-    steps.extend(confirms(data_dir).read()?.iter().map(|r| (r.at, confirm_event(pipeline, r))));
-    steps.extend(items(data_dir).read()?.iter().map(|r| (r.at, item_event(r))));
+    steps.extend(
+        ledger(data_dir)
+            .read()?
+            .iter()
+            .map(|r| (r.at, return_event(pipeline, r))),
+    );
+    steps.extend(
+        confirms(data_dir)
+            .read()?
+            .iter()
+            .map(|r| (r.at, confirm_event(pipeline, r))),
+    );
+    steps.extend(
+        items(data_dir)
+            .read()?
+            .iter()
+            .map(|r| (r.at, item_event(r))),
+    );
     let mut known: std::collections::HashMap<i32, std::collections::HashSet<String>> =
         std::collections::HashMap::new();
     let mut missing = 0;
     for (at, e) in steps {
         let year = chrono::Datelike::year(&at.0);
         if !known.contains_key(&year) {
-            let keys = crate::audit::events(data_dir, year)?.into_iter().map(|e| e.key).collect();
+            let keys = crate::audit::events(data_dir, year)?
+                .into_iter()
+                .map(|e| e.key)
+                .collect();
             known.insert(year, keys);
         }
         if known.get(&year).is_some_and(|k| k.contains(&e.key)) {
@@ -350,10 +398,26 @@ fn catch_up_notices(data_dir: &DataDir, pipeline: &Pipeline) -> Result<()> {
             continue;
         };
         let at = period::instant_text(&r.at.0);
-        let still_open = accepted_after(&files, &r.unit, &r.period, &at).next().is_none();
-        if still_open && !crate::notify::exists(data_dir, pipeline, &return_notice_id(&r.unit, period, r.at.0))? {
+        let still_open = accepted_after(&files, &r.unit, &r.period, &at)
+            .next()
+            .is_none();
+        if still_open
+            && !crate::notify::exists(
+                data_dir,
+                pipeline,
+                &return_notice_id(&r.unit, period, r.at.0),
+            )?
+        {
             let thread = crate::mailin::thread_of(pipeline, data_dir, &files, &r.unit, &r.period);
-            return_notice(data_dir, pipeline, u, period, &r.reason, thread.as_deref(), r.at.0)?;
+            return_notice(
+                data_dir,
+                pipeline,
+                u,
+                period,
+                &r.reason,
+                thread.as_deref(),
+                r.at.0,
+            )?;
         }
     }
     let all = items(data_dir).read()?;
@@ -462,7 +526,10 @@ pub fn notes_for(data_dir: &DataDir, files: &[FileEntry], shas: &[String]) -> Re
     let mut out: Vec<String> = closed_by(data_dir, files, shas)?
         .into_iter()
         .map(|(_, month, reason)| {
-            format!("{}数据此前被退回修改（{reason}），本次报送的新版本已收到，该退回已办结。", zh(&month))
+            format!(
+                "{}数据此前被退回修改（{reason}），本次报送的新版本已收到，该退回已办结。",
+                zh(&month)
+            )
         })
         .collect();
     for (unit, month, at) in locks(data_dir)? {

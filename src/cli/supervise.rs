@@ -8,7 +8,8 @@ use crate::period::Period;
 /// `fayuan confirm`: a unit's month accepted and locked.
 pub(super) fn confirm(ctx: &Context, unit: &str, period: Period, by: &str) -> Result<i32> {
     let _lock = write_lock(ctx, "confirm")?;
-    let said = crate::supervision::confirm(&ctx.data_dir, &ctx.pipeline, unit, period, by, ctx.now())?;
+    let said =
+        crate::supervision::confirm(&ctx.data_dir, &ctx.pipeline, unit, period, by, ctx.now())?;
     println!("{said}");
     Ok(exit::OK)
 }
@@ -54,7 +55,8 @@ pub(super) fn supervise(ctx: &Context, command: Command) -> Result<i32> {
     println!("{said}");
     if let Some(id) = notice {
         match crate::supervision::deliver_now(ctx, &id) {
-            Ok(()) => println!("督办通知已发出（{id}）。"),
+            Ok(true) => println!("督办通知已发出（{id}）。"),
+            Ok(false) => println!("未配置 SMTP 服务器，督办通知已写入发件箱（{id}）。"),
             Err(e) => println!("督办通知暂未送达，已留在发件箱中自动重试（{e}）。"),
         }
     }
@@ -87,4 +89,3 @@ pub(super) fn audit(
     print!("{text}");
     Ok(if whole { exit::OK } else { 1 })
 }
-

@@ -322,7 +322,8 @@ pub(super) fn check_schedule(
 }
 
 /// The templates a ladder's step may be worded by.
-pub const REMINDER_TEMPLATES: [&str; 3] = ["reminder.txt", "reminder-overdue.txt", "reminder-urge.txt"];
+pub const REMINDER_TEMPLATES: [&str; 3] =
+    ["reminder.txt", "reminder-overdue.txt", "reminder-urge.txt"];
 
 /// `[[reminders]]`: the 催报 ladder — named steps on distinct days, to and copied to people the
 /// pipeline knows, each worded by a reminder template.
@@ -341,13 +342,13 @@ fn check_reminders(def: &PipelineFile, problems: &mut Vec<String>) {
             ));
         }
         if s.to.is_empty() {
-            problems.push(format!("{at}: to must name someone (contact, leader, staff)"));
+            problems.push(format!(
+                "{at}: to must name someone (contact, leader, staff)"
+            ));
         }
         for who in s.to.iter().chain(&s.cc) {
             if !matches!(who.as_str(), "contact" | "leader" | "staff") {
-                problems.push(format!(
-                    "{at}: {who:?} is not contact, leader or staff"
-                ));
+                problems.push(format!("{at}: {who:?} is not contact, leader or staff"));
             }
         }
         if !REMINDER_TEMPLATES.contains(&s.template.as_str()) {
@@ -416,7 +417,9 @@ pub(super) fn check_web_and_mailboxes(def: &mut PipelineFile, problems: &mut Vec
             problems.push(format!("{at}: name must be given and unique"));
         }
         let good = !s.token_env.is_empty()
-            && s.token_env.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+            && s.token_env
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         if !good || !vars.insert(s.token_env.clone()) || s.token_env == def.web.secret_env {
             problems.push(format!(
                 "{at}: token_env {:?} must be an environment variable's name (A-Z, 0-9, _), one per person, not the link secret's",

@@ -174,7 +174,10 @@ fn addressing<'a>(
 ) -> (String, Vec<String>, Vec<String>, &'a str) {
     match step {
         None => (
-            format!("remind-{month}-d{:02}-{code}", chrono::Datelike::day(&fired)),
+            format!(
+                "remind-{month}-d{:02}-{code}",
+                chrono::Datelike::day(&fired)
+            ),
             ladder::people(p, code, &["contact".into()]),
             p.def.email.cc.clone(),
             "reminder.txt",

@@ -585,7 +585,14 @@ pub fn handle_message(
     crate::faults::point("mail-receipt", &stored)?;
     let files = Store::open(data_dir).files()?;
     let mut notes = closed_returns(data_dir, &files, &taken)?;
-    notes.extend(answered_item(pipeline, data_dir, parsed.as_ref(), unit, &from, now)?);
+    notes.extend(answered_item(
+        pipeline,
+        data_dir,
+        parsed.as_ref(),
+        unit,
+        &from,
+        now,
+    )?);
     let said = Said {
         attachments: attachments(data_dir, &files, &folder, &taken)?,
         skipped,

@@ -181,7 +181,9 @@ pub(super) fn answered_item(
     };
     let thread: Vec<&str> = msg
         .headers_raw()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("In-Reply-To") || k.eq_ignore_ascii_case("References"))
+        .filter(|(k, _)| {
+            k.eq_ignore_ascii_case("In-Reply-To") || k.eq_ignore_ascii_case("References")
+        })
         .map(|(_, v)| v)
         .collect();
     let Some(id) = crate::supervision::item_in_thread(pipeline, &thread.join(" ")) else {
@@ -192,7 +194,9 @@ pub(super) fn answered_item(
         .body_text(0)
         .map(|t| {
             t.lines()
-                .take_while(|l| !(l.starts_with("在 ") && l.ends_with("写道：")) && !l.starts_with("-----"))
+                .take_while(|l| {
+                    !(l.starts_with("在 ") && l.ends_with("写道：")) && !l.starts_with("-----")
+                })
                 .filter(|l| !l.starts_with('>'))
                 .collect::<Vec<_>>()
                 .join("\n")

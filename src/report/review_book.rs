@@ -155,7 +155,11 @@ pub fn record_lines(meta: &super::RunMeta) -> Vec<RecordLine> {
     let mut out: Vec<RecordLine> = Vec::new();
     // A reminder is one line however many people it reached (its recipients joined).
     let mut messages: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    for e in meta.record.iter().filter(|e| e.at.0 <= meta.as_of && !e.unit.is_empty()) {
+    for e in meta
+        .record
+        .iter()
+        .filter(|e| e.at.0 <= meta.as_of && !e.unit.is_empty())
+    {
         if let Some((_, zh)) = SUPERVISING.iter().find(|(k, _)| *k == e.kind) {
             out.push(RecordLine {
                 at: e.at.minute(),
@@ -209,7 +213,15 @@ fn record_sheet(
     sheet
         .write_string_with_format(0, 0, format!("{year}年指导督促记录"), &st.title)
         .map_err(&x)?;
-    let heads = ["单位", "退回", "确认", "交办督办", "答复督办", "办结督办", "催报"];
+    let heads = [
+        "单位",
+        "退回",
+        "确认",
+        "交办督办",
+        "答复督办",
+        "办结督办",
+        "催报",
+    ];
     for (c, h) in heads.iter().enumerate() {
         sheet
             .write_string_with_format(2, c as u16, *h, &st.header)
@@ -221,7 +233,10 @@ fn record_sheet(
             .write_string_with_format(r, 0, &u.name, &st.text)
             .map_err(&x)?;
         for (c, kind) in heads.iter().enumerate().skip(1) {
-            let n = lines.iter().filter(|l| l.unit == u.code && l.kind == *kind).count();
+            let n = lines
+                .iter()
+                .filter(|l| l.unit == u.code && l.kind == *kind)
+                .count();
             sheet
                 .write_number_with_format(r, c as u16, n as f64, &st.text)
                 .map_err(&x)?;
@@ -236,13 +251,22 @@ fn record_sheet(
     for l in lines {
         r += 1;
         let name = p.unit(&l.unit).map_or(l.unit.clone(), |u| u.name.clone());
-        for (c, v) in [&l.at, &name, &l.kind.to_string(), &l.who, &l.what].iter().enumerate() {
+        for (c, v) in [&l.at, &name, &l.kind.to_string(), &l.who, &l.what]
+            .iter()
+            .enumerate()
+        {
             sheet
                 .write_string_with_format(r, c as u16, format::cell_text(v), &st.text)
                 .map_err(&x)?;
         }
     }
-    finish_sheet(sheet, &[18.0, 12.0, 10.0, 14.0, 60.0, 10.0, 10.0], 2, 1, path)?;
+    finish_sheet(
+        sheet,
+        &[18.0, 12.0, 10.0, 14.0, 60.0, 10.0, 10.0],
+        2,
+        1,
+        path,
+    )?;
     Ok(())
 }
 

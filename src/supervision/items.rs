@@ -146,7 +146,10 @@ pub fn supervise(
         items(data_dir).append(&r)?;
         crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
         on_record(data_dir, r.at, item_event(&r))?;
-        return Ok((format!("督办事项 {id}（{}）已办结。", name(&open.unit)), None));
+        return Ok((
+            format!("督办事项 {id}（{}）已办结。", name(&open.unit)),
+            None,
+        ));
     }
     let (Some(unit), Some(text), Some(due)) = (item.unit, item.text, item.due) else {
         return Ok((list_items(data_dir, now, &name)?, None));
@@ -187,7 +190,10 @@ pub fn supervise(
     on_record(data_dir, r.at, item_event(&r))?;
     let notice = item_notice(data_dir, pipeline, &r, now)?;
     Ok((
-        format!("已交办督办事项 {id}：{}——{text}（期限 {due}）。", name(unit)),
+        format!(
+            "已交办督办事项 {id}：{}——{text}（期限 {due}）。",
+            name(unit)
+        ),
         notice,
     ))
 }
@@ -202,7 +208,10 @@ pub fn item_in_thread(pipeline: &Pipeline, headers: &str) -> Option<u32> {
     let tail = format!(".{}@fayuan>", pipeline.name());
     headers.split('<').skip(1).find_map(|h| {
         let inner = h.split('>').next()?;
-        let id = format!("<{inner}>").strip_suffix(&tail)?.strip_prefix("<item-")?.to_string();
+        let id = format!("<{inner}>")
+            .strip_suffix(&tail)?
+            .strip_prefix("<item-")?
+            .to_string();
         id.parse().ok()
     })
 }
@@ -268,7 +277,9 @@ pub fn answer_item(
         .into_iter()
         .find(|i| i.id == id && i.unit == unit)
     else {
-        return Err(Error::Refused(format!("督办事项 {id} 不是本单位未办结的事项")));
+        return Err(Error::Refused(format!(
+            "督办事项 {id} 不是本单位未办结的事项"
+        )));
     };
     let text: String = text.trim().chars().take(MAX_ANSWER_CHARS).collect();
     if text.is_empty() {
@@ -330,4 +341,3 @@ fn list_items(
         .collect::<Vec<_>>()
         .join("\n"))
 }
-

@@ -49,7 +49,11 @@ fn genuine(f: &HashMap<String, String>, token: &str, page: &str) -> bool {
 /// What an action came to, as a page: done, refused (403) or not possible as asked (400).
 fn outcome(r: crate::error::Result<String>) -> Response {
     match r {
-        Ok(said) => answer(StatusCode::OK, "已完成", &format!("{said}（返回上一页并刷新即可看到）")),
+        Ok(said) => answer(
+            StatusCode::OK,
+            "已完成",
+            &format!("{said}（返回上一页并刷新即可看到）"),
+        ),
         Err(Error::Refused(why)) => forbidden(&why),
         Err(Error::Usage(why)) => answer(StatusCode::BAD_REQUEST, "无法办理", &why),
         Err(e) => super::pages::server_error(&e.to_string()),
@@ -76,12 +80,30 @@ pub(super) async fn bureau_act(
         return forbidden("表单已失效或不是本页面提交的，请刷新页面后重试。");
     }
     let w2 = w.clone();
-    let done = tokio::task::spawn_blocking(move || act(&w2, &f, &viewer.name)).await;
+    let done = tokio::task::spawn_blocking(move || {
+        let (said, notice) = act(&w2, &f, &viewer.name)?;
+        // The unit's notice goes at once, after the write lock is let go (a server that does
+        // not answer now leaves it in the outbox for the delivery rounds).
+        Ok(match notice {
+            None => said,
+            Some(id) => match crate::supervision::deliver_now(&w2.ctx, &id) {
+                Ok(true) => format!("{said}通知已发出。"),
+                Ok(false) => format!("{said}未配置 SMTP 服务器，通知已写入发件箱。"),
+                Err(e) => format!("{said}通知暂未送达，已留在发件箱中自动重试（{e}）。"),
+            },
+        })
+    })
+    .await;
     outcome(done.unwrap_or_else(|_| Err(Error::Internal("内部错误".into()))))
 }
 
-/// One staff action, under the write lock.
-fn act(w: &Web, f: &HashMap<String, String>, by: &str) -> crate::error::Result<String> {
+/// One staff action, under the write lock: what was done, in words, and the id of the notice it
+/// put in the outbox, if any.
+fn act(
+    w: &Web,
+    f: &HashMap<String, String>,
+    by: &str,
+) -> crate::error::Result<(String, Option<String>)> {
     let ctx = &w.ctx;
     let p = &ctx.pipeline;
     let get = |k: &str| f.get(k).map(|v| v.trim()).unwrap_or("");
@@ -96,7 +118,13 @@ fn act(w: &Web, f: &HashMap<String, String>, by: &str) -> crate::error::Result<S
         action @ ("return" | "cancel") => {
             let period = period()?;
             let files = crate::store::Store::open(&ctx.data_dir).files()?;
-            let thread = crate::mailin::thread_of(p, &ctx.data_dir, &files, get("unit"), &period.to_string());
+            let thread = crate::mailin::thread_of(
+                p,
+                &ctx.data_dir,
+                &files,
+                get("unit"),
+                &period.to_string(),
+            );
             let cancel = action == "cancel";
             let r = crate::supervision::Returned {
                 unit: get("unit"),
@@ -107,28 +135,41 @@ fn act(w: &Web, f: &HashMap<String, String>, by: &str) -> crate::error::Result<S
                 thread: thread.as_deref(),
             };
             let notice = crate::supervision::return_month(&ctx.data_dir, p, r, now)?;
-            let name = p.unit(get("unit")).map_or(get("unit").to_string(), |u| u.name.clone());
-            Ok(match (cancel, notice) {
+            let name = p
+                .unit(get("unit"))
+                .map_or(get("unit").to_string(), |u| u.name.clone());
+            let said = match (cancel, &notice) {
                 (true, _) => format!("已撤销对{name}{}的退回。", period.zh()),
-                (false, Some(_)) => format!("已退回{name}{}，退回通知已放入发件箱，随即发出。", period.zh()),
-                (false, None) => format!("已退回{name}{}（该单位无联系邮箱，未发通知）。", period.zh()),
-            })
+                (false, Some(_)) => format!("已退回{name}{}。", period.zh()),
+                (false, None) => format!(
+                    "已退回{name}{}（该单位无联系邮箱，未发通知）。",
+                    period.zh()
+                ),
+            };
+            Ok((said, notice))
         }
-        "confirm" => crate::supervision::confirm(&ctx.data_dir, p, get("unit"), period()?, by, now),
+        "confirm" => Ok((
+            crate::supervision::confirm(&ctx.data_dir, p, get("unit"), period()?, by, now)?,
+            None,
+        )),
         "supervise" => {
             let item = crate::supervision::Item {
                 unit: Some(get("unit")),
                 text: Some(get("text")),
                 due: Some(get("due")),
             };
-            Ok(crate::supervision::supervise(&ctx.data_dir, p, item, None, by, now)?.0)
+            crate::supervision::supervise(&ctx.data_dir, p, item, None, by, now)
         }
         "close" => {
             let id = get("item")
                 .parse::<u32>()
                 .map_err(|_| Error::Usage(format!("督办事项编号 {:?} 应为数字", get("item"))))?;
-            let none = crate::supervision::Item { unit: None, text: None, due: None };
-            Ok(crate::supervision::supervise(&ctx.data_dir, p, none, Some(id), by, now)?.0)
+            let none = crate::supervision::Item {
+                unit: None,
+                text: None,
+                due: None,
+            };
+            crate::supervision::supervise(&ctx.data_dir, p, none, Some(id), by, now)
         }
         other => Err(Error::Usage(format!("未知的操作 {other:?}"))),
     }
@@ -146,14 +187,25 @@ pub(super) async fn bureau_record(
     }
     let p = &w.ctx.pipeline;
     let Some(unit) = query.get("unit").and_then(|c| p.unit(c)).cloned() else {
-        return answer(StatusCode::BAD_REQUEST, "参数错误", "unit 应为本项目的单位代码。");
+        return answer(
+            StatusCode::BAD_REQUEST,
+            "参数错误",
+            "unit 应为本项目的单位代码。",
+        );
     };
     let w2 = w.clone();
     let text = tokio::task::spawn_blocking(move || {
         let ctx = &w2.ctx;
         let name = |c: &str| ctx.pipeline.unit(c).map(|u| u.name.clone());
-        crate::audit::report(&ctx.data_dir, ctx.pipeline.year(), Some(&unit.code), None, false, &name)
-            .map(|(t, _)| (unit.name.clone(), t))
+        crate::audit::report(
+            &ctx.data_dir,
+            ctx.pipeline.year(),
+            Some(&unit.code),
+            None,
+            false,
+            &name,
+        )
+        .map(|(t, _)| (unit.name.clone(), t))
     })
     .await;
     match text {
@@ -190,7 +242,15 @@ pub(super) async fn county_answer(
         let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web answer")?;
         let text = f.get("text").map_or("", String::as_str);
         let by = format!("{}（报送页面）", unit.name);
-        crate::supervision::answer_item(&ctx.data_dir, &ctx.pipeline, id, &unit.code, text, &by, ctx.now())
+        crate::supervision::answer_item(
+            &ctx.data_dir,
+            &ctx.pipeline,
+            id,
+            &unit.code,
+            text,
+            &by,
+            ctx.now(),
+        )
     })
     .await;
     outcome(done.unwrap_or_else(|_| Err(Error::Internal("内部错误".into()))))

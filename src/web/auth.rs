@@ -119,7 +119,10 @@ pub(super) fn bureau_who(
     };
     // Every token compared (no early exit on the first that matches).
     let mut found = None;
-    let shared = w.bureau_token.iter().map(|t| (SHARED.to_string(), t.clone()));
+    let shared = w
+        .bureau_token
+        .iter()
+        .map(|t| (SHARED.to_string(), t.clone()));
     for (name, token) in shared.chain(w.staff.iter().cloned()) {
         if same_secret(&g, &token) && found.is_none() {
             found = Some(Viewer { name, token });

@@ -177,7 +177,10 @@ pub async fn serve(
         // What people change: POST forms with the page's anti-forgery token (anything else 403).
         .route("/bureau/act", post(act::bureau_act).fallback(act::not_post))
         .route("/bureau/record", get(act::bureau_record))
-        .route("/u/{code}/{token}/answer", post(act::county_answer).fallback(act::not_post))
+        .route(
+            "/u/{code}/{token}/answer",
+            post(act::county_answer).fallback(act::not_post),
+        )
         .fallback(not_found)
         // Uploads are streamed to disk with their own cap; nothing else has a body worth reading.
         .layer(DefaultBodyLimit::disable())

@@ -752,7 +752,13 @@ mod tests {
 
     #[test]
     fn every_page_template_parses_and_escapes_as_esc_does() {
-        for name in ["page.html", "parts.html", "bureau.html", "county.html", "record.html"] {
+        for name in [
+            "page.html",
+            "parts.html",
+            "bureau.html",
+            "county.html",
+            "record.html",
+        ] {
             assert!(PAGES.get_template(name).is_ok(), "{name}");
         }
         let html = page("<a & 'b'>", "x/y \"z\"");

@@ -230,7 +230,11 @@ pub(super) async fn upload(
         // 指导督促: a return this file closed, a confirmed month it corrects.
         if let Some(e) = &entry
             && let Ok(files) = Store::open(&w2.ctx.data_dir).files()
-            && let Ok(notes) = crate::supervision::notes_for(&w2.ctx.data_dir, &files, std::slice::from_ref(&e.sha256))
+            && let Ok(notes) = crate::supervision::notes_for(
+                &w2.ctx.data_dir,
+                &files,
+                std::slice::from_ref(&e.sha256),
+            )
         {
             for n in notes {
                 text.text.push('\n');

@@ -22,7 +22,12 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn post(url: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let r = reqwest::Client::new().post(url).form(form).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -156,7 +161,10 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
     let (summary, details) = supervision_record(&s.env, "2025-07-11 09:00", "霍邱县");
     assert_eq!(summary, ["1", "0", "1", "1", "1", "0"], "{details:?}");
     assert_eq!(details.len(), 4, "{details:?}");
-    assert!(details[0].contains("退回 张三 退回霍邱县2025年6月：刑事案件数与台账不符"), "{details:?}");
+    assert!(
+        details[0].contains("退回 张三 退回霍邱县2025年6月：刑事案件数与台账不符"),
+        "{details:?}"
+    );
     assert!(details[3].contains("办结督办 张三"), "{details:?}");
     let (jinzhai, _) = supervision_record(&s.env, "2025-07-11 09:00", "金寨县");
     assert_eq!(jinzhai, ["0", "0", "0", "0", "0", "0"]);

@@ -301,10 +301,12 @@ fn the_reviews_verdict_counts_only_known_requirements() {
 
 #[test]
 fn a_ladder_is_checked_with_the_rest() {
-    let mut text = std::fs::read_to_string(luan_pipeline_path()).unwrap().replace(
-        "contact = \"huoqiu@example.gov.cn\"",
-        "contact = \"huoqiu@example.gov.cn\"\nleader = \"the boss\"",
-    );
+    let mut text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace(
+            "contact = \"huoqiu@example.gov.cn\"",
+            "contact = \"huoqiu@example.gov.cn\"\nleader = \"the boss\"",
+        );
     text.push_str(
         "\n[[reminders]]\nname = \"提醒\"\nday = -3\n\n[[reminders]]\nname = \"提醒\"\nday = -3\nto = [\"mayor\"]\ntemplate = \"greeting.txt\"\n\n[[reminders]]\nname = \"远\"\nday = 40\nto = []\n",
     );

@@ -38,7 +38,12 @@ fn messages(server: &Server) -> Vec<(String, String, String, String)> {
         let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
         let addrs = |a: Option<&mail_parser::Address>| {
             let mut v: Vec<String> = a
-                .map(|a| a.iter().filter_map(|x| x.address()).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.address())
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
             v.sort();
             v.join(",")
@@ -83,8 +88,12 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
     env.drop_samples_except(&["霍山县_2025-06.xlsx", "市本级_2025-06.csv"]);
     let mail = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
     let url = format!("smtp://127.0.0.1:{}", mail.port);
-    let vars = [("FAYUAN_SMTP_URL", url.as_str()), ("FAYUAN_WEB_TOKEN", TOKEN)];
-    let runs = || std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).unwrap_or_default();
+    let vars = [
+        ("FAYUAN_SMTP_URL", url.as_str()),
+        ("FAYUAN_WEB_TOKEN", TOKEN),
+    ];
+    let runs =
+        || std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).unwrap_or_default();
     // The deadline is the end of July 5: T−3 is July 2, T+1 July 6, T+3 July 8. Messages
     // expected by the end of each day (each message once; the digest of June on July 6).
     let days: [(u32, usize); 12] = [
@@ -104,13 +113,22 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
     for (n, (day, want)) in days.into_iter().enumerate() {
         if day == 7 {
             let f = "市本级_2025-06.csv";
-            env.drop_in(f, &std::fs::read(repo().join("samples/luan-2025").join(f)).unwrap());
+            env.drop_in(
+                f,
+                &std::fs::read(repo().join("samples/luan-2025").join(f)).unwrap(),
+            );
         }
-        let d = Daemon::start(&env, &["--as-of", &format!("2025-07-{day:02} 09:01")], &vars);
+        let d = Daemon::start(
+            &env,
+            &["--as-of", &format!("2025-07-{day:02} 09:01")],
+            &vars,
+        );
         wait_for("the reminder round", Duration::from_secs(90), || {
             runs().matches("\"job\":\"remind\"").count() == n + 1
         });
-        wait_for("the messages", Duration::from_secs(60), || messages(&mail).len() >= want);
+        wait_for("the messages", Duration::from_secs(60), || {
+            messages(&mail).len() >= want
+        });
         if day == 16 {
             // The bureau's page: where each unit stands on the ladder for June.
             let page = tokio::runtime::Builder::new_current_thread()
@@ -124,12 +142,14 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
                     });
                     reqwest::get(u).await.unwrap().text().await.unwrap()
                 });
-            let ladder = page.split("id=\"ladder\"").nth(1).unwrap_or_else(|| panic!("{page}"));
+            let ladder = page
+                .split("id=\"ladder\"")
+                .nth(1)
+                .unwrap_or_else(|| panic!("{page}"));
             let ladder = &ladder[..ladder.find("</ul>").unwrap()];
             assert!(
-                ladder.contains(
-                    "霍山县：截止前提醒（2025-07-02 09:0"
-                ) && ladder.contains("→ 督办（2025-07-08 09:0"),
+                ladder.contains("霍山县：截止前提醒（2025-07-02 09:0")
+                    && ladder.contains("→ 督办（2025-07-08 09:0"),
                 "{ladder}"
             );
             let shibenji = ladder
@@ -137,7 +157,10 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
                 .find(|l| l.starts_with("市本级："))
                 .unwrap_or_else(|| panic!("{ladder}"));
             assert_eq!(shibenji.matches(" → ").count(), 2, "{shibenji}");
-            assert!(shibenji.contains("逾期通知") && !shibenji.contains("督办"), "{shibenji}");
+            assert!(
+                shibenji.contains("逾期通知") && !shibenji.contains("督办"),
+                "{shibenji}"
+            );
         }
         assert_eq!(d.stop(), 0);
         assert_eq!(messages(&mail).len(), want, "by the end of July {day}");
@@ -165,14 +188,21 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
             .count(),
         2
     );
-    assert!(huoshan.iter().any(|s| s.contains("霍山县2025年6月月报已逾期，请即报送")));
+    assert!(
+        huoshan
+            .iter()
+            .any(|s| s.contains("霍山县2025年6月月报已逾期，请即报送"))
+    );
     let urge = reminders
         .iter()
         .find(|m| m.2.contains("督办"))
         .expect("the 督办");
     assert_eq!(urge.0, "huoshan@example.gov.cn");
     // The leader and the data staff in copy of the 督办 (and of nothing else sent to units).
-    assert_eq!(urge.1, "data-staff@example.gov.cn,huoshan-leader@example.gov.cn");
+    assert_eq!(
+        urge.1,
+        "data-staff@example.gov.cn,huoshan-leader@example.gov.cn"
+    );
     assert!(urge.2.contains("逾期3天"), "{}", urge.2);
     assert!(urge.3.contains("同时抄送贵单位分管负责人"), "{}", urge.3);
     assert!(
@@ -182,10 +212,14 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
     // The year's review counts the reminders that reached each unit (催报, the last column).
     let (huoshan, steps) = crate::actions::supervision_record(&env, "2025-07-16 12:00", "霍山县");
     assert_eq!(huoshan[5], "4", "{steps:?}");
-    assert!(steps.iter().all(|s| s.contains(" 催报 fayuan ")), "{steps:?}");
+    assert!(
+        steps.iter().all(|s| s.contains(" 催报 fayuan ")),
+        "{steps:?}"
+    );
     // One line a step, its recipients together: the 督办 went to three people.
     assert!(
-        steps[3].contains("督办") && steps[3].contains("huoshan-leader@example.gov.cn")
+        steps[3].contains("督办")
+            && steps[3].contains("huoshan-leader@example.gov.cn")
             && steps[3].contains("data-staff@example.gov.cn"),
         "{steps:?}"
     );

@@ -1006,8 +1006,17 @@ fn a_return_answers_the_mail_that_brought_the_figures() {
     let give_back = |month: &str, at: &str| {
         let r = s.env.run_env(
             &[
-                "--as-of", at, "return", "--unit", "341522", "--period", month, "--reason",
-                "办结案件数与台账不符", "--by", "张三",
+                "--as-of",
+                at,
+                "return",
+                "--unit",
+                "341522",
+                "--period",
+                month,
+                "--reason",
+                "办结案件数与台账不符",
+                "--by",
+                "张三",
             ],
             &[("FAYUAN_SMTP_URL", &url)],
         );
@@ -1032,7 +1041,11 @@ fn a_return_answers_the_mail_that_brought_the_figures() {
         .smtp
         .received()
         .into_iter()
-        .find(|(f, b)| f.ends_with(&format!("{HUOQIU}.eml")) && String::from_utf8_lossy(b).contains(&county_id) && !String::from_utf8_lossy(b).contains("Auto-Submitted"))
+        .find(|(f, b)| {
+            f.ends_with(&format!("{HUOQIU}.eml"))
+                && String::from_utf8_lossy(b).contains(&county_id)
+                && !String::from_utf8_lossy(b).contains("Auto-Submitted")
+        })
         .unwrap()
         .1;
     let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
@@ -1045,7 +1058,10 @@ fn a_return_answers_the_mail_that_brought_the_figures() {
         "--as-of",
         "2025-08-04 09:10",
         "ingest",
-        repo().join("samples/luan-2025/霍邱县_2025-06.xlsx").to_str().unwrap(),
+        repo()
+            .join("samples/luan-2025/霍邱县_2025-06.xlsx")
+            .to_str()
+            .unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     give_back("2025-06", "2025-08-04 09:20");
@@ -1070,24 +1086,37 @@ fn a_supervision_item_is_answered_by_a_reply_and_closed_by_the_staff() {
     let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
     let r = s.env.run_env(
         &[
-            "--as-of", "2025-07-20 10:00", "supervise", "--unit", "341522", "--text",
-            "支出率连续三个月低于序时进度，请书面说明原因及整改措施", "--due", "2025-07-31", "--by", "张三",
+            "--as-of",
+            "2025-07-20 10:00",
+            "supervise",
+            "--unit",
+            "341522",
+            "--text",
+            "支出率连续三个月低于序时进度，请书面说明原因及整改措施",
+            "--due",
+            "2025-07-31",
+            "--by",
+            "张三",
         ],
         &[("FAYUAN_SMTP_URL", &url)],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("督办通知已发出（item-1）"), "{}", r.stdout);
-    let notice: Vec<_> = s
-        .receipts()
-        .into_iter()
-        .filter(|m| m.0 == HUOQIU)
-        .collect();
+    assert!(
+        r.stdout.contains("督办通知已发出（item-1）"),
+        "{}",
+        r.stdout
+    );
+    let notice: Vec<_> = s.receipts().into_iter().filter(|m| m.0 == HUOQIU).collect();
     assert_eq!(notice.len(), 1);
     assert_eq!(
         notice[0].1,
         "【法律援助民生实事】督办事项1：霍邱县（期限 2025-07-31）"
     );
-    assert!(notice[0].2.contains("支出率连续三个月低于序时进度"), "{}", notice[0].2);
+    assert!(
+        notice[0].2.contains("支出率连续三个月低于序时进度"),
+        "{}",
+        notice[0].2
+    );
     // The notice's Message-ID, as the county's mail program sees it.
     let item_id = notice[0]
         .3
@@ -1123,23 +1152,41 @@ fn a_supervision_item_is_answered_by_a_reply_and_closed_by_the_staff() {
         to(HUOQIU)
     );
     assert!(
-        to("jinzhai@example.gov.cn").contains("本邮件是对督办事项 1 的回复，未记为答复：督办事项 1 不是本单位未办结的事项"),
+        to("jinzhai@example.gov.cn")
+            .contains("本邮件是对督办事项 1 的回复，未记为答复：督办事项 1 不是本单位未办结的事项"),
         "{}",
         to("jinzhai@example.gov.cn")
     );
     // The same answer sent again: recorded once.
     s.imap.deliver(reply(HUOQIU).as_bytes());
     s.ingest("2025-07-22 09:10");
-    let listed = s.env.run(&["--as-of", "2025-07-22 10:00", "supervise"]).stdout;
+    let listed = s
+        .env
+        .run(&["--as-of", "2025-07-22 10:00", "supervise"])
+        .stdout;
     assert_eq!(listed.matches("答复：").count(), 1, "{listed}");
     assert!(
-        listed.contains(&format!("答复：2025-07-22 09:00 {HUOQIU}：请查收本月月报。")),
+        listed.contains(&format!(
+            "答复：2025-07-22 09:00 {HUOQIU}：请查收本月月报。"
+        )),
         "{listed}"
     );
-    let r = s.env.run(&["--as-of", "2025-07-23 10:00", "supervise", "--close", "1", "--by", "张三"]);
+    let r = s.env.run(&[
+        "--as-of",
+        "2025-07-23 10:00",
+        "supervise",
+        "--close",
+        "1",
+        "--by",
+        "张三",
+    ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let audit = s.env.run(&["audit", "--unit", "341522"]).stdout;
-    for want in ["交办督办事项 1", "答复督办事项 1：请查收本月月报。", "办结督办事项 1"] {
+    for want in [
+        "交办督办事项 1",
+        "答复督办事项 1：请查收本月月报。",
+        "办结督办事项 1",
+    ] {
         assert!(audit.contains(want), "{want} in {audit}");
     }
     assert!(audit.contains(HUOQIU), "{audit}");
@@ -1165,7 +1212,15 @@ fn a_correction_of_a_confirmed_month_is_told_it_waits_for_the_staff() {
     };
     send(12, "2025-08-03 10:00");
     let r = s.env.run(&[
-        "--as-of", "2025-08-04 09:00", "confirm", "--unit", "341522", "--period", "2025-07", "--by", "张三",
+        "--as-of",
+        "2025-08-04 09:00",
+        "confirm",
+        "--unit",
+        "341522",
+        "--period",
+        "2025-07",
+        "--by",
+        "张三",
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     send(14, "2025-08-05 10:00");
@@ -1178,7 +1233,20 @@ fn a_correction_of_a_confirmed_month_is_told_it_waits_for_the_staff() {
     assert_eq!(receipts.len(), 2);
     let (first, second) = (&receipts[0], &receipts[1]);
     let note = "2025年7月数据此前已经市局确认，本次报送的新版本已收到，作为待确认的更正，经市局确认后采用。";
-    assert!(!first.contains(note) && second.contains(note) || !second.contains(note) && first.contains(note), "{receipts:?}");
-    let st = s.env.run(&["--as-of", "2025-08-05 11:00", "status", "--period", "2025-07"]).stdout;
+    assert!(
+        !first.contains(note) && second.contains(note)
+            || !second.contains(note) && first.contains(note),
+        "{receipts:?}"
+    );
+    let st = s
+        .env
+        .run(&[
+            "--as-of",
+            "2025-08-05 11:00",
+            "status",
+            "--period",
+            "2025-07",
+        ])
+        .stdout;
     assert!(st.contains("待确认的更正：2025年7月——"), "{st}");
 }

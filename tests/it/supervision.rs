@@ -356,10 +356,9 @@ fn a_confirmed_month_keeps_its_figures_until_a_correction_is_confirmed() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(used("2025-07-08 10:00"), (approved + 5).to_string());
     if server.is_some() {
-        let alerts = std::fs::read_to_string(
-            env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"),
-        )
-        .unwrap();
+        let alerts =
+            std::fs::read_to_string(env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"))
+                .unwrap();
         let restated: Vec<&str> = alerts
             .lines()
             .filter(|l| l.contains("restated") && l.contains("霍邱县"))
@@ -432,8 +431,14 @@ fn with_confirmation_required_every_reported_month_waits_until_confirmed() {
     )]);
     let env = &s.env;
     let status = || {
-        env.run(&["--as-of", "2025-07-08 10:00", "status", "--period", "2025-06"])
-            .stdout
+        env.run(&[
+            "--as-of",
+            "2025-07-08 10:00",
+            "status",
+            "--period",
+            "2025-06",
+        ])
+        .stdout
     };
     let st = status();
     let line = st
@@ -441,7 +446,11 @@ fn with_confirmation_required_every_reported_month_waits_until_confirmed() {
         .find(|l| l.starts_with("待确认（fayuan confirm 确认后锁定）："))
         .unwrap_or_else(|| panic!("{st}"));
     // Eight units, January to June each.
-    assert_eq!(line.matches("1月、2月、3月、4月、5月、6月").count(), 8, "{line}");
+    assert_eq!(
+        line.matches("1月、2月、3月、4月、5月、6月").count(),
+        8,
+        "{line}"
+    );
     for m in 1..=6 {
         let r = env.run(&[
             "--as-of",
@@ -457,24 +466,45 @@ fn with_confirmation_required_every_reported_month_waits_until_confirmed() {
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     }
     let st = status();
-    assert!(!st.contains("霍邱县 1月") && st.contains("金寨县 1月"), "{st}");
-    let r = env.run(&["--as-of", "2025-07-08 11:00", "run", "--no-email", "--period", "2025-06"]);
+    assert!(
+        !st.contains("霍邱县 1月") && st.contains("金寨县 1月"),
+        "{st}"
+    );
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-08 11:00",
+        "run",
+        "--no-email",
+        "--period",
+        "2025-06",
+    ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let alerts =
-        std::fs::read_to_string(env.tmp.path().join("output/luan-2025/2025-06/alerts.csv")).unwrap();
-    let unconfirmed: Vec<&str> = alerts.lines().filter(|l| l.contains("unconfirmed")).collect();
+        std::fs::read_to_string(env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"))
+            .unwrap();
+    let unconfirmed: Vec<&str> = alerts
+        .lines()
+        .filter(|l| l.contains("unconfirmed"))
+        .collect();
     // Seven units wait (霍邱县 confirmed), a line each.
     assert_eq!(unconfirmed.len(), 7, "{alerts}");
     assert!(!unconfirmed.iter().any(|l| l.contains("霍邱县")));
     assert!(
-        unconfirmed.iter().any(|l| l.contains("金寨县") && l.contains("2025年1月、2月、3月、4月、5月、6月数据待市局确认")),
+        unconfirmed.iter().any(|l| l.contains("金寨县")
+            && l.contains("2025年1月、2月、3月、4月、5月、6月数据待市局确认")),
         "{unconfirmed:?}"
     );
     // Without the setting (the default), nothing waits.
     let plain = setup(&[]);
     let st = plain
         .env
-        .run(&["--as-of", "2025-07-08 10:00", "status", "--period", "2025-06"])
+        .run(&[
+            "--as-of",
+            "2025-07-08 10:00",
+            "status",
+            "--period",
+            "2025-06",
+        ])
         .stdout;
     assert!(!st.contains("待确认（"), "{st}");
 }
@@ -493,21 +523,43 @@ fn a_return_killed_before_its_record_and_notice_is_finished_once_by_the_next_com
     let give_back = |faults: &str| {
         env.run_env(
             &[
-                "--as-of", "2025-07-08 10:00", "return", "--unit", "341522", "--period", "2025-06",
-                "--reason", "办结案件数与台账不符", "--by", "张三",
+                "--as-of",
+                "2025-07-08 10:00",
+                "return",
+                "--unit",
+                "341522",
+                "--period",
+                "2025-06",
+                "--reason",
+                "办结案件数与台账不符",
+                "--by",
+                "张三",
             ],
             &[("FAYUAN_SMTP_URL", &url), ("FAYUAN_TEST_FAULT", faults)],
         )
     };
     let r = give_back("crash@supervision-ledger");
     assert_ne!(r.code, 0, "killed: {}{}", r.stdout, r.stderr);
-    let audit = |what: &[&str]| env.run(&[&["--as-of", "2025-07-08 11:00", "audit"], what].concat());
+    let audit =
+        |what: &[&str]| env.run(&[&["--as-of", "2025-07-08 11:00", "audit"], what].concat());
     // The record had no line of it; the next command (here: audit) adds it, once.
-    assert!(!std::fs::read_to_string(env.data().join("audit/2025.jsonl")).unwrap().contains("退回霍邱县"));
+    assert!(
+        !std::fs::read_to_string(env.data().join("audit/2025.jsonl"))
+            .unwrap()
+            .contains("退回霍邱县")
+    );
     for _ in 0..2 {
         let out = audit(&["--unit", "341522"]).stdout;
-        assert_eq!(out.matches("退回霍邱县2025年6月：办结案件数与台账不符").count(), 1, "{out}");
-        assert!(out.contains("2025-07-08 10:00"), "at the return's own time: {out}");
+        assert_eq!(
+            out.matches("退回霍邱县2025年6月：办结案件数与台账不符")
+                .count(),
+            1,
+            "{out}"
+        );
+        assert!(
+            out.contains("2025-07-08 10:00"),
+            "at the return's own time: {out}"
+        );
     }
     assert_eq!(audit(&["--verify"]).code, 0);
     // The notice the crash left unmade is in the outbox now; delivered once.
@@ -529,19 +581,33 @@ fn a_return_killed_before_its_record_and_notice_is_finished_once_by_the_next_com
     assert_eq!(notices.len(), 1);
     // An item opened and killed the same way: on the record once, its 督办通知 made.
     let r = env.run_env(
-        &["--as-of", "2025-07-09 10:00", "supervise", "--unit", "341522", "--text", "请说明", "--due", "2025-07-31"],
+        &[
+            "--as-of",
+            "2025-07-09 10:00",
+            "supervise",
+            "--unit",
+            "341522",
+            "--text",
+            "请说明",
+            "--due",
+            "2025-07-31",
+        ],
         &[("FAYUAN_TEST_FAULT", "crash@supervision-ledger")],
     );
     assert_ne!(r.code, 0);
     let out = audit(&["--unit", "341522"]).stdout;
     assert_eq!(out.matches("交办督办事项 1：请说明").count(), 1, "{out}");
-    let r = env.run_env(&["--as-of", "2025-07-09 11:00", "send"], &[("FAYUAN_SMTP_URL", &url)]);
+    let r = env.run_env(
+        &["--as-of", "2025-07-09 11:00", "send"],
+        &[("FAYUAN_SMTP_URL", &url)],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let items = server
         .received()
         .into_iter()
         .filter(|(rcpt, raw)| {
-            rcpt.ends_with("huoqiu@example.gov.cn.eml") && String::from_utf8_lossy(raw).contains("item-1.luan-2025@fayuan")
+            rcpt.ends_with("huoqiu@example.gov.cn.eml")
+                && String::from_utf8_lossy(raw).contains("item-1.luan-2025@fayuan")
         })
         .count();
     assert_eq!(items, 1);

@@ -594,6 +594,45 @@ fn in_a_real_browser_the_grid_the_alerts_and_an_upload() {
         );
         b.screenshot("bureau.png").await;
 
+        // The staff return 霍邱县's June through the page's form (the first unit and the latest
+        // month are preselected): the browser posts it with the page's anti-forgery token.
+        let reason = b.find("#act-month input[name=\"reason\"]").await;
+        b.cmd(
+            "POST",
+            &format!("/element/{reason}/value"),
+            serde_json::json!({ "text": "办结案件数与台账不符" }),
+        )
+        .await;
+        let submit = b.find("#act-month button").await;
+        b.cmd(
+            "POST",
+            &format!("/element/{submit}/click"),
+            serde_json::json!({}),
+        )
+        .await;
+        let start = Instant::now();
+        let done = loop {
+            let t = b.text().await;
+            if t.contains("已完成") || t.contains("不允许") || t.contains("无法办理") {
+                break t;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "no answer: {t}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(done.contains("已退回霍邱县2025年6月"), "{done}");
+        // These pages run without a mail server: the notice is kept as a file, and said so.
+        assert!(
+            done.contains("未配置 SMTP 服务器，通知已写入发件箱"),
+            "{done}"
+        );
+        b.screenshot("bureau-returned.png").await;
+        let record = s.env.run(&["audit", "--unit", "341522"]).stdout;
+        assert!(
+            record.contains("市局数据人员（共用令牌）")
+                && record.contains("退回霍邱县2025年6月：办结案件数与台账不符"),
+            "{record}"
+        );
+
         // 霍山县 opens its own page and uploads its June file through the form.
         b.open(&s.county("341525")).await;
         assert_eq!(b.june("341525").await, "未报");
