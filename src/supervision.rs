@@ -369,14 +369,16 @@ pub fn catch_up_record(data_dir: &DataDir, pipeline: &Pipeline) -> Result<usize>
     let mut missing = 0;
     for (at, e) in steps {
         let year = chrono::Datelike::year(&at.0);
-        if !known.contains_key(&year) {
-            let keys = crate::audit::events(data_dir, year)?
-                .into_iter()
-                .map(|e| e.key)
-                .collect();
-            known.insert(year, keys);
-        }
-        if known.get(&year).is_some_and(|k| k.contains(&e.key)) {
+        let keys = match known.entry(year) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(
+                crate::audit::events(data_dir, year)?
+                    .into_iter()
+                    .map(|e| e.key)
+                    .collect(),
+            ),
+        };
+        if keys.contains(&e.key) {
             continue;
         }
         tracing::warn!(key = %e.key, "the record lacked a 指导督促 step: recorded now");
@@ -391,8 +393,13 @@ pub fn catch_up_record(data_dir: &DataDir, pipeline: &Pipeline) -> Result<usize>
 /// left unmade between the ledger and the outbox is made now, with the id it would have had (the
 /// step's own time), so it is never made twice.
 fn catch_up_notices(data_dir: &DataDir, pipeline: &Pipeline) -> Result<()> {
-    let files = Store::open(data_dir).files()?;
     let records = ledger(data_dir).read()?;
+    let all = items(data_dir).read()?;
+    // Most of the time there is nothing to look at: the store is not read for it.
+    if records.is_empty() && all.is_empty() {
+        return Ok(());
+    }
+    let files = Store::open(data_dir).files()?;
     for r in last_words(&records).into_iter().filter(|r| !r.cancel) {
         let (Some(u), Some(period)) = (pipeline.unit(&r.unit), Period::parse(&r.period)) else {
             continue;
@@ -420,7 +427,6 @@ fn catch_up_notices(data_dir: &DataDir, pipeline: &Pipeline) -> Result<()> {
             )?;
         }
     }
-    let all = items(data_dir).read()?;
     for r in all.iter().filter(|r| !r.close && !r.answer) {
         let closed = all.iter().any(|c| c.close && c.id == r.id);
         if !closed && !crate::notify::exists(data_dir, pipeline, &item_notice_id(r.id))? {

@@ -195,7 +195,7 @@ pub(super) fn answered_item(
         .map(|t| {
             t.lines()
                 .take_while(|l| {
-                    !(l.starts_with("在 ") && l.ends_with("写道：")) && !l.starts_with("-----")
+                    !(l.starts_with("-----") || l.starts_with("在 ") && l.ends_with("写道："))
                 })
                 .filter(|l| !l.starts_with('>'))
                 .collect::<Vec<_>>()
