@@ -130,6 +130,30 @@ fn staff_tokens(staff: &[crate::config::StaffDef]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every address the pages answer.
+fn routes(state: Arc<Web>) -> Router {
+    Router::new()
+        .route("/", get(bureau))
+        .route("/bureau", get(bureau))
+        .route("/bureau/file/{period}/{name}", get(download))
+        .route("/api/status", get(api_status))
+        .route("/u/{code}/{token}", get(county).post(upload))
+        .route("/u/{code}/{token}/template", get(county_template))
+        .route("/u/{code}/{token}/upload", post(upload))
+        // What people change: POST forms with the page's anti-forgery token (anything else 403).
+        .route("/bureau/act", post(act::bureau_act).fallback(act::not_post))
+        .route("/bureau/record", get(act::bureau_record))
+        .route(
+            "/u/{code}/{token}/answer",
+            post(act::county_answer).fallback(act::not_post),
+        )
+        .fallback(not_found)
+        // Uploads are streamed to disk with their own cap; nothing else has a body worth reading.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(private))
+        .with_state(state)
+}
+
 /// Serves the pages until `stop` turns true.
 pub async fn serve(
     ctx: Context,
@@ -166,26 +190,7 @@ pub async fn serve(
         ingest,
         boards: std::sync::Mutex::new(HashMap::new()),
     });
-    let app = Router::new()
-        .route("/", get(bureau))
-        .route("/bureau", get(bureau))
-        .route("/bureau/file/{period}/{name}", get(download))
-        .route("/api/status", get(api_status))
-        .route("/u/{code}/{token}", get(county).post(upload))
-        .route("/u/{code}/{token}/template", get(county_template))
-        .route("/u/{code}/{token}/upload", post(upload))
-        // What people change: POST forms with the page's anti-forgery token (anything else 403).
-        .route("/bureau/act", post(act::bureau_act).fallback(act::not_post))
-        .route("/bureau/record", get(act::bureau_record))
-        .route(
-            "/u/{code}/{token}/answer",
-            post(act::county_answer).fallback(act::not_post),
-        )
-        .fallback(not_found)
-        // Uploads are streamed to disk with their own cap; nothing else has a body worth reading.
-        .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::map_response(private))
-        .with_state(state);
+    let app = routes(state);
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
         Error::Runtime(crate::error::during(
             format!("web: cannot listen on {listen}"),

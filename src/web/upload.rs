@@ -227,20 +227,7 @@ pub(super) async fn upload(
             &versions,
             board.as_deref(),
         );
-        // 指导督促: a return this file closed, a confirmed month it corrects.
-        if let Some(e) = &entry
-            && let Ok(files) = Store::open(&w2.ctx.data_dir).files()
-            && let Ok(notes) = crate::supervision::notes_for(
-                &w2.ctx.data_dir,
-                &files,
-                std::slice::from_ref(&e.sha256),
-            )
-        {
-            for n in notes {
-                text.text.push('\n');
-                text.text.push_str(&n);
-            }
-        }
+        supervision_notes(&w2.ctx, entry.as_ref(), &mut text);
         county_page(&w2, &unit, &token2, Some(&text))
     })
     .await;
@@ -385,6 +372,29 @@ fn file_versions(data_dir: &crate::layout::DataDir, sha: &str) -> Vec<(u32, i64)
     out.sort();
     out.dedup();
     out
+}
+
+/// 指导督促's words on an upload (a return it closed, a confirmed month it corrects), added to
+/// its result.
+fn supervision_notes(
+    ctx: &crate::app::Context,
+    entry: Option<&crate::store::FileEntry>,
+    result: &mut UploadResult,
+) {
+    let Some(e) = entry else { return };
+    let files = Store::open(&ctx.data_dir).files();
+    let notes = files.and_then(|files| {
+        crate::supervision::notes_for(&ctx.data_dir, &files, std::slice::from_ref(&e.sha256))
+    });
+    match notes {
+        Ok(notes) => {
+            for n in notes {
+                result.text.push('\n');
+                result.text.push_str(&n);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "upload: 指导督促's notes not read"),
+    }
 }
 
 pub(super) fn upload_result(
