@@ -117,6 +117,9 @@ fn act(
     match get("action") {
         action @ ("return" | "cancel") => {
             let period = period()?;
+            if action == "return" && !(1..=500).contains(&get("reason").chars().count()) {
+                return Err(Error::Usage("请填写退回原因（1至500字）。".into()));
+            }
             let files = crate::store::Store::open(&ctx.data_dir).files()?;
             let thread = crate::mailin::thread_of(
                 p,
@@ -153,6 +156,12 @@ fn act(
             None,
         )),
         "supervise" => {
+            if !(1..=500).contains(&get("text").chars().count()) {
+                return Err(Error::Usage("请填写督办事项（1至500字）。".into()));
+            }
+            if chrono::NaiveDate::parse_from_str(get("due"), "%Y-%m-%d").is_err() {
+                return Err(Error::Usage("请填写办理期限（如 2025-08-15）。".into()));
+            }
             let item = crate::supervision::Item {
                 unit: Some(get("unit")),
                 text: Some(get("text")),

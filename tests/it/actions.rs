@@ -68,6 +68,15 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
         ))
         .await;
         assert_eq!(code, 403, "GET");
+        // A return without a reason: said in Chinese, nothing done.
+        let c = csrf(ZHANG, "bureau");
+        let (code, body) = post(
+            &act,
+            &[("csrf", c.as_str()), ("action", "return"), ("unit", "341522"), ("period", "2025-06"), ("reason", " ")],
+        )
+        .await;
+        assert_eq!(code, 400, "{body}");
+        assert!(body.contains("请填写退回原因"), "{body}");
         assert_eq!(record(), before, "nothing changed");
         let st = s.env.run(&["status", "--period", "2025-06"]).stdout;
         assert!(!st.contains("已退回待修改"), "{st}");
