@@ -33,6 +33,8 @@ pub const OK_FILL: Colour = Colour(0xC6EFCE);
 pub const REJECTED_FILL: Colour = Colour(0xF4B084);
 /// The cells a county fills in (the template), and what waits for its 说明.
 pub const INPUT_FILL: Colour = Colour(0xFFF2CC);
+/// A month returned for correction (已退回), in the grid.
+pub const RETURNED_FILL: Colour = Colour(0xD9D2E9);
 /// The cells of the template a county does not touch.
 pub const LOCKED_FILL: Colour = Colour(0xF2F2F2);
 /// No band: a plain cell.
@@ -81,6 +83,7 @@ pub fn state_fill(state: &str) -> Option<Colour> {
         "missing" => Some(CRITICAL_FILL),
         "rejected" => Some(REJECTED_FILL),
         "pending" => Some(INPUT_FILL),
+        "returned" => Some(RETURNED_FILL),
         _ => None,
     }
 }
@@ -92,7 +95,7 @@ pub fn for_templates() -> std::collections::BTreeMap<&'static str, String> {
         ("ok_text", OK_TEXT.css()),
         ("critical_text", CRITICAL_TEXT.css()),
     ]);
-    for state in ["ok", "late", "missing", "rejected", "pending"] {
+    for state in ["ok", "late", "missing", "rejected", "pending", "returned"] {
         if let Some(c) = state_fill(state) {
             m.insert(state, c.css());
         }

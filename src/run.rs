@@ -126,6 +126,10 @@ fn analyse(
         rejected_after,
         last_year: last_year.as_ref(),
         locks: &locks,
+        returned: &crate::supervision::open_returns(&ctx.data_dir, &files)?
+            .into_iter()
+            .map(|r| (r.unit, r.period))
+            .collect::<Vec<_>>(),
     })?;
     Ok((analysis, files))
 }

@@ -62,7 +62,7 @@ pub fn unit_status_of(
 ) -> Result<Vec<UnitStatus>> {
     let a = analysis(
         pipeline,
-        (rows, locks),
+        (rows, locks, &[]),
         files,
         period,
         now,
@@ -89,9 +89,14 @@ pub fn board(
 ) -> Result<Board> {
     let files = store.files()?;
     let locks = crate::supervision::locks(store.data_dir())?;
+    let returned: Vec<(String, String)> =
+        crate::supervision::open_returns(store.data_dir(), &files)?
+            .into_iter()
+            .map(|r| (r.unit, r.period))
+            .collect();
     let a = analysis(
         pipeline,
-        (&store.rows()?, &locks),
+        (&store.rows()?, &locks, &returned),
         &files,
         period,
         now,
@@ -107,7 +112,7 @@ pub fn board(
 /// The analyses `wanted` (and what they read) of `period` as of `now`.
 fn analysis(
     pipeline: &Pipeline,
-    (rows, locks): (&DataFrame, &[(String, String, String)]),
+    (rows, locks, returned): (&DataFrame, &[(String, String, String)], &[(String, String)]),
     files: &[FileEntry],
     period: Period,
     now: &DateTime<Tz>,
@@ -125,6 +130,7 @@ fn analysis(
             rejected_after: None,
             last_year: None,
             locks,
+            returned,
         },
         Some(wanted),
     )

@@ -180,6 +180,9 @@ pub struct Inputs<'a> {
     /// Confirmed months (确认, issue 25): (unit code, month, confirmed at — RFC 3339). A version
     /// that arrived after its month was confirmed is not used until the month is confirmed again.
     pub locks: &'a [(String, String, String)],
+    /// Months returned for correction and not corrected yet (退回, issue 25): (unit code, month
+    /// `2025-06`). The grid shows them 已退回.
+    pub returned: &'a [(String, String)],
 }
 
 /// Which version of a (unit, month) a report used (recorded in the manifest).
@@ -423,6 +426,15 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
             "locked_at" => inputs.locks.iter().map(|l| l.2.clone()).collect::<Vec<_>>(),
         )
         .map_err(err("locks"))?
+        .lazy(),
+    );
+    ctx.register(
+        "returned",
+        df!(
+            "unit_code" => inputs.returned.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+            "period" => inputs.returned.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+        )
+        .map_err(err("returned"))?
         .lazy(),
     );
     // Without a previous year, the same columns and no rows.

@@ -62,7 +62,14 @@ impl Web {
     fn board(&self, period: Period) -> Result<Arc<Board>> {
         let ctx = &self.ctx;
         let store = Store::open(&ctx.data_dir);
-        let key = (store.generation()?, period, ctx.now().timestamp() / 60);
+        // The returns' ledger (append-only) changes the grid too (已退回): its size is in the key.
+        let returns = std::fs::metadata(ctx.data_dir.returns()).map_or(0, |m| m.len());
+        let key = (
+            store.generation()?,
+            period,
+            ctx.now().timestamp() / 60,
+            returns,
+        );
         // One computation at a time: pages asked for together wait for the first, then read it.
         let mut m = self.boards.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = m.get(&key) {
@@ -75,14 +82,15 @@ impl Web {
             &ctx.now(),
         )?);
         // Only the newest generation and minute are worth keeping.
-        m.retain(|k, _| k.0 == key.0 && k.2 == key.2);
+        m.retain(|k, _| k.0 == key.0 && k.2 == key.2 && k.3 == key.3);
         m.insert(key, b.clone());
         Ok(b)
     }
 }
 
-/// (store generation, month, minute of "now"): what a board is computed from.
-type BoardKey = (i64, Period, i64);
+/// (store generation, month, minute of "now", size of the returns' ledger): what a board is
+/// computed from.
+type BoardKey = (i64, Period, i64, u64);
 
 /// What one ingest of the web's ingest task took (or why it could not).
 type Taken = Arc<crate::error::Result<Vec<crate::store::FileEntry>>>;

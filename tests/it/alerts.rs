@@ -123,6 +123,7 @@ impl Case {
             files: &files,
             previous: self.previous.as_deref(),
             extra_alerts: Vec::new(),
+            returned: &[],
             rejected_after: self
                 .rejected_after
                 .as_deref()

@@ -745,6 +745,16 @@ fn a_returned_month_shows_on_the_units_page_with_its_template() {
             .unwrap_or_else(|| panic!("no 已退回待修改 list: {page}"));
         assert!(returned.contains("2025年6月") && returned.contains("办结案件数与台账不符"));
         assert!(returned.contains("template?period=2025-06"), "{returned}");
+        // The grid shows the month 已退回 (its own colour), on the unit's page and the bureau's.
+        assert_eq!(cell(&page, "341522", 6), "已退回");
+        assert!(
+            page.contains("<td class=\"returned\" data-month=\"6\">")
+                && page.contains(".returned{background:#d9d2e9}"),
+            "{page}"
+        );
+        let (_, bureau) = get(&s.url(&format!("/bureau?token={TOKEN}&period=2025-06"))).await;
+        assert_eq!(cell(&bureau, "341522", 6), "已退回");
+        assert_ne!(cell(&bureau, "341522", 5), "已退回");
         // Another unit's page says nothing of it.
         let (_, other) = get(&s.county("341524")).await;
         assert!(!other.contains("办结案件数与台账不符"));
