@@ -109,10 +109,18 @@ pub fn board(
     })
 }
 
+/// What the analyses of the status read besides the files: the stored rows, the confirmed
+/// months (unit, month, when) and the open returns (unit, month).
+type Stored<'a> = (
+    &'a DataFrame,
+    &'a [(String, String, String)],
+    &'a [(String, String)],
+);
+
 /// The analyses `wanted` (and what they read) of `period` as of `now`.
 fn analysis(
     pipeline: &Pipeline,
-    (rows, locks, returned): (&DataFrame, &[(String, String, String)], &[(String, String)]),
+    (rows, locks, returned): Stored,
     files: &[FileEntry],
     period: Period,
     now: &DateTime<Tz>,
