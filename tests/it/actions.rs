@@ -33,10 +33,33 @@ async fn post(url: &str, form: &[(&str, &str)]) -> (u16, String) {
 
 #[test]
 fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() {
+    // A real mail server: the page's return and item reach the unit (aiosmtpd; see python_ready).
+    if !crate::email::python_ready() {
+        return;
+    }
+    let mail_dir = tempfile::tempdir().unwrap();
+    let mail = crate::email::Server::start("smtp", crate::email::free_port(), mail_dir.path(), &[]);
+    let url = format!("smtp://127.0.0.1:{}", mail.port);
     let s = served_with(
         "\n[[web.staff]]\nname = \"张三\"\ntoken_env = \"FAYUAN_TOKEN_ZHANG\"\n\n[[web.staff]]\nname = \"李四\"\ntoken_env = \"FAYUAN_TOKEN_LI\"\n",
-        &[("FAYUAN_TOKEN_ZHANG", ZHANG), ("FAYUAN_TOKEN_LI", LI)],
+        &[
+            ("FAYUAN_TOKEN_ZHANG", ZHANG),
+            ("FAYUAN_TOKEN_LI", LI),
+            ("FAYUAN_SMTP_URL", &url),
+        ],
     );
+    let to_huoqiu = |subject: &str| {
+        mail.received()
+            .into_iter()
+            .filter(|(rcpt, raw)| {
+                rcpt.ends_with("huoqiu@example.gov.cn.eml")
+                    && mail_parser::MessageParser::default()
+                        .parse(raw)
+                        .and_then(|m| m.subject().map(|x| x.contains(subject)))
+                        .unwrap_or(false)
+            })
+            .count()
+    };
     let record = || s.env.run(&["audit"]).stdout;
     let act = s.url(&format!("/bureau/act?token={ZHANG}&period=2025-06"));
     let month = |csrf: &str| {
@@ -86,7 +109,9 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
         let f: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let (code, body) = post(&act, &f).await;
         assert_eq!(code, 200, "{body}");
-        assert!(body.contains("已退回霍邱县2025年6月"), "{body}");
+        assert!(body.contains("已退回霍邱县2025年6月。通知已发出。"), "{body}");
+        // One 退回通知 to the unit's contact, none from the forged requests.
+        assert_eq!(to_huoqiu("2025年6月月报退回修改"), 1);
         let rec = record();
         assert!(
             rec.lines().any(|l| l.contains("张三") && l.contains("退回霍邱县2025年6月：刑事案件数与台账不符")),
@@ -123,6 +148,7 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
         .await;
         assert_eq!(code, 200, "{body}");
         assert!(record().lines().any(|l| l.contains("李四") && l.contains("交办督办事项 1")));
+        assert_eq!(to_huoqiu("督办事项1：霍邱县"), 1);
 
         // The county's page offers the answer form; 金寨县's link cannot answer 霍邱县's item.
         let (_, county) = crate::web::get(&s.county("341522")).await;
