@@ -109,6 +109,7 @@ fn analyse(
         None => None,
     };
     let locks = crate::supervision::locks(&ctx.data_dir)?;
+    let open_returns = crate::supervision::open_returns(&ctx.data_dir, &files)?;
     let analysis = analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
         period,
@@ -118,7 +119,7 @@ fn analyse(
         previous: previous.as_deref(),
         extra_alerts: {
             let mut extra = machinery_alerts(ctx, period);
-            extra.extend(returned_alerts(ctx, period, &files)?);
+            extra.extend(returned_alerts(ctx, period, &open_returns));
             extra.extend(supervision_alerts(ctx)?);
             extra.extend(unconfirmed_alerts(ctx, period, &files)?);
             extra
@@ -126,9 +127,9 @@ fn analyse(
         rejected_after,
         last_year: last_year.as_ref(),
         locks: &locks,
-        returned: &crate::supervision::open_returns(&ctx.data_dir, &files)?
-            .into_iter()
-            .map(|r| (r.unit, r.period))
+        returned: &open_returns
+            .iter()
+            .map(|r| (r.unit.clone(), r.period.clone()))
             .collect::<Vec<_>>(),
     })?;
     Ok((analysis, files))
@@ -140,11 +141,9 @@ fn analyse(
 fn returned_alerts(
     ctx: &Context,
     period: Period,
-    files: &[crate::store::FileEntry],
-) -> Result<Vec<analyze::Alert>> {
-    let open = crate::supervision::open_returns(&ctx.data_dir, files)?;
-    Ok(open
-        .into_iter()
+    open: &[crate::supervision::OpenReturn],
+) -> Vec<analyze::Alert> {
+    open.iter()
         .filter_map(|r| {
             let p = Period::parse(&r.period)?;
             if p.year() != period.year() || p > period {
@@ -166,7 +165,7 @@ fn returned_alerts(
                 ),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// `[supervision] confirm_required`: a unit's months reported and not confirmed yet (提示, one
@@ -177,25 +176,18 @@ fn unconfirmed_alerts(
     files: &[crate::store::FileEntry],
 ) -> Result<Vec<analyze::Alert>> {
     let open = crate::supervision::unconfirmed(&ctx.data_dir, &ctx.pipeline, files, period)?;
-    Ok(ctx
-        .pipeline
-        .units
-        .iter()
-        .enumerate()
-        .filter_map(|(ord, u)| {
-            let months: Vec<String> = open
-                .iter()
-                .filter(|(c, _)| *c == u.code)
-                .map(|(_, m)| format!("{}月", m.month()))
-                .collect();
-            (!months.is_empty()).then(|| analyze::Alert {
+    Ok(open
+        .into_iter()
+        .map(|(i, months)| {
+            let u = &ctx.pipeline.units[i];
+            analyze::Alert {
                 rule: "unconfirmed",
                 severity: analyze::Severity::Info,
                 unit_code: u.code.clone(),
                 unit_name: u.name.clone(),
-                ord: ord as i64,
-                message: format!("{}年{}数据待市局确认", period.year(), months.join("、")),
-            })
+                ord: i as i64,
+                message: format!("{}年{months}数据待市局确认", period.year()),
+            }
         })
         .collect())
 }

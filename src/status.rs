@@ -313,17 +313,9 @@ pub fn unconfirmed_line(
     if open.is_empty() {
         return Ok(None);
     }
-    let by_unit: Vec<String> = pipeline
-        .units
+    let by_unit: Vec<String> = open
         .iter()
-        .filter_map(|u| {
-            let months: Vec<String> = open
-                .iter()
-                .filter(|(c, _)| *c == u.code)
-                .map(|(_, m)| format!("{}月", m.month()))
-                .collect();
-            (!months.is_empty()).then(|| format!("{} {}", u.name, months.join("、")))
-        })
+        .map(|(i, months)| format!("{} {months}", pipeline.units[*i].name))
         .collect();
     Ok(Some(format!(
         "待确认（fayuan confirm 确认后锁定）：{}\n",

@@ -111,13 +111,6 @@ pub fn run_return(
     cancel: bool,
 ) -> Result<String> {
     let p = &ctx.pipeline;
-    let thread = crate::mailin::thread_of(
-        p,
-        &ctx.data_dir,
-        &Store::open(&ctx.data_dir).files()?,
-        unit,
-        &period.to_string(),
-    );
     let id = return_month(
         &ctx.data_dir,
         p,
@@ -127,7 +120,6 @@ pub fn run_return(
             reason,
             by,
             cancel,
-            thread: thread.as_deref(),
         },
         ctx.now(),
     )?;
@@ -155,8 +147,7 @@ pub fn run_return(
     })
 }
 
-/// A return as a person asks for it: the unit, the month, why, who, whether it withdraws one,
-/// and the Message-ID of the mail that brought the figures (the notice answers it).
+/// A return as a person asks for it: the unit, the month, why, who, whether it withdraws one.
 #[derive(Debug, Clone, Copy)]
 pub struct Returned<'a> {
     pub unit: &'a str,
@@ -164,12 +155,12 @@ pub struct Returned<'a> {
     pub reason: &'a str,
     pub by: &'a str,
     pub cancel: bool,
-    pub thread: Option<&'a str>,
 }
 
 /// Sends a message of the outbox at once: Ok when it reached every recipient (Ok(false): no
 /// SMTP server is set, it was written to the outbox as .eml); else why not (what was not sent
-/// waits in the outbox for the delivery rounds).
+/// waits in the outbox for the delivery rounds). Called under the write lock, as every delivery
+/// is (so the daemon's round never sends the same message at the same time).
 pub fn deliver_now(ctx: &crate::app::Context, id: &str) -> Result<bool> {
     let settings = crate::notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
     let done = crate::app::runtime()?.block_on(crate::notify::deliver_message(
@@ -209,9 +200,8 @@ pub fn return_month(
         reason,
         by,
         cancel,
-        thread,
     } = r;
-    catch_up_record(data_dir, pipeline)?;
+    catch_up_or_log(data_dir, pipeline);
     let u = pipeline.unit(unit).ok_or_else(|| {
         Error::Usage(format!(
             "--unit {unit}: not a unit of the pipeline {}",
@@ -224,7 +214,8 @@ pub fn return_month(
             "--reason: why the month is returned, 1 to 500 characters".into(),
         ));
     }
-    let open = open_returns(data_dir, &Store::open(data_dir).files()?)?
+    let files = Store::open(data_dir).files()?;
+    let open = open_returns(data_dir, &files)?
         .into_iter()
         .any(|r| r.unit == unit && r.period == period.to_string());
     if cancel && !open {
@@ -248,21 +239,23 @@ pub fn return_month(
     if cancel {
         return Ok(None);
     }
-    return_notice(data_dir, pipeline, u, period, reason, thread, now)
+    return_notice(data_dir, pipeline, u, period, reason, &files, now)
 }
 
-/// The unit's 退回通知 (texts/return.txt) with the month's template, in the outbox: its id, or
-/// None when the unit has no contact.
+/// The unit's 退回通知 (texts/return.txt) with the month's template, in the outbox — in the
+/// thread of the mail that brought the unit's figures for the month, when they came by mail:
+/// its id, or None when the unit has no contact.
 fn return_notice(
     data_dir: &DataDir,
     pipeline: &Pipeline,
     u: &crate::config::Unit,
     period: Period,
     reason: &str,
-    thread: Option<&str>,
+    files: &[FileEntry],
     now: DateTime<Tz>,
 ) -> Result<Option<String>> {
     let unit = u.code.as_str();
+    let thread = crate::mailin::thread_of(pipeline, data_dir, files, unit, &period.to_string());
     let Some(contact) = u.contact.clone() else {
         tracing::warn!(unit = %u.name, "no contact: the return is recorded, no notice sent");
         return Ok(None);
@@ -289,7 +282,7 @@ fn return_notice(
             subject: &subject,
             text: &text,
             attachment: Some((&template_name, template)),
-            in_reply_to: thread,
+            in_reply_to: thread.as_deref(),
         },
         now,
     )?;
@@ -389,6 +382,15 @@ pub fn catch_up_record(data_dir: &DataDir, pipeline: &Pipeline) -> Result<usize>
     Ok(missing)
 }
 
+/// [`catch_up_record`] before a new step: a catch-up that fails (a notice that cannot be made,
+/// the record unreadable) is logged and tried again at the next step or daemon ingest — it
+/// never stops the step a person asked for.
+pub(crate) fn catch_up_or_log(data_dir: &DataDir, pipeline: &Pipeline) {
+    if let Err(e) = catch_up_record(data_dir, pipeline) {
+        tracing::error!(error = %e, "the record's catch-up of 指导督促 failed; tried again later");
+    }
+}
+
 /// The 退回通知 of every open return and the 督办通知 of every open item in the outbox: one a crash
 /// left unmade between the ledger and the outbox is made now, with the id it would have had (the
 /// step's own time), so it is never made twice.
@@ -400,6 +402,12 @@ fn catch_up_notices(data_dir: &DataDir, pipeline: &Pipeline) -> Result<()> {
         return Ok(());
     }
     let files = Store::open(data_dir).files()?;
+    // The messages ever made (the delivery ledger, read once).
+    let made: std::collections::HashSet<String> =
+        crate::notify::messages(&crate::notify::ledger(data_dir, pipeline).read()?)
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
     for r in last_words(&records).into_iter().filter(|r| !r.cancel) {
         let (Some(u), Some(period)) = (pipeline.unit(&r.unit), Period::parse(&r.period)) else {
             continue;
@@ -408,28 +416,13 @@ fn catch_up_notices(data_dir: &DataDir, pipeline: &Pipeline) -> Result<()> {
         let still_open = accepted_after(&files, &r.unit, &r.period, &at)
             .next()
             .is_none();
-        if still_open
-            && !crate::notify::exists(
-                data_dir,
-                pipeline,
-                &return_notice_id(&r.unit, period, r.at.0),
-            )?
-        {
-            let thread = crate::mailin::thread_of(pipeline, data_dir, &files, &r.unit, &r.period);
-            return_notice(
-                data_dir,
-                pipeline,
-                u,
-                period,
-                &r.reason,
-                thread.as_deref(),
-                r.at.0,
-            )?;
+        if still_open && !made.contains(&return_notice_id(&r.unit, period, r.at.0)) {
+            return_notice(data_dir, pipeline, u, period, &r.reason, &files, r.at.0)?;
         }
     }
     for r in all.iter().filter(|r| !r.close && !r.answer) {
         let closed = all.iter().any(|c| c.close && c.id == r.id);
-        if !closed && !crate::notify::exists(data_dir, pipeline, &item_notice_id(r.id))? {
+        if !closed && !made.contains(&item_notice_id(r.id)) {
             item_notice(data_dir, pipeline, r, r.at.0)?;
         }
     }
@@ -474,7 +467,7 @@ pub fn confirm(
     by: &str,
     now: DateTime<Tz>,
 ) -> Result<String> {
-    catch_up_record(data_dir, pipeline)?;
+    catch_up_or_log(data_dir, pipeline);
     let u = pipeline.unit(unit).ok_or_else(|| {
         Error::Usage(format!(
             "--unit {unit}: not a unit of the pipeline {}",
@@ -550,25 +543,31 @@ pub fn notes_for(data_dir: &DataDir, files: &[FileEntry], shas: &[String]) -> Re
 }
 
 /// The months reported but not yet confirmed (待确认) up to `period` of its year, when the
-/// pipeline asks for confirmation (`[supervision] confirm_required`): (unit, month).
+/// pipeline asks for confirmation (`[supervision] confirm_required`): per unit with any, in the
+/// pipeline's order, (unit's index, the months as people read them: "1月、2月").
 pub fn unconfirmed(
     data_dir: &DataDir,
     pipeline: &Pipeline,
     files: &[FileEntry],
     period: Period,
-) -> Result<Vec<(String, Period)>> {
+) -> Result<Vec<(usize, String)>> {
     if !pipeline.def.supervision.confirm_required {
         return Ok(Vec::new());
     }
     let locked = locks(data_dir)?;
     let mut out = Vec::new();
-    for u in &pipeline.units {
-        for m in (1..=period.month()).filter_map(|m| Period::new(period.year(), m)) {
-            let month = m.to_string();
-            let is_locked = locked.iter().any(|l| l.0 == u.code && l.1 == month);
-            if !is_locked && accepted_after(files, &u.code, &month, "").next().is_some() {
-                out.push((u.code.clone(), m));
-            }
+    for (i, u) in pipeline.units.iter().enumerate() {
+        let months: Vec<String> = (1..=period.month())
+            .filter_map(|m| Period::new(period.year(), m))
+            .filter(|m| {
+                let month = m.to_string();
+                !locked.iter().any(|l| l.0 == u.code && l.1 == month)
+                    && accepted_after(files, &u.code, &month, "").next().is_some()
+            })
+            .map(|m| format!("{}月", m.month()))
+            .collect();
+        if !months.is_empty() {
+            out.push((i, months.join("、")));
         }
     }
     Ok(out)

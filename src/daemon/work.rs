@@ -24,9 +24,7 @@ pub(super) async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Resu
             let summary = tokio::task::block_in_place(|| {
                 let _lock = lock::acquire(&ctx.data_dir, wait, "daemon ingest")?;
                 // A 指导督促 step a crash left off the record goes there now (logged if not).
-                if let Err(e) = crate::supervision::catch_up_record(&ctx.data_dir, &ctx.pipeline) {
-                    tracing::error!(error = %e, "the record's catch-up of 指导督促 failed");
-                }
+                crate::supervision::catch_up_or_log(&ctx.data_dir, &ctx.pipeline);
                 ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)
             })?;
             let failed: Vec<String> = polled

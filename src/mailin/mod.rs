@@ -584,7 +584,7 @@ pub fn handle_message(
     ingest::ingest(pipeline, data_dir, now)?;
     crate::faults::point("mail-receipt", &stored)?;
     let files = Store::open(data_dir).files()?;
-    let mut notes = closed_returns(data_dir, &files, &taken)?;
+    let mut notes = supervision_notes(data_dir, &files, &taken)?;
     notes.extend(answered_item(
         pipeline,
         data_dir,
@@ -658,7 +658,7 @@ fn put_attachments(
 
 /// What 指导督促 says of this message's files, in words for the receipt (returns closed,
 /// corrections of confirmed months waiting).
-fn closed_returns(
+fn supervision_notes(
     data_dir: &DataDir,
     files: &[FileEntry],
     taken: &[(String, Vec<u8>)],

@@ -2,7 +2,7 @@
 //! answered by the unit (its page, or a reply to that mail), closed by the staff. Every step in
 //! `supervision/items.jsonl` and on the record.
 
-use super::{catch_up_record, on_record};
+use super::{catch_up_or_log, on_record};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
@@ -121,7 +121,7 @@ pub fn supervise(
     by: &str,
     now: DateTime<Tz>,
 ) -> Result<(String, Option<String>)> {
-    catch_up_record(data_dir, pipeline)?;
+    catch_up_or_log(data_dir, pipeline);
     let name = |code: &str| {
         pipeline
             .unit(code)
@@ -272,7 +272,7 @@ pub fn answer_item(
     by: &str,
     now: DateTime<Tz>,
 ) -> Result<String> {
-    catch_up_record(data_dir, pipeline)?;
+    catch_up_or_log(data_dir, pipeline);
     let Some(open) = open_items(data_dir, now)?
         .into_iter()
         .find(|i| i.id == id && i.unit == unit)

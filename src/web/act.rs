@@ -81,8 +81,11 @@ pub(super) async fn bureau_act(
     }
     let w2 = w.clone();
     let done = tokio::task::spawn_blocking(move || {
+        let p = &w2.ctx.pipeline;
+        let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
+        let _lock = crate::lock::acquire(&w2.ctx.data_dir, wait, "web action")?;
         let (said, notice) = act(&w2, &f, &viewer.name)?;
-        // The unit's notice goes at once, after the write lock is let go (a server that does
+        // The unit's notice goes at once, under the lock as every delivery (a server that does
         // not answer now leaves it in the outbox for the delivery rounds).
         Ok(match notice {
             None => said,
@@ -97,8 +100,8 @@ pub(super) async fn bureau_act(
     outcome(done.unwrap_or_else(|_| Err(Error::Internal("内部错误".into()))))
 }
 
-/// One staff action, under the write lock: what was done, in words, and the id of the notice it
-/// put in the outbox, if any.
+/// One staff action (the caller holds the write lock): what was done, in words, and the id of
+/// the notice it put in the outbox, if any.
 fn act(
     w: &Web,
     f: &HashMap<String, String>,
@@ -107,8 +110,6 @@ fn act(
     let ctx = &w.ctx;
     let p = &ctx.pipeline;
     let get = |k: &str| f.get(k).map(|v| v.trim()).unwrap_or("");
-    let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
-    let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web action")?;
     let now = ctx.now();
     let period = || {
         Period::parse(get("period"))
@@ -120,14 +121,6 @@ fn act(
             if action == "return" && !(1..=500).contains(&get("reason").chars().count()) {
                 return Err(Error::Usage("请填写退回原因（1至500字）。".into()));
             }
-            let files = crate::store::Store::open(&ctx.data_dir).files()?;
-            let thread = crate::mailin::thread_of(
-                p,
-                &ctx.data_dir,
-                &files,
-                get("unit"),
-                &period.to_string(),
-            );
             let cancel = action == "cancel";
             let r = crate::supervision::Returned {
                 unit: get("unit"),
@@ -135,7 +128,6 @@ fn act(
                 reason: get("reason"),
                 by,
                 cancel,
-                thread: thread.as_deref(),
             };
             let notice = crate::supervision::return_month(&ctx.data_dir, p, r, now)?;
             let name = p
