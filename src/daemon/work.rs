@@ -101,7 +101,9 @@ pub(super) async fn remind(
         for s in statuses.iter().filter(|s| s.latest.is_none()) {
             let (id, to, cc, template) = addressing(p, month, step, &s.code, fired);
             if to.is_empty() {
-                problems.push(format!("{} has no contact", s.name));
+                // A ladder's step may go to the leader, whom a unit may not have.
+                let roles = step.map_or("contact".to_string(), |st| st.to.join("/"));
+                problems.push(format!("{} has no {roles} address", s.name));
                 continue;
             }
             if notify::exists(&ctx.data_dir, p, &id)? {
