@@ -24,6 +24,19 @@ pub fn write_new(dest: &Path, bytes: &[u8]) -> Result<()> {
     write_new_inner(dest, bytes, true)
 }
 
+/// Creates `dest` with `bytes` in a folder being built under a temporary name, which is synced
+/// whole ([`sync_filesystem`]: one group commit instead of a `fsync` per file) before it is
+/// renamed into place: no temporary name and no sync of its own. Never overwrites.
+pub fn create_in_new_folder(dest: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .and_then(|mut f| f.write_all(bytes));
+    written.map_err(|e| Error::io(dest, e))
+}
+
 /// Writes `bytes` as `dest` whole or not at all, replacing what was there: for fayuan's own
 /// derived files (error reports, checksum lists), which a run killed before its commit may have
 /// left with other contents. Never for a county's bytes. Durable after the next

@@ -24,7 +24,10 @@ pub struct Built {
 /// Builds `output/<pipeline>/<P>/` from the store, as of the context's "now". `restated` alerts
 /// compare with the rows of the digests already sent.
 pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
+    let started = std::time::Instant::now();
+    let ms = || started.elapsed().as_secs_f64() * 1e3;
     let (analysis, files) = analyse(ctx, period)?;
+    tracing::debug!(ms = ms(), "report: store read and analysed");
     // The record is the review's (December) only.
     let record = if period.month() == 12 {
         crate::audit::events(&ctx.data_dir, period.year())?
@@ -40,9 +43,12 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         record: &record,
     };
     let written = report::write_run(&ctx.output_dir, &meta, &analysis)?;
+    tracing::debug!(ms = ms(), "report: run folder in place");
     // December is also the year's review, made from the same analysis (the same rows).
     let review = if period.month() == 12 {
-        Some(report::review::write(&ctx.output_dir, &meta, &analysis)?.0)
+        let dir = report::review::write(&ctx.output_dir, &meta, &analysis)?.0;
+        tracing::debug!(ms = ms(), "report: review folder in place");
+        Some(dir)
     } else {
         None
     };
@@ -110,6 +116,7 @@ fn analyse(
     };
     let locks = crate::supervision::locks(&ctx.data_dir)?;
     let open_returns = crate::supervision::open_returns(&ctx.data_dir, &files)?;
+    tracing::debug!("report: store read");
     let analysis = analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
         period,

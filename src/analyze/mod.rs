@@ -309,20 +309,24 @@ pub fn analyze(inputs: &Inputs) -> Result<Analysis> {
 /// reported and what waits for a 说明), in order: the same rules, without the work no one asked
 /// for. `None`: everything.
 pub fn analyze_only(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("analyze".into())
-            .stack_size(ANALYSIS_STACK)
-            .spawn_scoped(scope, || analyze_here(inputs, wanted))
-            .map_err(|e| Error::Analysis {
-                query: "(thread)".into(),
-                source: e.into(),
-            })?
-            .join()
-            .map_err(|_| Error::Analysis {
-                query: "(thread)".into(),
-                source: "the analysis panicked".into(),
-            })?
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|k| format!("analyze-{k}"))
+        .stack_size(ANALYSIS_STACK)
+        .build()
+        .map_err(|e| Error::Analysis {
+            query: "(threads)".into(),
+            source: e.into(),
+        })?;
+    pool.install(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            analyze_here(inputs, wanted)
+        }))
+        .map_err(|_| Error::Analysis {
+            query: "(thread)".into(),
+            source: "the analysis panicked".into(),
+        })?
     })
 }
 
@@ -381,19 +385,8 @@ fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
             source: e.into(),
         }
     };
-    let mut ctx = SQLContext::new();
-    register_inputs(&mut ctx, inputs)?;
-    let mut frames = BTreeMap::new();
-    for q in &queries {
-        let started = std::time::Instant::now();
-        let df = ctx
-            .execute(q.sql)
-            .and_then(|lf| lf.collect())
-            .map_err(err(&q.name))?;
-        tracing::debug!(query = %q.name, rows = df.height(), ms = started.elapsed().as_secs_f64() * 1e3, "analysis");
-        ctx.register(&q.name, df.clone().lazy());
-        frames.insert(q.name.clone(), df);
-    }
+    let tables = input_tables(inputs)?;
+    let frames = run_all(&queries, &tables)?;
     let mut analysis = Analysis { frames, queries };
     if wanted.is_some() {
         return Ok(analysis);
@@ -407,9 +400,10 @@ fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
     Ok(analysis)
 }
 
-/// Registers the analyses' inputs: the submissions (this year's and last year's), the units
+/// The analyses' inputs, by the names the SQL reads them by: the submissions (this year's and last year's), the units
 /// and the reference tables, the parameters, the files rejected.
-fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
+fn input_tables(inputs: &Inputs) -> Result<Vec<(&'static str, LazyFrame)>> {
+    let mut tables: Vec<(&'static str, LazyFrame)> = Vec::new();
     let err = |q: &str| {
         let q = q.to_string();
         move |e: PolarsError| Error::Analysis {
@@ -417,8 +411,8 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
             source: e.into(),
         }
     };
-    ctx.register("submissions", inputs.submissions.clone().lazy());
-    ctx.register(
+    tables.push(("submissions", inputs.submissions.clone().lazy()));
+    tables.push((
         "locks",
         df!(
             "unit_code" => inputs.locks.iter().map(|l| l.0.clone()).collect::<Vec<_>>(),
@@ -427,8 +421,8 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
         )
         .map_err(err("locks"))?
         .lazy(),
-    );
-    ctx.register(
+    ));
+    tables.push((
         "returned",
         df!(
             "unit_code" => inputs.returned.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
@@ -436,27 +430,27 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
         )
         .map_err(err("returned"))?
         .lazy(),
-    );
+    ));
     // Without a previous year, the same columns and no rows.
-    ctx.register(
+    tables.push((
         "last_year_submissions",
         inputs
             .last_year
             .cloned()
             .unwrap_or_else(|| inputs.submissions.clear())
             .lazy(),
-    );
-    ctx.register(
+    ));
+    tables.push((
         "last_year_units",
         last_year_units_frame(inputs.pipeline)
             .map_err(err("last_year_units"))?
             .lazy(),
-    );
-    ctx.register(
+    ));
+    tables.push((
         "units",
         units_frame(inputs.pipeline).map_err(err("units"))?.lazy(),
-    );
-    ctx.register(
+    ));
+    tables.push((
         "params",
         params_frame(
             inputs.pipeline,
@@ -466,43 +460,166 @@ fn register_inputs(ctx: &mut SQLContext, inputs: &Inputs) -> Result<()> {
         )
         .map_err(err("params"))?
         .lazy(),
-    );
-    ctx.register(
+    ));
+    tables.push((
         "severities",
         severities_frame().map_err(err("severities"))?.lazy(),
-    );
-    ctx.register("rules", rules_frame().map_err(err("rules"))?.lazy());
-    ctx.register(
+    ));
+    tables.push(("rules", rules_frame().map_err(err("rules"))?.lazy()));
+    tables.push((
         "requirement_names",
         requirements::requirement_names_frame(inputs.pipeline)
             .map_err(err("requirement_names"))?
             .lazy(),
-    );
-    ctx.register(
+    ));
+    tables.push((
         "deadlines",
         deadlines_frame(inputs.pipeline, inputs.period.year())
             .map_err(err("deadlines"))?
             .lazy(),
-    );
-    ctx.register(
+    ));
+    tables.push((
         "soft_checks",
         soft_checks_frame(inputs.pipeline)
             .map_err(err("soft_checks"))?
             .lazy(),
-    );
-    ctx.register(
+    ));
+    tables.push((
         "rejections",
         rejections_frame(inputs.files)
             .map_err(err("rejections"))?
             .lazy(),
-    );
-    ctx.register(
+    ));
+    tables.push((
         "backfilled",
         backfilled_frame(inputs.files)
             .map_err(err("backfilled"))?
             .lazy(),
-    );
-    Ok(())
+    ));
+    Ok(tables)
+}
+
+/// What each query reads of the queries before it (file order decides what a name means: a
+/// query sees the inputs, then the results of the earlier files it names — `submissions` of
+/// `15_submissions.sql` over the input of that name).
+fn reads(queries: &[Query]) -> Vec<Vec<usize>> {
+    (0..queries.len())
+        .map(|k| {
+            let read = words(queries[k].sql);
+            (0..k)
+                .filter(|&j| read.contains(queries[j].name.as_str()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The queries run so far: their frames, how many results each waiting query still needs, and
+/// the first failure in file order.
+struct Ran {
+    frames: BTreeMap<String, DataFrame>,
+    waiting: Vec<usize>,
+    failed: Option<(usize, Error)>,
+}
+
+/// Runs every query as soon as what it reads is there, side by side on the current thread pool.
+/// The result is the sequential one: the same frames, and the error of the first query in file
+/// order that fails (whatever reads a failed query is not run).
+fn run_all(
+    queries: &[Query],
+    tables: &[(&'static str, LazyFrame)],
+) -> Result<BTreeMap<String, DataFrame>> {
+    let reads = reads(queries);
+    let mut readers = vec![Vec::new(); queries.len()];
+    for (k, r) in reads.iter().enumerate() {
+        for &j in r {
+            readers[j].push(k);
+        }
+    }
+    let progress = std::sync::Mutex::new(Ran {
+        frames: BTreeMap::new(),
+        waiting: reads.iter().map(Vec::len).collect(),
+        failed: None,
+    });
+    fn start<'s>(
+        s: &rayon::Scope<'s>,
+        k: usize,
+        env: &'s (
+            &'s [Query],
+            &'s [(&'static str, LazyFrame)],
+            &'s [Vec<usize>],
+            &'s [Vec<usize>],
+            &'s std::sync::Mutex<Ran>,
+        ),
+    ) {
+        s.spawn(move |s| {
+            let (queries, tables, reads, readers, progress) = *env;
+            let lock = || progress.lock().unwrap_or_else(|p| p.into_inner());
+            let earlier: Vec<(String, DataFrame)> = {
+                let p = lock();
+                reads[k]
+                    .iter()
+                    .filter_map(|&j| {
+                        let name = &queries[j].name;
+                        p.frames.get(name).map(|df| (name.clone(), df.clone()))
+                    })
+                    .collect()
+            };
+            let result = run_query(&queries[k], tables, &earlier);
+            let mut p = lock();
+            match result {
+                Ok(df) => {
+                    p.frames.insert(queries[k].name.clone(), df);
+                    for &r in &readers[k] {
+                        p.waiting[r] -= 1;
+                        if p.waiting[r] == 0 {
+                            start(s, r, env);
+                        }
+                    }
+                }
+                Err(e) => {
+                    if p.failed.as_ref().is_none_or(|(f, _)| k < *f) {
+                        p.failed = Some((k, e));
+                    }
+                }
+            }
+        });
+    }
+    let env = (queries, tables, &reads[..], &readers[..], &progress);
+    rayon::scope(|s| {
+        for k in (0..queries.len()).filter(|&k| reads[k].is_empty()) {
+            start(s, k, &env);
+        }
+    });
+    let p = progress.into_inner().unwrap_or_else(|p| p.into_inner());
+    match p.failed {
+        Some((_, e)) => Err(e),
+        None => Ok(p.frames),
+    }
+}
+
+/// Runs one query in a context of its own: the inputs, then the earlier results it names.
+fn run_query(
+    q: &Query,
+    tables: &[(&'static str, LazyFrame)],
+    earlier: &[(String, DataFrame)],
+) -> Result<DataFrame> {
+    let started = std::time::Instant::now();
+    let mut ctx = SQLContext::new();
+    for (name, lf) in tables {
+        ctx.register(name, lf.clone());
+    }
+    for (name, df) in earlier {
+        ctx.register(name, df.clone().lazy());
+    }
+    let df = ctx
+        .execute(q.sql)
+        .and_then(|lf| lf.collect())
+        .map_err(|e| Error::Analysis {
+            query: q.name.clone(),
+            source: e.into(),
+        })?;
+    tracing::debug!(query = %q.name, rows = df.height(), ms = started.elapsed().as_secs_f64() * 1e3, "analysis");
+    Ok(df)
 }
 
 /// How serious an alert is (SPEC §4). The SQL emits the code; the words and the order people

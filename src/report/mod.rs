@@ -202,7 +202,8 @@ pub(crate) fn put_in_place<T>(
             return Err(e);
         }
     };
-    fsutil::sync_dir(&tmp)?;
+    // Every file `fill` wrote, and the folder, durable at once (group commit).
+    fsutil::sync_filesystem(&tmp)?;
     crate::faults::point("report", &tmp)?;
     if final_dir.exists() {
         let history = OutputDir::history(parent, name);
@@ -291,53 +292,74 @@ fn chart_data(a: &Analysis) -> Result<(Vec<String>, Vec<f64>, f64)> {
     Ok(out)
 }
 
-/// Writes every output into `dir`; returns what the digest is made of.
+/// Writes every output into `dir`; returns what the digest is made of. The documents do not
+/// read each other: they are made side by side (two cores make a December report in little more
+/// than the time of its largest workbook), then written and recorded in one fixed order.
 fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
     let mut out = Outputs {
         dir,
         files: Vec::new(),
     };
+    let book_meta = workbook::Meta {
+        pipeline: meta.pipeline,
+        period: meta.period,
+        as_of: meta.as_of,
+        generated_at: meta.generated_at,
+    };
     let book_name = workbook::file_name(meta.pipeline, meta.period);
-    let book = workbook::render(
-        &workbook::Meta {
-            pipeline: meta.pipeline,
-            period: meta.period,
-            as_of: meta.as_of,
-            generated_at: meta.generated_at,
-        },
-        a,
-        &dir.join(&book_name),
-    )?;
-    out.put(&book_name, &book)?;
     // December: the review workbook goes along with the monthly one (the same analysis).
-    let review = if a.frames.contains_key("review") {
-        let name = review::file_name(
+    let review_name = a.frames.contains_key("review").then(|| {
+        review::file_name(
             meta.pipeline,
             meta.period.year(),
             review::provisional(meta.pipeline, &meta.as_of),
-        );
-        let memo = review::memo(meta, &review::rows(a)?);
-        let bytes = review_book::render_review(
-            &workbook::Meta {
-                pipeline: meta.pipeline,
-                period: meta.period,
-                as_of: meta.as_of,
-                generated_at: meta.generated_at,
-            },
-            a,
-            &memo,
-            Some(true),
-            &review_book::record_lines(meta),
-            &dir.join(&name),
-        )?;
-        out.put(&name, &bytes)?;
-        Some((name, bytes.len()))
-    } else {
-        None
-    };
-    // The month's 工作通报, from the same analysis.
+        )
+    });
     let notice_name = notice::file_name(meta.pipeline, meta.period);
-    let notice = notice::render(meta.pipeline, meta.period, &meta.as_of, a)?;
+    let ((book, review), (notice, (chart, twins))) = rayon::join(
+        || {
+            rayon::join(
+                || workbook::render(&book_meta, a, &dir.join(&book_name)),
+                || {
+                    let Some(name) = &review_name else {
+                        return Ok(None);
+                    };
+                    let memo = review::memo(meta, &review::rows(a)?);
+                    review_book::render_review(
+                        &book_meta,
+                        a,
+                        &memo,
+                        Some(true),
+                        &review_book::record_lines(meta),
+                        &dir.join(name),
+                    )
+                    .map(Some)
+                },
+            )
+        },
+        || {
+            rayon::join(
+                // The month's 工作通报, from the same analysis.
+                || notice::render(meta.pipeline, meta.period, &meta.as_of, a),
+                || {
+                    rayon::join(
+                        || draw_chart(dir, a, &meta.pipeline.def.email.chart_fonts),
+                        || csv_twins(dir, meta, a),
+                    )
+                },
+            )
+        },
+    );
+    let book = book?;
+    out.put(&book_name, &book)?;
+    let review = match (review_name, review?) {
+        (Some(name), Some(bytes)) => {
+            out.put(&name, &bytes)?;
+            Some((name, bytes.len()))
+        }
+        _ => None,
+    };
+    let notice = notice?;
     out.put(&notice_name, &notice)?;
     let notice = meta
         .pipeline
@@ -345,7 +367,30 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
         .docs
         .attach
         .then_some((notice_name, notice.len()));
-    let digest = write_digest(&mut out, meta, a, (&book_name, book.len()), review, notice)?;
+    let digest = write_digest(
+        &mut out,
+        meta,
+        a,
+        (&book_name, book.len()),
+        review,
+        notice,
+        chart?,
+    )?;
+    for (twin, bytes) in twins? {
+        out.put(&twin, &bytes)?;
+    }
+    let manifest = manifest(meta, a, out.files, digest.clone())?;
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
+        path: dir.join(crate::layout::MANIFEST),
+        source: e.into(),
+    })?;
+    fsutil::create_in_new_folder(&dir.join(crate::layout::MANIFEST), &text)?;
+    Ok(digest)
+}
+
+/// The CSV twins of the analyses that have one, as (file name, bytes), in the analyses' order.
+fn csv_twins(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut twins = Vec::new();
     for q in &a.queries {
         let Some(twin) = &q.twin else { continue };
         if q.requires_previous && meta.pipeline.previous.is_none() {
@@ -353,15 +398,9 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
         }
         let cols: Vec<String> = q.columns.iter().map(|c| c.key.clone()).collect();
         let bytes = csv_twin(a.frame(&q.name)?, &cols, &dir.join(twin))?;
-        out.put(twin, &bytes)?;
+        twins.push((twin.clone(), bytes));
     }
-    let manifest = manifest(meta, a, out.files, digest.clone())?;
-    let text = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Report {
-        path: dir.join(crate::layout::MANIFEST),
-        source: e.into(),
-    })?;
-    fsutil::write_new(&dir.join(crate::layout::MANIFEST), &text)?;
-    Ok(digest)
+    Ok(twins)
 }
 
 /// The files of a run folder as they are written, each recorded for the manifest.
@@ -372,7 +411,7 @@ struct Outputs<'a> {
 
 impl Outputs<'_> {
     fn put(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        fsutil::write_new(&self.dir.join(name), bytes)?;
+        fsutil::create_in_new_folder(&self.dir.join(name), bytes)?;
         self.files.push(OutputFile {
             file: name.to_string(),
             sha256: sha256_hex(bytes),
@@ -390,6 +429,7 @@ fn write_digest(
     (book_name, book_len): (&str, usize),
     review: Option<(String, usize)>,
     notice: Option<(String, usize)>,
+    chart: std::result::Result<Vec<u8>, String>,
 ) -> Result<DigestInfo> {
     let email = &meta.pipeline.def.email;
     let limit = (email.max_attachment_mb * 1024.0 * 1024.0) as usize;
@@ -412,7 +452,13 @@ fn write_digest(
     let notice_attachment = notice
         .filter(|(_, len)| attached + len <= limit)
         .map(|(name, _)| name);
-    let chart_note = write_chart(out, a, &email.chart_fonts)?;
+    let chart_note = match chart {
+        Ok(png) => {
+            out.put("chart.png", &png)?;
+            None
+        }
+        Err(why) => Some(why),
+    };
     let d = digest::render(
         &digest::Meta {
             pipeline: meta.pipeline,
@@ -437,20 +483,23 @@ fn write_digest(
     })
 }
 
-/// The completion chart as `chart.png`; `Some(why)` when it could not be drawn.
-fn write_chart(out: &mut Outputs, a: &Analysis, fonts: &[PathBuf]) -> Result<Option<String>> {
-    let drawn = out.dir.join("chart.png");
+/// The completion chart (PNG bytes); `Err(note)` says why it could not be drawn, for the digest.
+/// plotters draws to a file: it is drawn in `dir` under a name of its own, read back and removed.
+fn draw_chart(
+    dir: &Path,
+    a: &Analysis,
+    fonts: &[PathBuf],
+) -> Result<std::result::Result<Vec<u8>, String>> {
+    let drawn = dir.join(".chart-drawing.png");
     let (names, rates, schedule) = chart_data(a)?;
     if let Err(why) = chart::completion(&drawn, &names, &rates, schedule, fonts) {
         tracing::warn!("digest chart: {why}");
         let _ = fs::remove_file(&drawn);
-        return Ok(Some(format!("图表未生成：{why}")));
+        return Ok(Err(format!("图表未生成：{why}")));
     }
-    // Drawn straight to a file by plotters: take it back and record it like every output.
     let png = fs::read(&drawn).map_err(|e| Error::io(&drawn, e))?;
     fs::remove_file(&drawn).map_err(|e| Error::io(&drawn, e))?;
-    out.put("chart.png", &png)?;
-    Ok(None)
+    Ok(Ok(png))
 }
 
 /// What a run used and made: inputs with their SHA-256, the rows used, the outputs, the

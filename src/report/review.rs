@@ -440,7 +440,7 @@ pub fn write(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<(Pa
                 path: tmp.join(crate::layout::MANIFEST),
                 source: e.into(),
             })?;
-            fsutil::write_new(&tmp.join(crate::layout::MANIFEST), &text)
+            fsutil::create_in_new_folder(&tmp.join(crate::layout::MANIFEST), &text)
         },
     )?;
     Ok((dir, memo))
