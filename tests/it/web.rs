@@ -6,6 +6,7 @@
 use crate::email::{free_port, pipeline};
 use crate::support::*;
 use base64::Engine;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -377,8 +378,22 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the session (chromedriver closes its Chromium), then stops chromedriver and
+    /// whatever of its process group is left: no browser outlives its test.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        use std::io::{Read, Write};
+        let host = self.base.trim_start_matches("http://");
+        if let Ok(mut c) = std::net::TcpStream::connect(host) {
+            let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                c,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let _ = c.read_to_end(&mut Vec::new());
+        }
+        // SAFETY: signals the process group chromedriver leads (spawned with process_group(0)).
+        unsafe { libc::kill(-(self.driver.id() as i32), libc::SIGKILL) };
         let _ = self.driver.wait();
     }
 }
@@ -455,6 +470,7 @@ impl Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
