@@ -3,7 +3,8 @@
 //!
 //! Invariant: pure — (submissions, files seen, reference data, period, as-of, the rows the last
 //! report used) in, DataFrames out; no files, no network, no clock. The SQL files are embedded
-//! at build time and run in file-name order; each result is registered under its name (the file
+//! at build time and run as if in file-name order (each as soon as the earlier files it names
+//! are done, side by side); each result is registered under its name (the file
 //! name without its number prefix and `.sql`) for the files after it.
 
 use crate::config::Pipeline;
@@ -15,17 +16,18 @@ use crate::store::{FileEntry, Outcome, meta};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use polars::prelude::*;
-use polars::sql::SQLContext;
 use std::collections::{BTreeMap, HashMap};
 
 mod alerts;
 mod frames;
 mod requirements;
+mod runner;
 
 pub use alerts::Alert;
 use alerts::{add_alerts, fill_messages, restated};
 use frames::*;
 pub use requirements::{Group, REQUIREMENTS, Requirement};
+use runner::run_all;
 
 include!(concat!(env!("OUT_DIR"), "/sql_files.rs"));
 
@@ -497,129 +499,6 @@ fn input_tables(inputs: &Inputs) -> Result<Vec<(&'static str, LazyFrame)>> {
             .lazy(),
     ));
     Ok(tables)
-}
-
-/// What each query reads of the queries before it (file order decides what a name means: a
-/// query sees the inputs, then the results of the earlier files it names — `submissions` of
-/// `15_submissions.sql` over the input of that name).
-fn reads(queries: &[Query]) -> Vec<Vec<usize>> {
-    (0..queries.len())
-        .map(|k| {
-            let read = words(queries[k].sql);
-            (0..k)
-                .filter(|&j| read.contains(queries[j].name.as_str()))
-                .collect()
-        })
-        .collect()
-}
-
-/// The queries run so far: their frames, how many results each waiting query still needs, and
-/// the first failure in file order.
-struct Ran {
-    frames: BTreeMap<String, DataFrame>,
-    waiting: Vec<usize>,
-    failed: Option<(usize, Error)>,
-}
-
-/// Runs every query as soon as what it reads is there, side by side on the current thread pool.
-/// The result is the sequential one: the same frames, and the error of the first query in file
-/// order that fails (whatever reads a failed query is not run).
-fn run_all(
-    queries: &[Query],
-    tables: &[(&'static str, LazyFrame)],
-) -> Result<BTreeMap<String, DataFrame>> {
-    let reads = reads(queries);
-    let mut readers = vec![Vec::new(); queries.len()];
-    for (k, r) in reads.iter().enumerate() {
-        for &j in r {
-            readers[j].push(k);
-        }
-    }
-    let progress = std::sync::Mutex::new(Ran {
-        frames: BTreeMap::new(),
-        waiting: reads.iter().map(Vec::len).collect(),
-        failed: None,
-    });
-    fn start<'s>(
-        s: &rayon::Scope<'s>,
-        k: usize,
-        env: &'s (
-            &'s [Query],
-            &'s [(&'static str, LazyFrame)],
-            &'s [Vec<usize>],
-            &'s [Vec<usize>],
-            &'s std::sync::Mutex<Ran>,
-        ),
-    ) {
-        s.spawn(move |s| {
-            let (queries, tables, reads, readers, progress) = *env;
-            let lock = || progress.lock().unwrap_or_else(|p| p.into_inner());
-            let earlier: Vec<(String, DataFrame)> = {
-                let p = lock();
-                reads[k]
-                    .iter()
-                    .filter_map(|&j| {
-                        let name = &queries[j].name;
-                        p.frames.get(name).map(|df| (name.clone(), df.clone()))
-                    })
-                    .collect()
-            };
-            let result = run_query(&queries[k], tables, &earlier);
-            let mut p = lock();
-            match result {
-                Ok(df) => {
-                    p.frames.insert(queries[k].name.clone(), df);
-                    for &r in &readers[k] {
-                        p.waiting[r] -= 1;
-                        if p.waiting[r] == 0 {
-                            start(s, r, env);
-                        }
-                    }
-                }
-                Err(e) => {
-                    if p.failed.as_ref().is_none_or(|(f, _)| k < *f) {
-                        p.failed = Some((k, e));
-                    }
-                }
-            }
-        });
-    }
-    let env = (queries, tables, &reads[..], &readers[..], &progress);
-    rayon::scope(|s| {
-        for k in (0..queries.len()).filter(|&k| reads[k].is_empty()) {
-            start(s, k, &env);
-        }
-    });
-    let p = progress.into_inner().unwrap_or_else(|p| p.into_inner());
-    match p.failed {
-        Some((_, e)) => Err(e),
-        None => Ok(p.frames),
-    }
-}
-
-/// Runs one query in a context of its own: the inputs, then the earlier results it names.
-fn run_query(
-    q: &Query,
-    tables: &[(&'static str, LazyFrame)],
-    earlier: &[(String, DataFrame)],
-) -> Result<DataFrame> {
-    let started = std::time::Instant::now();
-    let mut ctx = SQLContext::new();
-    for (name, lf) in tables {
-        ctx.register(name, lf.clone());
-    }
-    for (name, df) in earlier {
-        ctx.register(name, df.clone().lazy());
-    }
-    let df = ctx
-        .execute(q.sql)
-        .and_then(|lf| lf.collect())
-        .map_err(|e| Error::Analysis {
-            query: q.name.clone(),
-            source: e.into(),
-        })?;
-    tracing::debug!(query = %q.name, rows = df.height(), ms = started.elapsed().as_secs_f64() * 1e3, "analysis");
-    Ok(df)
 }
 
 /// How serious an alert is (SPEC §4). The SQL emits the code; the words and the order people
