@@ -332,11 +332,30 @@ pub fn analyze_only(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis
     })
 }
 
-/// The names a query's SQL mentions (its words), to find what it reads.
+/// The names a query's SQL mentions (its words outside `--` comments), to find what it reads:
+/// a comment saying "the same rules as the alerts" does not make a query wait for `alerts`.
 fn words(sql: &str) -> std::collections::HashSet<&str> {
-    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .collect()
+    let mut out = std::collections::HashSet::new();
+    let mut in_string = false;
+    for line in sql.lines() {
+        let mut code = line;
+        let bytes = line.as_bytes();
+        for k in 0..bytes.len() {
+            match bytes[k] {
+                b'\'' => in_string = !in_string,
+                b'-' if !in_string && bytes.get(k + 1) == Some(&b'-') => {
+                    code = &line[..k];
+                    break;
+                }
+                _ => {}
+            }
+        }
+        out.extend(
+            code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| !w.is_empty()),
+        );
+    }
+    out
 }
 
 /// The queries the wanted ones read, and what those read, back to the inputs — in order.

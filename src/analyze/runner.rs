@@ -196,6 +196,44 @@ mod tests {
     }
 
     #[test]
+    fn a_name_in_a_comment_is_not_read_and_one_in_a_string_is_kept() {
+        let read = words(
+            "-- the same rules as the alerts\nSELECT 'a -- b' AS x, c.unit FROM completion c -- funding\n",
+        );
+        assert!(read.contains("completion") && read.contains("unit") && read.contains("b"));
+        assert!(
+            !read.contains("alerts") && !read.contains("funding"),
+            "{read:?}"
+        );
+        // What each shipped query reads: `review` waits for the queries it joins, not for
+        // `alerts` (which its header only mentions).
+        let mut queries = crate::analyze::queries().unwrap();
+        queries.extend(crate::analyze::review_queries().unwrap());
+        let reads = reads(&queries);
+        let names = |k: usize| -> Vec<&str> {
+            reads[k].iter().map(|&j| queries[j].name.as_str()).collect()
+        };
+        let review = queries.iter().position(|q| q.name == "review").unwrap();
+        assert_eq!(
+            names(review),
+            ["completion", "funding", "quality", "checks", "timeliness"]
+        );
+        let alerts = queries.iter().position(|q| q.name == "alerts").unwrap();
+        assert_eq!(
+            names(alerts),
+            [
+                "used",
+                "completion",
+                "funding",
+                "quality",
+                "submissions",
+                "checks",
+                "spike"
+            ]
+        );
+    }
+
+    #[test]
     fn the_error_is_the_first_failing_query_in_file_order() {
         let queries = [
             query("slow", "SELECT SUM(n) AS t FROM submissions"),
