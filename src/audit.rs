@@ -75,13 +75,16 @@ fn file_of(data_dir: &DataDir, year: i32) -> PathBuf {
     data_dir.audit().join(format!("{year}.jsonl"))
 }
 
-/// The keys recorded in one year's file.
-fn keys_of(data_dir: &DataDir, year: i32) -> Result<HashSet<String>> {
-    Ok(lines(&file_of(data_dir, year))?
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Event>(l).ok())
-        .map(|e| e.key)
-        .collect())
+/// A line's key, read without the rest of the event (a year's record is read at every ingest:
+/// 36,000 events are 0.05 s read whole, a fraction of that for their keys). A line without a
+/// readable key (damaged by hand; `verify` names it) has none.
+fn key_of(line: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(Deserialize)]
+    struct KeyOnly<'a> {
+        #[serde(borrow)]
+        key: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_slice::<KeyOnly>(line).ok().map(|k| k.key)
 }
 
 /// A file's complete lines (a torn last line left out).
@@ -129,22 +132,33 @@ pub fn record(data_dir: &DataDir, at: Moment, events: Vec<New>) -> Result<usize>
         f.set_len(keep as u64).map_err(|e| Error::io(&path, e))?;
     }
     // Bytes, not text: a line damaged by hand must not stop the record (`verify` names it).
-    let existing: Vec<&[u8]> = bytes[..keep]
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    // This year's keys and last year's (an event recorded late, across New Year).
-    let mut known: HashSet<String> = keys_of(data_dir, year - 1)?;
-    known.extend(
-        existing
-            .iter()
-            .filter_map(|l| serde_json::from_slice::<Event>(l).ok())
-            .map(|e| e.key),
-    );
-    let mut prev = existing
-        .last()
-        .map_or(GENESIS.to_string(), |l| sha256_hex(l));
-    let mut seq = existing.len() as u64;
+    // Only the new events' keys are looked for (the year's record is read at every ingest: no
+    // set of all its keys is built).
+    let (mut prev, mut seq): (String, u64);
+    let mut known: HashSet<String> = HashSet::new();
+    {
+        let wanted: HashSet<&str> = events.iter().map(|e| e.key.as_str()).collect();
+        let mut look = |line: &[u8]| {
+            if let Some(k) = key_of(line).filter(|k| wanted.contains(k.as_ref())) {
+                known.insert(k.into_owned());
+            }
+        };
+        for line in lines(&file_of(data_dir, year - 1))? {
+            // Last year's too: an event recorded late, across New Year.
+            look(line.as_bytes());
+        }
+        let mut last: Option<&[u8]> = None;
+        let mut count = 0u64;
+        for line in bytes[..keep]
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+        {
+            look(line);
+            last = Some(line);
+            count += 1;
+        }
+        (prev, seq) = (last.map_or(GENESIS.to_string(), sha256_hex), count);
+    }
     let mut out = String::new();
     let mut n = 0;
     for e in events {
@@ -332,5 +346,27 @@ mod tests {
             verify(&d, 2025).unwrap(),
             Verified::Broken { line: 2, .. }
         ));
+    }
+
+    #[test]
+    fn a_key_of_last_year_or_twice_in_one_call_is_recorded_once_and_the_chain_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DataDir::new(dir.path());
+        let dec = Moment(crate::period::parse_instant("2025-12-31 23:00").unwrap());
+        let jan = Moment(crate::period::parse_instant("2026-01-01 01:00").unwrap());
+        assert_eq!(record(&d, dec, vec![new("a")]).unwrap(), 1);
+        // "a" is in last year's file; "b" comes twice in one call.
+        assert_eq!(
+            record(&d, jan, vec![new("a"), new("b"), new("b"), new("c")]).unwrap(),
+            2
+        );
+        assert_eq!(record(&d, jan, vec![new("c"), new("d")]).unwrap(), 1);
+        assert_eq!(verify(&d, 2026).unwrap(), Verified::Whole(3));
+        let keys: Vec<String> = events(&d, 2026)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(keys, ["b", "c", "d"]);
     }
 }
