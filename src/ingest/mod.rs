@@ -126,11 +126,13 @@ pub fn ingest_with(
         for dir in [&archive, &quarantine] {
             fsutil::sweep_temp_files(dir, 3);
         }
-        let _ = fs::remove_file(data_dir.batch_marker());
+        // The record (audit.rs) of the newest batch, if a crash came between its commit and
+        // its record (or its record failed): recorded once (the record skips what it has).
+        // Without a marker the last batch is on the record, and the record is not read.
+        if record_batch(data_dir, &Store::open(data_dir), None, now)? {
+            let _ = fs::remove_file(data_dir.batch_marker());
+        }
     }
-    // The record (audit.rs) of the newest batch, if a crash came between its commit and its
-    // record; recorded once (the record skips what it has).
-    record_batch(data_dir, &Store::open(data_dir), None, now)?;
     let (mut found, mut left) = scan(&inbox)?;
     for f in &mut found {
         f.note = arrival::read(data_dir, &f.name);
@@ -276,8 +278,10 @@ fn take_batch(
         .collect();
     store.commit(b.number, &decided.entries, &rows)?;
     crate::faults::point("committed", data_dir)?;
-    record_batch(data_dir, store, Some(&decided.entries), b.now)?;
-    fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
+    // A record that fails leaves the marker: the next ingest records the batch first.
+    if record_batch(data_dir, store, Some(&decided.entries), b.now)? {
+        fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
+    }
     let accepted = decided
         .entries
         .iter()
@@ -641,19 +645,21 @@ fn note_of(r: &Read) -> Option<&arrival::Arrival> {
 }
 
 /// Records a batch's files in the record (工作台账): `entries`, or else the store's newest batch.
+/// `false` when the record could not be written (logged): the ingest goes on, and the batch's
+/// marker stays so that the next ingest records it first.
 fn record_batch(
     data_dir: &DataDir,
     store: &Store,
     entries: Option<&[FileEntry]>,
     now: DateTime<Tz>,
-) -> Result<()> {
+) -> Result<bool> {
     let owned;
     let entries = match entries {
         Some(e) => e,
         None => {
             let newest = store.generation()?;
             if newest == 0 {
-                return Ok(());
+                return Ok(true);
             }
             owned = store.batch_files(newest)?;
             &owned
@@ -698,6 +704,11 @@ fn record_batch(
             }
         })
         .collect();
-    crate::audit::record_or_log(data_dir, now.into(), events);
-    Ok(())
+    match crate::audit::record(data_dir, now.into(), events) {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            tracing::error!(error = %e, "audit: the batch is not on the record yet; the next ingest records it");
+            Ok(false)
+        }
+    }
 }
