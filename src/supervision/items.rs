@@ -81,6 +81,14 @@ pub struct Item<'a> {
 }
 
 /// An item's opening, answer or closing as the record says it.
+/// One step of an item: on its ledger, then on the record (a kill between the two is mended by
+/// the record's catch-up from the ledger).
+fn take_step(data_dir: &DataDir, r: &ItemRecord) -> Result<()> {
+    items(data_dir).append(r)?;
+    crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
+    on_record(data_dir, r.at, item_event(r))
+}
+
 pub(super) fn item_event(r: &ItemRecord) -> crate::audit::New {
     let (kind, key, what) = if r.answer {
         (
@@ -143,9 +151,7 @@ pub fn supervise(
             close: true,
             answer: false,
         };
-        items(data_dir).append(&r)?;
-        crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
-        on_record(data_dir, r.at, item_event(&r))?;
+        take_step(data_dir, &r)?;
         return Ok((
             format!("督办事项 {id}（{}）已办结。", name(&open.unit)),
             None,
@@ -185,9 +191,7 @@ pub fn supervise(
         close: false,
         answer: false,
     };
-    items(data_dir).append(&r)?;
-    crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
-    on_record(data_dir, r.at, item_event(&r))?;
+    take_step(data_dir, &r)?;
     let notice = item_notice(data_dir, pipeline, &r, now)?;
     Ok((
         format!(
@@ -304,9 +308,7 @@ pub fn answer_item(
         close: false,
         answer: true,
     };
-    items(data_dir).append(&r)?;
-    crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
-    on_record(data_dir, r.at, item_event(&r))?;
+    take_step(data_dir, &r)?;
     Ok(said)
 }
 
