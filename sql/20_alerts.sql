@@ -142,8 +142,10 @@ alerts AS (
 
   UNION ALL
   -- Soft checks: this month's (explained or not) and earlier months' still unexplained.
+  -- (the detail's two amounts ride as figure and threshold to be filled in, then are cleared:
+  -- they are not a rule's figure and threshold)
   SELECT 'soft_check' AS rule, 'info' AS severity, k.unit_code, k.unit_name,
-         CAST(NULL AS DOUBLE) AS figure, CAST(NULL AS DOUBLE) AS threshold,
+         k.figure, k.threshold,
          CONCAT(CAST(k.month_num AS VARCHAR), '月：', k.check_text, '（', k.detail, '）',
                 CASE WHEN k.explained THEN CONCAT('；已说明：', k.note) ELSE '；待说明' END) AS message
   FROM checks k CROSS JOIN params p

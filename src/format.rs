@@ -1,8 +1,11 @@
 //! How figures are shown to people: rounded half away from zero (四舍五入), percentages with
-//! two decimals, money in 元 with thousands separators, "—" where a figure is undefined.
+//! two decimals, money in 元 with two decimals, per-100k with two decimals, counts as integers,
+//! "—" where a figure is undefined. In prose (公文 sentences, alert messages, digests, pages) no
+//! thousands separators (GB/T 15835-2011 for non-technical text: `33567.77元`, `6064件`); in the
+//! cells of tables and workbooks with them (`int`, `yuan_cell`, `grouped`).
 //!
 //! Invariant: pure; the only place that rounds for presentation (exported fractions are never
-//! rounded).
+//! rounded); no float reaches a text except through here (test `no_float_reaches_a_text`).
 
 /// Rounds half away from zero to `decimals` places. The tiny nudge absorbs binary noise such as
 /// 52.305 being stored as 52.30499999…, which a person reading the decimal expects to round up.
@@ -42,15 +45,29 @@ pub fn pp(x: Option<f64>) -> String {
     })
 }
 
-/// `1234.5` → `1,234.50元`.
+/// Money in prose: `1234.5` → `1234.50元` (no separators).
 pub fn yuan(x: Option<f64>) -> String {
-    finite(x).map_or(DASH.into(), |v| {
-        format!("{}元", grouped(round_half_away(v, 2), 2))
-    })
+    finite(x).map_or(DASH.into(), |v| format!("{:.2}元", round_half_away(v, 2)))
 }
 
+/// Money in a table's cell: `1234.5` → `1,234.50`.
+pub fn yuan_cell(x: Option<f64>) -> String {
+    finite(x).map_or(DASH.into(), |v| grouped(round_half_away(v, 2), 2))
+}
+
+/// A count in a table's cell: `6064` → `6,064`.
 pub fn int(x: Option<f64>) -> String {
     finite(x).map_or(DASH.into(), |v| grouped(round_half_away(v, 0), 0))
+}
+
+/// A count in prose: `6064` → `6064`.
+pub fn count(x: Option<f64>) -> String {
+    finite(x).map_or(DASH.into(), |v| format!("{:.0}", round_half_away(v, 0)))
+}
+
+/// Two decimals as they are (per-100k figures): `66.6` → `66.60`.
+pub fn dec2(x: Option<f64>) -> String {
+    finite(x).map_or(DASH.into(), |v| format!("{:.2}", round_half_away(v, 2)))
 }
 
 /// Two decimals, trailing zeros dropped: `12.5` → `12.5`, `12.0` → `12`.
@@ -59,6 +76,26 @@ pub fn num(x: Option<f64>) -> String {
         let s = format!("{:.2}", round_half_away(v, 2));
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     })
+}
+
+/// Months as the bureau writes a list of them: `[1,2,3,5,7,8]` → `1—3、5、7—8` (a run of two is
+/// written with the dash too: `7—8`).
+pub fn months_zh(months: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut k = 0;
+    while k < months.len() {
+        let mut j = k;
+        while j + 1 < months.len() && months[j + 1] == months[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == k {
+            months[k].to_string()
+        } else {
+            format!("{}—{}", months[k], months[j])
+        });
+        k = j + 1;
+    }
+    parts.join("、")
 }
 
 fn finite(x: Option<f64>) -> Option<f64> {
@@ -92,7 +129,8 @@ pub fn grouped(v: f64, decimals: usize) -> String {
     out
 }
 
-/// Fills `{figure:FMT}` and `{threshold:FMT}` in an alert message template.
+/// Fills `{figure:FMT}` and `{threshold:FMT}` in a message template (prose: counts and money
+/// without separators).
 pub fn fill(template: &str, figure: Option<f64>, threshold: Option<f64>) -> String {
     let mut out = template.to_string();
     for (name, value) in [("figure", figure), ("threshold", threshold)] {
@@ -101,8 +139,9 @@ pub fn fill(template: &str, figure: Option<f64>, threshold: Option<f64>) -> Stri
             ("pct0", pct0),
             ("pp", pp),
             ("yuan", yuan),
-            ("int", int),
+            ("int", count),
             ("num", num),
+            ("dec2", dec2),
         ] {
             let key = format!("{{{name}:{fmt}}}");
             if out.contains(&key) {
@@ -175,7 +214,13 @@ mod tests {
         assert_eq!(pct(None), "—");
         assert_eq!(pct(Some(f64::INFINITY)), "—");
         assert_eq!(pp(Some(-0.052)), "5.20个百分点");
-        assert_eq!(yuan(Some(1234567.5)), "1,234,567.50元");
+        assert_eq!(yuan(Some(1234567.5)), "1234567.50元");
+        assert_eq!(yuan_cell(Some(1234567.5)), "1,234,567.50");
+        assert_eq!(yuan(Some(0.1 + 0.2)), "0.30元");
+        assert_eq!(yuan(Some(33567.770000000004)), "33567.77元");
+        assert_eq!(count(Some(6064.0)), "6064");
+        assert_eq!(months_zh(&[1, 2, 3, 5, 7, 8]), "1—3、5、7—8");
+        assert_eq!(months_zh(&[4]), "4");
         assert_eq!(int(Some(6064.0)), "6,064");
         assert_eq!(num(Some(12.5)), "12.5");
         assert_eq!(num(Some(12.0)), "12");

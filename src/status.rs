@@ -16,11 +16,11 @@ pub struct UnitStatus {
     pub name: String,
     /// The version in force, if any: (version, how many versions, arrived_at, source file).
     pub latest: Option<Latest>,
-    /// Soft checks of months up to the period still waiting for a 说明 (待说明):
-    /// `7月 本月满意度低于90%（满意 7 人，回访 8 人）`.
+    /// Soft checks of months up to the period still waiting for a 说明 (待说明), one per rule
+    /// failing (`analyze::Unexplained`): `7月本月满意度低于90%（满意7人，回访8人）`.
     pub pending: Vec<String>,
-    /// The month of each of `pending`, in the same order.
-    pub pending_months: Vec<u32>,
+    /// The months of each of `pending`, in the same order.
+    pub pending_months: Vec<Vec<u32>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +66,7 @@ pub fn unit_status_of(
         files,
         period,
         now,
-        &["submissions", "checks"],
+        &["submissions", "checks", "funding", "quality"],
     )?;
     units_of(&a)
 }
@@ -186,7 +186,7 @@ fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
             pending_months: pending
                 .iter()
                 .filter(|u| Some(&u.unit_code) == codes[k].as_ref())
-                .map(|u| u.month)
+                .map(|u| u.months.clone())
                 .collect(),
             code: codes[k].clone().unwrap_or_default(),
             name: names[k].clone().unwrap_or_default(),

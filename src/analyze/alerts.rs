@@ -78,7 +78,8 @@ pub(super) fn restated(inputs: &Inputs, analysis: &Analysis) -> Result<Vec<Alert
             let (x, y) = (col.get(a).map_err(err)?, col.get(b).map_err(err)?);
             if x != y {
                 let show = |v: &AnyValue| match v {
-                    AnyValue::Float64(f) if field.kind == Kind::Money => format::grouped(*f, 2),
+                    AnyValue::Float64(f) if field.kind == Kind::Money => format::yuan(Some(*f)),
+                    AnyValue::Float64(f) => format::num(Some(*f)),
                     AnyValue::Null => format::DASH.to_string(),
                     other => other.to_string(),
                 };
@@ -146,9 +147,35 @@ pub(super) fn add_alerts(alerts: DataFrame, extra: &[Alert]) -> PolarsResult<Dat
     )
 }
 
-pub(super) fn fill_messages(mut alerts: DataFrame) -> PolarsResult<DataFrame> {
+pub(super) fn fill_messages(alerts: DataFrame) -> PolarsResult<DataFrame> {
+    let mut alerts = fill_text(alerts, "message")?;
+    // A soft check's two amounts rode in figure and threshold to fill its words; they are not a
+    // rule's figure and threshold, so the sheet leaves those cells empty.
+    let soft: Vec<bool> = alerts
+        .column("rule")?
+        .str()?
+        .iter()
+        .map(|r| r == Some("soft_check"))
+        .collect();
+    for col in ["figure", "threshold"] {
+        let v: Vec<Option<f64>> = alerts
+            .column(col)?
+            .cast(&DataType::Float64)?
+            .f64()?
+            .iter()
+            .zip(&soft)
+            .map(|(v, &s)| if s { None } else { v })
+            .collect();
+        alerts.with_column(Column::new(col.into(), v))?;
+    }
+    Ok(alerts)
+}
+
+/// Fills `{figure:FMT}` and `{threshold:FMT}` in a text column from the row's `figure` and
+/// `threshold` (format.rs: the one place figures become text).
+pub(super) fn fill_text(mut alerts: DataFrame, text: &str) -> PolarsResult<DataFrame> {
     let templates: Vec<Option<String>> = alerts
-        .column("message")?
+        .column(text)?
         .str()?
         .iter()
         .map(|v| v.map(str::to_string))
@@ -170,6 +197,6 @@ pub(super) fn fill_messages(mut alerts: DataFrame) -> PolarsResult<DataFrame> {
         .zip(figure.iter().zip(&threshold))
         .map(|(t, (f, th))| format::fill(t.as_deref().unwrap_or(""), *f, *th))
         .collect();
-    alerts.with_column(Column::new("message".into(), filled))?;
+    alerts.with_column(Column::new(text.into(), filled))?;
     Ok(alerts)
 }

@@ -201,6 +201,8 @@ pub struct UsedRow {
 pub struct Analysis {
     pub frames: BTreeMap<String, DataFrame>,
     pub queries: Vec<Query>,
+    /// The month the analyses judge.
+    pub period: Period,
 }
 
 impl Analysis {
@@ -250,19 +252,24 @@ impl Analysis {
     }
 }
 
-/// A soft check still waiting for the county's 说明 (sql/17_checks.sql).
+/// A soft check still waiting for the county's 说明 (sql/17_checks.sql): one rule failing for one
+/// unit, with every month it failed in — one problem, one sentence (issue 31).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unexplained {
     pub unit_code: String,
     pub unit_name: String,
-    /// `7月 本月满意度低于90%（满意 7 人，回访 8 人）`.
+    pub check_id: String,
+    /// `7月本月满意度低于90%（满意7人，回访8人）`, or for several months
+    /// `1—12月（共12个月）办案补贴及直接费用占业务经费支出不足70%，1—12月累计66.17%`.
     pub text: String,
-    /// The month it is about (1 to 12).
-    pub month: u32,
+    /// The months it is about (1 to 12), ascending.
+    pub months: Vec<u32>,
 }
 
 impl Analysis {
-    /// Every soft check of months 1..m not yet explained, in plan and month order.
+    /// Every soft check of months 1..m not yet explained, grouped per unit and rule, in plan
+    /// order and the order of the rule's first month. The figure of the year so far comes from
+    /// the same analyses the workbook shows (`funding`, `quality`) where they were run.
     pub fn unexplained_checks(&self) -> Result<Vec<Unexplained>> {
         let df = self.frame("checks")?;
         let err = |e: PolarsError| Error::Analysis {
@@ -277,7 +284,7 @@ impl Analysis {
                 .collect())
         };
         let (codes, names, months) = (text("unit_code")?, text("unit_name")?, text("month_num")?);
-        let (checks, details) = (text("check_text")?, text("detail")?);
+        let (ids, checks, details) = (text("check_id")?, text("check_text")?, text("detail")?);
         let explained: Vec<bool> = df
             .column("explained")
             .and_then(|c| {
@@ -285,15 +292,73 @@ impl Analysis {
                     .map(|b| b.iter().map(|v| v.unwrap_or(false)).collect())
             })
             .map_err(err)?;
-        Ok((0..df.height())
-            .filter(|&k| !explained[k])
-            .map(|k| Unexplained {
+        let mut groups: Vec<(usize, Vec<u32>)> = Vec::new();
+        for k in (0..df.height()).filter(|&k| !explained[k]) {
+            let m: u32 = months[k].parse().unwrap_or(0);
+            match groups
+                .iter_mut()
+                .find(|(first, _)| codes[*first] == codes[k] && ids[*first] == ids[k])
+            {
+                Some((_, ms)) => ms.push(m),
+                None => groups.push((k, vec![m])),
+            }
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        for (k, mut ms) in groups {
+            ms.sort_unstable();
+            ms.dedup();
+            let text = if ms.len() == 1 {
+                format!("{}月{}（{}）", ms[0], checks[k], details[k])
+            } else {
+                let words = checks[k].strip_prefix("本月").unwrap_or(&checks[k]);
+                let mut t = format!(
+                    "{}月（共{}个月）{words}",
+                    crate::format::months_zh(&ms),
+                    ms.len()
+                );
+                if let Some((label, figure)) = self.year_figure(&ids[k], &codes[k])? {
+                    let upto = self.period.month();
+                    let span = if upto == 12 {
+                        "全年".to_string()
+                    } else {
+                        format!("1—{upto}月累计")
+                    };
+                    t.push_str(&format!("，{span}{label}{figure}"));
+                }
+                t
+            };
+            out.push(Unexplained {
                 unit_code: codes[k].clone(),
                 unit_name: names[k].clone(),
-                text: format!("{}月 {}（{}）", months[k], checks[k], details[k]),
-                month: months[k].parse().unwrap_or(0),
-            })
-            .collect())
+                check_id: ids[k].clone(),
+                text,
+                months: ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The year-so-far figure a soft check's months add up to, where an analysis shows one.
+    fn year_figure(&self, check_id: &str, unit_code: &str) -> Result<Option<(&'static str, String)>> {
+        let (query, col, label) = match check_id {
+            "case_share_month" => ("funding", "case_share", "占比"),
+            "satisfaction_month" => ("quality", "satisfaction_rate", "满意度"),
+            _ => return Ok(None),
+        };
+        let Some(df) = self.frames.get(query) else {
+            return Ok(None);
+        };
+        let err = |e: PolarsError| Error::Analysis {
+            query: query.into(),
+            source: e.into(),
+        };
+        let codes = crate::frame::strings(df, "unit_code").map_err(err)?;
+        let values = crate::frame::floats(df, col).map_err(err)?;
+        Ok(codes
+            .iter()
+            .position(|c| c.as_deref() == Some(unit_code))
+            .and_then(|k| values[k])
+            .map(|v| (label, crate::format::pct(Some(v)))))
     }
 }
 
@@ -407,8 +472,16 @@ fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
         }
     };
     let tables = input_tables(inputs)?;
-    let frames = run_all(&queries, &tables)?;
-    let mut analysis = Analysis { frames, queries };
+    let mut frames = run_all(&queries, &tables)?;
+    if let Some(checks) = frames.remove("checks") {
+        let checks = alerts::fill_text(checks, "detail").map_err(err("checks"))?;
+        frames.insert("checks".into(), checks);
+    }
+    let mut analysis = Analysis {
+        frames,
+        queries,
+        period: inputs.period,
+    };
     if wanted.is_some() {
         return Ok(analysis);
     }

@@ -173,7 +173,7 @@ pub fn blocks(
         case_share => format::pct(total("funding", "case_share")?),
         missing => (0..subs_names.len()).filter(|&k| reported[k] != "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
         late => (0..subs_names.len()).filter(|&k| late[k] == "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
-        pending => a.unexplained_checks()?.into_iter().map(|u| format!("{}{}", u.unit_name, u.text.replacen(' ', "", 1))).collect::<Vec<_>>(),
+        pending => a.unexplained_checks()?.into_iter().map(|u| format!("{}{}", u.unit_name, u.text)).collect::<Vec<_>>(),
         as_of => date_zh(as_of),
         deadline_day => pipeline.def.submission.deadline_day,
     };

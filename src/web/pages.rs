@@ -700,8 +700,8 @@ fn to_explain(
     s.pending
         .iter()
         .zip(&s.pending_months)
-        .filter_map(|(text, &m)| {
-            let p = Period::new(year, m)?;
+        .filter_map(|(text, months)| {
+            let p = Period::new(year, *months.first()?)?;
             Some(ToExplain {
                 text: text.clone(),
                 template_href: format!("{base}/template?period={p}"),

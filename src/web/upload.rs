@@ -427,7 +427,7 @@ pub(super) fn upload_result(
         && let Some(s) = b.units.iter().find(|s| s.code == code)
     {
         for (text, m) in s.pending.iter().zip(&s.pending_months) {
-            if months.contains(m) {
+            if m.iter().any(|m| months.contains(m)) {
                 pending.push(format!("待说明：{text}——请在说明栏写明原因后重新报送该月"));
             }
         }
