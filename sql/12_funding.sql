@@ -58,10 +58,12 @@ SELECT r.ord, r.unit_code, r.unit_name, r.budget, r.budget_derived,
                  CASE WHEN 10000 * r.spend_case_fen < p.case_share_min_bp * r.spend_fen THEN 'critical' ELSE 'ok' END
             WHEN CAST(r.spend_case_fen AS DOUBLE) / r.spend_fen < p.case_share_min THEN 'critical'
             ELSE 'ok' END AS case_share_band,
-       -- The one home of the arrival rule: received/budget < m/12 ⇔ 12·received < m·budget
-       -- (a warning during the year; at m = 12 the plan's 100%, critical).
+       -- The one home of the arrival rule: received/budget < c/12 ⇔ 12·received < c·budget,
+       -- c the last of `[funding] arrival_checkpoints` passed (财政 transfers by the quarter;
+       -- none is judged before the first, between two the last one's schedule holds); a
+       -- warning during the year; at m = 12 the plan's 100%, critical.
        CASE WHEN r.budget_fen = 0 THEN NULL
-            WHEN 12 * r.received_fen < p.month * r.budget_fen THEN
+            WHEN 12 * r.received_fen < p.arrival_month * r.budget_fen THEN
                  CASE WHEN p.month = 12 THEN 'critical' ELSE 'warning' END
             ELSE 'ok' END AS arrival_band,
        -- The plan's 100% spent, a year-end rule (none before December, none when nothing arrived:

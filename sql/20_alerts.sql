@@ -17,6 +17,13 @@ units_only AS (SELECT * FROM completion WHERE unit_code <> 'total'),
 fund AS (SELECT * FROM funding WHERE unit_code <> 'total'),
 qual AS (SELECT * FROM quality WHERE unit_code <> 'total'),
 -- The county's 说明 of the report's month, per unit.
+-- The newest accepted version of each unit's month that had arrived by the as-of time: a
+-- rejected file of one unit and one month that such a version came after is corrected, no alert.
+corrected AS (
+  SELECT unit_code, period, MAX(arrived_at) AS last_accepted
+  FROM arrived
+  GROUP BY unit_code, period
+),
 month_notes AS (
   SELECT r.unit_code, TRIM(r.note) AS note
   FROM used r CROSS JOIN params p
@@ -51,7 +58,9 @@ alerts AS (
   FROM rejections rj
   CROSS JOIN params p
   LEFT JOIN units u ON u.unit_code = rj.unit_codes
+  LEFT JOIN corrected c ON c.unit_code = rj.unit_codes AND c.period = rj.periods
   WHERE rj.arrived_at > p.rejected_after AND rj.arrived_at <= p.as_of
+    AND (c.last_accepted IS NULL OR c.last_accepted < rj.arrived_at)
 
   UNION ALL
   SELECT 'behind_schedule' AS rule,
@@ -102,9 +111,10 @@ alerts AS (
   -- The money rules are decided in 12_funding.sql (the bands), exactly, in whole 分.
   SELECT 'arrival' AS rule, f.arrival_band AS severity,
          f.unit_code, f.unit_name, f.arrival_rate AS figure,
-         CASE WHEN p.month = 12 THEN 1.0 ELSE CAST(p.month AS DOUBLE) / 12 END AS threshold,
-         CASE WHEN p.month = 12 THEN '年度要求未达到：资金到位率未达{threshold:pct0}（全年 {figure:pct}）'
-              ELSE '资金到位率 {figure:pct}，低于序时进度 {threshold:pct}' END AS message
+         CAST(p.arrival_month AS DOUBLE) / 12 AS threshold,
+         CASE WHEN p.month = 12 THEN '年度要求未达到：资金到位率未达{threshold:pct0}（全年{figure:pct}）'
+              ELSE CONCAT('资金到位率{figure:pct}，低于', CAST(p.arrival_month AS VARCHAR),
+                          '月底应到位进度{threshold:pct}') END AS message
   FROM fund f CROSS JOIN params p
   WHERE f.arrival_band IN ('warning', 'critical')
 

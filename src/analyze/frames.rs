@@ -42,6 +42,8 @@ pub fn params_frame(
         "deadline" => [period::instant_text(&deadline)],
         "deadline_zh" => [period::deadline_zh(&deadline)],
         "per_case_standard" => [pipeline.def.funding.per_case_standard],
+        // 到位率 is judged against the schedule of the last checkpoint passed (0: none yet).
+        "arrival_month" => [i64::from(pipeline.def.funding.arrival_month(period.month()))],
         "behind_warning" => [a.behind_schedule_warning_pp / 100.0],
         "behind_critical" => [a.behind_schedule_critical_pp / 100.0],
         "case_share_min" => [a.case_share_min],
@@ -111,6 +113,7 @@ pub fn rejections_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
         "outcome" => r.iter().map(|f| f.outcome.as_str()).collect::<Vec<_>>(),
         "rows_rejected" => r.iter().map(|f| f.rows_rejected).collect::<Vec<_>>(),
         "unit_codes" => r.iter().map(|f| f.unit_codes.clone()).collect::<Vec<_>>(),
+        "periods" => r.iter().map(|f| f.periods.clone()).collect::<Vec<_>>(),
         "first_problem" => r.iter().map(|f| {
             // Drop the file name that starts each line: the message names the file already.
             let line = f.problems.lines().next().unwrap_or("");

@@ -222,6 +222,7 @@ mod tests {
         assert_eq!(
             names(alerts),
             [
+                "arrived",
                 "used",
                 "completion",
                 "funding",

@@ -194,6 +194,12 @@ pub(super) fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
             def.funding.per_case_standard
         ));
     }
+    let cps = &def.funding.arrival_checkpoints;
+    if cps.iter().any(|&m| !(1..=12).contains(&m)) {
+        problems.push(format!(
+            "funding.arrival_checkpoints {cps:?}: months 1 to 12 (default [3, 6, 9, 12])"
+        ));
+    }
     let a = &def.alerts;
     if !(a.behind_schedule_warning_pp > 0.0
         && a.behind_schedule_critical_pp > a.behind_schedule_warning_pp

@@ -82,13 +82,22 @@ impl Default for ReviewSettings {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(default)]
 pub struct DocsSettings {
-    /// Attach the 工作通报 to the digest (within `email.max_attachment_mb`).
+    /// Attach the 工作通报 (and in December the 考核验收报告) to the digest (within
+    /// `email.max_attachment_mb`).
     pub attach: bool,
+    /// 主送 of the 考核验收报告: to whom the bureau reports the year.
+    pub acceptance_to: String,
+    /// 发文机关 of the 考核验收报告 (its 署名); empty: `[pipeline] office`.
+    pub issuer: String,
 }
 
 impl Default for DocsSettings {
     fn default() -> Self {
-        DocsSettings { attach: true }
+        DocsSettings {
+            attach: true,
+            acceptance_to: "六安市人民政府".into(),
+            issuer: String::new(),
+        }
     }
 }
 
@@ -553,6 +562,30 @@ impl Default for Limits {
 pub struct Funding {
     /// 元 per case: the plan's 2024 案均 figure; the budget of a unit without one is target × this.
     pub per_case_standard: f64,
+    /// The months at whose end 到位率 is judged (财政 transfers funds by the quarter): between
+    /// two, a unit is judged against the last one passed (m/12 of it), before the first not at
+    /// all. 12 is always judged (the plan's 100%).
+    #[serde(default = "default_arrival_checkpoints")]
+    pub arrival_checkpoints: Vec<u32>,
+}
+
+fn default_arrival_checkpoints() -> Vec<u32> {
+    vec![3, 6, 9, 12]
+}
+
+impl Funding {
+    /// The month whose schedule 到位率 is judged against in month `m` (0: not judged yet).
+    pub fn arrival_month(&self, m: u32) -> u32 {
+        if m == 12 {
+            return 12;
+        }
+        self.arrival_checkpoints
+            .iter()
+            .copied()
+            .filter(|&c| c <= m)
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]

@@ -201,7 +201,12 @@ pub fn digest(
         {
             mixed = mixed.singlepart(office_part(name, XLSX, read(name)?).map_err(bad)?);
         }
-        if let Some(name) = &m.digest.notice_attachment {
+        for name in m
+            .digest
+            .notice_attachment
+            .iter()
+            .chain(&m.digest.acceptance_attachment)
+        {
             mixed = mixed.singlepart(office_part(name, DOCX, read(name)?).map_err(bad)?);
         }
     }

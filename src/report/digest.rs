@@ -42,7 +42,7 @@ pub struct Digest {
 
 #[derive(Serialize)]
 struct Headline {
-    label: &'static str,
+    label: String,
     value: String,
     colour: String,
     note: String,
@@ -122,7 +122,8 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         .count();
     let alerts = severities.len() - notes;
     let headline = headline(meta, a)?;
-    let units = unit_lines(a)?;
+    let year_end = meta.period.month() == 12;
+    let units = unit_lines(a, year_end)?;
     let groups = alert_groups(a)?;
     let missing: Vec<String> = units
         .iter()
@@ -152,6 +153,8 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         units => minijinja::Value::from(minijinja::value::Serde(&units)),
         groups => minijinja::Value::from(minijinja::value::Serde(&groups)),
         alert_count => alerts,
+        year_end,
+        gap_header => if year_end { "与年度目标" } else { "与序时" },
         verdict,
         review_book => meta.review_book.clone(),
         info_count => notes,
@@ -210,9 +213,20 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
     };
     let completion = last(nums(a, "completion", "completion_rate")?);
     let schedule = last(nums(a, "completion", "schedule_rate")?);
-    let per100k = last(nums(a, "per100k", "per100k_annualized")?);
+    // The headline indicator on the basis the 通报 gives it: so far (截至m月累计), with the
+    // annualised figure and the plan's target beside it.
+    let per100k = last(nums(a, "per100k", "per100k_ytd")?);
+    let per100k_annual = last(nums(a, "per100k", "per100k_annualized")?);
     let case_share = last(nums(a, "funding", "case_share")?);
-    let alerts = a.frame("alerts")?.height();
+    // The card counts what the subject counts: 预警 (严重 and 警告), 提示 apart in its note.
+    let severities = texts(a, "alerts", "severity")?;
+    let infos = severities
+        .iter()
+        .filter(|s| s.as_str() == Severity::Info.code())
+        .count();
+    let alerts = severities.len() - infos;
+    let year_end = meta.period.month() == 12;
+    let per100k_target = last(nums(a, "per100k", "per100k_target")?);
     let plain = |label, value| Headline {
         label,
         value,
@@ -221,18 +235,43 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
     };
     Ok(vec![
         Headline {
-            label: "累计完成率",
+            label: "累计完成率".to_string(),
             value: format::pct(completion),
             colour: band_colour(&band("completion", "schedule_gap_band")?).0,
-            note: format!("序时进度 {}", format::pct(schedule)),
+            note: if year_end {
+                "年度目标 100%".to_string()
+            } else {
+                format!("序时进度 {}", format::pct(schedule))
+            },
         },
         Headline {
             note: if per100k.is_none() {
                 "部分单位人口数据缺失".into()
+            } else if year_end {
+                format!(
+                    "件/10万人，年度目标{}，{}",
+                    format::dec2(per100k_target),
+                    if per100k.zip(per100k_target).is_some_and(|(v, t)| {
+                        format::round_half_away(v, 2) >= format::round_half_away(t, 2)
+                    }) {
+                        "已达到"
+                    } else {
+                        "未达到"
+                    }
+                )
             } else {
-                "件/10万人".into()
+                format!(
+                    "件/10万人，按全年折算{}，年度目标{}",
+                    format::dec2(per100k_annual),
+                    format::dec2(per100k_target)
+                )
             },
-            ..plain("每10万人供给量（年化）", format::num(per100k))
+            label: if year_end {
+                "每10万人供给量（全年）".to_string()
+            } else {
+                format!("每10万人供给量（截至{}月累计）", meta.period.month())
+            },
+            ..plain(String::new(), format::dec2(per100k))
         },
         Headline {
             colour: if alerts > 0 {
@@ -241,23 +280,28 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
                 palette::OK_TEXT
             }
             .css(),
-            ..plain("预警", format!("{alerts} 条"))
+            note: if infos > 0 {
+                format!("另有提示{infos}条")
+            } else {
+                String::new()
+            },
+            ..plain("预警".to_string(), format!("{alerts}条"))
         },
         plain(
-            "资金到位率",
+            "资金到位率".to_string(),
             format::pct(last(nums(a, "funding", "arrival_rate")?)),
         ),
         plain(
-            "业务经费支出率",
+            "业务经费支出率".to_string(),
             format::pct(last(nums(a, "funding", "expenditure_rate")?)),
         ),
         Headline {
-            label: "办案补贴占比",
+            label: "办案补贴占比".to_string(),
             value: format::pct(case_share),
             colour: band_colour(&band("funding", "case_share_band")?).0,
             note: format!(
-                "要求≥{}",
-                format::pct(Some(meta.pipeline.def.alerts.case_share_min))
+                "要求不低于{}",
+                format::pct0(Some(meta.pipeline.def.alerts.case_share_min))
             ),
         },
     ])
@@ -265,7 +309,7 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
 
 /// One line per unit and 合计: cases, target, completion, the gap (coloured by its band),
 /// reported or not.
-fn unit_lines(a: &Analysis) -> Result<Vec<UnitLine>> {
+fn unit_lines(a: &Analysis, year_end: bool) -> Result<Vec<UnitLine>> {
     let names = texts(a, "completion", "unit_name")?;
     let codes = texts(a, "completion", "unit_code")?;
     let bands = texts(a, "completion", "schedule_gap_band")?;
@@ -284,9 +328,17 @@ fn unit_lines(a: &Analysis) -> Result<Vec<UnitLine>> {
                 ytd: format::int(ytd[k]),
                 target: format::int(target[k]),
                 rate: format::pct(rate[k]),
-                gap: gap[k].map_or(format::DASH.into(), |g| {
-                    format!("{}{}", if g < 0.0 { "−" } else { "+" }, format::pp(Some(g)))
-                }),
+                gap: if year_end {
+                    match (target[k], ytd[k]) {
+                        (Some(t), Some(y)) if y < t => format!("差{}件", format::count(Some(t - y))),
+                        (Some(_), Some(_)) => "已完成".to_string(),
+                        _ => format::DASH.into(),
+                    }
+                } else {
+                    gap[k].map_or(format::DASH.into(), |g| {
+                        format!("{}{}", if g < 0.0 { "−" } else { "+" }, format::pp(Some(g)))
+                    })
+                },
                 colour: band_colour(&bands[k]).1,
                 reported: match rep {
                     Some(true) => "已报",

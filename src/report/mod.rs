@@ -68,6 +68,10 @@ pub struct DigestInfo {
     /// The month's 工作通报 (.docx), attached unless `[docs] attach = false` or over the limit.
     #[serde(default)]
     pub notice_attachment: Option<String>,
+    /// December: the year's 考核验收报告 (.docx, a copy in the run folder) — the document
+    /// leadership signs — attached beside the workbooks on the same terms as the 工作通报.
+    #[serde(default)]
+    pub acceptance_attachment: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -361,19 +365,26 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
     };
     let notice = notice?;
     out.put(&notice_name, &notice)?;
-    let notice = meta
-        .pipeline
-        .def
-        .docs
-        .attach
-        .then_some((notice_name, notice.len()));
+    let attach = meta.pipeline.def.docs.attach;
+    let notice = attach.then_some((notice_name, notice.len()));
+    // December: the 考核验收报告 beside them, from the same analysis.
+    let acceptance = match &review {
+        Some(_) => {
+            let draft = review::provisional(meta.pipeline, &meta.as_of);
+            let name = review_doc::file_name(meta, draft);
+            let bytes = review_doc::render(meta, &review::rows(a)?, draft)?;
+            out.put(&name, &bytes)?;
+            attach.then_some((name, bytes.len()))
+        }
+        None => None,
+    };
     let digest = write_digest(
         &mut out,
         meta,
         a,
         (&book_name, book.len()),
         review,
-        notice,
+        [notice, acceptance],
         chart?,
     )?;
     for (twin, bytes) in twins? {
@@ -428,7 +439,7 @@ fn write_digest(
     a: &Analysis,
     (book_name, book_len): (&str, usize),
     review: Option<(String, usize)>,
-    notice: Option<(String, usize)>,
+    [notice, acceptance]: [Option<(String, usize)>; 2],
     chart: std::result::Result<Vec<u8>, String>,
 ) -> Result<DigestInfo> {
     let email = &meta.pipeline.def.email;
@@ -449,7 +460,10 @@ fn write_digest(
     let review_attachment = review.filter(|(_, len)| attached + len <= limit);
     let attached = attached + review_attachment.as_ref().map_or(0, |(_, len)| *len);
     let review_attachment = review_attachment.map(|(name, _)| name);
-    let notice_attachment = notice
+    let notice_attachment = notice.filter(|(_, len)| attached + len <= limit);
+    let attached = attached + notice_attachment.as_ref().map_or(0, |(_, len)| *len);
+    let notice_attachment = notice_attachment.map(|(name, _)| name);
+    let acceptance_attachment = acceptance
         .filter(|(_, len)| attached + len <= limit)
         .map(|(name, _)| name);
     let chart_note = match chart {
@@ -480,6 +494,7 @@ fn write_digest(
         attachment: attachment_note.is_none().then(|| book_name.to_string()),
         review_attachment,
         notice_attachment,
+        acceptance_attachment,
     })
 }
 

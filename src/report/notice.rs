@@ -4,8 +4,9 @@
 //! the layout is `docx.rs`.
 //!
 //! Invariant: the units named as behind schedule are exactly those whose gap the workbook colours
-//! (`schedule_gap_band` not ok); the units named for funding exactly those whose money bands are
-//! not ok (`sql/12_funding.sql`).
+//! (`schedule_gap_band` not ok; in December those below their annual target); each sentence about
+//! money names exactly the units whose band for its one rule is not ok (`sql/12_funding.sql`):
+//! 到位率, 支出率 and 占比 each have their own (test `every_unit_named_has_that_problem`).
 
 use super::docx::{self, Block};
 use crate::analyze::Analysis;
@@ -25,15 +26,24 @@ pub fn file_name(pipeline: &Pipeline, period: Period) -> String {
     )
 }
 
-/// A table column of the units' progress: its header and how a row's cell reads.
-const TABLE_HEADER: [&str; 6] = [
-    "单位",
-    "年度目标（件）",
-    "累计受理审批（件）",
-    "完成率",
-    "与序时进度差距（百分点）",
-    "完成率排名",
-];
+/// The units' table's header: during the year the gap to 序时进度 (percentage points), from
+/// December the gap to the annual target (cases) — the year has closed, no schedule is left.
+fn table_header(year_end: bool) -> Vec<String> {
+    [
+        "单位",
+        "年度目标（件）",
+        "累计受理审批（件）",
+        "完成率",
+        if year_end {
+            "与年度目标差距（件）"
+        } else {
+            "与序时进度差距（百分点）"
+        },
+        "完成率排名",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
 
 /// The gap as the workbook's cell shows it: percentage points, two decimals (`-5.20`).
 pub fn gap_cell(g: Option<f64>) -> String {
@@ -68,12 +78,13 @@ fn err(q: &str, e: polars::prelude::PolarsError) -> crate::error::Error {
     }
 }
 
-/// The units' table rows (plan order, then 合计) and the units behind schedule, named with
-/// their gap.
-/// The units' table rows, the units behind schedule (with their gap) and their names.
+/// The units' table rows, the units behind (with how far) and their names.
 type Progress = (Vec<Vec<String>>, Vec<String>, Vec<String>);
 
-fn progress(f: &Frames) -> Result<Progress> {
+/// The units' table rows (plan order, then 合计) and the units behind: during the year those
+/// whose gap to 序时进度 the workbook colours (`schedule_gap_band` not ok), named with the gap;
+/// in December those below their annual target, named with the shortfall in cases.
+fn progress(f: &Frames, year_end: bool) -> Result<Progress> {
     let (codes, names, bands) = (
         f.text("completion", "unit_code")?,
         f.text("completion", "unit_name")?,
@@ -89,15 +100,31 @@ fn progress(f: &Frames) -> Result<Progress> {
     let mut rows = Vec::new();
     let (mut behind, mut behind_names) = (Vec::new(), Vec::new());
     for k in 0..codes.len() {
+        let shortfall = match (target[k], ytd[k]) {
+            (Some(t), Some(y)) => Some(t - y),
+            _ => None,
+        };
         rows.push(vec![
             names[k].clone(),
             format::int(target[k]),
             format::int(ytd[k]),
             format::pct(rate[k]),
-            gap_cell(gap[k]),
+            if year_end {
+                format::int(shortfall.map(|s| -s.max(0.0)))
+            } else {
+                gap_cell(gap[k])
+            },
             rank[k].map_or(format::DASH.into(), |r| format!("{r:.0}")),
         ]);
-        if codes[k] != "total" && bands[k] != "ok" {
+        if codes[k] == "total" {
+            continue;
+        }
+        if year_end {
+            if let Some(s) = shortfall.filter(|s| *s > 0.0) {
+                behind.push(format!("{}差{}件", names[k], format::count(Some(s))));
+                behind_names.push(names[k].clone());
+            }
+        } else if bands[k] != "ok" {
             behind.push(format!("{}落后{}", names[k], format::pp(gap[k])));
             behind_names.push(names[k].clone());
         }
@@ -105,30 +132,37 @@ fn progress(f: &Frames) -> Result<Progress> {
     Ok((rows, behind, behind_names))
 }
 
-/// The units below the plan's money lines, each with its figure.
-fn funding(f: &Frames) -> Result<(Vec<String>, Vec<String>)> {
+/// One money rule's findings: each unit whose band for it is not ok, with its figure, and the
+/// units' names — a sentence built from this names exactly the units the rule finds.
+#[derive(Default)]
+struct Finding {
+    items: Vec<String>,
+    names: Vec<String>,
+}
+
+/// The units below the plan's money lines, rule by rule (`sql/12_funding.sql`'s bands):
+/// 到位率, 支出率, 办案补贴及直接费用占比.
+fn funding(f: &Frames) -> Result<[Finding; 3]> {
     let (codes, names) = (
         f.text("funding", "unit_code")?,
         f.text("funding", "unit_name")?,
     );
-    let mut out = Vec::new();
-    let mut named = Vec::new();
-    for (band, figure, words) in [
-        ("arrival_band", "arrival_rate", "资金到位率"),
-        ("expenditure_band", "expenditure_rate", "业务经费支出率"),
-        ("case_share_band", "case_share", "办案补贴及直接费用占比"),
-    ] {
+    let mut out: [Finding; 3] = Default::default();
+    for (slot, (band, figure)) in out.iter_mut().zip([
+        ("arrival_band", "arrival_rate"),
+        ("expenditure_band", "expenditure_rate"),
+        ("case_share_band", "case_share"),
+    ]) {
         let (bands, figures) = (f.text("funding", band)?, f.num("funding", figure)?);
         for k in 0..codes.len() {
             if codes[k] != "total" && !bands[k].is_empty() && bands[k] != "ok" {
-                out.push(format!("{}{words}{}", names[k], format::pct(figures[k])));
-                if !named.contains(&names[k]) {
-                    named.push(names[k].clone());
-                }
+                slot.items
+                    .push(format!("{}（{}）", names[k], format::pct(figures[k])));
+                slot.names.push(names[k].clone());
             }
         }
     }
-    Ok((out, named))
+    Ok(out)
 }
 
 /// The notice's blocks, from the run's analysis.
@@ -144,30 +178,55 @@ pub fn blocks(
         let v = f.num(q, col)?;
         Ok(codes.iter().position(|c| c == "total").and_then(|k| v[k]))
     };
-    let (rows, behind, behind_names) = progress(&f)?;
-    let (funding, funding_names) = funding(&f)?;
+    let year_end = period.month() == 12;
+    let (rows, behind, behind_names) = progress(&f, year_end)?;
+    let [arrival_f, expenditure_f, share_f] = funding(&f)?;
     let subs_names = f.text("submissions", "unit_name")?;
     let reported = f.text("submissions", "reported")?;
     let late = f.text("submissions", "late")?;
     let gap = total("completion", "schedule_gap")?;
+    let (ytd, target) = (
+        total("completion", "ytd_approved")?,
+        total("completion", "target")?,
+    );
+    let shortfall = ytd.zip(target).map(|(y, t)| (t - y).max(0.0));
+    let (per100k, per100k_annual, per100k_target) = (
+        total("per100k", "per100k_ytd")?,
+        total("per100k", "per100k_annualized")?,
+        total("per100k", "per100k_target")?,
+    );
+    let arrival_month = pipeline.def.funding.arrival_month(period.month());
     let p = &pipeline.def.pipeline;
     let values = minijinja::context! {
         title => p.title.clone(),
         city => p.city.clone(),
         office => p.office.clone(),
         year => period.year(),
+        month => period.month(),
+        year_end,
         period_zh => period.zh(),
         ytd_zh => period.ytd_zh(),
         area => pipeline.area(),
-        ytd => format::int(total("completion", "ytd_approved")?),
-        target => format::int(total("completion", "target")?),
+        ytd => format::count(ytd),
+        target => format::count(target),
+        reached => shortfall.is_some_and(|s| s == 0.0),
+        shortfall => format::count(shortfall),
         completion => format::pct(total("completion", "completion_rate")?),
         schedule => format::pct(total("completion", "schedule_rate")?),
         gap => gap_cell(gap.map(f64::abs)),
         behind_total => gap.is_some_and(|g| g < 0.0),
-        per100k => format::num(total("per100k", "per100k_ytd")?),
+        per100k => format::dec2(per100k),
+        per100k_annual => format::dec2(per100k_annual),
+        per100k_target => format::dec2(per100k_target),
+        per100k_reached => per100k.zip(per100k_target).is_some_and(|(a, t)| round_half_away(a, 2) >= round_half_away(t, 2)),
         warning_pp => format::num(Some(pipeline.def.alerts.behind_schedule_warning_pp)),
-        behind, behind_names, funding, funding_names,
+        behind, behind_names,
+        arrival_month,
+        arrival_schedule => format::pct(Some(f64::from(arrival_month) / 12.0)),
+        arrival_f => minijinja::context! { items => arrival_f.items.clone(), names => arrival_f.names.clone() },
+        expenditure_f => minijinja::context! { items => expenditure_f.items.clone(), names => expenditure_f.names.clone() },
+        share_f => minijinja::context! { items => share_f.items.clone(), names => share_f.names.clone() },
+        share_min => format::pct0(Some(pipeline.def.alerts.case_share_min)),
         arrival => format::pct(total("funding", "arrival_rate")?),
         expenditure => format::pct(total("funding", "expenditure_rate")?),
         case_share => format::pct(total("funding", "case_share")?),
@@ -188,7 +247,11 @@ pub fn blocks(
         Block::Blank,
         Block::To(texts.block("notice.txt", "to", &values)?.trim().to_string()),
     ];
-    out.extend(body_blocks(&texts.body("notice.txt", &values)?, &rows));
+    out.extend(body_blocks(
+        &texts.body("notice.txt", &values)?,
+        &table_header(year_end),
+        &rows,
+    ));
     out.push(Block::Blank);
     out.push(Block::Signature {
         office: p.office.clone(),
@@ -199,7 +262,7 @@ pub fn blocks(
 
 /// A template's body as blocks: "# " a first-level heading, "## " a second-level one,
 /// "[[各单位进展表]]" the units' table (`rows`), anything else a paragraph; blank lines dropped.
-pub(crate) fn body_blocks(body: &str, rows: &[Vec<String>]) -> Vec<Block> {
+pub(crate) fn body_blocks(body: &str, header: &[String], rows: &[Vec<String>]) -> Vec<Block> {
     body.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -210,7 +273,7 @@ pub(crate) fn body_blocks(body: &str, rows: &[Vec<String>]) -> Vec<Block> {
                 Block::Heading1(h.to_string())
             } else if line == "[[各单位进展表]]" {
                 Block::Table {
-                    header: TABLE_HEADER.map(str::to_string).to_vec(),
+                    header: header.to_vec(),
                     rows: rows.to_vec(),
                 }
             } else {

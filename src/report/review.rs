@@ -134,14 +134,14 @@ fn floor_of(p: &Pipeline, id: &str) -> Option<f64> {
 /// A requirement's threshold as people read it: `≥ 100%`, `100%`, `≥ 700.00 元/件`, ….
 pub fn requirement_words(p: &Pipeline, id: &str) -> String {
     match (id, floor_of(p, id)) {
-        (_, Some(min)) => format!("≥ {}", format::pct0(Some(min))),
+        (_, Some(min)) => format!("不低于{}", format::pct0(Some(min))),
         ("arrival" | "expenditure", _) => "100%".to_string(),
         ("per_case_input", _) => format!(
-            "≥ {}/件",
+            "不低于{}/件",
             format::yuan(Some(p.def.funding.per_case_standard))
         ),
-        ("on_time", _) => "逾期 0 个月、未报送 0 个月".to_string(),
-        ("checks", _) => "未说明 0 项".to_string(),
+        ("on_time", _) => "无逾期、无未报送月份".to_string(),
+        ("checks", _) => "核实事项均已说明".to_string(),
         _ => String::new(),
     }
 }
@@ -249,8 +249,8 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
     out.push(format!(
         "{}全年受理审批法律援助案件{}件，完成年度目标（{}件）的{}；{}。",
         p.area(),
-        format::int(total.ytd_approved),
-        format::int(total.target),
+        format::count(total.ytd_approved),
+        format::count(total.target),
         format::pct(fig("completion")),
         outcome
     ));
@@ -273,30 +273,60 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
         total.checks_unexplained
     ));
     out.push(group_line(&units));
-    let failing: Vec<&&Row> = units
-        .iter()
-        .filter(|r| r.figures.iter().any(|(_, _, pass)| !pass))
-        .collect();
+    // 未达标事项: only the units whose verdict is 未达标, only the requirements the verdict
+    // counts; the other requirements missed are listed apart, under their own heading.
+    let counts = |id: &str| p.def.review.verdict_includes.iter().any(|i| i == id);
+    let failing: Vec<&&Row> = units.iter().filter(|r| !r.pass).collect();
     if failing.is_empty() {
         out.push("未达标事项：无。".into());
     } else {
         out.push("未达标事项：".into());
         for (i, r) in failing.iter().enumerate() {
-            out.push(format!("{}. {}：{}。", i + 1, r.name, failures(p, r)));
+            out.push(format!("{}. {}：{}。", i + 1, r.name, failures_where(p, r, counts)));
+        }
+    }
+    let other: Vec<&&Row> = units
+        .iter()
+        .filter(|r| r.figures.iter().any(|(id, _, pass)| !pass && !counts(id)))
+        .collect();
+    if !other.is_empty() {
+        out.push("不计入总体结论的要求未达到的：".into());
+        for (i, r) in other.iter().enumerate() {
+            out.push(format!(
+                "{}. {}：{}。",
+                i + 1,
+                r.name,
+                failures_where(p, r, |id| !counts(id))
+            ));
         }
     }
     let counted: Vec<&str> = REQUIREMENTS
         .iter()
-        .filter(|q| p.def.review.verdict_includes.iter().any(|i| i == q.id))
+        .filter(|q| counts(q.id))
         .map(|q| q.name)
         .collect();
+    let reasons = if total.pass {
+        String::new()
+    } else {
+        format!("，{}", failures_where(p, total, counts))
+    };
     out.push(format!(
-        "{}总体结论：{}（计入总体结论的：{}）。",
+        "{}总体结论：{}{reasons}（计入总体结论的：{}）。",
         p.area(),
         if total.pass { "达标" } else { "未达标" },
         counted.join("、")
     ));
     out
+}
+
+/// The requirements a row missed among those `which` picks, in words, `；`-joined.
+fn failures_where(p: &Pipeline, r: &Row, which: impl Fn(&str) -> bool) -> String {
+    r.figures
+        .iter()
+        .filter(|(id, _, pass)| !pass && which(id))
+        .map(|(id, fig, _)| failure(p, r, id, *fig))
+        .collect::<Vec<_>>()
+        .join("；")
 }
 
 /// `memo.txt`: title, the summary, where the figures come from.

@@ -32,6 +32,15 @@ fn missed(meta: &RunMeta, r: &Row, id: &str, name: &str, figure: Option<f64>) ->
     format!("{}（{}）", r.name, words)
 }
 
+/// 发文机关: `[docs] issuer`, or the pipeline's office.
+fn issuer(p: &crate::config::Pipeline) -> String {
+    if p.def.docs.issuer.trim().is_empty() {
+        p.def.pipeline.office.clone()
+    } else {
+        p.def.docs.issuer.trim().to_string()
+    }
+}
+
 /// The report as `.docx` bytes.
 pub fn render(meta: &RunMeta, rows: &[Row], provisional: bool) -> Result<Vec<u8>> {
     let p = meta.pipeline;
@@ -76,7 +85,11 @@ pub fn render(meta: &RunMeta, rows: &[Row], provisional: bool) -> Result<Vec<u8>
     // requirement).
     let summary: Vec<String> = review::summary_lines(p, rows)
         .into_iter()
-        .filter(|l| !l.starts_with("未达标事项") && !l.starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|l| {
+            !l.starts_with("未达标事项")
+                && !l.starts_with("不计入总体结论")
+                && !l.starts_with(|c: char| c.is_ascii_digit())
+        })
         .collect();
     // The memo's last line is 总体结论; the report has a section of its own for it.
     let (verdict, summary) = match summary.split_last() {
@@ -93,6 +106,7 @@ pub fn render(meta: &RunMeta, rows: &[Row], provisional: bool) -> Result<Vec<u8>
         year => meta.period.year(),
         title => p.def.pipeline.title.clone(),
         office => p.def.pipeline.office.clone(),
+        to => p.def.docs.acceptance_to.clone(),
         provisional,
         summary, groups, verdict,
     };
@@ -115,10 +129,11 @@ pub fn render(meta: &RunMeta, rows: &[Row], provisional: bool) -> Result<Vec<u8>
     blocks.extend(super::notice::body_blocks(
         &texts.body("acceptance-report.txt", &values)?,
         &[],
+        &[],
     ));
     blocks.push(Block::Blank);
     blocks.push(Block::Signature {
-        office: p.def.pipeline.office.clone(),
+        office: issuer(p),
         date: super::notice::date_zh(&meta.as_of),
     });
     docx::render(

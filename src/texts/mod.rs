@@ -340,14 +340,19 @@ pub fn example(name: &str) -> Value {
             text => "支出率连续三个月低于序时进度，请书面说明原因及整改措施",
         },
         "notice.txt" => context! {
-            year => 2025, period_zh => "2025年6月", ytd_zh => "2025年1—6月", area => "全市",
-            ytd => "2,990", target => "6,064", completion => "49.31%", schedule => "50.00%",
-            gap => "0.69", behind_total => true, per100k => "68.05", warning_pp => "5",
+            year => 2025, month => 6, year_end => false, period_zh => "2025年6月", ytd_zh => "2025年1—6月", area => "全市",
+            ytd => "2990", target => "6064", reached => false, shortfall => "3074",
+            completion => "49.31%", schedule => "50.00%",
+            gap => "0.69", behind_total => true, warning_pp => "5",
+            per100k => "66.60", per100k_annual => "133.19", per100k_target => "135.10", per100k_reached => false,
             behind => vec!["霍邱县落后5.20个百分点"], behind_names => vec!["霍邱县"],
             arrival => "50.00%", expenditure => "91.52%", case_share => "80.07%",
-            funding => vec!["金寨县办案补贴及直接费用占比69.50%"], funding_names => vec!["金寨县"],
+            arrival_month => 6, arrival_schedule => "50.00%", share_min => "70%",
+            arrival_f => context! { items => vec!["霍山县（45.00%）"], names => vec!["霍山县"] },
+            expenditure_f => context! { items => Vec::<String>::new(), names => Vec::<String>::new() },
+            share_f => context! { items => vec!["金寨县（69.50%）"], names => vec!["金寨县"] },
             missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
-            pending => vec!["叶集区6月本月满意度低于90%（满意 12 人，回访 40 人）"],
+            pending => vec!["叶集区6月本月满意度低于90%（满意12人，回访40人）"],
             deadline_day => 5,
         },
         "return.txt" => context! {
@@ -355,7 +360,7 @@ pub fn example(name: &str) -> Value {
             now => "2025年7月8日 10:00",
         },
         "acceptance-report.txt" => context! {
-            year => 2025, provisional => false,
+            year => 2025, provisional => false, to => "六安市人民政府",
             summary => vec!["全市全年受理审批法律援助案件6,064件，完成年度目标（6,064件）的100.00%。"],
             groups => vec![context! {
                 number => "一", name => "方案考核要求",
@@ -381,7 +386,7 @@ fn digest_example() -> Value {
         subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",
         period_zh => "2025年6月", ytd => "2025年1—6月", as_of => "2025年7月6日 09:00",
         deadline => "2025年7月5日", year => 2025, completion => "52.30%", schedule => "50.00%",
-        alert_count => 3, info_count => 2, verdict => "考核验收：8个单位中6个达标",
+        alert_count => 3, info_count => 2, year_end => false, gap_header => "与序时", verdict => "考核验收：8个单位中6个达标",
         review_book => "六安市法律援助民生实事考核验收_2025.xlsx", provisional => true, missing => vec!["霍山县"],
         headline => vec![context! { label => "累计完成率", value => "52.30%", colour => palette::OK_TEXT.css(), note => "序时进度 50.00%" }],
         units => vec![context! {
