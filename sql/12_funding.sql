@@ -72,7 +72,9 @@ SELECT r.ord, r.unit_code, r.unit_name, r.budget, r.budget_derived,
             WHEN r.spend_fen < r.received_fen THEN 'critical'
             ELSE 'ok' END AS expenditure_band,
        -- received/approved < standard ⇔ received < standard·approved (in 分).
-       CASE WHEN r.ytd_approved = 0 THEN NULL
+       -- 700 元/件 is a year's figure (the plan's 2024 案均): judged in December only, when the
+       -- year's funds are in; during the year received lags the cases by the quarter.
+       CASE WHEN r.ytd_approved = 0 OR p.month < 12 THEN NULL
             WHEN r.received_fen < p.per_case_standard_fen * r.ytd_approved THEN 'warning'
             ELSE 'ok' END AS per_case_input_band
 FROM rows r

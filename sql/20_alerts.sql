@@ -104,8 +104,10 @@ alerts AS (
   SELECT 'overspend' AS rule, 'warning' AS severity, f.unit_code, f.unit_name,
          f.ytd_spend AS figure, f.ytd_received AS threshold,
          '累计业务经费支出 {figure:yuan}，超过累计到位经费 {threshold:yuan}' AS message
-  FROM fund f
-  WHERE f.spend_fen > f.received_fen
+  FROM fund f CROSS JOIN params p
+  -- judged where 到位率 is (its checkpoints, December): before a quarter's transfer a county
+  -- spends from its 预拨 or last year's balance
+  WHERE f.spend_fen > f.received_fen AND p.arrival_month = p.month
 
   UNION ALL
   -- The money rules are decided in 12_funding.sql (the bands), exactly, in whole 分.

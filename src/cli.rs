@@ -453,6 +453,17 @@ fn run_period(
     force: bool,
     paths: &[PathBuf],
 ) -> Result<i32> {
+    // A month outside the pipeline's year would be judged against a year with no data
+    // ("完成0.00%"): refused, as `review --year` is.
+    if period.year() != ctx.pipeline.year() {
+        return Err(crate::error::Error::Usage(format!(
+            "--period {period}：流水线 {} 是{}年度的，只能生成{}年各月的报告（{}年请用该年度的流水线）",
+            ctx.pipeline.name(),
+            ctx.pipeline.year(),
+            ctx.pipeline.year(),
+            period.year()
+        )));
+    }
     let _lock = write_lock(ctx, "run")?;
     take_in(ctx, paths, None)?;
     let built = crate::run::build_report(ctx, period)?;

@@ -24,17 +24,6 @@ pub struct Built {
 /// Builds `output/<pipeline>/<P>/` from the store, as of the context's "now". `restated` alerts
 /// compare with the rows of the digests already sent.
 pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
-    // A month outside the pipeline's year would be judged against a year with no data
-    // ("完成0.00%"): refused, as `review --year` is.
-    if period.year() != ctx.pipeline.year() {
-        return Err(crate::error::Error::Usage(format!(
-            "--period {period}：流水线 {} 是{}年度的，只能生成{}年各月的报告（{}年请用该年度的流水线）",
-            ctx.pipeline.name(),
-            ctx.pipeline.year(),
-            ctx.pipeline.year(),
-            period.year()
-        )));
-    }
     let started = std::time::Instant::now();
     let ms = || started.elapsed().as_secs_f64() * 1e3;
     let (analysis, files) = analyse(ctx, period)?;

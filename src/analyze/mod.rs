@@ -339,7 +339,11 @@ impl Analysis {
     }
 
     /// The year-so-far figure a soft check's months add up to, where an analysis shows one.
-    fn year_figure(&self, check_id: &str, unit_code: &str) -> Result<Option<(&'static str, String)>> {
+    fn year_figure(
+        &self,
+        check_id: &str,
+        unit_code: &str,
+    ) -> Result<Option<(&'static str, String)>> {
         let (query, col, label) = match check_id {
             "case_share_month" => ("funding", "case_share", "占比"),
             "satisfaction_month" => ("quality", "satisfaction_rate", "满意度"),

@@ -330,7 +330,9 @@ fn unit_lines(a: &Analysis, year_end: bool) -> Result<Vec<UnitLine>> {
                 rate: format::pct(rate[k]),
                 gap: if year_end {
                     match (target[k], ytd[k]) {
-                        (Some(t), Some(y)) if y < t => format!("差{}件", format::count(Some(t - y))),
+                        (Some(t), Some(y)) if y < t => {
+                            format!("差{}件", format::count(Some(t - y)))
+                        }
                         (Some(_), Some(_)) => "已完成".to_string(),
                         _ => format::DASH.into(),
                     }

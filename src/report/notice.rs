@@ -210,6 +210,7 @@ pub fn blocks(
         ytd => format::count(ytd),
         target => format::count(target),
         reached => shortfall.is_some_and(|s| s == 0.0),
+        over => ytd.zip(target).is_some_and(|(y, t)| y > t),
         shortfall => format::count(shortfall),
         completion => format::pct(total("completion", "completion_rate")?),
         schedule => format::pct(total("completion", "schedule_rate")?),

@@ -273,16 +273,44 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
         total.checks_unexplained
     ));
     out.push(group_line(&units));
-    // 未达标事项: only the units whose verdict is 未达标, only the requirements the verdict
-    // counts; the other requirements missed are listed apart, under their own heading.
     let counts = |id: &str| p.def.review.verdict_includes.iter().any(|i| i == id);
+    out.extend(unmet_lines(p, &units));
+    let counted: Vec<&str> = REQUIREMENTS
+        .iter()
+        .filter(|q| counts(q.id))
+        .map(|q| q.name)
+        .collect();
+    let reasons = if total.pass {
+        String::new()
+    } else {
+        format!("，{}", failures_where(p, total, counts))
+    };
+    out.push(format!(
+        "{}总体结论：{}{reasons}（计入总体结论的：{}）。",
+        p.area(),
+        if total.pass { "达标" } else { "未达标" },
+        counted.join("、")
+    ));
+    out
+}
+
+/// 未达标事项: only the units whose verdict is 未达标, only the requirements the verdict counts;
+/// the other requirements missed are listed apart, under their own heading.
+fn unmet_lines(p: &Pipeline, units: &[&Row]) -> Vec<String> {
+    let counts = |id: &str| p.def.review.verdict_includes.iter().any(|i| i == id);
+    let mut out = Vec::new();
     let failing: Vec<&&Row> = units.iter().filter(|r| !r.pass).collect();
     if failing.is_empty() {
         out.push("未达标事项：无。".into());
     } else {
         out.push("未达标事项：".into());
         for (i, r) in failing.iter().enumerate() {
-            out.push(format!("{}. {}：{}。", i + 1, r.name, failures_where(p, r, counts)));
+            out.push(format!(
+                "{}. {}：{}。",
+                i + 1,
+                r.name,
+                failures_where(p, r, counts)
+            ));
         }
     }
     let other: Vec<&&Row> = units
@@ -300,22 +328,6 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
             ));
         }
     }
-    let counted: Vec<&str> = REQUIREMENTS
-        .iter()
-        .filter(|q| counts(q.id))
-        .map(|q| q.name)
-        .collect();
-    let reasons = if total.pass {
-        String::new()
-    } else {
-        format!("，{}", failures_where(p, total, counts))
-    };
-    out.push(format!(
-        "{}总体结论：{}{reasons}（计入总体结论的：{}）。",
-        p.area(),
-        if total.pass { "达标" } else { "未达标" },
-        counted.join("、")
-    ));
     out
 }
 

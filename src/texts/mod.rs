@@ -276,6 +276,26 @@ fn check(name: &str, text: &str, blocks: &[&str]) -> std::result::Result<(), Str
     Ok(())
 }
 
+/// The 工作通报's values: a June with one unit behind, one short on 到位率 and one on 占比.
+fn notice_example() -> Value {
+    context! {
+        year => 2025, month => 6, year_end => false, period_zh => "2025年6月", ytd_zh => "2025年1—6月", area => "全市",
+        ytd => "2990", target => "6064", reached => false, over => false, shortfall => "3074",
+        completion => "49.31%", schedule => "50.00%",
+        gap => "0.69", behind_total => true, warning_pp => "5",
+        per100k => "66.60", per100k_annual => "133.19", per100k_target => "135.10", per100k_reached => false,
+        behind => vec!["霍邱县落后5.20个百分点"], behind_names => vec!["霍邱县"],
+        arrival => "50.00%", expenditure => "91.52%", case_share => "80.07%",
+        arrival_month => 6, arrival_schedule => "50.00%", share_min => "70%",
+        arrival_f => context! { items => vec!["霍山县（45.00%）"], names => vec!["霍山县"] },
+        expenditure_f => context! { items => Vec::<String>::new(), names => Vec::<String>::new() },
+        share_f => context! { items => vec!["金寨县（69.50%）"], names => vec!["金寨县"] },
+        missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
+        pending => vec!["叶集区6月本月满意度低于90%（满意12人，回访40人）"],
+        deadline_day => 5,
+    }
+}
+
 /// An example of the values each template gets (the README lists them): a bureau's template is
 /// rendered from it when the pipeline loads.
 pub fn example(name: &str) -> Value {
@@ -339,22 +359,7 @@ pub fn example(name: &str) -> Value {
             id => 1, unit => "霍邱县", due => "2025-08-15", now => "2025年7月20日 10:00",
             text => "支出率连续三个月低于序时进度，请书面说明原因及整改措施",
         },
-        "notice.txt" => context! {
-            year => 2025, month => 6, year_end => false, period_zh => "2025年6月", ytd_zh => "2025年1—6月", area => "全市",
-            ytd => "2990", target => "6064", reached => false, shortfall => "3074",
-            completion => "49.31%", schedule => "50.00%",
-            gap => "0.69", behind_total => true, warning_pp => "5",
-            per100k => "66.60", per100k_annual => "133.19", per100k_target => "135.10", per100k_reached => false,
-            behind => vec!["霍邱县落后5.20个百分点"], behind_names => vec!["霍邱县"],
-            arrival => "50.00%", expenditure => "91.52%", case_share => "80.07%",
-            arrival_month => 6, arrival_schedule => "50.00%", share_min => "70%",
-            arrival_f => context! { items => vec!["霍山县（45.00%）"], names => vec!["霍山县"] },
-            expenditure_f => context! { items => Vec::<String>::new(), names => Vec::<String>::new() },
-            share_f => context! { items => vec!["金寨县（69.50%）"], names => vec!["金寨县"] },
-            missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
-            pending => vec!["叶集区6月本月满意度低于90%（满意12人，回访40人）"],
-            deadline_day => 5,
-        },
+        "notice.txt" => notice_example(),
         "return.txt" => context! {
             unit => "霍邱县", period_zh => "2025年6月", reason => "刑事案件数与台账不符，请核实",
             now => "2025年7月8日 10:00",

@@ -297,7 +297,8 @@ fn thresholds_are_compared_exactly() {
             "spend_case",
             0,
         );
-        Case::new(vec![on_time(r)]).alerts("2025-01", "2025-02-10 09:00")
+        // 700 元/件 is a year's figure: judged in December's report (here of January's row).
+        Case::new(vec![on_time(r)]).alerts("2025-12", "2026-01-10 09:00")
     };
     assert!(has(&per_case(21_000_000), "per_case_input", HQ).is_none());
     assert!(has(&per_case(20_999_999), "per_case_input", HQ).is_some());
@@ -387,15 +388,20 @@ fn behind_schedule_warning_and_critical() {
 fn funding_rules() {
     let p = luan();
     let budget_fen = (p.unit(HQ).unwrap().budget * 100.0) as i64;
-    // Overspend: spending more than has arrived.
-    let r = set(
-        set(row(HQ, 1), "funds_received", 1_000_000),
-        "spend_total",
-        1_000_001,
-    );
-    let r = set(r, "spend_case", 800_000);
-    let a = Case::new(vec![on_time(r)]).alerts("2025-01", "2025-02-10 09:00");
+    // Overspend: spending more than has arrived, judged where 到位率 is (March, a checkpoint);
+    // in January, before the first quarter's transfer, it is no alert.
+    let over = |m: u32| {
+        let r = set(
+            set(row(HQ, m), "funds_received", 1_000_000),
+            "spend_total",
+            1_000_001,
+        );
+        on_time(set(r, "spend_case", 800_000))
+    };
+    let a = Case::new(vec![over(3)]).alerts("2025-03", "2025-04-10 09:00");
     assert_eq!(has(&a, "overspend", HQ).unwrap()["severity"], "warning");
+    let a = Case::new(vec![over(1)]).alerts("2025-01", "2025-02-10 09:00");
+    assert!(has(&a, "overspend", HQ).is_none());
     assert!(
         has(
             &Case::new(vec![on_time(row(HQ, 1))]).alerts("2025-01", "2025-02-10 09:00"),
@@ -503,7 +509,7 @@ fn funding_rules() {
         "spend_case",
         0,
     );
-    let a = Case::new(vec![on_time(r)]).alerts("2025-01", "2025-02-10 09:00");
+    let a = Case::new(vec![on_time(r)]).alerts("2025-12", "2026-01-10 09:00");
     let w = has(&a, "per_case_input", HQ).expect("699.99 元 per case");
     assert!(
         w["message"].contains("699.99元") && w["message"].contains("700.00元"),
@@ -520,7 +526,7 @@ fn funding_rules() {
     );
     assert!(
         has(
-            &Case::new(vec![on_time(r)]).alerts("2025-01", "2025-02-10 09:00"),
+            &Case::new(vec![on_time(r)]).alerts("2025-12", "2026-01-10 09:00"),
             "per_case_input",
             HQ
         )
@@ -550,7 +556,9 @@ fn inconsistent_complaints_and_closures() {
 
 #[test]
 fn rejected_files_and_restated_months() {
-    let mut case = Case::new(vec![on_time(row(HQ, 1))]);
+    // January's accepted version arrived on the 15th (early, so that files refused before and
+    // after it can be told apart).
+    let mut case = Case::new(vec![("2025-01-15T10:00:00+08:00".to_string(), row(HQ, 1))]);
     case.rejected.push(FileEntry {
         batch: 99, seq: 1, sha256: "e".repeat(64), file_name: "霍邱县_2025-01.xlsx".into(), size: 10,
         arrived_at: "2025-02-03T08:00:00+08:00".into(), outcome: Outcome::Rejected, stored_as: "quarantine/x".into(),
@@ -572,6 +580,9 @@ fn rejected_files_and_restated_months() {
     case.rejected[0].arrived_at = "2025-01-20T08:00:00+08:00".into();
     case.rejected_after = Some("2025-01-06 09:00".into());
     assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_some());
+    // Refused on the 10th and corrected on the 15th by the accepted version: no alert (issue 31).
+    case.rejected[0].arrived_at = "2025-01-10T08:00:00+08:00".into();
+    assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_none());
     // Rejected before that digest: it was in that digest already.
     case.rejected[0].arrived_at = "2025-01-06T08:59:00+08:00".into();
     assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_none());

@@ -200,7 +200,7 @@ print(json.dumps(out, ensure_ascii=False))
     assert!(
         overall.contains(&format!(
             "累计受理审批法律援助案件{}件",
-            grouped(total["ytd"].as_f64().unwrap())
+            format!("{:.0}", total["ytd"].as_f64().unwrap())
         )),
         "{overall}"
     );

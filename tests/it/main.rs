@@ -28,6 +28,7 @@ mod supervision;
 mod support;
 mod templates;
 mod web;
+mod year_docs;
 
 /// The shipped samples' figures for months 1..=`months`, as text keyed by field.
 pub fn report_rows(months: u32) -> indicators::Rows {

@@ -309,7 +309,7 @@ fn the_years_review_gives_each_requirement_its_verdict() {
     assert_eq!(num("全年受理审批（件）"), 6064.0);
     assert!(
         memo.contains(&format!(
-            "全市全年受理审批法律援助案件6,064件，完成年度目标（6,064件）的{}",
+            "全市全年受理审批法律援助案件6064件，完成年度目标（6064件）的{}",
             pct(num("年度目标完成率"))
         )),
         "{memo}"
