@@ -9,7 +9,7 @@
 -- column: population | 常住人口 | int
 -- column: ytd_approved | 累计受理审批（件） | int
 -- column: per100k_ytd | 每10万人供给量（累计） | number
--- column: per100k_annualized | 每10万人供给量（年化） | number
+-- column: per100k_annualized | 每10万人供给量（按全年折算） | number
 -- column: per100k_target | 每10万人供给量（目标） | number
 -- column: note | 说明 | text
 WITH per_unit AS (

@@ -61,7 +61,14 @@ fn draw(
     let top = rates.iter().copied().fold(schedule, f64::max).max(0.1) * 1.2;
     let n = names.len().max(1) as i32;
     let mut chart = ChartBuilder::on(&root)
-        .caption("完成率与序时进度", (FAMILY, 20))
+        .caption(
+            if schedule >= 1.0 {
+                "各单位全年完成率"
+            } else {
+                "完成率与序时进度"
+            },
+            (FAMILY, 20),
+        )
         .margin(10)
         .x_label_area_size(36)
         .y_label_area_size(48)
@@ -109,7 +116,11 @@ fn draw(
             ],
             line.stroke_width(2),
         ))?
-        .label(format!("序时进度 {:.2}%", schedule * 100.0))
+        .label(if schedule >= 1.0 {
+            "年度目标 100%".to_string()
+        } else {
+            format!("序时进度 {:.2}%", schedule * 100.0)
+        })
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], line.stroke_width(2)));
     chart
         .configure_series_labels()

@@ -107,11 +107,17 @@ fn run_props(font: &str, half_pt: u32, bold: bool) -> String {
     )
 }
 
-/// `w:pPr` in schema order: keepNext, spacing, ind, jc.
+/// `w:pPr` in schema order: keepNext, keepLines, spacing, ind, jc.
 fn para_props(keep_next: bool, indent: &str, jc: &str) -> String {
+    para_props_kept(keep_next, false, indent, jc)
+}
+
+/// `para_props` with keepLines too (a paragraph not split across pages).
+fn para_props_kept(keep_next: bool, keep_lines: bool, indent: &str, jc: &str) -> String {
     format!(
-        "<w:pPr>{k}<w:spacing w:before=\"0\" w:after=\"0\" w:line=\"{LINE_TWIPS}\" w:lineRule=\"exact\"/>{indent}<w:jc w:val=\"{jc}\"/></w:pPr>",
-        k = if keep_next { "<w:keepNext/>" } else { "" }
+        "<w:pPr>{k}{l}<w:spacing w:before=\"0\" w:after=\"0\" w:line=\"{LINE_TWIPS}\" w:lineRule=\"exact\"/>{indent}<w:jc w:val=\"{jc}\"/></w:pPr>",
+        k = if keep_next { "<w:keepNext/>" } else { "" },
+        l = if keep_lines { "<w:keepLines/>" } else { "" }
     )
 }
 
@@ -126,8 +132,16 @@ fn para(text: &str, font: &str, half_pt: u32, props: &str) -> String {
 /// Two characters of 三号 as a first-line indent.
 const INDENT_2: &str = "<w:ind w:firstLineChars=\"200\" w:firstLine=\"640\"/>";
 
-fn block_xml(b: &Block) -> String {
+/// A block's XML; `signed` marks the last paragraph before the 署名, kept whole and on the page
+/// of the 署名 and 成文日期 (GB/T 9704: no signature alone on a page).
+fn block_xml(b: &Block, signed: bool) -> String {
     match b {
+        Block::Para(t) if signed => para(
+            t,
+            BODY_FONT,
+            BODY_HALF_PT,
+            &para_props_kept(true, true, INDENT_2, "both"),
+        ),
         Block::Title(t) => t
             .lines()
             .map(|l| {
@@ -166,7 +180,7 @@ fn block_xml(b: &Block) -> String {
                 office,
                 BODY_FONT,
                 BODY_HALF_PT,
-                &para_props(false, ind, "right"),
+                &para_props(true, ind, "right"),
             ) + &para(
                 date,
                 BODY_FONT,
@@ -174,35 +188,88 @@ fn block_xml(b: &Block) -> String {
                 &para_props(false, ind, "right"),
             )
         }
-        Block::Blank => format!("<w:p>{}</w:p>", para_props(false, "", "both")),
+        // A blank line goes with what follows it (the 主送 after the title, the 署名).
+        Block::Blank => format!("<w:p>{}</w:p>", para_props(true, "", "both")),
     }
+}
+
+/// How wide a text is in units of one CJK character (digits and ASCII count half).
+fn text_units(s: &str) -> f64 {
+    s.chars()
+        .map(|c| if c.is_ascii() { 0.55 } else { 1.0 })
+        .sum()
+}
+
+/// A header as it is printed: broken before its unit in brackets (`累计受理审批` / `（件）`), the
+/// one place a header may break.
+fn header_lines(h: &str) -> Vec<&str> {
+    match h.find('（') {
+        Some(k) if k > 0 => vec![&h[..k], &h[k..]],
+        _ => vec![h],
+    }
+}
+
+/// Column widths (twips) across `width`: each column as wide as its widest header line or cell,
+/// the room left shared out in proportion, so that no header breaks inside a word.
+fn column_widths(header: &[String], rows: &[Vec<String>], width: i64) -> Vec<i64> {
+    let need: Vec<f64> = (0..header.len())
+        .map(|c| {
+            let head = header_lines(&header[c])
+                .into_iter()
+                .map(text_units)
+                .fold(0.0, f64::max);
+            let cells = rows
+                .iter()
+                .filter_map(|r| r.get(c))
+                .map(|t| text_units(t))
+                .fold(0.0, f64::max);
+            head.max(cells) + 1.0
+        })
+        .collect();
+    let total: f64 = need.iter().sum::<f64>().max(1.0);
+    let mut out: Vec<i64> = need
+        .iter()
+        .map(|n| (n / total * width as f64).floor() as i64)
+        .collect();
+    let used: i64 = out.iter().sum();
+    if let Some(last) = out.last_mut() {
+        *last += width - used;
+    }
+    out
 }
 
 /// A table across the type area, 仿宋 小四, the header row repeated on every page.
 fn table_xml(header: &[String], rows: &[Vec<String>]) -> String {
-    let cols = header.len().max(1);
     let width = mm(156.0);
-    let col = width / cols as i64;
-    let cell = |text: &str, bold: bool| {
+    let widths = column_widths(header, rows, width);
+    let cell = |c: usize, lines: &[&str], bold: bool| {
+        let col = widths.get(c).copied().unwrap_or(width);
+        let text = lines
+            .iter()
+            .map(|l| format!("<w:t xml:space=\"preserve\">{}</w:t>", escape(l)))
+            .collect::<Vec<_>>()
+            .join("<w:br/>");
         format!(
-            "<w:tc><w:tcPr><w:tcW w:w=\"{col}\" w:type=\"dxa\"/><w:vAlign w:val=\"center\"/></w:tcPr><w:p><w:pPr><w:spacing w:before=\"0\" w:after=\"0\" w:line=\"360\" w:lineRule=\"atLeast\"/><w:jc w:val=\"center\"/></w:pPr><w:r>{}<w:t xml:space=\"preserve\">{}</w:t></w:r></w:p></w:tc>",
+            "<w:tc><w:tcPr><w:tcW w:w=\"{col}\" w:type=\"dxa\"/><w:vAlign w:val=\"center\"/></w:tcPr><w:p><w:pPr><w:spacing w:before=\"0\" w:after=\"0\" w:line=\"360\" w:lineRule=\"atLeast\"/><w:jc w:val=\"center\"/></w:pPr><w:r>{}{text}</w:r></w:p></w:tc>",
             run_props(BODY_FONT, TABLE_HALF_PT, bold),
-            escape(text)
         )
     };
     let mut out = format!(
         "<w:tbl><w:tblPr><w:tblW w:w=\"{width}\" w:type=\"dxa\"/><w:jc w:val=\"center\"/><w:tblBorders><w:top w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"000000\"/><w:left w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"000000\"/><w:bottom w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"000000\"/><w:right w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"000000\"/><w:insideH w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"000000\"/><w:insideV w:val=\"single\" w:sz=\"4\" w:space=\"0\" w:color=\"000000\"/></w:tblBorders><w:tblLayout w:type=\"fixed\"/></w:tblPr><w:tblGrid>{}</w:tblGrid>",
-        format!("<w:gridCol w:w=\"{col}\"/>").repeat(cols)
+        widths
+            .iter()
+            .map(|w| format!("<w:gridCol w:w=\"{w}\"/>"))
+            .collect::<String>()
     );
     out.push_str("<w:tr><w:trPr><w:tblHeader/></w:trPr>");
-    for h in header {
-        out.push_str(&cell(h, true));
+    for (c, h) in header.iter().enumerate() {
+        out.push_str(&cell(c, &header_lines(h), true));
     }
     out.push_str("</w:tr>");
     for r in rows {
         out.push_str("<w:tr><w:trPr><w:cantSplit/></w:trPr>");
-        for c in r {
-            out.push_str(&cell(c, false));
+        for (k, c) in r.iter().enumerate() {
+            out.push_str(&cell(k, &[c.as_str()], false));
         }
         out.push_str("</w:tr>");
     }
@@ -213,7 +280,16 @@ fn table_xml(header: &[String], rows: &[Vec<String>]) -> String {
 const NS: &str = "xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\" xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\"";
 
 fn document_xml(blocks: &[Block]) -> String {
-    let body: String = blocks.iter().map(block_xml).collect();
+    let body: String = (0..blocks.len())
+        .map(|k| {
+            let signed = match blocks.get(k + 1) {
+                Some(Block::Signature { .. }) => true,
+                Some(Block::Blank) => matches!(blocks.get(k + 2), Some(Block::Signature { .. })),
+                _ => false,
+            };
+            block_xml(&blocks[k], signed)
+        })
+        .collect();
     // sectPr in schema order: footerReference…, pgSz, pgMar, cols, titlePg?, docGrid.
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<w:document {NS}><w:body>{body}<w:sectPr><w:footerReference w:type=\"even\" r:id=\"rIdFooterEven\"/><w:footerReference w:type=\"default\" r:id=\"rIdFooterOdd\"/><w:pgSz w:w=\"11906\" w:h=\"16838\"/><w:pgMar w:top=\"{}\" w:right=\"{}\" w:bottom=\"{}\" w:left=\"{}\" w:header=\"851\" w:footer=\"{}\" w:gutter=\"0\"/><w:cols w:space=\"425\"/><w:docGrid w:type=\"lines\" w:linePitch=\"{LINE_TWIPS}\"/></w:sectPr></w:body></w:document>",

@@ -96,6 +96,7 @@ impl Sheets<'_> {
             .unwrap_or_default()
             .into_iter()
             .filter(|c| c.key != "check_id")
+            .map(|c| year_end_label(c, self.meta.period))
             .collect()
     }
 
@@ -134,17 +135,26 @@ impl Sheets<'_> {
 
     /// 完成进度, with the completion rate against 序时进度 as a chart.
     fn completion(&self, book: &mut Workbook) -> Result<()> {
-        let title = format!(
-            "完成进度（{}累计，序时进度 {}）",
-            self.ytd,
-            format::pct(Some(self.meta.period.month() as f64 / 12.0))
-        );
+        let year_end = self.meta.period.month() == 12;
+        let title = if year_end {
+            format!("完成进度（{}，全年）", self.ytd)
+        } else {
+            format!(
+                "完成进度（{}累计，序时进度 {}）",
+                self.ytd,
+                format::pct(Some(self.meta.period.month() as f64 / 12.0))
+            )
+        };
         let end = self.sheet(book, "完成进度", &title, "completion")?;
         let df = self.a.frame("completion")?;
         let spec = self.spec("completion");
         let cols = |key| column_index(&spec, df, key);
         let mut chart = Chart::new(ChartType::Column);
-        chart.title().set_name("完成率与序时进度");
+        chart.title().set_name(if year_end {
+            "全年完成率"
+        } else {
+            "完成率与序时进度"
+        });
         series(
             &mut chart,
             "完成进度",
@@ -157,7 +167,11 @@ impl Sheets<'_> {
         series(
             &mut line,
             "完成进度",
-            "序时进度",
+            if year_end {
+                "年度目标"
+            } else {
+                "序时进度"
+            },
             cols("unit_name"),
             cols("schedule_rate"),
             self.units(),
@@ -176,12 +190,12 @@ impl Sheets<'_> {
         let spec = self.spec("per100k");
         let cols = |key| column_index(&spec, df, key);
         let mut chart = Chart::new(ChartType::Column);
-        chart.title().set_name("每10万人供给量：年化与目标");
+        chart.title().set_name("每10万人供给量：按全年折算与目标");
         let sheet_name = "每10万人供给量";
         series(
             &mut chart,
             sheet_name,
-            "年化供给量",
+            "按全年折算",
             cols("unit_name"),
             cols("per100k_annualized"),
             self.units(),
@@ -201,9 +215,9 @@ impl Sheets<'_> {
     /// 经费合规 and 质量.
     fn funding_and_quality(&self, book: &mut Workbook) -> Result<()> {
         let funding = format!(
-            "经费合规（{}累计；要求：资金到位率、支出率年底达100%，办案补贴及直接费用占比≥{}）",
+            "经费合规（{}累计；要求：资金到位率、支出率年底达100%，办案补贴及直接费用占比不低于{}）",
             self.ytd,
-            format::pct(Some(self.meta.pipeline.def.alerts.case_share_min))
+            format::pct0(Some(self.meta.pipeline.def.alerts.case_share_min))
         );
         self.sheet(book, "经费合规", &funding, "funding")?;
         self.sheet(
@@ -322,11 +336,19 @@ impl Sheets<'_> {
 
     /// 原始数据: the rows the report used.
     fn rows_used(&self, book: &mut Workbook) -> Result<()> {
+        let rows = self.a.frame("used")?.height();
         let title = format!(
-            "原始数据：本报告采用的各单位各月数据（{}，每单位每月采用最新版本）",
+            "原始数据：本报告采用的各单位各月数据（{}，每单位每月采用最新版本；共{rows}行，供筛选核对，打印时只印本行）",
             self.ytd
         );
         self.sheet(book, "原始数据", &title, "used")?;
+        // Out of the print area (issue 31: the December workbook printed 22 pages, 12 of them
+        // raw rows): printing the workbook prints this sheet's title line only.
+        let x = xerr(self.path);
+        book.worksheet_from_name("原始数据")
+            .map_err(&x)?
+            .set_print_area(0, 0, 0, 9)
+            .map_err(&x)?;
         Ok(())
     }
 }
@@ -479,6 +501,19 @@ fn cover_notes(meta: &Meta, subs: &DataFrame, path: &Path) -> Result<Vec<String>
 }
 
 /// 汇总: one row per unit and 合计 with the headline figures from several analyses.
+/// From December the year has closed: a column of 序时进度 speaks of the annual target, an
+/// annualised figure is the year's (issue 31).
+fn year_end_label(mut c: ColumnSpec, period: Period) -> ColumnSpec {
+    if period.month() == 12 {
+        c.label = c
+            .label
+            .replace("与序时进度差距", "与年度目标差距")
+            .replace("序时进度", "全年进度要求")
+            .replace("（按全年折算）", "（全年）");
+    }
+    c
+}
+
 fn summary(
     book: &mut Workbook,
     st: &Styles,
@@ -496,7 +531,7 @@ fn summary(
         ("completion", "completion_rate"),
         ("completion", "schedule_gap"),
         ("completion", "rank_completion"),
-        ("per100k", "per100k_annualized"),
+        ("per100k", "per100k_ytd"),
         ("funding", "arrival_rate"),
         ("funding", "expenditure_rate"),
         ("funding", "case_share"),
@@ -512,6 +547,7 @@ fn summary(
         let Some(spec) = a
             .query(q)
             .and_then(|q| q.columns.iter().find(|s| s.key == key))
+            .map(|s| year_end_label(s.clone(), meta.period))
         else {
             continue;
         };

@@ -165,12 +165,13 @@ fn expected_subject(_env: &Env, period: &str) -> String {
         .map(|r| r["cases_approved"].parse::<f64>().unwrap())
         .sum();
     let pct = (ytd / 6064.0 * 10000.0 + 0.5).floor() / 100.0;
-    // The samples' June alerts: 案均投入 (Σ funds received / Σ cases) under 700 元 for three
-    // units (金寨县, 霍山县, 金安区) — 警告, so 预警3条. No 提示: every file came on time, and the
-    // months under 90% satisfied are all small samples ("7 of 8", "3 of 4": fewer than 20
-    // surveyed and fewer than 3 not satisfied), which ask for no 说明. Nothing else fires:
-    // every unit is within 5 pp of the schedule.
-    const JUNE_ALERTS: usize = 3;
+    // The samples' June alerts: none. 案均投入 (Σ funds received / Σ cases) is under 700 元 for
+    // three units (金寨县, 霍山县, 金安区), but 700 元/件 is a year's figure, judged in December
+    // only (issue 31). No 提示: every file came on time, and the months under 90% satisfied are
+    // all small samples ("7 of 8", "3 of 4": fewer than 20 surveyed and fewer than 3 not
+    // satisfied), which ask for no 说明. Nothing else fires: every unit is within 5 pp of the
+    // schedule, and June is a checkpoint where each has its half of the budget.
+    const JUNE_ALERTS: usize = 0;
     let sum = |code: &str, key: &str| -> f64 {
         rows.iter()
             .filter(|r| r["unit_code"] == code)

@@ -142,7 +142,7 @@ fn the_workbook_reads_back_with_every_sheet_and_rounded_figures() {
     // Per-100k (SPEC v2): every unit with a population has a figure, and so has the city
     // (4,393,699 residents, 市本级's cases included); 市本级 alone has none.
     let per100k = sheet(&path, "每10万人供给量");
-    let c_ann = col(&per100k, "每10万人供给量（年化）");
+    let c_ann = col(&per100k, "每10万人供给量（按全年折算）");
     let annualized = |ytd: f64, pop: f64| {
         let v = ytd / pop * 100_000.0 * 12.0 / 6.0;
         Data::Float((v * 100.0 + 0.5).floor() / 100.0)
@@ -689,7 +689,7 @@ fn a_unit_without_population_shows_a_dash_and_an_incomplete_total() {
     );
     let path = run_dir(&env, "2025-06").join("六安市法律援助民生实事汇总_2025-06.xlsx");
     let per100k = sheet(&path, "每10万人供给量");
-    let c_ann = col(&per100k, "每10万人供给量（年化）");
+    let c_ann = col(&per100k, "每10万人供给量（按全年折算）");
     assert_eq!(cell_text(&find_row(&per100k, "霍山县")[c_ann]), "—");
     assert_eq!(cell_text(&find_row(&per100k, "合计")[c_ann]), "—");
     assert_ne!(cell_text(&find_row(&per100k, "裕安区")[c_ann]), "—");
