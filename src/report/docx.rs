@@ -196,7 +196,7 @@ fn block_xml(b: &Block, signed: bool) -> String {
 /// How wide a text is in units of one CJK character (digits and ASCII count half).
 fn text_units(s: &str) -> f64 {
     s.chars()
-        .map(|c| if c.is_ascii() { 0.55 } else { 1.0 })
+        .map(|c| if c.is_ascii() { 0.6 } else { 1.0 })
         .sum()
 }
 
@@ -223,7 +223,8 @@ fn column_widths(header: &[String], rows: &[Vec<String>], width: i64) -> Vec<i64
                 .filter_map(|r| r.get(c))
                 .map(|t| text_units(t))
                 .fold(0.0, f64::max);
-            head.max(cells) + 1.0
+            // the cell's margins: about 1.6 characters of 小四
+            head.max(cells) + 1.6
         })
         .collect();
     let total: f64 = need.iter().sum::<f64>().max(1.0);

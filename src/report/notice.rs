@@ -39,7 +39,8 @@ fn table_header(year_end: bool) -> Vec<String> {
         } else {
             "与序时进度差距（百分点）"
         },
-        "完成率排名",
+        // the body says the rank is by 完成率
+        "排名",
     ]
     .map(str::to_string)
     .to_vec()

@@ -291,6 +291,25 @@ impl Sheets<'_> {
             &colour,
             self.path,
         )?;
+        // The 说明 column takes the rest of the landscape page, so that a soft check's sentence
+        // wraps into at most two lines and the sheet prints on as few pages as it can.
+        if let Some(k) = specs.iter().position(|s| s.key == "message") {
+            const WIDTH: f64 = 112.0;
+            let sheet = book.worksheet_from_name("异常预警").map_err(&x)?;
+            sheet.set_column_width(k as u16, WIDTH).map_err(&x)?;
+            // A wrapped row is as tall as its lines (spreadsheets do not grow it on opening).
+            let first = end - alerts.height() as u32;
+            let messages = crate::frame::strings(alerts, "message").map_err(perr(self.path))?;
+            for (r, m) in messages.iter().enumerate() {
+                // (a wide character prints a little narrower than two digit widths)
+                let lines = (text_width(m.as_deref().unwrap_or("")) / (WIDTH * 1.15)).ceil();
+                if lines > 1.0 {
+                    sheet
+                        .set_row_height(first + r as u32, lines * 14.5 + 2.0)
+                        .map_err(&x)?;
+                }
+            }
+        }
         if alerts.height() == 0 {
             let sheet = book.worksheet_from_name("异常预警").map_err(&x)?;
             sheet
@@ -338,17 +357,17 @@ impl Sheets<'_> {
     fn rows_used(&self, book: &mut Workbook) -> Result<()> {
         let rows = self.a.frame("used")?.height();
         let title = format!(
-            "原始数据：本报告采用的各单位各月数据（{}，每单位每月采用最新版本；共{rows}行，供筛选核对，打印时只印本行）",
+            "原始数据：本报告采用的各单位各月数据（{}，每单位每月采用最新版本；共{rows}行，供筛选核对，不随报告打印）",
             self.ytd
         );
         self.sheet(book, "原始数据", &title, "used")?;
-        // Out of the print area (issue 31: the December workbook printed 22 pages, 12 of them
-        // raw rows): printing the workbook prints this sheet's title line only.
+        // Out of the print (issue 31: the December workbook printed 22 pages, 12 of them raw
+        // rows): the sheet's print area is one empty cell beside the table, a page that
+        // LibreOffice and Excel leave out.
         let x = xerr(self.path);
-        book.worksheet_from_name("原始数据")
-            .map_err(&x)?
-            .set_print_area(0, 0, 0, 9)
-            .map_err(&x)?;
+        let cols = self.spec("used").len() as u16;
+        let sheet = book.worksheet_from_name("原始数据").map_err(&x)?;
+        sheet.set_print_area(0, cols + 2, 0, cols + 2).map_err(&x)?;
         Ok(())
     }
 }

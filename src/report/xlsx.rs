@@ -98,7 +98,11 @@ impl Styles {
                 .set_align(FormatAlign::Center)
                 .set_align(FormatAlign::VerticalCenter)
                 .set_background_color(Color::RGB(HEADER_FILL)),
-            text: base.clone(),
+            // Long text (an alert's 说明, a county's words) wraps inside its column.
+            text: base
+                .clone()
+                .set_text_wrap()
+                .set_align(FormatAlign::VerticalCenter),
             int: base.clone().set_num_format("#,##0"),
             number: base.clone().set_num_format("#,##0.00"),
             money: base.clone().set_num_format("#,##0.00"),
