@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// LibreOffice and pdftotext, or a SKIPPED line (a failure under CI).
-fn tools(test: &str) -> Option<&'static str> {
+pub fn tools(test: &str) -> Option<&'static str> {
     let soffice = ["soffice", "libreoffice"].into_iter().find(|b| {
         Command::new(b)
             .arg("--version")
@@ -60,7 +60,7 @@ pub fn to_pdf(soffice: &str, book: &Path, work: &Path) -> PathBuf {
 }
 
 /// The workbook printed to PDF; its pages' text (pdftotext, one string a page).
-fn pages(soffice: &str, book: &Path, work: &Path) -> Vec<String> {
+pub fn pages(soffice: &str, book: &Path, work: &Path) -> Vec<String> {
     let pdf = to_pdf(soffice, book, work);
     let text = Command::new("pdftotext")
         .arg(&pdf)

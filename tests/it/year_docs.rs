@@ -444,6 +444,51 @@ fn a_year_of_documents_fit_to_sign() {
         st.stdout
     );
 
+    // Printed as the office prints them (LibreOffice → PDF → pdftotext, page by page).
+    if let Some(soffice) = crate::prints::tools("a year of documents printed") {
+        let work = env.tmp.path().join("print");
+        for m in ["2025-06", "2025-12"] {
+            let doc = out
+                .join(m)
+                .join(format!("六安市法律援助民生实事工作通报_{m}.docx"));
+            let pages = crate::prints::pages(soffice, &doc, &work);
+            // The 署名 and 成文日期 on the page of the last paragraph, never alone.
+            let last = pages.last().unwrap();
+            assert!(
+                last.contains("六安市司法局") && last.contains("请各单位于每月"),
+                "{m}: the signature's page:\n{last}"
+            );
+            // No header broken inside a word (it may break only before its unit).
+            let first = &pages[0];
+            for word in ["累计受理审批", "年度目标", "完成率", "排名"] {
+                assert!(first.contains(word), "{m}: {word} broken:\n{first}");
+            }
+            assert!(
+                first.contains(if m == "2025-12" {
+                    "与年度目标差距"
+                } else {
+                    "与序时进度差距"
+                }),
+                "{m}:\n{first}"
+            );
+            for p in &pages {
+                assert_clean(m, p);
+            }
+        }
+        // The December workbook in at most 10 pages: the raw rows out of the print.
+        let book = out.join("2025-12/六安市法律援助民生实事汇总_2025-12.xlsx");
+        let pages = crate::prints::pages(soffice, &book, &work);
+        assert!(pages.len() <= 10, "{} pages", pages.len());
+        assert!(
+            pages.iter().all(|p| !p.contains("原始数据：")),
+            "the raw rows printed"
+        );
+        assert!(
+            pages.iter().all(|p| !p.contains("序时")),
+            "December's workbook speaks of 序时"
+        );
+    }
+
     // A month outside the pipeline's year is refused, nothing built.
     for bad in ["2026-01", "2024-06"] {
         let r = env.run(&[
