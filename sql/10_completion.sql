@@ -48,8 +48,9 @@ rows AS (
 result AS (
 SELECT r.ord, r.unit_code, r.unit_name, r.target, r.ytd_approved, r.ytd_closed,
        r.completion_rate,
-       CAST(p.month AS DOUBLE) / 12 AS schedule_rate,
-       r.completion_rate - CAST(p.month AS DOUBLE) / 12 AS schedule_gap,
+       -- 序时进度 counts the months due (`due_month`: m − 1 before the month's deadline)
+       CAST(p.due_month AS DOUBLE) / 12 AS schedule_rate,
+       r.completion_rate - CAST(p.due_month AS DOUBLE) / 12 AS schedule_gap,
        CAST(r.ytd_closed AS DOUBLE) / NULLIF(r.ytd_approved, 0) AS closure_rate,
        GREATEST(r.target - r.ytd_approved, 0) AS remaining,
        CASE WHEN p.month = 12 THEN CAST(NULL AS DOUBLE)
@@ -66,10 +67,10 @@ CROSS JOIN params p
 -- 120000·ytd − 10000·m·target < −12·w_bp·target. A gap of exactly −5.00 pp is not below −5 pp.
 -- In December the year is measured: any case short of the annual target is critical.
 SELECT result.*,
-       CASE WHEN p.month = 12 AND result.ytd_approved < result.target THEN 'critical'
-            WHEN 120000 * result.ytd_approved - 10000 * p.month * result.target
+       CASE WHEN p.due_month = 12 AND result.ytd_approved < result.target THEN 'critical'
+            WHEN 120000 * result.ytd_approved - 10000 * p.due_month * result.target
                  < -12 * p.behind_critical_bp * result.target THEN 'critical'
-            WHEN 120000 * result.ytd_approved - 10000 * p.month * result.target
+            WHEN 120000 * result.ytd_approved - 10000 * p.due_month * result.target
                  < -12 * p.behind_warning_bp * result.target THEN 'warning'
             ELSE 'ok' END AS schedule_gap_band
 FROM result CROSS JOIN params p

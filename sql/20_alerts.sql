@@ -69,7 +69,7 @@ alerts AS (
          CASE c.schedule_gap_band WHEN 'critical' THEN -p.behind_critical ELSE -p.behind_warning END AS threshold,
          '完成进度落后序时进度 {figure:pp}（预警线：落后 {threshold:pp}）' AS message
   FROM units_only c CROSS JOIN params p
-  WHERE c.schedule_gap_band <> 'ok' AND p.month < 12
+  WHERE c.schedule_gap_band <> 'ok' AND p.due_month < 12
 
   UNION ALL
   -- December: the annual target, case for case.
@@ -78,7 +78,7 @@ alerts AS (
          CONCAT('年度目标未完成：完成', CAST(c.ytd_approved AS VARCHAR), '件，差',
                 CAST(c.target - c.ytd_approved AS VARCHAR), '件（年度目标', CAST(c.target AS VARCHAR), '件）') AS message
   FROM units_only c CROSS JOIN params p
-  WHERE p.month = 12 AND c.ytd_approved < c.target
+  WHERE p.due_month = 12 AND c.ytd_approved < c.target
 
   UNION ALL
   -- From October: the pace so far projected to the year end (ytd × 12 / m, whole cases down)
@@ -107,7 +107,8 @@ alerts AS (
   FROM fund f CROSS JOIN params p
   -- judged where 到位率 is (its checkpoints, December): before a quarter's transfer a county
   -- spends from its 预拨 or last year's balance
-  WHERE f.spend_fen > f.received_fen AND p.arrival_month = p.month
+  WHERE f.spend_fen > f.received_fen AND p.arrival_month > 0
+    AND (p.arrival_month = p.due_month OR p.month = 12)
 
   UNION ALL
   -- The money rules are decided in 12_funding.sql (the bands), exactly, in whole 分.

@@ -42,8 +42,12 @@ pub fn params_frame(
         "deadline" => [period::instant_text(&deadline)],
         "deadline_zh" => [period::deadline_zh(&deadline)],
         "per_case_standard" => [pipeline.def.funding.per_case_standard],
-        // 到位率 is judged against the schedule of the last checkpoint passed (0: none yet).
-        "arrival_month" => [i64::from(pipeline.def.funding.arrival_month(period.month()))],
+        // The months due: a report made before the month's deadline (暂定) judges months 1..m−1
+        // only — the month itself is not late and not behind until its deadline has passed.
+        "due_month" => [i64::from(due_month(period, as_of, &deadline))],
+        // 到位率 is judged against the schedule of the last checkpoint due (0: none yet).
+        // (December's is the year's 100% whenever the report is made: the year's review reads it.)
+        "arrival_month" => [i64::from(if period.month() == 12 { 12 } else { pipeline.def.funding.arrival_month(due_month(period, as_of, &deadline)) })],
         "behind_warning" => [a.behind_schedule_warning_pp / 100.0],
         "behind_critical" => [a.behind_schedule_critical_pp / 100.0],
         "case_share_min" => [a.case_share_min],
@@ -72,6 +76,20 @@ pub fn params_frame(
         "last_year_end" => [period.a_year_earlier().december().to_string()],
         "spike_last_year_milli" => [scaled(a.spike_last_year_band, 1000.0)],
     )
+}
+
+/// The months of `period`'s year that are due as of `as_of`: m after its deadline, m − 1 before
+/// (a report made then is 暂定, `report::provisional`).
+pub(crate) fn due_month(
+    period: Period,
+    as_of: &chrono::DateTime<chrono_tz::Tz>,
+    deadline: &chrono::DateTime<chrono_tz::Tz>,
+) -> u32 {
+    if as_of > deadline {
+        period.month()
+    } else {
+        period.month() - 1
+    }
 }
 
 /// The table `last_year_units`: the previous year's units and the open cases they carried over

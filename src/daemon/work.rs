@@ -52,6 +52,11 @@ pub(super) async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Resu
                 let _lock = lock::acquire(&ctx.data_dir, wait, "daemon report")?;
                 ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)?;
                 let built = run::build_report(&ctx_now, *period)?;
+                // A report made before the month's deadline (a schedule set too early) is a
+                // draft: built and kept, never mailed as the month's digest.
+                if crate::report::draft(&ctx.pipeline, *period, &now) {
+                    return Ok::<_, Error>((built, false));
+                }
                 notify::queue(
                     &ctx.data_dir,
                     &ctx.pipeline,
@@ -60,8 +65,15 @@ pub(super) async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Resu
                     now,
                     false,
                 )?;
-                Ok::<_, Error>(built)
+                Ok::<_, Error>((built, true))
             })?;
+            let (built, queued) = built;
+            if !queued {
+                return Ok(format!(
+                    "{} — 暂定（报送截止前生成），不作为本月摘要发送",
+                    built.subject
+                ));
+            }
             run::webhooks(&ctx_now, &built).await;
             Ok(format!("{} — queued for delivery", built.subject))
         }

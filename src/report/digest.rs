@@ -122,7 +122,8 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         .count();
     let alerts = severities.len() - notes;
     let headline = headline(meta, a)?;
-    let year_end = meta.period.month() == 12;
+    let year_end =
+        meta.period.month() == 12 && !super::draft(meta.pipeline, meta.period, &meta.as_of);
     let units = unit_lines(a, year_end)?;
     let groups = alert_groups(a)?;
     let missing: Vec<String> = units
@@ -154,6 +155,7 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         groups => minijinja::Value::from(minijinja::value::Serde(&groups)),
         alert_count => alerts,
         year_end,
+        draft => super::draft(p, meta.period, &meta.as_of),
         gap_header => if year_end { "与年度目标" } else { "与序时" },
         verdict,
         review_book => meta.review_book.clone(),
@@ -225,7 +227,8 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
         .filter(|s| s.as_str() == Severity::Info.code())
         .count();
     let alerts = severities.len() - infos;
-    let year_end = meta.period.month() == 12;
+    let year_end =
+        meta.period.month() == 12 && !super::draft(meta.pipeline, meta.period, &meta.as_of);
     let per100k_target = last(nums(a, "per100k", "per100k_target")?);
     let plain = |label, value| Headline {
         label,

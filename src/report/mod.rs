@@ -156,6 +156,13 @@ pub struct RunMeta<'a> {
     pub record: &'a [crate::audit::Event],
 }
 
+/// A report made before its month's deadline is 暂定 (a draft): the month is not due yet, so it
+/// judges months 1..m−1 only (`analyze::frames::due_month`), says 暂定 in its title, subject and
+/// file names, and the daemon never mails it as the month's digest.
+pub fn draft(pipeline: &Pipeline, period: Period, as_of: &DateTime<Tz>) -> bool {
+    *as_of <= period.deadline(pipeline.def.submission.deadline_day)
+}
+
 /// Builds every output of a run in a temporary folder, then puts it in place. Returns the run
 /// folder.
 /// A run folder put in place.
@@ -310,7 +317,8 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
         as_of: meta.as_of,
         generated_at: meta.generated_at,
     };
-    let book_name = workbook::file_name(meta.pipeline, meta.period);
+    let is_draft = draft(meta.pipeline, meta.period, &meta.as_of);
+    let book_name = workbook::file_name(meta.pipeline, meta.period, is_draft);
     // December: the review workbook goes along with the monthly one (the same analysis).
     let review_name = a.frames.contains_key("review").then(|| {
         review::file_name(
@@ -319,7 +327,7 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
             review::provisional(meta.pipeline, &meta.as_of),
         )
     });
-    let notice_name = notice::file_name(meta.pipeline, meta.period);
+    let notice_name = notice::file_name(meta.pipeline, meta.period, is_draft);
     let ((book, review), (notice, (chart, twins))) = rayon::join(
         || {
             rayon::join(

@@ -19,10 +19,12 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 
 /// `六安市法律援助民生实事工作通报_2025-06.docx`.
-pub fn file_name(pipeline: &Pipeline, period: Period) -> String {
+pub fn file_name(pipeline: &Pipeline, period: Period, draft: bool) -> String {
     format!(
-        "{}{}工作通报_{period}.docx",
-        pipeline.def.pipeline.city, pipeline.def.pipeline.title
+        "{}{}工作通报_{period}{}.docx",
+        pipeline.def.pipeline.city,
+        pipeline.def.pipeline.title,
+        if draft { "_暂定" } else { "" }
     )
 }
 
@@ -179,7 +181,9 @@ pub fn blocks(
         let v = f.num(q, col)?;
         Ok(codes.iter().position(|c| c == "total").and_then(|k| v[k]))
     };
-    let year_end = period.month() == 12;
+    let draft = super::draft(pipeline, period, as_of);
+    // The year has closed when December is due (a draft December still speaks of the schedule).
+    let year_end = period.month() == 12 && !draft;
     let (rows, behind, behind_names) = progress(&f, year_end)?;
     let [arrival_f, expenditure_f, share_f] = funding(&f)?;
     let subs_names = f.text("submissions", "unit_name")?;
@@ -205,6 +209,8 @@ pub fn blocks(
         year => period.year(),
         month => period.month(),
         year_end,
+        draft,
+        deadline_zh => crate::period::deadline_zh(&period.deadline(pipeline.def.submission.deadline_day)),
         period_zh => period.zh(),
         ytd_zh => period.ytd_zh(),
         area => pipeline.area(),
@@ -301,7 +307,7 @@ pub fn render(
     let blocks = blocks(pipeline, period, as_of, a)?;
     docx::render(
         &blocks,
-        &file_name(pipeline, period),
+        &file_name(pipeline, period, super::draft(pipeline, period, as_of)),
         &pipeline.def.pipeline.office,
     )
 }

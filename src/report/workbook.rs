@@ -24,10 +24,13 @@ pub struct Meta<'a> {
 }
 
 /// The workbook's file name: `六安市法律援助民生实事汇总_2025-06.xlsx`.
-pub fn file_name(pipeline: &Pipeline, period: Period) -> String {
+pub fn file_name(pipeline: &Pipeline, period: Period, draft: bool) -> String {
     format!(
-        "{}{}汇总_{}.xlsx",
-        pipeline.def.pipeline.city, pipeline.def.pipeline.title, period
+        "{}{}汇总_{}{}.xlsx",
+        pipeline.def.pipeline.city,
+        pipeline.def.pipeline.title,
+        period,
+        if draft { "_暂定" } else { "" }
     )
 }
 

@@ -279,6 +279,7 @@ fn check(name: &str, text: &str, blocks: &[&str]) -> std::result::Result<(), Str
 /// The 工作通报's values: a June with one unit behind, one short on 到位率 and one on 占比.
 fn notice_example() -> Value {
     context! {
+        draft => false, deadline_zh => "2025-07-05 24:00",
         year => 2025, month => 6, year_end => false, period_zh => "2025年6月", ytd_zh => "2025年1—6月", area => "全市",
         ytd => "2990", target => "6064", reached => false, over => false, shortfall => "3074",
         completion => "49.31%", schedule => "50.00%",
@@ -391,7 +392,7 @@ fn digest_example() -> Value {
         subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",
         period_zh => "2025年6月", ytd => "2025年1—6月", as_of => "2025年7月6日 09:00",
         deadline => "2025年7月5日", year => 2025, completion => "52.30%", schedule => "50.00%",
-        alert_count => 3, info_count => 2, year_end => false, gap_header => "与序时", verdict => "考核验收：8个单位中6个达标",
+        alert_count => 3, info_count => 2, year_end => false, draft => false, gap_header => "与序时", verdict => "考核验收：8个单位中6个达标",
         review_book => "六安市法律援助民生实事考核验收_2025.xlsx", provisional => true, missing => vec!["霍山县"],
         headline => vec![context! { label => "累计完成率", value => "52.30%", colour => palette::OK_TEXT.css(), note => "序时进度 50.00%" }],
         units => vec![context! {

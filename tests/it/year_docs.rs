@@ -489,6 +489,33 @@ fn a_year_of_documents_fit_to_sign() {
         );
     }
 
+    // June rebuilt on 5 July, before its deadline: 暂定 in its file names, subject and title, and
+    // judged on the months due (1–5: 序时进度 5/12 = 41.67%). 霍山县 at 70% of its pace is behind
+    // (6 × 25 = 150 of 430 = 34.88%, 6.79 pp under); the others keep 100–112% of theirs.
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-05 12:00",
+        "run",
+        "--no-email",
+        "--period",
+        "2025-06",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("2025年6月汇总（暂定）"), "{}", r.stdout);
+    let draft = out.join("2025-06");
+    assert!(
+        draft
+            .join("六安市法律援助民生实事汇总_2025-06_暂定.xlsx")
+            .exists()
+    );
+    let d = docx_text(&read_docx(
+        &draft.join("六安市法律援助民生实事工作通报_2025-06_暂定.docx"),
+    ));
+    assert!(d[0..3].iter().any(|t| t.contains("（暂定）")), "{d:?}");
+    let all = d.join("\n");
+    assert!(all.contains("序时进度为41.67%"), "{all}");
+    assert_eq!(named_in(&d, "对照年度目标"), ["霍山县"], "{all}");
+
     // A month outside the pipeline's year is refused, nothing built.
     for bad in ["2026-01", "2024-06"] {
         let r = env.run(&[
