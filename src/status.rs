@@ -301,6 +301,41 @@ pub fn render(
     render_from(pipeline, data_dir, period, now, &status, &files)
 }
 
+/// The month's report, if files were accepted after it was made: "报告生成后又收到N份数据，请
+/// 重新生成" (None when there is no report or it is current). Files count when they hold a month
+/// of the report's year up to its month and arrived after the report's as-of time.
+pub fn stale_line(
+    output_dir: &crate::layout::OutputDir,
+    pipeline: &Pipeline,
+    period: Period,
+    files: &[FileEntry],
+) -> Option<String> {
+    let path = output_dir
+        .run(pipeline.name(), period)
+        .join(crate::layout::MANIFEST);
+    let text = std::fs::read(path).ok()?;
+    let m: crate::report::Manifest = serde_json::from_slice(&text).ok()?;
+    let as_of = period::parse_instant(&m.as_of)?;
+    let later = files
+        .iter()
+        .filter(|f| matches!(f.outcome, Outcome::Accepted | Outcome::Partial))
+        .filter(|f| period::parse_instant(&f.arrived_at).is_some_and(|t| t > as_of))
+        .filter(|f| {
+            f.periods
+                .split(',')
+                .filter_map(Period::parse)
+                .any(|p| p.year() == period.year() && p.month() <= period.month())
+        })
+        .count();
+    (later > 0).then(|| {
+        format!(
+            "{}报告（数据截至 {}）生成后又收到{later}份数据，请重新生成（fayuan run --period {period}）\n",
+            period.zh(),
+            period::instant_zh(&as_of)
+        )
+    })
+}
+
 /// `[supervision] confirm_required`: the months reported and not yet confirmed, per unit, in a
 /// line (None when there are none or confirmation is not asked for).
 pub fn unconfirmed_line(

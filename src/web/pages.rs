@@ -388,6 +388,9 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
         &board.units,
         &board.files,
     )?;
+    if let Some(line) = status::stale_line(&ctx.output_dir, &ctx.pipeline, period, &board.files) {
+        status_text.insert_str(0, &line);
+    }
     for line in (w.extra)(ctx) {
         status_text.push_str(&line);
         status_text.push('\n');
