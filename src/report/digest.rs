@@ -207,6 +207,45 @@ fn narratives(a: &Analysis) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The headline indicator's card, on the basis the 通报 gives it: so far (截至m月累计), with the
+/// annualised figure and the plan's target beside it; December the year's, reached or not.
+fn per100k_card(meta: &Meta, a: &Analysis, year_end: bool) -> Result<Headline> {
+    let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
+    let per100k = last(nums(a, "per100k", "per100k_ytd")?);
+    let per100k_annual = last(nums(a, "per100k", "per100k_annualized")?);
+    let per100k_target = last(nums(a, "per100k", "per100k_target")?);
+    Ok(Headline {
+        note: if per100k.is_none() {
+            "部分单位人口数据缺失".into()
+        } else if year_end {
+            format!(
+                "件/10万人，年度目标{}，{}",
+                format::dec2(per100k_target),
+                if per100k.zip(per100k_target).is_some_and(|(v, t)| {
+                    format::round_half_away(v, 2) >= format::round_half_away(t, 2)
+                }) {
+                    "已达到"
+                } else {
+                    "未达到"
+                }
+            )
+        } else {
+            format!(
+                "件/10万人，按全年折算{}，年度目标{}",
+                format::dec2(per100k_annual),
+                format::dec2(per100k_target)
+            )
+        },
+        label: if year_end {
+            "每10万人供给量（全年）".to_string()
+        } else {
+            format!("每10万人供给量（截至{}月累计）", meta.period.month())
+        },
+        value: format::dec2(per100k),
+        colour: palette::PLAIN_TEXT.css(),
+    })
+}
+
 /// The tiles at the top: the city's headline figures, coloured by the bands the analyses emit.
 fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
     let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
@@ -215,10 +254,6 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
     };
     let completion = last(nums(a, "completion", "completion_rate")?);
     let schedule = last(nums(a, "completion", "schedule_rate")?);
-    // The headline indicator on the basis the 通报 gives it: so far (截至m月累计), with the
-    // annualised figure and the plan's target beside it.
-    let per100k = last(nums(a, "per100k", "per100k_ytd")?);
-    let per100k_annual = last(nums(a, "per100k", "per100k_annualized")?);
     let case_share = last(nums(a, "funding", "case_share")?);
     // The card counts what the subject counts: 预警 (严重 and 警告), 提示 apart in its note.
     let severities = texts(a, "alerts", "severity")?;
@@ -229,7 +264,6 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
     let alerts = severities.len() - infos;
     let year_end =
         meta.period.month() == 12 && !super::draft(meta.pipeline, meta.period, &meta.as_of);
-    let per100k_target = last(nums(a, "per100k", "per100k_target")?);
     let plain = |label, value| Headline {
         label,
         value,
@@ -247,35 +281,7 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
                 format!("序时进度 {}", format::pct(schedule))
             },
         },
-        Headline {
-            note: if per100k.is_none() {
-                "部分单位人口数据缺失".into()
-            } else if year_end {
-                format!(
-                    "件/10万人，年度目标{}，{}",
-                    format::dec2(per100k_target),
-                    if per100k.zip(per100k_target).is_some_and(|(v, t)| {
-                        format::round_half_away(v, 2) >= format::round_half_away(t, 2)
-                    }) {
-                        "已达到"
-                    } else {
-                        "未达到"
-                    }
-                )
-            } else {
-                format!(
-                    "件/10万人，按全年折算{}，年度目标{}",
-                    format::dec2(per100k_annual),
-                    format::dec2(per100k_target)
-                )
-            },
-            label: if year_end {
-                "每10万人供给量（全年）".to_string()
-            } else {
-                format!("每10万人供给量（截至{}月累计）", meta.period.month())
-            },
-            ..plain(String::new(), format::dec2(per100k))
-        },
+        per100k_card(meta, a, year_end)?,
         Headline {
             colour: if alerts > 0 {
                 palette::WARNING_TEXT

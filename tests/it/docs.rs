@@ -354,7 +354,7 @@ fn the_notice_goes_with_the_digest_unless_the_bureau_says_not() {
         let dir = tempfile::tempdir().unwrap();
         let text = std::fs::read_to_string(luan_pipeline_path())
             .unwrap()
-            .replacen("[email]", &format!("{extra}[email]"), 1);
+            .replacen("[docs]\n", &format!("[docs]\n{extra}"), 1);
         let path = dir.path().join("luan-2025.toml");
         std::fs::write(&path, text).unwrap();
         let env = Env::with_pipeline(&path);
@@ -376,6 +376,6 @@ fn the_notice_goes_with_the_digest_unless_the_bureau_says_not() {
             .any(|o| o["file"] == name && o["sha256"].as_str().is_some_and(|s| s.len() == 64)),
         "{m}"
     );
-    let (_b, m) = run("[docs]\nattach = false\n\n");
+    let (_b, m) = run("attach = false\n");
     assert!(m["digest"]["notice_attachment"].is_null(), "{m}");
 }

@@ -490,14 +490,26 @@ fn a_year_of_documents_fit_to_sign() {
     }
 
     // July's report was made on 6 August; 裕安区's July came on the 7th: status says so.
-    let st = env.run(&["--as-of", "2026-01-06 10:00", "status", "--period", "2025-07"]);
+    let st = env.run(&[
+        "--as-of",
+        "2026-01-06 10:00",
+        "status",
+        "--period",
+        "2025-07",
+    ]);
     assert!(
         st.stdout
             .contains("2025年7月报告（数据截至 2025-08-06 09:00）生成后又收到1份数据，请重新生成"),
         "{}",
         st.stdout
     );
-    let st = env.run(&["--as-of", "2026-01-06 10:00", "status", "--period", "2025-06"]);
+    let st = env.run(&[
+        "--as-of",
+        "2026-01-06 10:00",
+        "status",
+        "--period",
+        "2025-06",
+    ]);
     assert!(!st.stdout.contains("生成后又收到"), "{}", st.stdout);
 
     // June rebuilt on 5 July, before its deadline: 暂定 in its file names, subject and title, and
