@@ -114,16 +114,9 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
     let completion = last(nums(a, "completion", "completion_rate")?);
     let schedule = last(nums(a, "completion", "schedule_rate")?);
-    // 预警 counts 严重 and 警告; 提示 are counted apart.
-    let severities = texts(a, "alerts", "severity")?;
-    let notes = severities
-        .iter()
-        .filter(|s| s.as_str() == Severity::Info.code())
-        .count();
-    let alerts = severities.len() - notes;
+    let (alerts, notes) = alert_counts(a)?;
     let headline = headline(meta, a)?;
-    let year_end =
-        meta.period.month() == 12 && !super::draft(meta.pipeline, meta.period, &meta.as_of);
+    let year_end = year_end(meta);
     let units = unit_lines(a, year_end)?;
     let groups = alert_groups(a)?;
     let missing: Vec<String> = units
@@ -207,6 +200,22 @@ fn narratives(a: &Analysis) -> Result<Vec<String>> {
         .collect())
 }
 
+/// (预警, 提示): 预警 counts 严重 and 警告 — the subject's count and the card's.
+fn alert_counts(a: &Analysis) -> Result<(usize, usize)> {
+    let severities = texts(a, "alerts", "severity")?;
+    let infos = severities
+        .iter()
+        .filter(|s| s.as_str() == Severity::Info.code())
+        .count();
+    Ok((severities.len() - infos, infos))
+}
+
+/// The year has closed: a December report made after December's deadline speaks of the annual
+/// target, never of 序时进度.
+fn year_end(meta: &Meta) -> bool {
+    meta.period.month() == 12 && !super::draft(meta.pipeline, meta.period, &meta.as_of)
+}
+
 /// The headline indicator's card, on the basis the 通报 gives it: so far (截至m月累计), with the
 /// annualised figure and the plan's target beside it; December the year's, reached or not.
 fn per100k_card(meta: &Meta, a: &Analysis, year_end: bool) -> Result<Headline> {
@@ -256,14 +265,8 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
     let schedule = last(nums(a, "completion", "schedule_rate")?);
     let case_share = last(nums(a, "funding", "case_share")?);
     // The card counts what the subject counts: 预警 (严重 and 警告), 提示 apart in its note.
-    let severities = texts(a, "alerts", "severity")?;
-    let infos = severities
-        .iter()
-        .filter(|s| s.as_str() == Severity::Info.code())
-        .count();
-    let alerts = severities.len() - infos;
-    let year_end =
-        meta.period.month() == 12 && !super::draft(meta.pipeline, meta.period, &meta.as_of);
+    let (alerts, infos) = alert_counts(a)?;
+    let year_end = year_end(meta);
     let plain = |label, value| Headline {
         label,
         value,

@@ -283,7 +283,7 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
     let reasons = if total.pass {
         String::new()
     } else {
-        format!("，{}", failures_where(p, total, counts))
+        format!("，{}", failures_where(p, total, &counts))
     };
     out.push(format!(
         "{}总体结论：{}{reasons}（计入总体结论的：{}）。",
@@ -298,20 +298,19 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
 /// the other requirements missed are listed apart, under their own heading.
 fn unmet_lines(p: &Pipeline, units: &[&Row]) -> Vec<String> {
     let counts = |id: &str| p.def.review.verdict_includes.iter().any(|i| i == id);
+    let numbered = |rows: &[&&Row], which: &dyn Fn(&str) -> bool| -> Vec<String> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, r)| format!("{}. {}：{}。", i + 1, r.name, failures_where(p, r, which)))
+            .collect()
+    };
     let mut out = Vec::new();
     let failing: Vec<&&Row> = units.iter().filter(|r| !r.pass).collect();
     if failing.is_empty() {
         out.push("未达标事项：无。".into());
     } else {
         out.push("未达标事项：".into());
-        for (i, r) in failing.iter().enumerate() {
-            out.push(format!(
-                "{}. {}：{}。",
-                i + 1,
-                r.name,
-                failures_where(p, r, counts)
-            ));
-        }
+        out.extend(numbered(&failing, &counts));
     }
     let other: Vec<&&Row> = units
         .iter()
@@ -319,20 +318,13 @@ fn unmet_lines(p: &Pipeline, units: &[&Row]) -> Vec<String> {
         .collect();
     if !other.is_empty() {
         out.push("不计入总体结论的要求未达到的：".into());
-        for (i, r) in other.iter().enumerate() {
-            out.push(format!(
-                "{}. {}：{}。",
-                i + 1,
-                r.name,
-                failures_where(p, r, |id| !counts(id))
-            ));
-        }
+        out.extend(numbered(&other, &|id| !counts(id)));
     }
     out
 }
 
 /// The requirements a row missed among those `which` picks, in words, `；`-joined.
-fn failures_where(p: &Pipeline, r: &Row, which: impl Fn(&str) -> bool) -> String {
+fn failures_where(p: &Pipeline, r: &Row, which: &dyn Fn(&str) -> bool) -> String {
     r.figures
         .iter()
         .filter(|(id, _, pass)| !pass && which(id))

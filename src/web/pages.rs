@@ -348,6 +348,28 @@ fn latest_alerts(ctx: &Context, p: Period) -> Option<Vec<BTreeMap<&'static str, 
     )
 }
 
+/// Everything `fayuan status` says: deliveries, rejected files, schedules, sources — and first,
+/// when the month's report is older than files accepted after it, that it should be made again.
+fn status_text(w: &Web, period: Period, board: &status::Board) -> Result<String> {
+    let ctx = &w.ctx;
+    let mut status_text = status::render_from(
+        &ctx.pipeline,
+        &ctx.data_dir,
+        period,
+        &ctx.now(),
+        &board.units,
+        &board.files,
+    )?;
+    if let Some(line) = status::stale_line(&ctx.output_dir, &ctx.pipeline, period, &board.files) {
+        status_text.insert_str(0, &line);
+    }
+    for line in (w.extra)(ctx) {
+        status_text.push_str(&line);
+        status_text.push('\n');
+    }
+    Ok(status_text)
+}
+
 /// The bureau's page: the grid, the latest report and its alerts, every report's files, the
 /// text of `fayuan status`, the files refused lately.
 pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Response> {
@@ -379,22 +401,7 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
             }
         })
         .collect();
-    // Everything `fayuan status` says: deliveries, rejected files, schedules, sources.
-    let mut status_text = status::render_from(
-        &ctx.pipeline,
-        &ctx.data_dir,
-        period,
-        &ctx.now(),
-        &board.units,
-        &board.files,
-    )?;
-    if let Some(line) = status::stale_line(&ctx.output_dir, &ctx.pipeline, period, &board.files) {
-        status_text.insert_str(0, &line);
-    }
-    for line in (w.extra)(ctx) {
-        status_text.push_str(&line);
-        status_text.push('\n');
-    }
+    let status_text = status_text(w, period, &board)?;
     let def = &ctx.pipeline.def.pipeline;
     Ok(whole(
         "bureau.html",
