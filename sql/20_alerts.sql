@@ -67,7 +67,7 @@ alerts AS (
          c.schedule_gap_band AS severity,
          c.unit_code, c.unit_name, c.schedule_gap AS figure,
          CASE c.schedule_gap_band WHEN 'critical' THEN -p.behind_critical ELSE -p.behind_warning END AS threshold,
-         '完成进度落后序时进度 {figure:pp}（预警线：落后 {threshold:pp}）' AS message
+         '完成进度落后序时进度{figure:pp}（预警线：落后{threshold:pp}）' AS message
   FROM units_only c CROSS JOIN params p
   WHERE c.schedule_gap_band <> 'ok' AND p.due_month < 12
 
@@ -94,8 +94,8 @@ alerts AS (
   UNION ALL
   SELECT 'case_share' AS rule, 'critical' AS severity, f.unit_code, f.unit_name,
          f.case_share AS figure, p.case_share_min AS threshold,
-         CASE WHEN p.month = 12 THEN '年度要求未达到：办案补贴及直接费用占比低于{threshold:pct0}（全年 {figure:pct}）'
-              ELSE '办案补贴及直接费用占比 {figure:pct}，低于 {threshold:pct0} 的要求' END AS message
+         CASE WHEN p.month = 12 THEN '年度要求未达到：办案补贴及直接费用占比低于{threshold:pct0}（全年{figure:pct}）'
+              ELSE '办案补贴及直接费用占比{figure:pct}，低于{threshold:pct0}的要求' END AS message
   FROM fund f CROSS JOIN params p
   WHERE f.case_share_band = 'critical'
 
@@ -103,7 +103,7 @@ alerts AS (
   UNION ALL
   SELECT 'overspend' AS rule, 'warning' AS severity, f.unit_code, f.unit_name,
          f.ytd_spend AS figure, f.ytd_received AS threshold,
-         '累计业务经费支出 {figure:yuan}，超过累计到位经费 {threshold:yuan}' AS message
+         '累计业务经费支出{figure:yuan}，超过累计到位经费{threshold:yuan}' AS message
   FROM fund f CROSS JOIN params p
   -- judged where 到位率 is (its checkpoints, December): before a quarter's transfer a county
   -- spends from its 预拨 or last year's balance
@@ -124,14 +124,14 @@ alerts AS (
   UNION ALL
   SELECT 'expenditure' AS rule, 'critical' AS severity, f.unit_code, f.unit_name,
          f.expenditure_rate AS figure, 1.0 AS threshold,
-         '年度要求未达到：业务经费支出率未达{threshold:pct0}（全年 {figure:pct}）' AS message
+         '年度要求未达到：业务经费支出率未达{threshold:pct0}（全年{figure:pct}）' AS message
   FROM fund f
   WHERE f.expenditure_band = 'critical'
 
   UNION ALL
   SELECT 'per_case_input' AS rule, 'warning' AS severity, f.unit_code, f.unit_name,
          f.per_case_input AS figure, f.per_case_standard AS threshold,
-         '案均投入 {figure:yuan}/件，低于 {threshold:yuan}/件 的标准' AS message
+         '案均投入{figure:yuan}/件，低于{threshold:yuan}/件的标准' AS message
   FROM fund f
   WHERE f.per_case_input_band = 'warning'
 
@@ -139,16 +139,16 @@ alerts AS (
   SELECT 'spike' AS rule, 'warning' AS severity, k.unit_code, u.unit_name,
          CAST(k.x AS DOUBLE) AS figure, k.med AS threshold,
          CASE WHEN k.direction = 'zero'
-              THEN CONCAT('本月受理审批 0 件，此前', CAST(k.n AS VARCHAR), '个月的中位数为 {threshold:num} 件')
+              THEN CONCAT('本月受理审批0件，此前', CAST(k.n AS VARCHAR), '个月的中位数为{threshold:num}件')
               WHEN k.direction = 'up' AND k.cumulative
-              THEN CONCAT('本月受理审批 {figure:int} 件，接近本年此前', CAST(k.n AS VARCHAR), '个月的累计 ',
-                          CAST(k.earlier_sum AS VARCHAR), ' 件：疑似将累计数误填为本月数，若如此本月应为 ',
-                          CAST(k.implied AS VARCHAR), ' 件（此前月中位数 {threshold:num} 件）')
+              THEN CONCAT('本月受理审批{figure:int}件，接近本年此前', CAST(k.n AS VARCHAR), '个月的累计',
+                          CAST(k.earlier_sum AS VARCHAR), '件：疑似将累计数误填为本月数，若如此本月应为',
+                          CAST(k.implied AS VARCHAR), '件（此前月中位数{threshold:num}件）')
               WHEN k.direction = 'up'
-              THEN CONCAT('本月受理审批 {figure:int} 件，明显高于此前', CAST(k.n AS VARCHAR),
-                          '个月（中位数 {threshold:num} 件，最多 ', CAST(k.largest AS VARCHAR), ' 件）')
-              ELSE CONCAT('本月受理审批 {figure:int} 件，明显低于此前', CAST(k.n AS VARCHAR),
-                          '个月（中位数 {threshold:num} 件，最少 ', CAST(k.smallest AS VARCHAR), ' 件）') END AS message
+              THEN CONCAT('本月受理审批{figure:int}件，明显高于此前', CAST(k.n AS VARCHAR),
+                          '个月（中位数{threshold:num}件，最多', CAST(k.largest AS VARCHAR), '件）')
+              ELSE CONCAT('本月受理审批{figure:int}件，明显低于此前', CAST(k.n AS VARCHAR),
+                          '个月（中位数{threshold:num}件，最少', CAST(k.smallest AS VARCHAR), '件）') END AS message
   FROM spike k
   JOIN units u ON u.unit_code = k.unit_code
   WHERE k.direction IS NOT NULL
@@ -167,14 +167,14 @@ alerts AS (
   UNION ALL
   SELECT 'inconsistent' AS rule, 'warning' AS severity, q.unit_code, q.unit_name,
          CAST(q.complaints_resolved AS DOUBLE) AS figure, CAST(q.complaints AS DOUBLE) AS threshold,
-         '累计投诉办结 {figure:int} 件，多于累计投诉 {threshold:int} 件' AS message
+         '累计投诉办结{figure:int}件，多于累计投诉{threshold:int}件' AS message
   FROM qual q
   WHERE q.complaints_resolved > q.complaints
 
   UNION ALL
   SELECT 'inconsistent' AS rule, 'warning' AS severity, c.unit_code, c.unit_name,
          CAST(c.ytd_closed AS DOUBLE) AS figure, CAST(c.ytd_approved + u.carry_over AS DOUBLE) AS threshold,
-         '累计办结 {figure:int} 件，多于累计受理审批与上年结转之和 {threshold:int} 件' AS message
+         '累计办结{figure:int}件，多于累计受理审批与上年结转之和{threshold:int}件' AS message
   FROM units_only c
   JOIN units u ON u.unit_code = c.unit_code
   WHERE c.ytd_closed > c.ytd_approved + u.carry_over

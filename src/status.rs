@@ -17,7 +17,7 @@ pub struct UnitStatus {
     /// The version in force, if any: (version, how many versions, arrived_at, source file).
     pub latest: Option<Latest>,
     /// Soft checks of months up to the period still waiting for a 说明 (待说明), one per rule
-    /// failing (`analyze::Unexplained`): `7月本月满意度低于90%（满意7人，回访8人）`.
+    /// failing (`analyze::Unexplained`): `7月满意度低于90%（满意7人，回访8人）`.
     pub pending: Vec<String>,
     /// The months of each of `pending`, in the same order.
     pub pending_months: Vec<Vec<u32>>,

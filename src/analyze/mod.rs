@@ -259,8 +259,9 @@ pub struct Unexplained {
     pub unit_code: String,
     pub unit_name: String,
     pub check_id: String,
-    /// `7月本月满意度低于90%（满意7人，回访8人）`, or for several months
-    /// `1—12月（共12个月）办案补贴及直接费用占业务经费支出不足70%，1—12月累计66.17%`.
+    /// `7月满意度低于90%（满意7人，回访8人）`, or for several months
+    /// `1—12月（共12个月）办案补贴及直接费用占业务经费支出不足70%，全年占比66.17%` (during the
+    /// year `累计占比`).
     pub text: String,
     /// The months it is about (1 to 12), ascending.
     pub months: Vec<u32>,
@@ -307,10 +308,11 @@ impl Analysis {
         for (k, mut ms) in groups {
             ms.sort_unstable();
             ms.dedup();
+            // "1月本月…" says the month twice: the rule's words without their 本月.
+            let words = checks[k].strip_prefix("本月").unwrap_or(&checks[k]);
             let text = if ms.len() == 1 {
-                format!("{}月{}（{}）", ms[0], checks[k], details[k])
+                format!("{}月{words}（{}）", ms[0], details[k])
             } else {
-                let words = checks[k].strip_prefix("本月").unwrap_or(&checks[k]);
                 let mut t = format!(
                     "{}月（共{}个月）{words}",
                     crate::format::months_zh(&ms),
@@ -318,11 +320,7 @@ impl Analysis {
                 );
                 if let Some((label, figure)) = self.year_figure(&ids[k], &codes[k])? {
                     let upto = self.period.month();
-                    let span = if upto == 12 {
-                        "全年".to_string()
-                    } else {
-                        format!("1—{upto}月累计")
-                    };
+                    let span = if upto == 12 { "全年" } else { "累计" };
                     t.push_str(&format!("，{span}{label}{figure}"));
                 }
                 t

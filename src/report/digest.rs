@@ -172,7 +172,7 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     })
 }
 
-/// Soft checks still waiting for the county's 说明 (any month so far): `霍邱县：7月 本月…（…）`.
+/// Soft checks still waiting for the county's 说明 (any month so far): `霍邱县：7月满意度低于90%（…）`.
 fn pending(a: &Analysis) -> Result<Vec<String>> {
     Ok(a.unexplained_checks()?
         .into_iter()

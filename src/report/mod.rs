@@ -380,7 +380,7 @@ fn build(dir: &Path, meta: &RunMeta, a: &Analysis) -> Result<DigestInfo> {
         Some(_) => {
             let draft = review::provisional(meta.pipeline, &meta.as_of);
             let name = review_doc::file_name(meta, draft);
-            let bytes = review_doc::render(meta, &review::rows(a)?, draft)?;
+            let bytes = review_doc::render(meta, &review::rows(a)?, draft, a)?;
             out.put(&name, &bytes)?;
             attach.then_some((name, bytes.len()))
         }

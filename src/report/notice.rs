@@ -48,6 +48,16 @@ fn table_header(year_end: bool) -> Vec<String> {
     .to_vec()
 }
 
+/// Whole cases with their sign: `+99`, `-130`, `0`.
+fn signed_count(v: f64) -> String {
+    let n = round_half_away(v, 0);
+    if n > 0.0 {
+        format!("+{}", format::int(Some(n)))
+    } else {
+        format::int(Some(n))
+    }
+}
+
 /// The gap as the workbook's cell shows it: percentage points, two decimals (`-5.20`).
 pub fn gap_cell(g: Option<f64>) -> String {
     g.filter(|g| g.is_finite())
@@ -113,7 +123,8 @@ fn progress(f: &Frames, year_end: bool) -> Result<Progress> {
             format::int(ytd[k]),
             format::pct(rate[k]),
             if year_end {
-                format::int(shortfall.map(|s| -s.max(0.0)))
+                // cases above (+) or below (−) the target, as the workbook signs a gap
+                shortfall.map_or(format::DASH.into(), |s| signed_count(-s))
             } else {
                 gap_cell(gap[k])
             },
@@ -124,11 +135,11 @@ fn progress(f: &Frames, year_end: bool) -> Result<Progress> {
         }
         if year_end {
             if let Some(s) = shortfall.filter(|s| *s > 0.0) {
-                behind.push(format!("{}差{}件", names[k], format::count(Some(s))));
+                behind.push(format!("{}（差{}件）", names[k], format::count(Some(s))));
                 behind_names.push(names[k].clone());
             }
         } else if bands[k] != "ok" {
-            behind.push(format!("{}落后{}", names[k], format::pp(gap[k])));
+            behind.push(format!("{}（落后{}）", names[k], format::pp(gap[k])));
             behind_names.push(names[k].clone());
         }
     }

@@ -134,11 +134,13 @@ fn floor_of(p: &Pipeline, id: &str) -> Option<f64> {
 /// A requirement's threshold as people read it: `≥ 100%`, `100%`, `≥ 700.00 元/件`, ….
 pub fn requirement_words(p: &Pipeline, id: &str) -> String {
     match (id, floor_of(p, id)) {
+        // a floor of 100% is the figure itself: "100%", not "不低于100%"
+        (_, Some(min)) if min >= 1.0 => format::pct0(Some(min)),
         (_, Some(min)) => format!("不低于{}", format::pct0(Some(min))),
         ("arrival" | "expenditure", _) => "100%".to_string(),
         ("per_case_input", _) => format!(
-            "不低于{}/件",
-            format::yuan(Some(p.def.funding.per_case_standard))
+            "不低于{}元/件",
+            format::num(Some(p.def.funding.per_case_standard))
         ),
         ("on_time", _) => "无逾期、无未报送月份".to_string(),
         ("checks", _) => "核实事项均已说明".to_string(),
@@ -154,16 +156,16 @@ pub(crate) fn failure(p: &Pipeline, r: &Row, id: &str, figure: Option<f64>) -> S
         .map_or(id, |q| q.name);
     match (id, floor_of(p, id)) {
         ("satisfaction", _) if figure.is_none() => format!("{name}无法计算（全年无回访记录）"),
-        (_, Some(min)) => format!(
-            "{name}{}（要求不低于{}）",
+        (_, Some(_)) => format!(
+            "{name}{}（要求{}）",
             format::pct(figure),
-            format::pct0(Some(min))
+            requirement_words(p, id)
         ),
         ("arrival" | "expenditure", _) => format!("{name}{}（要求100%）", format::pct(figure)),
         ("per_case_input", _) => format!(
-            "{name}{}/件（要求不低于{}/件）",
+            "{name}{}/件（要求{}）",
             format::yuan(figure),
-            format::yuan(Some(p.def.funding.per_case_standard))
+            requirement_words(p, id)
         ),
         ("on_time", _) => {
             let mut parts = Vec::new();
@@ -453,7 +455,7 @@ pub fn write(output_dir: &OutputDir, meta: &RunMeta, a: &Analysis) -> Result<(Pa
             let draft = provisional(p, &meta.as_of);
             out.put(
                 &super::review_doc::file_name(meta, draft),
-                &super::review_doc::render(meta, &rows, draft)?,
+                &super::review_doc::render(meta, &rows, draft, a)?,
             )?;
             let manifest = ReviewManifest {
                 program: "fayuan".into(),

@@ -75,12 +75,25 @@ pub fn render_review(
         ),
         None => format!("{}汇总尚未生成", meta.period.zh()),
     };
+    let counted: Vec<&str> = crate::analyze::REQUIREMENTS
+        .iter()
+        .filter(|q| {
+            meta.pipeline
+                .def
+                .review
+                .verdict_includes
+                .iter()
+                .any(|i| i == q.id)
+        })
+        .map(|q| q.name)
+        .collect();
     let sub = format!(
-        "全年（{}）；数据截至 {}；生成于 {}；{}。各项逐一精确比较；方案考核要求与管理要求分别给出结论，总体结论按 [review] verdict_includes 所列各项均达标。",
+        "全年（{}）；数据截至 {}；生成于 {}；{}。各项逐一精确比较；方案考核要求与管理要求分别给出结论，{}均达标的，总体结论为达标。",
         meta.period.ytd_zh(),
         period::instant_zh(&meta.as_of),
         period::instant_zh(&meta.generated_at),
-        source
+        source,
+        counted.join("、")
     );
     sheet
         .write_string_with_format(1, 0, &sub, &st.subtitle)

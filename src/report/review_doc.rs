@@ -8,7 +8,8 @@
 use super::RunMeta;
 use super::docx::{self, Block};
 use super::review::{self, Row};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::format;
 use crate::requirements::{Group, REQUIREMENTS};
 
 /// `六安市法律援助民生实事考核验收报告_2025.docx` (`_暂定` before the year is over).
@@ -41,8 +42,20 @@ fn issuer(p: &crate::config::Pipeline) -> String {
     }
 }
 
+fn err(e: polars::prelude::PolarsError) -> Error {
+    Error::Analysis {
+        query: "per100k".into(),
+        source: e.into(),
+    }
+}
+
 /// The report as `.docx` bytes.
-pub fn render(meta: &RunMeta, rows: &[Row], provisional: bool) -> Result<Vec<u8>> {
+pub fn render(
+    meta: &RunMeta,
+    rows: &[Row],
+    provisional: bool,
+    a: &crate::analyze::Analysis,
+) -> Result<Vec<u8>> {
     let p = meta.pipeline;
     let units: Vec<&Row> = rows.iter().filter(|r| r.code != "total").collect();
     let total = rows.iter().find(|r| r.code == "total");
@@ -102,7 +115,32 @@ pub fn render(meta: &RunMeta, rows: &[Row], provisional: bool) -> Result<Vec<u8>
             summary,
         ),
     };
+    // The project's headline indicator for the year, against its target (the 通报's words).
+    let per100k = |col: &str| -> Result<Option<f64>> {
+        let df = a.frame("per100k")?;
+        let codes = crate::frame::strings(df, "unit_code").map_err(err)?;
+        let v = crate::frame::floats(df, col).map_err(err)?;
+        Ok(codes
+            .iter()
+            .position(|c| c.as_deref() == Some("total"))
+            .and_then(|k| v[k]))
+    };
+    let per100k_line = match (per100k("per100k_ytd")?, per100k("per100k_target")?) {
+        (Some(v), Some(t)) => format!(
+            "{}全年每10万人法律援助供给量{}件，{}年度目标（{}件）。",
+            p.area(),
+            format::dec2(Some(v)),
+            if format::round_half_away(v, 2) >= format::round_half_away(t, 2) {
+                "达到"
+            } else {
+                "未达到"
+            },
+            format::dec2(Some(t))
+        ),
+        _ => String::new(),
+    };
     let values = minijinja::context! {
+        per100k_line,
         year => meta.period.year(),
         title => p.def.pipeline.title.clone(),
         office => p.def.pipeline.office.clone(),

@@ -285,14 +285,14 @@ fn notice_example() -> Value {
         completion => "49.31%", schedule => "50.00%",
         gap => "0.69", behind_total => true, warning_pp => "5",
         per100k => "66.60", per100k_annual => "133.19", per100k_target => "135.10", per100k_reached => false,
-        behind => vec!["霍邱县落后5.20个百分点"], behind_names => vec!["霍邱县"],
+        behind => vec!["霍邱县（落后5.20个百分点）"], behind_names => vec!["霍邱县"],
         arrival => "50.00%", expenditure => "91.52%", case_share => "80.07%",
         arrival_month => 6, arrival_schedule => "50.00%", share_min => "70%",
         arrival_f => context! { items => vec!["霍山县（45.00%）"], names => vec!["霍山县"] },
         expenditure_f => context! { items => Vec::<String>::new(), names => Vec::<String>::new() },
         share_f => context! { items => vec!["金寨县（69.50%）"], names => vec!["金寨县"] },
         missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
-        pending => vec!["叶集区6月本月满意度低于90%（满意12人，回访40人）"],
+        pending => vec!["叶集区6月满意度低于90%（满意12人，回访40人）"],
         deadline_day => 5,
     }
 }
@@ -321,7 +321,7 @@ pub fn example(name: &str) -> Value {
             notes => Vec::<String>::new(),
             unit_status => context! {
                 name => "霍邱县", reported => true,
-                pending => vec!["6月 本月满意度低于90%（满意 7 人，回访 8 人）"],
+                pending => vec!["6月满意度低于90%（满意 7 人，回访 8 人）"],
             },
         },
         "reminder.txt" | "reminder-overdue.txt" | "reminder-urge.txt" => context! {
@@ -367,6 +367,7 @@ pub fn example(name: &str) -> Value {
         },
         "acceptance-report.txt" => context! {
             year => 2025, provisional => false, to => "六安市人民政府",
+            per100k_line => "全市全年每10万人法律援助供给量143.50件，达到年度目标（138.02件）。",
             summary => vec!["全市全年受理审批法律援助案件6,064件，完成年度目标（6,064件）的100.00%。"],
             groups => vec![context! {
                 number => "一", name => "方案考核要求",
@@ -403,7 +404,7 @@ fn digest_example() -> Value {
             name => "严重", colour => palette::CRITICAL_TEXT.css(),
             items => vec![context! { unit => "霍山县", message => "2025年6月数据未报送" }],
         }],
-        pending => vec!["金寨县：4月 本月未受理审批任何案件（本月 0 件）"],
+        pending => vec!["金寨县：4月未受理审批任何案件（本月 0 件）"],
         narratives => vec!["霍邱县：本月开展法律援助进社区活动"],
         review => Vec::<String>::new(),
         chart_src => "chart.png", chart_note => "", attachment_note => "",

@@ -182,13 +182,13 @@ print(json.dumps(out, ensure_ascii=False))
         .collect();
     let behind = texts
         .iter()
-        .find(|t| t.contains("完成进度落后于序时进度"))
+        .find(|t| t.contains("完成进度落后序时进度5个百分点以上的有"))
         .unwrap();
     for unit in ["霍邱县", "金寨县", "舒城县", "金安区", "裕安区", "市本级"] {
         assert!(!behind.contains(unit), "{unit} named: {behind}");
     }
     assert!(
-        behind.contains("霍山县落后") && behind.contains("叶集区落后"),
+        behind.contains("霍山县（落后") && behind.contains("叶集区（落后"),
         "{behind}"
     );
     // The totals of 一、总体进展 are the 合计 row's.

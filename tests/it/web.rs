@@ -414,7 +414,7 @@ fn a_county_page_says_what_to_explain_offers_every_months_template_and_marks_rep
         assert!(page.contains("id=\"result\" class=\"accepted\""), "{page}");
         assert!(page.contains("金寨县_2025-06.csv：已接收，1 行（6月第1版）。"), "{page}");
         assert!(
-            page.contains("待说明：6月本月满意度低于90%（满意 12 人，回访 40 人）"),
+            page.contains("待说明：6月满意度低于90%（满意 12 人，回访 40 人）"),
             "{page}"
         );
         // The 待说明 list with the words, the figures and June's template.
