@@ -25,6 +25,39 @@ fn verdict_fill(key: &str, v: &AnyValue) -> Option<u32> {
     }
 }
 
+/// The 考核验收 sheet's second line: the data's date, whether it agrees with December's
+/// report, and how the verdict is reached (in words, never a configuration key).
+fn subtitle(meta: &Meta, same_rows: Option<bool>) -> String {
+    let source = match same_rows {
+        Some(true) => format!("与{}汇总所用数据一致", meta.period.zh()),
+        Some(false) => format!(
+            "注意：{}汇总之后有新报送或更正，本表按最新数据",
+            meta.period.zh()
+        ),
+        None => format!("{}汇总尚未生成", meta.period.zh()),
+    };
+    let counted: Vec<&str> = crate::analyze::REQUIREMENTS
+        .iter()
+        .filter(|q| {
+            meta.pipeline
+                .def
+                .review
+                .verdict_includes
+                .iter()
+                .any(|i| i == q.id)
+        })
+        .map(|q| q.name)
+        .collect();
+    format!(
+        "全年（{}）；数据截至 {}；生成于 {}；{}。各项逐一精确比较；方案考核要求与管理要求分别给出结论，{}均达标的，总体结论为达标。",
+        meta.period.ytd_zh(),
+        period::instant_zh(&meta.as_of),
+        period::instant_zh(&meta.generated_at),
+        source,
+        counted.join("、")
+    )
+}
+
 /// The year's review workbook (SPEC §11): 考核验收 (one row per unit and 合计, each requirement's
 /// figure and verdict, 总体结论 last), 考核要求 (the requirements and their thresholds), 核实事项
 /// (every soft check of the year with the county's 说明), 报告初稿 (the memo's text) and 督促记录
@@ -67,34 +100,7 @@ pub fn render_review(
     sheet
         .write_string_with_format(0, 0, &title, &st.title)
         .map_err(&x)?;
-    let source = match same_rows {
-        Some(true) => format!("与{}汇总所用数据一致", meta.period.zh()),
-        Some(false) => format!(
-            "注意：{}汇总之后有新报送或更正，本表按最新数据",
-            meta.period.zh()
-        ),
-        None => format!("{}汇总尚未生成", meta.period.zh()),
-    };
-    let counted: Vec<&str> = crate::analyze::REQUIREMENTS
-        .iter()
-        .filter(|q| {
-            meta.pipeline
-                .def
-                .review
-                .verdict_includes
-                .iter()
-                .any(|i| i == q.id)
-        })
-        .map(|q| q.name)
-        .collect();
-    let sub = format!(
-        "全年（{}）；数据截至 {}；生成于 {}；{}。各项逐一精确比较；方案考核要求与管理要求分别给出结论，{}均达标的，总体结论为达标。",
-        meta.period.ytd_zh(),
-        period::instant_zh(&meta.as_of),
-        period::instant_zh(&meta.generated_at),
-        source,
-        counted.join("、")
-    );
+    let sub = subtitle(meta, same_rows);
     sheet
         .write_string_with_format(1, 0, &sub, &st.subtitle)
         .map_err(&x)?;

@@ -49,17 +49,39 @@ fn err(e: polars::prelude::PolarsError) -> Error {
     }
 }
 
-/// The report as `.docx` bytes.
-pub fn render(
-    meta: &RunMeta,
-    rows: &[Row],
-    provisional: bool,
-    a: &crate::analyze::Analysis,
-) -> Result<Vec<u8>> {
+/// The project's headline indicator for the year against its target, in the 通报's words.
+fn per100k_line(p: &crate::config::Pipeline, a: &crate::analyze::Analysis) -> Result<String> {
+    let per100k = |col: &str| -> Result<Option<f64>> {
+        let df = a.frame("per100k")?;
+        let codes = crate::frame::strings(df, "unit_code").map_err(err)?;
+        let v = crate::frame::floats(df, col).map_err(err)?;
+        Ok(codes
+            .iter()
+            .position(|c| c.as_deref() == Some("total"))
+            .and_then(|k| v[k]))
+    };
+    Ok(
+        match (per100k("per100k_ytd")?, per100k("per100k_target")?) {
+            (Some(v), Some(t)) => format!(
+                "{}全年每10万人法律援助供给量{}件，{}年度目标（{}件）。",
+                p.area(),
+                format::dec2(Some(v)),
+                if format::round_half_away(v, 2) >= format::round_half_away(t, 2) {
+                    "达到"
+                } else {
+                    "未达到"
+                },
+                format::dec2(Some(t))
+            ),
+            _ => String::new(),
+        },
+    )
+}
+
+/// Section 二: each group of requirements, each requirement with the units that met and missed it.
+fn groups(meta: &RunMeta, units: &[&Row]) -> Vec<minijinja::Value> {
     let p = meta.pipeline;
-    let units: Vec<&Row> = rows.iter().filter(|r| r.code != "total").collect();
-    let total = rows.iter().find(|r| r.code == "total");
-    let groups: Vec<minijinja::Value> = [Group::Plan, Group::Bureau]
+    [Group::Plan, Group::Bureau]
         .into_iter()
         .enumerate()
         .map(|(k, g)| {
@@ -93,7 +115,20 @@ pub fn render(
                 requirements,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The report as `.docx` bytes.
+pub fn render(
+    meta: &RunMeta,
+    rows: &[Row],
+    provisional: bool,
+    a: &crate::analyze::Analysis,
+) -> Result<Vec<u8>> {
+    let p = meta.pipeline;
+    let units: Vec<&Row> = rows.iter().filter(|r| r.code != "total").collect();
+    let total = rows.iter().find(|r| r.code == "total");
+    let groups = groups(meta, &units);
     // The memo's sentences, without its list of what each unit missed (section 二 says it, by
     // requirement).
     let summary: Vec<String> = review::summary_lines(p, rows)
@@ -115,30 +150,7 @@ pub fn render(
             summary,
         ),
     };
-    // The project's headline indicator for the year, against its target (the 通报's words).
-    let per100k = |col: &str| -> Result<Option<f64>> {
-        let df = a.frame("per100k")?;
-        let codes = crate::frame::strings(df, "unit_code").map_err(err)?;
-        let v = crate::frame::floats(df, col).map_err(err)?;
-        Ok(codes
-            .iter()
-            .position(|c| c.as_deref() == Some("total"))
-            .and_then(|k| v[k]))
-    };
-    let per100k_line = match (per100k("per100k_ytd")?, per100k("per100k_target")?) {
-        (Some(v), Some(t)) => format!(
-            "{}全年每10万人法律援助供给量{}件，{}年度目标（{}件）。",
-            p.area(),
-            format::dec2(Some(v)),
-            if format::round_half_away(v, 2) >= format::round_half_away(t, 2) {
-                "达到"
-            } else {
-                "未达到"
-            },
-            format::dec2(Some(t))
-        ),
-        _ => String::new(),
-    };
+    let per100k_line = per100k_line(p, a)?;
     let values = minijinja::context! {
         per100k_line,
         year => meta.period.year(),

@@ -422,7 +422,7 @@ fn a_county_page_says_what_to_explain_offers_every_months_template_and_marks_rep
             .split("id=\"pending\"")
             .nth(1)
             .unwrap_or_else(|| panic!("no 待说明 list: {page}"));
-        assert!(pending.contains("本月满意度低于90%（满意 12 人，回访 40 人）"), "{pending}");
+        assert!(pending.contains("6月满意度低于90%（满意 12 人，回访 40 人）"), "{pending}");
         assert!(pending.contains("template?period=2025-06"), "{pending}");
         assert!(page.contains("须在该月报表的“说明”栏写明原因后重新报送该月"));
         // A template for every month of the year.

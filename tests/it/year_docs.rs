@@ -368,7 +368,7 @@ fn a_year_of_documents_fit_to_sign() {
         ["舒城县"]
     );
     assert_eq!(
-        named_in(&dec, "加快经费支出进度"),
+        named_in(&dec, "说明到位资金结余情况"),
         units_where(&|_, s| s.spend_fen < s.received_fen, 12),
         "{all}"
     );
@@ -388,7 +388,19 @@ fn a_year_of_documents_fit_to_sign() {
     assert!(dec.iter().any(|t| t == "与年度目标差距\n（件）"), "{all}");
     let hs = p.units.iter().find(|u| u.name == "霍山县").unwrap();
     let short = hs.target - sums(&hs.code, 12).approved;
-    assert!(all.contains(&format!("霍山县差{short}件")), "{all}");
+    assert!(
+        all.contains(&format!("未完成年度目标的有：霍山县（差{short}件）")),
+        "{all}"
+    );
+    let table = &read_docx(&out.join("2025-12/六安市法律援助民生实事工作通报_2025-12.docx"))["tables"]
+        [0]["rows"];
+    let row = table
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == "霍山县")
+        .unwrap();
+    assert_eq!(row[4], format!("-{short}"));
     // 每10万人 for the year, against its target, with the verdict.
     let year_total = total_upto(12) as f64;
     let reached =
