@@ -285,10 +285,10 @@ pub fn summary_lines(p: &Pipeline, rows: &[Row]) -> Vec<String> {
     let reasons = if total.pass {
         String::new()
     } else {
-        format!("，{}", failures_where(p, total, &counts))
+        format!("；未达到的：{}", failures_where(p, total, &counts))
     };
     out.push(format!(
-        "{}总体结论：{}{reasons}（计入总体结论的：{}）。",
+        "{}总体结论：{}（计入总体结论的：{}）{reasons}。",
         p.area(),
         if total.pass { "达标" } else { "未达标" },
         counted.join("、")
