@@ -191,6 +191,48 @@ fn a_missed_report_is_made_at_start_once_and_sigterm_stops_cleanly() {
     assert!(st.stdout.contains("守护进程心跳"), "{}", st.stdout);
 }
 
+/// Issue 31: a report schedule set before the deadline (day 4) makes a 暂定 report — built and
+/// kept, never mailed as the month's digest.
+#[test]
+fn a_report_made_before_the_deadline_is_a_draft_and_not_mailed() {
+    if !python_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(
+        dir.path(),
+        &[("report = \"0 0 9 6 * *\"", "report = \"0 0 9 4 * *\"")],
+    ));
+    env.drop_samples_except(&[]);
+    let mail = Server::start("smtp", free_port(), &env.tmp.path().join("mail"), &[]);
+    let url = format!("smtp://127.0.0.1:{}", mail.port);
+    let d = Daemon::start(
+        &env,
+        &["--as-of", "2025-07-04 09:05", "--output-dir", "output"],
+        &[("FAYUAN_SMTP_URL", url.as_str())],
+    );
+    wait_for("the June report", Duration::from_secs(90), || {
+        run_ledger(&env).contains("\"job\":\"report\"")
+    });
+    assert_eq!(d.stop(), 0);
+    let ledger = run_ledger(&env);
+    assert!(ledger.contains("暂定"), "{ledger}");
+    let run = env.tmp.path().join("output/luan-2025/2025-06");
+    assert!(
+        run.join("六安市法律援助民生实事汇总_2025-06_暂定.xlsx")
+            .exists()
+    );
+    // No digest queued, none received.
+    let digests: Vec<_> = env
+        .files_under("outbox")
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("2025-06"))
+        .collect();
+    assert!(digests.is_empty(), "{digests:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(mail.received().len(), 0);
+}
+
 #[test]
 fn a_seconds_schedule_ingests_in_real_time() {
     let dir = tempfile::tempdir().unwrap();
