@@ -59,9 +59,9 @@ SELECT r.ord, r.unit_code, r.unit_name, r.budget, r.budget_derived,
             WHEN CAST(r.spend_case_fen AS DOUBLE) / r.spend_fen < p.case_share_min THEN 'critical'
             ELSE 'ok' END AS case_share_band,
        -- The one home of the arrival rule: received/budget < c/12 ⇔ 12·received < c·budget,
-       -- c the last of `[funding] arrival_checkpoints` passed (财政 transfers by the quarter;
-       -- none is judged before the first, between two the last one's schedule holds); a
-       -- warning during the year; at m = 12 the plan's 100%, critical.
+       -- c = m at the months of `[funding] arrival_checkpoints` (财政 transfers by the quarter),
+       -- else 0: between them 到位率 is shown, not judged; a warning during the year; at m = 12
+       -- the plan's 100%, critical.
        CASE WHEN r.budget_fen = 0 THEN NULL
             WHEN 12 * r.received_fen < p.arrival_month * r.budget_fen THEN
                  CASE WHEN p.month = 12 THEN 'critical' ELSE 'warning' END

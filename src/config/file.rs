@@ -562,9 +562,9 @@ impl Default for Limits {
 pub struct Funding {
     /// 元 per case: the plan's 2024 案均 figure; the budget of a unit without one is target × this.
     pub per_case_standard: f64,
-    /// The months at whose end 到位率 is judged (财政 transfers funds by the quarter): between
-    /// two, a unit is judged against the last one passed (m/12 of it), before the first not at
-    /// all. 12 is always judged (the plan's 100%).
+    /// The months at whose end 到位率 is judged (财政 transfers funds by the quarter): at such a
+    /// month m against m/12; between them it is shown, not alerted. 12 is always judged (the
+    /// plan's 100%).
     #[serde(default = "default_arrival_checkpoints")]
     pub arrival_checkpoints: Vec<u32>,
 }
@@ -574,17 +574,13 @@ fn default_arrival_checkpoints() -> Vec<u32> {
 }
 
 impl Funding {
-    /// The month whose schedule 到位率 is judged against in month `m` (0: not judged yet).
+    /// `m` when 到位率 is judged in month `m` (a checkpoint, or December), else 0.
     pub fn arrival_month(&self, m: u32) -> u32 {
-        if m == 12 {
-            return 12;
+        if m == 12 || (m > 0 && self.arrival_checkpoints.contains(&m)) {
+            m
+        } else {
+            0
         }
-        self.arrival_checkpoints
-            .iter()
-            .copied()
-            .filter(|&c| c <= m)
-            .max()
-            .unwrap_or(0)
     }
 }
 

@@ -287,7 +287,7 @@ fn notice_example() -> Value {
         per100k => "66.60", per100k_annual => "133.19", per100k_target => "135.10", per100k_reached => false,
         behind => vec!["霍邱县（落后5.20个百分点）"], behind_names => vec!["霍邱县"],
         arrival => "50.00%", expenditure => "91.52%", case_share => "80.07%",
-        arrival_month => 6, arrival_schedule => "50.00%", share_min => "70%",
+        arrival_month => 6, checkpoints => "3、6、9、12", arrival_schedule => "50.00%", share_min => "70%",
         arrival_f => context! { items => vec!["霍山县（45.00%）"], names => vec!["霍山县"] },
         expenditure_f => context! { items => Vec::<String>::new(), names => Vec::<String>::new() },
         share_f => context! { items => vec!["金寨县（69.50%）"], names => vec!["金寨县"] },
