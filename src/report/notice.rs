@@ -179,6 +179,15 @@ fn funding(f: &Frames) -> Result<[Finding; 3]> {
     Ok(out)
 }
 
+/// The months at whose end 到位率 is judged, as the 通报 names them: `3、6、9、12`.
+fn checkpoints_zh(pipeline: &Pipeline) -> String {
+    let mut c = pipeline.def.funding.arrival_checkpoints.clone();
+    c.push(12);
+    c.sort_unstable();
+    c.dedup();
+    c.iter().map(u32::to_string).collect::<Vec<_>>().join("、")
+}
+
 /// The notice's blocks, from the run's analysis.
 pub fn blocks(
     pipeline: &Pipeline,
@@ -241,13 +250,7 @@ pub fn blocks(
         warning_pp => format::num(Some(pipeline.def.alerts.behind_schedule_warning_pp)),
         behind, behind_names,
         arrival_month,
-        checkpoints => {
-            let mut c = pipeline.def.funding.arrival_checkpoints.clone();
-            c.push(12);
-            c.sort_unstable();
-            c.dedup();
-            c.iter().map(u32::to_string).collect::<Vec<_>>().join("、")
-        },
+        checkpoints => checkpoints_zh(pipeline),
         arrival_schedule => format::pct(Some(f64::from(arrival_month) / 12.0)),
         arrival_f => minijinja::context! { items => arrival_f.items.clone(), names => arrival_f.names.clone() },
         expenditure_f => minijinja::context! { items => expenditure_f.items.clone(), names => expenditure_f.names.clone() },
