@@ -505,12 +505,14 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
     let period = period.unwrap_or_else(|| Period::of(ctx.now().date_naive()).prev());
     print!(
         "{}",
-        status::render(&ctx.pipeline, &ctx.data_dir, period, &ctx.now())?
+        status::render(
+            &ctx.pipeline,
+            &ctx.data_dir,
+            &ctx.output_dir,
+            period,
+            &ctx.now()
+        )?
     );
-    let files = crate::store::Store::open(&ctx.data_dir).files()?;
-    if let Some(line) = status::stale_line(&ctx.output_dir, &ctx.pipeline, period, &files) {
-        print!("{line}");
-    }
     for line in crate::daemon::status_lines(ctx) {
         println!("{line}");
     }

@@ -219,6 +219,12 @@ impl Period {
         local(end.and_time(NaiveTime::MIN))
     }
 
+    /// The month is due as of `as_of`: its deadline (end of day `day` of the next month) has
+    /// passed. A report made before is 暂定 and judges months 1..m−1 only.
+    pub fn is_due(self, as_of: &DateTime<Tz>, day: u32) -> bool {
+        *as_of > self.deadline(day)
+    }
+
     /// Chinese form used in reports: `2025年6月`.
     pub fn zh(self) -> String {
         format!("{}年{}月", self.year, self.month)

@@ -291,6 +291,7 @@ fn grid_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitRow>> {
 pub fn render(
     pipeline: &Pipeline,
     data_dir: &DataDir,
+    output_dir: &crate::layout::OutputDir,
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<String> {
@@ -298,7 +299,11 @@ pub fn render(
     let files = store.files()?;
     let locks = crate::supervision::locks(data_dir)?;
     let status = unit_status_of(pipeline, (&store.rows()?, &locks), &files, period, now)?;
-    render_from(pipeline, data_dir, period, now, &status, &files)
+    let mut out = render_from(pipeline, data_dir, period, now, &status, &files)?;
+    if let Some(line) = stale_line(output_dir, pipeline, period, &files) {
+        out.push_str(&line);
+    }
+    Ok(out)
 }
 
 /// The month's report, if files were accepted after it was made: "报告生成后又收到N份数据，请

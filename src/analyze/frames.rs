@@ -44,10 +44,10 @@ pub fn params_frame(
         "per_case_standard" => [pipeline.def.funding.per_case_standard],
         // The months due: a report made before the month's deadline (暂定) judges months 1..m−1
         // only — the month itself is not late and not behind until its deadline has passed.
-        "due_month" => [i64::from(due_month(period, as_of, &deadline))],
+        "due_month" => [i64::from(due_month(period, as_of, pipeline.def.submission.deadline_day))],
         // 到位率 is judged against the schedule of the last checkpoint due (0: none yet).
         // (December's is the year's 100% whenever the report is made: the year's review reads it.)
-        "arrival_month" => [i64::from(if period.month() == 12 { 12 } else { pipeline.def.funding.arrival_month(due_month(period, as_of, &deadline)) })],
+        "arrival_month" => [i64::from(if period.month() == 12 { 12 } else { pipeline.def.funding.arrival_month(due_month(period, as_of, pipeline.def.submission.deadline_day)) })],
         "behind_warning" => [a.behind_schedule_warning_pp / 100.0],
         "behind_critical" => [a.behind_schedule_critical_pp / 100.0],
         "case_share_min" => [a.case_share_min],
@@ -79,13 +79,9 @@ pub fn params_frame(
 }
 
 /// The months of `period`'s year that are due as of `as_of`: m after its deadline, m − 1 before
-/// (a report made then is 暂定, `report::provisional`).
-pub(crate) fn due_month(
-    period: Period,
-    as_of: &chrono::DateTime<chrono_tz::Tz>,
-    deadline: &chrono::DateTime<chrono_tz::Tz>,
-) -> u32 {
-    if as_of > deadline {
+/// (`Period::is_due`; a report made then is 暂定, `report::draft`).
+pub(crate) fn due_month(period: Period, as_of: &chrono::DateTime<chrono_tz::Tz>, day: u32) -> u32 {
+    if period.is_due(as_of, day) {
         period.month()
     } else {
         period.month() - 1
