@@ -100,7 +100,8 @@ pub fn board(
         &files,
         period,
         now,
-        &["submissions", "grid"],
+        // (funding and quality: the year's figure of a 待说明 item)
+        &["submissions", "grid", "funding", "quality"],
     )?;
     Ok(Board {
         units: units_of(&a)?,

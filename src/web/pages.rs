@@ -635,11 +635,18 @@ pub(super) struct UploadResult {
     pub text: String,
 }
 
-/// A 待说明 on the county page: the check's words and figures, and the month's template.
+/// A 待说明 on the county page: the check's words and figures, and each month's template.
 #[derive(serde::Serialize)]
 struct ToExplain {
     text: String,
-    template_href: String,
+    /// Each month the item is about, with that month's template (a 说明 goes in each).
+    templates: Vec<MonthLink>,
+}
+
+#[derive(serde::Serialize)]
+struct MonthLink {
+    month: u32,
+    href: String,
 }
 
 pub(super) fn county_page(
@@ -710,12 +717,16 @@ fn to_explain(
     s.pending
         .iter()
         .zip(&s.pending_months)
-        .filter_map(|(text, months)| {
-            let p = Period::new(year, *months.first()?)?;
-            Some(ToExplain {
-                text: text.clone(),
-                template_href: format!("{base}/template?period={p}"),
-            })
+        .map(|(text, months)| ToExplain {
+            text: text.clone(),
+            templates: months
+                .iter()
+                .filter_map(|&m| Period::new(year, m))
+                .map(|p| MonthLink {
+                    month: p.month(),
+                    href: format!("{base}/template?period={p}"),
+                })
+                .collect(),
         })
         .collect()
 }

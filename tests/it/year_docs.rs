@@ -350,10 +350,11 @@ fn a_year_of_documents_fit_to_sign() {
     let dec = notice("2025-12");
     let all = dec.join("\n");
     if let Ok(keep) = std::env::var("FAYUAN_KEEP_YEAR") {
-        // To read the year as the office would (README: 写给领导的文件).
+        // To read the year as the office would (README: 写给领导的文件): the data folder and
+        // the reports (`output/luan-2025/<P>/`), to open with LibreOffice or serve the pages.
         let _ = std::process::Command::new("cp")
             .args(["-r"])
-            .arg(&out)
+            .arg(env.tmp.path())
             .arg(&keep)
             .status();
     }
