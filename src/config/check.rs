@@ -22,6 +22,9 @@ pub(super) fn check(def: &mut PipelineFile) -> Checked {
     check_thresholds(def, &mut problems);
     check_email(&mut def.email, &mut problems);
     let schedules = check_schedule(&def.schedule, &mut problems);
+    if let Some(s) = &schedules {
+        warn_draft_reports(def, s, &mut warnings);
+    }
     check_reminders(def, &mut problems);
     check_sources_and_hooks(def, &mut problems);
     check_web_and_mailboxes(def, &mut problems);
@@ -325,6 +328,28 @@ pub(super) fn check_schedule(
         remind: remind?,
         report: report?,
     })
+}
+
+/// A report schedule that fires before a month's deadline makes a 暂定 report that the daemon
+/// never mails (`report::draft`): said once, when the pipeline loads, not found out in January.
+fn warn_draft_reports(def: &PipelineFile, s: &crate::cron::Schedules, warnings: &mut Vec<String>) {
+    let day = def.submission.deadline_day;
+    let early: Vec<String> = (1..=12)
+        .filter_map(|m| crate::period::Period::new(def.pipeline.year, m))
+        .filter_map(|p| {
+            // the first report after the month has ended (its deadline(0) is the next month's start)
+            let fire = s.report.find_next_occurrence(&p.deadline(0), true).ok()?;
+            (!p.is_due(&fire, day)).then(|| p.zh())
+        })
+        .collect();
+    if !early.is_empty() {
+        warnings.push(format!(
+            "schedule.report {:?}: {}的报告在报送截止（次月{day}日24时）之前生成，为暂定报告，守护进程不发送摘要邮件；请把报告安排在截止之后（如每月{}日）",
+            def.schedule.report,
+            early.join("、"),
+            day + 1
+        ));
+    }
 }
 
 /// The templates a ladder's step may be worded by.

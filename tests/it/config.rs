@@ -324,3 +324,21 @@ fn a_ladder_is_checked_with_the_rest() {
         ],
     );
 }
+
+/// Issue 31: a report schedule before the deadline would only ever make 暂定 reports, which the
+/// daemon does not mail — `check` says so (a warning: the pipeline still loads).
+#[test]
+fn a_report_schedule_before_the_deadline_is_warned_about() {
+    let text = std::fs::read_to_string(luan_pipeline_path()).unwrap();
+    assert!(!Env::new().run(&["check"]).stdout.contains("暂定报告"));
+    let (_dir, path) =
+        broken(&text.replace("report = \"0 0 9 6 * *\"", "report = \"0 0 9 4 * *\""));
+    let r = Env::with_pipeline(&path).run(&["check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("2025年1月、2025年2月")
+            && r.stdout.contains("为暂定报告，守护进程不发送摘要邮件"),
+        "{}",
+        r.stdout
+    );
+}
