@@ -368,6 +368,19 @@ fn check(ctx: &Context) -> Result<i32> {
     for w in &ctx.pipeline.warnings {
         println!("warning: {w}");
     }
+    let years: Vec<String> = ctx
+        .pipeline
+        .days()
+        .calendar()
+        .years()
+        .map(|(y, source)| format!("{y}年（{source}）"))
+        .collect();
+    if !years.is_empty() {
+        println!("工作日历：{}", years.join("；"));
+    }
+    for w in ctx.pipeline.calendar_warnings(&ctx.clock.now()) {
+        println!("warning: {w}");
+    }
     if let Some(prev) = &ctx.pipeline.previous {
         println!(
             "上一年度：{}（{}），数据在 {}",

@@ -28,12 +28,13 @@ pub fn steps(p: &Pipeline) -> Vec<&ReminderStep> {
 
 /// The last day to report `period` (the deadline is the end of it).
 pub fn last_day(p: &Pipeline, period: Period) -> NaiveDate {
-    (period.deadline(p.def.submission.deadline_day) - chrono::Duration::days(1)).date_naive()
+    p.days().last_day(period)
 }
 
-/// The day a step falls on for `period`.
+/// The day a step falls on for `period`: `day` working days from the (rolled) last day
+/// (`Days::step_date`).
 pub fn step_date(p: &Pipeline, period: Period, step: &ReminderStep) -> NaiveDate {
-    last_day(p, period) + chrono::Duration::days(i64::from(step.day))
+    p.days().step_date(period, step.day)
 }
 
 /// The step due on `today` for `period`: the latest step whose day has come, unless it is the
@@ -149,19 +150,22 @@ mod tests {
         ];
         let june = Period::new(2025, 6).unwrap();
         let d = |m: u32, day: u32| NaiveDate::from_ymd_opt(2025, m, day).unwrap();
-        // Deadline day 5: July 5 is the last day.
+        // Deadline day 5: Saturday July 5 is the last day (a weekend does not roll it). Steps
+        // count working days: T−3 is Wednesday 2 July, T is Friday 4 July (the last day is off),
+        // T+1 Monday 7 July, T+3 Wednesday 9 July.
         assert_eq!(last_day(&p, june), d(7, 5));
         let name = |day| due_step(&p, june, day).map(|s| s.name.clone());
         assert_eq!(name(d(7, 1)), None);
         assert_eq!(name(d(7, 2)).as_deref(), Some("提醒"));
-        assert_eq!(name(d(7, 4)).as_deref(), Some("提醒"));
-        assert_eq!(name(d(7, 5)).as_deref(), Some("截止"));
-        assert_eq!(name(d(7, 6)).as_deref(), Some("逾期"));
+        assert_eq!(name(d(7, 3)).as_deref(), Some("提醒"));
+        assert_eq!(name(d(7, 4)).as_deref(), Some("截止"));
+        assert_eq!(name(d(7, 6)).as_deref(), Some("截止"));
         assert_eq!(name(d(7, 7)).as_deref(), Some("逾期"));
-        assert_eq!(name(d(7, 8)).as_deref(), Some("督办"));
-        // The last step: July 8 + 7 days is the last day it may still go.
-        assert_eq!(name(d(7, 15)).as_deref(), Some("督办"));
-        assert_eq!(name(d(7, 16)), None);
+        assert_eq!(name(d(7, 8)).as_deref(), Some("逾期"));
+        assert_eq!(name(d(7, 9)).as_deref(), Some("督办"));
+        // The last step: July 9 + 7 days is the last day it may still go.
+        assert_eq!(name(d(7, 16)).as_deref(), Some("督办"));
+        assert_eq!(name(d(7, 17)), None);
         assert_eq!(
             message_id(june, &step("x", -3), "341522"),
             "remind-2025-06-t-3-341522"

@@ -211,18 +211,9 @@ impl Period {
         NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a Period is always a valid month")
     }
 
-    /// The submission deadline for this month: the end of `day` of the next month, Beijing
-    /// time (SPEC §4 `late`). A submission accepted at or after the returned instant is late.
-    pub fn deadline(self, day: u32) -> DateTime<Tz> {
-        let next = self.next().first_day();
-        let end = next + chrono::Days::new(u64::from(day));
-        local(end.and_time(NaiveTime::MIN))
-    }
-
-    /// The month is due as of `as_of`: its deadline (end of day `day` of the next month) has
-    /// passed. A report made before is 暂定 and judges months 1..m−1 only.
-    pub fn is_due(self, as_of: &DateTime<Tz>, day: u32) -> bool {
-        *as_of > self.deadline(day)
+    /// The instant the month ends: the first moment of the next month, Beijing time.
+    pub fn end(self) -> DateTime<Tz> {
+        local(self.next().first_day().and_time(NaiveTime::MIN))
     }
 
     /// Chinese form used in reports: `2025年6月`.
@@ -394,11 +385,12 @@ mod tests {
 
     #[test]
     fn deadline_is_end_of_day_five_beijing() {
-        let d = Period::new(2025, 6).unwrap().deadline(5);
+        let days = crate::calendar::Days::plain(5);
+        let d = days.deadline(Period::new(2025, 6).unwrap());
         assert_eq!(instant_text(&d), "2025-07-06T00:00:00+08:00");
         // 00:00 Beijing is 16:00 UTC the day before.
         assert_eq!(d.naive_utc().to_string(), "2025-07-05 16:00:00");
-        let dec = Period::new(2025, 12).unwrap().deadline(5);
+        let dec = days.deadline(Period::new(2025, 12).unwrap());
         assert_eq!(instant_text(&dec), "2026-01-06T00:00:00+08:00");
     }
 

@@ -402,6 +402,14 @@ fn synthetic_pipeline(template: &Pipeline, units: usize, rng: &mut Rng) -> Resul
         docs: t.docs.clone(),
         reminders: t.reminders.clone(),
         supervision: t.supervision.clone(),
+        // The template's calendar, its file named by a full path (the sample lives elsewhere).
+        calendar: crate::config::CalendarSection {
+            file: t.calendar.file.as_ref().map(|f| {
+                let beside = template.file.parent().unwrap_or(Path::new(".")).join(f);
+                std::path::absolute(&beside).unwrap_or(beside)
+            }),
+            year: t.calendar.year.clone(),
+        },
         units: defs,
     };
     toml::to_string(&file).map_err(|e| Error::Sample(crate::error::during("pipeline.toml", e)))

@@ -4,6 +4,7 @@
 //! Invariant: pure — no clock, no files; catch-up and no-double-run are decided here and
 //! tested without waiting.
 
+use crate::calendar::Days;
 use crate::period::{Period, TZ};
 use chrono::{DateTime, Duration};
 use chrono_tz::Tz;
@@ -59,10 +60,71 @@ pub fn fires(cron: &Cron, after: DateTime<Tz>, until: DateTime<Tz>) -> Vec<DateT
     out
 }
 
+/// How far back a fire time may lie and still be moved into the present by the calendar (a
+/// fire on the first day of the longest holiday, moved past it and a rolled deadline).
+const MOVED_LOOKBACK_DAYS: i64 = 21;
+
+/// The reminder rounds whose time (moved off days off, `Days::remind_at`) falls in
+/// (after, until]: (period, time), oldest first, each time once.
+pub fn remind_times(
+    s: &Schedules,
+    days: &Days,
+    after: DateTime<Tz>,
+    until: DateTime<Tz>,
+) -> Vec<(Period, DateTime<Tz>)> {
+    moved(&s.remind, after, until, |p, f| days.remind_at(p, f))
+}
+
+/// The reports whose time (`Days::report_at`) falls in (after, until]: (period, time).
+pub fn report_times(
+    s: &Schedules,
+    days: &Days,
+    after: DateTime<Tz>,
+    until: DateTime<Tz>,
+) -> Vec<(Period, DateTime<Tz>)> {
+    moved(&s.report, after, until, |p, f| days.report_at(p, f))
+}
+
+fn moved(
+    cron: &Cron,
+    after: DateTime<Tz>,
+    until: DateTime<Tz>,
+    at: impl Fn(Period, DateTime<Tz>) -> DateTime<Tz>,
+) -> Vec<(Period, DateTime<Tz>)> {
+    let mut out: Vec<(Period, DateTime<Tz>)> =
+        fires(cron, after - Duration::days(MOVED_LOOKBACK_DAYS), until)
+            .into_iter()
+            .map(|f| {
+                let p = Period::of(f.date_naive()).prev();
+                (p, at(p, f))
+            })
+            .filter(|(_, t)| *t > after && *t <= until)
+            .collect();
+    out.sort_by_key(|(p, t)| (*t, *p));
+    out.dedup();
+    out
+}
+
+/// The next moment anything is due after `now`: an ingest, or a reminder round or report at
+/// its time as the calendar moves it.
+pub fn next_wake(s: &Schedules, days: &Days, now: DateTime<Tz>) -> Option<DateTime<Tz>> {
+    let horizon = now + Duration::days(62);
+    [
+        next(&s.ingest, now),
+        remind_times(s, days, now, horizon).first().map(|x| x.1),
+        report_times(s, days, now, horizon).first().map(|x| x.1),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}
+
 /// Everything due at `now`, in the order to run it: ingest first (so reports see the latest
 /// files), then reminders, then reports, each oldest first. A report missed while the daemon
-/// was down is due once; one already made is never due again.
-pub fn due(s: &Schedules, h: &History, now: DateTime<Tz>) -> Vec<Job> {
+/// was down is due once; one already made is never due again. Reminder rounds and reports go at
+/// their times as the calendar moves them (`[schedule] on_days_off`); two rounds moved to one
+/// time are one round.
+pub fn due(s: &Schedules, days: &Days, h: &History, now: DateTime<Tz>) -> Vec<Job> {
     let since = h
         .last_seen
         .unwrap_or(now - Duration::hours(FIRST_START_LOOKBACK_HOURS))
@@ -71,12 +133,13 @@ pub fn due(s: &Schedules, h: &History, now: DateTime<Tz>) -> Vec<Job> {
     if h.last_seen.is_none() || !fires(&s.ingest, since, now).is_empty() {
         jobs.push(Job::Ingest);
     }
-    for fired in fires(&s.remind, since, now) {
-        if fired >= now - Duration::hours(REMINDER_FRESH_HOURS) && !h.reminded.contains(&fired) {
-            jobs.push(Job::Remind {
-                period: Period::of(fired.date_naive()).prev(),
-                fired,
-            });
+    let mut rounds: HashSet<DateTime<Tz>> = HashSet::new();
+    for (period, fired) in remind_times(s, days, since, now) {
+        if fired >= now - Duration::hours(REMINDER_FRESH_HOURS)
+            && !h.reminded.contains(&fired)
+            && rounds.insert(fired)
+        {
+            jobs.push(Job::Remind { period, fired });
         }
     }
     let mut seen = HashSet::new();
@@ -85,9 +148,7 @@ pub fn due(s: &Schedules, h: &History, now: DateTime<Tz>) -> Vec<Job> {
         .iter()
         .copied()
         .filter(|(p, _)| !h.reported.contains(p));
-    let fresh = fires(&s.report, since, now)
-        .into_iter()
-        .map(|f| (Period::of(f.date_naive()).prev(), f));
+    let fresh = report_times(s, days, since, now).into_iter();
     let mut wanted: Vec<(Period, DateTime<Tz>)> = retries.chain(fresh).collect();
     wanted.sort_by_key(|(p, f)| (*p, *f));
     for (period, fired) in wanted {
@@ -137,7 +198,7 @@ mod tests {
             last_seen: Some(t("2025-05-20 12:00")),
             ..History::default()
         };
-        let jobs = due(&luan(), &h, t("2025-07-10 08:00"));
+        let jobs = due(&luan(), &Days::plain(5), &h, t("2025-07-10 08:00"));
         assert_eq!(jobs[0], Job::Ingest);
         assert_eq!(reports(&jobs), ["2025-05", "2025-06"]);
         // Reminders from weeks ago are not sent late.
@@ -147,7 +208,7 @@ mod tests {
             .extend([Period::new(2025, 5).unwrap(), Period::new(2025, 6).unwrap()]);
         h.last_seen = Some(t("2025-07-10 08:01"));
         assert_eq!(
-            reports(&due(&luan(), &h, t("2025-07-10 08:05"))),
+            reports(&due(&luan(), &Days::plain(5), &h, t("2025-07-10 08:05"))),
             Vec::<String>::new()
         );
     }
@@ -159,7 +220,7 @@ mod tests {
             ..History::default()
         };
         h.reported.insert(Period::new(2025, 6).unwrap());
-        let jobs = due(&luan(), &h, t("2025-07-06 09:02"));
+        let jobs = due(&luan(), &Days::plain(5), &h, t("2025-07-06 09:02"));
         assert!(reports(&jobs).is_empty());
         // Down across 09:00 and the report not made: made once.
         let h = History {
@@ -167,12 +228,12 @@ mod tests {
             ..History::default()
         };
         assert_eq!(
-            reports(&due(&luan(), &h, t("2025-07-06 09:05"))),
+            reports(&due(&luan(), &Days::plain(5), &h, t("2025-07-06 09:05"))),
             ["2025-06"]
         );
         // A first start just after the report time makes it too.
         assert_eq!(
-            reports(&due(&luan(), &History::default(), t("2025-07-06 09:05"))),
+            reports(&due(&luan(), &Days::plain(5), &History::default(), t("2025-07-06 09:05"))),
             ["2025-06"]
         );
     }
@@ -186,11 +247,11 @@ mod tests {
         h.failed_reports
             .push((Period::new(2025, 6).unwrap(), t("2025-07-06 09:00")));
         assert_eq!(
-            reports(&due(&luan(), &h, t("2025-07-06 09:20"))),
+            reports(&due(&luan(), &Days::plain(5), &h, t("2025-07-06 09:20"))),
             ["2025-06"]
         );
         h.reported.insert(Period::new(2025, 6).unwrap());
-        assert!(reports(&due(&luan(), &h, t("2025-07-06 09:30"))).is_empty());
+        assert!(reports(&due(&luan(), &Days::plain(5), &h, t("2025-07-06 09:30"))).is_empty());
     }
 
     #[test]
@@ -199,7 +260,7 @@ mod tests {
             last_seen: Some(t("2025-07-03 08:59")),
             ..History::default()
         };
-        let jobs = due(&luan(), &h, t("2025-07-03 09:00:05"));
+        let jobs = due(&luan(), &Days::plain(5), &h, t("2025-07-03 09:00:05"));
         let fired = t("2025-07-03 09:00");
         assert!(jobs.contains(&Job::Remind {
             period: Period::new(2025, 6).unwrap(),
@@ -208,7 +269,7 @@ mod tests {
         h.reminded.insert(fired);
         h.last_seen = Some(t("2025-07-03 08:59"));
         assert!(
-            !due(&luan(), &h, t("2025-07-03 09:00:05"))
+            !due(&luan(), &Days::plain(5), &h, t("2025-07-03 09:00:05"))
                 .iter()
                 .any(|j| matches!(j, Job::Remind { .. }))
         );
@@ -228,10 +289,10 @@ mod tests {
             ..History::default()
         };
         assert_eq!(
-            reports(&due(&s, &h, t("2025-06-30T16:00:00Z"))),
+            reports(&due(&s, &Days::plain(5), &h, t("2025-06-30T16:00:00Z"))),
             ["2025-06"]
         );
         // One second earlier it is still June in Beijing: nothing.
-        assert!(reports(&due(&s, &h, t("2025-06-30T15:59:59Z"))).is_empty());
+        assert!(reports(&due(&s, &Days::plain(5), &h, t("2025-06-30T15:59:59Z"))).is_empty());
     }
 }

@@ -373,7 +373,7 @@ pub fn render_from(
     status: &[UnitStatus],
     files: &[FileEntry],
 ) -> Result<String> {
-    let deadline = period.deadline(pipeline.def.submission.deadline_day);
+    let deadline = pipeline.deadline(period);
     let mut out = format!(
         "{}{} {} 报送情况（截至 {}；报送截止 {}）\n",
         pipeline.def.pipeline.city,

@@ -29,7 +29,7 @@ pub fn params_frame(
 ) -> PolarsResult<DataFrame> {
     let a = &pipeline.def.alerts;
     let r = &pipeline.def.review;
-    let deadline = period.deadline(pipeline.def.submission.deadline_day);
+    let deadline = pipeline.deadline(period);
     df!(
         "year" => [i64::from(period.year())],
         "month" => [i64::from(period.month())],
@@ -44,10 +44,10 @@ pub fn params_frame(
         "per_case_standard" => [pipeline.def.funding.per_case_standard],
         // The months due: a report made before the month's deadline (暂定) judges months 1..m−1
         // only — the month itself is not late and not behind until its deadline has passed.
-        "due_month" => [i64::from(due_month(period, as_of, pipeline.def.submission.deadline_day))],
+        "due_month" => [i64::from(due_month(pipeline, period, as_of))],
         // 到位率 is judged against the schedule of the last checkpoint due (0: none yet).
         // (December's is the year's 100% whenever the report is made: the year's review reads it.)
-        "arrival_month" => [i64::from(if period.month() == 12 { 12 } else { pipeline.def.funding.arrival_month(due_month(period, as_of, pipeline.def.submission.deadline_day)) })],
+        "arrival_month" => [i64::from(if period.month() == 12 { 12 } else { pipeline.def.funding.arrival_month(due_month(pipeline, period, as_of)) })],
         "behind_warning" => [a.behind_schedule_warning_pp / 100.0],
         "behind_critical" => [a.behind_schedule_critical_pp / 100.0],
         "case_share_min" => [a.case_share_min],
@@ -80,8 +80,12 @@ pub fn params_frame(
 
 /// The months of `period`'s year that are due as of `as_of`: m after its deadline, m − 1 before
 /// (`Period::is_due`; a report made then is 暂定, `report::draft`).
-pub(crate) fn due_month(period: Period, as_of: &chrono::DateTime<chrono_tz::Tz>, day: u32) -> u32 {
-    if period.is_due(as_of, day) {
+pub(crate) fn due_month(
+    pipeline: &Pipeline,
+    period: Period,
+    as_of: &chrono::DateTime<chrono_tz::Tz>,
+) -> u32 {
+    if pipeline.is_due(period, as_of) {
         period.month()
     } else {
         period.month() - 1
@@ -101,11 +105,10 @@ pub(super) fn last_year_units_frame(pipeline: &Pipeline) -> PolarsResult<DataFra
 /// The table `deadlines`: each month of the report's year, its deadline (the year's review
 /// counts the months reported late) and the month it is collected in (`2025-07` for June).
 pub fn deadlines_frame(pipeline: &Pipeline, year: i32) -> PolarsResult<DataFrame> {
-    let day = pipeline.def.submission.deadline_day;
     let months: Vec<Period> = (1..=12).filter_map(|m| Period::new(year, m)).collect();
     df!(
         "month_num" => months.iter().map(|p| i64::from(p.month())).collect::<Vec<_>>(),
-        "deadline" => months.iter().map(|p| period::instant_text(&p.deadline(day))).collect::<Vec<_>>(),
+        "deadline" => months.iter().map(|p| period::instant_text(&pipeline.deadline(*p))).collect::<Vec<_>>(),
         "collected_in" => months.iter().map(|p| p.next().to_string()).collect::<Vec<_>>(),
     )
 }

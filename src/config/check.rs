@@ -338,8 +338,9 @@ fn warn_draft_reports(def: &PipelineFile, s: &crate::cron::Schedules, warnings: 
         .filter_map(|m| crate::period::Period::new(def.pipeline.year, m))
         .filter_map(|p| {
             // the first report after the month has ended (its deadline(0) is the next month's start)
-            let fire = s.report.find_next_occurrence(&p.deadline(0), true).ok()?;
-            (!p.is_due(&fire, day)).then(|| p.zh())
+            let fire = s.report.find_next_occurrence(&p.end(), true).ok()?;
+            let nominal = crate::calendar::Days::plain(day);
+            (!nominal.is_due(p, &fire)).then(|| p.zh())
         })
         .collect();
     if !early.is_empty() {

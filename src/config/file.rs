@@ -45,7 +45,21 @@ pub struct PipelineFile {
     /// The 催报 ladder: steps relative to the deadline (none: every reminder round reminds).
     #[serde(default)]
     pub reminders: Vec<ReminderStep>,
+    /// The working calendar (法定节假日, 调休): a shared file and/or years written here.
+    #[serde(default)]
+    pub calendar: CalendarSection,
     pub units: Vec<UnitDef>,
+}
+
+/// `[calendar]`: where the years' holidays and 调休 working days come from.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub struct CalendarSection {
+    /// A calendar file shared by the pipelines of a folder (relative to this file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Years written in the pipeline itself (`[[calendar.year]]`), besides the file's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub year: Vec<crate::calendar::YearDef>,
 }
 
 /// `[review]`: the requirements of the year's review that the plan states without a figure
@@ -372,6 +386,9 @@ pub struct ScheduleSettings {
     pub remind: String,
     /// Build and send the report for the previous month.
     pub report: String,
+    /// What a reminder round or a report that falls on a day off does.
+    #[serde(default)]
+    pub on_days_off: crate::calendar::OnDaysOff,
     /// How often the daemon proves it is alive (heartbeat file and log line).
     pub heartbeat_seconds: u64,
     /// How long a command waits for another fayuan process to finish writing.
@@ -479,6 +496,9 @@ pub struct Folders {
 pub struct SubmissionRules {
     /// A month's submission is due by the end of this day of the next month (Beijing time).
     pub deadline_day: u32,
+    /// How a deadline on a day off moves (`holidays`: over statutory holidays only).
+    #[serde(default)]
+    pub roll: crate::calendar::Roll,
     /// One bad row rejects the whole file (a county corrects and resends the whole file).
     pub reject_whole_file_on_error: bool,
     /// How units send their files, for reminders (in Chinese).

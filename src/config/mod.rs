@@ -56,6 +56,8 @@ pub struct Pipeline {
     pub texts: std::sync::Arc<crate::texts::Texts>,
     /// The daemon's schedules, parsed.
     pub schedules: crate::cron::Schedules,
+    /// The deadline rules with the working calendar: every deadline comes from here.
+    days: crate::calendar::Days,
 }
 
 impl Pipeline {
@@ -150,6 +152,13 @@ impl Pipeline {
                 problems.extend(more);
                 crate::texts::Texts::builtin()
             });
+        let calendar = load_calendar(&def.calendar, base, &mut problems);
+        let days = crate::calendar::Days::new(
+            calendar,
+            def.submission.deadline_day,
+            def.submission.roll,
+            def.schedule.on_days_off,
+        );
         let schedules = match schedules {
             Some(s) if problems.is_empty() => s,
             _ => {
@@ -175,7 +184,50 @@ impl Pipeline {
             previous: None,
             texts: std::sync::Arc::new(texts),
             schedules,
+            days,
         })
+    }
+
+    /// The deadline rules and the working calendar.
+    pub fn days(&self) -> &crate::calendar::Days {
+        &self.days
+    }
+
+    /// The submission deadline of `period` (the end of its last day, rolled as the calendar
+    /// says): a file accepted at or after it is late.
+    pub fn deadline(&self, period: crate::period::Period) -> chrono::DateTime<chrono_tz::Tz> {
+        self.days.deadline(period)
+    }
+
+    /// Whether `period`'s deadline has passed as of `as_of`.
+    pub fn is_due(
+        &self,
+        period: crate::period::Period,
+        as_of: &chrono::DateTime<chrono_tz::Tz>,
+    ) -> bool {
+        self.days.is_due(period, as_of)
+    }
+
+    /// What `check` and the daemon say about the calendar as of `now`: the pipeline's year
+    /// missing (its holidays unknown), and from 1 November next year's (December's deadline
+    /// and January's follow-up fall in it) until its notice is added.
+    pub fn calendar_warnings(&self, now: &chrono::DateTime<chrono_tz::Tz>) -> Vec<String> {
+        use chrono::Datelike;
+        let cal = self.days.calendar();
+        let mut out = Vec::new();
+        let mut wanted = vec![self.year()];
+        if now.month() >= 11 {
+            wanted.push(now.year() + 1);
+        }
+        wanted.dedup();
+        for y in wanted {
+            if !cal.knows(y) {
+                out.push(format!(
+                    "calendar: 工作日历中没有{y}年的节假日安排（国务院办公厅关于{y}年部分节假日安排的通知）：{y}年的截止日不因节假日顺延、催报不避开节假日；通知发布后请在日历文件中加入{y}年（README“工作日历”）"
+                ));
+            }
+        }
+        out
     }
 
     pub fn name(&self) -> &str {
@@ -203,6 +255,42 @@ impl Pipeline {
     pub fn unit(&self, code: &str) -> Option<&Unit> {
         self.by_code.get(code).map(|&i| &self.units[i])
     }
+}
+
+/// The working calendar a definition names: its file's years and its own, checked together.
+fn load_calendar(
+    section: &CalendarSection,
+    base: &Path,
+    problems: &mut Vec<String>,
+) -> crate::calendar::Calendar {
+    let mut years = Vec::new();
+    let mut what = "calendar".to_string();
+    if let Some(file) = &section.file {
+        let path = base.join(file);
+        what = path.display().to_string();
+        match std::fs::read_to_string(&path) {
+            Err(e) => problems.push(format!(
+                "calendar.file {}: cannot be read ({e}); the working calendar (节假日与调休) is a file beside the pipeline",
+                path.display()
+            )),
+            Ok(text) => {
+                let parsed = toml::Deserializer::parse(&text).and_then(|de| {
+                    serde_ignored::deserialize(de, |key| {
+                        problems.push(format!("{}: {key}: unknown key", path.display()));
+                    })
+                });
+                match parsed {
+                    Ok(f) => {
+                        let f: crate::calendar::CalendarFile = f;
+                        years.extend(f.year);
+                    }
+                    Err(e) => problems.push(format!("{}: {}", path.display(), e.to_string().trim())),
+                }
+            }
+        }
+    }
+    years.extend(section.year.iter().cloned());
+    crate::calendar::Calendar::build(&years, &what, problems)
 }
 
 /// The `[pipeline] name` a file gives itself, read even when the rest of it is wrong.

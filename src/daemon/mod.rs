@@ -206,9 +206,13 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         .max(std::time::Duration::from_secs(1));
     let mut heartbeat = tokio::time::interval(beat_every);
     tracing::info!(pid = std::process::id(), now = %period::instant_text(&clock.now()), rate = clock.rate(), "daemon started");
+    for w in ctx.pipeline.calendar_warnings(&clock.now()) {
+        tracing::warn!("{w}");
+    }
     // Catch up at start: whatever was due while the daemon was down (the history is read
     // before this start is recorded).
     let mut failing = Failing::from_ledger(&ctx);
+    let mut last_beat = clock.now();
     tick(&ctx, schedules, clock.now(), &mut failing).await;
     record(
         &ctx,
@@ -229,10 +233,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
                 return std::future::pending::<()>().await;
             }
             let now = clock.now();
-            let next = [&schedules.ingest, &schedules.remind, &schedules.report]
-                .into_iter()
-                .filter_map(|c| schedule::next(c, now))
-                .min()
+            let next = schedule::next_wake(schedules, ctx.pipeline.days(), now)
                 .unwrap_or(now + chrono::Duration::hours(1));
             let wait = (next - now).to_std().unwrap_or_default();
             clock.sleep(wait).await;
@@ -251,6 +252,12 @@ async fn main_loop(ctx: Context) -> Result<i32> {
             }
             _ = heartbeat.tick() => {
                 let now = clock.now();
+                // The cron wakes the daemon at the schedules' own times; a reminder round or
+                // report the calendar moved to another day is woken here.
+                if scheduler.is_some() && moved_due(&ctx, last_beat, now) {
+                    tick(&ctx, schedules, now, &mut failing).await;
+                }
+                last_beat = now;
                 if let Err(e) = beat(&ctx.data_dir, now) {
                     tracing::error!(error = %e, "heartbeat not written");
                 }
@@ -359,6 +366,19 @@ fn helpers(
     watchers
 }
 
+/// Whether a reminder round or report moved by the calendar falls in (after, now] (one at its
+/// cron time is woken by the cron).
+fn moved_due(ctx: &Context, after: DateTime<Tz>, now: DateTime<Tz>) -> bool {
+    let (s, days) = (&ctx.pipeline.schedules, ctx.pipeline.days());
+    let off_cron = |times: Vec<(crate::period::Period, DateTime<Tz>)>, cron: &croner::Cron| {
+        times
+            .iter()
+            .any(|(_, t)| !cron.is_time_matching(t).unwrap_or(false))
+    };
+    off_cron(schedule::remind_times(s, days, after, now), &s.remind)
+        || off_cron(schedule::report_times(s, days, after, now), &s.report)
+}
+
 /// Which jobs are failing now (their last record says so): read from the run ledger once at
 /// start, then kept as the jobs run, so a wake-up does not read the whole ledger again.
 struct Failing(std::collections::HashSet<JobKind>);
@@ -389,7 +409,7 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>, failing: 
     // A pipeline reminds and reports only the months of its own year (the previous year's keeps
     // ingesting late figures; the new year's starts with January).
     let year = ctx.pipeline.year();
-    let jobs: Vec<Job> = schedule::due(schedules, &h, now)
+    let jobs: Vec<Job> = schedule::due(schedules, ctx.pipeline.days(), &h, now)
         .into_iter()
         .filter(|j| match j {
             Job::Ingest => true,

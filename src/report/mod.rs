@@ -160,7 +160,7 @@ pub struct RunMeta<'a> {
 /// judges months 1..m−1 only (`analyze::frames::due_month`), says 暂定 in its title, subject and
 /// file names, and the daemon never mails it as the month's digest.
 pub fn draft(pipeline: &Pipeline, period: Period, as_of: &DateTime<Tz>) -> bool {
-    !period.is_due(as_of, pipeline.def.submission.deadline_day)
+    !pipeline.is_due(period, as_of)
 }
 
 /// Builds every output of a run in a temporary folder, then puts it in place. Returns the run

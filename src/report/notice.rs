@@ -230,7 +230,7 @@ pub fn blocks(
         month => period.month(),
         year_end,
         draft,
-        deadline_zh => crate::period::deadline_zh(&period.deadline(pipeline.def.submission.deadline_day)),
+        deadline_zh => crate::period::deadline_zh(&pipeline.deadline(period)),
         period_zh => period.zh(),
         ytd_zh => period.ytd_zh(),
         area => pipeline.area(),

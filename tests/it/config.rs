@@ -52,6 +52,7 @@ fn broken(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.toml");
     std::fs::write(&path, text).unwrap();
+    calendar_beside(dir.path());
     (dir, path)
 }
 
@@ -143,6 +144,7 @@ fn environment_twins_and_default_pipeline() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("pipelines")).unwrap();
     std::fs::copy(luan_pipeline_path(), dir.path().join("pipelines/x.toml")).unwrap();
+    calendar_beside(&dir.path().join("pipelines"));
     let data = dir.path().join("elsewhere");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_fayuan"))
         .current_dir(dir.path())

@@ -357,6 +357,7 @@ fn the_notice_goes_with_the_digest_unless_the_bureau_says_not() {
             .replacen("[docs]\n", &format!("[docs]\n{extra}"), 1);
         let path = dir.path().join("luan-2025.toml");
         std::fs::write(&path, text).unwrap();
+        calendar_beside(dir.path());
         let env = Env::with_pipeline(&path);
         env.drop_samples_except(&[]);
         let run_dir = june_report(&env);

@@ -1337,6 +1337,7 @@ fn clock_rate_is_refused_where_it_means_nothing() {
 #[test]
 fn a_broken_previous_pipeline_is_told_with_its_problems() {
     let dir = tempfile::tempdir().unwrap();
+    calendar_beside(dir.path());
     let this = std::fs::read_to_string(repo().join("pipelines/luan-2025.toml")).unwrap();
     std::fs::write(
         dir.path().join("luan-2025.toml"),
@@ -1394,6 +1395,7 @@ fn a_pipeline_that_dies_in_a_shared_daemon_is_told_at_once() {
             + &format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n");
         std::fs::write(pipes.join(format!("{name}.toml")), text).unwrap();
     }
+    calendar_beside(&pipes);
     let url = format!("smtp://127.0.0.1:{}", server.port);
     let d = Daemon::start_all(
         dir.path(),

@@ -126,6 +126,7 @@ pub fn pipeline(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
     }
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
+    calendar_beside(dir);
     path
 }
 

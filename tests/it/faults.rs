@@ -575,6 +575,7 @@ fn a_configuration_lists_unknown_keys_with_every_value_problem() {
             "[review]\nsatisfaction_min = 90\ncompletion_mn = 1.0\n\n[email]\n",
         );
     let dir = tempfile::tempdir().unwrap();
+    calendar_beside(dir.path());
     let path = dir.path().join("p.toml");
     std::fs::write(&path, text).unwrap();
     let r = Env::with_pipeline(&path).run(&["check"]);
@@ -884,6 +885,7 @@ fn a_crashing_or_hanging_workbook_reader_rejects_only_its_file() {
         .unwrap()
         .replace("read_seconds = 30", "read_seconds = 1");
     let dir = tempfile::tempdir().unwrap();
+    calendar_beside(dir.path());
     let path = dir.path().join("p.toml");
     std::fs::write(
         &path,

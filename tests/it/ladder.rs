@@ -73,6 +73,8 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
         dir.path(),
         &[
             ("remind = \"0 0 9 3,5 * *\"", "remind = \"0 0 9 * * *\""),
+            // A round every day, weekends too (the steps still count working days).
+            ("on_days_off = \"next_working_day\"", "on_days_off = \"as_scheduled\""),
             (
                 "contact = \"huoshan@example.gov.cn\"",
                 "contact = \"huoshan@example.gov.cn\"\nleader = \"huoshan-leader@example.gov.cn\"",
@@ -94,24 +96,26 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
     ];
     let runs =
         || std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).unwrap_or_default();
-    // The deadline is the end of July 5: T−3 is July 2, T+1 July 6, T+3 July 8. Messages
-    // expected by the end of each day (each message once; the digest of June on July 6).
+    // The deadline is the end of Saturday July 5 (a weekend does not roll it). The steps count
+    // working days: T−3 is Wednesday July 2, T (the last day is off) Friday July 4, T+1 Monday
+    // July 7, T+3 Wednesday July 9. Messages expected by the end of each day (each message
+    // once; the digest of June on July 6).
     let days: [(u32, usize); 12] = [
         (1, 0),
         (2, 2), // 截止前提醒: 霍山县, 市本级
         (3, 2),
-        (4, 2),
-        (5, 4), // 截止日提醒: both
-        (6, 7), // 逾期通知: both; June's digest
-        (7, 7), // 市本级 reported this morning: nothing for it
-        (8, 8), // 督办: 霍山县 only
-        (9, 8),
+        (4, 4), // 截止日提醒: both
+        (5, 4),
+        (6, 5), // June's digest
+        (7, 7), // 逾期通知: both
+        (8, 7), // 市本级 reported this morning: nothing for it
+        (9, 8), // 督办: 霍山县 only
         (10, 8),
-        (15, 8), // the 督办 is a week old and sent: nothing
-        (16, 8),
+        (16, 8), // the 督办 is a week old and sent: nothing
+        (17, 8),
     ];
     for (n, (day, want)) in days.into_iter().enumerate() {
-        if day == 7 {
+        if day == 8 {
             let f = "市本级_2025-06.csv";
             env.drop_in(
                 f,
@@ -129,7 +133,7 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
         wait_for("the messages", Duration::from_secs(60), || {
             messages(&mail).len() >= want
         });
-        if day == 16 {
+        if day == 17 {
             // The bureau's page: where each unit stands on the ladder for June.
             let page = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -149,7 +153,7 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
             let ladder = &ladder[..ladder.find("</ul>").unwrap()];
             assert!(
                 ladder.contains("霍山县：截止前提醒（2025-07-02 09:0")
-                    && ladder.contains("→ 督办（2025-07-08 09:0"),
+                    && ladder.contains("→ 督办（2025-07-09 09:0"),
                 "{ladder}"
             );
             let shibenji = ladder
@@ -203,7 +207,7 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
         urge.1,
         "data-staff@example.gov.cn,huoshan-leader@example.gov.cn"
     );
-    assert!(urge.2.contains("逾期3天"), "{}", urge.2);
+    assert!(urge.2.contains("逾期4天"), "{}", urge.2);
     assert!(urge.3.contains("同时抄送贵单位分管负责人"), "{}", urge.3);
     assert!(
         reminders.iter().filter(|m| m.1.contains("leader")).count() == 1,

@@ -6,7 +6,7 @@
 use crate::daemon::{Daemon, wait_for};
 use crate::email::{Server, free_port, python_ready};
 use crate::indicators::read_twin;
-use crate::support::{Run, output, repo};
+use crate::support::{Run, calendar_beside, output, repo};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -16,6 +16,7 @@ use std::time::Duration;
 fn two_years(dir: &Path, edits: &[(&str, &str)]) -> (PathBuf, PathBuf) {
     let p = dir.join("pipelines");
     std::fs::create_dir_all(&p).unwrap();
+    calendar_beside(&p);
     let mut out = Vec::new();
     for (src, name) in [
         ("pipelines/luan-2025.toml", "luan-2025.toml"),
@@ -193,6 +194,7 @@ fn a_new_year_compares_with_the_last_and_proposes_its_carry_over() {
         .replace("previous = \"luan-2025\"", "");
     let p = alone.join("luan-2026.toml");
     std::fs::write(&p, text).unwrap();
+    calendar_beside(&alone);
     let r = fayuan(
         root,
         &p,

@@ -544,6 +544,7 @@ fn without_a_chinese_font_the_digest_says_the_chart_is_missing() {
     let start = text.find("chart_fonts = [").unwrap();
     let end = start + text[start..].find(']').unwrap() + 1;
     let path = dir.path().join("p.toml");
+    calendar_beside(dir.path());
     std::fs::write(
         &path,
         format!(
@@ -678,6 +679,7 @@ fn a_unit_without_population_shows_a_dash_and_an_incomplete_total() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = dir.path().join("p.toml");
     std::fs::write(&pipeline, crate::config::without_huoshan_population()).unwrap();
+    calendar_beside(dir.path());
     let env = Env::with_pipeline(&pipeline);
     ingest_samples(&env);
     let r = env.run(&["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"]);

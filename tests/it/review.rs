@@ -130,6 +130,7 @@ fn pipeline(dir: &std::path::Path) -> std::path::PathBuf {
     let text = text.replacen("target = 430\n", "target = 430\nbudget = 310000\n", 1);
     let path = dir.join("luan-2025.toml");
     std::fs::write(&path, text).unwrap();
+    crate::support::calendar_beside(dir);
     path
 }
 

@@ -23,6 +23,16 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Copies the shipped working calendar into `dir`, beside a pipeline written there (the
+/// shipped pipelines name it: `[calendar] file = "calendar.toml"`).
+pub fn calendar_beside(dir: &Path) {
+    std::fs::copy(
+        repo().join("pipelines/calendar.toml"),
+        dir.join("calendar.toml"),
+    )
+    .unwrap();
+}
+
 pub fn luan_pipeline_path() -> PathBuf {
     repo().join("pipelines/luan-2025.toml")
 }
