@@ -105,12 +105,12 @@ fn lines(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Appends the events not recorded yet (by key) to the year's file of `at`, chained.
-pub fn record(data_dir: &DataDir, at: Moment, events: Vec<New>) -> Result<usize> {
+/// Appends the events not recorded yet (by key) to the record of `year` — the pipeline's year,
+/// whatever the date: January's follow-up of December is part of the year it follows up — chained.
+pub fn record(data_dir: &DataDir, year: i32, at: Moment, events: Vec<New>) -> Result<usize> {
     if events.is_empty() {
         return Ok(0);
     }
-    let year = chrono::Datelike::year(&at.0);
     let path = file_of(data_dir, year);
     let dir = data_dir.audit();
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -143,9 +143,11 @@ pub fn record(data_dir: &DataDir, at: Moment, events: Vec<New>) -> Result<usize>
                 known.insert(k.into_owned());
             }
         };
-        for line in lines(&file_of(data_dir, year - 1))? {
-            // Last year's too: an event recorded late, across New Year.
-            look(line.as_bytes());
+        for y in [year - 1, year + 1] {
+            // The neighbours' too: an event recorded by date before a year kept its follow-up.
+            for line in lines(&file_of(data_dir, y))? {
+                look(line.as_bytes());
+            }
         }
         let mut last: Option<&[u8]> = None;
         let mut count = 0u64;
@@ -193,8 +195,8 @@ pub fn record(data_dir: &DataDir, at: Moment, events: Vec<New>) -> Result<usize>
 
 /// [`record`] for work that must go on whatever happens to the record (an ingest, a delivery
 /// round): a failure is logged, and what was not recorded is recorded by the next catch-up.
-pub fn record_or_log(data_dir: &DataDir, at: Moment, events: Vec<New>) {
-    if let Err(e) = record(data_dir, at, events) {
+pub fn record_or_log(data_dir: &DataDir, year: i32, at: Moment, events: Vec<New>) {
+    if let Err(e) = record(data_dir, year, at, events) {
         tracing::error!(error = %e, "audit: not recorded now; the next catch-up records it");
     }
 }
@@ -328,8 +330,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = DataDir::new(dir.path());
         let at = Moment(crate::period::parse_instant("2025-07-03 10:00").unwrap());
-        assert_eq!(record(&d, at, vec![new("a"), new("b")]).unwrap(), 2);
-        assert_eq!(record(&d, at, vec![new("b"), new("c")]).unwrap(), 1);
+        assert_eq!(record(&d, 2025, at, vec![new("a"), new("b")]).unwrap(), 2);
+        assert_eq!(record(&d, 2025, at, vec![new("b"), new("c")]).unwrap(), 1);
         assert_eq!(verify(&d, 2025).unwrap(), Verified::Whole(3));
         let path = file_of(&d, 2025);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -354,13 +356,13 @@ mod tests {
         let d = DataDir::new(dir.path());
         let dec = Moment(crate::period::parse_instant("2025-12-31 23:00").unwrap());
         let jan = Moment(crate::period::parse_instant("2026-01-01 01:00").unwrap());
-        assert_eq!(record(&d, dec, vec![new("a")]).unwrap(), 1);
+        assert_eq!(record(&d, 2025, dec, vec![new("a")]).unwrap(), 1);
         // "a" is in last year's file; "b" comes twice in one call.
         assert_eq!(
-            record(&d, jan, vec![new("a"), new("b"), new("b"), new("c")]).unwrap(),
+            record(&d, 2026, jan, vec![new("a"), new("b"), new("b"), new("c")]).unwrap(),
             2
         );
-        assert_eq!(record(&d, jan, vec![new("c"), new("d")]).unwrap(), 1);
+        assert_eq!(record(&d, 2026, jan, vec![new("c"), new("d")]).unwrap(), 1);
         assert_eq!(verify(&d, 2026).unwrap(), Verified::Whole(3));
         let keys: Vec<String> = events(&d, 2026)
             .unwrap()

@@ -30,7 +30,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     tracing::debug!(ms = ms(), "report: store read and analysed");
     // The record is the review's (December) only.
     let record = if period.month() == 12 {
-        crate::audit::events(&ctx.data_dir, period.year())?
+        as_of_record(ctx, period.year())?
     } else {
         Vec::new()
     };
@@ -78,7 +78,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
 pub fn build_review(ctx: &Context, year: i32) -> Result<(PathBuf, String)> {
     let period = report::review::december(&ctx.pipeline, year)?;
     let (analysis, files) = analyse(ctx, period)?;
-    let record = crate::audit::events(&ctx.data_dir, year)?;
+    let record = as_of_record(ctx, year)?;
     report::review::write(
         &ctx.output_dir,
         &RunMeta {
@@ -91,6 +91,14 @@ pub fn build_review(ctx: &Context, year: i32) -> Result<(PathBuf, String)> {
         },
         &analysis,
     )
+}
+
+/// The year's record as it stood at the context's "now" (a review rebuilt as of a past moment
+/// shows nothing that happened after it).
+fn as_of_record(ctx: &Context, year: i32) -> Result<Vec<crate::audit::Event>> {
+    let mut record = crate::audit::events(&ctx.data_dir, year)?;
+    record.retain(|e| e.at.0 <= ctx.now());
+    Ok(record)
 }
 
 /// The analysis of a report for `period` as of the context's "now", with the files seen.
@@ -114,8 +122,9 @@ fn analyse(
         }
         None => None,
     };
-    let locks = crate::supervision::locks(&ctx.data_dir)?;
-    let open_returns = crate::supervision::open_returns(&ctx.data_dir, &files)?;
+    let locks = crate::supervision::locks_as_of(&ctx.data_dir, Some(ctx.now()))?;
+    let open_returns =
+        crate::supervision::open_returns_as_of(&ctx.data_dir, &files, Some(ctx.now()))?;
     tracing::debug!("report: store read");
     let analysis = analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,

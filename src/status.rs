@@ -42,7 +42,7 @@ pub fn unit_status(
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
-    let locks = crate::supervision::locks(store.data_dir())?;
+    let locks = crate::supervision::locks_as_of(store.data_dir(), Some(*now))?;
     unit_status_of(
         pipeline,
         (&store.rows()?, &locks),
@@ -88,9 +88,9 @@ pub fn board(
     now: &DateTime<Tz>,
 ) -> Result<Board> {
     let files = store.files()?;
-    let locks = crate::supervision::locks(store.data_dir())?;
+    let locks = crate::supervision::locks_as_of(store.data_dir(), Some(*now))?;
     let returned: Vec<(String, String)> =
-        crate::supervision::open_returns(store.data_dir(), &files)?
+        crate::supervision::open_returns_as_of(store.data_dir(), &files, Some(*now))?
             .into_iter()
             .map(|r| (r.unit, r.period))
             .collect();
@@ -298,7 +298,7 @@ pub fn render(
 ) -> Result<String> {
     let store = Store::open(data_dir);
     let files = store.files()?;
-    let locks = crate::supervision::locks(data_dir)?;
+    let locks = crate::supervision::locks_as_of(data_dir, Some(*now))?;
     let status = unit_status_of(pipeline, (&store.rows()?, &locks), &files, period, now)?;
     let mut out = render_from(pipeline, data_dir, period, now, &status, &files)?;
     if let Some(line) = stale_line(output_dir, pipeline, period, &files) {
@@ -384,7 +384,7 @@ pub fn render_from(
     );
     let mut missing = Vec::new();
     let mut to_explain = Vec::new();
-    let returns = crate::supervision::open_returns(data_dir, files)?;
+    let returns = crate::supervision::open_returns_as_of(data_dir, files, Some(*now))?;
     let waiting = crate::supervision::pending_corrections(data_dir, files)?;
     for s in status {
         match &s.latest {

@@ -80,7 +80,18 @@ fn accepted_after<'f>(
 
 /// The returns still open, from the ledger and the store's files.
 pub fn open_returns(data_dir: &DataDir, files: &[FileEntry]) -> Result<Vec<OpenReturn>> {
-    let records = ledger(data_dir).read()?;
+    open_returns_as_of(data_dir, files, None)
+}
+
+/// The returns open as of `as_of` (a report rebuilt as of a past moment sees only what had
+/// happened by then; None: everything).
+pub fn open_returns_as_of(
+    data_dir: &DataDir,
+    files: &[FileEntry],
+    as_of: Option<DateTime<Tz>>,
+) -> Result<Vec<OpenReturn>> {
+    let mut records = ledger(data_dir).read()?;
+    records.retain(|r| as_of.is_none_or(|t| r.at.0 <= t));
     Ok(last_words(&records)
         .into_iter()
         .filter(|r| !r.cancel)
@@ -235,7 +246,7 @@ pub fn return_month(
     };
     ledger(data_dir).append(&record)?;
     crate::faults::point("supervision-ledger", &data_dir.returns())?;
-    on_record(data_dir, record.at, return_event(pipeline, &record))?;
+    on_record(data_dir, pipeline.year(), record.at, return_event(pipeline, &record))?;
     if cancel {
         return Ok(None);
     }
@@ -330,8 +341,8 @@ fn confirm_event(pipeline: &Pipeline, r: &ConfirmRecord) -> crate::audit::New {
 }
 
 /// Puts one step on the record at the time it was taken.
-fn on_record(data_dir: &DataDir, at: Moment, e: crate::audit::New) -> Result<()> {
-    crate::audit::record(data_dir, at, vec![e]).map(|_| ())
+fn on_record(data_dir: &DataDir, year: i32, at: Moment, e: crate::audit::New) -> Result<()> {
+    crate::audit::record(data_dir, year, at, vec![e]).map(|_| ())
 }
 
 /// Every step of the three ledgers (returns, confirmations, items) on the record: a step whose
@@ -357,25 +368,19 @@ pub fn catch_up_record(data_dir: &DataDir, pipeline: &Pipeline) -> Result<usize>
             .iter()
             .map(|r| (r.at, item_event(r))),
     );
-    let mut known: std::collections::HashMap<i32, std::collections::HashSet<String>> =
-        std::collections::HashMap::new();
+    // The pipeline's year holds its follow-up; its neighbours what was recorded by date before.
+    let year = pipeline.year();
+    let mut keys = std::collections::HashSet::new();
+    for y in [year - 1, year, year + 1] {
+        keys.extend(crate::audit::events(data_dir, y)?.into_iter().map(|e| e.key));
+    }
     let mut missing = 0;
     for (at, e) in steps {
-        let year = chrono::Datelike::year(&at.0);
-        let keys = match known.entry(year) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(
-                crate::audit::events(data_dir, year)?
-                    .into_iter()
-                    .map(|e| e.key)
-                    .collect(),
-            ),
-        };
         if keys.contains(&e.key) {
             continue;
         }
         tracing::warn!(key = %e.key, "the record lacked a 指导督促 step: recorded now");
-        on_record(data_dir, at, e)?;
+        on_record(data_dir, pipeline.year(), at, e)?;
         missing += 1;
     }
     catch_up_notices(data_dir, pipeline)?;
@@ -449,8 +454,20 @@ fn confirms(data_dir: &DataDir) -> Ledger<ConfirmRecord> {
 
 /// The confirmed months: (unit, month, the latest confirmation — RFC 3339), for the analyses.
 pub fn locks(data_dir: &DataDir) -> Result<Vec<(String, String, String)>> {
+    locks_as_of(data_dir, None)
+}
+
+/// The months confirmed by `as_of` (None: every confirmation).
+pub fn locks_as_of(
+    data_dir: &DataDir,
+    as_of: Option<DateTime<Tz>>,
+) -> Result<Vec<(String, String, String)>> {
     let mut out: Vec<(String, String, String)> = Vec::new();
-    for r in confirms(data_dir).read()? {
+    for r in confirms(data_dir)
+        .read()?
+        .into_iter()
+        .filter(|r| as_of.is_none_or(|t| r.at.0 <= t))
+    {
         out.retain(|l| !(l.0 == r.unit && l.1 == r.period));
         out.push((r.unit, r.period, period::instant_text(&r.at.0)));
     }
@@ -492,7 +509,7 @@ pub fn confirm(
     };
     confirms(data_dir).append(&r)?;
     crate::faults::point("supervision-ledger", &data_dir.confirms())?;
-    on_record(data_dir, r.at, confirm_event(pipeline, &r))?;
+    on_record(data_dir, pipeline.year(), r.at, confirm_event(pipeline, &r))?;
     Ok(format!("已确认{}{}。", u.name, period.zh()))
 }
 

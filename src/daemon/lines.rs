@@ -8,6 +8,30 @@ use crate::period;
 use crate::schedule;
 use crate::sources;
 
+/// When a schedule next runs: a reminder round or report at its time as the calendar moves it,
+/// and only for a month of the pipeline's year (after its last deadline: none).
+fn next_time(ctx: &Context, job: JobKind, cron: &croner::Cron) -> String {
+    let (s, days, now) = (&ctx.pipeline.schedules, ctx.pipeline.days(), ctx.now());
+    let horizon = now + chrono::Duration::days(62);
+    let times = match job {
+        JobKind::Remind => schedule::remind_times(s, days, now, horizon),
+        JobKind::Report => schedule::report_times(s, days, now, horizon),
+        _ => {
+            return schedule::next(cron, now)
+                .map(|t| period::instant_zh(&t))
+                .unwrap_or_else(|| "—".into());
+        }
+    };
+    let year = ctx.pipeline.year();
+    match times.into_iter().find(|(p, _)| p.year() >= year) {
+        Some((p, t)) if p.year() == year => period::instant_zh(&t),
+        _ if now.date_naive() > days.last_day(crate::period::Period::new(year, 12).expect("December")) => {
+            format!("—（{year}年各月均已截止）")
+        }
+        _ => "—".into(),
+    }
+}
+
 /// Lines for `fayuan status`: heartbeat, next run and last result of each schedule, sources.
 pub fn status_lines(ctx: &Context) -> Vec<String> {
     let mut out = Vec::new();
@@ -26,9 +50,7 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
         (JobKind::Remind, "催报", &schedules.remind),
         (JobKind::Report, "报告", &schedules.report),
     ] {
-        let next = schedule::next(cron, ctx.now())
-            .map(|t| period::instant_zh(&t))
-            .unwrap_or_else(|| "—".into());
+        let next = next_time(ctx, name, cron);
         let recorded = events.iter().rev().find(|e| e.job == name);
         // Ingests that found nothing are not recorded: the planner's last look is the last.
         let looked = std::fs::read(ctx.data_dir.last_look())

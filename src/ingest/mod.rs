@@ -129,7 +129,7 @@ pub fn ingest_with(
         // The record (audit.rs) of the newest batch, if a crash came between its commit and
         // its record (or its record failed): recorded once (the record skips what it has).
         // Without a marker the last batch is on the record, and the record is not read.
-        if record_batch(data_dir, &Store::open(data_dir), None, now)? {
+        if record_batch(data_dir, pipeline.year(), &Store::open(data_dir), None, now)? {
             let _ = fs::remove_file(data_dir.batch_marker());
         }
     }
@@ -279,7 +279,7 @@ fn take_batch(
     store.commit(b.number, &decided.entries, &rows)?;
     crate::faults::point("committed", data_dir)?;
     // A record that fails leaves the marker: the next ingest records the batch first.
-    if record_batch(data_dir, store, Some(&decided.entries), b.now)? {
+    if record_batch(data_dir, pipeline.year(), store, Some(&decided.entries), b.now)? {
         fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
     }
     let accepted = decided
@@ -649,6 +649,7 @@ fn note_of(r: &Read) -> Option<&arrival::Arrival> {
 /// marker stays so that the next ingest records it first.
 fn record_batch(
     data_dir: &DataDir,
+    year: i32,
     store: &Store,
     entries: Option<&[FileEntry]>,
     now: DateTime<Tz>,
@@ -704,7 +705,7 @@ fn record_batch(
             }
         })
         .collect();
-    match crate::audit::record(data_dir, now.into(), events) {
+    match crate::audit::record(data_dir, year, now.into(), events) {
         Ok(_) => Ok(true),
         Err(e) => {
             tracing::error!(error = %e, "audit: the batch is not on the record yet; the next ingest records it");

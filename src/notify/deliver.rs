@@ -144,7 +144,7 @@ pub async fn deliver_due(
     let mut out = Delivered::default();
     let conn = Connection::open(data_dir, pipeline, settings)?;
     let all = messages(&events);
-    record_sent(data_dir, &all, now)?;
+    record_sent(data_dir, pipeline.year(), &all, now)?;
     for m in all {
         if m.pending().next().is_none() {
             continue;
@@ -351,6 +351,7 @@ fn record(
     if done {
         crate::audit::record_or_log(
             data_dir,
+            pipeline.year(),
             settings.clock.now().into(),
             vec![sent_event(m, recipient)],
         );
@@ -387,6 +388,7 @@ fn sent_event(m: &MessageState, recipient: &str) -> crate::audit::New {
 /// ledger and the record left out is recorded now, once.
 fn record_sent(
     data_dir: &DataDir,
+    year: i32,
     messages: &[MessageState],
     now: chrono::DateTime<chrono_tz::Tz>,
 ) -> Result<()> {
@@ -399,7 +401,7 @@ fn record_sent(
                 .map(move |r| sent_event(m, &r.address))
         })
         .collect();
-    crate::audit::record_or_log(data_dir, now.into(), events);
+    crate::audit::record_or_log(data_dir, year, now.into(), events);
     Ok(())
 }
 

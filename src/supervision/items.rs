@@ -51,7 +51,9 @@ pub(super) fn items(data_dir: &DataDir) -> Ledger<ItemRecord> {
 
 /// The items still open, as of `now`.
 pub fn open_items(data_dir: &DataDir, now: DateTime<Tz>) -> Result<Vec<OpenItem>> {
-    let records = items(data_dir).read()?;
+    // As of `now`: an item opened, answered or closed later has not happened yet.
+    let mut records = items(data_dir).read()?;
+    records.retain(|r| r.at.0 <= now);
     let today = now.date_naive();
     Ok(records
         .iter()
@@ -83,10 +85,10 @@ pub struct Item<'a> {
 /// An item's opening, answer or closing as the record says it.
 /// One step of an item: on its ledger, then on the record (a kill between the two is mended by
 /// the record's catch-up from the ledger).
-fn take_step(data_dir: &DataDir, r: &ItemRecord) -> Result<()> {
+fn take_step(data_dir: &DataDir, year: i32, r: &ItemRecord) -> Result<()> {
     items(data_dir).append(r)?;
     crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
-    on_record(data_dir, r.at, item_event(r))
+    on_record(data_dir, year, r.at, item_event(r))
 }
 
 pub(super) fn item_event(r: &ItemRecord) -> crate::audit::New {
@@ -151,7 +153,7 @@ pub fn supervise(
             close: true,
             answer: false,
         };
-        take_step(data_dir, &r)?;
+        take_step(data_dir, pipeline.year(), &r)?;
         return Ok((
             format!("督办事项 {id}（{}）已办结。", name(&open.unit)),
             None,
@@ -191,7 +193,7 @@ pub fn supervise(
         close: false,
         answer: false,
     };
-    take_step(data_dir, &r)?;
+    take_step(data_dir, pipeline.year(), &r)?;
     let notice = item_notice(data_dir, pipeline, &r, now)?;
     Ok((
         format!(
@@ -308,7 +310,7 @@ pub fn answer_item(
         close: false,
         answer: true,
     };
-    take_step(data_dir, &r)?;
+    take_step(data_dir, pipeline.year(), &r)?;
     Ok(said)
 }
 

@@ -418,7 +418,7 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
             status_text,
             rejected => ser(refused(&board.files, &board.grid, |_| true)),
             // 指导督促: the returns waiting for a new version, the supervision items still open.
-            returned => ser(crate::supervision::open_returns(&ctx.data_dir, &board.files)?
+            returned => ser(crate::supervision::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
                 .into_iter()
                 .map(|r| format!(
                     "{}：{}——{}（{}，{} 退回）",
@@ -676,7 +676,7 @@ pub(super) fn county_page(
             rows => ser(grid_view(&rows)),
             rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code))),
             pending => ser(to_explain(&board, unit, ctx.pipeline.year(), &base)),
-            returned => ser(crate::supervision::open_returns(&ctx.data_dir, &board.files)?
+            returned => ser(crate::supervision::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
                 .into_iter()
                 .filter(|r| r.unit == unit.code)
                 .map(|r| minijinja::context! {
