@@ -287,7 +287,13 @@ pub fn report(
         });
     }
     let mut out = String::new();
-    for e in events(data_dir, year)? {
+    let all = events(data_dir, year)?;
+    if let Some(d) = since
+        && !all.iter().any(|e| e.at.0.date_naive() >= d)
+    {
+        out.push_str(&since_hint(data_dir, year, d, all.last())?);
+    }
+    for e in all {
         if unit.is_some_and(|u| !e.unit.split(',').any(|c| c == u))
             || since.is_some_and(|d| e.at.0.date_naive() < d)
         {
@@ -308,6 +314,51 @@ pub fn report(
         ));
     }
     Ok((out, true))
+}
+
+/// What `audit --since` says when the year read has nothing from that day on: where the last
+/// line is, and which other year's record (by its file) has lines from then.
+fn since_hint(
+    data_dir: &DataDir,
+    year: i32,
+    since: chrono::NaiveDate,
+    last: Option<&Event>,
+) -> Result<String> {
+    let mut out = match last {
+        Some(e) => format!(
+            "（{year}年工作台账中没有 {since} 以后的记录，最后一条记于 {}。",
+            e.at.minute()
+        ),
+        None => format!("（{year}年工作台账中尚无记录。"),
+    };
+    let mut others: Vec<i32> = std::fs::read_dir(data_dir.audit())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_suffix(".jsonl")?.parse::<i32>().ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    others.sort();
+    let mut found = Vec::new();
+    for y in others.into_iter().filter(|y| *y != year) {
+        if events(data_dir, y)?
+            .iter()
+            .any(|e| e.at.0.date_naive() >= since)
+        {
+            found.push(format!("--year {y}"));
+        }
+    }
+    if found.is_empty() {
+        out.push_str(
+            "一个年度的后续工作（如次年1月对12月数据的退回、督办）记入该年度的工作台账；查看其他年度请用 --year。）\n",
+        );
+    } else {
+        out.push_str(&format!("{since} 以后的记录见 {}。）\n", found.join("、")));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

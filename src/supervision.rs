@@ -111,6 +111,38 @@ pub fn open_returns_as_of(
         .collect())
 }
 
+/// A unit named by a person (its code or name), or a refusal that says which units there are.
+pub(crate) fn known_unit<'p>(
+    pipeline: &'p Pipeline,
+    unit: &str,
+) -> Result<&'p crate::config::Unit> {
+    pipeline.find_unit(unit).ok_or_else(|| {
+        Error::Usage(format!(
+            "--unit {unit}: 不是 {} 的报送单位（可用单位代码或名称：{}）",
+            pipeline.name(),
+            pipeline
+                .units
+                .iter()
+                .map(|u| format!("{} {}", u.code, u.name))
+                .collect::<Vec<_>>()
+                .join("、")
+        ))
+    })
+}
+
+/// A month of the pipeline's year, or a refusal: a return or confirmation of another year's
+/// month is not this pipeline's to make.
+fn month_of_the_year(pipeline: &Pipeline, period: Period) -> Result<()> {
+    if period.year() != pipeline.year() {
+        return Err(Error::Usage(format!(
+            "--period {period}: 不是 {} 的统计月份（{}年1—12月）",
+            pipeline.name(),
+            pipeline.year()
+        )));
+    }
+    Ok(())
+}
+
 /// `fayuan return` from the command line: the return, its notice sent at once (what cannot be
 /// sent now waits in the outbox for the delivery rounds), and what happened, in words.
 pub fn run_return(
@@ -213,12 +245,9 @@ pub fn return_month(
         cancel,
     } = r;
     catch_up_or_log(data_dir, pipeline);
-    let u = pipeline.unit(unit).ok_or_else(|| {
-        Error::Usage(format!(
-            "--unit {unit}: not a unit of the pipeline {}",
-            pipeline.name()
-        ))
-    })?;
+    let u = known_unit(pipeline, unit)?;
+    let unit = u.code.as_str();
+    month_of_the_year(pipeline, period)?;
     let reason = reason.trim();
     if !cancel && (reason.is_empty() || reason.chars().count() > 500) {
         return Err(Error::Usage(
@@ -226,6 +255,13 @@ pub fn return_month(
         ));
     }
     let files = Store::open(data_dir).files()?;
+    if !cancel && accepted_after(&files, unit, &period.to_string(), "").next().is_none() {
+        return Err(Error::Usage(format!(
+            "{}{}尚未报送，没有可退回的数据（--unit {unit} --period {period}）",
+            u.name,
+            period.zh()
+        )));
+    }
     let open = open_returns(data_dir, &files)?
         .into_iter()
         .any(|r| r.unit == unit && r.period == period.to_string());
@@ -485,12 +521,9 @@ pub fn confirm(
     now: DateTime<Tz>,
 ) -> Result<String> {
     catch_up_or_log(data_dir, pipeline);
-    let u = pipeline.unit(unit).ok_or_else(|| {
-        Error::Usage(format!(
-            "--unit {unit}: not a unit of the pipeline {}",
-            pipeline.name()
-        ))
-    })?;
+    let u = known_unit(pipeline, unit)?;
+    let unit = u.code.as_str();
+    month_of_the_year(pipeline, period)?;
     let files = Store::open(data_dir).files()?;
     let month = period.to_string();
     let has = accepted_after(&files, unit, &month, "").next().is_some();

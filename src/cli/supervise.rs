@@ -85,6 +85,9 @@ pub(super) fn audit(
         crate::supervision::catch_up_record(&ctx.data_dir, &ctx.pipeline)?;
     }
     let name = |c: &str| ctx.pipeline.unit(c).map(|u| u.name.clone());
+    let unit = unit
+        .map(|u| crate::supervision::known_unit(&ctx.pipeline, u).map(|u| u.code.as_str()))
+        .transpose()?;
     let (text, whole) = crate::audit::report(&ctx.data_dir, year, unit, since, verify, &name)?;
     print!("{text}");
     Ok(if whole { exit::OK } else { 1 })

@@ -255,6 +255,13 @@ impl Pipeline {
     pub fn unit(&self, code: &str) -> Option<&Unit> {
         self.by_code.get(code).map(|&i| &self.units[i])
     }
+
+    /// A unit as a person names it: its code or its name (`341522`, `霍邱县`).
+    pub fn find_unit(&self, code_or_name: &str) -> Option<&Unit> {
+        let key = code_or_name.trim();
+        self.unit(key)
+            .or_else(|| self.units.iter().find(|u| u.name == key))
+    }
 }
 
 /// The working calendar a definition names: its file's years and its own, checked together.

@@ -353,7 +353,7 @@ fn record(
             data_dir,
             pipeline.year(),
             settings.clock.now().into(),
-            vec![sent_event(m, recipient)],
+            vec![sent_event(m, recipient, event == EventKind::Outbox)],
         );
     }
     Ok(())
@@ -372,15 +372,28 @@ fn unit_of(m: &MessageState) -> String {
         .to_string()
 }
 
-/// A message that reached a recipient, for the record (工作台账).
-fn sent_event(m: &MessageState, recipient: &str) -> crate::audit::New {
+/// A message that reached a recipient — or, with no mail server, was only written to the
+/// outbox for them — for the record (工作台账): it says which.
+fn sent_event(m: &MessageState, recipient: &str, outbox_only: bool) -> crate::audit::New {
     crate::audit::New {
-        kind: "message_sent",
+        kind: if outbox_only {
+            "message_outbox"
+        } else {
+            "message_sent"
+        },
         key: format!("message {} to {recipient}", m.id),
         unit: unit_of(m),
         period: m.period.clone(),
         who: "fayuan".into(),
-        what: format!("{}“{}”已发送至 {recipient}", m.kind.zh(), m.subject),
+        what: if outbox_only {
+            format!(
+                "{}“{}”（收件人 {recipient}）已写入发件箱，未发出（未配置邮件服务器）",
+                m.kind.zh(),
+                m.subject
+            )
+        } else {
+            format!("{}“{}”已发送至 {recipient}", m.kind.zh(), m.subject)
+        },
     }
 }
 
@@ -398,7 +411,7 @@ fn record_sent(
             m.recipients
                 .iter()
                 .filter(|r| r.done)
-                .map(move |r| sent_event(m, &r.address))
+                .map(move |r| sent_event(m, &r.address, r.outbox_only))
         })
         .collect();
     crate::audit::record_or_log(data_dir, year, now.into(), events);

@@ -169,6 +169,8 @@ pub struct Recipient {
     pub address: String,
     /// `sent` or `outbox`.
     pub done: bool,
+    /// Done by writing it to the outbox only (no SMTP server): nobody was sent it.
+    pub outbox_only: bool,
     /// Given up, and why.
     pub gave_up: Option<String>,
     /// Sends begun.
@@ -268,7 +270,11 @@ pub fn messages(events: &[Event]) -> Vec<MessageState> {
                     r.small = true;
                 }
             }
-            EventKind::Sent | EventKind::Outbox => r.done = true,
+            EventKind::Sent => r.done = true,
+            EventKind::Outbox => {
+                r.done = true;
+                r.outbox_only = true;
+            }
             EventKind::Failed => {
                 r.failures += 1;
                 r.last_failure = Some(LastFailure {

@@ -75,6 +75,36 @@ pub fn open_items(data_dir: &DataDir, now: DateTime<Tz>) -> Result<Vec<OpenItem>
         .collect())
 }
 
+/// A 督办 item's due day as typed (`2025-08-15`, `2025-8-15`, `2025/8/15`, `2025年8月15日`):
+/// a real day of the pipeline's year or the next (January's follow-up of December), else a
+/// refusal.
+pub fn due_day(pipeline: &Pipeline, typed: &str) -> Result<chrono::NaiveDate> {
+    let t = typed.trim();
+    let parts: Vec<&str> = t
+        .trim_end_matches('日')
+        .split(['-', '/', '.', '年', '月'])
+        .collect();
+    let number = |s: &str, most: usize| {
+        (!s.is_empty() && s.len() <= most && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
+    let day = match parts.as_slice() {
+        [y, m, d] if y.len() == 4 => number(y, 4).zip(number(m, 2)).zip(number(d, 2)).and_then(
+            |((y, m), d)| chrono::NaiveDate::from_ymd_opt(y as i32, m, d),
+        ),
+        _ => None,
+    };
+    let year = pipeline.year();
+    match day {
+        Some(d) if (year..=year + 1).contains(&chrono::Datelike::year(&d)) => Ok(d),
+        _ => Err(Error::Usage(format!(
+            "--due {typed:?}: 期限应为{year}年或{}年的一天，如 {year}-08-15",
+            year + 1
+        ))),
+    }
+}
+
 /// What `fayuan supervise` was given for a new item.
 pub struct Item<'a> {
     pub unit: Option<&'a str>,
@@ -162,20 +192,12 @@ pub fn supervise(
     let (Some(unit), Some(text), Some(due)) = (item.unit, item.text, item.due) else {
         return Ok((list_items(data_dir, now, &name)?, None));
     };
-    if pipeline.unit(unit).is_none() {
-        return Err(Error::Usage(format!(
-            "--unit {unit}: not a unit of the pipeline"
-        )));
-    }
+    let unit = super::known_unit(pipeline, unit)?.code.as_str();
     let text = text.trim();
     if text.is_empty() || text.chars().count() > 500 {
         return Err(Error::Usage("--text: the item, 1 to 500 characters".into()));
     }
-    if chrono::NaiveDate::parse_from_str(due, "%Y-%m-%d").is_err() {
-        return Err(Error::Usage(format!(
-            "--due {due:?}: a day such as 2025-08-15"
-        )));
-    }
+    let due = due_day(pipeline, due)?.format("%Y-%m-%d").to_string();
     let id = items(data_dir)
         .read()?
         .iter()
