@@ -322,6 +322,26 @@ impl Days {
     }
 }
 
+/// How the rule reads in a sentence after a deadline: "（遇法定节假日顺延）" and the like.
+pub fn rule_zh(roll: Roll) -> &'static str {
+    match roll {
+        Roll::Holidays => "（遇法定节假日顺延）",
+        Roll::DaysOff => "（遇法定节假日、休息日顺延）",
+        Roll::None => "",
+    }
+}
+
+/// After one month's deadline: whether it was moved, in words ("（因法定节假日顺延）"), or nothing.
+pub fn rolled_zh(days: &Days, period: Period) -> &'static str {
+    if !days.rolled(period) {
+        ""
+    } else if days.calendar.is_holiday(days.nominal_last_day(period)) {
+        "（因法定节假日顺延）"
+    } else {
+        "（因休息日顺延）"
+    }
+}
+
 /// `fired`'s time of day on `day`, Beijing time.
 fn at_day(fired: DateTime<Tz>, day: NaiveDate) -> DateTime<Tz> {
     if day == fired.date_naive() {

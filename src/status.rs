@@ -373,14 +373,13 @@ pub fn render_from(
     status: &[UnitStatus],
     files: &[FileEntry],
 ) -> Result<String> {
-    let deadline = pipeline.deadline(period);
     let mut out = format!(
         "{}{} {} 报送情况（截至 {}；报送截止 {}）\n",
         pipeline.def.pipeline.city,
         pipeline.def.pipeline.title,
         period.zh(),
         period::instant_zh(now),
-        period::deadline_zh(&deadline),
+        pipeline.deadline_zh(period),
     );
     let mut missing = Vec::new();
     let mut to_explain = Vec::new();

@@ -40,7 +40,7 @@ pub fn params_frame(
         "as_of" => [period::instant_text(as_of)],
         "as_of_zh" => [period::instant_zh(as_of)],
         "deadline" => [period::instant_text(&deadline)],
-        "deadline_zh" => [period::deadline_zh(&deadline)],
+        "deadline_zh" => [pipeline.deadline_zh(period)],
         "per_case_standard" => [pipeline.def.funding.per_case_standard],
         // The months due: a report made before the month's deadline (暂定) judges months 1..m−1
         // only — the month itself is not late and not behind until its deadline has passed.

@@ -199,6 +199,15 @@ impl Pipeline {
         self.days.deadline(period)
     }
 
+    /// The deadline as people read it: "2025-05-06 24:00（因法定节假日顺延）".
+    pub fn deadline_zh(&self, period: crate::period::Period) -> String {
+        format!(
+            "{}{}",
+            crate::period::deadline_zh(&self.deadline(period)),
+            crate::calendar::rolled_zh(&self.days, period)
+        )
+    }
+
     /// Whether `period`'s deadline has passed as of `as_of`.
     pub fn is_due(
         &self,

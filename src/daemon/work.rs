@@ -217,7 +217,7 @@ fn reminder_values(
         ..minijinja::context! {
             unit => name,
             period_zh => period.zh(),
-            deadline => period::deadline_zh(&p.deadline(period)),
+            deadline => p.deadline_zh(period),
             now => period::instant_zh(&now),
             how_to_send => p.def.submission.how_to_send.clone(),
             unit_url => crate::web::secret(p).map(|secret| crate::web::unit_url(p, &secret, code)),

@@ -138,7 +138,7 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
         period_zh => meta.period.zh(),
         ytd => meta.period.ytd_zh(),
         as_of => period::instant_zh(&meta.as_of),
-        deadline => period::deadline_zh(&p.deadline(meta.period)),
+        deadline => p.deadline_zh(meta.period),
         completion => format::pct(completion),
         schedule => format::pct(schedule),
         provisional => !missing.is_empty(),

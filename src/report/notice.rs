@@ -230,7 +230,7 @@ pub fn blocks(
         month => period.month(),
         year_end,
         draft,
-        deadline_zh => crate::period::deadline_zh(&pipeline.deadline(period)),
+        deadline_zh => pipeline.deadline_zh(period),
         period_zh => period.zh(),
         ytd_zh => period.ytd_zh(),
         area => pipeline.area(),
@@ -264,6 +264,7 @@ pub fn blocks(
         pending => a.unexplained_checks()?.into_iter().map(|u| format!("{}{}", u.unit_name, u.text)).collect::<Vec<_>>(),
         as_of => date_zh(as_of),
         deadline_day => pipeline.def.submission.deadline_day,
+        deadline_rule => crate::calendar::rule_zh(pipeline.days().roll()),
     };
     let texts = &pipeline.texts;
     let mut out = vec![

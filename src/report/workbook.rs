@@ -397,7 +397,7 @@ fn cover(
         ("生成时间", period::instant_zh(&meta.generated_at)),
         (
             "报送截止",
-            period::deadline_zh(&p.deadline(meta.period)),
+            p.deadline_zh(meta.period),
         ),
     ];
     for (i, (k, v)) in lines.iter().enumerate() {

@@ -294,6 +294,7 @@ fn notice_example() -> Value {
         missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
         pending => vec!["叶集区6月满意度低于90%（满意12人，回访40人）"],
         deadline_day => 5,
+        deadline_rule => "（遇法定节假日顺延）",
     }
 }
 
