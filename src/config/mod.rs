@@ -316,15 +316,22 @@ fn declared_name(path: &Path) -> Option<String> {
     Some(v.get("pipeline")?.get("name")?.as_str()?.to_string())
 }
 
+/// The shared working calendar's file name (`[calendar] file`), which sits among the pipelines
+/// and is not one.
+pub const CALENDAR_FILE: &str = "calendar.toml";
+
 /// The pipeline definitions of a folder: its `*.toml` files, sorted, except examples
-/// (`*.example.toml`, which are templates to copy, not pipelines to run).
+/// (`*.example.toml`, which are templates to copy, not pipelines to run) and the shared
+/// calendar (`calendar.toml`).
 pub fn pipeline_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .filter(|p| {
-            !p.file_name()
-                .is_some_and(|n| n.to_string_lossy().ends_with(".example.toml"))
+            !p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.ends_with(".example.toml") || n == CALENDAR_FILE
+            })
         })
         .collect();
     found.sort();

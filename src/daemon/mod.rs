@@ -227,21 +227,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     )
     .unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the start"));
     loop {
-        // The next fire time of any schedule, on the daemon's own clock.
-        let next_fire = async {
-            if scheduler.is_some() {
-                return std::future::pending::<()>().await;
-            }
-            let now = clock.now();
-            let next = schedule::next_wake(schedules, ctx.pipeline.days(), now)
-                .unwrap_or(now + chrono::Duration::hours(1));
-            let wait = (next - now).to_std().unwrap_or_default();
-            clock.sleep(wait).await;
-            // A rate that makes the sleep end a hair early would wake a tick before the fire.
-            while clock.now() < next {
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-            }
-        };
+        let next_fire = until_next_fire(&ctx, scheduler.is_some());
         tokio::select! {
             Some(name) = wake.recv() => {
                 tracing::debug!(schedule = name, "woken");
@@ -364,6 +350,24 @@ fn helpers(
         }
     }));
     watchers
+}
+
+/// Sleeps until the next fire time of any schedule (as the calendar moves it), on the daemon's
+/// own clock; never when the cron wakes the daemon instead.
+async fn until_next_fire(ctx: &Context, cron_wakes: bool) {
+    if cron_wakes {
+        return std::future::pending::<()>().await;
+    }
+    let clock = ctx.clock;
+    let now = clock.now();
+    let next = schedule::next_wake(&ctx.pipeline.schedules, ctx.pipeline.days(), now)
+        .unwrap_or(now + chrono::Duration::hours(1));
+    let wait = (next - now).to_std().unwrap_or_default();
+    clock.sleep(wait).await;
+    // A rate that makes the sleep end a hair early would wake a tick before the fire.
+    while clock.now() < next {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
 }
 
 /// Whether a reminder round or report moved by the calendar falls in (after, now] (one at its

@@ -328,37 +328,38 @@ fn case_share_below_seventy_percent() {
 
 #[test]
 fn missing_and_late_around_the_deadline() {
-    // The March deadline is the end of 5 April, Beijing time: 2025-04-05T16:00Z.
-    let r = row(HQ, 3);
-    let just_in = ("2025-04-05T23:59:59+08:00".to_string(), r.clone());
+    // The May deadline is the end of Thursday 5 June, Beijing time: 2025-06-05T16:00Z (no
+    // holiday moves it; the March deadline, moved by 清明, is tested with the calendar).
+    let r = row(HQ, 5);
+    let just_in = ("2025-06-05T23:59:59+08:00".to_string(), r.clone());
     let just_late = (
-        "2025-04-06T00:00:00+08:00".to_string(),
+        "2025-06-06T00:00:00+08:00".to_string(),
         set(r.clone(), "cases_closed", 50),
     );
-    let a = Case::new(vec![just_in]).alerts("2025-03", "2025-04-06 09:00");
+    let a = Case::new(vec![just_in]).alerts("2025-05", "2025-06-06 09:00");
     assert!(has(&a, "late", HQ).is_none());
     assert!(has(&a, "missing", HQ).is_none());
     assert!(
         has(&a, "missing", "341524").is_some_and(|m| m["severity"] == "critical"),
         "金寨县 sent nothing"
     );
-    let a = Case::new(vec![just_late.clone()]).alerts("2025-03", "2025-04-06 09:00");
+    let a = Case::new(vec![just_late.clone()]).alerts("2025-05", "2025-06-06 09:00");
     let late = has(&a, "late", HQ).expect("arrived at 24:00");
     assert_eq!(late["severity"], "info");
-    assert!(late["message"].contains("2025-04-05 24:00"), "{late:?}");
+    assert!(late["message"].contains("2025-06-05 24:00"), "{late:?}");
     // As of a moment before it arrived — and before the deadline — the unit is not yet in: a
     // 提示 saying when the deadline is, not 严重.
-    let a = Case::new(vec![just_late.clone()]).alerts("2025-03", "2025-04-05 23:00");
+    let a = Case::new(vec![just_late.clone()]).alerts("2025-05", "2025-06-05 23:00");
     let early = has(&a, "missing", HQ).expect("not yet in");
     assert_eq!(early["severity"], "info");
     assert!(
-        early["message"].contains("尚未报送，截止 2025-04-05 24:00"),
+        early["message"].contains("尚未报送，截止 2025-06-05 24:00"),
         "{early:?}"
     );
     // Exactly at the deadline (24:00 of the 5th) still 提示; a second later 严重.
-    let a = Case::new(vec![just_late.clone()]).alerts("2025-03", "2025-04-05 23:59:59");
+    let a = Case::new(vec![just_late.clone()]).alerts("2025-05", "2025-06-05 23:59:59");
     assert_eq!(has(&a, "missing", HQ).unwrap()["severity"], "info");
-    let a = Case::new(vec![on_time(row("341524", 3))]).alerts("2025-03", "2025-04-06 00:00:01");
+    let a = Case::new(vec![on_time(row("341524", 5))]).alerts("2025-05", "2025-06-06 00:00:01");
     assert_eq!(has(&a, "missing", HQ).unwrap()["severity"], "critical");
 }
 
@@ -646,8 +647,9 @@ fn rejected_files_and_restated_months() {
 
 #[test]
 fn alerts_come_most_severe_first_in_plan_order() {
-    let a = Case::new(vec![("2025-04-07T10:00:00+08:00".into(), row("341500", 3))])
-        .alerts("2025-03", "2025-04-08 09:00");
+    // March's deadline rolled over 清明 to the end of Monday 7 April: the 8th is late.
+    let a = Case::new(vec![("2025-04-08T10:00:00+08:00".into(), row("341500", 3))])
+        .alerts("2025-03", "2025-04-09 09:00");
     let sev: Vec<&str> = a.iter().map(|x| x["severity"].as_str()).collect();
     let mut sorted = sev.clone();
     sorted.sort_by_key(|s| ["critical", "warning", "info"].iter().position(|x| x == s));

@@ -435,12 +435,13 @@ fn status_line(stdout: &str, name: &str) -> String {
 }
 
 #[test]
-fn late_is_after_the_end_of_day_five_beijing() {
+fn late_is_after_the_end_of_the_last_day_beijing_rolled_over_a_holiday() {
     let env = Env::new();
     env.drop_in("a.csv", format!("{HEADER}\n{GOOD}\n").as_bytes());
-    // 2025-04-05 23:59 Beijing = 15:59 UTC: on time.
+    // March's day 5 (5 April) is 清明: the deadline rolls to the end of Monday 7 April.
+    // 2025-04-07 23:59 Beijing = 15:59 UTC: on time.
     assert_eq!(
-        env.run(&["--as-of", "2025-04-05T15:59:00Z", "ingest"]).code,
+        env.run(&["--as-of", "2025-04-07T15:59:00Z", "ingest"]).code,
         0
     );
     env.drop_in(
@@ -451,11 +452,11 @@ fn late_is_after_the_end_of_day_five_beijing() {
         )
         .as_bytes(),
     );
-    // 2025-04-06 00:00 Beijing: late.
-    assert_eq!(env.run(&["--as-of", "2025-04-06 00:00", "ingest"]).code, 0);
+    // 2025-04-08 00:00 Beijing: late.
+    assert_eq!(env.run(&["--as-of", "2025-04-08 00:00", "ingest"]).code, 0);
     let r = env.run(&[
         "--as-of",
-        "2025-04-07 00:00",
+        "2025-04-09 00:00",
         "status",
         "--period",
         "2025-03",
@@ -464,7 +465,8 @@ fn late_is_after_the_end_of_day_five_beijing() {
     assert!(!line("霍邱县").contains("逾期"), "{}", r.stdout);
     assert!(line("金寨县").contains("逾期"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("报送截止 2025-04-05 24:00"),
+        r.stdout
+            .contains("报送截止 2025-04-07 24:00（因法定节假日顺延）"),
         "{}",
         r.stdout
     );
@@ -473,8 +475,8 @@ fn late_is_after_the_end_of_day_five_beijing() {
 #[test]
 fn a_backlog_typed_in_with_received_is_judged_by_when_it_was_sent() {
     // The data staff type in two counties' March files on 10 April — long after the deadline
-    // (the end of 5 April). 霍邱县's says it was sent on 3 April (on time), 金寨县's on 6 April
-    // (late); both are marked 补录. A file dropped into the inbox the same day is late.
+    // (the end of 7 April: 5 April is 清明). 霍邱县's says it was sent on 3 April (on time),
+    // 金寨县's on 8 April (late); both are marked 补录. A file dropped into the inbox the same day is late.
     let env = Env::new();
     let dir = tempfile::tempdir().unwrap();
     let huoqiu = dir.path().join("霍邱县_2025-03.csv");
@@ -499,7 +501,7 @@ fn a_backlog_typed_in_with_received_is_judged_by_when_it_was_sent() {
         ])
     };
     assert_eq!(at("2025-04-03 10:00", &huoqiu).code, 0);
-    assert_eq!(at("2025-04-06 08:30", &jinzhai).code, 0);
+    assert_eq!(at("2025-04-08 08:30", &jinzhai).code, 0);
     env.drop_in(
         "叶集区_2025-03.csv",
         format!(

@@ -73,8 +73,6 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
         dir.path(),
         &[
             ("remind = \"0 0 9 3,5 * *\"", "remind = \"0 0 9 * * *\""),
-            // A round every day, weekends too (the steps still count working days).
-            ("on_days_off = \"next_working_day\"", "on_days_off = \"as_scheduled\""),
             (
                 "contact = \"huoshan@example.gov.cn\"",
                 "contact = \"huoshan@example.gov.cn\"\nleader = \"huoshan-leader@example.gov.cn\"",

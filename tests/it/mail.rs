@@ -462,8 +462,14 @@ fn a_county_emails_its_files_and_gets_a_receipt() {
             (&rfc2231("说明.docx"), b"PK\x03\x04"),
         ],
     );
-    // June had been returned for correction (退回) before the mail came: its new version closes
-    // the return, and the receipt says so.
+    // June had come in (by the inbox) and been returned for correction (退回) before the mail
+    // came: the mail's version closes the return, and the receipt says so.
+    s.env.drop_in(
+        "霍邱县_2025-06.csv",
+        format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 17)).as_bytes(),
+    );
+    let r = s.env.run(&["--as-of", "2025-07-04 10:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let r = s.env.run(&[
         "--as-of",
         "2025-08-02 10:00",
@@ -511,7 +517,7 @@ fn a_county_emails_its_files_and_gets_a_receipt() {
     );
     for want in [
         "1. 霍邱县_2025-07.xlsx：已接收，1 行：2025年7月（第1版）。",
-        "2. 霍邱县_2025-06.csv：已接收，1 行：2025年6月（第1版）。",
+        "2. 霍邱县_2025-06.csv：已接收，1 行：2025年6月（第2版）。",
         "3. 霍邱县_2025-05.json：已接收，1 行：2025年5月（第1版）。",
         "4. 霍邱县_2025-04.csv：未接收。",
         "   霍邱县_2025-04.csv C2 受理审批案件数：“十二”不是整数",

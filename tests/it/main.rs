@@ -4,6 +4,7 @@ mod actions;
 mod alerts;
 mod architecture;
 mod audit;
+mod calendar;
 mod config;
 mod daemon;
 mod docs;

@@ -125,7 +125,8 @@ fn a_new_year_compares_with_the_last_and_proposes_its_carry_over() {
         &y2026,
         &[
             "--as-of",
-            "2026-05-06 09:00",
+            // April's deadline rolled over 劳动节 (1–5 May) to the end of 6 May.
+            "2026-05-07 09:00",
             "run",
             "--period",
             "2026-04",
@@ -200,7 +201,8 @@ fn a_new_year_compares_with_the_last_and_proposes_its_carry_over() {
         &p,
         &[
             "--as-of",
-            "2026-05-06 09:00",
+            // April's deadline rolled over 劳动节 (1–5 May) to the end of 6 May.
+            "2026-05-07 09:00",
             "--data-dir",
             root.join("data/luan-2026").to_str().unwrap(),
             "--output-dir",

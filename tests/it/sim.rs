@@ -211,13 +211,18 @@ struct Script {
     end: DateTime<Tz>,
 }
 
+/// The end of `month`'s last day: day 5 of the next month, moved to the next working day when
+/// it is a statutory holiday (worked out by hand from 国办发明电〔2024〕12号: 5 April is 清明,
+/// 5 May 劳动节, 5 October 国庆; 5 July is a Saturday and stays).
 fn deadline(month: u32) -> DateTime<Tz> {
-    let (y, m) = if month == 12 {
-        (2026, 1)
-    } else {
-        (2025, month + 1)
+    let (y, m, d) = match month {
+        3 => (2025, 4, 7),
+        4 => (2025, 5, 6),
+        9 => (2025, 10, 9),
+        12 => (2026, 1, 5),
+        _ => (2025, month + 1, 5),
     };
-    at(y, m, 6, 0, 0)
+    at(y, m, d + 1, 0, 0)
 }
 
 /// The first day of the month after `month` (when its sends begin).

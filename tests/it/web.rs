@@ -736,9 +736,10 @@ fn links_print_each_units_page_and_the_variables_are_configurable() {
 #[test]
 fn a_returned_month_shows_on_the_units_page_with_its_template() {
     let s = served();
+    // (At the pages' own time: they show what has happened by their "now".)
     let r = s.env.run(&[
         "--as-of",
-        "2025-07-10 09:30",
+        "2025-07-10 09:00",
         "return",
         "--unit",
         "341522",
