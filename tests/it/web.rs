@@ -778,7 +778,7 @@ fn a_returned_month_shows_on_the_units_page_with_its_template() {
         // The bureau's page lists it, and an open supervision item.
         let r = s.env.run(&[
             "--as-of",
-            "2025-07-10 09:40",
+            "2025-07-10 09:00",
             "supervise",
             "--unit",
             "341503",
