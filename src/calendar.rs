@@ -83,7 +83,9 @@ fn parse_day(text: &str) -> Option<NaiveDate> {
 
 /// The days a list entry names: one day or an inclusive range `a..b` (at most 31 days).
 fn days_of(entry: &str) -> Result<Vec<NaiveDate>, String> {
-    let bad = || format!("{entry:?}: expected a day such as 2025-10-01 or a range 2025-10-01..2025-10-08");
+    let bad = || {
+        format!("{entry:?}: expected a day such as 2025-10-01 or a range 2025-10-01..2025-10-08")
+    };
     let (a, b) = match entry.split_once("..") {
         Some((a, b)) => (parse_day(a).ok_or_else(bad)?, parse_day(b).ok_or_else(bad)?),
         None => {
@@ -93,7 +95,9 @@ fn days_of(entry: &str) -> Result<Vec<NaiveDate>, String> {
     };
     let len = (b - a).num_days();
     if !(0..=30).contains(&len) {
-        return Err(format!("{entry:?}: a range runs forward and spans at most 31 days"));
+        return Err(format!(
+            "{entry:?}: a range runs forward and spans at most 31 days"
+        ));
     }
     Ok(a.iter_days().take(len as usize + 1).collect())
 }
@@ -123,7 +127,9 @@ impl Calendar {
                 continue;
             }
             if y.source.is_empty() {
-                problems.push(format!("{at}: source: name the notice the days come from (e.g. 国办发明电〔2024〕12号)"));
+                problems.push(format!(
+                    "{at}: source: name the notice the days come from (e.g. 国办发明电〔2024〕12号)"
+                ));
             }
             for (list, into, word) in [
                 (&def.holidays, &mut y.holidays, "holidays"),
@@ -134,7 +140,10 @@ impl Calendar {
                         Ok(days) => {
                             for d in days {
                                 if d.year() != def.year {
-                                    problems.push(format!("{at}: {word} {d} is not a day of {}", def.year));
+                                    problems.push(format!(
+                                        "{at}: {word} {d} is not a day of {}",
+                                        def.year
+                                    ));
                                 }
                                 into.insert(d);
                             }
@@ -144,7 +153,9 @@ impl Calendar {
                 }
             }
             for d in y.holidays.intersection(&y.workdays) {
-                problems.push(format!("{at}: {d} is listed both as a holiday and as a working day"));
+                problems.push(format!(
+                    "{at}: {d} is listed both as a holiday and as a working day"
+                ));
             }
             years.insert(def.year, y);
         }
@@ -226,7 +237,12 @@ impl Days {
     /// No calendar, no roll, messages as scheduled: the deadline is day `deadline_day` whatever
     /// the day (the planner's own tests).
     pub fn plain(deadline_day: u32) -> Days {
-        Days::new(Calendar::empty(), deadline_day, Roll::None, OnDaysOff::AsScheduled)
+        Days::new(
+            Calendar::empty(),
+            deadline_day,
+            Roll::None,
+            OnDaysOff::AsScheduled,
+        )
     }
 
     pub fn calendar(&self) -> &Calendar {
@@ -404,16 +420,40 @@ mod tests {
     fn messages_on_days_off_move_but_not_past_their_deadline() {
         let h = Days::new(cal2025(), 5, Roll::Holidays, OnDaysOff::NextWorkingDay);
         let t = |s: &str| parse_instant(s).unwrap();
-        assert_eq!(h.remind_at(p(2025, 4), t("2025-05-03 09:00")), t("2025-05-06 09:00"));
-        assert_eq!(h.remind_at(p(2025, 4), t("2025-05-05 09:00")), t("2025-05-06 09:00"));
+        assert_eq!(
+            h.remind_at(p(2025, 4), t("2025-05-03 09:00")),
+            t("2025-05-06 09:00")
+        );
+        assert_eq!(
+            h.remind_at(p(2025, 4), t("2025-05-05 09:00")),
+            t("2025-05-06 09:00")
+        );
         // 5 July is a Saturday and the deadline: the Friday before.
-        assert_eq!(h.remind_at(p(2025, 6), t("2025-07-05 09:00")), t("2025-07-04 09:00"));
+        assert_eq!(
+            h.remind_at(p(2025, 6), t("2025-07-05 09:00")),
+            t("2025-07-04 09:00")
+        );
         // The reports follow their rolled deadlines by a working day.
-        assert_eq!(h.report_at(p(2025, 3), t("2025-04-06 09:00")), t("2025-04-08 09:00"));
-        assert_eq!(h.report_at(p(2025, 4), t("2025-05-06 09:00")), t("2025-05-07 09:00"));
-        assert_eq!(h.report_at(p(2025, 9), t("2025-10-06 09:00")), t("2025-10-10 09:00"));
-        assert_eq!(h.report_at(p(2025, 6), t("2025-07-06 09:00")), t("2025-07-07 09:00"));
-        assert_eq!(h.report_at(p(2025, 5), t("2025-06-06 09:00")), t("2025-06-06 09:00"));
+        assert_eq!(
+            h.report_at(p(2025, 3), t("2025-04-06 09:00")),
+            t("2025-04-08 09:00")
+        );
+        assert_eq!(
+            h.report_at(p(2025, 4), t("2025-05-06 09:00")),
+            t("2025-05-07 09:00")
+        );
+        assert_eq!(
+            h.report_at(p(2025, 9), t("2025-10-06 09:00")),
+            t("2025-10-10 09:00")
+        );
+        assert_eq!(
+            h.report_at(p(2025, 6), t("2025-07-06 09:00")),
+            t("2025-07-07 09:00")
+        );
+        assert_eq!(
+            h.report_at(p(2025, 5), t("2025-06-06 09:00")),
+            t("2025-06-06 09:00")
+        );
         // Ladder steps count working days.
         assert_eq!(h.step_date(p(2025, 4), -2), d("2025-04-29"));
         assert_eq!(h.step_date(p(2025, 6), 0), d("2025-07-04"));

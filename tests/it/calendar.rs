@@ -71,7 +71,13 @@ fn deadlines_on_statutory_holidays_roll_to_the_next_working_day_and_weekends_do_
     let late = sent_at(&env, "341524", "2025-09", "2025-10-10 00:00");
     assert!(late.contains("逾期"), "{late}");
     // Status names the rolled deadline and why it moved.
-    let st = env.run(&["--as-of", "2025-05-06 12:00", "status", "--period", "2025-04"]);
+    let st = env.run(&[
+        "--as-of",
+        "2025-05-06 12:00",
+        "status",
+        "--period",
+        "2025-04",
+    ]);
     assert!(
         st.stdout
             .contains("报送截止 2025-05-06 24:00（因法定节假日顺延）"),
@@ -84,7 +90,10 @@ fn deadlines_on_statutory_holidays_roll_to_the_next_working_day_and_weekends_do_
         .lines()
         .find(|l| l.trim_start().starts_with("341524"))
         .unwrap_or_else(|| panic!("{}", st.stdout));
-    assert!(!missing.contains("逾期") && !missing.contains("未报送（"), "{missing}");
+    assert!(
+        !missing.contains("逾期") && !missing.contains("未报送（"),
+        "{missing}"
+    );
 }
 
 #[test]
@@ -150,12 +159,22 @@ fn check_asks_for_next_years_calendar_from_november_and_refuses_a_wrong_one() {
     let env = with_calendar(dir.path(), only_2025);
     let october = env.run(&["--as-of", "2025-10-31 23:00", "check"]);
     assert_eq!(october.code, 0, "{}{}", october.stdout, october.stderr);
-    assert!(!october.stdout.contains("2026年的节假日安排"), "{}", october.stdout);
-    assert!(october.stdout.contains("工作日历：2025年"), "{}", october.stdout);
+    assert!(
+        !october.stdout.contains("2026年的节假日安排"),
+        "{}",
+        october.stdout
+    );
+    assert!(
+        october.stdout.contains("工作日历：2025年"),
+        "{}",
+        october.stdout
+    );
     let november = env.run(&["--as-of", "2025-11-01 00:00", "check"]);
     assert_eq!(november.code, 0, "{}", november.stderr);
     assert!(
-        november.stdout.contains("warning: calendar: 工作日历中没有2026年的节假日安排"),
+        november
+            .stdout
+            .contains("warning: calendar: 工作日历中没有2026年的节假日安排"),
         "{}",
         november.stdout
     );
@@ -188,7 +207,8 @@ fn a_reminder_due_on_labour_day_goes_on_the_first_working_day_after_it_once() {
         &["--as-of", "2025-05-02 08:00", "--clock-rate", "6000"],
         &[],
     );
-    let runs = || std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).unwrap_or_default();
+    let runs =
+        || std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).unwrap_or_default();
     wait_for("7 May", Duration::from_secs(120), || {
         std::fs::read_to_string(env.data().join("daemon/heartbeat.json"))
             .is_ok_and(|t| t.contains("2025-05-07"))
@@ -272,12 +292,26 @@ fn januarys_follow_up_of_december_stays_in_the_years_record() {
     // the outbox, and the record says so.
     let audit = env.run(&["--as-of", "2026-01-08 09:00", "audit"]);
     assert_eq!(audit.code, 0, "{}", audit.stderr);
-    for want in ["退回霍邱县2025年12月", "核实12月办结数", "已写入发件箱，未发出"] {
+    for want in [
+        "退回霍邱县2025年12月",
+        "核实12月办结数",
+        "已写入发件箱，未发出",
+    ] {
         assert!(audit.stdout.contains(want), "{want} in {}", audit.stdout);
     }
     assert!(!audit.stdout.contains("已发送至"), "{}", audit.stdout);
-    let since = env.run(&["--as-of", "2026-01-08 09:00", "audit", "--since", "2026-01-01"]);
-    assert!(since.stdout.contains("退回霍邱县2025年12月"), "{}", since.stdout);
+    let since = env.run(&[
+        "--as-of",
+        "2026-01-08 09:00",
+        "audit",
+        "--since",
+        "2026-01-01",
+    ]);
+    assert!(
+        since.stdout.contains("退回霍邱县2025年12月"),
+        "{}",
+        since.stdout
+    );
     let other = env.run(&[
         "--as-of",
         "2026-01-08 09:00",
@@ -293,9 +327,17 @@ fn januarys_follow_up_of_december_stays_in_the_years_record() {
         "{}",
         other.stdout
     );
-    let later = env.run(&["--as-of", "2026-01-08 09:00", "audit", "--since", "2026-02-01"]);
+    let later = env.run(&[
+        "--as-of",
+        "2026-01-08 09:00",
+        "audit",
+        "--since",
+        "2026-02-01",
+    ]);
     assert!(
-        later.stdout.contains("2025年工作台账中没有 2026-02-01 以后的记录，最后一条记于 2026-01-07"),
+        later
+            .stdout
+            .contains("2025年工作台账中没有 2026-02-01 以后的记录，最后一条记于 2026-01-07"),
         "{}",
         later.stdout
     );
@@ -310,9 +352,16 @@ fn januarys_follow_up_of_december_stays_in_the_years_record() {
     let (before, _) = crate::actions::supervision_record(&env, "2026-01-06 09:00", "霍邱县");
     assert_eq!(&before[..3], ["0", "0", "0"]);
     // Status after the year's last deadline announces no reminder in 2026.
-    let st = env.run(&["--as-of", "2026-01-20 09:00", "status", "--period", "2025-12"]);
+    let st = env.run(&[
+        "--as-of",
+        "2026-01-20 09:00",
+        "status",
+        "--period",
+        "2025-12",
+    ]);
     assert!(
-        st.stdout.contains("催报（remind）：下次 —（2025年各月均已截止）"),
+        st.stdout
+            .contains("催报（remind）：下次 —（2025年各月均已截止）"),
         "{}",
         st.stdout
     );
@@ -323,23 +372,63 @@ fn returns_and_items_outside_the_year_or_of_nothing_are_refused() {
     let env = Env::new();
     let cases: [(&[&str], &str); 5] = [
         (
-            &["return", "--unit", "341522", "--period", "2099-01", "--reason", "x", "--by", "张三"],
+            &[
+                "return", "--unit", "341522", "--period", "2099-01", "--reason", "x", "--by",
+                "张三",
+            ],
             "不是 luan-2025 的统计月份",
         ),
         (
-            &["return", "--unit", "霍邱县", "--period", "2025-06", "--reason", "x", "--by", "张三"],
+            &[
+                "return",
+                "--unit",
+                "霍邱县",
+                "--period",
+                "2025-06",
+                "--reason",
+                "x",
+                "--by",
+                "张三",
+            ],
             "霍邱县2025年6月尚未报送",
         ),
         (
-            &["confirm", "--unit", "霍邱县", "--period", "2024-12", "--by", "张三"],
+            &[
+                "confirm",
+                "--unit",
+                "霍邱县",
+                "--period",
+                "2024-12",
+                "--by",
+                "张三",
+            ],
             "不是 luan-2025 的统计月份",
         ),
         (
-            &["supervise", "--unit", "霍邱县", "--text", "x", "--due=-0001-01-01", "--by", "张三"],
+            &[
+                "supervise",
+                "--unit",
+                "霍邱县",
+                "--text",
+                "x",
+                "--due=-0001-01-01",
+                "--by",
+                "张三",
+            ],
             "期限应为2025年或2026年的一天",
         ),
         (
-            &["supervise", "--unit", "不存在县", "--text", "x", "--due", "2025-08-15", "--by", "张三"],
+            &[
+                "supervise",
+                "--unit",
+                "不存在县",
+                "--text",
+                "x",
+                "--due",
+                "2025-08-15",
+                "--by",
+                "张三",
+            ],
             "341522 霍邱县",
         ),
     ];
@@ -364,5 +453,10 @@ fn returns_and_items_outside_the_year_or_of_nothing_are_refused() {
         "张三",
     ]);
     assert_eq!(due.code, 2, "{}", due.stdout);
-    assert!(env.data().join("audit").read_dir().map_or(true, |mut d| d.next().is_none()));
+    assert!(
+        env.data()
+            .join("audit")
+            .read_dir()
+            .map_or(true, |mut d| d.next().is_none())
+    );
 }
