@@ -226,8 +226,11 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         },
     )
     .unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the start"));
+    // The next fire on the daemon's own clock, kept across wake-ups: a heartbeat that comes
+    // first does not push it back, so every fire runs its own tick.
+    let mut next = next_fire_after(&ctx, clock.now());
     loop {
-        let next_fire = until_next_fire(&ctx, scheduler.is_some());
+        let next_fire = until(&ctx, scheduler.is_some(), next);
         tokio::select! {
             Some(name) = wake.recv() => {
                 tracing::debug!(schedule = name, "woken");
@@ -235,6 +238,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
             }
             _ = next_fire => {
                 tick(&ctx, schedules, clock.now(), &mut failing).await;
+                next = next_fire_after(&ctx, next);
             }
             _ = heartbeat.tick() => {
                 let now = clock.now();
@@ -352,16 +356,20 @@ fn helpers(
     watchers
 }
 
-/// Sleeps until the next fire time of any schedule (as the calendar moves it), on the daemon's
-/// own clock; never when the cron wakes the daemon instead.
-async fn until_next_fire(ctx: &Context, cron_wakes: bool) {
+/// The first fire time of any schedule (as the calendar moves it) after `t`.
+fn next_fire_after(ctx: &Context, t: DateTime<Tz>) -> DateTime<Tz> {
+    schedule::next_wake(&ctx.pipeline.schedules, ctx.pipeline.days(), t)
+        .unwrap_or(t + chrono::Duration::hours(1))
+}
+
+/// Sleeps until `next` on the daemon's own clock (at once if it has passed); never when the
+/// cron wakes the daemon instead.
+async fn until(ctx: &Context, cron_wakes: bool, next: DateTime<Tz>) {
     if cron_wakes {
         return std::future::pending::<()>().await;
     }
     let clock = ctx.clock;
     let now = clock.now();
-    let next = schedule::next_wake(&ctx.pipeline.schedules, ctx.pipeline.days(), now)
-        .unwrap_or(now + chrono::Duration::hours(1));
     let wait = (next - now).to_std().unwrap_or_default();
     clock.sleep(wait).await;
     // A rate that makes the sleep end a hair early would wake a tick before the fire.

@@ -703,3 +703,31 @@ fn a_report_that_reached_nobody_is_delivered_later_not_built_again() {
     );
     assert_eq!(text.matches("定时任务 deliver").count(), 1, "{text}");
 }
+
+#[test]
+fn on_a_fast_clock_every_ingest_fire_runs_once() {
+    // Issue 33 §7: at --clock-rate 600 (a heartbeat every real second, an ingest fire every
+    // real second) a fire that meets a heartbeat is not dropped. 15 simulated hours with ingest
+    // every 10 minutes: the start's catch-up tick and the 90 fires of 00:10 … 15:00.
+    let env = Env::new();
+    let d = Daemon::start(
+        &env,
+        &["--as-of", "2025-07-10 00:00", "--clock-rate", "600"],
+        &[],
+    );
+    let heartbeat = env.data().join("daemon/heartbeat.json");
+    wait_for("15:05 on the daemon's clock", Duration::from_secs(150), || {
+        std::fs::read_to_string(&heartbeat).is_ok_and(|t| {
+            t.split("\"at\":\"")
+                .nth(1)
+                .is_some_and(|at| at[..16] >= *"2025-07-10T15:05")
+        })
+    });
+    assert_eq!(d.stop(), 0);
+    let log = std::fs::read_to_string(env.tmp.path().join("daemon.log")).unwrap();
+    let ingests = log
+        .lines()
+        .filter(|l| l.contains("job starting") && l.contains("job=\"ingest\""))
+        .count();
+    assert!((91..=93).contains(&ingests), "{ingests} ingests in 15 h 05 min");
+}
