@@ -9,7 +9,8 @@
 The SMTP server is aiosmtpd (from PyPI); each accepted message is stored as DIR/<n>-<rcpt>.eml.
 With --max-size, a message larger than BYTES is refused as aiosmtpd refuses it (552). With
 --control, FILE is read at each recipient: "4xx" refuses it for now (451), "5xx" for good (550),
-anything else (or no file) accepts.
+anything else (or no file) accepts; and at each message's data: "drop" drops the connection
+without a reply (a server that dies mid-send).
 The HTTP server is the standard library's; each POST body is stored as DIR/<n>.json. With
 --routes, GET answers come from a JSON file {path: [answer, ...]}: each request takes the next
 answer (the last one repeats); an answer has "status", and "file" (bytes to send), "random"
@@ -67,6 +68,16 @@ def smtp(args):
             return "250 OK"
 
         async def handle_DATA(self, server, session, envelope):
+            if args.control:
+                try:
+                    with open(args.control) as f:
+                        drop = "drop" in f.read().split()
+                except OSError:
+                    drop = False
+                if drop:
+                    # The connection dropped in the middle of the send: no reply at all.
+                    server.transport.abort()
+                    return "421 4.4.2 connection dropped"
             for rcpt in envelope.rcpt_tos:
                 with lock:
                     n = next(counter)

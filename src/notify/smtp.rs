@@ -98,17 +98,16 @@ impl Smtp {
             }),
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => {
-                // 4xx, a refused or dropped connection, a timeout: later may work. 5xx, a
-                // certificate the client does not trust, a malformed reply: not at once.
-                let transient = e.is_transient()
-                    || e.is_timeout()
-                    || !(e.is_permanent() || e.is_tls() || e.is_client() || e.is_response());
                 let code: Option<u16> = e.status().and_then(|c| c.to_string().parse().ok());
                 // Authentication and TLS are the server's or the settings', never the
                 // recipient's: the message waits until they are mended.
                 let settings = e.is_tls()
                     || e.is_client()
                     || matches!(code, Some(530 | 534 | 535 | 538 | 454 | 421));
+                // Only a 5xx reply refuses this message or recipient. A 4xx, a refused, dropped
+                // or half-answered connection (no reply code) and a timeout are transient:
+                // retried with back-off until `give_up_hours`.
+                let transient = !settings && code.is_none_or(|c| c < 500);
                 Err(SendError {
                     transient,
                     later: transient || settings,

@@ -680,3 +680,36 @@ fn critical_alerts_go_to_the_webhook_and_a_failing_one_does_not_block_email() {
     assert!(r.stdout.contains("推送失败"), "{}", r.stdout);
     assert_eq!(mail.received().len(), 4);
 }
+
+#[test]
+fn a_connection_dropped_mid_send_is_transient_and_delivered_once_later() {
+    // Issue 33 §4: a server that drops the connection in the middle of a send has not refused
+    // the message: it is retried (not given up), and delivered once when the server is well.
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[]);
+    let control = s.env.tmp.path().join("control");
+    std::fs::write(&control, "drop\n").unwrap();
+    let server = Server::start(
+        "smtp",
+        free_port(),
+        &s.env.tmp.path().join("mail"),
+        &["--control", control.to_str().unwrap()],
+    );
+    let url = format!("smtp://127.0.0.1:{}", server.port);
+    let r = run_with(&s.env, &url, &["run", "--period", "2025-06"], &[]);
+    assert!(server.received().is_empty());
+    let ledger = || std::fs::read_to_string(s.env.data().join("deliveries/luan-2025.jsonl")).unwrap();
+    let l = ledger();
+    assert!(l.contains("\"event\":\"failed\""), "{}{}\n{l}", r.stdout, r.stderr);
+    assert!(!l.contains("\"transient\":false"), "a dropped connection is transient: {l}");
+    assert!(!l.contains("\"event\":\"gaveup\""), "{l}");
+    // The server is well again: the next send delivers each recipient once.
+    std::fs::remove_file(&control).unwrap();
+    let r = run_with(&s.env, &url, &["send", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut got = server.recipients();
+    got.sort();
+    assert_eq!(got, [CC, TO]);
+}
