@@ -28,6 +28,7 @@ pub(super) fn check(def: &mut PipelineFile) -> Checked {
     check_reminders(def, &mut problems);
     check_sources_and_hooks(def, &mut problems);
     check_web_and_mailboxes(def, &mut problems);
+    check_mail_auth(def, &mut warnings, &mut problems);
     let units = check_units(def, &mut warnings, &mut problems);
     Checked {
         units,
@@ -350,6 +351,31 @@ fn warn_draft_reports(def: &PipelineFile, s: &crate::cron::Schedules, warnings: 
             early.join("、"),
             day + 1
         ));
+    }
+}
+
+/// `[[mailboxes]] authserv_id`: without it a forged From is taken for a county (warned);
+/// `require_auth` needs it.
+fn check_mail_auth(def: &PipelineFile, warnings: &mut Vec<String>, problems: &mut Vec<String>) {
+    for m in &def.mailboxes {
+        match (&m.authserv_id, m.require_auth) {
+            (Some(id), _) if id.trim().is_empty() || id.contains(char::is_whitespace) => {
+                problems.push(format!(
+                    "mailboxes {:?}: authserv_id {id:?}: the mail server's id as it writes it in Authentication-Results (one word, such as mail.example.gov.cn)",
+                    m.name
+                ))
+            }
+            (None, Some(check)) if check != AuthCheck::None => problems.push(format!(
+                "mailboxes {:?}: require_auth = {:?} needs authserv_id (whose Authentication-Results to believe)",
+                m.name,
+                check.method()
+            )),
+            (None, _) => warnings.push(format!(
+                "mailboxes {:?}: no authserv_id — a mail whose From is forged to a county's address is taken as the county's (set authserv_id to the bureau's mail server's id; README \"Email-in\")",
+                m.name
+            )),
+            _ => {}
+        }
     }
 }
 

@@ -223,6 +223,47 @@ pub struct MailboxDef {
     /// are told) and the mailbox moves on.
     #[serde(default = "default_max_failures")]
     pub max_failures: u32,
+    /// The bureau's own mail server's id in `Authentication-Results` headers (RFC 8601): only
+    /// those headers are believed (anyone can write one of their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authserv_id: Option<String>,
+    /// What a sender must pass at that server for its mail to be taken (default with
+    /// `authserv_id`: dmarc).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_auth: Option<AuthCheck>,
+}
+
+/// The sender authentication a mailbox requires (`require_auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthCheck {
+    Dmarc,
+    Spf,
+    Dkim,
+    None,
+}
+
+impl AuthCheck {
+    pub fn method(self) -> &'static str {
+        match self {
+            AuthCheck::Dmarc => "dmarc",
+            AuthCheck::Spf => "spf",
+            AuthCheck::Dkim => "dkim",
+            AuthCheck::None => "none",
+        }
+    }
+}
+
+impl MailboxDef {
+    /// The check required of senders, if any: `require_auth`, else dmarc when `authserv_id` is
+    /// set.
+    pub fn auth_required(&self) -> Option<(&str, AuthCheck)> {
+        let id = self.authserv_id.as_deref()?;
+        match self.require_auth.unwrap_or(AuthCheck::Dmarc) {
+            AuthCheck::None => None,
+            check => Some((id, check)),
+        }
+    }
 }
 
 fn default_max_failures() -> u32 {

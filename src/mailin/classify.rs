@@ -9,7 +9,7 @@ use crate::config::{MailboxDef, Pipeline, Unit};
 #[derive(Debug)]
 pub(super) enum Class<'p> {
     /// Not for fayuan: held for the staff, with the reason (never answered).
-    Hold(&'static str),
+    Hold(String),
     /// A registered sender's message: take these attachments (name, bytes) — only the unit's own
     /// rows unless `bulk` — and say of the others why not.
     Take {
@@ -30,7 +30,7 @@ pub(super) fn classify<'p>(
     m: &MailboxDef,
 ) -> Class<'p> {
     let Some(msg) = parsed else {
-        return Class::Hold("邮件格式无法解析");
+        return Class::Hold("邮件格式无法解析".into());
     };
     let header = |name: &str| -> Option<String> {
         msg.headers_raw()
@@ -49,7 +49,7 @@ pub(super) fn classify<'p>(
         || header("Precedence")
             .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "bulk" | "list" | "junk"));
     if auto || bounce || list {
-        return Class::Hold("自动回复、退信或群发邮件，不予处理");
+        return Class::Hold("自动回复、退信或群发邮件，不予处理".into());
     }
     // Bulk sheets: the staff in `[email] cc` (SPEC §9) and any listed `bulk_senders`.
     let bulk = m
@@ -62,7 +62,23 @@ pub(super) fn classify<'p>(
         .iter()
         .find(|u| u.senders.iter().any(|a| a == from));
     if unit.is_none() && !bulk {
-        return Class::Hold("发件人不是已登记的报送联系人");
+        return Class::Hold("发件人不是已登记的报送联系人".into());
+    }
+    // A registered address is only a county (or the staff) when the bureau's own mail server
+    // says the sender passed its check: a forged From is nobody's.
+    if let Some((id, check)) = m.auth_required() {
+        let method = check.method();
+        let results = auth_results(&msg.headers_raw().collect::<Vec<_>>(), id, method);
+        if !results.iter().any(|r| r == "pass") {
+            let seen = if results.is_empty() {
+                "无结果".to_string()
+            } else {
+                results.join("、")
+            };
+            return Class::Hold(format!(
+                "发件人认证未通过（本局邮件服务器 {id} 的 {method} 检查：{seen}），疑为冒用发件人，附件与答复均未处理"
+            ));
+        }
     }
     let mut taken = Vec::new();
     let mut skipped = Vec::new();
@@ -90,6 +106,54 @@ pub(super) fn classify<'p>(
         taken,
         skipped,
     }
+}
+
+/// The results (`pass`, `fail`, …) of `method` in the `Authentication-Results` headers written
+/// by `authserv_id` (RFC 8601: `id [version]; method=result …; …`); headers of any other server
+/// are ignored, being forgeable by the sender.
+pub(super) fn auth_results(headers: &[(&str, &str)], authserv_id: &str, method: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in headers {
+        if !k.eq_ignore_ascii_case("Authentication-Results") {
+            continue;
+        }
+        let text: String = v.replace(['\r', '\n'], " ");
+        let text = strip_comments(&text);
+        let mut parts = text.split(';');
+        let id = parts.next().unwrap_or("").split_whitespace().next().unwrap_or("");
+        if !id.eq_ignore_ascii_case(authserv_id) {
+            continue;
+        }
+        for part in parts {
+            let Some((name, rest)) = part.trim().split_once('=') else {
+                continue;
+            };
+            let name = name.trim().split('/').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case(method) {
+                let result = rest.split_whitespace().next().unwrap_or("");
+                out.push(result.to_ascii_lowercase());
+            }
+        }
+    }
+    out
+}
+
+/// A header value without its comments (`(…)`, nested).
+fn strip_comments(v: &str) -> String {
+    let mut depth = 0usize;
+    v.chars()
+        .filter(|c| match c {
+            '(' => {
+                depth += 1;
+                false
+            }
+            ')' => {
+                depth = depth.saturating_sub(1);
+                false
+            }
+            _ => depth == 0,
+        })
+        .collect()
 }
 
 /// The file kinds taken from a message (calamine reads .xls and .ods too).
@@ -191,6 +255,39 @@ mod tests {
                 skipped.len()
             ),
         }
+    }
+
+    #[test]
+    fn a_sender_the_bureaus_server_did_not_pass_is_held_and_others_servers_are_not_believed() {
+        let p = pipeline();
+        let mut m = mailbox();
+        m.authserv_id = Some("mail.bureau.gov.cn".into());
+        let class_with = |m: &MailboxDef, extra: &str| {
+            let bytes = mail("huoqiu@example.gov.cn", extra, &["a.csv"]);
+            let parsed = mail_parser::MessageParser::default().parse(&bytes);
+            let env = envelope(parsed.as_ref(), 1, 1);
+            match classify(parsed.as_ref(), &env.from, &p, m) {
+                Class::Hold(why) => format!("hold: {why}"),
+                Class::Take { unit, .. } => format!("take: {}", unit.map_or("", |u| u.name.as_str())),
+            }
+        };
+        let class = |extra: &str| class_with(&m, extra);
+        let fail = "Authentication-Results: mail.bureau.gov.cn;\r\n spf=pass smtp.mailfrom=example.gov.cn;\r\n dmarc=fail (p=reject) header.from=example.gov.cn\r\n";
+        assert!(class(fail).starts_with("hold: 发件人认证未通过"), "{}", class(fail));
+        assert!(class(fail).contains("dmarc 检查：fail"), "{}", class(fail));
+        // The sender's own "pass" from another server is not believed.
+        let forged = format!("Authentication-Results: evil.example; dmarc=pass\r\n{fail}");
+        assert!(class(&forged).starts_with("hold:"), "{}", class(&forged));
+        // No result at all from the bureau's server: held too.
+        assert!(class("").contains("无结果"), "{}", class(""));
+        let pass = "Authentication-Results: mail.bureau.gov.cn 1; dkim=pass (good) header.d=example.gov.cn; dmarc=pass header.from=example.gov.cn\r\n";
+        assert_eq!(class(pass), "take: 霍邱县");
+        // require_auth = "spf": the spf result decides.
+        let mut spf = m.clone();
+        spf.require_auth = Some(crate::config::AuthCheck::Spf);
+        assert_eq!(class_with(&spf, fail), "take: 霍邱县");
+        spf.require_auth = Some(crate::config::AuthCheck::None);
+        assert_eq!(class_with(&spf, ""), "take: 霍邱县");
     }
 
     #[test]

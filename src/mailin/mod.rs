@@ -566,7 +566,7 @@ pub fn handle_message(
                 sha256: sha,
                 from,
                 subject,
-                why: why.to_string(),
+                why,
             }));
         }
         Class::Take {

@@ -1256,3 +1256,56 @@ fn a_correction_of_a_confirmed_month_is_told_it_waits_for_the_staff() {
         .stdout;
     assert!(st.contains("待确认的更正：2025年7月——"), "{st}");
 }
+
+#[test]
+fn a_forged_sender_that_the_bureaus_server_failed_is_not_a_county() {
+    // Issue 33 §3: with `authserv_id`, a mail "from" 霍邱县 that the bureau's own server marked
+    // dmarc=fail is held (nothing taken, the staff told, no receipt to the forged address);
+    // another server's "pass" written by the sender is not believed; a pass is taken.
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup_with(
+        |imap| format!("imaps://127.0.0.1:{}", imap.port),
+        "done_folder = \"fayuan-processed\"\nheld_folder = \"fayuan-held\"\nauthserv_id = \"mx.bureau.test\"\n",
+    );
+    let csv = |cases: i64| format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, cases));
+    s.imap.deliver(&message(
+        HUOQIU,
+        "霍邱县7月月报",
+        "Authentication-Results: evil.example; dmarc=pass header.from=example.gov.cn\r\nAuthentication-Results: mx.bureau.test;\r\n spf=fail smtp.mailfrom=forger.example;\r\n dmarc=fail (p=none) header.from=example.gov.cn\r\n",
+        &[(&rfc2231("霍邱县_2025-07.csv"), csv(99).as_bytes())],
+    ));
+    let r = s.ingest("2025-08-03 10:00");
+    assert!(
+        r.stdout.contains("新邮件 1 封，回执 0 封，转人工 1 封"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(latest_rows(&s.env.store()).is_empty(), "nothing taken");
+    assert_eq!(s.imap.count("fayuan-held"), 1);
+    let got = s.receipts();
+    assert!(got.iter().all(|g| g.0 != HUOQIU), "{got:?}");
+    assert!(
+        got.iter().any(|g| g.0 == "data-staff@example.gov.cn"
+            && g.2.contains("发件人认证未通过")
+            && g.2.contains("dmarc 检查：fail")),
+        "{got:?}"
+    );
+    s.imap.deliver(&message(
+        HUOQIU,
+        "霍邱县7月月报",
+        "Authentication-Results: mx.bureau.test; spf=pass smtp.mailfrom=example.gov.cn; dmarc=pass header.from=example.gov.cn\r\n",
+        &[(&rfc2231("霍邱县_2025-07.csv"), csv(40).as_bytes())],
+    ));
+    let r = s.ingest("2025-08-03 10:10");
+    assert!(r.stdout.contains("新邮件 1 封，回执 1 封，转人工 0 封"), "{}", r.stdout);
+    let rows = latest_rows(&s.env.store());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["cases_approved"], "40");
+    // `check` warns of a mailbox without authserv_id.
+    let plain = setup();
+    let c = plain.env.run(&["check"]);
+    assert!(c.stdout.contains("no authserv_id"), "{}", c.stdout);
+}
