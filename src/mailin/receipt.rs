@@ -49,7 +49,7 @@ pub(super) fn queue_receipt(
             unit.map(|u| u.code.as_str()),
             subject,
             said,
-            now,
+            (at.arrived, now),
         )?;
         let (reply_subject, text) = pipeline.texts.message("receipt.txt", &values)?;
         notify::post(
@@ -131,7 +131,7 @@ pub(super) fn receipt_values(
     unit: Option<&str>,
     subject: &str,
     said: Said,
-    now: DateTime<Tz>,
+    (arrived, now): (DateTime<Tz>, DateTime<Tz>),
 ) -> Result<Value> {
     let p = pipeline;
     // The month being collected now: the one before this one.
@@ -156,13 +156,47 @@ pub(super) fn receipt_values(
         city => d.city.clone(),
         office => d.office.clone(),
         mail_subject => subject,
-        received => period::instant_zh(&now),
+        // When the mail reached the server (its INTERNALDATE, as the store records the
+        // arrival), not when fayuan handled it.
+        received => period::instant_zh(&arrived),
         period_zh => period.zh(),
         attachments => said.attachments,
         skipped => said.skipped,
         notes => said.notes,
         unit_status,
     })
+}
+
+/// What the sender wrote above the quoted message: everything before the first quote marker of
+/// the usual mail programs — Outlook ("From:" / "发件人:" header block, a line of underscores),
+/// Foxmail and QQ Mail ("------------------ 原始邮件 ------------------", "发件人："), NetEase
+/// ("在 2025-08-03 10:00:00，"…" <…> 写道："), Gmail ("On … wrote:", "2025年8月3日周日 10:00，… 写道：")
+/// — without ">" lines and trailing blank lines.
+pub(super) fn own_words(body: &str) -> String {
+    let marker = |l: &str| {
+        let t = l.trim().trim_start_matches('\u{feff}');
+        let header = |names: &[&str]| {
+            names.iter().any(|n| {
+                t.strip_prefix(n)
+                    .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('：'))
+            })
+        };
+        t.starts_with("-----")
+            || t.len() >= 8 && t.chars().all(|c| c == '_')
+            || t.ends_with("写道：")
+            || t.ends_with("写道:")
+            || (t.starts_with("On ") && t.ends_with("wrote:"))
+            || header(&["发件人", "From", "寄件者", "发件人 ", "From "])
+    };
+    let mut kept: Vec<&str> = body
+        .lines()
+        .take_while(|l| !marker(l))
+        .filter(|l| !l.trim_start().starts_with('>'))
+        .collect();
+    while kept.last().is_some_and(|l| l.trim().is_empty()) {
+        kept.pop();
+    }
+    kept.join("\n")
 }
 
 /// A reply to an item's 督办通知 (its In-Reply-To or References name the notice) from the unit's
@@ -190,23 +224,45 @@ pub(super) fn answered_item(
         return Ok(Vec::new());
     };
     // What the unit wrote, without the quoted notice below it.
-    let text: String = msg
-        .body_text(0)
-        .map(|t| {
-            t.lines()
-                .take_while(|l| {
-                    !(l.starts_with("-----") || l.starts_with("在 ") && l.ends_with("写道："))
-                })
-                .filter(|l| !l.starts_with('>'))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .unwrap_or_default();
+    let text: String = msg.body_text(0).map(|t| own_words(&t)).unwrap_or_default();
     match crate::supervision::answer_item(data_dir, pipeline, id, &unit.code, &text, from, now) {
         Ok(said) => Ok(vec![said]),
         Err(crate::error::Error::Refused(why)) => Ok(vec![format!(
             "本邮件是对督办事项 {id} 的回复，未记为答复：{why}。"
         )]),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_words;
+
+    #[test]
+    fn answers_are_cut_at_every_mail_programs_quote() {
+        let answer = "已核实，12月办结数以省系统为准，已重新报送。\n\n霍邱县司法局 王芳";
+        let quoted = [
+            // Outlook (Chinese and English)
+            "________________________________\r\n发件人: 六安市司法局 <fayuan@example.gov.cn>\r\n发送时间: 2026年1月7日 10:05\r\n主题: 督办事项 1",
+            "From: 六安市司法局 <fayuan@example.gov.cn>\nSent: Wednesday, January 7, 2026 10:05 AM\nSubject: 督办事项 1",
+            // Foxmail
+            "发件人：\"六安市司法局\"<fayuan@example.gov.cn>\n发送时间：2026年1月7日(星期三) 上午10:05",
+            // QQ Mail
+            "------------------&nbsp;原始邮件&nbsp;------------------\n发件人: \"六安市司法局\"<fayuan@example.gov.cn>;",
+            "------------------ 原始邮件 ------------------\n发件人: \"六安市司法局\"<fayuan@example.gov.cn>;",
+            // NetEase (163/126)
+            "在 2026-01-07 10:05:00，\"六安市司法局\" <fayuan@example.gov.cn> 写道：\n>督办事项 1",
+            // Gmail (Chinese and English)
+            "2026年1月7日周三 10:05，六安市司法局 <fayuan@example.gov.cn> 写道：\n> 督办事项 1",
+            "On Wed, Jan 7, 2026 at 10:05 AM 六安市司法局 <fayuan@example.gov.cn> wrote:\n> 督办事项 1",
+            // Thunderbird / plain
+            "-----Original Message-----\nFrom: fayuan@example.gov.cn",
+        ];
+        for q in quoted {
+            let body = format!("{answer}\n\n{q}\n督办事项 1：核实12月办结数（期限 2026-01-15）\n");
+            assert_eq!(own_words(&body), answer, "{q}");
+        }
+        // Quoted lines alone ("> …") are dropped too.
+        assert_eq!(own_words("好的\n> 督办事项 1\n"), "好的");
     }
 }

@@ -1309,3 +1309,30 @@ fn a_forged_sender_that_the_bureaus_server_failed_is_not_a_county() {
     let c = plain.env.run(&["check"]);
     assert!(c.stdout.contains("no authserv_id"), "{}", c.stdout);
 }
+
+#[test]
+fn a_receipt_says_when_the_mail_arrived_not_when_it_was_handled() {
+    // Issue 33 §6: a mail that reached the server at 20:00 on 5 July (on time) and was handled
+    // the next morning: the receipt says 2025-07-05 20:00, as the store records its arrival.
+    if !dovecot_ready() {
+        return;
+    }
+    let s = setup();
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40));
+    s.imap.deliver_at(
+        &message(HUOQIU, "霍邱县6月", "", &[(&rfc2231("霍邱县_2025-06.csv"), csv.as_bytes())]),
+        "2025-07-05 20:00 +0800",
+    );
+    let r = s.ingest("2025-07-06 10:00");
+    assert!(r.stdout.contains("回执 1 封"), "{}{}", r.stdout, r.stderr);
+    let got = s.receipts();
+    let to_huoqiu = got.iter().find(|g| g.0 == HUOQIU).expect("the receipt");
+    assert!(
+        to_huoqiu.2.contains("已收到您的邮件“霍邱县6月”（2025-07-05 20:00）"),
+        "{}",
+        to_huoqiu.2
+    );
+    let st = s.env.run(&["--as-of", "2025-07-06 10:30", "status", "--period", "2025-06"]);
+    let line = st.stdout.lines().find(|l| l.contains("霍邱县")).unwrap().to_string();
+    assert!(line.contains("收到 2025-07-05 20:00") && !line.contains("逾期"), "{line}");
+}
