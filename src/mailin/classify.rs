@@ -180,6 +180,7 @@ pub(super) fn held_for_failing(
         from,
         subject,
         why: format!("处理失败 {count} 次（最近一次：{last}），已停止自动处理"),
+        answered: false,
     }
 }
 

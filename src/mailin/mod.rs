@@ -368,6 +368,7 @@ impl Desk<'_> {
                 from,
                 subject,
                 why,
+                answered: unit.is_some(),
             },
         )
         .await?;
@@ -432,6 +433,7 @@ impl Desk<'_> {
             mail_subject => h.subject.clone(),
             received => period::instant_zh(&at.arrived),
             why => h.why.clone(),
+            answered => h.answered,
             sha256 => (!(h.sha256.is_empty() || h.sha256.starts_with("header-")))
                 .then(|| h.sha256.clone()),
         };
@@ -502,6 +504,8 @@ pub struct Held {
     pub from: String,
     pub subject: String,
     pub why: String,
+    /// The sender was answered (a registered sender's oversize mail): the notice says so.
+    pub answered: bool,
 }
 
 /// What to do with a message once its bytes are archived.
@@ -567,6 +571,7 @@ pub fn handle_message(
                 from,
                 subject,
                 why,
+                answered: false,
             }));
         }
         Class::Take {

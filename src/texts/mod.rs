@@ -349,7 +349,7 @@ pub fn example(name: &str) -> Value {
         "notice-held.txt" => context! {
             mailbox => "county", user => "reports@example.cn", held_folder => "fayuan-held",
             from => "someone@example.cn", mail_subject => "你好", received => "2025年7月3日 09:00",
-            why => "发件人不是任何单位登记的地址", sha256 => "ab12…",
+            why => "发件人不是任何单位登记的地址", sha256 => "ab12…", answered => false,
         },
         "error-report.txt" => context! {
             file_name => "金寨县_2025-06.csv", arrived_at => "2025-07-03T09:00:00+08:00",

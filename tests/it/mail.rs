@@ -677,6 +677,12 @@ fn a_message_over_the_size_limit_is_held_without_being_read() {
         "{}",
         staff[0]
     );
+    // The notice tells the truth about the answer the sender got.
+    assert!(
+        staff[0].contains("已向发件人回复") && !staff[0].contains("未向发件人回复"),
+        "{}",
+        staff[0]
+    );
     let county = got.iter().find(|g| g.0 == HUOQIU).expect("a receipt");
     assert_eq!(county.1, "回执：大文件");
     assert!(
