@@ -223,6 +223,14 @@ pub struct MailboxDef {
     /// are told) and the mailbox moves on.
     #[serde(default = "default_max_failures")]
     pub max_failures: u32,
+    /// The longest one IMAP step (connect, login, search, fetch, move, IDLE's start and end)
+    /// may wait for the server before the connection is dropped and tried again.
+    #[serde(default = "default_imap_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// A mailbox that cannot be read this long is told to the data staff (once, and once when it
+    /// can be read again).
+    #[serde(default = "default_alert_after_minutes")]
+    pub alert_after_minutes: u64,
     /// The bureau's own mail server's id in `Authentication-Results` headers (RFC 8601): only
     /// those headers are believed (anyone can write one of their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,6 +276,14 @@ impl MailboxDef {
 
 fn default_max_failures() -> u32 {
     3
+}
+
+fn default_imap_timeout_seconds() -> u64 {
+    60
+}
+
+fn default_alert_after_minutes() -> u64 {
+    60
 }
 
 fn default_imap_password_env() -> String {

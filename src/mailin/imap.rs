@@ -82,8 +82,30 @@ pub fn imap_folder(name: &str) -> String {
     out
 }
 
-/// Connects, logs in and selects the folder; returns the session and the UID validity.
+/// One IMAP step, bounded by `timeout_seconds`: a server that accepts and answers nothing is a
+/// failure like any other (the caller drops the connection and tries again).
+pub(super) async fn within<T>(
+    m: &MailboxDef,
+    what: &str,
+    step: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(std::time::Duration::from_secs(m.timeout_seconds), step)
+        .await
+        .map_err(|_| {
+            imap_err(
+                m,
+                format!("{what}: no answer within {} s", m.timeout_seconds),
+            )
+        })?
+}
+
+/// Connects, logs in and selects the folder; returns the session and the UID validity. Every
+/// step together is bounded by `timeout_seconds`.
 pub async fn connect(m: &MailboxDef) -> Result<(Session, u32)> {
+    within(m, "connect", connect_unbounded(m)).await
+}
+
+async fn connect_unbounded(m: &MailboxDef) -> Result<(Session, u32)> {
     let (host, port, implicit) = (&m.endpoint.host, m.endpoint.port, m.endpoint.implicit_tls);
     let password = std::env::var(&m.password_env)
         .ok()
@@ -158,10 +180,10 @@ pub(super) async fn uids(
         Some(last) => format!("UID {}:*", last.saturating_add(1)),
         None => "ALL".to_string(),
     };
-    let mut uids: Vec<u32> = session
-        .uid_search(&query)
-        .await
-        .map_err(|e| imap_err(m, e))?
+    let mut uids: Vec<u32> = within(m, "search", async {
+        session.uid_search(&query).await.map_err(|e| imap_err(m, e))
+    })
+    .await?
         .into_iter()
         .filter(|u| after.is_none_or(|a| *u > a))
         .collect();
@@ -175,13 +197,16 @@ pub(super) async fn fetch_meta(
     m: &MailboxDef,
     uid: u32,
 ) -> Result<(u32, Option<DateTime<Tz>>)> {
-    let fetched: Vec<_> = session
-        .uid_fetch(uid.to_string(), "(UID RFC822.SIZE INTERNALDATE)")
-        .await
-        .map_err(|e| imap_err(m, e))?
-        .try_collect()
-        .await
-        .map_err(|e| imap_err(m, e))?;
+    let fetched: Vec<_> = within(m, "fetch", async {
+        session
+            .uid_fetch(uid.to_string(), "(UID RFC822.SIZE INTERNALDATE)")
+            .await
+            .map_err(|e| imap_err(m, e))?
+            .try_collect()
+            .await
+            .map_err(|e| imap_err(m, e))
+    })
+    .await?;
     Ok((
         fetched.iter().find_map(|f| f.size).unwrap_or(0),
         fetched
@@ -202,13 +227,16 @@ pub(super) async fn fetch_part(
     uid: u32,
     part: &str,
 ) -> Result<Vec<u8>> {
-    let fetched: Vec<_> = session
-        .uid_fetch(uid.to_string(), format!("(UID {part})"))
-        .await
-        .map_err(|e| imap_err(m, e))?
-        .try_collect()
-        .await
-        .map_err(|e| imap_err(m, e))?;
+    let fetched: Vec<_> = within(m, "fetch", async {
+        session
+            .uid_fetch(uid.to_string(), format!("(UID {part})"))
+            .await
+            .map_err(|e| imap_err(m, e))?
+            .try_collect()
+            .await
+            .map_err(|e| imap_err(m, e))
+    })
+    .await?;
     fetched
         .iter()
         .find_map(|f| f.body().or_else(|| f.header()).map(<[u8]>::to_vec))

@@ -197,9 +197,14 @@ pub async fn handle_new(
         last = Some(uid);
         if done.contains(&(validity, uid)) {
             // Done but still here (a crash between the ledger and the move): move it now.
-            let _ = session
-                .uid_mv(uid.to_string(), imap_folder(&m.processed_folder))
-                .await;
+            // A refusal is left alone (moved already); a server that does not answer is not.
+            imap::within(m, "move", async {
+                let _ = session
+                    .uid_mv(uid.to_string(), imap_folder(&m.processed_folder))
+                    .await;
+                Ok(())
+            })
+            .await?;
             continue;
         }
         out.messages += 1;
@@ -385,10 +390,13 @@ impl Desk<'_> {
     ) -> Result<()> {
         let (data_dir, m) = (self.data_dir, self.m);
         let (validity, uid) = (at.validity, at.uid);
-        session
-            .uid_mv(uid.to_string(), imap_folder(folder))
-            .await
-            .map_err(|e| imap_err(m, format!("move UID {uid} to {folder}: {e}")))?;
+        imap::within(m, "move", async {
+            session
+                .uid_mv(uid.to_string(), imap_folder(folder))
+                .await
+                .map_err(|e| imap_err(m, format!("move UID {uid} to {folder}: {e}")))
+        })
+        .await?;
         // The message's identity, from its archiving, so that the same message found again under
         // another UID (copied back, or after a UIDVALIDITY change) is recognised.
         let ledger = ledger(data_dir, m);

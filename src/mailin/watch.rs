@@ -2,7 +2,7 @@
 //! again until nothing more came, then IDLE" — every wait bounded by `poll_seconds` on the
 //! daemon's clock — and a new connection after any failure (a panic included).
 
-use super::imap::{connect, imap_err, new_mail_announced};
+use super::imap::{connect, imap_err, new_mail_announced, within};
 use super::{Desk, handle_new};
 use crate::config::{MailboxDef, Pipeline};
 use crate::error::Result;
@@ -101,9 +101,12 @@ async fn session_round(
             continue;
         }
         let mut idle = session.idle();
-        idle.init()
-            .await
-            .map_err(|e| imap_err(m, format!("IDLE: {e}")))?;
+        within(m, "IDLE", async {
+            idle.init()
+                .await
+                .map_err(|e| imap_err(m, format!("IDLE: {e}")))
+        })
+        .await?;
         let stopped = {
             let (wait, interrupt) = idle.wait();
             // The poll bound on our own clock: a server's keepalives do not push it back.
@@ -119,10 +122,12 @@ async fn session_round(
             drop(interrupt);
             stopped
         };
-        session = idle
-            .done()
-            .await
-            .map_err(|e| imap_err(m, format!("IDLE done: {e}")))?;
+        session = within(m, "IDLE done", async {
+            idle.done()
+                .await
+                .map_err(|e| imap_err(m, format!("IDLE done: {e}")))
+        })
+        .await?;
         if stopped {
             let _ = session.logout().await;
             return Ok(());
