@@ -437,6 +437,14 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>, failing: 
     if let Err(e) = beat(&ctx.data_dir, now) {
         tracing::error!(error = %e, "heartbeat not written");
     }
+    // What waits in the mailboxes is read before anyone is judged.
+    if jobs
+        .iter()
+        .any(|j| matches!(j, Job::Remind { .. } | Job::Report { .. }))
+    {
+        work::read_mailboxes(ctx, now).await;
+    }
+    work::mailbox_notices(ctx, now).await;
     for job in jobs {
         let (kind, period, fired) = match &job {
             Job::Ingest => (JobKind::Ingest, None, None),

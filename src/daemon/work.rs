@@ -108,9 +108,16 @@ pub(super) async fn remind(
     };
     let mut queued = Vec::new();
     let mut problems = Vec::new();
+    // A mailbox that cannot be read may hold a unit's mail: that unit is not reminded now.
+    let unread = unreadable_mailboxes(ctx);
+    let mut waited = Vec::new();
     for (month, step) in months {
         let statuses = status::unit_status(p, &store, month, &now)?;
         for s in statuses.iter().filter(|s| s.latest.is_none()) {
+            if !unread.is_empty() && p.unit(&s.code).is_some_and(|u| !u.senders.is_empty()) {
+                waited.push(s.name.clone());
+                continue;
+            }
             let (id, to, cc, template) = addressing(p, month, step, &s.code, fired);
             if to.is_empty() {
                 // A ladder's step may go to the leader, whom a unit may not have.
@@ -169,10 +176,82 @@ pub(super) async fn remind(
         )));
     }
     Ok(format!(
-        "reminders queued for {} unit(s): {}",
+        "reminders queued for {} unit(s){}{}",
         queued.len(),
-        queued.join("、")
+        if queued.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", queued.join("、"))
+        },
+        if waited.is_empty() {
+            String::new()
+        } else {
+            format!("；催报暂缓（{}）：{}", unread.join("；"), waited.join("、"))
+        }
     ))
+}
+
+/// The pipeline's mailboxes that cannot be read now, in words ("邮箱 data 自 … 起无法读取").
+fn unreadable_mailboxes(ctx: &Context) -> Vec<String> {
+    ctx.pipeline
+        .def
+        .mailboxes
+        .iter()
+        .filter_map(|m| {
+            let h = crate::mailin::health::read(&ctx.data_dir, m);
+            crate::mailin::health::unreadable(&h)
+                .map(|(since, _)| format!("邮箱 {} 自 {} 起无法读取", m.name, since.minute()))
+        })
+        .collect()
+}
+
+/// Before anyone is judged (a reminder round, a report): what waits in every mailbox is taken
+/// first, each mailbox read once (bounded by its IMAP timeouts). A mailbox that cannot be read
+/// is recorded as such (its units then wait for their reminders) and the jobs go on.
+pub(super) async fn read_mailboxes(ctx: &Context, now: DateTime<Tz>) {
+    let p = &ctx.pipeline;
+    let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
+    for m in &p.def.mailboxes {
+        let read = async {
+            let settings = notify::Settings::resolve(p, ctx.clock)?;
+            let _lock = tokio::task::block_in_place(|| {
+                lock::acquire(&ctx.data_dir, wait, "daemon mail before judging")
+            })?;
+            crate::mailin::fetch_once(p, &ctx.data_dir, m, &settings, now).await
+        };
+        match read.await {
+            Ok(f) => tracing::info!(mailbox = %m.name, messages = f.messages, "mailbox read before judging"),
+            Err(e) => tracing::warn!(mailbox = %m.name, error = %e, "mailbox not read before judging"),
+        }
+    }
+}
+
+/// One notice to the data staff when a mailbox has not been readable for
+/// `alert_after_minutes`, and one when it can be read again.
+pub(super) async fn mailbox_notices(ctx: &Context, now: DateTime<Tz>) {
+    use crate::mailin::health;
+    for m in &ctx.pipeline.def.mailboxes {
+        let h = health::read(&ctx.data_dir, m);
+        let base = minijinja::context! { mailbox => m.name.clone(), user => m.user.clone(), now => period::instant_zh(&now) };
+        if let Some((since, until)) = h.recovered {
+            let id = format!("mailbox-up-{}-{}", m.name, since.0.format("%Y%m%dT%H%M%S"));
+            let values = minijinja::context! { ..base, ..minijinja::context! { recovered => true, since => since.minute(), now => until.minute() } };
+            staff_notice(ctx, &id, "notice-mailbox.txt", values, Period::of(now.date_naive())).await;
+            health::told(&ctx.data_dir, m, true);
+            continue;
+        }
+        let Some((since, cause)) = health::unreadable(&h) else {
+            continue;
+        };
+        let after = chrono::Duration::minutes(m.alert_after_minutes as i64);
+        if h.told || now - since.0 < after {
+            continue;
+        }
+        let id = format!("mailbox-down-{}-{}", m.name, since.0.format("%Y%m%dT%H%M%S"));
+        let values = minijinja::context! { ..base, ..minijinja::context! { recovered => false, since => since.minute(), cause } };
+        staff_notice(ctx, &id, "notice-mailbox.txt", values, Period::of(now.date_naive())).await;
+        health::told(&ctx.data_dir, m, false);
+    }
 }
 
 /// A reminder's outbox id, people and template: a ladder's step, or a plain round's reminder

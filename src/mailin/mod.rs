@@ -25,6 +25,7 @@
 //! mailbox is never emptied; the password comes only from the environment.
 
 mod classify;
+pub mod health;
 mod imap;
 mod receipt;
 mod watch;
@@ -125,6 +126,21 @@ pub struct Fetched {
 
 /// Looks at a mailbox once: every message in the folder not yet done, then what came meanwhile.
 pub async fn fetch_once(
+    pipeline: &Pipeline,
+    data_dir: &DataDir,
+    m: &MailboxDef,
+    settings: &notify::Settings,
+    now: DateTime<Tz>,
+) -> Result<Fetched> {
+    let result = fetch_once_unrecorded(pipeline, data_dir, m, settings, now).await;
+    match &result {
+        Ok(_) => health::worked(data_dir, m, now),
+        Err(e) => health::failed(data_dir, m, now, &e.to_string()),
+    }
+    result
+}
+
+async fn fetch_once_unrecorded(
     pipeline: &Pipeline,
     data_dir: &DataDir,
     m: &MailboxDef,
@@ -731,6 +747,19 @@ pub fn status_line(data_dir: &DataDir, m: &MailboxDef) -> String {
             m.max_failures
         )
     };
+    // A mailbox that cannot be read is said first: mail may be waiting in it unread.
+    let h = health::read(data_dir, m);
+    if let Some((since, cause)) = health::unreadable(&h) {
+        return format!(
+            "邮箱 {}（{}）：自 {} 起无法读取（{cause}）；其中可能有未读取的报送邮件，相关单位的催报暂缓{}",
+            m.name,
+            m.user,
+            since.minute(),
+            h.ok_at
+                .map(|t| format!("；最近一次读取成功 {}", t.minute()))
+                .unwrap_or_default()
+        );
+    }
     match events.last() {
         Some(e) => format!(
             "邮箱 {}（{}）：最近处理 {}；共处理 {done} 封，其中转人工 {held} 封{failing}",

@@ -45,6 +45,7 @@ pub async fn watch(
         match round {
             Ok(()) => return,
             Err(e) => {
+                super::health::failed(&data_dir, &m, clock.now(), &e.to_string());
                 if worked {
                     pause = FIRST_PAUSE;
                 }
@@ -88,6 +89,7 @@ async fn session_round(
             };
             let (f, last) = handle_new(&desk, &mut session, validity, clock.now(), after).await?;
             *worked = true;
+            super::health::worked(data_dir, m, clock.now());
             if f.messages > 0 {
                 tracing::info!(mailbox = %m.name, messages = f.messages, receipts = f.receipts, held = f.held, "mailbox handled");
             }

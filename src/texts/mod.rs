@@ -19,7 +19,7 @@ use minijinja::{Environment, UndefinedBehavior, Value, context};
 use std::path::Path;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
-const TEMPLATES: [(&str, &str, &[&str]); 16] = [
+const TEMPLATES: [(&str, &str, &[&str]); 17] = [
     ("digest.html", include_str!("digest.html"), &["body"]),
     (
         "digest.txt",
@@ -64,6 +64,11 @@ const TEMPLATES: [(&str, &str, &[&str]); 16] = [
     (
         "notice-held.txt",
         include_str!("notice-held.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "notice-mailbox.txt",
+        include_str!("notice-mailbox.txt"),
         &["subject", "body"],
     ),
     (
@@ -336,6 +341,11 @@ pub fn example(name: &str) -> Value {
             error => "analysis completion: …",
         },
         "notice-recovered.txt" => context! { job => "report", now => "2025年7月6日 09:10" },
+        "notice-mailbox.txt" => context! {
+            mailbox => "bureau", user => "fayuan@example.gov.cn", since => "2025-07-03 22:10",
+            now => "2025-07-04 08:10", cause => "登录失败（用户名或密码不对，或账号被停用）：…",
+            recovered => false,
+        },
         "notice-undelivered.txt" => context! {
             now => "2025年7月6日 09:00",
             gave_up => vec![context! {

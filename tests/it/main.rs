@@ -18,6 +18,7 @@ mod indicators;
 mod ingest;
 mod ladder;
 mod mail;
+mod mailbox;
 mod newyear;
 mod prints;
 mod report;
