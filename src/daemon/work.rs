@@ -175,20 +175,19 @@ pub(super) async fn remind(
             problems.join("; ")
         )));
     }
-    Ok(format!(
-        "reminders queued for {} unit(s){}{}",
-        queued.len(),
-        if queued.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", queued.join("、"))
-        },
-        if waited.is_empty() {
-            String::new()
-        } else {
-            format!("；催报暂缓（{}）：{}", unread.join("；"), waited.join("、"))
-        }
-    ))
+    Ok(round_said(&queued, &waited, &unread))
+}
+
+/// A reminder round's line in the run ledger: who was reminded, and who waits for a mailbox.
+fn round_said(queued: &[String], waited: &[String], unread: &[String]) -> String {
+    let mut out = format!("reminders queued for {} unit(s)", queued.len());
+    if !queued.is_empty() {
+        out.push_str(&format!(": {}", queued.join("、")));
+    }
+    if !waited.is_empty() {
+        out.push_str(&format!("；催报暂缓（{}）：{}", unread.join("；"), waited.join("、")));
+    }
+    out
 }
 
 /// The pipeline's mailboxes that cannot be read now, in words ("邮箱 data 自 … 起无法读取").
