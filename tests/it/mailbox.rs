@@ -4,7 +4,6 @@
 //! reminded meanwhile; a server that accepts and never answers does not hold the watcher.
 
 use crate::daemon::{Daemon, wait_for};
-use crate::email::Server;
 use crate::mail::{self, HEADER, HUOQIU, PASSWORD, csv_row, dovecot_ready, message, rfc2231};
 use crate::support::*;
 use std::time::Duration;
