@@ -161,7 +161,9 @@ pub async fn deliver_due(
                 Some(f) if !f.transient && !small_left(f) => {
                     Some(format!("被邮件服务器拒收：{}", f.detail))
                 }
-                _ if now - m.created.0 > give_up => Some(format!(
+                // A notice to the staff about failures is not given up for age: the failure it
+                // reports (a server down) must not silence it; it waits like any message.
+                _ if now - m.created.0 > give_up && !m.kind.reports_failures() => Some(format!(
                     "超过 {} 小时仍未送达{}",
                     pipeline.def.email.give_up_hours,
                     r.last_failure

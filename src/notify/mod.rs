@@ -111,6 +111,11 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// A notice to the data staff about what failed (a job, a delivery): kept until delivered.
+    pub fn reports_failures(self) -> bool {
+        matches!(self, MessageKind::Failure | MessageKind::Notice)
+    }
+
     /// The kind as people read it in `status`.
     pub fn zh(self) -> &'static str {
         match self {

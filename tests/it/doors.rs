@@ -416,9 +416,19 @@ fn a_message_undelivered_for_give_up_hours_is_told_once() {
         "{}",
         st.stdout
     );
+    // The server stays down three more days: the notice about the failure is not given up by
+    // that same failure (issue 33 §4) — it waits for the server like any message.
+    let r = env.run_env(&["--as-of", "2025-07-12 12:00", "send"], &with(&vars, &[]));
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        ledger_text(&env).matches("\"event\":\"gaveup\"").count(),
+        2,
+        "{}",
+        ledger_text(&env)
+    );
     // The server comes back: the notice goes to the staff; the digest is not sent by itself.
     let server = Server::start("smtp", port, &env.tmp.path().join("mail"), &[]);
-    let r = env.run_env(&["--as-of", "2025-07-09 11:00", "send"], &with(&vars, &[]));
+    let r = env.run_env(&["--as-of", "2025-07-12 13:00", "send"], &with(&vars, &[]));
     let got = delivered(&server);
     assert_eq!(got.len(), 1, "{}", r.stdout);
     assert_eq!(got[0].0, STAFF);
