@@ -735,6 +735,8 @@ fn copy_in(ctx: &Context, paths: &[PathBuf], received: Option<period::Moment>) -
                 m,
                 &settings,
                 ctx.now(),
+                // `fayuan ingest` holds the write lock for the whole command.
+                None,
             )) {
                 Ok(f) => println!(
                     "邮箱 {}：新邮件 {} 封，回执 {} 封，转人工 {} 封，收取附件 {} 个。",

@@ -115,6 +115,11 @@ impl DataDir {
         self.0.join(".fayuan.lock")
     }
 
+    /// One sender at a time (`lock::acquire_delivery`).
+    pub fn delivery_lock(&self) -> PathBuf {
+        self.0.join(".fayuan-deliver.lock")
+    }
+
     /// Where fayuan writes its own files under temporary names (and how deep): what a killed
     /// process may leave half-written there is swept when the daemon starts.
     pub fn scratch(&self) -> Vec<(PathBuf, u32)> {

@@ -13,15 +13,7 @@ pub struct WriteLock {
 
 /// Takes the lock, waiting at most `wait` for another fayuan process to let go of it.
 pub fn acquire(data_dir: &DataDir, wait: Duration, what: &str) -> Result<WriteLock> {
-    fs::create_dir_all(data_dir.root()).map_err(|e| Error::io(data_dir, e))?;
-    let path = data_dir.lock();
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
+    let (path, mut file) = open(data_dir, data_dir.lock())?;
     let start = Instant::now();
     loop {
         match file.try_lock() {
@@ -49,4 +41,46 @@ pub fn acquire(data_dir: &DataDir, wait: Duration, what: &str) -> Result<WriteLo
         .and_then(|_| file.write_all(note.as_bytes()))
         .and_then(|_| file.flush());
     Ok(WriteLock { _file: file })
+}
+
+fn open(data_dir: &DataDir, path: std::path::PathBuf) -> Result<(std::path::PathBuf, File)> {
+    fs::create_dir_all(data_dir.root()).map_err(|e| Error::io(data_dir, e))?;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    Ok((path, file))
+}
+
+/// One sender at a time (`<data-dir>/.fayuan-deliver.lock`): every delivery — a round, a message
+/// sent at once — holds it while it talks to the mail server, so no message is sent twice; the
+/// write lock is not held for it, so a slow mail server does not stall the doors, the reports
+/// or the ingest. Taken after the write lock when both are held, never before it.
+pub struct DeliveryLock {
+    _file: File,
+}
+
+/// Takes the delivery lock, waiting (on the runtime, not blocking it) at most `wait`.
+pub async fn acquire_delivery(data_dir: &DataDir, wait: Duration) -> Result<DeliveryLock> {
+    let (path, file) = open(data_dir, data_dir.delivery_lock())?;
+    let start = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(DeliveryLock { _file: file }),
+            Err(TryLockError::WouldBlock) if start.elapsed() < wait => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Busy(format!(
+                    "another fayuan process has been sending mail from {} for more than {} s; tried again later",
+                    data_dir.display(),
+                    wait.as_secs()
+                )));
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+    }
 }

@@ -18,7 +18,7 @@ use crate::jobs::{self, JobKind, RunEvent};
 use crate::layout::DataDir;
 use crate::period::{self, Moment, Period, TZ};
 use crate::schedule::{self, History, Job, Schedules};
-use crate::{lock, notify};
+use crate::notify;
 use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -552,9 +552,8 @@ async fn done(
 
 /// One delivery round under the write lock (the ledger has one writer at a time).
 async fn deliver_round(ctx: &Context) -> Result<notify::Delivered> {
-    let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
-    let _lock =
-        tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon delivery"))?;
+    // Under the delivery lock only (taken by `deliver_due`): a slow mail server does not hold
+    // the write lock that ingest, reports and uploads need.
     let settings = notify::Settings::resolve(&ctx.pipeline, ctx.clock)?;
     notify::deliver_due(
         &ctx.data_dir,

@@ -213,10 +213,7 @@ pub(super) async fn read_mailboxes(ctx: &Context, now: DateTime<Tz>) {
     for m in &p.def.mailboxes {
         let read = async {
             let settings = notify::Settings::resolve(p, ctx.clock)?;
-            let _lock = tokio::task::block_in_place(|| {
-                lock::acquire(&ctx.data_dir, wait, "daemon mail before judging")
-            })?;
-            crate::mailin::fetch_once(p, &ctx.data_dir, m, &settings, now).await
+            crate::mailin::fetch_once(p, &ctx.data_dir, m, &settings, now, Some(wait)).await
         };
         match read.await {
             Ok(f) => tracing::info!(mailbox = %m.name, messages = f.messages, "mailbox read before judging"),
@@ -324,22 +321,25 @@ pub(super) async fn staff_notice(
         let values = minijinja::context! { ..pipeline_values(p), ..values };
         let (subject, text) = p.texts.message(template, &values)?;
         let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
-        let _lock =
-            tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon notice"))?;
-        notify::send_now(
-            &ctx.data_dir,
-            p,
-            notify::Letter::notice(
-                id,
-                notify::MessageKind::Failure,
-                period,
-                &staff,
-                &subject,
-                &text,
-            ),
-            &notify::Settings::resolve(p, ctx.clock)?,
-        )
-        .await
+        let settings = notify::Settings::resolve(p, ctx.clock)?;
+        // Into the outbox under the write lock; sent after it is let go.
+        tokio::task::block_in_place(|| {
+            let _lock = lock::acquire(&ctx.data_dir, wait, "daemon notice")?;
+            notify::post(
+                &ctx.data_dir,
+                p,
+                notify::Letter::notice(
+                    id,
+                    notify::MessageKind::Failure,
+                    period,
+                    &staff,
+                    &subject,
+                    &text,
+                ),
+                settings.clock.now(),
+            )
+        })?;
+        notify::deliver_message(&ctx.data_dir, p, id, &settings).await
     };
     if let Err(err) = attempt.await {
         tracing::error!(error = %err, "notice to the data staff not sent");

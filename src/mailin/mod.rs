@@ -131,8 +131,10 @@ pub async fn fetch_once(
     m: &MailboxDef,
     settings: &notify::Settings,
     now: DateTime<Tz>,
+    lock_wait: Option<std::time::Duration>,
 ) -> Result<Fetched> {
-    let result = fetch_once_unrecorded(pipeline, data_dir, m, settings, now).await;
+    let _reader = reader(data_dir, m).await;
+    let result = fetch_once_unrecorded(pipeline, data_dir, m, settings, now, lock_wait).await;
     match &result {
         Ok(_) => health::worked(data_dir, m, now),
         Err(e) => health::failed(data_dir, m, now, &e.to_string()),
@@ -146,6 +148,7 @@ async fn fetch_once_unrecorded(
     m: &MailboxDef,
     settings: &notify::Settings,
     now: DateTime<Tz>,
+    lock_wait: Option<std::time::Duration>,
 ) -> Result<Fetched> {
     let (mut session, validity) = connect(m).await?;
     let mut out = Fetched::default();
@@ -157,6 +160,7 @@ async fn fetch_once_unrecorded(
                 data_dir,
                 m,
                 settings,
+                lock_wait,
             },
             &mut session,
             validity,
@@ -252,6 +256,7 @@ pub async fn handle_new(
             continue;
         }
         let handled = tokio::task::block_in_place(|| {
+            let _lock = desk.local()?;
             guarded(uid, || handle_message(pipeline, data_dir, m, &at, &bytes))
         });
         let handled = match handled {
@@ -306,9 +311,36 @@ pub struct Desk<'a> {
     pub data_dir: &'a DataDir,
     pub m: &'a MailboxDef,
     pub settings: &'a notify::Settings,
+    /// Some: the desk takes the write lock itself, only for the local steps of a message (its
+    /// archive, ingest and receipt into the outbox) — never while it talks to the IMAP or SMTP
+    /// server. None: the caller holds it throughout (`fayuan ingest`, a person's command).
+    pub lock_wait: Option<std::time::Duration>,
+}
+
+/// One reader of a mailbox at a time within the process (the daemon's watcher and its read
+/// before judging): held while a reader goes through the folder.
+pub(crate) async fn reader(
+    data_dir: &DataDir,
+    m: &MailboxDef,
+) -> tokio::sync::OwnedMutexGuard<()> {
+    static READERS: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let one = {
+        let mut all = READERS.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry(mail_dir(data_dir, m)).or_default().clone()
+    };
+    one.lock_owned().await
 }
 
 impl Desk<'_> {
+    /// The write lock for a local step, when the desk takes it itself.
+    fn local(&self) -> Result<Option<crate::lock::WriteLock>> {
+        self.lock_wait
+            .map(|wait| crate::lock::acquire(self.data_dir, wait, "mail"))
+            .transpose()
+    }
+
     /// A message's handling failed: recorded; after `max_failures` it is held (true then).
     async fn failed(
         &self,
@@ -367,6 +399,7 @@ impl Desk<'_> {
                 ..Said::default()
             };
             let id = tokio::task::block_in_place(|| {
+                let _lock = self.local()?;
                 queue_receipt(
                     pipeline,
                     data_dir,
@@ -463,6 +496,7 @@ impl Desk<'_> {
         };
         let (subject, text) = pipeline.texts.message("notice-held.txt", &values)?;
         tokio::task::block_in_place(|| {
+            let _lock = self.local()?;
             notify::post(
                 data_dir,
                 pipeline,

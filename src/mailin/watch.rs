@@ -78,14 +78,15 @@ async fn session_round(
         let mut after = None;
         loop {
             let settings = notify::Settings::resolve(pipeline, clock)?;
-            let _lock = tokio::task::block_in_place(|| {
-                crate::lock::acquire(data_dir, lock_wait, "daemon mail")
-            })?;
+            // The write lock only for each message's local steps (the desk takes it): a slow
+            // or hung mail server does not stall the doors, the reports or the ingest.
+            let _reader = super::reader(data_dir, m).await;
             let desk = Desk {
                 pipeline,
                 data_dir,
                 m,
                 settings: &settings,
+                lock_wait: Some(lock_wait),
             };
             let (f, last) = handle_new(&desk, &mut session, validity, clock.now(), after).await?;
             *worked = true;

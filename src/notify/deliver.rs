@@ -138,6 +138,7 @@ pub async fn deliver_due(
     settings: &Settings,
     round: Round,
 ) -> Result<Delivered> {
+    let _sending = sending(data_dir, pipeline).await?;
     let now = settings.clock.now();
     let events = ledger(data_dir, pipeline).read()?;
     let give_up = chrono::Duration::hours(i64::from(pipeline.def.email.give_up_hours));
@@ -211,6 +212,13 @@ pub async fn deliver_due(
     }
     notice_undelivered(data_dir, pipeline, settings, &conn, &out, &events).await?;
     Ok(out)
+}
+
+/// The delivery lock: one sender at a time, so that no message is sent twice (the write lock is
+/// not needed to send, and a slow server must not hold it).
+async fn sending(data_dir: &DataDir, pipeline: &Pipeline) -> Result<crate::lock::DeliveryLock> {
+    let wait = std::time::Duration::from_secs(pipeline.def.schedule.lock_wait_seconds);
+    crate::lock::acquire_delivery(data_dir, wait).await
 }
 
 pub(super) fn has_small(data_dir: &DataDir, pipeline: &Pipeline, m: &MessageState) -> bool {
@@ -306,6 +314,7 @@ pub async fn deliver_message(
     id: &str,
     settings: &Settings,
 ) -> Result<Delivered> {
+    let _sending = sending(data_dir, pipeline).await?;
     let events = ledger(data_dir, pipeline).read()?;
     let Some(m) = messages(&events).into_iter().find(|d| d.id == id) else {
         return Ok(Delivered::default());

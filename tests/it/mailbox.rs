@@ -211,3 +211,87 @@ fn a_mailbox_server_that_never_answers_is_dropped_and_tried_again() {
         st.stdout
     );
 }
+
+/// A mail server that accepts connections and never says a word, until `stop` is set.
+fn tarpit(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((c, _)) => held.push(c),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    })
+}
+
+#[test]
+fn a_mail_server_that_never_answers_does_not_stall_reports_and_every_receipt_goes_once() {
+    // Issue 33 §5: four county mails come in while the SMTP server accepts and never answers
+    // (each receipt's send waits its 10 s timeout). Receipts are sent without the write lock,
+    // so a report made meanwhile (with lock_wait_seconds 5) is not Busy; when the server
+    // answers again, every receipt reaches each recipient once.
+    if !dovecot_ready() {
+        return;
+    }
+    let s = mail::setup();
+    let text = std::fs::read_to_string(&s.env.pipeline)
+        .unwrap()
+        .replace("lock_wait_seconds = 60", "lock_wait_seconds = 5");
+    std::fs::write(&s.env.pipeline, text).unwrap();
+    s.env.drop_samples_except(&[]);
+    let port = crate::email::free_port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pit = tarpit(port, stop.clone());
+    let mut v = vars(&s, PASSWORD);
+    v.retain(|(k, _)| *k != "FAYUAN_SMTP_URL");
+    v.push(("FAYUAN_SMTP_URL", format!("smtp://127.0.0.1:{port}")));
+    let d = Daemon::start(
+        &s.env,
+        &["--as-of", "2025-08-03 10:00", "--clock-rate", "60"],
+        &with(&v),
+    );
+    for month in [3, 4, 5, 7] {
+        let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", month, 30 + month as i64));
+        s.imap.deliver(&message(
+            HUOQIU,
+            &format!("霍邱县{month}月"),
+            "",
+            &[(&rfc2231(&format!("霍邱县_2025-{month:02}.csv")), csv.as_bytes())],
+        ));
+    }
+    // The watcher is at work (a receipt's send hangs); a report is asked for meanwhile.
+    wait_for("a mail taken", Duration::from_secs(60), || {
+        std::fs::read_to_string(s.env.data().join("mail/data/ledger.jsonl"))
+            .is_ok_and(|t| t.contains("\"step\":\"archived\""))
+    });
+    let started = std::time::Instant::now();
+    let r = s.env.run_env(
+        &["--as-of", "2025-08-03 10:30", "run", "--period", "2025-06", "--no-email"],
+        &with(&v),
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    // The server answers again: every receipt once, to the sender and the unit's other address.
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    pit.join().unwrap();
+    let smtp = crate::email::Server::start("smtp", port, &s.env.tmp.path().join("mail-up"), &[]);
+    wait_for("four receipts to two people", Duration::from_secs(120), || {
+        smtp.recipients().len() >= 8
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(d.stop(), 0);
+    let mut got: Vec<(String, String)> = smtp
+        .received()
+        .iter()
+        .map(|(name, bytes)| (name.split_once('-').unwrap().1.to_string(), mail_subject(bytes)))
+        .filter(|(_, subject)| subject.starts_with("回执"))
+        .collect();
+    got.sort();
+    let before = got.len();
+    got.dedup();
+    assert_eq!(before, got.len(), "a receipt twice: {got:?}");
+    assert_eq!(got.len(), 8, "{got:?}");
+}
