@@ -16,6 +16,7 @@
 //! mail/<mailbox>/              each mailbox's archived messages and its ledger
 //! sources/state.json           the HTTP sources' last polls
 //! .fayuan.lock                 one writer at a time
+//! .fayuan-deliver.lock         one sender at a time
 //! store/.batch-in-progress     while a batch is taken (a killed run leaves it)
 //! ```
 

@@ -5,7 +5,8 @@
 //! `status`, the bureau's page and the reminder rounds (which wait for units whose mail may be
 //! waiting unread).
 
-use super::mail_dir;
+use super::{MailStep, ledger, mail_dir};
+use std::collections::HashSet;
 use crate::config::MailboxDef;
 use crate::layout::DataDir;
 use crate::period::Moment;
@@ -107,6 +108,55 @@ pub fn cause_zh(error: &str) -> String {
 /// Whether the mailbox is failing now and may hold mail unread: (since, cause).
 pub fn unreadable(h: &Health) -> Option<(Moment, &str)> {
     h.failing_since.map(|s| (s, h.cause.as_str()))
+}
+
+/// One line for `fayuan status` and the bureau's page: the mailbox's last step, and any message
+/// whose handling failed and waits for another try.
+pub fn status_line(data_dir: &DataDir, m: &MailboxDef) -> String {
+    let events = ledger(data_dir, m).read().unwrap_or_default();
+    let done = events.iter().filter(|e| e.step == MailStep::Done).count();
+    let held = events.iter().filter(|e| e.step == MailStep::Held).count();
+    let finished: HashSet<&str> = events
+        .iter()
+        .filter(|e| matches!(e.step, MailStep::Done | MailStep::Held))
+        .map(|e| e.sha256.as_str())
+        .collect();
+    let failing: HashSet<&str> = events
+        .iter()
+        .filter(|e| e.step == MailStep::Failed && !finished.contains(e.sha256.as_str()))
+        .map(|e| e.sha256.as_str())
+        .collect();
+    let failing = if failing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "；{} 封处理失败，等待重试（失败 {} 次即转人工）",
+            failing.len(),
+            m.max_failures
+        )
+    };
+    // A mailbox that cannot be read is said first: mail may be waiting in it unread.
+    let h = read(data_dir, m);
+    if let Some((since, cause)) = unreadable(&h) {
+        return format!(
+            "邮箱 {}（{}）：自 {} 起无法读取（{cause}）；其中可能有未读取的报送邮件，相关单位的催报暂缓{}",
+            m.name,
+            m.user,
+            since.minute(),
+            h.ok_at
+                .map(|t| format!("；最近一次读取成功 {}", t.minute()))
+                .unwrap_or_default()
+        );
+    }
+    match events.last() {
+        Some(e) => format!(
+            "邮箱 {}（{}）：最近处理 {}；共处理 {done} 封，其中转人工 {held} 封{failing}",
+            m.name,
+            m.user,
+            e.at.minute()
+        ),
+        None => format!("邮箱 {}（{}）：尚未处理过邮件", m.name, m.user),
+    }
 }
 
 #[cfg(test)]
