@@ -210,7 +210,7 @@ pub async fn deliver_due(
             );
         }
     }
-    notice_undelivered(data_dir, pipeline, settings, &conn, &out, &events).await?;
+    notice_undelivered(data_dir, pipeline, settings, &conn, &out).await?;
     Ok(out)
 }
 
@@ -227,18 +227,21 @@ pub(super) fn has_small(data_dir: &DataDir, pipeline: &Pipeline, m: &MessageStat
         .exists()
 }
 
-/// Tells the data staff, in one message, what this round gave up or sent without the workbook
-/// (never about a notice of this kind itself).
+/// Tells the data staff, in one message, what was given up or sent without the workbook (never
+/// about a notice of this kind itself). While an earlier such notice has reached nobody (the
+/// server down), a new round's give-ups do not make a second one: the earlier is replaced by one
+/// listing everything since the last notice that reached anyone — an outage is one notice.
 async fn notice_undelivered(
     data_dir: &DataDir,
     pipeline: &Pipeline,
     settings: &Settings,
     conn: &Connection<'_>,
     round: &Delivered,
-    events: &[Event],
 ) -> Result<()> {
-    let kinds: HashMap<String, (MessageKind, String)> = messages(events)
-        .into_iter()
+    let events = ledger(data_dir, pipeline).read()?;
+    let all = messages(&events);
+    let kinds: HashMap<String, (MessageKind, String)> = all
+        .iter()
         .map(|m| (m.id.clone(), (m.kind, m.subject.clone())))
         .collect();
     let worth = |id: &String| {
@@ -246,17 +249,48 @@ async fn notice_undelivered(
             .get(id)
             .is_some_and(|(k, _)| *k != MessageKind::Notice)
     };
-    let gave_up: Vec<&(String, String, String)> = round
-        .gave_up
-        .iter()
-        .filter(|(id, _, _)| worth(id))
-        .collect();
     let small: Vec<&(String, String)> = round.small.iter().filter(|(id, _)| worth(id)).collect();
-    if gave_up.is_empty() && small.is_empty() {
+    if !round.gave_up.iter().any(|(id, _, _)| worth(id)) && small.is_empty() {
         return Ok(());
     }
+    // The notices of this kind that reached nobody yet, and since when the staff know nothing.
+    let notices: Vec<&MessageState> = all
+        .iter()
+        .filter(|m| m.kind == MessageKind::Notice && m.id.starts_with("notice-"))
+        .collect();
+    let told_until = notices
+        .iter()
+        .filter(|m| m.reached_anyone())
+        .map(|m| m.created.0)
+        .max();
+    let unsent: Vec<&&MessageState> = notices
+        .iter()
+        .filter(|m| !m.reached_anyone() && m.pending().next().is_some())
+        .collect();
+    let gave_up: Vec<(String, String, String)> = events
+        .iter()
+        .filter(|e| e.event == EventKind::GaveUp && worth(&e.digest))
+        .filter(|e| told_until.is_none_or(|t| e.at.0 > t))
+        .filter_map(|e| Some((e.digest.clone(), e.recipient.clone()?, e.detail.clone())))
+        .collect();
     let now = settings.clock.now();
     let id = format!("notice-{}", now.format("%Y%m%dT%H%M%S"));
+    for old in unsent {
+        for r in old.pending() {
+            record(
+                data_dir,
+                pipeline,
+                settings,
+                old,
+                &r.address,
+                EventKind::GaveUp,
+                format!("已由通知 {id} 取代（一并列出）"),
+                None,
+                None,
+            )?;
+        }
+    }
+    let gave_up: Vec<&(String, String, String)> = gave_up.iter().collect();
     let item = |m: &str, r: &str, why: Option<&str>| {
         let (kind, subject) = &kinds[m];
         minijinja::context! { kind => kind.zh(), id => m, subject, to => r, why }

@@ -1655,3 +1655,54 @@ fn a_source_that_has_not_published_yet_is_not_failing() {
             .unwrap();
     assert!(!alerts.contains("province"), "{alerts}");
 }
+
+/// Issue 33 §6: give-ups in several rounds of one outage are one notice to the staff. The
+/// digest (made 6 July) and a 退回通知 (7 July) are given up on 9 and 10 July while the server is
+/// down; the first notice, never delivered, is replaced by one listing both; when the server is
+/// back, the staff get that one notice, once.
+#[test]
+fn give_ups_in_several_rounds_of_one_outage_are_one_notice() {
+    if !python_ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
+    env.drop_samples_except(&[]);
+    let port = free_port();
+    let vars = smtp_env(&format!("smtp://127.0.0.1:{port}"));
+    let run = |at: &str, args: &[&str]| {
+        let mut all = vec!["--as-of", at];
+        all.extend_from_slice(args);
+        env.run_env(&all, &with(&vars, &[]))
+    };
+    assert_eq!(run("2025-07-06 09:00", &["run", "--period", "2025-06"]).code, 1);
+    let r = run(
+        "2025-07-07 09:00",
+        &["return", "--unit", "霍邱县", "--period", "2025-06", "--reason", "请核实", "--by", "张三"],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    run("2025-07-09 10:00", &["send"]);
+    run("2025-07-10 10:00", &["send"]);
+    let text = ledger_text(&env);
+    assert_eq!(text.matches("\"kind\":\"notice\"").count(), 2, "{text}");
+    assert!(text.contains("已由通知 notice-20250710T100000 取代"), "{text}");
+    let server = Server::start("smtp", port, &env.tmp.path().join("mail"), &[]);
+    run("2025-07-10 11:00", &["send"]);
+    run("2025-07-10 12:00", &["send"]);
+    let got = delivered(&server);
+    let notices: Vec<_> = got
+        .iter()
+        .filter(|g| g.2 == "【法律援助民生实事】有邮件未能正常送达")
+        .collect();
+    assert_eq!(notices.len(), 1, "{got:?}");
+    let body = mail_parser::MessageParser::default()
+        .parse(&notices[0].3)
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .to_string();
+    assert!(
+        body.contains("摘要邮件（2025-06-01）") && body.contains("huoqiu@example.gov.cn"),
+        "{body}"
+    );
+}
