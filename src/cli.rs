@@ -12,6 +12,7 @@ use crate::store::Outcome;
 use crate::{notify, sample, status};
 use clap::{Parser, Subcommand};
 
+mod preflight;
 mod supervise;
 use std::path::{Path, PathBuf};
 
@@ -277,6 +278,9 @@ pub fn run(args: Args) -> Result<i32> {
                 .iter()
                 .map(|f| context_for(&args, f))
                 .collect::<Result<Vec<_>>>()?;
+            for c in ctxs.iter().filter(|c| c.pipeline.web_configured) {
+                preflight::web_ready(&c.pipeline)?;
+            }
             isolate_readers(&ctxs);
             return crate::daemon::daemon_all(ctxs);
         }
@@ -316,8 +320,16 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Template { period, units, out } => {
             write_templates(&ctx, period, &units, out.as_deref())
         }
-        Command::Daemon => crate::daemon::daemon_all(vec![ctx]),
-        Command::Serve => serve(ctx),
+        Command::Daemon => {
+            if ctx.pipeline.web_configured {
+                preflight::web_ready(&ctx.pipeline)?;
+            }
+            crate::daemon::daemon_all(vec![ctx])
+        }
+        Command::Serve => {
+            preflight::web_ready(&ctx.pipeline)?;
+            serve(ctx)
+        }
         Command::Audit {
             year,
             unit,
@@ -379,6 +391,9 @@ fn check(ctx: &Context) -> Result<i32> {
         println!("工作日历：{}", years.join("；"));
     }
     for w in ctx.pipeline.calendar_warnings(&ctx.clock.now()) {
+        println!("warning: {w}");
+    }
+    for w in preflight::environment_warnings(&ctx.pipeline) {
         println!("warning: {w}");
     }
     if let Some(prev) = &ctx.pipeline.previous {

@@ -58,6 +58,9 @@ pub struct Pipeline {
     pub schedules: crate::cron::Schedules,
     /// The deadline rules with the working calendar: every deadline comes from here.
     days: crate::calendar::Days,
+    /// The file has a `[web]` section: the pages are meant to be served (the daemon then
+    /// refuses to start without their token and link secret).
+    pub web_configured: bool,
 }
 
 impl Pipeline {
@@ -185,6 +188,9 @@ impl Pipeline {
             texts: std::sync::Arc::new(texts),
             schedules,
             days,
+            web_configured: text
+                .parse::<toml::Table>()
+                .is_ok_and(|t| t.contains_key("web")),
         })
     }
 

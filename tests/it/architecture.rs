@@ -389,6 +389,7 @@ fn no_internal_impossibility_is_a_usage_error() {
         &[
             "src/cli.rs",
             "src/cli/supervise.rs",
+            "src/cli/preflight.rs",
             "src/app.rs",
             "src/supervision.rs",
             "src/supervision/items.rs",

@@ -344,3 +344,61 @@ fn a_report_schedule_before_the_deadline_is_warned_about() {
         r.stdout
     );
 }
+
+#[test]
+fn the_pages_do_not_start_half_configured_and_check_names_missing_secrets() {
+    // Issue 34 §8: `serve`, and `daemon` with [web], refuse to start without the bureau's token
+    // and the link secret (exit 2, both named); `check` names a missing SMTP password when
+    // `username` is set, a mailbox's missing password, and a public_url on another port.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace(
+            "# username = \"fayuan@example.gov.cn\"",
+            "username = \"fayuan@example.gov.cn\"",
+        )
+        + "\n[web]\nlisten = \"127.0.0.1:18123\"\npublic_url = \"http://127.0.0.1:8080\"\n\n[[mailboxes]]\nname = \"data\"\nurl = \"imaps://127.0.0.1:9993\"\nuser = \"data@example.gov.cn\"\nauthserv_id = \"mx.example.gov.cn\"\n";
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text).unwrap();
+    calendar_beside(dir.path());
+    let env = Env::with_pipeline(&path);
+    let clean = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fayuan"));
+        cmd.current_dir(env.tmp.path())
+            .arg("--pipeline")
+            .arg(&env.pipeline)
+            .arg("--data-dir")
+            .arg(env.data())
+            .args(args);
+        for v in [
+            "FAYUAN_WEB_TOKEN",
+            "FAYUAN_WEB_SECRET",
+            "FAYUAN_SMTP_PASSWORD",
+            "FAYUAN_IMAP_PASSWORD",
+            "FAYUAN_AS_OF",
+        ] {
+            cmd.env_remove(v);
+        }
+        output(cmd.output().unwrap())
+    };
+    for command in ["serve", "daemon"] {
+        let r = clean(&[command]);
+        assert_eq!(r.code, 2, "{command}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("FAYUAN_WEB_TOKEN") && r.stderr.contains("FAYUAN_WEB_SECRET"),
+            "{command}: {}",
+            r.stderr
+        );
+        assert!(!env.data().join("daemon/heartbeat.json").exists());
+    }
+    let r = clean(&["check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for want in [
+        "warning: email.username is set but FAYUAN_SMTP_PASSWORD is not",
+        "warning: mailboxes \"data\": FAYUAN_IMAP_PASSWORD is not set",
+        "warning: web: FAYUAN_WEB_SECRET is not set",
+        "warning: web.public_url \"http://127.0.0.1:8080\": names this machine on port 8080, but the pages listen on 127.0.0.1:18123",
+    ] {
+        assert!(r.stdout.contains(want), "{want} in\n{}", r.stdout);
+    }
+}

@@ -12,6 +12,13 @@ pub struct Daemon {
     child: Child,
 }
 
+/// The pages' token and link secret for a daemon whose pipeline has `[web]` (it refuses to start
+/// without them); a test's own values override these.
+fn web_defaults(cmd: &mut Command) {
+    cmd.env("FAYUAN_WEB_TOKEN", "bureau-token-for-daemon-tests")
+        .env("FAYUAN_WEB_SECRET", "link-secret-for-daemon-tests");
+}
+
 impl Daemon {
     pub fn start(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Daemon {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fayuan"));
@@ -28,6 +35,7 @@ impl Daemon {
             .stderr(Stdio::from(
                 std::fs::File::create(env.tmp.path().join("daemon.log")).unwrap(),
             ));
+        web_defaults(&mut cmd);
         for (k, v) in vars {
             cmd.env(k, v);
         }
@@ -50,6 +58,7 @@ impl Daemon {
             .stderr(Stdio::from(
                 std::fs::File::create(dir.join("daemon.log")).unwrap(),
             ));
+        web_defaults(&mut cmd);
         for (k, v) in vars {
             cmd.env(k, v);
         }
