@@ -346,6 +346,8 @@ fn one_daemon_runs_every_pipeline_each_with_its_own_digest() {
             .arg("daemon")
             .env_remove("FAYUAN_PIPELINE")
             .env_remove("FAYUAN_DATA_DIR")
+            .env("FAYUAN_WEB_TOKEN", "bureau-token-for-newyear-tests")
+            .env("FAYUAN_WEB_SECRET", "link-secret-for-newyear-tests")
             .output()
             .unwrap(),
     );

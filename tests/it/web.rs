@@ -697,6 +697,28 @@ fn in_a_real_browser_the_grid_the_alerts_and_an_upload() {
         .await;
         let narrow = b.text().await;
         assert!(narrow.contains("本次上传结果"), "{narrow}");
+        // Nothing in the grid breaks inside a word ("待/说/明", "金/寨/县"): every cell's text is
+        // one line, on a phone narrower still; the grid scrolls sideways instead.
+        b.cmd(
+            "POST",
+            "/window/rect",
+            serde_json::json!({"width": 300, "height": 1400}),
+        )
+        .await;
+        let broken = b
+            .cmd(
+                "POST",
+                "/execute/sync",
+                serde_json::json!({"script": "return Array.from(document.querySelectorAll('#grid td, #grid th')).filter(c => { const r = document.createRange(); r.selectNodeContents(c); const tops = new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))); return tops.size > 1; }).map(c => c.innerText)", "args": []}),
+            )
+            .await;
+        assert_eq!(broken["value"], serde_json::json!([]), "cells broken over lines");
+        b.cmd(
+            "POST",
+            "/window/rect",
+            serde_json::json!({"width": 420, "height": 1400}),
+        )
+        .await;
         b.screenshot("county-after-upload-420px.png").await;
     });
     let stored = latest_rows(&s.env.store());
