@@ -161,10 +161,15 @@ pub(super) async fn receive(
 pub(super) async fn upload(
     State(w): State<Arc<Web>>,
     UrlPath((code, token)): UrlPath<(String, String)>,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
     let Some(unit) = unit_ok(&w, &code, &token) else {
         return nf();
+    };
+    // Not a multipart form at all (another content type, no boundary): the same Chinese page
+    // as a malformed one, not the framework's English text.
+    let Ok(mut form) = form else {
+        return not_received(&w, NotReceived::Malformed);
     };
     let unit = unit.clone();
     let arrived = w.ctx.now();

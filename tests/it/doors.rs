@@ -973,6 +973,23 @@ fn refused_uploads_are_kept_with_their_reason_and_answers_are_plain() {
         assert_eq!(r.status().as_u16(), 400);
         let body = r.text().await.unwrap();
         assert!(body.contains("上传格式有误"), "{body}");
+        // Not multipart at all (issue 34 §7): the same Chinese page, not the framework's English.
+        for (ctype, bytes) in [
+            ("application/x-www-form-urlencoded", "file=x"),
+            ("text/plain", "hello"),
+            ("multipart/form-data", "no boundary"),
+        ] {
+            let r = reqwest::Client::new()
+                .post(s.county("341522"))
+                .header("Content-Type", ctype)
+                .body(bytes)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 400, "{ctype}");
+            let body = r.text().await.unwrap();
+            assert!(body.contains("上传格式有误"), "{ctype}: {body}");
+        }
         // Headers of a page behind a token.
         let r = reqwest::get(s.url(&format!("/?token={TOKEN}")))
             .await
