@@ -17,6 +17,7 @@
 mod act;
 mod auth;
 mod pages;
+mod refused;
 mod upload;
 
 pub use auth::{links, same_secret, secret, unit_path, unit_token, unit_url};

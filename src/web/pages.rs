@@ -5,13 +5,13 @@
 //! folders' manifests or `fayuan status` — and paints nothing itself.
 
 use super::Web;
+use super::refused::refused;
 use super::auth::{Viewer, bureau_ok, bureau_who, form_token, unit_ok};
 use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::layout::OutputDir;
 use crate::period::{self, Period};
 use crate::status::{self, UnitRow};
-use crate::store::{FileEntry, Outcome};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -156,69 +156,6 @@ fn grid_view(rows: &[UnitRow]) -> Vec<RowView<'_>> {
                     version: c.version,
                 })
                 .collect(),
-        })
-        .collect()
-}
-
-/// A refused file as the pages list it.
-#[derive(Serialize)]
-struct Refused {
-    name: String,
-    arrived: String,
-    problems: String,
-    /// 已被第N版取代: a version of its month(s) accepted since is in force.
-    replaced: Option<String>,
-}
-
-/// The name a person gave a file: the last part of its inbox name (an upload's inbox folder is
-/// fayuan's own).
-fn own_name(file_name: &str) -> &str {
-    file_name.rsplit('/').next().unwrap_or(file_name)
-}
-
-/// The last ten files refused (newest first) among `files` that `keep` keeps, each under the
-/// name its sender gave it, and whether a later accepted file of the same unit and month has
-/// replaced it (the version in force, from `grid`).
-fn refused(
-    files: &[FileEntry],
-    grid: &[UnitRow],
-    keep: impl Fn(&FileEntry) -> bool,
-) -> Vec<Refused> {
-    files
-        .iter()
-        .filter(|f| f.outcome == Outcome::Rejected && keep(f))
-        .rev()
-        .take(10)
-        .map(|f| {
-            let name = own_name(&f.file_name);
-            let replaced = f
-                .periods
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .find_map(|p| {
-                    let later = files.iter().any(|g| {
-                        matches!(g.outcome, Outcome::Accepted | Outcome::Partial)
-                            && g.arrived_at > f.arrived_at
-                            && g.periods.split(',').any(|q| q == p)
-                            && g.unit_codes
-                                .split(',')
-                                .any(|c| f.unit_codes.split(',').any(|d| d == c))
-                    });
-                    let month: u32 = p.get(5..7)?.parse().ok()?;
-                    let version = grid
-                        .iter()
-                        .filter(|r| f.unit_codes.split(',').any(|c| c == r.code))
-                        .flat_map(|r| r.months.iter())
-                        .find(|c| c.month == month)?
-                        .version?;
-                    later.then(|| format!("{}月已被第{version}版取代", month))
-                });
-            Refused {
-                name: name.to_string(),
-                arrived: period::minute_text(&f.arrived_at),
-                problems: f.problems.replace(&f.file_name, name),
-                replaced,
-            }
         })
         .collect()
 }
@@ -416,7 +353,7 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
             review,
             runs,
             status_text,
-            rejected => ser(refused(&board.files, &board.grid, |_| true)),
+            rejected => ser(refused(&board.files, &board.grid, |_| true, None)),
             // 指导督促: the returns waiting for a new version, the supervision items still open.
             returned => ser(crate::supervision::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
                 .into_iter()
@@ -674,7 +611,7 @@ pub(super) fn county_page(
             as_of => period::instant_zh(&ctx.now()),
             months => (1..=period.month()).collect::<Vec<_>>(),
             rows => ser(grid_view(&rows)),
-            rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code))),
+            rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code), Some(&unit.code))),
             pending => ser(to_explain(&board, unit, ctx.pipeline.year(), &base)),
             returned => ser(crate::supervision::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
                 .into_iter()

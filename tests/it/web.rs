@@ -830,3 +830,25 @@ fn a_returned_month_shows_on_the_units_page_with_its_template() {
         );
     });
 }
+
+#[test]
+fn a_units_page_never_quotes_another_units_cells() {
+    // Issue 34 §7: a refused city bulk file with 霍邱县's row and a bad 金寨县 row is listed on
+    // 霍邱县's page by name, without the problem about 金寨县's cell; the bureau sees it whole.
+    let s = served();
+    let head = "单位代码,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数";
+    s.env.drop_in(
+        "全市汇总_2025-07.csv",
+        format!("{head}\n341522,2025-07,10,10,0,0,5,80000,70000,56000,0,0,10,10\n341524,2025-07,十二,1,0,0,5,80000,70000,56000,0,0,10,10\n").as_bytes(),
+    );
+    assert_eq!(s.env.run(&["--as-of", "2025-07-10 09:00", "ingest"]).code, 3);
+    rt().block_on(async {
+        let (code, page) = get(&s.county("341522")).await;
+        assert_eq!(code, 200);
+        assert!(page.contains("全市汇总_2025-07.csv"), "{page}");
+        assert!(page.contains("此文件含多个单位的数据（另有 1 个单位）"), "{page}");
+        assert!(!page.contains("十二") && !page.contains("金寨县"), "{page}");
+        let (_, bureau) = get(&s.url(&format!("/bureau?token={TOKEN}&period=2025-07"))).await;
+        assert!(bureau.contains("“十二”不是整数"), "{bureau}");
+    });
+}
