@@ -116,6 +116,12 @@ impl DataDir {
         self.0.join(".fayuan.lock")
     }
 
+    /// What a page's form with one-time key `key` came to (`web/once.rs`; `key` is checked
+    /// there to be 32 hex digits).
+    pub fn form_result(&self, key: &str) -> PathBuf {
+        self.0.join("web").join("once").join(format!("{key}.json"))
+    }
+
     /// One sender at a time (`lock::acquire_delivery`).
     pub fn delivery_lock(&self) -> PathBuf {
         self.0.join(".fayuan-deliver.lock")

@@ -9,6 +9,7 @@
 //! a county acts only on its own unit's items; the body read is at most `MAX_FORM_BYTES`.
 
 use super::Web;
+use super::once::{self, Came, Claim};
 use super::auth::{bureau_who, form_token, same_secret, unit_ok};
 use super::pages::answer;
 use crate::error::Error;
@@ -46,18 +47,52 @@ fn genuine(f: &HashMap<String, String>, token: &str, page: &str) -> bool {
         .is_some_and(|c| same_secret(c, &form_token(token, page)))
 }
 
-/// What an action came to, as a page: done, refused (403) or not possible as asked (400).
-fn outcome(r: crate::error::Result<String>) -> Response {
+/// What an action came to, to keep under its form's key.
+fn came(r: crate::error::Result<String>) -> Came {
     match r {
-        Ok(said) => answer(
+        Ok(said) => Came::Done(said),
+        Err(Error::Refused(why)) => Came::Refused(why),
+        Err(Error::Usage(why)) => Came::Usage(why),
+        Err(e) => Came::Failed(e.to_string()),
+    }
+}
+
+/// What an action came to, as a page: done, refused (403) or not possible as asked (400).
+fn outcome(c: Came) -> Response {
+    match c {
+        Came::Done(said) => answer(
             StatusCode::OK,
             "已完成",
             &format!("{said}（返回上一页并刷新即可看到）"),
         ),
-        Err(Error::Refused(why)) => forbidden(&why),
-        Err(Error::Usage(why)) => answer(StatusCode::BAD_REQUEST, "无法办理", &why),
-        Err(e) => super::pages::server_error(&e.to_string()),
+        Came::Refused(why) => forbidden(&why),
+        Came::Usage(why) => answer(StatusCode::BAD_REQUEST, "无法办理", &why),
+        Came::Failed(e) => super::pages::server_error(&e),
     }
+}
+
+/// Does `work` once per form (its one-time key): a second POST of the same form — F5 on the
+/// answer, a double click — does nothing and shows what the first came to.
+async fn once_only(
+    w: &Arc<Web>,
+    f: &HashMap<String, String>,
+    work: impl FnOnce() -> crate::error::Result<String> + Send + 'static,
+) -> Response {
+    let data_dir = w.ctx.data_dir.clone();
+    let key = f.get("once").cloned();
+    let done = tokio::task::spawn_blocking(move || match once::claim(&data_dir, key.as_ref()) {
+        Some(Claim::Again(c)) => c,
+        Some(Claim::Busy) => Came::Done("此表单刚刚已提交，正在办理；请稍后返回上一页刷新查看结果。".into()),
+        first => {
+            let c = came(work());
+            if let Some(Claim::First(k)) = first {
+                once::keep(&data_dir, &k, &c);
+            }
+            c
+        }
+    })
+    .await;
+    outcome(done.unwrap_or_else(|_| Came::Failed("内部错误".into())))
 }
 
 /// `POST /bureau/act?token=…`: a return, its withdrawal, a confirmation, or a supervision item
@@ -80,13 +115,16 @@ pub(super) async fn bureau_act(
         return forbidden("表单已失效或不是本页面提交的，请刷新页面后重试。");
     }
     let w2 = w.clone();
-    let done = tokio::task::spawn_blocking(move || {
+    let form = f.clone();
+    once_only(&w, &f, move || {
         let p = &w2.ctx.pipeline;
         let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
-        let _lock = crate::lock::acquire(&w2.ctx.data_dir, wait, "web action")?;
-        let (said, notice) = act(&w2, &f, &viewer.name)?;
-        // The unit's notice goes at once, under the lock as every delivery (a server that does
-        // not answer now leaves it in the outbox for the delivery rounds).
+        let (said, notice) = {
+            let _lock = crate::lock::acquire(&w2.ctx.data_dir, wait, "web action")?;
+            act(&w2, &form, &viewer.name)?
+        };
+        // The unit's notice goes at once, after the write lock (a server that does not answer
+        // now leaves it in the outbox for the delivery rounds).
         Ok(match notice {
             None => said,
             Some(id) => match crate::supervision::deliver_now(&w2.ctx, &id) {
@@ -96,8 +134,7 @@ pub(super) async fn bureau_act(
             },
         })
     })
-    .await;
-    outcome(done.unwrap_or_else(|_| Err(Error::Internal("内部错误".into()))))
+    .await
 }
 
 /// One staff action (the caller holds the write lock): what was done, in words, and the id of
@@ -233,7 +270,9 @@ pub(super) async fn county_answer(
         return forbidden("表单已失效或不是本页面提交的，请刷新页面后重试。");
     }
     let w2 = w.clone();
-    let done = tokio::task::spawn_blocking(move || {
+    let form = f.clone();
+    once_only(&w, &f, move || {
+        let f = form;
         let ctx = &w2.ctx;
         let id = f
             .get("item")
@@ -253,6 +292,5 @@ pub(super) async fn county_answer(
             ctx.now(),
         )
     })
-    .await;
-    outcome(done.unwrap_or_else(|_| Err(Error::Internal("内部错误".into()))))
+    .await
 }

@@ -17,6 +17,7 @@
 mod act;
 mod auth;
 mod pages;
+mod once;
 mod refused;
 mod upload;
 

@@ -28,6 +28,8 @@ static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
     {
         env.set_syntax(syntax);
     }
+    // Each form's one-time key, fresh where the form is written (`once()` in a template).
+    env.add_function("once", super::once::fresh);
     // Every value escaped as [`esc`] does, whatever minijinja's own escaping would be.
     env.set_formatter(|out, state, value| {
         if *state.auto_escape() == minijinja::AutoEscape::Html

@@ -247,3 +247,51 @@ pub fn supervision_record(env: &Env, at: &str, unit: &str) -> (Vec<String>, Vec<
         .collect();
     (summary, details)
 }
+
+#[test]
+fn the_same_form_posted_twice_acts_once_and_shows_the_first_result() {
+    // Issue 34 §5: a double click on 交办 (two POSTs of the same form at once) or F5 on its answer
+    // makes one 督办事项 and one notice; both answers show the first result. A form from a page
+    // loaded again carries a new key and acts.
+    let s = served_with(
+        "\n[[web.staff]]\nname = \"张三\"\ntoken_env = \"FAYUAN_TOKEN_ZHANG\"\n",
+        &[("FAYUAN_TOKEN_ZHANG", ZHANG)],
+    );
+    let page_url = s.url(&format!("/bureau?token={ZHANG}&period=2025-06"));
+    let act = s.url(&format!("/bureau/act?token={ZHANG}&period=2025-06"));
+    let key_of = |page: &str| {
+        let form = &page[page.find("id=\"act-supervise\"").expect("the 交办 form")..];
+        let at = form.find("name=\"once\" value=\"").unwrap() + "name=\"once\" value=\"".len();
+        form[at..at + 32].to_string()
+    };
+    rt().block_on(async {
+        let (_, page) = crate::web::get(&page_url).await;
+        let once = key_of(&page);
+        let c = csrf(ZHANG, "bureau");
+        let form = [
+            ("csrf", c.as_str()),
+            ("once", once.as_str()),
+            ("action", "supervise"),
+            ("unit", "341522"),
+            ("text", "请说明支出率偏低原因"),
+            ("due", "2025-07-31"),
+        ];
+        let (a, b) = tokio::join!(post(&act, &form), post(&act, &form));
+        assert_eq!((a.0, b.0), (200, 200), "{}\n{}", a.1, b.1);
+        assert!(a.1.contains("已交办督办事项 1") && b.1.contains("已交办督办事项 1"), "{}\n{}", a.1, b.1);
+        // F5 on the answer: the same form again.
+        let (code, again) = post(&act, &form).await;
+        assert_eq!(code, 200);
+        assert!(again.contains("已交办督办事项 1"), "{again}");
+        let items = std::fs::read_to_string(s.env.data().join("supervision/items.jsonl")).unwrap();
+        assert_eq!(items.lines().count(), 1, "{items}");
+        // The page loaded again: a new key, a new item.
+        let (_, page) = crate::web::get(&page_url).await;
+        let fresh = key_of(&page);
+        assert_ne!(fresh, once);
+        let mut form2 = form;
+        form2[1] = ("once", fresh.as_str());
+        let (_, second) = post(&act, &form2).await;
+        assert!(second.contains("已交办督办事项 2"), "{second}");
+    });
+}

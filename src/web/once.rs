@@ -1,0 +1,89 @@
+//! One-time keys of the pages' forms (issue 34 §5): every state-changing form carries a fresh
+//! key; the first POST with it does the work and keeps what it came to; a second POST of the same
+//! form (F5 on the answer, a double click on 交办) does nothing and shows that first result.
+//!
+//! Invariants: a key is 32 hex digits (anything else is no key: the form acts as before); the
+//! first POST claims the key by creating its file (create-new, so two at once cannot both act);
+//! a claim left empty by a crash for more than `STALE_SECONDS` may be taken over.
+
+use crate::layout::DataDir;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+const STALE_SECONDS: u64 = 60;
+
+/// A fresh key for a form on a page being rendered.
+pub fn fresh() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mixed = fastrand::u128(..) ^ t.rotate_left(64);
+    format!("{mixed:032x}")
+}
+
+/// What a form came to, kept under its key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Came {
+    Done(String),
+    Refused(String),
+    Usage(String),
+    Failed(String),
+}
+
+/// What a POST with a key may do.
+pub enum Claim {
+    /// The first: act, then `keep` what it came to.
+    First(String),
+    /// Done before: show this.
+    Again(Came),
+    /// Being done by another request right now.
+    Busy,
+}
+
+fn usable(key: &str) -> bool {
+    key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Claims the form's key (None: the form has no usable key; act as before).
+pub fn claim(data_dir: &DataDir, key: Option<&String>) -> Option<Claim> {
+    let key = key.filter(|k| usable(k))?;
+    let path = data_dir.form_result(key);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        Ok(_) => Some(Claim::First(key.clone())),
+        Err(_) => {
+            // Claimed before: wait a little for its result (a double click).
+            for _ in 0..50 {
+                if let Ok(b) = std::fs::read(&path)
+                    && let Ok(came) = serde_json::from_slice::<Came>(&b)
+                {
+                    return Some(Claim::Again(came));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let stale = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|e| e.as_secs() > STALE_SECONDS);
+            Some(if stale { Claim::First(key.clone()) } else { Claim::Busy })
+        }
+    }
+}
+
+/// Keeps what the form with `key` came to (synced: a restart shows it too).
+pub fn keep(data_dir: &DataDir, key: &str, came: &Came) {
+    let path = data_dir.form_result(key);
+    let wrote = serde_json::to_vec(came)
+        .map_err(std::io::Error::other)
+        .and_then(|b| {
+            let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(&path)?;
+            f.write_all(&b)?;
+            f.sync_all()
+        });
+    if let Err(e) = wrote {
+        tracing::error!(file = %path.display(), error = %e, "a form's result not kept");
+    }
+}
