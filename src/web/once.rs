@@ -14,11 +14,9 @@ const STALE_SECONDS: u64 = 60;
 
 /// A fresh key for a form on a page being rendered.
 pub fn fresh() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mixed = fastrand::u128(..) ^ t.rotate_left(64);
-    format!("{mixed:032x}")
+    // Unique, not secret: the POST still needs its tokens (fastrand is seeded at random per
+    // thread).
+    format!("{:032x}", fastrand::u128(..))
 }
 
 /// What a form came to, kept under its key.
