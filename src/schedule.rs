@@ -63,6 +63,9 @@ pub fn fires(cron: &Cron, after: DateTime<Tz>, until: DateTime<Tz>) -> Vec<DateT
 /// How far back a fire time may lie and still be moved into the present by the calendar (a
 /// fire on the first day of the longest holiday, moved past it and a rolled deadline).
 const MOVED_LOOKBACK_DAYS: i64 = 21;
+/// How far ahead a fire time may lie and be moved back into the present (a reminder on a day
+/// off before its deadline goes on the working day before: at most the longest run of days off).
+const MOVED_LOOKAHEAD_DAYS: i64 = 12;
 
 /// The reminder rounds whose time (moved off days off, `Days::remind_at`) falls in
 /// (after, until]: (period, time), oldest first, each time once.
@@ -91,9 +94,12 @@ fn moved(
     until: DateTime<Tz>,
     at: impl Fn(Period, DateTime<Tz>) -> DateTime<Tz>,
 ) -> Vec<(Period, DateTime<Tz>)> {
-    let mut out: Vec<(Period, DateTime<Tz>)> =
-        fires(cron, after - Duration::days(MOVED_LOOKBACK_DAYS), until)
-            .into_iter()
+    let mut out: Vec<(Period, DateTime<Tz>)> = fires(
+        cron,
+        after - Duration::days(MOVED_LOOKBACK_DAYS),
+        until + Duration::days(MOVED_LOOKAHEAD_DAYS),
+    )
+    .into_iter()
             .map(|f| {
                 let p = Period::of(f.date_naive()).prev();
                 (p, at(p, f))
@@ -252,6 +258,41 @@ mod tests {
         );
         h.reported.insert(Period::new(2025, 6).unwrap());
         assert!(reports(&due(&luan(), &Days::plain(5), &h, t("2025-07-06 09:30"))).is_empty());
+    }
+
+    #[test]
+    fn a_reminder_moved_to_the_working_day_before_is_due_then() {
+        // June 2025's deadline day, Saturday 5 July, is not a holiday (no roll): its 09:00 round
+        // goes on Friday 4 July, before its fire time, and once.
+        let file: crate::calendar::CalendarFile =
+            toml::from_str(include_str!("../pipelines/calendar.toml")).unwrap();
+        let cal = crate::calendar::Calendar::build(&file.year, "calendar.toml", &mut Vec::new());
+        let days = Days::new(
+            cal,
+            5,
+            crate::calendar::Roll::Holidays,
+            crate::calendar::OnDaysOff::NextWorkingDay,
+        );
+        let mut h = History {
+            last_seen: Some(t("2025-07-04 08:00")),
+            ..History::default()
+        };
+        let jobs = due(&luan(), &days, &h, t("2025-07-04 09:00:05"));
+        let fired = t("2025-07-04 09:00");
+        assert!(
+            jobs.contains(&Job::Remind {
+                period: Period::new(2025, 6).unwrap(),
+                fired
+            }),
+            "{jobs:?}"
+        );
+        h.reminded.insert(fired);
+        h.last_seen = Some(t("2025-07-04 09:01"));
+        assert!(
+            !due(&luan(), &days, &h, t("2025-07-05 09:00:05"))
+                .iter()
+                .any(|j| matches!(j, Job::Remind { .. }))
+        );
     }
 
     #[test]

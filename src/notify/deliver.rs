@@ -320,8 +320,12 @@ async fn notice_undelivered(
     )?;
     let events = ledger(data_dir, pipeline).read()?;
     if let Some(m) = messages(&events).into_iter().find(|m| m.id == id) {
-        for r in staff {
-            let _ = conn.send(&m, &r, false, Retry::new(1, 0)).await?;
+        // Only those who do not have it yet (a notice of the same second posted before).
+        for r in staff
+            .iter()
+            .filter(|a| m.recipients.iter().any(|r| &r.address == *a && r.pending()))
+        {
+            let _ = conn.send(&m, r, false, Retry::new(1, 0)).await?;
         }
     }
     Ok(())

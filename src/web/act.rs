@@ -86,7 +86,13 @@ async fn once_only(
         first => {
             let c = came(work());
             if let Some(Claim::First(k)) = first {
-                once::keep(&data_dir, &k, &c);
+                // A failure of the machine (the lock, the disk) is not the form's answer: the
+                // same form may try again.
+                if matches!(c, Came::Failed(_)) {
+                    once::forget(&data_dir, &k);
+                } else {
+                    once::keep(&data_dir, &k, &c);
+                }
             }
             c
         }

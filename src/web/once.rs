@@ -10,7 +10,8 @@ use crate::layout::DataDir;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 
-const STALE_SECONDS: u64 = 60;
+/// Longer than any action takes (the write lock's wait, a notice's send with its timeout).
+const STALE_SECONDS: u64 = 600;
 
 /// A fresh key for a form on a page being rendered.
 pub fn fresh() -> String {
@@ -69,6 +70,11 @@ pub fn claim(data_dir: &DataDir, key: Option<&String>) -> Option<Claim> {
             Some(if stale { Claim::First(key.clone()) } else { Claim::Busy })
         }
     }
+}
+
+/// Lets the key go (the action failed for the machine's reasons: the same form may try again).
+pub fn forget(data_dir: &DataDir, key: &str) {
+    let _ = std::fs::remove_file(data_dir.form_result(key));
 }
 
 /// Keeps what the form with `key` came to (synced: a restart shows it too).
