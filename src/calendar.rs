@@ -291,15 +291,22 @@ impl Days {
         *as_of > self.deadline(period)
     }
 
-    /// The day a ladder step falls on: `day` working days from `period`'s last day (0: the last
-    /// day, or the working day before it when it is a day off — a 截止日提醒 comes while it can
-    /// still be acted on).
+    /// The day a ladder step falls on: `day` working days from `period`'s last day. Step 0 is
+    /// the last day, or the working day before it when it is a day off (a 截止日提醒 comes while
+    /// it can still be acted on); the steps before count back from step 0's day, so no two steps
+    /// share a day.
     pub fn step_date(&self, period: Period, day: i32) -> NaiveDate {
         let last = self.last_day(period);
-        if day == 0 && !self.calendar.is_working_day(last) {
-            return self.calendar.previous_working_day(last);
+        let zero = if self.calendar.is_working_day(last) {
+            last
+        } else {
+            self.calendar.previous_working_day(last)
+        };
+        if day <= 0 {
+            self.calendar.add_working_days(zero, day)
+        } else {
+            self.calendar.add_working_days(last, day)
         }
-        self.calendar.add_working_days(last, day)
     }
 
     /// When a reminder round the cron asked for at `fired` (for `period`) goes out.
@@ -457,6 +464,8 @@ mod tests {
         // Ladder steps count working days.
         assert_eq!(h.step_date(p(2025, 4), -2), d("2025-04-29"));
         assert_eq!(h.step_date(p(2025, 6), 0), d("2025-07-04"));
+        // The last day is a Saturday: T−1 is the working day before T's Friday, not Friday too.
+        assert_eq!(h.step_date(p(2025, 6), -1), d("2025-07-03"));
         assert_eq!(h.step_date(p(2025, 9), 1), d("2025-10-10"));
     }
 

@@ -151,11 +151,12 @@ mod tests {
         let june = Period::new(2025, 6).unwrap();
         let d = |m: u32, day: u32| NaiveDate::from_ymd_opt(2025, m, day).unwrap();
         // Deadline day 5: Saturday July 5 is the last day (a weekend does not roll it). Steps
-        // count working days: T−3 is Wednesday 2 July, T is Friday 4 July (the last day is off),
-        // T+1 Monday 7 July, T+3 Wednesday 9 July.
+        // count working days: T is Friday 4 July (the last day is off), T−3 three working days
+        // before it, Tuesday 1 July; T+1 Monday 7 July, T+3 Wednesday 9 July.
         assert_eq!(last_day(&p, june), d(7, 5));
         let name = |day| due_step(&p, june, day).map(|s| s.name.clone());
-        assert_eq!(name(d(7, 1)), None);
+        assert_eq!(name(d(6, 30)), None);
+        assert_eq!(name(d(7, 1)).as_deref(), Some("提醒"));
         assert_eq!(name(d(7, 2)).as_deref(), Some("提醒"));
         assert_eq!(name(d(7, 3)).as_deref(), Some("提醒"));
         assert_eq!(name(d(7, 4)).as_deref(), Some("截止"));

@@ -95,12 +95,12 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
     let runs =
         || std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).unwrap_or_default();
     // The deadline is the end of Saturday July 5 (a weekend does not roll it). The steps count
-    // working days: T−3 is Wednesday July 2, T (the last day is off) Friday July 4, T+1 Monday
+    // working days: T (the last day is off) is Friday July 4, T−3 Tuesday July 1, T+1 Monday
     // July 7, T+3 Wednesday July 9. Messages expected by the end of each day (each message
     // once; the digest of June on July 6).
     let days: [(u32, usize); 12] = [
-        (1, 0),
-        (2, 2), // 截止前提醒: 霍山县, 市本级
+        (1, 2), // 截止前提醒: 霍山县, 市本级
+        (2, 2),
         (3, 2),
         (4, 4), // 截止日提醒: both
         (5, 4),
@@ -150,7 +150,7 @@ fn the_ladder_sends_each_step_once_with_the_leader_at_t_plus_3_and_stops_when_a_
                 .unwrap_or_else(|| panic!("{page}"));
             let ladder = &ladder[..ladder.find("</ul>").unwrap()];
             assert!(
-                ladder.contains("霍山县：截止前提醒（2025-07-02 09:0")
+                ladder.contains("霍山县：截止前提醒（2025-07-01 09:0")
                     && ladder.contains("→ 督办（2025-07-09 09:0"),
                 "{ladder}"
             );
