@@ -225,7 +225,11 @@ fn pages(base: &Path) {
         l.local_addr().unwrap().port()
     };
     let text = std::fs::read_to_string(repo.join("pipelines/luan-2025.toml")).unwrap();
-    std::fs::copy(repo.join("pipelines/calendar.toml"), dir.join("calendar.toml")).unwrap();
+    std::fs::copy(
+        repo.join("pipelines/calendar.toml"),
+        dir.join("calendar.toml"),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("pipeline.toml"),
         format!("{text}\n[web]\nlisten = \"127.0.0.1:{port}\"\n"),

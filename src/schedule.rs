@@ -100,12 +100,12 @@ fn moved(
         until + Duration::days(MOVED_LOOKAHEAD_DAYS),
     )
     .into_iter()
-            .map(|f| {
-                let p = Period::of(f.date_naive()).prev();
-                (p, at(p, f))
-            })
-            .filter(|(_, t)| *t > after && *t <= until)
-            .collect();
+    .map(|f| {
+        let p = Period::of(f.date_naive()).prev();
+        (p, at(p, f))
+    })
+    .filter(|(_, t)| *t > after && *t <= until)
+    .collect();
     out.sort_by_key(|(p, t)| (*t, *p));
     out.dedup();
     out
@@ -239,7 +239,12 @@ mod tests {
         );
         // A first start just after the report time makes it too.
         assert_eq!(
-            reports(&due(&luan(), &Days::plain(5), &History::default(), t("2025-07-06 09:05"))),
+            reports(&due(
+                &luan(),
+                &Days::plain(5),
+                &History::default(),
+                t("2025-07-06 09:05")
+            )),
             ["2025-06"]
         );
     }

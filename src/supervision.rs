@@ -255,7 +255,11 @@ pub fn return_month(
         ));
     }
     let files = Store::open(data_dir).files()?;
-    if !cancel && accepted_after(&files, unit, &period.to_string(), "").next().is_none() {
+    if !cancel
+        && accepted_after(&files, unit, &period.to_string(), "")
+            .next()
+            .is_none()
+    {
         return Err(Error::Usage(format!(
             "{}{}尚未报送，没有可退回的数据（--unit {unit} --period {period}）",
             u.name,
@@ -282,7 +286,12 @@ pub fn return_month(
     };
     ledger(data_dir).append(&record)?;
     crate::faults::point("supervision-ledger", &data_dir.returns())?;
-    on_record(data_dir, pipeline.year(), record.at, return_event(pipeline, &record))?;
+    on_record(
+        data_dir,
+        pipeline.year(),
+        record.at,
+        return_event(pipeline, &record),
+    )?;
     if cancel {
         return Ok(None);
     }
@@ -408,7 +417,11 @@ pub fn catch_up_record(data_dir: &DataDir, pipeline: &Pipeline) -> Result<usize>
     let year = pipeline.year();
     let mut keys = std::collections::HashSet::new();
     for y in [year - 1, year, year + 1] {
-        keys.extend(crate::audit::events(data_dir, y)?.into_iter().map(|e| e.key));
+        keys.extend(
+            crate::audit::events(data_dir, y)?
+                .into_iter()
+                .map(|e| e.key),
+        );
     }
     let mut missing = 0;
     for (at, e) in steps {

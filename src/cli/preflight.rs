@@ -37,7 +37,8 @@ pub(super) fn web_ready(p: &Pipeline) -> Result<()> {
 pub(super) fn environment_warnings(p: &Pipeline) -> Vec<String> {
     let mut out = Vec::new();
     let e = &p.def.email;
-    if e.username.is_some() && std::env::var("FAYUAN_SMTP_PASSWORD").map_or(true, |v| v.is_empty()) {
+    if e.username.is_some() && std::env::var("FAYUAN_SMTP_PASSWORD").map_or(true, |v| v.is_empty())
+    {
         out.push("email.username is set but FAYUAN_SMTP_PASSWORD is not: every send would be refused by the server (set it in the service's environment)".to_string());
     }
     for m in &p.def.mailboxes {
@@ -50,7 +51,13 @@ pub(super) fn environment_warnings(p: &Pipeline) -> Vec<String> {
     }
     if p.web_configured {
         let w = &p.def.web;
-        for (name, ok) in [(&w.token_env, set(&w.token_env) || w.staff.iter().any(|s| set(&s.token_env))), (&w.secret_env, set(&w.secret_env))] {
+        for (name, ok) in [
+            (
+                &w.token_env,
+                set(&w.token_env) || w.staff.iter().any(|s| set(&s.token_env)),
+            ),
+            (&w.secret_env, set(&w.secret_env)),
+        ] {
             if !ok {
                 out.push(format!("web: {name} is not set (at least 16 characters): `serve` and `daemon` will not start"));
             }

@@ -25,7 +25,9 @@ fn next_time(ctx: &Context, job: JobKind, cron: &croner::Cron) -> String {
     let year = ctx.pipeline.year();
     match times.into_iter().find(|(p, _)| p.year() >= year) {
         Some((p, t)) if p.year() == year => period::instant_zh(&t),
-        _ if now.date_naive() > days.last_day(crate::period::Period::new(year, 12).expect("December")) => {
+        _ if now.date_naive()
+            > days.last_day(crate::period::Period::new(year, 12).expect("December")) =>
+        {
             format!("—（{year}年各月均已截止）")
         }
         _ => "—".into(),

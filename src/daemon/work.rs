@@ -185,7 +185,11 @@ fn round_said(queued: &[String], waited: &[String], unread: &[String]) -> String
         out.push_str(&format!(": {}", queued.join("、")));
     }
     if !waited.is_empty() {
-        out.push_str(&format!("；催报暂缓（{}）：{}", unread.join("；"), waited.join("、")));
+        out.push_str(&format!(
+            "；催报暂缓（{}）：{}",
+            unread.join("；"),
+            waited.join("、")
+        ));
     }
     out
 }
@@ -216,8 +220,12 @@ pub(super) async fn read_mailboxes(ctx: &Context, now: DateTime<Tz>) {
             crate::mailin::fetch_once(p, &ctx.data_dir, m, &settings, now, Some(wait)).await
         };
         match read.await {
-            Ok(f) => tracing::info!(mailbox = %m.name, messages = f.messages, "mailbox read before judging"),
-            Err(e) => tracing::warn!(mailbox = %m.name, error = %e, "mailbox not read before judging"),
+            Ok(f) => {
+                tracing::info!(mailbox = %m.name, messages = f.messages, "mailbox read before judging")
+            }
+            Err(e) => {
+                tracing::warn!(mailbox = %m.name, error = %e, "mailbox not read before judging")
+            }
         }
     }
 }
@@ -232,7 +240,14 @@ pub(super) async fn mailbox_notices(ctx: &Context, now: DateTime<Tz>) {
         if let Some((since, until)) = h.recovered {
             let id = format!("mailbox-up-{}-{}", m.name, since.0.format("%Y%m%dT%H%M%S"));
             let values = minijinja::context! { ..base, ..minijinja::context! { recovered => true, since => since.minute(), now => until.minute() } };
-            staff_notice(ctx, &id, "notice-mailbox.txt", values, Period::of(now.date_naive())).await;
+            staff_notice(
+                ctx,
+                &id,
+                "notice-mailbox.txt",
+                values,
+                Period::of(now.date_naive()),
+            )
+            .await;
             health::told(&ctx.data_dir, m, true);
             continue;
         }
@@ -243,9 +258,20 @@ pub(super) async fn mailbox_notices(ctx: &Context, now: DateTime<Tz>) {
         if h.told || now - since.0 < after {
             continue;
         }
-        let id = format!("mailbox-down-{}-{}", m.name, since.0.format("%Y%m%dT%H%M%S"));
+        let id = format!(
+            "mailbox-down-{}-{}",
+            m.name,
+            since.0.format("%Y%m%dT%H%M%S")
+        );
         let values = minijinja::context! { ..base, ..minijinja::context! { recovered => false, since => since.minute(), cause } };
-        staff_notice(ctx, &id, "notice-mailbox.txt", values, Period::of(now.date_naive())).await;
+        staff_notice(
+            ctx,
+            &id,
+            "notice-mailbox.txt",
+            values,
+            Period::of(now.date_naive()),
+        )
+        .await;
         health::told(&ctx.data_dir, m, false);
     }
 }

@@ -279,7 +279,13 @@ fn take_batch(
     store.commit(b.number, &decided.entries, &rows)?;
     crate::faults::point("committed", data_dir)?;
     // A record that fails leaves the marker: the next ingest records the batch first.
-    if record_batch(data_dir, pipeline.year(), store, Some(&decided.entries), b.now)? {
+    if record_batch(
+        data_dir,
+        pipeline.year(),
+        store,
+        Some(&decided.entries),
+        b.now,
+    )? {
         fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
     }
     let accepted = decided

@@ -111,7 +111,11 @@ pub(super) fn classify<'p>(
 /// The results (`pass`, `fail`, …) of `method` in the `Authentication-Results` headers written
 /// by `authserv_id` (RFC 8601: `id [version]; method=result …; …`); headers of any other server
 /// are ignored, being forgeable by the sender.
-pub(super) fn auth_results(headers: &[(&str, &str)], authserv_id: &str, method: &str) -> Vec<String> {
+pub(super) fn auth_results(
+    headers: &[(&str, &str)],
+    authserv_id: &str,
+    method: &str,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (k, v) in headers {
         if !k.eq_ignore_ascii_case("Authentication-Results") {
@@ -120,7 +124,12 @@ pub(super) fn auth_results(headers: &[(&str, &str)], authserv_id: &str, method: 
         let text: String = v.replace(['\r', '\n'], " ");
         let text = strip_comments(&text);
         let mut parts = text.split(';');
-        let id = parts.next().unwrap_or("").split_whitespace().next().unwrap_or("");
+        let id = parts
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
         if !id.eq_ignore_ascii_case(authserv_id) {
             continue;
         }
@@ -269,12 +278,18 @@ mod tests {
             let env = envelope(parsed.as_ref(), 1, 1);
             match classify(parsed.as_ref(), &env.from, &p, m) {
                 Class::Hold(why) => format!("hold: {why}"),
-                Class::Take { unit, .. } => format!("take: {}", unit.map_or("", |u| u.name.as_str())),
+                Class::Take { unit, .. } => {
+                    format!("take: {}", unit.map_or("", |u| u.name.as_str()))
+                }
             }
         };
         let class = |extra: &str| class_with(&m, extra);
         let fail = "Authentication-Results: mail.bureau.gov.cn;\r\n spf=pass smtp.mailfrom=example.gov.cn;\r\n dmarc=fail (p=reject) header.from=example.gov.cn\r\n";
-        assert!(class(fail).starts_with("hold: 发件人认证未通过"), "{}", class(fail));
+        assert!(
+            class(fail).starts_with("hold: 发件人认证未通过"),
+            "{}",
+            class(fail)
+        );
         assert!(class(fail).contains("dmarc 检查：fail"), "{}", class(fail));
         // The sender's own "pass" from another server is not believed.
         let forged = format!("Authentication-Results: evil.example; dmarc=pass\r\n{fail}");

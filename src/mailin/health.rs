@@ -6,13 +6,13 @@
 //! waiting unread).
 
 use super::{MailStep, ledger, mail_dir};
-use std::collections::HashSet;
 use crate::config::MailboxDef;
 use crate::layout::DataDir;
 use crate::period::Moment;
 use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Health {
@@ -45,7 +45,8 @@ fn write(data_dir: &DataDir, m: &MailboxDef, h: &Health) {
     let wrote = std::fs::create_dir_all(mail_dir(data_dir, m))
         .map_err(|e| crate::error::Error::io(&p, e))
         .and_then(|_| {
-            let bytes = serde_json::to_vec(h).map_err(|e| crate::error::Error::io(&p, std::io::Error::other(e)))?;
+            let bytes = serde_json::to_vec(h)
+                .map_err(|e| crate::error::Error::io(&p, std::io::Error::other(e)))?;
             crate::fsutil::replace_unsynced(&p, &bytes)
         });
     if let Err(e) = wrote {
@@ -165,9 +166,19 @@ mod tests {
 
     #[test]
     fn causes_in_words() {
-        assert!(cause_zh("mailbox data: login: No Response: [AUTHENTICATIONFAILED]").starts_with("登录失败"));
-        assert!(cause_zh("mailbox data: invalid peer certificate: UnknownIssuer").starts_with("证书不受信任"));
-        assert!(cause_zh("mailbox data: connect: no answer within 60 s").starts_with("服务器无响应"));
-        assert!(cause_zh("mailbox data: Connection refused (os error 111)").starts_with("无法连接"));
+        assert!(
+            cause_zh("mailbox data: login: No Response: [AUTHENTICATIONFAILED]")
+                .starts_with("登录失败")
+        );
+        assert!(
+            cause_zh("mailbox data: invalid peer certificate: UnknownIssuer")
+                .starts_with("证书不受信任")
+        );
+        assert!(
+            cause_zh("mailbox data: connect: no answer within 60 s").starts_with("服务器无响应")
+        );
+        assert!(
+            cause_zh("mailbox data: Connection refused (os error 111)").starts_with("无法连接")
+        );
     }
 }

@@ -184,9 +184,9 @@ pub(super) async fn uids(
         session.uid_search(&query).await.map_err(|e| imap_err(m, e))
     })
     .await?
-        .into_iter()
-        .filter(|u| after.is_none_or(|a| *u > a))
-        .collect();
+    .into_iter()
+    .filter(|u| after.is_none_or(|a| *u > a))
+    .collect();
     uids.sort_unstable();
     Ok(uids)
 }

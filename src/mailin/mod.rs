@@ -30,8 +30,8 @@ mod imap;
 mod receipt;
 mod watch;
 
-pub use imap::{connect, imap_folder};
 pub use health::status_line;
+pub use imap::{connect, imap_folder};
 pub use watch::watch;
 
 use crate::config::{MailboxDef, Pipeline};
@@ -320,12 +320,11 @@ pub struct Desk<'a> {
 
 /// One reader of a mailbox at a time within the process (the daemon's watcher and its read
 /// before judging): held while a reader goes through the folder.
-pub(crate) async fn reader(
-    data_dir: &DataDir,
-    m: &MailboxDef,
-) -> tokio::sync::OwnedMutexGuard<()> {
+pub(crate) async fn reader(data_dir: &DataDir, m: &MailboxDef) -> tokio::sync::OwnedMutexGuard<()> {
     static READERS: std::sync::LazyLock<
-        std::sync::Mutex<std::collections::HashMap<PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+        std::sync::Mutex<
+            std::collections::HashMap<PathBuf, std::sync::Arc<tokio::sync::Mutex<()>>>,
+        >,
     > = std::sync::LazyLock::new(Default::default);
     let one = {
         let mut all = READERS.lock().unwrap_or_else(|e| e.into_inner());
@@ -756,4 +755,3 @@ fn attachments(
         })
         .collect())
 }
-

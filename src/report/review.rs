@@ -35,8 +35,7 @@ pub fn file_name(pipeline: &Pipeline, year: i32, provisional: bool) -> String {
 /// A review made before December's deadline has passed is 暂定 (provisional): the year is not
 /// over, and only the months already due are counted.
 pub fn provisional(pipeline: &Pipeline, as_of: &chrono::DateTime<chrono_tz::Tz>) -> bool {
-    Period::new(pipeline.year(), 12)
-        .is_some_and(|dec| !pipeline.is_due(dec, as_of))
+    Period::new(pipeline.year(), 12).is_some_and(|dec| !pipeline.is_due(dec, as_of))
 }
 
 /// One row of the `review` frame, as read for sentences.

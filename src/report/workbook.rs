@@ -395,10 +395,7 @@ fn cover(
         ("报告期", format!("{}（累计 {ytd}）", meta.period.zh())),
         ("数据截至", period::instant_zh(&meta.as_of)),
         ("生成时间", period::instant_zh(&meta.generated_at)),
-        (
-            "报送截止",
-            p.deadline_zh(meta.period),
-        ),
+        ("报送截止", p.deadline_zh(meta.period)),
     ];
     for (i, (k, v)) in lines.iter().enumerate() {
         sheet

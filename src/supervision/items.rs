@@ -90,9 +90,10 @@ pub fn due_day(pipeline: &Pipeline, typed: &str) -> Result<chrono::NaiveDate> {
             .flatten()
     };
     let day = match parts.as_slice() {
-        [y, m, d] if y.len() == 4 => number(y, 4).zip(number(m, 2)).zip(number(d, 2)).and_then(
-            |((y, m), d)| chrono::NaiveDate::from_ymd_opt(y as i32, m, d),
-        ),
+        [y, m, d] if y.len() == 4 => number(y, 4)
+            .zip(number(m, 2))
+            .zip(number(d, 2))
+            .and_then(|((y, m), d)| chrono::NaiveDate::from_ymd_opt(y as i32, m, d)),
         _ => None,
     };
     let year = pipeline.year();

@@ -9,8 +9,8 @@
 //! a county acts only on its own unit's items; the body read is at most `MAX_FORM_BYTES`.
 
 use super::Web;
-use super::once::{self, Came, Claim};
 use super::auth::{bureau_who, form_token, same_secret, unit_ok};
+use super::once::{self, Came, Claim};
 use super::pages::answer;
 use crate::error::Error;
 use crate::period::Period;
@@ -82,7 +82,9 @@ async fn once_only(
     let key = f.get("once").cloned();
     let done = tokio::task::spawn_blocking(move || match once::claim(&data_dir, key.as_ref()) {
         Some(Claim::Again(c)) => c,
-        Some(Claim::Busy) => Came::Done("此表单刚刚已提交，正在办理；请稍后返回上一页刷新查看结果。".into()),
+        Some(Claim::Busy) => {
+            Came::Done("此表单刚刚已提交，正在办理；请稍后返回上一页刷新查看结果。".into())
+        }
         first => {
             let c = came(work());
             if let Some(Claim::First(k)) = first {

@@ -16,8 +16,8 @@
 
 mod act;
 mod auth;
-mod pages;
 mod once;
+mod pages;
 mod refused;
 mod upload;
 

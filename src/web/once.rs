@@ -50,7 +50,11 @@ pub fn claim(data_dir: &DataDir, key: Option<&String>) -> Option<Claim> {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
         Ok(_) => Some(Claim::First(key.clone())),
         Err(_) => {
             // Claimed before: wait a little for its result (a double click).
@@ -67,7 +71,11 @@ pub fn claim(data_dir: &DataDir, key: Option<&String>) -> Option<Claim> {
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|e| e.as_secs() > STALE_SECONDS);
-            Some(if stale { Claim::First(key.clone()) } else { Claim::Busy })
+            Some(if stale {
+                Claim::First(key.clone())
+            } else {
+                Claim::Busy
+            })
         }
     }
 }
@@ -83,7 +91,10 @@ pub fn keep(data_dir: &DataDir, key: &str, came: &Came) {
     let wrote = serde_json::to_vec(came)
         .map_err(std::io::Error::other)
         .and_then(|b| {
-            let mut f = std::fs::OpenOptions::new().write(true).truncate(true).open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)?;
             f.write_all(&b)?;
             f.sync_all()
         });

@@ -5,8 +5,8 @@
 //! folders' manifests or `fayuan status` — and paints nothing itself.
 
 use super::Web;
-use super::refused::refused;
 use super::auth::{Viewer, bureau_ok, bureau_who, form_token, unit_ok};
+use super::refused::refused;
 use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::layout::OutputDir;

@@ -83,4 +83,3 @@ pub(super) fn refused(
         })
         .collect()
 }
-

@@ -278,7 +278,12 @@ fn the_same_form_posted_twice_acts_once_and_shows_the_first_result() {
         ];
         let (a, b) = tokio::join!(post(&act, &form), post(&act, &form));
         assert_eq!((a.0, b.0), (200, 200), "{}\n{}", a.1, b.1);
-        assert!(a.1.contains("已交办督办事项 1") && b.1.contains("已交办督办事项 1"), "{}\n{}", a.1, b.1);
+        assert!(
+            a.1.contains("已交办督办事项 1") && b.1.contains("已交办督办事项 1"),
+            "{}\n{}",
+            a.1,
+            b.1
+        );
         // F5 on the answer: the same form again.
         let (code, again) = post(&act, &form).await;
         assert_eq!(code, 200);

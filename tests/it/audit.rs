@@ -62,7 +62,8 @@ fn every_file_is_on_the_record_once_and_an_edit_is_found_at_its_line() {
     // Nothing since the 5th: no line, and a word on where the record ends.
     let none = since("2025-07-05").stdout;
     assert!(
-        !none.contains("已接收") && none.contains("没有 2025-07-05 以后的记录，最后一条记于 2025-07-04"),
+        !none.contains("已接收")
+            && none.contains("没有 2025-07-05 以后的记录，最后一条记于 2025-07-04"),
         "{none}"
     );
     assert_eq!(since("7月5日").code, 2);

@@ -725,18 +725,25 @@ fn on_a_fast_clock_every_ingest_fire_runs_once() {
         &[],
     );
     let heartbeat = env.data().join("daemon/heartbeat.json");
-    wait_for("15:05 on the daemon's clock", Duration::from_secs(150), || {
-        std::fs::read_to_string(&heartbeat).is_ok_and(|t| {
-            t.split("\"at\":\"")
-                .nth(1)
-                .is_some_and(|at| at[..16] >= *"2025-07-10T15:05")
-        })
-    });
+    wait_for(
+        "15:05 on the daemon's clock",
+        Duration::from_secs(150),
+        || {
+            std::fs::read_to_string(&heartbeat).is_ok_and(|t| {
+                t.split("\"at\":\"")
+                    .nth(1)
+                    .is_some_and(|at| at[..16] >= *"2025-07-10T15:05")
+            })
+        },
+    );
     assert_eq!(d.stop(), 0);
     let log = std::fs::read_to_string(env.tmp.path().join("daemon.log")).unwrap();
     let ingests = log
         .lines()
         .filter(|l| l.contains("job starting") && l.contains("job=\"ingest\""))
         .count();
-    assert!((91..=93).contains(&ingests), "{ingests} ingests in 15 h 05 min");
+    assert!(
+        (91..=93).contains(&ingests),
+        "{ingests} ingests in 15 h 05 min"
+    );
 }

@@ -1692,17 +1692,33 @@ fn give_ups_in_several_rounds_of_one_outage_are_one_notice() {
         all.extend_from_slice(args);
         env.run_env(&all, &with(&vars, &[]))
     };
-    assert_eq!(run("2025-07-06 09:00", &["run", "--period", "2025-06"]).code, 1);
+    assert_eq!(
+        run("2025-07-06 09:00", &["run", "--period", "2025-06"]).code,
+        1
+    );
     let r = run(
         "2025-07-07 09:00",
-        &["return", "--unit", "霍邱县", "--period", "2025-06", "--reason", "请核实", "--by", "张三"],
+        &[
+            "return",
+            "--unit",
+            "霍邱县",
+            "--period",
+            "2025-06",
+            "--reason",
+            "请核实",
+            "--by",
+            "张三",
+        ],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     run("2025-07-09 10:00", &["send"]);
     run("2025-07-10 10:00", &["send"]);
     let text = ledger_text(&env);
     assert_eq!(text.matches("\"kind\":\"notice\"").count(), 2, "{text}");
-    assert!(text.contains("已由通知 notice-20250710T100000 取代"), "{text}");
+    assert!(
+        text.contains("已由通知 notice-20250710T100000 取代"),
+        "{text}"
+    );
     let server = Server::start("smtp", port, &env.tmp.path().join("mail"), &[]);
     run("2025-07-10 11:00", &["send"]);
     run("2025-07-10 12:00", &["send"]);

@@ -700,10 +700,19 @@ fn a_connection_dropped_mid_send_is_transient_and_delivered_once_later() {
     let url = format!("smtp://127.0.0.1:{}", server.port);
     let r = run_with(&s.env, &url, &["run", "--period", "2025-06"], &[]);
     assert!(server.received().is_empty());
-    let ledger = || std::fs::read_to_string(s.env.data().join("deliveries/luan-2025.jsonl")).unwrap();
+    let ledger =
+        || std::fs::read_to_string(s.env.data().join("deliveries/luan-2025.jsonl")).unwrap();
     let l = ledger();
-    assert!(l.contains("\"event\":\"failed\""), "{}{}\n{l}", r.stdout, r.stderr);
-    assert!(!l.contains("\"transient\":false"), "a dropped connection is transient: {l}");
+    assert!(
+        l.contains("\"event\":\"failed\""),
+        "{}{}\n{l}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(
+        !l.contains("\"transient\":false"),
+        "a dropped connection is transient: {l}"
+    );
     assert!(!l.contains("\"event\":\"gaveup\""), "{l}");
     // The server is well again: the next send delivers each recipient once.
     std::fs::remove_file(&control).unwrap();

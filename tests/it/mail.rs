@@ -1306,7 +1306,11 @@ fn a_forged_sender_that_the_bureaus_server_failed_is_not_a_county() {
         &[(&rfc2231("霍邱县_2025-07.csv"), csv(40).as_bytes())],
     ));
     let r = s.ingest("2025-08-03 10:10");
-    assert!(r.stdout.contains("新邮件 1 封，回执 1 封，转人工 0 封"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("新邮件 1 封，回执 1 封，转人工 0 封"),
+        "{}",
+        r.stdout
+    );
     let rows = latest_rows(&s.env.store());
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["cases_approved"], "40");
@@ -1326,7 +1330,12 @@ fn a_receipt_says_when_the_mail_arrived_not_when_it_was_handled() {
     let s = setup();
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40));
     s.imap.deliver_at(
-        &message(HUOQIU, "霍邱县6月", "", &[(&rfc2231("霍邱县_2025-06.csv"), csv.as_bytes())]),
+        &message(
+            HUOQIU,
+            "霍邱县6月",
+            "",
+            &[(&rfc2231("霍邱县_2025-06.csv"), csv.as_bytes())],
+        ),
         "2025-07-05 20:00 +0800",
     );
     let r = s.ingest("2025-07-06 10:00");
@@ -1334,11 +1343,27 @@ fn a_receipt_says_when_the_mail_arrived_not_when_it_was_handled() {
     let got = s.receipts();
     let to_huoqiu = got.iter().find(|g| g.0 == HUOQIU).expect("the receipt");
     assert!(
-        to_huoqiu.2.contains("已收到您的邮件“霍邱县6月”（2025-07-05 20:00）"),
+        to_huoqiu
+            .2
+            .contains("已收到您的邮件“霍邱县6月”（2025-07-05 20:00）"),
         "{}",
         to_huoqiu.2
     );
-    let st = s.env.run(&["--as-of", "2025-07-06 10:30", "status", "--period", "2025-06"]);
-    let line = st.stdout.lines().find(|l| l.contains("霍邱县")).unwrap().to_string();
-    assert!(line.contains("收到 2025-07-05 20:00") && !line.contains("逾期"), "{line}");
+    let st = s.env.run(&[
+        "--as-of",
+        "2025-07-06 10:30",
+        "status",
+        "--period",
+        "2025-06",
+    ]);
+    let line = st
+        .stdout
+        .lines()
+        .find(|l| l.contains("霍邱县"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("收到 2025-07-05 20:00") && !line.contains("逾期"),
+        "{line}"
+    );
 }

@@ -11,8 +11,14 @@ use std::time::Duration;
 fn vars(s: &mail::Setup, password: &str) -> Vec<(&'static str, String)> {
     vec![
         ("FAYUAN_IMAP_PASSWORD", password.to_string()),
-        ("FAYUAN_IMAP_CA_FILE", s.imap.ca.to_str().unwrap().to_string()),
-        ("FAYUAN_SMTP_URL", format!("smtp://127.0.0.1:{}", s.smtp.port)),
+        (
+            "FAYUAN_IMAP_CA_FILE",
+            s.imap.ca.to_str().unwrap().to_string(),
+        ),
+        (
+            "FAYUAN_SMTP_URL",
+            format!("smtp://127.0.0.1:{}", s.smtp.port),
+        ),
     ]
 }
 
@@ -51,7 +57,8 @@ fn the_report_made_at_start_counts_the_on_time_mail_that_waited() {
         "霍邱县_2025-05.csv",
         "霍邱县_2025-06.csv",
     ]);
-    s.imap.deliver_at(&june_mail("341522"), "2025-07-05 20:00 +0800");
+    s.imap
+        .deliver_at(&june_mail("341522"), "2025-07-05 20:00 +0800");
     let v = vars(&s, PASSWORD);
     let d = Daemon::start(&s.env, &["--as-of", "2025-07-06 09:30"], &with(&v));
     wait_for("the June report", Duration::from_secs(120), || {
@@ -77,7 +84,8 @@ fn no_reminder_to_a_unit_whose_mail_waits_and_an_unreadable_mailbox_is_told_once
     let s = mail::setup();
     // 5 July 09:30, after the day-5 reminder hour: 霍邱县's mail of the 4th waits unread. The
     // daemon reads it before the reminder round: 霍邱县 is not reminded, the others are.
-    s.imap.deliver_at(&june_mail("341522"), "2025-07-04 15:00 +0800");
+    s.imap
+        .deliver_at(&june_mail("341522"), "2025-07-04 15:00 +0800");
     let good = vars(&s, PASSWORD);
     let d = Daemon::start(&s.env, &["--as-of", "2025-07-05 09:30"], &with(&good));
     wait_for("the reminder round", Duration::from_secs(120), || {
@@ -121,13 +129,18 @@ fn no_reminder_to_a_unit_whose_mail_waits_and_an_unreadable_mailbox_is_told_once
         let t = fayuan::period::parse_instant(t).unwrap();
         move || now().is_some_and(|n| n >= t)
     };
-    wait_for("3 August 09:30", Duration::from_secs(150), past("2025-08-03 09:30"));
+    wait_for(
+        "3 August 09:30",
+        Duration::from_secs(150),
+        past("2025-08-03 09:30"),
+    );
     let st = s
         .env
         .run_env(&["--as-of", "2025-08-03 09:30", "status"], &with(&bad));
     assert!(
         // (Dovecot answers a wrong password after a pause: minutes on this clock.)
-        st.stdout.contains("邮箱 data（data@example.gov.cn）：自 2025-08-02 2")
+        st.stdout
+            .contains("邮箱 data（data@example.gov.cn）：自 2025-08-02 2")
             && st.stdout.contains("起无法读取（登录失败"),
         "{}",
         st.stdout
@@ -139,8 +152,7 @@ fn no_reminder_to_a_unit_whose_mail_waits_and_an_unreadable_mailbox_is_told_once
             .iter()
             .skip(before)
             .filter(|(name, bytes)| {
-                name.contains("data-staff@example.gov.cn")
-                    && mail_subject(bytes).contains(word)
+                name.contains("data-staff@example.gov.cn") && mail_subject(bytes).contains(word)
             })
             .count()
     };
@@ -197,7 +209,11 @@ fn a_mailbox_server_that_never_answers_is_dropped_and_tried_again() {
     );
     let started = std::time::Instant::now();
     let r = s.ingest("2025-08-03 10:00");
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(
         format!("{}{}", r.stdout, r.stderr).contains("no answer within 3 s"),
         "{}{}",
@@ -213,7 +229,10 @@ fn a_mailbox_server_that_never_answers_is_dropped_and_tried_again() {
 }
 
 /// A mail server that accepts connections and never says a word, until `stop` is set.
-fn tarpit(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()> {
+fn tarpit(
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     listener.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
@@ -254,12 +273,18 @@ fn a_mail_server_that_never_answers_does_not_stall_reports_and_every_receipt_goe
         &with(&v),
     );
     for month in [3, 4, 5, 7] {
-        let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", month, 30 + month as i64));
+        let csv = format!(
+            "{HEADER}\r\n{}\r\n",
+            csv_row("341522", month, 30 + month as i64)
+        );
         s.imap.deliver(&message(
             HUOQIU,
             &format!("霍邱县{month}月"),
             "",
-            &[(&rfc2231(&format!("霍邱县_2025-{month:02}.csv")), csv.as_bytes())],
+            &[(
+                &rfc2231(&format!("霍邱县_2025-{month:02}.csv")),
+                csv.as_bytes(),
+            )],
         ));
     }
     // The watcher is at work (a receipt's send hangs); a report is asked for meanwhile.
@@ -269,24 +294,42 @@ fn a_mail_server_that_never_answers_does_not_stall_reports_and_every_receipt_goe
     });
     let started = std::time::Instant::now();
     let r = s.env.run_env(
-        &["--as-of", "2025-08-03 10:30", "run", "--period", "2025-06", "--no-email"],
+        &[
+            "--as-of",
+            "2025-08-03 10:30",
+            "run",
+            "--period",
+            "2025-06",
+            "--no-email",
+        ],
         &with(&v),
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     // The server answers again: every receipt once, to the sender and the unit's other address.
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     pit.join().unwrap();
     let smtp = crate::email::Server::start("smtp", port, &s.env.tmp.path().join("mail-up"), &[]);
-    wait_for("four receipts to two people", Duration::from_secs(120), || {
-        smtp.recipients().len() >= 8
-    });
+    wait_for(
+        "four receipts to two people",
+        Duration::from_secs(120),
+        || smtp.recipients().len() >= 8,
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(d.stop(), 0);
     let mut got: Vec<(String, String)> = smtp
         .received()
         .iter()
-        .map(|(name, bytes)| (name.split_once('-').unwrap().1.to_string(), mail_subject(bytes)))
+        .map(|(name, bytes)| {
+            (
+                name.split_once('-').unwrap().1.to_string(),
+                mail_subject(bytes),
+            )
+        })
         .filter(|(_, subject)| subject.starts_with("回执"))
         .collect();
     got.sort();

@@ -841,12 +841,18 @@ fn a_units_page_never_quotes_another_units_cells() {
         "全市汇总_2025-07.csv",
         format!("{head}\n341522,2025-07,10,10,0,0,5,80000,70000,56000,0,0,10,10\n341524,2025-07,十二,1,0,0,5,80000,70000,56000,0,0,10,10\n").as_bytes(),
     );
-    assert_eq!(s.env.run(&["--as-of", "2025-07-10 09:00", "ingest"]).code, 3);
+    assert_eq!(
+        s.env.run(&["--as-of", "2025-07-10 09:00", "ingest"]).code,
+        3
+    );
     rt().block_on(async {
         let (code, page) = get(&s.county("341522")).await;
         assert_eq!(code, 200);
         assert!(page.contains("全市汇总_2025-07.csv"), "{page}");
-        assert!(page.contains("此文件含多个单位的数据（另有 1 个单位）"), "{page}");
+        assert!(
+            page.contains("此文件含多个单位的数据（另有 1 个单位）"),
+            "{page}"
+        );
         assert!(!page.contains("十二") && !page.contains("金寨县"), "{page}");
         let (_, bureau) = get(&s.url(&format!("/bureau?token={TOKEN}&period=2025-07"))).await;
         assert!(bureau.contains("“十二”不是整数"), "{bureau}");
