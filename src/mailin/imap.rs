@@ -197,16 +197,7 @@ pub(super) async fn fetch_meta(
     m: &MailboxDef,
     uid: u32,
 ) -> Result<(u32, Option<DateTime<Tz>>)> {
-    let fetched: Vec<_> = within(m, "fetch", async {
-        session
-            .uid_fetch(uid.to_string(), "(UID RFC822.SIZE INTERNALDATE)")
-            .await
-            .map_err(|e| imap_err(m, e))?
-            .try_collect()
-            .await
-            .map_err(|e| imap_err(m, e))
-    })
-    .await?;
+    let fetched = fetch(session, m, uid, "RFC822.SIZE INTERNALDATE").await?;
     Ok((
         fetched.iter().find_map(|f| f.size).unwrap_or(0),
         fetched
@@ -214,6 +205,25 @@ pub(super) async fn fetch_meta(
             .find_map(|f| f.internal_date())
             .map(|t| t.with_timezone(&period::TZ)),
     ))
+}
+
+/// `UID FETCH uid (UID items)`, every answer collected, bounded by the step timeout.
+async fn fetch(
+    session: &mut Session,
+    m: &MailboxDef,
+    uid: u32,
+    items: &str,
+) -> Result<Vec<async_imap::types::Fetch>> {
+    within(m, "fetch", async {
+        session
+            .uid_fetch(uid.to_string(), format!("(UID {items})"))
+            .await
+            .map_err(|e| imap_err(m, e))?
+            .try_collect()
+            .await
+            .map_err(|e| imap_err(m, e))
+    })
+    .await
 }
 
 pub(super) async fn fetch_body(session: &mut Session, m: &MailboxDef, uid: u32) -> Result<Vec<u8>> {
@@ -227,16 +237,7 @@ pub(super) async fn fetch_part(
     uid: u32,
     part: &str,
 ) -> Result<Vec<u8>> {
-    let fetched: Vec<_> = within(m, "fetch", async {
-        session
-            .uid_fetch(uid.to_string(), format!("(UID {part})"))
-            .await
-            .map_err(|e| imap_err(m, e))?
-            .try_collect()
-            .await
-            .map_err(|e| imap_err(m, e))
-    })
-    .await?;
+    let fetched = fetch(session, m, uid, part).await?;
     fetched
         .iter()
         .find_map(|f| f.body().or_else(|| f.header()).map(<[u8]>::to_vec))
