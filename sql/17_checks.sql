@@ -1,5 +1,6 @@
 -- Soft checks (核实性审核): figures that are unusual but may be right. A row that trips one is
--- accepted, and the county explains it with a 说明 (`note`, the template's 说明 cell). One row per
+-- accepted, and the county explains it with a 说明 (`note`: the template's 说明 cell, or else the
+-- 说明 typed on its page for that check and month, table `explained`). One row per
 -- (unit, month, check) tripped in months 1..m, with the county's words where it gave them.
 -- The checks and their thresholds are the pipeline's `[[soft_checks]]` (table `soft_checks`,
 -- thresholds in thousandths); every comparison is exact (whole cases, whole 分, doubled medians).
@@ -61,8 +62,12 @@ WITH tripped AS (
   WHERE c.check_id = 'no_cases' AND f.cases_approved = 0
 )
 SELECT u.ord, t.unit_code, u.unit_name, t.period, t.month_num, t.check_id, c.wording AS check_text,
-       t.detail, t.figure, t.threshold, t.note <> '' AS explained, t.note
+       t.detail, t.figure, t.threshold,
+       (t.note <> '' OR COALESCE(x.note, '') <> '') AS explained,
+       CASE WHEN t.note <> '' THEN t.note ELSE COALESCE(x.note, '') END AS note
 FROM tripped t
 JOIN soft_checks c ON c.check_id = t.check_id
 JOIN units u ON u.unit_code = t.unit_code
+LEFT JOIN explained x ON x.unit_code = t.unit_code AND x.month_num = t.month_num
+                     AND x.check_id = t.check_id
 ORDER BY u.ord, t.month_num, t.check_id

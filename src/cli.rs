@@ -171,7 +171,11 @@ pub enum Command {
     /// unit's page at its secret link (`[web]` in the pipeline; SIGTERM/Ctrl-C to stop).
     Serve,
     /// Print each unit's page link (derived from FAYUAN_WEB_SECRET).
-    Links,
+    Links {
+        /// The links of the units' 负责人 for signing off their months (`[web] county_signoff`).
+        #[arg(long)]
+        signoff: bool,
+    },
     /// Check the pipeline definition and list every problem.
     Check,
     /// Write sample submissions for the pipeline's units (mixed formats, as counties send them).
@@ -339,7 +343,7 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Supervise { .. } => supervise::supervise(&ctx, args.command),
         Command::Return { .. } => supervise::return_month(&ctx, args.command),
         Command::Confirm { unit, period, by } => supervise::confirm(&ctx, &unit, period, &by),
-        Command::Links => links(&ctx),
+        Command::Links { signoff } => links(&ctx, signoff),
         Command::Status { period } => show_status(&ctx, period),
         Command::Sample {
             out,
@@ -518,6 +522,12 @@ fn run_period(
             period.zh()
         ),
     }
+    let p = &ctx.pipeline;
+    let url = |code: &str| crate::web::secret(p).map(|s| crate::web::unit_url(p, &s, code));
+    let fed = crate::run::queue_feedback(ctx, period, &built.dir, &url)?;
+    if fed > 0 {
+        println!("本单位情况邮件 {fed} 封已放入发件箱。");
+    }
     let code = send(ctx, Some(period))?;
     for (kind, posted) in crate::app::runtime()?.block_on(crate::run::webhooks(ctx, &built)) {
         match posted {
@@ -578,8 +588,8 @@ fn serve(ctx: Context) -> Result<i32> {
 }
 
 /// `fayuan links`: `<code> <name> <url of the unit's page>` per unit (SPEC §10).
-fn links(ctx: &Context) -> Result<i32> {
-    print!("{}", crate::web::links(&ctx.pipeline)?);
+fn links(ctx: &Context, signoff: bool) -> Result<i32> {
+    print!("{}", crate::web::links(&ctx.pipeline, signoff)?);
     Ok(exit::OK)
 }
 

@@ -76,6 +76,16 @@ impl DataDir {
         self.0.join("supervision").join("confirms.jsonl")
     }
 
+    /// The 说明 typed on the units' pages and those sent back (退回说明): `supervision/notes.jsonl`.
+    pub fn notes(&self) -> PathBuf {
+        self.0.join("supervision").join("notes.jsonl")
+    }
+
+    /// The 负责人's sign-offs of the units' months (负责人确认): `supervision/signoffs.jsonl`.
+    pub fn signoffs(&self) -> PathBuf {
+        self.0.join("supervision").join("signoffs.jsonl")
+    }
+
     /// The supervision items (督办事项): `supervision/items.jsonl`.
     pub fn supervision_items(&self) -> PathBuf {
         self.0.join("supervision").join("items.jsonl")

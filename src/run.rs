@@ -138,6 +138,7 @@ fn analyse(
             extra.extend(returned_alerts(ctx, period, &open_returns));
             extra.extend(supervision_alerts(ctx)?);
             extra.extend(unconfirmed_alerts(ctx, period, &files)?);
+            extra.extend(unsigned_alerts(ctx, period)?);
             extra
         },
         rejected_after,
@@ -147,6 +148,7 @@ fn analyse(
             .iter()
             .map(|r| (r.unit.clone(), r.period.clone()))
             .collect::<Vec<_>>(),
+        explained: &crate::supervision::explained_as_of(&ctx.data_dir, Some(ctx.now()))?,
     })?;
     Ok((analysis, files))
 }
@@ -203,6 +205,31 @@ fn unconfirmed_alerts(
                 unit_name: u.name.clone(),
                 ord: i as i64,
                 message: format!("{}年{months}数据待市局确认", period.year()),
+            }
+        })
+        .collect())
+}
+
+/// `[web] county_signoff`: a unit's months sent and not signed by its 负责人 (提示, one alert a
+/// unit): the digest, the workbook, alerts.csv and the 通报 name them.
+fn unsigned_alerts(ctx: &Context, period: Period) -> Result<Vec<analyze::Alert>> {
+    let open = crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now())?;
+    Ok(open
+        .into_iter()
+        .map(|(i, months)| {
+            let u = &ctx.pipeline.units[i];
+            let ms: Vec<u32> = months.iter().map(|m| m.0).collect();
+            analyze::Alert {
+                rule: "unsigned",
+                severity: analyze::Severity::Info,
+                unit_code: u.code.clone(),
+                unit_name: u.name.clone(),
+                ord: i as i64,
+                message: format!(
+                    "{}年{}月数据尚待本单位负责人确认",
+                    period.year(),
+                    crate::format::months_zh(&ms)
+                ),
             }
         })
         .collect())
@@ -397,4 +424,88 @@ pub fn carry_over_proposal(ctx: &Context) -> Result<Vec<CarryOver>> {
             months: months[k].unwrap_or(0.0) as i64,
         })
         .collect())
+}
+
+/// `[notify] unit_feedback`: after the month's report is queued, each unit with a contact gets
+/// its own results (texts/feedback.txt: its figures of the year so far, the report's alerts about
+/// it, what waits for its 说明, the link to its page) — once per unit and month (the message's
+/// id). Returns how many were put in the outbox now.
+pub fn queue_feedback(
+    ctx: &Context,
+    period: Period,
+    dir: &std::path::Path,
+    unit_url: &dyn Fn(&str) -> Option<String>,
+) -> Result<usize> {
+    let p = &ctx.pipeline;
+    if !p.def.notify.unit_feedback {
+        return Ok(0);
+    }
+    let store = Store::open(&ctx.data_dir);
+    let board = crate::status::board(p, &store, period, &ctx.now())?;
+    let alerts = report_alerts(dir);
+    let mut put = 0;
+    for u in &p.units {
+        let Some(contact) = u.contact.clone() else {
+            continue;
+        };
+        let figures = board
+            .figures
+            .iter()
+            .find(|(c, _)| *c == u.code)
+            .map(|(_, f)| f.clone())
+            .unwrap_or_default();
+        let pending = board
+            .units
+            .iter()
+            .find(|s| s.code == u.code)
+            .map(|s| s.pending.clone())
+            .unwrap_or_default();
+        let d = &p.def.pipeline;
+        let values = minijinja::context! {
+            title => d.title.clone(), office => d.office.clone(), unit => u.name.clone(),
+            period_zh => period.zh(), ytd_zh => period.ytd_zh(),
+            figures => minijinja::Value::from(minijinja::value::Serde(&figures)),
+            items => alerts.iter().filter(|(c, _)| *c == u.code).map(|(_, m)| m.clone()).collect::<Vec<_>>(),
+            pending,
+            unit_url => unit_url(&u.code),
+        };
+        let (subject, text) = p.texts.message("feedback.txt", &values)?;
+        let id = format!("feedback-{period}-{}", u.code);
+        if crate::notify::post(
+            &ctx.data_dir,
+            p,
+            crate::notify::Letter {
+                id: &id,
+                kind: crate::notify::MessageKind::Feedback,
+                period,
+                to: std::slice::from_ref(&contact),
+                cc: &[],
+                subject: &subject,
+                text: &text,
+                attachment: None,
+                in_reply_to: None,
+            },
+            ctx.now(),
+        )? {
+            put += 1;
+        }
+    }
+    Ok(put)
+}
+
+/// The alerts of a report folder's `alerts.csv`: (unit code, message) per row.
+fn report_alerts(dir: &std::path::Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(dir.join("alerts.csv")) else {
+        return Vec::new();
+    };
+    let mut rd = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let head = rd.headers().cloned().unwrap_or_default();
+    let at = |k: &str| head.iter().position(|x| x == k);
+    let (Some(c), Some(m)) = (at("unit_code"), at("message")) else {
+        return Vec::new();
+    };
+    rd.records()
+        .flatten()
+        .filter_map(|r| Some((r.get(c)?.to_string(), r.get(m)?.to_string())))
+        .collect()
 }

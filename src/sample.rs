@@ -403,6 +403,7 @@ fn synthetic_pipeline(template: &Pipeline, units: usize, rng: &mut Rng) -> Resul
         reminders: t.reminders.clone(),
         supervision: t.supervision.clone(),
         // The template's calendar, its file named by a full path (the sample lives elsewhere).
+        notify: Default::default(),
         calendar: crate::config::CalendarSection {
             file: t.calendar.file.as_ref().map(|f| {
                 let beside = template.file.parent().unwrap_or(Path::new(".")).join(f);

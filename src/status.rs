@@ -21,6 +21,8 @@ pub struct UnitStatus {
     pub pending: Vec<String>,
     /// The months of each of `pending`, in the same order.
     pub pending_months: Vec<Vec<u32>>,
+    /// The check of each of `pending` (its `check_id`), in the same order.
+    pub pending_checks: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,9 +45,10 @@ pub fn unit_status(
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
     let locks = crate::supervision::locks_as_of(store.data_dir(), Some(*now))?;
+    let explained = crate::supervision::explained_as_of(store.data_dir(), Some(*now))?;
     unit_status_of(
         pipeline,
-        (&store.rows()?, &locks),
+        (&store.rows()?, &locks, &explained),
         &store.files()?,
         period,
         now,
@@ -55,14 +58,18 @@ pub fn unit_status(
 /// [`unit_status`] from the store's rows and files read once (for several months at a time).
 pub fn unit_status_of(
     pipeline: &Pipeline,
-    (rows, locks): (&DataFrame, &[(String, String, String)]),
+    (rows, locks, explained): (
+        &DataFrame,
+        &[(String, String, String)],
+        &[crate::analyze::Explained],
+    ),
     files: &[FileEntry],
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
     let a = analysis(
         pipeline,
-        (rows, locks, &[]),
+        (rows, locks, &[], explained),
         files,
         period,
         now,
@@ -76,6 +83,8 @@ pub fn unit_status_of(
 pub struct Board {
     pub units: Vec<UnitStatus>,
     pub grid: Vec<UnitRow>,
+    /// Each unit's own figures of the year so far, as its page shows them (code, figures).
+    pub figures: Vec<(String, Vec<Figure>)>,
     /// Every file seen, in arrival order (the store's record).
     pub files: Vec<FileEntry>,
 }
@@ -94,18 +103,28 @@ pub fn board(
             .into_iter()
             .map(|r| (r.unit, r.period))
             .collect();
+    let explained = crate::supervision::explained_as_of(store.data_dir(), Some(*now))?;
     let a = analysis(
         pipeline,
-        (&store.rows()?, &locks, &returned),
+        (&store.rows()?, &locks, &returned, &explained),
         &files,
         period,
         now,
-        // (funding and quality: the year's figure of a 待说明 item)
-        &["submissions", "grid", "funding", "quality"],
+        // (funding and quality: the year's figure of a 待说明 item; completion and per100k: the
+        // unit's own figures on its page)
+        &[
+            "submissions",
+            "grid",
+            "funding",
+            "quality",
+            "completion",
+            "per100k",
+        ],
     )?;
     Ok(Board {
         units: units_of(&a)?,
         grid: grid_of(&a)?,
+        figures: figures_of(&a, pipeline)?,
         files,
     })
 }
@@ -116,12 +135,13 @@ type Stored<'a> = (
     &'a DataFrame,
     &'a [(String, String, String)],
     &'a [(String, String)],
+    &'a [crate::analyze::Explained],
 );
 
 /// The analyses `wanted` (and what they read) of `period` as of `now`.
 fn analysis(
     pipeline: &Pipeline,
-    (rows, locks, returned): Stored,
+    (rows, locks, returned, explained): Stored,
     files: &[FileEntry],
     period: Period,
     now: &DateTime<Tz>,
@@ -140,6 +160,7 @@ fn analysis(
             last_year: None,
             locks,
             returned,
+            explained,
         },
         Some(wanted),
     )
@@ -188,6 +209,11 @@ fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
                 .iter()
                 .filter(|u| Some(&u.unit_code) == codes[k].as_ref())
                 .map(|u| u.months.clone())
+                .collect(),
+            pending_checks: pending
+                .iter()
+                .filter(|u| Some(&u.unit_code) == codes[k].as_ref())
+                .map(|u| u.check_id.clone())
                 .collect(),
             code: codes[k].clone().unwrap_or_default(),
             name: names[k].clone().unwrap_or_default(),
@@ -249,6 +275,161 @@ pub struct UnitRow {
     pub months: Vec<CellState>,
 }
 
+/// The soft checks a unit's month would still wait a 说明 for if `rows` (the stored rows with a
+/// submission in hand added, `Store::rows_with`) were the store: the words of each, for a form
+/// that asks for the 说明 before anything is kept.
+pub fn checks_if(
+    pipeline: &Pipeline,
+    store: &Store,
+    rows: &DataFrame,
+    unit: &str,
+    period: Period,
+    now: &DateTime<Tz>,
+) -> Result<Vec<String>> {
+    let files = store.files()?;
+    let locks = crate::supervision::locks_as_of(store.data_dir(), Some(*now))?;
+    let explained = crate::supervision::explained_as_of(store.data_dir(), Some(*now))?;
+    let a = analysis(
+        pipeline,
+        (rows, &locks, &[], &explained),
+        &files,
+        period,
+        now,
+        &["checks", "funding", "quality"],
+    )?;
+    Ok(a.unexplained_checks()?
+        .into_iter()
+        .filter(|u| u.unit_code == unit && u.months.contains(&period.month()))
+        .map(|u| u.text)
+        .collect())
+}
+
+/// One of a unit's own figures on its page: what, and the figure as people write it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figure {
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// Each unit's figures of the year so far, from the analyses the workbook shows (`completion`,
+/// `per100k`, `funding`): 完成率 with its rank, the gap to the schedule (in December, to the
+/// year's target), 到位率, 支出率, 占比, 每10万人 with its target.
+fn figures_of(
+    a: &crate::analyze::Analysis,
+    pipeline: &Pipeline,
+) -> Result<Vec<(String, Vec<Figure>)>> {
+    use crate::format;
+    let units = pipeline.units.len();
+    let year_end = a.period.month() == 12;
+    let col = |q: &'static str, c: &str| -> Result<Vec<Option<f64>>> {
+        crate::frame::floats(a.frame(q)?, c).map_err(frame_err(q))
+    };
+    let codes = |q: &'static str| -> Result<Vec<String>> {
+        Ok(crate::frame::strings(a.frame(q)?, "unit_code")
+            .map_err(frame_err(q))?
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect())
+    };
+    let at = |q: &'static str, c: &str, code: &str| -> Result<Option<f64>> {
+        let k = codes(q)?.iter().position(|x| x == code);
+        Ok(k.and_then(|k| col(q, c).ok()?.get(k).copied().flatten()))
+    };
+    let mut out = Vec::new();
+    for code in codes("completion")?.into_iter().filter(|c| c != "total") {
+        let c = |name: &str| at("completion", name, &code);
+        let (ytd, target, remaining) = (c("ytd_approved")?, c("target")?, c("remaining")?);
+        let gap = if year_end {
+            match remaining {
+                Some(r) if r > 0.0 => format!("距年度目标尚差{}件", format::count(Some(r))),
+                Some(_) => "已完成年度目标".to_string(),
+                None => format::DASH.to_string(),
+            }
+        } else {
+            match c("schedule_gap")? {
+                Some(g) if g < 0.0 => format!(
+                    "落后序时进度（{}）{}",
+                    format::pct(c("schedule_rate")?),
+                    format::pp(Some(g))
+                ),
+                Some(g) => format!(
+                    "超过序时进度（{}）{}",
+                    format::pct(c("schedule_rate")?),
+                    format::pp(Some(g))
+                ),
+                None => format::DASH.to_string(),
+            }
+        };
+        let rank = c("rank_completion")?.map_or(format::DASH.to_string(), |r| {
+            format!("第{}名（共{units}个单位）", format::count(Some(r)))
+        });
+        let f = |name: &str| at("funding", name, &code);
+        let p = |name: &str| at("per100k", name, &code);
+        let per100k = if year_end {
+            format!(
+                "{}件（目标{}件）",
+                format::dec2(p("per100k_ytd")?),
+                format::dec2(p("per100k_target")?)
+            )
+        } else {
+            format!(
+                "累计{}件，按全年折算{}件（目标{}件）",
+                format::dec2(p("per100k_ytd")?),
+                format::dec2(p("per100k_annualized")?),
+                format::dec2(p("per100k_target")?)
+            )
+        };
+        let figures = vec![
+            Figure {
+                label: "累计受理审批",
+                value: format!(
+                    "{}件（年度目标{}件）",
+                    format::count(ytd),
+                    format::count(target)
+                ),
+            },
+            Figure {
+                label: "完成率",
+                value: format::pct(c("completion_rate")?),
+            },
+            Figure {
+                label: if year_end {
+                    "与年度目标差距"
+                } else {
+                    "与序时进度差距"
+                },
+                value: gap,
+            },
+            Figure {
+                label: "完成率排名",
+                value: rank,
+            },
+            Figure {
+                label: "资金到位率",
+                value: format::pct(f("arrival_rate")?),
+            },
+            Figure {
+                label: "业务经费支出率",
+                value: format::pct(f("expenditure_rate")?),
+            },
+            Figure {
+                label: "办案补贴及直接费用占比",
+                value: format!(
+                    "{}（方案要求不低于{}）",
+                    format::pct(f("case_share")?),
+                    format::pct0(Some(pipeline.def.alerts.case_share_min))
+                ),
+            },
+            Figure {
+                label: "每10万人法律援助供给量",
+                value: per100k,
+            },
+        ];
+        out.push((code, figures));
+    }
+    Ok(out)
+}
+
 /// The `grid` analysis read back, a row per unit in plan order.
 fn grid_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitRow>> {
     let df = analysis.frame("grid")?;
@@ -299,7 +480,14 @@ pub fn render(
     let store = Store::open(data_dir);
     let files = store.files()?;
     let locks = crate::supervision::locks_as_of(data_dir, Some(*now))?;
-    let status = unit_status_of(pipeline, (&store.rows()?, &locks), &files, period, now)?;
+    let explained = crate::supervision::explained_as_of(data_dir, Some(*now))?;
+    let status = unit_status_of(
+        pipeline,
+        (&store.rows()?, &locks, &explained),
+        &files,
+        period,
+        now,
+    )?;
     let mut out = render_from(pipeline, data_dir, period, now, &status, &files)?;
     if let Some(line) = stale_line(output_dir, pipeline, period, &files) {
         out.push_str(&line);

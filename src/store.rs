@@ -414,6 +414,24 @@ impl Store {
         number_versions(all).map_err(|e| Error::store(&self.root, e))
     }
 
+    /// The stored rows with `rows` in hand added (from `files`, which say when they arrived),
+    /// versions numbered anew: what the store would hold if they were taken now — a page's
+    /// preview of a submission's soft checks, before anything is kept.
+    pub fn rows_with(&self, files: &[FileEntry], rows: &[(usize, &Row)]) -> Result<DataFrame> {
+        let schema = rows_schema();
+        let err = |e| Error::store(&self.root, e);
+        let mut stored = self
+            .rows()?
+            .drop(meta::VERSION)
+            .and_then(|d| d.drop(meta::LATEST))
+            .map_err(err)?;
+        let new = rows_frame(files, rows)
+            .and_then(|d| conform(&d, &schema))
+            .map_err(err)?;
+        stored.vstack_mut(&new).map_err(err)?;
+        number_versions(stored).map_err(err)
+    }
+
     /// The schema version each batch was written with, oldest batch first.
     pub fn schema_versions(&self) -> Result<Vec<(i64, u32)>> {
         self.batches()?

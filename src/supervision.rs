@@ -20,9 +20,11 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 mod items;
+mod notes;
 
 pub use items::*;
 use items::{item_event, item_notice, items};
+pub use notes::*;
 
 /// One line of the returns ledger.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -412,6 +414,16 @@ pub fn catch_up_record(data_dir: &DataDir, pipeline: &Pipeline) -> Result<usize>
             .read()?
             .iter()
             .map(|r| (r.at, item_event(r))),
+    );
+    steps.extend(
+        notes::note_steps(data_dir)?
+            .iter()
+            .map(|r| (r.at, notes::note_event(pipeline, r))),
+    );
+    steps.extend(
+        notes::sign_steps(data_dir)?
+            .iter()
+            .map(|r| (r.at, notes::sign_event(pipeline, r))),
     );
     // The pipeline's year holds its follow-up; its neighbours what was recorded by date before.
     let year = pipeline.year();

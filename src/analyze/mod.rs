@@ -185,6 +185,18 @@ pub struct Inputs<'a> {
     /// Months returned for correction and not corrected yet (退回, issue 25): (unit code, month
     /// `2025-06`). The grid shows them 已退回.
     pub returned: &'a [(String, String)],
+    /// 说明 typed on the unit's page for a soft check's months (issue 34 §3), in force now.
+    pub explained: &'a [Explained],
+}
+
+/// A unit's 说明 of one soft check in one month, given on its page rather than in the file's
+/// 说明 cell (which, when present, is the one shown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    pub unit_code: String,
+    pub month: u32,
+    pub check_id: String,
+    pub text: String,
 }
 
 /// Which version of a (unit, month) a report used (recorded in the manifest).
@@ -527,6 +539,17 @@ fn input_tables(inputs: &Inputs) -> Result<Vec<(&'static str, LazyFrame)>> {
         .map_err(err("returned"))?
         .lazy(),
     ));
+    tables.push((
+        "explained",
+        df!(
+            "unit_code" => inputs.explained.iter().map(|x| x.unit_code.clone()).collect::<Vec<_>>(),
+            "month_num" => inputs.explained.iter().map(|x| x.month as i32).collect::<Vec<_>>(),
+            "check_id" => inputs.explained.iter().map(|x| x.check_id.clone()).collect::<Vec<_>>(),
+            "note" => inputs.explained.iter().map(|x| x.text.clone()).collect::<Vec<_>>(),
+        )
+        .map_err(err("explained"))?
+        .lazy(),
+    ));
     // Without a previous year, the same columns and no rows.
     tables.push((
         "last_year_submissions",
@@ -641,7 +664,7 @@ impl Severity {
 
 /// Every alert rule's id (in frames and CSV twins) and the name people read (the workbook's
 /// 预警类型 column): the one list of them; the alerts SQL joins it as `rules`.
-pub const RULES: [(&str, &str); 20] = [
+pub const RULES: [(&str, &str); 21] = [
     ("missing", "未报送"),
     ("late", "逾期报送"),
     ("rejected", "文件被拒收"),
@@ -662,6 +685,7 @@ pub const RULES: [(&str, &str); 20] = [
     ("returned", "已退回待修改"),
     ("supervision", "督办事项"),
     ("unconfirmed", "待确认"),
+    ("unsigned", "待负责人确认"),
 ];
 
 /// The name people read for a rule id.

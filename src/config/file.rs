@@ -48,7 +48,19 @@ pub struct PipelineFile {
     /// The working calendar (法定节假日, 调休): a shared file and/or years written here.
     #[serde(default)]
     pub calendar: CalendarSection,
+    /// What goes to the units besides reminders and receipts.
+    #[serde(default)]
+    pub notify: NotifySettings,
     pub units: Vec<UnitDef>,
+}
+
+/// `[notify]` (issue 34 §6).
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct NotifySettings {
+    /// After each monthly report, each unit's contact gets its own results (本单位本月情况) as
+    /// one short message (texts/feedback.txt); false (the default): only its page shows them.
+    pub unit_feedback: bool,
 }
 
 /// `[calendar]`: where the years' holidays and 调休 working days come from.
@@ -158,6 +170,9 @@ pub struct WebSettings {
     /// The data staff who act on the bureau's page (`[[web.staff]]`), each with a token of their
     /// own from the environment, so every action is attributed to a person.
     pub staff: Vec<StaffDef>,
+    /// Each month a unit sends waits as 待负责人确认 until the unit's 负责人 confirms it on a
+    /// second link (`fayuan links --signoff`); false (the default): no sign-off.
+    pub county_signoff: bool,
 }
 
 /// One of the data staff on the bureau's page: their name (as the record shows it) and the
@@ -181,6 +196,7 @@ impl Default for WebSettings {
             header_timeout_seconds: 10,
             body_timeout_seconds: 300,
             staff: Vec::new(),
+            county_signoff: false,
         }
     }
 }

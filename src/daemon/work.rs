@@ -65,6 +65,11 @@ pub(super) async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Resu
                     now,
                     false,
                 )?;
+                // Each unit's own results, with its page's link (once per unit and month).
+                let p = &ctx.pipeline;
+                let url =
+                    |code: &str| crate::web::secret(p).map(|s| crate::web::unit_url(p, &s, code));
+                run::queue_feedback(&ctx_now, *period, &built.dir, &url)?;
                 Ok::<_, Error>((built, true))
             })?;
             let (built, queued) = built;

@@ -82,6 +82,9 @@ pub fn put(data_dir: &DataDir, bytes: &[u8], note: &Arrival) -> Result<PathBuf> 
         .map_err(|e| Error::io(&data_dir.arrivals(), std::io::Error::other(e)))?;
     fsutil::replace_synced(&note_path(data_dir, &note.name), &text)?;
     let dest = data_dir.inbox().join(&note.name);
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
     fsutil::write_new(&dest, bytes)?;
     if let Some(dir) = dest.parent() {
         fsutil::sync_dir(dir)?;

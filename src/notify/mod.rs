@@ -108,6 +108,8 @@ pub enum MessageKind {
     Return,
     /// A supervision item (督办事项) opened on a unit, to the unit's contacts.
     Supervision,
+    /// A unit's own results after a monthly report (`[notify] unit_feedback`).
+    Feedback,
 }
 
 impl MessageKind {
@@ -127,6 +129,7 @@ impl MessageKind {
             MessageKind::Notice => "未送达通知",
             MessageKind::Return => "退回通知",
             MessageKind::Supervision => "督办通知",
+            MessageKind::Feedback => "本单位情况",
         }
     }
 }

@@ -19,7 +19,7 @@ use minijinja::{Environment, UndefinedBehavior, Value, context};
 use std::path::Path;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
-const TEMPLATES: [(&str, &str, &[&str]); 17] = [
+const TEMPLATES: [(&str, &str, &[&str]); 19] = [
     ("digest.html", include_str!("digest.html"), &["body"]),
     (
         "digest.txt",
@@ -90,6 +90,16 @@ const TEMPLATES: [(&str, &str, &[&str]); 17] = [
     (
         "supervision.txt",
         include_str!("supervision.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "receipt-web.txt",
+        include_str!("receipt-web.txt"),
+        &["subject", "body"],
+    ),
+    (
+        "feedback.txt",
+        include_str!("feedback.txt"),
         &["subject", "body"],
     ),
     (
@@ -298,6 +308,7 @@ fn notice_example() -> Value {
         share_f => context! { items => vec!["金寨县（69.50%）"], names => vec!["金寨县"] },
         missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
         pending => vec!["叶集区6月满意度低于90%（满意12人，回访40人）"],
+        unsigned => vec!["霍邱县2025年6月"],
         deadline_day => 5,
         deadline_rule => "（遇法定节假日顺延）",
     }
@@ -375,6 +386,17 @@ pub fn example(name: &str) -> Value {
         "return.txt" => context! {
             unit => "霍邱县", period_zh => "2025年6月", reason => "刑事案件数与台账不符，请核实",
             now => "2025年7月8日 10:00",
+        },
+        "receipt-web.txt" => context! {
+            unit => "霍邱县", period_zh => "2025年7月", now => "2025年8月3日 10:00",
+            result => "在线填报（2025年7月，填报人张三）：已接收，1 行（7月第2版）。",
+        },
+        "feedback.txt" => context! {
+            unit => "霍邱县", period_zh => "2025年7月", ytd_zh => "2025年1—7月",
+            figures => vec![context! { label => "完成率", value => "55.20%" }],
+            items => vec!["办案补贴及直接费用占比66.17%，低于70%"],
+            pending => vec!["1—7月（共7个月）办案补贴及直接费用占业务经费支出不足70%"],
+            unit_url => "https://fayuan.example.cn/u/341522/0123456789abcdef",
         },
         "acceptance-report.txt" => context! {
             year => 2025, provisional => false, to => "六安市人民政府",

@@ -11,13 +11,13 @@
 use super::Web;
 use super::auth::{bureau_who, form_token, same_secret, unit_ok};
 use super::once::{self, Came, Claim};
-use super::pages::answer;
+use super::pages::{answer, urlencode};
 use crate::error::Error;
 use crate::period::Period;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -57,50 +57,95 @@ fn came(r: crate::error::Result<String>) -> Came {
     }
 }
 
-/// What an action came to, as a page: done, refused (403) or not possible as asked (400).
-fn outcome(c: Came) -> Response {
-    match c {
-        Came::Done(said) => answer(
-            StatusCode::OK,
-            "已完成",
-            &format!("{said}（返回上一页并刷新即可看到）"),
+/// What a form came to, as its result page: the words, under the status they deserve (done 200,
+/// refused 403, not possible as asked 400), with a link back to the page the form was on.
+pub(super) fn outcome(c: &Came, back: &str) -> Response {
+    let (title, text) = match c {
+        Came::Done(said) => ("已完成", said.clone()),
+        Came::Refused(why) => ("不允许的操作", why.clone()),
+        Came::Usage(why) => ("无法办理", why.clone()),
+        Came::Failed(e) => {
+            tracing::error!(error = %e, "a form failed");
+            (
+                "出错了",
+                "办理失败（系统原因），请稍后返回上一页重新提交，或联系数据人员。".to_string(),
+            )
+        }
+        Came::Upload { ok, text, .. } => (
+            if *ok {
+                "上传结果"
+            } else {
+                "上传未接收"
+            },
+            text.clone(),
         ),
-        Came::Refused(why) => forbidden(&why),
-        Came::Usage(why) => answer(StatusCode::BAD_REQUEST, "无法办理", &why),
-        Came::Failed(e) => super::pages::server_error(&e),
-    }
+    };
+    let mut r =
+        axum::response::Html(super::pages::page_back(title, &text, Some(back))).into_response();
+    *r.status_mut() = c.status();
+    r
 }
 
-/// Does `work` once per form (its one-time key): a second POST of the same form — F5 on the
-/// answer, a double click — does nothing and shows what the first came to.
-async fn once_only(
+/// Answers a POST with 303 to its result page (F5 there only reads the result again).
+pub(super) fn see_other(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(to) {
+        r.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    r
+}
+
+/// Does `work` once per form (its one-time key) and answers 303 to the form's result page
+/// (`done(key)`): a second POST of the same form — F5, a double click — does nothing and is
+/// sent to what the first came to.
+pub(super) async fn once_only(
     w: &Arc<Web>,
     f: &HashMap<String, String>,
+    done: impl Fn(&str) -> String,
+    work: impl FnOnce() -> crate::error::Result<String> + Send + 'static,
+) -> Response {
+    let key = once::key_of(f.get("once"));
+    let to = done(&key);
+    once_only_with(w, &key, to, work).await
+}
+
+/// [`once_only`] with the form's key and its result page's address already known.
+pub(super) async fn once_only_with(
+    w: &Arc<Web>,
+    key: &str,
+    done: String,
     work: impl FnOnce() -> crate::error::Result<String> + Send + 'static,
 ) -> Response {
     let data_dir = w.ctx.data_dir.clone();
-    let key = f.get("once").cloned();
-    let done = tokio::task::spawn_blocking(move || match once::claim(&data_dir, key.as_ref()) {
-        Some(Claim::Again(c)) => c,
-        Some(Claim::Busy) => {
-            Came::Done("此表单刚刚已提交，正在办理；请稍后返回上一页刷新查看结果。".into())
-        }
-        first => {
-            let c = came(work());
-            if let Some(Claim::First(k)) = first {
-                // A failure of the machine (the lock, the disk) is not the form's answer: the
-                // same form may try again.
-                if matches!(c, Came::Failed(_)) {
-                    once::forget(&data_dir, &k);
-                } else {
-                    once::keep(&data_dir, &k, &c);
-                }
-            }
-            c
+    let k2 = key.to_string();
+    let ran = tokio::task::spawn_blocking(move || {
+        if let Some(Claim::First(k)) = once::claim(&data_dir, &k2) {
+            once::keep(&data_dir, &k, &came(work()));
         }
     })
     .await;
-    outcome(done.unwrap_or_else(|_| Came::Failed("内部错误".into())))
+    if ran.is_err() {
+        return super::pages::server_error("内部错误");
+    }
+    see_other(&done)
+}
+
+/// The result page of a form (`…/done/{key}`): what it came to, or that it is being done.
+pub(super) fn result_page(w: &Web, key: &str, back: &str) -> Response {
+    match once::read(&w.ctx.data_dir, key) {
+        None => super::pages::nf(),
+        Some(None) => {
+            let mut r = axum::response::Html(super::pages::page_back(
+                "正在办理",
+                "此表单已提交，正在办理；请稍后刷新本页查看结果。",
+                Some(back),
+            ))
+            .into_response();
+            *r.status_mut() = StatusCode::ACCEPTED;
+            r
+        }
+        Some(Some(c)) => outcome(&c, back),
+    }
 }
 
 /// `POST /bureau/act?token=…`: a return, its withdrawal, a confirmation, or a supervision item
@@ -124,7 +169,12 @@ pub(super) async fn bureau_act(
     }
     let w2 = w.clone();
     let form = f.clone();
-    once_only(&w, &f, move || {
+    let (token, period) = (
+        urlencode(&viewer.token),
+        urlencode(query.get("period").map_or("", String::as_str)),
+    );
+    let done = move |k: &str| format!("/bureau/done/{k}?token={token}&period={period}");
+    once_only(&w, &f, done, move || {
         let p = &w2.ctx.pipeline;
         let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
         let (said, notice) = {
@@ -217,6 +267,18 @@ fn act(
             };
             crate::supervision::supervise(&ctx.data_dir, p, none, Some(id), by, now)
         }
+        "note_back" => {
+            let months = months_of(get("months"));
+            let n = crate::supervision::Note {
+                unit: get("unit"),
+                check_id: get("check"),
+                months: &months,
+                text: get("reason"),
+                by,
+                sent_back: true,
+            };
+            Ok((crate::supervision::note(&ctx.data_dir, p, n, now)?, None))
+        }
         other => Err(Error::Usage(format!("未知的操作 {other:?}"))),
     }
 }
@@ -279,7 +341,8 @@ pub(super) async fn county_answer(
     }
     let w2 = w.clone();
     let form = f.clone();
-    once_only(&w, &f, move || {
+    let done = move |k: &str| format!("/u/{code}/{token}/done/{k}");
+    once_only(&w, &f, done, move || {
         let f = form;
         let ctx = &w2.ctx;
         let id = f
@@ -299,6 +362,103 @@ pub(super) async fn county_answer(
             &by,
             ctx.now(),
         )
+    })
+    .await
+}
+
+/// `GET /bureau/done/{key}?token=…`: what a bureau form came to, with the way back.
+pub(super) async fn bureau_done(
+    State(w): State<Arc<Web>>,
+    UrlPath(key): UrlPath<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let viewer = match bureau_who(&w, &query, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let period = query.get("period").map_or("", String::as_str);
+    let back = format!(
+        "/bureau?token={}&period={}",
+        urlencode(&viewer.token),
+        urlencode(period)
+    );
+    result_page(&w, &key, &back)
+}
+
+/// `GET /u/{code}/{token}/done/{key}`: what a county form came to, with the way back.
+pub(super) async fn county_done(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token, key)): UrlPath<(String, String, String)>,
+) -> Response {
+    if unit_ok(&w, &code, &token).is_none() {
+        return super::pages::nf();
+    }
+    result_page(&w, &key, &format!("/u/{code}/{token}"))
+}
+
+/// Months as a form sends them: `1,2,3` (or one field per month, joined by the caller).
+fn months_of(text: &str) -> Vec<u32> {
+    text.split([',', ' '])
+        .filter_map(|m| m.trim().parse().ok())
+        .collect()
+}
+
+/// The form's fields where a name may repeat (the months' checkboxes): every value of `name`.
+async fn all_fields(body: Body) -> Result<Vec<(String, String)>, Response> {
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| answer(StatusCode::PAYLOAD_TOO_LARGE, "表单过大", "表单内容过多。"))?;
+    Ok(form_urlencoded::parse(&bytes).into_owned().collect())
+}
+
+/// `POST /u/{code}/{token}/explain`: the unit's one 说明 of a soft check for the months ticked.
+pub(super) async fn county_explain(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+    body: Body,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token).cloned() else {
+        return super::pages::nf();
+    };
+    let pairs = match all_fields(body).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let months: Vec<u32> = pairs
+        .iter()
+        .filter(|(k, _)| k == "month")
+        .filter_map(|(_, v)| v.trim().parse().ok())
+        .collect();
+    let f: HashMap<String, String> = pairs.into_iter().collect();
+    if !genuine(&f, &token, &format!("u/{code}")) {
+        return forbidden("表单已失效或不是本页面提交的，请刷新页面后重试。");
+    }
+    let w2 = w.clone();
+    let form = f.clone();
+    let done = move |k: &str| format!("/u/{code}/{token}/done/{k}");
+    once_only(&w, &f, done, move || {
+        let ctx = &w2.ctx;
+        let get = |k: &str| form.get(k).map_or("", |v| v.as_str());
+        let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
+        let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web note")?;
+        let by = match get("who").trim() {
+            "" => format!("{}（报送页面）", unit.name),
+            who => format!(
+                "{}{}（报送页面）",
+                unit.name,
+                crate::ingest::read::shorten(who, 30)
+            ),
+        };
+        let n = crate::supervision::Note {
+            unit: &unit.code,
+            check_id: get("check"),
+            months: &months,
+            text: get("text"),
+            by: &by,
+            sent_back: false,
+        };
+        crate::supervision::note(&ctx.data_dir, &ctx.pipeline, n, ctx.now())
     })
     .await
 }

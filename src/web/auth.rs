@@ -44,6 +44,12 @@ pub fn unit_token(secret: &[u8], code: &str) -> String {
     hex::encode(&hmac(secret, format!("fayuan-unit:{code}").as_bytes())[..16])
 }
 
+/// A unit's 负责人's link token (sign-off, issue 34 §4): another HMAC of the same secret, so
+/// neither link can be made from the other.
+pub fn signoff_token(secret: &[u8], code: &str) -> String {
+    hex::encode(&hmac(secret, format!("fayuan-signoff:{code}").as_bytes())[..16])
+}
+
 /// The county page's path for a unit, given the secret (for reminders and the README).
 pub fn unit_path(secret: &[u8], code: &str) -> String {
     format!("/u/{code}/{}", unit_token(secret, code))
@@ -57,18 +63,42 @@ pub fn secret(p: &crate::config::Pipeline) -> Option<Vec<u8>> {
         .map(String::into_bytes)
 }
 
-/// `fayuan links`: `<code> <name> <url>` a line per unit.
-pub fn links(p: &crate::config::Pipeline) -> crate::error::Result<String> {
+/// `fayuan links`: `<code> <name> <url>` a line per unit; with `signoff`, the 负责人's links
+/// (`<code> <name>负责人 <url>`).
+pub fn links(p: &crate::config::Pipeline, signoff: bool) -> crate::error::Result<String> {
     let secret = secret(p).ok_or_else(|| {
         crate::error::Error::Usage(format!(
             "{}: set it (at least 16 characters); the unit links are derived from it",
             p.def.web.secret_env
         ))
     })?;
+    if signoff && !p.def.web.county_signoff {
+        return Err(crate::error::Error::Usage(
+            "[web] county_signoff 未开启：负责人确认链接不可用（在流水线文件 [web] 中设 county_signoff = true）".into(),
+        ));
+    }
     Ok(p.units
         .iter()
-        .map(|u| format!("{} {} {}\n", u.code, u.name, unit_url(p, &secret, &u.code)))
+        .map(|u| {
+            if signoff {
+                format!(
+                    "{} {}负责人 {}\n",
+                    u.code,
+                    u.name,
+                    signoff_url(p, &secret, &u.code)
+                )
+            } else {
+                format!("{} {} {}\n", u.code, u.name, unit_url(p, &secret, &u.code))
+            }
+        })
         .collect())
+}
+
+/// A unit's 负责人's page as people open it.
+pub fn signoff_url(p: &crate::config::Pipeline, secret: &[u8], code: &str) -> String {
+    let base = unit_url(p, secret, code);
+    let base = base.trim_end_matches(&unit_path(secret, code));
+    format!("{base}/s/{code}/{}", signoff_token(secret, code))
 }
 
 /// A unit's page as people open it: `public_url` (or `http://<listen>`) + its path.
@@ -153,6 +183,20 @@ pub(super) fn unit_ok<'a>(w: &'a Web, code: &str, token: &str) -> Option<&'a cra
     let secret = w.secret.as_ref()?;
     let unit = w.ctx.pipeline.units.iter().find(|u| u.code == code)?;
     same_secret(token, &unit_token(secret, &unit.code)).then_some(unit)
+}
+
+/// The unit of a 负责人's link, if the token is right and sign-off is on.
+pub(super) fn signer_ok<'a>(
+    w: &'a Web,
+    code: &str,
+    token: &str,
+) -> Option<&'a crate::config::Unit> {
+    if !w.ctx.pipeline.def.web.county_signoff {
+        return None;
+    }
+    let secret = w.secret.as_ref()?;
+    let unit = w.ctx.pipeline.units.iter().find(|u| u.code == code)?;
+    same_secret(token, &signoff_token(secret, &unit.code)).then_some(unit)
 }
 
 #[cfg(test)]

@@ -16,9 +16,12 @@
 
 mod act;
 mod auth;
+mod county;
+mod fill;
 mod once;
 mod pages;
 mod refused;
+mod signoff;
 mod upload;
 
 pub use auth::{links, same_secret, secret, unit_path, unit_token, unit_url};
@@ -33,7 +36,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use pages::{api_status, bureau, county, county_template, download, not_found};
+use county::{county, county_template};
+use pages::{api_status, bureau, download, not_found};
 use std::collections::HashMap;
 use std::sync::Arc;
 use upload::{ingest_task, sweep_uploads, upload};
@@ -64,8 +68,16 @@ impl Web {
     fn board(&self, period: Period) -> Result<Arc<Board>> {
         let ctx = &self.ctx;
         let store = Store::open(&ctx.data_dir);
-        // The returns' ledger (append-only) changes the grid too (已退回): its size is in the key.
-        let returns = std::fs::metadata(ctx.data_dir.returns()).map_or(0, |m| m.len());
+        // The returns', notes' and sign-offs' ledgers (append-only) change the grid too (已退回,
+        // 已说明, 待负责人确认): their sizes are in the key.
+        let returns = [
+            ctx.data_dir.returns(),
+            ctx.data_dir.notes(),
+            ctx.data_dir.signoffs(),
+        ]
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum::<u64>();
         let key = (
             store.generation()?,
             period,
@@ -153,10 +165,26 @@ fn routes(state: Arc<Web>) -> Router {
         // What people change: POST forms with the page's anti-forgery token (anything else 403).
         .route("/bureau/act", post(act::bureau_act).fallback(act::not_post))
         .route("/bureau/record", get(act::bureau_record))
+        .route("/bureau/done/{key}", get(act::bureau_done))
+        .route("/u/{code}/{token}/done/{key}", get(act::county_done))
         .route(
             "/u/{code}/{token}/answer",
             post(act::county_answer).fallback(act::not_post),
         )
+        .route(
+            "/u/{code}/{token}/explain",
+            post(act::county_explain).fallback(act::not_post),
+        )
+        .route(
+            "/u/{code}/{token}/fill",
+            get(fill::fill_form).post(fill::fill_submit),
+        )
+        .route("/s/{code}/{token}", get(signoff::signoff_page))
+        .route(
+            "/s/{code}/{token}/sign",
+            post(signoff::sign).fallback(act::not_post),
+        )
+        .route("/s/{code}/{token}/done/{key}", get(signoff::signoff_done))
         .fallback(not_found)
         // Uploads are streamed to disk with their own cap; nothing else has a body worth reading.
         .layer(DefaultBodyLimit::disable())

@@ -27,6 +27,28 @@ pub enum Came {
     Refused(String),
     Usage(String),
     Failed(String),
+    /// An upload's result (the county page shows it): accepted or not, the words, and whether
+    /// it was over the size limit (413).
+    Upload {
+        ok: bool,
+        text: String,
+        over: bool,
+    },
+}
+
+impl Came {
+    /// The HTTP status its result page answers with.
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            Came::Done(_) => StatusCode::OK,
+            Came::Refused(_) => StatusCode::FORBIDDEN,
+            Came::Usage(_) => StatusCode::BAD_REQUEST,
+            Came::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Came::Upload { over: true, .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Came::Upload { .. } => StatusCode::OK,
+        }
+    }
 }
 
 /// What a POST with a key may do.
@@ -34,19 +56,38 @@ pub enum Claim {
     /// The first: act, then `keep` what it came to.
     First(String),
     /// Done before: show this.
-    Again(Came),
+    Again,
     /// Being done by another request right now.
     Busy,
 }
 
-fn usable(key: &str) -> bool {
+/// The form's own key if it carries a usable one, else a fresh one (a form posted by hand still
+/// gets its result page; only a second POST of the very same form is stopped).
+pub fn key_of(given: Option<&String>) -> String {
+    given.filter(|k| usable(k)).cloned().unwrap_or_else(fresh)
+}
+
+/// What the form with `key` came to: None when no such form was posted (or its key is not one);
+/// Some(None) while it is being done.
+pub fn read(data_dir: &DataDir, key: &str) -> Option<Option<Came>> {
+    if !usable(key) {
+        return None;
+    }
+    let b = std::fs::read(data_dir.form_result(key)).ok()?;
+    Some(serde_json::from_slice::<Came>(&b).ok())
+}
+
+pub fn usable(key: &str) -> bool {
     key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Claims the form's key (None: the form has no usable key; act as before).
-pub fn claim(data_dir: &DataDir, key: Option<&String>) -> Option<Claim> {
-    let key = key.filter(|k| usable(k))?;
-    let path = data_dir.form_result(key);
+/// Claims the form's key (None: not a usable key).
+pub fn claim(data_dir: &DataDir, key: &str) -> Option<Claim> {
+    if !usable(key) {
+        return None;
+    }
+    let key = key.to_string();
+    let path = data_dir.form_result(&key);
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -55,14 +96,19 @@ pub fn claim(data_dir: &DataDir, key: Option<&String>) -> Option<Claim> {
         .create_new(true)
         .open(&path)
     {
-        Ok(_) => Some(Claim::First(key.clone())),
+        Ok(_) => Some(Claim::First(key)),
         Err(_) => {
             // Claimed before: wait a little for its result (a double click).
             for _ in 0..50 {
                 if let Ok(b) = std::fs::read(&path)
                     && let Ok(came) = serde_json::from_slice::<Came>(&b)
                 {
-                    return Some(Claim::Again(came));
+                    // A failure of the machine (the lock, the disk) is not the form's answer:
+                    // the same form may try again.
+                    if matches!(came, Came::Failed(_)) {
+                        return Some(Claim::First(key));
+                    }
+                    return Some(Claim::Again);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
@@ -72,17 +118,12 @@ pub fn claim(data_dir: &DataDir, key: Option<&String>) -> Option<Claim> {
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|e| e.as_secs() > STALE_SECONDS);
             Some(if stale {
-                Claim::First(key.clone())
+                Claim::First(key)
             } else {
                 Claim::Busy
             })
         }
     }
-}
-
-/// Lets the key go (the action failed for the machine's reasons: the same form may try again).
-pub fn forget(data_dir: &DataDir, key: &str) {
-    let _ = std::fs::remove_file(data_dir.form_result(key));
 }
 
 /// Keeps what the form with `key` came to (synced: a restart shows it too).

@@ -5,7 +5,7 @@
 //! folders' manifests or `fayuan status` — and paints nothing itself.
 
 use super::Web;
-use super::auth::{Viewer, bureau_ok, bureau_who, form_token, unit_ok};
+use super::auth::{Viewer, bureau_ok, bureau_who, form_token};
 use super::refused::refused;
 use crate::app::Context;
 use crate::error::{Error, Result};
@@ -49,6 +49,8 @@ static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
         ("bureau.html", include_str!("templates/bureau.html")),
         ("county.html", include_str!("templates/county.html")),
         ("record.html", include_str!("templates/record.html")),
+        ("fill.html", include_str!("templates/fill.html")),
+        ("signoff.html", include_str!("templates/signoff.html")),
     ] {
         // Checked by the unit test below: a template that does not parse fails the build's tests.
         if let Err(e) = env.add_template(name, text) {
@@ -85,9 +87,14 @@ pub(super) fn esc(s: &str) -> String {
 
 /// A small page with a title and one paragraph.
 pub(super) fn page(title: &str, message: &str) -> String {
+    page_back(title, message, None)
+}
+
+/// A small page with a title, one paragraph and a link back to the page it came from.
+pub(super) fn page_back(title: &str, message: &str, back: Option<&str>) -> String {
     render(
         "page.html",
-        minijinja::context! { title, message, palette => ser(crate::palette::for_templates()) },
+        minijinja::context! { title, message, back, palette => ser(crate::palette::for_templates()) },
     )
     .unwrap_or_else(|e| {
         tracing::error!(error = %e, "web page failed");
@@ -112,13 +119,19 @@ pub(super) fn answer(status: StatusCode, title: &str, message: &str) -> Response
     (status, Html(page(title, message))).into_response()
 }
 
+/// The 填报 form page (`fill.html`).
+pub(super) fn fill_page(ctx: minijinja::Value) -> Response {
+    let ctx = minijinja::context! { palette => ser(crate::palette::for_templates()), ..ctx };
+    whole("fill.html", ctx)
+}
+
 /// A serialisable value for a template.
-fn ser<T: Serialize>(v: T) -> minijinja::Value {
+pub(super) fn ser<T: Serialize>(v: T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(v))
 }
 
 /// A whole page from its template, or the error page.
-fn whole(template: &str, ctx: minijinja::Value) -> Response {
+pub(super) fn whole(template: &str, ctx: minijinja::Value) -> Response {
     match render(template, ctx) {
         Ok(html) => Html(html).into_response(),
         Err(e) => server_error(&e),
@@ -263,7 +276,10 @@ pub(super) fn server_error(why: &str) -> Response {
 }
 
 /// The latest report's alerts, as its `alerts.csv` lists them (None: no such file).
-fn latest_alerts(ctx: &Context, p: Period) -> Option<Vec<BTreeMap<&'static str, String>>> {
+pub(super) fn latest_alerts(
+    ctx: &Context,
+    p: Period,
+) -> Option<Vec<BTreeMap<&'static str, String>>> {
     let path = ctx
         .output_dir
         .run(ctx.pipeline.name(), p)
@@ -385,6 +401,21 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
                         .collect::<Vec<_>>()
                         .join(" → ")
                 ))
+                .collect::<Vec<_>>()),
+            notes => ser(crate::supervision::notes_in_force(&ctx.data_dir)?
+                .into_iter()
+                .map(|n| minijinja::context! {
+                    unit => n.unit.clone(),
+                    check => n.check_id.clone(),
+                    months => n.months.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+                    text => format!(
+                        "{}{}月“{}”：{}（{}，{}）",
+                        ctx.pipeline.unit(&n.unit).map_or(n.unit.clone(), |u| u.name.clone()),
+                        crate::format::months_zh(&n.months),
+                        crate::supervision::check_words(&ctx.pipeline, &n.check_id),
+                        n.text, n.by, n.at.minute()
+                    ),
+                })
                 .collect::<Vec<_>>()),
             items => ser(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
                 .into_iter()
@@ -539,173 +570,6 @@ pub(super) async fn api_status(
     }
 }
 
-pub(super) async fn county(
-    State(w): State<Arc<Web>>,
-    UrlPath((code, token)): UrlPath<(String, String)>,
-) -> Response {
-    let Some(unit) = unit_ok(&w, &code, &token) else {
-        return nf();
-    };
-    let unit = unit.clone();
-    let w2 = w.clone();
-    match tokio::task::spawn_blocking(move || county_page(&w2, &unit, &token, None)).await {
-        Ok(Ok(html)) => html,
-        Ok(Err(e)) => server_error(&e.to_string()),
-        Err(_) => server_error("内部错误"),
-    }
-}
-
-/// A county's page: its months, the versions in force, its refused files, the template of the
-/// month being collected and the upload form — with the result of an upload just made.
-/// The month being collected: the one before now, within the pipeline's year.
-pub(super) fn collected(ctx: &Context) -> Period {
-    let period = Period::of(ctx.now().date_naive()).prev();
-    if period.year() == ctx.pipeline.year() {
-        period
-    } else {
-        Period::new(ctx.pipeline.year(), 12).unwrap_or(period)
-    }
-}
-
-/// What an upload came to, for the county page: accepted (green) or not (red), in words.
-#[derive(serde::Serialize)]
-pub(super) struct UploadResult {
-    pub ok: bool,
-    pub text: String,
-}
-
-/// A 待说明 on the county page: the check's words and figures, and each month's template.
-#[derive(serde::Serialize)]
-struct ToExplain {
-    text: String,
-    /// Each month the item is about, with that month's template (a 说明 goes in each).
-    templates: Vec<MonthLink>,
-}
-
-#[derive(serde::Serialize)]
-struct MonthLink {
-    month: u32,
-    href: String,
-}
-
-pub(super) fn county_page(
-    w: &Web,
-    unit: &crate::config::Unit,
-    token: &str,
-    result: Option<&UploadResult>,
-) -> Result<Response> {
-    let ctx = &w.ctx;
-    let period = collected(ctx);
-    let base = format!("/u/{}/{}", unit.code, token);
-    let board = w.board(period)?;
-    let rows: Vec<UnitRow> = board
-        .grid
-        .iter()
-        .filter(|r| r.code == unit.code)
-        .cloned()
-        .collect();
-    Ok(whole(
-        "county.html",
-        minijinja::context! {
-            title => format!("{} {} 报送情况", ctx.pipeline.def.pipeline.title, unit.name),
-            palette => ser(crate::palette::for_templates()),
-            result => result.map(ser),
-            as_of => period::instant_zh(&ctx.now()),
-            months => (1..=period.month()).collect::<Vec<_>>(),
-            rows => ser(grid_view(&rows)),
-            rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code), Some(&unit.code))),
-            pending => ser(to_explain(&board, unit, ctx.pipeline.year(), &base)),
-            returned => ser(crate::supervision::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
-                .into_iter()
-                .filter(|r| r.unit == unit.code)
-                .map(|r| minijinja::context! {
-                    month => Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh()),
-                    reason => r.reason, at => r.at,
-                    template_href => format!("{base}/template?period={}", r.period),
-                })
-                .collect::<Vec<_>>()),
-            // The unit's open supervision items, each with an answer form.
-            items => ser(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
-                .into_iter()
-                .filter(|i| i.unit == unit.code)
-                .collect::<Vec<_>>()),
-            csrf => form_token(token, &format!("u/{}", unit.code)),
-            answer_href => format!("{base}/answer"),
-            template_href => format!("{base}/template?period={period}"),
-            template_month => period.zh(),
-            templates => ser((1..=12)
-                .filter_map(|m| Period::new(ctx.pipeline.year(), m))
-                .map(|p| minijinja::context! { month => p.month(), href => format!("{base}/template?period={p}") })
-                .collect::<Vec<_>>()),
-            base,
-            max_upload_mb => ctx.pipeline.def.web.max_upload_mb,
-        },
-    ))
-}
-
-/// The unit's soft checks still waiting for a 说明, each with its month's template.
-fn to_explain(
-    board: &crate::status::Board,
-    unit: &crate::config::Unit,
-    year: i32,
-    base: &str,
-) -> Vec<ToExplain> {
-    let Some(s) = board.units.iter().find(|s| s.code == unit.code) else {
-        return Vec::new();
-    };
-    s.pending
-        .iter()
-        .zip(&s.pending_months)
-        .map(|(text, months)| ToExplain {
-            text: text.clone(),
-            templates: months
-                .iter()
-                .filter_map(|&m| Period::new(year, m))
-                .map(|p| MonthLink {
-                    month: p.month(),
-                    href: format!("{base}/template?period={p}"),
-                })
-                .collect(),
-        })
-        .collect()
-}
-
-pub(super) async fn county_template(
-    State(w): State<Arc<Web>>,
-    UrlPath((code, token)): UrlPath<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let Some(unit) = unit_ok(&w, &code, &token) else {
-        return nf();
-    };
-    let Some(p) = query.get("period").and_then(|s| Period::parse(s)) else {
-        return nf();
-    };
-    if p.year() != w.ctx.pipeline.year() {
-        return nf();
-    }
-    match crate::report::template::render(&w.ctx.pipeline, unit, p) {
-        Ok(bytes) => {
-            let name = crate::report::template::file_name(unit, p);
-            let mut r = bytes.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                ),
-            );
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "attachment; filename*=UTF-8''{}",
-                urlencode(&name)
-            )) {
-                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-            }
-            r
-        }
-        Err(e) => server_error(&e.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,6 +582,8 @@ mod tests {
             "bureau.html",
             "county.html",
             "record.html",
+            "fill.html",
+            "signoff.html",
         ] {
             assert!(PAGES.get_template(name).is_ok(), "{name}");
         }
@@ -726,7 +592,7 @@ mod tests {
             html.contains("<title>&lt;a &amp; &#39;b&#39;&gt;</title>"),
             "{html}"
         );
-        assert!(html.contains("<p>x/y &quot;z&quot;</p>"), "{html}");
+        assert!(html.contains(">x/y &quot;z&quot;</p>"), "{html}");
         assert!(html.contains(".ok{background:#c6efce}"), "{html}");
     }
 }

@@ -2,8 +2,11 @@
 //! its arrival note and unit before the answer, taken by the one ingest task in arrival order,
 //! and answered with what became of it — a refused upload kept in quarantine with its reason.
 
+use super::act::see_other;
 use super::auth::unit_ok;
-use super::pages::{UploadResult, answer, county_page, nf, server_error};
+use super::county::UploadResult;
+use super::once;
+use super::pages::{answer, nf, server_error};
 use super::{Taken, Web};
 use crate::app::Context;
 use crate::store::{Outcome, Store};
@@ -73,6 +76,8 @@ pub(super) struct Received {
     name: String,
     size: u64,
     sha: String,
+    /// The form's one-time key (its hidden field before the file).
+    once: Option<String>,
 }
 
 /// Why an upload could not be received whole.
@@ -98,6 +103,7 @@ pub(super) async fn receive(
 ) -> std::result::Result<Received, NotReceived> {
     use tokio::io::AsyncWriteExt;
     let mut got: Option<Received> = None;
+    let mut once: Option<String> = None;
     while let Some(mut field) = form.next_field().await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             NotReceived::TooLarge
@@ -105,6 +111,17 @@ pub(super) async fn receive(
             NotReceived::Malformed
         }
     })? {
+        if field.name() == Some("once") && once.is_none() {
+            // 32 hex digits; anything longer is not a key (read at most a little of it).
+            let mut text = Vec::new();
+            while let Some(c) = field.chunk().await.map_err(|_| NotReceived::Malformed)? {
+                if text.len() < 64 {
+                    text.extend_from_slice(&c[..c.len().min(64)]);
+                }
+            }
+            once = String::from_utf8(text).ok();
+            continue;
+        }
         let wanted = field.name() == Some("file") && got.is_none();
         if !wanted {
             while field
@@ -150,9 +167,15 @@ pub(super) async fn receive(
             name,
             size,
             sha: hex::encode(hasher.finalize()),
+            once: None,
         });
     }
-    got.filter(|r| r.size > 0).ok_or(NotReceived::NoFile)
+    got.filter(|r| r.size > 0)
+        .map(|mut r| {
+            r.once = once;
+            r
+        })
+        .ok_or(NotReceived::NoFile)
 }
 
 /// A county's upload: received to disk (its request time is its arrival), put into the inbox
@@ -188,6 +211,18 @@ pub(super) async fn upload(
         Ok(r) => r,
         Err(why) => return not_received(&w, why),
     };
+    // The same form sent again (F5 on the result, a double click): nothing taken twice; the
+    // first one's result is shown.
+    let key = once::key_of(r.once.as_ref());
+    let shown = format!("/u/{code}/{token}?result={key}");
+    let first = {
+        let (data_dir, key) = (w.ctx.data_dir.clone(), key.clone());
+        tokio::task::spawn_blocking(move || once::claim(&data_dir, &key)).await
+    };
+    if !matches!(first, Ok(Some(once::Claim::First(_)))) {
+        let _ = std::fs::remove_file(&r.tmp);
+        return see_other(&shown);
+    }
     let inbox_name = match keep(&w, &unit, &r, arrived).await {
         Ok(name) => name,
         Err(why) => {
@@ -201,55 +236,61 @@ pub(super) async fn upload(
     drop(permit);
     let taken = ingested(&w).await;
     let w2 = w.clone();
-    let token2 = token.clone();
-    let text = tokio::task::spawn_blocking(move || {
-        let entry = taken
-            .as_ref()
-            .and_then(|t| t.as_ref().as_ref().ok())
-            .and_then(|files| {
-                files
-                    .iter()
-                    .find(|f| f.file_name == inbox_name && f.sha256 == r.sha)
-                    .cloned()
-            })
-            .or_else(|| {
-                // Taken by another ingest (the daemon's) meanwhile: the store knows.
-                Store::open(&w2.ctx.data_dir)
-                    .files()
-                    .ok()?
-                    .into_iter()
-                    .find(|f| f.file_name == inbox_name && f.sha256 == r.sha)
-            });
-        let board = w2.board(super::pages::collected(&w2.ctx)).ok();
-        let versions = entry
-            .as_ref()
-            .map(|e| file_versions(&w2.ctx.data_dir, &e.sha256))
-            .unwrap_or_default();
-        let mut text = upload_result(
-            &r.name,
-            &inbox_name,
-            entry.as_ref(),
-            &versions,
-            board.as_deref(),
-        );
-        supervision_notes(&w2.ctx, entry.as_ref(), &mut text);
-        county_page(&w2, &unit, &token2, Some(&text))
+    let kept = tokio::task::spawn_blocking(move || {
+        let text = result_of(&w2, taken.as_ref(), &inbox_name, &r.sha, &r.name);
+        // Kept, but over the limit: the page says what happened, under the status that says so.
+        let came = once::Came::Upload {
+            ok: text.ok,
+            text: text.text,
+            over,
+        };
+        once::keep(&w2.ctx.data_dir, &key, &came);
     })
     .await;
-    // Kept, but over the limit: the page says what happened, under the status that says so.
-    let status = if over {
-        StatusCode::PAYLOAD_TOO_LARGE
-    } else {
-        StatusCode::OK
-    };
-    match text {
-        Ok(Ok(mut page)) => {
-            *page.status_mut() = status;
-            page
-        }
-        Ok(Err(e)) => server_error(&e.to_string()),
+    match kept {
+        Ok(()) => see_other(&shown),
         Err(_) => server_error("内部错误"),
     }
+}
+
+/// What a file put into the inbox as `inbox_name` came to, in words for the county: from what
+/// the ingest task took, or the store's record when another ingest took it meanwhile.
+pub(super) fn result_of(
+    w: &Web,
+    taken: Option<&Taken>,
+    inbox_name: &str,
+    sha: &str,
+    shown_name: &str,
+) -> UploadResult {
+    let entry = taken
+        .and_then(|t| t.as_ref().as_ref().ok())
+        .and_then(|files| {
+            files
+                .iter()
+                .find(|f| f.file_name == inbox_name && f.sha256 == sha)
+                .cloned()
+        })
+        .or_else(|| {
+            Store::open(&w.ctx.data_dir)
+                .files()
+                .ok()?
+                .into_iter()
+                .find(|f| f.file_name == inbox_name && f.sha256 == sha)
+        });
+    let board = w.board(super::county::collected(&w.ctx)).ok();
+    let versions = entry
+        .as_ref()
+        .map(|e| file_versions(&w.ctx.data_dir, &e.sha256))
+        .unwrap_or_default();
+    let mut text = upload_result(
+        shown_name,
+        inbox_name,
+        entry.as_ref(),
+        &versions,
+        board.as_deref(),
+    );
+    supervision_notes(&w.ctx, entry.as_ref(), &mut text);
+    text
 }
 
 /// Why an upload could not be received, as a small page with its status.
@@ -336,7 +377,7 @@ async fn keep(
 
 /// Asks the ingest task to take what waits (this upload among it) and waits for its answer,
 /// within the lock's wait and two minutes; None: not yet taken (it stays kept).
-async fn ingested(w: &Web) -> Option<Taken> {
+pub(super) async fn ingested(w: &Web) -> Option<Taken> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     w.ingest.send(tx).await.ok()?;
     let wait = std::time::Duration::from_secs(w.ctx.pipeline.def.schedule.lock_wait_seconds + 120);

@@ -116,6 +116,7 @@ impl Case {
 
         analyze::analyze(&Inputs {
             locks: &[],
+            explained: &[],
             pipeline: &pipeline,
             period: Period::parse(period).unwrap(),
             as_of: parse_instant(as_of).unwrap(),

@@ -1,0 +1,358 @@
+//! One 说明 for one problem (issue 34 §3): a unit answers a soft check (待说明) on its page,
+//! once for every month the rule failed for it ("1—12月"), without resending a file; the staff
+//! may send a 说明 back (退回说明) with a reason. The 负责人's sign-off of a unit's month (issue 34
+//! §4) is kept beside it.
+//!
+//! Invariants: both are append-only ledgers (`supervision/notes.jsonl`,
+//! `supervision/signoffs.jsonl`); which 说明 is in force for a (unit, check, month) is the last
+//! word on it in the ledger as of the moment asked (a 说明 or its sending back); every step is on
+//! the record (工作台账) under who took it.
+
+use super::{known_unit, on_record};
+use crate::analyze::Explained;
+use crate::config::Pipeline;
+use crate::error::{Error, Result};
+use crate::layout::DataDir;
+use crate::ledger::Ledger;
+use crate::period::{Moment, Period};
+use chrono::DateTime;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// The longest 说明 or reason kept.
+pub const MAX_NOTE_CHARS: usize = 500;
+
+/// One line of the 说明 ledger: a 说明 of a check for months, or its sending back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoteRecord {
+    pub at: Moment,
+    pub unit: String,
+    pub check_id: String,
+    pub months: Vec<u32>,
+    /// The 说明, or the reason it was sent back.
+    pub text: String,
+    pub by: String,
+    /// A sending back (退回说明) of the 说明 of these months.
+    #[serde(default)]
+    pub sent_back: bool,
+}
+
+fn notes(data_dir: &DataDir) -> Ledger<NoteRecord> {
+    Ledger::at(data_dir.notes())
+}
+
+/// The 说明 in force as of `as_of` (None: every step), one per (unit, check, month).
+pub fn explained_as_of(data_dir: &DataDir, as_of: Option<DateTime<Tz>>) -> Result<Vec<Explained>> {
+    let mut out: Vec<Explained> = Vec::new();
+    for r in notes(data_dir)
+        .read()?
+        .into_iter()
+        .filter(|r| as_of.is_none_or(|t| r.at.0 <= t))
+    {
+        out.retain(|x| {
+            !(x.unit_code == r.unit && x.check_id == r.check_id && r.months.contains(&x.month))
+        });
+        if !r.sent_back {
+            out.extend(r.months.iter().map(|&m| Explained {
+                unit_code: r.unit.clone(),
+                month: m,
+                check_id: r.check_id.clone(),
+                text: r.text.clone(),
+            }));
+        }
+    }
+    Ok(out)
+}
+
+/// The 说明 sent back and not answered again, for the unit's page: (check, months, reason, by, at).
+pub fn sent_back(data_dir: &DataDir, unit: &str) -> Result<Vec<NoteRecord>> {
+    let all = notes(data_dir).read()?;
+    Ok(all
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.sent_back && r.unit == unit)
+        .filter(|(k, r)| {
+            !all[k + 1..].iter().any(|later| {
+                later.unit == r.unit
+                    && later.check_id == r.check_id
+                    && later.months.iter().any(|m| r.months.contains(m))
+            })
+        })
+        .map(|(_, r)| r.clone())
+        .collect())
+}
+
+/// The 说明 in force as given (each with the months it still explains), for the staff's page.
+pub fn notes_in_force(data_dir: &DataDir) -> Result<Vec<NoteRecord>> {
+    let all = notes(data_dir).read()?;
+    Ok(all
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.sent_back)
+        .filter_map(|(k, r)| {
+            let months: Vec<u32> = r
+                .months
+                .iter()
+                .copied()
+                .filter(|m| {
+                    !all[k + 1..].iter().any(|later| {
+                        later.unit == r.unit
+                            && later.check_id == r.check_id
+                            && later.months.contains(m)
+                    })
+                })
+                .collect();
+            (!months.is_empty()).then(|| NoteRecord {
+                months,
+                ..r.clone()
+            })
+        })
+        .collect())
+}
+
+/// What one 说明 step is about.
+pub struct Note<'a> {
+    pub unit: &'a str,
+    pub check_id: &'a str,
+    pub months: &'a [u32],
+    pub text: &'a str,
+    pub by: &'a str,
+    pub sent_back: bool,
+}
+
+/// A unit's 说明 of a check for its months, or the staff's sending it back with a reason: kept,
+/// on the record, and what was done in words.
+pub fn note(data_dir: &DataDir, pipeline: &Pipeline, n: Note, now: DateTime<Tz>) -> Result<String> {
+    let u = known_unit(pipeline, n.unit)?;
+    let Some(check) = pipeline.def.soft_checks.iter().find(|c| c.id == n.check_id) else {
+        return Err(Error::Usage(format!("未知的检查项 {:?}", n.check_id)));
+    };
+    let text = n.text.trim();
+    let what = if n.sent_back {
+        "退回原因"
+    } else {
+        "说明"
+    };
+    if !(1..=MAX_NOTE_CHARS).contains(&text.chars().count()) {
+        return Err(Error::Usage(format!(
+            "请填写{what}（1至{MAX_NOTE_CHARS}字）。"
+        )));
+    }
+    let mut months: Vec<u32> = n
+        .months
+        .iter()
+        .copied()
+        .filter(|m| (1..=12).contains(m))
+        .collect();
+    months.sort_unstable();
+    months.dedup();
+    if months.is_empty() {
+        return Err(Error::Usage("请至少选择一个月份。".into()));
+    }
+    let r = NoteRecord {
+        at: now.into(),
+        unit: u.code.clone(),
+        check_id: check.id.clone(),
+        months,
+        text: text.to_string(),
+        by: n.by.to_string(),
+        sent_back: n.sent_back,
+    };
+    notes(data_dir).append(&r)?;
+    crate::faults::point("supervision-ledger", &data_dir.notes())?;
+    let e = note_event(pipeline, &r);
+    let said = format!("{}。", e.what);
+    on_record(data_dir, pipeline.year(), r.at, e)?;
+    Ok(said)
+}
+
+/// A soft check's words as a county reads them (its id when the pipeline no longer has it).
+pub fn check_words(pipeline: &Pipeline, check_id: &str) -> String {
+    pipeline
+        .def
+        .soft_checks
+        .iter()
+        .find(|c| c.id == check_id)
+        .map_or(check_id.to_string(), |c| {
+            crate::format::fill(&c.wording, None, Some(c.threshold))
+        })
+}
+
+/// A 说明 step as the record says it.
+pub(super) fn note_event(pipeline: &Pipeline, r: &NoteRecord) -> crate::audit::New {
+    let name = pipeline
+        .unit(&r.unit)
+        .map_or(r.unit.clone(), |u| u.name.clone());
+    let check = check_words(pipeline, &r.check_id);
+    let months = format!("{}月", crate::format::months_zh(&r.months));
+    let year = pipeline.year();
+    let periods: Vec<String> = r
+        .months
+        .iter()
+        .filter_map(|&m| Period::new(year, m))
+        .map(|p| p.to_string())
+        .collect();
+    crate::audit::New {
+        kind: if r.sent_back {
+            "note_sent_back"
+        } else {
+            "note_given"
+        },
+        key: format!(
+            "note {} {} {} {}",
+            r.unit,
+            r.check_id,
+            r.months.len(),
+            crate::period::instant_text(&r.at.0)
+        ),
+        unit: r.unit.clone(),
+        period: periods.join(","),
+        who: r.by.clone(),
+        what: if r.sent_back {
+            format!("退回{name}{year}年{months}“{check}”的说明：{}", r.text)
+        } else {
+            format!("{name}说明{year}年{months}“{check}”：{}", r.text)
+        },
+    }
+}
+
+/// Every 说明 step, for the record's catch-up.
+pub(super) fn note_steps(data_dir: &DataDir) -> Result<Vec<NoteRecord>> {
+    notes(data_dir).read()
+}
+
+/// One line of the sign-offs' ledger: the unit's 负责人 confirms the version of a month.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SignRecord {
+    pub at: Moment,
+    pub unit: String,
+    pub period: String,
+    pub version: i64,
+    /// The 负责人's name as typed.
+    pub name: String,
+}
+
+fn signoffs(data_dir: &DataDir) -> Ledger<SignRecord> {
+    Ledger::at(data_dir.signoffs())
+}
+
+/// The versions signed as of `as_of`: (unit, month `2025-07`, version).
+pub fn signed_as_of(data_dir: &DataDir, as_of: Option<DateTime<Tz>>) -> Result<Vec<SignRecord>> {
+    Ok(signoffs(data_dir)
+        .read()?
+        .into_iter()
+        .filter(|r| as_of.is_none_or(|t| r.at.0 <= t))
+        .collect())
+}
+
+/// The 负责人 signs the version of the unit's month now in force (`version`): kept, on the record.
+pub fn sign(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    unit: &str,
+    period: Period,
+    version: i64,
+    name: &str,
+    now: DateTime<Tz>,
+) -> Result<String> {
+    let u = known_unit(pipeline, unit)?;
+    let name = name.trim();
+    if !(1..=30).contains(&name.chars().count()) {
+        return Err(Error::Usage("请填写负责人姓名（1至30字）。".into()));
+    }
+    let r = SignRecord {
+        at: now.into(),
+        unit: u.code.clone(),
+        period: period.to_string(),
+        version,
+        name: name.to_string(),
+    };
+    signoffs(data_dir).append(&r)?;
+    crate::faults::point("supervision-ledger", &data_dir.signoffs())?;
+    let e = sign_event(pipeline, &r);
+    let said = format!("{}。", e.what);
+    on_record(data_dir, pipeline.year(), r.at, e)?;
+    Ok(said)
+}
+
+pub(super) fn sign_event(pipeline: &Pipeline, r: &SignRecord) -> crate::audit::New {
+    let name = pipeline
+        .unit(&r.unit)
+        .map_or(r.unit.clone(), |u| u.name.clone());
+    let month = Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh());
+    crate::audit::New {
+        kind: "signed_off",
+        key: format!(
+            "signoff {} {} v{} {}",
+            r.unit,
+            r.period,
+            r.version,
+            crate::period::instant_text(&r.at.0)
+        ),
+        unit: r.unit.clone(),
+        period: r.period.clone(),
+        who: format!("{}（负责人）", r.name),
+        what: format!("{name}负责人{}确认{month}数据（第{}版）", r.name, r.version),
+    }
+}
+
+/// Every sign-off, for the record's catch-up.
+pub(super) fn sign_steps(data_dir: &DataDir) -> Result<Vec<SignRecord>> {
+    signoffs(data_dir).read()
+}
+
+/// `[web] county_signoff`: each unit's months of the year up to `period` whose latest version
+/// (what its 填报人 sent last, as of `as_of`) its 负责人 has not signed: (unit index in plan
+/// order, [(month, version)]). Empty when sign-off is off.
+pub fn unsigned(
+    data_dir: &DataDir,
+    pipeline: &Pipeline,
+    period: Period,
+    as_of: DateTime<Tz>,
+) -> Result<Vec<(usize, Vec<(u32, i64)>)>> {
+    if !pipeline.def.web.county_signoff {
+        return Ok(Vec::new());
+    }
+    let rows = crate::store::Store::open(data_dir).rows()?;
+    let err = |e: polars::prelude::PolarsError| Error::Analysis {
+        query: "(sign-off)".into(),
+        source: e.into(),
+    };
+    let codes = crate::frame::strings(&rows, "unit_code").map_err(err)?;
+    let periods = crate::frame::strings(&rows, "period").map_err(err)?;
+    let arrived = crate::frame::strings(&rows, crate::store::meta::ARRIVED_AT).map_err(err)?;
+    let versions = crate::frame::floats(&rows, crate::store::meta::VERSION).map_err(err)?;
+    let until = crate::period::instant_text(&as_of);
+    let signed = signed_as_of(data_dir, Some(as_of))?;
+    let mut out = Vec::new();
+    for (i, u) in pipeline.units.iter().enumerate() {
+        let mut months = Vec::new();
+        for m in 1..=period.month() {
+            let Some(p) = Period::new(period.year(), m) else {
+                continue;
+            };
+            let p = p.to_string();
+            let latest = (0..rows.height())
+                .filter(|&k| {
+                    codes[k].as_deref() == Some(u.code.as_str())
+                        && periods[k].as_deref() == Some(p.as_str())
+                        && arrived[k].as_deref().is_some_and(|a| a <= until.as_str())
+                })
+                .filter_map(|k| versions[k])
+                .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+            let Some(v) = latest.map(|v| v as i64) else {
+                continue;
+            };
+            if !signed
+                .iter()
+                .any(|s| s.unit == u.code && s.period == p && s.version == v)
+            {
+                months.push((m, v));
+            }
+        }
+        if !months.is_empty() {
+            out.push((i, months));
+        }
+    }
+    Ok(out)
+}

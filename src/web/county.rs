@@ -1,0 +1,451 @@
+//! A county's own page at its secret link (issue 14, second version issue 34): what is due
+//! first, the unit's own figures and what the latest report said about it, the 说明 forms, the
+//! months as a list, refused files, the 填报 form's link, the templates and the upload; and the
+//! 负责人's page's pieces. Every figure from the store's analyses (the board).
+
+use super::Web;
+use super::auth::{form_token, unit_ok};
+use super::pages::{nf, ser, server_error, urlencode};
+use super::refused::refused;
+use crate::app::Context;
+use crate::error::Result;
+use crate::period::{self, Period};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub(super) async fn county(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token) else {
+        return nf();
+    };
+    let unit = unit.clone();
+    let w2 = w.clone();
+    // `?result=<key>`: the page an upload was answered with (303), its result on top.
+    let shown = query.get("result").cloned();
+    let page = tokio::task::spawn_blocking(move || {
+        let came = shown.and_then(|k| super::once::read(&w2.ctx.data_dir, &k));
+        let (result, status) = match came {
+            Some(Some(super::once::Came::Upload { ok, text, over })) => (
+                Some(UploadResult { ok, text }),
+                if over {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::OK
+                },
+            ),
+            Some(None) => (
+                Some(UploadResult {
+                    ok: true,
+                    text: "已收到并保存，正在处理；请稍后刷新本页查看结果。".into(),
+                }),
+                StatusCode::OK,
+            ),
+            _ => (None, StatusCode::OK),
+        };
+        county_page(&w2, &unit, &token, result.as_ref()).map(|mut p| {
+            *p.status_mut() = status;
+            p
+        })
+    })
+    .await;
+    match page {
+        Ok(Ok(html)) => html,
+        Ok(Err(e)) => server_error(&e.to_string()),
+        Err(_) => server_error("内部错误"),
+    }
+}
+
+/// A county's page: its months, the versions in force, its refused files, the template of the
+/// month being collected and the upload form — with the result of an upload just made.
+/// The month being collected: the one before now, within the pipeline's year.
+pub(super) fn collected(ctx: &Context) -> Period {
+    let period = Period::of(ctx.now().date_naive()).prev();
+    if period.year() == ctx.pipeline.year() {
+        period
+    } else {
+        Period::new(ctx.pipeline.year(), 12).unwrap_or(period)
+    }
+}
+
+/// What an upload came to, for the county page: accepted (green) or not (red), in words.
+#[derive(serde::Serialize)]
+pub(super) struct UploadResult {
+    pub ok: bool,
+    pub text: String,
+}
+
+/// A 待说明 on the county page: the check's words and figures, its months, and the form's
+/// check id; a 说明 sent back says why.
+#[derive(serde::Serialize)]
+struct ToExplain {
+    text: String,
+    check: String,
+    months: Vec<u32>,
+    months_zh: String,
+    /// The staff's reason, when a 说明 of these months was sent back (退回说明).
+    sent_back: Option<String>,
+}
+
+/// One line of the to-do (待办): what, and its one action.
+#[derive(serde::Serialize)]
+struct Todo {
+    text: String,
+    /// ok / missing / late / pending / returned: the line's colour.
+    code: &'static str,
+    href: String,
+    action: String,
+}
+
+/// One month of the unit's history, as a list item.
+#[derive(serde::Serialize)]
+struct MonthView {
+    month: u32,
+    state: String,
+    code: String,
+    version: Option<i64>,
+}
+
+/// The to-do, first on the page: the month being collected and its state, then each month
+/// returned, each 待说明, each open supervision item, each month waiting for the 负责人.
+#[allow(clippy::too_many_arguments)]
+fn todo(
+    w: &Web,
+    unit: &crate::config::Unit,
+    base: &str,
+    period: Period,
+    board: &crate::status::Board,
+    returned: &[crate::supervision::OpenReturn],
+    pending: &[ToExplain],
+    items: &[crate::supervision::OpenItem],
+    unsigned: &[(u32, i64)],
+) -> Vec<Todo> {
+    let ctx = &w.ctx;
+    let fill = |p: Period| format!("{base}/fill?period={p}");
+    let mut out = Vec::new();
+    let status = board.units.iter().find(|s| s.code == unit.code);
+    let latest = status.and_then(|s| s.latest.as_ref());
+    let head = format!(
+        "{}数据请于{}前报送：",
+        period.zh(),
+        ctx.pipeline.deadline_zh(period)
+    );
+    let this_month = returned.iter().find(|r| r.period == period.to_string());
+    out.push(match (latest, this_month) {
+        (_, Some(r)) => Todo {
+            text: format!("{head}已退回（{}）", r.reason),
+            code: "returned",
+            href: fill(period),
+            action: "在线更正".into(),
+        },
+        (Some(l), None) => Todo {
+            text: format!(
+                "{head}已报送（第{}版，{}）{}",
+                l.version,
+                crate::period::minute_text(&l.arrived_at),
+                if l.late { "，逾期" } else { "" }
+            ),
+            code: if l.late { "late" } else { "ok" },
+            href: fill(period),
+            action: "查看或更正".into(),
+        },
+        (None, None) => Todo {
+            text: format!("{head}尚未报送"),
+            code: if ctx.pipeline.is_due(period, &ctx.now()) {
+                "missing"
+            } else {
+                "none"
+            },
+            href: fill(period),
+            action: "在线填报".into(),
+        },
+    });
+    for r in returned.iter().filter(|r| r.period != period.to_string()) {
+        let p = Period::parse(&r.period);
+        out.push(Todo {
+            text: format!(
+                "{}数据已退回（{}）",
+                p.map_or(r.period.clone(), |p| p.zh()),
+                r.reason
+            ),
+            code: "returned",
+            href: p.map_or(format!("{base}/fill"), fill),
+            action: "在线更正".into(),
+        });
+    }
+    for x in pending {
+        out.push(Todo {
+            text: format!("待说明：{}", x.text),
+            code: "pending",
+            href: format!("#explain-{}", x.check),
+            action: "填写说明".into(),
+        });
+    }
+    for i in items {
+        out.push(Todo {
+            text: format!(
+                "督办事项 {}：{}（期限 {}{}）",
+                i.id,
+                i.text,
+                i.due,
+                if i.overdue { "，已逾期" } else { "" }
+            ),
+            code: if i.overdue { "missing" } else { "pending" },
+            href: format!("#item-{}", i.id),
+            action: "答复".into(),
+        });
+    }
+    for (m, v) in unsigned {
+        out.push(Todo {
+            text: format!(
+                "{}月数据（第{v}版）待负责人确认：请本单位负责人在负责人确认链接中确认",
+                m
+            ),
+            code: "pending",
+            href: "#months".into(),
+            action: "查看".into(),
+        });
+    }
+    out
+}
+
+/// A county's page: first what is due (the month being collected, returns, 待说明, items, what
+/// waits for the 负责人), then the unit's own figures and the latest report's words about it,
+/// the 说明 forms, then the months as a list, refused files, the form, the templates and the
+/// upload — with the result of an upload just made.
+pub(super) fn county_page(
+    w: &Web,
+    unit: &crate::config::Unit,
+    token: &str,
+    result: Option<&UploadResult>,
+) -> Result<Response> {
+    let ctx = &w.ctx;
+    let period = collected(ctx);
+    let base = format!("/u/{}/{}", unit.code, token);
+    let board = w.board(period)?;
+    let returned: Vec<_> =
+        crate::supervision::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
+            .into_iter()
+            .filter(|r| r.unit == unit.code)
+            .collect();
+    let items: Vec<_> = crate::supervision::open_items(&ctx.data_dir, ctx.now())?
+        .into_iter()
+        .filter(|i| i.unit == unit.code)
+        .collect();
+    let idx = ctx.pipeline.units.iter().position(|u| u.code == unit.code);
+    let unsigned: Vec<(u32, i64)> =
+        crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now())?
+            .into_iter()
+            .filter(|(i, _)| Some(*i) == idx)
+            .flat_map(|(_, ms)| ms)
+            .collect();
+    let pending = to_explain(
+        &board,
+        unit,
+        &crate::supervision::sent_back(&ctx.data_dir, &unit.code)?,
+    );
+    let todo = todo(
+        w, unit, &base, period, &board, &returned, &pending, &items, &unsigned,
+    );
+    let months: Vec<MonthView> = board
+        .grid
+        .iter()
+        .filter(|r| r.code == unit.code)
+        .flat_map(|r| r.months.iter())
+        .map(|c| MonthView {
+            month: c.month,
+            state: if unsigned.iter().any(|(m, _)| *m == c.month) {
+                format!("{}，待负责人确认", c.state)
+            } else {
+                c.state.clone()
+            },
+            code: c.code.clone(),
+            version: c.version,
+        })
+        .collect();
+    let figures = board
+        .figures
+        .iter()
+        .find(|(c, _)| *c == unit.code)
+        .map(|(_, f)| f.clone())
+        .unwrap_or_default();
+    Ok(super::pages::whole(
+        "county.html",
+        minijinja::context! {
+            title => format!("{} {} 报送情况", ctx.pipeline.def.pipeline.title, unit.name),
+            palette => ser(crate::palette::for_templates()),
+            result => result.map(ser),
+            as_of => period::instant_zh(&ctx.now()),
+            todo => ser(todo),
+            figures => ser(figures),
+            ytd_zh => period.ytd_zh(),
+            feedback => ser(feedback(ctx, unit)),
+            months => ser(months),
+            rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code), Some(&unit.code))),
+            pending => ser(pending),
+            explain_href => format!("{base}/explain"),
+            returned => ser(returned
+                .into_iter()
+                .map(|r| minijinja::context! {
+                    month => Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh()),
+                    reason => r.reason, at => r.at,
+                    fill_href => format!("{base}/fill?period={}", r.period),
+                    template_href => format!("{base}/template?period={}", r.period),
+                })
+                .collect::<Vec<_>>()),
+            // The unit's open supervision items, each with an answer form.
+            items => ser(items),
+            csrf => form_token(token, &format!("u/{}", unit.code)),
+            answer_href => format!("{base}/answer"),
+            fill_href => format!("{base}/fill?period={period}"),
+            template_href => format!("{base}/template?period={period}"),
+            template_month => period.zh(),
+            templates => ser((1..=12)
+                .filter_map(|m| Period::new(ctx.pipeline.year(), m))
+                .map(|p| minijinja::context! { month => p.month(), href => format!("{base}/template?period={p}") })
+                .collect::<Vec<_>>()),
+            base,
+            max_upload_mb => ctx.pipeline.def.web.max_upload_mb,
+        },
+    ))
+}
+
+/// 本单位本月情况: what the latest monthly report said about the unit (its alerts: gaps, rules
+/// missed, 待说明), with the report's month.
+fn feedback(ctx: &Context, unit: &crate::config::Unit) -> Option<minijinja::Value> {
+    let (p, _, _) = super::pages::runs(ctx).into_iter().next()?;
+    let alerts = super::pages::latest_alerts(ctx, p)?;
+    let lines: Vec<String> = alerts
+        .into_iter()
+        .filter(|a| a.get("unit").is_some_and(|n| *n == unit.name))
+        .map(|a| {
+            format!(
+                "【{}】{}",
+                a.get("severity").map_or("", String::as_str),
+                a.get("message").map_or("", String::as_str)
+            )
+        })
+        .collect();
+    Some(minijinja::context! { period_zh => p.zh(), lines })
+}
+
+/// The unit's soft checks still waiting for a 说明, each with its months and the staff's reason
+/// when a 说明 of them was sent back.
+fn to_explain(
+    board: &crate::status::Board,
+    unit: &crate::config::Unit,
+    sent_back: &[crate::supervision::NoteRecord],
+) -> Vec<ToExplain> {
+    let Some(s) = board.units.iter().find(|s| s.code == unit.code) else {
+        return Vec::new();
+    };
+    s.pending
+        .iter()
+        .zip(&s.pending_months)
+        .zip(&s.pending_checks)
+        .map(|((text, months), check)| ToExplain {
+            text: text.clone(),
+            check: check.clone(),
+            months: months.clone(),
+            months_zh: format!("{}月", crate::format::months_zh(months)),
+            sent_back: sent_back
+                .iter()
+                .rev()
+                .find(|r| r.check_id == *check && r.months.iter().any(|m| months.contains(m)))
+                .map(|r| format!("{}（{}，{}）", r.text, r.by, r.at.minute())),
+        })
+        .collect()
+}
+
+/// The key figures of one version of a unit's month, for the 负责人 who signs it.
+pub(super) fn month_figures(
+    w: &Web,
+    code: &str,
+    p: Period,
+    version: i64,
+) -> Vec<crate::status::Figure> {
+    let Ok(df) = crate::store::Store::open(&w.ctx.data_dir).rows() else {
+        return Vec::new();
+    };
+    let (Ok(codes), Ok(periods), Ok(versions)) = (
+        crate::frame::strings(&df, "unit_code"),
+        crate::frame::strings(&df, "period"),
+        crate::frame::floats(&df, crate::store::meta::VERSION),
+    ) else {
+        return Vec::new();
+    };
+    let month = p.to_string();
+    let Some(k) = (0..df.height()).find(|&k| {
+        codes[k].as_deref() == Some(code)
+            && periods[k].as_deref() == Some(month.as_str())
+            && versions[k] == Some(version as f64)
+    }) else {
+        return Vec::new();
+    };
+    crate::schema::FIELDS
+        .iter()
+        .filter(|f| !matches!(f.key, "unit_code" | "unit_name" | "period" | "narrative"))
+        .filter_map(|f| {
+            let value = match f.kind {
+                crate::schema::Kind::Money => {
+                    crate::format::yuan_cell(crate::frame::floats(&df, f.key).ok()?[k])
+                }
+                crate::schema::Kind::Count => {
+                    crate::format::int(crate::frame::floats(&df, f.key).ok()?[k])
+                }
+                _ => crate::frame::strings(&df, f.key).ok()?[k].clone()?,
+            };
+            Some(crate::status::Figure {
+                label: f.label,
+                value,
+            })
+        })
+        .collect()
+}
+
+/// The 负责人's page (`signoff.html`).
+pub(super) fn signoff_view(ctx: minijinja::Value) -> Response {
+    let ctx = minijinja::context! { palette => ser(crate::palette::for_templates()), ..ctx };
+    super::pages::whole("signoff.html", ctx)
+}
+
+pub(super) async fn county_template(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token) else {
+        return nf();
+    };
+    let Some(p) = query.get("period").and_then(|s| Period::parse(s)) else {
+        return nf();
+    };
+    if p.year() != w.ctx.pipeline.year() {
+        return nf();
+    }
+    match crate::report::template::render(&w.ctx.pipeline, unit, p) {
+        Ok(bytes) => {
+            let name = crate::report::template::file_name(unit, p);
+            let mut r = bytes.into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "attachment; filename*=UTF-8''{}",
+                urlencode(&name)
+            )) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => server_error(&e.to_string()),
+    }
+}

@@ -1,0 +1,529 @@
+//! 填报 on the page (issue 34 §2): a unit types its month's figures into a form, without Excel.
+//! The form has the schema's fields labelled as in the template, each with last month's figure
+//! and the year so far beside it, pre-filled from the version in force (a correction starts from
+//! it). On submit the figures go through the same checks as a file: hard problems are shown at
+//! their fields and nothing is kept; soft checks ask for a 说明 in the same form; then the JSON
+//! the form made is put into the inbox with its arrival note and taken by the same ingest as
+//! every door (SHA-256, archive, record, a new version), and the receipt is shown and mailed.
+//!
+//! Invariants: nothing is kept unless the form is genuine (the link, the page's anti-forgery
+//! token) and passes the hard checks; what is kept is the bytes validated, byte for byte; a form
+//! acts once (its one-time key) and is answered 303 to its result page; only the unit's own
+//! month of the pipeline's year is filled, never a month not yet begun.
+
+use super::Web;
+use super::act::{once_only_with, see_other};
+use super::auth::{form_token, same_secret, unit_ok};
+use super::pages::{answer, nf, server_error};
+use crate::error::{Error, Result};
+use crate::ingest;
+use crate::period::{self, Period};
+use crate::schema::{FIELDS, Kind};
+use crate::store::{FileEntry, Outcome, Store};
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The fields the form does not ask for: who and which month (fixed by the link and the form),
+/// and the date (the day it is sent).
+const FIXED: [&str; 4] = ["unit_code", "unit_name", "period", "reported_on"];
+
+/// One field of the form as the template paints it.
+#[derive(Serialize, Default)]
+struct FieldView {
+    key: &'static str,
+    label: &'static str,
+    value: String,
+    /// `numeric` (whole numbers), `decimal` (money) or empty (text).
+    mode: &'static str,
+    /// A long text (执行情况, 说明): a textarea.
+    long: bool,
+    required: bool,
+    /// Last month's figure (the version in force), if any.
+    last: Option<String>,
+    /// The year so far, months before this one.
+    ytd: Option<String>,
+    error: Option<String>,
+}
+
+/// The month asked for (`?period=2025-07`, or the form's field), else the one being collected —
+/// only a month of the pipeline's year that has begun.
+fn month_of(w: &Web, asked: Option<&String>) -> Option<Period> {
+    let ctx = &w.ctx;
+    let p = match asked {
+        Some(s) => Period::parse(s.trim())?,
+        None => super::county::collected(ctx),
+    };
+    (p.year() == ctx.pipeline.year() && p <= Period::of(ctx.now().date_naive())).then_some(p)
+}
+
+/// The rows in force of a unit, by month: (month, row index in `df`).
+fn in_force(
+    w: &Web,
+    df: &polars::prelude::DataFrame,
+    code: &str,
+    period: Period,
+) -> Vec<(u32, usize)> {
+    let Ok(board) = w.board(period) else {
+        return Vec::new();
+    };
+    let Some(row) = board.grid.iter().find(|r| r.code == code) else {
+        return Vec::new();
+    };
+    let (Ok(codes), Ok(periods), Ok(versions)) = (
+        crate::frame::strings(df, "unit_code"),
+        crate::frame::strings(df, "period"),
+        crate::frame::floats(df, crate::store::meta::VERSION),
+    ) else {
+        return Vec::new();
+    };
+    row.months
+        .iter()
+        .filter_map(|c| {
+            let v = c.version? as f64;
+            let p = Period::new(period.year(), c.month)?.to_string();
+            let k = (0..df.height()).find(|&k| {
+                codes[k].as_deref() == Some(code)
+                    && periods[k].as_deref() == Some(p.as_str())
+                    && versions[k] == Some(v)
+            })?;
+            Some((c.month, k))
+        })
+        .collect()
+}
+
+/// A figure of a stored row as a clerk types it (no separators, money with its decimals).
+fn typed(df: &polars::prelude::DataFrame, key: &str, kind: Kind, k: usize) -> Option<String> {
+    match kind {
+        Kind::Count | Kind::Money => {
+            let v = crate::frame::floats(df, key)
+                .ok()?
+                .get(k)
+                .copied()
+                .flatten()?;
+            Some(if kind == Kind::Money {
+                crate::format::dec2(Some(v))
+            } else {
+                crate::format::count(Some(v))
+            })
+        }
+        _ => crate::frame::strings(df, key)
+            .ok()?
+            .get(k)
+            .cloned()
+            .flatten(),
+    }
+}
+
+/// The form's fields: values typed (or those in force), last month's and the year's figures.
+fn fields(
+    w: &Web,
+    code: &str,
+    period: Period,
+    typed_in: Option<&HashMap<String, String>>,
+) -> Vec<FieldView> {
+    let df = Store::open(&w.ctx.data_dir).rows().ok();
+    let forced = df
+        .as_ref()
+        .map(|df| in_force(w, df, code, period))
+        .unwrap_or_default();
+    let at = |m: u32| forced.iter().find(|(x, _)| *x == m).map(|(_, k)| *k);
+    FIELDS
+        .iter()
+        .filter(|f| !FIXED.contains(&f.key))
+        .map(|f| {
+            let figure = matches!(f.kind, Kind::Count | Kind::Money);
+            let from_store = |m: u32| df.as_ref().and_then(|df| typed(df, f.key, f.kind, at(m)?));
+            let value = match typed_in {
+                Some(t) => t.get(f.key).cloned().unwrap_or_default(),
+                // A correction starts from the version in force; the 说明 is the month's own.
+                None => from_store(period.month()).unwrap_or_default(),
+            };
+            let ytd = (figure && period.month() > 1).then(|| {
+                let sum: f64 = (1..period.month())
+                    .filter_map(|m| {
+                        let df = df.as_ref()?;
+                        crate::frame::floats(df, f.key)
+                            .ok()?
+                            .get(at(m)?)
+                            .copied()
+                            .flatten()
+                    })
+                    .sum();
+                if f.kind == Kind::Money {
+                    crate::format::yuan_cell(Some(sum))
+                } else {
+                    crate::format::int(Some(sum))
+                }
+            });
+            FieldView {
+                key: f.key,
+                label: f.label,
+                value,
+                mode: match f.kind {
+                    Kind::Count => "numeric",
+                    Kind::Money => "decimal",
+                    _ => "",
+                },
+                long: matches!(f.kind, Kind::LongText) || f.key == "note",
+                required: f.required || f.key == "reporter",
+                last: if figure && period.month() > 1 {
+                    from_store(period.month() - 1)
+                } else {
+                    None
+                },
+                ytd,
+                error: None,
+            }
+        })
+        .collect()
+}
+
+/// The form page: its fields, what is wrong with them (at each field and in a list on top), the
+/// soft checks asking for a 说明.
+fn form_page(
+    w: &Web,
+    unit: &crate::config::Unit,
+    token: &str,
+    period: Period,
+    fields: Vec<FieldView>,
+    problems: &[String],
+    soft: &[String],
+) -> Response {
+    let base = format!("/u/{}/{token}", unit.code);
+    let months: Vec<_> = (1..=12)
+        .filter_map(|m| Period::new(period.year(), m))
+        .filter(|p| *p <= Period::of(w.ctx.now().date_naive()))
+        .map(
+            |p| minijinja::context! { value => p.to_string(), zh => p.zh(), chosen => p == period },
+        )
+        .collect();
+    super::pages::fill_page(minijinja::context! {
+        title => format!("{} {}数据填报", unit.name, period.zh()),
+        unit => unit.name.clone(),
+        code => unit.code.clone(),
+        period => period.to_string(),
+        period_zh => period.zh(),
+        deadline => w.ctx.pipeline.deadline_zh(period),
+        months,
+        fields => super::pages::ser(fields),
+        problems => problems.to_vec(),
+        soft => soft.to_vec(),
+        back => base.clone(),
+        action => format!("{base}/fill"),
+        csrf => form_token(token, &format!("u/{}", unit.code)),
+    })
+}
+
+/// `GET /u/{code}/{token}/fill?period=2025-07`: the month's form.
+pub(super) async fn fill_form(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token).cloned() else {
+        return nf();
+    };
+    let Some(period) = month_of(&w, query.get("period")) else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            "月份有误",
+            "只能填报本年度已开始的月份，如 2025-07。",
+        );
+    };
+    let w2 = w.clone();
+    tokio::task::spawn_blocking(move || {
+        let f = fields(&w2, &unit.code, period, None);
+        form_page(&w2, &unit, &token, period, f, &[], &[])
+    })
+    .await
+    .unwrap_or_else(|_| server_error("内部错误"))
+}
+
+/// The JSON the form makes: one record, every value as the clerk typed it (trimmed), the unit
+/// and month from the link and the form, the day it is sent.
+fn record_of(
+    unit: &crate::config::Unit,
+    period: Period,
+    form: &HashMap<String, String>,
+    today: chrono::NaiveDate,
+) -> Vec<u8> {
+    let mut rec = serde_json::Map::new();
+    rec.insert("unit_code".into(), unit.code.clone().into());
+    rec.insert("unit_name".into(), unit.name.clone().into());
+    rec.insert("period".into(), period.to_string().into());
+    for f in FIELDS.iter().filter(|f| !FIXED.contains(&f.key)) {
+        let v = form.get(f.key).map_or("", |v| v.trim());
+        if !v.is_empty() || f.required {
+            rec.insert(f.key.into(), v.into());
+        }
+    }
+    rec.insert("reported_on".into(), today.to_string().into());
+    let mut bytes =
+        serde_json::to_vec_pretty(&serde_json::Value::Array(vec![rec.into()])).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// The field a problem is about (by the column's label or key), if any.
+fn field_of(p: &ingest::validate::Problem) -> Option<&'static str> {
+    let c = p.column.as_deref()?;
+    FIELDS
+        .iter()
+        .find(|f| f.label == c || f.key == c)
+        .map(|f| f.key)
+}
+
+/// What a form's submission came to before anything is kept.
+enum Checked {
+    /// Hard problems (at their fields, and the rest), or soft checks waiting for a 说明.
+    Again {
+        fields: Vec<FieldView>,
+        problems: Vec<String>,
+        soft: Vec<String>,
+    },
+    Good(Vec<u8>),
+}
+
+/// The hard checks of a file, then the soft checks of the month as the store would be with it.
+fn check(
+    w: &Web,
+    unit: &crate::config::Unit,
+    period: Period,
+    form: &HashMap<String, String>,
+) -> Result<Checked> {
+    let ctx = &w.ctx;
+    let bytes = record_of(unit, period, form, ctx.now().date_naive());
+    let checked = ingest::validate::check("在线填报.json", &bytes, &ctx.pipeline);
+    let mut fields = fields(w, &unit.code, period, Some(form));
+    let mut problems = Vec::new();
+    if form.get("reporter").is_none_or(|r| r.trim().is_empty()) {
+        problems.push("填报人：请填写填报人姓名".to_string());
+        if let Some(f) = fields.iter_mut().find(|f| f.key == "reporter") {
+            f.error = Some("请填写填报人姓名".into());
+        }
+    }
+    for p in &checked.problems {
+        let at = field_of(p).and_then(|k| fields.iter_mut().find(|f| f.key == k));
+        match at {
+            Some(f) => {
+                let said = f.error.get_or_insert_with(String::new);
+                if !said.is_empty() {
+                    said.push('；');
+                }
+                said.push_str(&p.message);
+                problems.push(format!("{}：{}", f.label, p.message));
+            }
+            None => problems.push(p.message.clone()),
+        }
+    }
+    if !problems.is_empty() || checked.unusable || checked.rows.is_empty() {
+        if problems.is_empty() {
+            problems.push("填报内容无法使用，请检查后重新提交。".into());
+        }
+        return Ok(Checked::Again {
+            fields,
+            problems,
+            soft: Vec::new(),
+        });
+    }
+    // Soft checks: asked once; a 说明 typed, or "先提交，稍后说明" ticked, lets it through.
+    let noted = form.get("note").is_some_and(|n| !n.trim().is_empty());
+    let later = form.get("later").is_some();
+    if !noted && !later {
+        let store = Store::open(&ctx.data_dir);
+        let file = FileEntry {
+            batch: i64::MAX,
+            seq: 0,
+            sha256: String::new(),
+            file_name: "在线填报".into(),
+            size: bytes.len() as i64,
+            arrived_at: period::instant_text(&ctx.now()),
+            outcome: Outcome::Accepted,
+            stored_as: String::new(),
+            rows_accepted: 1,
+            rows_rejected: 0,
+            problems: String::new(),
+            unit_codes: unit.code.clone(),
+            door: "web".into(),
+            periods: period.to_string(),
+        };
+        let rows = store.rows_with(std::slice::from_ref(&file), &[(0, &checked.rows[0])])?;
+        let soft =
+            crate::status::checks_if(&ctx.pipeline, &store, &rows, &unit.code, period, &ctx.now())?;
+        if !soft.is_empty() {
+            if let Some(f) = fields.iter_mut().find(|f| f.key == "note") {
+                f.error = Some("以上数据异常，请在此写明原因".into());
+            }
+            return Ok(Checked::Again {
+                fields,
+                problems: Vec::new(),
+                soft,
+            });
+        }
+    }
+    Ok(Checked::Good(bytes))
+}
+
+/// `POST /u/{code}/{token}/fill`: the month's figures, checked; kept through the ingest when
+/// good (303 to the receipt), else the form again with what is wrong (400).
+pub(super) async fn fill_submit(
+    State(w): State<Arc<Web>>,
+    UrlPath((code, token)): UrlPath<(String, String)>,
+    body: Body,
+) -> Response {
+    let Some(unit) = unit_ok(&w, &code, &token).cloned() else {
+        return nf();
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, super::act::MAX_FORM_BYTES * 4).await else {
+        return answer(StatusCode::PAYLOAD_TOO_LARGE, "表单过大", "表单内容过多。");
+    };
+    let form: HashMap<String, String> = form_urlencoded::parse(&bytes).into_owned().collect();
+    let genuine = form
+        .get("csrf")
+        .is_some_and(|c| same_secret(c, &form_token(&token, &format!("u/{code}"))));
+    if !genuine {
+        return answer(
+            StatusCode::FORBIDDEN,
+            "不允许的操作",
+            "表单已失效或不是本页面提交的，请刷新页面后重试。",
+        );
+    }
+    let Some(period) = month_of(&w, form.get("period")) else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            "月份有误",
+            "只能填报本年度已开始的月份，如 2025-07。",
+        );
+    };
+    // A form already acted on (F5, a double click) goes to its result, nothing checked again.
+    let key = super::once::key_of(form.get("once"));
+    let done = format!("/u/{code}/{token}/done/{key}");
+    if super::once::read(&w.ctx.data_dir, &key).is_some() {
+        return see_other(&done);
+    }
+    let (w2, u2, f2) = (w.clone(), unit.clone(), form.clone());
+    let checked = tokio::task::spawn_blocking(move || check(&w2, &u2, period, &f2)).await;
+    let bytes = match checked {
+        Ok(Ok(Checked::Good(bytes))) => bytes,
+        Ok(Ok(Checked::Again {
+            fields,
+            problems,
+            soft,
+        })) => {
+            let mut page = form_page(&w, &unit, &token, period, fields, &problems, &soft);
+            if !problems.is_empty() {
+                *page.status_mut() = StatusCode::BAD_REQUEST;
+            }
+            return page;
+        }
+        Ok(Err(e)) => return server_error(&e.to_string()),
+        Err(_) => return server_error("内部错误"),
+    };
+    let reporter = form.get("reporter").map_or("", |r| r.trim()).to_string();
+    let w2 = w.clone();
+    once_only_with(&w, &key, done, move || {
+        keep(&w2, &unit, period, &bytes, &reporter)
+    })
+    .await
+}
+
+/// Keeps the form's JSON through the inbox and the ingest, queues the receipt to the unit's
+/// contact and sends it; returns the receipt's words.
+fn keep(
+    w: &Arc<Web>,
+    unit: &crate::config::Unit,
+    period: Period,
+    bytes: &[u8],
+    reporter: &str,
+) -> Result<String> {
+    let ctx = &w.ctx;
+    let now = ctx.now();
+    let sha = crate::fsutil::sha256_hex(bytes);
+    let shown = format!("在线填报（{}，填报人{}）", period.zh(), reporter);
+    let inbox_name = format!(
+        "web-{}-{}-{:04x}/在线填报-{}-{period}.json",
+        unit.code,
+        now.format("%Y%m%dT%H%M%S"),
+        fastrand::u16(..),
+        unit.code
+    );
+    let note = ingest::arrival::Arrival {
+        name: inbox_name.clone(),
+        sha256: sha.clone(),
+        at: now.into(),
+        door: ingest::arrival::Door::Web,
+        only_unit: Some((unit.code.clone(), unit.name.clone())),
+        original_name: format!("{shown}.json"),
+        refuse: None,
+    };
+    ingest::arrival::put(&ctx.data_dir, bytes, &note)?;
+    // (run on a blocking thread of the server: it waits here for the ingest task)
+    let taken = tokio::runtime::Handle::current().block_on(super::upload::ingested(w));
+    let result = super::upload::result_of(w, taken.as_ref(), &inbox_name, &sha, &shown);
+    let mut said = result.text.clone();
+    match receipt(w, unit, period, &sha, &result.text) {
+        Ok(Some(line)) => {
+            said.push('\n');
+            said.push_str(&line);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "web: the form's receipt not sent"),
+    }
+    if result.ok {
+        Ok(said)
+    } else {
+        Err(Error::Usage(said))
+    }
+}
+
+/// The receipt of a form to the unit's contact (texts/receipt-web.txt), once per submission (its
+/// id is the bytes'), sent now; what it came to, in words.
+fn receipt(
+    w: &Web,
+    unit: &crate::config::Unit,
+    period: Period,
+    sha: &str,
+    result: &str,
+) -> Result<Option<String>> {
+    let ctx = &w.ctx;
+    let Some(contact) = unit.contact.clone() else {
+        return Ok(None);
+    };
+    let p = &ctx.pipeline.def.pipeline;
+    let values = minijinja::context! {
+        title => p.title.clone(), office => p.office.clone(), unit => unit.name.clone(),
+        period_zh => period.zh(), result, now => period::instant_zh(&ctx.now()),
+    };
+    let (subject, text) = ctx.pipeline.texts.message("receipt-web.txt", &values)?;
+    let id = format!("receipt-web-{}", &sha[..16]);
+    {
+        let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
+        let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web receipt")?;
+        crate::notify::post(
+            &ctx.data_dir,
+            &ctx.pipeline,
+            crate::notify::Letter {
+                id: &id,
+                kind: crate::notify::MessageKind::Receipt,
+                period,
+                to: std::slice::from_ref(&contact),
+                cc: &[],
+                subject: &subject,
+                text: &text,
+                attachment: None,
+                in_reply_to: None,
+            },
+            ctx.now(),
+        )?;
+    }
+    Ok(Some(match crate::supervision::deliver_now(ctx, &id) {
+        Ok(true) => format!("回执已发送至 {contact}。"),
+        Ok(false) => "回执已写入发件箱。".to_string(),
+        Err(_) => "回执暂未送达，将自动重试。".to_string(),
+    }))
+}
