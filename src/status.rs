@@ -338,47 +338,24 @@ fn figures_of(
     let mut out = Vec::new();
     for code in codes("completion")?.into_iter().filter(|c| c != "total") {
         let c = |name: &str| at("completion", name, &code);
-        let (ytd, target, remaining) = (c("ytd_approved")?, c("target")?, c("remaining")?);
-        let gap = if year_end {
-            match remaining {
-                Some(r) if r > 0.0 => format!("距年度目标尚差{}件", format::count(Some(r))),
-                Some(_) => "已完成年度目标".to_string(),
-                None => format::DASH.to_string(),
-            }
-        } else {
-            match c("schedule_gap")? {
-                Some(g) if g < 0.0 => format!(
-                    "落后序时进度（{}）{}",
-                    format::pct(c("schedule_rate")?),
-                    format::pp(Some(g))
-                ),
-                Some(g) => format!(
-                    "超过序时进度（{}）{}",
-                    format::pct(c("schedule_rate")?),
-                    format::pp(Some(g))
-                ),
-                None => format::DASH.to_string(),
-            }
-        };
+        let (ytd, target) = (c("ytd_approved")?, c("target")?);
+        let gap = gap_words(
+            year_end,
+            c("remaining")?,
+            c("schedule_gap")?,
+            c("schedule_rate")?,
+        );
         let rank = c("rank_completion")?.map_or(format::DASH.to_string(), |r| {
             format!("第{}名（共{units}个单位）", format::count(Some(r)))
         });
         let f = |name: &str| at("funding", name, &code);
         let p = |name: &str| at("per100k", name, &code);
-        let per100k = if year_end {
-            format!(
-                "{}件（目标{}件）",
-                format::dec2(p("per100k_ytd")?),
-                format::dec2(p("per100k_target")?)
-            )
-        } else {
-            format!(
-                "累计{}件，按全年折算{}件（目标{}件）",
-                format::dec2(p("per100k_ytd")?),
-                format::dec2(p("per100k_annualized")?),
-                format::dec2(p("per100k_target")?)
-            )
-        };
+        let per100k = per100k_words(
+            year_end,
+            p("per100k_ytd")?,
+            p("per100k_annualized")?,
+            p("per100k_target")?,
+        );
         let figures = vec![
             Figure {
                 label: "累计受理审批",
@@ -428,6 +405,52 @@ fn figures_of(
         out.push((code, figures));
     }
     Ok(out)
+}
+
+/// A unit's gap in words: to the schedule during the year, to the year's target in December.
+fn gap_words(
+    year_end: bool,
+    remaining: Option<f64>,
+    gap: Option<f64>,
+    schedule: Option<f64>,
+) -> String {
+    use crate::format;
+    if year_end {
+        return match remaining {
+            Some(r) if r > 0.0 => format!("距年度目标尚差{}件", format::count(Some(r))),
+            Some(_) => "已完成年度目标".to_string(),
+            None => format::DASH.to_string(),
+        };
+    }
+    let schedule = format::pct(schedule);
+    match gap {
+        Some(g) if format::round_half_away(g * 100.0, 2) == 0.0 => {
+            format!("与序时进度持平（序时进度{schedule}）")
+        }
+        Some(g) if g < 0.0 => format!("落后{}（序时进度{schedule}）", format::pp(Some(g))),
+        Some(g) => format!("超前{}（序时进度{schedule}）", format::pp(Some(g))),
+        None => format::DASH.to_string(),
+    }
+}
+
+/// A unit's supply per 100,000 residents in words, with its target.
+fn per100k_words(
+    year_end: bool,
+    ytd: Option<f64>,
+    annualized: Option<f64>,
+    target: Option<f64>,
+) -> String {
+    use crate::format::dec2;
+    if year_end {
+        format!("{}件（目标{}件）", dec2(ytd), dec2(target))
+    } else {
+        format!(
+            "累计{}件，按全年折算{}件（目标{}件）",
+            dec2(ytd),
+            dec2(annualized),
+            dec2(target)
+        )
+    }
 }
 
 /// The `grid` analysis read back, a row per unit in plan order.

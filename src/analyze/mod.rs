@@ -541,14 +541,9 @@ fn input_tables(inputs: &Inputs) -> Result<Vec<(&'static str, LazyFrame)>> {
     ));
     tables.push((
         "explained",
-        df!(
-            "unit_code" => inputs.explained.iter().map(|x| x.unit_code.clone()).collect::<Vec<_>>(),
-            "month_num" => inputs.explained.iter().map(|x| x.month as i32).collect::<Vec<_>>(),
-            "check_id" => inputs.explained.iter().map(|x| x.check_id.clone()).collect::<Vec<_>>(),
-            "note" => inputs.explained.iter().map(|x| x.text.clone()).collect::<Vec<_>>(),
-        )
-        .map_err(err("explained"))?
-        .lazy(),
+        explained_frame(inputs.explained)
+            .map_err(err("explained"))?
+            .lazy(),
     ));
     // Without a previous year, the same columns and no rows.
     tables.push((
@@ -616,6 +611,16 @@ fn input_tables(inputs: &Inputs) -> Result<Vec<(&'static str, LazyFrame)>> {
             .lazy(),
     ));
     Ok(tables)
+}
+
+/// The `explained` table: the 说明 typed on the units' pages, per unit, month and check.
+fn explained_frame(x: &[Explained]) -> PolarsResult<DataFrame> {
+    df!(
+        "unit_code" => x.iter().map(|x| x.unit_code.clone()).collect::<Vec<_>>(),
+        "month_num" => x.iter().map(|x| x.month as i32).collect::<Vec<_>>(),
+        "check_id" => x.iter().map(|x| x.check_id.clone()).collect::<Vec<_>>(),
+        "note" => x.iter().map(|x| x.text.clone()).collect::<Vec<_>>(),
+    )
 }
 
 /// How serious an alert is (SPEC §4). The SQL emits the code; the words and the order people

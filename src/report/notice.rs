@@ -262,8 +262,7 @@ pub fn blocks(
         missing => (0..subs_names.len()).filter(|&k| reported[k] != "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
         late => (0..subs_names.len()).filter(|&k| late[k] == "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
         pending => a.unexplained_checks()?.into_iter().map(|u| format!("{}{}", u.unit_name, u.text)).collect::<Vec<_>>(),
-        unsigned => unsigned(&f)?,
-        as_of => date_zh(as_of),
+        as_of => date_zh(as_of), unsigned => unsigned(&f)?,
         deadline_day => pipeline.def.submission.deadline_day,
         deadline_rule => crate::calendar::rule_zh(pipeline.days().roll()),
     };

@@ -387,17 +387,6 @@ pub fn example(name: &str) -> Value {
             unit => "霍邱县", period_zh => "2025年6月", reason => "刑事案件数与台账不符，请核实",
             now => "2025年7月8日 10:00",
         },
-        "receipt-web.txt" => context! {
-            unit => "霍邱县", period_zh => "2025年7月", now => "2025年8月3日 10:00",
-            result => "在线填报（2025年7月，填报人张三）：已接收，1 行（7月第2版）。",
-        },
-        "feedback.txt" => context! {
-            unit => "霍邱县", period_zh => "2025年7月", ytd_zh => "2025年1—7月",
-            figures => vec![context! { label => "完成率", value => "55.20%" }],
-            items => vec!["办案补贴及直接费用占比66.17%，低于70%"],
-            pending => vec!["1—7月（共7个月）办案补贴及直接费用占业务经费支出不足70%"],
-            unit_url => "https://fayuan.example.cn/u/341522/0123456789abcdef",
-        },
         "acceptance-report.txt" => context! {
             year => 2025, provisional => false, to => "六安市人民政府",
             per100k_line => "全市全年每10万人法律援助供给量143.50件，达到年度目标（138.02件）。",
@@ -416,9 +405,27 @@ pub fn example(name: &str) -> Value {
             count => 1,
             critical => vec![context! { unit => "霍山县", message => "2025年6月数据未报送" }],
         },
-        _ => context! {},
+        other => web_example(other),
     };
     context! { ..pipeline, ..extra }
+}
+
+/// Examples of the messages the county pages make (issue 34).
+fn web_example(name: &str) -> Value {
+    match name {
+        "receipt-web.txt" => context! {
+            unit => "霍邱县", period_zh => "2025年7月", now => "2025年8月3日 10:00",
+            result => "在线填报（2025年7月，填报人张三）：已接收，1 行（7月第2版）。",
+        },
+        "feedback.txt" => context! {
+            unit => "霍邱县", period_zh => "2025年7月", ytd_zh => "2025年1—7月",
+            figures => vec![context! { label => "完成率", value => "55.20%" }],
+            items => vec!["办案补贴及直接费用占比66.17%，低于70%"],
+            pending => vec!["1—7月（共7个月）办案补贴及直接费用占业务经费支出不足70%"],
+            unit_url => "https://fayuan.example.cn/u/341522/0123456789abcdef",
+        },
+        _ => context! {},
+    }
 }
 
 fn digest_example() -> Value {

@@ -61,8 +61,6 @@ pub(super) async fn county(
     }
 }
 
-/// A county's page: its months, the versions in force, its refused files, the template of the
-/// month being collected and the upload form — with the result of an upload just made.
 /// The month being collected: the one before now, within the pipeline's year.
 pub(super) fn collected(ctx: &Context) -> Period {
     let period = Period::of(ctx.now().date_naive()).prev();
@@ -200,15 +198,16 @@ fn todo(
             action: "答复".into(),
         });
     }
-    for (m, v) in unsigned {
+    if !unsigned.is_empty() {
+        let ms: Vec<u32> = unsigned.iter().map(|(m, _)| *m).collect();
         out.push(Todo {
             text: format!(
-                "{}月数据（第{v}版）待负责人确认：请本单位负责人在负责人确认链接中确认",
-                m
+                "{}月数据待负责人确认：请本单位负责人打开负责人确认链接核对后确认",
+                crate::format::months_zh(&ms)
             ),
             code: "pending",
-            href: "#months".into(),
-            action: "查看".into(),
+            href: "#months-head".into(),
+            action: "查看各月".into(),
         });
     }
     out

@@ -402,21 +402,7 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
                         .join(" → ")
                 ))
                 .collect::<Vec<_>>()),
-            notes => ser(crate::supervision::notes_in_force(&ctx.data_dir)?
-                .into_iter()
-                .map(|n| minijinja::context! {
-                    unit => n.unit.clone(),
-                    check => n.check_id.clone(),
-                    months => n.months.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
-                    text => format!(
-                        "{}{}月“{}”：{}（{}，{}）",
-                        ctx.pipeline.unit(&n.unit).map_or(n.unit.clone(), |u| u.name.clone()),
-                        crate::format::months_zh(&n.months),
-                        crate::supervision::check_words(&ctx.pipeline, &n.check_id),
-                        n.text, n.by, n.at.minute()
-                    ),
-                })
-                .collect::<Vec<_>>()),
+            notes => ser(notes_view(ctx)?),
             items => ser(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
                 .into_iter()
                 .map(|i| format!(
@@ -429,6 +415,27 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
                 .collect::<Vec<_>>()),
         },
     ))
+}
+
+/// The units' 说明 in force, each with what the staff's form to send it back needs.
+fn notes_view(ctx: &Context) -> Result<Vec<minijinja::Value>> {
+    Ok(crate::supervision::notes_in_force(&ctx.data_dir)?
+        .into_iter()
+        .map(|n| {
+            minijinja::context! {
+                unit => n.unit.clone(),
+                check => n.check_id.clone(),
+                months => n.months.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+                text => format!(
+                    "{}{}月“{}”：{}（{}，{}）",
+                    ctx.pipeline.unit(&n.unit).map_or(n.unit.clone(), |u| u.name.clone()),
+                    crate::format::months_zh(&n.months),
+                    crate::supervision::check_words(&ctx.pipeline, &n.check_id),
+                    n.text, n.by, n.at.minute()
+                ),
+            }
+        })
+        .collect())
 }
 
 pub(super) fn urlencode(s: &str) -> String {

@@ -474,7 +474,9 @@ pub(super) fn upload_result(
     {
         for (text, m) in s.pending.iter().zip(&s.pending_months) {
             if m.iter().any(|m| months.contains(m)) {
-                pending.push(format!("待说明：{text}——请在说明栏写明原因后重新报送该月"));
+                pending.push(format!(
+                    "待说明：{text}——请在本页“待说明”处填写说明，不必重新报送"
+                ));
             }
         }
     }

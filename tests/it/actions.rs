@@ -120,7 +120,7 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
         let (_, county) = crate::web::get(&s.county("341522")).await;
         assert!(county.contains("刑事案件数与台账不符，请核实"), "{county}");
         // At once, not a minute later: the grid says 已退回 on both pages.
-        assert!(county.contains("<td class=\"returned\" data-month=\"6\">已退回</td>"), "{county}");
+        assert!(county.contains("<li class=\"returned\" data-month=\"6\"><b>6月</b>：已退回"), "{county}");
         let (_, bureau) = crate::web::get(&s.url(&format!("/bureau?token={ZHANG}&period=2025-06"))).await;
         assert!(bureau.contains("<td class=\"returned\" data-month=\"6\">已退回</td>"), "{bureau}");
         // The corrected June through the unit's page closes it, and the result says so (a

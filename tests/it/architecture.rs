@@ -355,7 +355,12 @@ fn a_period_is_made_only_checked() {
     let wrong = only_in(
         "a Period built field by field outside period.rs",
         &["src/period.rs"],
-        &|l| l.contains("Period {") && !l.contains("struct Period") && !l.contains("impl"),
+        &|l| {
+            l.contains("Period {")
+                && !l.contains("struct Period")
+                && !l.contains("impl")
+                && !l.contains("-> Period {")
+        },
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
@@ -393,6 +398,9 @@ fn no_internal_impossibility_is_a_usage_error() {
             "src/app.rs",
             "src/supervision.rs",
             "src/supervision/items.rs",
+            "src/supervision/notes.rs",
+            "src/web/fill.rs",
+            "src/web/signoff.rs",
             "src/web/auth.rs",
             "src/web/act.rs",
             "src/config/mod.rs",

@@ -6,6 +6,7 @@ mod architecture;
 mod audit;
 mod calendar;
 mod config;
+mod county;
 mod daemon;
 mod docs;
 mod doors;

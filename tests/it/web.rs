@@ -74,13 +74,48 @@ pub fn served_with(web: &str, vars: &[(&str, &str)]) -> Served {
     // The year's review so far (staff may look at it any time).
     let r = env.run(&["--as-of", "2025-07-09 09:10", "review", "--year", "2025"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    serve(env, dir, port, "2025-07-10 09:00", vars)
+}
+
+/// A pipeline with only `files` in its inbox, taken as of `ingest_at`, served as of `serve_at`
+/// with more `[web]` settings (and what follows them).
+pub fn served_from(
+    web: &str,
+    vars: &[(&str, &str)],
+    files: &[(&str, String)],
+    ingest_at: &str,
+    serve_at: &str,
+) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = pipeline(dir.path(), &[]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n{web}"));
+    std::fs::write(&path, text).unwrap();
+    let env = Env::with_pipeline(&path);
+    for (name, bytes) in files {
+        env.drop_in(name, bytes.as_bytes());
+    }
+    let r = env.run(&["--as-of", ingest_at, "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    serve(env, dir, port, serve_at, vars)
+}
+
+/// `fayuan serve` of an environment's pipeline as of `as_of`, waited for.
+fn serve(
+    env: Env,
+    dir: tempfile::TempDir,
+    port: u16,
+    as_of: &str,
+    vars: &[(&str, &str)],
+) -> Served {
     let child = Command::new(env!("CARGO_BIN_EXE_fayuan"))
         .current_dir(env.tmp.path())
         .arg("--pipeline")
         .arg(&env.pipeline)
         .arg("--data-dir")
         .arg(env.data())
-        .args(["--as-of", "2025-07-10 09:00", "serve"])
+        .args(["--as-of", as_of, "serve"])
         .env("FAYUAN_WEB_TOKEN", TOKEN)
         .env("FAYUAN_WEB_SECRET", SECRET)
         .envs(vars.iter().copied())
@@ -120,7 +155,7 @@ impl Served {
     }
 }
 
-fn rt() -> tokio::runtime::Runtime {
+pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -130,6 +165,16 @@ fn rt() -> tokio::runtime::Runtime {
 pub async fn get(url: &str) -> (u16, String) {
     let r = reqwest::get(url).await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The state of a month in a county page's list of months (`<b>6月</b>：已退回（采用第1版）`).
+pub fn month_item(html: &str, month: u32) -> String {
+    let list = &html[html.find("id=\"months\"").expect("the months' list")..];
+    let at = list.find(&format!("data-month=\"{month}\">")).unwrap();
+    let item = &list[at..];
+    let item = &item[..item.find("</li>").unwrap()];
+    let text = &item[item.find("：").unwrap() + "：".len()..];
+    text.split('（').next().unwrap().to_string()
 }
 
 /// The grid's cell of a unit and month in a page's HTML.
@@ -370,7 +415,7 @@ fn a_county_sees_only_its_own_unit_and_uploads_within_limits() {
 }
 
 /// A WebDriver session on a headless Chromium (chromedriver on a free port).
-struct Browser {
+pub struct Browser {
     driver: Child,
     base: String,
     session: String,
@@ -417,14 +462,15 @@ fn a_county_page_says_what_to_explain_offers_every_months_template_and_marks_rep
             page.contains("待说明：6月满意度低于90%（满意 12 人，回访 40 人）"),
             "{page}"
         );
-        // The 待说明 list with the words, the figures and June's template.
+        // The 待说明 forms with the words and the figures, each answered on the page (issue 34:
+        // no file resent for a 说明).
         let pending = page
-            .split("id=\"pending\"")
+            .split("id=\"pending-head\"")
             .nth(1)
-            .unwrap_or_else(|| panic!("no 待说明 list: {page}"));
+            .unwrap_or_else(|| panic!("no 待说明 section: {page}"));
         assert!(pending.contains("6月满意度低于90%（满意 12 人，回访 40 人）"), "{pending}");
-        assert!(pending.contains("template?period=2025-06"), "{pending}");
-        assert!(page.contains("须在该月报表的“说明”栏写明原因后重新报送该月"));
+        assert!(pending.contains("id=\"explain-satisfaction_month\""), "{pending}");
+        assert!(page.contains("一条说明可涵盖该项所列各月，不必重新报送文件"));
         // A template for every month of the year.
         for m in 1..=12 {
             assert!(page.contains(&format!("template?period=2025-{m:02}\">{m}月</a>")), "{m}");
@@ -450,7 +496,7 @@ fn a_county_page_says_what_to_explain_offers_every_months_template_and_marks_rep
     });
 }
 
-fn chromium_ready() -> bool {
+pub fn chromium_ready() -> bool {
     let ok = Command::new("chromedriver")
         .arg("--version")
         .output()
@@ -466,7 +512,7 @@ fn chromium_ready() -> bool {
 }
 
 impl Browser {
-    async fn start() -> Browser {
+    pub async fn start() -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -514,7 +560,12 @@ impl Browser {
         }
     }
 
-    async fn cmd(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    pub async fn cmd(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let req = match method {
             "GET" => self.client.get(url),
@@ -523,13 +574,13 @@ impl Browser {
         req.send().await.unwrap().json().await.unwrap()
     }
 
-    async fn open(&self, url: &str) {
+    pub async fn open(&self, url: &str) {
         self.cmd("POST", "/url", serde_json::json!({ "url": url }))
             .await;
     }
 
     /// The text a person sees on the page.
-    async fn text(&self) -> String {
+    pub async fn text(&self) -> String {
         let v = self
             .cmd(
                 "POST",
@@ -540,7 +591,7 @@ impl Browser {
         v["value"].as_str().unwrap_or("").to_string()
     }
 
-    async fn find(&self, css: &str) -> String {
+    pub async fn find(&self, css: &str) -> String {
         let v = self
             .cmd(
                 "POST",
@@ -556,7 +607,7 @@ impl Browser {
             .to_string()
     }
 
-    async fn element_text(&self, css: &str) -> String {
+    pub async fn element_text(&self, css: &str) -> String {
         let id = self.find(css).await;
         let v = self
             .cmd(
@@ -568,13 +619,20 @@ impl Browser {
         v["value"].as_str().unwrap_or("").to_string()
     }
 
+    /// June in a county page's list of months, as shown (`未报`).
+    pub async fn county_june(&self) -> String {
+        let t = self.element_text("#months li[data-month=\"6\"]").await;
+        let t = t.split('：').nth(1).unwrap_or("").to_string();
+        t.split('（').next().unwrap_or("").to_string()
+    }
+
     /// The June cell of a unit's row in the grid, as shown.
-    async fn june(&self, code: &str) -> String {
+    pub async fn june(&self, code: &str) -> String {
         self.element_text(&format!("tr[data-unit=\"{code}\"] td[data-month=\"6\"]"))
             .await
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub async fn screenshot(&self, name: &str) {
         let v = self
             .cmd("GET", "/screenshot", serde_json::Value::Null)
             .await;
@@ -651,7 +709,7 @@ fn in_a_real_browser_the_grid_the_alerts_and_an_upload() {
 
         // 霍山县 opens its own page and uploads its June file through the form.
         b.open(&s.county("341525")).await;
-        assert_eq!(b.june("341525").await, "未报");
+        assert_eq!(b.county_june().await, "未报");
         let june = s.env.tmp.path().join("霍山县_2025-06.xlsx");
         std::fs::copy(samples().join("霍山县_2025-06.xlsx"), &june).unwrap();
         let input = b.find("#file").await;
@@ -683,7 +741,7 @@ fn in_a_real_browser_the_grid_the_alerts_and_an_upload() {
             "{result}"
         );
         assert_eq!(
-            b.june("341525").await,
+            b.county_june().await,
             "逾期",
             "June arrived on 10 July: late"
         );
@@ -697,8 +755,8 @@ fn in_a_real_browser_the_grid_the_alerts_and_an_upload() {
         .await;
         let narrow = b.text().await;
         assert!(narrow.contains("本次上传结果"), "{narrow}");
-        // Nothing in the grid breaks inside a word ("待/说/明", "金/寨/县"): every cell's text is
-        // one line, on a phone narrower still; the grid scrolls sideways instead.
+        // Nothing breaks inside a word ("待/说/明", "金/寨/县"): every month of the unit's list
+        // is one line, on a phone narrower still.
         b.cmd(
             "POST",
             "/window/rect",
@@ -709,7 +767,7 @@ fn in_a_real_browser_the_grid_the_alerts_and_an_upload() {
             .cmd(
                 "POST",
                 "/execute/sync",
-                serde_json::json!({"script": "return Array.from(document.querySelectorAll('#grid td, #grid th')).filter(c => { const r = document.createRange(); r.selectNodeContents(c); const tops = new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))); return tops.size > 1; }).map(c => c.innerText)", "args": []}),
+                serde_json::json!({"script": "return Array.from(document.querySelectorAll('#months li b, #figures dt')).filter(c => { const r = document.createRange(); r.selectNodeContents(c); const tops = new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))); return tops.size > 1; }).map(c => c.innerText)", "args": []}),
             )
             .await;
         assert_eq!(broken["value"], serde_json::json!([]), "cells broken over lines");
@@ -784,10 +842,10 @@ fn a_returned_month_shows_on_the_units_page_with_its_template() {
             .unwrap_or_else(|| panic!("no 已退回待修改 list: {page}"));
         assert!(returned.contains("2025年6月") && returned.contains("办结案件数与台账不符"));
         assert!(returned.contains("template?period=2025-06"), "{returned}");
-        // The grid shows the month 已退回 (its own colour), on the unit's page and the bureau's.
-        assert_eq!(cell(&page, "341522", 6), "已退回");
+        // The month shows 已退回 (its own colour), on the unit's page (a list) and the bureau's.
+        assert_eq!(month_item(&page, 6), "已退回");
         assert!(
-            page.contains("<td class=\"returned\" data-month=\"6\">")
+            page.contains("<li class=\"returned\" data-month=\"6\">")
                 && page.contains(".returned{background:#d9d2e9}"),
             "{page}"
         );
