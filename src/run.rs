@@ -493,7 +493,7 @@ pub fn queue_feedback(
     Ok(put)
 }
 
-/// The alerts of a report folder's `alerts.csv`: (unit code, message) per row.
+/// The alerts of a report folder's `alerts.csv` but the soft checks': (unit code, message).
 fn report_alerts(dir: &std::path::Path) -> Vec<(String, String)> {
     let Ok(text) = std::fs::read_to_string(dir.join("alerts.csv")) else {
         return Vec::new();
@@ -501,11 +501,13 @@ fn report_alerts(dir: &std::path::Path) -> Vec<(String, String)> {
     let mut rd = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
     let head = rd.headers().cloned().unwrap_or_default();
     let at = |k: &str| head.iter().position(|x| x == k);
-    let (Some(c), Some(m)) = (at("unit_code"), at("message")) else {
+    let (Some(c), Some(m), Some(rule)) = (at("unit_code"), at("message"), at("rule")) else {
         return Vec::new();
     };
+    // The soft checks are the message's 待说明 lines, one a rule, not one a month.
     rd.records()
         .flatten()
+        .filter(|r| r.get(rule) != Some("soft_check"))
         .filter_map(|r| Some((r.get(c)?.to_string(), r.get(m)?.to_string())))
         .collect()
 }

@@ -427,8 +427,8 @@ fn gap_words(
         Some(g) if format::round_half_away(g * 100.0, 2) == 0.0 => {
             format!("与序时进度持平（序时进度{schedule}）")
         }
-        Some(g) if g < 0.0 => format!("落后{}（序时进度{schedule}）", format::pp(Some(g))),
-        Some(g) => format!("超前{}（序时进度{schedule}）", format::pp(Some(g))),
+        Some(g) if g < 0.0 => format!("落后序时进度{}（序时进度{schedule}）", format::pp(Some(g))),
+        Some(g) => format!("超序时进度{}（序时进度{schedule}）", format::pp(Some(g))),
         None => format::DASH.to_string(),
     }
 }
@@ -633,7 +633,7 @@ pub fn render_from(
     ));
     if !to_explain.is_empty() {
         out.push_str(&format!(
-            "待说明：{}（数据异常但已接收，请在“说明”栏写明原因后重新报送）\n",
+            "待说明：{}（数据异常但已接收，请在报送页面“待说明”处填写说明，或在“说明”栏写明原因后重新报送）\n",
             to_explain.join("、")
         ));
     }

@@ -520,31 +520,9 @@ fn input_tables(inputs: &Inputs) -> Result<Vec<(&'static str, LazyFrame)>> {
         }
     };
     tables.push(("submissions", inputs.submissions.clone().lazy()));
-    tables.push((
-        "locks",
-        df!(
-            "unit_code" => inputs.locks.iter().map(|l| l.0.clone()).collect::<Vec<_>>(),
-            "period" => inputs.locks.iter().map(|l| l.1.clone()).collect::<Vec<_>>(),
-            "locked_at" => inputs.locks.iter().map(|l| l.2.clone()).collect::<Vec<_>>(),
-        )
-        .map_err(err("locks"))?
-        .lazy(),
-    ));
-    tables.push((
-        "returned",
-        df!(
-            "unit_code" => inputs.returned.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
-            "period" => inputs.returned.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
-        )
-        .map_err(err("returned"))?
-        .lazy(),
-    ));
-    tables.push((
-        "explained",
-        explained_frame(inputs.explained)
-            .map_err(err("explained"))?
-            .lazy(),
-    ));
+    for (name, frame) in supervision_frames(inputs) {
+        tables.push((name, frame.map_err(err(name))?.lazy()));
+    }
     // Without a previous year, the same columns and no rows.
     tables.push((
         "last_year_submissions",
@@ -611,6 +589,29 @@ fn input_tables(inputs: &Inputs) -> Result<Vec<(&'static str, LazyFrame)>> {
             .lazy(),
     ));
     Ok(tables)
+}
+
+/// The tables of 指导督促: the confirmed months (`locks`), the months returned (`returned`), the
+/// 说明 typed on the units' pages (`explained`).
+fn supervision_frames(inputs: &Inputs) -> [(&'static str, PolarsResult<DataFrame>); 3] {
+    [
+        (
+            "locks",
+            df!(
+                "unit_code" => inputs.locks.iter().map(|l| l.0.clone()).collect::<Vec<_>>(),
+                "period" => inputs.locks.iter().map(|l| l.1.clone()).collect::<Vec<_>>(),
+                "locked_at" => inputs.locks.iter().map(|l| l.2.clone()).collect::<Vec<_>>(),
+            ),
+        ),
+        (
+            "returned",
+            df!(
+                "unit_code" => inputs.returned.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+                "period" => inputs.returned.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+            ),
+        ),
+        ("explained", explained_frame(inputs.explained)),
+    ]
 }
 
 /// The `explained` table: the 说明 typed on the units' pages, per unit, month and check.

@@ -591,3 +591,27 @@ pub(crate) fn inputs_of(files: &[FileEntry], rows_used: &[UsedRow]) -> Vec<Input
         })
         .collect()
 }
+
+/// `[web] county_signoff`: the units' months not signed by their 负责人 (`霍邱县2025年1—5月`),
+/// from the analysis's `unsigned` alerts — for the 通报 and the 考核验收报告 alike.
+pub(crate) fn unsigned_months(a: &Analysis) -> Result<Vec<String>> {
+    let df = a.frame("alerts")?;
+    let text = |c: &str| -> Result<Vec<String>> {
+        Ok(crate::frame::strings(df, c)
+            .map_err(|e| Error::Analysis {
+                query: "alerts".into(),
+                source: e.into(),
+            })?
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect())
+    };
+    let (rules, names, messages) = (text("rule")?, text("unit_name")?, text("message")?);
+    Ok((0..rules.len())
+        .filter(|&k| rules[k] == "unsigned")
+        .map(|k| {
+            let months = messages[k].trim_end_matches("数据尚待本单位负责人确认");
+            format!("{}{months}", names[k])
+        })
+        .collect())
+}

@@ -262,7 +262,7 @@ pub fn blocks(
         missing => (0..subs_names.len()).filter(|&k| reported[k] != "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
         late => (0..subs_names.len()).filter(|&k| late[k] == "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
         pending => a.unexplained_checks()?.into_iter().map(|u| format!("{}{}", u.unit_name, u.text)).collect::<Vec<_>>(),
-        as_of => date_zh(as_of), unsigned => unsigned(&f)?,
+        as_of => date_zh(as_of), unsigned => super::unsigned_months(a)?,
         deadline_day => pipeline.def.submission.deadline_day,
         deadline_rule => crate::calendar::rule_zh(pipeline.days().roll()),
     };
@@ -288,23 +288,6 @@ pub fn blocks(
         date: date_zh(as_of),
     });
     Ok(out)
-}
-
-/// `[web] county_signoff`: the units' months not signed by their 负责人 (`霍邱县2025年6—7月`),
-/// from the `unsigned` alerts.
-fn unsigned(f: &Frames) -> Result<Vec<String>> {
-    let (rules, names, messages) = (
-        f.text("alerts", "rule")?,
-        f.text("alerts", "unit_name")?,
-        f.text("alerts", "message")?,
-    );
-    Ok((0..rules.len())
-        .filter(|&k| rules[k] == "unsigned")
-        .map(|k| {
-            let months = messages[k].trim_end_matches("数据尚待本单位负责人确认");
-            format!("{}{months}", names[k])
-        })
-        .collect())
 }
 
 /// A template's body as blocks: "# " a first-level heading, "## " a second-level one,

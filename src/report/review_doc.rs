@@ -159,6 +159,7 @@ pub fn render(
         to => p.def.docs.acceptance_to.clone(),
         provisional,
         summary, groups, verdict,
+        unsigned => super::unsigned_months(a)?,
     };
     let texts = &p.texts;
     let mut blocks = vec![

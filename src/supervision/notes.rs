@@ -161,7 +161,7 @@ pub fn note(data_dir: &DataDir, pipeline: &Pipeline, n: Note, now: DateTime<Tz>)
     notes(data_dir).append(&r)?;
     crate::faults::point("supervision-ledger", &data_dir.notes())?;
     let e = note_event(pipeline, &r);
-    let said = format!("{}。", e.what);
+    let said = format!("{}。", e.what.trim_end_matches('。'));
     on_record(data_dir, pipeline.year(), r.at, e)?;
     Ok(said)
 }

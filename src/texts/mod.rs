@@ -399,6 +399,7 @@ pub fn example(name: &str) -> Value {
                 }],
             }],
             verdict => "全市总体结论：未达标。",
+            unsigned => vec!["霍邱县2025年11—12月"],
         },
         "webhook.md" => context! {
             subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",

@@ -128,22 +128,25 @@ fn todo(
     let mut out = Vec::new();
     let status = board.units.iter().find(|s| s.code == unit.code);
     let latest = status.and_then(|s| s.latest.as_ref());
-    let head = format!(
-        "{}数据请于{}前报送：",
-        period.zh(),
-        ctx.pipeline.deadline_zh(period)
-    );
+    let deadline = ctx.pipeline.deadline_zh(period);
+    let due = ctx.pipeline.is_due(period, &ctx.now());
     let this_month = returned.iter().find(|r| r.period == period.to_string());
     out.push(match (latest, this_month) {
         (_, Some(r)) => Todo {
-            text: format!("{head}已退回（{}）", r.reason),
+            text: format!(
+                "{}数据已被市局退回（{}，{} 退回）：请更正后重新报送",
+                period.zh(),
+                r.reason,
+                r.at
+            ),
             code: "returned",
             href: fill(period),
             action: "在线更正".into(),
         },
         (Some(l), None) => Todo {
             text: format!(
-                "{head}已报送（第{}版，{}）{}",
+                "{}数据（截止 {deadline}）：已报送（第{}版，{}{}）",
+                period.zh(),
                 l.version,
                 crate::period::minute_text(&l.arrived_at),
                 if l.late { "，逾期" } else { "" }
@@ -152,13 +155,18 @@ fn todo(
             href: fill(period),
             action: "查看或更正".into(),
         },
+        (None, None) if due => Todo {
+            text: format!(
+                "{}数据应于 {deadline} 前报送，已逾期：尚未报送",
+                period.zh()
+            ),
+            code: "missing",
+            href: fill(period),
+            action: "在线填报".into(),
+        },
         (None, None) => Todo {
-            text: format!("{head}尚未报送"),
-            code: if ctx.pipeline.is_due(period, &ctx.now()) {
-                "missing"
-            } else {
-                "none"
-            },
+            text: format!("{}数据请于 {deadline} 前报送：尚未报送", period.zh()),
+            code: "none",
             href: fill(period),
             action: "在线填报".into(),
         },
@@ -167,9 +175,10 @@ fn todo(
         let p = Period::parse(&r.period);
         out.push(Todo {
             text: format!(
-                "{}数据已退回（{}）",
+                "{}数据已被市局退回（{}，{} 退回）：请更正后重新报送",
                 p.map_or(r.period.clone(), |p| p.zh()),
-                r.reason
+                r.reason,
+                r.at
             ),
             code: "returned",
             href: p.map_or(format!("{base}/fill"), fill),
@@ -185,24 +194,34 @@ fn todo(
         });
     }
     for i in items {
+        let answered = !i.answers.is_empty();
         out.push(Todo {
             text: format!(
-                "督办事项 {}：{}（期限 {}{}）",
+                "督办事项 {}：{}（期限 {}{}）{}",
                 i.id,
                 i.text,
                 i.due,
-                if i.overdue { "，已逾期" } else { "" }
+                if i.overdue { "，已逾期" } else { "" },
+                if answered {
+                    "：已答复，待市局办结"
+                } else {
+                    ""
+                }
             ),
-            code: if i.overdue { "missing" } else { "pending" },
+            code: if i.overdue && !answered {
+                "missing"
+            } else {
+                "pending"
+            },
             href: format!("#item-{}", i.id),
-            action: "答复".into(),
+            action: if answered { "补充答复" } else { "答复" }.into(),
         });
     }
     if !unsigned.is_empty() {
         let ms: Vec<u32> = unsigned.iter().map(|(m, _)| *m).collect();
         out.push(Todo {
             text: format!(
-                "{}月数据待负责人确认：请本单位负责人打开负责人确认链接核对后确认",
+                "{}月数据待负责人确认：请本单位负责人打开其确认链接（市局另行发给负责人）核对后确认",
                 crate::format::months_zh(&ms)
             ),
             code: "pending",
@@ -243,6 +262,14 @@ pub(super) fn county_page(
             .filter(|(i, _)| Some(*i) == idx)
             .flat_map(|(_, ms)| ms)
             .collect();
+    // A month the city returned waits for its correction, not for the 负责人.
+    let unsigned: Vec<(u32, i64)> = unsigned
+        .into_iter()
+        .filter(|(m, _)| {
+            Period::new(period.year(), *m)
+                .is_none_or(|p| !returned.iter().any(|r| r.period == p.to_string()))
+        })
+        .collect();
     let pending = to_explain(
         &board,
         unit,
@@ -287,6 +314,16 @@ pub(super) fn county_page(
             months => ser(months),
             rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code), Some(&unit.code))),
             pending => ser(pending),
+            notes => ser(crate::supervision::notes_in_force(&ctx.data_dir)?
+                .into_iter()
+                .filter(|n| n.unit == unit.code)
+                .map(|n| format!(
+                    "{}月“{}”：{}（{}，{}）",
+                    crate::format::months_zh(&n.months),
+                    crate::supervision::check_words(&ctx.pipeline, &n.check_id),
+                    n.text, n.by, n.at.minute()
+                ))
+                .collect::<Vec<_>>()),
             explain_href => format!("{base}/explain"),
             returned => ser(returned
                 .into_iter()
@@ -309,7 +346,7 @@ pub(super) fn county_page(
                 .map(|p| minijinja::context! { month => p.month(), href => format!("{base}/template?period={p}") })
                 .collect::<Vec<_>>()),
             base,
-            max_upload_mb => ctx.pipeline.def.web.max_upload_mb,
+            max_upload_mb => crate::format::num(Some(ctx.pipeline.def.web.max_upload_mb)),
         },
     ))
 }
@@ -319,9 +356,14 @@ pub(super) fn county_page(
 fn feedback(ctx: &Context, unit: &crate::config::Unit) -> Option<minijinja::Value> {
     let (p, _, _) = super::pages::runs(ctx).into_iter().next()?;
     let alerts = super::pages::latest_alerts(ctx, p)?;
+    // When the report was made: what arrived after it is not in it.
+    let made = super::pages::listed_outputs(&ctx.output_dir.run(ctx.pipeline.name(), p))
+        .and_then(|(_, m)| m["as_of"].as_str().map(crate::period::minute_text));
     let lines: Vec<String> = alerts
         .into_iter()
         .filter(|a| a.get("unit").is_some_and(|n| *n == unit.name))
+        // The soft checks are the 待说明 section's, one line a rule, not one a month.
+        .filter(|a| a.get("rule").is_none_or(|r| r != "soft_check"))
         .map(|a| {
             format!(
                 "【{}】{}",
@@ -330,7 +372,7 @@ fn feedback(ctx: &Context, unit: &crate::config::Unit) -> Option<minijinja::Valu
             )
         })
         .collect();
-    Some(minijinja::context! { period_zh => p.zh(), lines })
+    Some(minijinja::context! { period_zh => p.zh(), made, lines })
 }
 
 /// The unit's soft checks still waiting for a 说明, each with its months and the staff's reason

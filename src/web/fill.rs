@@ -58,7 +58,8 @@ fn month_of(w: &Web, asked: Option<&String>) -> Option<Period> {
         Some(s) => Period::parse(s.trim())?,
         None => super::county::collected(ctx),
     };
-    (p.year() == ctx.pipeline.year() && p <= Period::of(ctx.now().date_naive())).then_some(p)
+    // Only a month that has ended: its figures can be known.
+    (p.year() == ctx.pipeline.year() && p < Period::of(ctx.now().date_naive())).then_some(p)
 }
 
 /// The rows in force of a unit, by month: (month, row index in `df`).
@@ -143,6 +144,7 @@ fn fields(
                 // A correction starts from the version in force; the 说明 is the month's own.
                 None => from_store(period.month()).unwrap_or_default(),
             };
+            // (beside the field, figures as a table writes them: 1,234.50)
             let ytd = (figure && period.month() > 1).then(|| {
                 let sum: f64 = (1..period.month())
                     .filter_map(|m| {
@@ -172,7 +174,19 @@ fn fields(
                 long: matches!(f.kind, Kind::LongText) || f.key == "note",
                 required: f.required || f.key == "reporter",
                 last: if figure && period.month() > 1 {
-                    from_store(period.month() - 1)
+                    df.as_ref().and_then(|df| {
+                        let k = at(period.month() - 1)?;
+                        let v = crate::frame::floats(df, f.key)
+                            .ok()?
+                            .get(k)
+                            .copied()
+                            .flatten()?;
+                        Some(if f.kind == Kind::Money {
+                            crate::format::yuan_cell(Some(v))
+                        } else {
+                            crate::format::int(Some(v))
+                        })
+                    })
                 } else {
                     None
                 },
@@ -181,6 +195,78 @@ fn fields(
             }
         })
         .collect()
+}
+
+/// The month's standing for the form's head: the version in force (`第2版（2025-08-04 09:00
+/// 报送）`) and the city's reason if it returned the month.
+fn standing(w: &Web, code: &str, period: Period) -> (Option<String>, Option<String>) {
+    let ctx = &w.ctx;
+    let current = w.board(period).ok().and_then(|b| {
+        let row = b.grid.iter().find(|r| r.code == code)?;
+        let v = row
+            .months
+            .iter()
+            .find(|c| c.month == period.month())?
+            .version?;
+        Some(format!("第{v}版"))
+    });
+    let returned = Store::open(&ctx.data_dir)
+        .files()
+        .ok()
+        .and_then(|files| {
+            crate::supervision::open_returns_as_of(&ctx.data_dir, &files, Some(ctx.now())).ok()
+        })
+        .and_then(|open| {
+            open.into_iter()
+                .find(|r| r.unit == code && r.period == period.to_string())
+                .map(|r| format!("{}（{}，{} 退回）", r.reason, r.by, r.at))
+        });
+    (current, returned)
+}
+
+/// Whether a checked row says exactly what the version in force says (its number, if so): a
+/// form sent back unchanged is no correction.
+fn unchanged(w: &Web, code: &str, period: Period, row: &crate::schema::Row) -> Option<i64> {
+    use crate::schema::Value;
+    let df = Store::open(&w.ctx.data_dir).rows().ok()?;
+    let k = in_force(w, &df, code, period)
+        .into_iter()
+        .find(|(m, _)| *m == period.month())?
+        .1;
+    let same = FIELDS.iter().enumerate().all(|(f, field)| {
+        if field.key == "reported_on" {
+            return true;
+        }
+        match &row.values[f] {
+            Value::Count(n) => crate::frame::floats(&df, field.key)
+                .ok()
+                .and_then(|c| c[k])
+                .is_some_and(|v| v == *n as f64),
+            Value::Fen(n) => crate::frame::floats(&df, field.key)
+                .ok()
+                .and_then(|c| c[k])
+                .is_some_and(|v| (v * 100.0).round() as i64 == *n),
+            Value::Missing => crate::frame::strings(&df, field.key)
+                .ok()
+                .is_some_and(|c| c[k].as_deref().is_none_or(str::is_empty)),
+            other => {
+                let text = match other {
+                    Value::Text(s) => s.clone(),
+                    Value::Period(p) => p.to_string(),
+                    Value::Date(d) => d.to_string(),
+                    _ => String::new(),
+                };
+                crate::frame::strings(&df, field.key)
+                    .ok()
+                    .is_some_and(|c| c[k].as_deref().unwrap_or("") == text)
+            }
+        }
+    });
+    if !same {
+        return None;
+    }
+    let v = crate::frame::floats(&df, crate::store::meta::VERSION).ok()?[k]?;
+    Some(v as i64)
 }
 
 /// The form page: its fields, what is wrong with them (at each field and in a list on top), the
@@ -197,12 +283,14 @@ fn form_page(
     let base = format!("/u/{}/{token}", unit.code);
     let months: Vec<_> = (1..=12)
         .filter_map(|m| Period::new(period.year(), m))
-        .filter(|p| *p <= Period::of(w.ctx.now().date_naive()))
+        .filter(|p| *p < Period::of(w.ctx.now().date_naive()))
         .map(
             |p| minijinja::context! { value => p.to_string(), zh => p.zh(), chosen => p == period },
         )
         .collect();
+    let (current, returned) = standing(w, &unit.code, period);
     super::pages::fill_page(minijinja::context! {
+        current, returned,
         title => format!("{} {}数据填报", unit.name, period.zh()),
         unit => unit.name.clone(),
         code => unit.code.clone(),
@@ -229,10 +317,11 @@ pub(super) async fn fill_form(
         return nf();
     };
     let Some(period) = month_of(&w, query.get("period")) else {
-        return answer(
+        return super::pages::answer_back(
             StatusCode::BAD_REQUEST,
             "月份有误",
-            "只能填报本年度已开始的月份，如 2025-07。",
+            "只能填报本年度已结束的月份，如 2025-07。",
+            &format!("/u/{code}/{token}"),
         );
     };
     let w2 = w.clone();
@@ -331,6 +420,17 @@ fn check(
             soft: Vec::new(),
         });
     }
+    // The version in force sent back unchanged: no new version (a double submission, or a
+    // return "answered" with the same figures).
+    if let Some(v) = unchanged(w, &unit.code, period, &checked.rows[0]) {
+        return Ok(Checked::Again {
+            fields,
+            problems: vec![format!(
+                "填报内容与现行第{v}版完全相同，未作修改，未保存。如需更正，请修改有误的数字；如需说明，请在“说明”栏填写。"
+            )],
+            soft: Vec::new(),
+        });
+    }
     // Soft checks: asked once; a 说明 typed, or "先提交，稍后说明" ticked, lets it through.
     let noted = form.get("note").is_some_and(|n| !n.trim().is_empty());
     let later = form.get("later").is_some();
@@ -394,10 +494,11 @@ pub(super) async fn fill_submit(
         );
     }
     let Some(period) = month_of(&w, form.get("period")) else {
-        return answer(
+        return super::pages::answer_back(
             StatusCode::BAD_REQUEST,
             "月份有误",
-            "只能填报本年度已开始的月份，如 2025-07。",
+            "只能填报本年度已结束的月份，如 2025-07。",
+            &format!("/u/{code}/{token}"),
         );
     };
     // A form already acted on (F5, a double click) goes to its result, nothing checked again.
@@ -466,6 +567,9 @@ fn keep(
     let taken = tokio::runtime::Handle::current().block_on(super::upload::ingested(w));
     let result = super::upload::result_of(w, taken.as_ref(), &inbox_name, &sha, &shown);
     let mut said = result.text.clone();
+    if result.ok && ctx.pipeline.def.web.county_signoff {
+        said.push_str("\n新版本须由本单位负责人在其确认链接中确认。");
+    }
     match receipt(w, unit, period, &sha, &result.text) {
         Ok(Some(line)) => {
             said.push('\n');
@@ -523,7 +627,7 @@ fn receipt(
     }
     Ok(Some(match crate::supervision::deliver_now(ctx, &id) {
         Ok(true) => format!("回执已发送至 {contact}。"),
-        Ok(false) => "回执已写入发件箱。".to_string(),
+        Ok(false) => "未配置邮件服务器，回执邮件未发出（已留存备查）。".to_string(),
         Err(_) => "回执暂未送达，将自动重试。".to_string(),
     }))
 }

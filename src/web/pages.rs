@@ -94,7 +94,16 @@ pub(super) fn page(title: &str, message: &str) -> String {
 pub(super) fn page_back(title: &str, message: &str, back: Option<&str>) -> String {
     render(
         "page.html",
-        minijinja::context! { title, message, back, palette => ser(crate::palette::for_templates()) },
+        minijinja::context! {
+            title, message, back,
+            // Where the way back goes, in words.
+            back_to => match back {
+                Some(b) if b.starts_with("/u/") => "返回本单位页面",
+                Some(b) if b.starts_with("/s/") => "返回负责人确认页面",
+                _ => "返回市局页面",
+            },
+            palette => ser(crate::palette::for_templates()),
+        },
     )
     .unwrap_or_else(|e| {
         tracing::error!(error = %e, "web page failed");
@@ -112,6 +121,11 @@ pub(super) fn record_page(ctx: &Context, unit: &str, text: &str) -> Response {
             lines => text.lines().map(str::to_string).collect::<Vec<_>>(),
         },
     )
+}
+
+/// A small page with a status and a way back.
+pub(super) fn answer_back(status: StatusCode, title: &str, message: &str, back: &str) -> Response {
+    (status, Html(page_back(title, message, Some(back)))).into_response()
 }
 
 /// A small page with a status.
@@ -294,6 +308,7 @@ pub(super) fn latest_alerts(
             .map(|r| {
                 let get = |k: &str| at(k).and_then(|i| r.get(i)).unwrap_or("").to_string();
                 BTreeMap::from([
+                    ("rule", get("rule")),
                     ("severity", get("severity_zh")),
                     ("unit", get("unit_name")),
                     ("message", get("message")),

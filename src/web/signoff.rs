@@ -24,7 +24,8 @@ fn scope(code: &str) -> String {
     format!("s/{code}")
 }
 
-/// `GET /s/{code}/{token}`: the months waiting for the 负责人, each with a form.
+/// `GET /s/{code}/{token}`: the months waiting for the 负责人, each with its figures, and one
+/// form to confirm those ticked.
 pub(super) async fn signoff_page(
     State(w): State<Arc<Web>>,
     UrlPath((code, token)): UrlPath<(String, String)>,
@@ -33,39 +34,72 @@ pub(super) async fn signoff_page(
         return nf();
     };
     let w2 = w.clone();
-    tokio::task::spawn_blocking(move || {
-        let ctx = &w2.ctx;
-        let period = super::county::collected(ctx);
-        let open = match crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now()) {
-            Ok(o) => o,
-            Err(e) => return server_error(&e.to_string()),
-        };
-        let idx = ctx.pipeline.units.iter().position(|u| u.code == unit.code);
-        let months: Vec<_> = open
-            .into_iter()
-            .filter(|(i, _)| Some(*i) == idx)
-            .flat_map(|(_, ms)| ms)
-            .filter_map(|(m, v)| {
-                let p = Period::new(period.year(), m)?;
-                Some(minijinja::context! {
-                    period => p.to_string(), zh => p.zh(), version => v,
-                    figures => super::pages::ser(super::county::month_figures(&w2, &unit.code, p, v)),
-                })
-            })
-            .collect();
-        super::county::signoff_view(minijinja::context! {
-            title => format!("{} 负责人确认", unit.name),
-            unit => unit.name.clone(),
-            months,
-            action => format!("/s/{}/{token}/sign", unit.code),
-            csrf => form_token(&token, &scope(&unit.code)),
-        })
-    })
-    .await
-    .unwrap_or_else(|_| server_error("内部错误"))
+    tokio::task::spawn_blocking(move || page(&w2, &unit, &token, None))
+        .await
+        .unwrap_or_else(|_| server_error("内部错误"))
 }
 
-/// `POST /s/{code}/{token}/sign`: the 负责人 signs one month's version, by name.
+/// The 负责人's page, with what was wrong with a form just sent.
+fn page(w: &Web, unit: &crate::config::Unit, token: &str, error: Option<&str>) -> Response {
+    let ctx = &w.ctx;
+    let period = super::county::collected(ctx);
+    let open = match crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now()) {
+        Ok(o) => o,
+        Err(e) => return server_error(&e.to_string()),
+    };
+    let idx = ctx.pipeline.units.iter().position(|u| u.code == unit.code);
+    let months: Vec<_> = open
+        .into_iter()
+        .filter(|(i, _)| Some(*i) == idx)
+        .flat_map(|(_, ms)| ms)
+        .filter_map(|(m, v)| {
+            let p = Period::new(period.year(), m)?;
+            Some(minijinja::context! {
+                period => p.to_string(), zh => p.zh(), version => v,
+                figures => super::pages::ser(super::county::month_figures(w, &unit.code, p, v)),
+            })
+        })
+        .collect();
+    // What the 负责人 should know before signing: what still waits for a 说明, what was said.
+    let pending = w
+        .board(period)
+        .ok()
+        .and_then(|b| {
+            b.units
+                .iter()
+                .find(|s| s.code == unit.code)
+                .map(|s| s.pending.clone())
+        })
+        .unwrap_or_default();
+    let notes: Vec<String> = crate::supervision::notes_in_force(&ctx.data_dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| n.unit == unit.code)
+        .map(|n| {
+            format!(
+                "{}月“{}”：{}（{}）",
+                crate::format::months_zh(&n.months),
+                crate::supervision::check_words(&ctx.pipeline, &n.check_id),
+                n.text,
+                n.by
+            )
+        })
+        .collect();
+    let mut r = super::county::signoff_view(minijinja::context! {
+        title => format!("{} 负责人确认", unit.name),
+        unit => unit.name.clone(),
+        months, pending, notes, error,
+        action => format!("/s/{}/{token}/sign", unit.code),
+        csrf => form_token(token, &scope(&unit.code)),
+    });
+    if error.is_some() {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    r
+}
+
+/// `POST /s/{code}/{token}/sign`: the 负责人 signs the months ticked (each the version shown), by
+/// name; an empty name is asked for again on the page.
 pub(super) async fn sign(
     State(w): State<Arc<Web>>,
     UrlPath((code, token)): UrlPath<(String, String)>,
@@ -77,7 +111,17 @@ pub(super) async fn sign(
     let Ok(bytes) = axum::body::to_bytes(body, super::act::MAX_FORM_BYTES).await else {
         return answer(StatusCode::PAYLOAD_TOO_LARGE, "表单过大", "表单内容过多。");
     };
-    let f: HashMap<String, String> = form_urlencoded::parse(&bytes).into_owned().collect();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+    // `2025-06:1`: a month and the version shown.
+    let ticked: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| k == "month")
+        .filter_map(|(_, v)| {
+            v.split_once(':')
+                .map(|(p, v)| (p.to_string(), v.to_string()))
+        })
+        .collect();
+    let f: HashMap<String, String> = pairs.into_iter().collect();
     let genuine = f
         .get("csrf")
         .is_some_and(|c| same_secret(c, &form_token(&token, &scope(&code))));
@@ -88,41 +132,59 @@ pub(super) async fn sign(
             "表单已失效或不是本页面提交的，请刷新页面后重试。",
         );
     }
+    let name = f.get("name").map_or("", |n| n.trim()).to_string();
+    let asked = if name.is_empty() {
+        Some("请填写负责人姓名后再确认。")
+    } else if ticked.is_empty() {
+        Some("请勾选要确认的月份。")
+    } else {
+        None
+    };
+    if let Some(why) = asked {
+        let (w2, t2) = (w.clone(), token.clone());
+        return tokio::task::spawn_blocking(move || page(&w2, &unit, &t2, Some(why)))
+            .await
+            .unwrap_or_else(|_| server_error("内部错误"));
+    }
     let w2 = w.clone();
-    let form = f.clone();
     let done = move |k: &str| format!("/s/{code}/{token}/done/{k}");
     once_only(&w, &f, done, move || {
         let ctx = &w2.ctx;
-        let get = |k: &str| form.get(k).map_or("", |v| v.trim());
-        let period = Period::parse(get("period"))
-            .filter(|p| p.year() == ctx.pipeline.year())
-            .ok_or_else(|| Error::Usage(format!("统计月份 {:?} 应如 2025-06", get("period"))))?;
-        let version: i64 = get("version")
-            .parse()
-            .map_err(|_| Error::Usage("版本号应为数字".into()))?;
         let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
         let _lock = crate::lock::acquire(&ctx.data_dir, wait, "web sign-off")?;
-        // Only the version the 负责人 saw, and only if it is still the latest one sent.
-        let open = crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now())?;
-        let waiting = open.iter().any(|(i, ms)| {
-            ctx.pipeline.units[*i].code == unit.code
-                && ms.iter().any(|&(m, v)| m == period.month() && v == version)
-        });
-        if !waiting {
-            return Err(Error::Usage(format!(
-                "{}第{version}版不是待确认的版本（已确认，或此后又报送了新版本）。请返回刷新后再确认。",
-                period.zh()
-            )));
+        let mut said = Vec::new();
+        for (p, v) in &ticked {
+            let period = Period::parse(p)
+                .filter(|p| p.year() == ctx.pipeline.year())
+                .ok_or_else(|| Error::Usage(format!("统计月份 {p:?} 应如 2025-06")))?;
+            let version: i64 = v
+                .parse()
+                .map_err(|_| Error::Usage("版本号应为数字".into()))?;
+            // Only the version the 负责人 saw, and only if it is still the latest one sent.
+            let open =
+                crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now())?;
+            let waiting = open.iter().any(|(i, ms)| {
+                ctx.pipeline.units[*i].code == unit.code
+                    && ms.iter().any(|&(m, x)| m == period.month() && x == version)
+            });
+            if !waiting {
+                said.push(format!(
+                    "{}第{version}版未确认：已确认过，或此后又报送了新版本，请返回刷新后再确认。",
+                    period.zh()
+                ));
+                continue;
+            }
+            said.push(crate::supervision::sign(
+                &ctx.data_dir,
+                &ctx.pipeline,
+                &unit.code,
+                period,
+                version,
+                &name,
+                ctx.now(),
+            )?);
         }
-        crate::supervision::sign(
-            &ctx.data_dir,
-            &ctx.pipeline,
-            &unit.code,
-            period,
-            version,
-            get("name"),
-            ctx.now(),
-        )
+        Ok(said.join("\n"))
     })
     .await
 }

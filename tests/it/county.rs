@@ -127,7 +127,7 @@ fn a_clerk_types_the_month_in_fixes_the_wrong_figure_explains_the_odd_one_and_ge
         // What is due, first: June, its deadline, not sent, with its one action.
         let todo = b.element_text("#todo").await;
         assert!(
-            todo.starts_with("2025年6月数据请于2025-07-05 24:00前报送：尚未报送 在线填报"),
+            todo.starts_with("2025年6月数据应于 2025-07-05 24:00 前报送，已逾期：尚未报送 在线填报"),
             "{todo}"
         );
         // The unit's own figures of the year so far (months 1–5 of the samples).
@@ -206,8 +206,14 @@ fn a_clerk_types_the_month_in_fixes_the_wrong_figure_explains_the_odd_one_and_ge
         until(&b, &["待办"]).await;
         width(&b, 1280).await;
         let todo = b.element_text("#todo").await;
-        assert!(todo.contains("2025年6月数据请于2025-07-05 24:00前报送：已报送（第1版，2025-07-10"), "{todo}");
+        assert!(todo.contains("2025年6月数据（截止 2025-07-05 24:00）：已报送（第1版，2025-07-10"), "{todo}");
         b.screenshot("county-v2-1280px.png").await;
+        // The form sent again unchanged (pre-filled from 第1版): no new version.
+        click(&b, "#todo a").await;
+        until(&b, &["该月现行数据为第1版"]).await;
+        click(&b, "#submit").await;
+        let t = until(&b, &["需要改正"]).await;
+        assert!(t.contains("填报内容与现行第1版完全相同，未作修改，未保存"), "{t}");
     });
     // The store holds the figures; the archive the very bytes the form made.
     let rows = latest_rows(&s.env.store());
@@ -411,12 +417,28 @@ fn with_sign_off_a_month_waits_for_the_units_leader_and_lateness_follows_the_cle
         let (code, _) = get(&s.url(&format!("/s/341522/{}", unit_token("341522")))).await;
         assert_eq!(code, 404);
         let c = csrf(&signoff_token("341522"), "s/341522");
+        // No name: asked again at the field, nothing signed.
+        let (code, _, body) = post_form(
+            &format!("{lead}/sign"),
+            &[("csrf", c.as_str()), ("month", "2025-06:1"), ("name", " ")],
+        )
+        .await;
+        assert_eq!(code, 400, "{body}");
+        assert!(
+            body.contains("id=\"name-error\">请填写负责人姓名后再确认。"),
+            "{body}"
+        );
+        assert!(
+            !s.env
+                .run(&["audit", "--unit", "341522"])
+                .stdout
+                .contains("负责人")
+        );
         let (code, location, _) = post_form(
             &format!("{lead}/sign"),
             &[
                 ("csrf", c.as_str()),
-                ("period", "2025-06"),
-                ("version", "1"),
+                ("month", "2025-06:1"),
                 ("name", "赵局长"),
             ],
         )
