@@ -123,54 +123,11 @@ fn todo(
     items: &[crate::supervision::OpenItem],
     unsigned: &[(u32, i64)],
 ) -> Vec<Todo> {
-    let ctx = &w.ctx;
     let fill = |p: Period| format!("{base}/fill?period={p}");
     let mut out = Vec::new();
     let status = board.units.iter().find(|s| s.code == unit.code);
     let latest = status.and_then(|s| s.latest.as_ref());
-    let deadline = ctx.pipeline.deadline_zh(period);
-    let due = ctx.pipeline.is_due(period, &ctx.now());
-    let this_month = returned.iter().find(|r| r.period == period.to_string());
-    out.push(match (latest, this_month) {
-        (_, Some(r)) => Todo {
-            text: format!(
-                "{}数据已被市局退回（{}，{} 退回）：请更正后重新报送",
-                period.zh(),
-                r.reason,
-                r.at
-            ),
-            code: "returned",
-            href: fill(period),
-            action: "在线更正".into(),
-        },
-        (Some(l), None) => Todo {
-            text: format!(
-                "{}数据（截止 {deadline}）：已报送（第{}版，{}{}）",
-                period.zh(),
-                l.version,
-                crate::period::minute_text(&l.arrived_at),
-                if l.late { "，逾期" } else { "" }
-            ),
-            code: if l.late { "late" } else { "ok" },
-            href: fill(period),
-            action: "查看或更正".into(),
-        },
-        (None, None) if due => Todo {
-            text: format!(
-                "{}数据应于 {deadline} 前报送，已逾期：尚未报送",
-                period.zh()
-            ),
-            code: "missing",
-            href: fill(period),
-            action: "在线填报".into(),
-        },
-        (None, None) => Todo {
-            text: format!("{}数据请于 {deadline} 前报送：尚未报送", period.zh()),
-            code: "none",
-            href: fill(period),
-            action: "在线填报".into(),
-        },
-    });
+    out.push(month_due(w, period, latest, returned, &fill));
     for r in returned.iter().filter(|r| r.period != period.to_string()) {
         let p = Period::parse(&r.period);
         out.push(Todo {
@@ -230,6 +187,60 @@ fn todo(
         });
     }
     out
+}
+
+/// The first line of the to-do: the month being collected, its deadline and its state.
+fn month_due(
+    w: &Web,
+    period: Period,
+    latest: Option<&crate::status::Latest>,
+    returned: &[crate::supervision::OpenReturn],
+    fill: &dyn Fn(Period) -> String,
+) -> Todo {
+    let ctx = &w.ctx;
+    let deadline = ctx.pipeline.deadline_zh(period);
+    let due = ctx.pipeline.is_due(period, &ctx.now());
+    let this_month = returned.iter().find(|r| r.period == period.to_string());
+    match (latest, this_month) {
+        (_, Some(r)) => Todo {
+            text: format!(
+                "{}数据已被市局退回（{}，{} 退回）：请更正后重新报送",
+                period.zh(),
+                r.reason,
+                r.at
+            ),
+            code: "returned",
+            href: fill(period),
+            action: "在线更正".into(),
+        },
+        (Some(l), None) => Todo {
+            text: format!(
+                "{}数据（截止 {deadline}）：已报送（第{}版，{}{}）",
+                period.zh(),
+                l.version,
+                crate::period::minute_text(&l.arrived_at),
+                if l.late { "，逾期" } else { "" }
+            ),
+            code: if l.late { "late" } else { "ok" },
+            href: fill(period),
+            action: "查看或更正".into(),
+        },
+        (None, None) if due => Todo {
+            text: format!(
+                "{}数据应于 {deadline} 前报送，已逾期：尚未报送",
+                period.zh()
+            ),
+            code: "missing",
+            href: fill(period),
+            action: "在线填报".into(),
+        },
+        (None, None) => Todo {
+            text: format!("{}数据请于 {deadline} 前报送：尚未报送", period.zh()),
+            code: "none",
+            href: fill(period),
+            action: "在线填报".into(),
+        },
+    }
 }
 
 /// A county's page: first what is due (the month being collected, returns, 待说明, items, what
@@ -314,26 +325,9 @@ pub(super) fn county_page(
             months => ser(months),
             rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code), Some(&unit.code))),
             pending => ser(pending),
-            notes => ser(crate::supervision::notes_in_force(&ctx.data_dir)?
-                .into_iter()
-                .filter(|n| n.unit == unit.code)
-                .map(|n| format!(
-                    "{}月“{}”：{}（{}，{}）",
-                    crate::format::months_zh(&n.months),
-                    crate::supervision::check_words(&ctx.pipeline, &n.check_id),
-                    n.text, n.by, n.at.minute()
-                ))
-                .collect::<Vec<_>>()),
+            notes => ser(notes_given(ctx, unit)?),
             explain_href => format!("{base}/explain"),
-            returned => ser(returned
-                .into_iter()
-                .map(|r| minijinja::context! {
-                    month => Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh()),
-                    reason => r.reason, at => r.at,
-                    fill_href => format!("{base}/fill?period={}", r.period),
-                    template_href => format!("{base}/template?period={}", r.period),
-                })
-                .collect::<Vec<_>>()),
+            returned => returned_view(returned, &base),
             // The unit's open supervision items, each with an answer form.
             items => ser(items),
             csrf => form_token(token, &format!("u/{}", unit.code)),
@@ -349,6 +343,39 @@ pub(super) fn county_page(
             max_upload_mb => crate::format::num(Some(ctx.pipeline.def.web.max_upload_mb)),
         },
     ))
+}
+
+/// The unit's months returned, each with its reason and the ways to correct it.
+fn returned_view(returned: Vec<crate::supervision::OpenReturn>, base: &str) -> minijinja::Value {
+    ser(returned
+        .into_iter()
+        .map(|r| {
+            minijinja::context! {
+                month => Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh()),
+                reason => r.reason, at => r.at,
+                fill_href => format!("{base}/fill?period={}", r.period),
+                template_href => format!("{base}/template?period={}", r.period),
+            }
+        })
+        .collect::<Vec<_>>())
+}
+
+/// The unit's 说明 in force, in words (months, the check, what was said, who, when).
+fn notes_given(ctx: &Context, unit: &crate::config::Unit) -> Result<Vec<String>> {
+    Ok(crate::supervision::notes_in_force(&ctx.data_dir)?
+        .into_iter()
+        .filter(|n| n.unit == unit.code)
+        .map(|n| {
+            format!(
+                "{}月“{}”：{}（{}，{}）",
+                crate::format::months_zh(&n.months),
+                crate::supervision::check_words(&ctx.pipeline, &n.check_id),
+                n.text,
+                n.by,
+                n.at.minute()
+            )
+        })
+        .collect())
 }
 
 /// 本单位本月情况: what the latest monthly report said about the unit (its alerts: gaps, rules
