@@ -218,7 +218,7 @@ fn unsigned_alerts(ctx: &Context, period: Period) -> Result<Vec<analyze::Alert>>
         .into_iter()
         .map(|(i, months)| {
             let u = &ctx.pipeline.units[i];
-            let ms: Vec<u32> = months.iter().map(|m| m.0).collect();
+            let ms: Vec<u32> = months.iter().map(|m| m.month).collect();
             analyze::Alert {
                 rule: "unsigned",
                 severity: analyze::Severity::Info,

@@ -8,7 +8,7 @@
 //! word on it in the ledger as of the moment asked (a 说明 or its sending back); every step is on
 //! the record (工作台账) under who took it.
 
-use super::{known_unit, on_record};
+use super::known_unit;
 use crate::analyze::Explained;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -64,21 +64,32 @@ pub fn explained_as_of(data_dir: &DataDir, as_of: Option<DateTime<Tz>>) -> Resul
     Ok(out)
 }
 
-/// The 说明 sent back and not answered again, for the unit's page: (check, months, reason, by, at).
+/// The 说明 sent back and not answered again, for the unit's page: each sending back with the
+/// months it still stands for (a later 说明 of some of its months answers those only).
 pub fn sent_back(data_dir: &DataDir, unit: &str) -> Result<Vec<NoteRecord>> {
     let all = notes(data_dir).read()?;
     Ok(all
         .iter()
         .enumerate()
         .filter(|(_, r)| r.sent_back && r.unit == unit)
-        .filter(|(k, r)| {
-            !all[k + 1..].iter().any(|later| {
-                later.unit == r.unit
-                    && later.check_id == r.check_id
-                    && later.months.iter().any(|m| r.months.contains(m))
+        .filter_map(|(k, r)| {
+            let months: Vec<u32> = r
+                .months
+                .iter()
+                .copied()
+                .filter(|m| {
+                    !all[k + 1..].iter().any(|later| {
+                        later.unit == r.unit
+                            && later.check_id == r.check_id
+                            && later.months.contains(m)
+                    })
+                })
+                .collect();
+            (!months.is_empty()).then(|| NoteRecord {
+                months,
+                ..r.clone()
             })
         })
-        .map(|(_, r)| r.clone())
         .collect())
 }
 
@@ -162,7 +173,8 @@ pub fn note(data_dir: &DataDir, pipeline: &Pipeline, n: Note, now: DateTime<Tz>)
     crate::faults::point("supervision-ledger", &data_dir.notes())?;
     let e = note_event(pipeline, &r);
     let said = format!("{}。", e.what.trim_end_matches('。'));
-    on_record(data_dir, pipeline.year(), r.at, e)?;
+    // Kept: the record follows, or the next catch-up records it (never the step twice).
+    crate::audit::record_or_log(data_dir, pipeline.year(), r.at, vec![e]);
     Ok(said)
 }
 
@@ -228,8 +240,21 @@ pub struct SignRecord {
     pub unit: String,
     pub period: String,
     pub version: i64,
+    /// The SHA-256 of the file that version came in: what was signed, whatever number a later
+    /// backfill gives the version.
+    #[serde(default)]
+    pub sha256: String,
     /// The 负责人's name as typed.
     pub name: String,
+}
+
+/// A month whose latest version waits for the 负责人: the month, the version's number and the
+/// SHA-256 of the file it came in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unsigned {
+    pub month: u32,
+    pub version: i64,
+    pub sha256: String,
 }
 
 fn signoffs(data_dir: &DataDir) -> Ledger<SignRecord> {
@@ -251,7 +276,7 @@ pub fn sign(
     pipeline: &Pipeline,
     unit: &str,
     period: Period,
-    version: i64,
+    shown: &Unsigned,
     name: &str,
     now: DateTime<Tz>,
 ) -> Result<String> {
@@ -264,14 +289,15 @@ pub fn sign(
         at: now.into(),
         unit: u.code.clone(),
         period: period.to_string(),
-        version,
+        version: shown.version,
+        sha256: shown.sha256.clone(),
         name: name.to_string(),
     };
     signoffs(data_dir).append(&r)?;
     crate::faults::point("supervision-ledger", &data_dir.signoffs())?;
     let e = sign_event(pipeline, &r);
     let said = format!("{}。", e.what);
-    on_record(data_dir, pipeline.year(), r.at, e)?;
+    crate::audit::record_or_log(data_dir, pipeline.year(), r.at, vec![e]);
     Ok(said)
 }
 
@@ -302,18 +328,21 @@ pub(super) fn sign_steps(data_dir: &DataDir) -> Result<Vec<SignRecord>> {
 }
 
 /// `[web] county_signoff`: each unit's months of the year up to `period` whose latest version
-/// (what its 填报人 sent last, as of `as_of`) its 负责人 has not signed: (unit index in plan
-/// order, [(month, version)]). Empty when sign-off is off.
+/// (what its 填报人 sent last, as of `as_of`) its 负责人 has not signed — a month the city
+/// returned waits for its correction instead: (unit index in plan order, its months). Empty when
+/// sign-off is off.
 pub fn unsigned(
     data_dir: &DataDir,
     pipeline: &Pipeline,
     period: Period,
     as_of: DateTime<Tz>,
-) -> Result<Vec<(usize, Vec<(u32, i64)>)>> {
+) -> Result<Vec<(usize, Vec<Unsigned>)>> {
     if !pipeline.def.web.county_signoff {
         return Ok(Vec::new());
     }
-    let rows = crate::store::Store::open(data_dir).rows()?;
+    let store = crate::store::Store::open(data_dir);
+    let rows = store.rows()?;
+    let returned = super::open_returns_as_of(data_dir, &store.files()?, Some(as_of))?;
     let err = |e: polars::prelude::PolarsError| Error::Analysis {
         query: "(sign-off)".into(),
         source: e.into(),
@@ -321,6 +350,7 @@ pub fn unsigned(
     let codes = crate::frame::strings(&rows, "unit_code").map_err(err)?;
     let periods = crate::frame::strings(&rows, "period").map_err(err)?;
     let arrived = crate::frame::strings(&rows, crate::store::meta::ARRIVED_AT).map_err(err)?;
+    let shas = crate::frame::strings(&rows, crate::store::meta::SHA256).map_err(err)?;
     let versions = crate::frame::floats(&rows, crate::store::meta::VERSION).map_err(err)?;
     let until = crate::period::instant_text(&as_of);
     let signed = signed_as_of(data_dir, Some(as_of))?;
@@ -332,22 +362,42 @@ pub fn unsigned(
                 continue;
             };
             let p = p.to_string();
+            if returned.iter().any(|r| r.unit == u.code && r.period == p) {
+                continue;
+            }
             let latest = (0..rows.height())
                 .filter(|&k| {
                     codes[k].as_deref() == Some(u.code.as_str())
                         && periods[k].as_deref() == Some(p.as_str())
                         && arrived[k].as_deref().is_some_and(|a| a <= until.as_str())
                 })
-                .filter_map(|k| versions[k])
-                .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
-            let Some(v) = latest.map(|v| v as i64) else {
+                .max_by(|&a, &b| {
+                    versions[a]
+                        .partial_cmp(&versions[b])
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+            let Some(k) = latest else {
                 continue;
             };
-            if !signed
-                .iter()
-                .any(|s| s.unit == u.code && s.period == p && s.version == v)
-            {
-                months.push((m, v));
+            let (version, sha) = (
+                versions[k].unwrap_or(0.0) as i64,
+                shas[k].clone().unwrap_or_default(),
+            );
+            let done = signed.iter().any(|s| {
+                s.unit == u.code
+                    && s.period == p
+                    && if s.sha256.is_empty() {
+                        s.version == version
+                    } else {
+                        s.sha256 == sha
+                    }
+            });
+            if !done {
+                months.push(Unsigned {
+                    month: m,
+                    version,
+                    sha256: sha,
+                });
             }
         }
         if !months.is_empty() {

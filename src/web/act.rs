@@ -118,16 +118,20 @@ pub(super) async fn once_only_with(
 ) -> Response {
     let data_dir = w.ctx.data_dir.clone();
     let k2 = key.to_string();
-    let ran = tokio::task::spawn_blocking(move || {
-        if let Some(Claim::First(k)) = once::claim(&data_dir, &k2) {
+    let ran = tokio::task::spawn_blocking(move || match once::claim(&data_dir, &k2) {
+        Some(Claim::First(k)) => {
             once::keep(&data_dir, &k, &came(work()));
+            true
         }
+        Some(Claim::Unavailable) => false,
+        _ => true,
     })
     .await;
-    if ran.is_err() {
-        return super::pages::server_error("内部错误");
+    match ran {
+        Ok(true) => see_other(&done),
+        Ok(false) => super::pages::server_error("表单结果无法保存（磁盘），未办理"),
+        Err(_) => super::pages::server_error("内部错误"),
     }
-    see_other(&done)
 }
 
 /// The result page of a form (`…/done/{key}`): what it came to, or that it is being done.

@@ -272,15 +272,8 @@ pub(super) fn county_page(
             .into_iter()
             .filter(|(i, _)| Some(*i) == idx)
             .flat_map(|(_, ms)| ms)
+            .map(|u| (u.month, u.version))
             .collect();
-    // A month the city returned waits for its correction, not for the 负责人.
-    let unsigned: Vec<(u32, i64)> = unsigned
-        .into_iter()
-        .filter(|(m, _)| {
-            Period::new(period.year(), *m)
-                .is_none_or(|p| !returned.iter().any(|r| r.period == p.to_string()))
-        })
-        .collect();
     let pending = to_explain(
         &board,
         unit,

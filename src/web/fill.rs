@@ -141,7 +141,10 @@ fn fields(
             let from_store = |m: u32| df.as_ref().and_then(|df| typed(df, f.key, f.kind, at(m)?));
             let value = match typed_in {
                 Some(t) => t.get(f.key).cloned().unwrap_or_default(),
-                // A correction starts from the version in force; the 说明 is the month's own.
+                // A new 说明 for new figures: the old one is not carried over (it would explain
+                // figures it was not written for, and pass the soft checks unread).
+                None if f.key == "note" => String::new(),
+                // A correction starts from the version in force.
                 None => from_store(period.month()).unwrap_or_default(),
             };
             // (beside the field, figures as a table writes them: 1,234.50)
@@ -234,7 +237,9 @@ fn unchanged(w: &Web, code: &str, period: Period, row: &crate::schema::Row) -> O
         .find(|(m, _)| *m == period.month())?
         .1;
     let same = FIELDS.iter().enumerate().all(|(f, field)| {
-        if field.key == "reported_on" {
+        // The date is the day's; an empty 说明 is "nothing new to say" (the form does not carry
+        // the old one over).
+        if field.key == "reported_on" || (field.key == "note" && row.values[f] == Value::Missing) {
             return true;
         }
         match &row.values[f] {
@@ -340,8 +345,12 @@ fn record_of(
     period: Period,
     form: &HashMap<String, String>,
     today: chrono::NaiveDate,
+    key: &str,
 ) -> Vec<u8> {
     let mut rec = serde_json::Map::new();
+    // Which form made it (a column the ingest does not read): two forms with the same figures
+    // are two submissions, never one file "seen before".
+    rec.insert("form_id".into(), key.into());
     rec.insert("unit_code".into(), unit.code.clone().into());
     rec.insert("unit_name".into(), unit.name.clone().into());
     rec.insert("period".into(), period.to_string().into());
@@ -386,7 +395,8 @@ fn check(
     form: &HashMap<String, String>,
 ) -> Result<Checked> {
     let ctx = &w.ctx;
-    let bytes = record_of(unit, period, form, ctx.now().date_naive());
+    let key = super::once::key_of(form.get("once"));
+    let bytes = record_of(unit, period, form, ctx.now().date_naive(), &key);
     let checked = ingest::validate::check("在线填报.json", &bytes, &ctx.pipeline);
     let mut fields = fields(w, &unit.code, period, Some(form));
     let mut problems = Vec::new();
@@ -507,22 +517,27 @@ pub(super) async fn fill_submit(
     if super::once::read(&w.ctx.data_dir, &key).is_some() {
         return see_other(&done);
     }
-    let (w2, u2, f2) = (w.clone(), unit.clone(), form.clone());
-    let checked = tokio::task::spawn_blocking(move || check(&w2, &u2, period, &f2)).await;
-    let bytes = match checked {
-        Ok(Ok(Checked::Good(bytes))) => bytes,
-        Ok(Ok(Checked::Again {
+    let (w2, u2, f2, t2) = (w.clone(), unit.clone(), form.clone(), token.clone());
+    // (checked and, if asked again, painted on a blocking thread: the analyses, the store)
+    let checked = tokio::task::spawn_blocking(move || match check(&w2, &u2, period, &f2) {
+        Ok(Checked::Good(bytes)) => Ok(bytes),
+        Ok(Checked::Again {
             fields,
             problems,
             soft,
-        })) => {
-            let mut page = form_page(&w, &unit, &token, period, fields, &problems, &soft);
+        }) => {
+            let mut page = form_page(&w2, &u2, &t2, period, fields, &problems, &soft);
             if !problems.is_empty() {
                 *page.status_mut() = StatusCode::BAD_REQUEST;
             }
-            return page;
+            Err(page)
         }
-        Ok(Err(e)) => return server_error(&e.to_string()),
+        Err(e) => Err(server_error(&e.to_string())),
+    })
+    .await;
+    let bytes = match checked {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(page)) => return page,
         Err(_) => return server_error("内部错误"),
     };
     let reporter = form.get("reporter").map_or("", |r| r.trim()).to_string();

@@ -8,16 +8,19 @@
 
 use crate::layout::DataDir;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 
 /// Longer than any action takes (the write lock's wait, a notice's send with its timeout).
 const STALE_SECONDS: u64 = 600;
 
-/// A fresh key for a form on a page being rendered.
+/// A fresh key for a form on a page being rendered: 128 bits from the OS, so no one can guess
+/// (and claim first) the key of another person's form.
 pub fn fresh() -> String {
-    // Unique, not secret: the POST still needs its tokens (fastrand is seeded at random per
-    // thread).
-    format!("{:032x}", fastrand::u128(..))
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        // (never on Linux; still unique)
+        b = fastrand::u128(..).to_le_bytes();
+    }
+    hex::encode(b)
 }
 
 /// What a form came to, kept under its key.
@@ -59,6 +62,8 @@ pub enum Claim {
     Again,
     /// Being done by another request right now.
     Busy,
+    /// The key cannot be kept (the disk): nothing may be done now.
+    Unavailable,
 }
 
 /// The form's own key if it carries a usable one, else a fresh one (a form posted by hand still
@@ -97,6 +102,10 @@ pub fn claim(data_dir: &DataDir, key: &str) -> Option<Claim> {
         .open(&path)
     {
         Ok(_) => Some(Claim::First(key)),
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            tracing::error!(file = %path.display(), error = %e, "a form's key cannot be kept");
+            Some(Claim::Unavailable)
+        }
         Err(_) => {
             // Claimed before: wait a little for its result (a double click).
             for _ in 0..50 {
@@ -104,9 +113,9 @@ pub fn claim(data_dir: &DataDir, key: &str) -> Option<Claim> {
                     && let Ok(came) = serde_json::from_slice::<Came>(&b)
                 {
                     // A failure of the machine (the lock, the disk) is not the form's answer:
-                    // the same form may try again.
+                    // the same form may try again — one request only (the rename is atomic).
                     if matches!(came, Came::Failed(_)) {
-                        return Some(Claim::First(key));
+                        return Some(take_over(&path, key));
                     }
                     return Some(Claim::Again);
                 }
@@ -118,7 +127,7 @@ pub fn claim(data_dir: &DataDir, key: &str) -> Option<Claim> {
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|e| e.as_secs() > STALE_SECONDS);
             Some(if stale {
-                Claim::First(key)
+                take_over(&path, key)
             } else {
                 Claim::Busy
             })
@@ -126,19 +135,39 @@ pub fn claim(data_dir: &DataDir, key: &str) -> Option<Claim> {
     }
 }
 
-/// Keeps what the form with `key` came to (synced: a restart shows it too).
+/// Takes over a key whose claim failed or was left by a crash: the one request whose rename of
+/// the old claim succeeds claims it anew.
+fn take_over(path: &std::path::Path, key: String) -> Claim {
+    let aside = crate::fsutil::temp_name(path);
+    if std::fs::rename(path, &aside).is_err() {
+        return Claim::Busy;
+    }
+    let _ = std::fs::remove_file(&aside);
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(_) => Claim::First(key),
+        Err(_) => Claim::Busy,
+    }
+}
+
+/// Lets a key go whose form did nothing (an upload that could not be kept): the same form may
+/// be sent again.
+pub fn forget(data_dir: &DataDir, key: &str) {
+    if usable(key) {
+        let _ = std::fs::remove_file(data_dir.form_result(key));
+    }
+}
+
+/// Keeps what the form with `key` came to, whole (written aside, synced, renamed over the
+/// claim): a restart shows it too, and a crash never leaves half a result.
 pub fn keep(data_dir: &DataDir, key: &str, came: &Came) {
     let path = data_dir.form_result(key);
     let wrote = serde_json::to_vec(came)
         .map_err(std::io::Error::other)
-        .and_then(|b| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .truncate(true)
-                .open(&path)?;
-            f.write_all(&b)?;
-            f.sync_all()
-        });
+        .and_then(|b| crate::fsutil::replace_synced(&path, &b).map_err(std::io::Error::other));
     if let Err(e) = wrote {
         tracing::error!(file = %path.display(), error = %e, "a form's result not kept");
     }

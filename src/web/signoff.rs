@@ -52,7 +52,8 @@ fn page(w: &Web, unit: &crate::config::Unit, token: &str, error: Option<&str>) -
         .into_iter()
         .filter(|(i, _)| Some(*i) == idx)
         .flat_map(|(_, ms)| ms)
-        .filter_map(|(m, v)| {
+        .filter_map(|u| {
+            let (m, v) = (u.month, u.version);
             let p = Period::new(period.year(), m)?;
             Some(minijinja::context! {
                 period => p.to_string(), zh => p.zh(), version => v,
@@ -163,23 +164,24 @@ pub(super) async fn sign(
             // Only the version the 负责人 saw, and only if it is still the latest one sent.
             let open =
                 crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now())?;
-            let waiting = open.iter().any(|(i, ms)| {
-                ctx.pipeline.units[*i].code == unit.code
-                    && ms.iter().any(|&(m, x)| m == period.month() && x == version)
-            });
-            if !waiting {
+            let waiting = open
+                .iter()
+                .filter(|(i, _)| ctx.pipeline.units[*i].code == unit.code)
+                .flat_map(|(_, ms)| ms)
+                .find(|u| u.month == period.month() && u.version == version);
+            let Some(shown) = waiting else {
                 said.push(format!(
                     "{}第{version}版未确认：已确认过，或此后又报送了新版本，请返回刷新后再确认。",
                     period.zh()
                 ));
                 continue;
-            }
+            };
             said.push(crate::supervision::sign(
                 &ctx.data_dir,
                 &ctx.pipeline,
                 &unit.code,
                 period,
-                version,
+                shown,
                 &name,
                 ctx.now(),
             )?);

@@ -219,14 +219,23 @@ pub(super) async fn upload(
         let (data_dir, key) = (w.ctx.data_dir.clone(), key.clone());
         tokio::task::spawn_blocking(move || once::claim(&data_dir, &key)).await
     };
-    if !matches!(first, Ok(Some(once::Claim::First(_)))) {
-        let _ = std::fs::remove_file(&r.tmp);
-        return see_other(&shown);
+    match first {
+        Ok(Some(once::Claim::First(_))) => {}
+        Ok(Some(once::Claim::Unavailable)) | Err(_) => {
+            let _ = tokio::fs::remove_file(&r.tmp).await;
+            return server_error("上传结果无法保存（磁盘），文件未收到，请稍后重新上传");
+        }
+        _ => {
+            let _ = tokio::fs::remove_file(&r.tmp).await;
+            return see_other(&shown);
+        }
     }
     let inbox_name = match keep(&w, &unit, &r, arrived).await {
         Ok(name) => name,
         Err(why) => {
-            let _ = std::fs::remove_file(&r.tmp);
+            let _ = tokio::fs::remove_file(&r.tmp).await;
+            // Nothing kept: the same form may be sent again.
+            once::forget(&w.ctx.data_dir, &key);
             return server_error(&format!("上传未能保存：{why}"));
         }
     };
