@@ -288,16 +288,19 @@ pub fn return_month(
     };
     ledger(data_dir).append(&record)?;
     crate::faults::point("supervision-ledger", &data_dir.returns())?;
+    let all = ledger(data_dir).read()?;
+    let k = all.len().saturating_sub(1);
     on_record(
         data_dir,
         pipeline.year(),
         record.at,
-        return_event(pipeline, &record),
+        return_event(pipeline, &all, k),
     )?;
     if cancel {
         return Ok(None);
     }
-    return_notice(data_dir, pipeline, u, period, reason, &files, now)
+    let id = return_notice_id(&all, k);
+    return_notice(data_dir, pipeline, u, period, reason, &files, (now, &id))
 }
 
 /// The unit's 退回通知 (texts/return.txt) with the month's template, in the outbox — in the
@@ -310,7 +313,7 @@ fn return_notice(
     period: Period,
     reason: &str,
     files: &[FileEntry],
-    now: DateTime<Tz>,
+    (now, id): (DateTime<Tz>, &str),
 ) -> Result<Option<String>> {
     let unit = u.code.as_str();
     let thread = crate::mailin::thread_of(pipeline, data_dir, files, unit, &period.to_string());
@@ -327,7 +330,6 @@ fn return_notice(
     let (subject, text) = pipeline.texts.message("return.txt", &values)?;
     let template = crate::report::template::render(pipeline, u, period)?;
     let template_name = crate::report::template::file_name(u, period);
-    let id = return_notice_id(unit, period, now);
     crate::notify::post(
         data_dir,
         pipeline,
@@ -344,11 +346,12 @@ fn return_notice(
         },
         now,
     )?;
-    Ok(Some(id))
+    Ok(Some(id.to_string()))
 }
 
 /// A return or its withdrawal as the record says it.
-fn return_event(pipeline: &Pipeline, r: &ReturnRecord) -> crate::audit::New {
+fn return_event(pipeline: &Pipeline, records: &[ReturnRecord], k: usize) -> crate::audit::New {
+    let r = &records[k];
     let name = pipeline
         .unit(&r.unit)
         .map_or(r.unit.clone(), |u| u.name.clone());
@@ -359,7 +362,9 @@ fn return_event(pipeline: &Pipeline, r: &ReturnRecord) -> crate::audit::New {
         } else {
             "returned"
         },
-        key: format!("return {} {} {}", r.unit, r.period, r.at.minute()),
+        key: distinct(records, k, |r| {
+            format!("return {} {} {}", r.unit, r.period, r.at.minute())
+        }),
         unit: r.unit.clone(),
         period: r.period.clone(),
         who: r.by.clone(),
@@ -372,18 +377,33 @@ fn return_event(pipeline: &Pipeline, r: &ReturnRecord) -> crate::audit::New {
 }
 
 /// A confirmation as the record says it.
-fn confirm_event(pipeline: &Pipeline, r: &ConfirmRecord) -> crate::audit::New {
+fn confirm_event(pipeline: &Pipeline, records: &[ConfirmRecord], k: usize) -> crate::audit::New {
+    let r = &records[k];
     let name = pipeline
         .unit(&r.unit)
         .map_or(r.unit.clone(), |u| u.name.clone());
     let month = Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh());
     crate::audit::New {
         kind: "confirmed",
-        key: format!("confirm {} {} {}", r.unit, r.period, r.at.minute()),
+        key: distinct(records, k, |r| {
+            format!("confirm {} {} {}", r.unit, r.period, r.at.minute())
+        }),
         unit: r.unit.clone(),
         period: r.period.clone(),
         who: r.by.clone(),
         what: format!("确认{name}{month}（此前收到的版本锁定使用）"),
+    }
+}
+
+/// A step's key (on the record, in the outbox) from what identifies it: `base` of the ledger's
+/// line `k` — and, when an earlier line has the same base (two steps in the same minute or
+/// second), its place in the ledger too, so no step is taken for another and dropped.
+pub(crate) fn distinct<T>(records: &[T], k: usize, base: impl Fn(&T) -> String) -> String {
+    let b = base(&records[k]);
+    if records[..k].iter().any(|r| base(r) == b) {
+        format!("{b} #{k}")
+    } else {
+        b
     }
 }
 
@@ -397,33 +417,41 @@ fn on_record(data_dir: &DataDir, year: i32, at: Moment, e: crate::audit::New) ->
 /// once, at its own time. Run before each new step. Returns how many were missing.
 pub fn catch_up_record(data_dir: &DataDir, pipeline: &Pipeline) -> Result<usize> {
     let mut steps: Vec<(Moment, crate::audit::New)> = Vec::new();
-    steps.extend(
-        ledger(data_dir)
-            .read()?
-            .iter()
-            .map(|r| (r.at, return_event(pipeline, r))),
+    let (returns, confirmed, all_items) = (
+        ledger(data_dir).read()?,
+        confirms(data_dir).read()?,
+        items(data_dir).read()?,
     );
     steps.extend(
-        confirms(data_dir)
-            .read()?
+        returns
             .iter()
-            .map(|r| (r.at, confirm_event(pipeline, r))),
+            .enumerate()
+            .map(|(k, r)| (r.at, return_event(pipeline, &returns, k))),
     );
     steps.extend(
-        items(data_dir)
-            .read()?
+        confirmed
             .iter()
-            .map(|r| (r.at, item_event(r))),
+            .enumerate()
+            .map(|(k, r)| (r.at, confirm_event(pipeline, &confirmed, k))),
     );
     steps.extend(
-        notes::note_steps(data_dir)?
+        all_items
             .iter()
-            .map(|r| (r.at, notes::note_event(pipeline, r))),
+            .enumerate()
+            .map(|(k, r)| (r.at, item_event(&all_items, k))),
+    );
+    let (given, signed) = (notes::note_steps(data_dir)?, notes::sign_steps(data_dir)?);
+    steps.extend(
+        given
+            .iter()
+            .enumerate()
+            .map(|(k, r)| (r.at, notes::note_event(pipeline, &given, k))),
     );
     steps.extend(
-        notes::sign_steps(data_dir)?
+        signed
             .iter()
-            .map(|r| (r.at, notes::sign_event(pipeline, r))),
+            .enumerate()
+            .map(|(k, r)| (r.at, notes::sign_event(pipeline, &signed, k))),
     );
     // The pipeline's year holds its follow-up; its neighbours what was recorded by date before.
     let year = pipeline.year();
@@ -482,8 +510,21 @@ fn catch_up_notices(data_dir: &DataDir, pipeline: &Pipeline) -> Result<()> {
         let still_open = accepted_after(&files, &r.unit, &r.period, &at)
             .next()
             .is_none();
-        if still_open && !made.contains(&return_notice_id(&r.unit, period, r.at.0)) {
-            return_notice(data_dir, pipeline, u, period, &r.reason, &files, r.at.0)?;
+        let k = records
+            .iter()
+            .position(|x| std::ptr::eq(x, r))
+            .unwrap_or_default();
+        let id = return_notice_id(&records, k);
+        if still_open && !made.contains(&id) {
+            return_notice(
+                data_dir,
+                pipeline,
+                u,
+                period,
+                &r.reason,
+                &files,
+                (r.at.0, &id),
+            )?;
         }
     }
     for r in all.iter().filter(|r| !r.close && !r.answer) {
@@ -495,9 +536,18 @@ fn catch_up_notices(data_dir: &DataDir, pipeline: &Pipeline) -> Result<()> {
     Ok(())
 }
 
-/// The outbox id of a return's 退回通知 (the time of the return).
-fn return_notice_id(unit: &str, period: Period, at: DateTime<Tz>) -> String {
-    format!("return-{unit}-{period}-{}", at.format("%Y%m%dT%H%M%S"))
+/// The outbox id of the 退回通知 of the returns' ledger line `k` (the time of the return; its
+/// place in the ledger too when an earlier return has the same second).
+fn return_notice_id(records: &[ReturnRecord], k: usize) -> String {
+    distinct(records, k, |r| {
+        format!(
+            "return-{}-{}-{}",
+            r.unit,
+            r.period,
+            r.at.0.format("%Y%m%dT%H%M%S")
+        )
+    })
+    .replace(" #", "-")
 }
 
 /// One line of the confirmations' ledger (确认).
@@ -567,7 +617,14 @@ pub fn confirm(
     };
     confirms(data_dir).append(&r)?;
     crate::faults::point("supervision-ledger", &data_dir.confirms())?;
-    on_record(data_dir, pipeline.year(), r.at, confirm_event(pipeline, &r))?;
+    let all = confirms(data_dir).read()?;
+    let k = all.len().saturating_sub(1);
+    on_record(
+        data_dir,
+        pipeline.year(),
+        r.at,
+        confirm_event(pipeline, &all, k),
+    )?;
     Ok(format!("已确认{}{}。", u.name, period.zh()))
 }
 

@@ -167,6 +167,19 @@ pub struct WebSettings {
     pub header_timeout_seconds: u64,
     /// An upload whose body has not arrived whole within this long is dropped (nothing kept).
     pub body_timeout_seconds: u64,
+    /// A form (an action, an answer, a 说明, 填报) whose body has not arrived within this long is
+    /// refused (408), nothing done: a client that sends a request head and never its body holds
+    /// a connection no longer.
+    pub form_timeout_seconds: u64,
+    /// An upload slower than this on average (after its first 20 seconds) is dropped as too
+    /// slow: one byte a second cannot hold an upload slot for `body_timeout_seconds`.
+    pub min_upload_bytes_per_second: u64,
+    /// Uploads received at once for one unit (within `max_concurrent_uploads`): a slow client on
+    /// one county's link cannot make every county wait.
+    pub max_uploads_per_unit: usize,
+    /// Connections open at once from one address (a proxy in front counts as one address: raise
+    /// it there).
+    pub max_connections_per_address: usize,
     /// The data staff who act on the bureau's page (`[[web.staff]]`), each with a token of their
     /// own from the environment, so every action is attributed to a person.
     pub staff: Vec<StaffDef>,
@@ -195,6 +208,10 @@ impl Default for WebSettings {
             max_concurrent_uploads: 8,
             header_timeout_seconds: 10,
             body_timeout_seconds: 300,
+            form_timeout_seconds: 20,
+            min_upload_bytes_per_second: 2048,
+            max_uploads_per_unit: 2,
+            max_connections_per_address: 256,
             staff: Vec::new(),
             county_signoff: false,
         }

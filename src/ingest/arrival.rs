@@ -101,7 +101,8 @@ pub fn put_file(data_dir: &DataDir, tmp: &std::path::Path, note: &Arrival) -> Re
     let dest = data_dir.inbox().join(&note.name);
     let dir = dest.parent().unwrap_or(data_dir.root());
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    std::fs::rename(tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    // Never over another upload of the same name (two at the same instant): refused, not lost.
+    fsutil::rename_new(tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     fsutil::sync_dir(dir)?;
     Ok(dest)
 }

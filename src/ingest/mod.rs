@@ -638,11 +638,12 @@ struct Taken {
 /// Puts a staged copy (of a file over the size limit) in its place; an identical copy already
 /// there (from a run killed after this step) is kept and the staged one dropped.
 fn keep_staged(tmp: &Path, dest: &Path) -> Result<()> {
-    if dest.exists() {
-        fs::remove_file(tmp).map_err(|e| Error::io(tmp, e))?;
-        return Ok(());
+    match crate::fsutil::rename_new(tmp, dest) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            fs::remove_file(tmp).map_err(|e| Error::io(tmp, e))
+        }
+        r => r.map_err(|e| Error::io(dest, e)),
     }
-    fs::rename(tmp, dest).map_err(|e| Error::io(dest, e))
 }
 
 /// The door's note about these very bytes, if there is one.

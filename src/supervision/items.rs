@@ -119,14 +119,23 @@ pub struct Item<'a> {
 fn take_step(data_dir: &DataDir, year: i32, r: &ItemRecord) -> Result<()> {
     items(data_dir).append(r)?;
     crate::faults::point("supervision-ledger", &data_dir.supervision_items())?;
-    on_record(data_dir, year, r.at, item_event(r))
+    let all = items(data_dir).read()?;
+    let k = all.len().saturating_sub(1);
+    on_record(data_dir, year, r.at, item_event(&all, k))
 }
 
-pub(super) fn item_event(r: &ItemRecord) -> crate::audit::New {
+pub(super) fn item_event(records: &[ItemRecord], k: usize) -> crate::audit::New {
+    let r = &records[k];
     let (kind, key, what) = if r.answer {
         (
             "supervision_answered",
-            format!("item {} answered {}", r.id, r.at.minute()),
+            super::distinct(records, k, |x| {
+                if x.answer {
+                    format!("item {} answered {}", x.id, x.at.minute())
+                } else {
+                    String::new()
+                }
+            }),
             format!("答复督办事项 {}：{}", r.id, r.text),
         )
     } else if r.close {

@@ -171,7 +171,8 @@ pub fn note(data_dir: &DataDir, pipeline: &Pipeline, n: Note, now: DateTime<Tz>)
     };
     notes(data_dir).append(&r)?;
     crate::faults::point("supervision-ledger", &data_dir.notes())?;
-    let e = note_event(pipeline, &r);
+    let all = notes(data_dir).read()?;
+    let e = note_event(pipeline, &all, all.len().saturating_sub(1));
     let said = format!("{}。", e.what.trim_end_matches('。'));
     // Kept: the record follows, or the next catch-up records it (never the step twice).
     crate::audit::record_or_log(data_dir, pipeline.year(), r.at, vec![e]);
@@ -191,7 +192,12 @@ pub fn check_words(pipeline: &Pipeline, check_id: &str) -> String {
 }
 
 /// A 说明 step as the record says it.
-pub(super) fn note_event(pipeline: &Pipeline, r: &NoteRecord) -> crate::audit::New {
+pub(super) fn note_event(
+    pipeline: &Pipeline,
+    records: &[NoteRecord],
+    k: usize,
+) -> crate::audit::New {
+    let r = &records[k];
     let name = pipeline
         .unit(&r.unit)
         .map_or(r.unit.clone(), |u| u.name.clone());
@@ -295,13 +301,19 @@ pub fn sign(
     };
     signoffs(data_dir).append(&r)?;
     crate::faults::point("supervision-ledger", &data_dir.signoffs())?;
-    let e = sign_event(pipeline, &r);
+    let all = signoffs(data_dir).read()?;
+    let e = sign_event(pipeline, &all, all.len().saturating_sub(1));
     let said = format!("{}。", e.what);
     crate::audit::record_or_log(data_dir, pipeline.year(), r.at, vec![e]);
     Ok(said)
 }
 
-pub(super) fn sign_event(pipeline: &Pipeline, r: &SignRecord) -> crate::audit::New {
+pub(super) fn sign_event(
+    pipeline: &Pipeline,
+    records: &[SignRecord],
+    k: usize,
+) -> crate::audit::New {
+    let r = &records[k];
     let name = pipeline
         .unit(&r.unit)
         .map_or(r.unit.clone(), |u| u.name.clone());

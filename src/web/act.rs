@@ -33,12 +33,36 @@ fn forbidden(why: &str) -> Response {
     answer(StatusCode::FORBIDDEN, "不允许的操作", why)
 }
 
-/// The form's fields (the last of a name wins), or the answer when it is too large.
-async fn fields(body: Body) -> Result<HashMap<String, String>, Response> {
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| answer(StatusCode::PAYLOAD_TOO_LARGE, "表单过大", "表单内容过多。"))?;
-    Ok(form_urlencoded::parse(&bytes).into_owned().collect())
+/// A form's body, at most `limit` bytes (a larger `Content-Length` is refused before anything
+/// is read) and within `[web] form_timeout_seconds`: a client that sends the head and never the
+/// body holds its connection that long, no longer.
+pub(super) async fn form_body(
+    w: &Web,
+    body: Body,
+    limit: usize,
+) -> Result<Vec<(String, String)>, Response> {
+    let wait = std::time::Duration::from_secs(w.ctx.pipeline.def.web.form_timeout_seconds);
+    match tokio::time::timeout(wait, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(form_urlencoded::parse(&bytes).into_owned().collect()),
+        Ok(Err(_)) => Err(answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "表单过大",
+            "表单内容过多。",
+        )),
+        Err(_) => Err(answer(
+            StatusCode::REQUEST_TIMEOUT,
+            "提交超时",
+            "表单未能在规定时间内传完，未办理。请检查网络后重新提交。",
+        )),
+    }
+}
+
+/// The form's fields (the last of a name wins), or the answer when it is too large or slow.
+async fn fields(w: &Web, body: Body) -> Result<HashMap<String, String>, Response> {
+    Ok(form_body(w, body, MAX_FORM_BYTES)
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// Whether the form carries the page's anti-forgery token.
@@ -164,7 +188,7 @@ pub(super) async fn bureau_act(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let f = match fields(body).await {
+    let f = match fields(&w, body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -336,7 +360,7 @@ pub(super) async fn county_answer(
     let Some(unit) = unit_ok(&w, &code, &token).cloned() else {
         return super::pages::nf();
     };
-    let f = match fields(body).await {
+    let f = match fields(&w, body).await {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -408,14 +432,6 @@ fn months_of(text: &str) -> Vec<u32> {
         .collect()
 }
 
-/// The form's fields where a name may repeat (the months' checkboxes): every value of `name`.
-async fn all_fields(body: Body) -> Result<Vec<(String, String)>, Response> {
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| answer(StatusCode::PAYLOAD_TOO_LARGE, "表单过大", "表单内容过多。"))?;
-    Ok(form_urlencoded::parse(&bytes).into_owned().collect())
-}
-
 /// `POST /u/{code}/{token}/explain`: the unit's one 说明 of a soft check for the months ticked.
 pub(super) async fn county_explain(
     State(w): State<Arc<Web>>,
@@ -425,7 +441,7 @@ pub(super) async fn county_explain(
     let Some(unit) = unit_ok(&w, &code, &token).cloned() else {
         return super::pages::nf();
     };
-    let pairs = match all_fields(body).await {
+    let pairs = match form_body(&w, body, MAX_FORM_BYTES).await {
         Ok(f) => f,
         Err(r) => return r,
     };

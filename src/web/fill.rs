@@ -489,10 +489,11 @@ pub(super) async fn fill_submit(
     let Some(unit) = unit_ok(&w, &code, &token).cloned() else {
         return nf();
     };
-    let Ok(bytes) = axum::body::to_bytes(body, super::act::MAX_FORM_BYTES * 4).await else {
-        return answer(StatusCode::PAYLOAD_TOO_LARGE, "表单过大", "表单内容过多。");
-    };
-    let form: HashMap<String, String> = form_urlencoded::parse(&bytes).into_owned().collect();
+    let form: HashMap<String, String> =
+        match super::act::form_body(&w, body, super::act::MAX_FORM_BYTES * 4).await {
+            Ok(f) => f.into_iter().collect(),
+            Err(r) => return r,
+        };
     let genuine = form
         .get("csrf")
         .is_some_and(|c| same_secret(c, &form_token(&token, &format!("u/{code}"))));
@@ -562,10 +563,10 @@ fn keep(
     let sha = crate::fsutil::sha256_hex(bytes);
     let shown = format!("在线填报（{}，填报人{}）", period.zh(), reporter);
     let inbox_name = format!(
-        "web-{}-{}-{:04x}/在线填报-{}-{period}.json",
+        "web-{}-{}-{}/在线填报-{}-{period}.json",
         unit.code,
         now.format("%Y%m%dT%H%M%S"),
-        fastrand::u16(..),
+        crate::fsutil::unique_tag(),
         unit.code
     );
     let note = ingest::arrival::Arrival {

@@ -55,6 +55,8 @@ struct Web {
     extra: ExtraStatus,
     /// Uploads being received at once.
     uploads: Arc<tokio::sync::Semaphore>,
+    /// Uploads being received at once per unit (`max_uploads_per_unit`).
+    unit_uploads: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Asks the ingest task to take what waits in the inbox; answers with what it took.
     ingest: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>>,
     /// Boards already computed, by (store generation, month, minute of "now").
@@ -62,6 +64,15 @@ struct Web {
 }
 
 impl Web {
+    /// The upload slots of one unit.
+    fn unit_uploads(&self, code: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut m = self.unit_uploads.lock().unwrap_or_else(|e| e.into_inner());
+        let per_unit = self.ctx.pipeline.def.web.max_uploads_per_unit.max(1);
+        m.entry(code.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_unit)))
+            .clone()
+    }
+
     /// Who has reported (the units' status, the grid, the files seen), analysed once per store
     /// generation, month and minute: a page asked for again, or by many counties at once, reads
     /// it from memory; each commit of the store (a new generation) makes it anew.
@@ -215,6 +226,7 @@ pub async fn serve(
         .max_connections
         .min(open_files.saturating_sub(256).max(16) as usize);
     let header_timeout = std::time::Duration::from_secs(w.header_timeout_seconds);
+    let per_address_cap = w.max_connections_per_address.max(1);
     sweep_uploads(&ctx.data_dir);
     let uploads = Arc::new(tokio::sync::Semaphore::new(w.max_concurrent_uploads));
     let ingest = ingest_task(ctx.clone());
@@ -225,6 +237,7 @@ pub async fn serve(
         secret,
         extra,
         uploads,
+        unit_uploads: std::sync::Mutex::new(HashMap::new()),
         ingest,
         boards: std::sync::Mutex::new(HashMap::new()),
     });
@@ -237,6 +250,8 @@ pub async fn serve(
     })?;
     tracing::info!(listen = %listen, max_connections, "web pages served");
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let per_address: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>> = Arc::default();
+
     let (closing_tx, closing) = tokio::sync::watch::channel(false);
     let mut open = tokio::task::JoinSet::new();
     loop {
@@ -248,7 +263,7 @@ pub async fn serve(
             },
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {
@@ -261,12 +276,17 @@ pub async fn serve(
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
         };
         while open.try_join_next().is_some() {}
+        // One address holds at most its share of the connections: beyond it, closed at once.
+        let Some(share) = PerAddress::take(&per_address, peer.ip(), per_address_cap) else {
+            drop(stream);
+            continue;
+        };
         open.spawn(one_connection(
             stream,
             app.clone(),
             header_timeout,
             closing.clone(),
-            slot,
+            (slot, share),
         ));
     }
     // Stop: no new connection; those open finish what they are doing (at most 10 s).
@@ -285,7 +305,7 @@ async fn one_connection(
     app: Router,
     header_timeout: std::time::Duration,
     mut closing: tokio::sync::watch::Receiver<bool>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: (tokio::sync::OwnedSemaphorePermit, PerAddress),
 ) {
     let service = hyper_util::service::TowerToHyperService::new(app);
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -300,6 +320,45 @@ async fn one_connection(
         _ = async { let _ = closing.wait_for(|c| *c).await; } => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), conn).await;
+        }
+    }
+}
+
+/// One connection's count against its address's share; given back when it closes.
+struct PerAddress {
+    counts: Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    /// Counts a connection from `ip`, if the address has fewer than `cap` open.
+    fn take(
+        counts: &Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+        cap: usize,
+    ) -> Option<PerAddress> {
+        let mut m = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= cap {
+            tracing::warn!(address = %ip, cap, "web: too many connections from one address");
+            return None;
+        }
+        *n += 1;
+        Some(PerAddress {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PerAddress {
+    fn drop(&mut self) {
+        let mut m = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
         }
     }
 }

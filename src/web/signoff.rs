@@ -109,10 +109,10 @@ pub(super) async fn sign(
     let Some(unit) = signer_ok(&w, &code, &token).cloned() else {
         return nf();
     };
-    let Ok(bytes) = axum::body::to_bytes(body, super::act::MAX_FORM_BYTES).await else {
-        return answer(StatusCode::PAYLOAD_TOO_LARGE, "表单过大", "表单内容过多。");
+    let pairs = match super::act::form_body(&w, body, super::act::MAX_FORM_BYTES).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
     // `2025-06:1`: a month and the version shown.
     let ticked: Vec<(String, String)> = pairs
         .iter()

@@ -100,8 +100,17 @@ pub(super) async fn receive(
     form: &mut Multipart,
     dir: &std::path::Path,
     cap: u64,
+    min_rate: u64,
 ) -> std::result::Result<Received, NotReceived> {
     use tokio::io::AsyncWriteExt;
+    let started = std::time::Instant::now();
+    // Too slow on average after its first 20 seconds (or nothing for 20 seconds): dropped, the
+    // slot free for the next county.
+    let stalled = std::time::Duration::from_secs(20);
+    let too_slow = move |size: u64| {
+        let t = started.elapsed();
+        t > stalled && (size as f64) < min_rate as f64 * t.as_secs_f64()
+    };
     let mut got: Option<Received> = None;
     let mut once: Option<String> = None;
     while let Some(mut field) = form.next_field().await.map_err(|e| {
@@ -143,8 +152,16 @@ pub(super) async fn receive(
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let written = async {
-            while let Some(chunk) = field.chunk().await.map_err(|_| NotReceived::Malformed)? {
+            loop {
+                let next = tokio::time::timeout(stalled, field.chunk())
+                    .await
+                    .map_err(|_| NotReceived::Slow)?
+                    .map_err(|_| NotReceived::Malformed)?;
+                let Some(chunk) = next else { break };
                 size += chunk.len() as u64;
+                if too_slow(size) {
+                    return Err(NotReceived::Slow);
+                }
                 if size > cap {
                     return Err(NotReceived::TooLarge);
                 }
@@ -197,13 +214,23 @@ pub(super) async fn upload(
     let unit = unit.clone();
     let arrived = w.ctx.now();
     let web = &w.ctx.pipeline.def.web;
+    // The unit's own slots first: one county's slow uploads hold at most its share of the
+    // server's.
+    let Ok(_unit_permit) = w.unit_uploads(&unit.code).acquire_owned().await else {
+        return server_error("上传通道已关闭");
+    };
     let Ok(permit) = w.uploads.clone().acquire_owned().await else {
         return server_error("上传通道已关闭");
     };
     let dir = uploads_dir(&w.ctx.data_dir);
     let got = tokio::time::timeout(
         std::time::Duration::from_secs(web.body_timeout_seconds),
-        receive(&mut form, &dir, hard_cap(web)),
+        receive(
+            &mut form,
+            &dir,
+            hard_cap(web),
+            web.min_upload_bytes_per_second,
+        ),
     )
     .await
     .unwrap_or(Err(NotReceived::Slow));
@@ -320,7 +347,7 @@ fn not_received(w: &Web, why: NotReceived) -> Response {
             StatusCode::REQUEST_TIMEOUT,
             "上传超时",
             &format!(
-                "文件未在 {} 秒内传完，未收到。请检查网络后重新上传。",
+                "文件传输过慢或中断（须在 {} 秒内传完），未收到。请检查网络后重新上传。",
                 w.ctx.pipeline.def.web.body_timeout_seconds
             ),
         ),
@@ -345,10 +372,10 @@ async fn keep(
         disk.replace_range(0..1, "_");
     }
     let inbox_name = format!(
-        "web-{}-{}-{:04x}/{disk}",
+        "web-{}-{}-{}/{disk}",
         unit.code,
         arrived.format("%Y%m%dT%H%M%S"),
-        fastrand::u16(..)
+        fsutil::unique_tag()
     );
     let refuse = if ingest::office_lock(&r.name) {
         Some(format!(
