@@ -507,6 +507,18 @@ pub(super) fn check_web_and_mailboxes(def: &mut PipelineFile, problems: &mut Vec
         ),
         ("header_timeout_seconds", w.header_timeout_seconds, 600),
         ("body_timeout_seconds", w.body_timeout_seconds, 3_600),
+        ("form_timeout_seconds", w.form_timeout_seconds, 600),
+        (
+            "min_upload_bytes_per_second",
+            w.min_upload_bytes_per_second,
+            10_000_000,
+        ),
+        ("max_uploads_per_unit", w.max_uploads_per_unit as u64, 256),
+        (
+            "max_connections_per_address",
+            w.max_connections_per_address as u64,
+            100_000,
+        ),
     ] {
         if !(1..=max).contains(&v) {
             problems.push(format!("web.{key} {v}: expected 1 to {max}"));

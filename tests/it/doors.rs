@@ -1739,3 +1739,141 @@ fn give_ups_in_several_rounds_of_one_outage_are_one_notice() {
         "{body}"
     );
 }
+
+/// Two hundred uploads of one unit under one name, all at once (issue 35 §5: 400 in 0.02 s lost
+/// one when two got the same inbox folder): every one answered, every one kept and taken — one
+/// accepted, the others the same bytes seen before — none replaced by another.
+#[test]
+fn two_hundred_same_name_uploads_at_once_are_all_kept() {
+    let s = Served::start(&[], "");
+    let rt = runtime();
+    let url = s.county("341522");
+    let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 12));
+    let answers: Vec<(u16, String)> = rt.block_on(async {
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let (url, csv) = (url.clone(), csv.clone());
+                tokio::spawn(async move {
+                    post_file(&url, "霍邱县_7月.csv", csv.into_bytes()).await
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    assert!(
+        answers.iter().all(|a| a.0 == 200),
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    let files = s.env.store().files().unwrap();
+    let ours: Vec<_> = files
+        .iter()
+        .filter(|f| f.file_name.ends_with("/霍邱县_7月.csv"))
+        .collect();
+    assert_eq!(ours.len(), 200, "each upload taken once");
+    let folders: std::collections::BTreeSet<&str> = ours
+        .iter()
+        .map(|f| f.file_name.split('/').next().unwrap())
+        .collect();
+    assert_eq!(folders.len(), 200, "no two in one inbox folder");
+    assert_eq!(
+        ours.iter()
+            .filter(|f| f.outcome == fayuan::store::Outcome::Accepted)
+            .count(),
+        1
+    );
+    assert_eq!(
+        ours.iter()
+            .filter(|f| f.outcome == fayuan::store::Outcome::Duplicate)
+            .count(),
+        199
+    );
+    assert!(std::fs::read_dir(s.env.inbox()).unwrap().all(|e| {
+        // nothing left waiting (folders emptied or removed)
+        let p = e.unwrap().path();
+        !p.is_file() && std::fs::read_dir(&p).map_or(true, |mut d| d.next().is_none())
+    }));
+}
+
+/// A request head without its body (issue 35 §6: 70 of them on one county link took every page
+/// down for 90 s): the pages answer meanwhile, and each such form is refused with 408 after
+/// `form_timeout_seconds`, nothing done.
+#[test]
+fn forms_whose_body_never_comes_stall_nothing() {
+    use std::io::{Read, Write};
+    let s = Served::start(&[], "form_timeout_seconds = 2\n");
+    let token = hmac_token(SECRET.as_bytes(), "341522");
+    let mut stuck: Vec<std::net::TcpStream> = (0..70)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            write!(
+                c,
+                "POST /u/341522/{token}/answer HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nitem=1"
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    let started = Instant::now();
+    let rt = runtime();
+    let (code, page) = rt.block_on(async {
+        let r = reqwest::get(s.url(&format!("/bureau?token={TOKEN}")))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the bureau's page waited {:?}",
+        started.elapsed()
+    );
+    for c in &mut stuck {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 408");
+    }
+    let record = s.env.run(&["audit"]).stdout;
+    assert!(!record.contains("答复督办事项"), "{record}");
+}
+
+/// Uploads that trickle on one county's link (issue 35 §6: eight at a byte a second held every
+/// upload slot for five minutes) hold only that unit's slots: another county's upload is taken
+/// at once.
+#[test]
+fn slow_uploads_on_one_link_do_not_make_other_counties_wait() {
+    use std::io::Write;
+    let s = Served::start(&[], "");
+    let token = hmac_token(SECRET.as_bytes(), "341522");
+    let _slow: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+            write!(
+                c,
+                "POST /u/341522/{token} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 100000\r\n\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\n单位"
+            )
+            .unwrap();
+            c
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let rt = runtime();
+    let started = Instant::now();
+    let (code, body) = rt.block_on(post_file(
+        &s.county("341524"),
+        "金寨县_7月.csv",
+        format!("{HEADER}\r\n{}\r\n", csv_row("341524", 7, 9)).into_bytes(),
+    ));
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("金寨县_7月.csv：已接收，1 行"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "waited {:?}",
+        started.elapsed()
+    );
+}

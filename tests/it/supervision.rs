@@ -612,3 +612,80 @@ fn a_return_killed_before_its_record_and_notice_is_finished_once_by_the_next_com
         .count();
     assert_eq!(items, 1);
 }
+
+/// A busy office (issue 35 §5): three returns and two withdrawals of one month, two
+/// confirmations, all in the same second. Every step is on the record (keys came from the
+/// clock's minute, and four of five were dropped), the record verifies, and each of the three
+/// returns has its own 退回通知 (ids came from the second).
+#[test]
+fn steps_in_the_same_second_are_all_recorded_and_each_return_has_its_notice() {
+    let s = setup(&[]);
+    let env = &s.env;
+    let at = "2025-07-08 10:00:00";
+    let ret = |reason: &str| {
+        vec![
+            "--as-of", at, "return", "--unit", "341522", "--period", "2025-06", "--reason", reason,
+            "--by", "张三",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .collect::<Vec<_>>()
+    };
+    let cancel: Vec<String> = [
+        "--as-of", at, "return", "--cancel", "--unit", "341522", "--period", "2025-06", "--by",
+        "张三",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    let confirm: Vec<String> = [
+        "--as-of", at, "confirm", "--unit", "341522", "--period", "2025-06", "--by", "李四",
+    ]
+    .map(str::to_string)
+    .to_vec();
+    for args in [
+        ret("第一次"),
+        cancel.clone(),
+        ret("第二次"),
+        cancel,
+        ret("第三次"),
+        confirm.clone(),
+        confirm,
+    ] {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = env.run(&a);
+        assert_eq!(r.code, 0, "{a:?}: {}{}", r.stdout, r.stderr);
+    }
+    let record = env.run(&["audit", "--unit", "341522"]).stdout;
+    for reason in ["第一次", "第二次", "第三次"] {
+        assert_eq!(
+            record
+                .matches(&format!("退回霍邱县2025年6月：{reason}"))
+                .count(),
+            1,
+            "{record}"
+        );
+    }
+    assert_eq!(
+        record.matches("撤销对霍邱县2025年6月的退回").count(),
+        2,
+        "{record}"
+    );
+    assert_eq!(record.matches("确认霍邱县2025年6月").count(), 2, "{record}");
+    let verify = env.run(&["audit", "--verify"]);
+    assert!(
+        verify.stdout.contains("2025年工作台账完整"),
+        "{}{}",
+        verify.stdout,
+        verify.stderr
+    );
+    let notices: std::collections::BTreeSet<String> = env
+        .files_under("outbox")
+        .into_iter()
+        .filter_map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .find(|c| c.starts_with("return-341522-2025-06"))
+        })
+        .collect();
+    assert_eq!(notices.len(), 3, "{notices:?}");
+}
