@@ -91,6 +91,16 @@ pub enum Error {
     /// fayuan asked itself for something it cannot do: a bug, not the user's mistake.
     #[error("internal: {0}")]
     Internal(String),
+
+    /// A sync of the data folder failed: what was written may be gone although the disk took
+    /// it. Nothing is retried over it — every writing job stops and the process exits; a restart
+    /// recovers from the inbox and the outbox as after a crash.
+    #[error("数据写入磁盘失败（{}：{source}）：为防止把丢失的数据当作已保存，已停止写入；请检查磁盘后重启 fayuan，重启后从收件箱和发件箱恢复", path.display())]
+    SyncFailed {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A value that does not read as what it should be (a cron expression, a server URL, an
@@ -137,6 +147,19 @@ impl Error {
         }
     }
 
+    /// A failed sync of `path` (see [`Error::SyncFailed`]).
+    pub fn sync(path: &Path, source: std::io::Error) -> Error {
+        Error::SyncFailed {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Whether this is a failed sync, wherever it was wrapped.
+    pub fn is_sync_failure(&self) -> bool {
+        matches!(self, Error::SyncFailed { .. })
+    }
+
     pub fn store(path: &Path, cause: impl Into<Cause>) -> Error {
         Error::Store {
             path: path.to_path_buf(),
@@ -158,6 +181,7 @@ impl Error {
             | Error::Store { .. }
             | Error::Analysis { .. }
             | Error::Report { .. }
+            | Error::SyncFailed { .. }
             | Error::Internal(_) => 1,
         }
     }

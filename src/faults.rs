@@ -3,7 +3,8 @@
 //! `kill -9` would, but at a known moment, not by luck); `full@STAGE` makes STAGE fail as a full
 //! disk does; `hang@STAGE` stops there for an hour (a reader that never answers); `torn@STAGE`
 //! (at a ledger's append) writes half the record, then fails as a full disk does; `panic@STAGE`
-//! panics there (a bug, or a message no code path expected). `STAGE#N`
+//! panics there (a bug, or a message no code path expected); `eio@STAGE` makes the sync at STAGE
+//! (`syncfs`, `sync-dir`) fail with EIO, as a disk that lost what it was given. `STAGE#N`
 //! fires only the Nth time the point is passed in this process; several faults are separated by
 //! commas. Without the variable a point
 //! costs one environment lookup and does nothing.
@@ -19,6 +20,8 @@ pub enum Fault {
     Hang,
     Torn,
     Panic,
+    /// A sync that fails with EIO (a disk that lost what it was given).
+    Eio,
 }
 
 /// The fault set for `stage` now, counting this pass (see the module's `STAGE#N`). Several faults
@@ -61,6 +64,7 @@ pub fn armed(stage: &str) -> Option<Fault> {
             "hang" => Some(Fault::Hang),
             "torn" => Some(Fault::Torn),
             "panic" => Some(Fault::Panic),
+            "eio" => Some(Fault::Eio),
             _ => None,
         };
     }
@@ -92,6 +96,10 @@ pub fn point(stage: &str, path: &Path) -> Result<()> {
         }
         Some(Fault::Full | Fault::Torn) => Err(disk_full(path)),
         Some(Fault::Panic) => panic!("test fault at {stage}"),
+        Some(Fault::Eio) => Err(Error::sync(
+            path,
+            std::io::Error::from_raw_os_error(libc::EIO),
+        )),
         None => Ok(()),
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use std::fs::{self, File};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The SHA-256 of bytes, in lower-case hex: what names a county's file everywhere.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -10,11 +10,45 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Makes a directory's entries (new names, renames) durable.
+/// Makes a directory's entries (new names, renames) durable; a failed sync is
+/// [`Error::SyncFailed`], never retried over.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(dir, e))
+    let f = File::open(dir).map_err(|e| Error::io(dir, e))?;
+    crate::faults::point("sync-dir", dir)?;
+    f.sync_all().map_err(|e| Error::sync(dir, e))
+}
+
+/// Whether `syncfs` reports write-back errors here: Linux 5.8 and later (before, it returned 0
+/// after a failed write-back, and a lost write would be taken for a committed one). Read once
+/// from the kernel's release (`FAYUAN_TEST_KERNEL` stands in for it in tests).
+pub fn syncfs_reports_errors() -> bool {
+    static TRUSTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRUSTED.get_or_init(|| {
+        let release = std::env::var("FAYUAN_TEST_KERNEL").unwrap_or_else(|_| kernel_release());
+        let mut parts = release
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|p| p.parse::<u32>().ok());
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        let trusted = (major, minor) >= (5, 8);
+        if !trusted {
+            tracing::warn!(kernel = %release, "syncfs does not report write-back errors before Linux 5.8: each file and folder written is synced on its own");
+        }
+        trusted
+    })
+}
+
+/// The running kernel's release (`uname -r`).
+fn kernel_release() -> String {
+    // SAFETY: uname fills the struct it is given; a zeroed utsname is a valid value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return String::new();
+    }
+    u.release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect()
 }
 
 /// Copies `bytes` to `dest` so that `dest` appears whole or not at all: written to a
@@ -60,10 +94,19 @@ pub fn replace_synced(dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = temp_name(dest);
-    let written = File::create(&tmp)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .and_then(|()| fs::rename(&tmp, dest));
-    if let Err(e) = written {
+    let written = File::create(&tmp).and_then(|mut f| f.write_all(bytes).map(|()| f));
+    let f = match written {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(dest, e));
+        }
+    };
+    if let Err(e) = f.sync_all() {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::sync(dest, e));
+    }
+    if let Err(e) = fs::rename(&tmp, dest) {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io(dest, e));
     }
@@ -176,13 +219,49 @@ pub fn keep_copy(dest: &Path, bytes: &[u8], sha: &str) -> Result<()> {
     }
 }
 
-/// Flushes everything written on the filesystem that holds `path` (syncfs).
-pub fn sync_filesystem(path: &Path) -> Result<()> {
+/// Every file and folder under `dir` (a report folder being built), for a sync of each.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p.clone());
+                out.push(p.join("."));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Makes durable at once what a step wrote: `syncfs` of the filesystem that holds `path` (one
+/// group commit); where `syncfs` does not report write-back errors (before Linux 5.8), each of
+/// `written` and each folder holding one, and `path`. A failed sync is [`Error::SyncFailed`].
+pub fn sync_filesystem(path: &Path, written: &[PathBuf]) -> Result<()> {
     use std::os::fd::AsRawFd;
+    if !syncfs_reports_errors() {
+        // Each file written, then each folder that holds one (and `path` itself).
+        for f in written.iter().filter(|f| f.is_file()) {
+            let file = File::open(f).map_err(|e| Error::io(f, e))?;
+            file.sync_all().map_err(|e| Error::sync(f, e))?;
+        }
+        let mut dirs: Vec<&Path> = written.iter().filter_map(|f| f.parent()).collect();
+        dirs.push(path);
+        dirs.sort();
+        dirs.dedup();
+        for d in dirs {
+            sync_dir(d)?;
+        }
+        return Ok(());
+    }
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    crate::faults::point("syncfs", path)?;
     // SAFETY: syncfs only reads the descriptor, which stays open for the call.
     if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-        return Err(Error::io(path, std::io::Error::last_os_error()));
+        return Err(Error::sync(path, std::io::Error::last_os_error()));
     }
     Ok(())
 }

@@ -93,8 +93,9 @@ impl<T: Serialize + DeserializeOwned> Ledger<T> {
             _ => {}
         }
         f.write_all(line.as_bytes())
-            .and_then(|()| f.sync_data())
-            .map_err(|e| Error::io(&self.path, e))
+            .map_err(|e| Error::io(&self.path, e))?;
+        // A failed sync is never retried over (the line may be gone although written).
+        f.sync_data().map_err(|e| Error::sync(&self.path, e))
     }
 
     /// The fault point inside [`Ledger::append`]: `append-deliveries`, `append-runs`,

@@ -213,7 +213,10 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     // before this start is recorded).
     let mut failing = Failing::from_ledger(&ctx);
     let mut last_beat = clock.now();
-    tick(&ctx, schedules, clock.now(), &mut failing).await;
+    // An ingest that was failing when the daemon stopped (a failed sync stops it on purpose) is
+    // tried again at once: the restart recovers from the inbox, as after a crash.
+    let retry = failing.0.contains(&JobKind::Ingest);
+    tick_with(&ctx, schedules, clock.now(), &mut failing, retry).await;
     record(
         &ctx,
         &RunEvent {
@@ -230,6 +233,12 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     // first does not push it back, so every fire runs its own tick.
     let mut next = next_fire_after(&ctx, clock.now());
     loop {
+        if sync_failed() {
+            tracing::error!(
+                "a sync of the data folder failed: stopping, so that a restart recovers from the inbox and the outbox"
+            );
+            break;
+        }
         let next_fire = until(&ctx, scheduler.is_some(), next);
         tokio::select! {
             Some(name) = wake.recv() => {
@@ -277,7 +286,11 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         },
     )
     .unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the stop"));
-    Ok(crate::error::exit::OK)
+    Ok(if sync_failed() {
+        crate::error::exit::FAILED
+    } else {
+        crate::error::exit::OK
+    })
 }
 
 /// Runs everything due at `now`, one job at a time, then a delivery round for whatever waits in
@@ -411,6 +424,17 @@ impl Failing {
 }
 
 async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>, failing: &mut Failing) {
+    tick_with(ctx, schedules, now, failing, false).await;
+}
+
+/// [`tick`], with an ingest run whether or not one is due (`ingest_now`).
+async fn tick_with(
+    ctx: &Context,
+    schedules: &Schedules,
+    now: DateTime<Tz>,
+    failing: &mut Failing,
+    ingest_now: bool,
+) {
     let h = match history(ctx) {
         Ok(h) => h,
         Err(e) => {
@@ -421,7 +445,7 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>, failing: 
     // A pipeline reminds and reports only the months of its own year (the previous year's keeps
     // ingesting late figures; the new year's starts with January).
     let year = ctx.pipeline.year();
-    let jobs: Vec<Job> = schedule::due(schedules, ctx.pipeline.days(), &h, now)
+    let mut jobs: Vec<Job> = schedule::due(schedules, ctx.pipeline.days(), &h, now)
         .into_iter()
         .filter(|j| match j {
             Job::Ingest => true,
@@ -434,6 +458,9 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>, failing: 
             }
         })
         .collect();
+    if ingest_now && !jobs.iter().any(|j| matches!(j, Job::Ingest)) {
+        jobs.insert(0, Job::Ingest);
+    }
     if let Err(e) = beat(&ctx.data_dir, now) {
         tracing::error!(error = %e, "heartbeat not written");
     }
@@ -504,6 +531,14 @@ async fn tick(ctx: &Context, schedules: &Schedules, now: DateTime<Tz>, failing: 
     }
 }
 
+/// Set when a sync of a data folder failed: every pipeline of this process stops writing.
+static SYNC_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a sync failed in this process (the main loops stop at once).
+fn sync_failed() -> bool {
+    SYNC_FAILED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// Records a job's outcome; tells the staff when a job starts failing and when it recovers.
 async fn done(
     ctx: &Context,
@@ -545,6 +580,12 @@ async fn done(
             tracing::error!(job = name, error = %e, "job failed");
             if !was_failing {
                 failure_notice(ctx, name, period, &e.to_string(), now).await;
+            }
+            // A sync that failed: nothing more is written over it. The daemon stops (non-zero)
+            // and its restart recovers from the inbox and the outbox, as after a crash; the
+            // staff were told once (the job stays failing in the run ledger across restarts).
+            if e.is_sync_failure() {
+                SYNC_FAILED.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
     }

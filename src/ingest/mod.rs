@@ -621,7 +621,18 @@ impl Batch<'_> {
             )?;
         }
         crate::faults::point("reports", self.data_dir)?;
-        fsutil::sync_filesystem(self.data_dir)
+        let written: Vec<std::path::PathBuf> = d
+            .keeps
+            .iter()
+            .map(|(_, _, dest)| dest.clone())
+            .chain(d.reports.iter().map(|(dest, _)| dest.clone()))
+            .chain(
+                d.sums
+                    .iter()
+                    .map(|(dir, _)| dir.join(format!("SHA256SUMS-b{:06}", self.number))),
+            )
+            .collect();
+        fsutil::sync_filesystem(self.data_dir, &written)
     }
 }
 

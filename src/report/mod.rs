@@ -214,7 +214,7 @@ pub(crate) fn put_in_place<T>(
         }
     };
     // Every file `fill` wrote, and the folder, durable at once (group commit).
-    fsutil::sync_filesystem(&tmp)?;
+    fsutil::sync_filesystem(&tmp, &fsutil::files_in(&tmp))?;
     crate::faults::point("report", &tmp)?;
     if final_dir.exists() {
         let history = OutputDir::history(parent, name);

@@ -10,6 +10,7 @@ mod county;
 mod daemon;
 mod docs;
 mod doors;
+mod durability;
 mod email;
 mod faults;
 mod fixtures;
