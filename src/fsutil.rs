@@ -71,6 +71,35 @@ pub fn create_in_new_folder(dest: &Path, bytes: &[u8]) -> Result<()> {
     written.map_err(|e| Error::io(dest, e))
 }
 
+/// Writes `bytes` beside `dest` under a temporary name (not synced) and returns that name: the
+/// first half of replacing a derived file inside a group commit — synced with the rest, then put
+/// in place by [`place_staged`], so that no name ever points at bytes not yet on the disk.
+pub fn stage(dest: &Path, bytes: &[u8]) -> Result<PathBuf> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = temp_name(dest);
+    if let Err(e) = fs::write(&tmp, bytes) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(dest, e));
+    }
+    Ok(tmp)
+}
+
+/// The second half: staged files (already synced) renamed into place, replacing what a killed
+/// run left, then their folders synced.
+pub fn place_staged(staged: &[(PathBuf, PathBuf)]) -> Result<()> {
+    for (tmp, dest) in staged {
+        fs::rename(tmp, dest).map_err(|e| Error::io(dest, e))?;
+    }
+    let mut dirs: Vec<&Path> = staged.iter().filter_map(|(_, d)| d.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        sync_dir(d)?;
+    }
+    Ok(())
+}
+
 /// Writes `bytes` as `dest` whole or not at all, replacing what was there: for fayuan's own
 /// derived files (error reports, checksum lists), which a run killed before its commit may have
 /// left with other contents. Never for a county's bytes. Durable after the next

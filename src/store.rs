@@ -251,7 +251,12 @@ impl Store {
         let mut rows_df = rows_frame(files, rows).map_err(|e| Error::store(&tmp, e))?;
         write_parquet(&tmp.join(ROWS), &mut rows_df)?;
         let meta = format!("{{\"schema_version\": {SCHEMA_VERSION}}}\n");
-        std::fs::write(tmp.join(BATCH_META), meta).map_err(|e| Error::io(&tmp, e))?;
+        // Synced like the tables: the batch is renamed into place only over bytes on the disk.
+        let meta_path = tmp.join(BATCH_META);
+        let f = File::create(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
+        std::io::Write::write_all(&mut &f, meta.as_bytes())
+            .map_err(|e| Error::io(&meta_path, e))?;
+        f.sync_all().map_err(|e| Error::sync(&meta_path, e))?;
         crate::fsutil::sync_dir(&tmp)?;
         crate::faults::point("store", &tmp)?;
         if final_dir.exists() {
@@ -509,7 +514,7 @@ fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     ParquetWriter::new(&file)
         .finish(df)
         .map_err(|e| Error::store(path, e))?;
-    file.sync_all().map_err(|e| Error::io(path, e))
+    file.sync_all().map_err(|e| Error::sync(path, e))
 }
 
 fn read_parquet(path: &Path) -> Result<DataFrame> {

@@ -177,8 +177,8 @@ pub struct WebSettings {
     /// Uploads received at once for one unit (within `max_concurrent_uploads`): a slow client on
     /// one county's link cannot make every county wait.
     pub max_uploads_per_unit: usize,
-    /// Connections open at once from one address (a proxy in front counts as one address: raise
-    /// it there).
+    /// Connections open at once from one address other than this machine's own (a reverse proxy
+    /// on this machine is not capped; one on another machine counts as one address: raise it).
     pub max_connections_per_address: usize,
     /// The data staff who act on the bureau's page (`[[web.staff]]`), each with a token of their
     /// own from the environment, so every action is attributed to a person.

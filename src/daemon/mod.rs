@@ -274,18 +274,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     if let Some(mut s) = scheduler {
         let _ = s.shutdown().await;
     }
-    record(
-        &ctx,
-        &RunEvent {
-            at: clock.now().into(),
-            job: JobKind::Stop,
-            period: None,
-            fired: None,
-            ok: true,
-            detail: String::new(),
-        },
-    )
-    .unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the stop"));
+    record_stop(&ctx, clock.now());
     Ok(if sync_failed() {
         crate::error::exit::FAILED
     } else {
@@ -442,25 +431,7 @@ async fn tick_with(
             return;
         }
     };
-    // A pipeline reminds and reports only the months of its own year (the previous year's keeps
-    // ingesting late figures; the new year's starts with January).
-    let year = ctx.pipeline.year();
-    let mut jobs: Vec<Job> = schedule::due(schedules, ctx.pipeline.days(), &h, now)
-        .into_iter()
-        .filter(|j| match j {
-            Job::Ingest => true,
-            Job::Remind { period, .. } | Job::Report { period, .. } => {
-                let inside = period.year() == year;
-                if !inside {
-                    tracing::debug!(pipeline = %ctx.pipeline.name(), period = %period, "outside the pipeline's year: skipped");
-                }
-                inside
-            }
-        })
-        .collect();
-    if ingest_now && !jobs.iter().any(|j| matches!(j, Job::Ingest)) {
-        jobs.insert(0, Job::Ingest);
-    }
+    let jobs = jobs_due(ctx, schedules, &h, now, ingest_now);
     if let Err(e) = beat(&ctx.data_dir, now) {
         tracing::error!(error = %e, "heartbeat not written");
     }
@@ -529,6 +500,52 @@ async fn tick_with(
     if let Err(e) = write_time(&ctx.data_dir.last_look(), now) {
         tracing::error!(error = %e, "the planner's last look not written");
     }
+}
+
+/// What is due at `now` — only the months of the pipeline's own year are reminded and reported
+/// (the previous year's keeps ingesting late figures; the new year's starts with January) —
+/// with an ingest first when `ingest_now`.
+fn jobs_due(
+    ctx: &Context,
+    schedules: &Schedules,
+    h: &History,
+    now: DateTime<Tz>,
+    ingest_now: bool,
+) -> Vec<Job> {
+    let year = ctx.pipeline.year();
+    let mut jobs: Vec<Job> = schedule::due(schedules, ctx.pipeline.days(), h, now)
+        .into_iter()
+        .filter(|j| match j {
+            Job::Ingest => true,
+            Job::Remind { period, .. } | Job::Report { period, .. } => {
+                let inside = period.year() == year;
+                if !inside {
+                    tracing::debug!(pipeline = %ctx.pipeline.name(), period = %period, "outside the pipeline's year: skipped");
+                }
+                inside
+            }
+        })
+        .collect();
+    if ingest_now && !jobs.iter().any(|j| matches!(j, Job::Ingest)) {
+        jobs.insert(0, Job::Ingest);
+    }
+    jobs
+}
+
+/// The daemon's stop, on its run ledger.
+fn record_stop(ctx: &Context, now: DateTime<Tz>) {
+    record(
+        ctx,
+        &RunEvent {
+            at: now.into(),
+            job: JobKind::Stop,
+            period: None,
+            fired: None,
+            ok: true,
+            detail: String::new(),
+        },
+    )
+    .unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the stop"));
 }
 
 /// Set when a sync of a data folder failed: every pipeline of this process stops writing.

@@ -610,29 +610,29 @@ impl Batch<'_> {
                 Bytes::Staged(tmp) => keep_staged(tmp, dest),
             })?;
         crate::faults::point("kept", self.data_dir)?;
-        d.reports
+        // fayuan's own reports and checksum lists: written aside, synced with the county files,
+        // then put in place (a name never points at bytes not yet on the disk).
+        let sums: Vec<(std::path::PathBuf, &String)> = d
+            .sums
+            .iter()
+            .map(|(dir, text)| (dir.join(format!("SHA256SUMS-b{:06}", self.number)), text))
+            .collect();
+        let staged: Vec<(std::path::PathBuf, std::path::PathBuf)> = d
+            .reports
             .par_iter()
-            .try_for_each(|(dest, text)| fsutil::replace_unsynced(dest, text.as_bytes()))?;
-        // A checksum list per archive folder and batch, verifiable with `sha256sum -c`.
-        for (dir, text) in &d.sums {
-            fsutil::replace_unsynced(
-                &dir.join(format!("SHA256SUMS-b{:06}", self.number)),
-                text.as_bytes(),
-            )?;
-        }
+            .map(|(dest, text)| (dest, text))
+            .chain(sums.par_iter().map(|(dest, text)| (dest, *text)))
+            .map(|(dest, text)| fsutil::stage(dest, text.as_bytes()).map(|tmp| (tmp, dest.clone())))
+            .collect::<Result<_>>()?;
         crate::faults::point("reports", self.data_dir)?;
         let written: Vec<std::path::PathBuf> = d
             .keeps
             .iter()
             .map(|(_, _, dest)| dest.clone())
-            .chain(d.reports.iter().map(|(dest, _)| dest.clone()))
-            .chain(
-                d.sums
-                    .iter()
-                    .map(|(dir, _)| dir.join(format!("SHA256SUMS-b{:06}", self.number))),
-            )
+            .chain(staged.iter().map(|(tmp, _)| tmp.clone()))
             .collect();
-        fsutil::sync_filesystem(self.data_dir, &written)
+        fsutil::sync_filesystem(self.data_dir, &written)?;
+        fsutil::place_staged(&staged)
     }
 }
 

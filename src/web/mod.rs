@@ -339,7 +339,8 @@ impl PerAddress {
     ) -> Option<PerAddress> {
         let mut m = counts.lock().unwrap_or_else(|e| e.into_inner());
         let n = m.entry(ip).or_insert(0);
-        if *n >= cap {
+        // This machine (a reverse proxy in front, the tests) is every county at once: not capped.
+        if *n >= cap && !ip.is_loopback() {
             tracing::warn!(address = %ip, cap, "web: too many connections from one address");
             return None;
         }

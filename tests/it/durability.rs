@@ -153,3 +153,236 @@ fn before_linux_5_8_each_file_and_folder_is_synced_and_a_failure_is_not_taken_fo
     assert_eq!(stored(&env), 0);
     assert_eq!(inbox_files(&env), 48);
 }
+
+/// One syscall of an strace log (`-f -y`), in the order it completed.
+#[derive(Debug)]
+enum Call {
+    /// A write to a file (its path, from `-y`).
+    Write(String),
+    /// fsync/fdatasync of a file or folder.
+    Sync(String),
+    /// syncfs: everything written before it is on the disk.
+    SyncFs,
+    /// A rename (or link) into place: from, to.
+    Rename(String, String),
+}
+
+/// The calls of an `strace -f -y` log: unfinished calls joined with their resumption, each at
+/// the moment it returned; failed calls left out.
+fn calls(log: &str, cwd: &std::path::Path) -> Vec<Call> {
+    let abs = |p: &str| {
+        let p = std::path::Path::new(p);
+        if p.is_absolute() {
+            p.to_string_lossy().into_owned()
+        } else {
+            cwd.join(p).to_string_lossy().into_owned()
+        }
+    };
+    // `"a", "b"` → the quoted strings, unescaped enough for paths (strace escapes non-ASCII as
+    // octal: decoded here).
+    let strings = |s: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = s;
+        while let Some(a) = rest.find('"') {
+            let tail = &rest[a + 1..];
+            let Some(b) = tail.find('"') else { break };
+            out.push(unoctal(&tail[..b]));
+            rest = &tail[b + 1..];
+        }
+        out
+    };
+    let fd_path = |s: &str| -> Option<String> {
+        let a = s.find('<')?;
+        let b = s[a..].find('>')? + a;
+        Some(unoctal(&s[a + 1..b]))
+    };
+    let mut partial: std::collections::HashMap<String, String> = Default::default();
+    let mut out = Vec::new();
+    for line in log.lines() {
+        let Some((pid, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let full = if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
+            partial.insert(pid.to_string(), head.to_string());
+            continue;
+        } else if rest.starts_with("<... ") {
+            let Some(head) = partial.remove(pid) else {
+                continue;
+            };
+            let tail = rest.split_once("resumed>").map_or("", |t| t.1);
+            format!("{head}{tail}")
+        } else {
+            rest.to_string()
+        };
+        let Some((call, ret)) = full.rsplit_once(" = ") else {
+            continue;
+        };
+        if ret.trim_start().starts_with('-') {
+            continue;
+        }
+        let name = call.split('(').next().unwrap_or("");
+        match name {
+            "write" | "pwrite64" | "writev" | "pwritev" => {
+                if let Some(p) = fd_path(call) {
+                    out.push(Call::Write(p));
+                }
+            }
+            "fsync" | "fdatasync" => {
+                if let Some(p) = fd_path(call) {
+                    out.push(Call::Sync(p));
+                }
+            }
+            "syncfs" => out.push(Call::SyncFs),
+            "rename" | "renameat" | "renameat2" | "link" | "linkat" => {
+                let s = strings(call);
+                if s.len() >= 2 {
+                    out.push(Call::Rename(abs(&s[0]), abs(&s[1])));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// strace's octal escapes (`\345\217\227`) back to UTF-8.
+fn unoctal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < b.len() {
+        if b[k] == b'\\'
+            && k + 3 < b.len() + 0
+            && b[k + 1..k + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push(
+                u8::from_str_radix(std::str::from_utf8(&b[k + 1..k + 4]).unwrap(), 8).unwrap(),
+            );
+            k += 4;
+        } else {
+            out.push(b[k]);
+            k += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every rename into place under `roots` that breaks the order: not after a sync of what it
+/// renames (since that was last written), or not followed by a sync of its folder.
+fn out_of_order(calls: &[Call], roots: &[String]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (r, c) in calls.iter().enumerate() {
+        let Call::Rename(from, to) = c else { continue };
+        if !roots.iter().any(|root| to.starts_with(root.as_str())) {
+            continue;
+        }
+        let under = |p: &str| p == from || p.starts_with(&format!("{from}/"));
+        // (a) each path written under `from` synced (itself or by syncfs) after its last write.
+        let written: std::collections::BTreeSet<&str> = calls[..r]
+            .iter()
+            .filter_map(|c| match c {
+                Call::Write(p) if under(p) => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
+        for p in written {
+            let last = calls[..r]
+                .iter()
+                .rposition(|c| matches!(c, Call::Write(q) if q == p))
+                .unwrap_or(0);
+            let synced = calls[last..r].iter().any(|c| match c {
+                Call::SyncFs => true,
+                Call::Sync(q) => q == p,
+                _ => false,
+            });
+            if !synced {
+                wrong.push(format!("{to}: renamed before {p} was synced"));
+            }
+        }
+        // (b) its folder synced (or syncfs) after the rename.
+        let dir = std::path::Path::new(to)
+            .parent()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let after = calls[r + 1..].iter().any(|c| match c {
+            Call::SyncFs => true,
+            Call::Sync(q) => *q == dir,
+            _ => false,
+        });
+        if !after {
+            wrong.push(format!(
+                "{to}: its folder {dir} never synced after the rename"
+            ));
+        }
+    }
+    wrong
+}
+
+/// Ordering checked from the system calls (issue 35 §4): one ingest (a refused file among the
+/// accepted ones), one report and one delivery round, each under `strace -f`: every rename into
+/// place in the data and output folders comes after a sync of what it renames and is followed
+/// by a sync of its folder.
+#[test]
+fn every_rename_into_place_follows_a_sync_and_is_followed_by_one() {
+    let strace = Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !strace {
+        skipped("the ordering test", "strace", "apt-get install strace");
+        return;
+    }
+    let env = Env::new();
+    env.drop_samples_except(&[]);
+    env.drop_in("坏文件.csv", "not,a,report\n1,2,3\n".as_bytes());
+    let data = env.data().to_string_lossy().into_owned();
+    let output = env.tmp.path().join("output").to_string_lossy().into_owned();
+    let roots = [
+        // (the daemon's own state files — heartbeat, last look — are rewritten at the next beat,
+        // not promised durable; they live under daemon/)
+        format!("{data}/archive"),
+        format!("{data}/quarantine"),
+        format!("{data}/store"),
+        format!("{data}/outbox"),
+        format!("{data}/audit"),
+        format!("{data}/deliveries"),
+        format!("{data}/supervision"),
+        output.clone(),
+    ];
+    // (`run` queues the digest and the units' messages and then delivers them: the delivery
+    // round; with no mail server they are kept as .eml.)
+    for args in [
+        vec!["--as-of", "2025-07-04 09:00", "ingest"],
+        vec!["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"],
+    ] {
+        let log = env.tmp.path().join("trace.txt");
+        let o = Command::new("strace")
+            .args(["-f", "-qq", "-y", "-s", "4096", "-e"])
+            .arg("trace=write,pwrite64,writev,pwritev,fsync,fdatasync,syncfs,rename,renameat,renameat2,link,linkat")
+            .arg("-o")
+            .arg(&log)
+            .arg(env!("CARGO_BIN_EXE_fayuan"))
+            .arg("--pipeline")
+            .arg(&env.pipeline)
+            .arg("--data-dir")
+            .arg(env.data())
+            .args(&args)
+            .current_dir(env.tmp.path())
+            .env_remove("FAYUAN_TEST_FAULT")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.code().is_some_and(|c| c == 0 || c == 3),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        let calls = calls(&text, env.tmp.path());
+        let renames = calls.iter().filter(|c| matches!(c, Call::Rename(_, t) if roots.iter().any(|r| t.starts_with(r.as_str())))).count();
+        assert!(renames > 0, "{args:?}: no rename into place seen");
+        let wrong = out_of_order(&calls, &roots);
+        assert!(wrong.is_empty(), "{args:?}:\n{}", wrong.join("\n"));
+    }
+}
