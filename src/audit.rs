@@ -113,7 +113,7 @@ pub fn record(data_dir: &DataDir, year: i32, at: Moment, events: Vec<New>) -> Re
     }
     let path = file_of(data_dir, year);
     let dir = data_dir.audit();
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    crate::fsutil::make_dirs(&dir)?;
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .append(true)

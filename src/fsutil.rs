@@ -10,6 +10,37 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Creates `dir` and every missing folder above it, each made durable in its parent (the parent
+/// synced after the folder is made): a file synced in a new folder is reachable after a power
+/// cut. Folders that exist cost nothing.
+pub fn make_dirs(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if d.as_os_str().is_empty() || d.is_dir() {
+            break;
+        }
+        missing.push(d);
+        at = d.parent();
+    }
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(d, e)),
+        }
+        let parent = d
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
 /// Makes a directory's entries (new names, renames) durable; a failed sync is
 /// [`Error::SyncFailed`], never retried over.
 pub fn sync_dir(dir: &Path) -> Result<()> {
@@ -76,7 +107,7 @@ pub fn create_in_new_folder(dest: &Path, bytes: &[u8]) -> Result<()> {
 /// in place by [`place_staged`], so that no name ever points at bytes not yet on the disk.
 pub fn stage(dest: &Path, bytes: &[u8]) -> Result<PathBuf> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    make_dirs(dir)?;
     let tmp = temp_name(dest);
     if let Err(e) = fs::write(&tmp, bytes) {
         let _ = fs::remove_file(&tmp);
@@ -106,7 +137,7 @@ pub fn place_staged(staged: &[(PathBuf, PathBuf)]) -> Result<()> {
 /// [`sync_filesystem`].
 pub fn replace_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    make_dirs(dir)?;
     let tmp = temp_name(dest);
     if let Err(e) = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, dest)) {
         let _ = fs::remove_file(&tmp);
@@ -121,7 +152,7 @@ pub fn replace_unsynced(dest: &Path, bytes: &[u8]) -> Result<()> {
 pub fn replace_synced(dest: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    make_dirs(dir)?;
     let tmp = temp_name(dest);
     let written = File::create(&tmp).and_then(|mut f| f.write_all(bytes).map(|()| f));
     let f = match written {
@@ -222,7 +253,7 @@ pub fn keep_copy(dest: &Path, bytes: &[u8], sha: &str) -> Result<()> {
     let file = match create() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let dir = dest.parent().unwrap_or(Path::new("."));
-            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            make_dirs(dir)?;
             create()
         }
         other => other,
@@ -349,7 +380,7 @@ fn write_new_inner(dest: &Path, bytes: &[u8], sync: bool) -> Result<()> {
         ));
     }
     let dir = dest.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    make_dirs(dir)?;
     let tmp = temp_name(dest);
     let write = || -> std::io::Result<()> {
         use std::io::Write;

@@ -56,7 +56,7 @@ impl<T: Serialize + DeserializeOwned> Ledger<T> {
     pub fn append(&self, record: &T) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::fsutil::make_dirs(dir)?;
         let mut line = serde_json::to_string(record)
             .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
         line.push('\n');

@@ -44,7 +44,7 @@ pub fn acquire(data_dir: &DataDir, wait: Duration, what: &str) -> Result<WriteLo
 }
 
 fn open(data_dir: &DataDir, path: std::path::PathBuf) -> Result<(std::path::PathBuf, File)> {
-    fs::create_dir_all(data_dir.root()).map_err(|e| Error::io(data_dir, e))?;
+    crate::fsutil::make_dirs(data_dir.root())?;
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -243,7 +243,7 @@ impl Store {
         let tmp = self
             .root
             .join(format!(".tmp-b{batch:06}-{}", std::process::id()));
-        fs::create_dir_all(self.batches_dir()).map_err(|e| Error::io(&self.root, e))?;
+        crate::fsutil::make_dirs(&self.batches_dir())?;
         self.sweep()?;
         fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
         let mut files_df = files_frame(files).map_err(|e| Error::store(&tmp, e))?;

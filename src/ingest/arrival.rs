@@ -83,7 +83,7 @@ pub fn put(data_dir: &DataDir, bytes: &[u8], note: &Arrival) -> Result<PathBuf> 
     fsutil::replace_synced(&note_path(data_dir, &note.name), &text)?;
     let dest = data_dir.inbox().join(&note.name);
     if let Some(dir) = dest.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::fsutil::make_dirs(dir)?;
     }
     fsutil::write_new(&dest, bytes)?;
     if let Some(dir) = dest.parent() {
@@ -100,7 +100,7 @@ pub fn put_file(data_dir: &DataDir, tmp: &std::path::Path, note: &Arrival) -> Re
     fsutil::replace_synced(&note_path(data_dir, &note.name), &text)?;
     let dest = data_dir.inbox().join(&note.name);
     let dir = dest.parent().unwrap_or(data_dir.root());
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    crate::fsutil::make_dirs(dir)?;
     // Never over another upload of the same name (two at the same instant): refused, not lost.
     fsutil::rename_new(tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     fsutil::sync_dir(dir)?;

@@ -117,7 +117,7 @@ pub fn ingest_with(
     let (inbox, archive, quarantine) =
         (data_dir.inbox(), data_dir.archive(), data_dir.quarantine());
     for dir in [&inbox, &archive, &quarantine] {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::fsutil::make_dirs(dir)?;
     }
     // A run killed before its commit may have left unfinished copies (it left its marker); the
     // originals are still in the inbox, so the copies are only clutter. Without a marker there
@@ -203,7 +203,7 @@ struct Read {
 fn read_one(f: &Found, max_bytes: u64, staging: &Path) -> Result<Option<(Bytes, u64, String)>> {
     if f.seen.len > max_bytes {
         use std::io::{Read as _, Write as _};
-        fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+        crate::fsutil::make_dirs(staging)?;
         let tmp = fsutil::temp_name(&staging.join(fsutil::sha256_hex(f.name.as_bytes())));
         let copy = || -> std::io::Result<(u64, String)> {
             let mut src = fs::File::open(&f.path)?;
@@ -265,7 +265,7 @@ fn take_batch(
         rejected: std::sync::OnceLock::new(),
     };
     let marker = data_dir.batch_marker();
-    fs::create_dir_all(data_dir.store()).map_err(|e| Error::io(&data_dir.store(), e))?;
+    crate::fsutil::make_dirs(&data_dir.store())?;
     fs::write(&marker, std::process::id().to_string()).map_err(|e| Error::io(&marker, e))?;
     let (read, left) = b.read_all(found, known)?;
     crate::faults::point("read", data_dir)?;

@@ -194,7 +194,7 @@ pub(crate) fn put_in_place<T>(
     fill: impl FnOnce(&Path) -> Result<T>,
 ) -> Result<(PathBuf, T)> {
     let final_dir = parent.join(name);
-    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    crate::fsutil::make_dirs(parent)?;
     let tmp = parent.join(format!(".tmp-{name}-{}", std::process::id()));
     // Unfinished folders of killed processes (any name: runs and reviews hold the write lock).
     for e in fs::read_dir(parent)
@@ -218,7 +218,7 @@ pub(crate) fn put_in_place<T>(
     crate::faults::point("report", &tmp)?;
     if final_dir.exists() {
         let history = OutputDir::history(parent, name);
-        fs::create_dir_all(&history).map_err(|e| Error::io(&history, e))?;
+        crate::fsutil::make_dirs(&history)?;
         // Named by when the replacing run was made; a second run at the same moment (the same
         // --as-of) gets a numbered name.
         let stamp = generated_at.format("%Y%m%dT%H%M%S").to_string();

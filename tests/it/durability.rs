@@ -386,3 +386,248 @@ fn every_rename_into_place_follows_a_sync_and_is_followed_by_one() {
         assert!(wrong.is_empty(), "{args:?}:\n{}", wrong.join("\n"));
     }
 }
+
+/// Whether the forgetful filesystem can run here (FUSE, fusermount, fusepy).
+fn fuse_ready() -> bool {
+    let ok = std::path::Path::new("/dev/fuse").exists()
+        && Command::new("fusermount").arg("-V").output().is_ok()
+        && Command::new("python3")
+            .args(["-c", "import fuse"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ok {
+        skipped(
+            "the power-cut tests",
+            "FUSE: /dev/fuse, fusermount (fuse3), libfuse2 and fusepy",
+            "apt-get install fuse3 libfuse2; pip install fusepy",
+        );
+    }
+    ok
+}
+
+/// The forgetful filesystem (tests/tools/forgetfs.py) mounted over a backing folder: what was
+/// in the backing folder at mount is durable; `cut` is a power cut.
+struct Forgetful {
+    child: std::process::Child,
+    mount: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Forgetful {
+    fn start(fill: impl FnOnce(&std::path::Path)) -> Forgetful {
+        let dir = tempfile::tempdir().unwrap();
+        let (backing, mount) = (dir.path().join("backing"), dir.path().join("mount"));
+        std::fs::create_dir_all(&backing).unwrap();
+        std::fs::create_dir_all(&mount).unwrap();
+        fill(&backing);
+        let child = Command::new("python3")
+            .arg(repo().join("tests/tools/forgetfs.py"))
+            .arg(&backing)
+            .arg(&mount)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("forgetfs.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let needle = format!(" {} fuse", mount.display());
+        while !std::fs::read_to_string("/proc/mounts")
+            .unwrap_or_default()
+            .contains(&needle)
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the forgetful filesystem did not mount"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Forgetful {
+            child,
+            mount,
+            _dir: dir,
+        }
+    }
+
+    /// The power cut: every write not synced is gone.
+    fn cut(&self) {
+        std::fs::write(self.mount.join(".forget-control"), "cut").unwrap();
+    }
+
+    /// `fayuan` on the mount (the data and output folders there), as of `as_of`, with `fault`.
+    fn fayuan(&self, pipeline: &std::path::Path, args: &[&str], fault: Option<&str>) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fayuan"));
+        cmd.current_dir(&self.mount)
+            .arg("--pipeline")
+            .arg(pipeline)
+            .arg("--data-dir")
+            .arg(self.mount.join("data"))
+            .arg("--output-dir")
+            .arg(self.mount.join("output"))
+            .args(args)
+            // syncfs does not reach a FUSE filesystem: each file and folder is synced instead.
+            .env("FAYUAN_TEST_KERNEL", "4.19")
+            .env_remove("FAYUAN_TEST_FAULT")
+            .env_remove("FAYUAN_AS_OF");
+        if let Some(f) = fault {
+            cmd.env("FAYUAN_TEST_FAULT", f);
+        }
+        output(cmd.output().unwrap())
+    }
+}
+
+impl Drop for Forgetful {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount")
+            .arg("-u")
+            .arg(&self.mount)
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A power cut after a kill at each step of an ingest and of a report (issue 35 §2): the
+/// unsynced writes dropped, a restart; then every county file is in the store, accepted once and
+/// archived byte for byte (its SHA-256) with its record line, none left in the inbox; the record
+/// verifies; the report folder is whole.
+#[test]
+fn a_power_cut_at_every_step_loses_no_county_file_and_no_report_is_half_there() {
+    if !fuse_ready() {
+        return;
+    }
+    let june: Vec<(String, Vec<u8>)> = std::fs::read_dir(repo().join("samples/luan-2025"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("2025-06"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(june.len(), 8);
+    let pipeline = luan_pipeline_path();
+    for stage in [
+        "kept",
+        "reports",
+        "sync-dir#3",
+        "store",
+        "unindexed",
+        "committed",
+        "removing",
+        "report",
+    ] {
+        let fs = Forgetful::start(|b| {
+            std::fs::create_dir_all(b.join("data/inbox")).unwrap();
+            for (name, bytes) in &june {
+                std::fs::write(b.join("data/inbox").join(name), bytes).unwrap();
+            }
+        });
+        let fault = format!("crash@{stage}");
+        let (first, then): (&[&str], &[&str]) = if stage == "report" {
+            let r = fs.fayuan(&pipeline, &["--as-of", "2025-07-04 09:00", "ingest"], None);
+            assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+            (
+                &[
+                    "--as-of",
+                    "2025-07-06 09:00",
+                    "run",
+                    "--no-email",
+                    "--period",
+                    "2025-06",
+                ],
+                &[
+                    "--as-of",
+                    "2025-07-06 09:10",
+                    "run",
+                    "--no-email",
+                    "--period",
+                    "2025-06",
+                ],
+            )
+        } else {
+            (
+                &["--as-of", "2025-07-04 09:00", "ingest"],
+                &["--as-of", "2025-07-04 09:10", "ingest"],
+            )
+        };
+        let killed = fs.fayuan(&pipeline, first, Some(&fault));
+        assert_ne!(
+            killed.code, 0,
+            "{stage}: not killed: {}{}",
+            killed.stdout, killed.stderr
+        );
+        fs.cut();
+        if stage == "report" {
+            // What the finished ingest answered 已接收 for survived the cut itself, before any
+            // restart could take it again.
+            let data = fayuan::layout::DataDir::new(fs.mount.join("data"));
+            let kept = fayuan::store::Store::open(&data)
+                .files()
+                .unwrap_or_default();
+            assert_eq!(
+                kept.iter()
+                    .filter(|f| f.outcome == fayuan::store::Outcome::Accepted)
+                    .count(),
+                8,
+                "{stage}: files answered 已接收 lost in the cut"
+            );
+        }
+        let r = fs.fayuan(&pipeline, then, None);
+        assert_eq!(r.code, 0, "{stage}: the restart: {}{}", r.stdout, r.stderr);
+        let data = fs.mount.join("data");
+        let store = fayuan::store::Store::open(&fayuan::layout::DataDir::new(data.clone()));
+        let files = store.files().unwrap();
+        for (name, bytes) in &june {
+            let sha = fayuan::fsutil::sha256_hex(bytes);
+            let accepted: Vec<_> = files
+                .iter()
+                .filter(|f| f.sha256 == sha && f.outcome == fayuan::store::Outcome::Accepted)
+                .collect();
+            assert_eq!(
+                accepted.len(),
+                1,
+                "{stage}: {name} accepted {} times",
+                accepted.len()
+            );
+            let kept = std::fs::read(data.join(&accepted[0].stored_as)).unwrap_or_default();
+            assert_eq!(
+                fayuan::fsutil::sha256_hex(&kept),
+                sha,
+                "{stage}: {name} archived byte for byte"
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(data.join("inbox"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{stage}: left in the inbox: {left:?}");
+        let verify = fs.fayuan(&pipeline, &["audit", "--verify"], None);
+        assert_eq!(
+            verify.code, 0,
+            "{stage}: {}{}",
+            verify.stdout, verify.stderr
+        );
+        let record = fs.fayuan(&pipeline, &["audit"], None).stdout;
+        for (name, _) in &june {
+            assert!(
+                record.contains(name.as_str()),
+                "{stage}: {name} not on the record:\n{record}"
+            );
+        }
+        if stage == "report" {
+            let dir = fs.mount.join("output/luan-2025/2025-06");
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+            for o in manifest["outputs"].as_array().unwrap() {
+                let f = dir.join(o["file"].as_str().unwrap());
+                let len = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
+                assert!(len > 0, "{stage}: {} missing or empty", f.display());
+            }
+        }
+    }
+}

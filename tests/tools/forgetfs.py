@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""A filesystem that forgets (issue 35 §1): a FUSE filesystem for the power-cut tests.
+
+Every call passes through to a backing folder, so the programs on it see what they wrote. Beside
+that, it keeps the durable state: which names exist (the entries of each folder as of that
+folder's last fsync) and which bytes each file holds (as of that file's last fsync/fdatasync).
+Writing "cut" to the file `.forget-control` at its root is a power cut: the backing folder is
+rebuilt from the durable state alone — a name whose folder was never synced since it was made
+is gone, a file whose bytes were never synced is empty, a rename or unlink not followed by a sync
+of its folder never happened — and the filesystem serves what survived.
+
+It is harsh where POSIX allows: an fsync of a file keeps its bytes, not its name (its folder
+must be synced for that), and `syncfs` does not reach a FUSE filesystem, so programs on it must
+sync each file and folder themselves (fayuan does so with FAYUAN_TEST_KERNEL below 5.8).
+
+With --eio REGEX, an fsync of a path that matches answers EIO (a disk that lost what it was
+given), and nothing becomes durable by it.
+
+    forgetfs.py BACKING MOUNTPOINT [--eio REGEX]
+"""
+
+import errno
+import os
+import re
+import sys
+import threading
+
+from fuse import FUSE, FuseOSError, Operations
+
+CONTROL = "/.forget-control"
+
+
+class Forget(Operations):
+    def __init__(self, root, eio):
+        self.root = os.path.realpath(root)
+        self.mu = threading.RLock()
+        self.eio = re.compile(eio) if eio else None
+        self.cuts = 0
+        self.remember_everything()
+
+    # --- the durable state ---
+    # A folder's durable entries, by the folder's inode: name -> (kind, inode); a file's durable
+    # bytes, by its inode. Renaming a folder moves its durable entries with it, as on a disk.
+
+    def listing(self, real):
+        out = {}
+        for entry in os.listdir(real):
+            st = os.lstat(os.path.join(real, entry))
+            out[entry] = ("d" if os.path.isdir(os.path.join(real, entry)) else "f", st.st_ino)
+        return out
+
+    def remember_everything(self):
+        """What is in the backing folder now is durable (at mount, and after a cut)."""
+        self.dirs = {}
+        self.data = {}
+        self.root_ino = os.lstat(self.root).st_ino
+        for dirpath, _, files in os.walk(self.root):
+            self.dirs[os.lstat(dirpath).st_ino] = self.listing(dirpath)
+            for f in files:
+                full = os.path.join(dirpath, f)
+                with open(full, "rb") as h:
+                    self.data[os.lstat(full).st_ino] = h.read()
+
+    def cut(self):
+        """The power cut: the backing folder becomes what was durable."""
+        with self.mu:
+            import shutil
+
+            for entry in os.listdir(self.root):
+                p = os.path.join(self.root, entry)
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p)
+                else:
+                    os.unlink(p)
+
+            def rebuild(real, ino):
+                for name, (kind, child) in self.dirs.get(ino, {}).items():
+                    path = os.path.join(real, name)
+                    if kind == "d":
+                        os.mkdir(path)
+                        rebuild(path, child)
+                    else:
+                        with open(path, "wb") as h:
+                            h.write(self.data.get(child, b""))
+
+            rebuild(self.root, self.root_ino)
+            self.cuts += 1
+            self.remember_everything()
+
+    def real(self, path):
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def failing(self, path):
+        if self.eio is not None and self.eio.search(path):
+            raise FuseOSError(errno.EIO)
+
+    # --- syncs ---
+
+    def fsync(self, path, datasync, fh):
+        with self.mu:
+            self.failing(path)
+            ino = os.fstat(fh).st_ino
+            chunks = []
+            offset = 0
+            while True:
+                b = os.pread(fh, 1 << 20, offset)
+                if not b:
+                    break
+                chunks.append(b)
+                offset += len(b)
+            self.data[ino] = b"".join(chunks)
+            return 0
+
+    def fsyncdir(self, path, datasync, fh):
+        with self.mu:
+            self.failing(path)
+            real = self.real(path)
+            self.dirs[os.lstat(real).st_ino] = self.listing(real)
+            return 0
+
+    # --- pass-through ---
+
+    def getattr(self, path, fh=None):
+        if path == CONTROL:
+            return {"st_mode": 0o100600, "st_nlink": 1, "st_size": 0}
+        try:
+            st = os.lstat(self.real(path))
+        except OSError as e:
+            raise FuseOSError(e.errno)
+        keys = ("st_atime", "st_ctime", "st_gid", "st_mode", "st_mtime", "st_nlink", "st_size", "st_uid", "st_ino")
+        return {k: getattr(st, k) for k in keys}
+
+    def readdir(self, path, fh):
+        return [".", ".."] + os.listdir(self.real(path))
+
+    def access(self, path, mode):
+        if path != CONTROL and not os.access(self.real(path), mode):
+            raise FuseOSError(errno.EACCES)
+
+    def open(self, path, flags):
+        if path == CONTROL:
+            return 0
+        try:
+            return os.open(self.real(path), flags)
+        except OSError as e:
+            raise FuseOSError(e.errno)
+
+    def create(self, path, mode, fi=None):
+        try:
+            return os.open(self.real(path), os.O_RDWR | os.O_CREAT, mode)
+        except OSError as e:
+            raise FuseOSError(e.errno)
+
+    def read(self, path, size, offset, fh):
+        return os.pread(fh, size, offset)
+
+    def write(self, path, data, offset, fh):
+        if path == CONTROL:
+            if data.strip() == b"cut":
+                self.cut()
+            return len(data)
+        with self.mu:
+            return os.pwrite(fh, data, offset)
+
+    def truncate(self, path, length, fh=None):
+        if path == CONTROL:
+            return 0
+        with self.mu:
+            if fh is not None:
+                os.ftruncate(fh, length)
+            else:
+                os.truncate(self.real(path), length)
+
+    def flush(self, path, fh):
+        return 0
+
+    def release(self, path, fh):
+        if path != CONTROL:
+            os.close(fh)
+        return 0
+
+    def mkdir(self, path, mode):
+        with self.mu:
+            os.mkdir(self.real(path), mode)
+
+    def rmdir(self, path):
+        with self.mu:
+            os.rmdir(self.real(path))
+
+    def unlink(self, path):
+        with self.mu:
+            os.unlink(self.real(path))
+
+    def rename(self, old, new):
+        with self.mu:
+            os.rename(self.real(old), self.real(new))
+
+    def link(self, target, source):
+        with self.mu:
+            os.link(self.real(source), self.real(target))
+
+    def chmod(self, path, mode):
+        os.chmod(self.real(path), mode)
+
+    def chown(self, path, uid, gid):
+        os.chown(self.real(path), uid, gid)
+
+    def utimens(self, path, times=None):
+        if path != CONTROL:
+            os.utime(self.real(path), times)
+
+    def statfs(self, path):
+        st = os.statvfs(self.real(path))
+        keys = ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail", "f_ffree", "f_files", "f_flag", "f_frsize", "f_namemax")
+        return {k: getattr(st, k) for k in keys}
+
+
+def main():
+    args = sys.argv[1:]
+    eio = None
+    if "--eio" in args:
+        k = args.index("--eio")
+        eio = args[k + 1]
+        del args[k : k + 2]
+    backing, mountpoint = args
+    # No caching of names or attributes in the kernel: after a cut, what is gone is gone at once.
+    FUSE(
+        Forget(backing, eio),
+        mountpoint,
+        foreground=True,
+        nothreads=True,
+        entry_timeout=0,
+        attr_timeout=0,
+        negative_timeout=0,
+    )
+
+
+if __name__ == "__main__":
+    main()
