@@ -631,3 +631,78 @@ fn a_power_cut_at_every_step_loses_no_county_file_and_no_report_is_half_there() 
         }
     }
 }
+
+/// A power cut after a kill while the month's digest is put in the outbox and recorded (issue
+/// 35 §2, the outbox and its ledger): after the restart every recipient gets the digest exactly
+/// once, from a real SMTP server's point of view.
+#[test]
+fn a_power_cut_while_the_digest_is_queued_sends_it_once() {
+    if !fuse_ready() || !crate::email::python_ready() {
+        return;
+    }
+    let pipeline = luan_pipeline_path();
+    for stage in ["outbox-written", "append-deliveries", "sync-dir#6"] {
+        let mail_dir = tempfile::tempdir().unwrap();
+        let mail =
+            crate::email::Server::start("smtp", crate::email::free_port(), mail_dir.path(), &[]);
+        let url = format!("smtp://127.0.0.1:{}", mail.port);
+        let fs = Forgetful::start(|b| {
+            std::fs::create_dir_all(b.join("data/inbox")).unwrap();
+            for e in std::fs::read_dir(repo().join("samples/luan-2025"))
+                .unwrap()
+                .flatten()
+            {
+                if e.file_name().to_string_lossy().contains("2025-06") {
+                    std::fs::copy(e.path(), b.join("data/inbox").join(e.file_name())).unwrap();
+                }
+            }
+        });
+        let run = |fault: Option<&str>, at: &str| {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_fayuan"));
+            cmd.current_dir(&fs.mount)
+                .arg("--pipeline")
+                .arg(&pipeline)
+                .arg("--data-dir")
+                .arg(fs.mount.join("data"))
+                .arg("--output-dir")
+                .arg(fs.mount.join("output"))
+                .args(["--as-of", at, "run", "--period", "2025-06"])
+                .env("FAYUAN_TEST_KERNEL", "4.19")
+                .env("FAYUAN_SMTP_URL", &url)
+                .env_remove("FAYUAN_TEST_FAULT")
+                .env_remove("FAYUAN_AS_OF");
+            if let Some(f) = fault {
+                cmd.env("FAYUAN_TEST_FAULT", f);
+            }
+            output(cmd.output().unwrap())
+        };
+        let killed = run(Some(&format!("crash@{stage}")), "2025-07-06 09:00");
+        assert_ne!(
+            killed.code, 0,
+            "{stage}: not killed: {}{}",
+            killed.stdout, killed.stderr
+        );
+        fs.cut();
+        let r = run(None, "2025-07-06 09:10");
+        assert!(
+            r.code == 0,
+            "{stage}: the restart: {}{}",
+            r.stdout,
+            r.stderr
+        );
+        for rcpt in ["leader@example.gov.cn", "data-staff@example.gov.cn"] {
+            let digests = mail
+                .received()
+                .into_iter()
+                .filter(|(to, raw)| {
+                    to.contains(rcpt)
+                        && mail_parser::MessageParser::default()
+                            .parse(raw)
+                            .and_then(|m| m.subject().map(|s| s.contains("2025年6月汇总")))
+                            .unwrap_or(false)
+                })
+                .count();
+            assert_eq!(digests, 1, "{stage}: {rcpt} got the digest {digests} times");
+        }
+    }
+}
