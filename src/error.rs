@@ -147,8 +147,11 @@ impl Error {
         }
     }
 
-    /// A failed sync of `path` (see [`Error::SyncFailed`]).
+    /// A failed sync of `path` (see [`Error::SyncFailed`]). It is noted for the process
+    /// ([`writing_stopped`]): the daemon stops once the staff are told.
     pub fn sync(path: &Path, source: std::io::Error) -> Error {
+        WRITING_STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+        tracing::error!(path = %path.display(), error = %source, "a sync failed: this process writes nothing more");
         Error::SyncFailed {
             path: path.to_path_buf(),
             source,
@@ -188,6 +191,14 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+static WRITING_STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a sync failed in this process, wherever (a job, the pages' own ingest): the daemon
+/// exits for its service manager to restart it; a restart recovers from the inbox and the outbox.
+pub fn writing_stopped() -> bool {
+    WRITING_STOPPED.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// Exit codes of SPEC §8.
 pub mod exit {

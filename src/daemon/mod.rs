@@ -261,6 +261,10 @@ async fn main_loop(ctx: Context) -> Result<i32> {
                     tracing::error!(error = %e, "heartbeat not written");
                 }
                 tracing::info!(at = %period::instant_text(&now), "heartbeat");
+                if sync_failed() {
+                    // (the pages' ingest found it: stop at the next turn of the loop)
+                    continue;
+                }
             }
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
@@ -548,12 +552,9 @@ fn record_stop(ctx: &Context, now: DateTime<Tz>) {
     .unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the stop"));
 }
 
-/// Set when a sync of a data folder failed: every pipeline of this process stops writing.
-static SYNC_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Whether a sync failed in this process (the main loops stop at once).
 fn sync_failed() -> bool {
-    SYNC_FAILED.load(std::sync::atomic::Ordering::SeqCst)
+    crate::error::writing_stopped()
 }
 
 /// Records a job's outcome; tells the staff when a job starts failing and when it recovers.
@@ -598,12 +599,10 @@ async fn done(
             if !was_failing {
                 failure_notice(ctx, name, period, &e.to_string(), now).await;
             }
-            // A sync that failed: nothing more is written over it. The daemon stops (non-zero)
-            // and its restart recovers from the inbox and the outbox, as after a crash; the
-            // staff were told once (the job stays failing in the run ledger across restarts).
-            if e.is_sync_failure() {
-                SYNC_FAILED.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
+            // A sync that failed (here, or in the pages' own ingest): nothing more is written
+            // over it (`error::writing_stopped`). The daemon stops (non-zero) and its restart
+            // recovers from the inbox and the outbox, as after a crash; the staff were told once
+            // (the job stays failing in the run ledger across restarts).
         }
     }
 }
