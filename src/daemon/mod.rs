@@ -261,10 +261,6 @@ async fn main_loop(ctx: Context) -> Result<i32> {
                     tracing::error!(error = %e, "heartbeat not written");
                 }
                 tracing::info!(at = %period::instant_text(&now), "heartbeat");
-                if sync_failed() {
-                    // (the pages' ingest found it: stop at the next turn of the loop)
-                    continue;
-                }
             }
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
