@@ -291,6 +291,105 @@ fn pages(base: &Path) {
     let _ = server.wait();
 }
 
+/// The province's pages under load (issue 35 §6): all twelve monthly reports made, then 20
+/// clients at once, 20 requests each, to the bureau's page and to a small download (a run's
+/// `alerts.csv`), through `fayuan serve`; median and p95 of each.
+fn busy_pages(dir: &Path, pipeline: &Path) {
+    let p = pipeline.to_str().unwrap();
+    for m in 1..=11 {
+        let period = format!("2025-{m:02}");
+        let r = measure(
+            dir,
+            &[
+                "--pipeline",
+                p,
+                "--as-of",
+                "2026-01-06 09:00",
+                "run",
+                "--no-email",
+                "--period",
+                &period,
+            ],
+        );
+        assert!(r.ok, "busy pages: report {period} failed");
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let busy = dir.join("busy.toml");
+    let text = std::fs::read_to_string(pipeline).unwrap();
+    // (the synthetic pipeline has its [web] already: only its address changes)
+    let text = if text.contains("\n[web]\n") {
+        text.replace(
+            "listen = \"127.0.0.1:8080\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+    } else {
+        format!("{text}\n[web]\nlisten = \"127.0.0.1:{port}\"\n")
+    };
+    std::fs::write(&busy, text).unwrap();
+    let token = "bench-token-0123456789abcdef";
+    let mut server = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "--pipeline",
+            busy.to_str().unwrap(),
+            "--as-of",
+            "2026-01-06 10:00",
+            "serve",
+        ])
+        .env("FAYUAN_LOG", "error")
+        .env("FAYUAN_WEB_TOKEN", token)
+        .env("FAYUAN_WEB_SECRET", "bench-secret-0123456789abcdef")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let up = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            up.elapsed() < Duration::from_secs(30),
+            "serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The first asks compute the board once (as the first page of the minute does).
+    get(port, "/bureau?period=2025-12", Some(token));
+    println!();
+    println!("| province, 20 clients × 20 requests | median | p95 |");
+    println!("|---|---|---|");
+    for (name, path) in [
+        ("bureau page", "/bureau?period=2025-12"),
+        ("a run's alerts.csv", "/bureau/file/2025-12/alerts.csv"),
+    ] {
+        let threads: Vec<_> = (0..20)
+            .map(|_| {
+                let path = path.to_string();
+                std::thread::spawn(move || {
+                    (0..20)
+                        .map(|_| get(port, &path, Some(token)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let times: Vec<Duration> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let (median, p95) = p95(times);
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms |",
+            median.as_secs_f64() * 1e3,
+            p95.as_secs_f64() * 1e3
+        );
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let base = tempfile::tempdir_in(
@@ -367,6 +466,9 @@ fn main() {
                     None => "not measured (needs python3 with pandas and openpyxl)".into(),
                 }
             ));
+        }
+        if *units == 120 {
+            busy_pages(&dir, &pipeline);
         }
         // 8 new files: into this full store, and into an empty store of the same pipeline.
         let eight = eight_new(base.path(), *units);

@@ -378,7 +378,8 @@ fn feedback(ctx: &Context, unit: &crate::config::Unit) -> Option<minijinja::Valu
     let alerts = super::pages::latest_alerts(ctx, p)?;
     // When the report was made: what arrived after it is not in it.
     let made = super::pages::listed_outputs(&ctx.output_dir.run(ctx.pipeline.name(), p))
-        .and_then(|(_, m)| m["as_of"].as_str().map(crate::period::minute_text));
+        .map(|(_, m)| crate::period::minute_text(&m.as_of))
+        .filter(|t| !t.is_empty());
     let lines: Vec<String> = alerts
         .into_iter()
         .filter(|a| a.get("unit").is_some_and(|n| *n == unit.name))

@@ -49,6 +49,7 @@ static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
         ("bureau.html", include_str!("templates/bureau.html")),
         ("county.html", include_str!("templates/county.html")),
         ("record.html", include_str!("templates/record.html")),
+        ("grid.html", include_str!("templates/grid.html")),
         ("fill.html", include_str!("templates/fill.html")),
         ("signoff.html", include_str!("templates/signoff.html")),
     ] {
@@ -189,6 +190,31 @@ fn grid_view(rows: &[UnitRow]) -> Vec<RowView<'_>> {
         .collect()
 }
 
+/// The units × months grid as HTML, painted once per board (a province's 1,440 cells are most of
+/// the bureau's page; twenty staff asking at once read it from memory).
+fn grid_html(board: &Arc<status::Board>, months: u32) -> Result<String> {
+    // The board painted is kept with its painting: the same board (the same Arc) is the same grid.
+    type Painted = Option<(Arc<status::Board>, u32, Arc<String>)>;
+    static PAINTED: std::sync::Mutex<Painted> = std::sync::Mutex::new(None);
+    let mut p = PAINTED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((b, m, html)) = p.as_ref()
+        && Arc::ptr_eq(b, board)
+        && *m == months
+    {
+        return Ok(html.as_str().to_string());
+    }
+    let html = render(
+        "grid.html",
+        minijinja::context! {
+            rows => ser(grid_view(&board.grid)),
+            months => (1..=months).collect::<Vec<_>>(),
+        },
+    )
+    .map_err(Error::Internal)?;
+    *p = Some((board.clone(), months, Arc::new(html.clone())));
+    Ok(html)
+}
+
 /// The period asked for (`?period=2025-06`), else the month before now, within the year.
 pub(super) fn period_of(ctx: &Context, query: &HashMap<String, String>) -> Option<Period> {
     let p = match query.get("period") {
@@ -206,15 +232,55 @@ pub(super) fn period_of(ctx: &Context, query: &HashMap<String, String>) -> Optio
 }
 
 /// The files a run or review folder's manifest lists, and the manifest.
-pub(super) fn listed_outputs(dir: &std::path::Path) -> Option<(Vec<String>, serde_json::Value)> {
-    let bytes = std::fs::read(dir.join(crate::layout::MANIFEST)).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let files = v["outputs"]
-        .as_array()?
-        .iter()
-        .filter_map(|o| o["file"].as_str().map(str::to_string))
-        .collect();
-    Some((files, v))
+pub(super) fn listed_outputs(dir: &std::path::Path) -> Option<(Vec<String>, Listing)> {
+    /// What the pages read of a manifest (the rest — the rows used, often most of it — is
+    /// skipped, not built).
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        outputs: Vec<Output>,
+        #[serde(default)]
+        as_of: String,
+        #[serde(default)]
+        digest: Option<Digest>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Output {
+        file: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Digest {
+        #[serde(default)]
+        subject: String,
+    }
+    type Seen = HashMap<std::path::PathBuf, (std::time::SystemTime, u64, Vec<String>, Listing)>;
+    // Read again only when the manifest changed (a page asks for twelve of them each time).
+    static SEEN: LazyLock<std::sync::Mutex<Seen>> = LazyLock::new(Default::default);
+    let path = dir.join(crate::layout::MANIFEST);
+    let meta = std::fs::metadata(&path).ok()?;
+    let stamp = (meta.modified().ok()?, meta.len());
+    if let Some((t, len, files, l)) = SEEN.lock().ok()?.get(&path)
+        && (*t, *len) == stamp
+    {
+        return Some((files.clone(), l.clone()));
+    }
+    let bytes = std::fs::read(&path).ok()?;
+    let m: Manifest = serde_json::from_slice(&bytes).ok()?;
+    let files: Vec<String> = m.outputs.into_iter().map(|o| o.file).collect();
+    let listing = Listing {
+        as_of: m.as_of,
+        subject: m.digest.map(|d| d.subject).unwrap_or_default(),
+    };
+    if let Ok(mut seen) = SEEN.lock() {
+        seen.insert(path, (stamp.0, stamp.1, files.clone(), listing.clone()));
+    }
+    Some((files, listing))
+}
+
+/// What a run's manifest says besides its files: when it was made (as of), the digest's subject.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Listing {
+    pub as_of: String,
+    pub subject: String,
 }
 
 /// The report runs of the year, newest first: (month, files listed, subject).
@@ -222,9 +288,8 @@ pub(super) fn runs(ctx: &Context) -> Vec<(Period, Vec<String>, String)> {
     let mut out: Vec<_> = (1..=12)
         .filter_map(|m| Period::new(ctx.pipeline.year(), m))
         .filter_map(|p| {
-            let (files, v) = listed_outputs(&ctx.output_dir.run(ctx.pipeline.name(), p))?;
-            let subject = v["digest"]["subject"].as_str().unwrap_or("").to_string();
-            Some((p, files, subject))
+            let (files, l) = listed_outputs(&ctx.output_dir.run(ctx.pipeline.name(), p))?;
+            Some((p, files, l.subject))
         })
         .collect();
     out.reverse();
@@ -381,7 +446,7 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
             as_of => period::instant_zh(&ctx.now()),
             json_href => format!("/api/status?period={period}&token={token}"),
             months => (1..=period.month()).collect::<Vec<_>>(),
-            rows => ser(grid_view(&board.grid)),
+            grid_html => minijinja::Value::from_safe_string(grid_html(&board, period.month())?),
             latest,
             review,
             runs,
@@ -604,6 +669,7 @@ mod tests {
             "bureau.html",
             "county.html",
             "record.html",
+            "grid.html",
             "fill.html",
             "signoff.html",
         ] {
