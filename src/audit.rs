@@ -114,6 +114,7 @@ pub fn record(data_dir: &DataDir, year: i32, at: Moment, events: Vec<New>) -> Re
     let path = file_of(data_dir, year);
     let dir = data_dir.audit();
     crate::fsutil::make_dirs(&dir)?;
+    let new_file = !path.exists();
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .append(true)
@@ -189,7 +190,11 @@ pub fn record(data_dir: &DataDir, year: i32, at: Moment, events: Vec<New>) -> Re
     }
     f.write_all(out.as_bytes())
         .map_err(|e| Error::io(&path, e))?;
-    f.sync_all().map_err(|e| Error::io(&path, e))?;
+    f.sync_all().map_err(|e| Error::sync(&path, e))?;
+    // A year's first lines: the file's name durable in its folder too.
+    if new_file && let Some(dir) = path.parent() {
+        crate::fsutil::sync_dir(dir)?;
+    }
     Ok(n)
 }
 

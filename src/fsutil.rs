@@ -389,6 +389,8 @@ fn write_new_inner(dest: &Path, bytes: &[u8], sync: bool) -> Result<()> {
         if sync { f.sync_all() } else { Ok(()) }
     };
     match write().and_then(|()| rename_new(&tmp, dest)) {
+        // Its name durable too (a file written new is one a later step relies on).
+        Ok(()) if sync => sync_dir(dir),
         Ok(()) => Ok(()),
         // Written meanwhile by another: the same bytes are this file; others are never replaced.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

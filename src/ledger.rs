@@ -60,12 +60,18 @@ impl<T: Serialize + DeserializeOwned> Ledger<T> {
         let mut line = serde_json::to_string(record)
             .map_err(|e| Error::io(&self.path, std::io::Error::other(e)))?;
         line.push('\n');
+        let new = !self.path.exists();
         let mut f = fs::OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(&self.path)
             .map_err(|e| Error::io(&self.path, e))?;
+        if new {
+            // A ledger's first line: its name durable in its folder too.
+            f.sync_all().map_err(|e| Error::sync(&self.path, e))?;
+            crate::fsutil::sync_dir(dir)?;
+        }
         let len = f.metadata().map_err(|e| Error::io(&self.path, e))?.len();
         if len > 0 {
             let mut last = [0u8; 1];

@@ -444,6 +444,10 @@ async fn tick_with(
     }
     work::mailbox_notices(ctx, now).await;
     for job in jobs {
+        // After a failed sync no further job writes (the delivery round still tells the staff).
+        if sync_failed() {
+            break;
+        }
         let (kind, period, fired) = match &job {
             Job::Ingest => (JobKind::Ingest, None, None),
             Job::Remind { period, fired } => (JobKind::Remind, Some(*period), Some(*fired)),

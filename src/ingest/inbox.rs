@@ -312,5 +312,12 @@ pub(super) fn leave_inbox(done: &[Found], data_dir: &DataDir) -> Result<()> {
             crate::faults::point("removing", data_dir)?;
         }
     }
+    // The removals durable: a file taken does not come back after a power cut.
+    let mut dirs: Vec<&Path> = done.iter().filter_map(|f| f.path.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs.into_iter().filter(|d| d.is_dir()) {
+        crate::fsutil::sync_dir(d)?;
+    }
     Ok(())
 }

@@ -266,7 +266,7 @@ fn take_batch(
     };
     let marker = data_dir.batch_marker();
     crate::fsutil::make_dirs(&data_dir.store())?;
-    fs::write(&marker, std::process::id().to_string()).map_err(|e| Error::io(&marker, e))?;
+    fsutil::replace_synced(&marker, std::process::id().to_string().as_bytes())?;
     let (read, left) = b.read_all(found, known)?;
     crate::faults::point("read", data_dir)?;
     let decided = b.decide(&read, known)?;
@@ -647,11 +647,18 @@ struct Taken {
 }
 
 /// Puts a staged copy (of a file over the size limit) in its place; an identical copy already
-/// there (from a run killed after this step) is kept and the staged one dropped.
+/// there (from a run killed after this step) is kept and the staged one dropped; a copy there
+/// that differs (torn by a power cut before its sync) is replaced.
 fn keep_staged(tmp: &Path, dest: &Path) -> Result<()> {
     match crate::fsutil::rename_new(tmp, dest) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            fs::remove_file(tmp).map_err(|e| Error::io(tmp, e))
+            let same = |p: &Path| fs::read(p).map(|b| fsutil::sha256_hex(&b)).ok();
+            if same(tmp).is_some() && same(tmp) == same(dest) {
+                fs::remove_file(tmp).map_err(|e| Error::io(tmp, e))
+            } else {
+                tracing::info!(file = %dest.display(), "replacing a copy torn by a killed run");
+                fs::rename(tmp, dest).map_err(|e| Error::io(dest, e))
+            }
         }
         r => r.map_err(|e| Error::io(dest, e)),
     }

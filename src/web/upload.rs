@@ -123,7 +123,11 @@ pub(super) async fn receive(
         if field.name() == Some("once") && once.is_none() {
             // 32 hex digits; anything longer is not a key (read at most a little of it).
             let mut text = Vec::new();
-            while let Some(c) = field.chunk().await.map_err(|_| NotReceived::Malformed)? {
+            while let Some(c) = tokio::time::timeout(stalled, field.chunk())
+                .await
+                .map_err(|_| NotReceived::Slow)?
+                .map_err(|_| NotReceived::Malformed)?
+            {
                 if text.len() < 64 {
                     text.extend_from_slice(&c[..c.len().min(64)]);
                 }
@@ -133,12 +137,16 @@ pub(super) async fn receive(
         }
         let wanted = field.name() == Some("file") && got.is_none();
         if !wanted {
-            while field
-                .chunk()
+            while tokio::time::timeout(stalled, field.chunk())
                 .await
+                .map_err(|_| NotReceived::Slow)?
                 .map_err(|_| NotReceived::Malformed)?
                 .is_some()
-            {}
+            {
+                if too_slow(0) {
+                    return Err(NotReceived::Slow);
+                }
+            }
             continue;
         }
         let name = field.file_name().unwrap_or("上传文件").to_string();
