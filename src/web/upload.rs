@@ -122,31 +122,12 @@ pub(super) async fn receive(
     })? {
         if field.name() == Some("once") && once.is_none() {
             // 32 hex digits; anything longer is not a key (read at most a little of it).
-            let mut text = Vec::new();
-            while let Some(c) = tokio::time::timeout(stalled, field.chunk())
-                .await
-                .map_err(|_| NotReceived::Slow)?
-                .map_err(|_| NotReceived::Malformed)?
-            {
-                if text.len() < 64 {
-                    text.extend_from_slice(&c[..c.len().min(64)]);
-                }
-            }
-            once = String::from_utf8(text).ok();
+            once = String::from_utf8(drain(&mut field, stalled, 64).await?).ok();
             continue;
         }
         let wanted = field.name() == Some("file") && got.is_none();
         if !wanted {
-            while tokio::time::timeout(stalled, field.chunk())
-                .await
-                .map_err(|_| NotReceived::Slow)?
-                .map_err(|_| NotReceived::Malformed)?
-                .is_some()
-            {
-                if too_slow(0) {
-                    return Err(NotReceived::Slow);
-                }
-            }
+            drain(&mut field, stalled, 0).await?;
             continue;
         }
         let name = field.file_name().unwrap_or("上传文件").to_string();
@@ -201,6 +182,26 @@ pub(super) async fn receive(
             r
         })
         .ok_or(NotReceived::NoFile)
+}
+
+/// Reads a field that is not the file to its end, keeping at most `keep` bytes of it; a field
+/// that stalls for `stalled` is as slow as a file that does.
+async fn drain(
+    field: &mut axum::extract::multipart::Field<'_>,
+    stalled: std::time::Duration,
+    keep: usize,
+) -> std::result::Result<Vec<u8>, NotReceived> {
+    let mut kept = Vec::new();
+    while let Some(c) = tokio::time::timeout(stalled, field.chunk())
+        .await
+        .map_err(|_| NotReceived::Slow)?
+        .map_err(|_| NotReceived::Malformed)?
+    {
+        if kept.len() < keep {
+            kept.extend_from_slice(&c[..c.len().min(keep - kept.len())]);
+        }
+    }
+    Ok(kept)
 }
 
 /// A county's upload: received to disk (its request time is its arrival), put into the inbox
