@@ -16,7 +16,6 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 /// What is remembered of a source between polls.
@@ -65,13 +64,11 @@ pub fn load_state(data_dir: &DataDir) -> BTreeMap<String, SourceState> {
 
 fn save_state(data_dir: &DataDir, state: &BTreeMap<String, SourceState>) -> Result<()> {
     let path = data_dir.sources_state();
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = dir.join(".state.json.tmp");
     let bytes =
         serde_json::to_vec_pretty(state).map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    // Synced, then renamed, then its folder synced: after a power cut an ETag is never kept for
+    // a fetched file that was lost (a 304 would hide it for good).
+    crate::fsutil::replace_synced(&path, &bytes)
 }
 
 enum Fetch {
