@@ -229,6 +229,8 @@ pub(crate) fn put_in_place<T>(
             old = history.join(format!("{stamp}-{n}"));
         }
         fs::rename(&final_dir, &old).map_err(|e| Error::io(&final_dir, e))?;
+        // The replaced version's new name durable before the new one takes its place.
+        fsutil::sync_dir(&history)?;
         prune_history(&history, keep);
     }
     fs::rename(&tmp, &final_dir).map_err(|e| Error::io(&final_dir, e))?;
