@@ -474,17 +474,14 @@ pub fn queue_feedback(
         if crate::notify::post(
             &ctx.data_dir,
             p,
-            crate::notify::Letter {
-                id: &id,
-                kind: crate::notify::MessageKind::Feedback,
+            crate::notify::Letter::notice(
+                &id,
+                crate::notify::MessageKind::Feedback,
                 period,
-                to: std::slice::from_ref(&contact),
-                cc: &[],
-                subject: &subject,
-                text: &text,
-                attachment: None,
-                in_reply_to: None,
-            },
+                std::slice::from_ref(&contact),
+                &subject,
+                &text,
+            ),
             ctx.now(),
         )? {
             put += 1;

@@ -462,7 +462,8 @@ pub struct Letter<'a> {
 }
 
 impl<'a> Letter<'a> {
-    /// A notice to the data staff: no copy, no attachment, not an answer.
+    /// A plain letter: no copy, no attachment, not an answer (a notice to the data staff, a
+    /// unit's receipt of its form or its own results).
     pub fn notice(
         id: &'a str,
         kind: MessageKind,

@@ -64,14 +64,12 @@ pub fn explained_as_of(data_dir: &DataDir, as_of: Option<DateTime<Tz>>) -> Resul
     Ok(out)
 }
 
-/// The 说明 sent back and not answered again, for the unit's page: each sending back with the
-/// months it still stands for (a later 说明 of some of its months answers those only).
-pub fn sent_back(data_dir: &DataDir, unit: &str) -> Result<Vec<NoteRecord>> {
-    let all = notes(data_dir).read()?;
-    Ok(all
-        .iter()
+/// The lines of the ledger that pass `keep`, each with the months no later line (a 说明 or a
+/// sending back of the same unit and check) has taken over; lines left with none are dropped.
+fn still_standing(all: &[NoteRecord], keep: impl Fn(&NoteRecord) -> bool) -> Vec<NoteRecord> {
+    all.iter()
         .enumerate()
-        .filter(|(_, r)| r.sent_back && r.unit == unit)
+        .filter(|(_, r)| keep(r))
         .filter_map(|(k, r)| {
             let months: Vec<u32> = r
                 .months
@@ -90,35 +88,20 @@ pub fn sent_back(data_dir: &DataDir, unit: &str) -> Result<Vec<NoteRecord>> {
                 ..r.clone()
             })
         })
-        .collect())
+        .collect()
+}
+
+/// The 说明 sent back and not answered again, for the unit's page: each sending back with the
+/// months it still stands for (a later 说明 of some of its months answers those only).
+pub fn sent_back(data_dir: &DataDir, unit: &str) -> Result<Vec<NoteRecord>> {
+    let all = notes(data_dir).read()?;
+    Ok(still_standing(&all, |r| r.sent_back && r.unit == unit))
 }
 
 /// The 说明 in force as given (each with the months it still explains), for the staff's page.
 pub fn notes_in_force(data_dir: &DataDir) -> Result<Vec<NoteRecord>> {
     let all = notes(data_dir).read()?;
-    Ok(all
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| !r.sent_back)
-        .filter_map(|(k, r)| {
-            let months: Vec<u32> = r
-                .months
-                .iter()
-                .copied()
-                .filter(|m| {
-                    !all[k + 1..].iter().any(|later| {
-                        later.unit == r.unit
-                            && later.check_id == r.check_id
-                            && later.months.contains(m)
-                    })
-                })
-                .collect();
-            (!months.is_empty()).then(|| NoteRecord {
-                months,
-                ..r.clone()
-            })
-        })
-        .collect())
+    Ok(still_standing(&all, |r| !r.sent_back))
 }
 
 /// What one 说明 step is about.
@@ -216,13 +199,18 @@ pub(super) fn note_event(
         } else {
             "note_given"
         },
-        key: format!(
-            "note {} {} {} {}",
-            r.unit,
-            r.check_id,
-            r.months.len(),
-            crate::period::instant_text(&r.at.0)
-        ),
+        // What the step is: sent back or given, the unit, the check, the months, the second —
+        // and its place in the ledger when an earlier line says the same.
+        key: super::distinct(records, k, |r| {
+            format!(
+                "{} {} {} {} {}",
+                if r.sent_back { "note-back" } else { "note" },
+                r.unit,
+                r.check_id,
+                crate::format::months_zh(&r.months),
+                crate::period::instant_text(&r.at.0)
+            )
+        }),
         unit: r.unit.clone(),
         period: periods.join(","),
         who: r.by.clone(),
@@ -320,13 +308,15 @@ pub(super) fn sign_event(
     let month = Period::parse(&r.period).map_or(r.period.clone(), |p| p.zh());
     crate::audit::New {
         kind: "signed_off",
-        key: format!(
-            "signoff {} {} v{} {}",
-            r.unit,
-            r.period,
-            r.version,
-            crate::period::instant_text(&r.at.0)
-        ),
+        key: super::distinct(records, k, |r| {
+            format!(
+                "signoff {} {} v{} {}",
+                r.unit,
+                r.period,
+                r.version,
+                crate::period::instant_text(&r.at.0)
+            )
+        }),
         unit: r.unit.clone(),
         period: r.period.clone(),
         who: format!("{}（负责人）", r.name),

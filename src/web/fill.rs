@@ -627,17 +627,14 @@ fn receipt(
         crate::notify::post(
             &ctx.data_dir,
             &ctx.pipeline,
-            crate::notify::Letter {
-                id: &id,
-                kind: crate::notify::MessageKind::Receipt,
+            crate::notify::Letter::notice(
+                &id,
+                crate::notify::MessageKind::Receipt,
                 period,
-                to: std::slice::from_ref(&contact),
-                cc: &[],
-                subject: &subject,
-                text: &text,
-                attachment: None,
-                in_reply_to: None,
-            },
+                std::slice::from_ref(&contact),
+                &subject,
+                &text,
+            ),
             ctx.now(),
         )?;
     }
