@@ -566,25 +566,7 @@ fn serve(ctx: Context) -> Result<i32> {
         "fayuan: 网页服务 http://{}/（单位页面链接用 fayuan links 查看；Ctrl-C 停止）",
         ctx.pipeline.def.web.listen
     );
-    crate::app::runtime()?.block_on(async move {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(crate::web::serve(ctx, crate::daemon::status_lines, stop_rx));
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| Error::Runtime(crate::error::during("cannot watch SIGTERM", e)))?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-            r = server => {
-                return match r {
-                    Ok(Ok(())) => Ok(exit::OK),
-                    Ok(Err(e)) => Err(e),
-                    Err(e) => Err(Error::Runtime(crate::error::during("web", e))),
-                };
-            }
-        }
-        let _ = stop_tx.send(true);
-        Ok(exit::OK)
-    })
+    crate::daemon::serve_alone(ctx)
 }
 
 /// `fayuan links`: `<code> <name> <url of the unit's page>` per unit (SPEC §10).

@@ -151,6 +151,8 @@ impl Error {
     /// ([`writing_stopped`]): the daemon stops once the staff are told.
     pub fn sync(path: &Path, source: std::io::Error) -> Error {
         WRITING_STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = FIRST_FAILED_SYNC.set((path.to_path_buf(), source.kind(), source.to_string()));
+        stops().notify_waiters();
         tracing::error!(path = %path.display(), error = %source, "a sync failed: this process writes nothing more");
         Error::SyncFailed {
             path: path.to_path_buf(),
@@ -198,6 +200,39 @@ static WRITING_STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 /// exits for its service manager to restart it; a restart recovers from the inbox and the outbox.
 pub fn writing_stopped() -> bool {
     WRITING_STOPPED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The first sync that failed in this process: its path, and what the disk said.
+static FIRST_FAILED_SYNC: std::sync::OnceLock<(PathBuf, std::io::ErrorKind, String)> =
+    std::sync::OnceLock::new();
+
+fn stops() -> &'static tokio::sync::Notify {
+    static STOPS: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    STOPS.get_or_init(tokio::sync::Notify::new)
+}
+
+/// Resolves once a sync fails in this process (at once if one did): the daemon's loop and the
+/// pages stop on it, wherever it failed.
+pub async fn writing_stops() {
+    loop {
+        let stopped = stops().notified();
+        tokio::pin!(stopped);
+        stopped.as_mut().enable();
+        if writing_stopped() {
+            return;
+        }
+        stopped.await;
+    }
+}
+
+/// The first failed sync of this process, as its error (for the one notice to the staff).
+pub fn failed_sync() -> Option<Error> {
+    FIRST_FAILED_SYNC
+        .get()
+        .map(|(path, kind, what)| Error::SyncFailed {
+            path: path.clone(),
+            source: std::io::Error::new(*kind, what.clone()),
+        })
 }
 
 /// Exit codes of SPEC §8.

@@ -209,34 +209,14 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     for w in ctx.pipeline.calendar_warnings(&clock.now()) {
         tracing::warn!("{w}");
     }
-    // Catch up at start: whatever was due while the daemon was down (the history is read
-    // before this start is recorded).
-    let mut failing = Failing::from_ledger(&ctx);
+    let mut failing = catch_up(&ctx).await;
     let mut last_beat = clock.now();
-    // An ingest that was failing when the daemon stopped (a failed sync stops it on purpose) is
-    // tried again at once: the restart recovers from the inbox, as after a crash.
-    let retry = failing.0.contains(&JobKind::Ingest);
-    tick_with(&ctx, schedules, clock.now(), &mut failing, retry).await;
-    record(
-        &ctx,
-        &RunEvent {
-            at: clock.now().into(),
-            job: JobKind::Start,
-            period: None,
-            fired: None,
-            ok: true,
-            detail: format!("pid {}", std::process::id()),
-        },
-    )
-    .unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the start"));
     // The next fire on the daemon's own clock, kept across wake-ups: a heartbeat that comes
     // first does not push it back, so every fire runs its own tick.
     let mut next = next_fire_after(&ctx, clock.now());
     loop {
         if sync_failed() {
-            tracing::error!(
-                "a sync of the data folder failed: stopping, so that a restart recovers from the inbox and the outbox"
-            );
+            tell_sync_failure(&ctx, clock.now(), &mut failing).await;
             break;
         }
         let next_fire = until(&ctx, scheduler.is_some(), next);
@@ -262,6 +242,8 @@ async fn main_loop(ctx: Context) -> Result<i32> {
                 }
                 tracing::info!(at = %period::instant_text(&now), "heartbeat");
             }
+            // A sync failed outside the jobs (the pages' ingest of an upload): stop at once.
+            _ = crate::error::writing_stops() => {}
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }
@@ -279,6 +261,73 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         crate::error::exit::FAILED
     } else {
         crate::error::exit::OK
+    })
+}
+
+/// Catches up at start: whatever was due while the daemon was down (the history is read before
+/// this start is recorded). An ingest that was failing when the daemon stopped (a failed sync
+/// stops it on purpose) is tried again at once: the restart recovers from the inbox, as after a
+/// crash.
+async fn catch_up(ctx: &Context) -> Failing {
+    let mut failing = Failing::from_ledger(ctx);
+    let now = ctx.clock.now();
+    let retry = failing.jobs.contains(&JobKind::Ingest);
+    tick_with(ctx, &ctx.pipeline.schedules, now, &mut failing, retry).await;
+    let start = RunEvent {
+        at: ctx.clock.now().into(),
+        job: JobKind::Start,
+        period: None,
+        fired: None,
+        ok: true,
+        detail: format!("pid {}", std::process::id()),
+    };
+    record(ctx, &start).unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the start"));
+    failing
+}
+
+/// A sync failed in this process: the daemon stops. When it failed outside the jobs (the pages'
+/// ingest of an upload), the staff are told here, once, as of a failed ingest: the run ledger
+/// keeps the ingest failing, so the restart takes the inbox again at once and says when it
+/// works again.
+async fn tell_sync_failure(ctx: &Context, now: DateTime<Tz>, failing: &mut Failing) {
+    tracing::error!(
+        "a sync of the data folder failed: stopping, so that a restart recovers from the inbox and the outbox"
+    );
+    if !failing.sync_told
+        && let Some(e) = crate::error::failed_sync()
+    {
+        done(ctx, JobKind::Ingest, None, None, Err(e), now, failing).await;
+    }
+}
+
+/// `fayuan serve`: the web pages alone, until SIGTERM or Ctrl-C. Stopped by a failed sync in its
+/// ingest of an upload, it tells the staff once (as the daemon would, the run ledger keeping the
+/// ingest failing) and exits non-zero for its service manager to restart it.
+pub fn serve_alone(ctx: Context) -> Result<i32> {
+    crate::app::runtime()?.block_on(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(crate::web::serve(ctx.clone(), status_lines, stop_rx));
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| Error::Runtime(crate::error::during("cannot watch SIGTERM", e)))?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+            r = server => {
+                return match r {
+                    Ok(Ok(())) => Ok(crate::error::exit::OK),
+                    Ok(Err(e)) if e.is_sync_failure() => {
+                        let mut failing = Failing::from_ledger(&ctx);
+                        let now = ctx.clock.now();
+                        done(&ctx, JobKind::Ingest, None, None, Err(e), now, &mut failing).await;
+                        Ok(crate::error::exit::FAILED)
+                    }
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(Error::Runtime(crate::error::during("web", e))),
+                };
+            }
+        }
+        let _ = stop_tx.send(true);
+        Ok(crate::error::exit::OK)
     })
 }
 
@@ -395,7 +444,11 @@ fn moved_due(ctx: &Context, after: DateTime<Tz>, now: DateTime<Tz>) -> bool {
 
 /// Which jobs are failing now (their last record says so): read from the run ledger once at
 /// start, then kept as the jobs run, so a wake-up does not read the whole ledger again.
-struct Failing(std::collections::HashSet<JobKind>);
+struct Failing {
+    jobs: std::collections::HashSet<JobKind>,
+    /// A failed sync was told to the staff by its job's failure notice (this process).
+    sync_told: bool,
+}
 
 impl Failing {
     fn from_ledger(ctx: &Context) -> Failing {
@@ -403,12 +456,14 @@ impl Failing {
         for e in jobs::run_events(&ctx.data_dir, ctx.pipeline.name()) {
             last.insert(e.job, e.ok);
         }
-        Failing(
-            last.into_iter()
+        Failing {
+            jobs: last
+                .into_iter()
                 .filter(|(_, ok)| !ok)
                 .map(|(j, _)| j)
                 .collect(),
-        )
+            sync_told: false,
+        }
     }
 }
 
@@ -462,7 +517,7 @@ async fn tick_with(
             && result
                 .as_ref()
                 .is_ok_and(|d| d.starts_with("0 files taken") && !d.contains("failed"));
-        if nothing && !failing.0.contains(&kind) {
+        if nothing && !failing.jobs.contains(&kind) {
             continue;
         }
         done(ctx, kind, period, fired, result, now, failing).await;
@@ -569,10 +624,13 @@ async fn done(
 ) {
     let name = kind.as_str();
     let was_failing = if result.is_ok() {
-        failing.0.remove(&kind)
+        failing.jobs.remove(&kind)
     } else {
-        !failing.0.insert(kind)
+        !failing.jobs.insert(kind)
     };
+    if result.as_ref().is_err_and(|e| e.is_sync_failure()) {
+        failing.sync_told = true;
+    }
     let event = RunEvent {
         at: now.into(),
         job: kind,

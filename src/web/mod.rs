@@ -203,14 +203,10 @@ fn routes(state: Arc<Web>) -> Router {
         .with_state(state)
 }
 
-/// Serves the pages until `stop` turns true.
-pub async fn serve(
-    ctx: Context,
-    extra: ExtraStatus,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<()> {
+/// The pages' state: the tokens and the link secret from the environment (a page whose token is
+/// missing is off, and the log says so), the upload permits and the one ingest task.
+fn state(ctx: Context, extra: ExtraStatus) -> Arc<Web> {
     let w = &ctx.pipeline.def.web;
-    let listen = w.listen.clone();
     let bureau_token = std::env::var(&w.token_env).ok().filter(|t| t.len() >= 16);
     let staff = staff_tokens(&w.staff);
     let secret = secret(&ctx.pipeline);
@@ -220,17 +216,9 @@ pub async fn serve(
     if secret.is_none() {
         tracing::warn!(variable = %w.secret_env, "the link secret is unset or shorter than 16 characters: the county pages are off");
     }
-    // Connections are open files: at most the configured number, and always some files to spare.
-    let open_files = raise_open_files();
-    let max_connections = w
-        .max_connections
-        .min(open_files.saturating_sub(256).max(16) as usize);
-    let header_timeout = std::time::Duration::from_secs(w.header_timeout_seconds);
-    let per_address_cap = w.max_connections_per_address.max(1);
-    sweep_uploads(&ctx.data_dir);
     let uploads = Arc::new(tokio::sync::Semaphore::new(w.max_concurrent_uploads));
     let ingest = ingest_task(ctx.clone());
-    let state = Arc::new(Web {
+    Arc::new(Web {
         ctx,
         bureau_token,
         staff,
@@ -240,8 +228,31 @@ pub async fn serve(
         unit_uploads: std::sync::Mutex::new(HashMap::new()),
         ingest,
         boards: std::sync::Mutex::new(HashMap::new()),
-    });
-    let app = routes(state);
+    })
+}
+
+/// Serves the pages until `stop` turns true, or until a sync fails in this process (then the
+/// failed sync is the error: the process stops for its restart to recover).
+pub async fn serve(
+    ctx: Context,
+    extra: ExtraStatus,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    let w = &ctx.pipeline.def.web;
+    let listen = w.listen.clone();
+    // Connections are open files: at most the configured number, and always some files to spare.
+    let open_files = raise_open_files();
+    let max_connections = w
+        .max_connections
+        .min(open_files.saturating_sub(256).max(16) as usize);
+    let header_timeout = std::time::Duration::from_secs(w.header_timeout_seconds);
+    let per_address_cap = w.max_connections_per_address.max(1);
+    sweep_uploads(&ctx.data_dir);
+    let in_flight = InFlight::default();
+    let app = routes(state(ctx, extra)).layer(axum::middleware::from_fn_with_state(
+        in_flight.clone(),
+        InFlight::counted,
+    ));
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
         Error::Runtime(crate::error::during(
             format!("web: cannot listen on {listen}"),
@@ -262,6 +273,9 @@ pub async fn serve(
                 Err(_) => break,
             },
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            // A failed sync (the uploads' ingest here, or a job of the daemon): nothing more is
+            // taken in; the process stops and its restart recovers from the inbox.
+            _ = crate::error::writing_stops() => break,
         };
         let (stream, peer) = tokio::select! {
             a = listener.accept() => match a {
@@ -274,6 +288,9 @@ pub async fn serve(
                 }
             },
             _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            // A failed sync (the uploads' ingest here, or a job of the daemon): nothing more is
+            // taken in; the process stops and its restart recovers from the inbox.
+            _ = crate::error::writing_stops() => break,
         };
         while open.try_join_next().is_some() {}
         // One address holds at most its share of the connections: beyond it, closed at once.
@@ -289,13 +306,18 @@ pub async fn serve(
             (slot, share),
         ));
     }
-    // Stop: no new connection; those open finish what they are doing (at most 10 s).
+    // Stop: no new connection; the requests in hand are answered (an upload taken in when a sync
+    // failed is told it is kept), then the connections close (at most 10 s each).
+    in_flight.drained(std::time::Duration::from_secs(10)).await;
     let _ = closing_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(12), async {
         while open.join_next().await.is_some() {}
     })
     .await;
-    Ok(())
+    match crate::error::failed_sync() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// One connection, HTTP/1 with the header-read timeout and bounded buffers, until it ends or the
@@ -321,6 +343,52 @@ async fn one_connection(
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), conn).await;
         }
+    }
+}
+
+/// The requests being answered: a stop waits for them before it closes the connections (hyper's
+/// graceful close drops a request whose body was read but whose answer is not yet written).
+#[derive(Clone, Default)]
+struct InFlight(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+
+impl InFlight {
+    async fn counted(
+        axum::extract::State(f): axum::extract::State<InFlight>,
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> Response {
+        struct Done(InFlight);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                if (self.0)
+                    .0
+                    .0
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                    == 1
+                {
+                    (self.0).0.1.notify_waiters();
+                }
+            }
+        }
+        f.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _done = Done(f);
+        next.run(request).await
+    }
+
+    /// Until no request is being answered, or `most` has passed.
+    async fn drained(&self, most: std::time::Duration) {
+        let _ = tokio::time::timeout(most, async {
+            loop {
+                let idle = self.0.1.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if self.0.0.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        })
+        .await;
     }
 }
 

@@ -115,6 +115,135 @@ fn a_failed_sync_stops_the_daemon_tells_the_staff_once_and_a_restart_recovers() 
     assert_eq!(notices(&env, "failure-ingest"), 1);
 }
 
+/// A sync that fails in the pages' own ingest of an upload (not a job of the daemon): the daemon,
+/// and `fayuan serve` alone, stop and exit 1, the county's file waits in the inbox (the county was told it is
+/// kept, to be processed), the staff are told once however often it is restarted, and the
+/// daemon's restart takes the file and says the ingest works again.
+#[test]
+fn a_failed_sync_in_an_uploads_ingest_stops_the_pages_tells_the_staff_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::email::free_port();
+    let path = crate::email::pipeline(dir.path(), &[]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(&path, text).unwrap();
+    let env = Env::with_pipeline(&path);
+    let serve_and_upload = |command: &str, code: &str, name: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fayuan"))
+            .current_dir(env.tmp.path())
+            .arg("--pipeline")
+            .arg(&env.pipeline)
+            .arg("--data-dir")
+            .arg(env.data())
+            .args(["--as-of", "2025-07-04 09:00", command])
+            .env("FAYUAN_WEB_SECRET", crate::web::SECRET)
+            .env("FAYUAN_WEB_TOKEN", crate::web::TOKEN)
+            .env("FAYUAN_TEST_FAULT", "eio@syncfs")
+            .env("FAYUAN_LOG", "info")
+            .env_remove("FAYUAN_AS_OF")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(env.tmp.path().join("serve.log"))
+                    .unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30) && child.try_wait().unwrap().is_none(),
+                "not served: {}",
+                std::fs::read_to_string(env.tmp.path().join("serve.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let url = format!(
+            "http://127.0.0.1:{port}/u/{code}/{}",
+            hmac_token(crate::web::SECRET.as_bytes(), code)
+        );
+        let bytes = std::fs::read(repo().join("samples/luan-2025").join(name)).unwrap();
+        let (status, body) = crate::web::rt().block_on(async {
+            let form = reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+            );
+            // Not followed: the pages stop at once, the result is shown after the restart.
+            let r = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .post(url)
+                .multipart(form)
+                .send()
+                .await;
+            match r {
+                Ok(r) => (
+                    r.status().as_u16(),
+                    r.headers()
+                        .get("location")
+                        .and_then(|l| l.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                Err(e) => (0, e.to_string()),
+            }
+        });
+        let log = std::fs::read_to_string(env.tmp.path().join("serve.log")).unwrap_or_default();
+        // The upload was answered (303 to its result) although its ingest failed: it is kept.
+        assert_eq!(status, 303, "{body}\n{log}");
+        assert!(body.contains("?result="), "{body}");
+        let start = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the pages did not stop after the failed sync"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The daemon's pages first, then `fayuan serve` alone: each stops (1), the staff told once.
+    for (n, (command, code, name)) in [
+        ("daemon", "341522", "霍邱县_2025-06.xlsx"),
+        ("serve", "341523", "舒城县_2025-06.csv"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(
+            serve_and_upload(command, code, name),
+            1,
+            "{command} exits 1"
+        );
+        assert_eq!(
+            env.files_under("inbox").len(),
+            n + 1,
+            "the upload waits in the inbox"
+        );
+        assert_eq!(stored(&env), 0, "nothing committed over a failed sync");
+        assert_eq!(notices(&env, "failure-ingest"), 1, "told once");
+    }
+    let log = std::fs::read_to_string(env.tmp.path().join("serve.log")).unwrap();
+    assert!(log.contains("数据写入磁盘失败"), "{log}");
+    // The daemon (the disk works again) takes both at once and says the ingest recovered.
+    let code = daemon(
+        &env,
+        &[
+            ("FAYUAN_WEB_TOKEN", crate::web::TOKEN),
+            ("FAYUAN_WEB_SECRET", crate::web::SECRET),
+        ],
+        Some(&|| stored(&env) == 2 && env.files_under("inbox").is_empty()),
+    );
+    assert_eq!(code, 0);
+    assert_eq!(notices(&env, "recovered-ingest"), 1);
+    assert_eq!(notices(&env, "failure-ingest"), 1);
+}
+
 #[test]
 fn before_linux_5_8_each_file_and_folder_is_synced_and_a_failure_is_not_taken_for_kept() {
     // An old kernel: syncfs is not trusted; the files and folders written are synced one by one.

@@ -9,6 +9,11 @@ rebuilt from the durable state alone — a name whose folder was never synced si
 is gone, a file whose bytes were never synced is empty, a rename or unlink not followed by a sync
 of its folder never happened — and the filesystem serves what survived.
 
+Writing "cut SEED" is a power cut as on a real disk, whose own write-back may have carried some
+of what was not synced before the power went: with the seeded coin, each folder keeps either
+its names as of its last sync or as of now, and each file either its bytes as of its last sync,
+as of now, or (when it grew by appending) its synced bytes and a torn part of what followed.
+
 It is harsh where POSIX allows: an fsync of a file keeps its bytes, not its name (its folder
 must be synced for that), and `syncfs` does not reach a FUSE filesystem, so programs on it must
 sync each file and folder themselves (fayuan does so with FAYUAN_TEST_KERNEL below 5.8).
@@ -62,10 +67,37 @@ class Forget(Operations):
                 with open(full, "rb") as h:
                     self.data[os.lstat(full).st_ino] = h.read()
 
-    def cut(self):
+    def written_back(self, seed):
+        """Before a seeded cut: some unsynced names and bytes reached the disk anyway."""
+        import random
+
+        rng = random.Random(seed)
+        for dirpath, dirnames, files in os.walk(self.root):
+            dirnames.sort()
+            if rng.random() < 0.5:
+                self.dirs[os.lstat(dirpath).st_ino] = self.listing(dirpath)
+            for f in sorted(files):
+                full = os.path.join(dirpath, f)
+                ino = os.lstat(full).st_ino
+                with open(full, "rb") as h:
+                    now = h.read()
+                kept = self.data.get(ino, b"")
+                coin = rng.random()
+                if now == kept or coin < 0.4:
+                    continue
+                if coin < 0.7 or not now.startswith(kept):
+                    self.data[ino] = now
+                else:
+                    # A torn append: the synced bytes and part of what came after them.
+                    self.data[ino] = now[: len(kept) + rng.randrange(len(now) - len(kept))]
+
+    def cut(self, seed=None):
         """The power cut: the backing folder becomes what was durable."""
         with self.mu:
             import shutil
+
+            if seed is not None:
+                self.written_back(seed)
 
             for entry in os.listdir(self.root):
                 p = os.path.join(self.root, entry)
@@ -166,8 +198,9 @@ class Forget(Operations):
 
     def write(self, path, data, offset, fh):
         if path == CONTROL:
-            if data.strip() == b"cut":
-                self.cut()
+            words = data.split()
+            if words[:1] == [b"cut"]:
+                self.cut(int(words[1]) if len(words) > 1 else None)
             return len(data)
         with self.mu:
             return os.pwrite(fh, data, offset)
