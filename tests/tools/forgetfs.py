@@ -45,27 +45,43 @@ class Forget(Operations):
         self.remember_everything()
 
     # --- the durable state ---
-    # A folder's durable entries, by the folder's inode: name -> (kind, inode); a file's durable
-    # bytes, by its inode. Renaming a folder moves its durable entries with it, as on a disk.
+    # Each file and folder has an identity, given when it is made (the backing folder reuses
+    # inode numbers: a folder removed and a new one made may share one, but not an identity).
+    # A folder's durable entries, by its identity: name -> (kind, identity); a file's durable
+    # bytes, by its identity. Renaming moves the entries and bytes with it, as on a disk.
+
+    def ident(self, real):
+        ino = os.lstat(real).st_ino
+        if ino not in self.ids:
+            self.next_id += 1
+            self.ids[ino] = self.next_id
+        return self.ids[ino]
+
+    def made(self, real):
+        """A new file or folder at `real`: a new identity, nothing durable of its own yet."""
+        self.next_id += 1
+        self.ids[os.lstat(real).st_ino] = self.next_id
 
     def listing(self, real):
         out = {}
         for entry in os.listdir(real):
-            st = os.lstat(os.path.join(real, entry))
-            out[entry] = ("d" if os.path.isdir(os.path.join(real, entry)) else "f", st.st_ino)
+            full = os.path.join(real, entry)
+            out[entry] = ("d" if os.path.isdir(full) else "f", self.ident(full))
         return out
 
     def remember_everything(self):
         """What is in the backing folder now is durable (at mount, and after a cut)."""
         self.dirs = {}
         self.data = {}
-        self.root_ino = os.lstat(self.root).st_ino
+        self.ids = {}
+        self.next_id = getattr(self, "next_id", 0)
+        self.root_id = self.ident(self.root)
         for dirpath, _, files in os.walk(self.root):
-            self.dirs[os.lstat(dirpath).st_ino] = self.listing(dirpath)
+            self.dirs[self.ident(dirpath)] = self.listing(dirpath)
             for f in files:
                 full = os.path.join(dirpath, f)
                 with open(full, "rb") as h:
-                    self.data[os.lstat(full).st_ino] = h.read()
+                    self.data[self.ident(full)] = h.read()
 
     def written_back(self, seed):
         """Before a seeded cut: some unsynced names and bytes reached the disk anyway."""
@@ -75,10 +91,10 @@ class Forget(Operations):
         for dirpath, dirnames, files in os.walk(self.root):
             dirnames.sort()
             if rng.random() < 0.5:
-                self.dirs[os.lstat(dirpath).st_ino] = self.listing(dirpath)
+                self.dirs[self.ident(dirpath)] = self.listing(dirpath)
             for f in sorted(files):
                 full = os.path.join(dirpath, f)
-                ino = os.lstat(full).st_ino
+                ino = self.ident(full)
                 with open(full, "rb") as h:
                     now = h.read()
                 kept = self.data.get(ino, b"")
@@ -116,7 +132,7 @@ class Forget(Operations):
                         with open(path, "wb") as h:
                             h.write(self.data.get(child, b""))
 
-            rebuild(self.root, self.root_ino)
+            rebuild(self.root, self.root_id)
             self.cuts += 1
             self.remember_everything()
 
@@ -135,7 +151,10 @@ class Forget(Operations):
     def fsync(self, path, datasync, fh):
         with self.mu:
             self.failing(path)
-            ino = os.fstat(fh).st_ino
+            ino = self.ids.get(os.fstat(fh).st_ino)
+            if ino is None:
+                self.next_id += 1
+                ino = self.ids[os.fstat(fh).st_ino] = self.next_id
             chunks = []
             offset = 0
             while True:
@@ -151,7 +170,7 @@ class Forget(Operations):
         with self.mu:
             self.failing(path)
             real = self.real(path)
-            self.dirs[os.lstat(real).st_ino] = self.listing(real)
+            self.dirs[self.ident(real)] = self.listing(real)
             return 0
 
     # --- pass-through ---
@@ -182,15 +201,15 @@ class Forget(Operations):
             raise FuseOSError(e.errno)
 
     def create(self, path, mode, fi=None):
-        try:
-            fh = os.open(self.real(path), os.O_RDWR | os.O_CREAT, mode)
-        except OSError as e:
-            raise FuseOSError(e.errno)
         with self.mu:
-            # A new file: whatever an earlier file of the same inode number had synced is not its.
-            ino = os.fstat(fh).st_ino
-            if os.fstat(fh).st_size == 0:
-                self.data.pop(ino, None)
+            real = self.real(path)
+            existed = os.path.lexists(real)
+            try:
+                fh = os.open(real, os.O_RDWR | os.O_CREAT, mode)
+            except OSError as e:
+                raise FuseOSError(e.errno)
+            if not existed:
+                self.made(real)
         return fh
 
     def read(self, path, size, offset, fh):
@@ -225,8 +244,7 @@ class Forget(Operations):
     def mkdir(self, path, mode):
         with self.mu:
             os.mkdir(self.real(path), mode)
-            # A new folder: no durable entries of an earlier folder of the same inode number.
-            self.dirs.pop(os.lstat(self.real(path)).st_ino, None)
+            self.made(self.real(path))
 
     def rmdir(self, path):
         with self.mu:
