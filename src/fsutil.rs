@@ -12,31 +12,58 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Creates `dir` and every missing folder above it, each made durable in its parent (the parent
 /// synced after the folder is made): a file synced in a new folder is reachable after a power
-/// cut. Folders that exist cost nothing.
+/// cut. A folder that already exists (made by an earlier process, perhaps killed before it synced
+/// the folder's parent) has its parent synced once per process too; after that it costs nothing.
 pub fn make_dirs(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
+    static DURABLE: std::sync::Mutex<Option<std::collections::HashSet<std::path::PathBuf>>> =
+        std::sync::Mutex::new(None);
+    let known = |d: &Path| {
+        DURABLE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|s| s.contains(d))
+    };
+    let durable = |d: &Path| {
+        DURABLE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert_with(Default::default)
+            .insert(d.to_path_buf());
+    };
+    if known(dir) {
         return Ok(());
     }
+    let parent_of = |d: &Path| {
+        d.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    };
     let mut missing = Vec::new();
     let mut at = Some(dir);
     while let Some(d) = at {
-        if d.as_os_str().is_empty() || d.is_dir() {
+        if d.as_os_str().is_empty() || known(d) {
+            break;
+        }
+        if d.is_dir() {
+            // The deepest folder that exists: its name made durable in its parent (those above it
+            // were synced before it was made).
+            sync_dir(&parent_of(d))?;
+            durable(d);
             break;
         }
         missing.push(d);
         at = d.parent();
     }
     for d in missing.into_iter().rev() {
-        match fs::create_dir(d) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(d, e)),
+        if let Err(e) = fs::create_dir(d)
+            && !d.is_dir()
+        {
+            return Err(Error::io(d, e));
         }
-        let parent = d
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        sync_dir(parent)?;
+        sync_dir(&parent_of(d))?;
+        durable(d);
     }
     Ok(())
 }

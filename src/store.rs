@@ -511,9 +511,13 @@ fn taken_in(path: &Path) -> Result<Vec<(i64, String)>> {
 
 fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    ParquetWriter::new(&file)
+    // Buffered: the writer's many small writes (thousands for one batch) become a few.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, &file);
+    ParquetWriter::new(&mut out)
         .finish(df)
         .map_err(|e| Error::store(path, e))?;
+    std::io::Write::flush(&mut out).map_err(|e| Error::io(path, e))?;
+    drop(out);
     file.sync_all().map_err(|e| Error::sync(path, e))
 }
 

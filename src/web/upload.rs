@@ -204,6 +204,43 @@ async fn drain(
     Ok(kept)
 }
 
+/// The upload slots: the unit's own first (one county's slow uploads hold at most its share of
+/// the server's), then one of the server's. Waited for at most `body_timeout_seconds` (what an
+/// upload may hold one for): beyond, 503 and nothing kept, the county asked to send it again.
+async fn permits(
+    w: &Web,
+    code: &str,
+) -> std::result::Result<
+    (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+    Response,
+> {
+    let wait = std::time::Duration::from_secs(w.ctx.pipeline.def.web.body_timeout_seconds);
+    let got = tokio::time::timeout(wait, async {
+        let unit = w.unit_uploads(code).acquire_owned().await.ok()?;
+        let server = w.uploads.clone().acquire_owned().await.ok()?;
+        Some((unit, server))
+    })
+    .await;
+    match got {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(server_error("上传通道已关闭")),
+        Err(_) => {
+            tracing::warn!(
+                unit = code,
+                "web: no upload slot within the wait; answered 503"
+            );
+            Err(answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "上传繁忙",
+                "同时上传的文件较多，本次上传未能开始，文件未保存。请几分钟后重新上传。",
+            ))
+        }
+    }
+}
+
 /// A county's upload: received to disk (its request time is its arrival), put into the inbox
 /// with a note that only this unit's rows may be taken, ingested by the ingest task, the result
 /// shown at once. A refused upload is kept in quarantine with the reason, like any rejected file.
@@ -223,13 +260,9 @@ pub(super) async fn upload(
     let unit = unit.clone();
     let arrived = w.ctx.now();
     let web = &w.ctx.pipeline.def.web;
-    // The unit's own slots first: one county's slow uploads hold at most its share of the
-    // server's.
-    let Ok(_unit_permit) = w.unit_uploads(&unit.code).acquire_owned().await else {
-        return server_error("上传通道已关闭");
-    };
-    let Ok(permit) = w.uploads.clone().acquire_owned().await else {
-        return server_error("上传通道已关闭");
+    let (_unit_permit, permit) = match permits(&w, &unit.code).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     let dir = uploads_dir(&w.ctx.data_dir);
     let got = tokio::time::timeout(

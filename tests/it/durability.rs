@@ -294,6 +294,10 @@ enum Call {
     SyncFs,
     /// A rename (or link) into place: from, to.
     Rename(String, String),
+    /// A folder made.
+    Mkdir(String),
+    /// A name removed (unlink, rmdir).
+    Unlink(String),
 }
 
 /// The calls of an `strace -f -y` log: unfinished calls joined with their resumption, each at
@@ -367,6 +371,16 @@ fn calls(log: &str, cwd: &std::path::Path) -> Vec<Call> {
                 let s = strings(call);
                 if s.len() >= 2 {
                     out.push(Call::Rename(abs(&s[0]), abs(&s[1])));
+                }
+            }
+            "mkdir" | "mkdirat" => {
+                if let Some(p) = strings(call).first() {
+                    out.push(Call::Mkdir(abs(p)));
+                }
+            }
+            "unlink" | "unlinkat" | "rmdir" => {
+                if let Some(p) = strings(call).first() {
+                    out.push(Call::Unlink(abs(p)));
                 }
             }
             _ => {}
@@ -445,13 +459,41 @@ fn out_of_order(calls: &[Call], roots: &[String]) -> Vec<String> {
             ));
         }
     }
+    // (c) a folder made, and a name removed (but a temporary file's), followed by a sync of the
+    // folder it was made or removed in.
+    for (r, c) in calls.iter().enumerate() {
+        let (path, what) = match c {
+            Call::Mkdir(p) => (p, "made"),
+            Call::Unlink(p) if !p.contains(".tmp-") => (p, "removed"),
+            _ => continue,
+        };
+        if !roots.iter().any(|root| path.starts_with(root.as_str())) {
+            continue;
+        }
+        let dir = std::path::Path::new(path)
+            .parent()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let after = calls[r + 1..].iter().any(|c| match c {
+            Call::SyncFs => true,
+            Call::Sync(q) => *q == dir,
+            _ => false,
+        });
+        if !after {
+            wrong.push(format!(
+                "{path} {what}: its folder {dir} never synced after"
+            ));
+        }
+    }
     wrong
 }
 
 /// Ordering checked from the system calls (issue 35 §4): one ingest (a refused file among the
-/// accepted ones), one report and one delivery round, each under `strace -f`: every rename into
-/// place in the data and output folders comes after a sync of what it renames and is followed
-/// by a sync of its folder.
+/// accepted ones), one report and one delivery round, one file taken in by hand (into the inbox
+/// with its arrival note), each under `strace -f`: every rename into place in the data and
+/// output folders comes after a sync of what it renames and is followed by a sync of its folder;
+/// every folder made and every name removed (but a temporary file's) is followed by a sync of
+/// its folder.
 #[test]
 fn every_rename_into_place_follows_a_sync_and_is_followed_by_one() {
     let strace = Command::new("strace")
@@ -477,18 +519,40 @@ fn every_rename_into_place_follows_a_sync_and_is_followed_by_one() {
         format!("{data}/audit"),
         format!("{data}/deliveries"),
         format!("{data}/supervision"),
+        format!("{data}/inbox"),
+        format!("{data}/arrivals"),
         output.clone(),
     ];
+    // A file the staff take in by hand (补录): copied into the inbox with its arrival note.
+    let late = env.tmp.path().join("霍邱县_2025-07.csv");
+    std::fs::write(
+        &late,
+        format!(
+            "{}\r\n{}\r\n",
+            crate::mail::HEADER,
+            crate::mail::csv_row("341522", 7, 33)
+        ),
+    )
+    .unwrap();
+    let late = late.to_string_lossy().into_owned();
     // (`run` queues the digest and the units' messages and then delivers them: the delivery
     // round; with no mail server they are kept as .eml.)
     for args in [
         vec!["--as-of", "2025-07-04 09:00", "ingest"],
         vec!["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"],
+        vec![
+            "--as-of",
+            "2025-08-04 09:00",
+            "ingest",
+            late.as_str(),
+            "--received",
+            "2025-08-03 10:00",
+        ],
     ] {
         let log = env.tmp.path().join("trace.txt");
         let o = Command::new("strace")
             .args(["-f", "-qq", "-y", "-s", "4096", "-e"])
-            .arg("trace=write,pwrite64,writev,pwritev,fsync,fdatasync,syncfs,rename,renameat,renameat2,link,linkat")
+            .arg("trace=write,pwrite64,writev,pwritev,fsync,fdatasync,syncfs,rename,renameat,renameat2,link,linkat,mkdir,mkdirat,unlink,unlinkat,rmdir")
             .arg("-o")
             .arg(&log)
             .arg(env!("CARGO_BIN_EXE_fayuan"))

@@ -286,8 +286,14 @@ fn a_power_cut_while_mail_is_taken_in_answers_it_once() {
         assert_eq!(kept, csv.as_bytes(), "{stage}: archived byte for byte");
         assert_eq!(s.imap.count("INBOX"), 0, "{stage}");
         assert_eq!(s.imap.count("fayuan-processed"), 1, "{stage}");
-        let verify = s.env.run_env(&["audit", "--verify"], &[("FAYUAN_TEST_KERNEL", "4.19")]);
-        assert_eq!(verify.code, 0, "{stage}: {}{}", verify.stdout, verify.stderr);
+        let verify = s
+            .env
+            .run_env(&["audit", "--verify"], &[("FAYUAN_TEST_KERNEL", "4.19")]);
+        assert_eq!(
+            verify.code, 0,
+            "{stage}: {}{}",
+            verify.stdout, verify.stderr
+        );
         drop(fs);
     }
 }
@@ -362,7 +368,11 @@ fn a_power_cut_while_a_month_is_returned_keeps_the_return_and_sends_its_notice_o
     fs.cut();
     // The next command (here: audit) puts the steps on the record and makes the notices the
     // crash left unmade; then whatever waits is sent, twice over.
-    let audit = run(&["--as-of", "2025-07-09 11:00", "audit", "--unit", "341522"], "").stdout;
+    let audit = run(
+        &["--as-of", "2025-07-09 11:00", "audit", "--unit", "341522"],
+        "",
+    )
+    .stdout;
     for at in ["2025-07-09 11:10", "2025-07-09 11:20"] {
         let r = run(&["--as-of", at, "send"], "");
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
@@ -374,7 +384,11 @@ fn a_power_cut_while_a_month_is_returned_keeps_the_return_and_sends_its_notice_o
         1,
         "{audit}"
     );
-    assert_eq!(audit.matches("交办督办事项 1：请说明").count(), 1, "{audit}");
+    assert_eq!(
+        audit.matches("交办督办事项 1：请说明").count(),
+        1,
+        "{audit}"
+    );
     let verify = run(&["audit", "--verify"], "");
     assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     let to_huoqiu: Vec<String> = server

@@ -174,6 +174,9 @@ enum Fault {
     ImapRestart(DateTime<Tz>),
     ImapRenumber(DateTime<Tz>),
     Kill(DateTime<Tz>),
+    /// The daemon killed and every write it had not synced dropped (some, by the seed, kept as
+    /// a real disk's own write-back would), then started again.
+    PowerCut(DateTime<Tz>),
     DiskFull {
         from: DateTime<Tz>,
         until: DateTime<Tz>,
@@ -187,7 +190,10 @@ impl Fault {
             | Fault::Smtp4xx { from, .. }
             | Fault::Smtp5xx { from, .. }
             | Fault::DiskFull { from, .. } => *from,
-            Fault::ImapRestart(t) | Fault::ImapRenumber(t) | Fault::Kill(t) => *t,
+            Fault::ImapRestart(t)
+            | Fault::ImapRenumber(t)
+            | Fault::Kill(t)
+            | Fault::PowerCut(t) => *t,
         }
     }
 }
@@ -270,7 +276,7 @@ fn figures(rng: &mut Rng, u: &Unit, month: u32, months: u32) -> Figures {
     }
 }
 
-fn script(seed: u64, months: u32, disk_full: bool) -> Script {
+fn script(seed: u64, months: u32, disk_full: bool, power_cuts: bool) -> Script {
     let mut rng = Rng(seed);
     let p = luan();
     let doors = [
@@ -509,6 +515,11 @@ fn script(seed: u64, months: u32, disk_full: bool) -> Script {
             until: from + Span::hours(1),
         });
     }
+    if power_cuts {
+        for _ in 0..months.div_ceil(2) + 1 {
+            faults.push(Fault::PowerCut(moment(&mut rng)));
+        }
+    }
     faults.sort_by_key(Fault::start);
     Script {
         units,
@@ -543,6 +554,10 @@ struct World {
     kills: Vec<DateTime<Tz>>,
     memory: Vec<(u32, u64)>,
     mounted: Option<PathBuf>,
+    /// The data folder on the filesystem that forgets (power cuts), its backing on the tmpfs.
+    forgetful: Option<crate::forgetful::Forgetful>,
+    /// The power cuts so far (each cut's seed is the run's seed and this count).
+    cuts: u64,
     /// The poison mail, made before the daemon starts (its fault point names its SHA-256).
     poison_mail: Option<Vec<u8>>,
     _dir: tempfile::TempDir,
@@ -554,6 +569,8 @@ impl Drop for World {
             let _ = d.kill();
             let _ = d.wait();
         }
+        // The filesystem that forgets first: it holds the tmpfs beneath it open.
+        drop(self.forgetful.take());
         if let Some(m) = &self.mounted {
             let _ = Command::new("umount").arg(m).status();
         }
@@ -701,18 +718,26 @@ impl World {
             Door::Inbox => {
                 let inbox = self.env.inbox();
                 let _ = std::fs::create_dir_all(&inbox);
+                let _ = std::fs::File::open(self.env.data()).and_then(|d| d.sync_all());
                 let tmp = inbox.join(format!(".{}.tmp-1", s.name));
                 let when = self.now();
-                // Written whole, then renamed in (a finished copy), an hour old.
+                // Written whole, then renamed in (a finished copy), an hour old; synced, as a copy
+                // the clerk saw finish is on the disk (a power cut keeps it).
                 let ok = std::fs::write(&tmp, &s.bytes).is_ok()
                     && std::fs::File::options()
                         .write(true)
                         .open(&tmp)
                         .and_then(|f| {
-                            f.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+                            f.set_modified(
+                                std::time::SystemTime::now() - Duration::from_secs(3600),
+                            )?;
+                            f.sync_all()
                         })
                         .is_ok()
-                    && std::fs::rename(&tmp, inbox.join(&s.name)).is_ok();
+                    && std::fs::rename(&tmp, inbox.join(&s.name)).is_ok()
+                    && std::fs::File::open(&inbox)
+                        .and_then(|d| d.sync_all())
+                        .is_ok();
                 if !ok {
                     let _ = std::fs::remove_file(&tmp);
                     self.log(format!(
@@ -868,11 +893,18 @@ fn a_year_without_a_person() {
         source.port
     ));
     std::fs::write(&env.pipeline, text).unwrap();
-    // The data folder on a tmpfs, so that the disk can fill for real (root only).
-    std::fs::create_dir_all(env.data()).unwrap();
+    // The data folder on a tmpfs, so that the disk can fill for real (root only), seen through
+    // the filesystem that forgets, so that the power can be cut (FUSE).
+    let power = crate::forgetful::fuse_ready();
+    let disk = if power {
+        env.tmp.path().join("disk")
+    } else {
+        env.data()
+    };
+    std::fs::create_dir_all(&disk).unwrap();
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
-        .arg(env.data())
+        .arg(&disk)
         .status()
         .is_ok_and(|st| st.success());
     if !mounted {
@@ -882,7 +914,10 @@ fn a_year_without_a_person() {
             "run the tests as root, as CI does",
         );
     }
-    let plan = script(seed, months, mounted);
+    let plan = script(seed, months, mounted, power);
+    let forgetful = power.then(|| {
+        crate::forgetful::Forgetful::over(&disk, &env.data(), &env.tmp.path().join("forgetfs.log"))
+    });
     let smtp_port = free_port();
     let mut w = World {
         seed,
@@ -911,12 +946,16 @@ fn a_year_without_a_person() {
             ),
             ("FAYUAN_WEB_TOKEN".into(), TOKEN.into()),
             ("FAYUAN_WEB_SECRET".into(), SECRET.into()),
+            // syncfs does not reach a FUSE filesystem: each file and folder is synced instead.
+            ("FAYUAN_TEST_KERNEL".into(), "4.19".into()),
         ],
         done: Vec::new(),
         injected: Vec::new(),
         kills: Vec::new(),
         memory: Vec::new(),
-        mounted: mounted.then(|| env.data()),
+        mounted: mounted.then(|| disk.clone()),
+        forgetful,
+        cuts: 0,
         poison_mail: None,
         env,
         imap,
@@ -973,6 +1012,8 @@ fn a_year_without_a_person() {
     timeline.sort_by_key(|(t, _)| *t);
     let mut down = 0;
     let mut refusals: Vec<String> = Vec::new();
+    let mut tries: HashMap<usize, u32> = HashMap::new();
+    let mut gave_up: Vec<String> = Vec::new();
     let mut queue: std::collections::VecDeque<(DateTime<Tz>, Action)> = timeline.into();
     while let Some((t, action)) = queue.pop_front() {
         w.until(t);
@@ -981,8 +1022,14 @@ fn a_year_without_a_person() {
                 let send = plan.sends[k].clone();
                 match w.send(&send, &plan.units, &rt) {
                     Some(d) => w.done.push(d),
+                    None if tries.get(&k).copied().unwrap_or(0) >= 48 => {
+                        // Two days of tries: the door is shut for good (a finding, not a loop).
+                        w.log(format!("gave up sending {} after 48 tries", send.name));
+                        gave_up.push(send.name.clone());
+                    }
                     None => {
                         // The clerk tries again an hour later.
+                        *tries.entry(k).or_insert(0) += 1;
                         let again = w.now() + Span::hours(1);
                         let at = queue
                             .iter()
@@ -1009,11 +1056,21 @@ fn a_year_without_a_person() {
                         w.kills.push(t);
                         w.start_daemon();
                     }
+                    Fault::PowerCut(t) => {
+                        w.kill_daemon();
+                        w.kills.push(t);
+                        w.cuts += 1;
+                        if let Some(fs) = &w.forgetful {
+                            fs.cut_seeded(w.seed.wrapping_mul(1000).wrapping_add(w.cuts));
+                        }
+                        w.start_daemon();
+                    }
                     Fault::DiskFull { .. } => {
-                        let data = w.env.data();
-                        let free = crate::doors::free_bytes(&data);
+                        // Filled beneath the filesystem that forgets, at once.
+                        let disk = w.mounted.clone().unwrap();
+                        let free = crate::doors::free_bytes(&disk);
                         let _ = std::fs::write(
-                            data.join("filler"),
+                            disk.join("filler"),
                             vec![0u8; free.saturating_sub(4096) as usize],
                         );
                     }
@@ -1033,7 +1090,7 @@ fn a_year_without_a_person() {
                     Fault::Smtp4xx { .. } => refusals.retain(|r| r != "4xx"),
                     Fault::Smtp5xx { .. } => refusals.retain(|r| !r.starts_with("5xx")),
                     Fault::DiskFull { .. } => {
-                        let _ = std::fs::remove_file(w.env.data().join("filler"));
+                        let _ = std::fs::remove_file(w.mounted.clone().unwrap().join("filler"));
                     }
                     _ => {}
                 }
@@ -1083,7 +1140,12 @@ fn a_year_without_a_person() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let ran = began.elapsed();
-    let report = Findings::check(&w, &plan, &status(&w));
+    let mut report = Findings::check(&w, &plan, &status(&w));
+    for name in gave_up {
+        report
+            .broken
+            .insert(0, format!("{name}: its door never took it (48 tries)"));
+    }
     eprintln!(
         "simulation: seed {}, {months} months at {rate}× in {:.0} s real; {} files sent ({} of {} never), {} faults, {} messages delivered; daemon memory peaks {:?} kB",
         w.seed,
@@ -1147,6 +1209,19 @@ impl Findings {
         f.reminders(w, plan, &got);
         f.files(w);
         f.lateness_and_figures(w, plan);
+        // The record's chain (after kills, power cuts and a full disk).
+        let vars: Vec<(&str, &str)> = w
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let verify = w.env.run_env(&["audit", "--verify"], &vars);
+        if verify.code != 0 {
+            f.broken.push(format!(
+                "audit --verify: {}{}",
+                verify.stdout, verify.stderr
+            ));
+        }
         if !status.contains("发件箱：没有待发送的邮件") {
             f.broken
                 .push(format!("messages left pending at the end:\n{status}"));

@@ -62,6 +62,21 @@ class Forget(Operations):
         self.next_id += 1
         self.ids[os.lstat(real).st_ino] = self.next_id
 
+    def gone(self, st):
+        """A name of `st` was removed: with its last name its identity dies (what a durable
+        listing still names is kept for a cut); now and then what nothing names is let go."""
+        import stat
+
+        if st.st_nlink <= 1 or stat.S_ISDIR(st.st_mode):
+            self.ids.pop(st.st_ino, None)
+        self.removals += 1
+        if self.removals % 500 == 0:
+            named = {self.root_id, *self.ids.values()}
+            for listing in self.dirs.values():
+                named.update(child for _, child in listing.values())
+            self.data = {k: v for k, v in self.data.items() if k in named}
+            self.dirs = {k: v for k, v in self.dirs.items() if k in named}
+
     def listing(self, real):
         out = {}
         for entry in os.listdir(real):
@@ -74,6 +89,7 @@ class Forget(Operations):
         self.dirs = {}
         self.data = {}
         self.ids = {}
+        self.removals = 0
         self.next_id = getattr(self, "next_id", 0)
         self.root_id = self.ident(self.root)
         for dirpath, _, files in os.walk(self.root):
@@ -155,14 +171,19 @@ class Forget(Operations):
             if ino is None:
                 self.next_id += 1
                 ino = self.ids[os.fstat(fh).st_ino] = self.next_id
-            chunks = []
-            offset = 0
-            while True:
-                b = os.pread(fh, 1 << 20, offset)
-                if not b:
-                    break
-                chunks.append(b)
-                offset += len(b)
+            # Read through a handle of its own (the caller's may be write-only).
+            rd = os.open(f"/proc/self/fd/{fh}", os.O_RDONLY)
+            try:
+                chunks = []
+                offset = 0
+                while True:
+                    b = os.pread(rd, 1 << 20, offset)
+                    if not b:
+                        break
+                    chunks.append(b)
+                    offset += len(b)
+            finally:
+                os.close(rd)
             self.data[ino] = b"".join(chunks)
             return 0
 
@@ -248,15 +269,25 @@ class Forget(Operations):
 
     def rmdir(self, path):
         with self.mu:
+            st = os.lstat(self.real(path))
             os.rmdir(self.real(path))
+            self.gone(st)
 
     def unlink(self, path):
         with self.mu:
+            st = os.lstat(self.real(path))
             os.unlink(self.real(path))
+            self.gone(st)
 
     def rename(self, old, new):
         with self.mu:
+            try:
+                replaced = os.lstat(self.real(new))
+            except OSError:
+                replaced = None
             os.rename(self.real(old), self.real(new))
+            if replaced is not None and replaced.st_ino != os.lstat(self.real(new)).st_ino:
+                self.gone(replaced)
 
     def link(self, target, source):
         with self.mu:
@@ -292,6 +323,7 @@ def main():
         mountpoint,
         foreground=True,
         nothreads=True,
+        big_writes=True,
         entry_timeout=0,
         attr_timeout=0,
         negative_timeout=0,
