@@ -286,16 +286,23 @@ pub fn disk_name(name: &str, max_bytes: usize) -> String {
 }
 
 /// Folders a county dropped into the inbox go once every file in them is taken.
-pub(super) fn remove_empty_folders(inbox: &Path) {
+pub(super) fn remove_empty_folders(inbox: &Path) -> Result<()> {
     let Ok(entries) = fs::read_dir(inbox) else {
-        return;
+        return Ok(());
     };
+    let mut removed = false;
     for e in entries.flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_empty_folders(&e.path());
-            let _ = fs::remove_dir(e.path()); // fails, harmlessly, unless empty
+            remove_empty_folders(&e.path())?;
+            // Fails, harmlessly, unless empty.
+            removed |= fs::remove_dir(e.path()).is_ok();
         }
     }
+    if removed {
+        // The removals made durable (a folder a power cut brought back would only be empty).
+        crate::fsutil::sync_dir(inbox)?;
+    }
+    Ok(())
 }
 
 /// The files of committed batches leave the inbox — unless one changed since it was read: those

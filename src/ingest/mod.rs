@@ -174,10 +174,16 @@ pub fn ingest_with(
     }
     // Only now, with every batch's bytes kept and committed, do the files leave the inbox.
     leave_inbox(&done, data_dir)?;
-    for f in done.iter().filter(|f| f.note.is_some()) {
+    let noted: Vec<&Found> = done.iter().filter(|f| f.note.is_some()).collect();
+    for f in &noted {
         arrival::remove(data_dir, &f.name);
     }
-    remove_empty_folders(&inbox);
+    if !noted.is_empty() {
+        // Their removal made durable: a note a power cut brought back could be taken for a
+        // later file's of the same name.
+        fsutil::sync_dir(&data_dir.arrivals())?;
+    }
+    remove_empty_folders(&inbox)?;
     Ok(summary)
 }
 
@@ -287,6 +293,8 @@ fn take_batch(
         b.now,
     )? {
         fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
+        // Its removal made durable: a power cut does not bring the marker back.
+        fsutil::sync_dir(&data_dir.store())?;
     }
     let accepted = decided
         .entries

@@ -459,11 +459,11 @@ fn out_of_order(calls: &[Call], roots: &[String]) -> Vec<String> {
             ));
         }
     }
-    // (c) a folder made, and a name removed (but a temporary file's), followed by a sync of the
-    // folder it was made or removed in.
+    // (c) a folder made, and a name removed (but a temporary one's: it is renamed into place,
+    // or swept), followed by a sync of the folder it was made or removed in.
     for (r, c) in calls.iter().enumerate() {
         let (path, what) = match c {
-            Call::Mkdir(p) => (p, "made"),
+            Call::Mkdir(p) if !p.contains(".tmp-") => (p, "made"),
             Call::Unlink(p) if !p.contains(".tmp-") => (p, "removed"),
             _ => continue,
         };
