@@ -16,6 +16,7 @@
 
 mod act;
 mod auth;
+mod cache;
 mod county;
 mod fill;
 mod once;
@@ -61,6 +62,8 @@ struct Web {
     ingest: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>>,
     /// Boards already computed, by (store generation, month, minute of "now").
     boards: std::sync::Mutex<HashMap<BoardKey, Arc<Board>>>,
+    /// The bureau's page as rendered, by what it was made from (`cache.rs`).
+    pages: std::sync::Mutex<Vec<cache::Kept>>,
 }
 
 impl Web {
@@ -228,6 +231,7 @@ fn state(ctx: Context, extra: ExtraStatus) -> Arc<Web> {
         unit_uploads: std::sync::Mutex::new(HashMap::new()),
         ingest,
         boards: std::sync::Mutex::new(HashMap::new()),
+        pages: std::sync::Mutex::new(Vec::new()),
     })
 }
 

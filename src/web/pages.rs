@@ -29,7 +29,7 @@ static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
         env.set_syntax(syntax);
     }
     // Each form's one-time key, fresh where the form is written (`once()` in a template).
-    env.add_function("once", super::once::fresh);
+    env.add_function("once", super::cache::once_key);
     // Every value escaped as [`esc`] does, whatever minijinja's own escaping would be.
     env.set_formatter(|out, state, value| {
         if *state.auto_escape() == minijinja::AutoEscape::Html
@@ -408,9 +408,29 @@ fn status_text(w: &Web, period: Period, board: &status::Board) -> Result<String>
 /// The bureau's page: the grid, the latest report and its alerts, every report's files, the
 /// text of `fayuan status`, the files refused lately.
 pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Response> {
+    let board = w.board(period)?;
+    // The key before the rendering: what changes meanwhile is a new key next time.
+    let key = super::cache::PageKey::of(w, period, viewer);
+    let html = match super::cache::get(w, &key, &board) {
+        Some(html) => html,
+        None => {
+            let html = super::cache::marked(|| bureau_html(w, period, viewer, &board))?;
+            super::cache::keep(w, key, board, html)
+        }
+    };
+    Ok(Html(super::cache::filled(&html)).into_response())
+}
+
+/// The bureau's page as HTML (its forms' one-time keys as `once()` gives them).
+fn bureau_html(
+    w: &Web,
+    period: Period,
+    viewer: &Viewer,
+    board: &Arc<crate::status::Board>,
+) -> Result<String> {
     let ctx = &w.ctx;
     let token = viewer.token.clone();
-    let board = w.board(period)?;
+    let board = board.clone();
     let runs = runs(ctx);
     let latest = runs
         .iter()
@@ -438,7 +458,7 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
         .collect();
     let status_text = status_text(w, period, &board)?;
     let def = &ctx.pipeline.def.pipeline;
-    Ok(whole(
+    render(
         "bureau.html",
         minijinja::context! {
             title => format!("{}{} 报送情况（{}）", def.city, def.title, period.zh()),
@@ -494,7 +514,8 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
                 ))
                 .collect::<Vec<_>>()),
         },
-    ))
+    )
+    .map_err(crate::error::Error::Internal)
 }
 
 /// The units' 说明 in force, each with what the staff's form to send it back needs.

@@ -916,3 +916,45 @@ fn a_units_page_never_quotes_another_units_cells() {
         assert!(bureau.contains("“十二”不是整数"), "{bureau}");
     });
 }
+
+/// The bureau's page is rendered once for everyone who asks within the minute (issue 35 §6), yet
+/// each request's forms carry one-time keys of their own (two people never share one), and a
+/// step taken meanwhile by another process (a return on the command line) shows at once.
+#[test]
+fn the_bureau_page_made_once_gives_each_request_its_own_form_keys_and_shows_a_change_at_once() {
+    let s = served();
+    let keys = |page: &str| -> std::collections::BTreeSet<String> {
+        page.split("name=\"once\" value=\"")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].to_string())
+            .collect()
+    };
+    let url = s.url(&format!("/bureau?token={TOKEN}&period=2025-06"));
+    rt().block_on(async {
+        let (_, first) = get(&url).await;
+        let (_, second) = get(&url).await;
+        let (a, b) = (keys(&first), keys(&second));
+        assert!(a.len() >= 2, "forms with keys: {a:?}");
+        assert!(a.iter().all(|k| k.len() == 32), "each key filled in: {a:?}");
+        assert_eq!(a.len(), b.len());
+        assert!(a.is_disjoint(&b), "a key served twice: {a:?} {b:?}");
+        assert!(!first.contains('\u{1}'), "a mark left in the page");
+        assert!(!first.contains("霍邱县：2025年6月——台账核对有误"));
+        let r = s.env.run(&[
+            "--as-of",
+            "2025-07-10 09:00",
+            "return",
+            "--unit",
+            "341522",
+            "--period",
+            "2025-06",
+            "--reason",
+            "台账核对有误",
+            "--by",
+            "张三",
+        ]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let (_, after) = get(&url).await;
+        assert!(after.contains("霍邱县：2025年6月——台账核对有误"), "{after}");
+    });
+}
