@@ -573,3 +573,78 @@ fn an_upload_answers_303_to_its_result_and_the_same_form_sent_twice_is_taken_onc
         "taken once"
     );
 }
+
+/// An upload that finds no slot of its unit within `body_timeout_seconds` (issue 35 §6) is
+/// answered 503 with words for the clerk and nothing kept — never a wait without end. Here the
+/// unit's two slots are held by two uploads waiting for the write lock (held by another process);
+/// another unit's upload is not held up by them; when the lock is free all three are taken.
+#[test]
+fn an_upload_that_finds_no_slot_within_the_wait_is_answered_503_and_nothing_is_kept() {
+    let s = served_with("body_timeout_seconds = 2\n", &[]);
+    let lock = s.env.data().join(".fayuan.lock");
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "8"])
+        .spawn()
+        .expect("flock (util-linux) holds the write lock");
+    std::thread::sleep(Duration::from_millis(300));
+    let post = |code: &str, name: &str, month: u32| {
+        let url = s.county(code);
+        let body = format!(
+            "{}\r\n{}\r\n",
+            crate::mail::HEADER,
+            crate::mail::csv_row(code, month, 20 + month as i64)
+        );
+        let name = name.to_string();
+        async move {
+            let form = reqwest::multipart::Form::new().part(
+                "file",
+                reqwest::multipart::Part::bytes(body.into_bytes()).file_name(name),
+            );
+            let r = reqwest::Client::new()
+                .post(url)
+                .multipart(form)
+                .timeout(Duration::from_secs(60))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    rt().block_on(async {
+        let first = tokio::spawn(post("341522", "霍邱县_2025-07.csv", 7));
+        let second = tokio::spawn(post("341522", "霍邱县_2025-08.csv", 8));
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let asked = Instant::now();
+        let (status, page) = post("341522", "霍邱县_2025-09.csv", 9).await;
+        assert_eq!(status, 503, "{page}");
+        assert!(
+            page.contains("上传繁忙") && page.contains("文件未保存"),
+            "{page}"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(6),
+            "{:?}",
+            asked.elapsed()
+        );
+        // Another unit is not held up by 霍邱县's slots (it waits for the lock like the rest).
+        let other = tokio::spawn(post("341523", "舒城县_2025-07.csv", 7));
+        for t in [first, second, other] {
+            let (status, page) = t.await.unwrap();
+            assert_eq!(status, 200, "{page}");
+        }
+    });
+    let _ = holder.wait();
+    let names: Vec<String> = s
+        .env
+        .store()
+        .files()
+        .unwrap()
+        .into_iter()
+        .map(|f| f.file_name)
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("2025-09")), "{names:?}");
+    for n in ["霍邱县_2025-07", "霍邱县_2025-08", "舒城县_2025-07"] {
+        assert!(names.iter().any(|x| x.contains(n)), "{n}: {names:?}");
+    }
+}
