@@ -191,6 +191,7 @@ pub fn record(data_dir: &DataDir, year: i32, at: Moment, events: Vec<New>) -> Re
     f.write_all(out.as_bytes())
         .map_err(|e| Error::io(&path, e))?;
     f.sync_all().map_err(|e| Error::sync(&path, e))?;
+    crate::faults::point("record", &path)?;
     // A year's first lines: the file's name durable in its folder too.
     if new_file && let Some(dir) = path.parent() {
         crate::fsutil::sync_dir(dir)?;

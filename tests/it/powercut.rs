@@ -37,6 +37,8 @@ fn a_power_cut_at_every_step_loses_no_county_file_and_no_report_is_half_there() 
         "store",
         "unindexed",
         "committed",
+        // the record's lines of the batch, synced, its folder not yet
+        "record",
         "removing",
         "report",
     ] {
