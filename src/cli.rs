@@ -12,6 +12,7 @@ use crate::store::Outcome;
 use crate::{notify, sample, status};
 use clap::{Parser, Subcommand};
 
+pub mod credentials;
 mod preflight;
 mod supervise;
 use std::path::{Path, PathBuf};

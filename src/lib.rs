@@ -33,6 +33,7 @@ pub mod run;
 pub mod sample;
 pub mod schedule;
 pub mod schema;
+pub mod service;
 pub mod sources;
 pub mod status;
 pub mod store;

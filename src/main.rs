@@ -1,6 +1,8 @@
 use clap::Parser;
 
 fn main() {
+    // Secrets the service manager gives as credentials (LoadCredential=), while one thread runs.
+    let credentials = fayuan::cli::credentials::load(std::env::var_os("CREDENTIALS_DIRECTORY"));
     // A copy of fayuan that only opens workbooks for its parent (see ingest::isolate).
     let mut raw = std::env::args();
     if raw.nth(1).as_deref() == Some(fayuan::ingest::isolate::WORKER_ARG) {
@@ -25,6 +27,9 @@ fn main() {
     }));
     let args = fayuan::cli::Args::parse();
     fayuan::cli::init_logging();
+    if !credentials.is_empty() {
+        tracing::info!(names = ?credentials, "secrets read from the service manager's credentials");
+    }
     match fayuan::cli::run(args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -104,6 +104,17 @@ pub fn daemon_all(ctxs: Vec<Context>) -> Result<i32> {
     for c in &ctxs {
         tracing::info!(pipeline = %c.pipeline.name(), file = %c.pipeline.file.display(), "pipeline");
     }
+    // The service manager's notify protocol (Type=notify): ready once the pipelines are checked
+    // and their data folders open (each loop sweeps its own first).
+    crate::service::init(
+        std::env::var("NOTIFY_SOCKET").ok(),
+        std::env::var("WATCHDOG_USEC").ok(),
+        std::env::var("WATCHDOG_PID").ok(),
+    );
+    for c in &ctxs {
+        prepare(c);
+    }
+    crate::service::ready(&format!("{} 条流水线运行中", ctxs.len()));
     crate::app::runtime()?.block_on(async move {
         let mut tasks = tokio::task::JoinSet::new();
         let count = ctxs.len();
@@ -187,7 +198,6 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         &format!("daemon-start-{}", ctx.pipeline.name()),
         ctx.data_dir.root(),
     )?;
-    prepare(&ctx);
     // The daemon's clock runs (the command line made it: the system's, or from --as-of at
     // --clock-rate); every "now" below is read from it.
     let clock = ctx.clock;
@@ -249,6 +259,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         }
     }
     tracing::info!("stopping: no job in hand");
+    crate::service::stopping();
     let _ = stop_tx.send(true);
     for w in watchers {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), w).await;
@@ -479,6 +490,10 @@ async fn tick_with(
     failing: &mut Failing,
     ingest_now: bool,
 ) {
+    // Busy (for the watchdog) until this wake-up's work is done.
+    let name = ctx.pipeline.name();
+    let _busy = crate::service::busy(&format!("pipeline {name}"));
+    crate::service::status(&format!("{name}：处理中"));
     let h = match history(ctx) {
         Ok(h) => h,
         Err(e) => {
@@ -559,6 +574,7 @@ async fn tick_with(
     if let Err(e) = write_time(&ctx.data_dir.last_look(), now) {
         tracing::error!(error = %e, "the planner's last look not written");
     }
+    crate::service::status(&format!("{name}：等待下一次任务"));
 }
 
 /// What is due at `now` — only the months of the pipeline's own year are reminded and reported

@@ -74,7 +74,9 @@ async fn session_round(
     let (mut session, validity) = connect(m).await?;
     tracing::info!(mailbox = %m.name, validity, "mailbox connected");
     loop {
-        // Everything in the folder, then what came while handling it, until nothing more.
+        // Everything in the folder, then what came while handling it, until nothing more; busy
+        // for the watchdog meanwhile (never while idle).
+        let busy = crate::service::busy(&format!("mailbox {}", m.name));
         let mut after = None;
         loop {
             let settings = notify::Settings::resolve(pipeline, clock)?;
@@ -99,6 +101,7 @@ async fn session_round(
                 break;
             }
         }
+        drop(busy);
         // Mail announced while we were busy: look again before going idle.
         if new_mail_announced(&mut session) {
             continue;

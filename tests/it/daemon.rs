@@ -747,3 +747,122 @@ fn on_a_fast_clock_every_ingest_fire_runs_once() {
         "{ingests} ingests in 15 h 05 min"
     );
 }
+
+/// The notify protocol of a `Type=notify` service (issue 36 §2), played by the test as systemd
+/// would: a datagram socket in `NOTIFY_SOCKET`, a watchdog of one second. The daemon says
+/// READY=1, then WATCHDOG=1 about every half second, and STOPPING=1 on SIGTERM. With its
+/// wake-up loop hung (an ingest stopped at a fault point), the pings stop within the watchdog's
+/// interval, so that the service manager restarts it.
+#[test]
+fn the_daemon_tells_its_service_manager_ready_alive_and_stopping_and_a_hung_loop_stops_the_pings() {
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::{Arc, Mutex};
+    let listen = |env: &Env| {
+        let path = env.tmp.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let got: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+        let g = got.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match sock.recv(&mut buf) {
+                    Ok(n) => g.lock().unwrap().push((
+                        Instant::now(),
+                        String::from_utf8_lossy(&buf[..n]).into_owned(),
+                    )),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => return,
+                }
+                if Arc::strong_count(&g) == 1 {
+                    return;
+                }
+            }
+        });
+        (path, got)
+    };
+    let ready_at = |got: &Arc<Mutex<Vec<(Instant, String)>>>| {
+        let mut at = None;
+        wait_for("READY=1", Duration::from_secs(30), || {
+            at = got
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, m)| m.contains("READY=1"))
+                .map(|(t, _)| *t);
+            at.is_some()
+        });
+        at.unwrap()
+    };
+    let pings = |got: &Arc<Mutex<Vec<(Instant, String)>>>, from: Instant, to: Instant| {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, m)| *t >= from && *t < to && m == "WATCHDOG=1")
+            .count()
+    };
+    // A healthy daemon.
+    let env = Env::new();
+    let (path, got) = listen(&env);
+    let socket = path.to_str().unwrap();
+    let d = Daemon::start(
+        &env,
+        &["--as-of", "2025-07-04 09:00"],
+        &[("NOTIFY_SOCKET", socket), ("WATCHDOG_USEC", "1000000")],
+    );
+    let ready = ready_at(&got);
+    std::thread::sleep(Duration::from_millis(3200));
+    let n = pings(&got, ready, ready + Duration::from_secs(3));
+    assert!(
+        (4..=8).contains(&n),
+        "{n} pings in 3 s: {:?}",
+        got.lock().unwrap()
+    );
+    assert_eq!(d.stop(), 0);
+    assert!(
+        got.lock()
+            .unwrap()
+            .iter()
+            .any(|(_, m)| m.contains("STOPPING=1")),
+        "{:?}",
+        got.lock().unwrap()
+    );
+    // Its wake-up loop hung: an ingest that never ends.
+    let env = Env::new();
+    env.drop_samples_except(&[]);
+    let (path, got) = listen(&env);
+    let socket = path.to_str().unwrap();
+    let mut d = Daemon::start(
+        &env,
+        &["--as-of", "2025-07-04 09:00"],
+        &[
+            ("NOTIFY_SOCKET", socket),
+            ("WATCHDOG_USEC", "1000000"),
+            ("FAYUAN_TEST_FAULT", "hang@read"),
+        ],
+    );
+    let ready = ready_at(&got);
+    std::thread::sleep(Duration::from_millis(4200));
+    assert!(!d.exited(), "the daemon should hang, not end");
+    let late = pings(
+        &got,
+        ready + Duration::from_millis(2500),
+        ready + Duration::from_secs(4),
+    );
+    assert_eq!(late, 0, "pings while hung: {:?}", got.lock().unwrap());
+    assert!(
+        got.lock()
+            .unwrap()
+            .iter()
+            .any(|(_, m)| m.contains("处理中")),
+        "{:?}",
+        got.lock().unwrap()
+    );
+    let log = std::fs::read_to_string(env.tmp.path().join("daemon.log")).unwrap_or_default();
+    assert!(
+        log.contains("busy longer than the watchdog allows"),
+        "{log}"
+    );
+}

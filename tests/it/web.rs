@@ -958,3 +958,69 @@ fn the_bureau_page_made_once_gives_each_request_its_own_form_keys_and_shows_a_ch
         assert!(after.contains("霍邱县：2025年6月——台账核对有误"), "{after}");
     });
 }
+
+/// Secrets as systemd credentials (issue 36 §2): with the token and the link secret only as
+/// files in `$CREDENTIALS_DIRECTORY` (as `LoadCredential=` gives them, a newline at the end), the
+/// pages start and answer to them; the log names the credentials, never their values.
+#[test]
+fn secrets_are_taken_from_the_service_managers_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = pipeline(dir.path(), &[]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(&path, text).unwrap();
+    let env = Env::with_pipeline(&path);
+    let creds = env.tmp.path().join("credentials");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("FAYUAN_WEB_TOKEN"), format!("{TOKEN}\n")).unwrap();
+    std::fs::write(creds.join("FAYUAN_WEB_SECRET"), format!("{SECRET}\n")).unwrap();
+    std::fs::write(creds.join("not a variable"), "ignored").unwrap();
+    let log = env.tmp.path().join("serve.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fayuan"))
+        .current_dir(env.tmp.path())
+        .arg("--pipeline")
+        .arg(&env.pipeline)
+        .arg("--data-dir")
+        .arg(env.data())
+        .args(["--as-of", "2025-07-10 09:00", "serve"])
+        .env_remove("FAYUAN_WEB_TOKEN")
+        .env_remove("FAYUAN_WEB_SECRET")
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .env("FAYUAN_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30) && child.try_wait().unwrap().is_none(),
+            "not served: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    rt().block_on(async {
+        let (code, _) = get(&format!("{base}/bureau?token={TOKEN}")).await;
+        assert_eq!(code, 200, "the bureau's token from its credential file");
+        let county = format!(
+            "{base}/u/341522/{}",
+            hmac_token(SECRET.as_bytes(), "341522")
+        );
+        let (code, _) = get(&county).await;
+        assert_eq!(code, 200, "the link secret from its credential file");
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("FAYUAN_WEB_SECRET") && text.contains("FAYUAN_WEB_TOKEN"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(TOKEN) && !text.contains(SECRET),
+        "a secret in the log: {text}"
+    );
+}
