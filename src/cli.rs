@@ -96,6 +96,9 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Whether fayuan is well (for cron, Zabbix, a container's HEALTHCHECK): one line per
+    /// problem; exit 0 well, 1 a warning, 2 something critical.
+    Health,
     /// Who has reported for a month, when, and which version is in force.
     Status {
         /// The month, e.g. 2025-06 (default: the month before now).
@@ -346,6 +349,7 @@ pub fn run(args: Args) -> Result<i32> {
         Command::Confirm { unit, period, by } => supervise::confirm(&ctx, &unit, period, &by),
         Command::Links { signoff } => links(&ctx, signoff),
         Command::Status { period } => show_status(&ctx, period),
+        Command::Health => health(&ctx),
         Command::Sample {
             out,
             months,
@@ -559,6 +563,21 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
         println!("收件箱中未收取：{}——{}", l.name, l.reason);
     }
     Ok(exit::OK)
+}
+
+/// `fayuan health`: one line per problem (its detail beneath), or 正常; exit 0, 1 or 2.
+fn health(ctx: &Context) -> Result<i32> {
+    let problems = crate::health::check(ctx);
+    for p in &problems {
+        println!("{}", p.line());
+        if !p.detail.is_empty() {
+            println!("  {}", p.detail);
+        }
+    }
+    if problems.is_empty() {
+        println!("正常 / ok");
+    }
+    Ok(crate::health::exit_code(&problems))
 }
 
 /// `fayuan serve`: the web pages alone, until SIGTERM or Ctrl-C.

@@ -31,7 +31,7 @@ pub fn make_dirs(dir: &Path) -> Result<()> {
             .get_or_insert_with(Default::default)
             .insert(d.to_path_buf());
     };
-    if known(dir) {
+    if known(dir) && dir.is_dir() {
         return Ok(());
     }
     let parent_of = |d: &Path| {
@@ -43,13 +43,14 @@ pub fn make_dirs(dir: &Path) -> Result<()> {
     let mut missing = Vec::new();
     let mut at = Some(dir);
     while let Some(d) = at {
-        if d.as_os_str().is_empty() || known(d) {
+        if d.as_os_str().is_empty() || (known(d) && d.is_dir()) {
             break;
         }
         if d.is_dir() {
             // The deepest folder that exists: its name made durable in its parent (those above it
-            // were synced before it was made).
-            sync_dir(&parent_of(d))?;
+            // were synced before it was made) — where the parent can be opened and synced at all
+            // (a parent above the data folder may be one the service may only pass through).
+            sync_existing_parent(&parent_of(d))?;
             durable(d);
             break;
         }
@@ -66,6 +67,41 @@ pub fn make_dirs(dir: &Path) -> Result<()> {
         durable(d);
     }
     Ok(())
+}
+
+/// [`sync_dir`] of a folder fayuan did not make (the parent of a folder that was there): one it
+/// may not open, or whose filesystem cannot sync folders, is left as it is; a sync that fails is
+/// still [`Error::SyncFailed`].
+fn sync_existing_parent(dir: &Path) -> Result<()> {
+    let Ok(f) = File::open(dir) else {
+        return Ok(());
+    };
+    match f.sync_all() {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::ENOSYS | libc::EBADF)
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Error::sync(dir, e)),
+    }
+}
+
+/// The bytes free for an unprivileged writer on the filesystem of `path` (None: unknown).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a buffer statvfs fills on success.
+    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled the buffer.
+    let st = unsafe { st.assume_init() };
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Makes a directory's entries (new names, renames) durable; a failed sync is

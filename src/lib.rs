@@ -16,6 +16,7 @@ pub mod faults;
 pub mod format;
 pub mod frame;
 pub mod fsutil;
+pub mod health;
 pub mod ingest;
 pub mod jobs;
 pub mod ladder;

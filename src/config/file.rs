@@ -651,6 +651,9 @@ pub struct Limits {
     /// A file in the inbox is taken only once it has not changed for this long (an upload or
     /// a copy still being written is left for the next ingest).
     pub quiet_seconds: f64,
+    /// Free space under which the data folder's disk is reported unwell (`/readyz`, `fayuan
+    /// health`), in MB.
+    pub min_free_mb: u64,
 }
 
 impl Default for Limits {
@@ -664,6 +667,7 @@ impl Default for Limits {
             reader_memory_mb: 1024,
             max_problems: 200,
             quiet_seconds: 2.0,
+            min_free_mb: 1024,
         }
     }
 }

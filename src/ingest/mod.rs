@@ -114,6 +114,11 @@ pub fn ingest_with(
     now: DateTime<Tz>,
     progress: Option<&dyn Progress>,
 ) -> Result<Summary> {
+    // After a failed sync in this process nothing is taken: a copy "already there" may be one
+    // the disk lost, and the originals would leave the inbox over it. The restart takes them.
+    if let Some(e) = crate::error::failed_sync() {
+        return Err(e);
+    }
     let (inbox, archive, quarantine) =
         (data_dir.inbox(), data_dir.archive(), data_dir.quarantine());
     for dir in [&inbox, &archive, &quarantine] {

@@ -82,7 +82,10 @@ impl PageKey {
             d.supervision_items(),
         ];
         for m in &ctx.pipeline.def.mailboxes {
-            paths.push(crate::mailin::ledger(d, m).path().to_path_buf());
+            let ledger = crate::mailin::ledger(d, m);
+            // (the mailbox's health, beside its ledger: connected, failing since when)
+            paths.push(ledger.path().with_file_name("health.json"));
+            paths.push(ledger.path().to_path_buf());
         }
         let year = ctx.pipeline.year();
         for p in (1..=12).filter_map(|m| Period::new(year, m)) {

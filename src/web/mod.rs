@@ -88,6 +88,7 @@ impl Web {
             ctx.data_dir.returns(),
             ctx.data_dir.notes(),
             ctx.data_dir.signoffs(),
+            ctx.data_dir.confirms(),
         ]
         .iter()
         .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
@@ -173,6 +174,9 @@ fn routes(state: Arc<Web>) -> Router {
         .route("/bureau", get(bureau))
         .route("/bureau/file/{period}/{name}", get(download))
         .route("/api/status", get(api_status))
+        // For the service manager and monitoring: no token, nothing about the units.
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route("/u/{code}/{token}", get(county).post(upload))
         .route("/u/{code}/{token}/template", get(county_template))
         .route("/u/{code}/{token}/upload", post(upload))
@@ -204,6 +208,20 @@ fn routes(state: Arc<Web>) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(private))
         .with_state(state)
+}
+
+/// 200 `ready`, or 503 with one line per reason (`health.rs`; details only in `fayuan health`).
+async fn readyz(axum::extract::State(w): axum::extract::State<Arc<Web>>) -> Response {
+    use axum::response::IntoResponse;
+    let ctx = w.ctx.clone();
+    let problems = tokio::task::spawn_blocking(move || crate::health::check(&ctx))
+        .await
+        .unwrap_or_default();
+    if problems.is_empty() {
+        return "ready\n".into_response();
+    }
+    let text: String = problems.iter().map(|p| p.line() + "\n").collect();
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, text).into_response()
 }
 
 /// The pages' state: the tokens and the link secret from the environment (a page whose token is
@@ -373,6 +391,15 @@ impl InFlight {
                     (self.0).0.1.notify_waiters();
                 }
             }
+        }
+        // After a failed sync nothing more is written: a form or an upload is refused (503),
+        // the county told to send it again after the restart; reading pages goes on.
+        if crate::error::writing_stopped() && request.method() != axum::http::Method::GET {
+            return pages::answer(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "系统正在重启",
+                "系统暂时无法保存，本次提交未保存。请几分钟后刷新页面重新提交。",
+            );
         }
         f.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _done = Done(f);

@@ -866,3 +866,72 @@ fn the_daemon_tells_its_service_manager_ready_alive_and_stopping_and_a_hung_loop
         "{log}"
     );
 }
+
+/// Health (issue 36 §3): `fayuan health` exits 2 with no daemon (no heartbeat), 0 while it beats
+/// (and `/healthz` and `/readyz` answer 200 without a token), 2 when the heartbeat is older than
+/// twice its interval, 1 for a job whose last run failed (its error shown by the command only,
+/// never on the tokenless `/readyz`, which answers 503 with one line per reason).
+#[test]
+fn health_tells_a_beating_daemon_from_a_stopped_one_and_a_failed_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = pipeline(dir.path(), &[]);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(&path, text).unwrap();
+    let env = Env::with_pipeline(&path);
+    let health = |at: &str| env.run(&["--as-of", at, "health"]);
+    let r = health("2025-07-04 09:00");
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("严重：守护进程没有心跳"), "{}", r.stdout);
+    let d = Daemon::start(&env, &["--as-of", "2025-07-04 09:00"], &[]);
+    wait_for("the heartbeat", Duration::from_secs(30), || {
+        env.data().join("daemon/heartbeat.json").exists()
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let get = |path: &str| {
+        crate::web::rt().block_on(async {
+            let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    wait_for("the pages", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert_eq!(get("/healthz"), (200, "ok\n".to_string()));
+    let (code, body) = get("/readyz");
+    assert_eq!((code, body.as_str()), (200, "ready\n"));
+    let r = health("2025-07-04 09:00");
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.trim(), "正常 / ok");
+    // A job that failed, as the run ledger records it (a report whose folder could not be made).
+    let runs = env.data().join("runs/luan-2025.jsonl");
+    let mut ledger = std::fs::read_to_string(&runs).unwrap();
+    ledger.push_str(r#"{"at":"2025-07-04T09:00:30+08:00","job":"report","period":"2025-06","fired":null,"ok":false,"detail":"/srv/secret/path: permission denied"}"#);
+    ledger.push('\n');
+    std::fs::write(&runs, ledger).unwrap();
+    let (code, body) = get("/readyz");
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("注意：任务 report 最近一次运行失败")
+            && body.contains("warning: job report failed at its last run"),
+        "{body}"
+    );
+    assert!(!body.contains("/srv/secret"), "details on /readyz: {body}");
+    let r = health("2025-07-04 09:00");
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("/srv/secret/path: permission denied"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(d.stop(), 0);
+    // Two hours later with no daemon: its heartbeat stopped (more than twice 60 s).
+    let r = health("2025-07-04 11:00");
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("严重：守护进程的心跳停在"),
+        "{}",
+        r.stdout
+    );
+}

@@ -89,6 +89,7 @@ class Forget(Operations):
         self.dirs = {}
         self.data = {}
         self.ids = {}
+        self.lost = set()
         self.removals = 0
         self.next_id = getattr(self, "next_id", 0)
         self.root_id = self.ident(self.root)
@@ -155,22 +156,28 @@ class Forget(Operations):
     def real(self, path):
         return os.path.join(self.root, path.lstrip("/"))
 
-    def failing(self, path):
+    def failing(self, path, ident=None):
         # As Linux does: the sync that meets the lost write-back fails once; the next one
-        # succeeds although the bytes are gone (what a retry over a failed sync would trust).
+        # succeeds although the bytes are gone (what a retry over a failed sync would trust):
+        # the file's durable bytes stay what they were before the failed sync.
         if self.eio is not None and self.eio.search(path) and path not in self.failed:
             self.failed.add(path)
+            if ident is not None:
+                self.lost.add(ident)
             raise FuseOSError(errno.EIO)
 
     # --- syncs ---
 
     def fsync(self, path, datasync, fh):
         with self.mu:
-            self.failing(path)
             ino = self.ids.get(os.fstat(fh).st_ino)
             if ino is None:
                 self.next_id += 1
                 ino = self.ids[os.fstat(fh).st_ino] = self.next_id
+            self.failing(path, ino)
+            if ino in self.lost:
+                # The write-back was lost: this sync "succeeds", the bytes stay as they were.
+                return 0
             # Read through a handle of its own (the caller's may be write-only).
             rd = os.open(f"/proc/self/fd/{fh}", os.O_RDONLY)
             try:
@@ -324,6 +331,9 @@ def main():
         foreground=True,
         nothreads=True,
         big_writes=True,
+        # An unlinked file still open is gone at once (not renamed to .fuse_hidden*, a name a
+        # folder's sync would make durable).
+        hard_remove=True,
         entry_timeout=0,
         attr_timeout=0,
         negative_timeout=0,
