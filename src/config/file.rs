@@ -153,6 +153,8 @@ pub struct WebSettings {
     /// derived from (SPEC §10).
     pub token_env: String,
     pub secret_env: String,
+    /// The environment variable of `/metrics`'s bearer token (unset: no such page).
+    pub metrics_token_env: String,
     /// The largest upload kept and checked (MB = 1,000,000 bytes, as `limits.max_file_mb`); a
     /// larger one is kept in quarantine up to four times this, refused beyond.
     pub max_upload_mb: f64,
@@ -202,6 +204,7 @@ impl Default for WebSettings {
             listen: "127.0.0.1:8080".into(),
             token_env: "FAYUAN_WEB_TOKEN".into(),
             secret_env: "FAYUAN_WEB_SECRET".into(),
+            metrics_token_env: "FAYUAN_METRICS_TOKEN".into(),
             max_upload_mb: 20.0,
             public_url: None,
             max_connections: 4096,

@@ -82,13 +82,9 @@ pub fn put(data_dir: &DataDir, bytes: &[u8], note: &Arrival) -> Result<PathBuf> 
         .map_err(|e| Error::io(&data_dir.arrivals(), std::io::Error::other(e)))?;
     fsutil::replace_synced(&note_path(data_dir, &note.name), &text)?;
     let dest = data_dir.inbox().join(&note.name);
-    if let Some(dir) = dest.parent() {
-        crate::fsutil::make_dirs(dir)?;
-    }
-    fsutil::write_new(&dest, bytes)?;
-    if let Some(dir) = dest.parent() {
-        fsutil::sync_dir(dir)?;
-    }
+    let dir = dest.parent().unwrap_or(data_dir.root());
+    into_folder(dir, || fsutil::write_new(&dest, bytes))?;
+    fsutil::sync_dir(dir)?;
     Ok(dest)
 }
 
@@ -100,11 +96,26 @@ pub fn put_file(data_dir: &DataDir, tmp: &std::path::Path, note: &Arrival) -> Re
     fsutil::replace_synced(&note_path(data_dir, &note.name), &text)?;
     let dest = data_dir.inbox().join(&note.name);
     let dir = dest.parent().unwrap_or(data_dir.root());
-    crate::fsutil::make_dirs(dir)?;
     // Never over another upload of the same name (two at the same instant): refused, not lost.
-    fsutil::rename_new(tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    into_folder(dir, || {
+        fsutil::rename_new(tmp, &dest).map_err(|e| Error::io(&dest, e))
+    })?;
     fsutil::sync_dir(dir)?;
     Ok(dest)
+}
+
+/// `place` into the inbox's folder `dir`, made first. An ingest removes the inbox's empty folders
+/// (`remove_empty_folders`) without the doors' lock: one removed between its making and `place`
+/// is made again (a few times) — never a county's file refused for it.
+fn into_folder(dir: &std::path::Path, mut place: impl FnMut() -> Result<()>) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        crate::fsutil::make_dirs(dir)?;
+        match place() {
+            Err(_) if tries < 5 && !dir.is_dir() => tries += 1,
+            r => return r,
+        }
+    }
 }
 
 /// The note of a file in the inbox, if its door left one.

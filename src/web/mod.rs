@@ -19,6 +19,7 @@ mod auth;
 mod cache;
 mod county;
 mod fill;
+mod metrics;
 mod once;
 mod pages;
 mod refused;
@@ -64,6 +65,10 @@ struct Web {
     boards: std::sync::Mutex<HashMap<BoardKey, Arc<Board>>>,
     /// The bureau's page as rendered, by what it was made from (`cache.rs`).
     pages: std::sync::Mutex<Vec<cache::Kept>>,
+    /// `/metrics`'s bearer token (`[web] metrics_token_env`; unset: no such page).
+    metrics_token: Option<String>,
+    /// The requests in hand and answered (`/metrics`).
+    in_flight: InFlight,
 }
 
 impl Web {
@@ -177,6 +182,7 @@ fn routes(state: Arc<Web>) -> Router {
         // For the service manager and monitoring: no token, nothing about the units.
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/u/{code}/{token}", get(county).post(upload))
         .route("/u/{code}/{token}/template", get(county_template))
         .route("/u/{code}/{token}/upload", post(upload))
@@ -226,8 +232,11 @@ async fn readyz(axum::extract::State(w): axum::extract::State<Arc<Web>>) -> Resp
 
 /// The pages' state: the tokens and the link secret from the environment (a page whose token is
 /// missing is off, and the log says so), the upload permits and the one ingest task.
-fn state(ctx: Context, extra: ExtraStatus) -> Arc<Web> {
+fn state(ctx: Context, extra: ExtraStatus, in_flight: InFlight) -> Arc<Web> {
     let w = &ctx.pipeline.def.web;
+    let metrics_token = std::env::var(&w.metrics_token_env)
+        .ok()
+        .filter(|t| t.len() >= 16);
     let bureau_token = std::env::var(&w.token_env).ok().filter(|t| t.len() >= 16);
     let staff = staff_tokens(&w.staff);
     let secret = secret(&ctx.pipeline);
@@ -250,6 +259,8 @@ fn state(ctx: Context, extra: ExtraStatus) -> Arc<Web> {
         ingest,
         boards: std::sync::Mutex::new(HashMap::new()),
         pages: std::sync::Mutex::new(Vec::new()),
+        metrics_token,
+        in_flight,
     })
 }
 
@@ -271,10 +282,9 @@ pub async fn serve(
     let per_address_cap = w.max_connections_per_address.max(1);
     sweep_uploads(&ctx.data_dir);
     let in_flight = InFlight::default();
-    let app = routes(state(ctx, extra)).layer(axum::middleware::from_fn_with_state(
-        in_flight.clone(),
-        InFlight::counted,
-    ));
+    let app = routes(state(ctx, extra, in_flight.clone())).layer(
+        axum::middleware::from_fn_with_state(in_flight.clone(), InFlight::counted),
+    );
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
         Error::Runtime(crate::error::during(
             format!("web: cannot listen on {listen}"),
@@ -369,9 +379,18 @@ async fn one_connection(
 }
 
 /// The requests being answered: a stop waits for them before it closes the connections (hyper's
-/// graceful close drops a request whose body was read but whose answer is not yet written).
+/// graceful close drops a request whose body was read but whose answer is not yet written); and
+/// the requests answered, by status class (`/metrics`).
 #[derive(Clone, Default)]
-struct InFlight(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+pub(super) struct InFlight(Arc<Counts>);
+
+#[derive(Default)]
+pub(super) struct Counts {
+    open: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+    /// Answers by status class: 1xx … 5xx.
+    classes: [std::sync::atomic::AtomicU64; 5],
+}
 
 impl InFlight {
     async fn counted(
@@ -382,44 +401,55 @@ impl InFlight {
         struct Done(InFlight);
         impl Drop for Done {
             fn drop(&mut self) {
-                if (self.0)
-                    .0
-                    .0
-                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
-                    == 1
-                {
-                    (self.0).0.1.notify_waiters();
+                let c = &(self.0).0;
+                if c.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+                    c.idle.notify_waiters();
                 }
             }
         }
         // After a failed sync nothing more is written: a form or an upload is refused (503),
         // the county told to send it again after the restart; reading pages goes on.
-        if crate::error::writing_stopped() && request.method() != axum::http::Method::GET {
-            return pages::answer(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "系统正在重启",
-                "系统暂时无法保存，本次提交未保存。请几分钟后刷新页面重新提交。",
-            );
-        }
-        f.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let _done = Done(f);
-        next.run(request).await
+        let response =
+            if crate::error::writing_stopped() && request.method() != axum::http::Method::GET {
+                pages::answer(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "系统正在重启",
+                    "系统暂时无法保存，本次提交未保存。请几分钟后刷新页面重新提交。",
+                )
+            } else {
+                f.0.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _done = Done(f.clone());
+                next.run(request).await
+            };
+        let class = (response.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+        f.0.classes[class].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        response
     }
 
     /// Until no request is being answered, or `most` has passed.
     async fn drained(&self, most: std::time::Duration) {
         let _ = tokio::time::timeout(most, async {
             loop {
-                let idle = self.0.1.notified();
+                let idle = self.0.idle.notified();
                 tokio::pin!(idle);
                 idle.as_mut().enable();
-                if self.0.0.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                if self.0.open.load(std::sync::atomic::Ordering::SeqCst) == 0 {
                     return;
                 }
                 idle.await;
             }
         })
         .await;
+    }
+
+    /// The answers so far by status class (`2xx` …), the classes seen.
+    pub(super) fn by_class(&self) -> Vec<(&'static str, u64)> {
+        ["1xx", "2xx", "3xx", "4xx", "5xx"]
+            .into_iter()
+            .zip(&self.0.classes)
+            .map(|(name, n)| (name, n.load(std::sync::atomic::Ordering::Relaxed)))
+            .filter(|(name, n)| *n > 0 || *name != "1xx")
+            .collect()
     }
 }
 

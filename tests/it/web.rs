@@ -1024,3 +1024,63 @@ fn secrets_are_taken_from_the_service_managers_credentials() {
         "a secret in the log: {text}"
     );
 }
+
+/// `/metrics` (issue 36 §4): the Prometheus text format behind its own bearer token (none or a
+/// wrong one: the same 404 as anything unknown), fewer than twenty series, the files by result
+/// and the units not yet reported as worked out from the data served: of June's eight files
+/// 霍山县's never came and 金寨县's was refused (“十二” is not a number), and the 45 files of the
+/// other months and units were all accepted with 舒城县's late June.
+#[test]
+fn metrics_are_served_behind_their_own_token_in_the_prometheus_format() {
+    let token = "metrics-token-0123456789";
+    let s = served_with("", &[("FAYUAN_METRICS_TOKEN", token)]);
+    let url = s.url("/metrics");
+    let (status, body) = rt().block_on(async {
+        for auth in [None, Some("Bearer wrong-token-0123456789"), Some(TOKEN)] {
+            let mut r = reqwest::Client::new().get(&url);
+            if let Some(a) = auth {
+                r = r.header("Authorization", a);
+            }
+            assert_eq!(r.send().await.unwrap().status().as_u16(), 404, "{auth:?}");
+        }
+        let r = reqwest::Client::new()
+            .get(&url)
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    assert_eq!(status, 200, "{body}");
+    let samples: Vec<&str> = body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    assert!(samples.len() < 20, "{} series:\n{body}", samples.len());
+    let value = |series: &str| -> f64 {
+        let line = samples
+            .iter()
+            .find(|l| l.starts_with(series))
+            .unwrap_or_else(|| panic!("{series} missing:\n{body}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("fayuan_files_taken_total{result=\"accepted\"}"), 46.0);
+    assert_eq!(value("fayuan_files_taken_total{result=\"rejected\"}"), 1.0);
+    assert_eq!(value("fayuan_files_taken_total{result=\"duplicate\"}"), 0.0);
+    assert_eq!(value("fayuan_units_not_reported{period=\"2025-06\"}"), 2.0);
+    assert!(value("fayuan_http_requests_total{class=\"4xx\"}") >= 3.0);
+    assert!(value("fayuan_disk_free_bytes") > 0.0);
+    assert_eq!(
+        value("fayuan_build_info{version=\"0.1.0\",pipeline=\"luan-2025\"}"),
+        1.0
+    );
+    for name in [
+        "fayuan_job_last_success_timestamp_seconds{job=\"ingest\"}",
+        "fayuan_job_failures_total{job=\"report\"}",
+    ] {
+        value(name);
+    }
+    for l in body.lines().filter(|l| l.starts_with("# TYPE")) {
+        assert!(l.ends_with(" gauge") || l.ends_with(" counter"), "{l}");
+    }
+}
