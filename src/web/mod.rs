@@ -332,7 +332,7 @@ pub async fn serve(
         };
         open.spawn(one_connection(
             stream,
-            app.clone(),
+            app.clone().layer(axum::Extension(Peer(peer))),
             header_timeout,
             closing.clone(),
             (slot, share),
@@ -409,6 +409,9 @@ impl InFlight {
         }
         // After a failed sync nothing more is written: a form or an upload is refused (503),
         // the county told to send it again after the restart; reading pages goes on.
+        let started = std::time::Instant::now();
+        let peer = request.extensions().get::<Peer>().map(|p| p.0);
+        let (method, path) = (request.method().clone(), shown_path(request.uri()));
         let response =
             if crate::error::writing_stopped() && request.method() != axum::http::Method::GET {
                 pages::answer(
@@ -421,8 +424,18 @@ impl InFlight {
                 let _done = Done(f.clone());
                 next.run(request).await
             };
-        let class = (response.status().as_u16() / 100).clamp(1, 5) as usize - 1;
+        let status = response.status().as_u16();
+        let class = (status / 100).clamp(1, 5) as usize - 1;
         f.0.classes[class].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Every request on the log (time, address, path — tokens and keys masked; 网络安全法
+        // §21), a refused one as a warning.
+        let address = peer.map_or_else(String::new, |p| p.to_string());
+        let ms = started.elapsed().as_millis() as u64;
+        if matches!(status, 401 | 403 | 404) {
+            tracing::warn!(target: "fayuan::web::access", %address, %method, %path, status, ms, "web request refused");
+        } else {
+            tracing::info!(target: "fayuan::web::access", %address, %method, %path, status, ms, "web request");
+        }
         response
     }
 
@@ -451,6 +464,40 @@ impl InFlight {
             .filter(|(name, n)| *n > 0 || *name != "1xx")
             .collect()
     }
+}
+
+/// The address a request came from (each connection's, set when it is accepted).
+#[derive(Clone, Copy)]
+struct Peer(std::net::SocketAddr);
+
+/// A request's path and query as the log shows it: the token of a unit's or a sign-off link,
+/// a form's one-time key and every `token=` value masked.
+fn shown_path(uri: &axum::http::Uri) -> String {
+    let mut parts: Vec<String> = uri.path().split('/').map(str::to_string).collect();
+    // /u/<code>/<token>…, /s/<code>/<token>…, …/done/<key>
+    if matches!(parts.get(1).map(String::as_str), Some("u" | "s")) && parts.len() > 3 {
+        parts[3] = "***".into();
+    }
+    if let Some(k) = parts.iter().position(|p| p == "done")
+        && k + 1 < parts.len()
+    {
+        parts[k + 1] = "***".into();
+    }
+    let mut out = parts.join("/");
+    if let Some(q) = uri.query() {
+        let masked: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if matches!(k, "token" | "result" | "once" | "csrf") => {
+                    format!("{k}=***")
+                }
+                _ => kv.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
+    }
+    out
 }
 
 /// One connection's count against its address's share; given back when it closes.

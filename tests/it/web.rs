@@ -1084,3 +1084,57 @@ fn metrics_are_served_behind_their_own_token_in_the_prometheus_format() {
         assert!(l.ends_with(" gauge") || l.ends_with(" counter"), "{l}");
     }
 }
+
+/// Every request on the log with its time, address and path, a refused one as a warning — the
+/// bureau's token, a unit's link token and a form's key never (issue 36 §7).
+#[test]
+fn every_request_is_logged_with_its_address_and_never_a_token() {
+    let s = served();
+    let county = s.county("341522");
+    let link_token = county.rsplit('/').next().unwrap().to_string();
+    rt().block_on(async {
+        assert_eq!(
+            get(&s.url(&format!("/bureau?token={TOKEN}&period=2025-06")))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(get(&county).await.0, 200);
+        assert_eq!(
+            get(&s.url("/u/341522/0123456789abcdef0123456789abcdef"))
+                .await
+                .0,
+            404
+        );
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let log = std::fs::read_to_string(s.env.tmp.path().join("serve.log")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("web request")).collect();
+    assert!(lines.len() >= 3, "{log}");
+    assert!(
+        lines.iter().any(|l| l.contains("127.0.0.1:")
+            && l.contains("path=/bureau?token=***&period=2025-06")
+            && l.contains("status=200")),
+        "{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("path=/u/341522/***") && l.contains("status=200")),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("WARN")
+            && l.contains("web request refused")
+            && l.contains("path=/u/341522/***")
+            && l.contains("status=404")),
+        "{log}"
+    );
+    for secret in [
+        TOKEN,
+        link_token.as_str(),
+        "0123456789abcdef0123456789abcdef",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}
