@@ -257,12 +257,14 @@ fn context_for(args: &Args, path: &Path) -> Result<Context> {
         (false, Some(t)) => Clock::Fixed(t),
         (false, None) => Clock::Fixed(Clock::system().now()),
     };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| pipeline.data_dir.clone());
+    let data_dir = DataDir::new(data_dir);
+    crate::app::open_data_format(&data_dir)?;
     Ok(Context {
-        data_dir: DataDir::new(
-            args.data_dir
-                .clone()
-                .unwrap_or_else(|| pipeline.data_dir.clone()),
-        ),
+        data_dir,
         output_dir: crate::layout::OutputDir::new(args.output_dir.clone()),
         pipeline,
         clock,
@@ -568,15 +570,7 @@ fn show_status(ctx: &Context, period: Option<Period>) -> Result<i32> {
 /// `fayuan health`: one line per problem (its detail beneath), or 正常; exit 0, 1 or 2.
 fn health(ctx: &Context) -> Result<i32> {
     let problems = crate::health::check(ctx);
-    for p in &problems {
-        println!("{}", p.line());
-        if !p.detail.is_empty() {
-            println!("  {}", p.detail);
-        }
-    }
-    if problems.is_empty() {
-        println!("正常 / ok");
-    }
+    print!("{}", crate::health::report(&problems));
     Ok(crate::health::exit_code(&problems))
 }
 

@@ -61,6 +61,22 @@ pub fn exit_code(problems: &[Problem]) -> i32 {
     }
 }
 
+/// What `fayuan health` prints: each problem's line with its detail beneath, or 正常.
+pub fn report(problems: &[Problem]) -> String {
+    if problems.is_empty() {
+        return "正常 / ok\n".into();
+    }
+    let mut out = String::new();
+    for p in problems {
+        out.push_str(&p.line());
+        out.push('\n');
+        if !p.detail.is_empty() {
+            out.push_str(&format!("  {}\n", p.detail));
+        }
+    }
+    out
+}
+
 /// Every problem now, most serious first.
 pub fn check(ctx: &Context) -> Vec<Problem> {
     let now = ctx.now();

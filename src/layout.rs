@@ -40,6 +40,11 @@ impl DataDir {
         self.0.join(relative)
     }
 
+    /// The data folder's format mark (`app::open_data_format`).
+    pub fn format_mark(&self) -> PathBuf {
+        self.0.join("FORMAT")
+    }
+
     pub fn inbox(&self) -> PathBuf {
         self.0.join("inbox")
     }

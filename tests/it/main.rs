@@ -33,6 +33,7 @@ mod store;
 mod supervision;
 mod support;
 mod templates;
+mod upgrade;
 mod web;
 mod year_docs;
 
