@@ -342,6 +342,15 @@ pub fn keep_copy(dest: &Path, bytes: &[u8], sha: &str) -> Result<()> {
     }
 }
 
+/// [`keep_copy`] made durable at once (the file and its folder synced): for a copy kept outside a
+/// group commit — a mail's archived message, before the mail leaves the mailbox's inbox.
+pub fn keep_copy_synced(dest: &Path, bytes: &[u8], sha: &str) -> Result<()> {
+    keep_copy(dest, bytes, sha)?;
+    let f = File::open(dest).map_err(|e| Error::io(dest, e))?;
+    f.sync_all().map_err(|e| Error::sync(dest, e))?;
+    sync_dir(dest.parent().unwrap_or(Path::new(".")))
+}
+
 /// Every file and folder under `dir` (a report folder being built), for a sync of each.
 pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -594,7 +594,9 @@ pub fn handle_message(
     let stored = mail_dir(data_dir, m)
         .join(&month)
         .join(format!("{}.eml", &sha[..12]));
-    fsutil::keep_copy(&stored, bytes, &sha)?;
+    // Durable before anything else is done for the message (a power cut after it left the
+    // mailbox's inbox must not leave an empty copy: found by the year in simulation).
+    fsutil::keep_copy_synced(&stored, bytes, &sha)?;
     let parsed = mail_parser::MessageParser::default().parse(bytes);
     let Envelope {
         from,

@@ -240,7 +240,8 @@ fn a_power_cut_while_mail_is_taken_in_answers_it_once() {
     if !fuse_ready() || !dovecot_ready() {
         return;
     }
-    for stage in ["mail-archived", "mail-receipt", "mail-delivered"] {
+    // ("": no kill — the mail handled whole, then the power cut: its archived copy must be there)
+    for stage in ["mail-archived", "mail-receipt", "mail-delivered", ""] {
         let s = crate::mail::setup();
         let fs = Forgetful::over(
             &s.env.tmp.path().join("backing"),
@@ -248,15 +249,20 @@ fn a_power_cut_while_mail_is_taken_in_answers_it_once() {
             &s.env.tmp.path().join("forgetfs.log"),
         );
         let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 33));
-        s.imap.deliver(&message(
+        let mail = message(
             HUOQIU,
             "霍邱县7月报表",
             "",
             &[(&rfc2231("霍邱县_2025-07.csv"), csv.as_bytes())],
-        ));
+        );
+        s.imap.deliver(&mail);
         let url = format!("smtp://127.0.0.1:{}", s.smtp.port);
         let ca = s.imap.ca.to_str().unwrap().to_string();
-        let fault = format!("crash@{stage}");
+        let fault = if stage.is_empty() {
+            String::new()
+        } else {
+            format!("crash@{stage}")
+        };
         let ingest = |at: &str, fault: &str| {
             s.env.run_env(
                 &["--as-of", at, "ingest"],
@@ -271,7 +277,13 @@ fn a_power_cut_while_mail_is_taken_in_answers_it_once() {
             )
         };
         let r = ingest("2025-08-03 10:00", &fault);
-        assert_ne!(r.code, 0, "{stage}: killed: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code == 0,
+            stage.is_empty(),
+            "{stage}: killed: {}{}",
+            r.stdout,
+            r.stderr
+        );
         fs.cut();
         for at in ["2025-08-03 10:05", "2025-08-03 10:10"] {
             let r = ingest(at, "");
@@ -287,6 +299,24 @@ fn a_power_cut_while_mail_is_taken_in_answers_it_once() {
         let kept = std::fs::read(s.env.data().join(&files[0].stored_as)).unwrap_or_default();
         assert_eq!(kept, csv.as_bytes(), "{stage}: archived byte for byte");
         assert_eq!(s.imap.count("INBOX"), 0, "{stage}");
+        // The message itself, archived byte for byte (it left the mailbox's inbox).
+        let mut archived = Vec::new();
+        let mut stack = vec![s.env.data().join("mail")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "eml") {
+                    archived.push(fayuan::fsutil::sha256_hex(&std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        assert!(
+            archived.contains(&fayuan::fsutil::sha256_hex(&mail)),
+            "{stage}: the message not archived whole ({} .eml)",
+            archived.len()
+        );
         assert_eq!(s.imap.count("fayuan-processed"), 1, "{stage}");
         let verify = s
             .env
