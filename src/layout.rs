@@ -150,6 +150,10 @@ impl DataDir {
             (self.0.join("sources"), 0),
             (self.arrivals(), 1),
             (self.0.join("outbox"), 4),
+            // the mailboxes' health and state, the forms' results (found by the year in
+            // simulation: a power cut kept a health file's temporary name)
+            (self.0.join("mail"), 1),
+            (self.0.join("web"), 1),
         ]
     }
 
