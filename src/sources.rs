@@ -233,7 +233,7 @@ pub async fn poll(
             }
             Ok(Fetch::Body(body, etag, lm)) => {
                 let name = format!("{}_{}.{}", src.name, period, src.format);
-                crate::ingest::drop_into_inbox(data_dir, &name, &body)?;
+                crate::ingest::drop_from_source(data_dir, &name, &body, now.into())?;
                 s.result = Polled::Fetched;
                 s.detail = format!("{} bytes", body.len());
                 s.etag = etag;

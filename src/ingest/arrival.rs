@@ -25,6 +25,8 @@ pub enum Door {
     Web,
     /// Typed in by the data staff for a backlog: `fayuan ingest --received T FILE…` (补录).
     Backfill,
+    /// Fetched from an HTTP source (`[[sources]]`), written whole by fayuan itself.
+    Source,
 }
 
 impl Door {
@@ -34,6 +36,7 @@ impl Door {
             Door::Mail => "该邮箱地址",
             Door::Web => "本页面",
             Door::Backfill => "补录",
+            Door::Source => "数据源",
         }
     }
 
@@ -43,6 +46,7 @@ impl Door {
             Door::Mail => "mail",
             Door::Web => "web",
             Door::Backfill => "backfill",
+            Door::Source => "source",
         }
     }
 }

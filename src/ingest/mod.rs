@@ -20,7 +20,9 @@ mod problems;
 pub mod read;
 pub mod validate;
 
-pub use inbox::{copy_into_inbox, disk_name, drop_into_inbox, left_in_inbox, office_lock};
+pub use inbox::{
+    copy_into_inbox, disk_name, drop_from_source, drop_into_inbox, left_in_inbox, office_lock,
+};
 pub use problems::problem_lines;
 
 use inbox::{Found, Stamp, leave_inbox, remove_empty_folders, scan, settled};

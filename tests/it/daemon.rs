@@ -343,6 +343,16 @@ fn http_sources_are_taken_like_inbox_files_and_every_failure_is_reported() {
         .map(|r| r["unit_code"].clone())
         .collect();
     assert_eq!(stored.len(), 4, "{stored:?}");
+    // Each came with its arrival note, door `source` (taken without waiting for quiet_seconds).
+    let files = env.store().files().unwrap();
+    assert!(
+        files
+            .iter()
+            .filter(|f| f.file_name.starts_with("csv_") || f.file_name.starts_with("xlsx_"))
+            .all(|f| f.door == "source"),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|f| f.file_name.starts_with("csv_")));
     assert_eq!(
         env.files_under("quarantine")
             .iter()
