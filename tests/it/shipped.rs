@@ -193,3 +193,52 @@ fn the_shipped_samples_read_by_hand_are_eight_units_a_month() {
     assert_eq!(hq["cases_approved"], "38");
     assert_eq!(hq["funds_received"], "71750");
 }
+
+/// The shipped unit (`packaging/fayuan.service`, issue 36 §2): `systemd-analyze verify` finds
+/// nothing wrong with it (its binary set to the one under test), and `systemd-analyze security`
+/// scores its sandboxing at most 2.0 ("OK"; the README gives the figure).
+#[test]
+fn the_shipped_unit_verifies_and_its_sandbox_scores_ok() {
+    let ok = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        crate::support::skipped(
+            "the unit's check",
+            "systemd-analyze (systemd)",
+            "apt-get install systemd",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(repo().join("packaging/fayuan.service")).unwrap();
+    assert!(unit.contains("Type=notify") && unit.contains("WatchdogSec="));
+    let unit = unit.replace("/usr/bin/fayuan", env!("CARGO_BIN_EXE_fayuan"));
+    let path = dir.path().join("fayuan.service");
+    std::fs::write(&path, unit).unwrap();
+    let verify = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verify.stderr).to_string();
+    assert!(verify.status.success() && said.trim().is_empty(), "{said}");
+    let security = std::process::Command::new("systemd-analyze")
+        .args(["security", "--offline=yes"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&security.stdout).to_string();
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let score: f64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(score <= 2.0, "{line}");
+}
