@@ -151,15 +151,7 @@ fn a_failed_sync_in_an_uploads_ingest_stops_the_pages_tells_the_staff_once() {
             ))
             .spawn()
             .unwrap();
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30) && child.try_wait().unwrap().is_none(),
-                "not served: {}",
-                std::fs::read_to_string(env.tmp.path().join("serve.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        crate::web::wait_served(port, &mut child, &env.tmp.path().join("serve.log"));
         let url = format!(
             "http://127.0.0.1:{port}/u/{code}/{}",
             hmac_token(crate::web::SECRET.as_bytes(), code)

@@ -126,19 +126,27 @@ fn serve(
         ))
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the pages were not served"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut child = child;
+    wait_served(port, &mut child, &env.tmp.path().join("serve.log"));
     Served {
         env,
         child,
         port,
         _dir: dir,
+    }
+}
+
+/// Until the pages of `child` listen on `port` (at most 30 s); a process that ended, or a wait
+/// that ran out, fails with its log.
+pub fn wait_served(port: u16, child: &mut Child, log: &Path) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30) && child.try_wait().unwrap().is_none(),
+            "the pages were not served: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -992,15 +1000,7 @@ fn secrets_are_taken_from_the_service_managers_credentials() {
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30) && child.try_wait().unwrap().is_none(),
-            "not served: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_served(port, &mut child, &log);
     let base = format!("http://127.0.0.1:{port}");
     rt().block_on(async {
         let (code, _) = get(&format!("{base}/bureau?token={TOKEN}")).await;
