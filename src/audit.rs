@@ -226,21 +226,46 @@ pub enum Verified {
     Broken { line: usize, why: String },
 }
 
+impl Verified {
+    pub fn is_whole(&self) -> bool {
+        matches!(self, Verified::Whole(_))
+    }
+}
+
+/// What `verify` found, in words (one line).
+pub fn verdict(year: i32, verified: &Verified) -> String {
+    match verified {
+        Verified::Whole(n) => format!("{year}年工作台账完整：{n} 条记录，逐条校验无误。\n"),
+        Verified::Broken { line, why } => format!(
+            "{year}年工作台账第 {line} 行有误：{why}。该行或其前一行已被改动或删除。\n"
+        ),
+    }
+}
+
 /// Checks a year's chain from its first line.
 pub fn verify(data_dir: &DataDir, year: i32) -> Result<Verified> {
     let path = file_of(data_dir, year);
-    let text = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Verified::Whole(0)),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
+    match std::fs::read(&path) {
+        Ok(text) => Ok(verify_lines(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Verified::Whole(0)),
+        Err(e) => Err(Error::io(&path, e)),
+    }
+}
+
+/// The year of a record file's name (`2025.jsonl` → 2025).
+pub fn year_of_file(name: &str) -> Option<i32> {
+    name.strip_suffix(".jsonl")?.parse().ok()
+}
+
+/// Checks a year's chain in the bytes of its file (as read from the disk or from a backup).
+pub fn verify_lines(text: &[u8]) -> Verified {
     let mut prev = GENESIS.to_string();
     let mut n = 0;
     for (k, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.is_empty() && k > 0 && k == text.split(|b| *b == b'\n').count() - 1 {
             break;
         }
-        let broken = |why: String| Ok(Verified::Broken { line: k + 1, why });
+        let broken = |why: String| Verified::Broken { line: k + 1, why };
         let Ok(e) = serde_json::from_slice::<Event>(line) else {
             return broken("不是一条完整的记录".into());
         };
@@ -257,7 +282,7 @@ pub fn verify(data_dir: &DataDir, year: i32) -> Result<Verified> {
         prev = sha256_hex(line);
         n += 1;
     }
-    Ok(Verified::Whole(n))
+    Verified::Whole(n)
 }
 
 /// Every event of a year, in order (unreadable lines left out: `verify` names them).
@@ -279,18 +304,8 @@ pub fn report(
     name_of: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, bool)> {
     if verify {
-        return Ok(match self::verify(data_dir, year)? {
-            Verified::Whole(n) => (
-                format!("{year}年工作台账完整：{n} 条记录，逐条校验无误。\n"),
-                true,
-            ),
-            Verified::Broken { line, why } => (
-                format!(
-                    "{year}年工作台账第 {line} 行有误：{why}。该行或其前一行已被改动或删除。\n"
-                ),
-                false,
-            ),
-        });
+        let verified = self::verify(data_dir, year)?;
+        return Ok((verdict(year, &verified), verified.is_whole()));
     }
     let mut out = String::new();
     let all = events(data_dir, year)?;

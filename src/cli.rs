@@ -13,6 +13,7 @@ use crate::{notify, sample, status};
 use clap::{Parser, Subcommand};
 
 pub mod credentials;
+mod keep;
 mod preflight;
 mod supervise;
 use std::path::{Path, PathBuf};
@@ -182,6 +183,22 @@ pub enum Command {
     },
     /// Check the pipeline definition and list every problem.
     Check,
+    /// Back up the data folder, the pipeline's folder and its reports into one .tar in --to DIR
+    /// (with SHA256SUMS), read back and checked before it says done; ingest, reports and
+    /// deliveries wait meanwhile.
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup: --check FILE restores into a scratch folder and shows its status and
+    /// record check; FILE --to DIR restores into an empty (or new) folder.
+    Restore {
+        file: PathBuf,
+        #[arg(long, conflicts_with = "to")]
+        check: bool,
+        #[arg(long, required_unless_present = "check")]
+        to: Option<PathBuf>,
+    },
     /// Write sample submissions for the pipeline's units (mixed formats, as counties send them).
     Sample {
         /// Folder to write into (created if missing; existing files are never overwritten).
@@ -223,14 +240,7 @@ fn context_for(args: &Args, path: &Path) -> Result<Context> {
     for w in &pipeline.warnings {
         tracing::warn!("{w}");
     }
-    let as_of = match &args.as_of {
-        Some(t) => Some(period::parse_instant(t).ok_or_else(|| {
-            Error::Usage(format!(
-                "--as-of {t:?}: expected a time such as \"2025-07-06 09:00\" (Beijing time)"
-            ))
-        })?),
-        None => None,
-    };
+    let as_of = as_of(args)?;
     let runs_on = matches!(args.command, Command::Daemon | Command::Serve);
     if let Some(rate) = args.clock_rate {
         if !runs_on {
@@ -272,6 +282,19 @@ fn context_for(args: &Args, path: &Path) -> Result<Context> {
     })
 }
 
+/// `--as-of`, read.
+fn as_of(args: &Args) -> Result<Option<chrono::DateTime<chrono_tz::Tz>>> {
+    let Some(t) = &args.as_of else {
+        return Ok(None);
+    };
+    let at = period::parse_instant(t).ok_or_else(|| {
+        Error::Usage(format!(
+            "--as-of {t:?}: expected a time such as \"2025-07-06 09:00\" (Beijing time)"
+        ))
+    })?;
+    Ok(Some(at))
+}
+
 /// Runs a command; returns the exit code.
 pub fn run(args: Args) -> Result<i32> {
     // `fayuan daemon` without --pipeline runs every pipeline in pipelines/.
@@ -295,10 +318,16 @@ pub fn run(args: Args) -> Result<i32> {
             return crate::daemon::daemon_all(ctxs);
         }
     }
+    // A restore needs no pipeline of this machine: the backup carries its own.
+    if let Command::Restore { file, check, to } = &args.command {
+        return keep::restore(file, *check, to.as_deref(), as_of(&args)?);
+    }
     let ctx = context(&args)?;
     isolate_readers(std::slice::from_ref(&ctx));
     match args.command {
-        Command::Check => check(&ctx),
+        Command::Check => preflight::check(&ctx),
+        Command::Backup { to } => keep::backup(&ctx, &to),
+        Command::Restore { .. } => Err(Error::Internal("restore is run without a pipeline".into())),
         Command::Validate { files } => validate_files(&ctx, &files),
         Command::Ingest { paths, received } => {
             let received = match received {
@@ -377,58 +406,6 @@ fn isolate_readers(ctxs: &[Context]) {
     if let (Ok(exe), Some(mb)) = (std::env::current_exe(), mb) {
         ingest::isolate::enable(exe, mb);
     }
-}
-
-/// `fayuan check`: the definition loaded (every problem was listed by loading it).
-fn check(ctx: &Context) -> Result<i32> {
-    println!(
-        "{}: {} units, year {}, data in {}",
-        ctx.pipeline.file.display(),
-        ctx.pipeline.units.len(),
-        ctx.pipeline.year(),
-        ctx.data_dir.display()
-    );
-    for w in &ctx.pipeline.warnings {
-        println!("warning: {w}");
-    }
-    let years: Vec<String> = ctx
-        .pipeline
-        .days()
-        .calendar()
-        .years()
-        .map(|(y, source)| format!("{y}年（{source}）"))
-        .collect();
-    if !years.is_empty() {
-        println!("工作日历：{}", years.join("；"));
-    }
-    for w in ctx.pipeline.calendar_warnings(&ctx.clock.now()) {
-        println!("warning: {w}");
-    }
-    for w in preflight::environment_warnings(&ctx.pipeline) {
-        println!("warning: {w}");
-    }
-    if let Some(prev) = &ctx.pipeline.previous {
-        println!(
-            "上一年度：{}（{}），数据在 {}",
-            prev.name(),
-            prev.file.display(),
-            prev.data_dir.display()
-        );
-        println!("建议的上年结转（carry_over = 上年结转 + 上年受理审批 − 上年办结）：");
-        for c in crate::run::carry_over_proposal(ctx)? {
-            match c.proposed {
-                Some(n) if n == c.configured => {
-                    println!("  {} {}：{n} 件（已配置，一致）", c.code, c.name)
-                }
-                Some(n) => println!(
-                    "  {} {}：建议 carry_over = {n}（已配置 {}；依据上年 {} 个月的数据）",
-                    c.code, c.name, c.configured, c.months
-                ),
-                None => println!("  {} {}：上年无该单位数据", c.code, c.name),
-            }
-        }
-    }
-    Ok(exit::OK)
 }
 
 /// `fayuan validate FILE…`: the checks, nothing taken in; exit 3 on any problem.

@@ -88,6 +88,11 @@ pub enum Error {
         source: Cause,
     },
 
+    /// A backup (`fayuan backup`, `restore`) is damaged, incomplete or not fayuan's: nothing was
+    /// restored from it.
+    #[error("备份文件 {}：{problem}", file.display())]
+    Backup { file: PathBuf, problem: String },
+
     /// fayuan asked itself for something it cannot do: a bug, not the user's mistake.
     #[error("internal: {0}")]
     Internal(String),
@@ -187,6 +192,7 @@ impl Error {
             | Error::Analysis { .. }
             | Error::Report { .. }
             | Error::SyncFailed { .. }
+            | Error::Backup { .. }
             | Error::Internal(_) => 1,
         }
     }

@@ -26,6 +26,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataDir(PathBuf);
 
+const LOCK: &str = ".fayuan.lock";
+const DELIVERY_LOCK: &str = ".fayuan-deliver.lock";
+
 impl DataDir {
     pub fn new(root: impl Into<PathBuf>) -> DataDir {
         DataDir(root.into())
@@ -128,7 +131,13 @@ impl DataDir {
     }
 
     pub fn lock(&self) -> PathBuf {
-        self.0.join(".fayuan.lock")
+        self.0.join(LOCK)
+    }
+
+    /// Whether a file directly under the data folder is one of its locks (held open by the
+    /// processes at work: not data, never backed up).
+    pub fn is_lock(name: &str) -> bool {
+        name == LOCK || name == DELIVERY_LOCK
     }
 
     /// What a page's form with one-time key `key` came to (`web/once.rs`; `key` is checked
@@ -139,7 +148,7 @@ impl DataDir {
 
     /// One sender at a time (`lock::acquire_delivery`).
     pub fn delivery_lock(&self) -> PathBuf {
-        self.0.join(".fayuan-deliver.lock")
+        self.0.join(DELIVERY_LOCK)
     }
 
     /// Where fayuan writes its own files under temporary names (and how deep): what a killed
@@ -174,6 +183,63 @@ impl std::ops::Deref for DataDir {
 impl AsRef<Path> for DataDir {
     fn as_ref(&self) -> &Path {
         &self.0
+    }
+}
+
+/// A backup's tree (`fayuan backup`), inside its `.tar` and where `fayuan restore --to DIR`
+/// puts it:
+///
+/// ```text
+/// BACKUP.json    what was backed up, when, by which fayuan (the archive's first entry)
+/// data/          the data folder, but for its two lock files
+/// pipelines/     the files of the pipeline's folder (the pipelines, the calendar)
+/// output/        the pipeline's report folders, with their manifests
+/// SHA256SUMS     every other file's SHA-256 (the archive's last entry)
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupTree(PathBuf);
+
+impl BackupTree {
+    pub const ABOUT: &'static str = "BACKUP.json";
+    pub const SUMS: &'static str = "SHA256SUMS";
+    pub const DATA: &'static str = "data";
+    pub const PIPELINES: &'static str = "pipelines";
+    pub const OUTPUT: &'static str = "output";
+    /// The folders of the tree (each entry of the archive is one of these or in one).
+    pub const PARTS: [&'static str; 3] = [Self::DATA, Self::PIPELINES, Self::OUTPUT];
+
+    pub fn new(root: impl Into<PathBuf>) -> BackupTree {
+        BackupTree(root.into())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn data(&self) -> DataDir {
+        DataDir::new(self.0.join(Self::DATA))
+    }
+
+    pub fn pipelines(&self) -> PathBuf {
+        self.0.join(Self::PIPELINES)
+    }
+
+    pub fn output(&self) -> OutputDir {
+        OutputDir::new(self.0.join(Self::OUTPUT))
+    }
+
+    /// The archive's name in the backup folder: `fayuan-<pipeline>-<YYYYMMDD-HHMMSS>.tar`
+    /// (`-2`, `-3`… when a backup of the same second is there).
+    pub fn archive_name(pipeline: &str, stamp: &str, k: u32) -> String {
+        match k {
+            0 | 1 => format!("fayuan-{pipeline}-{stamp}.tar"),
+            k => format!("fayuan-{pipeline}-{stamp}-{k}.tar"),
+        }
+    }
+
+    /// Where a restore unpacks before it moves the parts into place: `DIR/.fayuan-restoring`.
+    pub fn staging(dir: &Path) -> PathBuf {
+        dir.join(".fayuan-restoring")
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod app;
 pub mod audit;
+pub mod backup;
 pub mod calendar;
 pub mod cli;
 pub mod config;

@@ -1,10 +1,12 @@
 //! What is checked of the environment before anything starts (issue 34 §8): the web pages are
 //! not served half-configured — `serve`, and `daemon` with `[web]`, refuse to start without the
 //! bureau's token (or a staff token) and the link secret, naming the variables (exit 2); `check`
-//! names a missing SMTP or IMAP password and a `public_url` that cannot reach the pages' port.
+//! names a missing SMTP or IMAP password and a `public_url` that cannot reach the pages' port
+//! (`fayuan check`, here too).
 
+use crate::app::Context;
 use crate::config::Pipeline;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, exit};
 
 /// A variable set to at least 16 characters (the tokens' and the secret's minimum).
 fn set(name: &str) -> bool {
@@ -106,4 +108,56 @@ mod tests {
         assert!(public_url_problem("http://127.0.0.1:8080/", "127.0.0.1:8080").is_none());
         assert!(public_url_problem("https://fayuan.example.gov.cn", "127.0.0.1:8080").is_none());
     }
+}
+
+/// `fayuan check`: the definition loaded (every problem was listed by loading it).
+pub(super) fn check(ctx: &Context) -> Result<i32> {
+    println!(
+        "{}: {} units, year {}, data in {}",
+        ctx.pipeline.file.display(),
+        ctx.pipeline.units.len(),
+        ctx.pipeline.year(),
+        ctx.data_dir.display()
+    );
+    for w in &ctx.pipeline.warnings {
+        println!("warning: {w}");
+    }
+    let years: Vec<String> = ctx
+        .pipeline
+        .days()
+        .calendar()
+        .years()
+        .map(|(y, source)| format!("{y}年（{source}）"))
+        .collect();
+    if !years.is_empty() {
+        println!("工作日历：{}", years.join("；"));
+    }
+    for w in ctx.pipeline.calendar_warnings(&ctx.clock.now()) {
+        println!("warning: {w}");
+    }
+    for w in environment_warnings(&ctx.pipeline) {
+        println!("warning: {w}");
+    }
+    if let Some(prev) = &ctx.pipeline.previous {
+        println!(
+            "上一年度：{}（{}），数据在 {}",
+            prev.name(),
+            prev.file.display(),
+            prev.data_dir.display()
+        );
+        println!("建议的上年结转（carry_over = 上年结转 + 上年受理审批 − 上年办结）：");
+        for c in crate::run::carry_over_proposal(ctx)? {
+            match c.proposed {
+                Some(n) if n == c.configured => {
+                    println!("  {} {}：{n} 件（已配置，一致）", c.code, c.name)
+                }
+                Some(n) => println!(
+                    "  {} {}：建议 carry_over = {n}（已配置 {}；依据上年 {} 个月的数据）",
+                    c.code, c.name, c.configured, c.months
+                ),
+                None => println!("  {} {}：上年无该单位数据", c.code, c.name),
+            }
+        }
+    }
+    Ok(exit::OK)
 }

@@ -4,6 +4,7 @@ mod actions;
 mod alerts;
 mod architecture;
 mod audit;
+mod backup;
 mod calendar;
 mod config;
 mod county;
