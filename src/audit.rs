@@ -236,9 +236,9 @@ impl Verified {
 pub fn verdict(year: i32, verified: &Verified) -> String {
     match verified {
         Verified::Whole(n) => format!("{year}年工作台账完整：{n} 条记录，逐条校验无误。\n"),
-        Verified::Broken { line, why } => format!(
-            "{year}年工作台账第 {line} 行有误：{why}。该行或其前一行已被改动或删除。\n"
-        ),
+        Verified::Broken { line, why } => {
+            format!("{year}年工作台账第 {line} 行有误：{why}。该行或其前一行已被改动或删除。\n")
+        }
     }
 }
 

@@ -224,7 +224,10 @@ fn parse_sums(text: &str) -> std::result::Result<BTreeMap<String, String>, Strin
             return Err(format!("SHA256SUMS 第 {} 行不是“校验值  文件名”", k + 1));
         };
         if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("SHA256SUMS 第 {} 行的校验值不是 64 位十六进制", k + 1));
+            return Err(format!(
+                "SHA256SUMS 第 {} 行的校验值不是 64 位十六进制",
+                k + 1
+            ));
         }
         let name = if escaped {
             name.replace("\\n", "\n").replace("\\\\", "\\")
@@ -317,7 +320,12 @@ pub fn read(file: &Path, place: Option<&Path>) -> Result<Contents> {
         .entries()
         .map_err(|e| bad(format!("不是可读的 tar 归档（{e}）")))?;
     for (k, entry) in entries.enumerate() {
-        let entry = entry.map_err(|e| bad(format!("第 {} 个条目读不出（{e}）：备份不完整或已损坏", k + 1)))?;
+        let entry = entry.map_err(|e| {
+            bad(format!(
+                "第 {} 个条目读不出（{e}）：备份不完整或已损坏",
+                k + 1
+            ))
+        })?;
         one_entry(k, entry, place, &mut pass).map_err(bad)?;
     }
     finish(pass).map_err(bad)
@@ -400,7 +408,8 @@ fn small_entry<R: Read>(
         .read_to_end(&mut bytes)
         .map_err(|e| format!("{shown}：{e}"))?;
     if shown == BackupTree::SUMS {
-        let text = String::from_utf8(bytes.clone()).map_err(|_| "SHA256SUMS 不是文本".to_string())?;
+        let text =
+            String::from_utf8(bytes.clone()).map_err(|_| "SHA256SUMS 不是文本".to_string())?;
         pass.sums = Some(parse_sums(&text)?);
     } else {
         if shown == BackupTree::ABOUT {
@@ -418,7 +427,8 @@ fn small_entry<R: Read>(
             pass.about = Some(about);
         }
         if let Some(year) = record_year(name) {
-            pass.records.push((year, crate::audit::verify_lines(&bytes)));
+            pass.records
+                .push((year, crate::audit::verify_lines(&bytes)));
         }
         pass.bytes += bytes.len() as u64;
         pass.seen
@@ -468,9 +478,9 @@ fn finish(pass: Pass) -> std::result::Result<Contents, String> {
     for (name, sha) in &sums {
         match pass.seen.get(name) {
             None => problems.push(format!("缺少 {name}")),
-            Some(s) if s != sha => {
-                problems.push(format!("{name} 的 SHA-256 与 SHA256SUMS 不符（文件已损坏）"))
-            }
+            Some(s) if s != sha => problems.push(format!(
+                "{name} 的 SHA-256 与 SHA256SUMS 不符（文件已损坏）"
+            )),
             Some(_) => {}
         }
     }

@@ -118,7 +118,11 @@ fn refuse_inside(ctx: &Context, to: &Path) -> Result<()> {
                 "备份位置 {} 在{what} {} 之内：备份会把自己也备份进去；请放在别处，最好是另一块磁盘（the backup folder is inside the {}）",
                 to.display(),
                 root.display(),
-                if what == "数据目录" { "data folder" } else { "output folder" }
+                if what == "数据目录" {
+                    "data folder"
+                } else {
+                    "output folder"
+                }
             )));
         }
     }
@@ -246,7 +250,10 @@ fn write(partial: &Path, about: &About, items: &[Item]) -> Result<String> {
         file,
     )));
     let mut sums = String::new();
-    let mtime = about.made_at().map(|t| t.timestamp().max(0) as u64).unwrap_or(0);
+    let mtime = about
+        .made_at()
+        .map(|t| t.timestamp().max(0) as u64)
+        .unwrap_or(0);
     let about = about.json();
     archive::append_bytes(&mut tar, Path::new(BackupTree::ABOUT), &about, mtime).map_err(io)?;
     sums.push_str(&archive::sum_line(
@@ -260,8 +267,13 @@ fn write(partial: &Path, about: &About, items: &[Item]) -> Result<String> {
             sums.push_str(&archive::sum_line(&sha, &item.name));
         }
     }
-    archive::append_bytes(&mut tar, Path::new(BackupTree::SUMS), sums.as_bytes(), mtime)
-        .map_err(io)?;
+    archive::append_bytes(
+        &mut tar,
+        Path::new(BackupTree::SUMS),
+        sums.as_bytes(),
+        mtime,
+    )
+    .map_err(io)?;
     let mut hashing = tar.into_inner().map_err(io)?;
     hashing.flush().map_err(io)?;
     let (buffered, sha) = hashing.finish();
@@ -374,10 +386,7 @@ pub fn check(file: &Path, now: Option<chrono::DateTime<chrono_tz::Tz>>) -> Resul
     checked
 }
 
-fn read_restored(
-    r: &Restored,
-    now: Option<chrono::DateTime<chrono_tz::Tz>>,
-) -> Result<Checked> {
+fn read_restored(r: &Restored, now: Option<chrono::DateTime<chrono_tz::Tz>>) -> Result<Checked> {
     let about = &r.contents.about;
     let pipeline = crate::config::Pipeline::load(&r.tree.pipelines().join(&about.pipeline))?;
     let now = match now {

@@ -70,7 +70,11 @@ pub(super) fn restore(
             println!("工作台账：尚无记录。");
         }
         print!("{}", checked.record);
-        return Ok(if checked.whole { exit::OK } else { exit::FAILED });
+        return Ok(if checked.whole {
+            exit::OK
+        } else {
+            exit::FAILED
+        });
     }
     let Some(to) = to else {
         return Err(crate::error::Error::Usage(

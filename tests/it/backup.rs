@@ -144,7 +144,11 @@ fn backups_taken_while_the_daemon_ingests_and_mails_restore_whole() {
     );
     assert_eq!(d.stop(), 0);
     let during = archives(&backups);
-    assert_eq!(during.len(), taken, "one archive per backup, none overwritten");
+    assert_eq!(
+        during.len(),
+        taken,
+        "one archive per backup, none overwritten"
+    );
     // Each backup taken meanwhile reads whole, and is one moment: the files on the record are
     // the files in the store, and each later one holds at least as much.
     let mut before = 0;
@@ -163,7 +167,10 @@ fn backups_taken_while_the_daemon_ingests_and_mails_restore_whole() {
         assert!(in_store >= before, "{}: {in_store} < {before}", a.display());
         before = in_store;
     }
-    assert_eq!(before, 48, "the last backup during the run holds every file");
+    assert_eq!(
+        before, 48,
+        "the last backup during the run holds every file"
+    );
     // No scratch folder of `restore --check` is left behind.
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -189,7 +196,10 @@ fn the_last_backup_restores_the_same(env: &Env, dir: &Path, backups: &Path) {
     // Every file: the data folder's (but its locks), the pipeline folder's, the reports', and
     // BACKUP.json.
     let data = tree(&env.data());
-    let pipelines = tree(dir).into_iter().filter(|(n, _)| !n.contains('/')).count();
+    let pipelines = tree(dir)
+        .into_iter()
+        .filter(|(n, _)| !n.contains('/'))
+        .count();
     let output = tree(&env.tmp.path().join("output"));
     let files = data.len() + pipelines + output.len() + 1;
     assert!(
@@ -208,8 +218,14 @@ fn the_last_backup_restores_the_same(env: &Env, dir: &Path, backups: &Path) {
         ],
     );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(tree(&to.join("data")) == data, "the data folder, byte for byte");
-    assert!(tree(&to.join("output")) == output, "the reports, byte for byte");
+    assert!(
+        tree(&to.join("data")) == data,
+        "the data folder, byte for byte"
+    );
+    assert!(
+        tree(&to.join("output")) == output,
+        "the reports, byte for byte"
+    );
     assert!(!output.is_empty());
     assert_eq!(
         std::fs::read(to.join("pipelines/pipeline.toml")).unwrap(),
@@ -219,7 +235,10 @@ fn the_last_backup_restores_the_same(env: &Env, dir: &Path, backups: &Path) {
     let restored = |args: &[&str]| {
         let mut all: Vec<String> = vec![
             "--pipeline".into(),
-            to.join("pipelines/pipeline.toml").to_str().unwrap().to_string(),
+            to.join("pipelines/pipeline.toml")
+                .to_str()
+                .unwrap()
+                .to_string(),
             "--data-dir".into(),
             to.join("data").to_str().unwrap().to_string(),
             "--output-dir".into(),
@@ -230,7 +249,13 @@ fn the_last_backup_restores_the_same(env: &Env, dir: &Path, backups: &Path) {
         bare(dir, &all)
     };
     for args in [
-        &["--as-of", "2025-07-06 12:30", "status", "--period", "2025-06"][..],
+        &[
+            "--as-of",
+            "2025-07-06 12:30",
+            "status",
+            "--period",
+            "2025-06",
+        ][..],
         &["--as-of", "2025-07-06 12:30", "audit"][..],
         &["--as-of", "2025-07-06 12:30", "audit", "--verify"][..],
     ] {
@@ -324,7 +349,11 @@ fn a_restore_refuses_what_it_cannot_trust_and_leaves_nothing_behind() {
         backups.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("2025年工作台账完整：48 条记录"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("2025年工作台账完整：48 条记录"),
+        "{}",
+        r.stdout
+    );
     let real = archives(&backups).pop().unwrap();
     let real_s = real.to_str().unwrap();
     // Into a folder that holds a file: refused, the file untouched, nothing added.
@@ -335,7 +364,10 @@ fn a_restore_refuses_what_it_cannot_trust_and_leaves_nothing_behind() {
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("不是空文件夹"), "{}", r.stderr);
     assert_eq!(std::fs::read_dir(&full).unwrap().count(), 1);
-    assert_eq!(std::fs::read_to_string(full.join("keep.txt")).unwrap(), "mine");
+    assert_eq!(
+        std::fs::read_to_string(full.join("keep.txt")).unwrap(),
+        "mine"
+    );
     // One byte changed in a county's file: named, refused, the new folder left empty.
     let mut bytes = std::fs::read(&real).unwrap();
     let at = bytes
@@ -348,11 +380,17 @@ fn a_restore_refuses_what_it_cannot_trust_and_leaves_nothing_behind() {
     let fresh = dir.join("fresh");
     let r = bare(
         &dir,
-        &["restore", damaged.to_str().unwrap(), "--to", fresh.to_str().unwrap()],
+        &[
+            "restore",
+            damaged.to_str().unwrap(),
+            "--to",
+            fresh.to_str().unwrap(),
+        ],
     );
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(
-        r.stderr.contains("的 SHA-256 与 SHA256SUMS 不符（文件已损坏）")
+        r.stderr
+            .contains("的 SHA-256 与 SHA256SUMS 不符（文件已损坏）")
             && r.stderr.contains("data/archive/"),
         "{}",
         r.stderr
@@ -383,8 +421,16 @@ fn refuses_forged_entries(dir: &Path, real: &Path) {
             "指向备份之外",
             None,
         ),
-        (r#"[["data/link", "link", "/etc/passwd"]]"#, "不是普通文件或文件夹", None),
-        (r#"[["elsewhere/x.txt", "file", "x"]]"#, "不属于 fayuan 的备份", None),
+        (
+            r#"[["data/link", "link", "/etc/passwd"]]"#,
+            "不是普通文件或文件夹",
+            None,
+        ),
+        (
+            r#"[["elsewhere/x.txt", "file", "x"]]"#,
+            "不属于 fayuan 的备份",
+            None,
+        ),
         ("[]", "请用更新的 fayuan 恢复", Some(99)),
     ];
     for (k, (extra, said, format)) in cases.into_iter().enumerate() {
@@ -393,7 +439,12 @@ fn refuses_forged_entries(dir: &Path, real: &Path) {
         let to = dir.join(format!("forged-{k}"));
         let r = bare(
             dir,
-            &["restore", forged_tar.to_str().unwrap(), "--to", to.to_str().unwrap()],
+            &[
+                "restore",
+                forged_tar.to_str().unwrap(),
+                "--to",
+                to.to_str().unwrap(),
+            ],
         );
         assert_eq!(r.code, 1, "{extra}: {}{}", r.stdout, r.stderr);
         assert!(r.stderr.contains(said), "{extra}: {}", r.stderr);
