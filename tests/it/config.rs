@@ -402,3 +402,72 @@ fn the_pages_do_not_start_half_configured_and_check_names_missing_secrets() {
         assert!(r.stdout.contains(want), "{want} in\n{}", r.stdout);
     }
 }
+
+/// `fayuan check` and `fayuan health` without --pipeline (the service's `ExecStartPre=fayuan
+/// check` in /etc/fayuan, a new year's two pipelines): every pipeline in ./pipelines/, each one's
+/// problems listed even when another's does not load, the worst exit code; the calendar and an
+/// `.example.toml` are not pipelines.
+#[test]
+fn check_and_health_without_a_pipeline_take_every_pipeline_of_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipelines = dir.path().join("pipelines");
+    std::fs::create_dir(&pipelines).unwrap();
+    std::fs::copy(luan_pipeline_path(), pipelines.join("a-2025.toml")).unwrap();
+    std::fs::copy(luan_pipeline_path(), pipelines.join("b-2025.toml")).unwrap();
+    std::fs::write(pipelines.join("c.example.toml"), "not a pipeline").unwrap();
+    calendar_beside(&pipelines);
+    let fayuan = |args: &[&str]| {
+        output(
+            std::process::Command::new(env!("CARGO_BIN_EXE_fayuan"))
+                .current_dir(dir.path())
+                .env_remove("FAYUAN_PIPELINE")
+                .env_remove("FAYUAN_DATA_DIR")
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = fayuan(&["check"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("pipelines/a-2025.toml: 8 units"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("pipelines/b-2025.toml: 8 units"),
+        "{}",
+        r.stdout
+    );
+    // Health: each pipeline named, each without a daemon (critical: exit 2).
+    let r = fayuan(&["health"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.matches("守护进程没有心跳").count(),
+        2,
+        "{}",
+        r.stdout
+    );
+    // One definition broken: its problem listed, the other still checked, exit 2.
+    let text = std::fs::read_to_string(pipelines.join("a-2025.toml")).unwrap();
+    std::fs::write(
+        pipelines.join("a-2025.toml"),
+        text.replace("deadline_day = 5", "deadline_day = 45"),
+    )
+    .unwrap();
+    let r = fayuan(&["check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("a-2025.toml") && r.stderr.contains("deadline_day"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("pipelines/b-2025.toml: 8 units"),
+        "{}",
+        r.stdout
+    );
+    // --data-dir with several pipelines is refused (each keeps its own).
+    let r = fayuan(&["--data-dir", "x", "check"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+}
