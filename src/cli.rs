@@ -13,6 +13,7 @@ use crate::{notify, sample, status};
 use clap::{Parser, Subcommand};
 
 pub mod credentials;
+mod every;
 mod keep;
 mod preflight;
 mod supervise;
@@ -297,33 +298,8 @@ fn as_of(args: &Args) -> Result<Option<chrono::DateTime<chrono_tz::Tz>>> {
 
 /// Runs a command; returns the exit code.
 pub fn run(args: Args) -> Result<i32> {
-    // `fayuan daemon`, `check` and `health` without --pipeline: every pipeline in pipelines/.
-    let all = matches!(
-        args.command,
-        Command::Daemon | Command::Check | Command::Health
-    );
-    if all && args.pipeline.is_none() {
-        let files = config::pipeline_files(Path::new("pipelines")).unwrap_or_default();
-        if files.len() > 1 {
-            if args.data_dir.is_some() {
-                return Err(Error::Usage(format!(
-                    "--data-dir with {} pipelines: each keeps its own data folder (folders.data_dir); run one with --pipeline FILE --data-dir DIR",
-                    files.len()
-                )));
-            }
-            if !matches!(args.command, Command::Daemon) {
-                return each_pipeline(&args, &files);
-            }
-            let ctxs = files
-                .iter()
-                .map(|f| context_for(&args, f))
-                .collect::<Result<Vec<_>>>()?;
-            for c in ctxs.iter().filter(|c| c.pipeline.web_configured) {
-                preflight::web_ready(&c.pipeline)?;
-            }
-            isolate_readers(&ctxs);
-            return crate::daemon::daemon_all(ctxs);
-        }
+    if let Some(code) = every::every_pipeline(&args)? {
+        return Ok(code);
     }
     // A restore needs no pipeline of this machine: the backup carries its own.
     if let Command::Restore { file, check, to } = &args.command {
@@ -401,29 +377,6 @@ pub fn run(args: Args) -> Result<i32> {
             Ok(exit::OK)
         }
     }
-}
-
-/// `check` or `health` of every pipeline in turn, each one's problems listed even when another's
-/// definition does not load; the worst exit code.
-fn each_pipeline(args: &Args, files: &[PathBuf]) -> Result<i32> {
-    let mut code = exit::OK;
-    for f in files {
-        let done = context_for(args, f).and_then(|ctx| match args.command {
-            Command::Health => {
-                println!("{}：", ctx.pipeline.file.display());
-                health(&ctx)
-            }
-            _ => preflight::check(&ctx),
-        });
-        code = code.max(match done {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("fayuan: {e}");
-                e.exit_code()
-            }
-        });
-    }
-    Ok(code)
 }
 
 /// Workbooks are opened by copies of this binary, so that none can take this process down (with

@@ -63,7 +63,10 @@ impl About {
     pub fn made_at(&self) -> Result<chrono::DateTime<chrono_tz::Tz>> {
         chrono::DateTime::parse_from_rfc3339(&self.made_at)
             .map(|t| t.with_timezone(&crate::period::TZ))
-            .map_err(|_| Error::Internal(format!("BACKUP.json made_at {:?}", self.made_at)))
+            .map_err(|_| Error::Backup {
+                file: PathBuf::from(BackupTree::ABOUT),
+                problem: format!("备份时间 {:?} 不是 RFC 3339 时间", self.made_at),
+            })
     }
 }
 
@@ -175,6 +178,7 @@ pub fn append_file<W: Write>(
     tar: &mut tar::Builder<W>,
     name: &Path,
     path: &Path,
+    archive: &Path,
 ) -> Result<Option<String>> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -186,63 +190,104 @@ pub fn append_file<W: Write>(
     let len = meta.len();
     let mut h = header(tar::EntryType::Regular, len, mode, mtime);
     let mut reader = Hashing::new(file.take(len));
+    let problem = |what: String| Error::Backup {
+        file: archive.to_path_buf(),
+        problem: format!("归档 {} 时{what}", path.display()),
+    };
     tar.append_data(&mut h, name, &mut reader)
-        .map_err(|e| Error::io(path, e))?;
+        .map_err(|e| problem(format!("出错：{e}")))?;
     if reader.count != len {
-        return Err(Error::Backup {
-            file: path.to_path_buf(),
-            problem: format!(
-                "复制时文件变短了（应为 {len} 字节，读到 {} 字节）：有人在备份时改动了它；请再备份一次",
-                reader.count
-            ),
-        });
+        return Err(problem(format!(
+            "文件变短了（应为 {len} 字节，读到 {} 字节）：有人在备份时改动了它；请再备份一次",
+            reader.count
+        )));
     }
     Ok(Some(reader.finish().1))
 }
 
-/// A `SHA256SUMS` line as `sha256sum` writes it (a name with a backslash or a newline escaped,
-/// the line then starting with a backslash), so that `sha256sum -c` checks an unpacked copy.
-pub fn sum_line(sha: &str, name: &Path) -> String {
-    let name = name.to_string_lossy();
-    if name.contains('\\') || name.contains('\n') {
-        let escaped = name.replace('\\', "\\\\").replace('\n', "\\n");
-        format!("\\{sha}  {escaped}\n")
-    } else {
-        format!("{sha}  {name}\n")
-    }
+/// A name's bytes (file names need not be UTF-8: a county's file copied from a Windows share).
+pub fn name_bytes(name: &Path) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    name.as_os_str().as_bytes()
 }
 
-/// The lines of `SHA256SUMS`: name → SHA-256.
-fn parse_sums(text: &str) -> std::result::Result<BTreeMap<String, String>, String> {
+/// A `SHA256SUMS` line as `sha256sum` writes it: a name with a backslash, a newline or a
+/// carriage return escaped, the line then starting with a backslash — so that `sha256sum -c`
+/// checks an unpacked copy. The name's bytes are written as they are.
+pub fn sum_line(sha: &str, name: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 68);
+    if name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r')) {
+        out.push(b'\\');
+        out.extend_from_slice(sha.as_bytes());
+        out.extend_from_slice(b"  ");
+        for b in name {
+            match b {
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b => out.push(*b),
+            }
+        }
+    } else {
+        out.extend_from_slice(sha.as_bytes());
+        out.extend_from_slice(b"  ");
+        out.extend_from_slice(name);
+    }
+    out.push(b'\n');
+    out
+}
+
+/// The lines of `SHA256SUMS`: name → SHA-256 (each escape undone in one pass, left to right).
+fn parse_sums(text: &[u8]) -> std::result::Result<BTreeMap<Vec<u8>, String>, String> {
     let mut out = BTreeMap::new();
-    for (k, line) in text.lines().enumerate() {
-        let (escaped, line) = match line.strip_prefix('\\') {
+    let body = text.strip_suffix(b"\n").unwrap_or(text);
+    for (k, line) in body.split(|b| *b == b'\n').enumerate() {
+        let (escaped, line) = match line.strip_prefix(b"\\") {
             Some(rest) => (true, rest),
             None => (false, line),
         };
-        let Some((sha, name)) = line.split_once("  ") else {
-            return Err(format!("SHA256SUMS 第 {} 行不是“校验值  文件名”", k + 1));
-        };
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "SHA256SUMS 第 {} 行的校验值不是 64 位十六进制",
-                k + 1
-            ));
+        let bad = || format!("SHA256SUMS 第 {} 行不是“校验值  文件名”", k + 1);
+        if line.len() < 67 || &line[64..66] != b"  " {
+            return Err(bad());
+        }
+        let (sha, name) = (&line[..64], &line[66..]);
+        if !sha.iter().all(u8::is_ascii_hexdigit) {
+            return Err(bad());
         }
         let name = if escaped {
-            name.replace("\\n", "\n").replace("\\\\", "\\")
+            let mut n = Vec::with_capacity(name.len());
+            let mut it = name.iter();
+            while let Some(b) = it.next() {
+                match (b, it.clone().next()) {
+                    (b'\\', Some(b'\\')) => n.push(b'\\'),
+                    (b'\\', Some(b'n')) => n.push(b'\n'),
+                    (b'\\', Some(b'r')) => n.push(b'\r'),
+                    (b'\\', _) => return Err(bad()),
+                    (b, _) => {
+                        n.push(*b);
+                        continue;
+                    }
+                }
+                it.next();
+            }
+            n
         } else {
-            name.to_string()
+            name.to_vec()
         };
-        out.insert(name, sha.to_ascii_lowercase());
+        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+        out.insert(name, sha);
     }
     Ok(out)
+}
+
+fn shown(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
 }
 
 /// An entry's name, checked: relative, plain components only, in the tree.
 fn checked_name(raw: &[u8]) -> std::result::Result<PathBuf, String> {
     use std::os::unix::ffi::OsStrExt;
-    let shown = String::from_utf8_lossy(raw);
+    let shown = shown(raw);
     if raw.is_empty() || raw.len() > MAX_NAME || raw.contains(&0) {
         return Err(format!("条目名 {shown:?} 不是合法的文件名"));
     }
@@ -286,15 +331,28 @@ fn record_year(name: &Path) -> Option<i32> {
 #[derive(Default)]
 struct Pass {
     about: Option<About>,
-    sums: Option<BTreeMap<String, String>>,
-    seen: BTreeMap<String, String>,
+    sums: Option<BTreeMap<Vec<u8>, String>>,
+    seen: BTreeMap<Vec<u8>, String>,
     bytes: u64,
     records: Vec<(i32, Verified)>,
     written: Vec<PathBuf>,
 }
 
-/// Reads `file` through, checking everything; with `place`, unpacks it there (files created
-/// new, never over another).
+/// Why an entry was not taken: the archive is wrong (the backup's fault), or the disk it is
+/// unpacked to failed (named by its own path).
+enum Refusal {
+    Archive(String),
+    Disk(Error),
+}
+
+impl From<String> for Refusal {
+    fn from(s: String) -> Refusal {
+        Refusal::Archive(s)
+    }
+}
+
+/// Reads `file` through, checking everything; with `place` (a folder of ours, 0700), unpacks it
+/// there (files created new, never over another).
 pub fn read(file: &Path, place: Option<&Path>) -> Result<Contents> {
     let bad = |problem: String| Error::Backup {
         file: file.to_path_buf(),
@@ -306,12 +364,14 @@ pub fn read(file: &Path, place: Option<&Path>) -> Result<Contents> {
         if let Some(free) = crate::fsutil::free_bytes(place)
             && free < size + (64 << 20)
         {
-            return Err(bad(format!(
-                "恢复约需 {} MB，{} 只剩 {} MB 可用（not enough free space）",
-                size >> 20,
-                place.display(),
-                free >> 20
-            )));
+            return Err(Error::io(
+                place,
+                std::io::Error::other(format!(
+                    "恢复约需 {} MB，只剩 {} MB 可用（not enough free space）",
+                    size >> 20,
+                    free >> 20
+                )),
+            ));
         }
     }
     let mut ar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 20, f));
@@ -326,7 +386,11 @@ pub fn read(file: &Path, place: Option<&Path>) -> Result<Contents> {
                 k + 1
             ))
         })?;
-        one_entry(k, entry, place, &mut pass).map_err(bad)?;
+        match one_entry(k, entry, place, &mut pass) {
+            Ok(()) => {}
+            Err(Refusal::Archive(p)) => return Err(bad(p)),
+            Err(Refusal::Disk(e)) => return Err(e),
+        }
     }
     finish(pass).map_err(bad)
 }
@@ -336,32 +400,35 @@ fn one_entry<R: Read>(
     mut entry: tar::Entry<'_, R>,
     place: Option<&Path>,
     pass: &mut Pass,
-) -> std::result::Result<(), String> {
-    let name = checked_name(&entry.path_bytes())?;
-    let shown = name.to_string_lossy().to_string();
+) -> std::result::Result<(), Refusal> {
+    let raw = entry.path_bytes().into_owned();
+    let name = checked_name(&raw)?;
+    let key = name_bytes(&name).to_vec();
+    let shown = shown(&key);
     if pass.sums.is_some() {
-        return Err(format!("SHA256SUMS 之后还有条目 {shown}：备份被改动过"));
+        return Err(format!("SHA256SUMS 之后还有条目 {shown}：备份被改动过").into());
     }
     if k == 0 && shown != BackupTree::ABOUT {
-        return Err("第一个条目不是 BACKUP.json：这不是 fayuan 的备份".into());
+        return Err("第一个条目不是 BACKUP.json：这不是 fayuan 的备份"
+            .to_string()
+            .into());
     }
     let kind = entry.header().entry_type();
     let size = entry.size();
-    let (mode, mtime) = (
-        entry.header().mode().unwrap_or(0o640),
-        entry.header().mtime().unwrap_or(0),
-    );
-    let io = |e: std::io::Error| format!("{shown}：{e}");
+    let mode = entry.header().mode().unwrap_or(0o640);
+    let mtime = entry.header().mtime().unwrap_or(0);
     if kind.is_dir() {
         if let Some(place) = place {
-            std::fs::create_dir_all(place.join(&name)).map_err(io)?;
+            let path = place.join(&name);
+            folder(&path).map_err(|e| Refusal::Disk(Error::io(&path, e)))?;
         }
         return Ok(());
     }
     if !kind.is_file() {
         return Err(format!(
             "条目 {shown} 不是普通文件或文件夹（{kind:?}）：备份中不应有链接或设备"
-        ));
+        )
+        .into());
     }
     if shown == BackupTree::ABOUT || shown == BackupTree::SUMS || record_year(&name).is_some() {
         return small_entry(&name, &shown, entry, (size, mode, mtime), place, pass);
@@ -370,18 +437,30 @@ fn one_entry<R: Read>(
     match place {
         Some(place) => {
             let path = place.join(&name);
-            let mut out = create(&path).map_err(io)?;
-            std::io::copy(&mut reader, &mut out).map_err(io)?;
+            let disk = |e: std::io::Error| Refusal::Disk(Error::io(&path, e));
+            let mut out = create(&path).map_err(disk)?;
+            // A read error is the archive's; a write error the disk's.
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = reader
+                    .read(&mut buf)
+                    .map_err(|e| format!("{shown} 读不出（{e}）：备份不完整或已损坏"))?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n]).map_err(disk)?;
+            }
             drop(out);
-            stamp(&path, mode, mtime).map_err(io)?;
+            stamp(&path, mode, mtime)?;
             pass.written.push(path);
         }
         None => {
-            std::io::copy(&mut reader, &mut std::io::sink()).map_err(io)?;
+            std::io::copy(&mut reader, &mut std::io::sink())
+                .map_err(|e| format!("{shown} 读不出（{e}）：备份不完整或已损坏"))?;
         }
     }
     pass.bytes += reader.count;
-    pass.seen.insert(shown, reader.finish().1);
+    pass.seen.insert(key, reader.finish().1);
     Ok(())
 }
 
@@ -393,38 +472,25 @@ fn small_entry<R: Read>(
     (size, mode, mtime): (u64, u32, u64),
     place: Option<&Path>,
     pass: &mut Pass,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), Refusal> {
     let limit = match shown {
         BackupTree::ABOUT => MAX_ABOUT,
         BackupTree::SUMS => MAX_SUMS,
         _ => MAX_RECORD,
     };
     if size > limit {
-        return Err(format!("{shown} 有 {size} 字节，超过上限 {limit}"));
+        return Err(format!("{shown} 有 {size} 字节，超过上限 {limit}").into());
     }
-    let mut bytes = Vec::with_capacity(size as usize);
+    let mut bytes = Vec::with_capacity(size.min(1 << 20) as usize);
     (&mut entry)
         .take(limit)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}：{e}"))?;
+        .map_err(|e| format!("{shown} 读不出（{e}）：备份不完整或已损坏"))?;
     if shown == BackupTree::SUMS {
-        let text =
-            String::from_utf8(bytes.clone()).map_err(|_| "SHA256SUMS 不是文本".to_string())?;
-        pass.sums = Some(parse_sums(&text)?);
+        pass.sums = Some(parse_sums(&bytes)?);
     } else {
         if shown == BackupTree::ABOUT {
-            let about: About = serde_json::from_slice(&bytes)
-                .map_err(|e| format!("BACKUP.json 读不出（{e}）：这不是 fayuan 的备份"))?;
-            if about.data_format > crate::app::DATA_FORMAT {
-                return Err(format!(
-                    "备份由 fayuan {} 制作，数据为第 {} 版格式，本程序（fayuan {}）只认识到第 {} 版：请用更新的 fayuan 恢复",
-                    about.fayuan,
-                    about.data_format,
-                    env!("CARGO_PKG_VERSION"),
-                    crate::app::DATA_FORMAT
-                ));
-            }
-            pass.about = Some(about);
+            pass.about = Some(about_of(&bytes)?);
         }
         if let Some(year) = record_year(name) {
             pass.records
@@ -432,38 +498,87 @@ fn small_entry<R: Read>(
         }
         pass.bytes += bytes.len() as u64;
         pass.seen
-            .insert(shown.to_string(), crate::fsutil::sha256_hex(&bytes));
+            .insert(name_bytes(name).to_vec(), crate::fsutil::sha256_hex(&bytes));
     }
     if let Some(place) = place {
         let path = place.join(name);
-        let io = |e: std::io::Error| format!("{shown}：{e}");
         create(&path)
             .and_then(|mut f| f.write_all(&bytes))
-            .map_err(io)?;
-        stamp(&path, mode, mtime).map_err(io)?;
+            .map_err(|e| Refusal::Disk(Error::io(&path, e)))?;
+        stamp(&path, mode, mtime)?;
         pass.written.push(path);
     }
     Ok(())
 }
 
-/// A new file (its folder made if the archive did not list it first); never over another.
+/// `BACKUP.json`, read and judged: fayuan's, of a format this fayuan reads, naming one plain
+/// pipeline file.
+fn about_of(bytes: &[u8]) -> std::result::Result<About, String> {
+    let about: About = serde_json::from_slice(bytes)
+        .map_err(|e| format!("BACKUP.json 读不出（{e}）：这不是 fayuan 的备份"))?;
+    if about.data_format > crate::app::DATA_FORMAT {
+        return Err(format!(
+            "备份由 fayuan {} 制作，数据为第 {} 版格式，本程序（fayuan {}）只支持到第 {} 版：请用更新的 fayuan 恢复",
+            about.fayuan,
+            about.data_format,
+            env!("CARGO_PKG_VERSION"),
+            crate::app::DATA_FORMAT
+        ));
+    }
+    let plain = matches!(
+        Path::new(&about.pipeline)
+            .components()
+            .collect::<Vec<_>>()
+            .as_slice(),
+        [Component::Normal(_)]
+    );
+    if !plain {
+        return Err(format!(
+            "BACKUP.json 的流水线 {:?} 不是 pipelines/ 中的一个文件名",
+            about.pipeline
+        ));
+    }
+    Ok(about)
+}
+
+/// A folder of the tree (0750: the group reads what the service writes).
+fn folder(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(path)
+}
+
+/// A new file, only its owner may read it until `stamp` (its folder made if the archive did
+/// not list it first); never over another.
 fn create(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        folder(parent)?;
     }
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(path)
 }
 
 /// The file's time and mode as archived (the owner may always read and write it; no other
 /// bit than read and execute for the group, none for others, nothing set-id).
-fn stamp(path: &Path, mode: u32, mtime: u64) -> std::io::Result<()> {
+fn stamp(path: &Path, mode: u32, mtime: u64) -> std::result::Result<(), Refusal> {
     use std::os::unix::fs::PermissionsExt;
-    let f = std::fs::File::options().write(true).open(path)?;
-    f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime))?;
+    let at = std::time::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(mtime))
+        .ok_or_else(|| format!("{} 的时间 {mtime} 不是可能的时间", path.display()))?;
+    let disk = |e: std::io::Error| Refusal::Disk(Error::io(path, e));
+    let f = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .map_err(disk)?;
+    f.set_modified(at).map_err(disk)?;
     f.set_permissions(std::fs::Permissions::from_mode((mode & 0o750) | 0o600))
+        .map_err(disk)
 }
 
 /// Every file against `SHA256SUMS`, every record whole.
@@ -477,15 +592,20 @@ fn finish(pass: Pass) -> std::result::Result<Contents, String> {
     let mut problems = Vec::new();
     for (name, sha) in &sums {
         match pass.seen.get(name) {
-            None => problems.push(format!("缺少 {name}")),
+            None => problems.push(format!("缺少 {}", shown(name))),
             Some(s) if s != sha => problems.push(format!(
-                "{name} 的 SHA-256 与 SHA256SUMS 不符（文件已损坏）"
+                "{} 的 SHA-256 与 SHA256SUMS 不符（文件已损坏）",
+                shown(name)
             )),
             Some(_) => {}
         }
     }
     for name in pass.seen.keys().filter(|n| !sums.contains_key(*n)) {
-        problems.push(format!("{name} 不在 SHA256SUMS 中"));
+        problems.push(format!("{} 不在 SHA256SUMS 中", shown(name)));
+    }
+    let pipeline = Path::new(BackupTree::PIPELINES).join(&about.pipeline);
+    if !pass.seen.contains_key(name_bytes(&pipeline)) {
+        problems.push(format!("备份中没有它所说的流水线 {}", pipeline.display()));
     }
     for (year, v) in &pass.records {
         if !v.is_whole() {

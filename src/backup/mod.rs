@@ -52,14 +52,14 @@ pub fn make(ctx: &Context, to: &Path, _w: &WriteLock, _d: &DeliveryLock) -> Resu
     if let Some(free) = crate::fsutil::free_bytes(to)
         && free < need + need / 10 + (64 << 20)
     {
-        return Err(Error::Backup {
-            file: to.to_path_buf(),
-            problem: format!(
+        return Err(Error::io(
+            to,
+            std::io::Error::other(format!(
                 "备份约需 {} MB，该处只剩 {} MB 可用：请换一个位置或腾出空间（not enough free space）",
                 need >> 20,
                 free >> 20
-            ),
-        });
+            )),
+        ));
     }
     let stamp = ctx.now().format("%Y%m%d-%H%M%S").to_string();
     let stem = ctx
@@ -94,20 +94,32 @@ pub fn make(ctx: &Context, to: &Path, _w: &WriteLock, _d: &DeliveryLock) -> Resu
     })
 }
 
-/// A backup folder inside the data or the output folder would back itself up.
+/// A backup folder inside the data or the output folder, or the pipeline's folder itself, would
+/// back itself up.
 fn refuse_inside(ctx: &Context, to: &Path) -> Result<()> {
-    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut target = canon(to);
-    // A folder not made yet: judged by its nearest existing parent.
-    let mut probe = to.to_path_buf();
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| absolute(p));
+    // A folder not made yet: its nearest existing parent, resolved, and the rest of its name.
+    let to = absolute(to);
+    let mut probe = to.clone();
+    let mut rest = Vec::new();
     while !probe.exists() {
-        match probe.parent() {
-            Some(p) if !p.as_os_str().is_empty() => probe = p.to_path_buf(),
+        match (probe.file_name().map(|n| n.to_owned()), probe.parent()) {
+            (Some(n), Some(p)) => {
+                rest.push(n);
+                probe = p.to_path_buf();
+            }
             _ => break,
         }
-        if probe.exists() {
-            target = canon(&probe);
-        }
+    }
+    let mut target = canon(&probe);
+    target.extend(rest.iter().rev());
+    let pipelines = ctx.pipeline.file.parent().unwrap_or(Path::new("."));
+    if target == canon(pipelines) {
+        return Err(Error::Refused(format!(
+            "备份位置 {} 就是流水线文件夹：备份会把自己也备份进去；请放在别处（the backup folder is the pipeline's folder）",
+            to.display()
+        )));
     }
     for (what, root) in [
         ("数据目录", ctx.data_dir.root()),
@@ -249,31 +261,25 @@ fn write(partial: &Path, about: &About, items: &[Item]) -> Result<String> {
         1 << 20,
         file,
     )));
-    let mut sums = String::new();
+    let mut sums = Vec::new();
     let mtime = about
         .made_at()
         .map(|t| t.timestamp().max(0) as u64)
         .unwrap_or(0);
     let about = about.json();
     archive::append_bytes(&mut tar, Path::new(BackupTree::ABOUT), &about, mtime).map_err(io)?;
-    sums.push_str(&archive::sum_line(
+    sums.extend(archive::sum_line(
         &crate::fsutil::sha256_hex(&about),
-        Path::new(BackupTree::ABOUT),
+        BackupTree::ABOUT.as_bytes(),
     ));
     for item in items {
         if item.folder {
             archive::append_folder(&mut tar, &item.name, &item.path).map_err(io)?;
-        } else if let Some(sha) = archive::append_file(&mut tar, &item.name, &item.path)? {
-            sums.push_str(&archive::sum_line(&sha, &item.name));
+        } else if let Some(sha) = archive::append_file(&mut tar, &item.name, &item.path, partial)? {
+            sums.extend(archive::sum_line(&sha, archive::name_bytes(&item.name)));
         }
     }
-    archive::append_bytes(
-        &mut tar,
-        Path::new(BackupTree::SUMS),
-        sums.as_bytes(),
-        mtime,
-    )
-    .map_err(io)?;
+    archive::append_bytes(&mut tar, Path::new(BackupTree::SUMS), &sums, mtime).map_err(io)?;
     let mut hashing = tar.into_inner().map_err(io)?;
     hashing.flush().map_err(io)?;
     let (buffered, sha) = hashing.finish();
@@ -331,35 +337,77 @@ pub fn restore(file: &Path, to: &Path) -> Result<Restored> {
         }
         Err(e) => return Err(Error::io(to, e)),
     }
-    let staging = BackupTree::staging(to);
-    std::fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
-    let unpacked = archive::read(file, Some(&staging)).and_then(|contents| {
-        crate::fsutil::sync_filesystem(&staging, &contents.written)?;
-        Ok(contents)
-    });
-    let contents = match unpacked {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
+    let staging = Removed::on_drop(BackupTree::staging(to));
+    private_folder(staging.path())?;
+    let contents = archive::read(file, Some(staging.path()))?;
+    crate::fsutil::sync_filesystem(staging.path(), &contents.written)?;
+    // The parts into place (the folder was empty; a part moved is removed again if a later
+    // one fails, so that the folder is left as it was).
+    let mut moved = Removed::on_drop_all(Vec::new());
     for part in BackupTree::PARTS
         .iter()
         .chain([&BackupTree::ABOUT, &BackupTree::SUMS])
     {
-        let from = staging.join(part);
-        if from.exists() {
-            crate::fsutil::rename_new(&from, &to.join(part)).map_err(|e| Error::io(&from, e))?;
+        let (from, into) = (staging.path().join(part), to.join(part));
+        if !from.exists() {
+            continue;
         }
+        if into.exists() {
+            return Err(Error::Refused(format!(
+                "{} 在恢复时出现了：另有程序在写这个文件夹，恢复已撤回",
+                into.display()
+            )));
+        }
+        std::fs::rename(&from, &into).map_err(|e| Error::io(&into, e))?;
+        moved.push(into);
     }
-    std::fs::remove_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+    std::fs::remove_dir(staging.path()).map_err(|e| Error::io(staging.path(), e))?;
+    moved.keep();
     let dir = std::fs::File::open(to).and_then(|d| d.sync_all());
     dir.map_err(|e| Error::io(to, e))?;
     Ok(Restored {
         tree: BackupTree::new(to),
         contents,
     })
+}
+
+/// A folder only its owner reads (a restore's staging, a check's scratch: the units' data).
+fn private_folder(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Paths removed (with what is under them) when this goes out of scope — on an error or a
+/// panic alike — unless `keep` was called.
+struct Removed(Vec<PathBuf>);
+
+impl Removed {
+    fn on_drop(path: PathBuf) -> Removed {
+        Removed(vec![path])
+    }
+    fn on_drop_all(paths: Vec<PathBuf>) -> Removed {
+        Removed(paths)
+    }
+    fn path(&self) -> &Path {
+        &self.0[0]
+    }
+    fn push(&mut self, path: PathBuf) {
+        self.0.push(path)
+    }
+    fn keep(mut self) {
+        self.0.clear()
+    }
+}
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
+        }
+    }
 }
 
 /// What `check` found in a restored copy.
@@ -377,13 +425,12 @@ pub struct Checked {
 /// pipeline loads, `status` for the month before `now` (default: when the backup was made), and
 /// every year's record verified.
 pub fn check(file: &Path, now: Option<chrono::DateTime<chrono_tz::Tz>>) -> Result<Checked> {
-    let scratch = std::env::temp_dir().join(format!(
+    let scratch = Removed::on_drop(std::env::temp_dir().join(format!(
         "fayuan-restore-check-{}",
         crate::fsutil::unique_tag()
-    ));
-    let checked = restore(file, &scratch).and_then(|r| read_restored(&r, now));
-    let _ = std::fs::remove_dir_all(&scratch);
-    checked
+    )));
+    private_folder(scratch.path())?;
+    restore(file, scratch.path()).and_then(|r| read_restored(&r, now))
 }
 
 fn read_restored(r: &Restored, now: Option<chrono::DateTime<chrono_tz::Tz>>) -> Result<Checked> {

@@ -71,7 +71,7 @@ fn text(w: &Web) -> String {
         )],
     );
     let events = crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
-    let label = |j: JobKind| format!("{{job=\"{}\"}}", j.as_str());
+    let label = |j: JobKind| format!("{{task=\"{}\"}}", j.as_str());
     let last_ok: Vec<(String, f64)> = JOBS
         .iter()
         .map(|j| {

@@ -282,7 +282,7 @@ import hashlib, io, json, sys, tarfile
 real, out, extra, fmt = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 src = tarfile.open(real)
 dst = tarfile.open(out, "w", format=tarfile.GNU_FORMAT)
-sums = []
+sums = src.extractfile("SHA256SUMS").read().decode("utf-8", "surrogateescape").splitlines(True)
 def add(name, data):
     info = tarfile.TarInfo(name); info.size = len(data)
     dst.addfile(info, io.BytesIO(data))
@@ -295,16 +295,27 @@ for m in src.getmembers():
         if m.name == "BACKUP.json" and fmt:
             about = json.loads(data); about["data_format"] = int(fmt)
             data = json.dumps(about).encode()
-        add(m.name, data)
+            sums = [l for l in sums if not l.endswith("  BACKUP.json\n")]
+            add(m.name, data)
+        else:
+            info = tarfile.TarInfo(m.name); info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
     else:
         dst.addfile(m)
 for name, kind, value in extra:
     if kind == "file":
         add(name, value.encode())
+    elif kind == "ages":
+        # a time no clock can hold (tar's base-256 field, 2^63 s and more)
+        info = tarfile.TarInfo(name); data = value.encode(); info.size = len(data)
+        info.mtime = 2**63 + 5
+        dst.addfile(info, io.BytesIO(data))
+        sums.append("%s  %s\n" % (hashlib.sha256(data).hexdigest(), name))
     else:
         info = tarfile.TarInfo(name); info.type = tarfile.SYMTYPE; info.linkname = value
         dst.addfile(info)
-add("SHA256SUMS", "".join(sums).encode())
+info = tarfile.TarInfo("SHA256SUMS"); data = "".join(sums).encode("utf-8", "surrogateescape"); info.size = len(data)
+dst.addfile(info, io.BytesIO(data))
 dst.close()
 "#;
     let ok = Command::new("python3")
@@ -335,12 +346,29 @@ fn a_restore_refuses_what_it_cannot_trust_and_leaves_nothing_behind() {
     let dir = env.tmp.path().join("work");
     std::fs::create_dir_all(&dir).unwrap();
     let backups = dir.join("backups");
-    // A backup folder inside the data folder would back itself up.
-    let inside = env.data().join("backups");
-    let r = env.run(&["backup", "--to", inside.to_str().unwrap()]);
-    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("在数据目录"), "{}", r.stderr);
-    assert!(!inside.exists());
+    // A backup folder inside the data folder would back itself up: refused, named absolute or
+    // relative, made or not.
+    for inside in [
+        env.data().join("backups"),
+        std::path::PathBuf::from("data/new/backups"),
+    ] {
+        let r = env.run(&["backup", "--to", inside.to_str().unwrap()]);
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("在数据目录"), "{}", r.stderr);
+    }
+    assert!(!env.data().join("backups").exists() && !env.data().join("new").exists());
+    // Names as they come: a backslash before an n, a carriage return, GBK bytes (a file copied
+    // from a Windows share) — each backed up and restored under its own name.
+    use std::os::unix::ffi::OsStrExt;
+    let odd: [&[u8]; 3] = [
+        b"a\\new.csv",
+        "行\r尾.csv".as_bytes(),
+        b"\xb1\xa8\xb1\xed.csv",
+    ];
+    for (k, name) in odd.iter().enumerate() {
+        let path = env.inbox().join(std::ffi::OsStr::from_bytes(name));
+        std::fs::write(&path, format!("odd {k}")).unwrap();
+    }
     let r = env.run(&[
         "--as-of",
         "2025-07-04 10:00",
@@ -356,6 +384,27 @@ fn a_restore_refuses_what_it_cannot_trust_and_leaves_nothing_behind() {
     );
     let real = archives(&backups).pop().unwrap();
     let real_s = real.to_str().unwrap();
+    // Restored whole, the odd names too, and `sha256sum -c` agrees.
+    let ok = dir.join("ok");
+    let r = bare(&dir, &["restore", real_s, "--to", ok.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(tree(&ok.join("data")) == tree(&env.data()));
+    for name in odd {
+        let path = ok
+            .join("data/inbox")
+            .join(std::ffi::OsStr::from_bytes(name));
+        assert!(path.is_file(), "{}", path.display());
+    }
+    let sums = Command::new("sha256sum")
+        .args(["-c", "--quiet", "SHA256SUMS"])
+        .current_dir(&ok)
+        .output()
+        .unwrap();
+    assert!(
+        sums.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sums.stdout)
+    );
     // Into a folder that holds a file: refused, the file untouched, nothing added.
     let full = dir.join("full");
     std::fs::create_dir_all(&full).unwrap();
@@ -415,7 +464,12 @@ fn a_restore_refuses_what_it_cannot_trust_and_leaves_nothing_behind() {
 }
 
 fn refuses_forged_entries(dir: &Path, real: &Path) {
-    let cases: [(&str, &str, Option<u32>); 4] = [
+    let cases: [(&str, &str, Option<u32>); 5] = [
+        (
+            r#"[["data/inbox/late.csv", "ages", "x"]]"#,
+            "不是可能的时间",
+            None,
+        ),
         (
             r#"[["data/../../evil.txt", "file", "x"]]"#,
             "指向备份之外",

@@ -1075,8 +1075,8 @@ fn metrics_are_served_behind_their_own_token_in_the_prometheus_format() {
         1.0
     );
     for name in [
-        "fayuan_job_last_success_timestamp_seconds{job=\"ingest\"}",
-        "fayuan_job_failures_total{job=\"report\"}",
+        "fayuan_job_last_success_timestamp_seconds{task=\"ingest\"}",
+        "fayuan_job_failures_total{task=\"report\"}",
     ] {
         value(name);
     }
