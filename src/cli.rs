@@ -320,7 +320,13 @@ pub fn run(args: Args) -> Result<i32> {
             let _lock = write_lock(&ctx, "ingest")?;
             let summary = take_in(&ctx, &paths, received)?;
             let refused = summary.count(Outcome::Rejected) + summary.count(Outcome::Partial);
-            Ok(if refused > 0 { exit::INVALID } else { exit::OK })
+            Ok(if !summary.waiting_for_reader().is_empty() {
+                exit::FAILED
+            } else if refused > 0 {
+                exit::INVALID
+            } else {
+                exit::OK
+            })
         }
         Command::Run {
             period,
@@ -386,7 +392,15 @@ fn isolate_readers(ctxs: &[Context]) {
         .iter()
         .map(|c| c.pipeline.def.limits.reader_memory_mb)
         .max();
-    if let (Ok(exe), Some(mb)) = (std::env::current_exe(), mb) {
+    // The running binary itself (not its path: after a package upgrade replaced the file, this
+    // process's workers are still this version). Where /proc is not, the path it was started as.
+    let exe = Path::new("/proc/self/exe");
+    let exe = if exe.exists() {
+        Some(exe.to_path_buf())
+    } else {
+        std::env::current_exe().ok()
+    };
+    if let (Some(exe), Some(mb)) = (exe, mb) {
         ingest::isolate::enable(exe, mb);
     }
 }
@@ -464,7 +478,14 @@ fn run_period(
         )));
     }
     let _lock = write_lock(ctx, "run")?;
-    take_in(ctx, paths, None)?;
+    let summary = take_in(ctx, paths, None)?;
+    // A report without the workbooks that wait for a reader would say they were not sent.
+    if let Some(first) = summary.waiting_for_reader().first() {
+        return Err(Error::Runtime(crate::error::during(
+            "报告未生成：收件箱中的工作簿无法读取",
+            std::io::Error::other(first.reason.clone()),
+        )));
+    }
     let built = crate::run::build_report(ctx, period)?;
     println!("{}", built.subject);
     println!("报告已生成：{}", built.dir.display());

@@ -121,9 +121,28 @@ fn heartbeat(ctx: &Context, now: DateTime<Tz>, out: &mut Vec<Problem>) {
     }
 }
 
+/// A state file fayuan cannot read: what it says is unknown, which is not "all is well".
+fn unreadable(out: &mut Vec<Problem>, zh: &str, en: &str, e: &crate::error::Error) {
+    out.push(
+        Problem::new(
+            Level::Critical,
+            format!("{zh}无法读取"),
+            format!("the {en} cannot be read"),
+        )
+        .with(e.to_string()),
+    );
+}
+
 fn jobs(ctx: &Context, out: &mut Vec<Problem>) {
+    if let Err(e) = crate::sources::load_state(&ctx.data_dir) {
+        unreadable(out, "数据源状态", "sources' state", &e);
+    }
+    let events = match crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name()) {
+        Ok(events) => events,
+        Err(e) => return unreadable(out, "运行记录", "run ledger", &e),
+    };
     let mut last = std::collections::BTreeMap::new();
-    for e in crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name()) {
+    for e in events {
         last.insert(e.job.as_str(), e);
     }
     for (job, e) in last.into_iter().filter(|(_, e)| !e.ok) {

@@ -28,8 +28,10 @@ pub fn ledger(data_dir: &DataDir, pipeline: &str) -> Ledger<RunEvent> {
     Ledger::at(data_dir.runs(pipeline))
 }
 
-pub fn run_events(data_dir: &DataDir, pipeline_name: &str) -> Vec<RunEvent> {
-    ledger(data_dir, pipeline_name).read().unwrap_or_default()
+/// What the daemon ran, oldest first; a ledger that cannot be read is an error naming it, never
+/// "nothing failed" (issue 37 §4).
+pub fn run_events(data_dir: &DataDir, pipeline_name: &str) -> crate::error::Result<Vec<RunEvent>> {
+    ledger(data_dir, pipeline_name).read()
 }
 
 /// What the daemon did.

@@ -134,7 +134,7 @@ fn analyse(
         files: &files,
         previous: previous.as_deref(),
         extra_alerts: {
-            let mut extra = machinery_alerts(ctx, period);
+            let mut extra = machinery_alerts(ctx, period)?;
             extra.extend(returned_alerts(ctx, period, &open_returns));
             extra.extend(supervision_alerts(ctx)?);
             extra.extend(unconfirmed_alerts(ctx, period, &files)?);
@@ -267,9 +267,9 @@ fn supervision_alerts(ctx: &Context) -> Result<Vec<analyze::Alert>> {
 
 /// Alerts about the machinery for the report of `period`: HTTP sources whose last poll failed,
 /// and daemon jobs that failed since the last digest sent.
-fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
+fn machinery_alerts(ctx: &Context, period: Period) -> Result<Vec<analyze::Alert>> {
     let mut out = Vec::new();
-    for (name, s) in crate::sources::load_state(&ctx.data_dir) {
+    for (name, s) in crate::sources::load_state(&ctx.data_dir)? {
         if s.result == crate::sources::Polled::Failed {
             out.push(analyze::Alert {
                 rule: "source",
@@ -299,7 +299,7 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
     // was down) is one thing to tell, with when it began, how often, and the last reason.
     let mut open: Vec<(crate::jobs::JobKind, Moment, usize, Moment, String)> = Vec::new();
     let mut incidents = Vec::new();
-    for e in crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name()) {
+    for e in crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name())? {
         if e.at > now {
             continue;
         }
@@ -337,7 +337,7 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Vec<analyze::Alert> {
             },
         });
     }
-    out
+    Ok(out)
 }
 
 /// Posts the critical alerts to the pipeline's webhooks. A failure is logged and returned, never

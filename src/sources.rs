@@ -55,11 +55,20 @@ impl Polled {
     }
 }
 
-pub fn load_state(data_dir: &DataDir) -> BTreeMap<String, SourceState> {
-    std::fs::read(data_dir.sources_state())
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+/// The sources' last polls (none yet: empty). A state file that cannot be read or does not parse
+/// is an error naming it, never "no source has failed" (issue 37 §4).
+pub fn load_state(data_dir: &DataDir) -> Result<BTreeMap<String, SourceState>> {
+    let path = data_dir.sources_state();
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            Error::io(
+                &path,
+                std::io::Error::other(format!("数据源状态文件读不懂（{e}）")),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(Error::io(&path, e)),
+    }
 }
 
 fn save_state(data_dir: &DataDir, state: &BTreeMap<String, SourceState>) -> Result<()> {
@@ -185,7 +194,7 @@ pub async fn poll(
     let client = reqwest::Client::builder()
         .build()
         .map_err(|e| Error::Runtime(crate::error::during("HTTP client", e)))?;
-    let mut state = load_state(data_dir);
+    let mut state = load_state(data_dir)?;
     let mut out = Vec::new();
     for src in &pipeline.def.sources {
         let url = match expand(&src.url.replace("{period}", &period.to_string())) {

@@ -46,7 +46,10 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
         )),
         None => out.push("守护进程：尚无心跳记录（未运行过 fayuan daemon）".into()),
     }
-    let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
+    let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name()).unwrap_or_else(|e| {
+        out.push(format!("运行记录无法读取，以下各任务的上次结果不明：{e}"));
+        Vec::new()
+    });
     for (name, zh, cron) in [
         (JobKind::Ingest, "收取", &schedules.ingest),
         (JobKind::Remind, "催报", &schedules.remind),
@@ -89,7 +92,11 @@ pub fn status_lines(ctx: &Context) -> Vec<String> {
             last.unwrap_or_else(|| "尚未运行".into())
         ));
     }
-    for (name, s) in sources::load_state(&ctx.data_dir) {
+    let sources = sources::load_state(&ctx.data_dir).unwrap_or_else(|e| {
+        out.push(format!("数据源状态无法读取，各数据源的上次结果不明：{e}"));
+        Default::default()
+    });
+    for (name, s) in sources {
         out.push(format!(
             "数据源 {name}：{} {}{}",
             s.checked_at.minute(),

@@ -55,7 +55,7 @@ fn write_time(path: &Path, now: DateTime<Tz>) -> Result<()> {
 
 /// What has run: the run ledger, the heartbeat and the digests sent by anyone.
 pub fn history(ctx: &Context) -> Result<History> {
-    let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
+    let events = jobs::run_events(&ctx.data_dir, ctx.pipeline.name())?;
     let mut h = History::default();
     // Where the planner got to: the end of the last tick that finished (a tick killed midway
     // leaves it where it was, so that what it had not done is due again; what it had done is
@@ -219,7 +219,7 @@ async fn main_loop(ctx: Context) -> Result<i32> {
     for w in ctx.pipeline.calendar_warnings(&clock.now()) {
         tracing::warn!("{w}");
     }
-    let mut failing = catch_up(&ctx).await;
+    let mut failing = catch_up(&ctx).await?;
     let mut last_beat = clock.now();
     // The next fire on the daemon's own clock, kept across wake-ups: a heartbeat that comes
     // first does not push it back, so every fire runs its own tick.
@@ -279,8 +279,8 @@ async fn main_loop(ctx: Context) -> Result<i32> {
 /// this start is recorded). An ingest that was failing when the daemon stopped (a failed sync
 /// stops it on purpose) is tried again at once: the restart recovers from the inbox, as after a
 /// crash.
-async fn catch_up(ctx: &Context) -> Failing {
-    let mut failing = Failing::from_ledger(ctx);
+async fn catch_up(ctx: &Context) -> Result<Failing> {
+    let mut failing = Failing::from_ledger(ctx)?;
     let now = ctx.clock.now();
     let retry = failing.jobs.contains(&JobKind::Ingest);
     tick_with(ctx, &ctx.pipeline.schedules, now, &mut failing, retry).await;
@@ -293,7 +293,7 @@ async fn catch_up(ctx: &Context) -> Failing {
         detail: format!("pid {}", std::process::id()),
     };
     record(ctx, &start).unwrap_or_else(|e| tracing::error!(error = %e, "cannot record the start"));
-    failing
+    Ok(failing)
 }
 
 /// A sync failed in this process: the daemon stops. When it failed outside the jobs (the pages'
@@ -327,7 +327,12 @@ pub fn serve_alone(ctx: Context) -> Result<i32> {
                 return match r {
                     Ok(Ok(())) => Ok(crate::error::exit::OK),
                     Ok(Err(e)) if e.is_sync_failure() => {
-                        let mut failing = Failing::from_ledger(&ctx);
+                        // Stopping on a failed sync: a run ledger that cannot be read now is
+                        // logged; the failure is told as a new one.
+                        let mut failing = Failing::from_ledger(&ctx).unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "the run ledger cannot be read");
+                            Failing::default()
+                        });
                         let now = ctx.clock.now();
                         done(&ctx, JobKind::Ingest, None, None, Err(e), now, &mut failing).await;
                         Ok(crate::error::exit::FAILED)
@@ -455,6 +460,7 @@ fn moved_due(ctx: &Context, after: DateTime<Tz>, now: DateTime<Tz>) -> bool {
 
 /// Which jobs are failing now (their last record says so): read from the run ledger once at
 /// start, then kept as the jobs run, so a wake-up does not read the whole ledger again.
+#[derive(Default)]
 struct Failing {
     jobs: std::collections::HashSet<JobKind>,
     /// A failed sync was told to the staff by its job's failure notice (this process).
@@ -462,19 +468,19 @@ struct Failing {
 }
 
 impl Failing {
-    fn from_ledger(ctx: &Context) -> Failing {
+    fn from_ledger(ctx: &Context) -> Result<Failing> {
         let mut last = std::collections::HashMap::new();
-        for e in jobs::run_events(&ctx.data_dir, ctx.pipeline.name()) {
+        for e in jobs::run_events(&ctx.data_dir, ctx.pipeline.name())? {
             last.insert(e.job, e.ok);
         }
-        Failing {
+        Ok(Failing {
             jobs: last
                 .into_iter()
                 .filter(|(_, ok)| !ok)
                 .map(|(j, _)| j)
                 .collect(),
             sync_told: false,
-        }
+        })
     }
 }
 

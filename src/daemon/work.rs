@@ -27,6 +27,18 @@ pub(super) async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Resu
                 crate::supervision::catch_up_or_log(&ctx.data_dir, &ctx.pipeline);
                 ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)
             })?;
+            // Workbooks that no reader could open wait in the inbox: the ingest failed (the
+            // staff are told once, and once when it recovers), never read in this process.
+            if let Some(first) = summary.waiting_for_reader().first() {
+                return Err(crate::error::Error::Runtime(crate::error::during(
+                    format!(
+                        "{} 个工作簿留在收件箱（{} 个文件已收取）",
+                        summary.waiting_for_reader().len(),
+                        summary.files.len()
+                    ),
+                    std::io::Error::other(first.reason.clone()),
+                )));
+            }
             let failed: Vec<String> = polled
                 .iter()
                 .filter(|(_, s)| s.result == sources::Polled::Failed)

@@ -82,6 +82,7 @@ pub(super) fn scan_dir(
         let aside = |reason: &str| LeftAside {
             name: name.clone(),
             reason: reason.into(),
+            waits_for_reader: false,
         };
         // symlink_metadata: a link is never followed out of the inbox.
         let md = match fs::symlink_metadata(e.path()) {
@@ -155,6 +156,7 @@ pub(super) fn settled(found: Vec<Found>, quiet: Duration) -> (Vec<Found>, Vec<Le
                     "文件仍在写入（{:.0} 秒内有变化），写完后下次收取",
                     quiet.as_secs_f64().max(1.0)
                 ),
+                waits_for_reader: false,
             });
         }
     }

@@ -10,7 +10,9 @@
 //!
 //! Invariant: [`read`] returns tables or a Chinese [`FileError`] for any bytes, and neither a
 //! crash nor a hang of the reader reaches the caller. Without [`enable`] (the library used by
-//! tests) workbooks are read in process, with panics caught.
+//! tests) workbooks are read in process, with panics caught. Enabled, a workbook is never read in
+//! process: when no worker can start ([`workers_ready`] says why), the ingest leaves workbooks in
+//! the inbox and the daemon tells the staff (issue 37 §4).
 
 use super::read::{self, Cell, FileError, Format, Layout, Limits, Table};
 use chrono::{Datelike, NaiveDate};
@@ -36,6 +38,47 @@ static CONFIG: OnceLock<Config> = OnceLock::new();
 /// binary). Called once by the binary; later calls change nothing.
 pub fn enable(exe: PathBuf, memory_mb: u64) {
     let _ = CONFIG.set(Config { exe, memory_mb });
+}
+
+/// Whether a workbook can be read now: this thread's worker is running, or one was started
+/// (`Err`: why none can start — the staff are told, the workbooks wait in the inbox). Always
+/// `Ok` where workers are not enabled.
+pub fn workers_ready() -> Result<(), NoReader> {
+    let Some(config) = CONFIG.get() else {
+        return Ok(());
+    };
+    WORKER.with(|w| {
+        let mut slot = w.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(spawn(config).map_err(|e| no_reader(config, e))?);
+        }
+        Ok(())
+    })
+}
+
+/// Whether a reader worker can start at all (one is started and let go): asked once per ingest
+/// before a batch is begun. Always `Ok` where workers are not enabled.
+pub fn workers_can_start() -> Result<(), NoReader> {
+    let Some(config) = CONFIG.get() else {
+        return Ok(());
+    };
+    spawn(config).map(drop).map_err(|e| no_reader(config, e))
+}
+
+fn no_reader(config: &Config, e: io::Error) -> NoReader {
+    NoReader(format!(
+        "读取工作簿的进程无法启动（{}：{e}）：工作簿留在收件箱，修复后自动收取",
+        config.exe.display()
+    ))
+}
+
+/// Why no reader worker can start, in Chinese for the staff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoReader(pub String);
+
+/// Whether a file is a workbook (read by a worker where workers are enabled).
+pub fn is_workbook(name: &str) -> bool {
+    read::format_of(name) == Some(Format::Workbook)
 }
 
 /// Reads a file into tables: workbooks in a worker process where enabled, the rest here.
@@ -68,6 +111,9 @@ thread_local! {
 }
 
 fn spawn(config: &Config) -> io::Result<Worker> {
+    if crate::faults::armed("reader-spawn").is_some() {
+        return Err(io::Error::other("fault point reader-spawn"));
+    }
     let mut child = Command::new(&config.exe)
         .arg(WORKER_ARG)
         .arg(config.memory_mb.to_string())
@@ -94,17 +140,21 @@ fn via_worker(
     limits: &Limits,
 ) -> Result<Vec<Table>, FileError> {
     if slot.is_none() {
+        // The ingest asked `workers_ready` before this file; a worker that died on the file
+        // before is started again here. One that cannot start now (the machine out of
+        // processes) fails this file, kept in quarantine with the reason — never read here.
         match spawn(config) {
             Ok(w) => *slot = Some(w),
             Err(e) => {
-                // No worker can be started (e.g. the binary was replaced): read here.
-                tracing::warn!(error = %e, "cannot start a reader worker; reading in process");
-                return read::read(name, bytes, limits);
+                tracing::error!(file = %name, error = %e, "cannot start a reader worker");
+                return Err(FileError(
+                    "读取工作簿的进程无法启动，文件未能读取，已暂存；请联系市局数据员".into(),
+                ));
             }
         }
     }
     let Some(worker) = slot.as_mut() else {
-        return read::read(name, bytes, limits);
+        return Err(FileError("读取工作簿的进程无法启动".into()));
     };
     // The worker stops itself at read_seconds; the grace covers starting and answering.
     let deadline = Instant::now() + limits.read_time + Duration::from_secs(2);

@@ -49,6 +49,9 @@ pub struct LeftAside {
     /// The name as found, relative to the inbox.
     pub name: String,
     pub reason: String,
+    /// Left because no reader worker could start (fayuan's trouble, not the file's): the
+    /// daemon counts the ingest as failed and tells the staff once.
+    pub waits_for_reader: bool,
 }
 
 /// What one ingest run did.
@@ -62,6 +65,11 @@ pub struct Summary {
 impl Summary {
     pub fn count(&self, outcome: Outcome) -> usize {
         self.files.iter().filter(|f| f.outcome == outcome).count()
+    }
+
+    /// The workbooks left in the inbox because no reader worker could start.
+    pub fn waiting_for_reader(&self) -> Vec<&LeftAside> {
+        self.left.iter().filter(|l| l.waits_for_reader).collect()
     }
 }
 
@@ -152,6 +160,21 @@ pub fn ingest_with(
         (at(a), a.seen.modified, &a.name).cmp(&(at(b), b.seen.modified, &b.name))
     });
     left.extend(young);
+    // Workbooks no reader can open wait, before a batch is begun for them (no empty batch at
+    // every ingest while it lasts).
+    if paths.iter().any(|f| isolate::is_workbook(&f.name))
+        && let Err(isolate::NoReader(reason)) = isolate::workers_can_start()
+    {
+        let (books, rest): (Vec<Found>, Vec<Found>) = paths
+            .into_iter()
+            .partition(|f| isolate::is_workbook(&f.name));
+        paths = rest;
+        left.extend(books.into_iter().map(|f| LeftAside {
+            name: f.name,
+            reason: reason.clone(),
+            waits_for_reader: true,
+        }));
+    }
     for l in &left {
         tracing::warn!(file = %l.name, reason = %l.reason, "left in the inbox");
     }
@@ -364,12 +387,22 @@ impl Batch<'_> {
         let results: Vec<Result<std::result::Result<Read, LeftAside>>> = found
             .par_iter()
             .map(|f| {
+                if isolate::is_workbook(&f.name)
+                    && let Err(isolate::NoReader(reason)) = isolate::workers_ready()
+                {
+                    return Ok(Err(LeftAside {
+                        name: f.name.clone(),
+                        reason,
+                        waits_for_reader: true,
+                    }));
+                }
                 let Some((bytes, size, sha)) =
                     read_one(f, self.limits.max_file_bytes, &self.staging)?
                 else {
                     return Ok(Err(LeftAside {
                         name: f.name.clone(),
                         reason: "读取时文件仍在变化（正在写入），写完后下次收取".into(),
+                        waits_for_reader: false,
                     }));
                 };
                 let checked = (!is_known(known, &sha)).then(|| self.check(f, &bytes, size, &sha));

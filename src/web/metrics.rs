@@ -32,7 +32,13 @@ pub(super) async fn metrics(State(w): State<Arc<Web>>, headers: HeaderMap) -> Re
     }
     let w2 = w.clone();
     match tokio::task::spawn_blocking(move || text(&w2)).await {
-        Ok(body) => (
+        // A state file fayuan cannot read: the scrape fails (Prometheus's `up` says so) rather
+        // than series that claim nothing failed.
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "web: /metrics cannot be made");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
+        }
+        Ok(Ok(body)) => (
             [(
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -53,7 +59,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(Stri
     }
 }
 
-fn text(w: &Web) -> String {
+fn text(w: &Web) -> crate::error::Result<String> {
     let ctx = &w.ctx;
     let mut out = String::new();
     family(
@@ -70,7 +76,7 @@ fn text(w: &Web) -> String {
             1.0,
         )],
     );
-    let events = crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name());
+    let events = crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name())?;
     let label = |j: JobKind| format!("{{task=\"{}\"}}", j.as_str());
     let last_ok: Vec<(String, f64)> = JOBS
         .iter()
@@ -128,7 +134,7 @@ fn text(w: &Web) -> String {
         "Requests answered by the pages since the process started, by status class.",
         &requests,
     );
-    out
+    Ok(out)
 }
 
 fn outbox(w: &Web, out: &mut String) {

@@ -34,6 +34,7 @@ mod store;
 mod supervision;
 mod support;
 mod templates;
+mod unreadable;
 mod upgrade;
 mod web;
 mod year_docs;
