@@ -126,6 +126,11 @@ impl DataDir {
         self.0.join("mail").join(mailbox)
     }
 
+    /// A mailbox's ledger: `mail/<mailbox>/ledger.jsonl`.
+    pub fn mail_ledger(&self, mailbox: &str) -> PathBuf {
+        self.mail(mailbox).join("ledger.jsonl")
+    }
+
     pub fn sources_state(&self) -> PathBuf {
         self.0.join("sources").join("state.json")
     }

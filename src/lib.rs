@@ -28,6 +28,7 @@ pub mod mailin;
 pub mod notify;
 pub mod palette;
 pub mod period;
+pub mod records;
 pub mod report;
 pub mod requirements;
 pub mod retry;

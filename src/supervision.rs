@@ -316,7 +316,7 @@ fn return_notice(
     (now, id): (DateTime<Tz>, &str),
 ) -> Result<Option<String>> {
     let unit = u.code.as_str();
-    let thread = crate::mailin::thread_of(pipeline, data_dir, files, unit, &period.to_string());
+    let thread = crate::records::thread_of(pipeline, data_dir, files, unit, &period.to_string())?;
     let Some(contact) = u.contact.clone() else {
         tracing::warn!(unit = %u.name, "no contact: the return is recorded, no notice sent");
         return Ok(None);

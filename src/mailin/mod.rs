@@ -48,72 +48,17 @@ use chrono_tz::Tz;
 use classify::{Class, Envelope, classify, envelope, held_for_failing};
 use imap::{Session, fetch_body, fetch_meta, fetch_part, imap_err, uids};
 use receipt::{Said, answered_item, attachment, data_dir_relative, queue_receipt};
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-/// One step of one message, in the mail ledger.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MailEvent {
-    pub at: Moment,
-    pub validity: u32,
-    pub uid: u32,
-    pub message_id: String,
-    pub sha256: String,
-    pub step: MailStep,
-    /// Where the bytes are, who sent them, what happened (for `status` and people).
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum MailStep {
-    Archived,
-    /// Moved to the held folder (unknown sender, auto-reply, bounce, too large, failing).
-    Held,
-    Done,
-    /// Its handling failed (`detail` says why); after `max_failures` of these it is held.
-    Failed,
-}
+pub use crate::records::{MailEvent, MailStep};
 
 fn mail_dir(data_dir: &DataDir, m: &MailboxDef) -> PathBuf {
     data_dir.mail(&m.name)
 }
 
 pub fn ledger(data_dir: &DataDir, m: &MailboxDef) -> Ledger<MailEvent> {
-    Ledger::at(mail_dir(data_dir, m).join("ledger.jsonl"))
-}
-
-/// The Message-ID of the mail that brought a unit's latest accepted figures for `month`
-/// (`2025-06`), when they came by mail: a message to the unit about that month (a return)
-/// answers it, in its thread.
-pub fn thread_of(
-    pipeline: &Pipeline,
-    data_dir: &DataDir,
-    files: &[FileEntry],
-    unit: &str,
-    month: &str,
-) -> Option<String> {
-    let latest = files
-        .iter()
-        .filter(|f| {
-            matches!(
-                f.outcome,
-                crate::store::Outcome::Accepted | crate::store::Outcome::Partial
-            ) && f.unit_codes.split(',').any(|c| c == unit)
-                && f.periods.split(',').any(|p| p == month)
-        })
-        .max_by(|a, b| a.arrived_at.cmp(&b.arrived_at))?;
-    // Attachments are taken in as `mail-<mailbox>-<sha12>/<k>-<name>`.
-    let folder = latest.file_name.split('/').next()?.strip_prefix("mail-")?;
-    let (mailbox, sha12) = folder.rsplit_once('-')?;
-    let m = pipeline.def.mailboxes.iter().find(|m| m.name == mailbox)?;
-    ledger(data_dir, m)
-        .read()
-        .ok()?
-        .into_iter()
-        .find(|e| e.sha256.starts_with(sha12) && !e.message_id.is_empty())
-        .map(|e| e.message_id)
+    crate::records::mail_ledger(data_dir, &m.name)
 }
 
 /// What one look at a mailbox did.

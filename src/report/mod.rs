@@ -12,6 +12,7 @@ pub mod notice;
 pub mod review;
 mod review_book;
 mod review_doc;
+mod review_rows;
 pub mod template;
 pub mod workbook;
 pub(crate) mod xlsx;

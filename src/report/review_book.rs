@@ -81,7 +81,7 @@ pub fn render_review(
         p.def.pipeline.city,
         meta.period.year(),
         p.def.pipeline.title,
-        if super::review::provisional(p, &meta.as_of) {
+        if super::review_rows::provisional(p, &meta.as_of) {
             "（暂定：年度未结束，只计已到报送截止的月份）"
         } else {
             ""
@@ -296,7 +296,13 @@ pub(crate) fn requirements(
 ) -> Vec<(&'static str, String, &'static str)> {
     crate::analyze::REQUIREMENTS
         .iter()
-        .map(|r| (r.name, super::review::requirement_words(p, r.id), r.method))
+        .map(|r| {
+            (
+                r.name,
+                super::review_rows::requirement_words(p, r.id),
+                r.method,
+            )
+        })
         .collect()
 }
 

@@ -7,7 +7,7 @@
 
 use super::RunMeta;
 use super::docx::{self, Block};
-use super::review::{self, Row};
+use super::review_rows::{self as review, Row};
 use crate::error::{Error, Result};
 use crate::format;
 use crate::requirements::{Group, REQUIREMENTS};

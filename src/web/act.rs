@@ -11,7 +11,7 @@
 use super::Web;
 use super::auth::{bureau_who, form_token, same_secret, unit_ok};
 use super::once::{self, Came, Claim};
-use super::pages::{answer, urlencode};
+use super::render::{answer, urlencode};
 use crate::error::Error;
 use crate::period::Period;
 use axum::body::Body;
@@ -105,7 +105,7 @@ pub(super) fn outcome(c: &Came, back: &str) -> Response {
         ),
     };
     let mut r =
-        axum::response::Html(super::pages::page_back(title, &text, Some(back))).into_response();
+        axum::response::Html(super::render::page_back(title, &text, Some(back))).into_response();
     *r.status_mut() = c.status();
     r
 }
@@ -153,17 +153,17 @@ pub(super) async fn once_only_with(
     .await;
     match ran {
         Ok(true) => see_other(&done),
-        Ok(false) => super::pages::server_error("表单结果无法保存（磁盘），未办理"),
-        Err(_) => super::pages::server_error("内部错误"),
+        Ok(false) => super::render::server_error("表单结果无法保存（磁盘），未办理"),
+        Err(_) => super::render::server_error("内部错误"),
     }
 }
 
 /// The result page of a form (`…/done/{key}`): what it came to, or that it is being done.
 pub(super) fn result_page(w: &Web, key: &str, back: &str) -> Response {
     match once::read(&w.ctx.data_dir, key) {
-        None => super::pages::nf(),
+        None => super::render::nf(),
         Some(None) => {
-            let mut r = axum::response::Html(super::pages::page_back(
+            let mut r = axum::response::Html(super::render::page_back(
                 "正在办理",
                 "此表单已提交，正在办理；请稍后刷新本页查看结果。",
                 Some(back),
@@ -345,9 +345,9 @@ pub(super) async fn bureau_record(
     })
     .await;
     match text {
-        Ok(Ok((name, t))) => super::pages::record_page(&w.ctx, &name, &t),
-        Ok(Err(e)) => super::pages::server_error(&e.to_string()),
-        Err(_) => super::pages::server_error("内部错误"),
+        Ok(Ok((name, t))) => super::render::record_page(&w.ctx, &name, &t),
+        Ok(Err(e)) => super::render::server_error(&e.to_string()),
+        Err(_) => super::render::server_error("内部错误"),
     }
 }
 
@@ -358,7 +358,7 @@ pub(super) async fn county_answer(
     body: Body,
 ) -> Response {
     let Some(unit) = unit_ok(&w, &code, &token).cloned() else {
-        return super::pages::nf();
+        return super::render::nf();
     };
     let f = match fields(&w, body).await {
         Ok(f) => f,
@@ -420,7 +420,7 @@ pub(super) async fn county_done(
     UrlPath((code, token, key)): UrlPath<(String, String, String)>,
 ) -> Response {
     if unit_ok(&w, &code, &token).is_none() {
-        return super::pages::nf();
+        return super::render::nf();
     }
     result_page(&w, &key, &format!("/u/{code}/{token}"))
 }
@@ -439,7 +439,7 @@ pub(super) async fn county_explain(
     body: Body,
 ) -> Response {
     let Some(unit) = unit_ok(&w, &code, &token).cloned() else {
-        return super::pages::nf();
+        return super::render::nf();
     };
     let pairs = match form_body(&w, body, MAX_FORM_BYTES).await {
         Ok(f) => f,

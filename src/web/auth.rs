@@ -3,7 +3,7 @@
 //! constant time and never logged; a wrong one is the plain 404.
 
 use super::Web;
-use super::pages::{nf, page};
+use super::render::{nf, page};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use sha2::{Digest, Sha256};

@@ -12,49 +12,8 @@ use crate::period::Period;
 use crate::status::Board;
 use std::sync::Arc;
 
-/// Where a form's one-time key goes in a kept page (no page has this character otherwise).
-const ONCE_MARK: &str = "\u{1}once\u{1}";
-
 /// The pages kept at most (months × viewers asked for within the minute).
 const KEPT: usize = 32;
-
-thread_local! {
-    static MARKING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// `once()` in a template: a fresh key, or the mark while a page to be kept is rendered.
-pub(super) fn once_key() -> String {
-    if MARKING.with(|m| m.get()) {
-        ONCE_MARK.to_string()
-    } else {
-        super::once::fresh()
-    }
-}
-
-/// `render` run on this thread with marks for the one-time keys.
-pub(super) fn marked<T>(render: impl FnOnce() -> T) -> T {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            MARKING.with(|m| m.set(false));
-        }
-    }
-    MARKING.with(|m| m.set(true));
-    let _reset = Reset;
-    render()
-}
-
-/// A kept page with each mark filled with a fresh key.
-pub(super) fn filled(html: &str) -> String {
-    let mut out = String::with_capacity(html.len() + 64);
-    for (k, part) in html.split(ONCE_MARK).enumerate() {
-        if k > 0 {
-            out.push_str(&super::once::fresh());
-        }
-        out.push_str(part);
-    }
-    out
-}
 
 /// What a rendering of the bureau's page was made from, besides its board.
 #[derive(PartialEq)]
@@ -82,7 +41,7 @@ impl PageKey {
             d.supervision_items(),
         ];
         for m in &ctx.pipeline.def.mailboxes {
-            let ledger = crate::mailin::ledger(d, m);
+            let ledger = crate::records::mail_ledger(d, &m.name);
             // (the mailbox's health, beside its ledger: connected, failing since when)
             paths.push(ledger.path().with_file_name("health.json"));
             paths.push(ledger.path().to_path_buf());

@@ -5,8 +5,8 @@
 
 use super::Web;
 use super::auth::{form_token, unit_ok};
-use super::pages::{nf, ser, server_error, urlencode};
 use super::refused::refused;
+use super::render::{nf, ser, server_error, urlencode};
 use crate::app::Context;
 use crate::error::Result;
 use crate::period::{self, Period};
@@ -304,7 +304,7 @@ pub(super) fn county_page(
         .find(|(c, _)| *c == unit.code)
         .map(|(_, f)| f.clone())
         .unwrap_or_default();
-    Ok(super::pages::whole(
+    Ok(super::render::whole(
         "county.html",
         minijinja::context! {
             title => format!("{} {} 报送情况", ctx.pipeline.def.pipeline.title, unit.name),
@@ -473,7 +473,7 @@ pub(super) fn month_figures(
 /// The 负责人's page (`signoff.html`).
 pub(super) fn signoff_view(ctx: minijinja::Value) -> Response {
     let ctx = minijinja::context! { palette => ser(crate::palette::for_templates()), ..ctx };
-    super::pages::whole("signoff.html", ctx)
+    super::render::whole("signoff.html", ctx)
 }
 
 pub(super) async fn county_template(

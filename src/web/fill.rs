@@ -14,7 +14,7 @@
 use super::Web;
 use super::act::{once_only_with, see_other};
 use super::auth::{form_token, same_secret, unit_ok};
-use super::pages::{answer, nf, server_error};
+use super::render::{answer, nf, server_error};
 use crate::error::{Error, Result};
 use crate::ingest;
 use crate::period::{self, Period};
@@ -294,7 +294,7 @@ fn form_page(
         )
         .collect();
     let (current, returned) = standing(w, &unit.code, period);
-    super::pages::fill_page(minijinja::context! {
+    super::render::fill_page(minijinja::context! {
         current, returned,
         title => format!("{} {}数据填报", unit.name, period.zh()),
         unit => unit.name.clone(),
@@ -303,7 +303,7 @@ fn form_page(
         period_zh => period.zh(),
         deadline => w.ctx.pipeline.deadline_zh(period),
         months,
-        fields => super::pages::ser(fields),
+        fields => super::render::ser(fields),
         problems => problems.to_vec(),
         soft => soft.to_vec(),
         back => base.clone(),
@@ -322,7 +322,7 @@ pub(super) async fn fill_form(
         return nf();
     };
     let Some(period) = month_of(&w, query.get("period")) else {
-        return super::pages::answer_back(
+        return super::render::answer_back(
             StatusCode::BAD_REQUEST,
             "月份有误",
             "只能填报本年度已结束的月份，如 2025-07。",
@@ -505,7 +505,7 @@ pub(super) async fn fill_submit(
         );
     }
     let Some(period) = month_of(&w, form.get("period")) else {
-        return super::pages::answer_back(
+        return super::render::answer_back(
             StatusCode::BAD_REQUEST,
             "月份有误",
             "只能填报本年度已结束的月份，如 2025-07。",

@@ -28,7 +28,7 @@ pub(super) async fn metrics(State(w): State<Arc<Web>>, headers: HeaderMap) -> Re
         if given.is_some() {
             tracing::warn!("web: /metrics asked with a wrong token");
         }
-        return super::pages::not_found().await;
+        return super::render::not_found().await;
     }
     let w2 = w.clone();
     match tokio::task::spawn_blocking(move || text(&w2)).await {

@@ -23,6 +23,7 @@ mod metrics;
 mod once;
 mod pages;
 mod refused;
+mod render;
 mod signoff;
 mod upload;
 
@@ -39,7 +40,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::{get, post};
 use county::{county, county_template};
-use pages::{api_status, bureau, download, not_found};
+use pages::{api_status, bureau, download};
+use render::not_found;
 use std::collections::HashMap;
 use std::sync::Arc;
 use upload::{ingest_task, sweep_uploads, upload};
@@ -414,7 +416,7 @@ impl InFlight {
         let (method, path) = (request.method().clone(), shown_path(request.uri()));
         let response =
             if crate::error::writing_stopped() && request.method() != axum::http::Method::GET {
-                pages::answer(
+                render::answer(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     "系统正在重启",
                     "系统暂时无法保存，本次提交未保存。请几分钟后刷新页面重新提交。",

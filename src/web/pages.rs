@@ -7,6 +7,7 @@
 use super::Web;
 use super::auth::{Viewer, bureau_ok, bureau_who, form_token};
 use super::refused::refused;
+use super::render::{answer, nf, render, ser, server_error, urlencode};
 use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::layout::OutputDir;
@@ -18,140 +19,6 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
-
-/// The pages' templates, compiled once.
-static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
-    let mut env = minijinja::Environment::new();
-    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
-        .trim_blocks(true)
-        .build()
-    {
-        env.set_syntax(syntax);
-    }
-    // Each form's one-time key, fresh where the form is written (`once()` in a template).
-    env.add_function("once", super::cache::once_key);
-    // Every value escaped as [`esc`] does, whatever minijinja's own escaping would be.
-    env.set_formatter(|out, state, value| {
-        if *state.auto_escape() == minijinja::AutoEscape::Html
-            && !value.is_safe()
-            && !value.is_none()
-            && !value.is_undefined()
-        {
-            out.write_str(&esc(&value.to_string()))
-                .map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
-        } else {
-            minijinja::escape_formatter(out, state, value)
-        }
-    });
-    for (name, text) in [
-        ("page.html", include_str!("templates/page.html")),
-        ("parts.html", include_str!("templates/parts.html")),
-        ("bureau.html", include_str!("templates/bureau.html")),
-        ("county.html", include_str!("templates/county.html")),
-        ("record.html", include_str!("templates/record.html")),
-        ("grid.html", include_str!("templates/grid.html")),
-        ("fill.html", include_str!("templates/fill.html")),
-        ("signoff.html", include_str!("templates/signoff.html")),
-    ] {
-        // Checked by the unit test below: a template that does not parse fails the build's tests.
-        if let Err(e) = env.add_template(name, text) {
-            tracing::error!(template = name, error = %e, "web template");
-        }
-    }
-    env
-});
-
-/// A page from its template and values; a template that fails is the plain error page.
-fn render(template: &str, ctx: minijinja::Value) -> std::result::Result<String, String> {
-    PAGES
-        .get_template(template)
-        .and_then(|t| t.render(ctx))
-        .map_err(|e| format!("{template}: {e:#}"))
-}
-
-/// The one answer to anything unknown or unauthorised: nothing revealed.
-pub(super) async fn not_found() -> Response {
-    nf()
-}
-
-pub(super) fn nf() -> Response {
-    answer(StatusCode::NOT_FOUND, "未找到", "页面不存在。")
-}
-
-pub(super) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// A small page with a title and one paragraph.
-pub(super) fn page(title: &str, message: &str) -> String {
-    page_back(title, message, None)
-}
-
-/// A small page with a title, one paragraph and a link back to the page it came from.
-pub(super) fn page_back(title: &str, message: &str, back: Option<&str>) -> String {
-    render(
-        "page.html",
-        minijinja::context! {
-            title, message, back,
-            // Where the way back goes, in words.
-            back_to => match back {
-                Some(b) if b.starts_with("/u/") => "返回本单位页面",
-                Some(b) if b.starts_with("/s/") => "返回负责人确认页面",
-                _ => "返回市局页面",
-            },
-            palette => ser(crate::palette::for_templates()),
-        },
-    )
-    .unwrap_or_else(|e| {
-        tracing::error!(error = %e, "web page failed");
-        String::from("<!DOCTYPE html><title>出错了</title><p>页面生成失败。</p>")
-    })
-}
-
-/// A unit's record (工作台账) as a page: a line per event.
-pub(super) fn record_page(ctx: &Context, unit: &str, text: &str) -> Response {
-    whole(
-        "record.html",
-        minijinja::context! {
-            title => format!("{} {}年工作台账", unit, ctx.pipeline.year()),
-            palette => ser(crate::palette::for_templates()),
-            lines => text.lines().map(str::to_string).collect::<Vec<_>>(),
-        },
-    )
-}
-
-/// A small page with a status and a way back.
-pub(super) fn answer_back(status: StatusCode, title: &str, message: &str, back: &str) -> Response {
-    (status, Html(page_back(title, message, Some(back)))).into_response()
-}
-
-/// A small page with a status.
-pub(super) fn answer(status: StatusCode, title: &str, message: &str) -> Response {
-    (status, Html(page(title, message))).into_response()
-}
-
-/// The 填报 form page (`fill.html`).
-pub(super) fn fill_page(ctx: minijinja::Value) -> Response {
-    let ctx = minijinja::context! { palette => ser(crate::palette::for_templates()), ..ctx };
-    whole("fill.html", ctx)
-}
-
-/// A serialisable value for a template.
-pub(super) fn ser<T: Serialize>(v: T) -> minijinja::Value {
-    minijinja::Value::from(minijinja::value::Serde(v))
-}
-
-/// A whole page from its template, or the error page.
-pub(super) fn whole(template: &str, ctx: minijinja::Value) -> Response {
-    match render(template, ctx) {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => server_error(&e),
-    }
-}
 
 /// One cell of the grid as painted: the state's words and its code (the CSS class).
 #[derive(Serialize)]
@@ -345,15 +212,6 @@ pub(super) async fn bureau(
     }
 }
 
-pub(super) fn server_error(why: &str) -> Response {
-    tracing::error!(error = %why, "web page failed");
-    answer(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "出错了",
-        "页面生成失败，请稍后再试或联系数据人员。",
-    )
-}
-
 /// The latest report's alerts, as its `alerts.csv` lists them (None: no such file).
 pub(super) fn latest_alerts(
     ctx: &Context,
@@ -414,11 +272,11 @@ pub(super) fn bureau_page(w: &Web, period: Period, viewer: &Viewer) -> Result<Re
     let html = match super::cache::get(w, &key, &board) {
         Some(html) => html,
         None => {
-            let html = super::cache::marked(|| bureau_html(w, period, viewer, &board))?;
+            let html = super::render::marked(|| bureau_html(w, period, viewer, &board))?;
             super::cache::keep(w, key, board, html)
         }
     };
-    Ok(Html(super::cache::filled(&html)).into_response())
+    Ok(Html(super::render::filled(&html)).into_response())
 }
 
 /// The bureau's page as HTML (its forms' one-time keys as `once()` gives them).
@@ -537,18 +395,6 @@ fn notes_view(ctx: &Context) -> Result<Vec<minijinja::Value>> {
             }
         })
         .collect())
-}
-
-pub(super) fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// A run's file, only if the run's manifest lists it (the path is never the request's).
@@ -675,33 +521,5 @@ pub(super) async fn api_status(
         Ok(Ok(v)) => axum::Json(v).into_response(),
         Ok(Err(e)) => server_error(&e.to_string()),
         Err(_) => server_error("内部错误"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_page_template_parses_and_escapes_as_esc_does() {
-        for name in [
-            "page.html",
-            "parts.html",
-            "bureau.html",
-            "county.html",
-            "record.html",
-            "grid.html",
-            "fill.html",
-            "signoff.html",
-        ] {
-            assert!(PAGES.get_template(name).is_ok(), "{name}");
-        }
-        let html = page("<a & 'b'>", "x/y \"z\"");
-        assert!(
-            html.contains("<title>&lt;a &amp; &#39;b&#39;&gt;</title>"),
-            "{html}"
-        );
-        assert!(html.contains(">x/y &quot;z&quot;</p>"), "{html}");
-        assert!(html.contains(".ok{background:#c6efce}"), "{html}");
     }
 }

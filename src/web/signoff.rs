@@ -9,7 +9,7 @@
 use super::Web;
 use super::act::once_only;
 use super::auth::{form_token, same_secret, signer_ok};
-use super::pages::{answer, nf, server_error};
+use super::render::{answer, nf, server_error};
 use crate::error::Error;
 use crate::period::Period;
 use axum::body::Body;
@@ -57,7 +57,7 @@ fn page(w: &Web, unit: &crate::config::Unit, token: &str, error: Option<&str>) -
             let p = Period::new(period.year(), m)?;
             Some(minijinja::context! {
                 period => p.to_string(), zh => p.zh(), version => v,
-                figures => super::pages::ser(super::county::month_figures(w, &unit.code, p, v)),
+                figures => super::render::ser(super::county::month_figures(w, &unit.code, p, v)),
             })
         })
         .collect();

@@ -6,7 +6,7 @@ use super::act::see_other;
 use super::auth::unit_ok;
 use super::county::UploadResult;
 use super::once;
-use super::pages::{answer, nf, server_error};
+use super::render::{answer, nf, server_error};
 use super::{Taken, Web};
 use crate::app::Context;
 use crate::store::{Outcome, Store};

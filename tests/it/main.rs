@@ -34,6 +34,7 @@ mod store;
 mod supervision;
 mod support;
 mod templates;
+mod tidy;
 mod unreadable;
 mod upgrade;
 mod web;
