@@ -3,8 +3,8 @@
 //! page; a forged request (no or a wrong anti-forgery token, another page's, GET instead of
 //! POST, a county link acting on another unit's item) is refused with 403 and changes nothing.
 
+use crate::support::web::{SECRET, served_with};
 use crate::support::*;
-use crate::web::{SECRET, served_with};
 
 const ZHANG: &str = "staff-token-zhangsan-0123456789";
 const LI: &str = "staff-token-lisi-0123456789abcd";
@@ -34,11 +34,16 @@ async fn post(url: &str, form: &[(&str, &str)]) -> (u16, String) {
 #[test]
 fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() {
     // A real mail server: the page's return and item reach the unit (aiosmtpd; see python_ready).
-    if !crate::email::python_ready() {
+    if !crate::support::smtp::python_ready() {
         return;
     }
     let mail_dir = tempfile::tempdir().unwrap();
-    let mail = crate::email::Server::start("smtp", crate::email::free_port(), mail_dir.path(), &[]);
+    let mail = crate::support::smtp::Server::start(
+        "smtp",
+        crate::support::smtp::free_port(),
+        mail_dir.path(),
+        &[],
+    );
     let url = format!("smtp://127.0.0.1:{}", mail.port);
     let s = served_with(
         "\n[[web.staff]]\nname = \"张三\"\ntoken_env = \"FAYUAN_TOKEN_ZHANG\"\n\n[[web.staff]]\nname = \"李四\"\ntoken_env = \"FAYUAN_TOKEN_LI\"\n",
@@ -73,7 +78,7 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
     };
     rt().block_on(async {
         // The page shows who is signed in and carries the page's anti-forgery token.
-        let (code, page) = crate::web::get(&s.url(&format!("/bureau?token={ZHANG}"))).await;
+        let (code, page) = crate::support::web::get(&s.url(&format!("/bureau?token={ZHANG}"))).await;
         assert_eq!(code, 200);
         assert!(page.contains("指导督促操作（张三）"), "{page}");
         assert!(page.contains(&format!("name=\"csrf\" value=\"{}\"", csrf(ZHANG, "bureau"))));
@@ -85,7 +90,7 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
             let (code, body) = post(&act, &f).await;
             assert_eq!(code, 403, "csrf {bad:?}: {body}");
         }
-        let (code, _) = crate::web::get(&format!(
+        let (code, _) = crate::support::web::get(&format!(
             "{act}&csrf={}&action=return&unit=341522&period=2025-06&reason=x",
             csrf(ZHANG, "bureau")
         ))
@@ -117,16 +122,16 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
             rec.lines().any(|l| l.contains("张三") && l.contains("退回霍邱县2025年6月：刑事案件数与台账不符")),
             "{rec}"
         );
-        let (_, county) = crate::web::get(&s.county("341522")).await;
+        let (_, county) = crate::support::web::get(&s.county("341522")).await;
         assert!(county.contains("刑事案件数与台账不符，请核实"), "{county}");
         // At once, not a minute later: the grid says 已退回 on both pages.
         assert!(county.contains("<li class=\"returned\" data-month=\"6\"><b>6月</b>：已退回"), "{county}");
-        let (_, bureau) = crate::web::get(&s.url(&format!("/bureau?token={ZHANG}&period=2025-06"))).await;
+        let (_, bureau) = crate::support::web::get(&s.url(&format!("/bureau?token={ZHANG}&period=2025-06"))).await;
         assert!(bureau.contains("<td class=\"returned\" data-month=\"6\">已退回</td>"), "{bureau}");
         // The corrected June through the unit's page closes it, and the result says so (a
         // second later: the server's clock runs on from --as-of, and only a later file corrects).
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let csv = format!("{}\r\n{}\r\n", crate::mail::HEADER, crate::mail::csv_row("341522", 6, 33));
+        let csv = format!("{}\r\n{}\r\n", crate::support::imap::HEADER, crate::support::imap::csv_row("341522", 6, 33));
         let form = reqwest::multipart::Form::new().part(
             "file",
             reqwest::multipart::Part::bytes(csv.into_bytes()).file_name("霍邱县_2025-06.csv"),
@@ -151,7 +156,7 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
         assert_eq!(to_huoqiu("督办事项1：霍邱县"), 1);
 
         // The county's page offers the answer form; 金寨县's link cannot answer 霍邱县's item.
-        let (_, county) = crate::web::get(&s.county("341522")).await;
+        let (_, county) = crate::support::web::get(&s.county("341522")).await;
         assert!(county.contains("请说明支出率偏低原因") && county.contains("提交答复"), "{county}");
         let before = record();
         let jinzhai = format!("{}/answer", s.county("341524"));
@@ -165,14 +170,14 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
         assert_eq!(code, 403);
         let (code, _) = post(&huoqiu, &[("item", "1"), ("text", "x")]).await;
         assert_eq!(code, 403);
-        let (code, _) = crate::web::get(&format!("{huoqiu}?csrf={ch}&item=1&text=x")).await;
+        let (code, _) = crate::support::web::get(&format!("{huoqiu}?csrf={ch}&item=1&text=x")).await;
         assert_eq!(code, 403);
         assert_eq!(record(), before, "nothing changed");
         // 霍邱县 answers on its own page.
         let (code, body) = post(&huoqiu, &[("csrf", ch.as_str()), ("item", "1"), ("text", "已核实，系经费拨付滞后，8月补足。")]).await;
         assert_eq!(code, 200, "{body}");
         assert!(body.contains("督办事项 1 的答复已收到"), "{body}");
-        let (_, page) = crate::web::get(&s.url(&format!("/bureau?token={LI}"))).await;
+        let (_, page) = crate::support::web::get(&s.url(&format!("/bureau?token={LI}"))).await;
         assert!(
             page.contains("——答复：") && page.contains("霍邱县（报送页面）：已核实，系经费拨付滞后，8月补足。"),
             "{page}"
@@ -184,13 +189,13 @@ fn staff_act_on_the_page_under_their_names_and_forged_requests_change_nothing() 
         let rec = record();
         assert!(rec.lines().any(|l| l.contains("霍邱县（报送页面）") && l.contains("答复督办事项 1")), "{rec}");
         // The bureau's page links each unit's record; 霍邱县's shows the same events.
-        let (code, page) = crate::web::get(&s.url(&format!("/bureau/record?token={LI}&unit=341522"))).await;
+        let (code, page) = crate::support::web::get(&s.url(&format!("/bureau/record?token={LI}&unit=341522"))).await;
         assert_eq!(code, 200);
         for want in ["退回霍邱县2025年6月", "交办督办事项 1", "答复督办事项 1", "办结督办事项 1"] {
             assert!(page.contains(want), "{want}: {page}");
         }
         assert!(!page.contains("金寨县"), "{page}");
-        let (code, _) = crate::web::get(&s.url("/bureau/record?token=wrong-token-0123456789abcdef&unit=341522")).await;
+        let (code, _) = crate::support::web::get(&s.url("/bureau/record?token=wrong-token-0123456789abcdef&unit=341522")).await;
         assert_eq!(code, 404);
         assert!(rec.lines().any(|l| l.contains("张三") && l.contains("办结督办事项 1")), "{rec}");
     });
@@ -265,7 +270,7 @@ fn the_same_form_posted_twice_acts_once_and_shows_the_first_result() {
         form[at..at + 32].to_string()
     };
     rt().block_on(async {
-        let (_, page) = crate::web::get(&page_url).await;
+        let (_, page) = crate::support::web::get(&page_url).await;
         let once = key_of(&page);
         let c = csrf(ZHANG, "bureau");
         let form = [
@@ -291,7 +296,7 @@ fn the_same_form_posted_twice_acts_once_and_shows_the_first_result() {
         let items = std::fs::read_to_string(s.env.data().join("supervision/items.jsonl")).unwrap();
         assert_eq!(items.lines().count(), 1, "{items}");
         // The page loaded again: a new key, a new item.
-        let (_, page) = crate::web::get(&page_url).await;
+        let (_, page) = crate::support::web::get(&page_url).await;
         let fresh = key_of(&page);
         assert_ne!(fresh, once);
         let mut form2 = form;

@@ -36,19 +36,6 @@ fn sources() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-/// The module a file belongs to: `src/notify/smtp.rs` → `notify`, `src/cli.rs` → `cli`.
-fn module_of(path: &Path) -> String {
-    let rel = path.strip_prefix("src").unwrap();
-    let first = rel
-        .components()
-        .next()
-        .unwrap()
-        .as_os_str()
-        .to_string_lossy()
-        .to_string();
-    first.trim_end_matches(".rs").to_string()
-}
-
 /// The code of a file without its comments and string literals (so that words in prose or in
 /// Chinese text are not taken for code), and without its `#[cfg(test)]` module.
 fn code_of(text: &str) -> String {

@@ -3,8 +3,8 @@
 //! record and the same reports, byte for byte. A damaged, truncated, foreign or newer archive is
 //! refused with nothing left behind, and nothing is ever restored over a file.
 
-use crate::daemon::{Daemon, wait_for};
-use crate::email::{Server, free_port, pipeline, python_ready};
+use crate::support::daemon::{Daemon, wait_for};
+use crate::support::smtp::{Server, free_port, pipeline, python_ready};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! The expected days are worked out from 国办发明电〔2024〕12号 by hand: 清明 4–6 April, 劳动节
 //! 1–5 May, 国庆 1–8 October 2025; 5 July 2025 is a Saturday.
 
-use crate::daemon::{Daemon, wait_for};
+use crate::support::daemon::{Daemon, wait_for};
 use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

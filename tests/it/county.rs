@@ -10,8 +10,9 @@
 //! - with sign-off on, a month is 待负责人确认 until the 负责人's link confirms it;
 //! - a form answers 303 to a result page; the same form posted twice acts once.
 
+use crate::support::browser::{Browser, chromium_ready};
+use crate::support::web::{SECRET, TOKEN, get, rt, served_with};
 use crate::support::*;
-use crate::web::{Browser, SECRET, TOKEN, chromium_ready, get, rt, served_with};
 use std::time::{Duration, Instant};
 
 /// The anti-forgery token of a page (`u/341522`, `s/341522`, `bureau`), worked out by the test.
@@ -111,11 +112,16 @@ async fn broken_words(b: &Browser, css: &str) -> serde_json::Value {
 
 #[test]
 fn a_clerk_types_the_month_in_fixes_the_wrong_figure_explains_the_odd_one_and_gets_a_receipt() {
-    if !chromium_ready() || !crate::email::python_ready() {
+    if !chromium_ready() || !crate::support::smtp::python_ready() {
         return;
     }
     let mail_dir = tempfile::tempdir().unwrap();
-    let mail = crate::email::Server::start("smtp", crate::email::free_port(), mail_dir.path(), &[]);
+    let mail = crate::support::smtp::Server::start(
+        "smtp",
+        crate::support::smtp::free_port(),
+        mail_dir.path(),
+        &[],
+    );
     let url = format!("smtp://127.0.0.1:{}", mail.port);
     let s = served_with("", &[("FAYUAN_SMTP_URL", &url)]);
     // 霍山县 has not sent June (the fixture leaves its file out).
@@ -269,16 +275,16 @@ fn a_clerk_types_the_month_in_fixes_the_wrong_figure_explains_the_odd_one_and_ge
 
 /// A pipeline whose 霍邱县 spends 66% of its money on cases every month of 2025 (below the
 /// plan's 70%): twelve 待说明 of one rule. Served as of 2026-01-10.
-fn a_year_short_of_the_share(web: &str) -> crate::web::Served {
+fn a_year_short_of_the_share(web: &str) -> crate::support::web::Served {
     let rows: String = (1..=12)
         .map(|m| format!("341522,2025-{m:02},30,30,0,0,5,70000,70000,46200,0,0,10,10\r\n"))
         .collect();
-    crate::web::served_from(
+    crate::support::web::served_from(
         web,
         &[],
         &[(
             "霍邱县_2025全年.csv",
-            format!("{}\r\n{rows}", crate::mail::HEADER),
+            format!("{}\r\n{rows}", crate::support::imap::HEADER),
         )],
         "2026-01-06 09:00",
         "2026-01-10 09:00",
@@ -452,8 +458,11 @@ fn with_sign_off_a_month_waits_for_the_units_leader_and_lateness_follows_the_cle
         // June is signed; January to May still wait.
         let (_, page) = get(&s.county("341522")).await;
         assert!(page.contains("1—5月数据待负责人确认"), "{page}");
-        assert_eq!(crate::web::month_item(&page, 6), "已报");
-        assert_eq!(crate::web::month_item(&page, 5), "逾期，待负责人确认");
+        assert_eq!(crate::support::web::month_item(&page, 6), "已报");
+        assert_eq!(
+            crate::support::web::month_item(&page, 5),
+            "逾期，待负责人确认"
+        );
     });
     // The report names the months still unsigned (not 霍邱县's June); lateness is the clerk's.
     let r = s.env.run(&[
@@ -497,7 +506,10 @@ fn with_sign_off_a_month_waits_for_the_units_leader_and_lateness_follows_the_cle
     // Lateness follows the clerk's submission: 舒城县's June (sent 8 July) is 逾期, signed or not.
     rt().block_on(async {
         let (_, page) = get(&s.county("341523")).await;
-        assert_eq!(crate::web::month_item(&page, 6), "逾期，待负责人确认");
+        assert_eq!(
+            crate::support::web::month_item(&page, 6),
+            "逾期，待负责人确认"
+        );
     });
     // Without sign-off the links do not exist.
     let off = served_with("", &[]);
@@ -592,8 +604,8 @@ fn an_upload_that_finds_no_slot_within_the_wait_is_answered_503_and_nothing_is_k
         let url = s.county(code);
         let body = format!(
             "{}\r\n{}\r\n",
-            crate::mail::HEADER,
-            crate::mail::csv_row(code, month, 20 + month as i64)
+            crate::support::imap::HEADER,
+            crate::support::imap::csv_row(code, month, 20 + month as i64)
         );
         let name = name.to_string();
         async move {

@@ -3,9 +3,9 @@
 //! days or refusing for good, a thousand idle connections — against the real binary and the real
 //! servers (aiosmtpd, Dovecot). Every count below is worked out from what the test itself sent.
 
-use crate::daemon::{Daemon, wait_for};
-use crate::email::{Server, free_port, pipeline, python_ready};
-use crate::mail::{self, HEADER, HUOQIU, PASSWORD, csv_row, dovecot_ready, rfc2231};
+use crate::support::daemon::{Daemon, wait_for};
+use crate::support::imap::{self, HEADER, HUOQIU, PASSWORD, csv_row, dovecot_ready, rfc2231};
+use crate::support::smtp::{Server, free_port, pipeline, python_ready};
 use crate::support::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -176,9 +176,9 @@ fn a_receipt_killed_between_outbox_and_ledger_does_not_jam_the_mailbox() {
     if !dovecot_ready() {
         return;
     }
-    let s = mail::setup();
+    let s = imap::setup();
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 33));
-    s.imap.deliver(&mail::message(
+    s.imap.deliver(&imap::message(
         HUOQIU,
         "霍邱县7月",
         "",
@@ -200,7 +200,7 @@ fn a_receipt_killed_between_outbox_and_ledger_does_not_jam_the_mailbox() {
     assert!(s.receipts().is_empty());
     // A second county mail arrives meanwhile.
     let csv2 = format!("{HEADER}\r\n{}\r\n", csv_row("341524", 7, 20));
-    let second = mail::message(
+    let second = imap::message(
         "jinzhai@example.gov.cn",
         "金寨县7月",
         "",
@@ -527,7 +527,7 @@ fn daemon_now(env: &Env) -> Option<chrono::DateTime<chrono_tz::Tz>> {
     fayuan::period::parse_instant(v["at"].as_str()?)
 }
 
-fn mailbox_vars(s: &mail::Setup, smtp_url: &str) -> Vec<(&'static str, String)> {
+fn mailbox_vars(s: &imap::Setup, smtp_url: &str) -> Vec<(&'static str, String)> {
     vec![
         ("FAYUAN_IMAP_PASSWORD", PASSWORD.to_string()),
         (
@@ -547,7 +547,7 @@ fn smtp_down_for_two_days_then_everything_once_and_one_notice_each_way() {
     if !dovecot_ready() {
         return;
     }
-    let s = mail::setup();
+    let s = imap::setup();
     let port = free_port();
     let vars = mailbox_vars(&s, &format!("smtp://127.0.0.1:{port}"));
     let d = Daemon::start(
@@ -568,7 +568,7 @@ fn smtp_down_for_two_days_then_everything_once_and_one_notice_each_way() {
     );
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40));
     s.imap.deliver_at(
-        &mail::message(
+        &imap::message(
             HUOQIU,
             "霍邱县6月",
             "",
@@ -665,10 +665,10 @@ fn a_mail_sent_before_the_deadline_and_taken_after_it_is_on_time() {
     if !dovecot_ready() {
         return;
     }
-    let s = mail::setup();
+    let s = imap::setup();
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 6, 40));
     s.imap.deliver_at(
-        &mail::message(
+        &imap::message(
             HUOQIU,
             "霍邱县6月",
             "",
@@ -695,7 +695,7 @@ fn a_mail_sent_before_the_deadline_and_taken_after_it_is_on_time() {
     // A later INTERNALDATE than now is taken as now (a server clock ahead is not believed).
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 5, 30));
     s.imap.deliver_at(
-        &mail::message(
+        &imap::message(
             HUOQIU,
             "霍邱县5月",
             "",
@@ -727,7 +727,7 @@ fn two_mails_a_second_apart_are_both_answered_within_a_minute() {
     if !dovecot_ready() {
         return;
     }
-    let s = mail::setup();
+    let s = imap::setup();
     let vars = mailbox_vars(&s, &format!("smtp://127.0.0.1:{}", s.smtp.port));
     let d = Daemon::start(&s.env, &["--as-of", "2025-08-03 10:00"], &with(&vars, &[]));
     // Connected and idle on an empty mailbox first.
@@ -744,7 +744,7 @@ fn two_mails_a_second_apart_are_both_answered_within_a_minute() {
         } else {
             "jinzhai@example.gov.cn"
         };
-        s.imap.deliver(&mail::message(
+        s.imap.deliver(&imap::message(
             from,
             &format!("{unit}7月"),
             "",
@@ -1147,17 +1147,17 @@ fn a_poison_mail_is_held_after_three_failures_and_the_mailbox_moves_on() {
     if !dovecot_ready() {
         return;
     }
-    let s = mail::setup();
+    let s = imap::setup();
     let csv = |code: &str, cases: i64| {
         format!("{HEADER}\r\n{}\r\n", csv_row(code, 7, cases)).into_bytes()
     };
-    s.imap.deliver(&mail::message(
+    s.imap.deliver(&imap::message(
         HUOQIU,
         "霍邱县7月（坏）",
         "",
         &[(&rfc2231("霍邱县_2025-07.csv"), &csv("341522", 30))],
     ));
-    s.imap.deliver(&mail::message(
+    s.imap.deliver(&imap::message(
         "jinzhai@example.gov.cn",
         "金寨县7月",
         "",
@@ -1225,9 +1225,9 @@ fn a_new_uidvalidity_after_a_kill_answers_nothing_twice() {
     if !dovecot_ready() {
         return;
     }
-    let mut s = mail::setup();
+    let mut s = imap::setup();
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 33));
-    s.imap.deliver(&mail::message(
+    s.imap.deliver(&imap::message(
         HUOQIU,
         "霍邱县7月",
         "",

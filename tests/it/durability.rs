@@ -122,8 +122,8 @@ fn a_failed_sync_stops_the_daemon_tells_the_staff_once_and_a_restart_recovers() 
 #[test]
 fn a_failed_sync_in_an_uploads_ingest_stops_the_pages_tells_the_staff_once() {
     let dir = tempfile::tempdir().unwrap();
-    let port = crate::email::free_port();
-    let path = crate::email::pipeline(dir.path(), &[]);
+    let port = crate::support::smtp::free_port();
+    let path = crate::support::smtp::pipeline(dir.path(), &[]);
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
     std::fs::write(&path, text).unwrap();
@@ -136,8 +136,8 @@ fn a_failed_sync_in_an_uploads_ingest_stops_the_pages_tells_the_staff_once() {
             .arg("--data-dir")
             .arg(env.data())
             .args(["--as-of", "2025-07-04 09:00", command])
-            .env("FAYUAN_WEB_SECRET", crate::web::SECRET)
-            .env("FAYUAN_WEB_TOKEN", crate::web::TOKEN)
+            .env("FAYUAN_WEB_SECRET", crate::support::web::SECRET)
+            .env("FAYUAN_WEB_TOKEN", crate::support::web::TOKEN)
             .env("FAYUAN_TEST_FAULT", "eio@syncfs")
             .env("FAYUAN_LOG", "info")
             .env_remove("FAYUAN_AS_OF")
@@ -151,13 +151,13 @@ fn a_failed_sync_in_an_uploads_ingest_stops_the_pages_tells_the_staff_once() {
             ))
             .spawn()
             .unwrap();
-        crate::web::wait_served(port, &mut child, &env.tmp.path().join("serve.log"));
+        crate::support::web::wait_served(port, &mut child, &env.tmp.path().join("serve.log"));
         let url = format!(
             "http://127.0.0.1:{port}/u/{code}/{}",
-            hmac_token(crate::web::SECRET.as_bytes(), code)
+            hmac_token(crate::support::web::SECRET.as_bytes(), code)
         );
         let bytes = std::fs::read(repo().join("samples/luan-2025").join(name)).unwrap();
-        let (status, body) = crate::web::rt().block_on(async {
+        let (status, body) = crate::support::web::rt().block_on(async {
             let form = reqwest::multipart::Form::new().part(
                 "file",
                 reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
@@ -226,8 +226,8 @@ fn a_failed_sync_in_an_uploads_ingest_stops_the_pages_tells_the_staff_once() {
     let code = daemon(
         &env,
         &[
-            ("FAYUAN_WEB_TOKEN", crate::web::TOKEN),
-            ("FAYUAN_WEB_SECRET", crate::web::SECRET),
+            ("FAYUAN_WEB_TOKEN", crate::support::web::TOKEN),
+            ("FAYUAN_WEB_SECRET", crate::support::web::SECRET),
         ],
         Some(&|| stored(&env) == 2 && env.files_under("inbox").is_empty()),
     );
@@ -521,8 +521,8 @@ fn every_rename_into_place_follows_a_sync_and_is_followed_by_one() {
         &late,
         format!(
             "{}\r\n{}\r\n",
-            crate::mail::HEADER,
-            crate::mail::csv_row("341522", 7, 33)
+            crate::support::imap::HEADER,
+            crate::support::imap::csv_row("341522", 7, 33)
         ),
     )
     .unwrap();

@@ -3,8 +3,8 @@
 //! leader and the data staff in copy of the 督办, nothing after a unit reports, and the bureau's
 //! page says where each unit stands.
 
-use crate::daemon::{Daemon, wait_for};
-use crate::email::{Server, free_port, pipeline, python_ready};
+use crate::support::daemon::{Daemon, wait_for};
+use crate::support::smtp::{Server, free_port, pipeline, python_ready};
 use crate::support::*;
 use std::time::Duration;
 

@@ -3,12 +3,14 @@
 //! told to the staff once (and once on recovery), shown in `status`, and its units are not
 //! reminded meanwhile; a server that accepts and never answers does not hold the watcher.
 
-use crate::daemon::{Daemon, wait_for};
-use crate::mail::{self, HEADER, HUOQIU, PASSWORD, csv_row, dovecot_ready, message, rfc2231};
+use crate::support::daemon::{Daemon, wait_for};
+use crate::support::imap::{
+    self, HEADER, HUOQIU, PASSWORD, csv_row, dovecot_ready, message, rfc2231,
+};
 use crate::support::*;
 use std::time::Duration;
 
-fn vars(s: &mail::Setup, password: &str) -> Vec<(&'static str, String)> {
+fn vars(s: &imap::Setup, password: &str) -> Vec<(&'static str, String)> {
     vec![
         ("FAYUAN_IMAP_PASSWORD", password.to_string()),
         (
@@ -48,7 +50,7 @@ fn the_report_made_at_start_counts_the_on_time_mail_that_waited() {
     if !dovecot_ready() {
         return;
     }
-    let s = mail::setup();
+    let s = imap::setup();
     s.env.drop_samples_except(&[
         "霍邱县_2025-01.csv",
         "霍邱县_2025-02.csv",
@@ -81,7 +83,7 @@ fn no_reminder_to_a_unit_whose_mail_waits_and_an_unreadable_mailbox_is_told_once
     if !dovecot_ready() {
         return;
     }
-    let s = mail::setup();
+    let s = imap::setup();
     // 5 July 09:30, after the day-5 reminder hour: 霍邱县's mail of the 4th waits unread. The
     // daemon reads it before the reminder round: 霍邱县 is not reminded, the others are.
     s.imap
@@ -203,7 +205,7 @@ fn a_mailbox_server_that_never_answers_is_dropped_and_tried_again() {
             open.push(c); // accepted, never answered
         }
     });
-    let s = mail::setup_with(
+    let s = imap::setup_with(
         move |_| format!("imaps://127.0.0.1:{port}"),
         "done_folder = \"fayuan-processed\"\ntimeout_seconds = 3\n",
     );
@@ -255,13 +257,13 @@ fn a_mail_server_that_never_answers_does_not_stall_reports_and_every_receipt_goe
     if !dovecot_ready() {
         return;
     }
-    let s = mail::setup();
+    let s = imap::setup();
     let text = std::fs::read_to_string(&s.env.pipeline)
         .unwrap()
         .replace("lock_wait_seconds = 60", "lock_wait_seconds = 5");
     std::fs::write(&s.env.pipeline, text).unwrap();
     s.env.drop_samples_except(&[]);
-    let port = crate::email::free_port();
+    let port = crate::support::smtp::free_port();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let pit = tarpit(port, stop.clone());
     let mut v = vars(&s, PASSWORD);
@@ -313,7 +315,8 @@ fn a_mail_server_that_never_answers_does_not_stall_reports_and_every_receipt_goe
     // The server answers again: every receipt once, to the sender and the unit's other address.
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     pit.join().unwrap();
-    let smtp = crate::email::Server::start("smtp", port, &s.env.tmp.path().join("mail-up"), &[]);
+    let smtp =
+        crate::support::smtp::Server::start("smtp", port, &s.env.tmp.path().join("mail-up"), &[]);
     wait_for(
         "four receipts to two people",
         Duration::from_secs(120),

@@ -3,9 +3,9 @@
 //! last year's same month (a month that is a spike without last year and not with it), and one
 //! daemon running both pipelines, each sending its own digest to a real SMTP server.
 
-use crate::daemon::{Daemon, wait_for};
-use crate::email::{Server, free_port, python_ready};
 use crate::indicators::read_twin;
+use crate::support::daemon::{Daemon, wait_for};
+use crate::support::smtp::{Server, free_port, python_ready};
 use crate::support::{Run, calendar_beside, output, repo};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -159,14 +159,18 @@ fn a_power_cut_at_every_step_loses_no_county_file_and_no_report_is_half_there() 
 /// once, from a real SMTP server's point of view.
 #[test]
 fn a_power_cut_while_the_digest_is_queued_sends_it_once() {
-    if !fuse_ready() || !crate::email::python_ready() {
+    if !fuse_ready() || !crate::support::smtp::python_ready() {
         return;
     }
     let pipeline = luan_pipeline_path();
     for stage in ["outbox-written", "append-deliveries", "sync-dir#6"] {
         let mail_dir = tempfile::tempdir().unwrap();
-        let mail =
-            crate::email::Server::start("smtp", crate::email::free_port(), mail_dir.path(), &[]);
+        let mail = crate::support::smtp::Server::start(
+            "smtp",
+            crate::support::smtp::free_port(),
+            mail_dir.path(),
+            &[],
+        );
         let url = format!("smtp://127.0.0.1:{}", mail.port);
         let fs = Forgetful::start(|b| {
             std::fs::create_dir_all(b.join("data/inbox")).unwrap();
@@ -236,13 +240,15 @@ fn a_power_cut_while_the_digest_is_queued_sends_it_once() {
 /// and a further look takes nothing; the record verifies.
 #[test]
 fn a_power_cut_while_mail_is_taken_in_answers_it_once() {
-    use crate::mail::{HEADER, HUOQIU, PASSWORD, csv_row, dovecot_ready, message, rfc2231};
+    use crate::support::imap::{
+        HEADER, HUOQIU, PASSWORD, csv_row, dovecot_ready, message, rfc2231,
+    };
     if !fuse_ready() || !dovecot_ready() {
         return;
     }
     // ("": no kill — the mail handled whole, then the power cut: its archived copy must be there)
     for stage in ["mail-archived", "mail-receipt", "mail-delivered", ""] {
-        let s = crate::mail::setup();
+        let s = crate::support::imap::setup();
         let fs = Forgetful::over(
             &s.env.tmp.path().join("backing"),
             &s.env.data(),
@@ -335,19 +341,19 @@ fn a_power_cut_while_mail_is_taken_in_answers_it_once() {
 /// went on), the next command puts it on the record once, and its notice is delivered once.
 #[test]
 fn a_power_cut_while_a_month_is_returned_keeps_the_return_and_sends_its_notice_once() {
-    if !fuse_ready() || !crate::email::python_ready() {
+    if !fuse_ready() || !crate::support::smtp::python_ready() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let env = Env::with_pipeline(&crate::email::pipeline(dir.path(), &[]));
+    let env = Env::with_pipeline(&crate::support::smtp::pipeline(dir.path(), &[]));
     let fs = Forgetful::over(
         &env.tmp.path().join("backing"),
         &env.data(),
         &env.tmp.path().join("forgetfs.log"),
     );
-    let server = crate::email::Server::start(
+    let server = crate::support::smtp::Server::start(
         "smtp",
-        crate::email::free_port(),
+        crate::support::smtp::free_port(),
         &env.tmp.path().join("mail"),
         &[],
     );

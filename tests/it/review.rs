@@ -448,14 +448,15 @@ fn a_review_before_the_year_is_over_is_provisional_and_counts_only_months_due() 
 
 #[test]
 fn the_december_digest_carries_the_verdict_and_the_review_workbook() {
-    if !crate::email::python_ready() {
+    if !crate::support::smtp::python_ready() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let env = Env::with_pipeline(&pipeline(dir.path()));
     ingest_year(&env);
     let mail = env.tmp.path().join("mail");
-    let server = crate::email::Server::start("smtp", crate::email::free_port(), &mail, &[]);
+    let server =
+        crate::support::smtp::Server::start("smtp", crate::support::smtp::free_port(), &mail, &[]);
     let url = format!("smtp://127.0.0.1:{}", server.port);
     let r = env.run_env(
         &["--as-of", "2026-01-06 09:00", "run", "--period", "2025-12"],

@@ -15,8 +15,8 @@
 //! the faults injected and the first broken invariant; the same seed replays the same script
 //! (the servers are real, so interleavings may differ: the invariants hold for every one).
 
-use crate::email::{Server, free_port, python_ready};
-use crate::mail::{self, PASSWORD};
+use crate::support::imap::{self, PASSWORD};
+use crate::support::smtp::{Server, free_port, python_ready};
 use crate::support::*;
 use chrono::{DateTime, Duration as Span, TimeZone, Timelike};
 use chrono_tz::Tz;
@@ -538,7 +538,7 @@ struct World {
     start: DateTime<Tz>,
     t0: Instant,
     env: Env,
-    imap: mail::Dovecot,
+    imap: imap::Dovecot,
     smtp_port: u16,
     smtp: Option<Server>,
     smtp_dir: PathBuf,
@@ -669,7 +669,7 @@ impl World {
                 let bytes = if s.poison {
                     self.poison_mail.clone()?
                 } else {
-                    mail::message(&from, &subject, "", &[(&mail::rfc2231(&s.name), &s.bytes)])
+                    imap::message(&from, &subject, "", &[(&imap::rfc2231(&s.name), &s.bytes)])
                 };
                 let parsed = mail_parser::MessageParser::default().parse(&bytes).unwrap();
                 let id = parsed.message_id().unwrap().to_string();
@@ -859,18 +859,18 @@ fn inbox_of(dir: &Path) -> Vec<(String, String, String, String)> {
 
 #[test]
 fn a_year_without_a_person() {
-    if !mail::dovecot_ready() || !python_ready() {
+    if !imap::dovecot_ready() || !python_ready() {
         return;
     }
     let seed = env_num("FAYUAN_SIM_SEED", 20250101);
     let months = env_num("FAYUAN_SIM_MONTHS", 3).clamp(2, 12) as u32;
     let rate = env_num("FAYUAN_SIM_RATE", 60_000) as f64;
     let began = Instant::now();
-    let s = mail::setup_with(
+    let s = imap::setup_with(
         |imap| format!("imaps://127.0.0.1:{}", imap.port),
         "done_folder = \"fayuan-processed\"\nheld_folder = \"fayuan-held\"\npoll_seconds = 3600\n",
     );
-    let mail::Setup {
+    let imap::Setup {
         env,
         imap,
         smtp: unused,
@@ -963,11 +963,11 @@ fn a_year_without_a_person() {
     };
     // The poison mail, made now: the daemon is told its SHA-256 (a message no code expected).
     let poison = plan.sends.iter().find(|s| s.poison).unwrap();
-    let bytes = mail::message(
+    let bytes = imap::message(
         &plan.units[6].contact,
         "叶集区补充材料",
         "",
-        &[(&mail::rfc2231(&poison.name), &poison.bytes)],
+        &[(&imap::rfc2231(&poison.name), &poison.bytes)],
     );
     w.fault_env = format!("panic@mail-poison-{}", &sha(&bytes)[..12]);
     w.poison_mail = Some(bytes);

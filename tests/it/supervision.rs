@@ -1,7 +1,8 @@
 //! 指导督促 (issue 25): a month returned for correction, through the real binary and a real SMTP
 //! server — the notice, status and the unit's page, the record, closed by the new version.
 
-use crate::email::{Server, free_port, python_ready, setup};
+use crate::email::setup;
+use crate::support::smtp::{Server, free_port, python_ready};
 use fayuan::store::FileEntry;
 
 #[test]

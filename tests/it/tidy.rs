@@ -354,3 +354,76 @@ fn architecture_names_only_files_that_exist() {
         "ARCHITECTURE.md names files that do not exist: {missing:?}"
     );
 }
+
+/// The tests the text names (`file::test_name`, a file of `tests/it/`) and whether each exists.
+fn named_tests(text: &str) -> Vec<(String, bool)> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|part| {
+            let (file, name) = part.split_once("::")?;
+            let plain = |s: &str| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            };
+            // A test of tests/it/<file>.rs, or a unit test of src/<file>.rs (or <file>/mod.rs).
+            let mut homes = vec![
+                repo().join("tests/it").join(format!("{file}.rs")),
+                repo().join("src").join(format!("{file}.rs")),
+            ];
+            // A module folder: any of its files (`notify::deliver_due` is in notify/deliver.rs).
+            if let Ok(rd) = std::fs::read_dir(repo().join("src").join(file)) {
+                homes.extend(rd.flatten().map(|e| e.path()));
+            }
+            let known = homes.iter().any(|h| h.exists());
+            (plain(file) && plain(name) && name.contains('_') && known).then(|| {
+                let found = homes.iter().any(|h| {
+                    std::fs::read_to_string(h)
+                        .is_ok_and(|body| body.contains(&format!("fn {name}(")))
+                });
+                (part.to_string(), found)
+            })
+        })
+        .collect()
+}
+
+/// Every invariant ARCHITECTURE.md states (a bullet with *Invariant*) names a test beside it, and
+/// every test it names exists.
+#[test]
+fn every_invariant_names_a_test_that_exists() {
+    let doc = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).unwrap();
+    // Bullets: a line starting "- " and the indented lines under it.
+    let mut bullets: Vec<String> = Vec::new();
+    for line in doc.lines() {
+        if line.starts_with("- ")
+            || bullets.is_empty()
+            || line.trim().is_empty()
+            || line.starts_with('#')
+        {
+            bullets.push(line.to_string());
+        } else if let Some(last) = bullets.last_mut() {
+            last.push('\n');
+            last.push_str(line);
+        }
+    }
+    let mut wrong = Vec::new();
+    for b in &bullets {
+        let named = named_tests(b);
+        for (t, exists) in &named {
+            if !exists {
+                wrong.push(format!("names a test that does not exist: {t}"));
+            }
+        }
+        if b.contains("*Invariant") && named.is_empty() {
+            let head: String = b.chars().take(90).collect();
+            wrong.push(format!("states an invariant and names no test: {head}…"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{}\n({} in all)",
+        wrong.join("\n"),
+        wrong.len()
+    );
+}

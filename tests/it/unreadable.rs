@@ -4,8 +4,8 @@
 //! sources' state that cannot be read is an error in `status`, `health` and `/readyz`, never "no
 //! failures".
 
-use crate::daemon::{Daemon, wait_for};
-use crate::email::{Server, free_port, pipeline, python_ready};
+use crate::support::daemon::{Daemon, wait_for};
+use crate::support::smtp::{Server, free_port, pipeline, python_ready};
 use crate::support::*;
 use std::time::Duration;
 

@@ -22,7 +22,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 /// every file, version, record line and undelivered message is there.
 #[test]
 fn a_data_folder_of_the_format_before_opens_with_nothing_lost() {
-    if !crate::email::python_ready() {
+    if !crate::support::smtp::python_ready() {
         return;
     }
     let env = Env::new();
@@ -67,9 +67,9 @@ fn a_data_folder_of_the_format_before_opens_with_nothing_lost() {
     assert_eq!(lines, 49);
     // Every undelivered message: the digest to the leader and the staff, the 退回通知 to 霍邱县
     // and the staff — delivered now, once.
-    let mail = crate::email::Server::start(
+    let mail = crate::support::smtp::Server::start(
         "smtp",
-        crate::email::free_port(),
+        crate::support::smtp::free_port(),
         &env.tmp.path().join("mail"),
         &[],
     );

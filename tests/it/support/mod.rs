@@ -1,5 +1,11 @@
 //! A small builder over a temp folder: write input files, run the real binary, read the store.
 
+pub mod browser;
+pub mod daemon;
+pub mod imap;
+pub mod smtp;
+pub mod web;
+
 use fayuan::config::Pipeline;
 use fayuan::store::Store;
 use polars::prelude::*;
