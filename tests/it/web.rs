@@ -263,7 +263,7 @@ fn a_county_page_says_what_to_explain_offers_every_months_template_and_marks_rep
         // a sample large enough to judge: another).
         let csv = "单位代码,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数\n341524,2025-06,12,1,11,0,5,80000,70000,56000,0,0,40,12\n";
         let (code, page) =
-            crate::doors::post_file(&url, "金寨县_2025-06.csv", csv.as_bytes().to_vec()).await;
+            crate::support::outbox::post_file(&url, "金寨县_2025-06.csv", csv.as_bytes().to_vec()).await;
         assert_eq!(code, 200, "{page}");
         // Green, with the month and the version it became, and what now waits for a 说明.
         assert!(page.contains("id=\"result\" class=\"accepted\""), "{page}");
@@ -297,7 +297,7 @@ fn a_county_page_says_what_to_explain_offers_every_months_template_and_marks_rep
         assert!(refused.contains("6月已被第1版取代"), "{refused}");
         // A refused upload is red, under the name the clerk gave it (not fayuan's inbox folder).
         let (code, page) =
-            crate::doors::post_file(&url, "金寨县_7月.csv", b"not,a,report\n1,2,3\n".to_vec())
+            crate::support::outbox::post_file(&url, "金寨县_7月.csv", b"not,a,report\n1,2,3\n".to_vec())
                 .await;
         assert_eq!(code, 200);
         assert!(page.contains("id=\"result\" class=\"refused\""), "{page}");

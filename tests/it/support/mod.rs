@@ -3,6 +3,7 @@
 pub mod browser;
 pub mod daemon;
 pub mod imap;
+pub mod outbox;
 pub mod smtp;
 pub mod web;
 

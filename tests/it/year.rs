@@ -1068,7 +1068,7 @@ fn a_year_without_a_person() {
                     Fault::DiskFull { .. } => {
                         // Filled beneath the filesystem that forgets, at once.
                         let disk = w.mounted.clone().unwrap();
-                        let free = crate::doors::free_bytes(&disk);
+                        let free = crate::support::outbox::free_bytes(&disk);
                         let _ = std::fs::write(
                             disk.join("filler"),
                             vec![0u8; free.saturating_sub(4096) as usize],
