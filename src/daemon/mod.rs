@@ -1,6 +1,7 @@
-//! `fayuan daemon`: tokio-cron-scheduler wakes the process on the pipeline's schedules; at each
-//! wake-up (and once at start, to catch up) `schedule::due` decides what to run, from the run
-//! ledger and the delivery ledger. Jobs run one at a time, each holding the write lock.
+//! `fayuan daemon`: it waits for the next fire of any schedule (as the calendar moves it) — in
+//! real time tokio-cron-scheduler wakes it at a cron time, otherwise a sleep on its clock does —
+//! and at each wake-up (and once at start, to catch up) `schedule::due` decides what to run, from
+//! the run ledger and the delivery ledger: one path for the real and the simulated clock. Jobs run one at a time, each holding the write lock.
 //!
 //! Invariants: a failed job is logged, recorded in the run ledger, reported (a notice to the
 //! data staff now, an alert in the next digest) and never stops the daemon; SIGTERM/SIGINT let
@@ -220,7 +221,6 @@ async fn main_loop(ctx: Context) -> Result<i32> {
         tracing::warn!("{w}");
     }
     let mut failing = catch_up(&ctx).await?;
-    let mut last_beat = clock.now();
     // The next fire on the daemon's own clock, kept across wake-ups: a heartbeat that comes
     // first does not push it back, so every fire runs its own tick.
     let mut next = next_fire_after(&ctx, clock.now());
@@ -229,24 +229,23 @@ async fn main_loop(ctx: Context) -> Result<i32> {
             tell_sync_failure(&ctx, clock.now(), &mut failing).await;
             break;
         }
-        let next_fire = until(&ctx, scheduler.is_some(), next);
+        // One path for both clocks (issue 37 §5): the next fire of any schedule, as the calendar
+        // moves it, is waited for; in real time tokio-cron-scheduler's wake at a cron time comes
+        // first (the sleep is the waker of a time the calendar moved off the cron). Either way the
+        // same tick decides what is due from the ledgers, so a fire woken twice runs once.
+        let woken = wake_at(&ctx, &mut wake, next);
         tokio::select! {
-            Some(name) = wake.recv() => {
-                tracing::debug!(schedule = name, "woken");
-                tick(&ctx, schedules, clock.now(), &mut failing).await;
-            }
-            _ = next_fire => {
-                tick(&ctx, schedules, clock.now(), &mut failing).await;
-                next = next_fire_after(&ctx, next);
+            _ = woken => {
+                let now = clock.now();
+                tick(&ctx, schedules, now, &mut failing).await;
+                // One fire at a time (each its own tick); a cron that woke a hair before the
+                // fire leaves it to the sleep that follows at once.
+                if now >= next {
+                    next = next_fire_after(&ctx, next);
+                }
             }
             _ = heartbeat.tick() => {
                 let now = clock.now();
-                // The cron wakes the daemon at the schedules' own times; a reminder round or
-                // report the calendar moved to another day is woken here.
-                if scheduler.is_some() && moved_due(&ctx, last_beat, now) {
-                    tick(&ctx, schedules, now, &mut failing).await;
-                }
-                last_beat = now;
                 if let Err(e) = beat(&ctx.data_dir, now) {
                     tracing::error!(error = %e, "heartbeat not written");
                 }
@@ -429,33 +428,35 @@ fn next_fire_after(ctx: &Context, t: DateTime<Tz>) -> DateTime<Tz> {
         .unwrap_or(t + chrono::Duration::hours(1))
 }
 
-/// Sleeps until `next` on the daemon's own clock (at once if it has passed); never when the
-/// cron wakes the daemon instead.
-async fn until(ctx: &Context, cron_wakes: bool, next: DateTime<Tz>) {
-    if cron_wakes {
-        return std::future::pending::<()>().await;
+/// Until the next fire: the cron's wake (real time), or `next` reached on the daemon's clock.
+async fn wake_at(
+    ctx: &Context,
+    cron: &mut tokio::sync::mpsc::Receiver<&'static str>,
+    next: DateTime<Tz>,
+) {
+    tokio::select! {
+        Some(name) = cron.recv() => tracing::debug!(schedule = name, "woken by the cron"),
+        _ = until(ctx, next) => {}
     }
+}
+
+/// Sleeps until `next` on the daemon's own clock (at once if it has passed). In real time a
+/// second longer: the cron wakes a fire at its time, the sleep only one it does not know (a day
+/// the calendar moved to) or one it missed.
+async fn until(ctx: &Context, next: DateTime<Tz>) {
     let clock = ctx.clock;
     let now = clock.now();
-    let wait = (next - now).to_std().unwrap_or_default();
+    let grace = if clock.is_real_time() {
+        std::time::Duration::from_secs(1)
+    } else {
+        std::time::Duration::ZERO
+    };
+    let wait = (next - now).to_std().unwrap_or_default() + grace;
     clock.sleep(wait).await;
     // A rate that makes the sleep end a hair early would wake a tick before the fire.
     while clock.now() < next {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-}
-
-/// Whether a reminder round or report moved by the calendar falls in (after, now] (one at its
-/// cron time is woken by the cron).
-fn moved_due(ctx: &Context, after: DateTime<Tz>, now: DateTime<Tz>) -> bool {
-    let (s, days) = (&ctx.pipeline.schedules, ctx.pipeline.days());
-    let off_cron = |times: Vec<(crate::period::Period, DateTime<Tz>)>, cron: &croner::Cron| {
-        times
-            .iter()
-            .any(|(_, t)| !cron.is_time_matching(t).unwrap_or(false))
-    };
-    off_cron(schedule::remind_times(s, days, after, now), &s.remind)
-        || off_cron(schedule::report_times(s, days, after, now), &s.report)
 }
 
 /// Which jobs are failing now (their last record says so): read from the run ledger once at

@@ -30,6 +30,7 @@ mod powercut;
 mod prints;
 mod report;
 mod review;
+mod schedules;
 mod shipped;
 mod store;
 mod supervision;
