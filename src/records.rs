@@ -54,8 +54,8 @@ pub fn thread_of(
         .iter()
         .filter(|f| {
             matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
-                && f.unit_codes.split(',').any(|c| c == unit)
-                && f.periods.split(',').any(|p| p == month)
+                && f.names_unit(unit)
+                && f.periods.iter().any(|p| p.to_string() == month)
         })
         .max_by(|a, b| a.arrived_at.cmp(&b.arrived_at));
     // Attachments are taken in as `mail-<mailbox>-<sha12>/<k>-<name>`.

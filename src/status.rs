@@ -536,11 +536,10 @@ pub fn stale_line(
     let later = files
         .iter()
         .filter(|f| matches!(f.outcome, Outcome::Accepted | Outcome::Partial))
-        .filter(|f| period::parse_instant(&f.arrived_at).is_some_and(|t| t > as_of))
+        .filter(|f| f.arrived_at.0 > as_of)
         .filter(|f| {
             f.periods
-                .split(',')
-                .filter_map(Period::parse)
+                .iter()
                 .any(|p| p.year() == period.year() && p.month() <= period.month())
         })
         .count();
@@ -657,7 +656,7 @@ pub fn render_from(
             let first = f.problems.lines().next().unwrap_or("");
             out.push_str(&format!(
                 "  {}  {}  → {}\n    {}\n",
-                period::minute_text(&f.arrived_at),
+                f.arrived_at.minute(),
                 f.file_name,
                 f.stored_as,
                 first

@@ -18,6 +18,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
+use crate::period::{Moment, Period};
 use crate::schema::{FIELDS, Kind};
 use crate::schema::{Row, Value};
 use polars::prelude::*;
@@ -84,8 +85,8 @@ pub struct FileEntry {
     /// The name the county gave the file.
     pub file_name: String,
     pub size: i64,
-    /// RFC 3339, Beijing time.
-    pub arrived_at: String,
+    /// When it arrived (kept as RFC 3339, Beijing time).
+    pub arrived_at: Moment,
     pub outcome: Outcome,
     /// Where the bytes are kept, relative to the data directory (archive/… or quarantine/…).
     pub stored_as: String,
@@ -93,15 +94,41 @@ pub struct FileEntry {
     pub rows_rejected: i64,
     /// Every problem found, one per line, in Chinese.
     pub problems: String,
-    /// The known units the file's rows name, comma-separated (also for a rejected file).
-    pub unit_codes: String,
+    /// The known units the file's rows name (also for a rejected file; kept comma-separated).
+    pub unit_codes: Vec<String>,
     /// The door that noted its arrival: `mail`, `web`, `backfill` (补录: typed in by the data
     /// staff with the time the county sent it), or empty (the inbox folder, a source, the
     /// command line). Empty in batches written before it was recorded.
     pub door: String,
-    /// The months the file's rows name, comma-separated (also for a rejected file). Empty in
-    /// batches written before it was recorded.
-    pub periods: String,
+    /// The months the file's rows name (also for a rejected file; kept comma-separated). Empty
+    /// in batches written before it was recorded.
+    pub periods: Vec<Period>,
+}
+
+impl FileEntry {
+    /// Whether the file's rows name this unit.
+    pub fn names_unit(&self, code: &str) -> bool {
+        self.unit_codes.iter().any(|c| c == code)
+    }
+
+    /// Whether the file's rows name this month.
+    pub fn names_period(&self, p: Period) -> bool {
+        self.periods.contains(&p)
+    }
+
+    /// The units, comma-separated, as the store keeps them.
+    pub fn unit_codes_text(&self) -> String {
+        self.unit_codes.join(",")
+    }
+
+    /// The months, comma-separated, as the store keeps them.
+    pub fn periods_text(&self) -> String {
+        self.periods
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// Column names of the rows table besides the submission fields.
@@ -530,6 +557,7 @@ fn read_parquet(path: &Path) -> Result<DataFrame> {
 
 fn files_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
     let s = |f: fn(&FileEntry) -> &str| files.iter().map(f).collect::<Vec<_>>();
+    let owned = |f: fn(&FileEntry) -> String| files.iter().map(f).collect::<Vec<_>>();
     let i = |f: fn(&FileEntry) -> i64| files.iter().map(f).collect::<Vec<_>>();
     df!(
         "batch" => i(|f| f.batch),
@@ -537,15 +565,15 @@ fn files_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
         "sha256" => s(|f| &f.sha256),
         "file_name" => s(|f| &f.file_name),
         "size" => i(|f| f.size),
-        "arrived_at" => s(|f| &f.arrived_at),
+        "arrived_at" => owned(|f| f.arrived_at.to_string()),
         "outcome" => s(|f| f.outcome.as_str()),
         "stored_as" => s(|f| &f.stored_as),
         "rows_accepted" => i(|f| f.rows_accepted),
         "rows_rejected" => i(|f| f.rows_rejected),
         "problems" => s(|f| &f.problems),
-        "unit_codes" => s(|f| &f.unit_codes),
+        "unit_codes" => owned(FileEntry::unit_codes_text),
         "door" => s(|f| &f.door),
-        "periods" => s(|f| &f.periods),
+        "periods" => owned(FileEntry::periods_text),
     )
 }
 
@@ -616,16 +644,22 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
                 sha256: sha[k].clone(),
                 file_name: name[k].clone(),
                 size: size[k],
-                arrived_at: at[k].clone(),
+                arrived_at: crate::period::parse_instant(&at[k])
+                    .map(Moment)
+                    .ok_or_else(|| polars_err!(ComputeError: "arrived_at {:?}", at[k]))?,
                 outcome: Outcome::parse(&outcome[k])
                     .ok_or_else(|| polars_err!(ComputeError: "unknown outcome {:?}", outcome[k]))?,
                 stored_as: stored[k].clone(),
                 rows_accepted: ra[k],
                 rows_rejected: rr[k],
                 problems: problems[k].clone(),
-                unit_codes: codes[k].clone(),
+                unit_codes: codes[k]
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
                 door: door[k].clone(),
-                periods: periods[k].clone(),
+                periods: periods[k].split(',').filter_map(Period::parse).collect(),
             })
         })
         .collect()
@@ -709,7 +743,14 @@ fn rows_frame(files: &[FileEntry], rows: &[(usize, &Row)]) -> PolarsResult<DataF
     columns.push(Column::new(meta::STORED_AS.into(), text(|f| &f.stored_as)));
     columns.push(Column::new(
         meta::ARRIVED_AT.into(),
-        text(|f| &f.arrived_at),
+        rows.iter()
+            .map(|(i, _)| {
+                files
+                    .get(*i)
+                    .map(|f| f.arrived_at.to_string())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>(),
     ));
     DataFrame::new(rows.len(), columns)
 }

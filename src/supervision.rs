@@ -74,9 +74,9 @@ fn accepted_after<'f>(
 ) -> impl Iterator<Item = &'f FileEntry> {
     files.iter().filter(move |f| {
         matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
-            && f.arrived_at.as_str() > at
-            && f.unit_codes.split(',').any(|c| c == unit)
-            && f.periods.split(',').any(|p| p == month)
+            && f.arrived_at.to_string().as_str() > at
+            && f.names_unit(unit)
+            && f.periods.iter().any(|p| p.to_string() == month)
     })
 }
 
@@ -642,7 +642,7 @@ pub fn pending_corrections(
                 unit.clone(),
                 month.clone(),
                 f.file_name.clone(),
-                period::minute_text(&f.arrived_at),
+                f.arrived_at.minute(),
             ));
         }
     }

@@ -126,11 +126,11 @@ pub fn rejections_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
         .collect();
     df!(
         "file_name" => r.iter().map(|f| f.file_name.clone()).collect::<Vec<_>>(),
-        "arrived_at" => r.iter().map(|f| f.arrived_at.clone()).collect::<Vec<_>>(),
+        "arrived_at" => r.iter().map(|f| f.arrived_at.to_string()).collect::<Vec<_>>(),
         "outcome" => r.iter().map(|f| f.outcome.as_str()).collect::<Vec<_>>(),
         "rows_rejected" => r.iter().map(|f| f.rows_rejected).collect::<Vec<_>>(),
-        "unit_codes" => r.iter().map(|f| f.unit_codes.clone()).collect::<Vec<_>>(),
-        "periods" => r.iter().map(|f| f.periods.clone()).collect::<Vec<_>>(),
+        "unit_codes" => r.iter().map(|f| f.unit_codes_text()).collect::<Vec<_>>(),
+        "periods" => r.iter().map(|f| f.periods_text()).collect::<Vec<_>>(),
         "first_problem" => r.iter().map(|f| {
             // Drop the file name that starts each line: the message names the file already.
             let line = f.problems.lines().next().unwrap_or("");

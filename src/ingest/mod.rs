@@ -467,14 +467,14 @@ impl Batch<'_> {
     }
 
     /// When a file arrived: as its door noted (never later than now), else now.
-    fn arrived_at(&self, f: &Found, sha: &str) -> String {
+    fn arrived_at(&self, f: &Found, sha: &str) -> period::Moment {
         let at = f
             .note
             .as_ref()
             .filter(|n| n.sha256 == sha)
             .map(|n| n.at.0.min(self.now))
             .unwrap_or(self.now);
-        period::instant_text(&at)
+        period::Moment(at)
     }
 
     /// 2. Decides, in arrival order, what becomes of each file (a file may repeat one earlier
@@ -504,11 +504,11 @@ impl Batch<'_> {
                 rows_accepted: 0,
                 rows_rejected: 0,
                 problems: String::new(),
-                unit_codes: String::new(),
+                unit_codes: Vec::new(),
                 door: note_of(r)
                     .map(|n| n.door.code().to_string())
                     .unwrap_or_default(),
-                periods: String::new(),
+                periods: Vec::new(),
             };
             if let Some(&first) = sha_key(&r.sha).and_then(|k| known.get(&k)) {
                 self.duplicate(&mut d, r, entry, first, &stored_name)?;
@@ -538,15 +538,19 @@ impl Batch<'_> {
                 _ => (all as i64, bad as i64),
             };
             entry.problems = recorded_problems(&r.found.name, &checked);
-            entry.unit_codes = checked.unit_codes.join(",");
+            entry.unit_codes = checked.unit_codes.clone();
             // A file from a unit's own door that names no unit (unreadable, no header) is still
             // that unit's: its page lists it.
             if entry.unit_codes.is_empty()
                 && let Some((code, _)) = note_of(r).and_then(|n| n.only_unit.as_ref())
             {
-                entry.unit_codes = code.clone();
+                entry.unit_codes = vec![code.clone()];
             }
-            entry.periods = checked.periods.join(",");
+            entry.periods = checked
+                .periods
+                .iter()
+                .filter_map(|p| period::Period::parse(p))
+                .collect();
             if !checked.problems.is_empty() {
                 d.reports.push((
                     dest.with_file_name(format!("{stored_name}.错误报告.txt")),
@@ -763,18 +767,14 @@ fn record_batch(
             crate::audit::New {
                 kind,
                 key: format!("file {} batch {} seq {}", f.sha256, f.batch, f.seq),
-                unit: f.unit_codes.clone(),
-                period: f.periods.clone(),
+                unit: f.unit_codes_text(),
+                period: f.periods_text(),
                 who: if f.door.is_empty() {
                     "inbox".to_string()
                 } else {
                     f.door.clone()
                 },
-                what: format!(
-                    "{}（收到 {}）：{words}",
-                    f.file_name,
-                    period::minute_text(&f.arrived_at)
-                ),
+                what: format!("{}（收到 {}）：{words}", f.file_name, f.arrived_at.minute()),
             }
         })
         .collect();

@@ -46,7 +46,7 @@ pub(super) fn error_report(
         city => d.city.clone(),
         office => d.office.clone(),
         file_name => entry.file_name.clone(),
-        arrived_at => entry.arrived_at.clone(),
+        arrived_at => entry.arrived_at.to_string(),
         sha256 => entry.sha256.clone(),
         partial => entry.outcome == Outcome::Partial,
         rows_accepted => entry.rows_accepted,

@@ -111,7 +111,7 @@ pub(super) fn attachment(
     let first_seen = files
         .iter()
         .find(|e| e.sha256 == sha && e.outcome != Outcome::Duplicate)
-        .map(|e| period::minute_text(&e.arrived_at));
+        .map(|e| e.arrived_at.minute());
     context! {
         n,
         name,

@@ -590,7 +590,7 @@ pub(crate) fn inputs_of(files: &[FileEntry], rows_used: &[UsedRow]) -> Vec<Input
             file_name: f.file_name.clone(),
             sha256: f.sha256.clone(),
             stored_as: f.stored_as.clone(),
-            arrived_at: f.arrived_at.clone(),
+            arrived_at: f.arrived_at.to_string(),
         })
         .collect()
 }

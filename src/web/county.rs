@@ -316,7 +316,7 @@ pub(super) fn county_page(
             ytd_zh => period.ytd_zh(),
             feedback => ser(feedback(ctx, unit)),
             months => ser(months),
-            rejected => ser(refused(&board.files, &board.grid, |f| f.unit_codes.split(',').any(|c| c == unit.code), Some(&unit.code))),
+            rejected => ser(refused(&board.files, &board.grid, |f| f.names_unit(&unit.code), Some(&unit.code))),
             pending => ser(pending),
             notes => ser(notes_given(ctx, unit)?),
             explain_href => format!("{base}/explain"),

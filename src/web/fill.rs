@@ -452,15 +452,15 @@ fn check(
             sha256: String::new(),
             file_name: "在线填报".into(),
             size: bytes.len() as i64,
-            arrived_at: period::instant_text(&ctx.now()),
+            arrived_at: period::Moment(ctx.now()),
             outcome: Outcome::Accepted,
             stored_as: String::new(),
             rows_accepted: 1,
             rows_rejected: 0,
             problems: String::new(),
-            unit_codes: unit.code.clone(),
+            unit_codes: vec![unit.code.clone()],
             door: "web".into(),
-            periods: period.to_string(),
+            periods: vec![period],
         };
         let rows = store.rows_with(std::slice::from_ref(&file), &[(0, &checked.rows[0])])?;
         let soft =

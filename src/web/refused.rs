@@ -1,7 +1,6 @@
 //! The files refused, as the pages list them: under the name their sender gave, with whether a
 //! later version replaced them — and on a unit's page never another unit's cells.
 
-use crate::period;
 use crate::status::UnitRow;
 use crate::store::{FileEntry, Outcome};
 use serde::Serialize;
@@ -38,23 +37,17 @@ pub(super) fn refused(
         .take(10)
         .map(|f| {
             let name = own_name(&f.file_name);
-            let replaced = f
-                .periods
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .find_map(|p| {
+            let replaced = f.periods.iter().find_map(|p| {
                     let later = files.iter().any(|g| {
                         matches!(g.outcome, Outcome::Accepted | Outcome::Partial)
                             && g.arrived_at > f.arrived_at
-                            && g.periods.split(',').any(|q| q == p)
-                            && g.unit_codes
-                                .split(',')
-                                .any(|c| f.unit_codes.split(',').any(|d| d == c))
+                            && g.names_period(*p)
+                            && g.unit_codes.iter().any(|c| f.names_unit(c))
                     });
-                    let month: u32 = p.get(5..7)?.parse().ok()?;
+                    let month = p.month();
                     let version = grid
                         .iter()
-                        .filter(|r| f.unit_codes.split(',').any(|c| c == r.code))
+                        .filter(|r| f.names_unit(&r.code))
                         .flat_map(|r| r.months.iter())
                         .find(|c| c.month == month)?
                         .version?;
@@ -64,8 +57,8 @@ pub(super) fn refused(
             // (the city's bulk sheet) is named, its problems are not.
             let others = f
                 .unit_codes
-                .split(',')
-                .filter(|c| !c.is_empty() && Some(*c) != own)
+                .iter()
+                .filter(|c| Some(c.as_str()) != own)
                 .count();
             let problems = if own.is_some() && others > 0 {
                 format!(
@@ -76,7 +69,7 @@ pub(super) fn refused(
             };
             Refused {
                 name: name.to_string(),
-                arrived: period::minute_text(&f.arrived_at),
+                arrived: f.arrived_at.minute(),
                 problems,
                 replaced,
             }

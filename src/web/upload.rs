@@ -536,12 +536,8 @@ pub(super) fn upload_result(
     };
     // The months the file held, each with the version now in force, and what still waits for a
     // 说明 among them.
-    let months: Vec<u32> = f
-        .periods
-        .split(',')
-        .filter_map(|p| p.get(5..7)?.parse().ok())
-        .collect();
-    let code = f.unit_codes.split(',').next().unwrap_or("");
+    let months: Vec<u32> = f.periods.iter().map(|p| p.month()).collect();
+    let code = f.unit_codes.first().map(String::as_str).unwrap_or("");
     let versions: Vec<String> = versions
         .iter()
         .map(|(m, v)| format!("{m}月第{v}版"))

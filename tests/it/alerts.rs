@@ -94,15 +94,15 @@ impl Case {
                 sha256: format!("{i:064}"),
                 file_name: format!("f{i}.csv"),
                 size: 1,
-                arrived_at: at.clone(),
+                arrived_at: moment(at),
                 outcome: Outcome::Accepted,
                 stored_as: String::new(),
                 rows_accepted: 1,
                 rows_rejected: 0,
                 problems: String::new(),
-                unit_codes: String::new(),
+                unit_codes: Vec::new(),
                 door: String::new(),
-                periods: String::new(),
+                periods: Vec::new(),
             })
             .collect();
         let pairs: Vec<(usize, &Row)> = self
@@ -574,12 +574,12 @@ fn rejected_files_and_restated_months() {
     let mut case = Case::new(vec![("2025-01-15T10:00:00+08:00".to_string(), row(HQ, 1))]);
     case.rejected.push(FileEntry {
         batch: 99, seq: 1, sha256: "e".repeat(64), file_name: "霍邱县_2025-01.xlsx".into(), size: 10,
-        arrived_at: "2025-02-03T08:00:00+08:00".into(), outcome: Outcome::Rejected, stored_as: "quarantine/x".into(),
+        arrived_at: moment("2025-02-03T08:00:00+08:00"), outcome: Outcome::Rejected, stored_as: "quarantine/x".into(),
         rows_accepted: 0, rows_rejected: 1,
         problems: "霍邱县_2025-01.xlsx 月报!D5 受理审批案件数：“十二”不是整数\n霍邱县_2025-01.xlsx 月报!E5 其中：刑事：“三”不是整数".into(),
-        unit_codes: HQ.into(),
+        unit_codes: vec![HQ.into()],
         door: String::new(),
-        periods: "2025-01".into(),
+        periods: vec![fayuan::period::Period::parse("2025-01").unwrap()],
     });
     let a = case.alerts("2025-01", "2025-02-10 09:00");
     let r = has(&a, "rejected", HQ).expect("the rejected file is reported");
@@ -590,17 +590,17 @@ fn rejected_files_and_restated_months() {
     );
     // SPEC v2: every file rejected since the last digest sent, whenever in the month. The
     // December digest went out as of 2025-01-06 09:00: a file rejected on 20 January is news.
-    case.rejected[0].arrived_at = "2025-01-20T08:00:00+08:00".into();
+    case.rejected[0].arrived_at = moment("2025-01-20T08:00:00+08:00");
     case.rejected_after = Some("2025-01-06 09:00".into());
     assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_some());
     // Refused on the 10th and corrected on the 15th by the accepted version: no alert (issue 31).
-    case.rejected[0].arrived_at = "2025-01-10T08:00:00+08:00".into();
+    case.rejected[0].arrived_at = moment("2025-01-10T08:00:00+08:00");
     assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_none());
     // Rejected before that digest: it was in that digest already.
-    case.rejected[0].arrived_at = "2025-01-06T08:59:00+08:00".into();
+    case.rejected[0].arrived_at = moment("2025-01-06T08:59:00+08:00");
     assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_none());
     // Rejected on the 15th, after this month's digest (as of the 6th): not yet in a digest ...
-    case.rejected[0].arrived_at = "2025-02-15T08:00:00+08:00".into();
+    case.rejected[0].arrived_at = moment("2025-02-15T08:00:00+08:00");
     case.rejected_after = Some("2025-02-06 09:00".into());
     assert!(has(&case.alerts("2025-01", "2025-02-10 09:00"), "rejected", HQ).is_none());
     // ... and in the next one.
@@ -900,4 +900,9 @@ fn december_measures_the_year_and_october_projects_it() {
         )
         .is_none()
     );
+}
+
+/// A moment as the store keeps it (RFC 3339, Beijing time).
+fn moment(text: &str) -> fayuan::period::Moment {
+    fayuan::period::Moment(fayuan::period::parse_instant(text).expect("an RFC 3339 time"))
 }

@@ -129,7 +129,7 @@ fn a_returned_month_is_told_shown_recorded_and_closed_by_the_new_version() {
     assert!(
         files
             .iter()
-            .any(|f| f.file_name == "霍邱县_2025-06_更正.csv" && f.periods == "2025-06")
+            .any(|f| f.file_name == "霍邱县_2025-06_更正.csv" && f.periods_text() == "2025-06")
     );
     let st = status("2025-07-09 10:00");
     assert!(!st.contains("已退回待修改"), "{st}");
