@@ -72,7 +72,7 @@ pub struct New {
 }
 
 fn file_of(data_dir: &DataDir, year: i32) -> PathBuf {
-    data_dir.audit().join(format!("{year}.jsonl"))
+    data_dir.audit_year(year)
 }
 
 /// A line's key, read without the rest of the event (a year's record is read at every ingest:

@@ -62,6 +62,33 @@ impl DataDir {
         self.0.join("archive")
     }
 
+    /// Where an accepted file is kept, relative to the data folder (its `stored_as`):
+    /// `archive/<month>/<name>`.
+    pub fn archived(month: &str, name: &str) -> String {
+        format!("archive/{month}/{name}")
+    }
+
+    /// Where a file whose bytes were taken before is kept: `archive/duplicates/<month>/<name>`.
+    pub fn duplicate(month: &str, name: &str) -> String {
+        format!("archive/duplicates/{month}/{name}")
+    }
+
+    /// Where a rejected file is kept: `quarantine/<month>/<name>`.
+    pub fn quarantined(month: &str, name: &str) -> String {
+        format!("quarantine/{month}/{name}")
+    }
+
+    /// The inbox folder a mail's attachments are put in: `mail-<mailbox>-<sha12>`.
+    pub fn mail_inbox_folder(mailbox: &str, sha12: &str) -> String {
+        format!("mail-{mailbox}-{sha12}")
+    }
+
+    /// The mailbox and the message's short SHA-256 of an inbox folder made by
+    /// [`DataDir::mail_inbox_folder`] (`None`: not a mail's).
+    pub fn mail_of_inbox_folder(folder: &str) -> Option<(&str, &str)> {
+        folder.strip_prefix("mail-")?.rsplit_once('-')
+    }
+
     pub fn quarantine(&self) -> PathBuf {
         self.0.join("quarantine")
     }
@@ -102,6 +129,11 @@ impl DataDir {
     /// The record (工作台账): `audit/<year>.jsonl`.
     pub fn audit(&self) -> PathBuf {
         self.0.join("audit")
+    }
+
+    /// A year's record: `audit/<year>.jsonl`.
+    pub fn audit_year(&self, year: i32) -> PathBuf {
+        self.audit().join(format!("{year}.jsonl"))
     }
 
     pub fn deliveries(&self, pipeline: &str) -> PathBuf {

@@ -47,6 +47,29 @@ pub const WARNING_TEXT: Colour = Colour(0xD68910);
 pub const OK_TEXT: Colour = Colour(0x1E8449);
 /// Words with no band.
 pub const PLAIN_TEXT: Colour = Colour(0x444444);
+/// The pages' body text.
+pub const PAGE_TEXT: Colour = Colour(0x222222);
+/// The pages' secondary words (a field's hint, a note under a heading).
+pub const HINT_TEXT: Colour = Colour(0x555555);
+/// The pages' empty cell ("—").
+pub const NONE_TEXT: Colour = Colour(0x999999);
+/// The pages' table rules.
+pub const RULE: Colour = Colour(0xBBBBBB);
+/// The pages' panels of preformatted text (a file's problems, a record).
+pub const PANEL: Colour = Colour(0xF6F6F6);
+/// The digest mail: the page around its cards.
+pub const MAIL_BACKGROUND: Colour = Colour(0xF4F5F7);
+/// The digest mail: a card.
+pub const CARD: Colour = Colour(0xFFFFFF);
+/// The digest mail: a draft's banner (暂定), and its rule.
+pub const DRAFT_FILL: Colour = Colour(0xFFF3CD);
+pub const DRAFT_RULE: Colour = Colour(0xE0A800);
+/// The digest mail: words under a figure, and fainter ones (the footer).
+pub const MUTED_TEXT: Colour = Colour(0x666666);
+pub const FAINT_TEXT: Colour = Colour(0x888888);
+/// The digest mail: the rule between rows, and the one above the total.
+pub const SOFT_RULE: Colour = Colour(0xEEEEEE);
+pub const TOTAL_RULE: Colour = Colour(0x999999);
 /// The chart's bars at or ahead of schedule.
 pub const CHART_BAR: Colour = Colour(0x4472C4);
 /// The chart's bars behind schedule.
@@ -94,6 +117,19 @@ pub fn for_templates() -> std::collections::BTreeMap<&'static str, String> {
         ("header", HEADER.css()),
         ("ok_text", OK_TEXT.css()),
         ("critical_text", CRITICAL_TEXT.css()),
+        ("text", PAGE_TEXT.css()),
+        ("hint", HINT_TEXT.css()),
+        ("none", NONE_TEXT.css()),
+        ("rule", RULE.css()),
+        ("panel", PANEL.css()),
+        ("mail_background", MAIL_BACKGROUND.css()),
+        ("card", CARD.css()),
+        ("draft_fill", DRAFT_FILL.css()),
+        ("draft_rule", DRAFT_RULE.css()),
+        ("muted", MUTED_TEXT.css()),
+        ("faint", FAINT_TEXT.css()),
+        ("soft_rule", SOFT_RULE.css()),
+        ("total_rule", TOTAL_RULE.css()),
     ]);
     for state in ["ok", "late", "missing", "rejected", "pending", "returned"] {
         if let Some(c) = state_fill(state) {

@@ -61,8 +61,7 @@ pub fn thread_of(
     // Attachments are taken in as `mail-<mailbox>-<sha12>/<k>-<name>`.
     let Some((mailbox, sha12)) = latest
         .and_then(|f| f.file_name.split('/').next())
-        .and_then(|folder| folder.strip_prefix("mail-"))
-        .and_then(|folder| folder.rsplit_once('-'))
+        .and_then(DataDir::mail_of_inbox_folder)
     else {
         return Ok(None);
     };

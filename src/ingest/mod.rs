@@ -526,8 +526,8 @@ impl Batch<'_> {
                 continue;
             }
             let rel = match outcome {
-                Outcome::Rejected => format!("quarantine/{}/{stored_name}", self.month_dir),
-                _ => format!("archive/{}/{stored_name}", self.month_dir),
+                Outcome::Rejected => DataDir::quarantined(&self.month_dir, &stored_name),
+                _ => DataDir::archived(&self.month_dir, &stored_name),
             };
             let dest = self.data_dir.resolve(&rel);
             entry.outcome = outcome;
@@ -634,7 +634,7 @@ impl Batch<'_> {
         let (first_at, first_name) = first
             .map(|e| (e.arrived_at, e.file_name))
             .unwrap_or_default();
-        let rel = format!("archive/duplicates/{}/{stored_name}", self.month_dir);
+        let rel = DataDir::duplicate(&self.month_dir, &stored_name);
         d.keeps
             .push((&r.bytes, &r.sha, self.data_dir.resolve(&rel)));
         entry.stored_as = rel;

@@ -114,7 +114,11 @@ pub fn unreadable(h: &Health) -> Option<(Moment, &str)> {
 /// One line for `fayuan status` and the bureau's page: the mailbox's last step, and any message
 /// whose handling failed and waits for another try.
 pub fn status_line(data_dir: &DataDir, m: &MailboxDef) -> String {
-    let events = ledger(data_dir, m).read().unwrap_or_default();
+    // A ledger that cannot be read says so: not "nothing handled".
+    let events = match ledger(data_dir, m).read() {
+        Ok(events) => events,
+        Err(e) => return format!("邮箱 {}：收件记录无法读取（{e}），处理情况不明", m.name),
+    };
     let done = events.iter().filter(|e| e.step == MailStep::Done).count();
     let held = events.iter().filter(|e| e.step == MailStep::Held).count();
     let finished: HashSet<&str> = events

@@ -586,7 +586,7 @@ pub fn handle_message(
             skipped,
         } => (unit, bulk, taken, skipped),
     };
-    let folder = format!("mail-{}-{}", m.name, &sha[..12]);
+    let folder = DataDir::mail_inbox_folder(&m.name, &sha[..12]);
     let only_unit = unit
         .filter(|_| !bulk)
         .map(|u| (u.code.clone(), u.name.clone()));

@@ -176,9 +176,12 @@ fn only_layout_knows_the_data_folder() {
         "a data-folder path built outside layout.rs",
         &["src/layout.rs"],
         &|l| {
+            // `.join("inbox")`, `.join("archive/…")`, and a path written out: `"archive/{m}/…"`.
             tops.iter().any(|t| {
-                l.contains(&format!(".join(\"{t}\")")) || l.contains(&format!(".join(\"{t}/"))
-            })
+                l.contains(&format!(".join(\"{t}\")"))
+                    || l.contains(&format!(".join(\"{t}/"))
+                    || l.contains(&format!("\"{t}/"))
+            }) || l.contains("\"mail-{")
         },
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
@@ -277,6 +280,40 @@ fn every_colour_comes_from_the_palette() {
         },
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // The templates too (the pages', the texts'): a colour there is `{{ palette.… }}`.
+    let mut in_templates = Vec::new();
+    for dir in ["src/web/templates", "src/texts"] {
+        for e in std::fs::read_dir(repo().join(dir)).unwrap().flatten() {
+            let p = e.path();
+            if !p.extension().is_some_and(|x| x == "html") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            let chars: Vec<char> = text.chars().collect();
+            for k in 0..chars.len() {
+                let run = chars[k + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_' || **c == '-')
+                    .count();
+                if chars[k] == '#'
+                    && (run == 3 || run == 6)
+                    && chars[k + 1..k + 1 + run]
+                        .iter()
+                        .all(|c| c.is_ascii_hexdigit())
+                {
+                    in_templates.push(format!(
+                        "{}: {}",
+                        p.strip_prefix(repo()).unwrap().display(),
+                        chars[k..k + 1 + run].iter().collect::<String>()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        in_templates.is_empty(),
+        "colours written in templates: {in_templates:?}"
+    );
 }
 
 #[test]
