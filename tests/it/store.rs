@@ -169,6 +169,16 @@ fn the_sha_index_is_mended_from_the_batches() {
     // 4 files accepted in the two v0 batches (the README: 3 + 1; the rejected file and the
     // duplicate are not indexed), 48 bytes each.
     assert_eq!(std::fs::metadata(&index).unwrap().len(), 4 * 48);
+    // What a whole index holds: after each damage below, an ingest puts back exactly this —
+    // rebuilt (or mended), not merely ignored while the batches are scanned instead.
+    let whole = std::fs::read(&index).unwrap();
+    let rebuilt = |what: &str| {
+        assert_eq!(
+            std::fs::read(&index).ok().as_deref(),
+            Some(whole.as_slice()),
+            "the index {what} was not rebuilt to the whole one"
+        )
+    };
     // Torn: the last record cut in half.
     let bytes = std::fs::read(&index).unwrap();
     std::fs::write(&index, &bytes[..bytes.len() - 20]).unwrap();
@@ -185,6 +195,7 @@ fn the_sha_index_is_mended_from_the_batches() {
         0,
         "appends stay aligned"
     );
+    rebuilt("cut in half");
     // Mended once, it serves the next ingest too (every record whole and in range).
     env.drop_in("again2b.xlsx", &again);
     let r = env.run(&["--as-of", "2025-04-03 11:00", "ingest"]);
@@ -194,11 +205,13 @@ fn the_sha_index_is_mended_from_the_batches() {
     env.drop_in("again2c.xlsx", &again);
     let r = env.run(&["--as-of", "2025-04-03 12:00", "ingest"]);
     assert!(r.stdout.contains("重复 1"), "{}", r.stdout);
+    rebuilt("of garbage");
     // Gone: rebuilt.
     std::fs::remove_file(&index).unwrap();
     env.drop_in("again3.xlsx", &again);
     let r = env.run(&["--as-of", "2025-04-04 10:00", "ingest"]);
     assert!(r.stdout.contains("重复 1"), "{}", r.stdout);
+    rebuilt("removed");
     assert_eq!(
         env.store().rows().unwrap().height(),
         4,
