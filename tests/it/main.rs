@@ -32,6 +32,7 @@ mod powercut;
 mod prints;
 mod report;
 mod review;
+mod samples;
 mod schedules;
 mod service;
 mod shipped;
