@@ -30,8 +30,11 @@ glibc=2.28
 # The packagers, at the versions this script was written for.
 command -v cargo-deb >/dev/null || CARGO_TARGET_DIR=/var/tmp/fayuan-tools cargo install --locked --quiet cargo-deb@3.8.0
 command -v cargo-generate-rpm >/dev/null || CARGO_TARGET_DIR=/var/tmp/fayuan-tools cargo install --locked --quiet cargo-generate-rpm@0.21.1
-# zig as the linker, with the glibc 2.28 symbol lists (both from PyPI).
+# zig as the linker, with the glibc 2.28 symbol lists (both from PyPI); their programs are in
+# Python's scripts folder, which may not be on PATH (pyenv's shims are made only on a rehash).
+PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 command -v cargo-zigbuild >/dev/null || python3 -m pip install -q --root-user-action=ignore ziglang==0.17.1 cargo-zigbuild==0.24.1
+command -v cargo-zigbuild >/dev/null || { echo "build.sh: cargo-zigbuild not found after installing it" >&2; exit 1; }
 
 rm -rf dist
 mkdir -p dist
