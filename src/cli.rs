@@ -480,12 +480,7 @@ fn run_period(
     let _lock = write_lock(ctx, "run")?;
     let summary = take_in(ctx, paths, None)?;
     // A report without the workbooks that wait for a reader would say they were not sent.
-    if let Some(first) = summary.waiting_for_reader().first() {
-        return Err(Error::Runtime(crate::error::during(
-            "报告未生成：收件箱中的工作簿无法读取",
-            std::io::Error::other(first.reason.clone()),
-        )));
-    }
+    summary.ready_for_report()?;
     let built = crate::run::build_report(ctx, period)?;
     println!("{}", built.subject);
     println!("报告已生成：{}", built.dir.display());

@@ -29,16 +29,7 @@ pub(super) async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Resu
             })?;
             // Workbooks that no reader could open wait in the inbox: the ingest failed (the
             // staff are told once, and once when it recovers), never read in this process.
-            if let Some(first) = summary.waiting_for_reader().first() {
-                return Err(crate::error::Error::Runtime(crate::error::during(
-                    format!(
-                        "{} 个工作簿留在收件箱（{} 个文件已收取）",
-                        summary.waiting_for_reader().len(),
-                        summary.files.len()
-                    ),
-                    std::io::Error::other(first.reason.clone()),
-                )));
-            }
+            summary.all_read()?;
             let failed: Vec<String> = polled
                 .iter()
                 .filter(|(_, s)| s.result == sources::Polled::Failed)
@@ -62,7 +53,9 @@ pub(super) async fn run_job(ctx: &Context, job: &Job, now: DateTime<Tz>) -> Resu
             // that fails, by later rounds — the report is never built again for it).
             let built = tokio::task::block_in_place(|| {
                 let _lock = lock::acquire(&ctx.data_dir, wait, "daemon report")?;
-                ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)?;
+                // A report without the workbooks that wait for a reader would say their units
+                // had not reported: it waits (the job fails and is tried at the next wake-up).
+                ingest::ingest(&ctx.pipeline, &ctx.data_dir, now)?.ready_for_report()?;
                 let built = run::build_report(&ctx_now, *period)?;
                 // A report made before the month's deadline (a schedule set too early) is a
                 // draft: built and kept, never mailed as the month's digest.

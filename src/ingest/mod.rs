@@ -71,6 +71,30 @@ impl Summary {
     pub fn waiting_for_reader(&self) -> Vec<&LeftAside> {
         self.left.iter().filter(|l| l.waits_for_reader).collect()
     }
+
+    /// `Err` when workbooks wait for a reader: the ingest counts as failed (the daemon tells
+    /// the staff once), and no report is made without them — one home for the CLI's `ingest`
+    /// and `run` and the daemon's ingest and report.
+    pub fn all_read(&self) -> Result<()> {
+        let waiting = self.waiting_for_reader();
+        match waiting.first() {
+            None => Ok(()),
+            Some(first) => Err(Error::Runtime(crate::error::during(
+                format!(
+                    "{} 个工作簿留在收件箱（{} 个文件已收取）",
+                    waiting.len(),
+                    self.files.len()
+                ),
+                std::io::Error::other(first.reason.clone()),
+            ))),
+        }
+    }
+
+    /// As [`Summary::all_read`], for a report about to be made from what was taken.
+    pub fn ready_for_report(&self) -> Result<()> {
+        self.all_read()
+            .map_err(|e| Error::Runtime(crate::error::during("报告未生成", e)))
+    }
 }
 
 /// How many files one batch takes at most: one commit and one filesystem sync per batch, and

@@ -179,3 +179,34 @@ fn a_state_file_that_cannot_be_read_is_critical_not_all_well() {
         st.stdout
     );
 }
+
+/// The daemon's report day with a workbook no reader can open: the report is not made (it would
+/// say 霍邱县 had not reported), the job fails and is tried again at the next wake-up.
+#[test]
+fn the_daemons_report_waits_for_a_workbook_no_reader_can_open() {
+    // Reports as scheduled (6 July 2025 is a Sunday: the shipped pipeline would wait a day).
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::with_pipeline(&pipeline(dir.path(), &[]));
+    env.drop_in("霍邱县_2025-06.xlsx", &sample("霍邱县_2025-06.xlsx"));
+    let runs =
+        || std::fs::read_to_string(env.data().join("runs/luan-2025.jsonl")).unwrap_or_default();
+    let d = Daemon::start(
+        &env,
+        &["--as-of", "2025-07-06 08:59:50", "--clock-rate", "10"],
+        &[NO_READER],
+    );
+    wait_for("the report's run", Duration::from_secs(60), || {
+        runs().contains("\"job\":\"report\"")
+    });
+    assert_eq!(d.stop(), 0);
+    let report = runs()
+        .lines()
+        .find(|l| l.contains("\"job\":\"report\""))
+        .unwrap()
+        .to_string();
+    assert!(report.contains("\"ok\":false"), "{report}");
+    assert!(report.contains("报告未生成"), "{report}");
+    assert!(report.contains("读取工作簿的进程无法启动"), "{report}");
+    assert!(!env.tmp.path().join("output/luan-2025/2025-06").exists());
+    assert!(env.inbox().join("霍邱县_2025-06.xlsx").is_file());
+}
