@@ -343,7 +343,7 @@ pub fn restore(file: &Path, to: &Path) -> Result<Restored> {
     crate::fsutil::sync_filesystem(staging.path(), &contents.written)?;
     // The parts into place (the folder was empty; a part moved is removed again if a later
     // one fails, so that the folder is left as it was).
-    let mut moved = Removed::on_drop_all(Vec::new());
+    let mut moved = Removed(Vec::new());
     for part in BackupTree::PARTS
         .iter()
         .chain([&BackupTree::ABOUT, &BackupTree::SUMS])
@@ -387,9 +387,6 @@ struct Removed(Vec<PathBuf>);
 impl Removed {
     fn on_drop(path: PathBuf) -> Removed {
         Removed(vec![path])
-    }
-    fn on_drop_all(paths: Vec<PathBuf>) -> Removed {
-        Removed(paths)
     }
     fn path(&self) -> &Path {
         &self.0[0]
