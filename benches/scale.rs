@@ -6,6 +6,10 @@
 //! from the store (wall, peak RSS), ingest + report; and 8 new files into an empty store vs. a
 //! full one; and the daemon's idle RSS and CPU.
 
+#[path = "../tests/it/support/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -384,6 +388,33 @@ fn busy_pages(dir: &Path, pipeline: &Path) {
             p95.as_secs_f64() * 1e3
         );
     }
+    // An upload's answer (issue 37): 20 Decembers of one unit through its page, one at a time.
+    let url = format!(
+        "http://127.0.0.1:{port}/u/100007/{}",
+        support::hmac_token(b"bench-secret-0123456789abcdef", "100007")
+    );
+    let rt = support::web::rt();
+    let times: Vec<Duration> = (0..20)
+        .map(|k| {
+            let row = support::imap::csv_row("100007", 12, 40 + k);
+            let csv = format!("{}\r\n{row}\r\n", support::imap::HEADER);
+            let start = Instant::now();
+            let (status, body) = rt.block_on(support::outbox::post_file(
+                &url,
+                "100007_2025-12.csv",
+                csv.into_bytes(),
+            ));
+            let took = start.elapsed();
+            assert!(status == 200 && body.contains("已接收"), "{status}: {body}");
+            took
+        })
+        .collect();
+    let (median, p95) = p95(times);
+    println!(
+        "| an upload's answer (20, one at a time) | {:.1} ms | {:.1} ms |",
+        median.as_secs_f64() * 1e3,
+        p95.as_secs_f64() * 1e3
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();

@@ -1,15 +1,103 @@
-//! What happened, read from the ledgers that other parts of fayuan write (issue 37 §1, begun):
-//! a reader below every part that asks, so that supervision, status, the pages and the mailbox
-//! ask here instead of each other's files. A ledger that cannot be read is an error naming it,
-//! never an empty answer.
+//! What happened, read from the store and the ledgers that other parts of fayuan write (issue
+//! 37 §1): a reader below every part that asks, so that supervision, status, the pages and the
+//! mailbox ask here instead of each other's files. A ledger that cannot be read is an error
+//! naming it, never an empty answer.
 
 use crate::config::Pipeline;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layout::DataDir;
 use crate::ledger::Ledger;
-use crate::period::Moment;
-use crate::store::{FileEntry, Outcome};
+use crate::period::{Moment, Period};
+use crate::store::{FileEntry, Outcome, Store, meta};
+use polars::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// The store as one operation reads it: its files and its rows, read once (a receipt, an
+/// upload's answer), narrowed to one unit where the question is about one unit.
+pub struct Records {
+    data_dir: DataDir,
+    /// The store's generation when it was read (read first: a commit meanwhile makes the
+    /// content newer than this, never older).
+    generation: i64,
+    files: Vec<FileEntry>,
+    rows: DataFrame,
+}
+
+impl Records {
+    /// Reads the store's record of files and its rows, once.
+    pub fn open(data_dir: &DataDir) -> Result<Records> {
+        let store = Store::open(data_dir);
+        Ok(Records {
+            data_dir: data_dir.clone(),
+            generation: store.generation()?,
+            files: store.files()?,
+            rows: store.rows()?,
+        })
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data_dir
+    }
+
+    /// The store's generation as read (what a computation from these records is keyed by).
+    pub fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    /// Every file seen, in arrival order.
+    pub fn files(&self) -> &[FileEntry] {
+        &self.files
+    }
+
+    /// Every accepted row of every version, with `version` and `latest` (`Store::rows`).
+    pub fn rows(&self) -> &DataFrame {
+        &self.rows
+    }
+
+    /// What the store holds of one unit only: the files that name it and its rows — what a
+    /// question about that unit needs, without an analysis of every unit.
+    pub fn of_unit(&self, code: &str) -> Result<Records> {
+        let rows = self
+            .rows
+            .clone()
+            .lazy()
+            .filter(col("unit_code").eq(lit(code)))
+            .collect()
+            .map_err(|e| Error::store(&self.data_dir.store(), e))?;
+        Ok(Records {
+            data_dir: self.data_dir.clone(),
+            generation: self.generation,
+            files: self
+                .files
+                .iter()
+                .filter(|f| f.names_unit(code))
+                .cloned()
+                .collect(),
+            rows,
+        })
+    }
+
+    /// The months a file's rows are for (by its SHA-256), each with the version it became, in
+    /// month order.
+    pub fn versions_of(&self, sha: &str) -> Result<Vec<(Period, i64)>> {
+        let err = |e| Error::store(&self.data_dir.store(), e);
+        let df = &self.rows;
+        let shas = crate::frame::strings(df, meta::SHA256).map_err(err)?;
+        let periods = crate::frame::strings(df, "period").map_err(err)?;
+        let versions: Vec<Option<i64>> = df
+            .column(meta::VERSION)
+            .and_then(|c| c.cast(&DataType::Int64))
+            .and_then(|c| c.i64().map(|ca| ca.iter().collect()))
+            .map_err(err)?;
+        let mut out: Vec<(Period, i64)> = (0..df.height())
+            .filter(|&k| shas[k].as_deref() == Some(sha))
+            .filter_map(|k| Some((Period::parse(periods[k].as_deref()?)?, versions[k]?)))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
 
 /// One step of one message, in the mail ledger.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

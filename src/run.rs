@@ -440,8 +440,8 @@ pub fn queue_feedback(
     if !p.def.notify.unit_feedback {
         return Ok(0);
     }
-    let store = Store::open(&ctx.data_dir);
-    let board = crate::status::board(p, &store, period, &ctx.now())?;
+    let records = crate::records::Records::open(&ctx.data_dir)?;
+    let board = crate::status::board(p, &records, period, &ctx.now())?;
     let alerts = report_alerts(dir);
     let mut put = 0;
     for u in &p.units {

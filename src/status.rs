@@ -55,6 +55,37 @@ pub fn unit_status(
     )
 }
 
+/// One unit's status for `period` as of `now`, from what the store holds of that unit only (a
+/// receipt, an upload's answer): the analyses of [`unit_status`] over the unit's rows and files,
+/// not every unit's. `None`: not a unit of the pipeline.
+pub fn one_unit_status(
+    pipeline: &Pipeline,
+    records: &crate::records::Records,
+    code: &str,
+    period: Period,
+    now: &DateTime<Tz>,
+) -> Result<Option<UnitStatus>> {
+    let data_dir = records.data_dir();
+    let locks: Vec<_> = crate::supervision::locks_as_of(data_dir, Some(*now))?
+        .into_iter()
+        .filter(|(unit, _, _)| unit == code)
+        .collect();
+    let explained: Vec<_> = crate::supervision::explained_as_of(data_dir, Some(*now))?
+        .into_iter()
+        .filter(|e| e.unit_code == code)
+        .collect();
+    let own = records.of_unit(code)?;
+    Ok(unit_status_of(
+        pipeline,
+        (own.rows(), &locks, &explained),
+        own.files(),
+        period,
+        now,
+    )?
+    .into_iter()
+    .find(|s| s.code == code))
+}
+
 /// [`unit_status`] from the store's rows and files read once (for several months at a time).
 pub fn unit_status_of(
     pipeline: &Pipeline,
@@ -89,25 +120,26 @@ pub struct Board {
     pub files: Vec<FileEntry>,
 }
 
-/// The [`Board`] of `period` from the store's rows and files.
+/// The [`Board`] of `period` from the store's rows and files as `records` read them (every
+/// unit's, or one unit's: `Records::of_unit`).
 pub fn board(
     pipeline: &Pipeline,
-    store: &Store,
+    records: &crate::records::Records,
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Board> {
-    let files = store.files()?;
-    let locks = crate::supervision::locks_as_of(store.data_dir(), Some(*now))?;
+    let (data_dir, files) = (records.data_dir(), records.files());
+    let locks = crate::supervision::locks_as_of(data_dir, Some(*now))?;
     let returned: Vec<(String, String)> =
-        crate::supervision::open_returns_as_of(store.data_dir(), &files, Some(*now))?
+        crate::supervision::open_returns_as_of(data_dir, files, Some(*now))?
             .into_iter()
             .map(|r| (r.unit, r.period))
             .collect();
-    let explained = crate::supervision::explained_as_of(store.data_dir(), Some(*now))?;
+    let explained = crate::supervision::explained_as_of(data_dir, Some(*now))?;
     let a = analysis(
         pipeline,
-        (&store.rows()?, &locks, &returned, &explained),
-        &files,
+        (records.rows(), &locks, &returned, &explained),
+        files,
         period,
         now,
         // (funding and quality: the year's figure of a 待说明 item; completion and per100k: the
@@ -125,7 +157,7 @@ pub fn board(
         units: units_of(&a)?,
         grid: grid_of(&a)?,
         figures: figures_of(&a, pipeline)?,
-        files,
+        files: files.to_vec(),
     })
 }
 

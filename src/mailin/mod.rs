@@ -42,6 +42,7 @@ use crate::layout::DataDir;
 use crate::ledger::Ledger;
 use crate::notify;
 use crate::period::{self, Moment, Period};
+use crate::records::Records;
 use crate::store::{FileEntry, Store};
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -347,7 +348,7 @@ impl Desk<'_> {
                 let _lock = self.local()?;
                 queue_receipt(
                     pipeline,
-                    data_dir,
+                    &Records::open(data_dir)?,
                     m,
                     &sha,
                     at,
@@ -593,8 +594,9 @@ pub fn handle_message(
     put_attachments(data_dir, &folder, &taken, only_unit, at)?;
     ingest::ingest(pipeline, data_dir, now)?;
     crate::faults::point("mail-receipt", &stored)?;
-    let files = Store::open(data_dir).files()?;
-    let mut notes = supervision_notes(data_dir, &files, &taken)?;
+    // The store read once for the whole receipt.
+    let records = Records::open(data_dir)?;
+    let mut notes = supervision_notes(data_dir, records.files(), &taken)?;
     notes.extend(answered_item(
         pipeline,
         data_dir,
@@ -604,13 +606,13 @@ pub fn handle_message(
         now,
     )?);
     let said = Said {
-        attachments: attachments(data_dir, &files, &folder, &taken)?,
+        attachments: attachments(&records, &folder, &taken)?,
         skipped,
         notes,
     };
     let id = queue_receipt(
         pipeline,
-        data_dir,
+        &records,
         m,
         &sha,
         at,
@@ -678,27 +680,16 @@ fn supervision_notes(
 }
 
 fn attachments(
-    data_dir: &DataDir,
-    files: &[FileEntry],
+    records: &Records,
     folder: &str,
     taken: &[(String, Vec<u8>)],
 ) -> Result<Vec<minijinja::Value>> {
-    let store = Store::open(data_dir);
-    let rows = crate::frame::strings_table(&store.rows()?, &["sha256", "period", "version"])
-        .map_err(|e| Error::store(&data_dir.store(), e))?;
-    Ok(taken
+    taken
         .iter()
         .enumerate()
         .map(|(k, (name, body))| {
             let recorded = inbox_name(folder, k + 1, name);
-            attachment(
-                k + 1,
-                name,
-                &recorded,
-                &fsutil::sha256_hex(body),
-                files,
-                &rows,
-            )
+            attachment(k + 1, name, &recorded, &fsutil::sha256_hex(body), records)
         })
-        .collect())
+        .collect()
 }

@@ -8,7 +8,8 @@ use crate::error::Result;
 use crate::layout::DataDir;
 use crate::notify;
 use crate::period::{self, Period};
-use crate::store::{FileEntry, Outcome, Store};
+use crate::records::Records;
+use crate::store::Outcome;
 use chrono::DateTime;
 use chrono_tz::Tz;
 use minijinja::{Value, context};
@@ -27,7 +28,7 @@ pub(super) struct Said {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn queue_receipt(
     pipeline: &Pipeline,
-    data_dir: &DataDir,
+    records: &Records,
     m: &MailboxDef,
     sha: &str,
     at: &Place,
@@ -36,6 +37,7 @@ pub(super) fn queue_receipt(
     said: Said,
 ) -> Result<String> {
     let now = at.now;
+    let data_dir = records.data_dir();
     let key = sha.trim_start_matches("header-");
     let id = format!("receipt-{}-{}", m.name, &key[..16.min(key.len())]);
     if !notify::exists(data_dir, pipeline, &id)? {
@@ -45,7 +47,7 @@ pub(super) fn queue_receipt(
             .unwrap_or_default();
         let values = receipt_values(
             pipeline,
-            data_dir,
+            records,
             unit.map(|u| u.code.as_str()),
             subject,
             said,
@@ -85,34 +87,26 @@ pub(super) fn attachment(
     name: &str,
     recorded: &str,
     sha: &str,
-    files: &[FileEntry],
-    rows: &[Vec<String>],
-) -> Value {
+    records: &Records,
+) -> Result<Value> {
+    let files = records.files();
     let Some(f) = files
         .iter()
         .find(|f| f.file_name == recorded && f.sha256 == sha)
     else {
-        return context! { n, name, outcome => "waiting" };
+        return Ok(context! { n, name, outcome => "waiting" });
     };
     // The months the file brought, each with its version, in month order.
-    let mut months: Vec<(String, i64)> = rows
-        .iter()
-        .filter(|r| r[0] == sha)
-        .map(|r| (r[1].clone(), r[2].parse().unwrap_or(1)))
-        .collect();
-    months.sort();
-    let months: Vec<Value> = months
+    let months: Vec<Value> = records
+        .versions_of(sha)?
         .into_iter()
-        .map(|(p, version)| {
-            let period_zh = Period::parse(&p).map(|p| p.zh()).unwrap_or(p);
-            context! { period_zh, version }
-        })
+        .map(|(p, version)| context! { period_zh => p.zh(), version })
         .collect();
     let first_seen = files
         .iter()
         .find(|e| e.sha256 == sha && e.outcome != Outcome::Duplicate)
         .map(|e| e.arrived_at.minute());
-    context! {
+    Ok(context! {
         n,
         name,
         outcome => f.outcome.as_str(),
@@ -121,13 +115,13 @@ pub(super) fn attachment(
         months,
         problems => f.problems.replace(recorded, name),
         first_seen,
-    }
+    })
 }
 
 /// The receipt's values: the attachments, what waits for a 说明 and what is still missing.
 pub(super) fn receipt_values(
     pipeline: &Pipeline,
-    data_dir: &DataDir,
+    records: &Records,
     unit: Option<&str>,
     subject: &str,
     said: Said,
@@ -140,13 +134,12 @@ pub(super) fn receipt_values(
     if period.year() == p.year()
         && let Some(code) = unit
     {
-        let store = Store::open(data_dir);
-        let status = crate::status::unit_status(p, &store, period, &now)?;
-        unit_status = status.iter().find(|s| s.code == code).map(|s| {
+        // That unit's own figures only: a receipt runs no analysis of every unit.
+        unit_status = crate::status::one_unit_status(p, records, code, period, &now)?.map(|s| {
             context! {
-                name => s.name.clone(),
+                name => s.name,
                 reported => s.latest.is_some(),
-                pending => s.pending.clone(),
+                pending => s.pending,
             }
         });
     }

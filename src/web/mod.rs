@@ -32,6 +32,7 @@ pub use auth::{links, same_secret, secret, unit_path, unit_token, unit_url};
 use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::period::Period;
+use crate::records::Records;
 use crate::status::Board;
 use crate::store::Store;
 use axum::Router;
@@ -86,6 +87,8 @@ impl Web {
     /// Who has reported (the units' status, the grid, the files seen), analysed once per store
     /// generation, month and minute: a page asked for again, or by many counties at once, reads
     /// it from memory; each commit of the store (a new generation) makes it anew.
+    ///
+    /// Every unit's, also on a unit's own page: its figures rank it among all units.
     fn board(&self, period: Period) -> Result<Arc<Board>> {
         let ctx = &self.ctx;
         let store = Store::open(&ctx.data_dir);
@@ -113,7 +116,7 @@ impl Web {
         }
         let b = Arc::new(crate::status::board(
             &ctx.pipeline,
-            &store,
+            &Records::open(&ctx.data_dir)?,
             period,
             &ctx.now(),
         )?);

@@ -9,7 +9,7 @@ use super::once;
 use super::render::{answer, nf, server_error};
 use super::{Taken, Web};
 use crate::app::Context;
-use crate::store::{Outcome, Store};
+use crate::store::Outcome;
 use crate::{fsutil, ingest};
 use axum::extract::{Multipart, Path as UrlPath, State};
 use axum::http::StatusCode;
@@ -340,34 +340,38 @@ pub(super) fn result_of(
     sha: &str,
     shown_name: &str,
 ) -> UploadResult {
+    // The store read once for the whole answer; the unit's own figures only (no analysis of
+    // every unit).
+    let records = crate::records::Records::open(&w.ctx.data_dir)
+        .inspect_err(|e| tracing::warn!(error = %e, "upload: the store not read for the answer"))
+        .ok();
+    let found = |files: &[crate::store::FileEntry]| {
+        files
+            .iter()
+            .find(|f| f.file_name == inbox_name && f.sha256 == sha)
+            .cloned()
+    };
     let entry = taken
         .and_then(|t| t.as_ref().as_ref().ok())
-        .and_then(|files| {
-            files
-                .iter()
-                .find(|f| f.file_name == inbox_name && f.sha256 == sha)
-                .cloned()
-        })
-        .or_else(|| {
-            Store::open(&w.ctx.data_dir)
-                .files()
-                .ok()?
-                .into_iter()
-                .find(|f| f.file_name == inbox_name && f.sha256 == sha)
-        });
-    let board = w.board(super::county::collected(&w.ctx)).ok();
-    let versions = entry
-        .as_ref()
-        .map(|e| file_versions(&w.ctx.data_dir, &e.sha256))
-        .unwrap_or_default();
-    let mut text = upload_result(
-        shown_name,
-        inbox_name,
-        entry.as_ref(),
-        &versions,
-        board.as_deref(),
-    );
-    supervision_notes(&w.ctx, entry.as_ref(), &mut text);
+        .and_then(|files| found(files))
+        .or_else(|| found(records.as_ref()?.files()));
+    let (Some(e), Some(records)) = (entry.as_ref(), records.as_ref()) else {
+        return upload_result(shown_name, inbox_name, entry.as_ref(), &[], None);
+    };
+    let status = e.unit_codes.first().and_then(|code| {
+        let now = w.ctx.now();
+        let period = super::county::collected(&w.ctx);
+        crate::status::one_unit_status(&w.ctx.pipeline, records, code, period, &now)
+            .inspect_err(|e| tracing::warn!(error = %e, "upload: the unit's status not read"))
+            .ok()
+            .flatten()
+    });
+    let versions = records.versions_of(&e.sha256).unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "upload: the file's versions not read");
+        Vec::new()
+    });
+    let mut text = upload_result(shown_name, inbox_name, Some(e), &versions, status.as_ref());
+    supervision_notes(&w.ctx, records, e, &mut text);
     text
 }
 
@@ -473,43 +477,19 @@ pub(super) fn too_large(w: &Web) -> Response {
     )
 }
 
-/// What an upload came to, in Chinese, from the store's record of it.
-/// The months a file's rows are for, each with the version it became (from the store's rows).
-fn file_versions(data_dir: &crate::layout::DataDir, sha: &str) -> Vec<(u32, i64)> {
-    let Ok(df) = Store::open(data_dir).rows() else {
-        return Vec::new();
-    };
-    let (Ok(shas), Ok(periods)) = (
-        crate::frame::strings(&df, crate::store::meta::SHA256),
-        crate::frame::strings(&df, "period"),
-    ) else {
-        return Vec::new();
-    };
-    let versions = crate::frame::floats(&df, "version").unwrap_or_default();
-    let mut out: Vec<(u32, i64)> = (0..df.height())
-        .filter(|&k| shas[k].as_deref() == Some(sha))
-        .filter_map(|k| {
-            let month = periods[k].as_deref()?.get(5..7)?.parse().ok()?;
-            Some((month, versions.get(k).copied().flatten()? as i64))
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// 指导督促's words on an upload (a return it closed, a confirmed month it corrects), added to
 /// its result.
 fn supervision_notes(
     ctx: &crate::app::Context,
-    entry: Option<&crate::store::FileEntry>,
+    records: &crate::records::Records,
+    e: &crate::store::FileEntry,
     result: &mut UploadResult,
 ) {
-    let Some(e) = entry else { return };
-    let files = Store::open(&ctx.data_dir).files();
-    let notes = files.and_then(|files| {
-        crate::supervision::notes_for(&ctx.data_dir, &files, std::slice::from_ref(&e.sha256))
-    });
+    let notes = crate::supervision::notes_for(
+        &ctx.data_dir,
+        records.files(),
+        std::slice::from_ref(&e.sha256),
+    );
     match notes {
         Ok(notes) => {
             for n in notes {
@@ -525,8 +505,8 @@ pub(super) fn upload_result(
     name: &str,
     inbox_name: &str,
     f: Option<&crate::store::FileEntry>,
-    versions: &[(u32, i64)],
-    board: Option<&crate::status::Board>,
+    versions: &[(crate::period::Period, i64)],
+    status: Option<&crate::status::UnitStatus>,
 ) -> UploadResult {
     let Some(f) = f else {
         return UploadResult {
@@ -537,15 +517,12 @@ pub(super) fn upload_result(
     // The months the file held, each with the version now in force, and what still waits for a
     // 说明 among them.
     let months: Vec<u32> = f.periods.iter().map(|p| p.month()).collect();
-    let code = f.unit_codes.first().map(String::as_str).unwrap_or("");
     let versions: Vec<String> = versions
         .iter()
-        .map(|(m, v)| format!("{m}月第{v}版"))
+        .map(|(p, v)| format!("{}月第{v}版", p.month()))
         .collect();
     let mut pending = Vec::new();
-    if let Some(b) = board
-        && let Some(s) = b.units.iter().find(|s| s.code == code)
-    {
+    if let Some(s) = status {
         for (text, m) in s.pending.iter().zip(&s.pending_months) {
             if m.iter().any(|m| months.contains(m)) {
                 pending.push(format!(

@@ -71,7 +71,8 @@ fn every_grid_state_and_a_refusal_belongs_to_one_month() {
     let pipeline = luan();
     let now = fayuan::period::parse_instant("2025-10-03 12:00").unwrap();
     let period = fayuan::period::Period::parse("2025-10").unwrap();
-    let board = fayuan::status::board(&pipeline, &env.store(), period, &now).unwrap();
+    let records = fayuan::records::Records::open(env.store().data_dir()).unwrap();
+    let board = fayuan::status::board(&pipeline, &records, period, &now).unwrap();
     let got: Vec<(String, Vec<String>)> = board
         .grid
         .iter()
@@ -113,4 +114,51 @@ fn every_grid_state_and_a_refusal_belongs_to_one_month() {
     let jinan = board.grid.iter().find(|r| r.code == "341502").unwrap();
     assert_eq!(jinan.months[5].version, Some(1));
     assert_eq!(jinan.months[4].version, None);
+    one_unit_answers_as_every_unit_does(&pipeline, &records, &board, period, &now);
+}
+
+/// Issue 37 §1: an upload's answer and a receipt analyse only that unit's rows and files
+/// (`Records::of_unit`). What they say of the unit is what the analysis of every unit says of
+/// it — status, grid row — on a year with every state in it. Its figures are not: they rank it
+/// among every unit (完成率排名), which is why a unit's page reads the board of every unit.
+fn one_unit_answers_as_every_unit_does(
+    pipeline: &fayuan::config::Pipeline,
+    records: &fayuan::records::Records,
+    board: &fayuan::status::Board,
+    period: fayuan::period::Period,
+    now: &chrono::DateTime<chrono_tz::Tz>,
+) {
+    let store = fayuan::store::Store::open(records.data_dir());
+    let every = fayuan::status::unit_status(pipeline, &store, period, now).unwrap();
+    assert!(
+        every.iter().any(|s| !s.pending.is_empty()),
+        "a 待说明 in the year"
+    );
+    for u in &pipeline.units {
+        let own = records.of_unit(&u.code).unwrap();
+        assert!(own.files().iter().all(|f| f.names_unit(&u.code)));
+        let b = fayuan::status::board(pipeline, &own, period, now).unwrap();
+        let of = |units: &[fayuan::status::UnitStatus]| {
+            format!("{:?}", units.iter().find(|s| s.code == u.code).unwrap())
+        };
+        assert_eq!(of(&b.units), of(&board.units), "{}", u.code);
+        let row = |b: &fayuan::status::Board| {
+            format!("{:?}", b.grid.iter().find(|r| r.code == u.code).unwrap())
+        };
+        assert_eq!(row(&b), row(board), "{}", u.code);
+        let figures = |b: &fayuan::status::Board| {
+            let f = &b.figures.iter().find(|(c, _)| *c == u.code).unwrap().1;
+            f.iter()
+                .map(|f| format!("{}={}", f.label, f.value))
+                .filter(|f| !f.starts_with("完成率排名="))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(figures(&b), figures(board), "{}", u.code);
+        let alone = b.figures.iter().find(|(c, _)| *c == u.code).unwrap();
+        assert!(alone.1.iter().any(|f| f.value == "第1名（共8个单位）"));
+        let one = fayuan::status::one_unit_status(pipeline, records, &u.code, period, now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(format!("{one:?}"), of(&every), "{}", u.code);
+    }
 }
