@@ -543,6 +543,7 @@ pub fn handle_message(
     // Durable before anything else is done for the message (a power cut after it left the
     // mailbox's inbox must not leave an empty copy: found by the year in simulation).
     fsutil::keep_copy_synced(&stored, bytes, &sha)?;
+    tracing::debug!(mailbox = %m.name, uid, "mail: kept");
     let parsed = mail_parser::MessageParser::default().parse(bytes);
     let Envelope {
         from,
@@ -592,6 +593,7 @@ pub fn handle_message(
         .filter(|_| !bulk)
         .map(|u| (u.code.clone(), u.name.clone()));
     put_attachments(data_dir, &folder, &taken, only_unit, at)?;
+    tracing::debug!(mailbox = %m.name, uid, "mail: attachments in the inbox");
     ingest::ingest(pipeline, data_dir, now)?;
     crate::faults::point("mail-receipt", &stored)?;
     // The store read once for the whole receipt.

@@ -126,6 +126,7 @@ async fn session_round(
                 _ = stop.changed() => true,
             };
             drop(interrupt);
+            tracing::debug!(mailbox = %m.name, "mailbox: idle ended");
             stopped
         };
         session = within(m, "IDLE done", async {
