@@ -36,6 +36,7 @@ mod samples;
 mod schedules;
 mod service;
 mod shipped;
+mod soft_checks;
 mod store;
 mod supervision;
 mod support;

@@ -2,6 +2,7 @@
 
 pub mod browser;
 pub mod daemon;
+pub mod frames;
 pub mod imap;
 pub mod outbox;
 pub mod smtp;
