@@ -207,6 +207,29 @@ fn only_the_command_line_prints() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// Issue 37 §6: tests easy to find — no test file over the same 800 lines (the harness in
+/// `support/`, the tests in files named by capability).
+#[test]
+fn no_test_file_is_too_long() {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let n = std::fs::read_to_string(&p).unwrap().lines().count();
+                if n > MAX_FILE_LINES {
+                    out.push(format!("{}: {n} lines", p.display()));
+                }
+            }
+        }
+    }
+    let mut wrong = Vec::new();
+    walk(&repo().join("tests"), &mut wrong);
+    walk(&repo().join("benches"), &mut wrong);
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn no_file_and_no_function_is_too_long() {
     let mut wrong = Vec::new();
