@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod cron;
 pub mod daemon;
+pub mod door;
 pub mod error;
 pub mod faults;
 pub mod format;

@@ -96,10 +96,10 @@ pub struct FileEntry {
     pub problems: String,
     /// The known units the file's rows name (also for a rejected file; kept comma-separated).
     pub unit_codes: Vec<String>,
-    /// The door that noted its arrival: `mail`, `web`, `backfill` (补录: typed in by the data
-    /// staff with the time the county sent it), or empty (the inbox folder, a source, the
-    /// command line). Empty in batches written before it was recorded.
-    pub door: String,
+    /// The door that noted its arrival (`Door::Backfill`: 补录, typed in by the data staff with
+    /// the time the county sent it); `None`: the inbox folder or the command line, and batches
+    /// written before it was recorded. The files table keeps its code (`Door::code`).
+    pub door: Option<crate::door::Door>,
     /// The months the file's rows name (also for a rejected file; kept comma-separated). Empty
     /// in batches written before it was recorded.
     pub periods: Vec<Period>,
@@ -572,7 +572,7 @@ fn files_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
         "rows_rejected" => i(|f| f.rows_rejected),
         "problems" => s(|f| &f.problems),
         "unit_codes" => owned(FileEntry::unit_codes_text),
-        "door" => s(|f| &f.door),
+        "door" => s(|f| f.door.map_or("", crate::door::Door::code)),
         "periods" => owned(FileEntry::periods_text),
     )
 }
@@ -658,7 +658,14 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
                     .filter(|c| !c.is_empty())
                     .map(str::to_string)
                     .collect(),
-                door: door[k].clone(),
+                door: match door[k].as_str() {
+                    "" => None,
+                    code => {
+                        Some(crate::door::Door::parse(code).ok_or_else(
+                            || polars_err!(ComputeError: "unknown door {:?}", door[k]),
+                        )?)
+                    }
+                },
                 periods: periods[k].split(',').filter_map(Period::parse).collect(),
             })
         })

@@ -145,7 +145,7 @@ pub(super) fn backfilled_frame(files: &[FileEntry]) -> PolarsResult<DataFrame> {
     df!(
         "sha256" => files
             .iter()
-            .filter(|f| f.door == crate::ingest::arrival::Door::Backfill.code())
+            .filter(|f| f.door == Some(crate::door::Door::Backfill))
             .map(|f| f.sha256.clone())
             .collect::<Vec<_>>(),
     )

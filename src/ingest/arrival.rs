@@ -8,48 +8,13 @@
 //! is taken; a file with a note was written whole by fayuan (temporary name, sync, rename), so
 //! ingest does not wait for it to settle.
 
+use crate::door::Door;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::layout::DataDir;
 use crate::period::Moment;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// The door a file came through.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Door {
-    /// An attachment of a county's mail.
-    Mail,
-    /// An upload on a unit's page.
-    Web,
-    /// Typed in by the data staff for a backlog: `fayuan ingest --received T FILE…` (补录).
-    Backfill,
-    /// Fetched from an HTTP source (`[[sources]]`), written whole by fayuan itself.
-    Source,
-}
-
-impl Door {
-    /// Where a refusal says the file came from.
-    pub fn zh(self) -> &'static str {
-        match self {
-            Door::Mail => "该邮箱地址",
-            Door::Web => "本页面",
-            Door::Backfill => "补录",
-            Door::Source => "数据源",
-        }
-    }
-
-    /// How the store records it (`FileEntry::door`).
-    pub fn code(self) -> &'static str {
-        match self {
-            Door::Mail => "mail",
-            Door::Web => "web",
-            Door::Backfill => "backfill",
-            Door::Source => "source",
-        }
-    }
-}
 
 /// One file's note.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -477,9 +477,7 @@ impl Batch<'_> {
                 rows_rejected: 0,
                 problems: String::new(),
                 unit_codes: Vec::new(),
-                door: note_of(r)
-                    .map(|n| n.door.code().to_string())
-                    .unwrap_or_default(),
+                door: note_of(r).map(|n| n.door),
                 periods: Vec::new(),
             };
             if let Some(&first) = sha_key(&r.sha).and_then(|k| known.get(&k)) {
@@ -741,11 +739,7 @@ fn record_batch(
                 key: format!("file {} batch {} seq {}", f.sha256, f.batch, f.seq),
                 unit: f.unit_codes_text(),
                 period: f.periods_text(),
-                who: if f.door.is_empty() {
-                    "inbox".to_string()
-                } else {
-                    f.door.clone()
-                },
+                who: f.door.map_or("inbox", crate::door::Door::code).to_string(),
                 what: format!("{}（收到 {}）：{words}", f.file_name, f.arrived_at.minute()),
             }
         })

@@ -660,7 +660,7 @@ fn put_attachments(
                 name: name_in,
                 sha256: body_sha,
                 at: Moment(at.arrived),
-                door: ingest::arrival::Door::Mail,
+                door: crate::door::Door::Mail,
                 only_unit: only_unit.clone(),
                 original_name: name.clone(),
                 refuse: None,

@@ -459,7 +459,7 @@ fn check(
             rows_rejected: 0,
             problems: String::new(),
             unit_codes: vec![unit.code.clone()],
-            door: "web".into(),
+            door: Some(crate::door::Door::Web),
             periods: vec![period],
         };
         let rows = store.rows_with(std::slice::from_ref(&file), &[(0, &checked.rows[0])])?;
@@ -573,7 +573,7 @@ fn keep(
         name: inbox_name.clone(),
         sha256: sha.clone(),
         at: now.into(),
-        door: ingest::arrival::Door::Web,
+        door: crate::door::Door::Web,
         only_unit: Some((unit.code.clone(), unit.name.clone())),
         original_name: format!("{shown}.json"),
         refuse: None,

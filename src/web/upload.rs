@@ -441,7 +441,7 @@ async fn keep(
         name: inbox_name.clone(),
         sha256: r.sha.clone(),
         at: arrived.into(),
-        door: ingest::arrival::Door::Web,
+        door: crate::door::Door::Web,
         only_unit: Some((unit.code.clone(), unit.name.clone())),
         original_name: r.name.clone(),
         refuse,

@@ -423,7 +423,7 @@ fn rejected_files_and_restated_months() {
         rows_accepted: 0, rows_rejected: 1,
         problems: "霍邱县_2025-01.xlsx 月报!D5 受理审批案件数：“十二”不是整数\n霍邱县_2025-01.xlsx 月报!E5 其中：刑事：“三”不是整数".into(),
         unit_codes: vec![HQ.into()],
-        door: String::new(),
+        door: None,
         periods: vec![fayuan::period::Period::parse("2025-01").unwrap()],
     });
     let a = case.alerts("2025-01", "2025-02-10 09:00");

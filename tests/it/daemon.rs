@@ -250,7 +250,7 @@ fn http_sources_are_taken_like_inbox_files_and_every_failure_is_reported() {
         files
             .iter()
             .filter(|f| f.file_name.starts_with("csv_") || f.file_name.starts_with("xlsx_"))
-            .all(|f| f.door == "source"),
+            .all(|f| f.door == Some(fayuan::door::Door::Source)),
         "{files:?}"
     );
     assert!(files.iter().any(|f| f.file_name.starts_with("csv_")));

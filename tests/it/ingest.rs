@@ -529,7 +529,8 @@ fn a_backlog_typed_in_with_received_is_judged_by_when_it_was_sent() {
     assert!(line("金寨县").contains("（补录）"), "{}", r.stdout);
     assert!(line("叶集区").contains("逾期") && !line("叶集区").contains("补录"));
     // The store records the door.
-    let doors: Vec<(String, String)> = env
+    use fayuan::door::Door;
+    let doors: Vec<(String, Option<Door>)> = env
         .store()
         .files()
         .unwrap()
@@ -537,11 +538,11 @@ fn a_backlog_typed_in_with_received_is_judged_by_when_it_was_sent() {
         .map(|f| (f.file_name, f.door))
         .collect();
     assert!(
-        doors.contains(&("霍邱县_2025-03.csv".into(), "backfill".into())),
+        doors.contains(&("霍邱县_2025-03.csv".into(), Some(Door::Backfill))),
         "{doors:?}"
     );
     assert!(
-        doors.contains(&("叶集区_2025-03.csv".into(), String::new())),
+        doors.contains(&("叶集区_2025-03.csv".into(), None)),
         "{doors:?}"
     );
     // A time in the future, or not a time, is refused before anything is taken.

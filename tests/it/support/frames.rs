@@ -101,7 +101,7 @@ impl Case {
                 rows_rejected: 0,
                 problems: String::new(),
                 unit_codes: Vec::new(),
-                door: String::new(),
+                door: None,
                 periods: Vec::new(),
             })
             .collect();
