@@ -1,8 +1,9 @@
 //! Who has reported for a month: per unit, the version in force, when it arrived, from which
 //! file, and whether it was late.
 
+use crate::analyze::rows::{Completion, Funding, GridCell, Per100k, Submission};
 use crate::config::Pipeline;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::layout::DataDir;
 use crate::period::{self, Period};
 use crate::store::{FileEntry, Outcome, Store};
@@ -198,64 +199,31 @@ fn analysis(
     )
 }
 
-fn frame_err(query: &'static str) -> impl Fn(PolarsError) -> Error {
-    move |e| Error::Analysis {
-        query: query.into(),
-        source: e.into(),
-    }
-}
-
 /// The `submissions` and `checks` analyses read back, a [`UnitStatus`] per unit.
 fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
-    let df = analysis.frame("submissions")?;
-    let err = frame_err("submissions");
-    let text = |n: &str| crate::frame::strings(df, n).map_err(&err);
-    let (codes, names, arrived, files) = (
-        text("unit_code")?,
-        text("unit_name")?,
-        text("arrived_at")?,
-        text("source_file")?,
-    );
-    let versions: Vec<Option<i64>> = df
-        .column("version")
-        .and_then(|c| c.cast(&DataType::Int64))
-        .and_then(|c| c.i64().map(|ca| ca.iter().collect()))
-        .map_err(&err)?;
-    let late: Vec<Option<bool>> = df
-        .column("late")
-        .and_then(|c| c.bool().map(|ca| ca.iter().collect()))
-        .map_err(&err)?;
-    let backfilled: Vec<Option<bool>> = df
-        .column("backfilled")
-        .and_then(|c| c.bool().map(|ca| ca.iter().collect()))
-        .map_err(&err)?;
     let pending = analysis.unexplained_checks()?;
-    Ok((0..df.height())
-        .map(|k| UnitStatus {
-            pending: pending
+    Ok(analysis
+        .rows::<Submission>()?
+        .into_iter()
+        .map(|s| {
+            let own: Vec<_> = pending
                 .iter()
-                .filter(|u| Some(&u.unit_code) == codes[k].as_ref())
-                .map(|u| u.text.clone())
-                .collect(),
-            pending_months: pending
-                .iter()
-                .filter(|u| Some(&u.unit_code) == codes[k].as_ref())
-                .map(|u| u.months.clone())
-                .collect(),
-            pending_checks: pending
-                .iter()
-                .filter(|u| Some(&u.unit_code) == codes[k].as_ref())
-                .map(|u| u.check_id.clone())
-                .collect(),
-            code: codes[k].clone().unwrap_or_default(),
-            name: names[k].clone().unwrap_or_default(),
-            latest: versions[k].map(|version| Latest {
-                version,
-                arrived_at: arrived[k].clone().unwrap_or_default(),
-                source_file: files[k].clone().unwrap_or_default(),
-                late: late[k].unwrap_or(false),
-                backfilled: backfilled[k].unwrap_or(false),
-            }),
+                .filter(|u| u.unit_code == s.unit_code)
+                .collect();
+            UnitStatus {
+                pending: own.iter().map(|u| u.text.clone()).collect(),
+                pending_months: own.iter().map(|u| u.months.clone()).collect(),
+                pending_checks: own.iter().map(|u| u.check_id.clone()).collect(),
+                latest: s.version.map(|version| Latest {
+                    version,
+                    arrived_at: s.arrived_at.unwrap_or_default(),
+                    source_file: s.source_file.unwrap_or_default(),
+                    late: s.late.unwrap_or(false),
+                    backfilled: s.backfilled.unwrap_or(false),
+                }),
+                code: s.unit_code,
+                name: s.unit_name,
+            }
         })
         .collect())
 }
@@ -353,40 +321,26 @@ fn figures_of(
     use crate::format;
     let units = pipeline.units.len();
     let year_end = a.period.month() == 12;
-    let col = |q: &'static str, c: &str| -> Result<Vec<Option<f64>>> {
-        crate::frame::floats(a.frame(q)?, c).map_err(frame_err(q))
-    };
-    let codes = |q: &'static str| -> Result<Vec<String>> {
-        Ok(crate::frame::strings(a.frame(q)?, "unit_code")
-            .map_err(frame_err(q))?
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect())
-    };
-    let at = |q: &'static str, c: &str, code: &str| -> Result<Option<f64>> {
-        let k = codes(q)?.iter().position(|x| x == code);
-        Ok(k.and_then(|k| col(q, c).ok()?.get(k).copied().flatten()))
-    };
+    let funding = a.rows::<Funding>()?;
+    let per100k = a.rows::<Per100k>()?;
     let mut out = Vec::new();
-    for code in codes("completion")?.into_iter().filter(|c| c != "total") {
-        let c = |name: &str| at("completion", name, &code);
-        let (ytd, target) = (c("ytd_approved")?, c("target")?);
-        let gap = gap_words(
-            year_end,
-            c("remaining")?,
-            c("schedule_gap")?,
-            c("schedule_rate")?,
-        );
-        let rank = c("rank_completion")?.map_or(format::DASH.to_string(), |r| {
+    for c in a.rows::<Completion>()? {
+        if c.unit_code == "total" {
+            continue;
+        }
+        let code = c.unit_code;
+        let f = funding.iter().find(|f| f.unit_code == code);
+        let p = per100k.iter().find(|p| p.unit_code == code);
+        let (ytd, target) = (c.ytd_approved, c.target);
+        let gap = gap_words(year_end, c.remaining, c.schedule_gap, c.schedule_rate);
+        let rank = c.rank_completion.map_or(format::DASH.to_string(), |r| {
             format!("第{}名（共{units}个单位）", format::count(Some(r)))
         });
-        let f = |name: &str| at("funding", name, &code);
-        let p = |name: &str| at("per100k", name, &code);
         let per100k = per100k_words(
             year_end,
-            p("per100k_ytd")?,
-            p("per100k_annualized")?,
-            p("per100k_target")?,
+            p.and_then(|p| p.per100k_ytd),
+            p.and_then(|p| p.per100k_annualized),
+            p.and_then(|p| p.per100k_target),
         );
         let figures = vec![
             Figure {
@@ -399,7 +353,7 @@ fn figures_of(
             },
             Figure {
                 label: "完成率",
-                value: format::pct(c("completion_rate")?),
+                value: format::pct(c.completion_rate),
             },
             Figure {
                 label: if year_end {
@@ -415,17 +369,17 @@ fn figures_of(
             },
             Figure {
                 label: "资金到位率",
-                value: format::pct(f("arrival_rate")?),
+                value: format::pct(f.and_then(|f| f.arrival_rate)),
             },
             Figure {
                 label: "业务经费支出率",
-                value: format::pct(f("expenditure_rate")?),
+                value: format::pct(f.and_then(|f| f.expenditure_rate)),
             },
             Figure {
                 label: "办案补贴及直接费用占比",
                 value: format!(
                     "{}（方案要求不低于{}）",
-                    format::pct(f("case_share")?),
+                    format::pct(f.and_then(|f| f.case_share)),
                     format::pct0(Some(pipeline.def.alerts.case_share_min))
                 ),
             },
@@ -487,37 +441,21 @@ fn per100k_words(
 
 /// The `grid` analysis read back, a row per unit in plan order.
 fn grid_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitRow>> {
-    let df = analysis.frame("grid")?;
-    let table = crate::frame::strings_table(
-        df,
-        &[
-            "unit_code",
-            "unit_name",
-            "month_num",
-            "state",
-            "state_zh",
-            "version",
-        ],
-    )
-    .map_err(frame_err("grid"))?;
     let mut rows: Vec<UnitRow> = Vec::new();
-    for r in table {
-        let [code, name, month, state, zh, version] = &r[..] else {
-            continue;
-        };
-        if rows.last().is_none_or(|l| l.code != *code) {
+    for c in analysis.rows::<GridCell>()? {
+        if rows.last().is_none_or(|l| l.code != c.unit_code) {
             rows.push(UnitRow {
-                code: code.clone(),
-                name: name.clone(),
+                code: c.unit_code.clone(),
+                name: c.unit_name.clone(),
                 months: Vec::new(),
             });
         }
         if let Some(row) = rows.last_mut() {
             row.months.push(CellState {
-                month: month.parse().unwrap_or_default(),
-                state: zh.clone(),
-                code: state.clone(),
-                version: version.parse().ok(),
+                month: u32::try_from(c.month_num).unwrap_or_default(),
+                state: c.state_zh,
+                code: c.state,
+                version: c.version,
             });
         }
     }

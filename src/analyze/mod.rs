@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 mod alerts;
 mod frames;
 mod requirements;
+pub mod rows;
 mod runner;
 
 pub use alerts::Alert;

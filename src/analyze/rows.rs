@@ -1,0 +1,98 @@
+//! The analyses' results as Rust rows (issue 37 §2): each result read by code is declared once
+//! here — its query and the columns read, with their types — and read with
+//! `Analysis::rows::<T>()`, its column names checked at load (`frame::typed_rows`).
+
+use super::Analysis;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// A row type of one analysis's result.
+pub trait Output: serde::de::DeserializeOwned + Serialize + Default {
+    /// The query whose result it is (`sql/NN_<query>.sql`).
+    const QUERY: &'static str;
+}
+
+impl Analysis {
+    /// The result of `T::QUERY`, one `T` per row.
+    pub fn rows<T: Output>(&self) -> Result<Vec<T>> {
+        crate::frame::typed_rows(self.frame(T::QUERY)?).map_err(|e| Error::Analysis {
+            query: T::QUERY.into(),
+            source: e.into(),
+        })
+    }
+}
+
+/// A unit's submission of the month (sql/15_submissions.sql): the version in force, if any.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Submission {
+    pub unit_code: String,
+    pub unit_name: String,
+    pub version: Option<i64>,
+    pub arrived_at: Option<String>,
+    pub source_file: Option<String>,
+    pub late: Option<bool>,
+    pub backfilled: Option<bool>,
+}
+
+impl Output for Submission {
+    const QUERY: &'static str = "submissions";
+}
+
+/// One cell of the units × months grid (sql/22_grid.sql).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct GridCell {
+    pub unit_code: String,
+    pub unit_name: String,
+    pub month_num: i64,
+    /// ok / late / missing / rejected / pending / none.
+    pub state: String,
+    pub state_zh: String,
+    pub version: Option<i64>,
+}
+
+impl Output for GridCell {
+    const QUERY: &'static str = "grid";
+}
+
+/// A unit's completion of its annual target (sql/10_completion.sql); the `total` row too.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Completion {
+    pub unit_code: String,
+    pub ytd_approved: Option<f64>,
+    pub target: Option<f64>,
+    pub completion_rate: Option<f64>,
+    pub remaining: Option<f64>,
+    pub schedule_gap: Option<f64>,
+    pub schedule_rate: Option<f64>,
+    pub rank_completion: Option<f64>,
+}
+
+impl Output for Completion {
+    const QUERY: &'static str = "completion";
+}
+
+/// A unit's funding rates of the year so far (sql/12_funding.sql).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Funding {
+    pub unit_code: String,
+    pub arrival_rate: Option<f64>,
+    pub expenditure_rate: Option<f64>,
+    pub case_share: Option<f64>,
+}
+
+impl Output for Funding {
+    const QUERY: &'static str = "funding";
+}
+
+/// A unit's legal aid per 100,000 residents (sql/11_per100k.sql).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Per100k {
+    pub unit_code: String,
+    pub per100k_ytd: Option<f64>,
+    pub per100k_annualized: Option<f64>,
+    pub per100k_target: Option<f64>,
+}
+
+impl Output for Per100k {
+    const QUERY: &'static str = "per100k";
+}
