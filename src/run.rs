@@ -464,7 +464,7 @@ pub fn queue_feedback(
         let values = minijinja::context! {
             title => d.title.clone(), office => d.office.clone(), unit => u.name.clone(),
             period_zh => period.zh(), ytd_zh => period.ytd_zh(),
-            figures => minijinja::Value::from(minijinja::value::Serde(&figures)),
+            figures => crate::texts::contexts::value_of(&figures),
             items => alerts.iter().filter(|(c, _)| *c == u.code).map(|(_, m)| m.clone()).collect::<Vec<_>>(),
             pending,
             unit_url => unit_url(&u.code),

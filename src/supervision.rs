@@ -321,13 +321,13 @@ fn return_notice(
         tracing::warn!(unit = %u.name, "no contact: the return is recorded, no notice sent");
         return Ok(None);
     };
-    let p = &pipeline.def.pipeline;
-    let values = minijinja::context! {
-        title => p.title.clone(), city => p.city.clone(), office => p.office.clone(),
-        unit => u.name.clone(), period_zh => period.zh(), reason,
-        now => period::instant_zh(&now),
-    };
-    let (subject, text) = pipeline.texts.message("return.txt", &values)?;
+    let (subject, text) = pipeline.texts.send(&crate::texts::contexts::Return {
+        heading: pipeline.heading(),
+        unit: u.name.clone(),
+        period_zh: period.zh(),
+        reason: reason.to_string(),
+        now: period::instant_zh(&now),
+    })?;
     let template = crate::report::template::render(pipeline, u, period)?;
     let template_name = crate::report::template::file_name(u, period);
     crate::notify::post(

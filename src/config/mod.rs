@@ -267,6 +267,16 @@ impl Pipeline {
         })
     }
 
+    /// What every message names: the plan's title, the city, the office.
+    pub fn heading(&self) -> crate::texts::contexts::Heading {
+        let p = &self.def.pipeline;
+        crate::texts::contexts::Heading {
+            title: p.title.clone(),
+            city: p.city.clone(),
+            office: p.office.clone(),
+        }
+    }
+
     pub fn unit(&self, code: &str) -> Option<&Unit> {
         self.by_code.get(code).map(|&i| &self.units[i])
     }

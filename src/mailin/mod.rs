@@ -685,7 +685,7 @@ fn attachments(
     records: &Records,
     folder: &str,
     taken: &[(String, Vec<u8>)],
-) -> Result<Vec<minijinja::Value>> {
+) -> Result<Vec<crate::texts::contexts::Attachment>> {
     taken
         .iter()
         .enumerate()

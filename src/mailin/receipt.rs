@@ -10,15 +10,15 @@ use crate::notify;
 use crate::period::{self, Period};
 use crate::records::Records;
 use crate::store::Outcome;
+use crate::texts::contexts::{Attachment, MonthVersion, Receipt, ReceiptUnit};
 use chrono::DateTime;
 use chrono_tz::Tz;
-use minijinja::{Value, context};
 
 /// What a receipt says besides its attachments: reasons a message's files were not taken
 /// (`skipped`, one line each) and notes about the message as a whole (`notes`).
 #[derive(Default)]
 pub(super) struct Said {
-    pub attachments: Vec<Value>,
+    pub attachments: Vec<Attachment>,
     pub skipped: Vec<String>,
     pub notes: Vec<String>,
 }
@@ -53,7 +53,7 @@ pub(super) fn queue_receipt(
             said,
             (at.arrived, now),
         )?;
-        let (reply_subject, text) = pipeline.texts.message("receipt.txt", &values)?;
+        let (reply_subject, text) = pipeline.texts.send(&values)?;
         notify::post(
             data_dir,
             pipeline,
@@ -88,32 +88,40 @@ pub(super) fn attachment(
     recorded: &str,
     sha: &str,
     records: &Records,
-) -> Result<Value> {
+) -> Result<Attachment> {
     let files = records.files();
     let Some(f) = files
         .iter()
         .find(|f| f.file_name == recorded && f.sha256 == sha)
     else {
-        return Ok(context! { n, name, outcome => "waiting" });
+        return Ok(Attachment {
+            n,
+            name: name.to_string(),
+            outcome: "waiting",
+            ..Attachment::default()
+        });
     };
     // The months the file brought, each with its version, in month order.
-    let months: Vec<Value> = records
+    let months: Vec<MonthVersion> = records
         .versions_of(sha)?
         .into_iter()
-        .map(|(p, version)| context! { period_zh => p.zh(), version })
+        .map(|(p, version)| MonthVersion {
+            period_zh: p.zh(),
+            version,
+        })
         .collect();
     let first_seen = files
         .iter()
         .find(|e| e.sha256 == sha && e.outcome != Outcome::Duplicate)
         .map(|e| e.arrived_at.minute());
-    Ok(context! {
+    Ok(Attachment {
         n,
-        name,
-        outcome => f.outcome.as_str(),
-        rows_accepted => f.rows_accepted,
-        rows_rejected => f.rows_rejected,
+        name: name.to_string(),
+        outcome: f.outcome.as_str(),
+        rows_accepted: f.rows_accepted,
+        rows_rejected: f.rows_rejected,
         months,
-        problems => f.problems.replace(recorded, name),
+        problems: f.problems.replace(recorded, name),
         first_seen,
     })
 }
@@ -126,7 +134,7 @@ pub(super) fn receipt_values(
     subject: &str,
     said: Said,
     (arrived, now): (DateTime<Tz>, DateTime<Tz>),
-) -> Result<Value> {
+) -> Result<Receipt> {
     let p = pipeline;
     // The month being collected now: the one before this one.
     let period = Period::of(now.date_naive()).prev();
@@ -135,27 +143,23 @@ pub(super) fn receipt_values(
         && let Some(code) = unit
     {
         // That unit's own figures only: a receipt runs no analysis of every unit.
-        unit_status = crate::status::one_unit_status(p, records, code, period, &now)?.map(|s| {
-            context! {
-                name => s.name,
-                reported => s.latest.is_some(),
-                pending => s.pending,
-            }
-        });
+        unit_status =
+            crate::status::one_unit_status(p, records, code, period, &now)?.map(|s| ReceiptUnit {
+                name: s.name,
+                reported: s.latest.is_some(),
+                pending: s.pending,
+            });
     }
-    let d = &p.def.pipeline;
-    Ok(context! {
-        title => d.title.clone(),
-        city => d.city.clone(),
-        office => d.office.clone(),
-        mail_subject => subject,
+    Ok(Receipt {
+        heading: p.heading(),
+        mail_subject: subject.to_string(),
         // When the mail reached the server (its INTERNALDATE, as the store records the
         // arrival), not when fayuan handled it.
-        received => period::instant_zh(&arrived),
-        period_zh => period.zh(),
-        attachments => said.attachments,
-        skipped => said.skipped,
-        notes => said.notes,
+        received: period::instant_zh(&arrived),
+        period_zh: period.zh(),
+        attachments: said.attachments,
+        skipped: said.skipped,
+        notes: said.notes,
         unit_status,
     })
 }

@@ -269,13 +269,14 @@ pub(super) fn item_notice(
         return Ok(None);
     };
     let id = item_notice_id(r.id);
-    let p = &pipeline.def.pipeline;
-    let values = minijinja::context! {
-        title => p.title.clone(), city => p.city.clone(), office => p.office.clone(),
-        id => r.id, unit => u.name.clone(), due => r.due.clone(), text => r.text.clone(),
-        now => period::instant_zh(&now),
-    };
-    let (subject, text) = pipeline.texts.message("supervision.txt", &values)?;
+    let (subject, text) = pipeline.texts.send(&crate::texts::contexts::Supervision {
+        heading: pipeline.heading(),
+        id: r.id,
+        unit: u.name.clone(),
+        due: r.due.clone(),
+        text: r.text.clone(),
+        now: period::instant_zh(&now),
+    })?;
     crate::notify::post(
         data_dir,
         pipeline,

@@ -18,6 +18,8 @@ use crate::palette;
 use minijinja::{Environment, UndefinedBehavior, Value, context};
 use std::path::Path;
 
+pub mod contexts;
+
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
 const TEMPLATES: [(&str, &str, &[&str]); 19] = [
     ("digest.html", include_str!("digest.html"), &["body"]),
@@ -229,6 +231,11 @@ impl Texts {
     }
 
     /// A message's subject and body.
+    pub fn send<M: contexts::Message>(&self, values: &M) -> Result<(String, String)> {
+        self.message(M::TEMPLATE, &contexts::value_of(values))
+    }
+
+    /// A message's subject and body from its template's values (a typed one: [`Texts::send`]).
     pub fn message(&self, name: &str, ctx: &Value) -> Result<(String, String)> {
         Ok((
             self.block(name, "subject", ctx)?,
@@ -317,6 +324,9 @@ fn notice_example() -> Value {
 /// An example of the values each template gets (the README lists them): a bureau's template is
 /// rendered from it when the pipeline loads.
 pub fn example(name: &str) -> Value {
+    if let Some(typed) = contexts::example(name) {
+        return typed;
+    }
     let pipeline = context! {
         title => "法律援助民生实事",
         city => "六安市",
@@ -324,23 +334,6 @@ pub fn example(name: &str) -> Value {
     };
     let extra = match name {
         "digest.html" | "digest.txt" => digest_example(),
-        "receipt.txt" => context! {
-            mail_subject => "霍邱县2025年6月月报",
-            received => "2025年7月3日 09:00",
-            period_zh => "2025年6月",
-            attachments => vec![context! {
-                n => 1, name => "霍邱县_2025-06.xlsx", outcome => "accepted",
-                rows_accepted => 1, rows_rejected => 0,
-                months => vec![context! { period_zh => "2025年6月", version => 1 }],
-                problems => "", first_seen => "",
-            }],
-            skipped => vec!["说明.docx：不是月报表文件，未处理"],
-            notes => Vec::<String>::new(),
-            unit_status => context! {
-                name => "霍邱县", reported => true,
-                pending => vec!["6月满意度低于90%（满意 7 人，回访 8 人）"],
-            },
-        },
         "reminder.txt" | "reminder-overdue.txt" | "reminder-urge.txt" => context! {
             unit => "霍邱县", period_zh => "2025年6月", deadline => "2025年7月5日",
             now => "2025年7月3日 09:00", how_to_send => "请将月报表发送至 data@example.cn。",
@@ -378,15 +371,7 @@ pub fn example(name: &str) -> Value {
             problem_count => 1, unlisted => 0,
             problems => vec!["金寨县_2025-06.csv 第2行 受理审批案件数：“十二”不是整数"],
         },
-        "supervision.txt" => context! {
-            id => 1, unit => "霍邱县", due => "2025-08-15", now => "2025年7月20日 10:00",
-            text => "支出率连续三个月低于序时进度，请书面说明原因及整改措施",
-        },
         "notice.txt" => notice_example(),
-        "return.txt" => context! {
-            unit => "霍邱县", period_zh => "2025年6月", reason => "刑事案件数与台账不符，请核实",
-            now => "2025年7月8日 10:00",
-        },
         "acceptance-report.txt" => context! {
             year => 2025, provisional => false, to => "六安市人民政府",
             per100k_line => "全市全年每10万人法律援助供给量143.50件，达到年度目标（138.02件）。",

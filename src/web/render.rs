@@ -173,7 +173,7 @@ pub(super) fn fill_page(ctx: minijinja::Value) -> Response {
 
 /// A serialisable value for a template.
 pub(super) fn ser<T: Serialize>(v: T) -> minijinja::Value {
-    minijinja::Value::from(minijinja::value::Serde(v))
+    crate::texts::contexts::value_of(v)
 }
 
 /// A whole page from its template, or the error page.
