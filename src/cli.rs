@@ -352,6 +352,7 @@ pub fn run(args: Args) -> Result<i32> {
             if ctx.pipeline.web_configured {
                 preflight::web_ready(&ctx.pipeline)?;
             }
+            service_manager();
             crate::daemon::daemon_all(vec![ctx])
         }
         Command::Serve => {
@@ -767,4 +768,14 @@ fn copy_in(ctx: &Context, paths: &[PathBuf], received: Option<period::Moment>) -
 
 fn print_ingest(summary: &crate::ingest::Summary) {
     print!("{}", summary.describe());
+}
+
+/// The service manager's variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`, `WATCHDOG_PID`), read here
+/// and given to the notify protocol before the daemon starts.
+fn service_manager() {
+    crate::service::init(
+        std::env::var("NOTIFY_SOCKET").ok(),
+        std::env::var("WATCHDOG_USEC").ok(),
+        std::env::var("WATCHDOG_PID").ok(),
+    );
 }

@@ -38,6 +38,7 @@ pub(super) fn every_pipeline(args: &Args) -> Result<Option<i32>> {
         preflight::web_ready(&c.pipeline)?;
     }
     isolate_readers(&ctxs);
+    super::service_manager();
     crate::daemon::daemon_all(ctxs).map(Some)
 }
 

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 mod check;
+pub mod env;
 mod file;
 mod values;
 
@@ -58,6 +59,8 @@ pub struct Pipeline {
     pub schedules: crate::cron::Schedules,
     /// The deadline rules with the working calendar: every deadline comes from here.
     days: crate::calendar::Days,
+    /// The environment it names, read once when it loaded.
+    env: env::Environment,
     /// The file has a `[web]` section: the pages are meant to be served (the daemon then
     /// refuses to start without their token and link secret).
     pub web_configured: bool,
@@ -156,6 +159,7 @@ impl Pipeline {
                 crate::texts::Texts::builtin()
             });
         let calendar = load_calendar(&def.calendar, base, &mut problems);
+        let env = env::Environment::read(&def, &mut problems);
         let days = crate::calendar::Days::new(
             calendar,
             def.submission.deadline_day,
@@ -188,10 +192,17 @@ impl Pipeline {
             texts: std::sync::Arc::new(texts),
             schedules,
             days,
+            env,
             web_configured: text
                 .parse::<toml::Table>()
                 .is_ok_and(|t| t.contains_key("web")),
         })
+    }
+
+    /// The environment the pipeline names (passwords, tokens, the SMTP server's address), as
+    /// read when it loaded.
+    pub fn env(&self) -> &env::Environment {
+        &self.env
     }
 
     /// The deadline rules and the working calendar.

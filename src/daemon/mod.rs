@@ -105,13 +105,9 @@ pub fn daemon_all(ctxs: Vec<Context>) -> Result<i32> {
     for c in &ctxs {
         tracing::info!(pipeline = %c.pipeline.name(), file = %c.pipeline.file.display(), "pipeline");
     }
-    // The service manager's notify protocol (Type=notify): ready once the pipelines are checked
-    // and their data folders open (each loop sweeps its own first).
-    crate::service::init(
-        std::env::var("NOTIFY_SOCKET").ok(),
-        std::env::var("WATCHDOG_USEC").ok(),
-        std::env::var("WATCHDOG_PID").ok(),
-    );
+    // The service manager's notify protocol (Type=notify; the command line gave its settings):
+    // ready once the pipelines are checked and their data folders open (each loop sweeps its
+    // own first).
     for c in &ctxs {
         prepare(c);
     }

@@ -5,6 +5,7 @@
 //! Invariant: the only part of fayuan that speaks IMAP; the password only from the environment.
 
 use crate::config::MailboxDef;
+use crate::config::env::Environment;
 use crate::error::{Error, Result};
 use crate::period;
 use chrono::DateTime;
@@ -20,15 +21,16 @@ pub(super) fn imap_err(m: &MailboxDef, e: impl Into<crate::error::Cause>) -> Err
 }
 
 /// TLS to the server: the system's roots, plus `FAYUAN_IMAP_CA_FILE` (a PEM file) if set.
-pub(super) fn tls_config() -> Result<Arc<tokio_rustls::rustls::ClientConfig>> {
+pub(super) fn tls_config(env: &Environment) -> Result<Arc<tokio_rustls::rustls::ClientConfig>> {
     use tokio_rustls::rustls::{self, RootCertStore, pki_types::CertificateDer};
     let mut roots = RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
     }
-    if let Ok(path) = std::env::var("FAYUAN_IMAP_CA_FILE") {
+    if let Some(file) = env.imap_ca_file() {
         use rustls::pki_types::pem::PemObject;
-        let certs = CertificateDer::pem_file_iter(&path)
+        let path = file.display();
+        let certs = CertificateDer::pem_file_iter(file)
             .map_err(|e| Error::Usage(format!("FAYUAN_IMAP_CA_FILE {path}: {e}")))?;
         for cert in certs {
             let cert =
@@ -101,15 +103,15 @@ pub(super) async fn within<T>(
 
 /// Connects, logs in and selects the folder; returns the session and the UID validity. Every
 /// step together is bounded by `timeout_seconds`.
-pub async fn connect(m: &MailboxDef) -> Result<(Session, u32)> {
-    within(m, "connect", connect_unbounded(m)).await
+pub async fn connect(m: &MailboxDef, env: &Environment) -> Result<(Session, u32)> {
+    within(m, "connect", connect_unbounded(m, env)).await
 }
 
-async fn connect_unbounded(m: &MailboxDef) -> Result<(Session, u32)> {
+async fn connect_unbounded(m: &MailboxDef, env: &Environment) -> Result<(Session, u32)> {
     let (host, port, implicit) = (&m.endpoint.host, m.endpoint.port, m.endpoint.implicit_tls);
-    let password = std::env::var(&m.password_env)
-        .ok()
-        .filter(|p| !p.is_empty())
+    let password = env
+        .mailbox_password(&m.name)
+        .map(|p| p.expose().to_string())
         .ok_or_else(|| {
             Error::Usage(format!(
                 "mailbox {}: the password is read from {} only, and it is not set",
@@ -141,7 +143,7 @@ async fn connect_unbounded(m: &MailboxDef) -> Result<(Session, u32)> {
             .map_err(|e| imap_err(m, format!("STARTTLS refused: {e}")))?;
         plain.into_inner()
     };
-    let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+    let tls = tokio_rustls::TlsConnector::from(tls_config(env)?)
         .connect(name, tcp)
         .await
         .map_err(|e| imap_err(m, e))?;

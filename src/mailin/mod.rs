@@ -97,7 +97,7 @@ async fn fetch_once_unrecorded(
     now: DateTime<Tz>,
     lock_wait: Option<std::time::Duration>,
 ) -> Result<Fetched> {
-    let (mut session, validity) = connect(m).await?;
+    let (mut session, validity) = connect(m, pipeline.env()).await?;
     let mut out = Fetched::default();
     let mut after = None;
     let result = loop {

@@ -71,7 +71,7 @@ async fn session_round(
     stop: &mut tokio::sync::watch::Receiver<bool>,
     worked: &mut bool,
 ) -> Result<()> {
-    let (mut session, validity) = connect(m).await?;
+    let (mut session, validity) = connect(m, pipeline.env()).await?;
     tracing::info!(mailbox = %m.name, validity, "mailbox connected");
     loop {
         // Everything in the folder, then what came while handling it, until nothing more; busy

@@ -14,7 +14,6 @@ use crate::retry::{Failure, Retry};
 use lettre::message::Mailbox;
 use std::collections::HashMap;
 use std::fs;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// How to reach the server, from the pipeline and the environment.
@@ -39,21 +38,10 @@ impl Settings {
     /// `FAYUAN_SMTP_CA_FILE` overrides `tls_ca_file`.
     pub fn resolve(pipeline: &Pipeline, clock: period::Clock) -> Result<Settings> {
         let e = &pipeline.def.email;
-        // The environment's URL (read now, as every secret-bearing setting) over the
-        // definition's, which was parsed when the pipeline loaded.
-        let server = match std::env::var("FAYUAN_SMTP_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-        {
-            Some(u) => Some(
-                smtp::ServerUrl::parse(&u)
-                    .map_err(|why| Error::Usage(format!("FAYUAN_SMTP_URL {u:?}: {why}")))?,
-            ),
-            None => e.server_url.clone(),
-        };
-        let ca = std::env::var_os("FAYUAN_SMTP_CA_FILE")
-            .map(PathBuf::from)
-            .or_else(|| e.tls_ca_file.clone());
+        // The environment's URL over the definition's, both parsed when the pipeline loaded.
+        let env = pipeline.env();
+        let server = env.smtp_url().or(e.server_url.as_ref()).cloned();
+        let ca = env.smtp_ca_file().or(e.tls_ca_file.as_ref()).cloned();
         let ca_pem = match ca {
             Some(p) => Some(fs::read(&p).map_err(|err| Error::io(&p, err))?),
             None => None,
@@ -62,7 +50,7 @@ impl Settings {
             clock,
             server,
             username: e.username.clone(),
-            password: std::env::var("FAYUAN_SMTP_PASSWORD").ok(),
+            password: env.smtp_password().map(|p| p.expose().to_string()),
             ca_pem,
             timeout: Duration::from_secs(e.timeout_seconds),
             retry: e.retry(),

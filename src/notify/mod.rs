@@ -408,7 +408,7 @@ pub fn queue(
                     book,
                     run_dir => run_dir.display().to_string(),
                     on_the_web => pipeline.def.web.public_url.is_some()
-                        || std::env::var_os(&pipeline.def.web.token_env).is_some(),
+                        || pipeline.env().bureau_token().is_some(),
                 },
             )?),
         )?),

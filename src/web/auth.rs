@@ -57,10 +57,9 @@ pub fn unit_path(secret: &[u8], code: &str) -> String {
 
 /// The secret the unit links are derived from (`[web] secret_env`), if set (16+ characters).
 pub fn secret(p: &crate::config::Pipeline) -> Option<Vec<u8>> {
-    std::env::var(&p.def.web.secret_env)
-        .ok()
-        .filter(|t| t.len() >= 16)
-        .map(String::into_bytes)
+    p.env()
+        .link_secret()
+        .map(|s| s.expose().as_bytes().to_vec())
 }
 
 /// `fayuan links`: `<code> <name> <url>` a line per unit; with `signoff`, the 负责人's links

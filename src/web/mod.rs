@@ -164,15 +164,17 @@ fn raise_open_files() -> u64 {
 }
 
 /// `[[web.staff]]` whose token is set (16+ characters): (name, token); the others are told.
-fn staff_tokens(staff: &[crate::config::StaffDef]) -> Vec<(String, String)> {
-    staff
+fn staff_tokens(p: &crate::config::Pipeline) -> Vec<(String, String)> {
+    p.def
+        .web
+        .staff
         .iter()
-        .filter_map(|s| {
-            let token = std::env::var(&s.token_env).ok().filter(|t| t.len() >= 16);
+        .zip(p.env().staff_tokens())
+        .filter_map(|(s, (_, token))| {
             if token.is_none() {
                 tracing::warn!(variable = %s.token_env, staff = %s.name, "a staff token is unset or shorter than 16 characters: that person cannot sign in");
             }
-            token.map(|t| (s.name.clone(), t))
+            token.as_ref().map(|t| (s.name.clone(), t.expose().to_string()))
         })
         .collect()
 }
@@ -239,11 +241,10 @@ async fn readyz(axum::extract::State(w): axum::extract::State<Arc<Web>>) -> Resp
 /// missing is off, and the log says so), the upload permits and the one ingest task.
 fn state(ctx: Context, extra: ExtraStatus, in_flight: InFlight) -> Arc<Web> {
     let w = &ctx.pipeline.def.web;
-    let metrics_token = std::env::var(&w.metrics_token_env)
-        .ok()
-        .filter(|t| t.len() >= 16);
-    let bureau_token = std::env::var(&w.token_env).ok().filter(|t| t.len() >= 16);
-    let staff = staff_tokens(&w.staff);
+    let env = ctx.pipeline.env();
+    let metrics_token = env.metrics_token().map(|t| t.expose().to_string());
+    let bureau_token = env.bureau_token().map(|t| t.expose().to_string());
+    let staff = staff_tokens(&ctx.pipeline);
     let secret = secret(&ctx.pipeline);
     if bureau_token.is_none() && staff.is_empty() {
         tracing::warn!(variable = %w.token_env, "the bureau's token is unset or shorter than 16 characters: the bureau's pages are off");

@@ -197,6 +197,27 @@ fn only_the_xlsx_kit_and_the_samples_write_spreadsheets() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// Issue 37 §3: the environment is read by the command line and, for what a pipeline names,
+/// once when it loads (`config/env.rs`; `{env:NAME}` values in `config/values.rs`) — nowhere
+/// else, besides the test-only hooks (`FAYUAN_TEST_FAULT`, `FAYUAN_TEST_KERNEL`).
+#[test]
+fn only_the_command_line_and_the_load_read_the_environment() {
+    let wrong = only_in(
+        "the environment read below the command line",
+        &[
+            "src/cli.rs",
+            "src/cli/",
+            "src/main.rs",
+            "src/config/env.rs",
+            "src/config/values.rs",
+            "src/faults.rs",
+            "src/fsutil.rs",
+        ],
+        &|l| l.contains("env::var"),
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn only_the_command_line_prints() {
     let wrong = only_in(

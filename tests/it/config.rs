@@ -471,3 +471,42 @@ fn check_and_health_without_a_pipeline_take_every_pipeline_of_the_folder() {
     let r = fayuan(&["--data-dir", "x", "check"]);
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
 }
+
+/// Issue 37 §3: the environment the pipeline names is read once, when it loads — an SMTP
+/// address that cannot be used is a problem of the load, listed with the file's own (not found
+/// at the first send), and no secret read with it is ever printed.
+#[test]
+fn the_environment_is_read_at_load_and_its_problems_listed_with_the_files() {
+    let text = std::fs::read_to_string(luan_pipeline_path())
+        .unwrap()
+        .replace("deadline_day = 5", "deadline_day = 31");
+    let (_dir, path) = broken(&text);
+    let r = Env::with_pipeline(&path).run_env(
+        &["check"],
+        &[
+            ("FAYUAN_SMTP_URL", "gopher://mail.example.gov.cn"),
+            ("FAYUAN_SMTP_PASSWORD", "a-password-never-printed"),
+        ],
+    );
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("deadline_day 31"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("FAYUAN_SMTP_URL \"gopher://mail.example.gov.cn\""),
+        "{}",
+        r.stderr
+    );
+    assert!(!format!("{}{}", r.stdout, r.stderr).contains("a-password-never-printed"));
+    // A good address loads; the password stays out of every line.
+    let env = Env::new();
+    let r = env.run_env(
+        &["check"],
+        &[
+            ("FAYUAN_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("FAYUAN_SMTP_PASSWORD", "a-password-never-printed"),
+            ("FAYUAN_LOG", "debug"),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!format!("{}{}", r.stdout, r.stderr).contains("a-password-never-printed"));
+}
