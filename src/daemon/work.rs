@@ -6,6 +6,7 @@ use crate::app::Context;
 use crate::error::{Error, Result};
 use crate::period::{self, Period};
 use crate::schedule::Job;
+use crate::texts::contexts::{Message, NoticeFailure, NoticeMailbox, NoticeRecovered, Reminder};
 use crate::{ingest, ladder, lock, notify, run, sources, status};
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -140,15 +141,13 @@ pub(super) async fn remind(
             }
             let mut values = reminder_values(p, &s.code, &s.name, month, now);
             if let Some(step) = step {
-                let late = (fired.date_naive() - ladder::last_day(p, month)).num_days();
-                let leader_cc = step.cc.iter().chain(&step.to).any(|r| r == "leader")
+                values.step = Some(step.name.clone());
+                values.days_late =
+                    Some((fired.date_naive() - ladder::last_day(p, month)).num_days());
+                values.leader_cc = step.cc.iter().chain(&step.to).any(|r| r == "leader")
                     && p.unit(&s.code).is_some_and(|u| u.leader.is_some());
-                values = minijinja::context! {
-                    ..values,
-                    ..minijinja::context! { step => step.name.clone(), days_late => late, leader_cc }
-                };
             }
-            let (subject, text) = p.texts.message(template, &values)?;
+            let (subject, text) = p.texts.send_as(template, &values)?;
             // The unit's fill-in template for the month rides along.
             let unit = p.unit(&s.code).ok_or_else(|| {
                 Error::Runtime(format!("unit {} is not the pipeline's", s.code).into())
@@ -246,18 +245,19 @@ pub(super) async fn mailbox_notices(ctx: &Context, now: DateTime<Tz>) {
     use crate::mailin::health;
     for m in &ctx.pipeline.def.mailboxes {
         let h = health::read(&ctx.data_dir, m);
-        let base = minijinja::context! { mailbox => m.name.clone(), user => m.user.clone(), now => period::instant_zh(&now) };
+        let notice = |since: String, now: String, cause: Option<String>| NoticeMailbox {
+            heading: ctx.pipeline.heading(),
+            mailbox: m.name.clone(),
+            user: m.user.clone(),
+            since,
+            now,
+            recovered: cause.is_none(),
+            cause,
+        };
         if let Some((since, until)) = h.recovered {
             let id = format!("mailbox-up-{}-{}", m.name, since.0.format("%Y%m%dT%H%M%S"));
-            let values = minijinja::context! { ..base, ..minijinja::context! { recovered => true, since => since.minute(), now => until.minute() } };
-            staff_notice(
-                ctx,
-                &id,
-                "notice-mailbox.txt",
-                values,
-                Period::of(now.date_naive()),
-            )
-            .await;
+            let values = notice(since.minute(), until.minute(), None);
+            staff_notice(ctx, &id, &values, Period::of(now.date_naive())).await;
             health::told(&ctx.data_dir, m, true);
             continue;
         }
@@ -273,15 +273,12 @@ pub(super) async fn mailbox_notices(ctx: &Context, now: DateTime<Tz>) {
             m.name,
             since.0.format("%Y%m%dT%H%M%S")
         );
-        let values = minijinja::context! { ..base, ..minijinja::context! { recovered => false, since => since.minute(), cause } };
-        staff_notice(
-            ctx,
-            &id,
-            "notice-mailbox.txt",
-            values,
-            Period::of(now.date_naive()),
-        )
-        .await;
+        let values = notice(
+            since.minute(),
+            period::instant_zh(&now),
+            Some(cause.to_string()),
+        );
+        staff_notice(ctx, &id, &values, Period::of(now.date_naive())).await;
         health::told(&ctx.data_dir, m, false);
     }
 }
@@ -322,40 +319,28 @@ fn reminder_values(
     name: &str,
     period: Period,
     now: DateTime<Tz>,
-) -> minijinja::Value {
-    minijinja::context! {
-        ..pipeline_values(p),
-        ..minijinja::context! {
-            unit => name,
-            period_zh => period.zh(),
-            deadline => p.deadline_zh(period),
-            now => period::instant_zh(&now),
-            how_to_send => p.def.submission.how_to_send.clone(),
-            unit_url => crate::web::secret(p).map(|secret| crate::web::unit_url(p, &secret, code)),
-        }
+) -> Reminder {
+    Reminder {
+        heading: p.heading(),
+        unit: name.to_string(),
+        period_zh: period.zh(),
+        deadline: p.deadline_zh(period),
+        now: period::instant_zh(&now),
+        how_to_send: p.def.submission.how_to_send.clone(),
+        unit_url: crate::web::secret(p).map(|secret| crate::web::unit_url(p, &secret, code)),
+        step: None,
+        days_late: None,
+        leader_cc: false,
     }
-}
-
-/// What every text knows of the pipeline: its title, city and office.
-pub(super) fn pipeline_values(p: &crate::config::Pipeline) -> minijinja::Value {
-    let d = &p.def.pipeline;
-    minijinja::context! { title => d.title.clone(), city => d.city.clone(), office => d.office.clone() }
 }
 
 /// A notice to the data staff from its template, through the outbox (best effort: a failure
 /// here is only logged; what is put in the outbox is delivered by later rounds).
-pub(super) async fn staff_notice(
-    ctx: &Context,
-    id: &str,
-    template: &str,
-    values: minijinja::Value,
-    period: Period,
-) {
+pub(super) async fn staff_notice<M: Message>(ctx: &Context, id: &str, values: &M, period: Period) {
     let p = &ctx.pipeline;
     let staff = notify::staff(p);
     let attempt = async {
-        let values = minijinja::context! { ..pipeline_values(p), ..values };
-        let (subject, text) = p.texts.message(template, &values)?;
+        let (subject, text) = p.texts.send(values)?;
         let wait = std::time::Duration::from_secs(p.def.schedule.lock_wait_seconds);
         let settings = notify::Settings::resolve(p, ctx.clock)?;
         // Into the outbox under the write lock; sent after it is let go.
@@ -391,20 +376,25 @@ pub(super) async fn failure_notice(
     now: DateTime<Tz>,
 ) {
     let id = format!("failure-{job}-{}", now.format("%Y%m%dT%H%M%S"));
-    let values = minijinja::context! {
-        job,
-        period_zh => period.map(|x| x.zh()),
-        now => period::instant_zh(&now),
-        error => e,
+    let values = NoticeFailure {
+        heading: ctx.pipeline.heading(),
+        job: job.to_string(),
+        period_zh: period.map(|x| x.zh()),
+        now: period::instant_zh(&now),
+        error: e.to_string(),
     };
     let month = period.unwrap_or_else(|| Period::of(now.date_naive()));
-    staff_notice(ctx, &id, "notice-failure.txt", values, month).await;
+    staff_notice(ctx, &id, &values, month).await;
 }
 
 /// Tells the data staff that a job that was failing works again.
 pub(super) async fn recovery_notice(ctx: &Context, job: &str, now: DateTime<Tz>) {
     let id = format!("recovered-{job}-{}", now.format("%Y%m%dT%H%M%S"));
-    let values = minijinja::context! { job, now => period::instant_zh(&now) };
+    let values = NoticeRecovered {
+        heading: ctx.pipeline.heading(),
+        job: job.to_string(),
+        now: period::instant_zh(&now),
+    };
     let month = Period::of(now.date_naive());
-    staff_notice(ctx, &id, "notice-recovered.txt", values, month).await;
+    staff_notice(ctx, &id, &values, month).await;
 }

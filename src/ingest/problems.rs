@@ -40,22 +40,20 @@ pub(super) fn error_report(
     entry: &FileEntry,
     checked: &Checked,
 ) -> crate::error::Result<String> {
-    let d = &pipeline.def.pipeline;
-    let values = minijinja::context! {
-        title => d.title.clone(),
-        city => d.city.clone(),
-        office => d.office.clone(),
-        file_name => entry.file_name.clone(),
-        arrived_at => entry.arrived_at.to_string(),
-        sha256 => entry.sha256.clone(),
-        partial => entry.outcome == Outcome::Partial,
-        rows_accepted => entry.rows_accepted,
-        rows_rejected => entry.rows_rejected,
-        problem_count => checked.problem_count,
-        unlisted => checked.unlisted(),
-        problems => problem_lines(&entry.file_name, checked),
-    };
-    pipeline.texts.body("error-report.txt", &values)
+    pipeline
+        .texts
+        .body_of(&crate::texts::contexts::ErrorReport {
+            heading: pipeline.heading(),
+            file_name: entry.file_name.clone(),
+            arrived_at: entry.arrived_at.to_string(),
+            sha256: entry.sha256.clone(),
+            partial: entry.outcome == Outcome::Partial,
+            rows_accepted: entry.rows_accepted,
+            rows_rejected: entry.rows_rejected,
+            problem_count: checked.problem_count,
+            unlisted: checked.unlisted(),
+            problems: problem_lines(&entry.file_name, checked),
+        })
 }
 
 impl super::Summary {

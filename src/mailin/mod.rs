@@ -424,23 +424,19 @@ impl Desk<'_> {
         let key = h.sha256.trim_start_matches("header-");
         let id = format!("held-{}-{}", m.name, &key[..16.min(key.len())]);
         let staff = notify::staff(pipeline);
-        let d = &pipeline.def.pipeline;
-        let values = minijinja::context! {
-            title => d.title.clone(),
-            city => d.city.clone(),
-            office => d.office.clone(),
-            mailbox => m.name.clone(),
-            user => m.user.clone(),
-            held_folder => m.held_folder.clone(),
-            from => h.from.clone(),
-            mail_subject => h.subject.clone(),
-            received => period::instant_zh(&at.arrived),
-            why => h.why.clone(),
-            answered => h.answered,
-            sha256 => (!(h.sha256.is_empty() || h.sha256.starts_with("header-")))
+        let (subject, text) = pipeline.texts.send(&crate::texts::contexts::NoticeHeld {
+            heading: pipeline.heading(),
+            mailbox: m.name.clone(),
+            user: m.user.clone(),
+            held_folder: m.held_folder.clone(),
+            from: h.from.clone(),
+            mail_subject: h.subject.clone(),
+            received: period::instant_zh(&at.arrived),
+            why: h.why.clone(),
+            answered: h.answered,
+            sha256: (!(h.sha256.is_empty() || h.sha256.starts_with("header-")))
                 .then(|| h.sha256.clone()),
-        };
-        let (subject, text) = pipeline.texts.message("notice-held.txt", &values)?;
+        })?;
         tokio::task::block_in_place(|| {
             let _lock = self.local()?;
             notify::post(

@@ -281,17 +281,25 @@ async fn notice_undelivered(
     let gave_up: Vec<&(String, String, String)> = gave_up.iter().collect();
     let item = |m: &str, r: &str, why: Option<&str>| {
         let (kind, subject) = &kinds[m];
-        minijinja::context! { kind => kind.zh(), id => m, subject, to => r, why }
+        crate::texts::contexts::Undelivered {
+            kind: kind.zh().to_string(),
+            id: m.to_string(),
+            subject: subject.clone(),
+            to: r.to_string(),
+            why: why.map(str::to_string),
+        }
     };
-    let ctx = minijinja::context! {
-        title => pipeline.def.pipeline.title.clone(),
-        city => pipeline.def.pipeline.city.clone(),
-        office => pipeline.def.pipeline.office.clone(),
-        now => period::instant_zh(&now),
-        gave_up => gave_up.iter().map(|(m, r, why)| item(m, r, Some(why))).collect::<Vec<_>>(),
-        small => small.iter().map(|(m, r)| item(m, r, None)).collect::<Vec<_>>(),
-    };
-    let (subject, text) = pipeline.texts.message("notice-undelivered.txt", &ctx)?;
+    let (subject, text) = pipeline
+        .texts
+        .send(&crate::texts::contexts::NoticeUndelivered {
+            heading: pipeline.heading(),
+            now: period::instant_zh(&now),
+            gave_up: gave_up
+                .iter()
+                .map(|(m, r, why)| item(m, r, Some(why)))
+                .collect(),
+            small: small.iter().map(|(m, r)| item(m, r, None)).collect(),
+        })?;
     let staff = staff(pipeline);
     post(
         data_dir,

@@ -9,6 +9,8 @@ use serde::Serialize;
 pub trait Message: Serialize {
     /// Its template in `texts/`.
     const TEMPLATE: &'static str;
+    /// Other templates that take the same values (a ladder's steps).
+    const ALSO: &'static [&'static str] = &[];
     /// Values as a real message would have them, for `check`.
     fn example() -> Self;
 }
@@ -165,19 +167,280 @@ impl Message for Supervision {
     }
 }
 
+/// A reminder to a unit that has not reported a month (texts/reminder.txt; a ladder's steps:
+/// reminder-overdue.txt, reminder-urge.txt).
+#[derive(Debug, Serialize)]
+pub struct Reminder {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub unit: String,
+    pub period_zh: String,
+    pub deadline: String,
+    pub now: String,
+    pub how_to_send: String,
+    /// The unit's page, when the pages are served.
+    pub unit_url: Option<String>,
+    /// A ladder's step: its name, the days past the deadline, whether the unit's leader is told.
+    pub step: Option<String>,
+    pub days_late: Option<i64>,
+    pub leader_cc: bool,
+}
+
+impl Message for Reminder {
+    const TEMPLATE: &'static str = "reminder.txt";
+    const ALSO: &'static [&'static str] = &["reminder-overdue.txt", "reminder-urge.txt"];
+    fn example() -> Reminder {
+        Reminder {
+            heading: Heading::example(),
+            unit: "霍邱县".into(),
+            period_zh: "2025年6月".into(),
+            deadline: "2025年7月5日".into(),
+            now: "2025年7月3日 09:00".into(),
+            how_to_send: "请将月报表发送至 data@example.cn。".into(),
+            unit_url: Some("https://fayuan.example.cn/u/341522/0123456789abcdef".into()),
+            step: Some("逾期通知".into()),
+            days_late: Some(1),
+            leader_cc: true,
+        }
+    }
+}
+
+/// To the data staff: a job started failing (texts/notice-failure.txt), once per incident.
+#[derive(Debug, Serialize)]
+pub struct NoticeFailure {
+    #[serde(flatten)]
+    pub heading: Heading,
+    /// The job: `report`, `ingest`, `reminders` ….
+    pub job: String,
+    pub period_zh: Option<String>,
+    pub now: String,
+    pub error: String,
+}
+
+impl Message for NoticeFailure {
+    const TEMPLATE: &'static str = "notice-failure.txt";
+    fn example() -> NoticeFailure {
+        NoticeFailure {
+            heading: Heading::example(),
+            job: "report".into(),
+            period_zh: Some("2025年6月".into()),
+            now: "2025年7月6日 09:00".into(),
+            error: "analysis completion: …".into(),
+        }
+    }
+}
+
+/// To the data staff: a failing job works again (texts/notice-recovered.txt).
+#[derive(Debug, Serialize)]
+pub struct NoticeRecovered {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub job: String,
+    pub now: String,
+}
+
+impl Message for NoticeRecovered {
+    const TEMPLATE: &'static str = "notice-recovered.txt";
+    fn example() -> NoticeRecovered {
+        NoticeRecovered {
+            heading: Heading::example(),
+            job: "report".into(),
+            now: "2025年7月6日 09:10".into(),
+        }
+    }
+}
+
+/// To the data staff: a mailbox that cannot be read, or can again (texts/notice-mailbox.txt).
+#[derive(Debug, Serialize)]
+pub struct NoticeMailbox {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub mailbox: String,
+    pub user: String,
+    /// Unreadable since (minute).
+    pub since: String,
+    /// Now; when it recovered, the minute it did.
+    pub now: String,
+    /// Why it cannot be read (none when it recovered).
+    pub cause: Option<String>,
+    pub recovered: bool,
+}
+
+impl Message for NoticeMailbox {
+    const TEMPLATE: &'static str = "notice-mailbox.txt";
+    fn example() -> NoticeMailbox {
+        NoticeMailbox {
+            heading: Heading::example(),
+            mailbox: "bureau".into(),
+            user: "fayuan@example.gov.cn".into(),
+            since: "2025-07-03 22:10".into(),
+            now: "2025-07-04 08:10".into(),
+            cause: Some("登录失败（用户名或密码不对，或账号被停用）：…".into()),
+            recovered: false,
+        }
+    }
+}
+
+/// To the data staff: a mail held aside (texts/notice-held.txt).
+#[derive(Debug, Serialize)]
+pub struct NoticeHeld {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub mailbox: String,
+    pub user: String,
+    pub held_folder: String,
+    pub from: String,
+    pub mail_subject: String,
+    pub received: String,
+    pub why: String,
+    /// The sender was told (a registered one).
+    pub answered: bool,
+    /// The kept message's SHA-256 (none: it was not downloaded).
+    pub sha256: Option<String>,
+}
+
+impl Message for NoticeHeld {
+    const TEMPLATE: &'static str = "notice-held.txt";
+    fn example() -> NoticeHeld {
+        NoticeHeld {
+            heading: Heading::example(),
+            mailbox: "county".into(),
+            user: "reports@example.cn".into(),
+            held_folder: "fayuan-held".into(),
+            from: "someone@example.cn".into(),
+            mail_subject: "你好".into(),
+            received: "2025年7月3日 09:00".into(),
+            why: "发件人不是任何单位登记的地址".into(),
+            answered: false,
+            sha256: Some("ab12…".into()),
+        }
+    }
+}
+
+/// To the data staff: what a delivery round gave up, or sent without the workbook
+/// (texts/notice-undelivered.txt).
+#[derive(Debug, Serialize)]
+pub struct NoticeUndelivered {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub now: String,
+    pub gave_up: Vec<Undelivered>,
+    pub small: Vec<Undelivered>,
+}
+
+/// One message of a [`NoticeUndelivered`].
+#[derive(Debug, Serialize)]
+pub struct Undelivered {
+    /// Its kind in words (摘要, 回执 …).
+    pub kind: String,
+    pub id: String,
+    pub subject: String,
+    pub to: String,
+    /// Why it was given up (none in `small`).
+    pub why: Option<String>,
+}
+
+impl Message for NoticeUndelivered {
+    const TEMPLATE: &'static str = "notice-undelivered.txt";
+    fn example() -> NoticeUndelivered {
+        let one = |why: Option<&str>| Undelivered {
+            kind: "摘要".into(),
+            id: "2025-06-01".into(),
+            subject: "【…】汇总".into(),
+            to: "leader@example.cn".into(),
+            why: why.map(str::to_string),
+        };
+        NoticeUndelivered {
+            heading: Heading::example(),
+            now: "2025年7月6日 09:00".into(),
+            gave_up: vec![one(Some("550 mailbox unavailable"))],
+            small: vec![one(None)],
+        }
+    }
+}
+
+/// The receipt of a form filled on a county's page (texts/receipt-web.txt).
+#[derive(Debug, Serialize)]
+pub struct ReceiptWeb {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub unit: String,
+    pub period_zh: String,
+    pub now: String,
+    /// What the submission came to, in words.
+    pub result: String,
+}
+
+impl Message for ReceiptWeb {
+    const TEMPLATE: &'static str = "receipt-web.txt";
+    fn example() -> ReceiptWeb {
+        ReceiptWeb {
+            heading: Heading::example(),
+            unit: "霍邱县".into(),
+            period_zh: "2025年7月".into(),
+            now: "2025年8月3日 10:00".into(),
+            result: "在线填报（2025年7月，填报人张三）：已接收，1 行（7月第2版）。".into(),
+        }
+    }
+}
+
+/// The error report beside a refused (or partly taken) file (texts/error-report.txt).
+#[derive(Debug, Serialize)]
+pub struct ErrorReport {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub file_name: String,
+    pub arrived_at: String,
+    pub sha256: String,
+    pub partial: bool,
+    pub rows_accepted: i64,
+    pub rows_rejected: i64,
+    pub problem_count: usize,
+    /// Problems beyond those listed.
+    pub unlisted: usize,
+    pub problems: Vec<String>,
+}
+
+impl Message for ErrorReport {
+    const TEMPLATE: &'static str = "error-report.txt";
+    fn example() -> ErrorReport {
+        ErrorReport {
+            heading: Heading::example(),
+            file_name: "金寨县_2025-06.csv".into(),
+            arrived_at: "2025-07-03T09:00:00+08:00".into(),
+            sha256: "ab12…".into(),
+            partial: false,
+            rows_accepted: 0,
+            rows_rejected: 1,
+            problem_count: 1,
+            unlisted: 0,
+            problems: vec!["金寨县_2025-06.csv 第2行 受理审批案件数：“十二”不是整数".into()],
+        }
+    }
+}
+
 /// A template's values as minijinja reads them.
 pub fn value_of<T: Serialize>(values: T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(values))
 }
 
+fn typed<M: Message>(name: &str) -> Option<minijinja::Value> {
+    (name == M::TEMPLATE || M::ALSO.contains(&name)).then(|| value_of(M::example()))
+}
+
 /// The example of a typed template's values, if `name` is one.
 pub fn example(name: &str) -> Option<minijinja::Value> {
-    Some(match name {
-        Receipt::TEMPLATE => value_of(Receipt::example()),
-        Return::TEMPLATE => value_of(Return::example()),
-        Supervision::TEMPLATE => value_of(Supervision::example()),
-        _ => return None,
-    })
+    typed::<Receipt>(name)
+        .or_else(|| typed::<Return>(name))
+        .or_else(|| typed::<Supervision>(name))
+        .or_else(|| typed::<Reminder>(name))
+        .or_else(|| typed::<NoticeFailure>(name))
+        .or_else(|| typed::<NoticeRecovered>(name))
+        .or_else(|| typed::<NoticeMailbox>(name))
+        .or_else(|| typed::<NoticeHeld>(name))
+        .or_else(|| typed::<NoticeUndelivered>(name))
+        .or_else(|| typed::<ReceiptWeb>(name))
+        .or_else(|| typed::<ErrorReport>(name))
 }
 
 #[cfg(test)]
@@ -207,7 +470,40 @@ mod tests {
         assert!(body.contains("刑事案件数与台账不符，请核实"), "{body}");
         let (_, body) = sent::<Supervision>();
         assert!(body.contains("2025-08-15"), "{body}");
-        for name in [Receipt::TEMPLATE, Return::TEMPLATE, Supervision::TEMPLATE] {
+        let (subject, body) = sent::<NoticeMailbox>();
+        assert!(subject.contains("邮箱 bureau 无法读取"), "{subject}");
+        assert!(body.contains("登录失败"), "{body}");
+        let (_, body) = sent::<NoticeUndelivered>();
+        assert!(
+            body.contains("→ leader@example.cn：550 mailbox unavailable"),
+            "{body}"
+        );
+        let (subject, _) = sent::<Reminder>();
+        assert!(subject.contains("请报送霍邱县2025年6月月报"), "{subject}");
+        let report = crate::texts::Texts::builtin()
+            .body_of(&ErrorReport::example())
+            .unwrap();
+        assert!(report.contains("“十二”不是整数"), "{report}");
+        let names = [
+            Receipt::TEMPLATE,
+            Return::TEMPLATE,
+            Supervision::TEMPLATE,
+            Reminder::TEMPLATE,
+            "reminder-overdue.txt",
+            "reminder-urge.txt",
+            NoticeFailure::TEMPLATE,
+            NoticeRecovered::TEMPLATE,
+            NoticeMailbox::TEMPLATE,
+            NoticeHeld::TEMPLATE,
+            NoticeUndelivered::TEMPLATE,
+            ReceiptWeb::TEMPLATE,
+            ErrorReport::TEMPLATE,
+        ];
+        for name in names {
+            let values = example(name).unwrap_or_else(|| panic!("{name}: typed"));
+            crate::texts::Texts::builtin()
+                .body(name, &values)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             let typed = example(name).unwrap();
             assert_eq!(
                 format!("{:?}", crate::texts::example(name)),

@@ -235,6 +235,21 @@ impl Texts {
         self.message(M::TEMPLATE, &contexts::value_of(values))
     }
 
+    /// A message from another template that takes the same values (`M::ALSO`: a ladder's
+    /// step).
+    pub fn send_as<M: contexts::Message>(
+        &self,
+        template: &str,
+        values: &M,
+    ) -> Result<(String, String)> {
+        self.message(template, &contexts::value_of(values))
+    }
+
+    /// A text's body from its typed values (the error report).
+    pub fn body_of<M: contexts::Message>(&self, values: &M) -> Result<String> {
+        self.body(M::TEMPLATE, &contexts::value_of(values))
+    }
+
     /// A message's subject and body from its template's values (a typed one: [`Texts::send`]).
     pub fn message(&self, name: &str, ctx: &Value) -> Result<(String, String)> {
         Ok((
@@ -334,43 +349,6 @@ pub fn example(name: &str) -> Value {
     };
     let extra = match name {
         "digest.html" | "digest.txt" => digest_example(),
-        "reminder.txt" | "reminder-overdue.txt" | "reminder-urge.txt" => context! {
-            unit => "霍邱县", period_zh => "2025年6月", deadline => "2025年7月5日",
-            now => "2025年7月3日 09:00", how_to_send => "请将月报表发送至 data@example.cn。",
-            unit_url => "https://fayuan.example.cn/u/341522/0123456789abcdef",
-            step => "逾期通知", days_late => 1, leader_cc => true,
-        },
-        "notice-failure.txt" => context! {
-            job => "report", period_zh => "2025年6月", now => "2025年7月6日 09:00",
-            error => "analysis completion: …",
-        },
-        "notice-recovered.txt" => context! { job => "report", now => "2025年7月6日 09:10" },
-        "notice-mailbox.txt" => context! {
-            mailbox => "bureau", user => "fayuan@example.gov.cn", since => "2025-07-03 22:10",
-            now => "2025-07-04 08:10", cause => "登录失败（用户名或密码不对，或账号被停用）：…",
-            recovered => false,
-        },
-        "notice-undelivered.txt" => context! {
-            now => "2025年7月6日 09:00",
-            gave_up => vec![context! {
-                kind => "摘要", id => "2025-06-01", subject => "【…】汇总", to => "leader@example.cn",
-                why => "550 mailbox unavailable",
-            }],
-            small => vec![context! {
-                kind => "摘要", id => "2025-06-01", subject => "【…】汇总", to => "leader@example.cn",
-            }],
-        },
-        "notice-held.txt" => context! {
-            mailbox => "county", user => "reports@example.cn", held_folder => "fayuan-held",
-            from => "someone@example.cn", mail_subject => "你好", received => "2025年7月3日 09:00",
-            why => "发件人不是任何单位登记的地址", sha256 => "ab12…", answered => false,
-        },
-        "error-report.txt" => context! {
-            file_name => "金寨县_2025-06.csv", arrived_at => "2025-07-03T09:00:00+08:00",
-            sha256 => "ab12…", partial => false, rows_accepted => 0, rows_rejected => 1,
-            problem_count => 1, unlisted => 0,
-            problems => vec!["金寨县_2025-06.csv 第2行 受理审批案件数：“十二”不是整数"],
-        },
         "notice.txt" => notice_example(),
         "acceptance-report.txt" => context! {
             year => 2025, provisional => false, to => "六安市人民政府",
@@ -399,10 +377,6 @@ pub fn example(name: &str) -> Value {
 /// Examples of the messages the county pages make (issue 34).
 fn web_example(name: &str) -> Value {
     match name {
-        "receipt-web.txt" => context! {
-            unit => "霍邱县", period_zh => "2025年7月", now => "2025年8月3日 10:00",
-            result => "在线填报（2025年7月，填报人张三）：已接收，1 行（7月第2版）。",
-        },
         "feedback.txt" => context! {
             unit => "霍邱县", period_zh => "2025年7月", ytd_zh => "2025年1—7月",
             figures => vec![context! { label => "完成率", value => "55.20%" }],

@@ -614,12 +614,16 @@ fn receipt(
     let Some(contact) = unit.contact.clone() else {
         return Ok(None);
     };
-    let p = &ctx.pipeline.def.pipeline;
-    let values = minijinja::context! {
-        title => p.title.clone(), office => p.office.clone(), unit => unit.name.clone(),
-        period_zh => period.zh(), result, now => period::instant_zh(&ctx.now()),
-    };
-    let (subject, text) = ctx.pipeline.texts.message("receipt-web.txt", &values)?;
+    let (subject, text) = ctx
+        .pipeline
+        .texts
+        .send(&crate::texts::contexts::ReceiptWeb {
+            heading: ctx.pipeline.heading(),
+            unit: unit.name.clone(),
+            period_zh: period.zh(),
+            now: period::instant_zh(&ctx.now()),
+            result: result.to_string(),
+        })?;
     let id = format!("receipt-web-{}", &sha[..16]);
     {
         let wait = std::time::Duration::from_secs(ctx.pipeline.def.schedule.lock_wait_seconds);
