@@ -354,18 +354,21 @@ pub async fn webhooks(
     if hooks.is_empty() || built.critical.is_empty() {
         return out;
     }
-    let d = &ctx.pipeline.def.pipeline;
-    let values = minijinja::context! {
-        title => d.title.clone(),
-        city => d.city.clone(),
-        office => d.office.clone(),
-        subject => built.subject.clone(),
-        count => built.critical.len(),
-        critical => built.critical.iter().take(20).map(|(unit, message)| {
-            minijinja::context! { unit, message }
-        }).collect::<Vec<_>>(),
+    let values = crate::texts::contexts::Webhook {
+        heading: ctx.pipeline.heading(),
+        subject: built.subject.clone(),
+        count: built.critical.len(),
+        critical: built
+            .critical
+            .iter()
+            .take(20)
+            .map(|(unit, message)| crate::texts::contexts::Critical {
+                unit: unit.clone(),
+                message: message.clone(),
+            })
+            .collect(),
     };
-    let md = match ctx.pipeline.texts.body("webhook.md", &values) {
+    let md = match ctx.pipeline.texts.body_of(&values) {
         Ok(md) => md,
         Err(e) => {
             tracing::error!(error = %e, "the robots' summary could not be made");
@@ -452,7 +455,14 @@ pub fn queue_feedback(
             .figures
             .iter()
             .find(|(c, _)| *c == u.code)
-            .map(|(_, f)| f.clone())
+            .map(|(_, f)| {
+                f.iter()
+                    .map(|f| crate::texts::contexts::Line {
+                        label: f.label.to_string(),
+                        value: f.value.clone(),
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let pending = board
             .units
@@ -460,16 +470,20 @@ pub fn queue_feedback(
             .find(|s| s.code == u.code)
             .map(|s| s.pending.clone())
             .unwrap_or_default();
-        let d = &p.def.pipeline;
-        let values = minijinja::context! {
-            title => d.title.clone(), office => d.office.clone(), unit => u.name.clone(),
-            period_zh => period.zh(), ytd_zh => period.ytd_zh(),
-            figures => crate::texts::contexts::value_of(&figures),
-            items => alerts.iter().filter(|(c, _)| *c == u.code).map(|(_, m)| m.clone()).collect::<Vec<_>>(),
+        let (subject, text) = p.texts.send(&crate::texts::contexts::Feedback {
+            heading: p.heading(),
+            unit: u.name.clone(),
+            period_zh: period.zh(),
+            ytd_zh: period.ytd_zh(),
+            figures,
+            items: alerts
+                .iter()
+                .filter(|(c, _)| *c == u.code)
+                .map(|(_, m)| m.clone())
+                .collect(),
             pending,
-            unit_url => unit_url(&u.code),
-        };
-        let (subject, text) = p.texts.message("feedback.txt", &values)?;
+            unit_url: unit_url(&u.code),
+        })?;
         let id = format!("feedback-{period}-{}", u.code);
         if crate::notify::post(
             &ctx.data_dir,

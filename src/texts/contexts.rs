@@ -205,6 +205,83 @@ impl Message for Reminder {
     }
 }
 
+/// A unit's own results after a monthly report (texts/feedback.txt, `[notify] unit_feedback`).
+#[derive(Debug, Serialize)]
+pub struct Feedback {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub unit: String,
+    pub period_zh: String,
+    pub ytd_zh: String,
+    /// The unit's figures as its page shows them.
+    pub figures: Vec<Line>,
+    /// The report's alerts about the unit.
+    pub items: Vec<String>,
+    /// What waits for a 说明.
+    pub pending: Vec<String>,
+    pub unit_url: Option<String>,
+}
+
+/// A labelled figure in words.
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    pub label: String,
+    pub value: String,
+}
+
+impl Message for Feedback {
+    const TEMPLATE: &'static str = "feedback.txt";
+    fn example() -> Feedback {
+        Feedback {
+            heading: Heading::example(),
+            unit: "霍邱县".into(),
+            period_zh: "2025年7月".into(),
+            ytd_zh: "2025年1—7月".into(),
+            figures: vec![Line {
+                label: "完成率".into(),
+                value: "55.20%".into(),
+            }],
+            items: vec!["办案补贴及直接费用占比66.17%，低于70%".into()],
+            pending: vec!["1—7月（共7个月）办案补贴及直接费用占业务经费支出不足70%".into()],
+            unit_url: Some("https://fayuan.example.cn/u/341522/0123456789abcdef".into()),
+        }
+    }
+}
+
+/// The group robots' summary of a report's critical alerts (texts/webhook.md).
+#[derive(Debug, Serialize)]
+pub struct Webhook {
+    #[serde(flatten)]
+    pub heading: Heading,
+    /// The digest's subject.
+    pub subject: String,
+    /// How many critical alerts (at most 20 listed).
+    pub count: usize,
+    pub critical: Vec<Critical>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Critical {
+    pub unit: String,
+    pub message: String,
+}
+
+impl Message for Webhook {
+    const TEMPLATE: &'static str = "webhook.md";
+    fn example() -> Webhook {
+        Webhook {
+            heading: Heading::example(),
+            subject: "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条"
+                .into(),
+            count: 1,
+            critical: vec![Critical {
+                unit: "霍山县".into(),
+                message: "2025年6月数据未报送".into(),
+            }],
+        }
+    }
+}
+
 /// To the data staff: a job started failing (texts/notice-failure.txt), once per incident.
 #[derive(Debug, Serialize)]
 pub struct NoticeFailure {
@@ -441,6 +518,8 @@ pub fn example(name: &str) -> Option<minijinja::Value> {
         .or_else(|| typed::<NoticeUndelivered>(name))
         .or_else(|| typed::<ReceiptWeb>(name))
         .or_else(|| typed::<ErrorReport>(name))
+        .or_else(|| typed::<Feedback>(name))
+        .or_else(|| typed::<Webhook>(name))
 }
 
 #[cfg(test)]
@@ -498,6 +577,8 @@ mod tests {
             NoticeUndelivered::TEMPLATE,
             ReceiptWeb::TEMPLATE,
             ErrorReport::TEMPLATE,
+            Feedback::TEMPLATE,
+            Webhook::TEMPLATE,
         ];
         for name in names {
             let values = example(name).unwrap_or_else(|| panic!("{name}: typed"));

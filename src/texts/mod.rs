@@ -364,28 +364,9 @@ pub fn example(name: &str) -> Value {
             verdict => "全市总体结论：未达标。",
             unsigned => vec!["霍邱县2025年11—12月"],
         },
-        "webhook.md" => context! {
-            subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",
-            count => 1,
-            critical => vec![context! { unit => "霍山县", message => "2025年6月数据未报送" }],
-        },
-        other => web_example(other),
+        _ => context! {},
     };
     context! { ..pipeline, ..extra }
-}
-
-/// Examples of the messages the county pages make (issue 34).
-fn web_example(name: &str) -> Value {
-    match name {
-        "feedback.txt" => context! {
-            unit => "霍邱县", period_zh => "2025年7月", ytd_zh => "2025年1—7月",
-            figures => vec![context! { label => "完成率", value => "55.20%" }],
-            items => vec!["办案补贴及直接费用占比66.17%，低于70%"],
-            pending => vec!["1—7月（共7个月）办案补贴及直接费用占业务经费支出不足70%"],
-            unit_url => "https://fayuan.example.cn/u/341522/0123456789abcdef",
-        },
-        _ => context! {},
-    }
 }
 
 fn digest_example() -> Value {

@@ -528,3 +528,70 @@ fn a_connection_dropped_mid_send_is_transient_and_delivered_once_later() {
     got.sort();
     assert_eq!(got, [CC, TO]);
 }
+
+/// `[notify] unit_feedback` (issue 34; its values typed in issue 37): after June's report each
+/// unit's contact gets its own results — its figures, ranked among all units, and its page —
+/// once, through a real SMTP server; a second run sends none again.
+#[test]
+fn with_unit_feedback_each_unit_gets_its_own_results_once() {
+    if !python_ready() {
+        return;
+    }
+    let s = setup(&[(
+        "\n[email]\n",
+        "\n[notify]\nunit_feedback = true\n\n[email]\n",
+    )]);
+    let port = free_port();
+    let server = Server::start("smtp", port, &s.env.tmp.path().join("mail"), &[]);
+    let url = format!("smtp://127.0.0.1:{port}");
+    let r = run_with(&s.env, &url, &["run", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("本单位情况邮件 8 封已放入发件箱"),
+        "{}",
+        r.stdout
+    );
+    let fed = |server: &Server| -> Vec<(String, String, String)> {
+        server
+            .received()
+            .into_iter()
+            .filter_map(|(file, raw)| {
+                let m = MessageParser::default().parse(&raw)?;
+                let subject = m.subject()?.to_string();
+                subject.contains("本单位情况").then(|| {
+                    (
+                        file,
+                        subject,
+                        m.body_text(0).unwrap_or_default().to_string(),
+                    )
+                })
+            })
+            .collect()
+    };
+    let got = fed(&server);
+    assert_eq!(got.len(), 8, "one to each unit's contact");
+    let (_, subject, body) = got
+        .iter()
+        .find(|(file, _, _)| file.contains("huoqiu@example.gov.cn"))
+        .expect("霍邱县's");
+    assert_eq!(subject, "【法律援助民生实事】霍邱县2025年6月本单位情况");
+    // 霍邱县's cases of January–June, summed here from the sample files themselves.
+    let ytd: f64 = crate::report_rows(6)
+        .iter()
+        .filter(|r| r["unit_code"] == "341522")
+        .map(|r| r["cases_approved"].parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        body.contains(&format!("累计受理审批：{ytd:.0}件（年度目标1,300件）"))
+            || body.contains(&format!("累计受理审批：{ytd:.0}件（年度目标1300件）")),
+        "{body}"
+    );
+    assert!(body.starts_with("霍邱县："), "{body}");
+    assert!(
+        body.contains("完成率排名：第") && body.contains("（共8个单位）"),
+        "{body}"
+    );
+    let r = run_with(&s.env, &url, &["run", "--period", "2025-06"], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(fed(&server).len(), 8, "nothing twice");
+}
