@@ -278,28 +278,7 @@ async fn notice_undelivered(
             )?;
         }
     }
-    let gave_up: Vec<&(String, String, String)> = gave_up.iter().collect();
-    let item = |m: &str, r: &str, why: Option<&str>| {
-        let (kind, subject) = &kinds[m];
-        crate::texts::contexts::Undelivered {
-            kind: kind.zh().to_string(),
-            id: m.to_string(),
-            subject: subject.clone(),
-            to: r.to_string(),
-            why: why.map(str::to_string),
-        }
-    };
-    let (subject, text) = pipeline
-        .texts
-        .send(&crate::texts::contexts::NoticeUndelivered {
-            heading: pipeline.heading(),
-            now: period::instant_zh(&now),
-            gave_up: gave_up
-                .iter()
-                .map(|(m, r, why)| item(m, r, Some(why)))
-                .collect(),
-            small: small.iter().map(|(m, r)| item(m, r, None)).collect(),
-        })?;
+    let (subject, text) = undelivered_words(pipeline, &kinds, &gave_up, &small, now)?;
     let staff = staff(pipeline);
     post(
         data_dir,
@@ -325,6 +304,38 @@ async fn notice_undelivered(
         }
     }
     Ok(())
+}
+
+/// The staff's notice of what a round gave up (message, recipient, why) and what went without
+/// its workbook (message, recipient): subject and text (texts/notice-undelivered.txt).
+fn undelivered_words(
+    pipeline: &Pipeline,
+    kinds: &HashMap<String, (MessageKind, String)>,
+    gave_up: &[(String, String, String)],
+    small: &[&(String, String)],
+    now: chrono::DateTime<chrono_tz::Tz>,
+) -> Result<(String, String)> {
+    let item = |m: &str, r: &str, why: Option<&str>| {
+        let (kind, subject) = &kinds[m];
+        crate::texts::contexts::Undelivered {
+            kind: kind.zh().to_string(),
+            id: m.to_string(),
+            subject: subject.clone(),
+            to: r.to_string(),
+            why: why.map(str::to_string),
+        }
+    };
+    pipeline
+        .texts
+        .send(&crate::texts::contexts::NoticeUndelivered {
+            heading: pipeline.heading(),
+            now: period::instant_zh(&now),
+            gave_up: gave_up
+                .iter()
+                .map(|(m, r, why)| item(m, r, Some(why)))
+                .collect(),
+            small: small.iter().map(|(m, r)| item(m, r, None)).collect(),
+        })
 }
 
 /// Posts a letter (once) and tries to deliver it at once; what is not delivered now waits for

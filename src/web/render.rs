@@ -83,6 +83,10 @@ static PAGES: LazyLock<minijinja::Environment<'static>> = LazyLock::new(|| {
         ("grid.html", include_str!("templates/grid.html")),
         ("fill.html", include_str!("templates/fill.html")),
         ("signoff.html", include_str!("templates/signoff.html")),
+        (
+            "upload-result.txt",
+            include_str!("templates/upload-result.txt"),
+        ),
     ] {
         // Checked by the unit test below: a template that does not parse fails the build's tests.
         if let Err(e) = env.add_template(name, text) {

@@ -501,6 +501,27 @@ fn supervision_notes(
     }
 }
 
+/// What [`upload_result`] says, for `templates/upload-result.txt`: the words are there.
+#[derive(serde::Serialize)]
+struct UploadWords<'a> {
+    name: &'a str,
+    /// `waiting` (not taken yet), or the store's outcome.
+    outcome: &'static str,
+    rows_accepted: i64,
+    rows_rejected: i64,
+    /// The months the file held, each with the version it became.
+    months: Vec<MonthVersion>,
+    problems: String,
+    /// What waits for a 说明 among its months.
+    pending: Vec<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct MonthVersion {
+    month: u32,
+    version: i64,
+}
+
 pub(super) fn upload_result(
     name: &str,
     inbox_name: &str,
@@ -508,62 +529,140 @@ pub(super) fn upload_result(
     versions: &[(crate::period::Period, i64)],
     status: Option<&crate::status::UnitStatus>,
 ) -> UploadResult {
-    let Some(f) = f else {
-        return UploadResult {
-            ok: true,
-            text: format!("{name}：已收到并保存，稍后处理（系统繁忙），处理结果将显示在本页面。"),
-        };
+    let mut words = UploadWords {
+        name,
+        outcome: "waiting",
+        rows_accepted: 0,
+        rows_rejected: 0,
+        months: Vec::new(),
+        problems: String::new(),
+        pending: Vec::new(),
     };
-    // The months the file held, each with the version now in force, and what still waits for a
-    // 说明 among them.
-    let months: Vec<u32> = f.periods.iter().map(|p| p.month()).collect();
-    let versions: Vec<String> = versions
-        .iter()
-        .map(|(p, v)| format!("{}月第{v}版", p.month()))
-        .collect();
-    let mut pending = Vec::new();
-    if let Some(s) = status {
-        for (text, m) in s.pending.iter().zip(&s.pending_months) {
-            if m.iter().any(|m| months.contains(m)) {
-                pending.push(format!(
-                    "待说明：{text}——请在本页“待说明”处填写说明，不必重新报送"
-                ));
-            }
+    if let Some(f) = f {
+        let months: Vec<u32> = f.periods.iter().map(|p| p.month()).collect();
+        words.outcome = f.outcome.as_str();
+        words.rows_accepted = f.rows_accepted;
+        words.rows_rejected = f.rows_rejected;
+        words.problems = f.problems.replace(inbox_name, name);
+        words.months = versions
+            .iter()
+            .map(|(p, version)| MonthVersion {
+                month: p.month(),
+                version: *version,
+            })
+            .collect();
+        if let Some(s) = status {
+            words.pending = s
+                .pending
+                .iter()
+                .zip(&s.pending_months)
+                .filter(|(_, m)| m.iter().any(|m| months.contains(m)))
+                .map(|(text, _)| text.as_str())
+                .collect();
         }
     }
-    let held = if versions.is_empty() {
-        String::new()
-    } else {
-        format!("（{}）", versions.join("、"))
-    };
-    let problems = f.problems.replace(inbox_name, name);
-    let (ok, text) = match f.outcome {
-        Outcome::Accepted => (
-            true,
-            format!("{name}：已接收，{} 行{held}。", f.rows_accepted),
-        ),
-        Outcome::Partial => (
-            false,
-            format!(
-                "{name}：部分接收，{} 行接收{held}，{} 行被拒收：\n{problems}",
-                f.rows_accepted, f.rows_rejected
-            ),
-        ),
-        Outcome::Rejected => (
-            false,
-            format!(
-                "{name}：未接收（文件已保存备查）。问题如下，请改正后重新上传整个文件：\n{problems}"
-            ),
-        ),
-        Outcome::Duplicate => (
-            true,
-            format!("{name}：此前已接收完全相同的文件，未重复收取。"),
-        ),
-    };
-    let text = if pending.is_empty() {
-        text
-    } else {
-        format!("{text}\n{}", pending.join("\n"))
-    };
+    // Green for what was taken whole (or had been), or is still to be taken.
+    let ok = f.is_none_or(|f| matches!(f.outcome, Outcome::Accepted | Outcome::Duplicate));
+    let text = super::render::render("upload-result.txt", super::render::ser(&words))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "upload: the answer's words");
+            format!("{name}：已收到并保存。")
+        });
     UploadResult { ok, text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::period::{Moment, Period, parse_instant};
+
+    fn entry(outcome: Outcome, problems: &str) -> crate::store::FileEntry {
+        crate::store::FileEntry {
+            batch: 1,
+            seq: 1,
+            sha256: "ab".repeat(32),
+            file_name: "web-341522-x/霍邱县.csv".into(),
+            size: 10,
+            arrived_at: Moment(parse_instant("2025-08-03 10:00").unwrap()),
+            outcome,
+            stored_as: String::new(),
+            rows_accepted: 1,
+            rows_rejected: 1,
+            problems: problems.into(),
+            unit_codes: vec!["341522".into()],
+            door: Some(crate::door::Door::Web),
+            periods: vec![Period::new(2025, 7).unwrap()],
+        }
+    }
+
+    /// The answer's words come from templates/upload-result.txt: every outcome, the months'
+    /// versions, the county's own file name in its problems, and what waits for a 说明 among the
+    /// file's months only.
+    #[test]
+    fn an_uploads_answer_says_each_outcome_in_the_countys_words() {
+        let july = [(Period::new(2025, 7).unwrap(), 2)];
+        let waiting = upload_result("霍邱县.csv", "x", None, &[], None);
+        assert!(waiting.ok);
+        assert_eq!(
+            waiting.text,
+            "霍邱县.csv：已收到并保存，稍后处理（系统繁忙），处理结果将显示在本页面。"
+        );
+        let status = crate::status::UnitStatus {
+            code: "341522".into(),
+            name: "霍邱县".into(),
+            latest: None,
+            pending: vec!["7月满意度低于90%".into(), "5月支出率偏低".into()],
+            pending_months: vec![vec![7], vec![5]],
+            pending_checks: vec!["satisfaction".into(), "spend".into()],
+        };
+        let inbox = "web-341522-x/霍邱县.csv";
+        let accepted = upload_result(
+            "霍邱县.csv",
+            inbox,
+            Some(&entry(Outcome::Accepted, "")),
+            &july,
+            Some(&status),
+        );
+        assert!(accepted.ok);
+        assert_eq!(
+            accepted.text,
+            "霍邱县.csv：已接收，1 行（7月第2版）。\n待说明：7月满意度低于90%——请在本页“待说明”处填写说明，不必重新报送"
+        );
+        let partial = upload_result(
+            "霍邱县.csv",
+            inbox,
+            Some(&entry(Outcome::Partial, &format!("{inbox} 第3行 …"))),
+            &july,
+            None,
+        );
+        assert!(!partial.ok);
+        assert_eq!(
+            partial.text,
+            "霍邱县.csv：部分接收，1 行接收（7月第2版），1 行被拒收：\n霍邱县.csv 第3行 …"
+        );
+        let rejected = upload_result(
+            "霍邱县.csv",
+            inbox,
+            Some(&entry(Outcome::Rejected, "第2行 <错> & 误")),
+            &[],
+            None,
+        );
+        assert!(!rejected.ok);
+        assert_eq!(
+            rejected.text,
+            "霍邱县.csv：未接收（文件已保存备查）。问题如下，请改正后重新上传整个文件：\n第2行 <错> & 误"
+        );
+        let again = upload_result(
+            "霍邱县.csv",
+            inbox,
+            Some(&entry(Outcome::Duplicate, "")),
+            &[],
+            None,
+        );
+        assert!(again.ok);
+        assert_eq!(
+            again.text,
+            "霍邱县.csv：此前已接收完全相同的文件，未重复收取。"
+        );
+    }
 }
