@@ -404,12 +404,12 @@ pub fn queue(
             Some(&pipeline.texts.block(
                 "digest.txt",
                 "without_workbook",
-                &minijinja::context! {
-                    book,
-                    run_dir => run_dir.display().to_string(),
-                    on_the_web => pipeline.def.web.public_url.is_some()
+                &crate::texts::contexts::value_of(crate::texts::documents::WithoutWorkbook {
+                    book: book.clone(),
+                    run_dir: run_dir.display().to_string(),
+                    on_the_web: pipeline.def.web.public_url.is_some()
                         || pipeline.env().bureau_token().is_some(),
-                },
+                }),
             )?),
         )?),
         None => None,

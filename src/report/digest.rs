@@ -9,10 +9,12 @@ use crate::error::{Error, Result};
 use crate::format;
 use crate::palette;
 use crate::period::{self, Period};
+use crate::texts::documents::{
+    AlertItem, DigestValues, Group, Headline, UnitLine, WithoutWorkbook,
+};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use polars::prelude::*;
-use serde::Serialize;
 
 /// The colour of a severity's heading in the digest (the words say it too).
 fn severity_colour(s: Severity) -> String {
@@ -38,40 +40,6 @@ pub struct Digest {
     /// The same body with the chart as `chart.png` beside it (saved in the run folder).
     pub html_file: String,
     pub text: String,
-}
-
-#[derive(Serialize)]
-struct Headline {
-    label: String,
-    value: String,
-    colour: String,
-    note: String,
-}
-
-#[derive(Serialize)]
-struct UnitLine {
-    name: String,
-    ytd: String,
-    target: String,
-    rate: String,
-    gap: String,
-    colour: String,
-    reported: &'static str,
-    reported_colour: String,
-    total: bool,
-}
-
-#[derive(Serialize)]
-struct AlertItem {
-    unit: String,
-    message: String,
-}
-
-#[derive(Serialize)]
-struct Group {
-    name: &'static str,
-    colour: String,
-    items: Vec<AlertItem>,
 }
 
 fn analysis_err(name: &str) -> impl Fn(PolarsError) -> Error + '_ {
@@ -127,47 +95,51 @@ pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let (pending, narratives) = (pending(a)?, narratives(a)?);
     let review = super::review::digest_lines(p, a)?.unwrap_or_default();
     let verdict = super::review::verdict(a)?;
-    let base = minijinja::context! {
+    let mut values = DigestValues {
+        heading: p.heading(),
+        year: meta.period.year(),
+        period_zh: meta.period.zh(),
+        ytd: meta.period.ytd_zh(),
+        as_of: period::instant_zh(&meta.as_of),
+        deadline: p.deadline_zh(meta.period),
+        completion: format::pct(completion),
+        schedule: format::pct(schedule),
+        provisional: !missing.is_empty(),
+        missing,
+        headline,
+        units,
+        groups,
+        alert_count: alerts,
+        info_count: notes,
+        year_end,
+        draft: super::draft(p, meta.period, &meta.as_of),
+        gap_header: if year_end {
+            "与年度目标"
+        } else {
+            "与序时"
+        },
+        verdict,
         review,
-        year => meta.period.year(),
+        review_book: meta.review_book.clone(),
         pending,
         narratives,
-        city => p.def.pipeline.city.clone(),
-        title => p.def.pipeline.title.clone(),
-        office => p.def.pipeline.office.clone(),
-        period_zh => meta.period.zh(),
-        ytd => meta.period.ytd_zh(),
-        as_of => period::instant_zh(&meta.as_of),
-        deadline => p.deadline_zh(meta.period),
-        completion => format::pct(completion),
-        schedule => format::pct(schedule),
-        provisional => !missing.is_empty(),
-        missing,
-        headline => crate::texts::contexts::value_of(&headline),
-        units => crate::texts::contexts::value_of(&units),
-        groups => crate::texts::contexts::value_of(&groups),
-        alert_count => alerts,
-        year_end,
-        draft => super::draft(p, meta.period, &meta.as_of),
-        gap_header => if year_end { "与年度目标" } else { "与序时" },
-        verdict,
-        review_book => meta.review_book.clone(),
-        info_count => notes,
-        palette => palette::for_templates(),
-        chart_note => meta.chart_note.clone().unwrap_or_default(),
-        attachment_note => meta.attachment_note.clone().unwrap_or_default(),
+        palette: palette::for_templates(),
+        chart_note: meta.chart_note.clone().unwrap_or_default(),
+        attachment_note: meta.attachment_note.clone().unwrap_or_default(),
+        subject: String::new(),
+        chart_src: String::new(),
+        without: WithoutWorkbook::default(),
     };
-    let subject = p.texts.block("digest.txt", "subject", &base)?;
-    let with = |chart_src: &str| {
-        minijinja::context! {
-            subject => subject.clone(),
-            chart_src => if meta.chart_note.is_none() { chart_src } else { "" },
-            ..base.clone()
-        }
-    };
+    let value = |v: &DigestValues| crate::texts::contexts::value_of(v);
+    let subject = p.texts.block("digest.txt", "subject", &value(&values))?;
+    values.subject = subject.clone();
+    let text = p.texts.body("digest.txt", &value(&values))?;
+    if meta.chart_note.is_none() {
+        values.chart_src = "chart.png".into();
+    }
     Ok(Digest {
-        html_file: p.texts.body("digest.html", &with("chart.png"))?,
-        text: p.texts.body("digest.txt", &with(""))?,
+        html_file: p.texts.body("digest.html", &value(&values))?,
+        text,
         subject,
     })
 }

@@ -24,7 +24,7 @@ pub struct Heading {
 }
 
 impl Heading {
-    fn example() -> Heading {
+    pub(super) fn example() -> Heading {
         Heading {
             title: "法律援助民生实事".into(),
             city: "六安市".into(),
@@ -520,6 +520,7 @@ pub fn example(name: &str) -> Option<minijinja::Value> {
         .or_else(|| typed::<ErrorReport>(name))
         .or_else(|| typed::<Feedback>(name))
         .or_else(|| typed::<Webhook>(name))
+        .or_else(|| typed::<super::documents::DigestValues>(name))
 }
 
 #[cfg(test)]
@@ -579,6 +580,8 @@ mod tests {
             ErrorReport::TEMPLATE,
             Feedback::TEMPLATE,
             Webhook::TEMPLATE,
+            "digest.txt",
+            "digest.html",
         ];
         for name in names {
             let values = example(name).unwrap_or_else(|| panic!("{name}: typed"));

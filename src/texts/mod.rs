@@ -14,11 +14,11 @@
 //! problem's description are the rule's that found it).
 
 use crate::error::{Error, Result};
-use crate::palette;
 use minijinja::{Environment, UndefinedBehavior, Value, context};
 use std::path::Path;
 
 pub mod contexts;
+pub mod documents;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
 const TEMPLATES: [(&str, &str, &[&str]); 19] = [
@@ -348,7 +348,6 @@ pub fn example(name: &str) -> Value {
         office => "六安市司法局",
     };
     let extra = match name {
-        "digest.html" | "digest.txt" => digest_example(),
         "notice.txt" => notice_example(),
         "acceptance-report.txt" => context! {
             year => 2025, provisional => false, to => "六安市人民政府",
@@ -367,32 +366,6 @@ pub fn example(name: &str) -> Value {
         _ => context! {},
     };
     context! { ..pipeline, ..extra }
-}
-
-fn digest_example() -> Value {
-    context! {
-        subject => "【法律援助民生实事】六安市2025年6月汇总：完成52.30%（序时50.00%），预警3条",
-        period_zh => "2025年6月", ytd => "2025年1—6月", as_of => "2025年7月6日 09:00",
-        deadline => "2025年7月5日", year => 2025, completion => "52.30%", schedule => "50.00%",
-        alert_count => 3, info_count => 2, year_end => false, draft => false, gap_header => "与序时", verdict => "考核验收：8个单位中6个达标",
-        review_book => "六安市法律援助民生实事考核验收_2025.xlsx", provisional => true, missing => vec!["霍山县"],
-        headline => vec![context! { label => "累计完成率", value => "52.30%", colour => palette::OK_TEXT.css(), note => "序时进度 50.00%" }],
-        units => vec![context! {
-            name => "霍邱县", ytd => "700", target => "1,300", rate => "53.85%", gap => "+3.85个百分点",
-            colour => palette::OK_FILL.css(), reported => "已报", reported_colour => palette::OK_TEXT.css(), total => false,
-        }],
-        groups => vec![context! {
-            name => "严重", colour => palette::CRITICAL_TEXT.css(),
-            items => vec![context! { unit => "霍山县", message => "2025年6月数据未报送" }],
-        }],
-        pending => vec!["金寨县：4月未受理审批任何案件（本月 0 件）"],
-        narratives => vec!["霍邱县：本月开展法律援助进社区活动"],
-        review => Vec::<String>::new(),
-        chart_src => "chart.png", chart_note => "", attachment_note => "",
-        palette => palette::for_templates(),
-        book => "六安市法律援助民生实事汇总_2025-06.xlsx", run_dir => "output/luan-2025/2025-06",
-        on_the_web => true,
-    }
 }
 
 #[cfg(test)]
