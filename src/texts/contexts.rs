@@ -501,28 +501,6 @@ pub fn value_of<T: Serialize>(values: T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(values))
 }
 
-fn typed<M: Message>(name: &str) -> Option<minijinja::Value> {
-    (name == M::TEMPLATE || M::ALSO.contains(&name)).then(|| value_of(M::example()))
-}
-
-/// The example of a typed template's values, if `name` is one.
-pub fn example(name: &str) -> Option<minijinja::Value> {
-    typed::<Receipt>(name)
-        .or_else(|| typed::<Return>(name))
-        .or_else(|| typed::<Supervision>(name))
-        .or_else(|| typed::<Reminder>(name))
-        .or_else(|| typed::<NoticeFailure>(name))
-        .or_else(|| typed::<NoticeRecovered>(name))
-        .or_else(|| typed::<NoticeMailbox>(name))
-        .or_else(|| typed::<NoticeHeld>(name))
-        .or_else(|| typed::<NoticeUndelivered>(name))
-        .or_else(|| typed::<ReceiptWeb>(name))
-        .or_else(|| typed::<ErrorReport>(name))
-        .or_else(|| typed::<Feedback>(name))
-        .or_else(|| typed::<Webhook>(name))
-        .or_else(|| typed::<super::documents::DigestValues>(name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,11 +562,12 @@ mod tests {
             "digest.html",
         ];
         for name in names {
-            let values = example(name).unwrap_or_else(|| panic!("{name}: typed"));
+            let values =
+                crate::texts::typed_example(name).unwrap_or_else(|| panic!("{name}: typed"));
             crate::texts::Texts::builtin()
                 .body(name, &values)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
-            let typed = example(name).unwrap();
+            let typed = crate::texts::typed_example(name).unwrap();
             assert_eq!(
                 format!("{:?}", crate::texts::example(name)),
                 format!("{typed:?}"),

@@ -336,10 +336,32 @@ fn notice_example() -> Value {
     }
 }
 
+fn typed<M: contexts::Message>(name: &str) -> Option<minijinja::Value> {
+    (name == M::TEMPLATE || M::ALSO.contains(&name)).then(|| contexts::value_of(M::example()))
+}
+
+/// The example of a typed template's values, if `name` is one.
+pub fn typed_example(name: &str) -> Option<minijinja::Value> {
+    typed::<contexts::Receipt>(name)
+        .or_else(|| typed::<contexts::Return>(name))
+        .or_else(|| typed::<contexts::Supervision>(name))
+        .or_else(|| typed::<contexts::Reminder>(name))
+        .or_else(|| typed::<contexts::NoticeFailure>(name))
+        .or_else(|| typed::<contexts::NoticeRecovered>(name))
+        .or_else(|| typed::<contexts::NoticeMailbox>(name))
+        .or_else(|| typed::<contexts::NoticeHeld>(name))
+        .or_else(|| typed::<contexts::NoticeUndelivered>(name))
+        .or_else(|| typed::<contexts::ReceiptWeb>(name))
+        .or_else(|| typed::<contexts::ErrorReport>(name))
+        .or_else(|| typed::<contexts::Feedback>(name))
+        .or_else(|| typed::<contexts::Webhook>(name))
+        .or_else(|| typed::<documents::DigestValues>(name))
+}
+
 /// An example of the values each template gets (the README lists them): a bureau's template is
 /// rendered from it when the pipeline loads.
 pub fn example(name: &str) -> Value {
-    if let Some(typed) = contexts::example(name) {
+    if let Some(typed) = typed_example(name) {
         return typed;
     }
     let pipeline = context! {
