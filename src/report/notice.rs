@@ -15,6 +15,7 @@ use crate::error::Result;
 use crate::format::{self, round_half_away};
 use crate::frame;
 use crate::period::Period;
+use crate::texts::documents::{Finding, NoticeValues};
 use chrono::DateTime;
 use chrono_tz::Tz;
 
@@ -146,14 +147,6 @@ fn progress(f: &Frames, year_end: bool) -> Result<Progress> {
     Ok((rows, behind, behind_names))
 }
 
-/// One money rule's findings: each unit whose band for it is not ok, with its figure, and the
-/// units' names — a sentence built from this names exactly the units the rule finds.
-#[derive(Default)]
-struct Finding {
-    items: Vec<String>,
-    names: Vec<String>,
-}
-
 /// The units below the plan's money lines, rule by rule (`sql/12_funding.sql`'s bands):
 /// 到位率, 支出率, 办案补贴及直接费用占比.
 fn funding(f: &Frames) -> Result<[Finding; 3]> {
@@ -221,51 +214,65 @@ pub fn blocks(
         total("per100k", "per100k_target")?,
     );
     let arrival_month = pipeline.def.funding.arrival_month(period.month());
-    let p = &pipeline.def.pipeline;
-    let values = minijinja::context! {
-        title => p.title.clone(),
-        city => p.city.clone(),
-        office => p.office.clone(),
-        year => period.year(),
-        month => period.month(),
+    let names_where = |flags: &[String]| -> Vec<String> {
+        (0..subs_names.len())
+            .filter(|&k| flags[k] == "true")
+            .map(|k| subs_names[k].clone())
+            .collect()
+    };
+    let values = crate::texts::contexts::value_of(NoticeValues {
+        heading: pipeline.heading(),
+        year: period.year(),
+        month: period.month(),
         year_end,
         draft,
-        deadline_zh => pipeline.deadline_zh(period),
-        period_zh => period.zh(),
-        ytd_zh => period.ytd_zh(),
-        area => pipeline.area(),
-        ytd => format::count(ytd),
-        target => format::count(target),
-        reached => shortfall.is_some_and(|s| s == 0.0),
-        over => ytd.zip(target).is_some_and(|(y, t)| y > t),
-        shortfall => format::count(shortfall),
-        completion => format::pct(total("completion", "completion_rate")?),
-        schedule => format::pct(total("completion", "schedule_rate")?),
-        gap => gap_cell(gap.map(f64::abs)),
-        behind_total => gap.is_some_and(|g| g < 0.0),
-        per100k => format::dec2(per100k),
-        per100k_annual => format::dec2(per100k_annual),
-        per100k_target => format::dec2(per100k_target),
-        per100k_reached => per100k.zip(per100k_target).is_some_and(|(a, t)| round_half_away(a, 2) >= round_half_away(t, 2)),
-        warning_pp => format::num(Some(pipeline.def.alerts.behind_schedule_warning_pp)),
-        behind, behind_names,
+        deadline_zh: pipeline.deadline_zh(period),
+        period_zh: period.zh(),
+        ytd_zh: period.ytd_zh(),
+        area: pipeline.area(),
+        ytd: format::count(ytd),
+        target: format::count(target),
+        reached: shortfall.is_some_and(|s| s == 0.0),
+        over: ytd.zip(target).is_some_and(|(y, t)| y > t),
+        shortfall: format::count(shortfall),
+        completion: format::pct(total("completion", "completion_rate")?),
+        schedule: format::pct(total("completion", "schedule_rate")?),
+        gap: gap_cell(gap.map(f64::abs)),
+        behind_total: gap.is_some_and(|g| g < 0.0),
+        per100k: format::dec2(per100k),
+        per100k_annual: format::dec2(per100k_annual),
+        per100k_target: format::dec2(per100k_target),
+        per100k_reached: per100k
+            .zip(per100k_target)
+            .is_some_and(|(a, t)| round_half_away(a, 2) >= round_half_away(t, 2)),
+        warning_pp: format::num(Some(pipeline.def.alerts.behind_schedule_warning_pp)),
+        behind,
+        behind_names,
         arrival_month,
-        checkpoints => checkpoints_zh(pipeline),
-        arrival_schedule => format::pct(Some(f64::from(arrival_month) / 12.0)),
-        arrival_f => minijinja::context! { items => arrival_f.items.clone(), names => arrival_f.names.clone() },
-        expenditure_f => minijinja::context! { items => expenditure_f.items.clone(), names => expenditure_f.names.clone() },
-        share_f => minijinja::context! { items => share_f.items.clone(), names => share_f.names.clone() },
-        share_min => format::pct0(Some(pipeline.def.alerts.case_share_min)),
-        arrival => format::pct(total("funding", "arrival_rate")?),
-        expenditure => format::pct(total("funding", "expenditure_rate")?),
-        case_share => format::pct(total("funding", "case_share")?),
-        missing => (0..subs_names.len()).filter(|&k| reported[k] != "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
-        late => (0..subs_names.len()).filter(|&k| late[k] == "true").map(|k| subs_names[k].clone()).collect::<Vec<_>>(),
-        pending => a.unexplained_checks()?.into_iter().map(|u| format!("{}{}", u.unit_name, u.text)).collect::<Vec<_>>(),
-        as_of => date_zh(as_of), unsigned => super::unsigned_months(a)?,
-        deadline_day => pipeline.def.submission.deadline_day,
-        deadline_rule => crate::calendar::rule_zh(pipeline.days().roll()),
-    };
+        checkpoints: checkpoints_zh(pipeline),
+        arrival_schedule: format::pct(Some(f64::from(arrival_month) / 12.0)),
+        arrival_f,
+        expenditure_f,
+        share_f,
+        share_min: format::pct0(Some(pipeline.def.alerts.case_share_min)),
+        arrival: format::pct(total("funding", "arrival_rate")?),
+        expenditure: format::pct(total("funding", "expenditure_rate")?),
+        case_share: format::pct(total("funding", "case_share")?),
+        missing: (0..subs_names.len())
+            .filter(|&k| reported[k] != "true")
+            .map(|k| subs_names[k].clone())
+            .collect(),
+        late: names_where(&late),
+        pending: a
+            .unexplained_checks()?
+            .into_iter()
+            .map(|u| format!("{}{}", u.unit_name, u.text))
+            .collect(),
+        as_of: date_zh(as_of),
+        unsigned: super::unsigned_months(a)?,
+        deadline_day: pipeline.def.submission.deadline_day,
+        deadline_rule: crate::calendar::rule_zh(pipeline.days().roll()),
+    });
     let texts = &pipeline.texts;
     let mut out = vec![
         Block::Title(
@@ -284,7 +291,7 @@ pub fn blocks(
     ));
     out.push(Block::Blank);
     out.push(Block::Signature {
-        office: p.office.clone(),
+        office: pipeline.def.pipeline.office.clone(),
         date: date_zh(as_of),
     });
     Ok(out)

@@ -11,6 +11,7 @@ use super::review_rows::{self as review, Row};
 use crate::error::{Error, Result};
 use crate::format;
 use crate::requirements::{Group, REQUIREMENTS};
+use crate::texts::documents::{AcceptanceValues, Requirement, RequirementGroup};
 
 /// `六安市法律援助民生实事考核验收报告_2025.docx` (`_暂定` before the year is over).
 pub fn file_name(meta: &RunMeta, provisional: bool) -> String {
@@ -79,13 +80,13 @@ fn per100k_line(p: &crate::config::Pipeline, a: &crate::analyze::Analysis) -> Re
 }
 
 /// Section 二: each group of requirements, each requirement with the units that met and missed it.
-fn groups(meta: &RunMeta, units: &[&Row]) -> Vec<minijinja::Value> {
+fn groups(meta: &RunMeta, units: &[&Row]) -> Vec<RequirementGroup> {
     let p = meta.pipeline;
     [Group::Plan, Group::Bureau]
         .into_iter()
         .enumerate()
         .map(|(k, g)| {
-            let requirements: Vec<minijinja::Value> = REQUIREMENTS
+            let requirements: Vec<Requirement> = REQUIREMENTS
                 .iter()
                 .filter(|q| q.group == g)
                 .map(|q| {
@@ -102,16 +103,17 @@ fn groups(meta: &RunMeta, units: &[&Row]) -> Vec<minijinja::Value> {
                             _ => None,
                         })
                         .collect();
-                    minijinja::context! {
-                        name => q.name,
-                        words => review::requirement_words(p, q.id),
-                        met, missed,
+                    Requirement {
+                        name: q.name,
+                        words: review::requirement_words(p, q.id),
+                        met,
+                        missed,
                     }
                 })
                 .collect();
-            minijinja::context! {
-                number => ["一", "二"][k],
-                name => g.zh(),
+            RequirementGroup {
+                number: ["一", "二"][k],
+                name: g.zh(),
                 requirements,
             }
         })
@@ -151,16 +153,17 @@ pub fn render(
         ),
     };
     let per100k_line = per100k_line(p, a)?;
-    let values = minijinja::context! {
-        per100k_line,
-        year => meta.period.year(),
-        title => p.def.pipeline.title.clone(),
-        office => p.def.pipeline.office.clone(),
-        to => p.def.docs.acceptance_to.clone(),
+    let values = crate::texts::contexts::value_of(AcceptanceValues {
+        heading: p.heading(),
+        year: meta.period.year(),
         provisional,
-        summary, groups, verdict,
-        unsigned => super::unsigned_months(a)?,
-    };
+        to: p.def.docs.acceptance_to.clone(),
+        per100k_line,
+        summary,
+        groups,
+        verdict,
+        unsigned: super::unsigned_months(a)?,
+    });
     let texts = &p.texts;
     let mut blocks = vec![
         Block::Title(

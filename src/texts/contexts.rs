@@ -560,6 +560,8 @@ mod tests {
             Webhook::TEMPLATE,
             "digest.txt",
             "digest.html",
+            "acceptance-report.txt",
+            "notice.txt",
         ];
         for name in names {
             let values =

@@ -160,3 +160,188 @@ impl Message for DigestValues {
         }
     }
 }
+
+/// The year's 考核验收报告 (texts/acceptance-report.txt): its title, addressee and body.
+#[derive(Debug, Serialize)]
+pub struct AcceptanceValues {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub year: i32,
+    /// Some month is not in yet: the report is provisional.
+    pub provisional: bool,
+    /// Whom it goes to (`[docs] acceptance_to`).
+    pub to: String,
+    pub per100k_line: String,
+    pub summary: Vec<String>,
+    /// 一 方案考核要求, 二 市局管理要求: each requirement with the units that met and missed it.
+    pub groups: Vec<RequirementGroup>,
+    pub verdict: String,
+    /// Months still waiting for a 负责人's sign-off.
+    pub unsigned: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequirementGroup {
+    pub number: &'static str,
+    pub name: &'static str,
+    pub requirements: Vec<Requirement>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Requirement {
+    pub name: &'static str,
+    /// The requirement in words (≥ 70%).
+    pub words: String,
+    pub met: Vec<String>,
+    /// Each unit that missed it, with its figure.
+    pub missed: Vec<String>,
+}
+
+impl Message for AcceptanceValues {
+    const TEMPLATE: &'static str = "acceptance-report.txt";
+    fn example() -> AcceptanceValues {
+        AcceptanceValues {
+            heading: Heading::example(),
+            year: 2025,
+            provisional: false,
+            to: "六安市人民政府".into(),
+            per100k_line: "全市全年每10万人法律援助供给量143.50件，达到年度目标（138.02件）。"
+                .into(),
+            summary: vec![
+                "全市全年受理审批法律援助案件6,064件，完成年度目标（6,064件）的100.00%。".into(),
+            ],
+            groups: vec![RequirementGroup {
+                number: "一",
+                name: "方案考核要求",
+                requirements: vec![Requirement {
+                    name: "资金到位率",
+                    words: "100%".into(),
+                    met: vec!["霍邱县".into()],
+                    missed: vec!["霍山县（97.10%）".into()],
+                }],
+            }],
+            verdict: "全市总体结论：未达标。".into(),
+            unsigned: vec!["霍邱县2025年11—12月".into()],
+        }
+    }
+}
+
+/// The monthly 工作通报 (texts/notice.txt): its title, addressee and body.
+#[derive(Debug, Serialize)]
+pub struct NoticeValues {
+    #[serde(flatten)]
+    pub heading: Heading,
+    pub year: i32,
+    pub month: u32,
+    /// December's, once due: the year has closed.
+    pub year_end: bool,
+    /// Made before the month's deadline (征求意见稿).
+    pub draft: bool,
+    pub deadline_zh: String,
+    pub period_zh: String,
+    pub ytd_zh: String,
+    /// 全市 (or the pipeline's own word).
+    pub area: String,
+    pub ytd: String,
+    pub target: String,
+    pub reached: bool,
+    pub over: bool,
+    pub shortfall: String,
+    pub completion: String,
+    pub schedule: String,
+    /// The total's gap to the schedule, in percentage points, unsigned.
+    pub gap: String,
+    pub behind_total: bool,
+    pub per100k: String,
+    pub per100k_annual: String,
+    pub per100k_target: String,
+    pub per100k_reached: bool,
+    pub warning_pp: String,
+    /// The units behind (with their gap or shortfall) and their names alone.
+    pub behind: Vec<String>,
+    pub behind_names: Vec<String>,
+    pub arrival_month: u32,
+    pub checkpoints: String,
+    pub arrival_schedule: String,
+    /// The units below each money line (到位率, 支出率, 占比).
+    pub arrival_f: Finding,
+    pub expenditure_f: Finding,
+    pub share_f: Finding,
+    pub share_min: String,
+    pub arrival: String,
+    pub expenditure: String,
+    pub case_share: String,
+    pub missing: Vec<String>,
+    pub late: Vec<String>,
+    pub pending: Vec<String>,
+    pub as_of: String,
+    pub unsigned: Vec<String>,
+    pub deadline_day: u32,
+    pub deadline_rule: &'static str,
+}
+
+/// One money rule's findings: each unit whose band is not ok, with its figure (`items`), and the
+/// units' names alone — a sentence built from it names exactly the units the rule finds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Finding {
+    pub items: Vec<String>,
+    pub names: Vec<String>,
+}
+
+impl Message for NoticeValues {
+    const TEMPLATE: &'static str = "notice.txt";
+    /// A June with one unit behind, one short on 到位率 and one on 占比.
+    fn example() -> NoticeValues {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        NoticeValues {
+            heading: Heading::example(),
+            year: 2025,
+            month: 6,
+            year_end: false,
+            draft: false,
+            deadline_zh: "2025-07-05 24:00".into(),
+            period_zh: "2025年6月".into(),
+            ytd_zh: "2025年1—6月".into(),
+            area: "全市".into(),
+            ytd: "2990".into(),
+            target: "6064".into(),
+            reached: false,
+            over: false,
+            shortfall: "3074".into(),
+            completion: "49.31%".into(),
+            schedule: "50.00%".into(),
+            gap: "0.69".into(),
+            behind_total: true,
+            per100k: "66.60".into(),
+            per100k_annual: "133.19".into(),
+            per100k_target: "135.10".into(),
+            per100k_reached: false,
+            warning_pp: "5".into(),
+            behind: s(&["霍邱县（落后5.20个百分点）"]),
+            behind_names: s(&["霍邱县"]),
+            arrival_month: 6,
+            checkpoints: "3、6、9、12".into(),
+            arrival_schedule: "50.00%".into(),
+            arrival_f: Finding {
+                items: s(&["霍山县（45.00%）"]),
+                names: s(&["霍山县"]),
+            },
+            expenditure_f: Finding::default(),
+            share_f: Finding {
+                items: s(&["金寨县（69.50%）"]),
+                names: s(&["金寨县"]),
+            },
+            share_min: "70%".into(),
+            arrival: "50.00%".into(),
+            expenditure: "91.52%".into(),
+            case_share: "80.07%".into(),
+            missing: s(&["霍山县"]),
+            late: s(&["舒城县"]),
+            pending: s(&["叶集区6月满意度低于90%（满意12人，回访40人）"]),
+            as_of: "2025年7月6日".into(),
+            unsigned: s(&["霍邱县2025年6月"]),
+            deadline_day: 5,
+            deadline_rule: "（遇法定节假日顺延）",
+        }
+    }
+}

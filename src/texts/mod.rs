@@ -313,29 +313,6 @@ fn check(name: &str, text: &str, blocks: &[&str]) -> std::result::Result<(), Str
     Ok(())
 }
 
-/// The 工作通报's values: a June with one unit behind, one short on 到位率 and one on 占比.
-fn notice_example() -> Value {
-    context! {
-        draft => false, deadline_zh => "2025-07-05 24:00",
-        year => 2025, month => 6, year_end => false, period_zh => "2025年6月", ytd_zh => "2025年1—6月", area => "全市",
-        ytd => "2990", target => "6064", reached => false, over => false, shortfall => "3074",
-        completion => "49.31%", schedule => "50.00%",
-        gap => "0.69", behind_total => true, warning_pp => "5",
-        per100k => "66.60", per100k_annual => "133.19", per100k_target => "135.10", per100k_reached => false,
-        behind => vec!["霍邱县（落后5.20个百分点）"], behind_names => vec!["霍邱县"],
-        arrival => "50.00%", expenditure => "91.52%", case_share => "80.07%",
-        arrival_month => 6, checkpoints => "3、6、9、12", arrival_schedule => "50.00%", share_min => "70%",
-        arrival_f => context! { items => vec!["霍山县（45.00%）"], names => vec!["霍山县"] },
-        expenditure_f => context! { items => Vec::<String>::new(), names => Vec::<String>::new() },
-        share_f => context! { items => vec!["金寨县（69.50%）"], names => vec!["金寨县"] },
-        missing => vec!["霍山县"], late => vec!["舒城县"], as_of => "2025年7月6日",
-        pending => vec!["叶集区6月满意度低于90%（满意12人，回访40人）"],
-        unsigned => vec!["霍邱县2025年6月"],
-        deadline_day => 5,
-        deadline_rule => "（遇法定节假日顺延）",
-    }
-}
-
 fn typed<M: contexts::Message>(name: &str) -> Option<minijinja::Value> {
     (name == M::TEMPLATE || M::ALSO.contains(&name)).then(|| contexts::value_of(M::example()))
 }
@@ -356,38 +333,15 @@ pub fn typed_example(name: &str) -> Option<minijinja::Value> {
         .or_else(|| typed::<contexts::Feedback>(name))
         .or_else(|| typed::<contexts::Webhook>(name))
         .or_else(|| typed::<documents::DigestValues>(name))
+        .or_else(|| typed::<documents::AcceptanceValues>(name))
+        .or_else(|| typed::<documents::NoticeValues>(name))
 }
 
-/// An example of the values each template gets (the README lists them): a bureau's template is
-/// rendered from it when the pipeline loads.
+/// An example of the values each template gets: its type's example (`contexts.rs`,
+/// `documents.rs`; the README lists the values). A bureau's template is rendered from it when the
+/// pipeline loads.
 pub fn example(name: &str) -> Value {
-    if let Some(typed) = typed_example(name) {
-        return typed;
-    }
-    let pipeline = context! {
-        title => "法律援助民生实事",
-        city => "六安市",
-        office => "六安市司法局",
-    };
-    let extra = match name {
-        "notice.txt" => notice_example(),
-        "acceptance-report.txt" => context! {
-            year => 2025, provisional => false, to => "六安市人民政府",
-            per100k_line => "全市全年每10万人法律援助供给量143.50件，达到年度目标（138.02件）。",
-            summary => vec!["全市全年受理审批法律援助案件6,064件，完成年度目标（6,064件）的100.00%。"],
-            groups => vec![context! {
-                number => "一", name => "方案考核要求",
-                requirements => vec![context! {
-                    name => "资金到位率", words => "100%",
-                    met => vec!["霍邱县"], missed => vec!["霍山县（97.10%）"],
-                }],
-            }],
-            verdict => "全市总体结论：未达标。",
-            unsigned => vec!["霍邱县2025年11—12月"],
-        },
-        _ => context! {},
-    };
-    context! { ..pipeline, ..extra }
+    typed_example(name).unwrap_or_else(|| context! {})
 }
 
 #[cfg(test)]
@@ -397,6 +351,7 @@ mod tests {
     #[test]
     fn every_builtin_template_renders_its_example_strictly() {
         for (name, text, blocks) in TEMPLATES {
+            assert!(typed_example(name).is_some(), "{name}: no type of values");
             check(name, text, blocks).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
     }
