@@ -427,3 +427,56 @@ fn every_invariant_names_a_test_that_exists() {
         wrong.len()
     );
 }
+
+/// README's table of the texts people receive names exactly the values each template gets — its
+/// type's fields besides `title`, `city` and `office` (`src/texts/contexts.rs`,
+/// `src/texts/documents.rs`) — and every template: one fact, written in the code, read back here.
+#[test]
+fn the_readme_lists_each_templates_values() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme
+        .find("### Texts people receive")
+        .expect("the section")..];
+    let ticked = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .flat_map(|t| t.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    };
+    let mut seen = Vec::new();
+    let mut wrong = Vec::new();
+    for line in section
+        .lines()
+        .skip_while(|l| !l.starts_with("| `"))
+        .take_while(|l| l.starts_with('|'))
+    {
+        let cells: Vec<&str> = line.split('|').collect();
+        let (names, values) = (ticked(cells[1]), ticked(cells[3]));
+        let mut values: Vec<String> = values.into_iter().filter(|v| !v.contains('.')).collect();
+        values.sort();
+        values.dedup();
+        for name in names {
+            let example = fayuan::texts::example(&name);
+            let mut keys: Vec<String> = example
+                .try_iter()
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .map(|k| k.to_string())
+                .filter(|k| !["title", "city", "office"].contains(&k.as_str()))
+                .collect();
+            keys.sort();
+            if keys != values {
+                wrong.push(format!("{name}: README {values:?}, the type {keys:?}"));
+            }
+            seen.push(name);
+        }
+    }
+    seen.sort();
+    let mut all: Vec<String> = fayuan::texts::names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    all.sort();
+    assert_eq!(seen, all, "every template in the table, once");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
