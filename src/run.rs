@@ -122,9 +122,8 @@ fn analyse(
         }
         None => None,
     };
-    let locks = crate::supervision::locks_as_of(&ctx.data_dir, Some(ctx.now()))?;
-    let open_returns =
-        crate::supervision::open_returns_as_of(&ctx.data_dir, &files, Some(ctx.now()))?;
+    let locks = crate::records::locks_as_of(&ctx.data_dir, Some(ctx.now()))?;
+    let open_returns = crate::records::open_returns_as_of(&ctx.data_dir, &files, Some(ctx.now()))?;
     tracing::debug!("report: store read");
     let analysis = analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
@@ -159,7 +158,7 @@ fn analyse(
 fn returned_alerts(
     ctx: &Context,
     period: Period,
-    open: &[crate::supervision::OpenReturn],
+    open: &[crate::records::OpenReturn],
 ) -> Vec<analyze::Alert> {
     open.iter()
         .filter_map(|r| {

@@ -45,7 +45,7 @@ pub fn unit_status(
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
-    let locks = crate::supervision::locks_as_of(store.data_dir(), Some(*now))?;
+    let locks = crate::records::locks_as_of(store.data_dir(), Some(*now))?;
     let explained = crate::supervision::explained_as_of(store.data_dir(), Some(*now))?;
     unit_status_of(
         pipeline,
@@ -67,7 +67,8 @@ pub fn one_unit_status(
     now: &DateTime<Tz>,
 ) -> Result<Option<UnitStatus>> {
     let data_dir = records.data_dir();
-    let locks: Vec<_> = crate::supervision::locks_as_of(data_dir, Some(*now))?
+    let locks: Vec<_> = records
+        .locks(Some(*now))?
         .into_iter()
         .filter(|(unit, _, _)| unit == code)
         .collect();
@@ -130,12 +131,12 @@ pub fn board(
     now: &DateTime<Tz>,
 ) -> Result<Board> {
     let (data_dir, files) = (records.data_dir(), records.files());
-    let locks = crate::supervision::locks_as_of(data_dir, Some(*now))?;
-    let returned: Vec<(String, String)> =
-        crate::supervision::open_returns_as_of(data_dir, files, Some(*now))?
-            .into_iter()
-            .map(|r| (r.unit, r.period))
-            .collect();
+    let locks = records.locks(Some(*now))?;
+    let returned: Vec<(String, String)> = records
+        .open_returns(Some(*now))?
+        .into_iter()
+        .map(|r| (r.unit, r.period))
+        .collect();
     let explained = crate::supervision::explained_as_of(data_dir, Some(*now))?;
     let a = analysis(
         pipeline,
@@ -231,7 +232,7 @@ fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
 /// A unit's lines about supervision: corrections waiting for a confirmation, open returns.
 fn supervision_lines(
     code: &str,
-    returns: &[crate::supervision::OpenReturn],
+    returns: &[crate::records::OpenReturn],
     waiting: &[(String, String, String, String)],
 ) -> String {
     let zh = |m: &str| Period::parse(m).map_or(m.to_string(), |p| p.zh());
@@ -287,7 +288,7 @@ pub fn checks_if(
     now: &DateTime<Tz>,
 ) -> Result<Vec<String>> {
     let files = store.files()?;
-    let locks = crate::supervision::locks_as_of(store.data_dir(), Some(*now))?;
+    let locks = crate::records::locks_as_of(store.data_dir(), Some(*now))?;
     let explained = crate::supervision::explained_as_of(store.data_dir(), Some(*now))?;
     let a = analysis(
         pipeline,
@@ -472,7 +473,7 @@ pub fn render(
 ) -> Result<String> {
     let store = Store::open(data_dir);
     let files = store.files()?;
-    let locks = crate::supervision::locks_as_of(data_dir, Some(*now))?;
+    let locks = crate::records::locks_as_of(data_dir, Some(*now))?;
     let explained = crate::supervision::explained_as_of(data_dir, Some(*now))?;
     let status = unit_status_of(
         pipeline,
@@ -563,7 +564,7 @@ pub fn render_from(
     );
     let mut missing = Vec::new();
     let mut to_explain = Vec::new();
-    let returns = crate::supervision::open_returns_as_of(data_dir, files, Some(*now))?;
+    let returns = crate::records::open_returns_as_of(data_dir, files, Some(*now))?;
     let waiting = crate::supervision::pending_corrections(data_dir, files)?;
     for s in status {
         match &s.latest {

@@ -12,12 +12,14 @@
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
-use crate::ledger::Ledger;
 use crate::period::{self, Moment, Period};
-use crate::store::{FileEntry, Outcome, Store};
+use crate::records::{
+    ConfirmRecord, ReturnRecord, accepted_after, confirms_ledger as confirms, last_words, locks,
+    open_returns, returns_ledger as ledger,
+};
+use crate::store::{FileEntry, Store};
 use chrono::DateTime;
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
 mod items;
 mod notes;
@@ -25,93 +27,6 @@ mod notes;
 pub use items::*;
 use items::{item_event, item_notice, items};
 pub use notes::*;
-
-/// One line of the returns ledger.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ReturnRecord {
-    pub at: Moment,
-    pub unit: String,
-    pub period: String,
-    pub reason: String,
-    /// The staff member who returned (or withdrew) it.
-    pub by: String,
-    /// A withdrawal of the return before it.
-    #[serde(default)]
-    pub cancel: bool,
-}
-
-/// A return still waiting for the unit's new version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OpenReturn {
-    pub unit: String,
-    pub period: String,
-    pub reason: String,
-    pub by: String,
-    /// When it was returned (`2025-07-08 10:00`).
-    pub at: String,
-}
-
-fn ledger(data_dir: &DataDir) -> Ledger<ReturnRecord> {
-    Ledger::at(data_dir.returns())
-}
-
-/// The last word on each unit-month of the returns' ledger (a return or its withdrawal).
-fn last_words(records: &[ReturnRecord]) -> Vec<&ReturnRecord> {
-    let mut last: Vec<&ReturnRecord> = Vec::new();
-    for r in records {
-        last.retain(|x| !(x.unit == r.unit && x.period == r.period));
-        last.push(r);
-    }
-    last
-}
-
-/// The files accepted (wholly or in part) for a unit's month after `at` (RFC 3339).
-fn accepted_after<'f>(
-    files: &'f [FileEntry],
-    unit: &'f str,
-    month: &'f str,
-    at: &'f str,
-) -> impl Iterator<Item = &'f FileEntry> {
-    files.iter().filter(move |f| {
-        matches!(f.outcome, Outcome::Accepted | Outcome::Partial)
-            && f.arrived_at.to_string().as_str() > at
-            && f.names_unit(unit)
-            && f.periods.iter().any(|p| p.to_string() == month)
-    })
-}
-
-/// The returns still open, from the ledger and the store's files.
-pub fn open_returns(data_dir: &DataDir, files: &[FileEntry]) -> Result<Vec<OpenReturn>> {
-    open_returns_as_of(data_dir, files, None)
-}
-
-/// The returns open as of `as_of` (a report rebuilt as of a past moment sees only what had
-/// happened by then; None: everything).
-pub fn open_returns_as_of(
-    data_dir: &DataDir,
-    files: &[FileEntry],
-    as_of: Option<DateTime<Tz>>,
-) -> Result<Vec<OpenReturn>> {
-    let mut records = ledger(data_dir).read()?;
-    records.retain(|r| as_of.is_none_or(|t| r.at.0 <= t));
-    Ok(last_words(&records)
-        .into_iter()
-        .filter(|r| !r.cancel)
-        .filter(|r| {
-            let at = period::instant_text(&r.at.0);
-            accepted_after(files, &r.unit, &r.period, &at)
-                .next()
-                .is_none()
-        })
-        .map(|r| OpenReturn {
-            unit: r.unit.clone(),
-            period: r.period.clone(),
-            reason: r.reason.clone(),
-            by: r.by.clone(),
-            at: r.at.minute(),
-        })
-        .collect())
-}
 
 /// A unit named by a person (its code or name), or a refusal that says which units there are.
 pub(crate) fn known_unit<'p>(
@@ -548,41 +463,6 @@ fn return_notice_id(records: &[ReturnRecord], k: usize) -> String {
         )
     })
     .replace(" #", "-")
-}
-
-/// One line of the confirmations' ledger (确认).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ConfirmRecord {
-    pub at: Moment,
-    pub unit: String,
-    pub period: String,
-    pub by: String,
-}
-
-fn confirms(data_dir: &DataDir) -> Ledger<ConfirmRecord> {
-    Ledger::at(data_dir.confirms())
-}
-
-/// The confirmed months: (unit, month, the latest confirmation — RFC 3339), for the analyses.
-pub fn locks(data_dir: &DataDir) -> Result<Vec<(String, String, String)>> {
-    locks_as_of(data_dir, None)
-}
-
-/// The months confirmed by `as_of` (None: every confirmation).
-pub fn locks_as_of(
-    data_dir: &DataDir,
-    as_of: Option<DateTime<Tz>>,
-) -> Result<Vec<(String, String, String)>> {
-    let mut out: Vec<(String, String, String)> = Vec::new();
-    for r in confirms(data_dir)
-        .read()?
-        .into_iter()
-        .filter(|r| as_of.is_none_or(|t| r.at.0 <= t))
-    {
-        out.retain(|l| !(l.0 == r.unit && l.1 == r.period));
-        out.push((r.unit, r.period, period::instant_text(&r.at.0)));
-    }
-    Ok(out)
 }
 
 /// `fayuan confirm`: the unit's month as it stands now is accepted and locked (已确认); a later

@@ -188,6 +188,40 @@ pub fn blocks(
     as_of: &DateTime<Tz>,
     a: &Analysis,
 ) -> Result<Vec<Block>> {
+    let (values, rows, year_end) = values(pipeline, period, as_of, a)?;
+    let values = crate::texts::contexts::value_of(values);
+    let texts = &pipeline.texts;
+    let mut out = vec![
+        Block::Title(
+            texts
+                .block("notice.txt", "title", &values)?
+                .trim()
+                .to_string(),
+        ),
+        Block::Blank,
+        Block::To(texts.block("notice.txt", "to", &values)?.trim().to_string()),
+    ];
+    out.extend(body_blocks(
+        &texts.body("notice.txt", &values)?,
+        &table_header(year_end),
+        &rows,
+    ));
+    out.push(Block::Blank);
+    out.push(Block::Signature {
+        office: pipeline.def.pipeline.office.clone(),
+        date: date_zh(as_of),
+    });
+    Ok(out)
+}
+
+/// The notice's values (texts/notice.txt), its progress table's rows, and whether the year has
+/// closed.
+fn values(
+    pipeline: &Pipeline,
+    period: Period,
+    as_of: &DateTime<Tz>,
+    a: &Analysis,
+) -> Result<(NoticeValues, Vec<Vec<String>>, bool)> {
     let f = Frames { a };
     let total = |q: &str, col: &str| -> Result<Option<f64>> {
         let codes = f.text(q, "unit_code")?;
@@ -220,7 +254,7 @@ pub fn blocks(
             .map(|k| subs_names[k].clone())
             .collect()
     };
-    let values = crate::texts::contexts::value_of(NoticeValues {
+    let values = NoticeValues {
         heading: pipeline.heading(),
         year: period.year(),
         month: period.month(),
@@ -272,29 +306,8 @@ pub fn blocks(
         unsigned: super::unsigned_months(a)?,
         deadline_day: pipeline.def.submission.deadline_day,
         deadline_rule: crate::calendar::rule_zh(pipeline.days().roll()),
-    });
-    let texts = &pipeline.texts;
-    let mut out = vec![
-        Block::Title(
-            texts
-                .block("notice.txt", "title", &values)?
-                .trim()
-                .to_string(),
-        ),
-        Block::Blank,
-        Block::To(texts.block("notice.txt", "to", &values)?.trim().to_string()),
-    ];
-    out.extend(body_blocks(
-        &texts.body("notice.txt", &values)?,
-        &table_header(year_end),
-        &rows,
-    ));
-    out.push(Block::Blank);
-    out.push(Block::Signature {
-        office: pipeline.def.pipeline.office.clone(),
-        date: date_zh(as_of),
-    });
-    Ok(out)
+    };
+    Ok((values, rows, year_end))
 }
 
 /// A template's body as blocks: "# " a first-level heading, "## " a second-level one,

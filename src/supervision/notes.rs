@@ -344,7 +344,7 @@ pub fn unsigned(
     }
     let store = crate::store::Store::open(data_dir);
     let rows = store.rows()?;
-    let returned = super::open_returns_as_of(data_dir, &store.files()?, Some(as_of))?;
+    let returned = crate::records::open_returns_as_of(data_dir, &store.files()?, Some(as_of))?;
     let err = |e: polars::prelude::PolarsError| Error::Analysis {
         query: "(sign-off)".into(),
         source: e.into(),

@@ -118,7 +118,7 @@ fn todo(
     base: &str,
     period: Period,
     board: &crate::status::Board,
-    returned: &[crate::supervision::OpenReturn],
+    returned: &[crate::records::OpenReturn],
     pending: &[ToExplain],
     items: &[crate::supervision::OpenItem],
     unsigned: &[(u32, i64)],
@@ -194,7 +194,7 @@ fn month_due(
     w: &Web,
     period: Period,
     latest: Option<&crate::status::Latest>,
-    returned: &[crate::supervision::OpenReturn],
+    returned: &[crate::records::OpenReturn],
     fill: &dyn Fn(Period) -> String,
 ) -> Todo {
     let ctx = &w.ctx;
@@ -258,7 +258,7 @@ pub(super) fn county_page(
     let base = format!("/u/{}/{}", unit.code, token);
     let board = w.board(period)?;
     let returned: Vec<_> =
-        crate::supervision::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
+        crate::records::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
             .into_iter()
             .filter(|r| r.unit == unit.code)
             .collect();
@@ -339,7 +339,7 @@ pub(super) fn county_page(
 }
 
 /// The unit's months returned, each with its reason and the ways to correct it.
-fn returned_view(returned: Vec<crate::supervision::OpenReturn>, base: &str) -> minijinja::Value {
+fn returned_view(returned: Vec<crate::records::OpenReturn>, base: &str) -> minijinja::Value {
     ser(returned
         .into_iter()
         .map(|r| {

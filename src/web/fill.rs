@@ -217,7 +217,7 @@ fn standing(w: &Web, code: &str, period: Period) -> (Option<String>, Option<Stri
         .files()
         .ok()
         .and_then(|files| {
-            crate::supervision::open_returns_as_of(&ctx.data_dir, &files, Some(ctx.now())).ok()
+            crate::records::open_returns_as_of(&ctx.data_dir, &files, Some(ctx.now())).ok()
         })
         .and_then(|open| {
             open.into_iter()

@@ -331,7 +331,7 @@ fn bureau_html(
             status_text,
             rejected => ser(refused(&board.files, &board.grid, |_| true, None)),
             // 指导督促: the returns waiting for a new version, the supervision items still open.
-            returned => ser(crate::supervision::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
+            returned => ser(crate::records::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
                 .into_iter()
                 .map(|r| format!(
                     "{}：{}——{}（{}，{} 退回）",
