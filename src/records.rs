@@ -56,8 +56,9 @@ impl Records {
         &self.rows
     }
 
-    /// What the store holds of one unit only: the files that name it and its rows — what a
-    /// question about that unit needs, without an analysis of every unit.
+    /// What the store holds of one unit only: the files that name it (and the same bytes sent
+    /// again, which the store records without units: a 补录 of a mailed file marks it) and its
+    /// rows — what a question about that unit needs, without an analysis of every unit.
     pub fn of_unit(&self, code: &str) -> Result<Records> {
         let rows = self
             .rows
@@ -69,12 +70,19 @@ impl Records {
         Ok(Records {
             data_dir: self.data_dir.clone(),
             generation: self.generation,
-            files: self
-                .files
-                .iter()
-                .filter(|f| f.names_unit(code))
-                .cloned()
-                .collect(),
+            files: {
+                let shas: std::collections::HashSet<&str> = self
+                    .files
+                    .iter()
+                    .filter(|f| f.names_unit(code))
+                    .map(|f| f.sha256.as_str())
+                    .collect();
+                self.files
+                    .iter()
+                    .filter(|f| f.names_unit(code) || shas.contains(f.sha256.as_str()))
+                    .cloned()
+                    .collect()
+            },
             rows,
         })
     }

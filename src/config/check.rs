@@ -530,8 +530,13 @@ pub(super) fn check_web_and_mailboxes(def: &mut PipelineFile, problems: &mut Vec
             def.output.keep_history
         ));
     }
+    let names: Vec<String> = def.mailboxes.iter().map(|m| m.name.clone()).collect();
     for (i, m) in def.mailboxes.iter_mut().enumerate() {
         let at = format!("mailboxes[{}] ({})", i + 1, m.name);
+        // (its folders in the data folder, its ledger and its password are by name)
+        if names[..i].contains(&m.name) {
+            problems.push(format!("{at}: name {} is listed twice", m.name));
+        }
         match ImapEndpoint::parse(&m.url) {
             Ok(e) => m.endpoint = e,
             Err(why) => problems.push(format!("{at}: url {why}")),

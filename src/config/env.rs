@@ -67,7 +67,7 @@ impl Environment {
         let w = &def.web;
         Environment {
             smtp_url,
-            smtp_ca_file: std::env::var_os("FAYUAN_SMTP_CA_FILE").map(PathBuf::from),
+            smtp_ca_file: set("FAYUAN_SMTP_CA_FILE").map(PathBuf::from),
             smtp_password: std::env::var("FAYUAN_SMTP_PASSWORD").ok().map(Secret),
             imap_ca_file: set("FAYUAN_IMAP_CA_FILE").map(PathBuf::from),
             mailbox_passwords: def

@@ -348,7 +348,7 @@ impl Desk<'_> {
                 let _lock = self.local()?;
                 queue_receipt(
                     pipeline,
-                    &Records::open(data_dir)?,
+                    (data_dir, None),
                     m,
                     &sha,
                     at,
@@ -610,7 +610,7 @@ pub fn handle_message(
     };
     let id = queue_receipt(
         pipeline,
-        &records,
+        (data_dir, Some(&records)),
         m,
         &sha,
         at,

@@ -24,11 +24,12 @@ pub(super) struct Said {
 }
 
 /// Puts the receipt for a message into the outbox (once: its id is the message's bytes'), to the
-/// sender with the unit's other contacts in copy. Returns its id.
+/// sender with the unit's other contacts in copy. Returns its id. `records`: the store as read
+/// for this message (None: read it here, only if the receipt is not made yet).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn queue_receipt(
     pipeline: &Pipeline,
-    records: &Records,
+    (data_dir, records): (&DataDir, Option<&Records>),
     m: &MailboxDef,
     sha: &str,
     at: &Place,
@@ -37,10 +38,17 @@ pub(super) fn queue_receipt(
     said: Said,
 ) -> Result<String> {
     let now = at.now;
-    let data_dir = records.data_dir();
     let key = sha.trim_start_matches("header-");
     let id = format!("receipt-{}-{}", m.name, &key[..16.min(key.len())]);
     if !notify::exists(data_dir, pipeline, &id)? {
+        let read;
+        let records = match records {
+            Some(r) => r,
+            None => {
+                read = Records::open(data_dir)?;
+                &read
+            }
+        };
         let to = vec![from.to_string()];
         let cc: Vec<String> = unit
             .map(|u| u.senders.iter().filter(|a| **a != from).cloned().collect())

@@ -203,6 +203,12 @@ fn a_mailbox_is_checked_with_the_rest() {
     text.push_str(
         "\n[[mailboxes]]\nname = \"da ta\"\nurl = \"http://mail.example.gov.cn\"\nuser = \"u\"\nmax_attachments = 0\nbulk_senders = [\"nobody\"]\n",
     );
+    // Two mailboxes of one name would share a password, a ledger and folders.
+    for _ in 0..2 {
+        text.push_str(
+            "\n[[mailboxes]]\nname = \"twice\"\nurl = \"imaps://127.0.0.1:993\"\nuser = \"u\"\n",
+        );
+    }
     let (_dir, path) = broken(&text);
     check_refuses(
         &path,
@@ -210,6 +216,7 @@ fn a_mailbox_is_checked_with_the_rest() {
             "contact \"not an address\" is not an email address",
             "url http://mail.example.gov.cn: expected imaps://host:993 or imap://host:143",
             "name: letters, digits and - only",
+            "mailboxes[3] (twice): name twice is listed twice",
             "1 ≤ max_attachments ≤ 50",
             "bulk sender \"nobody\" is not an email address",
             "web.listen \"everywhere\": an address and port",
