@@ -116,6 +116,11 @@ impl Records {
         open_returns_as_of(&self.data_dir, &self.files, as_of)
     }
 
+    /// The 说明 given on the pages in force as of `as_of` (None: every step).
+    pub fn explained(&self, as_of: Option<DateTime<Tz>>) -> Result<Vec<Explained>> {
+        explained_as_of(&self.data_dir, as_of)
+    }
+
     /// The months confirmed by `as_of` (None: every confirmation): (unit, month, when).
     pub fn locks(&self, as_of: Option<DateTime<Tz>>) -> Result<Vec<(String, String, String)>> {
         locks_as_of(&self.data_dir, as_of)
@@ -242,6 +247,59 @@ pub fn locks_as_of(
     {
         out.retain(|l| !(l.0 == r.unit && l.1 == r.period));
         out.push((r.unit, r.period, period::instant_text(&r.at.0)));
+    }
+    Ok(out)
+}
+
+/// A unit's 说明 of one soft check in one month, given on its page rather than in the file's
+/// 说明 cell (which, when present, is the one shown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    pub unit_code: String,
+    pub month: u32,
+    pub check_id: String,
+    pub text: String,
+}
+
+/// One line of the 说明 ledger: a 说明 of a check for months, or its sending back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoteRecord {
+    pub at: Moment,
+    pub unit: String,
+    pub check_id: String,
+    pub months: Vec<u32>,
+    /// The 说明, or the reason it was sent back.
+    pub text: String,
+    pub by: String,
+    /// A sending back (退回说明) of the 说明 of these months.
+    #[serde(default)]
+    pub sent_back: bool,
+}
+
+/// The 说明 ledger (`supervision/notes.jsonl`), which the pages append to.
+pub fn notes_ledger(data_dir: &DataDir) -> Ledger<NoteRecord> {
+    Ledger::at(data_dir.notes())
+}
+
+/// The 说明 in force as of `as_of` (None: every step), one per (unit, check, month).
+pub fn explained_as_of(data_dir: &DataDir, as_of: Option<DateTime<Tz>>) -> Result<Vec<Explained>> {
+    let mut out: Vec<Explained> = Vec::new();
+    for r in notes_ledger(data_dir)
+        .read()?
+        .into_iter()
+        .filter(|r| as_of.is_none_or(|t| r.at.0 <= t))
+    {
+        out.retain(|x| {
+            !(x.unit_code == r.unit && x.check_id == r.check_id && r.months.contains(&x.month))
+        });
+        if !r.sent_back {
+            out.extend(r.months.iter().map(|&m| Explained {
+                unit_code: r.unit.clone(),
+                month: m,
+                check_id: r.check_id.clone(),
+                text: r.text.clone(),
+            }));
+        }
     }
     Ok(out)
 }

@@ -147,7 +147,7 @@ fn analyse(
             .iter()
             .map(|r| (r.unit.clone(), r.period.clone()))
             .collect::<Vec<_>>(),
-        explained: &crate::supervision::explained_as_of(&ctx.data_dir, Some(ctx.now()))?,
+        explained: &crate::records::explained_as_of(&ctx.data_dir, Some(ctx.now()))?,
     })?;
     Ok((analysis, files))
 }

@@ -46,7 +46,7 @@ pub fn unit_status(
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
     let locks = crate::records::locks_as_of(store.data_dir(), Some(*now))?;
-    let explained = crate::supervision::explained_as_of(store.data_dir(), Some(*now))?;
+    let explained = crate::records::explained_as_of(store.data_dir(), Some(*now))?;
     unit_status_of(
         pipeline,
         (&store.rows()?, &locks, &explained),
@@ -66,13 +66,13 @@ pub fn one_unit_status(
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Option<UnitStatus>> {
-    let data_dir = records.data_dir();
     let locks: Vec<_> = records
         .locks(Some(*now))?
         .into_iter()
         .filter(|(unit, _, _)| unit == code)
         .collect();
-    let explained: Vec<_> = crate::supervision::explained_as_of(data_dir, Some(*now))?
+    let explained: Vec<_> = records
+        .explained(Some(*now))?
         .into_iter()
         .filter(|e| e.unit_code == code)
         .collect();
@@ -130,14 +130,14 @@ pub fn board(
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Board> {
-    let (data_dir, files) = (records.data_dir(), records.files());
+    let files = records.files();
     let locks = records.locks(Some(*now))?;
     let returned: Vec<(String, String)> = records
         .open_returns(Some(*now))?
         .into_iter()
         .map(|r| (r.unit, r.period))
         .collect();
-    let explained = crate::supervision::explained_as_of(data_dir, Some(*now))?;
+    let explained = records.explained(Some(*now))?;
     let a = analysis(
         pipeline,
         (records.rows(), &locks, &returned, &explained),
@@ -289,7 +289,7 @@ pub fn checks_if(
 ) -> Result<Vec<String>> {
     let files = store.files()?;
     let locks = crate::records::locks_as_of(store.data_dir(), Some(*now))?;
-    let explained = crate::supervision::explained_as_of(store.data_dir(), Some(*now))?;
+    let explained = crate::records::explained_as_of(store.data_dir(), Some(*now))?;
     let a = analysis(
         pipeline,
         (rows, &locks, &[], &explained),
@@ -474,7 +474,7 @@ pub fn render(
     let store = Store::open(data_dir);
     let files = store.files()?;
     let locks = crate::records::locks_as_of(data_dir, Some(*now))?;
-    let explained = crate::supervision::explained_as_of(data_dir, Some(*now))?;
+    let explained = crate::records::explained_as_of(data_dir, Some(*now))?;
     let status = unit_status_of(
         pipeline,
         (&store.rows()?, &locks, &explained),

@@ -190,15 +190,8 @@ pub struct Inputs<'a> {
     pub explained: &'a [Explained],
 }
 
-/// A unit's 说明 of one soft check in one month, given on its page rather than in the file's
-/// 说明 cell (which, when present, is the one shown).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Explained {
-    pub unit_code: String,
-    pub month: u32,
-    pub check_id: String,
-    pub text: String,
-}
+/// A unit's 说明 of one soft check in one month, given on its page (read by `records.rs`).
+pub use crate::records::Explained;
 
 /// Which version of a (unit, month) a report used (recorded in the manifest).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

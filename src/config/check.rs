@@ -530,6 +530,11 @@ pub(super) fn check_web_and_mailboxes(def: &mut PipelineFile, problems: &mut Vec
             def.output.keep_history
         ));
     }
+    check_mailboxes(def, problems);
+}
+
+/// `[[mailboxes]]`: each one's address parsed into its `endpoint`, its name once, its limits.
+fn check_mailboxes(def: &mut PipelineFile, problems: &mut Vec<String>) {
     let names: Vec<String> = def.mailboxes.iter().map(|m| m.name.clone()).collect();
     for (i, m) in def.mailboxes.iter_mut().enumerate() {
         let at = format!("mailboxes[{}] ({})", i + 1, m.name);

@@ -9,60 +9,18 @@
 //! the record (工作台账) under who took it.
 
 use super::known_unit;
-use crate::analyze::Explained;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
 use crate::ledger::Ledger;
 use crate::period::{Moment, Period};
+use crate::records::{NoteRecord, notes_ledger as notes};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// The longest 说明 or reason kept.
 pub const MAX_NOTE_CHARS: usize = 500;
-
-/// One line of the 说明 ledger: a 说明 of a check for months, or its sending back.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct NoteRecord {
-    pub at: Moment,
-    pub unit: String,
-    pub check_id: String,
-    pub months: Vec<u32>,
-    /// The 说明, or the reason it was sent back.
-    pub text: String,
-    pub by: String,
-    /// A sending back (退回说明) of the 说明 of these months.
-    #[serde(default)]
-    pub sent_back: bool,
-}
-
-fn notes(data_dir: &DataDir) -> Ledger<NoteRecord> {
-    Ledger::at(data_dir.notes())
-}
-
-/// The 说明 in force as of `as_of` (None: every step), one per (unit, check, month).
-pub fn explained_as_of(data_dir: &DataDir, as_of: Option<DateTime<Tz>>) -> Result<Vec<Explained>> {
-    let mut out: Vec<Explained> = Vec::new();
-    for r in notes(data_dir)
-        .read()?
-        .into_iter()
-        .filter(|r| as_of.is_none_or(|t| r.at.0 <= t))
-    {
-        out.retain(|x| {
-            !(x.unit_code == r.unit && x.check_id == r.check_id && r.months.contains(&x.month))
-        });
-        if !r.sent_back {
-            out.extend(r.months.iter().map(|&m| Explained {
-                unit_code: r.unit.clone(),
-                month: m,
-                check_id: r.check_id.clone(),
-                text: r.text.clone(),
-            }));
-        }
-    }
-    Ok(out)
-}
 
 /// The lines of the ledger that pass `keep`, each with the months no later line (a 说明 or a
 /// sending back of the same unit and check) has taken over; lines left with none are dropped.

@@ -401,7 +401,7 @@ fn feedback(ctx: &Context, unit: &crate::config::Unit) -> Option<minijinja::Valu
 fn to_explain(
     board: &crate::status::Board,
     unit: &crate::config::Unit,
-    sent_back: &[crate::supervision::NoteRecord],
+    sent_back: &[crate::records::NoteRecord],
 ) -> Vec<ToExplain> {
     let Some(s) = board.units.iter().find(|s| s.code == unit.code) else {
         return Vec::new();
