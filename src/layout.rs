@@ -52,10 +52,42 @@ impl DataDir {
         self.0.join("inbox")
     }
 
+    /// A file of the inbox by its name there (`/` between folders, as the doors make them and
+    /// the store records them): refused unless every part is a plain name — no root, no `..`,
+    /// nothing empty — so that no name leaves the inbox.
+    pub fn in_inbox(&self, name: &str) -> std::io::Result<PathBuf> {
+        let plain = !name.is_empty()
+            && !name.contains('\\')
+            && Path::new(name)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("不是收件箱中的文件名：{name:?}"),
+            ));
+        }
+        Ok(self.inbox().join(name))
+    }
+
     /// Notes of the doors (mail, web) on the files they put into the inbox: when each arrived,
     /// for which unit.
     pub fn arrivals(&self) -> PathBuf {
         self.0.join("arrivals")
+    }
+
+    /// The note on the file that arrives as `name` in the inbox (named by a hash of the name, so
+    /// any name makes a plain file name).
+    pub fn arrival_note(&self, name_sha256: &str) -> PathBuf {
+        self.arrivals().join(format!(
+            "{}.json",
+            &name_sha256[..32.min(name_sha256.len())]
+        ))
+    }
+
+    /// Where uploads are streamed before they are put into the inbox whole.
+    pub fn uploads(&self) -> PathBuf {
+        self.arrivals().join("uploads")
     }
 
     pub fn archive(&self) -> PathBuf {
@@ -91,6 +123,11 @@ impl DataDir {
 
     pub fn quarantine(&self) -> PathBuf {
         self.0.join("quarantine")
+    }
+
+    /// A month's folder in quarantine (`2025-07`), where a batch stages what it refuses.
+    pub fn quarantine_month(&self, month_dir: &str) -> PathBuf {
+        self.quarantine().join(month_dir)
     }
 
     pub fn store(&self) -> PathBuf {
@@ -344,5 +381,31 @@ impl OutputDir {
 impl AsRef<Path> for OutputDir {
     fn as_ref(&self) -> &Path {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No name leaves the inbox: only plain parts are joined onto it.
+    #[test]
+    fn a_name_in_the_inbox_stays_in_the_inbox() {
+        let d = DataDir::new(PathBuf::from("/srv/data"));
+        assert_eq!(
+            d.in_inbox("web-341522-20250803T100000-ab/霍邱县.csv")
+                .unwrap(),
+            PathBuf::from("/srv/data/inbox/web-341522-20250803T100000-ab/霍邱县.csv")
+        );
+        for bad in [
+            "",
+            "../store/x",
+            "a/../../b",
+            "/etc/passwd",
+            "./a",
+            "a\\..\\b",
+        ] {
+            assert!(d.in_inbox(bad).is_err(), "{bad:?}");
+        }
     }
 }

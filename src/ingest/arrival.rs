@@ -38,10 +38,7 @@ pub struct Arrival {
 }
 
 fn note_path(data_dir: &DataDir, name: &str) -> PathBuf {
-    data_dir.arrivals().join(format!(
-        "{}.json",
-        &fsutil::sha256_hex(name.as_bytes())[..32]
-    ))
+    data_dir.arrival_note(&fsutil::sha256_hex(name.as_bytes()))
 }
 
 /// Writes the note, then the file as `inbox/<name>` (whole, synced, its folder synced); returns
@@ -49,8 +46,10 @@ fn note_path(data_dir: &DataDir, name: &str) -> PathBuf {
 pub fn put(data_dir: &DataDir, bytes: &[u8], note: &Arrival) -> Result<PathBuf> {
     let text = serde_json::to_vec(note)
         .map_err(|e| Error::io(&data_dir.arrivals(), std::io::Error::other(e)))?;
+    let dest = data_dir
+        .in_inbox(&note.name)
+        .map_err(|e| Error::io(&data_dir.inbox(), e))?;
     fsutil::replace_synced(&note_path(data_dir, &note.name), &text)?;
-    let dest = data_dir.inbox().join(&note.name);
     let dir = dest.parent().unwrap_or(data_dir.root());
     into_folder(dir, || fsutil::write_new(&dest, bytes))?;
     fsutil::sync_dir(dir)?;
@@ -62,8 +61,10 @@ pub fn put(data_dir: &DataDir, bytes: &[u8], note: &Arrival) -> Result<PathBuf> 
 pub fn put_file(data_dir: &DataDir, tmp: &std::path::Path, note: &Arrival) -> Result<PathBuf> {
     let text = serde_json::to_vec(note)
         .map_err(|e| Error::io(&data_dir.arrivals(), std::io::Error::other(e)))?;
+    let dest = data_dir
+        .in_inbox(&note.name)
+        .map_err(|e| Error::io(&data_dir.inbox(), e))?;
     fsutil::replace_synced(&note_path(data_dir, &note.name), &text)?;
-    let dest = data_dir.inbox().join(&note.name);
     let dir = dest.parent().unwrap_or(data_dir.root());
     // Never over another upload of the same name (two at the same instant): refused, not lost.
     into_folder(dir, || {

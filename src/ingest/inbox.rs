@@ -255,7 +255,10 @@ pub fn drop_from_source(
 /// Puts bytes into the inbox under `name`, as if a county had sent them. A different file
 /// already waiting under that name is kept; the new one gets a numbered name instead.
 pub fn drop_into_inbox(data_dir: &DataDir, name: &str, bytes: &[u8]) -> Result<PathBuf> {
-    let dest = data_dir.inbox().join(free_name(data_dir, name, bytes));
+    let free = free_name(data_dir, name, bytes);
+    let dest = data_dir
+        .in_inbox(&free)
+        .map_err(|e| Error::io(&data_dir.inbox(), e))?;
     fsutil::write_new(&dest, bytes)?;
     Ok(dest)
 }

@@ -268,7 +268,7 @@ fn take_batch(
         number: store.next_batch()?,
         now,
         limits: read::Limits::of(&pipeline.def.limits),
-        staging: data_dir.quarantine().join(&month_dir),
+        staging: data_dir.quarantine_month(&month_dir),
         month_dir,
         rejected: std::sync::OnceLock::new(),
     };

@@ -25,7 +25,7 @@ pub(super) fn hard_cap(w: &crate::config::WebSettings) -> u64 {
 
 /// The folder uploads are streamed into before they are put into the inbox whole.
 pub(super) fn uploads_dir(data_dir: &crate::layout::DataDir) -> std::path::PathBuf {
-    data_dir.arrivals().join("uploads")
+    data_dir.uploads()
 }
 
 /// Removes uploads a killed server was still receiving (nothing was answered for them).
