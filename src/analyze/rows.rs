@@ -27,6 +27,8 @@ impl Analysis {
 pub struct Submission {
     pub unit_code: String,
     pub unit_name: String,
+    /// A version of the month is in.
+    pub reported: Option<bool>,
     pub version: Option<i64>,
     pub arrived_at: Option<String>,
     pub source_file: Option<String>,
@@ -58,6 +60,7 @@ impl Output for GridCell {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Completion {
     pub unit_code: String,
+    pub unit_name: String,
     pub ytd_approved: Option<f64>,
     pub target: Option<f64>,
     pub completion_rate: Option<f64>,
@@ -65,6 +68,8 @@ pub struct Completion {
     pub schedule_gap: Option<f64>,
     pub schedule_rate: Option<f64>,
     pub rank_completion: Option<f64>,
+    /// ok / warning / critical: how far behind the schedule (or the target, in December).
+    pub schedule_gap_band: Option<String>,
 }
 
 impl Output for Completion {

@@ -3,6 +3,7 @@
 //!
 //! Invariant: presentation only — every figure comes from the analyses, formatted by `format`.
 
+use crate::analyze::rows::{Completion, Submission};
 use crate::analyze::{Analysis, Severity};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -294,26 +295,22 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
 /// One line per unit and 合计: cases, target, completion, the gap (coloured by its band),
 /// reported or not.
 fn unit_lines(a: &Analysis, year_end: bool) -> Result<Vec<UnitLine>> {
-    let names = texts(a, "completion", "unit_name")?;
-    let codes = texts(a, "completion", "unit_code")?;
-    let bands = texts(a, "completion", "schedule_gap_band")?;
-    let (ytd, target, rate, gap) = (
-        nums(a, "completion", "ytd_approved")?,
-        nums(a, "completion", "target")?,
-        nums(a, "completion", "completion_rate")?,
-        nums(a, "completion", "schedule_gap")?,
-    );
-    let reported = texts(a, "submissions", "reported")?;
-    Ok((0..names.len())
-        .map(|k| {
-            let rep = reported.get(k).map(|r| r == "true");
+    let subs = a.rows::<Submission>()?;
+    Ok(a.rows::<Completion>()?
+        .into_iter()
+        .map(|c| {
+            // (the total's line says nothing of reporting)
+            let rep = subs
+                .iter()
+                .find(|s| s.unit_code == c.unit_code)
+                .map(|s| s.reported == Some(true));
             UnitLine {
-                name: names[k].clone(),
-                ytd: format::int(ytd[k]),
-                target: format::int(target[k]),
-                rate: format::pct(rate[k]),
+                name: c.unit_name.clone(),
+                ytd: format::int(c.ytd_approved),
+                target: format::int(c.target),
+                rate: format::pct(c.completion_rate),
                 gap: if year_end {
-                    match (target[k], ytd[k]) {
+                    match (c.target, c.ytd_approved) {
                         (Some(t), Some(y)) if y < t => {
                             format!("差{}件", format::count(Some(t - y)))
                         }
@@ -321,11 +318,11 @@ fn unit_lines(a: &Analysis, year_end: bool) -> Result<Vec<UnitLine>> {
                         _ => format::DASH.into(),
                     }
                 } else {
-                    gap[k].map_or(format::DASH.into(), |g| {
+                    c.schedule_gap.map_or(format::DASH.into(), |g| {
                         format!("{}{}", if g < 0.0 { "−" } else { "+" }, format::pp(Some(g)))
                     })
                 },
-                colour: band_colour(&bands[k]).1,
+                colour: band_colour(c.schedule_gap_band.as_deref().unwrap_or("")).1,
                 reported: match rep {
                     Some(true) => "已报",
                     Some(false) => "未报",
@@ -337,7 +334,7 @@ fn unit_lines(a: &Analysis, year_end: bool) -> Result<Vec<UnitLine>> {
                     palette::OK_TEXT
                 }
                 .css(),
-                total: codes[k] == "total",
+                total: c.unit_code == "total",
             }
         })
         .collect())

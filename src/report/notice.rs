@@ -233,9 +233,6 @@ fn values(
     let year_end = period.month() == 12 && !draft;
     let (rows, behind, behind_names) = progress(&f, year_end)?;
     let [arrival_f, expenditure_f, share_f] = funding(&f)?;
-    let subs_names = f.text("submissions", "unit_name")?;
-    let reported = f.text("submissions", "reported")?;
-    let late = f.text("submissions", "late")?;
     let gap = total("completion", "schedule_gap")?;
     let (ytd, target) = (
         total("completion", "ytd_approved")?,
@@ -248,10 +245,11 @@ fn values(
         total("per100k", "per100k_target")?,
     );
     let arrival_month = pipeline.def.funding.arrival_month(period.month());
-    let names_where = |flags: &[String]| -> Vec<String> {
-        (0..subs_names.len())
-            .filter(|&k| flags[k] == "true")
-            .map(|k| subs_names[k].clone())
+    let subs = a.rows::<crate::analyze::rows::Submission>()?;
+    let names_where = |flag: fn(&crate::analyze::rows::Submission) -> bool| -> Vec<String> {
+        subs.iter()
+            .filter(|s| flag(s))
+            .map(|s| s.unit_name.clone())
             .collect()
     };
     let values = NoticeValues {
@@ -292,11 +290,8 @@ fn values(
         arrival: format::pct(total("funding", "arrival_rate")?),
         expenditure: format::pct(total("funding", "expenditure_rate")?),
         case_share: format::pct(total("funding", "case_share")?),
-        missing: (0..subs_names.len())
-            .filter(|&k| reported[k] != "true")
-            .map(|k| subs_names[k].clone())
-            .collect(),
-        late: names_where(&late),
+        missing: names_where(|s| s.reported != Some(true)),
+        late: names_where(|s| s.late == Some(true)),
         pending: a
             .unexplained_checks()?
             .into_iter()
