@@ -587,6 +587,11 @@ fn with_unit_feedback_each_unit_gets_its_own_results_once() {
         "{body}"
     );
     assert!(body.starts_with("霍邱县："), "{body}");
+    // No link secret here: no page to name, and no "none" where its link would be.
+    assert!(
+        !body.contains("报送页面") && !body.contains("none"),
+        "{body}"
+    );
     assert!(
         body.contains("完成率排名：第") && body.contains("（共8个单位）"),
         "{body}"
