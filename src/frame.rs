@@ -14,6 +14,16 @@ pub fn floats(df: &DataFrame, key: &str) -> PolarsResult<Vec<Option<f64>>> {
     Ok(col.f64()?.iter().collect())
 }
 
+/// Column `key` as yes/no (a boolean column; null → no).
+pub fn flags(df: &DataFrame, key: &str) -> PolarsResult<Vec<bool>> {
+    Ok(df
+        .column(key)?
+        .bool()?
+        .iter()
+        .map(|v| v.unwrap_or(false))
+        .collect())
+}
+
 /// Rows of the named columns as text (null → ""), for scanning a few columns of every row.
 pub fn strings_table(df: &DataFrame, keys: &[&str]) -> PolarsResult<Vec<Vec<String>>> {
     let cols = keys

@@ -101,3 +101,26 @@ pub struct Per100k {
 impl Output for Per100k {
     const QUERY: &'static str = "per100k";
 }
+
+/// A unit's line of the year's review (sql/review/02_review.sql), besides each requirement's
+/// figure and verdict (their columns are named by `requirements.rs`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Review {
+    pub unit_code: String,
+    pub unit_name: String,
+    /// `pass` or not.
+    pub verdict: Option<String>,
+    pub target: Option<f64>,
+    pub ytd_approved: Option<f64>,
+    pub months_due: Option<i64>,
+    pub months_late: Option<i64>,
+    pub months_missing: Option<i64>,
+    pub checks: Option<i64>,
+    pub checks_unexplained: Option<i64>,
+    pub plan_pass: Option<bool>,
+    pub bureau_pass: Option<bool>,
+}
+
+impl Output for Review {
+    const QUERY: &'static str = "review";
+}

@@ -68,51 +68,32 @@ fn err(e: polars::prelude::PolarsError) -> Error {
 /// The `review` frame's rows (units in plan order, then 合计).
 pub fn rows(a: &Analysis) -> Result<Vec<Row>> {
     let df = a.frame("review")?;
-    let text = |k: &str| -> Result<Vec<String>> {
-        Ok(crate::frame::strings(df, k)
-            .map_err(err)?
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect())
-    };
-    let num = |k: &str| crate::frame::floats(df, k).map_err(err);
-    let whole = |k: &str| -> Result<Vec<i64>> {
-        Ok(num(k)?
-            .into_iter()
-            .map(|v| v.unwrap_or(0.0) as i64)
-            .collect())
-    };
-    let (codes, names, verdicts) = (text("unit_code")?, text("unit_name")?, text("verdict")?);
-    let (targets, ytd) = (num("target")?, num("ytd_approved")?);
+    // Each requirement's figure and verdict, by the columns `requirements.rs` names.
     let mut figures = Vec::new();
     for r in REQUIREMENTS {
-        figures.push((r.id, num(r.figure)?, text(r.pass)?));
+        figures.push((
+            r.id,
+            crate::frame::floats(df, r.figure).map_err(err)?,
+            crate::frame::flags(df, r.pass).map_err(err)?,
+        ));
     }
-    let (due, late, missing) = (
-        whole("months_due")?,
-        whole("months_late")?,
-        whole("months_missing")?,
-    );
-    let (checks, unexplained) = (whole("checks")?, whole("checks_unexplained")?);
-    let (plan, bureau) = (text("plan_pass")?, text("bureau_pass")?);
-    Ok((0..df.height())
-        .map(|k| Row {
-            code: codes[k].clone(),
-            name: names[k].clone(),
-            target: targets[k],
-            ytd_approved: ytd[k],
-            figures: figures
-                .iter()
-                .map(|(id, f, p)| (*id, f[k], p[k] == "true"))
-                .collect(),
-            months_late: late[k],
-            months_missing: missing[k],
-            months_due: due[k],
-            checks: checks[k],
-            checks_unexplained: unexplained[k],
-            pass: verdicts[k] == "pass",
-            plan_pass: plan[k] == "true",
-            bureau_pass: bureau[k] == "true",
+    Ok(a.rows::<crate::analyze::rows::Review>()?
+        .into_iter()
+        .enumerate()
+        .map(|(k, r)| Row {
+            code: r.unit_code,
+            name: r.unit_name,
+            target: r.target,
+            ytd_approved: r.ytd_approved,
+            figures: figures.iter().map(|(id, f, p)| (*id, f[k], p[k])).collect(),
+            months_late: r.months_late.unwrap_or(0),
+            months_missing: r.months_missing.unwrap_or(0),
+            months_due: r.months_due.unwrap_or(0),
+            checks: r.checks.unwrap_or(0),
+            checks_unexplained: r.checks_unexplained.unwrap_or(0),
+            pass: r.verdict.as_deref() == Some("pass"),
+            plan_pass: r.plan_pass == Some(true),
+            bureau_pass: r.bureau_pass == Some(true),
         })
         .collect())
 }
