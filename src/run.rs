@@ -406,24 +406,16 @@ pub fn carry_over_proposal(ctx: &Context) -> Result<Vec<CarryOver>> {
     let period = Period::new(year, 1)
         .ok_or_else(|| crate::error::Error::Internal(format!("pipeline.year {year}")))?;
     let (analysis, _) = analyse(ctx, period)?;
-    let df = analysis.frame("yoy")?;
-    let err = |e: polars::prelude::PolarsError| crate::error::Error::Analysis {
-        query: "yoy".into(),
-        source: e.into(),
-    };
-    let codes = crate::frame::strings(df, "unit_code").map_err(err)?;
-    let names = crate::frame::strings(df, "unit_name").map_err(err)?;
-    let proposed = crate::frame::floats(df, "proposed_carry_over").map_err(err)?;
-    let configured = crate::frame::floats(df, "carry_over").map_err(err)?;
-    let months = crate::frame::floats(df, "ly_months").map_err(err)?;
-    Ok((0..df.height())
-        .filter(|&k| codes[k].as_deref() != Some("total"))
-        .map(|k| CarryOver {
-            code: codes[k].clone().unwrap_or_default(),
-            name: names[k].clone().unwrap_or_default(),
-            proposed: proposed[k].map(|v| v as i64),
-            configured: configured[k].unwrap_or(0.0) as i64,
-            months: months[k].unwrap_or(0.0) as i64,
+    Ok(analysis
+        .rows::<crate::analyze::rows::Yoy>()?
+        .into_iter()
+        .filter(|r| r.unit_code != "total")
+        .map(|r| CarryOver {
+            code: r.unit_code,
+            name: r.unit_name,
+            proposed: r.proposed_carry_over,
+            configured: r.carry_over.unwrap_or(0),
+            months: r.ly_months.unwrap_or(0),
         })
         .collect())
 }

@@ -124,3 +124,20 @@ pub struct Review {
 impl Output for Review {
     const QUERY: &'static str = "review";
 }
+
+/// A unit's year on year (sql/21_yoy.sql), as the carry-over proposal reads it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Yoy {
+    pub unit_code: String,
+    pub unit_name: String,
+    /// Last year's cases not closed, as proposed for carrying over (none: no last year).
+    pub proposed_carry_over: Option<i64>,
+    /// What the pipeline's units say now.
+    pub carry_over: Option<i64>,
+    /// Months of last year stored.
+    pub ly_months: Option<i64>,
+}
+
+impl Output for Yoy {
+    const QUERY: &'static str = "yoy";
+}
