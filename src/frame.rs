@@ -49,17 +49,20 @@ where
     T: serde::de::DeserializeOwned + serde::Serialize + Default,
 {
     use serde_json::Value;
-    if let Value::Object(fields) = serde_json::to_value(T::default())
+    // The fields `T` reads: each must be a column; only those are converted.
+    let Value::Object(fields) = serde_json::to_value(T::default())
         .map_err(|e| polars_err!(ComputeError: "row type: {e}"))?
-    {
-        let missing: Vec<&String> = fields
-            .keys()
-            .filter(|f| df.column(f.as_str()).is_err())
-            .collect();
-        polars_ensure!(missing.is_empty(), ColumnNotFound: "the result has no column {:?}", missing);
-    }
+    else {
+        polars_bail!(ComputeError: "a row type is a struct");
+    };
+    let missing: Vec<&String> = fields
+        .keys()
+        .filter(|f| df.column(f.as_str()).is_err())
+        .collect();
+    polars_ensure!(missing.is_empty(), ColumnNotFound: "the result has no column {:?}", missing);
     let mut columns: Vec<(String, Vec<Value>)> = Vec::new();
-    for c in df.columns() {
+    for name in fields.keys() {
+        let c = df.column(name)?;
         let values: Vec<Value> = match c.dtype() {
             DataType::Boolean => c
                 .bool()?
@@ -88,7 +91,7 @@ where
                 .map(|v| v.map_or(Value::Null, |s| Value::String(s.to_string())))
                 .collect(),
         };
-        columns.push((c.name().to_string(), values));
+        columns.push((name.clone(), values));
     }
     (0..df.height())
         .map(|k| {

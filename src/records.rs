@@ -18,9 +18,6 @@ use serde::{Deserialize, Serialize};
 /// upload's answer), narrowed to one unit where the question is about one unit.
 pub struct Records {
     data_dir: DataDir,
-    /// The store's generation when it was read (read first: a commit meanwhile makes the
-    /// content newer than this, never older).
-    generation: i64,
     files: Vec<FileEntry>,
     rows: DataFrame,
 }
@@ -31,7 +28,6 @@ impl Records {
         let store = Store::open(data_dir);
         Ok(Records {
             data_dir: data_dir.clone(),
-            generation: store.generation()?,
             files: store.files()?,
             rows: store.rows()?,
         })
@@ -39,11 +35,6 @@ impl Records {
 
     pub fn data_dir(&self) -> &DataDir {
         &self.data_dir
-    }
-
-    /// The store's generation as read (what a computation from these records is keyed by).
-    pub fn generation(&self) -> i64 {
-        self.generation
     }
 
     /// Every file seen, in arrival order.
@@ -69,7 +60,6 @@ impl Records {
             .map_err(|e| Error::store(&self.data_dir.store(), e))?;
         Ok(Records {
             data_dir: self.data_dir.clone(),
-            generation: self.generation,
             files: {
                 let shas: std::collections::HashSet<&str> = self
                     .files

@@ -121,13 +121,7 @@ fn a_failed_sync_stops_the_daemon_tells_the_staff_once_and_a_restart_recovers() 
 /// daemon's restart takes the file and says the ingest works again.
 #[test]
 fn a_failed_sync_in_an_uploads_ingest_stops_the_pages_tells_the_staff_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = crate::support::smtp::free_port();
-    let path = crate::support::smtp::pipeline(dir.path(), &[]);
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
-    std::fs::write(&path, text).unwrap();
-    let env = Env::with_pipeline(&path);
+    let (_dir, port, env) = crate::support::web::web_env("");
     let serve_and_upload = |command: &str, code: &str, name: &str| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fayuan"))
             .current_dir(env.tmp.path())

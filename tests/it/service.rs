@@ -2,7 +2,7 @@
 //! systemd would, and `fayuan health` telling a beating daemon from a stopped one.
 
 use crate::support::daemon::*;
-use crate::support::smtp::{free_port, pipeline};
+
 use crate::support::*;
 use std::time::{Duration, Instant};
 
@@ -131,13 +131,7 @@ fn the_daemon_tells_its_service_manager_ready_alive_and_stopping_and_a_hung_loop
 /// never on the tokenless `/readyz`, which answers 503 with one line per reason).
 #[test]
 fn health_tells_a_beating_daemon_from_a_stopped_one_and_a_failed_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let path = pipeline(dir.path(), &[]);
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
-    std::fs::write(&path, text).unwrap();
-    let env = Env::with_pipeline(&path);
+    let (_dir, port, env) = crate::support::web::web_env("");
     let health = |at: &str| env.run(&["--as-of", at, "health"]);
     let r = health("2025-07-04 09:00");
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);

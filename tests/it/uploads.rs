@@ -4,77 +4,9 @@
 
 use crate::support::imap::{HEADER, csv_row};
 use crate::support::outbox::*;
-use crate::support::smtp::{free_port, pipeline};
+use crate::support::web::served_bare;
 use crate::support::*;
 use std::time::{Duration, Instant};
-
-/// `fayuan serve` on its own port, with `args` before `serve` (none: the real clock).
-struct Served {
-    env: Env,
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    fn start(args: &[&str], web: &str) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let path = pipeline(dir.path(), &[]);
-        let mut text = std::fs::read_to_string(&path).unwrap();
-        text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n{web}"));
-        std::fs::write(&path, text).unwrap();
-        let env = Env::with_pipeline(&path);
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_fayuan"))
-            .current_dir(env.tmp.path())
-            .arg("--pipeline")
-            .arg(&env.pipeline)
-            .arg("--data-dir")
-            .arg(env.data())
-            .args(args)
-            .arg("serve")
-            .env("FAYUAN_WEB_TOKEN", TOKEN)
-            .env("FAYUAN_WEB_SECRET", SECRET)
-            .env("FAYUAN_LOG", "info")
-            .env_remove("FAYUAN_AS_OF")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::from(
-                std::fs::File::create(env.tmp.path().join("serve.log")).unwrap(),
-            ))
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "not served");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Served {
-            env,
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// A county's page, its link derived here with an HMAC of our own (not fayuan's function).
-    fn county(&self, code: &str) -> String {
-        self.url(&format!(
-            "/u/{code}/{}",
-            hmac_token(SECRET.as_bytes(), code)
-        ))
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -88,7 +20,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// answered (no 5xx), all kept, each taken exactly once, in the order they came.
 #[test]
 fn fifty_uploads_at_once_are_all_answered_kept_and_taken_once() {
-    let s = Served::start(&[], "");
+    let s = served_bare(&[], "");
     let rt = runtime();
     let before = chrono::Utc::now();
     let url = s.county("341522");
@@ -156,7 +88,7 @@ fn fifty_uploads_at_once_are_all_answered_kept_and_taken_once() {
 /// such; pages are not cached or framed; unknown and unauthorised pages are small Chinese pages.
 #[test]
 fn refused_uploads_are_kept_with_their_reason_and_answers_are_plain() {
-    let s = Served::start(&["--as-of", "2025-08-03 10:00"], "");
+    let s = served_bare(&["--as-of", "2025-08-03 10:00"], "");
     let rt = runtime();
     rt.block_on(async {
         let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 12));
@@ -252,7 +184,7 @@ fn refused_uploads_are_kept_with_their_reason_and_answers_are_plain() {
 /// seconds, and the silent ones are closed after the header timeout.
 #[test]
 fn eleven_hundred_idle_connections_do_not_stop_a_page() {
-    let s = Served::start(
+    let s = served_bare(
         &["--as-of", "2025-08-03 10:00"],
         "header_timeout_seconds = 3\n",
     );
@@ -322,7 +254,7 @@ fn eleven_hundred_idle_connections_do_not_stop_a_page() {
 /// manifest lists such a name.
 #[test]
 fn downloads_never_follow_a_link_or_leave_the_folder() {
-    let s = Served::start(&["--as-of", "2025-07-10 09:00"], "");
+    let s = served_bare(&["--as-of", "2025-07-10 09:00"], "");
     s.env.drop_samples_except(&[]);
     let r = s.env.run(&[
         "--as-of",
@@ -417,7 +349,7 @@ fn peak_mb(pid: u32) -> u64 {
 /// held whole (before issue 20 this took the server to 690 MB).
 #[test]
 fn eight_large_uploads_at_once_keep_memory_bounded() {
-    let s = Served::start(&["--as-of", "2025-08-03 10:00"], "");
+    let s = served_bare(&["--as-of", "2025-08-03 10:00"], "");
     let rt = runtime();
     let url = s.county("341522");
     let codes: Vec<u16> = rt.block_on(async {
@@ -450,7 +382,7 @@ fn eight_large_uploads_at_once_keep_memory_bounded() {
 /// accepted, the others the same bytes seen before — none replaced by another.
 #[test]
 fn two_hundred_same_name_uploads_at_once_are_all_kept() {
-    let s = Served::start(&[], "");
+    let s = served_bare(&[], "");
     let rt = runtime();
     let url = s.county("341522");
     let csv = format!("{HEADER}\r\n{}\r\n", csv_row("341522", 7, 12));
@@ -510,7 +442,7 @@ fn two_hundred_same_name_uploads_at_once_are_all_kept() {
 #[test]
 fn forms_whose_body_never_comes_stall_nothing() {
     use std::io::{Read, Write};
-    let s = Served::start(&[], "form_timeout_seconds = 2\n");
+    let s = served_bare(&[], "form_timeout_seconds = 2\n");
     let token = hmac_token(SECRET.as_bytes(), "341522");
     let mut stuck: Vec<std::net::TcpStream> = (0..70)
         .map(|_| {
@@ -553,7 +485,7 @@ fn forms_whose_body_never_comes_stall_nothing() {
 #[test]
 fn slow_uploads_on_one_link_do_not_make_other_counties_wait() {
     use std::io::Write;
-    let s = Served::start(&[], "");
+    let s = served_bare(&[], "");
     let token = hmac_token(SECRET.as_bytes(), "341522");
     let _slow: Vec<std::net::TcpStream> = (0..8)
         .map(|_| {

@@ -4,7 +4,7 @@
 //! `target/tmp/web-screenshots/`.
 
 use crate::support::browser::*;
-use crate::support::smtp::{free_port, pipeline};
+use crate::support::smtp::pipeline;
 use crate::support::web::*;
 use crate::support::*;
 use std::process::{Command, Stdio};
@@ -624,13 +624,7 @@ fn the_bureau_page_made_once_gives_each_request_its_own_form_keys_and_shows_a_ch
 /// pages start and answer to them; the log names the credentials, never their values.
 #[test]
 fn secrets_are_taken_from_the_service_managers_credentials() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let path = pipeline(dir.path(), &[]);
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
-    std::fs::write(&path, text).unwrap();
-    let env = Env::with_pipeline(&path);
+    let (_dir, port, env) = crate::support::web::web_env("");
     let creds = env.tmp.path().join("credentials");
     std::fs::create_dir_all(&creds).unwrap();
     std::fs::write(creds.join("FAYUAN_WEB_TOKEN"), format!("{TOKEN}\n")).unwrap();

@@ -99,8 +99,7 @@ pub fn mailbox_vars(s: &imap::Setup, smtp_url: &str) -> Vec<(&'static str, Strin
     ]
 }
 
-pub const TOKEN: &str = "bureau-token-for-tests-0123456789";
-pub const SECRET: &str = "server-secret-for-tests-0123456789";
+pub use super::web::{SECRET, TOKEN};
 
 pub async fn post_file(url: &str, name: &str, bytes: Vec<u8>) -> (u16, String) {
     let form = reqwest::multipart::Form::new().part(

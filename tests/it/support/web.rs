@@ -23,15 +23,21 @@ impl Drop for Served {
     }
 }
 
-/// The same, with more `[web]` settings and environment (staff tokens).
-pub fn served_with(web: &str, vars: &[(&str, &str)]) -> Served {
+/// A temp folder with the shipped pipeline (quick retries) serving its pages on a free port of
+/// 127.0.0.1, with more `[web]` settings: (the folder, the port, the environment).
+pub fn web_env(web: &str) -> (tempfile::TempDir, u16, Env) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let path = pipeline(dir.path(), &[]);
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n{web}"));
     std::fs::write(&path, text).unwrap();
-    let env = Env::with_pipeline(&path);
+    (dir, port, Env::with_pipeline(&path))
+}
+
+/// The same, with more `[web]` settings and environment (staff tokens).
+pub fn served_with(web: &str, vars: &[(&str, &str)]) -> Served {
+    let (dir, port, env) = web_env(web);
     env.drop_samples_except(&[
         "霍山县_2025-06.xlsx",
         "舒城县_2025-06.csv",
@@ -59,7 +65,7 @@ pub fn served_with(web: &str, vars: &[(&str, &str)]) -> Served {
     // The year's review so far (staff may look at it any time).
     let r = env.run(&["--as-of", "2025-07-09 09:10", "review", "--year", "2025"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    serve(env, dir, port, "2025-07-10 09:00", vars)
+    serve(env, dir, port, &["--as-of", "2025-07-10 09:00"], vars)
 }
 
 /// A pipeline with only `files` in its inbox, taken as of `ingest_at`, served as of `serve_at`
@@ -71,19 +77,13 @@ pub fn served_from(
     ingest_at: &str,
     serve_at: &str,
 ) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let path = pipeline(dir.path(), &[]);
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n{web}"));
-    std::fs::write(&path, text).unwrap();
-    let env = Env::with_pipeline(&path);
+    let (dir, port, env) = web_env(web);
     for (name, bytes) in files {
         env.drop_in(name, bytes.as_bytes());
     }
     let r = env.run(&["--as-of", ingest_at, "ingest"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    serve(env, dir, port, serve_at, vars)
+    serve(env, dir, port, &["--as-of", serve_at], vars)
 }
 
 /// Until the pages of `child` listen on `port` (at most 30 s); a process that ended, or a wait
@@ -139,12 +139,19 @@ pub fn samples() -> std::path::PathBuf {
     repo().join("samples/luan-2025")
 }
 
-/// `fayuan serve` of an environment's pipeline as of `as_of`, waited for.
+/// `fayuan serve` of a pipeline with an empty store and more `[web]` settings, with `args`
+/// before `serve` (none: the real clock, an upload arrives when it is made).
+pub fn served_bare(args: &[&str], web: &str) -> Served {
+    let (dir, port, env) = web_env(web);
+    serve(env, dir, port, args, &[])
+}
+
+/// `fayuan serve` of an environment's pipeline with `args` before `serve`, waited for.
 fn serve(
     env: Env,
     dir: tempfile::TempDir,
     port: u16,
-    as_of: &str,
+    args: &[&str],
     vars: &[(&str, &str)],
 ) -> Served {
     let child = Command::new(env!("CARGO_BIN_EXE_fayuan"))
@@ -153,7 +160,9 @@ fn serve(
         .arg(&env.pipeline)
         .arg("--data-dir")
         .arg(env.data())
-        .args(["--as-of", as_of, "serve"])
+        .args(args)
+        .arg("serve")
+        .env_remove("FAYUAN_AS_OF")
         .env("FAYUAN_WEB_TOKEN", TOKEN)
         .env("FAYUAN_WEB_SECRET", SECRET)
         .envs(vars.iter().copied())
