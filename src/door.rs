@@ -45,3 +45,19 @@ impl Door {
             .find(|d| d.code() == code)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_door_reads_back_from_its_code_and_no_other_text_is_a_door() {
+        for d in [Door::Mail, Door::Web, Door::Backfill, Door::Source] {
+            assert_eq!(Door::parse(d.code()), Some(d));
+        }
+        assert_eq!(Door::code(Door::Backfill), "backfill");
+        for other in ["", "inbox", "Mail", "web "] {
+            assert_eq!(Door::parse(other), None, "{other:?}");
+        }
+    }
+}

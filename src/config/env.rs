@@ -131,3 +131,21 @@ impl Environment {
         &self.staff_tokens
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_prints_no_value() {
+        let s = Secret("hunter2-for-the-test".into());
+        assert_eq!(s.expose(), "hunter2-for-the-test");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let env = Environment {
+            smtp_password: Some(s.clone()),
+            link_secret: Some(s),
+            ..Environment::default()
+        };
+        assert!(!format!("{env:?}").contains("hunter2"));
+    }
+}

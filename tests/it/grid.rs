@@ -68,6 +68,20 @@ fn every_grid_state_and_a_refusal_belongs_to_one_month() {
         )],
     );
 
+    // The staff type in 霍邱县's September again as a 补录 (the same bytes: a duplicate, recorded
+    // without units, which marks the month's version as typed in by the staff).
+    let again = env.tmp.path().join("霍邱县_2025-09-补录.csv");
+    std::fs::write(&again, month("341522", 9)).unwrap();
+    let r = env.run(&[
+        "--as-of",
+        "2025-10-03 11:00",
+        "ingest",
+        "--received",
+        "2025-10-02 09:00",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
     let pipeline = luan();
     let now = fayuan::period::parse_instant("2025-10-03 12:00").unwrap();
     let period = fayuan::period::Period::parse("2025-10").unwrap();
@@ -171,5 +185,15 @@ fn one_unit_answers_as_every_unit_does(
             .unwrap()
             .unwrap();
         assert_eq!(format!("{one:?}"), of(&every), "{}", u.code);
+        if u.code == "341522" {
+            // September's version, typed in again as a 补录: the unit's own answer knows it too.
+            let september = fayuan::period::Period::parse("2025-09").unwrap();
+            let one = fayuan::status::one_unit_status(pipeline, records, "341522", september, now)
+                .unwrap()
+                .unwrap();
+            let every = fayuan::status::unit_status(pipeline, &store, september, now).unwrap();
+            assert!(one.latest.as_ref().is_some_and(|l| l.backfilled), "{one:?}");
+            assert_eq!(format!("{one:?}"), of(&every));
+        }
     }
 }
