@@ -138,6 +138,11 @@ impl DataDir {
         self.0.join("outbox").join(pipeline)
     }
 
+    /// One message's folder in the outbox (`outbox/<pipeline>/<P>/<id>/`).
+    pub fn outbox_message(&self, pipeline: &str, period: &str, id: &str) -> PathBuf {
+        self.outbox(pipeline).join(period).join(id)
+    }
+
     /// The returns for correction (退回): `supervision/returns.jsonl`.
     pub fn returns(&self) -> PathBuf {
         self.0.join("supervision").join("returns.jsonl")

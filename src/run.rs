@@ -6,6 +6,7 @@ use crate::app::Context;
 use crate::error::Result;
 use crate::period::{Moment, Period};
 use crate::report::{self, RunMeta};
+use crate::records::Records;
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -26,11 +27,12 @@ pub struct Built {
 pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     let started = std::time::Instant::now();
     let ms = || started.elapsed().as_secs_f64() * 1e3;
-    let (analysis, files) = analyse(ctx, period)?;
+    let records = Records::open(&ctx.data_dir)?;
+    let analysis = analyse(ctx, &records, period)?;
     tracing::debug!(ms = ms(), "report: store read and analysed");
     // The record is the review's (December) only.
     let record = if period.month() == 12 {
-        as_of_record(ctx, period.year())?
+        records.record(period.year(), ctx.now())?
     } else {
         Vec::new()
     };
@@ -39,7 +41,7 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
         period,
         as_of: ctx.now(),
         generated_at: ctx.now(),
-        files: &files,
+        files: records.files(),
         record: &record,
     };
     let written = report::write_run(&ctx.output_dir, &meta, &analysis)?;
@@ -77,8 +79,9 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
 /// report's analysis). Returns the folder and the memo.
 pub fn build_review(ctx: &Context, year: i32) -> Result<(PathBuf, String)> {
     let period = report::review::december(&ctx.pipeline, year)?;
-    let (analysis, files) = analyse(ctx, period)?;
-    let record = as_of_record(ctx, year)?;
+    let records = Records::open(&ctx.data_dir)?;
+    let analysis = analyse(ctx, &records, period)?;
+    let record = records.record(year, ctx.now())?;
     report::review::write(
         &ctx.output_dir,
         &RunMeta {
@@ -86,35 +89,20 @@ pub fn build_review(ctx: &Context, year: i32) -> Result<(PathBuf, String)> {
             period,
             as_of: ctx.now(),
             generated_at: ctx.now(),
-            files: &files,
+            files: records.files(),
             record: &record,
         },
         &analysis,
     )
 }
 
-/// The year's record as it stood at the context's "now" (a review rebuilt as of a past moment
-/// shows nothing that happened after it).
-fn as_of_record(ctx: &Context, year: i32) -> Result<Vec<crate::audit::Event>> {
-    let mut record = crate::audit::events(&ctx.data_dir, year)?;
-    record.retain(|e| e.at.0 <= ctx.now());
-    Ok(record)
-}
-
-/// The analysis of a report for `period` as of the context's "now", with the files seen.
-fn analyse(
-    ctx: &Context,
-    period: Period,
-) -> Result<(analyze::Analysis, Vec<crate::store::FileEntry>)> {
-    let store = Store::open(&ctx.data_dir);
-    let submissions = store.rows()?;
-    let files = store.files()?;
-    // `restated` compares with what leadership has seen: the digests that reached anyone.
-    let previous = crate::notify::rows_last_sent(&ctx.data_dir, &ctx.pipeline)?;
+/// The analysis of a report for `period` as of the context's "now", from what happened as
+/// `records` read it (the store, the ledgers, the sources' state, the digests sent).
+fn analyse(ctx: &Context, records: &Records, period: Period) -> Result<analyze::Analysis> {
+    let now = Moment(ctx.now());
+    let sent = records.sent_digests(&ctx.pipeline)?;
     // `rejected` lists what was rejected since leadership was last told.
-    let rejected_after =
-        crate::notify::last_sent_as_of(&ctx.data_dir, &ctx.pipeline, Moment(ctx.now()))?
-            .map(|m| m.0);
+    let last_told = crate::records::deliveries::last_sent_as_of(&sent, now);
     // The previous year's pipeline keeps its own store (its data folder).
     let last_year = match &ctx.pipeline.previous {
         Some(prev) => {
@@ -122,34 +110,30 @@ fn analyse(
         }
         None => None,
     };
-    let locks = crate::records::locks_as_of(&ctx.data_dir, Some(ctx.now()))?;
-    let open_returns = crate::records::open_returns_as_of(&ctx.data_dir, &files, Some(ctx.now()))?;
-    tracing::debug!("report: store read");
-    let analysis = analyze::analyze(&Inputs {
+    let open_returns = records.open_returns(Some(ctx.now()))?;
+    let mut extra = machinery_alerts(ctx, records, period, last_told)?;
+    extra.extend(returned_alerts(ctx, period, &open_returns));
+    extra.extend(supervision_alerts(ctx, &records.open_items(ctx.now())?));
+    extra.extend(unconfirmed_alerts(ctx, period, records.files())?);
+    extra.extend(unsigned_alerts(ctx, records, period)?);
+    analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
         period,
         as_of: ctx.now(),
-        submissions: &submissions,
-        files: &files,
-        previous: previous.as_deref(),
-        extra_alerts: {
-            let mut extra = machinery_alerts(ctx, period)?;
-            extra.extend(returned_alerts(ctx, period, &open_returns));
-            extra.extend(supervision_alerts(ctx)?);
-            extra.extend(unconfirmed_alerts(ctx, period, &files)?);
-            extra.extend(unsigned_alerts(ctx, period)?);
-            extra
-        },
-        rejected_after,
+        submissions: records.rows(),
+        files: records.files(),
+        // `restated` compares with what leadership has seen: the digests that reached anyone.
+        previous: crate::records::deliveries::rows_last_sent(&sent).as_deref(),
+        extra_alerts: extra,
+        rejected_after: last_told.map(|m| m.0),
         last_year: last_year.as_ref(),
-        locks: &locks,
+        locks: &records.locks(Some(ctx.now()))?,
         returned: &open_returns
             .iter()
             .map(|r| (r.unit.clone(), r.period.clone()))
             .collect::<Vec<_>>(),
-        explained: &crate::records::explained_as_of(&ctx.data_dir, Some(ctx.now()))?,
-    })?;
-    Ok((analysis, files))
+        explained: &records.explained(Some(ctx.now()))?,
+    })
 }
 
 /// The months of the report's year (up to `period`) returned for correction and not corrected
@@ -211,8 +195,12 @@ fn unconfirmed_alerts(
 
 /// `[web] county_signoff`: a unit's months sent and not signed by its 负责人 (提示, one alert a
 /// unit): the digest, the workbook, alerts.csv and the 通报 name them.
-fn unsigned_alerts(ctx: &Context, period: Period) -> Result<Vec<analyze::Alert>> {
-    let open = crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now())?;
+fn unsigned_alerts(
+    ctx: &Context,
+    records: &Records,
+    period: Period,
+) -> Result<Vec<analyze::Alert>> {
+    let open = records.unsigned(&ctx.pipeline, period, ctx.now())?;
     Ok(open
         .into_iter()
         .map(|(i, months)| {
@@ -236,9 +224,8 @@ fn unsigned_alerts(ctx: &Context, period: Period) -> Result<Vec<analyze::Alert>>
 
 /// The supervision items still open, in every digest until the staff close them; an overdue one
 /// is 严重.
-fn supervision_alerts(ctx: &Context) -> Result<Vec<analyze::Alert>> {
-    Ok(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
-        .into_iter()
+fn supervision_alerts(ctx: &Context, open: &[crate::records::OpenItem]) -> Vec<analyze::Alert> {
+    open.iter()
         .filter_map(|i| {
             let ord = ctx.pipeline.units.iter().position(|u| u.code == i.unit)? as i64;
             Some(analyze::Alert {
@@ -261,14 +248,20 @@ fn supervision_alerts(ctx: &Context) -> Result<Vec<analyze::Alert>> {
                 ),
             })
         })
-        .collect())
+        .collect()
 }
 
 /// Alerts about the machinery for the report of `period`: HTTP sources whose last poll failed,
-/// and daemon jobs that failed since the last digest sent.
-fn machinery_alerts(ctx: &Context, period: Period) -> Result<Vec<analyze::Alert>> {
+/// and daemon jobs that failed since the last digest that reached anyone (`last_told`; none
+/// yet: since the period ended).
+fn machinery_alerts(
+    ctx: &Context,
+    records: &Records,
+    period: Period,
+    last_told: Option<Moment>,
+) -> Result<Vec<analyze::Alert>> {
     let mut out = Vec::new();
-    for (name, s) in crate::sources::load_state(&ctx.data_dir)? {
+    for (name, s) in records.sources()? {
         if s.result == crate::sources::Polled::Failed {
             out.push(analyze::Alert {
                 rule: "source",
@@ -284,41 +277,16 @@ fn machinery_alerts(ctx: &Context, period: Period) -> Result<Vec<analyze::Alert>
             });
         }
     }
-    // Job failures since the last digest that reached anyone (or since the period ended).
-    let window = crate::notify::last_sent_as_of(&ctx.data_dir, &ctx.pipeline, Moment(ctx.now()))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| {
-            Moment(crate::period::local(
-                period.next().first_day().and_time(chrono::NaiveTime::MIN),
-            ))
-        });
-    let now = Moment(ctx.now());
-    // One alert per incident: a job that failed over and over (every wake-up while a server
-    // was down) is one thing to tell, with when it began, how often, and the last reason.
-    let mut open: Vec<(crate::jobs::JobKind, Moment, usize, Moment, String)> = Vec::new();
-    let mut incidents = Vec::new();
-    for e in crate::jobs::run_events(&ctx.data_dir, ctx.pipeline.name())? {
-        if e.at > now {
+    let window = last_told.unwrap_or_else(|| {
+        Moment(crate::period::local(
+            period.next().first_day().and_time(chrono::NaiveTime::MIN),
+        ))
+    });
+    for i in records.failures(&ctx.pipeline, Moment(ctx.now()))? {
+        if i.last < window {
             continue;
         }
-        let at = open.iter().position(|o| o.0 == e.job);
-        match (e.ok, at) {
-            (false, Some(k)) => {
-                open[k].2 += 1;
-                open[k].3 = e.at;
-                open[k].4 = e.detail.clone();
-            }
-            (false, None) => open.push((e.job, e.at, 1, e.at, e.detail.clone())),
-            (true, Some(k)) => incidents.push(open.remove(k)),
-            (true, None) => {}
-        }
-    }
-    incidents.extend(open);
-    for (job, first, times, last, detail) in incidents {
-        if last < window {
-            continue;
-        }
+        let (job, first, times, last, detail) = (i.job, i.first, i.times, i.last, i.detail);
         out.push(analyze::Alert {
             rule: "job_failed",
             severity: analyze::Severity::Warning,
@@ -405,7 +373,7 @@ pub fn carry_over_proposal(ctx: &Context) -> Result<Vec<CarryOver>> {
     let year = ctx.pipeline.year();
     let period = Period::new(year, 1)
         .ok_or_else(|| crate::error::Error::Internal(format!("pipeline.year {year}")))?;
-    let (analysis, _) = analyse(ctx, period)?;
+    let analysis = analyse(ctx, &Records::open(&ctx.data_dir)?, period)?;
     Ok(analysis
         .rows::<crate::analyze::rows::Yoy>()?
         .into_iter()

@@ -6,7 +6,8 @@ use crate::config::Pipeline;
 use crate::error::Result;
 use crate::layout::DataDir;
 use crate::period::{self, Period};
-use crate::store::{FileEntry, Outcome, Store};
+use crate::records::Records;
+use crate::store::{FileEntry, Outcome};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use polars::prelude::*;
@@ -41,16 +42,16 @@ pub struct Latest {
 /// `submissions` analysis (sql/15_submissions.sql, the one home of the `late` rule), read back.
 pub fn unit_status(
     pipeline: &Pipeline,
-    store: &Store,
+    records: &Records,
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<UnitStatus>> {
-    let locks = crate::records::locks_as_of(store.data_dir(), Some(*now))?;
-    let explained = crate::records::explained_as_of(store.data_dir(), Some(*now))?;
+    let locks = records.locks(Some(*now))?;
+    let explained = records.explained(Some(*now))?;
     unit_status_of(
         pipeline,
-        (&store.rows()?, &locks, &explained),
-        &store.files()?,
+        (records.rows(), &locks, &explained),
+        records.files(),
         period,
         now,
     )
@@ -281,19 +282,19 @@ pub struct UnitRow {
 /// that asks for the 说明 before anything is kept.
 pub fn checks_if(
     pipeline: &Pipeline,
-    store: &Store,
+    records: &Records,
     rows: &DataFrame,
     unit: &str,
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Vec<String>> {
-    let files = store.files()?;
-    let locks = crate::records::locks_as_of(store.data_dir(), Some(*now))?;
-    let explained = crate::records::explained_as_of(store.data_dir(), Some(*now))?;
+    let files = records.files();
+    let locks = records.locks(Some(*now))?;
+    let explained = records.explained(Some(*now))?;
     let a = analysis(
         pipeline,
         (rows, &locks, &[], &explained),
-        &files,
+        files,
         period,
         now,
         &["checks", "funding", "quality"],
@@ -471,19 +472,11 @@ pub fn render(
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<String> {
-    let store = Store::open(data_dir);
-    let files = store.files()?;
-    let locks = crate::records::locks_as_of(data_dir, Some(*now))?;
-    let explained = crate::records::explained_as_of(data_dir, Some(*now))?;
-    let status = unit_status_of(
-        pipeline,
-        (&store.rows()?, &locks, &explained),
-        &files,
-        period,
-        now,
-    )?;
-    let mut out = render_from(pipeline, data_dir, period, now, &status, &files)?;
-    if let Some(line) = stale_line(output_dir, pipeline, period, &files) {
+    let records = Records::open(data_dir)?;
+    let status = unit_status(pipeline, &records, period, now)?;
+    let files = records.files();
+    let mut out = render_from(pipeline, &records, period, now, &status)?;
+    if let Some(line) = stale_line(output_dir, pipeline, period, files) {
         out.push_str(&line);
     }
     Ok(out)
@@ -548,12 +541,12 @@ pub fn unconfirmed_line(
 /// [`render`] from the units' status and the files seen, already read.
 pub fn render_from(
     pipeline: &Pipeline,
-    data_dir: &DataDir,
+    records: &Records,
     period: Period,
     now: &DateTime<Tz>,
     status: &[UnitStatus],
-    files: &[FileEntry],
 ) -> Result<String> {
+    let (data_dir, files) = (records.data_dir(), records.files());
     let mut out = format!(
         "{}{} {} 报送情况（截至 {}；报送截止 {}）\n",
         pipeline.def.pipeline.city,
@@ -564,7 +557,7 @@ pub fn render_from(
     );
     let mut missing = Vec::new();
     let mut to_explain = Vec::new();
-    let returns = crate::records::open_returns_as_of(data_dir, files, Some(*now))?;
+    let returns = records.open_returns(Some(*now))?;
     let waiting = crate::supervision::pending_corrections(data_dir, files)?;
     for s in status {
         match &s.latest {

@@ -25,7 +25,8 @@ mod items;
 mod notes;
 
 pub use items::*;
-use items::{item_event, item_notice, items};
+use crate::records::items_ledger as items;
+use items::{item_event, item_notice};
 pub use notes::*;
 
 /// A unit named by a person (its code or name), or a refusal that says which units there are.

@@ -193,14 +193,8 @@ pub struct Inputs<'a> {
 /// A unit's 说明 of one soft check in one month, given on its page (read by `records.rs`).
 pub use crate::records::Explained;
 
-/// Which version of a (unit, month) a report used (recorded in the manifest).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct UsedRow {
-    pub unit_code: String,
-    pub period: String,
-    pub version: i64,
-    pub sha256: String,
-}
+/// Which version of a (unit, month) a report used (recorded in the manifest; `records.rs`).
+pub use crate::records::UsedRow;
 
 /// The frames of one analysis, by name (completion, per100k, funding, quality, monthly,
 /// submissions, alerts, used, …), with the queries that made them.

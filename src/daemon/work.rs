@@ -105,7 +105,7 @@ pub(super) async fn remind(
     let p = &ctx.pipeline;
     let _lock =
         tokio::task::block_in_place(|| lock::acquire(&ctx.data_dir, wait, "daemon reminder"))?;
-    let store = crate::store::Store::open(&ctx.data_dir);
+    let records = crate::records::Records::open(&ctx.data_dir)?;
     // (month, the step, or None for a plain reminder round)
     let months: Vec<(Period, Option<&crate::config::ReminderStep>)> = if p.def.reminders.is_empty()
     {
@@ -123,7 +123,7 @@ pub(super) async fn remind(
     let unread = unreadable_mailboxes(ctx);
     let mut waited = Vec::new();
     for (month, step) in months {
-        let statuses = status::unit_status(p, &store, month, &now)?;
+        let statuses = status::unit_status(p, &records, month, &now)?;
         for s in statuses.iter().filter(|s| s.latest.is_none()) {
             if !unread.is_empty() && p.unit(&s.code).is_some_and(|u| !u.senders.is_empty()) {
                 waited.push(s.name.clone());

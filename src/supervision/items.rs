@@ -6,74 +6,10 @@ use super::{catch_up_or_log, on_record};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
-use crate::ledger::Ledger;
-use crate::period::{self, Moment, Period};
+use crate::records::{ItemRecord, items_ledger as items, open_items};
+use crate::period::{self, Period};
 use chrono::DateTime;
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
-
-/// One line of the supervision items' ledger (督办事项): opened, or closed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ItemRecord {
-    pub at: Moment,
-    /// 1, 2, … in the order opened.
-    pub id: u32,
-    pub unit: String,
-    pub text: String,
-    /// The day it is due (`2025-08-15`).
-    pub due: String,
-    pub by: String,
-    #[serde(default)]
-    pub close: bool,
-    /// The unit's answer (its text in `text`, who in `by`: the mail sender or the unit's page).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub answer: bool,
-}
-
-/// An item still open.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OpenItem {
-    pub id: u32,
-    pub unit: String,
-    pub text: String,
-    pub due: String,
-    pub by: String,
-    pub opened: String,
-    /// Past its due day (the end of it, Beijing time).
-    pub overdue: bool,
-    /// The unit's answers: "2025-07-20 10:00 huoqiu@…：text".
-    pub answers: Vec<String>,
-}
-
-pub(super) fn items(data_dir: &DataDir) -> Ledger<ItemRecord> {
-    Ledger::at(data_dir.supervision_items())
-}
-
-/// The items still open, as of `now`.
-pub fn open_items(data_dir: &DataDir, now: DateTime<Tz>) -> Result<Vec<OpenItem>> {
-    // As of `now`: an item opened, answered or closed later has not happened yet.
-    let mut records = items(data_dir).read()?;
-    records.retain(|r| r.at.0 <= now);
-    let today = now.date_naive();
-    Ok(records
-        .iter()
-        .filter(|r| !r.close && !r.answer && !records.iter().any(|c| c.close && c.id == r.id))
-        .map(|r| OpenItem {
-            answers: records
-                .iter()
-                .filter(|a| a.answer && a.id == r.id)
-                .map(|a| format!("{} {}：{}", a.at.minute(), a.by, a.text))
-                .collect(),
-            id: r.id,
-            unit: r.unit.clone(),
-            text: r.text.clone(),
-            due: r.due.clone(),
-            by: r.by.clone(),
-            opened: r.at.minute(),
-            overdue: chrono::NaiveDate::parse_from_str(&r.due, "%Y-%m-%d").is_ok_and(|d| today > d),
-        })
-        .collect())
-}
 
 /// A 督办 item's due day as typed (`2025-08-15`, `2025-8-15`, `2025/8/15`, `2025年8月15日`):
 /// a real day of the pipeline's year or the next (January's follow-up of December), else a

@@ -12,12 +12,10 @@ use super::known_unit;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
-use crate::ledger::Ledger;
-use crate::period::{Moment, Period};
-use crate::records::{NoteRecord, notes_ledger as notes};
+use crate::period::Period;
+use crate::records::{NoteRecord, SignRecord, Unsigned, notes_ledger as notes, signoffs_ledger as signoffs};
 use chrono::DateTime;
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
 /// The longest 说明 or reason kept.
 pub const MAX_NOTE_CHARS: usize = 500;
@@ -185,43 +183,6 @@ pub(super) fn note_steps(data_dir: &DataDir) -> Result<Vec<NoteRecord>> {
     notes(data_dir).read()
 }
 
-/// One line of the sign-offs' ledger: the unit's 负责人 confirms the version of a month.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SignRecord {
-    pub at: Moment,
-    pub unit: String,
-    pub period: String,
-    pub version: i64,
-    /// The SHA-256 of the file that version came in: what was signed, whatever number a later
-    /// backfill gives the version.
-    #[serde(default)]
-    pub sha256: String,
-    /// The 负责人's name as typed.
-    pub name: String,
-}
-
-/// A month whose latest version waits for the 负责人: the month, the version's number and the
-/// SHA-256 of the file it came in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Unsigned {
-    pub month: u32,
-    pub version: i64,
-    pub sha256: String,
-}
-
-fn signoffs(data_dir: &DataDir) -> Ledger<SignRecord> {
-    Ledger::at(data_dir.signoffs())
-}
-
-/// The versions signed as of `as_of`: (unit, month `2025-07`, version).
-pub fn signed_as_of(data_dir: &DataDir, as_of: Option<DateTime<Tz>>) -> Result<Vec<SignRecord>> {
-    Ok(signoffs(data_dir)
-        .read()?
-        .into_iter()
-        .filter(|r| as_of.is_none_or(|t| r.at.0 <= t))
-        .collect())
-}
-
 /// The 负责人 signs the version of the unit's month now in force (`version`): kept, on the record.
 pub fn sign(
     data_dir: &DataDir,
@@ -285,84 +246,4 @@ pub(super) fn sign_event(
 /// Every sign-off, for the record's catch-up.
 pub(super) fn sign_steps(data_dir: &DataDir) -> Result<Vec<SignRecord>> {
     signoffs(data_dir).read()
-}
-
-/// `[web] county_signoff`: each unit's months of the year up to `period` whose latest version
-/// (what its 填报人 sent last, as of `as_of`) its 负责人 has not signed — a month the city
-/// returned waits for its correction instead: (unit index in plan order, its months). Empty when
-/// sign-off is off.
-pub fn unsigned(
-    data_dir: &DataDir,
-    pipeline: &Pipeline,
-    period: Period,
-    as_of: DateTime<Tz>,
-) -> Result<Vec<(usize, Vec<Unsigned>)>> {
-    if !pipeline.def.web.county_signoff {
-        return Ok(Vec::new());
-    }
-    let store = crate::store::Store::open(data_dir);
-    let rows = store.rows()?;
-    let returned = crate::records::open_returns_as_of(data_dir, &store.files()?, Some(as_of))?;
-    let err = |e: polars::prelude::PolarsError| Error::Analysis {
-        query: "(sign-off)".into(),
-        source: e.into(),
-    };
-    let codes = crate::frame::strings(&rows, "unit_code").map_err(err)?;
-    let periods = crate::frame::strings(&rows, "period").map_err(err)?;
-    let arrived = crate::frame::strings(&rows, crate::store::meta::ARRIVED_AT).map_err(err)?;
-    let shas = crate::frame::strings(&rows, crate::store::meta::SHA256).map_err(err)?;
-    let versions = crate::frame::floats(&rows, crate::store::meta::VERSION).map_err(err)?;
-    let until = crate::period::instant_text(&as_of);
-    let signed = signed_as_of(data_dir, Some(as_of))?;
-    let mut out = Vec::new();
-    for (i, u) in pipeline.units.iter().enumerate() {
-        let mut months = Vec::new();
-        for m in 1..=period.month() {
-            let Some(p) = Period::new(period.year(), m) else {
-                continue;
-            };
-            let p = p.to_string();
-            if returned.iter().any(|r| r.unit == u.code && r.period == p) {
-                continue;
-            }
-            let latest = (0..rows.height())
-                .filter(|&k| {
-                    codes[k].as_deref() == Some(u.code.as_str())
-                        && periods[k].as_deref() == Some(p.as_str())
-                        && arrived[k].as_deref().is_some_and(|a| a <= until.as_str())
-                })
-                .max_by(|&a, &b| {
-                    versions[a]
-                        .partial_cmp(&versions[b])
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                });
-            let Some(k) = latest else {
-                continue;
-            };
-            let (version, sha) = (
-                versions[k].unwrap_or(0.0) as i64,
-                shas[k].clone().unwrap_or_default(),
-            );
-            let done = signed.iter().any(|s| {
-                s.unit == u.code
-                    && s.period == p
-                    && if s.sha256.is_empty() {
-                        s.version == version
-                    } else {
-                        s.sha256 == sha
-                    }
-            });
-            if !done {
-                months.push(Unsigned {
-                    month: m,
-                    version,
-                    sha256: sha,
-                });
-            }
-        }
-        if !months.is_empty() {
-            out.push((i, months));
-        }
-    }
-    Ok(out)
 }

@@ -120,7 +120,7 @@ fn todo(
     board: &crate::status::Board,
     returned: &[crate::records::OpenReturn],
     pending: &[ToExplain],
-    items: &[crate::supervision::OpenItem],
+    items: &[crate::records::OpenItem],
     unsigned: &[(u32, i64)],
 ) -> Vec<Todo> {
     let fill = |p: Period| format!("{base}/fill?period={p}");
@@ -258,17 +258,17 @@ pub(super) fn county_page(
     let base = format!("/u/{}/{}", unit.code, token);
     let board = w.board(period)?;
     let returned: Vec<_> =
-        crate::records::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
+        w.records()?.open_returns(Some(ctx.now()))?
             .into_iter()
             .filter(|r| r.unit == unit.code)
             .collect();
-    let items: Vec<_> = crate::supervision::open_items(&ctx.data_dir, ctx.now())?
+    let items: Vec<_> = w.records()?.open_items(ctx.now())?
         .into_iter()
         .filter(|i| i.unit == unit.code)
         .collect();
     let idx = ctx.pipeline.units.iter().position(|u| u.code == unit.code);
     let unsigned: Vec<(u32, i64)> =
-        crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now())?
+        w.records().and_then(|r| r.unsigned(&ctx.pipeline, period, ctx.now()))?
             .into_iter()
             .filter(|(i, _)| Some(*i) == idx)
             .flat_map(|(_, ms)| ms)
@@ -430,44 +430,33 @@ pub(super) fn month_figures(
     code: &str,
     p: Period,
     version: i64,
-) -> Vec<crate::status::Figure> {
-    let Ok(df) = crate::store::Store::open(&w.ctx.data_dir).rows() else {
-        return Vec::new();
+) -> Result<Vec<crate::status::Figure>> {
+    let records = w.records()?;
+    let Some(r) = records.version(code, p, version)? else {
+        return Ok(Vec::new());
     };
-    let (Ok(codes), Ok(periods), Ok(versions)) = (
-        crate::frame::strings(&df, "unit_code"),
-        crate::frame::strings(&df, "period"),
-        crate::frame::floats(&df, crate::store::meta::VERSION),
-    ) else {
-        return Vec::new();
-    };
-    let month = p.to_string();
-    let Some(k) = (0..df.height()).find(|&k| {
-        codes[k].as_deref() == Some(code)
-            && periods[k].as_deref() == Some(month.as_str())
-            && versions[k] == Some(version as f64)
-    }) else {
-        return Vec::new();
-    };
-    crate::schema::FIELDS
+    use crate::schema::{Kind, Value};
+    Ok(crate::schema::FIELDS
         .iter()
         .filter(|f| !matches!(f.key, "unit_code" | "unit_name" | "period" | "narrative"))
         .filter_map(|f| {
-            let value = match f.kind {
-                crate::schema::Kind::Money => {
-                    crate::format::yuan_cell(crate::frame::floats(&df, f.key).ok()?[k])
+            let value = match r.value(f.key) {
+                Value::Fen(_) => crate::format::yuan_cell(r.figure(f.key)),
+                Value::Count(_) => crate::format::int(r.figure(f.key)),
+                Value::Missing if matches!(f.kind, Kind::Money | Kind::Count) => {
+                    crate::format::DASH.to_string()
                 }
-                crate::schema::Kind::Count => {
-                    crate::format::int(crate::frame::floats(&df, f.key).ok()?[k])
-                }
-                _ => crate::frame::strings(&df, f.key).ok()?[k].clone()?,
+                Value::Missing => return None,
+                Value::Text(t) => t.clone(),
+                Value::Period(p) => p.to_string(),
+                Value::Date(d) => d.to_string(),
             };
             Some(crate::status::Figure {
                 label: f.label,
                 value,
             })
         })
-        .collect()
+        .collect())
 }
 
 /// The 负责人's page (`signoff.html`).

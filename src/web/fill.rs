@@ -18,7 +18,8 @@ use super::render::{answer, nf, server_error};
 use crate::error::{Error, Result};
 use crate::ingest;
 use crate::period::{self, Period};
-use crate::schema::{FIELDS, Kind};
+use crate::records::{Records, Stored};
+use crate::schema::{FIELDS, Kind, Value};
 use crate::store::{FileEntry, Outcome, Store};
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
@@ -62,61 +63,48 @@ fn month_of(w: &Web, asked: Option<&String>) -> Option<Period> {
     (p.year() == ctx.pipeline.year() && p < Period::of(ctx.now().date_naive())).then_some(p)
 }
 
-/// The rows in force of a unit, by month: (month, row index in `df`).
-fn in_force(
+/// The versions in force of a unit's months of the year up to `period`, as the board shows them:
+/// (month, the stored row).
+fn in_force<'r>(
     w: &Web,
-    df: &polars::prelude::DataFrame,
+    records: &'r Records,
     code: &str,
     period: Period,
-) -> Vec<(u32, usize)> {
-    let Ok(board) = w.board(period) else {
-        return Vec::new();
-    };
+) -> Result<Vec<(u32, &'r Stored)>> {
+    let board = w.board(period)?;
     let Some(row) = board.grid.iter().find(|r| r.code == code) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
-    let (Ok(codes), Ok(periods), Ok(versions)) = (
-        crate::frame::strings(df, "unit_code"),
-        crate::frame::strings(df, "period"),
-        crate::frame::floats(df, crate::store::meta::VERSION),
-    ) else {
-        return Vec::new();
-    };
-    row.months
-        .iter()
-        .filter_map(|c| {
-            let v = c.version? as f64;
-            let p = Period::new(period.year(), c.month)?.to_string();
-            let k = (0..df.height()).find(|&k| {
-                codes[k].as_deref() == Some(code)
-                    && periods[k].as_deref() == Some(p.as_str())
-                    && versions[k] == Some(v)
-            })?;
-            Some((c.month, k))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for c in &row.months {
+        let (Some(v), Some(p)) = (c.version, Period::new(period.year(), c.month)) else {
+            continue;
+        };
+        if let Some(r) = records.version(code, p, v)? {
+            out.push((c.month, r));
+        }
+    }
+    Ok(out)
 }
 
-/// A figure of a stored row as a clerk types it (no separators, money with its decimals).
-fn typed(df: &polars::prelude::DataFrame, key: &str, kind: Kind, k: usize) -> Option<String> {
-    match kind {
-        Kind::Count | Kind::Money => {
-            let v = crate::frame::floats(df, key)
-                .ok()?
-                .get(k)
-                .copied()
-                .flatten()?;
-            Some(if kind == Kind::Money {
-                crate::format::dec2(Some(v))
-            } else {
-                crate::format::count(Some(v))
-            })
-        }
-        _ => crate::frame::strings(df, key)
-            .ok()?
-            .get(k)
-            .cloned()
-            .flatten(),
+/// A value of a stored row as a clerk types it (no separators, money with its decimals).
+fn typed(r: &Stored, key: &str) -> Option<String> {
+    match r.value(key) {
+        Value::Missing => None,
+        Value::Count(n) => Some(n.to_string()),
+        Value::Fen(f) => Some(crate::format::dec2(Some(*f as f64 / 100.0))),
+        Value::Text(t) => Some(t.clone()),
+        Value::Period(p) => Some(p.to_string()),
+        Value::Date(d) => Some(d.to_string()),
+    }
+}
+
+/// A figure as a table writes it: `1,234.50` for money, `1,234` for a count.
+fn as_in_table(kind: Kind, v: f64) -> String {
+    if kind == Kind::Money {
+        crate::format::yuan_cell(Some(v))
+    } else {
+        crate::format::int(Some(v))
     }
 }
 
@@ -126,19 +114,16 @@ fn fields(
     code: &str,
     period: Period,
     typed_in: Option<&HashMap<String, String>>,
-) -> Vec<FieldView> {
-    let df = Store::open(&w.ctx.data_dir).rows().ok();
-    let forced = df
-        .as_ref()
-        .map(|df| in_force(w, df, code, period))
-        .unwrap_or_default();
-    let at = |m: u32| forced.iter().find(|(x, _)| *x == m).map(|(_, k)| *k);
-    FIELDS
+) -> Result<Vec<FieldView>> {
+    let records = w.records()?;
+    let forced = in_force(w, &records, code, period)?;
+    let at = |m: u32| forced.iter().find(|(x, _)| *x == m).map(|(_, r)| *r);
+    Ok(FIELDS
         .iter()
         .filter(|f| !FIXED.contains(&f.key))
         .map(|f| {
             let figure = matches!(f.kind, Kind::Count | Kind::Money);
-            let from_store = |m: u32| df.as_ref().and_then(|df| typed(df, f.key, f.kind, at(m)?));
+            let from_store = |m: u32| typed(at(m)?, f.key);
             let value = match typed_in {
                 Some(t) => t.get(f.key).cloned().unwrap_or_default(),
                 // A new 说明 for new figures: the old one is not carried over (it would explain
@@ -150,20 +135,9 @@ fn fields(
             // (beside the field, figures as a table writes them: 1,234.50)
             let ytd = (figure && period.month() > 1).then(|| {
                 let sum: f64 = (1..period.month())
-                    .filter_map(|m| {
-                        let df = df.as_ref()?;
-                        crate::frame::floats(df, f.key)
-                            .ok()?
-                            .get(at(m)?)
-                            .copied()
-                            .flatten()
-                    })
+                    .filter_map(|m| at(m)?.figure(f.key))
                     .sum();
-                if f.kind == Kind::Money {
-                    crate::format::yuan_cell(Some(sum))
-                } else {
-                    crate::format::int(Some(sum))
-                }
+                as_in_table(f.kind, sum)
             });
             FieldView {
                 key: f.key,
@@ -177,19 +151,9 @@ fn fields(
                 long: matches!(f.kind, Kind::LongText) || f.key == "note",
                 required: f.required || f.key == "reporter",
                 last: if figure && period.month() > 1 {
-                    df.as_ref().and_then(|df| {
-                        let k = at(period.month() - 1)?;
-                        let v = crate::frame::floats(df, f.key)
-                            .ok()?
-                            .get(k)
-                            .copied()
-                            .flatten()?;
-                        Some(if f.kind == Kind::Money {
-                            crate::format::yuan_cell(Some(v))
-                        } else {
-                            crate::format::int(Some(v))
-                        })
-                    })
+                    at(period.month() - 1)
+                        .and_then(|r| r.figure(f.key))
+                        .map(|v| as_in_table(f.kind, v))
                 } else {
                     None
                 },
@@ -197,12 +161,12 @@ fn fields(
                 error: None,
             }
         })
-        .collect()
+        .collect())
 }
 
 /// The month's standing for the form's head: the version in force (`第2版（2025-08-04 09:00
 /// 报送）`) and the city's reason if it returned the month.
-fn standing(w: &Web, code: &str, period: Period) -> (Option<String>, Option<String>) {
+fn standing(w: &Web, code: &str, period: Period) -> Result<(Option<String>, Option<String>)> {
     let ctx = &w.ctx;
     let current = w.board(period).ok().and_then(|b| {
         let row = b.grid.iter().find(|r| r.code == code)?;
@@ -213,65 +177,37 @@ fn standing(w: &Web, code: &str, period: Period) -> (Option<String>, Option<Stri
             .version?;
         Some(format!("第{v}版"))
     });
-    let returned = Store::open(&ctx.data_dir)
-        .files()
-        .ok()
-        .and_then(|files| {
-            crate::records::open_returns_as_of(&ctx.data_dir, &files, Some(ctx.now())).ok()
-        })
-        .and_then(|open| {
-            open.into_iter()
-                .find(|r| r.unit == code && r.period == period.to_string())
-                .map(|r| format!("{}（{}，{} 退回）", r.reason, r.by, r.at))
-        });
-    (current, returned)
+    let returned = w
+        .records()?
+        .open_returns(Some(ctx.now()))?
+        .into_iter()
+        .find(|r| r.unit == code && r.period == period.to_string())
+        .map(|r| format!("{}（{}，{} 退回）", r.reason, r.by, r.at));
+    Ok((current, returned))
 }
 
 /// Whether a checked row says exactly what the version in force says (its number, if so): a
 /// form sent back unchanged is no correction.
-fn unchanged(w: &Web, code: &str, period: Period, row: &crate::schema::Row) -> Option<i64> {
-    use crate::schema::Value;
-    let df = Store::open(&w.ctx.data_dir).rows().ok()?;
-    let k = in_force(w, &df, code, period)
+fn unchanged(w: &Web, code: &str, period: Period, row: &crate::schema::Row) -> Result<Option<i64>> {
+    let records = w.records()?;
+    let Some(r) = in_force(w, &records, code, period)?
         .into_iter()
-        .find(|(m, _)| *m == period.month())?
-        .1;
-    let same = FIELDS.iter().enumerate().all(|(f, field)| {
+        .find(|(m, _)| *m == period.month())
+        .map(|(_, r)| r)
+    else {
+        return Ok(None);
+    };
+    let empty = |v: &Value| matches!(v, Value::Missing) || *v == Value::Text(String::new());
+    let same = FIELDS.iter().zip(&row.values).all(|(field, typed)| {
         // The date is the day's; an empty 说明 is "nothing new to say" (the form does not carry
         // the old one over).
-        if field.key == "reported_on" || (field.key == "note" && row.values[f] == Value::Missing) {
-            return true;
-        }
-        match &row.values[f] {
-            Value::Count(n) => crate::frame::floats(&df, field.key)
-                .ok()
-                .and_then(|c| c[k])
-                .is_some_and(|v| v == *n as f64),
-            Value::Fen(n) => crate::frame::floats(&df, field.key)
-                .ok()
-                .and_then(|c| c[k])
-                .is_some_and(|v| (v * 100.0).round() as i64 == *n),
-            Value::Missing => crate::frame::strings(&df, field.key)
-                .ok()
-                .is_some_and(|c| c[k].as_deref().is_none_or(str::is_empty)),
-            other => {
-                let text = match other {
-                    Value::Text(s) => s.clone(),
-                    Value::Period(p) => p.to_string(),
-                    Value::Date(d) => d.to_string(),
-                    _ => String::new(),
-                };
-                crate::frame::strings(&df, field.key)
-                    .ok()
-                    .is_some_and(|c| c[k].as_deref().unwrap_or("") == text)
-            }
-        }
+        let kept = r.value(field.key);
+        field.key == "reported_on"
+            || (field.key == "note" && *typed == Value::Missing)
+            || typed == kept
+            || (empty(typed) && empty(kept))
     });
-    if !same {
-        return None;
-    }
-    let v = crate::frame::floats(&df, crate::store::meta::VERSION).ok()?[k]?;
-    Some(v as i64)
+    Ok(same.then_some(r.version))
 }
 
 /// The form page: its fields, what is wrong with them (at each field and in a list on top), the
@@ -293,7 +229,10 @@ fn form_page(
             |p| minijinja::context! { value => p.to_string(), zh => p.zh(), chosen => p == period },
         )
         .collect();
-    let (current, returned) = standing(w, &unit.code, period);
+    let (current, returned) = match standing(w, &unit.code, period) {
+        Ok(s) => s,
+        Err(e) => return server_error(&e.to_string()),
+    };
     super::render::fill_page(minijinja::context! {
         current, returned,
         title => format!("{} {}数据填报", unit.name, period.zh()),
@@ -331,8 +270,10 @@ pub(super) async fn fill_form(
     };
     let w2 = w.clone();
     tokio::task::spawn_blocking(move || {
-        let f = fields(&w2, &unit.code, period, None);
-        form_page(&w2, &unit, &token, period, f, &[], &[])
+        match fields(&w2, &unit.code, period, None) {
+            Ok(f) => form_page(&w2, &unit, &token, period, f, &[], &[]),
+            Err(e) => server_error(&e.to_string()),
+        }
     })
     .await
     .unwrap_or_else(|_| server_error("内部错误"))
@@ -398,7 +339,7 @@ fn check(
     let key = super::once::key_of(form.get("once"));
     let bytes = record_of(unit, period, form, ctx.now().date_naive(), &key);
     let checked = ingest::validate::check("在线填报.json", &bytes, &ctx.pipeline);
-    let mut fields = fields(w, &unit.code, period, Some(form));
+    let mut fields = fields(w, &unit.code, period, Some(form))?;
     let mut problems = Vec::new();
     if form.get("reporter").is_none_or(|r| r.trim().is_empty()) {
         problems.push("填报人：请填写填报人姓名".to_string());
@@ -432,7 +373,7 @@ fn check(
     }
     // The version in force sent back unchanged: no new version (a double submission, or a
     // return "answered" with the same figures).
-    if let Some(v) = unchanged(w, &unit.code, period, &checked.rows[0]) {
+    if let Some(v) = unchanged(w, &unit.code, period, &checked.rows[0])? {
         return Ok(Checked::Again {
             fields,
             problems: vec![format!(
@@ -464,7 +405,14 @@ fn check(
         };
         let rows = store.rows_with(std::slice::from_ref(&file), &[(0, &checked.rows[0])])?;
         let soft =
-            crate::status::checks_if(&ctx.pipeline, &store, &rows, &unit.code, period, &ctx.now())?;
+            crate::status::checks_if(
+                &ctx.pipeline,
+                w.records()?.as_ref(),
+                &rows,
+                &unit.code,
+                period,
+                &ctx.now(),
+            )?;
         if !soft.is_empty() {
             if let Some(f) = fields.iter_mut().find(|f| f.key == "note") {
                 f.error = Some("以上数据异常，请在此写明原因".into());

@@ -66,6 +66,8 @@ struct Web {
     ingest: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>>,
     /// Boards already computed, by (store generation, month, minute of "now").
     boards: std::sync::Mutex<HashMap<BoardKey, Arc<Board>>>,
+    /// The store as last read (`Records`), with the generation it was read at.
+    records: std::sync::Mutex<Option<(i64, Arc<Records>)>>,
     /// The bureau's page as rendered, by what it was made from (`cache.rs`).
     pages: std::sync::Mutex<Vec<cache::Kept>>,
     /// `/metrics`'s bearer token (`[web] metrics_token_env`; unset: no such page).
@@ -82,6 +84,21 @@ impl Web {
         m.entry(code.to_string())
             .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_unit)))
             .clone()
+    }
+
+    /// What happened, as the pages ask it (`Records`): the store read once per generation, its
+    /// ledgers read when asked.
+    fn records(&self) -> Result<Arc<Records>> {
+        let generation = Store::open(&self.ctx.data_dir).generation()?;
+        let mut m = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((g, r)) = m.as_ref()
+            && *g == generation
+        {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(Records::open(&self.ctx.data_dir)?);
+        *m = Some((generation, r.clone()));
+        Ok(r)
     }
 
     /// Who has reported (the units' status, the grid, the files seen), analysed once per store
@@ -116,7 +133,7 @@ impl Web {
         }
         let b = Arc::new(crate::status::board(
             &ctx.pipeline,
-            &Records::open(&ctx.data_dir)?,
+            self.records()?.as_ref(),
             period,
             &ctx.now(),
         )?);
@@ -264,6 +281,7 @@ fn state(ctx: Context, extra: ExtraStatus, in_flight: InFlight) -> Arc<Web> {
         unit_uploads: std::sync::Mutex::new(HashMap::new()),
         ingest,
         boards: std::sync::Mutex::new(HashMap::new()),
+        records: std::sync::Mutex::new(None),
         pages: std::sync::Mutex::new(Vec::new()),
         metrics_token,
         in_flight,

@@ -247,11 +247,10 @@ fn status_text(w: &Web, period: Period, board: &status::Board) -> Result<String>
     let ctx = &w.ctx;
     let mut status_text = status::render_from(
         &ctx.pipeline,
-        &ctx.data_dir,
+        w.records()?.as_ref(),
         period,
         &ctx.now(),
         &board.units,
-        &board.files,
     )?;
     if let Some(line) = status::stale_line(&ctx.output_dir, &ctx.pipeline, period, &board.files) {
         status_text.insert_str(0, &line);
@@ -331,7 +330,7 @@ fn bureau_html(
             status_text,
             rejected => ser(refused(&board.files, &board.grid, |_| true, None)),
             // 指导督促: the returns waiting for a new version, the supervision items still open.
-            returned => ser(crate::records::open_returns_as_of(&ctx.data_dir, &board.files, Some(ctx.now()))?
+            returned => ser(w.records()?.open_returns(Some(ctx.now()))?
                 .into_iter()
                 .map(|r| format!(
                     "{}：{}——{}（{}，{} 退回）",
@@ -361,7 +360,7 @@ fn bureau_html(
                 ))
                 .collect::<Vec<_>>()),
             notes => ser(notes_view(ctx)?),
-            items => ser(crate::supervision::open_items(&ctx.data_dir, ctx.now())?
+            items => ser(w.records()?.open_items(ctx.now())?
                 .into_iter()
                 .map(|i| format!(
                     "{}. {}：{}（期限 {}{}）{}",

@@ -43,24 +43,30 @@ pub(super) async fn signoff_page(
 fn page(w: &Web, unit: &crate::config::Unit, token: &str, error: Option<&str>) -> Response {
     let ctx = &w.ctx;
     let period = super::county::collected(ctx);
-    let open = match crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now()) {
+    let open = match w.records().and_then(|r| r.unsigned(&ctx.pipeline, period, ctx.now())) {
         Ok(o) => o,
         Err(e) => return server_error(&e.to_string()),
     };
     let idx = ctx.pipeline.units.iter().position(|u| u.code == unit.code);
-    let months: Vec<_> = open
+    let months = open
         .into_iter()
         .filter(|(i, _)| Some(*i) == idx)
         .flat_map(|(_, ms)| ms)
         .filter_map(|u| {
             let (m, v) = (u.month, u.version);
             let p = Period::new(period.year(), m)?;
-            Some(minijinja::context! {
-                period => p.to_string(), zh => p.zh(), version => v,
-                figures => super::render::ser(super::county::month_figures(w, &unit.code, p, v)),
-            })
+            Some(super::county::month_figures(w, &unit.code, p, v).map(|figures| {
+                minijinja::context! {
+                    period => p.to_string(), zh => p.zh(), version => v,
+                    figures => super::render::ser(figures),
+                }
+            }))
         })
-        .collect();
+        .collect::<crate::error::Result<Vec<minijinja::Value>>>();
+    let months = match months {
+        Ok(m) => m,
+        Err(e) => return server_error(&e.to_string()),
+    };
     // What the 负责人 should know before signing: what still waits for a 说明, what was said.
     let pending = w
         .board(period)
@@ -162,8 +168,11 @@ pub(super) async fn sign(
                 .parse()
                 .map_err(|_| Error::Usage("版本号应为数字".into()))?;
             // Only the version the 负责人 saw, and only if it is still the latest one sent.
-            let open =
-                crate::supervision::unsigned(&ctx.data_dir, &ctx.pipeline, period, ctx.now())?;
+            let open = crate::records::Records::open(&ctx.data_dir)?.unsigned(
+                &ctx.pipeline,
+                period,
+                ctx.now(),
+            )?;
             let waiting = open
                 .iter()
                 .filter(|(i, _)| ctx.pipeline.units[*i].code == unit.code)

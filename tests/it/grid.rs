@@ -142,8 +142,7 @@ fn one_unit_answers_as_every_unit_does(
     period: fayuan::period::Period,
     now: &chrono::DateTime<chrono_tz::Tz>,
 ) {
-    let store = fayuan::store::Store::open(records.data_dir());
-    let every = fayuan::status::unit_status(pipeline, &store, period, now).unwrap();
+    let every = fayuan::status::unit_status(pipeline, records, period, now).unwrap();
     assert!(
         every.iter().any(|s| !s.pending.is_empty()),
         "a 待说明 in the year"
@@ -191,7 +190,7 @@ fn one_unit_answers_as_every_unit_does(
             let one = fayuan::status::one_unit_status(pipeline, records, "341522", september, now)
                 .unwrap()
                 .unwrap();
-            let every = fayuan::status::unit_status(pipeline, &store, september, now).unwrap();
+            let every = fayuan::status::unit_status(pipeline, records, september, now).unwrap();
             assert!(one.latest.as_ref().is_some_and(|l| l.backfilled), "{one:?}");
             assert_eq!(format!("{one:?}"), of(&every));
         }
