@@ -43,6 +43,7 @@ pub mod status;
 pub mod store;
 pub mod supervision;
 pub mod texts;
+pub mod unit_code;
 pub mod web;
 
 pub use error::{Error, Result};

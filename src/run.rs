@@ -5,8 +5,8 @@ use crate::analyze::{self, Inputs};
 use crate::app::Context;
 use crate::error::Result;
 use crate::period::{Moment, Period};
-use crate::report::{self, RunMeta};
 use crate::records::Records;
+use crate::report::{self, RunMeta};
 use crate::store::Store;
 use std::path::PathBuf;
 
@@ -102,7 +102,7 @@ fn analyse(ctx: &Context, records: &Records, period: Period) -> Result<analyze::
     let now = Moment(ctx.now());
     let sent = records.sent_digests(&ctx.pipeline)?;
     // `rejected` lists what was rejected since leadership was last told.
-    let last_told = crate::records::deliveries::last_sent_as_of(&sent, now);
+    let last_told = crate::records::last_sent_as_of(&sent, now);
     // The previous year's pipeline keeps its own store (its data folder).
     let last_year = match &ctx.pipeline.previous {
         Some(prev) => {
@@ -123,7 +123,7 @@ fn analyse(ctx: &Context, records: &Records, period: Period) -> Result<analyze::
         submissions: records.rows(),
         files: records.files(),
         // `restated` compares with what leadership has seen: the digests that reached anyone.
-        previous: crate::records::deliveries::rows_last_sent(&sent).as_deref(),
+        previous: crate::records::rows_last_sent(&sent).as_deref(),
         extra_alerts: extra,
         rejected_after: last_told.map(|m| m.0),
         last_year: last_year.as_ref(),

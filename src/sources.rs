@@ -16,7 +16,7 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
 
-pub use crate::records::sources::{Polled, SourceState, load_state};
+pub use crate::records::{Polled, SourceState, sources_state as load_state};
 use std::time::Duration;
 
 fn save_state(data_dir: &DataDir, state: &BTreeMap<String, SourceState>) -> Result<()> {

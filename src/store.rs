@@ -95,7 +95,7 @@ pub struct FileEntry {
     /// Every problem found, one per line, in Chinese.
     pub problems: String,
     /// The known units the file's rows name (also for a rejected file; kept comma-separated).
-    pub unit_codes: Vec<String>,
+    pub unit_codes: Vec<crate::unit_code::UnitCode>,
     /// The door that noted its arrival (`Door::Backfill`: 补录, typed in by the data staff with
     /// the time the county sent it); `None`: the inbox folder or the command line, and batches
     /// written before it was recorded. The files table keeps its code (`Door::code`).
@@ -108,7 +108,7 @@ pub struct FileEntry {
 impl FileEntry {
     /// Whether the file's rows name this unit.
     pub fn names_unit(&self, code: &str) -> bool {
-        self.unit_codes.iter().any(|c| c == code)
+        self.unit_codes.iter().any(|c| *c == *code)
     }
 
     /// Whether the file's rows name this month.
@@ -118,7 +118,8 @@ impl FileEntry {
 
     /// The units, comma-separated, as the store keeps them.
     pub fn unit_codes_text(&self) -> String {
-        self.unit_codes.join(",")
+        let codes: Vec<&str> = self.unit_codes.iter().map(|c| c.as_str()).collect();
+        codes.join(",")
     }
 
     /// The months, comma-separated, as the store keeps them.
@@ -656,8 +657,11 @@ fn entries_of(df: &DataFrame) -> PolarsResult<Vec<FileEntry>> {
                 unit_codes: codes[k]
                     .split(',')
                     .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                    .map(|c| {
+                        crate::unit_code::UnitCode::parse(c)
+                            .ok_or_else(|| polars_err!(ComputeError: "unit code {c:?}"))
+                    })
+                    .collect::<PolarsResult<_>>()?,
                 door: match door[k].as_str() {
                     "" => None,
                     code => {

@@ -24,8 +24,8 @@ use chrono_tz::Tz;
 mod items;
 mod notes;
 
-pub use items::*;
 use crate::records::items_ledger as items;
+pub use items::*;
 use items::{item_event, item_notice};
 pub use notes::*;
 

@@ -590,7 +590,7 @@ pub(super) fn check_units(
     let mut units = Vec::new();
     for (i, u) in def.units.iter().enumerate() {
         let at = format!("units[{}] ({} {})", i + 1, u.code, u.name);
-        if u.code.len() != 6 || !u.code.bytes().all(|b| b.is_ascii_digit()) {
+        if crate::unit_code::UnitCode::parse(&u.code).is_none_or(|c| c != u.code) {
             problems.push(format!("{at}: code must be a 6-digit GB/T 2260 code"));
         }
         if !codes.insert(u.code.clone()) {

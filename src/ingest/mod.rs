@@ -421,7 +421,7 @@ impl Batch<'_> {
                     .unit_codes
                     .iter()
                     .filter(|c| *c != code)
-                    .map(String::as_str)
+                    .map(|c| c.as_str())
                     .collect();
                 if others.is_empty() {
                     checked
@@ -514,7 +514,9 @@ impl Batch<'_> {
             if entry.unit_codes.is_empty()
                 && let Some((code, _)) = note_of(r).and_then(|n| n.only_unit.as_ref())
             {
-                entry.unit_codes = vec![code.clone()];
+                entry.unit_codes = crate::unit_code::UnitCode::parse(code)
+                    .into_iter()
+                    .collect();
             }
             entry.periods = checked
                 .periods

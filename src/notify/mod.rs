@@ -35,10 +35,11 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::layout::DataDir;
 use crate::period::Period;
-use crate::report::Manifest;
-pub use crate::records::deliveries::{
-    Event, EventKind, LastFailure, MessageKind, MessageState, Recipient, digests, ledger, messages,
+pub use crate::records::{
+    Event, EventKind, LastFailure, MessageKind, MessageState, Recipient, delivery_ledger as ledger,
+    digests, messages,
 };
+use crate::report::Manifest;
 use chrono::DateTime;
 use chrono_tz::Tz;
 use std::fs;

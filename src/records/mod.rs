@@ -3,18 +3,27 @@
 //! mailbox ask here instead of each other's files. A ledger that cannot be read is an error
 //! naming it, never an empty answer.
 
-pub mod deliveries;
-pub mod mail;
-pub mod runs;
-pub mod sources;
+// The parts are private: what the rest of fayuan reads is re-exported here, and nothing else.
+mod deliveries;
+mod mail;
+mod runs;
+mod sources;
 mod stored;
-pub mod supervision;
+mod supervision;
 
-pub use deliveries::{SentDigest, UsedRow};
+pub use deliveries::{
+    Event, EventKind, LastFailure, MessageKind, MessageState, Recipient, SentDigest, UsedRow,
+    digests, last_sent_as_of, ledger as delivery_ledger, messages, rows_last_sent,
+};
 pub use mail::{MailEvent, MailStep, mail_ledger, thread_of};
-pub use runs::Incident;
+pub use runs::{Incident, incidents};
+pub use sources::{Polled, SourceState, load_state as sources_state};
 pub use stored::Stored;
-pub use supervision::*;
+pub use supervision::{
+    ConfirmRecord, Explained, ItemRecord, NoteRecord, OpenItem, OpenReturn, ReturnRecord,
+    SignRecord, Unsigned, accepted_after, confirms_ledger, items_ledger, last_words, locks,
+    notes_ledger, open_items, open_returns, returns_ledger, signed_as_of, signoffs_ledger,
+};
 
 use crate::config::Pipeline;
 use std::sync::OnceLock;
@@ -137,17 +146,17 @@ impl Records {
     /// The returns open as of `as_of` (None: everything), from the returns' ledger and these
     /// files.
     pub fn open_returns(&self, as_of: Option<DateTime<Tz>>) -> Result<Vec<OpenReturn>> {
-        open_returns_as_of(&self.data_dir, &self.files, as_of)
+        supervision::open_returns_as_of(&self.data_dir, &self.files, as_of)
     }
 
     /// The 说明 given on the pages in force as of `as_of` (None: every step).
     pub fn explained(&self, as_of: Option<DateTime<Tz>>) -> Result<Vec<Explained>> {
-        explained_as_of(&self.data_dir, as_of)
+        supervision::explained_as_of(&self.data_dir, as_of)
     }
 
     /// The months confirmed by `as_of` (None: every confirmation): (unit, month, when).
     pub fn locks(&self, as_of: Option<DateTime<Tz>>) -> Result<Vec<(String, String, String)>> {
-        locks_as_of(&self.data_dir, as_of)
+        supervision::locks_as_of(&self.data_dir, as_of)
     }
 
     /// The 督办事项 still open as of `now`.
@@ -195,7 +204,7 @@ impl Records {
             return Ok(Vec::new());
         }
         let returned = self.open_returns(Some(as_of))?;
-        let signed = signed_as_of(&self.data_dir, Some(as_of))?;
+        let signed = supervision::signed_as_of(&self.data_dir, Some(as_of))?;
         let stored = self.stored()?;
         let mut out = Vec::new();
         for (i, u) in pipeline.units.iter().enumerate() {
@@ -208,7 +217,9 @@ impl Records {
                 .filter_map(|p| {
                     let latest = stored
                         .iter()
-                        .filter(|r| r.unit_code == u.code && r.period == p && r.arrived_at.0 <= as_of)
+                        .filter(|r| {
+                            r.unit_code == u.code && r.period == p && r.arrived_at.0 <= as_of
+                        })
                         .max_by_key(|r| r.version)?;
                     let month = p.to_string();
                     let done = signed.iter().any(|s| {
@@ -234,4 +245,3 @@ impl Records {
         Ok(out)
     }
 }
-

@@ -59,4 +59,3 @@ pub fn load_state(data_dir: &DataDir) -> Result<BTreeMap<String, SourceState>> {
         Err(e) => Err(Error::io(&path, e)),
     }
 }
-

@@ -115,7 +115,9 @@ impl Column {
     fn value(&self, kind: Kind, k: usize) -> std::result::Result<Value, String> {
         Ok(match self {
             Column::Ints(v) => v[k].map_or(Value::Missing, Value::Count),
-            Column::Yuan(v) => v[k].map_or(Value::Missing, |y| Value::Fen((y * 100.0).round() as i64)),
+            Column::Yuan(v) => {
+                v[k].map_or(Value::Missing, |y| Value::Fen((y * 100.0).round() as i64))
+            }
             Column::Texts(v) => match (v[k].as_deref(), kind) {
                 (None | Some(""), _) => Value::Missing,
                 (Some(t), Kind::Period) => Value::Period(Period::parse(t).ok_or(t.to_string())?),

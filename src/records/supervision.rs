@@ -187,7 +187,6 @@ pub fn explained_as_of(data_dir: &DataDir, as_of: Option<DateTime<Tz>>) -> Resul
     Ok(out)
 }
 
-
 /// One line of the supervision items' ledger (督办事项): opened, or closed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ItemRecord {
@@ -289,4 +288,3 @@ pub fn signed_as_of(data_dir: &DataDir, as_of: Option<DateTime<Tz>>) -> Result<V
         .filter(|r| as_of.is_none_or(|t| r.at.0 <= t))
         .collect())
 }
-

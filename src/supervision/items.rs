@@ -6,8 +6,8 @@ use super::{catch_up_or_log, on_record};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
-use crate::records::{ItemRecord, items_ledger as items, open_items};
 use crate::period::{self, Period};
+use crate::records::{ItemRecord, items_ledger as items, open_items};
 use chrono::DateTime;
 use chrono_tz::Tz;
 

@@ -13,7 +13,9 @@ use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
 use crate::period::Period;
-use crate::records::{NoteRecord, SignRecord, Unsigned, notes_ledger as notes, signoffs_ledger as signoffs};
+use crate::records::{
+    NoteRecord, SignRecord, Unsigned, notes_ledger as notes, signoffs_ledger as signoffs,
+};
 use chrono::DateTime;
 use chrono_tz::Tz;
 

@@ -257,23 +257,27 @@ pub(super) fn county_page(
     let period = collected(ctx);
     let base = format!("/u/{}/{}", unit.code, token);
     let board = w.board(period)?;
-    let returned: Vec<_> =
-        w.records()?.open_returns(Some(ctx.now()))?
-            .into_iter()
-            .filter(|r| r.unit == unit.code)
-            .collect();
-    let items: Vec<_> = w.records()?.open_items(ctx.now())?
+    let returned: Vec<_> = w
+        .records()?
+        .open_returns(Some(ctx.now()))?
+        .into_iter()
+        .filter(|r| r.unit == unit.code)
+        .collect();
+    let items: Vec<_> = w
+        .records()?
+        .open_items(ctx.now())?
         .into_iter()
         .filter(|i| i.unit == unit.code)
         .collect();
     let idx = ctx.pipeline.units.iter().position(|u| u.code == unit.code);
-    let unsigned: Vec<(u32, i64)> =
-        w.records().and_then(|r| r.unsigned(&ctx.pipeline, period, ctx.now()))?
-            .into_iter()
-            .filter(|(i, _)| Some(*i) == idx)
-            .flat_map(|(_, ms)| ms)
-            .map(|u| (u.month, u.version))
-            .collect();
+    let unsigned: Vec<(u32, i64)> = w
+        .records()
+        .and_then(|r| r.unsigned(&ctx.pipeline, period, ctx.now()))?
+        .into_iter()
+        .filter(|(i, _)| Some(*i) == idx)
+        .flat_map(|(_, ms)| ms)
+        .map(|u| (u.month, u.version))
+        .collect();
     let pending = to_explain(
         &board,
         unit,

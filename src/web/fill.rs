@@ -269,11 +269,9 @@ pub(super) async fn fill_form(
         );
     };
     let w2 = w.clone();
-    tokio::task::spawn_blocking(move || {
-        match fields(&w2, &unit.code, period, None) {
-            Ok(f) => form_page(&w2, &unit, &token, period, f, &[], &[]),
-            Err(e) => server_error(&e.to_string()),
-        }
+    tokio::task::spawn_blocking(move || match fields(&w2, &unit.code, period, None) {
+        Ok(f) => form_page(&w2, &unit, &token, period, f, &[], &[]),
+        Err(e) => server_error(&e.to_string()),
     })
     .await
     .unwrap_or_else(|_| server_error("内部错误"))
@@ -399,20 +397,21 @@ fn check(
             rows_accepted: 1,
             rows_rejected: 0,
             problems: String::new(),
-            unit_codes: vec![unit.code.clone()],
+            unit_codes: crate::unit_code::UnitCode::parse(&unit.code)
+                .into_iter()
+                .collect(),
             door: Some(crate::door::Door::Web),
             periods: vec![period],
         };
         let rows = store.rows_with(std::slice::from_ref(&file), &[(0, &checked.rows[0])])?;
-        let soft =
-            crate::status::checks_if(
-                &ctx.pipeline,
-                w.records()?.as_ref(),
-                &rows,
-                &unit.code,
-                period,
-                &ctx.now(),
-            )?;
+        let soft = crate::status::checks_if(
+            &ctx.pipeline,
+            w.records()?.as_ref(),
+            &rows,
+            &unit.code,
+            period,
+            &ctx.now(),
+        )?;
         if !soft.is_empty() {
             if let Some(f) = fields.iter_mut().find(|f| f.key == "note") {
                 f.error = Some("以上数据异常，请在此写明原因".into());

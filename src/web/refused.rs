@@ -42,7 +42,7 @@ pub(super) fn refused(
                         matches!(g.outcome, Outcome::Accepted | Outcome::Partial)
                             && g.arrived_at > f.arrived_at
                             && g.names_period(*p)
-                            && g.unit_codes.iter().any(|c| f.names_unit(c))
+                            && g.unit_codes.iter().any(|c| f.names_unit(c.as_str()))
                     });
                     let month = p.month();
                     let version = grid

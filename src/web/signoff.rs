@@ -43,7 +43,10 @@ pub(super) async fn signoff_page(
 fn page(w: &Web, unit: &crate::config::Unit, token: &str, error: Option<&str>) -> Response {
     let ctx = &w.ctx;
     let period = super::county::collected(ctx);
-    let open = match w.records().and_then(|r| r.unsigned(&ctx.pipeline, period, ctx.now())) {
+    let open = match w
+        .records()
+        .and_then(|r| r.unsigned(&ctx.pipeline, period, ctx.now()))
+    {
         Ok(o) => o,
         Err(e) => return server_error(&e.to_string()),
     };
@@ -55,12 +58,14 @@ fn page(w: &Web, unit: &crate::config::Unit, token: &str, error: Option<&str>) -
         .filter_map(|u| {
             let (m, v) = (u.month, u.version);
             let p = Period::new(period.year(), m)?;
-            Some(super::county::month_figures(w, &unit.code, p, v).map(|figures| {
-                minijinja::context! {
-                    period => p.to_string(), zh => p.zh(), version => v,
-                    figures => super::render::ser(figures),
-                }
-            }))
+            Some(
+                super::county::month_figures(w, &unit.code, p, v).map(|figures| {
+                    minijinja::context! {
+                        period => p.to_string(), zh => p.zh(), version => v,
+                        figures => super::render::ser(figures),
+                    }
+                }),
+            )
         })
         .collect::<crate::error::Result<Vec<minijinja::Value>>>();
     let months = match months {

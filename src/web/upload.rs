@@ -361,7 +361,7 @@ pub(super) fn result_of(
     let status = e.unit_codes.first().and_then(|code| {
         let now = w.ctx.now();
         let period = super::county::collected(&w.ctx);
-        crate::status::one_unit_status(&w.ctx.pipeline, records, code, period, &now)
+        crate::status::one_unit_status(&w.ctx.pipeline, records, code.as_str(), period, &now)
             .inspect_err(|e| tracing::warn!(error = %e, "upload: the unit's status not read"))
             .ok()
             .flatten()
@@ -589,7 +589,9 @@ mod tests {
             rows_accepted: 1,
             rows_rejected: 1,
             problems: problems.into(),
-            unit_codes: vec!["341522".into()],
+            unit_codes: crate::unit_code::UnitCode::parse("341522")
+                .into_iter()
+                .collect(),
             door: Some(crate::door::Door::Web),
             periods: vec![Period::new(2025, 7).unwrap()],
         }

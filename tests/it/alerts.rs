@@ -422,7 +422,7 @@ fn rejected_files_and_restated_months() {
         arrived_at: moment("2025-02-03T08:00:00+08:00"), outcome: Outcome::Rejected, stored_as: "quarantine/x".into(),
         rows_accepted: 0, rows_rejected: 1,
         problems: "霍邱县_2025-01.xlsx 月报!D5 受理审批案件数：“十二”不是整数\n霍邱县_2025-01.xlsx 月报!E5 其中：刑事：“三”不是整数".into(),
-        unit_codes: vec![HQ.into()],
+        unit_codes: vec![fayuan::unit_code::UnitCode::parse(HQ).unwrap()],
         door: None,
         periods: vec![fayuan::period::Period::parse("2025-01").unwrap()],
     });

@@ -218,3 +218,63 @@ fn the_sha_index_is_mended_from_the_batches() {
         "nothing taken twice"
     );
 }
+
+/// The store's rows read back typed (`Records::stored`, issue 37 §2): each value as the schema's
+/// kind says — a count, money in whole 分, a month, a day, text, missing — and each version with
+/// its number, whether it is in force, and its file. The figures are the test's own.
+#[test]
+fn stored_rows_read_back_what_was_taken_in() {
+    use fayuan::records::Records;
+    use fayuan::schema::Value;
+    let env = Env::new();
+    let header = "单位代码,单位名称,统计月份,受理审批案件数,其中：刑事,其中：民事,其中：行政,办结案件数,法律帮助人次,到位经费（元）,业务经费支出（元）,办案补贴及直接费用（元）,投诉件数,投诉办结件数,回访人数,满意人数,填报人,填报日期";
+    let first = format!(
+        "{header}\n341524,金寨县,2025-06,64,21,43,0,47,,136500.00,41445.12,32327.19,1,1,16,16,王敏,2025-07-02\n"
+    );
+    env.drop_in("金寨县_2025-06.csv", first.as_bytes());
+    let r = env.run(&["--as-of", "2025-07-03 09:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // The correction: one more civil case, 0.05 元 more spent.
+    let second = format!(
+        "{header}\n341524,金寨县,2025-06,65,21,44,0,47,3,136500.00,41445.17,32327.19,1,1,16,16,王敏,2025-07-04\n"
+    );
+    env.drop_in("金寨县_2025-06_更正.csv", second.as_bytes());
+    let r = env.run(&["--as-of", "2025-07-04 10:30", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    let records = Records::open(env.store().data_dir()).unwrap();
+    let files = records.files();
+    assert_eq!(files.len(), 2);
+    assert!(
+        files
+            .iter()
+            .all(|f| f.unit_codes.len() == 1 && f.unit_codes[0] == "341524")
+    );
+    let june = fayuan::period::Period::parse("2025-06").unwrap();
+    let stored = records.stored().unwrap();
+    assert_eq!(stored.len(), 2);
+    let (v1, v2) = (
+        records.version("341524", june, 1).unwrap().unwrap(),
+        records.version("341524", june, 2).unwrap().unwrap(),
+    );
+    assert!(!v1.latest && v2.latest);
+    assert_eq!(v1.source_file, "金寨县_2025-06.csv");
+    assert_eq!(v2.source_file, "金寨县_2025-06_更正.csv");
+    assert_eq!(v1.arrived_at.minute(), "2025-07-03 09:00");
+    assert_eq!(*v1.value("cases_approved"), Value::Count(64));
+    assert_eq!(*v2.value("cases_civil"), Value::Count(44));
+    assert_eq!(*v1.value("spend_total"), Value::Fen(4_144_512));
+    assert_eq!(*v2.value("spend_total"), Value::Fen(4_144_517));
+    assert_eq!(v2.figure("spend_total"), Some(41445.17));
+    // An optional count left blank is taken as 0 (SPEC §2); blank text stays missing.
+    assert_eq!(*v1.value("legal_help"), Value::Count(0));
+    assert_eq!(*v2.value("legal_help"), Value::Count(3));
+    assert_eq!(*v1.value("period"), Value::Period(june));
+    assert_eq!(*v1.value("reporter"), Value::Text("王敏".into()));
+    assert_eq!(
+        *v2.value("reported_on"),
+        Value::Date(chrono::NaiveDate::from_ymd_opt(2025, 7, 4).unwrap())
+    );
+    assert_eq!(*v1.value("note"), Value::Missing);
+    assert!(records.version("341524", june, 3).unwrap().is_none());
+}

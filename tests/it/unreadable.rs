@@ -210,3 +210,44 @@ fn the_daemons_report_waits_for_a_workbook_no_reader_can_open() {
     assert!(!env.tmp.path().join("output/luan-2025/2025-06").exists());
     assert!(env.inbox().join("霍邱县_2025-06.xlsx").is_file());
 }
+
+/// What leadership has been told is read from the manifests kept with the digests sent: one that
+/// cannot be read stops the next report with an error naming it (before, it was skipped, and the
+/// report said nothing of 重报 or rejected files already told).
+#[test]
+fn a_sent_digests_manifest_that_cannot_be_read_stops_the_report() {
+    let env = Env::new();
+    for name in ["霍邱县_2025-06.xlsx", "金寨县_2025-06.csv"] {
+        env.drop_in(name, &sample(name));
+    }
+    let r = env.run(&["--as-of", "2025-07-04 09:00", "ingest"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // No mail server: the digest is kept as .eml in the outbox, done for every recipient.
+    let r = env.run(&["--as-of", "2025-07-06 09:00", "run", "--period", "2025-06"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let manifest = env
+        .data()
+        .join("outbox/luan-2025/2025-06/2025-06-01/manifest.json");
+    assert!(manifest.is_file(), "{}", manifest.display());
+    std::fs::write(&manifest, "{ not json").unwrap();
+    let r = env.run(&[
+        "--as-of",
+        "2025-08-06 09:00",
+        "run",
+        "--period",
+        "2025-07",
+        "--no-email",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("已发送摘要的清单无法读取"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("2025-06-01/manifest.json"),
+        "{}",
+        r.stderr
+    );
+    assert!(!env.tmp.path().join("output/luan-2025/2025-07").exists());
+}

@@ -8,6 +8,7 @@ use super::read::{self, Cell, Table};
 use crate::config::Pipeline;
 use crate::period::Period;
 use crate::schema::{self, FIELDS, Kind, Row, Rule, Value};
+use crate::unit_code::UnitCode;
 use std::collections::HashMap;
 use std::fmt;
 pub use values::fen_text;
@@ -59,7 +60,7 @@ pub struct Checked {
     pub unusable: bool,
     /// The known units the file's rows name, valid or not, in order of first appearance (so
     /// that a rejected file can be attributed to its unit).
-    pub unit_codes: Vec<String>,
+    pub unit_codes: Vec<UnitCode>,
     /// The months the file's rows name (`2025-07`), valid or not, in order of first appearance
     /// (so that a county sees which month a refused file was for, and when it was replaced).
     pub periods: Vec<String>,
@@ -454,8 +455,10 @@ impl Rows<'_> {
             ));
             return false;
         };
-        if !out.unit_codes.contains(code) {
-            out.unit_codes.push(code.clone());
+        if let Some(code) = UnitCode::parse(code)
+            && !out.unit_codes.contains(&code)
+        {
+            out.unit_codes.push(code);
         }
         if let Value::Text(name) = &values[schema::idx("unit_name")]
             && name.trim() != unit.name
