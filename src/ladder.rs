@@ -8,7 +8,7 @@
 //! three steps at once), the last one at most `LAST_STEP_FRESH_DAYS` after its day; nothing is
 //! sent for a month the unit has reported (the caller asks only for those that have not).
 
-use crate::config::{Pipeline, ReminderStep};
+use crate::config::{Address, Pipeline, ReminderStep};
 use crate::error::Result;
 use crate::layout::DataDir;
 use crate::notify;
@@ -59,18 +59,22 @@ pub fn message_id(period: Period, step: &ReminderStep, code: &str) -> String {
 }
 
 /// The addresses for a step's roles (contact, leader, staff), each once, in order.
-pub fn people(p: &Pipeline, code: &str, roles: &[String]) -> Vec<String> {
+pub fn people(p: &Pipeline, code: &str, roles: &[String]) -> Vec<Address> {
     let unit = p.unit(code);
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<Address> = Vec::new();
     for role in roles {
-        let found: Vec<String> = match role.as_str() {
+        let found: Vec<Address> = match role.as_str() {
             "contact" => unit.and_then(|u| u.contact.clone()).into_iter().collect(),
             "leader" => unit.and_then(|u| u.leader.clone()).into_iter().collect(),
             "staff" => notify::staff(p),
             _ => Vec::new(),
         };
         for a in found {
-            if !out.iter().any(|o| o.eq_ignore_ascii_case(&a)) {
+            let bare = crate::config::sender_address(a.as_str());
+            if !out
+                .iter()
+                .any(|o| crate::config::sender_address(o.as_str()) == bare)
+            {
                 out.push(a);
             }
         }

@@ -8,6 +8,7 @@ use crate::period::{Moment, Period};
 use crate::records::Records;
 use crate::report::{self, RunMeta};
 use crate::store::Store;
+use crate::texts::documents::AlertValues;
 use std::path::PathBuf;
 
 /// What a report run produced.
@@ -112,8 +113,8 @@ fn analyse(ctx: &Context, records: &Records, period: Period) -> Result<analyze::
     };
     let open_returns = records.open_returns(Some(ctx.now()))?;
     let mut extra = machinery_alerts(ctx, records, period, last_told)?;
-    extra.extend(returned_alerts(ctx, period, &open_returns));
-    extra.extend(supervision_alerts(ctx, &records.open_items(ctx.now())?));
+    extra.extend(returned_alerts(ctx, period, &open_returns)?);
+    extra.extend(supervision_alerts(ctx, &records.open_items(ctx.now())?)?);
     extra.extend(unconfirmed_alerts(ctx, period, records.files())?);
     extra.extend(unsigned_alerts(ctx, records, period)?);
     analyze::analyze(&Inputs {
@@ -143,30 +144,50 @@ fn returned_alerts(
     ctx: &Context,
     period: Period,
     open: &[crate::records::OpenReturn],
-) -> Vec<analyze::Alert> {
-    open.iter()
-        .filter_map(|r| {
-            let p = Period::parse(&r.period)?;
-            if p.year() != period.year() || p > period {
-                return None;
-            }
-            let ord = ctx.pipeline.units.iter().position(|u| u.code == r.unit)? as i64;
-            Some(analyze::Alert {
-                rule: "returned",
-                severity: analyze::Severity::Warning,
-                unit_code: r.unit.clone(),
-                unit_name: ctx.pipeline.unit(&r.unit)?.name.clone(),
-                ord,
-                message: format!(
-                    "{}数据已退回待修改：{}（{}，{} 退回）",
-                    p.zh(),
-                    r.reason,
-                    r.by,
-                    r.at
-                ),
-            })
-        })
-        .collect()
+) -> Result<Vec<analyze::Alert>> {
+    let mut out = Vec::new();
+    for r in open {
+        let Some(p) = Period::parse(&r.period) else {
+            continue;
+        };
+        let Some((ord, u)) = ctx
+            .pipeline
+            .units
+            .iter()
+            .enumerate()
+            .find(|(_, u)| u.code == r.unit)
+        else {
+            continue;
+        };
+        if p.year() != period.year() || p > period {
+            continue;
+        }
+        let words = AlertValues {
+            month_zh: p.zh(),
+            reason: r.reason.clone(),
+            by: r.by.clone(),
+            at: r.at.clone(),
+            ..AlertValues::default()
+        };
+        out.push(analyze::Alert {
+            rule: "returned",
+            severity: analyze::Severity::Warning,
+            unit_code: r.unit.clone(),
+            unit_name: u.name.clone(),
+            ord: ord as i64,
+            message: alert_words(ctx, "returned", words)?,
+        });
+    }
+    Ok(out)
+}
+
+/// An alert's sentence, from its block of texts/alerts.txt (a bureau may reword it).
+fn alert_words(ctx: &Context, rule: &str, values: AlertValues) -> Result<String> {
+    ctx.pipeline.texts.block(
+        "alerts.txt",
+        rule,
+        &crate::texts::contexts::value_of(values),
+    )
 }
 
 /// `[supervision] confirm_required`: a unit's months reported and not confirmed yet (提示, one
@@ -177,20 +198,24 @@ fn unconfirmed_alerts(
     files: &[crate::store::FileEntry],
 ) -> Result<Vec<analyze::Alert>> {
     let open = crate::supervision::unconfirmed(&ctx.data_dir, &ctx.pipeline, files, period)?;
-    Ok(open
-        .into_iter()
+    open.into_iter()
         .map(|(i, months)| {
             let u = &ctx.pipeline.units[i];
-            analyze::Alert {
+            let words = AlertValues {
+                year: period.year(),
+                months,
+                ..AlertValues::default()
+            };
+            Ok(analyze::Alert {
                 rule: "unconfirmed",
                 severity: analyze::Severity::Info,
                 unit_code: u.code.clone(),
                 unit_name: u.name.clone(),
                 ord: i as i64,
-                message: format!("{}年{months}数据待市局确认", period.year()),
-            }
+                message: alert_words(ctx, "unconfirmed", words)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// `[web] county_signoff`: a unit's months sent and not signed by its 负责人 (提示, one alert a
@@ -201,54 +226,66 @@ fn unsigned_alerts(
     period: Period,
 ) -> Result<Vec<analyze::Alert>> {
     let open = records.unsigned(&ctx.pipeline, period, ctx.now())?;
-    Ok(open
-        .into_iter()
+    open.into_iter()
         .map(|(i, months)| {
             let u = &ctx.pipeline.units[i];
             let ms: Vec<u32> = months.iter().map(|m| m.month).collect();
-            analyze::Alert {
+            let words = AlertValues {
+                year: period.year(),
+                months: crate::format::months_zh(&ms),
+                ..AlertValues::default()
+            };
+            Ok(analyze::Alert {
                 rule: "unsigned",
                 severity: analyze::Severity::Info,
                 unit_code: u.code.clone(),
                 unit_name: u.name.clone(),
                 ord: i as i64,
-                message: format!(
-                    "{}年{}月数据尚待本单位负责人确认",
-                    period.year(),
-                    crate::format::months_zh(&ms)
-                ),
-            }
+                message: alert_words(ctx, "unsigned", words)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// The supervision items still open, in every digest until the staff close them; an overdue one
 /// is 严重.
-fn supervision_alerts(ctx: &Context, open: &[crate::records::OpenItem]) -> Vec<analyze::Alert> {
-    open.iter()
-        .filter_map(|i| {
-            let ord = ctx.pipeline.units.iter().position(|u| u.code == i.unit)? as i64;
-            Some(analyze::Alert {
-                rule: "supervision",
-                severity: if i.overdue {
-                    analyze::Severity::Critical
-                } else {
-                    analyze::Severity::Info
-                },
-                unit_code: i.unit.clone(),
-                unit_name: ctx.pipeline.unit(&i.unit)?.name.clone(),
-                ord,
-                message: format!(
-                    "督办事项 {}{}：{}（期限 {}，{} 交办）",
-                    i.id,
-                    if i.overdue { "已逾期" } else { "" },
-                    i.text,
-                    i.due,
-                    i.by
-                ),
-            })
-        })
-        .collect()
+fn supervision_alerts(
+    ctx: &Context,
+    open: &[crate::records::OpenItem],
+) -> Result<Vec<analyze::Alert>> {
+    let mut out = Vec::new();
+    for i in open {
+        let Some((ord, u)) = ctx
+            .pipeline
+            .units
+            .iter()
+            .enumerate()
+            .find(|(_, u)| u.code == i.unit)
+        else {
+            continue;
+        };
+        let words = AlertValues {
+            id: i.id,
+            overdue: i.overdue,
+            text: i.text.clone(),
+            due: i.due.clone(),
+            by: i.by.clone(),
+            ..AlertValues::default()
+        };
+        out.push(analyze::Alert {
+            rule: "supervision",
+            severity: if i.overdue {
+                analyze::Severity::Critical
+            } else {
+                analyze::Severity::Info
+            },
+            unit_code: i.unit.clone(),
+            unit_name: u.name.clone(),
+            ord: ord as i64,
+            message: alert_words(ctx, "supervision", words)?,
+        });
+    }
+    Ok(out)
 }
 
 /// Alerts about the machinery for the report of `period`: HTTP sources whose last poll failed,
@@ -269,11 +306,16 @@ fn machinery_alerts(
                 unit_code: String::new(),
                 unit_name: format!("数据源 {name}"),
                 ord: 999_998,
-                message: format!(
-                    "HTTP 数据源 {name} 最近一次获取失败（{}）：{}",
-                    s.checked_at.minute(),
-                    s.detail
-                ),
+                message: alert_words(
+                    ctx,
+                    "source",
+                    AlertValues {
+                        source: name.clone(),
+                        at: s.checked_at.minute(),
+                        detail: s.detail.clone(),
+                        ..AlertValues::default()
+                    },
+                )?,
             });
         }
     }
@@ -286,22 +328,21 @@ fn machinery_alerts(
         if i.last < window {
             continue;
         }
-        let (job, first, times, last, detail) = (i.job, i.first, i.times, i.last, i.detail);
+        let words = AlertValues {
+            job: i.job.to_string(),
+            first: i.first.minute(),
+            last: i.last.minute(),
+            times: i.times,
+            detail: i.detail,
+            ..AlertValues::default()
+        };
         out.push(analyze::Alert {
             rule: "job_failed",
             severity: analyze::Severity::Warning,
             unit_code: String::new(),
             unit_name: "fayuan".into(),
             ord: 999_999,
-            message: if times == 1 {
-                format!("定时任务 {job} 于 {} 失败：{detail}", first.minute())
-            } else {
-                format!(
-                    "定时任务 {job} 自 {} 起失败 {times} 次（最近一次 {}）：{detail}",
-                    first.minute(),
-                    last.minute()
-                )
-            },
+            message: alert_words(ctx, "job_failed", words)?,
         });
     }
     Ok(out)

@@ -254,7 +254,7 @@ fn return_notice(
             kind: crate::notify::MessageKind::Return,
             period,
             to: std::slice::from_ref(&contact),
-            cc: &pipeline.def.email.cc,
+            cc: &pipeline.addresses.cc,
             subject: &subject,
             text: &text,
             attachment: Some((&template_name, template)),

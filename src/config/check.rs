@@ -8,6 +8,8 @@ use super::*;
 pub(super) struct Checked {
     pub units: Vec<Unit>,
     pub schedules: Option<crate::cron::Schedules>,
+    /// `[email]`'s addresses, when every one of them is one.
+    pub addresses: Option<Addresses>,
     pub warnings: Vec<String>,
     pub problems: Vec<String>,
 }
@@ -20,7 +22,7 @@ pub(super) fn check(def: &mut PipelineFile) -> Checked {
     check_submission(def, &mut problems);
     check_limits(&def.limits, &mut problems);
     check_thresholds(def, &mut problems);
-    check_email(&mut def.email, &mut problems);
+    let addresses = check_email(&mut def.email, &mut problems);
     let schedules = check_schedule(&def.schedule, &mut problems);
     if let Some(s) = &schedules {
         warn_draft_reports(def, s, &mut warnings);
@@ -33,6 +35,7 @@ pub(super) fn check(def: &mut PipelineFile) -> Checked {
     Checked {
         units,
         schedules,
+        addresses,
         warnings,
         problems,
     }
@@ -274,15 +277,22 @@ pub(super) fn check_thresholds(def: &PipelineFile, problems: &mut Vec<String>) {
 }
 
 /// `[email]`: addresses, server, delivery settings.
-pub(super) fn check_email(e: &mut EmailSettings, problems: &mut Vec<String>) {
-    for (what, addr) in std::iter::once(("email.from", &e.from))
-        .chain(e.to.iter().map(|a| ("email.to", a)))
-        .chain(e.cc.iter().map(|a| ("email.cc", a)))
-    {
-        if addr.parse::<lettre::message::Mailbox>().is_err() {
-            problems.push(format!("{what} {addr:?}: not an email address"));
-        }
-    }
+pub(super) fn check_email(e: &mut EmailSettings, problems: &mut Vec<String>) -> Option<Addresses> {
+    let mut parse = |what: &str, addr: &String| {
+        Address::parse(addr)
+            .inspect_err(|_| problems.push(format!("{what} {addr:?}: not an email address")))
+            .ok()
+    };
+    let from = parse("email.from", &e.from);
+    let to: Vec<Option<Address>> = e.to.iter().map(|a| parse("email.to", a)).collect();
+    let cc: Vec<Option<Address>> = e.cc.iter().map(|a| parse("email.cc", a)).collect();
+    let addresses = (|| {
+        Some(Addresses {
+            from: from?,
+            to: to.into_iter().collect::<Option<_>>()?,
+            cc: cc.into_iter().collect::<Option<_>>()?,
+        })
+    })();
     if e.to.is_empty() {
         problems.push("email.to: at least one recipient".into());
     }
@@ -303,6 +313,7 @@ pub(super) fn check_email(e: &mut EmailSettings, problems: &mut Vec<String>) {
             e.give_up_hours
         ));
     }
+    addresses
 }
 
 /// `[schedule]`: cron expressions and intervals.
@@ -450,7 +461,7 @@ pub(super) fn check_sources_and_hooks(def: &PipelineFile, problems: &mut Vec<Str
     for u in &def.units {
         let listed: Vec<String> = u.contact.iter().flat_map(Contacts::all).collect();
         for c in listed.iter().chain(&u.contacts).chain(&u.leader) {
-            if c.parse::<lettre::message::Mailbox>().is_err() {
+            if Address::parse(c).is_err() {
                 problems.push(format!(
                     "units ({} {}): contact {c:?} is not an email address",
                     u.code, u.name
@@ -567,7 +578,7 @@ fn check_mailboxes(def: &mut PipelineFile, problems: &mut Vec<String>) {
             ));
         }
         for a in &m.bulk_senders {
-            if a.parse::<lettre::message::Mailbox>().is_err() {
+            if Address::parse(a).is_err() {
                 problems.push(format!("{at}: bulk sender {a:?} is not an email address"));
             }
         }
@@ -640,7 +651,12 @@ pub(super) fn check_units(
             budget,
             budget_derived,
             carry_over: u.carry_over,
-            contact: u.contact.as_ref().and_then(|c| c.all().into_iter().next()),
+            // (an address that is not one is a problem listed above)
+            contact: u
+                .contact
+                .as_ref()
+                .and_then(|c| c.all().into_iter().next())
+                .and_then(|c| Address::parse(&c).ok()),
             senders: u
                 .contact
                 .iter()
@@ -648,7 +664,7 @@ pub(super) fn check_units(
                 .chain(u.contacts.iter().cloned())
                 .map(|a| sender_address(&a))
                 .collect(),
-            leader: u.leader.clone(),
+            leader: u.leader.as_deref().and_then(|c| Address::parse(c).ok()),
         });
     }
     if let Some(total) = p.total_target {

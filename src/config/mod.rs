@@ -31,11 +31,11 @@ pub struct Unit {
     pub budget: f64,
     pub budget_derived: bool,
     pub carry_over: i64,
-    pub contact: Option<String>,
+    pub contact: Option<Address>,
     /// Every address registered for the unit (the contact first), lower-cased.
     pub senders: Vec<String>,
     /// The unit's leader (`leader`), for the ladder's steps that copy them.
-    pub leader: Option<String>,
+    pub leader: Option<Address>,
 }
 
 /// A checked pipeline definition, with folders resolved.
@@ -57,6 +57,8 @@ pub struct Pipeline {
     pub texts: std::sync::Arc<crate::texts::Texts>,
     /// The daemon's schedules, parsed.
     pub schedules: crate::cron::Schedules,
+    /// `[email]`'s addresses, parsed: every message is addressed from these.
+    pub addresses: Addresses,
     /// The deadline rules with the working calendar: every deadline comes from here.
     days: crate::calendar::Days,
     /// The environment it names, read once when it loaded.
@@ -148,6 +150,7 @@ impl Pipeline {
         let check::Checked {
             units,
             schedules,
+            addresses,
             warnings,
             problems: more,
         } = check::check(&mut def);
@@ -166,8 +169,8 @@ impl Pipeline {
             def.submission.roll,
             def.schedule.on_days_off,
         );
-        let schedules = match schedules {
-            Some(s) if problems.is_empty() => s,
+        let (schedules, addresses) = match (schedules, addresses) {
+            (Some(s), Some(a)) if problems.is_empty() => (s, a),
             _ => {
                 return Err(Error::Config {
                     file: path.to_path_buf(),
@@ -191,6 +194,7 @@ impl Pipeline {
             previous: None,
             texts: std::sync::Arc::new(texts),
             schedules,
+            addresses,
             days,
             env,
             web_configured: text

@@ -10,6 +10,53 @@ pub fn mb_bytes(mb: f64) -> u64 {
     (mb * 1e6) as u64
 }
 
+/// An email address as the pipeline file writes it (`六安市司法局 <fayuan@…>` or `a@b`), parsed once
+/// when the pipeline loads: a message is addressed from its mailbox, never from the text parsed
+/// again. It reads, prints and is recorded as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    text: String,
+    mailbox: lettre::message::Mailbox,
+}
+
+impl Address {
+    /// The address written in `text`, or why it is not one.
+    pub fn parse(text: &str) -> Result<Address, String> {
+        text.parse::<lettre::message::Mailbox>()
+            .map(|mailbox| Address {
+                text: text.to_string(),
+                mailbox,
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    /// As written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn mailbox(&self) -> &lettre::message::Mailbox {
+        &self.mailbox
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// `[email]`'s addresses, parsed when the pipeline loads.
+#[derive(Debug, Clone)]
+pub struct Addresses {
+    /// `email.from`.
+    pub from: Address,
+    /// `email.to`: leadership.
+    pub to: Vec<Address>,
+    /// `email.cc`: the data staff.
+    pub cc: Vec<Address>,
+}
+
 /// The bare address of `Name <a@b>` or `a@b`, lower-cased: what a message's From is compared with.
 pub fn sender_address(a: &str) -> String {
     let a = a.trim();

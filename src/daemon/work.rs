@@ -3,6 +3,7 @@
 //! round after the jobs sends them.
 
 use crate::app::Context;
+use crate::config::Address;
 use crate::error::{Error, Result};
 use crate::period::{self, Period};
 use crate::schedule::Job;
@@ -291,7 +292,7 @@ fn addressing<'a>(
     step: Option<&'a crate::config::ReminderStep>,
     code: &str,
     fired: DateTime<Tz>,
-) -> (String, Vec<String>, Vec<String>, &'a str) {
+) -> (String, Vec<Address>, Vec<Address>, &'a str) {
     match step {
         None => (
             format!(
@@ -299,7 +300,7 @@ fn addressing<'a>(
                 chrono::Datelike::day(&fired)
             ),
             ladder::people(p, code, &["contact".into()]),
-            p.def.email.cc.clone(),
+            p.addresses.cc.clone(),
             "reminder.txt",
         ),
         Some(step) => (

@@ -3,7 +3,7 @@
 //! through the outbox.
 
 use super::Place;
-use crate::config::{MailboxDef, Pipeline};
+use crate::config::{Address, MailboxDef, Pipeline};
 use crate::error::Result;
 use crate::layout::DataDir;
 use crate::notify;
@@ -49,9 +49,16 @@ pub(super) fn queue_receipt(
                 &read
             }
         };
-        let to = vec![from.to_string()];
-        let cc: Vec<String> = unit
-            .map(|u| u.senders.iter().filter(|a| **a != from).cloned().collect())
+        // The sender's address as its mail gave it, and the unit's others (read at load).
+        let to: Vec<Address> = Address::parse(from).into_iter().collect();
+        let cc: Vec<Address> = unit
+            .map(|u| {
+                u.senders
+                    .iter()
+                    .filter(|a| **a != from)
+                    .filter_map(|a| Address::parse(a).ok())
+                    .collect()
+            })
             .unwrap_or_default();
         let values = receipt_values(
             pipeline,

@@ -6,6 +6,7 @@ use super::{
     Event, EventKind, LastFailure, Letter, MESSAGE, MessageKind, MessageState, SMALL, ledger,
     messages, outbox_dir, post, smtp, staff,
 };
+use crate::config::Address;
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
@@ -298,7 +299,8 @@ async fn notice_undelivered(
         // Only those who do not have it yet (a notice of the same second posted before).
         for r in staff
             .iter()
-            .filter(|a| m.recipients.iter().any(|r| &r.address == *a && r.pending()))
+            .map(Address::as_str)
+            .filter(|a| m.recipients.iter().any(|r| r.address == *a && r.pending()))
         {
             let _ = conn.send(&m, r, false, Retry::new(1, 0)).await?;
         }
@@ -505,14 +507,7 @@ impl<'a> Connection<'a> {
             settings.timeout,
         )
         .map_err(|why| Error::Usage(format!("SMTP: {why}")))?; // the CA file named by the settings
-        let from = pipeline
-            .def
-            .email
-            .from
-            .parse::<Mailbox>()
-            // Checked when the pipeline loaded.
-            .map_err(|e| Error::Internal(format!("email.from: {e}")))?
-            .email;
+        let from = pipeline.addresses.from.mailbox().email.clone();
         conn.smtp = Some((transport, from));
         Ok(conn)
     }

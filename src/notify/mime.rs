@@ -8,7 +8,7 @@ use crate::report::Manifest;
 use chrono::DateTime;
 use chrono_tz::Tz;
 use lettre::message::header::{ContentDisposition, ContentTransferEncoding, ContentType};
-use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
+use lettre::message::{Attachment, Message, MultiPart, SinglePart};
 use std::fs;
 use std::path::Path;
 
@@ -38,28 +38,24 @@ fn message_error(id: &str, message: String) -> Error {
 /// Who a message is from and to, and what it is about.
 pub struct Envelope<'a> {
     pub id: &'a str,
-    pub to: &'a [String],
-    pub cc: &'a [String],
+    pub to: &'a [crate::config::Address],
+    pub cc: &'a [crate::config::Address],
     pub subject: &'a str,
     pub now: DateTime<Tz>,
 }
 
 /// A message's envelope from the pipeline's sender: subject, Message-ID, date, recipients.
 fn addressed(pipeline: &Pipeline, e: &Envelope) -> Result<lettre::message::MessageBuilder> {
-    let mailbox = |a: &str| {
-        a.parse::<Mailbox>()
-            .map_err(|err| message_error(e.id, format!("{a}: {err}")))
-    };
     let mut b = Message::builder()
-        .from(mailbox(&pipeline.def.email.from)?)
+        .from(pipeline.addresses.from.mailbox().clone())
         .subject(e.subject)
         .message_id(Some(message_id(pipeline, e.id)))
         .date(e.now.into());
     for a in e.to {
-        b = b.to(mailbox(a)?);
+        b = b.to(a.mailbox().clone());
     }
     for a in e.cc {
-        b = b.cc(mailbox(a)?);
+        b = b.cc(a.mailbox().clone());
     }
     Ok(b)
 }

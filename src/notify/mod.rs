@@ -22,15 +22,15 @@
 //! - only `smtp` knows SMTP, only `mime` builds messages.
 
 mod deliver;
-pub mod mime;
-pub mod smtp;
+mod mime;
+mod smtp;
 mod status;
 pub mod webhook;
 
 pub use deliver::{Delivered, Round, Settings, backoff, deliver_due, deliver_message, send_now};
 pub use status::status_lines;
 
-use crate::config::Pipeline;
+use crate::config::{Address, Pipeline};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::layout::DataDir;
@@ -46,12 +46,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The data staff: `email.cc`, or `email.to` when there is no copy list.
-pub fn staff(pipeline: &Pipeline) -> Vec<String> {
-    if pipeline.def.email.cc.is_empty() {
-        pipeline.def.email.to.clone()
+pub fn staff(pipeline: &Pipeline) -> Vec<Address> {
+    let a = &pipeline.addresses;
+    if a.cc.is_empty() {
+        a.to.clone()
     } else {
-        pipeline.def.email.cc.clone()
+        a.cc.clone()
     }
+}
+
+/// The recipients as the ledger records them: each address as written.
+fn written(addresses: &[&[Address]]) -> Vec<String> {
+    addresses
+        .iter()
+        .flat_map(|list| list.iter().map(Address::to_string))
+        .collect()
 }
 
 pub fn outbox_dir(data_dir: &DataDir, pipeline: &Pipeline, period: &str, digest: &str) -> PathBuf {
@@ -94,7 +103,7 @@ pub fn queue(
             path: manifest_path.clone(),
             source: e.into(),
         })?;
-    let e = &pipeline.def.email;
+    let e = &pipeline.addresses;
     let envelope = mime::Envelope {
         id: &id,
         to: &e.to,
@@ -123,7 +132,7 @@ pub fn queue(
         )?),
         None => None,
     };
-    let recipients: Vec<String> = e.to.iter().chain(&e.cc).cloned().collect();
+    let recipients = written(&[&e.to, &e.cc]);
     let outgoing = Outgoing {
         id: &id,
         kind: MessageKind::Digest,
@@ -159,8 +168,8 @@ pub struct Letter<'a> {
     pub id: &'a str,
     pub kind: MessageKind,
     pub period: Period,
-    pub to: &'a [String],
-    pub cc: &'a [String],
+    pub to: &'a [Address],
+    pub cc: &'a [Address],
     /// From its template (crate::texts), like the text.
     pub subject: &'a str,
     pub text: &'a str,
@@ -177,7 +186,7 @@ impl<'a> Letter<'a> {
         id: &'a str,
         kind: MessageKind,
         period: Period,
-        to: &'a [String],
+        to: &'a [Address],
         subject: &'a str,
         text: &'a str,
     ) -> Letter<'a> {
@@ -214,7 +223,7 @@ pub fn post(data_dir: &DataDir, pipeline: &Pipeline, l: Letter, now: DateTime<Tz
         (MessageKind::Receipt, Some(thread)) => mime::receipt(pipeline, &envelope, l.text, thread)?,
         (_, thread) => mime::plain(pipeline, &envelope, l.text, l.attachment, thread)?,
     };
-    let recipients: Vec<String> = l.to.iter().chain(l.cc).cloned().collect();
+    let recipients = written(&[l.to, l.cc]);
     put_in_outbox(
         data_dir,
         pipeline,

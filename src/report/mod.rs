@@ -5,16 +5,16 @@
 //! folder is built under a temporary name and renamed into place; the folder it replaces is
 //! kept under `output/<pipeline>/.history/<P>/`.
 
-pub mod chart;
-pub mod digest;
+mod chart;
+mod digest;
 pub mod docx;
-pub mod notice;
+mod notice;
 pub mod review;
 mod review_book;
 mod review_doc;
 mod review_rows;
 pub mod template;
-pub mod workbook;
+mod workbook;
 pub(crate) mod xlsx;
 
 use crate::analyze::{Analysis, UsedRow};

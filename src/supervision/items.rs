@@ -221,7 +221,7 @@ pub(super) fn item_notice(
             kind: crate::notify::MessageKind::Supervision,
             period: Period::of(now.date_naive()),
             to: std::slice::from_ref(&contact),
-            cc: &pipeline.def.email.cc,
+            cc: &pipeline.addresses.cc,
             subject: &subject,
             text: &text,
             attachment: None,

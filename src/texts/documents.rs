@@ -345,3 +345,57 @@ impl Message for NoticeValues {
         }
     }
 }
+
+/// The values of the alerts fayuan's own records raise (texts/alerts.txt, one block per rule);
+/// each alert fills the fields its block names.
+#[derive(Debug, Default, Serialize)]
+pub struct AlertValues {
+    /// `returned`: the month (2025年6月), why, who, when (2025-07-08 10:00).
+    pub month_zh: String,
+    pub reason: String,
+    /// `returned`, `supervision`: the staff member.
+    pub by: String,
+    /// `returned`: when it was returned; `source`: when the source was last asked.
+    pub at: String,
+    /// `unconfirmed`, `unsigned`: the year and its months (`1—3月`; `unsigned`: `1—3`).
+    pub year: i32,
+    pub months: String,
+    /// `supervision`: the item's number, past its due day, its text and due day.
+    pub id: u32,
+    pub overdue: bool,
+    pub text: String,
+    pub due: String,
+    /// `source`: the source's name.
+    pub source: String,
+    /// `source`, `job_failed`: the last failure's reason.
+    pub detail: String,
+    /// `job_failed`: the job, when it first and last failed, how often.
+    pub job: String,
+    pub first: String,
+    pub last: String,
+    pub times: usize,
+}
+
+impl Message for AlertValues {
+    const TEMPLATE: &'static str = "alerts.txt";
+    fn example() -> AlertValues {
+        AlertValues {
+            month_zh: "2025年6月".into(),
+            reason: "刑事案件数与台账不符".into(),
+            by: "张敏".into(),
+            at: "2025-07-08 10:00".into(),
+            year: 2025,
+            months: "1—3".into(),
+            id: 2,
+            overdue: true,
+            text: "补报6月执行情况".into(),
+            due: "2025-08-15".into(),
+            source: "province".into(),
+            detail: "连接超时".into(),
+            job: "ingest".into(),
+            first: "2025-07-03 09:00".into(),
+            last: "2025-07-03 11:00".into(),
+            times: 3,
+        }
+    }
+}

@@ -21,7 +21,19 @@ pub mod contexts;
 pub mod documents;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
-const TEMPLATES: [(&str, &str, &[&str]); 19] = [
+const TEMPLATES: [(&str, &str, &[&str]); 20] = [
+    (
+        "alerts.txt",
+        include_str!("alerts.txt"),
+        &[
+            "returned",
+            "unconfirmed",
+            "unsigned",
+            "supervision",
+            "source",
+            "job_failed",
+        ],
+    ),
     ("digest.html", include_str!("digest.html"), &["body"]),
     (
         "digest.txt",
@@ -335,6 +347,7 @@ pub fn typed_example(name: &str) -> Option<minijinja::Value> {
         .or_else(|| typed::<documents::DigestValues>(name))
         .or_else(|| typed::<documents::AcceptanceValues>(name))
         .or_else(|| typed::<documents::NoticeValues>(name))
+        .or_else(|| typed::<documents::AlertValues>(name))
 }
 
 /// An example of the values each template gets: its type's example (`contexts.rs`,

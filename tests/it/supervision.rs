@@ -690,3 +690,74 @@ fn steps_in_the_same_second_are_all_recorded_and_each_return_has_its_notice() {
         .collect();
     assert_eq!(notices.len(), 3, "{notices:?}");
 }
+
+/// The alerts fayuan's own records raise are worded in texts/alerts.txt: a returned month in the
+/// built-in words, then in the bureau's own (its alerts.txt beside the pipeline).
+#[test]
+fn a_returned_months_alert_is_worded_by_the_texts_and_a_bureau_rewords_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("luan-2025.toml");
+    std::fs::copy(crate::support::luan_pipeline_path(), &path).unwrap();
+    crate::support::calendar_beside(dir.path());
+    let env = crate::support::Env::with_pipeline(&path);
+    env.drop_samples_except(&[]);
+    assert_eq!(env.run(&["--as-of", "2025-07-04 09:00", "ingest"]).code, 0);
+    let r = env.run(&[
+        "--as-of",
+        "2025-07-08 10:00",
+        "return",
+        "--unit",
+        "341522",
+        "--period",
+        "2025-06",
+        "--reason",
+        "刑事案件数与台账不符",
+        "--by",
+        "张三",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let returned = || {
+        let r = env.run(&[
+            "--as-of",
+            "2025-07-09 09:00",
+            "run",
+            "--no-email",
+            "--period",
+            "2025-06",
+        ]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        crate::indicators::read_twin(&env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"))
+            .into_iter()
+            .filter(|a| a["rule"] == "returned")
+            .map(|a| (a["unit_name"].clone(), a["message"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        returned(),
+        [(
+            "霍邱县".to_string(),
+            "2025年6月数据已退回待修改：刑事案件数与台账不符（张三，2025-07-08 10:00 退回）"
+                .to_string()
+        )]
+    );
+    let texts = dir.path().join("texts");
+    std::fs::create_dir(&texts).unwrap();
+    let builtin =
+        std::fs::read_to_string(crate::support::repo().join("src/texts/alerts.txt")).unwrap();
+    let start = builtin.find("{% block returned %}").unwrap();
+    let end = start + builtin[start..].find("{% endblock %}").unwrap();
+    let ours = format!(
+        "{}{{% block returned %}}{{{{ month_zh }}}}报表已退回，请按“{{{{ reason }}}}”更正后重报{}",
+        &builtin[..start],
+        &builtin[end..]
+    );
+    std::fs::write(texts.join("alerts.txt"), ours).unwrap();
+    assert_eq!(env.run(&["check"]).code, 0);
+    assert_eq!(
+        returned(),
+        [(
+            "霍邱县".to_string(),
+            "2025年6月报表已退回，请按“刑事案件数与台账不符”更正后重报".to_string()
+        )]
+    );
+}

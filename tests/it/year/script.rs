@@ -278,7 +278,7 @@ pub(super) fn script(seed: u64, months: u32, disk_full: bool, power_cuts: bool) 
             name: u.name.clone(),
             target: u.target,
             budget_fen: (u.budget * 100.0).round() as i64,
-            contact: u.contact.clone().unwrap(),
+            contact: u.contact.clone().unwrap().to_string(),
             door,
         })
         .collect();
