@@ -55,18 +55,11 @@ pub fn build_report(ctx: &Context, period: Period) -> Result<Built> {
     } else {
         None
     };
-    let alerts_df = analysis.frame("alerts")?;
-    let col = |n: &str| -> Vec<String> {
-        crate::frame::strings(alerts_df, n)
-            .unwrap_or_default()
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect()
-    };
-    let (sev, units, msgs) = (col("severity"), col("unit_name"), col("message"));
-    let critical = (0..sev.len())
-        .filter(|&k| sev[k] == analyze::Severity::Critical.code())
-        .map(|k| (units[k].clone(), msgs[k].clone()))
+    let critical = analysis
+        .rows::<analyze::rows::AlertLine>()?
+        .into_iter()
+        .filter(|l| l.severity == analyze::Severity::Critical.code())
+        .map(|l| (l.unit_name.unwrap_or_default(), l.message))
         .collect();
     Ok(Built {
         dir: written.dir,

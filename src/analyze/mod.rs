@@ -272,53 +272,41 @@ impl Analysis {
     /// order and the order of the rule's first month. The figure of the year so far comes from
     /// the same analyses the workbook shows (`funding`, `quality`) where they were run.
     pub fn unexplained_checks(&self) -> Result<Vec<Unexplained>> {
-        let df = self.frame("checks")?;
-        let err = |e: PolarsError| Error::Analysis {
-            query: "checks".into(),
-            source: e.into(),
-        };
-        let text = |n: &str| -> Result<Vec<String>> {
-            Ok(crate::frame::strings(df, n)
-                .map_err(err)?
-                .into_iter()
-                .map(Option::unwrap_or_default)
-                .collect())
-        };
-        let (codes, names, months) = (text("unit_code")?, text("unit_name")?, text("month_num")?);
-        let (ids, checks, details) = (text("check_id")?, text("check_text")?, text("detail")?);
-        let explained: Vec<bool> = df
-            .column("explained")
-            .and_then(|c| {
-                c.bool()
-                    .map(|b| b.iter().map(|v| v.unwrap_or(false)).collect())
-            })
-            .map_err(err)?;
+        let lines: Vec<rows::CheckLine> = self
+            .rows::<rows::CheckLine>()?
+            .into_iter()
+            .filter(|l| l.explained != Some(true))
+            .collect();
         let mut groups: Vec<(usize, Vec<u32>)> = Vec::new();
-        for k in (0..df.height()).filter(|&k| !explained[k]) {
-            let m: u32 = months[k].parse().unwrap_or(0);
-            match groups
-                .iter_mut()
-                .find(|(first, _)| codes[*first] == codes[k] && ids[*first] == ids[k])
-            {
+        for (k, l) in lines.iter().enumerate() {
+            let m = u32::try_from(l.month_num).unwrap_or(0);
+            match groups.iter_mut().find(|(first, _)| {
+                lines[*first].unit_code == l.unit_code && lines[*first].check_id == l.check_id
+            }) {
                 Some((_, ms)) => ms.push(m),
                 None => groups.push((k, vec![m])),
             }
         }
         let mut out = Vec::with_capacity(groups.len());
         for (k, mut ms) in groups {
+            let l = &lines[k];
             ms.sort_unstable();
             ms.dedup();
             // "1月本月…" says the month twice: the rule's words without their 本月.
-            let words = checks[k].strip_prefix("本月").unwrap_or(&checks[k]);
+            let words = l.check_text.strip_prefix("本月").unwrap_or(&l.check_text);
             let text = if ms.len() == 1 {
-                format!("{}月{words}（{}）", ms[0], details[k])
+                format!(
+                    "{}月{words}（{}）",
+                    ms[0],
+                    l.detail.as_deref().unwrap_or("")
+                )
             } else {
                 let mut t = format!(
                     "{}月（共{}个月）{words}",
                     crate::format::months_zh(&ms),
                     ms.len()
                 );
-                if let Some((label, figure)) = self.year_figure(&ids[k], &codes[k])? {
+                if let Some((label, figure)) = self.year_figure(&l.check_id, &l.unit_code)? {
                     let upto = self.period.month();
                     let span = if upto == 12 { "全年" } else { "累计" };
                     t.push_str(&format!("，{span}{label}{figure}"));
@@ -326,9 +314,9 @@ impl Analysis {
                 t
             };
             out.push(Unexplained {
-                unit_code: codes[k].clone(),
-                unit_name: names[k].clone(),
-                check_id: ids[k].clone(),
+                unit_code: l.unit_code.clone(),
+                unit_name: l.unit_name.clone(),
+                check_id: l.check_id.clone(),
                 text,
                 months: ms,
             });

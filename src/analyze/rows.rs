@@ -12,6 +12,11 @@ pub trait Output: serde::de::DeserializeOwned + Serialize + Default {
     const QUERY: &'static str;
 }
 
+/// A result with a line per unit and the city's 合计 line (`unit_code` `total`).
+pub trait PerUnit: Output {
+    fn unit_code(&self) -> &str;
+}
+
 impl Analysis {
     /// The result of `T::QUERY`, one `T` per row.
     pub fn rows<T: Output>(&self) -> Result<Vec<T>> {
@@ -19,6 +24,14 @@ impl Analysis {
             query: T::QUERY.into(),
             source: e.into(),
         })
+    }
+
+    /// The city's 合计 line of `T::QUERY` (none: the result has no such line).
+    pub fn total<T: PerUnit>(&self) -> Result<Option<T>> {
+        Ok(self
+            .rows::<T>()?
+            .into_iter()
+            .find(|r| r.unit_code() == "total"))
     }
 }
 
@@ -76,17 +89,34 @@ impl Output for Completion {
     const QUERY: &'static str = "completion";
 }
 
+impl PerUnit for Completion {
+    fn unit_code(&self) -> &str {
+        &self.unit_code
+    }
+}
+
 /// A unit's funding rates of the year so far (sql/12_funding.sql).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Funding {
     pub unit_code: String,
+    pub unit_name: String,
     pub arrival_rate: Option<f64>,
     pub expenditure_rate: Option<f64>,
     pub case_share: Option<f64>,
+    /// ok / warning / critical, each rate against its line (none: not judged this month).
+    pub arrival_band: Option<String>,
+    pub expenditure_band: Option<String>,
+    pub case_share_band: Option<String>,
 }
 
 impl Output for Funding {
     const QUERY: &'static str = "funding";
+}
+
+impl PerUnit for Funding {
+    fn unit_code(&self) -> &str {
+        &self.unit_code
+    }
 }
 
 /// A unit's legal aid per 100,000 residents (sql/11_per100k.sql).
@@ -100,6 +130,39 @@ pub struct Per100k {
 
 impl Output for Per100k {
     const QUERY: &'static str = "per100k";
+}
+
+impl PerUnit for Per100k {
+    fn unit_code(&self) -> &str {
+        &self.unit_code
+    }
+}
+
+/// One alert of the month (sql/20_alerts.sql, with those fayuan's own records raise), most
+/// serious first.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct AlertLine {
+    pub rule: String,
+    /// `Severity::code`: critical / warning / info.
+    pub severity: String,
+    pub unit_code: Option<String>,
+    pub unit_name: Option<String>,
+    pub message: String,
+}
+
+impl Output for AlertLine {
+    const QUERY: &'static str = "alerts";
+}
+
+/// A unit's 执行情况 for the month (sql/18_narrative.sql).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Narrative {
+    pub unit_name: String,
+    pub narrative: Option<String>,
+}
+
+impl Output for Narrative {
+    const QUERY: &'static str = "narrative";
 }
 
 /// A unit's line of the year's review (sql/review/02_review.sql), besides each requirement's
@@ -140,4 +203,23 @@ pub struct Yoy {
 
 impl Output for Yoy {
     const QUERY: &'static str = "yoy";
+}
+
+/// One soft check that failed for a unit in a month (sql/17_checks.sql), explained or not.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CheckLine {
+    pub unit_code: String,
+    pub unit_name: String,
+    pub month_num: i64,
+    pub check_id: String,
+    /// The rule's words (`本月…`).
+    pub check_text: String,
+    /// The figures behind it, in words.
+    pub detail: Option<String>,
+    /// A 说明 was given (in the file, or on the unit's page).
+    pub explained: Option<bool>,
+}
+
+impl Output for CheckLine {
+    const QUERY: &'static str = "checks";
 }

@@ -40,6 +40,9 @@ use polars::prelude::*;
 /// upload's answer), narrowed to one unit where the question is about one unit.
 pub struct Records {
     data_dir: DataDir,
+    /// The store's generation when it was read (read first: the files and rows are at least as
+    /// new).
+    generation: i64,
     files: Vec<FileEntry>,
     rows: DataFrame,
     /// The rows typed, read from `rows` when first asked.
@@ -52,6 +55,7 @@ impl Records {
         let store = Store::open(data_dir);
         Ok(Records {
             data_dir: data_dir.clone(),
+            generation: store.generation()?,
             files: store.files()?,
             rows: store.rows()?,
             stored: OnceLock::new(),
@@ -60,6 +64,12 @@ impl Records {
 
     pub fn data_dir(&self) -> &DataDir {
         &self.data_dir
+    }
+
+    /// The store's generation when it was read (`Store::generation`): what is computed from
+    /// these records is current while the store's is the same.
+    pub fn generation(&self) -> i64 {
+        self.generation
     }
 
     /// Every file seen, in arrival order.
@@ -102,6 +112,7 @@ impl Records {
             .map_err(|e| Error::store(&self.data_dir.store(), e))?;
         Ok(Records {
             data_dir: self.data_dir.clone(),
+            generation: self.generation,
             files: {
                 let shas: std::collections::HashSet<&str> = self
                     .files

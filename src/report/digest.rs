@@ -3,10 +3,10 @@
 //!
 //! Invariant: presentation only — every figure comes from the analyses, formatted by `format`.
 
-use crate::analyze::rows::{Completion, Submission};
+use crate::analyze::rows::{AlertLine, Completion, Funding, Narrative, Per100k, Submission};
 use crate::analyze::{Analysis, Severity};
 use crate::config::Pipeline;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format;
 use crate::palette;
 use crate::period::{self, Period};
@@ -15,7 +15,6 @@ use crate::texts::documents::{
 };
 use chrono::DateTime;
 use chrono_tz::Tz;
-use polars::prelude::*;
 
 /// The colour of a severity's heading in the digest (the words say it too).
 fn severity_colour(s: Severity) -> String {
@@ -43,27 +42,6 @@ pub struct Digest {
     pub text: String,
 }
 
-fn analysis_err(name: &str) -> impl Fn(PolarsError) -> Error + '_ {
-    move |e| Error::Analysis {
-        query: name.into(),
-        source: e.into(),
-    }
-}
-
-/// Column `key` of frame `name` as numbers (null → None).
-fn nums(a: &Analysis, name: &str, key: &str) -> Result<Vec<Option<f64>>> {
-    crate::frame::floats(a.frame(name)?, key).map_err(analysis_err(name))
-}
-
-/// Column `key` of frame `name` as text (null → "").
-fn texts(a: &Analysis, name: &str, key: &str) -> Result<Vec<String>> {
-    Ok(crate::frame::strings(a.frame(name)?, key)
-        .map_err(analysis_err(name))?
-        .into_iter()
-        .map(Option::unwrap_or_default)
-        .collect())
-}
-
 pub struct Meta<'a> {
     pub pipeline: &'a Pipeline,
     pub period: Period,
@@ -80,9 +58,8 @@ pub struct Meta<'a> {
 /// `digest.txt` and `digest.html` (crate::texts).
 pub fn render(meta: &Meta, a: &Analysis) -> Result<Digest> {
     let p = meta.pipeline;
-    let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
-    let completion = last(nums(a, "completion", "completion_rate")?);
-    let schedule = last(nums(a, "completion", "schedule_rate")?);
+    let total = a.total::<Completion>()?.unwrap_or_default();
+    let (completion, schedule) = (total.completion_rate, total.schedule_rate);
     let (alerts, notes) = alert_counts(a)?;
     let headline = headline(meta, a)?;
     let year_end = year_end(meta);
@@ -155,14 +132,10 @@ fn pending(a: &Analysis) -> Result<Vec<String>> {
 
 /// Each unit's 执行情况 for the month, its first two lines (at most 80 characters).
 fn narratives(a: &Analysis) -> Result<Vec<String>> {
-    let (units, words) = (
-        texts(a, "narrative", "unit_name")?,
-        texts(a, "narrative", "narrative")?,
-    );
-    Ok(units
-        .iter()
-        .zip(&words)
-        .map(|(u, w)| {
+    Ok(a.rows::<Narrative>()?
+        .into_iter()
+        .map(|n| {
+            let (u, w) = (n.unit_name, n.narrative.unwrap_or_default());
             let head: Vec<&str> = w.lines().filter(|l| !l.trim().is_empty()).take(2).collect();
             let mut text: String = head.join(" ").chars().take(80).collect();
             if text.chars().count() < w.chars().count() && !w.is_empty() {
@@ -175,12 +148,12 @@ fn narratives(a: &Analysis) -> Result<Vec<String>> {
 
 /// (预警, 提示): 预警 counts 严重 and 警告 — the subject's count and the card's.
 fn alert_counts(a: &Analysis) -> Result<(usize, usize)> {
-    let severities = texts(a, "alerts", "severity")?;
-    let infos = severities
+    let alerts = a.rows::<AlertLine>()?;
+    let infos = alerts
         .iter()
-        .filter(|s| s.as_str() == Severity::Info.code())
+        .filter(|l| l.severity == Severity::Info.code())
         .count();
-    Ok((severities.len() - infos, infos))
+    Ok((alerts.len() - infos, infos))
 }
 
 /// The year has closed: a December report made after December's deadline speaks of the annual
@@ -192,10 +165,12 @@ fn year_end(meta: &Meta) -> bool {
 /// The headline indicator's card, on the basis the 通报 gives it: so far (截至m月累计), with the
 /// annualised figure and the plan's target beside it; December the year's, reached or not.
 fn per100k_card(meta: &Meta, a: &Analysis, year_end: bool) -> Result<Headline> {
-    let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
-    let per100k = last(nums(a, "per100k", "per100k_ytd")?);
-    let per100k_annual = last(nums(a, "per100k", "per100k_annualized")?);
-    let per100k_target = last(nums(a, "per100k", "per100k_target")?);
+    let total = a.total::<Per100k>()?.unwrap_or_default();
+    let (per100k, per100k_annual, per100k_target) = (
+        total.per100k_ytd,
+        total.per100k_annualized,
+        total.per100k_target,
+    );
     Ok(Headline {
         note: if per100k.is_none() {
             "部分单位人口数据缺失".into()
@@ -230,13 +205,9 @@ fn per100k_card(meta: &Meta, a: &Analysis, year_end: bool) -> Result<Headline> {
 
 /// The tiles at the top: the city's headline figures, coloured by the bands the analyses emit.
 fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
-    let last = |v: Vec<Option<f64>>| v.last().copied().flatten();
-    let band = |q: &str, key: &str| -> Result<String> {
-        Ok(texts(a, q, key)?.last().cloned().unwrap_or_default())
-    };
-    let completion = last(nums(a, "completion", "completion_rate")?);
-    let schedule = last(nums(a, "completion", "schedule_rate")?);
-    let case_share = last(nums(a, "funding", "case_share")?);
+    let total = a.total::<Completion>()?.unwrap_or_default();
+    let funds = a.total::<Funding>()?.unwrap_or_default();
+    let (completion, schedule) = (total.completion_rate, total.schedule_rate);
     // The card counts what the subject counts: 预警 (严重 and 警告), 提示 apart in its note.
     let (alerts, infos) = alert_counts(a)?;
     let year_end = year_end(meta);
@@ -250,7 +221,7 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
         Headline {
             label: "累计完成率".to_string(),
             value: format::pct(completion),
-            colour: band_colour(&band("completion", "schedule_gap_band")?).0,
+            colour: band_colour(total.schedule_gap_band.as_deref().unwrap_or("")).0,
             note: if year_end {
                 "年度目标 100%".to_string()
             } else {
@@ -272,18 +243,15 @@ fn headline(meta: &Meta, a: &Analysis) -> Result<Vec<Headline>> {
             },
             ..plain("预警".to_string(), format!("{alerts}条"))
         },
-        plain(
-            "资金到位率".to_string(),
-            format::pct(last(nums(a, "funding", "arrival_rate")?)),
-        ),
+        plain("资金到位率".to_string(), format::pct(funds.arrival_rate)),
         plain(
             "业务经费支出率".to_string(),
-            format::pct(last(nums(a, "funding", "expenditure_rate")?)),
+            format::pct(funds.expenditure_rate),
         ),
         Headline {
             label: "办案补贴占比".to_string(),
-            value: format::pct(case_share),
-            colour: band_colour(&band("funding", "case_share_band")?).0,
+            value: format::pct(funds.case_share),
+            colour: band_colour(funds.case_share_band.as_deref().unwrap_or("")).0,
             note: format!(
                 "要求不低于{}",
                 format::pct0(Some(meta.pipeline.def.alerts.case_share_min))
@@ -343,20 +311,16 @@ fn unit_lines(a: &Analysis, year_end: bool) -> Result<Vec<UnitLine>> {
 /// The alerts grouped by severity, most serious first (empty groups left out).
 /// The alerts by severity, each once: the soft checks are the 待说明 section's, not repeated here.
 fn alert_groups(a: &Analysis) -> Result<Vec<Group>> {
-    let (sev, unit_names, messages, rules) = (
-        texts(a, "alerts", "severity")?,
-        texts(a, "alerts", "unit_name")?,
-        texts(a, "alerts", "message")?,
-        texts(a, "alerts", "rule")?,
-    );
+    let alerts = a.rows::<AlertLine>()?;
     Ok(Severity::ALL
         .into_iter()
         .filter_map(|s| {
-            let items: Vec<AlertItem> = (0..sev.len())
-                .filter(|&k| sev[k] == s.code() && rules[k] != "soft_check")
-                .map(|k| AlertItem {
-                    unit: unit_names[k].clone(),
-                    message: messages[k].clone(),
+            let items: Vec<AlertItem> = alerts
+                .iter()
+                .filter(|l| l.severity == s.code() && l.rule != "soft_check")
+                .map(|l| AlertItem {
+                    unit: l.unit_name.clone().unwrap_or_default(),
+                    message: l.message.clone(),
                 })
                 .collect();
             (!items.is_empty()).then_some(Group {

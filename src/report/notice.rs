@@ -10,10 +10,10 @@
 
 use super::docx::{self, Block};
 use crate::analyze::Analysis;
+use crate::analyze::rows::{Completion, Funding, Per100k};
 use crate::config::Pipeline;
 use crate::error::Result;
 use crate::format::{self, round_half_away};
-use crate::frame;
 use crate::period::Period;
 use crate::texts::documents::{Finding, NoticeValues};
 use chrono::DateTime;
@@ -67,81 +67,49 @@ pub fn gap_cell(g: Option<f64>) -> String {
         })
 }
 
-struct Frames<'a> {
-    a: &'a Analysis,
-}
-
-impl Frames<'_> {
-    fn text(&self, q: &str, col: &str) -> Result<Vec<String>> {
-        Ok(frame::strings(self.a.frame(q)?, col)
-            .map_err(|e| err(q, e))?
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect())
-    }
-
-    fn num(&self, q: &str, col: &str) -> Result<Vec<Option<f64>>> {
-        frame::floats(self.a.frame(q)?, col).map_err(|e| err(q, e))
-    }
-}
-
-fn err(q: &str, e: polars::prelude::PolarsError) -> crate::error::Error {
-    crate::error::Error::Analysis {
-        query: q.to_string(),
-        source: e.into(),
-    }
-}
-
 /// The units' table rows, the units behind (with how far) and their names.
 type Progress = (Vec<Vec<String>>, Vec<String>, Vec<String>);
 
 /// The units' table rows (plan order, then 合计) and the units behind: during the year those
 /// whose gap to 序时进度 the workbook colours (`schedule_gap_band` not ok), named with the gap;
 /// in December those below their annual target, named with the shortfall in cases.
-fn progress(f: &Frames, year_end: bool) -> Result<Progress> {
-    let (codes, names, bands) = (
-        f.text("completion", "unit_code")?,
-        f.text("completion", "unit_name")?,
-        f.text("completion", "schedule_gap_band")?,
-    );
-    let (target, ytd, rate, gap, rank) = (
-        f.num("completion", "target")?,
-        f.num("completion", "ytd_approved")?,
-        f.num("completion", "completion_rate")?,
-        f.num("completion", "schedule_gap")?,
-        f.num("completion", "rank_completion")?,
-    );
+fn progress(a: &Analysis, year_end: bool) -> Result<Progress> {
     let mut rows = Vec::new();
     let (mut behind, mut behind_names) = (Vec::new(), Vec::new());
-    for k in 0..codes.len() {
-        let shortfall = match (target[k], ytd[k]) {
+    for c in a.rows::<Completion>()? {
+        let shortfall = match (c.target, c.ytd_approved) {
             (Some(t), Some(y)) => Some(t - y),
             _ => None,
         };
         rows.push(vec![
-            names[k].clone(),
-            format::int(target[k]),
-            format::int(ytd[k]),
-            format::pct(rate[k]),
+            c.unit_name.clone(),
+            format::int(c.target),
+            format::int(c.ytd_approved),
+            format::pct(c.completion_rate),
             if year_end {
                 // cases above (+) or below (−) the target, as the workbook signs a gap
                 shortfall.map_or(format::DASH.into(), |s| signed_count(-s))
             } else {
-                gap_cell(gap[k])
+                gap_cell(c.schedule_gap)
             },
-            rank[k].map_or(format::DASH.into(), |r| format!("{r:.0}")),
+            c.rank_completion
+                .map_or(format::DASH.into(), |r| format!("{r:.0}")),
         ]);
-        if codes[k] == "total" {
+        if c.unit_code == "total" {
             continue;
         }
         if year_end {
             if let Some(s) = shortfall.filter(|s| *s > 0.0) {
-                behind.push(format!("{}（差{}件）", names[k], format::count(Some(s))));
-                behind_names.push(names[k].clone());
+                behind.push(format!("{}（差{}件）", c.unit_name, format::count(Some(s))));
+                behind_names.push(c.unit_name.clone());
             }
-        } else if bands[k] != "ok" {
-            behind.push(format!("{}（落后{}）", names[k], format::pp(gap[k])));
-            behind_names.push(names[k].clone());
+        } else if c.schedule_gap_band.as_deref().unwrap_or("") != "ok" {
+            behind.push(format!(
+                "{}（落后{}）",
+                c.unit_name,
+                format::pp(c.schedule_gap)
+            ));
+            behind_names.push(c.unit_name.clone());
         }
     }
     Ok((rows, behind, behind_names))
@@ -149,23 +117,22 @@ fn progress(f: &Frames, year_end: bool) -> Result<Progress> {
 
 /// The units below the plan's money lines, rule by rule (`sql/12_funding.sql`'s bands):
 /// 到位率, 支出率, 办案补贴及直接费用占比.
-fn funding(f: &Frames) -> Result<[Finding; 3]> {
-    let (codes, names) = (
-        f.text("funding", "unit_code")?,
-        f.text("funding", "unit_name")?,
-    );
+fn funding(a: &Analysis) -> Result<[Finding; 3]> {
+    type Rule = fn(&Funding) -> (&Option<String>, Option<f64>);
+    let rules: [Rule; 3] = [
+        |f| (&f.arrival_band, f.arrival_rate),
+        |f| (&f.expenditure_band, f.expenditure_rate),
+        |f| (&f.case_share_band, f.case_share),
+    ];
+    let lines = a.rows::<Funding>()?;
     let mut out: [Finding; 3] = Default::default();
-    for (slot, (band, figure)) in out.iter_mut().zip([
-        ("arrival_band", "arrival_rate"),
-        ("expenditure_band", "expenditure_rate"),
-        ("case_share_band", "case_share"),
-    ]) {
-        let (bands, figures) = (f.text("funding", band)?, f.num("funding", figure)?);
-        for k in 0..codes.len() {
-            if codes[k] != "total" && !bands[k].is_empty() && bands[k] != "ok" {
+    for (slot, rule) in out.iter_mut().zip(rules) {
+        for f in lines.iter().filter(|f| f.unit_code != "total") {
+            let (band, figure) = rule(f);
+            if band.as_deref().is_some_and(|b| !b.is_empty() && b != "ok") {
                 slot.items
-                    .push(format!("{}（{}）", names[k], format::pct(figures[k])));
-                slot.names.push(names[k].clone());
+                    .push(format!("{}（{}）", f.unit_name, format::pct(figure)));
+                slot.names.push(f.unit_name.clone());
             }
         }
     }
@@ -222,27 +189,21 @@ fn values(
     as_of: &DateTime<Tz>,
     a: &Analysis,
 ) -> Result<(NoticeValues, Vec<Vec<String>>, bool)> {
-    let f = Frames { a };
-    let total = |q: &str, col: &str| -> Result<Option<f64>> {
-        let codes = f.text(q, "unit_code")?;
-        let v = f.num(q, col)?;
-        Ok(codes.iter().position(|c| c == "total").and_then(|k| v[k]))
-    };
+    let completion = a.total::<Completion>()?.unwrap_or_default();
+    let per100k = a.total::<Per100k>()?.unwrap_or_default();
+    let funds = a.total::<Funding>()?.unwrap_or_default();
     let draft = super::draft(pipeline, period, as_of);
     // The year has closed when December is due (a draft December still speaks of the schedule).
     let year_end = period.month() == 12 && !draft;
-    let (rows, behind, behind_names) = progress(&f, year_end)?;
-    let [arrival_f, expenditure_f, share_f] = funding(&f)?;
-    let gap = total("completion", "schedule_gap")?;
-    let (ytd, target) = (
-        total("completion", "ytd_approved")?,
-        total("completion", "target")?,
-    );
+    let (rows, behind, behind_names) = progress(a, year_end)?;
+    let [arrival_f, expenditure_f, share_f] = funding(a)?;
+    let gap = completion.schedule_gap;
+    let (ytd, target) = (completion.ytd_approved, completion.target);
     let shortfall = ytd.zip(target).map(|(y, t)| (t - y).max(0.0));
     let (per100k, per100k_annual, per100k_target) = (
-        total("per100k", "per100k_ytd")?,
-        total("per100k", "per100k_annualized")?,
-        total("per100k", "per100k_target")?,
+        per100k.per100k_ytd,
+        per100k.per100k_annualized,
+        per100k.per100k_target,
     );
     let arrival_month = pipeline.def.funding.arrival_month(period.month());
     let subs = a.rows::<crate::analyze::rows::Submission>()?;
@@ -267,8 +228,8 @@ fn values(
         reached: shortfall.is_some_and(|s| s == 0.0),
         over: ytd.zip(target).is_some_and(|(y, t)| y > t),
         shortfall: format::count(shortfall),
-        completion: format::pct(total("completion", "completion_rate")?),
-        schedule: format::pct(total("completion", "schedule_rate")?),
+        completion: format::pct(completion.completion_rate),
+        schedule: format::pct(completion.schedule_rate),
         gap: gap_cell(gap.map(f64::abs)),
         behind_total: gap.is_some_and(|g| g < 0.0),
         per100k: format::dec2(per100k),
@@ -287,9 +248,9 @@ fn values(
         expenditure_f,
         share_f,
         share_min: format::pct0(Some(pipeline.def.alerts.case_share_min)),
-        arrival: format::pct(total("funding", "arrival_rate")?),
-        expenditure: format::pct(total("funding", "expenditure_rate")?),
-        case_share: format::pct(total("funding", "case_share")?),
+        arrival: format::pct(funds.arrival_rate),
+        expenditure: format::pct(funds.expenditure_rate),
+        case_share: format::pct(funds.case_share),
         missing: names_where(|s| s.reported != Some(true)),
         late: names_where(|s| s.late == Some(true)),
         pending: a

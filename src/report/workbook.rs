@@ -302,10 +302,10 @@ impl Sheets<'_> {
             sheet.set_column_width(k as u16, WIDTH).map_err(&x)?;
             // A wrapped row is as tall as its lines (spreadsheets do not grow it on opening).
             let first = end - alerts.height() as u32;
-            let messages = crate::frame::strings(alerts, "message").map_err(perr(self.path))?;
-            for (r, m) in messages.iter().enumerate() {
+            let lines = self.a.rows::<crate::analyze::rows::AlertLine>()?;
+            for (r, line) in lines.iter().enumerate() {
                 // (a wide character prints a little narrower than two digit widths)
-                let lines = (text_width(m.as_deref().unwrap_or("")) / (WIDTH * 1.15)).ceil();
+                let lines = (text_width(&line.message) / (WIDTH * 1.15)).ceil();
                 if lines > 1.0 {
                     sheet
                         .set_row_height(first + r as u32, lines * 14.5 + 2.0)
@@ -329,7 +329,7 @@ impl Sheets<'_> {
         let title = format!("各单位执行情况（{}）", self.meta.period.zh());
         self.sheet(book, "执行情况", &title, "narrative")?;
         let df = self.a.frame("narrative")?;
-        let texts = crate::frame::strings(df, "narrative").map_err(perr(self.path))?;
+        let texts = self.a.rows::<crate::analyze::rows::Narrative>()?;
         let col = column_index(&self.spec("narrative"), df, "narrative");
         let wrap = self
             .st
@@ -339,8 +339,8 @@ impl Sheets<'_> {
             .set_align(FormatAlign::Top);
         let sheet = book.worksheet_from_name("执行情况").map_err(&x)?;
         sheet.set_column_width(col, WIDTH).map_err(&x)?;
-        for (k, text) in texts.iter().enumerate() {
-            let text = format::cell_text(text.as_deref().unwrap_or(""));
+        for (k, n) in texts.iter().enumerate() {
+            let text = format::cell_text(n.narrative.as_deref().unwrap_or(""));
             let r = 3 + k as u32;
             sheet
                 .write_string_with_format(r, col, &text, &wrap)

@@ -66,8 +66,8 @@ struct Web {
     ingest: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Taken>>,
     /// Boards already computed, by (store generation, month, minute of "now").
     boards: std::sync::Mutex<HashMap<BoardKey, Arc<Board>>>,
-    /// The store as last read (`Records`), with the generation it was read at.
-    records: std::sync::Mutex<Option<(i64, Arc<Records>)>>,
+    /// The store as last read (`Records`, which knows the generation it was read at).
+    records: std::sync::Mutex<Option<Arc<Records>>>,
     /// The bureau's page as rendered, by what it was made from (`cache.rs`).
     pages: std::sync::Mutex<Vec<cache::Kept>>,
     /// `/metrics`'s bearer token (`[web] metrics_token_env`; unset: no such page).
@@ -91,13 +91,13 @@ impl Web {
     fn records(&self) -> Result<Arc<Records>> {
         let generation = Store::open(&self.ctx.data_dir).generation()?;
         let mut m = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((g, r)) = m.as_ref()
-            && *g == generation
+        if let Some(r) = m.as_ref()
+            && r.generation() == generation
         {
             return Ok(r.clone());
         }
         let r = Arc::new(Records::open(&self.ctx.data_dir)?);
-        *m = Some((generation, r.clone()));
+        *m = Some(r.clone());
         Ok(r)
     }
 
