@@ -21,13 +21,13 @@ pub struct Address {
 
 impl Address {
     /// The address written in `text`, or why it is not one.
-    pub fn parse(text: &str) -> Result<Address, String> {
+    pub fn parse(text: &str) -> Result<Address, Invalid> {
         text.parse::<lettre::message::Mailbox>()
             .map(|mailbox| Address {
                 text: text.to_string(),
                 mailbox,
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| Invalid(e.to_string()))
     }
 
     /// As written.

@@ -110,9 +110,9 @@ fn text(w: &Web) -> crate::error::Result<String> {
         "Failed runs of each job, as the run ledger records them.",
         &failures,
     );
-    outbox(w, &mut out);
-    units_not_reported(w, &mut out);
-    files(w, &mut out);
+    outbox(w, &mut out)?;
+    units_not_reported(w, &mut out)?;
+    files(w, &mut out)?;
     let free = crate::fsutil::free_bytes(ctx.data_dir.root()).unwrap_or(0);
     family(
         &mut out,
@@ -137,11 +137,10 @@ fn text(w: &Web) -> crate::error::Result<String> {
     Ok(out)
 }
 
-fn outbox(w: &Web, out: &mut String) {
+/// What waits in the outbox, by kind (a delivery ledger that cannot be read fails the scrape).
+fn outbox(w: &Web, out: &mut String) -> crate::error::Result<()> {
     let ctx = &w.ctx;
-    let events = crate::notify::ledger(&ctx.data_dir, &ctx.pipeline)
-        .read()
-        .unwrap_or_default();
+    let events = crate::notify::ledger(&ctx.data_dir, &ctx.pipeline).read()?;
     let mut by_kind: std::collections::BTreeMap<String, usize> = Default::default();
     for m in crate::notify::messages(&events) {
         let waiting = m.pending().count();
@@ -162,11 +161,12 @@ fn outbox(w: &Web, out: &mut String) {
         "Messages (by recipient) waiting in the outbox, by kind (none: nothing waits).",
         &samples,
     );
+    Ok(())
 }
 
-fn units_not_reported(w: &Web, out: &mut String) {
+fn units_not_reported(w: &Web, out: &mut String) -> crate::error::Result<()> {
     let period = super::county::collected(&w.ctx);
-    let Ok(board) = w.board(period) else { return };
+    let board = w.board(period)?;
     let n = board
         .grid
         .iter()
@@ -184,13 +184,14 @@ fn units_not_reported(w: &Web, out: &mut String) {
         "Units with no accepted figures for the month being collected.",
         &[(format!("{{period=\"{period}\"}}"), n as f64)],
     );
+    Ok(())
 }
 
-fn files(w: &Web, out: &mut String) {
+/// The files seen, by outcome (a store that cannot be read fails the scrape).
+fn files(w: &Web, out: &mut String) -> crate::error::Result<()> {
     use crate::store::Outcome;
-    let files = crate::store::Store::open(&w.ctx.data_dir)
-        .files()
-        .unwrap_or_default();
+    let records = w.records()?;
+    let files = records.files();
     let samples: Vec<(String, f64)> = [
         (Outcome::Accepted, "accepted"),
         (Outcome::Partial, "partial"),
@@ -210,4 +211,5 @@ fn files(w: &Web, out: &mut String) {
         "County files taken in, by result.",
         &samples,
     );
+    Ok(())
 }

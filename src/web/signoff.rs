@@ -73,18 +73,21 @@ fn page(w: &Web, unit: &crate::config::Unit, token: &str, error: Option<&str>) -
         Err(e) => return server_error(&e.to_string()),
     };
     // What the 负责人 should know before signing: what still waits for a 说明, what was said.
-    let pending = w
-        .board(period)
-        .ok()
-        .and_then(|b| {
-            b.units
-                .iter()
-                .find(|s| s.code == unit.code)
-                .map(|s| s.pending.clone())
-        })
+    // (what cannot be read is an error page, never a page that shows nothing waits)
+    let (board, in_force) = match (
+        w.board(period),
+        crate::supervision::notes_in_force(&ctx.data_dir),
+    ) {
+        (Ok(b), Ok(n)) => (b, n),
+        (Err(e), _) | (_, Err(e)) => return server_error(&e.to_string()),
+    };
+    let pending = board
+        .units
+        .iter()
+        .find(|s| s.code == unit.code)
+        .map(|s| s.pending.clone())
         .unwrap_or_default();
-    let notes: Vec<String> = crate::supervision::notes_in_force(&ctx.data_dir)
-        .unwrap_or_default()
+    let notes: Vec<String> = in_force
         .into_iter()
         .filter(|n| n.unit == unit.code)
         .map(|n| {
