@@ -109,7 +109,16 @@ fn analyse(ctx: &Context, records: &Records, period: Period) -> Result<analyze::
     extra.extend(returned_alerts(ctx, period, &open_returns)?);
     extra.extend(supervision_alerts(ctx, &records.open_items(ctx.now())?)?);
     extra.extend(unconfirmed_alerts(ctx, period, records.files())?);
-    extra.extend(unsigned_alerts(ctx, records, period)?);
+    // The months each unit's 负责人 has not signed: an alert each, and the 通报's and review's list.
+    let unsigned: Vec<(String, Vec<u32>)> = records
+        .unsigned(&ctx.pipeline, period, ctx.now())?
+        .into_iter()
+        .map(|(i, ms)| {
+            let months = ms.iter().map(|m| m.month).collect();
+            (ctx.pipeline.units[i].code.clone(), months)
+        })
+        .collect();
+    extra.extend(unsigned_alerts(ctx, period, &unsigned)?);
     analyze::analyze(&Inputs {
         pipeline: &ctx.pipeline,
         period,
@@ -127,6 +136,7 @@ fn analyse(ctx: &Context, records: &Records, period: Period) -> Result<analyze::
             .map(|r| (r.unit.clone(), r.period.clone()))
             .collect::<Vec<_>>(),
         explained: &records.explained(Some(ctx.now()))?,
+        unsigned: &unsigned,
     })
 }
 
@@ -215,17 +225,20 @@ fn unconfirmed_alerts(
 /// unit): the digest, the workbook, alerts.csv and the 通报 name them.
 fn unsigned_alerts(
     ctx: &Context,
-    records: &Records,
     period: Period,
+    unsigned: &[(String, Vec<u32>)],
 ) -> Result<Vec<analyze::Alert>> {
-    let open = records.unsigned(&ctx.pipeline, period, ctx.now())?;
-    open.into_iter()
-        .map(|(i, months)| {
+    unsigned
+        .iter()
+        .filter_map(|(code, months)| {
+            let i = ctx.pipeline.units.iter().position(|u| u.code == *code)?;
+            Some((i, months))
+        })
+        .map(|(i, ms)| {
             let u = &ctx.pipeline.units[i];
-            let ms: Vec<u32> = months.iter().map(|m| m.month).collect();
             let words = AlertValues {
                 year: period.year(),
-                months: crate::format::months_zh(&ms),
+                months: crate::format::months_zh(ms),
                 ..AlertValues::default()
             };
             Ok(analyze::Alert {

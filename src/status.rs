@@ -196,6 +196,7 @@ fn analysis(
             locks,
             returned,
             explained,
+            unsigned: &[],
         },
         Some(wanted),
     )

@@ -188,6 +188,9 @@ pub struct Inputs<'a> {
     pub returned: &'a [(String, String)],
     /// 说明 typed on the unit's page for a soft check's months (issue 34 §3), in force now.
     pub explained: &'a [Explained],
+    /// `[web] county_signoff`: each unit's months its 负责人 has not signed (unit code, months),
+    /// kept as the frame `unsigned` (`rows::UnsignedLine`) for the 通报 and the review.
+    pub unsigned: &'a [(String, Vec<u32>)],
 }
 
 /// A unit's 说明 of one soft check in one month, given on its page (read by `records.rs`).
@@ -481,6 +484,10 @@ fn analyze_here(inputs: &Inputs, wanted: Option<&[&str]>) -> Result<Analysis> {
     let alerts = add_alerts(alerts, &restated).map_err(err("alerts"))?;
     let alerts = fill_messages(alerts).map_err(err("alerts"))?;
     analysis.frames.insert("alerts".into(), alerts);
+    let unsigned = unsigned_frame(inputs).map_err(err("unsigned"))?;
+    analysis
+        .frames
+        .insert(<rows::UnsignedLine as rows::Output>::QUERY.into(), unsigned);
     Ok(analysis)
 }
 
@@ -569,6 +576,27 @@ fn input_tables(inputs: &Inputs) -> Result<Vec<(&'static str, LazyFrame)>> {
 
 /// The tables of 指导督促: the confirmed months (`locks`), the months returned (`returned`), the
 /// 说明 typed on the units' pages (`explained`).
+/// The months not signed by each unit's 负责人, in plan order: unit code, name, months (`1—5`).
+fn unsigned_frame(inputs: &Inputs) -> PolarsResult<DataFrame> {
+    let lines: Vec<(&str, &str, String)> = inputs
+        .unsigned
+        .iter()
+        .filter_map(|(code, months)| {
+            let u = inputs.pipeline.unit(code)?;
+            Some((
+                u.code.as_str(),
+                u.name.as_str(),
+                crate::format::months_zh(months),
+            ))
+        })
+        .collect();
+    df!(
+        "unit_code" => lines.iter().map(|l| l.0).collect::<Vec<_>>(),
+        "unit_name" => lines.iter().map(|l| l.1).collect::<Vec<_>>(),
+        "months" => lines.iter().map(|l| l.2.clone()).collect::<Vec<_>>(),
+    )
+}
+
 fn supervision_frames(inputs: &Inputs) -> [(&'static str, PolarsResult<DataFrame>); 3] {
     [
         (

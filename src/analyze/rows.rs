@@ -223,3 +223,17 @@ pub struct CheckLine {
 impl Output for CheckLine {
     const QUERY: &'static str = "checks";
 }
+
+/// A unit's months its 负责人 has not signed (`[web] county_signoff`): the frame `unsigned`, made
+/// from `Inputs::unsigned` (what `Records::unsigned` found), not by SQL.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct UnsignedLine {
+    pub unit_code: String,
+    pub unit_name: String,
+    /// `1—5`.
+    pub months: String,
+}
+
+impl Output for UnsignedLine {
+    const QUERY: &'static str = "unsigned";
+}

@@ -261,3 +261,29 @@ impl Contacts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Address;
+
+    /// An address reads and is recorded as written; its mailbox is parsed once, with the name.
+    #[test]
+    fn an_address_keeps_its_text_and_its_mailbox() {
+        let a = Address::parse("六安市司法局法律援助数据 <fayuan@example.gov.cn>").unwrap();
+        assert_eq!(
+            a.to_string(),
+            "六安市司法局法律援助数据 <fayuan@example.gov.cn>"
+        );
+        assert_eq!(a.mailbox().email.to_string(), "fayuan@example.gov.cn");
+        assert_eq!(
+            a.mailbox().name.as_deref(),
+            Some("六安市司法局法律援助数据")
+        );
+        let bare = Address::parse("huoqiu@example.gov.cn").unwrap();
+        assert_eq!(bare.as_str(), "huoqiu@example.gov.cn");
+        assert!(bare.mailbox().name.is_none());
+        for bad in ["", "huoqiu", "a@", "<huoqiu@example.gov.cn"] {
+            assert!(Address::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -50,7 +50,11 @@ pub(super) fn queue_receipt(
             }
         };
         // The sender's address as its mail gave it, and the unit's others (read at load).
-        let to: Vec<Address> = Address::parse(from).into_iter().collect();
+        let to = vec![Address::parse(from).map_err(|e| {
+            crate::error::Error::Runtime(
+                format!("回执：发件人 {from:?} 不是邮件地址（{}）", e.0).into(),
+            )
+        })?];
         let cc: Vec<Address> = unit
             .map(|u| {
                 u.senders

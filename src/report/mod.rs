@@ -273,37 +273,14 @@ fn prune_history(history: &Path, keep: usize) {
 
 /// The units' names and completion rates (without 合计) and 序时进度, for the chart.
 fn chart_data(a: &Analysis) -> Result<(Vec<String>, Vec<f64>, f64)> {
-    let df = a.frame("completion")?;
-    let err = |e: PolarsError| Error::Analysis {
-        query: "completion".into(),
-        source: e.into(),
-    };
-    let codes = df
-        .column("unit_code")
-        .and_then(|c| c.str().cloned())
-        .map_err(err)?;
-    let names = df
-        .column("unit_name")
-        .and_then(|c| c.str().cloned())
-        .map_err(err)?;
-    let rates = df
-        .column("completion_rate")
-        .and_then(|c| c.f64().cloned())
-        .map_err(err)?;
-    let schedule = df
-        .column("schedule_rate")
-        .and_then(|c| c.f64().cloned())
-        .map_err(err)?
-        .get(0)
-        .unwrap_or(0.0);
-    let mut out = (Vec::new(), Vec::new(), schedule);
-    for k in 0..df.height() {
-        if codes.get(k) != Some("total") {
-            out.0.push(names.get(k).unwrap_or_default().to_string());
-            out.1.push(rates.get(k).unwrap_or(0.0));
-        }
-    }
-    Ok(out)
+    let lines = a.rows::<crate::analyze::rows::Completion>()?;
+    let schedule = lines.first().and_then(|c| c.schedule_rate).unwrap_or(0.0);
+    let units = lines.iter().filter(|c| c.unit_code != "total");
+    Ok((
+        units.clone().map(|c| c.unit_name.clone()).collect(),
+        units.map(|c| c.completion_rate.unwrap_or(0.0)).collect(),
+        schedule,
+    ))
 }
 
 /// Writes every output into `dir`; returns what the digest is made of. The documents do not
@@ -596,25 +573,11 @@ pub(crate) fn inputs_of(files: &[FileEntry], rows_used: &[UsedRow]) -> Vec<Input
 }
 
 /// `[web] county_signoff`: the units' months not signed by their 负责人 (`霍邱县2025年1—5月`),
-/// from the analysis's `unsigned` alerts — for the 通报 and the 考核验收报告 alike.
+/// as the analysis was given them (`Inputs::unsigned`) — for the 通报 and the 考核验收报告 alike.
 pub(crate) fn unsigned_months(a: &Analysis) -> Result<Vec<String>> {
-    let df = a.frame("alerts")?;
-    let text = |c: &str| -> Result<Vec<String>> {
-        Ok(crate::frame::strings(df, c)
-            .map_err(|e| Error::Analysis {
-                query: "alerts".into(),
-                source: e.into(),
-            })?
-            .into_iter()
-            .map(Option::unwrap_or_default)
-            .collect())
-    };
-    let (rules, names, messages) = (text("rule")?, text("unit_name")?, text("message")?);
-    Ok((0..rules.len())
-        .filter(|&k| rules[k] == "unsigned")
-        .map(|k| {
-            let months = messages[k].trim_end_matches("数据尚待本单位负责人确认");
-            format!("{}{months}", names[k])
-        })
+    let year = a.period.year();
+    Ok(a.rows::<crate::analyze::rows::UnsignedLine>()?
+        .into_iter()
+        .map(|u| format!("{}{year}年{}月", u.unit_name, u.months))
         .collect())
 }

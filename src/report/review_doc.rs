@@ -8,7 +8,7 @@
 use super::RunMeta;
 use super::docx::{self, Block};
 use super::review_rows::{self as review, Row};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format;
 use crate::requirements::{Group, REQUIREMENTS};
 use crate::texts::documents::{AcceptanceValues, Requirement, RequirementGroup};
@@ -43,40 +43,25 @@ fn issuer(p: &crate::config::Pipeline) -> String {
     }
 }
 
-fn err(e: polars::prelude::PolarsError) -> Error {
-    Error::Analysis {
-        query: "per100k".into(),
-        source: e.into(),
-    }
-}
-
 /// The project's headline indicator for the year against its target, in the 通报's words.
 fn per100k_line(p: &crate::config::Pipeline, a: &crate::analyze::Analysis) -> Result<String> {
-    let per100k = |col: &str| -> Result<Option<f64>> {
-        let df = a.frame("per100k")?;
-        let codes = crate::frame::strings(df, "unit_code").map_err(err)?;
-        let v = crate::frame::floats(df, col).map_err(err)?;
-        Ok(codes
-            .iter()
-            .position(|c| c.as_deref() == Some("total"))
-            .and_then(|k| v[k]))
-    };
-    Ok(
-        match (per100k("per100k_ytd")?, per100k("per100k_target")?) {
-            (Some(v), Some(t)) => format!(
-                "{}全年每10万人法律援助供给量{}件，{}年度目标（{}件）。",
-                p.area(),
-                format::dec2(Some(v)),
-                if format::round_half_away(v, 2) >= format::round_half_away(t, 2) {
-                    "达到"
-                } else {
-                    "未达到"
-                },
-                format::dec2(Some(t))
-            ),
-            _ => String::new(),
-        },
-    )
+    let total = a
+        .total::<crate::analyze::rows::Per100k>()?
+        .unwrap_or_default();
+    Ok(match (total.per100k_ytd, total.per100k_target) {
+        (Some(v), Some(t)) => format!(
+            "{}全年每10万人法律援助供给量{}件，{}年度目标（{}件）。",
+            p.area(),
+            format::dec2(Some(v)),
+            if format::round_half_away(v, 2) >= format::round_half_away(t, 2) {
+                "达到"
+            } else {
+                "未达到"
+            },
+            format::dec2(Some(t))
+        ),
+        _ => String::new(),
+    })
 }
 
 /// Section 二: each group of requirements, each requirement with the units that met and missed it.

@@ -168,15 +168,14 @@ fn fields(
 /// 报送）`) and the city's reason if it returned the month.
 fn standing(w: &Web, code: &str, period: Period) -> Result<(Option<String>, Option<String>)> {
     let ctx = &w.ctx;
-    let current = w.board(period).ok().and_then(|b| {
-        let row = b.grid.iter().find(|r| r.code == code)?;
-        let v = row
-            .months
-            .iter()
-            .find(|c| c.month == period.month())?
-            .version?;
-        Some(format!("第{v}版"))
-    });
+    let board = w.board(period)?;
+    let current = board
+        .grid
+        .iter()
+        .find(|r| r.code == code)
+        .and_then(|row| row.months.iter().find(|c| c.month == period.month()))
+        .and_then(|c| c.version)
+        .map(|v| format!("第{v}版"));
     let returned = w
         .records()?
         .open_returns(Some(ctx.now()))?

@@ -503,6 +503,38 @@ fn with_sign_off_a_month_waits_for_the_units_leader_and_lateness_follows_the_cle
         .collect();
     assert!(text.contains("霍邱县2025年1—5月、"), "{text}");
     assert!(text.contains("数据尚未经本单位负责人确认。"), "{text}");
+    // The bureau rewords the alert (texts/alerts.txt): the 通报's list is not made from its words.
+    let texts = s.env.pipeline.parent().unwrap().join("texts");
+    std::fs::create_dir_all(&texts).unwrap();
+    let builtin =
+        std::fs::read_to_string(crate::support::repo().join("src/texts/alerts.txt")).unwrap();
+    let reworded = builtin.replace("月数据尚待本单位负责人确认", "月报表请负责人在报送页面签认");
+    assert_ne!(reworded, builtin);
+    std::fs::write(texts.join("alerts.txt"), reworded).unwrap();
+    let r = s.env.run(&[
+        "--as-of",
+        "2025-07-10 10:05",
+        "run",
+        "--no-email",
+        "--period",
+        "2025-06",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let alerts =
+        std::fs::read_to_string(s.env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"))
+            .unwrap();
+    assert!(
+        alerts.contains("2025年1—5月报表请负责人在报送页面签认"),
+        "{alerts}"
+    );
+    let text: String = crate::docs::read_docx(&notice)["paragraphs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(text.contains("霍邱县2025年1—5月、"), "{text}");
+    assert!(!text.contains("签认"), "{text}");
     // Lateness follows the clerk's submission: 舒城县's June (sent 8 July) is 逾期, signed or not.
     rt().block_on(async {
         let (_, page) = get(&s.county("341523")).await;

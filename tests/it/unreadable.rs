@@ -251,3 +251,40 @@ fn a_sent_digests_manifest_that_cannot_be_read_stops_the_report() {
     );
     assert!(!env.tmp.path().join("output/luan-2025/2025-07").exists());
 }
+
+/// `/metrics` while the pages serve: a delivery ledger, then a run ledger, that cannot be read
+/// fail the scrape (503, naming the file) — never series that say nothing waits or failed.
+#[test]
+fn metrics_fail_when_a_ledger_cannot_be_read() {
+    use crate::support::web::{rt, served_with};
+    let token = "metrics-token-0123456789";
+    let s = served_with("", &[("FAYUAN_METRICS_TOKEN", token)]);
+    let scrape = || {
+        rt().block_on(async {
+            let r = reqwest::Client::new()
+                .get(s.url("/metrics"))
+                .header("Authorization", format!("Bearer {token}"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let (status, body) = scrape();
+    assert_eq!(status, 200, "{body}");
+    // Each ledger a folder in turn (as a restore gone wrong leaves it), then mended.
+    for ledger in ["deliveries/luan-2025.jsonl", "runs/luan-2025.jsonl"] {
+        let path = s.env.data().join(ledger);
+        let kept = std::fs::read(&path).ok();
+        let _ = std::fs::remove_file(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        let (status, body) = scrape();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains(ledger), "{body}");
+        std::fs::remove_dir(&path).unwrap();
+        if let Some(bytes) = kept {
+            std::fs::write(&path, bytes).unwrap();
+        }
+        assert_eq!(scrape().0, 200, "{ledger} mended");
+    }
+}

@@ -117,6 +117,7 @@ impl Case {
         analyze::analyze(&Inputs {
             locks: &[],
             explained: &[],
+            unsigned: &[],
             pipeline: &pipeline,
             period: Period::parse(period).unwrap(),
             as_of: parse_instant(as_of).unwrap(),
