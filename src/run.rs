@@ -108,7 +108,7 @@ fn analyse(ctx: &Context, records: &Records, period: Period) -> Result<analyze::
     let mut extra = machinery_alerts(ctx, records, period, last_told)?;
     extra.extend(returned_alerts(ctx, period, &open_returns)?);
     extra.extend(supervision_alerts(ctx, &records.open_items(ctx.now())?)?);
-    extra.extend(unconfirmed_alerts(ctx, period, records.files())?);
+    extra.extend(unconfirmed_alerts(ctx, records, period)?);
     // The months each unit's 负责人 has not signed: an alert each, and the 通报's and review's list.
     let unsigned: Vec<(String, Vec<u32>)> = records
         .unsigned(&ctx.pipeline, period, ctx.now())?
@@ -197,10 +197,10 @@ fn alert_words(ctx: &Context, rule: &str, values: AlertValues) -> Result<String>
 /// alert a unit): the figures are in use, the staff have not accepted them.
 fn unconfirmed_alerts(
     ctx: &Context,
+    records: &Records,
     period: Period,
-    files: &[crate::store::FileEntry],
 ) -> Result<Vec<analyze::Alert>> {
-    let open = crate::supervision::unconfirmed(&ctx.data_dir, &ctx.pipeline, files, period)?;
+    let open = records.unconfirmed(&ctx.pipeline, period, ctx.now())?;
     open.into_iter()
         .map(|(i, months)| {
             let u = &ctx.pipeline.units[i];

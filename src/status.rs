@@ -521,11 +521,11 @@ pub fn stale_line(
 /// line (None when there are none or confirmation is not asked for).
 pub fn unconfirmed_line(
     pipeline: &Pipeline,
-    data_dir: &DataDir,
-    files: &[FileEntry],
+    records: &Records,
     period: Period,
+    now: &DateTime<Tz>,
 ) -> Result<Option<String>> {
-    let open = crate::supervision::unconfirmed(data_dir, pipeline, files, period)?;
+    let open = records.unconfirmed(pipeline, period, *now)?;
     if open.is_empty() {
         return Ok(None);
     }
@@ -559,7 +559,7 @@ pub fn render_from(
     let mut missing = Vec::new();
     let mut to_explain = Vec::new();
     let returns = records.open_returns(Some(*now))?;
-    let waiting = crate::supervision::pending_corrections(data_dir, files)?;
+    let waiting = records.pending_corrections(*now)?;
     for s in status {
         match &s.latest {
             Some(l) => out.push_str(&format!(
@@ -601,7 +601,7 @@ pub fn render_from(
             to_explain.join("、")
         ));
     }
-    if let Some(line) = unconfirmed_line(pipeline, data_dir, files, period)? {
+    if let Some(line) = unconfirmed_line(pipeline, records, period, now)? {
         out.push_str(&line);
     }
     for line in crate::notify::status_lines(data_dir, pipeline, period, now)? {

@@ -509,27 +509,6 @@ pub fn confirm(
     Ok(format!("已确认{}{}。", u.name, period.zh()))
 }
 
-/// The versions that arrived after their month was confirmed and wait (待确认的更正): (unit,
-/// month, file name, arrival).
-pub fn pending_corrections(
-    data_dir: &DataDir,
-    files: &[FileEntry],
-) -> Result<Vec<(String, String, String, String)>> {
-    let locks = locks(data_dir)?;
-    let mut out = Vec::new();
-    for (unit, month, at) in &locks {
-        for f in accepted_after(files, unit, month, at) {
-            out.push((
-                unit.clone(),
-                month.clone(),
-                f.file_name.clone(),
-                f.arrived_at.minute(),
-            ));
-        }
-    }
-    Ok(out)
-}
-
 /// What a county is told of the files it just sent (receipt, upload result), as 指导督促 sees
 /// them: the returns they closed, and the months they correct that were confirmed (the new
 /// version waits for the staff).
@@ -550,37 +529,6 @@ pub fn notes_for(data_dir: &DataDir, files: &[FileEntry], shas: &[String]) -> Re
                 "{}数据此前已经市局确认，本次报送的新版本已收到，作为待确认的更正，经市局确认后采用。",
                 zh(&month)
             ));
-        }
-    }
-    Ok(out)
-}
-
-/// The months reported but not yet confirmed (待确认) up to `period` of its year, when the
-/// pipeline asks for confirmation (`[supervision] confirm_required`): per unit with any, in the
-/// pipeline's order, (unit's index, the months as people read them: "1月、2月").
-pub fn unconfirmed(
-    data_dir: &DataDir,
-    pipeline: &Pipeline,
-    files: &[FileEntry],
-    period: Period,
-) -> Result<Vec<(usize, String)>> {
-    if !pipeline.def.supervision.confirm_required {
-        return Ok(Vec::new());
-    }
-    let locked = locks(data_dir)?;
-    let mut out = Vec::new();
-    for (i, u) in pipeline.units.iter().enumerate() {
-        let months: Vec<String> = (1..=period.month())
-            .filter_map(|m| Period::new(period.year(), m))
-            .filter(|m| {
-                let month = m.to_string();
-                !locked.iter().any(|l| l.0 == u.code && l.1 == month)
-                    && accepted_after(files, &u.code, &month, "").next().is_some()
-            })
-            .map(|m| format!("{}月", m.month()))
-            .collect();
-        if !months.is_empty() {
-            out.push((i, months.join("、")));
         }
     }
     Ok(out)

@@ -201,6 +201,60 @@ impl Records {
         Ok(record)
     }
 
+    /// The months reported but not yet confirmed (待确认) up to `period` of its year, as of
+    /// `as_of`, when the pipeline asks for confirmation (`[supervision] confirm_required`): per
+    /// unit with any, in the pipeline's order, (unit's index, the months as people read them:
+    /// "1月、2月").
+    pub fn unconfirmed(
+        &self,
+        pipeline: &Pipeline,
+        period: Period,
+        as_of: DateTime<Tz>,
+    ) -> Result<Vec<(usize, String)>> {
+        if !pipeline.def.supervision.confirm_required {
+            return Ok(Vec::new());
+        }
+        let locked = self.locks(Some(as_of))?;
+        let mut out = Vec::new();
+        for (i, u) in pipeline.units.iter().enumerate() {
+            let months: Vec<String> = (1..=period.month())
+                .filter_map(|m| Period::new(period.year(), m))
+                .filter(|m| {
+                    let month = m.to_string();
+                    !locked.iter().any(|l| l.0 == u.code && l.1 == month)
+                        && accepted_after(&self.files, &u.code, &month, "")
+                            .next()
+                            .is_some()
+                })
+                .map(|m| format!("{}月", m.month()))
+                .collect();
+            if !months.is_empty() {
+                out.push((i, months.join("、")));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The versions that arrived after their month was confirmed (as of `as_of`) and wait
+    /// (待确认的更正): (unit, month, file name, arrival).
+    pub fn pending_corrections(
+        &self,
+        as_of: DateTime<Tz>,
+    ) -> Result<Vec<(String, String, String, String)>> {
+        let mut out = Vec::new();
+        for (unit, month, at) in &self.locks(Some(as_of))? {
+            for f in accepted_after(&self.files, unit, month, at) {
+                out.push((
+                    unit.clone(),
+                    month.clone(),
+                    f.file_name.clone(),
+                    f.arrived_at.minute(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// `[web] county_signoff`: each unit's months of the year up to `period` whose latest version
     /// (what its 填报人 sent last, as of `as_of`) its 负责人 has not signed — a month the city
     /// returned waits for its correction instead: (unit index in plan order, its months). Empty

@@ -340,7 +340,7 @@ fn bureau_html(
                 ))
                 .collect::<Vec<_>>()),
             period_zh => period.zh(),
-            unconfirmed => status::unconfirmed_line(&ctx.pipeline, &ctx.data_dir, &board.files, period)?,
+            unconfirmed => status::unconfirmed_line(&ctx.pipeline, w.records()?.as_ref(), period, &ctx.now())?,
             // The forms: who acts, and the page's anti-forgery token.
             who => viewer.name.clone(),
             act_href => format!("/bureau/act?token={token}&period={period}"),
