@@ -8,6 +8,8 @@ use crate::layout::DataDir;
 use crate::period::{self, Period};
 use crate::records::Records;
 use crate::store::{FileEntry, Outcome};
+use crate::texts::contexts::value_of;
+use crate::texts::documents::{Correction, RefusedFile, ReturnedMonth, StatusUnit, StatusValues};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use polars::prelude::*;
@@ -229,33 +231,6 @@ fn units_of(analysis: &crate::analyze::Analysis) -> Result<Vec<UnitStatus>> {
             }
         })
         .collect())
-}
-
-/// A unit's lines about supervision: corrections waiting for a confirmation, open returns.
-fn supervision_lines(
-    code: &str,
-    returns: &[crate::records::OpenReturn],
-    waiting: &[(String, String, String, String)],
-) -> String {
-    let zh = |m: &str| Period::parse(m).map_or(m.to_string(), |p| p.zh());
-    let mut out = String::new();
-    for (_, month, file, at) in waiting.iter().filter(|w| w.0 == code) {
-        out.push_str(&format!(
-            "      待确认的更正：{}——{file}（{at} 收到；{}已确认，确认后才采用）\n",
-            zh(month),
-            zh(month)
-        ));
-    }
-    for r in returns.iter().filter(|r| r.unit == code) {
-        out.push_str(&format!(
-            "      已退回待修改：{}——{}（{}，{}）\n",
-            zh(&r.period),
-            r.reason,
-            r.by,
-            r.at
-        ));
-    }
-    out
 }
 
 /// One cell of the grid: the state (sql/22_grid.sql decides it), in words and as a code.
@@ -518,28 +493,43 @@ pub fn stale_line(
 }
 
 /// `[supervision] confirm_required`: the months reported and not yet confirmed, per unit, in a
-/// line (None when there are none or confirmation is not asked for).
+/// line (None when there are none or confirmation is not asked for): texts/status.txt's block
+/// `unconfirmed`.
 pub fn unconfirmed_line(
     pipeline: &Pipeline,
     records: &Records,
     period: Period,
     now: &DateTime<Tz>,
 ) -> Result<Option<String>> {
-    let open = records.unconfirmed(pipeline, period, *now)?;
-    if open.is_empty() {
+    let unconfirmed = unconfirmed_units(pipeline, records, period, now)?;
+    if unconfirmed.is_empty() {
         return Ok(None);
     }
-    let by_unit: Vec<String> = open
-        .iter()
-        .map(|(i, months)| format!("{} {months}", pipeline.units[*i].name))
-        .collect();
-    Ok(Some(format!(
-        "待确认（fayuan confirm 确认后锁定）：{}\n",
-        by_unit.join("；")
-    )))
+    let values = StatusValues {
+        unconfirmed,
+        ..StatusValues::default()
+    };
+    pipeline
+        .texts
+        .block("status.txt", "unconfirmed", &value_of(values))
+        .map(Some)
 }
 
-/// [`render`] from the units' status and the files seen, already read.
+/// "霍邱县 1月、2月" for each unit with months waiting for 确认.
+fn unconfirmed_units(
+    pipeline: &Pipeline,
+    records: &Records,
+    period: Period,
+    now: &DateTime<Tz>,
+) -> Result<Vec<String>> {
+    Ok(records
+        .unconfirmed(pipeline, period, *now)?
+        .iter()
+        .map(|(i, months)| format!("{} {months}", pipeline.units[*i].name))
+        .collect())
+}
+
+/// [`render`] from the units' status and the files seen, already read: texts/status.txt.
 pub fn render_from(
     pipeline: &Pipeline,
     records: &Records,
@@ -547,86 +537,84 @@ pub fn render_from(
     now: &DateTime<Tz>,
     status: &[UnitStatus],
 ) -> Result<String> {
-    let (data_dir, files) = (records.data_dir(), records.files());
-    let mut out = format!(
-        "{}{} {} 报送情况（截至 {}；报送截止 {}）\n",
-        pipeline.def.pipeline.city,
-        pipeline.def.pipeline.title,
-        period.zh(),
-        period::instant_zh(now),
-        pipeline.deadline_zh(period),
-    );
-    let mut missing = Vec::new();
-    let mut to_explain = Vec::new();
+    let zh = |m: &str| Period::parse(m).map_or(m.to_string(), |p| p.zh());
     let returns = records.open_returns(Some(*now))?;
     let waiting = records.pending_corrections(*now)?;
-    for s in status {
-        match &s.latest {
-            Some(l) => out.push_str(&format!(
-                "  {} {}  已报送{}  第{}版  收到 {}{}  文件 {}\n",
-                s.code,
-                s.name,
-                if l.late { "（逾期）" } else { "" },
-                l.version,
-                period::minute_text(&l.arrived_at),
-                if l.backfilled { "（补录）" } else { "" },
-                l.source_file
-            )),
-            None => {
-                out.push_str(&format!("  {} {}  未报送\n", s.code, s.name));
-                missing.push(s.name.clone());
+    let units: Vec<StatusUnit> = status
+        .iter()
+        .map(|s| {
+            let latest = s.latest.as_ref();
+            StatusUnit {
+                code: s.code.clone(),
+                name: s.name.clone(),
+                reported: latest.is_some(),
+                late: latest.is_some_and(|l| l.late),
+                version: latest.map_or(0, |l| l.version),
+                arrived: latest.map_or(String::new(), |l| period::minute_text(&l.arrived_at)),
+                backfilled: latest.is_some_and(|l| l.backfilled),
+                file: latest.map_or(String::new(), |l| l.source_file.clone()),
+                pending: s.pending.clone(),
+                corrections: waiting
+                    .iter()
+                    .filter(|w| w.0 == s.code)
+                    .map(|(_, month, file, at)| Correction {
+                        month_zh: zh(month),
+                        file: file.clone(),
+                        at: at.clone(),
+                    })
+                    .collect(),
+                returned: returns
+                    .iter()
+                    .filter(|r| r.unit == s.code)
+                    .map(|r| ReturnedMonth {
+                        month_zh: zh(&r.period),
+                        reason: r.reason.clone(),
+                        by: r.by.clone(),
+                        at: r.at.clone(),
+                    })
+                    .collect(),
             }
-        }
-        for p in &s.pending {
-            out.push_str(&format!("      待说明：{p}\n"));
-        }
-        out.push_str(&supervision_lines(&s.code, &returns, &waiting));
-        if !s.pending.is_empty() {
-            to_explain.push(s.name.clone());
-        }
-    }
-    out.push_str(&format!(
-        "已报送 {}/{} 个单位{}\n",
-        status.len() - missing.len(),
-        status.len(),
-        if missing.is_empty() {
-            String::new()
-        } else {
-            format!("；未报送：{}", missing.join("、"))
-        }
-    ));
-    if !to_explain.is_empty() {
-        out.push_str(&format!(
-            "待说明：{}（数据异常但已接收，请在报送页面“待说明”处填写说明，或在“说明”栏写明原因后重新报送）\n",
-            to_explain.join("、")
-        ));
-    }
-    if let Some(line) = unconfirmed_line(pipeline, records, period, now)? {
-        out.push_str(&line);
-    }
-    for line in crate::notify::status_lines(data_dir, pipeline, period, now)? {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let rejected: Vec<&FileEntry> = files
+        })
+        .collect();
+    let rejected: Vec<&FileEntry> = records
+        .files()
         .iter()
         .filter(|f| f.outcome == Outcome::Rejected)
         .collect();
-    if !rejected.is_empty() {
-        out.push_str(&format!(
-            "已拒收的文件（共 {} 个，最近的在后；错误报告在隔离区文件旁）：\n",
-            rejected.len()
-        ));
-        for f in rejected.iter().rev().take(10).rev() {
-            let first = f.problems.lines().next().unwrap_or("");
-            out.push_str(&format!(
-                "  {}  {}  → {}\n    {}\n",
-                f.arrived_at.minute(),
-                f.file_name,
-                f.stored_as,
-                first
-            ));
-        }
-    }
-    Ok(out)
+    let values = StatusValues {
+        city: pipeline.def.pipeline.city.clone(),
+        title: pipeline.def.pipeline.title.clone(),
+        period_zh: period.zh(),
+        now: period::instant_zh(now),
+        deadline: pipeline.deadline_zh(period),
+        reported: units.iter().filter(|u| u.reported).count(),
+        missing: units
+            .iter()
+            .filter(|u| !u.reported)
+            .map(|u| u.name.clone())
+            .collect(),
+        to_explain: units
+            .iter()
+            .filter(|u| !u.pending.is_empty())
+            .map(|u| u.name.clone())
+            .collect(),
+        units,
+        unconfirmed: Vec::new(),
+        unconfirmed_line: unconfirmed_line(pipeline, records, period, now)?.unwrap_or_default(),
+        outbox: crate::notify::status_lines(records.data_dir(), pipeline, period, now)?,
+        rejected_count: rejected.len(),
+        rejected: rejected
+            .iter()
+            .rev()
+            .take(10)
+            .rev()
+            .map(|f| RefusedFile {
+                at: f.arrived_at.minute(),
+                name: f.file_name.clone(),
+                stored_as: f.stored_as.clone(),
+                problem: f.problems.lines().next().unwrap_or("").to_string(),
+            })
+            .collect(),
+    };
+    pipeline.texts.body("status.txt", &value_of(values))
 }

@@ -399,3 +399,132 @@ impl Message for AlertValues {
         }
     }
 }
+
+/// The values of `fayuan status` and the bureau page's status (texts/status.txt).
+#[derive(Debug, Default, Serialize)]
+pub struct StatusValues {
+    pub city: String,
+    pub title: String,
+    pub period_zh: String,
+    /// When it is as of (`2025年7月6日 09:00`) and the month's deadline, in words.
+    pub now: String,
+    pub deadline: String,
+    /// Every unit in plan order.
+    pub units: Vec<StatusUnit>,
+    /// How many have reported; the names of those that have not.
+    pub reported: usize,
+    pub missing: Vec<String>,
+    /// Units with figures that wait for a 说明.
+    pub to_explain: Vec<String>,
+    /// `[supervision] confirm_required`: "霍邱县 1月、2月" per unit (block `unconfirmed`), and
+    /// that block as the body shows it.
+    pub unconfirmed: Vec<String>,
+    pub unconfirmed_line: String,
+    /// The outbox's lines (`notify::status_lines`).
+    pub outbox: Vec<String>,
+    /// The last ten refused files, oldest first, of `rejected_count`.
+    pub rejected: Vec<RefusedFile>,
+    pub rejected_count: usize,
+}
+
+/// One unit's line of the status.
+#[derive(Debug, Default, Serialize)]
+pub struct StatusUnit {
+    pub code: String,
+    pub name: String,
+    pub reported: bool,
+    pub late: bool,
+    pub version: i64,
+    /// When the version in force arrived (`2025-07-04 09:00`), and the county's file.
+    pub arrived: String,
+    pub backfilled: bool,
+    pub file: String,
+    /// The soft checks waiting for its 说明.
+    pub pending: Vec<String>,
+    /// Versions that arrived after their month was confirmed.
+    pub corrections: Vec<Correction>,
+    /// Months returned for correction.
+    pub returned: Vec<ReturnedMonth>,
+}
+
+/// A version waiting for 确认 (待确认的更正).
+#[derive(Debug, Default, Serialize)]
+pub struct Correction {
+    pub month_zh: String,
+    pub file: String,
+    pub at: String,
+}
+
+/// A month returned for correction (已退回待修改).
+#[derive(Debug, Default, Serialize)]
+pub struct ReturnedMonth {
+    pub month_zh: String,
+    pub reason: String,
+    pub by: String,
+    pub at: String,
+}
+
+/// A refused file, as status lists it.
+#[derive(Debug, Default, Serialize)]
+pub struct RefusedFile {
+    pub at: String,
+    pub name: String,
+    pub stored_as: String,
+    /// Its first problem.
+    pub problem: String,
+}
+
+impl Message for StatusValues {
+    const TEMPLATE: &'static str = "status.txt";
+    fn example() -> StatusValues {
+        StatusValues {
+            city: "六安市".into(),
+            title: "法律援助民生实事".into(),
+            period_zh: "2025年6月".into(),
+            now: "2025年7月6日 09:00".into(),
+            deadline: "2025年7月5日".into(),
+            units: vec![
+                StatusUnit {
+                    code: "341522".into(),
+                    name: "霍邱县".into(),
+                    reported: true,
+                    late: true,
+                    version: 2,
+                    arrived: "2025-07-06 08:30".into(),
+                    backfilled: false,
+                    file: "霍邱县_2025-06.xlsx".into(),
+                    pending: vec!["6月办案补贴占比低于70%（65.0%）".into()],
+                    corrections: vec![Correction {
+                        month_zh: "2025年5月".into(),
+                        file: "霍邱县_2025-05_更正.xlsx".into(),
+                        at: "2025-07-02 10:00".into(),
+                    }],
+                    returned: vec![ReturnedMonth {
+                        month_zh: "2025年4月".into(),
+                        reason: "刑事案件数与台账不符".into(),
+                        by: "张敏".into(),
+                        at: "2025-07-01 10:00".into(),
+                    }],
+                },
+                StatusUnit {
+                    code: "341525".into(),
+                    name: "霍山县".into(),
+                    ..StatusUnit::default()
+                },
+            ],
+            reported: 1,
+            missing: vec!["霍山县".into()],
+            to_explain: vec!["霍邱县".into()],
+            unconfirmed: vec!["霍邱县 1月、2月".into()],
+            unconfirmed_line: "待确认（fayuan confirm 确认后锁定）：霍邱县 1月、2月\n".into(),
+            outbox: vec!["发件箱：没有待发送的邮件".into()],
+            rejected: vec![RefusedFile {
+                at: "2025-07-03 09:00".into(),
+                name: "金寨县_2025-06.csv".into(),
+                stored_as: "quarantine/2025-07/金寨县_2025-06.csv".into(),
+                problem: "第2行 受理审批案件数：“十二”不是数字".into(),
+            }],
+            rejected_count: 1,
+        }
+    }
+}

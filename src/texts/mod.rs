@@ -21,7 +21,12 @@ pub mod contexts;
 pub mod documents;
 
 /// The templates: (name, built-in text, the blocks a bureau's version must render).
-const TEMPLATES: [(&str, &str, &[&str]); 20] = [
+const TEMPLATES: [(&str, &str, &[&str]); 21] = [
+    (
+        "status.txt",
+        include_str!("status.txt"),
+        &["body", "unconfirmed"],
+    ),
     (
         "alerts.txt",
         include_str!("alerts.txt"),
@@ -348,6 +353,7 @@ pub fn typed_example(name: &str) -> Option<minijinja::Value> {
         .or_else(|| typed::<documents::AcceptanceValues>(name))
         .or_else(|| typed::<documents::NoticeValues>(name))
         .or_else(|| typed::<documents::AlertValues>(name))
+        .or_else(|| typed::<documents::StatusValues>(name))
 }
 
 /// An example of the values each template gets: its type's example (`contexts.rs`,
