@@ -582,8 +582,7 @@ pub fn render_from(
         .filter(|f| f.outcome == Outcome::Rejected)
         .collect();
     let values = StatusValues {
-        city: pipeline.def.pipeline.city.clone(),
-        title: pipeline.def.pipeline.title.clone(),
+        heading: pipeline.heading(),
         period_zh: period.zh(),
         now: period::instant_zh(now),
         deadline: pipeline.deadline_zh(period),

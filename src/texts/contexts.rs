@@ -16,7 +16,7 @@ pub trait Message: Serialize {
 }
 
 /// What every message may name: the plan's title, the city, the office that sends it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Heading {
     pub title: String,
     pub city: String,

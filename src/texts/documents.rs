@@ -403,8 +403,8 @@ impl Message for AlertValues {
 /// The values of `fayuan status` and the bureau page's status (texts/status.txt).
 #[derive(Debug, Default, Serialize)]
 pub struct StatusValues {
-    pub city: String,
-    pub title: String,
+    #[serde(flatten)]
+    pub heading: Heading,
     pub period_zh: String,
     /// When it is as of (`2025年7月6日 09:00`) and the month's deadline, in words.
     pub now: String,
@@ -478,8 +478,7 @@ impl Message for StatusValues {
     const TEMPLATE: &'static str = "status.txt";
     fn example() -> StatusValues {
         StatusValues {
-            city: "六安市".into(),
-            title: "法律援助民生实事".into(),
+            heading: Heading::example(),
             period_zh: "2025年6月".into(),
             now: "2025年7月6日 09:00".into(),
             deadline: "2025年7月5日".into(),
@@ -521,7 +520,7 @@ impl Message for StatusValues {
             rejected: vec![RefusedFile {
                 at: "2025-07-03 09:00".into(),
                 name: "金寨县_2025-06.csv".into(),
-                stored_as: "quarantine/2025-07/金寨县_2025-06.csv".into(),
+                stored_as: "（隔离区中的副本）".into(),
                 problem: "第2行 受理审批案件数：“十二”不是数字".into(),
             }],
             rejected_count: 1,
