@@ -153,15 +153,10 @@ fn returned_alerts(
         let Some(p) = Period::parse(&r.period) else {
             continue;
         };
-        let Some((ord, u)) = ctx
-            .pipeline
-            .units
-            .iter()
-            .enumerate()
-            .find(|(_, u)| u.code == r.unit)
-        else {
+        let Some(ord) = ctx.pipeline.unit_index(&r.unit) else {
             continue;
         };
+        let u = &ctx.pipeline.units[ord];
         if p.year() != period.year() || p > period {
             continue;
         }
@@ -230,10 +225,7 @@ fn unsigned_alerts(
 ) -> Result<Vec<analyze::Alert>> {
     unsigned
         .iter()
-        .filter_map(|(code, months)| {
-            let i = ctx.pipeline.units.iter().position(|u| u.code == *code)?;
-            Some((i, months))
-        })
+        .filter_map(|(code, months)| Some((ctx.pipeline.unit_index(code)?, months)))
         .map(|(i, ms)| {
             let u = &ctx.pipeline.units[i];
             let words = AlertValues {
@@ -261,15 +253,10 @@ fn supervision_alerts(
 ) -> Result<Vec<analyze::Alert>> {
     let mut out = Vec::new();
     for i in open {
-        let Some((ord, u)) = ctx
-            .pipeline
-            .units
-            .iter()
-            .enumerate()
-            .find(|(_, u)| u.code == i.unit)
-        else {
+        let Some(ord) = ctx.pipeline.unit_index(&i.unit) else {
             continue;
         };
+        let u = &ctx.pipeline.units[ord];
         let words = AlertValues {
             id: i.id,
             overdue: i.overdue,

@@ -296,6 +296,11 @@ impl Pipeline {
         self.by_code.get(code).map(|&i| &self.units[i])
     }
 
+    /// A unit's place in plan order (`units[i]`), by its code.
+    pub fn unit_index(&self, code: &str) -> Option<usize> {
+        self.by_code.get(code).copied()
+    }
+
     /// A unit as a person names it: its code or its name (`341522`, `霍邱县`).
     pub fn find_unit(&self, code_or_name: &str) -> Option<&Unit> {
         let key = code_or_name.trim();

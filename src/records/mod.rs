@@ -170,18 +170,6 @@ impl Records {
         supervision::locks_as_of(&self.data_dir, as_of)
     }
 
-    /// The Message-ID of the mail that brought a unit's latest accepted figures for `month`
-    /// (`2025-06`), when they came by mail: a message to the unit about that month answers it, in
-    /// its thread (`None`: they did not come by mail).
-    pub fn thread_of(
-        &self,
-        pipeline: &Pipeline,
-        unit: &str,
-        month: &str,
-    ) -> Result<Option<String>> {
-        mail::thread_of(pipeline, &self.data_dir, &self.files, unit, month)
-    }
-
     /// The 督办事项 still open as of `now`.
     pub fn open_items(&self, now: DateTime<Tz>) -> Result<Vec<OpenItem>> {
         open_items(&self.data_dir, now)

@@ -121,9 +121,8 @@ impl Column {
             Column::Texts(v) => match (v[k].as_deref(), kind) {
                 (None | Some(""), _) => Value::Missing,
                 (Some(t), Kind::Period) => Value::Period(Period::parse(t).ok_or(t.to_string())?),
-                (Some(t), Kind::Date) => Value::Date(
-                    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map_err(|_| t.to_string())?,
-                ),
+                // (as the store writes a date: `NaiveDate`'s own text)
+                (Some(t), Kind::Date) => Value::Date(t.parse().map_err(|_| t.to_string())?),
                 (Some(t), _) => Value::Text(t.to_string()),
             },
         })

@@ -269,7 +269,7 @@ pub(super) fn county_page(
         .into_iter()
         .filter(|i| i.unit == unit.code)
         .collect();
-    let idx = ctx.pipeline.units.iter().position(|u| u.code == unit.code);
+    let idx = ctx.pipeline.unit_index(&unit.code);
     let unsigned: Vec<(u32, i64)> = w
         .records()
         .and_then(|r| r.unsigned(&ctx.pipeline, period, ctx.now()))?

@@ -50,7 +50,7 @@ fn page(w: &Web, unit: &crate::config::Unit, token: &str, error: Option<&str>) -
         Ok(o) => o,
         Err(e) => return server_error(&e.to_string()),
     };
-    let idx = ctx.pipeline.units.iter().position(|u| u.code == unit.code);
+    let idx = ctx.pipeline.unit_index(&unit.code);
     let months = open
         .into_iter()
         .filter(|(i, _)| Some(*i) == idx)

@@ -465,18 +465,30 @@ fn with_sign_off_a_month_waits_for_the_units_leader_and_lateness_follows_the_cle
         );
     });
     // The report names the months still unsigned (not 霍邱县's June); lateness is the clerk's.
-    let r = s.env.run(&[
-        "--as-of",
-        "2025-07-10 10:00",
-        "run",
-        "--no-email",
-        "--period",
-        "2025-06",
-    ]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let alerts =
-        std::fs::read_to_string(s.env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"))
-            .unwrap();
+    // (alerts.csv and the 通报's words of a report made as of `at`)
+    let report = |at: &str| -> (String, String) {
+        let r = s
+            .env
+            .run(&["--as-of", at, "run", "--no-email", "--period", "2025-06"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        let dir = s.env.tmp.path().join("output/luan-2025/2025-06");
+        let notice = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "docx"))
+            .expect("the 通报");
+        let text: String = crate::docs::read_docx(&notice)["paragraphs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["text"].as_str().unwrap().to_string())
+            .collect();
+        (
+            std::fs::read_to_string(dir.join("alerts.csv")).unwrap(),
+            text,
+        )
+    };
+    let (alerts, text) = report("2025-07-10 10:00");
     assert!(
         alerts.lines().any(|l| l.contains("unsigned")
             && l.contains("341522")
@@ -490,17 +502,6 @@ fn with_sign_off_a_month_waits_for_the_units_leader_and_lateness_follows_the_cle
         "{alerts}"
     );
     // The 通报 names them in its 报送情况.
-    let notice = std::fs::read_dir(s.env.tmp.path().join("output/luan-2025/2025-06"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "docx"))
-        .expect("the 通报");
-    let text: String = crate::docs::read_docx(&notice)["paragraphs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["text"].as_str().unwrap().to_string())
-        .collect();
     assert!(text.contains("霍邱县2025年1—5月、"), "{text}");
     assert!(text.contains("数据尚未经本单位负责人确认。"), "{text}");
     // The bureau rewords the alert (texts/alerts.txt): the 通报's list is not made from its words.
@@ -511,28 +512,11 @@ fn with_sign_off_a_month_waits_for_the_units_leader_and_lateness_follows_the_cle
     let reworded = builtin.replace("月数据尚待本单位负责人确认", "月报表请负责人在报送页面签认");
     assert_ne!(reworded, builtin);
     std::fs::write(texts.join("alerts.txt"), reworded).unwrap();
-    let r = s.env.run(&[
-        "--as-of",
-        "2025-07-10 10:05",
-        "run",
-        "--no-email",
-        "--period",
-        "2025-06",
-    ]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let alerts =
-        std::fs::read_to_string(s.env.tmp.path().join("output/luan-2025/2025-06/alerts.csv"))
-            .unwrap();
+    let (alerts, text) = report("2025-07-10 10:05");
     assert!(
         alerts.contains("2025年1—5月报表请负责人在报送页面签认"),
         "{alerts}"
     );
-    let text: String = crate::docs::read_docx(&notice)["paragraphs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["text"].as_str().unwrap().to_string())
-        .collect();
     assert!(text.contains("霍邱县2025年1—5月、"), "{text}");
     assert!(!text.contains("签认"), "{text}");
     // Lateness follows the clerk's submission: 舒城县's June (sent 8 July) is 逾期, signed or not.
