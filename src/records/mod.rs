@@ -16,7 +16,7 @@ pub use deliveries::{
     digests, last_sent_as_of, ledger as delivery_ledger, messages, rows_last_sent,
 };
 pub use mail::{MailEvent, MailStep, mail_ledger, thread_of};
-pub use runs::{Incident, incidents};
+pub use runs::Incident;
 pub use sources::{Polled, SourceState, load_state as sources_state};
 pub use stored::Stored;
 pub use supervision::{
@@ -26,8 +26,6 @@ pub use supervision::{
 };
 
 use crate::config::Pipeline;
-use std::sync::OnceLock;
-
 use crate::error::{Error, Result};
 use crate::layout::DataDir;
 use crate::period::{Moment, Period};
@@ -35,6 +33,7 @@ use crate::store::{FileEntry, Store, meta};
 use chrono::DateTime;
 use chrono_tz::Tz;
 use polars::prelude::*;
+use std::sync::OnceLock;
 
 /// The store as one operation reads it: its files and its rows, read once (a receipt, an
 /// upload's answer), narrowed to one unit where the question is about one unit.
